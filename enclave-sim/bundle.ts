@@ -1,0 +1,105 @@
+/**
+ * Builds the enclave bundle and its measurement (HOST-ONLY: uses esbuild).
+ *
+ * The program entry and everything it imports are bundled by esbuild into ONE script (an IIFE). The
+ * measurement is the SHA-256 of exactly those bytes (the MRENCLAVE analogue), and the Platform runs
+ * exactly that string in the worker: what is measured is what runs.
+ *
+ * Determinism: esbuild's output is a pure function of its inputs and options. Module paths appear in the
+ * output relative to the entry's package root (the nearest directory with a package.json), so the same
+ * checkout in another directory, or another process, measures the same. No minification: the measured
+ * bundle stays readable for an auditor.
+ */
+import { build, type Plugin } from 'esbuild';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+
+/** One built enclave program. */
+export interface EnclaveBundle {
+  /** Absolute path of the entry file. */
+  readonly entry: string;
+  /** The exact JS that runs in the enclave. */
+  readonly code: string;
+  /** Hex SHA-256 of `code` (UTF-8). */
+  readonly measurement: string;
+  /** Files that went into the bundle, relative to the package root (for audits). */
+  readonly inputs: readonly string[];
+}
+
+const cache = new Map<string, Promise<EnclaveBundle>>();
+
+/**
+ * Bundles an enclave program entry (cached per absolute entry path for the life of the process: edit the
+ * code, restart the process).
+ * @throws Error with esbuild's messages if the program does not build, or if it imports a host-only module
+ *   (esbuild, or enclave-sim's bundle/platform/host/index modules).
+ */
+export function bundleEnclave(entry: string): Promise<EnclaveBundle> {
+  const abs = resolve(entry);
+  let pending = cache.get(abs);
+  if (!pending) {
+    pending = buildBundle(abs);
+    cache.set(abs, pending);
+    pending.catch(() => cache.delete(abs));
+  }
+  return pending;
+}
+
+/**
+ * The measurement a verifier should allow for the program at `entry` (same as the Platform computes).
+ * @throws like `bundleEnclave`.
+ */
+export async function measureBundle(entry: string): Promise<string> {
+  return (await bundleEnclave(entry)).measurement;
+}
+
+async function buildBundle(entry: string): Promise<EnclaveBundle> {
+  if (!existsSync(entry)) throw new Error(`enclave entry ${entry} not found`);
+  const root = packageRootOf(entry);
+  const result = await build({
+    entryPoints: [entry],
+    absWorkingDir: root,
+    bundle: true,
+    platform: 'node',
+    // IIFE, not CJS: a `new Worker(code, { eval: true })` script runs at global scope, so a CJS bundle's
+    // top-level declarations would become globals (TypeBox's `function Function` replaces the real one).
+    format: 'iife',
+    target: 'node20',
+    write: false,
+    minify: false,
+    sourcemap: false,
+    metafile: true,
+    charset: 'utf8',
+    logLevel: 'silent', // errors are thrown (with their text), warnings re-emitted below
+    plugins: [hostOnlyGuard],
+  });
+  for (const w of result.warnings) {
+    process.emitWarning(`${w.location ? `${w.location.file}:${w.location.line}: ` : ''}${w.text}`, 'EnclaveBundleWarning');
+  }
+  const out = result.outputFiles[0];
+  if (!out || result.outputFiles.length !== 1) throw new Error('esbuild produced no single output file');
+  const measurement = createHash('sha256').update(out.contents).digest('hex');
+  return { entry, code: out.text, measurement, inputs: Object.keys(result.metafile.inputs).sort() };
+}
+
+/** The nearest directory above `file` with a package.json (or the file's own directory). */
+function packageRootOf(file: string): string {
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) return dirname(file);
+  }
+}
+
+/** Fails the build when an enclave program pulls in host-side code (a mistake that would bloat or break it). */
+const hostOnlyGuard: Plugin = {
+  name: 'enclave-sim-host-only-guard',
+  setup(b) {
+    b.onResolve({ filter: /^esbuild$/ }, (args) => ({
+      errors: [{ text: `esbuild is host-only and cannot be bundled into an enclave (imported by ${args.importer})` }],
+    }));
+    b.onLoad({ filter: /[\\/]enclave-sim[\\/](bundle|platform|host|index)\.ts$/ }, (args) => ({
+      errors: [{ text: `${args.path} is host-only; enclave programs import enclave-sim/runtime.ts, interface.ts, quote.ts, attestation.ts or errors.ts` }],
+    }));
+  },
+};

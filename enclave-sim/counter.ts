@@ -1,0 +1,90 @@
+/**
+ * The platform's monotonic counters (simulating SGX/TPM non-volatile counters), one per enclave instance,
+ * kept in the PLATFORM dir, never in the host's sealed-blob storage.
+ *
+ * File `<platform dir>/counters/<counterId>.json`, replaced atomically (tmp + fsync + rename + dir fsync):
+ *
+ *   {"format":"teechain-enclave-sim/counter/v1","counterId":"<64 hex>","measurement":"<64 hex>",
+ *    "instance":"default","value":7,"tag":"<32 hex>"}
+ *
+ * `value` only ever grows by one. `tag` is the commit tag of the sealed blob committed at `value` (random,
+ * chosen by the enclave); it lets the enclave tell two different blobs sealed at the same value apart
+ * (see runtime.ts, "unsealState"). No file means value 0 with an all-zero tag.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { PlatformError } from './errors';
+import { bytesToHex, hexToBytes, isHex, lengthPrefixed, utf8ToBytes } from './encoding';
+import { readFileIfExists, writeFileDurably } from './durable-file';
+import type { CounterState } from './messages';
+
+const FORMAT = 'teechain-enclave-sim/counter/v1';
+const COUNTER_ID_DOMAIN = utf8ToBytes('teechain-enclave-sim/counter-id/v1');
+
+/** The counter of one enclave instance: SHA-256 over length-prefixed domain | measurement | instance name. */
+export function counterIdFor(measurement: string, instance: string): string {
+  return bytesToHex(sha256(lengthPrefixed(COUNTER_ID_DOMAIN, hexToBytes(measurement), utf8ToBytes(instance))));
+}
+
+/** Reads and advances counter files. Operations on one counter are serialized within the process. */
+export class CounterStore {
+  readonly #dir: string;
+  readonly #queues = new Map<string, Promise<unknown>>();
+
+  constructor(platformDir: string) {
+    this.#dir = join(platformDir, 'counters');
+  }
+
+  /** @throws PlatformError('counter_corrupt') if the file exists but is not a valid counter file. */
+  read(counterId: string): Promise<CounterState> {
+    return this.#serialized(counterId, () => this.#read(counterId));
+  }
+
+  /**
+   * Compare-and-set `from` → `to` (= from + 1), durably, recording `tag`.
+   * @throws PlatformError('counter_conflict') if the counter is not at `from` or `to` is not `from + 1`;
+   *   'counter_corrupt'; or the fs error of the write (the counter is then unchanged or advanced, never torn).
+   */
+  advance(counterId: string, meta: { measurement: string; instance: string }, from: number, to: number, tag: Uint8Array): Promise<void> {
+    return this.#serialized(counterId, async () => {
+      // Re-read the file each time: another process may share the platform dir.
+      const current = await this.#read(counterId);
+      if (current.value !== from || to !== from + 1) {
+        throw new PlatformError('counter_conflict', `counter is at ${current.value}, asked to go ${from} -> ${to}`);
+      }
+      const json = JSON.stringify({ format: FORMAT, counterId, measurement: meta.measurement, instance: meta.instance, value: to, tag: bytesToHex(tag) });
+      await mkdir(this.#dir, { recursive: true, mode: 0o700 });
+      await writeFileDurably(this.#file(counterId), utf8ToBytes(json), 0o600);
+    });
+  }
+
+  async #read(counterId: string): Promise<CounterState> {
+    const bytes = await readFileIfExists(this.#file(counterId));
+    if (!bytes) return { value: 0, tag: new Uint8Array(16) };
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
+    } catch {
+      throw new PlatformError('counter_corrupt', `counter ${counterId} is not JSON`);
+    }
+    const { format, value, tag } = parsed;
+    if (format !== FORMAT || parsed.counterId !== counterId || !Number.isSafeInteger(value) || (value as number) < 0 || !isHex(tag, 16)) {
+      throw new PlatformError('counter_corrupt', `counter ${counterId} is not a valid counter file`);
+    }
+    return { value: value as number, tag: hexToBytes(tag) };
+  }
+
+  #file(counterId: string): string {
+    return join(this.#dir, `${counterId}.json`);
+  }
+
+  #serialized<T>(counterId: string, op: () => Promise<T>): Promise<T> {
+    const prev = this.#queues.get(counterId) ?? Promise.resolve();
+    const next = prev.then(op, op);
+    const tail = next.catch(() => {});
+    this.#queues.set(counterId, tail);
+    void tail.then(() => { if (this.#queues.get(counterId) === tail) this.#queues.delete(counterId); });
+    return next;
+  }
+}

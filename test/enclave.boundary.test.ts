@@ -1,0 +1,110 @@
+/** The ecall/ocall boundary: error codes, checks on both sides, termination, launch-time checks. */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { Type } from '@sinclair/typebox';
+import { AttestationService, EnclaveCallError, FileSealedStore, Platform, defineInterface, type EnclaveHandle } from '../enclave-sim/index';
+import { serveEnclave } from '../enclave-sim/runtime';
+import { EXAMPLE_ENTRY, exampleInterface, exampleOcalls, tempDir, type ExampleInterface } from './fixtures/example-enclave/harness';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let platform: Platform;
+let n = 0;
+before(async () => {
+  ({ dir, cleanup } = await tempDir('boundary'));
+  platform = await Platform.open({ dir: join(dir, 'platform'), attestation: AttestationService.create() });
+});
+after(() => cleanup());
+
+function launch(ocalls = exampleOcalls(), extra: { instance?: string; iface?: ExampleInterface; debug?: boolean } = {}): Promise<EnclaveHandle<ExampleInterface>> {
+  n++;
+  return platform.launch({
+    entry: EXAMPLE_ENTRY, iface: extra.iface ?? exampleInterface, ocalls, debug: extra.debug,
+    store: new FileSealedStore(join(dir, `w${n}.sealed`)), instance: extra.instance ?? `i${n}`,
+  });
+}
+
+const code = (expected: string) => (e: unknown) => {
+  assert.ok(e instanceof EnclaveCallError, String(e));
+  assert.equal(e.code, expected, e.message);
+  return true;
+};
+
+test('ecalls and ocalls round-trip with typed values', async (t) => {
+  const e = await launch();
+  t.after(() => e.terminate());
+  const before = Date.now();
+  const r = await e.ecall('ping_host', { text: 'héllo' });
+  assert.equal(r.echoed, 'héllo');
+  assert.ok(r.at >= before);
+  assert.equal((await e.ecall('add', { amount: 2n ** 63n })).total, 2n ** 63n);
+});
+
+test('the host refuses bad calls before sending; the enclave refuses them again', async (t) => {
+  const e = await launch();
+  t.after(() => e.terminate());
+  await assert.rejects(e.ecall('nope' as 'add', { amount: 1n }), code('unknown_ecall'));
+  await assert.rejects(e.ecall('add', { amount: 0n }), code('malformed_args'));
+  await assert.rejects(e.ecallUnchecked('add', { amount: 0n }), code('malformed_args'));
+  await assert.rejects(e.ecallUnchecked('add', { amount: 1n, then: () => 1 }), code('malformed_args'), 'not cloneable');
+  await assert.rejects(e.ecallUnchecked('__store_sealed', { blob: new Uint8Array(10) }), code('unknown_ecall'), 'built-in ocall names are not ecalls');
+});
+
+test('program errors keep their code; unexpected errors and bad results are not forwarded', async (t) => {
+  const e = await launch();
+  t.after(() => e.terminate());
+  await e.ecall('add', { amount: 10n });
+  await assert.rejects(e.ecall('withdraw', { amount: 11n }), code('insufficient_funds'));
+  assert.equal((await e.ecall('get_state', {})).total, 10n, 'a refused withdraw changed nothing');
+  await assert.rejects(e.ecall('throw_unexpected', {}), (err: unknown) => {
+    code('internal_error')(err);
+    assert.ok(!(err as Error).message.includes('leaky'), 'the exception text stays inside');
+    return true;
+  });
+  await assert.rejects(e.ecall('return_malformed', {}), code('invalid_result'));
+  assert.equal((await e.ecall('get_state', {})).total, 10n);
+});
+
+test('ocall failures and bad host answers reach the enclave as errors', async (t) => {
+  const failing = await launch({ ...exampleOcalls(), echo: () => { throw Object.assign(new Error('link down'), { code: 'host_down' }); } });
+  t.after(() => failing.terminate());
+  await assert.rejects(failing.ecall('ping_host', { text: 'x' }), (e: unknown) => code('ocall_failed')(e) && /host_down: link down/.test((e as Error).message));
+
+  const bad = await launch({ ...exampleOcalls(), echo: () => ({ text: 42 as unknown as string }) });
+  t.after(() => bad.terminate());
+  await assert.rejects(bad.ecall('ping_host', { text: 'x' }), (e: unknown) => code('ocall_failed')(e) && /invalid_ocall_result/.test((e as Error).message));
+
+  // A hostile host answering an ocall with a value that fails the schema, straight onto the channel.
+  const hostile = await launch({ ...exampleOcalls(), echo: () => new Promise<never>(() => {}) });
+  t.after(() => hostile.terminate());
+  const call = hostile.ecall('ping_host', { text: 'x' });
+  await new Promise((r) => setTimeout(r, 50));
+  for (let id = 1; id <= 20; id++) hostile.postRaw({ t: 'ocall_result', id, result: { text: 42, __proto__: null } });
+  await assert.rejects(call, code('invalid_ocall_result'));
+});
+
+test('pending ecalls reject with enclave_terminated when the enclave stops', async () => {
+  const e = await launch({ ...exampleOcalls(), echo: () => new Promise<never>(() => {}) });
+  const pending = e.ecall('ping_host', { text: 'x' }).then(() => null, (err: unknown) => err);
+  await new Promise((r) => setTimeout(r, 50));
+  await e.terminate();
+  code('enclave_terminated')(await pending);
+  await assert.rejects(e.ecall('get_state', {}), code('enclave_terminated'));
+});
+
+test('launch checks the interface and refuses a second live instance', async (t) => {
+  const changed = defineInterface({ ...exampleInterface, ecalls: { ...exampleInterface.ecalls, extra: { args: Type.Object({}), result: Type.Null() } } });
+  await assert.rejects(launch(exampleOcalls(), { iface: changed as unknown as ExampleInterface }), code('interface_mismatch'));
+  const first = await launch(exampleOcalls(), { instance: 'solo' });
+  t.after(() => first.terminate());
+  await assert.rejects(launch(exampleOcalls(), { instance: 'solo' }), code('instance_busy'));
+  const other = await launch(exampleOcalls(), { instance: 'solo-2' });
+  await other.terminate();
+});
+
+test('interfaces reject reserved names; serveEnclave refuses to run outside an enclave', () => {
+  assert.throws(() => defineInterface({ ecalls: { __sneaky: { args: Type.Object({}), result: Type.Null() } }, ocalls: {} }), TypeError);
+  assert.throws(() => defineInterface({ ecalls: {}, ocalls: { 'bad name': { args: Type.Object({}), result: Type.Null() } } }), TypeError);
+  assert.throws(() => serveEnclave(exampleInterface, {} as never), /inside an enclave/);
+});
