@@ -1,0 +1,71 @@
+/**
+ * Signing segwit v0 inputs (BIP143 sighash) and finishing their witnesses. ECDSA comes from
+ * src/crypto/secp256k1.ts (64-byte compact signatures, low-S); bitcoinjs-lib DER-encodes them.
+ */
+import { Transaction, script as bjsScript } from 'bitcoinjs-lib';
+import { publicKeyOf, signDigest, verifyDigest } from '../crypto/secp256k1.js';
+import { p2wpkhScriptCode, p2wpkhWitness } from './p2wpkh.js';
+import { multisigWitness, parseMultisigScript, type KeyedSignature } from './multisig.js';
+import type { Spend, SpendableInput } from './tx.js';
+import { equalBytes } from './bytes.js';
+
+/** SIGHASH_ALL: the signature commits to every input and output. */
+export const SIGHASH_ALL = Transaction.SIGHASH_ALL;
+
+/** The BIP143 digest input `index` of `spend` signs. */
+export function witnessV0Sighash(spend: Spend, index: number, hashType: number = SIGHASH_ALL): Uint8Array {
+  const input = inputAt(spend, index);
+  return spend.tx.hashForWitnessV0(index, scriptCode(input), input.valueSat, hashType);
+}
+
+/**
+ * Signs input `index` with `privateKey`; returns the script signature (DER + sighash byte).
+ * Throws if the key does not belong to the input (not its P2WPKH key, not one of its multisig keys).
+ */
+export function signInput(spend: Spend, index: number, privateKey: Uint8Array, hashType: number = SIGHASH_ALL): Uint8Array {
+  const input = inputAt(spend, index);
+  const pubkey = publicKeyOf(privateKey);
+  if (!inputKeys(input).some((k) => equalBytes(k, pubkey))) {
+    throw new RangeError(`privateKey does not belong to input ${index} (${input.kind})`);
+  }
+  const digest = witnessV0Sighash(spend, index, hashType);
+  return bjsScript.signature.encode(signDigest(digest, privateKey), hashType);
+}
+
+/** Checks a script signature (DER + sighash byte) of input `index` against `pubkey`. Never throws. */
+export function verifyInputSignature(spend: Spend, index: number, pubkey: Uint8Array, signature: Uint8Array): boolean {
+  try {
+    const { signature: compact, hashType } = bjsScript.signature.decode(signature);
+    return verifyDigest(compact, witnessV0Sighash(spend, index, hashType), pubkey);
+  } catch {
+    return false;
+  }
+}
+
+/** Signs a P2WPKH input and sets its witness. */
+export function signP2wpkhInput(spend: Spend, index: number, privateKey: Uint8Array): void {
+  const input = inputAt(spend, index);
+  if (input.kind !== 'p2wpkh') throw new RangeError(`input ${index} is ${input.kind}, not p2wpkh`);
+  spend.tx.setWitness(index, p2wpkhWitness(signInput(spend, index, privateKey), input.pubkey));
+}
+
+/** Sets the witness of a multisig input from at least m signatures (see `multisigWitness`). */
+export function finalizeMultisigInput(spend: Spend, index: number, signatures: readonly KeyedSignature[]): void {
+  const input = inputAt(spend, index);
+  if (input.kind !== 'p2wsh-multisig') throw new RangeError(`input ${index} is ${input.kind}, not p2wsh-multisig`);
+  spend.tx.setWitness(index, multisigWitness(input.witnessScript, signatures));
+}
+
+function inputAt(spend: Spend, index: number): SpendableInput {
+  const input = spend.inputs[index];
+  if (!input || index >= spend.tx.ins.length) throw new RangeError(`input index ${index} is out of range`);
+  return input;
+}
+
+function scriptCode(input: SpendableInput): Uint8Array {
+  return input.kind === 'p2wpkh' ? p2wpkhScriptCode(input.pubkey) : input.witnessScript;
+}
+
+function inputKeys(input: SpendableInput): Uint8Array[] {
+  return input.kind === 'p2wpkh' ? [input.pubkey] : parseMultisigScript(input.witnessScript).pubkeys;
+}

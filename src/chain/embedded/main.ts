@@ -1,0 +1,74 @@
+/**
+ * Runnable embedded chain:
+ *   tsx src/chain/embedded/main.ts --datadir DIR [--port N] [--memory] [--rpcuser U --rpcpassword P]
+ * Prints one JSON line {"rpcUrl","rpcUser","rpcPassword","height","cookieFile"} on stdout when ready;
+ * diagnostics go to stderr. Shuts down cleanly (exit 0) on SIGINT/SIGTERM or the `stop` RPC.
+ */
+import { parseArgs } from 'node:util';
+import { startEmbeddedChain } from './start.js';
+
+function fail(message: string): never {
+  process.stderr.write(`embedded chain: ${message}\n`);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        datadir: { type: 'string' },
+        port: { type: 'string' },
+        memory: { type: 'boolean', default: false },
+        rpcuser: { type: 'string' },
+        rpcpassword: { type: 'string' },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  if (!values.datadir && !values.memory) fail('--datadir DIR is required (or --memory)');
+  let port: number | undefined;
+  if (values.port !== undefined) {
+    port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be an integer in 0..65535 (got ${values.port})`);
+  }
+  if ((values.rpcuser === undefined) !== (values.rpcpassword === undefined)) fail('--rpcuser and --rpcpassword go together');
+
+  let stopping = false;
+  let stop: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => {
+    stop = () => {
+      if (stopping) return;
+      stopping = true;
+      resolve();
+    };
+  });
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+
+  const chain = await startEmbeddedChain({
+    memory: values.memory,
+    ...(values.datadir ? { datadir: values.datadir } : {}),
+    ...(port !== undefined ? { port } : {}),
+    ...(values.rpcuser !== undefined ? { rpcUser: values.rpcuser, rpcPassword: values.rpcpassword as string } : {}),
+    onStopRequest: stop,
+  });
+  if (chain.activationBlocksMined > 0) {
+    process.stderr.write(`embedded chain: new regtest chain, mined ${chain.activationBlocksMined} blocks to activate segwit\n`);
+  }
+  process.stdout.write(JSON.stringify({
+    rpcUrl: chain.rpcUrl, rpcUser: chain.rpcUser, rpcPassword: chain.rpcPassword, height: chain.height, cookieFile: chain.cookieFile,
+  }) + '\n');
+
+  await stopped;
+  await chain.close();
+  process.stderr.write('embedded chain: stopped\n');
+  process.exit(0);
+}
+
+main().catch((err) => {
+  process.stderr.write(`embedded chain: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});
