@@ -1,0 +1,59 @@
+/**
+ * What a treasury node needs from the chain, as a port (LDK-style): look up an output for the enclave,
+ * broadcast, fee rate, height. The real adapter speaks Bitcoin Core JSON-RPC
+ * (embedded façade or a user's bitcoind); tests can pass their own.
+ */
+import { BitcoinRpcClient, RpcError } from '../chain/rpc-client';
+
+export interface TxOutLookup {
+  txHex: string;
+  confirmations: number;
+  unspent: boolean;
+}
+
+export interface ChainSource {
+  getTxOut(txid: string, vout: number): Promise<TxOutLookup | null>;
+  /** Broadcasts; rejects with the node's reason when the transaction is refused. */
+  broadcast(txHex: string): Promise<string>;
+  /** Fee rate for settlements, in sat/vB (integer, at least 1). */
+  feeRate(): Promise<number>;
+  blockHeight(): Promise<number>;
+}
+
+/** RPC error codes Core uses for "no such transaction" (-5) and "not found in the UTXO set" answers. */
+const NOT_FOUND = -5;
+
+export class RpcChainSource implements ChainSource {
+  constructor(readonly rpc: BitcoinRpcClient) {}
+
+  async getTxOut(txid: string, vout: number): Promise<TxOutLookup | null> {
+    let raw: { hex: string; confirmations?: number };
+    try {
+      raw = await this.rpc.call<{ hex: string; confirmations?: number }>('getrawtransaction', [txid, true]);
+    } catch (err) {
+      if (err instanceof RpcError && (err as RpcError).code === NOT_FOUND) return null;
+      throw err;
+    }
+    const out = await this.rpc.call<unknown>('gettxout', [txid, vout, true]);
+    return { txHex: raw.hex, confirmations: raw.confirmations ?? 0, unspent: out !== null };
+  }
+
+  broadcast(txHex: string): Promise<string> {
+    return this.rpc.call<string>('sendrawtransaction', [txHex]);
+  }
+
+  async feeRate(): Promise<number> {
+    try {
+      const r = await this.rpc.call<{ feerate?: number }>('estimatesmartfee', [6]);
+      // BTC/kvB → sat/vB, rounded up; never below 1.
+      if (typeof r.feerate === 'number' && r.feerate > 0) return Math.max(1, Math.ceil(Math.round(r.feerate * 1e8) / 1000));
+    } catch {
+      // fall through to the regtest floor
+    }
+    return 1;
+  }
+
+  blockHeight(): Promise<number> {
+    return this.rpc.call<number>('getblockcount', []);
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * One treasury node as a long-running process: chain client, enclave, P2P transport, REST API.
+ * Used by `teechain node start` and by the local network launcher (one process per node).
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Server } from 'node:http';
+import { AttestationService } from '../../enclave-sim/index';
+import { BitcoinRpcClient } from '../chain/rpc-client';
+import { Faucet } from '../chain/faucet';
+import { buildApp } from '../api/app';
+import { loadOrCreateTokens } from '../api/auth';
+import type { RegtestFaucet } from '../api/routes';
+import { RpcChainSource } from './chain-source';
+import { TreasuryNode } from './treasury-node';
+
+export interface DaemonOptions {
+  datadir: string;
+  rpcUrl: string;
+  rpcUser?: string;
+  rpcPassword?: string;
+  rpcCookie?: string;
+  /** The attestation service's key file (the local network shares one; see README "Trust model"). */
+  attestationKey: string;
+  allowedMeasurements?: string[];
+  minConfirmations?: number;
+  payoutAddress?: string;
+  p2pHost?: string;
+  p2pPort?: number;
+  apiHost?: string;
+  apiPort?: number;
+  /** Allow POST /v1/deposits {fund: true} from the chain's regtest wallet. */
+  regtestFaucet?: boolean;
+}
+
+export interface RunningDaemon {
+  node: TreasuryNode;
+  restUrl: string;
+  p2p: string;
+  adminTokenFile: string;
+  readonlyTokenFile: string;
+  stop(): Promise<void>;
+}
+
+export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
+  await mkdir(opts.datadir, { recursive: true });
+  const rpc = opts.rpcCookie
+    ? await BitcoinRpcClient.fromCookie(opts.rpcUrl, opts.rpcCookie)
+    : new BitcoinRpcClient({ url: opts.rpcUrl, user: opts.rpcUser ?? '', password: opts.rpcPassword ?? '' });
+  const chain = new RpcChainSource(rpc);
+  const attestation = await AttestationService.load(opts.attestationKey);
+  const node = await TreasuryNode.start({
+    datadir: opts.datadir,
+    chain,
+    attestation,
+    allowedMeasurements: opts.allowedMeasurements,
+    minConfirmations: opts.minConfirmations,
+    payoutAddress: opts.payoutAddress,
+    p2pHost: opts.p2pHost,
+    p2pPort: opts.p2pPort,
+  });
+  const tokens = await loadOrCreateTokens(opts.datadir);
+  const faucet: RegtestFaucet | null = opts.regtestFaucet ? faucetFor(rpc) : null;
+  const app = buildApp({ node, tokens, faucet });
+  const host = opts.apiHost ?? '127.0.0.1';
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(opts.apiPort ?? 0, host, () => resolve(s));
+    s.once('error', reject);
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  return {
+    node,
+    restUrl: `http://${host}:${port}`,
+    p2p: `${opts.p2pHost ?? '127.0.0.1'}:${node.p2pPort}`,
+    adminTokenFile: tokens.adminFile,
+    readonlyTokenFile: tokens.readonlyFile,
+    async stop() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await node.stop();
+    },
+  };
+}
+
+function faucetFor(rpc: BitcoinRpcClient): RegtestFaucet {
+  const faucet = new Faucet(rpc);
+  return {
+    async fundAndConfirm(address, amountSat, confirmations) {
+      const out = await faucet.fund(address, amountSat);
+      await faucet.mine(confirmations);
+      await faucet.waitForConfirmations(out.txid, confirmations, { timeoutMs: 30_000 });
+      return { txid: out.txid, vout: out.vout };
+    },
+  };
+}
+
+export function defaultDatadir(): string {
+  return process.env.TEECHAIN_HOME ?? join(process.cwd(), '.teechain');
+}

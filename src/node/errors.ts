@@ -1,0 +1,83 @@
+/**
+ * The one error table of the node host and its REST API: every stable code, what it means and the
+ * HTTP status it maps to. The enclave's codes come from src/treasury/errors.ts (not repeated here);
+ * the record type makes the compiler insist every one of them has a status.
+ */
+import { TREASURY_ERRORS, type TreasuryErrorCode } from '../treasury/errors';
+
+const HOST_ERRORS = {
+  peer_unreachable: 'the peer address did not answer',
+  broadcast_failed: 'the chain refused the transaction',
+  chain_unavailable: 'the chain node did not answer',
+  node_stopping: 'the node is shutting down',
+  not_found: 'no such resource',
+  unauthorized: 'missing or wrong bearer token',
+  forbidden: 'this token may not do that',
+  idempotency_conflict: 'the idempotency key was used for a different request',
+  enclave_failed: 'the enclave refused or failed the call',
+  internal: 'internal error',
+} as const;
+
+export type HostErrorCode = keyof typeof HOST_ERRORS;
+export type ErrorCode = TreasuryErrorCode | HostErrorCode;
+
+export const ERROR_MESSAGES: Record<ErrorCode, string> = { ...TREASURY_ERRORS, ...HOST_ERRORS };
+
+/** HTTP status for every code: 4xx where the request (or the state it meets) is at fault. */
+export const HTTP_STATUS: Record<ErrorCode, number> = {
+  invalid_argument: 400,
+  not_initialized: 503,
+  unknown_channel: 404,
+  unknown_deposit: 404,
+  unknown_peer: 404,
+  not_found: 404,
+  peer_not_connected: 409,
+  self_connection: 400,
+  channel_not_open: 409,
+  channel_closed: 409,
+  insufficient_funds: 409,
+  deposit_not_free: 409,
+  deposit_in_use: 409,
+  deposit_unconfirmed: 409,
+  funding_not_found: 422,
+  funding_mismatch: 422,
+  funding_spent: 422,
+  fee_exceeds_balance: 409,
+  dust_output: 409,
+  peer_refused: 409,
+  idempotency_conflict: 409,
+  attestation_failed: 502,
+  session_failed: 502,
+  peer_unreachable: 502,
+  broadcast_failed: 502,
+  chain_unavailable: 503,
+  timeout: 504,
+  node_stopping: 503,
+  unauthorized: 401,
+  forbidden: 403,
+  enclave_failed: 500,
+  internal: 500,
+};
+
+export class NodeError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: string, message?: string) {
+    const known = (code in HTTP_STATUS ? code : 'enclave_failed') as ErrorCode;
+    super(message ?? ERROR_MESSAGES[known]);
+    this.code = known;
+    this.name = 'NodeError';
+  }
+
+  get status(): number {
+    return HTTP_STATUS[this.code];
+  }
+}
+
+/** Maps an enclave call failure (enclave-sim's EnclaveCallError carries the enclave's code) to a NodeError. */
+export function fromEnclaveError(err: unknown): NodeError {
+  if (err instanceof NodeError) return err;
+  const code = (err as { code?: unknown }).code;
+  const message = (err as { message?: unknown }).message;
+  if (typeof code === 'string' && code in HTTP_STATUS) return new NodeError(code, typeof message === 'string' ? message : undefined);
+  return new NodeError('enclave_failed', typeof message === 'string' ? message : String(err));
+}

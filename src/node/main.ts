@@ -1,0 +1,78 @@
+/**
+ * Process entry of one treasury node. Prints one JSON line when ready:
+ *   {"node_id", "measurement", "p2p", "rest_url", "token_file", "readonly_token_file"}
+ * and shuts down cleanly on SIGINT / SIGTERM. `teechain node start` and the network launcher run this.
+ */
+import { parseArgs } from 'node:util';
+import { startDaemon, defaultDatadir } from './daemon';
+
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      datadir: { type: 'string' },
+      'rpc-url': { type: 'string' },
+      'rpc-user': { type: 'string' },
+      'rpc-password': { type: 'string' },
+      'rpc-cookie': { type: 'string' },
+      'attestation-key': { type: 'string' },
+      'allow-measurement': { type: 'string', multiple: true },
+      'min-conf': { type: 'string' },
+      'payout-address': { type: 'string' },
+      'p2p-port': { type: 'string' },
+      'api-port': { type: 'string' },
+      host: { type: 'string' },
+      'regtest-faucet': { type: 'boolean' },
+    },
+    strict: true,
+  });
+  const need = (k: keyof typeof values): string => {
+    const v = values[k];
+    if (typeof v !== 'string' || v === '') throw new UsageError(`--${k} is required`);
+    return v;
+  };
+  const int = (k: keyof typeof values): number | undefined => {
+    const v = values[k];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string' || !/^\d{1,6}$/.test(v)) throw new UsageError(`--${k} must be a whole number`);
+    return Number(v);
+  };
+  const daemon = await startDaemon({
+    datadir: (values.datadir as string | undefined) ?? defaultDatadir(),
+    rpcUrl: need('rpc-url'),
+    rpcUser: values['rpc-user'] as string | undefined,
+    rpcPassword: values['rpc-password'] as string | undefined,
+    rpcCookie: values['rpc-cookie'] as string | undefined,
+    attestationKey: need('attestation-key'),
+    allowedMeasurements: values['allow-measurement'] as string[] | undefined,
+    minConfirmations: int('min-conf'),
+    payoutAddress: values['payout-address'] as string | undefined,
+    p2pHost: values.host as string | undefined,
+    apiHost: values.host as string | undefined,
+    p2pPort: int('p2p-port'),
+    apiPort: int('api-port'),
+    regtestFaucet: values['regtest-faucet'] === true,
+  });
+  const info = await daemon.node.info();
+  process.stdout.write(`${JSON.stringify({
+    node_id: info.node_id, measurement: info.measurement, p2p: daemon.p2p, rest_url: daemon.restUrl,
+    token_file: daemon.adminTokenFile, readonly_token_file: daemon.readonlyTokenFile,
+  })}\n`);
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    void daemon.stop().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+export class UsageError extends Error {}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.argv.slice(2)).catch((err: unknown) => {
+    process.stderr.write(`teechain node: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(err instanceof UsageError ? 2 : 1);
+  });
+}

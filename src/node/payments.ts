@@ -1,0 +1,89 @@
+/**
+ * The host's payment history: what was asked, what the enclave accepted, what the peer acknowledged,
+ * and what was received. Not security-relevant (balances live in the enclave); kept in memory with a
+ * bounded size, newest last.
+ */
+import { NodeError } from './errors';
+
+export type PaymentStatus = 'pending' | 'in_flight' | 'succeeded' | 'failed';
+
+export interface Payment {
+  payment_id: string;
+  direction: 'outgoing' | 'incoming';
+  channel_id: string;
+  amount_sat: number;
+  status: PaymentStatus;
+  failure_code: string | null;
+  created_at: number;
+  resolved_at: number | null;
+}
+
+export class PaymentLog {
+  private readonly list: Payment[] = [];
+  private next = 1;
+  totals = { sent: 0, received: 0, succeeded: 0, failed: 0 };
+
+  private readonly keys = new Map<string, { fingerprint: string; result: Promise<Payment> }>();
+
+  constructor(private readonly limit = 100_000) {}
+
+  /**
+   * Runs `pay` once per client idempotency key: a retry with the same key and the same request gets the
+   * first attempt's outcome (success or failure) instead of paying again.
+   * @throws NodeError idempotency_conflict when the key was used for a different request
+   */
+  idempotent(key: string | undefined, fingerprint: string, pay: () => Promise<Payment>): Promise<Payment> {
+    if (key === undefined) return pay();
+    const seen = this.keys.get(key);
+    if (seen) {
+      if (seen.fingerprint !== fingerprint) return Promise.reject(new NodeError('idempotency_conflict', `idempotency key ${key} was used for a different payment`));
+      return seen.result;
+    }
+    const result = pay();
+    this.keys.set(key, { fingerprint, result });
+    return result;
+  }
+
+  begin(channelId: string, amount: number): Payment {
+    return this.add({ payment_id: `p${this.next++}`, direction: 'outgoing', channel_id: channelId, amount_sat: amount, status: 'pending', failure_code: null, created_at: Date.now(), resolved_at: null });
+  }
+
+  sent(p: Payment): void {
+    p.status = 'in_flight';
+  }
+
+  succeeded(p: Payment): void {
+    p.status = 'succeeded';
+    p.resolved_at = Date.now();
+    this.totals.sent += p.amount_sat;
+    this.totals.succeeded += 1;
+  }
+
+  failed(p: Payment, code: string): void {
+    p.status = 'failed';
+    p.failure_code = code;
+    p.resolved_at = Date.now();
+    this.totals.failed += 1;
+  }
+
+  received(channelId: string, amounts: number[]): void {
+    const now = Date.now();
+    for (const a of amounts) {
+      this.totals.received += a;
+      this.add({ payment_id: `r${this.next++}`, direction: 'incoming', channel_id: channelId, amount_sat: a, status: 'succeeded', failure_code: null, created_at: now, resolved_at: now });
+    }
+  }
+
+  /** Newest first, `offset` from the newest. */
+  page(offset: number, limit: number): { payments: Payment[]; total: number } {
+    const end = Math.max(0, this.list.length - offset);
+    const start = Math.max(0, end - limit);
+    return { payments: this.list.slice(start, end).reverse(), total: this.list.length };
+  }
+
+  private add(p: Payment): Payment {
+    this.list.push(p);
+    if (this.list.length > this.limit) this.list.splice(0, this.list.length - this.limit);
+    return p;
+  }
+}

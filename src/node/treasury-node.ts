@@ -1,0 +1,400 @@
+/**
+ * A treasury node's untrusted host: it launches the treasury enclave, relays its frames over TCP,
+ * answers its chain look-ups, broadcasts what it signs, keeps payment history, and batches payment
+ * requests into few enclave calls. It holds no key and makes no decision about money.
+ */
+import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Platform, FileSealedStore, type AttestationService, type EnclaveHandle } from '../../enclave-sim/index';
+import { Transport } from '../network/transport';
+import { TreasuryInterface, type ChannelView, type DepositView, type TreasuryEventMsg } from '../treasury/interface';
+import type { ChainSource } from './chain-source';
+import { NodeError, fromEnclaveError } from './errors';
+import { PaymentLog, type Payment } from './payments';
+import { loadOrCreatePayoutWallet } from './payout-wallet';
+
+export const TREASURY_PROGRAM = join(dirname(fileURLToPath(import.meta.url)), '../treasury/program.ts');
+
+export interface TreasuryNodeOptions {
+  datadir: string;
+  chain: ChainSource;
+  attestation: AttestationService;
+  /** Measurements accepted from peers; default: this node's own (peers run the same code). */
+  allowedMeasurements?: string[];
+  minConfirmations?: number;
+  /** Where settlements pay this node's side; default: the node's payout wallet (payout-wallet.ts). */
+  payoutAddress?: string;
+  p2pHost?: string;
+  p2pPort?: number;
+  /** How long the enclave waits for a peer's answer, and `pay` waits for the acknowledgement. */
+  replyTimeoutMs?: number;
+}
+
+interface PendingPay {
+  channelId: string;
+  amount: number;
+  resolve: (p: Payment) => void;
+  reject: (e: NodeError) => void;
+  payment: Payment;
+}
+
+export class TreasuryNode {
+  readonly payments: PaymentLog;
+  private enclave!: EnclaveHandle<typeof TreasuryInterface>;
+  private transport!: Transport;
+  private queue: PendingPay[] = [];
+  private flushScheduled = false;
+  /** Sent payments waiting for the peer's acknowledgement, per channel, in position order. */
+  private readonly inFlight = new Map<string, Array<{ position: bigint; pay: PendingPay }>>();
+  private readonly connectWaiters = new Map<string, { resolve: (peer: string) => void; reject: (e: NodeError) => void }>();
+  private readonly peerAddresses = new Map<string, string>();
+  private readonly connPeers = new Map<string, string>();
+  /** Addresses of peers we dialled, kept in peers.json so a restarted node reconnects by itself. */
+  private readonly savedPeers = new Set<string>();
+  private readonly outgoing = new Map<string, string>();
+  private readonly redialing = new Set<string>();
+  private stopped = false;
+  nodeId = '';
+  measurement = '';
+  p2pPort = 0;
+  payoutAddress = '';
+
+  private constructor(readonly opts: TreasuryNodeOptions) {
+    this.payments = new PaymentLog();
+  }
+
+  static async start(opts: TreasuryNodeOptions): Promise<TreasuryNode> {
+    const node = new TreasuryNode(opts);
+    await node.boot();
+    return node;
+  }
+
+  private async boot(): Promise<void> {
+    const { datadir } = this.opts;
+    await mkdir(datadir, { recursive: true });
+    const platform = await Platform.open({ dir: join(datadir, 'platform'), attestation: this.opts.attestation });
+    this.enclave = await platform.launch({
+      entry: TREASURY_PROGRAM,
+      iface: TreasuryInterface,
+      store: new FileSealedStore(join(datadir, 'treasury.sealed')),
+      ocalls: {
+        net_send: ({ conn, frames }) => { this.transport.send(conn, frames); return null; },
+        net_close: ({ conn }) => { this.transport.close(conn); return null; },
+        event: ({ event }) => { this.onEvent(event); return null; },
+        chain_get_txout: async ({ txid, vout }) => {
+          const r = await this.opts.chain.getTxOut(txid, vout);
+          return r ? { tx_hex: r.txHex, confirmations: r.confirmations, unspent: r.unspent } : null;
+        },
+      },
+    });
+    this.measurement = this.enclave.measurement;
+    this.payoutAddress = this.opts.payoutAddress ?? (await loadOrCreatePayoutWallet(datadir)).address;
+    const init = await this.initEnclave({
+      trust_anchor: this.opts.attestation.trustAnchor,
+      allowed_measurements: this.opts.allowedMeasurements ?? [this.measurement],
+      min_confirmations: this.opts.minConfirmations ?? 1,
+      payout_address: this.payoutAddress,
+    });
+    this.nodeId = init.node_id;
+    this.transport = new Transport({
+      onOpen: (conn, outgoing) => {
+        void this.call(outgoing ? 'peer_connect' : 'peer_accept', { conn }).catch(() => this.transport.close(conn));
+      },
+      onFrames: (conn, frames) => { void this.call('peer_recv', { conn, frames }).catch(() => this.transport.close(conn)); },
+      onClose: (conn) => {
+        if (this.stopped) return;
+        void this.call('peer_disconnected', { conn }).catch(() => undefined);
+        const address = this.outgoing.get(conn);
+        this.outgoing.delete(conn);
+        if (address && this.savedPeers.has(address)) this.redial(address, 200);
+        this.connectWaiters.get(conn)?.reject(new NodeError('peer_unreachable', 'connection closed during the handshake'));
+        this.connectWaiters.delete(conn);
+      },
+    });
+    this.p2pPort = await this.transport.listen(this.opts.p2pHost ?? '127.0.0.1', this.opts.p2pPort ?? 0);
+    for (const address of await this.loadPeers()) {
+      this.savedPeers.add(address);
+      this.redial(address, 0);
+    }
+  }
+
+  /** Re-dials a saved peer until a session is up again (backoff up to 5 s); one loop per address. */
+  private redial(address: string, delayMs: number): void {
+    if (this.stopped || this.redialing.has(address)) return;
+    this.redialing.add(address);
+    setTimeout(() => {
+      this.connect(address, 5_000).then(
+        () => { this.redialing.delete(address); },
+        () => { this.redialing.delete(address); this.redial(address, Math.min(5_000, Math.max(200, delayMs * 2))); },
+      );
+    }, delayMs).unref();
+  }
+
+  private async loadPeers(): Promise<string[]> {
+    try {
+      const list = JSON.parse(await readFile(join(this.opts.datadir, 'peers.json'), 'utf8')) as unknown;
+      return Array.isArray(list) ? list.filter((a): a is string => typeof a === 'string') : [];
+    } catch {
+      return [];
+    }
+  }
+
+  private async savePeers(): Promise<void> {
+    const file = join(this.opts.datadir, 'peers.json');
+    await writeFile(`${file}.tmp`, JSON.stringify([...this.savedPeers]));
+    await rename(`${file}.tmp`, file);
+  }
+
+  /** The first ecall: restores the sealed state. A refused blob (rollback, tampering) stops the node here. */
+  private async initEnclave(args: Parameters<EnclaveHandle<typeof TreasuryInterface>['ecall']>[1] & object) {
+    try {
+      return await this.enclave.ecall('init', args as never);
+    } catch (err) {
+      await this.enclave.terminate();
+      const code = (err as { code?: string }).code ?? 'unknown';
+      throw new NodeError('enclave_failed', `the enclave refused its sealed state (${code}): ${(err as Error).message}`);
+    }
+  }
+
+  /** Calls the enclave, turning its error answers into NodeErrors with the same code. */
+  private async call<K extends keyof (typeof TreasuryInterface)['ecalls'] & string>(
+    name: K,
+    args: Parameters<EnclaveHandle<typeof TreasuryInterface>['ecall']>[1] & object,
+  ) {
+    try {
+      return await this.enclave.ecall(name, args as never);
+    } catch (err) {
+      throw fromEnclaveError(err);
+    }
+  }
+
+  // ───────────────────────────── peers ─────────────────────────────
+
+  /** Dials a peer at host:port and runs mutual attestation; resolves with its node id. */
+  async connect(address: string, timeoutMs = 10_000): Promise<string> {
+    if (this.stopped) throw new NodeError('node_stopping');
+    const m = /^([^:]+):(\d{1,5})$/.exec(address);
+    if (!m) throw new NodeError('invalid_argument', 'address must be host:port');
+    let conn: string;
+    try {
+      conn = await this.transport.dial(m[1]!, Number(m[2]), timeoutMs);
+    } catch (err) {
+      throw new NodeError('peer_unreachable', `cannot reach ${address}: ${(err as Error).message}`);
+    }
+    this.outgoing.set(conn, address);
+    const peerId = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => { this.connectWaiters.delete(conn); this.transport.close(conn); reject(new NodeError('timeout', 'handshake timed out')); }, timeoutMs);
+      this.connectWaiters.set(conn, {
+        resolve: (p) => { clearTimeout(timer); resolve(p); },
+        reject: (e) => { clearTimeout(timer); reject(e); },
+      });
+    });
+    this.peerAddresses.set(peerId, address);
+    if (!this.savedPeers.has(address)) {
+      this.savedPeers.add(address);
+      await this.savePeers();
+    }
+    return peerId;
+  }
+
+  async info() {
+    const i = await this.call('get_info', {});
+    let height: number | null = null;
+    try { height = await this.opts.chain.blockHeight(); } catch { /* chain unreachable: reported as null */ }
+    return { ...i, measurement: this.measurement, p2p_port: this.p2pPort, block_height: height, payout_address: this.payoutAddress };
+  }
+
+  /** A fresh quote over this node's identity for the caller's nonce (hex). */
+  async attest(nonceHex: string) {
+    const r = await this.call('attest', { nonce: nonceHex });
+    return { node_id: r.node_id, quote: r.quote, trust_anchor: this.opts.attestation.trustAnchor };
+  }
+
+  peers() {
+    return [...this.connPeers.entries()].map(([conn, peer_id]) => ({ peer_id, conn, address: this.peerAddresses.get(peer_id) ?? null }));
+  }
+
+  // ───────────────────────────── deposits ─────────────────────────────
+
+  newDeposit(): Promise<DepositView> {
+    return this.call('deposit_new', {});
+  }
+
+  depositFunded(depositId: string, txid: string, vout: number): Promise<DepositView> {
+    return this.call('deposit_funded', { deposit_id: depositId, txid, vout });
+  }
+
+  async deposits(): Promise<DepositView[]> {
+    return (await this.call('list_deposits', {})).deposits;
+  }
+
+  /** Signs (in the enclave) and broadcasts the release of a free deposit to `address`. */
+  async releaseDeposit(depositId: string, address?: string) {
+    const feeRate = await this.opts.chain.feeRate();
+    const r = await this.call('deposit_release', { deposit_id: depositId, address: address ?? this.payoutAddress, fee_rate: feeRate });
+    await this.broadcast(r.tx_hex);
+    return r;
+  }
+
+  // ───────────────────────────── channels ─────────────────────────────
+
+  openChannel(peerId: string, payoutAddress?: string): Promise<ChannelView> {
+    return this.call('channel_open', { peer_id: peerId, payout_address: payoutAddress ?? this.payoutAddress });
+  }
+
+  addDeposit(channelId: string, depositId: string): Promise<ChannelView> {
+    return this.call('channel_add_deposit', { channel_id: channelId, deposit_id: depositId });
+  }
+
+  removeDeposit(channelId: string, depositId: string): Promise<ChannelView> {
+    return this.call('channel_remove_deposit', { channel_id: channelId, deposit_id: depositId });
+  }
+
+  async channels(): Promise<ChannelView[]> {
+    return (await this.call('list_channels', {})).channels;
+  }
+
+  channel(channelId: string): Promise<ChannelView> {
+    return this.call('get_channel', { channel_id: channelId });
+  }
+
+  /** Settles alone: the enclave signs the latest state, the host broadcasts it. */
+  async settle(channelId: string) {
+    const feeRate = await this.opts.chain.feeRate();
+    const r = await this.call('channel_settle', { channel_id: channelId, fee_rate: feeRate });
+    // Every debit the enclave made is in the settlement it signed: those payments are paid, on chain.
+    for (const { pay } of this.inFlight.get(channelId) ?? []) {
+      this.payments.succeeded(pay.payment);
+      pay.resolve(pay.payment);
+    }
+    this.inFlight.delete(channelId);
+    if (r.tx_hex) await this.broadcast(r.tx_hex);
+    return r;
+  }
+
+  private async broadcast(hex: string): Promise<void> {
+    try {
+      await this.opts.chain.broadcast(hex);
+    } catch (err) {
+      throw new NodeError('broadcast_failed', `the chain refused the transaction: ${(err as Error).message}`);
+    }
+  }
+
+  // ───────────────────────────── payments ─────────────────────────────
+
+  /**
+   * Pays `amount` sat on a channel. Requests made in the same tick go to the enclave in one call (and
+   * one sealed state, one message); the promise resolves when the peer's enclave has durably credited it.
+   */
+  pay(channelId: string, amount: number): Promise<Payment> {
+    return this.submit(channelId, amount).done;
+  }
+
+  /**
+   * Like pay(), but answers after at most `waitMs`: with the succeeded payment, or with it still
+   * `in_flight` (its acknowledgement arrives later, e.g. once a dropped peer reconnects and resyncs).
+   * Payments the enclave refuses reject with their NodeError.
+   */
+  async payWithin(channelId: string, amount: number, waitMs: number): Promise<Payment> {
+    const { payment, done } = this.submit(channelId, amount);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), waitMs); });
+    const first = await Promise.race([done, late]).finally(() => clearTimeout(timer));
+    if (first === null) done.catch(() => undefined);
+    return first ?? { ...payment };
+  }
+
+  private submit(channelId: string, amount: number): { payment: Payment; done: Promise<Payment> } {
+    const payment = this.payments.begin(channelId, amount);
+    if (this.stopped) {
+      this.payments.failed(payment, 'node_stopping');
+      return { payment, done: Promise.reject(new NodeError('node_stopping', 'the node is shutting down')) };
+    }
+    const done = new Promise<Payment>((resolve, reject) => {
+      this.queue.push({ channelId, amount, resolve, reject, payment });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+    return { payment, done };
+  }
+
+  private async flush(): Promise<void> {
+    this.flushScheduled = false;
+    const batch = this.queue.splice(0, 50_000);
+    if (this.queue.length > 0) { this.flushScheduled = true; setImmediate(() => void this.flush()); }
+    if (batch.length === 0) return;
+    let results;
+    try {
+      results = (await this.call('pay', { payments: batch.map((p) => ({ channel_id: p.channelId, amount_sat: p.amount })) })).results;
+    } catch (err) {
+      const e = err instanceof NodeError ? err : new NodeError('internal', String(err));
+      for (const p of batch) this.fail(p, e);
+      return;
+    }
+    results.forEach((r, i) => {
+      const p = batch[i]!;
+      if (!r.ok) return this.fail(p, new NodeError(r.code, r.message));
+      let list = this.inFlight.get(r.channel_id);
+      if (!list) this.inFlight.set(r.channel_id, (list = []));
+      list.push({ position: BigInt(r.position), pay: p });
+      this.payments.sent(p.payment);
+    });
+  }
+
+  private fail(p: PendingPay, err: NodeError): void {
+    this.payments.failed(p.payment, err.code);
+    p.reject(err);
+  }
+
+  private failInFlight(channelId: string, err: NodeError): void {
+    for (const { pay } of this.inFlight.get(channelId) ?? []) this.fail(pay, err);
+    this.inFlight.delete(channelId);
+  }
+
+  private onEvent(e: TreasuryEventMsg): void {
+    switch (e.type) {
+      case 'pay_acked': {
+        const list = this.inFlight.get(e.channel_id);
+        if (!list) return;
+        const total = BigInt(e.total);
+        let n = 0;
+        while (n < list.length && list[n]!.position <= total) {
+          const { pay } = list[n]!;
+          this.payments.succeeded(pay.payment);
+          pay.resolve(pay.payment);
+          n++;
+        }
+        list.splice(0, n);
+        return;
+      }
+      case 'pay_received':
+        this.payments.received(e.channel_id, e.amounts);
+        return;
+      case 'peer_connected':
+        this.connPeers.set(e.conn, e.peer_id);
+        this.connectWaiters.get(e.conn)?.resolve(e.peer_id);
+        this.connectWaiters.delete(e.conn);
+        return;
+      case 'peer_disconnected':
+        this.connPeers.delete(e.conn);
+        this.connectWaiters.get(e.conn)?.reject(new NodeError('attestation_failed', e.reason));
+        this.connectWaiters.delete(e.conn);
+        return;
+      case 'channel_settled':
+        if (e.by === 'remote') this.failInFlight(e.channel_id, new NodeError('channel_closed', 'the peer settled the channel'));
+        return;
+      case 'channel_updated':
+        return;
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.transport?.stop();
+    await this.enclave?.terminate();
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Treasury-to-treasury protocol messages: what travels inside an attested, encrypted session.
+ *
+ * Plain JSON (one message per frame), checked against a compiled TypeBox schema by the receiving
+ * enclave before anything is applied. Satoshi amounts that can exceed 2^53 in principle (cumulative
+ * totals) travel as decimal strings; single payment amounts are safe integers (21e6 BTC < 2^53 sat).
+ *
+ * Payments are expressed as cumulative totals ("I have now paid you T in all on channel C"), so a
+ * retransmitted or resynchronised message is idempotent: the receiver credits T - (what it had), and an
+ * old total credits nothing. See README "Protocol".
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+
+const Hex32 = Type.String({ pattern: '^[0-9a-f]{64}$' });
+const Hex = Type.String({ pattern: '^([0-9a-f]{2})*$', maxLength: 20_000 });
+/** A non-negative satoshi amount as a decimal string (bigint on both ends). */
+export const SatString = Type.String({ pattern: '^(0|[1-9][0-9]{0,18})$' });
+const SafeSat = Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000 });
+
+/** Outpoint as `txid:vout`. */
+export const Outpoint = Type.String({ pattern: '^[0-9a-f]{64}:[0-9]{1,6}$' });
+
+/** A deposit handed to the counterparty: everything its enclave needs to check it on chain and spend it. */
+export const DepositGrant = Type.Object({
+  outpoint: Outpoint,
+  value: SatString,
+  /** m-of-n: the public keys of the deposit's multisig witness script, and m. */
+  m: Type.Integer({ minimum: 1, maximum: 15 }),
+  pubkeys: Type.Array(Hex, { minItems: 1, maxItems: 15 }),
+  /** The private keys that let the receiving enclave sign for the deposit alone (Teechain's key handover). */
+  privkeys: Type.Array(Hex, { minItems: 1, maxItems: 15 }),
+}, { additionalProperties: false });
+export type DepositGrant = Static<typeof DepositGrant>;
+
+export const ChannelMessage = Type.Union([
+  Type.Object({ t: Type.Literal('open'), ch: Hex32, payout: Hex }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('open_ack'), ch: Hex32, payout: Hex }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('open_nack'), ch: Hex32, code: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('add_deposit'), ch: Hex32, deposit: DepositGrant }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('add_deposit_ack'), ch: Hex32, outpoint: Outpoint }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('add_deposit_nack'), ch: Hex32, outpoint: Outpoint, code: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('remove_deposit'), ch: Hex32, outpoint: Outpoint }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('remove_deposit_ack'), ch: Hex32, outpoint: Outpoint }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('remove_deposit_nack'), ch: Hex32, outpoint: Outpoint, code: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
+  /** `total`: all the sender has ever paid on `ch`; `amounts`: the payments added since its last pay message. */
+  Type.Object({ t: Type.Literal('pay'), ch: Hex32, total: SatString, amounts: Type.Array(SafeSat, { maxItems: 1_000_000 }) }, { additionalProperties: false }),
+  /** `total`: all the receiver has durably credited on `ch`. */
+  Type.Object({ t: Type.Literal('pay_ack'), ch: Hex32, total: SatString }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('settled'), ch: Hex32, txid: Hex32 }, { additionalProperties: false }),
+  /** Sent after every handshake: each side's cumulative totals, so lost messages are made good. */
+  Type.Object({
+    t: Type.Literal('sync'),
+    channels: Type.Array(Type.Object({ ch: Hex32, sent: SatString, received: SatString, closed: Type.Boolean() }, { additionalProperties: false }), { maxItems: 100_000 }),
+  }, { additionalProperties: false }),
+]);
+export type ChannelMessage = Static<typeof ChannelMessage>;
+
+/** Handshake messages travel in the clear: their authenticity comes from the quotes they carry. */
+export const HandshakeMessage = Type.Union([
+  Type.Object({ t: Type.Literal('hs_hello'), id: Hex, eph: Hex, nonce: Hex32 }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('hs_reply'), id: Hex, eph: Hex, nonce: Hex32, quote: Type.Unknown() }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('hs_finish'), quote: Type.Unknown() }, { additionalProperties: false }),
+]);
+export type HandshakeMessage = Static<typeof HandshakeMessage>;
+
+const channelCheck = TypeCompiler.Compile(ChannelMessage);
+const handshakeCheck = TypeCompiler.Compile(HandshakeMessage);
+
+/** Parses and schema-checks a decrypted channel message; null when it is not one. */
+export function parseChannelMessage(bytes: Uint8Array): ChannelMessage | null {
+  const v = parseJson(bytes);
+  return channelCheck.Check(v) ? v : null;
+}
+
+/** Parses and schema-checks a clear-text handshake message; null when it is not one. */
+export function parseHandshakeMessage(bytes: Uint8Array): HandshakeMessage | null {
+  const v = parseJson(bytes);
+  return handshakeCheck.Check(v) ? v : null;
+}
+
+export function encodeMessage(msg: ChannelMessage | HandshakeMessage): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(msg));
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+function parseJson(bytes: Uint8Array): unknown {
+  try {
+    return JSON.parse(decoder.decode(bytes));
+  } catch {
+    return undefined;
+  }
+}

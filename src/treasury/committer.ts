@@ -1,0 +1,63 @@
+/**
+ * Group commit for the enclave: many state changes, one durable seal, then their messages.
+ *
+ * Rule the whole treasury follows: a message that reflects a state change leaves the enclave only after a
+ * seal covering that change is durable (sealed blob stored with fsync, monotonic counter advanced).
+ * Otherwise a crash could lose a debit whose payment the peer already credited, and the restarted
+ * enclave would sign a settlement that pays us twice.
+ *
+ * Changes made while a seal is in flight go into the next one; the outbox is drained in the same
+ * synchronous step as the snapshot, so every drained message reflects state no newer than the snapshot.
+ */
+export interface CommitterDeps<M> {
+  /** Serialise the current state and take the messages queued so far (synchronously, together). */
+  snapshot(): { state: Uint8Array; outbox: M[] };
+  seal(state: Uint8Array): Promise<void>;
+  /** Deliver messages after their seal, in queue order. */
+  deliver(outbox: M[]): void;
+  /** A seal failed: the in-memory state is now ahead of the durable one and must not be used. */
+  onFatal(err: unknown): void;
+}
+
+export class Committer<M> {
+  private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
+  private running = false;
+  private failed: unknown = undefined;
+  /** Number of seals done and the number of commit requests they covered (for metrics and tests). */
+  seals = 0;
+  covered = 0;
+
+  constructor(private readonly deps: CommitterDeps<M>) {}
+
+  /** Resolves once a seal covering every change made before this call is durable and its messages are sent. */
+  commit(): Promise<void> {
+    if (this.failed !== undefined) return Promise.reject(this.failed);
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+      if (!this.running) void this.loop();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    this.running = true;
+    while (this.waiters.length > 0 && this.failed === undefined) {
+      const batch = this.waiters;
+      this.waiters = [];
+      const { state, outbox } = this.deps.snapshot();
+      try {
+        await this.deps.seal(state);
+      } catch (err) {
+        this.failed = err;
+        for (const w of [...batch, ...this.waiters]) w.reject(err);
+        this.waiters = [];
+        this.deps.onFatal(err);
+        break;
+      }
+      this.seals += 1;
+      this.covered += batch.length;
+      this.deps.deliver(outbox);
+      for (const w of batch) w.resolve();
+    }
+    this.running = false;
+  }
+}

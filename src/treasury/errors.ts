@@ -1,0 +1,37 @@
+/**
+ * The treasury's error codes: one table, shared by the enclave (which raises them), the node host and the
+ * REST API (which maps them to HTTP statuses in src/api/errors.ts). Stable strings; clients match on them.
+ */
+export const TREASURY_ERRORS = {
+  invalid_argument: 'a field is missing, malformed or out of range',
+  not_initialized: 'the treasury has not been initialised',
+  unknown_channel: 'no such channel',
+  unknown_deposit: 'no such deposit',
+  unknown_peer: 'no such peer',
+  peer_not_connected: 'the peer is not connected',
+  self_connection: 'a treasury cannot open a session with itself',
+  channel_not_open: 'the channel is not open',
+  channel_closed: 'the channel has been settled',
+  insufficient_funds: 'the balance does not cover the amount',
+  deposit_not_free: 'the deposit is not free (unconfirmed, in a channel or spent)',
+  deposit_in_use: 'the deposit is already used in a channel',
+  deposit_unconfirmed: 'the deposit does not have enough confirmations',
+  funding_not_found: 'the funding transaction or output does not exist on chain',
+  funding_mismatch: 'the funding output does not pay this deposit',
+  funding_spent: 'the funding output is already spent',
+  fee_exceeds_balance: 'the fee is larger than the settling side\'s balance',
+  dust_output: 'the amount left after the fee would be dust',
+  peer_refused: 'the peer\'s enclave refused the request',
+  timeout: 'the peer did not answer in time',
+  attestation_failed: 'the peer\'s attestation did not verify',
+  session_failed: 'the secure session failed and was torn down',
+} as const;
+
+export type TreasuryErrorCode = keyof typeof TREASURY_ERRORS;
+
+export class TreasuryError extends Error {
+  constructor(readonly code: TreasuryErrorCode, message?: string) {
+    super(message ?? TREASURY_ERRORS[code]);
+    this.name = 'TreasuryError';
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * The treasury enclave's interface (our EDL): every call into the enclave and every call out of it,
+ * each with a TypeBox schema that enclave-sim checks on both sides of the boundary.
+ * The host (src/node) and the enclave program (src/treasury/program.ts) both import this one file.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { defineInterface } from '../../enclave-sim/interface';
+import { QuoteSchema } from '../../enclave-sim/quote';
+
+const Hex32 = Type.String({ pattern: '^[0-9a-f]{64}$' });
+const Sat = Type.String({ pattern: '^-?(0|[1-9][0-9]{0,18})$', description: 'satoshis, decimal string' });
+const Conn = Type.String({ minLength: 1, maxLength: 64 });
+const DepositId = Type.String({ minLength: 1, maxLength: 32 });
+const Address = Type.String({ minLength: 1, maxLength: 128 });
+const FeeRate = Type.Integer({ minimum: 1, maximum: 1000 });
+const Empty = Type.Object({}, { additionalProperties: false });
+const Ok = Type.Null();
+
+export const DepositView = Type.Object({
+  deposit_id: Type.String(),
+  address: Type.String(),
+  witness_script: Type.String(),
+  m: Type.Integer(),
+  pubkeys: Type.Array(Type.String()),
+  status: Type.Union([Type.Literal('pending'), Type.Literal('free'), Type.Literal('in_channel'), Type.Literal('spent')]),
+  outpoint: Type.Union([Type.String(), Type.Null()]),
+  value_sat: Type.Union([Sat, Type.Null()]),
+  channel_id: Type.Union([Type.String(), Type.Null()]),
+  spent_by: Type.Union([Type.String(), Type.Null()]),
+});
+export type DepositView = Static<typeof DepositView>;
+
+export const ChannelView = Type.Object({
+  channel_id: Hex32,
+  peer_id: Type.String(),
+  status: Type.Union([Type.Literal('opening'), Type.Literal('open'), Type.Literal('closed')]),
+  initiator: Type.Boolean(),
+  local_balance_sat: Sat,
+  remote_balance_sat: Sat,
+  spendable_sat: Sat,
+  local_deposits: Type.Array(Type.Object({ deposit_id: Type.String(), outpoint: Type.String(), value_sat: Sat, removing: Type.Boolean() })),
+  remote_deposits: Type.Array(Type.Object({ outpoint: Type.String(), value_sat: Sat })),
+  total_sent_sat: Sat,
+  total_received_sat: Sat,
+  total_acked_sat: Sat,
+  settlement_txid: Type.Union([Type.String(), Type.Null()]),
+  settled_by: Type.Union([Type.Literal('local'), Type.Literal('remote'), Type.Null()]),
+  peer_connected: Type.Boolean(),
+});
+export type ChannelView = Static<typeof ChannelView>;
+
+export const TreasuryEventSchema = Type.Union([
+  Type.Object({ type: Type.Literal('peer_connected'), conn: Type.String(), peer_id: Type.String() }),
+  Type.Object({ type: Type.Literal('peer_disconnected'), conn: Type.String(), peer_id: Type.Union([Type.String(), Type.Null()]), reason: Type.String() }),
+  Type.Object({ type: Type.Literal('pay_acked'), channel_id: Type.String(), total: Sat }),
+  Type.Object({ type: Type.Literal('pay_received'), channel_id: Type.String(), amounts: Type.Array(Type.Integer()), total: Sat }),
+  Type.Object({ type: Type.Literal('channel_updated'), channel_id: Type.String(), status: Type.String() }),
+  Type.Object({ type: Type.Literal('channel_settled'), channel_id: Type.String(), txid: Type.String(), by: Type.Union([Type.Literal('local'), Type.Literal('remote')]) }),
+]);
+
+export const PayResultSchema = Type.Union([
+  Type.Object({ ok: Type.Literal(true), channel_id: Hex32, position: Sat }),
+  Type.Object({ ok: Type.Literal(false), code: Type.String(), message: Type.String() }),
+]);
+
+export const TreasuryInterface = defineInterface({
+  ecalls: {
+    /** First call after launch: restores the sealed state, or creates a new treasury with this config. */
+    init: {
+      args: Type.Object({
+        trust_anchor: Type.String({ pattern: '^[0-9a-f]{66}$' }),
+        allowed_measurements: Type.Array(Type.String({ pattern: '^[0-9a-f]{64}$' }), { minItems: 1, maxItems: 64 }),
+        min_confirmations: Type.Integer({ minimum: 0, maximum: 1000 }),
+        payout_address: Address,
+      }, { additionalProperties: false }),
+      result: Type.Object({ node_id: Type.String(), restored: Type.Boolean() }),
+    },
+    get_info: {
+      args: Empty,
+      result: Type.Object({ node_id: Type.String(), peers: Type.Array(Type.String()), num_channels: Type.Integer(), min_confirmations: Type.Integer(), seals: Type.Integer() }),
+    },
+    /** A fresh quote binding the node id (report data = H(node id)) to a caller's nonce. */
+    attest: {
+      args: Type.Object({ nonce: Type.String({ pattern: '^([0-9a-f]{2}){1,64}$' }) }, { additionalProperties: false }),
+      result: Type.Object({ node_id: Type.String(), quote: QuoteSchema }),
+    },
+    deposit_new: { args: Empty, result: DepositView },
+    deposit_funded: {
+      args: Type.Object({ deposit_id: DepositId, txid: Hex32, vout: Type.Integer({ minimum: 0, maximum: 100_000 }) }, { additionalProperties: false }),
+      result: DepositView,
+    },
+    deposit_release: {
+      args: Type.Object({ deposit_id: DepositId, address: Address, fee_rate: FeeRate }, { additionalProperties: false }),
+      result: Type.Object({ deposit_id: Type.String(), txid: Hex32, tx_hex: Type.String(), fee_sat: Sat }),
+    },
+    list_deposits: { args: Empty, result: Type.Object({ deposits: Type.Array(DepositView) }) },
+    list_channels: { args: Empty, result: Type.Object({ channels: Type.Array(ChannelView) }) },
+    get_channel: { args: Type.Object({ channel_id: Hex32 }, { additionalProperties: false }), result: ChannelView },
+    channel_open: {
+      args: Type.Object({ peer_id: Type.String({ pattern: '^[0-9a-f]{66}$' }), payout_address: Address }, { additionalProperties: false }),
+      result: ChannelView,
+    },
+    channel_add_deposit: { args: Type.Object({ channel_id: Hex32, deposit_id: DepositId }, { additionalProperties: false }), result: ChannelView },
+    channel_remove_deposit: { args: Type.Object({ channel_id: Hex32, deposit_id: DepositId }, { additionalProperties: false }), result: ChannelView },
+    channel_settle: {
+      args: Type.Object({ channel_id: Hex32, fee_rate: FeeRate }, { additionalProperties: false }),
+      result: Type.Object({
+        channel_id: Hex32, txid: Type.Union([Hex32, Type.Null()]), tx_hex: Type.Union([Type.String(), Type.Null()]), fee_sat: Sat,
+        local_balance_sat: Sat, remote_balance_sat: Sat,
+      }),
+    },
+    pay: {
+      args: Type.Object({
+        payments: Type.Array(Type.Object({ channel_id: Hex32, amount_sat: Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000 }) }, { additionalProperties: false }), { minItems: 1, maxItems: 100_000 }),
+      }, { additionalProperties: false }),
+      result: Type.Object({ results: Type.Array(PayResultSchema) }),
+    },
+    peer_connect: { args: Type.Object({ conn: Conn }, { additionalProperties: false }), result: Ok },
+    peer_accept: { args: Type.Object({ conn: Conn }, { additionalProperties: false }), result: Ok },
+    peer_recv: { args: Type.Object({ conn: Conn, frames: Type.Array(Type.Uint8Array({ maxByteLength: 16 * 1024 * 1024 }), { maxItems: 100_000 }) }, { additionalProperties: false }), result: Ok },
+    peer_disconnected: { args: Type.Object({ conn: Conn }, { additionalProperties: false }), result: Ok },
+  },
+  ocalls: {
+    net_send: { args: Type.Object({ conn: Conn, frames: Type.Array(Type.Uint8Array()) }), result: Ok },
+    net_close: { args: Type.Object({ conn: Conn, reason: Type.String() }), result: Ok },
+    event: { args: Type.Object({ event: TreasuryEventSchema }), result: Ok },
+    chain_get_txout: {
+      args: Type.Object({ txid: Hex32, vout: Type.Integer({ minimum: 0 }) }),
+      result: Type.Union([Type.Null(), Type.Object({ tx_hex: Type.String(), confirmations: Type.Integer({ minimum: 0 }), unspent: Type.Boolean() })]),
+    },
+  },
+});
+
+export type TreasuryInterface = typeof TreasuryInterface;
+export type TreasuryEventMsg = Static<typeof TreasuryEventSchema>;

@@ -1,0 +1,87 @@
+/**
+ * The treasury enclave program: the entry enclave-sim bundles, measures and runs in its sandbox.
+ * It only wires the interface's ecalls to the Treasury and the Treasury's ports to ocalls.
+ */
+import { serveEnclave, EnclaveError, type EnclaveContext } from '../../enclave-sim/runtime';
+import { TreasuryError } from './errors';
+import { TreasuryInterface } from './interface';
+import { decodeState } from './state';
+import { hexToBytes } from './hex';
+import { Treasury, type TreasuryPorts } from './treasury';
+
+type Ctx = EnclaveContext<typeof TreasuryInterface>;
+let treasury: Treasury | undefined;
+
+function ports(ctx: Ctx): TreasuryPorts {
+  const fireAndForget = (p: Promise<unknown>) => void p.catch(() => undefined);
+  return {
+    seal: (bytes) => ctx.sealState(bytes),
+    send: (conn, frames) => fireAndForget(ctx.ocall('net_send', { conn, frames })),
+    close: (conn, reason) => fireAndForget(ctx.ocall('net_close', { conn, reason })),
+    emit: (event) => fireAndForget(ctx.ocall('event', { event })),
+    getTxOut: async (txid, vout) => {
+      const r = await ctx.ocall('chain_get_txout', { txid, vout });
+      return r ? { txHex: r.tx_hex, confirmations: r.confirmations, unspent: r.unspent } : null;
+    },
+    quote: (reportData, nonce) => ctx.getQuote(reportData, nonce),
+    random: (n) => ctx.randomBytes(n),
+  };
+}
+
+function live(): Treasury {
+  if (!treasury) throw new EnclaveError('not_initialized', 'call init first');
+  return treasury;
+}
+
+/** Runs a treasury operation, turning its errors into enclave errors with the same stable code. */
+async function run<T>(fn: (t: Treasury) => Promise<T> | T): Promise<T> {
+  try {
+    return await fn(live());
+  } catch (err) {
+    if (err instanceof TreasuryError) throw new EnclaveError(err.code, err.message);
+    throw err;
+  }
+}
+
+serveEnclave(TreasuryInterface, {
+  init: async (args, ctx) => {
+    if (treasury) return { node_id: treasury.nodeId, restored: true };
+    const sealed = await ctx.unsealState();
+    const restored = sealed !== null;
+    const state = sealed ? decodeState(sealed) : Treasury.create({
+      trustAnchor: args.trust_anchor,
+      allowedMeasurements: args.allowed_measurements,
+      minConfirmations: args.min_confirmations,
+      payoutAddress: args.payout_address,
+    });
+    const t = new Treasury(state, ports(ctx));
+    if (!restored) {
+      try {
+        t.setPayoutAddress(args.payout_address);
+      } catch (err) {
+        if (err instanceof TreasuryError) throw new EnclaveError(err.code, err.message);
+        throw err;
+      }
+      await t.commit();
+    }
+    treasury = t;
+    return { node_id: t.nodeId, restored };
+  },
+  get_info: () => run((t) => t.info()),
+  attest: (a) => run(async (t) => ({ node_id: t.nodeId, quote: await t.attest(hexToBytes(a.nonce)) })),
+  deposit_new: () => run((t) => t.newDeposit()),
+  deposit_funded: (a) => run((t) => t.depositFunded(a.deposit_id, a.txid, a.vout)),
+  deposit_release: (a) => run((t) => t.releaseDeposit(a.deposit_id, a.address, a.fee_rate)),
+  list_deposits: () => run((t) => ({ deposits: t.deposits() })),
+  list_channels: () => run((t) => ({ channels: t.channels() })),
+  get_channel: (a) => run((t) => t.channel(a.channel_id)),
+  channel_open: (a) => run((t) => t.openChannel(a.peer_id, a.payout_address)),
+  channel_add_deposit: (a) => run((t) => t.addDeposit(a.channel_id, a.deposit_id)),
+  channel_remove_deposit: (a) => run((t) => t.removeDeposit(a.channel_id, a.deposit_id)),
+  channel_settle: (a) => run((t) => t.settle(a.channel_id, a.fee_rate)),
+  pay: (a) => run(async (t) => ({ results: await t.pay(a.payments) })),
+  peer_connect: (a) => run(async (t) => { await t.connect(a.conn); return null; }),
+  peer_accept: (a) => run((t) => { t.accept(a.conn); return null; }),
+  peer_recv: (a) => run(async (t) => { await t.receive(a.conn, a.frames); return null; }),
+  peer_disconnected: (a) => run((t) => { t.disconnected(a.conn); return null; }),
+});

@@ -1,0 +1,124 @@
+/**
+ * The treasury's whole state: what the enclave seals after every change, and nothing else.
+ *
+ * Kept small on purpose (keys, deposits, channels and their cumulative totals; no payment history,
+ * which the host keeps), so that sealing all of it once per group commit stays cheap.
+ */
+
+/** Deposit life cycle: pending (address given, not yet confirmed) → free → in_channel ⇄ free → spent. */
+export type DepositStatus = 'pending' | 'free' | 'in_channel' | 'spent';
+
+export interface Deposit {
+  id: string;
+  /** m-of-n P2WSH multisig (1-of-1 for a treasury without a committee). */
+  m: number;
+  pubkeys: string[];
+  /** Private keys this enclave holds for the deposit (all of them for a 1-of-1). Never leave the enclave but to an attested channel peer. */
+  privkeys: string[];
+  witnessScript: string;
+  address: string;
+  status: DepositStatus;
+  outpoint?: string;
+  value?: bigint;
+  channelId?: string;
+  /** Txid of the transaction that spent it (release or settlement), once known. */
+  spentBy?: string;
+}
+
+/** A counterparty's deposit in one of our channels, with the keys its enclave handed over. */
+export interface PeerDeposit {
+  outpoint: string;
+  value: bigint;
+  m: number;
+  pubkeys: string[];
+  privkeys: string[];
+  witnessScript: string;
+}
+
+/** Channel life cycle: opening → open → closed (settled by us or by the peer). */
+export type ChannelStatus = 'opening' | 'open' | 'closed';
+
+export interface Channel {
+  id: string;
+  peerId: string;
+  status: ChannelStatus;
+  initiator: boolean;
+  /** Output scripts (hex) each side is paid to at settlement. */
+  myPayout: string;
+  peerPayout?: string;
+  /** Ids of our deposits in the channel; those in `removing` await the peer's acknowledgement to leave. */
+  myDeposits: string[];
+  removing: string[];
+  /** Deposits we asked the peer to credit, not yet acknowledged (not counted in our balance). */
+  adding: string[];
+  peerDeposits: PeerDeposit[];
+  /** Cumulative satoshis we have paid on this channel, and the peer has paid us (as we know it). */
+  sent: bigint;
+  received: bigint;
+  /** The highest `sent` total the peer has acknowledged. */
+  acked: bigint;
+  settlement?: { txid: string; by: 'local' | 'remote'; hex?: string };
+}
+
+export interface TreasuryConfig {
+  /** Attestation trust anchor and the enclave measurements this treasury accepts as peers. */
+  trustAnchor: string;
+  allowedMeasurements: string[];
+  /** Confirmations a deposit needs before it is free to use. */
+  minConfirmations: number;
+  /** Default address our side of a channel is paid to at settlement (the host's user chooses it). */
+  payoutAddress: string;
+}
+
+export interface TreasuryState {
+  version: 1;
+  identityKey: string;
+  config: TreasuryConfig;
+  nextDeposit: number;
+  deposits: Record<string, Deposit>;
+  channels: Record<string, Channel>;
+}
+
+// bigint values are written as "<digits>n" strings: no other string in the state is all digits + 'n'.
+const BIGINT_RE = /^-?\d+n$/;
+
+export function encodeState(state: TreasuryState): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(state, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v)));
+}
+
+export function decodeState(bytes: Uint8Array): TreasuryState {
+  const state = JSON.parse(new TextDecoder().decode(bytes), (_k, v) =>
+    typeof v === 'string' && BIGINT_RE.test(v) ? BigInt(v.slice(0, -1)) : v,
+  ) as TreasuryState;
+  if (state.version !== 1) throw new Error(`sealed state: unknown version ${String(state.version)}`);
+  return state;
+}
+
+/** Sum of the values of our deposits in `ch` (including those being removed, which still back it). */
+export function myDepositTotal(state: TreasuryState, ch: Channel): bigint {
+  let sum = 0n;
+  for (const id of ch.myDeposits) sum += state.deposits[id]?.value ?? 0n;
+  return sum;
+}
+
+export function peerDepositTotal(ch: Channel): bigint {
+  let sum = 0n;
+  for (const d of ch.peerDeposits) sum += d.value;
+  return sum;
+}
+
+/** Our side of the channel: our deposits − what we paid + what we were paid. */
+export function localBalance(state: TreasuryState, ch: Channel): bigint {
+  return myDepositTotal(state, ch) - ch.sent + ch.received;
+}
+
+export function remoteBalance(ch: Channel): bigint {
+  return peerDepositTotal(ch) - ch.received + ch.sent;
+}
+
+/** What we may still pay: our balance less the deposits on their way out of the channel. */
+export function spendable(state: TreasuryState, ch: Channel): bigint {
+  let leaving = 0n;
+  for (const id of ch.removing) leaving += state.deposits[id]?.value ?? 0n;
+  return localBalance(state, ch) - leaving;
+}

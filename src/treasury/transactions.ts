@@ -1,0 +1,137 @@
+/**
+ * The Bitcoin transactions a treasury enclave checks and signs: deposit scripts, funding checks,
+ * settlements and releases. Segwit v0 only (P2WSH m-of-n deposits), which both Bitcoin Core and the
+ * embedded bcoin node enforce.
+ *
+ * Fee policy (README "Settlement"): the side that settles or releases pays the whole fee out of its own
+ * output, at the host's fee rate (capped). An output below DUST_LIMIT is not created; its value goes to
+ * the fee, as Lightning trims dust outputs.
+ */
+import { Transaction } from 'bitcoinjs-lib';
+import {
+  REGTEST, addressToOutputScript, buildSpend, estimateVsize, finalizeMultisigInput, multisigP2wsh, prevOutputScript,
+  signInput, type MultisigInput, type OutputSpec,
+} from '../bitcoin/index';
+import { publicKeyOf } from '../crypto/secp256k1';
+import { TreasuryError } from './errors';
+import { bytesToHex, hexToBytes } from './hex';
+
+export const NETWORK = REGTEST;
+/** Core's dust threshold for P2PKH outputs; conservative for every segwit output type. */
+export const DUST_LIMIT = 546n;
+export const MAX_FEE_RATE = 1_000;
+
+export interface SpendableDeposit {
+  outpoint: string;
+  value: bigint;
+  m: number;
+  pubkeys: string[];
+  privkeys: string[];
+  witnessScript: string;
+}
+
+/** An m-of-n multisig witness script over the keys sorted bytewise (BIP 67), and its P2WSH address. */
+export function buildDepositScript(m: number, pubkeys: string[]): { witnessScript: string; address: string; output: Uint8Array } {
+  const t = multisigP2wsh(m, pubkeys.map(hexToBytes));
+  return { witnessScript: bytesToHex(t.witnessScript), address: t.address, output: t.outputScript };
+}
+
+/** The output script for a user's payout address. @throws TreasuryError invalid_argument */
+export function payoutScriptFor(addr: string): Uint8Array {
+  try {
+    return addressToOutputScript(addr);
+  } catch {
+    throw new TreasuryError('invalid_argument', `not a regtest address: ${addr}`);
+  }
+}
+
+/**
+ * Checks that `txHex` is the transaction `txid` (recomputed here, so the host cannot substitute another)
+ * and that its output `vout` pays the P2WSH of `witnessScript`. Returns the output's value.
+ */
+export function checkFundingOutput(txHex: string, txid: string, vout: number, witnessScript: string): bigint {
+  let tx: Transaction;
+  try {
+    tx = Transaction.fromHex(txHex);
+  } catch {
+    throw new TreasuryError('funding_not_found', 'the host returned an unparseable transaction');
+  }
+  if (tx.getId() !== txid) throw new TreasuryError('funding_mismatch', `transaction is ${tx.getId()}, not ${txid}`);
+  const out = tx.outs[vout];
+  if (!out) throw new TreasuryError('funding_not_found', `${txid} has no output ${vout}`);
+  const expected = prevOutputScript(asInput({ outpoint: `${txid}:${vout}`, value: out.value, witnessScript }));
+  if (bytesToHex(out.script) !== bytesToHex(expected)) throw new TreasuryError('funding_mismatch', `${txid}:${vout} does not pay this deposit`);
+  return out.value;
+}
+
+export interface PayoutSpec {
+  script: Uint8Array | null;
+  value: bigint;
+}
+
+/**
+ * Spends every input to the local and remote payouts; the local side pays the fee.
+ * @throws TreasuryError fee_exceeds_balance, dust_output, invalid_argument
+ */
+export function buildSettlementTx(opts: { inputs: SpendableDeposit[]; local: PayoutSpec; remote: PayoutSpec; feeRate: number }) {
+  checkFeeRate(opts.feeRate);
+  const total = opts.inputs.reduce((s, d) => s + d.value, 0n);
+  if (total !== opts.local.value + opts.remote.value) throw new Error('settlement: balances do not add up to the deposits');
+  const remoteKept = opts.remote.script !== null && opts.remote.value >= DUST_LIMIT;
+  const draft = (localValue: bigint): OutputSpec[] => {
+    const outs: OutputSpec[] = [];
+    if (localValue > 0n) outs.push({ script: opts.local.script!, valueSat: localValue });
+    if (remoteKept) outs.push({ script: opts.remote.script!, valueSat: opts.remote.value });
+    return outs;
+  };
+  const fee = feeFor(opts.inputs, draft(opts.local.value), opts.feeRate);
+  if (opts.local.value < fee) {
+    throw new TreasuryError('fee_exceeds_balance', `fee ${fee} sat exceeds the settling side's balance ${opts.local.value} sat`);
+  }
+  let localValue = opts.local.value - fee;
+  if (localValue < DUST_LIMIT) localValue = 0n;
+  const outs = draft(localValue);
+  if (outs.length === 0) throw new TreasuryError('dust_output', 'nothing but dust would be left after the fee');
+  const tx = signAll(opts.inputs, outs);
+  return { txid: tx.getId(), hex: tx.toHex(), fee: total - outs.reduce((s, o) => s + o.valueSat, 0n) };
+}
+
+/** Spends one free deposit back to the user. @throws TreasuryError dust_output, invalid_argument */
+export function buildReleaseTx(opts: { deposit: SpendableDeposit; payoutScript: Uint8Array; feeRate: number }) {
+  checkFeeRate(opts.feeRate);
+  const fee = feeFor([opts.deposit], [{ script: opts.payoutScript, valueSat: opts.deposit.value }], opts.feeRate);
+  const value = opts.deposit.value - fee;
+  if (value < DUST_LIMIT) throw new TreasuryError('dust_output', `deposit of ${opts.deposit.value} sat does not cover the fee ${fee} sat`);
+  const tx = signAll([opts.deposit], [{ script: opts.payoutScript, valueSat: value }]);
+  return { txid: tx.getId(), hex: tx.toHex(), fee };
+}
+
+function checkFeeRate(feeRate: number): void {
+  if (!Number.isSafeInteger(feeRate) || feeRate < 1 || feeRate > MAX_FEE_RATE) {
+    throw new TreasuryError('invalid_argument', `fee rate must be an integer from 1 to ${MAX_FEE_RATE} sat/vB`);
+  }
+}
+
+function asInput(d: Pick<SpendableDeposit, 'outpoint' | 'value' | 'witnessScript'>): MultisigInput {
+  const [txid, vout] = d.outpoint.split(':') as [string, string];
+  return { kind: 'p2wsh-multisig', txid, vout: Number(vout), valueSat: d.value, witnessScript: hexToBytes(d.witnessScript) };
+}
+
+/** Fee at `feeRate` for the worst-case (72-byte signature) size of the finished transaction. */
+function feeFor(inputs: SpendableDeposit[], outs: OutputSpec[], feeRate: number): bigint {
+  const scripts = outs.map((o) => ('script' in o ? o.script : addressToOutputScript(o.address)));
+  return BigInt(estimateVsize(inputs.map(asInput), scripts) * feeRate);
+}
+
+/** Builds the transaction and signs every input with the keys this enclave holds (m of them). */
+function signAll(inputs: SpendableDeposit[], outs: OutputSpec[]): Transaction {
+  const spend = buildSpend({ inputs: inputs.map(asInput), outputs: outs });
+  inputs.forEach((d, i) => {
+    const sigs = d.privkeys.slice(0, d.m).map((k) => {
+      const priv = hexToBytes(k);
+      return { pubkey: publicKeyOf(priv), signature: signInput(spend, i, priv) };
+    });
+    finalizeMultisigInput(spend, i, sigs);
+  });
+  return spend.tx;
+}

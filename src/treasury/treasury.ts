@@ -1,0 +1,805 @@
+/**
+ * The treasury: every decision that moves money, made inside the enclave.
+ *
+ * It does no I/O of its own; it reaches the outside only through `TreasuryPorts` (sealing, sending
+ * frames, events to the host, chain look-ups, quotes), which the enclave program wires to ocalls.
+ * The host can delay, drop or reorder what passes through the ports, never forge it: frames are
+ * authenticated per session, chain answers are checked against what the enclave computes itself, and
+ * the sealed state is rollback-protected by the platform counter.
+ */
+import { reportDataFor, type Quote } from '../../enclave-sim/attestation';
+import { publicKeyOf, randomPrivateKey } from '../crypto/secp256k1';
+import { encodeMessage, parseChannelMessage, parseHandshakeMessage, type ChannelMessage, type DepositGrant } from '../protocol/messages';
+import { SessionError, type SecureSession } from '../protocol/session';
+import { Committer } from './committer';
+import { TreasuryError, type TreasuryErrorCode } from './errors';
+import { Handshake } from './handshake';
+import { bytesToHex, hexToBytes } from './hex';
+import {
+  encodeState, localBalance, remoteBalance, spendable, peerDepositTotal,
+  type Channel, type Deposit, type PeerDeposit, type TreasuryConfig, type TreasuryState,
+} from './state';
+import { buildDepositScript, buildReleaseTx, buildSettlementTx, checkFundingOutput, payoutScriptFor } from './transactions';
+
+/** What the host tells the enclave about an output, fetched from its chain node (not proven; see README). */
+export interface TxOutInfo {
+  txHex: string;
+  confirmations: number;
+  unspent: boolean;
+}
+
+export type TreasuryEvent =
+  | { type: 'peer_connected'; conn: string; peer_id: string }
+  | { type: 'peer_disconnected'; conn: string; peer_id: string | null; reason: string }
+  | { type: 'pay_acked'; channel_id: string; total: string }
+  | { type: 'pay_received'; channel_id: string; amounts: number[]; total: string }
+  | { type: 'channel_updated'; channel_id: string; status: string }
+  | { type: 'channel_settled'; channel_id: string; txid: string; by: 'local' | 'remote' };
+
+export interface TreasuryPorts {
+  seal(state: Uint8Array): Promise<void>;
+  /** Frames for one connection, in order. */
+  send(conn: string, frames: Uint8Array[]): void;
+  /** Ask the host to drop a connection (after a session failure). */
+  close(conn: string, reason: string): void;
+  emit(event: TreasuryEvent): void;
+  getTxOut(txid: string, vout: number): Promise<TxOutInfo | null>;
+  quote(reportData: Uint8Array, nonce: Uint8Array): Promise<Quote>;
+  random(n: number): Uint8Array;
+  /** Milliseconds the enclave waits for a peer's answer to open / add / remove. */
+  replyTimeoutMs?: number;
+}
+
+interface Connection {
+  conn: string;
+  handshake?: Handshake;
+  session?: SecureSession;
+  peerId?: string;
+  /** Frames of one connection are applied strictly in order, even across awaits (handshake, chain look-ups). */
+  queue: Promise<void>;
+  closed: boolean;
+}
+
+interface Outgoing {
+  peerId: string;
+  msg: ChannelMessage;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (e: TreasuryError) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+export interface PayRequest {
+  channel_id: string;
+  amount_sat: number;
+}
+export type PayResult = { ok: true; channel_id: string; position: string } | { ok: false; code: TreasuryErrorCode; message: string };
+
+const MAX_PAYMENT = 2_100_000_000_000_000;
+
+export class Treasury {
+  private readonly conns = new Map<string, Connection>();
+  private readonly peerConn = new Map<string, string>();
+  private outbox: Outgoing[] = [];
+  /** Payments debited since the last snapshot, per channel: sent as one `pay` message per seal. */
+  private pendingPays = new Map<string, number[]>();
+  private pendingAcks = new Set<string>();
+  /** Events that may only reach the host once the state they report is durable. */
+  private pendingEvents: TreasuryEvent[] = [];
+  private readonly waiters = new Map<string, Waiter>();
+  private readonly committer: Committer<Outgoing | TreasuryEvent>;
+  private readonly identityPub: Uint8Array;
+  private fatal: unknown = undefined;
+
+  constructor(private readonly state: TreasuryState, private readonly ports: TreasuryPorts) {
+    this.identityPub = publicKeyOf(hexToBytes(state.identityKey));
+    this.committer = new Committer<Outgoing | TreasuryEvent>({
+      snapshot: () => this.snapshot(),
+      seal: (bytes) => this.ports.seal(bytes),
+      deliver: (items) => this.deliver(items),
+      onFatal: (err) => { this.fatal = err; },
+    });
+  }
+
+  /** A brand-new treasury: fresh identity key, nothing else. */
+  static create(config: TreasuryConfig): TreasuryState {
+    return { version: 1, identityKey: bytesToHex(randomPrivateKey()), config, nextDeposit: 1, deposits: {}, channels: {} };
+  }
+
+  get nodeId(): string {
+    return bytesToHex(this.identityPub);
+  }
+
+  /** Durably seal the current state (used after init and by tests). */
+  commit(): Promise<void> {
+    return this.committer.commit();
+  }
+
+  // ───────────────────────────── views ─────────────────────────────
+
+  info() {
+    const channels = Object.values(this.state.channels);
+    return {
+      node_id: this.nodeId,
+      peers: [...this.peerConn.keys()],
+      num_channels: channels.filter((c) => c.status !== 'closed').length,
+      min_confirmations: this.state.config.minConfirmations,
+      seals: this.committer.seals,
+    };
+  }
+
+  /** A quote over this treasury's identity (report data = reportDataFor(node id)) for a caller's nonce. */
+  attest(nonce: Uint8Array): Promise<Quote> {
+    return this.ports.quote(reportDataFor(this.identityPub), nonce);
+  }
+
+  channelView(ch: Channel) {
+    return {
+      channel_id: ch.id,
+      peer_id: ch.peerId,
+      status: ch.status,
+      initiator: ch.initiator,
+      local_balance_sat: localBalance(this.state, ch).toString(),
+      remote_balance_sat: remoteBalance(ch).toString(),
+      spendable_sat: spendable(this.state, ch).toString(),
+      local_deposits: ch.myDeposits.map((id) => ({ deposit_id: id, outpoint: this.state.deposits[id]?.outpoint ?? '', value_sat: (this.state.deposits[id]?.value ?? 0n).toString(), removing: ch.removing.includes(id) })),
+      remote_deposits: ch.peerDeposits.map((d) => ({ outpoint: d.outpoint, value_sat: d.value.toString() })),
+      total_sent_sat: ch.sent.toString(),
+      total_received_sat: ch.received.toString(),
+      total_acked_sat: ch.acked.toString(),
+      settlement_txid: ch.settlement?.txid ?? null,
+      settled_by: ch.settlement?.by ?? null,
+      peer_connected: this.peerConn.has(ch.peerId),
+    };
+  }
+
+  channels() {
+    return Object.values(this.state.channels).map((c) => this.channelView(c));
+  }
+
+  channel(id: string) {
+    return this.channelView(this.getChannel(id));
+  }
+
+  depositView(d: Deposit) {
+    return {
+      deposit_id: d.id,
+      address: d.address,
+      witness_script: d.witnessScript,
+      m: d.m,
+      pubkeys: d.pubkeys,
+      status: d.status,
+      outpoint: d.outpoint ?? null,
+      value_sat: d.value !== undefined ? d.value.toString() : null,
+      channel_id: d.channelId ?? null,
+      spent_by: d.spentBy ?? null,
+    };
+  }
+
+  deposits() {
+    return Object.values(this.state.deposits).map((d) => this.depositView(d));
+  }
+
+  // ───────────────────────────── deposits ─────────────────────────────
+
+  /** A new deposit address (a fresh key, 1-of-1 P2WSH multisig) for the host to fund. */
+  async newDeposit() {
+    this.assertLive();
+    const priv = randomPrivateKey();
+    const pub = bytesToHex(publicKeyOf(priv));
+    const { witnessScript, address } = buildDepositScript(1, [pub]);
+    const id = `dep${this.state.nextDeposit++}`;
+    const dep: Deposit = { id, m: 1, pubkeys: [pub], privkeys: [bytesToHex(priv)], witnessScript, address, status: 'pending' };
+    this.state.deposits[id] = dep;
+    await this.committer.commit();
+    return this.depositView(dep);
+  }
+
+  /**
+   * The host says deposit `id` was funded by txid:vout. The enclave checks the transaction it is given:
+   * its txid, that the output pays this deposit's script, its value, that it is unspent, and its
+   * confirmations (the count is the host's word: without an SPV proof it cannot be checked here).
+   */
+  async depositFunded(id: string, txid: string, vout: number) {
+    this.assertLive();
+    const dep = this.getDeposit(id);
+    if (dep.status !== 'pending') throw new TreasuryError('deposit_not_free', `deposit ${id} is already ${dep.status}`);
+    const outpoint = `${txid}:${vout}`;
+    if (this.outpointInUse(outpoint, id)) throw new TreasuryError('deposit_in_use', `${outpoint} already backs another deposit`);
+    const info = await this.ports.getTxOut(txid, vout);
+    const value = this.checkOutput(info, txid, vout, dep.witnessScript);
+    if (dep.status !== 'pending') throw new TreasuryError('deposit_not_free', `deposit ${id} is already ${dep.status}`);
+    dep.outpoint = outpoint;
+    dep.value = value;
+    if (info!.confirmations >= this.state.config.minConfirmations) dep.status = 'free';
+    await this.committer.commit();
+    if (dep.status === 'pending') {
+      throw new TreasuryError('deposit_unconfirmed', `deposit ${id} has ${info!.confirmations} of ${this.state.config.minConfirmations} confirmations`);
+    }
+    return this.depositView(dep);
+  }
+
+  /** Pays a free deposit back to `payoutAddress` on chain; returns the signed transaction for the host to broadcast. */
+  async releaseDeposit(id: string, payoutAddress: string, feeRate: number) {
+    this.assertLive();
+    const dep = this.getDeposit(id);
+    if (dep.status !== 'free' || !dep.outpoint || dep.value === undefined) throw new TreasuryError('deposit_not_free', `deposit ${id} is ${dep.status}`);
+    const tx = buildReleaseTx({ deposit: this.asSpendable(dep), payoutScript: payoutScriptFor(payoutAddress), feeRate });
+    dep.status = 'spent';
+    dep.spentBy = tx.txid;
+    await this.committer.commit();
+    return { deposit_id: id, txid: tx.txid, tx_hex: tx.hex, fee_sat: tx.fee.toString() };
+  }
+
+  // ───────────────────────────── channels ─────────────────────────────
+
+  async openChannel(peerId: string, payoutAddress: string) {
+    this.assertLive();
+    this.requireSession(peerId);
+    const id = bytesToHex(this.ports.random(32));
+    const ch: Channel = {
+      id, peerId, status: 'opening', initiator: true, myPayout: bytesToHex(payoutScriptFor(payoutAddress)),
+      myDeposits: [], removing: [], adding: [], peerDeposits: [], sent: 0n, received: 0n, acked: 0n,
+    };
+    this.state.channels[id] = ch;
+    this.outbox.push({ peerId, msg: { t: 'open', ch: id, payout: ch.myPayout } });
+    const reply = this.waitFor(`open:${id}`);
+    await this.committer.commit();
+    await reply;
+    return this.channelView(ch);
+  }
+
+  async addDeposit(channelId: string, depositId: string) {
+    this.assertLive();
+    const ch = this.getOpenChannel(channelId);
+    const dep = this.getDeposit(depositId);
+    if (dep.status === 'in_channel') throw new TreasuryError('deposit_in_use', `deposit ${depositId} is already in channel ${dep.channelId}`);
+    if (dep.status !== 'free') throw new TreasuryError('deposit_not_free', `deposit ${depositId} is ${dep.status}`);
+    this.requireSession(ch.peerId);
+    dep.status = 'in_channel';
+    dep.channelId = ch.id;
+    ch.adding.push(dep.id);
+    this.outbox.push({ peerId: ch.peerId, msg: { t: 'add_deposit', ch: ch.id, deposit: this.grantFor(dep) } });
+    const reply = this.waitFor(`add:${ch.id}:${dep.outpoint}`);
+    await this.committer.commit();
+    await reply;
+    return this.channelView(ch);
+  }
+
+  async removeDeposit(channelId: string, depositId: string) {
+    this.assertLive();
+    const ch = this.getOpenChannel(channelId);
+    const dep = this.getDeposit(depositId);
+    if (!ch.myDeposits.includes(depositId)) throw new TreasuryError('unknown_deposit', `deposit ${depositId} is not in channel ${channelId}`);
+    if (ch.removing.includes(depositId)) throw new TreasuryError('deposit_in_use', `deposit ${depositId} is already being removed`);
+    if (spendable(this.state, ch) < (dep.value ?? 0n)) throw new TreasuryError('insufficient_funds', `balance ${spendable(this.state, ch)} does not cover deposit ${depositId} (${dep.value})`);
+    this.requireSession(ch.peerId);
+    ch.removing.push(depositId);
+    this.outbox.push({ peerId: ch.peerId, msg: { t: 'remove_deposit', ch: ch.id, outpoint: dep.outpoint! } });
+    const reply = this.waitFor(`remove:${ch.id}:${dep.outpoint}`);
+    await this.committer.commit();
+    await reply;
+    return this.channelView(ch);
+  }
+
+  /**
+   * Debits each payment, in order, and queues it for the peer. Resolves when the debits are sealed and
+   * the `pay` message is on its way; each result's `position` is the channel's cumulative total after
+   * that payment, which the peer's `pay_ack` total reaches once the payment is final.
+   */
+  async pay(requests: PayRequest[]): Promise<PayResult[]> {
+    this.assertLive();
+    const results: PayResult[] = [];
+    for (const r of requests) {
+      try {
+        results.push(this.debit(r));
+      } catch (err) {
+        if (!(err instanceof TreasuryError)) throw err;
+        results.push({ ok: false, code: err.code, message: err.message });
+      }
+    }
+    if (results.some((r) => r.ok)) await this.committer.commit();
+    return results;
+  }
+
+  private debit(r: PayRequest): PayResult {
+    if (!Number.isSafeInteger(r.amount_sat) || r.amount_sat <= 0 || r.amount_sat > MAX_PAYMENT) {
+      throw new TreasuryError('invalid_argument', 'amount_sat must be a positive integer number of satoshis');
+    }
+    const ch = this.getOpenChannel(r.channel_id);
+    this.requireSession(ch.peerId);
+    const amount = BigInt(r.amount_sat);
+    const available = spendable(this.state, ch);
+    if (available < amount) throw new TreasuryError('insufficient_funds', `channel balance ${available} sat < ${amount} sat`);
+    ch.sent += amount;
+    let list = this.pendingPays.get(ch.id);
+    if (!list) this.pendingPays.set(ch.id, (list = []));
+    list.push(r.amount_sat);
+    return { ok: true, channel_id: ch.id, position: ch.sent.toString() };
+  }
+
+  /**
+   * Settles the channel alone: one transaction spending every deposit in it (both sides'), paying each
+   * side its latest balance; we pay the fee from our side. The channel is closed for good: this
+   * enclave never signs for it again.
+   */
+  async settle(channelId: string, feeRate: number) {
+    this.assertLive();
+    const ch = this.getChannel(channelId);
+    if (ch.status === 'closed') throw new TreasuryError('channel_closed', `channel ${channelId} was already settled${ch.settlement ? ` by ${ch.settlement.txid}` : ''}`);
+    const inputs = [
+      ...ch.myDeposits.map((id) => this.asSpendable(this.state.deposits[id]!)),
+      ...ch.peerDeposits.map((d) => ({ outpoint: d.outpoint, value: d.value, m: d.m, pubkeys: d.pubkeys, privkeys: d.privkeys, witnessScript: d.witnessScript })),
+    ];
+    let settlement: { txid: string; hex: string; fee: bigint } | null = null;
+    if (inputs.length > 0) {
+      settlement = buildSettlementTx({
+        inputs,
+        local: { script: hexToBytes(ch.myPayout), value: localBalance(this.state, ch) },
+        remote: { script: ch.peerPayout ? hexToBytes(ch.peerPayout) : null, value: remoteBalance(ch) },
+        feeRate,
+      });
+    }
+    const txid = settlement?.txid ?? '0'.repeat(64);
+    this.closeChannel(ch, { txid, by: 'local', ...(settlement ? { hex: settlement.hex } : {}) });
+    this.outbox.push({ peerId: ch.peerId, msg: { t: 'settled', ch: ch.id, txid } });
+    await this.committer.commit();
+    return {
+      channel_id: ch.id, txid: settlement ? txid : null, tx_hex: settlement?.hex ?? null, fee_sat: (settlement?.fee ?? 0n).toString(),
+      local_balance_sat: localBalance(this.state, ch).toString(), remote_balance_sat: remoteBalance(ch).toString(),
+    };
+  }
+
+  private closeChannel(ch: Channel, settlement: NonNullable<Channel['settlement']>): void {
+    ch.status = 'closed';
+    ch.settlement = settlement;
+    for (const id of ch.myDeposits) {
+      const d = this.state.deposits[id];
+      if (d) { d.status = 'spent'; d.spentBy = settlement.txid; }
+    }
+    // Deposits the peer never acknowledged were never in the channel: they are ours again.
+    for (const id of ch.adding) {
+      const d = this.state.deposits[id];
+      if (d) { d.status = 'free'; delete d.channelId; }
+    }
+    ch.adding = [];
+    this.pendingPays.delete(ch.id);
+    this.pendingEvents.push({ type: 'channel_settled', channel_id: ch.id, txid: settlement.txid, by: settlement.by });
+  }
+
+  // ───────────────────────────── connections ─────────────────────────────
+
+  /** The host opened a TCP connection to a peer: start the handshake. */
+  async connect(conn: string): Promise<void> {
+    this.assertLive();
+    const c = this.newConnection(conn);
+    c.handshake = new Handshake(this.handshakeDeps(), 'initiator');
+    this.ports.send(conn, [encodeMessage(c.handshake.hello())]);
+  }
+
+  /** The host accepted a TCP connection from a peer. */
+  accept(conn: string): void {
+    this.assertLive();
+    const c = this.newConnection(conn);
+    c.handshake = new Handshake(this.handshakeDeps(), 'responder');
+  }
+
+  /** Frames received on a connection, in order. Resolves when they have been applied (not sealed). */
+  receive(conn: string, frames: Uint8Array[]): Promise<void> {
+    const c = this.conns.get(conn);
+    if (!c || c.closed) return Promise.resolve();
+    const run = c.queue.then(async () => {
+      for (const frame of frames) {
+        if (c.closed) return;
+        try {
+          await this.receiveFrame(c, frame);
+        } catch (err) {
+          const reason = err instanceof SessionError || err instanceof TreasuryError ? `${err.code}: ${err.message}` : `internal: ${String(err)}`;
+          this.teardown(c, reason);
+          return;
+        }
+      }
+    });
+    c.queue = run;
+    return run;
+  }
+
+  disconnected(conn: string): void {
+    const c = this.conns.get(conn);
+    if (c) this.teardown(c, 'connection closed by host', false);
+  }
+
+  private async receiveFrame(c: Connection, frame: Uint8Array): Promise<void> {
+    if (c.session) {
+      const msg = parseChannelMessage(c.session.open(frame));
+      if (!msg) throw new TreasuryError('session_failed', 'peer sent a malformed message');
+      await this.apply(c.peerId!, msg);
+      return;
+    }
+    const hs = parseHandshakeMessage(frame);
+    if (!hs || !c.handshake) throw new TreasuryError('session_failed', 'malformed handshake message');
+    const step = await c.handshake.receive(hs);
+    if (step.reply) this.ports.send(c.conn, [encodeMessage(step.reply)]);
+    if (!step.done) return;
+    c.session = step.session;
+    c.peerId = step.peerId;
+    delete c.handshake;
+    const old = this.peerConn.get(step.peerId);
+    if (old && old !== c.conn) {
+      const oc = this.conns.get(old);
+      if (oc) this.teardown(oc, 'replaced by a newer session');
+    }
+    this.peerConn.set(step.peerId, c.conn);
+    this.ports.emit({ type: 'peer_connected', conn: c.conn, peer_id: step.peerId });
+    this.resync(step.peerId);
+  }
+
+  /** After every handshake: re-send what the peer may have missed, from durable state. */
+  private resync(peerId: string): void {
+    const channels = Object.values(this.state.channels).filter((ch) => ch.peerId === peerId);
+    this.outbox.push({ peerId, msg: { t: 'sync', channels: channels.map((ch) => ({ ch: ch.id, sent: ch.sent.toString(), received: ch.received.toString(), closed: ch.status === 'closed' })) } });
+    for (const ch of channels) {
+      if (ch.status === 'opening' && ch.initiator) this.outbox.push({ peerId, msg: { t: 'open', ch: ch.id, payout: ch.myPayout } });
+      if (ch.status === 'closed' && ch.settlement?.by === 'local') this.outbox.push({ peerId, msg: { t: 'settled', ch: ch.id, txid: ch.settlement.txid } });
+      if (ch.status !== 'open') continue;
+      for (const id of ch.adding) this.outbox.push({ peerId, msg: { t: 'add_deposit', ch: ch.id, deposit: this.grantFor(this.state.deposits[id]!) } });
+      for (const id of ch.removing) this.outbox.push({ peerId, msg: { t: 'remove_deposit', ch: ch.id, outpoint: this.state.deposits[id]!.outpoint! } });
+    }
+    void this.committer.commit().catch(() => undefined);
+  }
+
+  private teardown(c: Connection, reason: string, closeSocket = true): void {
+    if (c.closed) return;
+    c.closed = true;
+    this.conns.delete(c.conn);
+    if (c.peerId && this.peerConn.get(c.peerId) === c.conn) this.peerConn.delete(c.peerId);
+    if (closeSocket) this.ports.close(c.conn, reason);
+    this.ports.emit({ type: 'peer_disconnected', conn: c.conn, peer_id: c.peerId ?? null, reason });
+  }
+
+  // ───────────────────────────── peer messages ─────────────────────────────
+
+  private async apply(peerId: string, msg: ChannelMessage): Promise<void> {
+    if (msg.t === 'sync') {
+      for (const s of msg.channels) this.applySync(peerId, s);
+      return;
+    }
+    const ch = this.state.channels[msg.ch];
+    if (msg.t === 'open') {
+      if (ch && ch.peerId !== peerId) return; // not this peer's channel: ignore, never reveal
+      if (!ch) {
+        this.state.channels[msg.ch] = {
+          id: msg.ch, peerId, status: 'open', initiator: false, myPayout: bytesToHex(payoutScriptFor(this.defaultPayout())), peerPayout: msg.payout,
+          myDeposits: [], removing: [], adding: [], peerDeposits: [], sent: 0n, received: 0n, acked: 0n,
+        };
+        this.pendingEvents.push({ type: 'channel_updated', channel_id: msg.ch, status: 'open' });
+      }
+      const mine = this.state.channels[msg.ch]!;
+      this.outbox.push({ peerId, msg: { t: 'open_ack', ch: msg.ch, payout: mine.myPayout } });
+      void this.committer.commit().catch(() => undefined);
+      return;
+    }
+    if (!ch || ch.peerId !== peerId) return;
+    switch (msg.t) {
+      case 'open_ack':
+        if (ch.status === 'opening') {
+          ch.status = 'open';
+          ch.peerPayout = msg.payout;
+          this.pendingEvents.push({ type: 'channel_updated', channel_id: ch.id, status: 'open' });
+          await this.committer.commit();
+        }
+        this.resolveWaiter(`open:${ch.id}`);
+        return;
+      case 'open_nack':
+        this.rejectWaiter(`open:${ch.id}`, new TreasuryError('peer_refused', `peer refused the channel: ${msg.code}`));
+        return;
+      case 'pay':
+        this.applyPay(ch, BigInt(msg.total), msg.amounts);
+        return;
+      case 'pay_ack':
+        this.applyPayAck(ch, BigInt(msg.total));
+        return;
+      case 'add_deposit':
+        await this.applyAddDeposit(peerId, ch, msg.deposit);
+        return;
+      case 'add_deposit_ack':
+        await this.applyAddDepositAck(ch, msg.outpoint);
+        return;
+      case 'add_deposit_nack':
+        this.applyAddDepositNack(ch, msg.outpoint, msg.code);
+        return;
+      case 'remove_deposit':
+        this.applyRemoveDeposit(peerId, ch, msg.outpoint);
+        return;
+      case 'remove_deposit_ack':
+        await this.applyRemoveDepositAck(ch, msg.outpoint);
+        return;
+      case 'remove_deposit_nack': {
+        const dep = Object.values(this.state.deposits).find((d) => d.outpoint === msg.outpoint);
+        if (dep) ch.removing = ch.removing.filter((id) => id !== dep.id);
+        await this.committer.commit();
+        this.rejectWaiter(`remove:${ch.id}:${msg.outpoint}`, new TreasuryError('peer_refused', `peer refused the removal: ${msg.code}`));
+        return;
+      }
+      case 'settled':
+        if (ch.status !== 'closed') {
+          this.closeChannel(ch, { txid: msg.txid, by: 'remote' });
+          await this.committer.commit();
+        }
+        return;
+    }
+  }
+
+  private applySync(peerId: string, s: { ch: string; sent: string; received: string; closed: boolean }): void {
+    const ch = this.state.channels[s.ch];
+    if (!ch || ch.peerId !== peerId) return;
+    this.applyPay(ch, BigInt(s.sent), null);
+    this.applyPayAck(ch, BigInt(s.received));
+  }
+
+  /** The peer has now paid `total` in all: credit the difference (idempotent for old or repeated totals). */
+  private applyPay(ch: Channel, total: bigint, amounts: number[] | null): void {
+    if (ch.status !== 'open' || total <= ch.received) return;
+    const delta = total - ch.received;
+    // Defence in depth: an honest peer enclave never overdraws; refuse a total that would.
+    if (peerDepositTotal(ch) - total + ch.sent < 0n) throw new TreasuryError('session_failed', 'peer payment exceeds its balance');
+    ch.received = total;
+    let listed = 0n;
+    for (const a of amounts ?? []) listed += BigInt(a);
+    const shown = amounts && listed === delta ? amounts : [Number(delta)];
+    this.pendingEvents.push({ type: 'pay_received', channel_id: ch.id, amounts: shown, total: total.toString() });
+    this.pendingAcks.add(ch.id);
+    void this.committer.commit().catch(() => undefined);
+  }
+
+  private applyPayAck(ch: Channel, total: bigint): void {
+    if (total <= ch.acked || total > ch.sent) return;
+    ch.acked = total;
+    this.ports.emit({ type: 'pay_acked', channel_id: ch.id, total: total.toString() });
+  }
+
+  private async applyAddDeposit(peerId: string, ch: Channel, grant: DepositGrant): Promise<void> {
+    const nack = (code: TreasuryErrorCode) => {
+      this.outbox.push({ peerId, msg: { t: 'add_deposit_nack', ch: ch.id, outpoint: grant.outpoint, code } });
+      void this.committer.commit().catch(() => undefined);
+    };
+    if (ch.peerDeposits.some((d) => d.outpoint === grant.outpoint)) {
+      this.outbox.push({ peerId, msg: { t: 'add_deposit_ack', ch: ch.id, outpoint: grant.outpoint } });
+      void this.committer.commit().catch(() => undefined);
+      return;
+    }
+    if (ch.status !== 'open') return nack('channel_not_open');
+    if (this.outpointInUse(grant.outpoint)) return nack('deposit_in_use');
+    let deposit: PeerDeposit;
+    try {
+      deposit = await this.verifyGrant(grant);
+    } catch (err) {
+      return nack(err instanceof TreasuryError ? err.code : 'funding_mismatch');
+    }
+    // Re-check after the chain look-up: the channel may have closed or the outpoint been used meanwhile.
+    if (ch.status !== 'open') return nack('channel_not_open');
+    if (this.outpointInUse(grant.outpoint)) return nack('deposit_in_use');
+    ch.peerDeposits.push(deposit);
+    this.outbox.push({ peerId, msg: { t: 'add_deposit_ack', ch: ch.id, outpoint: grant.outpoint } });
+    this.pendingEvents.push({ type: 'channel_updated', channel_id: ch.id, status: ch.status });
+    await this.committer.commit();
+  }
+
+  /** Checks a granted deposit against the chain through our own host: keys, script, value, unspent, confirmed. */
+  private async verifyGrant(grant: DepositGrant): Promise<PeerDeposit> {
+    if (grant.privkeys.length < grant.m || grant.m > grant.pubkeys.length) throw new TreasuryError('funding_mismatch', 'grant does not carry enough keys');
+    for (const k of grant.privkeys) {
+      if (!grant.pubkeys.includes(bytesToHex(publicKeyOf(hexToBytes(k))))) throw new TreasuryError('funding_mismatch', 'granted key does not match the deposit');
+    }
+    const { witnessScript } = buildDepositScript(grant.m, grant.pubkeys);
+    const [txid, voutStr] = grant.outpoint.split(':') as [string, string];
+    const vout = Number(voutStr);
+    const info = await this.ports.getTxOut(txid, vout);
+    const value = this.checkOutput(info, txid, vout, witnessScript);
+    if (value !== BigInt(grant.value)) throw new TreasuryError('funding_mismatch', 'deposit value differs from the chain');
+    if (info!.confirmations < this.state.config.minConfirmations) throw new TreasuryError('deposit_unconfirmed');
+    return { outpoint: grant.outpoint, value, m: grant.m, pubkeys: grant.pubkeys, privkeys: grant.privkeys, witnessScript };
+  }
+
+  private async applyAddDepositAck(ch: Channel, outpoint: string): Promise<void> {
+    const id = ch.adding.find((d) => this.state.deposits[d]?.outpoint === outpoint);
+    if (id) {
+      ch.adding = ch.adding.filter((d) => d !== id);
+      ch.myDeposits.push(id);
+      this.pendingEvents.push({ type: 'channel_updated', channel_id: ch.id, status: ch.status });
+      await this.committer.commit();
+    }
+    this.resolveWaiter(`add:${ch.id}:${outpoint}`);
+  }
+
+  private applyAddDepositNack(ch: Channel, outpoint: string, code: string): void {
+    const id = ch.adding.find((d) => this.state.deposits[d]?.outpoint === outpoint);
+    if (id) {
+      ch.adding = ch.adding.filter((d) => d !== id);
+      const dep = this.state.deposits[id]!;
+      dep.status = 'free';
+      delete dep.channelId;
+      void this.committer.commit().catch(() => undefined);
+    }
+    this.rejectWaiter(`add:${ch.id}:${outpoint}`, new TreasuryError('peer_refused', `peer refused the deposit: ${code}`));
+  }
+
+  private applyRemoveDeposit(peerId: string, ch: Channel, outpoint: string): void {
+    const dep = ch.peerDeposits.find((d) => d.outpoint === outpoint);
+    if (dep) {
+      if (ch.status !== 'open') {
+        this.outbox.push({ peerId, msg: { t: 'remove_deposit_nack', ch: ch.id, outpoint, code: 'channel_not_open' } });
+        void this.committer.commit().catch(() => undefined);
+        return;
+      }
+      // The owner checked its own (conservative) balance; we check ours too before forgetting the keys.
+      if (peerDepositTotal(ch) - dep.value - ch.received + ch.sent < 0n) {
+        this.outbox.push({ peerId, msg: { t: 'remove_deposit_nack', ch: ch.id, outpoint, code: 'insufficient_funds' } });
+        void this.committer.commit().catch(() => undefined);
+        return;
+      }
+      ch.peerDeposits = ch.peerDeposits.filter((d) => d !== dep);
+      this.pendingEvents.push({ type: 'channel_updated', channel_id: ch.id, status: ch.status });
+    }
+    this.outbox.push({ peerId, msg: { t: 'remove_deposit_ack', ch: ch.id, outpoint } });
+    void this.committer.commit().catch(() => undefined);
+  }
+
+  private async applyRemoveDepositAck(ch: Channel, outpoint: string): Promise<void> {
+    const id = ch.removing.find((d) => this.state.deposits[d]?.outpoint === outpoint);
+    if (id) {
+      ch.removing = ch.removing.filter((d) => d !== id);
+      ch.myDeposits = ch.myDeposits.filter((d) => d !== id);
+      const dep = this.state.deposits[id]!;
+      dep.status = 'free';
+      delete dep.channelId;
+      this.pendingEvents.push({ type: 'channel_updated', channel_id: ch.id, status: ch.status });
+      await this.committer.commit();
+    }
+    this.resolveWaiter(`remove:${ch.id}:${outpoint}`);
+  }
+
+  // ───────────────────────────── commit plumbing ─────────────────────────────
+
+  private snapshot(): { state: Uint8Array; outbox: Array<Outgoing | TreasuryEvent> } {
+    const out: Array<Outgoing | TreasuryEvent> = this.outbox;
+    this.outbox = [];
+    for (const [chId, amounts] of this.pendingPays) {
+      const ch = this.state.channels[chId];
+      if (ch && ch.status === 'open') out.push({ peerId: ch.peerId, msg: { t: 'pay', ch: chId, total: ch.sent.toString(), amounts } });
+    }
+    this.pendingPays = new Map();
+    for (const chId of this.pendingAcks) {
+      const ch = this.state.channels[chId];
+      if (ch) out.push({ peerId: ch.peerId, msg: { t: 'pay_ack', ch: chId, total: ch.received.toString() } });
+    }
+    this.pendingAcks = new Set();
+    out.push(...this.pendingEvents);
+    this.pendingEvents = [];
+    return { state: encodeState(this.state), outbox: out };
+  }
+
+  private deliver(items: Array<Outgoing | TreasuryEvent>): void {
+    const frames = new Map<string, Uint8Array[]>();
+    for (const item of items) {
+      if ('type' in item) {
+        this.ports.emit(item);
+        continue;
+      }
+      const conn = this.peerConn.get(item.peerId);
+      const c = conn ? this.conns.get(conn) : undefined;
+      if (!c?.session || c.closed) continue; // the peer catches up through `sync` when it reconnects
+      let list = frames.get(c.conn);
+      if (!list) frames.set(c.conn, (list = []));
+      list.push(c.session.seal(encodeMessage(item.msg)));
+    }
+    for (const [conn, list] of frames) this.ports.send(conn, list);
+  }
+
+  // ───────────────────────────── helpers ─────────────────────────────
+
+  private waitFor(key: string): Promise<void> {
+    const existing = this.waiters.get(key);
+    if (existing) { clearTimeout(existing.timer); existing.reject(new TreasuryError('timeout', 'superseded by a newer request')); }
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(key);
+        reject(new TreasuryError('timeout', 'the peer did not answer in time; the request stays pending and is retried when the peer reconnects'));
+      }, this.ports.replyTimeoutMs ?? 10_000);
+      this.waiters.set(key, { resolve, reject, timer });
+    });
+  }
+
+  private resolveWaiter(key: string): void {
+    const w = this.waiters.get(key);
+    if (!w) return;
+    this.waiters.delete(key);
+    clearTimeout(w.timer);
+    w.resolve();
+  }
+
+  private rejectWaiter(key: string, err: TreasuryError): void {
+    const w = this.waiters.get(key);
+    if (!w) return;
+    this.waiters.delete(key);
+    clearTimeout(w.timer);
+    w.reject(err);
+  }
+
+  private newConnection(conn: string): Connection {
+    if (this.conns.has(conn)) throw new TreasuryError('invalid_argument', `connection ${conn} already exists`);
+    const c: Connection = { conn, queue: Promise.resolve(), closed: false };
+    this.conns.set(conn, c);
+    return c;
+  }
+
+  private handshakeDeps() {
+    return {
+      identityPub: this.identityPub,
+      trustAnchor: this.state.config.trustAnchor,
+      allowedMeasurements: this.state.config.allowedMeasurements,
+      random: (n: number) => this.ports.random(n),
+      quote: (rd: Uint8Array, nonce: Uint8Array) => this.ports.quote(rd, nonce),
+    };
+  }
+
+  private requireSession(peerId: string): void {
+    if (!this.peerConn.has(peerId)) throw new TreasuryError('peer_not_connected', `peer ${peerId.slice(0, 16)}… is not connected`);
+  }
+
+  private getChannel(id: string): Channel {
+    const ch = this.state.channels[id];
+    if (!ch) throw new TreasuryError('unknown_channel', `no channel ${id}`);
+    return ch;
+  }
+
+  private getOpenChannel(id: string): Channel {
+    const ch = this.getChannel(id);
+    if (ch.status === 'closed') throw new TreasuryError('channel_closed', `channel ${id} was settled`);
+    if (ch.status !== 'open') throw new TreasuryError('channel_not_open', `channel ${id} is ${ch.status}`);
+    return ch;
+  }
+
+  private getDeposit(id: string): Deposit {
+    const d = this.state.deposits[id];
+    if (!d) throw new TreasuryError('unknown_deposit', `no deposit ${id}`);
+    return d;
+  }
+
+  /** Whether `outpoint` already backs a deposit (other than `exceptDeposit`) or a peer's deposit. */
+  private outpointInUse(outpoint: string, exceptDeposit?: string): boolean {
+    if (Object.values(this.state.deposits).some((d) => d.outpoint === outpoint && d.id !== exceptDeposit)) return true;
+    return Object.values(this.state.channels).some((c) => c.peerDeposits.some((d) => d.outpoint === outpoint));
+  }
+
+  private checkOutput(info: TxOutInfo | null, txid: string, vout: number, witnessScript: string): bigint {
+    if (!info) throw new TreasuryError('funding_not_found', `${txid}:${vout} is not on chain`);
+    const value = checkFundingOutput(info.txHex, txid, vout, witnessScript);
+    if (!info.unspent) throw new TreasuryError('funding_spent', `${txid}:${vout} is spent`);
+    return value;
+  }
+
+  private grantFor(dep: Deposit): DepositGrant {
+    return { outpoint: dep.outpoint!, value: dep.value!.toString(), m: dep.m, pubkeys: dep.pubkeys, privkeys: dep.privkeys };
+  }
+
+  private asSpendable(dep: Deposit) {
+    return { outpoint: dep.outpoint!, value: dep.value!, m: dep.m, pubkeys: dep.pubkeys, privkeys: dep.privkeys, witnessScript: dep.witnessScript };
+  }
+
+  private defaultPayout(): string {
+    return this.state.config.payoutAddress;
+  }
+
+  /** Where our side of the channels that peers open is paid at settlement. */
+  setPayoutAddress(address: string): void {
+    payoutScriptFor(address); // validates
+    this.state.config.payoutAddress = address;
+  }
+
+  private assertLive(): void {
+    if (this.fatal !== undefined) throw new TreasuryError('session_failed', `treasury halted after a failed seal: ${String(this.fatal)}`);
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * End-to-end test fixtures: an embedded regtest chain (in this process, reached over real HTTP RPC),
+ * an attestation key, and treasury nodes as real child processes with their REST APIs.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AttestationService } from '../../enclave-sim/attestation';
+import { startEmbeddedChain } from '../../src/chain/embedded/index';
+import { BitcoinRpcClient } from '../../src/chain/rpc-client';
+import { NODE_MAIN, spawnReady } from '../../src/cli/processes';
+
+export interface TestChain {
+  rpcUrl: string;
+  rpcUser: string;
+  rpcPassword: string;
+  rpc: BitcoinRpcClient;
+  mine(n: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function tempDir(prefix = 'teechain-test-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+export async function startTestChain(dir?: string): Promise<TestChain> {
+  const chain = await startEmbeddedChain(dir ? { datadir: dir } : { memory: true });
+  const rpc = new BitcoinRpcClient({ url: chain.rpcUrl, user: chain.rpcUser, password: chain.rpcPassword });
+  const burn = await rpc.call<string>('getnewaddress', []);
+  return {
+    rpcUrl: chain.rpcUrl, rpcUser: chain.rpcUser, rpcPassword: chain.rpcPassword, rpc,
+    mine: async (n) => { await rpc.call('generatetoaddress', [n, burn]); },
+    close: () => chain.close(),
+  };
+}
+
+export async function attestationKey(dir: string): Promise<string> {
+  const file = join(dir, 'attestation.key');
+  await AttestationService.create().save(file);
+  return file;
+}
+
+export interface NodeReady {
+  node_id: string;
+  measurement: string;
+  p2p: string;
+  rest_url: string;
+  token_file: string;
+  readonly_token_file: string;
+}
+
+export interface ApiAnswer<T = any> {
+  status: number;
+  body: T;
+}
+
+/** A treasury node in its own process; `restart()` starts it again on the same data dir and ports. */
+export class NodeProcess {
+  proc!: ChildProcess;
+  ready!: NodeReady;
+  token = '';
+  readonlyToken = '';
+  private args: string[];
+
+  constructor(readonly datadir: string, chain: TestChain, keyFile: string, extra: string[] = []) {
+    this.args = [
+      '--datadir', datadir, '--rpc-url', chain.rpcUrl, '--rpc-user', chain.rpcUser, '--rpc-password', chain.rpcPassword,
+      '--attestation-key', keyFile, '--regtest-faucet', ...extra,
+    ];
+  }
+
+  static async start(datadir: string, chain: TestChain, keyFile: string, extra: string[] = []): Promise<NodeProcess> {
+    const n = new NodeProcess(datadir, chain, keyFile, extra);
+    await n.launch();
+    return n;
+  }
+
+  /** Starts the process and waits for its ready line. Rejects with its stderr if it exits first. */
+  async launch(extra: string[] = []): Promise<void> {
+    const args = [...this.args, ...extra];
+    if (this.ready) {
+      // Same ports as before, so peers that dialled us can redial.
+      args.push('--p2p-port', this.ready.p2p.split(':')[1]!, '--api-port', new URL(this.ready.rest_url).port);
+    }
+    const p = await spawnReady<NodeReady>(NODE_MAIN, args);
+    this.proc = p.proc;
+    this.ready = p.ready;
+    this.token = (await readFile(this.ready.token_file, 'utf8')).trim();
+    this.readonlyToken = (await readFile(this.ready.readonly_token_file, 'utf8')).trim();
+  }
+
+  get id(): string {
+    return this.ready.node_id;
+  }
+
+  async api<T = any>(method: string, path: string, body?: unknown, token: string | null = this.token): Promise<ApiAnswer<T>> {
+    const res = await fetch(`${this.ready.rest_url}${path}`, {
+      method,
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  }
+
+  /** Like api() but throws unless the status is 2xx. */
+  async ok<T = any>(method: string, path: string, body?: unknown): Promise<T> {
+    const r = await this.api<T>(method, path, body);
+    if (r.status >= 300) throw new Error(`${method} ${path} → ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    const exited = new Promise((r) => this.proc.once('exit', r));
+    this.proc.kill(signal);
+    await exited;
+  }
+}
+
+/** A funded, confirmed deposit on `node`, through the API's regtest faucet. */
+export async function fundDeposit(node: NodeProcess, amount: number): Promise<string> {
+  const d = await node.ok<{ deposit_id: string; status: string }>('POST', '/v1/deposits', { amount_sat: amount, fund: true });
+  if (d.status !== 'free') throw new Error(`deposit ${d.deposit_id} is ${d.status}`);
+  return d.deposit_id;
+}
+
+/** Connects a → b, opens a channel from a with a's deposit, and adds b's deposit. */
+export async function openChannel(a: NodeProcess, b: NodeProcess, aDeposits: string[], bDeposits: string[]): Promise<string> {
+  await a.ok('POST', '/v1/peers', { address: b.ready.p2p });
+  const ch = await a.ok<{ channel_id: string }>('POST', '/v1/channels', { peer_id: b.id, deposit_ids: aDeposits });
+  await waitUntil(async () => (await b.api('GET', `/v1/channels/${ch.channel_id}`)).status === 200);
+  for (const d of bDeposits) await b.ok('POST', `/v1/channels/${ch.channel_id}/deposits`, { deposit_id: d });
+  return ch.channel_id;
+}
+
+export async function waitUntil(cond: () => Promise<boolean> | boolean, timeoutMs = 15_000, what = 'condition'): Promise<void> {
+  const start = Date.now();
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() - start > timeoutMs) throw new Error(`${what} not reached within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+export async function pool<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  }));
+  return out;
+}

@@ -1,0 +1,61 @@
+/**
+ * A TCP proxy that plays the malicious host (or network) between two treasury nodes: it relays
+ * length-prefixed frames unchanged, and on request replays the last frame or flips a byte in the next.
+ */
+import { createServer, connect, type Socket } from 'node:net';
+import { encodeFrames, FrameDecoder } from '../../src/network/framing';
+
+type Dir = 'toTarget' | 'toClient';
+
+export async function startTamperingProxy(target: string) {
+  const [host, port] = target.split(':') as [string, string];
+  const last: Record<Dir, Uint8Array | null> = { toTarget: null, toClient: null };
+  const pending: Record<Dir, 'replay' | 'flip' | null> = { toTarget: null, toClient: null };
+  const live: Array<{ client: Socket; upstream: Socket }> = [];
+
+  const server = createServer((client) => {
+    const upstream = connect({ host, port: Number(port) });
+    live.push({ client, upstream });
+    const pipe = (from: Socket, to: Socket, dir: Dir) => {
+      const dec = new FrameDecoder();
+      from.on('data', (chunk: Buffer) => {
+        for (let frame of dec.push(chunk)) {
+          if (pending[dir] === 'flip') {
+            frame = new Uint8Array(frame);
+            frame[frame.length - 1]! ^= 0x80;
+            pending[dir] = null;
+          }
+          last[dir] = frame;
+          to.write(encodeFrames([frame]));
+        }
+      });
+    };
+    pipe(client, upstream, 'toTarget');
+    pipe(upstream, client, 'toClient');
+    const end = () => { client.destroy(); upstream.destroy(); };
+    client.on('close', end);
+    upstream.on('close', end);
+    client.on('error', end);
+    upstream.on('error', end);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const addr = server.address() as { port: number };
+  return {
+    address: `127.0.0.1:${addr.port}`,
+    /** Sends the last frame seen in `dir` again, on the newest connection. */
+    replayLast(dir: Dir) {
+      const conn = live[live.length - 1];
+      const frame = last[dir];
+      if (!conn || !frame) throw new Error('nothing to replay');
+      (dir === 'toTarget' ? conn.upstream : conn.client).write(encodeFrames([frame]));
+    },
+    /** Flips a bit in the next frame relayed in `dir`. */
+    flipNext(dir: Dir) {
+      pending[dir] = 'flip';
+    },
+    async close() {
+      for (const c of live) { c.client.destroy(); c.upstream.destroy(); }
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}

@@ -1,0 +1,116 @@
+/**
+ * Two Treasury cores wired to each other in one process, with test doubles for every port: a fake chain
+ * (a map of real, signed-looking Bitcoin transactions the test builds), an in-memory sealed store that
+ * keeps every sealed state, and a wire the test can watch, hold, replay or corrupt.
+ * For protocol-logic tests; the end-to-end tests use real processes, sockets and the regtest chain.
+ */
+import { Transaction, payments } from 'bitcoinjs-lib';
+import { randomBytes } from 'node:crypto';
+import { AttestationService } from '../../enclave-sim/attestation';
+import { Treasury, type TreasuryEvent, type TxOutInfo } from '../../src/treasury/treasury';
+import { decodeState, type TreasuryState } from '../../src/treasury/state';
+import { NETWORK } from '../../src/treasury/transactions';
+
+export const MEASUREMENT = 'ab'.repeat(32);
+
+export class FakeChain {
+  readonly txs = new Map<string, { hex: string; confirmations: number; spent: Set<number> }>();
+
+  /** A transaction paying `value` to `address`, from a made-up input; returns its outpoint. */
+  fund(address: string, value: bigint, confirmations = 6): { txid: string; vout: number } {
+    const tx = new Transaction();
+    tx.addInput(randomBytes(32), 0);
+    tx.addOutput(payments.p2wpkh({ hash: randomBytes(20), network: NETWORK }).output!, 1000n);
+    tx.addOutput(paymentScript(address), value);
+    this.txs.set(tx.getId(), { hex: tx.toHex(), confirmations, spent: new Set() });
+    return { txid: tx.getId(), vout: 1 };
+  }
+
+  lookup(txid: string, vout: number): TxOutInfo | null {
+    const t = this.txs.get(txid);
+    if (!t) return null;
+    return { txHex: t.hex, confirmations: t.confirmations, unspent: !t.spent.has(vout) };
+  }
+}
+
+function paymentScript(address: string): Uint8Array {
+  return payments.p2wsh({ address, network: NETWORK }).output!;
+}
+
+export interface Side {
+  name: string;
+  treasury: Treasury;
+  events: TreasuryEvent[];
+  sealed: Uint8Array[];
+  conn: string;
+  state(): TreasuryState;
+}
+
+export interface Wire {
+  /** Every frame sent so far, per direction, in order. */
+  log: { ab: Uint8Array[]; ba: Uint8Array[] };
+  /** When set, frames are passed through this instead of being delivered as they are. */
+  tamper?: (dir: 'ab' | 'ba', frames: Uint8Array[]) => Uint8Array[];
+}
+
+export async function makePair(opts: { sealDelayMs?: number; minConfirmations?: number } = {}) {
+  const service = AttestationService.create();
+  const chain = new FakeChain();
+  const wire: Wire = { log: { ab: [], ba: [] } };
+  const sides: Record<'a' | 'b', Side> = {} as never;
+  const deliverTo: Record<'a' | 'b', (frames: Uint8Array[]) => void> = {} as never;
+
+  for (const name of ['a', 'b'] as const) {
+    const config = { trustAnchor: service.trustAnchor, allowedMeasurements: [MEASUREMENT], minConfirmations: opts.minConfirmations ?? 1, payoutAddress: payments.p2wpkh({ hash: randomBytes(20), network: NETWORK }).address! };
+    const state = Treasury.create(config);
+    const side: Side = { name, treasury: undefined as never, events: [], sealed: [], conn: `${name}-conn`, state: () => decodeState(side.sealed[side.sealed.length - 1]!) };
+    const dir = name === 'a' ? 'ab' : 'ba';
+    side.treasury = new Treasury(state, {
+      seal: async (bytes) => {
+        if (opts.sealDelayMs) await new Promise((r) => setTimeout(r, opts.sealDelayMs));
+        side.sealed.push(bytes);
+      },
+      send: (_conn, frames) => {
+        wire.log[dir].push(...frames);
+        const out = wire.tamper ? wire.tamper(dir, frames) : frames;
+        // Deliver asynchronously, as a socket would.
+        if (out.length) setImmediate(() => deliverTo[name === 'a' ? 'b' : 'a'](out));
+      },
+      close: () => undefined,
+      emit: (e) => side.events.push(e),
+      getTxOut: async (txid, vout) => chain.lookup(txid, vout),
+      quote: async (reportData, nonce) => service.issueQuote({ measurement: MEASUREMENT, reportData, nonce, debug: false, platformId: '00'.repeat(16) }),
+      random: (n) => new Uint8Array(randomBytes(n)),
+      replyTimeoutMs: 2_000,
+    });
+    sides[name] = side;
+  }
+  deliverTo.a = (frames) => void sides.a.treasury.receive(sides.a.conn, frames);
+  deliverTo.b = (frames) => void sides.b.treasury.receive(sides.b.conn, frames);
+  await sides.a.treasury.commit();
+  await sides.b.treasury.commit();
+  return { service, chain, wire, a: sides.a, b: sides.b };
+}
+
+/** Connects a → b and waits for both sides to report the session. */
+export async function connect(pair: Awaited<ReturnType<typeof makePair>>): Promise<void> {
+  pair.b.treasury.accept(pair.b.conn);
+  await pair.a.treasury.connect(pair.a.conn);
+  await waitFor(() => pair.a.treasury.info().peers.length === 1 && pair.b.treasury.info().peers.length === 1);
+}
+
+/** A funded, confirmed deposit of `value` on `side`. */
+export async function fundedDeposit(pair: Awaited<ReturnType<typeof makePair>>, side: Side, value: bigint): Promise<string> {
+  const dep = await side.treasury.newDeposit();
+  const out = pair.chain.fund(dep.address, value);
+  await side.treasury.depositFunded(dep.deposit_id, out.txid, out.vout);
+  return dep.deposit_id;
+}
+
+export async function waitFor(cond: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > timeoutMs) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * Two treasury nodes as real processes (each with its own enclave worker, sealed state and REST API),
+ * real TCP between them, the embedded regtest chain behind real JSON-RPC.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transaction, address as baddress, networks } from 'bitcoinjs-lib';
+import {
+  attestationKey, fundDeposit, NodeProcess, openChannel, pool, startTestChain, tempDir, waitUntil, type TestChain,
+} from './helpers/network';
+import { startTamperingProxy } from './helpers/proxy';
+
+let chain: TestChain;
+let dir: string;
+let key: string;
+
+before(async () => {
+  dir = await tempDir();
+  chain = await startTestChain();
+  key = await attestationKey(dir);
+});
+after(async () => {
+  await chain?.close();
+});
+
+async function nodePair(name: string) {
+  const a = await NodeProcess.start(join(dir, `${name}-a`), chain, key);
+  const b = await NodeProcess.start(join(dir, `${name}-b`), chain, key);
+  return { a, b };
+}
+
+/** The settlement transaction's outputs by address, after it is mined. */
+async function minedOutputs(txid: string): Promise<Map<string, bigint>> {
+  await chain.mine(1);
+  const raw = await chain.rpc.call<{ hex: string; confirmations: number }>('getrawtransaction', [txid, true]);
+  assert.ok(raw.confirmations >= 1, 'settlement is confirmed');
+  const tx = Transaction.fromHex(raw.hex);
+  const outs = new Map<string, bigint>();
+  for (const o of tx.outs) outs.set(baddress.fromOutputScript(o.script, networks.regtest), o.value);
+  return outs;
+}
+
+describe('treasury nodes end to end', () => {
+  test('deposit, attest, open, thousands of payments both ways, settle: the chain pays the final balances', async () => {
+    const { a, b } = await nodePair('happy');
+    try {
+      const [da, db] = await Promise.all([fundDeposit(a, 2_000_000), fundDeposit(b, 1_000_000)]);
+      const ch = await openChannel(a, b, [da], [db]);
+      const payments = Array.from({ length: 2000 }, () => ({ fromA: Math.random() < 0.6, amount: 1 + Math.floor(Math.random() * 500) }));
+      await pool(payments, 64, async (p) => {
+        const r = await (p.fromA ? a : b).api('POST', '/v1/payments', { channel_id: ch, amount_sat: p.amount });
+        assert.equal(r.status, 201, JSON.stringify(r.body));
+        assert.equal(r.body.status, 'succeeded');
+      });
+      const net = payments.reduce((s, p) => s + (p.fromA ? -p.amount : p.amount), 0);
+      const va = await a.ok('GET', `/v1/channels/${ch}`);
+      const vb = await b.ok('GET', `/v1/channels/${ch}`);
+      assert.equal(va.local_balance_sat, String(2_000_000 + net));
+      assert.equal(vb.local_balance_sat, String(1_000_000 - net));
+      assert.equal(vb.remote_balance_sat, va.local_balance_sat);
+
+      const infoA = await a.ok('GET', '/v1/getinfo');
+      const infoB = await b.ok('GET', '/v1/getinfo');
+      const s = await b.ok('POST', `/v1/channels/${ch}/settle`, {});
+      assert.match(s.txid, /^[0-9a-f]{64}$/);
+      const outs = await minedOutputs(s.txid);
+      assert.equal(outs.get(infoA.payout_address), BigInt(2_000_000 + net), 'a is paid its balance in full');
+      assert.equal(outs.get(infoB.payout_address), BigInt(1_000_000 - net) - BigInt(s.fee_sat), 'b, who settled, pays the fee');
+      await waitUntil(async () => (await a.ok('GET', `/v1/channels/${ch}`)).status === 'closed', 5_000, 'peer learns of the settlement');
+    } finally {
+      await a.kill('SIGTERM');
+      await b.kill('SIGTERM');
+    }
+  });
+
+  test('bad requests are refused with their code and leave the state as it was', async () => {
+    const { a, b } = await nodePair('errors');
+    try {
+      const [da, db, spare] = await Promise.all([fundDeposit(a, 300_000), fundDeposit(b, 100_000), fundDeposit(a, 50_000)]);
+      const ch = await openChannel(a, b, [da], [db]);
+      const before = await a.ok('GET', `/v1/channels/${ch}`);
+
+      const over = await a.api('POST', '/v1/payments', { channel_id: ch, amount_sat: 300_001 });
+      assert.equal(over.status, 409);
+      assert.equal(over.body.error.code, 'insufficient_funds');
+      const unknown = await a.api('POST', '/v1/payments', { channel_id: 'ab'.repeat(32), amount_sat: 1 });
+      assert.equal(unknown.status, 404);
+      assert.equal(unknown.body.error.code, 'unknown_channel');
+
+      // a deposit already in the channel, and one whose funding is unconfirmed or missing
+      const reused = await a.api('POST', `/v1/channels/${ch}/deposits`, { deposit_id: da });
+      assert.equal(reused.body.error.code, 'deposit_in_use');
+      const pending = await a.ok('POST', '/v1/deposits', {});
+      const unconfirmed = await a.api('POST', `/v1/channels/${ch}/deposits`, { deposit_id: pending.deposit_id });
+      assert.equal(unconfirmed.status, 409);
+      assert.equal(unconfirmed.body.error.code, 'deposit_not_free');
+      const missing = await a.api('POST', `/v1/deposits/${pending.deposit_id}/funded`, { txid: 'cd'.repeat(32), vout: 0 });
+      assert.equal(missing.status, 422);
+      assert.equal(missing.body.error.code, 'funding_not_found');
+      // a real transaction that pays someone else: a fake funding claim
+      const deposits = (await a.ok('GET', '/v1/deposits')).deposits;
+      const spareOutpoint = deposits.find((d: any) => d.deposit_id === spare).outpoint as string;
+      const [spareTxid, spareVout] = spareOutpoint.split(':') as [string, string];
+      const spareTx = Transaction.fromHex((await chain.rpc.call<{ hex: string }>('getrawtransaction', [spareTxid, true])).hex);
+      const otherVout = spareTx.outs.findIndex((_, i) => i !== Number(spareVout));
+      assert.ok(otherVout >= 0, 'the faucet transaction has a change output');
+      const fake = await a.api('POST', `/v1/deposits/${pending.deposit_id}/funded`, { txid: spareTxid, vout: otherVout });
+      assert.equal(fake.status, 422);
+      assert.equal(fake.body.error.code, 'funding_mismatch');
+
+      assert.deepEqual(await a.ok('GET', `/v1/channels/${ch}`), before, 'nothing changed');
+
+      const s = await a.ok('POST', `/v1/channels/${ch}/settle`, {});
+      const again = await a.api('POST', `/v1/channels/${ch}/settle`, {});
+      assert.equal(again.status, 409);
+      assert.equal(again.body.error.code, 'channel_closed');
+      const late = await a.api('POST', '/v1/payments', { channel_id: ch, amount_sat: 1 });
+      assert.equal(late.body.error.code, 'channel_closed');
+      await minedOutputs(s.txid);
+
+      // a free deposit goes back on chain
+      const rel = await a.ok('POST', `/v1/deposits/${spare}/release`, {});
+      await chain.mine(1);
+      const raw = await chain.rpc.call<{ confirmations: number }>('getrawtransaction', [rel.txid, true]);
+      assert.ok(raw.confirmations >= 1);
+    } finally {
+      await a.kill('SIGTERM');
+      await b.kill('SIGTERM');
+    }
+  });
+
+  test('kill -9 in a payment stream: every acknowledged payment survives, none counts twice, settlement is right', async () => {
+    const { a, b } = await nodePair('crash');
+    try {
+      const [da, db] = await Promise.all([fundDeposit(a, 5_000_000), fundDeposit(b, 1_000_000)]);
+      const ch = await openChannel(a, b, [da], [db]);
+      for (const victim of [b, a, b]) {
+        let acked = 0;
+        let stop = false;
+        const stream = pool(Array.from({ length: 400 }, (_, i) => i), 16, async () => {
+          if (stop) return;
+          const r = await a.api('POST', '/v1/payments', { channel_id: ch, amount_sat: 100 }).catch(() => null);
+          if (r?.status === 201 && r.body.status === 'succeeded') acked += 100;
+        });
+        await new Promise((r) => setTimeout(r, 30 + Math.random() * 150));
+        await victim.kill('SIGKILL');
+        stop = true;
+        await stream;
+        await victim.launch();
+        // b's view of what it received is durable and covers every payment a saw acknowledged
+        await waitUntil(async () => {
+          const va = await a.api('GET', `/v1/channels/${ch}`);
+          const vb = await b.api('GET', `/v1/channels/${ch}`);
+          return va.status === 200 && vb.status === 200 && va.body.peer_connected && vb.body.total_received_sat === va.body.total_sent_sat;
+        }, 20_000, 'nodes resynchronised');
+        const vb = await b.ok('GET', `/v1/channels/${ch}`);
+        assert.ok(BigInt(vb.total_received_sat) >= BigInt(acked), `received ${vb.total_received_sat} ≥ acknowledged ${acked}`);
+      }
+      const va = await a.ok('GET', `/v1/channels/${ch}`);
+      const vb = await b.ok('GET', `/v1/channels/${ch}`);
+      assert.equal(BigInt(va.local_balance_sat) + BigInt(vb.local_balance_sat), 6_000_000n, 'no satoshi created or lost');
+      assert.equal(va.local_balance_sat, vb.remote_balance_sat);
+      const infoA = await a.ok('GET', '/v1/getinfo');
+      const s = await b.ok('POST', `/v1/channels/${ch}/settle`, {});
+      const outs = await minedOutputs(s.txid);
+      assert.equal(outs.get(infoA.payout_address), BigInt(va.local_balance_sat));
+    } finally {
+      await a.kill('SIGTERM');
+      await b.kill('SIGTERM');
+    }
+  });
+
+  test('a peer that never answers: the other side settles alone and its funds are on chain', async () => {
+    const { a, b } = await nodePair('alone');
+    try {
+      const [da, db] = await Promise.all([fundDeposit(a, 400_000), fundDeposit(b, 400_000)]);
+      const ch = await openChannel(a, b, [da], [db]);
+      await a.ok('POST', '/v1/payments', { channel_id: ch, amount_sat: 150_000 });
+      await b.kill('SIGKILL');
+      const infoA = await a.ok('GET', '/v1/getinfo');
+      const s = await a.ok('POST', `/v1/channels/${ch}/settle`, {});
+      const outs = await minedOutputs(s.txid);
+      assert.equal(outs.get(infoA.payout_address), 250_000n - BigInt(s.fee_sat));
+      assert.equal([...outs.values()].reduce((x, y) => x + y, 0n), 800_000n - BigInt(s.fee_sat));
+    } finally {
+      await a.kill('SIGTERM');
+      await b.kill('SIGTERM');
+    }
+  });
+
+  test('a malicious host: replayed or altered frames are refused; a rolled-back sealed state is refused', async () => {
+    const { a, b } = await nodePair('hostile');
+    try {
+      const [da, db] = await Promise.all([fundDeposit(a, 400_000), fundDeposit(b, 400_000)]);
+      // a talks to b through a proxy that can replay and corrupt what it relays
+      const proxy = await startTamperingProxy(b.ready.p2p);
+      await a.ok('POST', '/v1/peers', { address: proxy.address });
+      const ch = (await a.ok('POST', '/v1/channels', { peer_id: b.id, deposit_ids: [da] })).channel_id as string;
+      await waitUntil(async () => (await b.api('GET', `/v1/channels/${ch}`)).status === 200);
+      await b.ok('POST', `/v1/channels/${ch}/deposits`, { deposit_id: db });
+      await a.ok('POST', '/v1/payments', { channel_id: ch, amount_sat: 1_000 });
+      const received = (await b.ok('GET', `/v1/channels/${ch}`)).total_received_sat;
+      assert.equal(received, '1000');
+
+      proxy.replayLast('toTarget');
+      await waitUntil(async () => (await b.ok('GET', '/v1/peers')).peers.length === 0, 5_000, 'b drops the session');
+      assert.equal((await b.ok('GET', `/v1/channels/${ch}`)).total_received_sat, '1000', 'the replay credited nothing');
+
+      // a redials through the proxy; this time the next frame gets a flipped byte
+      await waitUntil(async () => (await b.ok('GET', '/v1/peers')).peers.length === 1, 10_000, 'a reconnects');
+      proxy.flipNext('toTarget');
+      const r = await a.api('POST', '/v1/payments', { channel_id: ch, amount_sat: 2_000 });
+      assert.equal(r.status, 201);
+      // when the session comes back, the payment is delivered once, intact
+      await waitUntil(async () => (await b.ok('GET', `/v1/channels/${ch}`)).total_received_sat === '3000', 15_000, 'resync after tampering');
+
+      // rollback: keep b's sealed state, pay more, stop b, put the old state back
+      const sealed = join(b.datadir, 'treasury.sealed');
+      await mkdir(join(dir, 'hostile-backup'), { recursive: true });
+      const backup = join(dir, 'hostile-backup', 'treasury.sealed');
+      await copyFile(sealed, backup);
+      await a.ok('POST', '/v1/payments', { channel_id: ch, amount_sat: 5_000 });
+      await b.kill('SIGKILL');
+      await copyFile(backup, sealed);
+      await assert.rejects(b.launch(), /rollback/);
+      await proxy.close();
+    } finally {
+      await a.kill('SIGTERM');
+      await b.kill('SIGTERM');
+    }
+  });
+});

@@ -1,0 +1,215 @@
+/**
+ * The treasury protocol between two enclave cores (no processes): attestation handshake, channel open,
+ * deposits, payments with group commit, resynchronisation, settlement, and a hostile wire.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Transaction } from 'bitcoinjs-lib';
+import { connect, fundedDeposit, makePair, waitFor } from './helpers/treasury-pair';
+import { TreasuryError } from '../src/treasury/errors';
+
+async function openFunded(aValue = 1_000_000n, bValue = 500_000n) {
+  const pair = await makePair();
+  await connect(pair);
+  const da = await fundedDeposit(pair, pair.a, aValue);
+  const db = await fundedDeposit(pair, pair.b, bValue);
+  const ch = await pair.a.treasury.openChannel(pair.b.treasury.nodeId, payoutOf(pair.a));
+  await pair.a.treasury.addDeposit(ch.channel_id, da);
+  await waitFor(() => pair.b.treasury.channels().length === 1);
+  await pair.b.treasury.addDeposit(ch.channel_id, db);
+  return { pair, channelId: ch.channel_id, da, db };
+}
+
+function payoutOf(side: { state(): { config: { payoutAddress: string } } }): string {
+  return side.state().config.payoutAddress;
+}
+
+async function rejects(p: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(p, (err: unknown) => err instanceof TreasuryError && err.code === code);
+}
+
+test('handshake: both enclaves attest each other and learn each other\'s node id', async () => {
+  const pair = await makePair();
+  await connect(pair);
+  assert.deepEqual(pair.a.treasury.info().peers, [pair.b.treasury.nodeId]);
+  assert.deepEqual(pair.b.treasury.info().peers, [pair.a.treasury.nodeId]);
+});
+
+test('channel: deposits credit their owner once the counterparty has checked them', async () => {
+  const { pair, channelId } = await openFunded();
+  const a = pair.a.treasury.channel(channelId);
+  const b = pair.b.treasury.channel(channelId);
+  assert.equal(a.local_balance_sat, '1000000');
+  assert.equal(a.remote_balance_sat, '500000');
+  assert.equal(b.local_balance_sat, '500000');
+  assert.equal(b.remote_balance_sat, '1000000');
+});
+
+test('payments: thousands of random payments both ways keep both enclaves in agreement', async () => {
+  const { pair, channelId } = await openFunded();
+  let expectA = 1_000_000n;
+  const batches: Promise<unknown>[] = [];
+  for (let i = 0; i < 3000; i++) {
+    const amount = 1 + Math.floor(Math.random() * 300);
+    const fromA = Math.random() < 0.6;
+    expectA += fromA ? -BigInt(amount) : BigInt(amount);
+    batches.push((fromA ? pair.a : pair.b).treasury.pay([{ channel_id: channelId, amount_sat: amount }]));
+  }
+  const results = (await Promise.all(batches)).flat() as Array<{ ok: boolean }>;
+  assert.ok(results.every((r) => r.ok));
+  await waitFor(() => pair.a.treasury.channel(channelId).total_acked_sat === pair.a.treasury.channel(channelId).total_sent_sat
+    && pair.b.treasury.channel(channelId).total_acked_sat === pair.b.treasury.channel(channelId).total_sent_sat);
+  assert.equal(pair.a.treasury.channel(channelId).local_balance_sat, expectA.toString());
+  assert.equal(pair.b.treasury.channel(channelId).remote_balance_sat, expectA.toString());
+  assert.equal(pair.b.treasury.channel(channelId).local_balance_sat, (1_500_000n - expectA).toString());
+  // Group commit: far fewer seals than payments.
+  assert.ok(pair.a.sealed.length < 3000, `a sealed ${pair.a.sealed.length} times`);
+});
+
+test('payments: beyond balance, zero, unknown channel: refused, nothing moves', async () => {
+  const { pair, channelId } = await openFunded();
+  const [over] = await pair.a.treasury.pay([{ channel_id: channelId, amount_sat: 1_000_001 }]);
+  assert.deepEqual(over && !over.ok && over.code, 'insufficient_funds');
+  const [unknown] = await pair.a.treasury.pay([{ channel_id: 'cd'.repeat(32), amount_sat: 1 }]);
+  assert.deepEqual(unknown && !unknown.ok && unknown.code, 'unknown_channel');
+  const [zero] = await pair.a.treasury.pay([{ channel_id: channelId, amount_sat: 0 }]);
+  assert.deepEqual(zero && !zero.ok && zero.code, 'invalid_argument');
+  assert.equal(pair.a.treasury.channel(channelId).local_balance_sat, '1000000');
+});
+
+test('deposits: reuse, unconfirmed, non-existent or mismatched funding are refused', async () => {
+  const pair = await makePair({ minConfirmations: 3 });
+  await connect(pair);
+  const dep = await pair.a.treasury.newDeposit();
+  await rejects(pair.a.treasury.depositFunded(dep.deposit_id, 'ee'.repeat(32), 0), 'funding_not_found');
+  const other = await pair.a.treasury.newDeposit();
+  const wrong = pair.chain.fund(other.address, 50_000n);
+  await rejects(pair.a.treasury.depositFunded(dep.deposit_id, wrong.txid, wrong.vout), 'funding_mismatch');
+  await rejects(pair.a.treasury.depositFunded(dep.deposit_id, wrong.txid, 7), 'funding_not_found');
+  const young = pair.chain.fund(dep.address, 50_000n, 1);
+  await rejects(pair.a.treasury.depositFunded(dep.deposit_id, young.txid, young.vout), 'deposit_unconfirmed');
+  const ch = await pair.a.treasury.openChannel(pair.b.treasury.nodeId, payoutOf(pair.a));
+  await rejects(pair.a.treasury.addDeposit(ch.channel_id, dep.deposit_id), 'deposit_not_free');
+  // the host reports again once it is confirmed
+  pair.chain.txs.get(young.txid)!.confirmations = 3;
+  assert.equal((await pair.a.treasury.depositFunded(dep.deposit_id, young.txid, young.vout)).status, 'free');
+  const d2 = await pair.a.treasury.newDeposit();
+  const ok = pair.chain.fund(d2.address, 80_000n, 3);
+  await pair.a.treasury.depositFunded(d2.deposit_id, ok.txid, ok.vout);
+  await rejects(pair.a.treasury.depositFunded(other.deposit_id, ok.txid, ok.vout), 'deposit_in_use');
+  await pair.a.treasury.addDeposit(ch.channel_id, d2.deposit_id);
+  const ch2 = await pair.a.treasury.openChannel(pair.b.treasury.nodeId, payoutOf(pair.a));
+  await rejects(pair.a.treasury.addDeposit(ch2.channel_id, d2.deposit_id), 'deposit_in_use');
+});
+
+test('deposits: removal needs the balance to cover it, and frees the deposit', async () => {
+  const { pair, channelId, da } = await openFunded(300_000n, 100_000n);
+  await pair.a.treasury.pay([{ channel_id: channelId, amount_sat: 1 }]);
+  await rejects(pair.a.treasury.removeDeposit(channelId, da), 'insufficient_funds');
+  const db2 = await fundedDeposit(pair, pair.a, 200_000n);
+  await pair.a.treasury.addDeposit(channelId, db2);
+  await pair.a.treasury.removeDeposit(channelId, db2);
+  assert.equal(pair.a.treasury.deposits().find((d) => d.deposit_id === db2)!.status, 'free');
+  await waitFor(() => pair.b.treasury.channel(channelId).remote_balance_sat === '299999');
+  assert.equal(pair.a.treasury.channel(channelId).local_balance_sat, '299999');
+});
+
+test('settlement: either side alone, one transaction spending every deposit, paying the latest balances', async () => {
+  const { pair, channelId } = await openFunded();
+  await pair.a.treasury.pay([{ channel_id: channelId, amount_sat: 123_456 }]);
+  await pair.b.treasury.pay([{ channel_id: channelId, amount_sat: 1_000 }]);
+  await waitFor(() => pair.b.treasury.channel(channelId).total_received_sat === '123456' && pair.a.treasury.channel(channelId).total_received_sat === '1000');
+  const r = await pair.b.treasury.settle(channelId, 2);
+  const tx = Transaction.fromHex(r.tx_hex!);
+  assert.equal(tx.ins.length, 2);
+  const values = tx.outs.map((o) => o.value).sort((x, y) => (x < y ? -1 : 1));
+  // b settles: b pays the fee from its side.
+  assert.deepEqual(values, [500_000n + 123_456n - 1_000n - BigInt(r.fee_sat), 1_000_000n - 123_456n + 1_000n].sort((x, y) => (x < y ? -1 : 1)));
+  assert.ok(BigInt(r.fee_sat) > 0n);
+  await rejects(pair.b.treasury.settle(channelId, 2), 'channel_closed');
+  // the peer learns of it and refuses further payments
+  await waitFor(() => pair.a.treasury.channel(channelId).status === 'closed');
+  const [late] = await pair.a.treasury.pay([{ channel_id: channelId, amount_sat: 1 }]);
+  assert.equal(late && !late.ok && late.code, 'channel_closed');
+  await rejects(pair.a.treasury.settle(channelId, 2), 'channel_closed');
+});
+
+test('hostile wire: a replayed frame tears the session down and credits nothing', async () => {
+  const { pair, channelId } = await openFunded();
+  await pair.a.treasury.pay([{ channel_id: channelId, amount_sat: 500 }]);
+  await waitFor(() => pair.b.treasury.channel(channelId).total_received_sat === '500');
+  const old = pair.wire.log.ab[pair.wire.log.ab.length - 1]!;
+  await pair.b.treasury.receive(pair.b.conn, [old]);
+  assert.equal(pair.b.treasury.channel(channelId).total_received_sat, '500');
+  assert.equal(pair.b.treasury.info().peers.length, 0);
+  assert.ok(pair.b.events.some((e) => e.type === 'peer_disconnected' && /replayed/.test(e.reason)));
+});
+
+test('hostile wire: a flipped byte or reordered frames are detected', async () => {
+  for (const attack of ['flip', 'reorder'] as const) {
+    const { pair, channelId } = await openFunded();
+    pair.wire.tamper = (dir, frames) => {
+      if (dir !== 'ab') return frames;
+      if (attack === 'flip') {
+        const f = new Uint8Array(frames[0]!);
+        f[f.length - 20]! ^= 0x01;
+        return [f, ...frames.slice(1)];
+      }
+      return frames.length > 1 ? [...frames].reverse() : frames;
+    };
+    if (attack === 'reorder') {
+      // Two separate seals produce two frames; deliver them swapped.
+      const held: Uint8Array[] = [];
+      pair.wire.tamper = (dir, frames) => {
+        if (dir !== 'ab') return frames;
+        held.push(...frames);
+        return held.length >= 2 ? [held[1]!, held[0]!] : [];
+      };
+      await pair.a.treasury.pay([{ channel_id: channelId, amount_sat: 10 }]);
+      await pair.a.treasury.pay([{ channel_id: channelId, amount_sat: 20 }]);
+    } else {
+      await pair.a.treasury.pay([{ channel_id: channelId, amount_sat: 10 }]);
+    }
+    await waitFor(() => pair.b.treasury.info().peers.length === 0);
+    assert.equal(pair.b.treasury.channel(channelId).total_received_sat, '0', attack);
+    const reason = pair.b.events.find((e) => e.type === 'peer_disconnected');
+    assert.match((reason as { reason: string }).reason, attack === 'flip' ? /tampered/ : /reordered/);
+  }
+});
+
+test('resync: payments lost with a dropped session are credited after reconnecting, exactly once', async () => {
+  const { pair, channelId } = await openFunded();
+  let drop = true;
+  pair.wire.tamper = (dir, frames) => (drop && dir === 'ab' ? [] : frames);
+  await pair.a.treasury.pay([{ channel_id: channelId, amount_sat: 700 }, { channel_id: channelId, amount_sat: 300 }]);
+  assert.equal(pair.b.treasury.channel(channelId).total_received_sat, '0');
+  drop = false;
+  pair.a.treasury.disconnected(pair.a.conn);
+  pair.b.treasury.disconnected(pair.b.conn);
+  await connect(pair);
+  await waitFor(() => pair.a.treasury.channel(channelId).total_acked_sat === '1000');
+  assert.equal(pair.b.treasury.channel(channelId).total_received_sat, '1000');
+  // a second reconnection re-sends the same totals: nothing is credited twice
+  pair.a.treasury.disconnected(pair.a.conn);
+  pair.b.treasury.disconnected(pair.b.conn);
+  await connect(pair);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(pair.b.treasury.channel(channelId).local_balance_sat, '501000');
+});
+
+test('durability: a pay message never leaves before the state that debits it is sealed', async () => {
+  const pair = await makePair({ sealDelayMs: 20 });
+  await connect(pair);
+  const da = await fundedDeposit(pair, pair.a, 100_000n);
+  const ch = await pair.a.treasury.openChannel(pair.b.treasury.nodeId, payoutOf(pair.a));
+  await pair.a.treasury.addDeposit(ch.channel_id, da);
+  const before = pair.wire.log.ab.length;
+  const sealsBefore = pair.a.sealed.length;
+  const p = pair.a.treasury.pay([{ channel_id: ch.channel_id, amount_sat: 5 }]);
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(pair.wire.log.ab.length, before, 'nothing sent while the seal is in flight');
+  await p;
+  assert.ok(pair.a.sealed.length > sealsBefore);
+  assert.equal(pair.a.state().channels[ch.channel_id]!.sent, 5n);
+  assert.equal(pair.wire.log.ab.length, before + 1);
+});
