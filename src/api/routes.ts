@@ -1,0 +1,243 @@
+/**
+ * The REST wallet API's routes, as data: method, path, who may call it, the schemas of its body and
+ * query, and its handler. The express app (app.ts) and the OpenAPI document (openapi.ts) are both
+ * built from this one table, so the document cannot drift from what is served.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import type { TreasuryNode } from '../node/treasury-node';
+import { NodeError } from '../node/errors';
+
+export type Access = 'read' | 'admin';
+
+export interface RouteContext {
+  node: TreasuryNode;
+  params: Record<string, string>;
+  /** Set when the node runs on regtest with a faucet (the local network); null otherwise. */
+  faucet: RegtestFaucet | null;
+}
+
+/** What POST /v1/deposits {fund: true} needs from the chain side (regtest only). */
+export interface RegtestFaucet {
+  fundAndConfirm(address: string, amountSat: bigint, confirmations: number): Promise<{ txid: string; vout: number }>;
+}
+
+export interface Route<B extends TSchema = TSchema, Q extends TSchema = TSchema> {
+  method: 'get' | 'post';
+  path: string;
+  summary: string;
+  access: Access;
+  body?: B;
+  query?: Q;
+  /** HTTP status of a success answer. */
+  status?: number;
+  handler(ctx: RouteContext, body: Static<B>, query: Static<Q>): Promise<unknown>;
+}
+
+/** How long POST /v1/payments waits for the peer's acknowledgement before answering `in_flight`. */
+const PAYMENT_WAIT_MS = 10_000;
+
+const Hex32 = Type.String({ pattern: '^[0-9a-f]{64}$' });
+const NodeId = Type.String({ pattern: '^[0-9a-f]{66}$' });
+/** Satoshi amounts in requests: JSON integers (never floats, never strings), within the 21M BTC supply. */
+const AmountSat = Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000 });
+const DepositId = Type.String({ minLength: 1, maxLength: 32, pattern: '^[a-z0-9]+$' });
+
+function route<B extends TSchema, Q extends TSchema>(r: Route<B, Q>): Route {
+  return r as unknown as Route;
+}
+
+export const routes: Route[] = [
+  route({
+    method: 'get', path: '/v1/getinfo', access: 'read', summary: 'Node id, enclave measurement, network, block height, peers, channel count',
+    handler: async ({ node }) => {
+      const i = await node.info();
+      return {
+        node_id: i.node_id, measurement: i.measurement, network: 'regtest', block_height: i.block_height,
+        num_peers: i.peers.length, num_channels: i.num_channels, p2p_port: i.p2p_port, payout_address: i.payout_address,
+        min_confirmations: i.min_confirmations,
+      };
+    },
+  }),
+  route({
+    method: 'get', path: '/v1/attestation', access: 'read', summary: 'A fresh quote over the node id for the caller\'s nonce (16-64 bytes hex), for anyone to verify',
+    query: Type.Object({ nonce: Type.String({ pattern: '^([0-9a-f]{2}){16,64}$' }) }, { additionalProperties: false }),
+    handler: ({ node }, _b, q) => node.attest(q.nonce),
+  }),
+  route({
+    method: 'get', path: '/v1/balance', access: 'read', summary: 'On-chain deposits (free, in channels, pending) and channel balances (local, remote)',
+    handler: async ({ node }) => {
+      const [deposits, channels] = await Promise.all([node.deposits(), node.channels()]);
+      const sum = (xs: Array<string | null>) => xs.reduce((s, v) => s + BigInt(v ?? '0'), 0n).toString();
+      const open = channels.filter((c) => c.status !== 'closed');
+      return {
+        deposits: {
+          free_sat: sum(deposits.filter((d) => d.status === 'free').map((d) => d.value_sat)),
+          in_channels_sat: sum(deposits.filter((d) => d.status === 'in_channel').map((d) => d.value_sat)),
+          pending_sat: sum(deposits.filter((d) => d.status === 'pending').map((d) => d.value_sat)),
+        },
+        channels: { local_balance_sat: sum(open.map((c) => c.local_balance_sat)), remote_balance_sat: sum(open.map((c) => c.remote_balance_sat)) },
+      };
+    },
+  }),
+  route({
+    method: 'post', path: '/v1/deposits', access: 'admin', status: 201,
+    summary: 'A new deposit address; on regtest {fund: true, amount_sat} also funds it from the faucet and mines the confirmations',
+    body: Type.Object({ amount_sat: Type.Optional(AmountSat), fund: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
+    handler: async ({ node, faucet }, body) => {
+      if (body.fund && body.amount_sat === undefined) throw new NodeError('invalid_argument', 'fund: true needs amount_sat');
+      if (body.fund && !faucet) throw new NodeError('invalid_argument', 'fund: true is only available on regtest with a faucet');
+      const dep = await node.newDeposit();
+      if (!body.fund || !faucet) return dep;
+      const { minConfirmations } = node.opts;
+      const out = await faucet.fundAndConfirm(dep.address, BigInt(body.amount_sat!), Math.max(1, minConfirmations ?? 1));
+      return node.depositFunded(dep.deposit_id, out.txid, out.vout);
+    },
+  }),
+  route({
+    method: 'get', path: '/v1/deposits', access: 'read', summary: 'All deposits and their status',
+    handler: async ({ node }) => ({ deposits: await node.deposits() }),
+  }),
+  route({
+    method: 'post', path: '/v1/deposits/:id/funded', access: 'admin', summary: 'Report the funding output of a deposit; the enclave checks it on chain',
+    body: Type.Object({ txid: Hex32, vout: Type.Integer({ minimum: 0, maximum: 100_000 }) }, { additionalProperties: false }),
+    handler: ({ node, params }, body) => node.depositFunded(depositParam(params), body.txid, body.vout),
+  }),
+  route({
+    method: 'post', path: '/v1/deposits/:id/release', access: 'admin', summary: 'Pay a free deposit back on chain (to address, or the node payout address)',
+    body: Type.Object({ address: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })) }, { additionalProperties: false }),
+    handler: async ({ node, params }, body) => {
+      const r = await node.releaseDeposit(depositParam(params), body.address);
+      return { deposit_id: r.deposit_id, txid: r.txid, fee_sat: r.fee_sat };
+    },
+  }),
+  route({
+    method: 'post', path: '/v1/peers', access: 'admin', status: 201, summary: 'Connect to a peer at host:port and run mutual attestation',
+    body: Type.Object({ address: Type.String({ minLength: 3, maxLength: 260 }) }, { additionalProperties: false }),
+    handler: async ({ node }, body) => ({ peer_id: await node.connect(body.address), address: body.address }),
+  }),
+  route({
+    method: 'get', path: '/v1/peers', access: 'read', summary: 'Connected, attested peers',
+    handler: async ({ node }) => ({ peers: node.peers() }),
+  }),
+  route({
+    method: 'post', path: '/v1/channels', access: 'admin', status: 201,
+    summary: 'Open a channel with a connected peer and put deposits in it (deposit_ids, or amount_sat to pick free deposits)',
+    body: Type.Object({
+      peer_id: NodeId,
+      deposit_ids: Type.Optional(Type.Array(DepositId, { maxItems: 100 })),
+      amount_sat: Type.Optional(AmountSat),
+    }, { additionalProperties: false }),
+    handler: async ({ node }, body) => {
+      const ids = body.deposit_ids ?? (body.amount_sat !== undefined ? await pickDeposits(node, BigInt(body.amount_sat)) : []);
+      const deposits = await node.deposits();
+      for (const id of ids) {
+        const d = deposits.find((x) => x.deposit_id === id);
+        if (!d) throw new NodeError('unknown_deposit', `no deposit ${id}`);
+        if (d.status !== 'free') throw new NodeError(d.status === 'in_channel' ? 'deposit_in_use' : 'deposit_not_free', `deposit ${id} is ${d.status}`);
+      }
+      let ch = await node.openChannel(body.peer_id);
+      for (const id of ids) ch = await node.addDeposit(ch.channel_id, id);
+      return ch;
+    },
+  }),
+  route({
+    method: 'get', path: '/v1/channels', access: 'read', summary: 'All channels',
+    handler: async ({ node }) => ({ channels: await node.channels() }),
+  }),
+  route({
+    method: 'get', path: '/v1/channels/:id', access: 'read', summary: 'One channel',
+    handler: ({ node, params }) => node.channel(channelParam(params)),
+  }),
+  route({
+    method: 'post', path: '/v1/channels/:id/deposits', access: 'admin', summary: 'Add a free deposit to a channel',
+    body: Type.Object({ deposit_id: DepositId }, { additionalProperties: false }),
+    handler: ({ node, params }, body) => node.addDeposit(channelParam(params), body.deposit_id),
+  }),
+  route({
+    method: 'post', path: '/v1/channels/:id/deposits/remove', access: 'admin', summary: 'Take a deposit out of a channel (the balance must cover it)',
+    body: Type.Object({ deposit_id: DepositId }, { additionalProperties: false }),
+    handler: ({ node, params }, body) => node.removeDeposit(channelParam(params), body.deposit_id),
+  }),
+  route({
+    method: 'post', path: '/v1/channels/:id/settle', access: 'admin', summary: 'Settle the channel on chain alone, with the latest balances',
+    body: Type.Object({}, { additionalProperties: false }),
+    handler: async ({ node, params }) => node.settle(channelParam(params)),
+  }),
+  route({
+    method: 'post', path: '/v1/payments', access: 'admin', status: 201, summary: 'Pay on a channel (channel_id, or dest: a peer with an open channel); answers when acknowledged (status succeeded) or after 10 s (in_flight)',
+    body: Type.Object({
+      channel_id: Type.Optional(Hex32),
+      dest: Type.Optional(NodeId),
+      amount_sat: AmountSat,
+      idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    }, { additionalProperties: false }),
+    handler: async ({ node }, body) => node.payments.idempotent(body.idempotency_key, JSON.stringify([body.channel_id, body.dest, body.amount_sat]), async () => {
+      const channelId = body.channel_id ?? (await channelTo(node, body.dest));
+      return node.payWithin(channelId, body.amount_sat, PAYMENT_WAIT_MS);
+    }),
+  }),
+  route({
+    method: 'post', path: '/v1/payments/batch', access: 'admin', status: 201,
+    summary: 'Many payments in one request (client-side batching): each is debited, sealed and sent in order; answers when all are acknowledged or after 10 s',
+    body: Type.Object({
+      payments: Type.Array(Type.Object({ channel_id: Hex32, amount_sat: AmountSat }, { additionalProperties: false }), { minItems: 1, maxItems: 10_000 }),
+    }, { additionalProperties: false }),
+    handler: async ({ node }, body) => {
+      const settled = await Promise.all(body.payments.map((p) => node.payWithin(p.channel_id, p.amount_sat, PAYMENT_WAIT_MS).then(
+        (payment) => ({ payment_id: payment.payment_id, status: payment.status, failure_code: null as string | null }),
+        (err: NodeError) => ({ payment_id: null, status: 'failed', failure_code: err.code as string | null }),
+      )));
+      return {
+        succeeded: settled.filter((r) => r.status === 'succeeded').length,
+        failed: settled.filter((r) => r.status === 'failed').length,
+        results: settled,
+      };
+    },
+  }),
+  route({
+    method: 'get', path: '/v1/payments', access: 'read', summary: 'Payment history, newest first (offset, limit)',
+    query: Type.Object({
+      offset: Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$' })),
+      limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })),
+    }, { additionalProperties: false }),
+    handler: async ({ node }, _b, q) => {
+      const offset = Number(q.offset ?? 0);
+      const limit = Math.min(1000, Math.max(1, Number(q.limit ?? 100)));
+      return { ...node.payments.page(offset, limit), offset, limit };
+    },
+  }),
+];
+
+function channelParam(params: Record<string, string>): string {
+  const id = params.id ?? '';
+  if (!/^[0-9a-f]{64}$/.test(id)) throw new NodeError('invalid_argument', 'channel id must be 64 hex characters');
+  return id;
+}
+
+function depositParam(params: Record<string, string>): string {
+  const id = params.id ?? '';
+  if (!/^[a-z0-9]{1,32}$/.test(id)) throw new NodeError('invalid_argument', 'deposit id must be 1-32 lower-case letters or digits');
+  return id;
+}
+
+async function channelTo(node: TreasuryNode, dest: string | undefined): Promise<string> {
+  if (!dest) throw new NodeError('invalid_argument', 'give channel_id or dest');
+  const open = (await node.channels()).filter((c) => c.peer_id === dest && c.status === 'open');
+  if (open.length === 0) throw new NodeError('unknown_channel', `no open channel with ${dest}`);
+  open.sort((a, b) => (BigInt(b.spendable_sat) > BigInt(a.spendable_sat) ? 1 : -1));
+  return open[0]!.channel_id;
+}
+
+/** Free deposits, largest first, until they cover `amount`. */
+async function pickDeposits(node: TreasuryNode, amount: bigint): Promise<string[]> {
+  const free = (await node.deposits()).filter((d) => d.status === 'free').sort((a, b) => (BigInt(b.value_sat!) > BigInt(a.value_sat!) ? 1 : -1));
+  const ids: string[] = [];
+  let sum = 0n;
+  for (const d of free) {
+    if (sum >= amount) break;
+    ids.push(d.deposit_id);
+    sum += BigInt(d.value_sat!);
+  }
+  if (sum < amount) throw new NodeError('insufficient_funds', `free deposits total ${sum} sat < ${amount} sat`);
+  return ids;
+}

@@ -1,0 +1,70 @@
+/**
+ * A small REST client for the CLI and the launcher: knows network.json, bearer tokens and the
+ * API's error shape, and turns failures into one-line messages.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface NetworkNode {
+  name: string;
+  nodeId: string;
+  restUrl: string;
+  tokenFile: string;
+  p2p: string;
+}
+
+export interface NetworkFile {
+  chain: { rpcUrl: string; rpcUser: string; rpcPassword: string; embedded?: boolean };
+  nodes: NetworkNode[];
+  topology?: string;
+}
+
+export class CliError extends Error {}
+
+export async function readNetwork(datadir: string): Promise<NetworkFile> {
+  try {
+    return JSON.parse(await readFile(join(datadir, 'network.json'), 'utf8')) as NetworkFile;
+  } catch {
+    throw new CliError(`no network at ${datadir} (network.json not found): start one with \`npm start\` or give --datadir`);
+  }
+}
+
+export class ApiClient {
+  constructor(readonly restUrl: string, readonly token: string) {}
+
+  static async forNode(n: Pick<NetworkNode, 'restUrl' | 'tokenFile'>): Promise<ApiClient> {
+    let token: string;
+    try {
+      token = (await readFile(n.tokenFile, 'utf8')).trim();
+    } catch {
+      throw new CliError(`cannot read the token file ${n.tokenFile}`);
+    }
+    return new ApiClient(n.restUrl, token);
+  }
+
+  async request<T = any>(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 120_000): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.restUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      throw new CliError(`cannot reach ${this.restUrl}: ${(err as Error).message}`);
+    }
+    const text = await res.text();
+    let parsed: any = null;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      throw new CliError(`${method} ${path}: HTTP ${res.status}, not JSON`);
+    }
+    if (!res.ok) {
+      const e = parsed?.error;
+      throw new CliError(e ? `${e.code}: ${e.message}` : `${method} ${path}: HTTP ${res.status}`);
+    }
+    return parsed as T;
+  }
+}

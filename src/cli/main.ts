@@ -1,0 +1,259 @@
+/**
+ * `teechain`: the command-line client. It reads network.json (from --datadir, TEECHAIN_HOME or
+ * ./.teechain) so `teechain --node alice pay bob 1000` just works, and talks to nodes only through their
+ * REST APIs. Tables for people by default, --json for scripts, one-line errors, exit code 1 (2 for usage).
+ */
+import { parseArgs } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { verifyQuote, reportDataFor } from '../../enclave-sim/attestation';
+import { measureBundle } from '../../enclave-sim/bundle';
+import { AttestationService } from '../../enclave-sim/attestation';
+import { TREASURY_PROGRAM } from '../node/treasury-node';
+import { ApiClient, CliError, readNetwork, type NetworkFile, type NetworkNode } from './client';
+import { formatSat, table } from './format';
+import { networkUp, statusTable, type Topology } from './network';
+
+const USAGE = `usage: teechain [--datadir DIR] [--node NAME] [--json] COMMAND [ARGS]
+
+network:
+  network up [--nodes N] [--topology line|ring|star|full|none] [--deposit-sat N] [--base-port N] [--fresh]
+             [--bitcoind-rpc-url URL --bitcoind-rpc-user U --bitcoind-rpc-password P]
+  network status | network down
+  node start --rpc-url URL ... (see README: one node against an existing chain)
+
+wallet (on --node, default the first node of network.json):
+  getinfo | balance | deposits | channels | payments [--limit N] | peers
+  deposit                       a new deposit address to fund yourself
+  fund AMOUNT_SAT               a new deposit, funded from the regtest faucet and confirmed
+  connect HOST:PORT|NODE        attest a peer and open a session
+  open PEER [--deposit ID]... [--amount SAT]
+  pay DEST AMOUNT_SAT [--channel ID] [--key IDEMPOTENCY_KEY]
+  settle CHANNEL_ID | release DEPOSIT_ID [--address ADDR]
+  attest NODE                   fetch a fresh quote and verify it here`;
+
+export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'node' && argv[1] === 'start') {
+    const { main: nodeMain } = await import('../node/main');
+    await nodeMain(argv.slice(2));
+    return -1; // keeps running
+  }
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      datadir: { type: 'string' }, node: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      nodes: { type: 'string' }, topology: { type: 'string' }, 'deposit-sat': { type: 'string' }, 'base-port': { type: 'string' }, fresh: { type: 'boolean' },
+      'bitcoind-rpc-url': { type: 'string' }, 'bitcoind-rpc-user': { type: 'string' }, 'bitcoind-rpc-password': { type: 'string' },
+      deposit: { type: 'string', multiple: true }, amount: { type: 'string' }, channel: { type: 'string' }, key: { type: 'string' },
+      limit: { type: 'string' }, address: { type: 'string' },
+    },
+  });
+  if (values.help || positionals.length === 0) {
+    process.stdout.write(`${USAGE}\n`);
+    return values.help ? 0 : 2;
+  }
+  const datadir = values.datadir ?? process.env.TEECHAIN_HOME ?? join(process.cwd(), '.teechain');
+  const json = values.json === true;
+  const out = (human: string, data: unknown) => process.stdout.write(`${json ? JSON.stringify(data, null, 2) : human}\n`);
+  const [cmd, ...args] = positionals;
+
+  if (cmd === 'network') return networkCommand(args[0], values, datadir, out);
+
+  const network = await readNetwork(datadir);
+  const self = pickNode(network, values.node);
+  const api = await ApiClient.forNode(self);
+  switch (cmd) {
+    case 'getinfo': {
+      const i = await api.request('GET', '/v1/getinfo');
+      out(kv(i), i);
+      return 0;
+    }
+    case 'balance': {
+      const b = await api.request('GET', '/v1/balance');
+      out(kv({ free_deposits_sat: formatSat(b.deposits.free_sat), in_channels_sat: formatSat(b.deposits.in_channels_sat), pending_sat: formatSat(b.deposits.pending_sat), channel_local_sat: formatSat(b.channels.local_balance_sat), channel_remote_sat: formatSat(b.channels.remote_balance_sat) }), b);
+      return 0;
+    }
+    case 'deposits': {
+      const { deposits } = await api.request('GET', '/v1/deposits');
+      out(table(['deposit', 'status', 'value (sat)', 'outpoint', 'channel'], deposits.map((d: any) => [d.deposit_id, d.status, d.value_sat ? formatSat(d.value_sat) : '-', d.outpoint ?? '-', d.channel_id ? `${d.channel_id.slice(0, 12)}…` : '-'])), deposits);
+      return 0;
+    }
+    case 'deposit': {
+      const d = await api.request('POST', '/v1/deposits', {});
+      out(`deposit ${d.deposit_id}: send funds to ${d.address}, then: POST /v1/deposits/${d.deposit_id}/funded {txid, vout}`, d);
+      return 0;
+    }
+    case 'fund': {
+      const amount = satArg(args[0], 'AMOUNT_SAT');
+      if (!json) process.stderr.write(`funding a deposit of ${formatSat(amount)} sat from the faucet and waiting for confirmation…\n`);
+      const d = await api.request('POST', '/v1/deposits', { amount_sat: amount, fund: true });
+      out(`deposit ${d.deposit_id}: ${formatSat(d.value_sat)} sat, ${d.status}, ${d.outpoint}`, d);
+      return 0;
+    }
+    case 'peers': {
+      const { peers } = await api.request('GET', '/v1/peers');
+      out(table(['peer id', 'address'], peers.map((p: any) => [p.peer_id, p.address ?? '(dialled us)'])), peers);
+      return 0;
+    }
+    case 'connect': {
+      const target = args[0] ?? usage('connect needs HOST:PORT or a node name');
+      const address = network.nodes.find((n) => n.name === target)?.p2p ?? target;
+      const r = await api.request('POST', '/v1/peers', { address });
+      out(`connected to ${r.peer_id} at ${address} (attested)`, r);
+      return 0;
+    }
+    case 'open': {
+      const peer = resolveNodeId(network, args[0] ?? usage('open needs a peer (name or node id)'));
+      const body: Record<string, unknown> = { peer_id: peer };
+      if (values.deposit) body.deposit_ids = values.deposit;
+      else if (values.amount) body.amount_sat = satArg(values.amount, '--amount');
+      const ch = await api.request('POST', '/v1/channels', body);
+      out(`channel ${ch.channel_id} open: local ${formatSat(ch.local_balance_sat)} sat, remote ${formatSat(ch.remote_balance_sat)} sat`, ch);
+      return 0;
+    }
+    case 'channels': {
+      const { channels } = await api.request('GET', '/v1/channels');
+      out(table(['channel', 'peer', 'status', 'local (sat)', 'remote (sat)', 'settlement'], channels.map((c: any) => [c.channel_id, peerName(network, c.peer_id), c.status, formatSat(c.local_balance_sat), formatSat(c.remote_balance_sat), c.settlement_txid ?? '-'])), channels);
+      return 0;
+    }
+    case 'pay': {
+      const dest = resolveNodeId(network, args[0] ?? usage('pay needs DEST and AMOUNT_SAT'));
+      const amount = satArg(args[1], 'AMOUNT_SAT');
+      const body: Record<string, unknown> = { dest, amount_sat: amount, idempotency_key: values.key ?? randomBytes(12).toString('hex') };
+      if (values.channel) body.channel_id = values.channel;
+      const p = await api.request('POST', '/v1/payments', body);
+      out(`payment ${p.payment_id}: ${formatSat(p.amount_sat)} sat to ${peerName(network, dest)} ${p.status}`, p);
+      return p.status === 'failed' ? 1 : 0;
+    }
+    case 'payments': {
+      const limit = values.limit ? satArg(values.limit, '--limit') : 20;
+      const r = await api.request('GET', `/v1/payments?limit=${limit}`);
+      out(table(['payment', 'direction', 'amount (sat)', 'status', 'channel'], r.payments.map((p: any) => [p.payment_id, p.direction, formatSat(p.amount_sat), p.status, `${p.channel_id.slice(0, 12)}…`])), r);
+      return 0;
+    }
+    case 'settle': {
+      const id = args[0] ?? usage('settle needs CHANNEL_ID');
+      const r = await api.request('POST', `/v1/channels/${id}/settle`, {});
+      out(`settled: txid ${r.txid}, local ${formatSat(r.local_balance_sat)} sat, remote ${formatSat(r.remote_balance_sat)} sat, fee ${formatSat(r.fee_sat)} sat (paid by us)`, r);
+      return 0;
+    }
+    case 'release': {
+      const id = args[0] ?? usage('release needs DEPOSIT_ID');
+      const r = await api.request('POST', `/v1/deposits/${id}/release`, values.address ? { address: values.address } : {});
+      out(`released ${r.deposit_id}: txid ${r.txid}, fee ${formatSat(r.fee_sat)} sat`, r);
+      return 0;
+    }
+    case 'attest': {
+      const target = pickNode(network, args[0] ?? self.name);
+      return attest(target, datadir, out);
+    }
+    default:
+      return usage(`unknown command ${cmd}`);
+  }
+}
+
+async function networkCommand(sub: string | undefined, values: Record<string, unknown>, datadir: string, out: (h: string, d: unknown) => void): Promise<number> {
+  if (sub === 'status') {
+    const network = await readNetwork(datadir);
+    out(await statusTable(network), network);
+    return 0;
+  }
+  if (sub === 'down') {
+    let pid: number;
+    try {
+      pid = Number(await readFile(join(datadir, 'network.pid'), 'utf8'));
+    } catch {
+      throw new CliError(`no running network at ${datadir}`);
+    }
+    try { process.kill(pid, 'SIGTERM'); } catch { throw new CliError(`network process ${pid} is not running`); }
+    out(`stopping the network (pid ${pid})`, { pid });
+    return 0;
+  }
+  if (sub !== 'up') return usage('network takes up, down or status');
+  const int = (k: string, d: number) => (values[k] === undefined ? d : satArg(values[k] as string, `--${k}`));
+  const topology = (values.topology as string | undefined) ?? 'line';
+  if (!['line', 'ring', 'star', 'full', 'none'].includes(topology)) return usage('--topology is line, ring, star, full or none');
+  const url = values['bitcoind-rpc-url'] as string | undefined;
+  const running = await networkUp({
+    datadir,
+    nodes: int('nodes', 3),
+    topology: topology as Topology,
+    depositSat: int('deposit-sat', 1_000_000),
+    basePort: values['base-port'] === undefined ? 18_400 : Number(values['base-port']),
+    fresh: values.fresh === true,
+    ...(url ? { bitcoind: { rpcUrl: url, rpcUser: String(values['bitcoind-rpc-user'] ?? ''), rpcPassword: String(values['bitcoind-rpc-password'] ?? '') } } : {}),
+    log: (line) => process.stderr.write(`${line}\n`),
+  });
+  out(`\n${await statusTable(running.network)}\n\nnetwork.json: ${join(datadir, 'network.json')}\nchain RPC: ${running.network.chain.rpcUrl}\nCtrl-C stops the network; \`npm start\` again resumes it (--fresh starts over).`, running.network);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    void running.died.then((name) => { process.stderr.write(`${name} exited unexpectedly; stopping the network\n`); resolve(); });
+  });
+  process.stderr.write('stopping…\n');
+  await running.stop();
+  process.stderr.write('stopped.\n');
+  return 0;
+}
+
+async function attest(target: NetworkNode, datadir: string, out: (h: string, d: unknown) => void): Promise<number> {
+  const nonce = randomBytes(32).toString('hex');
+  const api = await ApiClient.forNode(target);
+  const r = await api.request('GET', `/v1/attestation?nonce=${nonce}`);
+  // The verifier's own expectations: the trust anchor it was given and the measurement of the code it trusts.
+  const service = await AttestationService.load(join(datadir, 'attestation.key'));
+  const expected = await measureBundle(TREASURY_PROGRAM);
+  const v = verifyQuote(r.quote, {
+    trustAnchor: service.trustAnchor, allowedMeasurements: [expected], expectedNonce: nonce,
+    expectedReportData: reportDataFor(Buffer.from(r.node_id, 'hex')),
+  });
+  out(`${target.name}: quote verified — measurement ${v.measurement} (the treasury program built here), node id ${r.node_id}, fresh nonce`, { verified: true, ...v, node_id: r.node_id });
+  return 0;
+}
+
+function pickNode(network: NetworkFile, name: string | undefined): NetworkNode {
+  const n = name === undefined ? network.nodes[0] : network.nodes.find((x) => x.name === name || x.nodeId === name);
+  if (!n) throw new CliError(`no node ${name} in network.json (nodes: ${network.nodes.map((x) => x.name).join(', ')})`);
+  return n;
+}
+
+function resolveNodeId(network: NetworkFile, nameOrId: string): string {
+  if (/^[0-9a-f]{66}$/.test(nameOrId)) return nameOrId;
+  const n = network.nodes.find((x) => x.name === nameOrId);
+  if (!n) throw new CliError(`unknown node ${nameOrId}: give a name from network.json or a 66-hex node id`);
+  return n.nodeId;
+}
+
+function peerName(network: NetworkFile, id: string): string {
+  return network.nodes.find((n) => n.nodeId === id)?.name ?? `${id.slice(0, 12)}…`;
+}
+
+function satArg(v: string | undefined, what: string): number {
+  if (v === undefined || !/^[0-9]{1,16}$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`${what} must be a whole number`);
+  return Number(v);
+}
+
+function kv(o: Record<string, unknown>): string {
+  const keys = Object.keys(o);
+  const w = Math.max(...keys.map((k) => k.length));
+  return keys.map((k) => `${k.padEnd(w)}  ${typeof o[k] === 'object' ? JSON.stringify(o[k]) : String(o[k])}`).join('\n');
+}
+
+class UsageError extends CliError {}
+
+function usage(msg: string): never {
+  throw new UsageError(msg);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { if (code >= 0) process.exitCode = code; },
+  (err: unknown) => {
+    const msg = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`teechain: ${msg}\n`);
+    if (err instanceof UsageError) process.stderr.write('run `teechain --help` for usage\n');
+    process.exitCode = err instanceof UsageError ? 2 : 1;
+  },
+);

@@ -1,0 +1,192 @@
+/**
+ * `teechain network up` (what `npm start` runs): a whole local regtest network in one command.
+ *
+ * First run: starts the embedded chain (or uses a given bitcoind), an attestation key, N treasury node
+ * processes; funds each node's deposits from the regtest faucet; opens the topology's channels; writes
+ * network.json; prints a table. Later runs resume the same network from the data dir (same ports, so
+ * nodes redial each other from their peers.json). Ctrl-C stops everything cleanly.
+ */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { AttestationService } from '../../enclave-sim/attestation';
+import { ApiClient, CliError, type NetworkFile, type NetworkNode } from './client';
+import { formatSat, table } from './format';
+import { CHAIN_MAIN, NODE_MAIN, spawnReady, type ReadyProcess } from './processes';
+
+export const NODE_NAMES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy'];
+export type Topology = 'line' | 'ring' | 'star' | 'full' | 'none';
+
+export interface NetworkOptions {
+  datadir: string;
+  nodes: number;
+  topology: Topology;
+  depositSat: number;
+  /** First port; 0 picks free ports (saved in network.json so a resumed network keeps them). */
+  basePort: number;
+  fresh: boolean;
+  /** A user's own bitcoind instead of the embedded chain. */
+  bitcoind?: { rpcUrl: string; rpcUser: string; rpcPassword: string };
+  log(line: string): void;
+}
+
+export interface RunningNetwork {
+  network: NetworkFile;
+  stop(): Promise<void>;
+  /** Resolves when a child process dies on its own (with its name). */
+  died: Promise<string>;
+}
+
+interface ChainReady { rpcUrl: string; rpcUser: string; rpcPassword: string; height: number }
+interface NodeReady { node_id: string; p2p: string; rest_url: string; token_file: string }
+
+/** The channels of a topology over `n` nodes, as index pairs (opener first). */
+export function channelsOf(topology: Topology, n: number): Array<[number, number]> {
+  const pairs: Array<[number, number]> = [];
+  if (topology === 'line' || topology === 'ring') for (let i = 0; i + 1 < n; i++) pairs.push([i, i + 1]);
+  if (topology === 'ring' && n > 2) pairs.push([n - 1, 0]);
+  if (topology === 'star') for (let i = 1; i < n; i++) pairs.push([0, i]);
+  if (topology === 'full') for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) pairs.push([i, j]);
+  return pairs;
+}
+
+export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
+  const { datadir, log } = opts;
+  if (opts.nodes < 1 || opts.nodes > NODE_NAMES.length) throw new CliError(`--nodes must be 1 to ${NODE_NAMES.length}`);
+  if (opts.fresh) await rm(datadir, { recursive: true, force: true });
+  await mkdir(datadir, { recursive: true });
+  const previous = await readSaved(datadir);
+  const resume = previous !== null;
+  const children: Array<{ name: string; p: ReadyProcess<unknown> }> = [];
+  let stopping = false;
+  let onDeath: (name: string) => void = () => undefined;
+  const died = new Promise<string>((r) => { onDeath = r; });
+  const watch = (name: string, p: ReadyProcess<unknown>) => {
+    children.push({ name, p });
+    p.proc.once('exit', () => { if (!stopping) onDeath(name); });
+  };
+  const stop = async () => {
+    stopping = true;
+    for (const { p } of [...children].reverse()) await p.stop('SIGTERM');
+    await rm(join(datadir, 'network.pid'), { force: true });
+  };
+
+  try {
+    const ports = previous?.ports ?? (await allocatePorts(opts.basePort, 1 + 2 * opts.nodes));
+    // The chain.
+    let chain: NetworkFile['chain'];
+    if (opts.bitcoind) {
+      chain = { ...opts.bitcoind, embedded: false };
+      log(`chain: bitcoind at ${chain.rpcUrl}`);
+    } else {
+      log(resume ? 'chain: resuming the embedded regtest chain…' : 'chain: creating an embedded regtest chain (mining to segwit activation)…');
+      const c = await spawnReady<ChainReady>(CHAIN_MAIN, ['--datadir', join(datadir, 'chain'), '--port', String(ports[0])]);
+      watch('chain', c);
+      chain = { rpcUrl: c.ready.rpcUrl, rpcUser: c.ready.rpcUser, rpcPassword: c.ready.rpcPassword, embedded: true };
+      log(`chain: ready at ${chain.rpcUrl}, height ${c.ready.height}`);
+    }
+    // One attestation service for the local network: every node trusts its key.
+    const keyFile = join(datadir, 'attestation.key');
+    if (!existsSync(keyFile)) await AttestationService.create().save(keyFile);
+
+    const count = previous?.network.nodes.length ?? opts.nodes;
+    const nodes: NetworkNode[] = [];
+    for (let i = 0; i < count; i++) {
+      const name = NODE_NAMES[i]!;
+      log(`${name}: starting (enclave bundle, attestation, sealed state)…`);
+      const p = await spawnReady<NodeReady>(NODE_MAIN, [
+        '--datadir', join(datadir, 'nodes', name), '--rpc-url', chain.rpcUrl, '--rpc-user', chain.rpcUser, '--rpc-password', chain.rpcPassword,
+        '--attestation-key', keyFile, '--regtest-faucet', '--api-port', String(ports[1 + 2 * i]), '--p2p-port', String(ports[2 + 2 * i]),
+      ]);
+      watch(name, p);
+      nodes.push({ name, nodeId: p.ready.node_id, restUrl: p.ready.rest_url, tokenFile: p.ready.token_file, p2p: p.ready.p2p });
+    }
+    const network: NetworkFile = { chain, nodes, topology: previous?.network.topology ?? opts.topology };
+    await writeFile(join(datadir, 'network.json'), `${JSON.stringify(network, null, 2)}\n`);
+    await writeFile(join(datadir, 'ports.json'), JSON.stringify(ports));
+    await writeFile(join(datadir, 'network.pid'), String(process.pid));
+    if (!resume) await fundAndConnect(network, opts);
+    else log('resumed: nodes reconnect to their peers by themselves');
+    return { network, stop, died };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+async function readSaved(datadir: string): Promise<{ network: NetworkFile; ports: number[] } | null> {
+  try {
+    const network = JSON.parse(await readFile(join(datadir, 'network.json'), 'utf8')) as NetworkFile;
+    const ports = JSON.parse(await readFile(join(datadir, 'ports.json'), 'utf8')) as number[];
+    return { network, ports };
+  } catch {
+    return null;
+  }
+}
+
+async function fundAndConnect(network: NetworkFile, opts: NetworkOptions): Promise<void> {
+  const clients = await Promise.all(network.nodes.map((n) => ApiClient.forNode(n)));
+  const pairs = channelsOf(opts.topology, network.nodes.length);
+  // One deposit per channel end, plus one spare (free) deposit per node.
+  const need = network.nodes.map((_, i) => 1 + pairs.filter(([x, y]) => x === i || y === i).length);
+  const deposits: string[][] = network.nodes.map(() => []);
+  for (let i = 0; i < network.nodes.length; i++) {
+    for (let k = 0; k < need[i]!; k++) {
+      opts.log(`${network.nodes[i]!.name}: funding deposit ${k + 1}/${need[i]} of ${formatSat(opts.depositSat)} sat from the faucet, waiting for confirmation…`);
+      const d = await clients[i]!.request<{ deposit_id: string }>('POST', '/v1/deposits', { amount_sat: opts.depositSat, fund: true });
+      deposits[i]!.push(d.deposit_id);
+    }
+  }
+  for (const [x, y] of pairs) {
+    const a = network.nodes[x]!;
+    const b = network.nodes[y]!;
+    opts.log(`channel ${a.name} ⇄ ${b.name}: attesting, opening, adding deposits…`);
+    await clients[x]!.request('POST', '/v1/peers', { address: b.p2p });
+    const ch = await clients[x]!.request<{ channel_id: string }>('POST', '/v1/channels', { peer_id: b.nodeId, deposit_ids: [deposits[x]!.shift()!] });
+    await waitFor(async () => {
+      try { await clients[y]!.request('GET', `/v1/channels/${ch.channel_id}`); return true; } catch { return false; }
+    });
+    await clients[y]!.request('POST', `/v1/channels/${ch.channel_id}/deposits`, { deposit_id: deposits[y]!.shift()! });
+  }
+}
+
+async function waitFor(cond: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const start = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - start > timeoutMs) throw new CliError('timed out waiting for the peer to see the channel');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Consecutive ports from `base`, or free ports picked by the OS when base is 0. */
+async function allocatePorts(base: number, n: number): Promise<number[]> {
+  if (base > 0) return Array.from({ length: n }, (_, i) => base + i);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    out.push(await new Promise<number>((resolve, reject) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(0, '127.0.0.1', () => {
+        const port = (s.address() as { port: number }).port;
+        s.close(() => resolve(port));
+      });
+    }));
+  }
+  return out;
+}
+
+/** The table `npm start` prints: one row per node. */
+export async function statusTable(network: NetworkFile): Promise<string> {
+  const rows = await Promise.all(network.nodes.map(async (n) => {
+    try {
+      const c = await ApiClient.forNode(n);
+      const b = await c.request<{ deposits: { free_sat: string }; channels: { local_balance_sat: string } }>('GET', '/v1/balance');
+      const info = await c.request<{ num_channels: number; num_peers: number }>('GET', '/v1/getinfo');
+      return [n.name, `${n.nodeId.slice(0, 16)}…`, n.restUrl, n.tokenFile, formatSat(b.deposits.free_sat), formatSat(b.channels.local_balance_sat), `${info.num_channels}/${info.num_peers}`];
+    } catch (err) {
+      return [n.name, `${n.nodeId.slice(0, 16)}…`, n.restUrl, n.tokenFile, '?', '?', (err as Error).message];
+    }
+  }));
+  return table(['node', 'node id', 'REST URL', 'token file', 'free deposits (sat)', 'in channels (sat)', 'channels/peers'], rows);
+}

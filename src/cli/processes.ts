@@ -1,0 +1,50 @@
+/**
+ * Child processes that announce readiness with one JSON line on stdout (the chain, treasury nodes).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const SRC = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const CHAIN_MAIN = join(SRC, 'chain/embedded/main.ts');
+export const NODE_MAIN = join(SRC, 'node/main.ts');
+
+export interface ReadyProcess<T> {
+  proc: ChildProcess;
+  ready: T;
+  /** Everything the process wrote to stderr so far. */
+  stderr(): string;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Runs a TypeScript entry with tsx and resolves with its first stdout line, parsed as JSON.
+ * @throws Error with the process's stderr if it exits (or takes longer than `timeoutMs`) before that.
+ */
+export async function spawnReady<T>(entry: string, args: string[], timeoutMs = 120_000): Promise<ReadyProcess<T>> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  const line = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`${entry} was not ready after ${timeoutMs} ms: ${err.trim()}`)); }, timeoutMs);
+    createInterface({ input: proc.stdout! }).once('line', (l) => { clearTimeout(timer); resolve(l); });
+    proc.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(err.trim() || `${entry} exited (${code ?? signal})`)); });
+  });
+  return {
+    proc,
+    ready: JSON.parse(line) as T,
+    stderr: () => err,
+    stop: (signal: NodeJS.Signals = 'SIGTERM') => stopProcess(proc, signal),
+  };
+}
+
+/** Signals the process and waits for it to exit (SIGKILL after 10 s). */
+export async function stopProcess(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  proc.kill(signal);
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
