@@ -2,7 +2,8 @@
  * The platform's monotonic counters (simulating SGX/TPM non-volatile counters), one per enclave instance,
  * kept in the PLATFORM dir, never in the host's sealed-blob storage.
  *
- * File `<platform dir>/counters/<counterId>.json`, replaced atomically (tmp + fsync + rename + dir fsync):
+ * Record `<platform dir>/counters/<counterId>` in a two-slot file (durable-file.ts SlotFile: one
+ * positioned write + fdatasync per advance, torn writes detected by checksum), holding:
  *
  *   {"format":"teechain-enclave-sim/counter/v1","counterId":"<64 hex>","measurement":"<64 hex>",
  *    "instance":"default","value":7,"tag":"<32 hex>"}
@@ -16,7 +17,7 @@ import { join } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { PlatformError } from './errors';
 import { bytesToHex, hexToBytes, isHex, lengthPrefixed, utf8ToBytes } from './encoding';
-import { readFileIfExists, writeFileDurably } from './durable-file';
+import { SlotFile } from './durable-file';
 import type { CounterState } from './messages';
 
 const FORMAT = 'teechain-enclave-sim/counter/v1';
@@ -31,6 +32,7 @@ export function counterIdFor(measurement: string, instance: string): string {
 export class CounterStore {
   readonly #dir: string;
   readonly #queues = new Map<string, Promise<unknown>>();
+  readonly #files = new Map<string, Promise<SlotFile>>();
 
   constructor(platformDir: string) {
     this.#dir = join(platformDir, 'counters');
@@ -48,19 +50,18 @@ export class CounterStore {
    */
   advance(counterId: string, meta: { measurement: string; instance: string }, from: number, to: number, tag: Uint8Array): Promise<void> {
     return this.#serialized(counterId, async () => {
-      // Re-read the file each time: another process may share the platform dir.
+      // Re-read each time: another process may share the platform dir.
       const current = await this.#read(counterId);
       if (current.value !== from || to !== from + 1) {
         throw new PlatformError('counter_conflict', `counter is at ${current.value}, asked to go ${from} -> ${to}`);
       }
       const json = JSON.stringify({ format: FORMAT, counterId, measurement: meta.measurement, instance: meta.instance, value: to, tag: bytesToHex(tag) });
-      await mkdir(this.#dir, { recursive: true, mode: 0o700 });
-      await writeFileDurably(this.#file(counterId), utf8ToBytes(json), 0o600);
+      await (await this.#slots(counterId)).write(utf8ToBytes(json));
     });
   }
 
   async #read(counterId: string): Promise<CounterState> {
-    const bytes = await readFileIfExists(this.#file(counterId));
+    const bytes = await (await this.#slots(counterId)).read();
     if (!bytes) return { value: 0, tag: new Uint8Array(16) };
     let parsed: Record<string, unknown>;
     try {
@@ -75,8 +76,15 @@ export class CounterStore {
     return { value: value as number, tag: hexToBytes(tag) };
   }
 
-  #file(counterId: string): string {
-    return join(this.#dir, `${counterId}.json`);
+  /** The counter's slot file, opened once and kept open (it is written on every seal). */
+  #slots(counterId: string): Promise<SlotFile> {
+    let f = this.#files.get(counterId);
+    if (!f) {
+      f = mkdir(this.#dir, { recursive: true, mode: 0o700 }).then(() => SlotFile.open(join(this.#dir, counterId), 0o600));
+      this.#files.set(counterId, f);
+      f.catch(() => this.#files.delete(counterId));
+    }
+    return f;
   }
 
   #serialized<T>(counterId: string, op: () => Promise<T>): Promise<T> {

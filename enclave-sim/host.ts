@@ -10,7 +10,7 @@ import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { EnclaveCallError } from './errors';
 import { interfaceFingerprint, type EnclaveInterface } from './interface';
 import { BUILTIN_OCALLS, checkEnclaveToHost, type EnclaveToHost, type HostToEnclave } from './messages';
-import { readFileIfExists, writeFileDurably } from './durable-file';
+import { readFileIfExists, SlotFile, writeFileDurably } from './durable-file';
 
 export { EnclaveCallError } from './errors';
 
@@ -44,6 +44,38 @@ export class FileSealedStore implements SealedStore {
   async load(): Promise<Uint8Array | null> {
     await this.#chain;
     return readFileIfExists(this.file);
+  }
+}
+
+/**
+ * A SealedStore in a two-slot file (`<file>.a`, `<file>.b`; see durable-file.ts SlotFile): one positioned
+ * write + fdatasync per blob instead of an atomic file replacement, for the stores written on every
+ * commit (the treasury's). Same guarantee: after a crash the newest completely written blob is read.
+ */
+export class SlotSealedStore implements SealedStore {
+  readonly file: string;
+  #slots: Promise<SlotFile> | null = null;
+
+  constructor(file: string) {
+    this.file = resolve(file);
+  }
+
+  async store(blob: Uint8Array): Promise<void> {
+    await (await this.#open()).write(blob);
+  }
+
+  async load(): Promise<Uint8Array | null> {
+    return (await this.#open()).read();
+  }
+
+  async close(): Promise<void> {
+    if (this.#slots) await (await this.#slots).close();
+    this.#slots = null;
+  }
+
+  #open(): Promise<SlotFile> {
+    this.#slots ??= mkdir(dirname(this.file), { recursive: true, mode: 0o700 }).then(() => SlotFile.open(this.file, 0o600));
+    return this.#slots;
   }
 }
 

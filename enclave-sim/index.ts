@@ -5,7 +5,7 @@
  */
 export { defineInterface, interfaceFingerprint, type CallSpec, type EnclaveInterface } from './interface';
 export { Platform, type LaunchOptions } from './platform';
-export { FileSealedStore, type EnclaveHandle, type OcallHandlers, type SealedStore } from './host';
+export { FileSealedStore, SlotSealedStore, type EnclaveHandle, type OcallHandlers, type SealedStore } from './host';
 export {
   AttestationService, reportDataFor, verifyQuote, QuoteSchema, quoteDigest,
   type Quote, type QuoteBody, type VerifiedQuote, type VerifiedReport, type VerifyQuoteOptions,

@@ -10,6 +10,7 @@ import {
   AttestationService, EnclaveCallError, FileSealedStore, Platform, inspectSealedBlob, type SealedStore,
 } from '../enclave-sim/index';
 import { counterIdFor } from '../enclave-sim/counter';
+import { SlotFile } from '../enclave-sim/durable-file';
 import { copyExampleProject, EXAMPLE_ENTRY, exampleInterface, exampleOcalls, tempDir } from './fixtures/example-enclave/harness';
 
 let root: string;
@@ -141,8 +142,9 @@ test('a missing blob is refused once something was sealed; a fresh enclave start
   await rm(storeFile);
   await refusedAtLaunch(platformDir, storeFile, 'missing');
   // The counter lives in the platform dir, in the documented format.
-  const counterFile = join(platformDir, 'counters', `${counterIdFor(measurement, 'default')}.json`);
-  const record = JSON.parse(await readFile(counterFile, 'utf8'));
+  const counterSlots = await SlotFile.open(join(platformDir, 'counters', counterIdFor(measurement, 'default')));
+  const record = JSON.parse(new TextDecoder().decode((await counterSlots.read())!));
+  await counterSlots.close();
   assert.deepEqual(Object.keys(record).sort(), ['counterId', 'format', 'instance', 'measurement', 'tag', 'value']);
   assert.equal(record.value, 1);
   assert.equal(record.format, 'teechain-enclave-sim/counter/v1');

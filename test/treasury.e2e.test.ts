@@ -217,13 +217,14 @@ describe('treasury nodes end to end', () => {
       await waitUntil(async () => (await b.ok('GET', `/v1/channels/${ch}`)).total_received_sat === '3000', 15_000, 'resync after tampering');
 
       // rollback: keep b's sealed state, pay more, stop b, put the old state back
-      const sealed = join(b.datadir, 'treasury.sealed');
+      // (the sealed store is a two-slot file: treasury.sealed.a / .b)
       await mkdir(join(dir, 'hostile-backup'), { recursive: true });
-      const backup = join(dir, 'hostile-backup', 'treasury.sealed');
-      await copyFile(sealed, backup);
+      const slots = ['a', 'b'].map((x) => [join(b.datadir, `treasury.sealed.${x}`), join(dir, 'hostile-backup', `treasury.sealed.${x}`)] as const);
+      for (const [live, backup] of slots) await copyFile(live, backup);
+      await a.ok('POST', '/v1/payments', { channel_id: ch, amount_sat: 5_000 });
       await a.ok('POST', '/v1/payments', { channel_id: ch, amount_sat: 5_000 });
       await b.kill('SIGKILL');
-      await copyFile(backup, sealed);
+      for (const [live, backup] of slots) await copyFile(backup, live);
       await assert.rejects(b.launch(), /rollback/);
       await proxy.close();
     } finally {

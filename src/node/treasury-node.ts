@@ -6,7 +6,7 @@
 import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Platform, FileSealedStore, type AttestationService, type EnclaveHandle } from '../../enclave-sim/index';
+import { Platform, SlotSealedStore, type AttestationService, type EnclaveHandle } from '../../enclave-sim/index';
 import { Transport } from '../network/transport';
 import { TreasuryInterface, type ChannelView, type DepositView, type TreasuryEventMsg } from '../treasury/interface';
 import type { ChainSource } from './chain-source';
@@ -42,6 +42,7 @@ interface PendingPay {
 export class TreasuryNode {
   readonly payments: PaymentLog;
   private enclave!: EnclaveHandle<typeof TreasuryInterface>;
+  private store?: SlotSealedStore;
   private transport!: Transport;
   private queue: PendingPay[] = [];
   private flushScheduled = false;
@@ -77,7 +78,7 @@ export class TreasuryNode {
     this.enclave = await platform.launch({
       entry: TREASURY_PROGRAM,
       iface: TreasuryInterface,
-      store: new FileSealedStore(join(datadir, 'treasury.sealed')),
+      store: this.store = new SlotSealedStore(join(datadir, 'treasury.sealed')),
       ocalls: {
         net_send: ({ conn, frames }) => { this.transport.send(conn, frames); return null; },
         net_close: ({ conn }) => { this.transport.close(conn); return null; },
@@ -396,5 +397,6 @@ export class TreasuryNode {
     this.stopped = true;
     await this.transport?.stop();
     await this.enclave?.terminate();
+    await this.store?.close();
   }
 }
