@@ -1,0 +1,87 @@
+/**
+ * Benchmark plumbing: agents (real node processes that generate load on command), funded channels
+ * between them, and the checks that the payments really happened.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ApiClient } from '../cli/client';
+import type { DaemonOptions } from '../node/daemon';
+import type { LoadRequest, LoadResult } from './agent';
+
+const AGENT = join(dirname(fileURLToPath(import.meta.url)), 'agent.ts');
+
+export interface Agent {
+  name: string;
+  nodeId: string;
+  p2p: string;
+  api: ApiClient;
+  load(req: Omit<LoadRequest, 'cmd'>): Promise<LoadResult>;
+  usage(): Promise<{ rss_mb: number; cpu_ms: number }>;
+  stop(): Promise<void>;
+}
+
+export async function spawnAgent(name: string, opts: DaemonOptions): Promise<Agent> {
+  const proc: ChildProcess = spawn(process.execPath, ['--import', 'tsx', AGENT, JSON.stringify(opts)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const ready = await new Promise<{ node_id: string; p2p: string; rest_url: string; token_file: string }>((resolve, reject) => {
+    proc.once('message', (m: any) => (m.type === 'ready' ? resolve(m) : reject(new Error(String(m.message)))));
+    proc.once('exit', (code) => reject(new Error(`agent ${name} exited ${code}: ${stderr}`)));
+  });
+  const api = await ApiClient.forNode({ restUrl: ready.rest_url, tokenFile: ready.token_file });
+  const ask = <T>(msg: unknown, type: string) => new Promise<T>((resolve, reject) => {
+    const on = (m: any) => {
+      if (m.type === type) { proc.off('message', on); resolve(m as T); }
+      if (m.type === 'error') { proc.off('message', on); reject(new Error(m.message)); }
+    };
+    proc.on('message', on);
+    proc.send(msg as object);
+  });
+  return {
+    name, nodeId: ready.node_id, p2p: ready.p2p, api,
+    load: async (req) => (await ask<{ result: LoadResult }>({ cmd: 'load', ...req }, 'result')).result,
+    usage: () => ask({ cmd: 'usage' }, 'usage'),
+    stop: async () => {
+      if (proc.exitCode !== null) return;
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.send({ cmd: 'stop' });
+      const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** Funds a deposit on each side from the faucet, connects a → b and opens a channel with both deposits. */
+export async function openFundedChannel(a: Agent, b: Agent, depositSat: number): Promise<string> {
+  const [da, db] = await Promise.all([
+    a.api.request<{ deposit_id: string }>('POST', '/v1/deposits', { amount_sat: depositSat, fund: true }),
+    b.api.request<{ deposit_id: string }>('POST', '/v1/deposits', { amount_sat: depositSat, fund: true }),
+  ]);
+  await a.api.request('POST', '/v1/peers', { address: b.p2p });
+  const ch = await a.api.request<{ channel_id: string }>('POST', '/v1/channels', { peer_id: b.nodeId, deposit_ids: [da.deposit_id] });
+  for (let i = 0; i < 200; i++) {
+    try { await b.api.request('GET', `/v1/channels/${ch.channel_id}`); break; } catch { await new Promise((r) => setTimeout(r, 25)); }
+  }
+  await b.api.request('POST', `/v1/channels/${ch.channel_id}/deposits`, { deposit_id: db.deposit_id });
+  return ch.channel_id;
+}
+
+export interface ChannelTotals {
+  aSent: bigint;
+  aReceived: bigint;
+  bSent: bigint;
+  bReceived: bigint;
+}
+
+export async function totals(a: Agent, b: Agent, channelId: string): Promise<ChannelTotals> {
+  const [va, vb] = await Promise.all([a.api.request('GET', `/v1/channels/${channelId}`), b.api.request('GET', `/v1/channels/${channelId}`)]);
+  return { aSent: BigInt(va.total_sent_sat), aReceived: BigInt(va.total_received_sat), bSent: BigInt(vb.total_sent_sat), bReceived: BigInt(vb.total_received_sat) };
+}
+
+/** True when each side's payee credited exactly what its payer sent over the run, and both sides agree. */
+export function movedExactly(before: ChannelTotals, after: ChannelTotals, aPaid: bigint, bPaid: bigint): boolean {
+  return after.aSent - before.aSent === aPaid && after.bReceived - before.bReceived === aPaid
+    && after.bSent - before.bSent === bPaid && after.aReceived - before.aReceived === bPaid;
+}

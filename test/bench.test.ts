@@ -1,0 +1,32 @@
+/**
+ * Smoke test of `npm run bench` with tiny counts: every scenario produces its figures and its payments
+ * really happened (the harness checks each channel's totals moved by exactly the sum paid on both
+ * sides). Never a timed assertion: speed is measured by the benchmark, not asserted here.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { tempDir } from './helpers/network';
+
+const run = promisify(execFile);
+
+test('bench --tiny: figures for every scenario, every payment checked', { timeout: 300_000 }, async () => {
+  const dir = await tempDir('teechain-bench-test-');
+  const out = join(dir, 'bench.json');
+  const r = await run(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../scripts/bench.ts'), '--tiny', '--out', out], { maxBuffer: 16 * 1024 * 1024 });
+  assert.match(r.stdout, /ratio vs Lightning-style model/);
+  const json = JSON.parse(await readFile(out, 'utf8'));
+  assert.ok(json.machine.cores >= 1);
+  assert.ok(typeof json.ratio_vs_lightning.unbatched === 'number');
+  const measured = json.scenarios.filter((s: any) => s.group !== 'unavailable');
+  assert.ok(measured.length >= 8);
+  for (const s of measured) {
+    for (const k of ['name', 'payments_per_s', 'p50_ms', 'p99_ms']) assert.ok(k in s, `${s.name}: ${k}`);
+    assert.ok(s.payments_per_s > 0, s.name);
+    assert.equal(s.verified, true, `${s.name}: payments were not all accounted for`);
+  }
+  assert.ok((await readFile(join(dir, 'latest.svg'), 'utf8')).startsWith('<svg'));
+});
