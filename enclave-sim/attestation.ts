@@ -1,21 +1,21 @@
 /**
  * A STUB of remote attestation, shaped like Intel's: an attestation service with its own signing key
  * signs quotes for enclaves that a platform vouches for, and verifiers trust the service's public key.
- * It proves nothing against the host OS of this simulation (see docs/enclave.md): the service key, the
+ * It proves nothing against the host OS of this simulation (see README, "enclave-sim"): the service key, the
  * platform and the enclave all live in processes the host controls.
  *
  * Enclave-safe: a program may verify a peer's quote inside its enclave.
  */
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { publicKeyOf, randomPrivateKey, signDigest, verifyDigest, isPublicKey } from '../src/crypto/secp256k1';
-import { AttestationError } from './errors';
-import { bytesEqual, bytesToHex, hexToBytes, isHex, lengthPrefixed, toBytes, utf8ToBytes } from './encoding';
-import { QuoteSchema, quoteDigest, type Quote } from './quote';
-import { readFileIfExists, writeFileDurably } from './durable-file';
+import { publicKeyOf, randomPrivateKey, signDigest, verifyDigest, isPublicKey } from '../src/crypto/secp256k1.ts';
+import { AttestationError } from './errors.ts';
+import { bytesEqual, bytesToHex, hexToBytes, isHex, lengthPrefixed, toBytes, utf8ToBytes } from './encoding.ts';
+import { QuoteSchema, quoteDigest, type Quote } from './quote.ts';
+import { readFileIfExists, writeFileDurably } from './durable-file.ts';
 
-export { AttestationError, type AttestationErrorCode } from './errors';
-export { QuoteSchema, quoteDigest, type Quote, type QuoteBody } from './quote';
+export { AttestationError, type AttestationErrorCode } from './errors.ts';
+export { QuoteSchema, quoteDigest, type Quote, type QuoteBody } from './quote.ts';
 
 const checkQuote = TypeCompiler.Compile(QuoteSchema);
 const KEY_FILE_FORMAT = 'teechain-enclave-sim/attestation-key/v1';

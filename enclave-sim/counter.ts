@@ -15,10 +15,10 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { PlatformError } from './errors';
-import { bytesToHex, hexToBytes, isHex, lengthPrefixed, utf8ToBytes } from './encoding';
-import { SlotFile } from './durable-file';
-import type { CounterState } from './messages';
+import { PlatformError } from './errors.ts';
+import { bytesToHex, hexToBytes, isHex, lengthPrefixed, utf8ToBytes } from './encoding.ts';
+import { SlotFile } from './durable-file.ts';
+import type { CounterState } from './messages.ts';
 
 const FORMAT = 'teechain-enclave-sim/counter/v1';
 const COUNTER_ID_DOMAIN = utf8ToBytes('teechain-enclave-sim/counter-id/v1');

@@ -7,12 +7,12 @@ import { dirname, resolve } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
-import { EnclaveCallError } from './errors';
-import { interfaceFingerprint, type EnclaveInterface } from './interface';
-import { BUILTIN_OCALLS, checkEnclaveToHost, type EnclaveToHost, type HostToEnclave } from './messages';
-import { readFileIfExists, SlotFile, writeFileDurably } from './durable-file';
+import { EnclaveCallError } from './errors.ts';
+import { interfaceFingerprint, type EnclaveInterface } from './interface.ts';
+import { BUILTIN_OCALLS, checkEnclaveToHost, type EnclaveToHost, type HostToEnclave } from './messages.ts';
+import { readFileIfExists, SlotFile, writeFileDurably } from './durable-file.ts';
 
-export { EnclaveCallError } from './errors';
+export { EnclaveCallError } from './errors.ts';
 
 /** Where the host keeps an enclave's latest sealed blob. `store` must be durable when it resolves. */
 export interface SealedStore {

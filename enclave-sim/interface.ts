@@ -6,7 +6,7 @@
  */
 import type { TSchema } from '@sinclair/typebox';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, utf8ToBytes } from './encoding';
+import { bytesToHex, utf8ToBytes } from './encoding.ts';
 
 /** The schemas of one call. */
 export interface CallSpec {

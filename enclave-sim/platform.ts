@@ -15,16 +15,16 @@ import { link, mkdir, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
-import type { AttestationService } from './attestation';
-import { bundleEnclave } from './bundle';
-import { CounterStore, counterIdFor } from './counter';
-import { readFileIfExists, syncDirectory, writeFileDurably } from './durable-file';
-import { bytesToHex, lengthPrefixed, utf8ToBytes } from './encoding';
-import { EnclaveCallError, PlatformError } from './errors';
-import { connectHost, type EnclaveHandle, type OcallHandlers, type SealedStore } from './host';
-import type { EnclaveInterface } from './interface';
-import { checkEnclaveToPlatform, type EnclaveBoot, type EnclaveToPlatform, type PlatformToEnclave } from './messages';
-import { deriveSealingKey } from './sealing';
+import type { AttestationService } from './attestation.ts';
+import { bundleEnclave } from './bundle.ts';
+import { CounterStore, counterIdFor } from './counter.ts';
+import { readFileIfExists, syncDirectory, writeFileDurably } from './durable-file.ts';
+import { bytesToHex, lengthPrefixed, utf8ToBytes } from './encoding.ts';
+import { EnclaveCallError, PlatformError } from './errors.ts';
+import { connectHost, type EnclaveHandle, type OcallHandlers, type SealedStore } from './host.ts';
+import type { EnclaveInterface } from './interface.ts';
+import { checkEnclaveToPlatform, type EnclaveBoot, type EnclaveToPlatform, type PlatformToEnclave } from './messages.ts';
+import { deriveSealingKey } from './sealing.ts';
 
 /** Options of `Platform.launch`. */
 export interface LaunchOptions<I extends EnclaveInterface> {

@@ -4,7 +4,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { hexToBytes, lengthPrefixed, utf8ToBytes } from './encoding';
+import { hexToBytes, lengthPrefixed, utf8ToBytes } from './encoding.ts';
 
 const Hex = (bytes: number) => Type.String({ pattern: `^[0-9a-f]{${bytes * 2}}$` });
 

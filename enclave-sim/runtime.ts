@@ -13,18 +13,18 @@ import { isMainThread, parentPort, workerData, type MessagePort } from 'node:wor
 import { randomFillSync } from 'node:crypto';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
-import { EnclaveError, OcallFailedError, SealError } from './errors';
-import { bytesEqual } from './encoding';
-import { interfaceFingerprint, type EnclaveInterface } from './interface';
+import { EnclaveError, OcallFailedError, SealError } from './errors.ts';
+import { bytesEqual } from './encoding.ts';
+import { interfaceFingerprint, type EnclaveInterface } from './interface.ts';
 import {
   BUILTIN_OCALLS, checkCounterState, checkHostToEnclave, checkPlatformToEnclave, hasPrototypeKey,
   type CounterState, type EnclaveBoot, type EnclaveToHost, type EnclaveToPlatform, type HostToEnclave,
-} from './messages';
-import { QuoteSchema, type Quote } from './quote';
-import { inspectSealedBlob, openBlob, sealBlob } from './sealing';
+} from './messages.ts';
+import { QuoteSchema, type Quote } from './quote.ts';
+import { inspectSealedBlob, openBlob, sealBlob } from './sealing.ts';
 
-export { EnclaveError, OcallFailedError, SealError, type SealErrorCode } from './errors';
-export type { Quote } from './quote';
+export { EnclaveError, OcallFailedError, SealError, type SealErrorCode } from './errors.ts';
+export type { Quote } from './quote.ts';
 
 /** What a handler (and `init`) can do besides computing. */
 export interface EnclaveContext<I extends EnclaveInterface> {
@@ -41,8 +41,8 @@ export interface EnclaveContext<I extends EnclaveInterface> {
   ocall<K extends keyof I['ocalls'] & string>(name: K, args: Static<I['ocalls'][K]['args']>): Promise<Static<I['ocalls'][K]['result']>>;
   /**
    * Seals `state` (AES-256-GCM under the sealing key, bound to the measurement, platform, this instance's
-   * counter and the next counter value), has the host store it durably (built-in ocall; the host writes
-   * tmp + fsync + rename + dir fsync), then durably advances the platform's monotonic counter. Resolves
+   * counter and the next counter value), has the host store it durably (built-in ocall; see the
+   * SealedStore implementations in host.ts), then durably advances the platform's monotonic counter. Resolves
    * only when all of that is done. Calls are serialized in call order; `state` is copied at call time.
    * @throws EnclaveError('seal_failed') if the host's store or the counter advance failed; the previous
    *   sealed state then remains the latest that can be unsealed (or this one, if only the advance failed).

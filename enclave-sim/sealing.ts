@@ -22,8 +22,8 @@
  * at which GCM's random-IV bound starts to matter.
  */
 import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
-import { SealError } from './errors';
-import { bytesToHex, hexToBytes, utf8ToBytes } from './encoding';
+import { SealError } from './errors.ts';
+import { bytesToHex, hexToBytes, utf8ToBytes } from './encoding.ts';
 
 const MAGIC = utf8ToBytes('TCSB');
 const VERSION = 1;

@@ -16,13 +16,13 @@ import { cpus, totalmem, platform, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { AttestationService } from '../enclave-sim/attestation';
-import { startEmbeddedChain } from '../src/chain/embedded/index';
-import { spawnAgent, openFundedChannel, totals, movedExactly, type Agent } from '../src/bench/cluster';
-import { median } from '../src/bench/stats';
-import { renderChart } from '../src/bench/chart';
-import { table } from '../src/cli/format';
-import { runLnModel } from '../src/lnmodel/run';
+import { AttestationService } from '../enclave-sim/attestation.ts';
+import { startEmbeddedChain } from '../src/chain/embedded/index.ts';
+import { spawnAgent, openFundedChannel, totals, movedExactly, type Agent } from '../src/bench/cluster.ts';
+import { median } from '../src/bench/stats.ts';
+import { renderChart } from '../src/bench/chart.ts';
+import { table } from '../src/cli/format.ts';
+import { runLnModel } from '../src/lnmodel/run.ts';
 
 interface Scenario {
   name: string;

@@ -9,9 +9,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { openInMemoryPair } from '../src/lnmodel/memory-pair';
-import { runLnModel } from '../src/lnmodel/run';
-import type { LnMode } from '../src/lnmodel/wire';
+import { openInMemoryPair } from '../src/lnmodel/memory-pair.ts';
+import { runLnModel } from '../src/lnmodel/run.ts';
+import type { LnMode } from '../src/lnmodel/wire.ts';
 
 const { values } = parseArgs({
   options: {

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { attestationKey, fundDeposit, NodeProcess, openChannel, startTestChain, tempDir, type TestChain } from './helpers/network';
+import { attestationKey, fundDeposit, NodeProcess, openChannel, startTestChain, tempDir, type TestChain } from './helpers/network.ts';
 
 let chain: TestChain;
 let a: NodeProcess;

@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { tempDir } from './helpers/network';
+import { tempDir } from './helpers/network.ts';
 
 const run = promisify(execFile);
 

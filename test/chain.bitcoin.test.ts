@@ -7,9 +7,9 @@ import { Transaction, networks, payments } from 'bitcoinjs-lib';
 import {
   buildSpend, estimateVsize, finalizeMultisigInput, multisigP2wsh, multisigWitness, p2wpkh, signInput, signP2wpkhInput,
   spendFee, verifyInputSignature, fromHex, toHex, addressToOutputScript, outputScriptToAddress,
-} from '../src/bitcoin/index.js';
-import { btcToSats, satsToBtcNumber, satsToBtcString, MAX_MONEY_SATS } from '../src/chain/amounts.js';
-import { newKey } from './helpers/chain.js';
+} from '../src/bitcoin/index.ts';
+import { btcToSats, satsToBtcNumber, satsToBtcString, MAX_MONEY_SATS } from '../src/chain/amounts.ts';
+import { newKey } from './helpers/chain.ts';
 
 test('p2wpkh gives Core regtest bech32 addresses (BIP173 test vector)', () => {
   const pub = fromHex('0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798');

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { BitcoinRpcClient } from '../src/chain/rpc-client.js';
-import { tempDir } from './helpers/chain.js';
+import { BitcoinRpcClient } from '../src/chain/rpc-client.ts';
+import { tempDir } from './helpers/chain.ts';
 
 const MAIN = join(import.meta.dirname, '../src/chain/embedded/main.ts');
 

@@ -4,10 +4,10 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChainWatcher, type ConfirmationEvent, type SpendEvent } from '../src/chain/watcher.js';
-import { ConfirmationTimeoutError, Faucet } from '../src/chain/faucet.js';
-import { buildSpend, signP2wpkhInput } from '../src/bitcoin/index.js';
-import { chainBackends, newKey, type ChainUnderTest } from './helpers/chain.js';
+import { ChainWatcher, type ConfirmationEvent, type SpendEvent } from '../src/chain/watcher.ts';
+import { ConfirmationTimeoutError, Faucet } from '../src/chain/faucet.ts';
+import { buildSpend, signP2wpkhInput } from '../src/bitcoin/index.ts';
+import { chainBackends, newKey, type ChainUnderTest } from './helpers/chain.ts';
 
 for (const backend of chainBackends()) {
   describe(`chain: faucet and watcher [${backend.name}]`, () => {

@@ -6,11 +6,11 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { RpcCode, type BitcoinRpcClient } from '../src/chain/rpc-client.js';
+import { RpcCode, type BitcoinRpcClient } from '../src/chain/rpc-client.ts';
 import {
   buildSpend, finalizeMultisigInput, multisigP2wsh, signInput, signP2wpkhInput, type Spend, type SpendableInput,
-} from '../src/bitcoin/index.js';
-import { chainBackends, expectRejected, newKey, snapshot, type ChainUnderTest } from './helpers/chain.js';
+} from '../src/bitcoin/index.ts';
+import { chainBackends, expectRejected, newKey, snapshot, type ChainUnderTest } from './helpers/chain.ts';
 
 const FEE = 2_000n;
 const BTC = 100_000_000n;

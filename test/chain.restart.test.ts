@@ -2,10 +2,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { startEmbeddedChain } from '../src/chain/embedded/index.js';
-import { BitcoinRpcClient } from '../src/chain/rpc-client.js';
-import { Faucet } from '../src/chain/faucet.js';
-import { newKey, tempDir } from './helpers/chain.js';
+import { startEmbeddedChain } from '../src/chain/embedded/index.ts';
+import { BitcoinRpcClient } from '../src/chain/rpc-client.ts';
+import { Faucet } from '../src/chain/faucet.ts';
+import { newKey, tempDir } from './helpers/chain.ts';
 
 test('restarting the on-disk node keeps the chain, the UTXO set, the wallet and the mempool', async () => {
   const dir = tempDir('chain-restart-');

@@ -9,9 +9,9 @@ import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { address as bjsAddress, networks, payments } from 'bitcoinjs-lib';
-import { BitcoinRpcClient, RpcCode, RpcError, RpcInvalidDataError, RpcTransportError } from '../src/chain/rpc-client.js';
-import { startEmbeddedChain, type EmbeddedChain } from '../src/chain/embedded/index.js';
-import { newKey, tempDir } from './helpers/chain.js';
+import { BitcoinRpcClient, RpcCode, RpcError, RpcInvalidDataError, RpcTransportError } from '../src/chain/rpc-client.ts';
+import { startEmbeddedChain, type EmbeddedChain } from '../src/chain/embedded/index.ts';
+import { newKey, tempDir } from './helpers/chain.ts';
 
 let chain: EmbeddedChain;
 let rpc: BitcoinRpcClient;

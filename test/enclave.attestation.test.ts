@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import {
   AttestationError, AttestationService, FileSealedStore, Platform, verifyQuote,
   type EnclaveHandle, type Quote, type VerifyQuoteOptions,
-} from '../enclave-sim/index';
-import { publicKeyOf, randomPrivateKey } from '../src/crypto/secp256k1';
-import { EXAMPLE_ENTRY, exampleInterface, exampleOcalls, exampleReportData, tempDir, type ExampleInterface } from './fixtures/example-enclave/harness';
+} from '../enclave-sim/index.ts';
+import { publicKeyOf, randomPrivateKey } from '../src/crypto/secp256k1.ts';
+import { EXAMPLE_ENTRY, exampleInterface, exampleOcalls, exampleReportData, tempDir, type ExampleInterface } from './fixtures/example-enclave/harness.ts';
 
 let dir: string;
 let cleanup: () => Promise<void>;

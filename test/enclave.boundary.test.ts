@@ -3,9 +3,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { AttestationService, EnclaveCallError, FileSealedStore, Platform, defineInterface, type EnclaveHandle } from '../enclave-sim/index';
-import { serveEnclave } from '../enclave-sim/runtime';
-import { EXAMPLE_ENTRY, exampleInterface, exampleOcalls, tempDir, type ExampleInterface } from './fixtures/example-enclave/harness';
+import { AttestationService, EnclaveCallError, FileSealedStore, Platform, defineInterface, type EnclaveHandle } from '../enclave-sim/index.ts';
+import { serveEnclave } from '../enclave-sim/runtime.ts';
+import { EXAMPLE_ENTRY, exampleInterface, exampleOcalls, tempDir, type ExampleInterface } from './fixtures/example-enclave/harness.ts';
 
 let dir: string;
 let cleanup: () => Promise<void>;

@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SlotFile } from '../enclave-sim/durable-file';
-import { tempDir } from './fixtures/example-enclave/harness';
+import { SlotFile } from '../enclave-sim/durable-file.ts';
+import { tempDir } from './fixtures/example-enclave/harness.ts';
 
 const text = (b: Uint8Array | null) => (b ? new TextDecoder().decode(b) : null);
 const bytes = (s: string) => new TextEncoder().encode(s);

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { AttestationService, EnclaveCallError, FileSealedStore, Platform, type EnclaveHandle } from '../enclave-sim/index';
-import { EXAMPLE_ENTRY, exampleInterface, exampleOcalls, tempDir, type ExampleInterface } from './fixtures/example-enclave/harness';
+import { AttestationService, EnclaveCallError, FileSealedStore, Platform, type EnclaveHandle } from '../enclave-sim/index.ts';
+import { EXAMPLE_ENTRY, exampleInterface, exampleOcalls, tempDir, type ExampleInterface } from './fixtures/example-enclave/harness.ts';
 
 let dir: string;
 let cleanup: () => Promise<void>;

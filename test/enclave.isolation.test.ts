@@ -8,10 +8,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import v8 from 'node:v8';
 import { Worker, MessagePort } from 'node:worker_threads';
-import { AttestationService, FileSealedStore, Platform, EnclaveCallError, PlatformError } from '../enclave-sim/index';
-import { bytesToHex } from '../enclave-sim/encoding';
-import { publicKeyOf } from '../src/crypto/secp256k1';
-import { EXAMPLE_ENTRY, exampleInterface, exampleOcalls, tempDir } from './fixtures/example-enclave/harness';
+import { AttestationService, FileSealedStore, Platform, EnclaveCallError, PlatformError } from '../enclave-sim/index.ts';
+import { bytesToHex } from '../enclave-sim/encoding.ts';
+import { publicKeyOf } from '../src/crypto/secp256k1.ts';
+import { EXAMPLE_ENTRY, exampleInterface, exampleOcalls, tempDir } from './fixtures/example-enclave/harness.ts';
 
 let dir: string;
 let cleanup: () => Promise<void>;

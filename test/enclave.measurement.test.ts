@@ -6,8 +6,8 @@ import { createHash } from 'node:crypto';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { bundleEnclave, measureBundle } from '../enclave-sim/index';
-import { copyExampleProject, EXAMPLE_DIR, EXAMPLE_ENTRY, PROJECT_ROOT, tempDir } from './fixtures/example-enclave/harness';
+import { bundleEnclave, measureBundle } from '../enclave-sim/index.ts';
+import { copyExampleProject, EXAMPLE_DIR, EXAMPLE_ENTRY, PROJECT_ROOT, tempDir } from './fixtures/example-enclave/harness.ts';
 
 let dir: string;
 let cleanup: () => Promise<void>;

@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { AttestationService, FileSealedStore, Platform } from '../enclave-sim/index';
-import { bytesToHex } from '../enclave-sim/encoding';
-import { EXAMPLE_DIR, EXAMPLE_ENTRY, PROJECT_ROOT, exampleInterface, exampleOcalls, tempDir } from './fixtures/example-enclave/harness';
+import { AttestationService, FileSealedStore, Platform } from '../enclave-sim/index.ts';
+import { bytesToHex } from '../enclave-sim/encoding.ts';
+import { EXAMPLE_DIR, EXAMPLE_ENTRY, PROJECT_ROOT, exampleInterface, exampleOcalls, tempDir } from './fixtures/example-enclave/harness.ts';
 
 let dir: string;
 let cleanup: () => Promise<void>;

@@ -8,10 +8,10 @@ import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   AttestationService, EnclaveCallError, FileSealedStore, Platform, inspectSealedBlob, type SealedStore,
-} from '../enclave-sim/index';
-import { counterIdFor } from '../enclave-sim/counter';
-import { SlotFile } from '../enclave-sim/durable-file';
-import { copyExampleProject, EXAMPLE_ENTRY, exampleInterface, exampleOcalls, tempDir } from './fixtures/example-enclave/harness';
+} from '../enclave-sim/index.ts';
+import { counterIdFor } from '../enclave-sim/counter.ts';
+import { SlotFile } from '../enclave-sim/durable-file.ts';
+import { copyExampleProject, EXAMPLE_ENTRY, exampleInterface, exampleOcalls, tempDir } from './fixtures/example-enclave/harness.ts';
 
 let root: string;
 let cleanup: () => Promise<void>;

@@ -9,9 +9,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Transaction, address as baddress, networks } from 'bitcoinjs-lib';
-import { BitcoinRpcClient } from '../src/chain/rpc-client';
-import type { NetworkFile } from '../src/cli/client';
-import { tempDir, waitUntil } from './helpers/network';
+import { BitcoinRpcClient } from '../src/chain/rpc-client.ts';
+import type { NetworkFile } from '../src/cli/client.ts';
+import { tempDir, waitUntil } from './helpers/network.ts';
 
 const CLI = join(import.meta.dirname, '../src/cli/main.ts');
 const run = promisify(execFile);

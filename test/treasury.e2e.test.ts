@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { Transaction, address as baddress, networks } from 'bitcoinjs-lib';
 import {
   attestationKey, fundDeposit, NodeProcess, openChannel, pool, startTestChain, tempDir, waitUntil, type TestChain,
-} from './helpers/network';
-import { startTamperingProxy } from './helpers/proxy';
+} from './helpers/network.ts';
+import { startTamperingProxy } from './helpers/proxy.ts';
 
 let chain: TestChain;
 let dir: string;

@@ -5,8 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Transaction } from 'bitcoinjs-lib';
-import { connect, fundedDeposit, makePair, waitFor } from './helpers/treasury-pair';
-import { TreasuryError } from '../src/treasury/errors';
+import { connect, fundedDeposit, makePair, waitFor } from './helpers/treasury-pair.ts';
+import { TreasuryError } from '../src/treasury/errors.ts';
 
 async function openFunded(aValue = 1_000_000n, bValue = 500_000n) {
   const pair = await makePair();

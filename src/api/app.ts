@@ -7,11 +7,11 @@
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { NodeError } from '../node/errors';
-import type { TreasuryNode } from '../node/treasury-node';
-import { grantOf, type Tokens } from './auth';
-import { openApiDocument } from './openapi';
-import { routes, type RegtestFaucet } from './routes';
+import { NodeError } from '../node/errors.ts';
+import type { TreasuryNode } from '../node/treasury-node.ts';
+import { grantOf, type Tokens } from './auth.ts';
+import { openApiDocument } from './openapi.ts';
+import { routes, type RegtestFaucet } from './routes.ts';
 
 export interface ApiOptions {
   node: TreasuryNode;

@@ -5,7 +5,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Access } from './routes';
+import type { Access } from './routes.ts';
 
 export interface Tokens {
   admin: string;

@@ -1,7 +1,7 @@
 /**
  * The OpenAPI 3 document of the REST API, derived from the route table (TypeBox schemas are JSON Schema).
  */
-import { routes } from './routes';
+import { routes } from './routes.ts';
 
 const ErrorBody = {
   type: 'object',

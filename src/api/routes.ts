@@ -4,8 +4,8 @@
  * built from this one table, so the document cannot drift from what is served.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import type { TreasuryNode } from '../node/treasury-node';
-import { NodeError } from '../node/errors';
+import type { TreasuryNode } from '../node/treasury-node.ts';
+import { NodeError } from '../node/errors.ts';
 
 export type Access = 'read' | 'admin';
 

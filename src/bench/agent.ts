@@ -4,9 +4,9 @@
  * the way an application embedded with the node would (and as Teechain's own benchmark writes payments
  * straight to its node). Latency is measured per payment, from submission to the peer's acknowledgement.
  */
-import { startDaemon, type DaemonOptions } from '../node/daemon';
-import type { TreasuryNode } from '../node/treasury-node';
-import { summarize, type LatencySummary } from './stats';
+import { startDaemon, type DaemonOptions } from '../node/daemon.ts';
+import type { TreasuryNode } from '../node/treasury-node.ts';
+import { summarize, type LatencySummary } from './stats.ts';
 
 export interface LoadRequest {
   cmd: 'load';

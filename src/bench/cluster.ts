@@ -5,9 +5,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ApiClient } from '../cli/client';
-import type { DaemonOptions } from '../node/daemon';
-import type { LoadRequest, LoadResult } from './agent';
+import { ApiClient } from '../cli/client.ts';
+import type { DaemonOptions } from '../node/daemon.ts';
+import type { LoadRequest, LoadResult } from './agent.ts';
 
 const AGENT = join(dirname(fileURLToPath(import.meta.url)), 'agent.ts');
 

@@ -7,9 +7,9 @@
  * that sorted order (OP_CHECKMULTISIG walks keys and signatures in step); `multisigWitness` does it.
  */
 import { payments } from 'bitcoinjs-lib';
-import { REGTEST } from './network.js';
-import { assertCompressedPubkey } from './p2wpkh.js';
-import { compareBytes, equalBytes, toHex } from './bytes.js';
+import { REGTEST } from './network.ts';
+import { assertCompressedPubkey } from './p2wpkh.ts';
+import { compareBytes, equalBytes, toHex } from './bytes.ts';
 
 /** The largest n: bitcoinjs-lib encodes m and n as small-integer opcodes (OP_1..OP_16). */
 export const MAX_MULTISIG_KEYS = 16;

@@ -1,6 +1,6 @@
 /** Pay-to-witness-public-key-hash (segwit v0) outputs. */
 import { payments } from 'bitcoinjs-lib';
-import { REGTEST } from './network.js';
+import { REGTEST } from './network.ts';
 
 /** A P2WPKH output template. */
 export interface P2wpkhOutput {

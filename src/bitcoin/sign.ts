@@ -3,11 +3,11 @@
  * src/crypto/secp256k1.ts (64-byte compact signatures, low-S); bitcoinjs-lib DER-encodes them.
  */
 import { Transaction, script as bjsScript } from 'bitcoinjs-lib';
-import { publicKeyOf, signDigest, verifyDigest } from '../crypto/secp256k1.js';
-import { p2wpkhScriptCode, p2wpkhWitness } from './p2wpkh.js';
-import { multisigWitness, parseMultisigScript, type KeyedSignature } from './multisig.js';
-import type { Spend, SpendableInput } from './tx.js';
-import { equalBytes } from './bytes.js';
+import { publicKeyOf, signDigest, verifyDigest } from '../crypto/secp256k1.ts';
+import { p2wpkhScriptCode, p2wpkhWitness } from './p2wpkh.ts';
+import { multisigWitness, parseMultisigScript, type KeyedSignature } from './multisig.ts';
+import type { Spend, SpendableInput } from './tx.ts';
+import { equalBytes } from './bytes.ts';
 
 /** SIGHASH_ALL: the signature commits to every input and output. */
 export const SIGHASH_ALL = Transaction.SIGHASH_ALL;

@@ -1,9 +1,9 @@
 /** Building transactions that spend P2WPKH and P2WSH-multisig outputs (amounts are bigint satoshis). */
 import { Transaction, payments } from 'bitcoinjs-lib';
-import { REGTEST, addressToOutputScript } from './network.js';
-import { p2wpkh } from './p2wpkh.js';
-import { parseMultisigScript } from './multisig.js';
-import { fromHex } from './bytes.js';
+import { REGTEST, addressToOutputScript } from './network.ts';
+import { p2wpkh } from './p2wpkh.ts';
+import { parseMultisigScript } from './multisig.ts';
+import { fromHex } from './bytes.ts';
 
 /** The most satoshis that can ever exist (21 million BTC). */
 export const MAX_MONEY_SAT = 2_100_000_000_000_000n;

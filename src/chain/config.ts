@@ -5,7 +5,7 @@
  *   `BITCOIND_RPC_WALLET` optionally names the wallet the faucet uses.
  * - otherwise: the embedded chain.
  */
-import { BitcoinRpcClient } from './rpc-client.js';
+import { BitcoinRpcClient } from './rpc-client.ts';
 
 /** A chosen backend. */
 export type ChainBackendConfig =

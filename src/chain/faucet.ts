@@ -5,11 +5,11 @@
  * creates on first use). Calls on one Faucet run one at a time, so concurrent fund() calls never
  * race each other's top-ups.
  */
-import { addressToOutputScript } from '../bitcoin/network.js';
-import { toHex } from '../bitcoin/bytes.js';
-import { assertMoneyRange } from './amounts.js';
-import { RpcCode, RpcError } from './rpc-errors.js';
-import type { BitcoinRpcClient } from './rpc-client.js';
+import { addressToOutputScript } from '../bitcoin/network.ts';
+import { toHex } from '../bitcoin/bytes.ts';
+import { assertMoneyRange } from './amounts.ts';
+import { RpcCode, RpcError } from './rpc-errors.ts';
+import type { BitcoinRpcClient } from './rpc-client.ts';
 
 /** Options of {@link Faucet}. */
 export interface FaucetOptions {

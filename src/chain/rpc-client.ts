@@ -11,15 +11,15 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { readFile } from 'node:fs/promises';
-import { satsToBtcNumber } from './amounts.js';
-import { RpcError, RpcInvalidDataError, RpcTransportError } from './rpc-errors.js';
+import { satsToBtcNumber } from './amounts.ts';
+import { RpcError, RpcInvalidDataError, RpcTransportError } from './rpc-errors.ts';
 import {
   ResultReader, type BlockchainInfo, type BlockHeaderInfo, type BlockInfo, type BlockWithTxs, type DecodedTx,
   type FeeEstimate, type MempoolAcceptResult, type MempoolEntryInfo, type RawTxInfo, type ScanResult, type TxOutInfo,
-} from './rpc-types.js';
+} from './rpc-types.ts';
 
-export { RpcError, RpcInvalidDataError, RpcTransportError, RpcCode } from './rpc-errors.js';
-export type * from './rpc-types.js';
+export { RpcError, RpcInvalidDataError, RpcTransportError, RpcCode } from './rpc-errors.ts';
+export type * from './rpc-types.ts';
 
 /** Connection settings. */
 export interface RpcClientOptions {

@@ -3,8 +3,8 @@
  * checked (a wrong shape is an RpcInvalidDataError naming the field) and BTC amounts become exact
  * bigint satoshis.
  */
-import { btcToSats } from './amounts.js';
-import { RpcInvalidDataError } from './rpc-errors.js';
+import { btcToSats } from './amounts.ts';
+import { RpcInvalidDataError } from './rpc-errors.ts';
 
 /** An output script as Core describes it. */
 export interface ScriptPubKey {

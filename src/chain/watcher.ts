@@ -5,8 +5,8 @@
  * bitcoind without -txindex. Reorgs are noticed by block hash and rescanned.
  */
 import { EventEmitter } from 'node:events';
-import { RpcError } from './rpc-errors.js';
-import type { BitcoinRpcClient } from './rpc-client.js';
+import { RpcError } from './rpc-errors.ts';
+import type { BitcoinRpcClient } from './rpc-client.ts';
 
 /** An output reference. */
 export interface OutPoint {

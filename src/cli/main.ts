@@ -7,13 +7,13 @@ import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { verifyQuote, reportDataFor } from '../../enclave-sim/attestation';
-import { measureBundle } from '../../enclave-sim/bundle';
-import { AttestationService } from '../../enclave-sim/attestation';
-import { TREASURY_PROGRAM } from '../node/treasury-node';
-import { ApiClient, CliError, readNetwork, type NetworkFile, type NetworkNode } from './client';
-import { formatSat, table } from './format';
-import { networkUp, statusTable, type Topology } from './network';
+import { verifyQuote, reportDataFor } from '../../enclave-sim/attestation.ts';
+import { measureBundle } from '../../enclave-sim/bundle.ts';
+import { AttestationService } from '../../enclave-sim/attestation.ts';
+import { TREASURY_PROGRAM } from '../node/treasury-node.ts';
+import { ApiClient, CliError, readNetwork, type NetworkFile, type NetworkNode } from './client.ts';
+import { formatSat, table } from './format.ts';
+import { networkUp, statusTable, type Topology } from './network.ts';
 
 const USAGE = `usage: teechain [--datadir DIR] [--node NAME] [--json] COMMAND [ARGS]
 
@@ -35,7 +35,7 @@ wallet (on --node, default the first node of network.json):
 
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'node' && argv[1] === 'start') {
-    const { main: nodeMain } = await import('../node/main');
+    const { main: nodeMain } = await import('../node/main.ts');
     await nodeMain(argv.slice(2));
     return -1; // keeps running
   }

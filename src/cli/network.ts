@@ -10,10 +10,10 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { AttestationService } from '../../enclave-sim/attestation';
-import { ApiClient, CliError, type NetworkFile, type NetworkNode } from './client';
-import { formatSat, table } from './format';
-import { CHAIN_MAIN, NODE_MAIN, spawnReady, type ReadyProcess } from './processes';
+import { AttestationService } from '../../enclave-sim/attestation.ts';
+import { ApiClient, CliError, type NetworkFile, type NetworkNode } from './client.ts';
+import { formatSat, table } from './format.ts';
+import { CHAIN_MAIN, NODE_MAIN, spawnReady, type ReadyProcess } from './processes.ts';
 
 export const NODE_NAMES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy'];
 export type Topology = 'line' | 'ring' | 'star' | 'full' | 'none';

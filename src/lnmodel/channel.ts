@@ -18,11 +18,11 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import {
   buildCommitment, checkCommitmentSignatures, commitmentFee, obscuringFactorOf, otherSide, signCommitment,
   MAX_ACCEPTED_HTLCS, type ChannelConfig, type ChannelSpec, type Htlc, type Side,
-} from './commitment';
-import { basepointsOf, bytesEqual, derivePrivkey, type Basepoints, type Bytes, type ChannelSecrets } from './keys';
-import { chainIndexOf, CommitmentSecrets, perCommitmentPoint, RevocationStore, type StoredSecret } from './revocation';
-import { fundingOutput } from './scripts';
-import type { AcceptChannel, CommitmentSigned, LnMessage, LnMode, OpenChannel, RevokeAndAck } from './wire';
+} from './commitment.ts';
+import { basepointsOf, bytesEqual, derivePrivkey, type Basepoints, type Bytes, type ChannelSecrets } from './keys.ts';
+import { chainIndexOf, CommitmentSecrets, perCommitmentPoint, RevocationStore, type StoredSecret } from './revocation.ts';
+import { fundingOutput } from './scripts.ts';
+import type { AcceptChannel, CommitmentSigned, LnMessage, LnMode, OpenChannel, RevokeAndAck } from './wire.ts';
 
 /** A violation by the counterparty: the channel fails and the current turn's changes are discarded. */
 export class ProtocolError extends Error {

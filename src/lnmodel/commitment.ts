@@ -17,8 +17,8 @@ import { concatBytes } from '@noble/hashes/utils.js';
 import {
   deriveCommitmentKeys, signHash, verifyHash,
   type Basepoints, type Bytes, type CommitmentKeys,
-} from './keys';
-import { compareBytes, offeredHtlcScript, p2wpkhOutput, p2wshOutput, receivedHtlcScript, toLocalScript } from './scripts';
+} from './keys.ts';
+import { compareBytes, offeredHtlcScript, p2wpkhOutput, p2wshOutput, receivedHtlcScript, toLocalScript } from './scripts.ts';
 
 export type Side = 'opener' | 'acceptor';
 

@@ -15,8 +15,8 @@
 import { mkdir } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { Party, type Fault, type Role } from './party';
-import { decodeJson, encodeJson, type LnMode } from './wire';
+import { Party, type Fault, type Role } from './party.ts';
+import { decodeJson, encodeJson, type LnMode } from './wire.ts';
 
 export interface ReadyLine {
   type: 'ready';

@@ -2,10 +2,10 @@
  * Two Channels wired to each other in one process, every message going through the wire encoding, no
  * disk and no network: for tests, and to measure the protocol's CPU cost alone (scripts/lnmodel-quick.ts).
  */
-import { Channel, configFromOpen, DEFAULT_CHANNEL_PARAMS, FUNDING_TX_HASH, type TurnEvents } from './channel';
-import { basepointsOf, generateChannelSecrets } from './keys';
-import { CommitmentSecrets } from './revocation';
-import { decodeMessage, encodeMessage, type AcceptChannel, type LnMessage, type LnMode, type OpenChannel } from './wire';
+import { Channel, configFromOpen, DEFAULT_CHANNEL_PARAMS, FUNDING_TX_HASH, type TurnEvents } from './channel.ts';
+import { basepointsOf, generateChannelSecrets } from './keys.ts';
+import { CommitmentSecrets } from './revocation.ts';
+import { decodeMessage, encodeMessage, type AcceptChannel, type LnMessage, type LnMode, type OpenChannel } from './wire.ts';
 
 export interface InMemoryPair {
   payer: Channel;

@@ -10,12 +10,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { Transport } from '../network/transport';
-import { Channel, configFromOpen, DEFAULT_CHANNEL_PARAMS, FUNDING_TX_HASH, PaymentRejected, ProtocolError, type TurnEvents } from './channel';
-import { basepointsOf, generateChannelSecrets, type ChannelSecrets } from './keys';
-import { CommitmentSecrets } from './revocation';
-import { saveKeys, saveSnapshot, summarizeSnapshot, type SnapshotSummary } from './store';
-import { decodeMessage, encodeMessage, WireError, type LnMessage, type LnMode, type OpenChannel } from './wire';
+import { Transport } from '../network/transport.ts';
+import { Channel, configFromOpen, DEFAULT_CHANNEL_PARAMS, FUNDING_TX_HASH, PaymentRejected, ProtocolError, type TurnEvents } from './channel.ts';
+import { basepointsOf, generateChannelSecrets, type ChannelSecrets } from './keys.ts';
+import { CommitmentSecrets } from './revocation.ts';
+import { saveKeys, saveSnapshot, summarizeSnapshot, type SnapshotSummary } from './store.ts';
+import { decodeMessage, encodeMessage, WireError, type LnMessage, type LnMode, type OpenChannel } from './wire.ts';
 
 export type Role = 'payer' | 'payee';
 
@@ -43,7 +43,7 @@ export interface LoadResult {
   payments: number;
   seconds: number;
   paymentsPerSec: number;
-  /** Per payment, ms from submission until the payer's revoke_and_ack made it final (see docs/lnmodel.md). */
+  /** Per payment, ms from submission until the payer's revoke_and_ack made it final (see README, "The Lightning-style baseline"). */
   latenciesMs: number[];
   /** How many times the payer's own commitment advanced during the run. */
   commitmentUpdates: number;

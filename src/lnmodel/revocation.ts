@@ -7,7 +7,7 @@
  * Index convention (BOLT 3): commitment number n uses chain index I = 2^48 - 1 - n, so indices descend.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { publicKeyOf, bytesEqual, type Bytes } from './keys';
+import { publicKeyOf, bytesEqual, type Bytes } from './keys.ts';
 
 export const FIRST_CHAIN_INDEX = 2 ** 48 - 1;
 

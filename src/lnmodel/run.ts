@@ -8,11 +8,11 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { summarize, type LatencySummary } from '../bench/stats';
-import type { Fault, LoadResult, PartyUsage, Role } from './party';
-import type { ReadyLine } from './main';
-import { loadSnapshot, summarizeSnapshot, type SnapshotSummary } from './store';
-import { decodeJson, encodeJson, type LnMode } from './wire';
+import { summarize, type LatencySummary } from '../bench/stats.ts';
+import type { Fault, LoadResult, PartyUsage, Role } from './party.ts';
+import type { ReadyLine } from './main.ts';
+import { loadSnapshot, summarizeSnapshot, type SnapshotSummary } from './store.ts';
+import { decodeJson, encodeJson, type LnMode } from './wire.ts';
 
 const MAIN = join(dirname(fileURLToPath(import.meta.url)), 'main.ts');
 

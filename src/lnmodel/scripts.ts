@@ -3,7 +3,7 @@
  * the to_remote P2WPKH (option_static_remotekey) and the offered/received HTLC outputs.
  */
 import { crypto as bcrypto, networks, opcodes as OPS, payments, script as bscript } from 'bitcoinjs-lib';
-import type { Bytes } from './keys';
+import type { Bytes } from './keys.ts';
 
 export const NETWORK = networks.regtest;
 

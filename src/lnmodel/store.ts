@@ -1,15 +1,16 @@
 /**
  * A party's durable files: `keys.json` (its secrets and the open/accept messages, written once when the
- * channel opens) and `channel.json` (the channel snapshot, replaced after every change with the same
- * crash-safe write the enclave host uses: temp file, fsync, rename, directory fsync).
+ * channel opens) and `channel` (the channel snapshot, written after every change with the same
+ * crash-safe write the treasury's sealed store uses: a two-slot file, one write + fdatasync; see
+ * enclave-sim/durable-file.ts SlotFile). Same durability on both sides of the comparison.
  */
 import { join } from 'node:path';
-import { readFileIfExists, writeFileDurably } from '../../enclave-sim/durable-file';
-import type { ChannelSnapshot } from './channel';
-import type { ChannelSecrets } from './keys';
-import { decodeJson, encodeJson, type AcceptChannel, type OpenChannel } from './wire';
+import { SlotFile, writeFileDurably } from '../../enclave-sim/durable-file.ts';
+import type { ChannelSnapshot } from './channel.ts';
+import type { ChannelSecrets } from './keys.ts';
+import { decodeJson, encodeJson, type AcceptChannel, type OpenChannel } from './wire.ts';
 
-export const CHANNEL_FILE = 'channel.json';
+export const CHANNEL_FILE = 'channel';
 export const KEYS_FILE = 'keys.json';
 
 export interface KeysFile {
@@ -19,13 +20,32 @@ export interface KeysFile {
 }
 
 /** Encodes now (so later in-memory changes cannot leak into the write), then replaces the file durably. */
-export function saveSnapshot(dir: string, snap: ChannelSnapshot): Promise<void> {
-  return writeFileDurably(join(dir, CHANNEL_FILE), encodeJson(snap));
+export async function saveSnapshot(dir: string, snap: ChannelSnapshot): Promise<void> {
+  const bytes = encodeJson(snap);
+  await (await slotsFor(dir)).write(bytes);
 }
 
+/** Reads the latest snapshot (through a fresh handle, so another process's writes are seen). */
 export async function loadSnapshot(dir: string): Promise<ChannelSnapshot | null> {
-  const bytes = await readFileIfExists(join(dir, CHANNEL_FILE));
-  return bytes ? (decodeJson(bytes) as ChannelSnapshot) : null;
+  const slots = await SlotFile.open(join(dir, CHANNEL_FILE));
+  try {
+    const bytes = await slots.read();
+    return bytes ? (decodeJson(bytes) as ChannelSnapshot) : null;
+  } finally {
+    await slots.close();
+  }
+}
+
+const open = new Map<string, Promise<SlotFile>>();
+
+/** The snapshot's slot file, opened once per party and kept open (it is written on every update). */
+function slotsFor(dir: string): Promise<SlotFile> {
+  let f = open.get(dir);
+  if (!f) {
+    f = SlotFile.open(join(dir, CHANNEL_FILE));
+    open.set(dir, f);
+  }
+  return f;
 }
 
 export function saveKeys(dir: string, keys: KeysFile): Promise<void> {

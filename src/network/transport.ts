@@ -4,7 +4,7 @@
  * by the enclaves at both ends, so this layer is untrusted by design.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { encodeFrames, FrameDecoder } from './framing';
+import { encodeFrames, FrameDecoder } from './framing.ts';
 
 export interface TransportHandlers {
   /** A connection is up; `outgoing` tells who dialled. */

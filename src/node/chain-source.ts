@@ -3,7 +3,7 @@
  * broadcast, fee rate, height. The real adapter speaks Bitcoin Core JSON-RPC
  * (embedded façade or a user's bitcoind); tests can pass their own.
  */
-import { BitcoinRpcClient, RpcError } from '../chain/rpc-client';
+import { BitcoinRpcClient, RpcError } from '../chain/rpc-client.ts';
 
 export interface TxOutLookup {
   txHex: string;

@@ -5,14 +5,14 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
-import { AttestationService } from '../../enclave-sim/index';
-import { BitcoinRpcClient } from '../chain/rpc-client';
-import { Faucet } from '../chain/faucet';
-import { buildApp } from '../api/app';
-import { loadOrCreateTokens } from '../api/auth';
-import type { RegtestFaucet } from '../api/routes';
-import { RpcChainSource } from './chain-source';
-import { TreasuryNode } from './treasury-node';
+import { AttestationService } from '../../enclave-sim/index.ts';
+import { BitcoinRpcClient } from '../chain/rpc-client.ts';
+import { Faucet } from '../chain/faucet.ts';
+import { buildApp } from '../api/app.ts';
+import { loadOrCreateTokens } from '../api/auth.ts';
+import type { RegtestFaucet } from '../api/routes.ts';
+import { RpcChainSource } from './chain-source.ts';
+import { TreasuryNode } from './treasury-node.ts';
 
 export interface DaemonOptions {
   datadir: string;

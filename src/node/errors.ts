@@ -3,7 +3,7 @@
  * HTTP status it maps to. The enclave's codes come from src/treasury/errors.ts (not repeated here);
  * the record type makes the compiler insist every one of them has a status.
  */
-import { TREASURY_ERRORS, type TreasuryErrorCode } from '../treasury/errors';
+import { TREASURY_ERRORS, type TreasuryErrorCode } from '../treasury/errors.ts';
 
 const HOST_ERRORS = {
   peer_unreachable: 'the peer address did not answer',

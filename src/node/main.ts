@@ -4,7 +4,7 @@
  * and shuts down cleanly on SIGINT / SIGTERM. `teechain node start` and the network launcher run this.
  */
 import { parseArgs } from 'node:util';
-import { startDaemon, defaultDatadir } from './daemon';
+import { startDaemon, defaultDatadir } from './daemon.ts';
 
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({

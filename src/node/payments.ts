@@ -3,7 +3,7 @@
  * and what was received. Not security-relevant (balances live in the enclave); kept in memory with a
  * bounded size, newest last.
  */
-import { NodeError } from './errors';
+import { NodeError } from './errors.ts';
 
 export type PaymentStatus = 'pending' | 'in_flight' | 'succeeded' | 'failed';
 
@@ -76,6 +76,7 @@ export class PaymentLog {
 
   /** Newest first, `offset` from the newest. */
   page(offset: number, limit: number): { payments: Payment[]; total: number } {
+    if (this.list.length > this.limit) this.list.splice(0, this.list.length - this.limit);
     const end = Math.max(0, this.list.length - offset);
     const start = Math.max(0, end - limit);
     return { payments: this.list.slice(start, end).reverse(), total: this.list.length };
@@ -83,7 +84,8 @@ export class PaymentLog {
 
   private add(p: Payment): Payment {
     this.list.push(p);
-    if (this.list.length > this.limit) this.list.splice(0, this.list.length - this.limit);
+    // Trim in chunks: dropping one entry per add from a full 100k-entry array is a 100k-element move each time.
+    if (this.list.length > this.limit + this.limit / 4) this.list.splice(0, this.list.length - this.limit);
     return p;
   }
 }

@@ -6,8 +6,8 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { p2wpkh } from '../bitcoin/index';
-import { publicKeyOf, randomPrivateKey } from '../crypto/secp256k1';
+import { p2wpkh } from '../bitcoin/index.ts';
+import { publicKeyOf, randomPrivateKey } from '../crypto/secp256k1.ts';
 
 export interface PayoutWallet {
   address: string;

@@ -6,13 +6,13 @@
 import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Platform, SlotSealedStore, type AttestationService, type EnclaveHandle } from '../../enclave-sim/index';
-import { Transport } from '../network/transport';
-import { TreasuryInterface, type ChannelView, type DepositView, type TreasuryEventMsg } from '../treasury/interface';
-import type { ChainSource } from './chain-source';
-import { NodeError, fromEnclaveError } from './errors';
-import { PaymentLog, type Payment } from './payments';
-import { loadOrCreatePayoutWallet } from './payout-wallet';
+import { Platform, SlotSealedStore, type AttestationService, type EnclaveHandle } from '../../enclave-sim/index.ts';
+import { Transport } from '../network/transport.ts';
+import { TreasuryInterface, type ChannelView, type DepositView, type TreasuryEventMsg } from '../treasury/interface.ts';
+import type { ChainSource } from './chain-source.ts';
+import { NodeError, fromEnclaveError } from './errors.ts';
+import { PaymentLog, type Payment } from './payments.ts';
+import { loadOrCreatePayoutWallet } from './payout-wallet.ts';
 
 export const TREASURY_PROGRAM = join(dirname(fileURLToPath(import.meta.url)), '../treasury/program.ts');
 

@@ -4,8 +4,8 @@
  * The host (src/node) and the enclave program (src/treasury/program.ts) both import this one file.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { defineInterface } from '../../enclave-sim/interface';
-import { QuoteSchema } from '../../enclave-sim/quote';
+import { defineInterface } from '../../enclave-sim/interface.ts';
+import { QuoteSchema } from '../../enclave-sim/quote.ts';
 
 const Hex32 = Type.String({ pattern: '^[0-9a-f]{64}$' });
 const Sat = Type.String({ pattern: '^-?(0|[1-9][0-9]{0,18})$', description: 'satoshis, decimal string' });

@@ -11,24 +11,19 @@ import { Transaction } from 'bitcoinjs-lib';
 import {
   REGTEST, addressToOutputScript, buildSpend, estimateVsize, finalizeMultisigInput, multisigP2wsh, prevOutputScript,
   signInput, type MultisigInput, type OutputSpec,
-} from '../bitcoin/index';
-import { publicKeyOf } from '../crypto/secp256k1';
-import { TreasuryError } from './errors';
-import { bytesToHex, hexToBytes } from './hex';
+} from '../bitcoin/index.ts';
+import { publicKeyOf } from '../crypto/secp256k1.ts';
+import { TreasuryError } from './errors.ts';
+import { bytesToHex, hexToBytes } from './hex.ts';
+import type { PeerDeposit } from './state.ts';
 
 export const NETWORK = REGTEST;
 /** Core's dust threshold for P2PKH outputs; conservative for every segwit output type. */
 export const DUST_LIMIT = 546n;
 export const MAX_FEE_RATE = 1_000;
 
-export interface SpendableDeposit {
-  outpoint: string;
-  value: bigint;
-  m: number;
-  pubkeys: string[];
-  privkeys: string[];
-  witnessScript: string;
-}
+/** A deposit this enclave can sign for: its own, or a peer's whose keys were handed over. */
+export type SpendableDeposit = PeerDeposit;
 
 /** An m-of-n multisig witness script over the keys sorted bytewise (BIP 67), and its P2WSH address. */
 export function buildDepositScript(m: number, pubkeys: string[]): { witnessScript: string; address: string; output: Uint8Array } {

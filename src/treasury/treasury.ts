@@ -7,19 +7,19 @@
  * authenticated per session, chain answers are checked against what the enclave computes itself, and
  * the sealed state is rollback-protected by the platform counter.
  */
-import { reportDataFor, type Quote } from '../../enclave-sim/attestation';
-import { publicKeyOf, randomPrivateKey } from '../crypto/secp256k1';
-import { encodeMessage, parseChannelMessage, parseHandshakeMessage, type ChannelMessage, type DepositGrant } from '../protocol/messages';
-import { SessionError, type SecureSession } from '../protocol/session';
-import { Committer } from './committer';
-import { TreasuryError, type TreasuryErrorCode } from './errors';
-import { Handshake } from './handshake';
-import { bytesToHex, hexToBytes } from './hex';
+import { reportDataFor, type Quote } from '../../enclave-sim/attestation.ts';
+import { publicKeyOf, randomPrivateKey } from '../crypto/secp256k1.ts';
+import { encodeMessage, parseChannelMessage, parseHandshakeMessage, type ChannelMessage, type DepositGrant } from '../protocol/messages.ts';
+import { SessionError, type SecureSession } from '../protocol/session.ts';
+import { Committer } from './committer.ts';
+import { TreasuryError, type TreasuryErrorCode } from './errors.ts';
+import { Handshake } from './handshake.ts';
+import { bytesToHex, hexToBytes } from './hex.ts';
 import {
   encodeState, localBalance, remoteBalance, spendable, peerDepositTotal,
   type Channel, type Deposit, type PeerDeposit, type TreasuryConfig, type TreasuryState,
-} from './state';
-import { buildDepositScript, buildReleaseTx, buildSettlementTx, checkFundingOutput, payoutScriptFor } from './transactions';
+} from './state.ts';
+import { buildDepositScript, buildReleaseTx, buildSettlementTx, checkFundingOutput, payoutScriptFor } from './transactions.ts';
 
 /** What the host tells the enclave about an output, fetched from its chain node (not proven; see README). */
 export interface TxOutInfo {

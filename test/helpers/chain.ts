@@ -7,12 +7,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEmbeddedChain, type EmbeddedChainOptions } from '../../src/chain/embedded/index.js';
-import { BitcoinRpcClient, RpcError } from '../../src/chain/rpc-client.js';
-import { Faucet } from '../../src/chain/faucet.js';
-import { chainBackendFromEnv, bitcoindClient } from '../../src/chain/config.js';
-import { publicKeyOf, randomPrivateKey } from '../../src/crypto/secp256k1.js';
-import { p2wpkh } from '../../src/bitcoin/p2wpkh.js';
+import { startEmbeddedChain, type EmbeddedChainOptions } from '../../src/chain/embedded/index.ts';
+import { BitcoinRpcClient, RpcError } from '../../src/chain/rpc-client.ts';
+import { Faucet } from '../../src/chain/faucet.ts';
+import { chainBackendFromEnv, bitcoindClient } from '../../src/chain/config.ts';
+import { publicKeyOf, randomPrivateKey } from '../../src/crypto/secp256k1.ts';
+import { p2wpkh } from '../../src/bitcoin/p2wpkh.ts';
 
 /** A chain a test talks to. */
 export interface ChainUnderTest {

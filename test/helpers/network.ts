@@ -6,10 +6,10 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AttestationService } from '../../enclave-sim/attestation';
-import { startEmbeddedChain } from '../../src/chain/embedded/index';
-import { BitcoinRpcClient } from '../../src/chain/rpc-client';
-import { NODE_MAIN, spawnReady } from '../../src/cli/processes';
+import { AttestationService } from '../../enclave-sim/attestation.ts';
+import { startEmbeddedChain } from '../../src/chain/embedded/index.ts';
+import { BitcoinRpcClient } from '../../src/chain/rpc-client.ts';
+import { NODE_MAIN, spawnReady } from '../../src/cli/processes.ts';
 
 export interface TestChain {
   rpcUrl: string;

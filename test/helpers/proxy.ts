@@ -3,7 +3,7 @@
  * length-prefixed frames unchanged, and on request replays the last frame or flips a byte in the next.
  */
 import { createServer, connect, type Socket } from 'node:net';
-import { encodeFrames, FrameDecoder } from '../../src/network/framing';
+import { encodeFrames, FrameDecoder } from '../../src/network/framing.ts';
 
 type Dir = 'toTarget' | 'toClient';
 

@@ -6,10 +6,10 @@
  */
 import { Transaction, payments } from 'bitcoinjs-lib';
 import { randomBytes } from 'node:crypto';
-import { AttestationService } from '../../enclave-sim/attestation';
-import { Treasury, type TreasuryEvent, type TxOutInfo } from '../../src/treasury/treasury';
-import { decodeState, type TreasuryState } from '../../src/treasury/state';
-import { NETWORK } from '../../src/treasury/transactions';
+import { AttestationService } from '../../enclave-sim/attestation.ts';
+import { Treasury, type TreasuryEvent, type TxOutInfo } from '../../src/treasury/treasury.ts';
+import { decodeState, type TreasuryState } from '../../src/treasury/state.ts';
+import { NETWORK } from '../../src/treasury/transactions.ts';
 
 export const MEASUREMENT = 'ab'.repeat(32);
 

@@ -4,7 +4,7 @@
  * and 0x26. Rather than re-prefixing strings, both directions go through the output script, which is
  * the same on both sides.
  */
-import { addressToOutputScript, outputScriptToAddress } from '../../bitcoin/network.js';
+import { addressToOutputScript, outputScriptToAddress } from '../../bitcoin/network.ts';
 
 /** The output script of a Core regtest address. Throws a RangeError naming the address if invalid. */
 export function coreAddressToScript(address: string): Buffer {

@@ -1,8 +1,8 @@
 /** Core's JSON shapes for transactions, blocks, headers and mempool entries, built from bcoin objects. */
-import { bcoin, revHex, type BcoinBlock, type BcoinChainEntry, type BcoinCoinView, type BcoinFullNode, type BcoinMempoolEntry, type BcoinTX } from './bcoin.js';
-import { btc } from './json.js';
-import { classifyScript, scriptAsm } from './script-info.js';
-import { inferDescriptor } from './descriptors.js';
+import { bcoin, revHex, type BcoinBlock, type BcoinChainEntry, type BcoinCoinView, type BcoinFullNode, type BcoinMempoolEntry, type BcoinTX } from './bcoin.ts';
+import { btc } from './json.ts';
+import { classifyScript, scriptAsm } from './script-info.ts';
+import { inferDescriptor } from './descriptors.ts';
 
 /** `scriptPubKey` object as Core prints it. */
 export function scriptPubKeyJson(script: Buffer): Record<string, unknown> {

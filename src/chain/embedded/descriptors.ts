@@ -2,8 +2,8 @@
  * Output descriptors as far as the façade needs them: the BIP380 checksum, `addr(…)`/`raw(…)`
  * parsing for scantxoutset, and inferring a descriptor for a scriptPubKey (as Core shows in `desc`).
  */
-import { coreAddressToScript } from './addresses.js';
-import { classifyScript } from './script-info.js';
+import { coreAddressToScript } from './addresses.ts';
+import { classifyScript } from './script-info.ts';
 
 const INPUT_CHARSET = '0123456789()[],\'/*abcdefgh@:$%{}IJKLMNOPQRSTUVWXYZ&+-.;<=>?!^_|~ijklmnopqrstuvwxyzABCDEFGH`#"\\ ';
 const CHECKSUM_CHARSET = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';

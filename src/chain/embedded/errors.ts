@@ -1,5 +1,5 @@
 /** The error a façade method throws to answer with a Core JSON-RPC error. */
-import { RpcCode } from '../rpc-errors.js';
+import { RpcCode } from '../rpc-errors.ts';
 
 /** A JSON-RPC error answer: Core's code and message. */
 export class RpcFailure extends Error {

@@ -1,3 +1,3 @@
-export { startEmbeddedChain, COOKIE_FILE, type EmbeddedChain, type EmbeddedChainOptions } from './start.js';
-export { COOKIE_USER } from './rpc-server.js';
-export { METHOD_NAMES } from './methods.js';
+export { startEmbeddedChain, COOKIE_FILE, type EmbeddedChain, type EmbeddedChainOptions } from './start.ts';
+export { COOKIE_USER } from './rpc-server.ts';
+export { METHOD_NAMES } from './methods.ts';

@@ -3,7 +3,7 @@
  * (`0.00010000`); JSON.stringify of a JS number cannot (it would print `0.0001`, or round large
  * values), so amounts travel as {@link BtcAmount} and are written from their satoshis exactly.
  */
-import { satsToBtcString } from '../amounts.js';
+import { satsToBtcString } from '../amounts.ts';
 
 /** An amount to print as a Core BTC number. */
 export class BtcAmount {

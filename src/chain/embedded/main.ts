@@ -5,7 +5,7 @@
  * diagnostics go to stderr. Shuts down cleanly (exit 0) on SIGINT/SIGTERM or the `stop` RPC.
  */
 import { parseArgs } from 'node:util';
-import { startEmbeddedChain } from './start.js';
+import { startEmbeddedChain } from './start.ts';
 
 function fail(message: string): never {
   process.stderr.write(`embedded chain: ${message}\n`);

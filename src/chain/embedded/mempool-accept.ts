@@ -6,9 +6,9 @@
  * Nothing in the chain or mempool changes on a rejection. Callers serialize through the façade lock.
  */
 import { createRequire } from 'node:module';
-import { RpcCode } from '../rpc-errors.js';
-import { bcoin, bufio, type BcoinCoinView, type BcoinFullNode, type BcoinTX } from './bcoin.js';
-import { pushedItems } from './script-info.js';
+import { RpcCode } from '../rpc-errors.ts';
+import { bcoin, bufio, type BcoinCoinView, type BcoinFullNode, type BcoinTX } from './bcoin.ts';
+import { pushedItems } from './script-info.ts';
 
 const require = createRequire(import.meta.url);
 const STANDARD_LOCKTIME_FLAGS: number = require('bcoin/lib/blockchain/common.js').lockFlags.STANDARD_LOCKTIME_FLAGS;

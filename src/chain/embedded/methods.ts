@@ -2,19 +2,19 @@
  * The Core JSON-RPC methods the façade serves, with Core's parameter shapes, result shapes and
  * error codes, implemented on bcoin's chain, mempool and miner.
  */
-import { RpcCode } from '../rpc-errors.js';
-import { bcoin, revHex, type BcoinCoinView, type BcoinFullNode, type BcoinTX } from './bcoin.js';
-import { btc } from './json.js';
-import { RpcFailure, invalidAddressOrKey, invalidParameter } from './errors.js';
-import * as p from './params.js';
-import { blockJson, headerJson, mempoolEntryJson, scriptPubKeyJson, txJson } from './core-json.js';
-import { DEFAULT_MAX_FEE_RATE_SAT_PER_KVB, MIN_RELAY_SAT_PER_KVB, TxRejected, decodeTxHex, type MempoolPolicy } from './mempool-accept.js';
-import { coreAddressToScript } from './addresses.js';
-import { inferDescriptor, parseScanDescriptor } from './descriptors.js';
-import { readUtxoSet } from './utxo-set.js';
-import { mineBlock } from './node.js';
-import { InsufficientFundsError, type SingleKeyWallet } from './wallet.js';
-import type { AsyncLock } from './lock.js';
+import { RpcCode } from '../rpc-errors.ts';
+import { bcoin, revHex, type BcoinCoinView, type BcoinFullNode, type BcoinTX } from './bcoin.ts';
+import { btc } from './json.ts';
+import { RpcFailure, invalidAddressOrKey, invalidParameter } from './errors.ts';
+import * as p from './params.ts';
+import { blockJson, headerJson, mempoolEntryJson, scriptPubKeyJson, txJson } from './core-json.ts';
+import { DEFAULT_MAX_FEE_RATE_SAT_PER_KVB, MIN_RELAY_SAT_PER_KVB, TxRejected, decodeTxHex, type MempoolPolicy } from './mempool-accept.ts';
+import { coreAddressToScript } from './addresses.ts';
+import { inferDescriptor, parseScanDescriptor } from './descriptors.ts';
+import { readUtxoSet } from './utxo-set.ts';
+import { mineBlock } from './node.ts';
+import { InsufficientFundsError, type SingleKeyWallet } from './wallet.ts';
+import type { AsyncLock } from './lock.ts';
 
 /** Everything a method can reach. */
 export interface ChainContext {

@@ -2,7 +2,7 @@
  * Opening the embedded bcoin full node (regtest, in memory or in a data directory) and mining on it.
  */
 import { join } from 'node:path';
-import { bcoin, fixNullIteratorBounds, type BcoinChainEntry, type BcoinFullNode } from './bcoin.js';
+import { bcoin, fixNullIteratorBounds, type BcoinChainEntry, type BcoinFullNode } from './bcoin.ts';
 
 /** Where and how to open the node. */
 export interface EmbeddedNodeOptions {

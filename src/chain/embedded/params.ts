@@ -2,9 +2,9 @@
  * Parameter parsing with Core's errors: wrong JSON types answer -3 ("JSON value of type X is not of
  * expected type Y"), malformed hashes/hex answer -8, like Core's RPCTypeCheck/ParseHashV.
  */
-import { RpcCode } from '../rpc-errors.js';
-import { MAX_MONEY_SATS, btcToSats } from '../amounts.js';
-import { RpcFailure, invalidParameter } from './errors.js';
+import { RpcCode } from '../rpc-errors.ts';
+import { MAX_MONEY_SATS, btcToSats } from '../amounts.ts';
+import { RpcFailure, invalidParameter } from './errors.ts';
 
 type JsonType = 'null' | 'bool' | 'number' | 'string' | 'array' | 'object';
 

@@ -7,10 +7,10 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { RpcCode } from '../rpc-errors.js';
-import { RpcFailure } from './errors.js';
-import { dispatch, type ChainContext } from './methods.js';
-import { toJson } from './json.js';
+import { RpcCode } from '../rpc-errors.ts';
+import { RpcFailure } from './errors.ts';
+import { dispatch, type ChainContext } from './methods.ts';
+import { toJson } from './json.ts';
 
 /** Cookie user name, as bitcoind writes it. */
 export const COOKIE_USER = '__cookie__';

@@ -3,7 +3,7 @@
  * small pushes as numbers, OP_0..OP_16 as digits, signatures in scriptSigs with their sighash type).
  */
 import { script as bjsScript } from 'bitcoinjs-lib';
-import { scriptToCoreAddress } from './addresses.js';
+import { scriptToCoreAddress } from './addresses.ts';
 
 /** Core's script type names (`scriptPubKey.type`). */
 export type CoreScriptType =

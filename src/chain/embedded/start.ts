@@ -1,12 +1,12 @@
 /** Starting the whole embedded chain in-process: bcoin node + Core-compatible JSON-RPC façade. */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { openEmbeddedNode, mineToSegwitActivation } from './node.js';
-import { MempoolPolicy } from './mempool-accept.js';
-import { SingleKeyWallet } from './wallet.js';
-import { AsyncLock } from './lock.js';
-import { startRpcServer } from './rpc-server.js';
-import type { ChainContext } from './methods.js';
+import { openEmbeddedNode, mineToSegwitActivation } from './node.ts';
+import { MempoolPolicy } from './mempool-accept.ts';
+import { SingleKeyWallet } from './wallet.ts';
+import { AsyncLock } from './lock.ts';
+import { startRpcServer } from './rpc-server.ts';
+import type { ChainContext } from './methods.ts';
 
 /** Cookie file name inside the data directory (bitcoind's name). */
 export const COOKIE_FILE = '.cookie';

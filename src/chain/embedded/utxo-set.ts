@@ -1,6 +1,6 @@
 /** Reading the whole chain UTXO set (what Core's scantxoutset walks); the regtest set is small. */
 import { createRequire } from 'node:module';
-import { bcoin, COIN_KEY_PREFIX, type BcoinFullNode } from './bcoin.js';
+import { bcoin, COIN_KEY_PREFIX, type BcoinFullNode } from './bcoin.ts';
 
 const require = createRequire(import.meta.url);
 const layout: { c: { parse(key: Buffer): [string, number] } } = require('bcoin/lib/blockchain/layout.js');

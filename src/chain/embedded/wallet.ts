@@ -6,11 +6,11 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { publicKeyOf, randomPrivateKey } from '../../crypto/secp256k1.js';
-import { p2wpkh } from '../../bitcoin/p2wpkh.js';
-import { bcoin, type BcoinCoin, type BcoinFullNode, type BcoinKeyRing } from './bcoin.js';
-import { readUtxoSet, type Utxo } from './utxo-set.js';
-import type { MempoolPolicy } from './mempool-accept.js';
+import { publicKeyOf, randomPrivateKey } from '../../crypto/secp256k1.ts';
+import { p2wpkh } from '../../bitcoin/p2wpkh.ts';
+import { bcoin, type BcoinCoin, type BcoinFullNode, type BcoinKeyRing } from './bcoin.ts';
+import { readUtxoSet, type Utxo } from './utxo-set.ts';
+import type { MempoolPolicy } from './mempool-accept.ts';
 
 /** File name of the wallet key inside the data directory. */
 export const WALLET_FILE = 'wallet.json';
