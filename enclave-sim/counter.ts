@@ -76,7 +76,16 @@ export class CounterStore {
     return { value: value as number, tag: hexToBytes(tag) };
   }
 
-  /** The counter's slot file, opened once and kept open (it is written on every seal). */
+  /** Closes the counter's files once no enclave uses it (they are reopened on the next use). */
+  release(counterId: string): Promise<void> {
+    return this.#serialized(counterId, async () => {
+      const f = this.#files.get(counterId);
+      this.#files.delete(counterId);
+      if (f) await (await f).close();
+    });
+  }
+
+  /** The counter's slot file, opened once and kept open while its enclave runs (written on every seal). */
   #slots(counterId: string): Promise<SlotFile> {
     let f = this.#files.get(counterId);
     if (!f) {

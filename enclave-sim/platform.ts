@@ -138,6 +138,7 @@ export class Platform {
       for (const settle of record.debugReads.values()) settle(null);
       record.debugReads.clear();
       channel.port1.close();
+      void this.#counters.release(counterId).catch(() => undefined);
     });
 
     const { handle, ready } = connectHost(worker, bundle.measurement, opts);

@@ -60,6 +60,14 @@ test('npm start: a funded three-node network from nothing, payments by CLI and c
   assert.equal(p.status, 'succeeded');
   const json = JSON.parse(await cli(datadir, '--json', '--node', 'bob', 'channels'));
   assert.equal(json.length, 2);
+  assert.match(await cli(datadir, 'attest', 'carol'), /carol: quote verified/);
+  const info = JSON.parse(await cli(datadir, '--json', '--node', 'carol', 'getinfo'));
+  assert.equal(info.node_id, carol.nodeId);
+  // a usage error is one line on stderr and exit code 2, never a stack trace
+  const bad = await cli(datadir, '--node', 'alice', 'pay', 'bob', 'abc').then(() => null, (e: { code: number; stderr: string }) => e);
+  assert.equal(bad?.code, 2);
+  assert.match(bad!.stderr, /^teechain: AMOUNT_SAT must be a whole number\n/);
+  assert.doesNotMatch(bad!.stderr, /at .*\.ts:\d+/);
 
   // settle every channel from its opener; the chain pays exactly what the API showed
   const rpc = new BitcoinRpcClient({ url: network.chain.rpcUrl, user: network.chain.rpcUser, password: network.chain.rpcPassword });

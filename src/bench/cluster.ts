@@ -22,7 +22,9 @@ export interface Agent {
 }
 
 export async function spawnAgent(name: string, opts: DaemonOptions): Promise<Agent> {
-  const proc: ChildProcess = spawn(process.execPath, ['--import', 'tsx', AGENT, JSON.stringify(opts)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles every agent (NODE_OPTIONS refuses --cpu-prof).
+  const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc: ChildProcess = spawn(process.execPath, [...extra, '--import', 'tsx', AGENT, JSON.stringify(opts)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   const ready = await new Promise<{ node_id: string; p2p: string; rest_url: string; token_file: string }>((resolve, reject) => {
