@@ -120,6 +120,20 @@ describe('treasury nodes end to end', () => {
       assert.equal(late.body.error.code, 'channel_closed');
       await minedOutputs(s.txid);
 
+      // the signed settlement stays available, to broadcast again should the first broadcast fail
+      const closed = await a.ok('GET', `/v1/channels/${ch}`);
+      assert.equal(Transaction.fromHex(closed.settlement_tx_hex).getId(), s.txid);
+
+      // a deposit reported before it is confirmed stays pending, and the node confirms it by itself later
+      const sent = await chain.rpc.call<string>('sendtoaddress', [pending.address, 0.002]);
+      const sentTx = Transaction.fromHex((await chain.rpc.call<{ hex: string }>('getrawtransaction', [sent, true])).hex);
+      const vout = sentTx.outs.findIndex((o) => o.value === 200_000n);
+      const early = await a.api('POST', `/v1/deposits/${pending.deposit_id}/funded`, { txid: sent, vout });
+      assert.equal(early.status, 409);
+      assert.equal(early.body.error.code, 'deposit_unconfirmed');
+      await chain.mine(1);
+      await waitUntil(async () => (await a.ok('GET', '/v1/deposits')).deposits.find((d: any) => d.deposit_id === pending.deposit_id).status === 'free', 10_000, 'pending deposit confirmed by the node');
+
       // a free deposit goes back on chain
       const rel = await a.ok('POST', `/v1/deposits/${spare}/release`, {});
       await chain.mine(1);

@@ -27,8 +27,8 @@ export interface TreasuryNodeOptions {
   payoutAddress?: string;
   p2pHost?: string;
   p2pPort?: number;
-  /** How long the enclave waits for a peer's answer, and `pay` waits for the acknowledgement. */
-  replyTimeoutMs?: number;
+  /** How often deposits reported funded but not yet confirmed are checked again (default 2 s). */
+  depositPollMs?: number;
 }
 
 interface PendingPay {
@@ -56,6 +56,8 @@ export class TreasuryNode {
   private readonly outgoing = new Map<string, string>();
   private readonly redialing = new Set<string>();
   private stopped = false;
+  private polling = false;
+  private pollTimer?: ReturnType<typeof setInterval>;
   nodeId = '';
   measurement = '';
   p2pPort = 0;
@@ -117,6 +119,28 @@ export class TreasuryNode {
     for (const address of await this.loadPeers()) {
       this.savedPeers.add(address);
       this.redial(address, 0);
+    }
+    this.pollTimer = setInterval(() => void this.confirmPendingDeposits(), this.opts.depositPollMs ?? 2_000);
+    this.pollTimer.unref();
+  }
+
+  /**
+   * Deposits whose funding output was reported before it had enough confirmations stay pending; they are
+   * reported to the enclave again until it counts them free (it checks the chain itself each time).
+   */
+  private async confirmPendingDeposits(): Promise<void> {
+    if (this.polling || this.stopped) return;
+    this.polling = true;
+    try {
+      for (const d of await this.deposits()) {
+        if (d.status !== 'pending' || !d.outpoint) continue;
+        const [txid, vout] = d.outpoint.split(':') as [string, string];
+        await this.depositFunded(d.deposit_id, txid, Number(vout)).catch(() => undefined);
+      }
+    } catch {
+      // enclave busy or stopping: try again at the next tick
+    } finally {
+      this.polling = false;
     }
   }
 
@@ -234,7 +258,7 @@ export class TreasuryNode {
   async releaseDeposit(depositId: string, address?: string) {
     const feeRate = await this.opts.chain.feeRate();
     const r = await this.call('deposit_release', { deposit_id: depositId, address: address ?? this.payoutAddress, fee_rate: feeRate });
-    await this.broadcast(r.tx_hex);
+    await this.broadcast(r.tx_hex, `GET /v1/deposits shows it as release_tx_hex of ${depositId}`);
     return r;
   }
 
@@ -270,15 +294,16 @@ export class TreasuryNode {
       pay.resolve(pay.payment);
     }
     this.inFlight.delete(channelId);
-    if (r.tx_hex) await this.broadcast(r.tx_hex);
+    if (r.tx_hex) await this.broadcast(r.tx_hex, `GET /v1/channels/${channelId} shows it as settlement_tx_hex`);
     return r;
   }
 
-  private async broadcast(hex: string): Promise<void> {
+  /** Broadcasts what the enclave signed; on failure the user is told where the signed transaction is kept. */
+  private async broadcast(hex: string, whereKept: string): Promise<void> {
     try {
       await this.opts.chain.broadcast(hex);
     } catch (err) {
-      throw new NodeError('broadcast_failed', `the chain refused the transaction: ${(err as Error).message}`);
+      throw new NodeError('broadcast_failed', `the chain refused the signed transaction (${(err as Error).message}); ${whereKept}, to broadcast it again`);
     }
   }
 
@@ -395,6 +420,7 @@ export class TreasuryNode {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    if (this.pollTimer) clearInterval(this.pollTimer);
     await this.transport?.stop();
     await this.enclave?.terminate();
     await this.store?.close();

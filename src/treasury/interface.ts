@@ -27,6 +27,7 @@ export const DepositView = Type.Object({
   value_sat: Type.Union([Sat, Type.Null()]),
   channel_id: Type.Union([Type.String(), Type.Null()]),
   spent_by: Type.Union([Type.String(), Type.Null()]),
+  release_tx_hex: Type.Union([Type.String(), Type.Null()]),
 });
 export type DepositView = Static<typeof DepositView>;
 
@@ -44,6 +45,8 @@ export const ChannelView = Type.Object({
   total_received_sat: Sat,
   total_acked_sat: Sat,
   settlement_txid: Type.Union([Type.String(), Type.Null()]),
+  /** The settlement this enclave signed (null when the peer settled), to broadcast again if needed. */
+  settlement_tx_hex: Type.Union([Type.String(), Type.Null()]),
   settled_by: Type.Union([Type.Literal('local'), Type.Literal('remote'), Type.Null()]),
   peer_connected: Type.Boolean(),
 });

@@ -23,6 +23,8 @@ export interface Deposit {
   channelId?: string;
   /** Txid of the transaction that spent it (release or settlement), once known. */
   spentBy?: string;
+  /** The release transaction this enclave signed, kept so the host can broadcast it again. */
+  releaseHex?: string;
 }
 
 /** A counterparty's deposit in one of our channels, with the keys its enclave handed over. */

@@ -150,6 +150,7 @@ export class Treasury {
       total_received_sat: ch.received.toString(),
       total_acked_sat: ch.acked.toString(),
       settlement_txid: ch.settlement?.txid ?? null,
+      settlement_tx_hex: ch.settlement?.hex ?? null,
       settled_by: ch.settlement?.by ?? null,
       peer_connected: this.peerConn.has(ch.peerId),
     };
@@ -175,6 +176,7 @@ export class Treasury {
       value_sat: d.value !== undefined ? d.value.toString() : null,
       channel_id: d.channelId ?? null,
       spent_by: d.spentBy ?? null,
+      release_tx_hex: d.releaseHex ?? null,
     };
   }
 
@@ -229,6 +231,7 @@ export class Treasury {
     const tx = buildReleaseTx({ deposit: this.asSpendable(dep), payoutScript: payoutScriptFor(payoutAddress), feeRate });
     dep.status = 'spent';
     dep.spentBy = tx.txid;
+    dep.releaseHex = tx.hex;
     await this.committer.commit();
     return { deposit_id: id, txid: tx.txid, tx_hex: tx.hex, fee_sat: tx.fee.toString() };
   }
