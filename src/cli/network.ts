@@ -54,6 +54,8 @@ export function channelsOf(topology: Topology, n: number): Array<[number, number
 export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
   const { datadir, log } = opts;
   if (opts.nodes < 1 || opts.nodes > NODE_NAMES.length) throw new CliError(`--nodes must be 1 to ${NODE_NAMES.length}`);
+  const running = await runningPid(datadir);
+  if (running !== null) throw new CliError(`a network is already running from ${datadir} (pid ${running}): stop it with \`teechain network down\` or use another --datadir`);
   if (opts.fresh) await rm(datadir, { recursive: true, force: true });
   await mkdir(datadir, { recursive: true });
   const previous = await readSaved(datadir);
@@ -111,7 +113,22 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
     return { network, stop, died };
   } catch (err) {
     await stop();
+    if (/already in use/.test((err as Error).message)) {
+      throw new CliError(`${(err as Error).message}: another network on these ports? choose others with --base-port N (0 = any free ports)`);
+    }
     throw err;
+  }
+}
+
+/** The pid in network.pid if that process is still alive. */
+async function runningPid(datadir: string): Promise<number | null> {
+  try {
+    const pid = Number(await readFile(join(datadir, 'network.pid'), 'utf8'));
+    if (!Number.isSafeInteger(pid) || pid <= 0) return null;
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return null;
   }
 }
 

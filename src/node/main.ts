@@ -72,7 +72,9 @@ export class UsageError extends Error {}
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   main(process.argv.slice(2)).catch((err: unknown) => {
-    process.stderr.write(`teechain node: ${err instanceof Error ? err.message : String(err)}\n`);
+    const e = err as NodeJS.ErrnoException;
+    const message = e?.code === 'EADDRINUSE' ? `port already in use (${e.message.replace(/^listen EADDRINUSE: address already in use /, '')})` : (e?.message ?? String(err));
+    process.stderr.write(`teechain node: ${message}\n`);
     process.exit(err instanceof UsageError ? 2 : 1);
   });
 }

@@ -69,6 +69,9 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  process.stderr.write(`embedded chain: ${(err as Error)?.stack ?? String(err)}\n`);
+  // One line for people; the stack only when asked for (TEECHAIN_DEBUG=1).
+  const e = err as NodeJS.ErrnoException;
+  const message = e?.code === 'EADDRINUSE' ? `RPC port already in use (${e.message.replace(/^listen EADDRINUSE: address already in use /, '')})` : (e?.message ?? String(err));
+  process.stderr.write(`embedded chain: ${process.env.TEECHAIN_DEBUG ? (e?.stack ?? message) : message}\n`);
   process.exit(1);
 });
