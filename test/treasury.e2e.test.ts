@@ -204,6 +204,29 @@ describe('treasury nodes end to end', () => {
     }
   });
 
+  test('a peer that settles while we are down and never comes back: we learn it from the chain', async () => {
+    const { a, b } = await nodePair('gone');
+    try {
+      const [da, db] = await Promise.all([fundDeposit(a, 300_000), fundDeposit(b, 300_000)]);
+      const ch = await openChannel(a, b, [da], [db]);
+      await a.ok('POST', '/v1/payments', { channel_id: ch, amount_sat: 10_000 });
+      await b.kill('SIGKILL');
+      const s = await a.ok('POST', `/v1/channels/${ch}/settle`, {});
+      await chain.mine(1);
+      await a.kill('SIGKILL'); // a is gone for good: its `settled` message will never reach b
+      await b.launch();
+      await waitUntil(async () => (await b.ok('GET', `/v1/channels/${ch}`)).status === 'closed', 15_000, 'b sees the settlement on chain');
+      const vb = await b.ok('GET', `/v1/channels/${ch}`);
+      assert.equal(vb.settled_by, 'remote');
+      assert.equal(vb.settlement_txid, s.txid);
+      const late = await b.api('POST', '/v1/payments', { channel_id: ch, amount_sat: 1 });
+      assert.equal(late.body.error.code, 'channel_closed');
+    } finally {
+      await a.kill('SIGTERM');
+      await b.kill('SIGTERM');
+    }
+  });
+
   test('a malicious host: replayed or altered frames are refused; a rolled-back sealed state is refused', async () => {
     const { a, b } = await nodePair('hostile');
     try {

@@ -213,3 +213,31 @@ test('durability: a pay message never leaves before the state that debits it is 
   assert.equal(pair.a.state().channels[ch.channel_id]!.sent, 5n);
   assert.equal(pair.wire.log.ab.length, before + 1);
 });
+
+test('learning a settlement from the chain: a validly signed spend closes the channel, a forged one does not', async () => {
+  const { pair, channelId } = await openFunded();
+  await pair.a.treasury.pay([{ channel_id: channelId, amount_sat: 4_000 }]);
+  await waitFor(() => pair.b.treasury.channel(channelId).total_received_sat === '4000');
+  // b settles, but its `settled` message never reaches a (b is gone for good)
+  pair.wire.tamper = (dir, frames) => (dir === 'ba' ? [] : frames);
+  const s = await pair.b.treasury.settle(channelId, 2);
+
+  // a host that lies: a transaction spending the deposit with a made-up signature
+  const dep = pair.a.treasury.channel(channelId).local_deposits[0]!;
+  const [txid, vout] = dep.outpoint.split(':') as [string, string];
+  const forged = new Transaction();
+  forged.addInput(Buffer.from(txid, 'hex').reverse(), Number(vout));
+  forged.addOutput(Buffer.from('0014' + '11'.repeat(20), 'hex'), 1000n);
+  const witnessScript = pair.a.state().deposits[dep.deposit_id]!.witnessScript;
+  forged.setWitness(0, [new Uint8Array(0), new Uint8Array(71).fill(0x30), Buffer.from(witnessScript, 'hex')]);
+  await rejects(pair.a.treasury.spentOnChain(channelId, forged.toHex()), 'funding_mismatch');
+  assert.equal(pair.a.treasury.channel(channelId).status, 'open');
+
+  // the real settlement, as the host finds it on chain
+  const closed = await pair.a.treasury.spentOnChain(channelId, s.tx_hex!);
+  assert.equal(closed.status, 'closed');
+  assert.equal(closed.settled_by, 'remote');
+  assert.equal(closed.settlement_txid, s.txid);
+  const [late] = await pair.a.treasury.pay([{ channel_id: channelId, amount_sat: 1 }]);
+  assert.equal(late && !late.ok && late.code, 'channel_closed');
+});

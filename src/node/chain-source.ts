@@ -4,6 +4,7 @@
  * (embedded façade or a user's bitcoind); tests can pass their own.
  */
 import { BitcoinRpcClient, RpcError } from '../chain/rpc-client.ts';
+import { ChainWatcher } from '../chain/watcher.ts';
 
 export interface TxOutLookup {
   txHex: string;
@@ -18,7 +19,16 @@ export interface ChainSource {
   /** Fee rate for settlements, in sat/vB (integer, at least 1). */
   feeRate(): Promise<number>;
   blockHeight(): Promise<number>;
+  /**
+   * Reports spends of these outpoints (`txid:vout`), in the mempool or in blocks, with the spending
+   * transaction. Optional: without it, a node learns of its peer's settlement only by message.
+   */
+  watchSpends?(outpoints: string[], onSpend: (outpoint: string, txHex: string) => void): Promise<void>;
+  close?(): Promise<void>;
 }
+
+/** Blocks scanned back from the tip when spend watching starts: settlements made while the node was down. */
+const SPEND_HISTORY_BLOCKS = 144;
 
 /** RPC error codes Core uses for "no such transaction" (-5) and "not found in the UTXO set" answers. */
 const NOT_FOUND = -5;
@@ -55,5 +65,33 @@ export class RpcChainSource implements ChainSource {
 
   blockHeight(): Promise<number> {
     return this.rpc.call<number>('getblockcount', []);
+  }
+
+  private watcher?: ChainWatcher;
+  private readonly watched = new Set<string>();
+
+  async watchSpends(outpoints: string[], onSpend: (outpoint: string, txHex: string) => void): Promise<void> {
+    const fresh = outpoints.filter((o) => !this.watched.has(o));
+    if (fresh.length === 0) return;
+    if (!this.watcher) {
+      const tip = await this.blockHeight();
+      const w = new ChainWatcher(this.rpc, { pollIntervalMs: 1_000, fromHeight: Math.max(1, tip - SPEND_HISTORY_BLOCKS) });
+      w.on('spent', (e) => {
+        void this.rpc.getRawTransactionHex(e.spendingTxid).then((hex) => onSpend(`${e.outpoint.txid}:${e.outpoint.vout}`, hex), () => undefined);
+      });
+      w.on('error', () => undefined); // the next poll tries again
+      this.watcher = w;
+    }
+    for (const o of fresh) {
+      const [txid, vout] = o.split(':') as [string, string];
+      this.watched.add(o);
+      this.watcher.watchOutpoint({ txid, vout: Number(vout) });
+    }
+    // Started after the first outpoints are watched, so its scan of recent history can find their spends.
+    await this.watcher.start();
+  }
+
+  async close(): Promise<void> {
+    await this.watcher?.stop();
   }
 }

@@ -137,6 +137,7 @@ export class TreasuryNode {
         const [txid, vout] = d.outpoint.split(':') as [string, string];
         await this.depositFunded(d.deposit_id, txid, Number(vout)).catch(() => undefined);
       }
+      await this.watchChannelDeposits();
     } catch {
       // enclave busy or stopping: try again at the next tick
     } finally {
@@ -181,6 +182,24 @@ export class TreasuryNode {
       throw new NodeError('enclave_failed', `the enclave refused its sealed state (${code}): ${(err as Error).message}`);
     }
   }
+
+  /**
+   * Watches the deposits of open channels on chain: if one is spent, the peer settled (its message may
+   * never come), and the enclave is shown the spending transaction, which it checks before closing.
+   */
+  private async watchChannelDeposits(): Promise<void> {
+    if (!this.opts.chain.watchSpends) return;
+    const open = (await this.channels()).filter((c) => c.status === 'open');
+    const byOutpoint = new Map<string, string>();
+    for (const c of open) for (const d of [...c.local_deposits, ...c.remote_deposits]) byOutpoint.set(d.outpoint, c.channel_id);
+    this.channelOfOutpoint = byOutpoint;
+    await this.opts.chain.watchSpends([...byOutpoint.keys()], (outpoint, txHex) => {
+      const channelId = this.channelOfOutpoint.get(outpoint);
+      if (channelId && !this.stopped) void this.call('channel_spent', { channel_id: channelId, tx_hex: txHex }).catch(() => undefined);
+    });
+  }
+
+  private channelOfOutpoint = new Map<string, string>();
 
   /** Calls the enclave, turning its error answers into NodeErrors with the same code. */
   private async call<K extends keyof (typeof TreasuryInterface)['ecalls'] & string>(
@@ -421,6 +440,7 @@ export class TreasuryNode {
     if (this.stopped) return;
     this.stopped = true;
     if (this.pollTimer) clearInterval(this.pollTimer);
+    await this.opts.chain.close?.();
     await this.transport?.stop();
     await this.enclave?.terminate();
     await this.store?.close();

@@ -105,6 +105,7 @@ export const TreasuryInterface = defineInterface({
     },
     channel_add_deposit: { args: Type.Object({ channel_id: Hex32, deposit_id: DepositId }, { additionalProperties: false }), result: ChannelView },
     channel_remove_deposit: { args: Type.Object({ channel_id: Hex32, deposit_id: DepositId }, { additionalProperties: false }), result: ChannelView },
+    channel_spent: { args: Type.Object({ channel_id: Hex32, tx_hex: Type.String({ pattern: '^([0-9a-f]{2})+$', maxLength: 400_000 }) }, { additionalProperties: false }), result: ChannelView },
     channel_settle: {
       args: Type.Object({ channel_id: Hex32, fee_rate: FeeRate }, { additionalProperties: false }),
       result: Type.Object({

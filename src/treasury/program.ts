@@ -78,6 +78,7 @@ serveEnclave(TreasuryInterface, {
   channel_open: (a) => run((t) => t.openChannel(a.peer_id, a.payout_address)),
   channel_add_deposit: (a) => run((t) => t.addDeposit(a.channel_id, a.deposit_id)),
   channel_remove_deposit: (a) => run((t) => t.removeDeposit(a.channel_id, a.deposit_id)),
+  channel_spent: (a) => run((t) => t.spentOnChain(a.channel_id, a.tx_hex)),
   channel_settle: (a) => run((t) => t.settle(a.channel_id, a.fee_rate)),
   pay: (a) => run(async (t) => ({ results: await t.pay(a.payments) })),
   peer_connect: (a) => run(async (t) => { await t.connect(a.conn); return null; }),

@@ -10,7 +10,7 @@
 import { Transaction } from 'bitcoinjs-lib';
 import {
   REGTEST, addressToOutputScript, buildSpend, estimateVsize, finalizeMultisigInput, multisigP2wsh, prevOutputScript,
-  signInput, type MultisigInput, type OutputSpec,
+  signInput, verifyInputSignature, parseMultisigScript, type MultisigInput, type OutputSpec, type SpendableInput,
 } from '../bitcoin/index.ts';
 import { publicKeyOf } from '../crypto/secp256k1.ts';
 import { TreasuryError } from './errors.ts';
@@ -99,6 +99,41 @@ export function buildReleaseTx(opts: { deposit: SpendableDeposit; payoutScript: 
   if (value < DUST_LIMIT) throw new TreasuryError('dust_output', `deposit of ${opts.deposit.value} sat does not cover the fee ${fee} sat`);
   const tx = signAll([opts.deposit], [{ script: opts.payoutScript, valueSat: value }]);
   return { txid: tx.getId(), hex: tx.toHex(), fee };
+}
+
+/**
+ * Whether `txHex` spends `deposit` with m valid signatures over its BIP143 sighash: proof that an enclave
+ * holding the deposit's keys (ours or the channel peer's) signed it, which a host cannot forge.
+ * Returns the transaction id, or null when the transaction does not validly spend the deposit.
+ */
+export function verifyDepositSpend(txHex: string, deposit: SpendableDeposit): string | null {
+  let tx: Transaction;
+  try {
+    tx = Transaction.fromHex(txHex);
+  } catch {
+    return null;
+  }
+  const [txid, vout] = deposit.outpoint.split(':') as [string, string];
+  const index = tx.ins.findIndex((i) => bytesToHex(Uint8Array.from(i.hash).reverse()) === txid && i.index === Number(vout));
+  if (index < 0) return null;
+  const witness = tx.ins[index]!.witness;
+  const script = hexToBytes(deposit.witnessScript);
+  if (witness.length < 2 || bytesToHex(witness[witness.length - 1]!) !== deposit.witnessScript) return null;
+  // BIP143 commits to this input's own value only, so the other inputs need no values here.
+  const inputs: SpendableInput[] = tx.ins.map((_, i) => (i === index ? asInput(deposit) : asInput({ ...deposit, value: 1n })));
+  const spend = { tx, inputs };
+  const { m, pubkeys } = parseMultisigScript(script);
+  const sigs = witness.slice(1, -1);
+  let valid = 0;
+  let k = 0;
+  for (const sig of sigs) {
+    // CHECKMULTISIG order: each signature matches a later key than the previous one.
+    while (k < pubkeys.length && !verifyInputSignature(spend, index, pubkeys[k]!, sig)) k++;
+    if (k === pubkeys.length) break;
+    valid++;
+    k++;
+  }
+  return valid >= m ? tx.getId() : null;
 }
 
 function checkFeeRate(feeRate: number): void {

@@ -19,7 +19,7 @@ import {
   encodeState, localBalance, remoteBalance, spendable, peerDepositTotal,
   type Channel, type Deposit, type PeerDeposit, type TreasuryConfig, type TreasuryState,
 } from './state.ts';
-import { buildDepositScript, buildReleaseTx, buildSettlementTx, checkFundingOutput, payoutScriptFor } from './transactions.ts';
+import { buildDepositScript, buildReleaseTx, buildSettlementTx, checkFundingOutput, payoutScriptFor, verifyDepositSpend } from './transactions.ts';
 
 /** What the host tells the enclave about an output, fetched from its chain node (not proven; see README). */
 export interface TxOutInfo {
@@ -353,6 +353,24 @@ export class Treasury {
       channel_id: ch.id, txid: settlement ? txid : null, tx_hex: settlement?.hex ?? null, fee_sat: (settlement?.fee ?? 0n).toString(),
       local_balance_sat: localBalance(this.state, ch).toString(), remote_balance_sat: remoteBalance(ch).toString(),
     };
+  }
+
+  /**
+   * The host saw a deposit of an open channel spent on chain (the peer settled, and its message may never
+   * come: it may be gone for good). Closed only if the transaction really spends one of the channel's
+   * deposits with valid signatures, which only an enclave holding its keys can make; a host that lies
+   * gets `funding_mismatch` and the channel stays open.
+   */
+  async spentOnChain(channelId: string, txHex: string) {
+    this.assertLive();
+    const ch = this.getChannel(channelId);
+    if (ch.status === 'closed') return this.channelView(ch);
+    const deposits = [...ch.myDeposits.map((id) => this.asSpendable(this.state.deposits[id]!)), ...ch.peerDeposits];
+    const txid = deposits.map((d) => verifyDepositSpend(txHex, d)).find((t) => t !== null);
+    if (!txid) throw new TreasuryError('funding_mismatch', 'the transaction does not validly spend a deposit of this channel');
+    this.closeChannel(ch, { txid, by: 'remote' });
+    await this.committer.commit();
+    return this.channelView(ch);
   }
 
   private closeChannel(ch: Channel, settlement: NonNullable<Channel['settlement']>): void {
