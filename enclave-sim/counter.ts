@@ -50,18 +50,22 @@ export class CounterStore {
    */
   advance(counterId: string, meta: { measurement: string; instance: string }, from: number, to: number, tag: Uint8Array): Promise<void> {
     return this.#serialized(counterId, async () => {
-      // Re-read each time: another process may share the platform dir.
-      const current = await this.#read(counterId);
-      if (current.value !== from || to !== from + 1) {
-        throw new PlatformError('counter_conflict', `counter is at ${current.value}, asked to go ${from} -> ${to}`);
-      }
-      const json = JSON.stringify({ format: FORMAT, counterId, measurement: meta.measurement, instance: meta.instance, value: to, tag: bytesToHex(tag) });
-      await (await this.#slots(counterId)).write(utf8ToBytes(json));
+      // Compared against the record on disk each time (not a cached value): another process may share the platform dir.
+      await (await this.#slots(counterId)).update((bytes) => {
+        const current = this.#parse(counterId, bytes);
+        if (current.value !== from || to !== from + 1) {
+          throw new PlatformError('counter_conflict', `counter is at ${current.value}, asked to go ${from} -> ${to}`);
+        }
+        return utf8ToBytes(JSON.stringify({ format: FORMAT, counterId, measurement: meta.measurement, instance: meta.instance, value: to, tag: bytesToHex(tag) }));
+      });
     });
   }
 
   async #read(counterId: string): Promise<CounterState> {
-    const bytes = await (await this.#slots(counterId)).read();
+    return this.#parse(counterId, await (await this.#slots(counterId)).read());
+  }
+
+  #parse(counterId: string, bytes: Uint8Array | null): CounterState {
     if (!bytes) return { value: 0, tag: new Uint8Array(16) };
     let parsed: Record<string, unknown>;
     try {

@@ -127,10 +127,18 @@ export class SlotFile {
 
   /** Durably writes `data` as the newest record. @throws the fs error (the previous record is intact). */
   write(data: Uint8Array): Promise<void> {
+    return this.update(() => data);
+  }
+
+  /**
+   * Read-modify-write in one step: `next` gets the newest record (or null) and returns what to write;
+   * it may throw to write nothing. One scan of the slots serves both the read and the write.
+   */
+  update(next: (current: Uint8Array | null) => Uint8Array): Promise<void> {
     const run = this.#chain.then(async () => {
       const handles = this.#handles;
       if (!handles) throw new Error(`${this.file}: slot file is closed`);
-      this.#scan();
+      const data = next(this.#scan()?.data ?? null);
       const slot = this.#newest === 0 ? 1 : 0;
       const seq = this.#seq + 1n;
       const buf = Buffer.allocUnsafe(SLOT_HEADER + data.length);
