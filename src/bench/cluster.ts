@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../cli/client.ts';
+import { openChannelBetween } from '../cli/channels.ts';
 import type { DaemonOptions } from '../node/daemon.ts';
 import type { LoadRequest, LoadResult } from './agent.ts';
 
@@ -61,13 +62,7 @@ export async function openFundedChannel(a: Agent, b: Agent, depositSat: number):
     a.api.request<{ deposit_id: string }>('POST', '/v1/deposits', { amount_sat: depositSat, fund: true }),
     b.api.request<{ deposit_id: string }>('POST', '/v1/deposits', { amount_sat: depositSat, fund: true }),
   ]);
-  await a.api.request('POST', '/v1/peers', { address: b.p2p });
-  const ch = await a.api.request<{ channel_id: string }>('POST', '/v1/channels', { peer_id: b.nodeId, deposit_ids: [da.deposit_id] });
-  for (let i = 0; i < 200; i++) {
-    try { await b.api.request('GET', `/v1/channels/${ch.channel_id}`); break; } catch { await new Promise((r) => setTimeout(r, 25)); }
-  }
-  await b.api.request('POST', `/v1/channels/${ch.channel_id}/deposits`, { deposit_id: db.deposit_id });
-  return ch.channel_id;
+  return openChannelBetween(a, b, [da.deposit_id], [db.deposit_id]);
 }
 
 export interface ChannelTotals {

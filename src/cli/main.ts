@@ -7,9 +7,9 @@ import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { verifyQuote, reportDataFor } from '../../enclave-sim/attestation.ts';
+import { AttestationService, verifyQuote, reportDataFor } from '../../enclave-sim/attestation.ts';
 import { measureBundle } from '../../enclave-sim/bundle.ts';
-import { AttestationService } from '../../enclave-sim/attestation.ts';
+import { defaultDatadir } from '../node/datadir.ts';
 import { TREASURY_PROGRAM } from '../node/treasury-node.ts';
 import { ApiClient, CliError, readNetwork, type NetworkFile, type NetworkNode } from './client.ts';
 import { formatSat, table } from './format.ts';
@@ -54,7 +54,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return values.help ? 0 : 2;
   }
-  const datadir = values.datadir ?? process.env.TEECHAIN_HOME ?? join(process.cwd(), '.teechain');
+  const datadir = values.datadir ?? defaultDatadir();
   const json = values.json === true;
   const out = (human: string, data: unknown) => process.stdout.write(`${json ? JSON.stringify(data, null, 2) : human}\n`);
   const [cmd, ...args] = positionals;

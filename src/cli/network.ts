@@ -12,6 +12,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { AttestationService } from '../../enclave-sim/attestation.ts';
 import { ApiClient, CliError, type NetworkFile, type NetworkNode } from './client.ts';
+import { openChannelBetween } from './channels.ts';
 import { formatSat, table } from './format.ts';
 import { CHAIN_MAIN, NODE_MAIN, spawnReady, type ReadyProcess } from './processes.ts';
 
@@ -159,20 +160,7 @@ async function fundAndConnect(network: NetworkFile, opts: NetworkOptions): Promi
     const a = network.nodes[x]!;
     const b = network.nodes[y]!;
     opts.log(`channel ${a.name} ⇄ ${b.name}: attesting, opening, adding deposits…`);
-    await clients[x]!.request('POST', '/v1/peers', { address: b.p2p });
-    const ch = await clients[x]!.request<{ channel_id: string }>('POST', '/v1/channels', { peer_id: b.nodeId, deposit_ids: [deposits[x]!.shift()!] });
-    await waitFor(async () => {
-      try { await clients[y]!.request('GET', `/v1/channels/${ch.channel_id}`); return true; } catch { return false; }
-    });
-    await clients[y]!.request('POST', `/v1/channels/${ch.channel_id}/deposits`, { deposit_id: deposits[y]!.shift()! });
-  }
-}
-
-async function waitFor(cond: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const start = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - start > timeoutMs) throw new CliError('timed out waiting for the peer to see the channel');
-    await new Promise((r) => setTimeout(r, 50));
+    await openChannelBetween({ api: clients[x]!, nodeId: a.nodeId, p2p: a.p2p }, { api: clients[y]!, nodeId: b.nodeId, p2p: b.p2p }, [deposits[x]!.shift()!], [deposits[y]!.shift()!]);
   }
 }
 

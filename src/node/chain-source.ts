@@ -3,7 +3,7 @@
  * broadcast, fee rate, height. The real adapter speaks Bitcoin Core JSON-RPC
  * (embedded façade or a user's bitcoind); tests can pass their own.
  */
-import { BitcoinRpcClient, RpcError } from '../chain/rpc-client.ts';
+import { BitcoinRpcClient, RpcCode, RpcError } from '../chain/rpc-client.ts';
 import { ChainWatcher } from '../chain/watcher.ts';
 
 export interface TxOutLookup {
@@ -30,33 +30,30 @@ export interface ChainSource {
 /** Blocks scanned back from the tip when spend watching starts: settlements made while the node was down. */
 const SPEND_HISTORY_BLOCKS = 144;
 
-/** RPC error codes Core uses for "no such transaction" (-5) and "not found in the UTXO set" answers. */
-const NOT_FOUND = -5;
-
 export class RpcChainSource implements ChainSource {
   constructor(readonly rpc: BitcoinRpcClient) {}
 
   async getTxOut(txid: string, vout: number): Promise<TxOutLookup | null> {
-    let raw: { hex: string; confirmations?: number };
+    let raw;
     try {
-      raw = await this.rpc.call<{ hex: string; confirmations?: number }>('getrawtransaction', [txid, true]);
+      raw = await this.rpc.getRawTransaction(txid);
     } catch (err) {
-      if (err instanceof RpcError && (err as RpcError).code === NOT_FOUND) return null;
+      if (err instanceof RpcError && err.code === RpcCode.INVALID_ADDRESS_OR_KEY) return null; // no such transaction
       throw err;
     }
-    const out = await this.rpc.call<unknown>('gettxout', [txid, vout, true]);
-    return { txHex: raw.hex, confirmations: raw.confirmations ?? 0, unspent: out !== null };
+    const out = await this.rpc.getTxOut(txid, vout, true);
+    return { txHex: raw.hex, confirmations: raw.confirmations, unspent: out !== null };
   }
 
   broadcast(txHex: string): Promise<string> {
-    return this.rpc.call<string>('sendrawtransaction', [txHex]);
+    return this.rpc.sendRawTransaction(txHex);
   }
 
   async feeRate(): Promise<number> {
     try {
-      const r = await this.rpc.call<{ feerate?: number }>('estimatesmartfee', [6]);
-      // BTC/kvB → sat/vB, rounded up; never below 1.
-      if (typeof r.feerate === 'number' && r.feerate > 0) return Math.max(1, Math.ceil(Math.round(r.feerate * 1e8) / 1000));
+      const { feeRateSatPerKvb } = await this.rpc.estimateSmartFee(6);
+      // sat/kvB → sat/vB, rounded up; never below 1.
+      if (feeRateSatPerKvb !== null && feeRateSatPerKvb > 0n) return Math.max(1, Number((feeRateSatPerKvb + 999n) / 1000n));
     } catch {
       // fall through to the regtest floor
     }
@@ -64,7 +61,7 @@ export class RpcChainSource implements ChainSource {
   }
 
   blockHeight(): Promise<number> {
-    return this.rpc.call<number>('getblockcount', []);
+    return this.rpc.getBlockCount();
   }
 
   private watcher?: ChainWatcher;

@@ -3,7 +3,6 @@
  * Used by `teechain node start` and by the local network launcher (one process per node).
  */
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { AttestationService } from '../../enclave-sim/index.ts';
 import { BitcoinRpcClient } from '../chain/rpc-client.ts';
@@ -93,8 +92,4 @@ function faucetFor(rpc: BitcoinRpcClient): RegtestFaucet {
       return { txid: out.txid, vout: out.vout };
     },
   };
-}
-
-export function defaultDatadir(): string {
-  return process.env.TEECHAIN_HOME ?? join(process.cwd(), '.teechain');
 }

@@ -4,7 +4,8 @@
  * and shuts down cleanly on SIGINT / SIGTERM. `teechain node start` and the network launcher run this.
  */
 import { parseArgs } from 'node:util';
-import { startDaemon, defaultDatadir } from './daemon.ts';
+import { startDaemon } from './daemon.ts';
+import { defaultDatadir } from './datadir.ts';
 
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({

@@ -76,10 +76,11 @@ export class PaymentLog {
 
   /** Newest first, `offset` from the newest. */
   page(offset: number, limit: number): { payments: Payment[]; total: number } {
-    if (this.list.length > this.limit) this.list.splice(0, this.list.length - this.limit);
-    const end = Math.max(0, this.list.length - offset);
-    const start = Math.max(0, end - limit);
-    return { payments: this.list.slice(start, end).reverse(), total: this.list.length };
+    // The list may hold up to a quarter more than `limit` between trims (see add); show only `limit`.
+    const oldest = Math.max(0, this.list.length - this.limit);
+    const end = Math.max(oldest, this.list.length - offset);
+    const start = Math.max(oldest, end - limit);
+    return { payments: this.list.slice(start, end).reverse(), total: this.list.length - oldest };
   }
 
   private add(p: Payment): Payment {

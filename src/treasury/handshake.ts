@@ -16,7 +16,7 @@ import { randomPrivateKey, publicKeyOf, sharedSecret, isPublicKey } from '../cry
 import { SecureSession } from '../protocol/session.ts';
 import type { HandshakeMessage } from '../protocol/messages.ts';
 import { TreasuryError } from './errors.ts';
-import { bytesToHex, hexToBytes } from './hex.ts';
+import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
 
 export interface HandshakeDeps {
   identityPub: Uint8Array;
@@ -55,7 +55,7 @@ export class Handshake {
       this.peerId = this.checkKey(msg.id);
       this.peerEph = this.checkKey(msg.eph);
       this.peerNonce = hexToBytes(msg.nonce);
-      const quote = await this.deps.quote(this.reportData(this.deps.identityPub, publicKeyOf(this.eph)), this.peerNonce);
+      const quote = await this.deps.quote(reportDataFor(this.deps.identityPub, publicKeyOf(this.eph)), this.peerNonce);
       return { done: false, reply: { t: 'hs_reply', id: bytesToHex(this.deps.identityPub), eph: bytesToHex(publicKeyOf(this.eph)), nonce: bytesToHex(this.nonce), quote } };
     }
     if (this.role === 'initiator' && msg.t === 'hs_reply' && !this.peerId) {
@@ -63,7 +63,7 @@ export class Handshake {
       this.peerEph = this.checkKey(msg.eph);
       this.peerNonce = hexToBytes(msg.nonce);
       this.verify(msg.quote, this.nonce, this.peerId, this.peerEph);
-      const quote = await this.deps.quote(this.reportData(this.deps.identityPub, publicKeyOf(this.eph)), this.peerNonce);
+      const quote = await this.deps.quote(reportDataFor(this.deps.identityPub, publicKeyOf(this.eph)), this.peerNonce);
       return this.finish({ t: 'hs_finish', quote });
     }
     if (this.role === 'responder' && msg.t === 'hs_finish' && this.peerId && this.peerEph) {
@@ -94,17 +94,13 @@ export class Handshake {
     return key;
   }
 
-  private reportData(id: Uint8Array, eph: Uint8Array): Uint8Array {
-    return reportDataFor(id, eph);
-  }
-
   private verify(quote: unknown, nonce: Uint8Array, peerId: Uint8Array, peerEph: Uint8Array): void {
     try {
       verifyQuote(quote, {
         trustAnchor: this.deps.trustAnchor,
         allowedMeasurements: this.deps.allowedMeasurements,
         expectedNonce: nonce,
-        expectedReportData: this.reportData(peerId, peerEph),
+        expectedReportData: reportDataFor(peerId, peerEph),
       });
     } catch (err) {
       const code = (err as { code?: string }).code ?? 'unknown';

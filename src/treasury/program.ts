@@ -6,7 +6,7 @@ import { serveEnclave, EnclaveError, type EnclaveContext } from '../../enclave-s
 import { TreasuryError } from './errors.ts';
 import { TreasuryInterface } from './interface.ts';
 import { decodeState } from './state.ts';
-import { hexToBytes } from './hex.ts';
+import { hexToBytes } from '../../enclave-sim/encoding.ts';
 import { Treasury, type TreasuryPorts } from './treasury.ts';
 
 type Ctx = EnclaveContext<typeof TreasuryInterface>;
@@ -33,13 +33,17 @@ function live(): Treasury {
   return treasury;
 }
 
-/** Runs a treasury operation, turning its errors into enclave errors with the same stable code. */
+/** The treasury's errors become enclave errors with the same stable code; anything else is internal. */
+function asEnclaveError(err: unknown): unknown {
+  return err instanceof TreasuryError ? new EnclaveError(err.code, err.message) : err;
+}
+
+/** Runs a treasury operation on the initialised treasury. */
 async function run<T>(fn: (t: Treasury) => Promise<T> | T): Promise<T> {
   try {
     return await fn(live());
   } catch (err) {
-    if (err instanceof TreasuryError) throw new EnclaveError(err.code, err.message);
-    throw err;
+    throw asEnclaveError(err);
   }
 }
 
@@ -59,8 +63,7 @@ serveEnclave(TreasuryInterface, {
       try {
         t.setPayoutAddress(args.payout_address);
       } catch (err) {
-        if (err instanceof TreasuryError) throw new EnclaveError(err.code, err.message);
-        throw err;
+        throw asEnclaveError(err);
       }
       await t.commit();
     }

@@ -14,7 +14,7 @@ import {
 } from '../bitcoin/index.ts';
 import { publicKeyOf } from '../crypto/secp256k1.ts';
 import { TreasuryError } from './errors.ts';
-import { bytesToHex, hexToBytes } from './hex.ts';
+import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
 import type { PeerDeposit } from './state.ts';
 
 export const NETWORK = REGTEST;

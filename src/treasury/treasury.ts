@@ -14,7 +14,7 @@ import { SessionError, type SecureSession } from '../protocol/session.ts';
 import { Committer } from './committer.ts';
 import { TreasuryError, type TreasuryErrorCode } from './errors.ts';
 import { Handshake } from './handshake.ts';
-import { bytesToHex, hexToBytes } from './hex.ts';
+import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
 import {
   encodeState, localBalance, remoteBalance, spendable, peerDepositTotal,
   type Channel, type Deposit, type PeerDeposit, type TreasuryConfig, type TreasuryState,
@@ -492,7 +492,7 @@ export class Treasury {
       if (ch && ch.peerId !== peerId) return; // not this peer's channel: ignore, never reveal
       if (!ch) {
         this.state.channels[msg.ch] = {
-          id: msg.ch, peerId, status: 'open', initiator: false, myPayout: bytesToHex(payoutScriptFor(this.defaultPayout())), peerPayout: msg.payout,
+          id: msg.ch, peerId, status: 'open', initiator: false, myPayout: bytesToHex(payoutScriptFor(this.state.config.payoutAddress)), peerPayout: msg.payout,
           myDeposits: [], removing: [], adding: [], peerDeposits: [], sent: 0n, received: 0n, acked: 0n,
         };
         this.pendingEvents.push({ type: 'channel_updated', channel_id: msg.ch, status: 'open' });
@@ -808,10 +808,6 @@ export class Treasury {
 
   private asSpendable(dep: Deposit) {
     return { outpoint: dep.outpoint!, value: dep.value!, m: dep.m, pubkeys: dep.pubkeys, privkeys: dep.privkeys, witnessScript: dep.witnessScript };
-  }
-
-  private defaultPayout(): string {
-    return this.state.config.payoutAddress;
   }
 
   /** Where our side of the channels that peers open is paid at settlement. */

@@ -10,6 +10,8 @@ import { AttestationService } from '../../enclave-sim/attestation.ts';
 import { startEmbeddedChain } from '../../src/chain/embedded/index.ts';
 import { BitcoinRpcClient } from '../../src/chain/rpc-client.ts';
 import { NODE_MAIN, spawnReady } from '../../src/cli/processes.ts';
+import { ApiClient } from '../../src/cli/client.ts';
+import { openChannelBetween } from '../../src/cli/channels.ts';
 
 export interface TestChain {
   rpcUrl: string;
@@ -127,12 +129,9 @@ export async function fundDeposit(node: NodeProcess, amount: number): Promise<st
 }
 
 /** Connects a → b, opens a channel from a with a's deposit, and adds b's deposit. */
-export async function openChannel(a: NodeProcess, b: NodeProcess, aDeposits: string[], bDeposits: string[]): Promise<string> {
-  await a.ok('POST', '/v1/peers', { address: b.ready.p2p });
-  const ch = await a.ok<{ channel_id: string }>('POST', '/v1/channels', { peer_id: b.id, deposit_ids: aDeposits });
-  await waitUntil(async () => (await b.api('GET', `/v1/channels/${ch.channel_id}`)).status === 200);
-  for (const d of bDeposits) await b.ok('POST', `/v1/channels/${ch.channel_id}/deposits`, { deposit_id: d });
-  return ch.channel_id;
+export function openChannel(a: NodeProcess, b: NodeProcess, aDeposits: string[], bDeposits: string[]): Promise<string> {
+  const end = (n: NodeProcess) => ({ api: new ApiClient(n.ready.rest_url, n.token), nodeId: n.id, p2p: n.ready.p2p });
+  return openChannelBetween(end(a), end(b), aDeposits, bDeposits);
 }
 
 export async function waitUntil(cond: () => Promise<boolean> | boolean, timeoutMs = 15_000, what = 'condition'): Promise<void> {
