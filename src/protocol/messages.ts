@@ -29,7 +29,12 @@ export const DepositGrant = Type.Object({
   m: Type.Integer({ minimum: 1, maximum: 15 }),
   pubkeys: Type.Array(Hex, { minItems: 1, maxItems: 15 }),
   /** The private keys that let the receiving enclave sign for the deposit alone (Teechain's key handover). */
-  privkeys: Type.Array(Hex, { minItems: 1, maxItems: 15 }),
+  privkeys: Type.Array(Hex, { maxItems: 15 }),
+  /**
+   * From a committee: each member's key sealed to the receiving enclave (src/crypto/ecies.ts), so the
+   * sender's primary, which relays them, never holds more than its own.
+   */
+  sealed_keys: Type.Optional(Type.Array(Type.String({ pattern: '^([0-9a-f]{2})+$', maxLength: 400 }), { maxItems: 15 })),
 }, { additionalProperties: false });
 export type DepositGrant = Static<typeof DepositGrant>;
 
@@ -56,6 +61,41 @@ export const ChannelMessage = Type.Union([
 ]);
 export type ChannelMessage = Static<typeof ChannelMessage>;
 
+const Req = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+const Code = Type.String({ maxLength: 64 });
+export const SignedUpdateSchema = Type.Object({
+  seq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+  body: Type.String({ maxLength: 8_000_000 }),
+  sig: Type.String({ pattern: '^[0-9a-f]{128}$' }),
+}, { additionalProperties: false });
+
+/** Between members of one committee (README "Committee chains"): replication, key generation, signing. */
+export const CommitteeMessage = Type.Union([
+  Type.Object({ t: Type.Literal('c_join'), address: Type.String({ maxLength: 128 }) }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('c_update'), update: SignedUpdateSchema }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('c_ack'), seq: Req }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('c_refuse'), seq: Req, code: Code }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('c_keygen'), req: Req, dep: Type.String({ maxLength: 32 }) }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('c_keygen_res'), req: Req, pubkey: Hex }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('c_handover'), req: Req, dep: Type.String({ maxLength: 32 }) }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('c_handover_res'), req: Req, pubkey: Hex, box: Hex }, { additionalProperties: false }),
+  Type.Object({
+    t: Type.Literal('c_sign'), req: Req, kind: Type.Union([Type.Literal('settle'), Type.Literal('release')]),
+    id: Type.String({ maxLength: 64 }), fee_rate: Type.Integer({ minimum: 1, maximum: 1000 }), txid: Hex32,
+    update: Type.Optional(SignedUpdateSchema),
+  }, { additionalProperties: false }),
+  Type.Object({
+    t: Type.Literal('c_sign_res'), req: Req,
+    sigs: Type.Array(Type.Object({ input: Type.Integer({ minimum: 0, maximum: 10_000 }), pubkey: Hex, sig: Hex }, { additionalProperties: false }), { maxItems: 10_000 }),
+    shares: Type.Array(Type.Object({ outpoint: Outpoint, pubkey: Hex, share: Hex }, { additionalProperties: false }), { maxItems: 10_000 }),
+  }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('c_error'), req: Req, code: Code, message: Type.String({ maxLength: 500 }) }, { additionalProperties: false }),
+]);
+export type CommitteeMessage = Static<typeof CommitteeMessage>;
+/** Everything that travels inside a session: channel messages between treasuries, committee messages within one. */
+export const SessionMessage = Type.Union([ChannelMessage, CommitteeMessage]);
+export type SessionMessage = Static<typeof SessionMessage>;
+
 /** Handshake messages travel in the clear: their authenticity comes from the quotes they carry. */
 export const HandshakeMessage = Type.Union([
   Type.Object({ t: Type.Literal('hs_hello'), id: Hex, eph: Hex, nonce: Hex32 }, { additionalProperties: false }),
@@ -64,11 +104,11 @@ export const HandshakeMessage = Type.Union([
 ]);
 export type HandshakeMessage = Static<typeof HandshakeMessage>;
 
-const channelCheck = TypeCompiler.Compile(ChannelMessage);
+const channelCheck = TypeCompiler.Compile(SessionMessage);
 const handshakeCheck = TypeCompiler.Compile(HandshakeMessage);
 
 /** Parses and schema-checks a decrypted channel message; null when it is not one. */
-export function parseChannelMessage(bytes: Uint8Array): ChannelMessage | null {
+export function parseChannelMessage(bytes: Uint8Array): SessionMessage | null {
   const v = parseJson(bytes);
   return channelCheck.Check(v) ? v : null;
 }
@@ -79,7 +119,7 @@ export function parseHandshakeMessage(bytes: Uint8Array): HandshakeMessage | nul
   return handshakeCheck.Check(v) ? v : null;
 }
 
-export function encodeMessage(msg: ChannelMessage | HandshakeMessage): Uint8Array {
+export function encodeMessage(msg: SessionMessage | HandshakeMessage): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(msg));
 }
 

@@ -17,10 +17,17 @@ export interface CommitterDeps<M> {
   deliver(outbox: M[]): void;
   /** A seal failed: the in-memory state is now ahead of the durable one and must not be used. */
   onFatal(err: unknown): void;
+  /**
+   * Called right after each seal; its messages are delivered only when the promise resolves (a committee
+   * primary: when the chain's tail has sealed the same update). Seals go on meanwhile (pipelining);
+   * deliveries keep their order.
+   */
+  replicate?(): Promise<void>;
 }
 
 export class Committer<M> {
-  private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
+  private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void; local?: boolean }> = [];
+  private delivered: Promise<void> = Promise.resolve();
   private running = false;
   private failed: unknown = undefined;
   /** Number of seals done and the number of commit requests they covered (for metrics and tests). */
@@ -29,11 +36,20 @@ export class Committer<M> {
 
   constructor(private readonly deps: CommitterDeps<M>) {}
 
-  /** Resolves once a seal covering every change made before this call is durable and its messages are sent. */
+  /** Resolves once a seal covering every change made before this call is durable (and replicated) and its messages are sent. */
   commit(): Promise<void> {
+    return this.enqueue(false);
+  }
+
+  /** Resolves once the local seal covering every change made before this call is durable, replicated or not. */
+  commitLocal(): Promise<void> {
+    return this.enqueue(true);
+  }
+
+  private enqueue(local: boolean): Promise<void> {
     if (this.failed !== undefined) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
-      this.waiters.push({ resolve, reject });
+      this.waiters.push({ resolve, reject, local });
       if (!this.running) void this.loop();
     });
   }
@@ -55,8 +71,18 @@ export class Committer<M> {
       }
       this.seals += 1;
       this.covered += batch.length;
-      this.deps.deliver(outbox);
-      for (const w of batch) w.resolve();
+      for (const w of batch) if (w.local) w.resolve();
+      const remote = batch.filter((w) => !w.local);
+      if (!this.deps.replicate) {
+        this.deps.deliver(outbox);
+        for (const w of remote) w.resolve();
+        continue;
+      }
+      const replicated = this.deps.replicate();
+      this.delivered = this.delivered.then(() => replicated).then(() => {
+        this.deps.deliver(outbox);
+        for (const w of remote) w.resolve();
+      });
     }
     this.running = false;
   }

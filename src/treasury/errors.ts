@@ -25,6 +25,13 @@ export const TREASURY_ERRORS = {
   timeout: 'the peer did not answer in time',
   attestation_failed: 'the peer\'s attestation did not verify',
   session_failed: 'the secure session failed and was torn down',
+  not_primary: 'this treasury is a committee backup: use its primary',
+  committee_incomplete: 'not every committee member has joined yet',
+  committee_unavailable: 'too few committee members are reachable to replicate or sign',
+  stale_update: 'the replication update is older than the one already applied',
+  forged_update: 'the replication update is not signed by the committee\'s primary',
+  state_mismatch: 'the transaction does not match this member\'s replicated state',
+  already_signed: 'this member already signed a different transaction for it',
 } as const;
 
 export type TreasuryErrorCode = keyof typeof TREASURY_ERRORS;

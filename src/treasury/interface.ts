@@ -59,7 +59,23 @@ export const TreasuryEventSchema = Type.Union([
   Type.Object({ type: Type.Literal('pay_received'), channel_id: Type.String(), amounts: Type.Array(Type.Integer()), total: Sat }),
   Type.Object({ type: Type.Literal('channel_updated'), channel_id: Type.String(), status: Type.String() }),
   Type.Object({ type: Type.Literal('channel_settled'), channel_id: Type.String(), txid: Type.String(), by: Type.Union([Type.Literal('local'), Type.Literal('remote')]) }),
+  Type.Object({ type: Type.Literal('committee_roster'), members: Type.Array(Type.Object({ node_id: Type.String(), address: Type.String() })), index: Type.Integer() }),
 ]);
+
+export const CommitteeView = Type.Object({
+  role: Type.Union([Type.Literal('primary'), Type.Literal('backup')]),
+  size: Type.Integer(),
+  threshold: Type.Integer(),
+  /** This member's place in the chain (0 = primary; −1 for a backup not yet admitted). */
+  index: Type.Integer(),
+  /** Primary: last update issued; backup: last applied. */
+  seq: Type.Integer(),
+  /** Primary: last update the tail acknowledged; backup: last its successor acknowledged. */
+  acked_seq: Type.Integer(),
+  formed: Type.Boolean(),
+  members: Type.Array(Type.Object({ node_id: Type.String(), address: Type.String(), connected: Type.Boolean() })),
+});
+export type CommitteeView = Static<typeof CommitteeView>;
 
 export const PayResultSchema = Type.Union([
   Type.Object({ ok: Type.Literal(true), channel_id: Hex32, position: Sat }),
@@ -75,12 +91,25 @@ export const TreasuryInterface = defineInterface({
         allowed_measurements: Type.Array(Type.String({ pattern: '^[0-9a-f]{64}$' }), { minItems: 1, maxItems: 64 }),
         min_confirmations: Type.Integer({ minimum: 0, maximum: 1000 }),
         payout_address: Address,
+        /** Only for a new treasury (a restored one keeps its sealed role). */
+        committee: Type.Optional(Type.Union([
+          Type.Object({ role: Type.Literal('primary'), size: Type.Integer({ minimum: 2, maximum: 15 }), threshold: Type.Optional(Type.Integer({ minimum: 2, maximum: 15 })), address: Address }, { additionalProperties: false }),
+          Type.Object({ role: Type.Literal('backup') }, { additionalProperties: false }),
+        ])),
       }, { additionalProperties: false }),
       result: Type.Object({ node_id: Type.String(), restored: Type.Boolean() }),
     },
     get_info: {
       args: Empty,
-      result: Type.Object({ node_id: Type.String(), peers: Type.Array(Type.String()), num_channels: Type.Integer(), min_confirmations: Type.Integer(), seals: Type.Integer() }),
+      result: Type.Object({
+        node_id: Type.String(), peers: Type.Array(Type.String()), num_channels: Type.Integer(), min_confirmations: Type.Integer(), seals: Type.Integer(),
+        committee: Type.Union([CommitteeView, Type.Null()]),
+      }),
+    },
+    /** A backup asks the primary it is connected to (by node id) for a place in its committee chain. */
+    committee_join: {
+      args: Type.Object({ primary_id: Type.String({ pattern: '^[0-9a-f]{66}$' }), address: Address }, { additionalProperties: false }),
+      result: Ok,
     },
     /** A fresh quote binding the node id (report data = H(node id)) to a caller's nonce. */
     attest: {
@@ -93,7 +122,7 @@ export const TreasuryInterface = defineInterface({
       result: DepositView,
     },
     deposit_release: {
-      args: Type.Object({ deposit_id: DepositId, address: Address, fee_rate: FeeRate }, { additionalProperties: false }),
+      args: Type.Object({ deposit_id: DepositId, address: Type.Optional(Address), fee_rate: FeeRate }, { additionalProperties: false }),
       result: Type.Object({ deposit_id: Type.String(), txid: Hex32, tx_hex: Type.String(), fee_sat: Sat }),
     },
     list_deposits: { args: Empty, result: Type.Object({ deposits: Type.Array(DepositView) }) },

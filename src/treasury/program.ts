@@ -52,12 +52,17 @@ serveEnclave(TreasuryInterface, {
     if (treasury) return { node_id: treasury.nodeId, restored: true };
     const sealed = await ctx.unsealState();
     const restored = sealed !== null;
-    const state = sealed ? decodeState(sealed) : Treasury.create({
-      trustAnchor: args.trust_anchor,
-      allowedMeasurements: args.allowed_measurements,
-      minConfirmations: args.min_confirmations,
-      payoutAddress: args.payout_address,
-    });
+    let state;
+    try {
+      state = sealed ? decodeState(sealed) : Treasury.create({
+        trustAnchor: args.trust_anchor,
+        allowedMeasurements: args.allowed_measurements,
+        minConfirmations: args.min_confirmations,
+        payoutAddress: args.payout_address,
+      }, args.committee);
+    } catch (err) {
+      throw asEnclaveError(err);
+    }
     const t = new Treasury(state, ports(ctx));
     if (!restored) {
       try {
@@ -71,6 +76,7 @@ serveEnclave(TreasuryInterface, {
     return { node_id: t.nodeId, restored };
   },
   get_info: () => run((t) => t.info()),
+  committee_join: (a) => run((t) => { t.joinCommittee(a.primary_id, a.address); return null; }),
   attest: (a) => run(async (t) => ({ node_id: t.nodeId, quote: await t.attest(hexToBytes(a.nonce)) })),
   deposit_new: () => run((t) => t.newDeposit()),
   deposit_funded: (a) => run((t) => t.depositFunded(a.deposit_id, a.txid, a.vout)),

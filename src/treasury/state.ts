@@ -25,6 +25,8 @@ export interface Deposit {
   spentBy?: string;
   /** The release transaction this enclave signed, kept so the host can broadcast it again. */
   releaseHex?: string;
+  /** A committee's deposit in a channel: each member's key sealed to the channel peer (resent on resync). */
+  sealedKeys?: string[];
 }
 
 /** A counterparty's deposit in one of our channels, with the keys its enclave handed over. */
@@ -35,6 +37,11 @@ export interface PeerDeposit {
   pubkeys: string[];
   privkeys: string[];
   witnessScript: string;
+  /**
+   * With a committee, the handed-over keys are not kept whole anywhere: each is split m-of-n (Shamir) and
+   * share i is sealed to member i (boxes[i]); `privkeys` is then empty.
+   */
+  shares?: Array<{ pubkey: string; boxes: string[] }>;
 }
 
 /** Channel life cycle: opening → open → closed (settled by us or by the peer). */
@@ -59,7 +66,7 @@ export interface Channel {
   received: bigint;
   /** The highest `sent` total the peer has acknowledged. */
   acked: bigint;
-  settlement?: { txid: string; by: 'local' | 'remote'; hex?: string };
+  settlement?: { txid: string; by: 'local' | 'remote'; hex?: string; feeRate?: number };
 }
 
 export interface TreasuryConfig {
@@ -72,10 +79,37 @@ export interface TreasuryConfig {
   payoutAddress: string;
 }
 
+export interface CommitteeMember {
+  node_id: string;
+  /** host:port where its host listens (members dial the members before them in the chain). */
+  address: string;
+}
+
+/** A treasury replicated over a committee chain (README "Committee chains"); absent for a lone treasury. */
+export interface CommitteeState {
+  role: 'primary' | 'backup';
+  /** n members in all (primary included) and the threshold m of signatures / shares. */
+  size: number;
+  threshold: number;
+  /** Chain order: members[0] is the primary, the last one the tail. A backup has it from the primary's updates. */
+  members: CommitteeMember[];
+  /** Backup: the primary it joined, whose signature every update must carry. */
+  primaryId?: string;
+  /** Primary: sequence number of the last update issued. Backup: of the last update applied. */
+  seq: number;
+  /** Backup: its own key of each committee deposit, by deposit id (the primary keeps its own in `privkeys`). */
+  memberKeys: Record<string, string>;
+  /** Settlements and releases this member has signed (channel or deposit id → txid): it never signs another. */
+  signed: Record<string, string>;
+  /** Backup: the latest update applied, forwarded down the chain and attached to signing requests. */
+  lastUpdate?: { seq: number; body: string; sig: string };
+}
+
 export interface TreasuryState {
   version: 1;
   identityKey: string;
   config: TreasuryConfig;
+  committee?: CommitteeState;
   nextDeposit: number;
   deposits: Record<string, Deposit>;
   channels: Record<string, Channel>;

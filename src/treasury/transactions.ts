@@ -10,7 +10,7 @@
 import { Transaction } from 'bitcoinjs-lib';
 import {
   REGTEST, addressToOutputScript, buildSpend, estimateVsize, finalizeMultisigInput, multisigP2wsh, prevOutputScript,
-  signInput, verifyInputSignature, parseMultisigScript, type MultisigInput, type OutputSpec, type SpendableInput,
+  signInput, verifyInputSignature, parseMultisigScript, type KeyedSignature, type MultisigInput, type OutputSpec, type Spend, type SpendableInput,
 } from '../bitcoin/index.ts';
 import { publicKeyOf } from '../crypto/secp256k1.ts';
 import { TreasuryError } from './errors.ts';
@@ -69,6 +69,20 @@ export interface PayoutSpec {
  * @throws TreasuryError fee_exceeds_balance, dust_output, invalid_argument
  */
 export function buildSettlementTx(opts: { inputs: SpendableDeposit[]; local: PayoutSpec; remote: PayoutSpec; feeRate: number }) {
+  const plan = planSettlement(opts);
+  const tx = signAll(plan.spend, opts.inputs);
+  return { txid: tx.getId(), hex: tx.toHex(), fee: plan.fee };
+}
+
+/** An unsigned spend and what it costs; its txid is final (segwit signatures do not change it). */
+export interface SpendPlan {
+  spend: Spend;
+  txid: string;
+  fee: bigint;
+}
+
+/** The settlement `buildSettlementTx` signs, unsigned: committee members rebuild it to compare before signing. */
+export function planSettlement(opts: { inputs: SpendableDeposit[]; local: PayoutSpec; remote: PayoutSpec; feeRate: number }): SpendPlan {
   checkFeeRate(opts.feeRate);
   const total = opts.inputs.reduce((s, d) => s + d.value, 0n);
   if (total !== opts.local.value + opts.remote.value) throw new Error('settlement: balances do not add up to the deposits');
@@ -87,18 +101,42 @@ export function buildSettlementTx(opts: { inputs: SpendableDeposit[]; local: Pay
   if (localValue < DUST_LIMIT) localValue = 0n;
   const outs = draft(localValue);
   if (outs.length === 0) throw new TreasuryError('dust_output', 'nothing but dust would be left after the fee');
-  const tx = signAll(opts.inputs, outs);
-  return { txid: tx.getId(), hex: tx.toHex(), fee: total - outs.reduce((s, o) => s + o.valueSat, 0n) };
+  const spend = buildSpend({ inputs: opts.inputs.map(asInput), outputs: outs });
+  return { spend, txid: spend.tx.getId(), fee: total - outs.reduce((s, o) => s + o.valueSat, 0n) };
 }
 
 /** Spends one free deposit back to the user. @throws TreasuryError dust_output, invalid_argument */
 export function buildReleaseTx(opts: { deposit: SpendableDeposit; payoutScript: Uint8Array; feeRate: number }) {
+  const plan = planRelease(opts);
+  const tx = signAll(plan.spend, [opts.deposit]);
+  return { txid: tx.getId(), hex: tx.toHex(), fee: plan.fee };
+}
+
+export function planRelease(opts: { deposit: SpendableDeposit; payoutScript: Uint8Array; feeRate: number }): SpendPlan {
   checkFeeRate(opts.feeRate);
   const fee = feeFor([opts.deposit], [{ script: opts.payoutScript, valueSat: opts.deposit.value }], opts.feeRate);
   const value = opts.deposit.value - fee;
   if (value < DUST_LIMIT) throw new TreasuryError('dust_output', `deposit of ${opts.deposit.value} sat does not cover the fee ${fee} sat`);
-  const tx = signAll([opts.deposit], [{ script: opts.payoutScript, valueSat: value }]);
-  return { txid: tx.getId(), hex: tx.toHex(), fee };
+  const spend = buildSpend({ inputs: [asInput(opts.deposit)], outputs: [{ script: opts.payoutScript, valueSat: value }] });
+  return { spend, txid: spend.tx.getId(), fee };
+}
+
+/** This enclave's signatures for input `index` of `spend`, one per key given. */
+export function signaturesFor(spend: Spend, index: number, privkeys: string[]): KeyedSignature[] {
+  return privkeys.map((k) => {
+    const priv = hexToBytes(k);
+    return { pubkey: publicKeyOf(priv), signature: signInput(spend, index, priv) };
+  });
+}
+
+/** Sets input `index`'s witness from m signatures gathered from members (see multisigWitness). */
+export function finishInput(spend: Spend, index: number, sigs: KeyedSignature[]): void {
+  finalizeMultisigInput(spend, index, sigs);
+}
+
+/** Whether `sig` is a valid signature by `pubkey` over input `index` of `spend` (checked before use). */
+export function checkInputSignature(spend: Spend, index: number, pubkey: Uint8Array, sig: Uint8Array): boolean {
+  return verifyInputSignature(spend, index, pubkey, sig);
 }
 
 /**
@@ -153,15 +191,8 @@ function feeFor(inputs: SpendableDeposit[], outs: OutputSpec[], feeRate: number)
   return BigInt(estimateVsize(inputs.map(asInput), scripts) * feeRate);
 }
 
-/** Builds the transaction and signs every input with the keys this enclave holds (m of them). */
-function signAll(inputs: SpendableDeposit[], outs: OutputSpec[]): Transaction {
-  const spend = buildSpend({ inputs: inputs.map(asInput), outputs: outs });
-  inputs.forEach((d, i) => {
-    const sigs = d.privkeys.slice(0, d.m).map((k) => {
-      const priv = hexToBytes(k);
-      return { pubkey: publicKeyOf(priv), signature: signInput(spend, i, priv) };
-    });
-    finalizeMultisigInput(spend, i, sigs);
-  });
+/** Signs every input with the keys this enclave holds (m of them). */
+function signAll(spend: Spend, inputs: SpendableDeposit[]): Transaction {
+  inputs.forEach((d, i) => finalizeMultisigInput(spend, i, signaturesFor(spend, i, d.privkeys.slice(0, d.m))));
   return spend.tx;
 }

@@ -9,7 +9,10 @@
  */
 import { reportDataFor, type Quote } from '../../enclave-sim/attestation.ts';
 import { publicKeyOf, randomPrivateKey } from '../crypto/secp256k1.ts';
-import { encodeMessage, parseChannelMessage, parseHandshakeMessage, type ChannelMessage, type DepositGrant } from '../protocol/messages.ts';
+import { encodeMessage, parseChannelMessage, parseHandshakeMessage, type ChannelMessage, type CommitteeMessage, type DepositGrant, type SessionMessage } from '../protocol/messages.ts';
+import { CommitteeCoordinator, openSealedKey, shareKeys, type Planned, type SignKind } from '../committee/coordinator.ts';
+import { splitSecret } from '../committee/shares.ts';
+import { defaultThreshold } from '../committee/update.ts';
 import { SessionError, type SecureSession } from '../protocol/session.ts';
 import { Committer } from './committer.ts';
 import { TreasuryError, type TreasuryErrorCode } from './errors.ts';
@@ -17,9 +20,11 @@ import { Handshake } from './handshake.ts';
 import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
 import {
   encodeState, localBalance, remoteBalance, spendable, peerDepositTotal,
-  type Channel, type Deposit, type PeerDeposit, type TreasuryConfig, type TreasuryState,
+  type Channel, type CommitteeMember, type Deposit, type PeerDeposit, type TreasuryConfig, type TreasuryState,
 } from './state.ts';
-import { buildDepositScript, buildReleaseTx, buildSettlementTx, checkFundingOutput, payoutScriptFor, verifyDepositSpend } from './transactions.ts';
+import {
+  buildDepositScript, buildReleaseTx, buildSettlementTx, checkFundingOutput, payoutScriptFor, planRelease, planSettlement, verifyDepositSpend,
+} from './transactions.ts';
 
 /** What the host tells the enclave about an output, fetched from its chain node (not proven; see README). */
 export interface TxOutInfo {
@@ -34,7 +39,13 @@ export type TreasuryEvent =
   | { type: 'pay_acked'; channel_id: string; total: string }
   | { type: 'pay_received'; channel_id: string; amounts: number[]; total: string }
   | { type: 'channel_updated'; channel_id: string; status: string }
-  | { type: 'channel_settled'; channel_id: string; txid: string; by: 'local' | 'remote' };
+  | { type: 'channel_settled'; channel_id: string; txid: string; by: 'local' | 'remote' }
+  | { type: 'committee_roster'; members: CommitteeMember[]; index: number };
+
+/** How a new treasury is replicated: alone (absent), as a committee's primary, or as a backup. */
+export type CommitteeConfig =
+  | { role: 'primary'; size: number; threshold?: number; address: string }
+  | { role: 'backup' };
 
 export interface TreasuryPorts {
   seal(state: Uint8Array): Promise<void>;
@@ -92,20 +103,37 @@ export class Treasury {
   private readonly committer: Committer<Outgoing | TreasuryEvent>;
   private readonly identityPub: Uint8Array;
   private fatal: unknown = undefined;
+  /** Present when this treasury is a committee member (primary or backup). */
+  private readonly committee?: CommitteeCoordinator;
 
-  constructor(private readonly state: TreasuryState, private readonly ports: TreasuryPorts) {
+  constructor(readonly state: TreasuryState, private readonly ports: TreasuryPorts) {
     this.identityPub = publicKeyOf(hexToBytes(state.identityKey));
+    if (state.committee) this.committee = new CommitteeCoordinator(this.committeeHost());
+    const replicates = state.committee?.role === 'primary';
     this.committer = new Committer<Outgoing | TreasuryEvent>({
       snapshot: () => this.snapshot(),
       seal: (bytes) => this.ports.seal(bytes),
       deliver: (items) => this.deliver(items),
       onFatal: (err) => { this.fatal = err; },
+      ...(replicates ? { replicate: () => this.committee!.replicate() } : {}),
     });
   }
 
-  /** A brand-new treasury: fresh identity key, nothing else. */
-  static create(config: TreasuryConfig): TreasuryState {
-    return { version: 1, identityKey: bytesToHex(randomPrivateKey()), config, nextDeposit: 1, deposits: {}, channels: {} };
+  /** A brand-new treasury: fresh identity key, nothing else (and its committee role, if any). */
+  static create(config: TreasuryConfig, committee?: CommitteeConfig): TreasuryState {
+    const identityKey = bytesToHex(randomPrivateKey());
+    const state: TreasuryState = { version: 1, identityKey, config, nextDeposit: 1, deposits: {}, channels: {} };
+    if (committee?.role === 'primary' && committee.size > 1) {
+      const threshold = committee.threshold ?? defaultThreshold(committee.size);
+      if (!Number.isInteger(committee.size) || committee.size > 15 || threshold < 2 || threshold > committee.size) {
+        throw new TreasuryError('invalid_argument', `a committee needs 2 ≤ m ≤ n ≤ 15, got ${threshold}-of-${committee.size}`);
+      }
+      const self = bytesToHex(publicKeyOf(hexToBytes(identityKey)));
+      state.committee = { role: 'primary', size: committee.size, threshold, members: [{ node_id: self, address: committee.address }], seq: 0, memberKeys: {}, signed: {} };
+    } else if (committee?.role === 'backup') {
+      state.committee = { role: 'backup', size: 0, threshold: 0, members: [], seq: 0, memberKeys: {}, signed: {} };
+    }
+    return state;
   }
 
   get nodeId(): string {
@@ -127,7 +155,15 @@ export class Treasury {
       num_channels: channels.filter((c) => c.status !== 'closed').length,
       min_confirmations: this.state.config.minConfirmations,
       seals: this.committer.seals,
+      committee: this.committee ? this.committee.view() : null,
     };
+  }
+
+  /** A backup (sent by its host after dialling the primary) asks to join the primary's committee. */
+  joinCommittee(primaryId: string, address: string): void {
+    if (!this.committee) throw new TreasuryError('invalid_argument', 'this treasury was not started as a committee backup');
+    this.requireSession(primaryId);
+    this.committee.join(primaryId, address);
   }
 
   /** A quote over this treasury's identity (report data = reportDataFor(node id)) for a caller's nonce. */
@@ -189,11 +225,15 @@ export class Treasury {
   /** A new deposit address (a fresh key, 1-of-1 P2WSH multisig) for the host to fund. */
   async newDeposit() {
     this.assertLive();
+    this.assertPrimary();
     const priv = randomPrivateKey();
     const pub = bytesToHex(publicKeyOf(priv));
-    const { witnessScript, address } = buildDepositScript(1, [pub]);
     const id = `dep${this.state.nextDeposit++}`;
-    const dep: Deposit = { id, m: 1, pubkeys: [pub], privkeys: [bytesToHex(priv)], witnessScript, address, status: 'pending' };
+    // With a committee: m-of-n over one fresh key per member, each made and kept by that member.
+    const pubkeys = this.committee ? await this.committee.depositKeys(id, pub) : [pub];
+    const m = this.committee ? this.state.committee!.threshold : 1;
+    const { witnessScript, address } = buildDepositScript(m, pubkeys);
+    const dep: Deposit = { id, m, pubkeys, privkeys: [bytesToHex(priv)], witnessScript, address, status: 'pending' };
     this.state.deposits[id] = dep;
     await this.committer.commit();
     return this.depositView(dep);
@@ -206,6 +246,7 @@ export class Treasury {
    */
   async depositFunded(id: string, txid: string, vout: number) {
     this.assertLive();
+    this.assertPrimary();
     const dep = this.getDeposit(id);
     if (dep.status !== 'pending') throw new TreasuryError('deposit_not_free', `deposit ${id} is already ${dep.status}`);
     const outpoint = `${txid}:${vout}`;
@@ -224,8 +265,10 @@ export class Treasury {
   }
 
   /** Pays a free deposit back to `payoutAddress` on chain; returns the signed transaction for the host to broadcast. */
-  async releaseDeposit(id: string, payoutAddress: string, feeRate: number) {
+  async releaseDeposit(id: string, address: string | undefined, feeRate: number) {
     this.assertLive();
+    const payoutAddress = address ?? this.state.config.payoutAddress;
+    if (this.committee) return this.releaseWithCommittee(id, payoutAddress, feeRate);
     const dep = this.getDeposit(id);
     if (dep.status !== 'free' || !dep.outpoint || dep.value === undefined) throw new TreasuryError('deposit_not_free', `deposit ${id} is ${dep.status}`);
     const tx = buildReleaseTx({ deposit: this.asSpendable(dep), payoutScript: payoutScriptFor(payoutAddress), feeRate });
@@ -240,6 +283,7 @@ export class Treasury {
 
   async openChannel(peerId: string, payoutAddress: string) {
     this.assertLive();
+    this.assertPrimary();
     this.requireSession(peerId);
     const id = bytesToHex(this.ports.random(32));
     const ch: Channel = {
@@ -256,6 +300,7 @@ export class Treasury {
 
   async addDeposit(channelId: string, depositId: string) {
     this.assertLive();
+    this.assertPrimary();
     const ch = this.getOpenChannel(channelId);
     const dep = this.getDeposit(depositId);
     if (dep.status === 'in_channel') throw new TreasuryError('deposit_in_use', `deposit ${depositId} is already in channel ${dep.channelId}`);
@@ -264,6 +309,20 @@ export class Treasury {
     dep.status = 'in_channel';
     dep.channelId = ch.id;
     ch.adding.push(dep.id);
+    if (this.committee) {
+      // Members hand their keys over only once their replica shows the deposit joining this channel.
+      try {
+        await this.committer.commit();
+        const own = this.committee.sealOwnKey(dep.id, dep.privkeys[0]!);
+        dep.sealedKeys = await this.committee.handover(dep.id, dep.pubkeys, own);
+      } catch (err) {
+        ch.adding = ch.adding.filter((d) => d !== dep.id);
+        dep.status = 'free';
+        delete dep.channelId;
+        await this.committer.commitLocal();
+        throw err;
+      }
+    }
     this.outbox.push({ peerId: ch.peerId, msg: { t: 'add_deposit', ch: ch.id, deposit: this.grantFor(dep) } });
     const reply = this.waitFor(`add:${ch.id}:${dep.outpoint}`);
     await this.committer.commit();
@@ -273,6 +332,7 @@ export class Treasury {
 
   async removeDeposit(channelId: string, depositId: string) {
     this.assertLive();
+    this.assertPrimary();
     const ch = this.getOpenChannel(channelId);
     const dep = this.getDeposit(depositId);
     if (!ch.myDeposits.includes(depositId)) throw new TreasuryError('unknown_deposit', `deposit ${depositId} is not in channel ${channelId}`);
@@ -294,6 +354,7 @@ export class Treasury {
    */
   async pay(requests: PayRequest[]): Promise<PayResult[]> {
     this.assertLive();
+    this.committee?.assertReady();
     const results: PayResult[] = [];
     for (const r of requests) {
       try {
@@ -331,6 +392,7 @@ export class Treasury {
   async settle(channelId: string, feeRate: number) {
     this.assertLive();
     const ch = this.getChannel(channelId);
+    if (this.committee) return this.settleWithCommittee(ch, feeRate);
     if (ch.status === 'closed') throw new TreasuryError('channel_closed', `channel ${channelId} was already settled${ch.settlement ? ` by ${ch.settlement.txid}` : ''}`);
     const inputs = [
       ...ch.myDeposits.map((id) => this.asSpendable(this.state.deposits[id]!)),
@@ -371,6 +433,127 @@ export class Treasury {
     this.closeChannel(ch, { txid, by: 'remote' });
     await this.committer.commit();
     return this.channelView(ch);
+  }
+
+  // ───────────────────────────── committee signing ─────────────────────────────
+
+  /**
+   * Settlement by any committee member: the channel is closed here first (this member never signs another
+   * state for it), then m members' signatures and shares are gathered. If too few answer, the channel
+   * stays closed with its settlement unsigned and a new call retries the very same transaction.
+   */
+  private async settleWithCommittee(ch: Channel, feeRate: number) {
+    if (ch.status === 'closed' && (ch.settlement?.by !== 'local' || ch.settlement.hex || ch.settlement.txid === '0'.repeat(64))) {
+      throw new TreasuryError('channel_closed', `channel ${ch.id} was already settled${ch.settlement ? ` by ${ch.settlement.txid}` : ''}`);
+    }
+    const rate = ch.settlement?.feeRate ?? feeRate;
+    const c = this.state.committee!;
+    if (ch.myDeposits.length + ch.peerDeposits.length === 0) {
+      this.closeChannel(ch, { txid: '0'.repeat(64), by: 'local' });
+      await this.committer.commitLocal();
+      return { channel_id: ch.id, txid: null, tx_hex: null, fee_sat: '0', local_balance_sat: localBalance(this.state, ch).toString(), remote_balance_sat: remoteBalance(ch).toString() };
+    }
+    const planned = this.planFor('settle', ch.id, rate);
+    const done = c.signed[ch.id];
+    if (done && done !== planned.plan.txid) throw new TreasuryError('already_signed', `this member already signed ${done} for channel ${ch.id}`);
+    c.signed[ch.id] = planned.plan.txid;
+    this.markSigned('settle', ch.id, planned.plan.txid, rate);
+    this.outbox.push({ peerId: ch.peerId, msg: { t: 'settled', ch: ch.id, txid: planned.plan.txid } });
+    await this.committer.commitLocal();
+    const { hex } = await this.committee!.sign('settle', ch.id, rate, planned);
+    ch.settlement!.hex = hex;
+    await this.committer.commitLocal();
+    return {
+      channel_id: ch.id, txid: planned.plan.txid, tx_hex: hex, fee_sat: planned.plan.fee.toString(),
+      local_balance_sat: localBalance(this.state, ch).toString(), remote_balance_sat: remoteBalance(ch).toString(),
+    };
+  }
+
+  /** A committee deposit goes back only to the treasury's replicated payout address, which every member checks. */
+  private async releaseWithCommittee(id: string, address: string, feeRate: number) {
+    if (address !== this.state.config.payoutAddress) {
+      throw new TreasuryError('invalid_argument', `a committee treasury releases deposits only to its payout address ${this.state.config.payoutAddress}`);
+    }
+    const dep = this.getDeposit(id);
+    const c = this.state.committee!;
+    const retry = dep.status === 'spent' && c.signed[id] && !dep.releaseHex;
+    if (dep.status !== 'free' && !retry) throw new TreasuryError('deposit_not_free', `deposit ${id} is ${dep.status}`);
+    const planned = this.planFor('release', id, feeRate);
+    if (c.signed[id] && c.signed[id] !== planned.plan.txid) throw new TreasuryError('already_signed', `this member already signed ${c.signed[id]} for ${id}`);
+    c.signed[id] = planned.plan.txid;
+    this.markSigned('release', id, planned.plan.txid, feeRate);
+    await this.committer.commitLocal();
+    const { hex } = await this.committee!.sign('release', id, feeRate, planned);
+    dep.releaseHex = hex;
+    await this.committer.commitLocal();
+    return { deposit_id: id, txid: planned.plan.txid, tx_hex: hex, fee_sat: planned.plan.fee.toString() };
+  }
+
+  /** The unsigned transaction this member would sign for a settlement or a release, from its own state. */
+  planFor(kind: SignKind, id: string, feeRate: number): Planned {
+    if (kind === 'release') {
+      const dep = this.getDeposit(id);
+      const signedHere = this.state.committee?.signed[id];
+      if (dep.status !== 'free' && !(dep.status === 'spent' && signedHere && dep.spentBy === signedHere)) {
+        throw new TreasuryError('deposit_not_free', `deposit ${id} is ${dep.status}`);
+      }
+      if (!dep.outpoint || dep.value === undefined) throw new TreasuryError('deposit_not_free', `deposit ${id} is not funded`);
+      const plan = planRelease({ deposit: this.asSpendable(dep), payoutScript: payoutScriptFor(this.state.config.payoutAddress), feeRate });
+      return { plan, inputs: [{ kind: 'own', depositId: id, m: dep.m, pubkeys: dep.pubkeys }] };
+    }
+    const ch = this.getChannel(id);
+    if (ch.settlement?.by === 'remote') throw new TreasuryError('channel_closed', `channel ${id} was settled by the peer (${ch.settlement.txid})`);
+    const own = ch.myDeposits.map((d) => this.state.deposits[d]!);
+    const plan = planSettlement({
+      inputs: [...own.map((d) => this.asSpendable(d)), ...ch.peerDeposits],
+      local: { script: hexToBytes(ch.myPayout), value: localBalance(this.state, ch) },
+      remote: { script: ch.peerPayout ? hexToBytes(ch.peerPayout) : null, value: remoteBalance(ch) },
+      feeRate,
+    });
+    return {
+      plan,
+      inputs: [
+        ...own.map((d) => ({ kind: 'own' as const, depositId: d.id, m: d.m, pubkeys: d.pubkeys })),
+        ...ch.peerDeposits.map((d) => ({ kind: 'peer' as const, deposit: d })),
+      ],
+    };
+  }
+
+  /** Records in this member's state what it signed: the channel is closed, the deposit spent. */
+  private markSigned(kind: SignKind, id: string, txid: string, feeRate: number): void {
+    if (kind === 'release') {
+      const dep = this.getDeposit(id);
+      dep.status = 'spent';
+      dep.spentBy = txid;
+      return;
+    }
+    const ch = this.getChannel(id);
+    if (ch.status !== 'closed') this.closeChannel(ch, { txid, by: 'local', feeRate });
+  }
+
+  private committeeHost() {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const t = this;
+    return {
+      get state() { return t.state; },
+      get nodeId() { return t.nodeId; },
+      identityKey: () => hexToBytes(t.state.identityKey),
+      sendNow: (peerId: string, msg: CommitteeMessage) => t.sendNow(peerId, msg),
+      connected: (peerId: string) => t.peerConn.has(peerId),
+      commitLocal: () => t.committer.commitLocal(),
+      planFor: (kind: SignKind, id: string, feeRate: number) => t.planFor(kind, id, feeRate),
+      markSigned: (kind: SignKind, id: string, txid: string, feeRate: number) => t.markSigned(kind, id, txid, feeRate),
+      rosterChanged: (members: CommitteeMember[], index: number) => t.ports.emit({ type: 'committee_roster', members, index }),
+      timeoutMs: t.ports.replyTimeoutMs ?? 10_000,
+    };
+  }
+
+  /** Sends one message now, outside the group commit: committee messages are sent after their own seals. */
+  private sendNow(peerId: string, msg: SessionMessage): void {
+    const conn = this.peerConn.get(peerId);
+    const c = conn ? this.conns.get(conn) : undefined;
+    if (!c?.session || c.closed) return;
+    this.ports.send(c.conn, [c.session.seal(encodeMessage(msg))]);
   }
 
   private closeChannel(ch: Channel, settlement: NonNullable<Channel['settlement']>): void {
@@ -455,6 +638,7 @@ export class Treasury {
     this.peerConn.set(step.peerId, c.conn);
     this.ports.emit({ type: 'peer_connected', conn: c.conn, peer_id: step.peerId });
     this.resync(step.peerId);
+    this.committee?.peerConnected(step.peerId);
   }
 
   /** After every handshake: re-send what the peer may have missed, from durable state. */
@@ -482,7 +666,13 @@ export class Treasury {
 
   // ───────────────────────────── peer messages ─────────────────────────────
 
-  private async apply(peerId: string, msg: ChannelMessage): Promise<void> {
+  private async apply(peerId: string, msg: SessionMessage): Promise<void> {
+    if (msg.t.startsWith('c_')) {
+      if (this.committee) await this.committee.handle(peerId, msg as CommitteeMessage);
+      return;
+    }
+    if (this.committee && !this.committee.isPrimary) return; // a backup has no channel peers of its own
+    msg = msg as ChannelMessage;
     if (msg.t === 'sync') {
       for (const s of msg.channels) this.applySync(peerId, s);
       return;
@@ -610,8 +800,12 @@ export class Treasury {
 
   /** Checks a granted deposit against the chain through our own host: keys, script, value, unspent, confirmed. */
   private async verifyGrant(grant: DepositGrant): Promise<PeerDeposit> {
-    if (grant.privkeys.length < grant.m || grant.m > grant.pubkeys.length) throw new TreasuryError('funding_mismatch', 'grant does not carry enough keys');
-    for (const k of grant.privkeys) {
+    let privkeys = grant.privkeys;
+    if (grant.sealed_keys?.length) {
+      privkeys = grant.sealed_keys.map((b) => openSealedKey(hexToBytes(this.state.identityKey), b)).filter((k): k is string => k !== null);
+    }
+    if (privkeys.length < grant.m || grant.m > grant.pubkeys.length) throw new TreasuryError('funding_mismatch', 'grant does not carry enough keys');
+    for (const k of privkeys) {
       if (!grant.pubkeys.includes(bytesToHex(publicKeyOf(hexToBytes(k))))) throw new TreasuryError('funding_mismatch', 'granted key does not match the deposit');
     }
     const { witnessScript } = buildDepositScript(grant.m, grant.pubkeys);
@@ -621,7 +815,13 @@ export class Treasury {
     const value = this.checkOutput(info, txid, vout, witnessScript);
     if (value !== BigInt(grant.value)) throw new TreasuryError('funding_mismatch', 'deposit value differs from the chain');
     if (info!.confirmations < this.state.config.minConfirmations) throw new TreasuryError('deposit_unconfirmed');
-    return { outpoint: grant.outpoint, value, m: grant.m, pubkeys: grant.pubkeys, privkeys: grant.privkeys, witnessScript };
+    const c = this.state.committee;
+    if (c) {
+      // No member, this one included, keeps a handed-over key whole: m of them rebuild it to settle.
+      const shares = await shareKeys(privkeys, c.members, c.threshold, splitSecret);
+      return { outpoint: grant.outpoint, value, m: grant.m, pubkeys: grant.pubkeys, privkeys: [], witnessScript, shares };
+    }
+    return { outpoint: grant.outpoint, value, m: grant.m, pubkeys: grant.pubkeys, privkeys, witnessScript };
   }
 
   private async applyAddDepositAck(ch: Channel, outpoint: string): Promise<void> {
@@ -699,6 +899,7 @@ export class Treasury {
     this.pendingAcks = new Set();
     out.push(...this.pendingEvents);
     this.pendingEvents = [];
+    this.committee?.prepareUpdate();
     return { state: encodeState(this.state), outbox: out };
   }
 
@@ -803,7 +1004,8 @@ export class Treasury {
   }
 
   private grantFor(dep: Deposit): DepositGrant {
-    return { outpoint: dep.outpoint!, value: dep.value!.toString(), m: dep.m, pubkeys: dep.pubkeys, privkeys: dep.privkeys };
+    const base = { outpoint: dep.outpoint!, value: dep.value!.toString(), m: dep.m, pubkeys: dep.pubkeys };
+    return dep.sealedKeys ? { ...base, privkeys: [], sealed_keys: dep.sealedKeys } : { ...base, privkeys: dep.privkeys };
   }
 
   private asSpendable(dep: Deposit) {
@@ -814,6 +1016,13 @@ export class Treasury {
   setPayoutAddress(address: string): void {
     payoutScriptFor(address); // validates
     this.state.config.payoutAddress = address;
+  }
+
+  /** Channel and deposit changes start at the primary, and only once its committee is complete. */
+  private assertPrimary(): void {
+    if (!this.committee) return;
+    if (!this.committee.isPrimary) throw new TreasuryError('not_primary', 'this member is a backup: channel and deposit changes go through the primary');
+    if (!this.committee.formed) throw new TreasuryError('committee_incomplete', 'not every committee member has joined yet');
   }
 
   private assertLive(): void {

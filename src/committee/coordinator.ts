@@ -1,0 +1,496 @@
+/**
+ * One member's part in a committee chain (README "Committee chains"), inside its enclave.
+ *
+ * Primary: issues a signed update after every seal, sends it to its successor and releases the seal's
+ * messages (payment acknowledgements, …) only when the tail's acknowledgement has come back up the
+ * chain; asks every member for a key of each new deposit and for its key sealed to the channel peer
+ * when a deposit joins a channel.
+ * Backup: applies the primary's updates in sequence order (seal, then forward, then acknowledge), makes
+ * and keeps its own deposit keys, and signs a settlement or release only when it rebuilds the very same
+ * transaction from its own replica.
+ * Any m members settle: the settler gathers m signatures for every committee deposit and m secret
+ * shares of every key the channel peer handed over.
+ */
+import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
+import { openBox, sealTo } from '../crypto/ecies.ts';
+import { publicKeyOf, randomPrivateKey } from '../crypto/secp256k1.ts';
+import type { CommitteeMessage } from '../protocol/messages.ts';
+import { TreasuryError, type TreasuryErrorCode } from '../treasury/errors.ts';
+import type { CommitteeMember, CommitteeState, PeerDeposit, TreasuryState } from '../treasury/state.ts';
+import { checkInputSignature, finishInput, signaturesFor, type SpendPlan } from '../treasury/transactions.ts';
+import { combineShares } from './shares.ts';
+import { openUpdate, replicaOf, signUpdate, type ReplicaBody, type SignedUpdate } from './update.ts';
+import type { KeyedSignature } from '../bitcoin/index.ts';
+
+export type SignKind = 'settle' | 'release';
+
+/** One input of a transaction the committee signs, and how its signatures are obtained. */
+export type PlannedInput =
+  | { kind: 'own'; depositId: string; m: number; pubkeys: string[] }
+  | { kind: 'peer'; deposit: PeerDeposit };
+
+export interface Planned {
+  plan: SpendPlan;
+  inputs: PlannedInput[];
+}
+
+/** What the coordinator needs from the treasury that owns it. */
+export interface CommitteeHost {
+  readonly state: TreasuryState;
+  readonly nodeId: string;
+  identityKey(): Uint8Array;
+  /** Sends at once over the member's session (no-op if it is not connected). */
+  sendNow(peerId: string, msg: CommitteeMessage): void;
+  connected(peerId: string): boolean;
+  commitLocal(): Promise<void>;
+  /** The unsigned transaction this member would sign for (kind, id) from its own state. */
+  planFor(kind: SignKind, id: string, feeRate: number): Planned;
+  /** Marks what this member signed as done in its own state (channel closed, deposit spent). */
+  markSigned(kind: SignKind, id: string, txid: string, feeRate: number): void;
+  rosterChanged(members: CommitteeMember[], index: number): void;
+  timeoutMs: number;
+}
+
+interface Collector {
+  onMessage(peerId: string, msg: CommitteeMessage): void;
+}
+
+const AAD_KEY = 'deposit-key';
+const AAD_SHARE = 'key-share';
+
+export class CommitteeCoordinator {
+  private nextReq = 1;
+  private readonly collectors = new Map<number, Collector>();
+  /** Primary: the latest update issued, and the highest sequence number the tail has acknowledged. */
+  private lastIssued?: SignedUpdate;
+  private acked = 0;
+  private ackWaiters: Array<{ seq: number; resolve: () => void }> = [];
+  /** Backup: the highest sequence acknowledged by its successor (or applied, for the tail). */
+  private downstreamAck = 0;
+  private lastAckSent = 0;
+
+  constructor(private readonly host: CommitteeHost) {}
+
+  private get c(): CommitteeState {
+    return this.host.state.committee!;
+  }
+
+  get isPrimary(): boolean {
+    return this.c.role === 'primary';
+  }
+
+  get formed(): boolean {
+    return this.c.members.length === this.c.size;
+  }
+
+  private get index(): number {
+    return this.c.members.findIndex((m) => m.node_id === this.host.nodeId);
+  }
+
+  private neighbour(offset: number): string | undefined {
+    const i = this.index;
+    return i < 0 ? undefined : this.c.members[i + offset]?.node_id;
+  }
+
+  isMember(peerId: string): boolean {
+    return this.c.members.some((m) => m.node_id === peerId) || peerId === this.c.primaryId;
+  }
+
+  view() {
+    return {
+      role: this.c.role, size: this.c.size, threshold: this.c.threshold, index: this.index, seq: this.c.seq,
+      acked_seq: this.isPrimary ? this.acked : this.downstreamAck, formed: this.formed,
+      members: this.c.members.map((m) => ({ ...m, connected: m.node_id === this.host.nodeId || this.host.connected(m.node_id) })),
+    };
+  }
+
+  /** Primary: refuses new payments unless every member is there to replicate them (Teechain freezes too). */
+  assertReady(): void {
+    if (!this.isPrimary) throw new TreasuryError('not_primary', 'this member is a backup: payments and channel changes go through the primary');
+    if (!this.formed) throw new TreasuryError('committee_incomplete', `${this.c.members.length} of ${this.c.size} committee members have joined`);
+    const missing = this.c.members.slice(1).filter((m) => !this.host.connected(m.node_id));
+    if (missing.length > 0) throw new TreasuryError('committee_unavailable', `committee member ${missing[0]!.node_id.slice(0, 16)}… is not connected`);
+  }
+
+  // ───────────────────────────── replication (primary) ─────────────────────────────
+
+  /** Called while snapshotting: the update that the coming seal's state will be replicated as. */
+  prepareUpdate(): void {
+    if (!this.isPrimary || this.c.members.length < 2) return;
+    this.c.seq += 1;
+    this.pendingUpdate = true;
+  }
+  private pendingUpdate = false;
+
+  /** After the primary's own seal: send the update down the chain; resolves when the tail has it. */
+  replicate(): Promise<void> {
+    if (!this.pendingUpdate) return Promise.resolve();
+    this.pendingUpdate = false;
+    const update = signUpdate(replicaOf(this.host.state, this.c.seq), bytesToHex(this.host.identityKey()));
+    this.lastIssued = update;
+    const next = this.neighbour(1);
+    if (next) this.host.sendNow(next, { t: 'c_update', update });
+    if (update.seq <= this.acked) return Promise.resolve();
+    return new Promise((resolve) => this.ackWaiters.push({ seq: update.seq, resolve }));
+  }
+
+  private onAck(peerId: string, seq: number): void {
+    if (peerId !== this.neighbour(1)) return;
+    if (!this.isPrimary) {
+      this.downstreamAck = Math.max(this.downstreamAck, seq);
+      this.ackUpstream();
+      return;
+    }
+    if (seq <= this.acked) return;
+    this.acked = seq;
+    const still: typeof this.ackWaiters = [];
+    for (const w of this.ackWaiters) (w.seq <= seq ? w.resolve() : still.push(w));
+    this.ackWaiters = still;
+  }
+
+  // ───────────────────────────── replication (backup) ─────────────────────────────
+
+  /** Joining: the host dialled the primary; ask it for a place at the tail of its chain. */
+  join(primaryId: string, address: string): void {
+    if (this.isPrimary) throw new TreasuryError('invalid_argument', 'a primary cannot join another committee');
+    if (this.c.primaryId && this.c.primaryId !== primaryId) throw new TreasuryError('invalid_argument', `already a backup of ${this.c.primaryId.slice(0, 16)}…`);
+    this.c.primaryId = primaryId;
+    this.host.sendNow(primaryId, { t: 'c_join', address });
+  }
+
+  private async onJoin(peerId: string, address: string): Promise<void> {
+    if (!this.isPrimary) return;
+    if (!this.c.members.some((m) => m.node_id === peerId)) {
+      if (this.formed) return; // the committee is complete: a stranger's request is ignored
+      this.c.members.push({ node_id: peerId, address });
+      this.prepareRosterEvent();
+    }
+    await this.host.commitLocal();
+    // The newcomer cannot get updates from its predecessor until it knows whom to dial: send it the latest.
+    if (this.lastIssued) this.host.sendNow(peerId, { t: 'c_update', update: this.lastIssued });
+  }
+
+  /**
+   * Applies an update (from whichever member relays it): the primary's signature and a sequence number
+   * above ours are required. Returns the refusal code, or null when applied or already had.
+   */
+  async applyUpdate(update: SignedUpdate): Promise<TreasuryErrorCode | null> {
+    if (this.isPrimary || !this.c.primaryId) return 'not_primary';
+    const body = openUpdate(update, this.c.primaryId);
+    if (!body) return 'forged_update';
+    if (update.seq < this.c.seq) return 'stale_update';
+    if (update.seq === this.c.seq) return null; // a duplicate: already sealed, just acknowledge again
+    this.adopt(body);
+    this.c.lastUpdate = update;
+    await this.host.commitLocal();
+    return null;
+  }
+
+  private adopt(body: ReplicaBody): void {
+    const s = this.host.state;
+    const rosterChanged = JSON.stringify(body.members) !== JSON.stringify(this.c.members);
+    this.c.seq = body.seq;
+    this.c.size = body.size;
+    this.c.threshold = body.threshold;
+    this.c.members = body.members;
+    s.config.payoutAddress = body.payoutAddress;
+    s.nextDeposit = body.nextDeposit;
+    for (const d of Object.values(body.deposits)) {
+      const mine = this.c.memberKeys[d.id];
+      const local = s.deposits[d.id];
+      // What this member has signed away stays spent, whatever a later update says.
+      if (local?.status === 'spent' && this.c.signed[d.id]) { d.status = 'spent'; d.spentBy = local.spentBy; }
+      d.privkeys = mine ? [mine] : [];
+    }
+    s.deposits = body.deposits;
+    for (const [id, ch] of Object.entries(body.channels)) {
+      const local = s.channels[id];
+      if (local?.status === 'closed') body.channels[id] = local; // closed here (signed or seen on chain): final
+      else for (const d of ch.myDeposits) if (s.deposits[d]) s.deposits[d].privkeys = this.c.memberKeys[d] ? [this.c.memberKeys[d]] : [];
+    }
+    s.channels = body.channels;
+    if (rosterChanged) this.prepareRosterEvent();
+  }
+
+  private async onUpdate(peerId: string, update: SignedUpdate): Promise<void> {
+    const refused = await this.applyUpdate(update);
+    if (refused) {
+      this.host.sendNow(peerId, { t: 'c_refuse', seq: update.seq, code: refused });
+      return;
+    }
+    const next = this.neighbour(1);
+    if (next) this.host.sendNow(next, { t: 'c_update', update: this.c.lastUpdate! });
+    else this.downstreamAck = this.c.seq;
+    this.ackUpstream();
+  }
+
+  /** Acknowledges upstream what this member and everyone after it have sealed. */
+  private ackUpstream(force = false): void {
+    const isTail = this.index === this.c.members.length - 1;
+    const seq = Math.min(this.c.seq, isTail ? this.c.seq : this.downstreamAck);
+    const prev = this.neighbour(-1);
+    if (!prev || (seq <= this.lastAckSent && !force)) return;
+    if (!this.host.connected(prev)) return;
+    this.lastAckSent = seq;
+    this.host.sendNow(prev, { t: 'c_ack', seq });
+  }
+
+  /** A session with another member is up: catch it up, or tell it where we are. */
+  peerConnected(peerId: string): void {
+    if (peerId === this.neighbour(1)) {
+      const latest = this.isPrimary ? this.lastIssued : this.c.lastUpdate;
+      if (latest) this.host.sendNow(peerId, { t: 'c_update', update: latest });
+    }
+    if (!this.isPrimary && peerId === this.neighbour(-1)) this.ackUpstream(true);
+  }
+
+  private rosterEventDue = false;
+  private prepareRosterEvent(): void {
+    this.rosterEventDue = true;
+    queueMicrotask(() => {
+      if (!this.rosterEventDue) return;
+      this.rosterEventDue = false;
+      this.host.rosterChanged(this.c.members, this.index);
+    });
+  }
+
+  // ───────────────────────────── deposit keys ─────────────────────────────
+
+  /** Primary: one fresh key from every member for a new deposit (its own included); pubkeys in chain order. */
+  async depositKeys(depId: string, ownPub: string): Promise<string[]> {
+    const others = this.c.members.slice(1);
+    const answers = await this.ask(others.map((m) => m.node_id), { t: 'c_keygen', req: 0, dep: depId }, others.length, (msg) => {
+      if (msg.t !== 'c_keygen_res') return null;
+      return msg.pubkey;
+    });
+    return [ownPub, ...others.map((m) => answers.get(m.node_id)!)];
+  }
+
+  /** Primary: every member's key of `depId` sealed to `peerId` (the channel peer), in `pubkeys` order. */
+  async handover(depId: string, pubkeys: string[], ownBox: { pubkey: string; box: string }): Promise<string[]> {
+    const others = this.c.members.slice(1);
+    const answers = await this.ask(others.map((m) => m.node_id), { t: 'c_handover', req: 0, dep: depId }, others.length, (msg) => {
+      if (msg.t !== 'c_handover_res') return null;
+      return { pubkey: msg.pubkey, box: msg.box };
+    });
+    const byPub = new Map([[ownBox.pubkey, ownBox.box], ...[...answers.values()].map((a) => [a.pubkey, a.box] as [string, string])]);
+    return pubkeys.map((p) => {
+      const box = byPub.get(p);
+      if (!box) throw new TreasuryError('committee_unavailable', 'a member did not hand over its deposit key');
+      return box;
+    });
+  }
+
+  /** This member's key of `depId` sealed to the deposit's channel peer, after checking the replica says so. */
+  sealOwnKey(depId: string, priv: string): { pubkey: string; box: string } {
+    const dep = this.host.state.deposits[depId];
+    const ch = dep?.channelId ? this.host.state.channels[dep.channelId] : undefined;
+    if (!dep || !ch || dep.status !== 'in_channel') throw new TreasuryError('unknown_deposit', `deposit ${depId} is not joining a channel in this member's state`);
+    return { pubkey: bytesToHex(publicKeyOf(hexToBytes(priv))), box: sealTo(hexToBytes(ch.peerId), hexToBytes(priv), AAD_KEY) };
+  }
+
+  private async onKeygen(peerId: string, req: number, depId: string): Promise<void> {
+    if (peerId !== this.c.primaryId) return;
+    let key = this.c.memberKeys[depId];
+    if (!key) {
+      key = bytesToHex(randomPrivateKey());
+      this.c.memberKeys[depId] = key;
+      await this.host.commitLocal();
+    }
+    this.host.sendNow(peerId, { t: 'c_keygen_res', req, pubkey: bytesToHex(publicKeyOf(hexToBytes(key))) });
+  }
+
+  private onHandover(peerId: string, req: number, depId: string): void {
+    if (peerId !== this.c.primaryId) return;
+    const key = this.c.memberKeys[depId];
+    try {
+      if (!key) throw new TreasuryError('unknown_deposit', `no key for deposit ${depId}`);
+      const sealed = this.sealOwnKey(depId, key);
+      this.host.sendNow(peerId, { t: 'c_handover_res', req, ...sealed });
+    } catch (err) {
+      const e = err instanceof TreasuryError ? err : new TreasuryError('invalid_argument', String(err));
+      this.host.sendNow(peerId, { t: 'c_error', req, code: e.code, message: e.message });
+    }
+  }
+
+  // ───────────────────────────── threshold signing ─────────────────────────────
+
+  /**
+   * Signs `planned` with this member's part and m − 1 other members' parts. The settler's own state must
+   * already record the settlement (so it never signs another); `update` lets the others catch up first.
+   */
+  async sign(kind: SignKind, id: string, feeRate: number, planned: Planned): Promise<{ hex: string }> {
+    const own = this.contribution(planned);
+    const sigs = new Map<number, KeyedSignature[]>();
+    const shares = new Map<string, Uint8Array[]>(); // `${outpoint}/${pubkey}` → shares
+    const add = (part: Contribution) => {
+      for (const s of part.sigs) {
+        const pub = hexToBytes(s.pubkey);
+        const sig = hexToBytes(s.sig);
+        const input = planned.inputs[s.input];
+        if (input?.kind !== 'own' || !input.pubkeys.includes(s.pubkey)) continue;
+        if (!checkInputSignature(planned.plan.spend, s.input, pub, sig)) continue;
+        const list = sigs.get(s.input) ?? [];
+        if (!list.some((x) => bytesToHex(x.pubkey) === s.pubkey)) list.push({ pubkey: pub, signature: sig });
+        sigs.set(s.input, list);
+      }
+      for (const s of part.shares) {
+        const key = `${s.outpoint}/${s.pubkey}`;
+        const list = shares.get(key) ?? [];
+        if (!list.some((x) => bytesToHex(x) === s.share)) list.push(hexToBytes(s.share));
+        shares.set(key, list);
+      }
+    };
+    add(own);
+    const enough = () => planned.inputs.every((input, i) => input.kind === 'own'
+      ? (sigs.get(i)?.length ?? 0) >= input.m
+      : !input.deposit.shares || input.deposit.shares.filter((s) => (shares.get(`${input.deposit.outpoint}/${s.pubkey}`)?.length ?? 0) >= this.c.threshold).length >= input.deposit.m);
+    const others = this.c.members.map((m) => m.node_id).filter((n) => n !== this.host.nodeId && this.host.connected(n));
+    const update = this.isPrimary ? this.lastIssued : this.c.lastUpdate;
+    if (!enough()) {
+      const refusals: string[] = [];
+      await this.ask(others, { t: 'c_sign', req: 0, kind, id, fee_rate: feeRate, txid: planned.plan.txid, ...(update ? { update } : {}) }, others.length, (msg, from) => {
+        if (msg.t === 'c_error') { refusals.push(`${from.slice(0, 12)}…: ${msg.code}`); return 'refused'; }
+        if (msg.t !== 'c_sign_res') return null;
+        add(msg);
+        return 'ok';
+      }, enough).catch((err) => {
+        if (!enough()) throw new TreasuryError('committee_unavailable', `${(err as Error).message}${refusals.length ? `; refused by ${refusals.join(', ')}` : ''}`);
+      });
+      if (!enough()) throw new TreasuryError('committee_unavailable', `fewer than ${this.c.threshold} members signed${refusals.length ? `; refused by ${refusals.join(', ')}` : ''}`);
+    }
+    const spend = planned.plan.spend;
+    for (const [i, input] of planned.inputs.entries()) {
+      if (input.kind === 'own') { finishInput(spend, i, sigs.get(i)!); continue; }
+      const keys = input.deposit.shares ? await this.rebuildKeys(input.deposit, shares) : input.deposit.privkeys;
+      finishInput(spend, i, signaturesFor(spend, i, keys.slice(0, input.deposit.m)));
+    }
+    return { hex: spend.tx.toHex() };
+  }
+
+  /** Rebuilds m of the peer's handed-over keys from members' shares, each checked against its public key. */
+  private async rebuildKeys(dep: PeerDeposit, shares: Map<string, Uint8Array[]>): Promise<string[]> {
+    const keys: string[] = [];
+    for (const s of dep.shares!) {
+      const list = shares.get(`${dep.outpoint}/${s.pubkey}`) ?? [];
+      if (list.length < this.c.threshold) continue;
+      const key = await combineShares(list.slice(0, this.c.threshold));
+      if (bytesToHex(publicKeyOf(key)) !== s.pubkey) throw new TreasuryError('committee_unavailable', 'secret shares did not rebuild the handed-over key');
+      keys.push(bytesToHex(key));
+      if (keys.length === dep.m) break;
+    }
+    return keys;
+  }
+
+  /** This member's part: its signature of each committee deposit, its share of each handed-over key. */
+  private contribution(planned: Planned): Contribution {
+    const sigs: Contribution['sigs'] = [];
+    const shares: Contribution['shares'] = [];
+    const me = this.index;
+    for (const [i, input] of planned.inputs.entries()) {
+      if (input.kind === 'own') {
+        const key = this.isPrimary ? this.host.state.deposits[input.depositId]?.privkeys[0] : this.c.memberKeys[input.depositId];
+        if (!key) continue;
+        for (const s of signaturesFor(planned.plan.spend, i, [key])) sigs.push({ input: i, pubkey: bytesToHex(s.pubkey), sig: bytesToHex(s.signature) });
+        continue;
+      }
+      for (const s of input.deposit.shares ?? []) {
+        const share = openBox(this.host.identityKey(), s.boxes[me] ?? '', AAD_SHARE);
+        if (share) shares.push({ outpoint: input.deposit.outpoint, pubkey: s.pubkey, share: bytesToHex(share) });
+      }
+    }
+    return { sigs, shares };
+  }
+
+  private async onSign(peerId: string, msg: Extract<CommitteeMessage, { t: 'c_sign' }>): Promise<void> {
+    const refuse = (code: TreasuryErrorCode, message: string) => this.host.sendNow(peerId, { t: 'c_error', req: msg.req, code, message });
+    if (!this.c.members.some((m) => m.node_id === peerId)) return;
+    if (msg.update && !this.isPrimary) {
+      const refused = await this.applyUpdate(msg.update);
+      if (refused && refused !== 'stale_update') return refuse(refused, 'the attached update was refused');
+    }
+    const done = this.c.signed[msg.id];
+    if (done && done !== msg.txid) return refuse('already_signed', `this member already signed ${done} for ${msg.id}`);
+    let planned: Planned;
+    try {
+      planned = this.host.planFor(msg.kind, msg.id, msg.fee_rate);
+    } catch (err) {
+      return refuse(err instanceof TreasuryError ? err.code : 'invalid_argument', (err as Error).message);
+    }
+    if (planned.plan.txid !== msg.txid) return refuse('state_mismatch', 'the transaction does not match this member\'s latest state');
+    this.c.signed[msg.id] = msg.txid;
+    this.host.markSigned(msg.kind, msg.id, msg.txid, msg.fee_rate);
+    await this.host.commitLocal();
+    this.host.sendNow(peerId, { t: 'c_sign_res', req: msg.req, ...this.contribution(planned) });
+  }
+
+  // ───────────────────────────── plumbing ─────────────────────────────
+
+  /** Handles a committee message from a connected member. */
+  async handle(peerId: string, msg: CommitteeMessage): Promise<void> {
+    switch (msg.t) {
+      case 'c_join': return this.onJoin(peerId, msg.address);
+      case 'c_update': if (!this.isPrimary) await this.onUpdate(peerId, msg.update); return;
+      case 'c_ack': this.onAck(peerId, msg.seq); return;
+      case 'c_refuse': return; // the primary stays frozen: a member refusing an update is never acknowledged past
+      case 'c_keygen': return this.onKeygen(peerId, msg.req, msg.dep);
+      case 'c_handover': this.onHandover(peerId, msg.req, msg.dep); return;
+      case 'c_sign': return this.onSign(peerId, msg);
+      default: this.collectors.get(msg.req)?.onMessage(peerId, msg);
+    }
+  }
+
+  /**
+   * Sends `msg` (with a fresh request number) to each of `to` and gathers answers until `needed` have
+   * come, `done()` says so, or the timeout passes (then rejects with committee_unavailable).
+   */
+  private ask<T>(to: string[], msg: CommitteeMessage & { req: number }, needed: number,
+    read: (msg: CommitteeMessage, from: string) => T | null, done?: () => boolean): Promise<Map<string, T>> {
+    const req = this.nextReq++;
+    const answers = new Map<string, T>();
+    return new Promise((resolve, reject) => {
+      const finish = (err?: TreasuryError) => {
+        clearTimeout(timer);
+        this.collectors.delete(req);
+        if (err) reject(err); else resolve(answers);
+      };
+      const timer = setTimeout(() => finish(new TreasuryError('committee_unavailable', `${answers.size} of ${needed} committee members answered in time`)), this.host.timeoutMs);
+      this.collectors.set(req, {
+        onMessage: (from, m) => {
+          if (!to.includes(from) || answers.has(from)) return;
+          const v = read(m, from);
+          if (v === null && m.t === 'c_error') { finish(new TreasuryError(m.code as TreasuryErrorCode, m.message)); return; }
+          if (v === null) return;
+          answers.set(from, v);
+          if (answers.size >= needed || done?.()) finish();
+        },
+      });
+      if (needed === 0 || done?.()) { finish(); return; }
+      const reachable = to.filter((p) => this.host.connected(p));
+      if (reachable.length < needed && !done) { finish(new TreasuryError('committee_unavailable', `${reachable.length} of ${needed} committee members are connected`)); return; }
+      for (const p of reachable) this.host.sendNow(p, { ...msg, req } as CommitteeMessage);
+      if (reachable.length === 0) finish(new TreasuryError('committee_unavailable', 'no other committee member is connected'));
+    });
+  }
+}
+
+interface Contribution {
+  sigs: Array<{ input: number; pubkey: string; sig: string }>;
+  shares: Array<{ outpoint: string; pubkey: string; share: string }>;
+}
+
+/** Splits each handed-over key m-of-n and seals share i to member i: no member holds a whole key. */
+export async function shareKeys(privkeys: string[], members: CommitteeMember[], threshold: number, split: (s: Uint8Array, n: number, m: number) => Promise<Uint8Array[]>) {
+  const out: Array<{ pubkey: string; boxes: string[] }> = [];
+  for (const k of privkeys) {
+    const parts = await split(hexToBytes(k), members.length, threshold);
+    out.push({ pubkey: bytesToHex(publicKeyOf(hexToBytes(k))), boxes: parts.map((p, i) => sealTo(hexToBytes(members[i]!.node_id), p, AAD_SHARE)) });
+  }
+  return out;
+}
+
+/** Opens a deposit key sealed to this enclave by a member of the peer's committee. */
+export function openSealedKey(identityKey: Uint8Array, box: string): string | null {
+  const k = openBox(identityKey, box, AAD_KEY);
+  return k ? bytesToHex(k) : null;
+}

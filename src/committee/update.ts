@@ -1,0 +1,71 @@
+/**
+ * Replication updates: what the primary sends down its committee chain after every sealed change.
+ *
+ * An update is the primary's whole public state (deposits, channels, cumulative totals, the committee
+ * roster; never a private key) with a sequence number, signed by the primary's identity key. Members
+ * accept an update only with the primary's signature and a sequence number above the last they applied,
+ * whoever relays it: a compromised backup can delay or replay updates, not forge or reorder them.
+ * Whole snapshots (not deltas) make catch-up trivial: a member that missed updates needs only the latest.
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
+import { signDigest, verifyDigest } from '../crypto/secp256k1.ts';
+import type { Channel, CommitteeMember, Deposit, TreasuryState } from '../treasury/state.ts';
+
+export interface SignedUpdate {
+  seq: number;
+  /** JSON of `ReplicaBody`, signed as these exact bytes. */
+  body: string;
+  sig: string;
+}
+
+export interface ReplicaBody {
+  seq: number;
+  size: number;
+  threshold: number;
+  members: CommitteeMember[];
+  payoutAddress: string;
+  nextDeposit: number;
+  deposits: Record<string, Deposit>;
+  channels: Record<string, Channel>;
+}
+
+function digest(seq: number, body: string): Uint8Array {
+  return sha256(new TextEncoder().encode(`teechain-committee-update\0${seq}\0${body}`));
+}
+
+const bigintAware = (_k: string, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v);
+const BIGINT_RE = /^-?\d+n$/;
+
+/** The state as members see it: private keys stripped, everything else as the primary has it. */
+export function replicaOf(state: TreasuryState, seq: number): ReplicaBody {
+  const c = state.committee!;
+  const deposits: Record<string, Deposit> = {};
+  for (const [id, d] of Object.entries(state.deposits)) deposits[id] = { ...d, privkeys: [] };
+  const channels: Record<string, Channel> = {};
+  for (const [id, ch] of Object.entries(state.channels)) channels[id] = { ...ch, peerDeposits: ch.peerDeposits.map((p) => ({ ...p, privkeys: [] })) };
+  return { seq, size: c.size, threshold: c.threshold, members: c.members, payoutAddress: state.config.payoutAddress, nextDeposit: state.nextDeposit, deposits, channels };
+}
+
+export function signUpdate(body: ReplicaBody, identityKey: string): SignedUpdate {
+  const json = JSON.stringify(body, bigintAware);
+  return { seq: body.seq, body: json, sig: bytesToHex(signDigest(digest(body.seq, json), hexToBytes(identityKey))) };
+}
+
+/** The body of an update signed by `primaryId`, or null if the signature or the shape is wrong. */
+export function openUpdate(u: SignedUpdate, primaryId: string): ReplicaBody | null {
+  if (!verifyDigest(hexToBytes(u.sig), digest(u.seq, u.body), hexToBytes(primaryId))) return null;
+  let body: ReplicaBody;
+  try {
+    body = JSON.parse(u.body, (_k, v) => (typeof v === 'string' && BIGINT_RE.test(v) ? BigInt(v.slice(0, -1)) : v)) as ReplicaBody;
+  } catch {
+    return null;
+  }
+  if (body.seq !== u.seq || !Array.isArray(body.members) || body.members[0]?.node_id !== primaryId) return null;
+  return body;
+}
+
+/** m for a committee of n when none is given: a majority, so that no single member suffices once n ≥ 2. */
+export function defaultThreshold(n: number): number {
+  return Math.floor(n / 2) + 1;
+}

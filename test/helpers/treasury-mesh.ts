@@ -1,0 +1,106 @@
+/**
+ * Any number of Treasury cores in one process, linked pairwise by in-memory wires, with the same test
+ * doubles as treasury-pair.ts (fake chain, in-memory seals). For committee protocol tests: members can be
+ * linked, unlinked ("killed") and fed frames by hand; the end-to-end tests use real processes.
+ */
+import { payments } from 'bitcoinjs-lib';
+import { randomBytes } from 'node:crypto';
+import { AttestationService } from '../../enclave-sim/attestation.ts';
+import { Treasury, type CommitteeConfig, type TreasuryEvent } from '../../src/treasury/treasury.ts';
+import { NETWORK } from '../../src/treasury/transactions.ts';
+import { FakeChain, MEASUREMENT, waitFor } from './treasury-pair.ts';
+
+export interface MeshNode {
+  name: string;
+  treasury: Treasury;
+  events: TreasuryEvent[];
+  seals: number;
+  payoutAddress: string;
+  /** Frames this node sent to each peer (by peer name), for replay tests. */
+  sent: Map<string, Uint8Array[]>;
+}
+
+export class Mesh {
+  readonly service = AttestationService.create();
+  readonly chain = new FakeChain();
+  readonly nodes = new Map<string, MeshNode>();
+  private readonly dead = new Set<string>();
+  private readonly links = new Set<string>();
+
+  async add(name: string, committee?: CommitteeConfig): Promise<MeshNode> {
+    const payoutAddress = payments.p2wpkh({ hash: randomBytes(20), network: NETWORK }).address!;
+    const config = { trustAnchor: this.service.trustAnchor, allowedMeasurements: [MEASUREMENT], minConfirmations: 1, payoutAddress };
+    const node: MeshNode = { name, treasury: undefined as never, events: [], seals: 0, payoutAddress, sent: new Map() };
+    node.treasury = new Treasury(Treasury.create(config, committee), {
+      seal: async () => { node.seals++; },
+      send: (conn, frames) => {
+        const to = conn.split('|')[1]!;
+        if (this.dead.has(name) || this.dead.has(to) || !this.links.has(conn)) return;
+        const list = node.sent.get(to) ?? [];
+        list.push(...frames);
+        node.sent.set(to, list);
+        setImmediate(() => {
+          if (this.dead.has(name) || this.dead.has(to) || !this.links.has(conn)) return;
+          void this.nodes.get(to)!.treasury.receive(`${to}|${name}`, frames);
+        });
+      },
+      close: () => undefined,
+      emit: (e) => node.events.push(e),
+      getTxOut: async (txid, vout) => this.chain.lookup(txid, vout),
+      quote: async (reportData, nonce) => this.service.issueQuote({ measurement: MEASUREMENT, reportData, nonce, debug: false, platformId: '00'.repeat(16) }),
+      random: (n) => new Uint8Array(randomBytes(n)),
+      replyTimeoutMs: 1_500,
+    });
+    await node.treasury.commit();
+    this.nodes.set(name, node);
+    return node;
+  }
+
+  get(name: string): MeshNode {
+    return this.nodes.get(name)!;
+  }
+
+  /** Opens an attested session from `a` to `b` (a dials). */
+  async link(a: string, b: string): Promise<void> {
+    this.links.add(`${a}|${b}`);
+    this.links.add(`${b}|${a}`);
+    const ta = this.get(a).treasury;
+    const tb = this.get(b).treasury;
+    tb.accept(`${b}|${a}`);
+    await ta.connect(`${a}|${b}`);
+    await waitFor(() => ta.info().peers.includes(tb.nodeId) && tb.info().peers.includes(ta.nodeId));
+  }
+
+  /** A crash as the others see it: the node stops sending and receiving, its sessions drop. */
+  kill(name: string): void {
+    this.dead.add(name);
+    for (const l of [...this.links]) {
+      const [x, y] = l.split('|') as [string, string];
+      if (x === name) { this.links.delete(l); this.links.delete(`${y}|${x}`); this.get(y).treasury.disconnected(`${y}|${x}`); }
+    }
+  }
+
+  /** A committee: `names[0]` primary of size names.length (threshold default), the others join in order. */
+  async committee(names: string[], threshold?: number): Promise<MeshNode[]> {
+    const [p, ...backups] = names as [string, ...string[]];
+    await this.add(p, { role: 'primary', size: names.length, address: `${p}:1`, ...(threshold ? { threshold } : {}) });
+    for (const b of backups) await this.add(b, { role: 'backup' });
+    for (const [i, b] of backups.entries()) {
+      for (const earlier of names.slice(0, i + 1)) await this.link(b, earlier);
+      this.get(b).treasury.joinCommittee(this.get(p).treasury.nodeId, `${b}:1`);
+      await waitFor(() => this.get(b).treasury.info().committee!.index === i + 1);
+    }
+    const primary = this.get(p).treasury;
+    await waitFor(() => primary.info().committee!.formed && primary.info().committee!.acked_seq === primary.info().committee!.seq);
+    return names.map((n) => this.get(n));
+  }
+
+  /** A funded, confirmed deposit of `value` on the fake chain. */
+  async deposit(name: string, value: bigint): Promise<string> {
+    const t = this.get(name).treasury;
+    const dep = await t.newDeposit();
+    const out = this.chain.fund(dep.address, value);
+    await t.depositFunded(dep.deposit_id, out.txid, out.vout);
+    return dep.deposit_id;
+  }
+}
