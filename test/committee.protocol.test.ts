@@ -15,6 +15,11 @@ import { combineShares, splitSecret } from '../src/committee/shares.ts';
 import { bytesToHex } from '../enclave-sim/encoding.ts';
 import { randomPrivateKey } from '../src/crypto/secp256k1.ts';
 import type { CommitteeMessage } from '../src/protocol/messages.ts';
+import { buildSpend, finalizeMultisigInput, signInput, type Spend } from '../src/bitcoin/index.ts';
+import { publicKeyOf } from '../src/crypto/secp256k1.ts';
+import { hexToBytes } from '../enclave-sim/encoding.ts';
+import { RpcCode } from '../src/chain/rpc-client.ts';
+import { expectRejected, newKey, startTestChain } from './helpers/chain.ts';
 
 /** Two 2-of-3 committees with one funded channel between their primaries. */
 async function twoCommittees() {
@@ -169,6 +174,39 @@ test('a member refuses stale, reordered and forged updates, and settlements of a
   ask(p.treasury.planFor('settle', channelId, 2).plan.txid);
   await waitFor(() => b2.treasury.state.committee!.signed[channelId] !== undefined);
   assert.equal(b2.treasury.channel(channelId).status, 'closed', 'the current state is signed, and the member closes the channel');
+});
+
+test('one compromised member\'s key cannot move a 2-of-3 deposit: the regtest chain refuses it, two keys spend it', async () => {
+  const chain = await startTestChain();
+  try {
+    const mesh = new Mesh();
+    const [p, b1, b2] = await mesh.committee(['p', 'b1', 'b2']);
+    const dep = await p!.treasury.newDeposit();
+    const funded = await chain.faucet.fund(dep.address, 60_000n);
+    await chain.faucet.mine(1);
+    // The test-only hook: read the member's key out of its in-process state, as an attacker of one TEE would.
+    const stolen = b1!.treasury.state.committee!.memberKeys[dep.deposit_id]!;
+    const second = b2!.treasury.state.committee!.memberKeys[dep.deposit_id]!;
+    const thief = newKey();
+    const spend = (): Spend => buildSpend({
+      inputs: [{ kind: 'p2wsh-multisig', txid: funded.txid, vout: funded.vout, valueSat: 60_000n, witnessScript: hexToBytes(dep.witness_script) }],
+      outputs: [{ address: thief.address, valueSat: 58_000n }],
+    });
+    const one = spend();
+    one.tx.setWitness(0, [new Uint8Array(0), signInput(one, 0, hexToBytes(stolen)), hexToBytes(dep.witness_script)]);
+    await expectRejected(chain.rpc, one.tx.toHex(), RpcCode.VERIFY_REJECTED, /script|signature|verify/i, [{ txid: funded.txid, vout: funded.vout }]);
+    // The same key twice is still one signer.
+    const twice = spend();
+    const sig = signInput(twice, 0, hexToBytes(stolen));
+    twice.tx.setWitness(0, [new Uint8Array(0), sig, sig, hexToBytes(dep.witness_script)]);
+    await expectRejected(chain.rpc, twice.tx.toHex(), RpcCode.VERIFY_REJECTED, /script|signature|verify/i);
+    // Two members' keys (m = 2) do spend it: the deposit really is 2-of-3 over those keys.
+    const two = spend();
+    finalizeMultisigInput(two, 0, [stolen, second].map((k) => ({ pubkey: publicKeyOf(hexToBytes(k)), signature: signInput(two, 0, hexToBytes(k)) })));
+    assert.equal(await chain.rpc.sendRawTransaction(two.tx.toHex()), two.tx.getId());
+  } finally {
+    await chain.close();
+  }
 });
 
 test('handed-over keys are kept as 2-of-3 secret shares: no member holds one whole', async () => {

@@ -55,7 +55,16 @@ export const routes: Route[] = [
         node_id: i.node_id, measurement: i.measurement, network: 'regtest', block_height: i.block_height,
         num_peers: i.peers.length, num_channels: i.num_channels, p2p_port: i.p2p_port, payout_address: i.payout_address,
         min_confirmations: i.min_confirmations,
+        committee: i.committee,
       };
+    },
+  }),
+  route({
+    method: 'get', path: '/v1/committee', access: 'read', summary: 'This node\'s committee chain: role, m-of-n, chain order, replication sequence numbers, which members are connected',
+    handler: async ({ node }) => {
+      const i = await node.info();
+      if (!i.committee) throw new NodeError('not_found', 'this treasury has no committee (start it with --committee N or --backup-of)');
+      return i.committee;
     },
   }),
   route({

@@ -30,6 +30,10 @@ export interface DaemonOptions {
   apiPort?: number;
   /** Allow POST /v1/deposits {fund: true} from the chain's regtest wallet. */
   regtestFaucet?: boolean;
+  /** A new primary's committee size and threshold (README "Committee chains"). */
+  committee?: { size: number; threshold?: number };
+  /** host:port of the primary this node backs up. */
+  backupOf?: string;
 }
 
 export interface RunningDaemon {
@@ -57,6 +61,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     payoutAddress: opts.payoutAddress,
     p2pHost: opts.p2pHost,
     p2pPort: opts.p2pPort,
+    ...(opts.committee ? { committee: opts.committee } : {}),
+    ...(opts.backupOf ? { backupOf: opts.backupOf } : {}),
   });
   const tokens = await loadOrCreateTokens(opts.datadir);
   const faucet: RegtestFaucet | null = opts.regtestFaucet ? faucetFor(rpc) : null;

@@ -24,6 +24,9 @@ export async function main(argv: string[]): Promise<void> {
       'api-port': { type: 'string' },
       host: { type: 'string' },
       'regtest-faucet': { type: 'boolean' },
+      committee: { type: 'string' },
+      threshold: { type: 'string' },
+      'backup-of': { type: 'string' },
     },
     strict: true,
   });
@@ -53,6 +56,7 @@ export async function main(argv: string[]): Promise<void> {
     p2pPort: int('p2p-port'),
     apiPort: int('api-port'),
     regtestFaucet: values['regtest-faucet'] === true,
+    ...committeeOptions(int('committee'), int('threshold'), values['backup-of'] as string | undefined),
   });
   const info = await daemon.node.info();
   process.stdout.write(`${JSON.stringify({
@@ -70,6 +74,22 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 export class UsageError extends Error {}
+
+/** --committee N [--threshold M] for a primary, --backup-of host:port for a backup; checked before the node starts. */
+function committeeOptions(size: number | undefined, threshold: number | undefined, backupOf: string | undefined) {
+  if (backupOf !== undefined) {
+    if (size !== undefined || threshold !== undefined) throw new UsageError('--backup-of takes its committee from the primary: drop --committee/--threshold');
+    if (!/^[^:]+:\d{1,5}$/.test(backupOf)) throw new UsageError('--backup-of must be host:port');
+    return { backupOf };
+  }
+  if (size === undefined) {
+    if (threshold !== undefined) throw new UsageError('--threshold needs --committee');
+    return {};
+  }
+  if (size < 1 || size > 15) throw new UsageError('--committee must be from 1 to 15 members');
+  if (threshold !== undefined && (threshold < 2 || threshold > size)) throw new UsageError(`--threshold must be from 2 to ${size}`);
+  return size > 1 ? { committee: { size, ...(threshold !== undefined ? { threshold } : {}) } } : {};
+}
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   main(process.argv.slice(2)).catch((err: unknown) => {

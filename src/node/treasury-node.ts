@@ -29,6 +29,10 @@ export interface TreasuryNodeOptions {
   p2pPort?: number;
   /** How often deposits reported funded but not yet confirmed are checked again (default 2 s). */
   depositPollMs?: number;
+  /** A new treasury's committee (README "Committee chains"): n members in all, m to sign; ignored once sealed. */
+  committee?: { size: number; threshold?: number };
+  /** Start as a backup of the primary listening at host:port (it joins that primary's committee chain). */
+  backupOf?: string;
 }
 
 interface PendingPay {
@@ -93,13 +97,6 @@ export class TreasuryNode {
     });
     this.measurement = this.enclave.measurement;
     this.payoutAddress = this.opts.payoutAddress ?? (await loadOrCreatePayoutWallet(datadir)).address;
-    const init = await this.initEnclave({
-      trust_anchor: this.opts.attestation.trustAnchor,
-      allowed_measurements: this.opts.allowedMeasurements ?? [this.measurement],
-      min_confirmations: this.opts.minConfirmations ?? 1,
-      payout_address: this.payoutAddress,
-    });
-    this.nodeId = init.node_id;
     this.transport = new Transport({
       onOpen: (conn, outgoing) => {
         void this.call(outgoing ? 'peer_connect' : 'peer_accept', { conn }).catch(() => this.transport.close(conn));
@@ -116,6 +113,18 @@ export class TreasuryNode {
       },
     });
     this.p2pPort = await this.transport.listen(this.opts.p2pHost ?? '127.0.0.1', this.opts.p2pPort ?? 0);
+    const { committee, backupOf } = this.opts;
+    const init = await this.initEnclave({
+      trust_anchor: this.opts.attestation.trustAnchor,
+      allowed_measurements: this.opts.allowedMeasurements ?? [this.measurement],
+      min_confirmations: this.opts.minConfirmations ?? 1,
+      payout_address: this.payoutAddress,
+      ...(backupOf ? { committee: { role: 'backup' } } : committee && committee.size > 1
+        ? { committee: { role: 'primary', size: committee.size, ...(committee.threshold ? { threshold: committee.threshold } : {}), address: this.p2pAddress } }
+        : {}),
+    });
+    this.nodeId = init.node_id;
+    if (backupOf) this.joinPrimary(backupOf);
     for (const address of await this.loadPeers()) {
       this.savedPeers.add(address);
       this.redial(address, 0);
@@ -143,6 +152,23 @@ export class TreasuryNode {
     } finally {
       this.polling = false;
     }
+  }
+
+  get p2pAddress(): string {
+    return `${this.opts.p2pHost ?? '127.0.0.1'}:${this.p2pPort}`;
+  }
+
+  /**
+   * A backup dials its primary and asks to join (again after every restart: the primary answers a known
+   * member with the latest update, so joining twice is harmless). Retried until it succeeds.
+   */
+  private joinPrimary(address: string, delayMs = 0): void {
+    setTimeout(() => {
+      if (this.stopped) return;
+      this.connect(address, 5_000)
+        .then((primaryId) => this.call('committee_join', { primary_id: primaryId, address: this.p2pAddress }))
+        .catch(() => this.joinPrimary(address, Math.min(5_000, Math.max(200, delayMs * 2))));
+    }, delayMs).unref();
   }
 
   /** Re-dials a saved peer until a session is up again (backoff up to 5 s); one loop per address. */
@@ -276,7 +302,7 @@ export class TreasuryNode {
   /** Signs (in the enclave) and broadcasts the release of a free deposit to `address`. */
   async releaseDeposit(depositId: string, address?: string) {
     const feeRate = await this.opts.chain.feeRate();
-    const r = await this.call('deposit_release', { deposit_id: depositId, address: address ?? this.payoutAddress, fee_rate: feeRate });
+    const r = await this.call('deposit_release', { deposit_id: depositId, ...(address ? { address } : {}), fee_rate: feeRate });
     await this.broadcast(r.tx_hex, `GET /v1/deposits shows it as release_tx_hex of ${depositId}`);
     return r;
   }
@@ -432,6 +458,12 @@ export class TreasuryNode {
         if (e.by === 'remote') this.failInFlight(e.channel_id, new NodeError('channel_closed', 'the peer settled the channel'));
         return;
       case 'channel_updated':
+        return;
+      case 'committee_roster':
+        // Each member dials the members before it in the chain, so every pair of members has a session.
+        for (const m of e.members.slice(0, Math.max(0, e.index))) {
+          if (m.node_id !== this.nodeId && !this.peerAddresses.has(m.node_id)) this.redial(m.address, 0);
+        }
         return;
     }
   }
