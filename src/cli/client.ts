@@ -11,12 +11,16 @@ export interface NetworkNode {
   restUrl: string;
   tokenFile: string;
   p2p: string;
+  /** With `--committee N`: the node's backups, in chain order (the node itself is the primary). */
+  backups?: Array<Omit<NetworkNode, 'backups'>>;
 }
 
 export interface NetworkFile {
   chain: { rpcUrl: string; rpcUser: string; rpcPassword: string; embedded?: boolean };
   nodes: NetworkNode[];
   topology?: string;
+  /** Committee size of every treasury (1: no committee). */
+  committee?: number;
 }
 
 export class CliError extends Error {}

@@ -18,7 +18,7 @@ import { networkUp, statusTable, type Topology } from './network.ts';
 const USAGE = `usage: teechain [--datadir DIR] [--node NAME] [--json] COMMAND [ARGS]
 
 network:
-  network up [--nodes N] [--topology line|ring|star|full|none] [--deposit-sat N] [--base-port N] [--fresh]
+  network up [--nodes N] [--topology line|ring|star|full|none] [--deposit-sat N] [--committee N] [--base-port N] [--fresh]
              [--bitcoind-rpc-url URL --bitcoind-rpc-user U --bitcoind-rpc-password P]
   network status | network down
   node start --rpc-url URL ... (see README: one node against an existing chain)
@@ -44,7 +44,7 @@ export async function main(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       datadir: { type: 'string' }, node: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-      nodes: { type: 'string' }, topology: { type: 'string' }, 'deposit-sat': { type: 'string' }, 'base-port': { type: 'string' }, fresh: { type: 'boolean' },
+      nodes: { type: 'string' }, topology: { type: 'string' }, 'deposit-sat': { type: 'string' }, 'base-port': { type: 'string' }, fresh: { type: 'boolean' }, committee: { type: 'string' },
       'bitcoind-rpc-url': { type: 'string' }, 'bitcoind-rpc-user': { type: 'string' }, 'bitcoind-rpc-password': { type: 'string' },
       deposit: { type: 'string', multiple: true }, amount: { type: 'string' }, channel: { type: 'string' }, key: { type: 'string' },
       limit: { type: 'string' }, address: { type: 'string' },
@@ -181,6 +181,7 @@ async function networkCommand(sub: string | undefined, values: Record<string, un
     nodes: int('nodes', 3),
     topology: topology as Topology,
     depositSat: int('deposit-sat', 1_000_000),
+    committee: int('committee', 1),
     basePort: values['base-port'] === undefined ? 18_400 : Number(values['base-port']),
     fresh: values.fresh === true,
     ...(url ? { bitcoind: { rpcUrl: url, rpcUser: String(values['bitcoind-rpc-user'] ?? ''), rpcPassword: String(values['bitcoind-rpc-password'] ?? '') } } : {}),

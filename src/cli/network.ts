@@ -27,6 +27,8 @@ export interface NetworkOptions {
   /** First port; 0 picks free ports (saved in network.json so a resumed network keeps them). */
   basePort: number;
   fresh: boolean;
+  /** Members per treasury: 1 (no committee) or the primary plus N − 1 backups (README "Committee chains"). */
+  committee?: number;
   /** A user's own bitcoind instead of the embedded chain. */
   bitcoind?: { rpcUrl: string; rpcUser: string; rpcPassword: string };
   log(line: string): void;
@@ -55,6 +57,7 @@ export function channelsOf(topology: Topology, n: number): Array<[number, number
 export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
   const { datadir, log } = opts;
   if (opts.nodes < 1 || opts.nodes > NODE_NAMES.length) throw new CliError(`--nodes must be 1 to ${NODE_NAMES.length}`);
+  if (opts.committee !== undefined && (opts.committee < 1 || opts.committee > 7)) throw new CliError('--committee must be 1 to 7 members per treasury');
   const running = await runningPid(datadir);
   if (running !== null) throw new CliError(`a network is already running from ${datadir} (pid ${running}): stop it with \`teechain network down\` or use another --datadir`);
   if (opts.fresh) await rm(datadir, { recursive: true, force: true });
@@ -65,9 +68,14 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
   let stopping = false;
   let onDeath: (name: string) => void = () => undefined;
   const died = new Promise<string>((r) => { onDeath = r; });
-  const watch = (name: string, p: ReadyProcess<unknown>) => {
+  // A committee member may die (that is what committees are for): it is reported, and the network goes on.
+  const watch = (name: string, p: ReadyProcess<unknown>, critical = true) => {
     children.push({ name, p });
-    p.proc.once('exit', () => { if (!stopping) onDeath(name); });
+    p.proc.once('exit', () => {
+      if (stopping) return;
+      if (critical) onDeath(name);
+      else log(`${name} exited; its committee freezes payments until it is back (\`npm start\` again restarts it)`);
+    });
   };
   const stop = async () => {
     stopping = true;
@@ -76,7 +84,8 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
   };
 
   try {
-    const ports = previous?.ports ?? (await allocatePorts(opts.basePort, 1 + 2 * opts.nodes));
+    const size = previous?.network.committee ?? opts.committee ?? 1;
+    const ports = previous?.ports ?? (await allocatePorts(opts.basePort, 1 + 2 * opts.nodes * size));
     // The chain.
     let chain: NetworkFile['chain'];
     if (opts.bitcoind) {
@@ -95,17 +104,26 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
 
     const count = previous?.network.nodes.length ?? opts.nodes;
     const nodes: NetworkNode[] = [];
-    for (let i = 0; i < count; i++) {
-      const name = NODE_NAMES[i]!;
+    const start = async (name: string, slot: number, extra: string[], critical: boolean) => {
       log(`${name}: starting (enclave bundle, attestation, sealed state)…`);
       const p = await spawnReady<NodeReady>(NODE_MAIN, [
         '--datadir', join(datadir, 'nodes', name), '--rpc-url', chain.rpcUrl, '--rpc-user', chain.rpcUser, '--rpc-password', chain.rpcPassword,
-        '--attestation-key', keyFile, '--regtest-faucet', '--api-port', String(ports[1 + 2 * i]), '--p2p-port', String(ports[2 + 2 * i]),
+        '--attestation-key', keyFile, '--regtest-faucet', '--api-port', String(ports[1 + 2 * slot]), '--p2p-port', String(ports[2 + 2 * slot]), ...extra,
       ]);
-      watch(name, p);
-      nodes.push({ name, nodeId: p.ready.node_id, restUrl: p.ready.rest_url, tokenFile: p.ready.token_file, p2p: p.ready.p2p });
+      watch(name, p, critical);
+      return { name, nodeId: p.ready.node_id, restUrl: p.ready.rest_url, tokenFile: p.ready.token_file, p2p: p.ready.p2p };
+    };
+    for (let i = 0; i < count; i++) {
+      const name = NODE_NAMES[i]!;
+      const node: NetworkNode = await start(name, i * size, size > 1 ? ['--committee', String(size)] : [], size === 1);
+      if (size > 1) {
+        node.backups = [];
+        for (let j = 1; j < size; j++) node.backups.push(await start(`${name}-b${j}`, i * size + j, ['--backup-of', node.p2p], false));
+      }
+      nodes.push(node);
     }
-    const network: NetworkFile = { chain, nodes, topology: previous?.network.topology ?? opts.topology };
+    if (size > 1) await committeesFormed(nodes, log);
+    const network: NetworkFile = { chain, nodes, topology: previous?.network.topology ?? opts.topology, committee: size };
     await writeFile(join(datadir, 'network.json'), `${JSON.stringify(network, null, 2)}\n`);
     await writeFile(join(datadir, 'ports.json'), JSON.stringify(ports));
     await writeFile(join(datadir, 'network.pid'), String(process.pid));
@@ -118,6 +136,21 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
       throw new CliError(`${(err as Error).message}: another network on these ports? choose others with --base-port N (0 = any free ports)`);
     }
     throw err;
+  }
+}
+
+/** Waits until every treasury's committee has all its members joined and connected. */
+async function committeesFormed(nodes: NetworkNode[], log: (line: string) => void): Promise<void> {
+  for (const n of nodes) {
+    log(`${n.name}: waiting for its committee (${1 + (n.backups?.length ?? 0)} members) to form…`);
+    const api = await ApiClient.forNode(n);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const c = await api.request<{ formed: boolean; members: Array<{ connected: boolean }> }>('GET', '/v1/committee').catch(() => null);
+      if (c?.formed && c.members.every((m) => m.connected)) break;
+      if (Date.now() > deadline) throw new CliError(`${n.name}: its committee did not form within 60 s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 }
 
@@ -181,17 +214,23 @@ async function allocatePorts(base: number, n: number): Promise<number[]> {
   return out;
 }
 
+interface CommitteeInfo { size: number; threshold: number; members: Array<{ connected: boolean }> }
+
 /** The table `npm start` prints: one row per node. */
 export async function statusTable(network: NetworkFile): Promise<string> {
   const rows = await Promise.all(network.nodes.map(async (n) => {
     try {
       const c = await ApiClient.forNode(n);
       const b = await c.request<{ deposits: { free_sat: string }; channels: { local_balance_sat: string } }>('GET', '/v1/balance');
-      const info = await c.request<{ num_channels: number; num_peers: number }>('GET', '/v1/getinfo');
-      return [n.name, `${n.nodeId.slice(0, 16)}…`, n.restUrl, n.tokenFile, formatSat(b.deposits.free_sat), formatSat(b.channels.local_balance_sat), `${info.num_channels}/${info.num_peers}`];
+      const info = await c.request<{ num_channels: number; num_peers: number; committee: CommitteeInfo | null }>('GET', '/v1/getinfo');
+      const row = [n.name, `${n.nodeId.slice(0, 16)}…`, n.restUrl, n.tokenFile, formatSat(b.deposits.free_sat), formatSat(b.channels.local_balance_sat), `${info.num_channels}/${info.num_peers}`];
+      if (info.committee) row.push(`${info.committee.threshold}-of-${info.committee.size}, ${info.committee.members.filter((m) => m.connected).length} up`);
+      return row;
     } catch (err) {
       return [n.name, `${n.nodeId.slice(0, 16)}…`, n.restUrl, n.tokenFile, '?', '?', (err as Error).message];
     }
   }));
-  return table(['node', 'node id', 'REST URL', 'token file', 'free deposits (sat)', 'in channels (sat)', 'channels/peers'], rows);
+  const head = ['node', 'node id', 'REST URL', 'token file', 'free deposits (sat)', 'in channels (sat)', 'channels/peers'];
+  if ((network.committee ?? 1) > 1) head.push('committee');
+  return table(head, rows);
 }
