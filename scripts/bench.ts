@@ -4,9 +4,12 @@
  * on loopback) and the embedded regtest chain.
  *
  *   npm run bench                      full run (median of 3 runs per scenario)
- *   npm run bench -- --quick           smoke run, under 2 minutes
+ *   npm run bench -- --quick           smoke run, about 3 minutes
  *   npm run bench -- --out FILE        write the JSON there (default bench-results/latest.json)
  *   npm run bench -- --batch 1,10,100  batch sizes for the batched scenarios
+ *
+ * The "ldk" scenario runs two real LDK nodes (rust-lightning as WASM, src/ldk/) on the same chain: a
+ * channel funded on chain, BOLT 11 invoices paid one at a time and 128 in flight, a cooperative close.
  *
  * Prints a table and writes JSON and an SVG chart. Each scenario checks afterwards that the channel's
  * totals moved by exactly the sum paid on both sides; a scenario that fails the check is reported as such.
@@ -23,6 +26,7 @@ import { median } from '../src/bench/stats.ts';
 import { renderChart } from '../src/bench/chart.ts';
 import { table } from '../src/cli/format.ts';
 import { runLnModel } from '../src/lnmodel/run.ts';
+import { LdkPair, type LdkCloseResult } from '../src/ldk/run.ts';
 
 interface Scenario {
   name: string;
@@ -48,9 +52,9 @@ const { values } = parseArgs({
 });
 const mode = values.tiny ? 'tiny' : values.quick ? 'quick' : 'full';
 const SIZES = {
-  tiny: { runs: 1, unbatched: 20, pipelined: 200, batched: 400, both: 200, rest: 100, pairs: [1], pairN: 200, ln: 20, lnBatched: 100 },
-  quick: { runs: 1, unbatched: 400, pipelined: 30_000, batched: 60_000, both: 20_000, rest: 2_000, pairs: [1, 2], pairN: 20_000, ln: 200, lnBatched: 3_000 },
-  full: { runs: 3, unbatched: 2_000, pipelined: 150_000, batched: 300_000, both: 100_000, rest: 10_000, pairs: [1, 2, 4], pairN: 100_000, ln: 1_000, lnBatched: 20_000 },
+  tiny: { runs: 1, unbatched: 20, pipelined: 200, batched: 400, both: 200, rest: 100, pairs: [1], pairN: 200, ln: 20, lnBatched: 100, ldk: 5, ldkPipelined: 40 },
+  quick: { runs: 1, unbatched: 400, pipelined: 30_000, batched: 60_000, both: 20_000, rest: 2_000, pairs: [1, 2], pairN: 20_000, ln: 200, lnBatched: 3_000, ldk: 100, ldkPipelined: 1_000 },
+  full: { runs: 3, unbatched: 2_000, pipelined: 150_000, batched: 300_000, both: 100_000, rest: 10_000, pairs: [1, 2, 4], pairN: 100_000, ln: 1_000, lnBatched: 20_000, ldk: 300, ldkPipelined: 2_000 },
 }[mode];
 const RUNS = values.runs ? Number(values.runs) : SIZES.runs;
 const BATCHES = (values.batch ?? (mode === 'tiny' ? '10' : mode === 'quick' ? '100,1000' : '10,100,1000')).split(',').map(Number);
@@ -84,11 +88,13 @@ async function main(): Promise<void> {
     return a;
   };
   const scenarios: Scenario[] = [];
+  let ldkClose: LdkCloseResult | null = null;
   try {
     const alice = await agent('alice');
     const bob = await agent('bob');
     const ch = await openFundedChannel(alice, bob, 50_000_000);
 
+    plan.push('ldk channel', 'ldk unbatched', 'ldk pipelined', 'ldk close');
     plan.push('unbatched', 'pipelined', ...BATCHES.map((b) => `batch=${b}`), 'both', ...PAIRS.map((p) => `pairs=${p}`), 'rest c=1', 'rest c=32', 'ln unbatched', ...BATCHES.map((b) => `ln batch=${b}`), 'ln htlc unbatched', 'ln htlc batch=100');
 
     const oneWay = async (name: string, count: number, batch: number, window: number) => {
@@ -208,7 +214,7 @@ async function main(): Promise<void> {
     for (const b of BATCHES) await lnRun(`lightning-model batch=${b}`, Math.max(SIZES.lnBatched, b * 4), b);
     await lnRun('lightning-model htlc unbatched', Math.max(10, Math.round(SIZES.ln / 2)), 1, 'htlc');
     await lnRun('lightning-model htlc batch=100', Math.max(200, Math.round(SIZES.lnBatched / 10)), 100, 'htlc');
-    scenarios.push({ name: 'ldk (real Lightning, WASM)', group: 'unavailable', payments_per_s: 0, p50_ms: NaN, p95_ms: NaN, p99_ms: NaN, runs_payments_per_s: [], payments: 0, batch: null, verified: false, note: 'not available yet (issue 9)' });
+    ldkClose = await runLdk(join(dir, 'ldk'), chain, scenarios);
   } finally {
     process.stderr.write('\n');
     for (const a of agents) await a.stop().catch(() => undefined);
@@ -230,17 +236,77 @@ async function main(): Promise<void> {
       batched_vs_htlc: ratio(find('teechain 1ch batch=100'), find('lightning-model htlc batch=100')),
       best_vs_best: ratio(Math.max(...scenarios.filter((s) => s.group === 'teechain').map((s) => s.payments_per_s)), Math.max(...scenarios.filter((s) => s.group === 'lightning-model').map((s) => s.payments_per_s))),
     },
-    ratio_vs_ldk: null,
+    ratio_vs_ldk: {
+      unbatched: ratio(find('teechain 1ch unbatched'), find('ldk 1ch unbatched')),
+      pipelined: ratio(find('teechain 1ch pipelined'), find('ldk 1ch pipelined')),
+    },
+    ldk_close: ldkClose && { closing_txid: ldkClose.closingTxid, payee_output_sat: Number(ldkClose.payeeOutputSat), payer_output_sat: Number(ldkClose.payerOutputSat), fee_sat: Number(ldkClose.feeSat), verified: ldkClose.verified, error: ldkClose.verificationError ?? null },
     scenarios,
   };
   await mkdir(dirname(OUT), { recursive: true });
   await writeFile(OUT, `${JSON.stringify(result, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
-  await writeFile(SVG, renderChart(scenarios.filter((s) => s.payments_per_s > 0), `teechain-ts vs Lightning-style model — ${result.machine.cores} cores, ${result.machine.node}`));
+  await writeFile(SVG, renderChart(scenarios.filter((s) => s.payments_per_s > 0), `teechain-ts vs Lightning-style model and LDK — ${result.machine.cores} cores, ${result.machine.node}`));
   const f = (x: number) => (Number.isFinite(x) ? (x < 10 ? x.toFixed(2) : x.toFixed(0)) : '-');
   process.stdout.write(`${table(['scenario', 'payments/s', 'p50 ms', 'p95 ms', 'p99 ms', 'checked'], scenarios.map((s) => [
     s.name, s.payments_per_s ? s.payments_per_s.toLocaleString('en-US') : (s.note ?? '-'), f(s.p50_ms), f(s.p95_ms), f(s.p99_ms), s.group === 'unavailable' ? '-' : s.verified ? 'yes' : 'NO',
-  ]))}\n\nratio vs Lightning-style model: unbatched ${result.ratio_vs_lightning.unbatched}x, batch=${bestBatch} ${result.ratio_vs_lightning.batched}x, best vs best ${result.ratio_vs_lightning.best_vs_best}x; against the HTLC model: unbatched ${result.ratio_vs_lightning.unbatched_vs_htlc}x, batch=100 ${result.ratio_vs_lightning.batched_vs_htlc ?? '-'}x\nJSON: ${OUT}\nchart: ${SVG}\n`);
-  if (scenarios.some((s) => s.group !== 'unavailable' && !s.verified)) process.exitCode = 1;
+  ]))}\n\nratio vs Lightning-style model: unbatched ${result.ratio_vs_lightning.unbatched}x, batch=${bestBatch} ${result.ratio_vs_lightning.batched}x, best vs best ${result.ratio_vs_lightning.best_vs_best}x; against the HTLC model: unbatched ${result.ratio_vs_lightning.unbatched_vs_htlc}x, batch=100 ${result.ratio_vs_lightning.batched_vs_htlc ?? '-'}x\nratio vs LDK: unbatched ${result.ratio_vs_ldk.unbatched ?? '-'}x, pipelined ${result.ratio_vs_ldk.pipelined ?? '-'}x; LDK cooperative close ${ldkClose ? (ldkClose.verified ? `checked on chain (${ldkClose.closingTxid})` : `NOT checked: ${ldkClose.verificationError}`) : 'not reached'}\nJSON: ${OUT}\nchart: ${SVG}\n`);
+  if (scenarios.some((s) => s.group !== 'unavailable' && !s.verified) || !ldkClose?.verified) process.exitCode = 1;
+}
+
+/**
+ * Two LDK nodes on the bench's chain: open a channel (mined), pay unbatched and pipelined (RUNS runs each,
+ * on the same channel), close cooperatively and check the close on chain. A failure (the chain unreachable,
+ * the channel not ready in time, a payment lost) becomes a failed row with its message, not a hang.
+ */
+async function runLdk(dir: string, chain: { rpcUrl: string; rpcUser: string; rpcPassword: string }, scenarios: Scenario[]): Promise<LdkCloseResult | null> {
+  // A channel holds at most 483 HTLCs each way, counting those whose removal is still being committed, so
+  // 256 outstanding payments (as the Teechain row) can overflow it, and LDK then finds no route instead of
+  // queueing; 128 in flight never does.
+  const LDK_WINDOW = 128;
+  const amountSat = 1_000n; // as the HTLC model: above the dust threshold, so every HTLC gets an output and signatures
+  const fail = (name: string, err: unknown) => scenarios.push({
+    name, group: 'ldk', payments_per_s: 0, p50_ms: NaN, p95_ms: NaN, p99_ms: NaN, runs_payments_per_s: [], payments: 0, batch: null, verified: false,
+    note: `FAILED: ${err instanceof Error ? err.message : String(err)}`,
+  });
+  let pair: LdkPair;
+  try {
+    // 16M sat: under the 2^24-sat channel limit LDK keeps without option_support_large_channel.
+    pair = await LdkPair.start({ dir, rpcUrl: chain.rpcUrl, rpcUser: chain.rpcUser, rpcPassword: chain.rpcPassword, capacitySat: 16_000_000n, logLevel: 'warn' });
+  } catch (err) {
+    fail('ldk 1ch (channel open)', err);
+    done += 3;
+    progress('ldk failed');
+    return null;
+  }
+  try {
+    progress('ldk channel');
+    for (const [name, count, window] of [['ldk 1ch unbatched (1 in flight)', SIZES.ldk, 1], ['ldk 1ch pipelined (128 in flight)', SIZES.ldkPipelined, LDK_WINDOW]] as const) {
+      try {
+        const runs: number[] = [];
+        let last: Awaited<ReturnType<LdkPair['run']>> | undefined;
+        let verified = true;
+        for (let r = 0; r < RUNS; r++) {
+          last = await pair.run(count, window, amountSat);
+          verified &&= last.verified;
+          if (!last.verified) process.stderr.write(`\n${name}: ${last.verificationError}\n`);
+          runs.push(last.paymentsPerSec);
+        }
+        scenarios.push({
+          name, group: 'ldk', payments_per_s: Math.round(median(runs)), p50_ms: last!.latency.p50_ms, p95_ms: last!.latency.p95_ms, p99_ms: last!.latency.p99_ms,
+          runs_payments_per_s: runs.map(Math.round), payments: count, batch: 1, verified, cpu_ms_per_node: last!.cpuMs, rss_mb_per_node: last!.rssMb,
+          note: `${(last!.storeWrites / count).toFixed(1)} durable writes per payment (both nodes)`,
+        });
+      } catch (err) {
+        fail(name, err);
+      }
+      progress(name);
+    }
+    const close = await pair.close().catch((err: Error) => ({ closingTxid: '', payeeOutputSat: 0n, payerOutputSat: 0n, feeSat: 0n, verified: false, verificationError: err.message }));
+    progress('ldk close');
+    return close;
+  } finally {
+    await pair.stop();
+  }
 }
 
 main().catch((err: unknown) => {

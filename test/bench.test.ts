@@ -21,6 +21,9 @@ test('bench --tiny: figures for every scenario, every payment checked', { timeou
   const json = JSON.parse(await readFile(out, 'utf8'));
   assert.ok(json.machine.cores >= 1);
   assert.ok(typeof json.ratio_vs_lightning.unbatched === 'number');
+  assert.ok(typeof json.ratio_vs_ldk.unbatched === 'number' && typeof json.ratio_vs_ldk.pipelined === 'number', 'ratio_vs_ldk');
+  assert.equal(json.scenarios.filter((s: any) => s.group === 'ldk').length, 2);
+  assert.equal(json.ldk_close?.verified, true, `LDK cooperative close: ${json.ldk_close?.error}`);
   const measured = json.scenarios.filter((s: any) => s.group !== 'unavailable');
   assert.ok(measured.length >= 8);
   for (const s of measured) {
