@@ -52,9 +52,9 @@ const { values } = parseArgs({
 });
 const mode = values.tiny ? 'tiny' : values.quick ? 'quick' : 'full';
 const SIZES = {
-  tiny: { runs: 1, unbatched: 20, pipelined: 200, batched: 400, both: 200, rest: 100, pairs: [1], pairN: 200, ln: 20, lnBatched: 100, ldk: 5, ldkPipelined: 40 },
-  quick: { runs: 1, unbatched: 400, pipelined: 30_000, batched: 60_000, both: 20_000, rest: 2_000, pairs: [1, 2], pairN: 20_000, ln: 200, lnBatched: 3_000, ldk: 100, ldkPipelined: 1_000 },
-  full: { runs: 3, unbatched: 2_000, pipelined: 150_000, batched: 300_000, both: 100_000, rest: 10_000, pairs: [1, 2, 4], pairN: 100_000, ln: 1_000, lnBatched: 20_000, ldk: 300, ldkPipelined: 2_000 },
+  tiny: { runs: 1, committee: [2], committeeN: 40, unbatched: 20, pipelined: 200, batched: 400, both: 200, rest: 100, pairs: [1], pairN: 200, ln: 20, lnBatched: 100, ldk: 5, ldkPipelined: 40 },
+  quick: { runs: 1, committee: [1, 2, 3, 5], committeeN: 4_000, unbatched: 400, pipelined: 30_000, batched: 60_000, both: 20_000, rest: 2_000, pairs: [1, 2], pairN: 20_000, ln: 200, lnBatched: 3_000, ldk: 100, ldkPipelined: 1_000 },
+  full: { runs: 3, committee: [1, 2, 3, 5], committeeN: 20_000, unbatched: 2_000, pipelined: 150_000, batched: 300_000, both: 100_000, rest: 10_000, pairs: [1, 2, 4], pairN: 100_000, ln: 1_000, lnBatched: 20_000, ldk: 300, ldkPipelined: 2_000 },
 }[mode];
 const RUNS = values.runs ? Number(values.runs) : SIZES.runs;
 const BATCHES = (values.batch ?? (mode === 'tiny' ? '10' : mode === 'quick' ? '100,1000' : '10,100,1000')).split(',').map(Number);
@@ -72,6 +72,17 @@ function progress(label: string): void {
   process.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${plan.length} ${label.padEnd(48).slice(0, 48)}`);
 }
 
+/** Waits until a primary's committee has every member joined, connected and caught up. */
+async function waitForCommittee(primary: Agent): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const c = await primary.api.request<{ formed: boolean; seq: number; acked_seq: number; members: Array<{ connected: boolean }> }>('GET', '/v1/committee').catch(() => null);
+    if (c?.formed && c.members.every((m) => m.connected) && c.acked_seq === c.seq) return;
+    if (Date.now() > deadline) throw new Error(`the committee of ${primary.name} did not form within 60 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'teechain-bench-'));
   process.stderr.write(`bench (${mode}): starting the regtest chain and treasury nodes…\n`);
@@ -79,10 +90,10 @@ async function main(): Promise<void> {
   const keyFile = join(dir, 'attestation.key');
   await AttestationService.create().save(keyFile);
   const agents: Agent[] = [];
-  const agent = async (name: string) => {
+  const agent = async (name: string, extra: { committee?: { size: number }; backupOf?: string } = {}) => {
     const a = await spawnAgent(name, {
       datadir: join(dir, name), rpcUrl: chain.rpcUrl, rpcUser: chain.rpcUser, rpcPassword: chain.rpcPassword,
-      attestationKey: keyFile, regtestFaucet: true,
+      attestationKey: keyFile, regtestFaucet: true, ...extra,
     });
     agents.push(a);
     return a;
@@ -95,6 +106,7 @@ async function main(): Promise<void> {
     const ch = await openFundedChannel(alice, bob, 50_000_000);
 
     plan.push('ldk channel', 'ldk unbatched', 'ldk pipelined', 'ldk close');
+    plan.push(...SIZES.committee.flatMap((l) => [`committee L=${l} unbatched`, `committee L=${l} batch=100`]));
     plan.push('unbatched', 'pipelined', ...BATCHES.map((b) => `batch=${b}`), 'both', ...PAIRS.map((p) => `pairs=${p}`), 'rest c=1', 'rest c=32', 'ln unbatched', ...BATCHES.map((b) => `ln batch=${b}`), 'ln htlc unbatched', 'ln htlc batch=100');
 
     const oneWay = async (name: string, count: number, batch: number, window: number) => {
@@ -142,7 +154,43 @@ async function main(): Promise<void> {
       progress('both directions');
     }
 
-    for (const name of ['committee chains (length 1, 2, 3, 5)', 'multi-hop (2 and 3 hops)']) {
+    // committee chains: both treasuries replicated over L members (L processes each), each its own enclave
+    for (const length of SIZES.committee) {
+      const side = async (name: string) => {
+        if (length === 1) return [await agent(`${name}-c1`)];
+        const primary = await agent(`${name}-c${length}`, { committee: { size: length } });
+        const members = [primary];
+        for (let i = 1; i < length; i++) members.push(await agent(`${name}-c${length}-b${i}`, { backupOf: primary.p2p }));
+        await waitForCommittee(primary);
+        return members;
+      };
+      const [xs, ys] = [await side('alice'), await side('bob')];
+      const [x, y] = [xs[0]!, ys[0]!];
+      const c = await openFundedChannel(x, y, 50_000_000);
+      for (const [label, batch, window, count] of [['unbatched (1 in flight)', 1, 1, Math.max(20, Math.round(SIZES.committeeN / 20))], ['batch=100', 100, 4, SIZES.committeeN]] as const) {
+        const runs: number[] = [];
+        let last: Awaited<ReturnType<Agent['load']>> | undefined;
+        let verified = true;
+        for (let r = 0; r < RUNS; r++) {
+          const before = await totals(x, y, c);
+          last = await x.load({ channelId: c, count, batch, window, amountSat: 1 });
+          const after = await totals(x, y, c);
+          verified &&= last.failed === 0 && movedExactly(before, after, BigInt(count), 0n);
+          runs.push(count / last.seconds);
+        }
+        const usage = await Promise.all([...xs, ...ys].map((m) => m.usage()));
+        scenarios.push({
+          name: `teechain committee length ${length} ${label}`, group: 'teechain-committee', payments_per_s: Math.round(median(runs)), ...last!.latency,
+          runs_payments_per_s: runs.map(Math.round), payments: count, batch, verified,
+          cpu_ms_per_node: usage.map((u) => u.cpu_ms), rss_mb_per_node: usage.map((u) => u.rss_mb),
+          note: `${2 * length} processes: each side a primary${length > 1 ? ` and ${length - 1} backup${length > 2 ? 's' : ''}, ${Math.floor(length / 2) + 1}-of-${length}` : ' alone'}`,
+        });
+        progress(`committee L=${length} ${label}`);
+      }
+      for (const m of [...xs, ...ys]) { await m.stop(); agents.splice(agents.indexOf(m), 1); }
+    }
+
+    for (const name of ['multi-hop (2 and 3 hops)']) {
       scenarios.push({ name: `teechain ${name}`, group: 'unavailable', payments_per_s: 0, p50_ms: NaN, p95_ms: NaN, p99_ms: NaN, runs_payments_per_s: [], payments: 0, batch: null, verified: false, note: 'not available yet: the feature has not landed' });
     }
 
