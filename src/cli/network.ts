@@ -30,6 +30,8 @@ export interface NetworkOptions {
   /** A user's own bitcoind instead of the embedded chain. */
   bitcoind?: { rpcUrl: string; rpcUser: string; rpcPassword: string };
   log(line: string): void;
+  /** Each node's --log-level; its JSON logs go to nodes/NAME/node.log. */
+  logLevel?: string;
 }
 
 export interface RunningNetwork {
@@ -101,6 +103,7 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
       const p = await spawnReady<NodeReady>(NODE_MAIN, [
         '--datadir', join(datadir, 'nodes', name), '--rpc-url', chain.rpcUrl, '--rpc-user', chain.rpcUser, '--rpc-password', chain.rpcPassword,
         '--attestation-key', keyFile, '--regtest-faucet', '--api-port', String(ports[1 + 2 * i]), '--p2p-port', String(ports[2 + 2 * i]),
+        '--log-file', join(datadir, 'nodes', name, 'node.log'), '--log-level', opts.logLevel ?? 'info',
       ]);
       watch(name, p);
       nodes.push({ name, nodeId: p.ready.node_id, restUrl: p.ready.rest_url, tokenFile: p.ready.token_file, p2p: p.ready.p2p });
