@@ -65,6 +65,8 @@ async function payMany(from: NodeProcess, ch: string, n: number, amount: number)
 describe('committee chains end to end', () => {
   test('2-of-3 on both sides: deposits are 2-of-3, payments replicate, the primary is killed, two backups settle the last balances', async () => {
     const { a, b, ch } = await channelPair('kill-primary');
+    const metrics = await fetch(`${a[0]!.ready.rest_url}/metrics`, { headers: { authorization: `Bearer ${a[0]!.readonlyToken}` } }).then((r) => r.text());
+    assert.match(metrics, /^teechain_committee_members_connected\{role="primary"\} 3$/m);
     const deps = (await a[0]!.ok('GET', '/v1/deposits')).deposits;
     assert.equal(deps[0].m, 2);
     assert.equal(deps[0].pubkeys.length, 3);

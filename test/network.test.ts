@@ -48,6 +48,14 @@ test('npm start: a funded three-node network from nothing, payments by CLI and c
   await up.ready;
   assert.match(up.out(), /alice/);
   assert.match(up.out(), /carol/);
+  // The dashboard comes up with the network, its page built and every node's attestation verified.
+  const dashboardUrl = /^dashboard: (http:\/\/127\.0\.0\.1:\d+\/)$/m.exec(up.out())?.[1];
+  assert.ok(dashboardUrl, up.out());
+  assert.match(await (await fetch(dashboardUrl)).text(), /<title>teechain dashboard<\/title>/);
+  await waitUntil(async () => {
+    const snap = (await (await fetch(`${dashboardUrl}api/snapshot`)).json()) as { nodes: Array<{ attestation: { verified: boolean } }>; channels: unknown[] };
+    return snap.nodes.length === 3 && snap.nodes.every((n) => n.attestation.verified) && snap.channels.length === 2;
+  }, 15_000, 'dashboard snapshot of the network');
   const network = JSON.parse(await readFile(join(datadir, 'network.json'), 'utf8')) as NetworkFile;
   assert.deepEqual(network.nodes.map((n) => n.name), ['alice', 'bob', 'carol']);
   for (const k of ['rpcUrl', 'rpcUser', 'rpcPassword'] as const) assert.ok(network.chain[k]);

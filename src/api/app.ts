@@ -4,12 +4,18 @@
  *
  * Every error answer is `{ "error": { "code", "message" } }` with the status from the one error table
  * (src/node/errors.ts); bad input is a 4xx, never a stack trace.
+ *
+ * GET /metrics serves the node's Prometheus metrics (src/metrics) and, like every other route, needs a
+ * token (the read-only one will do): the metrics carry channel balances, which are nobody else's business.
+ * Requests are logged at `debug` (method, path, status, time; never headers or bodies, so never a token).
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { NodeError } from '../node/errors.ts';
 import type { TreasuryNode } from '../node/treasury-node.ts';
 import { grantOf, type Tokens } from './auth.ts';
+import type { NodeMetrics } from '../metrics/node-metrics.ts';
+import type { Logger } from '../log/logger.ts';
 import { openApiDocument } from './openapi.ts';
 import { routes, type RegtestFaucet } from './routes.ts';
 
@@ -17,15 +23,30 @@ export interface ApiOptions {
   node: TreasuryNode;
   tokens: Pick<Tokens, 'admin' | 'readonly'>;
   faucet?: RegtestFaucet | null;
+  metrics?: NodeMetrics | null;
+  logger?: Logger | null;
 }
 
 export function buildApp(opts: ApiOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  const log = opts.logger ?? null;
+  if (log) app.use(requestLog(log));
   app.use(express.json({ limit: '64kb', strict: true }));
 
   app.get('/v1/openapi.json', (_req, res) => { res.json(openApiDocument()); });
+
+  app.get('/metrics', async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      if (!grantOf(req.headers.authorization, opts.tokens)) throw new NodeError('unauthorized');
+      if (!opts.metrics) throw new NodeError('not_found', 'this node serves no metrics');
+      const { contentType, body } = await opts.metrics.expose();
+      res.type(contentType).send(body);
+    } catch (err) {
+      next(err);
+    }
+  });
 
   for (const r of routes) {
     const body = r.body ? TypeCompiler.Compile(r.body) : null;
@@ -49,11 +70,27 @@ export function buildApp(opts: ApiOptions): express.Express {
 
   app.use((_req: Request, _res: Response, next: NextFunction) => next(new NodeError('not_found', 'no such route')));
   // express recognises an error handler by its four parameters.
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const e = toNodeError(err);
+    res.locals.errorCode = e.code;
+    // An unexpected failure is answered with a bare `internal`; the log keeps what happened.
+    if (e.status >= 500 && !(err instanceof NodeError)) log?.error({ method: req.method, path: req.path, err: String((err as Error)?.stack ?? err) }, 'request failed');
     res.status(e.status).json({ error: { code: e.code, message: e.message } });
   });
   return app;
+}
+
+/** One debug line per request, when it ends. req.path leaves out the query string. */
+function requestLog(log: Logger) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const start = process.hrtime.bigint();
+    res.once('finish', () => {
+      const line = { method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - start) / 1e6, code: res.locals.errorCode as string | undefined };
+      if (res.statusCode >= 500) log.warn(line, 'request answered with an error');
+      else log.debug(line, 'request');
+    });
+    next();
+  };
 }
 
 function toNodeError(err: unknown): NodeError {

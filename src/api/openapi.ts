@@ -35,7 +35,18 @@ export function openApiDocument() {
     openapi: '3.0.3',
     info: { title: 'teechain-ts REST wallet API', version: '1' },
     components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-    paths: { '/v1/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3 document' } } } }, ...paths },
+    paths: {
+      '/v1/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3 document' } } } },
+      '/metrics': {
+        get: {
+          summary: 'Prometheus metrics of this node (text exposition format; see README "Metrics")',
+          security: [{ bearer: [] }],
+          'x-access': 'read',
+          responses: { 200: { description: 'metrics', content: { 'text/plain': { schema: { type: 'string' } } } }, '4XX': { description: 'error', content: { 'application/json': { schema: ErrorBody } } } },
+        },
+      },
+      ...paths,
+    },
   };
 }
 

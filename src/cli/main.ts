@@ -11,6 +11,8 @@ import { AttestationService, verifyQuote, reportDataFor } from '../../enclave-si
 import { measureBundle } from '../../enclave-sim/bundle.ts';
 import { defaultDatadir } from '../node/datadir.ts';
 import { TREASURY_PROGRAM } from '../node/treasury-node.ts';
+import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../log/logger.ts';
+import { dashboardForDatadir, type RunningDashboard } from '../dashboard/server.ts';
 import { ApiClient, CliError, readNetwork, type NetworkFile, type NetworkNode } from './client.ts';
 import { formatSat, table } from './format.ts';
 import { networkUp, statusTable, type Topology } from './network.ts';
@@ -20,7 +22,9 @@ const USAGE = `usage: teechain [--datadir DIR] [--node NAME] [--json] COMMAND [A
 network:
   network up [--nodes N] [--topology line|ring|star|full|none] [--deposit-sat N] [--committee N] [--base-port N] [--fresh]
              [--bitcoind-rpc-url URL --bitcoind-rpc-user U --bitcoind-rpc-password P]
+             [--dashboard-port N | --no-dashboard] [--log-level fatal|error|warn|info|debug|trace|silent]
   network status | network down
+  dashboard [--port N] [--log-level L]   the live dashboard of a running network (network up starts one too)
   node start --rpc-url URL ... (see README: one node against an existing chain)
 
 wallet (on --node, default the first node of network.json):
@@ -48,6 +52,7 @@ export async function main(argv: string[]): Promise<number> {
       'bitcoind-rpc-url': { type: 'string' }, 'bitcoind-rpc-user': { type: 'string' }, 'bitcoind-rpc-password': { type: 'string' },
       deposit: { type: 'string', multiple: true }, amount: { type: 'string' }, channel: { type: 'string' }, key: { type: 'string' },
       limit: { type: 'string' }, address: { type: 'string' },
+      'dashboard-port': { type: 'string' }, 'no-dashboard': { type: 'boolean' }, port: { type: 'string' }, 'log-level': { type: 'string' },
     },
   });
   if (values.help || positionals.length === 0) {
@@ -60,6 +65,7 @@ export async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = positionals;
 
   if (cmd === 'network') return networkCommand(args[0], values, datadir, out);
+  if (cmd === 'dashboard') return dashboardCommand(values, datadir);
 
   const network = await readNetwork(datadir);
   const self = pickNode(network, values.node);
@@ -186,8 +192,20 @@ async function networkCommand(sub: string | undefined, values: Record<string, un
     fresh: values.fresh === true,
     ...(url ? { bitcoind: { rpcUrl: url, rpcUser: String(values['bitcoind-rpc-user'] ?? ''), rpcPassword: String(values['bitcoind-rpc-password'] ?? '') } } : {}),
     log: (line) => process.stderr.write(`${line}\n`),
+    logLevel: logLevelOf(values),
   });
-  out(`\n${await statusTable(running.network)}\n\nnetwork.json: ${join(datadir, 'network.json')}\nchain RPC: ${running.network.chain.rpcUrl}\nCtrl-C stops the network; \`npm start\` again resumes it (--fresh starts over).`, running.network);
+  let dashboard: RunningDashboard | null = null;
+  if (values['no-dashboard'] !== true) {
+    // Next to the nodes' ports by default (18480), any free port when the network takes any (--base-port 0).
+    const base = values['base-port'] === undefined ? 18_400 : Number(values['base-port']);
+    const port = values['dashboard-port'] !== undefined ? int('dashboard-port', 0) : base === 0 ? 0 : base + 80;
+    const logger = createLogger({ name: 'dashboard', level: logLevelOf(values), file: join(datadir, 'dashboard.log') });
+    dashboard = await dashboardForDatadir(datadir, { port, logger }).catch((err: Error) => {
+      process.stderr.write(`dashboard: not started (${err.message}); the network runs without it\n`);
+      return null;
+    });
+  }
+  out(`\n${await statusTable(running.network)}\n\nnetwork.json: ${join(datadir, 'network.json')}\nchain RPC: ${running.network.chain.rpcUrl}\n${dashboard ? `dashboard: ${dashboard.url}\n` : ''}Ctrl-C stops the network; \`npm start\` again resumes it (--fresh starts over).`, { ...running.network, dashboard_url: dashboard?.url ?? null });
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);
@@ -195,9 +213,30 @@ async function networkCommand(sub: string | undefined, values: Record<string, un
     void running.died.then((name) => { process.stderr.write(`${name} exited unexpectedly; stopping the network\n`); resolve(); });
   });
   process.stderr.write('stopping…\n');
+  await dashboard?.stop();
   await running.stop();
   process.stderr.write('stopped.\n');
   return 0;
+}
+
+/** `teechain dashboard`: the dashboard of an already running network, until Ctrl-C. */
+async function dashboardCommand(values: Record<string, unknown>, datadir: string): Promise<number> {
+  const port = values.port === undefined ? 18_480 : satArg(values.port as string, '--port');
+  const logger = createLogger({ name: 'dashboard', level: logLevelOf(values) });
+  const dashboard = await dashboardForDatadir(datadir, { port, logger });
+  process.stdout.write(`dashboard: ${dashboard.url}\nCtrl-C stops it (the network keeps running).\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  await dashboard.stop();
+  return 0;
+}
+
+function logLevelOf(values: Record<string, unknown>): LogLevel {
+  const v = values['log-level'] ?? 'info';
+  if (!isLogLevel(v)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  return v;
 }
 
 async function attest(target: NetworkNode, datadir: string, out: (h: string, d: unknown) => void): Promise<number> {

@@ -32,6 +32,8 @@ export interface NetworkOptions {
   /** A user's own bitcoind instead of the embedded chain. */
   bitcoind?: { rpcUrl: string; rpcUser: string; rpcPassword: string };
   log(line: string): void;
+  /** Each node's --log-level; its JSON logs go to nodes/NAME/node.log. */
+  logLevel?: string;
 }
 
 export interface RunningNetwork {
@@ -108,7 +110,8 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
       log(`${name}: starting (enclave bundle, attestation, sealed state)…`);
       const p = await spawnReady<NodeReady>(NODE_MAIN, [
         '--datadir', join(datadir, 'nodes', name), '--rpc-url', chain.rpcUrl, '--rpc-user', chain.rpcUser, '--rpc-password', chain.rpcPassword,
-        '--attestation-key', keyFile, '--regtest-faucet', '--api-port', String(ports[1 + 2 * slot]), '--p2p-port', String(ports[2 + 2 * slot]), ...extra,
+        '--attestation-key', keyFile, '--regtest-faucet', '--api-port', String(ports[1 + 2 * slot]), '--p2p-port', String(ports[2 + 2 * slot]),
+        '--log-file', join(datadir, 'nodes', name, 'node.log'), '--log-level', opts.logLevel ?? 'info', ...extra,
       ]);
       watch(name, p, critical);
       return { name, nodeId: p.ready.node_id, restUrl: p.ready.rest_url, tokenFile: p.ready.token_file, p2p: p.ready.p2p };

@@ -10,7 +10,11 @@ import { Faucet } from '../chain/faucet.ts';
 import { buildApp } from '../api/app.ts';
 import { loadOrCreateTokens } from '../api/auth.ts';
 import type { RegtestFaucet } from '../api/routes.ts';
+import { NodeMetrics } from '../metrics/node-metrics.ts';
+import { silentLogger, type Logger } from '../log/logger.ts';
+import { logObserver } from '../log/node-log.ts';
 import { RpcChainSource } from './chain-source.ts';
+import { combineObservers } from './observer.ts';
 import { TreasuryNode } from './treasury-node.ts';
 
 export interface DaemonOptions {
@@ -34,10 +38,13 @@ export interface DaemonOptions {
   committee?: { size: number; threshold?: number };
   /** host:port of the primary this node backs up. */
   backupOf?: string;
+  /** Structured logs (src/log); default none. */
+  logger?: Logger;
 }
 
 export interface RunningDaemon {
   node: TreasuryNode;
+  metrics: NodeMetrics;
   restUrl: string;
   p2p: string;
   adminTokenFile: string;
@@ -52,7 +59,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     : new BitcoinRpcClient({ url: opts.rpcUrl, user: opts.rpcUser ?? '', password: opts.rpcPassword ?? '' });
   const chain = new RpcChainSource(rpc);
   const attestation = await AttestationService.load(opts.attestationKey);
+  const log = opts.logger ?? silentLogger();
+  const metrics = new NodeMetrics();
   const node = await TreasuryNode.start({
+    observer: combineObservers(metrics.observer, logObserver(log)),
     datadir: opts.datadir,
     chain,
     attestation,
@@ -64,9 +74,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     ...(opts.committee ? { committee: opts.committee } : {}),
     ...(opts.backupOf ? { backupOf: opts.backupOf } : {}),
   });
+  metrics.attach({ channels: () => node.channels(), deposits: () => node.deposits(), peers: () => node.peers(), blockHeight: () => chain.blockHeight(), committee: async () => (await node.info()).committee });
   const tokens = await loadOrCreateTokens(opts.datadir);
   const faucet: RegtestFaucet | null = opts.regtestFaucet ? faucetFor(rpc) : null;
-  const app = buildApp({ node, tokens, faucet });
+  const app = buildApp({ node, tokens, faucet, metrics, logger: log });
   const host = opts.apiHost ?? '127.0.0.1';
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(opts.apiPort ?? 0, host, () => resolve(s));
@@ -74,13 +85,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
+  log.info({ node_id: node.nodeId, measurement: node.measurement, rest_url: `http://${host}:${port}`, p2p_port: node.p2pPort, datadir: opts.datadir }, 'node started');
   return {
     node,
+    metrics,
     restUrl: `http://${host}:${port}`,
     p2p: `${opts.p2pHost ?? '127.0.0.1'}:${node.p2pPort}`,
     adminTokenFile: tokens.adminFile,
     readonlyTokenFile: tokens.readonlyFile,
     async stop() {
+      log.info('node stopping');
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await node.stop();

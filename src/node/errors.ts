@@ -7,6 +7,7 @@ import { TREASURY_ERRORS, type TreasuryErrorCode } from '../treasury/errors.ts';
 
 const HOST_ERRORS = {
   peer_unreachable: 'the peer address did not answer',
+  node_unreachable: 'a node of the local network did not answer the dashboard',
   broadcast_failed: 'the chain refused the transaction',
   chain_unavailable: 'the chain node did not answer',
   node_stopping: 'the node is shutting down',
@@ -56,6 +57,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   state_mismatch: 409,
   already_signed: 409,
   peer_unreachable: 502,
+  node_unreachable: 502,
   broadcast_failed: 502,
   chain_unavailable: 503,
   timeout: 504,

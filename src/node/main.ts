@@ -2,8 +2,10 @@
  * Process entry of one treasury node. Prints one JSON line when ready:
  *   {"node_id", "measurement", "p2p", "rest_url", "token_file", "readonly_token_file"}
  * and shuts down cleanly on SIGINT / SIGTERM. `teechain node start` and the network launcher run this.
+ * Logs are JSON lines (pino) on stderr, or appended to --log-file, at --log-level (default info).
  */
 import { parseArgs } from 'node:util';
+import { createLogger, isLogLevel, LOG_LEVELS } from '../log/logger.ts';
 import { startDaemon } from './daemon.ts';
 import { defaultDatadir } from './datadir.ts';
 
@@ -27,6 +29,8 @@ export async function main(argv: string[]): Promise<void> {
       committee: { type: 'string' },
       threshold: { type: 'string' },
       'backup-of': { type: 'string' },
+      'log-level': { type: 'string' },
+      'log-file': { type: 'string' },
     },
     strict: true,
   });
@@ -41,7 +45,11 @@ export async function main(argv: string[]): Promise<void> {
     if (typeof v !== 'string' || !/^\d{1,6}$/.test(v)) throw new UsageError(`--${k} must be a whole number`);
     return Number(v);
   };
+  const level = values['log-level'] ?? 'info';
+  if (!isLogLevel(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const logger = createLogger({ name: 'node', level, file: values['log-file'] as string | undefined });
   const daemon = await startDaemon({
+    logger,
     datadir: (values.datadir as string | undefined) ?? defaultDatadir(),
     rpcUrl: need('rpc-url'),
     rpcUser: values['rpc-user'] as string | undefined,

@@ -4,6 +4,7 @@
  * bounded size, newest last.
  */
 import { NodeError } from './errors.ts';
+import type { NodeObserver } from './observer.ts';
 
 export type PaymentStatus = 'pending' | 'in_flight' | 'succeeded' | 'failed';
 
@@ -25,7 +26,7 @@ export class PaymentLog {
 
   private readonly keys = new Map<string, { fingerprint: string; result: Promise<Payment> }>();
 
-  constructor(private readonly limit = 100_000) {}
+  constructor(private readonly limit = 100_000, private readonly observer?: NodeObserver) {}
 
   /**
    * Runs `pay` once per client idempotency key: a retry with the same key and the same request gets the
@@ -57,6 +58,7 @@ export class PaymentLog {
     p.resolved_at = Date.now();
     this.totals.sent += p.amount_sat;
     this.totals.succeeded += 1;
+    this.observer?.paymentResolved?.(p);
   }
 
   failed(p: Payment, code: string): void {
@@ -64,10 +66,12 @@ export class PaymentLog {
     p.failure_code = code;
     p.resolved_at = Date.now();
     this.totals.failed += 1;
+    this.observer?.paymentResolved?.(p);
   }
 
   received(channelId: string, amounts: number[]): void {
     const now = Date.now();
+    this.observer?.paymentsReceived?.(channelId, amounts);
     for (const a of amounts) {
       this.totals.received += a;
       this.add({ payment_id: `r${this.next++}`, direction: 'incoming', channel_id: channelId, amount_sat: a, status: 'succeeded', failure_code: null, created_at: now, resolved_at: now });

@@ -13,6 +13,8 @@ import type { ChainSource } from './chain-source.ts';
 import { NodeError, fromEnclaveError } from './errors.ts';
 import { PaymentLog, type Payment } from './payments.ts';
 import { loadOrCreatePayoutWallet } from './payout-wallet.ts';
+import type { NodeObserver } from './observer.ts';
+import { observeStore } from './observed-store.ts';
 
 export const TREASURY_PROGRAM = join(dirname(fileURLToPath(import.meta.url)), '../treasury/program.ts');
 
@@ -33,6 +35,8 @@ export interface TreasuryNodeOptions {
   committee?: { size: number; threshold?: number };
   /** Start as a backup of the primary listening at host:port (it joins that primary's committee chain). */
   backupOf?: string;
+  /** Told of payments, sealed writes and enclave events, for metrics and logs (src/node/observer.ts). */
+  observer?: NodeObserver;
 }
 
 interface PendingPay {
@@ -68,7 +72,7 @@ export class TreasuryNode {
   payoutAddress = '';
 
   private constructor(readonly opts: TreasuryNodeOptions) {
-    this.payments = new PaymentLog();
+    this.payments = new PaymentLog(undefined, opts.observer);
   }
 
   static async start(opts: TreasuryNodeOptions): Promise<TreasuryNode> {
@@ -84,7 +88,7 @@ export class TreasuryNode {
     this.enclave = await platform.launch({
       entry: TREASURY_PROGRAM,
       iface: TreasuryInterface,
-      store: this.store = new SlotSealedStore(join(datadir, 'treasury.sealed')),
+      store: observeStore(this.store = new SlotSealedStore(join(datadir, 'treasury.sealed')), this.opts.observer),
       ocalls: {
         net_send: ({ conn, frames }) => { this.transport.send(conn, frames); return null; },
         net_close: ({ conn }) => { this.transport.close(conn); return null; },
@@ -426,6 +430,7 @@ export class TreasuryNode {
   }
 
   private onEvent(e: TreasuryEventMsg): void {
+    this.opts.observer?.enclaveEvent?.(e);
     switch (e.type) {
       case 'pay_acked': {
         const list = this.inFlight.get(e.channel_id);

@@ -103,7 +103,9 @@ export class NodeProcess {
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
+    // JSON everywhere but GET /metrics (Prometheus text), which comes back as the string.
+    const json = (res.headers.get('content-type') ?? '').includes('json');
+    return { status: res.status, body: !text ? null : json ? JSON.parse(text) : text };
   }
 
   /** Like api() but throws unless the status is 2xx. */

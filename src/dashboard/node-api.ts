@@ -1,0 +1,58 @@
+/**
+ * The dashboard server's client for one node's REST API. It holds the node's admin token (read from the
+ * token file network.json names) and never hands it on: the page talks to the dashboard server only.
+ * Answers keep the node's HTTP status and body, so the page can show an error exactly as the API gave it.
+ */
+import { readFile } from 'node:fs/promises';
+import type { NetworkNode } from '../cli/client.ts';
+
+export interface NodeAnswer<T = any> {
+  status: number;
+  body: T;
+}
+
+/** The answer when the node could not be reached at all (no HTTP status from it). */
+export function unreachable(n: Pick<NetworkNode, 'name' | 'restUrl'>, err: unknown): NodeAnswer<{ error: { code: string; message: string } }> {
+  return { status: 502, body: { error: { code: 'node_unreachable', message: `${n.name} at ${n.restUrl} did not answer: ${(err as Error)?.message ?? String(err)}` } } };
+}
+
+export class NodeApi {
+  private token: string | null = null;
+
+  constructor(readonly node: NetworkNode) {}
+
+  /** Never throws: a failure to reach the node is answered as 502 node_unreachable. */
+  async request<T = any>(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 60_000): Promise<NodeAnswer<T>> {
+    try {
+      const res = await this.fetch(method, path, body, timeoutMs);
+      const text = await res.text();
+      const json = (res.headers.get('content-type') ?? '').includes('json');
+      return { status: res.status, body: (json && text ? JSON.parse(text) : text) as T };
+    } catch (err) {
+      return unreachable(this.node, err) as NodeAnswer<any>;
+    }
+  }
+
+  /** Like request(), but the body only on success; throws Error("code: message") otherwise. */
+  async ok<T = any>(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs?: number): Promise<T> {
+    const r = await this.request<T>(method, path, body, timeoutMs);
+    if (r.status >= 200 && r.status < 300) return r.body;
+    const e = (r.body as { error?: { code?: string; message?: string } })?.error;
+    throw new Error(e ? `${e.code}: ${e.message}` : `${method} ${path}: HTTP ${r.status}`);
+  }
+
+  private async fetch(method: string, path: string, body: unknown, timeoutMs: number): Promise<Response> {
+    // Read lazily and again after a 401: a node restarted from a new data dir has a new token.
+    this.token ??= (await readFile(this.node.tokenFile, 'utf8')).trim();
+    const send = () => fetch(`${this.node.restUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const res = await send();
+    if (res.status !== 401) return res;
+    this.token = (await readFile(this.node.tokenFile, 'utf8')).trim();
+    return send();
+  }
+}

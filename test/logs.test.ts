@@ -1,0 +1,81 @@
+/**
+ * Structured logs of a real node process: one JSON object per line (pino), the --log-level flag
+ * respected, and no secret (API tokens, the chain's RPC password) in any line, whatever the level.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { NODE_MAIN } from '../src/cli/processes.ts';
+import { attestationKey, NodeProcess, startTestChain, tempDir, type TestChain } from './helpers/network.ts';
+
+const LEVELS: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
+
+let chain: TestChain;
+let dir: string;
+let key: string;
+
+before(async () => {
+  dir = await tempDir('teechain-logs-');
+  chain = await startTestChain();
+  key = await attestationKey(dir);
+});
+after(async () => {
+  await chain?.close();
+});
+
+async function lines(file: string): Promise<Array<Record<string, unknown>>> {
+  const text = await readFile(file, 'utf8');
+  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+test('--log-level debug: JSON lines with level, time, name; requests logged without their token', async () => {
+  const file = join(dir, 'debug.log');
+  const node = await NodeProcess.start(join(dir, 'n1'), chain, key, ['--log-level', 'debug', '--log-file', file]);
+  try {
+    await node.ok('GET', '/v1/getinfo');
+    await node.api('GET', '/v1/balance', undefined, node.readonlyToken);
+    await node.api('GET', '/metrics', undefined, node.readonlyToken);
+    await node.api('POST', '/v1/payments', { dest: 'ff'.repeat(33), amount_sat: 1 });
+    await node.api('GET', '/v1/getinfo', undefined, 'ab'.repeat(32)); // a wrong token is not logged either
+  } finally {
+    await node.kill('SIGTERM');
+  }
+  const text = await readFile(file, 'utf8');
+  const log = await lines(file);
+  for (const l of log) {
+    assert.equal(typeof l.time, 'string');
+    assert.ok(LEVELS[l.level as number], JSON.stringify(l));
+    assert.equal(l.name, 'node');
+    assert.equal(typeof l.msg, 'string');
+  }
+  const started = log.find((l) => l.msg === 'node started');
+  assert.equal(started?.node_id, node.id);
+  const requests = log.filter((l) => l.msg === 'request');
+  assert.ok(requests.some((r) => r.path === '/v1/getinfo' && r.status === 200 && r.level === 20));
+  assert.ok(requests.some((r) => r.path === '/v1/payments' && r.status === 404 && r.code === 'unknown_channel'));
+  assert.ok(requests.some((r) => r.path === '/v1/getinfo' && r.status === 401));
+  assert.ok(log.some((l) => l.msg === 'node stopping'));
+  for (const secret of [node.token, node.readonlyToken, 'ab'.repeat(32), chain.rpcPassword]) assert.ok(!text.includes(secret), 'a secret is in the log');
+  assert.doesNotMatch(text, /authorization|bearer/i);
+});
+
+test('--log-level warn writes nothing at info or debug; a bad level is a usage error', async () => {
+  const file = join(dir, 'warn.log');
+  const node = await NodeProcess.start(join(dir, 'n2'), chain, key, ['--log-level', 'warn', '--log-file', file]);
+  try {
+    await node.ok('GET', '/v1/getinfo');
+  } finally {
+    await node.kill('SIGTERM');
+  }
+  const written = await stat(file).then(() => lines(file), () => []);
+  assert.deepEqual(written.filter((l) => (l.level as number) < 40), []);
+
+  const run = promisify(execFile);
+  const bad = await run(process.execPath, ['--import', 'tsx', NODE_MAIN, '--rpc-url', chain.rpcUrl, '--attestation-key', key, '--datadir', join(dir, 'n3'), '--log-level', 'loud'])
+    .then(() => null, (e: { code: number; stderr: string }) => e);
+  assert.equal(bad?.code, 2);
+  assert.match(bad!.stderr, /--log-level must be one of fatal, error, warn, info, debug, trace, silent/);
+});
