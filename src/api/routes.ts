@@ -63,7 +63,7 @@ export const routes: Route[] = [
     method: 'get', path: '/v1/committee', access: 'read', summary: 'This node\'s committee chain: role, m-of-n, chain order, replication sequence numbers, which members are connected',
     handler: async ({ node }) => {
       const i = await node.info();
-      if (!i.committee) throw new NodeError('not_found', 'this treasury has no committee (start it with --committee N or --backup-of)');
+      if (!i.committee) throw new NodeError('no_committee', 'this treasury has no committee (start it with --committee N or --backup-of)');
       return i.committee;
     },
   }),
