@@ -9,7 +9,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
-import { signDigest, verifyDigest } from '../crypto/secp256k1.ts';
+import { signDigest, verifyMessageSha256 } from '../crypto/secp256k1.ts';
 import type { Channel, CommitteeMember, Deposit, TreasuryState } from '../treasury/state.ts';
 
 export interface SignedUpdate {
@@ -30,8 +30,8 @@ export interface ReplicaBody {
   channels: Record<string, Channel>;
 }
 
-function digest(seq: number, body: string): Uint8Array {
-  return sha256(new TextEncoder().encode(`teechain-committee-update\0${seq}\0${body}`));
+function preimage(seq: number, body: string): Uint8Array {
+  return new TextEncoder().encode(`teechain-committee-update\0${seq}\0${body}`);
 }
 
 const bigintAware = (_k: string, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v);
@@ -49,12 +49,12 @@ export function replicaOf(state: TreasuryState, seq: number): ReplicaBody {
 
 export function signUpdate(body: ReplicaBody, identityKey: string): SignedUpdate {
   const json = JSON.stringify(body, bigintAware);
-  return { seq: body.seq, body: json, sig: bytesToHex(signDigest(digest(body.seq, json), hexToBytes(identityKey))) };
+  return { seq: body.seq, body: json, sig: bytesToHex(signDigest(sha256(preimage(body.seq, json)), hexToBytes(identityKey))) };
 }
 
 /** The body of an update signed by `primaryId`, or null if the signature or the shape is wrong. */
 export function openUpdate(u: SignedUpdate, primaryId: string): ReplicaBody | null {
-  if (!verifyDigest(hexToBytes(u.sig), digest(u.seq, u.body), hexToBytes(primaryId))) return null;
+  if (!verifyMessageSha256(hexToBytes(u.sig), preimage(u.seq, u.body), hexToBytes(primaryId))) return null;
   let body: ReplicaBody;
   try {
     body = JSON.parse(u.body, (_k, v) => (typeof v === 'string' && BIGINT_RE.test(v) ? BigInt(v.slice(0, -1)) : v)) as ReplicaBody;
