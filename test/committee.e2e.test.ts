@@ -93,6 +93,25 @@ describe('committee chains end to end', () => {
     for (const n of [...a.slice(1), ...b]) await n.kill('SIGTERM');
   });
 
+  test('a backup killed freezes payments; restarted, it catches up from its sealed state and payments resume', async () => {
+    const { a, b, ch } = await channelPair('restart-backup');
+    await payMany(a[0]!, ch, 50, 10);
+    await a[2]!.kill('SIGKILL');
+    await waitUntil(async () => (await a[0]!.ok('GET', '/v1/committee')).members[2].connected === false, 10_000, 'primary sees the tail down');
+    const frozen = await a[0]!.api('POST', '/v1/payments', { channel_id: ch, amount_sat: 10 });
+    assert.equal(frozen.status, 503);
+    assert.equal(frozen.body.error.code, 'committee_unavailable');
+    await a[2]!.launch();
+    await waitUntil(async () => {
+      const c = (await a[0]!.ok('GET', '/v1/committee'));
+      return c.members.every((m: { connected: boolean }) => m.connected) && c.acked_seq === c.seq;
+    }, 20_000, 'the restarted tail rejoins and acknowledges the latest update');
+    await payMany(a[0]!, ch, 50, 10);
+    const tail = await a[2]!.ok('GET', `/v1/channels/${ch}`);
+    assert.equal(tail.total_sent_sat, '1000', 'the tail holds every acknowledged payment');
+    for (const n of [...a, ...b]) await n.kill('SIGTERM');
+  });
+
   test('a random member killed mid-stream: no acknowledged payment is lost, nothing is paid twice', async () => {
     const { a, b, ch } = await channelPair('kill-random');
     const victim = Math.floor(Math.random() * 3);

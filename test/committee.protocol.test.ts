@@ -132,6 +132,26 @@ test('the primary is killed: two backups settle with the last acknowledged balan
   checkSettlement(mesh, rb.tx_hex!, b[2]!, { a: expected.a, b: expected.b }, b[2]!.treasury.channel(channelId));
 });
 
+test('the primary is killed: two backups release a free deposit, only to the payout address', async () => {
+  const mesh = new Mesh();
+  const [p, b1, b2] = await mesh.committee(['p', 'b1', 'b2']);
+  const id = await mesh.deposit('p', 40_000n);
+  await waitFor(() => b2!.treasury.deposits().some((d) => d.deposit_id === id && d.status === 'free'));
+  const dep = p!.treasury.deposits().find((d) => d.deposit_id === id)!;
+  mesh.kill('p');
+  await assert.rejects(b1!.treasury.releaseDeposit(id, mesh.get('b2').payoutAddress, 2), { code: 'invalid_argument' });
+  const r = await b1!.treasury.releaseDeposit(id, undefined, 2);
+  const [txid, vout] = dep.outpoint!.split(':') as [string, string];
+  const funding = Transaction.fromHex(mesh.chain.txs.get(txid)!.hex).outs[Number(vout)]!;
+  assert.equal(verifyDepositSpend(r.tx_hex, { outpoint: dep.outpoint!, value: funding.value, m: 2, pubkeys: [], privkeys: [], witnessScript: dep.witness_script }), r.txid);
+  const out = Transaction.fromHex(r.tx_hex).outs;
+  assert.equal(out.length, 1);
+  assert.equal(out[0]!.value, 40_000n - BigInt(r.fee_sat));
+  // b2 signed it and will sign nothing else for this deposit.
+  assert.equal(b2!.treasury.state.committee!.signed[id], r.txid);
+  assert.equal(b2!.treasury.deposits().find((d) => d.deposit_id === id)!.status, 'spent');
+});
+
 test('a member refuses stale, reordered and forged updates, and settlements of an old state', async () => {
   const { a, channelId } = await twoCommittees();
   const [p, b1, b2] = a as [MeshNode, MeshNode, MeshNode];

@@ -26,6 +26,8 @@ network:
   network status | network down
   dashboard [--port N] [--log-level L]   the live dashboard of a running network (network up starts one too)
   node start --rpc-url URL ... (see README: one node against an existing chain)
+             [--committee N [--threshold M] | --backup-of HOST:PORT]   committee primary, or backup of one
+  committee                     the node's committee: m-of-n, chain order, members up, replication
 
 wallet (on --node, default the first node of network.json):
   getinfo | balance | deposits | channels | payments [--limit N] | peers
@@ -96,6 +98,11 @@ export async function main(argv: string[]): Promise<number> {
       if (!json) process.stderr.write(`funding a deposit of ${formatSat(amount)} sat from the faucet and waiting for confirmation…\n`);
       const d = await api.request('POST', '/v1/deposits', { amount_sat: amount, fund: true });
       out(`deposit ${d.deposit_id}: ${formatSat(d.value_sat)} sat, ${d.status}, ${d.outpoint}`, d);
+      return 0;
+    }
+    case 'committee': {
+      const c = await api.request('GET', '/v1/committee');
+      out(`${self.name}: ${c.role} (member ${c.index}) of a ${c.threshold}-of-${c.size} committee, update ${c.seq} (acknowledged downstream: ${c.acked_seq})\n${table(['#', 'node id', 'address', 'connected'], c.members.map((m: any, i: number) => [String(i), `${m.node_id.slice(0, 16)}…`, m.address, m.connected ? 'yes' : 'no']))}`, c);
       return 0;
     }
     case 'peers': {
@@ -255,8 +262,10 @@ async function attest(target: NetworkNode, datadir: string, out: (h: string, d: 
 }
 
 function pickNode(network: NetworkFile, name: string | undefined): NetworkNode {
-  const n = name === undefined ? network.nodes[0] : network.nodes.find((x) => x.name === name || x.nodeId === name);
-  if (!n) throw new CliError(`no node ${name} in network.json (nodes: ${network.nodes.map((x) => x.name).join(', ')})`);
+  // Committee backups (alice-b1, …) are nodes too: settle or inspect from them when their primary is down.
+  const all = network.nodes.flatMap((x) => [x, ...(x.backups ?? [])]);
+  const n = name === undefined ? network.nodes[0] : all.find((x) => x.name === name || x.nodeId === name);
+  if (!n) throw new CliError(`no node ${name} in network.json (nodes: ${all.map((x) => x.name).join(', ')})`);
   return n;
 }
 
