@@ -9,7 +9,8 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
-import { signDigest, verifyMessageSha256 } from '../crypto/secp256k1.ts';
+import { signDigest } from '../crypto/secp256k1.ts';
+import { verifyMessageSha256 } from '../crypto/secp256k1-openssl.ts';
 import type { Channel, CommitteeMember, Deposit, TreasuryState } from '../treasury/state.ts';
 
 export interface SignedUpdate {
