@@ -316,10 +316,16 @@ async function runLdk(dir: string, chain: { rpcUrl: string; rpcUser: string; rpc
   // queueing; 128 in flight never does.
   const LDK_WINDOW = 128;
   const amountSat = 1_000n; // as the HTLC model: above the dust threshold, so every HTLC gets an output and signatures
-  const fail = (name: string, err: unknown) => scenarios.push({
-    name, group: 'ldk', payments_per_s: 0, p50_ms: NaN, p95_ms: NaN, p99_ms: NaN, runs_payments_per_s: [], payments: 0, batch: null, verified: false,
-    note: `FAILED: ${err instanceof Error ? err.message : String(err)}`,
-  });
+  const fail = (name: string, err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err);
+    // The table row gets the first line; the whole message (an LDK process's stderr, say) goes to stderr.
+    process.stderr.write(`\n${name} failed: ${message}\n`);
+    const first = message.split('\n')[0]!;
+    scenarios.push({
+      name, group: 'ldk', payments_per_s: 0, p50_ms: NaN, p95_ms: NaN, p99_ms: NaN, runs_payments_per_s: [], payments: 0, batch: null, verified: false,
+      note: `FAILED: ${first.length > 160 ? `${first.slice(0, 157)}...` : first}`,
+    });
+  };
   let pair: LdkPair;
   try {
     // 16M sat: under the 2^24-sat channel limit LDK keeps without option_support_large_channel.

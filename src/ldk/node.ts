@@ -76,6 +76,8 @@ export class LdkNode {
   private scheduled = false;
   private forwardsDue = false;
   private futureArmed = false;
+  /** The future our wake-up callback is registered on (see pump()). */
+  private armedFuture: ldk.Future | null = null;
   private managerWrite: Promise<void> | null = null;
   private managerDirty = false;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -349,7 +351,10 @@ export class LdkNode {
     if (!this.futureArmed) {
       this.futureArmed = true;
       const cb = ldk.FutureCallback.new_impl({ call: () => { this.futureArmed = false; this.kick(); } });
-      this.cm.get_event_or_persistence_needed_future().register_callback_fn(cb);
+      // The JS Future wrapper holds the only JS reference to `cb`, and LDK keeps calling it after the
+      // wrapper is dropped: without this field both are collected and LDK calls into a dead object.
+      this.armedFuture = this.cm.get_event_or_persistence_needed_future();
+      this.armedFuture.register_callback_fn(cb);
     }
   }
 
