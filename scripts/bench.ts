@@ -53,7 +53,7 @@ const { values } = parseArgs({
 const mode = values.tiny ? 'tiny' : values.quick ? 'quick' : 'full';
 const SIZES = {
   tiny: { runs: 1, committee: [2], committeeN: 40, unbatched: 20, pipelined: 200, batched: 400, both: 200, rest: 100, pairs: [1], pairN: 200, ln: 20, lnBatched: 100, ldk: 5, ldkPipelined: 40 },
-  quick: { runs: 1, committee: [1, 2, 3, 5], committeeN: 4_000, unbatched: 400, pipelined: 30_000, batched: 60_000, both: 20_000, rest: 2_000, pairs: [1, 2], pairN: 20_000, ln: 200, lnBatched: 3_000, ldk: 100, ldkPipelined: 1_000 },
+  quick: { runs: 1, committee: [1, 2, 3, 5], committeeN: 2_000, unbatched: 400, pipelined: 30_000, batched: 60_000, both: 20_000, rest: 2_000, pairs: [1, 2], pairN: 20_000, ln: 200, lnBatched: 3_000, ldk: 50, ldkPipelined: 500 },
   full: { runs: 3, committee: [1, 2, 3, 5], committeeN: 20_000, unbatched: 2_000, pipelined: 150_000, batched: 300_000, both: 100_000, rest: 10_000, pairs: [1, 2, 4], pairN: 100_000, ln: 1_000, lnBatched: 20_000, ldk: 300, ldkPipelined: 2_000 },
 }[mode];
 const RUNS = values.runs ? Number(values.runs) : SIZES.runs;
