@@ -50,6 +50,7 @@ export class Mesh {
       quote: async (reportData, nonce) => this.service.issueQuote({ measurement: MEASUREMENT, reportData, nonce, debug: false, platformId: '00'.repeat(16) }),
       random: (n) => new Uint8Array(randomBytes(n)),
       replyTimeoutMs: 1_500,
+      multihopTimeoutMs: 1_000,
     });
     await node.treasury.commit();
     this.nodes.set(name, node);
@@ -78,6 +79,15 @@ export class Mesh {
       const [x, y] = l.split('|') as [string, string];
       if (x === name) { this.links.delete(l); this.links.delete(`${y}|${x}`); this.get(y).treasury.disconnected(`${y}|${x}`); }
     }
+  }
+
+  /** A host that silently stops relaying (no disconnection seen by anyone); `unmute` lets frames through again. */
+  mute(name: string): void {
+    this.dead.add(name);
+  }
+
+  unmute(name: string): void {
+    this.dead.delete(name);
   }
 
   /** A committee: `names[0]` primary of size names.length (threshold default), the others join in order. */

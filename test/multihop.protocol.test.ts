@@ -1,0 +1,216 @@
+/**
+ * Multi-hop payments at the protocol level: lines of in-process treasuries (real signatures, real
+ * transactions, a fake chain), linked by in-memory wires that can be cut. The real-process version, with
+ * the embedded regtest chain and settlements on chain, is multihop.e2e.test.ts.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Transaction } from 'bitcoinjs-lib';
+import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
+import { waitFor } from './helpers/treasury-pair.ts';
+import { TreasuryError } from '../src/treasury/errors.ts';
+import { verifyDepositSpend } from '../src/treasury/transactions.ts';
+import { localBalance } from '../src/treasury/state.ts';
+import { findRoute } from '../src/treasury/routing.ts';
+
+/** n treasuries in a line, each channel funded with `deposit` sat on both sides, the graph gossiped everywhere. */
+async function line(n: number, deposit = 100_000n) {
+  const mesh = new Mesh();
+  const names = Array.from({ length: n }, (_, i) => `n${i}`);
+  for (const name of names) await mesh.add(name);
+  const channels: string[] = [];
+  for (let i = 0; i + 1 < n; i++) {
+    const [a, b] = [mesh.get(names[i]!), mesh.get(names[i + 1]!)];
+    await mesh.link(a.name, b.name);
+    const da = await mesh.deposit(a.name, deposit);
+    const db = await mesh.deposit(b.name, deposit);
+    const ch = await a.treasury.openChannel(b.treasury.nodeId, a.payoutAddress);
+    await a.treasury.addDeposit(ch.channel_id, da);
+    await b.treasury.addDeposit(ch.channel_id, db);
+    channels.push(ch.channel_id);
+  }
+  await gossip(mesh, names);
+  return { mesh, nodes: names.map((x) => mesh.get(x)), channels };
+}
+
+async function gossip(mesh: Mesh, names: string[]): Promise<void> {
+  for (let round = 0; round < names.length; round++) {
+    for (const name of names) mesh.get(name).treasury.multihop.gossip();
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await waitFor(() => names.every((x) => mesh.get(x).treasury.multihop.graph.size === names.length));
+}
+
+/** Each node's balance on each of its channels, as [node][channel] → sat. */
+function balances(nodes: MeshNode[], channels: string[]): Array<Record<string, bigint>> {
+  return nodes.map((n) => Object.fromEntries(channels.filter((c) => n.treasury.state.channels[c]).map((c) => [c, localBalance(n.treasury.state, n.treasury.state.channels[c]!)])));
+}
+
+function unlocked(nodes: MeshNode[]): boolean {
+  return nodes.every((n) => Object.values(n.treasury.state.channels).every((c) => !c.lockedBy));
+}
+
+test('alice → bob → carol and back: every channel moves by exactly the amount, locks released', async () => {
+  const { nodes, channels } = await line(3);
+  const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
+  const r = await a.treasury.payMultihop(c.treasury.nodeId, 1_000, 1);
+  assert.deepEqual(r.route, [a.treasury.nodeId, b.treasury.nodeId, c.treasury.nodeId]);
+  assert.equal(r.fee_sat, '0');
+  await waitFor(() => unlocked(nodes));
+  assert.deepEqual(balances(nodes, channels), [
+    { [channels[0]!]: 99_000n },
+    { [channels[0]!]: 101_000n, [channels[1]!]: 99_000n },
+    { [channels[1]!]: 101_000n },
+  ]);
+  for (let i = 0; i < 20; i++) await c.treasury.payMultihop(a.treasury.nodeId, 100, 1);
+  await waitFor(() => unlocked(nodes));
+  assert.deepEqual(balances(nodes, channels), [
+    { [channels[0]!]: 101_000n },
+    { [channels[0]!]: 99_000n, [channels[1]!]: 101_000n },
+    { [channels[1]!]: 99_000n },
+  ]);
+  // both ends of each channel agree, and the direct payment path still works afterwards
+  const [p] = await a.treasury.pay([{ channel_id: channels[0]!, amount_sat: 10 }]);
+  assert.ok(p!.ok);
+  await waitFor(() => b.treasury.channel(channels[0]!).total_received_sat === a.treasury.channel(channels[0]!).total_sent_sat);
+  assert.equal(b.treasury.channel(channels[0]!).remote_balance_sat, a.treasury.channel(channels[0]!).local_balance_sat);
+});
+
+test('a 4-hop path with fees: each intermediary keeps exactly its fee, the payer pays amount + fees', async () => {
+  const { mesh, nodes, channels } = await line(5);
+  await nodes[1]!.treasury.setFees(10, 1_000); // 10 sat + 0.1 %
+  await nodes[2]!.treasury.setFees(5, 0);
+  await nodes[3]!.treasury.setFees(0, 10_000); // 1 %
+  await waitFor(() => true);
+  for (const n of nodes) n.treasury.multihop.gossip();
+  await waitFor(() => nodes[0]!.treasury.multihop.graph.get(nodes[3]!.treasury.nodeId)?.ann.fee_ppm === 10_000);
+  const r = await nodes[0]!.treasury.payMultihop(nodes[4]!.treasury.nodeId, 10_000, 1);
+  // n3 forwards 10,000 (fee 100), n2 forwards 10,100 (fee 5), n1 forwards 10,105 (fee 10 + 10)
+  assert.deepEqual(r.amounts, ['10125', '10105', '10100', '10000']);
+  assert.equal(r.fee_sat, '125');
+  await waitFor(() => unlocked(nodes));
+  const b = balances(nodes, channels);
+  assert.equal(b[0]![channels[0]!], 100_000n - 10_125n);
+  assert.equal(b[1]![channels[0]!]! + b[1]![channels[1]!]!, 200_000n + 20n);
+  assert.equal(b[2]![channels[1]!]! + b[2]![channels[2]!]!, 200_000n + 5n);
+  assert.equal(b[3]![channels[2]!]! + b[3]![channels[3]!]!, 200_000n + 100n);
+  assert.equal(b[4]![channels[3]!], 110_000n);
+  // an intermediary whose fee went up after the announcement refuses the payment, nothing moves
+  await nodes[2]!.treasury.setFees(1_000, 0);
+  await assert.rejects(nodes[0]!.treasury.payMultihop(nodes[4]!.treasury.nodeId, 10_000, 1), (e: TreasuryError) => e.code === 'fee_insufficient' || e.code === 'peer_refused');
+  await waitFor(() => unlocked(nodes));
+  assert.deepEqual(balances(nodes, channels), b);
+  void mesh;
+});
+
+test('no route, unknown destination, not enough capacity: refused with their codes, nothing locked', async () => {
+  const { mesh, nodes, channels } = await line(3);
+  const lone = await mesh.add('lone');
+  await assert.rejects(nodes[0]!.treasury.payMultihop(lone.treasury.nodeId, 1_000, 1), (e: TreasuryError) => e.code === 'unknown_destination');
+  await assert.rejects(nodes[0]!.treasury.payMultihop(nodes[2]!.treasury.nodeId, 150_000, 1), (e: TreasuryError) => e.code === 'insufficient_capacity');
+  // lone has a channel with n2, but n2's announcement says nothing of it until it gossips: then a route exists
+  await mesh.link('n2', 'lone');
+  const dl = await mesh.deposit('lone', 50_000n);
+  const d2 = await mesh.deposit('n2', 50_000n);
+  const ch = await lone.treasury.openChannel(nodes[2]!.treasury.nodeId, lone.payoutAddress);
+  await lone.treasury.addDeposit(ch.channel_id, dl);
+  await nodes[2]!.treasury.addDeposit(ch.channel_id, d2);
+  for (let i = 0; i < 3; i++) { for (const n of [...nodes, lone]) n.treasury.multihop.gossip(); await new Promise((r) => setTimeout(r, 10)); }
+  await waitFor(() => nodes[0]!.treasury.multihop.graph.has(lone.treasury.nodeId));
+  await nodes[0]!.treasury.payMultihop(lone.treasury.nodeId, 1_000, 1);
+  await waitFor(() => unlocked([...nodes, lone]));
+  assert.equal(localBalance(lone.treasury.state, lone.treasury.state.channels[ch.channel_id]!), 51_000n);
+  assert.equal(localBalance(nodes[0]!.treasury.state, nodes[0]!.treasury.state.channels[channels[0]!]!), 99_000n);
+});
+
+test('routing: fewest hops with capacity as a constraint and fees added backwards; each refusal has its code', () => {
+  const id = (c: string) => `02${c.repeat(64)}`;
+  const [A, B, C, D, E] = ['a', 'b', 'c', 'd', 'e'].map(id) as [string, string, string, string, string];
+  const ann = (node: string, chans: Array<[string, bigint]>, fee_base = 0, fee_ppm = 0) => ({ ann: { node, seq: 1, fee_base, fee_ppm, channels: chans.map(([peer, cap], i) => ({ ch: `${i}`.padStart(64, '0'), peer, cap: cap.toString() })) } });
+  const graph = new Map([
+    [B, ann(B, [[C, 1_000n], [A, 0n], [D, 50_000n]], 1, 0)],
+    [C, ann(C, [[E, 1_000n]], 2, 0)],
+    [D, ann(D, [[E, 50_000n]], 3, 0)],
+    [E, ann(E, [])],
+  ]);
+  const local = [{ peer: B, cap: 100_000n }];
+  // two paths of the same length: the one with more capacity into the destination
+  assert.deepEqual(findRoute({ self: A, dest: E, amount: 500n, graph, local }), { route: [A, B, D, E], amounts: [504n, 503n, 500n] });
+  const thin = new Map(graph);
+  thin.set(D, ann(D, [[E, 400n]], 3, 0));
+  assert.deepEqual(findRoute({ self: A, dest: E, amount: 500n, graph: thin, local }), { route: [A, B, C, E], amounts: [503n, 502n, 500n] });
+  assert.throws(() => findRoute({ self: A, dest: E, amount: 5_000n, graph: thin, local }), (e: TreasuryError) => e.code === 'insufficient_capacity');
+  assert.throws(() => findRoute({ self: A, dest: E, amount: 60_000n, graph, local }), (e: TreasuryError) => e.code === 'insufficient_capacity');
+  assert.throws(() => findRoute({ self: A, dest: id('f'), amount: 1n, graph, local }), (e: TreasuryError) => e.code === 'unknown_destination');
+  assert.throws(() => findRoute({ self: A, dest: E, amount: 1n, graph, local: [] }), (e: TreasuryError) => e.code === 'no_route');
+});
+
+test('a destination that never answers: the payer times out, every lock is released, nothing moved', async () => {
+  const { mesh, nodes, channels } = await line(3);
+  const before = balances(nodes, channels);
+  // carol's host drops everything from now on; bob still believes in the session
+  mesh.mute('n2');
+  await assert.rejects(nodes[0]!.treasury.payMultihop(nodes[2]!.treasury.nodeId, 1_000, 1), (e: TreasuryError) => e.code === 'timeout');
+  await waitFor(() => unlocked([nodes[0]!, nodes[1]!]), 5_000);
+  assert.deepEqual(balances(nodes, channels), before);
+  // a dead destination seen as disconnected: bob refuses at once
+  mesh.unmute('n2');
+  mesh.kill('n2');
+  await assert.rejects(nodes[0]!.treasury.payMultihop(nodes[2]!.treasury.nodeId, 1_000, 1), (e: TreasuryError) => e.code === 'peer_not_connected');
+  assert.ok(unlocked([nodes[0]!, nodes[1]!]));
+  assert.deepEqual(balances(nodes, channels), before);
+});
+
+test('two payments contending in opposite directions: no deadlock, each ends cleanly, balances match what succeeded', async () => {
+  const { nodes, channels } = await line(3);
+  const [a, , c] = nodes as [MeshNode, MeshNode, MeshNode];
+  const attempt = async (from: MeshNode, to: MeshNode, amount: number) => {
+    for (let i = 0; i < 50; i++) {
+      try {
+        await from.treasury.payMultihop(to.treasury.nodeId, amount, 1);
+        return true;
+      } catch (e) {
+        if ((e as TreasuryError).code !== 'channel_busy') return false;
+        await new Promise((r) => setTimeout(r, 5 + Math.random() * 30));
+      }
+    }
+    return false;
+  };
+  let firstTryBusy = 0;
+  for (let round = 0; round < 10; round++) {
+    const [x, y] = await Promise.all([
+      a.treasury.payMultihop(c.treasury.nodeId, 300, 1).then(() => true, (e: TreasuryError) => { assert.equal(e.code, 'channel_busy'); firstTryBusy++; return false; }),
+      c.treasury.payMultihop(a.treasury.nodeId, 200, 1).then(() => true, (e: TreasuryError) => { assert.equal(e.code, 'channel_busy'); firstTryBusy++; return false; }),
+    ]);
+    await waitFor(() => unlocked(nodes));
+    if (!x) assert.ok(await attempt(a, c, 300));
+    if (!y) assert.ok(await attempt(c, a, 200));
+  }
+  await waitFor(() => unlocked(nodes));
+  const b = balances(nodes, channels);
+  assert.equal(b[0]![channels[0]!], 100_000n - 1_000n);
+  assert.equal(b[2]![channels[1]!], 100_000n + 1_000n);
+  assert.ok(firstTryBusy >= 0);
+});
+
+test('the path settlement τ spends every deposit of the path with valid signatures and pays the new state', async () => {
+  const { nodes, channels } = await line(3);
+  const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
+  await a.treasury.payMultihop(c.treasury.nodeId, 5_000, 1);
+  const rec = Object.values(b.treasury.state.multihop!)[0]!;
+  assert.equal(rec.phase, 'released');
+  const tx = Transaction.fromHex(rec.tx!);
+  const inputs = rec.hops.flatMap((h) => h.inputs);
+  assert.equal(tx.ins.length, 4);
+  for (const d of inputs) {
+    const { m, pubkeys } = { m: 1, pubkeys: [] as string[] };
+    assert.ok(verifyDepositSpend(rec.tx!, { ...d, m, pubkeys, privkeys: [] }), `input ${d.outpoint} validly signed`);
+  }
+  const paid = (script: string) => tx.outs.filter((o) => Buffer.from(o.script).toString('hex') === script).reduce((s, o) => s + o.value, 0n);
+  const chAB = b.treasury.state.channels[channels[0]!]!;
+  const chBC = b.treasury.state.channels[channels[1]!]!;
+  assert.equal(paid(chAB.myPayout), 105_000n + 95_000n, 'bob: +5,000 on ab, −5,000 on bc');
+  assert.equal(paid(c.treasury.state.channels[channels[1]!]!.myPayout), 105_000n);
+  const fee = 400_000n - tx.outs.reduce((s, o) => s + o.value, 0n);
+  assert.equal(paid(a.treasury.state.channels[channels[0]!]!.myPayout), 95_000n - fee, 'alice pays the fee');
+});
