@@ -9,8 +9,8 @@ import { Transaction } from 'bitcoinjs-lib';
 import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { TreasuryError } from '../src/treasury/errors.ts';
-import { verifyDepositSpend } from '../src/treasury/transactions.ts';
-import { localBalance } from '../src/treasury/state.ts';
+import { pathFullySigned, verifyDepositSpend } from '../src/treasury/transactions.ts';
+import { decodeState, localBalance } from '../src/treasury/state.ts';
 import { findRoute } from '../src/treasury/routing.ts';
 
 /** n treasuries in a line, each channel funded with `deposit` sat on both sides, the graph gossiped everywhere. */
@@ -213,4 +213,111 @@ test('the path settlement τ spends every deposit of the path with valid signatu
   assert.equal(paid(c.treasury.state.channels[channels[1]!]!.myPayout), 105_000n);
   const fee = 400_000n - tx.outs.reduce((s, o) => s + o.value, 0n);
   assert.equal(paid(a.treasury.state.channels[channels[0]!]!.myPayout), 95_000n - fee, 'alice pays the fee');
+});
+
+/** Moved on each channel of a 3-line (0 = old state, the amount = new state), after checking both ends agree. */
+function outcome(nodes: MeshNode[], channels: string[], before: Array<Record<string, bigint>>): bigint[] {
+  const now = balances(nodes, channels);
+  return channels.map((ch, i) => {
+    const payer = nodes[i]!.treasury.channel(ch);
+    const payee = nodes[i + 1]!.treasury.channel(ch);
+    assert.equal(payer.local_balance_sat, payee.remote_balance_sat, `both ends of channel ${i} agree`);
+    assert.equal(payer.remote_balance_sat, payee.local_balance_sat, `both ends of channel ${i} agree`);
+    return before[i]![ch]! - now[i]![ch]!;
+  });
+}
+
+const CRASHES: Array<[string, string, 'locked' | 'signed' | 'committed' | 'released']> = [
+  ['bob (intermediary)', 'n1', 'locked'], ['bob (intermediary)', 'n1', 'signed'], ['bob (intermediary)', 'n1', 'committed'], ['bob (intermediary)', 'n1', 'released'],
+  ['alice (payer)', 'n0', 'locked'], ['alice (payer)', 'n0', 'committed'], ['alice (payer)', 'n0', 'released'],
+  ['carol (destination)', 'n2', 'signed'], ['carol (destination)', 'n2', 'released'],
+];
+
+for (const [who, victim, phase] of CRASHES) {
+  test(`crash of ${who} right after sealing "${phase}", restart from the sealed state: every channel ends all old or all new`, async () => {
+    const { mesh, nodes, channels } = await line(3);
+    const before = balances(nodes, channels);
+    let fired = false;
+    mesh.onSeal = (name, bytes) => {
+      if (fired || name !== victim) return;
+      if (Object.values(decodeState(bytes).multihop ?? {}).some((r) => r.phase === phase)) {
+        fired = true;
+        mesh.crash(victim); // the seal is durable; nothing it covers leaves the node
+      }
+    };
+    let paid: boolean | null = null;
+    void nodes[0]!.treasury.payMultihop(nodes[2]!.treasury.nodeId, 1_000, 1).then(() => { paid = true; }, () => { paid = false; });
+    await waitFor(() => fired);
+    mesh.onSeal = undefined;
+    await new Promise((r) => setTimeout(r, 50));
+    await mesh.restart(victim, victim === 'n1' ? ['n0', 'n2'] : ['n1']);
+    const live = () => nodes.map((n) => mesh.get(n.name));
+    await waitFor(() => unlocked(live()) && live().every((n) => Object.values(n.treasury.state.multihop ?? {}).every((r) => r.phase === 'released' || r.phase === 'aborted')), 8_000);
+    const moved = outcome(live(), channels, before);
+    assert.ok((moved[0] === 0n && moved[1] === 0n) || (moved[0] === 1_000n && moved[1] === 1_000n), `all old or all new: ${moved}`);
+    if (victim !== 'n0') {
+      await waitFor(() => paid !== null);
+      assert.equal(paid, moved[0] === 1_000n, 'the payer was told the outcome');
+    }
+    if (phase === 'committed' || phase === 'released') assert.equal(moved[0], 1_000n, 'after a commit the payment completes');
+  });
+}
+
+test('bob committed, carol never hears of it: bob settles with τ, which pays every channel of the path in the new state', async () => {
+  const { mesh, nodes, channels } = await line(3);
+  const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
+  mesh.onSeal = (name, bytes) => {
+    if (name === 'n1' && Object.values(decodeState(bytes).multihop ?? {}).some((r) => r.phase === 'committed')) mesh.block('n1', 'n2');
+  };
+  const paying = a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1);
+  await waitFor(() => Object.values(b.treasury.state.multihop ?? {}).some((r) => r.phase === 'committed'));
+  mesh.onSeal = undefined;
+  // a direct payment or a deposit change meets the lock
+  const [busy] = await b.treasury.pay([{ channel_id: channels[0]!, amount_sat: 1 }]);
+  assert.equal(busy!.ok ? null : busy!.code, 'channel_busy');
+  const s = await b.treasury.settle(channels[0]!, 1);
+  const rec = Object.values(b.treasury.state.multihop!)[0]!;
+  assert.equal(s.txid, rec.txid, 'bob settles with τ');
+  assert.ok(pathFullySigned(s.tx_hex!, rec.hops.flatMap((h) => h.inputs)));
+  assert.equal(b.treasury.channel(channels[1]!).status, 'closed', 'τ closes both of bob\'s channels');
+  assert.equal(b.treasury.channel(channels[1]!).settlement_txid, s.txid);
+  await paying; // alice learns it from bob's settled message: the new state
+  await waitFor(() => a.treasury.channel(channels[0]!).status === 'closed');
+  // carol, who never got the commit, sees τ spend her channel's deposits on chain
+  await c.treasury.spentOnChain(channels[1]!, s.tx_hex!);
+  assert.equal(c.treasury.channel(channels[1]!).settlement_txid, s.txid);
+  assert.ok(unlocked(nodes));
+  assert.deepEqual(balances(nodes, channels), [
+    { [channels[0]!]: 98_000n }, { [channels[0]!]: 102_000n, [channels[1]!]: 98_000n }, { [channels[1]!]: 102_000n },
+  ]);
+  // and the transaction pays exactly that (alice pays the fee)
+  const tx = Transaction.fromHex(s.tx_hex!);
+  const paid = (n: MeshNode, ch: string) => tx.outs.filter((o) => Buffer.from(o.script).toString('hex') === n.treasury.state.channels[ch]!.myPayout).reduce((x, o) => x + o.value, 0n);
+  assert.equal(paid(b, channels[0]!), 200_000n);
+  assert.equal(paid(c, channels[1]!), 102_000n);
+});
+
+test('bob committed, carol (not committed) settles the old state: τ can never confirm, bob and then alice fall back to the old state', async () => {
+  const { mesh, nodes, channels } = await line(3);
+  const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
+  const before = balances(nodes, channels);
+  mesh.onSeal = (name, bytes) => {
+    if (name === 'n1' && Object.values(decodeState(bytes).multihop ?? {}).some((r) => r.phase === 'committed')) mesh.block('n1', 'n2');
+  };
+  let paid: boolean | null = null;
+  void a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1).then(() => { paid = true; }, () => { paid = false; });
+  await waitFor(() => Object.values(b.treasury.state.multihop ?? {}).some((r) => r.phase === 'committed'));
+  mesh.onSeal = undefined;
+  const sc = await c.treasury.settle(channels[1]!, 1);
+  assert.equal(sc.local_balance_sat, '100000', 'carol settles what she had');
+  await waitFor(() => b.treasury.channel(channels[1]!).status === 'closed');
+  assert.ok(!b.treasury.state.channels[channels[0]!]!.lockedBy, 'bob knows the old state won');
+  assert.equal(Object.values(b.treasury.state.multihop!)[0]!.phase, 'aborted');
+  // bob settles his other channel in the old state; alice, committed, learns from bob's totals that it is the old one
+  const sb = await b.treasury.settle(channels[0]!, 1);
+  assert.equal(sb.local_balance_sat, '100000');
+  await waitFor(() => paid !== null);
+  assert.equal(paid, false);
+  assert.ok(unlocked(nodes));
+  assert.deepEqual(balances(nodes, channels), before);
 });
