@@ -130,6 +130,13 @@ describe('multi-hop payments between real nodes', () => {
     assert.equal(back.status, 201, JSON.stringify(back.body));
     assert.equal(back.body.status, 'succeeded');
     for (const n of [BOB, CAROL, DAVE]) await nodes[n]!.ok('POST', '/v1/fees', { base_sat: 0, ppm: 0 });
+    await waitUntil(async () => {
+      for (const n of [ALICE, CAROL, ERIN]) {
+        const g = (await nodes[n]!.ok('GET', '/v1/graph')).nodes as Array<{ fee_base_sat: number; fee_ppm: number }>;
+        if (g.some((x) => x.fee_base_sat !== 0 || x.fee_ppm !== 0)) return false;
+      }
+      return true;
+    }, 10_000, 'fees back to zero everywhere');
   });
 
   test('unknown destination, not enough capacity, no route: a 4xx with its code, nothing locked or moved', async () => {
@@ -186,7 +193,7 @@ describe('multi-hop payments between real nodes', () => {
       const now = await balances();
       const moved = start[ALICE]![channels[0]!]! - now[ALICE]![channels[0]!]!;
       assert.ok(moved >= acked, `alice paid ${moved} ≥ acknowledged ${acked}`);
-      assert.ok(moved <= attempted + (start[ALICE]![channels[0]!]! - start[ALICE]![channels[0]!]!) + 100_000n);
+      assert.ok(moved <= attempted, `alice paid ${moved} ≤ attempted ${attempted}`);
       assert.equal(now[CAROL]![channels[1]!]! - start[CAROL]![channels[1]!]!, moved, 'carol received exactly what alice paid');
       assert.equal(now[BOB]![channels[0]!]! + now[BOB]![channels[1]!]!, bobStart, 'bob, the intermediary, lost nothing');
       Object.assign(start[ALICE]!, { [channels[0]!]: now[ALICE]![channels[0]!]! });
