@@ -10,7 +10,7 @@ import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { TreasuryError } from '../src/treasury/errors.ts';
 import { pathFullySigned, verifyDepositSpend } from '../src/treasury/transactions.ts';
-import { decodeState, localBalance } from '../src/treasury/state.ts';
+import { decodeState, localBalance, type MhPayment } from '../src/treasury/state.ts';
 import { findRoute } from '../src/treasury/routing.ts';
 
 /** n treasuries in a line, each channel funded with `deposit` sat on both sides, the graph gossiped everywhere. */
@@ -194,17 +194,23 @@ test('two payments contending in opposite directions: no deadlock, each ends cle
 });
 
 test('the path settlement τ spends every deposit of the path with valid signatures and pays the new state', async () => {
-  const { nodes, channels } = await line(3);
+  const { mesh, nodes, channels } = await line(3);
   const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
+  let rec: MhPayment | undefined;
+  mesh.onSeal = (name, bytes) => {
+    const r = Object.values(decodeState(bytes).multihop ?? {})[0];
+    if (name === 'n1' && r?.phase === 'committed') rec = r;
+  };
   await a.treasury.payMultihop(c.treasury.nodeId, 5_000, 1);
-  const rec = Object.values(b.treasury.state.multihop!)[0]!;
-  assert.equal(rec.phase, 'released');
-  const tx = Transaction.fromHex(rec.tx!);
-  const inputs = rec.hops.flatMap((h) => h.inputs);
+  assert.ok(rec, 'bob sealed τ when he committed');
+  assert.equal(Object.values(b.treasury.state.multihop!)[0]!.phase, 'released');
+  assert.equal(Object.values(b.treasury.state.multihop!)[0]!.tx, undefined, 'a resolved payment keeps no τ in the sealed state');
+  const tx = Transaction.fromHex(rec!.tx!);
+  const inputs = rec!.hops.flatMap((h) => h.inputs);
   assert.equal(tx.ins.length, 4);
   for (const d of inputs) {
     const { m, pubkeys } = { m: 1, pubkeys: [] as string[] };
-    assert.ok(verifyDepositSpend(rec.tx!, { ...d, m, pubkeys, privkeys: [] }), `input ${d.outpoint} validly signed`);
+    assert.ok(verifyDepositSpend(rec!.tx!, { ...d, m, pubkeys, privkeys: [] }), `input ${d.outpoint} validly signed`);
   }
   const paid = (script: string) => tx.outs.filter((o) => Buffer.from(o.script).toString('hex') === script).reduce((s, o) => s + o.value, 0n);
   const chAB = b.treasury.state.channels[channels[0]!]!;
@@ -275,9 +281,10 @@ test('bob committed, carol never hears of it: bob settles with τ, which pays ev
   // a direct payment or a deposit change meets the lock
   const [busy] = await b.treasury.pay([{ channel_id: channels[0]!, amount_sat: 1 }]);
   assert.equal(busy!.ok ? null : busy!.code, 'channel_busy');
+  const rec = structuredClone(Object.values(b.treasury.state.multihop!)[0]!);
   const s = await b.treasury.settle(channels[0]!, 1);
-  const rec = Object.values(b.treasury.state.multihop!)[0]!;
   assert.equal(s.txid, rec.txid, 'bob settles with τ');
+  assert.equal(rec.hops.flatMap((h) => h.inputs).length, 4);
   assert.ok(pathFullySigned(s.tx_hex!, rec.hops.flatMap((h) => h.inputs)));
   assert.equal(b.treasury.channel(channels[1]!).status, 'closed', 'τ closes both of bob\'s channels');
   assert.equal(b.treasury.channel(channels[1]!).settlement_txid, s.txid);

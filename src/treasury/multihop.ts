@@ -56,7 +56,7 @@ export interface MultiHopResult {
 }
 
 /** Resolved payments kept to answer re-sent messages; older ones are dropped. */
-const KEEP_RESOLVED = 1_000;
+const KEEP_RESOLVED = 200;
 
 export class MultiHop {
   private readonly waiters = new Map<string, { resolve: (r: MultiHopResult) => void; reject: (e: TreasuryError) => void }>();
@@ -88,7 +88,7 @@ export class MultiHop {
     const ch = free.filter((c) => spendable(this.h.state, c) >= amounts[0]!).sort((a, b) => (spendable(this.h.state, b) > spendable(this.h.state, a) ? 1 : -1))[0];
     if (!ch) throw new TreasuryError(free.length < candidates.length ? 'channel_busy' : 'insufficient_capacity', `no free channel to ${route[1]!.slice(0, 16)}… can carry ${amounts[0]} sat`);
     const pid = bytesToHex(this.h.random(32));
-    const rec: MhPayment = { pid, route, index: 0, amounts, hops: [this.describe(ch, amounts[0]!)], feeRate, phase: 'locked' };
+    const rec: MhPayment = { pid, route, index: 0, amounts, hops: [this.describe(ch, amounts[0]!)], feeRate, phase: 'locked', channel: ch.id };
     ch.lockedBy = pid;
     this.records()[pid] = rec;
     this.h.queue(route[1]!, this.lockMessage(rec));
@@ -101,7 +101,7 @@ export class MultiHop {
   private result(rec: MhPayment): MultiHopResult {
     return {
       payment_id: rec.pid, route: rec.route, amounts: rec.amounts.map(String),
-      fee_sat: (rec.amounts[0]! - rec.amounts[rec.amounts.length - 1]!).toString(), channel_id: rec.hops[0]!.ch,
+      fee_sat: (rec.amounts[0]! - rec.amounts[rec.amounts.length - 1]!).toString(), channel_id: rec.channel ?? rec.hops[0]!.ch,
     };
   }
 
@@ -261,7 +261,14 @@ export class MultiHop {
     rec.phase = 'released';
     rec.resolvedAt = Date.now();
     if (rec.index > 0) this.h.queue(rec.route[rec.index - 1]!, { t: 'mh_release', pid: rec.pid });
+    this.slim(rec);
     this.prune();
+  }
+
+  /** A resolved payment keeps only what answering re-sent messages needs: the sealed state stays small. */
+  private slim(rec: MhPayment): void {
+    rec.hops = [];
+    delete rec.tx;
   }
 
   private applyNew(rec: MhPayment): void {
@@ -299,6 +306,7 @@ export class MultiHop {
       const err = new TreasuryError(known, `multi-hop payment aborted: ${code}`);
       void this.h.commit().then(() => w.reject(err), () => w.reject(err));
     }
+    this.slim(rec);
     this.prune();
   }
 
@@ -374,15 +382,17 @@ export class MultiHop {
       if (!info || !info.unspent) throw new TreasuryError('multihop_in_doubt', `an input of the path settlement ${rec.txid} is already spent: waiting for the chain to show which state won`);
     }
     if (rec.phase !== 'committed') throw new TreasuryError('multihop_in_doubt', 'the payment changed state meanwhile; try again');
+    const fee = rec.index === 0 ? this.plan(rec.hops, rec.feeRate).fee : 0n;
+    const settled = { txid: rec.txid, hex: rec.tx, fee };
     this.resolveByTau(rec, 'local');
-    const fee = rec.index === 0 ? pathInputs(rec.hops).reduce((s, d) => s + d.value, 0n) - this.plan(rec.hops, rec.feeRate).spend.tx.outs.reduce((s, o) => s + o.value, 0n) : 0n;
-    return { txid: rec.txid, hex: rec.tx, fee };
+    return settled;
   }
 
   /** τ settles the path: the new state, every channel of ours on it closed by τ. */
   private resolveByTau(rec: MhPayment, by: 'local' | 'remote'): void {
+    const mine = this.myChannels(rec);
     this.release(rec);
-    for (const c of this.myChannels(rec)) {
+    for (const c of mine) {
       if (c.status === 'closed') continue;
       this.h.closeChannel(c, { txid: rec.txid!, by, ...(by === 'local' ? { hex: rec.tx! } : {}) });
       if (by === 'local') this.h.queue(c.peerId, { t: 'settled', ch: c.id, txid: rec.txid!, sent: c.sent.toString(), received: c.received.toString() });
@@ -425,7 +435,7 @@ export class MultiHop {
       else if (rec.phase === 'signed' && prev === peerId) this.h.queue(peerId, { t: 'mh_signed', pid: rec.pid, hops: rec.hops.map(toWire), tx: rec.tx! });
       else if (rec.phase === 'committed' && next === peerId) this.h.queue(peerId, { t: 'mh_commit', pid: rec.pid, tx: rec.tx! });
       else if (rec.phase === 'released' && prev === peerId) this.h.queue(peerId, { t: 'mh_release', pid: rec.pid });
-      else if (rec.phase === 'aborted' && rec.hops.length > 0) this.h.queue(peerId, { t: 'mh_abort', pid: rec.pid, code: rec.code ?? 'aborted' });
+      else if (rec.phase === 'aborted') this.h.queue(peerId, { t: 'mh_abort', pid: rec.pid, code: rec.code ?? 'aborted' });
     }
   }
 

@@ -157,8 +157,10 @@ export interface MhPayment {
   txid?: string;
   /** Why it was aborted, or how it ended on chain. */
   code?: string;
-  /** Resolved payments are kept for a while (to answer re-sent messages), then dropped. */
+  /** Resolved payments are kept for a while (to answer re-sent messages), slimmed, then dropped. */
   resolvedAt?: number;
+  /** The payer's first channel. */
+  channel?: string;
 }
 
 // bigint values are written as "<digits>n" strings: no other string in the state is all digits + 'n'.
