@@ -450,6 +450,7 @@ export class MultiHop {
 
   /** Announces our channels if they changed (or always to `peer`), and gives `peer` the whole graph. */
   gossip(peer?: string): void {
+    if (this.h.isCommittee()) return; // committees take no part in multi-hop payments
     const fees = this.h.state.config.fees ?? { base: 0, ppm: 0 };
     const channels = Object.values(this.h.state.channels)
       .filter((c) => c.status === 'open' && c.peerPayout)
