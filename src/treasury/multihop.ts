@@ -419,10 +419,16 @@ export class MultiHop {
     }
   }
 
-  /** Whether a settlement transaction pays us our new-state balance on `hop`'s channel. */
+  /**
+   * Whether a settlement of `hop`'s channel by the peer was of the new state. An old-state settlement can
+   * only come from a peer that was not committed, whose channel was locked since our description of it:
+   * it pays us exactly our old balance. Anything else is the new state (possibly with the peer's direct
+   * payments made after its release on top).
+   */
   paysNewState(txHex: string, ch: Channel, hop: MhHop): boolean {
-    const mine = hop.from === this.h.nodeId ? hop.fromOld - hop.amount : hop.toOld + hop.amount;
-    return valuePaidTo(txHex, ch.myPayout) === mine;
+    const old = hop.from === this.h.nodeId ? hop.fromOld : hop.toOld;
+    const paid = valuePaidTo(txHex, ch.myPayout);
+    return paid !== null && paid !== old;
   }
 
   /** After a reconnection: re-send what the peer may have missed, from the sealed records. */
