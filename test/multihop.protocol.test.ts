@@ -328,3 +328,39 @@ test('bob committed, carol (not committed) settles the old state: τ can never c
   assert.ok(unlocked(nodes));
   assert.deepEqual(balances(nodes, channels), before);
 });
+
+test('a committed hop that learns only from the chain: an old-state spend means old, a new-state one new', async () => {
+  for (const carolState of ['old', 'new'] as const) {
+    const { mesh, nodes, channels } = await line(3);
+    const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
+    const before = balances(nodes, channels);
+    // old: carol never gets the commit; new: carol commits and releases, but her release never reaches bob
+    mesh.onSeal = (name, bytes) => {
+      const phase = Object.values(decodeState(bytes).multihop ?? {})[0]?.phase;
+      if (carolState === 'old' && name === 'n1' && phase === 'committed') { mesh.block('n1', 'n2'); mesh.block('n2', 'n1'); }
+      if (carolState === 'new' && name === 'n2' && phase === 'released') { mesh.block('n1', 'n2'); mesh.block('n2', 'n1'); }
+    };
+    let paid: boolean | null = null;
+    void a.treasury.payMultihop(c.treasury.nodeId, 3_000, 1).then(() => { paid = true; }, () => { paid = false; });
+    await waitFor(() => Object.values(b.treasury.state.multihop ?? {}).some((r) => r.phase === 'committed')
+      && (carolState === 'old' || Object.values(c.treasury.state.multihop ?? {}).some((r) => r.phase === 'released')));
+    mesh.onSeal = undefined;
+    const sc = await c.treasury.settle(channels[1]!, 1);
+    assert.equal(sc.local_balance_sat, carolState === 'old' ? '100000' : '103000');
+    await b.treasury.spentOnChain(channels[1]!, sc.tx_hex!);
+    assert.equal(Object.values(b.treasury.state.multihop!)[0]!.phase, carolState === 'old' ? 'aborted' : 'released');
+    if (carolState === 'new') {
+      await waitFor(() => paid !== null);
+      assert.equal(paid, true, 'bob released, and told alice');
+    } else {
+      await b.treasury.settle(channels[0]!, 1);
+      await waitFor(() => paid !== null);
+      assert.equal(paid, false);
+    }
+    await waitFor(() => unlocked(nodes));
+    const moved = before[0]![channels[0]!]! - balances(nodes, channels)[0]![channels[0]!]!;
+    assert.equal(moved, carolState === 'old' ? 0n : 3_000n);
+    const bobNow = balances(nodes, channels)[1]!;
+    assert.equal(bobNow[channels[0]!]! + bobNow[channels[1]!]!, 200_000n, 'bob neither gains nor loses');
+  }
+});
