@@ -93,6 +93,7 @@ export class MultiHop {
     this.records()[pid] = rec;
     this.h.queue(route[1]!, this.lockMessage(rec));
     const done = new Promise<MultiHopResult>((resolve, reject) => this.waiters.set(pid, { resolve, reject }));
+    done.catch(() => undefined); // it may settle while the seal below is in flight; the caller gets it below
     this.arm(rec);
     await this.h.commit();
     return done;
