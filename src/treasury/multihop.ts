@@ -245,10 +245,20 @@ export class MultiHop {
     if (rec.index === 0) this.settleWaiter(rec);
   }
 
+  /**
+   * An abort from a neighbour. Before COMMIT, always. Committed, only from downstream: a downstream hop
+   * aborts only while it is not committed (so no hop after it holds τ complete) and only because the old
+   * state won (its own or a neighbour's old-state settlement, or an abort from its downstream for that
+   * reason); the committed hops upstream, the only ones holding τ complete, drop it together, so τ is
+   * never broadcast and the old state is the outcome everywhere.
+   */
   private async onAbort(peerId: string, pid: string, code: string): Promise<void> {
     const rec = this.records()[pid];
-    if (!rec || (rec.phase !== 'locked' && rec.phase !== 'signed')) return;
-    if (rec.route[rec.index - 1] !== peerId && rec.route[rec.index + 1] !== peerId) return;
+    if (!rec) return;
+    const upstream = rec.route[rec.index - 1] === peerId;
+    const downstream = rec.route[rec.index + 1] === peerId;
+    if (!upstream && !downstream) return;
+    if (rec.phase !== 'locked' && rec.phase !== 'signed' && !(rec.phase === 'committed' && downstream)) return;
     this.abort(rec, code, peerId);
     await this.h.commit();
   }
