@@ -8,8 +8,8 @@
  *                          it and an outgoing channel with enough balance, seals, forwards
  *   SIGN    dest → payer   the destination builds τ and signs the inputs it holds keys for; every hop
  *                          rebuilds τ from the descriptions, checks the txid, adds its signatures, seals
- *   COMMIT  payer → dest   the payer (τ fully signed) commits, seals, forwards; each hop checks τ is fully
- *                          and validly signed, commits, seals, forwards
+ *   COMMIT  payer → dest   the payer verifies every signature of τ, commits, seals, forwards; each hop
+ *                          checks it is the τ it signed, complete, commits, seals, forwards
  *   RELEASE dest → payer   the destination (everyone is committed) applies the new totals, unlocks, seals;
  *                          each hop does the same; the payer answers its user
  *
@@ -23,7 +23,7 @@ import type { AnnouncementWire, ChannelMessage, MhHopWire, MultiHopMessage } fro
 import { findRoute, forwardFee, signAnnouncement, verifyAnnouncement } from './routing.ts';
 import { TREASURY_ERRORS as ERROR_CODES, TreasuryError, type TreasuryErrorCode } from './errors.ts';
 import { localBalance, remoteBalance, spendable, type Channel, type MhHop, type MhPayment, type TreasuryState } from './state.ts';
-import { pathFullySigned, planPathSettlement, signPathInputs, txidOf, valuePaidTo, type PathInput, type SpendPlan } from './transactions.ts';
+import { pathFullySigned, pathWitnessed, planPathSettlement, signPathInputs, txidOf, valuePaidTo, type PathInput, type SpendPlan } from './transactions.ts';
 import type { TreasuryEvent, TxOutInfo } from './treasury.ts';
 
 export interface MultiHopHost {
@@ -56,7 +56,7 @@ export interface MultiHopResult {
 }
 
 /** Resolved payments kept to answer re-sent messages; older ones are dropped. */
-const KEEP_RESOLVED = 200;
+const KEEP_RESOLVED = 64;
 
 export class MultiHop {
   private readonly waiters = new Map<string, { resolve: (r: MultiHopResult) => void; reject: (e: TreasuryError) => void }>();
@@ -225,7 +225,10 @@ export class MultiHop {
   private async onCommit(peerId: string, pid: string, tx: string): Promise<void> {
     const rec = this.records()[pid];
     if (!rec || rec.phase !== 'signed' || rec.route[rec.index - 1] !== peerId) return;
-    if (txidOf(tx) !== rec.txid || !pathFullySigned(tx, pathInputs(rec.hops))) return;
+    // The payer verified every signature of τ before committing (its enclave runs this code); a hop
+    // checks that this is the τ it signed, complete. Verifying every signature again at every hop would
+    // cost each hop one ECDSA verification per input of the path, per payment.
+    if (txidOf(tx) !== rec.txid || !pathWitnessed(tx, pathInputs(rec.hops).length)) return;
     rec.tx = tx;
     if (rec.index === rec.route.length - 1) {
       // Everyone before us is committed: the new state is certain.

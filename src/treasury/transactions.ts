@@ -254,6 +254,16 @@ export function pathFullySigned(txHex: string, inputs: PathInput[]): boolean {
   });
 }
 
+/** Whether every one of the `n` inputs of `txHex` carries a witness (a structural check, no signature verified). */
+export function pathWitnessed(txHex: string, n: number): boolean {
+  try {
+    const tx = Transaction.fromHex(txHex);
+    return tx.ins.length === n && tx.ins.every((i) => i.witness.length > 0);
+  } catch {
+    return false;
+  }
+}
+
 /** The transaction id of a (possibly partly signed) transaction, or null when it does not parse. */
 export function txidOf(txHex: string): string | null {
   try {
