@@ -12,9 +12,12 @@ import { TreasuryError } from '../src/treasury/errors.ts';
 import { pathFullySigned, verifyDepositSpend } from '../src/treasury/transactions.ts';
 import { decodeState, localBalance, type MhPayment } from '../src/treasury/state.ts';
 import { findRoute } from '../src/treasury/routing.ts';
+import { startTestChain } from './helpers/chain.ts';
+
+type Funder = (mesh: Mesh, name: string, value: bigint) => Promise<string>;
 
 /** n treasuries in a line, each channel funded with `deposit` sat on both sides, the graph gossiped everywhere. */
-async function line(n: number, deposit = 100_000n) {
+async function line(n: number, deposit = 100_000n, fund: Funder = (mesh, name, value) => mesh.deposit(name, value)) {
   const mesh = new Mesh();
   const names = Array.from({ length: n }, (_, i) => `n${i}`);
   for (const name of names) await mesh.add(name);
@@ -22,8 +25,8 @@ async function line(n: number, deposit = 100_000n) {
   for (let i = 0; i + 1 < n; i++) {
     const [a, b] = [mesh.get(names[i]!), mesh.get(names[i + 1]!)];
     await mesh.link(a.name, b.name);
-    const da = await mesh.deposit(a.name, deposit);
-    const db = await mesh.deposit(b.name, deposit);
+    const da = await fund(mesh, a.name, deposit);
+    const db = await fund(mesh, b.name, deposit);
     const ch = await a.treasury.openChannel(b.treasury.nodeId, a.payoutAddress);
     await a.treasury.addDeposit(ch.channel_id, da);
     await b.treasury.addDeposit(ch.channel_id, db);
@@ -362,5 +365,48 @@ test('a committed hop that learns only from the chain: an old-state spend means 
     assert.equal(moved, carolState === 'old' ? 0n : 3_000n);
     const bobNow = balances(nodes, channels)[1]!;
     assert.equal(bobNow[channels[0]!]! + bobNow[channels[1]!]!, 200_000n, 'bob neither gains nor loses');
+  }
+});
+
+test('τ on a validating regtest chain: accepted, mined, paying every channel of the path its new state', async () => {
+  const chain = await startTestChain();
+  try {
+    // deposits funded for real on the embedded chain; the treasuries' chain look-ups see those transactions
+    const { mesh, nodes, channels } = await line(3, 100_000n, async (mesh, name, value) => {
+      const t = mesh.get(name).treasury;
+      const dep = await t.newDeposit();
+      const f = await chain.faucet.fund(dep.address, value);
+      await chain.faucet.mine(1);
+      mesh.chain.txs.set(f.txid, { hex: f.hex, confirmations: 1, spent: new Set() });
+      await t.depositFunded(dep.deposit_id, f.txid, f.vout);
+      return dep.deposit_id;
+    });
+    const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
+    mesh.onSeal = (name, bytes) => {
+      if (name === 'n1' && Object.values(decodeState(bytes).multihop ?? {}).some((r) => r.phase === 'committed')) mesh.block('n1', 'n2');
+    };
+    const paying = a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1);
+    await waitFor(() => Object.values(b.treasury.state.multihop ?? {}).some((r) => r.phase === 'committed'));
+    mesh.onSeal = undefined;
+    const s = await b.treasury.settle(channels[0]!, 1);
+    assert.equal(await chain.rpc.sendRawTransaction(s.tx_hex!), s.txid);
+    await chain.faucet.mine(1);
+    const raw = await chain.rpc.call<{ hex: string; confirmations: number }>('getrawtransaction', [s.txid, true]);
+    assert.ok(raw.confirmations >= 1, 'τ is mined');
+    await paying;
+    const tx = Transaction.fromHex(raw.hex);
+    assert.equal(tx.ins.length, 4, 'every deposit of both channels');
+    const paid = (n: MeshNode, ch: string) => tx.outs.filter((o) => Buffer.from(o.script).toString('hex') === n.treasury.state.channels[ch]!.myPayout).reduce((x, o) => x + o.value, 0n);
+    assert.equal(paid(b, channels[0]!), 102_000n + 98_000n, 'bob: +2,000 from alice, −2,000 to carol, in one output');
+    assert.equal(paid(c, channels[1]!), 102_000n);
+    const fee = 400_000n - tx.outs.reduce((x, o) => x + o.value, 0n);
+    assert.ok(fee > 0n);
+    assert.equal(paid(a, channels[0]!), 98_000n - fee, 'alice, the payer, pays the fee');
+    // carol, who never got the commit, closes her channel when her host shows her τ on chain
+    await c.treasury.spentOnChain(channels[1]!, raw.hex);
+    assert.equal(c.treasury.channel(channels[1]!).settlement_txid, s.txid);
+    assert.equal(c.treasury.channel(channels[1]!).local_balance_sat, '102000');
+  } finally {
+    await chain.close();
   }
 });
