@@ -269,8 +269,8 @@ export class MultiHop {
   // ───────────────────────────── state changes ─────────────────────────────
 
   /** The new state: our channels of the path take the payment, unlock; the release goes back upstream. */
-  private release(rec: MhPayment): void {
-    this.applyNew(rec);
+  private release(rec: MhPayment, acknowledged = true): void {
+    this.applyNew(rec, acknowledged);
     this.unlock(rec);
     rec.phase = 'released';
     rec.resolvedAt = Date.now();
@@ -285,7 +285,7 @@ export class MultiHop {
     delete rec.tx;
   }
 
-  private applyNew(rec: MhPayment): void {
+  private applyNew(rec: MhPayment, acknowledged: boolean): void {
     const i = rec.index;
     if (i > 0) {
       const prev = this.h.state.channels[rec.hops[i - 1]!.ch]!;
@@ -299,6 +299,9 @@ export class MultiHop {
     if (i < rec.route.length - 1) {
       const next = this.h.state.channels[rec.hops[i]!.ch]!;
       next.sent += rec.amounts[i]!;
+      // Released from downstream: the peer had everything we sent before the lock (its view matched
+      // ours) and applied this payment before releasing.
+      if (acknowledged) next.acked = next.sent;
       this.h.event({ type: 'channel_updated', channel_id: next.id, status: next.status });
     }
   }
@@ -405,7 +408,7 @@ export class MultiHop {
   /** τ settles the path: the new state, every channel of ours on it closed by τ. */
   private resolveByTau(rec: MhPayment, by: 'local' | 'remote'): void {
     const mine = this.myChannels(rec);
-    this.release(rec);
+    this.release(rec, false);
     for (const c of mine) {
       if (c.status === 'closed') continue;
       this.h.closeChannel(c, { txid: rec.txid!, by, ...(by === 'local' ? { hex: rec.tx! } : {}) });
@@ -426,7 +429,7 @@ export class MultiHop {
     if (rec.phase !== 'committed') return;
     const hop = rec.hops.find((x) => x.ch === ch.id)!;
     if (newState(rec, hop)) {
-      this.release(rec);
+      this.release(rec, false);
       if (rec.index === 0) void this.h.commit().then(() => this.settleWaiter(rec), () => undefined);
     } else {
       this.abort(rec, 'settled_old');
