@@ -410,3 +410,19 @@ test('τ on a validating regtest chain: accepted, mined, paying every channel of
     await chain.close();
   }
 });
+
+test('committees take no part: a committee refuses to pay or to be paid through a path, nothing locked', async () => {
+  const mesh = new Mesh();
+  const [p] = await mesh.committee(['p', 'p1']);
+  const x = await mesh.add('x');
+  await mesh.link('x', 'p');
+  const dx = await mesh.deposit('x', 50_000n);
+  const dp = await mesh.deposit('p', 50_000n);
+  const ch = await x.treasury.openChannel(p!.treasury.nodeId, x.payoutAddress);
+  await x.treasury.addDeposit(ch.channel_id, dx);
+  await p!.treasury.addDeposit(ch.channel_id, dp);
+  await assert.rejects(p!.treasury.payMultihop(x.treasury.nodeId, 1_000, 1), (e: TreasuryError) => e.code === 'multihop_unsupported');
+  await assert.rejects(x.treasury.payMultihop(p!.treasury.nodeId, 1_000, 1), (e: TreasuryError) => e.code === 'multihop_unsupported');
+  await waitFor(() => unlocked([x, p!]));
+  assert.equal(x.treasury.channel(ch.channel_id).local_balance_sat, '50000');
+});
