@@ -287,12 +287,16 @@ test('bob committed, carol never hears of it: bob settles with τ, which pays ev
   const rec = structuredClone(Object.values(b.treasury.state.multihop!)[0]!);
   const s = await b.treasury.settle(channels[0]!, 1);
   assert.equal(s.txid, rec.txid, 'bob settles with τ');
+  assert.equal(s.local_balance_sat, '102000', 'bob is paid the new state on the channel he settles');
   assert.equal(rec.hops.flatMap((h) => h.inputs).length, 4);
   assert.ok(pathFullySigned(s.tx_hex!, rec.hops.flatMap((h) => h.inputs)));
+  // nothing closes until τ is seen on chain (should an old settlement win the race instead, it decides)
+  assert.equal(b.treasury.channel(channels[1]!).status, 'open');
+  await b.treasury.spentOnChain(channels[0]!, s.tx_hex!); // bob's host sees τ in the mempool
   assert.equal(b.treasury.channel(channels[1]!).status, 'closed', 'τ closes both of bob\'s channels');
   assert.equal(b.treasury.channel(channels[1]!).settlement_txid, s.txid);
-  await paying; // alice learns it from bob's settled message: the new state
-  await waitFor(() => a.treasury.channel(channels[0]!).status === 'closed');
+  await a.treasury.spentOnChain(channels[0]!, s.tx_hex!); // so does alice's
+  await paying; // the new state
   // carol, who never got the commit, sees τ spend her channel's deposits on chain
   await c.treasury.spentOnChain(channels[1]!, s.tx_hex!);
   assert.equal(c.treasury.channel(channels[1]!).settlement_txid, s.txid);
@@ -393,7 +397,11 @@ test('τ on a validating regtest chain: accepted, mined, paying every channel of
     await chain.faucet.mine(1);
     const raw = await chain.rpc.call<{ hex: string; confirmations: number }>('getrawtransaction', [s.txid, true]);
     assert.ok(raw.confirmations >= 1, 'τ is mined');
+    // each host's watcher shows its enclave the spend of its channels' deposits
+    await b.treasury.spentOnChain(channels[0]!, raw.hex);
+    await a.treasury.spentOnChain(channels[0]!, raw.hex);
     await paying;
+    assert.ok(unlocked([a, b]));
     const tx = Transaction.fromHex(raw.hex);
     assert.equal(tx.ins.length, 4, 'every deposit of both channels');
     const paid = (n: MeshNode, ch: string) => tx.outs.filter((o) => Buffer.from(o.script).toString('hex') === n.treasury.state.channels[ch]!.myPayout).reduce((x, o) => x + o.value, 0n);
@@ -425,4 +433,30 @@ test('committees take no part: a committee refuses to pay or to be paid through 
   await assert.rejects(x.treasury.payMultihop(p!.treasury.nodeId, 1_000, 1), (e: TreasuryError) => e.code === 'multihop_unsupported');
   await waitFor(() => unlocked([x, p!]));
   assert.equal(x.treasury.channel(ch.channel_id).local_balance_sat, '50000');
+});
+
+test('a committed hop settles with τ while an old-state settlement wins the race to the chain: the old state decides, nothing is stuck', async () => {
+  const { mesh, nodes, channels } = await line(3);
+  const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
+  const before = balances(nodes, channels);
+  mesh.onSeal = (name, bytes) => {
+    if (name === 'n1' && Object.values(decodeState(bytes).multihop ?? {}).some((r) => r.phase === 'committed')) { mesh.block('n1', 'n2'); mesh.block('n2', 'n1'); }
+  };
+  let paid: boolean | null = null;
+  void a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1).then(() => { paid = true; }, () => { paid = false; });
+  await waitFor(() => Object.values(b.treasury.state.multihop ?? {}).some((r) => r.phase === 'committed'));
+  mesh.onSeal = undefined;
+  const old = await c.treasury.settle(channels[1]!, 1); // carol, not committed: the old state
+  const tau = await b.treasury.settle(channels[0]!, 1); // bob, committed, whose host has not seen carol's yet
+  assert.notEqual(tau.txid, old.txid);
+  assert.equal(b.treasury.channel(channels[0]!).status, 'open', 'τ is only broadcast: nothing closed yet');
+  // carol's settlement is the one the chain took; bob's host shows it to his enclave
+  await b.treasury.spentOnChain(channels[1]!, old.tx_hex!);
+  assert.equal(Object.values(b.treasury.state.multihop!)[0]!.phase, 'aborted');
+  await waitFor(() => paid !== null); // alice, committed, follows bob's abort from downstream
+  assert.equal(paid, false);
+  const sb = await b.treasury.settle(channels[0]!, 1); // and bob's other channel settles in the old state
+  assert.equal(sb.local_balance_sat, '100000');
+  assert.ok(unlocked(nodes));
+  assert.deepEqual(balances(nodes, channels), before);
 });

@@ -382,9 +382,12 @@ export class MultiHop {
 
   /**
    * We settle a locked channel. Before COMMIT: the old state, and the payment aborts (returns null: the
-   * caller settles as usual). Committed: only τ, which closes every channel of ours on the path.
+   * caller settles as usual). Committed: τ, handed to the host to broadcast, and nothing changes here yet:
+   * the channels close when τ is seen spending their deposits (the host's watcher, `spentOnChain`). Should
+   * an old-state settlement of another path channel win the race to the chain instead, τ never confirms
+   * and that settlement decides (old), with no channel of ours closed on τ's behalf.
    */
-  async localSettle(ch: Channel): Promise<{ txid: string; hex: string; fee: bigint } | null> {
+  async localSettle(ch: Channel): Promise<{ txid: string; hex: string; fee: bigint; local: bigint; remote: bigint } | null> {
     const rec = this.records()[ch.lockedBy!];
     if (!rec || rec.phase === 'locked' || rec.phase === 'signed') {
       if (rec) this.abort(rec, 'channel_closed');
@@ -398,21 +401,21 @@ export class MultiHop {
       const info = await this.h.getTxOut(txid, Number(vout));
       if (!info || !info.unspent) throw new TreasuryError('multihop_in_doubt', `an input of the path settlement ${rec.txid} is already spent: waiting for the chain to show which state won`);
     }
-    if (rec.phase !== 'committed') throw new TreasuryError('multihop_in_doubt', 'the payment changed state meanwhile; try again');
-    const fee = rec.index === 0 ? this.plan(rec.hops, rec.feeRate).fee : 0n;
-    const settled = { txid: rec.txid, hex: rec.tx, fee };
-    this.resolveByTau(rec, 'local');
-    return settled;
+    if (rec.phase !== 'committed' || !rec.tx) throw new TreasuryError('multihop_in_doubt', 'the payment changed state meanwhile; try again');
+    const hop = rec.hops.find((x) => x.ch === ch.id)!;
+    const local = hop.from === this.h.nodeId ? hop.fromOld - hop.amount : hop.toOld + hop.amount;
+    const remote = hop.from === this.h.nodeId ? hop.toOld + hop.amount : hop.fromOld - hop.amount;
+    return { txid: rec.txid, hex: rec.tx, fee: rec.index === 0 ? this.plan(rec.hops, rec.feeRate).fee : 0n, local, remote };
   }
 
   /** τ settles the path: the new state, every channel of ours on it closed by τ. */
-  private resolveByTau(rec: MhPayment, by: 'local' | 'remote'): void {
+  private resolveByTau(rec: MhPayment): void {
     const mine = this.myChannels(rec);
+    const tx = rec.tx;
     this.release(rec, false);
     for (const c of mine) {
       if (c.status === 'closed') continue;
-      this.h.closeChannel(c, { txid: rec.txid!, by, ...(by === 'local' ? { hex: rec.tx! } : {}) });
-      if (by === 'local') this.h.queue(c.peerId, { t: 'settled', ch: c.id, txid: rec.txid!, sent: c.sent.toString(), received: c.received.toString() });
+      this.h.closeChannel(c, { txid: rec.txid!, by: 'remote', ...(tx ? { hex: tx } : {}) });
     }
     if (rec.index === 0) void this.h.commit().then(() => this.settleWaiter(rec), () => undefined);
   }
@@ -424,7 +427,7 @@ export class MultiHop {
   settledElsewhere(ch: Channel, txid: string, newState: (rec: MhPayment, hop: MhHop) => boolean): void {
     const rec = ch.lockedBy ? this.records()[ch.lockedBy] : undefined;
     if (!rec) { delete ch.lockedBy; return; }
-    if (rec.txid && txid === rec.txid) { this.resolveByTau(rec, 'remote'); return; }
+    if (rec.txid && txid === rec.txid) { this.resolveByTau(rec); return; }
     if (rec.phase === 'locked' || rec.phase === 'signed') { this.abort(rec, 'channel_closed'); return; }
     if (rec.phase !== 'committed') return;
     const hop = rec.hops.find((x) => x.ch === ch.id)!;

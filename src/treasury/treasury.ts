@@ -406,13 +406,13 @@ export class Treasury {
     if (this.committee) return this.settleWithCommittee(ch, feeRate);
     if (ch.status === 'closed') throw new TreasuryError('channel_closed', `channel ${channelId} was already settled${ch.settlement ? ` by ${ch.settlement.txid}` : ''}`);
     if (ch.lockedBy) {
-      // Held by a multi-hop payment: before its commit the old state (the payment aborts); committed, only τ.
+      // Held by a multi-hop payment: before its commit the old state (the payment aborts); committed, only τ
+      // (for the host to broadcast; the channels close when the chain shows it).
       const tau = await this.multihop.localSettle(ch);
       if (tau) {
-        await this.committer.commit();
         return {
           channel_id: ch.id, txid: tau.txid, tx_hex: tau.hex, fee_sat: tau.fee.toString(),
-          local_balance_sat: localBalance(this.state, ch).toString(), remote_balance_sat: remoteBalance(ch).toString(),
+          local_balance_sat: tau.local.toString(), remote_balance_sat: tau.remote.toString(),
         };
       }
       if ((ch.status as string) === 'closed') throw new TreasuryError('channel_closed', `channel ${channelId} was already settled`);
