@@ -11,6 +11,8 @@
  * The "ldk" scenario runs two real LDK nodes (rust-lightning as WASM, src/ldk/) on the same chain: a
  * channel funded on chain, BOLT 11 invoices paid one at a time and 128 in flight, a cooperative close.
  *
+ * The multi-hop scenario pays through a line of four nodes, 2 and 3 hops, naming only the destination.
+ *
  * Prints a table and writes JSON and an SVG chart. Each scenario checks afterwards that the channel's
  * totals moved by exactly the sum paid on both sides; a scenario that fails the check is reported as such.
  */
@@ -52,9 +54,9 @@ const { values } = parseArgs({
 });
 const mode = values.tiny ? 'tiny' : values.quick ? 'quick' : 'full';
 const SIZES = {
-  tiny: { runs: 1, committee: [2], committeeN: 40, unbatched: 20, pipelined: 200, batched: 400, both: 200, rest: 100, pairs: [1], pairN: 200, ln: 20, lnBatched: 100, ldk: 5, ldkPipelined: 40 },
-  quick: { runs: 1, committee: [1, 2, 3, 5], committeeN: 2_000, unbatched: 400, pipelined: 30_000, batched: 60_000, both: 20_000, rest: 2_000, pairs: [1, 2], pairN: 20_000, ln: 200, lnBatched: 3_000, ldk: 50, ldkPipelined: 500 },
-  full: { runs: 3, committee: [1, 2, 3, 5], committeeN: 20_000, unbatched: 2_000, pipelined: 150_000, batched: 300_000, both: 100_000, rest: 10_000, pairs: [1, 2, 4], pairN: 100_000, ln: 1_000, lnBatched: 20_000, ldk: 300, ldkPipelined: 2_000 },
+  tiny: { runs: 1, multihop: 10, committee: [2], committeeN: 40, unbatched: 20, pipelined: 200, batched: 400, both: 200, rest: 100, pairs: [1], pairN: 200, ln: 20, lnBatched: 100, ldk: 5, ldkPipelined: 40 },
+  quick: { runs: 1, multihop: 100, committee: [1, 2, 3, 5], committeeN: 2_000, unbatched: 400, pipelined: 30_000, batched: 60_000, both: 20_000, rest: 2_000, pairs: [1, 2], pairN: 20_000, ln: 200, lnBatched: 3_000, ldk: 50, ldkPipelined: 500 },
+  full: { runs: 3, multihop: 300, committee: [1, 2, 3, 5], committeeN: 20_000, unbatched: 2_000, pipelined: 150_000, batched: 300_000, both: 100_000, rest: 10_000, pairs: [1, 2, 4], pairN: 100_000, ln: 1_000, lnBatched: 20_000, ldk: 300, ldkPipelined: 2_000 },
 }[mode];
 const RUNS = values.runs ? Number(values.runs) : SIZES.runs;
 const BATCHES = (values.batch ?? (mode === 'tiny' ? '10' : mode === 'quick' ? '100,1000' : '10,100,1000')).split(',').map(Number);
@@ -110,7 +112,7 @@ async function main(): Promise<void> {
     const ch = await openFundedChannel(alice, bob, 50_000_000);
 
     plan.push('ldk channel', 'ldk unbatched', 'ldk pipelined', 'ldk close');
-    plan.push(...SIZES.committee.flatMap((l) => [`committee L=${l} unbatched`, `committee L=${l} batch=100`]));
+    plan.push(...SIZES.committee.flatMap((l) => [`committee L=${l} unbatched`, `committee L=${l} batch=100`]), 'multi-hop 2 hops', 'multi-hop 3 hops');
     plan.push('unbatched', 'pipelined', ...BATCHES.map((b) => `batch=${b}`), 'both', ...PAIRS.map((p) => `pairs=${p}`), 'rest c=1', 'rest c=32', 'ln unbatched', ...BATCHES.map((b) => `ln batch=${b}`), 'ln htlc unbatched', 'ln htlc batch=100');
 
     const oneWay = async (name: string, count: number, batch: number, window: number) => {
@@ -194,8 +196,51 @@ async function main(): Promise<void> {
       for (const m of [...xs, ...ys]) { await m.stop(); agents.splice(agents.indexOf(m), 1); }
     }
 
-    for (const name of ['multi-hop (2 and 3 hops)']) {
-      scenarios.push({ name: `teechain ${name}`, group: 'unavailable', payments_per_s: 0, p50_ms: NaN, p95_ms: NaN, p99_ms: NaN, runs_payments_per_s: [], payments: 0, batch: null, verified: false, note: 'not available yet: the feature has not landed' });
+    // multi-hop: a line m0 – m1 – m2 – m3; m0 pays m2 (2 hops) and m3 (3 hops) naming only the destination.
+    // One payment in flight: a multi-hop payment holds every channel of its path until it is released.
+    {
+      const line = [await agent('m0'), await agent('m1'), await agent('m2'), await agent('m3')];
+      const chans: string[] = [];
+      for (let i = 0; i + 1 < line.length; i++) chans.push(await openFundedChannel(line[i]!, line[i + 1]!, 50_000_000));
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const g = await line[0]!.api.request<{ nodes: Array<{ channels: unknown[] }> }>('GET', '/v1/graph');
+        if (g.nodes.length === line.length && g.nodes.reduce((n, x) => n + x.channels.length, 0) >= 2 * chans.length) break;
+        if (Date.now() > deadline) throw new Error('multi-hop: the channel graph did not reach m0 within 30 s');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      for (const hops of [2, 3]) {
+        const count = SIZES.multihop;
+        const runs: number[] = [];
+        let lat: number[] = [];
+        let verified = true;
+        for (let r = 0; r < RUNS; r++) {
+          const before = await Promise.all(chans.slice(0, hops).map((c, i) => totals(line[i]!, line[i + 1]!, c)));
+          lat = [];
+          const t0 = performance.now();
+          let failed = 0;
+          for (let k = 0; k < count; k++) {
+            const s0 = performance.now();
+            const p = await line[0]!.api.request<{ status: string }>('POST', '/v1/payments', { dest: line[hops]!.nodeId, amount_sat: 1 }).catch(() => null);
+            if (p?.status !== 'succeeded') failed++;
+            lat.push(performance.now() - s0);
+          }
+          runs.push(count / ((performance.now() - t0) / 1000));
+          const after = await Promise.all(chans.slice(0, hops).map((c, i) => totals(line[i]!, line[i + 1]!, c)));
+          verified &&= failed === 0 && before.every((b, i) => movedExactly(b, after[i]!, BigInt(count), 0n));
+        }
+        lat.sort((a, b) => a - b);
+        const q = (x: number) => Math.round(lat[Math.min(lat.length - 1, Math.floor(x * lat.length))]! * 100) / 100;
+        const usage = await Promise.all(line.slice(0, hops + 1).map((m) => m.usage()));
+        scenarios.push({
+          name: `teechain multi-hop ${hops} hops (1 in flight, REST)`, group: 'teechain-multihop', payments_per_s: Math.round(median(runs)),
+          p50_ms: q(0.5), p95_ms: q(0.95), p99_ms: q(0.99), runs_payments_per_s: runs.map(Math.round), payments: count, batch: 1, verified,
+          cpu_ms_per_node: usage.map((u) => u.cpu_ms), rss_mb_per_node: usage.map((u) => u.rss_mb),
+          note: `${hops + 1} node processes; lock, sign, commit, release: 4 sealed steps per hop; every channel of the path checked to move by exactly the sum paid`,
+        });
+        progress(`multi-hop ${hops} hops`);
+      }
+      for (const m of line) { await m.stop(); agents.splice(agents.indexOf(m), 1); }
     }
 
     // many channels: N independent pairs, all loaded at once

@@ -95,7 +95,7 @@ describe('REST API', () => {
       ['POST', '/v1/payments', { channel_id: ch, amount_sat: 2_000_000_000_000_000 }, 409, 'insufficient_funds'],
       ['POST', '/v1/payments', { channel_id: 'zz', amount_sat: 5 }, 400, 'invalid_argument'],
       ['POST', '/v1/payments', { channel_id: 'ab'.repeat(32), amount_sat: 5 }, 404, 'unknown_channel'],
-      ['POST', '/v1/payments', { dest: 'cd'.repeat(33), amount_sat: 5 }, 404, 'unknown_channel'],
+      ['POST', '/v1/payments', { dest: 'cd'.repeat(33), amount_sat: 5 }, 404, 'unknown_destination'], // no channel with it: routed, and no such node is known
       ['POST', '/v1/payments', { channel_id: ch, amount_sat: 5, extra: 1 }, 400, 'invalid_argument'],
       ['POST', '/v1/payments', '{"channel_id": ', 400, 'invalid_argument'],
       ['POST', '/v1/payments/batch', { payments: [] }, 400, 'invalid_argument'],

@@ -23,6 +23,7 @@ test('bench --tiny: figures for every scenario, every payment checked', { timeou
   assert.ok(typeof json.ratio_vs_lightning.unbatched === 'number');
   assert.ok(typeof json.ratio_vs_ldk.unbatched === 'number' && typeof json.ratio_vs_ldk.pipelined === 'number', 'ratio_vs_ldk');
   assert.equal(json.scenarios.filter((s: any) => s.group === 'ldk').length, 2);
+  assert.equal(json.scenarios.filter((s: any) => s.group === 'teechain-multihop').length, 2, 'multi-hop: 2 and 3 hops');
   assert.equal(json.ldk_close?.verified, true, `LDK cooperative close: ${json.ldk_close?.error}`);
   const measured = json.scenarios.filter((s: any) => s.group !== 'unavailable');
   assert.ok(measured.length >= 8);

@@ -55,7 +55,7 @@ test('--log-level debug: JSON lines with level, time, name; requests logged with
   assert.equal(started?.node_id, node.id);
   const requests = log.filter((l) => l.msg === 'request');
   assert.ok(requests.some((r) => r.path === '/v1/getinfo' && r.status === 200 && r.level === 20));
-  assert.ok(requests.some((r) => r.path === '/v1/payments' && r.status === 404 && r.code === 'unknown_channel'));
+  assert.ok(requests.some((r) => r.path === '/v1/payments' && r.status === 404 && r.code === 'unknown_destination'));
   assert.ok(requests.some((r) => r.path === '/v1/getinfo' && r.status === 401));
   assert.ok(log.some((l) => l.msg === 'node stopping'));
   for (const secret of [node.token, node.readonlyToken, 'ab'.repeat(32), chain.rpcPassword]) assert.ok(!text.includes(secret), 'a secret is in the log');

@@ -66,6 +66,9 @@ test('npm start: a funded three-node network from nothing, payments by CLI and c
   assert.match(paid, /1,000 sat to bob succeeded/);
   const p = await api(bob, 'POST', '/v1/payments', { dest: carol.nodeId, amount_sat: 2500 });
   assert.equal(p.status, 'succeeded');
+  // alice → carol with the CLI: no channel between them, so it is routed through bob (multi-hop)
+  await waitUntil(async () => (await api(alice, 'GET', '/v1/graph')).nodes.length === 3, 15_000, 'channel graph gossiped to alice');
+  assert.match(await cli(datadir, '--node', 'alice', 'pay', 'carol', '1000'), /1,000 sat to carol via bob \(fee 0 sat\) succeeded/);
   const json = JSON.parse(await cli(datadir, '--json', '--node', 'bob', 'channels'));
   assert.equal(json.length, 2);
   assert.match(await cli(datadir, 'attest', 'carol'), /carol: quote verified/);

@@ -173,7 +173,7 @@ export const routes: Route[] = [
     handler: async ({ node, params }) => node.settle(channelParam(params)),
   }),
   route({
-    method: 'post', path: '/v1/payments', access: 'admin', status: 201, summary: 'Pay on a channel (channel_id, or dest: a peer with an open channel); answers when acknowledged (status succeeded) or after 10 s (in_flight)',
+    method: 'post', path: '/v1/payments', access: 'admin', status: 201, summary: 'Pay on a channel (channel_id), or to dest: directly to a peer with an open channel, else through a path of channels (multi-hop); answers when acknowledged (status succeeded) or after 10 s (in_flight)',
     body: Type.Object({
       channel_id: Type.Optional(Hex32),
       dest: Type.Optional(NodeId),
@@ -182,6 +182,7 @@ export const routes: Route[] = [
     }, { additionalProperties: false }),
     handler: async ({ node }, body) => node.payments.idempotent(body.idempotency_key, JSON.stringify([body.channel_id, body.dest, body.amount_sat]), async () => {
       const channelId = body.channel_id ?? (await channelTo(node, body.dest));
+      if (channelId === null) return node.payMultihop(body.dest!, body.amount_sat, PAYMENT_WAIT_MS);
       return node.payWithin(channelId, body.amount_sat, PAYMENT_WAIT_MS);
     }),
   }),
@@ -202,6 +203,19 @@ export const routes: Route[] = [
         results: settled,
       };
     },
+  }),
+  route({
+    method: 'get', path: '/v1/graph', access: 'read', summary: 'The channel graph learnt from the network\'s signed announcements (for multi-hop routing)',
+    handler: async ({ node }) => ({ nodes: (await node.multihopView()).nodes }),
+  }),
+  route({
+    method: 'get', path: '/v1/multihop', access: 'read', summary: 'Multi-hop payments this node takes part in (payer, intermediary or destination), with their protocol phase',
+    handler: async ({ node }) => ({ payments: (await node.multihopView()).payments }),
+  }),
+  route({
+    method: 'post', path: '/v1/fees', access: 'admin', summary: 'What this node charges to forward a multi-hop payment: base_sat + amount × ppm / 1,000,000',
+    body: Type.Object({ base_sat: Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000 }), ppm: Type.Integer({ minimum: 0, maximum: 1_000_000 }) }, { additionalProperties: false }),
+    handler: ({ node }, body) => node.setFees(body.base_sat, body.ppm),
   }),
   route({
     method: 'get', path: '/v1/payments', access: 'read', summary: 'Payment history, newest first (offset, limit)',
@@ -229,10 +243,11 @@ function depositParam(params: Record<string, string>): string {
   return id;
 }
 
-async function channelTo(node: TreasuryNode, dest: string | undefined): Promise<string> {
+/** The best open channel with `dest`, or null when there is none (the payment is then routed). */
+async function channelTo(node: TreasuryNode, dest: string | undefined): Promise<string | null> {
   if (!dest) throw new NodeError('invalid_argument', 'give channel_id or dest');
   const open = (await node.channels()).filter((c) => c.peer_id === dest && c.status === 'open');
-  if (open.length === 0) throw new NodeError('unknown_channel', `no open channel with ${dest}`);
+  if (open.length === 0) return null;
   open.sort((a, b) => (BigInt(b.spendable_sat) > BigInt(a.spendable_sat) ? 1 : -1));
   return open[0]!.channel_id;
 }

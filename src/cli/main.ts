@@ -137,7 +137,8 @@ export async function main(argv: string[]): Promise<number> {
       const body: Record<string, unknown> = { dest, amount_sat: amount, idempotency_key: values.key ?? randomBytes(12).toString('hex') };
       if (values.channel) body.channel_id = values.channel;
       const p = await api.request('POST', '/v1/payments', body);
-      out(`payment ${p.payment_id}: ${formatSat(p.amount_sat)} sat to ${peerName(network, dest)} ${p.status}`, p);
+      const via = Array.isArray(p.route) && p.route.length > 2 ? ` via ${p.route.slice(1, -1).map((id: string) => peerName(network, id)).join(', ')} (fee ${formatSat(p.fee_sat ?? 0)} sat)` : '';
+      out(`payment ${p.payment_id}: ${formatSat(p.amount_sat)} sat to ${peerName(network, dest)}${via} ${p.status}`, p);
       return p.status === 'failed' ? 1 : 0;
     }
     case 'payments': {

@@ -17,6 +17,10 @@ export interface Payment {
   failure_code: string | null;
   created_at: number;
   resolved_at: number | null;
+  /** Multi-hop payments: the destination, the node ids of the path, and the fees paid to intermediaries. */
+  dest?: string;
+  route?: string[];
+  fee_sat?: number;
 }
 
 export class PaymentLog {

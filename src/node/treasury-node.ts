@@ -66,6 +66,7 @@ export class TreasuryNode {
   private stopped = false;
   private polling = false;
   private pollTimer?: ReturnType<typeof setInterval>;
+  private gossipTimer?: ReturnType<typeof setInterval>;
   nodeId = '';
   measurement = '';
   p2pPort = 0;
@@ -135,6 +136,9 @@ export class TreasuryNode {
     }
     this.pollTimer = setInterval(() => void this.confirmPendingDeposits(), this.opts.depositPollMs ?? 2_000);
     this.pollTimer.unref();
+    // Routing gossip: our channel announcement goes out whenever it changed (checked twice a second).
+    this.gossipTimer = setInterval(() => { if (!this.stopped) void this.call('mh_gossip', {}).catch(() => undefined); }, 500);
+    this.gossipTimer.unref();
   }
 
   /**
@@ -380,6 +384,54 @@ export class TreasuryNode {
     return first ?? { ...payment };
   }
 
+  /**
+   * Pays `dest` through a path of channels (README "Multi-hop payments"). A payment that meets a channel
+   * held by another multi-hop payment (`channel_busy`) is retried after a random pause, for up to 8 s:
+   * contention is abort-and-retry. Answers after at most `waitMs`, `in_flight` if it is not over by then.
+   */
+  async payMultihop(dest: string, amount: number, waitMs: number): Promise<Payment> {
+    const payment = this.payments.begin('', amount);
+    payment.dest = dest;
+    const done = (async () => {
+      const deadline = Date.now() + 8_000;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          if (this.stopped) throw new NodeError('node_stopping', 'the node is shutting down');
+          const feeRate = await this.opts.chain.feeRate();
+          const r = await this.call('mh_pay', { dest, amount_sat: amount, fee_rate: feeRate });
+          payment.channel_id = r.channel_id;
+          payment.route = r.route;
+          payment.fee_sat = Number(r.fee_sat);
+          this.payments.succeeded(payment);
+          return payment;
+        } catch (err) {
+          const e = err instanceof NodeError ? err : new NodeError('internal', String(err));
+          if (e.code === 'channel_busy' && Date.now() < deadline) {
+            await new Promise((r) => setTimeout(r, Math.min(400, 10 + Math.random() * 40 * (attempt + 1))));
+            continue;
+          }
+          this.payments.failed(payment, e.code);
+          throw e;
+        }
+      }
+    })();
+    payment.status = 'in_flight';
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), waitMs); });
+    const first = await Promise.race([done, late]).finally(() => clearTimeout(timer));
+    if (first === null) done.catch(() => undefined);
+    return first ?? { ...payment };
+  }
+
+  /** The channel graph this node's enclave knows, and the multi-hop payments it takes part in. */
+  multihopView() {
+    return this.call('mh_view', {});
+  }
+
+  setFees(baseSat: number, ppm: number) {
+    return this.call('set_fees', { base_sat: baseSat, ppm });
+  }
+
   private submit(channelId: string, amount: number): { payment: Payment; done: Promise<Payment> } {
     const payment = this.payments.begin(channelId, amount);
     if (this.stopped) {
@@ -450,6 +502,7 @@ export class TreasuryNode {
         this.payments.received(e.channel_id, e.amounts);
         return;
       case 'peer_connected':
+        if (!this.stopped) void this.call('mh_gossip', { peer_id: e.peer_id }).catch(() => undefined);
         this.connPeers.set(e.conn, e.peer_id);
         this.connectWaiters.get(e.conn)?.resolve(e.peer_id);
         this.connectWaiters.delete(e.conn);
@@ -477,6 +530,7 @@ export class TreasuryNode {
     if (this.stopped) return;
     this.stopped = true;
     if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.gossipTimer) clearInterval(this.gossipTimer);
     await this.opts.chain.close?.();
     await this.transport?.stop();
     await this.enclave?.terminate();

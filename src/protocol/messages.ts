@@ -52,7 +52,8 @@ export const ChannelMessage = Type.Union([
   Type.Object({ t: Type.Literal('pay'), ch: Hex32, total: SatString, amounts: Type.Array(SafeSat, { maxItems: 1_000_000 }) }, { additionalProperties: false }),
   /** `total`: all the receiver has durably credited on `ch`. */
   Type.Object({ t: Type.Literal('pay_ack'), ch: Hex32, total: SatString }, { additionalProperties: false }),
-  Type.Object({ t: Type.Literal('settled'), ch: Hex32, txid: Hex32 }, { additionalProperties: false }),
+  /** `sent` / `received`: the settler's totals in what it settled (tells a multi-hop hop which state it was). */
+  Type.Object({ t: Type.Literal('settled'), ch: Hex32, txid: Hex32, sent: Type.Optional(SatString), received: Type.Optional(SatString) }, { additionalProperties: false }),
   /** Sent after every handshake: each side's cumulative totals, so lost messages are made good. */
   Type.Object({
     t: Type.Literal('sync'),
@@ -60,6 +61,43 @@ export const ChannelMessage = Type.Union([
   }, { additionalProperties: false }),
 ]);
 export type ChannelMessage = Static<typeof ChannelMessage>;
+
+const NodeIdHex = Type.String({ pattern: '^[0-9a-f]{66}$' });
+const TxHex = Type.String({ pattern: '^([0-9a-f]{2})+$', maxLength: 400_000 });
+const Pid = Hex32;
+
+/** One channel of a multi-hop path, described by its paying side (README "Multi-hop payments"). */
+export const MhHopWire = Type.Object({
+  ch: Hex32, from: NodeIdHex, to: NodeIdHex, amount: SatString, from_old: SatString, to_old: SatString,
+  from_payout: Hex, to_payout: Hex,
+  inputs: Type.Array(Type.Object({ outpoint: Outpoint, value: SatString, script: Hex }, { additionalProperties: false }), { maxItems: 200 }),
+}, { additionalProperties: false });
+export type MhHopWire = Static<typeof MhHopWire>;
+
+/** A node's signed channel announcement, flooded to every treasury for routing. */
+export const AnnouncementWire = Type.Object({
+  node: NodeIdHex,
+  seq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+  fee_base: Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000 }),
+  fee_ppm: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
+  channels: Type.Array(Type.Object({ ch: Hex32, peer: NodeIdHex, cap: SatString }, { additionalProperties: false }), { maxItems: 10_000 }),
+}, { additionalProperties: false });
+export type AnnouncementWire = Static<typeof AnnouncementWire>;
+
+/** Multi-hop payments and routing gossip (README "Multi-hop payments"). */
+export const MultiHopMessage = Type.Union([
+  Type.Object({
+    t: Type.Literal('mh_lock'), pid: Pid, ch: Hex32, route: Type.Array(NodeIdHex, { minItems: 2, maxItems: 20 }),
+    amounts: Type.Array(SatString, { minItems: 1, maxItems: 19 }), hops: Type.Array(MhHopWire, { minItems: 1, maxItems: 19 }),
+    fee_rate: Type.Integer({ minimum: 1, maximum: 1000 }),
+  }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('mh_signed'), pid: Pid, hops: Type.Array(MhHopWire, { minItems: 1, maxItems: 19 }), tx: TxHex }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('mh_commit'), pid: Pid, tx: TxHex }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('mh_release'), pid: Pid }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('mh_abort'), pid: Pid, code: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('gossip'), ann: AnnouncementWire, sig: Type.String({ pattern: '^[0-9a-f]{128}$' }) }, { additionalProperties: false }),
+]);
+export type MultiHopMessage = Static<typeof MultiHopMessage>;
 
 const Req = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 const Code = Type.String({ maxLength: 64 });
@@ -93,7 +131,7 @@ export const CommitteeMessage = Type.Union([
 ]);
 export type CommitteeMessage = Static<typeof CommitteeMessage>;
 /** Everything that travels inside a session: channel messages between treasuries, committee messages within one. */
-export const SessionMessage = Type.Union([ChannelMessage, CommitteeMessage]);
+export const SessionMessage = Type.Union([ChannelMessage, CommitteeMessage, MultiHopMessage]);
 export type SessionMessage = Static<typeof SessionMessage>;
 
 /** Handshake messages travel in the clear: their authenticity comes from the quotes they carry. */

@@ -32,6 +32,13 @@ export const TREASURY_ERRORS = {
   forged_update: 'the replication update is not signed by the committee\'s primary',
   state_mismatch: 'the transaction does not match this member\'s replicated state',
   already_signed: 'this member already signed a different transaction for it',
+  channel_busy: 'a multi-hop payment holds the channel; retry shortly',
+  unknown_destination: 'no node with that id is known to the channel graph',
+  no_route: 'no path of open channels leads to the destination',
+  insufficient_capacity: 'no path has enough capacity for the amount (plus fees)',
+  multihop_unsupported: 'multi-hop payments go through lone treasuries only, not committees',
+  multihop_in_doubt: 'the channel is committed to a multi-hop payment whose outcome is not known yet',
+  fee_insufficient: 'the fee left for an intermediary is below what it charges',
 } as const;
 
 export type TreasuryErrorCode = keyof typeof TREASURY_ERRORS;

@@ -148,6 +148,31 @@ export const TreasuryInterface = defineInterface({
       }, { additionalProperties: false }),
       result: Type.Object({ results: Type.Array(PayResultSchema) }),
     },
+    /** Pays `dest` through a path of channels (README "Multi-hop payments"); answers once released or aborted. */
+    mh_pay: {
+      args: Type.Object({ dest: Type.String({ pattern: '^[0-9a-f]{66}$' }), amount_sat: Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000 }), fee_rate: FeeRate }, { additionalProperties: false }),
+      result: Type.Object({ payment_id: Hex32, route: Type.Array(Type.String()), amounts: Type.Array(Sat), fee_sat: Sat, channel_id: Hex32 }),
+    },
+    /** Announces our channels if they changed and, with `peer_id`, sends that peer the whole channel graph. */
+    mh_gossip: { args: Type.Object({ peer_id: Type.Optional(Type.String({ pattern: '^[0-9a-f]{66}$' })) }, { additionalProperties: false }), result: Ok },
+    /** The channel graph as this enclave knows it, and the multi-hop payments it takes part in. */
+    mh_view: {
+      args: Empty,
+      result: Type.Object({
+        nodes: Type.Array(Type.Object({
+          node_id: Type.String(), seq: Type.Integer(), fee_base_sat: Type.Integer(), fee_ppm: Type.Integer(),
+          channels: Type.Array(Type.Object({ channel_id: Type.String(), peer_id: Type.String(), capacity_sat: Sat })),
+        })),
+        payments: Type.Array(Type.Object({
+          payment_id: Type.String(), role: Type.String(), phase: Type.String(), route: Type.Array(Type.String()), amounts: Type.Array(Sat),
+          txid: Type.Union([Type.String(), Type.Null()]), code: Type.Union([Type.String(), Type.Null()]),
+        })),
+      }),
+    },
+    set_fees: {
+      args: Type.Object({ base_sat: Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000 }), ppm: Type.Integer({ minimum: 0, maximum: 1_000_000 }) }, { additionalProperties: false }),
+      result: Type.Object({ base_sat: Type.Integer(), ppm: Type.Integer() }),
+    },
     peer_connect: { args: Type.Object({ conn: Conn }, { additionalProperties: false }), result: Ok },
     peer_accept: { args: Type.Object({ conn: Conn }, { additionalProperties: false }), result: Ok },
     peer_recv: { args: Type.Object({ conn: Conn, frames: Type.Array(Type.Uint8Array({ maxByteLength: 16 * 1024 * 1024 }), { maxItems: 100_000 }) }, { additionalProperties: false }), result: Ok },

@@ -67,6 +67,8 @@ export interface Channel {
   /** The highest `sent` total the peer has acknowledged. */
   acked: bigint;
   settlement?: { txid: string; by: 'local' | 'remote'; hex?: string; feeRate?: number };
+  /** A multi-hop payment (its id) holds this channel: no other payment or deposit change until it resolves. */
+  lockedBy?: string;
 }
 
 export interface TreasuryConfig {
@@ -77,6 +79,8 @@ export interface TreasuryConfig {
   minConfirmations: number;
   /** Default address our side of a channel is paid to at settlement (the host's user chooses it). */
   payoutAddress: string;
+  /** What this treasury charges to forward a multi-hop payment: base + amount × ppm / 1e6 (sat). */
+  fees?: { base: number; ppm: number };
 }
 
 export interface CommitteeMember {
@@ -113,6 +117,50 @@ export interface TreasuryState {
   nextDeposit: number;
   deposits: Record<string, Deposit>;
   channels: Record<string, Channel>;
+  /** Multi-hop payments this treasury takes part in (README "Multi-hop payments"), by payment id. */
+  multihop?: Record<string, MhPayment>;
+}
+
+/** One channel of a multi-hop path as its sender describes it: enough for every hop to build the path settlement. */
+export interface MhHop {
+  ch: string;
+  /** Node ids of the paying and the paid side of this channel. */
+  from: string;
+  to: string;
+  /** What moves from `from` to `to` on this channel (the amount delivered plus downstream fees). */
+  amount: bigint;
+  /** Each side's balance in the old state. */
+  fromOld: bigint;
+  toOld: bigint;
+  fromPayout: string;
+  toPayout: string;
+  /** Every deposit in the channel (both sides'). */
+  inputs: Array<{ outpoint: string; value: bigint; witnessScript: string }>;
+}
+
+export type MhPhase = 'locked' | 'signed' | 'committed' | 'released' | 'aborted';
+
+export interface MhPayment {
+  pid: string;
+  /** Node ids from the payer to the destination. */
+  route: string[];
+  /** This treasury's place in `route`. */
+  index: number;
+  /** What moves on each channel of the path (amounts[i] from route[i] to route[i + 1]). */
+  amounts: bigint[];
+  /** Channel descriptions known here: hops 0..index while locking, all of them from signing on. */
+  hops: MhHop[];
+  feeRate: number;
+  phase: MhPhase;
+  /** The path settlement τ: partly signed (signed), fully signed (committed and after). */
+  tx?: string;
+  txid?: string;
+  /** Why it was aborted, or how it ended on chain. */
+  code?: string;
+  /** Resolved payments are kept for a while (to answer re-sent messages), slimmed, then dropped. */
+  resolvedAt?: number;
+  /** The payer's first channel. */
+  channel?: string;
 }
 
 // bigint values are written as "<digits>n" strings: no other string in the state is all digits + 'n'.

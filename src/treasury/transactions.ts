@@ -196,3 +196,88 @@ function signAll(spend: Spend, inputs: SpendableDeposit[]): Transaction {
   inputs.forEach((d, i) => finalizeMultisigInput(spend, i, signaturesFor(spend, i, d.privkeys.slice(0, d.m))));
   return spend.tx;
 }
+
+/** An input of a multi-hop path settlement: a deposit of one of the path's channels. */
+export interface PathInput {
+  outpoint: string;
+  value: bigint;
+  witnessScript: string;
+}
+
+/**
+ * The path settlement τ of a multi-hop payment (README "Multi-hop payments"): one transaction spending
+ * every deposit of every channel on the path, paying each side of each channel its balance in the new
+ * state. Outputs to the same script are merged (in order of first appearance); the payer's output pays
+ * the fee; outputs below the dust limit are not created. Deterministic: every hop builds the same one.
+ * @throws TreasuryError fee_exceeds_balance, dust_output, state_mismatch (balances do not add up)
+ */
+export function planPathSettlement(opts: { inputs: PathInput[]; outputs: Array<{ script: string; value: bigint }>; payerScript: string; feeRate: number }): SpendPlan {
+  checkFeeRate(opts.feeRate);
+  const total = opts.inputs.reduce((s, d) => s + d.value, 0n);
+  const merged = new Map<string, bigint>();
+  for (const o of opts.outputs) {
+    if (o.value < 0n) throw new TreasuryError('state_mismatch', 'a path balance is negative');
+    merged.set(o.script, (merged.get(o.script) ?? 0n) + o.value);
+  }
+  const sum = [...merged.values()].reduce((s, v) => s + v, 0n);
+  if (sum !== total) throw new TreasuryError('state_mismatch', 'path balances do not add up to the deposits');
+  const inputs = opts.inputs.map(asInput);
+  const fee = BigInt(estimateVsize(inputs, [...merged.keys()].map(hexToBytes)) * opts.feeRate);
+  const payer = merged.get(opts.payerScript) ?? 0n;
+  if (payer < fee) throw new TreasuryError('fee_exceeds_balance', `fee ${fee} sat exceeds the payer's balance ${payer} sat`);
+  merged.set(opts.payerScript, payer - fee);
+  const outs: OutputSpec[] = [];
+  for (const [script, value] of merged) if (value >= DUST_LIMIT) outs.push({ script: hexToBytes(script), valueSat: value });
+  if (outs.length === 0) throw new TreasuryError('dust_output', 'nothing but dust would be left after the fee');
+  const spend = buildSpend({ inputs, outputs: outs });
+  return { spend, txid: spend.tx.getId(), fee: total - outs.reduce((s, o) => s + o.valueSat, 0n) };
+}
+
+/** Adds this enclave's signatures to the inputs of `txHex` it holds keys for and that are not signed yet. */
+export function signPathInputs(txHex: string, inputs: PathInput[], keysFor: (outpoint: string) => { m: number; privkeys: string[] } | null): string {
+  const tx = Transaction.fromHex(txHex);
+  const spend: Spend = { tx, inputs: inputs.map(asInput) };
+  inputs.forEach((d, i) => {
+    if (tx.ins[i]!.witness.length > 0) return;
+    const keys = keysFor(d.outpoint);
+    if (!keys || keys.privkeys.length < keys.m) return;
+    finalizeMultisigInput(spend, i, signaturesFor(spend, i, keys.privkeys.slice(0, keys.m)));
+  });
+  return tx.toHex();
+}
+
+/** Whether every input of `txHex` validly spends the matching path deposit (m valid signatures each). */
+export function pathFullySigned(txHex: string, inputs: PathInput[]): boolean {
+  return inputs.every((d) => {
+    const { m, pubkeys } = parseMultisigScript(hexToBytes(d.witnessScript));
+    return verifyDepositSpend(txHex, { ...d, m, pubkeys: pubkeys.map(bytesToHex), privkeys: [] }) !== null;
+  });
+}
+
+/** Whether every one of the `n` inputs of `txHex` carries a witness (a structural check, no signature verified). */
+export function pathWitnessed(txHex: string, n: number): boolean {
+  try {
+    const tx = Transaction.fromHex(txHex);
+    return tx.ins.length === n && tx.ins.every((i) => i.witness.length > 0);
+  } catch {
+    return false;
+  }
+}
+
+/** The transaction id of a (possibly partly signed) transaction, or null when it does not parse. */
+export function txidOf(txHex: string): string | null {
+  try {
+    return Transaction.fromHex(txHex).getId();
+  } catch {
+    return null;
+  }
+}
+
+/** The value `txHex` pays to `script` (hex), summed over its outputs; null when it does not parse. */
+export function valuePaidTo(txHex: string, script: string): bigint | null {
+  try {
+    return Transaction.fromHex(txHex).outs.reduce((s, o) => (bytesToHex(o.script) === script ? s + o.value : s), 0n);
+  } catch {
+    return null;
+  }
+}

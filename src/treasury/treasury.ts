@@ -9,7 +9,8 @@
  */
 import { reportDataFor, type Quote } from '../../enclave-sim/attestation.ts';
 import { publicKeyOf, randomPrivateKey } from '../crypto/secp256k1.ts';
-import { encodeMessage, parseChannelMessage, parseHandshakeMessage, type ChannelMessage, type CommitteeMessage, type DepositGrant, type SessionMessage } from '../protocol/messages.ts';
+import { encodeMessage, parseChannelMessage, parseHandshakeMessage, type ChannelMessage, type CommitteeMessage, type DepositGrant, type MultiHopMessage, type SessionMessage } from '../protocol/messages.ts';
+import { MultiHop } from './multihop.ts';
 import { CommitteeCoordinator, openSealedKey, shareKeys, type Planned, type SignKind } from '../committee/coordinator.ts';
 import { splitSecret } from '../committee/shares.ts';
 import { defaultThreshold } from '../committee/update.ts';
@@ -59,6 +60,8 @@ export interface TreasuryPorts {
   random(n: number): Uint8Array;
   /** Milliseconds the enclave waits for a peer's answer to open / add / remove. */
   replyTimeoutMs?: number;
+  /** Milliseconds a multi-hop payer waits for its path to lock and sign before aborting (default 5 s). */
+  multihopTimeoutMs?: number;
 }
 
 interface Connection {
@@ -73,7 +76,7 @@ interface Connection {
 
 interface Outgoing {
   peerId: string;
-  msg: ChannelMessage;
+  msg: ChannelMessage | MultiHopMessage;
 }
 
 interface Waiter {
@@ -94,6 +97,8 @@ export class Treasury {
   private readonly conns = new Map<string, Connection>();
   private readonly peerConn = new Map<string, string>();
   private outbox: Outgoing[] = [];
+  /** Multi-hop messages: sent after the seal's payments, so a hop never sees a lock before the payments it describes. */
+  private mhOutbox: Outgoing[] = [];
   /** Payments debited since the last snapshot, per channel: sent as one `pay` message per seal. */
   private pendingPays = new Map<string, number[]>();
   private pendingAcks = new Set<string>();
@@ -105,6 +110,8 @@ export class Treasury {
   private fatal: unknown = undefined;
   /** Present when this treasury is a committee member (primary or backup). */
   private readonly committee?: CommitteeCoordinator;
+  /** Multi-hop payments and routing (README "Multi-hop payments"). */
+  readonly multihop: MultiHop;
 
   constructor(readonly state: TreasuryState, private readonly ports: TreasuryPorts) {
     this.identityPub = publicKeyOf(hexToBytes(state.identityKey));
@@ -117,6 +124,7 @@ export class Treasury {
       onFatal: (err) => { this.fatal = err; },
       ...(replicates ? { replicate: () => this.committee!.replicate() } : {}),
     });
+    this.multihop = new MultiHop(this.multihopHost());
   }
 
   /** A brand-new treasury: fresh identity key, nothing else (and its committee role, if any). */
@@ -306,6 +314,7 @@ export class Treasury {
     if (dep.status === 'in_channel') throw new TreasuryError('deposit_in_use', `deposit ${depositId} is already in channel ${dep.channelId}`);
     if (dep.status !== 'free') throw new TreasuryError('deposit_not_free', `deposit ${depositId} is ${dep.status}`);
     this.requireSession(ch.peerId);
+    if (ch.lockedBy) throw new TreasuryError('channel_busy', `channel ${ch.id} is held by a multi-hop payment`);
     dep.status = 'in_channel';
     dep.channelId = ch.id;
     ch.adding.push(dep.id);
@@ -337,6 +346,7 @@ export class Treasury {
     const dep = this.getDeposit(depositId);
     if (!ch.myDeposits.includes(depositId)) throw new TreasuryError('unknown_deposit', `deposit ${depositId} is not in channel ${channelId}`);
     if (ch.removing.includes(depositId)) throw new TreasuryError('deposit_in_use', `deposit ${depositId} is already being removed`);
+    if (ch.lockedBy) throw new TreasuryError('channel_busy', `channel ${ch.id} is held by a multi-hop payment`);
     if (spendable(this.state, ch) < (dep.value ?? 0n)) throw new TreasuryError('insufficient_funds', `balance ${spendable(this.state, ch)} does not cover deposit ${depositId} (${dep.value})`);
     this.requireSession(ch.peerId);
     ch.removing.push(depositId);
@@ -374,6 +384,7 @@ export class Treasury {
     }
     const ch = this.getOpenChannel(r.channel_id);
     this.requireSession(ch.peerId);
+    if (ch.lockedBy) throw new TreasuryError('channel_busy', `channel ${ch.id} is held by a multi-hop payment`);
     const amount = BigInt(r.amount_sat);
     const available = spendable(this.state, ch);
     if (available < amount) throw new TreasuryError('insufficient_funds', `channel balance ${available} sat < ${amount} sat`);
@@ -394,6 +405,18 @@ export class Treasury {
     const ch = this.getChannel(channelId);
     if (this.committee) return this.settleWithCommittee(ch, feeRate);
     if (ch.status === 'closed') throw new TreasuryError('channel_closed', `channel ${channelId} was already settled${ch.settlement ? ` by ${ch.settlement.txid}` : ''}`);
+    if (ch.lockedBy) {
+      // Held by a multi-hop payment: before its commit the old state (the payment aborts); committed, only τ
+      // (for the host to broadcast; the channels close when the chain shows it).
+      const tau = await this.multihop.localSettle(ch);
+      if (tau) {
+        return {
+          channel_id: ch.id, txid: tau.txid, tx_hex: tau.hex, fee_sat: tau.fee.toString(),
+          local_balance_sat: tau.local.toString(), remote_balance_sat: tau.remote.toString(),
+        };
+      }
+      if ((ch.status as string) === 'closed') throw new TreasuryError('channel_closed', `channel ${channelId} was already settled`);
+    }
     const inputs = [
       ...ch.myDeposits.map((id) => this.asSpendable(this.state.deposits[id]!)),
       ...ch.peerDeposits.map((d) => ({ outpoint: d.outpoint, value: d.value, m: d.m, pubkeys: d.pubkeys, privkeys: d.privkeys, witnessScript: d.witnessScript })),
@@ -409,7 +432,7 @@ export class Treasury {
     }
     const txid = settlement?.txid ?? '0'.repeat(64);
     this.closeChannel(ch, { txid, by: 'local', ...(settlement ? { hex: settlement.hex } : {}) });
-    this.outbox.push({ peerId: ch.peerId, msg: { t: 'settled', ch: ch.id, txid } });
+    this.outbox.push({ peerId: ch.peerId, msg: this.settledMessage(ch) });
     await this.committer.commit();
     return {
       channel_id: ch.id, txid: settlement ? txid : null, tx_hex: settlement?.hex ?? null, fee_sat: (settlement?.fee ?? 0n).toString(),
@@ -430,6 +453,8 @@ export class Treasury {
     const deposits = [...ch.myDeposits.map((id) => this.asSpendable(this.state.deposits[id]!)), ...ch.peerDeposits];
     const txid = deposits.map((d) => verifyDepositSpend(txHex, d)).find((t) => t !== null);
     if (!txid) throw new TreasuryError('funding_mismatch', 'the transaction does not validly spend a deposit of this channel');
+    if (ch.lockedBy) this.multihop.settledElsewhere(ch, txid, (_rec, hop) => this.multihop.paysNewState(txHex, ch, hop));
+    if ((ch.status as string) === 'closed') { await this.committer.commit(); return this.channelView(ch); }
     this.closeChannel(ch, { txid, by: 'remote' });
     await this.committer.commit();
     return this.channelView(ch);
@@ -529,6 +554,48 @@ export class Treasury {
     }
     const ch = this.getChannel(id);
     if (ch.status !== 'closed') this.closeChannel(ch, { txid, by: 'local', feeRate });
+  }
+
+  /** Pays `amount_sat` to `dest` through a path of channels (README "Multi-hop payments"). */
+  async payMultihop(dest: string, amountSat: number, feeRate: number) {
+    this.assertLive();
+    if (!Number.isSafeInteger(amountSat) || amountSat <= 0 || amountSat > MAX_PAYMENT) {
+      throw new TreasuryError('invalid_argument', 'amount_sat must be a positive integer number of satoshis');
+    }
+    return this.multihop.pay(dest, BigInt(amountSat), feeRate);
+  }
+
+  /** What this treasury charges to forward a multi-hop payment (announced to the network). */
+  async setFees(base: number, ppm: number) {
+    this.assertLive();
+    if (!Number.isSafeInteger(base) || base < 0 || !Number.isSafeInteger(ppm) || ppm < 0 || ppm > 1_000_000) {
+      throw new TreasuryError('invalid_argument', 'fees: base_sat ≥ 0 and 0 ≤ ppm ≤ 1,000,000');
+    }
+    this.state.config.fees = { base, ppm };
+    await this.committer.commit();
+    this.multihop.gossip();
+    return { base_sat: base, ppm };
+  }
+
+  private multihopHost() {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const t = this;
+    return {
+      get state() { return t.state; },
+      get nodeId() { return t.nodeId; },
+      identityKey: () => t.state.identityKey,
+      isCommittee: () => t.committee !== undefined,
+      connected: (peerId: string) => t.peerConn.has(peerId),
+      peers: () => [...t.peerConn.keys()],
+      queue: (peerId: string, msg: MultiHopMessage | ChannelMessage) => { t.mhOutbox.push({ peerId, msg }); },
+      sendNow: (peerId: string, msg: MultiHopMessage) => t.sendNow(peerId, msg),
+      commit: () => t.committer.commit(),
+      event: (e: TreasuryEvent) => { t.pendingEvents.push(e); },
+      closeChannel: (ch: Channel, s: NonNullable<Channel['settlement']>) => t.closeChannel(ch, s),
+      random: (n: number) => t.ports.random(n),
+      getTxOut: (txid: string, vout: number) => t.ports.getTxOut(txid, vout),
+      timeoutMs: t.ports.multihopTimeoutMs ?? 5_000,
+    };
   }
 
   private committeeHost() {
@@ -647,12 +714,17 @@ export class Treasury {
     this.outbox.push({ peerId, msg: { t: 'sync', channels: channels.map((ch) => ({ ch: ch.id, sent: ch.sent.toString(), received: ch.received.toString(), closed: ch.status === 'closed' })) } });
     for (const ch of channels) {
       if (ch.status === 'opening' && ch.initiator) this.outbox.push({ peerId, msg: { t: 'open', ch: ch.id, payout: ch.myPayout } });
-      if (ch.status === 'closed' && ch.settlement?.by === 'local') this.outbox.push({ peerId, msg: { t: 'settled', ch: ch.id, txid: ch.settlement.txid } });
+      if (ch.status === 'closed' && ch.settlement?.by === 'local') this.outbox.push({ peerId, msg: this.settledMessage(ch) });
       if (ch.status !== 'open') continue;
       for (const id of ch.adding) this.outbox.push({ peerId, msg: { t: 'add_deposit', ch: ch.id, deposit: this.grantFor(this.state.deposits[id]!) } });
       for (const id of ch.removing) this.outbox.push({ peerId, msg: { t: 'remove_deposit', ch: ch.id, outpoint: this.state.deposits[id]!.outpoint! } });
     }
+    this.multihop.resync(peerId);
     void this.committer.commit().catch(() => undefined);
+  }
+
+  private settledMessage(ch: Channel): ChannelMessage {
+    return { t: 'settled', ch: ch.id, txid: ch.settlement!.txid, sent: ch.sent.toString(), received: ch.received.toString() };
   }
 
   private teardown(c: Connection, reason: string, closeSocket = true): void {
@@ -672,6 +744,10 @@ export class Treasury {
       return;
     }
     if (this.committee && !this.committee.isPrimary) return; // a backup has no channel peers of its own
+    if (msg.t === 'gossip' || msg.t.startsWith('mh_')) {
+      await this.multihop.handle(peerId, msg as MultiHopMessage);
+      return;
+    }
     msg = msg as ChannelMessage;
     if (msg.t === 'sync') {
       for (const s of msg.channels) this.applySync(peerId, s);
@@ -735,6 +811,12 @@ export class Treasury {
         return;
       }
       case 'settled':
+        if (ch.status !== 'closed' && ch.lockedBy) {
+          // The peer's totals tell which state it settled: ours plus the payment, or ours as it was.
+          this.multihop.settledElsewhere(ch, msg.txid, (_rec, hop) => (hop.from === this.nodeId
+            ? msg.received !== undefined && BigInt(msg.received) === ch.sent + hop.amount
+            : msg.sent !== undefined && BigInt(msg.sent) === ch.received + hop.amount));
+        }
         if (ch.status !== 'closed') {
           this.closeChannel(ch, { txid: msg.txid, by: 'remote' });
           await this.committer.commit();
@@ -753,6 +835,7 @@ export class Treasury {
   /** The peer has now paid `total` in all: credit the difference (idempotent for old or repeated totals). */
   private applyPay(ch: Channel, total: bigint, amounts: number[] | null): void {
     if (ch.status !== 'open' || total <= ch.received) return;
+    if (ch.lockedBy) this.multihop.peerPaidOnLocked(ch, ch.peerId);
     const delta = total - ch.received;
     // Defence in depth: an honest peer enclave never overdraws; refuse a total that would.
     if (peerDepositTotal(ch) - total + ch.sent < 0n) throw new TreasuryError('session_failed', 'peer payment exceeds its balance');
@@ -782,6 +865,7 @@ export class Treasury {
       return;
     }
     if (ch.status !== 'open') return nack('channel_not_open');
+    if (ch.lockedBy) return nack('channel_busy');
     if (this.outpointInUse(grant.outpoint)) return nack('deposit_in_use');
     let deposit: PeerDeposit;
     try {
@@ -791,6 +875,7 @@ export class Treasury {
     }
     // Re-check after the chain look-up: the channel may have closed or the outpoint been used meanwhile.
     if (ch.status !== 'open') return nack('channel_not_open');
+    if (ch.lockedBy) return nack('channel_busy');
     if (this.outpointInUse(grant.outpoint)) return nack('deposit_in_use');
     ch.peerDeposits.push(deposit);
     this.outbox.push({ peerId, msg: { t: 'add_deposit_ack', ch: ch.id, outpoint: grant.outpoint } });
@@ -850,8 +935,8 @@ export class Treasury {
   private applyRemoveDeposit(peerId: string, ch: Channel, outpoint: string): void {
     const dep = ch.peerDeposits.find((d) => d.outpoint === outpoint);
     if (dep) {
-      if (ch.status !== 'open') {
-        this.outbox.push({ peerId, msg: { t: 'remove_deposit_nack', ch: ch.id, outpoint, code: 'channel_not_open' } });
+      if (ch.status !== 'open' || ch.lockedBy) {
+        this.outbox.push({ peerId, msg: { t: 'remove_deposit_nack', ch: ch.id, outpoint, code: ch.lockedBy ? 'channel_busy' : 'channel_not_open' } });
         void this.committer.commit().catch(() => undefined);
         return;
       }
@@ -897,6 +982,8 @@ export class Treasury {
       if (ch) out.push({ peerId: ch.peerId, msg: { t: 'pay_ack', ch: chId, total: ch.received.toString() } });
     }
     this.pendingAcks = new Set();
+    out.push(...this.mhOutbox);
+    this.mhOutbox = [];
     out.push(...this.pendingEvents);
     this.pendingEvents = [];
     this.committee?.prepareUpdate();

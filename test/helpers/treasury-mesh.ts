@@ -6,7 +6,8 @@
 import { payments } from 'bitcoinjs-lib';
 import { randomBytes } from 'node:crypto';
 import { AttestationService } from '../../enclave-sim/attestation.ts';
-import { Treasury, type CommitteeConfig, type TreasuryEvent } from '../../src/treasury/treasury.ts';
+import { Treasury, type CommitteeConfig, type TreasuryEvent, type TreasuryPorts } from '../../src/treasury/treasury.ts';
+import { decodeState } from '../../src/treasury/state.ts';
 import { NETWORK } from '../../src/treasury/transactions.ts';
 import { FakeChain, MEASUREMENT, waitFor } from './treasury-pair.ts';
 
@@ -18,6 +19,10 @@ export interface MeshNode {
   payoutAddress: string;
   /** Frames this node sent to each peer (by peer name), for replay tests. */
   sent: Map<string, Uint8Array[]>;
+  /** The last sealed state (what a restart after a crash comes back with). */
+  sealed?: Uint8Array;
+  /** The running instance: a crashed one can neither seal nor send any more. */
+  incarnation: { crashed: boolean };
 }
 
 export class Mesh {
@@ -26,16 +31,57 @@ export class Mesh {
   readonly nodes = new Map<string, MeshNode>();
   private readonly dead = new Set<string>();
   private readonly links = new Set<string>();
+  /** Called with every state a node seals, before that seal's messages leave (tests crash nodes here). */
+  onSeal?: (name: string, state: Uint8Array) => void;
 
   async add(name: string, committee?: CommitteeConfig): Promise<MeshNode> {
     const payoutAddress = payments.p2wpkh({ hash: randomBytes(20), network: NETWORK }).address!;
     const config = { trustAnchor: this.service.trustAnchor, allowedMeasurements: [MEASUREMENT], minConfirmations: 1, payoutAddress };
-    const node: MeshNode = { name, treasury: undefined as never, events: [], seals: 0, payoutAddress, sent: new Map() };
-    node.treasury = new Treasury(Treasury.create(config, committee), {
-      seal: async () => { node.seals++; },
+    const node: MeshNode = { name, treasury: undefined as never, events: [], seals: 0, payoutAddress, sent: new Map(), incarnation: { crashed: false } };
+    node.treasury = new Treasury(Treasury.create(config, committee), this.ports(name, node));
+    await node.treasury.commit();
+    this.nodes.set(name, node);
+    return node;
+  }
+
+  /**
+   * A crashed node (see kill) comes back from its last sealed state, with a new enclave instance, and
+   * redials `peers`. Everything it had not sealed is gone.
+   */
+  async restart(name: string, peers: string[]): Promise<MeshNode> {
+    const node = this.get(name);
+    node.incarnation = { crashed: false };
+    node.treasury = new Treasury(decodeState(node.sealed!), this.ports(name, node));
+    this.dead.delete(name);
+    for (const p of peers) await this.link(name, p);
+    return node;
+  }
+
+  /** A crash: the instance stops at once (nothing more sealed or sent), its sessions drop (see restart). */
+  crash(name: string): void {
+    this.get(name).incarnation.crashed = true;
+    this.kill(name);
+  }
+
+  /** Frames from `from` to `to` are dropped from now on (a lossy host; the session breaks at the next frame). */
+  block(from: string, to: string): void {
+    this.blocked.add(`${from}|${to}`);
+  }
+
+  private readonly blocked = new Set<string>();
+
+  private ports(name: string, node: MeshNode): TreasuryPorts {
+    const me = node.incarnation;
+    return {
+      seal: async (bytes) => {
+        if (me.crashed) throw new Error('crashed');
+        node.seals++;
+        node.sealed = bytes;
+        this.onSeal?.(name, bytes);
+      },
       send: (conn, frames) => {
         const to = conn.split('|')[1]!;
-        if (this.dead.has(name) || this.dead.has(to) || !this.links.has(conn)) return;
+        if (me.crashed || this.dead.has(name) || this.dead.has(to) || !this.links.has(conn) || this.blocked.has(conn)) return;
         const list = node.sent.get(to) ?? [];
         list.push(...frames);
         node.sent.set(to, list);
@@ -50,10 +96,8 @@ export class Mesh {
       quote: async (reportData, nonce) => this.service.issueQuote({ measurement: MEASUREMENT, reportData, nonce, debug: false, platformId: '00'.repeat(16) }),
       random: (n) => new Uint8Array(randomBytes(n)),
       replyTimeoutMs: 1_500,
-    });
-    await node.treasury.commit();
-    this.nodes.set(name, node);
-    return node;
+      multihopTimeoutMs: 1_000,
+    };
   }
 
   get(name: string): MeshNode {
@@ -78,6 +122,15 @@ export class Mesh {
       const [x, y] = l.split('|') as [string, string];
       if (x === name) { this.links.delete(l); this.links.delete(`${y}|${x}`); this.get(y).treasury.disconnected(`${y}|${x}`); }
     }
+  }
+
+  /** A host that silently stops relaying (no disconnection seen by anyone); `unmute` lets frames through again. */
+  mute(name: string): void {
+    this.dead.add(name);
+  }
+
+  unmute(name: string): void {
+    this.dead.delete(name);
   }
 
   /** A committee: `names[0]` primary of size names.length (threshold default), the others join in order. */

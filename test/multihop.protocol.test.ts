@@ -1,0 +1,462 @@
+/**
+ * Multi-hop payments at the protocol level: lines of in-process treasuries (real signatures, real
+ * transactions, a fake chain), linked by in-memory wires that can be cut. The real-process version, with
+ * the embedded regtest chain and settlements on chain, is multihop.e2e.test.ts.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Transaction } from 'bitcoinjs-lib';
+import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
+import { waitFor } from './helpers/treasury-pair.ts';
+import { TreasuryError } from '../src/treasury/errors.ts';
+import { pathFullySigned, verifyDepositSpend } from '../src/treasury/transactions.ts';
+import { decodeState, localBalance, type MhPayment } from '../src/treasury/state.ts';
+import { findRoute } from '../src/treasury/routing.ts';
+import { startTestChain } from './helpers/chain.ts';
+
+type Funder = (mesh: Mesh, name: string, value: bigint) => Promise<string>;
+
+/** n treasuries in a line, each channel funded with `deposit` sat on both sides, the graph gossiped everywhere. */
+async function line(n: number, deposit = 100_000n, fund: Funder = (mesh, name, value) => mesh.deposit(name, value)) {
+  const mesh = new Mesh();
+  const names = Array.from({ length: n }, (_, i) => `n${i}`);
+  for (const name of names) await mesh.add(name);
+  const channels: string[] = [];
+  for (let i = 0; i + 1 < n; i++) {
+    const [a, b] = [mesh.get(names[i]!), mesh.get(names[i + 1]!)];
+    await mesh.link(a.name, b.name);
+    const da = await fund(mesh, a.name, deposit);
+    const db = await fund(mesh, b.name, deposit);
+    const ch = await a.treasury.openChannel(b.treasury.nodeId, a.payoutAddress);
+    await a.treasury.addDeposit(ch.channel_id, da);
+    await b.treasury.addDeposit(ch.channel_id, db);
+    channels.push(ch.channel_id);
+  }
+  await gossip(mesh, names);
+  return { mesh, nodes: names.map((x) => mesh.get(x)), channels };
+}
+
+async function gossip(mesh: Mesh, names: string[]): Promise<void> {
+  for (let round = 0; round < names.length; round++) {
+    for (const name of names) mesh.get(name).treasury.multihop.gossip();
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await waitFor(() => names.every((x) => mesh.get(x).treasury.multihop.graph.size === names.length));
+}
+
+/** Each node's balance on each of its channels, as [node][channel] → sat. */
+function balances(nodes: MeshNode[], channels: string[]): Array<Record<string, bigint>> {
+  return nodes.map((n) => Object.fromEntries(channels.filter((c) => n.treasury.state.channels[c]).map((c) => [c, localBalance(n.treasury.state, n.treasury.state.channels[c]!)])));
+}
+
+function unlocked(nodes: MeshNode[]): boolean {
+  return nodes.every((n) => Object.values(n.treasury.state.channels).every((c) => !c.lockedBy));
+}
+
+test('alice → bob → carol and back: every channel moves by exactly the amount, locks released', async () => {
+  const { nodes, channels } = await line(3);
+  const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
+  const r = await a.treasury.payMultihop(c.treasury.nodeId, 1_000, 1);
+  assert.deepEqual(r.route, [a.treasury.nodeId, b.treasury.nodeId, c.treasury.nodeId]);
+  assert.equal(r.fee_sat, '0');
+  await waitFor(() => unlocked(nodes));
+  assert.deepEqual(balances(nodes, channels), [
+    { [channels[0]!]: 99_000n },
+    { [channels[0]!]: 101_000n, [channels[1]!]: 99_000n },
+    { [channels[1]!]: 101_000n },
+  ]);
+  for (let i = 0; i < 20; i++) await c.treasury.payMultihop(a.treasury.nodeId, 100, 1);
+  await waitFor(() => unlocked(nodes));
+  assert.deepEqual(balances(nodes, channels), [
+    { [channels[0]!]: 101_000n },
+    { [channels[0]!]: 99_000n, [channels[1]!]: 101_000n },
+    { [channels[1]!]: 99_000n },
+  ]);
+  // both ends of each channel agree, and the direct payment path still works afterwards
+  const [p] = await a.treasury.pay([{ channel_id: channels[0]!, amount_sat: 10 }]);
+  assert.ok(p!.ok);
+  await waitFor(() => b.treasury.channel(channels[0]!).total_received_sat === a.treasury.channel(channels[0]!).total_sent_sat);
+  assert.equal(b.treasury.channel(channels[0]!).remote_balance_sat, a.treasury.channel(channels[0]!).local_balance_sat);
+});
+
+test('a 4-hop path with fees: each intermediary keeps exactly its fee, the payer pays amount + fees', async () => {
+  const { mesh, nodes, channels } = await line(5);
+  await nodes[1]!.treasury.setFees(10, 1_000); // 10 sat + 0.1 %
+  await nodes[2]!.treasury.setFees(5, 0);
+  await nodes[3]!.treasury.setFees(0, 10_000); // 1 %
+  await waitFor(() => true);
+  for (const n of nodes) n.treasury.multihop.gossip();
+  await waitFor(() => nodes[0]!.treasury.multihop.graph.get(nodes[3]!.treasury.nodeId)?.ann.fee_ppm === 10_000);
+  const r = await nodes[0]!.treasury.payMultihop(nodes[4]!.treasury.nodeId, 10_000, 1);
+  // n3 forwards 10,000 (fee 100), n2 forwards 10,100 (fee 5), n1 forwards 10,105 (fee 10 + 10)
+  assert.deepEqual(r.amounts, ['10125', '10105', '10100', '10000']);
+  assert.equal(r.fee_sat, '125');
+  await waitFor(() => unlocked(nodes));
+  const b = balances(nodes, channels);
+  assert.equal(b[0]![channels[0]!], 100_000n - 10_125n);
+  assert.equal(b[1]![channels[0]!]! + b[1]![channels[1]!]!, 200_000n + 20n);
+  assert.equal(b[2]![channels[1]!]! + b[2]![channels[2]!]!, 200_000n + 5n);
+  assert.equal(b[3]![channels[2]!]! + b[3]![channels[3]!]!, 200_000n + 100n);
+  assert.equal(b[4]![channels[3]!], 110_000n);
+  // an intermediary whose fee went up after the announcement refuses the payment, nothing moves
+  await nodes[2]!.treasury.setFees(1_000, 0);
+  await assert.rejects(nodes[0]!.treasury.payMultihop(nodes[4]!.treasury.nodeId, 10_000, 1), (e: TreasuryError) => e.code === 'fee_insufficient' || e.code === 'peer_refused');
+  await waitFor(() => unlocked(nodes));
+  assert.deepEqual(balances(nodes, channels), b);
+  void mesh;
+});
+
+test('no route, unknown destination, not enough capacity: refused with their codes, nothing locked', async () => {
+  const { mesh, nodes, channels } = await line(3);
+  const lone = await mesh.add('lone');
+  await assert.rejects(nodes[0]!.treasury.payMultihop(lone.treasury.nodeId, 1_000, 1), (e: TreasuryError) => e.code === 'unknown_destination');
+  await assert.rejects(nodes[0]!.treasury.payMultihop(nodes[2]!.treasury.nodeId, 150_000, 1), (e: TreasuryError) => e.code === 'insufficient_capacity');
+  // lone has a channel with n2, but n2's announcement says nothing of it until it gossips: then a route exists
+  await mesh.link('n2', 'lone');
+  const dl = await mesh.deposit('lone', 50_000n);
+  const d2 = await mesh.deposit('n2', 50_000n);
+  const ch = await lone.treasury.openChannel(nodes[2]!.treasury.nodeId, lone.payoutAddress);
+  await lone.treasury.addDeposit(ch.channel_id, dl);
+  await nodes[2]!.treasury.addDeposit(ch.channel_id, d2);
+  for (let i = 0; i < 3; i++) { for (const n of [...nodes, lone]) n.treasury.multihop.gossip(); await new Promise((r) => setTimeout(r, 10)); }
+  await waitFor(() => nodes[0]!.treasury.multihop.graph.has(lone.treasury.nodeId));
+  await nodes[0]!.treasury.payMultihop(lone.treasury.nodeId, 1_000, 1);
+  await waitFor(() => unlocked([...nodes, lone]));
+  assert.equal(localBalance(lone.treasury.state, lone.treasury.state.channels[ch.channel_id]!), 51_000n);
+  assert.equal(localBalance(nodes[0]!.treasury.state, nodes[0]!.treasury.state.channels[channels[0]!]!), 99_000n);
+});
+
+test('routing: fewest hops with capacity as a constraint and fees added backwards; each refusal has its code', () => {
+  const id = (c: string) => `02${c.repeat(64)}`;
+  const [A, B, C, D, E] = ['a', 'b', 'c', 'd', 'e'].map(id) as [string, string, string, string, string];
+  const ann = (node: string, chans: Array<[string, bigint]>, fee_base = 0, fee_ppm = 0) => ({ ann: { node, seq: 1, fee_base, fee_ppm, channels: chans.map(([peer, cap], i) => ({ ch: `${i}`.padStart(64, '0'), peer, cap: cap.toString() })) } });
+  const graph = new Map([
+    [B, ann(B, [[C, 1_000n], [A, 0n], [D, 50_000n]], 1, 0)],
+    [C, ann(C, [[E, 1_000n]], 2, 0)],
+    [D, ann(D, [[E, 50_000n]], 3, 0)],
+    [E, ann(E, [])],
+  ]);
+  const local = [{ peer: B, cap: 100_000n }];
+  // two paths of the same length: the one with more capacity into the destination
+  assert.deepEqual(findRoute({ self: A, dest: E, amount: 500n, graph, local }), { route: [A, B, D, E], amounts: [504n, 503n, 500n] });
+  const thin = new Map(graph);
+  thin.set(D, ann(D, [[E, 400n]], 3, 0));
+  assert.deepEqual(findRoute({ self: A, dest: E, amount: 500n, graph: thin, local }), { route: [A, B, C, E], amounts: [503n, 502n, 500n] });
+  assert.throws(() => findRoute({ self: A, dest: E, amount: 5_000n, graph: thin, local }), (e: TreasuryError) => e.code === 'insufficient_capacity');
+  assert.throws(() => findRoute({ self: A, dest: E, amount: 60_000n, graph, local }), (e: TreasuryError) => e.code === 'insufficient_capacity');
+  assert.throws(() => findRoute({ self: A, dest: id('f'), amount: 1n, graph, local }), (e: TreasuryError) => e.code === 'unknown_destination');
+  assert.throws(() => findRoute({ self: A, dest: E, amount: 1n, graph, local: [] }), (e: TreasuryError) => e.code === 'no_route');
+});
+
+test('a destination that never answers: the payer times out, every lock is released, nothing moved', async () => {
+  const { mesh, nodes, channels } = await line(3);
+  const before = balances(nodes, channels);
+  // carol's host drops everything from now on; bob still believes in the session
+  mesh.mute('n2');
+  await assert.rejects(nodes[0]!.treasury.payMultihop(nodes[2]!.treasury.nodeId, 1_000, 1), (e: TreasuryError) => e.code === 'timeout');
+  await waitFor(() => unlocked([nodes[0]!, nodes[1]!]), 5_000);
+  assert.deepEqual(balances(nodes, channels), before);
+  // a dead destination seen as disconnected: bob refuses at once
+  mesh.unmute('n2');
+  mesh.kill('n2');
+  await assert.rejects(nodes[0]!.treasury.payMultihop(nodes[2]!.treasury.nodeId, 1_000, 1), (e: TreasuryError) => e.code === 'peer_not_connected');
+  assert.ok(unlocked([nodes[0]!, nodes[1]!]));
+  assert.deepEqual(balances(nodes, channels), before);
+});
+
+test('two payments contending in opposite directions: no deadlock, each ends cleanly, balances match what succeeded', async () => {
+  const { nodes, channels } = await line(3);
+  const [a, , c] = nodes as [MeshNode, MeshNode, MeshNode];
+  const attempt = async (from: MeshNode, to: MeshNode, amount: number) => {
+    for (let i = 0; i < 50; i++) {
+      try {
+        await from.treasury.payMultihop(to.treasury.nodeId, amount, 1);
+        return true;
+      } catch (e) {
+        if ((e as TreasuryError).code !== 'channel_busy') return false;
+        await new Promise((r) => setTimeout(r, 5 + Math.random() * 30));
+      }
+    }
+    return false;
+  };
+  let firstTryBusy = 0;
+  for (let round = 0; round < 10; round++) {
+    const [x, y] = await Promise.all([
+      a.treasury.payMultihop(c.treasury.nodeId, 300, 1).then(() => true, (e: TreasuryError) => { assert.equal(e.code, 'channel_busy'); firstTryBusy++; return false; }),
+      c.treasury.payMultihop(a.treasury.nodeId, 200, 1).then(() => true, (e: TreasuryError) => { assert.equal(e.code, 'channel_busy'); firstTryBusy++; return false; }),
+    ]);
+    await waitFor(() => unlocked(nodes));
+    if (!x) assert.ok(await attempt(a, c, 300));
+    if (!y) assert.ok(await attempt(c, a, 200));
+  }
+  await waitFor(() => unlocked(nodes));
+  const b = balances(nodes, channels);
+  assert.equal(b[0]![channels[0]!], 100_000n - 1_000n);
+  assert.equal(b[2]![channels[1]!], 100_000n + 1_000n);
+  assert.ok(firstTryBusy >= 0);
+});
+
+test('the path settlement τ spends every deposit of the path with valid signatures and pays the new state', async () => {
+  const { mesh, nodes, channels } = await line(3);
+  const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
+  let rec: MhPayment | undefined;
+  mesh.onSeal = (name, bytes) => {
+    const r = Object.values(decodeState(bytes).multihop ?? {})[0];
+    if (name === 'n1' && r?.phase === 'committed') rec = r;
+  };
+  await a.treasury.payMultihop(c.treasury.nodeId, 5_000, 1);
+  assert.ok(rec, 'bob sealed τ when he committed');
+  assert.equal(Object.values(b.treasury.state.multihop!)[0]!.phase, 'released');
+  assert.equal(Object.values(b.treasury.state.multihop!)[0]!.tx, undefined, 'a resolved payment keeps no τ in the sealed state');
+  const tx = Transaction.fromHex(rec!.tx!);
+  const inputs = rec!.hops.flatMap((h) => h.inputs);
+  assert.equal(tx.ins.length, 4);
+  for (const d of inputs) {
+    const { m, pubkeys } = { m: 1, pubkeys: [] as string[] };
+    assert.ok(verifyDepositSpend(rec!.tx!, { ...d, m, pubkeys, privkeys: [] }), `input ${d.outpoint} validly signed`);
+  }
+  const paid = (script: string) => tx.outs.filter((o) => Buffer.from(o.script).toString('hex') === script).reduce((s, o) => s + o.value, 0n);
+  const chAB = b.treasury.state.channels[channels[0]!]!;
+  const chBC = b.treasury.state.channels[channels[1]!]!;
+  assert.equal(paid(chAB.myPayout), 105_000n + 95_000n, 'bob: +5,000 on ab, −5,000 on bc');
+  assert.equal(paid(c.treasury.state.channels[channels[1]!]!.myPayout), 105_000n);
+  const fee = 400_000n - tx.outs.reduce((s, o) => s + o.value, 0n);
+  assert.equal(paid(a.treasury.state.channels[channels[0]!]!.myPayout), 95_000n - fee, 'alice pays the fee');
+});
+
+/** Moved on each channel of a 3-line (0 = old state, the amount = new state), after checking both ends agree. */
+function outcome(nodes: MeshNode[], channels: string[], before: Array<Record<string, bigint>>): bigint[] {
+  const now = balances(nodes, channels);
+  return channels.map((ch, i) => {
+    const payer = nodes[i]!.treasury.channel(ch);
+    const payee = nodes[i + 1]!.treasury.channel(ch);
+    assert.equal(payer.local_balance_sat, payee.remote_balance_sat, `both ends of channel ${i} agree`);
+    assert.equal(payer.remote_balance_sat, payee.local_balance_sat, `both ends of channel ${i} agree`);
+    return before[i]![ch]! - now[i]![ch]!;
+  });
+}
+
+const CRASHES: Array<[string, string, 'locked' | 'signed' | 'committed' | 'released']> = [
+  ['bob (intermediary)', 'n1', 'locked'], ['bob (intermediary)', 'n1', 'signed'], ['bob (intermediary)', 'n1', 'committed'], ['bob (intermediary)', 'n1', 'released'],
+  ['alice (payer)', 'n0', 'locked'], ['alice (payer)', 'n0', 'committed'], ['alice (payer)', 'n0', 'released'],
+  ['carol (destination)', 'n2', 'signed'], ['carol (destination)', 'n2', 'released'],
+];
+
+for (const [who, victim, phase] of CRASHES) {
+  test(`crash of ${who} right after sealing "${phase}", restart from the sealed state: every channel ends all old or all new`, async () => {
+    const { mesh, nodes, channels } = await line(3);
+    const before = balances(nodes, channels);
+    let fired = false;
+    mesh.onSeal = (name, bytes) => {
+      if (fired || name !== victim) return;
+      if (Object.values(decodeState(bytes).multihop ?? {}).some((r) => r.phase === phase)) {
+        fired = true;
+        mesh.crash(victim); // the seal is durable; nothing it covers leaves the node
+      }
+    };
+    let paid: boolean | null = null;
+    void nodes[0]!.treasury.payMultihop(nodes[2]!.treasury.nodeId, 1_000, 1).then(() => { paid = true; }, () => { paid = false; });
+    await waitFor(() => fired);
+    mesh.onSeal = undefined;
+    await new Promise((r) => setTimeout(r, 50));
+    await mesh.restart(victim, victim === 'n1' ? ['n0', 'n2'] : ['n1']);
+    const live = () => nodes.map((n) => mesh.get(n.name));
+    await waitFor(() => unlocked(live()) && live().every((n) => Object.values(n.treasury.state.multihop ?? {}).every((r) => r.phase === 'released' || r.phase === 'aborted')), 8_000);
+    const moved = outcome(live(), channels, before);
+    assert.ok((moved[0] === 0n && moved[1] === 0n) || (moved[0] === 1_000n && moved[1] === 1_000n), `all old or all new: ${moved}`);
+    if (victim !== 'n0') {
+      await waitFor(() => paid !== null);
+      assert.equal(paid, moved[0] === 1_000n, 'the payer was told the outcome');
+    }
+    if (phase === 'committed' || phase === 'released') assert.equal(moved[0], 1_000n, 'after a commit the payment completes');
+  });
+}
+
+test('bob committed, carol never hears of it: bob settles with τ, which pays every channel of the path in the new state', async () => {
+  const { mesh, nodes, channels } = await line(3);
+  const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
+  mesh.onSeal = (name, bytes) => {
+    if (name === 'n1' && Object.values(decodeState(bytes).multihop ?? {}).some((r) => r.phase === 'committed')) mesh.block('n1', 'n2');
+  };
+  const paying = a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1);
+  await waitFor(() => Object.values(b.treasury.state.multihop ?? {}).some((r) => r.phase === 'committed'));
+  mesh.onSeal = undefined;
+  // a direct payment or a deposit change meets the lock
+  const [busy] = await b.treasury.pay([{ channel_id: channels[0]!, amount_sat: 1 }]);
+  assert.equal(busy!.ok ? null : busy!.code, 'channel_busy');
+  const rec = structuredClone(Object.values(b.treasury.state.multihop!)[0]!);
+  const s = await b.treasury.settle(channels[0]!, 1);
+  assert.equal(s.txid, rec.txid, 'bob settles with τ');
+  assert.equal(s.local_balance_sat, '102000', 'bob is paid the new state on the channel he settles');
+  assert.equal(rec.hops.flatMap((h) => h.inputs).length, 4);
+  assert.ok(pathFullySigned(s.tx_hex!, rec.hops.flatMap((h) => h.inputs)));
+  // nothing closes until τ is seen on chain (should an old settlement win the race instead, it decides)
+  assert.equal(b.treasury.channel(channels[1]!).status, 'open');
+  await b.treasury.spentOnChain(channels[0]!, s.tx_hex!); // bob's host sees τ in the mempool
+  assert.equal(b.treasury.channel(channels[1]!).status, 'closed', 'τ closes both of bob\'s channels');
+  assert.equal(b.treasury.channel(channels[1]!).settlement_txid, s.txid);
+  await a.treasury.spentOnChain(channels[0]!, s.tx_hex!); // so does alice's
+  await paying; // the new state
+  // carol, who never got the commit, sees τ spend her channel's deposits on chain
+  await c.treasury.spentOnChain(channels[1]!, s.tx_hex!);
+  assert.equal(c.treasury.channel(channels[1]!).settlement_txid, s.txid);
+  assert.ok(unlocked(nodes));
+  assert.deepEqual(balances(nodes, channels), [
+    { [channels[0]!]: 98_000n }, { [channels[0]!]: 102_000n, [channels[1]!]: 98_000n }, { [channels[1]!]: 102_000n },
+  ]);
+  // and the transaction pays exactly that (alice pays the fee)
+  const tx = Transaction.fromHex(s.tx_hex!);
+  const paid = (n: MeshNode, ch: string) => tx.outs.filter((o) => Buffer.from(o.script).toString('hex') === n.treasury.state.channels[ch]!.myPayout).reduce((x, o) => x + o.value, 0n);
+  assert.equal(paid(b, channels[0]!), 200_000n);
+  assert.equal(paid(c, channels[1]!), 102_000n);
+});
+
+test('bob committed, carol (not committed) settles the old state: τ can never confirm, bob and then alice fall back to the old state', async () => {
+  const { mesh, nodes, channels } = await line(3);
+  const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
+  const before = balances(nodes, channels);
+  mesh.onSeal = (name, bytes) => {
+    if (name === 'n1' && Object.values(decodeState(bytes).multihop ?? {}).some((r) => r.phase === 'committed')) mesh.block('n1', 'n2');
+  };
+  let paid: boolean | null = null;
+  void a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1).then(() => { paid = true; }, () => { paid = false; });
+  await waitFor(() => Object.values(b.treasury.state.multihop ?? {}).some((r) => r.phase === 'committed'));
+  mesh.onSeal = undefined;
+  const sc = await c.treasury.settle(channels[1]!, 1);
+  assert.equal(sc.local_balance_sat, '100000', 'carol settles what she had');
+  await waitFor(() => b.treasury.channel(channels[1]!).status === 'closed');
+  assert.ok(!b.treasury.state.channels[channels[0]!]!.lockedBy, 'bob knows the old state won');
+  assert.equal(Object.values(b.treasury.state.multihop!)[0]!.phase, 'aborted');
+  // bob settles his other channel in the old state; alice, committed, learns from bob's totals that it is the old one
+  const sb = await b.treasury.settle(channels[0]!, 1);
+  assert.equal(sb.local_balance_sat, '100000');
+  await waitFor(() => paid !== null);
+  assert.equal(paid, false);
+  assert.ok(unlocked(nodes));
+  assert.deepEqual(balances(nodes, channels), before);
+});
+
+test('a committed hop that learns only from the chain: an old-state spend means old, a new-state one new', async () => {
+  for (const carolState of ['old', 'new'] as const) {
+    const { mesh, nodes, channels } = await line(3);
+    const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
+    const before = balances(nodes, channels);
+    // old: carol never gets the commit; new: carol commits and releases, but her release never reaches bob
+    mesh.onSeal = (name, bytes) => {
+      const phase = Object.values(decodeState(bytes).multihop ?? {})[0]?.phase;
+      if (carolState === 'old' && name === 'n1' && phase === 'committed') { mesh.block('n1', 'n2'); mesh.block('n2', 'n1'); }
+      if (carolState === 'new' && name === 'n2' && phase === 'released') { mesh.block('n1', 'n2'); mesh.block('n2', 'n1'); }
+    };
+    let paid: boolean | null = null;
+    void a.treasury.payMultihop(c.treasury.nodeId, 3_000, 1).then(() => { paid = true; }, () => { paid = false; });
+    await waitFor(() => Object.values(b.treasury.state.multihop ?? {}).some((r) => r.phase === 'committed')
+      && (carolState === 'old' || Object.values(c.treasury.state.multihop ?? {}).some((r) => r.phase === 'released')));
+    mesh.onSeal = undefined;
+    const sc = await c.treasury.settle(channels[1]!, 1);
+    assert.equal(sc.local_balance_sat, carolState === 'old' ? '100000' : '103000');
+    await b.treasury.spentOnChain(channels[1]!, sc.tx_hex!);
+    assert.equal(Object.values(b.treasury.state.multihop!)[0]!.phase, carolState === 'old' ? 'aborted' : 'released');
+    if (carolState === 'new') {
+      await waitFor(() => paid !== null);
+      assert.equal(paid, true, 'bob released, and told alice');
+    } else {
+      await b.treasury.settle(channels[0]!, 1);
+      await waitFor(() => paid !== null);
+      assert.equal(paid, false);
+    }
+    await waitFor(() => unlocked(nodes));
+    const moved = before[0]![channels[0]!]! - balances(nodes, channels)[0]![channels[0]!]!;
+    assert.equal(moved, carolState === 'old' ? 0n : 3_000n);
+    const bobNow = balances(nodes, channels)[1]!;
+    assert.equal(bobNow[channels[0]!]! + bobNow[channels[1]!]!, 200_000n, 'bob neither gains nor loses');
+  }
+});
+
+test('τ on a validating regtest chain: accepted, mined, paying every channel of the path its new state', async () => {
+  const chain = await startTestChain();
+  try {
+    // deposits funded for real on the embedded chain; the treasuries' chain look-ups see those transactions
+    const { mesh, nodes, channels } = await line(3, 100_000n, async (mesh, name, value) => {
+      const t = mesh.get(name).treasury;
+      const dep = await t.newDeposit();
+      const f = await chain.faucet.fund(dep.address, value);
+      await chain.faucet.mine(1);
+      mesh.chain.txs.set(f.txid, { hex: f.hex, confirmations: 1, spent: new Set() });
+      await t.depositFunded(dep.deposit_id, f.txid, f.vout);
+      return dep.deposit_id;
+    });
+    const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
+    mesh.onSeal = (name, bytes) => {
+      if (name === 'n1' && Object.values(decodeState(bytes).multihop ?? {}).some((r) => r.phase === 'committed')) mesh.block('n1', 'n2');
+    };
+    const paying = a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1);
+    await waitFor(() => Object.values(b.treasury.state.multihop ?? {}).some((r) => r.phase === 'committed'));
+    mesh.onSeal = undefined;
+    const s = await b.treasury.settle(channels[0]!, 1);
+    assert.equal(await chain.rpc.sendRawTransaction(s.tx_hex!), s.txid);
+    await chain.faucet.mine(1);
+    const raw = await chain.rpc.call<{ hex: string; confirmations: number }>('getrawtransaction', [s.txid, true]);
+    assert.ok(raw.confirmations >= 1, 'τ is mined');
+    // each host's watcher shows its enclave the spend of its channels' deposits
+    await b.treasury.spentOnChain(channels[0]!, raw.hex);
+    await a.treasury.spentOnChain(channels[0]!, raw.hex);
+    await paying;
+    assert.ok(unlocked([a, b]));
+    const tx = Transaction.fromHex(raw.hex);
+    assert.equal(tx.ins.length, 4, 'every deposit of both channels');
+    const paid = (n: MeshNode, ch: string) => tx.outs.filter((o) => Buffer.from(o.script).toString('hex') === n.treasury.state.channels[ch]!.myPayout).reduce((x, o) => x + o.value, 0n);
+    assert.equal(paid(b, channels[0]!), 102_000n + 98_000n, 'bob: +2,000 from alice, −2,000 to carol, in one output');
+    assert.equal(paid(c, channels[1]!), 102_000n);
+    const fee = 400_000n - tx.outs.reduce((x, o) => x + o.value, 0n);
+    assert.ok(fee > 0n);
+    assert.equal(paid(a, channels[0]!), 98_000n - fee, 'alice, the payer, pays the fee');
+    // carol, who never got the commit, closes her channel when her host shows her τ on chain
+    await c.treasury.spentOnChain(channels[1]!, raw.hex);
+    assert.equal(c.treasury.channel(channels[1]!).settlement_txid, s.txid);
+    assert.equal(c.treasury.channel(channels[1]!).local_balance_sat, '102000');
+  } finally {
+    await chain.close();
+  }
+});
+
+test('committees take no part: a committee refuses to pay or to be paid through a path, nothing locked', async () => {
+  const mesh = new Mesh();
+  const [p] = await mesh.committee(['p', 'p1']);
+  const x = await mesh.add('x');
+  await mesh.link('x', 'p');
+  const dx = await mesh.deposit('x', 50_000n);
+  const dp = await mesh.deposit('p', 50_000n);
+  const ch = await x.treasury.openChannel(p!.treasury.nodeId, x.payoutAddress);
+  await x.treasury.addDeposit(ch.channel_id, dx);
+  await p!.treasury.addDeposit(ch.channel_id, dp);
+  await assert.rejects(p!.treasury.payMultihop(x.treasury.nodeId, 1_000, 1), (e: TreasuryError) => e.code === 'multihop_unsupported');
+  await assert.rejects(x.treasury.payMultihop(p!.treasury.nodeId, 1_000, 1), (e: TreasuryError) => e.code === 'multihop_unsupported');
+  await waitFor(() => unlocked([x, p!]));
+  assert.equal(x.treasury.channel(ch.channel_id).local_balance_sat, '50000');
+});
+
+test('a committed hop settles with τ while an old-state settlement wins the race to the chain: the old state decides, nothing is stuck', async () => {
+  const { mesh, nodes, channels } = await line(3);
+  const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
+  const before = balances(nodes, channels);
+  mesh.onSeal = (name, bytes) => {
+    if (name === 'n1' && Object.values(decodeState(bytes).multihop ?? {}).some((r) => r.phase === 'committed')) { mesh.block('n1', 'n2'); mesh.block('n2', 'n1'); }
+  };
+  let paid: boolean | null = null;
+  void a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1).then(() => { paid = true; }, () => { paid = false; });
+  await waitFor(() => Object.values(b.treasury.state.multihop ?? {}).some((r) => r.phase === 'committed'));
+  mesh.onSeal = undefined;
+  const old = await c.treasury.settle(channels[1]!, 1); // carol, not committed: the old state
+  const tau = await b.treasury.settle(channels[0]!, 1); // bob, committed, whose host has not seen carol's yet
+  assert.notEqual(tau.txid, old.txid);
+  assert.equal(b.treasury.channel(channels[0]!).status, 'open', 'τ is only broadcast: nothing closed yet');
+  // carol's settlement is the one the chain took; bob's host shows it to his enclave
+  await b.treasury.spentOnChain(channels[1]!, old.tx_hex!);
+  assert.equal(Object.values(b.treasury.state.multihop!)[0]!.phase, 'aborted');
+  await waitFor(() => paid !== null); // alice, committed, follows bob's abort from downstream
+  assert.equal(paid, false);
+  const sb = await b.treasury.settle(channels[0]!, 1); // and bob's other channel settles in the old state
+  assert.equal(sb.local_balance_sat, '100000');
+  assert.ok(unlocked(nodes));
+  assert.deepEqual(balances(nodes, channels), before);
+});
