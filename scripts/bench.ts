@@ -4,7 +4,7 @@
  * on loopback) and the embedded regtest chain.
  *
  *   npm run bench                      full run (median of 3 runs per scenario)
- *   npm run bench -- --quick           smoke run, about 3 minutes
+ *   npm run bench -- --quick           smoke run, under 2 minutes
  *   npm run bench -- --out FILE        write the JSON there (default bench-results/latest.json)
  *   npm run bench -- --batch 1,10,100  batch sizes for the batched scenarios
  *
