@@ -272,15 +272,21 @@ for (const [who, victim, phase] of CRASHES) {
   });
 }
 
-test('bob committed, carol never hears of it: bob settles with τ, which pays every channel of the path in the new state', async () => {
-  const { mesh, nodes, channels } = await line(3);
-  const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
+/** Alice pays carol 2,000 sat through bob; the link bob → carol is cut as bob seals his commit, so carol never hears of it. */
+async function payUntilBobCommitsAlone(mesh: Mesh, a: MeshNode, b: MeshNode, c: MeshNode) {
   mesh.onSeal = (name, bytes) => {
     if (name === 'n1' && Object.values(decodeState(bytes).multihop ?? {}).some((r) => r.phase === 'committed')) mesh.block('n1', 'n2');
   };
   const paying = a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1);
   await waitFor(() => Object.values(b.treasury.state.multihop ?? {}).some((r) => r.phase === 'committed'));
   mesh.onSeal = undefined;
+  return { paying }; // wrapped: returned bare, the caller's await would wait for the payment itself
+}
+
+test('bob committed, carol never hears of it: bob settles with τ, which pays every channel of the path in the new state', async () => {
+  const { mesh, nodes, channels } = await line(3);
+  const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
+  const { paying } = await payUntilBobCommitsAlone(mesh, a, b, c);
   // a direct payment or a deposit change meets the lock
   const [busy] = await b.treasury.pay([{ channel_id: channels[0]!, amount_sat: 1 }]);
   assert.equal(busy!.ok ? null : busy!.code, 'channel_busy');
@@ -386,12 +392,7 @@ test('τ on a validating regtest chain: accepted, mined, paying every channel of
       return dep.deposit_id;
     });
     const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
-    mesh.onSeal = (name, bytes) => {
-      if (name === 'n1' && Object.values(decodeState(bytes).multihop ?? {}).some((r) => r.phase === 'committed')) mesh.block('n1', 'n2');
-    };
-    const paying = a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1);
-    await waitFor(() => Object.values(b.treasury.state.multihop ?? {}).some((r) => r.phase === 'committed'));
-    mesh.onSeal = undefined;
+    const { paying } = await payUntilBobCommitsAlone(mesh, a, b, c);
     const s = await b.treasury.settle(channels[0]!, 1);
     assert.equal(await chain.rpc.sendRawTransaction(s.tx_hex!), s.txid);
     await chain.faucet.mine(1);
