@@ -93,6 +93,18 @@ export type PayResult = { ok: true; channel_id: string; position: string } | { o
 
 const MAX_PAYMENT = 2_100_000_000_000_000;
 
+/** A single payment's amount: a positive safe integer of satoshis, at most all bitcoin. */
+function checkAmount(amountSat: number): void {
+  if (!Number.isSafeInteger(amountSat) || amountSat <= 0 || amountSat > MAX_PAYMENT) {
+    throw new TreasuryError('invalid_argument', 'amount_sat must be a positive integer number of satoshis');
+  }
+}
+
+/** A channel held by a multi-hop payment takes no other payment or deposit change until it is released. */
+function assertNotHeld(ch: Channel): void {
+  if (ch.lockedBy) throw new TreasuryError('channel_busy', `channel ${ch.id} is held by a multi-hop payment`);
+}
+
 export class Treasury {
   private readonly conns = new Map<string, Connection>();
   private readonly peerConn = new Map<string, string>();
@@ -314,7 +326,7 @@ export class Treasury {
     if (dep.status === 'in_channel') throw new TreasuryError('deposit_in_use', `deposit ${depositId} is already in channel ${dep.channelId}`);
     if (dep.status !== 'free') throw new TreasuryError('deposit_not_free', `deposit ${depositId} is ${dep.status}`);
     this.requireSession(ch.peerId);
-    if (ch.lockedBy) throw new TreasuryError('channel_busy', `channel ${ch.id} is held by a multi-hop payment`);
+    assertNotHeld(ch);
     dep.status = 'in_channel';
     dep.channelId = ch.id;
     ch.adding.push(dep.id);
@@ -346,7 +358,7 @@ export class Treasury {
     const dep = this.getDeposit(depositId);
     if (!ch.myDeposits.includes(depositId)) throw new TreasuryError('unknown_deposit', `deposit ${depositId} is not in channel ${channelId}`);
     if (ch.removing.includes(depositId)) throw new TreasuryError('deposit_in_use', `deposit ${depositId} is already being removed`);
-    if (ch.lockedBy) throw new TreasuryError('channel_busy', `channel ${ch.id} is held by a multi-hop payment`);
+    assertNotHeld(ch);
     if (spendable(this.state, ch) < (dep.value ?? 0n)) throw new TreasuryError('insufficient_funds', `balance ${spendable(this.state, ch)} does not cover deposit ${depositId} (${dep.value})`);
     this.requireSession(ch.peerId);
     ch.removing.push(depositId);
@@ -379,12 +391,10 @@ export class Treasury {
   }
 
   private debit(r: PayRequest): PayResult {
-    if (!Number.isSafeInteger(r.amount_sat) || r.amount_sat <= 0 || r.amount_sat > MAX_PAYMENT) {
-      throw new TreasuryError('invalid_argument', 'amount_sat must be a positive integer number of satoshis');
-    }
+    checkAmount(r.amount_sat);
     const ch = this.getOpenChannel(r.channel_id);
     this.requireSession(ch.peerId);
-    if (ch.lockedBy) throw new TreasuryError('channel_busy', `channel ${ch.id} is held by a multi-hop payment`);
+    assertNotHeld(ch);
     const amount = BigInt(r.amount_sat);
     const available = spendable(this.state, ch);
     if (available < amount) throw new TreasuryError('insufficient_funds', `channel balance ${available} sat < ${amount} sat`);
@@ -559,9 +569,7 @@ export class Treasury {
   /** Pays `amount_sat` to `dest` through a path of channels (README "Multi-hop payments"). */
   async payMultihop(dest: string, amountSat: number, feeRate: number) {
     this.assertLive();
-    if (!Number.isSafeInteger(amountSat) || amountSat <= 0 || amountSat > MAX_PAYMENT) {
-      throw new TreasuryError('invalid_argument', 'amount_sat must be a positive integer number of satoshis');
-    }
+    checkAmount(amountSat);
     return this.multihop.pay(dest, BigInt(amountSat), feeRate);
   }
 
