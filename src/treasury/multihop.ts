@@ -26,6 +26,11 @@ import { localBalance, remoteBalance, spendable, type Channel, type MhHop, type 
 import { pathFullySigned, pathWitnessed, planPathSettlement, signPathInputs, txidOf, valuePaidTo, type PathInput, type SpendPlan } from './transactions.ts';
 import type { TreasuryEvent, TxOutInfo } from './treasury.ts';
 
+/** A channel a new multi-hop payment may lock: no other payment holds it, no deposit is joining or leaving. */
+function isFree(c: Channel): boolean {
+  return !c.lockedBy && c.adding.length === 0 && c.removing.length === 0;
+}
+
 export interface MultiHopHost {
   readonly state: TreasuryState;
   readonly nodeId: string;
@@ -83,8 +88,8 @@ export class MultiHop {
       .filter((c) => c.status === 'open' && c.peerPayout && this.h.connected(c.peerId))
       .map((c) => ({ peer: c.peerId, cap: spendable(this.h.state, c) }));
     const { route, amounts } = findRoute({ self: this.h.nodeId, dest, amount, graph: this.graph, local });
-    const candidates = Object.values(this.h.state.channels).filter((c) => c.status === 'open' && c.peerId === route[1] && c.peerPayout);
-    const free = candidates.filter((c) => !c.lockedBy && c.adding.length === 0 && c.removing.length === 0);
+    const candidates = this.openChannelsTo(route[1]!);
+    const free = candidates.filter(isFree);
     const ch = free.filter((c) => spendable(this.h.state, c) >= amounts[0]!).sort((a, b) => (spendable(this.h.state, b) > spendable(this.h.state, a) ? 1 : -1))[0];
     if (!ch) throw new TreasuryError(free.length < candidates.length ? 'channel_busy' : 'insufficient_capacity', `no free channel to ${route[1]!.slice(0, 16)}… can carry ${amounts[0]} sat`);
     const pid = bytesToHex(this.h.random(32));
@@ -97,6 +102,11 @@ export class MultiHop {
     this.arm(rec);
     await this.h.commit();
     return done;
+  }
+
+  /** Our open channels to `peer` whose payout the peer has given (so a τ can pay it). */
+  private openChannelsTo(peer: string): Channel[] {
+    return Object.values(this.h.state.channels).filter((c) => c.status === 'open' && c.peerId === peer && c.peerPayout);
   }
 
   private result(rec: MhPayment): MultiHopResult {
@@ -142,7 +152,7 @@ export class MultiHop {
     if (this.h.isCommittee()) return refuse('multihop_unsupported');
     const ch = this.h.state.channels[msg.ch];
     if (!ch || ch.peerId !== peerId || ch.status !== 'open') return refuse('channel_not_open');
-    if (ch.lockedBy || ch.adding.length > 0 || ch.removing.length > 0) return refuse('channel_busy');
+    if (!isFree(ch)) return refuse('channel_busy');
     // Payments still in flight on the channel make the two views differ: busy for now, retry.
     if (!this.matches(hop, ch)) return refuse('channel_busy');
     const rec: MhPayment = { pid: msg.pid, route: msg.route, index: j, amounts, hops, feeRate: msg.fee_rate, phase: 'locked' };
@@ -167,9 +177,9 @@ export class MultiHop {
     if (amounts[j - 1]! - out < forwardFee(this.h.state.config.fees, out)) return refuse('fee_insufficient');
     const nextPeer = msg.route[j + 1]!;
     if (!this.h.connected(nextPeer)) return refuse('peer_not_connected');
-    const candidates = Object.values(this.h.state.channels).filter((c) => c.status === 'open' && c.peerId === nextPeer && c.peerPayout);
+    const candidates = this.openChannelsTo(nextPeer);
     if (candidates.length === 0) return refuse('no_route');
-    const free = candidates.filter((c) => !c.lockedBy && c.adding.length === 0 && c.removing.length === 0);
+    const free = candidates.filter(isFree);
     if (free.length === 0) return refuse('channel_busy');
     const next = free.find((c) => spendable(this.h.state, c) >= out);
     if (!next) return refuse('insufficient_capacity');
