@@ -55,3 +55,42 @@ test('slot file: a torn write of the newest slot falls back to the previous reco
   await r2.close();
   await cleanup();
 });
+
+test('slot file: a write made through another handle is noticed before the next write', async () => {
+  const { dir, cleanup } = await tempDir('slots-');
+  const file = join(dir, 'rec');
+  const owner = await SlotFile.open(file);
+  await owner.write(bytes('one'));
+  const other = await SlotFile.open(file);
+  await other.write(bytes('two-from-another-handle'));
+  await other.close();
+  // The owner's read-modify-write sees the other handle's record, not its own stale copy, and its
+  // write becomes the newest (a higher sequence number, in the slot that does not hold 'two').
+  let seen: string | null = null;
+  await owner.update((current) => { seen = text(current); return bytes('three'); });
+  assert.equal(seen, 'two-from-another-handle');
+  assert.equal(text(await owner.read()), 'three');
+  await owner.close();
+  const reopened = await SlotFile.open(file);
+  assert.equal(text(await reopened.read()), 'three');
+  await reopened.close();
+  await cleanup();
+});
+
+test('slot file: a record much smaller than its slot truncates it; a small shrink leaves stale bytes that are never read', async () => {
+  const { dir, cleanup } = await tempDir('slots-');
+  const file = join(dir, 'rec');
+  const s = await SlotFile.open(file);
+  await s.write(bytes('a'.repeat(200_000))); // slot a
+  await s.write(bytes('b'.repeat(300))); // slot b
+  await s.write(bytes('c'.repeat(100))); // slot a again: 200 kB -> truncated
+  assert.ok((await stat(`${file}.a`)).size < 1000);
+  await s.write(bytes('d'.repeat(250))); // slot b: 300 -> 250, kept at its size
+  assert.ok((await stat(`${file}.b`)).size > 48 + 250);
+  assert.equal(text(await s.read()), 'd'.repeat(250));
+  await s.close();
+  const again = await SlotFile.open(file);
+  assert.equal(text(await again.read()), 'd'.repeat(250));
+  await again.close();
+  await cleanup();
+});
