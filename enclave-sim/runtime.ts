@@ -46,8 +46,13 @@ export interface EnclaveContext<I extends EnclaveInterface> {
    * only when all of that is done. Calls are serialized in call order; `state` is copied at call time.
    * @throws EnclaveError('seal_failed') if the host's store or the counter advance failed; the previous
    *   sealed state then remains the latest that can be unsealed (or this one, if only the advance failed).
+   *
+   * With `{ protect: false }` the counter is left alone (one durable write instead of two): the blob
+   * names the last protected blob as its predecessor, and the host may later restart the enclave from
+   * it or from any other unprotected blob sealed since. Only for states whose loss harms no one but
+   * this enclave's owner (e.g. a payee's credits, which the payer re-sends): the caller vouches for it.
    */
-  sealState(state: Uint8Array): Promise<void>;
+  sealState(state: Uint8Array, opts?: SealOptions): Promise<void>;
   /**
    * Loads the latest sealed blob from the host, checks and decrypts it. null if nothing was ever sealed
    * (counter 0 and no blob). Serialized with `sealState`.
@@ -68,6 +73,11 @@ export interface EnclaveContext<I extends EnclaveInterface> {
    * reading enclave memory). A no-op in production enclaves: `read` is not even kept.
    */
   exposeForDebug(name: string, read: () => Uint8Array): void;
+}
+
+export interface SealOptions {
+  /** false: store only, without advancing the monotonic counter (see `sealState`). Default true. */
+  protect?: boolean;
 }
 
 /** One handler per ecall; may be async. Throw EnclaveError for a stable error answer. */
@@ -150,7 +160,7 @@ export function serveEnclave<I extends EnclaveInterface>(
       }
       return result;
     },
-    sealState: (state: Uint8Array) => sealed.seal(state),
+    sealState: (state: Uint8Array, opts?: SealOptions) => sealed.seal(state, opts?.protect !== false),
     unsealState: () => sealed.unseal(),
     async getQuote(reportData: Uint8Array, nonce: Uint8Array) {
       if (!(reportData instanceof Uint8Array) || reportData.length !== 32 || !(nonce instanceof Uint8Array) || nonce.length < 1 || nonce.length > 64) {
@@ -246,12 +256,18 @@ interface BlobStore {
  *  - blob counter < P                          → 'rollback' (an older state)
  *  - blob counter = P, tag = P's tag           → accept
  *  - blob counter = P, other tag               → 'rollback' (an abandoned sibling, see below)
+ *  - blob counter = P, prevTag = P's tag       → accept (an unprotected successor: sealed with
+ *                                                `protect: false`, the counter left at P)
  *  - blob counter = P + 1, prevTag = P's tag   → accept and advance the counter to it (crash between
  *                                                store and advance; this state was never reported done)
  *  - anything else                             → 'rollback'
  * The tags close a fork the plain "+1" rule leaves open: after a crash between store and advance, a host
  * that kept the old blob could restart from it, let the enclave seal a different successor at P + 1 and
  * later swap in the first one. With tags, once either successor is committed the other no longer matches.
+ * Unprotected successors of P are all acceptable while the counter is at P, by the caller's promise that
+ * going back among them (or to P) harms no one else; the next protected seal (P + 1) shuts them all out.
+ * A protected blob never has prevTag equal to its own counter value's tag (tags are random), so the two
+ * kinds cannot be confused.
  */
 class SealedState {
   readonly #boot: EnclaveBoot;
@@ -266,12 +282,12 @@ class SealedState {
     this.#store = store;
   }
 
-  seal(state: Uint8Array): Promise<void> {
+  seal(state: Uint8Array, protect: boolean): Promise<void> {
     if (!(state instanceof Uint8Array)) return Promise.reject(new TypeError('sealState: state must be a Uint8Array'));
     const copy = state.slice();
     return this.#enqueue(async () => {
       try {
-        await this.#seal(copy);
+        await this.#seal(copy, protect);
       } catch (err) {
         this.#committed = null; // re-read the counter next time
         throw err instanceof SealError ? err : new EnclaveError('seal_failed', `sealState failed: ${describe(err)}`);
@@ -285,15 +301,19 @@ class SealedState {
     return this.#enqueue(() => this.#unseal());
   }
 
-  async #seal(state: Uint8Array): Promise<void> {
+  async #seal(state: Uint8Array, protect: boolean): Promise<void> {
     const current = this.#committed ?? (await this.#platform.readCounter());
-    const next = { value: current.value + 1, tag: randomFillSync(new Uint8Array(16)) };
+    const next = { value: protect ? current.value + 1 : current.value, tag: randomFillSync(new Uint8Array(16)) };
     const b = this.#boot;
     const blob = sealBlob(b.sealingKey, {
       measurement: b.measurement, platformId: b.platformId, counterId: b.counterId,
       counter: next.value, tag: next.tag, prevTag: current.tag,
     }, state, randomFillSync(new Uint8Array(12)));
     await this.#store.store(blob);
+    if (!protect) {
+      this.#committed = current;
+      return;
+    }
     await this.#platform.advanceCounter(current.value, next.value, next.tag);
     this.#committed = next;
   }
@@ -320,6 +340,10 @@ class SealedState {
     const p = current.value;
     if (c === p && bytesEqual(header.tag, current.tag)) {
       this.#committed = { value: c, tag: header.tag };
+      return plaintext;
+    }
+    if (c === p && bytesEqual(header.prevTag, current.tag)) {
+      this.#committed = current;
       return plaintext;
     }
     if (c === p + 1 && bytesEqual(header.prevTag, current.tag)) {

@@ -277,3 +277,66 @@ test('concurrent sealState calls are serialized in call order', async () => {
   }
   assert.equal(await totalOf(platformDir, storeFile), 15n);
 });
+
+test('unprotected seals: one store, no counter advance; the host may go back among them, never behind a protected seal', async () => {
+  const { platformDir, storeFile } = scenario();
+  const store = new SlowStore(storeFile, []);
+  const { platform, enclave } = await launch(platformDir, store);
+  const blobs: Record<string, Uint8Array> = {};
+  let base = 0;
+  try {
+    await enclave.ecall('add', { amount: 1n }); // protected
+    base = await platform.readCounter(enclave.measurement);
+    blobs.protected = await readFile(storeFile);
+    await enclave.ecall('add', { amount: 10n, protect: false });
+    blobs.credit1 = await readFile(storeFile);
+    await enclave.ecall('add', { amount: 100n, protect: false });
+    blobs.credit2 = await readFile(storeFile);
+    assert.equal(await platform.readCounter(enclave.measurement), base, 'unprotected seals leave the counter alone');
+    for (const b of [blobs.credit1, blobs.credit2]) {
+      const h = inspectSealedBlob(b)!;
+      assert.equal(h.counter, base, 'an unprotected blob carries the counter value it builds on');
+      assert.deepEqual(h.prevTag, inspectSealedBlob(blobs.protected)!.tag, 'and names the protected blob as its predecessor');
+    }
+    assert.deepEqual(store.events.slice(-2), [`store:begin:${base}`, `store:end:${base}`]);
+  } finally {
+    await enclave.terminate();
+  }
+  // Each of the three is accepted while the counter is at `base`...
+  await writeFile(storeFile, blobs.credit1!);
+  assert.equal(await totalOf(platformDir, storeFile), 11n);
+  await writeFile(storeFile, blobs.protected!);
+  assert.equal(await totalOf(platformDir, storeFile), 1n);
+  await writeFile(storeFile, blobs.credit2!);
+  // ...and the next protected seal, built on credit2, shuts all of them out.
+  await withEnclave(platformDir, new FileSealedStore(storeFile), async ({ enclave: e }) => {
+    assert.equal((await e.ecall('withdraw', { amount: 5n })).total, 106n);
+  });
+  assert.equal(await platform.readCounter(inspectSealedBlob(blobs.protected!)!.measurement), base + 1);
+  for (const [name, b] of Object.entries(blobs)) {
+    await writeFile(storeFile, b);
+    await refusedAtLaunch(platformDir, storeFile, 'rollback').catch((e) => { throw new Error(`${name}: ${e}`); });
+  }
+});
+
+test('an unprotected blob that does not build on the counter\'s blob is refused', async () => {
+  const { platformDir, storeFile } = scenario();
+  let stale: Uint8Array = new Uint8Array();
+  await withEnclave(platformDir, new FileSealedStore(storeFile), async ({ enclave }) => {
+    await enclave.ecall('add', { amount: 1n });
+    await enclave.ecall('add', { amount: 2n, protect: false }); // builds on counter value c
+    stale = await readFile(storeFile);
+    await enclave.ecall('add', { amount: 3n }); // protected: c + 1
+    await enclave.ecall('add', { amount: 4n, protect: false }); // builds on c + 1
+  });
+  const latest = await readFile(storeFile);
+  await writeFile(storeFile, stale);
+  await refusedAtLaunch(platformDir, storeFile, 'rollback');
+  // The same unprotected blob relabelled to claim the current counter value fails authentication.
+  const relabeled = Buffer.from(stale);
+  relabeled.writeBigUInt64BE(BigInt(inspectSealedBlob(latest)!.counter), 85);
+  await writeFile(storeFile, relabeled);
+  await refusedAtLaunch(platformDir, storeFile, 'tampered');
+  await writeFile(storeFile, latest);
+  assert.equal(await totalOf(platformDir, storeFile), 10n);
+});

@@ -227,7 +227,7 @@ describe('treasury nodes end to end', () => {
     }
   });
 
-  test('a malicious host: replayed or altered frames are refused; a rolled-back sealed state is refused', async () => {
+  test('a malicious host: replayed or altered frames are refused; a rolled-back debit is refused, rolled-back credits come back', async () => {
     const { a, b } = await nodePair('hostile');
     try {
       const [da, db] = await Promise.all([fundDeposit(a, 400_000), fundDeposit(b, 400_000)]);
@@ -253,15 +253,29 @@ describe('treasury nodes end to end', () => {
       // when the session comes back, the payment is delivered once, intact
       await waitUntil(async () => (await b.ok('GET', `/v1/channels/${ch}`)).total_received_sat === '3000', 15_000, 'resync after tampering');
 
-      // rollback: keep b's sealed state, pay more, stop b, put the old state back
-      // (the sealed store is a two-slot file: treasury.sealed.a / .b)
+      // Rollback: keep b's sealed state, change it, stop b, put the old state back (the sealed store is a
+      // two-slot file: treasury.sealed.a / .b). README "Sealing and rollback".
       await mkdir(join(dir, 'hostile-backup'), { recursive: true });
       const slots = ['a', 'b'].map((x) => [join(b.datadir, `treasury.sealed.${x}`), join(dir, 'hostile-backup', `treasury.sealed.${x}`)] as const);
-      for (const [live, backup] of slots) await copyFile(live, backup);
+      const backUp = async () => { for (const [live, backup] of slots) await copyFile(live, backup); };
+      const putBack = async () => { for (const [live, backup] of slots) await copyFile(backup, live); };
+
+      // b only received since the backup: its seals skipped the counter, so the old state is accepted, and
+      // the credits come back when a re-sends its total on the new session.
+      await backUp();
       await a.ok('POST', '/v1/payments', { channel_id: ch, amount_sat: 5_000 });
       await a.ok('POST', '/v1/payments', { channel_id: ch, amount_sat: 5_000 });
+      assert.equal((await b.ok('GET', `/v1/channels/${ch}`)).total_received_sat, '13000');
       await b.kill('SIGKILL');
-      for (const [live, backup] of slots) await copyFile(backup, live);
+      await putBack();
+      await b.launch();
+      await waitUntil(async () => (await b.ok('GET', `/v1/channels/${ch}`)).total_received_sat === '13000', 15_000, 'credits re-sent after the rollback');
+
+      // b paid since the backup: the old state would undo a debit a was told about, so b refuses it.
+      await backUp();
+      await b.ok('POST', '/v1/payments', { channel_id: ch, amount_sat: 700 });
+      await b.kill('SIGKILL');
+      await putBack();
       await assert.rejects(b.launch(), /rollback/);
       await proxy.close();
     } finally {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { Transaction } from 'bitcoinjs-lib';
 import { connect, fundedDeposit, makePair, waitFor } from './helpers/treasury-pair.ts';
 import { TreasuryError } from '../src/treasury/errors.ts';
+import { decodeState } from '../src/treasury/state.ts';
 
 async function openFunded(aValue = 1_000_000n, bValue = 500_000n) {
   const pair = await makePair();
@@ -240,4 +241,58 @@ test('learning a settlement from the chain: a validly signed spend closes the ch
   assert.equal(closed.settlement_txid, s.txid);
   const [late] = await pair.a.treasury.pay([{ channel_id: channelId, amount_sat: 1 }]);
   assert.equal(late && !late.ok && late.code, 'channel_closed');
+});
+
+/**
+ * Checks every seal `side` made: an unprotected one (no counter advance) must equal the last protected
+ * state except for higher `received` / `acked` totals. Returns how many seals were unprotected.
+ */
+function assertOnlyCreditsUnprotected(side: { name: string; sealed: Uint8Array[]; protects: boolean[] }): number {
+  let base = decodeState(side.sealed[0]!);
+  assert.equal(side.protects[0], true, 'the first seal is protected');
+  let unprotected = 0;
+  side.sealed.forEach((bytes, i) => {
+    const s = decodeState(bytes);
+    if (side.protects[i]) { base = s; return; }
+    unprotected++;
+    for (const [id, ch] of Object.entries(s.channels)) {
+      const b = base.channels[id];
+      assert.ok(b, `${side.name} seal ${i}: a channel appeared in an unprotected seal`);
+      assert.ok(ch.received >= b.received && ch.acked >= b.acked, `${side.name} seal ${i}: a total went down`);
+      ch.received = b.received;
+      ch.acked = b.acked;
+    }
+    assert.deepEqual(s, base, `${side.name} seal ${i}: an unprotected seal changed more than credits`);
+  });
+  return unprotected;
+}
+
+test('sealing: only a payee\'s credits skip the rollback counter; debits, deposits and settlement never do', async () => {
+  const { pair, channelId, db } = await openFunded();
+  const protectedSeals = (side: typeof pair.a, from: number) => side.protects.slice(from).filter(Boolean).length;
+  // One payment a → b: a's debit is protected, b's credit is not.
+  let [fromA, fromB] = [pair.a.sealed.length, pair.b.sealed.length];
+  await pair.a.treasury.pay([{ channel_id: channelId, amount_sat: 1_000 }]);
+  await waitFor(() => pair.a.treasury.channel(channelId).total_acked_sat === '1000');
+  assert.ok(pair.a.protects.slice(fromA).every(Boolean), 'the payer\'s seals are protected');
+  assert.ok(pair.b.protects.length > fromB && pair.b.protects.slice(fromB).every((p) => !p), 'the payee\'s seals are not');
+  // Random payments both ways, many in flight: every unprotected seal is credits only, on both sides.
+  for (let i = 0; i < 400; i++) {
+    const fromSideA = Math.random() < 0.5;
+    void (fromSideA ? pair.a : pair.b).treasury.pay([{ channel_id: channelId, amount_sat: 1 + Math.floor(Math.random() * 50) }]);
+    if (i % 7 === 0) await new Promise((r) => setImmediate(r));
+  }
+  await waitFor(() => ['a', 'b'].every((s) => {
+    const v = pair[s as 'a' | 'b'].treasury.channel(channelId);
+    return v.total_acked_sat === v.total_sent_sat;
+  }));
+  // A new deposit (no message at all), a deposit leaving and a settlement change more than credits: protected.
+  [fromA, fromB] = [pair.a.sealed.length, pair.b.sealed.length];
+  await fundedDeposit(pair, pair.b, 10_000n);
+  assert.ok(pair.b.protects.slice(fromB).every(Boolean), 'a local-only change is protected');
+  await pair.b.treasury.removeDeposit(channelId, db).catch(() => undefined);
+  await pair.a.treasury.settle(channelId, 2);
+  assert.ok(protectedSeals(pair.a, fromA) >= 1 && protectedSeals(pair.b, fromB) >= 1);
+  const [ua, ub] = [assertOnlyCreditsUnprotected(pair.a), assertOnlyCreditsUnprotected(pair.b)];
+  assert.ok(ua > 0 && ub > 0, `both sides had credit-only seals (a ${ua}, b ${ub})`);
 });

@@ -10,9 +10,12 @@
  * synchronous step as the snapshot, so every drained message reflects state no newer than the snapshot.
  */
 export interface CommitterDeps<M> {
-  /** Serialise the current state and take the messages queued so far (synchronously, together). */
-  snapshot(): { state: Uint8Array; outbox: M[] };
-  seal(state: Uint8Array): Promise<void>;
+  /**
+   * Serialise the current state and take the messages queued so far (synchronously, together);
+   * `protect: false` if the seal may skip the rollback counter (see credit-only.ts).
+   */
+  snapshot(): { state: Uint8Array; outbox: M[]; protect: boolean };
+  seal(state: Uint8Array, protect: boolean): Promise<void>;
   /** Deliver messages after their seal, in queue order. */
   deliver(outbox: M[]): void;
   /** A seal failed: the in-memory state is now ahead of the durable one and must not be used. */
@@ -59,9 +62,9 @@ export class Committer<M> {
     while (this.waiters.length > 0 && this.failed === undefined) {
       const batch = this.waiters;
       this.waiters = [];
-      const { state, outbox } = this.deps.snapshot();
+      const { state, outbox, protect } = this.deps.snapshot();
       try {
-        await this.deps.seal(state);
+        await this.deps.seal(state, protect);
       } catch (err) {
         this.failed = err;
         for (const w of [...batch, ...this.waiters]) w.reject(err);

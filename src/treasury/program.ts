@@ -15,7 +15,7 @@ let treasury: Treasury | undefined;
 function ports(ctx: Ctx): TreasuryPorts {
   const fireAndForget = (p: Promise<unknown>) => void p.catch(() => undefined);
   return {
-    seal: (bytes) => ctx.sealState(bytes),
+    seal: (bytes, protect) => ctx.sealState(bytes, { protect }),
     send: (conn, frames) => fireAndForget(ctx.ocall('net_send', { conn, frames })),
     close: (conn, reason) => fireAndForget(ctx.ocall('net_close', { conn, reason })),
     emit: (event) => fireAndForget(ctx.ocall('event', { event })),

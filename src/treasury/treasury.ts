@@ -5,7 +5,8 @@
  * frames, events to the host, chain look-ups, quotes), which the enclave program wires to ocalls.
  * The host can delay, drop or reorder what passes through the ports, never forge it: frames are
  * authenticated per session, chain answers are checked against what the enclave computes itself, and
- * the sealed state is rollback-protected by the platform counter.
+ * the sealed state is rollback-protected by the platform counter (all of it but a payee's credits:
+ * credit-only.ts).
  */
 import { reportDataFor, type Quote } from '../../enclave-sim/attestation.ts';
 import { publicKeyOf, randomPrivateKey } from '../crypto/secp256k1.ts';
@@ -16,6 +17,7 @@ import { splitSecret } from '../committee/shares.ts';
 import { defaultThreshold } from '../committee/update.ts';
 import { SessionError, type SecureSession } from '../protocol/session.ts';
 import { Committer } from './committer.ts';
+import { CreditOnlyCheck } from './credit-only.ts';
 import { TreasuryError, type TreasuryErrorCode } from './errors.ts';
 import { Handshake } from './handshake.ts';
 import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
@@ -49,7 +51,8 @@ export type CommitteeConfig =
   | { role: 'backup' };
 
 export interface TreasuryPorts {
-  seal(state: Uint8Array): Promise<void>;
+  /** Durably seal `state`; `protect: false` lets the seal skip the rollback counter (credit-only.ts). */
+  seal(state: Uint8Array, protect: boolean): Promise<void>;
   /** Frames for one connection, in order. */
   send(conn: string, frames: Uint8Array[]): void;
   /** Ask the host to drop a connection (after a session failure). */
@@ -118,6 +121,8 @@ export class Treasury {
   private pendingEvents: TreasuryEvent[] = [];
   private readonly waiters = new Map<string, Waiter>();
   private readonly committer: Committer<Outgoing | TreasuryEvent>;
+  /** What the next seal is compared with to decide whether it needs the rollback counter. */
+  private readonly creditBase: CreditOnlyCheck;
   private readonly identityPub: Uint8Array;
   private fatal: unknown = undefined;
   /** Present when this treasury is a committee member (primary or backup). */
@@ -127,11 +132,12 @@ export class Treasury {
 
   constructor(readonly state: TreasuryState, private readonly ports: TreasuryPorts) {
     this.identityPub = publicKeyOf(hexToBytes(state.identityKey));
+    this.creditBase = CreditOnlyCheck.from(state);
     if (state.committee) this.committee = new CommitteeCoordinator(this.committeeHost());
     const replicates = state.committee?.role === 'primary';
     this.committer = new Committer<Outgoing | TreasuryEvent>({
       snapshot: () => this.snapshot(),
-      seal: (bytes) => this.ports.seal(bytes),
+      seal: (bytes, protect) => this.ports.seal(bytes, protect),
       deliver: (items) => this.deliver(items),
       onFatal: (err) => { this.fatal = err; },
       ...(replicates ? { replicate: () => this.committee!.replicate() } : {}),
@@ -977,7 +983,10 @@ export class Treasury {
 
   // ───────────────────────────── commit plumbing ─────────────────────────────
 
-  private snapshot(): { state: Uint8Array; outbox: Array<Outgoing | TreasuryEvent> } {
+  private snapshot(): { state: Uint8Array; outbox: Array<Outgoing | TreasuryEvent>; protect: boolean } {
+    // Cheap pre-check before the state comparison: no debits, no multi-hop step, no other message.
+    const mayBeCredits = this.outbox.length === 0 && this.pendingPays.size === 0 && this.mhOutbox.length === 0
+      && this.pendingEvents.every((e) => e.type === 'pay_received');
     const out: Array<Outgoing | TreasuryEvent> = this.outbox;
     this.outbox = [];
     for (const [chId, amounts] of this.pendingPays) {
@@ -995,7 +1004,10 @@ export class Treasury {
     out.push(...this.pendingEvents);
     this.pendingEvents = [];
     this.committee?.prepareUpdate();
-    return { state: encodeState(this.state), outbox: out };
+    const state = encodeState(this.state);
+    const protect = !(mayBeCredits && this.creditBase.onlyCredits(this.state));
+    if (protect) this.creditBase.rebase(this.state, state);
+    return { state, outbox: out, protect };
   }
 
   private deliver(items: Array<Outgoing | TreasuryEvent>): void {

@@ -42,6 +42,8 @@ export interface Side {
   treasury: Treasury;
   events: TreasuryEvent[];
   sealed: Uint8Array[];
+  /** For each sealed state: whether the seal asked for rollback protection (the platform counter). */
+  protects: boolean[];
   conn: string;
   state(): TreasuryState;
 }
@@ -63,12 +65,13 @@ export async function makePair(opts: { sealDelayMs?: number; minConfirmations?: 
   for (const name of ['a', 'b'] as const) {
     const config = { trustAnchor: service.trustAnchor, allowedMeasurements: [MEASUREMENT], minConfirmations: opts.minConfirmations ?? 1, payoutAddress: payments.p2wpkh({ hash: randomBytes(20), network: NETWORK }).address! };
     const state = Treasury.create(config);
-    const side: Side = { name, treasury: undefined as never, events: [], sealed: [], conn: `${name}-conn`, state: () => decodeState(side.sealed[side.sealed.length - 1]!) };
+    const side: Side = { name, treasury: undefined as never, events: [], sealed: [], protects: [], conn: `${name}-conn`, state: () => decodeState(side.sealed[side.sealed.length - 1]!) };
     const dir = name === 'a' ? 'ab' : 'ba';
     side.treasury = new Treasury(state, {
-      seal: async (bytes) => {
+      seal: async (bytes, protect) => {
         if (opts.sealDelayMs) await new Promise((r) => setTimeout(r, opts.sealDelayMs));
         side.sealed.push(bytes);
+        side.protects.push(protect);
       },
       send: (_conn, frames) => {
         wire.log[dir].push(...frames);

@@ -1,0 +1,61 @@
+/**
+ * Which seals need the platform counter (README "Sealing and rollback").
+ *
+ * A seal normally advances the platform's monotonic counter, so the host can never restart the enclave
+ * from an older state: otherwise it could undo a debit the peer has already been told about, and have
+ * the enclave sign a settlement that pays us twice. Undoing a *credit* is different: it only gives the
+ * peer back what it paid us, and the peer re-sends its cumulative `sent` total on the next session, so
+ * the credit comes back. Such seals may skip the counter (one durable write instead of two), which is
+ * what a payee does on every payment.
+ *
+ * The judgement is made on the data, not on which code path ran: a state qualifies if it equals the
+ * state of the last protected seal except that channels' `received` and `acked` totals went up.
+ */
+import { bytesEqual } from '../../enclave-sim/encoding.ts';
+import { encodeState, type TreasuryState } from './state.ts';
+
+interface Totals { received: bigint; acked: bigint }
+
+export class CreditOnlyCheck {
+  private constructor(private bytes: Uint8Array, private totals: Map<string, Totals>) {}
+
+  /** The base is `state` as it is now: what was restored, or what a protected seal has just covered. */
+  static from(state: TreasuryState, bytes = encodeState(state)): CreditOnlyCheck {
+    return new CreditOnlyCheck(bytes, totalsOf(state));
+  }
+
+  /** A protected seal of `bytes` (the encoding of `state`) makes it the new base. */
+  rebase(state: TreasuryState, bytes: Uint8Array): void {
+    this.bytes = bytes;
+    this.totals = totalsOf(state);
+  }
+
+  /**
+   * True if `state` differs from the base only by higher `received` / `acked` totals. Never true for a
+   * committee member (its seals are replicated updates, each of which the members count on).
+   */
+  onlyCredits(state: TreasuryState): boolean {
+    if (state.committee) return false;
+    const channels = Object.values(state.channels);
+    if (channels.length !== this.totals.size) return false;
+    const now: Totals[] = [];
+    for (const ch of channels) {
+      const base = this.totals.get(ch.id);
+      if (!base || ch.received < base.received || ch.acked < base.acked) return false;
+      now.push({ received: ch.received, acked: ch.acked });
+    }
+    // Put the base's totals back for one encoding, then restore ours: equal bytes mean nothing else moved.
+    channels.forEach((ch) => { const b = this.totals.get(ch.id)!; ch.received = b.received; ch.acked = b.acked; });
+    let same: boolean;
+    try {
+      same = bytesEqual(encodeState(state), this.bytes);
+    } finally {
+      channels.forEach((ch, i) => { ch.received = now[i]!.received; ch.acked = now[i]!.acked; });
+    }
+    return same;
+  }
+}
+
+function totalsOf(state: TreasuryState): Map<string, Totals> {
+  return new Map(Object.values(state.channels).map((ch) => [ch.id, { received: ch.received, acked: ch.acked }]));
+}
