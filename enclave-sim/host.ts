@@ -124,11 +124,14 @@ export interface HostChannelOptions<I extends EnclaveInterface> {
   debug?: boolean;
   /** Called with each protocol error the enclave reports (answers to malformed raw messages). */
   onProtocolError?: (err: EnclaveCallError) => void;
+  /** Called when the handler of a one-way ocall fails (nobody else hears of it). */
+  onOcallError?: (name: string, err: Error) => void;
 }
 
 interface CompiledCall {
   args: TypeCheck<TSchema>;
   result: TypeCheck<TSchema>;
+  oneway: boolean;
 }
 
 const compiledByIface = new WeakMap<EnclaveInterface, { ecalls: Map<string, CompiledCall>; ocalls: Map<string, CompiledCall>; fingerprint: string }>();
@@ -137,7 +140,7 @@ function compiled(iface: EnclaveInterface) {
   let c = compiledByIface.get(iface);
   if (!c) {
     const compile = (calls: EnclaveInterface['ecalls']) =>
-      new Map(Object.entries(calls).map(([n, s]) => [n, { args: TypeCompiler.Compile(s.args), result: TypeCompiler.Compile(s.result) }]));
+      new Map(Object.entries(calls).map(([n, s]) => [n, { args: TypeCompiler.Compile(s.args), result: TypeCompiler.Compile(s.result), oneway: s.oneway === true }]));
     c = { ecalls: compile(iface.ecalls), ocalls: compile(iface.ocalls), fingerprint: interfaceFingerprint(iface) };
     compiledByIface.set(iface, c);
   }
@@ -234,6 +237,13 @@ export function connectHost<I extends EnclaveInterface>(
       }
       case 'ocall':
         void answerOcall(m.id, m.name, m.args);
+        return;
+      case 'ocall_oneway':
+        if (calls.ocalls.get(m.name)?.oneway !== true) {
+          opts.onOcallError?.(m.name, new EnclaveCallError('unknown_ocall', `no one-way ocall named ${m.name.slice(0, 64)}`));
+          return;
+        }
+        runOcall(m.name, m.args).catch((err: unknown) => opts.onOcallError?.(m.name, err instanceof Error ? err : new Error(String(err))));
         return;
       case 'protocol_error':
         opts.onProtocolError?.(new EnclaveCallError(m.code, m.message));

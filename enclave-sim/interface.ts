@@ -12,6 +12,12 @@ import { bytesToHex, utf8ToBytes } from './encoding.ts';
 export interface CallSpec {
   args: TSchema;
   result: TSchema;
+  /**
+   * Ocalls only: a notification (frames to send, an event). The enclave does not wait and the host
+   * sends no answer, so it costs one crossing instead of two; `ocall` resolves with null once posted.
+   * A failure in the host's handler reaches the host's `onOcallError`, never the enclave.
+   */
+  oneway?: boolean;
 }
 
 /** Ecalls and ocalls of one enclave program, by name. */
@@ -32,6 +38,7 @@ export function defineInterface<const I extends EnclaveInterface>(i: I): I {
   for (const kind of ['ecalls', 'ocalls'] as const) {
     for (const name of Object.keys(i[kind])) {
       if (!CALL_NAME.test(name)) throw new TypeError(`invalid ${kind.slice(0, -1)} name ${JSON.stringify(name)}`);
+      if (kind === 'ecalls' && i.ecalls[name]!.oneway) throw new TypeError(`ecall ${name}: only ocalls can be one-way`);
     }
   }
   return i;

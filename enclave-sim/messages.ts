@@ -33,9 +33,11 @@ export const InitFailed = Type.Object({ t: Type.Literal('init_failed'), code: Co
 export const EcallResult = Type.Object({ t: Type.Literal('ecall_result'), id: Id, result: Type.Unknown() });
 export const EcallFailure = Type.Object({ t: Type.Literal('ecall_error'), id: Id, code: Code, message: Message });
 export const OcallRequest = Type.Object({ t: Type.Literal('ocall'), id: Id, name: Name, args: Type.Unknown() });
+/** A one-way ocall (CallSpec.oneway): no id, no answer. */
+export const OcallNotify = Type.Object({ t: Type.Literal('ocall_oneway'), name: Name, args: Type.Unknown() });
 /** The answer to a host message that is not a well-formed envelope (it may have no usable id). */
 export const ProtocolError = Type.Object({ t: Type.Literal('protocol_error'), code: Code, message: Message });
-export const EnclaveToHost = Type.Union([Ready, InitFailed, EcallResult, EcallFailure, OcallRequest, ProtocolError]);
+export const EnclaveToHost = Type.Union([Ready, InitFailed, EcallResult, EcallFailure, OcallRequest, OcallNotify, ProtocolError]);
 export type EnclaveToHost = Static<typeof EnclaveToHost>;
 
 // ---- enclave → platform ---------------------------------------------------------------------------

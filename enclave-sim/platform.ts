@@ -50,6 +50,8 @@ export interface LaunchOptions<I extends EnclaveInterface> {
   resourceLimits?: ResourceLimits;
   /** Called with each protocol error the enclave reports (answers to malformed raw messages). */
   onProtocolError?: (err: EnclaveCallError) => void;
+  /** Called when the handler of a one-way ocall fails (nobody else hears of it). */
+  onOcallError?: (name: string, err: Error) => void;
 }
 
 const DEFAULT_LIMITS: ResourceLimits = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 48, stackSizeMb: 4 };

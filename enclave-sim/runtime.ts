@@ -154,6 +154,14 @@ export function serveEnclave<I extends EnclaveInterface>(
       const spec = ocalls.get(name);
       if (!spec) throw new EnclaveError('unknown_ocall', `no ocall named ${name}`);
       if (!spec.args.Check(args)) throw new EnclaveError('malformed_ocall_args', `ocall ${name}: ${firstError(spec.args, args)}`);
+      if (spec.oneway) {
+        try {
+          send({ t: 'ocall_oneway', name, args });
+        } catch {
+          throw new EnclaveError('malformed_ocall_args', `ocall ${name}: args cannot be sent (not structured-cloneable)`);
+        }
+        return null;
+      }
       const result = await rawOcall(name, args);
       if (hasPrototypeKey(result) || !spec.result.Check(result)) {
         throw new EnclaveError('invalid_ocall_result', `ocall ${name}: host result fails its schema`);
@@ -429,12 +437,13 @@ class PlatformChannel {
 interface CompiledCall {
   args: TypeCheck<TSchema>;
   result: TypeCheck<TSchema>;
+  oneway: boolean;
 }
 
 function compileCalls(calls: EnclaveInterface['ecalls']): Map<string, CompiledCall> {
   const out = new Map<string, CompiledCall>();
   for (const [name, spec] of Object.entries(calls)) {
-    out.set(name, { args: TypeCompiler.Compile(spec.args), result: TypeCompiler.Compile(spec.result) });
+    out.set(name, { args: TypeCompiler.Compile(spec.args), result: TypeCompiler.Compile(spec.result), oneway: spec.oneway === true });
   }
   return out;
 }

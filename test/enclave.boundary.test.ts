@@ -17,10 +17,10 @@ before(async () => {
 });
 after(() => cleanup());
 
-function launch(ocalls = exampleOcalls(), extra: { instance?: string; iface?: ExampleInterface; debug?: boolean } = {}): Promise<EnclaveHandle<ExampleInterface>> {
+function launch(ocalls = exampleOcalls(), extra: { instance?: string; iface?: ExampleInterface; debug?: boolean; onOcallError?: (name: string, err: Error) => void } = {}): Promise<EnclaveHandle<ExampleInterface>> {
   n++;
   return platform.launch({
-    entry: EXAMPLE_ENTRY, iface: extra.iface ?? exampleInterface, ocalls, debug: extra.debug,
+    entry: EXAMPLE_ENTRY, iface: extra.iface ?? exampleInterface, ocalls, debug: extra.debug, onOcallError: extra.onOcallError,
     store: new FileSealedStore(join(dir, `w${n}.sealed`)), instance: extra.instance ?? `i${n}`,
   });
 }
@@ -82,6 +82,28 @@ test('ocall failures and bad host answers reach the enclave as errors', async (t
   await new Promise((r) => setTimeout(r, 50));
   for (let id = 1; id <= 20; id++) hostile.postRaw({ t: 'ocall_result', id, result: { text: 42, __proto__: null } });
   await assert.rejects(call, code('invalid_ocall_result'));
+});
+
+test('one-way ocalls: delivered in order, never waited for, a failing handler reported to the host only', async (t) => {
+  const notes: string[] = [];
+  const failures: string[] = [];
+  const e = await launch({
+    ...exampleOcalls(notes),
+    note: ({ text }) => {
+      if (text === 'hang') return new Promise<never>(() => {}); // a two-way ocall would never return
+      if (text === 'fail') throw new Error('disk full');
+      notes.push(text);
+      return null;
+    },
+  }, { onOcallError: (name, err) => failures.push(`${name}: ${err.message}`) });
+  t.after(() => e.terminate());
+  assert.deepEqual(await e.ecall('notify_host', { texts: ['a', 'hang', 'b', 'fail', 'c'] }), { posted: 5 });
+  const deadline = Date.now() + 2_000;
+  while (notes.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(notes, ['a', 'b', 'c']);
+  assert.deepEqual(failures, ['note: disk full']);
+  // Only ocalls can be one-way: an ecall always answers.
+  assert.throws(() => defineInterface({ ecalls: { x: { args: Type.Object({}), result: Type.Null(), oneway: true } }, ocalls: {} }), /only ocalls can be one-way/);
 });
 
 test('pending ecalls reject with enclave_terminated when the enclave stops', async () => {

@@ -33,6 +33,9 @@ export function logObserver(log: Logger): NodeObserver {
       if (p.status === 'failed') log.debug({ payment_id: p.payment_id, channel_id: p.channel_id, amount_sat: p.amount_sat, code: p.failure_code }, 'payment failed');
       else log.debug({ payment_id: p.payment_id, channel_id: p.channel_id, amount_sat: p.amount_sat, ms: (p.resolved_at ?? p.created_at) - p.created_at }, 'payment succeeded');
     },
+    ocallFailed(name, message) {
+      log.error({ ocall: name, err: message }, 'host handler of a one-way ocall failed');
+    },
     sealedWrite(seconds, bytes, ok) {
       if (!ok) log.error({ bytes }, 'sealed-state write failed');
       else log.trace({ ms: seconds * 1000, bytes }, 'sealed state written');

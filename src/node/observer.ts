@@ -15,6 +15,8 @@ export interface NodeObserver {
   sealedWrite?(seconds: number, bytes: number, ok: boolean): void;
   /** Every event the enclave reports (peers, channels, payments). */
   enclaveEvent?(e: TreasuryEventMsg): void;
+  /** The host's handler of a one-way ocall (send frames, an event) failed; the enclave does not hear of it. */
+  ocallFailed?(name: string, message: string): void;
 }
 
 /** One observer that calls each of `list` in turn; one failing hook does not stop the others. */
@@ -29,5 +31,5 @@ export function combineObservers(...list: Array<NodeObserver | undefined>): Node
       }
     }
   };
-  return { paymentResolved: each('paymentResolved'), paymentsReceived: each('paymentsReceived'), sealedWrite: each('sealedWrite'), enclaveEvent: each('enclaveEvent') };
+  return { paymentResolved: each('paymentResolved'), paymentsReceived: each('paymentsReceived'), sealedWrite: each('sealedWrite'), enclaveEvent: each('enclaveEvent'), ocallFailed: each('ocallFailed') };
 }

@@ -90,6 +90,7 @@ export class TreasuryNode {
       entry: TREASURY_PROGRAM,
       iface: TreasuryInterface,
       store: observeStore(this.store = new SlotSealedStore(join(datadir, 'treasury.sealed')), this.opts.observer),
+      onOcallError: (name, err) => this.opts.observer?.ocallFailed?.(name, err.message),
       ocalls: {
         net_send: ({ conn, frames }) => { this.transport.send(conn, frames); return null; },
         net_close: ({ conn }) => { this.transport.close(conn); return null; },

@@ -179,9 +179,10 @@ export const TreasuryInterface = defineInterface({
     peer_disconnected: { args: Type.Object({ conn: Conn }, { additionalProperties: false }), result: Ok },
   },
   ocalls: {
-    net_send: { args: Type.Object({ conn: Conn, frames: Type.Array(Type.Uint8Array()) }), result: Ok },
-    net_close: { args: Type.Object({ conn: Conn, reason: Type.String() }), result: Ok },
-    event: { args: Type.Object({ event: TreasuryEventSchema }), result: Ok },
+    // Notifications: the enclave never waits for them (one crossing each, no answer).
+    net_send: { args: Type.Object({ conn: Conn, frames: Type.Array(Type.Uint8Array()) }), result: Ok, oneway: true },
+    net_close: { args: Type.Object({ conn: Conn, reason: Type.String() }), result: Ok, oneway: true },
+    event: { args: Type.Object({ event: TreasuryEventSchema }), result: Ok, oneway: true },
     chain_get_txout: {
       args: Type.Object({ txid: Hex32, vout: Type.Integer({ minimum: 0 }) }),
       result: Type.Union([Type.Null(), Type.Object({ tx_hex: Type.String(), confirmations: Type.Integer({ minimum: 0 }), unspent: Type.Boolean() })]),
