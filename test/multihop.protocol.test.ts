@@ -461,3 +461,34 @@ test('a committed hop settles with τ while an old-state settlement wins the rac
   assert.ok(unlocked(nodes));
   assert.deepEqual(balances(nodes, channels), before);
 });
+
+test('gossip: small capacity changes wait for the refresh interval; new channels, fees and big moves go out at once', async () => {
+  const { nodes, channels } = await line(2);
+  const [a, b] = nodes as [MeshNode, MeshNode];
+  const seqSeenByB = () => b.treasury.multihop.graph.get(a.treasury.nodeId)!.ann.seq;
+  const capSeenByB = () => b.treasury.multihop.graph.get(a.treasury.nodeId)!.ann.channels[0]!.cap;
+  const announce = async () => { a.treasury.multihop.gossip(); await new Promise((r) => setTimeout(r, 20)); };
+  const pay = async (sat: number) => { await a.treasury.pay([{ channel_id: channels[0]!, amount_sat: sat }]); };
+  assert.equal(capSeenByB(), '100000');
+  const first = seqSeenByB();
+  await pay(1_000); // 1% of the announced capacity
+  await announce();
+  assert.equal(seqSeenByB(), first, 'a small move is not re-announced yet');
+  await pay(12_000); // 13% in all: over an eighth
+  await announce();
+  assert.ok(seqSeenByB() > first);
+  assert.equal(capSeenByB(), '87000');
+  const second = seqSeenByB();
+  await pay(500);
+  await announce();
+  assert.equal(seqSeenByB(), second);
+  a.treasury.multihop.capacityRefreshMs = 0; // the interval has passed
+  await announce();
+  assert.equal(capSeenByB(), '86500');
+  a.treasury.multihop.capacityRefreshMs = 60_000;
+  await pay(1);
+  await a.treasury.setFees(10, 100); // a fee change goes out at once, with the capacity of the moment
+  await announce();
+  assert.equal(b.treasury.multihop.graph.get(a.treasury.nodeId)!.ann.fee_ppm, 100);
+  assert.equal(capSeenByB(), '86499');
+});
