@@ -9,7 +9,9 @@ import { Transaction } from 'bitcoinjs-lib';
 import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { TreasuryError } from '../src/treasury/errors.ts';
-import { pathFullySigned, verifyDepositSpend } from '../src/treasury/transactions.ts';
+import { buildDepositScript, completePathAsPayer, pathFullySigned, planPathSettlement, signPathInputs, verifyDepositSpend } from '../src/treasury/transactions.ts';
+import { publicKeyOf, randomPrivateKey } from '../src/crypto/secp256k1.ts';
+import { bytesToHex, hexToBytes } from '../enclave-sim/encoding.ts';
 import { decodeState, localBalance, type MhPayment } from '../src/treasury/state.ts';
 import { findRoute } from '../src/treasury/routing.ts';
 import { startTestChain } from './helpers/chain.ts';
@@ -491,4 +493,42 @@ test('gossip: small capacity changes wait for the refresh interval; new channels
   await announce();
   assert.equal(b.treasury.multihop.graph.get(a.treasury.nodeId)!.ann.fee_ppm, 100);
   assert.equal(capSeenByB(), '86499');
+});
+
+test('the payer\'s last check: it signs the inputs it holds keys for itself and verifies only the others', () => {
+  const key = () => bytesToHex(randomPrivateKey());
+  const deposit = (priv: string, n: number) => {
+    const { witnessScript } = buildDepositScript(1, [bytesToHex(publicKeyOf(hexToBytes(priv)))]);
+    return { priv, input: { outpoint: `${String(n).repeat(64).slice(0, 64)}:0`, value: 100_000n, witnessScript } };
+  };
+  // Channel 0: the payer's deposit and the hop's (whose key the payer was handed); channel 1: two it has no key for.
+  const [d0, d1, d2, d3] = [deposit(key(), 1), deposit(key(), 2), deposit(key(), 3), deposit(key(), 4)];
+  const inputs = [d0, d1, d2, d3].map((d) => d.input);
+  const script = (n: number) => `0014${String(n).repeat(40).slice(0, 40)}`;
+  const plan = planPathSettlement({ inputs, outputs: [{ script: script(1), value: 190_000n }, { script: script(2), value: 210_000n }], payerScript: script(1), feeRate: 1 });
+  const keysOf = (ds: Array<{ priv: string; input: { outpoint: string } }>) => (o: string) => {
+    const d = ds.find((x) => x.input.outpoint === o);
+    return d ? { m: 1, privkeys: [d.priv] } : null;
+  };
+  /** `txHex` with one byte of input `i`'s signature flipped. */
+  const corrupt = (txHex: string, i: number) => {
+    const tx = Transaction.fromHex(txHex);
+    const w = tx.ins[i]!.witness.map((x) => Uint8Array.from(x));
+    const sig = w.find((x) => x.length >= 70 && x.length <= 73)!;
+    sig[10]! ^= 1;
+    tx.setWitness(i, w);
+    return tx.toHex();
+  };
+  const allSigned = signPathInputs(plan.spend.tx.toHex(), inputs, keysOf([d0, d1, d2, d3]));
+  assert.ok(pathFullySigned(allSigned, inputs));
+  // A hop put a bad signature on a channel-0 input: the payer's own signature replaces it.
+  const badOwn = corrupt(allSigned, 0);
+  assert.equal(pathFullySigned(badOwn, inputs), false);
+  const complete = completePathAsPayer(badOwn, inputs, keysOf([d0, d1]));
+  assert.ok(complete && pathFullySigned(complete, inputs), 'complete and valid');
+  assert.equal(Transaction.fromHex(complete).getId(), plan.txid, 'same τ (witnesses are not in the txid)');
+  // A bad signature on an input the payer cannot sign: refused.
+  assert.equal(completePathAsPayer(corrupt(allSigned, 3), inputs, keysOf([d0, d1])), null);
+  // Missing witnesses downstream: refused too.
+  assert.equal(completePathAsPayer(plan.spend.tx.toHex(), inputs, keysOf([d0, d1])), null);
 });

@@ -8,8 +8,9 @@
  *                          it and an outgoing channel with enough balance, seals, forwards
  *   SIGN    dest → payer   the destination builds τ and signs the inputs it holds keys for; every hop
  *                          rebuilds τ from the descriptions, checks the txid, adds its signatures, seals
- *   COMMIT  payer → dest   the payer verifies every signature of τ, commits, seals, forwards; each hop
- *                          checks it is the τ it signed, complete, commits, seals, forwards
+ *   COMMIT  payer → dest   the payer signs τ's inputs it holds keys for, verifies the other signatures,
+ *                          commits, seals, forwards; each hop checks it is the τ it signed, complete,
+ *                          commits, seals, forwards
  *   RELEASE dest → payer   the destination (everyone is committed) applies the new totals, unlocks, seals;
  *                          each hop does the same; the payer answers its user
  *
@@ -23,7 +24,7 @@ import type { AnnouncementWire, ChannelMessage, MhHopWire, MultiHopMessage } fro
 import { findRoute, forwardFee, signAnnouncement, verifyAnnouncement } from './routing.ts';
 import { TREASURY_ERRORS as ERROR_CODES, TreasuryError, type TreasuryErrorCode } from './errors.ts';
 import { localBalance, remoteBalance, spendable, type Channel, type MhHop, type MhPayment, type TreasuryState } from './state.ts';
-import { pathFullySigned, pathWitnessed, planPathSettlement, signPathInputs, txidOf, valuePaidTo, type PathInput, type SpendPlan } from './transactions.ts';
+import { completePathAsPayer, pathWitnessed, planPathSettlement, signPathInputs, txidOf, valuePaidTo, type PathInput, type SpendPlan } from './transactions.ts';
 import type { TreasuryEvent, TxOutInfo } from './treasury.ts';
 
 /** A channel a new multi-hop payment may lock: no other payment holds it, no deposit is joining or leaving. */
@@ -233,13 +234,15 @@ export class MultiHop {
       return;
     }
     // The payer: τ must now be complete; from here on there is no abort.
-    if (!pathFullySigned(signed, pathInputs(hops))) {
+    const complete = completePathAsPayer(signed, pathInputs(hops), (o) => this.keysFor(o));
+    if (!complete) {
       this.abort(rec, 'state_mismatch');
       await this.h.commit();
       return;
     }
+    rec.tx = complete;
     rec.phase = 'committed';
-    this.h.queue(rec.route[1]!, { t: 'mh_commit', pid, tx: signed });
+    this.h.queue(rec.route[1]!, { t: 'mh_commit', pid, tx: complete });
     await this.h.commit();
   }
 

@@ -248,10 +248,33 @@ export function signPathInputs(txHex: string, inputs: PathInput[], keysFor: (out
 
 /** Whether every input of `txHex` validly spends the matching path deposit (m valid signatures each). */
 export function pathFullySigned(txHex: string, inputs: PathInput[]): boolean {
-  return inputs.every((d) => {
-    const { m, pubkeys } = parseMultisigScript(hexToBytes(d.witnessScript));
-    return verifyDepositSpend(txHex, { ...d, m, pubkeys: pubkeys.map(bytesToHex), privkeys: [] }) !== null;
+  return inputs.every((d) => pathInputSigned(txHex, d));
+}
+
+function pathInputSigned(txHex: string, d: PathInput): boolean {
+  const { m, pubkeys } = parseMultisigScript(hexToBytes(d.witnessScript));
+  return verifyDepositSpend(txHex, { ...d, m, pubkeys: pubkeys.map(bytesToHex), privkeys: [] }) !== null;
+}
+
+/**
+ * The payer's check before COMMIT, made cheaper: every input it holds keys for it signs itself, replacing
+ * the witness a hop put there (a valid signature by construction; with deterministic RFC 6979 signatures
+ * by the same key, usually the same bytes), and only the others are verified. A signature costs about
+ * 0.3 ms here, a verification 2.4 ms (@noble/secp256k1), and the payer holds the keys of both deposits of
+ * its first channel. Returns τ complete, or null if an input it cannot sign is not validly signed.
+ */
+export function completePathAsPayer(txHex: string, inputs: PathInput[], keysFor: (outpoint: string) => { m: number; privkeys: string[] } | null): string | null {
+  const tx = Transaction.fromHex(txHex);
+  if (tx.ins.length !== inputs.length) return null;
+  const spend: Spend = { tx, inputs: inputs.map(asInput) };
+  const others: PathInput[] = [];
+  inputs.forEach((d, i) => {
+    const keys = keysFor(d.outpoint);
+    if (keys && keys.privkeys.length >= keys.m) finalizeMultisigInput(spend, i, signaturesFor(spend, i, keys.privkeys.slice(0, keys.m)));
+    else others.push(d);
   });
+  const hex = tx.toHex();
+  return others.every((d) => pathInputSigned(hex, d)) ? hex : null;
 }
 
 /** Whether every one of the `n` inputs of `txHex` carries a witness (a structural check, no signature verified). */
