@@ -204,8 +204,11 @@ async function main(): Promise<void> {
       for (let i = 0; i + 1 < line.length; i++) chans.push(await openFundedChannel(line[i]!, line[i + 1]!, 50_000_000));
       const deadline = Date.now() + 30_000;
       for (;;) {
-        const g = await line[0]!.api.request<{ nodes: Array<{ channels: unknown[] }> }>('GET', '/v1/graph');
-        if (g.nodes.length === line.length && g.nodes.reduce((n, x) => n + x.channels.length, 0) >= 2 * chans.length) break;
+        // Every channel announced by both ends, with the capacity its deposit gives it: an announcement made
+        // between a channel's opening and its deposits says 0, and a payment routed on it fails.
+        const g = await line[0]!.api.request<{ nodes: Array<{ channels: Array<{ capacity_sat: string }> }> }>('GET', '/v1/graph');
+        const caps = g.nodes.flatMap((x) => x.channels.map((c) => BigInt(c.capacity_sat)));
+        if (g.nodes.length === line.length && caps.length >= 2 * chans.length && caps.every((c) => c > 0n)) break;
         if (Date.now() > deadline) throw new Error('multi-hop: the channel graph did not reach m0 within 30 s');
         await new Promise((r) => setTimeout(r, 100));
       }

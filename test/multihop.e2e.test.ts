@@ -28,11 +28,13 @@ before(async () => {
     const [da, db] = await Promise.all([fundDeposit(nodes[i]!, DEPOSIT), fundDeposit(nodes[i + 1]!, DEPOSIT)]);
     channels.push(await openChannel(nodes[i]!, nodes[i + 1]!, [da], [db]));
   }
-  // every node learns the whole line from the flooded announcements
+  // every node learns the whole line from the flooded announcements, each channel with its funded capacity
+  // (one announced between its opening and its deposits says 0 until the next announcement)
   await waitUntil(async () => {
     for (const n of nodes) {
-      const g = (await n.ok('GET', '/v1/graph')).nodes as Array<{ channels: unknown[] }>;
-      if (g.length < nodes.length || g.reduce((s, x) => s + x.channels.length, 0) < 2 * channels.length) return false;
+      const g = (await n.ok('GET', '/v1/graph')).nodes as Array<{ channels: Array<{ capacity_sat: string }> }>;
+      const caps = g.flatMap((x) => x.channels.map((c) => BigInt(c.capacity_sat)));
+      if (g.length < nodes.length || caps.length < 2 * channels.length || caps.some((c) => c === 0n)) return false;
     }
     return true;
   }, 20_000, 'graph gossiped to every node');
