@@ -1,5 +1,6 @@
 /**
- * Which seals need the platform counter (README "Sealing and rollback").
+ * Which seals need the platform counter (README "Durability and group commit", and "Sealed state and
+ * rollback" for the unseal rule).
  *
  * A seal normally advances the platform's monotonic counter, so the host can never restart the enclave
  * from an older state: otherwise it could undo a debit the peer has already been told about, and have
