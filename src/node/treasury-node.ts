@@ -517,6 +517,9 @@ export class TreasuryNode {
         if (e.by === 'remote') this.failInFlight(e.channel_id, new NodeError('channel_closed', 'the peer settled the channel'));
         return;
       case 'channel_updated':
+        // A deposit joined or left, or the channel opened: announce it now rather than at the next tick,
+        // so a multi-hop payment made right after funding a channel does not meet its old capacity of 0.
+        if (!this.stopped) void this.call('mh_gossip', {}).catch(() => undefined);
         return;
       case 'committee_roster':
         // Each member dials the members before it in the chain, so every pair of members has a session.
