@@ -24,6 +24,7 @@ import autocannon from 'autocannon';
 import { AttestationService } from '../enclave-sim/attestation.ts';
 import { startEmbeddedChain } from '../src/chain/embedded/index.ts';
 import { spawnAgent, openFundedChannel, totals, movedExactly, type Agent } from '../src/bench/cluster.ts';
+import type { LoadResult } from '../src/bench/agent.ts';
 import { median } from '../src/bench/stats.ts';
 import { renderChart } from '../src/bench/chart.ts';
 import { table } from '../src/cli/format.ts';
@@ -74,6 +75,20 @@ function progress(label: string): void {
   process.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${plan.length} ${label.padEnd(48).slice(0, 48)}`);
 }
 
+type Usage = Pick<Scenario, 'cpu_ms_per_node' | 'rss_mb_per_node'>;
+
+/**
+ * Runs `fn` and measures what each node's process spent meanwhile: CPU ms (user + system, every thread:
+ * host, enclave worker, libuv pool) and RSS MB afterwards. Scenarios keep the figures of their last run,
+ * like their latencies.
+ */
+async function metered<T>(nodes: Agent[], fn: () => Promise<T>): Promise<[T, Usage]> {
+  const u0 = await Promise.all(nodes.map((n) => n.usage()));
+  const result = await fn();
+  const u1 = await Promise.all(nodes.map((n) => n.usage()));
+  return [result, { cpu_ms_per_node: u1.map((u, i) => u.cpu_ms - u0[i]!.cpu_ms), rss_mb_per_node: u1.map((u) => u.rss_mb) }];
+}
+
 /** Waits until a primary's committee has every member joined, connected and caught up. */
 async function waitForCommittee(primary: Agent): Promise<void> {
   const deadline = Date.now() + 60_000;
@@ -118,18 +133,18 @@ async function main(): Promise<void> {
     const oneWay = async (name: string, count: number, batch: number, window: number) => {
       const runs: number[] = [];
       let last: Awaited<ReturnType<Agent['load']>> | undefined;
+      let usage: Usage = {};
       let verified = true;
       for (let r = 0; r < RUNS; r++) {
         const before = await totals(alice, bob, ch);
-        last = await alice.load({ channelId: ch, count, batch, window, amountSat: 1 });
+        [last, usage] = await metered([alice, bob], () => alice.load({ channelId: ch, count, batch, window, amountSat: 1 }));
         const after = await totals(alice, bob, ch);
         verified &&= last.failed === 0 && movedExactly(before, after, BigInt(count), 0n);
         runs.push(count / last.seconds);
       }
-      const usage = await Promise.all([alice.usage(), bob.usage()]);
       scenarios.push({
         name, group: 'teechain', payments_per_s: Math.round(median(runs)), ...last!.latency, runs_payments_per_s: runs.map(Math.round),
-        payments: count, batch, verified, cpu_ms_per_node: usage.map((u) => u.cpu_ms), rss_mb_per_node: usage.map((u) => u.rss_mb),
+        payments: count, batch, verified, ...usage,
       });
       progress(name);
     };
@@ -142,21 +157,24 @@ async function main(): Promise<void> {
     {
       const runs: number[] = [];
       let lat = { p50_ms: NaN, p95_ms: NaN, p99_ms: NaN };
+      let usage: Usage = {};
       let verified = true;
       for (let r = 0; r < RUNS; r++) {
         const before = await totals(alice, bob, ch);
         const t0 = performance.now();
-        const [ra, rb] = await Promise.all([
+        let ra: LoadResult;
+        let rb: LoadResult;
+        [[ra, rb], usage] = await metered([alice, bob], () => Promise.all([
           alice.load({ channelId: ch, count: SIZES.both, batch: 1, window: 256, amountSat: 1 }),
           bob.load({ channelId: ch, count: SIZES.both, batch: 1, window: 256, amountSat: 1 }),
-        ]);
+        ]));
         const secs = (performance.now() - t0) / 1000;
         const after = await totals(alice, bob, ch);
         verified &&= ra.failed + rb.failed === 0 && movedExactly(before, after, BigInt(SIZES.both), BigInt(SIZES.both));
         runs.push((2 * SIZES.both) / secs);
         lat = { p50_ms: Math.max(ra.latency.p50_ms, rb.latency.p50_ms), p95_ms: Math.max(ra.latency.p95_ms, rb.latency.p95_ms), p99_ms: Math.max(ra.latency.p99_ms, rb.latency.p99_ms) };
       }
-      scenarios.push({ name: 'teechain 1ch both directions (pipelined)', group: 'teechain', payments_per_s: Math.round(median(runs)), ...lat, runs_payments_per_s: runs.map(Math.round), payments: 2 * SIZES.both, batch: 1, verified });
+      scenarios.push({ name: 'teechain 1ch both directions (pipelined)', group: 'teechain', payments_per_s: Math.round(median(runs)), ...lat, runs_payments_per_s: runs.map(Math.round), payments: 2 * SIZES.both, batch: 1, verified, ...usage });
       progress('both directions');
     }
 
@@ -176,19 +194,18 @@ async function main(): Promise<void> {
       for (const [label, batch, window, count] of [['unbatched (1 in flight)', 1, 1, Math.max(20, Math.round(SIZES.committeeN / 20))], ['batch=100', 100, 4, SIZES.committeeN]] as const) {
         const runs: number[] = [];
         let last: Awaited<ReturnType<Agent['load']>> | undefined;
+        let usage: Usage = {};
         let verified = true;
         for (let r = 0; r < RUNS; r++) {
           const before = await totals(x, y, c);
-          last = await x.load({ channelId: c, count, batch, window, amountSat: 1 });
+          [last, usage] = await metered([...xs, ...ys], () => x.load({ channelId: c, count, batch, window, amountSat: 1 }));
           const after = await totals(x, y, c);
           verified &&= last.failed === 0 && movedExactly(before, after, BigInt(count), 0n);
           runs.push(count / last.seconds);
         }
-        const usage = await Promise.all([...xs, ...ys].map((m) => m.usage()));
         scenarios.push({
           name: `teechain committee length ${length} ${label}`, group: 'teechain-committee', payments_per_s: Math.round(median(runs)), ...last!.latency,
-          runs_payments_per_s: runs.map(Math.round), payments: count, batch, verified,
-          cpu_ms_per_node: usage.map((u) => u.cpu_ms), rss_mb_per_node: usage.map((u) => u.rss_mb),
+          runs_payments_per_s: runs.map(Math.round), payments: count, batch, verified, ...usage,
           note: `${2 * length} processes: each side a primary${length > 1 ? ` and ${length - 1} backup${length > 2 ? 's' : ''}, ${Math.floor(length / 2) + 1}-of-${length}` : ' alone'}`,
         });
         progress(`committee L=${length} ${label}`);
@@ -216,29 +233,30 @@ async function main(): Promise<void> {
         const count = SIZES.multihop;
         const runs: number[] = [];
         let lat: number[] = [];
+        let usage: Usage = {};
         let verified = true;
         for (let r = 0; r < RUNS; r++) {
           const before = await Promise.all(chans.slice(0, hops).map((c, i) => totals(line[i]!, line[i + 1]!, c)));
           lat = [];
           const t0 = performance.now();
           let failed = 0;
-          for (let k = 0; k < count; k++) {
-            const s0 = performance.now();
-            const p = await line[0]!.api.request<{ status: string }>('POST', '/v1/payments', { dest: line[hops]!.nodeId, amount_sat: 1 }).catch(() => null);
-            if (p?.status !== 'succeeded') failed++;
-            lat.push(performance.now() - s0);
-          }
+          [, usage] = await metered(line.slice(0, hops + 1), async () => {
+            for (let k = 0; k < count; k++) {
+              const s0 = performance.now();
+              const p = await line[0]!.api.request<{ status: string }>('POST', '/v1/payments', { dest: line[hops]!.nodeId, amount_sat: 1 }).catch(() => null);
+              if (p?.status !== 'succeeded') failed++;
+              lat.push(performance.now() - s0);
+            }
+          });
           runs.push(count / ((performance.now() - t0) / 1000));
           const after = await Promise.all(chans.slice(0, hops).map((c, i) => totals(line[i]!, line[i + 1]!, c)));
           verified &&= failed === 0 && before.every((b, i) => movedExactly(b, after[i]!, BigInt(count), 0n));
         }
         lat.sort((a, b) => a - b);
         const q = (x: number) => Math.round(lat[Math.min(lat.length - 1, Math.floor(x * lat.length))]! * 100) / 100;
-        const usage = await Promise.all(line.slice(0, hops + 1).map((m) => m.usage()));
         scenarios.push({
           name: `teechain multi-hop ${hops} hops (1 in flight, REST)`, group: 'teechain-multihop', payments_per_s: Math.round(median(runs)),
-          p50_ms: q(0.5), p95_ms: q(0.95), p99_ms: q(0.99), runs_payments_per_s: runs.map(Math.round), payments: count, batch: 1, verified,
-          cpu_ms_per_node: usage.map((u) => u.cpu_ms), rss_mb_per_node: usage.map((u) => u.rss_mb),
+          p50_ms: q(0.5), p95_ms: q(0.95), p99_ms: q(0.99), runs_payments_per_s: runs.map(Math.round), payments: count, batch: 1, verified, ...usage,
           note: `${hops + 1} node processes; lock, sign, commit, release: 4 sealed steps per hop; every channel of the path checked to move by exactly the sum paid`,
         });
         progress(`multi-hop ${hops} hops`);
@@ -256,7 +274,7 @@ async function main(): Promise<void> {
       }
       const before = await Promise.all(pairs.map(([x, y, c]) => totals(x, y, c)));
       const t0 = performance.now();
-      const res = await Promise.all(pairs.map(([x, , c]) => x.load({ channelId: c, count: SIZES.pairN, batch: 1, window: 256, amountSat: 1 })));
+      const [res, usage] = await metered(pairs.flatMap(([x, y]) => [x, y]), () => Promise.all(pairs.map(([x, , c]) => x.load({ channelId: c, count: SIZES.pairN, batch: 1, window: 256, amountSat: 1 }))));
       const secs = (performance.now() - t0) / 1000;
       const after = await Promise.all(pairs.map(([x, y, c]) => totals(x, y, c)));
       const verified = res.every((r) => r.failed === 0) && pairs.every((_, i) => movedExactly(before[i]!, after[i]!, BigInt(SIZES.pairN), 0n));
@@ -264,7 +282,7 @@ async function main(): Promise<void> {
       scenarios.push({
         name: `teechain ${n} channel pair${n > 1 ? 's' : ''} (${2 * n} processes)`, group: 'teechain-scale', payments_per_s: Math.round(tput),
         p50_ms: median(res.map((r) => r.latency.p50_ms)), p95_ms: median(res.map((r) => r.latency.p95_ms)), p99_ms: Math.max(...res.map((r) => r.latency.p99_ms)),
-        runs_payments_per_s: [Math.round(tput)], payments: n * SIZES.pairN, batch: 1, verified,
+        runs_payments_per_s: [Math.round(tput)], payments: n * SIZES.pairN, batch: 1, verified, ...usage,
       });
       for (const [x, y] of pairs.slice(1)) { await x.stop(); await y.stop(); }
       progress(`pairs=${n}`);
@@ -276,11 +294,11 @@ async function main(): Promise<void> {
       // A fixed number of requests (not a duration), so the payments made are known exactly.
       const amount = connections === 1 ? Math.max(20, Math.round(SIZES.rest / 5)) : SIZES.rest;
       const t0 = performance.now();
-      const r = await autocannon({
+      const [r, usage] = await metered([alice, bob], () => autocannon({
         url: `${alice.api.restUrl}/v1/payments`, method: 'POST', connections, amount,
         headers: { authorization: `Bearer ${alice.api.token}`, 'content-type': 'application/json' },
         body: JSON.stringify({ channel_id: ch, amount_sat: 1 }),
-      });
+      }));
       const secs = (performance.now() - t0) / 1000;
       const after = await totals(alice, bob, ch);
       const paid = after.aSent - before.aSent;
@@ -289,7 +307,7 @@ async function main(): Promise<void> {
         payments_per_s: Math.round(r.requests.total / secs), p50_ms: r.latency.p50, p95_ms: r.latency.p97_5, p99_ms: r.latency.p99,
         runs_payments_per_s: [Math.round(r.requests.total / secs)], payments: r.requests.total, batch: 1,
         verified: r.non2xx === 0 && r.errors === 0 && paid === BigInt(amount) && after.bReceived - before.bReceived === paid,
-        note: 'p95 column is autocannon p97.5',
+        note: 'p95 column is autocannon p97.5', ...usage,
       });
       progress(`rest c=${connections}`);
     }
@@ -307,6 +325,8 @@ async function main(): Promise<void> {
       scenarios.push({
         name, group: mode === 'htlc' ? 'lightning-model-htlc' : 'lightning-model', payments_per_s: Math.round(median(runs)), p50_ms: last!.latency.p50_ms, p95_ms: last!.latency.p95_ms, p99_ms: last!.latency.p99_ms,
         runs_payments_per_s: runs.map(Math.round), payments, batch: batchSize, verified: last!.verified,
+        cpu_ms_per_node: [last!.processes.payer.cpuMs, last!.processes.payee.cpuMs].map(Math.round),
+        rss_mb_per_node: [last!.processes.payer.rssMb, last!.processes.payee.rssMb].map(Math.round),
       });
       progress(name);
     };
@@ -347,8 +367,15 @@ async function main(): Promise<void> {
   await writeFile(OUT, `${JSON.stringify(result, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
   await writeFile(SVG, renderChart(scenarios.filter((s) => s.payments_per_s > 0), `teechain-ts vs Lightning-style model and LDK — ${result.machine.cores} cores, ${result.machine.node}`));
   const f = (x: number) => (Number.isFinite(x) ? (x < 10 ? x.toFixed(2) : x.toFixed(0)) : '-');
-  process.stdout.write(`${table(['scenario', 'payments/s', 'p50 ms', 'p95 ms', 'p99 ms', 'checked'], scenarios.map((s) => [
-    s.name, s.payments_per_s ? s.payments_per_s.toLocaleString('en-US') : (s.note ?? '-'), f(s.p50_ms), f(s.p95_ms), f(s.p99_ms), s.group === 'unavailable' ? '-' : s.verified ? 'yes' : 'NO',
+  // CPU of all the scenario's nodes per 1,000 payments of its last run (rows of different sizes compare),
+  // and the largest node's RSS; the JSON has both per node.
+  const usageCell = (s: Scenario) => {
+    if (!s.cpu_ms_per_node?.length || !s.rss_mb_per_node?.length || !s.payments) return '-';
+    const cpu = s.cpu_ms_per_node.reduce((a, b) => a + b, 0);
+    return `${Math.round((cpu * 1000) / s.payments).toLocaleString('en-US')} | ${Math.max(...s.rss_mb_per_node)}`;
+  };
+  process.stdout.write(`${table(['scenario', 'payments/s', 'p50 ms', 'p95 ms', 'p99 ms', 'CPU ms/1k | RSS MB', 'checked'], scenarios.map((s) => [
+    s.name, s.payments_per_s ? s.payments_per_s.toLocaleString('en-US') : (s.note ?? '-'), f(s.p50_ms), f(s.p95_ms), f(s.p99_ms), usageCell(s), s.group === 'unavailable' ? '-' : s.verified ? 'yes' : 'NO',
   ]))}\n\nratio vs Lightning-style model: unbatched ${result.ratio_vs_lightning.unbatched}x, batch=${bestBatch} ${result.ratio_vs_lightning.batched}x, best vs best ${result.ratio_vs_lightning.best_vs_best}x; against the HTLC model: unbatched ${result.ratio_vs_lightning.unbatched_vs_htlc}x, batch=100 ${result.ratio_vs_lightning.batched_vs_htlc ?? '-'}x\nratio vs LDK: unbatched ${result.ratio_vs_ldk.unbatched ?? '-'}x, pipelined ${result.ratio_vs_ldk.pipelined ?? '-'}x; LDK cooperative close ${ldkClose ? (ldkClose.verified ? `checked on chain (${ldkClose.closingTxid})` : `NOT checked: ${ldkClose.verificationError}`) : 'not reached'}\nJSON: ${OUT}\nchart: ${SVG}\n`);
   if (scenarios.some((s) => s.group !== 'unavailable' && !s.verified) || !ldkClose?.verified) process.exitCode = 1;
 }

@@ -31,6 +31,10 @@ test('bench --tiny: figures for every scenario, every payment checked', { timeou
     for (const k of ['name', 'payments_per_s', 'p50_ms', 'p99_ms']) assert.ok(k in s, `${s.name}: ${k}`);
     assert.ok(s.payments_per_s > 0, s.name);
     assert.equal(s.verified, true, `${s.name}: payments were not all accounted for`);
+    // CPU and memory of every node the scenario ran on, measured over its last run
+    assert.ok(Array.isArray(s.cpu_ms_per_node) && s.cpu_ms_per_node.length >= 2, `${s.name}: cpu_ms_per_node`);
+    assert.ok(s.cpu_ms_per_node.every((ms: number) => Number.isFinite(ms) && ms >= 0) && s.cpu_ms_per_node.some((ms: number) => ms > 0), `${s.name}: cpu ${s.cpu_ms_per_node}`);
+    assert.ok(Array.isArray(s.rss_mb_per_node) && s.rss_mb_per_node.length === s.cpu_ms_per_node.length && s.rss_mb_per_node.every((mb: number) => mb > 10), `${s.name}: rss ${s.rss_mb_per_node}`);
   }
   assert.ok((await readFile(join(dir, 'latest.svg'), 'utf8')).startsWith('<svg'));
 });
