@@ -24,7 +24,7 @@ import autocannon from 'autocannon';
 import { AttestationService } from '../enclave-sim/attestation.ts';
 import { startEmbeddedChain } from '../src/chain/embedded/index.ts';
 import { spawnAgent, openFundedChannel, totals, movedExactly, type Agent } from '../src/bench/cluster.ts';
-import type { LoadResult } from '../src/bench/agent.ts';
+import { metered } from '../src/bench/usage.ts';
 import { median } from '../src/bench/stats.ts';
 import { renderChart } from '../src/bench/chart.ts';
 import { table } from '../src/cli/format.ts';
@@ -78,15 +78,12 @@ function progress(label: string): void {
 type Usage = Pick<Scenario, 'cpu_ms_per_node' | 'rss_mb_per_node'>;
 
 /**
- * Runs `fn` and measures what each node's process spent meanwhile: CPU ms (user + system, every thread:
- * host, enclave worker, libuv pool) and RSS MB afterwards. Scenarios keep the figures of their last run,
- * like their latencies.
+ * Runs `fn` on `nodes` and gives a scenario's usage fields: what each node's process spent meanwhile
+ * (src/bench/usage.ts). Scenarios keep the figures of their last run, like their latencies.
  */
-async function metered<T>(nodes: Agent[], fn: () => Promise<T>): Promise<[T, Usage]> {
-  const u0 = await Promise.all(nodes.map((n) => n.usage()));
-  const result = await fn();
-  const u1 = await Promise.all(nodes.map((n) => n.usage()));
-  return [result, { cpu_ms_per_node: u1.map((u, i) => u.cpu_ms - u0[i]!.cpu_ms), rss_mb_per_node: u1.map((u) => u.rss_mb) }];
+async function meteredRun<T>(nodes: Agent[], fn: () => Promise<T>): Promise<[T, Usage]> {
+  const [result, spent] = await metered(nodes, fn);
+  return [result, { cpu_ms_per_node: spent.cpu_ms, rss_mb_per_node: spent.rss_mb }];
 }
 
 /** Waits until a primary's committee has every member joined, connected and caught up. */
@@ -137,7 +134,7 @@ async function main(): Promise<void> {
       let verified = true;
       for (let r = 0; r < RUNS; r++) {
         const before = await totals(alice, bob, ch);
-        [last, usage] = await metered([alice, bob], () => alice.load({ channelId: ch, count, batch, window, amountSat: 1 }));
+        [last, usage] = await meteredRun([alice, bob], () => alice.load({ channelId: ch, count, batch, window, amountSat: 1 }));
         const after = await totals(alice, bob, ch);
         verified &&= last.failed === 0 && movedExactly(before, after, BigInt(count), 0n);
         runs.push(count / last.seconds);
@@ -162,12 +159,11 @@ async function main(): Promise<void> {
       for (let r = 0; r < RUNS; r++) {
         const before = await totals(alice, bob, ch);
         const t0 = performance.now();
-        let ra: LoadResult;
-        let rb: LoadResult;
-        [[ra, rb], usage] = await metered([alice, bob], () => Promise.all([
+        const [[ra, rb], runUsage] = await meteredRun([alice, bob], () => Promise.all([
           alice.load({ channelId: ch, count: SIZES.both, batch: 1, window: 256, amountSat: 1 }),
           bob.load({ channelId: ch, count: SIZES.both, batch: 1, window: 256, amountSat: 1 }),
         ]));
+        usage = runUsage;
         const secs = (performance.now() - t0) / 1000;
         const after = await totals(alice, bob, ch);
         verified &&= ra.failed + rb.failed === 0 && movedExactly(before, after, BigInt(SIZES.both), BigInt(SIZES.both));
@@ -198,7 +194,7 @@ async function main(): Promise<void> {
         let verified = true;
         for (let r = 0; r < RUNS; r++) {
           const before = await totals(x, y, c);
-          [last, usage] = await metered([...xs, ...ys], () => x.load({ channelId: c, count, batch, window, amountSat: 1 }));
+          [last, usage] = await meteredRun([...xs, ...ys], () => x.load({ channelId: c, count, batch, window, amountSat: 1 }));
           const after = await totals(x, y, c);
           verified &&= last.failed === 0 && movedExactly(before, after, BigInt(count), 0n);
           runs.push(count / last.seconds);
@@ -240,7 +236,7 @@ async function main(): Promise<void> {
           lat = [];
           const t0 = performance.now();
           let failed = 0;
-          [, usage] = await metered(line.slice(0, hops + 1), async () => {
+          [, usage] = await meteredRun(line.slice(0, hops + 1), async () => {
             for (let k = 0; k < count; k++) {
               const s0 = performance.now();
               const p = await line[0]!.api.request<{ status: string }>('POST', '/v1/payments', { dest: line[hops]!.nodeId, amount_sat: 1 }).catch(() => null);
@@ -274,7 +270,7 @@ async function main(): Promise<void> {
       }
       const before = await Promise.all(pairs.map(([x, y, c]) => totals(x, y, c)));
       const t0 = performance.now();
-      const [res, usage] = await metered(pairs.flatMap(([x, y]) => [x, y]), () => Promise.all(pairs.map(([x, , c]) => x.load({ channelId: c, count: SIZES.pairN, batch: 1, window: 256, amountSat: 1 }))));
+      const [res, usage] = await meteredRun(pairs.flatMap(([x, y]) => [x, y]), () => Promise.all(pairs.map(([x, , c]) => x.load({ channelId: c, count: SIZES.pairN, batch: 1, window: 256, amountSat: 1 }))));
       const secs = (performance.now() - t0) / 1000;
       const after = await Promise.all(pairs.map(([x, y, c]) => totals(x, y, c)));
       const verified = res.every((r) => r.failed === 0) && pairs.every((_, i) => movedExactly(before[i]!, after[i]!, BigInt(SIZES.pairN), 0n));
@@ -294,7 +290,7 @@ async function main(): Promise<void> {
       // A fixed number of requests (not a duration), so the payments made are known exactly.
       const amount = connections === 1 ? Math.max(20, Math.round(SIZES.rest / 5)) : SIZES.rest;
       const t0 = performance.now();
-      const [r, usage] = await metered([alice, bob], () => autocannon({
+      const [r, usage] = await meteredRun([alice, bob], () => autocannon({
         url: `${alice.api.restUrl}/v1/payments`, method: 'POST', connections, amount,
         headers: { authorization: `Bearer ${alice.api.token}`, 'content-type': 'application/json' },
         body: JSON.stringify({ channel_id: ch, amount_sat: 1 }),

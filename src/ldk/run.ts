@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { BitcoinRpcClient } from '../chain/rpc-client.ts';
 import { Faucet } from '../chain/faucet.ts';
 import type { LatencySummary } from '../bench/stats.ts';
+import { metered } from '../bench/usage.ts';
 import type { LdkLoadResult } from './main.ts';
 import type { LdkNodeOptions } from './node.ts';
 
@@ -177,9 +178,7 @@ export class LdkPair {
     const [payerBefore, payeeBefore] = await Promise.all([this.payer.state(), this.payee.state()]);
     // The payee makes the invoices before the clock starts, as a shop hands out invoices before it is paid.
     const invoices = await this.payee.request<string[]>('invoices', { count: payments, amountMsat: String(amountSat * 1000n) });
-    const [u0a, u0b] = await Promise.all([this.payer.usage(), this.payee.usage()]);
-    const load = await this.payer.request<LdkLoadResult>('load', { invoices, window });
-    const [u1a, u1b] = await Promise.all([this.payer.usage(), this.payee.usage()]);
+    const [load, spent] = await metered([this.payer, this.payee], () => this.payer.request<LdkLoadResult>('load', { invoices, window }));
     const paid = BigInt(payments - load.failed) * amountSat;
     let verificationError: string | undefined;
     // The last fulfils finish their commitment round after PaymentSent: wait until no HTLC is left.
@@ -204,7 +203,7 @@ export class LdkPair {
     return {
       payments, window, seconds: load.seconds, paymentsPerSec: payments / load.seconds, latency: load.latency, failed: load.failed,
       paidSat: paid, payeeGainSat: payeeGain, verified: verificationError === undefined, ...(verificationError ? { verificationError } : {}),
-      cpuMs: [u1a.cpu_ms - u0a.cpu_ms, u1b.cpu_ms - u0b.cpu_ms], rssMb: [u1a.rss_mb, u1b.rss_mb],
+      cpuMs: [spent.cpu_ms[0]!, spent.cpu_ms[1]!], rssMb: [spent.rss_mb[0]!, spent.rss_mb[1]!],
       storeWrites: payerAfter.store.writes + payeeAfter.store.writes - payerBefore.store.writes - payeeBefore.store.writes,
     };
   }
