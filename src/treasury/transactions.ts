@@ -233,16 +233,27 @@ export function planPathSettlement(opts: { inputs: PathInput[]; outputs: Array<{
   return { spend, txid: spend.tx.getId(), fee: total - outs.reduce((s, o) => s + o.valueSat, 0n) };
 }
 
-/** Adds this enclave's signatures to the inputs of `txHex` it holds keys for and that are not signed yet. */
-export function signPathInputs(txHex: string, inputs: PathInput[], keysFor: (outpoint: string) => { m: number; privkeys: string[] } | null): string {
-  const tx = Transaction.fromHex(txHex);
-  const spend: Spend = { tx, inputs: inputs.map(asInput) };
+type KeysFor = (outpoint: string) => { m: number; privkeys: string[] } | null;
+
+/**
+ * Signs the inputs of `spend` this enclave holds keys for: only those without a witness yet, or, with
+ * `resign`, every one (replacing its witness). Returns the inputs it left to others.
+ */
+function signHeldInputs(spend: Spend, inputs: PathInput[], keysFor: KeysFor, resign: boolean): PathInput[] {
+  const others: PathInput[] = [];
   inputs.forEach((d, i) => {
-    if (tx.ins[i]!.witness.length > 0) return;
+    if (!resign && spend.tx.ins[i]!.witness.length > 0) return;
     const keys = keysFor(d.outpoint);
-    if (!keys || keys.privkeys.length < keys.m) return;
-    finalizeMultisigInput(spend, i, signaturesFor(spend, i, keys.privkeys.slice(0, keys.m)));
+    if (keys && keys.privkeys.length >= keys.m) finalizeMultisigInput(spend, i, signaturesFor(spend, i, keys.privkeys.slice(0, keys.m)));
+    else others.push(d);
   });
+  return others;
+}
+
+/** Adds this enclave's signatures to the inputs of `txHex` it holds keys for and that are not signed yet. */
+export function signPathInputs(txHex: string, inputs: PathInput[], keysFor: KeysFor): string {
+  const tx = Transaction.fromHex(txHex);
+  signHeldInputs({ tx, inputs: inputs.map(asInput) }, inputs, keysFor, false);
   return tx.toHex();
 }
 
@@ -263,16 +274,10 @@ function pathInputSigned(txHex: string, d: PathInput): boolean {
  * 0.3 ms here, a verification 2.4 ms (@noble/secp256k1), and the payer holds the keys of both deposits of
  * its first channel. Returns τ complete, or null if an input it cannot sign is not validly signed.
  */
-export function completePathAsPayer(txHex: string, inputs: PathInput[], keysFor: (outpoint: string) => { m: number; privkeys: string[] } | null): string | null {
+export function completePathAsPayer(txHex: string, inputs: PathInput[], keysFor: KeysFor): string | null {
   const tx = Transaction.fromHex(txHex);
   if (tx.ins.length !== inputs.length) return null;
-  const spend: Spend = { tx, inputs: inputs.map(asInput) };
-  const others: PathInput[] = [];
-  inputs.forEach((d, i) => {
-    const keys = keysFor(d.outpoint);
-    if (keys && keys.privkeys.length >= keys.m) finalizeMultisigInput(spend, i, signaturesFor(spend, i, keys.privkeys.slice(0, keys.m)));
-    else others.push(d);
-  });
+  const others = signHeldInputs({ tx, inputs: inputs.map(asInput) }, inputs, keysFor, true);
   const hex = tx.toHex();
   return others.every((d) => pathInputSigned(hex, d)) ? hex : null;
 }
