@@ -21,8 +21,8 @@ export class CreditOnlyCheck {
   private constructor(private bytes: Uint8Array, private totals: Map<string, Totals>) {}
 
   /** The base is `state` as it is now: what was restored, or what a protected seal has just covered. */
-  static from(state: TreasuryState, bytes = encodeState(state)): CreditOnlyCheck {
-    return new CreditOnlyCheck(bytes, totalsOf(state));
+  static from(state: TreasuryState): CreditOnlyCheck {
+    return new CreditOnlyCheck(encodeState(state), totalsOf(state));
   }
 
   /** A protected seal of `bytes` (the encoding of `state`) makes it the new base. */

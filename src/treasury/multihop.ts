@@ -518,7 +518,7 @@ export class MultiHop {
       this.announcedShape = shape;
       this.announcedCaps = new Map(channels.map((c) => [c.ch, BigInt(c.cap)]));
       this.announcedAt = now;
-      this.seq = Math.max(this.seq + 1, Date.now());
+      this.seq = Math.max(this.seq + 1, now);
       const ann: AnnouncementWire = { node: this.h.nodeId, seq: this.seq, fee_base: fees.base, fee_ppm: fees.ppm, channels };
       const sig = signAnnouncement(ann, this.h.identityKey());
       this.graph.set(this.h.nodeId, { ann, sig });
