@@ -89,7 +89,8 @@ test('a 4-hop path with fees: each intermediary keeps exactly its fee, the payer
   await waitFor(() => true);
   for (const n of nodes) n.treasury.multihop.gossip();
   await waitFor(() => nodes[0]!.treasury.multihop.graph.get(nodes[3]!.treasury.nodeId)?.ann.fee_ppm === 10_000);
-  const r = await nodes[0]!.treasury.payMultihop(nodes[4]!.treasury.nodeId, 10_000, 1);
+  // 125 sat of fees is above the default limit for 10,000 sat (1 % + 10): the payer allows more here
+  const r = await nodes[0]!.treasury.payMultihop(nodes[4]!.treasury.nodeId, 10_000, 1, 200);
   // n3 forwards 10,000 (fee 100), n2 forwards 10,100 (fee 5), n1 forwards 10,105 (fee 10 + 10)
   assert.deepEqual(r.amounts, ['10125', '10105', '10100', '10000']);
   assert.equal(r.fee_sat, '125');
@@ -102,7 +103,7 @@ test('a 4-hop path with fees: each intermediary keeps exactly its fee, the payer
   assert.equal(b[4]![channels[3]!], 110_000n);
   // an intermediary whose fee went up after the announcement refuses the payment, nothing moves
   await nodes[2]!.treasury.setFees(1_000, 0);
-  await assert.rejects(nodes[0]!.treasury.payMultihop(nodes[4]!.treasury.nodeId, 10_000, 1), (e: TreasuryError) => e.code === 'fee_insufficient' || e.code === 'peer_refused');
+  await assert.rejects(nodes[0]!.treasury.payMultihop(nodes[4]!.treasury.nodeId, 10_000, 1, 200), (e: TreasuryError) => e.code === 'fee_insufficient' || e.code === 'peer_refused');
   await waitFor(() => unlocked(nodes));
   assert.deepEqual(balances(nodes, channels), b);
   void mesh;
@@ -128,7 +129,7 @@ test('no route, unknown destination, not enough capacity: refused with their cod
   assert.equal(localBalance(nodes[0]!.treasury.state, nodes[0]!.treasury.state.channels[channels[0]!]!), 99_000n);
 });
 
-test('routing: fewest hops with capacity as a constraint and fees added backwards; each refusal has its code', () => {
+test('routing: the cheapest path with capacity as a constraint and fees added backwards; each refusal has its code', () => {
   const id = (c: string) => `02${c.repeat(64)}`;
   const [A, B, C, D, E] = ['a', 'b', 'c', 'd', 'e'].map(id) as [string, string, string, string, string];
   const ann = (node: string, chans: Array<[string, bigint]>, fee_base = 0, fee_ppm = 0) => ({ ann: { node, seq: 1, fee_base, fee_ppm, channels: chans.map(([peer, cap], i) => ({ ch: `${i}`.padStart(64, '0'), peer, cap: cap.toString() })) } });
@@ -139,15 +140,54 @@ test('routing: fewest hops with capacity as a constraint and fees added backward
     [E, ann(E, [])],
   ]);
   const local = [{ peer: B, cap: 100_000n }];
-  // two paths of the same length: the one with more capacity into the destination
-  assert.deepEqual(findRoute({ self: A, dest: E, amount: 500n, graph, local }), { route: [A, B, D, E], amounts: [504n, 503n, 500n] });
+  // two paths of the same length: the cheaper one (C asks 2 sat, D 3)
+  assert.deepEqual(findRoute({ self: A, dest: E, amount: 500n, graph, local }), { route: [A, B, C, E], amounts: [503n, 502n, 500n] });
+  // C cannot carry 5,000: the dearer path with the capacity
+  assert.deepEqual(findRoute({ self: A, dest: E, amount: 5_000n, graph, local }), { route: [A, B, D, E], amounts: [5_004n, 5_003n, 5_000n] });
+  // equal fees: the path whose channel into the destination has more capacity
+  const even = new Map(graph);
+  even.set(C, ann(C, [[E, 1_000n]], 3, 0));
+  assert.deepEqual(findRoute({ self: A, dest: E, amount: 500n, graph: even, local }), { route: [A, B, D, E], amounts: [504n, 503n, 500n] });
   const thin = new Map(graph);
   thin.set(D, ann(D, [[E, 400n]], 3, 0));
-  assert.deepEqual(findRoute({ self: A, dest: E, amount: 500n, graph: thin, local }), { route: [A, B, C, E], amounts: [503n, 502n, 500n] });
   assert.throws(() => findRoute({ self: A, dest: E, amount: 5_000n, graph: thin, local }), (e: TreasuryError) => e.code === 'insufficient_capacity');
   assert.throws(() => findRoute({ self: A, dest: E, amount: 60_000n, graph, local }), (e: TreasuryError) => e.code === 'insufficient_capacity');
   assert.throws(() => findRoute({ self: A, dest: id('f'), amount: 1n, graph, local }), (e: TreasuryError) => e.code === 'unknown_destination');
   assert.throws(() => findRoute({ self: A, dest: E, amount: 1n, graph, local: [] }), (e: TreasuryError) => e.code === 'no_route');
+  // the fee limit: 3 sat allowed passes, 2 sat does not (the cheapest path costs 3)
+  assert.deepEqual(findRoute({ self: A, dest: E, amount: 500n, graph, local, maxFee: 3n }).amounts[0], 503n);
+  assert.throws(() => findRoute({ self: A, dest: E, amount: 500n, graph, local, maxFee: 2n }), (e: TreasuryError) => e.code === 'fee_limit_exceeded');
+});
+
+test('routing by cost: a longer path of cheap hops beats a short one through a greedy hop', () => {
+  const id = (c: string) => `02${c.repeat(64)}`;
+  const [A, G, X, Y, E] = ['a', '9', 'c', 'd', 'e'].map(id) as [string, string, string, string, string];
+  const ann = (node: string, chans: string[], fee_base: number) => ({ ann: { node, seq: 1, fee_base, fee_ppm: 0, channels: chans.map((peer, i) => ({ ch: `${i}`.padStart(64, '0'), peer, cap: '1000000' })) } });
+  const graph = new Map([[G, ann(G, [E], 60_000)], [X, ann(X, [Y], 1)], [Y, ann(Y, [E], 1)], [E, ann(E, [], 0)]]);
+  const local = [{ peer: G, cap: 1_000_000n }, { peer: X, cap: 1_000_000n }];
+  assert.deepEqual(findRoute({ self: A, dest: E, amount: 1_000n, graph, local }), { route: [A, X, Y, E], amounts: [1_002n, 1_001n, 1_000n] });
+  // the only path left is the greedy one: refused under the limit, paid only when the payer allows it
+  const greedy = new Map([[G, graph.get(G)!], [E, graph.get(E)!]]);
+  assert.throws(() => findRoute({ self: A, dest: E, amount: 1_000n, graph: greedy, local, maxFee: 20n }), (e: TreasuryError) => e.code === 'fee_limit_exceeded');
+  assert.equal(findRoute({ self: A, dest: E, amount: 1_000n, graph: greedy, local, maxFee: 60_000n }).amounts[0], 61_000n);
+});
+
+test('an intermediary announcing a 60,000 sat fee on a 1,000 sat payment is not paid: refused by the payer\'s enclave, nothing locked or moved', async () => {
+  const { nodes, channels } = await line(3);
+  const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
+  await b.treasury.setFees(60_000, 0);
+  await waitFor(() => a.treasury.multihop.graph.get(b.treasury.nodeId)?.ann.fee_base === 60_000);
+  const before = balances(nodes, channels);
+  await assert.rejects(a.treasury.payMultihop(c.treasury.nodeId, 1_000, 1), (e: TreasuryError) => e.code === 'fee_limit_exceeded');
+  await assert.rejects(a.treasury.payMultihop(c.treasury.nodeId, 1_000, 1, 59_999), (e: TreasuryError) => e.code === 'fee_limit_exceeded');
+  assert.ok(unlocked(nodes));
+  assert.deepEqual(balances(nodes, channels), before);
+  assert.deepEqual(a.treasury.multihop.view(), [], 'no payment was even started');
+  // the payer may allow it explicitly
+  const r = await a.treasury.payMultihop(c.treasury.nodeId, 1_000, 1, 60_000);
+  assert.equal(r.fee_sat, '60000');
+  await waitFor(() => unlocked(nodes));
+  assert.equal(balances(nodes, channels)[0]![channels[0]!], before[0]![channels[0]!]! - 61_000n);
 });
 
 test('a destination that never answers: the payer times out, every lock is released, nothing moved', async () => {

@@ -65,6 +65,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   multihop_unsupported: 409,
   multihop_in_doubt: 409,
   fee_insufficient: 409,
+  fee_limit_exceeded: 409,
   peer_unreachable: 502,
   node_unreachable: 502,
   broadcast_failed: 502,

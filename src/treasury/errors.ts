@@ -39,6 +39,7 @@ export const TREASURY_ERRORS = {
   multihop_unsupported: 'multi-hop payments go through lone treasuries only, not committees',
   multihop_in_doubt: 'the channel is committed to a multi-hop payment whose outcome is not known yet',
   fee_insufficient: 'the fee left for an intermediary is below what it charges',
+  fee_limit_exceeded: 'every path to the destination charges more in fees than the payment allows (max_fee_sat)',
 } as const;
 
 export type TreasuryErrorCode = keyof typeof TREASURY_ERRORS;

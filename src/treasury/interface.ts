@@ -150,7 +150,11 @@ export const TreasuryInterface = defineInterface({
     },
     /** Pays `dest` through a path of channels (README "Multi-hop payments"); answers once released or aborted. */
     mh_pay: {
-      args: Type.Object({ dest: Type.String({ pattern: '^[0-9a-f]{66}$' }), amount_sat: Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000 }), fee_rate: FeeRate }, { additionalProperties: false }),
+      args: Type.Object({
+        dest: Type.String({ pattern: '^[0-9a-f]{66}$' }), amount_sat: Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000 }), fee_rate: FeeRate,
+        /** The most the intermediaries may charge in all; default 1 % of the amount + 10 sat (routing.ts defaultMaxFee). */
+        max_fee_sat: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000 })),
+      }, { additionalProperties: false }),
       result: Type.Object({ payment_id: Hex32, route: Type.Array(Type.String()), amounts: Type.Array(Sat), fee_sat: Sat, channel_id: Hex32 }),
     },
     /** Announces our channels if they changed and, with `peer_id`, sends that peer the whole channel graph. */

@@ -94,12 +94,12 @@ export class MultiHop {
   // ───────────────────────────── paying ─────────────────────────────
 
   /** Routes and pays `amount` to `dest`; resolves once the payment is released, rejects when it aborts. */
-  async pay(dest: string, amount: bigint, feeRate: number): Promise<MultiHopResult> {
+  async pay(dest: string, amount: bigint, feeRate: number, maxFee: bigint): Promise<MultiHopResult> {
     if (this.h.isCommittee()) throw new TreasuryError('multihop_unsupported', 'this treasury is a committee: multi-hop payments go through lone treasuries only');
     const local = Object.values(this.h.state.channels)
       .filter((c) => c.status === 'open' && c.peerPayout && this.h.connected(c.peerId))
       .map((c) => ({ peer: c.peerId, cap: spendable(this.h.state, c) }));
-    const { route, amounts } = findRoute({ self: this.h.nodeId, dest, amount, graph: this.graph, local });
+    const { route, amounts } = findRoute({ self: this.h.nodeId, dest, amount, graph: this.graph, local, maxFee });
     const candidates = this.openChannelsTo(route[1]!);
     const free = candidates.filter(isFree);
     const ch = free.filter((c) => spendable(this.h.state, c) >= amounts[0]!).sort((a, b) => (spendable(this.h.state, b) > spendable(this.h.state, a) ? 1 : -1))[0];

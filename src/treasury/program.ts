@@ -90,7 +90,7 @@ serveEnclave(TreasuryInterface, {
   channel_spent: (a) => run((t) => t.spentOnChain(a.channel_id, a.tx_hex)),
   channel_settle: (a) => run((t) => t.settle(a.channel_id, a.fee_rate)),
   pay: (a) => run(async (t) => ({ results: await t.pay(a.payments) })),
-  mh_pay: (a) => run((t) => t.payMultihop(a.dest, a.amount_sat, a.fee_rate)),
+  mh_pay: (a) => run((t) => t.payMultihop(a.dest, a.amount_sat, a.fee_rate, a.max_fee_sat)),
   mh_gossip: (a) => run((t) => { t.multihop.gossip(a.peer_id); return null; }),
   mh_view: () => run((t) => ({ nodes: t.multihop.graphView(), payments: t.multihop.view() })),
   set_fees: (a) => run((t) => t.setFees(a.base_sat, a.ppm)),

@@ -12,6 +12,7 @@ import { reportDataFor, type Quote } from '../../enclave-sim/attestation.ts';
 import { publicKeyOf, randomPrivateKey } from '../crypto/secp256k1.ts';
 import { encodeMessage, parseChannelMessage, parseHandshakeMessage, type ChannelMessage, type CommitteeMessage, type DepositGrant, type MultiHopMessage, type SessionMessage } from '../protocol/messages.ts';
 import { MultiHop } from './multihop.ts';
+import { defaultMaxFee } from './routing.ts';
 import { CommitteeCoordinator, openSealedKey, shareKeys, type Planned, type SignKind } from '../committee/coordinator.ts';
 import { splitSecret } from '../committee/shares.ts';
 import { defaultThreshold } from '../committee/update.ts';
@@ -573,10 +574,14 @@ export class Treasury {
   }
 
   /** Pays `amount_sat` to `dest` through a path of channels (README "Multi-hop payments"). */
-  async payMultihop(dest: string, amountSat: number, feeRate: number) {
+  async payMultihop(dest: string, amountSat: number, feeRate: number, maxFeeSat?: number) {
     this.assertLive();
     checkAmount(amountSat);
-    return this.multihop.pay(dest, BigInt(amountSat), feeRate);
+    if (maxFeeSat !== undefined && (!Number.isSafeInteger(maxFeeSat) || maxFeeSat < 0)) {
+      throw new TreasuryError('invalid_argument', 'max_fee_sat must be a non-negative integer number of satoshis');
+    }
+    const amount = BigInt(amountSat);
+    return this.multihop.pay(dest, amount, feeRate, maxFeeSat !== undefined ? BigInt(maxFeeSat) : defaultMaxFee(amount));
   }
 
   /** What this treasury charges to forward a multi-hop payment (announced to the network). */
