@@ -71,6 +71,17 @@ describe('REST API', () => {
     assert.ok(received.payments.some((x: any) => x.direction === 'incoming' && x.amount_sat === 1234));
   });
 
+  test('batch: the documented 10,000 entries fit in one request (dest or channel_id each), 10,001 are refused and move nothing', async () => {
+    const sentBefore = BigInt((await a.ok('GET', `/v1/channels/${ch}`)).total_sent_sat);
+    const payments = Array.from({ length: 10_000 }, (_, i) => (i % 2 === 0 ? { channel_id: ch, amount_sat: 1 } : { dest: b.id, amount_sat: 1 }));
+    const r = await a.api('POST', '/v1/payments/batch', { payments });
+    assert.equal(r.status, 201, JSON.stringify(r.body).slice(0, 300));
+    assert.equal(r.body.succeeded, 10_000);
+    assert.equal(BigInt((await a.ok('GET', `/v1/channels/${ch}`)).total_sent_sat), sentBefore + 10_000n);
+    expectError(await a.api('POST', '/v1/payments/batch', { payments: [...payments, { channel_id: ch, amount_sat: 1 }] }), 400, 'invalid_argument');
+    assert.equal(BigInt((await a.ok('GET', `/v1/channels/${ch}`)).total_sent_sat), sentBefore + 10_000n);
+  });
+
   test('auth: no token or a wrong one is 401; the read-only token reads but cannot write (403)', async () => {
     expectError(await a.api('GET', '/v1/getinfo', undefined, null), 401, 'unauthorized');
     expectError(await a.api('GET', '/v1/getinfo', undefined, 'ab'.repeat(32)), 401, 'unauthorized');
@@ -99,6 +110,10 @@ describe('REST API', () => {
       ['POST', '/v1/payments', { channel_id: ch, amount_sat: 5, extra: 1 }, 400, 'invalid_argument'],
       ['POST', '/v1/payments', '{"channel_id": ', 400, 'invalid_argument'],
       ['POST', '/v1/payments/batch', { payments: [] }, 400, 'invalid_argument'],
+      ['POST', '/v1/payments/batch', { payments: [{ amount_sat: 1 }] }, 400, 'invalid_argument'],
+      ['POST', '/v1/payments/batch', { payments: [{ channel_id: ch, dest: b.id, amount_sat: 1 }] }, 400, 'invalid_argument'],
+      ['POST', '/v1/payments/batch', { payments: [{ dest: b.id, amount_sat: 1, max_fee_sat: -1 }] }, 400, 'invalid_argument'],
+      ['POST', '/v1/payments', { dest: b.id, amount_sat: 5, max_fee_sat: 1.5 }, 400, 'invalid_argument'],
       ['POST', '/v1/deposits', { amount_sat: -1 }, 400, 'invalid_argument'],
       ['POST', '/v1/deposits', { fund: true }, 400, 'invalid_argument'],
       ['POST', '/v1/deposits/nope/funded', { txid: 'ab'.repeat(32), vout: 0 }, 404, 'unknown_deposit'],

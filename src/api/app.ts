@@ -27,13 +27,21 @@ export interface ApiOptions {
   logger?: Logger | null;
 }
 
+const DEFAULT_BODY_LIMIT = '64kb';
+
 export function buildApp(opts: ApiOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   const log = opts.logger ?? null;
   if (log) app.use(requestLog(log));
-  app.use(express.json({ limit: '64kb', strict: true }));
+  // Bodies are small except where a route says otherwise (a batch of payments): each route parses its own.
+  const parsers = new Map<string, ReturnType<typeof express.json>>();
+  const parserFor = (limit: string) => {
+    let p = parsers.get(limit);
+    if (!p) parsers.set(limit, (p = express.json({ limit, strict: true })));
+    return p;
+  };
 
   app.get('/v1/openapi.json', (_req, res) => { res.json(openApiDocument()); });
 
@@ -51,7 +59,7 @@ export function buildApp(opts: ApiOptions): express.Express {
   for (const r of routes) {
     const body = r.body ? TypeCompiler.Compile(r.body) : null;
     const query = r.query ? TypeCompiler.Compile(r.query) : null;
-    app[r.method](r.path, async (req: Request, res: Response, next: NextFunction) => {
+    app[r.method](r.path, parserFor(r.bodyLimit ?? DEFAULT_BODY_LIMIT), async (req: Request, res: Response, next: NextFunction) => {
       try {
         const grant = grantOf(req.headers.authorization, opts.tokens);
         if (!grant) throw new NodeError('unauthorized');

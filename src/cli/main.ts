@@ -35,7 +35,7 @@ wallet (on --node, default the first node of network.json):
   fund AMOUNT_SAT               a new deposit, funded from the regtest faucet and confirmed
   connect HOST:PORT|NODE        attest a peer and open a session
   open PEER [--deposit ID]... [--amount SAT]
-  pay DEST AMOUNT_SAT [--channel ID] [--key IDEMPOTENCY_KEY]
+  pay DEST AMOUNT_SAT [--channel ID] [--key IDEMPOTENCY_KEY] [--max-fee SAT]
   settle CHANNEL_ID | release DEPOSIT_ID [--address ADDR]
   attest NODE                   fetch a fresh quote and verify it here`;
 
@@ -53,7 +53,7 @@ export async function main(argv: string[]): Promise<number> {
       nodes: { type: 'string' }, topology: { type: 'string' }, 'deposit-sat': { type: 'string' }, 'base-port': { type: 'string' }, fresh: { type: 'boolean' }, committee: { type: 'string' },
       'bitcoind-rpc-url': { type: 'string' }, 'bitcoind-rpc-user': { type: 'string' }, 'bitcoind-rpc-password': { type: 'string' },
       deposit: { type: 'string', multiple: true }, amount: { type: 'string' }, channel: { type: 'string' }, key: { type: 'string' },
-      limit: { type: 'string' }, address: { type: 'string' },
+      limit: { type: 'string' }, address: { type: 'string' }, 'max-fee': { type: 'string' },
       'dashboard-port': { type: 'string' }, 'no-dashboard': { type: 'boolean' }, port: { type: 'string' }, 'log-level': { type: 'string' },
     },
   });
@@ -136,6 +136,7 @@ export async function main(argv: string[]): Promise<number> {
       const amount = satArg(args[1], 'AMOUNT_SAT');
       const body: Record<string, unknown> = { dest, amount_sat: amount, idempotency_key: values.key ?? randomBytes(12).toString('hex') };
       if (values.channel) body.channel_id = values.channel;
+      if (values['max-fee'] !== undefined) body.max_fee_sat = satArg(values['max-fee'], '--max-fee');
       const p = await api.request('POST', '/v1/payments', body);
       const via = Array.isArray(p.route) && p.route.length > 2 ? ` via ${p.route.slice(1, -1).map((id: string) => peerName(network, id)).join(', ')} (fee ${formatSat(p.fee_sat ?? 0)} sat)` : '';
       out(`payment ${p.payment_id}: ${formatSat(p.amount_sat)} sat to ${peerName(network, dest)}${via} ${p.status}`, p);

@@ -389,8 +389,9 @@ export class TreasuryNode {
    * Pays `dest` through a path of channels (README "Multi-hop payments"). A payment that meets a channel
    * held by another multi-hop payment (`channel_busy`) is retried after a random pause, for up to 8 s:
    * contention is abort-and-retry. Answers after at most `waitMs`, `in_flight` if it is not over by then.
+   * `maxFeeSat` bounds what the intermediaries may take in all (the enclave applies a default without it).
    */
-  async payMultihop(dest: string, amount: number, waitMs: number): Promise<Payment> {
+  async payMultihop(dest: string, amount: number, waitMs: number, maxFeeSat?: number): Promise<Payment> {
     const payment = this.payments.begin('', amount);
     payment.dest = dest;
     const done = (async () => {
@@ -399,7 +400,7 @@ export class TreasuryNode {
         try {
           if (this.stopped) throw new NodeError('node_stopping', 'the node is shutting down');
           const feeRate = await this.opts.chain.feeRate();
-          const r = await this.call('mh_pay', { dest, amount_sat: amount, fee_rate: feeRate });
+          const r = await this.call('mh_pay', { dest, amount_sat: amount, fee_rate: feeRate, ...(maxFeeSat !== undefined ? { max_fee_sat: maxFeeSat } : {}) });
           payment.channel_id = r.channel_id;
           payment.route = r.route;
           payment.fee_sat = Number(r.fee_sat);
