@@ -15,6 +15,7 @@ import { EXAMPLE_ENTRY, exampleInterface, exampleOcalls, tempDir } from './fixtu
 import { TREASURY_PROGRAM } from '../src/node/treasury-node.ts';
 import { TreasuryInterface } from '../src/treasury/interface.ts';
 import { NETWORK } from '../src/treasury/transactions.ts';
+import { SecureSession, SessionError } from '../src/protocol/session.ts';
 
 let root: string;
 let cleanup: () => Promise<void>;
@@ -212,4 +213,45 @@ test('the treasury program refuses a peer_recv frame in shared memory and keeps 
   await assert.rejects(e.ecallUnchecked('peer_recv', { conn: 'c1', frames: [new Uint8Array(16), frame] }), code('shared_memory'));
   assert.deepEqual(closed, [], 'the refused call never reached the treasury (no teardown)');
   assert.equal((await e.ecall('get_info', {})).node_id.length, 66);
+});
+
+// ---- session frames -----------------------------------------------------------------------------------
+
+test('SecureSession.open: a replayed frame whose counter another thread rewrites during open is never accepted', async () => {
+  const input = {
+    ecdh: randomBytes(32), initiatorNonce: randomBytes(32), responderNonce: randomBytes(32),
+    initiatorId: randomBytes(33), responderId: randomBytes(33),
+  };
+  const sender = new SecureSession({ ...input, isInitiator: true });
+  const receiver = new SecureSession({ ...input, isInitiator: false });
+  const genuine = sender.seal(new TextEncoder().encode('pay 1000 sat'));
+  assert.equal(new TextDecoder().decode(receiver.open(genuine)), 'pay 1000 sat');
+
+  // Replaying frame 1: the counter byte is flipped between 1 (what was authenticated) and 2 (the next
+  // expected). Reading 2 for the order check and authenticating 1 would accept the payment twice.
+  const frame = shared(genuine);
+  const stop = await startFlipper(frame, 7, Uint8Array.of(1), Uint8Array.of(2), 200);
+  const codes = new Map<string, number>();
+  let accepted = 0;
+  let attempts = 0;
+  try {
+    const deadline = Date.now() + 10_000;
+    for (; attempts < 20_000 && Date.now() < deadline; attempts++) {
+      try {
+        receiver.open(frame);
+        accepted++;
+        break;
+      } catch (err) {
+        assert.ok(err instanceof SessionError, String(err));
+        codes.set(err.code, (codes.get(err.code) ?? 0) + 1);
+      }
+    }
+  } finally {
+    await stop();
+  }
+  const seen = `${attempts} attempts: accepted ${accepted}; refusals ${JSON.stringify(Object.fromEntries(codes))}`;
+  assert.equal(accepted, 0, seen);
+  assert.ok((codes.get('replayed') ?? 0) > 0, seen);
+  // The session is unharmed: the real next frame opens.
+  assert.equal(new TextDecoder().decode(receiver.open(sender.seal(Uint8Array.of(0x61)))), 'a');
 });
