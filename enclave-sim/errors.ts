@@ -47,7 +47,8 @@ export class OcallFailedError extends EnclaveError {
  * How an ecall failed, as seen by the host. `code` is one of the runtime's codes below, or the code of an
  * EnclaveError the program threw.
  *
- * Runtime codes: `unknown_ecall`, `malformed_args`, `malformed_message`, `internal_error` (the handler threw
+ * Runtime codes: `unknown_ecall`, `malformed_args`, `malformed_message`, `shared_memory` (the message held a
+ * SharedArrayBuffer or a view of one), `internal_error` (the handler threw
  * something other than an EnclaveError; its message is not forwarded), `invalid_result` (the handler's
  * result failed its schema; not forwarded), `enclave_terminated`, `init_failed`, `interface_mismatch`,
  * `instance_busy`, plus the seal codes when they escape a handler or `init`.

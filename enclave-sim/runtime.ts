@@ -4,7 +4,8 @@
  *
  * A program calls `serveEnclave(iface, handlers, init?)` once at top level. The runtime then:
  *  - checks every message from the host against the envelope schema and the program's call schemas
- *    before any handler sees it, and answers anything malformed with an error code;
+ *    before any handler sees it, and answers anything malformed with an error code; refuses any message
+ *    holding shared memory (see shared-memory.ts) before even that;
  *  - gives handlers an EnclaveContext: typed ocalls, sealed state with rollback protection, quotes and
  *    trusted randomness;
  *  - never forwards the text of an unexpected exception (it might contain secrets), only EnclaveErrors.
@@ -22,6 +23,7 @@ import {
 } from './messages.ts';
 import { QuoteSchema, type Quote } from './quote.ts';
 import { inspectSealedBlob, openBlob, sealBlob } from './sealing.ts';
+import { containsSharedMemory } from './shared-memory.ts';
 
 export { EnclaveError, OcallFailedError, SealError, type SealErrorCode } from './errors.ts';
 export type { Quote } from './quote.ts';
@@ -223,6 +225,7 @@ export function serveEnclave<I extends EnclaveInterface>(
   }
 
   host.on('message', (msg: unknown) => {
+    if (containsSharedMemory(msg)) return refuseShared(msg);
     if (!checkHostToEnclave.Check(msg)) return answerMalformed(msg);
     const m: HostToEnclave = msg;
     switch (m.t) {
@@ -241,6 +244,24 @@ export function serveEnclave<I extends EnclaveInterface>(
     }
   });
   host.on('messageerror', () => send({ t: 'protocol_error', code: 'malformed_message', message: 'message could not be deserialized' }));
+
+  /**
+   * A message holding shared memory: the host could rewrite those bytes while the enclave checks and uses
+   * them, so nothing in it is used. Only `t` and `id` (primitives, hence copies) are read, to settle the
+   * call it belongs to: an ecall fails with 'shared_memory', an ocall rejects with 'invalid_ocall_result'.
+   */
+  function refuseShared(msg: unknown): void {
+    const { t, id } = (typeof msg === 'object' && msg !== null ? msg : {}) as { t?: unknown; id?: unknown };
+    if (t === 'ecall' && Number.isSafeInteger(id) && (id as number) >= 0) {
+      return fail(id as number, 'shared_memory', 'ecall message contains shared memory (a SharedArrayBuffer or a view of one)');
+    }
+    const pending = (t === 'ocall_result' || t === 'ocall_error') && typeof id === 'number' ? pendingOcalls.get(id) : undefined;
+    if (pending) {
+      pendingOcalls.delete(id as number);
+      return pending.reject(new EnclaveError('invalid_ocall_result', `ocall ${pending.name}: the host answered with shared memory`));
+    }
+    send({ t: 'protocol_error', code: 'shared_memory', message: 'message contains shared memory' });
+  }
 
   /** A malformed envelope that still names an ecall id gets an ecall_error, so the host's call settles. */
   function answerMalformed(msg: unknown): void {
@@ -327,23 +348,31 @@ class SealedState {
   }
 
   async #unseal(): Promise<Uint8Array | null> {
-    const blob = await this.#store.load();
+    const loaded = await this.#store.load();
     const current = await this.#platform.readCounter();
     const b = this.#boot;
-    if (blob === null) {
+    if (loaded === null) {
       if (current.value === 0) {
         this.#committed = current;
         return null;
       }
       throw new SealError('missing', `the platform counter is at ${current.value} but the host has no sealed blob`);
     }
-    const header = inspectSealedBlob(blob);
-    if (!header) throw new SealError('tampered', 'not a sealed blob');
+    // Check once, use only the checked copy: the runtime already refuses shared memory, and this copy
+    // makes sure no later read of the blob can see other bytes than the ones checked.
+    const blob = loaded.slice();
+    const claimed = inspectSealedBlob(blob);
+    if (!claimed) throw new SealError('tampered', 'not a sealed blob');
     // The header is not yet authenticated: these checks only pick the most useful refusal.
-    if (header.measurement !== b.measurement) throw new SealError('wrong_enclave', 'blob was sealed by other enclave code');
-    if (header.platformId !== b.platformId) throw new SealError('wrong_enclave', 'blob was sealed on another platform');
-    if (header.counterId !== b.counterId) throw new SealError('wrong_enclave', 'blob was sealed by another instance of this enclave');
-    const { plaintext } = openBlob(b.sealingKey, blob); // from here on the header is authentic
+    if (claimed.measurement !== b.measurement) throw new SealError('wrong_enclave', 'blob was sealed by other enclave code');
+    if (claimed.platformId !== b.platformId) throw new SealError('wrong_enclave', 'blob was sealed on another platform');
+    if (claimed.counterId !== b.counterId) throw new SealError('wrong_enclave', 'blob was sealed by another instance of this enclave');
+    // Every decision below is taken from the header openBlob parsed from the very bytes GCM authenticated.
+    const { header, plaintext } = openBlob(b.sealingKey, blob);
+    if (header.counterId !== b.counterId) {
+      plaintext.fill(0);
+      throw new SealError('wrong_enclave', 'blob was sealed by another instance of this enclave');
+    }
     const c = header.counter;
     const p = current.value;
     if (c === p && bytesEqual(header.tag, current.tag)) {
@@ -392,6 +421,16 @@ class PlatformChannel {
   constructor(port: MessagePort, debugReaders: Map<string, () => Uint8Array>) {
     this.#port = port;
     port.on('message', (msg: unknown) => {
+      if (containsSharedMemory(msg)) {
+        // Defence in depth (the Platform is the simulated CPU, but it runs in the host's process).
+        const id = (typeof msg === 'object' && msg !== null ? (msg as { id?: unknown }).id : undefined);
+        const pending = typeof id === 'number' ? this.#pending.get(id) : undefined;
+        if (pending) {
+          this.#pending.delete(id as number);
+          pending.reject(new EnclaveError('platform_error', 'platform reply contains shared memory'));
+        }
+        return;
+      }
       if (!checkPlatformToEnclave.Check(msg)) return;
       if (msg.t === 'debug_read') {
         const read = debugReaders.get(msg.name);

@@ -71,19 +71,7 @@ export function sealBlob(key: Uint8Array, header: SealedHeader, plaintext: Uint8
  */
 export function inspectSealedBlob(blob: Uint8Array): SealedHeader | null {
   if (blob.length < HEADER_SIZE + GCM_TAG_SIZE) return null;
-  for (let i = 0; i < MAGIC.length; i++) if (blob[i] !== MAGIC[i]) return null;
-  if (blob[4] !== VERSION) return null;
-  const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
-  const counter = view.getBigUint64(85);
-  if (counter > BigInt(Number.MAX_SAFE_INTEGER)) return null;
-  return {
-    measurement: bytesToHex(blob.subarray(5, 37)),
-    platformId: bytesToHex(blob.subarray(37, 53)),
-    counterId: bytesToHex(blob.subarray(53, 85)),
-    counter: Number(counter),
-    tag: blob.slice(93, 109),
-    prevTag: blob.slice(109, 125),
-  };
+  return parseHeader(blob);
 }
 
 /**
@@ -92,10 +80,14 @@ export function inspectSealedBlob(blob: Uint8Array): SealedHeader | null {
  * @throws SealError('tampered') if the blob is malformed or fails authentication.
  */
 export function openBlob(key: Uint8Array, blob: Uint8Array): { header: SealedHeader; plaintext: Uint8Array } {
-  const header = inspectSealedBlob(blob);
+  if (blob.length < HEADER_SIZE + GCM_TAG_SIZE) throw new SealError('tampered', 'not a sealed blob');
+  // One copy of the header, both parsed and authenticated: the header returned is the one GCM checked,
+  // whatever happens to `blob` meanwhile. (Body and GCM tag are each read once, so need no copy.)
+  const head = blob.slice(0, HEADER_SIZE);
+  const header = parseHeader(head);
   if (!header) throw new SealError('tampered', 'not a sealed blob');
-  const decipher = createDecipheriv('aes-256-gcm', key, blob.subarray(125, HEADER_SIZE));
-  decipher.setAAD(blob.subarray(0, HEADER_SIZE));
+  const decipher = createDecipheriv('aes-256-gcm', key, head.subarray(125, HEADER_SIZE));
+  decipher.setAAD(head);
   decipher.setAuthTag(blob.subarray(blob.length - GCM_TAG_SIZE));
   const body = decipher.update(blob.subarray(HEADER_SIZE, blob.length - GCM_TAG_SIZE));
   try {
@@ -108,6 +100,23 @@ export function openBlob(key: Uint8Array, blob: Uint8Array): { header: SealedHea
     body.fill(0);
     throw new SealError('tampered', 'sealed blob failed authentication');
   }
+}
+
+/** Parses the first HEADER_SIZE bytes of `bytes`; null unless they are a version 1 header. */
+function parseHeader(bytes: Uint8Array): SealedHeader | null {
+  for (let i = 0; i < MAGIC.length; i++) if (bytes[i] !== MAGIC[i]) return null;
+  if (bytes[4] !== VERSION) return null;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, HEADER_SIZE);
+  const counter = view.getBigUint64(85);
+  if (counter > BigInt(Number.MAX_SAFE_INTEGER)) return null;
+  return {
+    measurement: bytesToHex(bytes.subarray(5, 37)),
+    platformId: bytesToHex(bytes.subarray(37, 53)),
+    counterId: bytesToHex(bytes.subarray(53, 85)),
+    counter: Number(counter),
+    tag: bytes.slice(93, 109),
+    prevTag: bytes.slice(109, 125),
+  };
 }
 
 function encodeHeader(h: SealedHeader, iv: Uint8Array): Uint8Array {

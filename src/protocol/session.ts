@@ -67,8 +67,10 @@ export class SecureSession {
    * @throws SessionError: the caller must tear the session down.
    */
   open(frame: Uint8Array): Uint8Array {
-    if (frame.length < COUNTER_BYTES + TAG_BYTES) throw new SessionError('malformed', 'frame too short');
-    const buf = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+    // A copy first: the counter checked below must be the one authenticated, even if the caller's bytes
+    // change meanwhile (a buffer shared with another thread).
+    const buf = Buffer.from(frame);
+    if (buf.length < COUNTER_BYTES + TAG_BYTES) throw new SessionError('malformed', 'frame too short');
     const header = buf.subarray(0, COUNTER_BYTES);
     const counter = header.readBigUInt64BE();
     const decipher = createDecipheriv('aes-256-gcm', this.recvKey, nonceFor(header));
