@@ -108,8 +108,9 @@ test('a sealed blob in shared memory whose header is rewritten during unseal: th
   let accepted = 0;
   let attempts = 0;
   try {
-    const deadline = Date.now() + 60_000;
-    for (; attempts < 300 && Date.now() < deadline; attempts++) {
+    // Bounded to keep the suite short: on the code before the fix, 90 attempts saw 6 acceptances.
+    const deadline = Date.now() + 20_000;
+    for (; attempts < 120 && Date.now() < deadline; attempts++) {
       let e;
       try {
         e = await launch();
