@@ -71,8 +71,8 @@ async function settledDown(ids = nodes.map((_, i) => i)): Promise<boolean> {
   return true;
 }
 
-async function pay(from: number, to: number, amount: number) {
-  return nodes[from]!.api('POST', '/v1/payments', { dest: nodes[to]!.id, amount_sat: amount });
+async function pay(from: number, to: number, amount: number, maxFeeSat?: number) {
+  return nodes[from]!.api('POST', '/v1/payments', { dest: nodes[to]!.id, amount_sat: amount, ...(maxFeeSat !== undefined ? { max_fee_sat: maxFeeSat } : {}) });
 }
 
 describe('multi-hop payments between real nodes', () => {
@@ -114,7 +114,11 @@ describe('multi-hop payments between real nodes', () => {
       return g.find((x) => x.node_id === nodes[DAVE]!.id)?.fee_ppm === 10_000 && g.find((x) => x.node_id === nodes[BOB]!.id)?.fee_ppm === 1_000;
     }, 10_000, 'fees announced');
     const start = await balances();
-    const r = await pay(ALICE, ERIN, 10_000);
+    // 125 sat of fees is above the default limit for 10,000 sat (1 % + 10): refused unless the payer allows it
+    const refused = await pay(ALICE, ERIN, 10_000);
+    assert.equal(refused.status, 409, JSON.stringify(refused.body));
+    assert.equal(refused.body.error.code, 'fee_limit_exceeded');
+    const r = await pay(ALICE, ERIN, 10_000, 200);
     assert.equal(r.status, 201, JSON.stringify(r.body));
     assert.equal(r.body.status, 'succeeded');
     assert.equal(r.body.route.length, 5);
@@ -128,7 +132,7 @@ describe('multi-hop payments between real nodes', () => {
       assert.equal(now[i + 1]![ch], start[i + 1]![ch]! + moved[i]!, `paid side of channel ${i}`);
     });
     // and back, from erin to alice (fees of dave, carol, bob again)
-    const back = await pay(ERIN, ALICE, 2_000);
+    const back = await pay(ERIN, ALICE, 2_000, 200);
     assert.equal(back.status, 201, JSON.stringify(back.body));
     assert.equal(back.body.status, 'succeeded');
     for (const n of [BOB, CAROL, DAVE]) await nodes[n]!.ok('POST', '/v1/fees', { base_sat: 0, ppm: 0 });
