@@ -179,13 +179,15 @@ test('the lock holder alone advances: another handle can neither take the lock n
 test('SIGKILL of the process holding an instance: the next launch, from another process, succeeds at once', async () => {
   const w = await walletWith('kill', 3n);
   const a = spawnHost(w.platformDir, w.storeFile, w.keyFile);
-  assert.deepEqual(await a.launched, { launched: true, total: '3' });
-  assert.deepEqual(await a.call('add', 1n), { ok: true, total: '4' });
   const platform = await Platform.open({ dir: w.platformDir, attestation: w.attestation });
   const launch = () => platform.launch({ entry: EXAMPLE_ENTRY, iface: exampleInterface, ocalls: exampleOcalls(), store: new FileSealedStore(w.storeFile) });
-  await assert.rejects(launch(), (err: EnclaveCallError) => err.code === 'instance_busy' && new RegExp(`held by process ${a.child.pid}`).test(err.message));
-
-  a.child.kill('SIGKILL');
+  try {
+    assert.deepEqual(await a.launched, { launched: true, total: '3' });
+    assert.deepEqual(await a.call('add', 1n), { ok: true, total: '4' });
+    await assert.rejects(launch(), (err: EnclaveCallError) => err.code === 'instance_busy' && new RegExp(`held by process ${a.child.pid}`).test(err.message));
+  } finally {
+    a.child.kill('SIGKILL');
+  }
   assert.equal((await a.exited).signal, 'SIGKILL');
   const b = spawnHost(w.platformDir, w.storeFile, w.keyFile);
   try {
