@@ -37,7 +37,7 @@ export class CounterLock {
   }
 
   /**
-   * Takes the lock, without waiting.
+   * Takes the lock without waiting for another holder (only for a release already under way here).
    * @throws PlatformError('instance_busy') if another open description holds it (message names its pid);
    *   the fs error if the file cannot be opened or locked.
    */
@@ -63,10 +63,6 @@ export class CounterLock {
       // Only the diagnostic pid is missing; the lock itself is held.
     }
     return new CounterLock(file, handle);
-  }
-
-  get held(): boolean {
-    return this.#handle !== null;
   }
 
   /** Drops the lock once `after` settled (closing the descriptor is what releases it). */
