@@ -11,6 +11,9 @@
  * `value` only ever grows by one. `tag` is the commit tag of the sealed blob committed at `value` (random,
  * chosen by the enclave); it lets the enclave tell two different blobs sealed at the same value apart
  * (see runtime.ts, "unsealState"). No file means value 0 with an all-zero tag.
+ *
+ * Only the holder of the counter's lock (counter-lock.ts, `<counterId>.lock` beside it) advances it: the
+ * lock is what makes the compare-and-set exclusive across processes, the two-slot file alone is not.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,6 +21,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { PlatformError } from './errors.ts';
 import { bytesToHex, hexToBytes, isHex, lengthPrefixed, utf8ToBytes } from './encoding.ts';
 import { SlotFile } from './durable-file.ts';
+import { CounterLock } from './counter-lock.ts';
 import type { CounterState } from './messages.ts';
 
 const FORMAT = 'teechain-enclave-sim/counter/v1';
@@ -33,6 +37,7 @@ export class CounterStore {
   readonly #dir: string;
   readonly #queues = new Map<string, Promise<unknown>>();
   readonly #files = new Map<string, Promise<SlotFile>>();
+  readonly #locks = new Map<string, CounterLock>();
 
   constructor(platformDir: string) {
     this.#dir = join(platformDir, 'counters');
@@ -44,12 +49,27 @@ export class CounterStore {
   }
 
   /**
+   * Takes the counter's exclusive lock for this store, held until `release`. Taken once per enclave
+   * launch, so advancing costs nothing more.
+   * @throws PlatformError('instance_busy') if this store or any other handle, in any process, holds it.
+   */
+  lock(counterId: string): Promise<void> {
+    return this.#serialized(counterId, async () => {
+      if (this.#locks.has(counterId)) throw new PlatformError('instance_busy', `counter ${counterId} is already locked here`);
+      await mkdir(this.#dir, { recursive: true, mode: 0o700 });
+      this.#locks.set(counterId, await CounterLock.acquire(join(this.#dir, `${counterId}.lock`)));
+    });
+  }
+
+  /**
    * Compare-and-set `from` → `to` (= from + 1), durably, recording `tag`.
-   * @throws PlatformError('counter_conflict') if the counter is not at `from` or `to` is not `from + 1`;
-   *   'counter_corrupt'; or the fs error of the write (the counter is then unchanged or advanced, never torn).
+   * @throws PlatformError('counter_not_locked') if this store does not hold the counter's lock;
+   *   'counter_conflict' if the counter is not at `from` or `to` is not `from + 1`; 'counter_corrupt';
+   *   or the fs error of the write (the counter is then unchanged or advanced, never torn).
    */
   advance(counterId: string, meta: { measurement: string; instance: string }, from: number, to: number, tag: Uint8Array): Promise<void> {
     return this.#serialized(counterId, async () => {
+      if (!this.#locks.has(counterId)) throw new PlatformError('counter_not_locked', `counter ${counterId} is not locked by this process`);
       // Compared against the record on disk each time (not a cached value): another process may share the platform dir.
       await (await this.#slots(counterId)).update((bytes) => {
         const current = this.#parse(counterId, bytes);
@@ -80,13 +100,19 @@ export class CounterStore {
     return { value: value as number, tag: hexToBytes(tag) };
   }
 
-  /** Closes the counter's files once no enclave uses it (they are reopened on the next use). */
+  /**
+   * Closes the counter's files once no enclave uses it (they are reopened on the next use) and drops its
+   * lock. Advances not yet started are refused from now on; the lock goes only after the one under way.
+   */
   release(counterId: string): Promise<void> {
-    return this.#serialized(counterId, async () => {
+    const lock = this.#locks.get(counterId);
+    this.#locks.delete(counterId);
+    const closed = this.#serialized(counterId, async () => {
       const f = this.#files.get(counterId);
       this.#files.delete(counterId);
       if (f) await (await f).close();
     });
+    return lock ? lock.release(closed).then(() => closed) : closed;
   }
 
   /** The counter's slot file, opened once and kept open while its enclave runs (written on every seal). */

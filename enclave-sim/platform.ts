@@ -43,7 +43,8 @@ export interface LaunchOptions<I extends EnclaveInterface> {
   /**
    * Which monotonic counter this enclave uses, i.e. which enclave instance it is (default 'default').
    * Two enclaves of the same code on one platform must use different instance names; launching a second
-   * live one with the same name fails with 'instance_busy'.
+   * live one with the same name, from this process or another on the same platform dir, fails with
+   * 'instance_busy'.
    */
   instance?: string;
   /** Worker heap limits (default: 256 MB old space, 48 MB young space, 4 MB stack). */
@@ -110,8 +111,14 @@ export class Platform {
     if (typeof instance !== 'string' || instance.length < 1 || instance.length > 128) throw new TypeError('instance must be 1..128 characters');
     const bundle = await bundleEnclave(opts.entry);
     const counterId = counterIdFor(bundle.measurement, instance);
-    if (this.#liveByCounter.has(counterId)) {
-      throw new EnclaveCallError('instance_busy', `an enclave with this code and instance ${JSON.stringify(instance)} is already running`);
+    const busy = `an enclave with this code and instance ${JSON.stringify(instance)} is already running`;
+    if (this.#liveByCounter.has(counterId)) throw new EnclaveCallError('instance_busy', busy);
+    // Held from here until the worker exits: the check above sees only this process.
+    try {
+      await this.#counters.lock(counterId);
+    } catch (err) {
+      if (err instanceof PlatformError && err.code === 'instance_busy') throw new EnclaveCallError('instance_busy', `${busy} (${err.message})`);
+      throw err;
     }
     const debug = opts.debug === true;
     const channel = new MessageChannel();
@@ -120,16 +127,23 @@ export class Platform {
       kind: 'teechain-enclave-sim/boot/v1', measurement: bundle.measurement, platformId: this.id,
       counterId, debug, sealingKey, platformPort: channel.port2,
     };
-    const worker = new Worker(bundle.code, {
-      eval: true,
-      workerData: boot,
-      transferList: [channel.port2],
-      execArgv: [], // no host loaders (e.g. --import tsx) inside the enclave: only the measured bundle runs
-      env: {},
-      resourceLimits: opts.resourceLimits ?? DEFAULT_LIMITS,
-      name: `enclave ${bundle.measurement.slice(0, 12)}`,
-    });
-    sealingKey.fill(0); // workerData was copied into the worker's message queue by the constructor
+    let worker: Worker;
+    try {
+      worker = new Worker(bundle.code, {
+        eval: true,
+        workerData: boot,
+        transferList: [channel.port2],
+        execArgv: [], // no host loaders (e.g. --import tsx) inside the enclave: only the measured bundle runs
+        env: {},
+        resourceLimits: opts.resourceLimits ?? DEFAULT_LIMITS,
+        name: `enclave ${bundle.measurement.slice(0, 12)}`,
+      });
+    } catch (err) {
+      await this.#counters.release(counterId);
+      throw err;
+    } finally {
+      sealingKey.fill(0); // workerData was copied into the worker's message queue by the constructor
+    }
 
     const record: LaunchedEnclave = { measurement: bundle.measurement, instance, counterId, debug, port: channel.port1, live: true, debugReads: new Map() };
     this.#liveByCounter.set(counterId, record);
