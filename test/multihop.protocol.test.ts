@@ -654,3 +654,83 @@ test('a τ that shows up after its channels moved on is an ordinary settlement, 
   assert.equal(b.treasury.channel(channels[0]!).status, 'open', 'bob\'s other channel is not closed on the payment\'s behalf');
   for (const n of nodes) assert.ok(['done', 'released'].includes(recOf(n).phase));
 });
+
+test('the freeze is sealed before τ leaves: the payer crashed right after handing τ out stays frozen after its restart', async () => {
+  const { mesh, nodes, channels } = await line(3);
+  const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
+  mesh.onSeal = (name, bytes) => { if (name === 'n1' && phasesIn(bytes).includes('released')) mesh.hold('n1', 'n0'); };
+  void a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1).catch(() => undefined);
+  await waitFor(() => mesh.holding('n1', 'n0') > 0 && recOf(a).phase === 'committed');
+  mesh.onSeal = undefined;
+  const tau = await a.treasury.settle(channels[0]!, 1);
+  mesh.crash('n0'); // nothing more is sealed; bob's release, held back, is lost with the session
+  mesh.deliver('n1', 'n0');
+  const a2 = await mesh.restart('n0', ['n1']); // bob re-sends his release after the handshake
+  await waitFor(() => recOf(a2).phase !== 'committed');
+  assert.equal(recOf(a2).phase, 'released', 'the release applies the new state but does not unlock');
+  const [p] = await a2.treasury.pay([{ channel_id: channels[0]!, amount_sat: 1_000 }]);
+  assert.equal(p!.ok ? 'accepted' : p!.code, 'channel_busy');
+  const [q] = await b.treasury.pay([{ channel_id: channels[1]!, amount_sat: 1_000 }]);
+  assert.equal(q!.ok ? 'accepted' : q!.code, 'channel_busy');
+  assert.equal(recOf(b).phase, 'released', 'no unlock came down the path');
+  const views = tauAgainstViews(tau.tx_hex!, [a2, b, c], channels);
+  assert.deepEqual(views.map((v) => v.paid), views.map((v) => v.latest));
+});
+
+test('unlock overtaken: a payment from the upstream neighbour on a released hop\'s channel is its unlock; one from downstream is not', async () => {
+  const { mesh, nodes, channels } = await line(3);
+  const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
+  mesh.onSeal = (name, bytes) => { if (name === 'n0' && phasesIn(bytes).includes('done')) mesh.hold('n0', 'n1'); };
+  await a.treasury.payMultihop(c.treasury.nodeId, 1_000, 1);
+  mesh.onSeal = undefined;
+  assert.equal(recOf(b).phase, 'released');
+  b.treasury.multihop.peerPaidOnLocked(b.treasury.state.channels[channels[1]!]!, c.treasury.nodeId);
+  assert.equal(recOf(b).phase, 'released', 'carol is downstream: she cannot have been unlocked before bob');
+  b.treasury.multihop.peerPaidOnLocked(b.treasury.state.channels[channels[0]!]!, a.treasury.nodeId);
+  assert.equal(recOf(b).phase, 'done');
+  await b.treasury.commit();
+  await waitFor(() => recOf(c).phase === 'done', 5_000); // bob passed the unlock on
+  mesh.deliver('n0', 'n1');
+  await waitFor(() => unlocked(nodes));
+});
+
+test('a released hop whose own settlement fails keeps its lock: the channel cannot move while τ may be held upstream', async () => {
+  const { mesh, nodes, channels } = await line(3);
+  const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
+  mesh.onSeal = (name, bytes) => { if (name === 'n1' && phasesIn(bytes).includes('released')) mesh.hold('n1', 'n0'); };
+  void a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1).catch(() => undefined);
+  await waitFor(() => mesh.holding('n1', 'n0') > 0 && recOf(b).phase === 'released');
+  mesh.onSeal = undefined;
+  await assert.rejects(b.treasury.settle(channels[1]!, 1_000), (e: TreasuryError) => e.code === 'fee_exceeds_balance');
+  const [p] = await b.treasury.pay([{ channel_id: channels[1]!, amount_sat: 1_000 }]);
+  assert.equal(p!.ok ? 'accepted' : p!.code, 'channel_busy');
+  mesh.deliver('n1', 'n0');
+  await waitFor(() => unlocked(nodes));
+});
+
+test('τ out, and the peer only says it settled the old state: nothing unlocks until the chain shows that settlement', async () => {
+  const { mesh, nodes, channels } = await line(3);
+  const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
+  const before = balances(nodes, channels);
+  mesh.onSeal = (name, bytes) => { if (name === 'n1' && phasesIn(bytes).includes('committed')) mesh.block('n1', 'n2'); };
+  let paid: boolean | null = null;
+  void a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1).then(() => { paid = true; }, () => { paid = false; });
+  await waitFor(() => Object.values(b.treasury.state.multihop ?? {})[0]?.phase === 'committed');
+  mesh.onSeal = undefined;
+  const tau = await b.treasury.settle(channels[0]!, 1); // bob's host takes τ
+  const old = await c.treasury.settle(channels[1]!, 1); // carol, never committed, settles what she had (her host may never broadcast it)
+  assert.equal(old.local_balance_sat, '100000');
+  await waitFor(() => b.treasury.channel(channels[1]!).status === 'closed');
+  assert.equal(recOf(b).phase, 'committed', 'the peer\'s word does not decide while τ is out');
+  const [p] = await b.treasury.pay([{ channel_id: channels[0]!, amount_sat: 1_000 }]);
+  assert.equal(p!.ok ? 'accepted' : p!.code, 'channel_busy', 'ab stays frozen: τ may still confirm');
+  assert.equal(paid, null);
+  // the chain shows carol's settlement: τ can never confirm; the old state decides everywhere
+  await b.treasury.spentOnChain(channels[1]!, old.tx_hex!);
+  assert.equal(recOf(b).phase, 'aborted');
+  await waitFor(() => paid !== null);
+  assert.equal(paid, false);
+  assert.ok(unlocked([a, b]));
+  assert.deepEqual(balances(nodes, channels), before);
+  void tau;
+});

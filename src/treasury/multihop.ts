@@ -470,8 +470,9 @@ export class MultiHop {
       else delete ch.lockedBy;
       return null;
     }
-    // Released: the new state is applied; the caller settles it as usual (it pays this channel what τ pays it).
-    if (rec.phase === 'released') { this.channelClosing(rec, ch); return null; }
+    // Released: the new state is applied; the caller settles it as usual (it pays this channel what τ pays
+    // it), and the lock holds until that settlement has closed the channel (see closedLocally).
+    if (rec.phase === 'released') return null;
     if (rec.phase !== 'committed' || !rec.tx || !rec.txid) { delete ch.lockedBy; return null; }
     // τ only if every input is still unspent (as far as our host knows): otherwise the chain decides.
     for (const input of pathInputs(rec.hops)) {
@@ -488,6 +489,12 @@ export class MultiHop {
     rec.tauOut = true;
     await this.h.commit();
     return out;
+  }
+
+  /** We settled a channel held by a released payment (in the new state): its lock is no longer needed. */
+  closedLocally(ch: Channel): void {
+    const rec = ch.lockedBy ? this.records()[ch.lockedBy] : undefined;
+    if (rec) this.channelClosing(rec, ch);
   }
 
   /** A closed channel of a payment whose τ is out, closed on the peer's word: only the chain can resolve it. */

@@ -448,6 +448,7 @@ export class Treasury {
     }
     const txid = settlement?.txid ?? '0'.repeat(64);
     this.closeChannel(ch, { txid, by: 'local', ...(settlement ? { hex: settlement.hex } : {}) });
+    if (ch.lockedBy) this.multihop.closedLocally(ch);
     this.outbox.push({ peerId: ch.peerId, msg: this.settledMessage(ch) });
     await this.committer.commit();
     return {
