@@ -734,3 +734,27 @@ test('τ out, and the peer only says it settled the old state: nothing unlocks u
   assert.deepEqual(balances(nodes, channels), before);
   void tau;
 });
+
+test('a host that shows its enclave τ without broadcasting it cannot unlock the rest of the path', async () => {
+  const { mesh, nodes, channels } = await line(4);
+  const [a, x, b, c] = nodes as [MeshNode, MeshNode, MeshNode, MeshNode];
+  mesh.onSeal = (name, bytes) => { if (name === 'n3' && phasesIn(bytes).includes('released')) mesh.hold('n3', 'n2'); };
+  let paid: boolean | null = null;
+  void a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1).then(() => { paid = true; }, () => { paid = false; });
+  await waitFor(() => mesh.holding('n3', 'n2') > 0 && recOf(b).phase === 'committed');
+  mesh.onSeal = undefined;
+  const tau = await b.treasury.settle(channels[2]!, 1); // bob's host takes τ out of bob…
+  await b.treasury.spentOnChain(channels[2]!, tau.tx_hex!); // …and tells bob the chain has it, keeping it for later
+  assert.equal(b.treasury.channel(channels[1]!).status, 'closed', 'bob takes τ for the outcome');
+  mesh.deliver('n3', 'n2');
+  // a barrier: once x has bob's announcement of his closed channels, it has handled all bob sent before
+  b.treasury.multihop.gossip();
+  await waitFor(() => x.treasury.multihop.graph.get(b.treasury.nodeId)?.ann.channels.length === 0);
+  // x and alice hold τ's channel a–x; nothing told them the chain decided: it stays frozen
+  assert.equal(recOf(x).phase, 'committed');
+  const [p] = await a.treasury.pay([{ channel_id: channels[0]!, amount_sat: 1_000 }]);
+  assert.equal(p!.ok ? 'accepted' : p!.code, 'channel_busy');
+  const [q] = await x.treasury.pay([{ channel_id: channels[0]!, amount_sat: 1_000 }]);
+  assert.equal(q!.ok ? 'accepted' : q!.code, 'channel_busy');
+  assert.equal(paid, null);
+});

@@ -337,6 +337,7 @@ export class MultiHop {
     rec.phase = 'done';
     rec.resolvedAt = Date.now();
     const next = rec.route[rec.index + 1];
+    if (!forward) rec.quiet = true;
     if (forward && !rec.tauOut && next) this.h.queue(next, { t: 'mh_unlock', pid: rec.pid });
     this.slim(rec);
     this.prune();
@@ -567,8 +568,8 @@ export class MultiHop {
       if (rec.phase === 'locked' && next === peerId) this.h.queue(peerId, this.lockMessage(rec));
       else if (rec.phase === 'signed' && prev === peerId) this.h.queue(peerId, { t: 'mh_signed', pid: rec.pid, hops: rec.hops.map(toWire), tx: rec.tx! });
       else if (rec.phase === 'committed' && next === peerId) this.h.queue(peerId, { t: 'mh_commit', pid: rec.pid, tx: rec.tx! });
-      else if ((rec.phase === 'released' || rec.phase === 'done') && prev === peerId && !rec.tauOut) this.h.queue(peerId, { t: 'mh_release', pid: rec.pid });
-      else if (rec.phase === 'done' && next === peerId && !rec.tauOut) this.h.queue(peerId, { t: 'mh_unlock', pid: rec.pid });
+      else if ((rec.phase === 'released' || rec.phase === 'done') && prev === peerId && !rec.tauOut && !rec.quiet) this.h.queue(peerId, { t: 'mh_release', pid: rec.pid });
+      else if (rec.phase === 'done' && next === peerId && !rec.tauOut && !rec.quiet) this.h.queue(peerId, { t: 'mh_unlock', pid: rec.pid });
       else if (rec.phase === 'aborted') this.h.queue(peerId, { t: 'mh_abort', pid: rec.pid, code: rec.code ?? 'aborted' });
     }
   }

@@ -167,6 +167,8 @@ export interface MhPayment {
    * shows τ or another spend of one of its inputs; this hop never passes a release or an unlock on.
    */
   tauOut?: boolean;
+  /** Done without the unlock wave (its channels closed, or the chain showed τ): nothing to pass on, even on resync. */
+  quiet?: boolean;
 }
 
 // bigint values are written as "<digits>n" strings: no other string in the state is all digits + 'n'.
