@@ -58,7 +58,7 @@ async function settledDown(ids = nodes.map((_, i) => i)): Promise<boolean> {
   for (const i of ids) {
     const n = nodes[i]!;
     const mh = await n.api('GET', '/v1/multihop');
-    if (mh.status !== 200 || mh.body.payments.some((p: { phase: string }) => p.phase !== 'released' && p.phase !== 'aborted')) return false;
+    if (mh.status !== 200 || mh.body.payments.some((p: { phase: string }) => p.phase !== 'done' && p.phase !== 'aborted')) return false;
     const chs = await n.api('GET', '/v1/channels');
     if (chs.status !== 200) return false;
     for (const c of chs.body.channels) {

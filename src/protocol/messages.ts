@@ -94,6 +94,8 @@ export const MultiHopMessage = Type.Union([
   Type.Object({ t: Type.Literal('mh_signed'), pid: Pid, hops: Type.Array(MhHopWire, { minItems: 1, maxItems: 19 }), tx: TxHex }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('mh_commit'), pid: Pid, tx: TxHex }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('mh_release'), pid: Pid }, { additionalProperties: false }),
+  /** The payer has released, so no enclave holds τ any more: the path channels may move again. */
+  Type.Object({ t: Type.Literal('mh_unlock'), pid: Pid }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('mh_abort'), pid: Pid, code: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('gossip'), ann: AnnouncementWire, sig: Type.String({ pattern: '^[0-9a-f]{128}$' }) }, { additionalProperties: false }),
 ]);

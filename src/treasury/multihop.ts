@@ -11,8 +11,25 @@
  *   COMMIT  payer → dest   the payer signs τ's inputs it holds keys for, verifies the other signatures,
  *                          commits, seals, forwards; each hop checks it is the τ it signed, complete,
  *                          commits, seals, forwards
- *   RELEASE dest → payer   the destination (everyone is committed) applies the new totals, unlocks, seals;
- *                          each hop does the same; the payer answers its user
+ *   RELEASE dest → payer   the destination (everyone is committed) applies the new totals, drops τ, seals;
+ *                          each hop does the same, keeping its channels locked; the payer unlocks and
+ *                          answers its user
+ *   UNLOCK  payer → dest   `mh_unlock`: each hop unlocks its channels, seals, forwards
+ *
+ * Why an unlock wave: τ pays every channel of the path the state right after this payment, and every hop
+ * upstream that has not released yet still holds it complete. A channel that moved on while some enclave
+ * still held τ could be settled back by whoever gets τ out of it. The payer is the last to drop τ, so a
+ * channel unlocks only once the payer has released: on `mh_unlock`, or on a payment from the upstream
+ * neighbour on it (an honest enclave pays only on an unlocked channel, and a payment may overtake the
+ * unlock: a seal's payments leave before its multi-hop messages).
+ *
+ * Why τ handed out freezes for good: a committed hop asked to settle hands τ to the host, which may keep it
+ * for later. Before τ leaves, the record is marked `tauOut` and sealed; from then on this hop never passes
+ * a release upstream nor an unlock downstream and ignores aborts and the peers' word, so every channel τ
+ * spends stays locked (upstream hops stay committed, downstream ones released) until the chain shows τ or
+ * another spend of one of its inputs. A release that still arrives applies the new state (everyone is
+ * committed, so it is certain) without unlocking: the frozen channels then show exactly what τ pays them,
+ * and a frozen hop may still settle them alone in that state (which conflicts with τ and pays the same).
  *
  * Before COMMIT a hop may settle its channels alone in the old state (τ can then never confirm: it
  * double-spends); a committed hop settles its path channels only with τ; a released hop settles in the
@@ -137,6 +154,7 @@ export class MultiHop {
       case 'mh_signed': return this.onSigned(peerId, msg.pid, msg.hops, msg.tx);
       case 'mh_commit': return this.onCommit(peerId, msg.pid, msg.tx);
       case 'mh_release': return this.onRelease(peerId, msg.pid);
+      case 'mh_unlock': return this.onUnlock(peerId, msg.pid);
       case 'mh_abort': return this.onAbort(peerId, msg.pid, msg.code);
     }
   }
@@ -272,6 +290,13 @@ export class MultiHop {
     if (rec.index === 0) this.settleWaiter(rec);
   }
 
+  private async onUnlock(peerId: string, pid: string): Promise<void> {
+    const rec = this.records()[pid];
+    if (!rec || rec.phase !== 'released' || rec.tauOut || rec.route[rec.index - 1] !== peerId) return;
+    this.finish(rec, true);
+    await this.h.commit();
+  }
+
   /**
    * An abort from a neighbour. Before COMMIT, always. Committed, only from downstream: a downstream hop
    * aborts only while it is not committed (so no hop after it holds τ complete) and only because the old
@@ -285,22 +310,44 @@ export class MultiHop {
     const upstream = rec.route[rec.index - 1] === peerId;
     const downstream = rec.route[rec.index + 1] === peerId;
     if (!upstream && !downstream) return;
-    if (rec.phase !== 'locked' && rec.phase !== 'signed' && !(rec.phase === 'committed' && downstream)) return;
+    if (rec.phase !== 'locked' && rec.phase !== 'signed' && !(rec.phase === 'committed' && downstream && !rec.tauOut)) return;
     this.abort(rec, code, peerId);
     await this.h.commit();
   }
 
   // ───────────────────────────── state changes ─────────────────────────────
 
-  /** The new state: our channels of the path take the payment, unlock; the release goes back upstream. */
+  /**
+   * The new state: our channels of the path take the payment and τ is dropped; the release goes back
+   * upstream. The channels stay locked until the unlock wave (the payer starts it here), since hops
+   * upstream may still hold τ; a hop that handed τ out passes neither on.
+   */
   private release(rec: MhPayment, acknowledged = true): void {
     this.applyNew(rec, acknowledged);
-    this.unlock(rec);
     rec.phase = 'released';
-    rec.resolvedAt = Date.now();
+    delete rec.tx;
+    if (rec.tauOut) return;
     if (rec.index > 0) this.h.queue(rec.route[rec.index - 1]!, { t: 'mh_release', pid: rec.pid });
+    else this.finish(rec, true);
+  }
+
+  /** Released and no enclave holds τ any more (or the chain decided): unlock; `forward` passes the unlock wave on. */
+  private finish(rec: MhPayment, forward: boolean): void {
+    this.unlock(rec);
+    rec.phase = 'done';
+    rec.resolvedAt = Date.now();
+    const next = rec.route[rec.index + 1];
+    if (!forward) rec.quiet = true;
+    if (forward && !rec.tauOut && next) this.h.queue(next, { t: 'mh_unlock', pid: rec.pid });
     this.slim(rec);
     this.prune();
+  }
+
+  /** A channel of a released payment is being settled: it no longer needs the lock; the payment is done once none is held. */
+  private channelClosing(rec: MhPayment, ch: Channel): void {
+    if (rec.phase !== 'released') return;
+    if (ch.lockedBy === rec.pid) delete ch.lockedBy;
+    if (this.myChannels(rec).every((c) => c.lockedBy !== rec.pid)) this.finish(rec, false);
   }
 
   /** A resolved payment keeps only what answering re-sent messages needs: the sealed state stays small. */
@@ -395,12 +442,18 @@ export class MultiHop {
 
   // ───────────────────────────── channel events from the treasury ─────────────────────────────
 
-  /** A payment from `peerId` on a channel we hold committed: the peer has released, so the new state is certain. */
+  /**
+   * A payment from `peerId` on a channel we hold. From downstream while committed: the peer has released,
+   * so the new state is certain. From upstream while released: the peer has unlocked (it could not pay
+   * otherwise), which follows the payer's release: this is its unlock, overtaken by its payment.
+   */
   peerPaidOnLocked(ch: Channel, peerId: string): void {
     const rec = ch.lockedBy ? this.records()[ch.lockedBy] : undefined;
     if (rec && rec.phase === 'committed' && rec.route[rec.index + 1] === peerId) {
       this.release(rec);
       if (rec.index === 0) void this.h.commit().then(() => this.settleWaiter(rec), () => undefined);
+    } else if (rec && rec.phase === 'released' && !rec.tauOut && rec.route[rec.index - 1] === peerId) {
+      this.finish(rec, true);
     }
   }
 
@@ -418,7 +471,10 @@ export class MultiHop {
       else delete ch.lockedBy;
       return null;
     }
-    if (rec.phase !== 'committed' || !rec.tx || !rec.txid) return null;
+    // Released: the new state is applied; the caller settles it as usual (it pays this channel what τ pays
+    // it), and the lock holds until that settlement has closed the channel (see closedLocally).
+    if (rec.phase === 'released') return null;
+    if (rec.phase !== 'committed' || !rec.tx || !rec.txid) { delete ch.lockedBy; return null; }
     // τ only if every input is still unspent (as far as our host knows): otherwise the chain decides.
     for (const input of pathInputs(rec.hops)) {
       const [txid, vout] = input.outpoint.split(':') as [string, string];
@@ -429,14 +485,36 @@ export class MultiHop {
     const hop = rec.hops.find((x) => x.ch === ch.id)!;
     const local = hop.from === this.h.nodeId ? hop.fromOld - hop.amount : hop.toOld + hop.amount;
     const remote = hop.from === this.h.nodeId ? hop.toOld + hop.amount : hop.fromOld - hop.amount;
-    return { txid: rec.txid, hex: rec.tx, fee: rec.index === 0 ? this.plan(rec.hops, rec.feeRate).fee : 0n, local, remote };
+    const out = { txid: rec.txid, hex: rec.tx, fee: rec.index === 0 ? this.plan(rec.hops, rec.feeRate).fee : 0n, local, remote };
+    // The freeze is durable before τ leaves: a restart must not forget that the host may hold it.
+    rec.tauOut = true;
+    await this.h.commit();
+    return out;
   }
 
-  /** τ settles the path: the new state, every channel of ours on it closed by τ. */
+  /** We settled a channel held by a released payment (in the new state): its lock is no longer needed. */
+  closedLocally(ch: Channel): void {
+    const rec = ch.lockedBy ? this.records()[ch.lockedBy] : undefined;
+    if (rec) this.channelClosing(rec, ch);
+  }
+
+  /** A closed channel of a payment whose τ is out, closed on the peer's word: only the chain can resolve it. */
+  awaitsChain(ch: Channel): boolean {
+    const rec = ch.lockedBy ? this.records()[ch.lockedBy] : undefined;
+    return !!rec && rec.phase === 'committed' && !!rec.tauOut;
+  }
+
+  /**
+   * τ settles the path: the new state (applied here unless already), every channel of ours on it closed by
+   * τ. Nothing is passed on: every hop's own watcher sees τ spend its channels, and a host that showed its
+   * enclave a τ it never broadcast must not thereby unlock anyone else's channel.
+   */
   private resolveByTau(rec: MhPayment): void {
     const mine = this.myChannels(rec);
     const tx = rec.tx;
-    this.release(rec, false);
+    if (rec.phase !== 'released') this.applyNew(rec, false);
+    rec.phase = 'released';
+    this.finish(rec, false);
     for (const c of mine) {
       if (c.status === 'closed') continue;
       this.h.closeChannel(c, { txid: rec.txid!, by: 'remote', ...(tx ? { hex: tx } : {}) });
@@ -448,19 +526,25 @@ export class MultiHop {
    * A locked channel was settled by the peer or seen spent on chain by `txid`. `newState` says whether that
    * settlement paid the new state (known from the peer's totals or from our output), when it is not τ.
    */
-  settledElsewhere(ch: Channel, txid: string, newState: (rec: MhPayment, hop: MhHop) => boolean): void {
+  settledElsewhere(ch: Channel, txid: string, newState: (rec: MhPayment, hop: MhHop) => boolean, onChain = false): void {
     const rec = ch.lockedBy ? this.records()[ch.lockedBy] : undefined;
-    if (!rec) { delete ch.lockedBy; return; }
+    if (!rec || rec.phase === 'done' || rec.phase === 'aborted') { delete ch.lockedBy; return; }
+    // τ is this payment's outcome only while the payment still holds the channel (it cannot have moved
+    // since); a τ of an earlier payment is an ordinary settlement of a channel that moved on.
     if (rec.txid && txid === rec.txid) { this.resolveByTau(rec); return; }
     if (rec.phase === 'locked' || rec.phase === 'signed') { this.abort(rec, 'channel_closed'); return; }
-    if (rec.phase !== 'committed') return;
-    const hop = rec.hops.find((x) => x.ch === ch.id)!;
-    if (newState(rec, hop)) {
+    if (rec.phase === 'committed') {
+      const hop = rec.hops.find((x) => x.ch === ch.id)!;
+      const isNew = newState(rec, hop);
+      // τ is out and only the peer says it settled the old state: τ may still confirm, the chain decides.
+      if (rec.tauOut && !onChain && !isNew) return;
+      // Another transaction spends an input of τ on chain: τ can never confirm, the freeze has no object.
+      if (onChain) delete rec.tauOut;
+      if (!isNew) { this.abort(rec, 'settled_old'); return; }
       this.release(rec, false);
       if (rec.index === 0) void this.h.commit().then(() => this.settleWaiter(rec), () => undefined);
-    } else {
-      this.abort(rec, 'settled_old');
     }
+    this.channelClosing(rec, ch);
   }
 
   /**
@@ -484,7 +568,8 @@ export class MultiHop {
       if (rec.phase === 'locked' && next === peerId) this.h.queue(peerId, this.lockMessage(rec));
       else if (rec.phase === 'signed' && prev === peerId) this.h.queue(peerId, { t: 'mh_signed', pid: rec.pid, hops: rec.hops.map(toWire), tx: rec.tx! });
       else if (rec.phase === 'committed' && next === peerId) this.h.queue(peerId, { t: 'mh_commit', pid: rec.pid, tx: rec.tx! });
-      else if (rec.phase === 'released' && prev === peerId) this.h.queue(peerId, { t: 'mh_release', pid: rec.pid });
+      else if ((rec.phase === 'released' || rec.phase === 'done') && prev === peerId && !rec.tauOut && !rec.quiet) this.h.queue(peerId, { t: 'mh_release', pid: rec.pid });
+      else if (rec.phase === 'done' && next === peerId && !rec.tauOut && !rec.quiet) this.h.queue(peerId, { t: 'mh_unlock', pid: rec.pid });
       else if (rec.phase === 'aborted') this.h.queue(peerId, { t: 'mh_abort', pid: rec.pid, code: rec.code ?? 'aborted' });
     }
   }
@@ -575,10 +660,12 @@ export class MultiHop {
     return planPathSettlement({ inputs: pathInputs(hops), outputs, payerScript: hops[0]!.fromPayout, feeRate });
   }
 
+  /** Keys of a deposit of an open channel only: a closed channel's deposits are never signed for again. */
   private keysFor(outpoint: string): { m: number; privkeys: string[] } | null {
     const own = Object.values(this.h.state.deposits).find((d) => d.outpoint === outpoint && d.status === 'in_channel');
-    if (own) return { m: own.m, privkeys: own.privkeys };
+    if (own && own.channelId && this.h.state.channels[own.channelId]?.status === 'open') return { m: own.m, privkeys: own.privkeys };
     for (const c of Object.values(this.h.state.channels)) {
+      if (c.status !== 'open') continue;
       const d = c.peerDeposits.find((x) => x.outpoint === outpoint);
       if (d) return { m: d.m, privkeys: d.privkeys };
     }

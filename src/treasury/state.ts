@@ -138,7 +138,8 @@ export interface MhHop {
   inputs: Array<{ outpoint: string; value: bigint; witnessScript: string }>;
 }
 
-export type MhPhase = 'locked' | 'signed' | 'committed' | 'released' | 'aborted';
+/** `released`: the new state is applied, the channels still locked (τ may be held upstream); `done`: unlocked. */
+export type MhPhase = 'locked' | 'signed' | 'committed' | 'released' | 'done' | 'aborted';
 
 export interface MhPayment {
   pid: string;
@@ -161,6 +162,13 @@ export interface MhPayment {
   resolvedAt?: number;
   /** The payer's first channel. */
   channel?: string;
+  /**
+   * τ was handed to the host (a settlement while committed): the path channels stay locked until the chain
+   * shows τ or another spend of one of its inputs; this hop never passes a release or an unlock on.
+   */
+  tauOut?: boolean;
+  /** Done without the unlock wave (its channels closed, or the chain showed τ): nothing to pass on, even on resync. */
+  quiet?: boolean;
 }
 
 // bigint values are written as "<digits>n" strings: no other string in the state is all digits + 'n'.

@@ -449,6 +449,7 @@ export class Treasury {
     }
     const txid = settlement?.txid ?? '0'.repeat(64);
     this.closeChannel(ch, { txid, by: 'local', ...(settlement ? { hex: settlement.hex } : {}) });
+    if (ch.lockedBy) this.multihop.closedLocally(ch);
     this.outbox.push({ peerId: ch.peerId, msg: this.settledMessage(ch) });
     await this.committer.commit();
     return {
@@ -466,11 +467,12 @@ export class Treasury {
   async spentOnChain(channelId: string, txHex: string) {
     this.assertLive();
     const ch = this.getChannel(channelId);
-    if (ch.status === 'closed') return this.channelView(ch);
+    // A channel closed on the peer's word while the path settlement τ is out still waits for the chain.
+    if (ch.status === 'closed' && !this.multihop.awaitsChain(ch)) return this.channelView(ch);
     const deposits = [...ch.myDeposits.map((id) => this.asSpendable(this.state.deposits[id]!)), ...ch.peerDeposits];
     const txid = deposits.map((d) => verifyDepositSpend(txHex, d)).find((t) => t !== null);
     if (!txid) throw new TreasuryError('funding_mismatch', 'the transaction does not validly spend a deposit of this channel');
-    if (ch.lockedBy) this.multihop.settledElsewhere(ch, txid, (_rec, hop) => this.multihop.paysNewState(txHex, ch, hop));
+    if (ch.lockedBy) this.multihop.settledElsewhere(ch, txid, (_rec, hop) => this.multihop.paysNewState(txHex, ch, hop), true);
     if ((ch.status as string) === 'closed') { await this.committer.commit(); return this.channelView(ch); }
     this.closeChannel(ch, { txid, by: 'remote' });
     await this.committer.commit();

@@ -70,6 +70,25 @@ export class Mesh {
 
   private readonly blocked = new Set<string>();
 
+  /** Frames from `from` to `to` are held back from now on (a host that picks the timing); `deliver` lets them through, in order. */
+  hold(from: string, to: string): void {
+    if (!this.held.has(`${from}|${to}`)) this.held.set(`${from}|${to}`, []);
+  }
+
+  deliver(from: string, to: string): void {
+    const conn = `${from}|${to}`;
+    const frames = this.held.get(conn) ?? [];
+    this.held.delete(conn);
+    if (frames.length > 0 && this.links.has(conn) && !this.dead.has(from) && !this.dead.has(to)) void this.nodes.get(to)!.treasury.receive(`${to}|${from}`, frames);
+  }
+
+  /** How many frames are held back on `from` → `to`. */
+  holding(from: string, to: string): number {
+    return this.held.get(`${from}|${to}`)?.length ?? 0;
+  }
+
+  private readonly held = new Map<string, Uint8Array[]>();
+
   private ports(name: string, node: MeshNode): TreasuryPorts {
     const me = node.incarnation;
     return {
@@ -85,6 +104,8 @@ export class Mesh {
         const list = node.sent.get(to) ?? [];
         list.push(...frames);
         node.sent.set(to, list);
+        const held = this.held.get(conn);
+        if (held) { held.push(...frames); return; }
         setImmediate(() => {
           if (this.dead.has(name) || this.dead.has(to) || !this.links.has(conn)) return;
           void this.nodes.get(to)!.treasury.receive(`${to}|${name}`, frames);
