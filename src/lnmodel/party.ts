@@ -225,6 +225,8 @@ export class Party {
       return;
     }
     this.conn = conn;
+    // The baseline has no attestation handshake to wait for: its one peer is trusted from the start.
+    this.transport.authenticated(conn);
     if (this.role === 'payee') {
       this.openAsPayee().catch((err: Error) => this.fail(err, err instanceof ProtocolError || err instanceof WireError));
     }

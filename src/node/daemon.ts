@@ -38,6 +38,8 @@ export interface DaemonOptions {
   committee?: { size: number; threshold?: number };
   /** host:port of the primary this node backs up. */
   backupOf?: string;
+  /** How long a P2P connection has to complete its handshake (default 10 s, DEFAULT_PRE_AUTH in transport.ts). */
+  handshakeTimeoutMs?: number;
   /** Structured logs (src/log); default none. */
   logger?: Logger;
 }
@@ -73,6 +75,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     p2pPort: opts.p2pPort,
     ...(opts.committee ? { committee: opts.committee } : {}),
     ...(opts.backupOf ? { backupOf: opts.backupOf } : {}),
+    ...(opts.handshakeTimeoutMs !== undefined ? { preAuth: { timeoutMs: opts.handshakeTimeoutMs } } : {}),
   });
   metrics.attach({ channels: () => node.channels(), deposits: () => node.deposits(), peers: () => node.peers(), blockHeight: () => chain.blockHeight(), committee: async () => (await node.info()).committee });
   const tokens = await loadOrCreateTokens(opts.datadir);

@@ -29,6 +29,7 @@ export async function main(argv: string[]): Promise<void> {
       committee: { type: 'string' },
       threshold: { type: 'string' },
       'backup-of': { type: 'string' },
+      'p2p-handshake-timeout-ms': { type: 'string' },
       'log-level': { type: 'string' },
       'log-file': { type: 'string' },
     },
@@ -47,6 +48,8 @@ export async function main(argv: string[]): Promise<void> {
   };
   const level = values['log-level'] ?? 'info';
   if (!isLogLevel(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const handshakeTimeoutMs = int('p2p-handshake-timeout-ms');
+  if (handshakeTimeoutMs === 0) throw new UsageError('--p2p-handshake-timeout-ms must be at least 1');
   const logger = createLogger({ name: 'node', level, file: values['log-file'] as string | undefined });
   const daemon = await startDaemon({
     logger,
@@ -65,6 +68,7 @@ export async function main(argv: string[]): Promise<void> {
     apiPort: int('api-port'),
     regtestFaucet: values['regtest-faucet'] === true,
     ...committeeOptions(int('committee'), int('threshold'), values['backup-of'] as string | undefined),
+    handshakeTimeoutMs,
   });
   const info = await daemon.node.info();
   process.stdout.write(`${JSON.stringify({

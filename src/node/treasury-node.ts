@@ -7,7 +7,7 @@ import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Platform, SlotSealedStore, type AttestationService, type EnclaveHandle } from '../../enclave-sim/index.ts';
-import { Transport } from '../network/transport.ts';
+import { Transport, type PreAuthLimits } from '../network/transport.ts';
 import { TreasuryInterface, type ChannelView, type DepositView, type TreasuryEventMsg } from '../treasury/interface.ts';
 import type { ChainSource } from './chain-source.ts';
 import { NodeError, fromEnclaveError } from './errors.ts';
@@ -37,6 +37,8 @@ export interface TreasuryNodeOptions {
   backupOf?: string;
   /** Told of payments, sealed writes and enclave events, for metrics and logs (src/node/observer.ts). */
   observer?: NodeObserver;
+  /** What a P2P connection may send before its handshake completes (defaults: DEFAULT_PRE_AUTH in transport.ts). */
+  preAuth?: Partial<PreAuthLimits>;
 }
 
 interface PendingPay {
@@ -107,7 +109,8 @@ export class TreasuryNode {
       onOpen: (conn, outgoing) => {
         void this.call(outgoing ? 'peer_connect' : 'peer_accept', { conn }).catch(() => this.transport.close(conn));
       },
-      onFrames: (conn, frames) => { void this.call('peer_recv', { conn, frames }).catch(() => this.transport.close(conn)); },
+      // The promise lets the transport tell a handshake still being applied from a peer over its limits.
+      onFrames: (conn, frames) => this.call('peer_recv', { conn, frames }).catch(() => this.transport.close(conn)),
       onClose: (conn) => {
         if (this.stopped) return;
         void this.call('peer_disconnected', { conn }).catch(() => undefined);
@@ -117,7 +120,7 @@ export class TreasuryNode {
         this.connectWaiters.get(conn)?.reject(new NodeError('peer_unreachable', 'connection closed during the handshake'));
         this.connectWaiters.delete(conn);
       },
-    });
+    }, this.opts.preAuth ? { preAuth: this.opts.preAuth } : {});
     this.p2pPort = await this.transport.listen(this.opts.p2pHost ?? '127.0.0.1', this.opts.p2pPort ?? 0);
     const { committee, backupOf } = this.opts;
     const init = await this.initEnclave({
@@ -504,6 +507,7 @@ export class TreasuryNode {
         this.payments.received(e.channel_id, e.amounts);
         return;
       case 'peer_connected':
+        this.transport.authenticated(e.conn);
         if (!this.stopped) void this.call('mh_gossip', { peer_id: e.peer_id }).catch(() => undefined);
         this.connPeers.set(e.conn, e.peer_id);
         this.connectWaiters.get(e.conn)?.resolve(e.peer_id);
