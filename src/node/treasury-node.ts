@@ -221,20 +221,38 @@ export class TreasuryNode {
   /**
    * Watches the deposits of open channels on chain: if one is spent, the peer settled (its message may
    * never come), and the enclave is shown the spending transaction, which it checks before closing.
+   * Closed channels stay watched while the enclave awaits the chain (deposits whose fate the winning
+   * settlement decides): each tick shows it the spends known, and the enclave asks the chain for their
+   * depth itself.
    */
   private async watchChannelDeposits(): Promise<void> {
+    const channels = await this.channels();
+    const waiting = channels.filter((c) => c.status === 'closed' && c.awaiting_chain.length > 0);
+    for (const c of waiting) {
+      const seen = new Set([this.spendOfChannel.get(c.channel_id), c.settlement_tx_hex].filter((h): h is string => !!h));
+      for (const hex of seen) await this.call('channel_spent', { channel_id: c.channel_id, tx_hex: hex }).catch(() => undefined);
+    }
     if (!this.opts.chain.watchSpends) return;
-    const open = (await this.channels()).filter((c) => c.status === 'open');
     const byOutpoint = new Map<string, string>();
-    for (const c of open) for (const d of [...c.local_deposits, ...c.remote_deposits]) byOutpoint.set(d.outpoint, c.channel_id);
+    for (const c of [...channels.filter((c) => c.status === 'open'), ...waiting]) {
+      for (const d of [...c.local_deposits, ...c.remote_deposits]) byOutpoint.set(d.outpoint, c.channel_id);
+    }
+    if (waiting.length > 0) {
+      // A deposit being added when the channel closed is not listed in the channel view.
+      for (const d of await this.deposits()) if (d.awaiting_chain && d.outpoint && d.channel_id) byOutpoint.set(d.outpoint, d.channel_id);
+    }
     this.channelOfOutpoint = byOutpoint;
     await this.opts.chain.watchSpends([...byOutpoint.keys()], (outpoint, txHex) => {
       const channelId = this.channelOfOutpoint.get(outpoint);
-      if (channelId && !this.stopped) void this.call('channel_spent', { channel_id: channelId, tx_hex: txHex }).catch(() => undefined);
+      if (!channelId || this.stopped) return;
+      this.spendOfChannel.set(channelId, txHex);
+      void this.call('channel_spent', { channel_id: channelId, tx_hex: txHex }).catch(() => undefined);
     });
   }
 
   private channelOfOutpoint = new Map<string, string>();
+  /** The last transaction seen spending each channel's deposits (shown to the enclave again until it is deep enough). */
+  private readonly spendOfChannel = new Map<string, string>();
 
   /** Calls the enclave, turning its error answers into NodeErrors with the same code. */
   private async call<K extends keyof (typeof TreasuryInterface)['ecalls'] & string>(
