@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Transaction } from 'bitcoinjs-lib';
 import { connect, fundedDeposit, makePair, waitFor } from './helpers/treasury-pair.ts';
+import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
 import { TreasuryError } from '../src/treasury/errors.ts';
 
 async function openFunded() {
@@ -132,4 +133,85 @@ test('deposit fate: after our own settlement, the chain showing it spends the re
   const release = await pair.a.treasury.releaseDeposit(dx, undefined, 2);
   assert.deepEqual(inputsOf(release.tx_hex), [depositOf(pair, dx).outpoint]);
   await Promise.all(pending);
+});
+
+test('keys: a closed channel keeps its keys until its settlement is max(6, min_confirmations) deep, then forgets them on both sides', async () => {
+  const { pair, channelId } = await openFunded();
+  const spare = await fundedDeposit(pair, pair.a, 50_000n);
+  await pair.a.treasury.pay([{ channel_id: channelId, amount_sat: 7_000 }]);
+  await waitFor(() => pair.b.treasury.channel(channelId).total_received_sat === '7000');
+  const s = await pair.a.treasury.settle(channelId, 2);
+  await waitFor(() => pair.b.treasury.channel(channelId).status === 'closed');
+  // Every private key the two enclaves hold for the channel's deposits (own ones and handed-over ones).
+  const channelKeys = (side: typeof pair.a) => {
+    const st = side.state();
+    return [
+      ...st.channels[channelId]!.peerDeposits.flatMap((d) => d.privkeys),
+      ...Object.values(st.deposits).filter((d) => d.channelId === channelId).flatMap((d) => d.privkeys),
+    ];
+  };
+  const keys = [...channelKeys(pair.a), ...channelKeys(pair.b)];
+  assert.equal(keys.length, 4, 'each side holds its own key and the peer\'s');
+
+  // Confirmed, not yet final: kept.
+  pair.chain.spend(s.tx_hex!, 5);
+  const heldAt5: boolean[] = [];
+  for (const side of [pair.a, pair.b]) {
+    heldAt5.push((await side.treasury.spentOnChain(channelId, s.tx_hex!)).keys_held);
+    assert.equal(channelKeys(side).length, 2, `${side.name} keeps the keys at depth 5`);
+  }
+
+  pair.chain.spend(s.tx_hex!, 6);
+  for (const side of [pair.a, pair.b]) {
+    const v = await side.treasury.spentOnChain(channelId, s.tx_hex!);
+    const sealed = new TextDecoder().decode(side.sealed[side.sealed.length - 1]!);
+    for (const k of keys) assert.ok(!sealed.includes(k), `${side.name}'s sealed state still holds a key of the settled channel at depth 6`);
+    assert.deepEqual(channelKeys(side), []);
+    assert.equal(v.keys_held, false, side.name);
+    // No signing path finds them: the channel answers channel_closed, its deposits are spent.
+    await assert.rejects(side.treasury.settle(channelId, 2), (e: unknown) => e instanceof TreasuryError && e.code === 'channel_closed');
+  }
+  // What a re-broadcast needs stays; a deposit outside the channel keeps its key.
+  assert.equal(pair.a.treasury.channel(channelId).settlement_tx_hex, s.tx_hex);
+  assert.equal(pair.a.state().deposits[spare]!.privkeys.length, 1);
+  assert.equal((await pair.a.treasury.releaseDeposit(spare, undefined, 2)).deposit_id, spare);
+  assert.deepEqual(heldAt5, [true, true], 'keys_held while not final');
+});
+
+test('keys: every committee member forgets its keys and shares of a finally settled channel, and the committee still signs', async () => {
+  const mesh = new Mesh();
+  const a = await mesh.committee(['a0', 'a1', 'a2']);
+  const b = await mesh.committee(['b0', 'b1', 'b2']);
+  await mesh.link('a0', 'b0');
+  const depA = await mesh.deposit('a0', 100_000n);
+  const depB = await mesh.deposit('b0', 50_000n);
+  const { channel_id: channelId } = await a[0]!.treasury.openChannel(b[0]!.treasury.nodeId, a[0]!.payoutAddress);
+  await a[0]!.treasury.addDeposit(channelId, depA);
+  await b[0]!.treasury.addDeposit(channelId, depB);
+  const r = await a[0]!.treasury.settle(channelId, 2);
+  await waitFor(() => b[0]!.treasury.channel(channelId).status === 'closed');
+  const members = [...a, ...b];
+  // Whole keys, key shares (sealed boxes) and member keys of the channel's deposits, as each member holds them.
+  const secrets = (m: MeshNode) => {
+    const st = m.treasury.state;
+    const own = m.name.startsWith('a') ? depA : depB;
+    const d = st.deposits[own]!;
+    return [
+      ...st.channels[channelId]!.peerDeposits.flatMap((p) => [...p.privkeys, ...(p.shares ?? []).flatMap((s) => s.boxes)]),
+      ...d.privkeys, ...(d.sealedKeys ?? []), ...(st.committee!.memberKeys[own] ? [st.committee!.memberKeys[own]!] : []),
+    ];
+  };
+  for (const m of members) assert.ok(secrets(m).length > 0, `${m.name} holds secrets of the open channel's deposits`);
+  mesh.chain.spend(r.tx_hex!, 6);
+  for (const m of members) {
+    const v = await m.treasury.spentOnChain(channelId, r.tx_hex!);
+    assert.deepEqual(secrets(m), [], `${m.name} forgot every secret of the settled channel`);
+    assert.equal(v.keys_held, false, m.name);
+  }
+  // The committee's other business is untouched: two backups still release a new deposit, 2 of 3.
+  const fresh = await mesh.deposit('a0', 20_000n);
+  await waitFor(() => a[2]!.treasury.deposits().some((d) => d.deposit_id === fresh && d.status === 'free'));
+  mesh.kill('a0');
+  const release = await a[1]!.treasury.releaseDeposit(fresh, undefined, 2);
+  assert.equal(a[2]!.treasury.state.committee!.signed[fresh], release.txid);
 });

@@ -222,12 +222,12 @@ export class TreasuryNode {
    * Watches the deposits of open channels on chain: if one is spent, the peer settled (its message may
    * never come), and the enclave is shown the spending transaction, which it checks before closing.
    * Closed channels stay watched while the enclave awaits the chain (deposits whose fate the winning
-   * settlement decides): each tick shows it the spends known, and the enclave asks the chain for their
-   * depth itself.
+   * settlement decides, keys it forgets once that is deep enough): each tick shows it the spends known,
+   * and the enclave asks the chain for their depth itself.
    */
   private async watchChannelDeposits(): Promise<void> {
     const channels = await this.channels();
-    const waiting = channels.filter((c) => c.status === 'closed' && c.awaiting_chain.length > 0);
+    const waiting = channels.filter((c) => c.status === 'closed' && (c.awaiting_chain.length > 0 || c.keys_held));
     for (const c of waiting) {
       const seen = new Set([this.spendOfChannel.get(c.channel_id), c.settlement_tx_hex].filter((h): h is string => !!h));
       for (const hex of seen) await this.call('channel_spent', { channel_id: c.channel_id, tx_hex: hex }).catch(() => undefined);
@@ -237,7 +237,7 @@ export class TreasuryNode {
     for (const c of [...channels.filter((c) => c.status === 'open'), ...waiting]) {
       for (const d of [...c.local_deposits, ...c.remote_deposits]) byOutpoint.set(d.outpoint, c.channel_id);
     }
-    if (waiting.length > 0) {
+    if (waiting.some((c) => c.awaiting_chain.length > 0)) {
       // A deposit being added when the channel closed is not listed in the channel view.
       for (const d of await this.deposits()) if (d.awaiting_chain && d.outpoint && d.channel_id) byOutpoint.set(d.outpoint, d.channel_id);
     }

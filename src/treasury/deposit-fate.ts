@@ -1,5 +1,5 @@
 /**
- * What becomes of a closed channel's deposits, decided from the transaction that spent it.
+ * What becomes of a closed channel's deposits and keys, decided from the transaction that spent it.
  *
  * At close, only the deposits both sides certainly count (ours acknowledged and not being removed, the
  * peer's) are known to be in whichever settlement wins. A deposit whose addition or removal was not
@@ -17,6 +17,16 @@ import type { Channel, TreasuryState } from './state.ts';
  */
 export function decidingDepth(minConfirmations: number): number {
   return Math.max(1, minConfirmations);
+}
+
+/**
+ * Confirmations after which a closed channel's keys are forgotten. Six is where reorganisations stop
+ * happening in practice, and never less than what the owner requires of its own deposits. The count is
+ * the host's word; a host that lies only makes this enclave forget early, which harms no one but its own
+ * owner: a closed channel is never signed for again, so the keys would only ever serve a conflicting spend.
+ */
+export function finalDepth(minConfirmations: number): number {
+  return Math.max(6, minConfirmations);
 }
 
 /** Outpoints (txid:vout) a transaction spends. */
@@ -76,6 +86,33 @@ export function decideFromInputs(state: TreasuryState, ch: Channel, inputs: Set<
     }
   }
   ch.undecided = [];
+}
+
+/** Whether the enclave still holds any private key (or key share) of the channel's spent deposits. */
+export function channelKeysHeld(state: TreasuryState, ch: Channel): boolean {
+  if (ch.peerDeposits.some((d) => d.privkeys.length > 0 || (d.shares?.length ?? 0) > 0)) return true;
+  return ownSpentDeposits(state, ch).some((id) => {
+    const d = state.deposits[id]!;
+    return d.privkeys.length > 0 || d.sealedKeys !== undefined || state.committee?.memberKeys[id] !== undefined;
+  });
+}
+
+/**
+ * Wipes the keys of a finally settled channel: every key the peer handed over (or our shares of them)
+ * and ours of the deposits the channel spent. Public keys, scripts and the signed settlement stay, which
+ * is all a re-broadcast or a later look at the history needs.
+ */
+export function forgetChannelKeys(state: TreasuryState, ch: Channel): void {
+  for (const d of ch.peerDeposits) {
+    d.privkeys = [];
+    delete d.shares;
+  }
+  for (const id of ownSpentDeposits(state, ch)) {
+    const d = state.deposits[id]!;
+    d.privkeys = [];
+    delete d.sealedKeys;
+    if (state.committee) delete state.committee.memberKeys[id];
+  }
 }
 
 /** Our deposits the channel spent (those it never held, or gave back, have another or no channelId). */

@@ -53,6 +53,8 @@ export const ChannelView = Type.Object({
   peer_connected: Type.Boolean(),
   /** Closed: our deposits whose fate awaits a confirmed spend of the channel (shown with channel_spent). */
   awaiting_chain: Type.Array(Type.String()),
+  /** Closed: the enclave still holds keys of its deposits, forgotten once a spend of it is deep enough. */
+  keys_held: Type.Boolean(),
 });
 export type ChannelView = Static<typeof ChannelView>;
 
@@ -140,7 +142,7 @@ export const TreasuryInterface = defineInterface({
     channel_remove_deposit: { args: Type.Object({ channel_id: Hex32, deposit_id: DepositId }, { additionalProperties: false }), result: ChannelView },
     /**
      * A transaction the host found spending a deposit of the channel: closes an open channel; for a closed
-     * one, once confirmed it decides the deposits awaiting the chain.
+     * one, once confirmed it decides the deposits awaiting the chain, and once final the keys are forgotten.
      */
     channel_spent: { args: Type.Object({ channel_id: Hex32, tx_hex: Type.String({ pattern: '^([0-9a-f]{2})+$', maxLength: 400_000 }) }, { additionalProperties: false }), result: ChannelView },
     channel_settle: {

@@ -18,7 +18,7 @@ import { defaultThreshold } from '../committee/update.ts';
 import { SessionError, type SecureSession } from '../protocol/session.ts';
 import { Committer } from './committer.ts';
 import { CreditOnlyCheck } from './credit-only.ts';
-import { decidingDepth, inputOutpoints, learnSpend, settleDepositsAtClose, txidOf } from './deposit-fate.ts';
+import { channelKeysHeld, decidingDepth, finalDepth, forgetChannelKeys, inputOutpoints, learnSpend, settleDepositsAtClose, txidOf } from './deposit-fate.ts';
 import { TreasuryError, type TreasuryErrorCode } from './errors.ts';
 import { Handshake } from './handshake.ts';
 import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
@@ -217,6 +217,7 @@ export class Treasury {
       settled_by: ch.settlement?.by ?? null,
       peer_connected: this.peerConn.has(ch.peerId),
       awaiting_chain: [...(ch.undecided ?? [])],
+      keys_held: ch.status === 'closed' && channelKeysHeld(this.state, ch),
     };
   }
 
@@ -480,7 +481,7 @@ export class Treasury {
   async spentOnChain(channelId: string, txHex: string) {
     this.assertLive();
     const ch = this.getChannel(channelId);
-    if (ch.status === 'closed' && !ch.undecided?.length) return this.channelView(ch);
+    if (ch.status === 'closed' && !ch.undecided?.length && !channelKeysHeld(this.state, ch)) return this.channelView(ch);
     const own = [...new Set([...ch.myDeposits, ...(ch.undecided ?? [])])].map((id) => this.asSpendable(this.state.deposits[id]!));
     const txid = [...own, ...ch.peerDeposits].map((d) => verifyDepositSpend(txHex, d)).find((t) => t !== null);
     if (!txid) throw new TreasuryError('funding_mismatch', 'the transaction does not validly spend a deposit of this channel');
@@ -495,7 +496,7 @@ export class Treasury {
 
   /**
    * A closed channel, and a valid spend of it: its depth (the host's word, as for deposits) decides the
-   * deposits awaiting the chain once it is confirmed.
+   * deposits awaiting the chain once it is confirmed, and, once final, lets the channel's keys go.
    */
   private async learnFromSpend(ch: Channel, txHex: string, txid: string): Promise<void> {
     const info = await this.ports.getTxOut(txid, 0);
@@ -503,6 +504,10 @@ export class Treasury {
     const minConf = this.state.config.minConfirmations;
     if (ch.status !== 'closed' || depth < decidingDepth(minConf)) return;
     learnSpend(this.state, ch, inputOutpoints(txHex), txid);
+    // A committee settlement still being gathered needs the shares, unless the final spend is that very
+    // settlement; nothing else ever signs for a closed channel.
+    const signing = this.committee !== undefined && ch.settlement?.by === 'local' && !ch.settlement.hex && ch.settlement.txid !== txid;
+    if (depth >= finalDepth(minConf) && !signing) forgetChannelKeys(this.state, ch);
   }
 
   // ───────────────────────────── committee signing ─────────────────────────────
