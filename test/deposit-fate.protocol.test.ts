@@ -135,6 +135,32 @@ test('deposit fate: after our own settlement, the chain showing it spends the re
   await Promise.all(pending);
 });
 
+test('deposit fate: a peer settlement with no input at all spends none of our undecided deposits: free at once', async () => {
+  const pair = await makePair();
+  await connect(pair);
+  const dr = await fundedDeposit(pair, pair.a, 200_000n);
+  const ch = await pair.a.treasury.openChannel(pair.b.treasury.nodeId, pair.a.state().config.payoutAddress);
+  await pair.a.treasury.addDeposit(ch.channel_id, dr);
+  await waitFor(() => pair.b.treasury.channels()[0]?.remote_balance_sat === '200000');
+  // b drops a's only deposit, the acknowledgement is lost; b settles a channel it sees empty: no transaction.
+  let drop = true;
+  pair.wire.tamper = (dir, frames) => (drop && dir === 'ba' ? [] : frames);
+  const removal = pair.a.treasury.removeDeposit(ch.channel_id, dr).catch(() => undefined);
+  await waitFor(() => pair.b.treasury.channel(ch.channel_id).remote_balance_sat === '0');
+  const s = await pair.b.treasury.settle(ch.channel_id, 2);
+  assert.equal(s.tx_hex, null);
+  // a hears of it once the session is back (b's `settled` is re-sent after every handshake).
+  drop = false;
+  pair.a.treasury.disconnected(pair.a.conn);
+  pair.b.treasury.disconnected(pair.b.conn);
+  await connect(pair);
+  await waitFor(() => pair.a.treasury.channel(ch.channel_id).status === 'closed');
+  await waitFor(() => depositOf(pair, dr).status === 'free');
+  assert.deepEqual(pair.a.treasury.channel(ch.channel_id).awaiting_chain, []);
+  assert.deepEqual(inputsOf((await pair.a.treasury.releaseDeposit(dr, undefined, 2)).tx_hex), [depositOf(pair, dr).outpoint]);
+  await removal;
+});
+
 test('keys: a closed channel keeps its keys until its settlement is max(6, min_confirmations) deep, then forgets them on both sides', async () => {
   const { pair, channelId } = await openFunded();
   const spare = await fundedDeposit(pair, pair.a, 50_000n);
