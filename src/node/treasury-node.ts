@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Platform, SlotSealedStore, type AttestationService, type EnclaveHandle } from '../../enclave-sim/index.ts';
 import { Transport } from '../network/transport.ts';
 import { TreasuryInterface, type ChannelView, type DepositView, type TreasuryEventMsg } from '../treasury/interface.ts';
+import { txidOf } from '../treasury/deposit-fate.ts';
 import type { ChainSource } from './chain-source.ts';
 import { NodeError, fromEnclaveError } from './errors.ts';
 import { PaymentLog, type Payment } from './payments.ts';
@@ -229,8 +230,18 @@ export class TreasuryNode {
     const channels = await this.channels();
     const waiting = channels.filter((c) => c.status === 'closed' && (c.awaiting_chain.length > 0 || c.keys_held));
     for (const c of waiting) {
-      const seen = new Set([this.spendOfChannel.get(c.channel_id), c.settlement_tx_hex].filter((h): h is string => !!h));
-      for (const hex of seen) await this.call('channel_spent', { channel_id: c.channel_id, tx_hex: hex }).catch(() => undefined);
+      const spends = new Map<string, string>();
+      for (const hex of [this.spendOfChannel.get(c.channel_id), c.settlement_tx_hex]) {
+        const txid = hex ? txidOf(hex) : null;
+        if (txid) spends.set(txid, hex!);
+      }
+      for (const [txid, hex] of spends) {
+        // The enclave asks the chain for the depth itself; showing it again is worth it only once that moved.
+        const depth = (await this.opts.chain.getTxOut(txid, 0).catch(() => null))?.confirmations ?? 0;
+        const key = `${c.channel_id}:${txid}`;
+        if (depth === 0 || this.depthShown.get(key) === depth) continue;
+        await this.call('channel_spent', { channel_id: c.channel_id, tx_hex: hex }).then(() => this.depthShown.set(key, depth), () => undefined);
+      }
     }
     if (!this.opts.chain.watchSpends) return;
     const byOutpoint = new Map<string, string>();
@@ -253,6 +264,8 @@ export class TreasuryNode {
   private channelOfOutpoint = new Map<string, string>();
   /** The last transaction seen spending each channel's deposits (shown to the enclave again until it is deep enough). */
   private readonly spendOfChannel = new Map<string, string>();
+  /** Depth at which each (channel, spend) was last shown to the enclave. */
+  private readonly depthShown = new Map<string, number>();
 
   /** Calls the enclave, turning its error answers into NodeErrors with the same code. */
   private async call<K extends keyof (typeof TreasuryInterface)['ecalls'] & string>(
