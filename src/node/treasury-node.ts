@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Platform, SlotSealedStore, type AttestationService, type EnclaveHandle } from '../../enclave-sim/index.ts';
 import { Transport, type PreAuthLimits } from '../network/transport.ts';
 import { TreasuryInterface, type ChannelView, type DepositView, type TreasuryEventMsg } from '../treasury/interface.ts';
+import { txidOf } from '../treasury/deposit-fate.ts';
 import type { ChainSource } from './chain-source.ts';
 import { NodeError, fromEnclaveError } from './errors.ts';
 import { PaymentLog, type Payment } from './payments.ts';
@@ -224,20 +225,50 @@ export class TreasuryNode {
   /**
    * Watches the deposits of open channels on chain: if one is spent, the peer settled (its message may
    * never come), and the enclave is shown the spending transaction, which it checks before closing.
+   * Closed channels stay watched while the enclave awaits the chain (deposits whose fate the winning
+   * settlement decides, keys it forgets once that is deep enough): each tick shows it the spends known,
+   * and the enclave asks the chain for their depth itself.
    */
   private async watchChannelDeposits(): Promise<void> {
+    const channels = await this.channels();
+    const waiting = channels.filter((c) => c.status === 'closed' && (c.awaiting_chain.length > 0 || c.keys_held));
+    for (const c of waiting) {
+      const spends = new Map<string, string>();
+      for (const hex of [this.spendOfChannel.get(c.channel_id), c.settlement_tx_hex]) {
+        const txid = hex ? txidOf(hex) : null;
+        if (txid) spends.set(txid, hex!);
+      }
+      for (const [txid, hex] of spends) {
+        // The enclave asks the chain for the depth itself; showing it again is worth it only once that moved.
+        const depth = (await this.opts.chain.getTxOut(txid, 0).catch(() => null))?.confirmations ?? 0;
+        const key = `${c.channel_id}:${txid}`;
+        if (depth === 0 || this.depthShown.get(key) === depth) continue;
+        await this.call('channel_spent', { channel_id: c.channel_id, tx_hex: hex }).then(() => this.depthShown.set(key, depth), () => undefined);
+      }
+    }
     if (!this.opts.chain.watchSpends) return;
-    const open = (await this.channels()).filter((c) => c.status === 'open');
     const byOutpoint = new Map<string, string>();
-    for (const c of open) for (const d of [...c.local_deposits, ...c.remote_deposits]) byOutpoint.set(d.outpoint, c.channel_id);
+    for (const c of [...channels.filter((c) => c.status === 'open'), ...waiting]) {
+      for (const d of [...c.local_deposits, ...c.remote_deposits]) byOutpoint.set(d.outpoint, c.channel_id);
+    }
+    if (waiting.some((c) => c.awaiting_chain.length > 0)) {
+      // A deposit being added when the channel closed is not listed in the channel view.
+      for (const d of await this.deposits()) if (d.awaiting_chain && d.outpoint && d.channel_id) byOutpoint.set(d.outpoint, d.channel_id);
+    }
     this.channelOfOutpoint = byOutpoint;
     await this.opts.chain.watchSpends([...byOutpoint.keys()], (outpoint, txHex) => {
       const channelId = this.channelOfOutpoint.get(outpoint);
-      if (channelId && !this.stopped) void this.call('channel_spent', { channel_id: channelId, tx_hex: txHex }).catch(() => undefined);
+      if (!channelId || this.stopped) return;
+      this.spendOfChannel.set(channelId, txHex);
+      void this.call('channel_spent', { channel_id: channelId, tx_hex: txHex }).catch(() => undefined);
     });
   }
 
   private channelOfOutpoint = new Map<string, string>();
+  /** The last transaction seen spending each channel's deposits (shown to the enclave again until it is deep enough). */
+  private readonly spendOfChannel = new Map<string, string>();
+  /** Depth at which each (channel, spend) was last shown to the enclave. */
+  private readonly depthShown = new Map<string, number>();
 
   /** Calls the enclave, turning its error answers into NodeErrors with the same code. */
   private async call<K extends keyof (typeof TreasuryInterface)['ecalls'] & string>(

@@ -28,6 +28,8 @@ export const DepositView = Type.Object({
   channel_id: Type.Union([Type.String(), Type.Null()]),
   spent_by: Type.Union([Type.String(), Type.Null()]),
   release_tx_hex: Type.Union([Type.String(), Type.Null()]),
+  /** In a closed channel that may or may not have spent it: spent or free once the chain shows the winning spend. */
+  awaiting_chain: Type.Boolean(),
 });
 export type DepositView = Static<typeof DepositView>;
 
@@ -49,6 +51,10 @@ export const ChannelView = Type.Object({
   settlement_tx_hex: Type.Union([Type.String(), Type.Null()]),
   settled_by: Type.Union([Type.Literal('local'), Type.Literal('remote'), Type.Null()]),
   peer_connected: Type.Boolean(),
+  /** Closed: our deposits whose fate awaits a confirmed spend of the channel (shown with channel_spent). */
+  awaiting_chain: Type.Array(Type.String()),
+  /** Closed: the enclave still holds keys of its deposits, forgotten once a spend of it is deep enough. */
+  keys_held: Type.Boolean(),
 });
 export type ChannelView = Static<typeof ChannelView>;
 
@@ -134,6 +140,10 @@ export const TreasuryInterface = defineInterface({
     },
     channel_add_deposit: { args: Type.Object({ channel_id: Hex32, deposit_id: DepositId }, { additionalProperties: false }), result: ChannelView },
     channel_remove_deposit: { args: Type.Object({ channel_id: Hex32, deposit_id: DepositId }, { additionalProperties: false }), result: ChannelView },
+    /**
+     * A transaction the host found spending a deposit of the channel: closes an open channel; for a closed
+     * one, once confirmed it decides the deposits awaiting the chain, and once final the keys are forgotten.
+     */
     channel_spent: { args: Type.Object({ channel_id: Hex32, tx_hex: Type.String({ pattern: '^([0-9a-f]{2})+$', maxLength: 400_000 }) }, { additionalProperties: false }), result: ChannelView },
     channel_settle: {
       args: Type.Object({ channel_id: Hex32, fee_rate: FeeRate }, { additionalProperties: false }),

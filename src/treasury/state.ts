@@ -5,7 +5,11 @@
  * which the host keeps), so that sealing all of it once per group commit stays cheap.
  */
 
-/** Deposit life cycle: pending (address given, not yet confirmed) → free → in_channel ⇄ free → spent. */
+/**
+ * Deposit life cycle: pending (address given, not yet confirmed) → free → in_channel ⇄ free → spent. A deposit
+ * in_channel when its channel closes mid-addition or mid-removal stays in_channel until the chain shows
+ * whether the settlement spent it (→ spent) or not (→ free).
+ */
 export type DepositStatus = 'pending' | 'free' | 'in_channel' | 'spent';
 
 export interface Deposit {
@@ -69,6 +73,11 @@ export interface Channel {
   settlement?: { txid: string; by: 'local' | 'remote'; hex?: string; feeRate?: number };
   /** A multi-hop payment (its id) holds this channel: no other payment or deposit change until it resolves. */
   lockedBy?: string;
+  /**
+   * Closed with their addition or removal unacknowledged: our deposits that the winning settlement may or
+   * may not spend. They stay in_channel until a confirmed spend of the channel decides (deposit-fate.ts).
+   */
+  undecided?: string[];
 }
 
 export interface TreasuryConfig {

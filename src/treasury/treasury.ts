@@ -19,6 +19,7 @@ import { defaultThreshold } from '../committee/update.ts';
 import { SessionError, type SecureSession } from '../protocol/session.ts';
 import { Committer } from './committer.ts';
 import { CreditOnlyCheck } from './credit-only.ts';
+import { channelKeysHeld, decidingDepth, finalDepth, forgetChannelKeys, inputOutpoints, learnSpend, settleDepositsAtClose, txidOf } from './deposit-fate.ts';
 import { TreasuryError, type TreasuryErrorCode } from './errors.ts';
 import { Handshake } from './handshake.ts';
 import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
@@ -216,6 +217,8 @@ export class Treasury {
       settlement_tx_hex: ch.settlement?.hex ?? null,
       settled_by: ch.settlement?.by ?? null,
       peer_connected: this.peerConn.has(ch.peerId),
+      awaiting_chain: [...(ch.undecided ?? [])],
+      keys_held: ch.status === 'closed' && channelKeysHeld(this.state, ch),
     };
   }
 
@@ -240,11 +243,24 @@ export class Treasury {
       channel_id: d.channelId ?? null,
       spent_by: d.spentBy ?? null,
       release_tx_hex: d.releaseHex ?? null,
+      awaiting_chain: this.awaitingChain(d),
     };
   }
 
   deposits() {
     return Object.values(this.state.deposits).map((d) => this.depositView(d));
+  }
+
+  private awaitingChain(d: Deposit): boolean {
+    return d.status === 'in_channel' && d.channelId !== undefined && (this.state.channels[d.channelId]?.undecided?.includes(d.id) ?? false);
+  }
+
+  /** Why a deposit that is not free cannot be released. */
+  private notFree(d: Deposit): TreasuryError {
+    if (this.awaitingChain(d)) {
+      return new TreasuryError('deposit_not_free', `deposit ${d.id} is awaiting the chain: channel ${d.channelId} closed before the peer acknowledged its addition or removal, and only the confirmed settlement shows whether it spent it`);
+    }
+    return new TreasuryError('deposit_not_free', `deposit ${d.id} is ${d.status}`);
   }
 
   // ───────────────────────────── deposits ─────────────────────────────
@@ -297,7 +313,7 @@ export class Treasury {
     const payoutAddress = address ?? this.state.config.payoutAddress;
     if (this.committee) return this.releaseWithCommittee(id, payoutAddress, feeRate);
     const dep = this.getDeposit(id);
-    if (dep.status !== 'free' || !dep.outpoint || dep.value === undefined) throw new TreasuryError('deposit_not_free', `deposit ${id} is ${dep.status}`);
+    if (dep.status !== 'free' || !dep.outpoint || dep.value === undefined) throw this.notFree(dep);
     const tx = buildReleaseTx({ deposit: this.asSpendable(dep), payoutScript: payoutScriptFor(payoutAddress), feeRate });
     dep.status = 'spent';
     dep.spentBy = tx.txid;
@@ -467,16 +483,34 @@ export class Treasury {
   async spentOnChain(channelId: string, txHex: string) {
     this.assertLive();
     const ch = this.getChannel(channelId);
-    // A channel closed on the peer's word while the path settlement τ is out still waits for the chain.
-    if (ch.status === 'closed' && !this.multihop.awaitsChain(ch)) return this.channelView(ch);
-    const deposits = [...ch.myDeposits.map((id) => this.asSpendable(this.state.deposits[id]!)), ...ch.peerDeposits];
-    const txid = deposits.map((d) => verifyDepositSpend(txHex, d)).find((t) => t !== null);
+    // A channel closed on the peer's word while the path settlement τ is out still waits for the chain, as do
+    // deposits whose fate the confirmed spend decides and keys that go once it is final.
+    const awaitsTau = ch.status === 'closed' && this.multihop.awaitsChain(ch);
+    if (ch.status === 'closed' && !awaitsTau && !ch.undecided?.length && !channelKeysHeld(this.state, ch)) return this.channelView(ch);
+    const own = [...new Set([...ch.myDeposits, ...(ch.undecided ?? [])])].map((id) => this.asSpendable(this.state.deposits[id]!));
+    const txid = [...own, ...ch.peerDeposits].map((d) => verifyDepositSpend(txHex, d)).find((t) => t !== null);
     if (!txid) throw new TreasuryError('funding_mismatch', 'the transaction does not validly spend a deposit of this channel');
-    if (ch.lockedBy) this.multihop.settledElsewhere(ch, txid, (_rec, hop) => this.multihop.paysNewState(txHex, ch, hop), true);
-    if ((ch.status as string) === 'closed') { await this.committer.commit(); return this.channelView(ch); }
-    this.closeChannel(ch, { txid, by: 'remote' });
+    if (ch.lockedBy && (ch.status !== 'closed' || awaitsTau)) this.multihop.settledElsewhere(ch, txid, (_rec, hop) => this.multihop.paysNewState(txHex, ch, hop), true);
+    if ((ch.status as string) !== 'closed') this.closeChannel(ch, { txid, by: 'remote' });
+    await this.learnFromSpend(ch, txHex, txid);
     await this.committer.commit();
     return this.channelView(ch);
+  }
+
+  /**
+   * A closed channel, and a valid spend of it: its depth (the host's word, as for deposits) decides the
+   * deposits awaiting the chain once it is confirmed, and, once final, lets the channel's keys go.
+   */
+  private async learnFromSpend(ch: Channel, txHex: string, txid: string): Promise<void> {
+    const info = await this.ports.getTxOut(txid, 0);
+    const depth = info && txidOf(info.txHex) === txid ? info.confirmations : 0;
+    const minConf = this.state.config.minConfirmations;
+    if (ch.status !== 'closed' || depth < decidingDepth(minConf)) return;
+    learnSpend(this.state, ch, inputOutpoints(txHex), txid);
+    // A committee settlement still being gathered needs the shares, unless the final spend is that very
+    // settlement; nothing else ever signs for a closed channel.
+    const signing = this.committee !== undefined && ch.settlement?.by === 'local' && !ch.settlement.hex && ch.settlement.txid !== txid;
+    if (depth >= finalDepth(minConf) && !signing) forgetChannelKeys(this.state, ch);
   }
 
   // ───────────────────────────── committee signing ─────────────────────────────
@@ -521,7 +555,7 @@ export class Treasury {
     const dep = this.getDeposit(id);
     const c = this.state.committee!;
     const retry = dep.status === 'spent' && c.signed[id] && !dep.releaseHex;
-    if (dep.status !== 'free' && !retry) throw new TreasuryError('deposit_not_free', `deposit ${id} is ${dep.status}`);
+    if (dep.status !== 'free' && !retry) throw this.notFree(dep);
     const planned = this.planFor('release', id, feeRate);
     if (c.signed[id] && c.signed[id] !== planned.plan.txid) throw new TreasuryError('already_signed', `this member already signed ${c.signed[id]} for ${id}`);
     c.signed[id] = planned.plan.txid;
@@ -647,16 +681,9 @@ export class Treasury {
   private closeChannel(ch: Channel, settlement: NonNullable<Channel['settlement']>): void {
     ch.status = 'closed';
     ch.settlement = settlement;
-    for (const id of ch.myDeposits) {
-      const d = this.state.deposits[id];
-      if (d) { d.status = 'spent'; d.spentBy = settlement.txid; }
-    }
-    // Deposits the peer never acknowledged were never in the channel: they are ours again.
-    for (const id of ch.adding) {
-      const d = this.state.deposits[id];
-      if (d) { d.status = 'free'; delete d.channelId; }
-    }
-    ch.adding = [];
+    // Deposits added or removed without the peer's acknowledgement may or may not be in the settlement that
+    // wins: they wait for the chain (deposit-fate.ts). A remote settlement with no input spends none of them.
+    settleDepositsAtClose(this.state, ch, settlement.txid, settlement.by === 'remote' && settlement.txid === '0'.repeat(64));
     this.pendingPays.delete(ch.id);
     this.pendingEvents.push({ type: 'channel_settled', channel_id: ch.id, txid: settlement.txid, by: settlement.by });
   }
@@ -976,7 +1003,8 @@ export class Treasury {
 
   private async applyRemoveDepositAck(ch: Channel, outpoint: string): Promise<void> {
     const id = ch.removing.find((d) => this.state.deposits[d]?.outpoint === outpoint);
-    if (id) {
+    // Once closed, our own settlement may spend it even though the peer dropped it: the chain decides.
+    if (id && ch.status !== 'closed') {
       ch.removing = ch.removing.filter((d) => d !== id);
       ch.myDeposits = ch.myDeposits.filter((d) => d !== id);
       const dep = this.state.deposits[id]!;

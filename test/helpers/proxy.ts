@@ -1,6 +1,7 @@
 /**
  * A TCP proxy that plays the malicious host (or network) between two treasury nodes: it relays
- * length-prefixed frames unchanged, and on request replays the last frame or flips a byte in the next.
+ * length-prefixed frames unchanged, and on request replays the last frame, flips a byte in the next, or
+ * drops every frame in one direction.
  */
 import { createServer, connect, type Socket } from 'node:net';
 import { encodeFrames, FrameDecoder } from '../../src/network/framing.ts';
@@ -11,6 +12,7 @@ export async function startTamperingProxy(target: string) {
   const [host, port] = target.split(':') as [string, string];
   const last: Record<Dir, Uint8Array | null> = { toTarget: null, toClient: null };
   const pending: Record<Dir, 'replay' | 'flip' | null> = { toTarget: null, toClient: null };
+  const dropping: Record<Dir, boolean> = { toTarget: false, toClient: false };
   const live: Array<{ client: Socket; upstream: Socket }> = [];
 
   const server = createServer((client) => {
@@ -20,6 +22,7 @@ export async function startTamperingProxy(target: string) {
       const dec = new FrameDecoder();
       from.on('data', (chunk: Buffer) => {
         for (let frame of dec.push(chunk)) {
+          if (dropping[dir]) continue;
           if (pending[dir] === 'flip') {
             frame = new Uint8Array(frame);
             frame[frame.length - 1]! ^= 0x80;
@@ -48,6 +51,10 @@ export async function startTamperingProxy(target: string) {
       const frame = last[dir];
       if (!conn || !frame) throw new Error('nothing to replay');
       (dir === 'toTarget' ? conn.upstream : conn.client).write(encodeFrames([frame]));
+    },
+    /** From now on, frames in `dir` are dropped (true) or relayed again (false). */
+    drop(dir: Dir, on = true) {
+      dropping[dir] = on;
     },
     /** Flips a bit in the next frame relayed in `dir`. */
     flipNext(dir: Dir) {

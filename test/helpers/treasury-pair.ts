@@ -26,6 +26,19 @@ export class FakeChain {
     return { txid: tx.getId(), vout: 1 };
   }
 
+  /**
+   * Puts a transaction on chain with `confirmations` (again: updates them): its outputs can be looked up,
+   * and the outputs it spends are reported spent from then on.
+   */
+  spend(txHex: string, confirmations = 6): string {
+    const tx = Transaction.fromHex(txHex);
+    for (const i of tx.ins) this.txs.get(Buffer.from(i.hash).reverse().toString('hex'))?.spent.add(i.index);
+    const known = this.txs.get(tx.getId());
+    if (known) known.confirmations = confirmations;
+    else this.txs.set(tx.getId(), { hex: txHex, confirmations, spent: new Set() });
+    return tx.getId();
+  }
+
   lookup(txid: string, vout: number): TxOutInfo | null {
     const t = this.txs.get(txid);
     if (!t) return null;
