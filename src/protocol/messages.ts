@@ -112,7 +112,16 @@ export const CommitteeMessage = Type.Union([
   Type.Object({ t: Type.Literal('c_join'), address: Type.String({ maxLength: 128 }) }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('c_update'), update: SignedUpdateSchema }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('c_ack'), seq: Req }, { additionalProperties: false }),
-  Type.Object({ t: Type.Literal('c_refuse'), seq: Req, code: Code }, { additionalProperties: false }),
+  /**
+   * An update refused (never acknowledged), relayed up to the primary. With `ch`: this member signed a
+   * settlement of that channel (txid, at those totals and fee rate) and refuses every update that moves it;
+   * a member that signs also sends it to the primary directly.
+   */
+  Type.Object({
+    t: Type.Literal('c_refuse'), seq: Req, code: Code,
+    ch: Type.Optional(Hex32), txid: Type.Optional(Hex32), sent: Type.Optional(SatString), received: Type.Optional(SatString),
+    fee_rate: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+  }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('c_keygen'), req: Req, dep: Type.String({ maxLength: 32 }) }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('c_keygen_res'), req: Req, pubkey: Hex }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('c_handover'), req: Req, dep: Type.String({ maxLength: 32 }) }, { additionalProperties: false }),

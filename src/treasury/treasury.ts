@@ -12,7 +12,7 @@ import { reportDataFor, type Quote } from '../../enclave-sim/attestation.ts';
 import { publicKeyOf, randomPrivateKey } from '../crypto/secp256k1.ts';
 import { encodeMessage, parseChannelMessage, parseHandshakeMessage, type ChannelMessage, type CommitteeMessage, type DepositGrant, type MultiHopMessage, type SessionMessage } from '../protocol/messages.ts';
 import { MultiHop } from './multihop.ts';
-import { CommitteeCoordinator, openSealedKey, shareKeys, type Planned, type SignKind } from '../committee/coordinator.ts';
+import { CommitteeCoordinator, openSealedKey, shareKeys, type Planned, type SignedSettlement, type SignKind } from '../committee/coordinator.ts';
 import { splitSecret } from '../committee/shares.ts';
 import { defaultThreshold } from '../committee/update.ts';
 import { SessionError, type SecureSession } from '../protocol/session.ts';
@@ -42,7 +42,7 @@ export type TreasuryEvent =
   | { type: 'pay_acked'; channel_id: string; total: string }
   | { type: 'pay_received'; channel_id: string; amounts: number[]; total: string }
   | { type: 'channel_updated'; channel_id: string; status: string }
-  | { type: 'channel_settled'; channel_id: string; txid: string; by: 'local' | 'remote' }
+  | { type: 'channel_settled'; channel_id: string; txid: string; by: 'local' | 'remote'; sent?: string }
   | { type: 'committee_roster'; members: CommitteeMember[]; index: number };
 
 /** How a new treasury is replicated: alone (absent), as a committee's primary, or as a backup. */
@@ -401,6 +401,7 @@ export class Treasury {
     const ch = this.getOpenChannel(r.channel_id);
     this.requireSession(ch.peerId);
     assertNotHeld(ch);
+    if (this.committee?.isSettling(ch.id)) throw new TreasuryError('channel_settling', `committee members are settling channel ${ch.id}`);
     const amount = BigInt(r.amount_sat);
     const available = spendable(this.state, ch);
     if (available < amount) throw new TreasuryError('insufficient_funds', `channel balance ${available} sat < ${amount} sat`);
@@ -501,6 +502,7 @@ export class Treasury {
     this.markSigned('settle', ch.id, planned.plan.txid, rate);
     this.outbox.push({ peerId: ch.peerId, msg: { t: 'settled', ch: ch.id, txid: planned.plan.txid } });
     await this.committer.commitLocal();
+    this.committee!.announceSigned(ch.id);
     const { hex } = await this.committee!.sign('settle', ch.id, rate, planned);
     ch.settlement!.hex = hex;
     await this.committer.commitLocal();
@@ -625,8 +627,62 @@ export class Treasury {
       planFor: (kind: SignKind, id: string, feeRate: number) => t.planFor(kind, id, feeRate),
       markSigned: (kind: SignKind, id: string, txid: string, feeRate: number) => t.markSigned(kind, id, txid, feeRate),
       rosterChanged: (members: CommitteeMember[], index: number) => t.ports.emit({ type: 'committee_roster', members, index }),
+      settledByMembers: (s: SignedSettlement) => t.settledByMembers(s),
       timeoutMs: t.ports.replyTimeoutMs ?? 10_000,
     };
+  }
+
+  /**
+   * Primary: members signed a settlement of `s.ch` (maybe without it). Their replicas are never ahead of
+   * this state, so debits beyond the signed totals were never acknowledged to the peer: the channel closes
+   * at the signed totals, provided they rebuild the very transaction signed, and the next update is one
+   * the signers accept. Messages already queued beyond those totals are dropped at delivery.
+   */
+  private settledByMembers(s: SignedSettlement): void {
+    const ch = this.state.channels[s.ch];
+    if (!ch || ch.status === 'closed' || s.sent > ch.sent || s.received > ch.received) return;
+    const was = { sent: ch.sent, received: ch.received, acked: ch.acked };
+    ch.sent = s.sent;
+    ch.received = s.received;
+    if (ch.acked > s.sent) ch.acked = s.sent;
+    let txid: string | undefined;
+    try { txid = this.planFor('settle', ch.id, s.feeRate).plan.txid; } catch { txid = undefined; }
+    if (txid !== s.txid) {
+      // Not the transaction signed from this state: keep the channel frozen (isSettling) and as it was.
+      Object.assign(ch, was);
+      return;
+    }
+    this.closeChannel(ch, { txid, by: 'local', feeRate: s.feeRate });
+    this.state.committee!.signed[ch.id] = txid;
+    const ev = this.pendingEvents[this.pendingEvents.length - 1];
+    if (ev?.type === 'channel_settled') ev.sent = ch.sent.toString();
+    this.outbox.push({ peerId: ch.peerId, msg: this.settledMessage(ch) });
+    void this.committer.commit().catch(() => undefined);
+  }
+
+  /**
+   * A committee primary's queued message or event that reports more than a closed channel now records
+   * (queued before members' settlement closed it at lower totals): must not leave, or the peer would
+   * credit what the signed settlement leaves out. Null to drop; sync entries are rewritten.
+   */
+  private stillTrue(item: Outgoing | TreasuryEvent): Outgoing | TreasuryEvent | null {
+    const closed = (id: string) => { const ch = this.state.channels[id]; return ch?.status === 'closed' ? ch : undefined; };
+    if ('type' in item) {
+      if (item.type !== 'pay_received') return item;
+      const ch = closed(item.channel_id);
+      return ch && BigInt(item.total) > ch.received ? null : item;
+    }
+    const msg = item.msg;
+    if (msg.t === 'sync') {
+      const channels = msg.channels.map((e) => { const ch = closed(e.ch); return ch ? { ch: e.ch, sent: ch.sent.toString(), received: ch.received.toString(), closed: true } : e; });
+      return { peerId: item.peerId, msg: { t: 'sync', channels } };
+    }
+    if (!('ch' in msg) || msg.t === 'settled' || msg.t.startsWith('mh_')) return item;
+    const ch = closed(msg.ch);
+    if (!ch) return item;
+    if (msg.t === 'pay') return BigInt(msg.total) <= ch.sent ? item : null;
+    if (msg.t === 'pay_ack') return BigInt(msg.total) <= ch.received ? item : null;
+    return null;
   }
 
   /** Sends one message now, outside the group commit: committee messages are sent after their own seals. */
@@ -1010,8 +1066,9 @@ export class Treasury {
     return { state, outbox: out, protect };
   }
 
-  private deliver(items: Array<Outgoing | TreasuryEvent>): void {
+  private deliver(queued: Array<Outgoing | TreasuryEvent>): void {
     const frames = new Map<string, Uint8Array[]>();
+    const items = this.committee?.isPrimary ? queued.map((i) => this.stillTrue(i)).filter((i) => i !== null) : queued;
     for (const item of items) {
       if ('type' in item) {
         this.ports.emit(item);
