@@ -20,6 +20,7 @@ import type { CommitteeMember, CommitteeState, PeerDeposit, TreasuryState } from
 import { checkInputSignature, finishInput, signaturesFor, type SpendPlan } from '../treasury/transactions.ts';
 import { combineShares } from './shares.ts';
 import { openUpdate, replicaOf, signUpdate, type ReplicaBody, type SignedUpdate } from './update.ts';
+import { checkUpdate, type UpdateRuleCode } from './update-rules.ts';
 import type { KeyedSignature } from '../bitcoin/index.ts';
 
 export type SignKind = 'settle' | 'release';
@@ -64,7 +65,7 @@ export interface SignedSettlement {
 
 /** Why an update was refused; for `channel_settled`, the settlement that the update contradicts. */
 export interface UpdateRefusal {
-  code: TreasuryErrorCode;
+  code: TreasuryErrorCode | UpdateRuleCode;
   settled?: SignedSettlement;
 }
 
@@ -207,6 +208,8 @@ export class CommitteeCoordinator {
     if (update.seq === this.c.seq) return null; // a duplicate: already sealed, just acknowledge again
     const settled = this.contradictedSettlement(body);
     if (settled) return { code: 'channel_settled', settled };
+    const broken = checkUpdate(this.host.state, body);
+    if (broken) return { code: broken.code };
     this.adopt(body);
     this.c.lastUpdate = update;
     await this.host.commitLocal();
@@ -255,7 +258,13 @@ export class CommitteeCoordinator {
   private onRefuse(peerId: string, msg: Extract<CommitteeMessage, { t: 'c_refuse' }>): void {
     if (!this.isPrimary) {
       const prev = this.neighbour(-1);
-      if (peerId === this.neighbour(1) && prev) this.host.sendNow(prev, msg);
+      if (peerId !== this.neighbour(1) || !prev) return;
+      if (msg.code === 'channel_settled' && msg.ch && msg.txid && msg.sent !== undefined && msg.received !== undefined) {
+        // The primary's next update closes the channel at these lower totals: this member lets it.
+        (this.c.reported ??= {})[msg.ch] = { txid: msg.txid, sent: BigInt(msg.sent), received: BigInt(msg.received) };
+        void this.host.commitLocal().catch(() => undefined);
+      }
+      this.host.sendNow(prev, msg);
       return;
     }
     // Otherwise the primary stays frozen: an update a member refuses is never acknowledged past.
@@ -487,7 +496,7 @@ export class CommitteeCoordinator {
     if (this.isPrimary && msg.kind === 'settle') this.settling.add(msg.id);
     if (msg.update && !this.isPrimary) {
       const refused = await this.applyUpdate(msg.update);
-      if (refused && refused.code !== 'stale_update') return refuse(refused.code, 'the attached update was refused');
+      if (refused && refused.code !== 'stale_update') return refuse(refused.code as TreasuryErrorCode, 'the attached update was refused');
     }
     const done = this.c.signed[msg.id];
     if (done && done !== msg.txid) return refuse('already_signed', `this member already signed ${done} for ${msg.id}`);

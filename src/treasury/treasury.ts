@@ -19,6 +19,7 @@ import { SessionError, type SecureSession } from '../protocol/session.ts';
 import { Committer } from './committer.ts';
 import { CreditOnlyCheck } from './credit-only.ts';
 import { TreasuryError, type TreasuryErrorCode } from './errors.ts';
+import { signPaid, signPayout, verifyPaid, verifyPayout } from '../protocol/peer-sigs.ts';
 import { Handshake } from './handshake.ts';
 import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
 import {
@@ -311,13 +312,17 @@ export class Treasury {
     this.assertLive();
     this.assertPrimary();
     this.requireSession(peerId);
+    // Backups check every channel pays our side to the replicated payout address (update-rules.ts).
+    if (this.committee && payoutAddress !== this.state.config.payoutAddress) {
+      throw new TreasuryError('invalid_argument', `a committee treasury's channels pay only its payout address ${this.state.config.payoutAddress}`);
+    }
     const id = bytesToHex(this.ports.random(32));
     const ch: Channel = {
       id, peerId, status: 'opening', initiator: true, myPayout: bytesToHex(payoutScriptFor(payoutAddress)),
       myDeposits: [], removing: [], adding: [], peerDeposits: [], sent: 0n, received: 0n, acked: 0n,
     };
     this.state.channels[id] = ch;
-    this.outbox.push({ peerId, msg: { t: 'open', ch: id, payout: ch.myPayout } });
+    this.outbox.push({ peerId, msg: this.openMessage('open', ch) });
     const reply = this.waitFor(`open:${id}`);
     await this.committer.commit();
     await reply;
@@ -674,7 +679,7 @@ export class Treasury {
     }
     const msg = item.msg;
     if (msg.t === 'sync') {
-      const channels = msg.channels.map((e) => { const ch = closed(e.ch); return ch ? { ch: e.ch, sent: ch.sent.toString(), received: ch.received.toString(), closed: true } : e; });
+      const channels = msg.channels.map((e) => { const ch = closed(e.ch); return ch ? { ch: e.ch, sent: ch.sent.toString(), received: ch.received.toString(), closed: true, ...this.paidSig(ch, ch.sent) } : e; });
       return { peerId: item.peerId, msg: { t: 'sync', channels } };
     }
     if (!('ch' in msg) || msg.t === 'settled' || msg.t.startsWith('mh_')) return item;
@@ -781,9 +786,9 @@ export class Treasury {
   /** After every handshake: re-send what the peer may have missed, from durable state. */
   private resync(peerId: string): void {
     const channels = Object.values(this.state.channels).filter((ch) => ch.peerId === peerId);
-    this.outbox.push({ peerId, msg: { t: 'sync', channels: channels.map((ch) => ({ ch: ch.id, sent: ch.sent.toString(), received: ch.received.toString(), closed: ch.status === 'closed' })) } });
+    this.outbox.push({ peerId, msg: { t: 'sync', channels: channels.map((ch) => ({ ch: ch.id, sent: ch.sent.toString(), received: ch.received.toString(), closed: ch.status === 'closed', ...this.paidSig(ch, ch.sent) })) } });
     for (const ch of channels) {
-      if (ch.status === 'opening' && ch.initiator) this.outbox.push({ peerId, msg: { t: 'open', ch: ch.id, payout: ch.myPayout } });
+      if (ch.status === 'opening' && ch.initiator) this.outbox.push({ peerId, msg: this.openMessage('open', ch) });
       if (ch.status === 'closed' && ch.settlement?.by === 'local') this.outbox.push({ peerId, msg: this.settledMessage(ch) });
       if (ch.status !== 'open') continue;
       for (const id of ch.adding) this.outbox.push({ peerId, msg: { t: 'add_deposit', ch: ch.id, deposit: this.grantFor(this.state.deposits[id]!) } });
@@ -791,6 +796,16 @@ export class Treasury {
     }
     this.multihop.resync(peerId);
     void this.committer.commit().catch(() => undefined);
+  }
+
+  /** open / open_ack: our payout, signed (a committee peer's backups check it), and whether we want paid totals signed. */
+  private openMessage(t: 'open' | 'open_ack', ch: Channel): ChannelMessage {
+    return { t, ch: ch.id, payout: ch.myPayout, sig: signPayout(this.state.identityKey, ch.id, ch.myPayout), ...(this.committee ? { want_sigs: true } : {}) };
+  }
+
+  /** The signature of a paid total, for a peer that asked for it (a committee). */
+  private paidSig(ch: Channel, total: bigint): { sig?: string } {
+    return ch.signPays ? { sig: signPaid(this.state.identityKey, ch.id, total) } : {};
   }
 
   private settledMessage(ch: Channel): ChannelMessage {
@@ -827,14 +842,21 @@ export class Treasury {
     if (msg.t === 'open') {
       if (ch && ch.peerId !== peerId) return; // not this peer's channel: ignore, never reveal
       if (!ch) {
+        // A committee's backups accept the peer's payout only with the peer's signature of it.
+        if (this.committee && !verifyPayout(peerId, msg.ch, msg.payout, msg.sig)) {
+          this.outbox.push({ peerId, msg: { t: 'open_nack', ch: msg.ch, code: 'invalid_argument' } });
+          void this.committer.commit().catch(() => undefined);
+          return;
+        }
         this.state.channels[msg.ch] = {
           id: msg.ch, peerId, status: 'open', initiator: false, myPayout: bytesToHex(payoutScriptFor(this.state.config.payoutAddress)), peerPayout: msg.payout,
           myDeposits: [], removing: [], adding: [], peerDeposits: [], sent: 0n, received: 0n, acked: 0n,
+          ...(msg.want_sigs ? { signPays: true } : {}), ...(this.committee ? { peerPayoutSig: msg.sig! } : {}),
         };
         this.pendingEvents.push({ type: 'channel_updated', channel_id: msg.ch, status: 'open' });
       }
       const mine = this.state.channels[msg.ch]!;
-      this.outbox.push({ peerId, msg: { t: 'open_ack', ch: msg.ch, payout: mine.myPayout } });
+      this.outbox.push({ peerId, msg: this.openMessage('open_ack', mine) });
       void this.committer.commit().catch(() => undefined);
       return;
     }
@@ -842,8 +864,14 @@ export class Treasury {
     switch (msg.t) {
       case 'open_ack':
         if (ch.status === 'opening') {
+          if (this.committee && !verifyPayout(peerId, ch.id, msg.payout, msg.sig)) {
+            this.rejectWaiter(`open:${ch.id}`, new TreasuryError('peer_refused', 'the peer did not sign its payout'));
+            return;
+          }
           ch.status = 'open';
           ch.peerPayout = msg.payout;
+          if (msg.want_sigs) ch.signPays = true;
+          if (this.committee) ch.peerPayoutSig = msg.sig!;
           this.pendingEvents.push({ type: 'channel_updated', channel_id: ch.id, status: 'open' });
           await this.committer.commit();
         }
@@ -853,7 +881,7 @@ export class Treasury {
         this.rejectWaiter(`open:${ch.id}`, new TreasuryError('peer_refused', `peer refused the channel: ${msg.code}`));
         return;
       case 'pay':
-        this.applyPay(ch, BigInt(msg.total), msg.amounts);
+        this.applyPay(ch, BigInt(msg.total), msg.amounts, msg.sig);
         return;
       case 'pay_ack':
         this.applyPayAck(ch, BigInt(msg.total));
@@ -895,21 +923,24 @@ export class Treasury {
     }
   }
 
-  private applySync(peerId: string, s: { ch: string; sent: string; received: string; closed: boolean }): void {
+  private applySync(peerId: string, s: { ch: string; sent: string; received: string; closed: boolean; sig?: string }): void {
     const ch = this.state.channels[s.ch];
     if (!ch || ch.peerId !== peerId) return;
-    this.applyPay(ch, BigInt(s.sent), null);
+    this.applyPay(ch, BigInt(s.sent), null, s.sig);
     this.applyPayAck(ch, BigInt(s.received));
   }
 
   /** The peer has now paid `total` in all: credit the difference (idempotent for old or repeated totals). */
-  private applyPay(ch: Channel, total: bigint, amounts: number[] | null): void {
+  private applyPay(ch: Channel, total: bigint, amounts: number[] | null, sig?: string): void {
     if (ch.status !== 'open' || total <= ch.received) return;
+    // A committee credits only totals the payer signed: its backups refuse any other (update-rules.ts).
+    if (this.committee && !verifyPaid(ch.peerId, ch.id, total, sig)) throw new TreasuryError('session_failed', 'paid total without the payer\'s signature');
     if (ch.lockedBy) this.multihop.peerPaidOnLocked(ch, ch.peerId);
     const delta = total - ch.received;
     // Defence in depth: an honest peer enclave never overdraws; refuse a total that would.
     if (peerDepositTotal(ch) - total + ch.sent < 0n) throw new TreasuryError('session_failed', 'peer payment exceeds its balance');
     ch.received = total;
+    if (this.committee) ch.peerPaid = { total, sig: sig! };
     let listed = 0n;
     for (const a of amounts ?? []) listed += BigInt(a);
     const shown = amounts && listed === delta ? amounts : [Number(delta)];
@@ -1047,7 +1078,7 @@ export class Treasury {
     this.outbox = [];
     for (const [chId, amounts] of this.pendingPays) {
       const ch = this.state.channels[chId];
-      if (ch && ch.status === 'open') out.push({ peerId: ch.peerId, msg: { t: 'pay', ch: chId, total: ch.sent.toString(), amounts } });
+      if (ch && ch.status === 'open') out.push({ peerId: ch.peerId, msg: { t: 'pay', ch: chId, total: ch.sent.toString(), amounts, ...this.paidSig(ch, ch.sent) } });
     }
     this.pendingPays = new Map();
     for (const chId of this.pendingAcks) {
