@@ -92,3 +92,33 @@ test('the signers\' notices are lost: their refusal of the next update tells the
   // The settlement pays q exactly its balance: 50,000 − 700 + 2,000.
   assert.equal(paidTo(settled.tx_hex!, qScript), 51_300n);
 });
+
+test('a member upstream of the signers, which adopted the later payments, lets the closure at the signed totals through', async () => {
+  const mesh = new Mesh();
+  const [p, b1, b2, b3] = await mesh.committee(['p', 'b1', 'b2', 'b3'], 2) as [MeshNode, MeshNode, MeshNode, MeshNode];
+  const q = await mesh.add('q');
+  const r = await mesh.add('r');
+  await mesh.link('p', 'q');
+  await mesh.link('p', 'r');
+  const chQ = (await p.treasury.openChannel(q.treasury.nodeId, p.payoutAddress)).channel_id;
+  await p.treasury.addDeposit(chQ, await mesh.deposit('p', 100_000n));
+  const chR = (await p.treasury.openChannel(r.treasury.nodeId, p.payoutAddress)).channel_id;
+  await p.treasury.addDeposit(chR, await mesh.deposit('p', 30_000n));
+  await payAndWait(p, chQ, [2_000]);
+  await waitFor(() => b3.treasury.channel(chQ).total_sent_sat === '2000');
+  for (const m of [b1, b2, b3]) (m.treasury as unknown as { committee: { announceSigned(id: string): void } }).committee.announceSigned = () => undefined;
+  // b3 and b2 settle; neither p nor b1 hears of it.
+  mesh.block('b3', 'p');
+  mesh.block('b3', 'b1');
+  const settled = await b3.treasury.settle(chQ, 2);
+  assert.equal(b1.treasury.state.committee!.signed[chQ], undefined, 'b1 did not sign');
+  const results = await p.treasury.pay([{ channel_id: chQ, amount_sat: 1_000 }]);
+  assert.ok(results[0]!.ok);
+  await payAndWait(p, chR, [500]);
+  // b1 had sealed the debit (3,000 sent); it let the closure back to the signed 2,000 through, as b2 reported it.
+  assert.equal(b1.treasury.channel(chQ).status, 'closed');
+  assert.equal(b1.treasury.channel(chQ).total_sent_sat, '2000');
+  assert.equal(p.treasury.channel(chQ).settlement_txid, settled.txid);
+  assert.equal(q.treasury.channel(chQ).total_received_sat, '2000', 'q was never told of the debit the settlement leaves out');
+  await waitFor(() => b3.treasury.channel(chR).total_sent_sat === '500');
+});
