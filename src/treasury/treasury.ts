@@ -645,11 +645,11 @@ export class Treasury {
    */
   private settledByMembers(s: SignedSettlement): void {
     const ch = this.state.channels[s.ch];
-    if (!ch || ch.status === 'closed' || s.sent > ch.sent || s.received > ch.received) return;
-    const was = { sent: ch.sent, received: ch.received, acked: ch.acked };
+    // Below what the peer acknowledged cannot be what the members signed: released payments were in their replicas.
+    if (!ch || ch.status === 'closed' || s.sent > ch.sent || s.received > ch.received || s.sent < ch.acked) return;
+    const was = { sent: ch.sent, received: ch.received };
     ch.sent = s.sent;
     ch.received = s.received;
-    if (ch.acked > s.sent) ch.acked = s.sent;
     let txid: string | undefined;
     try { txid = this.planFor('settle', ch.id, s.feeRate).plan.txid; } catch { txid = undefined; }
     if (txid !== s.txid) {
