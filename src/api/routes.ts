@@ -180,10 +180,10 @@ export const routes: Route[] = [
       amount_sat: AmountSat,
       idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     }, { additionalProperties: false }),
-    handler: async ({ node }, body) => node.payments.idempotent(body.idempotency_key, JSON.stringify([body.channel_id, body.dest, body.amount_sat]), async () => {
+    handler: async ({ node }, body) => node.payments.idempotent(body.idempotency_key, JSON.stringify([body.channel_id, body.dest, body.amount_sat]), async (ref) => {
       const channelId = body.channel_id ?? (await channelTo(node, body.dest));
-      if (channelId === null) return node.payMultihop(body.dest!, body.amount_sat, PAYMENT_WAIT_MS);
-      return node.payWithin(channelId, body.amount_sat, PAYMENT_WAIT_MS);
+      if (channelId === null) return node.payMultihop(body.dest!, body.amount_sat, PAYMENT_WAIT_MS, ref);
+      return node.payWithin(channelId, body.amount_sat, PAYMENT_WAIT_MS, ref);
     }),
   }),
   route({

@@ -20,6 +20,8 @@ import { Committer } from './committer.ts';
 import { CreditOnlyCheck } from './credit-only.ts';
 import { TreasuryError, type TreasuryErrorCode } from './errors.ts';
 import { Handshake } from './handshake.ts';
+import { assertRoom, dropRefs, listRefs, recordRef, type PayRefInput } from './payment-refs.ts';
+import { paidBySettlement } from './settlement-outcome.ts';
 import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
 import {
   encodeState, localBalance, remoteBalance, spendable, peerDepositTotal,
@@ -42,7 +44,8 @@ export type TreasuryEvent =
   | { type: 'pay_acked'; channel_id: string; total: string }
   | { type: 'pay_received'; channel_id: string; amounts: number[]; total: string }
   | { type: 'channel_updated'; channel_id: string; status: string }
-  | { type: 'channel_settled'; channel_id: string; txid: string; by: 'local' | 'remote' }
+  | { type: 'channel_settled'; channel_id: string; txid: string; by: 'local' | 'remote'; paid_total?: string }
+  | { type: 'settlement_paid'; channel_id: string; txid: string; paid_total: string }
   | { type: 'committee_roster'; members: CommitteeMember[]; index: number };
 
 /** How a new treasury is replicated: alone (absent), as a committee's primary, or as a backup. */
@@ -91,16 +94,23 @@ interface Waiter {
 export interface PayRequest {
   channel_id: string;
   amount_sat: number;
+  /** A keyed payment's ref (payment-refs.ts): sealed with its debit. */
+  ref?: PayRefInput;
 }
 export type PayResult = { ok: true; channel_id: string; position: string } | { ok: false; code: TreasuryErrorCode; message: string };
 
 const MAX_PAYMENT = 2_100_000_000_000_000;
+const HEX16 = /^[0-9a-f]{32}$/;
 
 /** A single payment's amount: a positive safe integer of satoshis, at most all bitcoin. */
 function checkAmount(amountSat: number): void {
   if (!Number.isSafeInteger(amountSat) || amountSat <= 0 || amountSat > MAX_PAYMENT) {
     throw new TreasuryError('invalid_argument', 'amount_sat must be a positive integer number of satoshis');
   }
+}
+
+function minBig(a: bigint, b: bigint): bigint {
+  return a < b ? a : b;
 }
 
 /** A channel held by a multi-hop payment takes no other payment or deposit change until it is released. */
@@ -211,6 +221,7 @@ export class Treasury {
       total_sent_sat: ch.sent.toString(),
       total_received_sat: ch.received.toString(),
       total_acked_sat: ch.acked.toString(),
+      paid_total_sat: ch.settlement?.paid !== undefined ? ch.settlement.paid.toString() : null,
       settlement_txid: ch.settlement?.txid ?? null,
       settlement_tx_hex: ch.settlement?.hex ?? null,
       settled_by: ch.settlement?.by ?? null,
@@ -380,9 +391,10 @@ export class Treasury {
    * the `pay` message is on its way; each result's `position` is the channel's cumulative total after
    * that payment, which the peer's `pay_ack` total reaches once the payment is final.
    */
-  async pay(requests: PayRequest[]): Promise<PayResult[]> {
+  async pay(requests: PayRequest[], journaled?: readonly string[]): Promise<PayResult[]> {
     this.assertLive();
     this.committee?.assertReady();
+    if (journaled) dropRefs(this.state, journaled);
     const results: PayResult[] = [];
     for (const r of requests) {
       try {
@@ -398,6 +410,10 @@ export class Treasury {
 
   private debit(r: PayRequest): PayResult {
     checkAmount(r.amount_sat);
+    if (r.ref) {
+      if (!HEX16.test(r.ref.key) || !HEX16.test(r.ref.fp)) throw new TreasuryError('invalid_argument', 'a payment ref is two 16-byte hex hashes');
+      assertRoom(this.state);
+    }
     const ch = this.getOpenChannel(r.channel_id);
     this.requireSession(ch.peerId);
     assertNotHeld(ch);
@@ -408,7 +424,14 @@ export class Treasury {
     let list = this.pendingPays.get(ch.id);
     if (!list) this.pendingPays.set(ch.id, (list = []));
     list.push(r.amount_sat);
+    if (r.ref) recordRef(this.state, { key: r.ref.key, fp: r.ref.fp }, ch.id, ch.sent, r.amount_sat);
     return { ok: true, channel_id: ch.id, position: ch.sent.toString() };
+  }
+
+  /** Refs of keyed payments not journaled by the host yet; `drop` first forgets those it now has. */
+  payRefs(drop?: readonly string[]) {
+    if (drop) dropRefs(this.state, drop);
+    return listRefs(this.state);
   }
 
   /**
@@ -465,10 +488,20 @@ export class Treasury {
   async spentOnChain(channelId: string, txHex: string) {
     this.assertLive();
     const ch = this.getChannel(channelId);
-    if (ch.status === 'closed') return this.channelView(ch);
+    if (ch.status === 'closed' && !(ch.settlement?.by === 'local' && ch.settlement.paid === undefined)) return this.channelView(ch);
     const deposits = [...ch.myDeposits.map((id) => this.asSpendable(this.state.deposits[id]!)), ...ch.peerDeposits];
     const txid = deposits.map((d) => verifyDepositSpend(txHex, d)).find((t) => t !== null);
     if (!txid) throw new TreasuryError('funding_mismatch', 'the transaction does not validly spend a deposit of this channel');
+    if (ch.status === 'closed') {
+      // We settled; the chain now shows which settlement spent the deposits: ours, or a peer's that raced it.
+      const paid = paidBySettlement(ch, txid);
+      if (paid !== undefined) {
+        ch.settlement!.paid = paid;
+        this.pendingEvents.push({ type: 'settlement_paid', channel_id: ch.id, txid, paid_total: paid.toString() });
+        await this.committer.commit();
+      }
+      return this.channelView(ch);
+    }
     if (ch.lockedBy) this.multihop.settledElsewhere(ch, txid, (_rec, hop) => this.multihop.paysNewState(txHex, ch, hop));
     if ((ch.status as string) === 'closed') { await this.committer.commit(); return this.channelView(ch); }
     this.closeChannel(ch, { txid, by: 'remote' });
@@ -651,7 +684,10 @@ export class Treasury {
     }
     ch.adding = [];
     this.pendingPays.delete(ch.id);
-    this.pendingEvents.push({ type: 'channel_settled', channel_id: ch.id, txid: settlement.txid, by: settlement.by });
+    this.pendingEvents.push({
+      type: 'channel_settled', channel_id: ch.id, txid: settlement.txid, by: settlement.by,
+      ...(settlement.paid !== undefined ? { paid_total: settlement.paid.toString() } : {}),
+    });
   }
 
   // ───────────────────────────── connections ─────────────────────────────
@@ -832,7 +868,13 @@ export class Treasury {
             : msg.sent !== undefined && BigInt(msg.sent) === ch.received + hop.amount));
         }
         if (ch.status !== 'closed') {
-          this.closeChannel(ch, { txid: msg.txid, by: 'remote' });
+          // The peer's enclave says what it received of ours: that is what its settlement pays.
+          const paid = msg.received !== undefined ? minBig(BigInt(msg.received), ch.sent) : undefined;
+          this.closeChannel(ch, { txid: msg.txid, by: 'remote', ...(paid !== undefined ? { paid } : {}) });
+          await this.committer.commit();
+        } else if (ch.settlement?.by === 'local' && ch.settlement.paid === undefined && msg.txid !== ch.settlement.txid && !ch.settlement.peer) {
+          // Both sides settled: which one the chain takes decides what is paid (spentOnChain).
+          ch.settlement.peer = { txid: msg.txid, ...(msg.received !== undefined ? { received: BigInt(msg.received) } : {}) };
           await this.committer.commit();
         }
         return;
