@@ -29,11 +29,15 @@ export function recordRef(state: TreasuryState, ref: PayRefInput, channelId: str
   refs[ref.key] = { ch: channelId, pos: position, amt: amount, fp: ref.fp };
 }
 
+/** How many more refs fit (counted once per pay call: keyed payments come in batches of thousands). */
+export function refRoom(state: TreasuryState): { left: number } {
+  return { left: MAX_PAY_REFS - (state.payRefs ? Object.keys(state.payRefs).length : 0) };
+}
+
 /** Refused before the debit: a full table means the host stopped acknowledging refs. */
-export function assertRoom(state: TreasuryState): void {
-  if (state.payRefs && Object.keys(state.payRefs).length >= MAX_PAY_REFS) {
-    throw new TreasuryError('invalid_argument', `more than ${MAX_PAY_REFS} payment refs are not journaled yet: acknowledge them first`);
-  }
+export function takeRoom(room: { left: number }): void {
+  if (room.left <= 0) throw new TreasuryError('invalid_argument', `${MAX_PAY_REFS} payment refs are not journaled yet: acknowledge them first`);
+  room.left -= 1;
 }
 
 /** The host has these refs durably in its journal: forget them (persisted by the next seal). */

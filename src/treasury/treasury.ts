@@ -20,7 +20,7 @@ import { Committer } from './committer.ts';
 import { CreditOnlyCheck } from './credit-only.ts';
 import { TreasuryError, type TreasuryErrorCode } from './errors.ts';
 import { Handshake } from './handshake.ts';
-import { assertRoom, dropRefs, listRefs, recordRef, type PayRefInput } from './payment-refs.ts';
+import { dropRefs, listRefs, recordRef, refRoom, takeRoom, type PayRefInput } from './payment-refs.ts';
 import { paidBySettlement } from './settlement-outcome.ts';
 import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
 import {
@@ -395,10 +395,11 @@ export class Treasury {
     this.assertLive();
     this.committee?.assertReady();
     if (journaled) dropRefs(this.state, journaled);
+    const room = refRoom(this.state);
     const results: PayResult[] = [];
     for (const r of requests) {
       try {
-        results.push(this.debit(r));
+        results.push(this.debit(r, room));
       } catch (err) {
         if (!(err instanceof TreasuryError)) throw err;
         results.push({ ok: false, code: err.code, message: err.message });
@@ -408,18 +409,16 @@ export class Treasury {
     return results;
   }
 
-  private debit(r: PayRequest): PayResult {
+  private debit(r: PayRequest, room: { left: number }): PayResult {
     checkAmount(r.amount_sat);
-    if (r.ref) {
-      if (!HEX16.test(r.ref.key) || !HEX16.test(r.ref.fp)) throw new TreasuryError('invalid_argument', 'a payment ref is two 16-byte hex hashes');
-      assertRoom(this.state);
-    }
+    if (r.ref && (!HEX16.test(r.ref.key) || !HEX16.test(r.ref.fp))) throw new TreasuryError('invalid_argument', 'a payment ref is two 16-byte hex hashes');
     const ch = this.getOpenChannel(r.channel_id);
     this.requireSession(ch.peerId);
     assertNotHeld(ch);
     const amount = BigInt(r.amount_sat);
     const available = spendable(this.state, ch);
     if (available < amount) throw new TreasuryError('insufficient_funds', `channel balance ${available} sat < ${amount} sat`);
+    if (r.ref) takeRoom(room);
     ch.sent += amount;
     let list = this.pendingPays.get(ch.id);
     if (!list) this.pendingPays.set(ch.id, (list = []));
