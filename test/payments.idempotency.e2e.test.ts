@@ -78,6 +78,11 @@ describe('idempotency keys survive crashes', () => {
       // A fresh key still pays.
       await a.ok('POST', '/v1/payments', { ...body, idempotency_key: 'order-4712' });
       assert.equal(await totalSent(a, ch), sent + 5_000n);
+
+      // We settle: once the chain shows our settlement, the enclave says it pays everything we sent.
+      await a.ok('POST', `/v1/channels/${ch}/settle`, {});
+      await chain.mine(1);
+      await waitUntil(async () => (await a.ok('GET', `/v1/channels/${ch}`)).paid_total_sat === String(sent + 5_000n), 20_000, 'the chain shows our settlement');
     } finally {
       await a.kill('SIGTERM');
       await b.kill('SIGTERM');
