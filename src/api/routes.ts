@@ -187,10 +187,10 @@ export const routes: Route[] = [
       max_fee_sat: Type.Optional(MaxFeeSat),
       idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     }, { additionalProperties: false }),
-    handler: async ({ node }, body) => node.payments.idempotent(body.idempotency_key, JSON.stringify([body.channel_id, body.dest, body.amount_sat, body.max_fee_sat]), async () => {
+    handler: async ({ node }, body) => node.payments.idempotent(body.idempotency_key, JSON.stringify([body.channel_id, body.dest, body.amount_sat, body.max_fee_sat]), async (ref) => {
       const channelId = body.channel_id ?? (await channelTo(node, body.dest));
-      if (channelId === null) return node.payMultihop(body.dest!, body.amount_sat, PAYMENT_WAIT_MS, body.max_fee_sat);
-      return node.payWithin(channelId, body.amount_sat, PAYMENT_WAIT_MS);
+      if (channelId === null) return node.payMultihop(body.dest!, body.amount_sat, PAYMENT_WAIT_MS, body.max_fee_sat, ref);
+      return node.payWithin(channelId, body.amount_sat, PAYMENT_WAIT_MS, ref);
     }),
   }),
   route({

@@ -1,10 +1,16 @@
 /**
  * The host's payment history: what was asked, what the enclave accepted, what the peer acknowledged,
  * and what was received. Not security-relevant (balances live in the enclave); kept in memory with a
- * bounded size, newest last.
+ * bounded size, newest last. Idempotency keys outlive the process through payment-journal.ts.
  */
 import { NodeError } from './errors.ts';
 import type { NodeObserver } from './observer.ts';
+import { keyRef, MAX_KEYS, type KeyRef } from './payment-journal.ts';
+
+/** Answers a key from durable records (journal, enclave refs): null if unknown, else its first outcome. */
+export interface DurableKeys {
+  answer(ref: KeyRef): Promise<Payment> | null;
+}
 
 export type PaymentStatus = 'pending' | 'in_flight' | 'succeeded' | 'failed';
 
@@ -29,6 +35,7 @@ export class PaymentLog {
   totals = { sent: 0, received: 0, succeeded: 0, failed: 0 };
 
   private readonly keys = new Map<string, { fingerprint: string; result: Promise<Payment> }>();
+  private durable?: DurableKeys;
 
   constructor(private readonly limit = 100_000, private readonly observer?: NodeObserver) {}
 
@@ -37,20 +44,46 @@ export class PaymentLog {
    * first attempt's outcome (success or failure) instead of paying again.
    * @throws NodeError idempotency_conflict when the key was used for a different request
    */
-  idempotent(key: string | undefined, fingerprint: string, pay: () => Promise<Payment>): Promise<Payment> {
+  idempotent(key: string | undefined, fingerprint: string, pay: (ref?: KeyRef) => Promise<Payment>): Promise<Payment> {
     if (key === undefined) return pay();
     const seen = this.keys.get(key);
     if (seen) {
       if (seen.fingerprint !== fingerprint) return Promise.reject(new NodeError('idempotency_conflict', `idempotency key ${key} was used for a different payment`));
       return seen.result;
     }
-    const result = pay();
+    const ref = this.durable ? keyRef(key, fingerprint) : undefined;
+    if (ref) {
+      // Answered afresh each time (not cached here): the status follows the enclave's totals as they move.
+      let answer: Promise<Payment> | null;
+      try {
+        answer = this.durable!.answer(ref);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      if (answer) return answer;
+    }
+    const result = pay(ref);
     this.keys.set(key, { fingerprint, result });
+    if (this.keys.size > MAX_KEYS) this.keys.delete(this.keys.keys().next().value!);
     return result;
   }
 
+  /** From now on keys are answered from, and recorded in, durable storage too (set at boot). */
+  useDurableKeys(d: DurableKeys): void {
+    this.durable = d;
+  }
+
+  /** A fresh payment id; `reserve` skips the ids already handed out before a restart. */
+  newId(): string {
+    return `p${this.next++}`;
+  }
+
+  reserveIds(upTo: number): void {
+    this.next = Math.max(this.next, upTo + 1);
+  }
+
   begin(channelId: string, amount: number): Payment {
-    return this.add({ payment_id: `p${this.next++}`, direction: 'outgoing', channel_id: channelId, amount_sat: amount, status: 'pending', failure_code: null, created_at: Date.now(), resolved_at: null });
+    return this.add({ payment_id: this.newId(), direction: 'outgoing', channel_id: channelId, amount_sat: amount, status: 'pending', failure_code: null, created_at: Date.now(), resolved_at: null });
   }
 
   sent(p: Payment): void {

@@ -13,6 +13,8 @@ import { txidOf } from '../treasury/deposit-fate.ts';
 import type { ChainSource } from './chain-source.ts';
 import { NodeError, fromEnclaveError } from './errors.ts';
 import { PaymentLog, type Payment } from './payments.ts';
+import { PaymentJournal, type JournalRecord, type KeyRef } from './payment-journal.ts';
+import { InFlight, outcomeAt } from './in-flight.ts';
 import { loadOrCreatePayoutWallet } from './payout-wallet.ts';
 import type { NodeObserver } from './observer.ts';
 import { observeStore } from './observed-store.ts';
@@ -48,7 +50,11 @@ interface PendingPay {
   resolve: (p: Payment) => void;
   reject: (e: NodeError) => void;
   payment: Payment;
+  ref?: KeyRef;
 }
+
+/** Test-only: exit as if killed right after the enclave sealed a keyed debit, before the journal has it. */
+const CRASH_AFTER_KEYED_PAY = process.env.TEECHAIN_TEST_CRASH_AFTER_KEYED_PAY === '1';
 
 export class TreasuryNode {
   readonly payments: PaymentLog;
@@ -57,8 +63,11 @@ export class TreasuryNode {
   private transport!: Transport;
   private queue: PendingPay[] = [];
   private flushScheduled = false;
-  /** Sent payments waiting for the peer's acknowledgement, per channel, in position order. */
-  private readonly inFlight = new Map<string, Array<{ position: bigint; pay: PendingPay }>>();
+  /** Sent payments waiting for the peer's acknowledgement or the settlement's outcome (in-flight.ts). */
+  private readonly inFlight = new InFlight<PendingPay>();
+  private journal?: PaymentJournal;
+  /** Refs journaled since the last pay call: the next one tells the enclave to drop them. */
+  private journaledRefs: string[] = [];
   private readonly connectWaiters = new Map<string, { resolve: (peer: string) => void; reject: (e: NodeError) => void }>();
   private readonly peerAddresses = new Map<string, string>();
   private readonly connPeers = new Map<string, string>();
@@ -134,6 +143,7 @@ export class TreasuryNode {
         : {}),
     });
     this.nodeId = init.node_id;
+    await this.openJournal(join(datadir, 'payments.journal'));
     if (backupOf) this.joinPrimary(backupOf);
     for (const address of await this.loadPeers()) {
       this.savedPeers.add(address);
@@ -248,7 +258,9 @@ export class TreasuryNode {
     }
     if (!this.opts.chain.watchSpends) return;
     const byOutpoint = new Map<string, string>();
-    for (const c of [...channels.filter((c) => c.status === 'open'), ...waiting]) {
+    // Also channels we settled whose outcome is not known: the chain tells whose settlement won.
+    const outcomeUnknown = (c: ChannelView) => c.status === 'closed' && c.settled_by === 'local' && c.paid_total_sat === null && c.settlement_txid !== '0'.repeat(64);
+    for (const c of [...channels.filter((c) => c.status === 'open' || outcomeUnknown(c)), ...waiting]) {
       for (const d of [...c.local_deposits, ...c.remote_deposits]) byOutpoint.set(d.outpoint, c.channel_id);
     }
     if (waiting.some((c) => c.awaiting_chain.length > 0)) {
@@ -376,12 +388,7 @@ export class TreasuryNode {
   async settle(channelId: string) {
     const feeRate = await this.opts.chain.feeRate();
     const r = await this.call('channel_settle', { channel_id: channelId, fee_rate: feeRate });
-    // Every debit the enclave made is in the settlement it signed: those payments are paid, on chain.
-    for (const { pay } of this.inFlight.get(channelId) ?? []) {
-      this.payments.succeeded(pay.payment);
-      pay.resolve(pay.payment);
-    }
-    this.inFlight.delete(channelId);
+    // Unacknowledged payments stay in flight: a peer's settlement may still win on chain (in-flight.ts).
     if (r.tx_hex) await this.broadcast(r.tx_hex, `GET /v1/channels/${channelId} shows it as settlement_tx_hex`);
     return r;
   }
@@ -410,13 +417,14 @@ export class TreasuryNode {
    * `in_flight` (its acknowledgement arrives later, e.g. once a dropped peer reconnects and resyncs).
    * Payments the enclave refuses reject with their NodeError.
    */
-  async payWithin(channelId: string, amount: number, waitMs: number): Promise<Payment> {
-    const { payment, done } = this.submit(channelId, amount);
+  async payWithin(channelId: string, amount: number, waitMs: number, ref?: KeyRef): Promise<Payment> {
+    const { payment, done } = this.submit(channelId, amount, ref);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), waitMs); });
     const first = await Promise.race([done, late]).finally(() => clearTimeout(timer));
     if (first === null) done.catch(() => undefined);
-    return first ?? { ...payment };
+    // The live record: a keyed retry answers its status as it is then, not as it was at the first answer.
+    return first ?? payment;
   }
 
   /**
@@ -425,9 +433,14 @@ export class TreasuryNode {
    * contention is abort-and-retry. Answers after at most `waitMs`, `in_flight` if it is not over by then.
    * `maxFeeSat` bounds what the intermediaries may take in all (the enclave applies a default without it).
    */
-  async payMultihop(dest: string, amount: number, waitMs: number, maxFeeSat?: number): Promise<Payment> {
+  async payMultihop(dest: string, amount: number, waitMs: number, maxFeeSat?: number, ref?: KeyRef): Promise<Payment> {
     const payment = this.payments.begin('', amount);
     payment.dest = dest;
+    // A keyed multi-hop payment's start is durable before the enclave moves anything (payment-journal.ts).
+    if (ref && this.journal) await this.journal.append([{ t: 'mh', kh: ref.key, fh: ref.fp, id: payment.payment_id, dest, amt: amount, at: payment.created_at }]);
+    const end = (r: Omit<Extract<JournalRecord, { t: 'mh_end' }>, 't' | 'kh' | 'at'>) => {
+      if (ref && this.journal) void this.journal.append([{ t: 'mh_end', kh: ref.key, at: Date.now(), ...r }]).catch(() => undefined);
+    };
     const done = (async () => {
       const deadline = Date.now() + 8_000;
       for (let attempt = 0; ; attempt++) {
@@ -439,6 +452,7 @@ export class TreasuryNode {
           payment.route = r.route;
           payment.fee_sat = Number(r.fee_sat);
           this.payments.succeeded(payment);
+          end({ ok: true, ch: r.channel_id, route: r.route, fee: payment.fee_sat });
           return payment;
         } catch (err) {
           const e = err instanceof NodeError ? err : new NodeError('internal', String(err));
@@ -447,6 +461,7 @@ export class TreasuryNode {
             continue;
           }
           this.payments.failed(payment, e.code);
+          end({ ok: false, code: e.code });
           throw e;
         }
       }
@@ -456,7 +471,7 @@ export class TreasuryNode {
     const late = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), waitMs); });
     const first = await Promise.race([done, late]).finally(() => clearTimeout(timer));
     if (first === null) done.catch(() => undefined);
-    return first ?? { ...payment };
+    return first ?? payment;
   }
 
   /** The channel graph this node's enclave knows, and the multi-hop payments it takes part in. */
@@ -468,14 +483,14 @@ export class TreasuryNode {
     return this.call('set_fees', { base_sat: baseSat, ppm });
   }
 
-  private submit(channelId: string, amount: number): { payment: Payment; done: Promise<Payment> } {
+  private submit(channelId: string, amount: number, ref?: KeyRef): { payment: Payment; done: Promise<Payment> } {
     const payment = this.payments.begin(channelId, amount);
     if (this.stopped) {
       this.payments.failed(payment, 'node_stopping');
       return { payment, done: Promise.reject(new NodeError('node_stopping', 'the node is shutting down')) };
     }
     const done = new Promise<Payment>((resolve, reject) => {
-      this.queue.push({ channelId, amount, resolve, reject, payment });
+      this.queue.push({ channelId, amount, resolve, reject, payment, ...(ref ? { ref } : {}) });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => void this.flush());
@@ -490,20 +505,87 @@ export class TreasuryNode {
     if (this.queue.length > 0) { this.flushScheduled = true; setImmediate(() => void this.flush()); }
     if (batch.length === 0) return;
     let results;
+    const journaled = this.journaledRefs.splice(0);
     try {
-      results = (await this.call('pay', { payments: batch.map((p) => ({ channel_id: p.channelId, amount_sat: p.amount })) })).results;
+      results = (await this.call('pay', {
+        payments: batch.map((p) => ({ channel_id: p.channelId, amount_sat: p.amount, ...(p.ref ? { ref: p.ref } : {}) })),
+        ...(journaled.length ? { journaled } : {}),
+      })).results;
     } catch (err) {
       const e = err instanceof NodeError ? err : new NodeError('internal', String(err));
+      this.journalBatch(batch, batch.map(() => ({ ok: false as const, code: e.code })));
       for (const p of batch) this.fail(p, e);
       return;
     }
+    if (CRASH_AFTER_KEYED_PAY && batch.some((p) => p.ref)) process.exit(137);
+    this.journalBatch(batch, results);
     results.forEach((r, i) => {
       const p = batch[i]!;
       if (!r.ok) return this.fail(p, new NodeError(r.code, r.message));
-      let list = this.inFlight.get(r.channel_id);
-      if (!list) this.inFlight.set(r.channel_id, (list = []));
-      list.push({ position: BigInt(r.position), pay: p });
+      this.inFlight.add(r.channel_id, BigInt(r.position), p);
       this.payments.sent(p.payment);
+    });
+  }
+
+  /** Journals a batch's keyed payments in one group write; once durable, the enclave may drop their refs. */
+  private journalBatch(batch: PendingPay[], results: Array<{ ok: true; channel_id: string; position: string } | { ok: false; code: string }>): void {
+    if (!this.journal) return;
+    const records: JournalRecord[] = [];
+    const refs: string[] = [];
+    batch.forEach((p, i) => {
+      const r = results[i]!;
+      if (!p.ref) return;
+      const base = { kh: p.ref.key, fh: p.ref.fp, id: p.payment.payment_id, amt: p.amount, at: p.payment.created_at };
+      if (r.ok) {
+        records.push({ t: 'pay', ...base, ch: r.channel_id, pos: r.position });
+        refs.push(p.ref.key);
+      } else {
+        records.push({ t: 'refused', ...base, code: r.code });
+      }
+    });
+    // If the write fails the refs stay sealed in the enclave and are recovered at the next start.
+    if (records.length) void this.journal.append(records).then(() => { this.journaledRefs.push(...refs); }, () => undefined);
+  }
+
+  /**
+   * Replays the journal of keyed payments and recovers, from the refs the enclave sealed with its
+   * debits, those whose journal record a crash lost (payment-journal.ts); then keys are answered durably.
+   */
+  private async openJournal(file: string): Promise<void> {
+    const journal = await PaymentJournal.open(file);
+    this.payments.reserveIds(journal.maxPaymentNumber());
+    const { refs } = await this.call('pay_refs', {});
+    const lost: JournalRecord[] = [];
+    for (const r of refs) {
+      const known = journal.get(r.key);
+      // The enclave's ref proves a debit: it wins over a missing record and over a recorded refusal.
+      if (known && known.pos !== undefined) continue;
+      lost.push({ t: 'pay', kh: r.key, fh: r.fp, id: known?.id ?? this.payments.newId(), ch: r.channel_id, amt: r.amount_sat, pos: r.position, at: known?.at ?? Date.now() });
+    }
+    await journal.append(lost);
+    if (refs.length) await this.call('pay_refs', { drop: refs.map((r) => r.key) });
+    this.journal = journal;
+    this.payments.useDurableKeys({ answer: (ref) => this.answerKey(ref) });
+  }
+
+  /** A retried key's first outcome, from the journal and the channel's totals as the enclave shows them now. */
+  private answerKey(ref: KeyRef): Promise<Payment> | null {
+    const e = this.journal?.get(ref.key);
+    if (!e) return null;
+    if (e.fh !== ref.fp) throw new NodeError('idempotency_conflict', 'this idempotency key was used for a different payment');
+    const base: Payment = {
+      payment_id: e.id, direction: 'outgoing', channel_id: e.ch ?? e.mh?.ch ?? '', amount_sat: e.amt,
+      status: 'in_flight', failure_code: null, created_at: e.at, resolved_at: null,
+    };
+    if (e.code !== undefined) return Promise.reject(new NodeError(e.code as never, `the first request with this idempotency key was refused (${e.code})`));
+    if (e.mh) {
+      if (!e.mh.done) return Promise.resolve({ ...base, dest: e.mh.dest });
+      if (!e.mh.ok) return Promise.reject(new NodeError((e.mh.code ?? 'internal') as never, `the first request with this idempotency key failed (${e.mh.code})`));
+      return Promise.resolve({ ...base, dest: e.mh.dest, status: 'succeeded', route: e.mh.route ?? [], fee_sat: e.mh.fee ?? 0 });
+    }
+    return this.channel(e.ch!).then((view) => {
+      const status = outcomeAt(view, e.pos!);
+      return { ...base, status, failure_code: status === 'failed' ? 'channel_closed' : null };
     });
   }
 
@@ -512,37 +594,22 @@ export class TreasuryNode {
     p.reject(err);
   }
 
-  private failInFlight(channelId: string, err: NodeError): void {
-    for (const { pay } of this.inFlight.get(channelId) ?? []) this.fail(pay, err);
-    this.inFlight.delete(channelId);
-  }
-
-  /** Committee members settled the channel at `sent`: payments within it are in the settlement, the rest never happened. */
-  private settleInFlight(channelId: string, sent: bigint): void {
-    for (const { position, pay } of this.inFlight.get(channelId) ?? []) {
-      if (position <= sent) { this.payments.succeeded(pay.payment); pay.resolve(pay.payment); }
-      else this.fail(pay, new NodeError('channel_closed', 'committee members settled the channel before this payment was acknowledged'));
-    }
-    this.inFlight.delete(channelId);
+  /** The settlement that closed the channel pays `paid` of our sent total: each in-flight payment is decided. */
+  private settleInFlight(channelId: string, paid: bigint): void {
+    const { succeeded, failed } = this.inFlight.settled(channelId, paid);
+    for (const pay of succeeded) { this.payments.succeeded(pay.payment); pay.resolve(pay.payment); }
+    for (const pay of failed) this.fail(pay, new NodeError('channel_closed', 'the settlement that closed the channel does not pay this payment'));
   }
 
   private onEvent(e: TreasuryEventMsg): void {
     this.opts.observer?.enclaveEvent?.(e);
     switch (e.type) {
-      case 'pay_acked': {
-        const list = this.inFlight.get(e.channel_id);
-        if (!list) return;
-        const total = BigInt(e.total);
-        let n = 0;
-        while (n < list.length && list[n]!.position <= total) {
-          const { pay } = list[n]!;
+      case 'pay_acked':
+        for (const pay of this.inFlight.acked(e.channel_id, BigInt(e.total))) {
           this.payments.succeeded(pay.payment);
           pay.resolve(pay.payment);
-          n++;
         }
-        list.splice(0, n);
         return;
-      }
       case 'pay_received':
         this.payments.received(e.channel_id, e.amounts);
         return;
@@ -559,8 +626,12 @@ export class TreasuryNode {
         this.connectWaiters.delete(e.conn);
         return;
       case 'channel_settled':
-        if (e.by === 'remote') this.failInFlight(e.channel_id, new NodeError('channel_closed', 'the peer settled the channel'));
-        else if (e.sent !== undefined) this.settleInFlight(e.channel_id, BigInt(e.sent));
+        // Known when the peer's enclave said what it received, or when committee members closed the channel
+        // at the totals they signed; otherwise they stay in flight until the chain shows the settlement.
+        if (e.paid_total !== undefined) this.settleInFlight(e.channel_id, BigInt(e.paid_total));
+        return;
+      case 'settlement_paid':
+        this.settleInFlight(e.channel_id, BigInt(e.paid_total));
         return;
       case 'channel_updated':
         // A deposit joined or left, or the channel opened: announce it now rather than at the next tick,
@@ -585,5 +656,6 @@ export class TreasuryNode {
     await this.transport?.stop();
     await this.enclave?.terminate();
     await this.store?.close();
+    await this.journal?.close();
   }
 }

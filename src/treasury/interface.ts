@@ -8,6 +8,8 @@ import { defineInterface } from '../../enclave-sim/interface.ts';
 import { QuoteSchema } from '../../enclave-sim/quote.ts';
 
 const Hex32 = Type.String({ pattern: '^[0-9a-f]{64}$' });
+const Hex16 = Type.String({ pattern: '^[0-9a-f]{32}$' });
+const PayRef = Type.Object({ key: Hex16, fp: Hex16 }, { additionalProperties: false });
 const Sat = Type.String({ pattern: '^-?(0|[1-9][0-9]{0,18})$', description: 'satoshis, decimal string' });
 const Conn = Type.String({ minLength: 1, maxLength: 64 });
 const DepositId = Type.String({ minLength: 1, maxLength: 32 });
@@ -46,6 +48,8 @@ export const ChannelView = Type.Object({
   total_sent_sat: Sat,
   total_received_sat: Sat,
   total_acked_sat: Sat,
+  /** Of our total_sent_sat, what the settlement that closed the channel pays the peer (null: not known yet). */
+  paid_total_sat: Type.Union([Sat, Type.Null()]),
   settlement_txid: Type.Union([Type.String(), Type.Null()]),
   /** The settlement this enclave signed (null when the peer settled), to broadcast again if needed. */
   settlement_tx_hex: Type.Union([Type.String(), Type.Null()]),
@@ -64,7 +68,9 @@ export const TreasuryEventSchema = Type.Union([
   Type.Object({ type: Type.Literal('pay_acked'), channel_id: Type.String(), total: Sat }),
   Type.Object({ type: Type.Literal('pay_received'), channel_id: Type.String(), amounts: Type.Array(Type.Integer()), total: Sat }),
   Type.Object({ type: Type.Literal('channel_updated'), channel_id: Type.String(), status: Type.String() }),
-  Type.Object({ type: Type.Literal('channel_settled'), channel_id: Type.String(), txid: Type.String(), by: Type.Union([Type.Literal('local'), Type.Literal('remote')]), sent: Type.Optional(Sat) }),
+  Type.Object({ type: Type.Literal('channel_settled'), channel_id: Type.String(), txid: Type.String(), by: Type.Union([Type.Literal('local'), Type.Literal('remote')]), paid_total: Type.Optional(Sat) }),
+  /** A settlement we signed: the chain showed which settlement spent the deposits, and what it pays of our sent total. */
+  Type.Object({ type: Type.Literal('settlement_paid'), channel_id: Type.String(), txid: Type.String(), paid_total: Sat }),
   Type.Object({ type: Type.Literal('committee_roster'), members: Type.Array(Type.Object({ node_id: Type.String(), address: Type.String() })), index: Type.Integer() }),
 ]);
 
@@ -154,9 +160,20 @@ export const TreasuryInterface = defineInterface({
     },
     pay: {
       args: Type.Object({
-        payments: Type.Array(Type.Object({ channel_id: Hex32, amount_sat: Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000 }) }, { additionalProperties: false }), { minItems: 1, maxItems: 100_000 }),
+        payments: Type.Array(Type.Object({
+          channel_id: Hex32, amount_sat: Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000 }),
+          /** A keyed payment: hashes of its idempotency key and request, sealed with the debit (payment-refs.ts). */
+          ref: Type.Optional(PayRef),
+        }, { additionalProperties: false }), { minItems: 1, maxItems: 100_000 }),
+        /** Key hashes of refs the host has journaled: the enclave forgets them. */
+        journaled: Type.Optional(Type.Array(Hex16, { maxItems: 200_000 })),
       }, { additionalProperties: false }),
       result: Type.Object({ results: Type.Array(PayResultSchema) }),
+    },
+    /** Refs of keyed payments the host has not journaled (start-up recovery); `drop` forgets journaled ones first. */
+    pay_refs: {
+      args: Type.Object({ drop: Type.Optional(Type.Array(Hex16, { maxItems: 200_000 })) }, { additionalProperties: false }),
+      result: Type.Object({ refs: Type.Array(Type.Object({ key: Hex16, fp: Hex16, channel_id: Hex32, position: Sat, amount_sat: Type.Integer({ minimum: 1 }) })) }),
     },
     /** Pays `dest` through a path of channels (README "Multi-hop payments"); answers once released or aborted. */
     mh_pay: {

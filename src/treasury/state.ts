@@ -70,7 +70,11 @@ export interface Channel {
   received: bigint;
   /** The highest `sent` total the peer has acknowledged. */
   acked: bigint;
-  settlement?: { txid: string; by: 'local' | 'remote'; hex?: string; feeRate?: number };
+  /**
+   * `paid`: how much of our `sent` the settlement pays the peer, once known (the peer's authenticated
+   * `settled` totals, or the chain confirming our own); `peer`: a peer settlement that raced ours.
+   */
+  settlement?: { txid: string; by: 'local' | 'remote'; hex?: string; feeRate?: number; paid?: bigint; peer?: { txid: string; received?: bigint } };
   /** A multi-hop payment (its id) holds this channel: no other payment or deposit change until it resolves. */
   lockedBy?: string;
   /**
@@ -135,6 +139,8 @@ export interface TreasuryState {
   channels: Record<string, Channel>;
   /** Multi-hop payments this treasury takes part in (README "Multi-hop payments"), by payment id. */
   multihop?: Record<string, MhPayment>;
+  /** Keyed payments whose ref the host has not journaled yet (payment-refs.ts), by key hash. */
+  payRefs?: Record<string, { ch: string; pos: bigint; amt: number; fp: string }>;
 }
 
 /** One channel of a multi-hop path as its sender describes it: enough for every hop to build the path settlement. */

@@ -23,6 +23,8 @@ import { channelKeysHeld, decidingDepth, finalDepth, forgetChannelKeys, inputOut
 import { TreasuryError, type TreasuryErrorCode } from './errors.ts';
 import { signPaid, signPayout, verifyPaid, verifyPayout } from '../protocol/peer-sigs.ts';
 import { Handshake } from './handshake.ts';
+import { dropRefs, listRefs, recordRef, refRoom, takeRoom, type PayRefInput } from './payment-refs.ts';
+import { paidBySettlement } from './settlement-outcome.ts';
 import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
 import {
   encodeState, localBalance, remoteBalance, spendable, peerDepositTotal,
@@ -45,7 +47,8 @@ export type TreasuryEvent =
   | { type: 'pay_acked'; channel_id: string; total: string }
   | { type: 'pay_received'; channel_id: string; amounts: number[]; total: string }
   | { type: 'channel_updated'; channel_id: string; status: string }
-  | { type: 'channel_settled'; channel_id: string; txid: string; by: 'local' | 'remote'; sent?: string }
+  | { type: 'channel_settled'; channel_id: string; txid: string; by: 'local' | 'remote'; paid_total?: string }
+  | { type: 'settlement_paid'; channel_id: string; txid: string; paid_total: string }
   | { type: 'committee_roster'; members: CommitteeMember[]; index: number };
 
 /** How a new treasury is replicated: alone (absent), as a committee's primary, or as a backup. */
@@ -94,16 +97,23 @@ interface Waiter {
 export interface PayRequest {
   channel_id: string;
   amount_sat: number;
+  /** A keyed payment's ref (payment-refs.ts): sealed with its debit. */
+  ref?: PayRefInput;
 }
 export type PayResult = { ok: true; channel_id: string; position: string } | { ok: false; code: TreasuryErrorCode; message: string };
 
 const MAX_PAYMENT = 2_100_000_000_000_000;
+const HEX16 = /^[0-9a-f]{32}$/;
 
 /** A single payment's amount: a positive safe integer of satoshis, at most all bitcoin. */
 function checkAmount(amountSat: number): void {
   if (!Number.isSafeInteger(amountSat) || amountSat <= 0 || amountSat > MAX_PAYMENT) {
     throw new TreasuryError('invalid_argument', 'amount_sat must be a positive integer number of satoshis');
   }
+}
+
+function minBig(a: bigint, b: bigint): bigint {
+  return a < b ? a : b;
 }
 
 /** A channel held by a multi-hop payment takes no other payment or deposit change until it is released. */
@@ -214,6 +224,7 @@ export class Treasury {
       total_sent_sat: ch.sent.toString(),
       total_received_sat: ch.received.toString(),
       total_acked_sat: ch.acked.toString(),
+      paid_total_sat: ch.settlement?.paid !== undefined ? ch.settlement.paid.toString() : null,
       settlement_txid: ch.settlement?.txid ?? null,
       settlement_tx_hex: ch.settlement?.hex ?? null,
       settled_by: ch.settlement?.by ?? null,
@@ -402,13 +413,15 @@ export class Treasury {
    * the `pay` message is on its way; each result's `position` is the channel's cumulative total after
    * that payment, which the peer's `pay_ack` total reaches once the payment is final.
    */
-  async pay(requests: PayRequest[]): Promise<PayResult[]> {
+  async pay(requests: PayRequest[], journaled?: readonly string[]): Promise<PayResult[]> {
     this.assertLive();
     this.committee?.assertReady();
+    if (journaled) dropRefs(this.state, journaled);
+    const room = refRoom(this.state);
     const results: PayResult[] = [];
     for (const r of requests) {
       try {
-        results.push(this.debit(r));
+        results.push(this.debit(r, room));
       } catch (err) {
         if (!(err instanceof TreasuryError)) throw err;
         results.push({ ok: false, code: err.code, message: err.message });
@@ -418,8 +431,9 @@ export class Treasury {
     return results;
   }
 
-  private debit(r: PayRequest): PayResult {
+  private debit(r: PayRequest, room: { left: number }): PayResult {
     checkAmount(r.amount_sat);
+    if (r.ref && (!HEX16.test(r.ref.key) || !HEX16.test(r.ref.fp))) throw new TreasuryError('invalid_argument', 'a payment ref is two 16-byte hex hashes');
     const ch = this.getOpenChannel(r.channel_id);
     this.requireSession(ch.peerId);
     assertNotHeld(ch);
@@ -427,11 +441,19 @@ export class Treasury {
     const amount = BigInt(r.amount_sat);
     const available = spendable(this.state, ch);
     if (available < amount) throw new TreasuryError('insufficient_funds', `channel balance ${available} sat < ${amount} sat`);
+    if (r.ref) takeRoom(room);
     ch.sent += amount;
     let list = this.pendingPays.get(ch.id);
     if (!list) this.pendingPays.set(ch.id, (list = []));
     list.push(r.amount_sat);
+    if (r.ref) recordRef(this.state, { key: r.ref.key, fp: r.ref.fp }, ch.id, ch.sent, r.amount_sat);
     return { ok: true, channel_id: ch.id, position: ch.sent.toString() };
+  }
+
+  /** Refs of keyed payments not journaled by the host yet; `drop` first forgets those it now has. */
+  payRefs(drop?: readonly string[]) {
+    if (drop) dropRefs(this.state, drop);
+    return listRefs(this.state);
   }
 
   /**
@@ -490,12 +512,21 @@ export class Treasury {
     this.assertLive();
     const ch = this.getChannel(channelId);
     // A channel closed on the peer's word while the path settlement τ is out still waits for the chain, as do
-    // deposits whose fate the confirmed spend decides and keys that go once it is final.
+    // deposits whose fate the confirmed spend decides, keys that go once it is final, and the outcome of a
+    // settlement we signed (ours, or a peer's that raced it).
     const awaitsTau = ch.status === 'closed' && this.multihop.awaitsChain(ch);
-    if (ch.status === 'closed' && !awaitsTau && !ch.undecided?.length && !channelKeysHeld(this.state, ch)) return this.channelView(ch);
+    const outcomeUnknown = ch.status === 'closed' && ch.settlement?.by === 'local' && ch.settlement.paid === undefined;
+    if (ch.status === 'closed' && !awaitsTau && !outcomeUnknown && !ch.undecided?.length && !channelKeysHeld(this.state, ch)) return this.channelView(ch);
     const own = [...new Set([...ch.myDeposits, ...(ch.undecided ?? [])])].map((id) => this.asSpendable(this.state.deposits[id]!));
     const txid = [...own, ...ch.peerDeposits].map((d) => verifyDepositSpend(txHex, d)).find((t) => t !== null);
     if (!txid) throw new TreasuryError('funding_mismatch', 'the transaction does not validly spend a deposit of this channel');
+    if (outcomeUnknown) {
+      const paid = paidBySettlement(ch, txid);
+      if (paid !== undefined) {
+        ch.settlement!.paid = paid;
+        this.pendingEvents.push({ type: 'settlement_paid', channel_id: ch.id, txid, paid_total: paid.toString() });
+      }
+    }
     if (ch.lockedBy && (ch.status !== 'closed' || awaitsTau)) this.multihop.settledElsewhere(ch, txid, (_rec, hop) => this.multihop.paysNewState(txHex, ch, hop), true);
     if ((ch.status as string) !== 'closed') this.closeChannel(ch, { txid, by: 'remote' });
     await this.learnFromSpend(ch, txHex, txid);
@@ -701,7 +732,8 @@ export class Treasury {
     this.closeChannel(ch, { txid, by: 'local', feeRate: s.feeRate });
     this.state.committee!.signed[ch.id] = txid;
     const ev = this.pendingEvents[this.pendingEvents.length - 1];
-    if (ev?.type === 'channel_settled') ev.sent = ch.sent.toString();
+    // Committee members settled at these totals: payments within them are in the settlement, the rest never left.
+    if (ev?.type === 'channel_settled') ev.paid_total = ch.sent.toString();
     this.outbox.push({ peerId: ch.peerId, msg: this.settledMessage(ch) });
     void this.committer.commit().catch(() => undefined);
   }
@@ -746,7 +778,10 @@ export class Treasury {
     // wins: they wait for the chain (deposit-fate.ts). A remote settlement with no input spends none of them.
     settleDepositsAtClose(this.state, ch, settlement.txid, settlement.by === 'remote' && settlement.txid === '0'.repeat(64));
     this.pendingPays.delete(ch.id);
-    this.pendingEvents.push({ type: 'channel_settled', channel_id: ch.id, txid: settlement.txid, by: settlement.by });
+    this.pendingEvents.push({
+      type: 'channel_settled', channel_id: ch.id, txid: settlement.txid, by: settlement.by,
+      ...(settlement.paid !== undefined ? { paid_total: settlement.paid.toString() } : {}),
+    });
   }
 
   // ───────────────────────────── connections ─────────────────────────────
@@ -950,7 +985,13 @@ export class Treasury {
             : msg.sent !== undefined && BigInt(msg.sent) === ch.received + hop.amount));
         }
         if (ch.status !== 'closed') {
-          this.closeChannel(ch, { txid: msg.txid, by: 'remote' });
+          // The peer's enclave says what it received of ours: that is what its settlement pays.
+          const paid = msg.received !== undefined ? minBig(BigInt(msg.received), ch.sent) : undefined;
+          this.closeChannel(ch, { txid: msg.txid, by: 'remote', ...(paid !== undefined ? { paid } : {}) });
+          await this.committer.commit();
+        } else if (ch.settlement?.by === 'local' && ch.settlement.paid === undefined && msg.txid !== ch.settlement.txid && !ch.settlement.peer) {
+          // Both sides settled: which one the chain takes decides what is paid (spentOnChain).
+          ch.settlement.peer = { txid: msg.txid, ...(msg.received !== undefined ? { received: BigInt(msg.received) } : {}) };
           await this.committer.commit();
         }
         return;
