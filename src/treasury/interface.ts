@@ -60,6 +60,7 @@ export const TreasuryEventSchema = Type.Union([
   Type.Object({ type: Type.Literal('channel_updated'), channel_id: Type.String(), status: Type.String() }),
   Type.Object({ type: Type.Literal('channel_settled'), channel_id: Type.String(), txid: Type.String(), by: Type.Union([Type.Literal('local'), Type.Literal('remote')]) }),
   Type.Object({ type: Type.Literal('committee_roster'), members: Type.Array(Type.Object({ node_id: Type.String(), address: Type.String() })), index: Type.Integer() }),
+  Type.Object({ type: Type.Literal('committee_join_refused'), code: Type.String() }),
 ]);
 
 export const CommitteeView = Type.Object({
@@ -97,7 +98,8 @@ export const TreasuryInterface = defineInterface({
           Type.Object({ role: Type.Literal('backup') }, { additionalProperties: false }),
         ])),
       }, { additionalProperties: false }),
-      result: Type.Object({ node_id: Type.String(), restored: Type.Boolean() }),
+      /** join_tokens: a new committee primary's one-time join tokens, one per backup; given out only here, once. */
+      result: Type.Object({ node_id: Type.String(), restored: Type.Boolean(), join_tokens: Type.Optional(Type.Array(Type.String({ pattern: '^[0-9a-f]{64}$' }), { maxItems: 14 })) }),
     },
     get_info: {
       args: Empty,
@@ -108,7 +110,7 @@ export const TreasuryInterface = defineInterface({
     },
     /** A backup asks the primary it is connected to (by node id) for a place in its committee chain. */
     committee_join: {
-      args: Type.Object({ primary_id: Type.String({ pattern: '^[0-9a-f]{66}$' }), address: Address }, { additionalProperties: false }),
+      args: Type.Object({ primary_id: Type.String({ pattern: '^[0-9a-f]{66}$' }), address: Address, token: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })) }, { additionalProperties: false }),
       result: Ok,
     },
     /** A fresh quote binding the node id (report data = H(node id)) to a caller's nonce. */

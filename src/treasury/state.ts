@@ -107,6 +107,8 @@ export interface CommitteeState {
   signed: Record<string, string>;
   /** Backup: the latest update applied, forwarded down the chain and attached to signing requests. */
   lastUpdate?: { seq: number; body: string; sig: string };
+  /** Primary: SHA-256 of each one-time join token → the member it admitted, null while unused (join-tokens.ts). */
+  joinTokens?: Record<string, string | null>;
 }
 
 export interface TreasuryState {
