@@ -30,6 +30,7 @@ import { renderChart } from '../src/bench/chart.ts';
 import { table } from '../src/cli/format.ts';
 import { runLnModel } from '../src/lnmodel/run.ts';
 import { LdkPair, type LdkCloseResult } from '../src/ldk/run.ts';
+import { writeSecretFile } from '../src/node/secret-file.ts';
 
 interface Scenario {
   name: string;
@@ -119,7 +120,7 @@ async function main(): Promise<void> {
     const bob = await agent('bob');
     // A network.json for the run, so `teechain dashboard --datadir DIR` can follow it live (README "Dashboard").
     const nodes = [alice, bob].map((x) => ({ name: x.name, nodeId: x.nodeId, restUrl: x.api.restUrl, tokenFile: join(dir, x.name, 'admin.token'), p2p: x.p2p }));
-    await writeFile(join(dir, 'network.json'), JSON.stringify({ chain: { rpcUrl: chain.rpcUrl, rpcUser: chain.rpcUser, rpcPassword: chain.rpcPassword, embedded: true }, nodes, topology: 'line' }));
+    await writeSecretFile(join(dir, 'network.json'), JSON.stringify({ chain: { rpcUrl: chain.rpcUrl, rpcUser: chain.rpcUser, rpcPassword: chain.rpcPassword, embedded: true }, nodes, topology: 'line' }));
     process.stderr.write(`watch it live: npx teechain dashboard --datadir ${dir} --port 0\n`);
     const ch = await openFundedChannel(alice, bob, 50_000_000);
 
