@@ -30,6 +30,7 @@ import { renderChart } from '../src/bench/chart.ts';
 import { table } from '../src/cli/format.ts';
 import { runLnModel } from '../src/lnmodel/run.ts';
 import { LdkPair, type LdkCloseResult } from '../src/ldk/run.ts';
+import { readJoinTokens, writeSecretFile } from '../src/node/secret-file.ts';
 
 interface Scenario {
   name: string;
@@ -104,7 +105,7 @@ async function main(): Promise<void> {
   const keyFile = join(dir, 'attestation.key');
   await AttestationService.create().save(keyFile);
   const agents: Agent[] = [];
-  const agent = async (name: string, extra: { committee?: { size: number }; backupOf?: string } = {}) => {
+  const agent = async (name: string, extra: { committee?: { size: number }; backupOf?: string; joinToken?: string } = {}) => {
     const a = await spawnAgent(name, {
       datadir: join(dir, name), rpcUrl: chain.rpcUrl, rpcUser: chain.rpcUser, rpcPassword: chain.rpcPassword,
       attestationKey: keyFile, regtestFaucet: true, ...extra,
@@ -119,7 +120,7 @@ async function main(): Promise<void> {
     const bob = await agent('bob');
     // A network.json for the run, so `teechain dashboard --datadir DIR` can follow it live (README "Dashboard").
     const nodes = [alice, bob].map((x) => ({ name: x.name, nodeId: x.nodeId, restUrl: x.api.restUrl, tokenFile: join(dir, x.name, 'admin.token'), p2p: x.p2p }));
-    await writeFile(join(dir, 'network.json'), JSON.stringify({ chain: { rpcUrl: chain.rpcUrl, rpcUser: chain.rpcUser, rpcPassword: chain.rpcPassword, embedded: true }, nodes, topology: 'line' }));
+    await writeSecretFile(join(dir, 'network.json'), JSON.stringify({ chain: { rpcUrl: chain.rpcUrl, rpcUser: chain.rpcUser, rpcPassword: chain.rpcPassword, embedded: true }, nodes, topology: 'line' }));
     process.stderr.write(`watch it live: npx teechain dashboard --datadir ${dir} --port 0\n`);
     const ch = await openFundedChannel(alice, bob, 50_000_000);
 
@@ -180,7 +181,8 @@ async function main(): Promise<void> {
         if (length === 1) return [await agent(`${name}-c1`)];
         const primary = await agent(`${name}-c${length}`, { committee: { size: length } });
         const members = [primary];
-        for (let i = 1; i < length; i++) members.push(await agent(`${name}-c${length}-b${i}`, { backupOf: primary.p2p }));
+        const tokens = await readJoinTokens(join(dir, primary.name)); // the operator's say for each backup
+        for (let i = 1; i < length; i++) members.push(await agent(`${name}-c${length}-b${i}`, { backupOf: primary.p2p, joinToken: tokens[i - 1]! }));
         await waitForCommittee(primary);
         return members;
       };

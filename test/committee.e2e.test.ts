@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Transaction, address as baddress, networks, script as bscript } from 'bitcoinjs-lib';
-import { attestationKey, fundDeposit, NodeProcess, openChannel, startTestChain, tempDir, waitUntil, type TestChain } from './helpers/network.ts';
+import { attestationKey, fundDeposit, joinTokenEnv, NodeProcess, openChannel, startTestChain, tempDir, waitUntil, type TestChain } from './helpers/network.ts';
 
 let chain: TestChain;
 let dir: string;
@@ -21,11 +21,11 @@ after(async () => {
   await chain?.close();
 });
 
-/** A primary with `--committee 3` and two backups joining it; resolves once the chain is formed and connected. */
+/** A primary with `--committee 3` and two backups joining it, each with one of its join tokens; resolves once the chain is formed and connected. */
 async function committee(name: string): Promise<NodeProcess[]> {
   const p = await NodeProcess.start(join(dir, `${name}0`), chain, key, ['--committee', '3']);
   const backups = [];
-  for (const i of [1, 2]) backups.push(await NodeProcess.start(join(dir, `${name}${i}`), chain, key, ['--backup-of', p.ready.p2p]));
+  for (const i of [1, 2]) backups.push(await NodeProcess.start(join(dir, `${name}${i}`), chain, key, ['--backup-of', p.ready.p2p], await joinTokenEnv(p, i - 1)));
   await waitUntil(async () => {
     const c = (await p.api('GET', '/v1/committee')).body;
     return c.formed && c.members.every((m: { connected: boolean }) => m.connected) && c.acked_seq === c.seq;

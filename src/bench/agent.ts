@@ -5,6 +5,7 @@
  * straight to its node). Latency is measured per payment, from submission to the peer's acknowledgement.
  */
 import { startDaemon, type DaemonOptions } from '../node/daemon.ts';
+import { JOIN_TOKEN_ENV, RPC_PASSWORD_ENV, takeEnv } from '../node/secret-file.ts';
 import type { TreasuryNode } from '../node/treasury-node.ts';
 import { summarize, type LatencySummary } from './stats.ts';
 
@@ -58,7 +59,9 @@ export async function runLoad(node: TreasuryNode, req: LoadRequest): Promise<Loa
 
 async function main(): Promise<void> {
   const opts = JSON.parse(process.argv[2] ?? '{}') as DaemonOptions;
-  const daemon = await startDaemon(opts);
+  const rpcPassword = takeEnv(RPC_PASSWORD_ENV);
+  const joinToken = takeEnv(JOIN_TOKEN_ENV);
+  const daemon = await startDaemon({ ...opts, ...(rpcPassword !== undefined ? { rpcPassword } : {}), ...(joinToken !== undefined ? { joinToken } : {}) });
   const info = await daemon.node.info();
   process.send!({ type: 'ready', node_id: info.node_id, p2p: daemon.p2p, rest_url: daemon.restUrl, token_file: daemon.adminTokenFile });
   process.on('message', (msg: LoadRequest | { cmd: 'stop' } | { cmd: 'usage' }) => {

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../cli/client.ts';
 import { openChannelBetween } from '../cli/channels.ts';
 import type { DaemonOptions } from '../node/daemon.ts';
+import { JOIN_TOKEN_ENV, RPC_PASSWORD_ENV } from '../node/secret-file.ts';
 import type { LoadRequest, LoadResult } from './agent.ts';
 
 const AGENT = join(dirname(fileURLToPath(import.meta.url)), 'agent.ts');
@@ -25,7 +26,10 @@ export interface Agent {
 export async function spawnAgent(name: string, opts: DaemonOptions): Promise<Agent> {
   // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles every agent (NODE_OPTIONS refuses --cpu-prof).
   const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const proc: ChildProcess = spawn(process.execPath, [...extra, '--import', 'tsx', AGENT, JSON.stringify(opts)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  // The options travel in argv, which every local user can read: the secrets go in the environment.
+  const { rpcPassword, joinToken, ...visible } = opts;
+  const env = { ...process.env, ...(rpcPassword !== undefined ? { [RPC_PASSWORD_ENV]: rpcPassword } : {}), ...(joinToken !== undefined ? { [JOIN_TOKEN_ENV]: joinToken } : {}) };
+  const proc: ChildProcess = spawn(process.execPath, [...extra, '--import', 'tsx', AGENT, JSON.stringify(visible)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env });
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   const ready = await new Promise<{ node_id: string; p2p: string; rest_url: string; token_file: string }>((resolve, reject) => {

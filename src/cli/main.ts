@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { AttestationService, verifyQuote, reportDataFor } from '../../enclave-sim/attestation.ts';
 import { measureBundle } from '../../enclave-sim/bundle.ts';
 import { defaultDatadir } from '../node/datadir.ts';
+import { readSecretFile, RPC_PASSWORD_ENV, takeEnv } from '../node/secret-file.ts';
 import { TREASURY_PROGRAM } from '../node/treasury-node.ts';
 import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../log/logger.ts';
 import { dashboardForDatadir, type RunningDashboard } from '../dashboard/server.ts';
@@ -21,12 +22,12 @@ const USAGE = `usage: teechain [--datadir DIR] [--node NAME] [--json] COMMAND [A
 
 network:
   network up [--nodes N] [--topology line|ring|star|full|none] [--deposit-sat N] [--committee N] [--base-port N] [--fresh]
-             [--bitcoind-rpc-url URL --bitcoind-rpc-user U --bitcoind-rpc-password P]
+             [--bitcoind-rpc-url URL --bitcoind-rpc-user U --bitcoind-rpc-password-file FILE (or env TEECHAIN_RPC_PASSWORD)]
              [--dashboard-port N | --no-dashboard] [--log-level fatal|error|warn|info|debug|trace|silent]
   network status | network down
   dashboard [--port N] [--log-level L]   the live dashboard of a running network (network up starts one too)
   node start --rpc-url URL ... (see README: one node against an existing chain)
-             [--committee N [--threshold M] | --backup-of HOST:PORT]   committee primary, or backup of one
+             [--committee N [--threshold M] | --backup-of HOST:PORT --join-token-file FILE]   committee primary, or backup of one
   committee                     the node's committee: m-of-n, chain order, members up, replication
 
 wallet (on --node, default the first node of network.json):
@@ -51,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
     options: {
       datadir: { type: 'string' }, node: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       nodes: { type: 'string' }, topology: { type: 'string' }, 'deposit-sat': { type: 'string' }, 'base-port': { type: 'string' }, fresh: { type: 'boolean' }, committee: { type: 'string' },
-      'bitcoind-rpc-url': { type: 'string' }, 'bitcoind-rpc-user': { type: 'string' }, 'bitcoind-rpc-password': { type: 'string' },
+      'bitcoind-rpc-url': { type: 'string' }, 'bitcoind-rpc-user': { type: 'string' }, 'bitcoind-rpc-password': { type: 'string' }, 'bitcoind-rpc-password-file': { type: 'string' },
       deposit: { type: 'string', multiple: true }, amount: { type: 'string' }, channel: { type: 'string' }, key: { type: 'string' },
       limit: { type: 'string' }, address: { type: 'string' }, 'max-fee': { type: 'string' },
       'dashboard-port': { type: 'string' }, 'no-dashboard': { type: 'boolean' }, port: { type: 'string' }, 'log-level': { type: 'string' },
@@ -191,6 +192,9 @@ async function networkCommand(sub: string | undefined, values: Record<string, un
   const topology = (values.topology as string | undefined) ?? 'line';
   if (!['line', 'ring', 'star', 'full', 'none'].includes(topology)) return usage('--topology is line, ring, star, full or none');
   const url = values['bitcoind-rpc-url'] as string | undefined;
+  if (values['bitcoind-rpc-password'] !== undefined) return usage('--bitcoind-rpc-password puts the password where every local user can read it (ps): use --bitcoind-rpc-password-file FILE or TEECHAIN_RPC_PASSWORD');
+  const passwordFile = values['bitcoind-rpc-password-file'] as string | undefined;
+  const rpcPassword = passwordFile !== undefined ? await readSecretFile(passwordFile, '--bitcoind-rpc-password-file') : takeEnv(RPC_PASSWORD_ENV) ?? '';
   const running = await networkUp({
     datadir,
     nodes: int('nodes', 3),
@@ -199,7 +203,7 @@ async function networkCommand(sub: string | undefined, values: Record<string, un
     committee: int('committee', 1),
     basePort: values['base-port'] === undefined ? 18_400 : Number(values['base-port']),
     fresh: values.fresh === true,
-    ...(url ? { bitcoind: { rpcUrl: url, rpcUser: String(values['bitcoind-rpc-user'] ?? ''), rpcPassword: String(values['bitcoind-rpc-password'] ?? '') } } : {}),
+    ...(url ? { bitcoind: { rpcUrl: url, rpcUser: String(values['bitcoind-rpc-user'] ?? ''), rpcPassword } } : {}),
     log: (line) => process.stderr.write(`${line}\n`),
     logLevel: logLevelOf(values),
   });

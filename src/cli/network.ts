@@ -6,7 +6,7 @@
  * network.json; prints a table. Later runs resume the same network from the data dir (same ports, so
  * nodes redial each other from their peers.json). Ctrl-C stops everything cleanly.
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { ApiClient, CliError, type NetworkFile, type NetworkNode } from './clien
 import { openChannelBetween } from './channels.ts';
 import { formatSat, table } from './format.ts';
 import { CHAIN_MAIN, NODE_MAIN, spawnReady, type ReadyProcess } from './processes.ts';
+import { JOIN_TOKEN_ENV, makePrivateDir, readJoinTokens, RPC_PASSWORD_ENV, writeSecretFile } from '../node/secret-file.ts';
 
 export const NODE_NAMES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy'];
 export type Topology = 'line' | 'ring' | 'star' | 'full' | 'none';
@@ -43,7 +44,7 @@ export interface RunningNetwork {
   died: Promise<string>;
 }
 
-interface ChainReady { rpcUrl: string; rpcUser: string; rpcPassword: string; height: number }
+interface ChainReady { rpcUrl: string; rpcUser: string; rpcPassword: string; height: number; cookieFile: string }
 interface NodeReady { node_id: string; p2p: string; rest_url: string; token_file: string }
 
 /** The channels of a topology over `n` nodes, as index pairs (opener first). */
@@ -63,7 +64,7 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
   const running = await runningPid(datadir);
   if (running !== null) throw new CliError(`a network is already running from ${datadir} (pid ${running}): stop it with \`teechain network down\` or use another --datadir`);
   if (opts.fresh) await rm(datadir, { recursive: true, force: true });
-  await mkdir(datadir, { recursive: true });
+  await makePrivateDir(datadir);
   const previous = await readSaved(datadir);
   const resume = previous !== null;
   const children: Array<{ name: string; p: ReadyProcess<unknown> }> = [];
@@ -90,14 +91,19 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
     const ports = previous?.ports ?? (await allocatePorts(opts.basePort, 1 + 2 * opts.nodes * size));
     // The chain.
     let chain: NetworkFile['chain'];
+    // How nodes authenticate to the chain, never on their command lines: the embedded chain's cookie
+    // file, or a bitcoind password in their environment.
+    let rpcAuth: { args: string[]; env: Record<string, string> };
     if (opts.bitcoind) {
       chain = { ...opts.bitcoind, embedded: false };
+      rpcAuth = { args: ['--rpc-user', chain.rpcUser], env: { [RPC_PASSWORD_ENV]: chain.rpcPassword } };
       log(`chain: bitcoind at ${chain.rpcUrl}`);
     } else {
       log(resume ? 'chain: resuming the embedded regtest chain…' : 'chain: creating an embedded regtest chain (mining to segwit activation)…');
       const c = await spawnReady<ChainReady>(CHAIN_MAIN, ['--datadir', join(datadir, 'chain'), '--port', String(ports[0])]);
       watch('chain', c);
       chain = { rpcUrl: c.ready.rpcUrl, rpcUser: c.ready.rpcUser, rpcPassword: c.ready.rpcPassword, embedded: true };
+      rpcAuth = { args: ['--rpc-cookie', c.ready.cookieFile], env: {} };
       log(`chain: ready at ${chain.rpcUrl}, height ${c.ready.height}`);
     }
     // One attestation service for the local network: every node trusts its key.
@@ -106,13 +112,14 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
 
     const count = previous?.network.nodes.length ?? opts.nodes;
     const nodes: NetworkNode[] = [];
-    const start = async (name: string, slot: number, extra: string[], critical: boolean) => {
+    const start = async (name: string, slot: number, extra: string[], critical: boolean, env: Record<string, string> = {}) => {
       log(`${name}: starting (enclave bundle, attestation, sealed state)…`);
+      await makePrivateDir(join(datadir, 'nodes', name));
       const p = await spawnReady<NodeReady>(NODE_MAIN, [
-        '--datadir', join(datadir, 'nodes', name), '--rpc-url', chain.rpcUrl, '--rpc-user', chain.rpcUser, '--rpc-password', chain.rpcPassword,
+        '--datadir', join(datadir, 'nodes', name), '--rpc-url', chain.rpcUrl, ...rpcAuth.args,
         '--attestation-key', keyFile, '--regtest-faucet', '--api-port', String(ports[1 + 2 * slot]), '--p2p-port', String(ports[2 + 2 * slot]),
         '--log-file', join(datadir, 'nodes', name, 'node.log'), '--log-level', opts.logLevel ?? 'info', ...extra,
-      ]);
+      ], undefined, { ...rpcAuth.env, ...env });
       watch(name, p, critical);
       return { name, nodeId: p.ready.node_id, restUrl: p.ready.rest_url, tokenFile: p.ready.token_file, p2p: p.ready.p2p };
     };
@@ -120,14 +127,20 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
       const name = NODE_NAMES[i]!;
       const node: NetworkNode = await start(name, i * size, size > 1 ? ['--committee', String(size)] : [], size === 1);
       if (size > 1) {
+        // The operator's say for each backup: one of the tokens the primary's enclave gave out when it was
+        // created (a resumed backup is a known member and needs none, but its token does no harm).
+        const tokens = await readJoinTokens(join(datadir, 'nodes', name));
         node.backups = [];
-        for (let j = 1; j < size; j++) node.backups.push(await start(`${name}-b${j}`, i * size + j, ['--backup-of', node.p2p], false));
+        for (let j = 1; j < size; j++) {
+          const token = tokens[j - 1];
+          node.backups.push(await start(`${name}-b${j}`, i * size + j, ['--backup-of', node.p2p], false, token ? { [JOIN_TOKEN_ENV]: token } : {}));
+        }
       }
       nodes.push(node);
     }
     if (size > 1) await committeesFormed(nodes, log);
     const network: NetworkFile = { chain, nodes, topology: previous?.network.topology ?? opts.topology, committee: size };
-    await writeFile(join(datadir, 'network.json'), `${JSON.stringify(network, null, 2)}\n`);
+    await writeSecretFile(join(datadir, 'network.json'), `${JSON.stringify(network, null, 2)}\n`); // it holds the RPC password
     await writeFile(join(datadir, 'ports.json'), JSON.stringify(ports));
     await writeFile(join(datadir, 'network.pid'), String(process.pid));
     if (!resume) await fundAndConnect(network, opts);

@@ -20,10 +20,11 @@ export interface ReadyProcess<T> {
 
 /**
  * Runs a TypeScript entry with tsx and resolves with its first stdout line, parsed as JSON.
+ * `env` is added to this process's environment: the way to hand it secrets (argv is world-readable).
  * @throws Error with the process's stderr if it exits (or takes longer than `timeoutMs`) before that.
  */
-export async function spawnReady<T>(entry: string, args: string[], timeoutMs = 120_000): Promise<ReadyProcess<T>> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function spawnReady<T>(entry: string, args: string[], timeoutMs = 120_000, env: Record<string, string> = {}): Promise<ReadyProcess<T>> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
   const line = await new Promise<string>((resolve, reject) => {

@@ -19,6 +19,7 @@ import { TreasuryError, type TreasuryErrorCode } from '../treasury/errors.ts';
 import type { CommitteeMember, CommitteeState, PeerDeposit, TreasuryState } from '../treasury/state.ts';
 import { checkInputSignature, finishInput, signaturesFor, type SpendPlan } from '../treasury/transactions.ts';
 import { combineShares } from './shares.ts';
+import { joinRefusal, useJoinToken } from './join-tokens.ts';
 import { openUpdate, replicaOf, signUpdate, type ReplicaBody, type SignedUpdate } from './update.ts';
 import { checkUpdate, type UpdateRuleCode } from './update-rules.ts';
 import type { KeyedSignature } from '../bitcoin/index.ts';
@@ -51,6 +52,8 @@ export interface CommitteeHost {
   rosterChanged(members: CommitteeMember[], index: number): void;
   /** Primary: members signed this settlement of a channel; close it at the signed totals (if they check out). */
   settledByMembers(s: SignedSettlement): void;
+  /** Backup: its primary refused its join (with the code the primary gave). */
+  joinRefused(code: string): void;
   timeoutMs: number;
 }
 
@@ -177,20 +180,27 @@ export class CommitteeCoordinator {
   // ───────────────────────────── replication (backup) ─────────────────────────────
 
   /** Joining: the host dialled the primary; ask it for a place at the tail of its chain. */
-  join(primaryId: string, address: string): void {
+  join(primaryId: string, address: string, token?: string): void {
     if (this.isPrimary) throw new TreasuryError('invalid_argument', 'a primary cannot join another committee');
     if (this.c.primaryId && this.c.primaryId !== primaryId) throw new TreasuryError('invalid_argument', `already a backup of ${this.c.primaryId.slice(0, 16)}…`);
     this.c.primaryId = primaryId;
-    this.host.sendNow(primaryId, { t: 'c_join', address });
+    this.host.sendNow(primaryId, { t: 'c_join', address, ...(token !== undefined ? { token } : {}) });
   }
 
-  private async onJoin(peerId: string, address: string): Promise<void> {
+  private async onJoin(peerId: string, address: string, token: string | undefined): Promise<void> {
     if (!this.isPrimary) return;
     if (!this.c.members.some((m) => m.node_id === peerId)) {
-      if (this.formed) return; // the committee is complete: a stranger's request is ignored
+      // A newcomer needs the operator's say (a one-time token) on top of a valid attestation.
+      const refused = this.formed ? 'committee_full' : joinRefusal(this.c, token);
+      if (refused) {
+        this.host.sendNow(peerId, { t: 'c_join_refused', code: refused });
+        return;
+      }
+      useJoinToken(this.c, token!, peerId);
       this.c.members.push({ node_id: peerId, address });
       this.prepareRosterEvent();
     }
+    // Sealed before the newcomer hears anything: a restarted primary never lets the token admit another.
     await this.host.commitLocal();
     // The newcomer cannot get updates from its predecessor until it knows whom to dial: send it the latest.
     if (this.lastIssued) this.host.sendNow(peerId, { t: 'c_update', update: this.lastIssued });
@@ -519,7 +529,8 @@ export class CommitteeCoordinator {
   /** Handles a committee message from a connected member. */
   async handle(peerId: string, msg: CommitteeMessage): Promise<void> {
     switch (msg.t) {
-      case 'c_join': return this.onJoin(peerId, msg.address);
+      case 'c_join': return this.onJoin(peerId, msg.address, msg.token);
+      case 'c_join_refused': if (!this.isPrimary && peerId === this.c.primaryId) this.host.joinRefused(msg.code); return;
       case 'c_update': if (!this.isPrimary) await this.onUpdate(peerId, msg.update); return;
       case 'c_ack': this.onAck(peerId, msg.seq); return;
       case 'c_refuse': this.onRefuse(peerId, msg); return;

@@ -5,6 +5,7 @@
  * here, next to the node, as the Teechain bench agent's does (src/bench/agent.ts).
  */
 import { LdkNode, type LdkNodeOptions } from './node.ts';
+import { RPC_PASSWORD_ENV, takeEnv } from '../node/secret-file.ts';
 import { summarize, type LatencySummary } from '../bench/stats.ts';
 
 export interface LdkLoadResult {
@@ -71,7 +72,7 @@ async function handle(node: LdkNode, req: Request): Promise<unknown> {
 }
 
 async function main(): Promise<void> {
-  const opts = JSON.parse(process.argv[2] ?? '{}') as LdkNodeOptions;
+  const opts = { ...(JSON.parse(process.argv[2] ?? '{}') as Omit<LdkNodeOptions, 'rpcPassword'>), rpcPassword: takeEnv(RPC_PASSWORD_ENV) ?? '' };
   const node = await LdkNode.start(opts);
   const stop = () => void node.stop().finally(() => process.exit(0));
   process.send!({ type: 'ready', node_id: node.nodeId, port: node.port });

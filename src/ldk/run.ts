@@ -14,6 +14,7 @@ import type { LatencySummary } from '../bench/stats.ts';
 import { metered } from '../bench/usage.ts';
 import type { LdkLoadResult } from './main.ts';
 import type { LdkNodeOptions } from './node.ts';
+import { RPC_PASSWORD_ENV } from '../node/secret-file.ts';
 
 const MAIN = join(dirname(fileURLToPath(import.meta.url)), 'main.ts');
 
@@ -57,7 +58,10 @@ export class LdkProcess {
   static async spawn(name: string, opts: LdkNodeOptions, startTimeoutMs = 60_000): Promise<LdkProcess> {
     // LDK_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the nodes (NODE_OPTIONS refuses --cpu-prof).
     const extra = (process.env.LDK_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const proc = spawn(process.execPath, [...extra, '--import', 'tsx', MAIN, JSON.stringify(opts)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    // argv is readable by every local user: the RPC password goes in the environment instead.
+    const { rpcPassword, ...visible } = opts;
+    const env = { ...process.env, [RPC_PASSWORD_ENV]: rpcPassword };
+    const proc = spawn(process.execPath, [...extra, '--import', 'tsx', MAIN, JSON.stringify(visible)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env });
     let stderr = '';
     proc.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
     const ready = await new Promise<{ node_id: string; port: number }>((resolve, reject) => {

@@ -27,6 +27,9 @@ export function logObserver(log: Logger): NodeObserver {
         case 'pay_received':
           log.debug({ channel_id: e.channel_id, count: e.amounts.length }, 'payments received');
           return;
+        case 'committee_join_refused':
+          log.error({ code: e.code }, 'the primary refused to admit this backup (give it an unused join token: --join-token-file)');
+          return;
       }
     },
     paymentResolved(p) {

@@ -2,7 +2,6 @@
  * One treasury node as a long-running process: chain client, enclave, P2P transport, REST API.
  * Used by `teechain node start` and by the local network launcher (one process per node).
  */
-import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { AttestationService } from '../../enclave-sim/index.ts';
 import { BitcoinRpcClient } from '../chain/rpc-client.ts';
@@ -16,6 +15,7 @@ import { logObserver } from '../log/node-log.ts';
 import { RpcChainSource } from './chain-source.ts';
 import { combineObservers } from './observer.ts';
 import { TreasuryNode } from './treasury-node.ts';
+import { makePrivateDir } from './secret-file.ts';
 
 export interface DaemonOptions {
   datadir: string;
@@ -40,6 +40,8 @@ export interface DaemonOptions {
   backupOf?: string;
   /** How long a P2P connection has to complete its handshake (default 10 s, DEFAULT_PRE_AUTH in transport.ts). */
   handshakeTimeoutMs?: number;
+  /** A backup's one-time join token (from --join-token-file or TEECHAIN_JOIN_TOKEN, never argv). */
+  joinToken?: string;
   /** Structured logs (src/log); default none. */
   logger?: Logger;
 }
@@ -55,7 +57,7 @@ export interface RunningDaemon {
 }
 
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
-  await mkdir(opts.datadir, { recursive: true });
+  await makePrivateDir(opts.datadir);
   const rpc = opts.rpcCookie
     ? await BitcoinRpcClient.fromCookie(opts.rpcUrl, opts.rpcCookie)
     : new BitcoinRpcClient({ url: opts.rpcUrl, user: opts.rpcUser ?? '', password: opts.rpcPassword ?? '' });
@@ -76,6 +78,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     ...(opts.committee ? { committee: opts.committee } : {}),
     ...(opts.backupOf ? { backupOf: opts.backupOf } : {}),
     ...(opts.handshakeTimeoutMs !== undefined ? { preAuth: { timeoutMs: opts.handshakeTimeoutMs } } : {}),
+    ...(opts.joinToken ? { joinToken: opts.joinToken } : {}),
   });
   metrics.attach({ channels: () => node.channels(), deposits: () => node.deposits(), peers: () => node.peers(), blockHeight: () => chain.blockHeight(), committee: async () => (await node.info()).committee });
   const tokens = await loadOrCreateTokens(opts.datadir);

@@ -3,11 +3,15 @@
  *   {"node_id", "measurement", "p2p", "rest_url", "token_file", "readonly_token_file"}
  * and shuts down cleanly on SIGINT / SIGTERM. `teechain node start` and the network launcher run this.
  * Logs are JSON lines (pino) on stderr, or appended to --log-file, at --log-level (default info).
+ * Secrets come from files or the environment, never argv (src/node/secret-file.ts): the chain's RPC
+ * password from --rpc-cookie FILE, --rpc-password-file FILE or TEECHAIN_RPC_PASSWORD; a backup's join
+ * token from --join-token-file FILE or TEECHAIN_JOIN_TOKEN.
  */
 import { parseArgs } from 'node:util';
 import { createLogger, isLogLevel, LOG_LEVELS } from '../log/logger.ts';
 import { startDaemon } from './daemon.ts';
 import { defaultDatadir } from './datadir.ts';
+import { JOIN_TOKEN_ENV, readSecretFile, RPC_PASSWORD_ENV, takeEnv } from './secret-file.ts';
 
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -17,6 +21,7 @@ export async function main(argv: string[]): Promise<void> {
       'rpc-url': { type: 'string' },
       'rpc-user': { type: 'string' },
       'rpc-password': { type: 'string' },
+      'rpc-password-file': { type: 'string' },
       'rpc-cookie': { type: 'string' },
       'attestation-key': { type: 'string' },
       'allow-measurement': { type: 'string', multiple: true },
@@ -30,6 +35,7 @@ export async function main(argv: string[]): Promise<void> {
       threshold: { type: 'string' },
       'backup-of': { type: 'string' },
       'p2p-handshake-timeout-ms': { type: 'string' },
+      'join-token-file': { type: 'string' },
       'log-level': { type: 'string' },
       'log-file': { type: 'string' },
     },
@@ -50,13 +56,15 @@ export async function main(argv: string[]): Promise<void> {
   if (!isLogLevel(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const handshakeTimeoutMs = int('p2p-handshake-timeout-ms');
   if (handshakeTimeoutMs === 0) throw new UsageError('--p2p-handshake-timeout-ms must be at least 1');
+  const secrets = await secretOptions(values['rpc-password'] as string | undefined, values['rpc-password-file'] as string | undefined,
+    values['join-token-file'] as string | undefined, values['backup-of'] !== undefined);
   const logger = createLogger({ name: 'node', level, file: values['log-file'] as string | undefined });
   const daemon = await startDaemon({
     logger,
     datadir: (values.datadir as string | undefined) ?? defaultDatadir(),
     rpcUrl: need('rpc-url'),
     rpcUser: values['rpc-user'] as string | undefined,
-    rpcPassword: values['rpc-password'] as string | undefined,
+    ...secrets,
     rpcCookie: values['rpc-cookie'] as string | undefined,
     attestationKey: need('attestation-key'),
     allowedMeasurements: values['allow-measurement'] as string[] | undefined,
@@ -86,6 +94,23 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 export class UsageError extends Error {}
+
+/** The RPC password and a backup's join token, from files or the environment; refused on the command line. */
+async function secretOptions(argvPassword: string | undefined, passwordFile: string | undefined, tokenFile: string | undefined, backup: boolean) {
+  const envPassword = takeEnv(RPC_PASSWORD_ENV);
+  const envToken = takeEnv(JOIN_TOKEN_ENV);
+  if (argvPassword !== undefined) {
+    throw new UsageError(`--rpc-password puts the password where every local user can read it (ps): use --rpc-password-file FILE, ${RPC_PASSWORD_ENV} or --rpc-cookie FILE`);
+  }
+  const read = (file: string, what: string) => readSecretFile(file, what).catch((err: Error) => { throw new UsageError(err.message); });
+  const rpcPassword = passwordFile !== undefined ? await read(passwordFile, '--rpc-password-file') : envPassword;
+  const joinToken = tokenFile !== undefined ? await read(tokenFile, '--join-token-file') : envToken;
+  if (joinToken !== undefined) {
+    if (!backup) throw new UsageError('a join token is for a backup: it needs --backup-of');
+    if (!/^[0-9a-f]{64}$/.test(joinToken)) throw new UsageError('the join token must be 64 hex characters (one line of the primary\'s committee-join-tokens file)');
+  }
+  return { ...(rpcPassword !== undefined ? { rpcPassword } : {}), ...(joinToken !== undefined ? { joinToken } : {}) };
+}
 
 /** --committee N [--threshold M] for a primary, --backup-of host:port for a backup; checked before the node starts. */
 function committeeOptions(size: number | undefined, threshold: number | undefined, backupOf: string | undefined) {

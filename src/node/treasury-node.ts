@@ -3,7 +3,7 @@
  * answers its chain look-ups, broadcasts what it signs, keeps payment history, and batches payment
  * requests into few enclave calls. It holds no key and makes no decision about money.
  */
-import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
+import { readFile, writeFile, rename } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Platform, SlotSealedStore, type AttestationService, type EnclaveHandle } from '../../enclave-sim/index.ts';
@@ -18,6 +18,7 @@ import { InFlight, outcomeAt } from './in-flight.ts';
 import { loadOrCreatePayoutWallet } from './payout-wallet.ts';
 import type { NodeObserver } from './observer.ts';
 import { observeStore } from './observed-store.ts';
+import { makePrivateDir, writeJoinTokens } from './secret-file.ts';
 
 export const TREASURY_PROGRAM = join(dirname(fileURLToPath(import.meta.url)), '../treasury/program.ts');
 
@@ -38,6 +39,8 @@ export interface TreasuryNodeOptions {
   committee?: { size: number; threshold?: number };
   /** Start as a backup of the primary listening at host:port (it joins that primary's committee chain). */
   backupOf?: string;
+  /** A backup's one-time join token from the primary's committee-join-tokens file (needed only to join the first time). */
+  joinToken?: string;
   /** Told of payments, sealed writes and enclave events, for metrics and logs (src/node/observer.ts). */
   observer?: NodeObserver;
   /** What a P2P connection may send before its handshake completes (defaults: DEFAULT_PRE_AUTH in transport.ts). */
@@ -96,7 +99,7 @@ export class TreasuryNode {
 
   private async boot(): Promise<void> {
     const { datadir } = this.opts;
-    await mkdir(datadir, { recursive: true });
+    await makePrivateDir(datadir);
     const platform = await Platform.open({ dir: join(datadir, 'platform'), attestation: this.opts.attestation });
     this.enclave = await platform.launch({
       entry: TREASURY_PROGRAM,
@@ -143,6 +146,7 @@ export class TreasuryNode {
         : {}),
     });
     this.nodeId = init.node_id;
+    if (init.join_tokens) await writeJoinTokens(datadir, init.join_tokens);
     await this.openJournal(join(datadir, 'payments.journal'));
     if (backupOf) this.joinPrimary(backupOf);
     for (const address of await this.loadPeers()) {
@@ -189,7 +193,7 @@ export class TreasuryNode {
     setTimeout(() => {
       if (this.stopped) return;
       this.connect(address, 5_000)
-        .then((primaryId) => this.call('committee_join', { primary_id: primaryId, address: this.p2pAddress }))
+        .then((primaryId) => this.call('committee_join', { primary_id: primaryId, address: this.p2pAddress, ...(this.opts.joinToken ? { token: this.opts.joinToken } : {}) }))
         .catch(() => this.joinPrimary(address, Math.min(5_000, Math.max(200, delayMs * 2))));
     }, delayMs).unref();
   }

@@ -120,7 +120,10 @@ export const SignedUpdateSchema = Type.Object({
 
 /** Between members of one committee (README "Committee chains"): replication, key generation, signing. */
 export const CommitteeMessage = Type.Union([
-  Type.Object({ t: Type.Literal('c_join'), address: Type.String({ maxLength: 128 }) }, { additionalProperties: false }),
+  /** `token`: a one-time join token the primary issued (not needed by a member re-joining after a restart). */
+  Type.Object({ t: Type.Literal('c_join'), address: Type.String({ maxLength: 128 }), token: Type.Optional(Type.String({ maxLength: 128 })) }, { additionalProperties: false }),
+  /** The primary's answer to a join it refused (nothing changed on its side). */
+  Type.Object({ t: Type.Literal('c_join_refused'), code: Code }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('c_update'), update: SignedUpdateSchema }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('c_ack'), seq: Req }, { additionalProperties: false }),
   /**

@@ -72,6 +72,7 @@ export const TreasuryEventSchema = Type.Union([
   /** A settlement we signed: the chain showed which settlement spent the deposits, and what it pays of our sent total. */
   Type.Object({ type: Type.Literal('settlement_paid'), channel_id: Type.String(), txid: Type.String(), paid_total: Sat }),
   Type.Object({ type: Type.Literal('committee_roster'), members: Type.Array(Type.Object({ node_id: Type.String(), address: Type.String() })), index: Type.Integer() }),
+  Type.Object({ type: Type.Literal('committee_join_refused'), code: Type.String() }),
 ]);
 
 export const CommitteeView = Type.Object({
@@ -109,7 +110,8 @@ export const TreasuryInterface = defineInterface({
           Type.Object({ role: Type.Literal('backup') }, { additionalProperties: false }),
         ])),
       }, { additionalProperties: false }),
-      result: Type.Object({ node_id: Type.String(), restored: Type.Boolean() }),
+      /** join_tokens: a new committee primary's one-time join tokens, one per backup; given out only here, once. */
+      result: Type.Object({ node_id: Type.String(), restored: Type.Boolean(), join_tokens: Type.Optional(Type.Array(Type.String({ pattern: '^[0-9a-f]{64}$' }), { maxItems: 14 })) }),
     },
     get_info: {
       args: Empty,
@@ -120,7 +122,7 @@ export const TreasuryInterface = defineInterface({
     },
     /** A backup asks the primary it is connected to (by node id) for a place in its committee chain. */
     committee_join: {
-      args: Type.Object({ primary_id: Type.String({ pattern: '^[0-9a-f]{66}$' }), address: Address }, { additionalProperties: false }),
+      args: Type.Object({ primary_id: Type.String({ pattern: '^[0-9a-f]{66}$' }), address: Address, token: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })) }, { additionalProperties: false }),
       result: Ok,
     },
     /** A fresh quote binding the node id (report data = H(node id)) to a caller's nonce. */

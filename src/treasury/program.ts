@@ -53,13 +53,14 @@ serveEnclave(TreasuryInterface, {
     const sealed = await ctx.unsealState();
     const restored = sealed !== null;
     let state;
+    const joinTokens: string[] = [];
     try {
       state = sealed ? decodeState(sealed) : Treasury.create({
         trustAnchor: args.trust_anchor,
         allowedMeasurements: args.allowed_measurements,
         minConfirmations: args.min_confirmations,
         payoutAddress: args.payout_address,
-      }, args.committee);
+      }, args.committee, joinTokens);
     } catch (err) {
       throw asEnclaveError(err);
     }
@@ -73,10 +74,11 @@ serveEnclave(TreasuryInterface, {
       await t.commit();
     }
     treasury = t;
-    return { node_id: t.nodeId, restored };
+    // Only after the seal holds their hashes: a token given out is always one the primary will honour.
+    return { node_id: t.nodeId, restored, ...(joinTokens.length > 0 ? { join_tokens: joinTokens } : {}) };
   },
   get_info: () => run((t) => t.info()),
-  committee_join: (a) => run((t) => { t.joinCommittee(a.primary_id, a.address); return null; }),
+  committee_join: (a) => run((t) => { t.joinCommittee(a.primary_id, a.address, a.token); return null; }),
   attest: (a) => run(async (t) => ({ node_id: t.nodeId, quote: await t.attest(hexToBytes(a.nonce)) })),
   deposit_new: () => run((t) => t.newDeposit()),
   deposit_funded: (a) => run((t) => t.depositFunded(a.deposit_id, a.txid, a.vout)),

@@ -127,6 +127,8 @@ export interface CommitteeState {
   lastUpdate?: { seq: number; body: string; sig: string };
   /** Backup: settlements that members after it reported signing (relayed refusals): an update may close a channel at those totals. */
   reported?: Record<string, { txid: string; sent: bigint; received: bigint }>;
+  /** Primary: SHA-256 of each one-time join token → the member it admitted, null while unused (join-tokens.ts). */
+  joinTokens?: Record<string, string | null>;
 }
 
 export interface TreasuryState {

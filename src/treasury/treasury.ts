@@ -16,6 +16,7 @@ import { defaultMaxFee } from './routing.ts';
 import { CommitteeCoordinator, openSealedKey, shareKeys, type Planned, type SignedSettlement, type SignKind } from '../committee/coordinator.ts';
 import { splitSecret } from '../committee/shares.ts';
 import { defaultThreshold } from '../committee/update.ts';
+import { issueJoinTokens } from '../committee/join-tokens.ts';
 import { SessionError, type SecureSession } from '../protocol/session.ts';
 import { Committer } from './committer.ts';
 import { CreditOnlyCheck } from './credit-only.ts';
@@ -49,7 +50,8 @@ export type TreasuryEvent =
   | { type: 'channel_updated'; channel_id: string; status: string }
   | { type: 'channel_settled'; channel_id: string; txid: string; by: 'local' | 'remote'; paid_total?: string }
   | { type: 'settlement_paid'; channel_id: string; txid: string; paid_total: string }
-  | { type: 'committee_roster'; members: CommitteeMember[]; index: number };
+  | { type: 'committee_roster'; members: CommitteeMember[]; index: number }
+  | { type: 'committee_join_refused'; code: string };
 
 /** How a new treasury is replicated: alone (absent), as a committee's primary, or as a backup. */
 export type CommitteeConfig =
@@ -158,8 +160,11 @@ export class Treasury {
     this.multihop = new MultiHop(this.multihopHost());
   }
 
-  /** A brand-new treasury: fresh identity key, nothing else (and its committee role, if any). */
-  static create(config: TreasuryConfig, committee?: CommitteeConfig): TreasuryState {
+  /**
+   * A brand-new treasury: fresh identity key, nothing else (and its committee role, if any). A primary's
+   * one-time join tokens, one per backup, are pushed onto `joinTokens`: the only time they exist in clear.
+   */
+  static create(config: TreasuryConfig, committee?: CommitteeConfig, joinTokens: string[] = []): TreasuryState {
     const identityKey = bytesToHex(randomPrivateKey());
     const state: TreasuryState = { version: 1, identityKey, config, nextDeposit: 1, deposits: {}, channels: {} };
     if (committee?.role === 'primary' && committee.size > 1) {
@@ -169,6 +174,7 @@ export class Treasury {
       }
       const self = bytesToHex(publicKeyOf(hexToBytes(identityKey)));
       state.committee = { role: 'primary', size: committee.size, threshold, members: [{ node_id: self, address: committee.address }], seq: 0, memberKeys: {}, signed: {} };
+      joinTokens.push(...issueJoinTokens(state.committee, committee.size - 1));
     } else if (committee?.role === 'backup') {
       state.committee = { role: 'backup', size: 0, threshold: 0, members: [], seq: 0, memberKeys: {}, signed: {} };
     }
@@ -199,10 +205,10 @@ export class Treasury {
   }
 
   /** A backup (sent by its host after dialling the primary) asks to join the primary's committee. */
-  joinCommittee(primaryId: string, address: string): void {
+  joinCommittee(primaryId: string, address: string, token?: string): void {
     if (!this.committee) throw new TreasuryError('invalid_argument', 'this treasury was not started as a committee backup');
     this.requireSession(primaryId);
-    this.committee.join(primaryId, address);
+    this.committee.join(primaryId, address, token);
   }
 
   /** A quote over this treasury's identity (report data = reportDataFor(node id)) for a caller's nonce. */
@@ -705,6 +711,7 @@ export class Treasury {
       markSigned: (kind: SignKind, id: string, txid: string, feeRate: number) => t.markSigned(kind, id, txid, feeRate),
       rosterChanged: (members: CommitteeMember[], index: number) => t.ports.emit({ type: 'committee_roster', members, index }),
       settledByMembers: (s: SignedSettlement) => t.settledByMembers(s),
+      joinRefused: (code: string) => t.ports.emit({ type: 'committee_join_refused', code }),
       timeoutMs: t.ports.replyTimeoutMs ?? 10_000,
     };
   }

@@ -12,6 +12,7 @@ import { BitcoinRpcClient } from '../../src/chain/rpc-client.ts';
 import { NODE_MAIN, spawnReady } from '../../src/cli/processes.ts';
 import { ApiClient } from '../../src/cli/client.ts';
 import { openChannelBetween } from '../../src/cli/channels.ts';
+import { JOIN_TOKEN_ENV, readJoinTokens, RPC_PASSWORD_ENV } from '../../src/node/secret-file.ts';
 
 export interface TestChain {
   rpcUrl: string;
@@ -64,16 +65,19 @@ export class NodeProcess {
   token = '';
   readonlyToken = '';
   private args: string[];
+  /** Secrets go in the environment, as our own tooling passes them (never argv). */
+  private env: Record<string, string>;
 
-  constructor(readonly datadir: string, chain: TestChain, keyFile: string, extra: string[] = []) {
+  constructor(readonly datadir: string, chain: TestChain, keyFile: string, extra: string[] = [], env: Record<string, string> = {}) {
     this.args = [
-      '--datadir', datadir, '--rpc-url', chain.rpcUrl, '--rpc-user', chain.rpcUser, '--rpc-password', chain.rpcPassword,
+      '--datadir', datadir, '--rpc-url', chain.rpcUrl, '--rpc-user', chain.rpcUser,
       '--attestation-key', keyFile, '--regtest-faucet', ...extra,
     ];
+    this.env = { [RPC_PASSWORD_ENV]: chain.rpcPassword, ...env };
   }
 
-  static async start(datadir: string, chain: TestChain, keyFile: string, extra: string[] = []): Promise<NodeProcess> {
-    const n = new NodeProcess(datadir, chain, keyFile, extra);
+  static async start(datadir: string, chain: TestChain, keyFile: string, extra: string[] = [], env: Record<string, string> = {}): Promise<NodeProcess> {
+    const n = new NodeProcess(datadir, chain, keyFile, extra, env);
     await n.launch();
     return n;
   }
@@ -85,7 +89,7 @@ export class NodeProcess {
       // Same ports as before, so peers that dialled us can redial.
       args.push('--p2p-port', this.ready.p2p.split(':')[1]!, '--api-port', new URL(this.ready.rest_url).port);
     }
-    const p = await spawnReady<NodeReady>(NODE_MAIN, args);
+    const p = await spawnReady<NodeReady>(NODE_MAIN, args, undefined, this.env);
     this.proc = p.proc;
     this.ready = p.ready;
     this.token = (await readFile(this.ready.token_file, 'utf8')).trim();
@@ -121,6 +125,13 @@ export class NodeProcess {
     this.proc.kill(signal);
     await exited;
   }
+}
+
+/** The environment that hands a backup the `i`-th join token of `primary` (from its committee-join-tokens file). */
+export async function joinTokenEnv(primary: NodeProcess, i: number): Promise<Record<string, string>> {
+  const token = (await readJoinTokens(primary.datadir))[i];
+  if (!token) throw new Error(`${primary.datadir} has no join token ${i}`);
+  return { [JOIN_TOKEN_ENV]: token };
 }
 
 /** A funded, confirmed deposit on `node`, through the API's regtest faucet. */

@@ -23,6 +23,8 @@ export interface MeshNode {
   sealed?: Uint8Array;
   /** The running instance: a crashed one can neither seal nor send any more. */
   incarnation: { crashed: boolean };
+  /** A committee primary's one-time join tokens, as its enclave gave them out at creation. */
+  joinTokens: string[];
 }
 
 export class Mesh {
@@ -37,8 +39,8 @@ export class Mesh {
   async add(name: string, committee?: CommitteeConfig): Promise<MeshNode> {
     const payoutAddress = payments.p2wpkh({ hash: randomBytes(20), network: NETWORK }).address!;
     const config = { trustAnchor: this.service.trustAnchor, allowedMeasurements: [MEASUREMENT], minConfirmations: 1, payoutAddress };
-    const node: MeshNode = { name, treasury: undefined as never, events: [], seals: 0, payoutAddress, sent: new Map(), incarnation: { crashed: false } };
-    node.treasury = new Treasury(Treasury.create(config, committee), this.ports(name, node));
+    const node: MeshNode = { name, treasury: undefined as never, events: [], seals: 0, payoutAddress, sent: new Map(), incarnation: { crashed: false }, joinTokens: [] };
+    node.treasury = new Treasury(Treasury.create(config, committee, node.joinTokens), this.ports(name, node));
     await node.treasury.commit();
     this.nodes.set(name, node);
     return node;
@@ -154,14 +156,14 @@ export class Mesh {
     this.dead.delete(name);
   }
 
-  /** A committee: `names[0]` primary of size names.length (threshold default), the others join in order. */
+  /** A committee: `names[0]` primary of size names.length (threshold default), the others join in order, each with one of its tokens. */
   async committee(names: string[], threshold?: number): Promise<MeshNode[]> {
     const [p, ...backups] = names as [string, ...string[]];
     await this.add(p, { role: 'primary', size: names.length, address: `${p}:1`, ...(threshold ? { threshold } : {}) });
     for (const b of backups) await this.add(b, { role: 'backup' });
     for (const [i, b] of backups.entries()) {
       for (const earlier of names.slice(0, i + 1)) await this.link(b, earlier);
-      this.get(b).treasury.joinCommittee(this.get(p).treasury.nodeId, `${b}:1`);
+      this.get(b).treasury.joinCommittee(this.get(p).treasury.nodeId, `${b}:1`, this.get(p).joinTokens[i]);
       await waitFor(() => this.get(b).treasury.info().committee!.index === i + 1);
     }
     const primary = this.get(p).treasury;

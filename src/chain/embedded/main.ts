@@ -1,10 +1,12 @@
 /**
  * Runnable embedded chain:
- *   tsx src/chain/embedded/main.ts --datadir DIR [--port N] [--memory] [--rpcuser U --rpcpassword P]
+ *   tsx src/chain/embedded/main.ts --datadir DIR [--port N] [--memory] [--rpcuser U (--rpcpassword-file FILE | env TEECHAIN_RPC_PASSWORD)]
+ * (never the password itself on the command line, which every local user can read).
  * Prints one JSON line {"rpcUrl","rpcUser","rpcPassword","height","cookieFile"} on stdout when ready;
  * diagnostics go to stderr. Shuts down cleanly (exit 0) on SIGINT/SIGTERM or the `stop` RPC.
  */
 import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
 import { startEmbeddedChain } from './start.ts';
 
 function fail(message: string): never {
@@ -22,6 +24,7 @@ async function main(): Promise<void> {
         memory: { type: 'boolean', default: false },
         rpcuser: { type: 'string' },
         rpcpassword: { type: 'string' },
+        'rpcpassword-file': { type: 'string' },
       },
       strict: true,
     }));
@@ -34,7 +37,19 @@ async function main(): Promise<void> {
     port = Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be an integer in 0..65535 (got ${values.port})`);
   }
-  if ((values.rpcuser === undefined) !== (values.rpcpassword === undefined)) fail('--rpcuser and --rpcpassword go together');
+  if (values.rpcpassword !== undefined) fail('--rpcpassword puts the password where every local user can read it (ps): use --rpcpassword-file FILE or TEECHAIN_RPC_PASSWORD');
+  const envPassword = process.env.TEECHAIN_RPC_PASSWORD || undefined;
+  delete process.env.TEECHAIN_RPC_PASSWORD;
+  let rpcPassword: string | undefined = envPassword;
+  if (values['rpcpassword-file'] !== undefined) {
+    try {
+      rpcPassword = readFileSync(values['rpcpassword-file'], 'utf8').split(/\r?\n/, 1)[0] || undefined;
+    } catch (err) {
+      fail(`--rpcpassword-file: ${(err as Error).message}`);
+    }
+    if (rpcPassword === undefined) fail(`--rpcpassword-file ${values['rpcpassword-file']} is empty`);
+  }
+  if ((values.rpcuser === undefined) !== (rpcPassword === undefined)) fail('--rpcuser and a password (--rpcpassword-file or TEECHAIN_RPC_PASSWORD) go together');
 
   let stopping = false;
   let stop: () => void = () => {};
@@ -52,7 +67,7 @@ async function main(): Promise<void> {
     memory: values.memory,
     ...(values.datadir ? { datadir: values.datadir } : {}),
     ...(port !== undefined ? { port } : {}),
-    ...(values.rpcuser !== undefined ? { rpcUser: values.rpcuser, rpcPassword: values.rpcpassword as string } : {}),
+    ...(values.rpcuser !== undefined ? { rpcUser: values.rpcuser, rpcPassword: rpcPassword as string } : {}),
     onStopRequest: stop,
   });
   if (chain.activationBlocksMined > 0) {

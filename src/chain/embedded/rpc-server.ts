@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { RpcCode } from '../rpc-errors.ts';
 import { RpcFailure } from './errors.ts';
@@ -165,7 +165,12 @@ export async function startRpcServer(ctx: ChainContext, opts: RpcServerOptions =
   });
   const port = (server.address() as AddressInfo).port;
   const cookieFile = opts.cookieFile ?? null;
-  if (cookieFile) writeFileSync(cookieFile, `${user}:${password}`, { mode: 0o600 });
+  if (cookieFile) {
+    // A stale cookie (after a crash) may have any mode: never write the new password into it.
+    rmSync(cookieFile, { force: true });
+    writeFileSync(cookieFile, `${user}:${password}`, { mode: 0o600, flag: 'wx' });
+    chmodSync(cookieFile, 0o600);
+  }
 
   let closed = false;
   return {

@@ -51,7 +51,7 @@ export async function startEmbeddedChain(opts: EmbeddedChainOptions = {}): Promi
   const memory = opts.memory ?? false;
   const datadir = opts.datadir ?? null;
   if (!memory && !datadir) throw new RangeError('startEmbeddedChain: datadir is required unless memory is set');
-  if (datadir) mkdirSync(datadir, { recursive: true });
+  if (datadir) mkdirSync(datadir, { recursive: true, mode: 0o700 }); // it holds the cookie and the wallet key
 
   const opened = await openEmbeddedNode({ memory, ...(datadir ? { datadir } : {}) });
   try {
