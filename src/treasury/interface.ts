@@ -60,6 +60,7 @@ export const TreasuryEventSchema = Type.Union([
   Type.Object({ type: Type.Literal('channel_updated'), channel_id: Type.String(), status: Type.String() }),
   Type.Object({ type: Type.Literal('channel_settled'), channel_id: Type.String(), txid: Type.String(), by: Type.Union([Type.Literal('local'), Type.Literal('remote')]) }),
   Type.Object({ type: Type.Literal('committee_roster'), members: Type.Array(Type.Object({ node_id: Type.String(), address: Type.String() })), index: Type.Integer() }),
+  Type.Object({ type: Type.Literal('roster_refused'), peer_id: Type.String(), channel_id: Type.String(), reason: Type.String() }),
 ]);
 
 export const CommitteeView = Type.Object({

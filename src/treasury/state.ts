@@ -4,6 +4,8 @@
  * Kept small on purpose (keys, deposits, channels and their cumulative totals; no payment history,
  * which the host keeps), so that sealing all of it once per group commit stays cheap.
  */
+import type { Quote } from '../../enclave-sim/quote.ts';
+import type { PeerRoster } from '../committee/roster.ts';
 
 /** Deposit life cycle: pending (address given, not yet confirmed) → free → in_channel ⇄ free → spent. */
 export type DepositStatus = 'pending' | 'free' | 'in_channel' | 'spent';
@@ -27,6 +29,8 @@ export interface Deposit {
   releaseHex?: string;
   /** A committee's deposit in a channel: each member's key sealed to the channel peer (resent on resync). */
   sealedKeys?: string[];
+  /** In a channel with a committee peer: each key split for the peer's roster (resent on resync); no whole key leaves. */
+  peerShares?: Array<{ pubkey: string; boxes: string[] }>;
 }
 
 /** A counterparty's deposit in one of our channels, with the keys its enclave handed over. */
@@ -69,6 +73,8 @@ export interface Channel {
   settlement?: { txid: string; by: 'local' | 'remote'; hex?: string; feeRate?: number };
   /** A multi-hop payment (its id) holds this channel: no other payment or deposit change until it resolves. */
   lockedBy?: string;
+  /** The peer is a committee: its verified roster proof (src/committee/roster.ts). Keys go to it only as shares. */
+  peerRoster?: PeerRoster;
 }
 
 export interface TreasuryConfig {
@@ -107,6 +113,8 @@ export interface CommitteeState {
   signed: Record<string, string>;
   /** Backup: the latest update applied, forwarded down the chain and attached to signing requests. */
   lastUpdate?: { seq: number; body: string; sig: string };
+  /** Primary: each member's quote over its node id (its own included), for the roster proof sent to channel peers. */
+  quotes?: Record<string, Quote>;
 }
 
 export interface TreasuryState {
