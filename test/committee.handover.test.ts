@@ -67,6 +67,7 @@ test('a lone peer\'s deposit key never reaches a committee primary whole; two ba
   const depQ = await mesh.deposit('q', 50_000n);
   const qKey = q.treasury.state.deposits[depQ]!.privkeys[0]!;
   const ch = await p.treasury.openChannel(q.treasury.nodeId, p.payoutAddress);
+  assert.ok(q.treasury.state.channels[ch.channel_id]!.peerRoster, 'the roster came with the channel');
   await p.treasury.addDeposit(ch.channel_id, depP);
   await q.treasury.addDeposit(ch.channel_id, depQ);
   assert.equal(p.treasury.channel(ch.channel_id).remote_deposits.length, 1, 'the committee credited q\'s deposit');

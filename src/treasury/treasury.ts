@@ -866,6 +866,8 @@ export class Treasury {
         this.pendingEvents.push({ type: 'channel_updated', channel_id: msg.ch, status: 'open' });
       }
       const mine = this.state.channels[msg.ch]!;
+      // The initiator's roster came just before its `open`: keep it with the channel, sealed.
+      if (mine.status !== 'closed') mine.peerRoster ??= this.peerRosters.get(peerId);
       this.outbox.push({ peerId, msg: { t: 'open_ack', ch: msg.ch, payout: mine.myPayout } });
       void this.committer.commit().catch(() => undefined);
       return;
