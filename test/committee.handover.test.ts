@@ -177,3 +177,29 @@ test('between two committees, no member\'s deposit key reaches the peer primary 
   const d = b[0]!.treasury.state.deposits[depB]!;
   assert.equal(verifyDepositSpend(r.tx_hex!, { outpoint: d.outpoint!, value: d.value!, m: d.m, pubkeys: d.pubkeys, privkeys: [], witnessScript: d.witnessScript }), r.txid);
 });
+
+test('members re-verify the peer roster from their own replica: a primary\'s forged roster gets no shares', async () => {
+  const mesh = new Mesh();
+  const [a0, a1, a2] = await mesh.committee(['a0', 'a1', 'a2']) as [MeshNode, MeshNode, MeshNode];
+  const x = await mesh.add('x');
+  await mesh.link('a0', 'x');
+  const ch = await a0.treasury.openChannel(x.treasury.nodeId, a0.payoutAddress);
+  const depA = await mesh.deposit('a0', 20_000n);
+  const atA0 = recordApplied(a0);
+  // A compromised primary writes a roster of its choosing into the channel (y's quote is over z) and
+  // replicates it with the deposit marked as joining, as addDeposit would, then asks for the keys.
+  const y = bytesToHex(publicKeyOf(randomPrivateKey()));
+  const z = bytesToHex(publicKeyOf(randomPrivateKey()));
+  const xQuote = await x.treasury.attest(MEMBER_QUOTE_NONCE);
+  const zQuote = mesh.service.issueQuote({ measurement: MEASUREMENT, reportData: reportDataFor(hexToBytes(z)), nonce: MEMBER_QUOTE_NONCE, debug: false, platformId: platformIdOf('y') });
+  const s = a0.treasury.state;
+  s.channels[ch.channel_id]!.peerRoster = { threshold: 2, members: [x.treasury.nodeId, y], proof: [{ node_id: x.treasury.nodeId, quote: xQuote }, { node_id: y, quote: zQuote }] };
+  const dep = s.deposits[depA]!;
+  dep.status = 'in_channel';
+  dep.channelId = ch.channel_id;
+  await a0.treasury.commit();
+  await waitFor(() => a1.treasury.state.channels[ch.channel_id]?.peerRoster !== undefined && a2.treasury.state.deposits[depA]?.status === 'in_channel');
+  const coordinator = (a0.treasury as unknown as { committee: { handover(d: string, p: string[], own: { pubkey: string; boxes: string[] }): Promise<unknown> } }).committee;
+  await assert.rejects(coordinator.handover(depA, dep.pubkeys, { pubkey: dep.pubkeys[0]!, boxes: ['00', '00'] }), { code: 'roster_unknown' });
+  assert.ok(!atA0.some((f) => f.includes('"t":"c_handover_shares"') || f.includes('"t":"c_handover_res"')), 'no member handed over its key');
+});
