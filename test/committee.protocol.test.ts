@@ -239,9 +239,11 @@ test('handed-over keys are kept as 2-of-3 secret shares: no member holds one who
       for (const s of d.shares!) assert.equal(s.boxes.length, 3);
     }
   }
-  // The grant carried keys sealed to the peer primary, never the plain keys.
+  // The grant carried each member's key split for the peer's roster, never whole keys, plain or sealed.
   const grant = b[0]!.treasury.state.deposits[Object.keys(b[0]!.treasury.state.deposits)[0]!]!;
-  assert.equal(grant.sealedKeys!.length, 3);
+  assert.equal(grant.sealedKeys, undefined);
+  assert.equal(grant.peerShares!.length, 3);
+  for (const s of grant.peerShares!) assert.equal(s.boxes.length, 3);
 });
 
 test('Shamir sharing: fewer than m shares reconstruct nothing, any m reconstruct the secret', async () => {

@@ -18,8 +18,10 @@ import type { CommitteeMessage } from '../protocol/messages.ts';
 import { TreasuryError, type TreasuryErrorCode } from '../treasury/errors.ts';
 import type { CommitteeMember, CommitteeState, PeerDeposit, TreasuryState } from '../treasury/state.ts';
 import { checkInputSignature, finishInput, signaturesFor, type SpendPlan } from '../treasury/transactions.ts';
-import { combineShares } from './shares.ts';
+import { combineShares, splitSecret } from './shares.ts';
 import { joinRefusal, useJoinToken } from './join-tokens.ts';
+import { checkMemberQuote, MEMBER_QUOTE_NONCE, verifyRoster, type RosterProof } from './roster.ts';
+import type { Quote } from '../../enclave-sim/quote.ts';
 import { openUpdate, replicaOf, signUpdate, type ReplicaBody, type SignedUpdate } from './update.ts';
 import { checkUpdate, type UpdateRuleCode } from './update-rules.ts';
 import type { KeyedSignature } from '../bitcoin/index.ts';
@@ -54,6 +56,10 @@ export interface CommitteeHost {
   settledByMembers(s: SignedSettlement): void;
   /** Backup: its primary refused its join (with the code the primary gave). */
   joinRefused(code: string): void;
+  /** A quote over this member's identity for `nonce` (Treasury.attest). */
+  attest(nonce: Uint8Array): Promise<Quote>;
+  /** Primary: every member's quote is in; the roster proof can go to channel peers. */
+  rosterComplete(): void;
   timeoutMs: number;
 }
 
@@ -128,7 +134,8 @@ export class CommitteeCoordinator {
   view() {
     return {
       role: this.c.role, size: this.c.size, threshold: this.c.threshold, index: this.index, seq: this.c.seq,
-      acked_seq: this.isPrimary ? this.acked : this.downstreamAck, formed: this.formed,
+      // A primary is formed once every member has joined and attested (its roster proof is complete).
+      acked_seq: this.isPrimary ? this.acked : this.downstreamAck, formed: this.formed && (!this.isPrimary || this.rosterProof() !== null),
       members: this.c.members.map((m) => ({ ...m, connected: m.node_id === this.host.nodeId || this.host.connected(m.node_id) })),
     };
   }
@@ -204,6 +211,41 @@ export class CommitteeCoordinator {
     await this.host.commitLocal();
     // The newcomer cannot get updates from its predecessor until it knows whom to dial: send it the latest.
     if (this.lastIssued) this.host.sendNow(peerId, { t: 'c_update', update: this.lastIssued });
+    this.requestQuote(peerId);
+  }
+
+  // ───────────────────────────── roster proof (primary) ─────────────────────────────
+
+  /** Every member's quote over its node id, in chain order; null until each member has joined and answered. */
+  rosterProof(): RosterProof | null {
+    if (!this.isPrimary || !this.formed) return null;
+    const quotes = this.c.quotes ?? {};
+    if (!this.c.members.every((m) => quotes[m.node_id])) return null;
+    return { threshold: this.c.threshold, members: this.c.members.map((m) => ({ node_id: m.node_id, quote: quotes[m.node_id]! })) };
+  }
+
+  private requestQuote(peerId: string): void {
+    if (!this.isPrimary || this.c.quotes?.[peerId] || !this.c.members.some((m) => m.node_id === peerId)) return;
+    this.host.sendNow(peerId, { t: 'c_quote_req', req: 0 });
+  }
+
+  private async onQuoteReq(peerId: string, req: number): Promise<void> {
+    if (this.isPrimary || peerId !== this.c.primaryId) return;
+    this.host.sendNow(peerId, { t: 'c_quote', req, quote: await this.host.attest(MEMBER_QUOTE_NONCE) });
+  }
+
+  private async onQuote(peerId: string, quote: Quote): Promise<void> {
+    if (!this.isPrimary || !this.c.members.some((m) => m.node_id === peerId) || this.c.quotes?.[peerId]) return;
+    try {
+      checkMemberQuote(peerId, quote, this.host.state.config);
+    } catch {
+      return; // a member that cannot attest keeps the roster incomplete: no channel peer is asked to trust it
+    }
+    const quotes = (this.c.quotes ??= {});
+    quotes[peerId] = structuredClone(quote);
+    if (!quotes[this.host.nodeId]) quotes[this.host.nodeId] = await this.host.attest(MEMBER_QUOTE_NONCE);
+    await this.host.commitLocal();
+    if (this.rosterProof()) this.host.rosterComplete();
   }
 
   /**
@@ -290,6 +332,7 @@ export class CommitteeCoordinator {
     this.c.size = body.size;
     this.c.threshold = body.threshold;
     this.c.members = body.members;
+    if (body.quotes) this.c.quotes = body.quotes;
     s.config.payoutAddress = body.payoutAddress;
     s.nextDeposit = body.nextDeposit;
     for (const d of Object.values(body.deposits)) {
@@ -334,6 +377,7 @@ export class CommitteeCoordinator {
 
   /** A session with another member is up: catch it up, or tell it where we are. */
   peerConnected(peerId: string): void {
+    this.requestQuote(peerId);
     if (peerId === this.neighbour(1)) {
       const latest = this.isPrimary ? this.lastIssued : this.c.lastUpdate;
       if (latest) this.host.sendNow(peerId, { t: 'c_update', update: latest });
@@ -363,27 +407,48 @@ export class CommitteeCoordinator {
     return [ownPub, ...others.map((m) => answers.get(m.node_id)!)];
   }
 
-  /** Primary: every member's key of `depId` sealed to `peerId` (the channel peer), in `pubkeys` order. */
-  async handover(depId: string, pubkeys: string[], ownBox: { pubkey: string; box: string }): Promise<string[]> {
+  /**
+   * Primary: every member's key of `depId` for the channel peer, in `pubkeys` order: sealed whole to a lone
+   * peer, or split for a committee peer's roster (each member splits its own, so no one sees the others').
+   */
+  async handover(depId: string, pubkeys: string[], own: HandedKey): Promise<{ sealedKeys: string[] } | { shares: Array<{ pubkey: string; boxes: string[] }> }> {
     const others = this.c.members.slice(1);
-    const answers = await this.ask(others.map((m) => m.node_id), { t: 'c_handover', req: 0, dep: depId }, others.length, (msg) => {
-      if (msg.t !== 'c_handover_res') return null;
-      return { pubkey: msg.pubkey, box: msg.box };
+    const split = 'boxes' in own;
+    const answers = await this.ask(others.map((m) => m.node_id), { t: 'c_handover', req: 0, dep: depId }, others.length, (msg): HandedKey | null => {
+      // Every member answers from its own replica: one that disagrees on whether the peer is a committee is not used.
+      if (split && msg.t === 'c_handover_shares') return { pubkey: msg.pubkey, boxes: msg.boxes };
+      if (!split && msg.t === 'c_handover_res') return { pubkey: msg.pubkey, box: msg.box };
+      return null;
     });
-    const byPub = new Map([[ownBox.pubkey, ownBox.box], ...[...answers.values()].map((a) => [a.pubkey, a.box] as [string, string])]);
-    return pubkeys.map((p) => {
-      const box = byPub.get(p);
-      if (!box) throw new TreasuryError('committee_unavailable', 'a member did not hand over its deposit key');
-      return box;
+    const byPub = new Map<string, HandedKey>([[own.pubkey, own], ...[...answers.values()].map((a) => [a.pubkey, a] as [string, HandedKey])]);
+    const handed = pubkeys.map((p) => {
+      const h = byPub.get(p);
+      if (!h) throw new TreasuryError('committee_unavailable', 'a member did not hand over its deposit key');
+      return h;
     });
+    if (split) return { shares: handed.map((h) => ({ pubkey: h.pubkey, boxes: (h as { boxes: string[] }).boxes })) };
+    return { sealedKeys: handed.map((h) => (h as { box: string }).box) };
   }
 
-  /** This member's key of `depId` sealed to the deposit's channel peer, after checking the replica says so. */
-  sealOwnKey(depId: string, priv: string): { pubkey: string; box: string } {
+  /**
+   * This member's key of `depId` for the deposit's channel peer, after checking the replica says so: split
+   * for the peer's roster (re-verified here: the primary's word for it is not enough), else sealed whole.
+   */
+  async sealOwnKey(depId: string, priv: string): Promise<HandedKey> {
     const dep = this.host.state.deposits[depId];
     const ch = dep?.channelId ? this.host.state.channels[dep.channelId] : undefined;
     if (!dep || !ch || dep.status !== 'in_channel') throw new TreasuryError('unknown_deposit', `deposit ${depId} is not joining a channel in this member's state`);
-    return { pubkey: bytesToHex(publicKeyOf(hexToBytes(priv))), box: sealTo(hexToBytes(ch.peerId), hexToBytes(priv), AAD_KEY) };
+    const pubkey = bytesToHex(publicKeyOf(hexToBytes(priv)));
+    if (!ch.peerRoster) return { pubkey, box: sealTo(hexToBytes(ch.peerId), hexToBytes(priv), AAD_KEY) };
+    let members: string[];
+    let threshold: number;
+    try {
+      ({ members, threshold } = verifyRoster({ threshold: ch.peerRoster.threshold, members: ch.peerRoster.proof }, ch.peerId, this.host.state.config));
+    } catch (err) {
+      throw new TreasuryError('roster_unknown', `the channel peer's roster does not verify: ${(err as Error).message}`);
+    }
+    const [shares] = await shareKeys([priv], members.map((node_id) => ({ node_id, address: '' })), threshold, splitSecret);
+    return shares!;
   }
 
   private async onKeygen(peerId: string, req: number, depId: string): Promise<void> {
@@ -397,13 +462,13 @@ export class CommitteeCoordinator {
     this.host.sendNow(peerId, { t: 'c_keygen_res', req, pubkey: bytesToHex(publicKeyOf(hexToBytes(key))) });
   }
 
-  private onHandover(peerId: string, req: number, depId: string): void {
+  private async onHandover(peerId: string, req: number, depId: string): Promise<void> {
     if (peerId !== this.c.primaryId) return;
     const key = this.c.memberKeys[depId];
     try {
       if (!key) throw new TreasuryError('unknown_deposit', `no key for deposit ${depId}`);
-      const sealed = this.sealOwnKey(depId, key);
-      this.host.sendNow(peerId, { t: 'c_handover_res', req, ...sealed });
+      const handed = await this.sealOwnKey(depId, key);
+      this.host.sendNow(peerId, 'boxes' in handed ? { t: 'c_handover_shares', req, ...handed } : { t: 'c_handover_res', req, ...handed });
     } catch (err) {
       const e = err instanceof TreasuryError ? err : new TreasuryError('invalid_argument', String(err));
       this.host.sendNow(peerId, { t: 'c_error', req, code: e.code, message: e.message });
@@ -535,7 +600,9 @@ export class CommitteeCoordinator {
       case 'c_ack': this.onAck(peerId, msg.seq); return;
       case 'c_refuse': this.onRefuse(peerId, msg); return;
       case 'c_keygen': return this.onKeygen(peerId, msg.req, msg.dep);
-      case 'c_handover': this.onHandover(peerId, msg.req, msg.dep); return;
+      case 'c_handover': return this.onHandover(peerId, msg.req, msg.dep);
+      case 'c_quote_req': return this.onQuoteReq(peerId, msg.req);
+      case 'c_quote': return this.onQuote(peerId, msg.quote);
       case 'c_sign': return this.onSign(peerId, msg);
       default: this.collectors.get(msg.req)?.onMessage(peerId, msg);
     }
@@ -574,6 +641,9 @@ export class CommitteeCoordinator {
     });
   }
 }
+
+/** One member's key of a deposit as it goes to the channel peer: sealed whole, or as shares for the peer's roster. */
+export type HandedKey = { pubkey: string; box: string } | { pubkey: string; boxes: string[] };
 
 interface Contribution {
   sigs: Array<{ input: number; pubkey: string; sig: string }>;

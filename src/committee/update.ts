@@ -11,7 +11,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
 import { signDigest } from '../crypto/secp256k1.ts';
 import { verifyMessageSha256 } from '../crypto/secp256k1-openssl.ts';
-import type { Channel, CommitteeMember, Deposit, TreasuryState } from '../treasury/state.ts';
+import type { Channel, CommitteeMember, CommitteeState, Deposit, TreasuryState } from '../treasury/state.ts';
 
 export interface SignedUpdate {
   seq: number;
@@ -29,6 +29,8 @@ export interface ReplicaBody {
   nextDeposit: number;
   deposits: Record<string, Deposit>;
   channels: Record<string, Channel>;
+  /** Members' quotes over their node ids (the roster proof). */
+  quotes?: CommitteeState['quotes'];
 }
 
 function preimage(seq: number, body: string): Uint8Array {
@@ -45,7 +47,7 @@ export function replicaOf(state: TreasuryState, seq: number): ReplicaBody {
   for (const [id, d] of Object.entries(state.deposits)) deposits[id] = { ...d, privkeys: [] };
   const channels: Record<string, Channel> = {};
   for (const [id, ch] of Object.entries(state.channels)) channels[id] = { ...ch, peerDeposits: ch.peerDeposits.map((p) => ({ ...p, privkeys: [] })) };
-  return { seq, size: c.size, threshold: c.threshold, members: c.members, payoutAddress: state.config.payoutAddress, nextDeposit: state.nextDeposit, deposits, channels };
+  return { seq, size: c.size, threshold: c.threshold, members: c.members, payoutAddress: state.config.payoutAddress, nextDeposit: state.nextDeposit, deposits, channels, quotes: c.quotes ?? {} };
 }
 
 export function signUpdate(body: ReplicaBody, identityKey: string): SignedUpdate {

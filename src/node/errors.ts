@@ -53,6 +53,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   session_failed: 502,
   not_primary: 409,
   committee_incomplete: 409,
+  roster_unknown: 409,
   committee_unavailable: 503,
   stale_update: 409,
   forged_update: 409,

@@ -11,6 +11,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { QuoteSchema } from '../../enclave-sim/quote.ts';
 
 const Hex32 = Type.String({ pattern: '^[0-9a-f]{64}$' });
 const Hex = Type.String({ pattern: '^([0-9a-f]{2})*$', maxLength: 20_000 });
@@ -22,6 +23,10 @@ const PeerSig = Type.String({ pattern: '^[0-9a-f]{128}$' });
 
 /** Outpoint as `txid:vout`. */
 export const Outpoint = Type.String({ pattern: '^[0-9a-f]{64}:[0-9]{1,6}$' });
+
+const Box = Type.String({ pattern: '^([0-9a-f]{2})+$', maxLength: 400 });
+/** One handed-over key as secret shares: its public key and one sealed share per member of the receiving committee. */
+export const KeyShares = Type.Object({ pubkey: Hex, boxes: Type.Array(Box, { minItems: 2, maxItems: 15 }) }, { additionalProperties: false });
 
 /** A deposit handed to the counterparty: everything its enclave needs to check it on chain and spend it. */
 export const DepositGrant = Type.Object({
@@ -37,6 +42,11 @@ export const DepositGrant = Type.Object({
    * sender's primary, which relays them, never holds more than its own.
    */
   sealed_keys: Type.Optional(Type.Array(Type.String({ pattern: '^([0-9a-f]{2})+$', maxLength: 400 }), { maxItems: 15 })),
+  /**
+   * To a committee: each key split m-of-n, share i sealed to the peer's roster member i, so no single
+   * member (its primary included) ever receives a whole key. `privkeys` is then empty.
+   */
+  shares: Type.Optional(Type.Array(KeyShares, { maxItems: 15 })),
 }, { additionalProperties: false });
 export type DepositGrant = Static<typeof DepositGrant>;
 
@@ -63,6 +73,11 @@ export const ChannelMessage = Type.Union([
   Type.Object({ t: Type.Literal('pay_ack'), ch: Hex32, total: SatString }, { additionalProperties: false }),
   /** `sent` / `received`: the settler's totals in what it settled (tells a multi-hop hop which state it was). */
   Type.Object({ t: Type.Literal('settled'), ch: Hex32, txid: Hex32, sent: Type.Optional(SatString), received: Type.Optional(SatString) }, { additionalProperties: false }),
+  /** A committee primary's roster proof (src/committee/roster.ts): whom the peer seals key shares to. */
+  Type.Object({
+    t: Type.Literal('roster'), ch: Hex32, threshold: Type.Integer({ minimum: 0, maximum: 15 }),
+    members: Type.Array(Type.Object({ node_id: Type.String({ pattern: '^[0-9a-f]{66}$' }), quote: QuoteSchema }, { additionalProperties: false }), { maxItems: 15 }),
+  }, { additionalProperties: false }),
   /** Sent after every handshake: each side's cumulative totals, so lost messages are made good. */
   Type.Object({
     t: Type.Literal('sync'),
@@ -140,6 +155,11 @@ export const CommitteeMessage = Type.Union([
   Type.Object({ t: Type.Literal('c_keygen_res'), req: Req, pubkey: Hex }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('c_handover'), req: Req, dep: Type.String({ maxLength: 32 }) }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('c_handover_res'), req: Req, pubkey: Hex, box: Hex }, { additionalProperties: false }),
+  /** A member's key of a deposit joining a channel with a committee peer: split for the peer's roster. */
+  Type.Object({ t: Type.Literal('c_handover_shares'), req: Req, pubkey: Hex, boxes: Type.Array(Box, { minItems: 2, maxItems: 15 }) }, { additionalProperties: false }),
+  /** The primary asks a member for its quote over its node id (the roster proof's evidence). */
+  Type.Object({ t: Type.Literal('c_quote_req'), req: Req }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('c_quote'), req: Req, quote: QuoteSchema }, { additionalProperties: false }),
   Type.Object({
     t: Type.Literal('c_sign'), req: Req, kind: Type.Union([Type.Literal('settle'), Type.Literal('release')]),
     id: Type.String({ maxLength: 64 }), fee_rate: Type.Integer({ minimum: 1, maximum: 1000 }), txid: Hex32,

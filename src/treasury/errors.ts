@@ -27,6 +27,7 @@ export const TREASURY_ERRORS = {
   session_failed: 'the secure session failed and was torn down',
   not_primary: 'this treasury is a committee backup: use its primary',
   committee_incomplete: 'not every committee member has joined yet',
+  roster_unknown: 'the channel peer is a committee whose roster proof is missing or does not verify: keys go to it only as shares of a verified roster',
   committee_unavailable: 'too few committee members are reachable to replicate or sign',
   stale_update: 'the replication update is older than the one already applied',
   forged_update: 'the replication update is not signed by the committee\'s primary',

@@ -73,6 +73,7 @@ export const TreasuryEventSchema = Type.Union([
   Type.Object({ type: Type.Literal('settlement_paid'), channel_id: Type.String(), txid: Type.String(), paid_total: Sat }),
   Type.Object({ type: Type.Literal('committee_roster'), members: Type.Array(Type.Object({ node_id: Type.String(), address: Type.String() })), index: Type.Integer() }),
   Type.Object({ type: Type.Literal('committee_join_refused'), code: Type.String() }),
+  Type.Object({ type: Type.Literal('roster_refused'), peer_id: Type.String(), channel_id: Type.String(), reason: Type.String() }),
 ]);
 
 export const CommitteeView = Type.Object({

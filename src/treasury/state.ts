@@ -4,6 +4,8 @@
  * Kept small on purpose (keys, deposits, channels and their cumulative totals; no payment history,
  * which the host keeps), so that sealing all of it once per group commit stays cheap.
  */
+import type { Quote } from '../../enclave-sim/quote.ts';
+import type { PeerRoster } from '../committee/roster.ts';
 
 /**
  * Deposit life cycle: pending (address given, not yet confirmed) → free → in_channel ⇄ free → spent. A deposit
@@ -31,6 +33,8 @@ export interface Deposit {
   releaseHex?: string;
   /** A committee's deposit in a channel: each member's key sealed to the channel peer (resent on resync). */
   sealedKeys?: string[];
+  /** In a channel with a committee peer: each key split for the peer's roster (resent on resync); no whole key leaves. */
+  peerShares?: Array<{ pubkey: string; boxes: string[] }>;
 }
 
 /** A counterparty's deposit in one of our channels, with the keys its enclave handed over. */
@@ -87,6 +91,8 @@ export interface Channel {
   /** We are a committee: the peer's signature of `peerPayout`, and of the highest total it has paid us. */
   peerPayoutSig?: string;
   peerPaid?: { total: bigint; sig: string };
+  /** The peer is a committee: its verified roster proof (src/committee/roster.ts). Keys go to it only as shares. */
+  peerRoster?: PeerRoster;
 }
 
 export interface TreasuryConfig {
@@ -129,6 +135,8 @@ export interface CommitteeState {
   reported?: Record<string, { txid: string; sent: bigint; received: bigint }>;
   /** Primary: SHA-256 of each one-time join token → the member it admitted, null while unused (join-tokens.ts). */
   joinTokens?: Record<string, string | null>;
+  /** Primary: each member's quote over its node id (its own included), for the roster proof sent to channel peers. */
+  quotes?: Record<string, Quote>;
 }
 
 export interface TreasuryState {

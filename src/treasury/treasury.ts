@@ -15,6 +15,7 @@ import { MultiHop } from './multihop.ts';
 import { defaultMaxFee } from './routing.ts';
 import { CommitteeCoordinator, openSealedKey, shareKeys, type Planned, type SignedSettlement, type SignKind } from '../committee/coordinator.ts';
 import { splitSecret } from '../committee/shares.ts';
+import { verifyRoster, type PeerRoster } from '../committee/roster.ts';
 import { defaultThreshold } from '../committee/update.ts';
 import { issueJoinTokens } from '../committee/join-tokens.ts';
 import { SessionError, type SecureSession } from '../protocol/session.ts';
@@ -51,7 +52,8 @@ export type TreasuryEvent =
   | { type: 'channel_settled'; channel_id: string; txid: string; by: 'local' | 'remote'; paid_total?: string }
   | { type: 'settlement_paid'; channel_id: string; txid: string; paid_total: string }
   | { type: 'committee_roster'; members: CommitteeMember[]; index: number }
-  | { type: 'committee_join_refused'; code: string };
+  | { type: 'committee_join_refused'; code: string }
+  | { type: 'roster_refused'; peer_id: string; channel_id: string; reason: string };
 
 /** How a new treasury is replicated: alone (absent), as a committee's primary, or as a backup. */
 export type CommitteeConfig =
@@ -144,6 +146,10 @@ export class Treasury {
   private readonly committee?: CommitteeCoordinator;
   /** Multi-hop payments and routing (README "Multi-hop payments"). */
   readonly multihop: MultiHop;
+  /** Each peer's latest verified roster (it may come before the channel it is for exists here). */
+  private readonly peerRosters = new Map<string, PeerRoster>();
+  /** Peers whose announced roster did not verify, and why: they get no keys, whole or shared. */
+  private readonly rosterRefused = new Map<string, string>();
 
   constructor(readonly state: TreasuryState, private readonly ports: TreasuryPorts) {
     this.identityPub = publicKeyOf(hexToBytes(state.identityKey));
@@ -350,12 +356,16 @@ export class Treasury {
     if (this.committee && payoutAddress !== this.state.config.payoutAddress) {
       throw new TreasuryError('invalid_argument', `a committee treasury's channels pay only its payout address ${this.state.config.payoutAddress}`);
     }
+    const proof = this.committee?.rosterProof();
+    if (this.committee && !proof) throw new TreasuryError('committee_incomplete', 'not every committee member has attested yet');
     const id = bytesToHex(this.ports.random(32));
     const ch: Channel = {
       id, peerId, status: 'opening', initiator: true, myPayout: bytesToHex(payoutScriptFor(payoutAddress)),
       myDeposits: [], removing: [], adding: [], peerDeposits: [], sent: 0n, received: 0n, acked: 0n,
     };
     this.state.channels[id] = ch;
+    // Before `open`: the peer learns we are a committee before it has a channel to add deposits to.
+    if (proof) this.outbox.push({ peerId, msg: { t: 'roster', ch: id, ...proof } });
     this.outbox.push({ peerId, msg: this.openMessage('open', ch) });
     const reply = this.waitFor(`open:${id}`);
     await this.committer.commit();
@@ -368,10 +378,22 @@ export class Treasury {
     this.assertPrimary();
     const ch = this.getOpenChannel(channelId);
     const dep = this.getDeposit(depositId);
-    if (dep.status === 'in_channel') throw new TreasuryError('deposit_in_use', `deposit ${depositId} is already in channel ${dep.channelId}`);
-    if (dep.status !== 'free') throw new TreasuryError('deposit_not_free', `deposit ${depositId} is ${dep.status}`);
-    this.requireSession(ch.peerId);
-    assertNotHeld(ch);
+    const check = () => {
+      if (dep.status === 'in_channel') throw new TreasuryError('deposit_in_use', `deposit ${depositId} is already in channel ${dep.channelId}`);
+      if (dep.status !== 'free') throw new TreasuryError('deposit_not_free', `deposit ${depositId} is ${dep.status}`);
+      if (ch.status !== 'open') throw new TreasuryError('channel_not_open', `channel ${channelId} is ${ch.status}`);
+      this.requireSession(ch.peerId);
+      assertNotHeld(ch);
+    };
+    check();
+    ch.peerRoster ??= this.peerRosters.get(ch.peerId);
+    if (!ch.peerRoster && this.rosterRefused.has(ch.peerId)) {
+      throw new TreasuryError('roster_unknown', `the peer announced a committee whose roster does not verify (${this.rosterRefused.get(ch.peerId)})`);
+    }
+    // To a committee peer a lone treasury hands its key over only as shares, one per attested member.
+    const peerShares = !this.committee && ch.peerRoster ? await this.sharesFor(ch, dep.privkeys) : undefined;
+    check();
+    if (peerShares) dep.peerShares = peerShares; else delete dep.peerShares;
     dep.status = 'in_channel';
     dep.channelId = ch.id;
     ch.adding.push(dep.id);
@@ -379,8 +401,9 @@ export class Treasury {
       // Members hand their keys over only once their replica shows the deposit joining this channel.
       try {
         await this.committer.commit();
-        const own = this.committee.sealOwnKey(dep.id, dep.privkeys[0]!);
-        dep.sealedKeys = await this.committee.handover(dep.id, dep.pubkeys, own);
+        const own = await this.committee.sealOwnKey(dep.id, dep.privkeys[0]!);
+        const handed = await this.committee.handover(dep.id, dep.pubkeys, own);
+        if ('shares' in handed) { dep.peerShares = handed.shares; delete dep.sealedKeys; } else { dep.sealedKeys = handed.sealedKeys; delete dep.peerShares; }
       } catch (err) {
         ch.adding = ch.adding.filter((d) => d !== dep.id);
         dep.status = 'free';
@@ -394,6 +417,50 @@ export class Treasury {
     await this.committer.commit();
     await reply;
     return this.channelView(ch);
+  }
+
+  /** Splits `privkeys` for the channel peer's roster, re-verified from the sealed proof before any share leaves. */
+  private async sharesFor(ch: Channel, privkeys: string[]) {
+    let roster: PeerRoster;
+    try {
+      roster = verifyRoster({ threshold: ch.peerRoster!.threshold, members: ch.peerRoster!.proof }, ch.peerId, this.state.config);
+    } catch (err) {
+      throw new TreasuryError('roster_unknown', `the peer's roster does not verify: ${(err as Error).message}`);
+    }
+    return shareKeys(privkeys, roster.members.map((node_id) => ({ node_id, address: '' })), roster.threshold, splitSecret);
+  }
+
+  /**
+   * A peer announced its committee roster. Verified, it decides where our keys go (shares to its members);
+   * refused, the peer gets no keys at all: it said it is a committee, so whole keys are never the fallback.
+   */
+  private async applyRoster(peerId: string, msg: Extract<ChannelMessage, { t: 'roster' }>): Promise<void> {
+    let roster: PeerRoster;
+    try {
+      roster = verifyRoster({ threshold: msg.threshold, members: msg.members }, peerId, this.state.config);
+    } catch (err) {
+      const reason = (err as Error).message;
+      this.rosterRefused.set(peerId, reason);
+      this.ports.emit({ type: 'roster_refused', peer_id: peerId, channel_id: msg.ch, reason });
+      return;
+    }
+    this.rosterRefused.delete(peerId);
+    this.peerRosters.set(peerId, roster);
+    const ch = this.state.channels[msg.ch];
+    if (ch && ch.peerId === peerId && ch.status !== 'closed' && !ch.peerRoster) {
+      ch.peerRoster = roster;
+      await this.committer.commit();
+    }
+  }
+
+  /** Primary: the roster proof to every channel peer (once every member has attested). */
+  private sendRosters(): void {
+    const proof = this.committee?.rosterProof();
+    if (!proof) return;
+    for (const ch of Object.values(this.state.channels)) {
+      if (ch.status !== 'closed') this.outbox.push({ peerId: ch.peerId, msg: { t: 'roster', ch: ch.id, ...proof } });
+    }
+    void this.committer.commit().catch(() => undefined);
   }
 
   async removeDeposit(channelId: string, depositId: string) {
@@ -712,6 +779,8 @@ export class Treasury {
       rosterChanged: (members: CommitteeMember[], index: number) => t.ports.emit({ type: 'committee_roster', members, index }),
       settledByMembers: (s: SignedSettlement) => t.settledByMembers(s),
       joinRefused: (code: string) => t.ports.emit({ type: 'committee_join_refused', code }),
+      attest: (nonce: Uint8Array) => t.attest(nonce),
+      rosterComplete: () => t.sendRosters(),
       timeoutMs: t.ports.replyTimeoutMs ?? 10_000,
     };
   }
@@ -863,7 +932,9 @@ export class Treasury {
   private resync(peerId: string): void {
     const channels = Object.values(this.state.channels).filter((ch) => ch.peerId === peerId);
     this.outbox.push({ peerId, msg: { t: 'sync', channels: channels.map((ch) => ({ ch: ch.id, sent: ch.sent.toString(), received: ch.received.toString(), closed: ch.status === 'closed', ...this.paidSig(ch, ch.sent) })) } });
+    const proof = this.committee?.rosterProof();
     for (const ch of channels) {
+      if (proof && ch.status !== 'closed') this.outbox.push({ peerId, msg: { t: 'roster', ch: ch.id, ...proof } });
       if (ch.status === 'opening' && ch.initiator) this.outbox.push({ peerId, msg: this.openMessage('open', ch) });
       if (ch.status === 'closed' && ch.settlement?.by === 'local') this.outbox.push({ peerId, msg: this.settledMessage(ch) });
       if (ch.status !== 'open') continue;
@@ -914,9 +985,21 @@ export class Treasury {
       for (const s of msg.channels) this.applySync(peerId, s);
       return;
     }
+    if (msg.t === 'roster') {
+      await this.applyRoster(peerId, msg);
+      return;
+    }
     const ch = this.state.channels[msg.ch];
     if (msg.t === 'open') {
       if (ch && ch.peerId !== peerId) return; // not this peer's channel: ignore, never reveal
+      const proof = this.committee?.rosterProof();
+      if (this.committee && !proof) {
+        this.outbox.push({ peerId, msg: { t: 'open_nack', ch: msg.ch, code: 'committee_incomplete' } });
+        void this.committer.commit().catch(() => undefined);
+        return;
+      }
+      // Before `open_ack`: the peer knows we are a committee before its channel opens.
+      if (proof) this.outbox.push({ peerId, msg: { t: 'roster', ch: msg.ch, ...proof } });
       if (!ch) {
         // A committee's backups accept the peer's payout only with the peer's signature of it.
         if (this.committee && !verifyPayout(peerId, msg.ch, msg.payout, msg.sig)) {
@@ -932,6 +1015,8 @@ export class Treasury {
         this.pendingEvents.push({ type: 'channel_updated', channel_id: msg.ch, status: 'open' });
       }
       const mine = this.state.channels[msg.ch]!;
+      // The initiator's roster came just before its `open`: keep it with the channel, sealed.
+      if (mine.status !== 'closed') mine.peerRoster ??= this.peerRosters.get(peerId);
       this.outbox.push({ peerId, msg: this.openMessage('open_ack', mine) });
       void this.committer.commit().catch(() => undefined);
       return;
@@ -1068,6 +1153,9 @@ export class Treasury {
 
   /** Checks a granted deposit against the chain through our own host: keys, script, value, unspent, confirmed. */
   private async verifyGrant(grant: DepositGrant): Promise<PeerDeposit> {
+    const c = this.state.committee;
+    if (c) return this.verifySharedGrant(grant, c.members.length);
+    if (grant.shares) throw new TreasuryError('funding_mismatch', 'a lone treasury takes handed-over keys whole, not as shares');
     let privkeys = grant.privkeys;
     if (grant.sealed_keys?.length) {
       privkeys = grant.sealed_keys.map((b) => openSealedKey(hexToBytes(this.state.identityKey), b)).filter((k): k is string => k !== null);
@@ -1083,13 +1171,35 @@ export class Treasury {
     const value = this.checkOutput(info, txid, vout, witnessScript);
     if (value !== BigInt(grant.value)) throw new TreasuryError('funding_mismatch', 'deposit value differs from the chain');
     if (info!.confirmations < this.state.config.minConfirmations) throw new TreasuryError('deposit_unconfirmed');
-    const c = this.state.committee;
-    if (c) {
-      // No member, this one included, keeps a handed-over key whole: m of them rebuild it to settle.
-      const shares = await shareKeys(privkeys, c.members, c.threshold, splitSecret);
-      return { outpoint: grant.outpoint, value, m: grant.m, pubkeys: grant.pubkeys, privkeys: [], witnessScript, shares };
-    }
     return { outpoint: grant.outpoint, value, m: grant.m, pubkeys: grant.pubkeys, privkeys, witnessScript };
+  }
+
+  /**
+   * A committee's side of a grant: the keys come split for our roster, share i sealed to member i by the
+   * granting enclave(s), and never whole: not even this primary ever holds one. A grant with whole or
+   * sealed keys is refused (a committee never asks for them; opening one would put a whole key here).
+   */
+  private async verifySharedGrant(grant: DepositGrant, n: number): Promise<PeerDeposit> {
+    if (grant.privkeys.length > 0 || grant.sealed_keys !== undefined) throw new TreasuryError('funding_mismatch', 'a committee takes handed-over keys only as secret shares');
+    const shares = grant.shares ?? [];
+    if (grant.m > grant.pubkeys.length || shares.length < grant.m) throw new TreasuryError('funding_mismatch', 'grant does not carry enough key shares');
+    const seen = new Set<string>();
+    for (const s of shares) {
+      if (!grant.pubkeys.includes(s.pubkey) || seen.has(s.pubkey)) throw new TreasuryError('funding_mismatch', 'key shares do not match the deposit');
+      if (s.boxes.length !== n) throw new TreasuryError('funding_mismatch', `key shares are not one per member (${s.boxes.length} of ${n})`);
+      seen.add(s.pubkey);
+    }
+    const { witnessScript } = buildDepositScript(grant.m, grant.pubkeys);
+    const [txid, voutStr] = grant.outpoint.split(':') as [string, string];
+    const vout = Number(voutStr);
+    const info = await this.ports.getTxOut(txid, vout);
+    const value = this.checkOutput(info, txid, vout, witnessScript);
+    if (value !== BigInt(grant.value)) throw new TreasuryError('funding_mismatch', 'deposit value differs from the chain');
+    if (info!.confirmations < this.state.config.minConfirmations) throw new TreasuryError('deposit_unconfirmed');
+    return {
+      outpoint: grant.outpoint, value, m: grant.m, pubkeys: [...grant.pubkeys], privkeys: [], witnessScript,
+      shares: shares.map((s) => ({ pubkey: s.pubkey, boxes: [...s.boxes] })),
+    };
   }
 
   private async applyAddDepositAck(ch: Channel, outpoint: string): Promise<void> {
@@ -1283,6 +1393,7 @@ export class Treasury {
 
   private grantFor(dep: Deposit): DepositGrant {
     const base = { outpoint: dep.outpoint!, value: dep.value!.toString(), m: dep.m, pubkeys: dep.pubkeys };
+    if (dep.peerShares) return { ...base, privkeys: [], shares: dep.peerShares };
     return dep.sealedKeys ? { ...base, privkeys: [], sealed_keys: dep.sealedKeys } : { ...base, privkeys: dep.privkeys };
   }
 

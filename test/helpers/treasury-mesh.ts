@@ -4,12 +4,17 @@
  * linked, unlinked ("killed") and fed frames by hand; the end-to-end tests use real processes.
  */
 import { payments } from 'bitcoinjs-lib';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { AttestationService } from '../../enclave-sim/attestation.ts';
 import { Treasury, type CommitteeConfig, type TreasuryEvent, type TreasuryPorts } from '../../src/treasury/treasury.ts';
 import { decodeState } from '../../src/treasury/state.ts';
 import { NETWORK } from '../../src/treasury/transactions.ts';
 import { FakeChain, MEASUREMENT, waitFor } from './treasury-pair.ts';
+
+/** The simulated platform a mesh node runs on: one per node, derived from its name. */
+export function platformIdOf(name: string): string {
+  return createHash('sha256').update(`platform:${name}`).digest('hex').slice(0, 32);
+}
 
 export interface MeshNode {
   name: string;
@@ -116,7 +121,8 @@ export class Mesh {
       close: () => undefined,
       emit: (e) => node.events.push(e),
       getTxOut: async (txid, vout) => this.chain.lookup(txid, vout),
-      quote: async (reportData, nonce) => this.service.issueQuote({ measurement: MEASUREMENT, reportData, nonce, debug: false, platformId: '00'.repeat(16) }),
+      // Each node on its own platform, as real deployments are (a committee roster needs distinct platforms).
+      quote: async (reportData, nonce) => this.service.issueQuote({ measurement: MEASUREMENT, reportData, nonce, debug: false, platformId: platformIdOf(name) }),
       random: (n) => new Uint8Array(randomBytes(n)),
       replyTimeoutMs: 1_500,
       multihopTimeoutMs: 1_000,
