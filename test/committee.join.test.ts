@@ -52,6 +52,9 @@ test('a wrong token and a reused token are refused with their codes; the right t
   assert.equal(await join('wrong', 'ab'.repeat(32)), 'join_token_invalid');
   assert.equal(await join('b1', p.joinTokens[0]), 'admitted');
   assert.deepEqual(roster(), [p.treasury.nodeId, mesh.get('b1').treasury.nodeId]);
+  // The newcomer's attestation quote arrives and is sealed on its own; count seals only after it.
+  await waitFor(() => p.treasury.state.committee!.quotes?.[mesh.get('b1').treasury.nodeId] !== undefined);
+  await p.treasury.commit();
   const seals = p.seals;
   assert.equal(await join('reuse', p.joinTokens[0]), 'join_token_used');
   assert.equal(p.seals, seals, 'the refusal sealed nothing');
