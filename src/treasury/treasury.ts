@@ -1164,6 +1164,12 @@ export class Treasury {
     for (const k of privkeys) {
       if (!grant.pubkeys.includes(bytesToHex(publicKeyOf(hexToBytes(k))))) throw new TreasuryError('funding_mismatch', 'granted key does not match the deposit');
     }
+    const { witnessScript, value } = await this.checkGrantOutput(grant);
+    return { outpoint: grant.outpoint, value, m: grant.m, pubkeys: grant.pubkeys, privkeys, witnessScript };
+  }
+
+  /** The granted deposit's output as our own host's chain shows it: its script, value and confirmations. */
+  private async checkGrantOutput(grant: DepositGrant): Promise<{ witnessScript: string; value: bigint }> {
     const { witnessScript } = buildDepositScript(grant.m, grant.pubkeys);
     const [txid, voutStr] = grant.outpoint.split(':') as [string, string];
     const vout = Number(voutStr);
@@ -1171,7 +1177,7 @@ export class Treasury {
     const value = this.checkOutput(info, txid, vout, witnessScript);
     if (value !== BigInt(grant.value)) throw new TreasuryError('funding_mismatch', 'deposit value differs from the chain');
     if (info!.confirmations < this.state.config.minConfirmations) throw new TreasuryError('deposit_unconfirmed');
-    return { outpoint: grant.outpoint, value, m: grant.m, pubkeys: grant.pubkeys, privkeys, witnessScript };
+    return { witnessScript, value };
   }
 
   /**
@@ -1189,13 +1195,7 @@ export class Treasury {
       if (s.boxes.length !== n) throw new TreasuryError('funding_mismatch', `key shares are not one per member (${s.boxes.length} of ${n})`);
       seen.add(s.pubkey);
     }
-    const { witnessScript } = buildDepositScript(grant.m, grant.pubkeys);
-    const [txid, voutStr] = grant.outpoint.split(':') as [string, string];
-    const vout = Number(voutStr);
-    const info = await this.ports.getTxOut(txid, vout);
-    const value = this.checkOutput(info, txid, vout, witnessScript);
-    if (value !== BigInt(grant.value)) throw new TreasuryError('funding_mismatch', 'deposit value differs from the chain');
-    if (info!.confirmations < this.state.config.minConfirmations) throw new TreasuryError('deposit_unconfirmed');
+    const { witnessScript, value } = await this.checkGrantOutput(grant);
     return {
       outpoint: grant.outpoint, value, m: grant.m, pubkeys: [...grant.pubkeys], privkeys: [], witnessScript,
       shares: shares.map((s) => ({ pubkey: s.pubkey, boxes: [...s.boxes] })),
