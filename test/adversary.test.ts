@@ -115,7 +115,7 @@ test('a failing disk halts the enclave: it acknowledges nothing it did not make 
 
 test('randomised: a seeded hostile host never gets a signed transaction that pays it more than it owns', { timeout: 480_000 }, async () => {
   const seed = process.env.ADVERSARY_SEED ? Number(process.env.ADVERSARY_SEED) : Math.floor(Math.random() * 2 ** 31);
-  const steps = process.env.ADVERSARY_STEPS ? Number(process.env.ADVERSARY_STEPS) : 1_000;
+  const steps = process.env.ADVERSARY_STEPS ? Number(process.env.ADVERSARY_STEPS) : 2_000;
   process.stdout.write(`# adversarial run: ADVERSARY_SEED=${seed} ADVERSARY_STEPS=${steps}\n`);
   const report = await runRandomised({ seed, steps });
   process.stdout.write(`# ${JSON.stringify(report)}\n`);
