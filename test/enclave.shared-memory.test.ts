@@ -110,7 +110,7 @@ test('a sealed blob in shared memory whose header is rewritten during unseal: th
   try {
     // Bounded to keep the suite short: on the code before the fix, 90 attempts saw 6 acceptances.
     const deadline = Date.now() + 20_000;
-    for (; attempts < 120 && Date.now() < deadline; attempts++) {
+    for (; attempts < 60 && Date.now() < deadline; attempts++) {
       let e;
       try {
         e = await launch();
