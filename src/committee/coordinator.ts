@@ -20,6 +20,7 @@ import type { CommitteeMember, CommitteeState, PeerDeposit, TreasuryState } from
 import { checkInputSignature, finishInput, signaturesFor, type SpendPlan } from '../treasury/transactions.ts';
 import { combineShares } from './shares.ts';
 import { openUpdate, replicaOf, signUpdate, type ReplicaBody, type SignedUpdate } from './update.ts';
+import { checkUpdate, type UpdateRuleCode } from './update-rules.ts';
 import type { KeyedSignature } from '../bitcoin/index.ts';
 
 export type SignKind = 'settle' | 'release';
@@ -48,7 +49,24 @@ export interface CommitteeHost {
   /** Marks what this member signed as done in its own state (channel closed, deposit spent). */
   markSigned(kind: SignKind, id: string, txid: string, feeRate: number): void;
   rosterChanged(members: CommitteeMember[], index: number): void;
+  /** Primary: members signed this settlement of a channel; close it at the signed totals (if they check out). */
+  settledByMembers(s: SignedSettlement): void;
   timeoutMs: number;
+}
+
+/** A settlement a member signed: the channel, the txid, the totals and fee rate it was built from. */
+export interface SignedSettlement {
+  ch: string;
+  txid: string;
+  sent: bigint;
+  received: bigint;
+  feeRate: number;
+}
+
+/** Why an update was refused; for `channel_settled`, the settlement that the update contradicts. */
+export interface UpdateRefusal {
+  code: TreasuryErrorCode | UpdateRuleCode;
+  settled?: SignedSettlement;
 }
 
 interface Collector {
@@ -69,7 +87,15 @@ export class CommitteeCoordinator {
   private downstreamAck = 0;
   private lastAckSent = 0;
 
+  /** Primary: channels some member asked to sign a settlement for: they take no new payments. */
+  private readonly settling = new Set<string>();
+
   constructor(private readonly host: CommitteeHost) {}
+
+  /** Primary: whether members are settling `channelId` (a signing request was seen), so it must not pay on it. */
+  isSettling(channelId: string): boolean {
+    return this.settling.has(channelId);
+  }
 
   private get c(): CommitteeState {
     return this.host.state.committee!;
@@ -174,16 +200,77 @@ export class CommitteeCoordinator {
    * Applies an update (from whichever member relays it): the primary's signature and a sequence number
    * above ours are required. Returns the refusal code, or null when applied or already had.
    */
-  async applyUpdate(update: SignedUpdate): Promise<TreasuryErrorCode | null> {
-    if (this.isPrimary || !this.c.primaryId) return 'not_primary';
+  async applyUpdate(update: SignedUpdate): Promise<UpdateRefusal | null> {
+    if (this.isPrimary || !this.c.primaryId) return { code: 'not_primary' };
     const body = openUpdate(update, this.c.primaryId);
-    if (!body) return 'forged_update';
-    if (update.seq < this.c.seq) return 'stale_update';
+    if (!body) return { code: 'forged_update' };
+    if (update.seq < this.c.seq) return { code: 'stale_update' };
     if (update.seq === this.c.seq) return null; // a duplicate: already sealed, just acknowledge again
+    const settled = this.contradictedSettlement(body);
+    if (settled) return { code: 'channel_settled', settled };
+    const broken = checkUpdate(this.host.state, body);
+    if (broken) return { code: broken.code };
     this.adopt(body);
     this.c.lastUpdate = update;
     await this.host.commitLocal();
     return null;
+  }
+
+  /**
+   * A settlement this member signed that `body` does not show, closed by that txid at the signed totals.
+   * Acknowledging such an update would let the primary release payments the signed transaction leaves out.
+   */
+  private contradictedSettlement(body: ReplicaBody): SignedSettlement | null {
+    for (const id of Object.keys(this.c.signed)) {
+      const s = this.signedSettlement(id);
+      if (!s) continue; // a release, not a channel
+      const inc = body.channels[id];
+      if (inc?.status === 'closed' && inc.settlement?.txid === s.txid && inc.sent === s.sent && inc.received === s.received) continue;
+      return s;
+    }
+    return null;
+  }
+
+  /** The settlement of channel `id` this member signed, from its own (closed) copy of the channel. */
+  private signedSettlement(id: string): SignedSettlement | null {
+    const txid = this.c.signed[id];
+    const ch = this.host.state.channels[id];
+    if (!txid || !ch || ch.status !== 'closed') return null;
+    return { ch: id, txid, sent: ch.sent, received: ch.received, feeRate: ch.settlement?.feeRate ?? 0 };
+  }
+
+  private refusal(seq: number, r: UpdateRefusal): CommitteeMessage {
+    const s = r.settled;
+    return {
+      t: 'c_refuse', seq, code: r.code,
+      ...(s ? { ch: s.ch, txid: s.txid, sent: s.sent.toString(), received: s.received.toString(), ...(s.feeRate >= 1 ? { fee_rate: s.feeRate } : {}) } : {}),
+    };
+  }
+
+  /** Backup that signed a settlement of `channelId`: tell the primary directly, so it stops paying on it. */
+  announceSigned(channelId: string): void {
+    if (this.isPrimary || !this.c.primaryId) return;
+    const s = this.signedSettlement(channelId);
+    if (s) this.host.sendNow(this.c.primaryId, this.refusal(this.c.seq, { code: 'channel_settled', settled: s }));
+  }
+
+  /** A refusal: a backup relays its successor's towards the primary; the primary acts on a signed settlement. */
+  private onRefuse(peerId: string, msg: Extract<CommitteeMessage, { t: 'c_refuse' }>): void {
+    if (!this.isPrimary) {
+      const prev = this.neighbour(-1);
+      if (peerId !== this.neighbour(1) || !prev) return;
+      if (msg.code === 'channel_settled' && msg.ch && msg.txid && msg.sent !== undefined && msg.received !== undefined) {
+        // The primary's next update closes the channel at these lower totals: this member lets it.
+        (this.c.reported ??= {})[msg.ch] = { txid: msg.txid, sent: BigInt(msg.sent), received: BigInt(msg.received) };
+        void this.host.commitLocal().catch(() => undefined);
+      }
+      this.host.sendNow(prev, msg);
+      return;
+    }
+    // Otherwise the primary stays frozen: an update a member refuses is never acknowledged past.
+    if (!this.isMember(peerId) || msg.code !== 'channel_settled' || !msg.ch || !msg.txid || msg.sent === undefined || msg.received === undefined || !msg.fee_rate) return;
+    this.settling.add(msg.ch);
+    this.host.settledByMembers({ ch: msg.ch, txid: msg.txid, sent: BigInt(msg.sent), received: BigInt(msg.received), feeRate: msg.fee_rate });
   }
 
   private adopt(body: ReplicaBody): void {
@@ -215,7 +302,7 @@ export class CommitteeCoordinator {
   private async onUpdate(peerId: string, update: SignedUpdate): Promise<void> {
     const refused = await this.applyUpdate(update);
     if (refused) {
-      this.host.sendNow(peerId, { t: 'c_refuse', seq: update.seq, code: refused });
+      this.host.sendNow(peerId, this.refusal(update.seq, refused));
       return;
     }
     const next = this.neighbour(1);
@@ -405,9 +492,11 @@ export class CommitteeCoordinator {
   private async onSign(peerId: string, msg: Extract<CommitteeMessage, { t: 'c_sign' }>): Promise<void> {
     const refuse = (code: TreasuryErrorCode, message: string) => this.host.sendNow(peerId, { t: 'c_error', req: msg.req, code, message });
     if (!this.c.members.some((m) => m.node_id === peerId)) return;
+    // Whatever the txid, a member is settling the channel: the primary pays no more on it.
+    if (this.isPrimary && msg.kind === 'settle') this.settling.add(msg.id);
     if (msg.update && !this.isPrimary) {
       const refused = await this.applyUpdate(msg.update);
-      if (refused && refused !== 'stale_update') return refuse(refused, 'the attached update was refused');
+      if (refused && refused.code !== 'stale_update') return refuse(refused.code as TreasuryErrorCode, 'the attached update was refused');
     }
     const done = this.c.signed[msg.id];
     if (done && done !== msg.txid) return refuse('already_signed', `this member already signed ${done} for ${msg.id}`);
@@ -421,6 +510,7 @@ export class CommitteeCoordinator {
     this.c.signed[msg.id] = msg.txid;
     this.host.markSigned(msg.kind, msg.id, msg.txid, msg.fee_rate);
     await this.host.commitLocal();
+    if (msg.kind === 'settle') this.announceSigned(msg.id);
     this.host.sendNow(peerId, { t: 'c_sign_res', req: msg.req, ...this.contribution(planned) });
   }
 
@@ -432,7 +522,7 @@ export class CommitteeCoordinator {
       case 'c_join': return this.onJoin(peerId, msg.address);
       case 'c_update': if (!this.isPrimary) await this.onUpdate(peerId, msg.update); return;
       case 'c_ack': this.onAck(peerId, msg.seq); return;
-      case 'c_refuse': return; // the primary stays frozen: a member refusing an update is never acknowledged past
+      case 'c_refuse': this.onRefuse(peerId, msg); return;
       case 'c_keygen': return this.onKeygen(peerId, msg.req, msg.dep);
       case 'c_handover': this.onHandover(peerId, msg.req, msg.dep); return;
       case 'c_sign': return this.onSign(peerId, msg);

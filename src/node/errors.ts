@@ -58,6 +58,8 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   forged_update: 409,
   state_mismatch: 409,
   already_signed: 409,
+  channel_settled: 409,
+  channel_settling: 409,
   channel_busy: 409,
   unknown_destination: 404,
   no_route: 409,

@@ -486,6 +486,15 @@ export class TreasuryNode {
     this.inFlight.delete(channelId);
   }
 
+  /** Committee members settled the channel at `sent`: payments within it are in the settlement, the rest never happened. */
+  private settleInFlight(channelId: string, sent: bigint): void {
+    for (const { position, pay } of this.inFlight.get(channelId) ?? []) {
+      if (position <= sent) { this.payments.succeeded(pay.payment); pay.resolve(pay.payment); }
+      else this.fail(pay, new NodeError('channel_closed', 'committee members settled the channel before this payment was acknowledged'));
+    }
+    this.inFlight.delete(channelId);
+  }
+
   private onEvent(e: TreasuryEventMsg): void {
     this.opts.observer?.enclaveEvent?.(e);
     switch (e.type) {
@@ -520,6 +529,7 @@ export class TreasuryNode {
         return;
       case 'channel_settled':
         if (e.by === 'remote') this.failInFlight(e.channel_id, new NodeError('channel_closed', 'the peer settled the channel'));
+        else if (e.sent !== undefined) this.settleInFlight(e.channel_id, BigInt(e.sent));
         return;
       case 'channel_updated':
         // A deposit joined or left, or the channel opened: announce it now rather than at the next tick,

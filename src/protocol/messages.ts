@@ -17,6 +17,8 @@ const Hex = Type.String({ pattern: '^([0-9a-f]{2})*$', maxLength: 20_000 });
 /** A non-negative satoshi amount as a decimal string (bigint on both ends). */
 export const SatString = Type.String({ pattern: '^(0|[1-9][0-9]{0,18})$' });
 const SafeSat = Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000 });
+/** A peer-sigs.ts signature by the sender's identity key (compact, 64 bytes). */
+const PeerSig = Type.String({ pattern: '^[0-9a-f]{128}$' });
 
 /** Outpoint as `txid:vout`. */
 export const Outpoint = Type.String({ pattern: '^[0-9a-f]{64}:[0-9]{1,6}$' });
@@ -39,8 +41,12 @@ export const DepositGrant = Type.Object({
 export type DepositGrant = Static<typeof DepositGrant>;
 
 export const ChannelMessage = Type.Union([
-  Type.Object({ t: Type.Literal('open'), ch: Hex32, payout: Hex }, { additionalProperties: false }),
-  Type.Object({ t: Type.Literal('open_ack'), ch: Hex32, payout: Hex }, { additionalProperties: false }),
+  /**
+   * `sig`: the sender's signature of its payout (src/protocol/peer-sigs.ts); `want_sigs`: the sender is a
+   * committee and asks for a signature of every paid total (its backups check them).
+   */
+  Type.Object({ t: Type.Literal('open'), ch: Hex32, payout: Hex, sig: Type.Optional(PeerSig), want_sigs: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('open_ack'), ch: Hex32, payout: Hex, sig: Type.Optional(PeerSig), want_sigs: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('open_nack'), ch: Hex32, code: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('add_deposit'), ch: Hex32, deposit: DepositGrant }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('add_deposit_ack'), ch: Hex32, outpoint: Outpoint }, { additionalProperties: false }),
@@ -48,8 +54,11 @@ export const ChannelMessage = Type.Union([
   Type.Object({ t: Type.Literal('remove_deposit'), ch: Hex32, outpoint: Outpoint }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('remove_deposit_ack'), ch: Hex32, outpoint: Outpoint }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('remove_deposit_nack'), ch: Hex32, outpoint: Outpoint, code: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
-  /** `total`: all the sender has ever paid on `ch`; `amounts`: the payments added since its last pay message. */
-  Type.Object({ t: Type.Literal('pay'), ch: Hex32, total: SatString, amounts: Type.Array(SafeSat, { maxItems: 1_000_000 }) }, { additionalProperties: false }),
+  /**
+   * `total`: all the sender has ever paid on `ch`; `amounts`: the payments added since its last pay message;
+   * `sig`: the sender's signature of `total`, when the receiver asked for it (`want_sigs`).
+   */
+  Type.Object({ t: Type.Literal('pay'), ch: Hex32, total: SatString, amounts: Type.Array(SafeSat, { maxItems: 1_000_000 }), sig: Type.Optional(PeerSig) }, { additionalProperties: false }),
   /** `total`: all the receiver has durably credited on `ch`. */
   Type.Object({ t: Type.Literal('pay_ack'), ch: Hex32, total: SatString }, { additionalProperties: false }),
   /** `sent` / `received`: the settler's totals in what it settled (tells a multi-hop hop which state it was). */
@@ -57,7 +66,7 @@ export const ChannelMessage = Type.Union([
   /** Sent after every handshake: each side's cumulative totals, so lost messages are made good. */
   Type.Object({
     t: Type.Literal('sync'),
-    channels: Type.Array(Type.Object({ ch: Hex32, sent: SatString, received: SatString, closed: Type.Boolean() }, { additionalProperties: false }), { maxItems: 100_000 }),
+    channels: Type.Array(Type.Object({ ch: Hex32, sent: SatString, received: SatString, closed: Type.Boolean(), sig: Type.Optional(PeerSig) }, { additionalProperties: false }), { maxItems: 100_000 }),
   }, { additionalProperties: false }),
 ]);
 export type ChannelMessage = Static<typeof ChannelMessage>;
@@ -114,7 +123,16 @@ export const CommitteeMessage = Type.Union([
   Type.Object({ t: Type.Literal('c_join'), address: Type.String({ maxLength: 128 }) }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('c_update'), update: SignedUpdateSchema }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('c_ack'), seq: Req }, { additionalProperties: false }),
-  Type.Object({ t: Type.Literal('c_refuse'), seq: Req, code: Code }, { additionalProperties: false }),
+  /**
+   * An update refused (never acknowledged), relayed up to the primary. With `ch`: this member signed a
+   * settlement of that channel (txid, at those totals and fee rate) and refuses every update that moves it;
+   * a member that signs also sends it to the primary directly.
+   */
+  Type.Object({
+    t: Type.Literal('c_refuse'), seq: Req, code: Code,
+    ch: Type.Optional(Hex32), txid: Type.Optional(Hex32), sent: Type.Optional(SatString), received: Type.Optional(SatString),
+    fee_rate: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+  }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('c_keygen'), req: Req, dep: Type.String({ maxLength: 32 }) }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('c_keygen_res'), req: Req, pubkey: Hex }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('c_handover'), req: Req, dep: Type.String({ maxLength: 32 }) }, { additionalProperties: false }),

@@ -32,6 +32,8 @@ export const TREASURY_ERRORS = {
   forged_update: 'the replication update is not signed by the committee\'s primary',
   state_mismatch: 'the transaction does not match this member\'s replicated state',
   already_signed: 'this member already signed a different transaction for it',
+  channel_settled: 'this member signed a settlement of the channel: it refuses updates that move it',
+  channel_settling: 'committee members are settling the channel: it takes no more payments',
   channel_busy: 'a multi-hop payment holds the channel; retry shortly',
   unknown_destination: 'no node with that id is known to the channel graph',
   no_route: 'no path of open channels leads to the destination',

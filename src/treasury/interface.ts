@@ -58,7 +58,7 @@ export const TreasuryEventSchema = Type.Union([
   Type.Object({ type: Type.Literal('pay_acked'), channel_id: Type.String(), total: Sat }),
   Type.Object({ type: Type.Literal('pay_received'), channel_id: Type.String(), amounts: Type.Array(Type.Integer()), total: Sat }),
   Type.Object({ type: Type.Literal('channel_updated'), channel_id: Type.String(), status: Type.String() }),
-  Type.Object({ type: Type.Literal('channel_settled'), channel_id: Type.String(), txid: Type.String(), by: Type.Union([Type.Literal('local'), Type.Literal('remote')]) }),
+  Type.Object({ type: Type.Literal('channel_settled'), channel_id: Type.String(), txid: Type.String(), by: Type.Union([Type.Literal('local'), Type.Literal('remote')]), sent: Type.Optional(Sat) }),
   Type.Object({ type: Type.Literal('committee_roster'), members: Type.Array(Type.Object({ node_id: Type.String(), address: Type.String() })), index: Type.Integer() }),
 ]);
 

@@ -69,6 +69,11 @@ export interface Channel {
   settlement?: { txid: string; by: 'local' | 'remote'; hex?: string; feeRate?: number };
   /** A multi-hop payment (its id) holds this channel: no other payment or deposit change until it resolves. */
   lockedBy?: string;
+  /** The peer is a committee: sign every paid total we send it (src/protocol/peer-sigs.ts). */
+  signPays?: boolean;
+  /** We are a committee: the peer's signature of `peerPayout`, and of the highest total it has paid us. */
+  peerPayoutSig?: string;
+  peerPaid?: { total: bigint; sig: string };
 }
 
 export interface TreasuryConfig {
@@ -107,6 +112,8 @@ export interface CommitteeState {
   signed: Record<string, string>;
   /** Backup: the latest update applied, forwarded down the chain and attached to signing requests. */
   lastUpdate?: { seq: number; body: string; sig: string };
+  /** Backup: settlements that members after it reported signing (relayed refusals): an update may close a channel at those totals. */
+  reported?: Record<string, { txid: string; sent: bigint; received: bigint }>;
 }
 
 export interface TreasuryState {

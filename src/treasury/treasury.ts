@@ -13,13 +13,14 @@ import { publicKeyOf, randomPrivateKey } from '../crypto/secp256k1.ts';
 import { encodeMessage, parseChannelMessage, parseHandshakeMessage, type ChannelMessage, type CommitteeMessage, type DepositGrant, type MultiHopMessage, type SessionMessage } from '../protocol/messages.ts';
 import { MultiHop } from './multihop.ts';
 import { defaultMaxFee } from './routing.ts';
-import { CommitteeCoordinator, openSealedKey, shareKeys, type Planned, type SignKind } from '../committee/coordinator.ts';
+import { CommitteeCoordinator, openSealedKey, shareKeys, type Planned, type SignedSettlement, type SignKind } from '../committee/coordinator.ts';
 import { splitSecret } from '../committee/shares.ts';
 import { defaultThreshold } from '../committee/update.ts';
 import { SessionError, type SecureSession } from '../protocol/session.ts';
 import { Committer } from './committer.ts';
 import { CreditOnlyCheck } from './credit-only.ts';
 import { TreasuryError, type TreasuryErrorCode } from './errors.ts';
+import { signPaid, signPayout, verifyPaid, verifyPayout } from '../protocol/peer-sigs.ts';
 import { Handshake } from './handshake.ts';
 import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
 import {
@@ -43,7 +44,7 @@ export type TreasuryEvent =
   | { type: 'pay_acked'; channel_id: string; total: string }
   | { type: 'pay_received'; channel_id: string; amounts: number[]; total: string }
   | { type: 'channel_updated'; channel_id: string; status: string }
-  | { type: 'channel_settled'; channel_id: string; txid: string; by: 'local' | 'remote' }
+  | { type: 'channel_settled'; channel_id: string; txid: string; by: 'local' | 'remote'; sent?: string }
   | { type: 'committee_roster'; members: CommitteeMember[]; index: number };
 
 /** How a new treasury is replicated: alone (absent), as a committee's primary, or as a backup. */
@@ -312,13 +313,17 @@ export class Treasury {
     this.assertLive();
     this.assertPrimary();
     this.requireSession(peerId);
+    // Backups check every channel pays our side to the replicated payout address (update-rules.ts).
+    if (this.committee && payoutAddress !== this.state.config.payoutAddress) {
+      throw new TreasuryError('invalid_argument', `a committee treasury's channels pay only its payout address ${this.state.config.payoutAddress}`);
+    }
     const id = bytesToHex(this.ports.random(32));
     const ch: Channel = {
       id, peerId, status: 'opening', initiator: true, myPayout: bytesToHex(payoutScriptFor(payoutAddress)),
       myDeposits: [], removing: [], adding: [], peerDeposits: [], sent: 0n, received: 0n, acked: 0n,
     };
     this.state.channels[id] = ch;
-    this.outbox.push({ peerId, msg: { t: 'open', ch: id, payout: ch.myPayout } });
+    this.outbox.push({ peerId, msg: this.openMessage('open', ch) });
     const reply = this.waitFor(`open:${id}`);
     await this.committer.commit();
     await reply;
@@ -402,6 +407,7 @@ export class Treasury {
     const ch = this.getOpenChannel(r.channel_id);
     this.requireSession(ch.peerId);
     assertNotHeld(ch);
+    if (this.committee?.isSettling(ch.id)) throw new TreasuryError('channel_settling', `committee members are settling channel ${ch.id}`);
     const amount = BigInt(r.amount_sat);
     const available = spendable(this.state, ch);
     if (available < amount) throw new TreasuryError('insufficient_funds', `channel balance ${available} sat < ${amount} sat`);
@@ -504,6 +510,7 @@ export class Treasury {
     this.markSigned('settle', ch.id, planned.plan.txid, rate);
     this.outbox.push({ peerId: ch.peerId, msg: { t: 'settled', ch: ch.id, txid: planned.plan.txid } });
     await this.committer.commitLocal();
+    this.committee!.announceSigned(ch.id);
     const { hex } = await this.committee!.sign('settle', ch.id, rate, planned);
     ch.settlement!.hex = hex;
     await this.committer.commitLocal();
@@ -632,8 +639,62 @@ export class Treasury {
       planFor: (kind: SignKind, id: string, feeRate: number) => t.planFor(kind, id, feeRate),
       markSigned: (kind: SignKind, id: string, txid: string, feeRate: number) => t.markSigned(kind, id, txid, feeRate),
       rosterChanged: (members: CommitteeMember[], index: number) => t.ports.emit({ type: 'committee_roster', members, index }),
+      settledByMembers: (s: SignedSettlement) => t.settledByMembers(s),
       timeoutMs: t.ports.replyTimeoutMs ?? 10_000,
     };
+  }
+
+  /**
+   * Primary: members signed a settlement of `s.ch` (maybe without it). Their replicas are never ahead of
+   * this state, so debits beyond the signed totals were never acknowledged to the peer: the channel closes
+   * at the signed totals, provided they rebuild the very transaction signed, and the next update is one
+   * the signers accept. Messages already queued beyond those totals are dropped at delivery.
+   */
+  private settledByMembers(s: SignedSettlement): void {
+    const ch = this.state.channels[s.ch];
+    // Below what the peer acknowledged cannot be what the members signed: released payments were in their replicas.
+    if (!ch || ch.status === 'closed' || s.sent > ch.sent || s.received > ch.received || s.sent < ch.acked) return;
+    const was = { sent: ch.sent, received: ch.received };
+    ch.sent = s.sent;
+    ch.received = s.received;
+    let txid: string | undefined;
+    try { txid = this.planFor('settle', ch.id, s.feeRate).plan.txid; } catch { txid = undefined; }
+    if (txid !== s.txid) {
+      // Not the transaction signed from this state: keep the channel frozen (isSettling) and as it was.
+      Object.assign(ch, was);
+      return;
+    }
+    this.closeChannel(ch, { txid, by: 'local', feeRate: s.feeRate });
+    this.state.committee!.signed[ch.id] = txid;
+    const ev = this.pendingEvents[this.pendingEvents.length - 1];
+    if (ev?.type === 'channel_settled') ev.sent = ch.sent.toString();
+    this.outbox.push({ peerId: ch.peerId, msg: this.settledMessage(ch) });
+    void this.committer.commit().catch(() => undefined);
+  }
+
+  /**
+   * A committee primary's queued message or event that reports more than a closed channel now records
+   * (queued before members' settlement closed it at lower totals): must not leave, or the peer would
+   * credit what the signed settlement leaves out. Null to drop; sync entries are rewritten.
+   */
+  private stillTrue(item: Outgoing | TreasuryEvent): Outgoing | TreasuryEvent | null {
+    const closed = (id: string) => { const ch = this.state.channels[id]; return ch?.status === 'closed' ? ch : undefined; };
+    if ('type' in item) {
+      if (item.type !== 'pay_received') return item;
+      const ch = closed(item.channel_id);
+      return ch && BigInt(item.total) > ch.received ? null : item;
+    }
+    const msg = item.msg;
+    if (msg.t === 'sync') {
+      const channels = msg.channels.map((e) => { const ch = closed(e.ch); return ch ? { ch: e.ch, sent: ch.sent.toString(), received: ch.received.toString(), closed: true, ...this.paidSig(ch, ch.sent) } : e; });
+      return { peerId: item.peerId, msg: { t: 'sync', channels } };
+    }
+    if (!('ch' in msg) || msg.t === 'settled' || msg.t.startsWith('mh_')) return item;
+    const ch = closed(msg.ch);
+    if (!ch) return item;
+    if (msg.t === 'pay') return BigInt(msg.total) <= ch.sent ? item : null;
+    if (msg.t === 'pay_ack') return BigInt(msg.total) <= ch.received ? item : null;
+    return null;
   }
 
   /** Sends one message now, outside the group commit: committee messages are sent after their own seals. */
@@ -732,9 +793,9 @@ export class Treasury {
   /** After every handshake: re-send what the peer may have missed, from durable state. */
   private resync(peerId: string): void {
     const channels = Object.values(this.state.channels).filter((ch) => ch.peerId === peerId);
-    this.outbox.push({ peerId, msg: { t: 'sync', channels: channels.map((ch) => ({ ch: ch.id, sent: ch.sent.toString(), received: ch.received.toString(), closed: ch.status === 'closed' })) } });
+    this.outbox.push({ peerId, msg: { t: 'sync', channels: channels.map((ch) => ({ ch: ch.id, sent: ch.sent.toString(), received: ch.received.toString(), closed: ch.status === 'closed', ...this.paidSig(ch, ch.sent) })) } });
     for (const ch of channels) {
-      if (ch.status === 'opening' && ch.initiator) this.outbox.push({ peerId, msg: { t: 'open', ch: ch.id, payout: ch.myPayout } });
+      if (ch.status === 'opening' && ch.initiator) this.outbox.push({ peerId, msg: this.openMessage('open', ch) });
       if (ch.status === 'closed' && ch.settlement?.by === 'local') this.outbox.push({ peerId, msg: this.settledMessage(ch) });
       if (ch.status !== 'open') continue;
       for (const id of ch.adding) this.outbox.push({ peerId, msg: { t: 'add_deposit', ch: ch.id, deposit: this.grantFor(this.state.deposits[id]!) } });
@@ -742,6 +803,16 @@ export class Treasury {
     }
     this.multihop.resync(peerId);
     void this.committer.commit().catch(() => undefined);
+  }
+
+  /** open / open_ack: our payout, signed (a committee peer's backups check it), and whether we want paid totals signed. */
+  private openMessage(t: 'open' | 'open_ack', ch: Channel): ChannelMessage {
+    return { t, ch: ch.id, payout: ch.myPayout, sig: signPayout(this.state.identityKey, ch.id, ch.myPayout), ...(this.committee ? { want_sigs: true } : {}) };
+  }
+
+  /** The signature of a paid total, for a peer that asked for it (a committee). */
+  private paidSig(ch: Channel, total: bigint): { sig?: string } {
+    return ch.signPays ? { sig: signPaid(this.state.identityKey, ch.id, total) } : {};
   }
 
   private settledMessage(ch: Channel): ChannelMessage {
@@ -778,14 +849,21 @@ export class Treasury {
     if (msg.t === 'open') {
       if (ch && ch.peerId !== peerId) return; // not this peer's channel: ignore, never reveal
       if (!ch) {
+        // A committee's backups accept the peer's payout only with the peer's signature of it.
+        if (this.committee && !verifyPayout(peerId, msg.ch, msg.payout, msg.sig)) {
+          this.outbox.push({ peerId, msg: { t: 'open_nack', ch: msg.ch, code: 'invalid_argument' } });
+          void this.committer.commit().catch(() => undefined);
+          return;
+        }
         this.state.channels[msg.ch] = {
           id: msg.ch, peerId, status: 'open', initiator: false, myPayout: bytesToHex(payoutScriptFor(this.state.config.payoutAddress)), peerPayout: msg.payout,
           myDeposits: [], removing: [], adding: [], peerDeposits: [], sent: 0n, received: 0n, acked: 0n,
+          ...(msg.want_sigs ? { signPays: true } : {}), ...(this.committee ? { peerPayoutSig: msg.sig! } : {}),
         };
         this.pendingEvents.push({ type: 'channel_updated', channel_id: msg.ch, status: 'open' });
       }
       const mine = this.state.channels[msg.ch]!;
-      this.outbox.push({ peerId, msg: { t: 'open_ack', ch: msg.ch, payout: mine.myPayout } });
+      this.outbox.push({ peerId, msg: this.openMessage('open_ack', mine) });
       void this.committer.commit().catch(() => undefined);
       return;
     }
@@ -793,8 +871,14 @@ export class Treasury {
     switch (msg.t) {
       case 'open_ack':
         if (ch.status === 'opening') {
+          if (this.committee && !verifyPayout(peerId, ch.id, msg.payout, msg.sig)) {
+            this.rejectWaiter(`open:${ch.id}`, new TreasuryError('peer_refused', 'the peer did not sign its payout'));
+            return;
+          }
           ch.status = 'open';
           ch.peerPayout = msg.payout;
+          if (msg.want_sigs) ch.signPays = true;
+          if (this.committee) ch.peerPayoutSig = msg.sig!;
           this.pendingEvents.push({ type: 'channel_updated', channel_id: ch.id, status: 'open' });
           await this.committer.commit();
         }
@@ -804,7 +888,7 @@ export class Treasury {
         this.rejectWaiter(`open:${ch.id}`, new TreasuryError('peer_refused', `peer refused the channel: ${msg.code}`));
         return;
       case 'pay':
-        this.applyPay(ch, BigInt(msg.total), msg.amounts);
+        this.applyPay(ch, BigInt(msg.total), msg.amounts, msg.sig);
         return;
       case 'pay_ack':
         this.applyPayAck(ch, BigInt(msg.total));
@@ -846,21 +930,24 @@ export class Treasury {
     }
   }
 
-  private applySync(peerId: string, s: { ch: string; sent: string; received: string; closed: boolean }): void {
+  private applySync(peerId: string, s: { ch: string; sent: string; received: string; closed: boolean; sig?: string }): void {
     const ch = this.state.channels[s.ch];
     if (!ch || ch.peerId !== peerId) return;
-    this.applyPay(ch, BigInt(s.sent), null);
+    this.applyPay(ch, BigInt(s.sent), null, s.sig);
     this.applyPayAck(ch, BigInt(s.received));
   }
 
   /** The peer has now paid `total` in all: credit the difference (idempotent for old or repeated totals). */
-  private applyPay(ch: Channel, total: bigint, amounts: number[] | null): void {
+  private applyPay(ch: Channel, total: bigint, amounts: number[] | null, sig?: string): void {
     if (ch.status !== 'open' || total <= ch.received) return;
+    // A committee credits only totals the payer signed: its backups refuse any other (update-rules.ts).
+    if (this.committee && !verifyPaid(ch.peerId, ch.id, total, sig)) throw new TreasuryError('session_failed', 'paid total without the payer\'s signature');
     if (ch.lockedBy) this.multihop.peerPaidOnLocked(ch, ch.peerId);
     const delta = total - ch.received;
     // Defence in depth: an honest peer enclave never overdraws; refuse a total that would.
     if (peerDepositTotal(ch) - total + ch.sent < 0n) throw new TreasuryError('session_failed', 'peer payment exceeds its balance');
     ch.received = total;
+    if (this.committee) ch.peerPaid = { total, sig: sig! };
     let listed = 0n;
     for (const a of amounts ?? []) listed += BigInt(a);
     const shown = amounts && listed === delta ? amounts : [Number(delta)];
@@ -998,7 +1085,7 @@ export class Treasury {
     this.outbox = [];
     for (const [chId, amounts] of this.pendingPays) {
       const ch = this.state.channels[chId];
-      if (ch && ch.status === 'open') out.push({ peerId: ch.peerId, msg: { t: 'pay', ch: chId, total: ch.sent.toString(), amounts } });
+      if (ch && ch.status === 'open') out.push({ peerId: ch.peerId, msg: { t: 'pay', ch: chId, total: ch.sent.toString(), amounts, ...this.paidSig(ch, ch.sent) } });
     }
     this.pendingPays = new Map();
     for (const chId of this.pendingAcks) {
@@ -1017,8 +1104,9 @@ export class Treasury {
     return { state, outbox: out, protect };
   }
 
-  private deliver(items: Array<Outgoing | TreasuryEvent>): void {
+  private deliver(queued: Array<Outgoing | TreasuryEvent>): void {
     const frames = new Map<string, Uint8Array[]>();
+    const items = this.committee?.isPrimary ? queued.map((i) => this.stillTrue(i)).filter((i) => i !== null) : queued;
     for (const item of items) {
       if ('type' in item) {
         this.ports.emit(item);
