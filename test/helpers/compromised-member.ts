@@ -20,6 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
 import type { KeyedSignature, Spend } from '../../src/bitcoin/index.ts';
 import type { Planned, PlannedInput, SignKind } from '../../src/committee/coordinator.ts';
+import { signAck } from '../../src/committee/acks.ts';
 import { combineShares } from '../../src/committee/shares.ts';
 import { replicaOf, signUpdate, type SignedUpdate } from '../../src/committee/update.ts';
 import { publicKeyOf } from '../../src/crypto/secp256k1.ts';
@@ -193,6 +194,17 @@ export class CompromisedCommittee {
     edit(forged);
     if (!forged.committee) throw new Error('not a committee member');
     return signUpdate(replicaOf(forged, seq), this.attackerState.identityKey);
+  }
+
+  /** The acknowledgement the attacker's member owes its predecessor now, as its honest code would make it. */
+  honestAck(): CommitteeMessage {
+    const c = this.attackerState.committee!;
+    const index = c.members.findIndex((m) => m.node_id === this.attacker.treasury.nodeId);
+    const next = MEMBERS[index + 1];
+    const down = next ? [...this.inbox].reverse().find((e) => e.from === next && e.msg.t === 'c_ack')?.msg : undefined;
+    const sigs = down?.t === 'c_ack' ? down.sigs ?? [] : [];
+    const seq = Math.min(c.seq, ...sigs.map((s) => s.seq));
+    return { t: 'c_ack', seq, sigs: [signAck(c.primaryId!, seq, hexToBytes(this.attackerState.identityKey)), ...sigs] };
   }
 
   /** The attacker's current settlement plan for the channel, from its own replica. */
