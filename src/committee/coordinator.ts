@@ -24,6 +24,7 @@ import { checkMemberQuote, MEMBER_QUOTE_NONCE, verifyRoster, type RosterProof } 
 import type { Quote } from '../../enclave-sim/quote.ts';
 import { openUpdate, replicaOf, signUpdate, type ReplicaBody, type SignedUpdate } from './update.ts';
 import { checkUpdate, type UpdateRuleCode } from './update-rules.ts';
+import { ackedByAll, signAck, type AckSig } from './acks.ts';
 import type { KeyedSignature } from '../bitcoin/index.ts';
 
 export type SignKind = 'settle' | 'release';
@@ -94,6 +95,8 @@ export class CommitteeCoordinator {
   private ackWaiters: Array<{ seq: number; resolve: () => void }> = [];
   /** Backup: the highest sequence acknowledged by its successor (or applied, for the tail). */
   private downstreamAck = 0;
+  /** Backup: the signatures that came with `downstreamAck`, from its successor down to the tail. */
+  private downstreamSigs: AckSig[] = [];
   private lastAckSent = 0;
 
   /** Primary: channels some member asked to sign a settlement for: they take no new payments. */
@@ -170,14 +173,18 @@ export class CommitteeCoordinator {
     return new Promise((resolve) => this.ackWaiters.push({ seq: update.seq, resolve }));
   }
 
-  private onAck(peerId: string, seq: number): void {
+  private onAck(peerId: string, msg: Extract<CommitteeMessage, { t: 'c_ack' }>): void {
     if (peerId !== this.neighbour(1)) return;
     if (!this.isPrimary) {
-      this.downstreamAck = Math.max(this.downstreamAck, seq);
+      if (msg.seq < this.downstreamAck || !msg.sigs) return;
+      this.downstreamAck = msg.seq;
+      this.downstreamSigs = msg.sigs;
       this.ackUpstream();
       return;
     }
-    if (seq <= this.acked) return;
+    // Only what every backup signed counts: the successor's word alone does not.
+    const seq = ackedByAll(this.host.nodeId, this.c.members, msg.sigs);
+    if (seq === null || seq <= this.acked) return;
     this.acked = seq;
     const still: typeof this.ackWaiters = [];
     for (const w of this.ackWaiters) (w.seq <= seq ? w.resolve() : still.push(w));
@@ -370,9 +377,11 @@ export class CommitteeCoordinator {
     const seq = Math.min(this.c.seq, isTail ? this.c.seq : this.downstreamAck);
     const prev = this.neighbour(-1);
     if (!prev || (seq <= this.lastAckSent && !force)) return;
-    if (!this.host.connected(prev)) return;
+    if (!this.host.connected(prev) || !this.c.primaryId) return;
+    if (!isTail && this.downstreamSigs.length !== this.c.members.length - 1 - this.index) return;
     this.lastAckSent = seq;
-    this.host.sendNow(prev, { t: 'c_ack', seq });
+    const sigs = [signAck(this.c.primaryId, seq, this.host.identityKey()), ...(isTail ? [] : this.downstreamSigs)];
+    this.host.sendNow(prev, { t: 'c_ack', seq, sigs });
   }
 
   /** A session with another member is up: catch it up, or tell it where we are. */
@@ -597,7 +606,7 @@ export class CommitteeCoordinator {
       case 'c_join': return this.onJoin(peerId, msg.address, msg.token);
       case 'c_join_refused': if (!this.isPrimary && peerId === this.c.primaryId) this.host.joinRefused(msg.code); return;
       case 'c_update': if (!this.isPrimary) await this.onUpdate(peerId, msg.update); return;
-      case 'c_ack': this.onAck(peerId, msg.seq); return;
+      case 'c_ack': this.onAck(peerId, msg); return;
       case 'c_refuse': this.onRefuse(peerId, msg); return;
       case 'c_keygen': return this.onKeygen(peerId, msg.req, msg.dep);
       case 'c_handover': return this.onHandover(peerId, msg.req, msg.dep);

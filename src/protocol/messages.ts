@@ -140,7 +140,11 @@ export const CommitteeMessage = Type.Union([
   /** The primary's answer to a join it refused (nothing changed on its side). */
   Type.Object({ t: Type.Literal('c_join_refused'), code: Code }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('c_update'), update: SignedUpdateSchema }, { additionalProperties: false }),
-  Type.Object({ t: Type.Literal('c_ack'), seq: Req }, { additionalProperties: false }),
+  /** `sigs`: each member's signature (src/committee/acks.ts) of what it holds, from the sender down to the tail. */
+  Type.Object({
+    t: Type.Literal('c_ack'), seq: Req,
+    sigs: Type.Optional(Type.Array(Type.Object({ seq: Req, sig: Type.String({ pattern: '^[0-9a-f]{128}$' }) }, { additionalProperties: false }), { maxItems: 16 })),
+  }, { additionalProperties: false }),
   /**
    * An update refused (never acknowledged), relayed up to the primary. With `ch`: this member signed a
    * settlement of that channel (txid, at those totals and fee rate) and refuses every update that moves it;

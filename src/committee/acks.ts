@@ -1,0 +1,50 @@
+/**
+ * Signed acknowledgements up the committee chain. An acknowledgement of sequence number s tells the
+ * primary that every member holds the state of update s, and the primary then releases that update's
+ * messages (a payment to the channel peer among them). Relayed as a bare number, any middle member could
+ * acknowledge for the members after it, let the primary pay on a state the tail never got, and settle
+ * the tail's older state with it (2 of 3). So each backup signs the number it has applied with its
+ * identity key, the chain relays every downstream signature unchanged, and the primary counts as
+ * acknowledged only what every backup signed.
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
+import { signDigest } from '../crypto/secp256k1.ts';
+import { verifyMessageSha256 } from '../crypto/secp256k1-openssl.ts';
+import type { CommitteeMember } from '../treasury/state.ts';
+
+/** One backup's word: it has applied every update up to `seq`. */
+export interface AckSig {
+  seq: number;
+  sig: string;
+}
+
+function preimage(primaryId: string, seq: number): Uint8Array {
+  return new TextEncoder().encode(`teechain-committee-ack\0${primaryId}\0${seq}`);
+}
+
+export function signAck(primaryId: string, seq: number, identityKey: Uint8Array): AckSig {
+  return { seq, sig: bytesToHex(signDigest(sha256(preimage(primaryId, seq)), identityKey)) };
+}
+
+/**
+ * The primary's check of an acknowledgement from its successor: `sigs[i]` must be signed by backup i + 1.
+ * Returns the highest sequence number every backup holds, or null unless every backup signed.
+ */
+export function ackedByAll(primaryId: string, members: CommitteeMember[], sigs: readonly AckSig[] | undefined): number | null {
+  const backups = members.slice(1);
+  if (!sigs || backups.length === 0 || sigs.length !== backups.length) return null;
+  let low = Infinity;
+  for (const [i, m] of backups.entries()) {
+    const s = sigs[i]!;
+    let ok = false;
+    try {
+      ok = verifyMessageSha256(hexToBytes(s.sig), preimage(primaryId, s.seq), hexToBytes(m.node_id));
+    } catch {
+      ok = false;
+    }
+    if (!ok) return null;
+    low = Math.min(low, s.seq);
+  }
+  return low;
+}
