@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Platform, SlotSealedStore, type AttestationService, type EnclaveHandle } from '../../enclave-sim/index.ts';
 import { Transport, type PreAuthLimits } from '../network/transport.ts';
 import { TreasuryInterface, type ChannelView, type DepositView, type TreasuryEventMsg } from '../treasury/interface.ts';
-import { txidOf } from '../treasury/deposit-fate.ts';
+import { txidOf } from '../treasury/transactions.ts';
 import type { ChainSource } from './chain-source.ts';
 import { NodeError, fromEnclaveError } from './errors.ts';
 import { PaymentLog, type Payment } from './payments.ts';

@@ -51,15 +51,6 @@ export function settleDepositsAtClose(state: TreasuryState, ch: Channel, settlem
   if (peerSpendsNothing) decideFromInputs(state, ch, new Set(), settlementTxid);
 }
 
-/** The txid of a transaction in hex, or null if it does not parse. */
-export function txidOf(txHex: string): string | null {
-  try {
-    return Transaction.fromHex(txHex).getId();
-  } catch {
-    return null;
-  }
-}
-
 /**
  * A confirmed spend of the closed channel `ch`: it decides the undecided deposits, and the deposits it
  * spends are recorded as spent by it (the other side's settlement may have won over the one we recorded).

@@ -21,7 +21,7 @@ import { issueJoinTokens } from '../committee/join-tokens.ts';
 import { SessionError, type SecureSession } from '../protocol/session.ts';
 import { Committer } from './committer.ts';
 import { CreditOnlyCheck } from './credit-only.ts';
-import { channelKeysHeld, decidingDepth, finalDepth, forgetChannelKeys, inputOutpoints, learnSpend, settleDepositsAtClose, txidOf } from './deposit-fate.ts';
+import { channelKeysHeld, decidingDepth, finalDepth, forgetChannelKeys, inputOutpoints, learnSpend, settleDepositsAtClose } from './deposit-fate.ts';
 import { TreasuryError, type TreasuryErrorCode } from './errors.ts';
 import { signPaid, signPayout, verifyPaid, verifyPayout } from '../protocol/peer-sigs.ts';
 import { Handshake } from './handshake.ts';
@@ -33,7 +33,7 @@ import {
   type Channel, type CommitteeMember, type Deposit, type PeerDeposit, type TreasuryConfig, type TreasuryState,
 } from './state.ts';
 import {
-  buildDepositScript, buildReleaseTx, buildSettlementTx, checkFundingOutput, payoutScriptFor, planRelease, planSettlement, verifyDepositSpend,
+  buildDepositScript, buildReleaseTx, buildSettlementTx, checkFundingOutput, payoutScriptFor, planRelease, planSettlement, txidOf, verifyDepositSpend,
 } from './transactions.ts';
 
 /** What the host tells the enclave about an output, fetched from its chain node (not proven; see README). */
@@ -805,11 +805,9 @@ export class Treasury {
       Object.assign(ch, was);
       return;
     }
-    this.closeChannel(ch, { txid, by: 'local', feeRate: s.feeRate });
-    this.state.committee!.signed[ch.id] = txid;
-    const ev = this.pendingEvents[this.pendingEvents.length - 1];
     // Committee members settled at these totals: payments within them are in the settlement, the rest never left.
-    if (ev?.type === 'channel_settled') ev.paid_total = ch.sent.toString();
+    this.closeChannel(ch, { txid, by: 'local', feeRate: s.feeRate }, ch.sent);
+    this.state.committee!.signed[ch.id] = txid;
     this.outbox.push({ peerId: ch.peerId, msg: this.settledMessage(ch) });
     void this.committer.commit().catch(() => undefined);
   }
@@ -847,7 +845,8 @@ export class Treasury {
     this.ports.send(c.conn, [c.session.seal(encodeMessage(msg))]);
   }
 
-  private closeChannel(ch: Channel, settlement: NonNullable<Channel['settlement']>): void {
+  /** `paidTotal`: what of our sent total the settlement is known to pay (default: `settlement.paid`), for the event. */
+  private closeChannel(ch: Channel, settlement: NonNullable<Channel['settlement']>, paidTotal = settlement.paid): void {
     ch.status = 'closed';
     ch.settlement = settlement;
     // Deposits added or removed without the peer's acknowledgement may or may not be in the settlement that
@@ -856,7 +855,7 @@ export class Treasury {
     this.pendingPays.delete(ch.id);
     this.pendingEvents.push({
       type: 'channel_settled', channel_id: ch.id, txid: settlement.txid, by: settlement.by,
-      ...(settlement.paid !== undefined ? { paid_total: settlement.paid.toString() } : {}),
+      ...(paidTotal !== undefined ? { paid_total: paidTotal.toString() } : {}),
     });
   }
 
