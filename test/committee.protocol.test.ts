@@ -303,23 +303,25 @@ test('a member refuses stale, reordered and forged updates, and settlements of a
   const tampered = { ...genuine[2]!, seq: seq + 1, body: genuine[2]!.body.replace('"sent":"60n"', '"sent":"0n"') };
   assert.notEqual(tampered.body, genuine[2]!.body);
   relay({ t: 'c_update', update: tampered });
-  await new Promise((r) => setTimeout(r, 100));
+  // A definite later event: b2 answers a request b1 sends after those (one session applies frames in order).
+  assert.deepEqual(await askToSign(b1, [b2], 'settle', channelId, 2, '00'.repeat(32)), { [b2.name]: 'state_mismatch' });
   assert.equal(b2.treasury.info().committee!.seq, seq, 'nothing older, repeated or forged was applied');
   assert.equal(b2.treasury.channel(channelId).total_sent_sat, '60');
   assert.equal(b2.seals, sealsBefore, 'and nothing was sealed for them');
   // The chain still works: the primary's next update goes through.
   await payAndWait(p, channelId, [5]);
-  await waitFor(() => b2.treasury.channel(channelId).total_sent_sat === '65');
+  await waitFor(() => b2.treasury.channel(channelId).total_sent_sat === '65', WAIT_MS);
   // A settlement request for an old state (balances at 65, then one more payment) is refused.
   const oldPlan = p.treasury.planFor('settle', channelId, 2);
   await payAndWait(p, channelId, [7]);
-  const ask = (txid: string) => relay({ t: 'c_sign', req: 99, kind: 'settle', id: channelId, fee_rate: 2, txid });
-  ask(oldPlan.plan.txid);
-  await new Promise((r) => setTimeout(r, 100));
-  assert.equal(b2.treasury.state.committee!.signed[channelId], undefined, 'an old-state settlement is refused');
+  await waitFor(() => b2.treasury.channel(channelId).total_sent_sat === '72', WAIT_MS);
+  assert.deepEqual(await askToSign(b1, [b2], 'settle', channelId, 2, oldPlan.plan.txid), { [b2.name]: 'state_mismatch' }, 'an old-state settlement is refused');
+  assert.equal(b2.treasury.state.committee!.signed[channelId], undefined);
   assert.equal(b2.treasury.channel(channelId).status, 'open');
-  ask(p.treasury.planFor('settle', channelId, 2).plan.txid);
-  await waitFor(() => b2.treasury.state.committee!.signed[channelId] !== undefined);
+  const current = p.treasury.planFor('settle', channelId, 2).plan.txid;
+  assert.notEqual(current, oldPlan.plan.txid);
+  assert.deepEqual(await askToSign(b1, [b2], 'settle', channelId, 2, current), { [b2.name]: 'signed' });
+  assert.equal(b2.treasury.state.committee!.signed[channelId], current);
   assert.equal(b2.treasury.channel(channelId).status, 'closed', 'the current state is signed, and the member closes the channel');
 });
 
