@@ -23,6 +23,7 @@ import { createHash } from 'node:crypto';
 import { opcodes, script as bscript, address as baddress } from 'bitcoinjs-lib';
 import * as ecc from 'tiny-secp256k1';
 import { NETWORK } from '../src/treasury/transactions.ts';
+import { openBox } from '../src/crypto/ecies.ts';
 
 /** Protocol timeouts well above anything a loaded machine needs: no success path here waits on one. */
 const TIMEOUTS = { replyTimeoutMs: 20_000, multihopTimeoutMs: 20_000 };
@@ -359,13 +360,30 @@ test('one compromised member\'s key cannot move a 2-of-3 deposit: the regtest ch
 });
 
 test('handed-over keys are kept as 2-of-3 secret shares: no member holds one whole', async () => {
-  const { a, b, channelId } = await twoCommittees();
+  const { a, b, channelId, depA, depB } = await twoCommittees();
   for (const m of [...a, ...b]) {
     const ch = m.treasury.state.channels[channelId]!;
+    assert.equal(ch.peerDeposits.length, 1, `${m.name} holds the peer's one deposit`);
     for (const d of ch.peerDeposits) {
       assert.deepEqual(d.privkeys, [], `${m.name} holds no whole key of the peer's deposit`);
       assert.equal(d.shares!.length, 3);
       for (const s of d.shares!) assert.equal(s.boxes.length, 3);
+    }
+  }
+  // The shares are real: each member opens only its own box, and any two members' shares rebuild each of
+  // the peer committee's keys of that deposit (the keys its members hold).
+  for (const [mine, peers, dep] of [[a, b, depB], [b, a, depA]] as const) {
+    const d = mine[0]!.treasury.state.channels[channelId]!.peerDeposits[0]!;
+    assert.equal(d.outpoint, `${dep.txid}:${dep.vout}`);
+    assert.deepEqual(d.shares!.map((s) => s.pubkey).sort(), memberPubkeys([...peers], dep).sort());
+    for (const s of d.shares!) {
+      const open = (m: MeshNode, box: string): Uint8Array | null => openBox(hexToBytes(m.treasury.state.identityKey), box, 'key-share'); // coordinator.ts AAD_SHARE
+      const shares = mine.map((m, i) => open(m, s.boxes[i]!));
+      assert.ok(shares.every((x) => x !== null), 'each member opens its own share');
+      assert.equal(open(mine[0]!, s.boxes[1]!), null, 'and not another member\'s');
+      for (const pair of [[0, 1], [1, 2], [0, 2]]) {
+        assert.equal(bytesToHex(publicKeyOf(await combineShares(pair.map((i): Uint8Array => shares[i]!)))), s.pubkey, `members ${pair} rebuild the key`);
+      }
     }
   }
   // The grant carried each member's key split for the peer's roster, never whole keys, plain or sealed.
