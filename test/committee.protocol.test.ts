@@ -238,6 +238,33 @@ test('payments are chain-replicated before they are acknowledged; settlement fro
   await checkRefusesOthers(a, channelId, r.tx_hex, 2);
 });
 
+test('a primary alone cannot settle (one key of 2-of-3); with one backup back, the very same settlement is signed', async () => {
+  const { mesh, a, b, channelId, depA, depB } = await twoCommittees();
+  await payAndWait(a[0]!, channelId, [2_000, 500]);
+  const expected = { a: 100_000n - 2_500n, b: 50_000n + 2_500n };
+  mesh.kill('a1');
+  mesh.kill('a2');
+  await assert.rejects(a[0]!.treasury.settle(channelId, 2), (err: { code?: string; message?: string }) => {
+    assert.equal(err.code, 'committee_unavailable');
+    assert.match(err.message!, /fewer than 2 members signed/);
+    return true;
+  });
+  // The primary closed the channel first and will sign nothing else; a1 comes back and the retry completes it.
+  const planned = a[0]!.treasury.state.committee!.signed[channelId]!;
+  assert.equal(a[0]!.treasury.channel(channelId).status, 'closed');
+  await mesh.restart('a1', ['a0']);
+  // README "Committee chains": calling settle again retries the very same transaction, whatever fee rate it names.
+  const r = await a[0]!.treasury.settle(channelId, 5);
+  assert.equal(r.txid, planned, 'the retry is the transaction first planned');
+  checkSettlement(mesh, r.tx_hex!, {
+    deposits: [{ deposit: depA, committee: a }, { deposit: depB, committee: b }],
+    settler: { script: scriptOf(a[0]!.payoutAddress), balance: expected.a },
+    other: { script: scriptOf(b[0]!.payoutAddress), balance: expected.b },
+    feeRate: 2,
+  });
+  await checkRefusesOthers([a[0]!, a[1]!], channelId, r.tx_hex!, 2);
+});
+
 test('the primary is killed: two backups settle with the last acknowledged balances', async () => {
   const { mesh, a, b, channelId, depA, depB } = await twoCommittees();
   await payAndWait(a[0]!, channelId, Array.from({ length: 50 }, () => 100));
