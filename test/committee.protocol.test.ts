@@ -5,7 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Transaction } from 'bitcoinjs-lib';
+import { createHash } from 'node:crypto';
+import { Transaction, opcodes, script as bscript, address as baddress } from 'bitcoinjs-lib';
 import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { replicaOf, signUpdate } from '../src/committee/update.ts';
@@ -18,8 +19,6 @@ import { publicKeyOf } from '../src/crypto/secp256k1.ts';
 import { hexToBytes } from '../enclave-sim/encoding.ts';
 import { RpcCode } from '../src/chain/rpc-client.ts';
 import { expectRejected, newKey, startTestChain } from './helpers/chain.ts';
-import { createHash } from 'node:crypto';
-import { opcodes, script as bscript, address as baddress } from 'bitcoinjs-lib';
 import * as ecc from 'tiny-secp256k1';
 import { NETWORK } from '../src/treasury/transactions.ts';
 import { openBox } from '../src/crypto/ecies.ts';
