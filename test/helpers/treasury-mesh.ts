@@ -32,7 +32,15 @@ export interface MeshNode {
   joinTokens: string[];
 }
 
+/** Options of a Mesh: the protocol timeouts of every node (defaults: 1.5 s for replies, 1 s for multi-hop). */
+export interface MeshOptions {
+  replyTimeoutMs?: number;
+  multihopTimeoutMs?: number;
+}
+
 export class Mesh {
+  constructor(private readonly options: MeshOptions = {}) {}
+
   readonly service = AttestationService.create();
   readonly chain = new FakeChain();
   readonly nodes = new Map<string, MeshNode>();
@@ -124,8 +132,8 @@ export class Mesh {
       // Each node on its own platform, as real deployments are (a committee roster needs distinct platforms).
       quote: async (reportData, nonce) => this.service.issueQuote({ measurement: MEASUREMENT, reportData, nonce, debug: false, platformId: platformIdOf(name) }),
       random: (n) => new Uint8Array(randomBytes(n)),
-      replyTimeoutMs: 1_500,
-      multihopTimeoutMs: 1_000,
+      replyTimeoutMs: this.options.replyTimeoutMs ?? 1_500,
+      multihopTimeoutMs: this.options.multihopTimeoutMs ?? 1_000,
     };
   }
 
