@@ -66,12 +66,14 @@ export function encodings(s: Secret): Secret[] {
   return forms;
 }
 
+const formsCache = new WeakMap<Secret[], Secret[]>();
+
 /** Throws naming the first secret (in any of its forms) that `text` contains, and where. */
 export function assertNoSecret(text: string, secrets: Secret[], where: string): void {
-  for (const s of secrets) {
-    for (const f of encodings(s)) {
-      if (text.includes(f.value)) throw new Error(`${where} contains the ${f.what}`);
-    }
+  let forms = formsCache.get(secrets);
+  if (!forms) formsCache.set(secrets, (forms = secrets.flatMap(encodings)));
+  for (const f of forms) {
+    if (text.includes(f.value)) throw new Error(`${where} contains the ${f.what}`);
   }
 }
 
