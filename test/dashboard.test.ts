@@ -145,7 +145,8 @@ describe('dashboard', () => {
       assert.equal(open.status, 201, JSON.stringify(open.body));
       const pay = await action('pay', { from: 'alice', to: 'bob', amount_sat: 1_234 });
       assert.equal(pay.status, 201, JSON.stringify(pay.body));
-      assert.equal(pay.body.status, 'succeeded', JSON.stringify(pay.body));
+      // Answered succeeded, or in_flight if the acknowledgement took longer than the API waits: then wait for it.
+      await waitUntil(async () => (await alice.ok('GET', '/v1/payments?limit=50')).payments.some((p: { payment_id: string; status: string }) => p.payment_id === pay.body.payment_id && p.status === 'succeeded'), 30_000, 'the payment acknowledged');
       const paidOn = pay.body.channel_id as string;
       const balance = (await alice.ok('GET', `/v1/channels/${paidOn}`)).local_balance_sat as string;
       // A definite end: the snapshot that shows the payment, then two more polls after it.
