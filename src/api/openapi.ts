@@ -2,7 +2,8 @@
  * The OpenAPI 3.1 document of the REST API, derived from the route table (TypeBox schemas are JSON
  * Schema, the dialect of OpenAPI 3.1). Every answer is described: the success answer's schema, with
  * every object in it closed (additionalProperties: false) unless the route says otherwise, and one entry
- * per error status of the error table (src/node/errors.ts), whose code is one of the codes of that status.
+ * per error status the route may answer (a read route's own list, else every status of the error table,
+ * src/node/errors.ts), whose code is one of the error table's codes of that status.
  */
 import { HTTP_STATUS, type ErrorCode } from '../node/errors.ts';
 import { routes } from './routes.ts';
@@ -18,6 +19,9 @@ function errorBody(codes: string[]) {
     },
   };
 }
+
+/** The error statuses every route may answer: bad input, no or a wrong token, an internal or enclave failure, the node stopping. */
+const EVERY_ROUTE = [400, 401, 500, 503];
 
 /** status → error answer, for every status of the error table. */
 function errorResponses(): Record<string, unknown> {
@@ -47,7 +51,7 @@ export function openApiDocument() {
       ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: strip(r.body) } } } } : {}),
       responses: {
         [String(r.status ?? 200)]: { description: 'success', content: { 'application/json': { schema: closed(strip(r.response)) } } },
-        ...errors,
+        ...(r.errors ? pick(errors, [...EVERY_ROUTE, ...r.errors]) : errors),
       },
     };
   }
@@ -67,12 +71,17 @@ export function openApiDocument() {
           summary: 'Prometheus metrics of this node (text exposition format; see README "Metrics")',
           security: [{ bearer: [] }],
           'x-access': 'read',
-          responses: { 200: { description: 'metrics', content: { 'text/plain': { schema: { type: 'string' } } } }, ...errors },
+          responses: { 200: { description: 'metrics', content: { 'text/plain': { schema: { type: 'string' } } } }, ...pick(errors, [401, 404, 500]) },
         },
       },
       ...paths,
     },
   };
+}
+
+/** The entries of `responses` for these statuses. */
+function pick(responses: Record<string, unknown>, statuses: number[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(responses).filter(([status]) => statuses.includes(Number(status))));
 }
 
 /** TypeBox schemas carry symbol-keyed metadata; JSON.stringify drops it, which is all we need. */

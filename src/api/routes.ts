@@ -35,6 +35,11 @@ export interface Route<B extends TSchema = TSchema, Q extends TSchema = TSchema>
    * (additionalProperties: false) unless it says otherwise, so an undocumented field is a mismatch.
    */
   response: TSchema;
+  /**
+   * The error statuses a read route may answer besides those every route may (400, 401, 500, 503);
+   * absent (every write route): any status of the error table, since the enclave's refusals vary.
+   */
+  errors?: number[];
   /** HTTP status of a success answer. */
   status?: number;
   /** JSON body size limit when larger than the default 64 kB (express/body-parser syntax). */
@@ -84,6 +89,7 @@ function route<B extends TSchema, Q extends TSchema>(r: Route<B, Q>): Route {
 export const routes: Route[] = [
   route({
     method: 'get', path: '/v1/getinfo', access: 'read', summary: 'Node id, enclave measurement, network, block height, peers, channel count',
+    errors: [],
     response: Type.Object({
       node_id: NodeId, measurement: Hex32, network: Type.Literal('regtest'), block_height: Nullable(Type.Integer({ minimum: 0 })),
       num_peers: Type.Integer({ minimum: 0 }), num_channels: Type.Integer({ minimum: 0 }), p2p_port: Type.Integer({ minimum: 0, maximum: 65535 }),
@@ -101,6 +107,7 @@ export const routes: Route[] = [
   }),
   route({
     method: 'get', path: '/v1/committee', access: 'read', summary: 'This node\'s committee chain: role, m-of-n, chain order, replication sequence numbers, which members are connected',
+    errors: [404],
     response: CommitteeView,
     handler: async ({ node }) => {
       const i = await node.info();
@@ -111,11 +118,13 @@ export const routes: Route[] = [
   route({
     method: 'get', path: '/v1/attestation', access: 'read', summary: 'A fresh quote over the node id for the caller\'s nonce (16-64 bytes hex), for anyone to verify',
     query: Type.Object({ nonce: Type.String({ pattern: '^([0-9a-f]{2}){16,64}$' }) }, { additionalProperties: false }),
+    errors: [],
     response: Type.Object({ node_id: NodeId, quote: QuoteSchema, trust_anchor: Type.String({ pattern: '^[0-9a-f]{66}$' }) }),
     handler: ({ node }, _b, q) => node.attest(q.nonce),
   }),
   route({
     method: 'get', path: '/v1/balance', access: 'read', summary: 'On-chain deposits (free, in channels, pending) and channel balances (local, remote)',
+    errors: [],
     response: Type.Object({
       deposits: Type.Object({ free_sat: SatString, in_channels_sat: SatString, pending_sat: SatString }),
       channels: Type.Object({ local_balance_sat: SatString, remote_balance_sat: SatString }),
@@ -151,6 +160,7 @@ export const routes: Route[] = [
   }),
   route({
     method: 'get', path: '/v1/deposits', access: 'read', summary: 'All deposits and their status',
+    errors: [],
     response: Type.Object({ deposits: Type.Array(DepositView) }),
     handler: async ({ node }) => ({ deposits: await node.deposits() }),
   }),
@@ -177,6 +187,7 @@ export const routes: Route[] = [
   }),
   route({
     method: 'get', path: '/v1/peers', access: 'read', summary: 'Connected, attested peers',
+    errors: [],
     response: Type.Object({ peers: Type.Array(Type.Object({ peer_id: NodeId, conn: Type.String(), address: Nullable(Type.String()) })) }),
     handler: async ({ node }) => ({ peers: node.peers() }),
   }),
@@ -204,11 +215,13 @@ export const routes: Route[] = [
   }),
   route({
     method: 'get', path: '/v1/channels', access: 'read', summary: 'All channels',
+    errors: [],
     response: Type.Object({ channels: Type.Array(ChannelView) }),
     handler: async ({ node }) => ({ channels: await node.channels() }),
   }),
   route({
     method: 'get', path: '/v1/channels/:id', access: 'read', summary: 'One channel',
+    errors: [404],
     response: ChannelView,
     handler: ({ node, params }) => node.channel(channelParam(params)),
   }),
@@ -288,11 +301,13 @@ export const routes: Route[] = [
   }),
   route({
     method: 'get', path: '/v1/graph', access: 'read', summary: 'The channel graph learnt from the network\'s signed announcements (for multi-hop routing)',
+    errors: [],
     response: Type.Object({ nodes: MhView.properties.nodes }),
     handler: async ({ node }) => ({ nodes: (await node.multihopView()).nodes }),
   }),
   route({
     method: 'get', path: '/v1/multihop', access: 'read', summary: 'Multi-hop payments this node takes part in (payer, intermediary or destination), with their protocol phase',
+    errors: [],
     response: Type.Object({ payments: MhView.properties.payments }),
     handler: async ({ node }) => ({ payments: (await node.multihopView()).payments }),
   }),
@@ -308,6 +323,7 @@ export const routes: Route[] = [
       offset: Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$' })),
       limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })),
     }, { additionalProperties: false }),
+    errors: [],
     response: Type.Object({ payments: Type.Array(PaymentAnswer), total: Type.Integer({ minimum: 0 }), offset: Type.Integer({ minimum: 0 }), limit: Type.Integer({ minimum: 1 }) }),
     handler: async ({ node }, _b, q) => {
       const offset = Number(q.offset ?? 0);
