@@ -116,7 +116,11 @@ describe('REST API', () => {
     const payments = Array.from({ length: 10_000 }, (_, i) => (i % 2 === 0 ? { channel_id: ch, amount_sat: 1 } : { dest: b.id, amount_sat: 1 }));
     const r = await a.api('POST', '/v1/payments/batch', { payments });
     assert.equal(r.status, 201, JSON.stringify(r.body).slice(0, 300));
-    assert.equal(r.body.succeeded, 10_000);
+    // The answer comes when all are acknowledged or after 10 s: on a loaded machine some may still be in flight.
+    assert.equal(r.body.failed, 0);
+    assert.equal(r.body.results.length, 10_000);
+    assert.ok(r.body.results.every((x: { status: string }) => x.status === 'succeeded' || x.status === 'in_flight'));
+    await waitUntil(async () => { const c = await a.ok('GET', `/v1/channels/${ch}`); return c.total_acked_sat === c.total_sent_sat; }, 60_000, 'the batch acknowledged');
     assert.equal(BigInt((await a.ok('GET', `/v1/channels/${ch}`)).total_sent_sat), sentBefore + 10_000n);
     expectError(await a.api('POST', '/v1/payments/batch', { payments: [...payments, { channel_id: ch, amount_sat: 1 }] }), 400, 'invalid_argument');
     assert.equal(BigInt((await a.ok('GET', `/v1/channels/${ch}`)).total_sent_sat), sentBefore + 10_000n);
@@ -279,9 +283,10 @@ describe('REST API', () => {
     await waitUntil(async () => (await a.ok('GET', `/v1/channels/${ch2}`)).local_balance_sat === '55000', 30_000, 'the added deposit acknowledged');
     await valid('POST', `/v1/channels/${ch2}/deposits/remove`, { deposit_id: d3 }, 200);
     await waitUntil(async () => (await a.ok('GET', `/v1/channels/${ch2}`)).local_deposits.length === 1, 30_000, 'the removal acknowledged');
-    assert.equal((await valid('POST', '/v1/payments', { channel_id: ch2, amount_sat: 500, idempotency_key: 'openapi-1' }, 201)).status, 'succeeded');
-    assert.equal((await valid('POST', '/v1/payments', { dest: b.id, amount_sat: 5, max_fee_sat: 1 }, 201)).status, 'succeeded');
-    assert.equal((await valid('POST', '/v1/payments/batch', { payments: [{ channel_id: ch2, amount_sat: 1 }, { dest: b.id, amount_sat: 2 }] }, 201)).succeeded, 2);
+    // Succeeded, or in flight if the acknowledgement takes longer than the 10 s the API waits (a loaded machine).
+    assert.match((await valid('POST', '/v1/payments', { channel_id: ch2, amount_sat: 500, idempotency_key: 'openapi-1' }, 201)).status, /^(succeeded|in_flight)$/);
+    assert.match((await valid('POST', '/v1/payments', { dest: b.id, amount_sat: 5, max_fee_sat: 1 }, 201)).status, /^(succeeded|in_flight)$/);
+    assert.equal((await valid('POST', '/v1/payments/batch', { payments: [{ channel_id: ch2, amount_sat: 1 }, { dest: b.id, amount_sat: 2 }] }, 201)).failed, 0);
     await valid('POST', '/v1/fees', { base_sat: 1, ppm: 100 }, 200);
     assert.match((await valid('POST', `/v1/channels/${ch2}/settle`, {}, 200)).txid, /^[0-9a-f]{64}$/);
     await valid('GET', `/v1/channels/${ch2}`, undefined, 200);
