@@ -1,11 +1,13 @@
 /**
- * The REST wallet API's routes, as data: method, path, who may call it, the schemas of its body and
- * query, and its handler. The express app (app.ts) and the OpenAPI document (openapi.ts) are both
- * built from this one table, so the document cannot drift from what is served.
+ * The REST wallet API's routes, as data: method, path, who may call it, the schemas of its body, query
+ * and success answer, and its handler. The express app (app.ts) and the OpenAPI document (openapi.ts)
+ * are both built from this one table; test/api.test.ts checks what is served against the document.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { QuoteSchema } from '../../enclave-sim/quote.ts';
 import type { TreasuryNode } from '../node/treasury-node.ts';
 import { NodeError } from '../node/errors.ts';
+import { ChannelView, CommitteeView, DepositView, TreasuryInterface } from '../treasury/interface.ts';
 
 export type Access = 'read' | 'admin';
 
@@ -28,6 +30,16 @@ export interface Route<B extends TSchema = TSchema, Q extends TSchema = TSchema>
   access: Access;
   body?: B;
   query?: Q;
+  /**
+   * The JSON Schema of a success answer. In the OpenAPI document every object in it is closed
+   * (additionalProperties: false) unless it says otherwise, so an undocumented field is a mismatch.
+   */
+  response: TSchema;
+  /**
+   * The error statuses a read route may answer besides those every route may (400, 401, 500, 503);
+   * absent (every write route): any status of the error table, since the enclave's refusals vary.
+   */
+  errors?: number[];
   /** HTTP status of a success answer. */
   status?: number;
   /** JSON body size limit when larger than the default 64 kB (express/body-parser syntax). */
@@ -48,6 +60,28 @@ const MaxFeeSat = Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000 });
 /** Entries of POST /v1/payments/batch. */
 export const BATCH_MAX = 10_000;
 
+// ── Success answers ──
+/** Satoshi amounts in answers: decimal strings (JSON numbers would round above 2^53). */
+const SatString = Type.String({ pattern: '^-?(0|[1-9][0-9]{0,18})$', description: 'satoshis, decimal string' });
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+const PaymentAnswer = Type.Object({
+  payment_id: Type.String({ minLength: 1 }),
+  direction: Type.Union([Type.Literal('outgoing'), Type.Literal('incoming')]),
+  /** Empty for a multi-hop payment until its first channel is known. */
+  channel_id: Type.String({ pattern: '^([0-9a-f]{64})?$' }),
+  amount_sat: Type.Integer({ minimum: 1 }),
+  status: Type.Union([Type.Literal('pending'), Type.Literal('in_flight'), Type.Literal('succeeded'), Type.Literal('failed')]),
+  failure_code: Nullable(Type.String()),
+  created_at: Type.Integer({ minimum: 0 }),
+  resolved_at: Nullable(Type.Integer({ minimum: 0 })),
+  dest: Type.Optional(NodeId),
+  route: Type.Optional(Type.Array(Type.String())),
+  fee_sat: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+const MhView = TreasuryInterface.ecalls.mh_view.result;
+const SettleAnswer = TreasuryInterface.ecalls.channel_settle.result;
+const FeesAnswer = TreasuryInterface.ecalls.set_fees.result;
+
 function route<B extends TSchema, Q extends TSchema>(r: Route<B, Q>): Route {
   return r as unknown as Route;
 }
@@ -55,6 +89,12 @@ function route<B extends TSchema, Q extends TSchema>(r: Route<B, Q>): Route {
 export const routes: Route[] = [
   route({
     method: 'get', path: '/v1/getinfo', access: 'read', summary: 'Node id, enclave measurement, network, block height, peers, channel count',
+    errors: [],
+    response: Type.Object({
+      node_id: NodeId, measurement: Hex32, network: Type.Literal('regtest'), block_height: Nullable(Type.Integer({ minimum: 0 })),
+      num_peers: Type.Integer({ minimum: 0 }), num_channels: Type.Integer({ minimum: 0 }), p2p_port: Type.Integer({ minimum: 0, maximum: 65535 }),
+      payout_address: Type.String(), min_confirmations: Type.Integer({ minimum: 0 }), committee: Nullable(CommitteeView),
+    }),
     handler: async ({ node }) => {
       const i = await node.info();
       return {
@@ -67,6 +107,8 @@ export const routes: Route[] = [
   }),
   route({
     method: 'get', path: '/v1/committee', access: 'read', summary: 'This node\'s committee chain: role, m-of-n, chain order, replication sequence numbers, which members are connected',
+    errors: [404],
+    response: CommitteeView,
     handler: async ({ node }) => {
       const i = await node.info();
       if (!i.committee) throw new NodeError('no_committee', 'this treasury has no committee (start it with --committee N or --backup-of)');
@@ -76,10 +118,17 @@ export const routes: Route[] = [
   route({
     method: 'get', path: '/v1/attestation', access: 'read', summary: 'A fresh quote over the node id for the caller\'s nonce (16-64 bytes hex), for anyone to verify',
     query: Type.Object({ nonce: Type.String({ pattern: '^([0-9a-f]{2}){16,64}$' }) }, { additionalProperties: false }),
+    errors: [],
+    response: Type.Object({ node_id: NodeId, quote: QuoteSchema, trust_anchor: Type.String({ pattern: '^[0-9a-f]{66}$' }) }),
     handler: ({ node }, _b, q) => node.attest(q.nonce),
   }),
   route({
     method: 'get', path: '/v1/balance', access: 'read', summary: 'On-chain deposits (free, in channels, pending) and channel balances (local, remote)',
+    errors: [],
+    response: Type.Object({
+      deposits: Type.Object({ free_sat: SatString, in_channels_sat: SatString, pending_sat: SatString }),
+      channels: Type.Object({ local_balance_sat: SatString, remote_balance_sat: SatString }),
+    }),
     handler: async ({ node }) => {
       const [deposits, channels] = await Promise.all([node.deposits(), node.channels()]);
       const sum = (xs: Array<string | null>) => xs.reduce((s, v) => s + BigInt(v ?? '0'), 0n).toString();
@@ -98,6 +147,7 @@ export const routes: Route[] = [
     method: 'post', path: '/v1/deposits', access: 'admin', status: 201,
     summary: 'A new deposit address; on regtest {fund: true, amount_sat} also funds it from the faucet and mines the confirmations',
     body: Type.Object({ amount_sat: Type.Optional(AmountSat), fund: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
+    response: DepositView,
     handler: async ({ node, faucet }, body) => {
       if (body.fund && body.amount_sat === undefined) throw new NodeError('invalid_argument', 'fund: true needs amount_sat');
       if (body.fund && !faucet) throw new NodeError('invalid_argument', 'fund: true is only available on regtest with a faucet');
@@ -110,16 +160,20 @@ export const routes: Route[] = [
   }),
   route({
     method: 'get', path: '/v1/deposits', access: 'read', summary: 'All deposits and their status',
+    errors: [],
+    response: Type.Object({ deposits: Type.Array(DepositView) }),
     handler: async ({ node }) => ({ deposits: await node.deposits() }),
   }),
   route({
     method: 'post', path: '/v1/deposits/:id/funded', access: 'admin', summary: 'Report the funding output of a deposit; the enclave checks it on chain',
     body: Type.Object({ txid: Hex32, vout: Type.Integer({ minimum: 0, maximum: 100_000 }) }, { additionalProperties: false }),
+    response: DepositView,
     handler: ({ node, params }, body) => node.depositFunded(depositParam(params), body.txid, body.vout),
   }),
   route({
     method: 'post', path: '/v1/deposits/:id/release', access: 'admin', summary: 'Pay a free deposit back on chain (to address, or the node payout address)',
     body: Type.Object({ address: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })) }, { additionalProperties: false }),
+    response: Type.Object({ deposit_id: Type.String(), txid: Hex32, fee_sat: SatString }),
     handler: async ({ node, params }, body) => {
       const r = await node.releaseDeposit(depositParam(params), body.address);
       return { deposit_id: r.deposit_id, txid: r.txid, fee_sat: r.fee_sat };
@@ -128,10 +182,13 @@ export const routes: Route[] = [
   route({
     method: 'post', path: '/v1/peers', access: 'admin', status: 201, summary: 'Connect to a peer at host:port and run mutual attestation',
     body: Type.Object({ address: Type.String({ minLength: 3, maxLength: 260 }) }, { additionalProperties: false }),
+    response: Type.Object({ peer_id: NodeId, address: Type.String() }),
     handler: async ({ node }, body) => ({ peer_id: await node.connect(body.address), address: body.address }),
   }),
   route({
     method: 'get', path: '/v1/peers', access: 'read', summary: 'Connected, attested peers',
+    errors: [],
+    response: Type.Object({ peers: Type.Array(Type.Object({ peer_id: NodeId, conn: Type.String(), address: Nullable(Type.String()) })) }),
     handler: async ({ node }) => ({ peers: node.peers() }),
   }),
   route({
@@ -142,6 +199,7 @@ export const routes: Route[] = [
       deposit_ids: Type.Optional(Type.Array(DepositId, { maxItems: 100 })),
       amount_sat: Type.Optional(AmountSat),
     }, { additionalProperties: false }),
+    response: ChannelView,
     handler: async ({ node }, body) => {
       const ids = body.deposit_ids ?? (body.amount_sat !== undefined ? await pickDeposits(node, BigInt(body.amount_sat)) : []);
       const deposits = await node.deposits();
@@ -157,25 +215,32 @@ export const routes: Route[] = [
   }),
   route({
     method: 'get', path: '/v1/channels', access: 'read', summary: 'All channels',
+    errors: [],
+    response: Type.Object({ channels: Type.Array(ChannelView) }),
     handler: async ({ node }) => ({ channels: await node.channels() }),
   }),
   route({
     method: 'get', path: '/v1/channels/:id', access: 'read', summary: 'One channel',
+    errors: [404],
+    response: ChannelView,
     handler: ({ node, params }) => node.channel(channelParam(params)),
   }),
   route({
     method: 'post', path: '/v1/channels/:id/deposits', access: 'admin', summary: 'Add a free deposit to a channel',
     body: Type.Object({ deposit_id: DepositId }, { additionalProperties: false }),
+    response: ChannelView,
     handler: ({ node, params }, body) => node.addDeposit(channelParam(params), body.deposit_id),
   }),
   route({
     method: 'post', path: '/v1/channels/:id/deposits/remove', access: 'admin', summary: 'Take a deposit out of a channel (the balance must cover it)',
     body: Type.Object({ deposit_id: DepositId }, { additionalProperties: false }),
+    response: ChannelView,
     handler: ({ node, params }, body) => node.removeDeposit(channelParam(params), body.deposit_id),
   }),
   route({
     method: 'post', path: '/v1/channels/:id/settle', access: 'admin', summary: 'Settle the channel on chain alone, with the latest balances',
     body: Type.Object({}, { additionalProperties: false }),
+    response: SettleAnswer,
     handler: async ({ node, params }) => node.settle(channelParam(params)),
   }),
   route({
@@ -187,6 +252,7 @@ export const routes: Route[] = [
       max_fee_sat: Type.Optional(MaxFeeSat),
       idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     }, { additionalProperties: false }),
+    response: PaymentAnswer,
     handler: async ({ node }, body) => node.payments.idempotent(body.idempotency_key, JSON.stringify([body.channel_id, body.dest, body.amount_sat, body.max_fee_sat]), async (ref) => {
       const channelId = body.channel_id ?? (await channelTo(node, body.dest));
       if (channelId === null) return node.payMultihop(body.dest!, body.amount_sat, PAYMENT_WAIT_MS, body.max_fee_sat, ref);
@@ -203,6 +269,14 @@ export const routes: Route[] = [
         channel_id: Type.Optional(Hex32), dest: Type.Optional(NodeId), amount_sat: AmountSat, max_fee_sat: Type.Optional(MaxFeeSat),
       }, { additionalProperties: false }), { minItems: 1, maxItems: BATCH_MAX }),
     }, { additionalProperties: false }),
+    response: Type.Object({
+      succeeded: Type.Integer({ minimum: 0 }), failed: Type.Integer({ minimum: 0 }),
+      results: Type.Array(Type.Object({
+        payment_id: Nullable(Type.String()),
+        status: Type.Union([Type.Literal('pending'), Type.Literal('in_flight'), Type.Literal('succeeded'), Type.Literal('failed')]),
+        failure_code: Nullable(Type.String()),
+      })),
+    }),
     handler: async ({ node }, body) => {
       if (body.payments.some((p) => (p.channel_id === undefined) === (p.dest === undefined))) {
         throw new NodeError('invalid_argument', 'each payment names exactly one of channel_id and dest');
@@ -227,15 +301,20 @@ export const routes: Route[] = [
   }),
   route({
     method: 'get', path: '/v1/graph', access: 'read', summary: 'The channel graph learnt from the network\'s signed announcements (for multi-hop routing)',
+    errors: [],
+    response: Type.Object({ nodes: MhView.properties.nodes }),
     handler: async ({ node }) => ({ nodes: (await node.multihopView()).nodes }),
   }),
   route({
     method: 'get', path: '/v1/multihop', access: 'read', summary: 'Multi-hop payments this node takes part in (payer, intermediary or destination), with their protocol phase',
+    errors: [],
+    response: Type.Object({ payments: MhView.properties.payments }),
     handler: async ({ node }) => ({ payments: (await node.multihopView()).payments }),
   }),
   route({
     method: 'post', path: '/v1/fees', access: 'admin', summary: 'What this node charges to forward a multi-hop payment: base_sat + amount × ppm / 1,000,000',
     body: Type.Object({ base_sat: Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000 }), ppm: Type.Integer({ minimum: 0, maximum: 1_000_000 }) }, { additionalProperties: false }),
+    response: FeesAnswer,
     handler: ({ node }, body) => node.setFees(body.base_sat, body.ppm),
   }),
   route({
@@ -244,6 +323,8 @@ export const routes: Route[] = [
       offset: Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$' })),
       limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })),
     }, { additionalProperties: false }),
+    errors: [],
+    response: Type.Object({ payments: Type.Array(PaymentAnswer), total: Type.Integer({ minimum: 0 }), offset: Type.Integer({ minimum: 0 }), limit: Type.Integer({ minimum: 1 }) }),
     handler: async ({ node }, _b, q) => {
       const offset = Number(q.offset ?? 0);
       const limit = Math.min(1000, Math.max(1, Number(q.limit ?? 100)));
