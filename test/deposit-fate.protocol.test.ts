@@ -111,7 +111,8 @@ test('deposit fate: after our own settlement, the chain showing it spends the re
   const dx = await fundedDeposit(pair, pair.a, 300_000n);
   // Neither request reaches b: both stay half done on a.
   pair.wire.tamper = (dir, frames) => (dir === 'ab' ? [] : frames);
-  const pending = [pair.a.treasury.removeDeposit(channelId, dr).catch(() => undefined), pair.a.treasury.addDeposit(channelId, dx).catch(() => undefined)];
+  const outcome = (p: Promise<unknown>) => p.then(() => 'acknowledged', (e: unknown) => (e instanceof TreasuryError ? e.code : String(e)));
+  const pending = [outcome(pair.a.treasury.removeDeposit(channelId, dr)), outcome(pair.a.treasury.addDeposit(channelId, dx))];
   const s = await pair.a.treasury.settle(channelId, 2);
   const ins = inputsOf(s.tx_hex!);
   assert.ok(ins.includes(depositOf(pair, dr).outpoint!) && !ins.includes(depositOf(pair, dx).outpoint!));
@@ -132,11 +133,12 @@ test('deposit fate: after our own settlement, the chain showing it spends the re
   assert.equal(depositOf(pair, dx).status, 'free');
   const release = await pair.a.treasury.releaseDeposit(dx, undefined, 2);
   assert.deepEqual(inputsOf(release.tx_hex), [depositOf(pair, dx).outpoint]);
-  await Promise.all(pending);
+  assert.deepEqual(await Promise.all(pending), ['timeout', 'timeout'], 'neither change was ever acknowledged');
 });
 
 test('deposit fate: a peer settlement with no input at all spends none of our undecided deposits: free at once', async () => {
-  const pair = await makePair();
+  // A reply timeout no reconnection here comes near: the removal's outcome is its acknowledgement, not a race with the timer.
+  const pair = await makePair({ replyTimeoutMs: 30_000 });
   await connect(pair);
   const dr = await fundedDeposit(pair, pair.a, 200_000n);
   const ch = await pair.a.treasury.openChannel(pair.b.treasury.nodeId, pair.a.state().config.payoutAddress);
@@ -145,7 +147,7 @@ test('deposit fate: a peer settlement with no input at all spends none of our un
   // b drops a's only deposit, the acknowledgement is lost; b settles a channel it sees empty: no transaction.
   let drop = true;
   pair.wire.tamper = (dir, frames) => (drop && dir === 'ba' ? [] : frames);
-  const removal = pair.a.treasury.removeDeposit(ch.channel_id, dr).catch(() => undefined);
+  const removal = pair.a.treasury.removeDeposit(ch.channel_id, dr).then(() => 'acknowledged', (e: unknown) => (e instanceof TreasuryError ? e.code : String(e)));
   await waitFor(() => pair.b.treasury.channel(ch.channel_id).remote_balance_sat === '0');
   const s = await pair.b.treasury.settle(ch.channel_id, 2);
   assert.equal(s.tx_hex, null);
@@ -158,7 +160,8 @@ test('deposit fate: a peer settlement with no input at all spends none of our un
   await waitFor(() => depositOf(pair, dr).status === 'free');
   assert.deepEqual(pair.a.treasury.channel(ch.channel_id).awaiting_chain, []);
   assert.deepEqual(inputsOf((await pair.a.treasury.releaseDeposit(dr, undefined, 2)).tx_hex), [depositOf(pair, dr).outpoint]);
-  await removal;
+  // b did drop the deposit: a, re-sending the removal once the session is back, gets b's acknowledgement.
+  assert.equal(await removal, 'acknowledged', 'the removal is acknowledged once the session is back');
 });
 
 test('keys: a closed channel keeps its keys until its settlement is max(6, min_confirmations) deep, then forgets them on both sides', async () => {

@@ -39,6 +39,19 @@ export class FakeChain {
     return tx.getId();
   }
 
+  /**
+   * A transaction a host broadcast: in the mempool (0 confirmations) until `spend` mines it. What it spends
+   * is reported spent from now on, so an enclave asking the chain about those outputs sees them spent.
+   */
+  broadcast(txHex: string): string {
+    return this.spend(txHex, 0);
+  }
+
+  /** Whether the chain (mempool included) shows `txid:vout` spent. */
+  isSpent(txid: string, vout: number): boolean {
+    return this.txs.get(txid)?.spent.has(vout) ?? false;
+  }
+
   lookup(txid: string, vout: number): TxOutInfo | null {
     const t = this.txs.get(txid);
     if (!t) return null;
@@ -68,7 +81,7 @@ export interface Wire {
   tamper?: (dir: 'ab' | 'ba', frames: Uint8Array[]) => Uint8Array[];
 }
 
-export async function makePair(opts: { sealDelayMs?: number; minConfirmations?: number } = {}) {
+export async function makePair(opts: { sealDelayMs?: number; minConfirmations?: number; replyTimeoutMs?: number } = {}) {
   const service = AttestationService.create();
   const chain = new FakeChain();
   const wire: Wire = { log: { ab: [], ba: [] } };
@@ -97,7 +110,7 @@ export async function makePair(opts: { sealDelayMs?: number; minConfirmations?: 
       getTxOut: async (txid, vout) => chain.lookup(txid, vout),
       quote: async (reportData, nonce) => service.issueQuote({ measurement: MEASUREMENT, reportData, nonce, debug: false, platformId: '00'.repeat(16) }),
       random: (n) => new Uint8Array(randomBytes(n)),
-      replyTimeoutMs: 2_000,
+      replyTimeoutMs: opts.replyTimeoutMs ?? 2_000,
     });
     sides[name] = side;
   }
