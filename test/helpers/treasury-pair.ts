@@ -68,7 +68,12 @@ export interface Wire {
   tamper?: (dir: 'ab' | 'ba', frames: Uint8Array[]) => Uint8Array[];
 }
 
-export async function makePair(opts: { sealDelayMs?: number; minConfirmations?: number } = {}) {
+/**
+ * replyTimeoutMs: how long a side waits for the peer's answer (default 2 s; success paths on a loaded
+ * machine want >= 10 s). beforeSeal: awaited at the start of every seal of that side (a test holds a seal
+ * in flight with it).
+ */
+export async function makePair(opts: { sealDelayMs?: number; minConfirmations?: number; replyTimeoutMs?: number; beforeSeal?: (side: 'a' | 'b', protect: boolean) => Promise<void> | void } = {}) {
   const service = AttestationService.create();
   const chain = new FakeChain();
   const wire: Wire = { log: { ab: [], ba: [] } };
@@ -82,6 +87,7 @@ export async function makePair(opts: { sealDelayMs?: number; minConfirmations?: 
     const dir = name === 'a' ? 'ab' : 'ba';
     side.treasury = new Treasury(state, {
       seal: async (bytes, protect) => {
+        if (opts.beforeSeal) await opts.beforeSeal(name, protect);
         if (opts.sealDelayMs) await new Promise((r) => setTimeout(r, opts.sealDelayMs));
         side.sealed.push(bytes);
         side.protects.push(protect);
@@ -97,7 +103,7 @@ export async function makePair(opts: { sealDelayMs?: number; minConfirmations?: 
       getTxOut: async (txid, vout) => chain.lookup(txid, vout),
       quote: async (reportData, nonce) => service.issueQuote({ measurement: MEASUREMENT, reportData, nonce, debug: false, platformId: '00'.repeat(16) }),
       random: (n) => new Uint8Array(randomBytes(n)),
-      replyTimeoutMs: 2_000,
+      replyTimeoutMs: opts.replyTimeoutMs ?? 2_000,
     });
     sides[name] = side;
   }
