@@ -5,12 +5,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Transaction } from 'bitcoinjs-lib';
-import { connect, fundedDeposit, makePair, waitFor } from './helpers/treasury-pair.ts';
+import { connect, fundedDeposit, makePair, waitFor as waitForIn } from './helpers/treasury-pair.ts';
 import { TreasuryError } from '../src/treasury/errors.ts';
 import { decodeState } from '../src/treasury/state.ts';
 import { addressToOutputScript } from '../src/bitcoin/network.ts';
 import { bytesToHex } from '../enclave-sim/encoding.ts';
 import { prng, testSeed } from './helpers/seeded.ts';
+
+/** Conditions on a loaded machine: a generous limit (it only matters when the condition never comes). */
+const waitFor = (cond: () => boolean, timeoutMs = 30_000) => waitForIn(cond, timeoutMs);
 
 /** Replies in success paths may take long on a loaded machine: no test here expects a timeout. */
 const REPLY_TIMEOUT_MS = 15_000;
