@@ -172,10 +172,9 @@ test('client: a dead port fails fast with RpcTransportError; a silent server tim
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
   const port = (probe.address() as AddressInfo).port;
   await new Promise<void>((r) => probe.close(() => r()));
-  const started = Date.now();
-  const dead = new BitcoinRpcClient({ url: `http://127.0.0.1:${port}/`, user: 'u', password: 'p' });
+  // Fails fast: the refusal itself is the error (ECONNREFUSED), not the client's time limit running out.
+  const dead = new BitcoinRpcClient({ url: `http://127.0.0.1:${port}/`, user: 'u', password: 'p', timeoutMs: 600_000 });
   await assert.rejects(dead.getBlockCount(), (e: unknown) => e instanceof RpcTransportError && /ECONNREFUSED/.test(e.message));
-  assert.ok(Date.now() - started < 2000);
 
   const silent: Server = createServer(() => { /* never answers */ });
   await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
