@@ -28,7 +28,7 @@ for (const backend of chainBackends()) {
       await assert.rejects(chain.faucet.waitForConfirmations(out.txid, 1, { timeoutMs: 150 }), ConfirmationTimeoutError);
       const hashes = await chain.faucet.mine(2);
       assert.equal(hashes.length, 2);
-      assert.ok((await chain.faucet.waitForConfirmations(out.txid, 2, { timeoutMs: 5_000 })) >= 2);
+      assert.ok((await chain.faucet.waitForConfirmations(out.txid, 2, { timeoutMs: 30_000 })) >= 2);
       assert.equal((await chain.rpc.getTxOut(out.txid, out.vout))?.valueSat, 123_456n);
     });
 

@@ -6,6 +6,7 @@ import { Type } from '@sinclair/typebox';
 import { AttestationService, EnclaveCallError, FileSealedStore, Platform, defineInterface, type EnclaveHandle } from '../enclave-sim/index.ts';
 import { serveEnclave } from '../enclave-sim/runtime.ts';
 import { EXAMPLE_ENTRY, exampleInterface, exampleOcalls, tempDir, type ExampleInterface } from './fixtures/example-enclave/harness.ts';
+import { waitFor } from './helpers/treasury-pair.ts';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -23,6 +24,13 @@ function launch(ocalls = exampleOcalls(), extra: { instance?: string; iface?: Ex
     entry: EXAMPLE_ENTRY, iface: extra.iface ?? exampleInterface, ocalls, debug: extra.debug, onOcallError: extra.onOcallError,
     store: new FileSealedStore(join(dir, `w${n}.sealed`)), instance: extra.instance ?? `i${n}`,
   });
+}
+
+/** A one-shot event a test waits for (an ocall reached the host, ...). */
+function signal(): { fire: () => void; fired: Promise<void> } {
+  let fire!: () => void;
+  const fired = new Promise<void>((r) => { fire = r; });
+  return { fire, fired };
 }
 
 const code = (expected: string) => (e: unknown) => {
@@ -76,10 +84,11 @@ test('ocall failures and bad host answers reach the enclave as errors', async (t
   await assert.rejects(bad.ecall('ping_host', { text: 'x' }), (e: unknown) => code('ocall_failed')(e) && /invalid_ocall_result/.test((e as Error).message));
 
   // A hostile host answering an ocall with a value that fails the schema, straight onto the channel.
-  const hostile = await launch({ ...exampleOcalls(), echo: () => new Promise<never>(() => {}) });
+  const asked = signal();
+  const hostile = await launch({ ...exampleOcalls(), echo: () => { asked.fire(); return new Promise<never>(() => {}); } });
   t.after(() => hostile.terminate());
   const call = hostile.ecall('ping_host', { text: 'x' });
-  await new Promise((r) => setTimeout(r, 50));
+  await asked.fired; // the enclave's ocall is out, waiting for its answer
   for (let id = 1; id <= 20; id++) hostile.postRaw({ t: 'ocall_result', id, result: { text: 42, __proto__: null } });
   await assert.rejects(call, code('invalid_ocall_result'));
 });
@@ -98,8 +107,7 @@ test('one-way ocalls: delivered in order, never waited for, a failing handler re
   }, { onOcallError: (name, err) => failures.push(`${name}: ${err.message}`) });
   t.after(() => e.terminate());
   assert.deepEqual(await e.ecall('notify_host', { texts: ['a', 'hang', 'b', 'fail', 'c'] }), { posted: 5 });
-  const deadline = Date.now() + 2_000;
-  while (notes.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  await waitFor(() => notes.length >= 3 && failures.length >= 1, 15_000);
   assert.deepEqual(notes, ['a', 'b', 'c']);
   assert.deepEqual(failures, ['note: disk full']);
   // Only ocalls can be one-way: an ecall always answers.
@@ -107,9 +115,10 @@ test('one-way ocalls: delivered in order, never waited for, a failing handler re
 });
 
 test('pending ecalls reject with enclave_terminated when the enclave stops', async () => {
-  const e = await launch({ ...exampleOcalls(), echo: () => new Promise<never>(() => {}) });
+  const asked = signal();
+  const e = await launch({ ...exampleOcalls(), echo: () => { asked.fire(); return new Promise<never>(() => {}); } });
   const pending = e.ecall('ping_host', { text: 'x' }).then(() => null, (err: unknown) => err);
-  await new Promise((r) => setTimeout(r, 50));
+  await asked.fired; // the ecall is inside the enclave, waiting on its ocall
   await e.terminate();
   code('enclave_terminated')(await pending);
   await assert.rejects(e.ecall('get_state', {}), code('enclave_terminated'));

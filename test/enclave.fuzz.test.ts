@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AttestationService, EnclaveCallError, FileSealedStore, Platform, type EnclaveHandle } from '../enclave-sim/index.ts';
 import { EXAMPLE_ENTRY, exampleInterface, exampleOcalls, tempDir, type ExampleInterface } from './fixtures/example-enclave/harness.ts';
+import { prng, testSeed } from './helpers/seeded.ts';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -31,10 +32,9 @@ after(async () => {
   await cleanup();
 });
 
-/** A small deterministic PRNG, so a failure can be replayed (seed printed in the assertion message). */
-function prng(seed: number) {
-  let s = seed >>> 0;
-  const next = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s / 2 ** 32; };
+/** Draws from the shared seeded PRNG, so a failure replays (TEST_SEED; the seed is printed and in the messages). */
+function fuzzRng(seed: number) {
+  const next = prng(seed);
   const int = (n: number) => Math.floor(next() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
   const bytes = (n: number) => Uint8Array.from({ length: n }, () => int(256));
@@ -42,7 +42,7 @@ function prng(seed: number) {
   return { next, int, pick, bytes, str };
 }
 
-type Rng = ReturnType<typeof prng>;
+type Rng = ReturnType<typeof fuzzRng>;
 
 /** Values of every kind, including ones that are valid somewhere (the caller makes the call invalid). */
 function junkValue(r: Rng, depth = 0): unknown {
@@ -116,8 +116,8 @@ async function snapshotState() {
 }
 
 test('10,000 malformed ecalls each get an error answer and change nothing', async () => {
-  const seed = Date.now() >>> 0;
-  const r = prng(seed);
+  const seed = testSeed('enclave.fuzz ecalls');
+  const r = fuzzRng(seed);
   const before = await snapshotState();
   const checks = new Map(Object.entries(exampleInterface.ecalls).map(([n, s]) => [n, TypeCompiler.Compile(s.args)]));
   const codes = new Map<string, number>();
@@ -148,8 +148,8 @@ test('10,000 malformed ecalls each get an error answer and change nothing', asyn
 });
 
 test('raw junk on the enclave channel gets protocol errors and changes nothing', async () => {
-  const seed = (Date.now() + 1) >>> 0;
-  const r = prng(seed);
+  const seed = testSeed('enclave.fuzz raw junk');
+  const r = fuzzRng(seed);
   const before = await snapshotState();
   protocolErrors.length = 0;
   const junk: (() => unknown)[] = [

@@ -12,6 +12,7 @@ import {
 import { counterIdFor } from '../enclave-sim/counter.ts';
 import { SlotFile } from '../enclave-sim/durable-file.ts';
 import { copyExampleProject, EXAMPLE_ENTRY, exampleInterface, exampleOcalls, tempDir } from './fixtures/example-enclave/harness.ts';
+import { waitFor } from './helpers/treasury-pair.ts';
 
 let root: string;
 let cleanup: () => Promise<void>;
@@ -213,11 +214,12 @@ test('a crash between storing a blob and advancing the counter is recovered, and
   assert.equal(await totalOf(forkPlatform, forkStore), 8n);
 });
 
-/** Records store events and delays each store. */
+/** Records store events and delays each store (by the next of `delays` ms, or until the next of `holds` settles). */
 class SlowStore implements SealedStore {
   readonly inner: FileSealedStore;
   readonly events: string[] = [];
   readonly delays: number[];
+  readonly holds: Promise<void>[] = [];
   active = 0;
   maxActive = 0;
   constructor(file: string, delays: number[]) {
@@ -229,7 +231,9 @@ class SlowStore implements SealedStore {
     this.active++;
     this.maxActive = Math.max(this.maxActive, this.active);
     this.events.push(`store:begin:${n}`);
-    await new Promise((r) => setTimeout(r, this.delays.shift() ?? 0));
+    const hold = this.holds.shift();
+    if (hold) await hold;
+    else await new Promise((r) => setTimeout(r, this.delays.shift() ?? 0));
     await this.inner.store(blob);
     this.events.push(`store:end:${n}`);
     this.active--;
@@ -242,13 +246,19 @@ test('sealState resolves only after the blob is stored and the counter advanced'
   const store = new SlowStore(storeFile, []);
   const { platform, enclave } = await launch(platformDir, store);
   try {
-    store.delays.push(300);
+    // The store is held open until the checks below have run.
+    let release!: () => void;
+    store.holds.push(new Promise<void>((r) => { release = r; }));
     const before = await platform.readCounter(enclave.measurement);
     let resolved = false;
     const call = enclave.ecall('add', { amount: 4n }).then((r) => { resolved = true; store.events.push('ecall:resolved'); return r; });
-    await new Promise((r) => setTimeout(r, 150));
+    await waitFor(() => store.events.includes(`store:begin:${before + 1}`), 15_000);
+    // A later ecall's answer: had the enclave answered the add before its store completed, that answer
+    // would have come first.
+    await enclave.ecall('get_state', {});
     assert.equal(resolved, false, 'not done while the store is still writing');
     assert.equal(await platform.readCounter(enclave.measurement), before, 'the counter waits for the store');
+    release();
     await call;
     assert.equal(await platform.readCounter(enclave.measurement), before + 1, 'the counter was advanced when the ecall resolved');
     assert.equal(inspectSealedBlob(await readFile(storeFile))!.counter, before + 1, 'the new blob was on disk when the ecall resolved');

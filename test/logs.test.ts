@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { NODE_MAIN } from '../src/cli/processes.ts';
@@ -62,16 +62,23 @@ test('--log-level debug: JSON lines with level, time, name; requests logged with
   assert.doesNotMatch(text, /authorization|bearer/i);
 });
 
-test('--log-level warn writes nothing at info or debug; a bad level is a usage error', async () => {
+test('--log-level warn writes its warnings and nothing at info or debug; a bad level is a usage error', async () => {
   const file = join(dir, 'warn.log');
   const node = await NodeProcess.start(join(dir, 'n2'), chain, key, ['--log-level', 'warn', '--log-file', file]);
   try {
-    await node.ok('GET', '/v1/getinfo');
+    await node.ok('GET', '/v1/getinfo'); // a debug line at --log-level debug
+    // A request answered 502 (nothing listens on port 1) is logged at warn: the log must show it.
+    const unreachable = await node.api('POST', '/v1/peers', { address: '127.0.0.1:1' });
+    assert.equal(unreachable.status, 502);
   } finally {
     await node.kill('SIGTERM');
   }
-  const written = await stat(file).then(() => lines(file), () => []);
-  assert.deepEqual(written.filter((l) => (l.level as number) < 40), []);
+  const written = await lines(file);
+  const warned = written.filter((l) => l.msg === 'request answered with an error');
+  assert.ok(warned.some((l) => l.level === 40 && l.path === '/v1/peers' && l.status === 502 && l.code === 'peer_unreachable'), `the 502 is logged at warn: ${JSON.stringify(written)}`);
+  assert.deepEqual(written.filter((l) => (l.level as number) < 40), [], 'nothing below warn is written');
+  // What the debug run logged at info and debug is missing here.
+  for (const msg of ['node started', 'request', 'node stopping']) assert.ok(!written.some((l) => l.msg === msg), `'${msg}' logged at warn`);
 
   const run = promisify(execFile);
   const bad = await run(process.execPath, ['--import', 'tsx', NODE_MAIN, '--rpc-url', chain.rpcUrl, '--attestation-key', key, '--datadir', join(dir, 'n3'), '--log-level', 'loud'])

@@ -78,7 +78,7 @@ describe('GET /metrics', () => {
     const refused = await a.api('POST', '/v1/payments', { channel_id: ch, amount_sat: 50_000_000 });
     assert.equal(refused.body.status ?? refused.body.error?.code, refused.status === 201 ? 'failed' : 'insufficient_funds');
     const paid = 20 * 100 + (19 * 20) / 2;
-    await waitUntil(async () => value((await scrape(b)).samples, 'teechain_payments_received_total') === 20, 5_000, 'b counted 20 received');
+    await waitUntil(async () => value((await scrape(b)).samples, 'teechain_payments_received_total') === value(b0, 'teechain_payments_received_total') + 20, 30_000, 'b counted 20 received');
     const [a1, b1] = [(await scrape(a)).samples, (await scrape(b)).samples];
     assert.equal(value(a1, 'teechain_payments_sent_total', { status: 'succeeded' }) - value(a0, 'teechain_payments_sent_total', { status: 'succeeded' }), 20);
     assert.equal(value(a1, 'teechain_payments_sent_total', { status: 'failed' }) - value(a0, 'teechain_payments_sent_total', { status: 'failed' }), 1);

@@ -5,12 +5,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Transaction } from 'bitcoinjs-lib';
-import { connect, fundedDeposit, makePair, waitFor } from './helpers/treasury-pair.ts';
+import { connect, fundedDeposit, makePair, waitFor as waitForIn } from './helpers/treasury-pair.ts';
 import { TreasuryError } from '../src/treasury/errors.ts';
 import { decodeState } from '../src/treasury/state.ts';
+import { addressToOutputScript } from '../src/bitcoin/network.ts';
+import { bytesToHex } from '../enclave-sim/encoding.ts';
+import { prng, testSeed } from './helpers/seeded.ts';
+
+/** Conditions on a loaded machine: a generous limit (it only matters when the condition never comes). */
+const waitFor = (cond: () => boolean, timeoutMs = 30_000) => waitForIn(cond, timeoutMs);
+
+/** Replies in success paths may take long on a loaded machine: no test here expects a timeout. */
+const REPLY_TIMEOUT_MS = 15_000;
 
 async function openFunded(aValue = 1_000_000n, bValue = 500_000n) {
-  const pair = await makePair();
+  const pair = await makePair({ replyTimeoutMs: REPLY_TIMEOUT_MS });
   await connect(pair);
   const da = await fundedDeposit(pair, pair.a, aValue);
   const db = await fundedDeposit(pair, pair.b, bValue);
@@ -30,7 +39,7 @@ async function rejects(p: Promise<unknown>, code: string): Promise<void> {
 }
 
 test('handshake: both enclaves attest each other and learn each other\'s node id', async () => {
-  const pair = await makePair();
+  const pair = await makePair({ replyTimeoutMs: REPLY_TIMEOUT_MS });
   await connect(pair);
   assert.deepEqual(pair.a.treasury.info().peers, [pair.b.treasury.nodeId]);
   assert.deepEqual(pair.b.treasury.info().peers, [pair.a.treasury.nodeId]);
@@ -48,11 +57,12 @@ test('channel: deposits credit their owner once the counterparty has checked the
 
 test('payments: thousands of random payments both ways keep both enclaves in agreement', async () => {
   const { pair, channelId } = await openFunded();
+  const rand = prng(testSeed('treasury.protocol payments'));
   let expectA = 1_000_000n;
   const batches: Promise<unknown>[] = [];
   for (let i = 0; i < 3000; i++) {
-    const amount = 1 + Math.floor(Math.random() * 300);
-    const fromA = Math.random() < 0.6;
+    const amount = 1 + Math.floor(rand() * 300);
+    const fromA = rand() < 0.6;
     expectA += fromA ? -BigInt(amount) : BigInt(amount);
     batches.push((fromA ? pair.a : pair.b).treasury.pay([{ channel_id: channelId, amount_sat: amount }]));
   }
@@ -79,7 +89,7 @@ test('payments: beyond balance, zero, unknown channel: refused, nothing moves', 
 });
 
 test('deposits: reuse, unconfirmed, non-existent or mismatched funding are refused', async () => {
-  const pair = await makePair({ minConfirmations: 3 });
+  const pair = await makePair({ minConfirmations: 3, replyTimeoutMs: REPLY_TIMEOUT_MS });
   await connect(pair);
   const dep = await pair.a.treasury.newDeposit();
   await rejects(pair.a.treasury.depositFunded(dep.deposit_id, 'ee'.repeat(32), 0), 'funding_not_found');
@@ -123,9 +133,14 @@ test('settlement: either side alone, one transaction spending every deposit, pay
   const r = await pair.b.treasury.settle(channelId, 2);
   const tx = Transaction.fromHex(r.tx_hex!);
   assert.equal(tx.ins.length, 2);
-  const values = tx.outs.map((o) => o.value).sort((x, y) => (x < y ? -1 : 1));
-  // b settles: b pays the fee from its side.
-  assert.deepEqual(values, [500_000n + 123_456n - 1_000n - BigInt(r.fee_sat), 1_000_000n - 123_456n + 1_000n].sort((x, y) => (x < y ? -1 : 1)));
+  // Each output pays its owner's payout script its owner's balance (matched by script, so swapped
+  // recipients fail); b settles, so b pays the fee from its side.
+  const outputs = tx.outs.map((o) => ({ script: bytesToHex(o.script), value: o.value })).sort((x, y) => (x.script < y.script ? -1 : 1));
+  const expected = [
+    { script: bytesToHex(addressToOutputScript(payoutOf(pair.a))), value: 1_000_000n - 123_456n + 1_000n },
+    { script: bytesToHex(addressToOutputScript(payoutOf(pair.b))), value: 500_000n + 123_456n - 1_000n - BigInt(r.fee_sat) },
+  ].sort((x, y) => (x.script < y.script ? -1 : 1));
+  assert.deepEqual(outputs, expected, 'each side\'s payout script is paid exactly its balance');
   assert.ok(BigInt(r.fee_sat) > 0n);
   await rejects(pair.b.treasury.settle(channelId, 2), 'channel_closed');
   // the peer learns of it and refuses further payments
@@ -194,21 +209,40 @@ test('resync: payments lost with a dropped session are credited after reconnecti
   pair.a.treasury.disconnected(pair.a.conn);
   pair.b.treasury.disconnected(pair.b.conn);
   await connect(pair);
-  await new Promise((r) => setTimeout(r, 50));
-  assert.equal(pair.b.treasury.channel(channelId).local_balance_sat, '501000');
+  // A later payment on the new session is delivered after whatever the reconnection re-sent: once it is
+  // acknowledged, a double credit of the resent totals would have shown.
+  await pair.a.treasury.pay([{ channel_id: channelId, amount_sat: 1 }]);
+  await waitFor(() => pair.b.treasury.channel(channelId).total_received_sat !== '1000');
+  assert.equal(pair.b.treasury.channel(channelId).total_received_sat, '1001', 'the resent totals were credited once, then the new payment');
+  await waitFor(() => pair.a.treasury.channel(channelId).total_acked_sat === '1001');
+  assert.equal(pair.b.treasury.channel(channelId).local_balance_sat, '501001');
+  assert.equal(pair.a.treasury.channel(channelId).local_balance_sat, '998999');
 });
 
 test('durability: a pay message never leaves before the state that debits it is sealed', async () => {
-  const pair = await makePair({ sealDelayMs: 20 });
+  // a's seals can be held in flight: the test releases the one its payment starts.
+  let hold: { reached: boolean; release: () => void } | null = null;
+  const pair = await makePair({
+    replyTimeoutMs: REPLY_TIMEOUT_MS,
+    beforeSeal: (side) => {
+      if (side !== 'a' || !hold) return;
+      const h = hold;
+      return new Promise<void>((resolve) => { h.reached = true; h.release = resolve; });
+    },
+  });
   await connect(pair);
   const da = await fundedDeposit(pair, pair.a, 100_000n);
   const ch = await pair.a.treasury.openChannel(pair.b.treasury.nodeId, payoutOf(pair.a));
   await pair.a.treasury.addDeposit(ch.channel_id, da);
   const before = pair.wire.log.ab.length;
   const sealsBefore = pair.a.sealed.length;
+  const held = { reached: false, release: () => undefined as void };
+  hold = held;
   const p = pair.a.treasury.pay([{ channel_id: ch.channel_id, amount_sat: 5 }]);
-  await new Promise((r) => setTimeout(r, 5));
+  await waitFor(() => held.reached);
+  hold = null;
   assert.equal(pair.wire.log.ab.length, before, 'nothing sent while the seal is in flight');
+  held.release();
   await p;
   assert.ok(pair.a.sealed.length > sealsBefore);
   assert.equal(pair.a.state().channels[ch.channel_id]!.sent, 5n);
@@ -277,9 +311,10 @@ test('sealing: only a payee\'s credits skip the rollback counter; debits, deposi
   assert.ok(pair.a.protects.slice(fromA).every(Boolean), 'the payer\'s seals are protected');
   assert.ok(pair.b.protects.length > fromB && pair.b.protects.slice(fromB).every((p) => !p), 'the payee\'s seals are not');
   // Random payments both ways, many in flight: every unprotected seal is credits only, on both sides.
+  const rand = prng(testSeed('treasury.protocol sealing'));
   for (let i = 0; i < 400; i++) {
-    const fromSideA = Math.random() < 0.5;
-    void (fromSideA ? pair.a : pair.b).treasury.pay([{ channel_id: channelId, amount_sat: 1 + Math.floor(Math.random() * 50) }]);
+    const fromSideA = rand() < 0.5;
+    void (fromSideA ? pair.a : pair.b).treasury.pay([{ channel_id: channelId, amount_sat: 1 + Math.floor(rand() * 50) }]);
     if (i % 7 === 0) await new Promise((r) => setImmediate(r));
   }
   await waitFor(() => ['a', 'b'].every((s) => {

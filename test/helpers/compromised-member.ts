@@ -28,7 +28,10 @@ import type { CommitteeMessage } from '../../src/protocol/messages.ts';
 import type { TreasuryState } from '../../src/treasury/state.ts';
 import { checkInputSignature, finishInput, NETWORK, signaturesFor } from '../../src/treasury/transactions.ts';
 import { Mesh, type MeshNode } from './treasury-mesh.ts';
-import { waitFor } from './treasury-pair.ts';
+import { waitFor as waitForIn } from './treasury-pair.ts';
+
+/** Conditions on a loaded machine: a generous limit (it only matters when the condition never comes). */
+const waitFor = (cond: () => boolean, timeoutMs = 30_000) => waitForIn(cond, timeoutMs);
 
 export type MemberName = 'p' | 'b1' | 'b2';
 export const MEMBERS: readonly MemberName[] = ['p', 'b1', 'b2'];

@@ -29,16 +29,7 @@ export type Handle = EnclaveHandle<typeof TreasuryInterface>;
 export type Dir = 'ab' | 'ba';
 
 /** A seeded PRNG (mulberry32): a failing randomised run replays exactly from its seed. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng as rng } from './seeded.ts';
 
 /** A store that keeps every blob ever given to it, answering loads with whatever the attacker picks. */
 export class RecordingStore implements SealedStore {

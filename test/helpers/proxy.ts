@@ -1,7 +1,7 @@
 /**
  * A TCP proxy that plays the malicious host (or network) between two treasury nodes: it relays
- * length-prefixed frames unchanged, and on request replays the last frame, flips a byte in the next, or
- * drops every frame in one direction.
+ * length-prefixed frames unchanged, and on request replays the last frame, flips a byte in the next, swaps
+ * the next two, drops every frame in one direction, or refuses new connections.
  */
 import { createServer, connect, type Socket } from 'node:net';
 import { encodeFrames, FrameDecoder } from '../../src/network/framing.ts';
@@ -14,8 +14,14 @@ export async function startTamperingProxy(target: string) {
   const pending: Record<Dir, 'replay' | 'flip' | null> = { toTarget: null, toClient: null };
   const dropping: Record<Dir, boolean> = { toTarget: false, toClient: false };
   const live: Array<{ client: Socket; upstream: Socket }> = [];
+  /** swapNext: the frame held back until the one after it has been relayed, and who waits for the swap. */
+  const swap: Record<Dir, { armed: boolean; held: Uint8Array | null; done: (() => void) | null }> = {
+    toTarget: { armed: false, held: null, done: null }, toClient: { armed: false, held: null, done: null },
+  };
+  let refusing = false;
 
   const server = createServer((client) => {
+    if (refusing) { client.destroy(); return; }
     const upstream = connect({ host, port: Number(port) });
     live.push({ client, upstream });
     const pipe = (from: Socket, to: Socket, dir: Dir) => {
@@ -28,7 +34,16 @@ export async function startTamperingProxy(target: string) {
             frame[frame.length - 1]! ^= 0x80;
             pending[dir] = null;
           }
+          const sw = swap[dir];
+          if (sw.armed && sw.held === null) { sw.held = frame; continue; }
           last[dir] = frame;
+          if (sw.armed && sw.held !== null) {
+            to.write(encodeFrames([frame, sw.held]));
+            sw.armed = false;
+            sw.held = null;
+            sw.done?.();
+            continue;
+          }
           to.write(encodeFrames([frame]));
         }
       });
@@ -59,6 +74,21 @@ export async function startTamperingProxy(target: string) {
     /** Flips a bit in the next frame relayed in `dir`. */
     flipNext(dir: Dir) {
       pending[dir] = 'flip';
+    },
+    /**
+     * Holds the next frame relayed in `dir` back and sends it right after the one that follows it (two
+     * authenticated frames swapped). Resolves once both went out, swapped.
+     */
+    swapNext(dir: Dir): Promise<void> {
+      return new Promise<void>((resolve) => { swap[dir] = { armed: true, held: null, done: resolve }; });
+    },
+    /** Whether swapNext(dir) is holding a frame back, waiting for the next one. */
+    holding(dir: Dir): boolean {
+      return swap[dir].held !== null;
+    },
+    /** From now on, new connections are closed at once (true) or relayed again (false); live ones stay. */
+    refuseNew(on = true) {
+      refusing = on;
     },
     async close() {
       for (const c of live) { c.client.destroy(); c.upstream.destroy(); }

@@ -81,7 +81,12 @@ export interface Wire {
   tamper?: (dir: 'ab' | 'ba', frames: Uint8Array[]) => Uint8Array[];
 }
 
-export async function makePair(opts: { sealDelayMs?: number; minConfirmations?: number; replyTimeoutMs?: number } = {}) {
+/**
+ * replyTimeoutMs: how long a side waits for the peer's answer (default 2 s; success paths on a loaded
+ * machine want >= 10 s). beforeSeal: awaited at the start of every seal of that side (a test holds a seal
+ * in flight with it).
+ */
+export async function makePair(opts: { sealDelayMs?: number; minConfirmations?: number; replyTimeoutMs?: number; beforeSeal?: (side: 'a' | 'b', protect: boolean) => Promise<void> | void } = {}) {
   const service = AttestationService.create();
   const chain = new FakeChain();
   const wire: Wire = { log: { ab: [], ba: [] } };
@@ -95,6 +100,7 @@ export async function makePair(opts: { sealDelayMs?: number; minConfirmations?: 
     const dir = name === 'a' ? 'ab' : 'ba';
     side.treasury = new Treasury(state, {
       seal: async (bytes, protect) => {
+        if (opts.beforeSeal) await opts.beforeSeal(name, protect);
         if (opts.sealDelayMs) await new Promise((r) => setTimeout(r, opts.sealDelayMs));
         side.sealed.push(bytes);
         side.protects.push(protect);
