@@ -9,10 +9,14 @@ import { join } from 'node:path';
 import { AttestationService } from '../../enclave-sim/attestation.ts';
 import { startEmbeddedChain } from '../../src/chain/embedded/index.ts';
 import { BitcoinRpcClient } from '../../src/chain/rpc-client.ts';
-import { NODE_MAIN, spawnReady } from '../../src/cli/processes.ts';
+import { NODE_MAIN } from '../../src/cli/processes.ts';
 import { ApiClient } from '../../src/cli/client.ts';
 import { openChannelBetween } from '../../src/cli/channels.ts';
 import { JOIN_TOKEN_ENV, readJoinTokens, RPC_PASSWORD_ENV } from '../../src/node/secret-file.ts';
+import { spawnReadyTracked, stopChild } from './processes.ts';
+
+// Every node process (and anything spawned with spawnTracked) is stopped at the end of the file, even if a test failed first.
+export { KILL_GRACE_MS, spawnTracked, stopChild, track } from './processes.ts';
 
 export interface TestChain {
   rpcUrl: string;
@@ -89,7 +93,7 @@ export class NodeProcess {
       // Same ports as before, so peers that dialled us can redial.
       args.push('--p2p-port', this.ready.p2p.split(':')[1]!, '--api-port', new URL(this.ready.rest_url).port);
     }
-    const p = await spawnReady<NodeReady>(NODE_MAIN, args, undefined, this.env);
+    const p = await spawnReadyTracked<NodeReady>(NODE_MAIN, args, this.env);
     this.proc = p.proc;
     this.ready = p.ready;
     this.token = (await readFile(this.ready.token_file, 'utf8')).trim();
@@ -119,11 +123,9 @@ export class NodeProcess {
     return r.body;
   }
 
+  /** Signals the process and waits for its exit; SIGKILL if it is still running after KILL_GRACE_MS. */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    const exited = new Promise((r) => this.proc.once('exit', r));
-    this.proc.kill(signal);
-    await exited;
+    await stopChild(this.proc, signal);
   }
 }
 
