@@ -3,6 +3,7 @@
  * an attestation key, and treasury nodes as real child processes with their REST APIs.
  */
 import type { ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -169,4 +170,27 @@ export async function pool<T, R>(items: T[], limit: number, fn: (item: T, i: num
     }
   }));
   return out;
+}
+
+/** Whether nothing listens on 127.0.0.1:`port` (by listening on it for a moment). */
+export function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A base port B such that B + o is free for every offset in `offsets`, picked by `random` (a seeded PRNG)
+ * below the kernel's ephemeral range (32768+), where no outgoing connection or port-0 listener lands.
+ */
+export async function freePorts(offsets: number[], random: () => number, low = 20_000, high = 32_000): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const base = low + Math.floor(random() * (high - low - Math.max(...offsets)));
+    let free = true;
+    for (const o of offsets) if (!(await portFree(base + o))) { free = false; break; }
+    if (free) return base;
+  }
+  throw new Error(`no free ports at offsets ${offsets.join(',')} in ${low}-${high}`);
 }
