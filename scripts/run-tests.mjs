@@ -75,8 +75,14 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 
 const [code, signal] = await new Promise((r) => child.once('exit', (c, s) => r([c, s])));
 clearTimeout(watchdog);
-// Whatever a file process left in the runner's group goes with it.
-signalGroup('SIGKILL');
+// Whatever is left in the runner's group (a file process still stopping what it started, or what it left
+// behind) gets SIGTERM and up to 10 s to end (a file process's handler stops its own children), then SIGKILL.
+const groupAlive = () => { try { process.kill(-child.pid, 0); return true; } catch { return false; } };
+if (groupAlive()) {
+  signalGroup('SIGTERM');
+  for (let i = 0; i < 100 && groupAlive(); i++) await new Promise((r) => setTimeout(r, 100));
+  signalGroup('SIGKILL');
+}
 const report = (() => { try { return readFileSync(tap, 'utf8'); } catch { return ''; } })();
 rmSync(tmp, { recursive: true, force: true });
 

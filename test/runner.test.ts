@@ -88,7 +88,7 @@ describe('scripts/run-tests.mjs', { concurrency: true }, () => {
     const r = await runTests(['fail'], { TEST_DIR: 'test/fixtures/runner', TEST_KILL_GRACE_MS: '1000', TEST_TIMEOUT_MS: '60000', RUNNER_PID_FILE: p.file });
     failedAlone(r);
     assert.match(r.stdout, /this fixture fails on purpose/);
-    assert.match(r.stdout + r.stderr, /stopped 1 child process\(es\) the tests left running/);
+    assert.match(r.stdout + r.stderr, /stopped 1 child process\(es\) still running at the end of the file/);
     assert.equal(readFileSync(`${p.file}.end`, 'utf8'), 'SIGKILL', 'the child ignored SIGTERM, so only SIGKILL ended it');
     assert.equal(alive(p.pid()), false, `child ${p.pid()} outlived its test file`);
   });

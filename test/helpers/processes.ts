@@ -97,7 +97,7 @@ export async function spawnReadyTracked<T>(entry: string, args: string[], env: R
 
 after(async () => {
   const n = await stopAllTracked();
-  if (n > 0) process.stderr.write(`test/helpers/processes.ts: stopped ${n} child process(es) the tests left running\n`);
+  if (n > 0) process.stderr.write(`test/helpers/processes.ts: stopped ${n} child process(es) still running at the end of the file\n`);
 });
 process.on('exit', () => { for (const t of live) send(t, 'SIGKILL'); });
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
