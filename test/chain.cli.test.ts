@@ -1,22 +1,22 @@
 /** The runnable entry (src/chain/embedded/main.ts) as a real child process. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BitcoinRpcClient } from '../src/chain/rpc-client.ts';
 import { tempDir } from './helpers/chain.ts';
+import { spawnTracked, stopChild } from './helpers/processes.ts';
 
 const MAIN = join(import.meta.dirname, '../src/chain/embedded/main.ts');
 
 function startMain(args: string[]) {
-  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawnTracked(process.execPath, ['--import', 'tsx', MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  proc.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const firstLine = new Promise<string>((resolve, reject) => {
     let out = '';
-    proc.stdout.on('data', (d: Buffer) => {
+    proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const nl = out.indexOf('\n');
       if (nl >= 0) resolve(out.slice(0, nl));
@@ -52,17 +52,21 @@ test('main.ts starts, prints its JSON line, answers getblockcount over HTTP, exi
       assert.equal(await rpc2.call('stop'), 'Bitcoin Core stopping');
       assert.equal(await again.exited, 0, again.stderr());
     } finally {
-      if (again.proc.exitCode === null) again.proc.kill('SIGKILL');
+      await stopChild(again.proc, 'SIGKILL');
     }
   } finally {
-    if (child.proc.exitCode === null) child.proc.kill('SIGKILL');
+    await stopChild(child.proc, 'SIGKILL');
     dir.cleanup();
   }
 });
 
 test('main.ts refuses bad arguments with a message and exit code 2', async () => {
   const child = startMain(['--port', 'seventy']);
-  assert.equal(await child.exited, 2);
-  assert.match(child.stderr(), /--datadir DIR is required|--port/);
   child.firstLine.catch(() => {});
+  try {
+    assert.equal(await child.exited, 2);
+    assert.match(child.stderr(), /--datadir DIR is required|--port/);
+  } finally {
+    await stopChild(child.proc, 'SIGKILL');
+  }
 });

@@ -4,21 +4,21 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NetworkFile } from '../src/cli/client.ts';
-import { tempDir, waitUntil } from './helpers/network.ts';
+import { spawnTracked, stopChild, tempDir, waitUntil } from './helpers/network.ts';
 
 const CLI = join(import.meta.dirname, '../src/cli/main.ts');
 
 function networkUp(datadir: string, extra: string[]) {
-  const proc = spawn(process.execPath, ['--import', 'tsx', CLI, '--datadir', datadir, 'network', 'up', '--base-port', '0', '--deposit-sat', '100000', '--no-dashboard', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // A process group of its own: if it must be SIGKILLed, its chain and nodes go with it.
+  const proc = spawnTracked(process.execPath, ['--import', 'tsx', CLI, '--datadir', datadir, 'network', 'up', '--base-port', '0', '--deposit-sat', '100000', '--no-dashboard', ...extra], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let stdout = '';
   let stderr = '';
-  proc.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-  proc.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  proc.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
+  proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   const ready = waitUntil(() => stdout.includes('Ctrl-C stops the network') || proc.exitCode !== null, 240_000, 'network up').then(() => {
     if (proc.exitCode !== null) throw new Error(`network up exited ${proc.exitCode}: ${stderr}`);
   });
@@ -71,8 +71,7 @@ async function checkNetwork(extra: string[], secretsOf: (datadir: string, networ
     const dirs = ['', 'chain', 'nodes', ...network.nodes.flatMap((x) => [x, ...(x.backups ?? [])]).map((n) => `nodes/${n.name}`)];
     for (const d of dirs) assert.equal((await modeOf(join(datadir, d))).toString(8), '700', `directory ${d || '.'}`);
   } finally {
-    up.proc.kill('SIGTERM');
-    await up.exited;
+    await stopChild(up.proc, 'SIGTERM');
   }
 }
 
@@ -115,9 +114,9 @@ test('npm start -- --committee 3: backups get the primary\'s join tokens off the
 
 test('a password or a join token on the command line is refused, with the safe ways named', { timeout: 120_000 }, async () => {
   const run = (entry: string, args: string[]) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, entry), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawnTracked(process.execPath, ['--import', 'tsx', join(import.meta.dirname, entry), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    p.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
     p.once('exit', (code) => resolve({ code, stderr }));
   });
   const dir = await tempDir('teechain-argv-');

@@ -3,16 +3,21 @@
  * an attestation key, and treasury nodes as real child processes with their REST APIs.
  */
 import type { ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AttestationService } from '../../enclave-sim/attestation.ts';
 import { startEmbeddedChain } from '../../src/chain/embedded/index.ts';
 import { BitcoinRpcClient } from '../../src/chain/rpc-client.ts';
-import { NODE_MAIN, spawnReady } from '../../src/cli/processes.ts';
+import { NODE_MAIN } from '../../src/cli/processes.ts';
 import { ApiClient } from '../../src/cli/client.ts';
 import { openChannelBetween } from '../../src/cli/channels.ts';
 import { JOIN_TOKEN_ENV, readJoinTokens, RPC_PASSWORD_ENV } from '../../src/node/secret-file.ts';
+import { spawnReadyTracked, stopChild } from './processes.ts';
+
+// Every node process (and anything spawned with spawnTracked) is stopped at the end of the file, even if a test failed first.
+export { KILL_GRACE_MS, spawnTracked, stopChild, track } from './processes.ts';
 
 export interface TestChain {
   rpcUrl: string;
@@ -89,7 +94,7 @@ export class NodeProcess {
       // Same ports as before, so peers that dialled us can redial.
       args.push('--p2p-port', this.ready.p2p.split(':')[1]!, '--api-port', new URL(this.ready.rest_url).port);
     }
-    const p = await spawnReady<NodeReady>(NODE_MAIN, args, undefined, this.env);
+    const p = await spawnReadyTracked<NodeReady>(NODE_MAIN, args, this.env);
     this.proc = p.proc;
     this.ready = p.ready;
     this.token = (await readFile(this.ready.token_file, 'utf8')).trim();
@@ -119,11 +124,9 @@ export class NodeProcess {
     return r.body;
   }
 
+  /** Signals the process and waits for its exit; SIGKILL if it is still running after KILL_GRACE_MS. */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    const exited = new Promise((r) => this.proc.once('exit', r));
-    this.proc.kill(signal);
-    await exited;
+    await stopChild(this.proc, signal);
   }
 }
 
@@ -167,4 +170,27 @@ export async function pool<T, R>(items: T[], limit: number, fn: (item: T, i: num
     }
   }));
   return out;
+}
+
+/** Whether nothing listens on 127.0.0.1:`port` (by listening on it for a moment). */
+export function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A base port B such that B + o is free for every offset in `offsets`, picked by `random` (a seeded PRNG)
+ * below the kernel's ephemeral range (32768+), where no outgoing connection or port-0 listener lands.
+ */
+export async function freePorts(offsets: number[], random: () => number, low = 20_000, high = 32_000): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const base = low + Math.floor(random() * (high - low - Math.max(...offsets)));
+    let free = true;
+    for (const o of offsets) if (!(await portFree(base + o))) { free = false; break; }
+    if (free) return base;
+  }
+  throw new Error(`no free ports at offsets ${offsets.join(',')} in ${low}-${high}`);
 }
