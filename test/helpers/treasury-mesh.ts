@@ -221,6 +221,19 @@ export class Mesh {
     }
   }
 
+  /** A network partition around `name`: like kill, but the node runs on and sees its own sessions drop too (see heal). */
+  partition(name: string): void {
+    const conns = [...this.links].filter((l) => l.startsWith(`${name}|`));
+    this.kill(name);
+    for (const c of conns) this.get(name).treasury.disconnected(c);
+  }
+
+  /** The end of a partition: the same running instance redials `peers`, with what it holds in memory. */
+  async heal(name: string, peers: string[]): Promise<void> {
+    this.dead.delete(name);
+    for (const p of peers) await this.link(name, p);
+  }
+
   /** A host that silently stops relaying (no disconnection seen by anyone); `unmute` lets frames through again. */
   mute(name: string): void {
     this.dead.add(name);
