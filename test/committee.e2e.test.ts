@@ -174,24 +174,26 @@ describe('committee chains end to end', () => {
     assert.equal(frozen.status, 503);
     assert.equal(frozen.body.error.code, 'committee_unavailable');
     // The peer keeps paying: a's primary credits it and issues updates that the middle member seals and the
-    // dead tail misses; the peer's payment is not acknowledged until the tail has it (answered when it is).
-    const incoming = b[0]!.api('POST', '/v1/payments', { channel_id: ch, amount_sat: 700 });
-    await waitUntil(async () => (await a[1]!.ok('GET', `/v1/channels/${ch}`)).total_received_sat === '700', 15_000, 'the middle member holds the credit');
+    // dead tail misses; the peer's payments are not acknowledged until the tail has them (answered when they are).
+    const incoming = [];
+    for (const [amount, total] of [[700, '700'], [300, '1000']] as const) {
+      incoming.push(b[0]!.api('POST', '/v1/payments', { channel_id: ch, amount_sat: amount }));
+      await waitUntil(async () => (await a[1]!.ok('GET', `/v1/channels/${ch}`)).total_received_sat === total, 15_000, `the middle member holds the credit of ${amount}`);
+    }
     const c = await a[0]!.ok('GET', '/v1/committee');
-    assert.ok(c.acked_seq < c.seq, `the credit's update is not acknowledged by the chain (acked ${c.acked_seq} < ${c.seq})`);
+    assert.ok(c.acked_seq < c.seq, `the credits' updates are not acknowledged by the chain (acked ${c.acked_seq} < ${c.seq})`);
     assert.equal((await b[0]!.ok('GET', `/v1/channels/${ch}`)).total_acked_sat, '0', 'the peer has no acknowledgement yet');
     await a[2]!.launch();
     await waitUntil(async () => {
       const c = (await a[0]!.ok('GET', '/v1/committee'));
       return c.members.every((m: { connected: boolean }) => m.connected) && c.acked_seq === c.seq;
     }, 20_000, 'the restarted tail rejoins and acknowledges the latest update');
-    await waitUntil(async () => (await b[0]!.ok('GET', `/v1/channels/${ch}`)).total_acked_sat === '700', 20_000, 'the peer\'s payment is acknowledged once the tail caught up');
-    const answered = await incoming;
-    assert.ok(answered.status === 201 || answered.status === 202, JSON.stringify(answered.body));
+    await waitUntil(async () => (await b[0]!.ok('GET', `/v1/channels/${ch}`)).total_acked_sat === '1000', 20_000, 'the peer\'s payments are acknowledged once the tail caught up');
+    for (const answered of await Promise.all(incoming)) assert.ok(answered.status === 201 || answered.status === 202, JSON.stringify(answered.body));
     await payMany(a[0]!, ch, 50, 10);
     const tail = await a[2]!.ok('GET', `/v1/channels/${ch}`);
     assert.equal(tail.total_sent_sat, '1000', 'the tail holds every acknowledged payment');
-    assert.equal(tail.total_received_sat, '700', 'the tail holds the credit it missed while down');
+    assert.equal(tail.total_received_sat, '1000', 'the tail holds the credits it missed while down');
     for (const n of [...a, ...b]) await n.kill('SIGTERM');
   });
 
