@@ -98,11 +98,15 @@ export class CommitteeCoordinator {
   /** Backup: the signatures that came with `downstreamAck`, from its successor down to the tail. */
   private downstreamSigs: AckSig[] = [];
   private lastAckSent = 0;
+  /** Backup: the latest update whose seal is durable: the only one it forwards or acknowledges. */
+  private durable?: SignedUpdate;
 
   /** Primary: channels some member asked to sign a settlement for: they take no new payments. */
   private readonly settling = new Set<string>();
 
-  constructor(private readonly host: CommitteeHost) {}
+  constructor(private readonly host: CommitteeHost) {
+    this.durable = host.state.committee?.lastUpdate; // restored from a seal
+  }
 
   /** Primary: whether members are settling `channelId` (a signing request was seen), so it must not pay on it. */
   isSettling(channelId: string): boolean {
@@ -272,6 +276,7 @@ export class CommitteeCoordinator {
     this.adopt(body);
     this.c.lastUpdate = update;
     await this.host.commitLocal();
+    if (!this.durable || update.seq > this.durable.seq) this.durable = update;
     return null;
   }
 
@@ -366,15 +371,16 @@ export class CommitteeCoordinator {
       return;
     }
     const next = this.neighbour(1);
-    if (next) this.host.sendNow(next, { t: 'c_update', update: this.c.lastUpdate! });
-    else this.downstreamAck = this.c.seq;
+    if (next) { if (this.durable) this.host.sendNow(next, { t: 'c_update', update: this.durable }); }
+    else this.downstreamAck = this.durable?.seq ?? 0;
     this.ackUpstream();
   }
 
   /** Acknowledges upstream what this member and everyone after it have sealed. */
   private ackUpstream(force = false): void {
     const isTail = this.index === this.c.members.length - 1;
-    const seq = Math.min(this.c.seq, isTail ? this.c.seq : this.downstreamAck);
+    const own = this.durable?.seq ?? 0;
+    const seq = Math.min(own, isTail ? own : this.downstreamAck);
     const prev = this.neighbour(-1);
     if (!prev || (seq <= this.lastAckSent && !force)) return;
     if (!this.host.connected(prev) || !this.c.primaryId) return;
@@ -388,7 +394,7 @@ export class CommitteeCoordinator {
   peerConnected(peerId: string): void {
     this.requestQuote(peerId);
     if (peerId === this.neighbour(1)) {
-      const latest = this.isPrimary ? this.lastIssued : this.c.lastUpdate;
+      const latest = this.isPrimary ? this.lastIssued : this.durable;
       if (latest) this.host.sendNow(peerId, { t: 'c_update', update: latest });
     }
     if (!this.isPrimary && peerId === this.neighbour(-1)) this.ackUpstream(true);

@@ -7,7 +7,9 @@ import { payments } from 'bitcoinjs-lib';
 import { createHash, randomBytes } from 'node:crypto';
 import { AttestationService } from '../../enclave-sim/attestation.ts';
 import { Treasury, type CommitteeConfig, type TreasuryEvent, type TreasuryPorts } from '../../src/treasury/treasury.ts';
-import { decodeState } from '../../src/treasury/state.ts';
+import { decodeState, type TreasuryState } from '../../src/treasury/state.ts';
+import type { SessionMessage } from '../../src/protocol/messages.ts';
+import type { SignedUpdate } from '../../src/committee/update.ts';
 import { NETWORK } from '../../src/treasury/transactions.ts';
 import { FakeChain, MEASUREMENT, waitFor } from './treasury-pair.ts';
 
@@ -30,6 +32,32 @@ export interface MeshNode {
   incarnation: { crashed: boolean };
   /** A committee primary's one-time join tokens, as its enclave gave them out at creation. */
   joinTokens: string[];
+  /** Every blob this node ever sealed, oldest first (a host keeps them all and may offer any at a restart). */
+  blobs: SealedBlob[];
+  /** The node's platform monotonic counter: its value and the tag of the blob committed at that value. */
+  counter: { value: number; tag: number };
+  /** Every c_update / c_ack this node sent, with the committee seq its counter-protected state held then. */
+  committeeSent: Array<{ to: string; t: 'c_update' | 'c_ack'; seq: number; protectedSeq: number; update?: SignedUpdate }>;
+}
+
+/**
+ * One sealed blob, with the counter header the enclave runtime puts on it (enclave-sim/runtime.ts,
+ * SealedState): a protected seal advances the counter to `counter` and becomes the committed blob; an
+ * unprotected one leaves the counter where it was and names the committed blob's tag as its predecessor.
+ */
+export interface SealedBlob {
+  bytes: Uint8Array;
+  protect: boolean;
+  counter: number;
+  tag: number;
+  prevTag: number;
+  /** The committee sequence number of the sealed state (0 outside a committee). */
+  seq: number;
+}
+
+/** What a restart from an older sealed blob meets: the platform counter says it is not the latest state. */
+export class RollbackError extends Error {
+  readonly code = 'rollback';
 }
 
 /** Options of a Mesh: the protocol timeouts of every node (defaults: 1.5 s for replies, 1 s for multi-hop). */
@@ -48,25 +76,39 @@ export class Mesh {
   private readonly links = new Set<string>();
   /** Called with every state a node seals, before that seal's messages leave (tests crash nodes here). */
   onSeal?: (name: string, state: Uint8Array) => void;
+  /** Awaited by every seal before it is durable (a disk write takes time): code that sends before its seal shows. */
+  sealLatency?: () => Promise<void>;
+  private nextTag = 1;
 
   async add(name: string, committee?: CommitteeConfig): Promise<MeshNode> {
     const payoutAddress = payments.p2wpkh({ hash: randomBytes(20), network: NETWORK }).address!;
     const config = { trustAnchor: this.service.trustAnchor, allowedMeasurements: [MEASUREMENT], minConfirmations: 1, payoutAddress };
-    const node: MeshNode = { name, treasury: undefined as never, events: [], seals: 0, payoutAddress, sent: new Map(), incarnation: { crashed: false }, joinTokens: [] };
-    node.treasury = new Treasury(Treasury.create(config, committee, node.joinTokens), this.ports(name, node));
+    const node: MeshNode = {
+      name, treasury: undefined as never, events: [], seals: 0, payoutAddress, sent: new Map(), incarnation: { crashed: false }, joinTokens: [],
+      blobs: [], counter: { value: 0, tag: 0 }, committeeSent: [],
+    };
+    node.treasury = this.instance(node, Treasury.create(config, committee, node.joinTokens));
     await node.treasury.commit();
     this.nodes.set(name, node);
     return node;
   }
 
   /**
-   * A crashed node (see kill) comes back from its last sealed state, with a new enclave instance, and
-   * redials `peers`. Everything it had not sealed is gone.
+   * A crashed node (see kill) comes back from its last sealed state (or from `from`, any blob it sealed
+   * before), with a new enclave instance, and redials `peers`. Everything it had not sealed is gone. The
+   * blob is checked against the platform counter as the enclave runtime does: an older state than the
+   * committed one throws RollbackError (and the node stays down).
    */
-  async restart(name: string, peers: string[]): Promise<MeshNode> {
+  async restart(name: string, peers: string[], from?: SealedBlob): Promise<MeshNode> {
     const node = this.get(name);
+    const blob = from ?? node.blobs[node.blobs.length - 1]!;
+    const c = node.counter;
+    if (blob.counter !== c.value || (blob.tag !== c.tag && blob.prevTag !== c.tag)) {
+      throw new RollbackError(`${name}: blob sealed at counter ${blob.counter} (seq ${blob.seq}) is not the committed state at counter ${c.value}`);
+    }
     node.incarnation = { crashed: false };
-    node.treasury = new Treasury(decodeState(node.sealed!), this.ports(name, node));
+    node.sealed = blob.bytes;
+    node.treasury = this.instance(node, decodeState(blob.bytes));
     this.dead.delete(name);
     for (const p of peers) await this.link(name, p);
     return node;
@@ -104,11 +146,37 @@ export class Mesh {
 
   private readonly held = new Map<string, Uint8Array[]>();
 
+  /** A treasury on `state` for `node`, whose committee messages are logged in `node.committeeSent`. */
+  private instance(node: MeshNode, state: TreasuryState): Treasury {
+    const t = new Treasury(state, this.ports(node.name, node));
+    const internals = t as unknown as { sendNow(peerId: string, msg: SessionMessage): void };
+    const sendNow = internals.sendNow.bind(t);
+    internals.sendNow = (peerId, msg) => {
+      if (msg.t === 'c_update' || msg.t === 'c_ack') {
+        const to = [...this.nodes.values()].find((n) => n.treasury.nodeId === peerId)?.name ?? peerId;
+        const committed = node.blobs.find((b) => b.tag === node.counter.tag);
+        node.committeeSent.push({ to, t: msg.t, seq: msg.t === 'c_update' ? msg.update.seq : msg.seq, protectedSeq: committed?.seq ?? 0, ...(msg.t === 'c_update' ? { update: msg.update } : {}) });
+      }
+      sendNow(peerId, msg);
+    };
+    return t;
+  }
+
   private ports(name: string, node: MeshNode): TreasuryPorts {
     const me = node.incarnation;
     return {
-      seal: async (bytes) => {
+      seal: async (bytes, protect) => {
         if (me.crashed) throw new Error('crashed');
+        if (this.sealLatency) await this.sealLatency();
+        if (me.crashed) throw new Error('crashed');
+        // As the runtime seals (enclave-sim/runtime.ts): a protected seal advances the counter with it.
+        const cur = node.counter;
+        const blob: SealedBlob = {
+          bytes, protect, counter: protect ? cur.value + 1 : cur.value, tag: this.nextTag++, prevTag: cur.tag,
+          seq: decodeState(bytes).committee?.seq ?? 0,
+        };
+        node.blobs.push(blob);
+        if (protect) node.counter = { value: blob.counter, tag: blob.tag };
         node.seals++;
         node.sealed = bytes;
         this.onSeal?.(name, bytes);
@@ -159,6 +227,19 @@ export class Mesh {
       const [x, y] = l.split('|') as [string, string];
       if (x === name) { this.links.delete(l); this.links.delete(`${y}|${x}`); this.get(y).treasury.disconnected(`${y}|${x}`); }
     }
+  }
+
+  /** A network partition around `name`: like kill, but the node runs on and sees its own sessions drop too (see heal). */
+  partition(name: string): void {
+    const conns = [...this.links].filter((l) => l.startsWith(`${name}|`));
+    this.kill(name);
+    for (const c of conns) this.get(name).treasury.disconnected(c);
+  }
+
+  /** The end of a partition: the same running instance redials `peers`, with what it holds in memory. */
+  async heal(name: string, peers: string[]): Promise<void> {
+    this.dead.delete(name);
+    for (const p of peers) await this.link(name, p);
   }
 
   /** A host that silently stops relaying (no disconnection seen by anyone); `unmute` lets frames through again. */
