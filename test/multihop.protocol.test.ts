@@ -39,11 +39,9 @@ async function line(n: number, deposit = 100_000n, fund: Funder = (mesh, name, v
   return { mesh, nodes: names.map((x) => mesh.get(x)), channels };
 }
 
+/** Every node announces its channels once; announcements are flooded on: wait until every node has them all. */
 async function gossip(mesh: Mesh, names: string[]): Promise<void> {
-  for (let round = 0; round < names.length; round++) {
-    for (const name of names) mesh.get(name).treasury.multihop.gossip();
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  for (const name of names) mesh.get(name).treasury.multihop.gossip();
   await waitFor(() => names.every((x) => mesh.get(x).treasury.multihop.graph.size === names.length));
 }
 
@@ -122,8 +120,9 @@ test('no route, unknown destination, not enough capacity: refused with their cod
   const ch = await lone.treasury.openChannel(nodes[2]!.treasury.nodeId, lone.payoutAddress);
   await lone.treasury.addDeposit(ch.channel_id, dl);
   await nodes[2]!.treasury.addDeposit(ch.channel_id, d2);
-  for (let i = 0; i < 3; i++) { for (const n of [...nodes, lone]) n.treasury.multihop.gossip(); await new Promise((r) => setTimeout(r, 10)); }
-  await waitFor(() => nodes[0]!.treasury.multihop.graph.has(lone.treasury.nodeId));
+  for (const n of [...nodes, lone]) n.treasury.multihop.gossip();
+  await waitFor(() => nodes[0]!.treasury.multihop.graph.has(lone.treasury.nodeId)
+    && !!nodes[0]!.treasury.multihop.graph.get(nodes[2]!.treasury.nodeId)?.ann.channels.some((c) => c.peer === lone.treasury.nodeId));
   await nodes[0]!.treasury.payMultihop(lone.treasury.nodeId, 1_000, 1);
   await waitFor(() => unlocked([...nodes, lone]));
   assert.equal(localBalance(lone.treasury.state, lone.treasury.state.channels[ch.channel_id]!), 51_000n);
@@ -342,7 +341,6 @@ for (const [who, victim, phase] of CRASHES) {
     void nodes[0]!.treasury.payMultihop(nodes[2]!.treasury.nodeId, 1_000, 1).then(() => { paid = true; }, () => { paid = false; });
     await waitFor(() => fired);
     mesh.onSeal = undefined;
-    await new Promise((r) => setTimeout(r, 50));
     await mesh.restart(victim, victim === 'n1' ? ['n0', 'n2'] : ['n1']);
     const live = () => nodes.map((n) => mesh.get(n.name));
     await waitFor(() => unlocked(live()) && live().every((n) => Object.values(n.treasury.state.multihop ?? {}).every((r) => r.phase === 'done' || r.phase === 'aborted')), 8_000);
@@ -551,30 +549,34 @@ test('gossip: small capacity changes wait for the refresh interval; new channels
   const [a, b] = nodes as [MeshNode, MeshNode];
   const seqSeenByB = () => b.treasury.multihop.graph.get(a.treasury.nodeId)!.ann.seq;
   const capSeenByB = () => b.treasury.multihop.graph.get(a.treasury.nodeId)!.ann.channels[0]!.cap;
-  const announce = async () => { a.treasury.multihop.gossip(); await new Promise((r) => setTimeout(r, 20)); };
   const pay = async (sat: number) => { await a.treasury.pay([{ channel_id: channels[0]!, amount_sat: sat }]); };
+  // a barrier: a payment a sends after an announcement it may have made reaches b after it (one session,
+  // strict order); once b has credited it, b has handled whatever a announced before
+  const delivered = () => waitFor(() => b.treasury.channel(channels[0]!).total_received_sat === a.treasury.channel(channels[0]!).total_sent_sat);
   assert.equal(capSeenByB(), '100000');
   const first = seqSeenByB();
   await pay(1_000); // 1% of the announced capacity
-  await announce();
-  assert.equal(seqSeenByB(), first, 'a small move is not re-announced yet');
+  a.treasury.multihop.gossip();
   await pay(12_000); // 13% in all: over an eighth
-  await announce();
+  await delivered();
+  assert.equal(seqSeenByB(), first, 'a small move is not re-announced yet');
+  a.treasury.multihop.gossip();
+  await waitFor(() => capSeenByB() === '87000');
   assert.ok(seqSeenByB() > first);
-  assert.equal(capSeenByB(), '87000');
   const second = seqSeenByB();
   await pay(500);
-  await announce();
-  assert.equal(seqSeenByB(), second);
+  a.treasury.multihop.gossip();
+  await pay(1);
+  await delivered();
+  assert.equal(seqSeenByB(), second, 'nor a second small one');
   a.treasury.multihop.capacityRefreshMs = 0; // the interval has passed
-  await announce();
-  assert.equal(capSeenByB(), '86500');
+  a.treasury.multihop.gossip();
+  await waitFor(() => capSeenByB() === '86499');
   a.treasury.multihop.capacityRefreshMs = 60_000;
   await pay(1);
   await a.treasury.setFees(10, 100); // a fee change goes out at once, with the capacity of the moment
-  await announce();
-  assert.equal(b.treasury.multihop.graph.get(a.treasury.nodeId)!.ann.fee_ppm, 100);
-  assert.equal(capSeenByB(), '86499');
+  await waitFor(() => b.treasury.multihop.graph.get(a.treasury.nodeId)!.ann.fee_ppm === 100);
+  assert.equal(capSeenByB(), '86498');
 });
 
 test('the payer\'s last check: it signs the inputs it holds keys for itself and verifies only the others', () => {
