@@ -13,6 +13,8 @@ export async function startTamperingProxy(target: string) {
   const last: Record<Dir, Uint8Array | null> = { toTarget: null, toClient: null };
   const pending: Record<Dir, 'replay' | 'flip' | null> = { toTarget: null, toClient: null };
   const dropping: Record<Dir, boolean> = { toTarget: false, toClient: false };
+  /** dropFromNext: once the next frame in `after` is relayed, frames in `drop` are dropped. */
+  let armed: { after: Dir; drop: Dir } | null = null;
   const live: Array<{ client: Socket; upstream: Socket }> = [];
   /** swapNext: the frame held back until the one after it has been relayed, and who waits for the swap. */
   const swap: Record<Dir, { armed: boolean; held: Uint8Array | null; done: (() => void) | null }> = {
@@ -45,6 +47,7 @@ export async function startTamperingProxy(target: string) {
             continue;
           }
           to.write(encodeFrames([frame]));
+          if (armed?.after === dir) { dropping[armed.drop] = true; armed = null; }
         }
       });
     };
@@ -70,6 +73,10 @@ export async function startTamperingProxy(target: string) {
     /** From now on, frames in `dir` are dropped (true) or relayed again (false). */
     drop(dir: Dir, on = true) {
       dropping[dir] = on;
+    },
+    /** Once the next frame in `after` has been relayed, frames in `drop` are dropped from then on (an answer gets through, what follows it the other way does not). */
+    dropFromNext(after: Dir, drop: Dir) {
+      armed = { after, drop };
     },
     /** Flips a bit in the next frame relayed in `dir`. */
     flipNext(dir: Dir) {
