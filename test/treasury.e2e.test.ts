@@ -11,6 +11,11 @@ import {
   attestationKey, fundDeposit, NodeProcess, openChannel, pool, startTestChain, tempDir, waitUntil, type TestChain,
 } from './helpers/network.ts';
 import { startTamperingProxy } from './helpers/proxy.ts';
+import { rng } from './helpers/hostile-host.ts';
+
+/** Seeds the random amounts and kill points; TEST_SEED=<n> replays a run. */
+const SEED = process.env.TEST_SEED ? Number(process.env.TEST_SEED) : Math.floor(Math.random() * 2 ** 31);
+console.log(`treasury.e2e: TEST_SEED=${SEED}`);
 
 let chain: TestChain;
 let dir: string;
@@ -145,41 +150,85 @@ describe('treasury nodes end to end', () => {
     }
   });
 
-  test('kill -9 in a payment stream: every acknowledged payment survives, none counts twice, settlement is right', async () => {
+  test('kill -9 in a payment stream: every acknowledged payment survives, none counts twice, settlement is right', async (t) => {
+    const rand = rng(SEED + 3);
     const { a, b } = await nodePair('crash');
     try {
       const [da, db] = await Promise.all([fundDeposit(a, 5_000_000), fundDeposit(b, 1_000_000)]);
       const ch = await openChannel(a, b, [da], [db]);
-      for (const victim of [b, a, b]) {
-        let acked = 0;
+      const AMOUNT = 100n;
+      // What a's answers say, summed over the rounds (each payment is AMOUNT sat):
+      let attempted = 0n; // asked of a
+      let acked = 0n; // answered succeeded: b's enclave credited it durably
+      let debited = 0n; // answered succeeded or in_flight: a's enclave debited it
+      let unanswered = 0n; // no answer (a was killed with it in flight) or an error: debited at most once
+      let refused = 0; // answered 4xx
+      for (const [round, victim] of [b, a, b].entries()) {
+        // The kill lands in the stream, after a seeded number of acknowledgements of this round.
+        const killAfter = 1 + Math.floor(rand() * 40);
+        t.diagnostic(`round ${round}: kill -9 ${victim === a ? 'a (the payer)' : 'b (the payee)'} after acknowledgement ${killAfter}`);
+        let roundAcked = 0;
         let stop = false;
+        let reached!: () => void;
+        const killPoint = new Promise<void>((r) => { reached = r; });
         const stream = pool(Array.from({ length: 400 }, (_, i) => i), 16, async () => {
           if (stop) return;
-          const r = await a.api('POST', '/v1/payments', { channel_id: ch, amount_sat: 100 }).catch(() => null);
-          if (r?.status === 201 && r.body.status === 'succeeded') acked += 100;
+          attempted += AMOUNT;
+          const r = await a.api('POST', '/v1/payments', { channel_id: ch, amount_sat: Number(AMOUNT) }).catch(() => null);
+          if (r?.status === 201 && (r.body.status === 'succeeded' || r.body.status === 'in_flight')) {
+            debited += AMOUNT;
+            if (r.body.status === 'succeeded') {
+              acked += AMOUNT;
+              if (++roundAcked === killAfter) reached();
+            }
+          } else if (r && r.status >= 400 && r.status < 500) {
+            refused += 1; // the enclave (or host) refused it: nothing debited, e.g. peer_not_connected while b is down
+          } else {
+            unanswered += AMOUNT;
+            if (r) t.diagnostic(`round ${round}: answered ${r.status} ${JSON.stringify(r.body)}`);
+          }
         });
-        await new Promise((r) => setTimeout(r, 30 + Math.random() * 150));
-        await victim.kill('SIGKILL');
+        await Promise.race([killPoint, stream]);
+        assert.ok(roundAcked >= killAfter, `round ${round}: only ${roundAcked} of 400 payments acknowledged before the kill point ${killAfter}`);
+        const killed = victim.kill('SIGKILL'); // the signal is sent now, with payments in flight
         stop = true;
+        await killed;
         await stream;
         await victim.launch();
-        // b's view of what it received is durable and covers every payment a saw acknowledged
+        // b catches up with what a's enclave has debited (a's total is durable, b's credit is re-sent on resync).
         await waitUntil(async () => {
           const va = await a.api('GET', `/v1/channels/${ch}`);
           const vb = await b.api('GET', `/v1/channels/${ch}`);
-          return va.status === 200 && vb.status === 200 && va.body.peer_connected && vb.body.total_received_sat === va.body.total_sent_sat;
-        }, 20_000, 'nodes resynchronised');
-        const vb = await b.ok('GET', `/v1/channels/${ch}`);
-        assert.ok(BigInt(vb.total_received_sat) >= BigInt(acked), `received ${vb.total_received_sat} ≥ acknowledged ${acked}`);
+          return va.status === 200 && vb.status === 200 && va.body.peer_connected && vb.body.peer_connected
+            && BigInt(vb.body.total_received_sat) >= BigInt(va.body.total_sent_sat);
+        }, 30_000, `round ${round}: nodes resynchronised`);
+        const sent = BigInt((await a.ok('GET', `/v1/channels/${ch}`)).total_sent_sat);
+        const received = BigInt((await b.ok('GET', `/v1/channels/${ch}`)).total_received_sat);
+        t.diagnostic(`round ${round}: attempted ${attempted}, acknowledged ${acked}, answered ${debited}, refused ${refused} payments, unanswered ${unanswered}; a sent ${sent}, b received ${received}`);
+        assert.ok(roundAcked > 0, `round ${round}: no payment acknowledged before the kill`);
+        assert.equal(received, sent, `round ${round}: b credited ${received} sat but a debited ${sent} sat`);
+        assert.ok(acked <= received, `round ${round}: an acknowledged payment was lost: received ${received} < acknowledged ${acked}`);
+        assert.ok(debited <= sent && sent <= debited + unanswered, `round ${round}: a debited ${sent} sat for ${debited} sat of answered and ${unanswered} sat of unanswered payments: a payment counted twice or lost`);
+        assert.ok(received <= attempted, `round ${round}: received ${received} > attempted ${attempted}`);
+        // Every payment a answered in_flight is acknowledged now that b has caught up.
+        await waitUntil(async () => (await a.ok('GET', `/v1/channels/${ch}`)).total_acked_sat === sent.toString(), 30_000, `round ${round}: a learns b's acknowledgement`);
       }
       const va = await a.ok('GET', `/v1/channels/${ch}`);
       const vb = await b.ok('GET', `/v1/channels/${ch}`);
-      assert.equal(BigInt(va.local_balance_sat) + BigInt(vb.local_balance_sat), 6_000_000n, 'no satoshi created or lost');
-      assert.equal(va.local_balance_sat, vb.remote_balance_sat);
+      const sent = BigInt(va.total_sent_sat);
+      assert.equal(BigInt(va.local_balance_sat), 5_000_000n - sent, 'a\'s balance is its deposit less what it sent');
+      assert.equal(BigInt(vb.local_balance_sat), 1_000_000n + sent, 'b\'s balance is its deposit plus what it received');
+      assert.equal(va.remote_balance_sat, vb.local_balance_sat);
+      assert.equal(vb.remote_balance_sat, va.local_balance_sat);
       const infoA = await a.ok('GET', '/v1/getinfo');
+      const infoB = await b.ok('GET', '/v1/getinfo');
       const s = await b.ok('POST', `/v1/channels/${ch}/settle`, {});
       const outs = await minedOutputs(s.txid);
-      assert.equal(outs.get(infoA.payout_address), BigInt(va.local_balance_sat));
+      const fee = BigInt(s.fee_sat);
+      assert.ok(fee > 0n, `fee ${fee}`);
+      assert.deepEqual([...outs.keys()].sort(), [infoA.payout_address, infoB.payout_address].sort(), 'the settlement pays a\'s and b\'s payout addresses, nothing else');
+      assert.equal(outs.get(infoA.payout_address), BigInt(va.local_balance_sat), 'a is paid its balance in full');
+      assert.equal(outs.get(infoB.payout_address), BigInt(vb.local_balance_sat) - fee, 'b, who settled, is paid its balance less the fee');
     } finally {
       await a.kill('SIGTERM');
       await b.kill('SIGTERM');
