@@ -15,12 +15,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Mesh, RollbackError, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
-import { rng } from './helpers/hostile-host.ts';
+import { prng as rng, testSeed } from './helpers/seeded.ts';
 import { decodeState, type TreasuryState } from '../src/treasury/state.ts';
 import { openUpdate } from '../src/committee/update.ts';
 
-const SEED = Number(process.env.TEST_SEED ?? Math.floor(Math.random() * 2 ** 31));
-console.log(`committee.catchup: TEST_SEED=${SEED}`);
+const SEED = testSeed('committee.catchup');
 const rand = rng(SEED);
 const pick = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
 

@@ -16,7 +16,7 @@ import { Treasury } from '../src/treasury/treasury.ts';
 import { NETWORK } from '../src/treasury/transactions.ts';
 import { openUpdate, replicaOf, signUpdate, type SignedUpdate } from '../src/committee/update.ts';
 import type { CommitteeMessage, SessionMessage } from '../src/protocol/messages.ts';
-import { rng } from './helpers/hostile-host.ts';
+import { prng as rng, testSeed } from './helpers/seeded.ts';
 
 let chain: TestChain;
 let dir: string;
@@ -198,8 +198,7 @@ describe('committee chains end to end', () => {
   });
 
   test('a compromised member sends its predecessor stale and forged updates over their real session: refused, state unchanged, the committee pays on', async () => {
-    const seed = Number(process.env.TEST_SEED ?? Math.floor(Math.random() * 2 ** 31));
-    console.log(`committee.e2e forged updates: TEST_SEED=${seed}`);
+    const seed = testSeed('committee.e2e forged updates');
     const rand = rng(seed);
     const amount = () => 100 + Math.floor(rand() * 900);
     const p = await NodeProcess.start(join(dir, 'forged0'), chain, key, ['--committee', '3']);
@@ -284,7 +283,7 @@ describe('committee chains end to end', () => {
 
   test('a random member killed mid-stream: no acknowledged payment is lost, nothing is paid twice', async () => {
     const { a, b, ch } = await channelPair('kill-random');
-    const seed = Number(process.env.TEST_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    const seed = testSeed('committee.e2e random kill');
     const rand = rng(seed);
     const victim = Math.floor(rand() * 3);
     const killAfter = 20 + Math.floor(rand() * 60);

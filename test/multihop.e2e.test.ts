@@ -11,14 +11,13 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Transaction, address as baddress, networks } from 'bitcoinjs-lib';
 import { attestationKey, fundDeposit, NodeProcess, openChannel, startTestChain, tempDir, waitUntil, type TestChain } from './helpers/network.ts';
-import { rng } from './helpers/hostile-host.ts';
+import { prng as rng, testSeed } from './helpers/seeded.ts';
 import { startTamperingProxy } from './helpers/proxy.ts';
 import { openChannelBetween } from '../src/cli/channels.ts';
 import { ApiClient } from '../src/cli/client.ts';
 
 /** The seed of this file's random choices (kill points, stop points); TEST_SEED replays a run. */
-const SEED = Number(process.env.TEST_SEED ?? Math.floor(Math.random() * 2 ** 31));
-console.log(`multihop.e2e: TEST_SEED=${SEED}`);
+const SEED = testSeed('multihop.e2e');
 const random = rng(SEED);
 
 let chain: TestChain;

@@ -15,7 +15,7 @@ import { bytesToHex, hexToBytes } from '../enclave-sim/encoding.ts';
 import { decodeState, localBalance, type MhPayment } from '../src/treasury/state.ts';
 import { findRoute } from '../src/treasury/routing.ts';
 import { startTestChain } from './helpers/chain.ts';
-import { rng } from './helpers/hostile-host.ts';
+import { prng as rng, testSeed } from './helpers/seeded.ts';
 
 type Funder = (mesh: Mesh, name: string, value: bigint) => Promise<string>;
 
@@ -207,8 +207,7 @@ test('a destination that never answers: the payer times out, every lock is relea
 });
 
 /** The seed of this file's random choices (TEST_SEED replays a run). */
-const SEED = Number(process.env.TEST_SEED ?? Math.floor(Math.random() * 2 ** 31));
-console.log(`multihop.protocol: TEST_SEED=${SEED}`);
+const SEED = testSeed('multihop.protocol');
 const random = rng(SEED);
 
 test('contention, made certain: a payment held mid-path makes every other payment over its channels channel_busy, locally and at a remote hop; it still completes, totals move by exactly what succeeded', async () => {

@@ -13,7 +13,7 @@ import { Transaction, address as baddress, networks } from 'bitcoinjs-lib';
 import { BitcoinRpcClient } from '../src/chain/rpc-client.ts';
 import type { NetworkFile } from '../src/cli/client.ts';
 import { freePorts, spawnTracked, stopChild, tempDir, waitUntil } from './helpers/network.ts';
-import { rng } from './helpers/hostile-host.ts';
+import { prng as rng, testSeed } from './helpers/seeded.ts';
 
 const CLI = join(import.meta.dirname, '../src/cli/main.ts');
 const run = promisify(execFile);
@@ -70,8 +70,7 @@ function moved(states: Awaited<ReturnType<typeof channelStates>>, from: Node, to
 
 test('npm start: a funded three-node network from nothing on fixed ports, payments by CLI and curl-alike, stopped with its channels open, resumed on the same ports with the same balances, paid again, settled on chain', { timeout: 480_000 }, async () => {
   // Fixed ports, chosen free: a resume must come back on exactly these (chain, then each node's REST and P2P).
-  const seed = Number(process.env.TEST_SEED ?? Math.floor(Math.random() * 2 ** 32));
-  console.log(`network.test seed ${seed} (TEST_SEED=${seed} replays the port choice)`);
+  const seed = testSeed('network ports');
   const base = await freePorts([0, 1, 2, 3, 4, 5, 6, 80], rng(seed));
   const datadir = await tempDir('teechain-net-');
   const up = networkUp(datadir, ['--base-port', String(base)]);
