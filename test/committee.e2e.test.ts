@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { Transaction, address as baddress, networks, script as bscript } from 'bitcoinjs-lib';
 import { randomBytes } from 'node:crypto';
 import { payments } from 'bitcoinjs-lib';
-import { attestationKey, fundDeposit, joinTokenEnv, NodeProcess, openChannel, startTestChain, tempDir, waitUntil, type TestChain } from './helpers/network.ts';
+import {
+  fundDeposit, joinTokenEnv, NodeProcess, openChannel, waitUntil, type TestChain, startE2eFile,
+} from './helpers/network.ts';
 import { readJoinTokens } from '../src/node/secret-file.ts';
 import { AttestationService } from '../enclave-sim/attestation.ts';
 import { Transport } from '../src/network/transport.ts';
@@ -22,14 +24,8 @@ let chain: TestChain;
 let dir: string;
 let key: string;
 
-before(async () => {
-  dir = await tempDir();
-  chain = await startTestChain();
-  key = await attestationKey(dir);
-});
-after(async () => {
-  await chain?.close();
-});
+before(async () => ({ chain, dir, key } = await startE2eFile()));
+after(() => chain?.close());
 
 /** A primary with `--committee 3` and two backups joining it, each with one of its join tokens; resolves once the chain is formed and connected. */
 async function committee(name: string): Promise<NodeProcess[]> {

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Transaction } from 'bitcoinjs-lib';
-import { attestationKey, fundDeposit, NodeProcess, startTestChain, tempDir, waitUntil, type TestChain } from './helpers/network.ts';
+import { fundDeposit, NodeProcess, waitUntil, type TestChain, startE2eFile } from './helpers/network.ts';
 import { startTamperingProxy } from './helpers/proxy.ts';
 import { assertMinedRelease } from './helpers/release.ts';
 
@@ -14,14 +14,8 @@ let chain: TestChain;
 let dir: string;
 let key: string;
 
-before(async () => {
-  dir = await tempDir();
-  chain = await startTestChain();
-  key = await attestationKey(dir);
-});
-after(async () => {
-  await chain?.close();
-});
+before(async () => ({ chain, dir, key } = await startE2eFile()));
+after(() => chain?.close());
 
 test('a removal whose ack was lost: once the peer\'s settlement (which does not spend it) confirms, the deposit is free and released', async () => {
   const a = await NodeProcess.start(join(dir, 'lost-ack-a'), chain, key);

@@ -8,21 +8,15 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { script as bscript, Transaction } from 'bitcoinjs-lib';
-import { attestationKey, fundDeposit, joinTokenEnv, NodeProcess, startTestChain, tempDir, waitUntil, type TestChain } from './helpers/network.ts';
+import { fundDeposit, joinTokenEnv, NodeProcess, waitUntil, type TestChain, startE2eFile } from './helpers/network.ts';
 import { assertMinedRelease } from './helpers/release.ts';
 
 let chain: TestChain;
 let dir: string;
 let key: string;
 
-before(async () => {
-  dir = await tempDir();
-  chain = await startTestChain();
-  key = await attestationKey(dir);
-});
-after(async () => {
-  await chain?.close();
-});
+before(async () => ({ chain, dir, key } = await startE2eFile()));
+after(() => chain?.close());
 
 test('committee release: with the primary killed, two backups release a deposit to the committee\'s payout address only; no member signs a second release', async () => {
   const p = await NodeProcess.start(join(dir, 'c0'), chain, key, ['--committee', '3']);

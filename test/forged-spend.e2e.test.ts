@@ -9,21 +9,15 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { payments, Transaction } from 'bitcoinjs-lib';
-import { attestationKey, fundDeposit, NodeProcess, openChannel, startTestChain, tempDir, waitUntil, type TestChain } from './helpers/network.ts';
+import { fundDeposit, NodeProcess, openChannel, waitUntil, type TestChain, startE2eFile } from './helpers/network.ts';
 import { NETWORK } from '../src/treasury/transactions.ts';
 
 let chain: TestChain;
 let dir: string;
 let key: string;
 
-before(async () => {
-  dir = await tempDir();
-  chain = await startTestChain();
-  key = await attestationKey(dir);
-});
-after(async () => {
-  await chain?.close();
-});
+before(async () => ({ chain, dir, key } = await startE2eFile()));
+after(() => chain?.close());
 
 /**
  * Relays JSON-RPC to the chain; once `forge` is set, getrawmempool also lists the forged txid and

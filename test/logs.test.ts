@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { NODE_MAIN } from '../src/cli/processes.ts';
-import { attestationKey, NodeProcess, startTestChain, tempDir, type TestChain } from './helpers/network.ts';
+import { NodeProcess, type TestChain, startE2eFile } from './helpers/network.ts';
 
 const LEVELS: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 
@@ -17,14 +17,8 @@ let chain: TestChain;
 let dir: string;
 let key: string;
 
-before(async () => {
-  dir = await tempDir('teechain-logs-');
-  chain = await startTestChain();
-  key = await attestationKey(dir);
-});
-after(async () => {
-  await chain?.close();
-});
+before(async () => ({ chain, dir, key } = await startE2eFile('teechain-logs-')));
+after(() => chain?.close());
 
 async function lines(file: string): Promise<Array<Record<string, unknown>>> {
   const text = await readFile(file, 'utf8');

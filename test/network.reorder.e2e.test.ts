@@ -8,21 +8,15 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { attestationKey, fundDeposit, NodeProcess, startTestChain, tempDir, waitUntil, type TestChain } from './helpers/network.ts';
+import { fundDeposit, NodeProcess, waitUntil, type TestChain, startE2eFile } from './helpers/network.ts';
 import { startTamperingProxy } from './helpers/proxy.ts';
 
 let chain: TestChain;
 let dir: string;
 let key: string;
 
-before(async () => {
-  dir = await tempDir('teechain-reorder-');
-  chain = await startTestChain();
-  key = await attestationKey(dir);
-});
-after(async () => {
-  await chain?.close();
-});
+before(async () => ({ chain, dir, key } = await startE2eFile('teechain-reorder-')));
+after(() => chain?.close());
 
 type Channel = { local_balance_sat: string; remote_balance_sat: string; total_sent_sat: string; total_received_sat: string; total_acked_sat: string };
 type Payment = { direction: 'incoming' | 'outgoing'; channel_id: string; amount_sat: number; status: string };

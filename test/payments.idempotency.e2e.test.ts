@@ -6,20 +6,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { attestationKey, fundDeposit, NodeProcess, openChannel, startTestChain, tempDir, waitUntil, type TestChain } from './helpers/network.ts';
+import { fundDeposit, NodeProcess, openChannel, waitUntil, type TestChain, startE2eFile } from './helpers/network.ts';
 
 let chain: TestChain;
 let dir: string;
 let key: string;
 
-before(async () => {
-  dir = await tempDir();
-  chain = await startTestChain();
-  key = await attestationKey(dir);
-});
-after(async () => {
-  await chain?.close();
-});
+before(async () => ({ chain, dir, key } = await startE2eFile()));
+after(() => chain?.close());
 
 async function pairWithChannel(name: string) {
   const a = await NodeProcess.start(join(dir, `${name}-a`), chain, key);

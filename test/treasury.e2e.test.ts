@@ -8,7 +8,7 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transaction, address as baddress, networks } from 'bitcoinjs-lib';
 import {
-  attestationKey, fundDeposit, NodeProcess, type ApiAnswer, openChannel, pool, startTestChain, tempDir, waitUntil, type TestChain,
+  fundDeposit, NodeProcess, type ApiAnswer, openChannel, pool, waitUntil, type TestChain, startE2eFile,
 } from './helpers/network.ts';
 import { startTamperingProxy } from './helpers/proxy.ts';
 import { assertMinedRelease } from './helpers/release.ts';
@@ -21,14 +21,8 @@ let chain: TestChain;
 let dir: string;
 let key: string;
 
-before(async () => {
-  dir = await tempDir();
-  chain = await startTestChain();
-  key = await attestationKey(dir);
-});
-after(async () => {
-  await chain?.close();
-});
+before(async () => ({ chain, dir, key } = await startE2eFile()));
+after(() => chain?.close());
 
 async function nodePair(name: string) {
   const a = await NodeProcess.start(join(dir, `${name}-a`), chain, key);

@@ -23,8 +23,13 @@ export interface ReadyProcess<T> {
  * `env` is added to this process's environment: the way to hand it secrets (argv is world-readable).
  * @throws Error with the process's stderr if it exits (or takes longer than `timeoutMs`) before that.
  */
-export async function spawnReady<T>(entry: string, args: string[], timeoutMs = 120_000, env: Record<string, string> = {}): Promise<ReadyProcess<T>> {
+export async function spawnReady<T>(
+  entry: string, args: string[], timeoutMs = 120_000, env: Record<string, string> = {},
+  /** Called with the child as soon as it exists (a test suite tracks it, to stop it whatever fails). */
+  onSpawn?: (proc: ChildProcess) => void,
+): Promise<ReadyProcess<T>> {
   const proc = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  onSpawn?.(proc);
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
   const line = await new Promise<string>((resolve, reject) => {

@@ -49,6 +49,18 @@ export async function attestationKey(dir: string): Promise<string> {
   return file;
 }
 
+/**
+ * What an end-to-end file shares: a scratch directory, the embedded regtest chain and an attestation key
+ * for its nodes. Started in the file's `before`, the chain closed in its `after`:
+ *   before(async () => ({ chain, dir, key } = await startE2eFile()));
+ *   after(() => chain?.close());
+ */
+export async function startE2eFile(prefix?: string): Promise<{ chain: TestChain; dir: string; key: string }> {
+  const dir = await tempDir(prefix);
+  const chain = await startTestChain();
+  return { chain, dir, key: await attestationKey(dir) };
+}
+
 export interface NodeReady {
   node_id: string;
   measurement: string;

@@ -7,7 +7,7 @@
  */
 import { after } from 'node:test';
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { spawnReady, type ReadyProcess } from '../../src/cli/processes.ts';
 
 /** How long a child gets to end after SIGTERM before it is SIGKILLed (TEST_KILL_GRACE_MS). */
 export const KILL_GRACE_MS = Number(process.env.TEST_KILL_GRACE_MS ?? 10_000);
@@ -80,19 +80,11 @@ export async function stopAllTracked(): Promise<number> {
 }
 
 /**
- * Like src/cli/processes.ts spawnReady (a tsx entry that prints one JSON line when ready), but the child is
- * tracked from the moment it exists, so a file stopped while a node is still starting leaves nothing behind.
+ * src/cli/processes.ts spawnReady (a tsx entry that prints one JSON line when ready), with the child tracked
+ * from the moment it exists, so a file stopped while a node is still starting leaves nothing behind.
  */
-export async function spawnReadyTracked<T>(entry: string, args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<{ proc: ChildProcess; ready: T; stderr(): string }> {
-  const proc = spawnTracked(process.execPath, ['--import', 'tsx', entry, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let err = '';
-  proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  const line = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`${entry} was not ready after ${timeoutMs} ms: ${err.trim()}`)); }, timeoutMs);
-    createInterface({ input: proc.stdout! }).once('line', (l) => { clearTimeout(timer); resolve(l); });
-    proc.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(err.trim() || `${entry} exited (${code ?? signal})`)); });
-  });
-  return { proc, ready: JSON.parse(line) as T, stderr: () => err };
+export async function spawnReadyTracked<T>(entry: string, args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<ReadyProcess<T>> {
+  return spawnReady<T>(entry, args, timeoutMs, env, (proc) => track(proc));
 }
 
 after(async () => {
