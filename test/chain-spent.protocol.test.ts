@@ -10,10 +10,9 @@ import assert from 'node:assert/strict';
 import { payments, Transaction } from 'bitcoinjs-lib';
 import { randomBytes } from 'node:crypto';
 import { connect, fundedDeposit, makePair, waitFor, type FakeChain } from './helpers/treasury-pair.ts';
-import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
+import { line, payUntilMiddleCommitted, type MeshNode } from './helpers/treasury-mesh.ts';
 import { TreasuryError } from '../src/treasury/errors.ts';
 import { NETWORK } from '../src/treasury/transactions.ts';
-import { decodeState } from '../src/treasury/state.ts';
 
 /** Broadcasts on `chain` a transaction spending `txid:vout` to a stranger (its witness is no concern of the fake chain). */
 function spendElsewhere(chain: FakeChain, outpoint: string, value: bigint): string {
@@ -67,40 +66,11 @@ test('funding_spent: the peer refuses a deposit whose output its own chain shows
   assert.ok(!pair.b.treasury.channel(ch.channel_id).remote_deposits.some((d) => d.outpoint === dxOutpoint));
 });
 
-/** alice — bob — carol, each channel 100,000 sat a side, the graph gossiped. */
-async function line3() {
-  const mesh = new Mesh();
-  const names = ['n0', 'n1', 'n2'];
-  for (const name of names) await mesh.add(name);
-  const channels: string[] = [];
-  for (let i = 0; i + 1 < names.length; i++) {
-    const [x, y] = [mesh.get(names[i]!), mesh.get(names[i + 1]!)];
-    await mesh.link(x.name, y.name);
-    const dx = await mesh.deposit(x.name, 100_000n);
-    const dy = await mesh.deposit(y.name, 100_000n);
-    const ch = await x.treasury.openChannel(y.treasury.nodeId, x.payoutAddress);
-    await x.treasury.addDeposit(ch.channel_id, dx);
-    await y.treasury.addDeposit(ch.channel_id, dy);
-    channels.push(ch.channel_id);
-  }
-  // Gossip again on every poll until every node knows every node (announcements pass one hop a round).
-  await waitFor(() => {
-    for (const name of names) mesh.get(name).treasury.multihop.gossip();
-    return names.every((x) => mesh.get(x).treasury.multihop.graph.size === names.length);
-  });
-  return { mesh, nodes: names.map((x) => mesh.get(x)) as [MeshNode, MeshNode, MeshNode], channels };
-}
-
 test('multihop_in_doubt: a committed hop whose host already sees an input of τ spent does not hand τ out; the chain decides, then it settles the old state', async () => {
-  const { mesh, nodes: [a, b, c], channels } = await line3();
+  const { mesh, nodes, channels } = await line(3);
+  const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
   // bob commits; nothing more passes between bob and carol.
-  mesh.onSeal = (name, bytes) => {
-    if (name === 'n1' && Object.values(decodeState(bytes).multihop ?? {}).some((r) => r.phase === 'committed')) { mesh.block('n1', 'n2'); mesh.block('n2', 'n1'); }
-  };
-  let paid: boolean | null = null;
-  void a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1).then(() => { paid = true; }, () => { paid = false; });
-  await waitFor(() => Object.values(b.treasury.state.multihop ?? {}).some((r) => r.phase === 'committed'));
-  mesh.onSeal = undefined;
+  const { outcome: paid } = await payUntilMiddleCommitted(mesh, [a, b, c], 2_000);
   // carol, never committed, settles the old state; it is broadcast (her deposits' outputs are spent on chain),
   // but bob's host has not shown it to bob's enclave yet.
   const old = await c.treasury.settle(channels[1]!, 1);
@@ -119,8 +89,8 @@ test('multihop_in_doubt: a committed hop whose host already sees an input of τ 
   // The host shows carol's settlement: the old state won, bob aborts, alice follows, bob settles the old state.
   await b.treasury.spentOnChain(channels[1]!, old.tx_hex!);
   assert.equal(rec().phase, 'aborted');
-  await waitFor(() => paid !== null);
-  assert.equal(paid, false);
+  await waitFor(() => paid() !== null);
+  assert.equal(paid(), false);
   const sb = await b.treasury.settle(channels[0]!, 1);
   assert.equal(sb.local_balance_sat, '100000');
   assert.notEqual(sb.txid, tauTxid, 'the old state, not τ');

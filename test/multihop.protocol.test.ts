@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Transaction } from 'bitcoinjs-lib';
-import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
+import { gossip, line, Mesh, payUntilMiddleCommitted, type Funder, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { TreasuryError } from '../src/treasury/errors.ts';
 import { buildDepositScript, completePathAsPayer, pathFullySigned, planPathSettlement, signPathInputs, verifyDepositSpend } from '../src/treasury/transactions.ts';
@@ -16,34 +16,6 @@ import { decodeState, localBalance, type MhPayment } from '../src/treasury/state
 import { findRoute } from '../src/treasury/routing.ts';
 import { startTestChain } from './helpers/chain.ts';
 import { prng as rng, testSeed } from './helpers/seeded.ts';
-
-type Funder = (mesh: Mesh, name: string, value: bigint) => Promise<string>;
-
-/** n treasuries in a line, each channel funded with `deposit` sat on both sides, the graph gossiped everywhere. */
-async function line(n: number, deposit = 100_000n, fund: Funder = (mesh, name, value) => mesh.deposit(name, value)) {
-  const mesh = new Mesh();
-  const names = Array.from({ length: n }, (_, i) => `n${i}`);
-  for (const name of names) await mesh.add(name);
-  const channels: string[] = [];
-  for (let i = 0; i + 1 < n; i++) {
-    const [a, b] = [mesh.get(names[i]!), mesh.get(names[i + 1]!)];
-    await mesh.link(a.name, b.name);
-    const da = await fund(mesh, a.name, deposit);
-    const db = await fund(mesh, b.name, deposit);
-    const ch = await a.treasury.openChannel(b.treasury.nodeId, a.payoutAddress);
-    await a.treasury.addDeposit(ch.channel_id, da);
-    await b.treasury.addDeposit(ch.channel_id, db);
-    channels.push(ch.channel_id);
-  }
-  await gossip(mesh, names);
-  return { mesh, nodes: names.map((x) => mesh.get(x)), channels };
-}
-
-/** Every node announces its channels once; announcements are flooded on: wait until every node has them all. */
-async function gossip(mesh: Mesh, names: string[]): Promise<void> {
-  for (const name of names) mesh.get(name).treasury.multihop.gossip();
-  await waitFor(() => names.every((x) => mesh.get(x).treasury.multihop.graph.size === names.length));
-}
 
 /** Each node's balance on each of its channels, as [node][channel] → sat. */
 function balances(nodes: MeshNode[], channels: string[]): Array<Record<string, bigint>> {
@@ -353,21 +325,10 @@ for (const [who, victim, phase] of CRASHES) {
   });
 }
 
-/** Alice pays carol 2,000 sat through bob; the link bob → carol is cut as bob seals his commit, so carol never hears of it. */
-async function payUntilBobCommitsAlone(mesh: Mesh, a: MeshNode, b: MeshNode, c: MeshNode) {
-  mesh.onSeal = (name, bytes) => {
-    if (name === 'n1' && Object.values(decodeState(bytes).multihop ?? {}).some((r) => r.phase === 'committed')) mesh.block('n1', 'n2');
-  };
-  const paying = a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1);
-  await waitFor(() => Object.values(b.treasury.state.multihop ?? {}).some((r) => r.phase === 'committed'));
-  mesh.onSeal = undefined;
-  return { paying }; // wrapped: returned bare, the caller's await would wait for the payment itself
-}
-
 test('bob committed, carol never hears of it: bob settles with τ, which pays every channel of the path in the new state', async () => {
   const { mesh, nodes, channels } = await line(3);
   const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
-  const { paying } = await payUntilBobCommitsAlone(mesh, a, b, c);
+  const { paying } = await payUntilMiddleCommitted(mesh, [a, b, c], 2_000, 'onward');
   // a direct payment or a deposit change meets the lock
   const [busy] = await b.treasury.pay([{ channel_id: channels[0]!, amount_sat: 1 }]);
   assert.equal(busy!.ok ? null : busy!.code, 'channel_busy');
@@ -473,7 +434,7 @@ test('τ on a validating regtest chain: accepted, mined, paying every channel of
       return dep.deposit_id;
     });
     const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
-    const { paying } = await payUntilBobCommitsAlone(mesh, a, b, c);
+    const { paying } = await payUntilMiddleCommitted(mesh, [a, b, c], 2_000, 'onward');
     const s = await b.treasury.settle(channels[0]!, 1);
     assert.equal(await chain.rpc.sendRawTransaction(s.tx_hex!), s.txid);
     await chain.faucet.mine(1);
@@ -521,13 +482,7 @@ test('a committed hop settles with τ while an old-state settlement wins the rac
   const { mesh, nodes, channels } = await line(3);
   const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
   const before = balances(nodes, channels);
-  mesh.onSeal = (name, bytes) => {
-    if (name === 'n1' && Object.values(decodeState(bytes).multihop ?? {}).some((r) => r.phase === 'committed')) { mesh.block('n1', 'n2'); mesh.block('n2', 'n1'); }
-  };
-  let paid: boolean | null = null;
-  void a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1).then(() => { paid = true; }, () => { paid = false; });
-  await waitFor(() => Object.values(b.treasury.state.multihop ?? {}).some((r) => r.phase === 'committed'));
-  mesh.onSeal = undefined;
+  const { outcome: paid } = await payUntilMiddleCommitted(mesh, [a, b, c], 2_000);
   const old = await c.treasury.settle(channels[1]!, 1); // carol, not committed: the old state
   const tau = await b.treasury.settle(channels[0]!, 1); // bob, committed, whose host has not seen carol's yet
   assert.notEqual(tau.txid, old.txid);
@@ -535,8 +490,8 @@ test('a committed hop settles with τ while an old-state settlement wins the rac
   // carol's settlement is the one the chain took; bob's host shows it to his enclave
   await b.treasury.spentOnChain(channels[1]!, old.tx_hex!);
   assert.equal(Object.values(b.treasury.state.multihop!)[0]!.phase, 'aborted');
-  await waitFor(() => paid !== null); // alice, committed, follows bob's abort from downstream
-  assert.equal(paid, false);
+  await waitFor(() => paid() !== null); // alice, committed, follows bob's abort from downstream
+  assert.equal(paid(), false);
   const sb = await b.treasury.settle(channels[0]!, 1); // and bob's other channel settles in the old state
   assert.equal(sb.local_balance_sat, '100000');
   assert.ok(unlocked(nodes));

@@ -275,3 +275,56 @@ export class Mesh {
     return dep.deposit_id;
   }
 }
+
+/** Funds a deposit of `value` sat for node `name` (the fake chain's by default, or the regtest chain's). */
+export type Funder = (mesh: Mesh, name: string, value: bigint) => Promise<string>;
+
+/** n treasuries in a line, each channel funded with `deposit` sat on both sides, the graph gossiped everywhere. */
+export async function line(n: number, deposit = 100_000n, fund: Funder = (mesh, name, value) => mesh.deposit(name, value)) {
+  const mesh = new Mesh();
+  const names = Array.from({ length: n }, (_, i) => `n${i}`);
+  for (const name of names) await mesh.add(name);
+  const channels: string[] = [];
+  for (let i = 0; i + 1 < n; i++) {
+    const [a, b] = [mesh.get(names[i]!), mesh.get(names[i + 1]!)];
+    await mesh.link(a.name, b.name);
+    const da = await fund(mesh, a.name, deposit);
+    const db = await fund(mesh, b.name, deposit);
+    const ch = await a.treasury.openChannel(b.treasury.nodeId, a.payoutAddress);
+    await a.treasury.addDeposit(ch.channel_id, da);
+    await b.treasury.addDeposit(ch.channel_id, db);
+    channels.push(ch.channel_id);
+  }
+  await gossip(mesh, names);
+  return { mesh, nodes: names.map((x) => mesh.get(x)), channels };
+}
+
+/** Every node announces its channels once; announcements are flooded on: wait until every node has them all. */
+export async function gossip(mesh: Mesh, names: string[]): Promise<void> {
+  for (const name of names) mesh.get(name).treasury.multihop.gossip();
+  await waitFor(() => names.every((x) => mesh.get(x).treasury.multihop.graph.size === names.length));
+}
+
+/**
+ * Starts a payment from the first to the last of three nodes in a line and returns once the middle hop has
+ * committed. From that seal on, the wire from the middle node to the last is cut (`both`: in both
+ * directions), so the last node never hears of the commit. `paying` is the payment itself (wrapped:
+ * returned bare, the caller's await would wait for it); `outcome()` is null while it is pending, then
+ * whether it succeeded.
+ */
+export async function payUntilMiddleCommitted(
+  mesh: Mesh, [payer, middle, payee]: [MeshNode, MeshNode, MeshNode], amountSat: number, cut: 'onward' | 'both' = 'both',
+): Promise<{ paying: Promise<unknown>; outcome: () => boolean | null }> {
+  const committed = (records: Array<{ phase: string }>) => records.some((r) => r.phase === 'committed');
+  mesh.onSeal = (name, bytes) => {
+    if (name !== middle.name || !committed(Object.values(decodeState(bytes).multihop ?? {}))) return;
+    mesh.block(middle.name, payee.name);
+    if (cut === 'both') mesh.block(payee.name, middle.name);
+  };
+  let outcome: boolean | null = null;
+  const paying = payer.treasury.payMultihop(payee.treasury.nodeId, amountSat, 1);
+  paying.then(() => { outcome = true; }, () => { outcome = false; });
+  await waitFor(() => committed(Object.values(middle.treasury.state.multihop ?? {})));
+  mesh.onSeal = undefined;
+  return { paying, outcome: () => outcome };
+}
