@@ -209,21 +209,24 @@ describe('committee chains end to end', () => {
       assert.equal(x.treasury.info().committee!.index, 2, 'the compromised member is the tail');
       const [dp, dq] = await Promise.all([fundDeposit(p, 200_000), fundDeposit(q, 100_000)]);
       const ch = await openChannel(p, q, [dp], [dq]);
+      // What p has paid q and q has paid p so far.
       let pSent = 0;
       let qSent = 0;
-      for (let i = 0; i < 3; i++) {
-        const a = amount();
-        pSent += a;
-        await p.ok('POST', '/v1/payments', { channel_id: ch, amount_sat: a });
-        const b = amount();
-        qSent += b;
-        await q.ok('POST', '/v1/payments', { channel_id: ch, amount_sat: b });
-      }
-      const expected = { total_sent_sat: String(pSent), total_received_sat: String(qSent) };
+      const payBothWays = async (rounds: number) => {
+        for (let i = 0; i < rounds; i++) {
+          const a = amount();
+          pSent += a;
+          await p.ok('POST', '/v1/payments', { channel_id: ch, amount_sat: a });
+          const b = amount();
+          qSent += b;
+          await q.ok('POST', '/v1/payments', { channel_id: ch, amount_sat: b });
+        }
+      };
+      await payBothWays(3);
       const quiet = async () => {
         const c = await p.ok('GET', '/v1/committee');
         const mine = await b1.ok('GET', `/v1/channels/${ch}`);
-        return c.acked_seq === c.seq && (await b1.ok('GET', '/v1/committee')).seq === c.seq && mine.total_sent_sat === expected.total_sent_sat && mine.total_received_sat === expected.total_received_sat;
+        return c.acked_seq === c.seq && (await b1.ok('GET', '/v1/committee')).seq === c.seq && mine.total_sent_sat === String(pSent) && mine.total_received_sat === String(qSent);
       };
       await waitUntil(quiet, 20_000, 'every payment replicated to b1');
       const before = { committee: (await b1.ok('GET', '/v1/committee')).seq as number, channel: await b1.ok('GET', `/v1/channels/${ch}`) };
@@ -259,14 +262,7 @@ describe('committee chains end to end', () => {
       assert.ok((await b1.ok('GET', '/v1/peers')).peers.some((peer: { peer_id?: string; node_id?: string } | string) => JSON.stringify(peer).includes(x.treasury.nodeId)), 'the session survives');
 
       // The committee keeps working: both ways, acknowledged, replicated to b1 and the compromised tail.
-      const a = amount();
-      pSent += a;
-      await p.ok('POST', '/v1/payments', { channel_id: ch, amount_sat: a });
-      const b = amount();
-      qSent += b;
-      await q.ok('POST', '/v1/payments', { channel_id: ch, amount_sat: b });
-      expected.total_sent_sat = String(pSent);
-      expected.total_received_sat = String(qSent);
+      await payBothWays(1);
       await waitUntil(quiet, 20_000, 'payments after the refusals replicated to b1');
       await waitUntil(async () => (await q.ok('GET', `/v1/channels/${ch}`)).total_acked_sat === String(qSent), 20_000, 'q\'s last payment acknowledged');
       const tail = x.treasury.state.channels[ch]!;
