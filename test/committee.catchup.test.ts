@@ -128,6 +128,21 @@ function assertSealedBeforeSent(mesh: Mesh): void {
   }
 }
 
+/**
+ * The primary pays `fromPrimary`, then the peer pays `fromPeer`, each acknowledged; then every member holds
+ * exactly the primary's updates, in sequence, each sent only once sealed.
+ */
+async function paysOnBothWays(mesh: Mesh, primary: MeshNode, peer: MeshNode, ch: string, fromPrimary: number[], fromPeer: number[]): Promise<void> {
+  const sent = await pay(primary, ch, fromPrimary);
+  await waitFor(() => primary.treasury.state.channels[ch]!.acked === sent, 15_000);
+  const received = await pay(peer, ch, fromPeer);
+  await waitFor(() => peer.treasury.state.channels[ch]!.acked === received, 15_000);
+  await settled(mesh, primary);
+  assertSameAsPrimary(mesh, 'after more payments');
+  assertSameSequence(mesh);
+  assertSealedBeforeSent(mesh);
+}
+
 for (const [victim, mode] of [['b1', 'crash'], ['b2', 'crash'], ['b1', 'partition'], ['b2', 'partition']] as const) {
   const where = victim === 'b1' ? 'middle' : 'tail';
   const how = mode === 'crash' ? 'crashed while the peer keeps paying: restarted from its sealed state' : 'cut off while the peer keeps paying: reconnected';
@@ -163,14 +178,7 @@ for (const [victim, mode] of [['b1', 'crash'], ['b2', 'crash'], ['b1', 'partitio
     assertSameAsPrimary(mesh, `after ${victim} caught up`);
 
     // The committee keeps paying both ways.
-    const sent = await pay(p, ch, [pick(100, 900), pick(100, 900)]);
-    await waitFor(() => p.treasury.state.channels[ch]!.acked === sent, 15_000);
-    const received = await pay(q, ch, [pick(100, 900)]);
-    await waitFor(() => q.treasury.state.channels[ch]!.acked === received, 15_000);
-    await settled(mesh, p);
-    assertSameAsPrimary(mesh, 'after more payments');
-    assertSameSequence(mesh);
-    assertSealedBeforeSent(mesh);
+    await paysOnBothWays(mesh, p, q, ch, [pick(100, 900), pick(100, 900)], [pick(100, 900)]);
   });
 }
 
@@ -204,14 +212,7 @@ test('the primary crashed right after sealing a credit its backups never got: re
   assert.ok(p2.treasury.state.committee!.seq >= crashedAt);
   assertSameAsPrimary(mesh, 'after the primary\'s restart');
 
-  const sent = await pay(p2, ch, [pick(100, 900)]);
-  await waitFor(() => p2.treasury.state.channels[ch]!.acked === sent, 15_000);
-  const received = await pay(q, ch, [pick(100, 900), pick(100, 900)]);
-  await waitFor(() => q.treasury.state.channels[ch]!.acked === received, 15_000);
-  await settled(mesh, p2);
-  assertSameAsPrimary(mesh, 'after more payments');
-  assertSameSequence(mesh);
-  assertSealedBeforeSent(mesh);
+  await paysOnBothWays(mesh, p2, q, ch, [pick(100, 900)], [pick(100, 900), pick(100, 900)]);
 });
 
 test('a member never skips the counter: each update it acknowledged is counter-protected, and a restart from any older blob is a rollback', async () => {
