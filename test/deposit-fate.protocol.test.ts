@@ -6,21 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Transaction } from 'bitcoinjs-lib';
-import { connect, fundedDeposit, makePair, waitFor } from './helpers/treasury-pair.ts';
+import { connect, fundedDeposit, makePair, openFundedPair, waitFor } from './helpers/treasury-pair.ts';
 import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
 import { TreasuryError } from '../src/treasury/errors.ts';
-
-async function openFunded() {
-  const pair = await makePair();
-  await connect(pair);
-  const da = await fundedDeposit(pair, pair.a, 1_000_000n);
-  const db = await fundedDeposit(pair, pair.b, 500_000n);
-  const ch = await pair.a.treasury.openChannel(pair.b.treasury.nodeId, pair.a.state().config.payoutAddress);
-  await pair.a.treasury.addDeposit(ch.channel_id, da);
-  await waitFor(() => pair.b.treasury.channels().length === 1);
-  await pair.b.treasury.addDeposit(ch.channel_id, db);
-  return { pair, channelId: ch.channel_id, da, db };
-}
 
 function inputsOf(txHex: string): string[] {
   return Transaction.fromHex(txHex).ins.map((i) => `${Buffer.from(i.hash).reverse().toString('hex')}:${i.index}`);
@@ -40,7 +28,7 @@ function assertRefusedAwaitingChain(attempt: unknown, what: string): void {
 const depositOf = (pair: Awaited<ReturnType<typeof makePair>>, id: string) => pair.a.treasury.deposits().find((d) => d.deposit_id === id)!;
 
 test('deposit fate: a removal whose ack was lost is freed by the peer\'s settlement that does not spend it', async () => {
-  const { pair, channelId } = await openFunded();
+  const { pair, channelId } = await openFundedPair();
   const dr = await fundedDeposit(pair, pair.a, 200_000n);
   await pair.a.treasury.addDeposit(channelId, dr);
   await waitFor(() => pair.b.treasury.channel(channelId).remote_balance_sat === '1200000');
@@ -69,7 +57,7 @@ test('deposit fate: a removal whose ack was lost is freed by the peer\'s settlem
 });
 
 test('deposit fate: an addition whose ack was lost stays bound until the chain shows the peer\'s settlement spending it', async () => {
-  const { pair, channelId } = await openFunded();
+  const { pair, channelId } = await openFundedPair();
   const dx = await fundedDeposit(pair, pair.a, 300_000n);
   const dxOutpoint = depositOf(pair, dx).outpoint!;
   pair.wire.tamper = (dir, frames) => (dir === 'ba' ? [] : frames);
@@ -105,7 +93,7 @@ test('deposit fate: an addition whose ack was lost stays bound until the chain s
 });
 
 test('deposit fate: after our own settlement, the chain showing it spends the removing deposit and frees the adding one', async () => {
-  const { pair, channelId } = await openFunded();
+  const { pair, channelId } = await openFundedPair();
   const dr = await fundedDeposit(pair, pair.a, 200_000n);
   await pair.a.treasury.addDeposit(channelId, dr);
   const dx = await fundedDeposit(pair, pair.a, 300_000n);
@@ -165,7 +153,7 @@ test('deposit fate: a peer settlement with no input at all spends none of our un
 });
 
 test('keys: a closed channel keeps its keys until its settlement is max(6, min_confirmations) deep, then forgets them on both sides', async () => {
-  const { pair, channelId } = await openFunded();
+  const { pair, channelId } = await openFundedPair();
   const spare = await fundedDeposit(pair, pair.a, 50_000n);
   await pair.a.treasury.pay([{ channel_id: channelId, amount_sat: 7_000 }]);
   await waitFor(() => pair.b.treasury.channel(channelId).total_received_sat === '7000');

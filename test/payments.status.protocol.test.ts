@@ -4,23 +4,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, fundedDeposit, makePair, waitFor, type Side } from './helpers/treasury-pair.ts';
+import { makePair, openFundedPair, type Side, waitFor } from './helpers/treasury-pair.ts';
 import { InFlight, outcomeAt, type Outcome } from '../src/node/in-flight.ts';
 import type { TreasuryEvent } from '../src/treasury/treasury.ts';
 import { TreasuryError } from '../src/treasury/errors.ts';
 
-async function openFunded() {
-  // Slow seals, so that changes made while one is under way share the next one.
-  const pair = await makePair({ sealDelayMs: 20 });
-  await connect(pair);
-  const da = await fundedDeposit(pair, pair.a, 1_000_000n);
-  const db = await fundedDeposit(pair, pair.b, 500_000n);
-  const ch = await pair.a.treasury.openChannel(pair.b.treasury.nodeId, pair.a.state().config.payoutAddress);
-  await pair.a.treasury.addDeposit(ch.channel_id, da);
-  await waitFor(() => pair.b.treasury.channels().length === 1);
-  await pair.b.treasury.addDeposit(ch.channel_id, db);
-  return { pair, ch: ch.channel_id };
-}
+// Slow seals, so that changes made while one is under way share the next one.
+const openFunded = () => openFundedPair({ pair: { sealDelayMs: 20 } });
 
 async function pay(side: Side, ch: string, amount: number): Promise<bigint> {
   const [r] = await side.treasury.pay([{ channel_id: ch, amount_sat: amount }]);
@@ -53,7 +43,7 @@ function holdAtoB(pair: Awaited<ReturnType<typeof makePair>>): Uint8Array[] {
 }
 
 test('the peer settles while payments are in flight: those it credited succeed, the others fail', async () => {
-  const { pair, ch } = await openFunded();
+  const { pair, channelId: ch } = await openFunded();
   const { a, b } = pair;
   const p1 = await pay(a, ch, 1_000);
   await waitFor(() => a.treasury.channel(ch).total_acked_sat === '1000');
@@ -86,7 +76,7 @@ test('the peer settles while payments are in flight: those it credited succeed, 
 });
 
 test('we settle with unacknowledged payments: in flight until the chain shows our settlement, then succeeded', async () => {
-  const { pair, ch } = await openFunded();
+  const { pair, channelId: ch } = await openFunded();
   const { a } = pair;
   const p1 = await pay(a, ch, 1_000);
   await waitFor(() => a.treasury.channel(ch).total_acked_sat === '1000');
@@ -111,7 +101,7 @@ test('we settle with unacknowledged payments: in flight until the chain shows ou
 });
 
 test('we settle, but the peer\'s racing settlement confirms: what it did not credit fails', async () => {
-  const { pair, ch } = await openFunded();
+  const { pair, channelId: ch } = await openFunded();
   const { a, b } = pair;
   const p1 = await pay(a, ch, 1_000);
   await waitFor(() => a.treasury.channel(ch).total_acked_sat === '1000');

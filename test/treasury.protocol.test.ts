@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Transaction } from 'bitcoinjs-lib';
-import { connect, fundedDeposit, makePair, waitFor as waitForIn } from './helpers/treasury-pair.ts';
+import { connect, fundedDeposit, makePair, openFundedPair, waitFor as waitForIn } from './helpers/treasury-pair.ts';
 import { TreasuryError } from '../src/treasury/errors.ts';
 import { decodeState } from '../src/treasury/state.ts';
 import { addressToOutputScript } from '../src/bitcoin/network.ts';
@@ -17,18 +17,7 @@ const waitFor = (cond: () => boolean, timeoutMs = 30_000) => waitForIn(cond, tim
 
 /** Replies in success paths may take long on a loaded machine: no test here expects a timeout. */
 const REPLY_TIMEOUT_MS = 15_000;
-
-async function openFunded(aValue = 1_000_000n, bValue = 500_000n) {
-  const pair = await makePair({ replyTimeoutMs: REPLY_TIMEOUT_MS });
-  await connect(pair);
-  const da = await fundedDeposit(pair, pair.a, aValue);
-  const db = await fundedDeposit(pair, pair.b, bValue);
-  const ch = await pair.a.treasury.openChannel(pair.b.treasury.nodeId, payoutOf(pair.a));
-  await pair.a.treasury.addDeposit(ch.channel_id, da);
-  await waitFor(() => pair.b.treasury.channels().length === 1);
-  await pair.b.treasury.addDeposit(ch.channel_id, db);
-  return { pair, channelId: ch.channel_id, da, db };
-}
+const openFunded = (values: { aValue?: bigint; bValue?: bigint } = {}) => openFundedPair({ ...values, pair: { replyTimeoutMs: REPLY_TIMEOUT_MS } });
 
 function payoutOf(side: { state(): { config: { payoutAddress: string } } }): string {
   return side.state().config.payoutAddress;
@@ -114,7 +103,7 @@ test('deposits: reuse, unconfirmed, non-existent or mismatched funding are refus
 });
 
 test('deposits: removal needs the balance to cover it, and frees the deposit', async () => {
-  const { pair, channelId, da } = await openFunded(300_000n, 100_000n);
+  const { pair, channelId, da } = await openFunded({ aValue: 300_000n, bValue: 100_000n });
   await pair.a.treasury.pay([{ channel_id: channelId, amount_sat: 1 }]);
   await rejects(pair.a.treasury.removeDeposit(channelId, da), 'insufficient_funds');
   const db2 = await fundedDeposit(pair, pair.a, 200_000n);

@@ -142,6 +142,22 @@ export async function fundedDeposit(pair: Awaited<ReturnType<typeof makePair>>, 
   return dep.deposit_id;
 }
 
+/**
+ * A connected pair with one channel that a opened: a's deposit of `aValue` and b's of `bValue` in it.
+ * `pair` takes makePair's options (slow seals, reply timeouts, a seal hook).
+ */
+export async function openFundedPair(opts: { aValue?: bigint; bValue?: bigint; pair?: Parameters<typeof makePair>[0] } = {}) {
+  const pair = await makePair(opts.pair);
+  await connect(pair);
+  const da = await fundedDeposit(pair, pair.a, opts.aValue ?? 1_000_000n);
+  const db = await fundedDeposit(pair, pair.b, opts.bValue ?? 500_000n);
+  const ch = await pair.a.treasury.openChannel(pair.b.treasury.nodeId, pair.a.state().config.payoutAddress);
+  await pair.a.treasury.addDeposit(ch.channel_id, da);
+  await waitFor(() => pair.b.treasury.channels().length === 1, 30_000);
+  await pair.b.treasury.addDeposit(ch.channel_id, db);
+  return { pair, channelId: ch.channel_id, da, db };
+}
+
 export async function waitFor(cond: () => boolean, timeoutMs = 5_000): Promise<void> {
   const start = Date.now();
   while (!cond()) {
