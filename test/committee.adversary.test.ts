@@ -240,6 +240,12 @@ test('randomised: a seeded compromised member never gets a transaction that pays
   const report = await runCommitteeRandomised({ seed, steps });
   process.stdout.write(`# ${JSON.stringify(report)}\n`);
   assert.equal(report.steps, steps);
-  assert.ok(report.pPaid > 0 && report.qPaid > 0, 'payments were made both ways');
+  // Q's payments to P always have a way through. P's may all be refused when the attacker, a member, started
+  // a settlement before P's first payment landed (any member may settle at any time; seeds 20 and 25 do): then
+  // every refusal must say settling (or closed, once the settlement is done), and nothing else stopped them.
+  assert.ok(report.qPaid > 0, `Q's payments went through: ${JSON.stringify(report.refused.q)}`);
+  const codes = Object.keys(report.refused.p);
+  const frozen = (report.refused.p.channel_settling ?? 0) > 0 && codes.every((c) => c === 'channel_settling' || c === 'channel_closed');
+  assert.ok(report.pPaid > 0 || frozen, `P's payments went through, or a settlement froze them: ${JSON.stringify(report.refused.p)}`);
   assert.ok(report.attackerMoves > 0);
 });

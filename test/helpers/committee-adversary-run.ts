@@ -28,6 +28,8 @@ export interface CommitteeRunReport {
   /** Payments (by P and by Q) that went through. */
   pPaid: number;
   qPaid: number;
+  /** Payments refused, by payer and code (a member that starts a settlement freezes P's sending: channel_settling). */
+  refused: { p: Record<string, number>; q: Record<string, number> };
   attackerMoves: number;
   /** Transactions honest members contributed to, and ones the attacker could complete or was handed. */
   contributedTo: number;
@@ -41,7 +43,7 @@ export async function runCommitteeRandomised(opts: CommitteeRunOptions): Promise
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
   const attacker = pick(MEMBERS);
-  const report: CommitteeRunReport = { seed: opts.seed, steps: 0, attacker, actions: {}, pPaid: 0, qPaid: 0, attackerMoves: 0, contributedTo: 0, completable: 0 };
+  const report: CommitteeRunReport = { seed: opts.seed, steps: 0, attacker, actions: {}, pPaid: 0, qPaid: 0, refused: { p: {}, q: {} }, attackerMoves: 0, contributedTo: 0, completable: 0 };
   const trail: string[] = [];
   const note = (s: string) => { trail.push(s); if (trail.length > 40) trail.shift(); };
   const cc = await CompromisedCommittee.create(attacker, { committeeSat: 5_000_000n, qSat: 5_000_000n });
@@ -61,6 +63,7 @@ export async function runCommitteeRandomised(opts: CommitteeRunOptions): Promise
     void t.pay(Array.from({ length: n }, () => ({ channel_id: id, amount_sat: int(1, 3_000) }))).then((r) => {
       const ok = r.filter((x) => x.ok).length;
       if (from === 'p') report.pPaid += ok; else report.qPaid += ok;
+      for (const x of r) if (!x.ok) report.refused[from][x.code] = (report.refused[from][x.code] ?? 0) + 1;
     }, () => undefined);
   };
   const late = () => report.steps >= opts.steps * 0.8;
