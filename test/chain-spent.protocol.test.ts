@@ -11,8 +11,8 @@ import { payments, Transaction } from 'bitcoinjs-lib';
 import { randomBytes } from 'node:crypto';
 import { connect, fundedDeposit, makePair, waitFor, type FakeChain } from './helpers/treasury-pair.ts';
 import { line, payUntilMiddleCommitted, type MeshNode } from './helpers/treasury-mesh.ts';
-import { TreasuryError } from '../src/treasury/errors.ts';
-import { NETWORK } from '../src/treasury/transactions.ts';
+import { TreasuryError } from '../src/enclave/treasury/errors.ts';
+import { NETWORK } from '../src/enclave/treasury/transactions.ts';
 
 /** Broadcasts on `chain` a transaction spending `txid:vout` to a stranger (its witness is no concern of the fake chain). */
 function spendElsewhere(chain: FakeChain, outpoint: string, value: bigint): string {

@@ -13,13 +13,13 @@ import { CompromisedCommittee, type MemberName } from './helpers/compromised-mem
 import { runCommitteeRandomised } from './helpers/committee-adversary-run.ts';
 import { waitFor as waitForIn } from './helpers/treasury-pair.ts';
 import type { MeshNode } from './helpers/treasury-mesh.ts';
-import { verifyDepositSpend } from '../src/treasury/transactions.ts';
-import { combineShares } from '../src/committee/shares.ts';
+import { verifyDepositSpend } from '../src/enclave/treasury/transactions.ts';
+import { combineShares } from '../src/enclave/committee/shares.ts';
 import { bytesToHex, hexToBytes } from '../enclave-sim/encoding.ts';
 import { finalizeMultisigInput } from '../src/bitcoin/index.ts';
-import type { CommitteeMessage } from '../src/protocol/messages.ts';
-import type { TreasuryState } from '../src/treasury/state.ts';
-import { signAck } from '../src/committee/acks.ts';
+import type { CommitteeMessage } from '../src/enclave/protocol/messages.ts';
+import type { TreasuryState } from '../src/enclave/treasury/state.ts';
+import { signAck } from '../src/enclave/committee/acks.ts';
 import { testSeed } from './helpers/seeded.ts';
 
 /** Conditions on a loaded machine: a generous limit (it only matters when the condition never comes). */

@@ -16,8 +16,8 @@ import assert from 'node:assert/strict';
 import { Mesh, RollbackError, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { prng as rng, testSeed } from './helpers/seeded.ts';
-import { decodeState, type TreasuryState } from '../src/treasury/state.ts';
-import { openUpdate } from '../src/committee/update.ts';
+import { decodeState, type TreasuryState } from '../src/enclave/treasury/state.ts';
+import { openUpdate } from '../src/enclave/committee/update.ts';
 
 const SEED = testSeed('committee.catchup');
 const rand = rng(SEED);

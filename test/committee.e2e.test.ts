@@ -14,10 +14,10 @@ import {
 import { readJoinTokens } from '../src/node/secret-file.ts';
 import { AttestationService } from '../enclave-sim/attestation.ts';
 import { Transport } from '../src/network/transport.ts';
-import { Treasury } from '../src/treasury/treasury.ts';
-import { NETWORK } from '../src/treasury/transactions.ts';
-import { openUpdate, replicaOf, signUpdate, type SignedUpdate } from '../src/committee/update.ts';
-import type { CommitteeMessage, SessionMessage } from '../src/protocol/messages.ts';
+import { Treasury } from '../src/enclave/treasury/treasury.ts';
+import { NETWORK } from '../src/enclave/treasury/transactions.ts';
+import { openUpdate, replicaOf, signUpdate, type SignedUpdate } from '../src/enclave/committee/update.ts';
+import type { CommitteeMessage, SessionMessage } from '../src/enclave/protocol/messages.ts';
 import { prng as rng, testSeed } from './helpers/seeded.ts';
 
 let chain: TestChain;

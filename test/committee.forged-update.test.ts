@@ -10,10 +10,10 @@ import { Transaction, payments } from 'bitcoinjs-lib';
 import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { bytesToHex } from '../enclave-sim/encoding.ts';
-import { replicaOf, signUpdate } from '../src/committee/update.ts';
-import { NETWORK, payoutScriptFor } from '../src/treasury/transactions.ts';
-import type { CommitteeMessage } from '../src/protocol/messages.ts';
-import type { TreasuryState } from '../src/treasury/state.ts';
+import { replicaOf, signUpdate } from '../src/enclave/committee/update.ts';
+import { NETWORK, payoutScriptFor } from '../src/enclave/treasury/transactions.ts';
+import type { CommitteeMessage } from '../src/enclave/protocol/messages.ts';
+import type { TreasuryState } from '../src/enclave/treasury/state.ts';
 
 async function payAndWait(from: MeshNode, channelId: string, amounts: number[]): Promise<void> {
   const results = await from.treasury.pay(amounts.map((amount_sat) => ({ channel_id: channelId, amount_sat })));

@@ -12,9 +12,9 @@ import { openBox } from '../src/crypto/ecies.ts';
 import { publicKeyOf, randomPrivateKey } from '../src/crypto/secp256k1.ts';
 import { reportDataFor } from '../enclave-sim/attestation.ts';
 import { bytesToHex, hexToBytes } from '../enclave-sim/encoding.ts';
-import { MEMBER_QUOTE_NONCE } from '../src/committee/roster.ts';
-import { verifyDepositSpend } from '../src/treasury/transactions.ts';
-import type { SessionMessage } from '../src/protocol/messages.ts';
+import { MEMBER_QUOTE_NONCE } from '../src/enclave/committee/roster.ts';
+import { verifyDepositSpend } from '../src/enclave/treasury/transactions.ts';
+import type { SessionMessage } from '../src/enclave/protocol/messages.ts';
 
 type Internals = { apply(peerId: string, msg: SessionMessage): Promise<void>; sendNow(peerId: string, msg: SessionMessage): void };
 

@@ -9,18 +9,18 @@ import { createHash } from 'node:crypto';
 import { Transaction, opcodes, script as bscript, address as baddress } from 'bitcoinjs-lib';
 import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
-import { replicaOf, signUpdate } from '../src/committee/update.ts';
-import { combineShares, splitSecret } from '../src/committee/shares.ts';
+import { replicaOf, signUpdate } from '../src/enclave/committee/update.ts';
+import { combineShares, splitSecret } from '../src/enclave/committee/shares.ts';
 import { bytesToHex } from '../enclave-sim/encoding.ts';
 import { randomPrivateKey } from '../src/crypto/secp256k1.ts';
-import type { CommitteeMessage } from '../src/protocol/messages.ts';
+import type { CommitteeMessage } from '../src/enclave/protocol/messages.ts';
 import { buildSpend, finalizeMultisigInput, signInput, type Spend } from '../src/bitcoin/index.ts';
 import { publicKeyOf } from '../src/crypto/secp256k1.ts';
 import { hexToBytes } from '../enclave-sim/encoding.ts';
 import { RpcCode } from '../src/chain/rpc-client.ts';
 import { expectRejected, newKey, startTestChain } from './helpers/chain.ts';
 import * as ecc from 'tiny-secp256k1';
-import { NETWORK } from '../src/treasury/transactions.ts';
+import { NETWORK } from '../src/enclave/treasury/transactions.ts';
 import { openBox } from '../src/crypto/ecies.ts';
 import { prng, randBytes, testSeed } from './helpers/seeded.ts';
 
@@ -71,7 +71,7 @@ function memberPubkeys(committee: MeshNode[], deposit: Funded): string[] {
 }
 
 /**
- * The fee rule of README "Settlement" (and src/treasury/transactions.ts): the settling side pays
+ * The fee rule of README "Settlement" (and src/enclave/treasury/transactions.ts): the settling side pays
  * rate × the finished transaction's virtual size, every signature counted at its largest (72 bytes with
  * the sighash byte). Counted here from the shape alone: `inputs` P2WSH m-of-n inputs, the given outputs.
  */

@@ -1,11 +1,11 @@
 /**
- * Threshold sharing of deposit keys (src/committee/shares.ts): any m of n shares rebuild the secret, no
+ * Threshold sharing of deposit keys (src/enclave/committee/shares.ts): any m of n shares rebuild the secret, no
  * m-1 do, every split draws fresh randomness, and a share's bytes carry nothing of the secret (they look
  * uniformly random whatever the secret is). Secrets are drawn from a seeded PRNG (TEST_SEED replays).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { combineShares, splitSecret } from '../src/committee/shares.ts';
+import { combineShares, splitSecret } from '../src/enclave/committee/shares.ts';
 import { bytesToHex } from '../enclave-sim/encoding.ts';
 import { prng, randBytes, testSeed } from './helpers/seeded.ts';
 

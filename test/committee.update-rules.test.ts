@@ -9,12 +9,12 @@ import { payments } from 'bitcoinjs-lib';
 import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { bytesToHex, hexToBytes } from '../enclave-sim/encoding.ts';
-import { replicaOf, type ReplicaBody } from '../src/committee/update.ts';
-import { checkUpdate } from '../src/committee/update-rules.ts';
-import { signPaid, signPayout } from '../src/protocol/peer-sigs.ts';
+import { replicaOf, type ReplicaBody } from '../src/enclave/committee/update.ts';
+import { checkUpdate } from '../src/enclave/committee/update-rules.ts';
+import { signPaid, signPayout } from '../src/enclave/protocol/peer-sigs.ts';
 import { publicKeyOf, randomPrivateKey } from '../src/crypto/secp256k1.ts';
-import { buildDepositScript, NETWORK, payoutScriptFor } from '../src/treasury/transactions.ts';
-import type { TreasuryState } from '../src/treasury/state.ts';
+import { buildDepositScript, NETWORK, payoutScriptFor } from '../src/enclave/treasury/transactions.ts';
+import type { TreasuryState } from '../src/enclave/treasury/state.ts';
 
 async function scene() {
   const mesh = new Mesh();

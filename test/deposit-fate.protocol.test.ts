@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { Transaction } from 'bitcoinjs-lib';
 import { connect, fundedDeposit, makePair, openFundedPair, waitFor } from './helpers/treasury-pair.ts';
 import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
-import { TreasuryError } from '../src/treasury/errors.ts';
+import { TreasuryError } from '../src/enclave/treasury/errors.ts';
 
 function inputsOf(txHex: string): string[] {
   return Transaction.fromHex(txHex).ins.map((i) => `${Buffer.from(i.hash).reverse().toString('hex')}:${i.index}`);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { payments, Transaction } from 'bitcoinjs-lib';
 import { fundDeposit, NodeProcess, openChannel, waitUntil, type TestChain, startE2eFile } from './helpers/network.ts';
-import { NETWORK } from '../src/treasury/transactions.ts';
+import { NETWORK } from '../src/enclave/treasury/transactions.ts';
 
 let chain: TestChain;
 let dir: string;

@@ -8,12 +8,12 @@ import assert from 'node:assert/strict';
 import { Transaction } from 'bitcoinjs-lib';
 import { gossip, line, Mesh, payUntilMiddleCommitted, type Funder, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
-import { TreasuryError } from '../src/treasury/errors.ts';
-import { buildDepositScript, completePathAsPayer, pathFullySigned, planPathSettlement, signPathInputs, verifyDepositSpend } from '../src/treasury/transactions.ts';
+import { TreasuryError } from '../src/enclave/treasury/errors.ts';
+import { buildDepositScript, completePathAsPayer, pathFullySigned, planPathSettlement, signPathInputs, verifyDepositSpend } from '../src/enclave/treasury/transactions.ts';
 import { publicKeyOf, randomPrivateKey } from '../src/crypto/secp256k1.ts';
 import { bytesToHex, hexToBytes } from '../enclave-sim/encoding.ts';
-import { decodeState, localBalance, type MhPayment } from '../src/treasury/state.ts';
-import { findRoute } from '../src/treasury/routing.ts';
+import { decodeState, localBalance, type MhPayment } from '../src/enclave/treasury/state.ts';
+import { findRoute } from '../src/enclave/treasury/routing.ts';
 import { startTestChain } from './helpers/chain.ts';
 import { prng as rng, testSeed } from './helpers/seeded.ts';
 

@@ -1,11 +1,11 @@
 /**
- * Payment refs in the enclave (src/treasury/payment-refs.ts): a keyed debit's ref is in the very seal
+ * Payment refs in the enclave (src/enclave/treasury/payment-refs.ts): a keyed debit's ref is in the very seal
  * that makes the debit durable, a refusal leaves none, and refs the host journaled are dropped.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, fundedDeposit, makePair, waitFor } from './helpers/treasury-pair.ts';
-import { decodeState } from '../src/treasury/state.ts';
+import { decodeState } from '../src/enclave/treasury/state.ts';
 import { keyRef } from '../src/node/payment-journal.ts';
 
 test('refs: sealed with their debit, none for a refusal, dropped once journaled', async () => {

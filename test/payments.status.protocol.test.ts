@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makePair, openFundedPair, type Side, waitFor } from './helpers/treasury-pair.ts';
 import { InFlight, outcomeAt, type Outcome } from '../src/node/in-flight.ts';
-import type { TreasuryEvent } from '../src/treasury/treasury.ts';
-import { TreasuryError } from '../src/treasury/errors.ts';
+import type { TreasuryEvent } from '../src/enclave/treasury/treasury.ts';
+import { TreasuryError } from '../src/enclave/treasury/errors.ts';
 
 // Slow seals, so that changes made while one is under way share the next one.
 const openFunded = () => openFundedPair({ pair: { sealDelayMs: 20 } });

@@ -7,7 +7,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { QuoteSchema } from '../../enclave-sim/quote.ts';
 import type { TreasuryNode } from '../node/treasury-node.ts';
 import { NodeError } from '../node/errors.ts';
-import { ChannelView, CommitteeView, DepositView, TreasuryInterface } from '../treasury/interface.ts';
+import { ChannelView, CommitteeView, DepositView, TreasuryInterface } from '../enclave/treasury/interface.ts';
 
 export type Access = 'read' | 'admin';
 

@@ -9,7 +9,7 @@ import type { BitcoinRpcClient } from '../chain/rpc-client.ts';
 import type { NetworkFile } from '../cli/client.ts';
 import type { Logger } from '../log/logger.ts';
 import { bucketsOf, parseExposition, sumOf, type Sample } from '../metrics/exposition.ts';
-import type { ChannelView, DepositView } from '../treasury/interface.ts';
+import type { ChannelView, DepositView } from '../enclave/treasury/interface.ts';
 import { checkAttestation, type AttestationPolicy } from './attestation-check.ts';
 import { NodeApi } from './node-api.ts';
 import type {

@@ -7,7 +7,7 @@
  * labels is listed in the README ("Metrics").
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ChannelView, CommitteeView, DepositView } from '../treasury/interface.ts';
+import type { ChannelView, CommitteeView, DepositView } from '../enclave/treasury/interface.ts';
 import type { NodeObserver } from '../node/observer.ts';
 
 /** What the state gauges read at scrape time; TreasuryNode provides it (see daemon.ts). */

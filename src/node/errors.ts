@@ -1,9 +1,9 @@
 /**
  * The one error table of the node host and its REST API: every stable code, what it means and the
- * HTTP status it maps to. The enclave's codes come from src/treasury/errors.ts (not repeated here);
+ * HTTP status it maps to. The enclave's codes come from src/enclave/treasury/errors.ts (not repeated here);
  * the record type makes the compiler insist every one of them has a status.
  */
-import { TREASURY_ERRORS, type TreasuryErrorCode } from '../treasury/errors.ts';
+import { TREASURY_ERRORS, type TreasuryErrorCode } from '../enclave/treasury/errors.ts';
 
 const HOST_ERRORS = {
   peer_unreachable: 'the peer address did not answer',

@@ -3,7 +3,7 @@
  * The host calls these hooks and never waits for them; an observer must not throw, and must never be
  * handed a secret (the host has none to give: keys stay in the enclave, tokens in the API layer).
  */
-import type { TreasuryEventMsg } from '../treasury/interface.ts';
+import type { TreasuryEventMsg } from '../enclave/treasury/interface.ts';
 import type { Payment } from './payments.ts';
 
 export interface NodeObserver {

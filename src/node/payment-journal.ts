@@ -6,7 +6,7 @@
  * payment: its debit (channel, amount, position = the channel's sent total after it), its refusal
  * (code), or a multi-hop payment's start and end. Keys are stored as hashes: 16 bytes of SHA-256 of
  * the key and of the request's fingerprint, the same `ref` the enclave seals with the debit
- * (src/treasury/payment-refs.ts). Records queued while a write is under way go out in one write and
+ * (src/enclave/treasury/payment-refs.ts). Records queued while a write is under way go out in one write and
  * one fdatasync (group commit), so the cost is one fdatasync per batch of keyed payments, not per payment.
  *
  * The crash window between the enclave's sealed debit and this journal's record is closed by the

@@ -8,8 +8,8 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Platform, SlotSealedStore, type AttestationService, type EnclaveHandle } from '../../enclave-sim/index.ts';
 import { Transport, type PreAuthLimits } from '../network/transport.ts';
-import { TreasuryInterface, type ChannelView, type DepositView, type TreasuryEventMsg } from '../treasury/interface.ts';
-import { txidOf } from '../treasury/transactions.ts';
+import { TreasuryInterface, type ChannelView, type DepositView, type TreasuryEventMsg } from '../enclave/treasury/interface.ts';
+import { txidOf } from '../enclave/treasury/transactions.ts';
 import type { ChainSource } from './chain-source.ts';
 import { NodeError, fromEnclaveError } from './errors.ts';
 import { PaymentLog, type Payment } from './payments.ts';
@@ -20,7 +20,7 @@ import type { NodeObserver } from './observer.ts';
 import { observeStore } from './observed-store.ts';
 import { makePrivateDir, writeJoinTokens } from './secret-file.ts';
 
-export const TREASURY_PROGRAM = join(dirname(fileURLToPath(import.meta.url)), '../treasury/program.ts');
+export const TREASURY_PROGRAM = join(dirname(fileURLToPath(import.meta.url)), '../enclave/treasury/program.ts');
 
 export interface TreasuryNodeOptions {
   datadir: string;

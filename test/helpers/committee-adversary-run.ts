@@ -9,10 +9,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
-import { signAck } from '../../src/committee/acks.ts';
+import { signAck } from '../../src/enclave/committee/acks.ts';
 import { CompromisedCommittee, MEMBERS, type MemberName } from './compromised-member.ts';
 import { rng } from './hostile-host.ts';
-import type { TreasuryState } from '../../src/treasury/state.ts';
+import type { TreasuryState } from '../../src/enclave/treasury/state.ts';
 
 export interface CommitteeRunOptions {
   seed: number;

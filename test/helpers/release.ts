@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { address as btcAddress, Transaction } from 'bitcoinjs-lib';
-import { NETWORK } from '../../src/treasury/transactions.ts';
+import { NETWORK } from '../../src/enclave/treasury/transactions.ts';
 import type { BitcoinRpcClient } from '../../src/chain/rpc-client.ts';
 
 export interface ExpectedRelease {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { SlotFile } from '../../enclave-sim/durable-file.ts';
 import { deriveSealingKey, openBlob } from '../../enclave-sim/sealing.ts';
-import { decodeState } from '../../src/treasury/state.ts';
+import { decodeState } from '../../src/enclave/treasury/state.ts';
 
 export interface Secret {
   /** What it is, for the failure message (never the secret itself). */

@@ -6,11 +6,11 @@
 import { payments } from 'bitcoinjs-lib';
 import { createHash, randomBytes } from 'node:crypto';
 import { AttestationService } from '../../enclave-sim/attestation.ts';
-import { Treasury, type CommitteeConfig, type TreasuryEvent, type TreasuryPorts } from '../../src/treasury/treasury.ts';
-import { decodeState, type TreasuryState } from '../../src/treasury/state.ts';
-import type { SessionMessage } from '../../src/protocol/messages.ts';
-import type { SignedUpdate } from '../../src/committee/update.ts';
-import { NETWORK } from '../../src/treasury/transactions.ts';
+import { Treasury, type CommitteeConfig, type TreasuryEvent, type TreasuryPorts } from '../../src/enclave/treasury/treasury.ts';
+import { decodeState, type TreasuryState } from '../../src/enclave/treasury/state.ts';
+import type { SessionMessage } from '../../src/enclave/protocol/messages.ts';
+import type { SignedUpdate } from '../../src/enclave/committee/update.ts';
+import { NETWORK } from '../../src/enclave/treasury/transactions.ts';
 import { FakeChain, MEASUREMENT, waitFor } from './treasury-pair.ts';
 
 /** The simulated platform a mesh node runs on: one per node, derived from its name. */

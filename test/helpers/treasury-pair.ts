@@ -7,9 +7,9 @@
 import { Transaction, payments } from 'bitcoinjs-lib';
 import { randomBytes } from 'node:crypto';
 import { AttestationService } from '../../enclave-sim/attestation.ts';
-import { Treasury, type TreasuryEvent, type TxOutInfo } from '../../src/treasury/treasury.ts';
-import { decodeState, type TreasuryState } from '../../src/treasury/state.ts';
-import { NETWORK } from '../../src/treasury/transactions.ts';
+import { Treasury, type TreasuryEvent, type TxOutInfo } from '../../src/enclave/treasury/treasury.ts';
+import { decodeState, type TreasuryState } from '../../src/enclave/treasury/state.ts';
+import { NETWORK } from '../../src/enclave/treasury/transactions.ts';
 
 export const MEASUREMENT = 'ab'.repeat(32);
 

@@ -8,7 +8,7 @@
  * enclave is shown a confirmed, validly signed spend of the channel, whose inputs then decide.
  */
 import { Transaction } from 'bitcoinjs-lib';
-import { bytesToHex } from '../../enclave-sim/encoding.ts';
+import { bytesToHex } from '../../../enclave-sim/encoding.ts';
 import type { Channel, TreasuryState } from './state.ts';
 
 /**

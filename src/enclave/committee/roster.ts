@@ -8,9 +8,9 @@
  * only on its own platform: one broken machine cannot fill several slots of the roster.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { reportDataFor, verifyQuote, type Quote } from '../../enclave-sim/attestation.ts';
-import { hexToBytes, utf8ToBytes } from '../../enclave-sim/encoding.ts';
-import { isPublicKey } from '../crypto/secp256k1.ts';
+import { reportDataFor, verifyQuote, type Quote } from '../../../enclave-sim/attestation.ts';
+import { hexToBytes, utf8ToBytes } from '../../../enclave-sim/encoding.ts';
+import { isPublicKey } from '../../crypto/secp256k1.ts';
 
 /** The nonce every member quote carries. */
 export const MEMBER_QUOTE_NONCE = sha256(utf8ToBytes('teechain-ts/committee-member-quote/v1'));

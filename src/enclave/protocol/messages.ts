@@ -11,7 +11,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { QuoteSchema } from '../../enclave-sim/quote.ts';
+import { QuoteSchema } from '../../../enclave-sim/quote.ts';
 
 const Hex32 = Type.String({ pattern: '^[0-9a-f]{64}$' });
 const Hex = Type.String({ pattern: '^([0-9a-f]{2})*$', maxLength: 20_000 });
@@ -52,7 +52,7 @@ export type DepositGrant = Static<typeof DepositGrant>;
 
 export const ChannelMessage = Type.Union([
   /**
-   * `sig`: the sender's signature of its payout (src/protocol/peer-sigs.ts); `want_sigs`: the sender is a
+   * `sig`: the sender's signature of its payout (src/enclave/protocol/peer-sigs.ts); `want_sigs`: the sender is a
    * committee and asks for a signature of every paid total (its backups check them).
    */
   Type.Object({ t: Type.Literal('open'), ch: Hex32, payout: Hex, sig: Type.Optional(PeerSig), want_sigs: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
@@ -73,7 +73,7 @@ export const ChannelMessage = Type.Union([
   Type.Object({ t: Type.Literal('pay_ack'), ch: Hex32, total: SatString }, { additionalProperties: false }),
   /** `sent` / `received`: the settler's totals in what it settled (tells a multi-hop hop which state it was). */
   Type.Object({ t: Type.Literal('settled'), ch: Hex32, txid: Hex32, sent: Type.Optional(SatString), received: Type.Optional(SatString) }, { additionalProperties: false }),
-  /** A committee primary's roster proof (src/committee/roster.ts): whom the peer seals key shares to. */
+  /** A committee primary's roster proof (src/enclave/committee/roster.ts): whom the peer seals key shares to. */
   Type.Object({
     t: Type.Literal('roster'), ch: Hex32, threshold: Type.Integer({ minimum: 0, maximum: 15 }),
     members: Type.Array(Type.Object({ node_id: Type.String({ pattern: '^[0-9a-f]{66}$' }), quote: QuoteSchema }, { additionalProperties: false }), { maxItems: 15 }),
@@ -140,7 +140,7 @@ export const CommitteeMessage = Type.Union([
   /** The primary's answer to a join it refused (nothing changed on its side). */
   Type.Object({ t: Type.Literal('c_join_refused'), code: Code }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('c_update'), update: SignedUpdateSchema }, { additionalProperties: false }),
-  /** `sigs`: each member's signature (src/committee/acks.ts) of what it holds, from the sender down to the tail. */
+  /** `sigs`: each member's signature (src/enclave/committee/acks.ts) of what it holds, from the sender down to the tail. */
   Type.Object({
     t: Type.Literal('c_ack'), seq: Req,
     sigs: Type.Optional(Type.Array(Type.Object({ seq: Req, sig: Type.String({ pattern: '^[0-9a-f]{128}$' }) }, { additionalProperties: false }), { maxItems: 16 })),

@@ -8,8 +8,8 @@
  * deposits keep their scripts and keys, statuses only move forward. A pure function of the replica and
  * the incoming body; the refusal's code goes back up the chain in c_refuse.
  */
-import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
-import { publicKeyOf } from '../crypto/secp256k1.ts';
+import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
+import { publicKeyOf } from '../../crypto/secp256k1.ts';
 import { verifyPaid, verifyPayout } from '../protocol/peer-sigs.ts';
 import type { Channel, ChannelStatus, Deposit, DepositStatus, TreasuryState } from '../treasury/state.ts';
 import { buildDepositScript, payoutScriptFor } from '../treasury/transactions.ts';

@@ -11,10 +11,10 @@ import { Transaction } from 'bitcoinjs-lib';
 import {
   REGTEST, addressToOutputScript, buildSpend, estimateVsize, finalizeMultisigInput, multisigP2wsh, prevOutputScript,
   signInput, verifyInputSignature, parseMultisigScript, type KeyedSignature, type MultisigInput, type OutputSpec, type Spend, type SpendableInput,
-} from '../bitcoin/index.ts';
-import { publicKeyOf } from '../crypto/secp256k1.ts';
+} from '../../bitcoin/index.ts';
+import { publicKeyOf } from '../../crypto/secp256k1.ts';
 import { TreasuryError } from './errors.ts';
-import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
+import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
 import type { PeerDeposit } from './state.ts';
 
 export const NETWORK = REGTEST;

@@ -6,9 +6,9 @@
  * Domain-separated from every other signature made with the identity key.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
-import { signDigest } from '../crypto/secp256k1.ts';
-import { verifyMessageSha256 } from '../crypto/secp256k1-openssl.ts';
+import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
+import { signDigest } from '../../crypto/secp256k1.ts';
+import { verifyMessageSha256 } from '../../crypto/secp256k1-openssl.ts';
 
 const enc = new TextEncoder();
 const paidPreimage = (ch: string, total: bigint) => enc.encode(`teechain-channel-paid\0${ch}\0${total}`);

@@ -4,7 +4,7 @@
  * Kept small on purpose (keys, deposits, channels and their cumulative totals; no payment history,
  * which the host keeps), so that sealing all of it once per group commit stays cheap.
  */
-import type { Quote } from '../../enclave-sim/quote.ts';
+import type { Quote } from '../../../enclave-sim/quote.ts';
 import type { PeerRoster } from '../committee/roster.ts';
 
 /**
@@ -86,12 +86,12 @@ export interface Channel {
    * may not spend. They stay in_channel until a confirmed spend of the channel decides (deposit-fate.ts).
    */
   undecided?: string[];
-  /** The peer is a committee: sign every paid total we send it (src/protocol/peer-sigs.ts). */
+  /** The peer is a committee: sign every paid total we send it (src/enclave/protocol/peer-sigs.ts). */
   signPays?: boolean;
   /** We are a committee: the peer's signature of `peerPayout`, and of the highest total it has paid us. */
   peerPayoutSig?: string;
   peerPaid?: { total: bigint; sig: string };
-  /** The peer is a committee: its verified roster proof (src/committee/roster.ts). Keys go to it only as shares. */
+  /** The peer is a committee: its verified roster proof (src/enclave/committee/roster.ts). Keys go to it only as shares. */
   peerRoster?: PeerRoster;
 }
 

@@ -8,8 +8,8 @@
  * host can invent channels or capacities for another node.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
-import { signDigest, verifyDigest } from '../crypto/secp256k1.ts';
+import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
+import { signDigest, verifyDigest } from '../../crypto/secp256k1.ts';
 import type { AnnouncementWire } from '../protocol/messages.ts';
 import { TreasuryError } from './errors.ts';
 

@@ -12,7 +12,7 @@
  * The judgement is made on the data, not on which code path ran: a state qualifies if it equals the
  * state of the last protected seal except that channels' `received` and `acked` totals went up.
  */
-import { bytesEqual } from '../../enclave-sim/encoding.ts';
+import { bytesEqual } from '../../../enclave-sim/encoding.ts';
 import { encodeState, type TreasuryState } from './state.ts';
 
 interface Totals { received: bigint; acked: bigint }

@@ -2,11 +2,11 @@
  * The treasury enclave program: the entry enclave-sim bundles, measures and runs in its sandbox.
  * It only wires the interface's ecalls to the Treasury and the Treasury's ports to ocalls.
  */
-import { serveEnclave, EnclaveError, type EnclaveContext } from '../../enclave-sim/runtime.ts';
+import { serveEnclave, EnclaveError, type EnclaveContext } from '../../../enclave-sim/runtime.ts';
 import { TreasuryError } from './errors.ts';
 import { TreasuryInterface } from './interface.ts';
 import { decodeState } from './state.ts';
-import { hexToBytes } from '../../enclave-sim/encoding.ts';
+import { hexToBytes } from '../../../enclave-sim/encoding.ts';
 import { Treasury, type TreasuryPorts } from './treasury.ts';
 
 type Ctx = EnclaveContext<typeof TreasuryInterface>;

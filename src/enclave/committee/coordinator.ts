@@ -11,9 +11,9 @@
  * Any m members settle: the settler gathers m signatures for every committee deposit and m secret
  * shares of every key the channel peer handed over.
  */
-import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
-import { openBox, sealTo } from '../crypto/ecies.ts';
-import { publicKeyOf, randomPrivateKey } from '../crypto/secp256k1.ts';
+import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
+import { openBox, sealTo } from '../../crypto/ecies.ts';
+import { publicKeyOf, randomPrivateKey } from '../../crypto/secp256k1.ts';
 import type { CommitteeMessage } from '../protocol/messages.ts';
 import { TreasuryError, type TreasuryErrorCode } from '../treasury/errors.ts';
 import type { CommitteeMember, CommitteeState, PeerDeposit, TreasuryState } from '../treasury/state.ts';
@@ -21,11 +21,11 @@ import { checkInputSignature, finishInput, signaturesFor, type SpendPlan } from 
 import { combineShares, splitSecret } from './shares.ts';
 import { joinRefusal, useJoinToken } from './join-tokens.ts';
 import { checkMemberQuote, MEMBER_QUOTE_NONCE, verifyRoster, type RosterProof } from './roster.ts';
-import type { Quote } from '../../enclave-sim/quote.ts';
+import type { Quote } from '../../../enclave-sim/quote.ts';
 import { openUpdate, replicaOf, signUpdate, type ReplicaBody, type SignedUpdate } from './update.ts';
 import { checkUpdate, type UpdateRuleCode } from './update-rules.ts';
 import { ackedByAll, signAck, type AckSig } from './acks.ts';
-import type { KeyedSignature } from '../bitcoin/index.ts';
+import type { KeyedSignature } from '../../bitcoin/index.ts';
 
 export type SignKind = 'settle' | 'release';
 

@@ -8,9 +8,9 @@
  * acknowledged only what every backup signed.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
-import { signDigest } from '../crypto/secp256k1.ts';
-import { verifyMessageSha256 } from '../crypto/secp256k1-openssl.ts';
+import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
+import { signDigest } from '../../crypto/secp256k1.ts';
+import { verifyMessageSha256 } from '../../crypto/secp256k1-openssl.ts';
 import type { CommitteeMember } from '../treasury/state.ts';
 
 /** One backup's word: it has applied every update up to `seq`. */

@@ -36,7 +36,7 @@
  * new state. Locked channels refuse other payments and deposit changes with `channel_busy`: contention
  * is abort-and-retry, nothing ever waits for a lock, so there is no deadlock.
  */
-import { bytesToHex } from '../../enclave-sim/encoding.ts';
+import { bytesToHex } from '../../../enclave-sim/encoding.ts';
 import type { AnnouncementWire, ChannelMessage, MhHopWire, MultiHopMessage } from '../protocol/messages.ts';
 import { findRoute, forwardFee, signAnnouncement, verifyAnnouncement } from './routing.ts';
 import { TREASURY_ERRORS as ERROR_CODES, TreasuryError, type TreasuryErrorCode } from './errors.ts';

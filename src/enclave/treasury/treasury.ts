@@ -8,8 +8,8 @@
  * the sealed state is rollback-protected by the platform counter (all of it but a payee's credits:
  * credit-only.ts).
  */
-import { reportDataFor, type Quote } from '../../enclave-sim/attestation.ts';
-import { publicKeyOf, randomPrivateKey } from '../crypto/secp256k1.ts';
+import { reportDataFor, type Quote } from '../../../enclave-sim/attestation.ts';
+import { publicKeyOf, randomPrivateKey } from '../../crypto/secp256k1.ts';
 import { encodeMessage, parseChannelMessage, parseHandshakeMessage, type ChannelMessage, type CommitteeMessage, type DepositGrant, type MultiHopMessage, type SessionMessage } from '../protocol/messages.ts';
 import { MultiHop } from './multihop.ts';
 import { defaultMaxFee } from './routing.ts';
@@ -27,7 +27,7 @@ import { signPaid, signPayout, verifyPaid, verifyPayout } from '../protocol/peer
 import { Handshake } from './handshake.ts';
 import { dropRefs, listRefs, recordRef, refRoom, takeRoom, type PayRefInput } from './payment-refs.ts';
 import { paidBySettlement } from './settlement-outcome.ts';
-import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
+import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
 import {
   encodeState, localBalance, remoteBalance, spendable, peerDepositTotal,
   type Channel, type CommitteeMember, type Deposit, type PeerDeposit, type TreasuryConfig, type TreasuryState,

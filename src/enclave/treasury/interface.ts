@@ -1,11 +1,11 @@
 /**
  * The treasury enclave's interface (our EDL): every call into the enclave and every call out of it,
  * each with a TypeBox schema that enclave-sim checks on both sides of the boundary.
- * The host (src/node) and the enclave program (src/treasury/program.ts) both import this one file.
+ * The host (src/node) and the enclave program (src/enclave/treasury/program.ts) both import this one file.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { defineInterface } from '../../enclave-sim/interface.ts';
-import { QuoteSchema } from '../../enclave-sim/quote.ts';
+import { defineInterface } from '../../../enclave-sim/interface.ts';
+import { QuoteSchema } from '../../../enclave-sim/quote.ts';
 
 const Hex32 = Type.String({ pattern: '^[0-9a-f]{64}$' });
 const Hex16 = Type.String({ pattern: '^[0-9a-f]{32}$' });

@@ -10,7 +10,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '@noble/hashes/utils.js';
-import { bytesToHex, utf8ToBytes } from '../../enclave-sim/encoding.ts';
+import { bytesToHex, utf8ToBytes } from '../../../enclave-sim/encoding.ts';
 import type { TreasuryErrorCode } from '../treasury/errors.ts';
 import type { CommitteeState } from '../treasury/state.ts';
 

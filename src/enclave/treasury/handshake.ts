@@ -11,12 +11,12 @@
  * attested enclave's. Session keys come from ECDH(eph_I, eph_R) (see protocol/session.ts); identities are
  * long-lived enclave keys, the node ids.
  */
-import { verifyQuote, reportDataFor, type Quote } from '../../enclave-sim/attestation.ts';
-import { randomPrivateKey, publicKeyOf, sharedSecret, isPublicKey } from '../crypto/secp256k1.ts';
+import { verifyQuote, reportDataFor, type Quote } from '../../../enclave-sim/attestation.ts';
+import { randomPrivateKey, publicKeyOf, sharedSecret, isPublicKey } from '../../crypto/secp256k1.ts';
 import { SecureSession } from '../protocol/session.ts';
 import type { HandshakeMessage } from '../protocol/messages.ts';
 import { TreasuryError } from './errors.ts';
-import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
+import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
 
 export interface HandshakeDeps {
   identityPub: Uint8Array;

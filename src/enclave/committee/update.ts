@@ -8,9 +8,9 @@
  * Whole snapshots (not deltas) make catch-up trivial: a member that missed updates needs only the latest.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
-import { signDigest } from '../crypto/secp256k1.ts';
-import { verifyMessageSha256 } from '../crypto/secp256k1-openssl.ts';
+import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
+import { signDigest } from '../../crypto/secp256k1.ts';
+import { verifyMessageSha256 } from '../../crypto/secp256k1-openssl.ts';
 import type { Channel, CommitteeMember, CommitteeState, Deposit, TreasuryState } from '../treasury/state.ts';
 
 export interface SignedUpdate {
