@@ -51,7 +51,8 @@ export class AttestationService {
     const bytes = await readFileIfExists(file);
     if (!bytes) throw new Error(`attestation key file ${file} not found`);
     const parsed = JSON.parse(new TextDecoder().decode(bytes)) as { format?: unknown; privateKey?: unknown };
-    if (parsed.format !== KEY_FILE_FORMAT || !isHex(parsed.privateKey, 32)) throw new Error(`${file} is not an attestation key file`);
+    if (parsed.format !== KEY_FILE_FORMAT || !isHex(parsed.privateKey, 32))
+      throw new Error(`${file} is not an attestation key file`);
     return new AttestationService(hexToBytes(parsed.privateKey));
   }
 
@@ -123,7 +124,8 @@ export function verifyQuote(quote: unknown, opts: VerifyQuoteOptions): VerifiedQ
   const anchor = toBytes(opts.trustAnchor, 'trustAnchor');
   if (!isPublicKey(anchor)) throw new TypeError('trustAnchor is not a public key');
   const expectedNonce = toBytes(opts.expectedNonce, 'expectedNonce');
-  const expectedReportData = opts.expectedReportData === undefined ? undefined : toBytes(opts.expectedReportData, 'expectedReportData');
+  const expectedReportData =
+    opts.expectedReportData === undefined ? undefined : toBytes(opts.expectedReportData, 'expectedReportData');
 
   if (!checkQuote.Check(quote)) throw new AttestationError('malformed', 'not a version 1 quote');
   const q: Quote = quote;
@@ -135,7 +137,8 @@ export function verifyQuote(quote: unknown, opts: VerifyQuoteOptions): VerifiedQ
   if (!opts.allowedMeasurements.some((m) => m.toLowerCase() === q.measurement)) {
     throw new AttestationError('measurement_not_allowed', `measurement ${q.measurement} is not allowed`);
   }
-  if (!bytesEqual(hexToBytes(q.nonce), expectedNonce)) throw new AttestationError('stale_nonce', 'quote nonce is not the expected one');
+  if (!bytesEqual(hexToBytes(q.nonce), expectedNonce))
+    throw new AttestationError('stale_nonce', 'quote nonce is not the expected one');
   if (expectedReportData && !bytesEqual(hexToBytes(q.reportData), expectedReportData)) {
     throw new AttestationError('report_data_mismatch', 'quote report data does not bind the expected key');
   }

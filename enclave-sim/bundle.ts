@@ -75,7 +75,10 @@ async function buildBundle(entry: string): Promise<EnclaveBundle> {
     plugins: [hostOnlyGuard],
   });
   for (const w of result.warnings) {
-    process.emitWarning(`${w.location ? `${w.location.file}:${w.location.line}: ` : ''}${w.text}`, 'EnclaveBundleWarning');
+    process.emitWarning(
+      `${w.location ? `${w.location.file}:${w.location.line}: ` : ''}${w.text}`,
+      'EnclaveBundleWarning',
+    );
   }
   const out = result.outputFiles[0];
   if (!out || result.outputFiles.length !== 1) throw new Error('esbuild produced no single output file');
@@ -99,7 +102,11 @@ const hostOnlyGuard: Plugin = {
       errors: [{ text: `esbuild is host-only and cannot be bundled into an enclave (imported by ${args.importer})` }],
     }));
     b.onLoad({ filter: /[\\/]enclave-sim[\\/](bundle|platform|host|index)\.ts$/ }, (args) => ({
-      errors: [{ text: `${args.path} is host-only; enclave programs import enclave-sim/runtime.ts, interface.ts, quote.ts, attestation.ts or errors.ts` }],
+      errors: [
+        {
+          text: `${args.path} is host-only; enclave programs import enclave-sim/runtime.ts, interface.ts, quote.ts, attestation.ts or errors.ts`,
+        },
+      ],
     }));
   },
 };

@@ -70,9 +70,12 @@ export class CounterLock {
     const h = this.#handle;
     if (!h) return Promise.resolve();
     this.#handle = null;
-    const done: Promise<void> = after.catch(() => undefined).then(() => h.close()).finally(() => {
-      if (releasing.get(this.file) === done) releasing.delete(this.file);
-    });
+    const done: Promise<void> = after
+      .catch(() => undefined)
+      .then(() => h.close())
+      .finally(() => {
+        if (releasing.get(this.file) === done) releasing.delete(this.file);
+      });
     releasing.set(this.file, done);
     return done;
   }

@@ -55,7 +55,8 @@ export class CounterStore {
    */
   lock(counterId: string): Promise<void> {
     return this.#serialized(counterId, async () => {
-      if (this.#locks.has(counterId)) throw new PlatformError('instance_busy', `counter ${counterId} is already locked here`);
+      if (this.#locks.has(counterId))
+        throw new PlatformError('instance_busy', `counter ${counterId} is already locked here`);
       await mkdir(this.#dir, { recursive: true, mode: 0o700 });
       this.#locks.set(counterId, await CounterLock.acquire(join(this.#dir, `${counterId}.lock`)));
     });
@@ -67,16 +68,34 @@ export class CounterStore {
    *   'counter_conflict' if the counter is not at `from` or `to` is not `from + 1`; 'counter_corrupt';
    *   or the fs error of the write (the counter is then unchanged or advanced, never torn).
    */
-  advance(counterId: string, meta: { measurement: string; instance: string }, from: number, to: number, tag: Uint8Array): Promise<void> {
+  advance(
+    counterId: string,
+    meta: { measurement: string; instance: string },
+    from: number,
+    to: number,
+    tag: Uint8Array,
+  ): Promise<void> {
     return this.#serialized(counterId, async () => {
-      if (!this.#locks.has(counterId)) throw new PlatformError('counter_not_locked', `counter ${counterId} is not locked by this process`);
+      if (!this.#locks.has(counterId))
+        throw new PlatformError('counter_not_locked', `counter ${counterId} is not locked by this process`);
       // Compared against the record on disk each time (not a cached value): another process may share the platform dir.
-      await (await this.#slots(counterId)).update((bytes) => {
+      await (
+        await this.#slots(counterId)
+      ).update((bytes) => {
         const current = this.#parse(counterId, bytes);
         if (current.value !== from || to !== from + 1) {
           throw new PlatformError('counter_conflict', `counter is at ${current.value}, asked to go ${from} -> ${to}`);
         }
-        return utf8ToBytes(JSON.stringify({ format: FORMAT, counterId, measurement: meta.measurement, instance: meta.instance, value: to, tag: bytesToHex(tag) }));
+        return utf8ToBytes(
+          JSON.stringify({
+            format: FORMAT,
+            counterId,
+            measurement: meta.measurement,
+            instance: meta.instance,
+            value: to,
+            tag: bytesToHex(tag),
+          }),
+        );
       });
     });
   }
@@ -94,7 +113,13 @@ export class CounterStore {
       throw new PlatformError('counter_corrupt', `counter ${counterId} is not JSON`);
     }
     const { format, value, tag } = parsed;
-    if (format !== FORMAT || parsed.counterId !== counterId || !Number.isSafeInteger(value) || (value as number) < 0 || !isHex(tag, 16)) {
+    if (
+      format !== FORMAT ||
+      parsed.counterId !== counterId ||
+      !Number.isSafeInteger(value) ||
+      (value as number) < 0 ||
+      !isHex(tag, 16)
+    ) {
       throw new PlatformError('counter_corrupt', `counter ${counterId} is not a valid counter file`);
     }
     return { value: value as number, tag: hexToBytes(tag) };
@@ -119,7 +144,9 @@ export class CounterStore {
   #slots(counterId: string): Promise<SlotFile> {
     let f = this.#files.get(counterId);
     if (!f) {
-      f = mkdir(this.#dir, { recursive: true, mode: 0o700 }).then(() => SlotFile.open(join(this.#dir, counterId), 0o600));
+      f = mkdir(this.#dir, { recursive: true, mode: 0o700 }).then(() =>
+        SlotFile.open(join(this.#dir, counterId), 0o600),
+      );
       this.#files.set(counterId, f);
       f.catch(() => this.#files.delete(counterId));
     }
@@ -131,7 +158,9 @@ export class CounterStore {
     const next = prev.then(op, op);
     const tail = next.catch(() => {});
     this.#queues.set(counterId, tail);
-    void tail.then(() => { if (this.#queues.get(counterId) === tail) this.#queues.delete(counterId); });
+    void tail.then(() => {
+      if (this.#queues.get(counterId) === tail) this.#queues.delete(counterId);
+    });
     return next;
   }
 }

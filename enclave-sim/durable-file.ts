@@ -94,15 +94,17 @@ export class SlotFile {
     const s = new SlotFile(file);
     const paths = [`${file}.a`, `${file}.b`] as const;
     let created = false;
-    const handles = await Promise.all(paths.map(async (p) => {
-      try {
-        return await open(p, constants.O_RDWR | DSYNC);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        created = true;
-        return open(p, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | DSYNC, mode);
-      }
-    }));
+    const handles = await Promise.all(
+      paths.map(async (p) => {
+        try {
+          return await open(p, constants.O_RDWR | DSYNC);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+          created = true;
+          return open(p, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | DSYNC, mode);
+        }
+      }),
+    );
     s.#handles = [handles[0]!, handles[1]!];
     if (created) await syncDirectory(dirname(file));
     s.#scan();
@@ -139,7 +141,8 @@ export class SlotFile {
     const peek = Buffer.allocUnsafe(SLOT_HEADER);
     for (const i of [0, 1] as const) {
       const n = readSync(this.#handles![i].fd, peek, 0, SLOT_HEADER, 0);
-      if (n !== Math.min(SLOT_HEADER, this.#sizes[i]) || !peek.subarray(0, n).equals(this.#headers[i].subarray(0, n))) return false;
+      if (n !== Math.min(SLOT_HEADER, this.#sizes[i]) || !peek.subarray(0, n).equals(this.#headers[i].subarray(0, n)))
+        return false;
     }
     return true;
   }
@@ -212,7 +215,8 @@ export class SlotFile {
     const len = buf.readUInt32BE(12);
     if (SLOT_HEADER + len > size) return { size, header, record: null };
     const data = new Uint8Array(buf.subarray(SLOT_HEADER, SLOT_HEADER + len));
-    if (!Buffer.from(slotDigest(buf.subarray(4, 16), data)).equals(buf.subarray(16, 48))) return { size, header, record: null };
+    if (!Buffer.from(slotDigest(buf.subarray(4, 16), data)).equals(buf.subarray(16, 48)))
+      return { size, header, record: null };
     return { size, header, record: { seq: buf.readBigUInt64BE(4), data } };
   }
 }

@@ -39,6 +39,7 @@ export function isHex(value: unknown, bytes: number): value is string {
 /** Accepts bytes or lower/upper-case hex; returns bytes. @throws TypeError if neither. */
 export function toBytes(value: Uint8Array | string, what: string): Uint8Array {
   if (value instanceof Uint8Array) return value;
-  if (typeof value === 'string' && value.length % 2 === 0 && /^[0-9a-fA-F]*$/.test(value)) return hexToBytes(value.toLowerCase());
+  if (typeof value === 'string' && value.length % 2 === 0 && /^[0-9a-fA-F]*$/.test(value))
+    return hexToBytes(value.toLowerCase());
   throw new TypeError(`${what} must be bytes or hex`);
 }

@@ -74,7 +74,9 @@ export class SlotSealedStore implements SealedStore {
   }
 
   #open(): Promise<SlotFile> {
-    this.#slots ??= mkdir(dirname(this.file), { recursive: true, mode: 0o700 }).then(() => SlotFile.open(this.file, 0o600));
+    this.#slots ??= mkdir(dirname(this.file), { recursive: true, mode: 0o700 }).then(() =>
+      SlotFile.open(this.file, 0o600),
+    );
     return this.#slots;
   }
 }
@@ -98,7 +100,10 @@ export interface EnclaveHandle<I extends EnclaveInterface> {
    * @throws EnclaveCallError with the enclave's code, or 'unknown_ecall' / 'malformed_args' (refused before
    *   sending), 'invalid_result', 'enclave_terminated'.
    */
-  ecall<K extends keyof I['ecalls'] & string>(name: K, args: Static<I['ecalls'][K]['args']>): Promise<Static<I['ecalls'][K]['result']>>;
+  ecall<K extends keyof I['ecalls'] & string>(
+    name: K,
+    args: Static<I['ecalls'][K]['args']>,
+  ): Promise<Static<I['ecalls'][K]['result']>>;
   /**
    * Sends an ecall with NO host-side checks, as a hostile host could (tests, fuzzing). The result is
    * returned unchecked.
@@ -134,13 +139,21 @@ interface CompiledCall {
   oneway: boolean;
 }
 
-const compiledByIface = new WeakMap<EnclaveInterface, { ecalls: Map<string, CompiledCall>; ocalls: Map<string, CompiledCall>; fingerprint: string }>();
+const compiledByIface = new WeakMap<
+  EnclaveInterface,
+  { ecalls: Map<string, CompiledCall>; ocalls: Map<string, CompiledCall>; fingerprint: string }
+>();
 
 function compiled(iface: EnclaveInterface) {
   let c = compiledByIface.get(iface);
   if (!c) {
     const compile = (calls: EnclaveInterface['ecalls']) =>
-      new Map(Object.entries(calls).map(([n, s]) => [n, { args: TypeCompiler.Compile(s.args), result: TypeCompiler.Compile(s.result), oneway: s.oneway === true }]));
+      new Map(
+        Object.entries(calls).map(([n, s]) => [
+          n,
+          { args: TypeCompiler.Compile(s.args), result: TypeCompiler.Compile(s.result), oneway: s.oneway === true },
+        ]),
+      );
     c = { ecalls: compile(iface.ecalls), ocalls: compile(iface.ocalls), fingerprint: interfaceFingerprint(iface) };
     compiledByIface.set(iface, c);
   }
@@ -160,11 +173,16 @@ export function connectHost<I extends EnclaveInterface>(
   opts: HostChannelOptions<I>,
 ): { handle: EnclaveHandle<I>; ready: Promise<void> } {
   const calls = compiled(opts.iface);
-  const pending = new Map<number, { check: TypeCheck<TSchema> | null; resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  const pending = new Map<
+    number,
+    { check: TypeCheck<TSchema> | null; resolve: (v: unknown) => void; reject: (e: Error) => void }
+  >();
   let nextId = 1;
   let terminated: EnclaveCallError | null = null;
   let settleReady: { resolve: () => void; reject: (e: Error) => void } | null = null;
-  const ready = new Promise<void>((resolve, reject) => { settleReady = { resolve, reject }; });
+  const ready = new Promise<void>((resolve, reject) => {
+    settleReady = { resolve, reject };
+  });
 
   const post = (msg: HostToEnclave) => worker.postMessage(msg);
 
@@ -197,7 +215,8 @@ export function connectHost<I extends EnclaveInterface>(
   async function runOcall(name: string, args: unknown): Promise<unknown> {
     if (name === BUILTIN_OCALLS.storeSealed) {
       const blob = (args as { blob?: unknown } | null)?.blob;
-      if (!(blob instanceof Uint8Array)) throw new EnclaveCallError('malformed_ocall_args', 'store: blob must be bytes');
+      if (!(blob instanceof Uint8Array))
+        throw new EnclaveCallError('malformed_ocall_args', 'store: blob must be bytes');
       await opts.store.store(blob);
       return null;
     }
@@ -207,9 +226,11 @@ export function connectHost<I extends EnclaveInterface>(
     if (!spec || typeof handler !== 'function' || !Object.prototype.hasOwnProperty.call(opts.ocalls, name)) {
       throw new EnclaveCallError('unknown_ocall', `host has no ocall ${name}`);
     }
-    if (!spec.args.Check(args)) throw new EnclaveCallError('malformed_ocall_args', `ocall ${name}: args fail their schema`);
+    if (!spec.args.Check(args))
+      throw new EnclaveCallError('malformed_ocall_args', `ocall ${name}: args fail their schema`);
     const result = await handler(args);
-    if (!spec.result.Check(result)) throw new EnclaveCallError('invalid_ocall_result', `ocall ${name}: host handler result fails its schema`);
+    if (!spec.result.Check(result))
+      throw new EnclaveCallError('invalid_ocall_result', `ocall ${name}: host handler result fails its schema`);
     return result;
   }
 
@@ -219,7 +240,12 @@ export function connectHost<I extends EnclaveInterface>(
     switch (m.t) {
       case 'ready':
         if (m.fingerprint !== calls.fingerprint) {
-          settleReady?.reject(new EnclaveCallError('interface_mismatch', 'the enclave program was built with a different interface than the one given to launch'));
+          settleReady?.reject(
+            new EnclaveCallError(
+              'interface_mismatch',
+              'the enclave program was built with a different interface than the one given to launch',
+            ),
+          );
         } else settleReady?.resolve();
         return;
       case 'init_failed':
@@ -231,7 +257,8 @@ export function connectHost<I extends EnclaveInterface>(
         if (!p) return;
         pending.delete(m.id);
         if (m.t === 'ecall_error') p.reject(new EnclaveCallError(m.code, m.message));
-        else if (p.check && !p.check.Check(m.result)) p.reject(new EnclaveCallError('invalid_result', 'enclave result fails its schema'));
+        else if (p.check && !p.check.Check(m.result))
+          p.reject(new EnclaveCallError('invalid_result', 'enclave result fails its schema'));
         else p.resolve(m.result);
         return;
       }
@@ -240,10 +267,15 @@ export function connectHost<I extends EnclaveInterface>(
         return;
       case 'ocall_oneway':
         if (calls.ocalls.get(m.name)?.oneway !== true) {
-          opts.onOcallError?.(m.name, new EnclaveCallError('unknown_ocall', `no one-way ocall named ${m.name.slice(0, 64)}`));
+          opts.onOcallError?.(
+            m.name,
+            new EnclaveCallError('unknown_ocall', `no one-way ocall named ${m.name.slice(0, 64)}`),
+          );
           return;
         }
-        runOcall(m.name, m.args).catch((err: unknown) => opts.onOcallError?.(m.name, err instanceof Error ? err : new Error(String(err))));
+        runOcall(m.name, m.args).catch((err: unknown) =>
+          opts.onOcallError?.(m.name, err instanceof Error ? err : new Error(String(err))),
+        );
         return;
       case 'protocol_error':
         opts.onProtocolError?.(new EnclaveCallError(m.code, m.message));
@@ -261,18 +293,28 @@ export function connectHost<I extends EnclaveInterface>(
   worker.on('error', (err) => {
     // Like a real enclave crash, the host learns that it crashed, not why (the message could hold secrets),
     // unless the enclave runs in debug mode.
-    const detail = opts.debug ? `: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}` : ' (launch with debug: true to see why)';
+    const detail = opts.debug
+      ? `: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`
+      : ' (launch with debug: true to see why)';
     onGone(`the enclave crashed${detail}`);
   });
   worker.on('exit', (code) => onGone(`the enclave exited (code ${code})`));
-  void ready.then(() => { settleReady = null; }, () => { settleReady = null; });
+  void ready.then(
+    () => {
+      settleReady = null;
+    },
+    () => {
+      settleReady = null;
+    },
+  );
 
   const handle: EnclaveHandle<I> = Object.freeze({
     measurement,
     ecall(name: string, args: unknown) {
       const spec = calls.ecalls.get(name);
       if (!spec) return Promise.reject(new EnclaveCallError('unknown_ecall', `no ecall named ${name}`));
-      if (!spec.args.Check(args)) return Promise.reject(new EnclaveCallError('malformed_args', `ecall ${name}: args fail their schema`));
+      if (!spec.args.Check(args))
+        return Promise.reject(new EnclaveCallError('malformed_args', `ecall ${name}: args fail their schema`));
       return send(name, args, spec.result);
     },
     ecallUnchecked: (name: string, args: unknown) => send(name, args, null),

@@ -7,12 +7,25 @@ export { defineInterface, interfaceFingerprint, type CallSpec, type EnclaveInter
 export { Platform, type LaunchOptions } from './platform.ts';
 export { FileSealedStore, SlotSealedStore, type EnclaveHandle, type OcallHandlers, type SealedStore } from './host.ts';
 export {
-  AttestationService, reportDataFor, verifyQuote, QuoteSchema, quoteDigest,
-  type Quote, type QuoteBody, type VerifiedQuote, type VerifiedReport, type VerifyQuoteOptions,
+  AttestationService,
+  reportDataFor,
+  verifyQuote,
+  QuoteSchema,
+  quoteDigest,
+  type Quote,
+  type QuoteBody,
+  type VerifiedQuote,
+  type VerifiedReport,
+  type VerifyQuoteOptions,
 } from './attestation.ts';
 export { bundleEnclave, measureBundle, type EnclaveBundle } from './bundle.ts';
 export { inspectSealedBlob, type SealedHeader } from './sealing.ts';
 export {
-  AttestationError, EnclaveCallError, EnclaveError, PlatformError, SealError,
-  type AttestationErrorCode, type SealErrorCode,
+  AttestationError,
+  EnclaveCallError,
+  EnclaveError,
+  PlatformError,
+  SealError,
+  type AttestationErrorCode,
+  type SealErrorCode,
 } from './errors.ts';

@@ -37,24 +37,44 @@ export const OcallRequest = Type.Object({ t: Type.Literal('ocall'), id: Id, name
 export const OcallNotify = Type.Object({ t: Type.Literal('ocall_oneway'), name: Name, args: Type.Unknown() });
 /** The answer to a host message that is not a well-formed envelope (it may have no usable id). */
 export const ProtocolError = Type.Object({ t: Type.Literal('protocol_error'), code: Code, message: Message });
-export const EnclaveToHost = Type.Union([Ready, InitFailed, EcallResult, EcallFailure, OcallRequest, OcallNotify, ProtocolError]);
+export const EnclaveToHost = Type.Union([
+  Ready,
+  InitFailed,
+  EcallResult,
+  EcallFailure,
+  OcallRequest,
+  OcallNotify,
+  ProtocolError,
+]);
 export type EnclaveToHost = Static<typeof EnclaveToHost>;
 
 // ---- enclave → platform ---------------------------------------------------------------------------
 export const CounterReadRequest = Type.Object({ t: Type.Literal('counter_read'), id: Id });
 /** Compare-and-set: succeeds only if the counter is still at `from`; `to` must be `from + 1`. */
 export const CounterAdvanceRequest = Type.Object({
-  t: Type.Literal('counter_advance'), id: Id, from: CounterValue, to: CounterValue, tag: Tag,
+  t: Type.Literal('counter_advance'),
+  id: Id,
+  from: CounterValue,
+  to: CounterValue,
+  tag: Tag,
 });
 export const QuoteRequest = Type.Object({
-  t: Type.Literal('quote'), id: Id,
+  t: Type.Literal('quote'),
+  id: Id,
   reportData: Type.Uint8Array({ minByteLength: 32, maxByteLength: 32 }),
   nonce: Type.Uint8Array({ minByteLength: 1, maxByteLength: 64 }),
 });
 export const DebugSecretAnswer = Type.Object({
-  t: Type.Literal('debug_secret'), id: Id, value: Type.Union([Type.Uint8Array({ maxByteLength: 1 << 20 }), Type.Null()]),
+  t: Type.Literal('debug_secret'),
+  id: Id,
+  value: Type.Union([Type.Uint8Array({ maxByteLength: 1 << 20 }), Type.Null()]),
 });
-export const EnclaveToPlatform = Type.Union([CounterReadRequest, CounterAdvanceRequest, QuoteRequest, DebugSecretAnswer]);
+export const EnclaveToPlatform = Type.Union([
+  CounterReadRequest,
+  CounterAdvanceRequest,
+  QuoteRequest,
+  DebugSecretAnswer,
+]);
 export type EnclaveToPlatform = Static<typeof EnclaveToPlatform>;
 
 // ---- platform → enclave ---------------------------------------------------------------------------

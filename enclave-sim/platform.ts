@@ -23,7 +23,12 @@ import { bytesToHex, lengthPrefixed, utf8ToBytes } from './encoding.ts';
 import { EnclaveCallError, PlatformError } from './errors.ts';
 import { connectHost, type EnclaveHandle, type OcallHandlers, type SealedStore } from './host.ts';
 import type { EnclaveInterface } from './interface.ts';
-import { checkEnclaveToPlatform, type EnclaveBoot, type EnclaveToPlatform, type PlatformToEnclave } from './messages.ts';
+import {
+  checkEnclaveToPlatform,
+  type EnclaveBoot,
+  type EnclaveToPlatform,
+  type PlatformToEnclave,
+} from './messages.ts';
 import { deriveSealingKey } from './sealing.ts';
 
 /** Options of `Platform.launch`. */
@@ -108,7 +113,8 @@ export class Platform {
    */
   async launch<I extends EnclaveInterface>(opts: LaunchOptions<I>): Promise<EnclaveHandle<I>> {
     const instance = opts.instance ?? 'default';
-    if (typeof instance !== 'string' || instance.length < 1 || instance.length > 128) throw new TypeError('instance must be 1..128 characters');
+    if (typeof instance !== 'string' || instance.length < 1 || instance.length > 128)
+      throw new TypeError('instance must be 1..128 characters');
     const bundle = await bundleEnclave(opts.entry);
     const counterId = counterIdFor(bundle.measurement, instance);
     const busy = `an enclave with this code and instance ${JSON.stringify(instance)} is already running`;
@@ -117,15 +123,21 @@ export class Platform {
     try {
       await this.#counters.lock(counterId);
     } catch (err) {
-      if (err instanceof PlatformError && err.code === 'instance_busy') throw new EnclaveCallError('instance_busy', `${busy} (${err.message})`);
+      if (err instanceof PlatformError && err.code === 'instance_busy')
+        throw new EnclaveCallError('instance_busy', `${busy} (${err.message})`);
       throw err;
     }
     const debug = opts.debug === true;
     const channel = new MessageChannel();
     const sealingKey = deriveSealingKey(this.#secret, bundle.measurement);
     const boot: EnclaveBoot = {
-      kind: 'teechain-enclave-sim/boot/v1', measurement: bundle.measurement, platformId: this.id,
-      counterId, debug, sealingKey, platformPort: channel.port2,
+      kind: 'teechain-enclave-sim/boot/v1',
+      measurement: bundle.measurement,
+      platformId: this.id,
+      counterId,
+      debug,
+      sealingKey,
+      platformPort: channel.port2,
     };
     let worker: Worker;
     try {
@@ -145,7 +157,15 @@ export class Platform {
       sealingKey.fill(0); // workerData was copied into the worker's message queue by the constructor
     }
 
-    const record: LaunchedEnclave = { measurement: bundle.measurement, instance, counterId, debug, port: channel.port1, live: true, debugReads: new Map() };
+    const record: LaunchedEnclave = {
+      measurement: bundle.measurement,
+      instance,
+      counterId,
+      debug,
+      port: channel.port1,
+      live: true,
+      debugReads: new Map(),
+    };
     this.#liveByCounter.set(counterId, record);
     channel.port1.on('message', (msg: unknown) => void this.#serve(record, msg));
     worker.on('exit', () => {
@@ -202,22 +222,38 @@ export class Platform {
       settle?.(m.value);
       return;
     }
-    const reply = (value: unknown) => { if (record.live) record.port.postMessage({ t: 'reply', id: m.id, value } satisfies PlatformToEnclave); };
-    const fail = (code: string, message: string) => { if (record.live) record.port.postMessage({ t: 'fail', id: m.id, code, message } satisfies PlatformToEnclave); };
+    const reply = (value: unknown) => {
+      if (record.live) record.port.postMessage({ t: 'reply', id: m.id, value } satisfies PlatformToEnclave);
+    };
+    const fail = (code: string, message: string) => {
+      if (record.live) record.port.postMessage({ t: 'fail', id: m.id, code, message } satisfies PlatformToEnclave);
+    };
     try {
       switch (m.t) {
         case 'counter_read':
           return reply(await this.#counters.read(record.counterId));
         case 'counter_advance':
-          await this.#counters.advance(record.counterId, { measurement: record.measurement, instance: record.instance }, m.from, m.to, m.tag);
+          await this.#counters.advance(
+            record.counterId,
+            { measurement: record.measurement, instance: record.instance },
+            m.from,
+            m.to,
+            m.tag,
+          );
           return reply(null);
         case 'quote':
           // The check "this enclave is one I launched": the request came on the private channel of a live
           // enclave in the registry, and the measurement is taken from the registry, not from the request.
           if (!record.live) return fail('enclave_terminated', 'enclave is not running');
-          return reply(this.#attestation.issueQuote({
-            measurement: record.measurement, reportData: m.reportData, nonce: m.nonce, debug: record.debug, platformId: this.id,
-          }));
+          return reply(
+            this.#attestation.issueQuote({
+              measurement: record.measurement,
+              reportData: m.reportData,
+              nonce: m.nonce,
+              debug: record.debug,
+              platformId: this.id,
+            }),
+          );
       }
     } catch (err) {
       const code = err instanceof PlatformError ? err.code : 'platform_error';
@@ -242,6 +278,7 @@ async function loadOrCreateSecret(file: string): Promise<Uint8Array> {
     await syncDirectory(resolve(file, '..'));
     secret = await readFileIfExists(file);
   }
-  if (!secret || secret.length !== 32) throw new PlatformError('platform_corrupt', `${file} is not a 32-byte platform secret`);
+  if (!secret || secret.length !== 32)
+    throw new PlatformError('platform_corrupt', `${file} is not a 32-byte platform secret`);
   return secret;
 }

@@ -18,8 +18,16 @@ import { EnclaveError, OcallFailedError, SealError } from './errors.ts';
 import { bytesEqual } from './encoding.ts';
 import { interfaceFingerprint, type EnclaveInterface } from './interface.ts';
 import {
-  BUILTIN_OCALLS, checkCounterState, checkHostToEnclave, checkPlatformToEnclave, hasPrototypeKey,
-  type CounterState, type EnclaveBoot, type EnclaveToHost, type EnclaveToPlatform, type HostToEnclave,
+  BUILTIN_OCALLS,
+  checkCounterState,
+  checkHostToEnclave,
+  checkPlatformToEnclave,
+  hasPrototypeKey,
+  type CounterState,
+  type EnclaveBoot,
+  type EnclaveToHost,
+  type EnclaveToPlatform,
+  type HostToEnclave,
 } from './messages.ts';
 import { QuoteSchema, type Quote } from './quote.ts';
 import { inspectSealedBlob, openBlob, sealBlob } from './sealing.ts';
@@ -40,7 +48,10 @@ export interface EnclaveContext<I extends EnclaveInterface> {
    * @throws EnclaveError 'unknown_ocall' | 'malformed_ocall_args' | 'invalid_ocall_result';
    *   OcallFailedError ('ocall_failed') if the host answered with an error.
    */
-  ocall<K extends keyof I['ocalls'] & string>(name: K, args: Static<I['ocalls'][K]['args']>): Promise<Static<I['ocalls'][K]['result']>>;
+  ocall<K extends keyof I['ocalls'] & string>(
+    name: K,
+    args: Static<I['ocalls'][K]['args']>,
+  ): Promise<Static<I['ocalls'][K]['result']>>;
   /**
    * Seals `state` (AES-256-GCM under the sealing key, bound to the measurement, platform, this instance's
    * counter and the next counter value), has the host store it durably (built-in ocall; see the
@@ -94,7 +105,9 @@ const MAX_MESSAGE = 1000;
 const CODE = /^[a-z][a-z0-9_]{0,127}$/;
 const BuiltinStoreArgs = Type.Object({ blob: Type.Uint8Array() });
 const BuiltinStoreResult = TypeCompiler.Compile(Type.Null());
-const BuiltinLoadResult = TypeCompiler.Compile(Type.Union([Type.Uint8Array({ maxByteLength: 256 << 20 }), Type.Null()]));
+const BuiltinLoadResult = TypeCompiler.Compile(
+  Type.Union([Type.Uint8Array({ maxByteLength: 256 << 20 }), Type.Null()]),
+);
 const checkQuote = TypeCompiler.Compile(QuoteSchema);
 type BuiltinStoreArgs = Static<typeof BuiltinStoreArgs>;
 
@@ -120,7 +133,8 @@ export function serveEnclave<I extends EnclaveInterface>(
   const handlerOf = new Map<string, (args: unknown, ctx: EnclaveContext<I>) => unknown>();
   for (const name of ecalls.keys()) {
     const h = (handlers as Record<string, unknown>)[name];
-    if (typeof h !== 'function' || !Object.prototype.hasOwnProperty.call(handlers, name)) throw new Error(`no handler for ecall ${name}`);
+    if (typeof h !== 'function' || !Object.prototype.hasOwnProperty.call(handlers, name))
+      throw new Error(`no handler for ecall ${name}`);
     handlerOf.set(name, h as (args: unknown, ctx: EnclaveContext<I>) => unknown);
   }
 
@@ -131,20 +145,23 @@ export function serveEnclave<I extends EnclaveInterface>(
   // ---- ocalls -----------------------------------------------------------------------------------
   const pendingOcalls = new Map<number, { name: string; resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let nextOcallId = 1;
-  const rawOcall = (name: string, args: unknown) => new Promise<unknown>((resolve, reject) => {
-    const id = nextOcallId++;
-    send({ t: 'ocall', id, name, args }); // throws (rejecting this promise) if args cannot be cloned
-    pendingOcalls.set(id, { name, resolve, reject });
-  });
+  const rawOcall = (name: string, args: unknown) =>
+    new Promise<unknown>((resolve, reject) => {
+      const id = nextOcallId++;
+      send({ t: 'ocall', id, name, args }); // throws (rejecting this promise) if args cannot be cloned
+      pendingOcalls.set(id, { name, resolve, reject });
+    });
 
   const sealed = new SealedState(boot, platform, {
     store: async (blob) => {
       const result = await rawOcall(BUILTIN_OCALLS.storeSealed, { blob } satisfies BuiltinStoreArgs);
-      if (!BuiltinStoreResult.Check(result)) throw new EnclaveError('invalid_ocall_result', 'host answered the store ocall with a non-null value');
+      if (!BuiltinStoreResult.Check(result))
+        throw new EnclaveError('invalid_ocall_result', 'host answered the store ocall with a non-null value');
     },
     load: async () => {
       const result = await rawOcall(BUILTIN_OCALLS.loadSealed, {});
-      if (!BuiltinLoadResult.Check(result)) throw new EnclaveError('invalid_ocall_result', 'host answered the load ocall with neither bytes nor null');
+      if (!BuiltinLoadResult.Check(result))
+        throw new EnclaveError('invalid_ocall_result', 'host answered the load ocall with neither bytes nor null');
       return result;
     },
   });
@@ -155,12 +172,16 @@ export function serveEnclave<I extends EnclaveInterface>(
     async ocall(name: string, args: unknown) {
       const spec = ocalls.get(name);
       if (!spec) throw new EnclaveError('unknown_ocall', `no ocall named ${name}`);
-      if (!spec.args.Check(args)) throw new EnclaveError('malformed_ocall_args', `ocall ${name}: ${firstError(spec.args, args)}`);
+      if (!spec.args.Check(args))
+        throw new EnclaveError('malformed_ocall_args', `ocall ${name}: ${firstError(spec.args, args)}`);
       if (spec.oneway) {
         try {
           send({ t: 'ocall_oneway', name, args });
         } catch {
-          throw new EnclaveError('malformed_ocall_args', `ocall ${name}: args cannot be sent (not structured-cloneable)`);
+          throw new EnclaveError(
+            'malformed_ocall_args',
+            `ocall ${name}: args cannot be sent (not structured-cloneable)`,
+          );
         }
         return null;
       }
@@ -173,7 +194,13 @@ export function serveEnclave<I extends EnclaveInterface>(
     sealState: (state: Uint8Array, opts?: SealOptions) => sealed.seal(state, opts?.protect !== false),
     unsealState: () => sealed.unseal(),
     async getQuote(reportData: Uint8Array, nonce: Uint8Array) {
-      if (!(reportData instanceof Uint8Array) || reportData.length !== 32 || !(nonce instanceof Uint8Array) || nonce.length < 1 || nonce.length > 64) {
+      if (
+        !(reportData instanceof Uint8Array) ||
+        reportData.length !== 32 ||
+        !(nonce instanceof Uint8Array) ||
+        nonce.length < 1 ||
+        nonce.length > 64
+      ) {
         throw new EnclaveError('bad_quote_request', 'reportData must be 32 bytes and nonce 1..64 bytes');
       }
       const quote = await platform.request({ t: 'quote', id: 0, reportData: reportData.slice(), nonce: nonce.slice() });
@@ -181,7 +208,8 @@ export function serveEnclave<I extends EnclaveInterface>(
       return quote;
     },
     randomBytes(n: number) {
-      if (!Number.isInteger(n) || n < 0 || n > 1 << 24) throw new RangeError('randomBytes: n must be an integer in 0..2^24');
+      if (!Number.isInteger(n) || n < 0 || n > 1 << 24)
+        throw new RangeError('randomBytes: n must be an integer in 0..2^24');
       return randomFillSync(new Uint8Array(n));
     },
     exposeForDebug(name: string, read: () => Uint8Array) {
@@ -190,13 +218,16 @@ export function serveEnclave<I extends EnclaveInterface>(
   }) as EnclaveContext<I>;
 
   // ---- ecalls -----------------------------------------------------------------------------------
-  const initDone = (async () => { if (init) await init(ctx); })();
+  const initDone = (async () => {
+    if (init) await init(ctx);
+  })();
   initDone.then(
     () => send({ t: 'ready', fingerprint: interfaceFingerprint(iface) }),
     (err: unknown) => send({ t: 'init_failed', ...errorAnswer(err, 'init_failed', 'init') }),
   );
 
-  const fail = (id: number, code: string, message: string) => send({ t: 'ecall_error', id, code, message: clip(message) });
+  const fail = (id: number, code: string, message: string) =>
+    send({ t: 'ecall_error', id, code, message: clip(message) });
 
   async function runEcall(id: number, name: string, args: unknown): Promise<void> {
     try {
@@ -216,7 +247,8 @@ export function serveEnclave<I extends EnclaveInterface>(
       const { code, message } = errorAnswer(err, 'internal_error', `ecall ${name}`);
       return fail(id, code, message);
     }
-    if (!spec.result.Check(result)) return fail(id, 'invalid_result', `ecall ${name} produced a result that fails its schema`);
+    if (!spec.result.Check(result))
+      return fail(id, 'invalid_result', `ecall ${name} produced a result that fails its schema`);
     try {
       send({ t: 'ecall_result', id, result });
     } catch {
@@ -235,7 +267,8 @@ export function serveEnclave<I extends EnclaveInterface>(
       case 'ocall_result':
       case 'ocall_error': {
         const pending = pendingOcalls.get(m.id);
-        if (!pending) return send({ t: 'protocol_error', code: 'unknown_ocall_id', message: `no pending ocall ${m.id}` });
+        if (!pending)
+          return send({ t: 'protocol_error', code: 'unknown_ocall_id', message: `no pending ocall ${m.id}` });
         pendingOcalls.delete(m.id);
         if (m.t === 'ocall_result') pending.resolve(m.result);
         else pending.reject(new OcallFailedError(pending.name, m.code, clip(m.message)));
@@ -243,7 +276,9 @@ export function serveEnclave<I extends EnclaveInterface>(
       }
     }
   });
-  host.on('messageerror', () => send({ t: 'protocol_error', code: 'malformed_message', message: 'message could not be deserialized' }));
+  host.on('messageerror', () =>
+    send({ t: 'protocol_error', code: 'malformed_message', message: 'message could not be deserialized' }),
+  );
 
   /**
    * A message holding shared memory: the host could rewrite those bytes while the enclave checks and uses
@@ -253,12 +288,19 @@ export function serveEnclave<I extends EnclaveInterface>(
   function refuseShared(msg: unknown): void {
     const { t, id } = (typeof msg === 'object' && msg !== null ? msg : {}) as { t?: unknown; id?: unknown };
     if (t === 'ecall' && Number.isSafeInteger(id) && (id as number) >= 0) {
-      return fail(id as number, 'shared_memory', 'ecall message contains shared memory (a SharedArrayBuffer or a view of one)');
+      return fail(
+        id as number,
+        'shared_memory',
+        'ecall message contains shared memory (a SharedArrayBuffer or a view of one)',
+      );
     }
-    const pending = (t === 'ocall_result' || t === 'ocall_error') && typeof id === 'number' ? pendingOcalls.get(id) : undefined;
+    const pending =
+      (t === 'ocall_result' || t === 'ocall_error') && typeof id === 'number' ? pendingOcalls.get(id) : undefined;
     if (pending) {
       pendingOcalls.delete(id as number);
-      return pending.reject(new EnclaveError('invalid_ocall_result', `ocall ${pending.name}: the host answered with shared memory`));
+      return pending.reject(
+        new EnclaveError('invalid_ocall_result', `ocall ${pending.name}: the host answered with shared memory`),
+      );
     }
     send({ t: 'protocol_error', code: 'shared_memory', message: 'message contains shared memory' });
   }
@@ -267,7 +309,8 @@ export function serveEnclave<I extends EnclaveInterface>(
   function answerMalformed(msg: unknown): void {
     const id = (msg as { id?: unknown } | null)?.id;
     const t = (msg as { t?: unknown } | null)?.t;
-    if (t === 'ecall' && Number.isSafeInteger(id) && (id as number) >= 0) fail(id as number, 'malformed_message', 'ecall envelope fails its schema');
+    if (t === 'ecall' && Number.isSafeInteger(id) && (id as number) >= 0)
+      fail(id as number, 'malformed_message', 'ecall envelope fails its schema');
     else send({ t: 'protocol_error', code: 'malformed_message', message: 'message fails the envelope schema' });
   }
 }
@@ -334,10 +377,19 @@ class SealedState {
     const current = this.#committed ?? (await this.#platform.readCounter());
     const next = { value: protect ? current.value + 1 : current.value, tag: randomFillSync(new Uint8Array(16)) };
     const b = this.#boot;
-    const blob = sealBlob(b.sealingKey, {
-      measurement: b.measurement, platformId: b.platformId, counterId: b.counterId,
-      counter: next.value, tag: next.tag, prevTag: current.tag,
-    }, state, randomFillSync(new Uint8Array(12)));
+    const blob = sealBlob(
+      b.sealingKey,
+      {
+        measurement: b.measurement,
+        platformId: b.platformId,
+        counterId: b.counterId,
+        counter: next.value,
+        tag: next.tag,
+        prevTag: current.tag,
+      },
+      state,
+      randomFillSync(new Uint8Array(12)),
+    );
     await this.#store.store(blob);
     if (!protect) {
       this.#committed = current;
@@ -364,9 +416,12 @@ class SealedState {
     const claimed = inspectSealedBlob(blob);
     if (!claimed) throw new SealError('tampered', 'not a sealed blob');
     // The header is not yet authenticated: these checks only pick the most useful refusal.
-    if (claimed.measurement !== b.measurement) throw new SealError('wrong_enclave', 'blob was sealed by other enclave code');
-    if (claimed.platformId !== b.platformId) throw new SealError('wrong_enclave', 'blob was sealed on another platform');
-    if (claimed.counterId !== b.counterId) throw new SealError('wrong_enclave', 'blob was sealed by another instance of this enclave');
+    if (claimed.measurement !== b.measurement)
+      throw new SealError('wrong_enclave', 'blob was sealed by other enclave code');
+    if (claimed.platformId !== b.platformId)
+      throw new SealError('wrong_enclave', 'blob was sealed on another platform');
+    if (claimed.counterId !== b.counterId)
+      throw new SealError('wrong_enclave', 'blob was sealed by another instance of this enclave');
     // Every decision below is taken from the header openBlob parsed from the very bytes GCM authenticated.
     const { header, plaintext } = openBlob(b.sealingKey, blob);
     if (header.counterId !== b.counterId) {
@@ -396,9 +451,13 @@ class SealedState {
       return plaintext;
     }
     plaintext.fill(0);
-    if (c === p) throw new SealError('rollback', `blob at counter ${c} is not the one committed at ${p} (abandoned successor)`);
+    if (c === p)
+      throw new SealError('rollback', `blob at counter ${c} is not the one committed at ${p} (abandoned successor)`);
     if (c < p) throw new SealError('rollback', `blob sealed at counter ${c} but the platform counter is ${p}`);
-    throw new SealError('rollback', `blob at counter ${c} does not follow the platform counter ${p} (platform counters lost or rolled back?)`);
+    throw new SealError(
+      'rollback',
+      `blob at counter ${c} does not follow the platform counter ${p} (platform counters lost or rolled back?)`,
+    );
   }
 
   #enqueue<T>(op: () => Promise<T>): Promise<T> {
@@ -423,7 +482,7 @@ class PlatformChannel {
     port.on('message', (msg: unknown) => {
       if (containsSharedMemory(msg)) {
         // Defence in depth (the Platform is the simulated CPU, but it runs in the host's process).
-        const id = (typeof msg === 'object' && msg !== null ? (msg as { id?: unknown }).id : undefined);
+        const id = typeof msg === 'object' && msg !== null ? (msg as { id?: unknown }).id : undefined;
         const pending = typeof id === 'number' ? this.#pending.get(id) : undefined;
         if (pending) {
           this.#pending.delete(id as number);
@@ -462,7 +521,8 @@ class PlatformChannel {
 
   async readCounter(): Promise<CounterState> {
     const value = await this.request({ t: 'counter_read', id: 0 });
-    if (!checkCounterState.Check(value)) throw new EnclaveError('platform_error', 'platform returned a malformed counter');
+    if (!checkCounterState.Check(value))
+      throw new EnclaveError('platform_error', 'platform returned a malformed counter');
     return value;
   }
 
@@ -482,7 +542,11 @@ interface CompiledCall {
 function compileCalls(calls: EnclaveInterface['ecalls']): Map<string, CompiledCall> {
   const out = new Map<string, CompiledCall>();
   for (const [name, spec] of Object.entries(calls)) {
-    out.set(name, { args: TypeCompiler.Compile(spec.args), result: TypeCompiler.Compile(spec.result), oneway: spec.oneway === true });
+    out.set(name, {
+      args: TypeCompiler.Compile(spec.args),
+      result: TypeCompiler.Compile(spec.result),
+      oneway: spec.oneway === true,
+    });
   }
   return out;
 }
@@ -490,7 +554,14 @@ function compileCalls(calls: EnclaveInterface['ecalls']): Map<string, CompiledCa
 /** Takes the boot data the Platform put in workerData and scrubs the shared copy of the sealing key. */
 function takeBoot(): EnclaveBoot {
   const wd = workerData as Partial<EnclaveBoot> | null;
-  if (isMainThread || !parentPort || !wd || wd.kind !== 'teechain-enclave-sim/boot/v1' || !(wd.sealingKey instanceof Uint8Array) || !wd.platformPort) {
+  if (
+    isMainThread ||
+    !parentPort ||
+    !wd ||
+    wd.kind !== 'teechain-enclave-sim/boot/v1' ||
+    !(wd.sealingKey instanceof Uint8Array) ||
+    !wd.platformPort
+  ) {
     throw new Error('serveEnclave must run inside an enclave launched by Platform.launch');
   }
   const boot: EnclaveBoot = { ...(wd as EnclaveBoot), sealingKey: wd.sealingKey.slice() };

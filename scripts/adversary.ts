@@ -9,7 +9,14 @@ import { parseArgs } from 'node:util';
 import { runRandomised } from '../test/helpers/adversary-run.ts';
 import { runCommitteeRandomised } from '../test/helpers/committee-adversary-run.ts';
 
-const { values } = parseArgs({ options: { steps: { type: 'string' }, seed: { type: 'string' }, runs: { type: 'string' }, committee: { type: 'boolean' } } });
+const { values } = parseArgs({
+  options: {
+    steps: { type: 'string' },
+    seed: { type: 'string' },
+    runs: { type: 'string' },
+    committee: { type: 'boolean' },
+  },
+});
 const steps = Number(values.steps ?? 20_000);
 const runs = Number(values.runs ?? 1);
 if (!Number.isSafeInteger(steps) || steps < 1 || !Number.isSafeInteger(runs) || runs < 1) {
@@ -22,7 +29,9 @@ for (let r = 0; r < runs; r++, seed++) {
   process.stdout.write(`run ${r + 1}/${runs}: seed ${seed}, ${steps} steps\n`);
   try {
     const log = (line: string) => process.stdout.write(`  ${line}\n`);
-    const report = values.committee ? await runCommitteeRandomised({ seed, steps, log }) : await runRandomised({ seed, steps, log });
+    const report = values.committee
+      ? await runCommitteeRandomised({ seed, steps, log })
+      : await runRandomised({ seed, steps, log });
     process.stdout.write(`  ok in ${((Date.now() - started) / 1000).toFixed(1)} s: ${JSON.stringify(report)}\n`);
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);

@@ -50,18 +50,73 @@ interface Scenario {
 
 const { values } = parseArgs({
   options: {
-    quick: { type: 'boolean' }, tiny: { type: 'boolean' }, out: { type: 'string' }, svg: { type: 'string' },
-    batch: { type: 'string' }, runs: { type: 'string' }, pairs: { type: 'string' },
+    quick: { type: 'boolean' },
+    tiny: { type: 'boolean' },
+    out: { type: 'string' },
+    svg: { type: 'string' },
+    batch: { type: 'string' },
+    runs: { type: 'string' },
+    pairs: { type: 'string' },
   },
 });
 const mode = values.tiny ? 'tiny' : values.quick ? 'quick' : 'full';
 const SIZES = {
-  tiny: { runs: 1, multihop: 10, committee: [2], committeeN: 40, unbatched: 20, pipelined: 200, batched: 400, both: 200, rest: 100, pairs: [1], pairN: 200, ln: 20, lnBatched: 100, ldk: 5, ldkPipelined: 40 },
-  quick: { runs: 1, multihop: 100, committee: [1, 2, 3, 5], committeeN: 2_000, unbatched: 400, pipelined: 30_000, batched: 60_000, both: 20_000, rest: 2_000, pairs: [1, 2], pairN: 20_000, ln: 200, lnBatched: 3_000, ldk: 50, ldkPipelined: 500 },
-  full: { runs: 3, multihop: 300, committee: [1, 2, 3, 5], committeeN: 20_000, unbatched: 2_000, pipelined: 150_000, batched: 300_000, both: 100_000, rest: 10_000, pairs: [1, 2, 4], pairN: 100_000, ln: 1_000, lnBatched: 20_000, ldk: 300, ldkPipelined: 2_000 },
+  tiny: {
+    runs: 1,
+    multihop: 10,
+    committee: [2],
+    committeeN: 40,
+    unbatched: 20,
+    pipelined: 200,
+    batched: 400,
+    both: 200,
+    rest: 100,
+    pairs: [1],
+    pairN: 200,
+    ln: 20,
+    lnBatched: 100,
+    ldk: 5,
+    ldkPipelined: 40,
+  },
+  quick: {
+    runs: 1,
+    multihop: 100,
+    committee: [1, 2, 3, 5],
+    committeeN: 2_000,
+    unbatched: 400,
+    pipelined: 30_000,
+    batched: 60_000,
+    both: 20_000,
+    rest: 2_000,
+    pairs: [1, 2],
+    pairN: 20_000,
+    ln: 200,
+    lnBatched: 3_000,
+    ldk: 50,
+    ldkPipelined: 500,
+  },
+  full: {
+    runs: 3,
+    multihop: 300,
+    committee: [1, 2, 3, 5],
+    committeeN: 20_000,
+    unbatched: 2_000,
+    pipelined: 150_000,
+    batched: 300_000,
+    both: 100_000,
+    rest: 10_000,
+    pairs: [1, 2, 4],
+    pairN: 100_000,
+    ln: 1_000,
+    lnBatched: 20_000,
+    ldk: 300,
+    ldkPipelined: 2_000,
+  },
 }[mode];
 const RUNS = values.runs ? Number(values.runs) : SIZES.runs;
-const BATCHES = (values.batch ?? (mode === 'tiny' ? '10' : mode === 'quick' ? '100,1000' : '10,100,1000')).split(',').map(Number);
+const BATCHES = (values.batch ?? (mode === 'tiny' ? '10' : mode === 'quick' ? '100,1000' : '10,100,1000'))
+  .split(',')
+  .map(Number);
 const PAIRS = values.pairs ? values.pairs.split(',').map(Number) : SIZES.pairs;
 const OUT = values.out ?? 'bench-results/latest.json';
 const SVG = values.svg ?? join(dirname(OUT), 'latest.svg');
@@ -73,7 +128,9 @@ function progress(label: string): void {
   done++;
   const width = 30;
   const filled = Math.round((done / Math.max(1, plan.length)) * width);
-  process.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${plan.length} ${label.padEnd(48).slice(0, 48)}`);
+  process.stderr.write(
+    `\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${plan.length} ${label.padEnd(48).slice(0, 48)}`,
+  );
 }
 
 type Usage = Pick<Scenario, 'cpu_ms_per_node' | 'rss_mb_per_node'>;
@@ -91,7 +148,12 @@ async function meteredRun<T>(nodes: Agent[], fn: () => Promise<T>): Promise<[T, 
 async function waitForCommittee(primary: Agent): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const c = await primary.api.request<{ formed: boolean; seq: number; acked_seq: number; members: Array<{ connected: boolean }> }>('GET', '/v1/committee').catch(() => null);
+    const c = await primary.api
+      .request<{ formed: boolean; seq: number; acked_seq: number; members: Array<{ connected: boolean }> }>(
+        'GET',
+        '/v1/committee',
+      )
+      .catch(() => null);
     if (c?.formed && c.members.every((m) => m.connected) && c.acked_seq === c.seq) return;
     if (Date.now() > deadline) throw new Error(`the committee of ${primary.name} did not form within 60 s`);
     await new Promise((r) => setTimeout(r, 100));
@@ -105,10 +167,18 @@ async function main(): Promise<void> {
   const keyFile = join(dir, 'attestation.key');
   await AttestationService.create().save(keyFile);
   const agents: Agent[] = [];
-  const agent = async (name: string, extra: { committee?: { size: number }; backupOf?: string; joinToken?: string } = {}) => {
+  const agent = async (
+    name: string,
+    extra: { committee?: { size: number }; backupOf?: string; joinToken?: string } = {},
+  ) => {
     const a = await spawnAgent(name, {
-      datadir: join(dir, name), rpcUrl: chain.rpcUrl, rpcUser: chain.rpcUser, rpcPassword: chain.rpcPassword,
-      attestationKey: keyFile, regtestFaucet: true, ...extra,
+      datadir: join(dir, name),
+      rpcUrl: chain.rpcUrl,
+      rpcUser: chain.rpcUser,
+      rpcPassword: chain.rpcPassword,
+      attestationKey: keyFile,
+      regtestFaucet: true,
+      ...extra,
     });
     agents.push(a);
     return a;
@@ -119,14 +189,43 @@ async function main(): Promise<void> {
     const alice = await agent('alice');
     const bob = await agent('bob');
     // A network.json for the run, so `teechain dashboard --datadir DIR` can follow it live (README "Dashboard").
-    const nodes = [alice, bob].map((x) => ({ name: x.name, nodeId: x.nodeId, restUrl: x.api.restUrl, tokenFile: join(dir, x.name, 'admin.token'), p2p: x.p2p }));
-    await writeSecretFile(join(dir, 'network.json'), JSON.stringify({ chain: { rpcUrl: chain.rpcUrl, rpcUser: chain.rpcUser, rpcPassword: chain.rpcPassword, embedded: true }, nodes, topology: 'line' }));
+    const nodes = [alice, bob].map((x) => ({
+      name: x.name,
+      nodeId: x.nodeId,
+      restUrl: x.api.restUrl,
+      tokenFile: join(dir, x.name, 'admin.token'),
+      p2p: x.p2p,
+    }));
+    await writeSecretFile(
+      join(dir, 'network.json'),
+      JSON.stringify({
+        chain: { rpcUrl: chain.rpcUrl, rpcUser: chain.rpcUser, rpcPassword: chain.rpcPassword, embedded: true },
+        nodes,
+        topology: 'line',
+      }),
+    );
     process.stderr.write(`watch it live: npx teechain dashboard --datadir ${dir} --port 0\n`);
     const ch = await openFundedChannel(alice, bob, 50_000_000);
 
     plan.push('ldk channel', 'ldk unbatched', 'ldk pipelined', 'ldk close');
-    plan.push(...SIZES.committee.flatMap((l) => [`committee L=${l} unbatched`, `committee L=${l} batch=100`]), 'multi-hop 2 hops', 'multi-hop 3 hops');
-    plan.push('unbatched', 'pipelined', ...BATCHES.map((b) => `batch=${b}`), 'both', ...PAIRS.map((p) => `pairs=${p}`), 'rest c=1', 'rest c=32', 'ln unbatched', ...BATCHES.map((b) => `ln batch=${b}`), 'ln htlc unbatched', 'ln htlc batch=100');
+    plan.push(
+      ...SIZES.committee.flatMap((l) => [`committee L=${l} unbatched`, `committee L=${l} batch=100`]),
+      'multi-hop 2 hops',
+      'multi-hop 3 hops',
+    );
+    plan.push(
+      'unbatched',
+      'pipelined',
+      ...BATCHES.map((b) => `batch=${b}`),
+      'both',
+      ...PAIRS.map((p) => `pairs=${p}`),
+      'rest c=1',
+      'rest c=32',
+      'ln unbatched',
+      ...BATCHES.map((b) => `ln batch=${b}`),
+      'ln htlc unbatched',
+      'ln htlc batch=100',
+    );
 
     const oneWay = async (name: string, count: number, batch: number, window: number) => {
       const runs: number[] = [];
@@ -135,14 +234,23 @@ async function main(): Promise<void> {
       let verified = true;
       for (let r = 0; r < RUNS; r++) {
         const before = await totals(alice, bob, ch);
-        [last, usage] = await meteredRun([alice, bob], () => alice.load({ channelId: ch, count, batch, window, amountSat: 1 }));
+        [last, usage] = await meteredRun([alice, bob], () =>
+          alice.load({ channelId: ch, count, batch, window, amountSat: 1 }),
+        );
         const after = await totals(alice, bob, ch);
         verified &&= last.failed === 0 && movedExactly(before, after, BigInt(count), 0n);
         runs.push(count / last.seconds);
       }
       scenarios.push({
-        name, group: 'teechain', payments_per_s: Math.round(median(runs)), ...last!.latency, runs_payments_per_s: runs.map(Math.round),
-        payments: count, batch, verified, ...usage,
+        name,
+        group: 'teechain',
+        payments_per_s: Math.round(median(runs)),
+        ...last!.latency,
+        runs_payments_per_s: runs.map(Math.round),
+        payments: count,
+        batch,
+        verified,
+        ...usage,
       });
       progress(name);
     };
@@ -160,18 +268,34 @@ async function main(): Promise<void> {
       for (let r = 0; r < RUNS; r++) {
         const before = await totals(alice, bob, ch);
         const t0 = performance.now();
-        const [[ra, rb], runUsage] = await meteredRun([alice, bob], () => Promise.all([
-          alice.load({ channelId: ch, count: SIZES.both, batch: 1, window: 256, amountSat: 1 }),
-          bob.load({ channelId: ch, count: SIZES.both, batch: 1, window: 256, amountSat: 1 }),
-        ]));
+        const [[ra, rb], runUsage] = await meteredRun([alice, bob], () =>
+          Promise.all([
+            alice.load({ channelId: ch, count: SIZES.both, batch: 1, window: 256, amountSat: 1 }),
+            bob.load({ channelId: ch, count: SIZES.both, batch: 1, window: 256, amountSat: 1 }),
+          ]),
+        );
         usage = runUsage;
         const secs = (performance.now() - t0) / 1000;
         const after = await totals(alice, bob, ch);
         verified &&= ra.failed + rb.failed === 0 && movedExactly(before, after, BigInt(SIZES.both), BigInt(SIZES.both));
         runs.push((2 * SIZES.both) / secs);
-        lat = { p50_ms: Math.max(ra.latency.p50_ms, rb.latency.p50_ms), p95_ms: Math.max(ra.latency.p95_ms, rb.latency.p95_ms), p99_ms: Math.max(ra.latency.p99_ms, rb.latency.p99_ms) };
+        lat = {
+          p50_ms: Math.max(ra.latency.p50_ms, rb.latency.p50_ms),
+          p95_ms: Math.max(ra.latency.p95_ms, rb.latency.p95_ms),
+          p99_ms: Math.max(ra.latency.p99_ms, rb.latency.p99_ms),
+        };
       }
-      scenarios.push({ name: 'teechain 1ch both directions (pipelined)', group: 'teechain', payments_per_s: Math.round(median(runs)), ...lat, runs_payments_per_s: runs.map(Math.round), payments: 2 * SIZES.both, batch: 1, verified, ...usage });
+      scenarios.push({
+        name: 'teechain 1ch both directions (pipelined)',
+        group: 'teechain',
+        payments_per_s: Math.round(median(runs)),
+        ...lat,
+        runs_payments_per_s: runs.map(Math.round),
+        payments: 2 * SIZES.both,
+        batch: 1,
+        verified,
+        ...usage,
+      });
       progress('both directions');
     }
 
@@ -182,33 +306,49 @@ async function main(): Promise<void> {
         const primary = await agent(`${name}-c${length}`, { committee: { size: length } });
         const members = [primary];
         const tokens = await readJoinTokens(join(dir, primary.name)); // the operator's say for each backup
-        for (let i = 1; i < length; i++) members.push(await agent(`${name}-c${length}-b${i}`, { backupOf: primary.p2p, joinToken: tokens[i - 1]! }));
+        for (let i = 1; i < length; i++)
+          members.push(await agent(`${name}-c${length}-b${i}`, { backupOf: primary.p2p, joinToken: tokens[i - 1]! }));
         await waitForCommittee(primary);
         return members;
       };
       const [xs, ys] = [await side('alice'), await side('bob')];
       const [x, y] = [xs[0]!, ys[0]!];
       const c = await openFundedChannel(x, y, 50_000_000);
-      for (const [label, batch, window, count] of [['unbatched (1 in flight)', 1, 1, Math.max(20, Math.round(SIZES.committeeN / 20))], ['batch=100', 100, 4, SIZES.committeeN]] as const) {
+      for (const [label, batch, window, count] of [
+        ['unbatched (1 in flight)', 1, 1, Math.max(20, Math.round(SIZES.committeeN / 20))],
+        ['batch=100', 100, 4, SIZES.committeeN],
+      ] as const) {
         const runs: number[] = [];
         let last: Awaited<ReturnType<Agent['load']>> | undefined;
         let usage: Usage = {};
         let verified = true;
         for (let r = 0; r < RUNS; r++) {
           const before = await totals(x, y, c);
-          [last, usage] = await meteredRun([...xs, ...ys], () => x.load({ channelId: c, count, batch, window, amountSat: 1 }));
+          [last, usage] = await meteredRun([...xs, ...ys], () =>
+            x.load({ channelId: c, count, batch, window, amountSat: 1 }),
+          );
           const after = await totals(x, y, c);
           verified &&= last.failed === 0 && movedExactly(before, after, BigInt(count), 0n);
           runs.push(count / last.seconds);
         }
         scenarios.push({
-          name: `teechain committee length ${length} ${label}`, group: 'teechain-committee', payments_per_s: Math.round(median(runs)), ...last!.latency,
-          runs_payments_per_s: runs.map(Math.round), payments: count, batch, verified, ...usage,
+          name: `teechain committee length ${length} ${label}`,
+          group: 'teechain-committee',
+          payments_per_s: Math.round(median(runs)),
+          ...last!.latency,
+          runs_payments_per_s: runs.map(Math.round),
+          payments: count,
+          batch,
+          verified,
+          ...usage,
           note: `${2 * length} processes: each side a primary${length > 1 ? ` and ${length - 1} backup${length > 2 ? 's' : ''}, ${Math.floor(length / 2) + 1}-of-${length}` : ' alone'}`,
         });
         progress(`committee L=${length} ${label}`);
       }
-      for (const m of [...xs, ...ys]) { await m.stop(); agents.splice(agents.indexOf(m), 1); }
+      for (const m of [...xs, ...ys]) {
+        await m.stop();
+        agents.splice(agents.indexOf(m), 1);
+      }
     }
 
     // multi-hop: a line m0 – m1 – m2 – m3; m0 pays m2 (2 hops) and m3 (3 hops) naming only the destination.
@@ -221,7 +361,10 @@ async function main(): Promise<void> {
       for (;;) {
         // Every channel announced by both ends, with the capacity its deposit gives it: an announcement made
         // between a channel's opening and its deposits says 0, and a payment routed on it fails.
-        const g = await line[0]!.api.request<{ nodes: Array<{ channels: Array<{ capacity_sat: string }> }> }>('GET', '/v1/graph');
+        const g = await line[0]!.api.request<{ nodes: Array<{ channels: Array<{ capacity_sat: string }> }> }>(
+          'GET',
+          '/v1/graph',
+        );
         const caps = g.nodes.flatMap((x) => x.channels.map((c) => BigInt(c.capacity_sat)));
         if (g.nodes.length === line.length && caps.length >= 2 * chans.length && caps.every((c) => c > 0n)) break;
         if (Date.now() > deadline) throw new Error('multi-hop: the channel graph did not reach m0 within 30 s');
@@ -241,7 +384,9 @@ async function main(): Promise<void> {
           [, usage] = await meteredRun(line.slice(0, hops + 1), async () => {
             for (let k = 0; k < count; k++) {
               const s0 = performance.now();
-              const p = await line[0]!.api.request<{ status: string }>('POST', '/v1/payments', { dest: line[hops]!.nodeId, amount_sat: 1 }).catch(() => null);
+              const p = await line[0]!.api
+                .request<{ status: string }>('POST', '/v1/payments', { dest: line[hops]!.nodeId, amount_sat: 1 })
+                .catch(() => null);
               if (p?.status !== 'succeeded') failed++;
               lat.push(performance.now() - s0);
             }
@@ -253,13 +398,25 @@ async function main(): Promise<void> {
         lat.sort((a, b) => a - b);
         const q = (x: number) => Math.round(lat[Math.min(lat.length - 1, Math.floor(x * lat.length))]! * 100) / 100;
         scenarios.push({
-          name: `teechain multi-hop ${hops} hops (1 in flight, REST)`, group: 'teechain-multihop', payments_per_s: Math.round(median(runs)),
-          p50_ms: q(0.5), p95_ms: q(0.95), p99_ms: q(0.99), runs_payments_per_s: runs.map(Math.round), payments: count, batch: 1, verified, ...usage,
+          name: `teechain multi-hop ${hops} hops (1 in flight, REST)`,
+          group: 'teechain-multihop',
+          payments_per_s: Math.round(median(runs)),
+          p50_ms: q(0.5),
+          p95_ms: q(0.95),
+          p99_ms: q(0.99),
+          runs_payments_per_s: runs.map(Math.round),
+          payments: count,
+          batch: 1,
+          verified,
+          ...usage,
           note: `${hops + 1} node processes; lock, sign, commit, release: 4 sealed steps per hop; every channel of the path checked to move by exactly the sum paid`,
         });
         progress(`multi-hop ${hops} hops`);
       }
-      for (const m of line) { await m.stop(); agents.splice(agents.indexOf(m), 1); }
+      for (const m of line) {
+        await m.stop();
+        agents.splice(agents.indexOf(m), 1);
+      }
     }
 
     // many channels: N independent pairs, all loaded at once
@@ -272,17 +429,36 @@ async function main(): Promise<void> {
       }
       const before = await Promise.all(pairs.map(([x, y, c]) => totals(x, y, c)));
       const t0 = performance.now();
-      const [res, usage] = await meteredRun(pairs.flatMap(([x, y]) => [x, y]), () => Promise.all(pairs.map(([x, , c]) => x.load({ channelId: c, count: SIZES.pairN, batch: 1, window: 256, amountSat: 1 }))));
+      const [res, usage] = await meteredRun(
+        pairs.flatMap(([x, y]) => [x, y]),
+        () =>
+          Promise.all(
+            pairs.map(([x, , c]) => x.load({ channelId: c, count: SIZES.pairN, batch: 1, window: 256, amountSat: 1 })),
+          ),
+      );
       const secs = (performance.now() - t0) / 1000;
       const after = await Promise.all(pairs.map(([x, y, c]) => totals(x, y, c)));
-      const verified = res.every((r) => r.failed === 0) && pairs.every((_, i) => movedExactly(before[i]!, after[i]!, BigInt(SIZES.pairN), 0n));
+      const verified =
+        res.every((r) => r.failed === 0) &&
+        pairs.every((_, i) => movedExactly(before[i]!, after[i]!, BigInt(SIZES.pairN), 0n));
       const tput = (n * SIZES.pairN) / secs;
       scenarios.push({
-        name: `teechain ${n} channel pair${n > 1 ? 's' : ''} (${2 * n} processes)`, group: 'teechain-scale', payments_per_s: Math.round(tput),
-        p50_ms: median(res.map((r) => r.latency.p50_ms)), p95_ms: median(res.map((r) => r.latency.p95_ms)), p99_ms: Math.max(...res.map((r) => r.latency.p99_ms)),
-        runs_payments_per_s: [Math.round(tput)], payments: n * SIZES.pairN, batch: 1, verified, ...usage,
+        name: `teechain ${n} channel pair${n > 1 ? 's' : ''} (${2 * n} processes)`,
+        group: 'teechain-scale',
+        payments_per_s: Math.round(tput),
+        p50_ms: median(res.map((r) => r.latency.p50_ms)),
+        p95_ms: median(res.map((r) => r.latency.p95_ms)),
+        p99_ms: Math.max(...res.map((r) => r.latency.p99_ms)),
+        runs_payments_per_s: [Math.round(tput)],
+        payments: n * SIZES.pairN,
+        batch: 1,
+        verified,
+        ...usage,
       });
-      for (const [x, y] of pairs.slice(1)) { await x.stop(); await y.stop(); }
+      for (const [x, y] of pairs.slice(1)) {
+        await x.stop();
+        await y.stop();
+      }
       progress(`pairs=${n}`);
     }
 
@@ -292,20 +468,33 @@ async function main(): Promise<void> {
       // A fixed number of requests (not a duration), so the payments made are known exactly.
       const amount = connections === 1 ? Math.max(20, Math.round(SIZES.rest / 5)) : SIZES.rest;
       const t0 = performance.now();
-      const [r, usage] = await meteredRun([alice, bob], () => autocannon({
-        url: `${alice.api.restUrl}/v1/payments`, method: 'POST', connections, amount,
-        headers: { authorization: `Bearer ${alice.api.token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ channel_id: ch, amount_sat: 1 }),
-      }));
+      const [r, usage] = await meteredRun([alice, bob], () =>
+        autocannon({
+          url: `${alice.api.restUrl}/v1/payments`,
+          method: 'POST',
+          connections,
+          amount,
+          headers: { authorization: `Bearer ${alice.api.token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ channel_id: ch, amount_sat: 1 }),
+        }),
+      );
       const secs = (performance.now() - t0) / 1000;
       const after = await totals(alice, bob, ch);
       const paid = after.aSent - before.aSent;
       scenarios.push({
-        name: `teechain REST POST /v1/payments (${connections} client${connections > 1 ? 's' : ''})`, group: 'teechain-rest',
-        payments_per_s: Math.round(r.requests.total / secs), p50_ms: r.latency.p50, p95_ms: r.latency.p97_5, p99_ms: r.latency.p99,
-        runs_payments_per_s: [Math.round(r.requests.total / secs)], payments: r.requests.total, batch: 1,
-        verified: r.non2xx === 0 && r.errors === 0 && paid === BigInt(amount) && after.bReceived - before.bReceived === paid,
-        note: 'p95 column is autocannon p97.5', ...usage,
+        name: `teechain REST POST /v1/payments (${connections} client${connections > 1 ? 's' : ''})`,
+        group: 'teechain-rest',
+        payments_per_s: Math.round(r.requests.total / secs),
+        p50_ms: r.latency.p50,
+        p95_ms: r.latency.p97_5,
+        p99_ms: r.latency.p99,
+        runs_payments_per_s: [Math.round(r.requests.total / secs)],
+        payments: r.requests.total,
+        batch: 1,
+        verified:
+          r.non2xx === 0 && r.errors === 0 && paid === BigInt(amount) && after.bReceived - before.bReceived === paid,
+        note: 'p95 column is autocannon p97.5',
+        ...usage,
       });
       progress(`rest c=${connections}`);
     }
@@ -317,12 +506,26 @@ async function main(): Promise<void> {
       const runs: number[] = [];
       let last: Awaited<ReturnType<typeof runLnModel>> | undefined;
       for (let r = 0; r < RUNS; r++) {
-        last = await runLnModel({ payments, batchSize, mode, amountSat: mode === 'htlc' ? 1_000 : 1, dir: join(dir, `ln-${mode}-${batchSize}-${r}`) });
+        last = await runLnModel({
+          payments,
+          batchSize,
+          mode,
+          amountSat: mode === 'htlc' ? 1_000 : 1,
+          dir: join(dir, `ln-${mode}-${batchSize}-${r}`),
+        });
         runs.push(last.paymentsPerSec);
       }
       scenarios.push({
-        name, group: mode === 'htlc' ? 'lightning-model-htlc' : 'lightning-model', payments_per_s: Math.round(median(runs)), p50_ms: last!.latency.p50_ms, p95_ms: last!.latency.p95_ms, p99_ms: last!.latency.p99_ms,
-        runs_payments_per_s: runs.map(Math.round), payments, batch: batchSize, verified: last!.verified,
+        name,
+        group: mode === 'htlc' ? 'lightning-model-htlc' : 'lightning-model',
+        payments_per_s: Math.round(median(runs)),
+        p50_ms: last!.latency.p50_ms,
+        p95_ms: last!.latency.p95_ms,
+        p99_ms: last!.latency.p99_ms,
+        runs_payments_per_s: runs.map(Math.round),
+        payments,
+        batch: batchSize,
+        verified: last!.verified,
         cpu_ms_per_node: [last!.processes.payer.cpuMs, last!.processes.payee.cpuMs].map(Math.round),
         rss_mb_per_node: [last!.processes.payer.rssMb, last!.processes.payee.rssMb].map(Math.round),
       });
@@ -345,25 +548,50 @@ async function main(): Promise<void> {
   const result = {
     when: new Date().toISOString(),
     mode,
-    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version, os: `${platform()} ${release()}` },
+    machine: {
+      cpu: cpus()[0]?.model ?? 'unknown',
+      cores: cpus().length,
+      memory_gb: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+      os: `${platform()} ${release()}`,
+    },
     ratio_vs_lightning: {
       unbatched: ratio(find('teechain 1ch unbatched'), find('lightning-model unbatched')),
       batched: ratio(find(`teechain 1ch batch=${bestBatch}`), find(`lightning-model batch=${bestBatch}`)),
       batch_size: bestBatch,
       unbatched_vs_htlc: ratio(find('teechain 1ch unbatched'), find('lightning-model htlc unbatched')),
       batched_vs_htlc: ratio(find('teechain 1ch batch=100'), find('lightning-model htlc batch=100')),
-      best_vs_best: ratio(Math.max(...scenarios.filter((s) => s.group === 'teechain').map((s) => s.payments_per_s)), Math.max(...scenarios.filter((s) => s.group === 'lightning-model').map((s) => s.payments_per_s))),
+      best_vs_best: ratio(
+        Math.max(...scenarios.filter((s) => s.group === 'teechain').map((s) => s.payments_per_s)),
+        Math.max(...scenarios.filter((s) => s.group === 'lightning-model').map((s) => s.payments_per_s)),
+      ),
     },
     ratio_vs_ldk: {
       unbatched: ratio(find('teechain 1ch unbatched'), find('ldk 1ch unbatched')),
       pipelined: ratio(find('teechain 1ch pipelined'), find('ldk 1ch pipelined')),
     },
-    ldk_close: ldkClose && { closing_txid: ldkClose.closingTxid, payee_output_sat: Number(ldkClose.payeeOutputSat), payer_output_sat: Number(ldkClose.payerOutputSat), fee_sat: Number(ldkClose.feeSat), verified: ldkClose.verified, error: ldkClose.verificationError ?? null },
+    ldk_close: ldkClose && {
+      closing_txid: ldkClose.closingTxid,
+      payee_output_sat: Number(ldkClose.payeeOutputSat),
+      payer_output_sat: Number(ldkClose.payerOutputSat),
+      fee_sat: Number(ldkClose.feeSat),
+      verified: ldkClose.verified,
+      error: ldkClose.verificationError ?? null,
+    },
     scenarios,
   };
   await mkdir(dirname(OUT), { recursive: true });
-  await writeFile(OUT, `${JSON.stringify(result, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
-  await writeFile(SVG, renderChart(scenarios.filter((s) => s.payments_per_s > 0), `teechain-ts vs Lightning-style model and LDK — ${result.machine.cores} cores, ${result.machine.node}`));
+  await writeFile(
+    OUT,
+    `${JSON.stringify(result, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`,
+  );
+  await writeFile(
+    SVG,
+    renderChart(
+      scenarios.filter((s) => s.payments_per_s > 0),
+      `teechain-ts vs Lightning-style model and LDK — ${result.machine.cores} cores, ${result.machine.node}`,
+    ),
+  );
   const f = (x: number) => (Number.isFinite(x) ? (x < 10 ? x.toFixed(2) : x.toFixed(0)) : '-');
   // CPU of all the scenario's nodes per 1,000 payments of its last run (rows of different sizes compare),
   // and the largest node's RSS; the JSON has both per node.
@@ -372,9 +600,20 @@ async function main(): Promise<void> {
     const cpu = s.cpu_ms_per_node.reduce((a, b) => a + b, 0);
     return `${Math.round((cpu * 1000) / s.payments).toLocaleString('en-US')} | ${Math.max(...s.rss_mb_per_node)}`;
   };
-  process.stdout.write(`${table(['scenario', 'payments/s', 'p50 ms', 'p95 ms', 'p99 ms', 'CPU ms/1k | RSS MB', 'checked'], scenarios.map((s) => [
-    s.name, s.payments_per_s ? s.payments_per_s.toLocaleString('en-US') : (s.note ?? '-'), f(s.p50_ms), f(s.p95_ms), f(s.p99_ms), usageCell(s), s.group === 'unavailable' ? '-' : s.verified ? 'yes' : 'NO',
-  ]))}\n\nratio vs Lightning-style model: unbatched ${result.ratio_vs_lightning.unbatched}x, batch=${bestBatch} ${result.ratio_vs_lightning.batched}x, best vs best ${result.ratio_vs_lightning.best_vs_best}x; against the HTLC model: unbatched ${result.ratio_vs_lightning.unbatched_vs_htlc}x, batch=100 ${result.ratio_vs_lightning.batched_vs_htlc ?? '-'}x\nratio vs LDK: unbatched ${result.ratio_vs_ldk.unbatched ?? '-'}x, pipelined ${result.ratio_vs_ldk.pipelined ?? '-'}x; LDK cooperative close ${ldkClose ? (ldkClose.verified ? `checked on chain (${ldkClose.closingTxid})` : `NOT checked: ${ldkClose.verificationError}`) : 'not reached'}\nJSON: ${OUT}\nchart: ${SVG}\n`);
+  process.stdout.write(
+    `${table(
+      ['scenario', 'payments/s', 'p50 ms', 'p95 ms', 'p99 ms', 'CPU ms/1k | RSS MB', 'checked'],
+      scenarios.map((s) => [
+        s.name,
+        s.payments_per_s ? s.payments_per_s.toLocaleString('en-US') : (s.note ?? '-'),
+        f(s.p50_ms),
+        f(s.p95_ms),
+        f(s.p99_ms),
+        usageCell(s),
+        s.group === 'unavailable' ? '-' : s.verified ? 'yes' : 'NO',
+      ]),
+    )}\n\nratio vs Lightning-style model: unbatched ${result.ratio_vs_lightning.unbatched}x, batch=${bestBatch} ${result.ratio_vs_lightning.batched}x, best vs best ${result.ratio_vs_lightning.best_vs_best}x; against the HTLC model: unbatched ${result.ratio_vs_lightning.unbatched_vs_htlc}x, batch=100 ${result.ratio_vs_lightning.batched_vs_htlc ?? '-'}x\nratio vs LDK: unbatched ${result.ratio_vs_ldk.unbatched ?? '-'}x, pipelined ${result.ratio_vs_ldk.pipelined ?? '-'}x; LDK cooperative close ${ldkClose ? (ldkClose.verified ? `checked on chain (${ldkClose.closingTxid})` : `NOT checked: ${ldkClose.verificationError}`) : 'not reached'}\nJSON: ${OUT}\nchart: ${SVG}\n`,
+  );
   if (scenarios.some((s) => s.group !== 'unavailable' && !s.verified) || !ldkClose?.verified) process.exitCode = 1;
 }
 
@@ -383,7 +622,11 @@ async function main(): Promise<void> {
  * on the same channel), close cooperatively and check the close on chain. A failure (the chain unreachable,
  * the channel not ready in time, a payment lost) becomes a failed row with its message, not a hang.
  */
-async function runLdk(dir: string, chain: { rpcUrl: string; rpcUser: string; rpcPassword: string }, scenarios: Scenario[]): Promise<LdkCloseResult | null> {
+async function runLdk(
+  dir: string,
+  chain: { rpcUrl: string; rpcUser: string; rpcPassword: string },
+  scenarios: Scenario[],
+): Promise<LdkCloseResult | null> {
   // A channel holds at most 483 HTLCs each way, counting those whose removal is still being committed, so
   // 256 outstanding payments (as the Teechain row) can overflow it, and LDK then finds no route instead of
   // queueing; 128 in flight never does.
@@ -395,14 +638,30 @@ async function runLdk(dir: string, chain: { rpcUrl: string; rpcUser: string; rpc
     process.stderr.write(`\n${name} failed: ${message}\n`);
     const first = message.split('\n')[0]!;
     scenarios.push({
-      name, group: 'ldk', payments_per_s: 0, p50_ms: NaN, p95_ms: NaN, p99_ms: NaN, runs_payments_per_s: [], payments: 0, batch: null, verified: false,
+      name,
+      group: 'ldk',
+      payments_per_s: 0,
+      p50_ms: NaN,
+      p95_ms: NaN,
+      p99_ms: NaN,
+      runs_payments_per_s: [],
+      payments: 0,
+      batch: null,
+      verified: false,
       note: `FAILED: ${first.length > 160 ? `${first.slice(0, 157)}...` : first}`,
     });
   };
   let pair: LdkPair;
   try {
     // 16M sat: under the 2^24-sat channel limit LDK keeps without option_support_large_channel.
-    pair = await LdkPair.start({ dir, rpcUrl: chain.rpcUrl, rpcUser: chain.rpcUser, rpcPassword: chain.rpcPassword, capacitySat: 16_000_000n, logLevel: 'warn' });
+    pair = await LdkPair.start({
+      dir,
+      rpcUrl: chain.rpcUrl,
+      rpcUser: chain.rpcUser,
+      rpcPassword: chain.rpcPassword,
+      capacitySat: 16_000_000n,
+      logLevel: 'warn',
+    });
   } catch (err) {
     fail('ldk 1ch (channel open)', err);
     done += 3;
@@ -411,7 +670,10 @@ async function runLdk(dir: string, chain: { rpcUrl: string; rpcUser: string; rpc
   }
   try {
     progress('ldk channel');
-    for (const [name, count, window] of [['ldk 1ch unbatched (1 in flight)', SIZES.ldk, 1], ['ldk 1ch pipelined (128 in flight)', SIZES.ldkPipelined, LDK_WINDOW]] as const) {
+    for (const [name, count, window] of [
+      ['ldk 1ch unbatched (1 in flight)', SIZES.ldk, 1],
+      ['ldk 1ch pipelined (128 in flight)', SIZES.ldkPipelined, LDK_WINDOW],
+    ] as const) {
       try {
         const runs: number[] = [];
         let last: Awaited<ReturnType<LdkPair['run']>> | undefined;
@@ -423,8 +685,18 @@ async function runLdk(dir: string, chain: { rpcUrl: string; rpcUser: string; rpc
           runs.push(last.paymentsPerSec);
         }
         scenarios.push({
-          name, group: 'ldk', payments_per_s: Math.round(median(runs)), p50_ms: last!.latency.p50_ms, p95_ms: last!.latency.p95_ms, p99_ms: last!.latency.p99_ms,
-          runs_payments_per_s: runs.map(Math.round), payments: count, batch: 1, verified, cpu_ms_per_node: last!.cpuMs, rss_mb_per_node: last!.rssMb,
+          name,
+          group: 'ldk',
+          payments_per_s: Math.round(median(runs)),
+          p50_ms: last!.latency.p50_ms,
+          p95_ms: last!.latency.p95_ms,
+          p99_ms: last!.latency.p99_ms,
+          runs_payments_per_s: runs.map(Math.round),
+          payments: count,
+          batch: 1,
+          verified,
+          cpu_ms_per_node: last!.cpuMs,
+          rss_mb_per_node: last!.rssMb,
           note: `${(last!.storeWrites / count).toFixed(1)} durable writes per payment (both nodes)`,
         });
       } catch (err) {
@@ -432,7 +704,16 @@ async function runLdk(dir: string, chain: { rpcUrl: string; rpcUser: string; rpc
       }
       progress(name);
     }
-    const close = await pair.close().catch((err: Error) => ({ closingTxid: '', payeeOutputSat: 0n, payerOutputSat: 0n, feeSat: 0n, verified: false, verificationError: err.message }));
+    const close = await pair
+      .close()
+      .catch((err: Error) => ({
+        closingTxid: '',
+        payeeOutputSat: 0n,
+        payerOutputSat: 0n,
+        feeSat: 0n,
+        verified: false,
+        verificationError: err.message,
+      }));
     progress('ldk close');
     return close;
   } finally {

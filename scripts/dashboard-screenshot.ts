@@ -14,7 +14,9 @@ import { defaultDatadir } from '../src/node/datadir.ts';
 import { dashboardForDatadir } from '../src/dashboard/server.ts';
 import { launchChromium } from '../test/helpers/browser.ts';
 
-const { values } = parseArgs({ options: { datadir: { type: 'string' }, seconds: { type: 'string' }, out: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { datadir: { type: 'string' }, seconds: { type: 'string' }, out: { type: 'string' } },
+});
 const datadir = values.datadir ?? defaultDatadir();
 const seconds = Number(values.seconds ?? 20);
 const out = values.out ?? 'docs-assets/dashboard.png';
@@ -26,10 +28,15 @@ const until = Date.now() + seconds * 1000;
 
 // Load: every node pays small amounts on each of its open channels, in batches, until the time is up.
 const load = clients.map(async (api) => {
-  const { channels } = await api.request<{ channels: Array<{ channel_id: string; status: string }> }>('GET', '/v1/channels');
+  const { channels } = await api.request<{ channels: Array<{ channel_id: string; status: string }> }>(
+    'GET',
+    '/v1/channels',
+  );
   const open = channels.filter((c) => c.status === 'open');
   while (Date.now() < until && open.length > 0) {
-    const payments = open.flatMap((c) => Array.from({ length: 100 }, (_, i) => ({ channel_id: c.channel_id, amount_sat: 1 + (i % 7) })));
+    const payments = open.flatMap((c) =>
+      Array.from({ length: 100 }, (_, i) => ({ channel_id: c.channel_id, amount_sat: 1 + (i % 7) })),
+    );
     await api.request('POST', '/v1/payments/batch', { payments });
     await new Promise((r) => setTimeout(r, 40 + Math.random() * 60));
   }

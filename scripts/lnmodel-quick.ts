@@ -30,7 +30,9 @@ const batches = values.batches.split(',').map(Number);
 const runs = Number(values.runs);
 process.stdout.write(`${cpus().length} x ${cpus()[0]?.model ?? '?'}, Node ${process.version}\n`);
 if (values['cpu-only']) {
-  process.stdout.write('mode     batch  batches  ms/batch  payments/s (one core, both parties, no I/O; htlc: 2 rounds a batch)\n');
+  process.stdout.write(
+    'mode     batch  batches  ms/batch  payments/s (one core, both parties, no I/O; htlc: 2 rounds a batch)\n',
+  );
   for (const mode of modes) {
     for (const requested of batches) {
       const batchSize = mode === 'htlc' ? Math.min(requested, 483) : requested;
@@ -41,12 +43,20 @@ if (values['cpu-only']) {
       const t0 = performance.now();
       for (let i = 0; i < rounds; i++) pair.pay(amounts);
       const ms = performance.now() - t0;
-      process.stdout.write(`${mode.padEnd(8)} ${String(batchSize).padStart(5)} ${String(rounds).padStart(8)} ${(ms / rounds).toFixed(3).padStart(9)} ${Math.round((rounds * batchSize * 1000) / ms).toLocaleString('en-US').padStart(11)}\n`);
+      process.stdout.write(
+        `${mode.padEnd(8)} ${String(batchSize).padStart(5)} ${String(rounds).padStart(8)} ${(ms / rounds).toFixed(3).padStart(9)} ${Math.round(
+          (rounds * batchSize * 1000) / ms,
+        )
+          .toLocaleString('en-US')
+          .padStart(11)}\n`,
+      );
     }
   }
   process.exit(0);
 }
-process.stdout.write('mode     batch  payments  payments/s   p50 ms   p99 ms  payer cpu%  payee cpu%  fsyncs payer/payee  verified\n');
+process.stdout.write(
+  'mode     batch  payments  payments/s   p50 ms   p99 ms  payer cpu%  payee cpu%  fsyncs payer/payee  verified\n',
+);
 const root = await mkdtemp(join(tmpdir(), 'lnmodel-quick-'));
 try {
   for (const mode of modes) {
@@ -55,9 +65,18 @@ try {
       // Enough rounds for a stable rate without taking long at batch 1.
       const payments = Number(values.payments ?? Math.max(400, batchSize * 20));
       for (let r = 0; r < runs; r++) {
-        const res = await runLnModel({ payments, batchSize, amountSat: BigInt(values['amount-sat']), mode, window: Number(values.window), dir: join(root, `${mode}-${batchSize}-${r}`) });
+        const res = await runLnModel({
+          payments,
+          batchSize,
+          amountSat: BigInt(values['amount-sat']),
+          mode,
+          window: Number(values.window),
+          dir: join(root, `${mode}-${batchSize}-${r}`),
+        });
         const p = res.processes;
-        process.stdout.write(`${mode.padEnd(8)} ${String(batchSize).padStart(5)} ${String(payments).padStart(9)} ${Math.round(res.paymentsPerSec).toLocaleString('en-US').padStart(11)} ${res.latency.p50_ms.toFixed(2).padStart(8)} ${res.latency.p99_ms.toFixed(2).padStart(8)} ${String(p.payer.cpuPercent).padStart(11)} ${String(p.payee.cpuPercent).padStart(11)} ${`${p.payer.persists}/${p.payee.persists}`.padStart(20)}  ${res.verified ? 'yes' : `NO: ${res.verificationError}`}\n`);
+        process.stdout.write(
+          `${mode.padEnd(8)} ${String(batchSize).padStart(5)} ${String(payments).padStart(9)} ${Math.round(res.paymentsPerSec).toLocaleString('en-US').padStart(11)} ${res.latency.p50_ms.toFixed(2).padStart(8)} ${res.latency.p99_ms.toFixed(2).padStart(8)} ${String(p.payer.cpuPercent).padStart(11)} ${String(p.payee.cpuPercent).padStart(11)} ${`${p.payer.persists}/${p.payee.persists}`.padStart(20)}  ${res.verified ? 'yes' : `NO: ${res.verificationError}`}\n`,
+        );
       }
     }
   }

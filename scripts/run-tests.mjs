@@ -19,8 +19,9 @@ function findTests(dir) {
   const out = [];
   for (const name of readdirSync(dir).sort()) {
     const p = join(dir, name);
-    if (statSync(p).isDirectory()) { if (name !== 'fixtures') out.push(...findTests(p)); }
-    else if (name.endsWith('.test.ts')) out.push(p);
+    if (statSync(p).isDirectory()) {
+      if (name !== 'fixtures') out.push(...findTests(p));
+    } else if (name.endsWith('.test.ts')) out.push(p);
   }
   return out;
 }
@@ -41,7 +42,9 @@ const filter = process.argv.slice(2);
 let files = findTests(root);
 if (filter.length) files = files.filter((f) => filter.some((s) => f.includes(s)));
 if (files.length === 0) {
-  console.error(`run-tests: no test file under ${root}/ matches ${filter.map((s) => JSON.stringify(s)).join(' or ') || '*.test.ts'}: nothing ran, so nothing passed`);
+  console.error(
+    `run-tests: no test file under ${root}/ matches ${filter.map((s) => JSON.stringify(s)).join(' or ') || '*.test.ts'}: nothing ran, so nothing passed`,
+  );
   process.exit(1);
 }
 const timeoutMs = ms('TEST_TIMEOUT_MS', 15 * 60_000);
@@ -51,17 +54,36 @@ const concurrency = process.env.TEST_CONCURRENCY ?? '1';
 const tmp = mkdtempSync(join(tmpdir(), 'run-tests-'));
 const tap = join(tmp, 'run.tap');
 // Its own process group, so the watchdog reaches every file process and what they started.
-const child = spawn(process.execPath, [
-  '--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeoutMs}`,
-  '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tap}`,
-  ...files,
-], { stdio: 'inherit', detached: true });
+const child = spawn(
+  process.execPath,
+  [
+    '--import',
+    'tsx',
+    '--test',
+    `--test-concurrency=${concurrency}`,
+    `--test-timeout=${timeoutMs}`,
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    '--test-reporter=tap',
+    `--test-reporter-destination=${tap}`,
+    ...files,
+  ],
+  { stdio: 'inherit', detached: true },
+);
 
-const signalGroup = (sig) => { try { process.kill(-child.pid, sig); } catch { /* gone */ } };
+const signalGroup = (sig) => {
+  try {
+    process.kill(-child.pid, sig);
+  } catch {
+    /* gone */
+  }
+};
 let watchdogFired = false;
 const watchdog = setTimeout(() => {
   watchdogFired = true;
-  console.error(`\nrun-tests: the run passed its watchdog (TEST_WATCHDOG_MS=${watchdogMs}); stopping every process of it`);
+  console.error(
+    `\nrun-tests: the run passed its watchdog (TEST_WATCHDOG_MS=${watchdogMs}); stopping every process of it`,
+  );
   signalGroup('SIGTERM');
   setTimeout(() => signalGroup('SIGKILL'), 15_000).unref();
 }, watchdogMs);
@@ -77,20 +99,33 @@ const [code, signal] = await new Promise((r) => child.once('exit', (c, s) => r([
 clearTimeout(watchdog);
 // Whatever is left in the runner's group (a file process still stopping what it started, or what it left
 // behind) gets SIGTERM and up to 10 s to end (a file process's handler stops its own children), then SIGKILL.
-const groupAlive = () => { try { process.kill(-child.pid, 0); return true; } catch { return false; } };
+const groupAlive = () => {
+  try {
+    process.kill(-child.pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 if (groupAlive()) {
   signalGroup('SIGTERM');
   for (let i = 0; i < 100 && groupAlive(); i++) await new Promise((r) => setTimeout(r, 100));
   signalGroup('SIGKILL');
 }
-const report = (() => { try { return readFileSync(tap, 'utf8'); } catch { return ''; } })();
+const report = (() => {
+  try {
+    return readFileSync(tap, 'utf8');
+  } catch {
+    return '';
+  }
+})();
 rmSync(tmp, { recursive: true, force: true });
 
 const problems = [];
 if (watchdogFired) problems.push(`the run was stopped by its watchdog after ${watchdogMs} ms`);
 const tests = /^# tests (\d+)$/m.exec(report);
 if (!tests) problems.push(`node's test runner printed no summary (it ended with ${signal ?? `exit code ${code}`})`);
-else if (Number(tests[1]) === 0) problems.push('node\'s summary reports 0 tests');
+else if (Number(tests[1]) === 0) problems.push("node's summary reports 0 tests");
 // A file that registered no test shows up as one top-level passing "test" named by its path.
 const paths = new Set(files.map((f) => resolve(f)));
 for (const m of report.matchAll(/^ok \d+ - (.+)$/gm)) {

@@ -23,8 +23,15 @@ async function fundedPair() {
 }
 
 async function totals(pair: HostilePair, channelId: string) {
-  const [a, b] = await Promise.all([pair.a.enclave.ecall('get_channel', { channel_id: channelId }), pair.b.enclave.ecall('get_channel', { channel_id: channelId })]);
-  return { aSent: BigInt(a.total_sent_sat), aAcked: BigInt(a.total_acked_sat), bReceived: BigInt(b.total_received_sat) };
+  const [a, b] = await Promise.all([
+    pair.a.enclave.ecall('get_channel', { channel_id: channelId }),
+    pair.b.enclave.ecall('get_channel', { channel_id: channelId }),
+  ]);
+  return {
+    aSent: BigInt(a.total_sent_sat),
+    aAcked: BigInt(a.total_acked_sat),
+    bReceived: BigInt(b.total_received_sat),
+  };
 }
 
 test('rollback: after a debit the peer credited, every older sealed state the host kept is refused (or only undoes credits)', async (t) => {
@@ -39,7 +46,11 @@ test('rollback: after a debit the peer credited, every older sealed state the ho
   let refused = 0;
   for (const blob of blobs) {
     const code = await pair.restart('a', blob);
-    if (code) { refused++; assert.equal(code, 'rollback'); continue; }
+    if (code) {
+      refused++;
+      assert.equal(code, 'rollback');
+      continue;
+    }
     // Accepted: only a state whose loss undoes credits to a (none here) may come back; the debit must be in it.
     assert.equal((await pair.a.enclave.ecall('get_channel', { channel_id: channelId })).total_sent_sat, '300000');
   }
@@ -54,10 +65,18 @@ test('foreign, truncated, grown and bit-flipped sealed blobs are refused; nothin
   t.after(() => pair.close());
   const latest = pair.a.store.blobs.at(-1)!;
   const cases: Array<[string, Uint8Array | null, string[]]> = [
-    ['foreign (the peer\'s blob)', pair.b.store.blobs.at(-1)!, ['wrong_enclave', 'tampered']],
+    ["foreign (the peer's blob)", pair.b.store.blobs.at(-1)!, ['wrong_enclave', 'tampered']],
     ['truncated', latest.slice(0, latest.length - 1), ['tampered']],
     ['grown', new Uint8Array([...latest, 0]), ['tampered']],
-    ['bit flipped', (() => { const c = latest.slice(); c[c.length - 20]! ^= 1; return c; })(), ['tampered']],
+    [
+      'bit flipped',
+      (() => {
+        const c = latest.slice();
+        c[c.length - 20]! ^= 1;
+        return c;
+      })(),
+      ['tampered'],
+    ],
     ['nothing at all', null, ['missing']],
   ];
   for (const [what, blob, codes] of cases) {
@@ -77,7 +96,16 @@ test('duplicated, reordered, corrupted and replayed frames tear the session down
   const manglers: Array<[string, (fs: Uint8Array[]) => Uint8Array[], RegExp]> = [
     ['duplicated', (fs) => [...fs, ...fs], /replayed/],
     ['reordered', (fs) => [...fs].reverse(), /reordered/],
-    ['corrupted', (fs) => fs.map((f) => { const c = f.slice(); c[c.length - 1]! ^= 0x80; return c; }), /tampered/],
+    [
+      'corrupted',
+      (fs) =>
+        fs.map((f) => {
+          const c = f.slice();
+          c[c.length - 1]! ^= 0x80;
+          return c;
+        }),
+      /tampered/,
+    ],
   ];
   let paid = 0n;
   let credited = 0n;
@@ -101,14 +129,21 @@ test('duplicated, reordered, corrupted and replayed frames tear the session down
     // Duplicated: the genuine three count once, the copies not at all. Reordered or corrupted: none of the
     // three counts (what b holds is at most what was paid before them, re-sent when the session came up).
     if (what === 'duplicated') assert.equal(t1.bReceived, paid, `${what}: b credited ${t1.bReceived} of ${paid}`);
-    else assert.ok(t1.bReceived <= paidBefore && t1.bReceived >= credited, `${what}: b credited ${t1.bReceived} (paid before these frames: ${paidBefore})`);
+    else
+      assert.ok(
+        t1.bReceived <= paidBefore && t1.bReceived >= credited,
+        `${what}: b credited ${t1.bReceived} (paid before these frames: ${paidBefore})`,
+      );
     credited = t1.bReceived;
   }
   // A clean session makes good what was lost, once.
   pair.autoDeliver = true;
   await pair.connect();
   let final = await totals(pair, channelId);
-  for (const deadline = Date.now() + 15_000; final.bReceived !== paid && Date.now() < deadline;) { await new Promise((r) => setTimeout(r, 10)); final = await totals(pair, channelId); }
+  for (const deadline = Date.now() + 15_000; final.bReceived !== paid && Date.now() < deadline;) {
+    await new Promise((r) => setTimeout(r, 10));
+    final = await totals(pair, channelId);
+  }
   assert.equal(final.bReceived, paid, 'every payment credited exactly once');
   assert.equal(final.aSent, paid);
   await pair.checkInvariant(channelId, 1_000_000n);
@@ -120,7 +155,10 @@ test('a failing disk halts the enclave: it acknowledges nothing it did not make 
   await pair.a.enclave.ecall('pay', { payments: [{ channel_id: channelId, amount_sat: 10_000 }] });
   pair.a.store.failStores = true;
   await assert.rejects(pair.a.enclave.ecall('pay', { payments: [{ channel_id: channelId, amount_sat: 20_000 }] }));
-  await assert.rejects(pair.a.enclave.ecall('channel_settle', { channel_id: channelId, fee_rate: 1 }), (e: { code?: string }) => e.code === 'session_failed');
+  await assert.rejects(
+    pair.a.enclave.ecall('channel_settle', { channel_id: channelId, fee_rate: 1 }),
+    (e: { code?: string }) => e.code === 'session_failed',
+  );
   pair.a.store.failStores = false;
   assert.equal(await pair.restart('a'), null);
   await pair.connect();
@@ -130,13 +168,20 @@ test('a failing disk halts the enclave: it acknowledges nothing it did not make 
   await pair.checkInvariant(channelId, 1_000_000n);
 });
 
-test('randomised: a seeded hostile host never gets a signed transaction that pays it more than it owns', { timeout: 480_000 }, async () => {
-  const seed = testSeed('adversarial run', 'ADVERSARY_SEED');
-  const steps = process.env.ADVERSARY_STEPS ? Number(process.env.ADVERSARY_STEPS) : 2_000;
-  process.stdout.write(`# adversarial run: ADVERSARY_SEED=${seed} ADVERSARY_STEPS=${steps}\n`);
-  const report = await runRandomised({ seed, steps });
-  process.stdout.write(`# ${JSON.stringify(report)}\n`);
-  assert.equal(report.steps, steps);
-  assert.ok(report.aPaid > 0 && report.bPaid > 0, 'payments flowed both ways');
-  assert.ok(report.restarts > 0 && report.refusedLaunches > 0, 'the host restarted the enclave and some restarts were refused');
-});
+test(
+  'randomised: a seeded hostile host never gets a signed transaction that pays it more than it owns',
+  { timeout: 480_000 },
+  async () => {
+    const seed = testSeed('adversarial run', 'ADVERSARY_SEED');
+    const steps = process.env.ADVERSARY_STEPS ? Number(process.env.ADVERSARY_STEPS) : 2_000;
+    process.stdout.write(`# adversarial run: ADVERSARY_SEED=${seed} ADVERSARY_STEPS=${steps}\n`);
+    const report = await runRandomised({ seed, steps });
+    process.stdout.write(`# ${JSON.stringify(report)}\n`);
+    assert.equal(report.steps, steps);
+    assert.ok(report.aPaid > 0 && report.bPaid > 0, 'payments flowed both ways');
+    assert.ok(
+      report.restarts > 0 && report.refusedLaunches > 0,
+      'the host restarted the enclave and some restarts were refused',
+    );
+  },
+);

@@ -10,7 +10,17 @@ import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { Faucet } from '../src/chain/faucet.ts';
 import { rng } from './helpers/hostile-host.ts';
-import { attestationKey, fundDeposit, NodeProcess, openChannel, startTestChain, tempDir, waitUntil, type ApiAnswer, type TestChain } from './helpers/network.ts';
+import {
+  attestationKey,
+  fundDeposit,
+  NodeProcess,
+  openChannel,
+  startTestChain,
+  tempDir,
+  waitUntil,
+  type ApiAnswer,
+  type TestChain,
+} from './helpers/network.ts';
 import { OpenApiChecker, type Exchange } from './helpers/openapi.ts';
 import { assertNoSecret, attestationSecret, nodeSecrets, type Secret } from './helpers/secrets.ts';
 
@@ -27,10 +37,18 @@ let earlySecrets: Secret[] = [];
 
 /** Makes `n.api` (and so `n.ok`) record each exchange as sent and received. */
 function record(n: NodeProcess, name: string): void {
-  n.api = async <T = any>(method: string, path: string, body?: unknown, token: string | null = n.token): Promise<ApiAnswer<T>> => {
+  n.api = async <T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    token: string | null = n.token,
+  ): Promise<ApiAnswer<T>> => {
     const res = await fetch(`${n.ready.rest_url}${path}`, {
       method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await res.text();
@@ -53,7 +71,7 @@ async function allSecrets(): Promise<Secret[]> {
 before(async () => {
   const dir = await tempDir();
   chain = await startTestChain();
-  const key = keyFile = await attestationKey(dir);
+  const key = (keyFile = await attestationKey(dir));
   a = await NodeProcess.start(join(dir, 'a'), chain, key);
   record(a, 'a');
   b = await NodeProcess.start(join(dir, 'b'), chain, key);
@@ -72,7 +90,10 @@ after(async () => {
 /** Snapshot of everything a rejected request must leave alone. */
 async function stateOf(n: NodeProcess) {
   const [channels, deposits, balance, payments] = await Promise.all([
-    n.ok('GET', '/v1/channels'), n.ok('GET', '/v1/deposits'), n.ok('GET', '/v1/balance'), n.ok('GET', '/v1/payments?limit=1000'),
+    n.ok('GET', '/v1/channels'),
+    n.ok('GET', '/v1/deposits'),
+    n.ok('GET', '/v1/balance'),
+    n.ok('GET', '/v1/payments?limit=1000'),
   ]);
   return { channels, deposits, balance, payments: payments.total };
 }
@@ -99,10 +120,16 @@ describe('REST API', () => {
     assert.equal(bal.channels.local_balance_sat, '1000000');
     assert.equal((await a.ok('GET', '/v1/peers')).peers[0].peer_id, b.id);
     const c = await a.ok('GET', `/v1/channels/${ch}`);
-    for (const k of ['channel_id', 'peer_id', 'local_balance_sat', 'remote_balance_sat', 'status']) assert.ok(k in c, k);
+    for (const k of ['channel_id', 'peer_id', 'local_balance_sat', 'remote_balance_sat', 'status'])
+      assert.ok(k in c, k);
     const p = await a.ok('POST', '/v1/payments', { dest: b.id, amount_sat: 1234 });
     assert.equal(p.status, 'succeeded');
-    const batch = await a.ok('POST', '/v1/payments/batch', { payments: [{ channel_id: ch, amount_sat: 1 }, { channel_id: ch, amount_sat: 2 }] });
+    const batch = await a.ok('POST', '/v1/payments/batch', {
+      payments: [
+        { channel_id: ch, amount_sat: 1 },
+        { channel_id: ch, amount_sat: 2 },
+      ],
+    });
     assert.equal(batch.succeeded, 2);
     const list = await a.ok('GET', '/v1/payments?limit=2');
     assert.equal(list.payments.length, 2);
@@ -113,16 +140,29 @@ describe('REST API', () => {
 
   test('batch: the documented 10,000 entries fit in one request (dest or channel_id each), 10,001 are refused and move nothing', async () => {
     const sentBefore = BigInt((await a.ok('GET', `/v1/channels/${ch}`)).total_sent_sat);
-    const payments = Array.from({ length: 10_000 }, (_, i) => (i % 2 === 0 ? { channel_id: ch, amount_sat: 1 } : { dest: b.id, amount_sat: 1 }));
+    const payments = Array.from({ length: 10_000 }, (_, i) =>
+      i % 2 === 0 ? { channel_id: ch, amount_sat: 1 } : { dest: b.id, amount_sat: 1 },
+    );
     const r = await a.api('POST', '/v1/payments/batch', { payments });
     assert.equal(r.status, 201, JSON.stringify(r.body).slice(0, 300));
     // The answer comes when all are acknowledged or after 10 s: on a loaded machine some may still be in flight.
     assert.equal(r.body.failed, 0);
     assert.equal(r.body.results.length, 10_000);
     assert.ok(r.body.results.every((x: { status: string }) => x.status === 'succeeded' || x.status === 'in_flight'));
-    await waitUntil(async () => { const c = await a.ok('GET', `/v1/channels/${ch}`); return c.total_acked_sat === c.total_sent_sat; }, 60_000, 'the batch acknowledged');
+    await waitUntil(
+      async () => {
+        const c = await a.ok('GET', `/v1/channels/${ch}`);
+        return c.total_acked_sat === c.total_sent_sat;
+      },
+      60_000,
+      'the batch acknowledged',
+    );
     assert.equal(BigInt((await a.ok('GET', `/v1/channels/${ch}`)).total_sent_sat), sentBefore + 10_000n);
-    expectError(await a.api('POST', '/v1/payments/batch', { payments: [...payments, { channel_id: ch, amount_sat: 1 }] }), 400, 'invalid_argument');
+    expectError(
+      await a.api('POST', '/v1/payments/batch', { payments: [...payments, { channel_id: ch, amount_sat: 1 }] }),
+      400,
+      'invalid_argument',
+    );
     assert.equal(BigInt((await a.ok('GET', `/v1/channels/${ch}`)).total_sent_sat), sentBefore + 10_000n);
   });
 
@@ -131,7 +171,11 @@ describe('REST API', () => {
     expectError(await a.api('GET', '/v1/getinfo', undefined, 'ab'.repeat(32)), 401, 'unauthorized');
     assert.equal((await a.api('GET', '/v1/channels', undefined, a.readonlyToken)).status, 200);
     const before = await stateOf(a);
-    expectError(await a.api('POST', '/v1/payments', { channel_id: ch, amount_sat: 5 }, a.readonlyToken), 403, 'forbidden');
+    expectError(
+      await a.api('POST', '/v1/payments', { channel_id: ch, amount_sat: 5 }, a.readonlyToken),
+      403,
+      'forbidden',
+    );
     expectError(await a.api('POST', '/v1/deposits', {}, a.readonlyToken), 403, 'forbidden');
     expectError(await a.api('POST', `/v1/channels/${ch}/settle`, {}, a.readonlyToken), 403, 'forbidden');
     assert.deepEqual(await stateOf(a), before);
@@ -155,8 +199,20 @@ describe('REST API', () => {
       ['POST', '/v1/payments', '{"channel_id": ', 400, 'invalid_argument'],
       ['POST', '/v1/payments/batch', { payments: [] }, 400, 'invalid_argument'],
       ['POST', '/v1/payments/batch', { payments: [{ amount_sat: 1 }] }, 400, 'invalid_argument'],
-      ['POST', '/v1/payments/batch', { payments: [{ channel_id: ch, dest: b.id, amount_sat: 1 }] }, 400, 'invalid_argument'],
-      ['POST', '/v1/payments/batch', { payments: [{ dest: b.id, amount_sat: 1, max_fee_sat: -1 }] }, 400, 'invalid_argument'],
+      [
+        'POST',
+        '/v1/payments/batch',
+        { payments: [{ channel_id: ch, dest: b.id, amount_sat: 1 }] },
+        400,
+        'invalid_argument',
+      ],
+      [
+        'POST',
+        '/v1/payments/batch',
+        { payments: [{ dest: b.id, amount_sat: 1, max_fee_sat: -1 }] },
+        400,
+        'invalid_argument',
+      ],
       ['POST', '/v1/payments', { dest: b.id, amount_sat: 5, max_fee_sat: 1.5 }, 400, 'invalid_argument'],
       ['POST', '/v1/deposits', { amount_sat: -1 }, 400, 'invalid_argument'],
       ['POST', '/v1/deposits', { fund: true }, 400, 'invalid_argument'],
@@ -185,7 +241,11 @@ describe('REST API', () => {
     ];
     for (const [method, path, body, status, code] of bad) {
       const r = await a.api(method, path, body);
-      assert.equal(r.status, status, `${method} ${path} ${JSON.stringify(body)} → ${r.status} ${JSON.stringify(r.body)}`);
+      assert.equal(
+        r.status,
+        status,
+        `${method} ${path} ${JSON.stringify(body)} → ${r.status} ${JSON.stringify(r.body)}`,
+      );
       assert.equal(r.body.error.code, code, `${method} ${path}`);
     }
     const after = await stateOf(a);
@@ -213,27 +273,78 @@ describe('REST API', () => {
     console.log(`api fuzz: API_FUZZ_SEED=${seed} replays this run`);
     const random = rng(seed);
     const before = await stateOf(a);
-    const paths = ['/v1/payments', '/v1/payments/batch', '/v1/deposits', `/v1/deposits/${spare}/funded`, '/v1/peers', '/v1/channels', `/v1/channels/${ch}/deposits`, `/v1/channels/${ch}/deposits/remove`, '/v1/getinfo', '/v1/attestation', `/v1/channels/${ch}`, '/v1/payments?limit=abc'];
-    const values: unknown[] = [null, true, -1, 0, 1.5, 1e308, -1e308, '', 'x'.repeat(5000), '0x10', [], [1, 2], {}, { __proto__: { amount_sat: 1 } }, 'ab'.repeat(32), Number.MAX_SAFE_INTEGER + 2];
-    const fields = ['channel_id', 'amount_sat', 'dest', 'deposit_id', 'deposit_ids', 'address', 'txid', 'vout', 'payments', 'fund', 'peer_id', 'idempotency_key', '__proto__', 'constructor'];
+    const paths = [
+      '/v1/payments',
+      '/v1/payments/batch',
+      '/v1/deposits',
+      `/v1/deposits/${spare}/funded`,
+      '/v1/peers',
+      '/v1/channels',
+      `/v1/channels/${ch}/deposits`,
+      `/v1/channels/${ch}/deposits/remove`,
+      '/v1/getinfo',
+      '/v1/attestation',
+      `/v1/channels/${ch}`,
+      '/v1/payments?limit=abc',
+    ];
+    const values: unknown[] = [
+      null,
+      true,
+      -1,
+      0,
+      1.5,
+      1e308,
+      -1e308,
+      '',
+      'x'.repeat(5000),
+      '0x10',
+      [],
+      [1, 2],
+      {},
+      { __proto__: { amount_sat: 1 } },
+      'ab'.repeat(32),
+      Number.MAX_SAFE_INTEGER + 2,
+    ];
+    const fields = [
+      'channel_id',
+      'amount_sat',
+      'dest',
+      'deposit_id',
+      'deposit_ids',
+      'address',
+      'txid',
+      'vout',
+      'payments',
+      'fund',
+      'peer_id',
+      'idempotency_key',
+      '__proto__',
+      'constructor',
+    ];
     let seen5xx = 0;
     const N = 2500;
     for (let i = 0; i < N; i++) {
       const path = paths[i % paths.length]!;
       let body: unknown;
       const r = random();
-      if (r < 0.15) body = Buffer.from(Array.from({ length: 1 + (i % 64) }, () => Math.floor(random() * 256))).toString('latin1');
+      if (r < 0.15)
+        body = Buffer.from(Array.from({ length: 1 + (i % 64) }, () => Math.floor(random() * 256))).toString('latin1');
       else if (r < 0.25) body = JSON.stringify(values[i % values.length]);
       else {
         const o: Record<string, unknown> = {};
-        for (let k = 0; k < 1 + (i % 4); k++) o[fields[(i * 7 + k) % fields.length]!] = values[(i * 3 + k) % values.length];
+        for (let k = 0; k < 1 + (i % 4); k++)
+          o[fields[(i * 7 + k) % fields.length]!] = values[(i * 3 + k) % values.length];
         body = JSON.stringify(o);
       }
       const method = i % 5 === 0 ? 'GET' : 'POST';
-      const res = await a.api(method, path, method === 'GET' ? undefined : body, i % 11 === 0 ? a.readonlyToken : a.token).catch((e) => ({ status: 599, body: String(e) }));
+      const res = await a
+        .api(method, path, method === 'GET' ? undefined : body, i % 11 === 0 ? a.readonlyToken : a.token)
+        .catch((e) => ({ status: 599, body: String(e) }));
       if (res.status >= 500) {
         seen5xx++;
-        assert.fail(`API_FUZZ_SEED=${seed} request ${i}: ${method} ${path} ${String(body).slice(0, 200)} → ${res.status} ${JSON.stringify(res.body)}`);
+        assert.fail(
+          `API_FUZZ_SEED=${seed} request ${i}: ${method} ${path} ${String(body).slice(0, 200)} → ${res.status} ${JSON.stringify(res.body)}`,
+        );
       }
     }
     assert.equal(seen5xx, 0);
@@ -250,7 +361,13 @@ describe('REST API', () => {
     const checker = new OpenApiChecker(doc);
     const mark = seen.length;
     /** A request the document must accept, and an answer it must describe, with this status. */
-    const valid = async (method: string, path: string, body: unknown, status: number, token: string | null = a.token): Promise<any> => {
+    const valid = async (
+      method: string,
+      path: string,
+      body: unknown,
+      status: number,
+      token: string | null = a.token,
+    ): Promise<any> => {
       const r = await a.api(method, path, body, token);
       const ex = seen.at(-1)!;
       assert.deepEqual(checker.requestProblems(ex), [], `${method} ${path}: the request is not as documented`);
@@ -260,7 +377,18 @@ describe('REST API', () => {
     };
     // Reads.
     const info = await valid('GET', '/v1/getinfo', undefined, 200);
-    for (const path of [`/v1/attestation?nonce=${'22'.repeat(16)}`, '/v1/balance', '/v1/deposits', '/v1/peers', '/v1/channels', `/v1/channels/${ch}`, '/v1/payments?offset=0&limit=5', '/v1/graph', '/v1/multihop', '/metrics']) {
+    for (const path of [
+      `/v1/attestation?nonce=${'22'.repeat(16)}`,
+      '/v1/balance',
+      '/v1/deposits',
+      '/v1/peers',
+      '/v1/channels',
+      `/v1/channels/${ch}`,
+      '/v1/payments?offset=0&limit=5',
+      '/v1/graph',
+      '/v1/multihop',
+      '/metrics',
+    ]) {
       await valid('GET', path, undefined, 200, a.readonlyToken);
     }
     await valid('GET', '/v1/openapi.json', undefined, 200, null);
@@ -272,7 +400,11 @@ describe('REST API', () => {
     const out = await faucet.fund(pending.address, 25_000n);
     await faucet.mine(Math.max(1, info.min_confirmations));
     await faucet.waitForConfirmations(out.txid, Math.max(1, info.min_confirmations), { timeoutMs: 30_000 });
-    assert.equal((await valid('POST', `/v1/deposits/${pending.deposit_id}/funded`, { txid: out.txid, vout: out.vout }, 200)).status, 'free');
+    assert.equal(
+      (await valid('POST', `/v1/deposits/${pending.deposit_id}/funded`, { txid: out.txid, vout: out.vout }, 200))
+        .status,
+      'free',
+    );
     await valid('POST', `/v1/deposits/${pending.deposit_id}/release`, {}, 200);
     // A second channel: opened, a deposit added and taken out again, paid on, fees set, settled.
     const d2 = (await valid('POST', '/v1/deposits', { amount_sat: 30_000, fund: true }, 201)).deposit_id as string;
@@ -280,13 +412,43 @@ describe('REST API', () => {
     await valid('POST', '/v1/peers', { address: b.ready.p2p }, 201);
     const ch2 = (await valid('POST', '/v1/channels', { peer_id: b.id, deposit_ids: [d2] }, 201)).channel_id as string;
     await valid('POST', `/v1/channels/${ch2}/deposits`, { deposit_id: d3 }, 200);
-    await waitUntil(async () => (await a.ok('GET', `/v1/channels/${ch2}`)).local_balance_sat === '55000', 30_000, 'the added deposit acknowledged');
+    await waitUntil(
+      async () => (await a.ok('GET', `/v1/channels/${ch2}`)).local_balance_sat === '55000',
+      30_000,
+      'the added deposit acknowledged',
+    );
     await valid('POST', `/v1/channels/${ch2}/deposits/remove`, { deposit_id: d3 }, 200);
-    await waitUntil(async () => (await a.ok('GET', `/v1/channels/${ch2}`)).local_deposits.length === 1, 30_000, 'the removal acknowledged');
+    await waitUntil(
+      async () => (await a.ok('GET', `/v1/channels/${ch2}`)).local_deposits.length === 1,
+      30_000,
+      'the removal acknowledged',
+    );
     // Succeeded, or in flight if the acknowledgement takes longer than the 10 s the API waits (a loaded machine).
-    assert.match((await valid('POST', '/v1/payments', { channel_id: ch2, amount_sat: 500, idempotency_key: 'openapi-1' }, 201)).status, /^(succeeded|in_flight)$/);
-    assert.match((await valid('POST', '/v1/payments', { dest: b.id, amount_sat: 5, max_fee_sat: 1 }, 201)).status, /^(succeeded|in_flight)$/);
-    assert.equal((await valid('POST', '/v1/payments/batch', { payments: [{ channel_id: ch2, amount_sat: 1 }, { dest: b.id, amount_sat: 2 }] }, 201)).failed, 0);
+    assert.match(
+      (await valid('POST', '/v1/payments', { channel_id: ch2, amount_sat: 500, idempotency_key: 'openapi-1' }, 201))
+        .status,
+      /^(succeeded|in_flight)$/,
+    );
+    assert.match(
+      (await valid('POST', '/v1/payments', { dest: b.id, amount_sat: 5, max_fee_sat: 1 }, 201)).status,
+      /^(succeeded|in_flight)$/,
+    );
+    assert.equal(
+      (
+        await valid(
+          'POST',
+          '/v1/payments/batch',
+          {
+            payments: [
+              { channel_id: ch2, amount_sat: 1 },
+              { dest: b.id, amount_sat: 2 },
+            ],
+          },
+          201,
+        )
+      ).failed,
+      0,
+    );
     await valid('POST', '/v1/fees', { base_sat: 1, ppm: 100 }, 200);
     assert.match((await valid('POST', `/v1/channels/${ch2}/settle`, {}, 200)).txid, /^[0-9a-f]{64}$/);
     await valid('GET', `/v1/channels/${ch2}`, undefined, 200);
@@ -327,8 +489,16 @@ describe('REST API', () => {
     const mine = seen.slice(mark);
     for (const { key } of checker.operations) {
       const hits = mine.filter((ex) => checker.find(ex.method, ex.path)?.operation.key === key);
-      if (key !== 'GET /v1/committee') assert.ok(hits.some((ex) => ex.status < 300), `${key}: no success answer checked`);
-      if (key !== 'GET /v1/openapi.json') assert.ok(hits.some((ex) => ex.status >= 400), `${key}: no error answer checked`);
+      if (key !== 'GET /v1/committee')
+        assert.ok(
+          hits.some((ex) => ex.status < 300),
+          `${key}: no success answer checked`,
+        );
+      if (key !== 'GET /v1/openapi.json')
+        assert.ok(
+          hits.some((ex) => ex.status >= 400),
+          `${key}: no error answer checked`,
+        );
     }
     // And a route not in the document is not served.
     const r = await a.api('DELETE', `/v1/channels/${ch}`);
@@ -336,7 +506,9 @@ describe('REST API', () => {
   });
 
   test('every answer any test here got is as the OpenAPI document says', async () => {
-    const checker = new OpenApiChecker((await a.ok('GET', '/v1/openapi.json')) as ConstructorParameters<typeof OpenApiChecker>[0]);
+    const checker = new OpenApiChecker(
+      (await a.ok('GET', '/v1/openapi.json')) as ConstructorParameters<typeof OpenApiChecker>[0],
+    );
     assert.ok(seen.length > 2500, String(seen.length));
     const problems = seen.flatMap((ex) => checker.responseProblems(ex).map((p) => `${ex.node}: ${p}`));
     assert.deepEqual(problems.slice(0, 10), [], `${problems.length} of ${seen.length} answers are not as documented`);
@@ -345,12 +517,35 @@ describe('REST API', () => {
   test('no answer any test here got carries a private key, a token or a password', async () => {
     const secrets = [...earlySecrets, ...(await allSecrets())];
     assert.ok(secrets.filter((s) => /deposit .* key/.test(s.what)).length >= 6, secrets.map((s) => s.what).join(', '));
-    for (const ex of seen) assertNoSecret(ex.text, secrets, `${ex.node}: ${ex.method} ${ex.path.slice(0, 100)} → ${ex.status}`);
+    for (const ex of seen)
+      assertNoSecret(ex.text, secrets, `${ex.node}: ${ex.method} ${ex.path.slice(0, 100)} → ${ex.status}`);
     // The answers scanned include every GET route, payments and a settlement.
-    assert.ok(seen.some((ex) => ex.method === 'POST' && /^\/v1\/channels\/[0-9a-f]{64}\/settle$/.test(ex.path) && ex.status === 200), 'a settlement');
-    assert.ok(seen.some((ex) => ex.method === 'POST' && ex.path === '/v1/payments' && ex.status === 201), 'a payment');
-    for (const path of ['/v1/getinfo', '/v1/attestation', '/v1/balance', '/v1/deposits', '/v1/peers', '/v1/channels', '/v1/payments', '/v1/graph', '/v1/multihop', '/metrics']) {
-      assert.ok(seen.some((ex) => ex.method === 'GET' && ex.path.split('?')[0] === path && ex.status === 200), path);
+    assert.ok(
+      seen.some(
+        (ex) => ex.method === 'POST' && /^\/v1\/channels\/[0-9a-f]{64}\/settle$/.test(ex.path) && ex.status === 200,
+      ),
+      'a settlement',
+    );
+    assert.ok(
+      seen.some((ex) => ex.method === 'POST' && ex.path === '/v1/payments' && ex.status === 201),
+      'a payment',
+    );
+    for (const path of [
+      '/v1/getinfo',
+      '/v1/attestation',
+      '/v1/balance',
+      '/v1/deposits',
+      '/v1/peers',
+      '/v1/channels',
+      '/v1/payments',
+      '/v1/graph',
+      '/v1/multihop',
+      '/metrics',
+    ]) {
+      assert.ok(
+        seen.some((ex) => ex.method === 'GET' && ex.path.split('?')[0] === path && ex.status === 200),
+        path,
+      );
     }
   });
 });

@@ -16,12 +16,19 @@ const run = promisify(execFile);
 test('bench --tiny: figures for every scenario, every payment checked', { timeout: 300_000 }, async () => {
   const dir = await tempDir('teechain-bench-test-');
   const out = join(dir, 'bench.json');
-  const r = await run(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../scripts/bench.ts'), '--tiny', '--out', out], { maxBuffer: 16 * 1024 * 1024 });
+  const r = await run(
+    process.execPath,
+    ['--import', 'tsx', join(import.meta.dirname, '../scripts/bench.ts'), '--tiny', '--out', out],
+    { maxBuffer: 16 * 1024 * 1024 },
+  );
   assert.match(r.stdout, /ratio vs Lightning-style model/);
   const json = JSON.parse(await readFile(out, 'utf8'));
   assert.ok(json.machine.cores >= 1);
   assert.ok(typeof json.ratio_vs_lightning.unbatched === 'number');
-  assert.ok(typeof json.ratio_vs_ldk.unbatched === 'number' && typeof json.ratio_vs_ldk.pipelined === 'number', 'ratio_vs_ldk');
+  assert.ok(
+    typeof json.ratio_vs_ldk.unbatched === 'number' && typeof json.ratio_vs_ldk.pipelined === 'number',
+    'ratio_vs_ldk',
+  );
   assert.equal(json.scenarios.filter((s: any) => s.group === 'ldk').length, 2);
   assert.equal(json.scenarios.filter((s: any) => s.group === 'teechain-multihop').length, 2, 'multi-hop: 2 and 3 hops');
   assert.equal(json.ldk_close?.verified, true, `LDK cooperative close: ${json.ldk_close?.error}`);
@@ -33,8 +40,17 @@ test('bench --tiny: figures for every scenario, every payment checked', { timeou
     assert.equal(s.verified, true, `${s.name}: payments were not all accounted for`);
     // CPU and memory of every node the scenario ran on, measured over its last run
     assert.ok(Array.isArray(s.cpu_ms_per_node) && s.cpu_ms_per_node.length >= 2, `${s.name}: cpu_ms_per_node`);
-    assert.ok(s.cpu_ms_per_node.every((ms: number) => Number.isFinite(ms) && ms >= 0) && s.cpu_ms_per_node.some((ms: number) => ms > 0), `${s.name}: cpu ${s.cpu_ms_per_node}`);
-    assert.ok(Array.isArray(s.rss_mb_per_node) && s.rss_mb_per_node.length === s.cpu_ms_per_node.length && s.rss_mb_per_node.every((mb: number) => mb > 10), `${s.name}: rss ${s.rss_mb_per_node}`);
+    assert.ok(
+      s.cpu_ms_per_node.every((ms: number) => Number.isFinite(ms) && ms >= 0) &&
+        s.cpu_ms_per_node.some((ms: number) => ms > 0),
+      `${s.name}: cpu ${s.cpu_ms_per_node}`,
+    );
+    assert.ok(
+      Array.isArray(s.rss_mb_per_node) &&
+        s.rss_mb_per_node.length === s.cpu_ms_per_node.length &&
+        s.rss_mb_per_node.every((mb: number) => mb > 10),
+      `${s.name}: rss ${s.rss_mb_per_node}`,
+    );
   }
   assert.ok((await readFile(join(dir, 'latest.svg'), 'utf8')).startsWith('<svg'));
 });

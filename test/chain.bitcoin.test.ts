@@ -5,8 +5,20 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import { Transaction, networks, payments } from 'bitcoinjs-lib';
 import {
-  buildSpend, estimateVsize, finalizeMultisigInput, multisigP2wsh, multisigWitness, p2wpkh, signInput, signP2wpkhInput,
-  spendFee, verifyInputSignature, fromHex, toHex, addressToOutputScript, outputScriptToAddress,
+  buildSpend,
+  estimateVsize,
+  finalizeMultisigInput,
+  multisigP2wsh,
+  multisigWitness,
+  p2wpkh,
+  signInput,
+  signP2wpkhInput,
+  spendFee,
+  verifyInputSignature,
+  fromHex,
+  toHex,
+  addressToOutputScript,
+  outputScriptToAddress,
 } from '../src/bitcoin/index.ts';
 import { btcToSats, satsToBtcNumber, satsToBtcString, MAX_MONEY_SATS } from '../src/chain/amounts.ts';
 import { newKey } from './helpers/chain.ts';
@@ -35,8 +47,14 @@ test('addresses ⇄ output scripts for every Core regtest address type', () => {
   assert.match(taproot ?? '', /^bcrt1p/);
   assert.equal(toHex(addressToOutputScript(taproot as string)), '5120' + '07'.repeat(32));
   assert.equal(outputScriptToAddress(fromHex('6a0401020304')), null);
-  assert.throws(() => addressToOutputScript('bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4'), /not a valid regtest address/);
-  assert.throws(() => addressToOutputScript('rb1qnd2r5t6ce4zeau2artlxu3j6mpdtq97hl89pjk'), /not a valid regtest address/);
+  assert.throws(
+    () => addressToOutputScript('bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4'),
+    /not a valid regtest address/,
+  );
+  assert.throws(
+    () => addressToOutputScript('rb1qnd2r5t6ce4zeau2artlxu3j6mpdtq97hl89pjk'),
+    /not a valid regtest address/,
+  );
   assert.throws(() => addressToOutputScript('1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2'), /not regtest/);
 });
 
@@ -56,7 +74,10 @@ test('multisigP2wsh sorts keys (BIP67), so key order does not change the address
 test('signing: BIP143 signatures verify, foreign keys are refused, witnesses are assembled in script order', () => {
   const owner = newKey();
   const signers = [newKey(), newKey(), newKey()];
-  const ms = multisigP2wsh(2, signers.map((s) => s.pub));
+  const ms = multisigP2wsh(
+    2,
+    signers.map((s) => s.pub),
+  );
   const spend = buildSpend({
     inputs: [
       { kind: 'p2wpkh', txid: '11'.repeat(32), vout: 0, valueSat: 100_000n, pubkey: owner.pub },
@@ -75,25 +96,50 @@ test('signing: BIP143 signatures verify, foreign keys are refused, witnesses are
   const witness = multisigWitness(ms.witnessScript, [sigs[2]!, sigs[0]!]);
   assert.equal(witness.length, 4);
   assert.equal(witness[0]?.length, 0);
-  const order = (sig: Uint8Array) => ms.pubkeys.findIndex((pk) => toHex(pk) === toHex(sigs.find((s) => s.signature === sig)!.pubkey));
+  const order = (sig: Uint8Array) =>
+    ms.pubkeys.findIndex((pk) => toHex(pk) === toHex(sigs.find((s) => s.signature === sig)!.pubkey));
   assert.ok(order(witness[1]!) < order(witness[2]!), 'signatures follow the script key order');
   assert.throws(() => multisigWitness(ms.witnessScript, [sigs[0]!]), /2 signatures/);
   finalizeMultisigInput(spend, 1, sigs);
-  assert.ok(spend.tx.virtualSize() <= estimateVsize(spend.inputs, spend.tx.outs.map((o) => o.script)));
+  assert.ok(
+    spend.tx.virtualSize() <=
+      estimateVsize(
+        spend.inputs,
+        spend.tx.outs.map((o) => o.script),
+      ),
+  );
 });
 
 test('buildSpend validates its fields and names the bad one', () => {
   const k = newKey();
   const input = { kind: 'p2wpkh' as const, txid: '11'.repeat(32), vout: 0, valueSat: 1000n, pubkey: k.pub };
-  assert.throws(() => buildSpend({ inputs: [{ ...input, txid: 'xyz' }], outputs: [{ address: k.address, valueSat: 1n }] }), /inputs\[0\]\.txid/);
-  assert.throws(() => buildSpend({ inputs: [input], outputs: [{ address: k.address, valueSat: -1n }] }), /outputs\[0\]\.valueSat/);
-  assert.throws(() => buildSpend({ inputs: [input], outputs: [{ address: 'bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4', valueSat: 1n }] }), /not a valid regtest address/);
+  assert.throws(
+    () => buildSpend({ inputs: [{ ...input, txid: 'xyz' }], outputs: [{ address: k.address, valueSat: 1n }] }),
+    /inputs\[0\]\.txid/,
+  );
+  assert.throws(
+    () => buildSpend({ inputs: [input], outputs: [{ address: k.address, valueSat: -1n }] }),
+    /outputs\[0\]\.valueSat/,
+  );
+  assert.throws(
+    () =>
+      buildSpend({
+        inputs: [input],
+        outputs: [{ address: 'bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4', valueSat: 1n }],
+      }),
+    /not a valid regtest address/,
+  );
 });
 
 test('src/bitcoin bundles for a non-Node platform (no node: built-ins)', async () => {
   const result = await build({
     entryPoints: [join(import.meta.dirname, '../src/bitcoin/index.ts')],
-    bundle: true, write: false, platform: 'neutral', format: 'esm', mainFields: ['module', 'main'], logLevel: 'silent',
+    bundle: true,
+    write: false,
+    platform: 'neutral',
+    format: 'esm',
+    mainFields: ['module', 'main'],
+    logLevel: 'silent',
   });
   assert.equal(result.errors.length, 0);
   assert.ok(result.outputFiles[0]!.text.length > 1000);
@@ -107,7 +153,8 @@ test('BTC ⇄ sats conversion is exact', () => {
   assert.equal(btcToSats(-0.0001), -10_000n);
   assert.equal(satsToBtcString(1_000n), '0.00001000');
   assert.equal(satsToBtcString(-150_000_000n), '-1.50000000');
-  for (const sats of [0n, 1n, 99_999_999n, 123_456_789_012_345n, MAX_MONEY_SATS]) assert.equal(btcToSats(satsToBtcNumber(sats)), sats);
+  for (const sats of [0n, 1n, 99_999_999n, 123_456_789_012_345n, MAX_MONEY_SATS])
+    assert.equal(btcToSats(satsToBtcNumber(sats)), sats);
   assert.throws(() => btcToSats(0.123456789), /more than 8 decimal places/);
   assert.throws(() => btcToSats('1e-8'), /decimal/);
   assert.throws(() => btcToSats(Number.NaN, 'fee'), /fee must be a finite/);

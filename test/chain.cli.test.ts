@@ -10,9 +10,13 @@ import { spawnTracked, stopChild } from './helpers/processes.ts';
 const MAIN = join(import.meta.dirname, '../src/chain/embedded/main.ts');
 
 function startMain(args: string[]) {
-  const proc = spawnTracked(process.execPath, ['--import', 'tsx', MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawnTracked(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  proc.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const firstLine = new Promise<string>((resolve, reject) => {
     let out = '';
@@ -30,7 +34,13 @@ test('main.ts starts, prints its JSON line, answers getblockcount over HTTP, exi
   const dir = tempDir('chain-cli-');
   const child = startMain(['--datadir', dir.dir]);
   try {
-    const ready = JSON.parse(await child.firstLine) as { rpcUrl: string; rpcUser: string; rpcPassword: string; height: number; cookieFile: string };
+    const ready = JSON.parse(await child.firstLine) as {
+      rpcUrl: string;
+      rpcUser: string;
+      rpcPassword: string;
+      height: number;
+      cookieFile: string;
+    };
     assert.match(ready.rpcUrl, /^http:\/\/127\.0\.0\.1:\d+\/$/);
     assert.equal(ready.rpcUser, '__cookie__');
     assert.ok(ready.height >= 432);

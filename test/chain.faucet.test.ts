@@ -25,7 +25,10 @@ for (const backend of chainBackends()) {
       const decoded = await chain.rpc.decodeRawTransaction(out.hex);
       assert.equal(decoded.txid, out.txid);
       assert.equal(decoded.vout[out.vout]?.scriptPubKey.address, k.address);
-      await assert.rejects(chain.faucet.waitForConfirmations(out.txid, 1, { timeoutMs: 150 }), ConfirmationTimeoutError);
+      await assert.rejects(
+        chain.faucet.waitForConfirmations(out.txid, 1, { timeoutMs: 150 }),
+        ConfirmationTimeoutError,
+      );
       const hashes = await chain.faucet.mine(2);
       assert.equal(hashes.length, 2);
       assert.ok((await chain.faucet.waitForConfirmations(out.txid, 2, { timeoutMs: 30_000 })) >= 2);
@@ -36,7 +39,9 @@ for (const backend of chainBackends()) {
       const keys = Array.from({ length: 6 }, () => newKey());
       // Two faucets (each serializes only its own calls) racing: the node's wallet must keep them apart.
       const other = new Faucet(chain.rpc);
-      const outs = await Promise.all(keys.map((k, i) => (i % 2 ? other : chain.faucet).fund(k.address, 10_000n + BigInt(i))));
+      const outs = await Promise.all(
+        keys.map((k, i) => (i % 2 ? other : chain.faucet).fund(k.address, 10_000n + BigInt(i))),
+      );
       assert.equal(new Set(outs.map((o) => o.txid)).size, outs.length);
       const pool = await chain.rpc.getRawMempool();
       for (const o of outs) assert.ok(pool.includes(o.txid), `${o.txid} in the mempool`);
@@ -79,7 +84,13 @@ for (const backend of chainBackends()) {
         assert.equal(mined.blockHash, blockHash);
         assert.ok(spends.length >= 1);
         await watcher.waitForConfirmations(funded.txid, 2, 10_000);
-        assert.deepEqual(confirmations.filter((e) => e.txid === funded.txid).map((e) => e.confirmations).slice(-2), [1, 2]);
+        assert.deepEqual(
+          confirmations
+            .filter((e) => e.txid === funded.txid)
+            .map((e) => e.confirmations)
+            .slice(-2),
+          [1, 2],
+        );
       } finally {
         await watcher.stop();
       }

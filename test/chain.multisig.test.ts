@@ -8,7 +8,13 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RpcCode, type BitcoinRpcClient } from '../src/chain/rpc-client.ts';
 import {
-  buildSpend, finalizeMultisigInput, multisigP2wsh, signInput, signP2wpkhInput, type Spend, type SpendableInput,
+  buildSpend,
+  finalizeMultisigInput,
+  multisigP2wsh,
+  signInput,
+  signP2wpkhInput,
+  type Spend,
+  type SpendableInput,
 } from '../src/bitcoin/index.ts';
 import { chainBackends, expectRejected, newKey, snapshot, type ChainUnderTest } from './helpers/chain.ts';
 
@@ -39,7 +45,13 @@ for (const backend of chainBackends()) {
     let spendBack: Spend;
     let spendBackTxid = '';
 
-    const p2wpkhIn = (txid: string, vout: number, valueSat: bigint): SpendableInput => ({ kind: 'p2wpkh', txid, vout, valueSat, pubkey: a.pub });
+    const p2wpkhIn = (txid: string, vout: number, valueSat: bigint): SpendableInput => ({
+      kind: 'p2wpkh',
+      txid,
+      vout,
+      valueSat,
+      pubkey: a.pub,
+    });
     const payA = (input: SpendableInput, valueSat: bigint, to = a.address) => {
       const spend = buildSpend({ inputs: [input], outputs: [{ address: to, valueSat }] });
       signP2wpkhInput(spend, 0, a.priv);
@@ -62,7 +74,9 @@ for (const backend of chainBackends()) {
       const cb = await coinbaseOutput(rpc, blockHash as string, a.address);
       coinbase = p2wpkhIn(cb.txid, cb.vout, cb.valueSat);
       const spend = payA(coinbase, cb.valueSat - FEE);
-      await expectRejected(rpc, spend.tx.toHex(), RpcCode.VERIFY_REJECTED, /bad-txns-premature-spend-of-coinbase/, [cb]);
+      await expectRejected(rpc, spend.tx.toHex(), RpcCode.VERIFY_REJECTED, /bad-txns-premature-spend-of-coinbase/, [
+        cb,
+      ]);
     });
 
     it('a mature coinbase, found with scantxoutset, funds a 2-of-2 and a 2-of-3 P2WSH multisig', async () => {
@@ -72,7 +86,10 @@ for (const backend of chainBackends()) {
       const found = scan.unspents.find((u) => u.txid === coinbase.txid && u.vout === coinbase.vout);
       assert.ok(found, 'scantxoutset finds the coinbase output');
       assert.equal(found.valueSat, coinbase.valueSat);
-      assert.equal(scan.totalSat, scan.unspents.reduce((s, u) => s + u.valueSat, 0n));
+      assert.equal(
+        scan.totalSat,
+        scan.unspents.reduce((s, u) => s + u.valueSat, 0n),
+      );
 
       const change = coinbase.valueSat - 2n * BTC - FEE;
       const spend = buildSpend({
@@ -92,7 +109,11 @@ for (const backend of chainBackends()) {
       assert.equal(fundingTxid, spend.tx.getId());
       assert.ok((await rpc.getRawMempool()).includes(fundingTxid));
       assert.equal((await rpc.getMempoolEntry(fundingTxid)).feeSat, FEE);
-      assert.equal((await rpc.getTxOut(coinbase.txid, coinbase.vout, true)), null, 'mempool spend hides the coinbase output');
+      assert.equal(
+        await rpc.getTxOut(coinbase.txid, coinbase.vout, true),
+        null,
+        'mempool spend hides the coinbase output',
+      );
       assert.ok(await rpc.getTxOut(coinbase.txid, coinbase.vout, false), 'without the mempool it is still unspent');
 
       const [blockHash] = await rpc.generateToAddress(1, burn);
@@ -108,8 +129,20 @@ for (const backend of chainBackends()) {
     });
 
     it('multisig spends with a tampered or a missing signature are refused (-26), nothing changes', async () => {
-      const in22: SpendableInput = { kind: 'p2wsh-multisig', txid: fundingTxid, vout: 0, valueSat: BTC, witnessScript: ms22.witnessScript };
-      const in23: SpendableInput = { kind: 'p2wsh-multisig', txid: fundingTxid, vout: 1, valueSat: BTC, witnessScript: ms23.witnessScript };
+      const in22: SpendableInput = {
+        kind: 'p2wsh-multisig',
+        txid: fundingTxid,
+        vout: 0,
+        valueSat: BTC,
+        witnessScript: ms22.witnessScript,
+      };
+      const in23: SpendableInput = {
+        kind: 'p2wsh-multisig',
+        txid: fundingTxid,
+        vout: 1,
+        valueSat: BTC,
+        witnessScript: ms23.witnessScript,
+      };
       spendBack = buildSpend({ inputs: [in22, in23], outputs: [{ address: a.address, valueSat: 2n * BTC - FEE }] });
       const s0 = signInput(spendBack, 0, k[0].priv);
       const s1 = signInput(spendBack, 0, k[1].priv);
@@ -117,11 +150,17 @@ for (const backend of chainBackends()) {
         { pubkey: k[4].pub, signature: signInput(spendBack, 1, k[4].priv) },
         { pubkey: k[2].pub, signature: signInput(spendBack, 1, k[2].priv) },
       ]);
-      const outs = [{ txid: fundingTxid, vout: 0 }, { txid: fundingTxid, vout: 1 }];
+      const outs = [
+        { txid: fundingTxid, vout: 0 },
+        { txid: fundingTxid, vout: 1 },
+      ];
 
       const tampered = Uint8Array.from(s1);
       tampered[10] = (tampered[10] as number) ^ 0x01; // inside r: still DER, no longer a valid signature
-      finalizeMultisigInput(spendBack, 0, [{ pubkey: k[0].pub, signature: s0 }, { pubkey: k[1].pub, signature: tampered }]);
+      finalizeMultisigInput(spendBack, 0, [
+        { pubkey: k[0].pub, signature: s0 },
+        { pubkey: k[1].pub, signature: tampered },
+      ]);
       await expectRejected(rpc, spendBack.tx.toHex(), RpcCode.VERIFY_REJECTED, /script-verify-flag/, outs);
 
       const order = ms22.pubkeys.findIndex((pk) => Buffer.from(pk).equals(Buffer.from(k[0].pub)));
@@ -158,8 +197,16 @@ for (const backend of chainBackends()) {
       const first = payA(change, change.valueSat - FEE, burn);
       const firstTxid = await rpc.sendRawTransaction(first.tx.toHex());
       const second = payA(change, change.valueSat - FEE); // same fee: not a replacement even with full RBF
-      await expectRejected(rpc, second.tx.toHex(), RpcCode.VERIFY_REJECTED, /txn-mempool-conflict|rejecting replacement/,
-        [{ txid: fundingTxid, vout: 2 }, { txid: firstTxid, vout: 0 }]);
+      await expectRejected(
+        rpc,
+        second.tx.toHex(),
+        RpcCode.VERIFY_REJECTED,
+        /txn-mempool-conflict|rejecting replacement/,
+        [
+          { txid: fundingTxid, vout: 2 },
+          { txid: firstTxid, vout: 0 },
+        ],
+      );
       assert.ok((await rpc.getRawMempool()).includes(firstTxid));
       assert.equal(await rpc.getTxOut(fundingTxid, 2, true), null);
     });
@@ -167,7 +214,9 @@ for (const backend of chainBackends()) {
     it('outputs worth more than the inputs are refused (-26 in-belowout), nothing changes', async () => {
       const input = p2wpkhIn(spendBackTxid, 0, 2n * BTC - FEE);
       const over = payA(input, input.valueSat + 1n);
-      await expectRejected(rpc, over.tx.toHex(), RpcCode.VERIFY_REJECTED, /bad-txns-in-belowout/, [{ txid: spendBackTxid, vout: 0 }]);
+      await expectRejected(rpc, over.tx.toHex(), RpcCode.VERIFY_REJECTED, /bad-txns-in-belowout/, [
+        { txid: spendBackTxid, vout: 0 },
+      ]);
     });
 
     it('garbage hex is refused (-22), nothing changes', async () => {
@@ -177,7 +226,12 @@ for (const backend of chainBackends()) {
     });
 
     it('resending a mined transaction whose outputs are unspent answers -27', async () => {
-      await expectRejected(rpc, spendBack.tx.toHex(), RpcCode.VERIFY_ALREADY_IN_CHAIN, /already in (utxo set|block chain)/);
+      await expectRejected(
+        rpc,
+        spendBack.tx.toHex(),
+        RpcCode.VERIFY_ALREADY_IN_CHAIN,
+        /already in (utxo set|block chain)/,
+      );
     });
 
     it('testmempoolaccept reports the reject reason without changing anything', async () => {

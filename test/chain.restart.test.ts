@@ -37,7 +37,11 @@ test('restarting the on-disk node keeps the chain, the UTXO set, the wallet and 
       assert.equal(await rpc.getBestBlockHash(), before.best);
       assert.deepEqual(await rpc.getTxOut(confirmed.txid, confirmed.vout), before.utxo);
       assert.equal(second.walletAddress, before.walletAddress, 'the wallet key is kept in the datadir');
-      assert.deepEqual(await rpc.getRawMempool(), [pending.txid], 'the mempool is kept, like bitcoind with mempool.dat');
+      assert.deepEqual(
+        await rpc.getRawMempool(),
+        [pending.txid],
+        'the mempool is kept, like bitcoind with mempool.dat',
+      );
       assert.equal(await rpc.getBalance(), before.balance);
       const [hash] = await rpc.generateToAddress(1, k.address);
       assert.equal((await rpc.getRawTransaction(pending.txid, hash)).confirmations, 1);

@@ -9,7 +9,13 @@ import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { address as bjsAddress, networks, payments } from 'bitcoinjs-lib';
-import { BitcoinRpcClient, RpcCode, RpcError, RpcInvalidDataError, RpcTransportError } from '../src/chain/rpc-client.ts';
+import {
+  BitcoinRpcClient,
+  RpcCode,
+  RpcError,
+  RpcInvalidDataError,
+  RpcTransportError,
+} from '../src/chain/rpc-client.ts';
 import { startEmbeddedChain, type EmbeddedChain } from '../src/chain/embedded/index.ts';
 import { newKey, tempDir } from './helpers/chain.ts';
 
@@ -20,13 +26,18 @@ const dir = tempDir('chain-rpc-');
 /** A raw HTTP JSON-RPC exchange, to see status codes and exact bodies. */
 async function post(body: string, auth = `${chain.rpcUser}:${chain.rpcPassword}`) {
   const res = await fetch(chain.rpcUrl, {
-    method: 'POST', body, headers: { Authorization: 'Basic ' + Buffer.from(auth).toString('base64'), 'Content-Type': 'application/json' },
+    method: 'POST',
+    body,
+    headers: { Authorization: 'Basic ' + Buffer.from(auth).toString('base64'), 'Content-Type': 'application/json' },
   });
   return { status: res.status, text: await res.text() };
 }
 
 async function rpcError(p: Promise<unknown>): Promise<RpcError> {
-  const err = await p.then(() => assert.fail('expected an RpcError'), (e: unknown) => e);
+  const err = await p.then(
+    () => assert.fail('expected an RpcError'),
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof RpcError, String(err));
   return err;
 }
@@ -73,10 +84,15 @@ test('JSON-RPC framing: 1.0 replies with result+error, 2.0 without, batches, par
   const parse = await post('{not json');
   assert.equal(parse.status, 500);
   assert.equal(JSON.parse(parse.text).error.code, -32700);
-  const batch = await post('[{"method":"getblockcount","id":1},{"method":"nosuch","id":2},{"method":"getbestblockhash","id":3}]');
+  const batch = await post(
+    '[{"method":"getblockcount","id":1},{"method":"nosuch","id":2},{"method":"getbestblockhash","id":3}]',
+  );
   assert.equal(batch.status, 200);
   const replies = JSON.parse(batch.text) as Array<{ id: number; result: unknown; error: { code: number } | null }>;
-  assert.deepEqual(replies.map((r) => r.id), [1, 2, 3]);
+  assert.deepEqual(
+    replies.map((r) => r.id),
+    [1, 2, 3],
+  );
   assert.equal(replies[0]?.result, chain.height);
   assert.equal(replies[1]?.error?.code, -32601);
   assert.equal(replies[2]?.result, await rpc.getBestBlockHash());
@@ -96,30 +112,48 @@ test('parameter errors use Core codes: -8 bad hash/height, -3 wrong type, -1 ari
   assert.equal((await rpcError(rpc.call('getblockhash', []))).code, RpcCode.MISC_ERROR);
   assert.equal((await rpcError(rpc.call('getblockcount', [1]))).code, RpcCode.MISC_ERROR);
   assert.equal((await rpcError(rpc.call('getrawtransaction', ['11'.repeat(32)]))).code, RpcCode.INVALID_ADDRESS_OR_KEY);
-  assert.equal((await rpcError(rpc.call('getmempoolentry', ['11'.repeat(32)]))).rpcMessage, 'Transaction not in mempool');
+  assert.equal(
+    (await rpcError(rpc.call('getmempoolentry', ['11'.repeat(32)]))).rpcMessage,
+    'Transaction not in mempool',
+  );
   assert.equal((await rpcError(rpc.call('estimatesmartfee', [0]))).code, RpcCode.INVALID_PARAMETER);
-  assert.equal((await rpcError(rpc.call('getblock', { blockhash: await rpc.getBestBlockHash(), nosuch: 1 }))).code, RpcCode.INVALID_PARAMETER);
+  assert.equal(
+    (await rpcError(rpc.call('getblock', { blockhash: await rpc.getBestBlockHash(), nosuch: 1 }))).code,
+    RpcCode.INVALID_PARAMETER,
+  );
   assert.equal(await rpc.getTxOut('11'.repeat(32), 0), null);
 });
 
 test('named parameters work like positional ones', async () => {
   const hash = await rpc.getBestBlockHash();
-  assert.deepEqual(await rpc.call('getblock', { blockhash: hash, verbosity: 1 }), await rpc.call('getblock', [hash, 1]));
+  assert.deepEqual(
+    await rpc.call('getblock', { blockhash: hash, verbosity: 1 }),
+    await rpc.call('getblock', [hash, 1]),
+  );
 });
 
 test('blocks and headers in every verbosity, addresses in Core form both ways', async () => {
   const k = newKey();
   const p2pkh = payments.p2pkh({ pubkey: k.pub, network: networks.regtest }).address as string;
-  const p2sh = payments.p2sh({ redeem: payments.p2wpkh({ pubkey: k.pub, network: networks.regtest }), network: networks.regtest }).address as string;
+  const p2sh = payments.p2sh({
+    redeem: payments.p2wpkh({ pubkey: k.pub, network: networks.regtest }),
+    network: networks.regtest,
+  }).address as string;
   assert.match(p2pkh, /^[mn]/);
   assert.match(p2sh, /^2/);
   const p2tr = bjsAddress.toBech32(new Uint8Array(32).fill(7), 1, 'bcrt');
   for (const addr of [k.address, p2pkh, p2sh, p2tr]) {
     const [hash] = await rpc.generateToAddress(1, addr);
     const block = await rpc.getBlockWithTxs(hash as string);
-    assert.ok(block.txs[0]?.vout.some((o) => o.scriptPubKey.address === addr), `coinbase pays ${addr}`);
+    assert.ok(
+      block.txs[0]?.vout.some((o) => o.scriptPubKey.address === addr),
+      `coinbase pays ${addr}`,
+    );
   }
-  assert.equal((await rpcError(rpc.generateToAddress(1, 'rb1qnd2r5t6ce4zeau2artlxu3j6mpdtq97hl89pjk'))).code, RpcCode.INVALID_ADDRESS_OR_KEY);
+  assert.equal(
+    (await rpcError(rpc.generateToAddress(1, 'rb1qnd2r5t6ce4zeau2artlxu3j6mpdtq97hl89pjk'))).code,
+    RpcCode.INVALID_ADDRESS_OR_KEY,
+  );
   const hash = await rpc.getBestBlockHash();
   const header = await rpc.getBlockHeader(hash);
   assert.equal(header.hash, hash);
@@ -142,7 +176,11 @@ test('scantxoutset: addr() and raw() descriptors with checksums, result shape, b
   const script = Buffer.from(bjsAddress.toOutputScript(k.address, networks.regtest)).toString('hex');
   const byAddr = await rpc.scanTxOutSet([`addr(${k.address})`]);
   assert.equal(byAddr.unspents.length, 2);
-  assert.ok(byAddr.unspents.every((u) => u.coinbase === true && u.scriptPubKeyHex === script && u.desc.startsWith(`addr(${k.address})#`)));
+  assert.ok(
+    byAddr.unspents.every(
+      (u) => u.coinbase === true && u.scriptPubKeyHex === script && u.desc.startsWith(`addr(${k.address})#`),
+    ),
+  );
   assert.equal(byAddr.totalSat, byAddr.unspents[0]!.valueSat * 2n);
   const byRaw = await rpc.scanTxOutSet([`raw(${script})`]);
   assert.deepEqual(byRaw.unspents, byAddr.unspents);
@@ -160,7 +198,10 @@ test('scantxoutset: addr() and raw() descriptors with checksums, result shape, b
 
 test('client: wrong password → RpcTransportError 401; unknown method → RpcError -32601', async () => {
   const bad = new BitcoinRpcClient({ url: chain.rpcUrl, user: chain.rpcUser, password: 'nope' });
-  const err = await bad.getBlockCount().then(() => assert.fail('accepted'), (e: unknown) => e);
+  const err = await bad.getBlockCount().then(
+    () => assert.fail('accepted'),
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof RpcTransportError);
   assert.equal(err.httpStatus, 401);
   const unknown = await rpcError(rpc.call('nosuchmethod'));
@@ -174,13 +215,26 @@ test('client: a dead port fails fast with RpcTransportError; a silent server tim
   await new Promise<void>((r) => probe.close(() => r()));
   // Fails fast: the refusal itself is the error (ECONNREFUSED), not the client's time limit running out.
   const dead = new BitcoinRpcClient({ url: `http://127.0.0.1:${port}/`, user: 'u', password: 'p', timeoutMs: 600_000 });
-  await assert.rejects(dead.getBlockCount(), (e: unknown) => e instanceof RpcTransportError && /ECONNREFUSED/.test(e.message));
+  await assert.rejects(
+    dead.getBlockCount(),
+    (e: unknown) => e instanceof RpcTransportError && /ECONNREFUSED/.test(e.message),
+  );
 
-  const silent: Server = createServer(() => { /* never answers */ });
+  const silent: Server = createServer(() => {
+    /* never answers */
+  });
   await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
   try {
-    const slow = new BitcoinRpcClient({ url: `http://127.0.0.1:${(silent.address() as AddressInfo).port}/`, user: 'u', password: 'p', timeoutMs: 200 });
-    await assert.rejects(slow.sendRawTransaction('00'), (e: unknown) => e instanceof RpcTransportError && /within 200 ms/.test(e.message));
+    const slow = new BitcoinRpcClient({
+      url: `http://127.0.0.1:${(silent.address() as AddressInfo).port}/`,
+      user: 'u',
+      password: 'p',
+      timeoutMs: 200,
+    });
+    await assert.rejects(
+      slow.sendRawTransaction('00'),
+      (e: unknown) => e instanceof RpcTransportError && /within 200 ms/.test(e.message),
+    );
   } finally {
     silent.closeAllConnections();
     await new Promise<void>((r) => silent.close(() => r()));
@@ -194,9 +248,19 @@ test('client: a result of the wrong shape is an RpcInvalidDataError naming the f
   });
   await new Promise<void>((r) => liar.listen(0, '127.0.0.1', r));
   try {
-    const client = new BitcoinRpcClient({ url: `http://127.0.0.1:${(liar.address() as AddressInfo).port}/`, user: 'u', password: 'p' });
-    await assert.rejects(client.getTxOut('11'.repeat(32), 0), (e: unknown) => e instanceof RpcInvalidDataError && e.field === 'result.bestblock');
-    await assert.rejects(client.getBlockCount(), (e: unknown) => e instanceof RpcInvalidDataError && e.field === 'result');
+    const client = new BitcoinRpcClient({
+      url: `http://127.0.0.1:${(liar.address() as AddressInfo).port}/`,
+      user: 'u',
+      password: 'p',
+    });
+    await assert.rejects(
+      client.getTxOut('11'.repeat(32), 0),
+      (e: unknown) => e instanceof RpcInvalidDataError && e.field === 'result.bestblock',
+    );
+    await assert.rejects(
+      client.getBlockCount(),
+      (e: unknown) => e instanceof RpcInvalidDataError && e.field === 'result',
+    );
   } finally {
     await new Promise<void>((r) => liar.close(() => r()));
   }

@@ -32,7 +32,7 @@ const REDIAL: Record<Name, string[]> = { p: ['b1', 'b2', 'q'], b1: ['p', 'b2'], 
 async function setup() {
   const mesh = new Mesh();
   mesh.sealLatency = () => new Promise((r) => setImmediate(r));
-  const [p, b1, b2] = await mesh.committee([...CHAIN]) as [MeshNode, MeshNode, MeshNode];
+  const [p, b1, b2] = (await mesh.committee([...CHAIN])) as [MeshNode, MeshNode, MeshNode];
   const q = await mesh.add('q');
   await mesh.link('p', 'q');
   const ch = (await p.treasury.openChannel(q.treasury.nodeId, p.payoutAddress)).channel_id;
@@ -51,15 +51,23 @@ async function settled(mesh: Mesh, p: MeshNode): Promise<void> {
   await waitFor(() => {
     const c = p.treasury.info().committee!;
     const truth = JSON.stringify(sealedView(p), bigints);
-    return c.acked_seq === c.seq && CHAIN.every((n) => {
-      const node = mesh.get(n);
-      return node.treasury.state.committee!.seq === c.seq && JSON.stringify(sealedView(node), bigints) === truth;
-    });
+    return (
+      c.acked_seq === c.seq &&
+      CHAIN.every((n) => {
+        const node = mesh.get(n);
+        return node.treasury.state.committee!.seq === c.seq && JSON.stringify(sealedView(node), bigints) === truth;
+      })
+    );
   }, 15_000).catch((err) => {
     // Say where the chain is stuck: each member's seq and last sealed state against the primary's.
     const c = p.treasury.info().committee!;
-    const where = CHAIN.map((n) => `${n} seq ${mesh.get(n).treasury.state.committee!.seq} sealed ${JSON.stringify(sealedView(mesh.get(n)), bigints)}`);
-    throw new Error(`the chain did not settle (primary seq ${c.seq}, acked ${c.acked_seq}):\n${where.join('\n')}`, { cause: err });
+    const where = CHAIN.map(
+      (n) =>
+        `${n} seq ${mesh.get(n).treasury.state.committee!.seq} sealed ${JSON.stringify(sealedView(mesh.get(n)), bigints)}`,
+    );
+    throw new Error(`the chain did not settle (primary seq ${c.seq}, acked ${c.acked_seq}):\n${where.join('\n')}`, {
+      cause: err,
+    });
   });
 }
 
@@ -67,7 +75,10 @@ const bigints = (_k: string, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v
 
 async function pay(from: MeshNode, ch: string, amounts: number[]): Promise<bigint> {
   const results = await from.treasury.pay(amounts.map((amount_sat) => ({ channel_id: ch, amount_sat })));
-  assert.ok(results.every((r) => r.ok), JSON.stringify(results.find((r) => !r.ok)));
+  assert.ok(
+    results.every((r) => r.ok),
+    JSON.stringify(results.find((r) => !r.ok)),
+  );
   return BigInt((results[results.length - 1] as { position: string }).position);
 }
 
@@ -75,8 +86,20 @@ async function pay(from: MeshNode, ch: string, amounts: number[]): Promise<bigin
 function replicaView(s: TreasuryState) {
   return {
     seq: s.committee!.seq,
-    channels: Object.values(s.channels).map((c) => ({ id: c.id, status: c.status, sent: c.sent, received: c.received, acked: c.acked })),
-    deposits: Object.values(s.deposits).map((d) => ({ id: d.id, status: d.status, outpoint: d.outpoint, value: d.value, channelId: d.channelId })),
+    channels: Object.values(s.channels).map((c) => ({
+      id: c.id,
+      status: c.status,
+      sent: c.sent,
+      received: c.received,
+      acked: c.acked,
+    })),
+    deposits: Object.values(s.deposits).map((d) => ({
+      id: d.id,
+      status: d.status,
+      outpoint: d.outpoint,
+      value: d.value,
+      channelId: d.channelId,
+    })),
   };
 }
 
@@ -102,7 +125,14 @@ function assertSameSequence(mesh: Mesh): void {
   for (const m of p.committeeSent) {
     if (m.t !== 'c_update' || issued.has(m.seq)) continue;
     const body = openUpdate(m.update!, p.treasury.nodeId)!;
-    issued.set(m.seq, replicaView({ committee: { seq: body.seq }, channels: body.channels, deposits: body.deposits } as unknown as TreasuryState));
+    issued.set(
+      m.seq,
+      replicaView({
+        committee: { seq: body.seq },
+        channels: body.channels,
+        deposits: body.deposits,
+      } as unknown as TreasuryState),
+    );
   }
   for (const n of CHAIN.slice(1)) {
     const seqs = new Set<number>();
@@ -111,7 +141,11 @@ function assertSameSequence(mesh: Mesh): void {
       seqs.add(b.seq);
       const truth = issued.get(b.seq);
       assert.ok(truth, `${n} sealed seq ${b.seq}, which the primary never issued`);
-      assert.deepEqual(replicaView(decodeState(b.bytes)), truth, `${n}'s sealed state at seq ${b.seq} is the primary's update ${b.seq}`);
+      assert.deepEqual(
+        replicaView(decodeState(b.bytes)),
+        truth,
+        `${n}'s sealed state at seq ${b.seq} is the primary's update ${b.seq}`,
+      );
     }
     assert.ok(seqs.size > 1, `${n} sealed several updates`);
   }
@@ -123,7 +157,10 @@ function assertSealedBeforeSent(mesh: Mesh): void {
     const sent = mesh.get(n).committeeSent;
     assert.ok(sent.length > 0, `${n} sent committee messages`);
     for (const m of sent) {
-      assert.ok(m.protectedSeq >= m.seq, `${n} sent ${m.t} ${m.seq} to ${m.to} while its counter-protected state was at seq ${m.protectedSeq}`);
+      assert.ok(
+        m.protectedSeq >= m.seq,
+        `${n} sent ${m.t} ${m.seq} to ${m.to} while its counter-protected state was at seq ${m.protectedSeq}`,
+      );
     }
   }
 }
@@ -132,7 +169,14 @@ function assertSealedBeforeSent(mesh: Mesh): void {
  * The primary pays `fromPrimary`, then the peer pays `fromPeer`, each acknowledged; then every member holds
  * exactly the primary's updates, in sequence, each sent only once sealed.
  */
-async function paysOnBothWays(mesh: Mesh, primary: MeshNode, peer: MeshNode, ch: string, fromPrimary: number[], fromPeer: number[]): Promise<void> {
+async function paysOnBothWays(
+  mesh: Mesh,
+  primary: MeshNode,
+  peer: MeshNode,
+  ch: string,
+  fromPrimary: number[],
+  fromPeer: number[],
+): Promise<void> {
   const sent = await pay(primary, ch, fromPrimary);
   await waitFor(() => primary.treasury.state.channels[ch]!.acked === sent, 15_000);
   const received = await pay(peer, ch, fromPeer);
@@ -143,33 +187,57 @@ async function paysOnBothWays(mesh: Mesh, primary: MeshNode, peer: MeshNode, ch:
   assertSealedBeforeSent(mesh);
 }
 
-for (const [victim, mode] of [['b1', 'crash'], ['b2', 'crash'], ['b1', 'partition'], ['b2', 'partition']] as const) {
+for (const [victim, mode] of [
+  ['b1', 'crash'],
+  ['b2', 'crash'],
+  ['b1', 'partition'],
+  ['b2', 'partition'],
+] as const) {
   const where = victim === 'b1' ? 'middle' : 'tail';
-  const how = mode === 'crash' ? 'crashed while the peer keeps paying: restarted from its sealed state' : 'cut off while the peer keeps paying: reconnected';
+  const how =
+    mode === 'crash'
+      ? 'crashed while the peer keeps paying: restarted from its sealed state'
+      : 'cut off while the peer keeps paying: reconnected';
   test(`the ${where} member (${victim}) ${how}, it catches up and every payment is acknowledged`, async () => {
     const { mesh, p, q, ch } = await setup();
     const qSent = await pay(q, ch, [pick(100, 900)]);
     const pSent = await pay(p, ch, [pick(100, 900)]);
-    await waitFor(() => q.treasury.state.channels[ch]!.acked === qSent && p.treasury.state.channels[ch]!.acked === pSent);
+    await waitFor(
+      () => q.treasury.state.channels[ch]!.acked === qSent && p.treasury.state.channels[ch]!.acked === pSent,
+    );
     await settled(mesh, p);
     const before = { seq: p.treasury.state.committee!.seq, acked: q.treasury.state.channels[ch]!.acked };
 
     if (mode === 'crash') mesh.crash(victim);
     else mesh.partition(victim); // its sessions drop; the instance runs on with what it holds
-    await assert.rejects(p.treasury.pay([{ channel_id: ch, amount_sat: 10 }]), { code: 'committee_unavailable' }, 'the primary does not pay with a member missing');
+    await assert.rejects(
+      p.treasury.pay([{ channel_id: ch, amount_sat: 10 }]),
+      { code: 'committee_unavailable' },
+      'the primary does not pay with a member missing',
+    );
     // The peer keeps paying: the primary credits and seals each payment, and issues updates the victim misses.
     const rounds = pick(2, 4);
     let total = 0n;
-    for (let i = 0; i < rounds; i++) total = await pay(q, ch, Array.from({ length: pick(1, 3) }, () => pick(50, 700)));
+    for (let i = 0; i < rounds; i++)
+      total = await pay(
+        q,
+        ch,
+        Array.from({ length: pick(1, 3) }, () => pick(50, 700)),
+      );
     await waitFor(() => p.treasury.state.channels[ch]!.received === total);
     const issued = p.treasury.state.committee!.seq;
     assert.ok(issued > before.seq, 'the primary issued updates while the member was down');
     // The members before the victim have them; the victim and those after it do not.
     const upstream = CHAIN.slice(1, CHAIN.indexOf(victim));
     for (const n of upstream) await waitFor(() => mesh.get(n).treasury.state.committee!.seq === issued);
-    for (const n of CHAIN.slice(CHAIN.indexOf(victim))) assert.ok(mesh.get(n).treasury.state.committee!.seq < issued, `${n} missed the updates`);
+    for (const n of CHAIN.slice(CHAIN.indexOf(victim)))
+      assert.ok(mesh.get(n).treasury.state.committee!.seq < issued, `${n} missed the updates`);
     assert.ok(p.treasury.info().committee!.acked_seq < issued, 'nothing past the crash is acknowledged by the chain');
-    assert.equal(q.treasury.state.channels[ch]!.acked, before.acked, 'the peer has no acknowledgement of the payments the victim missed');
+    assert.equal(
+      q.treasury.state.channels[ch]!.acked,
+      before.acked,
+      'the peer has no acknowledgement of the payments the victim missed',
+    );
 
     if (mode === 'crash') await mesh.restart(victim, REDIAL[victim]);
     else await mesh.heal(victim, REDIAL[victim]);
@@ -210,7 +278,7 @@ test('the primary crashed right after sealing a credit its backups never got: re
   await waitFor(() => q.treasury.state.channels[ch]!.acked === total, 15_000);
   await settled(mesh, p2);
   assert.ok(p2.treasury.state.committee!.seq >= crashedAt);
-  assertSameAsPrimary(mesh, 'after the primary\'s restart');
+  assertSameAsPrimary(mesh, "after the primary's restart");
 
   await paysOnBothWays(mesh, p2, q, ch, [pick(100, 900)], [pick(100, 900), pick(100, 900)]);
 });
@@ -235,7 +303,11 @@ test('a member never skips the counter: each update it acknowledged is counter-p
   const older = node.blobs.filter((b) => b.seq < acked).reverse();
   assert.ok(older.length >= 2, `${victim} sealed earlier states`);
   for (const b of older) {
-    await assert.rejects(mesh.restart(victim, REDIAL[victim], b), RollbackError, `${victim} restarted from its seal of seq ${b.seq} (acknowledged ${acked})`);
+    await assert.rejects(
+      mesh.restart(victim, REDIAL[victim], b),
+      RollbackError,
+      `${victim} restarted from its seal of seq ${b.seq} (acknowledged ${acked})`,
+    );
   }
   await mesh.restart(victim, REDIAL[victim]);
   const sent = await waitPay(mesh, ch);
@@ -248,7 +320,12 @@ test('a member never skips the counter: each update it acknowledged is counter-p
 /** The (maybe restarted) primary pays once the chain is whole again; resolves with the acknowledged total. */
 async function waitPay(mesh: Mesh, ch: string): Promise<bigint> {
   const p = mesh.get('p');
-  await waitFor(() => p.treasury.info().committee!.members.every((m) => m.connected) && p.treasury.info().peers.includes(mesh.get('q').treasury.nodeId), 15_000);
+  await waitFor(
+    () =>
+      p.treasury.info().committee!.members.every((m) => m.connected) &&
+      p.treasury.info().peers.includes(mesh.get('q').treasury.nodeId),
+    15_000,
+  );
   const sent = await pay(p, ch, [pick(100, 900)]);
   await waitFor(() => p.treasury.state.channels[ch]!.acked === sent, 15_000);
   return sent;

@@ -9,7 +9,13 @@ import { Transaction, address as baddress, networks, script as bscript } from 'b
 import { randomBytes } from 'node:crypto';
 import { payments } from 'bitcoinjs-lib';
 import {
-  fundDeposit, joinTokenEnv, NodeProcess, openChannel, waitUntil, type TestChain, startE2eFile,
+  fundDeposit,
+  joinTokenEnv,
+  NodeProcess,
+  openChannel,
+  waitUntil,
+  type TestChain,
+  startE2eFile,
 } from './helpers/network.ts';
 import { readJoinTokens } from '../src/node/secret-file.ts';
 import { AttestationService } from '../enclave-sim/attestation.ts';
@@ -31,11 +37,24 @@ after(() => chain?.close());
 async function committee(name: string): Promise<NodeProcess[]> {
   const p = await NodeProcess.start(join(dir, `${name}0`), chain, key, ['--committee', '3']);
   const backups = [];
-  for (const i of [1, 2]) backups.push(await NodeProcess.start(join(dir, `${name}${i}`), chain, key, ['--backup-of', p.ready.p2p], await joinTokenEnv(p, i - 1)));
-  await waitUntil(async () => {
-    const c = (await p.api('GET', '/v1/committee')).body;
-    return c.formed && c.members.every((m: { connected: boolean }) => m.connected) && c.acked_seq === c.seq;
-  }, 20_000, `committee ${name} formed`);
+  for (const i of [1, 2])
+    backups.push(
+      await NodeProcess.start(
+        join(dir, `${name}${i}`),
+        chain,
+        key,
+        ['--backup-of', p.ready.p2p],
+        await joinTokenEnv(p, i - 1),
+      ),
+    );
+  await waitUntil(
+    async () => {
+      const c = (await p.api('GET', '/v1/committee')).body;
+      return c.formed && c.members.every((m: { connected: boolean }) => m.connected) && c.acked_seq === c.seq;
+    },
+    20_000,
+    `committee ${name} formed`,
+  );
   return [p, ...backups];
 }
 
@@ -63,7 +82,9 @@ async function minedOutputs(txid: string): Promise<Map<string, bigint>> {
 }
 
 async function payMany(from: NodeProcess, ch: string, n: number, amount: number): Promise<void> {
-  const r = await from.api('POST', '/v1/payments/batch', { payments: Array.from({ length: n }, () => ({ channel_id: ch, amount_sat: amount })) });
+  const r = await from.api('POST', '/v1/payments/batch', {
+    payments: Array.from({ length: n }, () => ({ channel_id: ch, amount_sat: amount })),
+  });
   assert.equal(r.status, 201, JSON.stringify(r.body));
   assert.equal(r.body.succeeded, n, JSON.stringify(r.body).slice(0, 300));
 }
@@ -78,7 +99,10 @@ async function compromisedTail(p: NodeProcess, token: string) {
   const service = await AttestationService.load(key);
   const measurement = p.ready.measurement;
   const payoutAddress = payments.p2wpkh({ hash: randomBytes(20), network: NETWORK }).address!;
-  const state = Treasury.create({ trustAnchor: service.trustAnchor, allowedMeasurements: [measurement], minConfirmations: 1, payoutAddress }, { role: 'backup' });
+  const state = Treasury.create(
+    { trustAnchor: service.trustAnchor, allowedMeasurements: [measurement], minConfirmations: 1, payoutAddress },
+    { role: 'backup' },
+  );
   const platformId = randomBytes(16).toString('hex');
   const updates: SignedUpdate[] = [];
   const received: CommitteeMessage[] = [];
@@ -86,7 +110,10 @@ async function compromisedTail(p: NodeProcess, token: string) {
   const peers = new Map<string, string>(); // node id → conn
   let treasury: Treasury;
   const transport = new Transport({
-    onOpen: (conn, outgoing) => { if (outgoing) void treasury.connect(conn); else treasury.accept(conn); },
+    onOpen: (conn, outgoing) => {
+      if (outgoing) void treasury.connect(conn);
+      else treasury.accept(conn);
+    },
     onFrames: (conn, frames) => treasury.receive(conn, frames),
     onClose: (conn) => treasury.disconnected(conn),
   });
@@ -95,21 +122,31 @@ async function compromisedTail(p: NodeProcess, token: string) {
     send: (conn, frames) => transport.send(conn, frames),
     close: (conn) => transport.close(conn),
     emit: (e) => {
-      if (e.type === 'peer_connected') { transport.authenticated(e.conn); peers.set(e.peer_id, e.conn); }
+      if (e.type === 'peer_connected') {
+        transport.authenticated(e.conn);
+        peers.set(e.peer_id, e.conn);
+      }
       // As a node's host does: dial the members before it in the chain.
       if (e.type === 'committee_roster') {
         for (const m of e.members.slice(1, e.index)) {
-          if (!peers.has(m.node_id)) { const [h, port] = m.address.split(':') as [string, string]; void transport.dial(h, Number(port)); }
+          if (!peers.has(m.node_id)) {
+            const [h, port] = m.address.split(':') as [string, string];
+            void transport.dial(h, Number(port));
+          }
         }
       }
     },
     getTxOut: async () => null,
-    quote: async (reportData, nonce) => service.issueQuote({ measurement, reportData, nonce, debug: false, platformId }),
+    quote: async (reportData, nonce) =>
+      service.issueQuote({ measurement, reportData, nonce, debug: false, platformId }),
     random: (n) => new Uint8Array(randomBytes(n)),
     replyTimeoutMs: 20_000,
   });
   // Every committee message its enclave takes in, as the attacker sees it (the updates it will replay).
-  const t = treasury as unknown as { apply(peerId: string, msg: SessionMessage): Promise<void>; sendNow(peerId: string, msg: SessionMessage): void };
+  const t = treasury as unknown as {
+    apply(peerId: string, msg: SessionMessage): Promise<void>;
+    sendNow(peerId: string, msg: SessionMessage): void;
+  };
   const apply = t.apply.bind(treasury);
   t.apply = (peerId, msg) => {
     if (msg.t === 'c_update') updates.push(structuredClone(msg.update));
@@ -120,10 +157,12 @@ async function compromisedTail(p: NodeProcess, token: string) {
   address = `127.0.0.1:${await transport.listen('127.0.0.1', 0)}`;
   const [host, port] = p.ready.p2p.split(':') as [string, string];
   await transport.dial(host, Number(port));
-  await waitUntil(() => peers.has(p.id), 15_000, 'the compromised member\'s session with the primary');
+  await waitUntil(() => peers.has(p.id), 15_000, "the compromised member's session with the primary");
   treasury.joinCommittee(p.id, address, token);
   return {
-    treasury, updates, received,
+    treasury,
+    updates,
+    received,
     /** Sends `msg` to `peerId` over the real session, as this member's enclave. */
     send: (peerId: string, msg: CommitteeMessage) => t.sendNow(peerId, msg),
     stop: () => transport.stop(),
@@ -133,7 +172,9 @@ async function compromisedTail(p: NodeProcess, token: string) {
 describe('committee chains end to end', () => {
   test('2-of-3 on both sides: deposits are 2-of-3, payments replicate, the primary is killed, two backups settle the last balances', async () => {
     const { a, b, ch } = await channelPair('kill-primary');
-    const metrics = await fetch(`${a[0]!.ready.rest_url}/metrics`, { headers: { authorization: `Bearer ${a[0]!.readonlyToken}` } }).then((r) => r.text());
+    const metrics = await fetch(`${a[0]!.ready.rest_url}/metrics`, {
+      headers: { authorization: `Bearer ${a[0]!.readonlyToken}` },
+    }).then((r) => r.text());
     assert.match(metrics, /^teechain_committee_members_connected\{role="primary"\} 3$/m);
     const deps = (await a[0]!.ok('GET', '/v1/deposits')).deposits;
     assert.equal(deps[0].m, 2);
@@ -157,7 +198,11 @@ describe('committee chains end to end', () => {
     assert.equal(outs.get(payoutB), BigInt(expectB), 'the peer gets exactly its last acknowledged balance');
     assert.equal(outs.get(payoutA), BigInt(expectA) - BigInt(s.fee_sat), 'we get ours less the fee');
     // The peer's committee learns of it from the chain.
-    await waitUntil(async () => (await b[0]!.ok('GET', `/v1/channels/${ch}`)).status === 'closed', 15_000, 'peer sees the settlement');
+    await waitUntil(
+      async () => (await b[0]!.ok('GET', `/v1/channels/${ch}`)).status === 'closed',
+      15_000,
+      'peer sees the settlement',
+    );
     for (const n of [...a.slice(1), ...b]) await n.kill('SIGTERM');
   });
 
@@ -165,27 +210,54 @@ describe('committee chains end to end', () => {
     const { a, b, ch } = await channelPair('restart-backup');
     await payMany(a[0]!, ch, 50, 10);
     await a[2]!.kill('SIGKILL');
-    await waitUntil(async () => (await a[0]!.ok('GET', '/v1/committee')).members[2].connected === false, 10_000, 'primary sees the tail down');
+    await waitUntil(
+      async () => (await a[0]!.ok('GET', '/v1/committee')).members[2].connected === false,
+      10_000,
+      'primary sees the tail down',
+    );
     const frozen = await a[0]!.api('POST', '/v1/payments', { channel_id: ch, amount_sat: 10 });
     assert.equal(frozen.status, 503);
     assert.equal(frozen.body.error.code, 'committee_unavailable');
     // The peer keeps paying: a's primary credits it and issues updates that the middle member seals and the
     // dead tail misses; the peer's payments are not acknowledged until the tail has them (answered when they are).
     const incoming = [];
-    for (const [amount, total] of [[700, '700'], [300, '1000']] as const) {
+    for (const [amount, total] of [
+      [700, '700'],
+      [300, '1000'],
+    ] as const) {
       incoming.push(b[0]!.api('POST', '/v1/payments', { channel_id: ch, amount_sat: amount }));
-      await waitUntil(async () => (await a[1]!.ok('GET', `/v1/channels/${ch}`)).total_received_sat === total, 15_000, `the middle member holds the credit of ${amount}`);
+      await waitUntil(
+        async () => (await a[1]!.ok('GET', `/v1/channels/${ch}`)).total_received_sat === total,
+        15_000,
+        `the middle member holds the credit of ${amount}`,
+      );
     }
     const c = await a[0]!.ok('GET', '/v1/committee');
-    assert.ok(c.acked_seq < c.seq, `the credits' updates are not acknowledged by the chain (acked ${c.acked_seq} < ${c.seq})`);
-    assert.equal((await b[0]!.ok('GET', `/v1/channels/${ch}`)).total_acked_sat, '0', 'the peer has no acknowledgement yet');
+    assert.ok(
+      c.acked_seq < c.seq,
+      `the credits' updates are not acknowledged by the chain (acked ${c.acked_seq} < ${c.seq})`,
+    );
+    assert.equal(
+      (await b[0]!.ok('GET', `/v1/channels/${ch}`)).total_acked_sat,
+      '0',
+      'the peer has no acknowledgement yet',
+    );
     await a[2]!.launch();
-    await waitUntil(async () => {
-      const c = (await a[0]!.ok('GET', '/v1/committee'));
-      return c.members.every((m: { connected: boolean }) => m.connected) && c.acked_seq === c.seq;
-    }, 20_000, 'the restarted tail rejoins and acknowledges the latest update');
-    await waitUntil(async () => (await b[0]!.ok('GET', `/v1/channels/${ch}`)).total_acked_sat === '1000', 20_000, 'the peer\'s payments are acknowledged once the tail caught up');
-    for (const answered of await Promise.all(incoming)) assert.ok(answered.status === 201 || answered.status === 202, JSON.stringify(answered.body));
+    await waitUntil(
+      async () => {
+        const c = await a[0]!.ok('GET', '/v1/committee');
+        return c.members.every((m: { connected: boolean }) => m.connected) && c.acked_seq === c.seq;
+      },
+      20_000,
+      'the restarted tail rejoins and acknowledges the latest update',
+    );
+    await waitUntil(
+      async () => (await b[0]!.ok('GET', `/v1/channels/${ch}`)).total_acked_sat === '1000',
+      20_000,
+      "the peer's payments are acknowledged once the tail caught up",
+    );
+    for (const answered of await Promise.all(incoming))
+      assert.ok(answered.status === 201 || answered.status === 202, JSON.stringify(answered.body));
     await payMany(a[0]!, ch, 50, 10);
     const tail = await a[2]!.ok('GET', `/v1/channels/${ch}`);
     assert.equal(tail.total_sent_sat, '1000', 'the tail holds every acknowledged payment');
@@ -198,14 +270,24 @@ describe('committee chains end to end', () => {
     const rand = rng(seed);
     const amount = () => 100 + Math.floor(rand() * 900);
     const p = await NodeProcess.start(join(dir, 'forged0'), chain, key, ['--committee', '3']);
-    const b1 = await NodeProcess.start(join(dir, 'forged1'), chain, key, ['--backup-of', p.ready.p2p], await joinTokenEnv(p, 0));
+    const b1 = await NodeProcess.start(
+      join(dir, 'forged1'),
+      chain,
+      key,
+      ['--backup-of', p.ready.p2p],
+      await joinTokenEnv(p, 0),
+    );
     const x = await compromisedTail(p, (await readJoinTokens(p.datadir))[1]!);
     const q = await NodeProcess.start(join(dir, 'forged-q'), chain, key);
     try {
-      await waitUntil(async () => {
-        const c = (await p.api('GET', '/v1/committee')).body;
-        return c.formed && c.members.every((m: { connected: boolean }) => m.connected) && c.acked_seq === c.seq;
-      }, 30_000, 'committee with the compromised tail formed');
+      await waitUntil(
+        async () => {
+          const c = (await p.api('GET', '/v1/committee')).body;
+          return c.formed && c.members.every((m: { connected: boolean }) => m.connected) && c.acked_seq === c.seq;
+        },
+        30_000,
+        'committee with the compromised tail formed',
+      );
       assert.equal(x.treasury.info().committee!.index, 2, 'the compromised member is the tail');
       const [dp, dq] = await Promise.all([fundDeposit(p, 200_000), fundDeposit(q, 100_000)]);
       const ch = await openChannel(p, q, [dp], [dq]);
@@ -226,15 +308,34 @@ describe('committee chains end to end', () => {
       const quiet = async () => {
         const c = await p.ok('GET', '/v1/committee');
         const mine = await b1.ok('GET', `/v1/channels/${ch}`);
-        return c.acked_seq === c.seq && (await b1.ok('GET', '/v1/committee')).seq === c.seq && mine.total_sent_sat === String(pSent) && mine.total_received_sat === String(qSent);
+        return (
+          c.acked_seq === c.seq &&
+          (await b1.ok('GET', '/v1/committee')).seq === c.seq &&
+          mine.total_sent_sat === String(pSent) &&
+          mine.total_received_sat === String(qSent)
+        );
       };
       await waitUntil(quiet, 20_000, 'every payment replicated to b1');
-      const before = { committee: (await b1.ok('GET', '/v1/committee')).seq as number, channel: await b1.ok('GET', `/v1/channels/${ch}`) };
-      const view = (c: Record<string, unknown>) => ({ sent: c.total_sent_sat, received: c.total_received_sat, acked: c.total_acked_sat, status: c.status, local: c.local_balance_sat });
+      const before = {
+        committee: (await b1.ok('GET', '/v1/committee')).seq as number,
+        channel: await b1.ok('GET', `/v1/channels/${ch}`),
+      };
+      const view = (c: Record<string, unknown>) => ({
+        sent: c.total_sent_sat,
+        received: c.total_received_sat,
+        acked: c.total_acked_sat,
+        status: c.status,
+        local: c.local_balance_sat,
+      });
 
       const latest = x.updates.at(-1)!;
       assert.equal(latest.seq, before.committee, 'the compromised member holds the latest update');
-      const stale = x.updates.find((u) => u.seq < latest.seq && openUpdate(u, p.id)!.channels[ch] !== undefined && openUpdate(u, p.id)!.channels[ch]!.sent < BigInt(pSent))!;
+      const stale = x.updates.find(
+        (u) =>
+          u.seq < latest.seq &&
+          openUpdate(u, p.id)!.channels[ch] !== undefined &&
+          openUpdate(u, p.id)!.channels[ch]!.sent < BigInt(pSent),
+      )!;
       assert.ok(stale, 'an older genuine update, with less sent, to replay');
       // The primary's genuine update with its body edited: q's received total raised, the signature kept.
       const body = JSON.parse(latest.body) as { seq: number; channels: Record<string, { received: string }> };
@@ -253,18 +354,42 @@ describe('committee chains end to end', () => {
         const seen = x.received.length;
         x.send(b1Id, { t: 'c_update', update });
         // b1's refusal comes back on the same session: a definite answer to this very update.
-        await waitUntil(() => x.received.slice(seen).some((m) => m.t === 'c_refuse' && m.seq === update.seq), 15_000, `b1 answers ${what}`);
-        const refusal = x.received.slice(seen).find((m) => m.t === 'c_refuse' && m.seq === update.seq) as Extract<CommitteeMessage, { t: 'c_refuse' }>;
+        await waitUntil(
+          () => x.received.slice(seen).some((m) => m.t === 'c_refuse' && m.seq === update.seq),
+          15_000,
+          `b1 answers ${what}`,
+        );
+        const refusal = x.received.slice(seen).find((m) => m.t === 'c_refuse' && m.seq === update.seq) as Extract<
+          CommitteeMessage,
+          { t: 'c_refuse' }
+        >;
         assert.equal(refusal.code, code, `${what}: refused as ${code}`);
-        assert.equal((await b1.ok('GET', '/v1/committee')).seq, before.committee, `${what}: b1's sequence number is unchanged`);
-        assert.deepEqual(view(await b1.ok('GET', `/v1/channels/${ch}`)), view(before.channel), `${what}: b1's channel is unchanged`);
+        assert.equal(
+          (await b1.ok('GET', '/v1/committee')).seq,
+          before.committee,
+          `${what}: b1's sequence number is unchanged`,
+        );
+        assert.deepEqual(
+          view(await b1.ok('GET', `/v1/channels/${ch}`)),
+          view(before.channel),
+          `${what}: b1's channel is unchanged`,
+        );
       }
-      assert.ok((await b1.ok('GET', '/v1/peers')).peers.some((peer: { peer_id?: string; node_id?: string } | string) => JSON.stringify(peer).includes(x.treasury.nodeId)), 'the session survives');
+      assert.ok(
+        (await b1.ok('GET', '/v1/peers')).peers.some((peer: { peer_id?: string; node_id?: string } | string) =>
+          JSON.stringify(peer).includes(x.treasury.nodeId),
+        ),
+        'the session survives',
+      );
 
       // The committee keeps working: both ways, acknowledged, replicated to b1 and the compromised tail.
       await payBothWays(1);
       await waitUntil(quiet, 20_000, 'payments after the refusals replicated to b1');
-      await waitUntil(async () => (await q.ok('GET', `/v1/channels/${ch}`)).total_acked_sat === String(qSent), 20_000, 'q\'s last payment acknowledged');
+      await waitUntil(
+        async () => (await q.ok('GET', `/v1/channels/${ch}`)).total_acked_sat === String(qSent),
+        20_000,
+        "q's last payment acknowledged",
+      );
       const tail = x.treasury.state.channels[ch]!;
       assert.deepEqual([tail.sent, tail.received], [BigInt(pSent), BigInt(qSent)], 'the tail holds the latest totals');
     } finally {
@@ -290,7 +415,10 @@ describe('committee chains end to end', () => {
         const r = await a[0]!.api('POST', '/v1/payments', { channel_id: ch, amount_sat: 10 }).catch(() => null);
         if (r?.status === 201 && r.body.status === 'succeeded') {
           acked += 10;
-          if (acked / 10 >= killAfter && !killed) { killed = true; await a[victim]!.kill('SIGKILL'); }
+          if (acked / 10 >= killAfter && !killed) {
+            killed = true;
+            await a[victim]!.kill('SIGKILL');
+          }
         }
       }
     };

@@ -17,17 +17,23 @@ import type { TreasuryState } from '../src/enclave/treasury/state.ts';
 
 async function payAndWait(from: MeshNode, channelId: string, amounts: number[]): Promise<void> {
   const results = await from.treasury.pay(amounts.map((amount_sat) => ({ channel_id: channelId, amount_sat })));
-  assert.ok(results.every((r) => r.ok), JSON.stringify(results.find((r) => !r.ok)));
+  assert.ok(
+    results.every((r) => r.ok),
+    JSON.stringify(results.find((r) => !r.ok)),
+  );
   const last = (results[results.length - 1] as { position: string }).position;
   await waitFor(() => from.treasury.channel(channelId).total_acked_sat === last);
 }
 
-type Internals = { sendNow(peer: string, msg: CommitteeMessage): void; committee: { handle(peer: string, msg: CommitteeMessage): Promise<void> } };
+type Internals = {
+  sendNow(peer: string, msg: CommitteeMessage): void;
+  committee: { handle(peer: string, msg: CommitteeMessage): Promise<void> };
+};
 
 /** Committee p, b1, b2 (2-of-3) with a channel funded both ways to lone q; records the refusals p receives. */
 async function setup() {
   const mesh = new Mesh();
-  const [p, b1, b2] = await mesh.committee(['p', 'b1', 'b2']) as [MeshNode, MeshNode, MeshNode];
+  const [p, b1, b2] = (await mesh.committee(['p', 'b1', 'b2'])) as [MeshNode, MeshNode, MeshNode];
   const q = await mesh.add('q');
   await mesh.link('p', 'q');
   const ch = (await p.treasury.openChannel(q.treasury.nodeId, p.payoutAddress)).channel_id;
@@ -62,10 +68,18 @@ async function refusedThenGenuine(s: Awaited<ReturnType<typeof setup>>, code: st
     const truth = s.p.treasury.channel(s.ch);
     assert.equal(mine.total_sent_sat, truth.total_sent_sat, `${m.name}'s replica has the true sent total`);
     assert.equal(mine.total_received_sat, truth.total_received_sat, `${m.name}'s replica has the true received total`);
-    assert.equal(m.treasury.state.config.payoutAddress, s.p.treasury.state.config.payoutAddress, `${m.name} keeps the committee's payout address`);
+    assert.equal(
+      m.treasury.state.config.payoutAddress,
+      s.p.treasury.state.config.payoutAddress,
+      `${m.name} keeps the committee's payout address`,
+    );
     assert.equal(m.treasury.state.channels[s.ch]!.myPayout, s.p.treasury.state.channels[s.ch]!.myPayout);
   }
-  assert.deepEqual(s.refusals.map((r) => r.code), [code], 'b1 refused the forged update with the rule\'s code');
+  assert.deepEqual(
+    s.refusals.map((r) => r.code),
+    [code],
+    "b1 refused the forged update with the rule's code",
+  );
 }
 
 /** The primary is gone; b1 and b2 settle from their replicas: q is paid exactly what its enclave counts. */
@@ -73,15 +87,21 @@ async function settleWithoutPrimary(s: Awaited<ReturnType<typeof setup>>): Promi
   s.mesh.kill('p');
   const r = await s.b1.treasury.settle(s.ch, 2);
   const outs = Transaction.fromHex(r.tx_hex!).outs;
-  const toQ = outs.filter((o) => bytesToHex(o.script) === s.q.treasury.state.channels[s.ch]!.myPayout).reduce((a, o) => a + o.value, 0n);
+  const toQ = outs
+    .filter((o) => bytesToHex(o.script) === s.q.treasury.state.channels[s.ch]!.myPayout)
+    .reduce((a, o) => a + o.value, 0n);
   assert.equal(toQ, BigInt(s.q.treasury.channel(s.ch).local_balance_sat), 'q is paid its true balance');
-  const toUs = outs.filter((o) => bytesToHex(o.script) === bytesToHex(payoutScriptFor(s.p.payoutAddress))).reduce((a, o) => a + o.value, 0n);
-  assert.equal(toUs + toQ + BigInt(r.fee_sat), 150_000n, 'the rest goes to the committee\'s own payout address');
+  const toUs = outs
+    .filter((o) => bytesToHex(o.script) === bytesToHex(payoutScriptFor(s.p.payoutAddress)))
+    .reduce((a, o) => a + o.value, 0n);
+  assert.equal(toUs + toQ + BigInt(r.fee_sat), 150_000n, "the rest goes to the committee's own payout address");
 }
 
-test('a forged update raising `received` without the peer\'s signature is refused', async () => {
+test("a forged update raising `received` without the peer's signature is refused", async () => {
   const s = await setup();
-  s.forge((st) => { st.channels[s.ch]!.received += 20_000n; });
+  s.forge((st) => {
+    st.channels[s.ch]!.received += 20_000n;
+  });
   await refusedThenGenuine(s, 'unsigned_received');
   await settleWithoutPrimary(s);
 });
@@ -99,7 +119,9 @@ test('a forged update changing the payout address is refused', async () => {
 
 test('a forged update lowering `sent` is refused', async () => {
   const s = await setup();
-  s.forge((st) => { st.channels[s.ch]!.sent -= 1_500n; });
+  s.forge((st) => {
+    st.channels[s.ch]!.sent -= 1_500n;
+  });
   await refusedThenGenuine(s, 'total_decreased');
   await settleWithoutPrimary(s);
 });

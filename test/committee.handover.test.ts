@@ -16,14 +16,20 @@ import { MEMBER_QUOTE_NONCE } from '../src/enclave/committee/roster.ts';
 import { verifyDepositSpend } from '../src/enclave/treasury/transactions.ts';
 import type { SessionMessage } from '../src/enclave/protocol/messages.ts';
 
-type Internals = { apply(peerId: string, msg: SessionMessage): Promise<void>; sendNow(peerId: string, msg: SessionMessage): void };
+type Internals = {
+  apply(peerId: string, msg: SessionMessage): Promise<void>;
+  sendNow(peerId: string, msg: SessionMessage): void;
+};
 
 /** Records every message `node` applies, as its enclave decrypted it. */
 function recordApplied(node: MeshNode): string[] {
   const seen: string[] = [];
   const t = node.treasury as unknown as Internals;
   const apply = t.apply.bind(t);
-  t.apply = (peerId, msg) => { seen.push(JSON.stringify(msg)); return apply(peerId, msg); };
+  t.apply = (peerId, msg) => {
+    seen.push(JSON.stringify(msg));
+    return apply(peerId, msg);
+  };
   return seen;
 }
 
@@ -43,8 +49,10 @@ function openableBy(identityKey: string, text: string): string[] {
 async function committeeAndLone() {
   const mesh = new Mesh();
   const sealedByP: string[] = [];
-  mesh.onSeal = (name, bytes) => { if (name === 'p') sealedByP.push(new TextDecoder().decode(bytes)); };
-  const [p, b1, b2] = await mesh.committee(['p', 'b1', 'b2']) as [MeshNode, MeshNode, MeshNode];
+  mesh.onSeal = (name, bytes) => {
+    if (name === 'p') sealedByP.push(new TextDecoder().decode(bytes));
+  };
+  const [p, b1, b2] = (await mesh.committee(['p', 'b1', 'b2'])) as [MeshNode, MeshNode, MeshNode];
   const q = await mesh.add('q');
   const framesAtP = recordApplied(p);
   await mesh.link('q', 'p');
@@ -53,15 +61,22 @@ async function committeeAndLone() {
 
 function assertNeverAtP(pNode: MeshNode, qKey: string, framesAtP: string[], sealedByP: string[]) {
   const pKey = pNode.treasury.state.identityKey;
-  for (const [what, texts] of [['frame the primary received', framesAtP], ['state the primary sealed', sealedByP], ['primary state', [JSON.stringify(pNode.treasury.state, (_k, v) => (typeof v === 'bigint' ? String(v) : v))]]] as const) {
+  for (const [what, texts] of [
+    ['frame the primary received', framesAtP],
+    ['state the primary sealed', sealedByP],
+    ['primary state', [JSON.stringify(pNode.treasury.state, (_k, v) => (typeof v === 'bigint' ? String(v) : v))]],
+  ] as const) {
     for (const text of texts) {
       assert.ok(!text.includes(qKey), `the handed-over private key appears in a ${what}`);
-      assert.ok(!openableBy(pKey, text).includes(qKey), `the handed-over private key is sealed to the primary in a ${what}`);
+      assert.ok(
+        !openableBy(pKey, text).includes(qKey),
+        `the handed-over private key is sealed to the primary in a ${what}`,
+      );
     }
   }
 }
 
-test('a lone peer\'s deposit key never reaches a committee primary whole; two backups still settle it', async () => {
+test("a lone peer's deposit key never reaches a committee primary whole; two backups still settle it", async () => {
   const { mesh, p, b1, b2, q, framesAtP, sealedByP } = await committeeAndLone();
   const depP = await mesh.deposit('p', 80_000n);
   const depQ = await mesh.deposit('q', 50_000n);
@@ -70,8 +85,11 @@ test('a lone peer\'s deposit key never reaches a committee primary whole; two ba
   assert.ok(q.treasury.state.channels[ch.channel_id]!.peerRoster, 'the roster came with the channel');
   await p.treasury.addDeposit(ch.channel_id, depP);
   await q.treasury.addDeposit(ch.channel_id, depQ);
-  assert.equal(p.treasury.channel(ch.channel_id).remote_deposits.length, 1, 'the committee credited q\'s deposit');
-  assert.ok(framesAtP.some((f) => f.includes('"t":"add_deposit"')), 'the grant was among the frames recorded');
+  assert.equal(p.treasury.channel(ch.channel_id).remote_deposits.length, 1, "the committee credited q's deposit");
+  assert.ok(
+    framesAtP.some((f) => f.includes('"t":"add_deposit"')),
+    'the grant was among the frames recorded',
+  );
   assertNeverAtP(p, qKey, framesAtP, sealedByP);
   // What p holds is one share per key for each member: its own box opens to a share, not to the key.
   const held = p.treasury.state.channels[ch.channel_id]!.peerDeposits[0]!;
@@ -86,11 +104,30 @@ test('a lone peer\'s deposit key never reaches a committee primary whole; two ba
   mesh.kill('p');
   const r = await b1.treasury.settle(ch.channel_id, 2);
   const dq = q.treasury.state.deposits[depQ]!;
-  const spendable = { outpoint: dq.outpoint!, value: dq.value!, m: dq.m, pubkeys: dq.pubkeys, privkeys: [], witnessScript: dq.witnessScript };
-  assert.equal(verifyDepositSpend(r.tx_hex!, spendable), r.txid, 'the settlement validly spends q\'s deposit');
+  const spendable = {
+    outpoint: dq.outpoint!,
+    value: dq.value!,
+    m: dq.m,
+    pubkeys: dq.pubkeys,
+    privkeys: [],
+    witnessScript: dq.witnessScript,
+  };
+  assert.equal(verifyDepositSpend(r.tx_hex!, spendable), r.txid, "the settlement validly spends q's deposit");
   const dp = p.treasury.state.deposits[depP]!;
-  assert.equal(verifyDepositSpend(r.tx_hex!, { outpoint: dp.outpoint!, value: dp.value!, m: dp.m, pubkeys: dp.pubkeys, privkeys: [], witnessScript: dp.witnessScript }), r.txid);
-  const toQ = Transaction.fromHex(r.tx_hex!).outs.find((o) => bytesToHex(o.script) === q.treasury.state.channels[ch.channel_id]!.myPayout);
+  assert.equal(
+    verifyDepositSpend(r.tx_hex!, {
+      outpoint: dp.outpoint!,
+      value: dp.value!,
+      m: dp.m,
+      pubkeys: dp.pubkeys,
+      privkeys: [],
+      witnessScript: dp.witnessScript,
+    }),
+    r.txid,
+  );
+  const toQ = Transaction.fromHex(r.tx_hex!).outs.find(
+    (o) => bytesToHex(o.script) === q.treasury.state.channels[ch.channel_id]!.myPayout,
+  );
   assert.equal(toQ?.value, 49_000n, 'q is paid its balance');
 });
 
@@ -108,7 +145,9 @@ test('a lone peer that opens the channel also hands over shares only; a committe
   const d = q.treasury.state.deposits[dep2]!;
   const atQ = recordApplied(q);
   (q.treasury as unknown as Internals).sendNow(p.treasury.nodeId, {
-    t: 'add_deposit', ch: ch.channel_id, deposit: { outpoint: d.outpoint!, value: d.value!.toString(), m: 1, pubkeys: d.pubkeys, privkeys: d.privkeys },
+    t: 'add_deposit',
+    ch: ch.channel_id,
+    deposit: { outpoint: d.outpoint!, value: d.value!.toString(), m: 1, pubkeys: d.pubkeys, privkeys: d.privkeys },
   });
   await waitFor(() => atQ.some((f) => f.includes('"t":"add_deposit_nack"')));
   assert.ok(atQ.some((f) => f.includes('"code":"funding_mismatch"')));
@@ -124,17 +163,57 @@ test('a forged roster is refused and the granter sends no key, whole or shared, 
   const depQ = await mesh.deposit('q', 10_000n);
   const atX = recordApplied(x);
   const xId = x.treasury.nodeId;
-  const quoteOf = (id: string, platform: string) => mesh.service.issueQuote({ measurement: MEASUREMENT, reportData: reportDataFor(hexToBytes(id)), nonce: MEMBER_QUOTE_NONCE, debug: false, platformId: platform });
+  const quoteOf = (id: string, platform: string) =>
+    mesh.service.issueQuote({
+      measurement: MEASUREMENT,
+      reportData: reportDataFor(hexToBytes(id)),
+      nonce: MEMBER_QUOTE_NONCE,
+      debug: false,
+      platformId: platform,
+    });
   const xQuote = await x.treasury.attest(MEMBER_QUOTE_NONCE);
   const y = bytesToHex(publicKeyOf(randomPrivateKey()));
   const z = bytesToHex(publicKeyOf(randomPrivateKey()));
   const send = (threshold: number, members: Array<{ node_id: string; quote: unknown }>) =>
-    (x.treasury as unknown as Internals).sendNow(q.treasury.nodeId, { t: 'roster', ch: ch.channel_id, threshold, members } as unknown as SessionMessage);
+    (x.treasury as unknown as Internals).sendNow(q.treasury.nodeId, {
+      t: 'roster',
+      ch: ch.channel_id,
+      threshold,
+      members,
+    } as unknown as SessionMessage);
   const forged: Array<[string, number, Array<{ node_id: string; quote: unknown }>]> = [
-    ['a quote for a non-member', 2, [{ node_id: xId, quote: xQuote }, { node_id: y, quote: quoteOf(z, platformIdOf('y')) }]],
-    ['two members on one platform', 2, [{ node_id: xId, quote: xQuote }, { node_id: y, quote: quoteOf(y, platformIdOf('x')) }]],
-    ['threshold 1', 1, [{ node_id: xId, quote: xQuote }, { node_id: y, quote: quoteOf(y, platformIdOf('y')) }]],
-    ['a first member other than the peer', 2, [{ node_id: y, quote: quoteOf(y, platformIdOf('y')) }, { node_id: xId, quote: xQuote }]],
+    [
+      'a quote for a non-member',
+      2,
+      [
+        { node_id: xId, quote: xQuote },
+        { node_id: y, quote: quoteOf(z, platformIdOf('y')) },
+      ],
+    ],
+    [
+      'two members on one platform',
+      2,
+      [
+        { node_id: xId, quote: xQuote },
+        { node_id: y, quote: quoteOf(y, platformIdOf('x')) },
+      ],
+    ],
+    [
+      'threshold 1',
+      1,
+      [
+        { node_id: xId, quote: xQuote },
+        { node_id: y, quote: quoteOf(y, platformIdOf('y')) },
+      ],
+    ],
+    [
+      'a first member other than the peer',
+      2,
+      [
+        { node_id: y, quote: quoteOf(y, platformIdOf('y')) },
+        { node_id: xId, quote: xQuote },
+      ],
+    ],
   ];
   for (const [what, threshold, members] of forged) {
     const before = q.events.filter((e) => e.type === 'roster_refused').length;
@@ -147,15 +226,20 @@ test('a forged roster is refused and the granter sends no key, whole or shared, 
   assert.ok(!atX.some((f) => f.includes('"t":"add_deposit"')), 'no grant was sent to the announcer of a forged roster');
   assert.ok(q.treasury.info().peers.includes(xId), 'the session survives a refused roster');
   // The same roster done right (each member its own quote, own platform, 2 ≤ m ≤ n, the peer first) is taken.
-  send(2, [{ node_id: xId, quote: xQuote }, { node_id: y, quote: quoteOf(y, platformIdOf('y')) }]);
+  send(2, [
+    { node_id: xId, quote: xQuote },
+    { node_id: y, quote: quoteOf(y, platformIdOf('y')) },
+  ]);
   await waitFor(() => q.treasury.state.channels[ch.channel_id]!.peerRoster !== undefined);
   assert.deepEqual(q.treasury.state.channels[ch.channel_id]!.peerRoster!.members, [xId, y]);
 });
 
-test('between two committees, no member\'s deposit key reaches the peer primary in a form it can open', async () => {
+test("between two committees, no member's deposit key reaches the peer primary in a form it can open", async () => {
   const mesh = new Mesh();
   const sealedByA0: string[] = [];
-  mesh.onSeal = (name, bytes) => { if (name === 'a0') sealedByA0.push(new TextDecoder().decode(bytes)); };
+  mesh.onSeal = (name, bytes) => {
+    if (name === 'a0') sealedByA0.push(new TextDecoder().decode(bytes));
+  };
   const a = await mesh.committee(['a0', 'a1', 'a2']);
   const b = await mesh.committee(['b0', 'b1', 'b2']);
   const framesAtA0 = recordApplied(a[0]!);
@@ -163,7 +247,10 @@ test('between two committees, no member\'s deposit key reaches the peer primary 
   const depB = await mesh.deposit('b0', 50_000n);
   const ch = await a[0]!.treasury.openChannel(b[0]!.treasury.nodeId, a[0]!.payoutAddress);
   await b[0]!.treasury.addDeposit(ch.channel_id, depB);
-  const keys = [b[0]!.treasury.state.deposits[depB]!.privkeys[0]!, ...b.slice(1).map((m) => m.treasury.state.committee!.memberKeys[depB]!)];
+  const keys = [
+    b[0]!.treasury.state.deposits[depB]!.privkeys[0]!,
+    ...b.slice(1).map((m) => m.treasury.state.committee!.memberKeys[depB]!),
+  ];
   assert.equal(new Set(keys).size, 3);
   for (const k of keys) assertNeverAtP(a[0]!, k, framesAtA0, sealedByA0);
   assert.equal(a[0]!.treasury.channel(ch.channel_id).remote_deposits.length, 1);
@@ -175,12 +262,22 @@ test('between two committees, no member\'s deposit key reaches the peer primary 
   mesh.kill('a0');
   const r = await a[1]!.treasury.settle(ch.channel_id, 2);
   const d = b[0]!.treasury.state.deposits[depB]!;
-  assert.equal(verifyDepositSpend(r.tx_hex!, { outpoint: d.outpoint!, value: d.value!, m: d.m, pubkeys: d.pubkeys, privkeys: [], witnessScript: d.witnessScript }), r.txid);
+  assert.equal(
+    verifyDepositSpend(r.tx_hex!, {
+      outpoint: d.outpoint!,
+      value: d.value!,
+      m: d.m,
+      pubkeys: d.pubkeys,
+      privkeys: [],
+      witnessScript: d.witnessScript,
+    }),
+    r.txid,
+  );
 });
 
-test('members re-verify the peer roster from their own replica: a primary\'s forged roster gets no shares', async () => {
+test("members re-verify the peer roster from their own replica: a primary's forged roster gets no shares", async () => {
   const mesh = new Mesh();
-  const [a0, a1, a2] = await mesh.committee(['a0', 'a1', 'a2']) as [MeshNode, MeshNode, MeshNode];
+  const [a0, a1, a2] = (await mesh.committee(['a0', 'a1', 'a2'])) as [MeshNode, MeshNode, MeshNode];
   const x = await mesh.add('x');
   await mesh.link('a0', 'x');
   const ch = await a0.treasury.openChannel(x.treasury.nodeId, a0.payoutAddress);
@@ -191,15 +288,41 @@ test('members re-verify the peer roster from their own replica: a primary\'s for
   const y = bytesToHex(publicKeyOf(randomPrivateKey()));
   const z = bytesToHex(publicKeyOf(randomPrivateKey()));
   const xQuote = await x.treasury.attest(MEMBER_QUOTE_NONCE);
-  const zQuote = mesh.service.issueQuote({ measurement: MEASUREMENT, reportData: reportDataFor(hexToBytes(z)), nonce: MEMBER_QUOTE_NONCE, debug: false, platformId: platformIdOf('y') });
+  const zQuote = mesh.service.issueQuote({
+    measurement: MEASUREMENT,
+    reportData: reportDataFor(hexToBytes(z)),
+    nonce: MEMBER_QUOTE_NONCE,
+    debug: false,
+    platformId: platformIdOf('y'),
+  });
   const s = a0.treasury.state;
-  s.channels[ch.channel_id]!.peerRoster = { threshold: 2, members: [x.treasury.nodeId, y], proof: [{ node_id: x.treasury.nodeId, quote: xQuote }, { node_id: y, quote: zQuote }] };
+  s.channels[ch.channel_id]!.peerRoster = {
+    threshold: 2,
+    members: [x.treasury.nodeId, y],
+    proof: [
+      { node_id: x.treasury.nodeId, quote: xQuote },
+      { node_id: y, quote: zQuote },
+    ],
+  };
   const dep = s.deposits[depA]!;
   dep.status = 'in_channel';
   dep.channelId = ch.channel_id;
   await a0.treasury.commit();
-  await waitFor(() => a1.treasury.state.channels[ch.channel_id]?.peerRoster !== undefined && a2.treasury.state.deposits[depA]?.status === 'in_channel');
-  const coordinator = (a0.treasury as unknown as { committee: { handover(d: string, p: string[], own: { pubkey: string; boxes: string[] }): Promise<unknown> } }).committee;
-  await assert.rejects(coordinator.handover(depA, dep.pubkeys, { pubkey: dep.pubkeys[0]!, boxes: ['00', '00'] }), { code: 'roster_unknown' });
-  assert.ok(!atA0.some((f) => f.includes('"t":"c_handover_shares"') || f.includes('"t":"c_handover_res"')), 'no member handed over its key');
+  await waitFor(
+    () =>
+      a1.treasury.state.channels[ch.channel_id]?.peerRoster !== undefined &&
+      a2.treasury.state.deposits[depA]?.status === 'in_channel',
+  );
+  const coordinator = (
+    a0.treasury as unknown as {
+      committee: { handover(d: string, p: string[], own: { pubkey: string; boxes: string[] }): Promise<unknown> };
+    }
+  ).committee;
+  await assert.rejects(coordinator.handover(depA, dep.pubkeys, { pubkey: dep.pubkeys[0]!, boxes: ['00', '00'] }), {
+    code: 'roster_unknown',
+  });
+  assert.ok(
+    !atA0.some((f) => f.includes('"t":"c_handover_shares"') || f.includes('"t":"c_handover_res"')),
+    'no member handed over its key',
+  );
 });

@@ -27,7 +27,10 @@ test('a stranger with a valid attested session but no join token cannot join: re
   stranger.treasury.joinCommittee(p.treasury.nodeId, 's:1');
   await waitFor(() => outcome(mesh, 'p', 's') !== null);
   assert.equal(outcome(mesh, 'p', 's'), 'join_token_required');
-  assert.deepEqual(p.treasury.info().committee!.members.map((m) => m.node_id), [p.treasury.nodeId]);
+  assert.deepEqual(
+    p.treasury.info().committee!.members.map((m) => m.node_id),
+    [p.treasury.nodeId],
+  );
   assert.equal(JSON.stringify(p.treasury.state.committee), before, 'the refusal changed nothing');
   assert.equal(p.seals, seals, 'the refusal sealed nothing');
 });
@@ -72,7 +75,10 @@ test('a used token stays used across a primary restart; a known member re-joins 
   mesh.crash('p');
   await mesh.restart('p', []);
   // What it sealed: both tokens spent, each on the member it admitted.
-  assert.deepEqual(Object.values(p!.treasury.state.committee!.joinTokens!).sort(), [b1!.treasury.nodeId, b2!.treasury.nodeId].sort());
+  assert.deepEqual(
+    Object.values(p!.treasury.state.committee!.joinTokens!).sort(),
+    [b1!.treasury.nodeId, b2!.treasury.nodeId].sort(),
+  );
   const intruder = await mesh.add('x', { role: 'backup' });
   await mesh.link('x', 'p');
   intruder.treasury.joinCommittee(p!.treasury.nodeId, 'x:1', p!.joinTokens[1]);
@@ -91,7 +97,10 @@ test('a used token stays used across a primary restart; a known member re-joins 
   await waitFor(() => b1!.treasury.deposits().some((d) => d.deposit_id === id && d.status === 'free'));
   assert.ok(b1!.treasury.state.committee!.memberKeys[id]);
   assert.equal(b1!.events.filter((e) => e.type === 'committee_join_refused').length, 0);
-  assert.deepEqual(p!.treasury.info().committee!.members.map((m) => m.node_id), [p, b1, b2].map((n) => n!.treasury.nodeId));
+  assert.deepEqual(
+    p!.treasury.info().committee!.members.map((m) => m.node_id),
+    [p, b1, b2].map((n) => n!.treasury.nodeId),
+  );
 });
 
 test('a token is refused by another primary: tokens admit only to the committee that issued them', async () => {

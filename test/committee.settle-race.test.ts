@@ -13,7 +13,10 @@ import { bytesToHex } from '../enclave-sim/encoding.ts';
 
 async function payAndWait(from: MeshNode, channelId: string, amounts: number[]): Promise<void> {
   const results = await from.treasury.pay(amounts.map((amount_sat) => ({ channel_id: channelId, amount_sat })));
-  assert.ok(results.every((r) => r.ok), JSON.stringify(results.find((r) => !r.ok)));
+  assert.ok(
+    results.every((r) => r.ok),
+    JSON.stringify(results.find((r) => !r.ok)),
+  );
   const last = (results[results.length - 1] as { position: string }).position;
   await waitFor(() => from.treasury.channel(channelId).total_acked_sat === last);
 }
@@ -21,7 +24,7 @@ async function payAndWait(from: MeshNode, channelId: string, amounts: number[]):
 /** Committee p, b1, b2 (2-of-3) with a channel funded both ways to lone q, and a second channel to lone r. */
 async function committeeWithPeers() {
   const mesh = new Mesh();
-  const [p, b1, b2] = await mesh.committee(['p', 'b1', 'b2']) as [MeshNode, MeshNode, MeshNode];
+  const [p, b1, b2] = (await mesh.committee(['p', 'b1', 'b2'])) as [MeshNode, MeshNode, MeshNode];
   const q = await mesh.add('q');
   const r = await mesh.add('r');
   await mesh.link('p', 'q');
@@ -39,7 +42,9 @@ async function committeeWithPeers() {
 
 /** What the settlement pays to `script` (hex). */
 function paidTo(hex: string, script: string): bigint {
-  return Transaction.fromHex(hex).outs.filter((o) => bytesToHex(o.script) === script).reduce((s, o) => s + o.value, 0n);
+  return Transaction.fromHex(hex)
+    .outs.filter((o) => bytesToHex(o.script) === script)
+    .reduce((s, o) => s + o.value, 0n);
 }
 
 test('two backups settle without the primary: no later payment on the channel reaches the peer, the other channels go on', async () => {
@@ -56,8 +61,10 @@ test('two backups settle without the primary: no later payment on the channel re
   // Everything p will ever tell q about chQ has been delivered before chR's acknowledgement came back.
   await waitFor(() => q.treasury.channel(chQ).total_received_sat === p.treasury.channel(chQ).total_sent_sat);
   const qBalance = BigInt(q.treasury.channel(chQ).local_balance_sat);
-  assert.ok(paidTo(settled.tx_hex, qScript) >= qBalance,
-    `the settlement pays q ${paidTo(settled.tx_hex, qScript)} sat, q's enclave counts ${qBalance} sat as its own`);
+  assert.ok(
+    paidTo(settled.tx_hex, qScript) >= qBalance,
+    `the settlement pays q ${paidTo(settled.tx_hex, qScript)} sat, q's enclave counts ${qBalance} sat as its own`,
+  );
   // The primary has closed the channel at the signed totals, and refuses payments on it.
   await waitFor(() => p.treasury.channel(chQ).status === 'closed');
   assert.equal(p.treasury.channel(chQ).settlement_txid, settled.txid);
@@ -71,23 +78,32 @@ test('two backups settle without the primary: no later payment on the channel re
   await waitFor(() => b2.treasury.channel(chR).total_sent_sat === '1100');
 });
 
-test('the signers\' notices are lost: their refusal of the next update tells the primary, and what it had queued on the channel never leaves', async () => {
+test("the signers' notices are lost: their refusal of the next update tells the primary, and what it had queued on the channel never leaves", async () => {
   const { mesh, p, b1, b2, q, chQ, chR } = await committeeWithPeers();
   // Test hook: the direct notices never arrive (as if the primary restarted before sealing what they said).
-  for (const m of [b1, b2]) (m.treasury as unknown as { committee: { announceSigned(id: string): void } }).committee.announceSigned = () => undefined;
+  for (const m of [b1, b2])
+    (m.treasury as unknown as { committee: { announceSigned(id: string): void } }).committee.announceSigned = () =>
+      undefined;
   mesh.block('b2', 'p');
   const settled = await b2.treasury.settle(chQ, 2);
   const qScript = b2.treasury.state.channels[chQ]!.peerPayout!;
   assert.equal(p.treasury.channel(chQ).status, 'open', 'the primary has not heard of the settlement');
   // These debits are sealed and replicated, but no signer acknowledges that update.
   const results = await p.treasury.pay(Array.from({ length: 5 }, () => ({ channel_id: chQ, amount_sat: 1_000 })));
-  assert.ok(results.every((r) => r.ok), 'the primary debited them before it knew');
+  assert.ok(
+    results.every((r) => r.ok),
+    'the primary debited them before it knew',
+  );
   await payAndWait(p, chR, [500]);
   assert.equal(p.treasury.channel(chQ).status, 'closed');
   assert.equal(p.treasury.channel(chQ).settlement_txid, settled.txid);
   assert.equal(p.treasury.channel(chQ).total_sent_sat, '2000', 'closed at the signed totals');
   await waitFor(() => q.treasury.channel(chQ).status === 'closed');
-  assert.equal(q.treasury.channel(chQ).total_received_sat, '2000', 'q was never told of the debits the settlement leaves out');
+  assert.equal(
+    q.treasury.channel(chQ).total_received_sat,
+    '2000',
+    'q was never told of the debits the settlement leaves out',
+  );
   assert.ok(paidTo(settled.tx_hex!, qScript) >= BigInt(q.treasury.channel(chQ).local_balance_sat));
   // The settlement pays q exactly its balance: 50,000 − 700 + 2,000.
   assert.equal(paidTo(settled.tx_hex!, qScript), 51_300n);
@@ -95,7 +111,12 @@ test('the signers\' notices are lost: their refusal of the next update tells the
 
 test('a member upstream of the signers, which adopted the later payments, lets the closure at the signed totals through', async () => {
   const mesh = new Mesh();
-  const [p, b1, b2, b3] = await mesh.committee(['p', 'b1', 'b2', 'b3'], 2) as [MeshNode, MeshNode, MeshNode, MeshNode];
+  const [p, b1, b2, b3] = (await mesh.committee(['p', 'b1', 'b2', 'b3'], 2)) as [
+    MeshNode,
+    MeshNode,
+    MeshNode,
+    MeshNode,
+  ];
   const q = await mesh.add('q');
   const r = await mesh.add('r');
   await mesh.link('p', 'q');
@@ -106,7 +127,9 @@ test('a member upstream of the signers, which adopted the later payments, lets t
   await p.treasury.addDeposit(chR, await mesh.deposit('p', 30_000n));
   await payAndWait(p, chQ, [2_000]);
   await waitFor(() => b3.treasury.channel(chQ).total_sent_sat === '2000');
-  for (const m of [b1, b2, b3]) (m.treasury as unknown as { committee: { announceSigned(id: string): void } }).committee.announceSigned = () => undefined;
+  for (const m of [b1, b2, b3])
+    (m.treasury as unknown as { committee: { announceSigned(id: string): void } }).committee.announceSigned = () =>
+      undefined;
   // b3 and b2 settle; neither p nor b1 hears of it.
   mesh.block('b3', 'p');
   mesh.block('b3', 'b1');
@@ -119,6 +142,10 @@ test('a member upstream of the signers, which adopted the later payments, lets t
   assert.equal(b1.treasury.channel(chQ).status, 'closed');
   assert.equal(b1.treasury.channel(chQ).total_sent_sat, '2000');
   assert.equal(p.treasury.channel(chQ).settlement_txid, settled.txid);
-  assert.equal(q.treasury.channel(chQ).total_received_sat, '2000', 'q was never told of the debit the settlement leaves out');
+  assert.equal(
+    q.treasury.channel(chQ).total_received_sat,
+    '2000',
+    'q was never told of the debit the settlement leaves out',
+  );
   await waitFor(() => b3.treasury.channel(chR).total_sent_sat === '500');
 });

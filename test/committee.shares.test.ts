@@ -23,7 +23,11 @@ function subsets(n: number, k: number): number[][] {
 function chiSquare(bytes: Uint8Array[]): number {
   const counts = new Array<number>(256).fill(0);
   let total = 0;
-  for (const b of bytes) for (const v of b) { counts[v]!++; total++; }
+  for (const b of bytes)
+    for (const v of b) {
+      counts[v]!++;
+      total++;
+    }
   const expected = total / 256;
   return counts.reduce((s, c) => s + (c - expected) ** 2 / expected, 0);
 }
@@ -35,12 +39,20 @@ test('Shamir 3-of-5: every 3, 4 or 5 shares rebuild the secret; no 2 shares do',
     assert.equal(shares.length, 5);
     for (const k of [3, 4, 5]) {
       for (const pick of subsets(5, k)) {
-        assert.deepEqual(await combineShares(pick.map((i) => shares[i]!)), secret, `shares ${pick} rebuild the secret (seed ${seed})`);
+        assert.deepEqual(
+          await combineShares(pick.map((i) => shares[i]!)),
+          secret,
+          `shares ${pick} rebuild the secret (seed ${seed})`,
+        );
       }
     }
     for (const pick of subsets(5, 2)) {
       const rebuilt = await combineShares(pick.map((i) => shares[i]!));
-      assert.notEqual(bytesToHex(rebuilt), bytesToHex(secret), `shares ${pick} (below the threshold) must not rebuild the secret (seed ${seed})`);
+      assert.notEqual(
+        bytesToHex(rebuilt),
+        bytesToHex(secret),
+        `shares ${pick} (below the threshold) must not rebuild the secret (seed ${seed})`,
+      );
     }
   }
   await assert.rejects(combineShares([(await splitSecret(randBytes(rand, 32), 3, 2))[0]!]), /at least two/);
@@ -61,7 +73,11 @@ test('Shamir: two splits of the same secret share nothing, and no share contains
   assert.equal(hex.size, 10, `the ten shares of two splits of one secret are all distinct (seed ${seed})`);
   // Mixing shares of two splits rebuilds nothing: each split drew its own polynomial.
   const mixed = await combineShares([first[0]!, first[1]!, second[2]!]);
-  assert.notEqual(bytesToHex(mixed), bytesToHex(secret), `shares from two different splits rebuilt the secret (seed ${seed})`);
+  assert.notEqual(
+    bytesToHex(mixed),
+    bytesToHex(secret),
+    `shares from two different splits rebuilt the secret (seed ${seed})`,
+  );
 });
 
 test('Shamir: share bytes are uniformly distributed whatever the secret (a share reveals nothing)', async () => {
@@ -74,6 +90,9 @@ test('Shamir: share bytes are uniformly distributed whatever the secret (a share
       for (const s of await splitSecret(secret, 3, 2)) values.push(s.subarray(0, secret.length));
     }
     const chi = chiSquare(values);
-    assert.ok(chi < 400, `share bytes of secret ${bytesToHex(secret).slice(0, 8)}… are far from uniform: chi-square ${chi.toFixed(1)} (seed ${seed})`);
+    assert.ok(
+      chi < 400,
+      `share bytes of secret ${bytesToHex(secret).slice(0, 8)}… are far from uniform: chi-square ${chi.toFixed(1)} (seed ${seed})`,
+    );
   }
 });

@@ -18,18 +18,25 @@ import type { TreasuryState } from '../src/enclave/treasury/state.ts';
 
 async function scene() {
   const mesh = new Mesh();
-  const [p, b1, b2] = await mesh.committee(['p', 'b1', 'b2']) as [MeshNode, MeshNode, MeshNode];
+  const [p, b1, b2] = (await mesh.committee(['p', 'b1', 'b2'])) as [MeshNode, MeshNode, MeshNode];
   const q = await mesh.add('q');
   await mesh.link('p', 'q');
   const ch = (await p.treasury.openChannel(q.treasury.nodeId, p.payoutAddress)).channel_id;
   const dep = await mesh.deposit('p', 100_000n);
   await p.treasury.addDeposit(ch, dep);
   await q.treasury.addDeposit(ch, await mesh.deposit('q', 50_000n));
-  for (const [from, amount] of [[p, 2_000], [q, 700]] as const) {
+  for (const [from, amount] of [
+    [p, 2_000],
+    [q, 700],
+  ] as const) {
     const [r] = await from.treasury.pay([{ channel_id: ch, amount_sat: amount }]);
     await waitFor(() => from.treasury.channel(ch).total_acked_sat === (r as { position: string }).position);
   }
-  await waitFor(() => b2.treasury.info().committee!.seq === p.treasury.info().committee!.seq && b1.treasury.channel(ch).total_received_sat === '700');
+  await waitFor(
+    () =>
+      b2.treasury.info().committee!.seq === p.treasury.info().committee!.seq &&
+      b1.treasury.channel(ch).total_received_sat === '700',
+  );
   return { p, b1, q, ch, dep };
 }
 
@@ -44,64 +51,200 @@ const code = (edit: (b: ReplicaBody) => void, r: TreasuryState = replica()): str
 };
 const otherAddress = () => payments.p2wpkh({ hash: randomBytes(20), network: NETWORK }).address!;
 
-test('the primary\'s genuine update passes', () => {
-  assert.equal(code(() => undefined), null);
+test("the primary's genuine update passes", () => {
+  assert.equal(
+    code(() => undefined),
+    null,
+  );
 });
 
 test('roster: size, threshold and members are fixed once formed', () => {
-  assert.equal(code((b) => { b.size = 4; }), 'roster_changed');
-  assert.equal(code((b) => { b.threshold = 3; }), 'roster_changed');
-  assert.equal(code((b) => { b.members = [b.members[0]!, b.members[2]!, b.members[1]!]; }), 'roster_changed');
-  assert.equal(code((b) => { b.members[1] = { ...b.members[1]!, address: 'elsewhere:1' }; }), 'roster_changed');
+  assert.equal(
+    code((b) => {
+      b.size = 4;
+    }),
+    'roster_changed',
+  );
+  assert.equal(
+    code((b) => {
+      b.threshold = 3;
+    }),
+    'roster_changed',
+  );
+  assert.equal(
+    code((b) => {
+      b.members = [b.members[0]!, b.members[2]!, b.members[1]!];
+    }),
+    'roster_changed',
+  );
+  assert.equal(
+    code((b) => {
+      b.members[1] = { ...b.members[1]!, address: 'elsewhere:1' };
+    }),
+    'roster_changed',
+  );
   // While forming, the roster may only grow at its tail.
   const forming = replica();
   forming.committee!.members = forming.committee!.members.slice(0, 2);
-  assert.equal(code(() => undefined, forming), null);
-  assert.equal(code((b) => { b.members = [b.members[0]!, b.members[2]!]; }, forming), 'roster_changed');
+  assert.equal(
+    code(() => undefined, forming),
+    null,
+  );
+  assert.equal(
+    code((b) => {
+      b.members = [b.members[0]!, b.members[2]!];
+    }, forming),
+    'roster_changed',
+  );
 });
 
-test('payout: the committee\'s address never changes and every channel pays our side to it', () => {
-  assert.equal(code((b) => { b.payoutAddress = otherAddress(); }), 'payout_changed');
-  assert.equal(code((b) => { b.channels[s.ch]!.myPayout = bytesToHex(payoutScriptFor(otherAddress())); }), 'payout_changed');
+test("payout: the committee's address never changes and every channel pays our side to it", () => {
+  assert.equal(
+    code((b) => {
+      b.payoutAddress = otherAddress();
+    }),
+    'payout_changed',
+  );
+  assert.equal(
+    code((b) => {
+      b.channels[s.ch]!.myPayout = bytesToHex(payoutScriptFor(otherAddress()));
+    }),
+    'payout_changed',
+  );
 });
 
-test('channels: id, peer, initiator and the peer\'s payout are immutable; status only moves forward', () => {
-  assert.equal(code((b) => { b.channels[s.ch]!.peerId = s.b1.treasury.nodeId; }), 'channel_changed');
-  assert.equal(code((b) => { b.channels[s.ch]!.initiator = false; }), 'channel_changed');
-  assert.equal(code((b) => { b.channels[s.ch]!.peerPayout = bytesToHex(payoutScriptFor(otherAddress())); }), 'channel_changed');
-  assert.equal(code((b) => { b.channels[s.ch]!.status = 'opening'; }), 'status_regressed');
-  assert.equal(code((b) => { delete b.channels[s.ch]; }), 'entry_missing');
+test("channels: id, peer, initiator and the peer's payout are immutable; status only moves forward", () => {
+  assert.equal(
+    code((b) => {
+      b.channels[s.ch]!.peerId = s.b1.treasury.nodeId;
+    }),
+    'channel_changed',
+  );
+  assert.equal(
+    code((b) => {
+      b.channels[s.ch]!.initiator = false;
+    }),
+    'channel_changed',
+  );
+  assert.equal(
+    code((b) => {
+      b.channels[s.ch]!.peerPayout = bytesToHex(payoutScriptFor(otherAddress()));
+    }),
+    'channel_changed',
+  );
+  assert.equal(
+    code((b) => {
+      b.channels[s.ch]!.status = 'opening';
+    }),
+    'status_regressed',
+  );
+  assert.equal(
+    code((b) => {
+      delete b.channels[s.ch];
+    }),
+    'entry_missing',
+  );
 });
 
-test('a new channel\'s peer payout needs the peer\'s signature', () => {
+test("a new channel's peer payout needs the peer's signature", () => {
   const key = bytesToHex(randomPrivateKey());
   const peerId = bytesToHex(publicKeyOf(hexToBytes(key)));
   const id = bytesToHex(randomBytes(32));
   const payout = bytesToHex(payoutScriptFor(otherAddress()));
   const add = (sig?: string) => (b: ReplicaBody) => {
-    b.channels[id] = { ...structuredClone(b.channels[s.ch]!), id, peerId, myDeposits: [], peerDeposits: [], sent: 0n, received: 0n, acked: 0n, peerPayout: payout, ...(sig ? { peerPayoutSig: sig } : {}) };
+    b.channels[id] = {
+      ...structuredClone(b.channels[s.ch]!),
+      id,
+      peerId,
+      myDeposits: [],
+      peerDeposits: [],
+      sent: 0n,
+      received: 0n,
+      acked: 0n,
+      peerPayout: payout,
+      ...(sig ? { peerPayoutSig: sig } : {}),
+    };
     delete b.channels[id]!.peerPaid;
   };
   assert.equal(code(add()), 'unsigned_peer_payout');
-  assert.equal(code(add(signPayout(bytesToHex(randomPrivateKey()), id, payout))), 'unsigned_peer_payout', 'signed by someone else');
+  assert.equal(
+    code(add(signPayout(bytesToHex(randomPrivateKey()), id, payout))),
+    'unsigned_peer_payout',
+    'signed by someone else',
+  );
   assert.equal(code(add(signPayout(key, id, payout))), null);
 });
 
 test('totals: sent, received, acked never go down; acked ≤ sent; our balance never negative', () => {
-  assert.equal(code((b) => { b.channels[s.ch]!.sent -= 1n; }), 'total_decreased');
-  assert.equal(code((b) => { b.channels[s.ch]!.acked -= 1n; }), 'total_decreased');
-  assert.equal(code((b) => { b.channels[s.ch]!.received -= 1n; }), 'total_decreased');
-  assert.equal(code((b) => { b.channels[s.ch]!.acked = b.channels[s.ch]!.sent + 1n; }), 'acked_exceeds_sent');
-  assert.equal(code((b) => { b.channels[s.ch]!.sent += 5_000n; }), null, 'more paid is fine');
-  assert.equal(code((b) => { b.channels[s.ch]!.sent = 100_701n; }), 'balance_negative');
+  assert.equal(
+    code((b) => {
+      b.channels[s.ch]!.sent -= 1n;
+    }),
+    'total_decreased',
+  );
+  assert.equal(
+    code((b) => {
+      b.channels[s.ch]!.acked -= 1n;
+    }),
+    'total_decreased',
+  );
+  assert.equal(
+    code((b) => {
+      b.channels[s.ch]!.received -= 1n;
+    }),
+    'total_decreased',
+  );
+  assert.equal(
+    code((b) => {
+      b.channels[s.ch]!.acked = b.channels[s.ch]!.sent + 1n;
+    }),
+    'acked_exceeds_sent',
+  );
+  assert.equal(
+    code((b) => {
+      b.channels[s.ch]!.sent += 5_000n;
+    }),
+    null,
+    'more paid is fine',
+  );
+  assert.equal(
+    code((b) => {
+      b.channels[s.ch]!.sent = 100_701n;
+    }),
+    'balance_negative',
+  );
 });
 
 test('received rises only to a total the peer signed', () => {
   const qKey = s.q.treasury.state.identityKey;
-  assert.equal(code((b) => { b.channels[s.ch]!.received += 100n; }), 'unsigned_received');
-  assert.equal(code((b) => { b.channels[s.ch]!.received = 800n; b.channels[s.ch]!.peerPaid = { total: 800n, sig: signPaid(bytesToHex(randomPrivateKey()), s.ch, 800n) }; }), 'unsigned_received');
-  assert.equal(code((b) => { b.channels[s.ch]!.received = 800n; b.channels[s.ch]!.peerPaid = { total: 800n, sig: signPaid(qKey, s.ch, 700n) }; }), 'unsigned_received', 'a signature of another total');
-  assert.equal(code((b) => { b.channels[s.ch]!.received = 800n; b.channels[s.ch]!.peerPaid = { total: 800n, sig: signPaid(qKey, s.ch, 800n) }; }), null);
+  assert.equal(
+    code((b) => {
+      b.channels[s.ch]!.received += 100n;
+    }),
+    'unsigned_received',
+  );
+  assert.equal(
+    code((b) => {
+      b.channels[s.ch]!.received = 800n;
+      b.channels[s.ch]!.peerPaid = { total: 800n, sig: signPaid(bytesToHex(randomPrivateKey()), s.ch, 800n) };
+    }),
+    'unsigned_received',
+  );
+  assert.equal(
+    code((b) => {
+      b.channels[s.ch]!.received = 800n;
+      b.channels[s.ch]!.peerPaid = { total: 800n, sig: signPaid(qKey, s.ch, 700n) };
+    }),
+    'unsigned_received',
+    'a signature of another total',
+  );
+  assert.equal(
+    code((b) => {
+      b.channels[s.ch]!.received = 800n;
+      b.channels[s.ch]!.peerPaid = { total: 800n, sig: signPaid(qKey, s.ch, 800n) };
+    }),
+    null,
+  );
 });
 
 test('a closure at lower totals passes only at a settlement a later member reported signing', () => {
@@ -121,26 +264,78 @@ test('a closure at lower totals passes only at a settlement a later member repor
 });
 
 test('deposits: script, keys and funding are immutable; status follows the deposit state machine', () => {
-  assert.equal(code((b) => { b.deposits[s.dep]!.value = 1n; }), 'deposit_changed');
-  assert.equal(code((b) => { b.deposits[s.dep]!.outpoint = `${'cd'.repeat(32)}:0`; }), 'deposit_changed');
-  assert.equal(code((b) => { b.deposits[s.dep]!.pubkeys = [...b.deposits[s.dep]!.pubkeys].reverse(); }), 'deposit_changed');
-  assert.equal(code((b) => { b.deposits[s.dep]!.m = 1; }), 'deposit_changed');
-  assert.equal(code((b) => { b.deposits[s.dep]!.status = 'pending'; }), 'status_regressed');
-  assert.equal(code((b) => { delete b.deposits[s.dep]; }), 'entry_missing');
-  assert.equal(code((b) => { b.nextDeposit -= 1; }), 'deposit_changed');
+  assert.equal(
+    code((b) => {
+      b.deposits[s.dep]!.value = 1n;
+    }),
+    'deposit_changed',
+  );
+  assert.equal(
+    code((b) => {
+      b.deposits[s.dep]!.outpoint = `${'cd'.repeat(32)}:0`;
+    }),
+    'deposit_changed',
+  );
+  assert.equal(
+    code((b) => {
+      b.deposits[s.dep]!.pubkeys = [...b.deposits[s.dep]!.pubkeys].reverse();
+    }),
+    'deposit_changed',
+  );
+  assert.equal(
+    code((b) => {
+      b.deposits[s.dep]!.m = 1;
+    }),
+    'deposit_changed',
+  );
+  assert.equal(
+    code((b) => {
+      b.deposits[s.dep]!.status = 'pending';
+    }),
+    'status_regressed',
+  );
+  assert.equal(
+    code((b) => {
+      delete b.deposits[s.dep];
+    }),
+    'entry_missing',
+  );
+  assert.equal(
+    code((b) => {
+      b.nextDeposit -= 1;
+    }),
+    'deposit_changed',
+  );
   const free = replica();
   free.deposits[s.dep]!.status = 'free';
-  assert.equal(code((b) => { b.deposits[s.dep]!.status = 'pending'; }, free), 'status_regressed');
+  assert.equal(
+    code((b) => {
+      b.deposits[s.dep]!.status = 'pending';
+    }, free),
+    'status_regressed',
+  );
 });
 
 test('a new deposit must list the key this member made for it, in an m-of-n script over its keys', () => {
   const r = replica();
   const mine = bytesToHex(randomPrivateKey());
   r.committee!.memberKeys.depX = mine;
-  const keys = (own: boolean) => [bytesToHex(publicKeyOf(randomPrivateKey())), bytesToHex(publicKeyOf(randomPrivateKey())), own ? bytesToHex(publicKeyOf(hexToBytes(mine))) : bytesToHex(publicKeyOf(randomPrivateKey()))];
+  const keys = (own: boolean) => [
+    bytesToHex(publicKeyOf(randomPrivateKey())),
+    bytesToHex(publicKeyOf(randomPrivateKey())),
+    own ? bytesToHex(publicKeyOf(hexToBytes(mine))) : bytesToHex(publicKeyOf(randomPrivateKey())),
+  ];
   const add = (pubkeys: string[], script?: string) => (b: ReplicaBody) => {
     const built = buildDepositScript(2, pubkeys);
-    b.deposits.depX = { id: 'depX', m: 2, pubkeys, privkeys: [], witnessScript: script ?? built.witnessScript, address: built.address, status: 'pending' };
+    b.deposits.depX = {
+      id: 'depX',
+      m: 2,
+      pubkeys,
+      privkeys: [],
+      witnessScript: script ?? built.witnessScript,
+      address: built.address,
+      status: 'pending',
+    };
   };
   assert.equal(code(add(keys(false)), r), 'deposit_key_missing');
   assert.equal(code(add(keys(true)), r), null);

@@ -17,11 +17,22 @@ import { startDashboard, type RunningDashboard } from '../src/dashboard/server.t
 import type { Snapshot } from '../src/dashboard/protocol.ts';
 import { TREASURY_PROGRAM } from '../src/node/treasury-node.ts';
 import { chromiumAvailable, CHROMIUM, launchChromium, type Browser } from './helpers/browser.ts';
-import { attestationKey, fundDeposit, NodeProcess, openChannel, startTestChain, tempDir, waitUntil, type TestChain } from './helpers/network.ts';
+import {
+  attestationKey,
+  fundDeposit,
+  NodeProcess,
+  openChannel,
+  startTestChain,
+  tempDir,
+  waitUntil,
+  type TestChain,
+} from './helpers/network.ts';
 import { assertNoSecret, attestationSecret, nodeSecrets, type Secret } from './helpers/secrets.ts';
 
 /** Only the tests that drive the page need a browser; the security checks below are plain HTTP. */
-const skip = chromiumAvailable() ? false : `${CHROMIUM} not found: install Debian's chromium (apt-get install chromium); .ci/run does`;
+const skip = chromiumAvailable()
+  ? false
+  : `${CHROMIUM} not found: install Debian's chromium (apt-get install chromium); .ci/run does`;
 
 describe('dashboard', () => {
   let chain: TestChain;
@@ -35,18 +46,32 @@ describe('dashboard', () => {
   before(async () => {
     const dir = await tempDir('teechain-dash-');
     chain = await startTestChain();
-    const key = keyFile = await attestationKey(dir);
-    [alice, bob] = await Promise.all([NodeProcess.start(join(dir, 'alice'), chain, key), NodeProcess.start(join(dir, 'bob'), chain, key)]);
+    const key = (keyFile = await attestationKey(dir));
+    [alice, bob] = await Promise.all([
+      NodeProcess.start(join(dir, 'alice'), chain, key),
+      NodeProcess.start(join(dir, 'bob'), chain, key),
+    ]);
     const [da, db] = await Promise.all([fundDeposit(alice, 1_000_000), fundDeposit(bob, 500_000)]);
     channel = await openChannel(alice, bob, [da], [db]);
-    const entry = (name: string, n: NodeProcess) => ({ name, nodeId: n.id, restUrl: n.ready.rest_url, tokenFile: n.ready.token_file, p2p: n.ready.p2p });
+    const entry = (name: string, n: NodeProcess) => ({
+      name,
+      nodeId: n.id,
+      restUrl: n.ready.rest_url,
+      tokenFile: n.ready.token_file,
+      p2p: n.ready.p2p,
+    });
     const network: NetworkFile = {
       chain: { rpcUrl: chain.rpcUrl, rpcUser: chain.rpcUser, rpcPassword: chain.rpcPassword, embedded: true },
       nodes: [entry('alice', alice), entry('bob', bob)],
       topology: 'line',
     };
     const trustAnchor = (await AttestationService.load(key)).trustAnchor;
-    dashboard = await startDashboard({ network, attestation: { trustAnchor, allowedMeasurements: [await measureBundle(TREASURY_PROGRAM)] }, port: 0, pollMs: 250 });
+    dashboard = await startDashboard({
+      network,
+      attestation: { trustAnchor, allowedMeasurements: [await measureBundle(TREASURY_PROGRAM)] },
+      port: 0,
+      pollMs: 250,
+    });
     if (!skip) browser = await launchChromium();
   });
 
@@ -57,22 +82,31 @@ describe('dashboard', () => {
     await chain?.close();
   });
 
-  test('the page draws the network: verified nodes, the channel with both balances, deposits with confirmations', { skip }, async () => {
-    const page = await browser!.context.newPage();
-    await page.goto(dashboard.url);
-    await page.locator('#live.on').waitFor();
-    await page.locator('[data-testid=graph-node].verified').nth(1).waitFor();
-    assert.deepEqual(await page.locator('[data-testid=graph-node]').evaluateAll((els) => els.map((e) => e.getAttribute('data-node'))), ['alice', 'bob']);
-    const edge = page.locator(`g.edge[data-channel="${channel}"]`);
-    assert.equal(await edge.locator('[data-side=a]').textContent(), '1,000,000');
-    assert.equal(await edge.locator('[data-side=b]').textContent(), '500,000');
-    assert.match(await page.locator('#nodes tr[data-key=alice]').innerText(), /✓ verified/);
-    const deposits = page.locator('#deposits tr[data-key]');
-    assert.equal(await deposits.count(), 2);
-    assert.match(await deposits.first().innerText(), /in channel\s+1,000,000\s+[0-9a-f]{16}…:\d\s+[1-9]/);
-    assert.match(await page.locator('#committees').innerText(), /No committees/);
-    await page.close();
-  });
+  test(
+    'the page draws the network: verified nodes, the channel with both balances, deposits with confirmations',
+    { skip },
+    async () => {
+      const page = await browser!.context.newPage();
+      await page.goto(dashboard.url);
+      await page.locator('#live.on').waitFor();
+      await page.locator('[data-testid=graph-node].verified').nth(1).waitFor();
+      assert.deepEqual(
+        await page
+          .locator('[data-testid=graph-node]')
+          .evaluateAll((els) => els.map((e) => e.getAttribute('data-node'))),
+        ['alice', 'bob'],
+      );
+      const edge = page.locator(`g.edge[data-channel="${channel}"]`);
+      assert.equal(await edge.locator('[data-side=a]').textContent(), '1,000,000');
+      assert.equal(await edge.locator('[data-side=b]').textContent(), '500,000');
+      assert.match(await page.locator('#nodes tr[data-key=alice]').innerText(), /✓ verified/);
+      const deposits = page.locator('#deposits tr[data-key]');
+      assert.equal(await deposits.count(), 2);
+      assert.match(await deposits.first().innerText(), /in channel\s+1,000,000\s+[0-9a-f]{16}…:\d\s+[1-9]/);
+      assert.match(await page.locator('#committees').innerText(), /No committees/);
+      await page.close();
+    },
+  );
 
   test('a payment through the page changes the balances shown; payments by others show up live', { skip }, async () => {
     const page = await browser!.context.newPage();
@@ -89,9 +123,18 @@ describe('dashboard', () => {
     assert.equal(await page.locator(`g.edge[data-channel="${channel}"] [data-side=a]`).textContent(), '987,655');
 
     // The same page, not reloaded, follows payments made elsewhere (here: the REST API, in batches).
-    for (let i = 0; i < 5; i++) await bob.ok('POST', '/v1/payments/batch', { payments: Array.from({ length: 200 }, () => ({ channel_id: channel, amount_sat: 1 })) });
+    for (let i = 0; i < 5; i++)
+      await bob.ok('POST', '/v1/payments/batch', {
+        payments: Array.from({ length: 200 }, () => ({ channel_id: channel, amount_sat: 1 })),
+      });
     await row.locator('.bal-a').filter({ hasText: '988,655' }).waitFor();
-    await waitUntil(async () => /[1-9][0-9.]* payments\/s/.test(await page.locator('#rate-now').innerText()) || (await page.locator('#nodes tr[data-key=bob]').innerText()).includes('1000 / 0'), 10_000, 'payments shown');
+    await waitUntil(
+      async () =>
+        /[1-9][0-9.]* payments\/s/.test(await page.locator('#rate-now').innerText()) ||
+        (await page.locator('#nodes tr[data-key=bob]').innerText()).includes('1000 / 0'),
+      10_000,
+      'payments shown',
+    );
     await page.close();
   });
 
@@ -122,7 +165,11 @@ describe('dashboard', () => {
     await page.fill('#mine-form input[name=blocks]', '1');
     await page.click('#mine-form button');
     await page.locator('#action-result.ok').filter({ hasText: 'mined 1 block' }).waitFor();
-    await waitUntil(async () => Number(await row.locator('td').nth(7).innerText()) >= 1, 10_000, 'settlement confirmed');
+    await waitUntil(
+      async () => Number(await row.locator('td').nth(7).innerText()) >= 1,
+      10_000,
+      'settlement confirmed',
+    );
     await page.locator('#deposits td.settled').first().waitFor();
     await page.screenshot({ path: join(await tempDir('teechain-dash-shot-'), 'settled.png') });
     await page.close();
@@ -146,11 +193,24 @@ describe('dashboard', () => {
       const pay = await action('pay', { from: 'alice', to: 'bob', amount_sat: 1_234 });
       assert.equal(pay.status, 201, JSON.stringify(pay.body));
       // Answered succeeded, or in_flight if the acknowledgement took longer than the API waits: then wait for it.
-      await waitUntil(async () => (await alice.ok('GET', '/v1/payments?limit=50')).payments.some((p: { payment_id: string; status: string }) => p.payment_id === pay.body.payment_id && p.status === 'succeeded'), 30_000, 'the payment acknowledged');
+      await waitUntil(
+        async () =>
+          (await alice.ok('GET', '/v1/payments?limit=50')).payments.some(
+            (p: { payment_id: string; status: string }) =>
+              p.payment_id === pay.body.payment_id && p.status === 'succeeded',
+          ),
+        30_000,
+        'the payment acknowledged',
+      );
       const paidOn = pay.body.channel_id as string;
       const balance = (await alice.ok('GET', `/v1/channels/${paidOn}`)).local_balance_sat as string;
       // A definite end: the snapshot that shows the payment, then two more polls after it.
-      const shown = await stream.waitFor((e) => e.event === 'snapshot' && (JSON.parse(e.data) as Snapshot).channels.some((c) => c.channel_id === paidOn && c.a.balance_sat === balance), 'the payment in a snapshot');
+      const shown = await stream.waitFor(
+        (e) =>
+          e.event === 'snapshot' &&
+          (JSON.parse(e.data) as Snapshot).channels.some((c) => c.channel_id === paidOn && c.a.balance_sat === balance),
+        'the payment in a snapshot',
+      );
       await stream.waitFor((e) => e.event === 'snapshot' && e.index >= shown.index + 2, 'two more snapshots');
       assert.ok(stream.text.includes(open.body.channel_id as string), 'the stream shows the new channel');
       assert.ok(stream.text.includes(fund.body.deposit_id as string), 'the stream shows the new deposit');
@@ -168,7 +228,10 @@ describe('dashboard', () => {
       await attestationSecret(keyFile),
       { what: 'chain RPC password', value: chain.rpcPassword },
     ];
-    assert.ok(secrets.filter((s) => / deposit .* key /.test(s.what)).length >= 3, secrets.map((s) => s.what).join(', '));
+    assert.ok(
+      secrets.filter((s) => / deposit .* key /.test(s.what)).length >= 3,
+      secrets.map((s) => s.what).join(', '),
+    );
     for (const [where, text] of served) assertNoSecret(text, secrets, where);
     const snapshot = JSON.parse(served.at(-1)![1]) as Snapshot;
     assert.equal(snapshot.nodes.length, 2);
@@ -187,8 +250,18 @@ describe('dashboard', () => {
     assert.equal(((await unknown.json()) as { error: { code: string } }).error.code, 'invalid_argument');
     // DNS rebinding: a page served from another name that resolves to 127.0.0.1 sends its own Host. Refused
     // everywhere: the page, the snapshot, the event stream and the actions.
-    for (const [method, path, body] of [['GET', '/', undefined], ['GET', '/api/snapshot', undefined], ['GET', '/api/events', undefined], ['POST', '/api/actions/pay', '{"from":"alice","to":"bob","amount_sat":1}']] as const) {
-      const r = await rawRequest(method, path, { host: 'attacker.example', ...(body ? { 'content-type': 'application/json' } : {}) }, body);
+    for (const [method, path, body] of [
+      ['GET', '/', undefined],
+      ['GET', '/api/snapshot', undefined],
+      ['GET', '/api/events', undefined],
+      ['POST', '/api/actions/pay', '{"from":"alice","to":"bob","amount_sat":1}'],
+    ] as const) {
+      const r = await rawRequest(
+        method,
+        path,
+        { host: 'attacker.example', ...(body ? { 'content-type': 'application/json' } : {}) },
+        body,
+      );
       assert.equal(r.status, 403, `${method} ${path} with a foreign Host → ${r.status}`);
       assert.equal((JSON.parse(r.body) as { error: { code: string } }).error.code, 'forbidden', `${method} ${path}`);
     }
@@ -203,12 +276,21 @@ describe('dashboard', () => {
   /** A dashboard action as the page makes it (same origin, JSON). */
   async function action(name: string, body: unknown): Promise<{ status: number; body: any }> {
     const u = new URL(`api/actions/${name}`, dashboard.url);
-    const res = await fetch(u, { method: 'POST', headers: { 'content-type': 'application/json', origin: u.origin }, body: JSON.stringify(body) });
+    const res = await fetch(u, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: u.origin },
+      body: JSON.stringify(body),
+    });
     return { status: res.status, body: await res.json() };
   }
 
   /** One HTTP request with headers fetch would not let us set (Host). */
-  function rawRequest(method: string, path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; body: string }> {
+  function rawRequest(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body?: string,
+  ): Promise<{ status: number; body: string }> {
     const u = new URL(dashboard.url);
     return new Promise((resolve, reject) => {
       const req = request({ host: u.hostname, port: u.port, method, path, headers }, (res) => {
@@ -222,7 +304,11 @@ describe('dashboard', () => {
   }
 });
 
-interface StreamEvent { index: number; event: string; data: string }
+interface StreamEvent {
+  index: number;
+  event: string;
+  data: string;
+}
 
 /** The dashboard's server-sent events, read as raw bytes (all kept, for scanning) and parsed as they come. */
 class EventStream {
@@ -233,16 +319,21 @@ class EventStream {
 
   static open(url: URL): Promise<EventStream> {
     return new Promise((resolve, reject) => {
-      const req = request({ host: url.hostname, port: url.port, path: url.pathname, headers: { accept: 'text/event-stream' } }, (res) => {
-        if (res.statusCode !== 200 || !String(res.headers['content-type']).startsWith('text/event-stream')) {
-          reject(new Error(`event stream answered ${res.statusCode} ${res.headers['content-type']}`));
-          return;
-        }
-        res.on('data', (c: Buffer) => stream.push(c));
-        resolve(stream);
-      });
+      const req = request(
+        { host: url.hostname, port: url.port, path: url.pathname, headers: { accept: 'text/event-stream' } },
+        (res) => {
+          if (res.statusCode !== 200 || !String(res.headers['content-type']).startsWith('text/event-stream')) {
+            reject(new Error(`event stream answered ${res.statusCode} ${res.headers['content-type']}`));
+            return;
+          }
+          res.on('data', (c: Buffer) => stream.push(c));
+          resolve(stream);
+        },
+      );
       const stream = new EventStream(req);
-      req.on('error', (err) => { if (!stream.closed) reject(err); });
+      req.on('error', (err) => {
+        if (!stream.closed) reject(err);
+      });
       req.end();
     });
   }
@@ -261,7 +352,11 @@ class EventStream {
       const block = Buffer.from(this.pending.slice(0, end), 'latin1').toString('utf8');
       this.pending = this.pending.slice(end + 2);
       const event = /^event: (.*)$/m.exec(block)?.[1];
-      const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+      const data = block
+        .split('\n')
+        .filter((l) => l.startsWith('data: '))
+        .map((l) => l.slice(6))
+        .join('\n');
       if (event) this.events.push({ index: this.events.length, event, data });
     }
   }

@@ -16,18 +16,23 @@ function inputsOf(txHex: string): string[] {
 
 /** A release attempt: the signed release, or the error the enclave answered with. */
 async function tryRelease(pair: Awaited<ReturnType<typeof makePair>>, id: string) {
-  return pair.a.treasury.releaseDeposit(id, undefined, 2).then((r) => r, (e: unknown) => e);
+  return pair.a.treasury.releaseDeposit(id, undefined, 2).then(
+    (r) => r,
+    (e: unknown) => e,
+  );
 }
 
 function assertRefusedAwaitingChain(attempt: unknown, what: string): void {
-  if (!(attempt instanceof TreasuryError)) throw new assert.AssertionError({ message: `${what}: the enclave signed a release: ${JSON.stringify(attempt)}` });
+  if (!(attempt instanceof TreasuryError))
+    throw new assert.AssertionError({ message: `${what}: the enclave signed a release: ${JSON.stringify(attempt)}` });
   assert.equal(attempt.code, 'deposit_not_free', what);
   assert.match(attempt.message, /awaiting the chain/, what);
 }
 
-const depositOf = (pair: Awaited<ReturnType<typeof makePair>>, id: string) => pair.a.treasury.deposits().find((d) => d.deposit_id === id)!;
+const depositOf = (pair: Awaited<ReturnType<typeof makePair>>, id: string) =>
+  pair.a.treasury.deposits().find((d) => d.deposit_id === id)!;
 
-test('deposit fate: a removal whose ack was lost is freed by the peer\'s settlement that does not spend it', async () => {
+test("deposit fate: a removal whose ack was lost is freed by the peer's settlement that does not spend it", async () => {
   const { pair, channelId } = await openFundedPair();
   const dr = await fundedDeposit(pair, pair.a, 200_000n);
   await pair.a.treasury.addDeposit(channelId, dr);
@@ -38,7 +43,7 @@ test('deposit fate: a removal whose ack was lost is freed by the peer\'s settlem
   const removal = pair.a.treasury.removeDeposit(channelId, dr).catch((e: unknown) => e);
   await waitFor(() => pair.b.treasury.channel(channelId).remote_balance_sat === '1000000');
   const s = await pair.b.treasury.settle(channelId, 2);
-  assert.ok(!inputsOf(s.tx_hex!).includes(drOutpoint), 'the peer\'s settlement does not spend the removed deposit');
+  assert.ok(!inputsOf(s.tx_hex!).includes(drOutpoint), "the peer's settlement does not spend the removed deposit");
   assert.equal(((await removal) as TreasuryError).code, 'timeout');
 
   // The chain shows b's settlement (a's host found it spending the channel's deposits).
@@ -56,7 +61,7 @@ test('deposit fate: a removal whose ack was lost is freed by the peer\'s settlem
   assert.equal(da.spent_by, s.txid);
 });
 
-test('deposit fate: an addition whose ack was lost stays bound until the chain shows the peer\'s settlement spending it', async () => {
+test("deposit fate: an addition whose ack was lost stays bound until the chain shows the peer's settlement spending it", async () => {
   const { pair, channelId } = await openFundedPair();
   const dx = await fundedDeposit(pair, pair.a, 300_000n);
   const dxOutpoint = depositOf(pair, dx).outpoint!;
@@ -65,7 +70,7 @@ test('deposit fate: an addition whose ack was lost stays bound until the chain s
   // b credits it; its acknowledgement is lost.
   await waitFor(() => pair.b.treasury.channel(channelId).remote_balance_sat === '1300000');
   const s = await pair.b.treasury.settle(channelId, 2);
-  assert.ok(inputsOf(s.tx_hex!).includes(dxOutpoint), 'the peer\'s settlement spends the added deposit');
+  assert.ok(inputsOf(s.tx_hex!).includes(dxOutpoint), "the peer's settlement spends the added deposit");
   assert.equal(((await addition) as TreasuryError).code, 'timeout');
 
   // The host shows b's settlement before it is confirmed: the channel closes, the deposit's fate waits.
@@ -73,8 +78,12 @@ test('deposit fate: an addition whose ack was lost stays bound until the chain s
   assert.equal(closed.status, 'closed');
   const attempt = await tryRelease(pair, dx);
   if (!(attempt instanceof TreasuryError)) {
-    const spendsSettlementInput = inputsOf((attempt as { tx_hex: string }).tx_hex).every((o) => inputsOf(s.tx_hex!).includes(o));
-    assert.fail(`the enclave signed a release of ${dx} conflicting with the peer's settlement (its input is an input of ${s.txid}: ${spendsSettlementInput})`);
+    const spendsSettlementInput = inputsOf((attempt as { tx_hex: string }).tx_hex).every((o) =>
+      inputsOf(s.tx_hex!).includes(o),
+    );
+    assert.fail(
+      `the enclave signed a release of ${dx} conflicting with the peer's settlement (its input is an input of ${s.txid}: ${spendsSettlementInput})`,
+    );
   }
   assertRefusedAwaitingChain(attempt, 'before the chain shows the winner');
   assert.equal(depositOf(pair, dx).status, 'in_channel');
@@ -99,8 +108,15 @@ test('deposit fate: after our own settlement, the chain showing it spends the re
   const dx = await fundedDeposit(pair, pair.a, 300_000n);
   // Neither request reaches b: both stay half done on a.
   pair.wire.tamper = (dir, frames) => (dir === 'ab' ? [] : frames);
-  const outcome = (p: Promise<unknown>) => p.then(() => 'acknowledged', (e: unknown) => (e instanceof TreasuryError ? e.code : String(e)));
-  const pending = [outcome(pair.a.treasury.removeDeposit(channelId, dr)), outcome(pair.a.treasury.addDeposit(channelId, dx))];
+  const outcome = (p: Promise<unknown>) =>
+    p.then(
+      () => 'acknowledged',
+      (e: unknown) => (e instanceof TreasuryError ? e.code : String(e)),
+    );
+  const pending = [
+    outcome(pair.a.treasury.removeDeposit(channelId, dr)),
+    outcome(pair.a.treasury.addDeposit(channelId, dx)),
+  ];
   const s = await pair.a.treasury.settle(channelId, 2);
   const ins = inputsOf(s.tx_hex!);
   assert.ok(ins.includes(depositOf(pair, dr).outpoint!) && !ins.includes(depositOf(pair, dx).outpoint!));
@@ -110,9 +126,15 @@ test('deposit fate: after our own settlement, the chain showing it spends the re
   assert.deepEqual([...pair.a.treasury.channel(channelId).awaiting_chain].sort(), [dr, dx].sort());
   // A host showing a forged spend (no valid signature) changes nothing.
   const forged = Transaction.fromHex(s.tx_hex!);
-  forged.setWitness(0, forged.ins[0]!.witness.map((w, i, all) => (i === 0 || i === all.length - 1 ? w : Buffer.alloc(w.length, 0x30))));
+  forged.setWitness(
+    0,
+    forged.ins[0]!.witness.map((w, i, all) => (i === 0 || i === all.length - 1 ? w : Buffer.alloc(w.length, 0x30))),
+  );
   for (let i = 1; i < forged.ins.length; i++) forged.setWitness(i, []);
-  await assert.rejects(pair.a.treasury.spentOnChain(channelId, forged.toHex()), (e: unknown) => e instanceof TreasuryError && e.code === 'funding_mismatch');
+  await assert.rejects(
+    pair.a.treasury.spentOnChain(channelId, forged.toHex()),
+    (e: unknown) => e instanceof TreasuryError && e.code === 'funding_mismatch',
+  );
 
   pair.chain.spend(s.tx_hex!, 1);
   await pair.a.treasury.spentOnChain(channelId, s.tx_hex!);
@@ -135,7 +157,10 @@ test('deposit fate: a peer settlement with no input at all spends none of our un
   // b drops a's only deposit, the acknowledgement is lost; b settles a channel it sees empty: no transaction.
   let drop = true;
   pair.wire.tamper = (dir, frames) => (drop && dir === 'ba' ? [] : frames);
-  const removal = pair.a.treasury.removeDeposit(ch.channel_id, dr).then(() => 'acknowledged', (e: unknown) => (e instanceof TreasuryError ? e.code : String(e)));
+  const removal = pair.a.treasury.removeDeposit(ch.channel_id, dr).then(
+    () => 'acknowledged',
+    (e: unknown) => (e instanceof TreasuryError ? e.code : String(e)),
+  );
   await waitFor(() => pair.b.treasury.channel(ch.channel_id).remote_balance_sat === '0');
   const s = await pair.b.treasury.settle(ch.channel_id, 2);
   assert.equal(s.tx_hex, null);
@@ -147,7 +172,9 @@ test('deposit fate: a peer settlement with no input at all spends none of our un
   await waitFor(() => pair.a.treasury.channel(ch.channel_id).status === 'closed');
   await waitFor(() => depositOf(pair, dr).status === 'free');
   assert.deepEqual(pair.a.treasury.channel(ch.channel_id).awaiting_chain, []);
-  assert.deepEqual(inputsOf((await pair.a.treasury.releaseDeposit(dr, undefined, 2)).tx_hex), [depositOf(pair, dr).outpoint]);
+  assert.deepEqual(inputsOf((await pair.a.treasury.releaseDeposit(dr, undefined, 2)).tx_hex), [
+    depositOf(pair, dr).outpoint,
+  ]);
   // b did drop the deposit: a, re-sending the removal once the session is back, gets b's acknowledgement.
   assert.equal(await removal, 'acknowledged', 'the removal is acknowledged once the session is back');
 });
@@ -164,11 +191,13 @@ test('keys: a closed channel keeps its keys until its settlement is max(6, min_c
     const st = side.state();
     return [
       ...st.channels[channelId]!.peerDeposits.flatMap((d) => d.privkeys),
-      ...Object.values(st.deposits).filter((d) => d.channelId === channelId).flatMap((d) => d.privkeys),
+      ...Object.values(st.deposits)
+        .filter((d) => d.channelId === channelId)
+        .flatMap((d) => d.privkeys),
     ];
   };
   const keys = [...channelKeys(pair.a), ...channelKeys(pair.b)];
-  assert.equal(keys.length, 4, 'each side holds its own key and the peer\'s');
+  assert.equal(keys.length, 4, "each side holds its own key and the peer's");
 
   // Confirmed, not yet final: kept.
   pair.chain.spend(s.tx_hex!, 5);
@@ -182,11 +211,15 @@ test('keys: a closed channel keeps its keys until its settlement is max(6, min_c
   for (const side of [pair.a, pair.b]) {
     const v = await side.treasury.spentOnChain(channelId, s.tx_hex!);
     const sealed = new TextDecoder().decode(side.sealed[side.sealed.length - 1]!);
-    for (const k of keys) assert.ok(!sealed.includes(k), `${side.name}'s sealed state still holds a key of the settled channel at depth 6`);
+    for (const k of keys)
+      assert.ok(!sealed.includes(k), `${side.name}'s sealed state still holds a key of the settled channel at depth 6`);
     assert.deepEqual(channelKeys(side), []);
     assert.equal(v.keys_held, false, side.name);
     // No signing path finds them: the channel answers channel_closed, its deposits are spent.
-    await assert.rejects(side.treasury.settle(channelId, 2), (e: unknown) => e instanceof TreasuryError && e.code === 'channel_closed');
+    await assert.rejects(
+      side.treasury.settle(channelId, 2),
+      (e: unknown) => e instanceof TreasuryError && e.code === 'channel_closed',
+    );
   }
   // What a re-broadcast needs stays; a deposit outside the channel keeps its key.
   assert.equal(pair.a.treasury.channel(channelId).settlement_tx_hex, s.tx_hex);
@@ -214,8 +247,13 @@ test('keys: every committee member forgets its keys and shares of a finally sett
     const own = m.name.startsWith('a') ? depA : depB;
     const d = st.deposits[own]!;
     return [
-      ...st.channels[channelId]!.peerDeposits.flatMap((p) => [...p.privkeys, ...(p.shares ?? []).flatMap((s) => s.boxes)]),
-      ...d.privkeys, ...(d.sealedKeys ?? []), ...(st.committee!.memberKeys[own] ? [st.committee!.memberKeys[own]!] : []),
+      ...st.channels[channelId]!.peerDeposits.flatMap((p) => [
+        ...p.privkeys,
+        ...(p.shares ?? []).flatMap((s) => s.boxes),
+      ]),
+      ...d.privkeys,
+      ...(d.sealedKeys ?? []),
+      ...(st.committee!.memberKeys[own] ? [st.committee!.memberKeys[own]!] : []),
     ];
   };
   for (const m of members) assert.ok(secrets(m).length > 0, `${m.name} holds secrets of the open channel's deposits`);

@@ -18,34 +18,65 @@ let key: string;
 before(async () => ({ chain, dir, key } = await startE2eFile()));
 after(() => chain?.close());
 
-test('committee release: with the primary killed, two backups release a deposit to the committee\'s payout address only; no member signs a second release', async () => {
+test("committee release: with the primary killed, two backups release a deposit to the committee's payout address only; no member signs a second release", async () => {
   const p = await NodeProcess.start(join(dir, 'c0'), chain, key, ['--committee', '3']);
   const members = [p];
   try {
-    for (const i of [1, 2]) members.push(await NodeProcess.start(join(dir, `c${i}`), chain, key, ['--backup-of', p.ready.p2p], await joinTokenEnv(p, i - 1)));
-    await waitUntil(async () => {
-      const c = (await p.api('GET', '/v1/committee')).body;
-      return c.formed && c.members.every((m: { connected: boolean }) => m.connected) && c.acked_seq === c.seq;
-    }, 30_000, 'committee formed');
+    for (const i of [1, 2])
+      members.push(
+        await NodeProcess.start(
+          join(dir, `c${i}`),
+          chain,
+          key,
+          ['--backup-of', p.ready.p2p],
+          await joinTokenEnv(p, i - 1),
+        ),
+      );
+    await waitUntil(
+      async () => {
+        const c = (await p.api('GET', '/v1/committee')).body;
+        return c.formed && c.members.every((m: { connected: boolean }) => m.connected) && c.acked_seq === c.seq;
+      },
+      30_000,
+      'committee formed',
+    );
     const [, b1, b2] = members as [NodeProcess, NodeProcess, NodeProcess];
     const payout = (await p.ok('GET', '/v1/getinfo')).payout_address as string;
     const id = await fundDeposit(p, 150_000);
-    const viewOf = async (n: NodeProcess) => (await n.ok('GET', '/v1/deposits')).deposits.find((d: any) => d.deposit_id === id);
-    await waitUntil(async () => (await viewOf(b1))?.status === 'free' && (await viewOf(b2))?.status === 'free', 15_000, 'both backups hold the free deposit');
+    const viewOf = async (n: NodeProcess) =>
+      (await n.ok('GET', '/v1/deposits')).deposits.find((d: any) => d.deposit_id === id);
+    await waitUntil(
+      async () => (await viewOf(b1))?.status === 'free' && (await viewOf(b2))?.status === 'free',
+      15_000,
+      'both backups hold the free deposit',
+    );
     const dep = await viewOf(p);
     assert.equal(dep.m, 2);
     assert.equal(dep.pubkeys.length, 3);
 
     await p.kill('SIGKILL');
     // A committee releases only to its payout address: another one is refused, and nothing changes.
-    const elsewhere = await b1.api('POST', `/v1/deposits/${id}/release`, { address: await chain.rpc.call<string>('getnewaddress', []) });
-    assert.deepEqual([elsewhere.status, elsewhere.body.error.code], [400, 'invalid_argument'], JSON.stringify(elsewhere.body));
+    const elsewhere = await b1.api('POST', `/v1/deposits/${id}/release`, {
+      address: await chain.rpc.call<string>('getnewaddress', []),
+    });
+    assert.deepEqual(
+      [elsewhere.status, elsewhere.body.error.code],
+      [400, 'invalid_argument'],
+      JSON.stringify(elsewhere.body),
+    );
     assert.deepEqual(await viewOf(b1), dep);
     assert.deepEqual(await viewOf(b2), dep);
 
     const rel = await b1.ok('POST', `/v1/deposits/${id}/release`, {});
     await chain.mine(1);
-    const tx = await assertMinedRelease(chain.rpc, { outpoint: dep.outpoint, value_sat: dep.value_sat, address: payout, txid: rel.txid, fee_sat: rel.fee_sat, m: 2 });
+    const tx = await assertMinedRelease(chain.rpc, {
+      outpoint: dep.outpoint,
+      value_sat: dep.value_sat,
+      address: payout,
+      txid: rel.txid,
+      fee_sat: rel.fee_sat,
+      m: 2,
+    });
     const witness = tx.ins[0]!.witness;
     assert.equal(witness.length, 4, 'dummy + 2 signatures + the 2-of-3 script');
     assert.equal(Buffer.from(witness.at(-1)!).toString('hex'), dep.witness_script);
@@ -55,7 +86,11 @@ test('committee release: with the primary killed, two backups release a deposit 
     // gave the second signature, asked again, can only sign that very transaction, which the chain already has.
     const sameReleaseAgain = async (n: NodeProcess) => {
       const again = await n.api('POST', `/v1/deposits/${id}/release`, {});
-      assert.deepEqual([again.status, again.body.error?.code], [502, 'broadcast_failed'], `${n.datadir}: ${JSON.stringify(again.body)}`);
+      assert.deepEqual(
+        [again.status, again.body.error?.code],
+        [502, 'broadcast_failed'],
+        `${n.datadir}: ${JSON.stringify(again.body)}`,
+      );
       assert.match(again.body.error.message, /already/);
       const v = await viewOf(n);
       assert.equal(v.status, 'spent', n.datadir);

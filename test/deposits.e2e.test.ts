@@ -19,10 +19,14 @@ let key: string;
 before(async () => ({ chain, dir, key } = await startE2eFile()));
 after(() => chain?.close());
 
-const inputsOf = (hex: string) => Transaction.fromHex(hex).ins.map((i) => `${Buffer.from(i.hash).reverse().toString('hex')}:${i.index}`);
+const inputsOf = (hex: string) =>
+  Transaction.fromHex(hex).ins.map((i) => `${Buffer.from(i.hash).reverse().toString('hex')}:${i.index}`);
 
 async function logLines(file: string): Promise<Array<Record<string, unknown>>> {
-  return (await readFile(file, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return (await readFile(file, 'utf8'))
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 test('deposit removal over REST: refused removals change nothing; a removal covered by the balance frees the deposit on both sides, and its release is mined to the address asked', async () => {
@@ -31,9 +35,15 @@ test('deposit removal over REST: refused removals change nothing; a removal cove
   const a = await NodeProcess.start(join(dir, 'a'), chain, key, ['--log-file', logA]);
   const b = await NodeProcess.start(join(dir, 'b'), chain, key, ['--log-file', logB]);
   try {
-    const [da, dr, spare, db] = await Promise.all([fundDeposit(a, 300_000), fundDeposit(a, 200_000), fundDeposit(a, 50_000), fundDeposit(b, 100_000)]);
+    const [da, dr, spare, db] = await Promise.all([
+      fundDeposit(a, 300_000),
+      fundDeposit(a, 200_000),
+      fundDeposit(a, 50_000),
+      fundDeposit(b, 100_000),
+    ]);
     const ch = await openChannel(a, b, [da, dr], [db]);
-    const depositOf = async (id: string) => (await a.ok('GET', '/v1/deposits')).deposits.find((d: any) => d.deposit_id === id);
+    const depositOf = async (id: string) =>
+      (await a.ok('GET', '/v1/deposits')).deposits.find((d: any) => d.deposit_id === id);
     const drBefore = await depositOf(dr);
     assert.equal(drBefore.status, 'in_channel');
     assert.equal(drBefore.channel_id, ch);
@@ -41,12 +51,18 @@ test('deposit removal over REST: refused removals change nothing; a removal cove
     // a pays b 320,000: its balance (180,000) no longer covers the 200,000 deposit.
     const pay = await a.ok('POST', '/v1/payments', { channel_id: ch, amount_sat: 320_000 });
     assert.equal(pay.status, 'succeeded');
-    await waitUntil(async () => (await b.ok('GET', `/v1/channels/${ch}`)).total_received_sat === '320000', 15_000, 'b credited');
+    await waitUntil(
+      async () => (await b.ok('GET', `/v1/channels/${ch}`)).total_received_sat === '320000',
+      15_000,
+      'b credited',
+    );
 
     // Every refusal answers its code and leaves both sides exactly as they were.
     const snapshot = async () => ({
-      a: await a.ok('GET', `/v1/channels/${ch}`), b: await b.ok('GET', `/v1/channels/${ch}`),
-      deposits: await a.ok('GET', '/v1/deposits'), balance: await a.ok('GET', '/v1/balance'),
+      a: await a.ok('GET', `/v1/channels/${ch}`),
+      b: await b.ok('GET', `/v1/channels/${ch}`),
+      deposits: await a.ok('GET', '/v1/deposits'),
+      balance: await a.ok('GET', '/v1/balance'),
     });
     const before = await snapshot();
     assert.equal(before.a.local_balance_sat, '180000');
@@ -67,13 +83,22 @@ test('deposit removal over REST: refused removals change nothing; a removal cove
 
     // b pays 100,000 back: 280,000 covers the deposit.
     await b.ok('POST', '/v1/payments', { channel_id: ch, amount_sat: 100_000 });
-    await waitUntil(async () => (await a.ok('GET', `/v1/channels/${ch}`)).local_balance_sat === '280000', 15_000, 'a credited');
-    const updatedBefore = (await logLines(logB)).filter((l) => l.msg === 'channel updated' && l.channel_id === ch).length;
+    await waitUntil(
+      async () => (await a.ok('GET', `/v1/channels/${ch}`)).local_balance_sat === '280000',
+      15_000,
+      'a credited',
+    );
+    const updatedBefore = (await logLines(logB)).filter(
+      (l) => l.msg === 'channel updated' && l.channel_id === ch,
+    ).length;
 
     const view = await a.ok('POST', `/v1/channels/${ch}/deposits/remove`, { deposit_id: dr });
-    assert.equal(view.local_balance_sat, '80000', 'the removed deposit\'s value leaves a\'s balance');
+    assert.equal(view.local_balance_sat, '80000', "the removed deposit's value leaves a's balance");
     assert.equal(view.remote_balance_sat, '320000');
-    assert.deepEqual(view.local_deposits.map((d: any) => d.outpoint), [(await depositOf(da)).outpoint]);
+    assert.deepEqual(
+      view.local_deposits.map((d: any) => d.outpoint),
+      [(await depositOf(da)).outpoint],
+    );
     const vb = await b.ok('GET', `/v1/channels/${ch}`);
     assert.equal(vb.remote_balance_sat, '80000', 'b no longer counts the deposit');
     assert.equal(vb.local_balance_sat, '320000');
@@ -81,9 +106,18 @@ test('deposit removal over REST: refused removals change nothing; a removal cove
     const freed = await depositOf(dr);
     assert.equal(freed.status, 'free');
     assert.equal(freed.channel_id, null);
-    assert.deepEqual((await a.ok('GET', '/v1/balance')).deposits, { free_sat: '250000', in_channels_sat: '300000', pending_sat: '0' });
+    assert.deepEqual((await a.ok('GET', '/v1/balance')).deposits, {
+      free_sat: '250000',
+      in_channels_sat: '300000',
+      pending_sat: '0',
+    });
     // Both hosts heard of it (the enclave's channel_updated event, logged).
-    await waitUntil(async () => (await logLines(logB)).filter((l) => l.msg === 'channel updated' && l.channel_id === ch).length > updatedBefore, 15_000, 'b logs the channel update');
+    await waitUntil(
+      async () =>
+        (await logLines(logB)).filter((l) => l.msg === 'channel updated' && l.channel_id === ch).length > updatedBefore,
+      15_000,
+      'b logs the channel update',
+    );
     assert.ok((await logLines(logA)).some((l) => l.msg === 'channel updated' && l.channel_id === ch));
     // A deposit already out of the channel cannot be removed again.
     const again = await a.api('POST', `/v1/channels/${ch}/deposits/remove`, { deposit_id: dr });
@@ -93,7 +127,13 @@ test('deposit removal over REST: refused removals change nothing; a removal cove
     const to = await chain.rpc.call<string>('getnewaddress', []);
     const rel = await a.ok('POST', `/v1/deposits/${dr}/release`, { address: to });
     await chain.mine(1);
-    const relTx = await assertMinedRelease(chain.rpc, { outpoint: drBefore.outpoint, value_sat: drBefore.value_sat, address: to, txid: rel.txid, fee_sat: rel.fee_sat });
+    const relTx = await assertMinedRelease(chain.rpc, {
+      outpoint: drBefore.outpoint,
+      value_sat: drBefore.value_sat,
+      address: to,
+      txid: rel.txid,
+      fee_sat: rel.fee_sat,
+    });
     const spent = await depositOf(dr);
     assert.equal(spent.status, 'spent');
     assert.equal(spent.spent_by, rel.txid);
@@ -102,9 +142,17 @@ test('deposit removal over REST: refused removals change nothing; a removal cove
     // The settlement afterwards spends only what is still in the channel and pays the balances after the removal.
     const s = await a.ok('POST', `/v1/channels/${ch}/settle`, {});
     await chain.mine(1);
-    const settlement = Transaction.fromHex((await chain.rpc.call<{ hex: string }>('getrawtransaction', [s.txid, true])).hex);
-    assert.deepEqual(inputsOf(settlement.toHex()).sort(), [(await depositOf(da)).outpoint, ...view.remote_deposits.map((d: any) => d.outpoint)].sort());
-    assert.equal(settlement.outs.reduce((t, o) => t + o.value, 0n), 400_000n - BigInt(s.fee_sat));
+    const settlement = Transaction.fromHex(
+      (await chain.rpc.call<{ hex: string }>('getrawtransaction', [s.txid, true])).hex,
+    );
+    assert.deepEqual(
+      inputsOf(settlement.toHex()).sort(),
+      [(await depositOf(da)).outpoint, ...view.remote_deposits.map((d: any) => d.outpoint)].sort(),
+    );
+    assert.equal(
+      settlement.outs.reduce((t, o) => t + o.value, 0n),
+      400_000n - BigInt(s.fee_sat),
+    );
     // A closed channel refuses removals too, and says why.
     const late = await a.api('POST', `/v1/channels/${ch}/deposits/remove`, { deposit_id: da });
     assert.deepEqual([late.status, late.body.error.code], [409, 'channel_closed']);

@@ -4,11 +4,24 @@ import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  AttestationError, AttestationService, FileSealedStore, Platform, verifyQuote,
-  type EnclaveHandle, type Quote, type VerifyQuoteOptions,
+  AttestationError,
+  AttestationService,
+  FileSealedStore,
+  Platform,
+  verifyQuote,
+  type EnclaveHandle,
+  type Quote,
+  type VerifyQuoteOptions,
 } from '../enclave-sim/index.ts';
 import { publicKeyOf, randomPrivateKey } from '../src/crypto/secp256k1.ts';
-import { EXAMPLE_ENTRY, exampleInterface, exampleOcalls, exampleReportData, tempDir, type ExampleInterface } from './fixtures/example-enclave/harness.ts';
+import {
+  EXAMPLE_ENTRY,
+  exampleInterface,
+  exampleOcalls,
+  exampleReportData,
+  tempDir,
+  type ExampleInterface,
+} from './fixtures/example-enclave/harness.ts';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -20,10 +33,15 @@ before(async () => {
   ({ dir, cleanup } = await tempDir('attestation'));
   attestation = AttestationService.create();
   const platform = await Platform.open({ dir: join(dir, 'platform'), attestation });
-  const launch = (debug: boolean, instance: string) => platform.launch({
-    entry: EXAMPLE_ENTRY, iface: exampleInterface, ocalls: exampleOcalls(), debug, instance,
-    store: new FileSealedStore(join(dir, `${instance}.sealed`)),
-  });
+  const launch = (debug: boolean, instance: string) =>
+    platform.launch({
+      entry: EXAMPLE_ENTRY,
+      iface: exampleInterface,
+      ocalls: exampleOcalls(),
+      debug,
+      instance,
+      store: new FileSealedStore(join(dir, `${instance}.sealed`)),
+    });
   enclave = await launch(false, 'prod');
   debugEnclave = await launch(true, 'debug');
 });
@@ -54,22 +72,37 @@ function refusedWith(code: string) {
 
 test('a quote verifies and binds the enclave key', async () => {
   const { quote, nonce, publicKey } = await freshQuote(enclave);
-  const verified = verifyQuote(quote, options({ expectedNonce: nonce, expectedReportData: exampleReportData(publicKey) }));
+  const verified = verifyQuote(
+    quote,
+    options({ expectedNonce: nonce, expectedReportData: exampleReportData(publicKey) }),
+  );
   assert.equal(verified.measurement, enclave.measurement);
   assert.equal(verified.debug, false);
   // Hex option forms are accepted too.
-  verifyQuote(quote, options({ expectedNonce: Buffer.from(nonce).toString('hex').toUpperCase(), allowedMeasurements: [enclave.measurement.toUpperCase()] }));
+  verifyQuote(
+    quote,
+    options({
+      expectedNonce: Buffer.from(nonce).toString('hex').toUpperCase(),
+      allowedMeasurements: [enclave.measurement.toUpperCase()],
+    }),
+  );
 });
 
 test('a quote for a measurement not on the allow-list is refused', async () => {
   const { quote, nonce } = await freshQuote(enclave);
-  assert.throws(() => verifyQuote(quote, options({ expectedNonce: nonce, allowedMeasurements: ['ab'.repeat(32)] })), refusedWith('measurement_not_allowed'));
+  assert.throws(
+    () => verifyQuote(quote, options({ expectedNonce: nonce, allowedMeasurements: ['ab'.repeat(32)] })),
+    refusedWith('measurement_not_allowed'),
+  );
 });
 
 test('a quote whose measurement was changed no longer verifies', async () => {
   const { quote, nonce } = await freshQuote(enclave);
   const forged = { ...quote, measurement: 'ab'.repeat(32) };
-  assert.throws(() => verifyQuote(forged, options({ expectedNonce: nonce, allowedMeasurements: [forged.measurement] })), refusedWith('bad_signature'));
+  assert.throws(
+    () => verifyQuote(forged, options({ expectedNonce: nonce, allowedMeasurements: [forged.measurement] })),
+    refusedWith('bad_signature'),
+  );
 });
 
 test('a replayed quote (stale nonce) is refused', async () => {
@@ -81,10 +114,18 @@ test('a replayed quote (stale nonce) is refused', async () => {
 test('a quote signed by a foreign attestation key is refused', async () => {
   const { quote, nonce } = await freshQuote(enclave);
   const foreign = AttestationService.create();
-  assert.throws(() => verifyQuote(quote, options({ expectedNonce: nonce, trustAnchor: foreign.trustAnchor })), refusedWith('bad_signature'));
+  assert.throws(
+    () => verifyQuote(quote, options({ expectedNonce: nonce, trustAnchor: foreign.trustAnchor })),
+    refusedWith('bad_signature'),
+  );
   // And a quote from a platform that uses the foreign service does not verify against ours.
   const foreignPlatform = await Platform.open({ dir: join(dir, 'foreign-platform'), attestation: foreign });
-  const other = await foreignPlatform.launch({ entry: EXAMPLE_ENTRY, iface: exampleInterface, ocalls: exampleOcalls(), store: new FileSealedStore(join(dir, 'foreign.sealed')) });
+  const other = await foreignPlatform.launch({
+    entry: EXAMPLE_ENTRY,
+    iface: exampleInterface,
+    ocalls: exampleOcalls(),
+    store: new FileSealedStore(join(dir, 'foreign.sealed')),
+  });
   try {
     const q = await freshQuote(other);
     assert.throws(() => verifyQuote(q.quote, options({ expectedNonce: q.nonce })), refusedWith('bad_signature'));
@@ -96,10 +137,16 @@ test('a quote signed by a foreign attestation key is refused', async () => {
 test('report data for another key is refused', async () => {
   const { quote, nonce } = await freshQuote(enclave);
   const otherKey = publicKeyOf(randomPrivateKey());
-  assert.throws(() => verifyQuote(quote, options({ expectedNonce: nonce, expectedReportData: exampleReportData(otherKey) })), refusedWith('report_data_mismatch'));
+  assert.throws(
+    () => verifyQuote(quote, options({ expectedNonce: nonce, expectedReportData: exampleReportData(otherKey) })),
+    refusedWith('report_data_mismatch'),
+  );
   // Swapping the report data inside the quote breaks the signature instead.
   const swapped = { ...quote, reportData: Buffer.from(exampleReportData(otherKey)).toString('hex') };
-  assert.throws(() => verifyQuote(swapped, options({ expectedNonce: nonce, expectedReportData: exampleReportData(otherKey) })), refusedWith('bad_signature'));
+  assert.throws(
+    () => verifyQuote(swapped, options({ expectedNonce: nonce, expectedReportData: exampleReportData(otherKey) })),
+    refusedWith('bad_signature'),
+  );
 });
 
 test('a debug enclave quote is refused unless debug is allowed', async () => {
@@ -107,16 +154,35 @@ test('a debug enclave quote is refused unless debug is allowed', async () => {
   assert.equal(quote.debug, true);
   assert.equal(debugEnclave.measurement, enclave.measurement, 'debug is an attribute, not part of the measurement');
   assert.throws(() => verifyQuote(quote, options({ expectedNonce: nonce })), refusedWith('debug_not_allowed'));
-  assert.equal(verifyQuote(quote, options({ expectedNonce: nonce, allowDebug: true, expectedReportData: exampleReportData(publicKey) })).debug, true);
+  assert.equal(
+    verifyQuote(
+      quote,
+      options({ expectedNonce: nonce, allowDebug: true, expectedReportData: exampleReportData(publicKey) }),
+    ).debug,
+    true,
+  );
   // Flipping the flag to pass as a production quote breaks the signature.
-  assert.throws(() => verifyQuote({ ...quote, debug: false }, options({ expectedNonce: nonce })), refusedWith('bad_signature'));
+  assert.throws(
+    () => verifyQuote({ ...quote, debug: false }, options({ expectedNonce: nonce })),
+    refusedWith('bad_signature'),
+  );
 });
 
 test('malformed quotes are refused as malformed', async () => {
   const { quote, nonce } = await freshQuote(enclave);
   const bad: unknown[] = [
-    null, 42, 'quote', [], {}, { ...quote, version: 2 }, { ...quote, signature: 'zz' }, { ...quote, measurement: quote.measurement.toUpperCase() },
-    { ...quote, extra: 1 }, { ...quote, debug: 'false' }, { ...quote, nonce: '' }, (({ signature: _, ...rest }) => rest)(quote),
+    null,
+    42,
+    'quote',
+    [],
+    {},
+    { ...quote, version: 2 },
+    { ...quote, signature: 'zz' },
+    { ...quote, measurement: quote.measurement.toUpperCase() },
+    { ...quote, extra: 1 },
+    { ...quote, debug: 'false' },
+    { ...quote, nonce: '' },
+    (({ signature: _, ...rest }) => rest)(quote),
   ];
   for (const q of bad) assert.throws(() => verifyQuote(q, options({ expectedNonce: nonce })), refusedWith('malformed'));
 });
@@ -128,5 +194,9 @@ test('the attestation key survives save/load with mode 0600', async () => {
   const loaded = await AttestationService.load(file);
   assert.equal(loaded.trustAnchor, attestation.trustAnchor);
   const { quote, nonce } = await freshQuote(enclave);
-  verifyQuote(quote, { trustAnchor: loaded.trustAnchor, allowedMeasurements: [enclave.measurement], expectedNonce: nonce });
+  verifyQuote(quote, {
+    trustAnchor: loaded.trustAnchor,
+    allowedMeasurements: [enclave.measurement],
+    expectedNonce: nonce,
+  });
 });

@@ -11,9 +11,22 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import { closeSync, openSync, read, writeSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { AttestationService, EnclaveCallError, FileSealedStore, Platform, PlatformError } from '../enclave-sim/index.ts';
+import {
+  AttestationService,
+  EnclaveCallError,
+  FileSealedStore,
+  Platform,
+  PlatformError,
+} from '../enclave-sim/index.ts';
 import { CounterStore, counterIdFor } from '../enclave-sim/counter.ts';
-import { EXAMPLE_DIR, EXAMPLE_ENTRY, PROJECT_ROOT, exampleInterface, exampleOcalls, tempDir } from './fixtures/example-enclave/harness.ts';
+import {
+  EXAMPLE_DIR,
+  EXAMPLE_ENTRY,
+  PROJECT_ROOT,
+  exampleInterface,
+  exampleOcalls,
+  tempDir,
+} from './fixtures/example-enclave/harness.ts';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -24,10 +37,17 @@ type Reply = { launched?: true; launchError?: string; message?: string; ok?: tru
 
 /** A host process (lock-child.ts) on `platformDir` with its own store; answers one JSON line per request. */
 function spawnHost(platformDir: string, storeFile: string, keyFile: string) {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(EXAMPLE_DIR, 'lock-child.ts'), platformDir, storeFile, keyFile], {
-    cwd: PROJECT_ROOT, stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(EXAMPLE_DIR, 'lock-child.ts'), platformDir, storeFile, keyFile],
+    {
+      cwd: PROJECT_ROOT,
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const next = async (): Promise<Reply> => {
     const { value, done } = await lines.next();
@@ -79,7 +99,12 @@ async function walletWith(name: string, total: bigint) {
   const attestation = AttestationService.create();
   const platform = await Platform.open({ dir: platformDir, attestation });
   await attestation.save(keyFile);
-  const enclave = await platform.launch({ entry: EXAMPLE_ENTRY, iface: exampleInterface, ocalls: exampleOcalls(), store: new FileSealedStore(storeFile) });
+  const enclave = await platform.launch({
+    entry: EXAMPLE_ENTRY,
+    iface: exampleInterface,
+    ocalls: exampleOcalls(),
+    store: new FileSealedStore(storeFile),
+  });
   await enclave.ecall('add', { amount: total });
   await enclave.terminate();
   return { platformDir, storeFile, keyFile, attestation };
@@ -111,7 +136,10 @@ test('attack: the host starts the same enclave twice from two processes on one p
       if (withdrawB.ok) paidOut.push(11n);
     }
     const total = paidOut.reduce((x, y) => x + y, 0n);
-    assert.ok(total <= 10n, `the wallet held 10 and paid out ${total} (${paidOut.join(' + ')}): two instances forked its state`);
+    assert.ok(
+      total <= 10n,
+      `the wallet held 10 and paid out ${total} (${paidOut.join(' + ')}): two instances forked its state`,
+    );
     assert.equal(second.launchError, 'instance_busy', `second launch: ${JSON.stringify(second)}`);
     assert.match(second.message ?? '', /already running/);
   } finally {
@@ -141,7 +169,10 @@ test('attack: two handles on one counter both compare-and-set from the same valu
   await release();
   const outcomes = await Promise.allSettled(pending);
   const won = outcomes.filter((o) => o.status === 'fulfilled').length;
-  assert.ok(won <= 1, `${won} compare-and-sets from 0 to 1 both succeeded: two successors committed at one counter value`);
+  assert.ok(
+    won <= 1,
+    `${won} compare-and-sets from 0 to 1 both succeeded: two successors committed at one counter value`,
+  );
   await Promise.all([first.release(counterId), second.release(counterId)]);
 });
 
@@ -152,8 +183,15 @@ test('the lock holder alone advances: another handle can neither take the lock n
   const holder = new CounterStore(platformDir);
   const other = new CounterStore(platformDir);
   await holder.lock(counterId);
-  await assert.rejects(other.lock(counterId), (err: PlatformError) => err.code === 'instance_busy' && /held by process \d+/.test(err.message));
-  await assert.rejects(holder.lock(counterId), (err: PlatformError) => err.code === 'instance_busy', 'a second lock through the same store');
+  await assert.rejects(
+    other.lock(counterId),
+    (err: PlatformError) => err.code === 'instance_busy' && /held by process \d+/.test(err.message),
+  );
+  await assert.rejects(
+    holder.lock(counterId),
+    (err: PlatformError) => err.code === 'instance_busy',
+    'a second lock through the same store',
+  );
   const release = await holdThreadPool(join(dir, 'held'));
   const pending = [
     holder.advance(counterId, meta, 0, 1, new Uint8Array(16).fill(0xaa)),
@@ -169,7 +207,10 @@ test('the lock holder alone advances: another handle can neither take the lock n
 
   // Released, the lock is free for the other handle, and the first can no longer advance.
   await holder.release(counterId);
-  await assert.rejects(holder.advance(counterId, meta, 1, 2, new Uint8Array(16).fill(0xcc)), (err: PlatformError) => err.code === 'counter_not_locked');
+  await assert.rejects(
+    holder.advance(counterId, meta, 1, 2, new Uint8Array(16).fill(0xcc)),
+    (err: PlatformError) => err.code === 'counter_not_locked',
+  );
   await other.lock(counterId);
   await other.advance(counterId, meta, 1, 2, new Uint8Array(16).fill(0xbb));
   assert.equal((await holder.read(counterId)).value, 2);
@@ -180,11 +221,21 @@ test('SIGKILL of the process holding an instance: the next launch, from another 
   const w = await walletWith('kill', 3n);
   const a = spawnHost(w.platformDir, w.storeFile, w.keyFile);
   const platform = await Platform.open({ dir: w.platformDir, attestation: w.attestation });
-  const launch = () => platform.launch({ entry: EXAMPLE_ENTRY, iface: exampleInterface, ocalls: exampleOcalls(), store: new FileSealedStore(w.storeFile) });
+  const launch = () =>
+    platform.launch({
+      entry: EXAMPLE_ENTRY,
+      iface: exampleInterface,
+      ocalls: exampleOcalls(),
+      store: new FileSealedStore(w.storeFile),
+    });
   try {
     assert.deepEqual(await a.launched, { launched: true, total: '3' });
     assert.deepEqual(await a.call('add', 1n), { ok: true, total: '4' });
-    await assert.rejects(launch(), (err: EnclaveCallError) => err.code === 'instance_busy' && new RegExp(`held by process ${a.child.pid}`).test(err.message));
+    await assert.rejects(
+      launch(),
+      (err: EnclaveCallError) =>
+        err.code === 'instance_busy' && new RegExp(`held by process ${a.child.pid}`).test(err.message),
+    );
   } finally {
     a.child.kill('SIGKILL');
   }
@@ -206,14 +257,32 @@ test('SIGKILL of the process holding an instance: the next launch, from another 
 
 test('in one process: a second launch is refused while the first runs, through the same or another Platform; after terminate it succeeds', async () => {
   const w = await walletWith('same', 1n);
-  const launchOn = (platform: Platform) => platform.launch({ entry: EXAMPLE_ENTRY, iface: exampleInterface, ocalls: exampleOcalls(), store: new FileSealedStore(w.storeFile) });
+  const launchOn = (platform: Platform) =>
+    platform.launch({
+      entry: EXAMPLE_ENTRY,
+      iface: exampleInterface,
+      ocalls: exampleOcalls(),
+      store: new FileSealedStore(w.storeFile),
+    });
   const one = await Platform.open({ dir: w.platformDir, attestation: w.attestation });
   const two = await Platform.open({ dir: w.platformDir, attestation: w.attestation });
   const first = await launchOn(one);
-  await assert.rejects(launchOn(one), (err: EnclaveCallError) => err.code === 'instance_busy' && /already running/.test(err.message));
-  await assert.rejects(launchOn(two), (err: EnclaveCallError) => err.code === 'instance_busy' && /already running/.test(err.message));
+  await assert.rejects(
+    launchOn(one),
+    (err: EnclaveCallError) => err.code === 'instance_busy' && /already running/.test(err.message),
+  );
+  await assert.rejects(
+    launchOn(two),
+    (err: EnclaveCallError) => err.code === 'instance_busy' && /already running/.test(err.message),
+  );
   // Another instance name is another counter, and another lock.
-  const other = await one.launch({ entry: EXAMPLE_ENTRY, iface: exampleInterface, ocalls: exampleOcalls(), store: new FileSealedStore(join(dir, 'same', 'other.sealed')), instance: 'second' });
+  const other = await one.launch({
+    entry: EXAMPLE_ENTRY,
+    iface: exampleInterface,
+    ocalls: exampleOcalls(),
+    store: new FileSealedStore(join(dir, 'same', 'other.sealed')),
+    instance: 'second',
+  });
   await other.terminate();
   await first.ecall('add', { amount: 1n });
   await first.terminate();

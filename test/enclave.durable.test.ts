@@ -67,7 +67,10 @@ test('slot file: a write made through another handle is noticed before the next 
   // The owner's read-modify-write sees the other handle's record, not its own stale copy, and its
   // write becomes the newest (a higher sequence number, in the slot that does not hold 'two').
   let seen: string | null = null;
-  await owner.update((current) => { seen = text(current); return bytes('three'); });
+  await owner.update((current) => {
+    seen = text(current);
+    return bytes('three');
+  });
   assert.equal(seen, 'two-from-another-handle');
   assert.equal(text(await owner.read()), 'three');
   await owner.close();

@@ -8,8 +8,20 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { AttestationService, EnclaveCallError, FileSealedStore, Platform, type EnclaveHandle } from '../enclave-sim/index.ts';
-import { EXAMPLE_ENTRY, exampleInterface, exampleOcalls, tempDir, type ExampleInterface } from './fixtures/example-enclave/harness.ts';
+import {
+  AttestationService,
+  EnclaveCallError,
+  FileSealedStore,
+  Platform,
+  type EnclaveHandle,
+} from '../enclave-sim/index.ts';
+import {
+  EXAMPLE_ENTRY,
+  exampleInterface,
+  exampleOcalls,
+  tempDir,
+  type ExampleInterface,
+} from './fixtures/example-enclave/harness.ts';
 import { prng, testSeed } from './helpers/seeded.ts';
 
 let dir: string;
@@ -22,7 +34,10 @@ before(async () => {
   ({ dir, cleanup } = await tempDir('fuzz'));
   platform = await Platform.open({ dir: join(dir, 'platform'), attestation: AttestationService.create() });
   enclave = await platform.launch({
-    entry: EXAMPLE_ENTRY, iface: exampleInterface, ocalls: exampleOcalls(), store: new FileSealedStore(join(dir, 'wallet.sealed')),
+    entry: EXAMPLE_ENTRY,
+    iface: exampleInterface,
+    ocalls: exampleOcalls(),
+    store: new FileSealedStore(join(dir, 'wallet.sealed')),
     onProtocolError: (e) => protocolErrors.push(e),
   });
   await enclave.ecall('add', { amount: 1000n });
@@ -47,30 +62,66 @@ type Rng = ReturnType<typeof fuzzRng>;
 /** Values of every kind, including ones that are valid somewhere (the caller makes the call invalid). */
 function junkValue(r: Rng, depth = 0): unknown {
   const simple: (() => unknown)[] = [
-    () => null, () => undefined, () => r.int(2) === 0, () => r.int(1e9) - 5e8, () => -r.next(), () => NaN, () => Infinity,
-    () => -Infinity, () => Number.MAX_SAFE_INTEGER + 2, () => 2 ** 64, () => -(2n ** BigInt(r.int(300))), () => 2n ** BigInt(r.int(300)),
-    () => r.str(r.int(40)), () => 'x'.repeat(r.int(5000)), () => r.bytes(r.int(100)), () => new Uint16Array(r.int(20)),
-    () => new Float64Array(3), () => new ArrayBuffer(8), () => new Date(r.int(1e12)), () => /re/g, () => new Map([[1, 2]]),
-    () => new Set([1]), () => new Error('boom'),
+    () => null,
+    () => undefined,
+    () => r.int(2) === 0,
+    () => r.int(1e9) - 5e8,
+    () => -r.next(),
+    () => NaN,
+    () => Infinity,
+    () => -Infinity,
+    () => Number.MAX_SAFE_INTEGER + 2,
+    () => 2 ** 64,
+    () => -(2n ** BigInt(r.int(300))),
+    () => 2n ** BigInt(r.int(300)),
+    () => r.str(r.int(40)),
+    () => 'x'.repeat(r.int(5000)),
+    () => r.bytes(r.int(100)),
+    () => new Uint16Array(r.int(20)),
+    () => new Float64Array(3),
+    () => new ArrayBuffer(8),
+    () => new Date(r.int(1e12)),
+    () => /re/g,
+    () => new Map([[1, 2]]),
+    () => new Set([1]),
+    () => new Error('boom'),
   ];
   if (depth > 2) return r.pick(simple)();
   const nested: (() => unknown)[] = [
     () => Array.from({ length: r.int(5) }, () => junkValue(r, depth + 1)),
-    () => Object.fromEntries(Array.from({ length: r.int(5) }, () => [r.pick(['amount', 'digest', 'nonce', 'text', 'x', 'constructor', 'toString', r.str(5)]), junkValue(r, depth + 1)])),
+    () =>
+      Object.fromEntries(
+        Array.from({ length: r.int(5) }, () => [
+          r.pick(['amount', 'digest', 'nonce', 'text', 'x', 'constructor', 'toString', r.str(5)]),
+          junkValue(r, depth + 1),
+        ]),
+      ),
     () => JSON.parse(`{"__proto__": {"polluted": true}, "amount": 1}`),
-    () => { const o: Record<string, unknown> = {}; o.self = o; return o; },
+    () => {
+      const o: Record<string, unknown> = {};
+      o.self = o;
+      return o;
+    },
   ];
   return r.int(3) === 0 ? r.pick(nested)() : r.pick(simple)();
 }
 
 /** Args that break each ecall's schema in a targeted way. */
 function badArgsFor(name: keyof ExampleInterface['ecalls'], r: Rng): unknown {
-  const generic = [() => junkValue(r), () => ({ ...((junkValue(r) as object) ?? {}), extra: 1 }), () => undefined, () => null, () => r.bytes(r.int(64))];
+  const generic = [
+    () => junkValue(r),
+    () => ({ ...((junkValue(r) as object) ?? {}), extra: 1 }),
+    () => undefined,
+    () => null,
+    () => r.bytes(r.int(64)),
+  ];
   switch (name) {
     case 'add':
     case 'withdraw':
       return r.pick([
-        () => ({ amount: r.pick([0n, -1n, -(2n ** 70n), 2n ** 64n, 2n ** 512n, 1, '1', 1.5, NaN, null, [1n], {}, r.bytes(8)]) }),
+        () => ({
+          amount: r.pick([0n, -1n, -(2n ** 70n), 2n ** 64n, 2n ** 512n, 1, '1', 1.5, NaN, null, [1n], {}, r.bytes(8)]),
+        }),
         () => ({}),
         () => ({ amount: 5n, extra: true }),
         () => Object.assign(JSON.parse('{"__proto__": {"isAdmin": true}}'), { amount: 5n }),
@@ -86,11 +137,28 @@ function badArgsFor(name: keyof ExampleInterface['ecalls'], r: Rng): unknown {
         ...generic,
       ])();
     case 'quote':
-      return r.pick([() => ({ nonce: r.bytes(r.pick([0, 65, 1000])) }), () => ({ nonce: 'abcd' }), () => ({ nonce: r.bytes(8), x: 1 }), ...generic])();
+      return r.pick([
+        () => ({ nonce: r.bytes(r.pick([0, 65, 1000])) }),
+        () => ({ nonce: 'abcd' }),
+        () => ({ nonce: r.bytes(8), x: 1 }),
+        ...generic,
+      ])();
     case 'ping_host':
-      return r.pick([() => ({ text: 'x'.repeat(101 + r.int(1000)) }), () => ({ text: r.int(10) }), () => ({}), ...generic])();
+      return r.pick([
+        () => ({ text: 'x'.repeat(101 + r.int(1000)) }),
+        () => ({ text: r.int(10) }),
+        () => ({}),
+        ...generic,
+      ])();
     default:
-      return r.pick([() => ({ x: 1 }), () => ({ [r.str(3)]: junkValue(r) }), () => [], () => 'args', () => 7, ...generic])();
+      return r.pick([
+        () => ({ x: 1 }),
+        () => ({ [r.str(3)]: junkValue(r) }),
+        () => [],
+        () => 'args',
+        () => 7,
+        ...generic,
+      ])();
   }
 }
 
@@ -98,8 +166,20 @@ function randomCall(r: Rng): { name: string; args: unknown } {
   const known = Object.keys(exampleInterface.ecalls) as (keyof ExampleInterface['ecalls'])[];
   if (r.int(3) === 0) {
     const name = r.pick([
-      '__proto__', 'constructor', 'toString', 'hasOwnProperty', '__store_sealed', '__load_sealed', 'ADD', 'add ', ' get_state',
-      'get_state\u0000', '', 'x'.repeat(2000), r.str(1 + r.int(30)), `${r.pick(known)}_`,
+      '__proto__',
+      'constructor',
+      'toString',
+      'hasOwnProperty',
+      '__store_sealed',
+      '__load_sealed',
+      'ADD',
+      'add ',
+      ' get_state',
+      'get_state\u0000',
+      '',
+      'x'.repeat(2000),
+      r.str(1 + r.int(30)),
+      `${r.pick(known)}_`,
     ]);
     return { name, args: r.int(2) ? {} : junkValue(r) };
   }
@@ -128,19 +208,31 @@ test('10,000 malformed ecalls each get an error answer and change nothing', asyn
       // Every call must be invalid (by the program's own schemas); the rare valid one is drawn again.
       let call = randomCall(r);
       while (checks.get(call.name)?.Check(call.args)) call = randomCall(r);
-      batch.push(enclave.ecallUnchecked(call.name, call.args).then(
-        () => assert.fail(`seed ${seed}: ${call.name} succeeded`),
-        (e: unknown) => {
-          assert.ok(e instanceof EnclaveCallError, `seed ${seed}: ${String(e)}`);
-          codes.set(e.code, (codes.get(e.code) ?? 0) + 1);
-        },
-      ));
+      batch.push(
+        enclave.ecallUnchecked(call.name, call.args).then(
+          () => assert.fail(`seed ${seed}: ${call.name} succeeded`),
+          (e: unknown) => {
+            assert.ok(e instanceof EnclaveCallError, `seed ${seed}: ${String(e)}`);
+            codes.set(e.code, (codes.get(e.code) ?? 0) + 1);
+          },
+        ),
+      );
     }
     await Promise.all(batch);
   }
-  assert.deepEqual([...codes.keys()].sort(), ['malformed_args', 'malformed_message', 'unknown_ecall'].filter((c) => codes.has(c)).sort(), `seed ${seed}: ${JSON.stringify([...codes])}`);
-  assert.equal([...codes.values()].reduce((a, b) => a + b, 0), total);
-  assert.ok((codes.get('malformed_args') ?? 0) > 1000 && (codes.get('unknown_ecall') ?? 0) > 500, JSON.stringify([...codes]));
+  assert.deepEqual(
+    [...codes.keys()].sort(),
+    ['malformed_args', 'malformed_message', 'unknown_ecall'].filter((c) => codes.has(c)).sort(),
+    `seed ${seed}: ${JSON.stringify([...codes])}`,
+  );
+  assert.equal(
+    [...codes.values()].reduce((a, b) => a + b, 0),
+    total,
+  );
+  assert.ok(
+    (codes.get('malformed_args') ?? 0) > 1000 && (codes.get('unknown_ecall') ?? 0) > 500,
+    JSON.stringify([...codes]),
+  );
   assert.deepEqual(await snapshotState(), before, `seed ${seed}: state unchanged`);
   // Still fully working afterwards.
   assert.equal((await enclave.ecall('add', { amount: 1n })).total, 1001n);
@@ -153,11 +245,19 @@ test('raw junk on the enclave channel gets protocol errors and changes nothing',
   const before = await snapshotState();
   protocolErrors.length = 0;
   const junk: (() => unknown)[] = [
-    () => junkValue(r), () => r.bytes(r.int(512)), () => ({ t: 'ecall' }), () => ({ t: 'ecall', id: -1, name: 'add', args: { amount: 5n } }),
-    () => ({ t: 'ecall', id: 1.5, name: 'get_state', args: {} }), () => ({ t: 'ecall', id: '7', name: 'get_state', args: {} }),
-    () => ({ t: 'ocall_result', id: 10_000 + r.int(1e6), result: { ms: 1 } }), () => ({ t: 'ocall_error', id: 5, code: '', message: 'x' }),
-    () => ({ t: r.str(5), id: 1 }), () => ({ t: 'ready', fingerprint: 'x' }), () => ({ t: 'ecall_result', id: 1, result: {} }),
-    () => JSON.parse('{"t":"ecall","__proto__":{"id":1}}'), () => [{ t: 'ecall', id: 1, name: 'add', args: { amount: 1n } }],
+    () => junkValue(r),
+    () => r.bytes(r.int(512)),
+    () => ({ t: 'ecall' }),
+    () => ({ t: 'ecall', id: -1, name: 'add', args: { amount: 5n } }),
+    () => ({ t: 'ecall', id: 1.5, name: 'get_state', args: {} }),
+    () => ({ t: 'ecall', id: '7', name: 'get_state', args: {} }),
+    () => ({ t: 'ocall_result', id: 10_000 + r.int(1e6), result: { ms: 1 } }),
+    () => ({ t: 'ocall_error', id: 5, code: '', message: 'x' }),
+    () => ({ t: r.str(5), id: 1 }),
+    () => ({ t: 'ready', fingerprint: 'x' }),
+    () => ({ t: 'ecall_result', id: 1, result: {} }),
+    () => JSON.parse('{"t":"ecall","__proto__":{"id":1}}'),
+    () => [{ t: 'ecall', id: 1, name: 'add', args: { amount: 1n } }],
   ];
   let sent = 0;
   for (let i = 0; i < 500; i++) {
@@ -165,7 +265,11 @@ test('raw junk on the enclave channel gets protocol errors and changes nothing',
     enclave.postRaw(msg);
     sent++;
   }
-  assert.throws(() => enclave.postRaw({ t: 'ecall', id: 1, name: 'get_state', args: () => 1 }), /could not be cloned/i, 'functions cannot even be sent');
+  assert.throws(
+    () => enclave.postRaw({ t: 'ecall', id: 1, name: 'get_state', args: () => 1 }),
+    /could not be cloned/i,
+    'functions cannot even be sent',
+  );
   // Replies keep message order, so every protocol error has arrived when this answer does.
   const after = await snapshotState();
   assert.equal(protocolErrors.length, sent, `seed ${seed}`);

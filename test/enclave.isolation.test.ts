@@ -8,7 +8,13 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import v8 from 'node:v8';
 import { Worker, MessagePort } from 'node:worker_threads';
-import { AttestationService, FileSealedStore, Platform, EnclaveCallError, PlatformError } from '../enclave-sim/index.ts';
+import {
+  AttestationService,
+  FileSealedStore,
+  Platform,
+  EnclaveCallError,
+  PlatformError,
+} from '../enclave-sim/index.ts';
 import { bytesToHex } from '../enclave-sim/encoding.ts';
 import { publicKeyOf } from '../src/crypto/secp256k1.ts';
 import { EXAMPLE_ENTRY, exampleInterface, exampleOcalls, tempDir } from './fixtures/example-enclave/harness.ts';
@@ -23,8 +29,10 @@ function leaves(value: unknown, out: { bytes: Uint8Array[]; strings: string[] } 
   if (value instanceof Uint8Array) out.bytes.push(value);
   else if (typeof value === 'string') out.strings.push(value);
   else if (typeof value === 'bigint' || typeof value === 'number') out.strings.push(String(value));
-  else if (value instanceof Error) { out.strings.push(value.message); leaves((value as { code?: unknown }).code, out); }
-  else if (value && typeof value === 'object') for (const v of Object.values(value)) leaves(v, out);
+  else if (value instanceof Error) {
+    out.strings.push(value.message);
+    leaves((value as { code?: unknown }).code, out);
+  } else if (value && typeof value === 'object') for (const v of Object.values(value)) leaves(v, out);
   return out;
 }
 
@@ -36,7 +44,13 @@ test('a private key generated inside reaches no ecall result, sealed blob or hos
   const attestation = AttestationService.create();
   const platform = await Platform.open({ dir: join(dir, 'platform'), attestation });
   const storeFile = join(dir, 'wallet.sealed');
-  const enclave = await platform.launch({ entry: EXAMPLE_ENTRY, iface: exampleInterface, ocalls: exampleOcalls(), store: new FileSealedStore(storeFile), debug: true });
+  const enclave = await platform.launch({
+    entry: EXAMPLE_ENTRY,
+    iface: exampleInterface,
+    ocalls: exampleOcalls(),
+    store: new FileSealedStore(storeFile),
+    debug: true,
+  });
   t.after(() => enclave.terminate());
 
   // Exercise every ecall, keeping every answer (results and errors).
@@ -47,8 +61,18 @@ test('a private key generated inside reaches no ecall result, sealed blob or hos
   answers.push(await enclave.ecall('sign_digest', { digest: new Uint8Array(32).fill(1) }));
   answers.push(await enclave.ecall('quote', { nonce: new Uint8Array(32).fill(2) }));
   answers.push(await enclave.ecall('ping_host', { text: 'hello' }));
-  for (const [name, args] of [['throw_unexpected', {}], ['return_malformed', {}], ['withdraw', { amount: 10_000n }], ['nope', {}]] as const) {
-    answers.push(await enclave.ecallUnchecked(name, args).then(() => assert.fail(`${name} should fail`), (e: unknown) => e));
+  for (const [name, args] of [
+    ['throw_unexpected', {}],
+    ['return_malformed', {}],
+    ['withdraw', { amount: 10_000n }],
+    ['nope', {}],
+  ] as const) {
+    answers.push(
+      await enclave.ecallUnchecked(name, args).then(
+        () => assert.fail(`${name} should fail`),
+        (e: unknown) => e,
+      ),
+    );
   }
   const leaked = answers.find((a) => a instanceof EnclaveCallError && a.code === 'internal_error');
   assert.ok(leaked, 'throw_unexpected answers internal_error');
@@ -70,10 +94,14 @@ test('a private key generated inside reaches no ecall result, sealed blob or hos
   const { bytes, strings } = leaves(answers);
   assert.ok(bytes.length >= 3 && strings.length > 10);
   for (const b of bytes) assert.ok(!containsBytes(b, key), 'no ecall result contains the key');
-  for (const s of strings) for (const f of forms) assert.ok(!s.includes(f), 'no ecall result or error message contains the key');
+  for (const s of strings)
+    for (const f of forms) assert.ok(!s.includes(f), 'no ecall result or error message contains the key');
 
   const blob = await readFile(storeFile);
-  assert.ok(!containsBytes(blob, key) && !forms.some((f) => blob.includes(f)), 'the sealed blob does not contain the key');
+  assert.ok(
+    !containsBytes(blob, key) && !forms.some((f) => blob.includes(f)),
+    'the sealed blob does not contain the key',
+  );
 
   assert.ok(!snapshot.includes(Buffer.from(key)), 'raw key bytes are not in the host heap snapshot');
   for (const f of forms) assert.ok(!snapshot.includes(f), 'the key (hex/base64) is not in the host heap snapshot');
@@ -81,7 +109,12 @@ test('a private key generated inside reaches no ecall result, sealed blob or hos
 
 test('the handle exposes only a measurement and functions, and reaches no worker or port', async (t) => {
   const platform = await Platform.open({ dir: join(dir, 'platform2'), attestation: AttestationService.create() });
-  const enclave = await platform.launch({ entry: EXAMPLE_ENTRY, iface: exampleInterface, ocalls: exampleOcalls(), store: new FileSealedStore(join(dir, 'w2.sealed')) });
+  const enclave = await platform.launch({
+    entry: EXAMPLE_ENTRY,
+    iface: exampleInterface,
+    ocalls: exampleOcalls(),
+    store: new FileSealedStore(join(dir, 'w2.sealed')),
+  });
   t.after(() => enclave.terminate());
   assert.ok(Object.isFrozen(enclave));
   assert.deepEqual(Reflect.ownKeys(enclave).sort(), ['ecall', 'ecallUnchecked', 'measurement', 'postRaw', 'terminate']);
@@ -104,5 +137,8 @@ test('the handle exposes only a measurement and functions, and reaches no worker
     assert.deepEqual(Reflect.ownKeys(enclave[k]).sort(), ['length', 'name'], `${k} carries no properties`);
   }
   // A production (non-debug) enclave cannot be read even by the platform.
-  await assert.rejects(platform.debugReadSecret(enclave, 'privateKey'), (e: unknown) => e instanceof PlatformError && e.code === 'not_debug');
+  await assert.rejects(
+    platform.debugReadSecret(enclave, 'privateKey'),
+    (e: unknown) => e instanceof PlatformError && e.code === 'not_debug',
+  );
 });

@@ -7,7 +7,13 @@ import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { bundleEnclave, measureBundle } from '../enclave-sim/index.ts';
-import { copyExampleProject, EXAMPLE_DIR, EXAMPLE_ENTRY, PROJECT_ROOT, tempDir } from './fixtures/example-enclave/harness.ts';
+import {
+  copyExampleProject,
+  EXAMPLE_DIR,
+  EXAMPLE_ENTRY,
+  PROJECT_ROOT,
+  tempDir,
+} from './fixtures/example-enclave/harness.ts';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -19,15 +25,25 @@ test('the measurement is the SHA-256 of the exact bundle, with no absolute paths
   assert.equal(bundle.measurement, createHash('sha256').update(bundle.code, 'utf8').digest('hex'));
   assert.equal(await measureBundle(EXAMPLE_ENTRY), bundle.measurement);
   assert.ok(!bundle.code.includes(PROJECT_ROOT), 'no absolute paths in the bundle');
-  assert.ok(bundle.inputs.includes('enclave-sim/runtime.ts') && bundle.inputs.includes('test/fixtures/example-enclave/program.ts'));
-  assert.ok(!bundle.inputs.some((i) => i.includes('esbuild') || i.endsWith('enclave-sim/platform.ts')), 'no host code in the enclave');
+  assert.ok(
+    bundle.inputs.includes('enclave-sim/runtime.ts') &&
+      bundle.inputs.includes('test/fixtures/example-enclave/program.ts'),
+  );
+  assert.ok(
+    !bundle.inputs.some((i) => i.includes('esbuild') || i.endsWith('enclave-sim/platform.ts')),
+    'no host code in the enclave',
+  );
 });
 
 test('the same code gives the same measurement in another process', async () => {
   const here = await measureBundle(EXAMPLE_ENTRY);
   // Another cwd too: measurements must not depend on it.
   const tsx = import.meta.resolve('tsx');
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', tsx, join(EXAMPLE_DIR, 'print-measurement.ts')], { cwd: dir });
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--import', tsx, join(EXAMPLE_DIR, 'print-measurement.ts')],
+    { cwd: dir },
+  );
   assert.equal(stdout.trim(), here);
 });
 

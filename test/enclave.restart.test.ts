@@ -6,7 +6,14 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { AttestationService, FileSealedStore, Platform } from '../enclave-sim/index.ts';
 import { bytesToHex } from '../enclave-sim/encoding.ts';
-import { EXAMPLE_DIR, EXAMPLE_ENTRY, PROJECT_ROOT, exampleInterface, exampleOcalls, tempDir } from './fixtures/example-enclave/harness.ts';
+import {
+  EXAMPLE_DIR,
+  EXAMPLE_ENTRY,
+  PROJECT_ROOT,
+  exampleInterface,
+  exampleOcalls,
+  tempDir,
+} from './fixtures/example-enclave/harness.ts';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -15,7 +22,12 @@ after(() => cleanup());
 
 async function launch(platformDir: string, storeFile: string, attestation: AttestationService) {
   const platform = await Platform.open({ dir: platformDir, attestation });
-  return platform.launch({ entry: EXAMPLE_ENTRY, iface: exampleInterface, ocalls: exampleOcalls(), store: new FileSealedStore(storeFile) });
+  return platform.launch({
+    entry: EXAMPLE_ENTRY,
+    iface: exampleInterface,
+    ocalls: exampleOcalls(),
+    store: new FileSealedStore(storeFile),
+  });
 }
 
 test('terminate, relaunch from the same platform dir and store, continue', async () => {
@@ -36,7 +48,11 @@ test('terminate, relaunch from the same platform dir and store, continue', async
       const state = await again.ecall('get_state', {});
       assert.deepEqual(state.publicKey, publicKey, 'same key after restart');
       assert.equal(state.total, 12n + BigInt(round - 1));
-      assert.deepEqual((await again.ecall('sign_digest', { digest })).signature, sigBefore, 'same key signs the same (RFC 6979)');
+      assert.deepEqual(
+        (await again.ecall('sign_digest', { digest })).signature,
+        sigBefore,
+        'same key signs the same (RFC 6979)',
+      );
       await again.ecall('add', { amount: 1n });
     } finally {
       await again.terminate();
@@ -52,9 +68,14 @@ test('kill -9 of the host process: every add it reported done survives', async (
   await Platform.open({ dir: platformDir, attestation });
   await attestation.save(keyFile);
 
-  const child = spawn(process.execPath, ['--import', 'tsx', join(EXAMPLE_DIR, 'host-child.ts'), platformDir, storeFile, keyFile], {
-    cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(EXAMPLE_DIR, 'host-child.ts'), platformDir, storeFile, keyFile],
+    {
+      cwd: PROJECT_ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
   let publicKey = '';
   let lastDone = 0n;

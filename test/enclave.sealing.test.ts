@@ -7,11 +7,22 @@ import assert from 'node:assert/strict';
 import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  AttestationService, EnclaveCallError, FileSealedStore, Platform, inspectSealedBlob, type SealedStore,
+  AttestationService,
+  EnclaveCallError,
+  FileSealedStore,
+  Platform,
+  inspectSealedBlob,
+  type SealedStore,
 } from '../enclave-sim/index.ts';
 import { counterIdFor } from '../enclave-sim/counter.ts';
 import { SlotFile } from '../enclave-sim/durable-file.ts';
-import { copyExampleProject, EXAMPLE_ENTRY, exampleInterface, exampleOcalls, tempDir } from './fixtures/example-enclave/harness.ts';
+import {
+  copyExampleProject,
+  EXAMPLE_ENTRY,
+  exampleInterface,
+  exampleOcalls,
+  tempDir,
+} from './fixtures/example-enclave/harness.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 
 let root: string;
@@ -29,12 +40,23 @@ function scenario() {
 
 async function launch(platformDir: string, store: SealedStore, opts: { entry?: string; instance?: string } = {}) {
   const platform = await Platform.open({ dir: platformDir, attestation });
-  const enclave = await platform.launch({ entry: opts.entry ?? EXAMPLE_ENTRY, iface: exampleInterface, ocalls: exampleOcalls(), store, instance: opts.instance });
+  const enclave = await platform.launch({
+    entry: opts.entry ?? EXAMPLE_ENTRY,
+    iface: exampleInterface,
+    ocalls: exampleOcalls(),
+    store,
+    instance: opts.instance,
+  });
   return { platform, enclave };
 }
 
 /** Launches, runs `fn`, terminates (also on failure). */
-async function withEnclave<T>(platformDir: string, store: SealedStore, fn: (e: Awaited<ReturnType<typeof launch>>) => Promise<T>, opts?: { entry?: string; instance?: string }): Promise<T> {
+async function withEnclave<T>(
+  platformDir: string,
+  store: SealedStore,
+  fn: (e: Awaited<ReturnType<typeof launch>>) => Promise<T>,
+  opts?: { entry?: string; instance?: string },
+): Promise<T> {
   const launched = await launch(platformDir, store, opts);
   try {
     return await fn(launched);
@@ -43,7 +65,12 @@ async function withEnclave<T>(platformDir: string, store: SealedStore, fn: (e: A
   }
 }
 
-async function refusedAtLaunch(platformDir: string, storeFile: string, code: string, opts?: { entry?: string; instance?: string }) {
+async function refusedAtLaunch(
+  platformDir: string,
+  storeFile: string,
+  code: string,
+  opts?: { entry?: string; instance?: string },
+) {
   await assert.rejects(launch(platformDir, new FileSealedStore(storeFile), opts), (e: unknown) => {
     assert.ok(e instanceof EnclaveCallError, String(e));
     assert.equal(e.code, code, e.message);
@@ -51,15 +78,30 @@ async function refusedAtLaunch(platformDir: string, storeFile: string, code: str
   });
 }
 
-async function totalOf(platformDir: string, storeFile: string, opts?: { entry?: string; instance?: string }): Promise<bigint> {
-  return withEnclave(platformDir, new FileSealedStore(storeFile), async ({ enclave }) => (await enclave.ecall('get_state', {})).total, opts);
+async function totalOf(
+  platformDir: string,
+  storeFile: string,
+  opts?: { entry?: string; instance?: string },
+): Promise<bigint> {
+  return withEnclave(
+    platformDir,
+    new FileSealedStore(storeFile),
+    async ({ enclave }) => (await enclave.ecall('get_state', {})).total,
+    opts,
+  );
 }
 
 test('a tampered sealed blob is refused', async () => {
   const { platformDir, storeFile } = scenario();
-  await withEnclave(platformDir, new FileSealedStore(storeFile), ({ enclave }) => enclave.ecall('add', { amount: 10n }));
+  await withEnclave(platformDir, new FileSealedStore(storeFile), ({ enclave }) =>
+    enclave.ecall('add', { amount: 10n }),
+  );
   const good = await readFile(storeFile);
-  const flip = (at: number) => { const b = Buffer.from(good); b[at] = b[at]! ^ 0x01; return b; };
+  const flip = (at: number) => {
+    const b = Buffer.from(good);
+    b[at] = b[at]! ^ 0x01;
+    return b;
+  };
   const forms: [string, Uint8Array][] = [
     ['ciphertext byte', flip(good.length - 20)],
     ['GCM tag byte', flip(good.length - 1)],
@@ -71,7 +113,9 @@ test('a tampered sealed blob is refused', async () => {
   ];
   for (const [what, bytes] of forms) {
     await writeFile(storeFile, bytes);
-    await refusedAtLaunch(platformDir, storeFile, 'tampered').catch((e) => { throw new Error(`${what}: ${e}`); });
+    await refusedAtLaunch(platformDir, storeFile, 'tampered').catch((e) => {
+      throw new Error(`${what}: ${e}`);
+    });
   }
   await writeFile(storeFile, good);
   assert.equal(await totalOf(platformDir, storeFile), 10n, 'the untouched blob still unseals');
@@ -91,7 +135,12 @@ test('a blob sealed by other code, on another platform or by another instance is
   // The variant's own blob, relabeled with our measurement and counter id, fails authentication: the
   // sealing key depends on the measurement.
   const variantStore = join(dir, 'variant.sealed');
-  const variantMeasurement = await withEnclave(platformDir, new FileSealedStore(variantStore), async ({ enclave }) => enclave.measurement, { entry: variantEntry });
+  const variantMeasurement = await withEnclave(
+    platformDir,
+    new FileSealedStore(variantStore),
+    async ({ enclave }) => enclave.measurement,
+    { entry: variantEntry },
+  );
   const relabeled = Buffer.from(await readFile(variantStore));
   const ours = inspectSealedBlob(original)!;
   assert.notEqual(variantMeasurement, ours.measurement);
@@ -159,7 +208,9 @@ class CrashAfterStore implements SealedStore {
   #signal!: () => void;
   constructor(file: string) {
     this.inner = new FileSealedStore(file);
-    this.stored = new Promise((r) => { this.#signal = r; });
+    this.stored = new Promise((r) => {
+      this.#signal = r;
+    });
   }
   async store(blob: Uint8Array): Promise<void> {
     await this.inner.store(blob);
@@ -168,7 +219,9 @@ class CrashAfterStore implements SealedStore {
       await new Promise(() => {}); // never resolves: the enclave is killed while waiting
     }
   }
-  load() { return this.inner.load(); }
+  load() {
+    return this.inner.load();
+  }
 }
 
 test('a crash between storing a blob and advancing the counter is recovered, and cannot be used to fork', async () => {
@@ -178,11 +231,17 @@ test('a crash between storing a blob and advancing the counter is recovered, and
   await enclave.ecall('add', { amount: 1n }); // committed: counter 2
   const committed = await readFile(storeFile);
   store.armed = true;
-  const pending = enclave.ecall('add', { amount: 5n }).then(() => null, (e: unknown) => e);
+  const pending = enclave.ecall('add', { amount: 5n }).then(
+    () => null,
+    (e: unknown) => e,
+  );
   await store.stored;
   await enclave.terminate();
   const outcome = await pending;
-  assert.ok(outcome instanceof EnclaveCallError && outcome.code === 'enclave_terminated', 'the +5 was never reported done');
+  assert.ok(
+    outcome instanceof EnclaveCallError && outcome.code === 'enclave_terminated',
+    'the +5 was never reported done',
+  );
   const orphan = await readFile(storeFile);
   assert.equal(await platform.readCounter(enclave.measurement), 2, 'the counter did not move');
   assert.equal(inspectSealedBlob(orphan)!.counter, 3, 'the blob is one ahead');
@@ -238,7 +297,9 @@ class SlowStore implements SealedStore {
     this.events.push(`store:end:${n}`);
     this.active--;
   }
-  load() { return this.inner.load(); }
+  load() {
+    return this.inner.load();
+  }
 }
 
 test('sealState resolves only after the blob is stored and the counter advanced', async () => {
@@ -248,10 +309,18 @@ test('sealState resolves only after the blob is stored and the counter advanced'
   try {
     // The store is held open until the checks below have run.
     let release!: () => void;
-    store.holds.push(new Promise<void>((r) => { release = r; }));
+    store.holds.push(
+      new Promise<void>((r) => {
+        release = r;
+      }),
+    );
     const before = await platform.readCounter(enclave.measurement);
     let resolved = false;
-    const call = enclave.ecall('add', { amount: 4n }).then((r) => { resolved = true; store.events.push('ecall:resolved'); return r; });
+    const call = enclave.ecall('add', { amount: 4n }).then((r) => {
+      resolved = true;
+      store.events.push('ecall:resolved');
+      return r;
+    });
     await waitFor(() => store.events.includes(`store:begin:${before + 1}`), 15_000);
     // A later ecall's answer: had the enclave answered the add before its store completed, that answer
     // would have come first.
@@ -260,9 +329,21 @@ test('sealState resolves only after the blob is stored and the counter advanced'
     assert.equal(await platform.readCounter(enclave.measurement), before, 'the counter waits for the store');
     release();
     await call;
-    assert.equal(await platform.readCounter(enclave.measurement), before + 1, 'the counter was advanced when the ecall resolved');
-    assert.equal(inspectSealedBlob(await readFile(storeFile))!.counter, before + 1, 'the new blob was on disk when the ecall resolved');
-    assert.deepEqual(store.events.slice(-3), [`store:begin:${before + 1}`, `store:end:${before + 1}`, 'ecall:resolved']);
+    assert.equal(
+      await platform.readCounter(enclave.measurement),
+      before + 1,
+      'the counter was advanced when the ecall resolved',
+    );
+    assert.equal(
+      inspectSealedBlob(await readFile(storeFile))!.counter,
+      before + 1,
+      'the new blob was on disk when the ecall resolved',
+    );
+    assert.deepEqual(store.events.slice(-3), [
+      `store:begin:${before + 1}`,
+      `store:end:${before + 1}`,
+      'ecall:resolved',
+    ]);
   } finally {
     await enclave.terminate();
   }
@@ -277,7 +358,10 @@ test('concurrent sealState calls are serialized in call order', async () => {
     store.events.length = 0;
     store.delays.push(120, 10, 60, 0, 30); // uneven: a parallel implementation would reorder or overlap
     const results = await Promise.all([1n, 2n, 3n, 4n, 5n].map((amount) => enclave.ecall('add', { amount })));
-    assert.deepEqual(results.map((r) => r.total), [1n, 3n, 6n, 10n, 15n]);
+    assert.deepEqual(
+      results.map((r) => r.total),
+      [1n, 3n, 6n, 10n, 15n],
+    );
     assert.equal(store.maxActive, 1, 'never two stores at once');
     const expected = [1, 2, 3, 4, 5].flatMap((i) => [`store:begin:${start + i}`, `store:end:${start + i}`]);
     assert.deepEqual(store.events, expected);
@@ -306,7 +390,11 @@ test('unprotected seals: one store, no counter advance; the host may go back amo
     for (const b of [blobs.credit1, blobs.credit2]) {
       const h = inspectSealedBlob(b)!;
       assert.equal(h.counter, base, 'an unprotected blob carries the counter value it builds on');
-      assert.deepEqual(h.prevTag, inspectSealedBlob(blobs.protected)!.tag, 'and names the protected blob as its predecessor');
+      assert.deepEqual(
+        h.prevTag,
+        inspectSealedBlob(blobs.protected)!.tag,
+        'and names the protected blob as its predecessor',
+      );
     }
     assert.deepEqual(store.events.slice(-2), [`store:begin:${base}`, `store:end:${base}`]);
   } finally {
@@ -325,11 +413,13 @@ test('unprotected seals: one store, no counter advance; the host may go back amo
   assert.equal(await platform.readCounter(inspectSealedBlob(blobs.protected!)!.measurement), base + 1);
   for (const [name, b] of Object.entries(blobs)) {
     await writeFile(storeFile, b);
-    await refusedAtLaunch(platformDir, storeFile, 'rollback').catch((e) => { throw new Error(`${name}: ${e}`); });
+    await refusedAtLaunch(platformDir, storeFile, 'rollback').catch((e) => {
+      throw new Error(`${name}: ${e}`);
+    });
   }
 });
 
-test('an unprotected blob that does not build on the counter\'s blob is refused', async () => {
+test("an unprotected blob that does not build on the counter's blob is refused", async () => {
   const { platformDir, storeFile } = scenario();
   let stale: Uint8Array = new Uint8Array();
   await withEnclave(platformDir, new FileSealedStore(storeFile), async ({ enclave }) => {

@@ -34,7 +34,13 @@ const code = (expected: string) => (e: unknown) => {
 
 /** Expects the launch to be refused with `expected` (an enclave that launched anyway is stopped). */
 async function refusedAtLaunch(launching: Promise<{ terminate(): Promise<void> }>, expected: string): Promise<void> {
-  const outcome = await launching.then(async (e) => { await e.terminate(); return new Error('launched'); }, (err: unknown) => err);
+  const outcome = await launching.then(
+    async (e) => {
+      await e.terminate();
+      return new Error('launched');
+    },
+    (err: unknown) => err,
+  );
   code(expected)(outcome);
 }
 
@@ -50,10 +56,18 @@ function recordingStore() {
   const blobs: Uint8Array[] = [];
   let answer: () => Uint8Array | null = () => blobs.at(-1) ?? null;
   const store: SealedStore = {
-    store: async (blob) => { blobs.push(blob.slice()); },
+    store: async (blob) => {
+      blobs.push(blob.slice());
+    },
     load: async () => answer(),
   };
-  return { store, blobs, answerWith: (f: () => Uint8Array | null) => { answer = f; } };
+  return {
+    store,
+    blobs,
+    answerWith: (f: () => Uint8Array | null) => {
+      answer = f;
+    },
+  };
 }
 
 /**
@@ -62,7 +76,8 @@ function recordingStore() {
  */
 async function startFlipper(bytes: Uint8Array, at: number, a: Uint8Array, b: Uint8Array, maxSpin: number) {
   const ctl = new Int32Array(new SharedArrayBuffer(4));
-  const worker = new Worker(`
+  const worker = new Worker(
+    `
     const { workerData, parentPort } = require('node:worker_threads');
     const { bytes, at, a, b, maxSpin, ctl } = workerData;
     let x = 0, seed = 12345, first = true;
@@ -73,7 +88,9 @@ async function startFlipper(bytes: Uint8Array, at: number, a: Uint8Array, b: Uin
       if (first) { first = false; parentPort.postMessage('running'); }
     }
     parentPort.postMessage(x);
-  `, { eval: true, workerData: { bytes, at, a, b, maxSpin, ctl } });
+  `,
+    { eval: true, workerData: { bytes, at, a, b, maxSpin, ctl } },
+  );
   await once(worker, 'message');
   return async () => {
     Atomics.store(ctl, 0, 1);
@@ -90,7 +107,8 @@ test('a sealed blob in shared memory whose header is rewritten during unseal: th
   const dir = platformDir();
   const rec = recordingStore();
   const platform = await Platform.open({ dir, attestation });
-  const launch = () => platform.launch({ entry: EXAMPLE_ENTRY, iface: exampleInterface, ocalls: exampleOcalls(), store: rec.store });
+  const launch = () =>
+    platform.launch({ entry: EXAMPLE_ENTRY, iface: exampleInterface, ocalls: exampleOcalls(), store: rec.store });
   const first = await launch();
   await first.ecall('add', { amount: 10n }); // state A
   await first.ecall('add', { amount: 20n }); // state B, the committed one
@@ -103,7 +121,13 @@ test('a sealed blob in shared memory whose header is rewritten during unseal: th
   // accepts A (total 10) under B's counter: the 20 spent since is back.
   const view = shared(blobA);
   rec.answerWith(() => view);
-  const stop = await startFlipper(view, COUNTER_AT, blobA.slice(COUNTER_AT, HEADER_FIELDS_END), blobB.slice(COUNTER_AT, HEADER_FIELDS_END), 20_000);
+  const stop = await startFlipper(
+    view,
+    COUNTER_AT,
+    blobA.slice(COUNTER_AT, HEADER_FIELDS_END),
+    blobB.slice(COUNTER_AT, HEADER_FIELDS_END),
+    20_000,
+  );
   const refusals = new Map<string, number>();
   let accepted = 0;
   let attempts = 0;
@@ -143,7 +167,8 @@ test('a sealed blob in shared memory whose header is rewritten during unseal: th
 test('a genuine, current sealed blob answered in shared memory is refused; the same bytes copied unseal', async () => {
   const rec = recordingStore();
   const platform = await Platform.open({ dir: platformDir(), attestation });
-  const launch = () => platform.launch({ entry: EXAMPLE_ENTRY, iface: exampleInterface, ocalls: exampleOcalls(), store: rec.store });
+  const launch = () =>
+    platform.launch({ entry: EXAMPLE_ENTRY, iface: exampleInterface, ocalls: exampleOcalls(), store: rec.store });
   const first = await launch();
   await first.ecall('add', { amount: 7n });
   await first.terminate();
@@ -160,14 +185,22 @@ test('a genuine, current sealed blob answered in shared memory is refused; the s
 
 test('ecall args holding shared memory anywhere are refused with shared_memory; the enclave keeps working', async (t) => {
   const platform = await Platform.open({ dir: platformDir(), attestation });
-  const e = await platform.launch({ entry: EXAMPLE_ENTRY, iface: exampleInterface, ocalls: exampleOcalls(), store: recordingStore().store });
+  const e = await platform.launch({
+    entry: EXAMPLE_ENTRY,
+    iface: exampleInterface,
+    ocalls: exampleOcalls(),
+    store: recordingStore().store,
+  });
   t.after(() => e.terminate());
   const sab = new SharedArrayBuffer(64);
   const forms: [string, unknown][] = [
     ['a Uint8Array over a SharedArrayBuffer', { digest: new Uint8Array(sab, 0, 32) }],
     ['a DataView over one', { digest: new Uint8Array(32), x: new DataView(sab) }],
     ['a bare SharedArrayBuffer', { digest: new Uint8Array(32), x: sab }],
-    ['one deep in a Map inside an array', { digest: new Uint8Array(32), x: [1, 'a', { m: new Map([['k', new Set([new Int32Array(sab)])]]) }] }],
+    [
+      'one deep in a Map inside an array',
+      { digest: new Uint8Array(32), x: [1, 'a', { m: new Map([['k', new Set([new Int32Array(sab)])]]) }] },
+    ],
   ];
   for (const [what, args] of forms) {
     await assert.rejects(e.ecallUnchecked('sign_digest', args), code('shared_memory'), what);
@@ -183,8 +216,14 @@ test('an ocall answered with shared memory rejects with invalid_ocall_result', a
   let hostile = true;
   // `echo`'s result schema allows extra keys, so the host's answer passes every schema check.
   const e = await platform.launch({
-    entry: EXAMPLE_ENTRY, iface: exampleInterface, store: recordingStore().store,
-    ocalls: { ...ocalls, echo: ({ text }) => (hostile ? { text, pad: new Uint8Array(new SharedArrayBuffer(8)) } as { text: string } : { text }) },
+    entry: EXAMPLE_ENTRY,
+    iface: exampleInterface,
+    store: recordingStore().store,
+    ocalls: {
+      ...ocalls,
+      echo: ({ text }) =>
+        hostile ? ({ text, pad: new Uint8Array(new SharedArrayBuffer(8)) } as { text: string }) : { text },
+    },
   });
   t.after(() => e.terminate());
   await assert.rejects(e.ecall('ping_host', { text: 'x' }), code('invalid_ocall_result'));
@@ -196,22 +235,32 @@ test('the treasury program refuses a peer_recv frame in shared memory and keeps 
   const platform = await Platform.open({ dir: platformDir(), attestation });
   const closed: string[] = [];
   const e = await platform.launch({
-    entry: TREASURY_PROGRAM, iface: TreasuryInterface, store: recordingStore().store,
+    entry: TREASURY_PROGRAM,
+    iface: TreasuryInterface,
+    store: recordingStore().store,
     ocalls: {
       net_send: () => null,
-      net_close: ({ conn }) => { closed.push(conn); return null; },
+      net_close: ({ conn }) => {
+        closed.push(conn);
+        return null;
+      },
       event: () => null,
       chain_get_txout: () => null,
     },
   });
   t.after(() => e.terminate());
   await e.ecall('init', {
-    trust_anchor: attestation.trustAnchor, allowed_measurements: [e.measurement], min_confirmations: 1,
+    trust_anchor: attestation.trustAnchor,
+    allowed_measurements: [e.measurement],
+    min_confirmations: 1,
     payout_address: payments.p2wpkh({ hash: randomBytes(20), network: NETWORK }).address!,
   });
   await e.ecall('peer_accept', { conn: 'c1' });
   const frame = shared(randomBytes(200));
-  await assert.rejects(e.ecallUnchecked('peer_recv', { conn: 'c1', frames: [new Uint8Array(16), frame] }), code('shared_memory'));
+  await assert.rejects(
+    e.ecallUnchecked('peer_recv', { conn: 'c1', frames: [new Uint8Array(16), frame] }),
+    code('shared_memory'),
+  );
   assert.deepEqual(closed, [], 'the refused call never reached the treasury (no teardown)');
   assert.equal((await e.ecall('get_info', {})).node_id.length, 66);
 });
@@ -220,8 +269,11 @@ test('the treasury program refuses a peer_recv frame in shared memory and keeps 
 
 test('SecureSession.open: a replayed frame whose counter another thread rewrites during open is never accepted', async () => {
   const input = {
-    ecdh: randomBytes(32), initiatorNonce: randomBytes(32), responderNonce: randomBytes(32),
-    initiatorId: randomBytes(33), responderId: randomBytes(33),
+    ecdh: randomBytes(32),
+    initiatorNonce: randomBytes(32),
+    responderNonce: randomBytes(32),
+    initiatorId: randomBytes(33),
+    responderId: randomBytes(33),
   };
   const sender = new SecureSession({ ...input, isInitiator: true });
   const receiver = new SecureSession({ ...input, isInitiator: false });

@@ -27,12 +27,18 @@ async function startLyingRpc(upstream: string) {
   let forged: { txid: string; hex: string } | null = null;
   const served = { verbose: 0, hex: 0 };
   const call = async (auth: string | undefined, method: string, params: unknown[]) => {
-    const res = await fetch(upstream, { method: 'POST', headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) }, body: JSON.stringify({ jsonrpc: '1.0', id: 'lie', method, params }) });
+    const res = await fetch(upstream, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) },
+      body: JSON.stringify({ jsonrpc: '1.0', id: 'lie', method, params }),
+    });
     return (await res.json()) as { result: unknown; error: unknown };
   };
   const server: Server = createServer((req, res) => {
     let body = '';
-    req.on('data', (c: Buffer) => { body += c.toString(); });
+    req.on('data', (c: Buffer) => {
+      body += c.toString();
+    });
     req.on('end', () => {
       void (async () => {
         const msg = JSON.parse(body) as { id: unknown; method: string; params?: unknown[] };
@@ -50,7 +56,14 @@ async function startLyingRpc(upstream: string) {
           served.hex++;
           return answer(forged.hex);
         }
-        const up = await fetch(upstream, { method: 'POST', headers: { 'content-type': 'application/json', ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) }, body });
+        const up = await fetch(upstream, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+          },
+          body,
+        });
         const text = await up.text();
         if (forged && msg.method === 'getrawmempool' && !params[0] && up.ok) {
           const parsed = JSON.parse(text) as { result: string[] };
@@ -60,15 +73,24 @@ async function startLyingRpc(upstream: string) {
         }
         res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'application/json' });
         res.end(text);
-      })().catch((e: unknown) => { res.writeHead(500); res.end(String(e)); });
+      })().catch((e: unknown) => {
+        res.writeHead(500);
+        res.end(String(e));
+      });
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
     served,
-    forge(hex: string) { forged = { txid: Transaction.fromHex(hex).getId(), hex }; },
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    forge(hex: string) {
+      forged = { txid: Transaction.fromHex(hex).getId(), hex };
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -86,11 +108,15 @@ test('a forged spend of a channel deposit, shown by a lying chain RPC, is not fi
     const [txid, vout] = (dep.outpoint as string).split(':') as [string, string];
     forged.addInput(Buffer.from(txid, 'hex').reverse(), Number(vout));
     forged.addOutput(payments.p2wpkh({ hash: randomBytes(20), network: NETWORK }).output!, 199_000n);
-    forged.setWitness(0, [Buffer.alloc(0), Buffer.concat([Buffer.from([0x30, 0x44]), randomBytes(68), Buffer.from([0x01])]), Buffer.from(dep.witness_script, 'hex')]);
+    forged.setWitness(0, [
+      Buffer.alloc(0),
+      Buffer.concat([Buffer.from([0x30, 0x44]), randomBytes(68), Buffer.from([0x01])]),
+      Buffer.from(dep.witness_script, 'hex'),
+    ]);
     lying.forge(forged.toHex());
     const before = await a.ok('GET', `/v1/channels/${ch}`);
     // a's watcher finds it in the "mempool" and fetches it for its enclave.
-    await waitUntil(() => lying.served.hex >= 1, 20_000, 'a\'s host fetches the forged spend');
+    await waitUntil(() => lying.served.hex >= 1, 20_000, "a's host fetches the forged spend");
     // A definite later event: a payment a makes afterwards, acknowledged by b.
     const pay = await a.ok('POST', '/v1/payments', { channel_id: ch, amount_sat: 5_000 });
     assert.equal(pay.status, 'succeeded', 'the channel still pays');
@@ -104,7 +130,11 @@ test('a forged spend of a channel deposit, shown by a lying chain RPC, is not fi
     // b's real settlement is what closes it, on both sides, at the balances after the payment.
     const s = await b.ok('POST', `/v1/channels/${ch}/settle`, {});
     await chain.mine(1);
-    await waitUntil(async () => (await a.ok('GET', `/v1/channels/${ch}`)).status === 'closed', 20_000, 'a sees b\'s settlement');
+    await waitUntil(
+      async () => (await a.ok('GET', `/v1/channels/${ch}`)).status === 'closed',
+      20_000,
+      "a sees b's settlement",
+    );
     const closed = await a.ok('GET', `/v1/channels/${ch}`);
     assert.equal(closed.settlement_txid, s.txid);
     assert.notEqual(closed.settlement_txid, forged.getId());

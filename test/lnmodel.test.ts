@@ -11,7 +11,14 @@ import { payments, script as bscript, Transaction } from 'bitcoinjs-lib';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ProtocolError } from '../src/lnmodel/channel.ts';
 import { buildCommitmentWithKeys, type ChannelConfig } from '../src/lnmodel/commitment.ts';
-import { basepointsOf, derivePubkey, deriveRevocationPubkey, generateChannelSecrets, publicKeyOf, verifyHash } from '../src/lnmodel/keys.ts';
+import {
+  basepointsOf,
+  derivePubkey,
+  deriveRevocationPubkey,
+  generateChannelSecrets,
+  publicKeyOf,
+  verifyHash,
+} from '../src/lnmodel/keys.ts';
 import { openInMemoryPair } from '../src/lnmodel/memory-pair.ts';
 import { FIRST_CHAIN_INDEX, RevocationStore, secretFromSeed } from '../src/lnmodel/revocation.ts';
 import { LnPair, measureOnPair } from '../src/lnmodel/run.ts';
@@ -35,19 +42,38 @@ describe('lnmodel: BOLT 3 building blocks match the spec test vectors', () => {
   test('per-commitment secret generation (Appendix D)', () => {
     const zero = new Uint8Array(32);
     const ff = new Uint8Array(32).fill(0xff);
-    assert.equal(toHex(secretFromSeed(zero, FIRST_CHAIN_INDEX)), '02a40c85b6f28da08dfdbe0926c53fab2de6d28c10301f8f7c4073d5e42e3148');
-    assert.equal(toHex(secretFromSeed(ff, FIRST_CHAIN_INDEX)), '7cc854b54e3e0dcdb010d7a3fee464a9687be6e8db3be6854c475621e007a5dc');
-    assert.equal(toHex(secretFromSeed(ff, 0xaaaaaaaaaaa)), '56f4008fb007ca9acf0e15b054d5c9fd12ee06cea347914ddbaed70d1c13a528');
-    assert.equal(toHex(secretFromSeed(ff, 0x555555555555)), '9015daaeb06dba4ccc05b91b2f73bd54405f2be9f217fbacd3c5ac2e62327d31');
-    assert.equal(toHex(secretFromSeed(new Uint8Array(32).fill(1), 1)), '915c75942a26bb3a433a8ce2cb0427c29ec6c1775cfc78328b57f6ba7bfeaa9c');
+    assert.equal(
+      toHex(secretFromSeed(zero, FIRST_CHAIN_INDEX)),
+      '02a40c85b6f28da08dfdbe0926c53fab2de6d28c10301f8f7c4073d5e42e3148',
+    );
+    assert.equal(
+      toHex(secretFromSeed(ff, FIRST_CHAIN_INDEX)),
+      '7cc854b54e3e0dcdb010d7a3fee464a9687be6e8db3be6854c475621e007a5dc',
+    );
+    assert.equal(
+      toHex(secretFromSeed(ff, 0xaaaaaaaaaaa)),
+      '56f4008fb007ca9acf0e15b054d5c9fd12ee06cea347914ddbaed70d1c13a528',
+    );
+    assert.equal(
+      toHex(secretFromSeed(ff, 0x555555555555)),
+      '9015daaeb06dba4ccc05b91b2f73bd54405f2be9f217fbacd3c5ac2e62327d31',
+    );
+    assert.equal(
+      toHex(secretFromSeed(new Uint8Array(32).fill(1), 1)),
+      '915c75942a26bb3a433a8ce2cb0427c29ec6c1775cfc78328b57f6ba7bfeaa9c',
+    );
   });
 
   test('compact storage of revealed secrets (Appendix D storage tests)', () => {
     const correct = [
-      '7cc854b54e3e0dcdb010d7a3fee464a9687be6e8db3be6854c475621e007a5dc', 'c7518c8ae4660ed02894df8976fa1a3659c1a8b4b5bec0c4b872abeba4cb8964',
-      '2273e227a5b7449b6e70f1fb4652864038b1cbf9cd7c043a7d6456b7fc275ad8', '27cddaa5624534cb6cb9d7da077cf2b22ab21e9b506fd4998a51d54502e99116',
-      'c65716add7aa98ba7acb236352d665cab17345fe45b55fb879ff80e6bd0c41dd', '969660042a28f32d9be17344e09374b379962d03db1574df5a8a5a47e19ce3f2',
-      'a5a64476122ca0925fb344bdc1854c1c0a59fc614298e50a33e331980a220f32', '05cde6323d949933f7f7b78776bcc1ea6d9b31447732e3802e1f7ac44b650e17',
+      '7cc854b54e3e0dcdb010d7a3fee464a9687be6e8db3be6854c475621e007a5dc',
+      'c7518c8ae4660ed02894df8976fa1a3659c1a8b4b5bec0c4b872abeba4cb8964',
+      '2273e227a5b7449b6e70f1fb4652864038b1cbf9cd7c043a7d6456b7fc275ad8',
+      '27cddaa5624534cb6cb9d7da077cf2b22ab21e9b506fd4998a51d54502e99116',
+      'c65716add7aa98ba7acb236352d665cab17345fe45b55fb879ff80e6bd0c41dd',
+      '969660042a28f32d9be17344e09374b379962d03db1574df5a8a5a47e19ce3f2',
+      'a5a64476122ca0925fb344bdc1854c1c0a59fc614298e50a33e331980a220f32',
+      '05cde6323d949933f7f7b78776bcc1ea6d9b31447732e3802e1f7ac44b650e17',
     ];
     const store = new RevocationStore();
     correct.forEach((s, n) => assert.ok(store.insert(FIRST_CHAIN_INDEX - n, hex(s)), `secret ${n}`));
@@ -70,22 +96,34 @@ describe('lnmodel: BOLT 3 building blocks match the spec test vectors', () => {
     const point = publicKeyOf(hex('1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100'));
     assert.equal(toHex(basepoint), '036d6caac248af96f6afa7f904f550253a0f3ef3f5aa2fe6838a95b216691468e2');
     assert.equal(toHex(point), '025f7117a78150fe2ef97db7cfc83bd57b2e2c0d0dd25eaf467a4a1c2a45ce1486');
-    assert.equal(toHex(derivePubkey(basepoint, point)), '0235f2dbfaa89b57ec7b055afe29849ef7ddfeb1cefdb9ebdc43f5494984db29e5');
-    assert.equal(toHex(deriveRevocationPubkey(basepoint, point)), '02916e326636d19c33f13e8c0c3a03dd157f332f3e99c317c141dd865eb01f8ff0');
+    assert.equal(
+      toHex(derivePubkey(basepoint, point)),
+      '0235f2dbfaa89b57ec7b055afe29849ef7ddfeb1cefdb9ebdc43f5494984db29e5',
+    );
+    assert.equal(
+      toHex(deriveRevocationPubkey(basepoint, point)),
+      '02916e326636d19c33f13e8c0c3a03dd157f332f3e99c317c141dd865eb01f8ff0',
+    );
   });
 
-  test('scripts and a commitment transaction (Appendix C): same txid, and the spec\'s remote signature verifies over our sighash', () => {
+  test("scripts and a commitment transaction (Appendix C): same txid, and the spec's remote signature verifies over our sighash", () => {
     const revocation = hex('0212a140cd0c6539d07cd08dfe09984dec3251ea808b892efeac3ede9402bf2b19');
     const localDelayed = hex('03fd5960528dc152014952efdb702a88f71e3c1653b2314431701ec77e57fde83c');
     const localpubkey = hex('030d417a46946384f88d5f3337267c5e579765875dc4daca813e21734b140639e7');
     const remotepubkey = hex('0394854aa6eab5b2a8122cc726e9dded053a2184d88256816826d6231c068d4a5b');
-    assert.equal(toHex(toLocalScript(revocation, 144, localDelayed)),
-      '63210212a140cd0c6539d07cd08dfe09984dec3251ea808b892efeac3ede9402bf2b1967029000b2752103fd5960528dc152014952efdb702a88f71e3c1653b2314431701ec77e57fde83c68ac');
+    assert.equal(
+      toHex(toLocalScript(revocation, 144, localDelayed)),
+      '63210212a140cd0c6539d07cd08dfe09984dec3251ea808b892efeac3ede9402bf2b1967029000b2752103fd5960528dc152014952efdb702a88f71e3c1653b2314431701ec77e57fde83c68ac',
+    );
     // In these vectors localpubkey/remotepubkey double as the HTLC keys.
-    assert.equal(toHex(offeredHtlcScript(revocation, localpubkey, remotepubkey, sha256(new Uint8Array(32).fill(2)))),
-      '76a91414011f7254d96b819c76986c277d115efce6f7b58763ac67210394854aa6eab5b2a8122cc726e9dded053a2184d88256816826d6231c068d4a5b7c820120876475527c21030d417a46946384f88d5f3337267c5e579765875dc4daca813e21734b140639e752ae67a914b43e1b38138a41b37f7cd9a1d274bc63e3a9b5d188ac6868');
-    assert.equal(toHex(receivedHtlcScript(revocation, localpubkey, remotepubkey, sha256(new Uint8Array(32)), 500)),
-      '76a91414011f7254d96b819c76986c277d115efce6f7b58763ac67210394854aa6eab5b2a8122cc726e9dded053a2184d88256816826d6231c068d4a5b7c8201208763a914b8bcb07f6344b42ab04250c86a6e8b75d3fdbbc688527c21030d417a46946384f88d5f3337267c5e579765875dc4daca813e21734b140639e752ae677502f401b175ac6868');
+    assert.equal(
+      toHex(offeredHtlcScript(revocation, localpubkey, remotepubkey, sha256(new Uint8Array(32).fill(2)))),
+      '76a91414011f7254d96b819c76986c277d115efce6f7b58763ac67210394854aa6eab5b2a8122cc726e9dded053a2184d88256816826d6231c068d4a5b7c820120876475527c21030d417a46946384f88d5f3337267c5e579765875dc4daca813e21734b140639e752ae67a914b43e1b38138a41b37f7cd9a1d274bc63e3a9b5d188ac6868',
+    );
+    assert.equal(
+      toHex(receivedHtlcScript(revocation, localpubkey, remotepubkey, sha256(new Uint8Array(32)), 500)),
+      '76a91414011f7254d96b819c76986c277d115efce6f7b58763ac67210394854aa6eab5b2a8122cc726e9dded053a2184d88256816826d6231c068d4a5b7c8201208763a914b8bcb07f6344b42ab04250c86a6e8b75d3fdbbc688527c21030d417a46946384f88d5f3337267c5e579765875dc4daca813e21734b140639e752ae677502f401b175ac6868',
+    );
 
     const localFunding = hex('023da092f6980e58d2c037173180e9a465476026ee50f96695963e8efe436f54eb');
     const remoteFunding = hex('030e9f7b623d2ccc7c9bd44d66d5ce21ce504c0acf6385a132cec6d3c39fa711c1');
@@ -103,11 +141,24 @@ describe('lnmodel: BOLT 3 building blocks match the spec test vectors', () => {
       reserveSat: 0n,
       obscuringFactor: 0x2bb038521914n,
     };
-    const built = buildCommitmentWithKeys(cfg, 'opener', 42, { revocation, localDelayed, remotePayment: remotepubkey }, { openerSat: 7_000_000n, acceptorSat: 3_000_000n, htlcs: [] });
+    const built = buildCommitmentWithKeys(
+      cfg,
+      'opener',
+      42,
+      { revocation, localDelayed, remotePayment: remotepubkey },
+      { openerSat: 7_000_000n, acceptorSat: 3_000_000n, htlcs: [] },
+    );
     assert.equal(built.feeSat, 10_860n);
-    const expected = Transaction.fromHex('02000000000101bef67e4e2fb9ddeeb3461973cd4c62abb35050b1add772995b820b584a488489000000000038b02b8002c0c62d0000000000160014ccf1af2f2aabee14bb40fa3851ab2301de84311054a56a00000000002200204adb4e2f00643db396dd120d4e7dc17625f5f2c11a40d857accc862d6b7dd80e0400473044022051b75c73198c6deee1a875871c3961832909acd297c6b908d59e3319e5185a46022055c419379c5051a78d00dbbce11b5b664a0c22815fbcc6fcef6b1937c383693901483045022100f51d2e566a70ba740fc5d8c0f07b9b93d2ed741c3c0860c613173de7d39e7968022041376d520e9c0e1ad52248ddf4b22e12be8763007df977253ef45a4ca3bdb7c001475221023da092f6980e58d2c037173180e9a465476026ee50f96695963e8efe436f54eb21030e9f7b623d2ccc7c9bd44d66d5ce21ce504c0acf6385a132cec6d3c39fa711c152ae3e195220');
+    const expected = Transaction.fromHex(
+      '02000000000101bef67e4e2fb9ddeeb3461973cd4c62abb35050b1add772995b820b584a488489000000000038b02b8002c0c62d0000000000160014ccf1af2f2aabee14bb40fa3851ab2301de84311054a56a00000000002200204adb4e2f00643db396dd120d4e7dc17625f5f2c11a40d857accc862d6b7dd80e0400473044022051b75c73198c6deee1a875871c3961832909acd297c6b908d59e3319e5185a46022055c419379c5051a78d00dbbce11b5b664a0c22815fbcc6fcef6b1937c383693901483045022100f51d2e566a70ba740fc5d8c0f07b9b93d2ed741c3c0860c613173de7d39e7968022041376d520e9c0e1ad52248ddf4b22e12be8763007df977253ef45a4ca3bdb7c001475221023da092f6980e58d2c037173180e9a465476026ee50f96695963e8efe436f54eb21030e9f7b623d2ccc7c9bd44d66d5ce21ce504c0acf6385a132cec6d3c39fa711c152ae3e195220',
+    );
     assert.equal(built.txid, expected.getId());
-    const remoteSig = bscript.signature.decode(hex('3045022100f51d2e566a70ba740fc5d8c0f07b9b93d2ed741c3c0860c613173de7d39e7968022041376d520e9c0e1ad52248ddf4b22e12be8763007df977253ef45a4ca3bdb7c0' + '01'));
+    const remoteSig = bscript.signature.decode(
+      hex(
+        '3045022100f51d2e566a70ba740fc5d8c0f07b9b93d2ed741c3c0860c613173de7d39e7968022041376d520e9c0e1ad52248ddf4b22e12be8763007df977253ef45a4ca3bdb7c0' +
+          '01',
+      ),
+    );
     assert.ok(verifyHash(built.sighash, remoteFunding, remoteSig.signature));
   });
 
@@ -144,16 +195,20 @@ describe('lnmodel: the channel state machine in one process', () => {
     });
   }
 
-  test('a tampered commitment signature is refused and the receiver\'s commitment does not advance', () => {
+  test("a tampered commitment signature is refused and the receiver's commitment does not advance", () => {
     const { payee, pay } = openInMemoryPair('balance');
     pay([500n]);
     const before = { index: payee.local.index, txid: payee.local.txid, spec: payee.local.spec };
-    assert.throws(() => pay([700n], (m) => {
-      if (m.type !== 'commitment_signed') return m;
-      const signature = Uint8Array.from(m.signature);
-      signature[10]! ^= 0x80;
-      return { ...m, signature };
-    }), (err: unknown) => err instanceof ProtocolError && /invalid commitment signature/.test(err.message));
+    assert.throws(
+      () =>
+        pay([700n], (m) => {
+          if (m.type !== 'commitment_signed') return m;
+          const signature = Uint8Array.from(m.signature);
+          signature[10]! ^= 0x80;
+          return { ...m, signature };
+        }),
+      (err: unknown) => err instanceof ProtocolError && /invalid commitment signature/.test(err.message),
+    );
     assert.deepEqual({ index: payee.local.index, txid: payee.local.txid, spec: payee.local.spec }, before);
   });
 
@@ -166,8 +221,10 @@ describe('lnmodel: the channel state machine in one process', () => {
     assert.ok(raa && raa.type === 'revoke_and_ack');
     const wrong = { ...raa, perCommitmentSecret: sha256(raa.perCommitmentSecret) };
     const before = { index: payer.local.index, spec: payer.local.spec };
-    assert.throws(() => deliver(payer, [wrong, ...reply.filter((m) => m !== raa)]),
-      (err: unknown) => err instanceof ProtocolError && /does not match its per-commitment point/.test(err.message));
+    assert.throws(
+      () => deliver(payer, [wrong, ...reply.filter((m) => m !== raa)]),
+      (err: unknown) => err instanceof ProtocolError && /does not match its per-commitment point/.test(err.message),
+    );
     assert.deepEqual({ index: payer.local.index, spec: payer.local.spec }, before);
     assert.equal(payer.revocationSecretOf(0), null);
     assert.ok(payer.awaitingRevocation);
@@ -175,7 +232,7 @@ describe('lnmodel: the channel state machine in one process', () => {
 });
 
 describe('lnmodel: payer and payee processes over TCP, durable state', { timeout: 120_000 }, () => {
-  test('200 payments unbatched and in batches of 20: balances moved by exactly the sum, on both sides\' disks', async () => {
+  test("200 payments unbatched and in batches of 20: balances moved by exactly the sum, on both sides' disks", async () => {
     const pair = await LnPair.start({ dir: await tempDir(), mode: 'balance', capacitySat: 100_000_000n });
     try {
       const unbatched = await measureOnPair(pair, { payments: 200, batchSize: 1, amountSat: 1_000n, mode: 'balance' });
@@ -226,7 +283,10 @@ describe('lnmodel: payer and payee processes over TCP, durable state', { timeout
       await measureOnPair(pair, { payments: 3, batchSize: 1, amountSat: 1_000n, mode: 'balance' });
       const before = await pair.onDisk('payer');
       await pair.inject('payee', 'bad_revocation_secret');
-      await assert.rejects(pair.run({ payments: 1, batchSize: 1, amountSat: 5_000n }), /does not match its per-commitment point/);
+      await assert.rejects(
+        pair.run({ payments: 1, batchSize: 1, amountSat: 5_000n }),
+        /does not match its per-commitment point/,
+      );
       const afterFault = await pair.onDisk('payer');
       // The payer had signed the payee's next commitment (persisted before sending), but its own
       // commitment, its balances and the revocations it holds did not move.

@@ -22,7 +22,10 @@ after(() => chain?.close());
 
 async function lines(file: string): Promise<Array<Record<string, unknown>>> {
   const text = await readFile(file, 'utf8');
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 test('--log-level debug: JSON lines with level, time, name; requests logged without their token', async () => {
@@ -52,7 +55,8 @@ test('--log-level debug: JSON lines with level, time, name; requests logged with
   assert.ok(requests.some((r) => r.path === '/v1/payments' && r.status === 404 && r.code === 'unknown_destination'));
   assert.ok(requests.some((r) => r.path === '/v1/getinfo' && r.status === 401));
   assert.ok(log.some((l) => l.msg === 'node stopping'));
-  for (const secret of [node.token, node.readonlyToken, 'ab'.repeat(32), chain.rpcPassword]) assert.ok(!text.includes(secret), 'a secret is in the log');
+  for (const secret of [node.token, node.readonlyToken, 'ab'.repeat(32), chain.rpcPassword])
+    assert.ok(!text.includes(secret), 'a secret is in the log');
   assert.doesNotMatch(text, /authorization|bearer/i);
 });
 
@@ -69,14 +73,36 @@ test('--log-level warn writes its warnings and nothing at info or debug; a bad l
   }
   const written = await lines(file);
   const warned = written.filter((l) => l.msg === 'request answered with an error');
-  assert.ok(warned.some((l) => l.level === 40 && l.path === '/v1/peers' && l.status === 502 && l.code === 'peer_unreachable'), `the 502 is logged at warn: ${JSON.stringify(written)}`);
-  assert.deepEqual(written.filter((l) => (l.level as number) < 40), [], 'nothing below warn is written');
+  assert.ok(
+    warned.some((l) => l.level === 40 && l.path === '/v1/peers' && l.status === 502 && l.code === 'peer_unreachable'),
+    `the 502 is logged at warn: ${JSON.stringify(written)}`,
+  );
+  assert.deepEqual(
+    written.filter((l) => (l.level as number) < 40),
+    [],
+    'nothing below warn is written',
+  );
   // What the debug run logged at info and debug is missing here.
-  for (const msg of ['node started', 'request', 'node stopping']) assert.ok(!written.some((l) => l.msg === msg), `'${msg}' logged at warn`);
+  for (const msg of ['node started', 'request', 'node stopping'])
+    assert.ok(!written.some((l) => l.msg === msg), `'${msg}' logged at warn`);
 
   const run = promisify(execFile);
-  const bad = await run(process.execPath, ['--import', 'tsx', NODE_MAIN, '--rpc-url', chain.rpcUrl, '--attestation-key', key, '--datadir', join(dir, 'n3'), '--log-level', 'loud'])
-    .then(() => null, (e: { code: number; stderr: string }) => e);
+  const bad = await run(process.execPath, [
+    '--import',
+    'tsx',
+    NODE_MAIN,
+    '--rpc-url',
+    chain.rpcUrl,
+    '--attestation-key',
+    key,
+    '--datadir',
+    join(dir, 'n3'),
+    '--log-level',
+    'loud',
+  ]).then(
+    () => null,
+    (e: { code: number; stderr: string }) => e,
+  );
   assert.equal(bad?.code, 2);
   assert.match(bad!.stderr, /--log-level must be one of fatal, error, warn, info, debug, trace, silent/);
 });

@@ -10,7 +10,16 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Transaction, address as baddress, networks } from 'bitcoinjs-lib';
-import { attestationKey, fundDeposit, NodeProcess, openChannel, startTestChain, tempDir, waitUntil, type TestChain } from './helpers/network.ts';
+import {
+  attestationKey,
+  fundDeposit,
+  NodeProcess,
+  openChannel,
+  startTestChain,
+  tempDir,
+  waitUntil,
+  type TestChain,
+} from './helpers/network.ts';
 import { prng as rng, testSeed } from './helpers/seeded.ts';
 import { startTamperingProxy } from './helpers/proxy.ts';
 import { openChannelBetween } from '../src/cli/channels.ts';
@@ -35,25 +44,37 @@ before(async () => {
   dir = await tempDir('teechain-mh-');
   chain = await startTestChain();
   key = await attestationKey(dir);
-  nodes = await Promise.all(['alice', 'bob', 'carol', 'dave', 'erin'].map((n) => NodeProcess.start(join(dir, n), chain, key)));
+  nodes = await Promise.all(
+    ['alice', 'bob', 'carol', 'dave', 'erin'].map((n) => NodeProcess.start(join(dir, n), chain, key)),
+  );
   proxy = await startTamperingProxy(nodes[ERIN]!.ready.p2p);
-  const end = (n: NodeProcess, p2p = n.ready.p2p) => ({ api: new ApiClient(n.ready.rest_url, n.token), nodeId: n.id, p2p });
+  const end = (n: NodeProcess, p2p = n.ready.p2p) => ({
+    api: new ApiClient(n.ready.rest_url, n.token),
+    nodeId: n.id,
+    p2p,
+  });
   for (let i = 0; i + 1 < nodes.length; i++) {
     const [da, db] = await Promise.all([fundDeposit(nodes[i]!, DEPOSIT), fundDeposit(nodes[i + 1]!, DEPOSIT)]);
-    channels.push(i + 1 === ERIN
-      ? await openChannelBetween(end(nodes[i]!), end(nodes[i + 1]!, proxy.address), [da], [db])
-      : await openChannel(nodes[i]!, nodes[i + 1]!, [da], [db]));
+    channels.push(
+      i + 1 === ERIN
+        ? await openChannelBetween(end(nodes[i]!), end(nodes[i + 1]!, proxy.address), [da], [db])
+        : await openChannel(nodes[i]!, nodes[i + 1]!, [da], [db]),
+    );
   }
   // every node learns the whole line from the flooded announcements, each channel with its funded capacity
   // (one announced between its opening and its deposits says 0 until the next announcement)
-  await waitUntil(async () => {
-    for (const n of nodes) {
-      const g = (await n.ok('GET', '/v1/graph')).nodes as Array<{ channels: Array<{ capacity_sat: string }> }>;
-      const caps = g.flatMap((x) => x.channels.map((c) => BigInt(c.capacity_sat)));
-      if (g.length < nodes.length || caps.length < 2 * channels.length || caps.some((c) => c === 0n)) return false;
-    }
-    return true;
-  }, 20_000, 'graph gossiped to every node');
+  await waitUntil(
+    async () => {
+      for (const n of nodes) {
+        const g = (await n.ok('GET', '/v1/graph')).nodes as Array<{ channels: Array<{ capacity_sat: string }> }>;
+        const caps = g.flatMap((x) => x.channels.map((c) => BigInt(c.capacity_sat)));
+        if (g.length < nodes.length || caps.length < 2 * channels.length || caps.some((c) => c === 0n)) return false;
+      }
+      return true;
+    },
+    20_000,
+    'graph gossiped to every node',
+  );
 });
 
 after(async () => {
@@ -64,10 +85,15 @@ after(async () => {
 
 /** Each node's local balance on each of its channels: [node index] → { channel → sat }. */
 async function balances(): Promise<Array<Record<string, bigint>>> {
-  return Promise.all(nodes.map(async (n) => {
-    const list = (await n.ok('GET', '/v1/channels')).channels as Array<{ channel_id: string; local_balance_sat: string }>;
-    return Object.fromEntries(list.map((c) => [c.channel_id, BigInt(c.local_balance_sat)]));
-  }));
+  return Promise.all(
+    nodes.map(async (n) => {
+      const list = (await n.ok('GET', '/v1/channels')).channels as Array<{
+        channel_id: string;
+        local_balance_sat: string;
+      }>;
+      return Object.fromEntries(list.map((c) => [c.channel_id, BigInt(c.local_balance_sat)]));
+    }),
+  );
 }
 
 /** Both ends of every channel agree, nothing is locked, no multi-hop payment is unresolved. */
@@ -75,25 +101,40 @@ async function settledDown(ids = nodes.map((_, i) => i)): Promise<boolean> {
   for (const i of ids) {
     const n = nodes[i]!;
     const mh = await n.api('GET', '/v1/multihop');
-    if (mh.status !== 200 || mh.body.payments.some((p: { phase: string }) => p.phase !== 'done' && p.phase !== 'aborted')) return false;
+    if (
+      mh.status !== 200 ||
+      mh.body.payments.some((p: { phase: string }) => p.phase !== 'done' && p.phase !== 'aborted')
+    )
+      return false;
     const chs = await n.api('GET', '/v1/channels');
     if (chs.status !== 200) return false;
     for (const c of chs.body.channels) {
       const j = channels.indexOf(c.channel_id);
       const peer = nodes[j === i ? i + 1 : i - 1]!;
       const other = await peer.api('GET', `/v1/channels/${c.channel_id}`);
-      if (other.status !== 200 || other.body.local_balance_sat !== c.remote_balance_sat || other.body.remote_balance_sat !== c.local_balance_sat) return false;
+      if (
+        other.status !== 200 ||
+        other.body.local_balance_sat !== c.remote_balance_sat ||
+        other.body.remote_balance_sat !== c.local_balance_sat
+      )
+        return false;
     }
   }
   return true;
 }
 
 async function pay(from: number, to: number, amount: number, maxFeeSat?: number) {
-  return nodes[from]!.api('POST', '/v1/payments', { dest: nodes[to]!.id, amount_sat: amount, ...(maxFeeSat !== undefined ? { max_fee_sat: maxFeeSat } : {}) });
+  return nodes[from]!.api('POST', '/v1/payments', {
+    dest: nodes[to]!.id,
+    amount_sat: amount,
+    ...(maxFeeSat !== undefined ? { max_fee_sat: maxFeeSat } : {}),
+  });
 }
 
 /** The node's multi-hop records (GET /v1/multihop). */
-async function mhRecords(n: NodeProcess): Promise<Array<{ payment_id: string; role: string; phase: string; code: string | null; txid: string | null }>> {
+async function mhRecords(
+  n: NodeProcess,
+): Promise<Array<{ payment_id: string; role: string; phase: string; code: string | null; txid: string | null }>> {
   return (await n.ok('GET', '/v1/multihop')).payments;
 }
 
@@ -119,9 +160,20 @@ async function pathReady(from: number, to: number, ids = [ALICE, BOB, CAROL]): P
     const peers = new Set((r.body.peers as Array<{ peer_id: string }>).map((p) => p.peer_id));
     for (const j of [i - 1, i + 1]) if (ids.includes(j) && !peers.has(nodes[j]!.id)) return false;
   }
-  const g = (await nodes[from]!.ok('GET', '/v1/graph')).nodes as Array<{ node_id: string; channels: Array<{ capacity_sat: string }> }>;
-  return ids.every((i) => i === from || g.some((x) => x.node_id === nodes[i]!.id && x.channels.length > 0 && x.channels.every((c) => BigInt(c.capacity_sat) > 0n)))
-    && g.some((x) => x.node_id === nodes[to]!.id);
+  const g = (await nodes[from]!.ok('GET', '/v1/graph')).nodes as Array<{
+    node_id: string;
+    channels: Array<{ capacity_sat: string }>;
+  }>;
+  return (
+    ids.every(
+      (i) =>
+        i === from ||
+        g.some(
+          (x) =>
+            x.node_id === nodes[i]!.id && x.channels.length > 0 && x.channels.every((c) => BigInt(c.capacity_sat) > 0n),
+        ),
+    ) && g.some((x) => x.node_id === nodes[to]!.id)
+  );
 }
 
 /** What alice–bob–carol hold on the two channels between them. */
@@ -156,7 +208,10 @@ describe('multi-hop payments between real nodes', () => {
     assert.equal(now[BOB]![bc], start[BOB]![bc]! - BigInt(net));
     assert.equal(now[CAROL]![bc], start[CAROL]![bc]! + BigInt(net));
     // the destination's history shows the incoming payment; the payer's the route
-    const hist = (await nodes[CAROL]!.ok('GET', '/v1/payments?limit=100')).payments as Array<{ direction: string; amount_sat: number }>;
+    const hist = (await nodes[CAROL]!.ok('GET', '/v1/payments?limit=100')).payments as Array<{
+      direction: string;
+      amount_sat: number;
+    }>;
     assert.ok(hist.some((p) => p.direction === 'incoming' && p.amount_sat === 1_000));
   });
 
@@ -164,10 +219,17 @@ describe('multi-hop payments between real nodes', () => {
     await nodes[BOB]!.ok('POST', '/v1/fees', { base_sat: 10, ppm: 1_000 });
     await nodes[CAROL]!.ok('POST', '/v1/fees', { base_sat: 5, ppm: 0 });
     await nodes[DAVE]!.ok('POST', '/v1/fees', { base_sat: 0, ppm: 10_000 });
-    await waitUntil(async () => {
-      const g = (await nodes[ALICE]!.ok('GET', '/v1/graph')).nodes as Array<{ node_id: string; fee_ppm: number }>;
-      return g.find((x) => x.node_id === nodes[DAVE]!.id)?.fee_ppm === 10_000 && g.find((x) => x.node_id === nodes[BOB]!.id)?.fee_ppm === 1_000;
-    }, 10_000, 'fees announced');
+    await waitUntil(
+      async () => {
+        const g = (await nodes[ALICE]!.ok('GET', '/v1/graph')).nodes as Array<{ node_id: string; fee_ppm: number }>;
+        return (
+          g.find((x) => x.node_id === nodes[DAVE]!.id)?.fee_ppm === 10_000 &&
+          g.find((x) => x.node_id === nodes[BOB]!.id)?.fee_ppm === 1_000
+        );
+      },
+      10_000,
+      'fees announced',
+    );
     const start = await balances();
     // 125 sat of fees is above the default limit for 10,000 sat (1 % + 10): refused unless the payer allows it
     const refused = await pay(ALICE, ERIN, 10_000);
@@ -191,18 +253,25 @@ describe('multi-hop payments between real nodes', () => {
     assert.equal(back.status, 201, JSON.stringify(back.body));
     assert.equal(back.body.status, 'succeeded');
     for (const n of [BOB, CAROL, DAVE]) await nodes[n]!.ok('POST', '/v1/fees', { base_sat: 0, ppm: 0 });
-    await waitUntil(async () => {
-      for (const n of [ALICE, CAROL, ERIN]) {
-        const g = (await nodes[n]!.ok('GET', '/v1/graph')).nodes as Array<{ fee_base_sat: number; fee_ppm: number }>;
-        if (g.some((x) => x.fee_base_sat !== 0 || x.fee_ppm !== 0)) return false;
-      }
-      return true;
-    }, 10_000, 'fees back to zero everywhere');
+    await waitUntil(
+      async () => {
+        for (const n of [ALICE, CAROL, ERIN]) {
+          const g = (await nodes[n]!.ok('GET', '/v1/graph')).nodes as Array<{ fee_base_sat: number; fee_ppm: number }>;
+          if (g.some((x) => x.fee_base_sat !== 0 || x.fee_ppm !== 0)) return false;
+        }
+        return true;
+      },
+      10_000,
+      'fees back to zero everywhere',
+    );
   });
 
   test('unknown destination, not enough capacity, no route: a 4xx with its code, nothing locked or moved', async () => {
     const before = await balances();
-    const unknown = await nodes[ALICE]!.api('POST', '/v1/payments', { dest: `02${'ab'.repeat(32)}`, amount_sat: 1_000 });
+    const unknown = await nodes[ALICE]!.api('POST', '/v1/payments', {
+      dest: `02${'ab'.repeat(32)}`,
+      amount_sat: 1_000,
+    });
     assert.equal(unknown.status, 404);
     assert.equal(unknown.body.error.code, 'unknown_destination');
     const big = await pay(ALICE, CAROL, 5_000_000);
@@ -222,16 +291,28 @@ describe('multi-hop payments between real nodes', () => {
     let second: Promise<Awaited<ReturnType<typeof pay>>>;
     try {
       first = pay(ALICE, CAROL, 300);
-      await waitUntil(async () => (await mhRecords(nodes[BOB]!)).some((r) => r.phase === 'locked'), 4_000, 'bob locked both channels for the first payment');
+      await waitUntil(
+        async () => (await mhRecords(nodes[BOB]!)).some((r) => r.phase === 'locked'),
+        4_000,
+        'bob locked both channels for the first payment',
+      );
       // the same direction: alice's node retries channel_busy for up to 8 s (queued)
       second = pay(ALICE, CAROL, 200);
       // direct payments on the locked channels are refused at once, from either end
-      for (const [from, ch] of [[BOB, channels[1]!], [BOB, channels[0]!], [ALICE, channels[0]!]] as const) {
+      for (const [from, ch] of [
+        [BOB, channels[1]!],
+        [BOB, channels[0]!],
+        [ALICE, channels[0]!],
+      ] as const) {
         const r = await payOn(from, ch, 50);
         assert.equal(r.status, 409, `direct payment from node ${from} on a locked channel: ${JSON.stringify(r.body)}`);
         assert.equal(r.body.error.code, 'channel_busy');
       }
-      assert.equal((await mhRecords(nodes[ALICE]!)).filter((r) => r.phase !== 'done' && r.phase !== 'aborted').length, 1, 'the second payment did not lock anything while the first holds a–b');
+      assert.equal(
+        (await mhRecords(nodes[ALICE]!)).filter((r) => r.phase !== 'done' && r.phase !== 'aborted').length,
+        1,
+        'the second payment did not lock anything while the first holds a–b',
+      );
     } finally {
       resume(CAROL);
     }
@@ -255,8 +336,14 @@ describe('multi-hop payments between real nodes', () => {
     let succeeded = 0;
     for (let round = 0; round < 6; round++) {
       const [x, y] = await Promise.all([pay(ALICE, CAROL, 300), pay(CAROL, ALICE, 200)]);
-      for (const [r, amount] of [[x, 300], [y, -200]] as const) {
-        if (r.status === 201 && r.body.status === 'succeeded') { net += amount; succeeded++; } else assert.equal(r.body.error?.code, 'channel_busy', JSON.stringify(r.body));
+      for (const [r, amount] of [
+        [x, 300],
+        [y, -200],
+      ] as const) {
+        if (r.status === 201 && r.body.status === 'succeeded') {
+          net += amount;
+          succeeded++;
+        } else assert.equal(r.body.error?.code, 'channel_busy', JSON.stringify(r.body));
       }
     }
     assert.ok(succeeded > 0, 'some payment went through');
@@ -264,7 +351,11 @@ describe('multi-hop payments between real nodes', () => {
     const now = await balances();
     assert.equal(now[ALICE]![channels[0]!], start[ALICE]![channels[0]!]! - BigInt(net));
     assert.equal(now[CAROL]![channels[1]!], start[CAROL]![channels[1]!]! + BigInt(net));
-    assert.equal(now[BOB]![channels[0]!]! + now[BOB]![channels[1]!]!, start[BOB]![channels[0]!]! + start[BOB]![channels[1]!]!, 'bob neither gains nor loses');
+    assert.equal(
+      now[BOB]![channels[0]!]! + now[BOB]![channels[1]!]!,
+      start[BOB]![channels[0]!]! + start[BOB]![channels[1]!]!,
+      'bob neither gains nor loses',
+    );
   });
 
   test('a destination that goes silent mid-payment: the payer is told it failed, nothing moved, it pays elsewhere meanwhile and carol again once she is back', async (t) => {
@@ -280,7 +371,11 @@ describe('multi-hop payments between real nodes', () => {
       if (stopEarly) freeze(CAROL);
       const paying = pay(ALICE, CAROL, 1_000);
       if (!stopEarly) {
-        await waitUntil(async () => (await mhRecords(nodes[ALICE]!)).some((x) => !known.has(x.payment_id)), 10_000, 'alice started the payment');
+        await waitUntil(
+          async () => (await mhRecords(nodes[ALICE]!)).some((x) => !known.has(x.payment_id)),
+          10_000,
+          'alice started the payment',
+        );
         freeze(CAROL);
       }
       r = await paying;
@@ -292,7 +387,11 @@ describe('multi-hop payments between real nodes', () => {
         assert.equal(r.status, 504, JSON.stringify(r.body));
         assert.equal(r.body.error.code, 'timeout', 'alice gave up waiting for carol');
         // bob hears of alice's abort and unlocks: alice pays bob while carol is still silent
-        await waitUntil(async () => (await mhRecords(nodes[BOB]!)).every((x) => x.phase === 'done' || x.phase === 'aborted'), 10_000, 'bob aborted too');
+        await waitUntil(
+          async () => (await mhRecords(nodes[BOB]!)).every((x) => x.phase === 'done' || x.phase === 'aborted'),
+          10_000,
+          'bob aborted too',
+        );
         const direct = await pay(ALICE, BOB, 700);
         assert.equal(direct.status, 201, JSON.stringify(direct.body));
         assert.equal(direct.body.status, 'succeeded');
@@ -300,7 +399,11 @@ describe('multi-hop payments between real nodes', () => {
     } finally {
       resume(CAROL);
     }
-    await waitUntil(() => settledDown(), 15_000, 'every record resolved and both ends of each channel agree once carol is back');
+    await waitUntil(
+      () => settledDown(),
+      15_000,
+      'every record resolved and both ends of each channel agree once carol is back',
+    );
     const mid = line3(await balances());
     const moved = r.status === 201 ? 1_000n : 0n;
     const direct = r.status === 201 ? 0n : 700n;
@@ -351,8 +454,16 @@ describe('multi-hop payments between real nodes', () => {
       assert.ok(acked >= ackedFirst, `payments were acknowledged before the kill (${acked})`);
       assert.ok(moved >= acked, `alice paid ${moved} ≥ acknowledged ${acked}`);
       assert.ok(moved <= attempted, `alice paid ${moved} ≤ attempted ${attempted}`);
-      assert.equal(now[CAROL]![channels[1]!]! - start[CAROL]![channels[1]!]!, moved, 'carol received exactly what alice paid');
-      assert.equal(now[BOB]![channels[0]!]! + now[BOB]![channels[1]!]!, bobStart, 'bob, the intermediary, lost nothing');
+      assert.equal(
+        now[CAROL]![channels[1]!]! - start[CAROL]![channels[1]!]!,
+        moved,
+        'carol received exactly what alice paid',
+      );
+      assert.equal(
+        now[BOB]![channels[0]!]! + now[BOB]![channels[1]!]!,
+        bobStart,
+        'bob, the intermediary, lost nothing',
+      );
       // after the restart a payment goes through and moves exactly its amount (no fees: they were reset to 0)
       await waitUntil(() => pathReady(ALICE, CAROL), 30_000, `path alice → carol ready after node ${victim} restarted`);
       const after = await pay(ALICE, CAROL, 1_000);
@@ -362,7 +473,11 @@ describe('multi-hop payments between real nodes', () => {
       await waitUntil(() => settledDown([ALICE, BOB, CAROL]), 10_000, 'both ends agree');
       const prev = now;
       now = await balances();
-      assert.equal(now[ALICE]![channels[0]!], prev[ALICE]![channels[0]!]! - 1_000n, 'alice paid exactly 1,000 after the restart');
+      assert.equal(
+        now[ALICE]![channels[0]!],
+        prev[ALICE]![channels[0]!]! - 1_000n,
+        'alice paid exactly 1,000 after the restart',
+      );
       assert.equal(now[CAROL]![channels[1]!], prev[CAROL]![channels[1]!]! + 1_000n, 'carol received exactly 1,000');
       assert.equal(now[BOB]![channels[0]!], prev[BOB]![channels[0]!]! + 1_000n);
       assert.equal(now[BOB]![channels[1]!], prev[BOB]![channels[1]!]! - 1_000n);
@@ -371,18 +486,27 @@ describe('multi-hop payments between real nodes', () => {
     }
   });
 
-  test('dave committed, erin never got the commit and settles the old state; dave\'s τ loses the race: dave\'s chain watcher sees erin\'s settlement, the old state decides everywhere, nothing stays locked', async (t) => {
+  test("dave committed, erin never got the commit and settles the old state; dave's τ loses the race: dave's chain watcher sees erin's settlement, the old state decides everywhere, nothing stays locked", async (t) => {
     const [cd, de] = [channels[2]!, channels[3]!];
     await waitUntil(() => settledDown(), 10_000, 'quiet');
     await waitUntil(() => pathReady(CAROL, ERIN, [CAROL, DAVE, ERIN]), 30_000, 'path carol → erin ready');
     const start = await balances();
-    const pending = async (n: number) => (await mhRecords(nodes[n]!)).filter((r) => r.phase !== 'done' && r.phase !== 'aborted');
+    const pending = async (n: number) =>
+      (await mhRecords(nodes[n]!)).filter((r) => r.phase !== 'done' && r.phase !== 'aborted');
     // erin's signatures reach dave; nothing dave sends erin after them does (his COMMIT): dave commits, erin stays signed
     proxy.dropFromNext('toClient', 'toTarget');
     const paying = pay(CAROL, ERIN, 2_000);
     await waitUntil(async () => (await pending(DAVE)).some((r) => r.phase === 'committed'), 15_000, 'dave committed');
-    assert.deepEqual((await pending(ERIN)).map((r) => r.phase), ['signed'], 'erin never got the commit');
-    assert.deepEqual((await pending(CAROL)).map((r) => r.phase), ['committed'], 'carol, the payer, committed');
+    assert.deepEqual(
+      (await pending(ERIN)).map((r) => r.phase),
+      ['signed'],
+      'erin never got the commit',
+    );
+    assert.deepEqual(
+      (await pending(CAROL)).map((r) => r.phase),
+      ['committed'],
+      'carol, the payer, committed',
+    );
     proxy.drop('toClient'); // and erin's word does not reach dave: he learns from the chain only
 
     // erin, not committed, settles the old state, which reaches the chain first
@@ -405,28 +529,43 @@ describe('multi-hop payments between real nodes', () => {
     }
     await chain.mine(1);
     const mined = await chain.rpc.call<{ confirmations: number }>('getrawtransaction', [old.txid, true]);
-    assert.ok(mined.confirmations >= 1, 'erin\'s old-state settlement is what the chain took');
+    assert.ok(mined.confirmations >= 1, "erin's old-state settlement is what the chain took");
 
     // dave's own chain watcher shows him the spend: the old state decides, dave aborts, carol follows
-    await waitUntil(async () => (await pending(DAVE)).length === 0, 60_000, 'dave resolved the payment on seeing the old state on chain');
+    await waitUntil(
+      async () => (await pending(DAVE)).length === 0,
+      60_000,
+      'dave resolved the payment on seeing the old state on chain',
+    );
     assert.equal((await mhRecords(nodes[DAVE]!)).find((r) => r.txid === tauTxid)?.phase, 'aborted', 'dave aborted');
     await waitUntil(async () => (await pending(CAROL)).length === 0, 30_000, 'carol, the payer, resolved it');
     assert.equal((await mhRecords(nodes[CAROL]!)).find((r) => r.txid === tauTxid)?.phase, 'aborted', 'carol aborted');
     const answer = await paying;
     if (answer.status === 201) {
       assert.equal(answer.body.status, 'in_flight', JSON.stringify(answer.body));
-      const hist = (await nodes[CAROL]!.ok('GET', '/v1/payments?limit=20')).payments as Array<{ payment_id: string; status: string }>;
-      assert.equal(hist.find((p) => p.payment_id === answer.body.payment_id)?.status, 'failed', 'the payment ends failed');
+      const hist = (await nodes[CAROL]!.ok('GET', '/v1/payments?limit=20')).payments as Array<{
+        payment_id: string;
+        status: string;
+      }>;
+      assert.equal(
+        hist.find((p) => p.payment_id === answer.body.payment_id)?.status,
+        'failed',
+        'the payment ends failed',
+      );
     } else {
       assert.ok(answer.status >= 400, JSON.stringify(answer.body));
     }
     const deAtDave = await nodes[DAVE]!.ok('GET', `/v1/channels/${de}`);
     assert.equal(deAtDave.status, 'closed');
-    assert.equal(deAtDave.settlement_txid, old.txid, 'd–e closed by erin\'s settlement');
+    assert.equal(deAtDave.settlement_txid, old.txid, "d–e closed by erin's settlement");
     assert.equal(BigInt(deAtDave.local_balance_sat), start[DAVE]![de], 'in the old state');
     if (cdSettled) {
       // carol's watcher closes c–d at the old state dave settled
-      await waitUntil(async () => (await nodes[CAROL]!.ok('GET', `/v1/channels/${cd}`)).status === 'closed', 30_000, 'carol sees c–d settled');
+      await waitUntil(
+        async () => (await nodes[CAROL]!.ok('GET', `/v1/channels/${cd}`)).status === 'closed',
+        30_000,
+        'carol sees c–d settled',
+      );
       const c = await nodes[CAROL]!.ok('GET', `/v1/channels/${cd}`);
       assert.equal(c.settlement_txid, tau.body.txid);
       assert.equal(BigInt(c.local_balance_sat), start[CAROL]![cd]);
@@ -450,7 +589,9 @@ describe('multi-hop payments between real nodes', () => {
   test('every channel still open settled on chain pays each side its balance', async () => {
     await waitUntil(() => settledDown(), 10_000, 'quiet');
     const final = await balances();
-    const payout = await Promise.all(nodes.map(async (n) => (await n.ok('GET', '/v1/getinfo')).payout_address as string));
+    const payout = await Promise.all(
+      nodes.map(async (n) => (await n.ok('GET', '/v1/getinfo')).payout_address as string),
+    );
     for (const [i, ch] of channels.entries()) {
       if ((await nodes[i]!.ok('GET', `/v1/channels/${ch}`)).status === 'closed') continue; // d–e, settled by erin above
       const s = await nodes[i]!.ok('POST', `/v1/channels/${ch}/settle`, {});
@@ -458,14 +599,19 @@ describe('multi-hop payments between real nodes', () => {
       const raw = await chain.rpc.call<{ hex: string; confirmations: number }>('getrawtransaction', [s.txid, true]);
       assert.ok(raw.confirmations >= 1);
       const outs = new Map<string, bigint>();
-      for (const o of Transaction.fromHex(raw.hex).outs) outs.set(baddress.fromOutputScript(o.script, networks.regtest), o.value);
+      for (const o of Transaction.fromHex(raw.hex).outs)
+        outs.set(baddress.fromOutputScript(o.script, networks.regtest), o.value);
       assert.equal(outs.get(payout[i]!), final[i]![ch]! - BigInt(s.fee_sat), `settler of channel ${i}`);
       assert.equal(outs.get(payout[i + 1]!), final[i + 1]![ch], `other side of channel ${i}`);
     }
     // with every channel closed, erin is still in the graph but no path leads there
-    await waitUntil(async () => {
-      const r = await pay(ALICE, ERIN, 1_000);
-      return r.status === 409 && r.body.error.code === 'no_route';
-    }, 10_000, 'no_route once the channels are gone');
+    await waitUntil(
+      async () => {
+        const r = await pay(ALICE, ERIN, 1_000);
+        return r.status === 409 && r.body.error.code === 'no_route';
+      },
+      10_000,
+      'no_route once the channels are gone',
+    );
   });
 });

@@ -20,7 +20,11 @@ function lengthPrefix(n: number): Buffer {
 
 test('a 16 MiB frame in 64 KiB chunks decodes whole, each byte copied once, the chunks kept as a list', () => {
   let copied = 0;
-  const decoder = new FrameDecoder({ onCopy: (n) => { copied += n; } });
+  const decoder = new FrameDecoder({
+    onCopy: (n) => {
+      copied += n;
+    },
+  });
   const frame = Buffer.alloc(MAX_FRAME_BYTES);
   for (let i = 0; i < frame.length; i += 4096) frame.writeUInt32BE(i, i);
   const wire = Buffer.concat([encodeFrames([frame]), encodeFrames([Uint8Array.of(7)])]);
@@ -45,19 +49,31 @@ test('a 16 MiB frame in 64 KiB chunks decodes whole, each byte copied once, the 
 });
 
 test('frames split at every byte boundary, or fed one byte at a time, decode the same', () => {
-  const frames = [Uint8Array.of(), Uint8Array.of(1), Uint8Array.from({ length: 300 }, (_, i) => i & 0xff), Uint8Array.of(9, 8, 7, 6, 5)];
+  const frames = [
+    Uint8Array.of(),
+    Uint8Array.of(1),
+    Uint8Array.from({ length: 300 }, (_, i) => i & 0xff),
+    Uint8Array.of(9, 8, 7, 6, 5),
+  ];
   const wire = encodeFrames(frames);
   const expect = frames.map((f) => [...f]);
   for (let cut = 0; cut <= wire.length; cut++) {
     const d = new FrameDecoder();
     const out = [...d.push(wire.subarray(0, cut)), ...d.push(wire.subarray(cut))];
-    assert.deepEqual(out.map((f) => [...f]), expect, `cut at ${cut}`);
+    assert.deepEqual(
+      out.map((f) => [...f]),
+      expect,
+      `cut at ${cut}`,
+    );
     assert.equal(d.buffered, 0);
   }
   const d = new FrameDecoder();
   const out: Uint8Array[] = [];
   for (let i = 0; i < wire.length; i++) out.push(...d.push(wire.subarray(i, i + 1)));
-  assert.deepEqual(out.map((f) => [...f]), expect);
+  assert.deepEqual(
+    out.map((f) => [...f]),
+    expect,
+  );
 });
 
 test('decoded frames are fresh copies, not views of the socket buffers', () => {
@@ -72,7 +88,10 @@ test('the pre-handshake frame limit refuses an oversize length prefix as soon as
   const d = new FrameDecoder({ maxFrameBytes: 64 * 1024 });
   const header = lengthPrefix(MAX_FRAME_BYTES);
   for (let i = 0; i < 3; i++) assert.deepEqual(d.push(header.subarray(i, i + 1)), []);
-  assert.throws(() => d.push(header.subarray(3)), (e: unknown) => e instanceof FrameError && /16777216 bytes exceeds 65536/.test(e.message));
+  assert.throws(
+    () => d.push(header.subarray(3)),
+    (e: unknown) => e instanceof FrameError && /16777216 bytes exceeds 65536/.test(e.message),
+  );
   // The prefix stays unread: still refused, and nothing buffered beyond it.
   assert.throws(() => d.next(), FrameError);
   assert.equal(d.buffered, 4);
@@ -81,7 +100,10 @@ test('the pre-handshake frame limit refuses an oversize length prefix as soon as
   assert.deepEqual(ok.push(lengthPrefix(64 * 1024)), []);
   // Past authentication the limit is raised and decoding goes on where it stopped.
   const raised = new FrameDecoder({ maxFrameBytes: 4 });
-  assert.deepEqual(raised.push(encodeFrames([Uint8Array.of(1), new Uint8Array(10)])).map((f) => f.length), [1]);
+  assert.deepEqual(
+    raised.push(encodeFrames([Uint8Array.of(1), new Uint8Array(10)])).map((f) => f.length),
+    [1],
+  );
   assert.throws(() => raised.next(), FrameError);
   raised.maxFrameBytes = MAX_FRAME_BYTES;
   assert.equal(raised.next()?.length, 10);
@@ -99,16 +121,26 @@ interface Server {
   opened: string[];
 }
 
-async function server(preAuth: Partial<PreAuthLimits>, onFrames?: (s: Server, conn: string, frames: Uint8Array[]) => void | Promise<unknown>): Promise<Server> {
+async function server(
+  preAuth: Partial<PreAuthLimits>,
+  onFrames?: (s: Server, conn: string, frames: Uint8Array[]) => void | Promise<unknown>,
+): Promise<Server> {
   const s = { frames: [], closed: new Map(), opened: [] } as unknown as Server;
-  s.transport = new Transport({
-    onOpen: (conn) => { s.opened.push(conn); },
-    onFrames: (conn, frames) => {
-      for (const frame of frames) s.frames.push({ conn, frame });
-      return onFrames?.(s, conn, frames);
+  s.transport = new Transport(
+    {
+      onOpen: (conn) => {
+        s.opened.push(conn);
+      },
+      onFrames: (conn, frames) => {
+        for (const frame of frames) s.frames.push({ conn, frame });
+        return onFrames?.(s, conn, frames);
+      },
+      onClose: (conn, reason) => {
+        s.closed.set(conn, reason);
+      },
     },
-    onClose: (conn, reason) => { s.closed.set(conn, reason); },
-  }, { preAuth });
+    { preAuth },
+  );
   s.port = await s.transport.listen('127.0.0.1', 0);
   return s;
 }
@@ -117,7 +149,9 @@ function client(port: number): Promise<{ socket: Socket; closed: () => boolean }
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port });
     let closed = false;
-    socket.on('close', () => { closed = true; });
+    socket.on('close', () => {
+      closed = true;
+    });
     socket.on('error', () => undefined);
     socket.once('connect', () => resolve({ socket, closed: () => closed }));
     socket.once('error', reject);
@@ -155,7 +189,9 @@ test('transport: more than the byte budget before authentication, in small frame
 
 test('transport: a silent unauthenticated connection is closed after the time limit; an authenticated one is not', async () => {
   // 1 s: long enough that the authenticated client's first frame is in before it even on a loaded machine.
-  const s = await server({ timeoutMs: 1_000 }, (srv, conn, frames) => { if (frames[0]!.length === 1) srv.transport.authenticated(conn); });
+  const s = await server({ timeoutMs: 1_000 }, (srv, conn, frames) => {
+    if (frames[0]!.length === 1) srv.transport.authenticated(conn);
+  });
   try {
     const authed = await client(s.port);
     authed.socket.write(encodeFrames([Uint8Array.of(1)]));
@@ -179,10 +215,12 @@ test('transport: traffic right behind the last handshake frame waits for that fr
   for (const authenticates of [true, false]) {
     const s = await server({ maxBytes: 100 * 1024 }, (srv, conn, frames) => {
       if (frames[0]!.length !== 3) return;
-      return new Promise<void>((resolve) => setImmediate(() => {
-        if (authenticates) srv.transport.authenticated(conn);
-        resolve();
-      }));
+      return new Promise<void>((resolve) =>
+        setImmediate(() => {
+          if (authenticates) srv.transport.authenticated(conn);
+          resolve();
+        }),
+      );
     });
     try {
       const c = await client(s.port);

@@ -34,7 +34,9 @@ function rawSocket(p2p: string): Promise<{ socket: Socket; closed: () => boolean
   return new Promise((resolve, reject) => {
     const socket = connect({ host: host!, port: Number(port) });
     let closed = false;
-    socket.on('close', () => { closed = true; });
+    socket.on('close', () => {
+      closed = true;
+    });
     socket.on('error', () => undefined); // EPIPE / ECONNRESET once the node hangs up
     socket.once('connect', () => resolve({ socket, closed: () => closed }));
     socket.once('error', reject);
@@ -60,32 +62,45 @@ async function flood(socket: Socket, closed: () => boolean): Promise<number> {
   return written;
 }
 
-test('a 16 MiB frame from an unauthenticated peer is refused at once, and the REST API keeps answering', { timeout: 120_000 }, async () => {
-  const node = await startNode();
-  const floods = await Promise.all([1, 2, 3, 4].map(async () => {
-    const s = await rawSocket(node.ready.p2p);
-    return { ...s, sent: flood(s.socket, s.closed) };
-  }));
-  // While the floods run, the node answers its API.
-  const info = await node.api('GET', '/v1/getinfo');
-  assert.equal(info.status, 200);
-  assert.equal(info.body.node_id, node.id);
-  for (const f of floods) {
-    const sent = await f.sent;
-    await waitUntil(() => f.closed(), 30_000, 'the node closing the flooding connection');
-    // The node hung up long before the frame was complete. What the client got out includes what the
-    // kernels buffered on the way (a few MiB at most on loopback), so the bound is the frame, not the budget.
-    assert.ok(sent < MAX_FRAME_BYTES, `the node read a whole ${MAX_FRAME_BYTES}-byte frame before closing (${sent} bytes went out)`);
-  }
-  assert.equal((await node.api('GET', '/v1/getinfo')).status, 200);
-});
+test(
+  'a 16 MiB frame from an unauthenticated peer is refused at once, and the REST API keeps answering',
+  { timeout: 120_000 },
+  async () => {
+    const node = await startNode();
+    const floods = await Promise.all(
+      [1, 2, 3, 4].map(async () => {
+        const s = await rawSocket(node.ready.p2p);
+        return { ...s, sent: flood(s.socket, s.closed) };
+      }),
+    );
+    // While the floods run, the node answers its API.
+    const info = await node.api('GET', '/v1/getinfo');
+    assert.equal(info.status, 200);
+    assert.equal(info.body.node_id, node.id);
+    for (const f of floods) {
+      const sent = await f.sent;
+      await waitUntil(() => f.closed(), 30_000, 'the node closing the flooding connection');
+      // The node hung up long before the frame was complete. What the client got out includes what the
+      // kernels buffered on the way (a few MiB at most on loopback), so the bound is the frame, not the budget.
+      assert.ok(
+        sent < MAX_FRAME_BYTES,
+        `the node read a whole ${MAX_FRAME_BYTES}-byte frame before closing (${sent} bytes went out)`,
+      );
+    }
+    assert.equal((await node.api('GET', '/v1/getinfo')).status, 200);
+  },
+);
 
-test('an unauthenticated connection that says nothing is closed after the handshake time limit', { timeout: 120_000 }, async () => {
-  const node = await startNode(['--p2p-handshake-timeout-ms', '500']);
-  const silent = await rawSocket(node.ready.p2p);
-  // Half a length prefix, then silence: the connection is idle, not just empty.
-  const partial = await rawSocket(node.ready.p2p);
-  partial.socket.write(Buffer.from([0, 0]));
-  await waitUntil(() => silent.closed() && partial.closed(), 30_000, 'the node closing silent connections');
-  assert.equal((await node.api('GET', '/v1/getinfo')).status, 200);
-});
+test(
+  'an unauthenticated connection that says nothing is closed after the handshake time limit',
+  { timeout: 120_000 },
+  async () => {
+    const node = await startNode(['--p2p-handshake-timeout-ms', '500']);
+    const silent = await rawSocket(node.ready.p2p);
+    // Half a length prefix, then silence: the connection is idle, not just empty.
+    const partial = await rawSocket(node.ready.p2p);
+    partial.socket.write(Buffer.from([0, 0]));
+    await waitUntil(() => silent.closed() && partial.closed(), 30_000, 'the node closing silent connections');
+    assert.equal((await node.api('GET', '/v1/getinfo')).status, 200);
+  },
+);

@@ -24,10 +24,14 @@ async function pairWithChannel(name: string) {
 }
 
 async function connected(n: NodeProcess, ch: string): Promise<void> {
-  await waitUntil(async () => {
-    const r = await n.api('GET', `/v1/channels/${ch}`);
-    return r.status === 200 && r.body.peer_connected === true;
-  }, 20_000, 'peers reconnected');
+  await waitUntil(
+    async () => {
+      const r = await n.api('GET', `/v1/channels/${ch}`);
+      return r.status === 200 && r.body.peer_connected === true;
+    },
+    20_000,
+    'peers reconnected',
+  );
 }
 
 async function totalSent(n: NodeProcess, ch: string): Promise<bigint> {
@@ -38,13 +42,25 @@ async function totalSent(n: NodeProcess, ch: string): Promise<bigint> {
 async function assertPaid(a: NodeProcess, b: NodeProcess, ch: string, paid: bigint, what: string): Promise<void> {
   const va = await a.ok('GET', `/v1/channels/${ch}`);
   const vb = await b.ok('GET', `/v1/channels/${ch}`);
-  assert.equal(BigInt(va.local_balance_sat), 500_000n - paid, `${what}: a's balance moved by ${500_000n - BigInt(va.local_balance_sat)} sat, not ${paid}`);
-  assert.equal(BigInt(vb.local_balance_sat), 500_000n + paid, `${what}: b's balance moved by ${BigInt(vb.local_balance_sat) - 500_000n} sat, not ${paid}`);
+  assert.equal(
+    BigInt(va.local_balance_sat),
+    500_000n - paid,
+    `${what}: a's balance moved by ${500_000n - BigInt(va.local_balance_sat)} sat, not ${paid}`,
+  );
+  assert.equal(
+    BigInt(vb.local_balance_sat),
+    500_000n + paid,
+    `${what}: b's balance moved by ${BigInt(vb.local_balance_sat) - 500_000n} sat, not ${paid}`,
+  );
   assert.equal(BigInt(vb.total_received_sat), paid, `${what}: b received ${vb.total_received_sat} sat, not ${paid}`);
 }
 
 /** The payments in a node's history (since its process started) on `ch` in one direction. */
-async function history(n: NodeProcess, ch: string, direction: 'outgoing' | 'incoming'): Promise<Array<{ payment_id: string; amount_sat: number }>> {
+async function history(
+  n: NodeProcess,
+  ch: string,
+  direction: 'outgoing' | 'incoming',
+): Promise<Array<{ payment_id: string; amount_sat: number }>> {
   const page = await n.ok('GET', '/v1/payments?limit=1000');
   return page.payments.filter((p: any) => p.channel_id === ch && p.direction === direction);
 }
@@ -69,12 +85,21 @@ describe('idempotency keys survive crashes', () => {
       // Its acknowledgement may be re-learnt from the peer's resync just after the restart: in flight until then.
       assert.ok(['succeeded', 'in_flight'].includes(retry.body.status), retry.body.status);
       assert.equal(await totalSent(a, ch), sent, 'the retry moved nothing');
-      await waitUntil(async () => (await a.ok('POST', '/v1/payments', body)).status === 'succeeded', 20_000, 'the retry answers succeeded');
+      await waitUntil(
+        async () => (await a.ok('POST', '/v1/payments', body)).status === 'succeeded',
+        20_000,
+        'the retry answers succeeded',
+      );
       assert.equal(await totalSent(a, ch), sent, 'retries moved nothing');
       await assertPaid(a, b, ch, 5_000n, 'after the retries');
       // b (not restarted) credited one payment in all; the restarted a recorded no second one.
-      assert.deepEqual((await history(b, ch, 'incoming')).map((p) => p.amount_sat), [5_000], 'b\'s history has the one payment');
-      for (const p of await history(a, ch, 'outgoing')) assert.equal(p.payment_id, first.payment_id, 'a\'s history has no second payment');
+      assert.deepEqual(
+        (await history(b, ch, 'incoming')).map((p) => p.amount_sat),
+        [5_000],
+        "b's history has the one payment",
+      );
+      for (const p of await history(a, ch, 'outgoing'))
+        assert.equal(p.payment_id, first.payment_id, "a's history has no second payment");
 
       await Promise.all([a.kill('SIGKILL'), b.kill('SIGKILL')]);
       await b.launch();
@@ -82,13 +107,18 @@ describe('idempotency keys survive crashes', () => {
       await connected(a, ch);
       const again = await a.ok('POST', '/v1/payments', body);
       assert.equal(again.payment_id, first.payment_id);
-      await waitUntil(async () => (await a.ok('POST', '/v1/payments', body)).status === 'succeeded', 20_000, 'the retry answers succeeded');
+      await waitUntil(
+        async () => (await a.ok('POST', '/v1/payments', body)).status === 'succeeded',
+        20_000,
+        'the retry answers succeeded',
+      );
       assert.equal(await totalSent(a, ch), sent, 'the second retry moved nothing');
       assert.equal((await b.ok('GET', `/v1/channels/${ch}`)).total_received_sat, sent.toString());
       await assertPaid(a, b, ch, 5_000n, 'after the restart of both');
       // Both processes are new: b credited nothing on the resync, a recorded no second payment.
       assert.deepEqual(await history(b, ch, 'incoming'), [], 'b credited nothing again');
-      for (const p of await history(a, ch, 'outgoing')) assert.equal(p.payment_id, first.payment_id, 'a\'s history has no second payment');
+      for (const p of await history(a, ch, 'outgoing'))
+        assert.equal(p.payment_id, first.payment_id, "a's history has no second payment");
 
       const conflict = await a.api('POST', '/v1/payments', { ...body, amount_sat: 5_001 });
       assert.equal(conflict.status, 409);
@@ -99,13 +129,21 @@ describe('idempotency keys survive crashes', () => {
       assert.notEqual(fresh.payment_id, first.payment_id);
       assert.equal(await totalSent(a, ch), sent + 5_000n);
       await waitUntil(async () => (await history(b, ch, 'incoming')).length > 0, 20_000, 'b credits the fresh payment');
-      assert.deepEqual((await history(b, ch, 'incoming')).map((p) => p.amount_sat), [5_000], 'b credited the fresh payment once');
+      assert.deepEqual(
+        (await history(b, ch, 'incoming')).map((p) => p.amount_sat),
+        [5_000],
+        'b credited the fresh payment once',
+      );
       await assertPaid(a, b, ch, 10_000n, 'after the fresh key');
 
       // We settle: once the chain shows our settlement, the enclave says it pays everything we sent.
       await a.ok('POST', `/v1/channels/${ch}/settle`, {});
       await chain.mine(1);
-      await waitUntil(async () => (await a.ok('GET', `/v1/channels/${ch}`)).paid_total_sat === String(sent + 5_000n), 20_000, 'the chain shows our settlement');
+      await waitUntil(
+        async () => (await a.ok('GET', `/v1/channels/${ch}`)).paid_total_sat === String(sent + 5_000n),
+        20_000,
+        'the chain shows our settlement',
+      );
     } finally {
       await a.kill('SIGTERM');
       await b.kill('SIGTERM');
@@ -141,12 +179,21 @@ describe('idempotency keys survive crashes', () => {
       assert.equal(retry.body.amount_sat, 7_000);
       assert.ok(['succeeded', 'in_flight'].includes(retry.body.status), retry.body.status);
       assert.equal(await totalSent(a, ch), sent + 7_000n, 'the retry moved nothing');
-      await waitUntil(async () => (await a.ok('POST', '/v1/payments', body)).status === 'succeeded', 20_000, 'the first payment acknowledged');
+      await waitUntil(
+        async () => (await a.ok('POST', '/v1/payments', body)).status === 'succeeded',
+        20_000,
+        'the first payment acknowledged',
+      );
       assert.equal(await totalSent(a, ch), sent + 7_000n);
       await assertPaid(a, b, ch, 7_000n, 'after the retry');
       // b was never restarted: its history is the whole story, one credit of 7,000.
-      assert.deepEqual((await history(b, ch, 'incoming')).map((p) => p.amount_sat), [7_000], 'b credited the payment once');
-      for (const p of await history(a, ch, 'outgoing')) assert.equal(p.payment_id, retry.body.payment_id, 'a\'s history has no second payment');
+      assert.deepEqual(
+        (await history(b, ch, 'incoming')).map((p) => p.amount_sat),
+        [7_000],
+        'b credited the payment once',
+      );
+      for (const p of await history(a, ch, 'outgoing'))
+        assert.equal(p.payment_id, retry.body.payment_id, "a's history has no second payment");
 
       assert.ok(crashedInWindow, 'the node exited(137) between the debit seal and the journal write');
       const conflict = await a.api('POST', '/v1/payments', { ...body, amount_sat: 1 });
@@ -160,7 +207,11 @@ describe('idempotency keys survive crashes', () => {
       assert.equal(answered.payment_id, retry.body.payment_id);
       assert.equal(await totalSent(a, ch), sent + 7_000n);
       await assertPaid(a, b, ch, 7_000n, 'after the last restart');
-      assert.deepEqual((await history(b, ch, 'incoming')).map((p) => p.amount_sat), [7_000], 'b credited the payment once');
+      assert.deepEqual(
+        (await history(b, ch, 'incoming')).map((p) => p.amount_sat),
+        [7_000],
+        'b credited the payment once',
+      );
     } finally {
       await a.kill('SIGTERM');
       await b.kill('SIGTERM');

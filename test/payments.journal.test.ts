@@ -46,7 +46,18 @@ test('journal: at most maxKeys keys, the newest kept', async () => {
   const file = join(await tempDir(), 'payments.journal');
   const j = await PaymentJournal.open(file, { maxKeys: 2 });
   const refs = ['a', 'b', 'c'].map((k) => keyRef(k, k));
-  await j.append(refs.map((r, i) => ({ t: 'pay' as const, kh: r.key, fh: r.fp, id: `p${i + 1}`, ch: CH, amt: 1, pos: String(i + 1), at: Date.now() })));
+  await j.append(
+    refs.map((r, i) => ({
+      t: 'pay' as const,
+      kh: r.key,
+      fh: r.fp,
+      id: `p${i + 1}`,
+      ch: CH,
+      amt: 1,
+      pos: String(i + 1),
+      at: Date.now(),
+    })),
+  );
   assert.equal(j.size, 2);
   assert.equal(j.get(refs[0]!.key), undefined);
   assert.ok(j.get(refs[2]!.key));
@@ -56,7 +67,16 @@ test('journal: at most maxKeys keys, the newest kept', async () => {
 test('PaymentLog: a durable key answers its first outcome, and a different request is idempotency_conflict every time', async () => {
   const log = new PaymentLog();
   const known = keyRef('order-1', 'fp-1');
-  const first: Payment = { payment_id: 'p1', direction: 'outgoing', channel_id: CH, amount_sat: 5, status: 'succeeded', failure_code: null, created_at: 0, resolved_at: null };
+  const first: Payment = {
+    payment_id: 'p1',
+    direction: 'outgoing',
+    channel_id: CH,
+    amount_sat: 5,
+    status: 'succeeded',
+    failure_code: null,
+    created_at: 0,
+    resolved_at: null,
+  };
   log.useDurableKeys({
     answer: (ref) => {
       if (ref.key !== known.key) return null;
@@ -65,10 +85,16 @@ test('PaymentLog: a durable key answers its first outcome, and a different reque
     },
   });
   let paid = 0;
-  const pay = async () => { paid++; return first; };
+  const pay = async () => {
+    paid++;
+    return first;
+  };
   assert.equal((await log.idempotent('order-1', 'fp-1', pay)).payment_id, 'p1');
   for (let i = 0; i < 2; i++) {
-    await assert.rejects(log.idempotent('order-1', 'fp-2', pay), (e: unknown) => e instanceof NodeError && e.code === 'idempotency_conflict');
+    await assert.rejects(
+      log.idempotent('order-1', 'fp-2', pay),
+      (e: unknown) => e instanceof NodeError && e.code === 'idempotency_conflict',
+    );
   }
   assert.equal((await log.idempotent('order-1', 'fp-1', pay)).payment_id, 'p1');
   assert.equal(paid, 0, 'nothing was paid again');

@@ -29,11 +29,16 @@ test('refs: sealed with their debit, none for a refusal, dropped once journaled'
   const sealed = decodeState(a.sealed[a.sealed.length - 1]!);
   assert.equal(sealed.channels[ch]!.sent, 700n);
   assert.deepEqual(sealed.payRefs, { [r1.key]: { ch, pos: 700n, amt: 700, fp: r1.fp } });
-  assert.deepEqual(a.treasury.payRefs(), [{ key: r1.key, fp: r1.fp, channel_id: ch, position: '700', amount_sat: 700 }]);
+  assert.deepEqual(a.treasury.payRefs(), [
+    { key: r1.key, fp: r1.fp, channel_id: ch, position: '700', amount_sat: 700 },
+  ]);
 
   // A malformed ref is refused and moves nothing.
   const bad = await a.treasury.pay([{ channel_id: ch, amount_sat: 1, ref: { key: 'zz', fp: r1.fp } }]);
-  assert.deepEqual(bad.map((r) => r.ok ? 'ok' : r.code), ['invalid_argument']);
+  assert.deepEqual(
+    bad.map((r) => (r.ok ? 'ok' : r.code)),
+    ['invalid_argument'],
+  );
   assert.equal(a.treasury.channel(ch).total_sent_sat, '700');
 
   // The host journaled r1: the next pay call says so, and its seal no longer holds it.

@@ -72,7 +72,10 @@ test('the peer settles while payments are in flight: those it credited succeed, 
   // After a restart the host answers retried keys from the channel view: the same statuses.
   const view = a.treasury.channel(ch);
   assert.equal(view.paid_total_sat, '3000');
-  assert.deepEqual([p1, p2, p3].map((p) => outcomeAt(view, p)), ['succeeded', 'succeeded', 'failed']);
+  assert.deepEqual(
+    [p1, p2, p3].map((p) => outcomeAt(view, p)),
+    ['succeeded', 'succeeded', 'failed'],
+  );
 });
 
 test('we settle with unacknowledged payments: in flight until the chain shows our settlement, then succeeded', async () => {
@@ -95,12 +98,15 @@ test('we settle with unacknowledged payments: in flight until the chain shows ou
 
   await a.treasury.spentOnChain(ch, s.tx_hex);
   await waitFor(() => a.events.some((e) => e.type === 'settlement_paid'));
-  assert.deepEqual(a.events.filter((e) => e.type === 'settlement_paid').map((e) => (e as { paid_total: string }).paid_total), ['3000']);
+  assert.deepEqual(
+    a.events.filter((e) => e.type === 'settlement_paid').map((e) => (e as { paid_total: string }).paid_total),
+    ['3000'],
+  );
   assert.deepEqual(hostStatuses(a.events, ch, [p1, p2]), ['succeeded', 'succeeded']);
   assert.equal(outcomeAt(a.treasury.channel(ch), p2), 'succeeded');
 });
 
-test('we settle, but the peer\'s racing settlement confirms: what it did not credit fails', async () => {
+test("we settle, but the peer's racing settlement confirms: what it did not credit fails", async () => {
   const { pair, channelId: ch } = await openFunded();
   const { a, b } = pair;
   const p1 = await pay(a, ch, 1_000);

@@ -19,9 +19,19 @@ function runTests(args: string[], env: Record<string, string>) {
   // Without the marker node puts on the files it runs: with it, a nested `node --test` would run nothing.
   const { NODE_TEST_CONTEXT: _, ...outer } = process.env;
   return new Promise<{ code: number | null; killed: boolean; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, ['scripts/run-tests.mjs', ...args], { cwd: ROOT, env: { ...outer, ...env }, timeout: 180_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, killed: err?.killed === true, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['scripts/run-tests.mjs', ...args],
+      { cwd: ROOT, env: { ...outer, ...env }, timeout: 180_000 },
+      (err, stdout, stderr) => {
+        resolve({
+          code: err ? (typeof err.code === 'number' ? err.code : null) : 0,
+          killed: err?.killed === true,
+          stdout,
+          stderr,
+        });
+      },
+    );
   });
 }
 
@@ -50,7 +60,13 @@ async function goneWithin(pid: number, ms = 10_000): Promise<boolean> {
 function pidFile() {
   const file = join(mkdtempSync(join(tmpdir(), 'teechain-runner-')), 'pid');
   const pid = () => Number(readFileSync(file, 'utf8'));
-  return { file, pid, reap: () => { if (existsSync(file) && alive(pid())) process.kill(-pid(), 'SIGKILL'); } };
+  return {
+    file,
+    pid,
+    reap: () => {
+      if (existsSync(file) && alive(pid())) process.kill(-pid(), 'SIGKILL');
+    },
+  };
 }
 
 /** The fixture run failed, by itself (not killed by this test's timeout). */
@@ -76,7 +92,11 @@ describe('scripts/run-tests.mjs', { concurrency: true }, () => {
   test('a hanging test is stopped by the per-file timeout, and the child it started is killed', async (t) => {
     const p = pidFile();
     t.after(p.reap);
-    const r = await runTests(['hang'], { TEST_DIR: 'test/fixtures/runner', TEST_TIMEOUT_MS: '20000', RUNNER_PID_FILE: p.file });
+    const r = await runTests(['hang'], {
+      TEST_DIR: 'test/fixtures/runner',
+      TEST_TIMEOUT_MS: '20000',
+      RUNNER_PID_FILE: p.file,
+    });
     failedAlone(r);
     assert.match(r.stdout, /test timed out after 20000ms/);
     assert.ok(existsSync(p.file), 'the hanging test had started its child');
@@ -86,7 +106,11 @@ describe('scripts/run-tests.mjs', { concurrency: true }, () => {
   test('a run past its watchdog is stopped and fails, and leaves no process behind', async (t) => {
     const p = pidFile();
     t.after(p.reap);
-    const r = await runTests(['hang'], { TEST_DIR: 'test/fixtures/runner', TEST_WATCHDOG_MS: '20000', RUNNER_PID_FILE: p.file });
+    const r = await runTests(['hang'], {
+      TEST_DIR: 'test/fixtures/runner',
+      TEST_WATCHDOG_MS: '20000',
+      RUNNER_PID_FILE: p.file,
+    });
     failedAlone(r);
     assert.match(r.stderr, /run-tests: the run passed its watchdog \(TEST_WATCHDOG_MS=20000\)/);
     assert.ok(existsSync(p.file), 'the hanging test had started its child');
@@ -96,22 +120,37 @@ describe('scripts/run-tests.mjs', { concurrency: true }, () => {
   test('a test that fails before its cleanup leaves no process: the registry SIGKILLs a child that ignores SIGTERM', async (t) => {
     const p = pidFile();
     t.after(p.reap);
-    const r = await runTests(['fail'], { TEST_DIR: 'test/fixtures/runner', TEST_KILL_GRACE_MS: '1000', TEST_TIMEOUT_MS: '60000', RUNNER_PID_FILE: p.file });
+    const r = await runTests(['fail'], {
+      TEST_DIR: 'test/fixtures/runner',
+      TEST_KILL_GRACE_MS: '1000',
+      TEST_TIMEOUT_MS: '60000',
+      RUNNER_PID_FILE: p.file,
+    });
     failedAlone(r);
     assert.match(r.stdout, /this fixture fails on purpose/);
     assert.match(r.stdout + r.stderr, /stopped 1 child process\(es\) still running at the end of the file/);
-    assert.equal(readFileSync(`${p.file}.end`, 'utf8'), 'SIGKILL', 'the child ignored SIGTERM, so only SIGKILL ended it');
+    assert.equal(
+      readFileSync(`${p.file}.end`, 'utf8'),
+      'SIGKILL',
+      'the child ignored SIGTERM, so only SIGKILL ended it',
+    );
     assert.equal(await goneWithin(p.pid()), true, `child ${p.pid()} outlived its test file`);
   });
 });
 
 test('stopChild falls back to SIGKILL when SIGTERM does not end a child', { timeout: 60_000 }, async (t) => {
-  const child = spawnTracked(process.execPath, ['-e', "process.on('SIGTERM', () => {}); console.log('ready'); setInterval(() => {}, 1000);"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawnTracked(
+    process.execPath,
+    ['-e', "process.on('SIGTERM', () => {}); console.log('ready'); setInterval(() => {}, 1000);"],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   t.after(() => child.kill('SIGKILL'));
   await once(child.stdout!, 'data');
   assert.deepEqual(await stopChild(child, 'SIGTERM', 500), { code: null, signal: 'SIGKILL' });
   // One that does end on SIGTERM is not SIGKILLed.
-  const polite = spawnTracked(process.execPath, ['-e', "console.log('ready'); setInterval(() => {}, 1000);"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const polite = spawnTracked(process.execPath, ['-e', "console.log('ready'); setInterval(() => {}, 1000);"], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await once(polite.stdout!, 'data');
   assert.deepEqual(await stopChild(polite, 'SIGTERM', 60_000), { code: null, signal: 'SIGTERM' });
 });

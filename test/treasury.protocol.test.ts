@@ -17,7 +17,8 @@ const waitFor = (cond: () => boolean, timeoutMs = 30_000) => waitForIn(cond, tim
 
 /** Replies in success paths may take long on a loaded machine: no test here expects a timeout. */
 const REPLY_TIMEOUT_MS = 15_000;
-const openFunded = (values: { aValue?: bigint; bValue?: bigint } = {}) => openFundedPair({ ...values, pair: { replyTimeoutMs: REPLY_TIMEOUT_MS } });
+const openFunded = (values: { aValue?: bigint; bValue?: bigint } = {}) =>
+  openFundedPair({ ...values, pair: { replyTimeoutMs: REPLY_TIMEOUT_MS } });
 
 function payoutOf(side: { state(): { config: { payoutAddress: string } } }): string {
   return side.state().config.payoutAddress;
@@ -27,7 +28,7 @@ async function rejects(p: Promise<unknown>, code: string): Promise<void> {
   await assert.rejects(p, (err: unknown) => err instanceof TreasuryError && err.code === code);
 }
 
-test('handshake: both enclaves attest each other and learn each other\'s node id', async () => {
+test("handshake: both enclaves attest each other and learn each other's node id", async () => {
   const pair = await makePair({ replyTimeoutMs: REPLY_TIMEOUT_MS });
   await connect(pair);
   assert.deepEqual(pair.a.treasury.info().peers, [pair.b.treasury.nodeId]);
@@ -57,8 +58,11 @@ test('payments: thousands of random payments both ways keep both enclaves in agr
   }
   const results = (await Promise.all(batches)).flat() as Array<{ ok: boolean }>;
   assert.ok(results.every((r) => r.ok));
-  await waitFor(() => pair.a.treasury.channel(channelId).total_acked_sat === pair.a.treasury.channel(channelId).total_sent_sat
-    && pair.b.treasury.channel(channelId).total_acked_sat === pair.b.treasury.channel(channelId).total_sent_sat);
+  await waitFor(
+    () =>
+      pair.a.treasury.channel(channelId).total_acked_sat === pair.a.treasury.channel(channelId).total_sent_sat &&
+      pair.b.treasury.channel(channelId).total_acked_sat === pair.b.treasury.channel(channelId).total_sent_sat,
+  );
   assert.equal(pair.a.treasury.channel(channelId).local_balance_sat, expectA.toString());
   assert.equal(pair.b.treasury.channel(channelId).remote_balance_sat, expectA.toString());
   assert.equal(pair.b.treasury.channel(channelId).local_balance_sat, (1_500_000n - expectA).toString());
@@ -118,18 +122,27 @@ test('settlement: either side alone, one transaction spending every deposit, pay
   const { pair, channelId } = await openFunded();
   await pair.a.treasury.pay([{ channel_id: channelId, amount_sat: 123_456 }]);
   await pair.b.treasury.pay([{ channel_id: channelId, amount_sat: 1_000 }]);
-  await waitFor(() => pair.b.treasury.channel(channelId).total_received_sat === '123456' && pair.a.treasury.channel(channelId).total_received_sat === '1000');
+  await waitFor(
+    () =>
+      pair.b.treasury.channel(channelId).total_received_sat === '123456' &&
+      pair.a.treasury.channel(channelId).total_received_sat === '1000',
+  );
   const r = await pair.b.treasury.settle(channelId, 2);
   const tx = Transaction.fromHex(r.tx_hex!);
   assert.equal(tx.ins.length, 2);
   // Each output pays its owner's payout script its owner's balance (matched by script, so swapped
   // recipients fail); b settles, so b pays the fee from its side.
-  const outputs = tx.outs.map((o) => ({ script: bytesToHex(o.script), value: o.value })).sort((x, y) => (x.script < y.script ? -1 : 1));
+  const outputs = tx.outs
+    .map((o) => ({ script: bytesToHex(o.script), value: o.value }))
+    .sort((x, y) => (x.script < y.script ? -1 : 1));
   const expected = [
     { script: bytesToHex(addressToOutputScript(payoutOf(pair.a))), value: 1_000_000n - 123_456n + 1_000n },
-    { script: bytesToHex(addressToOutputScript(payoutOf(pair.b))), value: 500_000n + 123_456n - 1_000n - BigInt(r.fee_sat) },
+    {
+      script: bytesToHex(addressToOutputScript(payoutOf(pair.b))),
+      value: 500_000n + 123_456n - 1_000n - BigInt(r.fee_sat),
+    },
   ].sort((x, y) => (x.script < y.script ? -1 : 1));
-  assert.deepEqual(outputs, expected, 'each side\'s payout script is paid exactly its balance');
+  assert.deepEqual(outputs, expected, "each side's payout script is paid exactly its balance");
   assert.ok(BigInt(r.fee_sat) > 0n);
   await rejects(pair.b.treasury.settle(channelId, 2), 'channel_closed');
   // the peer learns of it and refuses further payments
@@ -186,7 +199,10 @@ test('resync: payments lost with a dropped session are credited after reconnecti
   const { pair, channelId } = await openFunded();
   let drop = true;
   pair.wire.tamper = (dir, frames) => (drop && dir === 'ab' ? [] : frames);
-  await pair.a.treasury.pay([{ channel_id: channelId, amount_sat: 700 }, { channel_id: channelId, amount_sat: 300 }]);
+  await pair.a.treasury.pay([
+    { channel_id: channelId, amount_sat: 700 },
+    { channel_id: channelId, amount_sat: 300 },
+  ]);
   assert.equal(pair.b.treasury.channel(channelId).total_received_sat, '0');
   drop = false;
   pair.a.treasury.disconnected(pair.a.conn);
@@ -202,7 +218,11 @@ test('resync: payments lost with a dropped session are credited after reconnecti
   // acknowledged, a double credit of the resent totals would have shown.
   await pair.a.treasury.pay([{ channel_id: channelId, amount_sat: 1 }]);
   await waitFor(() => pair.b.treasury.channel(channelId).total_received_sat !== '1000');
-  assert.equal(pair.b.treasury.channel(channelId).total_received_sat, '1001', 'the resent totals were credited once, then the new payment');
+  assert.equal(
+    pair.b.treasury.channel(channelId).total_received_sat,
+    '1001',
+    'the resent totals were credited once, then the new payment',
+  );
   await waitFor(() => pair.a.treasury.channel(channelId).total_acked_sat === '1001');
   assert.equal(pair.b.treasury.channel(channelId).local_balance_sat, '501001');
   assert.equal(pair.a.treasury.channel(channelId).local_balance_sat, '998999');
@@ -216,7 +236,10 @@ test('durability: a pay message never leaves before the state that debits it is 
     beforeSeal: (side) => {
       if (side !== 'a' || !hold) return;
       const h = hold;
-      return new Promise<void>((resolve) => { h.reached = true; h.release = resolve; });
+      return new Promise<void>((resolve) => {
+        h.reached = true;
+        h.release = resolve;
+      });
     },
   });
   await connect(pair);
@@ -276,7 +299,10 @@ function assertOnlyCreditsUnprotected(side: { name: string; sealed: Uint8Array[]
   let unprotected = 0;
   side.sealed.forEach((bytes, i) => {
     const s = decodeState(bytes);
-    if (side.protects[i]) { base = s; return; }
+    if (side.protects[i]) {
+      base = s;
+      return;
+    }
     unprotected++;
     for (const [id, ch] of Object.entries(s.channels)) {
       const b = base.channels[id];
@@ -290,26 +316,33 @@ function assertOnlyCreditsUnprotected(side: { name: string; sealed: Uint8Array[]
   return unprotected;
 }
 
-test('sealing: only a payee\'s credits skip the rollback counter; debits, deposits and settlement never do', async () => {
+test("sealing: only a payee's credits skip the rollback counter; debits, deposits and settlement never do", async () => {
   const { pair, channelId, db } = await openFunded();
   const protectedSeals = (side: typeof pair.a, from: number) => side.protects.slice(from).filter(Boolean).length;
   // One payment a → b: a's debit is protected, b's credit is not.
   let [fromA, fromB] = [pair.a.sealed.length, pair.b.sealed.length];
   await pair.a.treasury.pay([{ channel_id: channelId, amount_sat: 1_000 }]);
   await waitFor(() => pair.a.treasury.channel(channelId).total_acked_sat === '1000');
-  assert.ok(pair.a.protects.slice(fromA).every(Boolean), 'the payer\'s seals are protected');
-  assert.ok(pair.b.protects.length > fromB && pair.b.protects.slice(fromB).every((p) => !p), 'the payee\'s seals are not');
+  assert.ok(pair.a.protects.slice(fromA).every(Boolean), "the payer's seals are protected");
+  assert.ok(
+    pair.b.protects.length > fromB && pair.b.protects.slice(fromB).every((p) => !p),
+    "the payee's seals are not",
+  );
   // Random payments both ways, many in flight: every unprotected seal is credits only, on both sides.
   const rand = prng(testSeed('treasury.protocol sealing'));
   for (let i = 0; i < 400; i++) {
     const fromSideA = rand() < 0.5;
-    void (fromSideA ? pair.a : pair.b).treasury.pay([{ channel_id: channelId, amount_sat: 1 + Math.floor(rand() * 50) }]);
+    void (fromSideA ? pair.a : pair.b).treasury.pay([
+      { channel_id: channelId, amount_sat: 1 + Math.floor(rand() * 50) },
+    ]);
     if (i % 7 === 0) await new Promise((r) => setImmediate(r));
   }
-  await waitFor(() => ['a', 'b'].every((s) => {
-    const v = pair[s as 'a' | 'b'].treasury.channel(channelId);
-    return v.total_acked_sat === v.total_sent_sat;
-  }));
+  await waitFor(() =>
+    ['a', 'b'].every((s) => {
+      const v = pair[s as 'a' | 'b'].treasury.channel(channelId);
+      return v.total_acked_sat === v.total_sent_sat;
+    }),
+  );
   // A new deposit (no message at all), a deposit leaving and a settlement change more than credits: protected.
   [fromA, fromB] = [pair.a.sealed.length, pair.b.sealed.length];
   await fundedDeposit(pair, pair.b, 10_000n);

@@ -10,15 +10,22 @@ export async function postAction(name: string, body: Record<string, unknown>, sh
   show(`${esc(name)}…`, true);
   let res: Response;
   try {
-    res = await fetch(`./api/actions/${name}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    res = await fetch(`./api/actions/${name}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
   } catch (err) {
     show(`${esc(name)}: the dashboard server did not answer (${esc(String(err))})`, false);
     return null;
   }
-  const answer = await res.json().catch(() => null) as Record<string, any> | null;
+  const answer = (await res.json().catch(() => null)) as Record<string, any> | null;
   if (!res.ok || answer === null) {
     const e = answer?.error;
-    show(`<b>${esc(name)} failed</b> (HTTP ${res.status}) <code data-testid="error-code">${esc(String(e?.code ?? 'error'))}</code>: ${esc(String(e?.message ?? ''))}`, false);
+    show(
+      `<b>${esc(name)} failed</b> (HTTP ${res.status}) <code data-testid="error-code">${esc(String(e?.code ?? 'error'))}</code>: ${esc(String(e?.message ?? ''))}`,
+      false,
+    );
     return null;
   }
   show(describe(name, answer), answer.status !== 'failed');
@@ -56,6 +63,8 @@ export function wireForm(form: HTMLFormElement, action: string, show: Shown): vo
     }
     const button = form.querySelector('button');
     if (button) button.disabled = true;
-    void postAction(action, body, show).finally(() => { if (button) button.disabled = false; });
+    void postAction(action, body, show).finally(() => {
+      if (button) button.disabled = false;
+    });
   });
 }

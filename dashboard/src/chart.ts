@@ -7,27 +7,40 @@ import type { RatePoint } from '../../src/dashboard/protocol.ts';
 const MAX_POINTS = 300;
 
 export class RateChart {
-  private readonly data: [number[], Array<number | null>, Array<number | null>, Array<number | null>] = [[], [], [], []];
+  private readonly data: [number[], Array<number | null>, Array<number | null>, Array<number | null>] = [
+    [],
+    [],
+    [],
+    [],
+  ];
   private readonly plot: uPlot;
 
   constructor(private readonly el: HTMLElement) {
-    this.plot = new uPlot({
-      width: this.width(),
-      height: 220,
-      scales: { x: { time: true }, pps: { auto: true, range: (_u, _min, max) => [0, Math.max(10, max * 1.1)] }, ms: { auto: true, range: (_u, _min, max) => [0, Math.max(5, max * 1.1)] } },
-      axes: [
-        {},
-        { scale: 'pps', label: 'payments / s', size: 60 },
-        { scale: 'ms', side: 1, label: 'latency (ms)', grid: { show: false }, size: 60 },
-      ],
-      series: [
-        {},
-        { label: 'payments/s', scale: 'pps', stroke: '#2563eb', fill: 'rgba(37,99,235,0.08)', width: 2 },
-        { label: 'latency mean', scale: 'ms', stroke: '#ea580c', width: 1.5, spanGaps: false },
-        { label: 'latency p95', scale: 'ms', stroke: '#dc2626', width: 1, dash: [4, 4], spanGaps: false },
-      ],
-      legend: { live: false },
-    }, this.data, el);
+    this.plot = new uPlot(
+      {
+        width: this.width(),
+        height: 220,
+        scales: {
+          x: { time: true },
+          pps: { auto: true, range: (_u, _min, max) => [0, Math.max(10, max * 1.1)] },
+          ms: { auto: true, range: (_u, _min, max) => [0, Math.max(5, max * 1.1)] },
+        },
+        axes: [
+          {},
+          { scale: 'pps', label: 'payments / s', size: 60 },
+          { scale: 'ms', side: 1, label: 'latency (ms)', grid: { show: false }, size: 60 },
+        ],
+        series: [
+          {},
+          { label: 'payments/s', scale: 'pps', stroke: '#2563eb', fill: 'rgba(37,99,235,0.08)', width: 2 },
+          { label: 'latency mean', scale: 'ms', stroke: '#ea580c', width: 1.5, spanGaps: false },
+          { label: 'latency p95', scale: 'ms', stroke: '#dc2626', width: 1, dash: [4, 4], spanGaps: false },
+        ],
+        legend: { live: false },
+      },
+      this.data,
+      el,
+    );
     window.addEventListener('resize', () => this.plot.setSize({ width: this.width(), height: 220 }));
   }
 

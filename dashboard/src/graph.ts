@@ -9,7 +9,10 @@ const W = 640;
 const H = 420;
 const R = 34;
 
-interface Point { x: number; y: number }
+interface Point {
+  x: number;
+  y: number;
+}
 
 export function drawGraph(svg: SVGSVGElement, nodes: NodeSnapshot[], channels: ChannelSnapshot[]): void {
   const pos = new Map<string, Point>();

@@ -32,61 +32,98 @@ function render(s: Snapshot): void {
   drawGraph($<HTMLElement>('graph') as unknown as SVGSVGElement, s.nodes, s.channels);
   if (s.rate) {
     chart.add(s.rate);
-    $('rate-now').textContent = `${s.rate.payments_per_s.toFixed(1)} payments/s · mean ${s.rate.latency_ms === null ? '–' : `${s.rate.latency_ms} ms`} · p95 ≤ ${s.rate.latency_p95_ms === null ? '–' : `${s.rate.latency_p95_ms} ms`}`;
+    $('rate-now').textContent =
+      `${s.rate.payments_per_s.toFixed(1)} payments/s · mean ${s.rate.latency_ms === null ? '–' : `${s.rate.latency_ms} ms`} · p95 ≤ ${s.rate.latency_p95_ms === null ? '–' : `${s.rate.latency_p95_ms} ms`}`;
   }
 
-  syncRows($('nodes'), s.nodes.map((n) => ({
-    key: n.name,
-    cells: [
-      { text: n.name, title: n.error ?? '', className: n.reachable ? '' : 'bad' },
-      { text: short(n.node_id, 16), title: n.node_id },
-      { text: !n.reachable ? 'unreachable' : n.attestation.verified ? `✓ verified ${short(n.attestation.measurement, 8)}` : '✗ not verified', title: n.attestation.detail, className: n.attestation.verified ? 'good' : 'bad' },
-      { text: num(n.block_height) },
-      { text: num(n.num_peers) },
-      { text: sat(n.deposits.free_sat), className: 'num' },
-      { text: sat(n.deposits.in_channels_sat), className: 'num' },
-      { text: sat(n.deposits.pending_sat), className: 'num' },
-      { text: `${n.payments.sent_succeeded} / ${n.payments.sent_failed}`, className: 'num' },
-      { text: String(n.payments.received), className: 'num' },
-    ],
-  })), 'no nodes', 10);
+  syncRows(
+    $('nodes'),
+    s.nodes.map((n) => ({
+      key: n.name,
+      cells: [
+        { text: n.name, title: n.error ?? '', className: n.reachable ? '' : 'bad' },
+        { text: short(n.node_id, 16), title: n.node_id },
+        {
+          text: !n.reachable
+            ? 'unreachable'
+            : n.attestation.verified
+              ? `✓ verified ${short(n.attestation.measurement, 8)}`
+              : '✗ not verified',
+          title: n.attestation.detail,
+          className: n.attestation.verified ? 'good' : 'bad',
+        },
+        { text: num(n.block_height) },
+        { text: num(n.num_peers) },
+        { text: sat(n.deposits.free_sat), className: 'num' },
+        { text: sat(n.deposits.in_channels_sat), className: 'num' },
+        { text: sat(n.deposits.pending_sat), className: 'num' },
+        { text: `${n.payments.sent_succeeded} / ${n.payments.sent_failed}`, className: 'num' },
+        { text: String(n.payments.received), className: 'num' },
+      ],
+    })),
+    'no nodes',
+    10,
+  );
 
-  syncRows($('channels'), s.channels.map((c) => ({
-    key: c.channel_id,
-    cells: [
-      { text: short(c.channel_id, 12), title: c.channel_id },
-      { text: c.status + (c.status === 'open' && !c.peer_connected ? ' (peer offline)' : ''), className: c.status },
-      { text: c.a.node },
-      { text: sat(c.a.balance_sat), className: 'num bal-a' },
-      { text: c.b.node },
-      { text: sat(c.b.balance_sat), className: 'num bal-b' },
-      { text: c.settlement_txid ?? '–', title: c.settled_by ? `settled by ${c.settled_by}` : '', className: 'txid' },
-      { text: num(c.settlement_confirmations) },
-    ],
-    actions: () => settleButton(c, s),
-  })), 'no channels', 9);
+  syncRows(
+    $('channels'),
+    s.channels.map((c) => ({
+      key: c.channel_id,
+      cells: [
+        { text: short(c.channel_id, 12), title: c.channel_id },
+        { text: c.status + (c.status === 'open' && !c.peer_connected ? ' (peer offline)' : ''), className: c.status },
+        { text: c.a.node },
+        { text: sat(c.a.balance_sat), className: 'num bal-a' },
+        { text: c.b.node },
+        { text: sat(c.b.balance_sat), className: 'num bal-b' },
+        { text: c.settlement_txid ?? '–', title: c.settled_by ? `settled by ${c.settled_by}` : '', className: 'txid' },
+        { text: num(c.settlement_confirmations) },
+      ],
+      actions: () => settleButton(c, s),
+    })),
+    'no channels',
+    9,
+  );
   for (const c of s.channels) {
     const button = document.querySelector<HTMLButtonElement>(`#channels tr[data-key="${c.channel_id}"] button`);
     if (button) button.hidden = c.status === 'closed';
   }
 
-  syncRows($('deposits'), s.deposits.map((d) => ({
-    key: `${d.node}/${d.deposit_id}`,
-    cells: [
-      { text: d.node },
-      { text: d.deposit_id },
-      { text: d.status === 'in_channel' ? 'in channel' : d.status, className: d.status },
-      { text: sat(d.value_sat), className: 'num' },
-      { text: d.outpoint ? short(d.outpoint, 16) + d.outpoint.slice(d.outpoint.indexOf(':')) : '–', title: d.outpoint ?? '' },
-      { text: num(d.confirmations), className: 'num' },
-      { text: d.status === 'settled' ? `spent by ${short(d.spent_by, 12)}` : d.channel_id ? short(d.channel_id, 12) : '–', title: d.spent_by ?? d.channel_id ?? '' },
-    ],
-  })), 'no deposits', 7);
+  syncRows(
+    $('deposits'),
+    s.deposits.map((d) => ({
+      key: `${d.node}/${d.deposit_id}`,
+      cells: [
+        { text: d.node },
+        { text: d.deposit_id },
+        { text: d.status === 'in_channel' ? 'in channel' : d.status, className: d.status },
+        { text: sat(d.value_sat), className: 'num' },
+        {
+          text: d.outpoint ? short(d.outpoint, 16) + d.outpoint.slice(d.outpoint.indexOf(':')) : '–',
+          title: d.outpoint ?? '',
+        },
+        { text: num(d.confirmations), className: 'num' },
+        {
+          text:
+            d.status === 'settled' ? `spent by ${short(d.spent_by, 12)}` : d.channel_id ? short(d.channel_id, 12) : '–',
+          title: d.spent_by ?? d.channel_id ?? '',
+        },
+      ],
+    })),
+    'no deposits',
+    7,
+  );
 
   const committees = $('committees');
-  committees.textContent = s.committees.length === 0
-    ? 'No committees in this network (committee chains are not enabled on these nodes).'
-    : s.committees.map((c) => `${c.node}: committee ${short(c.committee_id, 12)} — members ${c.members.map((m) => short(m, 10)).join(', ')}${c.detail ? ` (${c.detail})` : ''}`).join('\n');
+  committees.textContent =
+    s.committees.length === 0
+      ? 'No committees in this network (committee chains are not enabled on these nodes).'
+      : s.committees
+          .map(
+            (c) =>
+              `${c.node}: committee ${short(c.committee_id, 12)} — members ${c.members.map((m) => short(m, 10)).join(', ')}${c.detail ? ` (${c.detail})` : ''}`,
+          )
+          .join('\n');
 }
 
 function settleButton(c: ChannelSnapshot, s: Snapshot): HTMLElement {
@@ -97,7 +134,9 @@ function settleButton(c: ChannelSnapshot, s: Snapshot): HTMLElement {
   const node = s.nodes.some((n) => n.name === c.a.node) ? c.a.node : c.b.node;
   b.addEventListener('click', () => {
     b.disabled = true;
-    void postAction('settle', { node, channel_id: c.channel_id }, show).finally(() => { b.disabled = false; });
+    void postAction('settle', { node, channel_id: c.channel_id }, show).finally(() => {
+      b.disabled = false;
+    });
   });
   return b;
 }
@@ -120,9 +159,17 @@ function fillNodeSelects(names: string[]): void {
 function connect(): void {
   const live = $('live');
   const events = new EventSource('./api/events');
-  events.addEventListener('open', () => { live.textContent = 'live'; live.className = 'live on'; });
-  events.addEventListener('error', () => { live.textContent = 'reconnecting…'; live.className = 'live off'; });
-  events.addEventListener('history', (e) => chart.reset((JSON.parse((e as MessageEvent<string>).data) as History).points));
+  events.addEventListener('open', () => {
+    live.textContent = 'live';
+    live.className = 'live on';
+  });
+  events.addEventListener('error', () => {
+    live.textContent = 'reconnecting…';
+    live.className = 'live off';
+  });
+  events.addEventListener('history', (e) =>
+    chart.reset((JSON.parse((e as MessageEvent<string>).data) as History).points),
+  );
   events.addEventListener('snapshot', (e) => {
     render(JSON.parse((e as MessageEvent<string>).data) as Snapshot);
     document.body.dataset.snapshotAt = String(Date.now());

@@ -18,7 +18,8 @@ export interface Row {
 
 export function syncRows(tbody: HTMLElement, rows: Row[], empty: string, columns: number): void {
   const existing = new Map<string, HTMLTableRowElement>();
-  for (const tr of Array.from(tbody.querySelectorAll<HTMLTableRowElement>(':scope > tr[data-key]'))) existing.set(tr.dataset.key!, tr);
+  for (const tr of Array.from(tbody.querySelectorAll<HTMLTableRowElement>(':scope > tr[data-key]')))
+    existing.set(tr.dataset.key!, tr);
   tbody.querySelector(':scope > tr.empty')?.remove();
   const wanted = new Set(rows.map((r) => r.key));
   for (const [key, tr] of existing) if (!wanted.has(key)) tr.remove();

@@ -43,7 +43,9 @@ export function buildApp(opts: ApiOptions): express.Express {
     return p;
   };
 
-  app.get('/v1/openapi.json', (_req, res) => { res.json(openApiDocument()); });
+  app.get('/v1/openapi.json', (_req, res) => {
+    res.json(openApiDocument());
+  });
 
   app.get('/metrics', async (req: Request, res: Response, next: NextFunction) => {
     try {
@@ -59,21 +61,30 @@ export function buildApp(opts: ApiOptions): express.Express {
   for (const r of routes) {
     const body = r.body ? TypeCompiler.Compile(r.body) : null;
     const query = r.query ? TypeCompiler.Compile(r.query) : null;
-    app[r.method](r.path, parserFor(r.bodyLimit ?? DEFAULT_BODY_LIMIT), async (req: Request, res: Response, next: NextFunction) => {
-      try {
-        const grant = grantOf(req.headers.authorization, opts.tokens);
-        if (!grant) throw new NodeError('unauthorized');
-        if (r.access === 'admin' && grant !== 'admin') throw new NodeError('forbidden', 'the read-only token may only call GET routes');
-        const b = r.method === 'post' ? (req.body ?? {}) : undefined;
-        if (body && !body.Check(b)) throw new NodeError('invalid_argument', describe(body.Errors(b).First()));
-        const q = { ...req.query };
-        if (query && !query.Check(q)) throw new NodeError('invalid_argument', describe(query.Errors(q).First()));
-        const result = await r.handler({ node: opts.node, params: req.params as Record<string, string>, faucet: opts.faucet ?? null }, b, q);
-        res.status(r.status ?? 200).json(result);
-      } catch (err) {
-        next(err);
-      }
-    });
+    app[r.method](
+      r.path,
+      parserFor(r.bodyLimit ?? DEFAULT_BODY_LIMIT),
+      async (req: Request, res: Response, next: NextFunction) => {
+        try {
+          const grant = grantOf(req.headers.authorization, opts.tokens);
+          if (!grant) throw new NodeError('unauthorized');
+          if (r.access === 'admin' && grant !== 'admin')
+            throw new NodeError('forbidden', 'the read-only token may only call GET routes');
+          const b = r.method === 'post' ? (req.body ?? {}) : undefined;
+          if (body && !body.Check(b)) throw new NodeError('invalid_argument', describe(body.Errors(b).First()));
+          const q = { ...req.query };
+          if (query && !query.Check(q)) throw new NodeError('invalid_argument', describe(query.Errors(q).First()));
+          const result = await r.handler(
+            { node: opts.node, params: req.params as Record<string, string>, faucet: opts.faucet ?? null },
+            b,
+            q,
+          );
+          res.status(r.status ?? 200).json(result);
+        } catch (err) {
+          next(err);
+        }
+      },
+    );
   }
 
   app.use((_req: Request, _res: Response, next: NextFunction) => next(new NodeError('not_found', 'no such route')));
@@ -82,7 +93,8 @@ export function buildApp(opts: ApiOptions): express.Express {
     const e = toNodeError(err);
     res.locals.errorCode = e.code;
     // An unexpected failure is answered with a bare `internal`; the log keeps what happened.
-    if (e.status >= 500 && !(err instanceof NodeError)) log?.error({ method: req.method, path: req.path, err: String((err as Error)?.stack ?? err) }, 'request failed');
+    if (e.status >= 500 && !(err instanceof NodeError))
+      log?.error({ method: req.method, path: req.path, err: String((err as Error)?.stack ?? err) }, 'request failed');
     res.status(e.status).json({ error: { code: e.code, message: e.message } });
   });
   return app;
@@ -93,7 +105,13 @@ function requestLog(log: Logger) {
   return (req: Request, res: Response, next: NextFunction) => {
     const start = process.hrtime.bigint();
     res.once('finish', () => {
-      const line = { method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - start) / 1e6, code: res.locals.errorCode as string | undefined };
+      const line = {
+        method: req.method,
+        path: req.path,
+        status: res.statusCode,
+        ms: Number(process.hrtime.bigint() - start) / 1e6,
+        code: res.locals.errorCode as string | undefined,
+      };
       if (res.statusCode >= 500) log.warn(line, 'request answered with an error');
       else log.debug(line, 'request');
     });
@@ -106,7 +124,10 @@ function toNodeError(err: unknown): NodeError {
   const e = err as { type?: string; status?: number; message?: string };
   // body-parser's own errors: malformed JSON, too large, wrong charset.
   if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-    return new NodeError('invalid_argument', e.type === 'entity.parse.failed' ? 'the body is not valid JSON' : (e.message ?? 'bad request'));
+    return new NodeError(
+      'invalid_argument',
+      e.type === 'entity.parse.failed' ? 'the body is not valid JSON' : (e.message ?? 'bad request'),
+    );
   }
   return new NodeError('internal', 'internal error');
 }

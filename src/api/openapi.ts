@@ -15,7 +15,12 @@ function errorBody(codes: string[]) {
     required: ['error'],
     additionalProperties: false,
     properties: {
-      error: { type: 'object', required: ['code', 'message'], additionalProperties: false, properties: { code: { type: 'string', enum: codes }, message: { type: 'string' } } },
+      error: {
+        type: 'object',
+        required: ['code', 'message'],
+        additionalProperties: false,
+        properties: { code: { type: 'string', enum: codes }, message: { type: 'string' } },
+      },
     },
   };
 }
@@ -26,10 +31,19 @@ const EVERY_ROUTE = [400, 401, 500, 503];
 /** status → error answer, for every status of the error table. */
 function errorResponses(): Record<string, unknown> {
   const byStatus = new Map<number, string[]>();
-  for (const [code, status] of Object.entries(HTTP_STATUS) as Array<[ErrorCode, number]>) (byStatus.get(status) ?? byStatus.set(status, []).get(status)!).push(code);
-  return Object.fromEntries([...byStatus.entries()].sort(([a], [b]) => a - b).map(([status, codes]) => [
-    String(status), { description: `error: ${codes.sort().join(', ')}`, content: { 'application/json': { schema: errorBody(codes) } } },
-  ]));
+  for (const [code, status] of Object.entries(HTTP_STATUS) as Array<[ErrorCode, number]>)
+    (byStatus.get(status) ?? byStatus.set(status, []).get(status)!).push(code);
+  return Object.fromEntries(
+    [...byStatus.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([status, codes]) => [
+        String(status),
+        {
+          description: `error: ${codes.sort().join(', ')}`,
+          content: { 'application/json': { schema: errorBody(codes) } },
+        },
+      ]),
+  );
 }
 
 export function openApiDocument() {
@@ -37,9 +51,16 @@ export function openApiDocument() {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes) {
     const path = r.path.replace(/:(\w+)/g, '{$1}');
-    const params = [...r.path.matchAll(/:(\w+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+    const params = [...r.path.matchAll(/:(\w+)/g)].map((m) => ({
+      name: m[1],
+      in: 'path',
+      required: true,
+      schema: { type: 'string' },
+    }));
     if (r.query) {
-      for (const [name, schema] of Object.entries((r.query as { properties?: Record<string, unknown> }).properties ?? {})) {
+      for (const [name, schema] of Object.entries(
+        (r.query as { properties?: Record<string, unknown> }).properties ?? {},
+      )) {
         params.push({ name, in: 'query', required: false, schema: strip(schema) as { type: string } });
       }
     }
@@ -48,9 +69,14 @@ export function openApiDocument() {
       security: [{ bearer: [] }],
       'x-access': r.access,
       ...(params.length ? { parameters: params } : {}),
-      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: strip(r.body) } } } } : {}),
+      ...(r.body
+        ? { requestBody: { required: true, content: { 'application/json': { schema: strip(r.body) } } } }
+        : {}),
       responses: {
-        [String(r.status ?? 200)]: { description: 'success', content: { 'application/json': { schema: closed(strip(r.response)) } } },
+        [String(r.status ?? 200)]: {
+          description: 'success',
+          content: { 'application/json': { schema: closed(strip(r.response)) } },
+        },
         ...(r.errors ? pick(errors, [...EVERY_ROUTE, ...r.errors]) : errors),
       },
     };
@@ -63,7 +89,20 @@ export function openApiDocument() {
       '/v1/openapi.json': {
         get: {
           summary: 'This document (no token needed)',
-          responses: { 200: { description: 'OpenAPI 3.1 document', content: { 'application/json': { schema: { type: 'object', required: ['openapi', 'info', 'paths'], properties: { openapi: { const: '3.1.0' }, info: { type: 'object' }, paths: { type: 'object' } } } } } } },
+          responses: {
+            200: {
+              description: 'OpenAPI 3.1 document',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    required: ['openapi', 'info', 'paths'],
+                    properties: { openapi: { const: '3.1.0' }, info: { type: 'object' }, paths: { type: 'object' } },
+                  },
+                },
+              },
+            },
+          },
         },
       },
       '/metrics': {
@@ -71,7 +110,10 @@ export function openApiDocument() {
           summary: 'Prometheus metrics of this node (text exposition format; see README "Metrics")',
           security: [{ bearer: [] }],
           'x-access': 'read',
-          responses: { 200: { description: 'metrics', content: { 'text/plain': { schema: { type: 'string' } } } }, ...pick(errors, [401, 404, 500]) },
+          responses: {
+            200: { description: 'metrics', content: { 'text/plain': { schema: { type: 'string' } } } },
+            ...pick(errors, [401, 404, 500]),
+          },
         },
       },
       ...paths,
@@ -94,7 +136,10 @@ function closed(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(closed);
   if (schema === null || typeof schema !== 'object') return schema;
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(schema)) out[k] = k === 'properties' ? Object.fromEntries(Object.entries(v as object).map(([p, s]) => [p, closed(s)])) : closed(v);
-  if (out.type === 'object' && out.properties !== undefined && out.additionalProperties === undefined) out.additionalProperties = false;
+  for (const [k, v] of Object.entries(schema))
+    out[k] =
+      k === 'properties' ? Object.fromEntries(Object.entries(v as object).map(([p, s]) => [p, closed(s)])) : closed(v);
+  if (out.type === 'object' && out.properties !== undefined && out.additionalProperties === undefined)
+    out.additionalProperties = false;
   return out;
 }

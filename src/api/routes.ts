@@ -70,7 +70,12 @@ const PaymentAnswer = Type.Object({
   /** Empty for a multi-hop payment until its first channel is known. */
   channel_id: Type.String({ pattern: '^([0-9a-f]{64})?$' }),
   amount_sat: Type.Integer({ minimum: 1 }),
-  status: Type.Union([Type.Literal('pending'), Type.Literal('in_flight'), Type.Literal('succeeded'), Type.Literal('failed')]),
+  status: Type.Union([
+    Type.Literal('pending'),
+    Type.Literal('in_flight'),
+    Type.Literal('succeeded'),
+    Type.Literal('failed'),
+  ]),
   failure_code: Nullable(Type.String()),
   created_at: Type.Integer({ minimum: 0 }),
   resolved_at: Nullable(Type.Integer({ minimum: 0 })),
@@ -88,42 +93,76 @@ function route<B extends TSchema, Q extends TSchema>(r: Route<B, Q>): Route {
 
 export const routes: Route[] = [
   route({
-    method: 'get', path: '/v1/getinfo', access: 'read', summary: 'Node id, enclave measurement, network, block height, peers, channel count',
+    method: 'get',
+    path: '/v1/getinfo',
+    access: 'read',
+    summary: 'Node id, enclave measurement, network, block height, peers, channel count',
     errors: [],
     response: Type.Object({
-      node_id: NodeId, measurement: Hex32, network: Type.Literal('regtest'), block_height: Nullable(Type.Integer({ minimum: 0 })),
-      num_peers: Type.Integer({ minimum: 0 }), num_channels: Type.Integer({ minimum: 0 }), p2p_port: Type.Integer({ minimum: 0, maximum: 65535 }),
-      payout_address: Type.String(), min_confirmations: Type.Integer({ minimum: 0 }), committee: Nullable(CommitteeView),
+      node_id: NodeId,
+      measurement: Hex32,
+      network: Type.Literal('regtest'),
+      block_height: Nullable(Type.Integer({ minimum: 0 })),
+      num_peers: Type.Integer({ minimum: 0 }),
+      num_channels: Type.Integer({ minimum: 0 }),
+      p2p_port: Type.Integer({ minimum: 0, maximum: 65535 }),
+      payout_address: Type.String(),
+      min_confirmations: Type.Integer({ minimum: 0 }),
+      committee: Nullable(CommitteeView),
     }),
     handler: async ({ node }) => {
       const i = await node.info();
       return {
-        node_id: i.node_id, measurement: i.measurement, network: 'regtest', block_height: i.block_height,
-        num_peers: i.peers.length, num_channels: i.num_channels, p2p_port: i.p2p_port, payout_address: i.payout_address,
+        node_id: i.node_id,
+        measurement: i.measurement,
+        network: 'regtest',
+        block_height: i.block_height,
+        num_peers: i.peers.length,
+        num_channels: i.num_channels,
+        p2p_port: i.p2p_port,
+        payout_address: i.payout_address,
         min_confirmations: i.min_confirmations,
         committee: i.committee,
       };
     },
   }),
   route({
-    method: 'get', path: '/v1/committee', access: 'read', summary: 'This node\'s committee chain: role, m-of-n, chain order, replication sequence numbers, which members are connected',
+    method: 'get',
+    path: '/v1/committee',
+    access: 'read',
+    summary:
+      "This node's committee chain: role, m-of-n, chain order, replication sequence numbers, which members are connected",
     errors: [404],
     response: CommitteeView,
     handler: async ({ node }) => {
       const i = await node.info();
-      if (!i.committee) throw new NodeError('no_committee', 'this treasury has no committee (start it with --committee N or --backup-of)');
+      if (!i.committee)
+        throw new NodeError(
+          'no_committee',
+          'this treasury has no committee (start it with --committee N or --backup-of)',
+        );
       return i.committee;
     },
   }),
   route({
-    method: 'get', path: '/v1/attestation', access: 'read', summary: 'A fresh quote over the node id for the caller\'s nonce (16-64 bytes hex), for anyone to verify',
+    method: 'get',
+    path: '/v1/attestation',
+    access: 'read',
+    summary: "A fresh quote over the node id for the caller's nonce (16-64 bytes hex), for anyone to verify",
     query: Type.Object({ nonce: Type.String({ pattern: '^([0-9a-f]{2}){16,64}$' }) }, { additionalProperties: false }),
     errors: [],
-    response: Type.Object({ node_id: NodeId, quote: QuoteSchema, trust_anchor: Type.String({ pattern: '^[0-9a-f]{66}$' }) }),
+    response: Type.Object({
+      node_id: NodeId,
+      quote: QuoteSchema,
+      trust_anchor: Type.String({ pattern: '^[0-9a-f]{66}$' }),
+    }),
     handler: ({ node }, _b, q) => node.attest(q.nonce),
   }),
   route({
-    method: 'get', path: '/v1/balance', access: 'read', summary: 'On-chain deposits (free, in channels, pending) and channel balances (local, remote)',
+    method: 'get',
+    path: '/v1/balance',
+    access: 'read',
+    summary: 'On-chain deposits (free, in channels, pending) and channel balances (local, remote)',
     errors: [],
     response: Type.Object({
       deposits: Type.Object({ free_sat: SatString, in_channels_sat: SatString, pending_sat: SatString }),
@@ -139,40 +178,71 @@ export const routes: Route[] = [
           in_channels_sat: sum(deposits.filter((d) => d.status === 'in_channel').map((d) => d.value_sat)),
           pending_sat: sum(deposits.filter((d) => d.status === 'pending').map((d) => d.value_sat)),
         },
-        channels: { local_balance_sat: sum(open.map((c) => c.local_balance_sat)), remote_balance_sat: sum(open.map((c) => c.remote_balance_sat)) },
+        channels: {
+          local_balance_sat: sum(open.map((c) => c.local_balance_sat)),
+          remote_balance_sat: sum(open.map((c) => c.remote_balance_sat)),
+        },
       };
     },
   }),
   route({
-    method: 'post', path: '/v1/deposits', access: 'admin', status: 201,
-    summary: 'A new deposit address; on regtest {fund: true, amount_sat} also funds it from the faucet and mines the confirmations',
-    body: Type.Object({ amount_sat: Type.Optional(AmountSat), fund: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
+    method: 'post',
+    path: '/v1/deposits',
+    access: 'admin',
+    status: 201,
+    summary:
+      'A new deposit address; on regtest {fund: true, amount_sat} also funds it from the faucet and mines the confirmations',
+    body: Type.Object(
+      { amount_sat: Type.Optional(AmountSat), fund: Type.Optional(Type.Boolean()) },
+      { additionalProperties: false },
+    ),
     response: DepositView,
     handler: async ({ node, faucet }, body) => {
-      if (body.fund && body.amount_sat === undefined) throw new NodeError('invalid_argument', 'fund: true needs amount_sat');
-      if (body.fund && !faucet) throw new NodeError('invalid_argument', 'fund: true is only available on regtest with a faucet');
+      if (body.fund && body.amount_sat === undefined)
+        throw new NodeError('invalid_argument', 'fund: true needs amount_sat');
+      if (body.fund && !faucet)
+        throw new NodeError('invalid_argument', 'fund: true is only available on regtest with a faucet');
       const dep = await node.newDeposit();
       if (!body.fund || !faucet) return dep;
       const { minConfirmations } = node.opts;
-      const out = await faucet.fundAndConfirm(dep.address, BigInt(body.amount_sat!), Math.max(1, minConfirmations ?? 1));
+      const out = await faucet.fundAndConfirm(
+        dep.address,
+        BigInt(body.amount_sat!),
+        Math.max(1, minConfirmations ?? 1),
+      );
       return node.depositFunded(dep.deposit_id, out.txid, out.vout);
     },
   }),
   route({
-    method: 'get', path: '/v1/deposits', access: 'read', summary: 'All deposits and their status',
+    method: 'get',
+    path: '/v1/deposits',
+    access: 'read',
+    summary: 'All deposits and their status',
     errors: [],
     response: Type.Object({ deposits: Type.Array(DepositView) }),
     handler: async ({ node }) => ({ deposits: await node.deposits() }),
   }),
   route({
-    method: 'post', path: '/v1/deposits/:id/funded', access: 'admin', summary: 'Report the funding output of a deposit; the enclave checks it on chain',
-    body: Type.Object({ txid: Hex32, vout: Type.Integer({ minimum: 0, maximum: 100_000 }) }, { additionalProperties: false }),
+    method: 'post',
+    path: '/v1/deposits/:id/funded',
+    access: 'admin',
+    summary: 'Report the funding output of a deposit; the enclave checks it on chain',
+    body: Type.Object(
+      { txid: Hex32, vout: Type.Integer({ minimum: 0, maximum: 100_000 }) },
+      { additionalProperties: false },
+    ),
     response: DepositView,
     handler: ({ node, params }, body) => node.depositFunded(depositParam(params), body.txid, body.vout),
   }),
   route({
-    method: 'post', path: '/v1/deposits/:id/release', access: 'admin', summary: 'Pay a free deposit back on chain (to address, or the node payout address)',
-    body: Type.Object({ address: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })) }, { additionalProperties: false }),
+    method: 'post',
+    path: '/v1/deposits/:id/release',
+    access: 'admin',
+    summary: 'Pay a free deposit back on chain (to address, or the node payout address)',
+    body: Type.Object(
+      { address: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })) },
+      { additionalProperties: false },
+    ),
     response: Type.Object({ deposit_id: Type.String(), txid: Hex32, fee_sat: SatString }),
     handler: async ({ node, params }, body) => {
       const r = await node.releaseDeposit(depositParam(params), body.address);
@@ -180,33 +250,54 @@ export const routes: Route[] = [
     },
   }),
   route({
-    method: 'post', path: '/v1/peers', access: 'admin', status: 201, summary: 'Connect to a peer at host:port and run mutual attestation',
+    method: 'post',
+    path: '/v1/peers',
+    access: 'admin',
+    status: 201,
+    summary: 'Connect to a peer at host:port and run mutual attestation',
     body: Type.Object({ address: Type.String({ minLength: 3, maxLength: 260 }) }, { additionalProperties: false }),
     response: Type.Object({ peer_id: NodeId, address: Type.String() }),
     handler: async ({ node }, body) => ({ peer_id: await node.connect(body.address), address: body.address }),
   }),
   route({
-    method: 'get', path: '/v1/peers', access: 'read', summary: 'Connected, attested peers',
+    method: 'get',
+    path: '/v1/peers',
+    access: 'read',
+    summary: 'Connected, attested peers',
     errors: [],
-    response: Type.Object({ peers: Type.Array(Type.Object({ peer_id: NodeId, conn: Type.String(), address: Nullable(Type.String()) })) }),
+    response: Type.Object({
+      peers: Type.Array(Type.Object({ peer_id: NodeId, conn: Type.String(), address: Nullable(Type.String()) })),
+    }),
     handler: async ({ node }) => ({ peers: node.peers() }),
   }),
   route({
-    method: 'post', path: '/v1/channels', access: 'admin', status: 201,
-    summary: 'Open a channel with a connected peer and put deposits in it (deposit_ids, or amount_sat to pick free deposits)',
-    body: Type.Object({
-      peer_id: NodeId,
-      deposit_ids: Type.Optional(Type.Array(DepositId, { maxItems: 100 })),
-      amount_sat: Type.Optional(AmountSat),
-    }, { additionalProperties: false }),
+    method: 'post',
+    path: '/v1/channels',
+    access: 'admin',
+    status: 201,
+    summary:
+      'Open a channel with a connected peer and put deposits in it (deposit_ids, or amount_sat to pick free deposits)',
+    body: Type.Object(
+      {
+        peer_id: NodeId,
+        deposit_ids: Type.Optional(Type.Array(DepositId, { maxItems: 100 })),
+        amount_sat: Type.Optional(AmountSat),
+      },
+      { additionalProperties: false },
+    ),
     response: ChannelView,
     handler: async ({ node }, body) => {
-      const ids = body.deposit_ids ?? (body.amount_sat !== undefined ? await pickDeposits(node, BigInt(body.amount_sat)) : []);
+      const ids =
+        body.deposit_ids ?? (body.amount_sat !== undefined ? await pickDeposits(node, BigInt(body.amount_sat)) : []);
       const deposits = await node.deposits();
       for (const id of ids) {
         const d = deposits.find((x) => x.deposit_id === id);
         if (!d) throw new NodeError('unknown_deposit', `no deposit ${id}`);
-        if (d.status !== 'free') throw new NodeError(d.status === 'in_channel' ? 'deposit_in_use' : 'deposit_not_free', `deposit ${id} is ${d.status}`);
+        if (d.status !== 'free')
+          throw new NodeError(
+            d.status === 'in_channel' ? 'deposit_in_use' : 'deposit_not_free',
+            `deposit ${id} is ${d.status}`,
+          );
       }
       let ch = await node.openChannel(body.peer_id);
       for (const id of ids) ch = await node.addDeposit(ch.channel_id, id);
@@ -214,68 +305,121 @@ export const routes: Route[] = [
     },
   }),
   route({
-    method: 'get', path: '/v1/channels', access: 'read', summary: 'All channels',
+    method: 'get',
+    path: '/v1/channels',
+    access: 'read',
+    summary: 'All channels',
     errors: [],
     response: Type.Object({ channels: Type.Array(ChannelView) }),
     handler: async ({ node }) => ({ channels: await node.channels() }),
   }),
   route({
-    method: 'get', path: '/v1/channels/:id', access: 'read', summary: 'One channel',
+    method: 'get',
+    path: '/v1/channels/:id',
+    access: 'read',
+    summary: 'One channel',
     errors: [404],
     response: ChannelView,
     handler: ({ node, params }) => node.channel(channelParam(params)),
   }),
   route({
-    method: 'post', path: '/v1/channels/:id/deposits', access: 'admin', summary: 'Add a free deposit to a channel',
+    method: 'post',
+    path: '/v1/channels/:id/deposits',
+    access: 'admin',
+    summary: 'Add a free deposit to a channel',
     body: Type.Object({ deposit_id: DepositId }, { additionalProperties: false }),
     response: ChannelView,
     handler: ({ node, params }, body) => node.addDeposit(channelParam(params), body.deposit_id),
   }),
   route({
-    method: 'post', path: '/v1/channels/:id/deposits/remove', access: 'admin', summary: 'Take a deposit out of a channel (the balance must cover it)',
+    method: 'post',
+    path: '/v1/channels/:id/deposits/remove',
+    access: 'admin',
+    summary: 'Take a deposit out of a channel (the balance must cover it)',
     body: Type.Object({ deposit_id: DepositId }, { additionalProperties: false }),
     response: ChannelView,
     handler: ({ node, params }, body) => node.removeDeposit(channelParam(params), body.deposit_id),
   }),
   route({
-    method: 'post', path: '/v1/channels/:id/settle', access: 'admin', summary: 'Settle the channel on chain alone, with the latest balances',
+    method: 'post',
+    path: '/v1/channels/:id/settle',
+    access: 'admin',
+    summary: 'Settle the channel on chain alone, with the latest balances',
     body: Type.Object({}, { additionalProperties: false }),
     response: SettleAnswer,
     handler: async ({ node, params }) => node.settle(channelParam(params)),
   }),
   route({
-    method: 'post', path: '/v1/payments', access: 'admin', status: 201, summary: 'Pay on a channel (channel_id), or to dest: directly to a peer with an open channel, else through a path of channels (multi-hop); answers when acknowledged (status succeeded) or after 10 s (in_flight)',
-    body: Type.Object({
-      channel_id: Type.Optional(Hex32),
-      dest: Type.Optional(NodeId),
-      amount_sat: AmountSat,
-      max_fee_sat: Type.Optional(MaxFeeSat),
-      idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-    }, { additionalProperties: false }),
+    method: 'post',
+    path: '/v1/payments',
+    access: 'admin',
+    status: 201,
+    summary:
+      'Pay on a channel (channel_id), or to dest: directly to a peer with an open channel, else through a path of channels (multi-hop); answers when acknowledged (status succeeded) or after 10 s (in_flight)',
+    body: Type.Object(
+      {
+        channel_id: Type.Optional(Hex32),
+        dest: Type.Optional(NodeId),
+        amount_sat: AmountSat,
+        max_fee_sat: Type.Optional(MaxFeeSat),
+        idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+      },
+      { additionalProperties: false },
+    ),
     response: PaymentAnswer,
-    handler: async ({ node }, body) => node.payments.idempotent(body.idempotency_key, JSON.stringify([body.channel_id, body.dest, body.amount_sat, body.max_fee_sat]), async (ref) => {
-      const channelId = body.channel_id ?? (await channelTo(node, body.dest));
-      if (channelId === null) return node.payMultihop(body.dest!, body.amount_sat, PAYMENT_WAIT_MS, body.max_fee_sat, ref);
-      return node.payWithin(channelId, body.amount_sat, PAYMENT_WAIT_MS, ref);
-    }),
+    handler: async ({ node }, body) =>
+      node.payments.idempotent(
+        body.idempotency_key,
+        JSON.stringify([body.channel_id, body.dest, body.amount_sat, body.max_fee_sat]),
+        async (ref) => {
+          const channelId = body.channel_id ?? (await channelTo(node, body.dest));
+          if (channelId === null)
+            return node.payMultihop(body.dest!, body.amount_sat, PAYMENT_WAIT_MS, body.max_fee_sat, ref);
+          return node.payWithin(channelId, body.amount_sat, PAYMENT_WAIT_MS, ref);
+        },
+      ),
   }),
   route({
-    method: 'post', path: '/v1/payments/batch', access: 'admin', status: 201,
-    summary: 'Many payments in one request (client-side batching), each on a channel (channel_id) or to dest (direct if there is an open channel, else routed): each is debited, sealed and sent in order; answers when all are acknowledged or after 10 s',
+    method: 'post',
+    path: '/v1/payments/batch',
+    access: 'admin',
+    status: 201,
+    summary:
+      'Many payments in one request (client-side batching), each on a channel (channel_id) or to dest (direct if there is an open channel, else routed): each is debited, sealed and sent in order; answers when all are acknowledged or after 10 s',
     // 10,000 entries of at most ~130 bytes each: the one route whose body may exceed the default limit.
     bodyLimit: '2mb',
-    body: Type.Object({
-      payments: Type.Array(Type.Object({
-        channel_id: Type.Optional(Hex32), dest: Type.Optional(NodeId), amount_sat: AmountSat, max_fee_sat: Type.Optional(MaxFeeSat),
-      }, { additionalProperties: false }), { minItems: 1, maxItems: BATCH_MAX }),
-    }, { additionalProperties: false }),
+    body: Type.Object(
+      {
+        payments: Type.Array(
+          Type.Object(
+            {
+              channel_id: Type.Optional(Hex32),
+              dest: Type.Optional(NodeId),
+              amount_sat: AmountSat,
+              max_fee_sat: Type.Optional(MaxFeeSat),
+            },
+            { additionalProperties: false },
+          ),
+          { minItems: 1, maxItems: BATCH_MAX },
+        ),
+      },
+      { additionalProperties: false },
+    ),
     response: Type.Object({
-      succeeded: Type.Integer({ minimum: 0 }), failed: Type.Integer({ minimum: 0 }),
-      results: Type.Array(Type.Object({
-        payment_id: Nullable(Type.String()),
-        status: Type.Union([Type.Literal('pending'), Type.Literal('in_flight'), Type.Literal('succeeded'), Type.Literal('failed')]),
-        failure_code: Nullable(Type.String()),
-      })),
+      succeeded: Type.Integer({ minimum: 0 }),
+      failed: Type.Integer({ minimum: 0 }),
+      results: Type.Array(
+        Type.Object({
+          payment_id: Nullable(Type.String()),
+          status: Type.Union([
+            Type.Literal('pending'),
+            Type.Literal('in_flight'),
+            Type.Literal('succeeded'),
+            Type.Literal('failed'),
+          ]),
+          failure_code: Nullable(Type.String()),
+        }),
+      ),
     }),
     handler: async ({ node }, body) => {
       if (body.payments.some((p) => (p.channel_id === undefined) === (p.dest === undefined))) {
@@ -283,15 +427,26 @@ export const routes: Route[] = [
       }
       // One channel look-up per destination, not per entry.
       const direct = new Map<string, string | null>();
-      for (const p of body.payments) if (p.dest !== undefined && !direct.has(p.dest)) direct.set(p.dest, await channelTo(node, p.dest));
+      for (const p of body.payments)
+        if (p.dest !== undefined && !direct.has(p.dest)) direct.set(p.dest, await channelTo(node, p.dest));
       const one = (p: (typeof body.payments)[number]) => {
         const channelId = p.channel_id ?? direct.get(p.dest!) ?? null;
-        return channelId === null ? node.payMultihop(p.dest!, p.amount_sat, PAYMENT_WAIT_MS, p.max_fee_sat) : node.payWithin(channelId, p.amount_sat, PAYMENT_WAIT_MS);
+        return channelId === null
+          ? node.payMultihop(p.dest!, p.amount_sat, PAYMENT_WAIT_MS, p.max_fee_sat)
+          : node.payWithin(channelId, p.amount_sat, PAYMENT_WAIT_MS);
       };
-      const settled = await Promise.all(body.payments.map((p) => one(p).then(
-        (payment) => ({ payment_id: payment.payment_id, status: payment.status, failure_code: null as string | null }),
-        (err: NodeError) => ({ payment_id: null, status: 'failed', failure_code: err.code as string | null }),
-      )));
+      const settled = await Promise.all(
+        body.payments.map((p) =>
+          one(p).then(
+            (payment) => ({
+              payment_id: payment.payment_id,
+              status: payment.status,
+              failure_code: null as string | null,
+            }),
+            (err: NodeError) => ({ payment_id: null, status: 'failed', failure_code: err.code as string | null }),
+          ),
+        ),
+      );
       return {
         succeeded: settled.filter((r) => r.status === 'succeeded').length,
         failed: settled.filter((r) => r.status === 'failed').length,
@@ -300,31 +455,58 @@ export const routes: Route[] = [
     },
   }),
   route({
-    method: 'get', path: '/v1/graph', access: 'read', summary: 'The channel graph learnt from the network\'s signed announcements (for multi-hop routing)',
+    method: 'get',
+    path: '/v1/graph',
+    access: 'read',
+    summary: "The channel graph learnt from the network's signed announcements (for multi-hop routing)",
     errors: [],
     response: Type.Object({ nodes: MhView.properties.nodes }),
     handler: async ({ node }) => ({ nodes: (await node.multihopView()).nodes }),
   }),
   route({
-    method: 'get', path: '/v1/multihop', access: 'read', summary: 'Multi-hop payments this node takes part in (payer, intermediary or destination), with their protocol phase',
+    method: 'get',
+    path: '/v1/multihop',
+    access: 'read',
+    summary:
+      'Multi-hop payments this node takes part in (payer, intermediary or destination), with their protocol phase',
     errors: [],
     response: Type.Object({ payments: MhView.properties.payments }),
     handler: async ({ node }) => ({ payments: (await node.multihopView()).payments }),
   }),
   route({
-    method: 'post', path: '/v1/fees', access: 'admin', summary: 'What this node charges to forward a multi-hop payment: base_sat + amount × ppm / 1,000,000',
-    body: Type.Object({ base_sat: Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000 }), ppm: Type.Integer({ minimum: 0, maximum: 1_000_000 }) }, { additionalProperties: false }),
+    method: 'post',
+    path: '/v1/fees',
+    access: 'admin',
+    summary: 'What this node charges to forward a multi-hop payment: base_sat + amount × ppm / 1,000,000',
+    body: Type.Object(
+      {
+        base_sat: Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000 }),
+        ppm: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
+      },
+      { additionalProperties: false },
+    ),
     response: FeesAnswer,
     handler: ({ node }, body) => node.setFees(body.base_sat, body.ppm),
   }),
   route({
-    method: 'get', path: '/v1/payments', access: 'read', summary: 'Payment history, newest first (offset, limit)',
-    query: Type.Object({
-      offset: Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$' })),
-      limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })),
-    }, { additionalProperties: false }),
+    method: 'get',
+    path: '/v1/payments',
+    access: 'read',
+    summary: 'Payment history, newest first (offset, limit)',
+    query: Type.Object(
+      {
+        offset: Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$' })),
+        limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })),
+      },
+      { additionalProperties: false },
+    ),
     errors: [],
-    response: Type.Object({ payments: Type.Array(PaymentAnswer), total: Type.Integer({ minimum: 0 }), offset: Type.Integer({ minimum: 0 }), limit: Type.Integer({ minimum: 1 }) }),
+    response: Type.Object({
+      payments: Type.Array(PaymentAnswer),
+      total: Type.Integer({ minimum: 0 }),
+      offset: Type.Integer({ minimum: 0 }),
+      limit: Type.Integer({ minimum: 1 }),
+    }),
     handler: async ({ node }, _b, q) => {
       const offset = Number(q.offset ?? 0);
       const limit = Math.min(1000, Math.max(1, Number(q.limit ?? 100)));
@@ -341,7 +523,8 @@ function channelParam(params: Record<string, string>): string {
 
 function depositParam(params: Record<string, string>): string {
   const id = params.id ?? '';
-  if (!/^[a-z0-9]{1,32}$/.test(id)) throw new NodeError('invalid_argument', 'deposit id must be 1-32 lower-case letters or digits');
+  if (!/^[a-z0-9]{1,32}$/.test(id))
+    throw new NodeError('invalid_argument', 'deposit id must be 1-32 lower-case letters or digits');
   return id;
 }
 
@@ -356,7 +539,9 @@ async function channelTo(node: TreasuryNode, dest: string | undefined): Promise<
 
 /** Free deposits, largest first, until they cover `amount`. */
 async function pickDeposits(node: TreasuryNode, amount: bigint): Promise<string[]> {
-  const free = (await node.deposits()).filter((d) => d.status === 'free').sort((a, b) => (BigInt(b.value_sat!) > BigInt(a.value_sat!) ? 1 : -1));
+  const free = (await node.deposits())
+    .filter((d) => d.status === 'free')
+    .sort((a, b) => (BigInt(b.value_sat!) > BigInt(a.value_sat!) ? 1 : -1));
   const ids: string[] = [];
   let sum = 0n;
   for (const d of free) {

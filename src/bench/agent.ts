@@ -42,18 +42,31 @@ export async function runLoad(node: TreasuryNode, req: LoadRequest): Promise<Loa
       const first = next;
       next += n;
       const start = performance.now();
-      await Promise.all(Array.from({ length: n }, (_, i) => node.pay(req.channelId, req.amountSat).then(
-        () => { latencies[first + i] = performance.now() - start; },
-        () => { failed++; latencies[first + i] = performance.now() - start; },
-      )));
+      await Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          node.pay(req.channelId, req.amountSat).then(
+            () => {
+              latencies[first + i] = performance.now() - start;
+            },
+            () => {
+              failed++;
+              latencies[first + i] = performance.now() - start;
+            },
+          ),
+        ),
+      );
     }
   };
   await Promise.all(Array.from({ length: req.window }, lane));
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   return {
-    count: req.count, failed, seconds, latency: summarize(latencies),
-    cpu_ms: Math.round((cpu.user + cpu.system) / 1000), rss_mb: Math.round(process.memoryUsage().rss / 1e6),
+    count: req.count,
+    failed,
+    seconds,
+    latency: summarize(latencies),
+    cpu_ms: Math.round((cpu.user + cpu.system) / 1000),
+    rss_mb: Math.round(process.memoryUsage().rss / 1e6),
   };
 }
 
@@ -61,14 +74,31 @@ async function main(): Promise<void> {
   const opts = JSON.parse(process.argv[2] ?? '{}') as DaemonOptions;
   const rpcPassword = takeEnv(RPC_PASSWORD_ENV);
   const joinToken = takeEnv(JOIN_TOKEN_ENV);
-  const daemon = await startDaemon({ ...opts, ...(rpcPassword !== undefined ? { rpcPassword } : {}), ...(joinToken !== undefined ? { joinToken } : {}) });
+  const daemon = await startDaemon({
+    ...opts,
+    ...(rpcPassword !== undefined ? { rpcPassword } : {}),
+    ...(joinToken !== undefined ? { joinToken } : {}),
+  });
   const info = await daemon.node.info();
-  process.send!({ type: 'ready', node_id: info.node_id, p2p: daemon.p2p, rest_url: daemon.restUrl, token_file: daemon.adminTokenFile });
+  process.send!({
+    type: 'ready',
+    node_id: info.node_id,
+    p2p: daemon.p2p,
+    rest_url: daemon.restUrl,
+    token_file: daemon.adminTokenFile,
+  });
   process.on('message', (msg: LoadRequest | { cmd: 'stop' } | { cmd: 'usage' }) => {
     if (msg.cmd === 'load') {
-      void runLoad(daemon.node, msg).then((r) => process.send!({ type: 'result', result: r }), (e: Error) => process.send!({ type: 'error', message: e.message }));
+      void runLoad(daemon.node, msg).then(
+        (r) => process.send!({ type: 'result', result: r }),
+        (e: Error) => process.send!({ type: 'error', message: e.message }),
+      );
     } else if (msg.cmd === 'usage') {
-      process.send!({ type: 'usage', rss_mb: Math.round(process.memoryUsage().rss / 1e6), cpu_ms: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1000) });
+      process.send!({
+        type: 'usage',
+        rss_mb: Math.round(process.memoryUsage().rss / 1e6),
+        cpu_ms: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1000),
+      });
     } else if (msg.cmd === 'stop') {
       void daemon.stop().then(() => process.exit(0));
     }

@@ -35,7 +35,9 @@ export function renderChart(rows: ChartRow[], title: string): string {
     const color = r.name.startsWith('lightning') || r.name.startsWith('ldk') ? '#d9822b' : '#2b6cb0';
     out.push(`<text x="10" y="${y + 14}">${esc(r.name)}</text>`);
     out.push(`<rect x="${labelW}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 6}" fill="${color}"/>`);
-    out.push(`<text x="${labelW + w + 4}" y="${y + 14}">${Math.round(r.payments_per_s).toLocaleString('en-US')}</text>`);
+    out.push(
+      `<text x="${labelW + w + 4}" y="${y + 14}">${Math.round(r.payments_per_s).toLocaleString('en-US')}</text>`,
+    );
     const lx = labelW + barW + 20;
     const p99 = Number.isFinite(r.p99_ms) ? (r.p99_ms / maxLat) * (latW - 70) : 0;
     const p50 = Number.isFinite(r.p50_ms) ? (r.p50_ms / maxLat) * (latW - 70) : 0;

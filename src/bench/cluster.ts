@@ -28,25 +28,46 @@ export async function spawnAgent(name: string, opts: DaemonOptions): Promise<Age
   const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   // The options travel in argv, which every local user can read: the secrets go in the environment.
   const { rpcPassword, joinToken, ...visible } = opts;
-  const env = { ...process.env, ...(rpcPassword !== undefined ? { [RPC_PASSWORD_ENV]: rpcPassword } : {}), ...(joinToken !== undefined ? { [JOIN_TOKEN_ENV]: joinToken } : {}) };
-  const proc: ChildProcess = spawn(process.execPath, [...extra, '--import', 'tsx', AGENT, JSON.stringify(visible)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env });
+  const env = {
+    ...process.env,
+    ...(rpcPassword !== undefined ? { [RPC_PASSWORD_ENV]: rpcPassword } : {}),
+    ...(joinToken !== undefined ? { [JOIN_TOKEN_ENV]: joinToken } : {}),
+  };
+  const proc: ChildProcess = spawn(process.execPath, [...extra, '--import', 'tsx', AGENT, JSON.stringify(visible)], {
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    env,
+  });
   let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const ready = await new Promise<{ node_id: string; p2p: string; rest_url: string; token_file: string }>((resolve, reject) => {
-    proc.once('message', (m: any) => (m.type === 'ready' ? resolve(m) : reject(new Error(String(m.message)))));
-    proc.once('exit', (code) => reject(new Error(`agent ${name} exited ${code}: ${stderr}`)));
+  proc.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
   });
+  const ready = await new Promise<{ node_id: string; p2p: string; rest_url: string; token_file: string }>(
+    (resolve, reject) => {
+      proc.once('message', (m: any) => (m.type === 'ready' ? resolve(m) : reject(new Error(String(m.message)))));
+      proc.once('exit', (code) => reject(new Error(`agent ${name} exited ${code}: ${stderr}`)));
+    },
+  );
   const api = await ApiClient.forNode({ restUrl: ready.rest_url, tokenFile: ready.token_file });
-  const ask = <T>(msg: unknown, type: string) => new Promise<T>((resolve, reject) => {
-    const on = (m: any) => {
-      if (m.type === type) { proc.off('message', on); resolve(m as T); }
-      if (m.type === 'error') { proc.off('message', on); reject(new Error(m.message)); }
-    };
-    proc.on('message', on);
-    proc.send(msg as object);
-  });
+  const ask = <T>(msg: unknown, type: string) =>
+    new Promise<T>((resolve, reject) => {
+      const on = (m: any) => {
+        if (m.type === type) {
+          proc.off('message', on);
+          resolve(m as T);
+        }
+        if (m.type === 'error') {
+          proc.off('message', on);
+          reject(new Error(m.message));
+        }
+      };
+      proc.on('message', on);
+      proc.send(msg as object);
+    });
   return {
-    name, nodeId: ready.node_id, p2p: ready.p2p, api,
+    name,
+    nodeId: ready.node_id,
+    p2p: ready.p2p,
+    api,
     load: async (req) => (await ask<{ result: LoadResult }>({ cmd: 'load', ...req }, 'result')).result,
     usage: () => ask({ cmd: 'usage' }, 'usage'),
     stop: async () => {
@@ -77,12 +98,24 @@ export interface ChannelTotals {
 }
 
 export async function totals(a: Agent, b: Agent, channelId: string): Promise<ChannelTotals> {
-  const [va, vb] = await Promise.all([a.api.request('GET', `/v1/channels/${channelId}`), b.api.request('GET', `/v1/channels/${channelId}`)]);
-  return { aSent: BigInt(va.total_sent_sat), aReceived: BigInt(va.total_received_sat), bSent: BigInt(vb.total_sent_sat), bReceived: BigInt(vb.total_received_sat) };
+  const [va, vb] = await Promise.all([
+    a.api.request('GET', `/v1/channels/${channelId}`),
+    b.api.request('GET', `/v1/channels/${channelId}`),
+  ]);
+  return {
+    aSent: BigInt(va.total_sent_sat),
+    aReceived: BigInt(va.total_received_sat),
+    bSent: BigInt(vb.total_sent_sat),
+    bReceived: BigInt(vb.total_received_sat),
+  };
 }
 
 /** True when each side's payee credited exactly what its payer sent over the run, and both sides agree. */
 export function movedExactly(before: ChannelTotals, after: ChannelTotals, aPaid: bigint, bPaid: bigint): boolean {
-  return after.aSent - before.aSent === aPaid && after.bReceived - before.bReceived === aPaid
-    && after.bSent - before.bSent === bPaid && after.aReceived - before.aReceived === bPaid;
+  return (
+    after.aSent - before.aSent === aPaid &&
+    after.bReceived - before.bReceived === aPaid &&
+    after.bSent - before.bSent === bPaid &&
+    after.aReceived - before.aReceived === bPaid
+  );
 }

@@ -24,5 +24,10 @@ export interface LatencySummary {
 export function summarize(latenciesMs: Float64Array | number[]): LatencySummary {
   const s = Float64Array.from(latenciesMs).sort();
   const r = (x: number) => Math.round(x * 1000) / 1000;
-  return { p50_ms: r(percentile(s, 50)), p95_ms: r(percentile(s, 95)), p99_ms: r(percentile(s, 99)), max_ms: r(s[s.length - 1] ?? NaN) };
+  return {
+    p50_ms: r(percentile(s, 50)),
+    p95_ms: r(percentile(s, 95)),
+    p99_ms: r(percentile(s, 99)),
+    max_ms: r(s[s.length - 1] ?? NaN),
+  };
 }

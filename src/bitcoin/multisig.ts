@@ -49,7 +49,8 @@ export function multisigP2wsh(m: number, pubkeys: readonly Uint8Array[]): Multis
   }
   const redeem = payments.p2ms({ m, pubkeys: sorted, network: REGTEST });
   const p = payments.p2wsh({ redeem, network: REGTEST });
-  if (!redeem.output || !p.address || !p.output) throw new Error('multisigP2wsh: bitcoinjs-lib returned an incomplete payment');
+  if (!redeem.output || !p.address || !p.output)
+    throw new Error('multisigP2wsh: bitcoinjs-lib returned an incomplete payment');
   return { address: p.address, outputScript: p.output, witnessScript: redeem.output, m, pubkeys: sorted };
 }
 

@@ -25,7 +25,8 @@ function witnessProgramScript(version: number, program: Uint8Array): Uint8Array 
 
 /** The output script an address pays to. Throws a RangeError naming the address if it is not a valid regtest address. */
 export function addressToOutputScript(address: string): Uint8Array {
-  const bad = (why: string) => new RangeError(`address ${JSON.stringify(address)} is not a valid regtest address: ${why}`);
+  const bad = (why: string) =>
+    new RangeError(`address ${JSON.stringify(address)} is not a valid regtest address: ${why}`);
   if (typeof address !== 'string') throw bad('not a string');
   let base58: { version: number; hash: Uint8Array } | undefined;
   try {
@@ -47,7 +48,8 @@ export function addressToOutputScript(address: string): Uint8Array {
   }
   if (seg.prefix !== HRP) throw bad(`prefix ${seg.prefix} is not ${HRP}`);
   if (seg.version > 16) throw bad('witness version above 16');
-  if (seg.version === 0 && seg.data.length !== 20 && seg.data.length !== 32) throw bad('v0 program must be 20 or 32 bytes');
+  if (seg.version === 0 && seg.data.length !== 20 && seg.data.length !== 32)
+    throw bad('v0 program must be 20 or 32 bytes');
   if (seg.data.length < 2 || seg.data.length > 40) throw bad('witness program must be 2..40 bytes');
   return witnessProgramScript(seg.version, seg.data);
 }
@@ -58,7 +60,8 @@ export function outputScriptToAddress(script: Uint8Array): string | null {
   if (s.length === 25 && s[0] === 0x76 && s[1] === 0xa9 && s[2] === 20 && s[23] === 0x88 && s[24] === 0xac) {
     return bjsAddress.toBase58Check(s.subarray(3, 23), P2PKH_VERSION);
   }
-  if (s.length === 23 && s[0] === 0xa9 && s[1] === 20 && s[22] === 0x87) return bjsAddress.toBase58Check(s.subarray(2, 22), P2SH_VERSION);
+  if (s.length === 23 && s[0] === 0xa9 && s[1] === 20 && s[22] === 0x87)
+    return bjsAddress.toBase58Check(s.subarray(2, 22), P2SH_VERSION);
   const op = s[0] as number;
   if (s.length >= 4 && s.length <= 42 && s[1] === s.length - 2 && (op === 0 || (op >= 0x51 && op <= 0x60))) {
     const version = op === 0 ? 0 : op - 0x50;

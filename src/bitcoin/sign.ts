@@ -22,7 +22,12 @@ export function witnessV0Sighash(spend: Spend, index: number, hashType: number =
  * Signs input `index` with `privateKey`; returns the script signature (DER + sighash byte).
  * Throws if the key does not belong to the input (not its P2WPKH key, not one of its multisig keys).
  */
-export function signInput(spend: Spend, index: number, privateKey: Uint8Array, hashType: number = SIGHASH_ALL): Uint8Array {
+export function signInput(
+  spend: Spend,
+  index: number,
+  privateKey: Uint8Array,
+  hashType: number = SIGHASH_ALL,
+): Uint8Array {
   const input = inputAt(spend, index);
   const pubkey = publicKeyOf(privateKey);
   if (!inputKeys(input).some((k) => equalBytes(k, pubkey))) {

@@ -124,7 +124,8 @@ function varIntSize(n: number): number {
 }
 
 function assertTxid(txid: string, field: string): void {
-  if (typeof txid !== 'string' || !/^[0-9a-f]{64}$/i.test(txid)) throw new RangeError(`${field} must be 64 hex characters`);
+  if (typeof txid !== 'string' || !/^[0-9a-f]{64}$/i.test(txid))
+    throw new RangeError(`${field} must be 64 hex characters`);
 }
 
 function assertU32(n: number, field: string): void {

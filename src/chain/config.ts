@@ -22,13 +22,17 @@ export function chainBackendFromEnv(env: NodeJS.ProcessEnv = process.env): Chain
   const user = env.BITCOIND_RPC_USER;
   const password = env.BITCOIND_RPC_PASSWORD;
   if (user === undefined || password === undefined) {
-    throw new Error('BITCOIND_RPC_URL is set: also set BITCOIND_RPC_COOKIE, or BITCOIND_RPC_USER and BITCOIND_RPC_PASSWORD');
+    throw new Error(
+      'BITCOIND_RPC_URL is set: also set BITCOIND_RPC_COOKIE, or BITCOIND_RPC_USER and BITCOIND_RPC_PASSWORD',
+    );
   }
   return { kind: 'bitcoind', url, user, password, ...(wallet ? { wallet } : {}) };
 }
 
 /** A client for a bitcoind backend. */
-export async function bitcoindClient(cfg: Extract<ChainBackendConfig, { kind: 'bitcoind' }>): Promise<BitcoinRpcClient> {
+export async function bitcoindClient(
+  cfg: Extract<ChainBackendConfig, { kind: 'bitcoind' }>,
+): Promise<BitcoinRpcClient> {
   const extra = cfg.wallet ? { wallet: cfg.wallet } : {};
   if (cfg.cookieFile) return BitcoinRpcClient.fromCookie(cfg.url, cfg.cookieFile, extra);
   return new BitcoinRpcClient({ url: cfg.url, user: cfg.user ?? '', password: cfg.password ?? '', ...extra });

@@ -42,7 +42,9 @@ export class ConfirmationTimeoutError extends Error {
     readonly wanted: number,
     readonly seen: number | null,
   ) {
-    super(`transaction ${txid}: wanted ${wanted} confirmations, ${seen === null ? 'not found' : `saw ${seen}`} before the timeout`);
+    super(
+      `transaction ${txid}: wanted ${wanted} confirmations, ${seen === null ? 'not found' : `saw ${seen}`} before the timeout`,
+    );
   }
 }
 

@@ -14,8 +14,18 @@ import { readFile } from 'node:fs/promises';
 import { satsToBtcNumber } from './amounts.ts';
 import { RpcError, RpcInvalidDataError, RpcTransportError } from './rpc-errors.ts';
 import {
-  ResultReader, type BlockchainInfo, type BlockHeaderInfo, type BlockInfo, type BlockWithTxs, type DecodedTx,
-  type FeeEstimate, type MempoolAcceptResult, type MempoolEntryInfo, type RawTxInfo, type ScanResult, type TxOutInfo,
+  ResultReader,
+  type BlockchainInfo,
+  type BlockHeaderInfo,
+  type BlockInfo,
+  type BlockWithTxs,
+  type DecodedTx,
+  type FeeEstimate,
+  type MempoolAcceptResult,
+  type MempoolEntryInfo,
+  type RawTxInfo,
+  type ScanResult,
+  type TxOutInfo,
 } from './rpc-types.ts';
 
 export { RpcError, RpcInvalidDataError, RpcTransportError, RpcCode } from './rpc-errors.ts';
@@ -58,7 +68,8 @@ export class BitcoinRpcClient {
     } catch {
       throw new RangeError(`url ${JSON.stringify(opts.url)} is not a valid URL`);
     }
-    if (endpoint.protocol !== 'http:' && endpoint.protocol !== 'https:') throw new RangeError(`url ${opts.url} must be http(s)`);
+    if (endpoint.protocol !== 'http:' && endpoint.protocol !== 'https:')
+      throw new RangeError(`url ${opts.url} must be http(s)`);
     if (opts.wallet !== undefined) endpoint.pathname = `/wallet/${encodeURIComponent(opts.wallet)}`;
     const timeoutMs = opts.timeoutMs ?? DEFAULT_RPC_TIMEOUT_MS;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RangeError('timeoutMs must be a positive number');
@@ -69,7 +80,11 @@ export class BitcoinRpcClient {
   }
 
   /** A client authenticating with a Core cookie file (`user:password`, e.g. `<datadir>/regtest/.cookie`). */
-  static async fromCookie(url: string, cookieFile: string, opts: Omit<RpcClientOptions, 'url' | 'user' | 'password'> = {}): Promise<BitcoinRpcClient> {
+  static async fromCookie(
+    url: string,
+    cookieFile: string,
+    opts: Omit<RpcClientOptions, 'url' | 'user' | 'password'> = {},
+  ): Promise<BitcoinRpcClient> {
     let text: string;
     try {
       text = (await readFile(cookieFile, 'utf8')).trim();
@@ -82,7 +97,11 @@ export class BitcoinRpcClient {
   }
 
   /** Calls `method` and returns Core's raw `result` (unchecked: the caller's T is a promise, not a check). */
-  call<T = unknown>(method: string, params: unknown[] | Record<string, unknown> = [], opts: CallOptions = {}): Promise<T> {
+  call<T = unknown>(
+    method: string,
+    params: unknown[] | Record<string, unknown> = [],
+    opts: CallOptions = {},
+  ): Promise<T> {
     const body = JSON.stringify({ jsonrpc: '1.0', id: nextId++, method, params });
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     const send = this.endpoint.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -94,40 +113,80 @@ export class BitcoinRpcClient {
         clearTimeout(timer);
         fn();
       };
-      const req = send(this.endpoint, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), Authorization: this.auth },
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', (err) => finish(() => reject(new RpcTransportError(`${method}: response failed: ${err.message}`, method, res.statusCode, { cause: err }))));
-        res.on('end', () => finish(() => {
-          try {
-            resolve(this.interpret<T>(method, res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8')));
-          } catch (err) {
-            reject(err);
-          }
-        }));
-      });
+      const req = send(
+        this.endpoint,
+        {
+          method: 'POST',
+          headers: {
+            'Content-Type': 'application/json',
+            'Content-Length': Buffer.byteLength(body),
+            Authorization: this.auth,
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', (err) =>
+            finish(() =>
+              reject(
+                new RpcTransportError(`${method}: response failed: ${err.message}`, method, res.statusCode, {
+                  cause: err,
+                }),
+              ),
+            ),
+          );
+          res.on('end', () =>
+            finish(() => {
+              try {
+                resolve(this.interpret<T>(method, res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8')));
+              } catch (err) {
+                reject(err);
+              }
+            }),
+          );
+        },
+      );
       const timer = setTimeout(() => {
-        finish(() => reject(new RpcTransportError(`${method}: no answer from ${this.endpoint.origin} within ${timeoutMs} ms`, method)));
+        finish(() =>
+          reject(
+            new RpcTransportError(`${method}: no answer from ${this.endpoint.origin} within ${timeoutMs} ms`, method),
+          ),
+        );
         req.destroy();
       }, timeoutMs);
-      req.on('error', (err: NodeJS.ErrnoException) => finish(() => reject(
-        new RpcTransportError(`${method}: cannot reach ${this.endpoint.origin}: ${err.code ?? err.message}`, method, undefined, { cause: err }))));
+      req.on('error', (err: NodeJS.ErrnoException) =>
+        finish(() =>
+          reject(
+            new RpcTransportError(
+              `${method}: cannot reach ${this.endpoint.origin}: ${err.code ?? err.message}`,
+              method,
+              undefined,
+              { cause: err },
+            ),
+          ),
+        ),
+      );
       req.end(body);
     });
   }
 
   private interpret<T>(method: string, status: number, text: string): T {
     if (status === 401 || status === 403) {
-      throw new RpcTransportError(`${method}: HTTP ${status} from ${this.endpoint.origin} (wrong RPC user/password or cookie)`, method, status);
+      throw new RpcTransportError(
+        `${method}: HTTP ${status} from ${this.endpoint.origin} (wrong RPC user/password or cookie)`,
+        method,
+        status,
+      );
     }
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {
-      throw new RpcTransportError(`${method}: HTTP ${status} from ${this.endpoint.origin} without a JSON-RPC body`, method, status);
+      throw new RpcTransportError(
+        `${method}: HTTP ${status} from ${this.endpoint.origin} without a JSON-RPC body`,
+        method,
+        status,
+      );
     }
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
       throw new RpcInvalidDataError(method, 'response', 'is not a JSON-RPC response object');
@@ -135,15 +194,22 @@ export class BitcoinRpcClient {
     const reply = parsed as { result?: unknown; error?: unknown };
     if (reply.error !== undefined && reply.error !== null) {
       const e = reply.error as { code?: unknown; message?: unknown };
-      if (typeof e.code !== 'number' || typeof e.message !== 'string') throw new RpcInvalidDataError(method, 'error', 'lacks a numeric code or a message');
+      if (typeof e.code !== 'number' || typeof e.message !== 'string')
+        throw new RpcInvalidDataError(method, 'error', 'lacks a numeric code or a message');
       throw new RpcError(method, e.code, e.message);
     }
-    if (status !== 200) throw new RpcTransportError(`${method}: HTTP ${status} from ${this.endpoint.origin}`, method, status);
+    if (status !== 200)
+      throw new RpcTransportError(`${method}: HTTP ${status} from ${this.endpoint.origin}`, method, status);
     if (!('result' in reply)) throw new RpcInvalidDataError(method, 'response', 'has neither result nor error');
     return reply.result as T;
   }
 
-  private async typed<R>(method: string, params: unknown[] | Record<string, unknown>, convert: (r: ResultReader, raw: unknown) => R, opts?: CallOptions): Promise<R> {
+  private async typed<R>(
+    method: string,
+    params: unknown[] | Record<string, unknown>,
+    convert: (r: ResultReader, raw: unknown) => R,
+    opts?: CallOptions,
+  ): Promise<R> {
     const raw = await this.call<unknown>(method, params, opts);
     return convert(new ResultReader(method), raw);
   }
@@ -218,12 +284,18 @@ export class BitcoinRpcClient {
   }
   /** Mines `n` blocks to `address`; returns their hashes. Mining many blocks can take a while: the timeout scales. */
   generateToAddress(n: number, address: string): Promise<string[]> {
-    return this.typed('generatetoaddress', [n, address], (r, v) => r.arr(v, 'result').map((h, i) => r.hash(h, `result[${i}]`)),
-      { timeoutMs: Math.max(this.timeoutMs, 1000 * n) });
+    return this.typed(
+      'generatetoaddress',
+      [n, address],
+      (r, v) => r.arr(v, 'result').map((h, i) => r.hash(h, `result[${i}]`)),
+      { timeoutMs: Math.max(this.timeoutMs, 1000 * n) },
+    );
   }
   /** scantxoutset start over `descriptors` (e.g. `addr(bcrt1…)`, `raw(0014…)`). */
   scanTxOutSet(descriptors: readonly string[]): Promise<ScanResult> {
-    return this.typed('scantxoutset', ['start', descriptors], (r, v) => r.scan(v), { timeoutMs: Math.max(this.timeoutMs, 120_000) });
+    return this.typed('scantxoutset', ['start', descriptors], (r, v) => r.scan(v), {
+      timeoutMs: Math.max(this.timeoutMs, 120_000),
+    });
   }
   /** Wallet: a receiving address. */
   getNewAddress(): Promise<string> {

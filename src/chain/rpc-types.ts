@@ -221,7 +221,11 @@ export class ResultReader {
 
   scriptPubKey(v: unknown, path: string): ScriptPubKey {
     const o = this.obj(v, path);
-    const out: ScriptPubKey = { hex: this.str(o.hex, `${path}.hex`), type: this.str(o.type, `${path}.type`), asm: this.str(o.asm ?? '', `${path}.asm`) };
+    const out: ScriptPubKey = {
+      hex: this.str(o.hex, `${path}.hex`),
+      type: this.str(o.type, `${path}.type`),
+      asm: this.str(o.asm ?? '', `${path}.asm`),
+    };
     const address = this.optStr(o.address, `${path}.address`);
     if (address !== undefined) out.address = address;
     const desc = this.optStr(o.desc, `${path}.desc`);
@@ -246,9 +250,13 @@ export class ResultReader {
     const vin = this.arr(o.vin, `${path}.vin`).map((raw, i) => {
       const p = `${path}.vin[${i}]`;
       const inp = this.obj(raw, p);
-      const witness = inp.txinwitness === undefined ? [] : this.arr(inp.txinwitness, `${p}.txinwitness`).map((w, j) => this.str(w, `${p}.txinwitness[${j}]`));
+      const witness =
+        inp.txinwitness === undefined
+          ? []
+          : this.arr(inp.txinwitness, `${p}.txinwitness`).map((w, j) => this.str(w, `${p}.txinwitness[${j}]`));
       const sequence = this.int(inp.sequence, `${p}.sequence`);
-      if (inp.coinbase !== undefined) return { coinbase: this.str(inp.coinbase, `${p}.coinbase`), scriptSigHex: '', witness, sequence };
+      if (inp.coinbase !== undefined)
+        return { coinbase: this.str(inp.coinbase, `${p}.coinbase`), scriptSigHex: '', witness, sequence };
       const scriptSig = this.obj(inp.scriptSig, `${p}.scriptSig`);
       return {
         txid: this.hash(inp.txid, `${p}.txid`),
@@ -261,7 +269,11 @@ export class ResultReader {
     const vout = this.arr(o.vout, `${path}.vout`).map((raw, i) => {
       const p = `${path}.vout[${i}]`;
       const out = this.obj(raw, p);
-      return { n: this.int(out.n, `${p}.n`), valueSat: this.sats(out.value, `${p}.value`), scriptPubKey: this.scriptPubKey(out.scriptPubKey, `${p}.scriptPubKey`) };
+      return {
+        n: this.int(out.n, `${p}.n`),
+        valueSat: this.sats(out.value, `${p}.value`),
+        scriptPubKey: this.scriptPubKey(out.scriptPubKey, `${p}.scriptPubKey`),
+      };
     });
     return {
       txid: this.hash(o.txid, `${path}.txid`),
@@ -384,7 +396,10 @@ export class ResultReader {
     return {
       feeRateSatPerKvb: o.feerate === undefined ? null : this.sats(o.feerate, 'result.feerate'),
       blocks: this.int(o.blocks, 'result.blocks'),
-      errors: o.errors === undefined ? [] : this.arr(o.errors, 'result.errors').map((e, i) => this.str(e, `result.errors[${i}]`)),
+      errors:
+        o.errors === undefined
+          ? []
+          : this.arr(o.errors, 'result.errors').map((e, i) => this.str(e, `result.errors[${i}]`)),
     };
   }
 

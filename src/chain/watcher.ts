@@ -89,13 +89,15 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
 
   /** Watches a transaction's confirmations. */
   watchTx(txid: string): void {
-    if (!this.txs.has(txid)) this.txs.set(txid, { lookedUp: false, blockHash: null, blockHeight: null, inMempool: false, lastReported: null });
+    if (!this.txs.has(txid))
+      this.txs.set(txid, { lookedUp: false, blockHash: null, blockHeight: null, inMempool: false, lastReported: null });
     this.mempoolSeen.delete(txid);
   }
 
   /** Watches for the spend of an output. */
   watchOutpoint(outpoint: OutPoint): void {
-    if (!this.outpoints.has(key(outpoint))) this.outpoints.set(key(outpoint), { outpoint: { ...outpoint }, spend: null });
+    if (!this.outpoints.has(key(outpoint)))
+      this.outpoints.set(key(outpoint), { outpoint: { ...outpoint }, spend: null });
     this.mempoolSeen.clear();
   }
 
@@ -146,7 +148,12 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
   /** Resolves with the first confirmation event of `txid` reaching `n`. */
   waitForConfirmations(txid: string, n: number, timeoutMs = 30_000): Promise<ConfirmationEvent> {
     this.watchTx(txid);
-    return this.waitFor('confirmations', (e) => e.txid === txid && e.confirmations >= n, timeoutMs, `${txid} to reach ${n} confirmations`);
+    return this.waitFor(
+      'confirmations',
+      (e) => e.txid === txid && e.confirmations >= n,
+      timeoutMs,
+      `${txid} to reach ${n} confirmations`,
+    );
   }
 
   /** Resolves with the spend of `outpoint` (in a block when `confirmed`). */
@@ -154,12 +161,19 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
     this.watchOutpoint(outpoint);
     const existing = this.outpoints.get(key(outpoint))?.spend;
     if (existing && (!opts.confirmed || existing.blockHash)) return Promise.resolve(existing);
-    return this.waitFor('spent', (e) => key(e.outpoint) === key(outpoint) && (!opts.confirmed || e.blockHash !== null),
-      opts.timeoutMs ?? 30_000, `a spend of ${key(outpoint)}`);
+    return this.waitFor(
+      'spent',
+      (e) => key(e.outpoint) === key(outpoint) && (!opts.confirmed || e.blockHash !== null),
+      opts.timeoutMs ?? 30_000,
+      `a spend of ${key(outpoint)}`,
+    );
   }
 
   private waitFor<E extends 'confirmations' | 'spent'>(
-    event: E, match: (e: ChainWatcherEvents[E][0]) => boolean, timeoutMs: number, what: string,
+    event: E,
+    match: (e: ChainWatcherEvents[E][0]) => boolean,
+    timeoutMs: number,
+    what: string,
   ): Promise<ChainWatcherEvents[E][0]> {
     return new Promise((resolve, reject) => {
       const listener = (e: ChainWatcherEvents[E][0]) => {
@@ -187,7 +201,11 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
     for (let h = this.scannedHeight + 1; h <= tip; h++) {
       const hash = await this.rpc.getBlockHash(h);
       const block = await this.rpc.getBlockWithTxs(hash);
-      if (block.previousBlockHash && this.blockHashes.has(h - 1) && this.blockHashes.get(h - 1) !== block.previousBlockHash) {
+      if (
+        block.previousBlockHash &&
+        this.blockHashes.has(h - 1) &&
+        this.blockHashes.get(h - 1) !== block.previousBlockHash
+      ) {
         // The chain moved under us mid-scan; the next poll's reorg check will sort it out.
         break;
       }
@@ -203,7 +221,8 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
     }
     await this.scanMempool();
     for (const [txid, state] of this.txs) {
-      const confirmations = state.blockHeight !== null ? this.scannedHeight - state.blockHeight + 1 : state.inMempool ? 0 : null;
+      const confirmations =
+        state.blockHeight !== null ? this.scannedHeight - state.blockHeight + 1 : state.inMempool ? 0 : null;
       if (confirmations === null || confirmations === state.lastReported) continue;
       state.lastReported = confirmations;
       this.emit('confirmations', { txid, confirmations, blockHash: state.blockHash, blockHeight: state.blockHeight });
@@ -227,7 +246,14 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
     }
   }
 
-  private noteSpend(txid: string | undefined, vout: number | undefined, spendingTxid: string, inputIndex: number, blockHash: string | null, blockHeight: number | null): void {
+  private noteSpend(
+    txid: string | undefined,
+    vout: number | undefined,
+    spendingTxid: string,
+    inputIndex: number,
+    blockHash: string | null,
+    blockHeight: number | null,
+  ): void {
     if (txid === undefined || vout === undefined) return;
     const state = this.outpoints.get(`${txid}:${vout}`);
     if (!state) return;
@@ -270,7 +296,8 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
     if (h === this.scannedHeight) return;
     for (let x = h + 1; x <= this.scannedHeight; x++) this.blockHashes.delete(x);
     for (const state of this.txs.values()) {
-      if (state.blockHeight !== null && state.blockHeight > h) Object.assign(state, { blockHash: null, blockHeight: null });
+      if (state.blockHeight !== null && state.blockHeight > h)
+        Object.assign(state, { blockHash: null, blockHeight: null });
     }
     for (const state of this.outpoints.values()) {
       if (state.spend?.blockHeight != null && state.spend.blockHeight > h) state.spend = null;

@@ -12,9 +12,18 @@ export interface ChannelEnd {
 }
 
 /** Resolves with the channel id. @throws CliError with the API's code and message. */
-export async function openChannelBetween(a: ChannelEnd, b: ChannelEnd, aDeposits: string[], bDeposits: string[], timeoutMs = 15_000): Promise<string> {
+export async function openChannelBetween(
+  a: ChannelEnd,
+  b: ChannelEnd,
+  aDeposits: string[],
+  bDeposits: string[],
+  timeoutMs = 15_000,
+): Promise<string> {
   await a.api.request('POST', '/v1/peers', { address: b.p2p });
-  const { channel_id: id } = await a.api.request<{ channel_id: string }>('POST', '/v1/channels', { peer_id: b.nodeId, deposit_ids: aDeposits });
+  const { channel_id: id } = await a.api.request<{ channel_id: string }>('POST', '/v1/channels', {
+    peer_id: b.nodeId,
+    deposit_ids: aDeposits,
+  });
   const start = Date.now();
   for (;;) {
     try {

@@ -29,12 +29,17 @@ export async function readNetwork(datadir: string): Promise<NetworkFile> {
   try {
     return JSON.parse(await readFile(join(datadir, 'network.json'), 'utf8')) as NetworkFile;
   } catch {
-    throw new CliError(`no network at ${datadir} (network.json not found): start one with \`npm start\` or give --datadir`);
+    throw new CliError(
+      `no network at ${datadir} (network.json not found): start one with \`npm start\` or give --datadir`,
+    );
   }
 }
 
 export class ApiClient {
-  constructor(readonly restUrl: string, readonly token: string) {}
+  constructor(
+    readonly restUrl: string,
+    readonly token: string,
+  ) {}
 
   static async forNode(n: Pick<NetworkNode, 'restUrl' | 'tokenFile'>): Promise<ApiClient> {
     let token: string;
@@ -51,7 +56,10 @@ export class ApiClient {
     try {
       res = await fetch(`${this.restUrl}${path}`, {
         method,
-        headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(timeoutMs),
       });

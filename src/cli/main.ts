@@ -50,12 +50,31 @@ export async function main(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: true,
     options: {
-      datadir: { type: 'string' }, node: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-      nodes: { type: 'string' }, topology: { type: 'string' }, 'deposit-sat': { type: 'string' }, 'base-port': { type: 'string' }, fresh: { type: 'boolean' }, committee: { type: 'string' },
-      'bitcoind-rpc-url': { type: 'string' }, 'bitcoind-rpc-user': { type: 'string' }, 'bitcoind-rpc-password': { type: 'string' }, 'bitcoind-rpc-password-file': { type: 'string' },
-      deposit: { type: 'string', multiple: true }, amount: { type: 'string' }, channel: { type: 'string' }, key: { type: 'string' },
-      limit: { type: 'string' }, address: { type: 'string' }, 'max-fee': { type: 'string' },
-      'dashboard-port': { type: 'string' }, 'no-dashboard': { type: 'boolean' }, port: { type: 'string' }, 'log-level': { type: 'string' },
+      datadir: { type: 'string' },
+      node: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      nodes: { type: 'string' },
+      topology: { type: 'string' },
+      'deposit-sat': { type: 'string' },
+      'base-port': { type: 'string' },
+      fresh: { type: 'boolean' },
+      committee: { type: 'string' },
+      'bitcoind-rpc-url': { type: 'string' },
+      'bitcoind-rpc-user': { type: 'string' },
+      'bitcoind-rpc-password': { type: 'string' },
+      'bitcoind-rpc-password-file': { type: 'string' },
+      deposit: { type: 'string', multiple: true },
+      amount: { type: 'string' },
+      channel: { type: 'string' },
+      key: { type: 'string' },
+      limit: { type: 'string' },
+      address: { type: 'string' },
+      'max-fee': { type: 'string' },
+      'dashboard-port': { type: 'string' },
+      'no-dashboard': { type: 'boolean' },
+      port: { type: 'string' },
+      'log-level': { type: 'string' },
     },
   });
   if (values.help || positionals.length === 0) {
@@ -64,7 +83,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const datadir = values.datadir ?? defaultDatadir();
   const json = values.json === true;
-  const out = (human: string, data: unknown) => process.stdout.write(`${json ? JSON.stringify(data, null, 2) : human}\n`);
+  const out = (human: string, data: unknown) =>
+    process.stdout.write(`${json ? JSON.stringify(data, null, 2) : human}\n`);
   const [cmd, ...args] = positionals;
 
   if (cmd === 'network') return networkCommand(args[0], values, datadir, out);
@@ -81,34 +101,78 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'balance': {
       const b = await api.request('GET', '/v1/balance');
-      out(kv({ free_deposits_sat: formatSat(b.deposits.free_sat), in_channels_sat: formatSat(b.deposits.in_channels_sat), pending_sat: formatSat(b.deposits.pending_sat), channel_local_sat: formatSat(b.channels.local_balance_sat), channel_remote_sat: formatSat(b.channels.remote_balance_sat) }), b);
+      out(
+        kv({
+          free_deposits_sat: formatSat(b.deposits.free_sat),
+          in_channels_sat: formatSat(b.deposits.in_channels_sat),
+          pending_sat: formatSat(b.deposits.pending_sat),
+          channel_local_sat: formatSat(b.channels.local_balance_sat),
+          channel_remote_sat: formatSat(b.channels.remote_balance_sat),
+        }),
+        b,
+      );
       return 0;
     }
     case 'deposits': {
       const { deposits } = await api.request('GET', '/v1/deposits');
-      out(table(['deposit', 'status', 'value (sat)', 'outpoint', 'channel'], deposits.map((d: any) => [d.deposit_id, d.status, d.value_sat ? formatSat(d.value_sat) : '-', d.outpoint ?? '-', d.channel_id ? `${d.channel_id.slice(0, 12)}…` : '-'])), deposits);
+      out(
+        table(
+          ['deposit', 'status', 'value (sat)', 'outpoint', 'channel'],
+          deposits.map((d: any) => [
+            d.deposit_id,
+            d.status,
+            d.value_sat ? formatSat(d.value_sat) : '-',
+            d.outpoint ?? '-',
+            d.channel_id ? `${d.channel_id.slice(0, 12)}…` : '-',
+          ]),
+        ),
+        deposits,
+      );
       return 0;
     }
     case 'deposit': {
       const d = await api.request('POST', '/v1/deposits', {});
-      out(`deposit ${d.deposit_id}: send funds to ${d.address}, then: POST /v1/deposits/${d.deposit_id}/funded {txid, vout}`, d);
+      out(
+        `deposit ${d.deposit_id}: send funds to ${d.address}, then: POST /v1/deposits/${d.deposit_id}/funded {txid, vout}`,
+        d,
+      );
       return 0;
     }
     case 'fund': {
       const amount = satArg(args[0], 'AMOUNT_SAT');
-      if (!json) process.stderr.write(`funding a deposit of ${formatSat(amount)} sat from the faucet and waiting for confirmation…\n`);
+      if (!json)
+        process.stderr.write(
+          `funding a deposit of ${formatSat(amount)} sat from the faucet and waiting for confirmation…\n`,
+        );
       const d = await api.request('POST', '/v1/deposits', { amount_sat: amount, fund: true });
       out(`deposit ${d.deposit_id}: ${formatSat(d.value_sat)} sat, ${d.status}, ${d.outpoint}`, d);
       return 0;
     }
     case 'committee': {
       const c = await api.request('GET', '/v1/committee');
-      out(`${self.name}: ${c.role} (member ${c.index}) of a ${c.threshold}-of-${c.size} committee, update ${c.seq} (acknowledged downstream: ${c.acked_seq})\n${table(['#', 'node id', 'address', 'connected'], c.members.map((m: any, i: number) => [String(i), `${m.node_id.slice(0, 16)}…`, m.address, m.connected ? 'yes' : 'no']))}`, c);
+      out(
+        `${self.name}: ${c.role} (member ${c.index}) of a ${c.threshold}-of-${c.size} committee, update ${c.seq} (acknowledged downstream: ${c.acked_seq})\n${table(
+          ['#', 'node id', 'address', 'connected'],
+          c.members.map((m: any, i: number) => [
+            String(i),
+            `${m.node_id.slice(0, 16)}…`,
+            m.address,
+            m.connected ? 'yes' : 'no',
+          ]),
+        )}`,
+        c,
+      );
       return 0;
     }
     case 'peers': {
       const { peers } = await api.request('GET', '/v1/peers');
-      out(table(['peer id', 'address'], peers.map((p: any) => [p.peer_id, p.address ?? '(dialled us)'])), peers);
+      out(
+        table(
+          ['peer id', 'address'],
+          peers.map((p: any) => [p.peer_id, p.address ?? '(dialled us)']),
+        ),
+        peers,
+      );
       return 0;
     }
     case 'connect': {
@@ -124,40 +188,85 @@ export async function main(argv: string[]): Promise<number> {
       if (values.deposit) body.deposit_ids = values.deposit;
       else if (values.amount) body.amount_sat = satArg(values.amount, '--amount');
       const ch = await api.request('POST', '/v1/channels', body);
-      out(`channel ${ch.channel_id} open: local ${formatSat(ch.local_balance_sat)} sat, remote ${formatSat(ch.remote_balance_sat)} sat`, ch);
+      out(
+        `channel ${ch.channel_id} open: local ${formatSat(ch.local_balance_sat)} sat, remote ${formatSat(ch.remote_balance_sat)} sat`,
+        ch,
+      );
       return 0;
     }
     case 'channels': {
       const { channels } = await api.request('GET', '/v1/channels');
-      out(table(['channel', 'peer', 'status', 'local (sat)', 'remote (sat)', 'settlement'], channels.map((c: any) => [c.channel_id, peerName(network, c.peer_id), c.status, formatSat(c.local_balance_sat), formatSat(c.remote_balance_sat), c.settlement_txid ?? '-'])), channels);
+      out(
+        table(
+          ['channel', 'peer', 'status', 'local (sat)', 'remote (sat)', 'settlement'],
+          channels.map((c: any) => [
+            c.channel_id,
+            peerName(network, c.peer_id),
+            c.status,
+            formatSat(c.local_balance_sat),
+            formatSat(c.remote_balance_sat),
+            c.settlement_txid ?? '-',
+          ]),
+        ),
+        channels,
+      );
       return 0;
     }
     case 'pay': {
       const dest = resolveNodeId(network, args[0] ?? usage('pay needs DEST and AMOUNT_SAT'));
       const amount = satArg(args[1], 'AMOUNT_SAT');
-      const body: Record<string, unknown> = { dest, amount_sat: amount, idempotency_key: values.key ?? randomBytes(12).toString('hex') };
+      const body: Record<string, unknown> = {
+        dest,
+        amount_sat: amount,
+        idempotency_key: values.key ?? randomBytes(12).toString('hex'),
+      };
       if (values.channel) body.channel_id = values.channel;
       if (values['max-fee'] !== undefined) body.max_fee_sat = satArg(values['max-fee'], '--max-fee');
       const p = await api.request('POST', '/v1/payments', body);
-      const via = Array.isArray(p.route) && p.route.length > 2 ? ` via ${p.route.slice(1, -1).map((id: string) => peerName(network, id)).join(', ')} (fee ${formatSat(p.fee_sat ?? 0)} sat)` : '';
+      const via =
+        Array.isArray(p.route) && p.route.length > 2
+          ? ` via ${p.route
+              .slice(1, -1)
+              .map((id: string) => peerName(network, id))
+              .join(', ')} (fee ${formatSat(p.fee_sat ?? 0)} sat)`
+          : '';
       out(`payment ${p.payment_id}: ${formatSat(p.amount_sat)} sat to ${peerName(network, dest)}${via} ${p.status}`, p);
       return p.status === 'failed' ? 1 : 0;
     }
     case 'payments': {
       const limit = values.limit ? satArg(values.limit, '--limit') : 20;
       const r = await api.request('GET', `/v1/payments?limit=${limit}`);
-      out(table(['payment', 'direction', 'amount (sat)', 'status', 'channel'], r.payments.map((p: any) => [p.payment_id, p.direction, formatSat(p.amount_sat), p.status, `${p.channel_id.slice(0, 12)}…`])), r);
+      out(
+        table(
+          ['payment', 'direction', 'amount (sat)', 'status', 'channel'],
+          r.payments.map((p: any) => [
+            p.payment_id,
+            p.direction,
+            formatSat(p.amount_sat),
+            p.status,
+            `${p.channel_id.slice(0, 12)}…`,
+          ]),
+        ),
+        r,
+      );
       return 0;
     }
     case 'settle': {
       const id = args[0] ?? usage('settle needs CHANNEL_ID');
       const r = await api.request('POST', `/v1/channels/${id}/settle`, {});
-      out(`settled: txid ${r.txid}, local ${formatSat(r.local_balance_sat)} sat, remote ${formatSat(r.remote_balance_sat)} sat, fee ${formatSat(r.fee_sat)} sat (paid by us)`, r);
+      out(
+        `settled: txid ${r.txid}, local ${formatSat(r.local_balance_sat)} sat, remote ${formatSat(r.remote_balance_sat)} sat, fee ${formatSat(r.fee_sat)} sat (paid by us)`,
+        r,
+      );
       return 0;
     }
     case 'release': {
       const id = args[0] ?? usage('release needs DEPOSIT_ID');
-      const r = await api.request('POST', `/v1/deposits/${id}/release`, values.address ? { address: values.address } : {});
+      const r = await api.request(
+        'POST',
+        `/v1/deposits/${id}/release`,
+        values.address ? { address: values.address } : {},
+      );
       out(`released ${r.deposit_id}: txid ${r.txid}, fee ${formatSat(r.fee_sat)} sat`, r);
       return 0;
     }
@@ -170,7 +279,12 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function networkCommand(sub: string | undefined, values: Record<string, unknown>, datadir: string, out: (h: string, d: unknown) => void): Promise<number> {
+async function networkCommand(
+  sub: string | undefined,
+  values: Record<string, unknown>,
+  datadir: string,
+  out: (h: string, d: unknown) => void,
+): Promise<number> {
   if (sub === 'status') {
     const network = await readNetwork(datadir);
     out(await statusTable(network), network);
@@ -183,18 +297,29 @@ async function networkCommand(sub: string | undefined, values: Record<string, un
     } catch {
       throw new CliError(`no running network at ${datadir}`);
     }
-    try { process.kill(pid, 'SIGTERM'); } catch { throw new CliError(`network process ${pid} is not running`); }
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      throw new CliError(`network process ${pid} is not running`);
+    }
     out(`stopping the network (pid ${pid})`, { pid });
     return 0;
   }
   if (sub !== 'up') return usage('network takes up, down or status');
   const int = (k: string, d: number) => (values[k] === undefined ? d : satArg(values[k] as string, `--${k}`));
   const topology = (values.topology as string | undefined) ?? 'line';
-  if (!['line', 'ring', 'star', 'full', 'none'].includes(topology)) return usage('--topology is line, ring, star, full or none');
+  if (!['line', 'ring', 'star', 'full', 'none'].includes(topology))
+    return usage('--topology is line, ring, star, full or none');
   const url = values['bitcoind-rpc-url'] as string | undefined;
-  if (values['bitcoind-rpc-password'] !== undefined) return usage('--bitcoind-rpc-password puts the password where every local user can read it (ps): use --bitcoind-rpc-password-file FILE or TEECHAIN_RPC_PASSWORD');
+  if (values['bitcoind-rpc-password'] !== undefined)
+    return usage(
+      '--bitcoind-rpc-password puts the password where every local user can read it (ps): use --bitcoind-rpc-password-file FILE or TEECHAIN_RPC_PASSWORD',
+    );
   const passwordFile = values['bitcoind-rpc-password-file'] as string | undefined;
-  const rpcPassword = passwordFile !== undefined ? await readSecretFile(passwordFile, '--bitcoind-rpc-password-file') : takeEnv(RPC_PASSWORD_ENV) ?? '';
+  const rpcPassword =
+    passwordFile !== undefined
+      ? await readSecretFile(passwordFile, '--bitcoind-rpc-password-file')
+      : (takeEnv(RPC_PASSWORD_ENV) ?? '');
   const running = await networkUp({
     datadir,
     nodes: int('nodes', 3),
@@ -218,12 +343,18 @@ async function networkCommand(sub: string | undefined, values: Record<string, un
       return null;
     });
   }
-  out(`\n${await statusTable(running.network)}\n\nnetwork.json: ${join(datadir, 'network.json')}\nchain RPC: ${running.network.chain.rpcUrl}\n${dashboard ? `dashboard: ${dashboard.url}\n` : ''}Ctrl-C stops the network; \`npm start\` again resumes it (--fresh starts over).`, { ...running.network, dashboard_url: dashboard?.url ?? null });
+  out(
+    `\n${await statusTable(running.network)}\n\nnetwork.json: ${join(datadir, 'network.json')}\nchain RPC: ${running.network.chain.rpcUrl}\n${dashboard ? `dashboard: ${dashboard.url}\n` : ''}Ctrl-C stops the network; \`npm start\` again resumes it (--fresh starts over).`,
+    { ...running.network, dashboard_url: dashboard?.url ?? null },
+  );
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    void running.died.then((name) => { process.stderr.write(`${name} exited unexpectedly; stopping the network\n`); resolve(); });
+    void running.died.then((name) => {
+      process.stderr.write(`${name} exited unexpectedly; stopping the network\n`);
+      resolve();
+    });
   });
   process.stderr.write('stopping…\n');
   await dashboard?.stop();
@@ -260,10 +391,15 @@ async function attest(target: NetworkNode, datadir: string, out: (h: string, d: 
   const service = await AttestationService.load(join(datadir, 'attestation.key'));
   const expected = await measureBundle(TREASURY_PROGRAM);
   const v = verifyQuote(r.quote, {
-    trustAnchor: service.trustAnchor, allowedMeasurements: [expected], expectedNonce: nonce,
+    trustAnchor: service.trustAnchor,
+    allowedMeasurements: [expected],
+    expectedNonce: nonce,
     expectedReportData: reportDataFor(Buffer.from(r.node_id, 'hex')),
   });
-  out(`${target.name}: quote verified — measurement ${v.measurement} (the treasury program built here), node id ${r.node_id}, fresh nonce`, { verified: true, ...v, node_id: r.node_id });
+  out(
+    `${target.name}: quote verified — measurement ${v.measurement} (the treasury program built here), node id ${r.node_id}, fresh nonce`,
+    { verified: true, ...v, node_id: r.node_id },
+  );
   return 0;
 }
 
@@ -287,14 +423,17 @@ function peerName(network: NetworkFile, id: string): string {
 }
 
 function satArg(v: string | undefined, what: string): number {
-  if (v === undefined || !/^[0-9]{1,16}$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`${what} must be a whole number`);
+  if (v === undefined || !/^[0-9]{1,16}$/.test(v) || !Number.isSafeInteger(Number(v)))
+    throw new UsageError(`${what} must be a whole number`);
   return Number(v);
 }
 
 function kv(o: Record<string, unknown>): string {
   const keys = Object.keys(o);
   const w = Math.max(...keys.map((k) => k.length));
-  return keys.map((k) => `${k.padEnd(w)}  ${typeof o[k] === 'object' ? JSON.stringify(o[k]) : String(o[k])}`).join('\n');
+  return keys
+    .map((k) => `${k.padEnd(w)}  ${typeof o[k] === 'object' ? JSON.stringify(o[k]) : String(o[k])}`)
+    .join('\n');
 }
 
 class UsageError extends CliError {}
@@ -304,7 +443,9 @@ function usage(msg: string): never {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => { if (code >= 0) process.exitCode = code; },
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
   (err: unknown) => {
     const msg = err instanceof Error ? err.message : String(err);
     process.stderr.write(`teechain: ${msg}\n`);

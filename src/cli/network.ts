@@ -15,7 +15,13 @@ import { ApiClient, CliError, type NetworkFile, type NetworkNode } from './clien
 import { openChannelBetween } from './channels.ts';
 import { formatSat, table } from './format.ts';
 import { CHAIN_MAIN, NODE_MAIN, spawnReady, type ReadyProcess } from './processes.ts';
-import { JOIN_TOKEN_ENV, makePrivateDir, readJoinTokens, RPC_PASSWORD_ENV, writeSecretFile } from '../node/secret-file.ts';
+import {
+  JOIN_TOKEN_ENV,
+  makePrivateDir,
+  readJoinTokens,
+  RPC_PASSWORD_ENV,
+  writeSecretFile,
+} from '../node/secret-file.ts';
 
 export const NODE_NAMES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy'];
 export type Topology = 'line' | 'ring' | 'star' | 'full' | 'none';
@@ -44,8 +50,19 @@ export interface RunningNetwork {
   died: Promise<string>;
 }
 
-interface ChainReady { rpcUrl: string; rpcUser: string; rpcPassword: string; height: number; cookieFile: string }
-interface NodeReady { node_id: string; p2p: string; rest_url: string; token_file: string }
+interface ChainReady {
+  rpcUrl: string;
+  rpcUser: string;
+  rpcPassword: string;
+  height: number;
+  cookieFile: string;
+}
+interface NodeReady {
+  node_id: string;
+  p2p: string;
+  rest_url: string;
+  token_file: string;
+}
 
 /** The channels of a topology over `n` nodes, as index pairs (opener first). */
 export function channelsOf(topology: Topology, n: number): Array<[number, number]> {
@@ -60,9 +77,13 @@ export function channelsOf(topology: Topology, n: number): Array<[number, number
 export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
   const { datadir, log } = opts;
   if (opts.nodes < 1 || opts.nodes > NODE_NAMES.length) throw new CliError(`--nodes must be 1 to ${NODE_NAMES.length}`);
-  if (opts.committee !== undefined && (opts.committee < 1 || opts.committee > 7)) throw new CliError('--committee must be 1 to 7 members per treasury');
+  if (opts.committee !== undefined && (opts.committee < 1 || opts.committee > 7))
+    throw new CliError('--committee must be 1 to 7 members per treasury');
   const running = await runningPid(datadir);
-  if (running !== null) throw new CliError(`a network is already running from ${datadir} (pid ${running}): stop it with \`teechain network down\` or use another --datadir`);
+  if (running !== null)
+    throw new CliError(
+      `a network is already running from ${datadir} (pid ${running}): stop it with \`teechain network down\` or use another --datadir`,
+    );
   if (opts.fresh) await rm(datadir, { recursive: true, force: true });
   await makePrivateDir(datadir);
   const previous = await readSaved(datadir);
@@ -70,7 +91,9 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
   const children: Array<{ name: string; p: ReadyProcess<unknown> }> = [];
   let stopping = false;
   let onDeath: (name: string) => void = () => undefined;
-  const died = new Promise<string>((r) => { onDeath = r; });
+  const died = new Promise<string>((r) => {
+    onDeath = r;
+  });
   // A committee member may die (that is what committees are for): it is reported, and the network goes on.
   const watch = (name: string, p: ReadyProcess<unknown>, critical = true) => {
     children.push({ name, p });
@@ -99,8 +122,17 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
       rpcAuth = { args: ['--rpc-user', chain.rpcUser], env: { [RPC_PASSWORD_ENV]: chain.rpcPassword } };
       log(`chain: bitcoind at ${chain.rpcUrl}`);
     } else {
-      log(resume ? 'chain: resuming the embedded regtest chain…' : 'chain: creating an embedded regtest chain (mining to segwit activation)…');
-      const c = await spawnReady<ChainReady>(CHAIN_MAIN, ['--datadir', join(datadir, 'chain'), '--port', String(ports[0])]);
+      log(
+        resume
+          ? 'chain: resuming the embedded regtest chain…'
+          : 'chain: creating an embedded regtest chain (mining to segwit activation)…',
+      );
+      const c = await spawnReady<ChainReady>(CHAIN_MAIN, [
+        '--datadir',
+        join(datadir, 'chain'),
+        '--port',
+        String(ports[0]),
+      ]);
       watch('chain', c);
       chain = { rpcUrl: c.ready.rpcUrl, rpcUser: c.ready.rpcUser, rpcPassword: c.ready.rpcPassword, embedded: true };
       rpcAuth = { args: ['--rpc-cookie', c.ready.cookieFile], env: {} };
@@ -112,16 +144,47 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
 
     const count = previous?.network.nodes.length ?? opts.nodes;
     const nodes: NetworkNode[] = [];
-    const start = async (name: string, slot: number, extra: string[], critical: boolean, env: Record<string, string> = {}) => {
+    const start = async (
+      name: string,
+      slot: number,
+      extra: string[],
+      critical: boolean,
+      env: Record<string, string> = {},
+    ) => {
       log(`${name}: starting (enclave bundle, attestation, sealed state)…`);
       await makePrivateDir(join(datadir, 'nodes', name));
-      const p = await spawnReady<NodeReady>(NODE_MAIN, [
-        '--datadir', join(datadir, 'nodes', name), '--rpc-url', chain.rpcUrl, ...rpcAuth.args,
-        '--attestation-key', keyFile, '--regtest-faucet', '--api-port', String(ports[1 + 2 * slot]), '--p2p-port', String(ports[2 + 2 * slot]),
-        '--log-file', join(datadir, 'nodes', name, 'node.log'), '--log-level', opts.logLevel ?? 'info', ...extra,
-      ], undefined, { ...rpcAuth.env, ...env });
+      const p = await spawnReady<NodeReady>(
+        NODE_MAIN,
+        [
+          '--datadir',
+          join(datadir, 'nodes', name),
+          '--rpc-url',
+          chain.rpcUrl,
+          ...rpcAuth.args,
+          '--attestation-key',
+          keyFile,
+          '--regtest-faucet',
+          '--api-port',
+          String(ports[1 + 2 * slot]),
+          '--p2p-port',
+          String(ports[2 + 2 * slot]),
+          '--log-file',
+          join(datadir, 'nodes', name, 'node.log'),
+          '--log-level',
+          opts.logLevel ?? 'info',
+          ...extra,
+        ],
+        undefined,
+        { ...rpcAuth.env, ...env },
+      );
       watch(name, p, critical);
-      return { name, nodeId: p.ready.node_id, restUrl: p.ready.rest_url, tokenFile: p.ready.token_file, p2p: p.ready.p2p };
+      return {
+        name,
+        nodeId: p.ready.node_id,
+        restUrl: p.ready.rest_url,
+        tokenFile: p.ready.token_file,
+        p2p: p.ready.p2p,
+      };
     };
     for (let i = 0; i < count; i++) {
       const name = NODE_NAMES[i]!;
@@ -133,13 +196,26 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
         node.backups = [];
         for (let j = 1; j < size; j++) {
           const token = tokens[j - 1];
-          node.backups.push(await start(`${name}-b${j}`, i * size + j, ['--backup-of', node.p2p], false, token ? { [JOIN_TOKEN_ENV]: token } : {}));
+          node.backups.push(
+            await start(
+              `${name}-b${j}`,
+              i * size + j,
+              ['--backup-of', node.p2p],
+              false,
+              token ? { [JOIN_TOKEN_ENV]: token } : {},
+            ),
+          );
         }
       }
       nodes.push(node);
     }
     if (size > 1) await committeesFormed(nodes, log);
-    const network: NetworkFile = { chain, nodes, topology: previous?.network.topology ?? opts.topology, committee: size };
+    const network: NetworkFile = {
+      chain,
+      nodes,
+      topology: previous?.network.topology ?? opts.topology,
+      committee: size,
+    };
     await writeSecretFile(join(datadir, 'network.json'), `${JSON.stringify(network, null, 2)}\n`); // it holds the RPC password
     await writeFile(join(datadir, 'ports.json'), JSON.stringify(ports));
     await writeFile(join(datadir, 'network.pid'), String(process.pid));
@@ -149,7 +225,9 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
   } catch (err) {
     await stop();
     if (/already in use/.test((err as Error).message)) {
-      throw new CliError(`${(err as Error).message}: another network on these ports? choose others with --base-port N (0 = any free ports)`);
+      throw new CliError(
+        `${(err as Error).message}: another network on these ports? choose others with --base-port N (0 = any free ports)`,
+      );
     }
     throw err;
   }
@@ -162,7 +240,9 @@ async function committeesFormed(nodes: NetworkNode[], log: (line: string) => voi
     const api = await ApiClient.forNode(n);
     const deadline = Date.now() + 60_000;
     for (;;) {
-      const c = await api.request<{ formed: boolean; members: Array<{ connected: boolean }> }>('GET', '/v1/committee').catch(() => null);
+      const c = await api
+        .request<{ formed: boolean; members: Array<{ connected: boolean }> }>('GET', '/v1/committee')
+        .catch(() => null);
       if (c?.formed && c.members.every((m) => m.connected)) break;
       if (Date.now() > deadline) throw new CliError(`${n.name}: its committee did not form within 60 s`);
       await new Promise((r) => setTimeout(r, 200));
@@ -200,8 +280,13 @@ async function fundAndConnect(network: NetworkFile, opts: NetworkOptions): Promi
   const deposits: string[][] = network.nodes.map(() => []);
   for (let i = 0; i < network.nodes.length; i++) {
     for (let k = 0; k < need[i]!; k++) {
-      opts.log(`${network.nodes[i]!.name}: funding deposit ${k + 1}/${need[i]} of ${formatSat(opts.depositSat)} sat from the faucet, waiting for confirmation…`);
-      const d = await clients[i]!.request<{ deposit_id: string }>('POST', '/v1/deposits', { amount_sat: opts.depositSat, fund: true });
+      opts.log(
+        `${network.nodes[i]!.name}: funding deposit ${k + 1}/${need[i]} of ${formatSat(opts.depositSat)} sat from the faucet, waiting for confirmation…`,
+      );
+      const d = await clients[i]!.request<{ deposit_id: string }>('POST', '/v1/deposits', {
+        amount_sat: opts.depositSat,
+        fund: true,
+      });
       deposits[i]!.push(d.deposit_id);
     }
   }
@@ -209,7 +294,12 @@ async function fundAndConnect(network: NetworkFile, opts: NetworkOptions): Promi
     const a = network.nodes[x]!;
     const b = network.nodes[y]!;
     opts.log(`channel ${a.name} ⇄ ${b.name}: attesting, opening, adding deposits…`);
-    await openChannelBetween({ api: clients[x]!, nodeId: a.nodeId, p2p: a.p2p }, { api: clients[y]!, nodeId: b.nodeId, p2p: b.p2p }, [deposits[x]!.shift()!], [deposits[y]!.shift()!]);
+    await openChannelBetween(
+      { api: clients[x]!, nodeId: a.nodeId, p2p: a.p2p },
+      { api: clients[y]!, nodeId: b.nodeId, p2p: b.p2p },
+      [deposits[x]!.shift()!],
+      [deposits[y]!.shift()!],
+    );
   }
 }
 
@@ -218,35 +308,68 @@ async function allocatePorts(base: number, n: number): Promise<number[]> {
   if (base > 0) return Array.from({ length: n }, (_, i) => base + i);
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
-    out.push(await new Promise<number>((resolve, reject) => {
-      const s = createServer();
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => {
-        const port = (s.address() as { port: number }).port;
-        s.close(() => resolve(port));
-      });
-    }));
+    out.push(
+      await new Promise<number>((resolve, reject) => {
+        const s = createServer();
+        s.once('error', reject);
+        s.listen(0, '127.0.0.1', () => {
+          const port = (s.address() as { port: number }).port;
+          s.close(() => resolve(port));
+        });
+      }),
+    );
   }
   return out;
 }
 
-interface CommitteeInfo { size: number; threshold: number; members: Array<{ connected: boolean }> }
+interface CommitteeInfo {
+  size: number;
+  threshold: number;
+  members: Array<{ connected: boolean }>;
+}
 
 /** The table `npm start` prints: one row per node. */
 export async function statusTable(network: NetworkFile): Promise<string> {
-  const rows = await Promise.all(network.nodes.map(async (n) => {
-    try {
-      const c = await ApiClient.forNode(n);
-      const b = await c.request<{ deposits: { free_sat: string }; channels: { local_balance_sat: string } }>('GET', '/v1/balance');
-      const info = await c.request<{ num_channels: number; num_peers: number; committee: CommitteeInfo | null }>('GET', '/v1/getinfo');
-      const row = [n.name, `${n.nodeId.slice(0, 16)}…`, n.restUrl, n.tokenFile, formatSat(b.deposits.free_sat), formatSat(b.channels.local_balance_sat), `${info.num_channels}/${info.num_peers}`];
-      if (info.committee) row.push(`${info.committee.threshold}-of-${info.committee.size}, ${info.committee.members.filter((m) => m.connected).length} up`);
-      return row;
-    } catch (err) {
-      return [n.name, `${n.nodeId.slice(0, 16)}…`, n.restUrl, n.tokenFile, '?', '?', (err as Error).message];
-    }
-  }));
-  const head = ['node', 'node id', 'REST URL', 'token file', 'free deposits (sat)', 'in channels (sat)', 'channels/peers'];
+  const rows = await Promise.all(
+    network.nodes.map(async (n) => {
+      try {
+        const c = await ApiClient.forNode(n);
+        const b = await c.request<{ deposits: { free_sat: string }; channels: { local_balance_sat: string } }>(
+          'GET',
+          '/v1/balance',
+        );
+        const info = await c.request<{ num_channels: number; num_peers: number; committee: CommitteeInfo | null }>(
+          'GET',
+          '/v1/getinfo',
+        );
+        const row = [
+          n.name,
+          `${n.nodeId.slice(0, 16)}…`,
+          n.restUrl,
+          n.tokenFile,
+          formatSat(b.deposits.free_sat),
+          formatSat(b.channels.local_balance_sat),
+          `${info.num_channels}/${info.num_peers}`,
+        ];
+        if (info.committee)
+          row.push(
+            `${info.committee.threshold}-of-${info.committee.size}, ${info.committee.members.filter((m) => m.connected).length} up`,
+          );
+        return row;
+      } catch (err) {
+        return [n.name, `${n.nodeId.slice(0, 16)}…`, n.restUrl, n.tokenFile, '?', '?', (err as Error).message];
+      }
+    }),
+  );
+  const head = [
+    'node',
+    'node id',
+    'REST URL',
+    'token file',
+    'free deposits (sat)',
+    'in channels (sat)',
+    'channels/peers',
+  ];
   if ((network.committee ?? 1) > 1) head.push('committee');
   return table(head, rows);
 }

@@ -24,18 +24,35 @@ export interface ReadyProcess<T> {
  * @throws Error with the process's stderr if it exits (or takes longer than `timeoutMs`) before that.
  */
 export async function spawnReady<T>(
-  entry: string, args: string[], timeoutMs = 120_000, env: Record<string, string> = {},
+  entry: string,
+  args: string[],
+  timeoutMs = 120_000,
+  env: Record<string, string> = {},
   /** Called with the child as soon as it exists (a test suite tracks it, to stop it whatever fails). */
   onSpawn?: (proc: ChildProcess) => void,
 ): Promise<ReadyProcess<T>> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const proc = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   onSpawn?.(proc);
   let err = '';
-  proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  proc.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
   const line = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`${entry} was not ready after ${timeoutMs} ms: ${err.trim()}`)); }, timeoutMs);
-    createInterface({ input: proc.stdout! }).once('line', (l) => { clearTimeout(timer); resolve(l); });
-    proc.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(err.trim() || `${entry} exited (${code ?? signal})`)); });
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`${entry} was not ready after ${timeoutMs} ms: ${err.trim()}`));
+    }, timeoutMs);
+    createInterface({ input: proc.stdout! }).once('line', (l) => {
+      clearTimeout(timer);
+      resolve(l);
+    });
+    proc.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(err.trim() || `${entry} exited (${code ?? signal})`));
+    });
   });
   return {
     proc,

@@ -20,7 +20,10 @@ export function verifyMessageSha256(sig: Bytes, message: Bytes, pub: Bytes): boo
     if (!key) {
       const full = secp.Point.fromBytes(pub).toBytes(false);
       const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64url');
-      key = createPublicKey({ key: { kty: 'EC', crv: 'secp256k1', x: b64(full.subarray(1, 33)), y: b64(full.subarray(33)) }, format: 'jwk' });
+      key = createPublicKey({
+        key: { kty: 'EC', crv: 'secp256k1', x: b64(full.subarray(1, 33)), y: b64(full.subarray(33)) },
+        format: 'jwk',
+      });
       if (verifierKeys.size > 64) verifierKeys.clear();
       verifierKeys.set(id, key);
     }

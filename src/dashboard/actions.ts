@@ -18,33 +18,48 @@ const Amount = Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000 });
 export const ActionSchemas = {
   pay: Type.Object({ from: Name, to: Name, amount_sat: Amount }, { additionalProperties: false }),
   open: Type.Object({ from: Name, to: Name, amount_sat: Amount }, { additionalProperties: false }),
-  settle: Type.Object({ node: Name, channel_id: Type.String({ pattern: '^[0-9a-f]{64}$' }) }, { additionalProperties: false }),
+  settle: Type.Object(
+    { node: Name, channel_id: Type.String({ pattern: '^[0-9a-f]{64}$' }) },
+    { additionalProperties: false },
+  ),
   fund: Type.Object({ node: Name, amount_sat: Amount }, { additionalProperties: false }),
   mine: Type.Object({ blocks: Type.Integer({ minimum: 1, maximum: 100 }) }, { additionalProperties: false }),
 };
 export type ActionName = keyof typeof ActionSchemas;
 
-const checks = Object.fromEntries(Object.entries(ActionSchemas).map(([k, s]) => [k, TypeCompiler.Compile(s as TSchema)])) as Record<ActionName, ReturnType<typeof TypeCompiler.Compile>>;
+const checks = Object.fromEntries(
+  Object.entries(ActionSchemas).map(([k, s]) => [k, TypeCompiler.Compile(s as TSchema)]),
+) as Record<ActionName, ReturnType<typeof TypeCompiler.Compile>>;
 
 export function isAction(name: string): name is ActionName {
   return Object.prototype.hasOwnProperty.call(ActionSchemas, name);
 }
 
 export class Actions {
-  constructor(private readonly collector: Collector, private readonly rpc: BitcoinRpcClient) {}
+  constructor(
+    private readonly collector: Collector,
+    private readonly rpc: BitcoinRpcClient,
+  ) {}
 
   /** @throws NodeError invalid_argument for a malformed body or an unknown node name. */
   async run(name: ActionName, body: unknown): Promise<NodeAnswer> {
     const check = checks[name];
     if (!check.Check(body)) {
       const e = check.Errors(body).First();
-      throw new NodeError('invalid_argument', e ? `${e.path.replace(/^\//, '') || 'body'}: ${e.message}` : 'invalid request');
+      throw new NodeError(
+        'invalid_argument',
+        e ? `${e.path.replace(/^\//, '') || 'body'}: ${e.message}` : 'invalid request',
+      );
     }
     switch (name) {
       case 'pay': {
         const b = body as Static<typeof ActionSchemas.pay>;
         const [from, to] = [this.node(b.from), this.node(b.to)];
-        return from.request('POST', '/v1/payments', { dest: to.node.nodeId, amount_sat: b.amount_sat, idempotency_key: randomBytes(12).toString('hex') });
+        return from.request('POST', '/v1/payments', {
+          dest: to.node.nodeId,
+          amount_sat: b.amount_sat,
+          idempotency_key: randomBytes(12).toString('hex'),
+        });
       }
       case 'open': {
         const b = body as Static<typeof ActionSchemas.open>;
@@ -66,7 +81,10 @@ export class Actions {
       case 'mine': {
         const b = body as Static<typeof ActionSchemas.mine>;
         try {
-          const hashes = await this.rpc.call<string[]>('generatetoaddress', [b.blocks, await this.rpc.call<string>('getnewaddress', [])]);
+          const hashes = await this.rpc.call<string[]>('generatetoaddress', [
+            b.blocks,
+            await this.rpc.call<string>('getnewaddress', []),
+          ]);
           return { status: 200, body: { blocks: hashes, height: await this.rpc.getBlockCount() } };
         } catch (err) {
           return { status: 503, body: { error: { code: 'chain_unavailable', message: (err as Error).message } } };
@@ -77,7 +95,11 @@ export class Actions {
 
   private node(name: string): NodeApi {
     const api = this.collector.api(name);
-    if (!api) throw new NodeError('invalid_argument', `no node ${name} in this network (nodes: ${this.collector.apis.map((a) => a.node.name).join(', ')})`);
+    if (!api)
+      throw new NodeError(
+        'invalid_argument',
+        `no node ${name} in this network (nodes: ${this.collector.apis.map((a) => a.node.name).join(', ')})`,
+      );
     return api;
   }
 }

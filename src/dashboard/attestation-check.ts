@@ -17,15 +17,30 @@ export interface AttestationPolicy {
 
 export async function checkAttestation(api: NodeApi, policy: AttestationPolicy): Promise<AttestationStatus> {
   const nonce = randomBytes(32).toString('hex');
-  const r = await api.request<{ node_id?: string; quote?: unknown; error?: { code: string; message: string } }>('GET', `/v1/attestation?nonce=${nonce}`, undefined, 10_000);
+  const r = await api.request<{ node_id?: string; quote?: unknown; error?: { code: string; message: string } }>(
+    'GET',
+    `/v1/attestation?nonce=${nonce}`,
+    undefined,
+    10_000,
+  );
   const checked_at = Date.now();
   if (r.status !== 200) {
-    return { verified: false, measurement: null, detail: r.body?.error ? `${r.body.error.code}: ${r.body.error.message}` : `HTTP ${r.status}`, checked_at };
+    return {
+      verified: false,
+      measurement: null,
+      detail: r.body?.error ? `${r.body.error.code}: ${r.body.error.message}` : `HTTP ${r.status}`,
+      checked_at,
+    };
   }
   const measurement = (r.body.quote as { measurement?: unknown } | undefined)?.measurement;
   const shown = typeof measurement === 'string' ? measurement : null;
   if (r.body.node_id !== api.node.nodeId) {
-    return { verified: false, measurement: shown, detail: `the quote is for node ${String(r.body.node_id)}, not the ${api.node.nodeId} network.json names`, checked_at };
+    return {
+      verified: false,
+      measurement: shown,
+      detail: `the quote is for node ${String(r.body.node_id)}, not the ${api.node.nodeId} network.json names`,
+      checked_at,
+    };
   }
   try {
     const v = verifyQuote(r.body.quote, {
@@ -34,9 +49,19 @@ export async function checkAttestation(api: NodeApi, policy: AttestationPolicy):
       expectedNonce: nonce,
       expectedReportData: reportDataFor(Buffer.from(api.node.nodeId, 'hex')),
     });
-    return { verified: true, measurement: v.measurement, detail: 'fresh quote: attestation root, allowed measurement, node id bound', checked_at };
+    return {
+      verified: true,
+      measurement: v.measurement,
+      detail: 'fresh quote: attestation root, allowed measurement, node id bound',
+      checked_at,
+    };
   } catch (err) {
     const code = (err as { code?: string }).code;
-    return { verified: false, measurement: shown, detail: `${code ?? 'invalid'}: ${(err as Error).message}`, checked_at };
+    return {
+      verified: false,
+      measurement: shown,
+      detail: `${code ?? 'invalid'}: ${(err as Error).message}`,
+      checked_at,
+    };
   }
 }

@@ -58,10 +58,15 @@ async function sourceHash(): Promise<string> {
   const h = createHash('sha256');
   const files = [...(await listFiles(DASHBOARD_SRC)), ...SHARED];
   for (const f of files) {
-    h.update(relative(ROOT, f)).update('\0').update(await readFile(f)).update('\0');
+    h.update(relative(ROOT, f))
+      .update('\0')
+      .update(await readFile(f))
+      .update('\0');
   }
   for (const t of TOOLS) {
-    const pkg = JSON.parse(await readFile(join(ROOT, 'node_modules', t, 'package.json'), 'utf8')) as { version: string };
+    const pkg = JSON.parse(await readFile(join(ROOT, 'node_modules', t, 'package.json'), 'utf8')) as {
+      version: string;
+    };
     h.update(`${t}@${pkg.version}\0`);
   }
   return h.digest('hex').slice(0, 16);
@@ -79,10 +84,14 @@ async function listFiles(dir: string): Promise<string[]> {
 
 async function removeOldBuilds(keep: string): Promise<void> {
   for (const name of await readdir(DASHBOARD_DIST).catch(() => [] as string[])) {
-    if (name !== keep && !name.startsWith('.tmp-')) await rm(join(DASHBOARD_DIST, name), { recursive: true, force: true }).catch(() => undefined);
+    if (name !== keep && !name.startsWith('.tmp-'))
+      await rm(join(DASHBOARD_DIST, name), { recursive: true, force: true }).catch(() => undefined);
   }
 }
 
 async function exists(p: string): Promise<boolean> {
-  return stat(p).then(() => true, () => false);
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
 }

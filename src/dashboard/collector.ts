@@ -13,7 +13,13 @@ import type { ChannelView, DepositView } from '../enclave/treasury/interface.ts'
 import { checkAttestation, type AttestationPolicy } from './attestation-check.ts';
 import { NodeApi } from './node-api.ts';
 import type {
-  AttestationStatus, ChannelSnapshot, CommitteeSnapshot, DepositSnapshot, NodeSnapshot, RatePoint, Snapshot,
+  AttestationStatus,
+  ChannelSnapshot,
+  CommitteeSnapshot,
+  DepositSnapshot,
+  NodeSnapshot,
+  RatePoint,
+  Snapshot,
 } from './protocol.ts';
 
 /** How often a node's attestation is checked again with a fresh nonce. */
@@ -30,7 +36,14 @@ interface NodeReading {
   error: string | null;
 }
 
-interface Totals { t: number; succeeded: number; failed: number; latencySum: number; latencyCount: number; buckets: Array<{ le: number; count: number }> }
+interface Totals {
+  t: number;
+  succeeded: number;
+  failed: number;
+  latencySum: number;
+  latencyCount: number;
+  buckets: Array<{ le: number; count: number }>;
+}
 
 export interface CollectorOptions {
   network: NetworkFile;
@@ -64,22 +77,37 @@ export class Collector {
     const [readings, height] = await Promise.all([Promise.all(this.apis.map((a) => this.read(a))), this.height()]);
     await this.refreshAttestations(readings);
     const nameOf = (id: string) => this.opts.network.nodes.find((n) => n.nodeId === id)?.name ?? id;
-    const nodes: NodeSnapshot[] = this.apis.map((a, i) => nodeSnapshot(a, readings[i]!, this.attested.get(a.node.name)));
-    const channels = dedupeChannels(this.apis.map((a, i) => ({ name: a.node.name, channels: readings[i]!.channels })), nameOf);
+    const nodes: NodeSnapshot[] = this.apis.map((a, i) =>
+      nodeSnapshot(a, readings[i]!, this.attested.get(a.node.name)),
+    );
+    const channels = dedupeChannels(
+      this.apis.map((a, i) => ({ name: a.node.name, channels: readings[i]!.channels })),
+      nameOf,
+    );
     const deposits: DepositSnapshot[] = [];
     for (const [i, a] of this.apis.entries()) {
       for (const d of readings[i]!.deposits) {
         deposits.push({
-          node: a.node.name, deposit_id: d.deposit_id, status: d.status === 'spent' ? 'settled' : d.status, value_sat: d.value_sat,
-          outpoint: d.outpoint, confirmations: null, channel_id: d.channel_id, spent_by: d.spent_by,
+          node: a.node.name,
+          deposit_id: d.deposit_id,
+          status: d.status === 'spent' ? 'settled' : d.status,
+          value_sat: d.value_sat,
+          outpoint: d.outpoint,
+          confirmations: null,
+          channel_id: d.channel_id,
+          spent_by: d.spent_by,
         });
       }
     }
     if (height.height !== null) {
       const tip = height.height;
       await Promise.all([
-        ...deposits.map(async (d) => { if (d.outpoint) d.confirmations = await this.confirmations(d.outpoint.split(':')[0]!, tip); }),
-        ...channels.map(async (c) => { if (c.settlement_txid) c.settlement_confirmations = await this.confirmations(c.settlement_txid, tip); }),
+        ...deposits.map(async (d) => {
+          if (d.outpoint) d.confirmations = await this.confirmations(d.outpoint.split(':')[0]!, tip);
+        }),
+        ...channels.map(async (c) => {
+          if (c.settlement_txid) c.settlement_confirmations = await this.confirmations(c.settlement_txid, tip);
+        }),
       ]);
     }
     const rate = this.ratePoint(readings);
@@ -109,7 +137,10 @@ export class Collector {
       a.request<string>('GET', '/metrics', undefined, 10_000),
     ]);
     const failed = [info, channels, deposits].find((x) => x.status !== 200);
-    if (failed) r.error = failed.body?.error ? `${failed.body.error.code}: ${failed.body.error.message}` : `HTTP ${failed.status}`;
+    if (failed)
+      r.error = failed.body?.error
+        ? `${failed.body.error.code}: ${failed.body.error.message}`
+        : `HTTP ${failed.status}`;
     if (info.status === 200) r.info = info.body;
     if (channels.status === 200) r.channels = channels.body.channels;
     if (deposits.status === 200) r.deposits = deposits.body.deposits;
@@ -130,26 +161,38 @@ export class Collector {
     const r = await a.request('GET', '/v1/committee', undefined, 5_000);
     if (r.status === 404) this.noCommittees.add(a.node.name);
     if (r.status !== 200 || !Array.isArray(r.body?.members)) return [];
-    const c = r.body as { role: string; size: number; threshold: number; seq: number; acked_seq: number; members: Array<{ node_id: string; connected: boolean }> };
+    const c = r.body as {
+      role: string;
+      size: number;
+      threshold: number;
+      seq: number;
+      acked_seq: number;
+      members: Array<{ node_id: string; connected: boolean }>;
+    };
     const up = c.members.filter((m) => m.connected).length;
-    return [{
-      node: a.node.name,
-      committee_id: c.members[0]?.node_id ?? '?',
-      members: c.members.map((m) => `${m.node_id}${m.connected ? '' : ' (down)'}`),
-      detail: `${c.threshold}-of-${c.size}, ${up}/${c.members.length} up, update ${c.acked_seq}/${c.seq} acknowledged by the tail`,
-    }];
+    return [
+      {
+        node: a.node.name,
+        committee_id: c.members[0]?.node_id ?? '?',
+        members: c.members.map((m) => `${m.node_id}${m.connected ? '' : ' (down)'}`),
+        detail: `${c.threshold}-of-${c.size}, ${up}/${c.members.length} up, update ${c.acked_seq}/${c.seq} acknowledged by the tail`,
+      },
+    ];
   }
 
   private async refreshAttestations(readings: NodeReading[]): Promise<void> {
     const now = Date.now();
-    await Promise.all(this.apis.map(async (a, i) => {
-      if (readings[i]!.info === null) return; // unreachable: keep the last verdict
-      if (now - (this.attestedAt.get(a.node.name) ?? 0) < ATTEST_EVERY_MS) return;
-      this.attestedAt.set(a.node.name, now);
-      const status = await checkAttestation(a, this.opts.attestation);
-      if (!status.verified) this.opts.logger.warn({ node: a.node.name, detail: status.detail }, 'attestation not verified');
-      this.attested.set(a.node.name, status);
-    }));
+    await Promise.all(
+      this.apis.map(async (a, i) => {
+        if (readings[i]!.info === null) return; // unreachable: keep the last verdict
+        if (now - (this.attestedAt.get(a.node.name) ?? 0) < ATTEST_EVERY_MS) return;
+        this.attestedAt.set(a.node.name, now);
+        const status = await checkAttestation(a, this.opts.attestation);
+        if (!status.verified)
+          this.opts.logger.warn({ node: a.node.name, detail: status.detail }, 'attestation not verified');
+        this.attested.set(a.node.name, status);
+      }),
+    );
   }
 
   private async height(): Promise<Snapshot['chain']> {
@@ -175,14 +218,22 @@ export class Collector {
 
   private ratePoint(readings: NodeReading[]): RatePoint | null {
     const withMetrics = readings.map((r) => r.metrics).filter((m): m is Sample[] => m !== null);
-    const totals: Totals = { t: Date.now() / 1000, succeeded: 0, failed: 0, latencySum: 0, latencyCount: 0, buckets: [] };
+    const totals: Totals = {
+      t: Date.now() / 1000,
+      succeeded: 0,
+      failed: 0,
+      latencySum: 0,
+      latencyCount: 0,
+      buckets: [],
+    };
     const buckets = new Map<number, number>();
     for (const m of withMetrics) {
       totals.succeeded += sumOf(m, 'teechain_payments_sent_total', { status: 'succeeded' });
       totals.failed += sumOf(m, 'teechain_payments_sent_total', { status: 'failed' });
       totals.latencySum += sumOf(m, 'teechain_payment_latency_seconds_sum');
       totals.latencyCount += sumOf(m, 'teechain_payment_latency_seconds_count');
-      for (const b of bucketsOf(m, 'teechain_payment_latency_seconds')) buckets.set(b.le, (buckets.get(b.le) ?? 0) + b.count);
+      for (const b of bucketsOf(m, 'teechain_payment_latency_seconds'))
+        buckets.set(b.le, (buckets.get(b.le) ?? 0) + b.count);
     }
     totals.buckets = [...buckets.entries()].map(([le, count]) => ({ le, count })).sort((x, y) => x.le - y.le);
     const prev = this.previous;
@@ -231,7 +282,10 @@ function nodeSnapshot(a: NodeApi, r: NodeReading, attestation: AttestationStatus
  * Each channel appears in both ends' lists; it is shown once, from the opener's view when the opener
  * answered (so "a" is always the opener), else from the other end's.
  */
-export function dedupeChannels(views: Array<{ name: string; channels: ChannelView[] }>, nameOf: (nodeId: string) => string): ChannelSnapshot[] {
+export function dedupeChannels(
+  views: Array<{ name: string; channels: ChannelView[] }>,
+  nameOf: (nodeId: string) => string,
+): ChannelSnapshot[] {
   const byId = new Map<string, ChannelSnapshot & { fromOpener: boolean }>();
   for (const { name, channels } of views) {
     for (const c of channels) {
@@ -241,9 +295,15 @@ export function dedupeChannels(views: Array<{ name: string; channels: ChannelVie
       const me = { node: name, balance_sat: c.local_balance_sat };
       const them = { node: peer, balance_sat: c.remote_balance_sat };
       byId.set(c.channel_id, {
-        channel_id: c.channel_id, status: c.status, a: c.initiator ? me : them, b: c.initiator ? them : me, peer_connected: c.peer_connected,
-        settlement_txid: c.settlement_txid, settled_by: c.settled_by === null ? null : c.settled_by === 'local' ? name : peer,
-        settlement_confirmations: null, fromOpener: c.initiator,
+        channel_id: c.channel_id,
+        status: c.status,
+        a: c.initiator ? me : them,
+        b: c.initiator ? them : me,
+        peer_connected: c.peer_connected,
+        settlement_txid: c.settlement_txid,
+        settled_by: c.settled_by === null ? null : c.settled_by === 'local' ? name : peer,
+        settlement_confirmations: null,
+        fromOpener: c.initiator,
       });
     }
   }

@@ -12,8 +12,19 @@ export interface NodeAnswer<T = any> {
 }
 
 /** The answer when the node could not be reached at all (no HTTP status from it). */
-export function unreachable(n: Pick<NetworkNode, 'name' | 'restUrl'>, err: unknown): NodeAnswer<{ error: { code: string; message: string } }> {
-  return { status: 502, body: { error: { code: 'node_unreachable', message: `${n.name} at ${n.restUrl} did not answer: ${(err as Error)?.message ?? String(err)}` } } };
+export function unreachable(
+  n: Pick<NetworkNode, 'name' | 'restUrl'>,
+  err: unknown,
+): NodeAnswer<{ error: { code: string; message: string } }> {
+  return {
+    status: 502,
+    body: {
+      error: {
+        code: 'node_unreachable',
+        message: `${n.name} at ${n.restUrl} did not answer: ${(err as Error)?.message ?? String(err)}`,
+      },
+    },
+  };
 }
 
 export class NodeApi {
@@ -22,7 +33,12 @@ export class NodeApi {
   constructor(readonly node: NetworkNode) {}
 
   /** Never throws: a failure to reach the node is answered as 502 node_unreachable. */
-  async request<T = any>(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 60_000): Promise<NodeAnswer<T>> {
+  async request<T = any>(
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+    timeoutMs = 60_000,
+  ): Promise<NodeAnswer<T>> {
     try {
       const res = await this.fetch(method, path, body, timeoutMs);
       const text = await res.text();
@@ -44,12 +60,16 @@ export class NodeApi {
   private async fetch(method: string, path: string, body: unknown, timeoutMs: number): Promise<Response> {
     // Read lazily and again after a 401: a node restarted from a new data dir has a new token.
     this.token ??= (await readFile(this.node.tokenFile, 'utf8')).trim();
-    const send = () => fetch(`${this.node.restUrl}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
+    const send = () =>
+      fetch(`${this.node.restUrl}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
     const res = await send();
     if (res.status !== 401) return res;
     this.token = (await readFile(this.node.tokenFile, 'utf8')).trim();

@@ -95,11 +95,29 @@ export interface History {
   points: RatePoint[];
 }
 
-export interface PayAction { from: string; to: string; amount_sat: number }
-export interface OpenChannelAction { from: string; to: string; amount_sat: number }
-export interface SettleAction { node: string; channel_id: string }
-export interface FundAction { node: string; amount_sat: number }
-export interface MineAction { blocks: number }
+export interface PayAction {
+  from: string;
+  to: string;
+  amount_sat: number;
+}
+export interface OpenChannelAction {
+  from: string;
+  to: string;
+  amount_sat: number;
+}
+export interface SettleAction {
+  node: string;
+  channel_id: string;
+}
+export interface FundAction {
+  node: string;
+  amount_sat: number;
+}
+export interface MineAction {
+  blocks: number;
+}
 
 /** Every action answers with the node's own HTTP status and JSON body (errors as `{error: {code, message}}`). */
-export interface ActionError { error: { code: string; message: string } }
+export interface ActionError {
+  error: { code: string; message: string };
+}

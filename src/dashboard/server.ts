@@ -41,7 +41,10 @@ export interface RunningDashboard {
 }
 
 /** The dashboard of the network in `datadir` (network.json, attestation.key), as `teechain dashboard` runs it. */
-export async function dashboardForDatadir(datadir: string, opts: Omit<DashboardOptions, 'network' | 'attestation'>): Promise<RunningDashboard> {
+export async function dashboardForDatadir(
+  datadir: string,
+  opts: Omit<DashboardOptions, 'network' | 'attestation'>,
+): Promise<RunningDashboard> {
   const network = await readNetwork(datadir);
   const service = await AttestationService.load(join(datadir, 'attestation.key'));
   // Trust what this checkout builds, as `teechain attest` does, not what the nodes say they run.
@@ -54,7 +57,12 @@ export async function startDashboard(opts: DashboardOptions): Promise<RunningDas
   const page = await ensureDashboardBuilt();
   log.info({ dir: page.dir, built: page.built }, page.built ? 'dashboard page built' : 'dashboard page reused');
   const { chain } = opts.network;
-  const rpc = new BitcoinRpcClient({ url: chain.rpcUrl, user: chain.rpcUser, password: chain.rpcPassword, timeoutMs: 10_000 });
+  const rpc = new BitcoinRpcClient({
+    url: chain.rpcUrl,
+    user: chain.rpcUser,
+    password: chain.rpcPassword,
+    timeoutMs: 10_000,
+  });
   const collector = new Collector({ network: opts.network, rpc, attestation: opts.attestation, logger: log });
   const actions = new Actions(collector, rpc);
   const clients = new Set<Response>();
@@ -64,10 +72,14 @@ export async function startDashboard(opts: DashboardOptions): Promise<RunningDas
 
   const app = express();
   app.disable('x-powered-by');
-  app.use((req, _res, next) => next(allowedHosts.has(req.headers.host ?? '') ? undefined : new NodeError('forbidden', 'unexpected Host header')));
+  app.use((req, _res, next) =>
+    next(allowedHosts.has(req.headers.host ?? '') ? undefined : new NodeError('forbidden', 'unexpected Host header')),
+  );
   app.use(express.json({ limit: '16kb', strict: true }));
 
-  app.get('/api/snapshot', async (_req, res) => { res.json(collector.latest ?? (await collector.poll())); });
+  app.get('/api/snapshot', async (_req, res) => {
+    res.json(collector.latest ?? (await collector.poll()));
+  });
 
   app.get('/api/events', (req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
@@ -81,12 +93,17 @@ export async function startDashboard(opts: DashboardOptions): Promise<RunningDas
   app.post('/api/actions/:name', async (req: Request, res: Response, next: NextFunction) => {
     try {
       const origin = req.headers.origin;
-      if (origin !== undefined && origin !== `http://${req.headers.host}`) throw new NodeError('forbidden', 'cross-origin action refused');
-      if (!req.is('application/json')) throw new NodeError('invalid_argument', 'actions take a JSON body (content-type: application/json)');
+      if (origin !== undefined && origin !== `http://${req.headers.host}`)
+        throw new NodeError('forbidden', 'cross-origin action refused');
+      if (!req.is('application/json'))
+        throw new NodeError('invalid_argument', 'actions take a JSON body (content-type: application/json)');
       const name = String(req.params.name);
       if (!isAction(name)) throw new NodeError('not_found', `no action ${name}`);
       const answer = await actions.run(name, req.body);
-      log.info({ action: name, status: answer.status, code: (answer.body as { error?: { code?: string } })?.error?.code }, 'action');
+      log.info(
+        { action: name, status: answer.status, code: (answer.body as { error?: { code?: string } })?.error?.code },
+        'action',
+      );
       pollSoon();
       res.status(answer.status).json(answer.body);
     } catch (err) {
@@ -97,8 +114,12 @@ export async function startDashboard(opts: DashboardOptions): Promise<RunningDas
   app.use(express.static(page.dir, { index: 'index.html', maxAge: 0 }));
   app.use((_req: Request, _res: Response, next: NextFunction) => next(new NodeError('not_found', 'no such page')));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const e = err instanceof NodeError ? err
-      : (err as { status?: number }).status === 400 ? new NodeError('invalid_argument', 'the body is not valid JSON') : new NodeError('internal');
+    const e =
+      err instanceof NodeError
+        ? err
+        : (err as { status?: number }).status === 400
+          ? new NodeError('invalid_argument', 'the body is not valid JSON')
+          : new NodeError('internal');
     if (e.code === 'internal') log.error({ err: String((err as Error)?.stack ?? err) }, 'dashboard request failed');
     res.status(e.status).json({ error: { code: e.code, message: e.message } });
   });
@@ -117,7 +138,10 @@ export async function startDashboard(opts: DashboardOptions): Promise<RunningDas
   let timer: ReturnType<typeof setTimeout> | undefined;
   const tick = async () => {
     if (stopped) return;
-    if (polling) { again = true; return; }
+    if (polling) {
+      again = true;
+      return;
+    }
     polling = true;
     clearTimeout(timer);
     const start = Date.now();
@@ -130,7 +154,11 @@ export async function startDashboard(opts: DashboardOptions): Promise<RunningDas
       polling = false;
     }
     if (stopped) return;
-    if (again) { again = false; timer = setTimeout(() => void tick(), 0); return; }
+    if (again) {
+      again = false;
+      timer = setTimeout(() => void tick(), 0);
+      return;
+    }
     timer = setTimeout(() => void tick(), Math.max(50, pollMs - (Date.now() - start)));
   };
   const pollSoon = () => void tick();

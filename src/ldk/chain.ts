@@ -19,12 +19,16 @@ export const MIN_FEERATE_SAT_PER_KW = 253;
 function confTarget(t: ldk.ConfirmationTarget): number {
   switch (t) {
     case ldk.ConfirmationTarget.LDKConfirmationTarget_MaximumFeeEstimate:
-    case ldk.ConfirmationTarget.LDKConfirmationTarget_UrgentOnChainSweep: return 1;
+    case ldk.ConfirmationTarget.LDKConfirmationTarget_UrgentOnChainSweep:
+      return 1;
     case ldk.ConfirmationTarget.LDKConfirmationTarget_MinAllowedAnchorChannelRemoteFee:
-    case ldk.ConfirmationTarget.LDKConfirmationTarget_AnchorChannelFee: return 1008;
+    case ldk.ConfirmationTarget.LDKConfirmationTarget_AnchorChannelFee:
+      return 1008;
     case ldk.ConfirmationTarget.LDKConfirmationTarget_MinAllowedNonAnchorChannelRemoteFee:
-    case ldk.ConfirmationTarget.LDKConfirmationTarget_ChannelCloseMinimum: return 144;
-    default: return 6;
+    case ldk.ConfirmationTarget.LDKConfirmationTarget_ChannelCloseMinimum:
+      return 144;
+    default:
+      return 6;
   }
 }
 
@@ -59,7 +63,10 @@ export class RpcBroadcaster {
   /** Txids of every transaction LDK asked us to broadcast, in order. */
   readonly broadcast: string[] = [];
 
-  constructor(private readonly rpc: BitcoinRpcClient, private readonly log: (msg: string) => void) {}
+  constructor(
+    private readonly rpc: BitcoinRpcClient,
+    private readonly log: (msg: string) => void,
+  ) {}
 
   send(tx: Uint8Array): void {
     const hex = toHex(tx);
@@ -78,7 +85,11 @@ export class RpcBroadcaster {
   }
 
   asBroadcaster(): ldk.BroadcasterInterface {
-    return ldk.BroadcasterInterface.new_impl({ broadcast_transactions: (txs) => { for (const tx of txs) this.send(tx); } });
+    return ldk.BroadcasterInterface.new_impl({
+      broadcast_transactions: (txs) => {
+        for (const tx of txs) this.send(tx);
+      },
+    });
   }
 }
 
@@ -124,16 +135,20 @@ export class BlockFeed {
 
   /** Brings LDK up to the node's tip; true when any block was connected. Concurrent calls share one run. */
   sync(): Promise<boolean> {
-    this.running ??= this.catchUp().finally(() => { this.running = null; });
+    this.running ??= this.catchUp().finally(() => {
+      this.running = null;
+    });
     return this.running;
   }
 
   /** Polls the node every `ms` (errors are logged, and the next poll tries again). */
   poll(ms: number): void {
     const tick = () => {
-      this.sync().catch((err: Error) => this.log(`block feed: ${err.message}`)).finally(() => {
-        if (this.timer) this.timer = setTimeout(tick, ms);
-      });
+      this.sync()
+        .catch((err: Error) => this.log(`block feed: ${err.message}`))
+        .finally(() => {
+          if (this.timer) this.timer = setTimeout(tick, ms);
+        });
     };
     this.timer = setTimeout(tick, ms);
   }

@@ -49,7 +49,8 @@ export class FundingWallet {
       fee = BigInt(estimateVsize(inputs, [outputScript, changeScript])) * this.feeRateSatPerVb;
       if (inSum >= valueSat + fee) break;
     }
-    if (inSum < valueSat + fee) throw new Error(`funding wallet: ${inSum} sat is less than ${valueSat} sat + ${fee} sat fee`);
+    if (inSum < valueSat + fee)
+      throw new Error(`funding wallet: ${inSum} sat is less than ${valueSat} sat + ${fee} sat fee`);
     const change = inSum - valueSat - fee;
     const outputs = [{ script: outputScript, valueSat }];
     if (change >= DUST_SAT) outputs.push({ script: changeScript, valueSat: change });

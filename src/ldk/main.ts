@@ -38,7 +38,13 @@ export async function payAll(node: LdkNode, invoices: string[], window: number):
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, window) }, lane));
-  return { count: invoices.length, failed, seconds: (performance.now() - t0) / 1000, latency: summarize(latencies), errors };
+  return {
+    count: invoices.length,
+    failed,
+    seconds: (performance.now() - t0) / 1000,
+    latency: summarize(latencies),
+    errors,
+  };
 }
 
 type Request = { id: number; cmd: string; [k: string]: unknown };
@@ -50,29 +56,55 @@ function usage() {
 
 async function handle(node: LdkNode, req: Request): Promise<unknown> {
   switch (req.cmd) {
-    case 'connect': await node.connect(String(req.host), Number(req.port), String(req.nodeId)); return null;
-    case 'open': return node.openChannel(String(req.peer), BigInt(String(req.capacitySat)), Number(req.timeoutMs ?? 30_000));
-    case 'sync': await node.sync(); return null;
-    case 'waitReady': await node.waitChannelReady(Number(req.timeoutMs)); return null;
+    case 'connect':
+      await node.connect(String(req.host), Number(req.port), String(req.nodeId));
+      return null;
+    case 'open':
+      return node.openChannel(String(req.peer), BigInt(String(req.capacitySat)), Number(req.timeoutMs ?? 30_000));
+    case 'sync':
+      await node.sync();
+      return null;
+    case 'waitReady':
+      await node.waitChannelReady(Number(req.timeoutMs));
+      return null;
     case 'state': {
       const c = node.channel();
       return {
-        channel: c && { ...c, capacitySat: String(c.capacitySat), outboundMsat: String(c.outboundMsat), inboundMsat: String(c.inboundMsat) },
-        claimable_sat: String(node.claimableOnCloseSat()), claimed_msat: String(node.claimedMsat), claimed_count: node.claimedCount,
-        broadcast: node.broadcaster.broadcast, shutdown_script: node.shutdownScript(), store: node.store.stats,
+        channel: c && {
+          ...c,
+          capacitySat: String(c.capacitySat),
+          outboundMsat: String(c.outboundMsat),
+          inboundMsat: String(c.inboundMsat),
+        },
+        claimable_sat: String(node.claimableOnCloseSat()),
+        claimed_msat: String(node.claimedMsat),
+        claimed_count: node.claimedCount,
+        broadcast: node.broadcaster.broadcast,
+        shutdown_script: node.shutdownScript(),
+        store: node.store.stats,
       };
     }
-    case 'invoices': return node.createInvoices(Number(req.count), BigInt(String(req.amountMsat)));
-    case 'load': return payAll(node, req.invoices as string[], Number(req.window));
-    case 'close': await node.closeChannel(Number(req.timeoutMs ?? 30_000)); return null;
-    case 'waitClosed': return node.waitClosed(Number(req.timeoutMs ?? 30_000));
-    case 'usage': return usage();
-    default: throw new Error(`unknown command ${req.cmd}`);
+    case 'invoices':
+      return node.createInvoices(Number(req.count), BigInt(String(req.amountMsat)));
+    case 'load':
+      return payAll(node, req.invoices as string[], Number(req.window));
+    case 'close':
+      await node.closeChannel(Number(req.timeoutMs ?? 30_000));
+      return null;
+    case 'waitClosed':
+      return node.waitClosed(Number(req.timeoutMs ?? 30_000));
+    case 'usage':
+      return usage();
+    default:
+      throw new Error(`unknown command ${req.cmd}`);
   }
 }
 
 async function main(): Promise<void> {
-  const opts = { ...(JSON.parse(process.argv[2] ?? '{}') as Omit<LdkNodeOptions, 'rpcPassword'>), rpcPassword: takeEnv(RPC_PASSWORD_ENV) ?? '' };
+  const opts = {
+    ...(JSON.parse(process.argv[2] ?? '{}') as Omit<LdkNodeOptions, 'rpcPassword'>),
+    rpcPassword: takeEnv(RPC_PASSWORD_ENV) ?? '',
+  };
   const node = await LdkNode.start(opts);
   const stop = () => void node.stop().finally(() => process.exit(0));
   process.send!({ type: 'ready', node_id: node.nodeId, port: node.port });

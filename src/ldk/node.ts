@@ -60,7 +60,12 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
-const LEVELS = { trace: ldk.Level.LDKLevel_Trace, debug: ldk.Level.LDKLevel_Debug, info: ldk.Level.LDKLevel_Info, warn: ldk.Level.LDKLevel_Warn };
+const LEVELS = {
+  trace: ldk.Level.LDKLevel_Trace,
+  debug: ldk.Level.LDKLevel_Debug,
+  info: ldk.Level.LDKLevel_Info,
+  warn: ldk.Level.LDKLevel_Warn,
+};
 /** How many monitor updates MonitorUpdatingPersister stores one by one before it rewrites the full monitor. */
 const MAX_PENDING_MONITOR_UPDATES = 100n;
 
@@ -105,14 +110,21 @@ export class LdkNode {
   static async start(opts: LdkNodeOptions): Promise<LdkNode> {
     await initLdk();
     mkdirSync(opts.datadir, { recursive: true });
-    const rpc = new BitcoinRpcClient({ url: opts.rpcUrl, user: opts.rpcUser, password: opts.rpcPassword, timeoutMs: 10_000 });
+    const rpc = new BitcoinRpcClient({
+      url: opts.rpcUrl,
+      user: opts.rpcUser,
+      password: opts.rpcPassword,
+      timeoutMs: 10_000,
+    });
     const fees = new FeeCache(rpc);
     let tip;
     try {
       tip = await chainTip(rpc);
       await fees.refresh();
     } catch (err) {
-      throw new ChainUnreachableError(`LDK node: the chain at ${opts.rpcUrl} is unreachable: ${(err as Error).message}`);
+      throw new ChainUnreachableError(
+        `LDK node: the chain at ${opts.rpcUrl} is unreachable: ${(err as Error).message}`,
+      );
     }
     const logFile = createWriteStream(join(opts.datadir, 'ldk.log'), { flags: 'a' });
     const minLevel = LEVELS[opts.logLevel ?? 'info'];
@@ -137,14 +149,37 @@ export class LdkNode {
     const broadcaster = new RpcBroadcaster(rpc, note);
     const txBroadcaster = broadcaster.asBroadcaster();
     const store = new FilesystemKvStore(join(opts.datadir, 'store'));
-    const persister = ldk.MonitorUpdatingPersister.constructor_new(store.asKVStore(note), logger, MAX_PENDING_MONITOR_UPDATES,
-      keys.as_EntropySource(), keys.as_SignerProvider(), txBroadcaster, feeEstimator);
-    const chainMonitor = ldk.ChainMonitor.constructor_new(ldk.Option_FilterZ.constructor_none(), txBroadcaster, logger, feeEstimator, persister.as_Persist());
+    const persister = ldk.MonitorUpdatingPersister.constructor_new(
+      store.asKVStore(note),
+      logger,
+      MAX_PENDING_MONITOR_UPDATES,
+      keys.as_EntropySource(),
+      keys.as_SignerProvider(),
+      txBroadcaster,
+      feeEstimator,
+    );
+    const chainMonitor = ldk.ChainMonitor.constructor_new(
+      ldk.Option_FilterZ.constructor_none(),
+      txBroadcaster,
+      logger,
+      feeEstimator,
+      persister.as_Persist(),
+    );
 
     const graph = ldk.NetworkGraph.constructor_new(ldk.Network.LDKNetwork_Regtest, logger);
-    const scorer = ldk.ProbabilisticScorer.constructor_new(ldk.ProbabilisticScoringDecayParameters.constructor_default(), graph, logger);
+    const scorer = ldk.ProbabilisticScorer.constructor_new(
+      ldk.ProbabilisticScoringDecayParameters.constructor_default(),
+      graph,
+      logger,
+    );
     const score = ldk.MultiThreadedLockableScore.constructor_new(scorer.as_Score());
-    const router = ldk.DefaultRouter.constructor_new(graph, logger, keys.as_EntropySource(), score.as_LockableScore(), ldk.ProbabilisticScoringFeeParameters.constructor_default());
+    const router = ldk.DefaultRouter.constructor_new(
+      graph,
+      logger,
+      keys.as_EntropySource(),
+      score.as_LockableScore(),
+      ldk.ProbabilisticScoringFeeParameters.constructor_default(),
+    );
     const messageRouter = ldk.DefaultMessageRouter.constructor_new(graph, keys.as_EntropySource());
 
     const config = ldk.UserConfig.constructor_default();
@@ -163,20 +198,56 @@ export class LdkNode {
     channelConfig.set_max_dust_htlc_exposure(ldk.MaxDustHTLCExposure.constructor_fixed_limit_msat(1_000_000_000n));
     config.set_channel_config(channelConfig);
 
-    const params = ldk.ChainParameters.constructor_new(ldk.Network.LDKNetwork_Regtest, ldk.BestBlock.constructor_new(hashBytes(tip.hash), tip.height));
-    const cm = ldk.ChannelManager.constructor_new(feeEstimator, chainMonitor.as_Watch(), txBroadcaster, router.as_Router(),
-      messageRouter.as_MessageRouter(), logger, keys.as_EntropySource(), keys.as_NodeSigner(), keys.as_SignerProvider(), config, params,
-      Math.floor(now / 1000));
+    const params = ldk.ChainParameters.constructor_new(
+      ldk.Network.LDKNetwork_Regtest,
+      ldk.BestBlock.constructor_new(hashBytes(tip.hash), tip.height),
+    );
+    const cm = ldk.ChannelManager.constructor_new(
+      feeEstimator,
+      chainMonitor.as_Watch(),
+      txBroadcaster,
+      router.as_Router(),
+      messageRouter.as_MessageRouter(),
+      logger,
+      keys.as_EntropySource(),
+      keys.as_NodeSigner(),
+      keys.as_SignerProvider(),
+      config,
+      params,
+      Math.floor(now / 1000),
+    );
     const ignorer = ldk.IgnoringMessageHandler.constructor_new();
-    const peers = ldk.PeerManager.constructor_new(cm.as_ChannelMessageHandler(), ignorer.as_RoutingMessageHandler(),
-      ignorer.as_OnionMessageHandler(), ignorer.as_CustomMessageHandler(), Math.floor(now / 1000), new Uint8Array(randomBytes(32)), logger, keys.as_NodeSigner());
+    const peers = ldk.PeerManager.constructor_new(
+      cm.as_ChannelMessageHandler(),
+      ignorer.as_RoutingMessageHandler(),
+      ignorer.as_OnionMessageHandler(),
+      ignorer.as_CustomMessageHandler(),
+      Math.floor(now / 1000),
+      new Uint8Array(randomBytes(32)),
+      logger,
+      keys.as_NodeSigner(),
+    );
 
     let node: LdkNode | null = null;
     const kick = () => node?.kick();
     const sockets = new PeerSockets(() => peers, kick, note);
     const port = await sockets.listen(opts.port ?? 0);
     const feed = new BlockFeed(rpc, [cm.as_Listen(), chainMonitor.as_Listen()], tip, kick, note);
-    node = new LdkNode(opts, rpc, port, cm, chainMonitor, peers, keys, sockets, feed, store, broadcaster, new FundingWallet(), logFile);
+    node = new LdkNode(
+      opts,
+      rpc,
+      port,
+      cm,
+      chainMonitor,
+      peers,
+      keys,
+      sockets,
+      feed,
+      store,
+      broadcaster,
+      new FundingWallet(),
+      logFile,
+    );
     node.startTimers(fees);
     node.kick();
     return node;
@@ -185,7 +256,11 @@ export class LdkNode {
   /** Dials a peer. */
   async connect(host: string, port: number, nodeId: string): Promise<void> {
     await this.sockets.connect(host, port, fromHex(nodeId, 'nodeId'));
-    await this.until(() => this.peers.list_peers().some((p) => toHex(p.get_counterparty_node_id()) === nodeId), 10_000, `peer ${nodeId} did not complete the handshake`);
+    await this.until(
+      () => this.peers.list_peers().some((p) => toHex(p.get_counterparty_node_id()) === nodeId),
+      10_000,
+      `peer ${nodeId} did not complete the handshake`,
+    );
   }
 
   /** Brings LDK up to the chain's tip now (after mining). */
@@ -202,17 +277,24 @@ export class LdkNode {
   async openChannel(peer: string, capacitySat: bigint, timeoutMs = 30_000): Promise<string> {
     await this.wallet.fund(new Faucet(this.rpc), capacitySat + 10_000n);
     const r = this.cm.create_channel(fromHex(peer, 'peer'), capacitySat, 0n, 0n, null, null);
-    if (!(r instanceof ldk.Result_ChannelIdAPIErrorZ_OK)) throw new Error(`LDK create_channel: ${apiErrorText((r as ldk.Result_ChannelIdAPIErrorZ_Err).err)}`);
+    if (!(r instanceof ldk.Result_ChannelIdAPIErrorZ_OK))
+      throw new Error(`LDK create_channel: ${apiErrorText((r as ldk.Result_ChannelIdAPIErrorZ_Err).err)}`);
     this.kick();
-    await this.until(() => this.fundingTxid !== null && this.broadcaster.broadcast.includes(this.fundingTxid), timeoutMs,
-      'the funding transaction was not negotiated and broadcast');
+    await this.until(
+      () => this.fundingTxid !== null && this.broadcaster.broadcast.includes(this.fundingTxid),
+      timeoutMs,
+      'the funding transaction was not negotiated and broadcast',
+    );
     return this.fundingTxid!;
   }
 
   /** Waits until the channel is usable (channel_ready both ways, peer connected). */
   async waitChannelReady(timeoutMs: number): Promise<void> {
-    await this.until(() => this.cm.list_usable_channels().length > 0, timeoutMs,
-      `the channel did not become ready within ${timeoutMs} ms (funding confirmed? peer connected?)`);
+    await this.until(
+      () => this.cm.list_usable_channels().length > 0,
+      timeoutMs,
+      `the channel did not become ready within ${timeoutMs} ms (funding confirmed? peer connected?)`,
+    );
   }
 
   channel(): ChannelView | null {
@@ -246,9 +328,15 @@ export class LdkNode {
     if (!(desc instanceof ldk.Result_DescriptionCreationErrorZ_OK)) throw new Error('LDK: invoice description refused');
     const out: string[] = [];
     for (let i = 0; i < count; i++) {
-      const r = this.cm.create_bolt11_invoice(ldk.Option_u64Z.constructor_some(amountMsat), ldk.Bolt11InvoiceDescription.constructor_direct(desc.res),
-        ldk.Option_u32Z.constructor_some(3600), ldk.Option_u16Z.constructor_none(), ldk.Option_ThirtyTwoBytesZ.constructor_none());
-      if (!(r instanceof ldk.Result_Bolt11InvoiceSignOrCreationErrorZ_OK)) throw new Error('LDK create_bolt11_invoice failed');
+      const r = this.cm.create_bolt11_invoice(
+        ldk.Option_u64Z.constructor_some(amountMsat),
+        ldk.Bolt11InvoiceDescription.constructor_direct(desc.res),
+        ldk.Option_u32Z.constructor_some(3600),
+        ldk.Option_u16Z.constructor_none(),
+        ldk.Option_ThirtyTwoBytesZ.constructor_none(),
+      );
+      if (!(r instanceof ldk.Result_Bolt11InvoiceSignOrCreationErrorZ_OK))
+        throw new Error('LDK create_bolt11_invoice failed');
       out.push(r.res.to_str());
     }
     return out;
@@ -257,7 +345,8 @@ export class LdkNode {
   /** Pays a BOLT 11 invoice; resolves to the latency (ms) from send to Event::PaymentSent. */
   pay(invoice: string): Promise<number> {
     const parsed = ldk.Bolt11Invoice.constructor_from_str(invoice);
-    if (!(parsed instanceof ldk.Result_Bolt11InvoiceParseOrSemanticErrorZ_OK)) return Promise.reject(new Error('not a valid BOLT 11 invoice'));
+    if (!(parsed instanceof ldk.Result_Bolt11InvoiceParseOrSemanticErrorZ_OK))
+      return Promise.reject(new Error('not a valid BOLT 11 invoice'));
     const p = ldk.UtilMethods.constructor_payment_parameters_from_invoice(parsed.res);
     if (!(p instanceof ldk.Result_C3Tuple_ThirtyTwoBytesRecipientOnionFieldsRouteParametersZNoneZ_OK)) {
       return Promise.reject(new Error('invoice has no amount'));
@@ -271,7 +360,11 @@ export class LdkNode {
       const r = this.cm.send_payment(hash, p.res.get_b(), hash, p.res.get_c(), ldk.Retry.constructor_attempts(3));
       if (!(r instanceof ldk.Result_NoneRetryableSendFailureZ_OK)) {
         this.pending.delete(id);
-        reject(new Error(`LDK send_payment: ${ldk.RetryableSendFailure[(r as ldk.Result_NoneRetryableSendFailureZ_Err).err]}`));
+        reject(
+          new Error(
+            `LDK send_payment: ${ldk.RetryableSendFailure[(r as ldk.Result_NoneRetryableSendFailureZ_Err).err]}`,
+          ),
+        );
         return;
       }
       this.kick();
@@ -290,7 +383,8 @@ export class LdkNode {
     const c = this.cm.list_channels()[0];
     if (!c) throw new Error('no channel to close');
     const r = this.cm.close_channel(c.get_channel_id(), c.get_counterparty().get_node_id());
-    if (!(r instanceof ldk.Result_NoneAPIErrorZ_OK)) throw new Error(`LDK close_channel: ${apiErrorText((r as ldk.Result_NoneAPIErrorZ_Err).err)}`);
+    if (!(r instanceof ldk.Result_NoneAPIErrorZ_OK))
+      throw new Error(`LDK close_channel: ${apiErrorText((r as ldk.Result_NoneAPIErrorZ_Err).err)}`);
     this.kick();
     await this.waitClosed(timeoutMs);
   }
@@ -350,7 +444,12 @@ export class LdkNode {
     if (handled > 0) this.kick();
     if (!this.futureArmed) {
       this.futureArmed = true;
-      const cb = ldk.FutureCallback.new_impl({ call: () => { this.futureArmed = false; this.kick(); } });
+      const cb = ldk.FutureCallback.new_impl({
+        call: () => {
+          this.futureArmed = false;
+          this.kick();
+        },
+      });
       // The JS Future wrapper holds the only JS reference to `cb`, and LDK keeps calling it after the
       // wrapper is dropped: without this field both are collected and LDK calls into a dead object.
       this.armedFuture = this.cm.get_event_or_persistence_needed_future();
@@ -363,7 +462,8 @@ export class LdkNode {
       const tx = this.wallet.fundingTransaction(e.output_script, e.channel_value_satoshis);
       this.fundingTxid = txidOf(tx);
       const r = this.cm.funding_transaction_generated(e.temporary_channel_id, e.counterparty_node_id, tx);
-      if (!(r instanceof ldk.Result_NoneAPIErrorZ_OK)) this.note(`funding_transaction_generated: ${apiErrorText((r as ldk.Result_NoneAPIErrorZ_Err).err)}`);
+      if (!(r instanceof ldk.Result_NoneAPIErrorZ_OK))
+        this.note(`funding_transaction_generated: ${apiErrorText((r as ldk.Result_NoneAPIErrorZ_Err).err)}`);
     } else if (e instanceof ldk.Event_PaymentClaimable) {
       const preimage = e.purpose.preimage();
       if (preimage instanceof ldk.Option_ThirtyTwoBytesZ_Some) this.cm.claim_funds(preimage.some);
@@ -382,7 +482,10 @@ export class LdkNode {
       const p = this.pending.get(id);
       if (p) {
         this.pending.delete(id);
-        const reason = e.reason instanceof ldk.Option_PaymentFailureReasonZ_Some ? ldk.PaymentFailureReason[e.reason.some] : 'unknown';
+        const reason =
+          e.reason instanceof ldk.Option_PaymentFailureReasonZ_Some
+            ? ldk.PaymentFailureReason[e.reason.some]
+            : 'unknown';
         p.reject(new Error(`payment failed: ${reason}`));
       }
     } else if (e instanceof ldk.Event_PendingHTLCsForwardable) {
@@ -420,8 +523,14 @@ export class LdkNode {
   private startTimers(fees: FeeCache): void {
     this.feed.poll(this.opts.pollMs ?? 500);
     this.timers.push(
-      setInterval(() => { this.peers.timer_tick_occurred(); this.kick(); }, 10_000),
-      setInterval(() => { this.cm.timer_tick_occurred(); this.kick(); }, 60_000),
+      setInterval(() => {
+        this.peers.timer_tick_occurred();
+        this.kick();
+      }, 10_000),
+      setInterval(() => {
+        this.cm.timer_tick_occurred();
+        this.kick();
+      }, 60_000),
       setInterval(() => void fees.refresh().catch((err: Error) => this.note(`fee refresh: ${err.message}`)), 60_000),
     );
     for (const t of this.timers) t.unref();

@@ -7,7 +7,17 @@
  * directory: the same replacement as enclave-sim's `writeFileDurably`, in its synchronous form because
  * the caller cannot await. That is also what ldk-node's FilesystemStore does.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import * as ldk from 'lightningdevkit';
@@ -26,7 +36,11 @@ export function writeFileDurablySync(file: string, data: Uint8Array): void {
   } finally {
     closeSync(fd);
     if (!written) {
-      try { unlinkSync(tmp); } catch { /* already gone */ }
+      try {
+        unlinkSync(tmp);
+      } catch {
+        /* already gone */
+      }
     }
   }
   renameSync(tmp, file);
@@ -63,7 +77,8 @@ export class FilesystemKvStore {
 
   path(primary: string, secondary: string, key?: string): string {
     for (const part of [primary, secondary, key ?? '']) {
-      if (!/^[A-Za-z0-9_-]*$/.test(part)) throw new RangeError(`KVStore: invalid namespace or key ${JSON.stringify(part)}`);
+      if (!/^[A-Za-z0-9_-]*$/.test(part))
+        throw new RangeError(`KVStore: invalid namespace or key ${JSON.stringify(part)}`);
     }
     if (secondary !== '' && primary === '') throw new RangeError('KVStore: a secondary namespace needs a primary one');
     return join(this.root, primary, secondary, key ?? '');
@@ -103,7 +118,8 @@ export class FilesystemKvStore {
   list(primary: string, secondary: string): string[] {
     try {
       return readdirSync(this.path(primary, secondary), { withFileTypes: true })
-        .filter((e) => e.isFile() && !e.name.startsWith('.')).map((e) => e.name);
+        .filter((e) => e.isFile() && !e.name.startsWith('.'))
+        .map((e) => e.name);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
@@ -114,13 +130,17 @@ export class FilesystemKvStore {
   asKVStore(log: (msg: string) => void): ldk.KVStore {
     const io = (op: string, err: unknown): ldk.IOError => {
       log(`KVStore ${op} failed: ${(err as Error).message}`);
-      return (err as NodeJS.ErrnoException).code === 'ENOENT' ? ldk.IOError.LDKIOError_NotFound : ldk.IOError.LDKIOError_Other;
+      return (err as NodeJS.ErrnoException).code === 'ENOENT'
+        ? ldk.IOError.LDKIOError_NotFound
+        : ldk.IOError.LDKIOError_Other;
     };
     return ldk.KVStore.new_impl({
       read: (p, s, k) => {
         try {
           const data = this.read(p, s, k);
-          return data ? ldk.Result_CVec_u8ZIOErrorZ.constructor_ok(data) : ldk.Result_CVec_u8ZIOErrorZ.constructor_err(ldk.IOError.LDKIOError_NotFound);
+          return data
+            ? ldk.Result_CVec_u8ZIOErrorZ.constructor_ok(data)
+            : ldk.Result_CVec_u8ZIOErrorZ.constructor_err(ldk.IOError.LDKIOError_NotFound);
         } catch (err) {
           return ldk.Result_CVec_u8ZIOErrorZ.constructor_err(io('read', err));
         }

@@ -26,7 +26,16 @@ export interface ChainAccess {
 
 /** A node's state as main.ts reports it (amounts as decimal strings). */
 export interface NodeState {
-  channel: { channelId: string; fundingTxid: string | null; capacitySat: string; ready: boolean; usable: boolean; outboundMsat: string; inboundMsat: string; pendingHtlcs: number } | null;
+  channel: {
+    channelId: string;
+    fundingTxid: string | null;
+    capacitySat: string;
+    ready: boolean;
+    usable: boolean;
+    outboundMsat: string;
+    inboundMsat: string;
+    pendingHtlcs: number;
+  } | null;
   claimable_sat: string;
   claimed_msat: string;
   claimed_count: number;
@@ -40,7 +49,13 @@ export class LdkProcess {
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
 
-  private constructor(readonly name: string, private readonly proc: ChildProcess, readonly nodeId: string, readonly port: number, private stderr: () => string) {
+  private constructor(
+    readonly name: string,
+    private readonly proc: ChildProcess,
+    readonly nodeId: string,
+    readonly port: number,
+    private stderr: () => string,
+  ) {
     proc.on('message', (m: { id?: number; ok?: boolean; result?: unknown; error?: string }) => {
       const w = m.id === undefined ? undefined : this.waiting.get(m.id);
       if (!w) return;
@@ -49,7 +64,8 @@ export class LdkProcess {
       else w.reject(new Error(`${name}: ${m.error}`));
     });
     proc.on('exit', (code) => {
-      for (const w of this.waiting.values()) w.reject(new Error(`${name}: LDK node exited (${code}) ${this.stderr().trim()}`));
+      for (const w of this.waiting.values())
+        w.reject(new Error(`${name}: LDK node exited (${code}) ${this.stderr().trim()}`));
       this.waiting.clear();
     });
   }
@@ -61,24 +77,36 @@ export class LdkProcess {
     // argv is readable by every local user: the RPC password goes in the environment instead.
     const { rpcPassword, ...visible } = opts;
     const env = { ...process.env, [RPC_PASSWORD_ENV]: rpcPassword };
-    const proc = spawn(process.execPath, [...extra, '--import', 'tsx', MAIN, JSON.stringify(visible)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env });
+    const proc = spawn(process.execPath, [...extra, '--import', 'tsx', MAIN, JSON.stringify(visible)], {
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      env,
+    });
     let stderr = '';
-    proc.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+    proc.stderr!.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4000);
+    });
     const ready = await new Promise<{ node_id: string; port: number }>((resolve, reject) => {
-      const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`${name}: LDK node did not start within ${startTimeoutMs} ms`)); }, startTimeoutMs);
+      const timer = setTimeout(() => {
+        proc.kill('SIGKILL');
+        reject(new Error(`${name}: LDK node did not start within ${startTimeoutMs} ms`));
+      }, startTimeoutMs);
       proc.once('message', (m: any) => {
         clearTimeout(timer);
         if (m.type === 'ready') resolve(m);
         else reject(new Error(`${name}: ${m.message}`));
       });
-      proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${name}: LDK node exited (${code}) before it was ready ${stderr.trim()}`)); });
+      proc.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`${name}: LDK node exited (${code}) before it was ready ${stderr.trim()}`));
+      });
     });
     return new LdkProcess(name, proc, ready.node_id, ready.port, () => stderr);
   }
 
   request<T>(cmd: string, args: Record<string, unknown> = {}): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      if (this.proc.exitCode !== null || !this.proc.connected) return reject(new Error(`${this.name}: LDK node is not running`));
+      if (this.proc.exitCode !== null || !this.proc.connected)
+        return reject(new Error(`${this.name}: LDK node is not running`));
       const id = this.nextId++;
       this.waiting.set(id, { resolve, reject });
       this.proc.send({ id, cmd, ...args });
@@ -153,23 +181,45 @@ async function poll(cond: () => Promise<boolean>, timeoutMs: number, what: strin
 }
 
 export class LdkPair {
-  private constructor(readonly payer: LdkProcess, readonly payee: LdkProcess, readonly rpc: BitcoinRpcClient, readonly faucet: Faucet, readonly capacitySat: bigint, readonly fundingTxid: string) {}
+  private constructor(
+    readonly payer: LdkProcess,
+    readonly payee: LdkProcess,
+    readonly rpc: BitcoinRpcClient,
+    readonly faucet: Faucet,
+    readonly capacitySat: bigint,
+    readonly fundingTxid: string,
+  ) {}
 
   /** Two nodes, connected, with a confirmed, ready channel from payer to payee. Stops both on failure. */
   static async start(opts: LdkPairOptions): Promise<LdkPair> {
-    const node = (role: string): LdkNodeOptions => ({ datadir: join(opts.dir, role), rpcUrl: opts.rpcUrl, rpcUser: opts.rpcUser, rpcPassword: opts.rpcPassword, logLevel: opts.logLevel ?? 'info' });
+    const node = (role: string): LdkNodeOptions => ({
+      datadir: join(opts.dir, role),
+      rpcUrl: opts.rpcUrl,
+      rpcUser: opts.rpcUser,
+      rpcPassword: opts.rpcPassword,
+      logLevel: opts.logLevel ?? 'info',
+    });
     const started: LdkProcess[] = [];
     try {
-      const [payer, payee] = await Promise.all([LdkProcess.spawn('ldk payer', node('payer')), LdkProcess.spawn('ldk payee', node('payee'))]);
+      const [payer, payee] = await Promise.all([
+        LdkProcess.spawn('ldk payer', node('payer')),
+        LdkProcess.spawn('ldk payee', node('payee')),
+      ]);
       started.push(payer, payee);
       const rpc = new BitcoinRpcClient({ url: opts.rpcUrl, user: opts.rpcUser, password: opts.rpcPassword });
       const faucet = new Faucet(rpc);
       await payer.request('connect', { host: '127.0.0.1', port: payee.port, nodeId: payee.nodeId });
-      const fundingTxid = await payer.request<string>('open', { peer: payee.nodeId, capacitySat: String(opts.capacitySat) });
+      const fundingTxid = await payer.request<string>('open', {
+        peer: payee.nodeId,
+        capacitySat: String(opts.capacitySat),
+      });
       await faucet.mine(opts.confirmations ?? 6);
       await Promise.all([payer.request('sync'), payee.request('sync')]);
       const readyTimeoutMs = opts.readyTimeoutMs ?? 30_000;
-      await Promise.all([payer.request('waitReady', { timeoutMs: readyTimeoutMs }), payee.request('waitReady', { timeoutMs: readyTimeoutMs })]);
+      await Promise.all([
+        payer.request('waitReady', { timeoutMs: readyTimeoutMs }),
+        payee.request('waitReady', { timeoutMs: readyTimeoutMs }),
+      ]);
       return new LdkPair(payer, payee, rpc, faucet, opts.capacitySat, fundingTxid);
     } catch (err) {
       await Promise.all(started.map((p) => p.stop().catch(() => undefined)));
@@ -181,34 +231,60 @@ export class LdkPair {
   async run(payments: number, window: number, amountSat: bigint, settleTimeoutMs = 60_000): Promise<LdkRunResult> {
     const [payerBefore, payeeBefore] = await Promise.all([this.payer.state(), this.payee.state()]);
     // The payee makes the invoices before the clock starts, as a shop hands out invoices before it is paid.
-    const invoices = await this.payee.request<string[]>('invoices', { count: payments, amountMsat: String(amountSat * 1000n) });
-    const [load, spent] = await metered([this.payer, this.payee], () => this.payer.request<LdkLoadResult>('load', { invoices, window }));
+    const invoices = await this.payee.request<string[]>('invoices', {
+      count: payments,
+      amountMsat: String(amountSat * 1000n),
+    });
+    const [load, spent] = await metered([this.payer, this.payee], () =>
+      this.payer.request<LdkLoadResult>('load', { invoices, window }),
+    );
     const paid = BigInt(payments - load.failed) * amountSat;
     let verificationError: string | undefined;
     // The last fulfils finish their commitment round after PaymentSent: wait until no HTLC is left.
     let payerAfter = payerBefore;
     let payeeAfter = payeeBefore;
     try {
-      await poll(async () => {
-        [payerAfter, payeeAfter] = await Promise.all([this.payer.state(), this.payee.state()]);
-        return payerAfter.channel?.pendingHtlcs === 0 && payeeAfter.channel?.pendingHtlcs === 0
-          && payeeAfter.claimed_count - payeeBefore.claimed_count === payments - load.failed;
-      }, settleTimeoutMs, 'HTLCs still pending after the run');
+      await poll(
+        async () => {
+          [payerAfter, payeeAfter] = await Promise.all([this.payer.state(), this.payee.state()]);
+          return (
+            payerAfter.channel?.pendingHtlcs === 0 &&
+            payeeAfter.channel?.pendingHtlcs === 0 &&
+            payeeAfter.claimed_count - payeeBefore.claimed_count === payments - load.failed
+          );
+        },
+        settleTimeoutMs,
+        'HTLCs still pending after the run',
+      );
     } catch (err) {
       verificationError = (err as Error).message;
     }
     const payeeGain = BigInt(payeeAfter.claimable_sat) - BigInt(payeeBefore.claimable_sat);
     const payerLoss = BigInt(payerBefore.claimable_sat) - BigInt(payerAfter.claimable_sat);
     const claimed = BigInt(payeeAfter.claimed_msat) - BigInt(payeeBefore.claimed_msat);
-    if (!verificationError && load.failed > 0) verificationError = `${load.failed} payments failed: ${load.errors.join('; ')}`;
-    if (!verificationError && claimed !== paid * 1000n) verificationError = `payee claimed ${claimed} msat, expected ${paid * 1000n}`;
-    if (!verificationError && payeeGain !== paid) verificationError = `payee balance grew by ${payeeGain} sat, expected ${paid}`;
-    if (!verificationError && payerLoss !== paid) verificationError = `payer balance fell by ${payerLoss} sat, expected ${paid}`;
+    if (!verificationError && load.failed > 0)
+      verificationError = `${load.failed} payments failed: ${load.errors.join('; ')}`;
+    if (!verificationError && claimed !== paid * 1000n)
+      verificationError = `payee claimed ${claimed} msat, expected ${paid * 1000n}`;
+    if (!verificationError && payeeGain !== paid)
+      verificationError = `payee balance grew by ${payeeGain} sat, expected ${paid}`;
+    if (!verificationError && payerLoss !== paid)
+      verificationError = `payer balance fell by ${payerLoss} sat, expected ${paid}`;
     return {
-      payments, window, seconds: load.seconds, paymentsPerSec: payments / load.seconds, latency: load.latency, failed: load.failed,
-      paidSat: paid, payeeGainSat: payeeGain, verified: verificationError === undefined, ...(verificationError ? { verificationError } : {}),
-      cpuMs: [spent.cpu_ms[0]!, spent.cpu_ms[1]!], rssMb: [spent.rss_mb[0]!, spent.rss_mb[1]!],
-      storeWrites: payerAfter.store.writes + payeeAfter.store.writes - payerBefore.store.writes - payeeBefore.store.writes,
+      payments,
+      window,
+      seconds: load.seconds,
+      paymentsPerSec: payments / load.seconds,
+      latency: load.latency,
+      failed: load.failed,
+      paidSat: paid,
+      payeeGainSat: payeeGain,
+      verified: verificationError === undefined,
+      ...(verificationError ? { verificationError } : {}),
+      cpuMs: [spent.cpu_ms[0]!, spent.cpu_ms[1]!],
+      rssMb: [spent.rss_mb[0]!, spent.rss_mb[1]!],
+      storeWrites:
+        payerAfter.store.writes + payeeAfter.store.writes - payerBefore.store.writes - payeeBefore.store.writes,
     };
   }
 
@@ -221,7 +297,9 @@ export class LdkPair {
     const [payerState, payeeState] = await Promise.all([this.payer.state(), this.payee.state()]);
     await this.payer.request('close', { timeoutMs });
     await this.payee.request('waitClosed', { timeoutMs });
-    const candidates = [...new Set([...(await this.payer.state()).broadcast, ...(await this.payee.state()).broadcast])].filter((t) => t !== this.fundingTxid);
+    const candidates = [
+      ...new Set([...(await this.payer.state()).broadcast, ...(await this.payee.state()).broadcast]),
+    ].filter((t) => t !== this.fundingTxid);
     await this.faucet.mine(1);
     for (const txid of candidates) {
       const tx = await this.rpc.getRawTransaction(txid).catch(() => null);
@@ -234,13 +312,21 @@ export class LdkPair {
       const payerSat = BigInt(payerState.claimable_sat);
       let verificationError: string | undefined;
       if (tx.confirmations < 1) verificationError = `closing transaction ${txid} is not confirmed`;
-      else if (payeeOutputSat !== payeeSat) verificationError = `payee output ${payeeOutputSat} sat, its balance was ${payeeSat}`;
+      else if (payeeOutputSat !== payeeSat)
+        verificationError = `payee output ${payeeOutputSat} sat, its balance was ${payeeSat}`;
       // The funder's balance already excludes the commitment fee; the closing fee is at most that, and the
       // difference goes back to the funder.
       else if (payerOutputSat + feeSat < payerSat || payerOutputSat + payeeOutputSat + feeSat !== this.capacitySat) {
         verificationError = `payer output ${payerOutputSat} sat + fee ${feeSat} sat does not account for its balance ${payerSat} sat`;
       }
-      return { closingTxid: txid, payeeOutputSat, payerOutputSat, feeSat, verified: verificationError === undefined, ...(verificationError ? { verificationError } : {}) };
+      return {
+        closingTxid: txid,
+        payeeOutputSat,
+        payerOutputSat,
+        feeSat,
+        verified: verificationError === undefined,
+        ...(verificationError ? { verificationError } : {}),
+      };
     }
     throw new Error(`no broadcast transaction spends the funding output ${this.fundingTxid}`);
   }

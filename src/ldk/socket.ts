@@ -39,8 +39,14 @@ export class PeerSockets {
   connect(host: string, port: number, nodeId: Uint8Array, timeoutMs = 10_000): Promise<void> {
     return new Promise((resolve, reject) => {
       const socket = tcpConnect({ host, port });
-      const timer = setTimeout(() => { socket.destroy(); reject(new Error(`connect ${host}:${port}: no answer within ${timeoutMs} ms`)); }, timeoutMs);
-      socket.once('error', (err) => { clearTimeout(timer); reject(new Error(`connect ${host}:${port}: ${err.message}`)); });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`connect ${host}:${port}: no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        reject(new Error(`connect ${host}:${port}: ${err.message}`));
+      });
       socket.once('connect', () => {
         clearTimeout(timer);
         try {
@@ -106,7 +112,11 @@ export class PeerSockets {
       this.kick();
     });
     if (outboundTo) {
-      const init = this.peers().new_outbound_connection(outboundTo, descriptor, ldk.Option_SocketAddressZ.constructor_none());
+      const init = this.peers().new_outbound_connection(
+        outboundTo,
+        descriptor,
+        ldk.Option_SocketAddressZ.constructor_none(),
+      );
       if (!(init instanceof ldk.Result_CVec_u8ZPeerHandleErrorZ_OK)) {
         ldkClosed = true;
         socket.destroy();

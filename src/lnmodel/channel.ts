@@ -16,11 +16,26 @@
 import { randomBytes } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
 import {
-  buildCommitment, checkCommitmentSignatures, commitmentFee, obscuringFactorOf, otherSide, signCommitment,
-  MAX_ACCEPTED_HTLCS, type ChannelConfig, type ChannelSpec, type Htlc, type Side,
+  buildCommitment,
+  checkCommitmentSignatures,
+  commitmentFee,
+  obscuringFactorOf,
+  otherSide,
+  signCommitment,
+  MAX_ACCEPTED_HTLCS,
+  type ChannelConfig,
+  type ChannelSpec,
+  type Htlc,
+  type Side,
 } from './commitment.ts';
 import { basepointsOf, bytesEqual, derivePrivkey, type Basepoints, type Bytes, type ChannelSecrets } from './keys.ts';
-import { chainIndexOf, CommitmentSecrets, perCommitmentPoint, RevocationStore, type StoredSecret } from './revocation.ts';
+import {
+  chainIndexOf,
+  CommitmentSecrets,
+  perCommitmentPoint,
+  RevocationStore,
+  type StoredSecret,
+} from './revocation.ts';
 import { fundingOutput } from './scripts.ts';
 import type { AcceptChannel, CommitmentSigned, LnMessage, LnMode, OpenChannel, RevokeAndAck } from './wire.ts';
 
@@ -131,7 +146,11 @@ export function applyUpdates(spec: ChannelSpec, updates: Update[]): ChannelSpec 
     }
   }
   const kept = removed ? spec.htlcs.filter((h) => !removed.has(h.id)) : spec.htlcs;
-  return { openerSat, acceptorSat, htlcs: added.length ? [...kept, ...added.filter((h) => !removed?.has(h.id))] : kept };
+  return {
+    openerSat,
+    acceptorSat,
+    htlcs: added.length ? [...kept, ...added.filter((h) => !removed?.has(h.id))] : kept,
+  };
 }
 
 const htlcIndexCache = new WeakMap<ChannelSpec, Map<number, Htlc>>();
@@ -178,10 +197,15 @@ export class Channel {
   nextUpdateId: number;
   nextRemoteUpdateId: number;
 
-  constructor(readonly cfg: ChannelConfig, private readonly secrets: ChannelSecrets, snap: ChannelSnapshot) {
+  constructor(
+    readonly cfg: ChannelConfig,
+    private readonly secrets: ChannelSecrets,
+    snap: ChannelSnapshot,
+  ) {
     this.own = new CommitmentSecrets(secrets.commitmentSeed);
     this.ownBasepoints = basepointsOf(secrets);
-    if (!bytesEqual(this.ownBasepoints.funding, cfg.basepoints[snap.side].funding)) throw new Error('secrets do not match the channel');
+    if (!bytesEqual(this.ownBasepoints.funding, cfg.basepoints[snap.side].funding))
+      throw new Error('secrets do not match the channel');
     this.counterpartyFunding = cfg.basepoints[otherSide(snap.side)].funding;
     this.side = snap.side;
     this.mode = snap.mode;
@@ -199,10 +223,18 @@ export class Channel {
   }
 
   /** The state right after open_channel/accept_channel: commitment 0 on both sides, not yet signed. */
-  static opened(cfg: ChannelConfig, secrets: ChannelSecrets, side: Side, mode: LnMode, remoteFirstPoints: Bytes[]): Channel {
+  static opened(
+    cfg: ChannelConfig,
+    secrets: ChannelSecrets,
+    side: Side,
+    mode: LnMode,
+    remoteFirstPoints: Bytes[],
+  ): Channel {
     const spec: ChannelSpec = { openerSat: cfg.capacitySat, acceptorSat: 0n, htlcs: [] };
     return new Channel(cfg, secrets, {
-      version: 1, side, mode,
+      version: 1,
+      side,
+      mode,
       local: { index: 0, spec, txid: '', signature: emptySig(), htlcSignatures: [] },
       remote: { index: 0, spec, txid: '' },
       remotePoints: remoteFirstPoints.map((point, index) => ({ index, point })),
@@ -267,7 +299,10 @@ export class Channel {
         updates.push({ kind: 'pay', id, amountSat });
       } else {
         const preimage = new Uint8Array(randomBytes(32));
-        updates.push({ kind: 'add', htlc: { id, amountSat, paymentHash: sha256(preimage), cltvExpiry: DEFAULT_CHANNEL_PARAMS.cltvExpiry } });
+        updates.push({
+          kind: 'add',
+          htlc: { id, amountSat, paymentHash: sha256(preimage), cltvExpiry: DEFAULT_CHANNEL_PARAMS.cltvExpiry },
+        });
         this.preimages.set(id, preimage);
       }
     }
@@ -280,7 +315,14 @@ export class Channel {
     for (const u of updates) {
       if (u.kind === 'pay') out.push({ type: 'update_pay', id: u.id, amountSat: u.amountSat });
       else if (u.kind === 'add') {
-        out.push({ type: 'update_add_htlc', id: u.htlc.id, amountSat: u.htlc.amountSat, paymentHash: u.htlc.paymentHash, cltvExpiry: u.htlc.cltvExpiry, keysendPreimage: this.preimages.get(u.htlc.id)! });
+        out.push({
+          type: 'update_add_htlc',
+          id: u.htlc.id,
+          amountSat: u.htlc.amountSat,
+          paymentHash: u.htlc.paymentHash,
+          cltvExpiry: u.htlc.cltvExpiry,
+          keysendPreimage: this.preimages.get(u.htlc.id)!,
+        });
       }
     }
     this.pendingForLocal = this.pendingForLocal.concat(updates);
@@ -297,8 +339,13 @@ export class Channel {
    */
   fulfillCommittedHtlcs(out: LnMessage[]): boolean {
     if (this.side !== 'acceptor' || !this.quiescent() || this.local.spec.htlcs.length === 0) return false;
-    const updates: Update[] = this.local.spec.htlcs.map((h) => ({ kind: 'fulfill', id: h.id, preimage: this.preimages.get(h.id)! }));
-    for (const u of updates) if (u.kind === 'fulfill') out.push({ type: 'update_fulfill_htlc', id: u.id, paymentPreimage: u.preimage });
+    const updates: Update[] = this.local.spec.htlcs.map((h) => ({
+      kind: 'fulfill',
+      id: h.id,
+      preimage: this.preimages.get(h.id)!,
+    }));
+    for (const u of updates)
+      if (u.kind === 'fulfill') out.push({ type: 'update_fulfill_htlc', id: u.id, paymentPreimage: u.preimage });
     this.pendingForLocal = this.pendingForLocal.concat(updates);
     this.pendingForRemote = this.pendingForRemote.concat(updates);
     this.dirty = true;
@@ -313,9 +360,17 @@ export class Channel {
       case 'update_pay':
         return this.onUpdate({ kind: 'pay', id: m.id, amountSat: m.amountSat }, 'balance');
       case 'update_add_htlc': {
-        if (!bytesEqual(sha256(m.keysendPreimage), m.paymentHash)) throw new ProtocolError(`HTLC ${m.id}: keysend preimage does not match the payment hash`);
-        if (this.local.spec.htlcs.length + this.pendingForLocal.length >= MAX_ACCEPTED_HTLCS) throw new ProtocolError('too many HTLCs');
-        this.onUpdate({ kind: 'add', htlc: { id: m.id, amountSat: m.amountSat, paymentHash: m.paymentHash, cltvExpiry: m.cltvExpiry } }, 'htlc');
+        if (!bytesEqual(sha256(m.keysendPreimage), m.paymentHash))
+          throw new ProtocolError(`HTLC ${m.id}: keysend preimage does not match the payment hash`);
+        if (this.local.spec.htlcs.length + this.pendingForLocal.length >= MAX_ACCEPTED_HTLCS)
+          throw new ProtocolError('too many HTLCs');
+        this.onUpdate(
+          {
+            kind: 'add',
+            htlc: { id: m.id, amountSat: m.amountSat, paymentHash: m.paymentHash, cltvExpiry: m.cltvExpiry },
+          },
+          'htlc',
+        );
         this.preimages.set(m.id, m.keysendPreimage);
         return;
       }
@@ -325,7 +380,8 @@ export class Channel {
         if (!h || !htlcsById(this.remote.spec).has(m.id) || this.fulfilling.has(m.id)) {
           throw new ProtocolError(`fulfill of HTLC ${m.id}, which is not (or no longer) irrevocably committed`);
         }
-        if (!bytesEqual(sha256(m.paymentPreimage), h.paymentHash)) throw new ProtocolError(`HTLC ${m.id}: wrong preimage`);
+        if (!bytesEqual(sha256(m.paymentPreimage), h.paymentHash))
+          throw new ProtocolError(`HTLC ${m.id}: wrong preimage`);
         const u: Update = { kind: 'fulfill', id: m.id, preimage: m.paymentPreimage };
         this.fulfilling.add(m.id);
         this.pendingForLocal.push(u);
@@ -369,7 +425,9 @@ export class Channel {
 
   private affordability(spec: ChannelSpec): string | null {
     // The opener pays the fee of both commitments; check the larger one.
-    const fee = [commitmentFee(this.cfg, 'opener', spec), commitmentFee(this.cfg, 'acceptor', spec)].reduce((a, b) => (a > b ? a : b));
+    const fee = [commitmentFee(this.cfg, 'opener', spec), commitmentFee(this.cfg, 'acceptor', spec)].reduce((a, b) =>
+      a > b ? a : b,
+    );
     if (spec.openerSat < this.cfg.reserveSat + fee) {
       return `insufficient balance: ${spec.openerSat} sat left, reserve ${this.cfg.reserveSat} + fee ${fee}`;
     }
@@ -380,7 +438,8 @@ export class Channel {
     if (this.side !== 'acceptor' || this.mode !== mode) throw new ProtocolError(`unexpected ${u.kind} update`);
     const id = u.kind === 'add' ? u.htlc.id : u.id;
     if (id !== this.nextRemoteUpdateId) throw new ProtocolError(`update id ${id}, expected ${this.nextRemoteUpdateId}`);
-    if ((u.kind === 'add' ? u.htlc.amountSat : u.kind === 'pay' ? u.amountSat : 1n) <= 0n) throw new ProtocolError('non-positive amount');
+    if ((u.kind === 'add' ? u.htlc.amountSat : u.kind === 'pay' ? u.amountSat : 1n) <= 0n)
+      throw new ProtocolError('non-positive amount');
     // Affordability is checked once for the whole batch, on commitment_signed: the channel fails either way.
     this.nextRemoteUpdateId++;
     this.pendingForLocal.push(u);
@@ -410,7 +469,11 @@ export class Channel {
     this.fulfilling.clear();
     this.dirty = true;
     // Revoke the commitment just replaced: reveal its secret and announce the point after the new one.
-    out.push({ type: 'revoke_and_ack', perCommitmentSecret: this.own.secret(revoked), nextPerCommitmentPoint: this.own.point(index + 1) });
+    out.push({
+      type: 'revoke_and_ack',
+      perCommitmentSecret: this.own.secret(revoked),
+      nextPerCommitmentPoint: this.own.point(index + 1),
+    });
     this.own.forget(revoked);
     if (this.pendingForRemote.length > 0) this.signWanted = true;
     this.maybeSign(out);
@@ -430,7 +493,9 @@ export class Channel {
       throw new ProtocolError(`revocation secret for commitment ${revoked} does not match its per-commitment point`);
     }
     if (!this.revocations.insert(chainIndexOf(revoked), m.perCommitmentSecret)) {
-      throw new ProtocolError(`revocation secret for commitment ${revoked} is not from the same seed as the earlier ones`);
+      throw new ProtocolError(
+        `revocation secret for commitment ${revoked} is not from the same seed as the earlier ones`,
+      );
     }
     this.remotePoints.delete(revoked);
     this.remotePoints.set(this.remote.index + 1, m.nextPerCommitmentPoint);
@@ -452,7 +517,8 @@ export class Channel {
     const spec = applyUpdates(this.remote.spec, this.pendingForRemote);
     const point = this.remotePointFor(index);
     const built = buildCommitment(this.cfg, otherSide(this.side), index, point, spec);
-    const htlcPriv = built.htlcSighashes.length > 0 ? derivePrivkey(this.secrets.htlc, this.ownBasepoints.htlc, point) : null;
+    const htlcPriv =
+      built.htlcSighashes.length > 0 ? derivePrivkey(this.secrets.htlc, this.ownBasepoints.htlc, point) : null;
     const sigs = signCommitment(built, this.secrets.funding, htlcPriv);
     out.push({ type: 'commitment_signed', signature: sigs.signature, htlcSignatures: sigs.htlcSignatures });
     this.remote = { index, spec, txid: built.txid };

@@ -15,10 +15,21 @@ import { Transaction } from 'bitcoinjs-lib';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { concatBytes } from '@noble/hashes/utils.js';
 import {
-  deriveCommitmentKeys, signHash, verifyHash,
-  type Basepoints, type Bytes, type CommitmentKeys,
+  deriveCommitmentKeys,
+  signHash,
+  verifyHash,
+  type Basepoints,
+  type Bytes,
+  type CommitmentKeys,
 } from './keys.ts';
-import { compareBytes, offeredHtlcScript, p2wpkhOutput, p2wshOutput, receivedHtlcScript, toLocalScript } from './scripts.ts';
+import {
+  compareBytes,
+  offeredHtlcScript,
+  p2wpkhOutput,
+  p2wshOutput,
+  receivedHtlcScript,
+  toLocalScript,
+} from './scripts.ts';
 
 export type Side = 'opener' | 'acceptor';
 
@@ -115,16 +126,34 @@ interface PlannedOutput {
  * Builds commitment number `index` of `holder` for `spec`, with the holder's per-commitment point
  * `holderPoint`, and computes the sighashes both parties sign or verify.
  */
-export function buildCommitment(cfg: ChannelConfig, holder: Side, index: number, holderPoint: Bytes, spec: ChannelSpec): BuiltCommitment {
+export function buildCommitment(
+  cfg: ChannelConfig,
+  holder: Side,
+  index: number,
+  holderPoint: Bytes,
+  spec: ChannelSpec,
+): BuiltCommitment {
   const withHtlcKeys = untrimmedHtlcs(cfg, holder, spec).length > 0;
-  const keys = deriveCommitmentKeys(holderPoint, cfg.basepoints[holder], cfg.basepoints[otherSide(holder)], withHtlcKeys);
+  const keys = deriveCommitmentKeys(
+    holderPoint,
+    cfg.basepoints[holder],
+    cfg.basepoints[otherSide(holder)],
+    withHtlcKeys,
+  );
   return buildCommitmentWithKeys(cfg, holder, index, keys, spec);
 }
 
 /** buildCommitment with the per-commitment keys already derived (BOLT 3 test vectors give them directly). */
-export function buildCommitmentWithKeys(cfg: ChannelConfig, holder: Side, index: number, keys: CommitmentKeys, spec: ChannelSpec): BuiltCommitment {
+export function buildCommitmentWithKeys(
+  cfg: ChannelConfig,
+  holder: Side,
+  index: number,
+  keys: CommitmentKeys,
+  spec: ChannelSpec,
+): BuiltCommitment {
   const htlcs = untrimmedHtlcs(cfg, holder, spec);
-  if (htlcs.length > 0 && (!keys.localHtlc || !keys.remoteHtlc)) throw new Error('HTLC keys are needed for HTLC outputs');
+  if (htlcs.length > 0 && (!keys.localHtlc || !keys.remoteHtlc))
+    throw new Error('HTLC keys are needed for HTLC outputs');
   const fee = commitmentFee(cfg, holder, spec);
   const holderBalance = holder === 'opener' ? spec.openerSat : spec.acceptorSat;
   const counterpartyBalance = holder === 'opener' ? spec.acceptorSat : spec.openerSat;
@@ -139,12 +168,20 @@ export function buildCommitmentWithKeys(cfg: ChannelConfig, holder: Side, index:
     const witnessScript = offered
       ? offeredHtlcScript(keys.revocation, keys.localHtlc!, keys.remoteHtlc!, h.paymentHash)
       : receivedHtlcScript(keys.revocation, keys.localHtlc!, keys.remoteHtlc!, h.paymentHash, h.cltvExpiry);
-    outs.push({ value: h.amountSat, script: p2wshOutput(witnessScript), cltv: h.cltvExpiry, htlc: { h, witnessScript } });
+    outs.push({
+      value: h.amountSat,
+      script: p2wshOutput(witnessScript),
+      cltv: h.cltvExpiry,
+      htlc: { h, witnessScript },
+    });
   }
   if (toLocalSat >= cfg.dustLimitSat) outs.push({ value: toLocalSat, script: toLocalOutput, cltv: 0 });
-  if (toRemoteSat >= cfg.dustLimitSat) outs.push({ value: toRemoteSat, script: p2wpkhOutput(keys.remotePayment), cltv: 0 });
+  if (toRemoteSat >= cfg.dustLimitSat)
+    outs.push({ value: toRemoteSat, script: p2wpkhOutput(keys.remotePayment), cltv: 0 });
   // BIP 69, with cltv_expiry breaking ties between otherwise identical HTLC outputs (BOLT 3).
-  outs.sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : compareBytes(a.script, b.script) || a.cltv - b.cltv));
+  outs.sort((a, b) =>
+    a.value < b.value ? -1 : a.value > b.value ? 1 : compareBytes(a.script, b.script) || a.cltv - b.cltv,
+  );
 
   const obscured = BigInt(index) ^ cfg.obscuringFactor;
   const tx = new Transaction();
@@ -170,7 +207,18 @@ export function buildCommitmentWithKeys(cfg: ChannelConfig, holder: Side, index:
       htlcSighashes.push(htx.hashForWitnessV0(0, o.htlc.witnessScript, o.value, Transaction.SIGHASH_ALL));
     });
   }
-  return { holder, index, txid: tx.getId(), sighash, htlcIds, htlcSighashes, keys, toLocalSat, toRemoteSat, feeSat: fee };
+  return {
+    holder,
+    index,
+    txid: tx.getId(),
+    sighash,
+    htlcIds,
+    htlcSighashes,
+    keys,
+    toLocalSat,
+    toRemoteSat,
+    feeSat: fee,
+  };
 }
 
 export interface CommitmentSignatures {
@@ -191,13 +239,19 @@ export function signCommitment(c: BuiltCommitment, fundingPriv: Bytes, htlcPriv:
 }
 
 /** Checks the counterparty's signatures on our own commitment `c`; returns the reason if one fails, else null. */
-export function checkCommitmentSignatures(c: BuiltCommitment, sigs: CommitmentSignatures, counterpartyFundingPub: Bytes): string | null {
-  if (!verifyHash(c.sighash, counterpartyFundingPub, sigs.signature)) return `invalid commitment signature for commitment ${c.index}`;
+export function checkCommitmentSignatures(
+  c: BuiltCommitment,
+  sigs: CommitmentSignatures,
+  counterpartyFundingPub: Bytes,
+): string | null {
+  if (!verifyHash(c.sighash, counterpartyFundingPub, sigs.signature))
+    return `invalid commitment signature for commitment ${c.index}`;
   if (sigs.htlcSignatures.length !== c.htlcSighashes.length) {
     return `expected ${c.htlcSighashes.length} HTLC signatures, got ${sigs.htlcSignatures.length}`;
   }
   for (let i = 0; i < c.htlcSighashes.length; i++) {
-    if (!verifyHash(c.htlcSighashes[i]!, c.keys.remoteHtlc!, sigs.htlcSignatures[i]!)) return `invalid HTLC signature for HTLC ${c.htlcIds[i]}`;
+    if (!verifyHash(c.htlcSighashes[i]!, c.keys.remoteHtlc!, sigs.htlcSignatures[i]!))
+      return `invalid HTLC signature for HTLC ${c.htlcIds[i]}`;
   }
   return null;
 }

@@ -85,7 +85,10 @@ function required(p: Bytes | null, what: string): Bytes {
 
 /** BOLT 3: pubkey = basepoint + SHA256(per_commitment_point || basepoint)·G. */
 export function derivePubkey(basepoint: Bytes, perCommitmentPoint: Bytes): Bytes {
-  return required(ecc.pointAddScalar(basepoint, sha256(concatBytes(perCommitmentPoint, basepoint)), true), 'derivePubkey');
+  return required(
+    ecc.pointAddScalar(basepoint, sha256(concatBytes(perCommitmentPoint, basepoint)), true),
+    'derivePubkey',
+  );
 }
 
 /** BOLT 3: privkey = basepoint_secret + SHA256(per_commitment_point || basepoint). */
@@ -100,8 +103,14 @@ export function derivePrivkey(basepointSecret: Bytes, basepoint: Bytes, perCommi
  * expensive step of building a commitment here.
  */
 export function deriveRevocationPubkey(revocationBasepoint: Bytes, perCommitmentPoint: Bytes): Bytes {
-  const a = required(ecc.pointMultiply(revocationBasepoint, sha256(concatBytes(revocationBasepoint, perCommitmentPoint)), true), 'revocation R');
-  const b = required(ecc.pointMultiply(perCommitmentPoint, sha256(concatBytes(perCommitmentPoint, revocationBasepoint)), true), 'revocation P');
+  const a = required(
+    ecc.pointMultiply(revocationBasepoint, sha256(concatBytes(revocationBasepoint, perCommitmentPoint)), true),
+    'revocation R',
+  );
+  const b = required(
+    ecc.pointMultiply(perCommitmentPoint, sha256(concatBytes(perCommitmentPoint, revocationBasepoint)), true),
+    'revocation P',
+  );
   return required(ecc.pointAdd(a, b, true), 'revocation sum');
 }
 
@@ -109,7 +118,12 @@ export function deriveRevocationPubkey(revocationBasepoint: Bytes, perCommitment
  * The keys of the commitment held by `holder` for the per-commitment point `holderPoint`. The revocation
  * key is built on the counterparty's revocation basepoint (the counterparty is who may punish this commitment).
  */
-export function deriveCommitmentKeys(holderPoint: Bytes, holder: Basepoints, counterparty: Basepoints, withHtlcKeys: boolean): CommitmentKeys {
+export function deriveCommitmentKeys(
+  holderPoint: Bytes,
+  holder: Basepoints,
+  counterparty: Basepoints,
+  withHtlcKeys: boolean,
+): CommitmentKeys {
   const keys: CommitmentKeys = {
     revocation: deriveRevocationPubkey(counterparty.revocation, holderPoint),
     localDelayed: derivePubkey(holder.delayedPayment, holderPoint),

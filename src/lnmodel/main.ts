@@ -32,7 +32,8 @@ function writeLine(value: unknown): void {
 
 function toBigInt(v: unknown, what: string): bigint {
   if (typeof v === 'bigint') return v;
-  if ((typeof v === 'string' && /^[0-9]+$/.test(v)) || (typeof v === 'number' && Number.isSafeInteger(v))) return BigInt(v);
+  if ((typeof v === 'string' && /^[0-9]+$/.test(v)) || (typeof v === 'number' && Number.isSafeInteger(v)))
+    return BigInt(v);
   throw new Error(`${what} must be a non-negative integer`);
 }
 
@@ -46,11 +47,15 @@ async function handle(party: Party, cmd: Record<string, unknown>): Promise<unkno
         window: cmd.window === undefined ? 1 : Number(cmd.window),
       });
     case 'state':
-      return party.settledState({ localIndex: Number(cmd.minLocalIndex ?? 0), remoteIndex: Number(cmd.minRemoteIndex ?? 0) });
+      return party.settledState({
+        localIndex: Number(cmd.minLocalIndex ?? 0),
+        remoteIndex: Number(cmd.minRemoteIndex ?? 0),
+      });
     case 'usage':
       return party.usage();
     case 'inject':
-      if (cmd.fault !== 'bad_commitment_signature' && cmd.fault !== 'bad_revocation_secret') throw new Error('unknown fault');
+      if (cmd.fault !== 'bad_commitment_signature' && cmd.fault !== 'bad_revocation_secret')
+        throw new Error('unknown fault');
       party.inject(cmd.fault as Fault);
       return { injected: cmd.fault };
     case 'stop':

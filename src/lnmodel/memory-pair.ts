@@ -5,7 +5,14 @@
 import { Channel, configFromOpen, DEFAULT_CHANNEL_PARAMS, FUNDING_TX_HASH, type TurnEvents } from './channel.ts';
 import { basepointsOf, generateChannelSecrets } from './keys.ts';
 import { CommitmentSecrets } from './revocation.ts';
-import { decodeMessage, encodeMessage, type AcceptChannel, type LnMessage, type LnMode, type OpenChannel } from './wire.ts';
+import {
+  decodeMessage,
+  encodeMessage,
+  type AcceptChannel,
+  type LnMessage,
+  type LnMode,
+  type OpenChannel,
+} from './wire.ts';
 
 export interface InMemoryPair {
   payer: Channel;
@@ -25,12 +32,23 @@ export function openInMemoryPair(mode: LnMode, capacitySat = 10_000_000n): InMem
   const pa = new CommitmentSecrets(sa.commitmentSeed);
   const pb = new CommitmentSecrets(sb.commitmentSeed);
   const open: OpenChannel = {
-    type: 'open_channel', mode, capacitySat, fundingTxHash: FUNDING_TX_HASH, fundingVout: 0,
-    toSelfDelay: DEFAULT_CHANNEL_PARAMS.toSelfDelay, dustLimitSat: DEFAULT_CHANNEL_PARAMS.dustLimitSat,
-    feeratePerKw: DEFAULT_CHANNEL_PARAMS.feeratePerKw, reserveSat: capacitySat / 100n,
-    basepoints: basepointsOf(sa), firstPoints: [pa.point(0), pa.point(1)],
+    type: 'open_channel',
+    mode,
+    capacitySat,
+    fundingTxHash: FUNDING_TX_HASH,
+    fundingVout: 0,
+    toSelfDelay: DEFAULT_CHANNEL_PARAMS.toSelfDelay,
+    dustLimitSat: DEFAULT_CHANNEL_PARAMS.dustLimitSat,
+    feeratePerKw: DEFAULT_CHANNEL_PARAMS.feeratePerKw,
+    reserveSat: capacitySat / 100n,
+    basepoints: basepointsOf(sa),
+    firstPoints: [pa.point(0), pa.point(1)],
   };
-  const accept: AcceptChannel = { type: 'accept_channel', basepoints: basepointsOf(sb), firstPoints: [pb.point(0), pb.point(1)] };
+  const accept: AcceptChannel = {
+    type: 'accept_channel',
+    basepoints: basepointsOf(sb),
+    firstPoints: [pb.point(0), pb.point(1)],
+  };
   const cfg = configFromOpen(open, accept);
   const payer = Channel.opened(cfg, sa, 'opener', mode, accept.firstPoints);
   const payee = Channel.opened(cfg, sb, 'acceptor', mode, open.firstPoints);

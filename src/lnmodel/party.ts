@@ -11,7 +11,15 @@
 import { randomBytes } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { Transport } from '../network/transport.ts';
-import { Channel, configFromOpen, DEFAULT_CHANNEL_PARAMS, FUNDING_TX_HASH, PaymentRejected, ProtocolError, type TurnEvents } from './channel.ts';
+import {
+  Channel,
+  configFromOpen,
+  DEFAULT_CHANNEL_PARAMS,
+  FUNDING_TX_HASH,
+  PaymentRejected,
+  ProtocolError,
+  type TurnEvents,
+} from './channel.ts';
 import { basepointsOf, generateChannelSecrets, type ChannelSecrets } from './keys.ts';
 import { CommitmentSecrets } from './revocation.ts';
 import { saveKeys, saveSnapshot, summarizeSnapshot, type SnapshotSummary } from './store.ts';
@@ -97,7 +105,10 @@ export class Party {
   private markOpened!: () => void;
   private markOpenFailed!: (err: Error) => void;
 
-  constructor(readonly role: Role, readonly dir: string) {
+  constructor(
+    readonly role: Role,
+    readonly dir: string,
+  ) {
     this.opened = new Promise((resolve, reject) => {
       this.markOpened = resolve;
       this.markOpenFailed = reject;
@@ -158,7 +169,12 @@ export class Party {
         next += n;
         const submitted = performance.now();
         const done: Promise<void>[] = [];
-        for (let i = 0; i < n; i++) done.push(this.pay(opts.amountSat).then((at) => { latencies[first + i] = at - submitted; }));
+        for (let i = 0; i < n; i++)
+          done.push(
+            this.pay(opts.amountSat).then((at) => {
+              latencies[first + i] = at - submitted;
+            }),
+          );
         await Promise.all(done);
       }
     };
@@ -189,7 +205,9 @@ export class Party {
   async settledState(min: { localIndex?: number; remoteIndex?: number } = {}): Promise<SnapshotSummary> {
     await this.waitUntil(() => {
       const ch = this.channel;
-      return !!ch && ch.quiescent() && ch.local.index >= (min.localIndex ?? 0) && ch.remote.index >= (min.remoteIndex ?? 0);
+      return (
+        !!ch && ch.quiescent() && ch.local.index >= (min.localIndex ?? 0) && ch.remote.index >= (min.remoteIndex ?? 0)
+      );
     });
     return summarizeSnapshot(this.channel!.snapshot());
   }
@@ -228,7 +246,9 @@ export class Party {
     // The baseline has no attestation handshake to wait for: its one peer is trusted from the start.
     this.transport.authenticated(conn);
     if (this.role === 'payee') {
-      this.openAsPayee().catch((err: Error) => this.fail(err, err instanceof ProtocolError || err instanceof WireError));
+      this.openAsPayee().catch((err: Error) =>
+        this.fail(err, err instanceof ProtocolError || err instanceof WireError),
+      );
     }
   }
 
@@ -254,7 +274,9 @@ export class Party {
         if (m.type !== type) throw new ProtocolError(`expected ${type}, got ${m.type}`);
         return m as Extract<LnMessage, { type: T }>;
       }
-      await new Promise<void>((resolve) => { this.wakeSetup = resolve; });
+      await new Promise<void>((resolve) => {
+        this.wakeSetup = resolve;
+      });
       this.wakeSetup = null;
     }
   }
@@ -263,11 +285,17 @@ export class Party {
     const secrets = generateChannelSecrets();
     const own = new CommitmentSecrets(secrets.commitmentSeed);
     const open: OpenChannel = {
-      type: 'open_channel', mode, capacitySat,
-      fundingTxHash: FUNDING_TX_HASH, fundingVout: 0,
-      toSelfDelay: DEFAULT_CHANNEL_PARAMS.toSelfDelay, dustLimitSat: DEFAULT_CHANNEL_PARAMS.dustLimitSat,
-      feeratePerKw: DEFAULT_CHANNEL_PARAMS.feeratePerKw, reserveSat: capacitySat / 100n,
-      basepoints: basepointsOf(secrets), firstPoints: [own.point(0), own.point(1)],
+      type: 'open_channel',
+      mode,
+      capacitySat,
+      fundingTxHash: FUNDING_TX_HASH,
+      fundingVout: 0,
+      toSelfDelay: DEFAULT_CHANNEL_PARAMS.toSelfDelay,
+      dustLimitSat: DEFAULT_CHANNEL_PARAMS.dustLimitSat,
+      feeratePerKw: DEFAULT_CHANNEL_PARAMS.feeratePerKw,
+      reserveSat: capacitySat / 100n,
+      basepoints: basepointsOf(secrets),
+      firstPoints: [own.point(0), own.point(1)],
     };
     this.send([open]);
     const accept = await this.nextSetupMessage('accept_channel');
@@ -280,10 +308,15 @@ export class Party {
 
   private async openAsPayee(): Promise<void> {
     const open = await this.nextSetupMessage('open_channel');
-    if (open.capacitySat <= 0n || open.reserveSat >= open.capacitySat) throw new ProtocolError('unacceptable channel parameters');
+    if (open.capacitySat <= 0n || open.reserveSat >= open.capacitySat)
+      throw new ProtocolError('unacceptable channel parameters');
     const secrets = generateChannelSecrets();
     const own = new CommitmentSecrets(secrets.commitmentSeed);
-    const accept = { type: 'accept_channel' as const, basepoints: basepointsOf(secrets), firstPoints: [own.point(0), own.point(1)] };
+    const accept = {
+      type: 'accept_channel' as const,
+      basepoints: basepointsOf(secrets),
+      firstPoints: [own.point(0), own.point(1)],
+    };
     const ch = Channel.opened(configFromOpen(open, accept), secrets, 'acceptor', open.mode, open.firstPoints);
     this.send([accept]);
     const created = await this.nextSetupMessage('funding_created');
@@ -293,7 +326,10 @@ export class Party {
     this.send([{ type: 'funding_signed', signature }]);
   }
 
-  private async persistOpened(ch: Channel, keys: { secrets: ChannelSecrets; open: OpenChannel; accept: LnMessage & { type: 'accept_channel' } }): Promise<void> {
+  private async persistOpened(
+    ch: Channel,
+    keys: { secrets: ChannelSecrets; open: OpenChannel; accept: LnMessage & { type: 'accept_channel' } },
+  ): Promise<void> {
     await saveKeys(this.dir, keys);
     await saveSnapshot(this.dir, ch.snapshot());
     ch.dirty = false;
@@ -359,7 +395,10 @@ export class Party {
   private proposeBatch(ch: Channel, out: LnMessage[]): void {
     const batch = this.queue.splice(0, this.batchSize);
     try {
-      const ids = ch.proposePayments(batch.map((p) => p.amountSat), out);
+      const ids = ch.proposePayments(
+        batch.map((p) => p.amountSat),
+        out,
+      );
       ids.forEach((id, i) => this.inflight.set(id, batch[i]!));
     } catch (err) {
       if (!(err instanceof PaymentRejected)) throw err;

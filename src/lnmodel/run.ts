@@ -83,12 +83,24 @@ class PartyProcess {
   private exited = false;
   readonly ready: Promise<ReadyLine>;
 
-  constructor(readonly role: Role, readonly proc: ChildProcess, timeoutMs: number) {
-    proc.stderr!.on('data', (d: Buffer) => { this.stderrText += d.toString(); });
+  constructor(
+    readonly role: Role,
+    readonly proc: ChildProcess,
+    timeoutMs: number,
+  ) {
+    proc.stderr!.on('data', (d: Buffer) => {
+      this.stderrText += d.toString();
+    });
     let onReady!: (r: ReadyLine) => void;
     let onFail!: (e: Error) => void;
-    this.ready = new Promise<ReadyLine>((resolve, reject) => { onReady = resolve; onFail = reject; });
-    const timer = setTimeout(() => onFail(new Error(`${role} not ready after ${timeoutMs} ms: ${this.stderrText.trim()}`)), timeoutMs);
+    this.ready = new Promise<ReadyLine>((resolve, reject) => {
+      onReady = resolve;
+      onFail = reject;
+    });
+    const timer = setTimeout(
+      () => onFail(new Error(`${role} not ready after ${timeoutMs} ms: ${this.stderrText.trim()}`)),
+      timeoutMs,
+    );
     let first = true;
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       let msg: unknown;
@@ -129,8 +141,14 @@ class PartyProcess {
         reject(new Error(`${this.role}: ${cmd} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, {
-        resolve: (v) => { clearTimeout(timer); resolve(v as T); },
-        reject: (e) => { clearTimeout(timer); reject(e); },
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v as T);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
       });
       this.proc.stdin!.write(Buffer.concat([encodeJson({ id, cmd, ...args }), Buffer.from('\n')]));
     });
@@ -160,12 +178,18 @@ function spawnParty(role: Role, args: string[]): ChildProcess {
   // Resolve tsx from this package, so the harness works from any working directory.
   const tsx = import.meta.resolve('tsx');
   const extra = (process.env[NODE_ARGS_ENV] ?? '').split(' ').filter(Boolean);
-  return spawn(process.execPath, [...extra, '--import', tsx, MAIN, '--role', role, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  return spawn(process.execPath, [...extra, '--import', tsx, MAIN, '--role', role, ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
 }
 
 /** A payer and a payee with an open channel, each in its own process. */
 export class LnPair {
-  private constructor(readonly dir: string, readonly payer: PartyProcess, readonly payee: PartyProcess) {}
+  private constructor(
+    readonly dir: string,
+    readonly payer: PartyProcess,
+    readonly payee: PartyProcess,
+  ) {}
 
   /** Starts the payee, then the payer, which opens a channel of `capacitySat` to it. */
   static async start(opts: { dir: string; mode: LnMode; capacitySat: bigint; timeoutMs?: number }): Promise<LnPair> {
@@ -178,9 +202,20 @@ export class LnPair {
     let payer: PartyProcess | null = null;
     try {
       const ready = await payee.ready;
-      payer = new PartyProcess('payer', spawnParty('payer', [
-        '--peer', `127.0.0.1:${ready.port}`, '--datadir', payerDir, '--mode', opts.mode, '--capacity-sat', opts.capacitySat.toString(),
-      ]), timeoutMs);
+      payer = new PartyProcess(
+        'payer',
+        spawnParty('payer', [
+          '--peer',
+          `127.0.0.1:${ready.port}`,
+          '--datadir',
+          payerDir,
+          '--mode',
+          opts.mode,
+          '--capacity-sat',
+          opts.capacitySat.toString(),
+        ]),
+        timeoutMs,
+      );
       await payer.ready;
       return new LnPair(opts.dir, payer, payee);
     } catch (err) {
@@ -194,7 +229,10 @@ export class LnPair {
   }
 
   /** Runs the load on the payer (see Party.runLoad). */
-  run(load: { payments: number; batchSize: number; amountSat: bigint; window?: number }, timeoutMs?: number): Promise<LoadResult> {
+  run(
+    load: { payments: number; batchSize: number; amountSat: bigint; window?: number },
+    timeoutMs?: number,
+  ): Promise<LoadResult> {
     return this.payer.request<LoadResult>('run', load, timeoutMs);
   }
 
@@ -203,8 +241,16 @@ export class LnPair {
   }
 
   /** Waits until `role` is settled with at least these commitment numbers; its in-memory summary. */
-  settled(role: Role, min: { localIndex?: number; remoteIndex?: number } = {}, timeoutMs = 30_000): Promise<SnapshotSummary> {
-    return this.party(role).request<SnapshotSummary>('state', { minLocalIndex: min.localIndex ?? 0, minRemoteIndex: min.remoteIndex ?? 0 }, timeoutMs);
+  settled(
+    role: Role,
+    min: { localIndex?: number; remoteIndex?: number } = {},
+    timeoutMs = 30_000,
+  ): Promise<SnapshotSummary> {
+    return this.party(role).request<SnapshotSummary>(
+      'state',
+      { minLocalIndex: min.localIndex ?? 0, minRemoteIndex: min.remoteIndex ?? 0 },
+      timeoutMs,
+    );
   }
 
   inject(role: Role, fault: Fault): Promise<unknown> {
@@ -227,20 +273,31 @@ export class LnPair {
  * Checks that both parties' durable states agree and that exactly `paidSat` moved from payer to payee
  * between `before` and `after`. @throws Error describing the first mismatch.
  */
-export function verifyTransfer(before: Record<Role, SnapshotSummary>, after: Record<Role, SnapshotSummary>, paidSat: bigint): void {
+export function verifyTransfer(
+  before: Record<Role, SnapshotSummary>,
+  after: Record<Role, SnapshotSummary>,
+  paidSat: bigint,
+): void {
   const fail = (what: string) => {
-    throw new Error(`lnmodel verification failed: ${what} (before ${JSON.stringify(before, jsonBig)}, after ${JSON.stringify(after, jsonBig)})`);
+    throw new Error(
+      `lnmodel verification failed: ${what} (before ${JSON.stringify(before, jsonBig)}, after ${JSON.stringify(after, jsonBig)})`,
+    );
   };
   const { payer, payee } = after;
   for (const [role, s] of Object.entries(after)) {
     if (s.awaitingRevocation || s.pendingUpdates > 0) fail(`${role} is not settled`);
     if (s.local.htlcs !== 0 || s.remote.htlcs !== 0) fail(`${role} still has pending HTLCs`);
-    if (s.local.openerSat !== s.remote.openerSat || s.local.acceptorSat !== s.remote.acceptorSat) fail(`${role}'s two commitments disagree`);
+    if (s.local.openerSat !== s.remote.openerSat || s.local.acceptorSat !== s.remote.acceptorSat)
+      fail(`${role}'s two commitments disagree`);
   }
-  if (payer.localIndex !== payee.remoteIndex || payer.remoteIndex !== payee.localIndex) fail('commitment numbers disagree');
-  if (payer.local.openerSat !== payee.local.openerSat || payer.local.acceptorSat !== payee.local.acceptorSat) fail('balances disagree between the parties');
-  if (before.payer.local.openerSat - payer.local.openerSat !== paidSat) fail(`payer balance moved by ${before.payer.local.openerSat - payer.local.openerSat}, not ${paidSat}`);
-  if (payee.local.acceptorSat - before.payee.local.acceptorSat !== paidSat) fail(`payee balance moved by ${payee.local.acceptorSat - before.payee.local.acceptorSat}, not ${paidSat}`);
+  if (payer.localIndex !== payee.remoteIndex || payer.remoteIndex !== payee.localIndex)
+    fail('commitment numbers disagree');
+  if (payer.local.openerSat !== payee.local.openerSat || payer.local.acceptorSat !== payee.local.acceptorSat)
+    fail('balances disagree between the parties');
+  if (before.payer.local.openerSat - payer.local.openerSat !== paidSat)
+    fail(`payer balance moved by ${before.payer.local.openerSat - payer.local.openerSat}, not ${paidSat}`);
+  if (payee.local.acceptorSat - before.payee.local.acceptorSat !== paidSat)
+    fail(`payee balance moved by ${payee.local.acceptorSat - before.payee.local.acceptorSat}, not ${paidSat}`);
 }
 
 function jsonBig(_k: string, v: unknown): unknown {
@@ -250,18 +307,31 @@ function jsonBig(_k: string, v: unknown): unknown {
 function usageDelta(a: PartyUsage, b: PartyUsage, seconds: number): ProcessUsage {
   const cpuMs = b.cpuUserMs + b.cpuSystemMs - (a.cpuUserMs + a.cpuSystemMs);
   const r = (x: number) => Math.round(x * 10) / 10;
-  return { pid: b.pid, cpuMs: r(cpuMs), cpuPercent: r(cpuMs / 10 / seconds), rssMb: r(b.rssMb), maxRssMb: r(b.maxRssMb), persists: b.persists - a.persists };
+  return {
+    pid: b.pid,
+    cpuMs: r(cpuMs),
+    cpuPercent: r(cpuMs / 10 / seconds),
+    rssMb: r(b.rssMb),
+    maxRssMb: r(b.maxRssMb),
+    persists: b.persists - a.persists,
+  };
 }
 
 /** Runs one measured load on an open pair and verifies it from disk. */
-export async function measureOnPair(pair: LnPair, opts: { payments: number; batchSize: number; amountSat: bigint; window?: number; mode: LnMode; timeoutMs?: number }): Promise<LnModelResult> {
+export async function measureOnPair(
+  pair: LnPair,
+  opts: { payments: number; batchSize: number; amountSat: bigint; window?: number; mode: LnMode; timeoutMs?: number },
+): Promise<LnModelResult> {
   // Settle both sides first so "before" is a quiet, durable state.
   await pair.settled('payer');
   const payerBefore = await pair.onDisk('payer');
   await pair.settled('payee', { localIndex: payerBefore.remoteIndex, remoteIndex: payerBefore.localIndex });
   const before = { payer: payerBefore, payee: await pair.onDisk('payee') };
   const [u0payer, u0payee] = await Promise.all([pair.usage('payer'), pair.usage('payee')]);
-  const load = await pair.run({ payments: opts.payments, batchSize: opts.batchSize, amountSat: opts.amountSat, window: opts.window ?? 1 }, opts.timeoutMs);
+  const load = await pair.run(
+    { payments: opts.payments, batchSize: opts.batchSize, amountSat: opts.amountSat, window: opts.window ?? 1 },
+    opts.timeoutMs,
+  );
   const [u1payer, u1payee] = await Promise.all([pair.usage('payer'), pair.usage('payee')]);
   const payerMem = await pair.settled('payer');
   await pair.settled('payee', { localIndex: payerMem.remoteIndex, remoteIndex: payerMem.localIndex });
@@ -303,12 +373,26 @@ export function defaultCapacity(totalSat: bigint): bigint {
 export async function runLnModel(opts: LnModelOptions): Promise<LnModelResult> {
   const mode = opts.mode ?? 'balance';
   const amountSat = BigInt(opts.amountSat);
-  if (!Number.isSafeInteger(opts.payments) || opts.payments <= 0) throw new RangeError('payments must be a positive integer');
-  if (!Number.isSafeInteger(opts.batchSize) || opts.batchSize <= 0) throw new RangeError('batchSize must be a positive integer');
-  if (mode === 'htlc' && opts.batchSize > 483) throw new RangeError('htlc mode: batchSize is at most 483 (max_accepted_htlcs)');
-  const pair = await LnPair.start({ dir: opts.dir, mode, capacitySat: opts.capacitySat ?? defaultCapacity(amountSat * BigInt(opts.payments)) });
+  if (!Number.isSafeInteger(opts.payments) || opts.payments <= 0)
+    throw new RangeError('payments must be a positive integer');
+  if (!Number.isSafeInteger(opts.batchSize) || opts.batchSize <= 0)
+    throw new RangeError('batchSize must be a positive integer');
+  if (mode === 'htlc' && opts.batchSize > 483)
+    throw new RangeError('htlc mode: batchSize is at most 483 (max_accepted_htlcs)');
+  const pair = await LnPair.start({
+    dir: opts.dir,
+    mode,
+    capacitySat: opts.capacitySat ?? defaultCapacity(amountSat * BigInt(opts.payments)),
+  });
   try {
-    return await measureOnPair(pair, { payments: opts.payments, batchSize: opts.batchSize, amountSat, window: opts.window, mode, timeoutMs: opts.timeoutMs });
+    return await measureOnPair(pair, {
+      payments: opts.payments,
+      batchSize: opts.batchSize,
+      amountSat,
+      window: opts.window,
+      mode,
+      timeoutMs: opts.timeoutMs,
+    });
   } finally {
     await pair.stop();
   }

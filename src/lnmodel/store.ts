@@ -71,8 +71,16 @@ export function summarizeSnapshot(s: ChannelSnapshot): SnapshotSummary {
     mode: s.mode,
     localIndex: s.local.index,
     remoteIndex: s.remote.index,
-    local: { openerSat: s.local.spec.openerSat, acceptorSat: s.local.spec.acceptorSat, htlcs: s.local.spec.htlcs.length },
-    remote: { openerSat: s.remote.spec.openerSat, acceptorSat: s.remote.spec.acceptorSat, htlcs: s.remote.spec.htlcs.length },
+    local: {
+      openerSat: s.local.spec.openerSat,
+      acceptorSat: s.local.spec.acceptorSat,
+      htlcs: s.local.spec.htlcs.length,
+    },
+    remote: {
+      openerSat: s.remote.spec.openerSat,
+      acceptorSat: s.remote.spec.acceptorSat,
+      htlcs: s.remote.spec.htlcs.length,
+    },
     awaitingRevocation: s.awaitingRevocation,
     pendingUpdates: s.pendingForLocal.length + s.pendingForRemote.length,
   };

@@ -13,7 +13,12 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Field names whose values are replaced by "[redacted]" wherever they appear (top level or one object down). */
 const SECRET_FIELDS = ['token', 'authorization', 'password', 'rpcPassword', 'privateKey', 'secret', 'cookie'];
-const REDACT_PATHS = [...SECRET_FIELDS, ...SECRET_FIELDS.map((f) => `*.${f}`), 'req.headers.authorization', 'headers.authorization'];
+const REDACT_PATHS = [
+  ...SECRET_FIELDS,
+  ...SECRET_FIELDS.map((f) => `*.${f}`),
+  'req.headers.authorization',
+  'headers.authorization',
+];
 
 export interface LoggerOptions {
   /** Default 'info'. */
@@ -32,13 +37,16 @@ export function createLogger(opts: LoggerOptions): Logger {
   // Synchronous writes: at the default level a node logs a few lines per minute, and a crash must not
   // lose the lines that explain it.
   const dest = pino.destination({ dest: opts.file ?? 2, sync: true, mkdir: true });
-  return pino({
-    name: opts.name,
-    level: opts.level ?? 'info',
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    base: { pid: process.pid },
-    timestamp: pino.stdTimeFunctions.isoTime,
-  }, dest);
+  return pino(
+    {
+      name: opts.name,
+      level: opts.level ?? 'info',
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      base: { pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    dest,
+  );
 }
 
 /** A logger that writes nothing, for code run without one (tests, the benchmark's agents). */

@@ -28,13 +28,29 @@ export function logObserver(log: Logger): NodeObserver {
           log.debug({ channel_id: e.channel_id, count: e.amounts.length }, 'payments received');
           return;
         case 'committee_join_refused':
-          log.error({ code: e.code }, 'the primary refused to admit this backup (give it an unused join token: --join-token-file)');
+          log.error(
+            { code: e.code },
+            'the primary refused to admit this backup (give it an unused join token: --join-token-file)',
+          );
           return;
       }
     },
     paymentResolved(p) {
-      if (p.status === 'failed') log.debug({ payment_id: p.payment_id, channel_id: p.channel_id, amount_sat: p.amount_sat, code: p.failure_code }, 'payment failed');
-      else log.debug({ payment_id: p.payment_id, channel_id: p.channel_id, amount_sat: p.amount_sat, ms: (p.resolved_at ?? p.created_at) - p.created_at }, 'payment succeeded');
+      if (p.status === 'failed')
+        log.debug(
+          { payment_id: p.payment_id, channel_id: p.channel_id, amount_sat: p.amount_sat, code: p.failure_code },
+          'payment failed',
+        );
+      else
+        log.debug(
+          {
+            payment_id: p.payment_id,
+            channel_id: p.channel_id,
+            amount_sat: p.amount_sat,
+            ms: (p.resolved_at ?? p.created_at) - p.created_at,
+          },
+          'payment succeeded',
+        );
     },
     ocallFailed(name, message) {
       log.error({ ocall: name, err: message }, 'host handler of a one-way ocall failed');

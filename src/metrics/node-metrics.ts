@@ -30,45 +30,63 @@ export class NodeMetrics {
   private source: MetricsSource | null = null;
 
   private readonly paymentsSent = new Counter({
-    name: 'teechain_payments_sent_total', help: 'Outgoing payments that reached an end, by status (succeeded = the peer acknowledged)',
-    labelNames: ['status'] as const, registers: [this.registry],
+    name: 'teechain_payments_sent_total',
+    help: 'Outgoing payments that reached an end, by status (succeeded = the peer acknowledged)',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
   });
   private readonly paymentsReceived = new Counter({
-    name: 'teechain_payments_received_total', help: 'Incoming payments credited to this node', registers: [this.registry],
+    name: 'teechain_payments_received_total',
+    help: 'Incoming payments credited to this node',
+    registers: [this.registry],
   });
   private readonly sentSat = new Counter({
-    name: 'teechain_payment_sent_sat_total', help: 'Satoshis paid by succeeded outgoing payments', registers: [this.registry],
+    name: 'teechain_payment_sent_sat_total',
+    help: 'Satoshis paid by succeeded outgoing payments',
+    registers: [this.registry],
   });
   private readonly receivedSat = new Counter({
-    name: 'teechain_payment_received_sat_total', help: 'Satoshis received by incoming payments', registers: [this.registry],
+    name: 'teechain_payment_received_sat_total',
+    help: 'Satoshis received by incoming payments',
+    registers: [this.registry],
   });
   private readonly latency = new Histogram({
-    name: 'teechain_payment_latency_seconds', help: 'Outgoing payment latency, from the request to the peer enclave\'s acknowledgement',
-    buckets: PAYMENT_BUCKETS, registers: [this.registry],
+    name: 'teechain_payment_latency_seconds',
+    help: "Outgoing payment latency, from the request to the peer enclave's acknowledgement",
+    buckets: PAYMENT_BUCKETS,
+    registers: [this.registry],
   });
   private readonly sealedWrites = new Counter({
-    name: 'teechain_sealed_writes_total', help: 'Sealed-state writes by the host (one per enclave commit), by result',
-    labelNames: ['result'] as const, registers: [this.registry],
+    name: 'teechain_sealed_writes_total',
+    help: 'Sealed-state writes by the host (one per enclave commit), by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
   });
   private readonly sealedWriteSeconds = new Histogram({
-    name: 'teechain_sealed_write_seconds', help: 'Latency of a durable sealed-state write (write + fdatasync)',
-    buckets: SEAL_BUCKETS, registers: [this.registry],
+    name: 'teechain_sealed_write_seconds',
+    help: 'Latency of a durable sealed-state write (write + fdatasync)',
+    buckets: SEAL_BUCKETS,
+    registers: [this.registry],
   });
   constructor(opts: { processMetrics?: boolean } = {}) {
     const metrics = this;
     new Gauge({
       name: 'teechain_committee_replication_lag_updates',
       help: 'Replication updates this member has issued or applied that its successor has not yet acknowledged (no series without a committee)',
-      labelNames: ['role', 'index'] as const, registers: [this.registry],
+      labelNames: ['role', 'index'] as const,
+      registers: [this.registry],
       async collect() {
         const c = metrics.source?.committee ? await metrics.source.committee().catch(() => null) : null;
         this.reset();
-        if (c && c.index >= 0 && c.index < c.members.length - 1) this.set({ role: c.role, index: String(c.index) }, Math.max(0, c.seq - c.acked_seq));
+        if (c && c.index >= 0 && c.index < c.members.length - 1)
+          this.set({ role: c.role, index: String(c.index) }, Math.max(0, c.seq - c.acked_seq));
       },
     });
     new Gauge({
-      name: 'teechain_committee_members_connected', help: 'Committee members with a live session to this one (itself included)',
-      labelNames: ['role'] as const, registers: [this.registry],
+      name: 'teechain_committee_members_connected',
+      help: 'Committee members with a live session to this one (itself included)',
+      labelNames: ['role'] as const,
+      registers: [this.registry],
       async collect() {
         const c = metrics.source?.committee ? await metrics.source.committee().catch(() => null) : null;
         this.reset();
@@ -76,8 +94,10 @@ export class NodeMetrics {
       },
     });
     new Gauge({
-      name: 'teechain_channel_balance_sat', help: 'Balance of each open channel, per side (local = this node)',
-      labelNames: ['channel_id', 'peer_id', 'side'] as const, registers: [this.registry],
+      name: 'teechain_channel_balance_sat',
+      help: 'Balance of each open channel, per side (local = this node)',
+      labelNames: ['channel_id', 'peer_id', 'side'] as const,
+      registers: [this.registry],
       async collect() {
         const channels = await metrics.read((s) => s.channels());
         if (!channels) return;
@@ -90,29 +110,45 @@ export class NodeMetrics {
       },
     });
     new Gauge({
-      name: 'teechain_channels', help: 'Channels by status', labelNames: ['status'] as const, registers: [this.registry],
+      name: 'teechain_channels',
+      help: 'Channels by status',
+      labelNames: ['status'] as const,
+      registers: [this.registry],
       async collect() {
         const channels = await metrics.read((s) => s.channels());
         if (!channels) return;
-        for (const status of ['opening', 'open', 'closed'] as const) this.set({ status }, channels.filter((c) => c.status === status).length);
+        for (const status of ['opening', 'open', 'closed'] as const)
+          this.set({ status }, channels.filter((c) => c.status === status).length);
       },
     });
     new Gauge({
-      name: 'teechain_deposits_sat', help: 'Satoshis in this node\'s deposits, by status', labelNames: ['status'] as const, registers: [this.registry],
+      name: 'teechain_deposits_sat',
+      help: "Satoshis in this node's deposits, by status",
+      labelNames: ['status'] as const,
+      registers: [this.registry],
       async collect() {
         const deposits = await metrics.read((s) => s.deposits());
         if (!deposits) return;
         for (const status of ['pending', 'free', 'in_channel', 'spent'] as const) {
-          this.set({ status }, deposits.filter((d) => d.status === status).reduce((sum, d) => sum + Number(d.value_sat ?? 0), 0));
+          this.set(
+            { status },
+            deposits.filter((d) => d.status === status).reduce((sum, d) => sum + Number(d.value_sat ?? 0), 0),
+          );
         }
       },
     });
     new Gauge({
-      name: 'teechain_peers', help: 'Connected, attested peers', registers: [this.registry],
-      collect() { if (metrics.source) this.set(metrics.source.peers().length); },
+      name: 'teechain_peers',
+      help: 'Connected, attested peers',
+      registers: [this.registry],
+      collect() {
+        if (metrics.source) this.set(metrics.source.peers().length);
+      },
     });
     new Gauge({
-      name: 'teechain_chain_height', help: 'Block height of the chain as this node last saw it', registers: [this.registry],
+      name: 'teechain_chain_height',
+      help: 'Block height of the chain as this node last saw it',
+      registers: [this.registry],
       async collect() {
         const h = await metrics.read((s) => s.blockHeight());
         if (h !== null) this.set(h);

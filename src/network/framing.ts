@@ -115,7 +115,10 @@ export class FrameDecoder {
     let i = this.first;
     let off = this.offset;
     for (let k = 0; k < 4; k++) {
-      while (off >= this.chunks[i]!.length) { i++; off = 0; }
+      while (off >= this.chunks[i]!.length) {
+        i++;
+        off = 0;
+      }
       len = len * 256 + this.chunks[i]![off++]!;
     }
     return len;

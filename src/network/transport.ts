@@ -58,7 +58,10 @@ export class Transport {
   private next = 1;
   private readonly preAuth: PreAuthLimits;
 
-  constructor(private readonly handlers: TransportHandlers, opts: TransportOptions = {}) {
+  constructor(
+    private readonly handlers: TransportHandlers,
+    opts: TransportOptions = {},
+  ) {
     this.preAuth = { ...DEFAULT_PRE_AUTH, ...opts.preAuth };
   }
 
@@ -80,8 +83,14 @@ export class Transport {
   dial(host: string, port: number, timeoutMs = 5_000): Promise<string> {
     return new Promise((resolve, reject) => {
       const socket = connect({ host, port });
-      const timer = setTimeout(() => { socket.destroy(); reject(new Error(`connect to ${host}:${port} timed out`)); }, timeoutMs);
-      socket.once('error', (err) => { clearTimeout(timer); reject(err); });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`connect to ${host}:${port} timed out`));
+      }, timeoutMs);
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
@@ -119,11 +128,17 @@ export class Transport {
     socket.setNoDelay(true);
     this.sockets.set(conn, socket);
     const c: Conn = {
-      socket, decoder: new FrameDecoder({ maxFrameBytes: this.preAuth.maxFrameBytes }),
-      authed: false, preAuthBytes: 0, inFlight: 0, reason: 'closed by peer',
+      socket,
+      decoder: new FrameDecoder({ maxFrameBytes: this.preAuth.maxFrameBytes }),
+      authed: false,
+      preAuthBytes: 0,
+      inFlight: 0,
+      reason: 'closed by peer',
     };
     this.conns.set(conn, c);
-    c.timer = setTimeout(() => { if (!c.authed) this.refuse(c, `not authenticated within ${this.preAuth.timeoutMs} ms`); }, this.preAuth.timeoutMs);
+    c.timer = setTimeout(() => {
+      if (!c.authed) this.refuse(c, `not authenticated within ${this.preAuth.timeoutMs} ms`);
+    }, this.preAuth.timeoutMs);
     c.timer.unref();
     socket.on('data', (chunk: Buffer) => {
       if (!c.authed) c.preAuthBytes += chunk.length;
@@ -134,7 +149,9 @@ export class Transport {
         this.refuse(c, (err as Error).message);
       }
     });
-    socket.on('error', (err) => { c.reason = err.message; });
+    socket.on('error', (err) => {
+      c.reason = err.message;
+    });
     socket.on('close', () => {
       clearTimeout(c.timer);
       this.sockets.delete(conn);
@@ -157,7 +174,10 @@ export class Transport {
           // Only frames wholly inside the budget are handed on before authentication.
           const len = c.decoder.nextLength();
           const handedOn = c.preAuthBytes - c.decoder.buffered;
-          if (len !== null && len <= c.decoder.maxFrameBytes && handedOn + 4 + len > this.preAuth.maxBytes) { over = budget; break; }
+          if (len !== null && len <= c.decoder.maxFrameBytes && handedOn + 4 + len > this.preAuth.maxBytes) {
+            over = budget;
+            break;
+          }
         }
         const f = c.decoder.next();
         if (f === null) break;

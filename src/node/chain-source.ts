@@ -53,7 +53,8 @@ export class RpcChainSource implements ChainSource {
     try {
       const { feeRateSatPerKvb } = await this.rpc.estimateSmartFee(6);
       // sat/kvB → sat/vB, rounded up; never below 1.
-      if (feeRateSatPerKvb !== null && feeRateSatPerKvb > 0n) return Math.max(1, Number((feeRateSatPerKvb + 999n) / 1000n));
+      if (feeRateSatPerKvb !== null && feeRateSatPerKvb > 0n)
+        return Math.max(1, Number((feeRateSatPerKvb + 999n) / 1000n));
     } catch {
       // fall through to the regtest floor
     }
@@ -72,9 +73,15 @@ export class RpcChainSource implements ChainSource {
     if (fresh.length === 0) return;
     if (!this.watcher) {
       const tip = await this.blockHeight();
-      const w = new ChainWatcher(this.rpc, { pollIntervalMs: 1_000, fromHeight: Math.max(1, tip - SPEND_HISTORY_BLOCKS) });
+      const w = new ChainWatcher(this.rpc, {
+        pollIntervalMs: 1_000,
+        fromHeight: Math.max(1, tip - SPEND_HISTORY_BLOCKS),
+      });
       w.on('spent', (e) => {
-        void this.rpc.getRawTransactionHex(e.spendingTxid).then((hex) => onSpend(`${e.outpoint.txid}:${e.outpoint.vout}`, hex), () => undefined);
+        void this.rpc.getRawTransactionHex(e.spendingTxid).then(
+          (hex) => onSpend(`${e.outpoint.txid}:${e.outpoint.vout}`, hex),
+          () => undefined,
+        );
       });
       w.on('error', () => undefined); // the next poll tries again
       this.watcher = w;

@@ -80,7 +80,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     ...(opts.handshakeTimeoutMs !== undefined ? { preAuth: { timeoutMs: opts.handshakeTimeoutMs } } : {}),
     ...(opts.joinToken ? { joinToken: opts.joinToken } : {}),
   });
-  metrics.attach({ channels: () => node.channels(), deposits: () => node.deposits(), peers: () => node.peers(), blockHeight: () => chain.blockHeight(), committee: async () => (await node.info()).committee });
+  metrics.attach({
+    channels: () => node.channels(),
+    deposits: () => node.deposits(),
+    peers: () => node.peers(),
+    blockHeight: () => chain.blockHeight(),
+    committee: async () => (await node.info()).committee,
+  });
   const tokens = await loadOrCreateTokens(opts.datadir);
   const faucet: RegtestFaucet | null = opts.regtestFaucet ? faucetFor(rpc) : null;
   const app = buildApp({ node, tokens, faucet, metrics, logger: log });
@@ -91,7 +97,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
-  log.info({ node_id: node.nodeId, measurement: node.measurement, rest_url: `http://${host}:${port}`, p2p_port: node.p2pPort, datadir: opts.datadir }, 'node started');
+  log.info(
+    {
+      node_id: node.nodeId,
+      measurement: node.measurement,
+      rest_url: `http://${host}:${port}`,
+      p2p_port: node.p2pPort,
+      datadir: opts.datadir,
+    },
+    'node started',
+  );
   return {
     node,
     metrics,

@@ -104,6 +104,7 @@ export function fromEnclaveError(err: unknown): NodeError {
   if (err instanceof NodeError) return err;
   const code = (err as { code?: unknown }).code;
   const message = (err as { message?: unknown }).message;
-  if (typeof code === 'string' && code in HTTP_STATUS) return new NodeError(code, typeof message === 'string' ? message : undefined);
+  if (typeof code === 'string' && code in HTTP_STATUS)
+    return new NodeError(code, typeof message === 'string' ? message : undefined);
   return new NodeError('enclave_failed', typeof message === 'string' ? message : String(err));
 }

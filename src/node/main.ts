@@ -56,8 +56,12 @@ export async function main(argv: string[]): Promise<void> {
   if (!isLogLevel(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const handshakeTimeoutMs = int('p2p-handshake-timeout-ms');
   if (handshakeTimeoutMs === 0) throw new UsageError('--p2p-handshake-timeout-ms must be at least 1');
-  const secrets = await secretOptions(values['rpc-password'] as string | undefined, values['rpc-password-file'] as string | undefined,
-    values['join-token-file'] as string | undefined, values['backup-of'] !== undefined);
+  const secrets = await secretOptions(
+    values['rpc-password'] as string | undefined,
+    values['rpc-password-file'] as string | undefined,
+    values['join-token-file'] as string | undefined,
+    values['backup-of'] !== undefined,
+  );
   const logger = createLogger({ name: 'node', level, file: values['log-file'] as string | undefined });
   const daemon = await startDaemon({
     logger,
@@ -79,15 +83,24 @@ export async function main(argv: string[]): Promise<void> {
     handshakeTimeoutMs,
   });
   const info = await daemon.node.info();
-  process.stdout.write(`${JSON.stringify({
-    node_id: info.node_id, measurement: info.measurement, p2p: daemon.p2p, rest_url: daemon.restUrl,
-    token_file: daemon.adminTokenFile, readonly_token_file: daemon.readonlyTokenFile,
-  })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({
+      node_id: info.node_id,
+      measurement: info.measurement,
+      p2p: daemon.p2p,
+      rest_url: daemon.restUrl,
+      token_file: daemon.adminTokenFile,
+      readonly_token_file: daemon.readonlyTokenFile,
+    })}\n`,
+  );
   let stopping = false;
   const stop = () => {
     if (stopping) return;
     stopping = true;
-    void daemon.stop().then(() => process.exit(0), () => process.exit(1));
+    void daemon.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
@@ -96,18 +109,31 @@ export async function main(argv: string[]): Promise<void> {
 export class UsageError extends Error {}
 
 /** The RPC password and a backup's join token, from files or the environment; refused on the command line. */
-async function secretOptions(argvPassword: string | undefined, passwordFile: string | undefined, tokenFile: string | undefined, backup: boolean) {
+async function secretOptions(
+  argvPassword: string | undefined,
+  passwordFile: string | undefined,
+  tokenFile: string | undefined,
+  backup: boolean,
+) {
   const envPassword = takeEnv(RPC_PASSWORD_ENV);
   const envToken = takeEnv(JOIN_TOKEN_ENV);
   if (argvPassword !== undefined) {
-    throw new UsageError(`--rpc-password puts the password where every local user can read it (ps): use --rpc-password-file FILE, ${RPC_PASSWORD_ENV} or --rpc-cookie FILE`);
+    throw new UsageError(
+      `--rpc-password puts the password where every local user can read it (ps): use --rpc-password-file FILE, ${RPC_PASSWORD_ENV} or --rpc-cookie FILE`,
+    );
   }
-  const read = (file: string, what: string) => readSecretFile(file, what).catch((err: Error) => { throw new UsageError(err.message); });
+  const read = (file: string, what: string) =>
+    readSecretFile(file, what).catch((err: Error) => {
+      throw new UsageError(err.message);
+    });
   const rpcPassword = passwordFile !== undefined ? await read(passwordFile, '--rpc-password-file') : envPassword;
   const joinToken = tokenFile !== undefined ? await read(tokenFile, '--join-token-file') : envToken;
   if (joinToken !== undefined) {
     if (!backup) throw new UsageError('a join token is for a backup: it needs --backup-of');
-    if (!/^[0-9a-f]{64}$/.test(joinToken)) throw new UsageError('the join token must be 64 hex characters (one line of the primary\'s committee-join-tokens file)');
+    if (!/^[0-9a-f]{64}$/.test(joinToken))
+      throw new UsageError(
+        "the join token must be 64 hex characters (one line of the primary's committee-join-tokens file)",
+      );
   }
   return { ...(rpcPassword !== undefined ? { rpcPassword } : {}), ...(joinToken !== undefined ? { joinToken } : {}) };
 }
@@ -115,7 +141,8 @@ async function secretOptions(argvPassword: string | undefined, passwordFile: str
 /** --committee N [--threshold M] for a primary, --backup-of host:port for a backup; checked before the node starts. */
 function committeeOptions(size: number | undefined, threshold: number | undefined, backupOf: string | undefined) {
   if (backupOf !== undefined) {
-    if (size !== undefined || threshold !== undefined) throw new UsageError('--backup-of takes its committee from the primary: drop --committee/--threshold');
+    if (size !== undefined || threshold !== undefined)
+      throw new UsageError('--backup-of takes its committee from the primary: drop --committee/--threshold');
     if (!/^[^:]+:\d{1,5}$/.test(backupOf)) throw new UsageError('--backup-of must be host:port');
     return { backupOf };
   }
@@ -124,14 +151,18 @@ function committeeOptions(size: number | undefined, threshold: number | undefine
     return {};
   }
   if (size < 1 || size > 15) throw new UsageError('--committee must be from 1 to 15 members');
-  if (threshold !== undefined && (threshold < 2 || threshold > size)) throw new UsageError(`--threshold must be from 2 to ${size}`);
+  if (threshold !== undefined && (threshold < 2 || threshold > size))
+    throw new UsageError(`--threshold must be from 2 to ${size}`);
   return size > 1 ? { committee: { size, ...(threshold !== undefined ? { threshold } : {}) } } : {};
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   main(process.argv.slice(2)).catch((err: unknown) => {
     const e = err as NodeJS.ErrnoException;
-    const message = e?.code === 'EADDRINUSE' ? `port already in use (${e.message.replace(/^listen EADDRINUSE: address already in use /, '')})` : (e?.message ?? String(err));
+    const message =
+      e?.code === 'EADDRINUSE'
+        ? `port already in use (${e.message.replace(/^listen EADDRINUSE: address already in use /, '')})`
+        : (e?.message ?? String(err));
     process.stderr.write(`teechain node: ${message}\n`);
     process.exit(err instanceof UsageError ? 2 : 1);
   });

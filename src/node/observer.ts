@@ -22,14 +22,22 @@ export interface NodeObserver {
 /** One observer that calls each of `list` in turn; one failing hook does not stop the others. */
 export function combineObservers(...list: Array<NodeObserver | undefined>): NodeObserver {
   const present = list.filter((o): o is NodeObserver => o !== undefined);
-  const each = <K extends keyof NodeObserver>(k: K) => (...args: Parameters<NonNullable<NodeObserver[K]>>) => {
-    for (const o of present) {
-      try {
-        (o[k] as ((...a: unknown[]) => void) | undefined)?.(...args);
-      } catch {
-        // observing must never break the node
+  const each =
+    <K extends keyof NodeObserver>(k: K) =>
+    (...args: Parameters<NonNullable<NodeObserver[K]>>) => {
+      for (const o of present) {
+        try {
+          (o[k] as ((...a: unknown[]) => void) | undefined)?.(...args);
+        } catch {
+          // observing must never break the node
+        }
       }
-    }
+    };
+  return {
+    paymentResolved: each('paymentResolved'),
+    paymentsReceived: each('paymentsReceived'),
+    sealedWrite: each('sealedWrite'),
+    enclaveEvent: each('enclaveEvent'),
+    ocallFailed: each('ocallFailed'),
   };
-  return { paymentResolved: each('paymentResolved'), paymentsReceived: each('paymentsReceived'), sealedWrite: each('sealedWrite'), enclaveEvent: each('enclaveEvent'), ocallFailed: each('ocallFailed') };
 }

@@ -65,10 +65,16 @@ export class PaymentJournal {
   private writing = false;
   private fd?: FileHandle;
 
-  private constructor(readonly file: string, private readonly maxKeys: number) {}
+  private constructor(
+    readonly file: string,
+    private readonly maxKeys: number,
+  ) {}
 
   /** Reads the journal, keeps what the retention allows and rewrites it compacted (a torn last line is dropped). */
-  static async open(file: string, opts: { now?: number; retainMs?: number; maxKeys?: number } = {}): Promise<PaymentJournal> {
+  static async open(
+    file: string,
+    opts: { now?: number; retainMs?: number; maxKeys?: number } = {},
+  ): Promise<PaymentJournal> {
     const j = new PaymentJournal(file, opts.maxKeys ?? MAX_KEYS);
     let text = '';
     try {
@@ -79,7 +85,11 @@ export class PaymentJournal {
     for (const line of text.split('\n')) {
       if (!line) continue;
       let rec: unknown;
-      try { rec = JSON.parse(line); } catch { continue; }
+      try {
+        rec = JSON.parse(line);
+      } catch {
+        continue;
+      }
       if (valid(rec)) j.apply(rec);
     }
     const oldest = (opts.now ?? Date.now()) - (opts.retainMs ?? KEY_RETENTION_MS);
@@ -148,7 +158,10 @@ export class PaymentJournal {
       return;
     }
     const e: KeyEntry = { kh: r.kh, fh: r.fh, id: r.id, amt: r.amt, at: r.at };
-    if (r.t === 'pay') { e.ch = r.ch; e.pos = BigInt(r.pos); }
+    if (r.t === 'pay') {
+      e.ch = r.ch;
+      e.pos = BigInt(r.pos);
+    }
     if (r.t === 'refused') e.code = r.code;
     if (r.t === 'mh') e.mh = { dest: r.dest, done: false };
     this.index.delete(r.kh); // re-inserted as the newest
@@ -161,11 +174,34 @@ export class PaymentJournal {
     for (const e of this.index.values()) {
       if (e.mh) {
         lines.push(JSON.stringify({ t: 'mh', kh: e.kh, fh: e.fh, id: e.id, dest: e.mh.dest, amt: e.amt, at: e.at }));
-        if (e.mh.done) lines.push(JSON.stringify({ t: 'mh_end', kh: e.kh, ok: e.mh.ok, code: e.mh.code, ch: e.mh.ch, route: e.mh.route, fee: e.mh.fee, at: e.at }));
+        if (e.mh.done)
+          lines.push(
+            JSON.stringify({
+              t: 'mh_end',
+              kh: e.kh,
+              ok: e.mh.ok,
+              code: e.mh.code,
+              ch: e.mh.ch,
+              route: e.mh.route,
+              fee: e.mh.fee,
+              at: e.at,
+            }),
+          );
       } else if (e.code !== undefined) {
         lines.push(JSON.stringify({ t: 'refused', kh: e.kh, fh: e.fh, id: e.id, amt: e.amt, code: e.code, at: e.at }));
       } else {
-        lines.push(JSON.stringify({ t: 'pay', kh: e.kh, fh: e.fh, id: e.id, ch: e.ch, amt: e.amt, pos: e.pos!.toString(), at: e.at }));
+        lines.push(
+          JSON.stringify({
+            t: 'pay',
+            kh: e.kh,
+            fh: e.fh,
+            id: e.id,
+            ch: e.ch,
+            amt: e.amt,
+            pos: e.pos!.toString(),
+            at: e.at,
+          }),
+        );
       }
     }
     const tmp = `${this.file}.tmp`;
@@ -178,7 +214,11 @@ export class PaymentJournal {
     }
     await rename(tmp, this.file);
     const dir = await open(dirname(this.file), 'r');
-    try { await dir.sync(); } finally { await dir.close(); }
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
   }
 }
 
@@ -188,11 +228,21 @@ function valid(r: unknown): r is JournalRecord {
   const o = r as Record<string, unknown>;
   if (typeof o.kh !== 'string' || !HEX16.test(o.kh) || !Number.isSafeInteger(o.at)) return false;
   if (o.t === 'mh_end') return typeof o.ok === 'boolean';
-  if (typeof o.fh !== 'string' || !HEX16.test(o.fh) || typeof o.id !== 'string' || !Number.isSafeInteger(o.amt)) return false;
+  if (typeof o.fh !== 'string' || !HEX16.test(o.fh) || typeof o.id !== 'string' || !Number.isSafeInteger(o.amt))
+    return false;
   switch (o.t) {
-    case 'pay': return typeof o.ch === 'string' && /^[0-9a-f]{64}$/.test(o.ch) && typeof o.pos === 'string' && /^[0-9]{1,19}$/.test(o.pos);
-    case 'refused': return typeof o.code === 'string';
-    case 'mh': return typeof o.dest === 'string';
-    default: return false;
+    case 'pay':
+      return (
+        typeof o.ch === 'string' &&
+        /^[0-9a-f]{64}$/.test(o.ch) &&
+        typeof o.pos === 'string' &&
+        /^[0-9]{1,19}$/.test(o.pos)
+      );
+    case 'refused':
+      return typeof o.code === 'string';
+    case 'mh':
+      return typeof o.dest === 'string';
+    default:
+      return false;
   }
 }

@@ -37,7 +37,10 @@ export class PaymentLog {
   private readonly keys = new Map<string, { fingerprint: string; result: Promise<Payment> }>();
   private durable?: DurableKeys;
 
-  constructor(private readonly limit = 100_000, private readonly observer?: NodeObserver) {}
+  constructor(
+    private readonly limit = 100_000,
+    private readonly observer?: NodeObserver,
+  ) {}
 
   /**
    * Runs `pay` once per client idempotency key: a retry with the same key and the same request gets the
@@ -48,7 +51,10 @@ export class PaymentLog {
     if (key === undefined) return pay();
     const seen = this.keys.get(key);
     if (seen) {
-      if (seen.fingerprint !== fingerprint) return Promise.reject(new NodeError('idempotency_conflict', `idempotency key ${key} was used for a different payment`));
+      if (seen.fingerprint !== fingerprint)
+        return Promise.reject(
+          new NodeError('idempotency_conflict', `idempotency key ${key} was used for a different payment`),
+        );
       return seen.result;
     }
     const ref = this.durable ? keyRef(key, fingerprint) : undefined;
@@ -83,7 +89,16 @@ export class PaymentLog {
   }
 
   begin(channelId: string, amount: number): Payment {
-    return this.add({ payment_id: this.newId(), direction: 'outgoing', channel_id: channelId, amount_sat: amount, status: 'pending', failure_code: null, created_at: Date.now(), resolved_at: null });
+    return this.add({
+      payment_id: this.newId(),
+      direction: 'outgoing',
+      channel_id: channelId,
+      amount_sat: amount,
+      status: 'pending',
+      failure_code: null,
+      created_at: Date.now(),
+      resolved_at: null,
+    });
   }
 
   sent(p: Payment): void {
@@ -111,7 +126,16 @@ export class PaymentLog {
     this.observer?.paymentsReceived?.(channelId, amounts);
     for (const a of amounts) {
       this.totals.received += a;
-      this.add({ payment_id: `r${this.next++}`, direction: 'incoming', channel_id: channelId, amount_sat: a, status: 'succeeded', failure_code: null, created_at: now, resolved_at: now });
+      this.add({
+        payment_id: `r${this.next++}`,
+        direction: 'incoming',
+        channel_id: channelId,
+        amount_sat: a,
+        status: 'succeeded',
+        failure_code: null,
+        created_at: now,
+        resolved_at: now,
+      });
     }
   }
 

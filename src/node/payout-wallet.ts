@@ -19,13 +19,16 @@ export async function loadOrCreatePayoutWallet(datadir: string): Promise<PayoutW
   let priv: Uint8Array;
   try {
     const saved = JSON.parse(await readFile(file, 'utf8')) as { privateKey?: unknown };
-    if (typeof saved.privateKey !== 'string' || !/^[0-9a-f]{64}$/.test(saved.privateKey)) throw new Error(`${file} is not a payout wallet`);
+    if (typeof saved.privateKey !== 'string' || !/^[0-9a-f]{64}$/.test(saved.privateKey))
+      throw new Error(`${file} is not a payout wallet`);
     priv = new Uint8Array(Buffer.from(saved.privateKey, 'hex'));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     priv = randomPrivateKey();
     const address = p2wpkh(publicKeyOf(priv)).address;
-    await writeFile(file, `${JSON.stringify({ address, privateKey: Buffer.from(priv).toString('hex') }, null, 2)}\n`, { mode: 0o600 });
+    await writeFile(file, `${JSON.stringify({ address, privateKey: Buffer.from(priv).toString('hex') }, null, 2)}\n`, {
+      mode: 0o600,
+    });
   }
   return { address: p2wpkh(publicKeyOf(priv)).address, file };
 }

@@ -50,5 +50,8 @@ export async function writeJoinTokens(datadir: string, tokens: string[]): Promis
 /** A primary's join tokens from its data dir (empty when it has none). */
 export async function readJoinTokens(datadir: string): Promise<string[]> {
   const text = await readFile(join(datadir, JOIN_TOKENS_FILE), 'utf8').catch(() => '');
-  return text.split('\n').map((l) => l.trim()).filter(Boolean);
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
 }

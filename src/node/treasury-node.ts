@@ -8,7 +8,12 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Platform, SlotSealedStore, type AttestationService, type EnclaveHandle } from '../../enclave-sim/index.ts';
 import { Transport, type PreAuthLimits } from '../network/transport.ts';
-import { TreasuryInterface, type ChannelView, type DepositView, type TreasuryEventMsg } from '../enclave/treasury/interface.ts';
+import {
+  TreasuryInterface,
+  type ChannelView,
+  type DepositView,
+  type TreasuryEventMsg,
+} from '../enclave/treasury/interface.ts';
 import { txidOf } from '../enclave/treasury/transactions.ts';
 import type { ChainSource } from './chain-source.ts';
 import { NodeError, fromEnclaveError } from './errors.ts';
@@ -71,7 +76,10 @@ export class TreasuryNode {
   private journal?: PaymentJournal;
   /** Refs journaled since the last pay call: the next one tells the enclave to drop them. */
   private journaledRefs: string[] = [];
-  private readonly connectWaiters = new Map<string, { resolve: (peer: string) => void; reject: (e: NodeError) => void }>();
+  private readonly connectWaiters = new Map<
+    string,
+    { resolve: (peer: string) => void; reject: (e: NodeError) => void }
+  >();
   private readonly peerAddresses = new Map<string, string>();
   private readonly connPeers = new Map<string, string>();
   /** Addresses of peers we dialled, kept in peers.json so a restarted node reconnects by itself. */
@@ -104,12 +112,21 @@ export class TreasuryNode {
     this.enclave = await platform.launch({
       entry: TREASURY_PROGRAM,
       iface: TreasuryInterface,
-      store: observeStore(this.store = new SlotSealedStore(join(datadir, 'treasury.sealed')), this.opts.observer),
+      store: observeStore((this.store = new SlotSealedStore(join(datadir, 'treasury.sealed'))), this.opts.observer),
       onOcallError: (name, err) => this.opts.observer?.ocallFailed?.(name, err.message),
       ocalls: {
-        net_send: ({ conn, frames }) => { this.transport.send(conn, frames); return null; },
-        net_close: ({ conn }) => { this.transport.close(conn); return null; },
-        event: ({ event }) => { this.onEvent(event); return null; },
+        net_send: ({ conn, frames }) => {
+          this.transport.send(conn, frames);
+          return null;
+        },
+        net_close: ({ conn }) => {
+          this.transport.close(conn);
+          return null;
+        },
+        event: ({ event }) => {
+          this.onEvent(event);
+          return null;
+        },
         chain_get_txout: async ({ txid, vout }) => {
           const r = await this.opts.chain.getTxOut(txid, vout);
           return r ? { tx_hex: r.txHex, confirmations: r.confirmations, unspent: r.unspent } : null;
@@ -118,22 +135,27 @@ export class TreasuryNode {
     });
     this.measurement = this.enclave.measurement;
     this.payoutAddress = this.opts.payoutAddress ?? (await loadOrCreatePayoutWallet(datadir)).address;
-    this.transport = new Transport({
-      onOpen: (conn, outgoing) => {
-        void this.call(outgoing ? 'peer_connect' : 'peer_accept', { conn }).catch(() => this.transport.close(conn));
+    this.transport = new Transport(
+      {
+        onOpen: (conn, outgoing) => {
+          void this.call(outgoing ? 'peer_connect' : 'peer_accept', { conn }).catch(() => this.transport.close(conn));
+        },
+        // The promise lets the transport tell a handshake still being applied from a peer over its limits.
+        onFrames: (conn, frames) => this.call('peer_recv', { conn, frames }).catch(() => this.transport.close(conn)),
+        onClose: (conn) => {
+          if (this.stopped) return;
+          void this.call('peer_disconnected', { conn }).catch(() => undefined);
+          const address = this.outgoing.get(conn);
+          this.outgoing.delete(conn);
+          if (address && this.savedPeers.has(address)) this.redial(address, 200);
+          this.connectWaiters
+            .get(conn)
+            ?.reject(new NodeError('peer_unreachable', 'connection closed during the handshake'));
+          this.connectWaiters.delete(conn);
+        },
       },
-      // The promise lets the transport tell a handshake still being applied from a peer over its limits.
-      onFrames: (conn, frames) => this.call('peer_recv', { conn, frames }).catch(() => this.transport.close(conn)),
-      onClose: (conn) => {
-        if (this.stopped) return;
-        void this.call('peer_disconnected', { conn }).catch(() => undefined);
-        const address = this.outgoing.get(conn);
-        this.outgoing.delete(conn);
-        if (address && this.savedPeers.has(address)) this.redial(address, 200);
-        this.connectWaiters.get(conn)?.reject(new NodeError('peer_unreachable', 'connection closed during the handshake'));
-        this.connectWaiters.delete(conn);
-      },
-    }, this.opts.preAuth ? { preAuth: this.opts.preAuth } : {});
+      this.opts.preAuth ? { preAuth: this.opts.preAuth } : {},
+    );
     this.p2pPort = await this.transport.listen(this.opts.p2pHost ?? '127.0.0.1', this.opts.p2pPort ?? 0);
     const { committee, backupOf } = this.opts;
     const init = await this.initEnclave({
@@ -141,9 +163,18 @@ export class TreasuryNode {
       allowed_measurements: this.opts.allowedMeasurements ?? [this.measurement],
       min_confirmations: this.opts.minConfirmations ?? 1,
       payout_address: this.payoutAddress,
-      ...(backupOf ? { committee: { role: 'backup' } } : committee && committee.size > 1
-        ? { committee: { role: 'primary', size: committee.size, ...(committee.threshold ? { threshold: committee.threshold } : {}), address: this.p2pAddress } }
-        : {}),
+      ...(backupOf
+        ? { committee: { role: 'backup' } }
+        : committee && committee.size > 1
+          ? {
+              committee: {
+                role: 'primary',
+                size: committee.size,
+                ...(committee.threshold ? { threshold: committee.threshold } : {}),
+                address: this.p2pAddress,
+              },
+            }
+          : {}),
     });
     this.nodeId = init.node_id;
     if (init.join_tokens) await writeJoinTokens(datadir, init.join_tokens);
@@ -156,7 +187,9 @@ export class TreasuryNode {
     this.pollTimer = setInterval(() => void this.confirmPendingDeposits(), this.opts.depositPollMs ?? 2_000);
     this.pollTimer.unref();
     // Routing gossip: our channel announcement goes out whenever it changed (checked twice a second).
-    this.gossipTimer = setInterval(() => { if (!this.stopped) void this.call('mh_gossip', {}).catch(() => undefined); }, 500);
+    this.gossipTimer = setInterval(() => {
+      if (!this.stopped) void this.call('mh_gossip', {}).catch(() => undefined);
+    }, 500);
     this.gossipTimer.unref();
   }
 
@@ -193,7 +226,13 @@ export class TreasuryNode {
     setTimeout(() => {
       if (this.stopped) return;
       this.connect(address, 5_000)
-        .then((primaryId) => this.call('committee_join', { primary_id: primaryId, address: this.p2pAddress, ...(this.opts.joinToken ? { token: this.opts.joinToken } : {}) }))
+        .then((primaryId) =>
+          this.call('committee_join', {
+            primary_id: primaryId,
+            address: this.p2pAddress,
+            ...(this.opts.joinToken ? { token: this.opts.joinToken } : {}),
+          }),
+        )
         .catch(() => this.joinPrimary(address, Math.min(5_000, Math.max(200, delayMs * 2))));
     }, delayMs).unref();
   }
@@ -204,8 +243,13 @@ export class TreasuryNode {
     this.redialing.add(address);
     setTimeout(() => {
       this.connect(address, 5_000).then(
-        () => { this.redialing.delete(address); },
-        () => { this.redialing.delete(address); this.redial(address, Math.min(5_000, Math.max(200, delayMs * 2))); },
+        () => {
+          this.redialing.delete(address);
+        },
+        () => {
+          this.redialing.delete(address);
+          this.redial(address, Math.min(5_000, Math.max(200, delayMs * 2)));
+        },
       );
     }, delayMs).unref();
   }
@@ -232,7 +276,10 @@ export class TreasuryNode {
     } catch (err) {
       await this.enclave.terminate();
       const code = (err as { code?: string }).code ?? 'unknown';
-      throw new NodeError('enclave_failed', `the enclave refused its sealed state (${code}): ${(err as Error).message}`);
+      throw new NodeError(
+        'enclave_failed',
+        `the enclave refused its sealed state (${code}): ${(err as Error).message}`,
+      );
     }
   }
 
@@ -257,19 +304,27 @@ export class TreasuryNode {
         const depth = (await this.opts.chain.getTxOut(txid, 0).catch(() => null))?.confirmations ?? 0;
         const key = `${c.channel_id}:${txid}`;
         if (depth === 0 || this.depthShown.get(key) === depth) continue;
-        await this.call('channel_spent', { channel_id: c.channel_id, tx_hex: hex }).then(() => this.depthShown.set(key, depth), () => undefined);
+        await this.call('channel_spent', { channel_id: c.channel_id, tx_hex: hex }).then(
+          () => this.depthShown.set(key, depth),
+          () => undefined,
+        );
       }
     }
     if (!this.opts.chain.watchSpends) return;
     const byOutpoint = new Map<string, string>();
     // Also channels we settled whose outcome is not known: the chain tells whose settlement won.
-    const outcomeUnknown = (c: ChannelView) => c.status === 'closed' && c.settled_by === 'local' && c.paid_total_sat === null && c.settlement_txid !== '0'.repeat(64);
+    const outcomeUnknown = (c: ChannelView) =>
+      c.status === 'closed' &&
+      c.settled_by === 'local' &&
+      c.paid_total_sat === null &&
+      c.settlement_txid !== '0'.repeat(64);
     for (const c of [...channels.filter((c) => c.status === 'open' || outcomeUnknown(c)), ...waiting]) {
       for (const d of [...c.local_deposits, ...c.remote_deposits]) byOutpoint.set(d.outpoint, c.channel_id);
     }
     if (waiting.some((c) => c.awaiting_chain.length > 0)) {
       // A deposit being added when the channel closed is not listed in the channel view.
-      for (const d of await this.deposits()) if (d.awaiting_chain && d.outpoint && d.channel_id) byOutpoint.set(d.outpoint, d.channel_id);
+      for (const d of await this.deposits())
+        if (d.awaiting_chain && d.outpoint && d.channel_id) byOutpoint.set(d.outpoint, d.channel_id);
     }
     this.channelOfOutpoint = byOutpoint;
     await this.opts.chain.watchSpends([...byOutpoint.keys()], (outpoint, txHex) => {
@@ -313,10 +368,20 @@ export class TreasuryNode {
     }
     this.outgoing.set(conn, address);
     const peerId = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => { this.connectWaiters.delete(conn); this.transport.close(conn); reject(new NodeError('timeout', 'handshake timed out')); }, timeoutMs);
+      const timer = setTimeout(() => {
+        this.connectWaiters.delete(conn);
+        this.transport.close(conn);
+        reject(new NodeError('timeout', 'handshake timed out'));
+      }, timeoutMs);
       this.connectWaiters.set(conn, {
-        resolve: (p) => { clearTimeout(timer); resolve(p); },
-        reject: (e) => { clearTimeout(timer); reject(e); },
+        resolve: (p) => {
+          clearTimeout(timer);
+          resolve(p);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
       });
     });
     this.peerAddresses.set(peerId, address);
@@ -330,8 +395,18 @@ export class TreasuryNode {
   async info() {
     const i = await this.call('get_info', {});
     let height: number | null = null;
-    try { height = await this.opts.chain.blockHeight(); } catch { /* chain unreachable: reported as null */ }
-    return { ...i, measurement: this.measurement, p2p_port: this.p2pPort, block_height: height, payout_address: this.payoutAddress };
+    try {
+      height = await this.opts.chain.blockHeight();
+    } catch {
+      /* chain unreachable: reported as null */
+    }
+    return {
+      ...i,
+      measurement: this.measurement,
+      p2p_port: this.p2pPort,
+      block_height: height,
+      payout_address: this.payoutAddress,
+    };
   }
 
   /** A fresh quote over this node's identity for the caller's nonce (hex). */
@@ -341,7 +416,11 @@ export class TreasuryNode {
   }
 
   peers() {
-    return [...this.connPeers.entries()].map(([conn, peer_id]) => ({ peer_id, conn, address: this.peerAddresses.get(peer_id) ?? null }));
+    return [...this.connPeers.entries()].map(([conn, peer_id]) => ({
+      peer_id,
+      conn,
+      address: this.peerAddresses.get(peer_id) ?? null,
+    }));
   }
 
   // ───────────────────────────── deposits ─────────────────────────────
@@ -361,7 +440,11 @@ export class TreasuryNode {
   /** Signs (in the enclave) and broadcasts the release of a free deposit to `address`. */
   async releaseDeposit(depositId: string, address?: string) {
     const feeRate = await this.opts.chain.feeRate();
-    const r = await this.call('deposit_release', { deposit_id: depositId, ...(address ? { address } : {}), fee_rate: feeRate });
+    const r = await this.call('deposit_release', {
+      deposit_id: depositId,
+      ...(address ? { address } : {}),
+      fee_rate: feeRate,
+    });
     await this.broadcast(r.tx_hex, `GET /v1/deposits shows it as release_tx_hex of ${depositId}`);
     return r;
   }
@@ -402,7 +485,10 @@ export class TreasuryNode {
     try {
       await this.opts.chain.broadcast(hex);
     } catch (err) {
-      throw new NodeError('broadcast_failed', `the chain refused the signed transaction (${(err as Error).message}); ${whereKept}, to broadcast it again`);
+      throw new NodeError(
+        'broadcast_failed',
+        `the chain refused the signed transaction (${(err as Error).message}); ${whereKept}, to broadcast it again`,
+      );
     }
   }
 
@@ -424,7 +510,9 @@ export class TreasuryNode {
   async payWithin(channelId: string, amount: number, waitMs: number, ref?: KeyRef): Promise<Payment> {
     const { payment, done } = this.submit(channelId, amount, ref);
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), waitMs); });
+    const late = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), waitMs);
+    });
     const first = await Promise.race([done, late]).finally(() => clearTimeout(timer));
     if (first === null) done.catch(() => undefined);
     // The live record: a keyed retry answers its status as it is then, not as it was at the first answer.
@@ -441,9 +529,13 @@ export class TreasuryNode {
     const payment = this.payments.begin('', amount);
     payment.dest = dest;
     // A keyed multi-hop payment's start is durable before the enclave moves anything (payment-journal.ts).
-    if (ref && this.journal) await this.journal.append([{ t: 'mh', kh: ref.key, fh: ref.fp, id: payment.payment_id, dest, amt: amount, at: payment.created_at }]);
+    if (ref && this.journal)
+      await this.journal.append([
+        { t: 'mh', kh: ref.key, fh: ref.fp, id: payment.payment_id, dest, amt: amount, at: payment.created_at },
+      ]);
     const end = (r: Omit<Extract<JournalRecord, { t: 'mh_end' }>, 't' | 'kh' | 'at'>) => {
-      if (ref && this.journal) void this.journal.append([{ t: 'mh_end', kh: ref.key, at: Date.now(), ...r }]).catch(() => undefined);
+      if (ref && this.journal)
+        void this.journal.append([{ t: 'mh_end', kh: ref.key, at: Date.now(), ...r }]).catch(() => undefined);
     };
     const done = (async () => {
       const deadline = Date.now() + 8_000;
@@ -451,7 +543,12 @@ export class TreasuryNode {
         try {
           if (this.stopped) throw new NodeError('node_stopping', 'the node is shutting down');
           const feeRate = await this.opts.chain.feeRate();
-          const r = await this.call('mh_pay', { dest, amount_sat: amount, fee_rate: feeRate, ...(maxFeeSat !== undefined ? { max_fee_sat: maxFeeSat } : {}) });
+          const r = await this.call('mh_pay', {
+            dest,
+            amount_sat: amount,
+            fee_rate: feeRate,
+            ...(maxFeeSat !== undefined ? { max_fee_sat: maxFeeSat } : {}),
+          });
           payment.channel_id = r.channel_id;
           payment.route = r.route;
           payment.fee_sat = Number(r.fee_sat);
@@ -472,7 +569,9 @@ export class TreasuryNode {
     })();
     payment.status = 'in_flight';
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), waitMs); });
+    const late = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), waitMs);
+    });
     const first = await Promise.race([done, late]).finally(() => clearTimeout(timer));
     if (first === null) done.catch(() => undefined);
     return first ?? payment;
@@ -506,18 +605,30 @@ export class TreasuryNode {
   private async flush(): Promise<void> {
     this.flushScheduled = false;
     const batch = this.queue.splice(0, 50_000);
-    if (this.queue.length > 0) { this.flushScheduled = true; setImmediate(() => void this.flush()); }
+    if (this.queue.length > 0) {
+      this.flushScheduled = true;
+      setImmediate(() => void this.flush());
+    }
     if (batch.length === 0) return;
     let results;
     const journaled = this.journaledRefs.splice(0);
     try {
-      results = (await this.call('pay', {
-        payments: batch.map((p) => ({ channel_id: p.channelId, amount_sat: p.amount, ...(p.ref ? { ref: p.ref } : {}) })),
-        ...(journaled.length ? { journaled } : {}),
-      })).results;
+      results = (
+        await this.call('pay', {
+          payments: batch.map((p) => ({
+            channel_id: p.channelId,
+            amount_sat: p.amount,
+            ...(p.ref ? { ref: p.ref } : {}),
+          })),
+          ...(journaled.length ? { journaled } : {}),
+        })
+      ).results;
     } catch (err) {
       const e = err instanceof NodeError ? err : new NodeError('internal', String(err));
-      this.journalBatch(batch, batch.map(() => ({ ok: false as const, code: e.code })));
+      this.journalBatch(
+        batch,
+        batch.map(() => ({ ok: false as const, code: e.code })),
+      );
       for (const p of batch) this.fail(p, e);
       return;
     }
@@ -532,7 +643,10 @@ export class TreasuryNode {
   }
 
   /** Journals a batch's keyed payments in one group write; once durable, the enclave may drop their refs. */
-  private journalBatch(batch: PendingPay[], results: Array<{ ok: true; channel_id: string; position: string } | { ok: false; code: string }>): void {
+  private journalBatch(
+    batch: PendingPay[],
+    results: Array<{ ok: true; channel_id: string; position: string } | { ok: false; code: string }>,
+  ): void {
     if (!this.journal) return;
     const records: JournalRecord[] = [];
     const refs: string[] = [];
@@ -548,7 +662,13 @@ export class TreasuryNode {
       }
     });
     // If the write fails the refs stay sealed in the enclave and are recovered at the next start.
-    if (records.length) void this.journal.append(records).then(() => { this.journaledRefs.push(...refs); }, () => undefined);
+    if (records.length)
+      void this.journal.append(records).then(
+        () => {
+          this.journaledRefs.push(...refs);
+        },
+        () => undefined,
+      );
   }
 
   /**
@@ -564,7 +684,16 @@ export class TreasuryNode {
       const known = journal.get(r.key);
       // The enclave's ref proves a debit: it wins over a missing record and over a recorded refusal.
       if (known && known.pos !== undefined) continue;
-      lost.push({ t: 'pay', kh: r.key, fh: r.fp, id: known?.id ?? this.payments.newId(), ch: r.channel_id, amt: r.amount_sat, pos: r.position, at: known?.at ?? Date.now() });
+      lost.push({
+        t: 'pay',
+        kh: r.key,
+        fh: r.fp,
+        id: known?.id ?? this.payments.newId(),
+        ch: r.channel_id,
+        amt: r.amount_sat,
+        pos: r.position,
+        at: known?.at ?? Date.now(),
+      });
     }
     await journal.append(lost);
     if (refs.length) await this.call('pay_refs', { drop: refs.map((r) => r.key) });
@@ -576,16 +705,38 @@ export class TreasuryNode {
   private answerKey(ref: KeyRef): Promise<Payment> | null {
     const e = this.journal?.get(ref.key);
     if (!e) return null;
-    if (e.fh !== ref.fp) throw new NodeError('idempotency_conflict', 'this idempotency key was used for a different payment');
+    if (e.fh !== ref.fp)
+      throw new NodeError('idempotency_conflict', 'this idempotency key was used for a different payment');
     const base: Payment = {
-      payment_id: e.id, direction: 'outgoing', channel_id: e.ch ?? e.mh?.ch ?? '', amount_sat: e.amt,
-      status: 'in_flight', failure_code: null, created_at: e.at, resolved_at: null,
+      payment_id: e.id,
+      direction: 'outgoing',
+      channel_id: e.ch ?? e.mh?.ch ?? '',
+      amount_sat: e.amt,
+      status: 'in_flight',
+      failure_code: null,
+      created_at: e.at,
+      resolved_at: null,
     };
-    if (e.code !== undefined) return Promise.reject(new NodeError(e.code as never, `the first request with this idempotency key was refused (${e.code})`));
+    if (e.code !== undefined)
+      return Promise.reject(
+        new NodeError(e.code as never, `the first request with this idempotency key was refused (${e.code})`),
+      );
     if (e.mh) {
       if (!e.mh.done) return Promise.resolve({ ...base, dest: e.mh.dest });
-      if (!e.mh.ok) return Promise.reject(new NodeError((e.mh.code ?? 'internal') as never, `the first request with this idempotency key failed (${e.mh.code})`));
-      return Promise.resolve({ ...base, dest: e.mh.dest, status: 'succeeded', route: e.mh.route ?? [], fee_sat: e.mh.fee ?? 0 });
+      if (!e.mh.ok)
+        return Promise.reject(
+          new NodeError(
+            (e.mh.code ?? 'internal') as never,
+            `the first request with this idempotency key failed (${e.mh.code})`,
+          ),
+        );
+      return Promise.resolve({
+        ...base,
+        dest: e.mh.dest,
+        status: 'succeeded',
+        route: e.mh.route ?? [],
+        fee_sat: e.mh.fee ?? 0,
+      });
     }
     return this.channel(e.ch!).then((view) => {
       const status = outcomeAt(view, e.pos!);
@@ -601,8 +752,15 @@ export class TreasuryNode {
   /** The settlement that closed the channel pays `paid` of our sent total: each in-flight payment is decided. */
   private settleInFlight(channelId: string, paid: bigint): void {
     const { succeeded, failed } = this.inFlight.settled(channelId, paid);
-    for (const pay of succeeded) { this.payments.succeeded(pay.payment); pay.resolve(pay.payment); }
-    for (const pay of failed) this.fail(pay, new NodeError('channel_closed', 'the settlement that closed the channel does not pay this payment'));
+    for (const pay of succeeded) {
+      this.payments.succeeded(pay.payment);
+      pay.resolve(pay.payment);
+    }
+    for (const pay of failed)
+      this.fail(
+        pay,
+        new NodeError('channel_closed', 'the settlement that closed the channel does not pay this payment'),
+      );
   }
 
   private onEvent(e: TreasuryEventMsg): void {

@@ -33,28 +33,66 @@ export async function runRandomised(opts: RunOptions): Promise<RunReport> {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
   const pair = await HostilePair.create();
-  const report: RunReport = { seed: opts.seed, steps: 0, actions: {}, restarts: 0, refusedLaunches: 0, signed: 0, aPaid: 0, bPaid: 0 };
+  const report: RunReport = {
+    seed: opts.seed,
+    steps: 0,
+    actions: {},
+    restarts: 0,
+    refusedLaunches: 0,
+    signed: 0,
+    aPaid: 0,
+    bPaid: 0,
+  };
   const trail: string[] = [];
-  const note = (s: string) => { trail.push(s); if (trail.length > 40) trail.shift(); };
+  const note = (s: string) => {
+    trail.push(s);
+    if (trail.length > 40) trail.shift();
+  };
   try {
     await pair.connect();
     // Three channels, so that a settlement mid-run (the channel closes for good) leaves traffic elsewhere.
-    const opened = [await pair.openChannel(1_000_000n, 1_000_000n), await pair.openChannel(500_000n, 500_000n), await pair.openChannel(200_000n, 200_000n)];
+    const opened = [
+      await pair.openChannel(1_000_000n, 1_000_000n),
+      await pair.openChannel(500_000n, 500_000n),
+      await pair.openChannel(200_000n, 200_000n),
+    ];
     const channels = opened.map((o) => o.channelId);
     let aDeposits = 1_700_000n;
     const aDepositIds = opened.map((o) => o.aDeposit);
     const ch = () => pick(channels);
     pair.autoDeliver = false;
-    const background = (p: Promise<unknown>) => void p.then((r) => pair.record(r), () => undefined);
+    const background = (p: Promise<unknown>) =>
+      void p.then(
+        (r) => pair.record(r),
+        () => undefined,
+      );
 
     const actions: Record<string, () => Promise<void>> = {
       async pay_a() {
         const n = int(1, 20);
-        background(pair.a.enclave.ecall('pay', { payments: Array.from({ length: n }, () => ({ channel_id: ch(), amount_sat: int(1, 5_000) })) }).then((r) => { report.aPaid += r.results.filter((x) => x.ok).length; return r; }));
+        background(
+          pair.a.enclave
+            .ecall('pay', {
+              payments: Array.from({ length: n }, () => ({ channel_id: ch(), amount_sat: int(1, 5_000) })),
+            })
+            .then((r) => {
+              report.aPaid += r.results.filter((x) => x.ok).length;
+              return r;
+            }),
+        );
       },
       async pay_b() {
         const n = int(1, 20);
-        background(pair.b.enclave.ecall('pay', { payments: Array.from({ length: n }, () => ({ channel_id: ch(), amount_sat: int(1, 5_000) })) }).then((r) => { report.bPaid += r.results.filter((x) => x.ok).length; return r; }));
+        background(
+          pair.b.enclave
+            .ecall('pay', {
+              payments: Array.from({ length: n }, () => ({ channel_id: ch(), amount_sat: int(1, 5_000) })),
+            })
+            .then((r) => {
+              report.bPaid += r.results.filter((x) => x.ok).length;
+              return r;
+            }),
+        );
       },
       async deliver() {
         const dir: Dir = rand() < 0.5 ? 'ab' : 'ba';
@@ -78,7 +116,13 @@ export async function runRandomised(opts: RunOptions): Promise<RunReport> {
       },
       async corrupt() {
         const dir: Dir = rand() < 0.5 ? 'ab' : 'ba';
-        await pair.deliver(dir, 1, (fs) => fs.map((f) => { const c = f.slice(); if (c.length) c[int(0, c.length - 1)]! ^= 1 << int(0, 7); return c; }));
+        await pair.deliver(dir, 1, (fs) =>
+          fs.map((f) => {
+            const c = f.slice();
+            if (c.length) c[int(0, c.length - 1)]! ^= 1 << int(0, 7);
+            return c;
+          }),
+        );
       },
       async replay_old() {
         // A frame sent earlier in this session, sent again.
@@ -99,20 +143,35 @@ export async function runRandomised(opts: RunOptions): Promise<RunReport> {
         const blobs = pair.a.store.blobs;
         const old = blobs[int(0, Math.max(0, blobs.length - 1))] ?? null;
         const refused = await pair.restart('a', old);
-        if (refused) { report.refusedLaunches++; await pair.restart('a'); }
+        if (refused) {
+          report.refusedLaunches++;
+          await pair.restart('a');
+        }
       },
       async restart_mangled() {
         report.restarts++;
         const latest = pair.a.store.blobs.at(-1);
         if (!latest) return;
         const kind = pick(['truncated', 'grown', 'flipped', 'foreign', 'empty'] as const);
-        const blob = kind === 'truncated' ? latest.slice(0, int(0, latest.length - 1))
-          : kind === 'grown' ? new Uint8Array([...latest, ...new Uint8Array(int(1, 64))])
-            : kind === 'flipped' ? (() => { const c = latest.slice(); c[int(0, c.length - 1)]! ^= 1; return c; })()
-              : kind === 'foreign' ? (pair.b.store.blobs.at(-1) ?? latest)
-                : null;
+        const blob =
+          kind === 'truncated'
+            ? latest.slice(0, int(0, latest.length - 1))
+            : kind === 'grown'
+              ? new Uint8Array([...latest, ...new Uint8Array(int(1, 64))])
+              : kind === 'flipped'
+                ? (() => {
+                    const c = latest.slice();
+                    c[int(0, c.length - 1)]! ^= 1;
+                    return c;
+                  })()
+                : kind === 'foreign'
+                  ? (pair.b.store.blobs.at(-1) ?? latest)
+                  : null;
         const refused = await pair.restart('a', blob);
-        if (refused) { report.refusedLaunches++; await pair.restart('a'); }
+        if (refused) {
+          report.refusedLaunches++;
+          await pair.restart('a');
+        }
       },
       async disk_fails() {
         // The next seals fail: the enclave must stop rather than act on what it did not make durable.
@@ -123,7 +182,9 @@ export async function runRandomised(opts: RunOptions): Promise<RunReport> {
         pair.a.store.failStores = false;
       },
       async settle_a() {
-        pair.record(await pair.a.enclave.ecall('channel_settle', { channel_id: ch(), fee_rate: int(1, 5) }).catch(() => null));
+        pair.record(
+          await pair.a.enclave.ecall('channel_settle', { channel_id: ch(), fee_rate: int(1, 5) }).catch(() => null),
+        );
       },
       async release_a() {
         const id = pick(aDepositIds);
@@ -153,19 +214,64 @@ export async function runRandomised(opts: RunOptions): Promise<RunReport> {
       async lie_chain() {
         // For a while, the chain a's host reports says every output is spent, or unconfirmed, or missing.
         const mode = pick(['spent', 'unconfirmed', 'missing', 'truth'] as const);
-        pair.lieToA = mode === 'truth' ? null : (_t, _v, truth) => (mode === 'missing' || !truth ? null : { ...truth, unspent: mode !== 'spent', confirmations: mode === 'unconfirmed' ? 0 : truth.confirmations });
+        pair.lieToA =
+          mode === 'truth'
+            ? null
+            : (_t, _v, truth) =>
+                mode === 'missing' || !truth
+                  ? null
+                  : {
+                      ...truth,
+                      unspent: mode !== 'spent',
+                      confirmations: mode === 'unconfirmed' ? 0 : truth.confirmations,
+                    };
       },
       async garbage_ecall() {
-        const name = pick(['pay', 'peer_recv', 'channel_settle', 'deposit_release', 'channel_spent', 'mh_pay', 'get_channel'] as const);
-        const junk = pick([{}, { channel_id: ch() }, { payments: [{ channel_id: ch(), amount_sat: -1 }] }, { conn: pair.a.conn ?? 'x', frames: [new Uint8Array(int(0, 64))] }, null, 7, 'x']);
+        const name = pick([
+          'pay',
+          'peer_recv',
+          'channel_settle',
+          'deposit_release',
+          'channel_spent',
+          'mh_pay',
+          'get_channel',
+        ] as const);
+        const junk = pick([
+          {},
+          { channel_id: ch() },
+          { payments: [{ channel_id: ch(), amount_sat: -1 }] },
+          { conn: pair.a.conn ?? 'x', frames: [new Uint8Array(int(0, 64))] },
+          null,
+          7,
+          'x',
+        ]);
         await pair.a.enclave.ecallUnchecked(name, junk).catch(() => undefined);
       },
     };
     // Weights: mostly traffic, some disorder, a few big moves.
     const weighted: Array<[string, number]> = [
-      ['pay_a', 14], ['pay_b', 14], ['deliver', 20], ['deliver_all', 8], ['drop', 3], ['duplicate', 2], ['reorder', 2], ['corrupt', 2], ['replay_old', 2],
-      ['reconnect', 5], ['restart_latest', 1], ['restart_older', 2], ['restart_mangled', 1], ['disk_fails', 1], ['settle_a', 0.3], ['release_a', 2],
-      ['new_deposit_a', 1], ['add_deposit_a', 2], ['remove_deposit_a', 2], ['lie_spent', 1], ['lie_chain', 1], ['garbage_ecall', 3],
+      ['pay_a', 14],
+      ['pay_b', 14],
+      ['deliver', 20],
+      ['deliver_all', 8],
+      ['drop', 3],
+      ['duplicate', 2],
+      ['reorder', 2],
+      ['corrupt', 2],
+      ['replay_old', 2],
+      ['reconnect', 5],
+      ['restart_latest', 1],
+      ['restart_older', 2],
+      ['restart_mangled', 1],
+      ['disk_fails', 1],
+      ['settle_a', 0.3],
+      ['release_a', 2],
+      ['new_deposit_a', 1],
+      ['add_deposit_a', 2],
+      ['remove_deposit_a', 2],
+      ['lie_spent', 1],
+      ['lie_chain', 1],
+      ['garbage_ecall', 3],
     ];
     const total = weighted.reduce((s, [, w]) => s + w, 0);
     for (let step = 0; step < opts.steps; step++) {
@@ -175,16 +281,24 @@ export async function runRandomised(opts: RunOptions): Promise<RunReport> {
       report.actions[name] = (report.actions[name] ?? 0) + 1;
       await actions[name]!();
       // A reconnect now and then, so that disorder does not end the run's traffic for good.
-      if (!pair.peered() && rand() < 0.2) await pair.connect().catch(async () => { report.restarts++; await pair.restart('a'); });
+      if (!pair.peered() && rand() < 0.2)
+        await pair.connect().catch(async () => {
+          report.restarts++;
+          await pair.restart('a');
+        });
       // Every signed transaction is recorded when an ecall hands it out; the views are read now and then.
       await pair.checkInvariant(channels, aDeposits, { harvest: step % 50 === 0 });
       report.steps = step + 1;
-      if (opts.log && step % 250 === 0) opts.log(`step ${step}/${opts.steps}, ${pair.signed.size} signed transactions so far`);
+      if (opts.log && step % 250 === 0)
+        opts.log(`step ${step}/${opts.steps}, ${pair.signed.size} signed transactions so far`);
     }
     // The end: everything delivered, both sides settle; the invariant holds for the final transactions too.
     pair.autoDeliver = true;
     pair.lieToA = null;
-    await pair.connect().catch(async () => { await pair.restart('a'); await pair.connect().catch(() => undefined); });
+    await pair.connect().catch(async () => {
+      await pair.restart('a');
+      await pair.connect().catch(() => undefined);
+    });
     await pair.deliver('ab');
     await pair.deliver('ba');
     for (const id of channels) {
@@ -195,7 +309,9 @@ export async function runRandomised(opts: RunOptions): Promise<RunReport> {
     report.signed = pair.signed.size;
     return report;
   } catch (err) {
-    throw new Error(`adversarial run with seed ${opts.seed} failed at step ${report.steps}: ${(err as Error).message}\nlast steps: ${trail.join(' | ')}`);
+    throw new Error(
+      `adversarial run with seed ${opts.seed} failed at step ${report.steps}: ${(err as Error).message}\nlast steps: ${trail.join(' | ')}`,
+    );
   } finally {
     await pair.close();
   }

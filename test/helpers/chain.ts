@@ -30,12 +30,19 @@ export interface ChainBackend {
 }
 
 /** An in-memory embedded chain with a client and a faucet. */
-export async function startTestChain(opts: EmbeddedChainOptions = { memory: true }): Promise<ChainUnderTest & { rpcUrl: string; user: string; password: string }> {
+export async function startTestChain(
+  opts: EmbeddedChainOptions = { memory: true },
+): Promise<ChainUnderTest & { rpcUrl: string; user: string; password: string }> {
   const chain = await startEmbeddedChain(opts);
   const rpc = new BitcoinRpcClient({ url: chain.rpcUrl, user: chain.rpcUser, password: chain.rpcPassword });
   return {
-    backend: 'embedded', rpc, faucet: new Faucet(rpc), close: () => chain.close(),
-    rpcUrl: chain.rpcUrl, user: chain.rpcUser, password: chain.rpcPassword,
+    backend: 'embedded',
+    rpc,
+    faucet: new Faucet(rpc),
+    close: () => chain.close(),
+    rpcUrl: chain.rpcUrl,
+    user: chain.rpcUser,
+    password: chain.rpcPassword,
   };
 }
 
@@ -46,7 +53,10 @@ export function chainBackends(): ChainBackend[] {
     { name: 'embedded', skip: false, start: () => startTestChain() },
     {
       name: 'bitcoind',
-      skip: cfg.kind === 'bitcoind' ? false : 'BITCOIND_RPC_URL not set (needs a bitcoind -regtest -txindex=1 and credentials)',
+      skip:
+        cfg.kind === 'bitcoind'
+          ? false
+          : 'BITCOIND_RPC_URL not set (needs a bitcoind -regtest -txindex=1 and credentials)',
       async start() {
         if (cfg.kind !== 'bitcoind') throw new Error('unreachable: bitcoind backend not configured');
         const rpc = await bitcoindClient(cfg);
@@ -75,7 +85,9 @@ export async function snapshot(rpc: BitcoinRpcClient, outpoints: ReadonlyArray<{
   const outs = [];
   for (const o of outpoints) {
     const out = await rpc.getTxOut(o.txid, o.vout, true);
-    outs.push(out ? { ...o, valueSat: out.valueSat, confirmations: out.confirmations } : { ...o, spentOrUnknown: true });
+    outs.push(
+      out ? { ...o, valueSat: out.valueSat, confirmations: out.confirmations } : { ...o, spentOrUnknown: true },
+    );
   }
   return { height: await rpc.getBlockCount(), best: await rpc.getBestBlockHash(), mempool, outs };
 }
@@ -85,7 +97,11 @@ export async function snapshot(rpc: BitcoinRpcClient, outpoints: ReadonlyArray<{
  * chain, mempool and the given outputs are exactly as before.
  */
 export async function expectRejected(
-  rpc: BitcoinRpcClient, hex: string, code: number, reason: RegExp, outpoints: ReadonlyArray<{ txid: string; vout: number }> = [],
+  rpc: BitcoinRpcClient,
+  hex: string,
+  code: number,
+  reason: RegExp,
+  outpoints: ReadonlyArray<{ txid: string; vout: number }> = [],
 ): Promise<RpcError> {
   const before = await snapshot(rpc, outpoints);
   const err = await rpc.sendRawTransaction(hex).then(

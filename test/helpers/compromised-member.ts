@@ -96,9 +96,12 @@ export class CompromisedCommittee {
   }
 
   /** The committee, Q, a channel funded with `committeeSat` and `qSat`, and one free committee deposit. */
-  static async create(attacker: MemberName, opts: { committeeSat?: bigint; qSat?: bigint } = {}): Promise<CompromisedCommittee> {
+  static async create(
+    attacker: MemberName,
+    opts: { committeeSat?: bigint; qSat?: bigint } = {},
+  ): Promise<CompromisedCommittee> {
     const mesh = new Mesh();
-    const [p, b1, b2] = await mesh.committee(['p', 'b1', 'b2']) as [MeshNode, MeshNode, MeshNode];
+    const [p, b1, b2] = (await mesh.committee(['p', 'b1', 'b2'])) as [MeshNode, MeshNode, MeshNode];
     const q = await mesh.add('q');
     await mesh.link('p', 'q');
     const depP = await mesh.deposit('p', opts.committeeSat ?? 200_000n);
@@ -107,10 +110,13 @@ export class CompromisedCommittee {
     const ch = await p.treasury.openChannel(q.treasury.nodeId, p.payoutAddress);
     await p.treasury.addDeposit(ch.channel_id, depP);
     await q.treasury.addDeposit(ch.channel_id, depQ);
-    await waitFor(() => [p, b1, b2].every((m) => {
-      const v = m.treasury.channels().find((c) => c.channel_id === ch.channel_id);
-      return v && v.local_deposits.length === 1 && v.remote_deposits.length === 1;
-    }) && q.treasury.channel(ch.channel_id).remote_deposits.length === 1);
+    await waitFor(
+      () =>
+        [p, b1, b2].every((m) => {
+          const v = m.treasury.channels().find((c) => c.channel_id === ch.channel_id);
+          return v && v.local_deposits.length === 1 && v.remote_deposits.length === 1;
+        }) && q.treasury.channel(ch.channel_id).remote_deposits.length === 1,
+    );
     const c = p.treasury.info().committee!;
     await waitFor(() => p.treasury.info().committee!.acked_seq === c.seq);
     return new CompromisedCommittee(mesh, { p, b1, b2 }, q, attacker, ch.channel_id, free);
@@ -126,7 +132,8 @@ export class CompromisedCommittee {
   }
 
   nameOf(nodeId: string): string {
-    for (const [n, m] of [...Object.entries(this.members), ['q', this.q] as const]) if (m.treasury.nodeId === nodeId) return n;
+    for (const [n, m] of [...Object.entries(this.members), ['q', this.q] as const])
+      if (m.treasury.nodeId === nodeId) return n;
     return nodeId.slice(0, 8);
   }
 
@@ -161,7 +168,11 @@ export class CompromisedCommittee {
         const k = this.kinds.get(planned.plan.txid) ?? { kind: 'settle' as const, id: '' };
         const list = this.given.get(planned.plan.txid) ?? [];
         list.push({
-          member: m.name, ...k, txid: planned.plan.txid, inputs: planned.inputs, part: structuredClone(part),
+          member: m.name,
+          ...k,
+          txid: planned.plan.txid,
+          inputs: planned.inputs,
+          part: structuredClone(part),
           spend: { tx: planned.plan.spend.tx.clone(), inputs: planned.plan.spend.inputs },
         });
         this.given.set(planned.plan.txid, list);
@@ -180,14 +191,16 @@ export class CompromisedCommittee {
   /** A signing request from the attacker's member; returns its request number (answers land in `inbox`). */
   askSign(to: MemberName[], kind: SignKind, id: string, txid: string, feeRate = 2, update?: SignedUpdate): number {
     const req = this.nextReq++;
-    for (const n of to) this.send(n, { t: 'c_sign', req, kind, id, fee_rate: feeRate, txid, ...(update ? { update } : {}) });
+    for (const n of to)
+      this.send(n, { t: 'c_sign', req, kind, id, fee_rate: feeRate, txid, ...(update ? { update } : {}) });
     return req;
   }
 
   /** The answers (c_sign_res or c_error) to request `req`, by member name. */
   answers(req: number): Map<string, CommitteeMessage> {
     const out = new Map<string, CommitteeMessage>();
-    for (const { from, msg } of this.inbox) if ((msg.t === 'c_sign_res' || msg.t === 'c_error') && msg.req === req) out.set(from, msg);
+    for (const { from, msg } of this.inbox)
+      if ((msg.t === 'c_sign_res' || msg.t === 'c_error') && msg.req === req) out.set(from, msg);
     return out;
   }
 
@@ -205,7 +218,7 @@ export class CompromisedCommittee {
     const index = c.members.findIndex((m) => m.node_id === this.attacker.treasury.nodeId);
     const next = MEMBERS[index + 1];
     const down = next ? [...this.inbox].reverse().find((e) => e.from === next && e.msg.t === 'c_ack')?.msg : undefined;
-    const sigs = down?.t === 'c_ack' ? down.sigs ?? [] : [];
+    const sigs = down?.t === 'c_ack' ? (down.sigs ?? []) : [];
     const seq = Math.min(c.seq, ...sigs.map((s) => s.seq));
     return { t: 'c_ack', seq, sigs: [signAck(c.primaryId!, seq, hexToBytes(this.attackerState.identityKey)), ...sigs] };
   }
@@ -258,23 +271,44 @@ export class CompromisedCommittee {
     const base = this.given.get(txid)?.[0];
     if (!base) return null;
     const fresh = (): Spend => ({ tx: base.spend.tx.clone(), inputs: base.spend.inputs });
-    const own = internals(this.attacker).committee.contribution({ plan: { spend: fresh(), txid, fee: 0n }, inputs: base.inputs });
+    const own = internals(this.attacker).committee.contribution({
+      plan: { spend: fresh(), txid, fee: 0n },
+      inputs: base.inputs,
+    });
     const whole = new Map<string, string[]>();
-    for (const ch of Object.values(this.attackerState.channels)) for (const d of ch.peerDeposits) whole.set(d.outpoint, d.privkeys);
+    for (const ch of Object.values(this.attackerState.channels))
+      for (const d of ch.peerDeposits) whole.set(d.outpoint, d.privkeys);
     const parts = [own, ...extra, ...(this.given.get(txid) ?? []).map((g) => g.part)];
-    return completeSpend({ plan: { spend: fresh(), txid, fee: 0n }, inputs: base.inputs }, parts, this.attackerState.committee!.threshold, whole);
+    return completeSpend(
+      { plan: { spend: fresh(), txid, fee: 0n }, inputs: base.inputs },
+      parts,
+      this.attackerState.committee!.threshold,
+      whole,
+    );
   }
 
   /** The attacker's own signatures and shares for `planned`, as its enclave code makes them. */
   ownContribution(planned: Planned): Contribution {
-    return internals(this.attacker).committee.contribution({ plan: { ...planned.plan, spend: { tx: planned.plan.spend.tx.clone(), inputs: planned.plan.spend.inputs } }, inputs: planned.inputs });
+    return internals(this.attacker).committee.contribution({
+      plan: { ...planned.plan, spend: { tx: planned.plan.spend.tx.clone(), inputs: planned.plan.spend.inputs } },
+      inputs: planned.inputs,
+    });
   }
 
   /** Finishes `planned` from the given parts and the whole keys the attacker's state holds, or null. */
   completeWith(planned: Planned, parts: Contribution[]): Promise<string | null> {
     const whole = new Map<string, string[]>();
-    for (const ch of Object.values(this.attackerState.channels)) for (const d of ch.peerDeposits) whole.set(d.outpoint, d.privkeys);
-    return completeSpend({ plan: { ...planned.plan, spend: { tx: planned.plan.spend.tx.clone(), inputs: planned.plan.spend.inputs } }, inputs: planned.inputs }, parts, this.attackerState.committee!.threshold, whole);
+    for (const ch of Object.values(this.attackerState.channels))
+      for (const d of ch.peerDeposits) whole.set(d.outpoint, d.privkeys);
+    return completeSpend(
+      {
+        plan: { ...planned.plan, spend: { tx: planned.plan.spend.tx.clone(), inputs: planned.plan.spend.inputs } },
+        inputs: planned.inputs,
+      },
+      parts,
+      this.attackerState.committee!.threshold,
+      whole,
+    );
   }
 
   /** Checks the invariant over everything collected so far; throws with a description on a violation. */
@@ -282,7 +316,10 @@ export class CompromisedCommittee {
     const qView = this.q.treasury.channel(this.channelId);
     const qBalance = BigInt(qView.local_balance_sat);
     const qScript = this.q.treasury.state.channels[this.channelId]!.myPayout;
-    const txs: Array<{ kind: SignKind; hex: string; how: string }> = this.handedOut.map((h) => ({ ...h, how: 'handed out by an honest settle/release' }));
+    const txs: Array<{ kind: SignKind; hex: string; how: string }> = this.handedOut.map((h) => ({
+      ...h,
+      how: 'handed out by an honest settle/release',
+    }));
     for (const [txid, list] of this.given) {
       const seen = this.completed.get(txid);
       let hex = seen?.hex ?? null;
@@ -290,20 +327,32 @@ export class CompromisedCommittee {
         hex = await this.complete(txid);
         this.completed.set(txid, { count: list.length, hex });
       }
-      if (hex) txs.push({ kind: list[0]!.kind, hex, how: `completed by the attacker from ${list.map((g) => g.member).join('+')} and its own keys` });
+      if (hex)
+        txs.push({
+          kind: list[0]!.kind,
+          hex,
+          how: `completed by the attacker from ${list.map((g) => g.member).join('+')} and its own keys`,
+        });
     }
     for (const { kind, hex, how } of txs) {
       const tx = Transaction.fromHex(hex);
       const outs = tx.outs.map((o) => ({ script: bytesToHex(o.script), value: o.value }));
       if (kind === 'release') {
         const stray = outs.find((o) => o.script !== this.committeePayout);
-        if (stray) throw new Error(`a release ${how} pays ${stray.value} sat to ${stray.script}, not the committee's payout address`);
+        if (stray)
+          throw new Error(
+            `a release ${how} pays ${stray.value} sat to ${stray.script}, not the committee's payout address`,
+          );
         continue;
       }
       const toQ = outs.filter((o) => o.script === qScript).reduce((s, o) => s + o.value, 0n);
-      if (toQ < qBalance) throw new Error(`a settlement ${how} (${tx.getId()}) pays Q ${toQ} sat, below Q's acknowledged balance ${qBalance}`);
+      if (toQ < qBalance)
+        throw new Error(
+          `a settlement ${how} (${tx.getId()}) pays Q ${toQ} sat, below Q's acknowledged balance ${qBalance}`,
+        );
       const stray = outs.find((o) => o.script !== qScript && o.script !== this.channelPayout);
-      if (stray) throw new Error(`a settlement ${how} pays ${stray.value} sat to ${stray.script}, neither Q nor the committee`);
+      if (stray)
+        throw new Error(`a settlement ${how} pays ${stray.value} sat to ${stray.script}, neither Q nor the committee`);
     }
     return { completable: txs.length };
   }
@@ -320,19 +369,33 @@ export class CompromisedCommittee {
 }
 
 /** Finishes `planned` from contributions and whole keys; null unless every input gets its m signatures. */
-export async function completeSpend(planned: Planned, parts: Contribution[], threshold: number, whole = new Map<string, string[]>()): Promise<string | null> {
+export async function completeSpend(
+  planned: Planned,
+  parts: Contribution[],
+  threshold: number,
+  whole = new Map<string, string[]>(),
+): Promise<string | null> {
   const sigs = collectSigs(planned, parts);
   const keys = new Map<number, string[]>();
   for (const [i, input] of planned.inputs.entries()) {
     if (input.kind !== 'peer') continue;
     const found: string[] = [...(whole.get(input.deposit.outpoint) ?? [])];
     for (const s of input.deposit.shares ?? []) {
-      const list = [...new Set(parts.flatMap((p) => p.shares.filter((x) => x.outpoint === input.deposit.outpoint && x.pubkey === s.pubkey).map((x) => x.share)))];
+      const list = [
+        ...new Set(
+          parts.flatMap((p) =>
+            p.shares.filter((x) => x.outpoint === input.deposit.outpoint && x.pubkey === s.pubkey).map((x) => x.share),
+          ),
+        ),
+      ];
       if (list.length < threshold) continue;
       const key = await combineShares(list.slice(0, threshold).map(hexToBytes));
       if (bytesToHex(publicKeyOf(key)) === s.pubkey) found.push(bytesToHex(key));
     }
-    keys.set(i, found.filter((k) => input.deposit.pubkeys.includes(bytesToHex(publicKeyOf(hexToBytes(k))))));
+    keys.set(
+      i,
+      found.filter((k) => input.deposit.pubkeys.includes(bytesToHex(publicKeyOf(hexToBytes(k))))),
+    );
   }
   return finish(planned, sigs, keys);
 }
@@ -345,7 +408,8 @@ function collectSigs(planned: Planned, parts: Contribution[]): Map<number, Keyed
       if (input?.kind !== 'own' || !input.pubkeys.includes(s.pubkey)) continue;
       if (!checkInputSignature(planned.plan.spend, s.input, hexToBytes(s.pubkey), hexToBytes(s.sig))) continue;
       const list = sigs.get(s.input) ?? [];
-      if (!list.some((x) => bytesToHex(x.pubkey) === s.pubkey)) list.push({ pubkey: hexToBytes(s.pubkey), signature: hexToBytes(s.sig) });
+      if (!list.some((x) => bytesToHex(x.pubkey) === s.pubkey))
+        list.push({ pubkey: hexToBytes(s.pubkey), signature: hexToBytes(s.sig) });
       sigs.set(s.input, list);
     }
   }

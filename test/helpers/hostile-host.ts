@@ -83,13 +83,18 @@ export class HostilePair {
   /** Deliver frames as soon as they are sent (set-up), or only when the test says so. */
   autoDeliver = true;
   /** Chain answers to side a go through this (the attacker may lie); b always gets the truth. */
-  lieToA: ((txid: string, vout: number, truth: ReturnType<FakeChain['lookup']>) => ReturnType<FakeChain['lookup']>) | null = null;
+  lieToA:
+    ((txid: string, vout: number, truth: ReturnType<FakeChain['lookup']>) => ReturnType<FakeChain['lookup']>) | null =
+    null;
   a!: SideOf;
   b!: SideOf;
   private nextConn = 1;
   private readonly dirs: string[] = [];
 
-  private constructor(readonly root: string, readonly service: AttestationService) {}
+  private constructor(
+    readonly root: string,
+    readonly service: AttestationService,
+  ) {}
 
   static async create(): Promise<HostilePair> {
     const root = await mkdtemp(join(tmpdir(), 'hostile-'));
@@ -109,21 +114,39 @@ export class HostilePair {
   }
 
   private async launchSide(name: 'a' | 'b', prev?: SideOf): Promise<SideOf> {
-    const platform = prev?.platform ?? await Platform.open({ dir: join(this.root, `${name}-platform`), attestation: this.service });
+    const platform =
+      prev?.platform ?? (await Platform.open({ dir: join(this.root, `${name}-platform`), attestation: this.service }));
     const store = prev?.store ?? new RecordingStore();
     const payoutAddress = prev?.payoutAddress ?? payments.p2wpkh({ hash: randomBytes(20), network: NETWORK }).address!;
     const side: SideOf = prev ?? {
-      name, platform, store, enclave: undefined as never, nodeId: '', payoutAddress,
-      payoutScript: bytesToHex(payments.p2wpkh({ address: payoutAddress, network: NETWORK }).output!), events: [], conn: null, launches: 0,
+      name,
+      platform,
+      store,
+      enclave: undefined as never,
+      nodeId: '',
+      payoutAddress,
+      payoutScript: bytesToHex(payments.p2wpkh({ address: payoutAddress, network: NETWORK }).output!),
+      events: [],
+      conn: null,
+      launches: 0,
     };
     side.enclave = await platform.launch({
       entry: TREASURY_PROGRAM,
       iface: TreasuryInterface,
       store,
       ocalls: {
-        net_send: ({ conn, frames }) => { if (conn === side.conn) this.sent(name === 'a' ? 'ab' : 'ba', frames); return null; },
-        net_close: ({ conn }) => { if (conn === side.conn) this.disconnect(); return null; },
-        event: ({ event }) => { side.events.push(event); return null; },
+        net_send: ({ conn, frames }) => {
+          if (conn === side.conn) this.sent(name === 'a' ? 'ab' : 'ba', frames);
+          return null;
+        },
+        net_close: ({ conn }) => {
+          if (conn === side.conn) this.disconnect();
+          return null;
+        },
+        event: ({ event }) => {
+          side.events.push(event);
+          return null;
+        },
         chain_get_txout: ({ txid, vout }) => {
           const truth = this.chain.lookup(txid, vout);
           const r = name === 'a' && this.lieToA ? this.lieToA(txid, vout, truth) : truth;
@@ -133,7 +156,10 @@ export class HostilePair {
     });
     side.launches++;
     const init = await side.enclave.ecall('init', {
-      trust_anchor: this.service.trustAnchor, allowed_measurements: [side.enclave.measurement], min_confirmations: 1, payout_address: payoutAddress,
+      trust_anchor: this.service.trustAnchor,
+      allowed_measurements: [side.enclave.measurement],
+      min_confirmations: 1,
+      payout_address: payoutAddress,
     });
     side.nodeId = init.node_id;
     return side;
@@ -185,7 +211,9 @@ export class HostilePair {
   }
 
   peered(): boolean {
-    const up = (s: SideOf, other: SideOf) => s.conn !== null && s.events.some((e) => e.type === 'peer_connected' && e.conn === s.conn && e.peer_id === other.nodeId);
+    const up = (s: SideOf, other: SideOf) =>
+      s.conn !== null &&
+      s.events.some((e) => e.type === 'peer_connected' && e.conn === s.conn && e.peer_id === other.nodeId);
     return up(this.a, this.b) && up(this.b, this.a);
   }
 
@@ -213,10 +241,16 @@ export class HostilePair {
   }
 
   /** A channel a → b with one deposit on each side. */
-  async openChannel(aValue: bigint, bValue: bigint): Promise<{ channelId: string; aDeposit: string; bDeposit: string }> {
+  async openChannel(
+    aValue: bigint,
+    bValue: bigint,
+  ): Promise<{ channelId: string; aDeposit: string; bDeposit: string }> {
     const aDeposit = await this.fundedDeposit('a', aValue);
     const bDeposit = await this.fundedDeposit('b', bValue);
-    const ch = await this.a.enclave.ecall('channel_open', { peer_id: this.b.nodeId, payout_address: this.a.payoutAddress });
+    const ch = await this.a.enclave.ecall('channel_open', {
+      peer_id: this.b.nodeId,
+      payout_address: this.a.payoutAddress,
+    });
     await this.a.enclave.ecall('channel_add_deposit', { channel_id: ch.channel_id, deposit_id: aDeposit });
     await this.b.enclave.ecall('channel_add_deposit', { channel_id: ch.channel_id, deposit_id: bDeposit });
     return { channelId: ch.channel_id, aDeposit, bDeposit };
@@ -229,10 +263,16 @@ export class HostilePair {
       if (v === null || typeof v !== 'object' || seen.has(v)) return;
       seen.add(v);
       for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-        if ((k === 'tx_hex' || k === 'settlement_tx_hex' || k === 'release_tx_hex') && typeof x === 'string' && x.length > 0) {
+        if (
+          (k === 'tx_hex' || k === 'settlement_tx_hex' || k === 'release_tx_hex') &&
+          typeof x === 'string' &&
+          x.length > 0
+        ) {
           try {
             this.signed.set(Transaction.fromHex(x).getId(), x);
-          } catch { /* not a transaction: nothing anyone could broadcast */ }
+          } catch {
+            /* not a transaction: nothing anyone could broadcast */
+          }
         } else walk(x);
       }
     };
@@ -245,7 +285,9 @@ export class HostilePair {
       try {
         this.record(await s.enclave.ecall('list_channels', {}));
         this.record(await s.enclave.ecall('list_deposits', {}));
-      } catch { /* a halted or restarting enclave shows nothing now; what it signed was recorded when it answered */ }
+      } catch {
+        /* a halted or restarting enclave shows nothing now; what it signed was recorded when it answered */
+      }
     }
   }
 
@@ -254,7 +296,11 @@ export class HostilePair {
    * some set of signed transactions that can confirm together pays a more than it owns, or pays out more
    * than it spends.
    */
-  async checkInvariant(channelIds: string | string[], aDepositsTotal: bigint, opts: { harvest?: boolean } = {}): Promise<void> {
+  async checkInvariant(
+    channelIds: string | string[],
+    aDepositsTotal: bigint,
+    opts: { harvest?: boolean } = {},
+  ): Promise<void> {
     if (opts.harvest !== false) await this.harvest();
     let credited = 0n;
     let paid = 0n;
@@ -266,8 +312,10 @@ export class HostilePair {
     const aMax = aDepositsTotal - credited + paid;
     const bScripts = new Set([this.b.payoutScript]);
     const txs = [...this.signed.values()].map((hex) => Transaction.fromHex(hex));
-    const inputsOf = (tx: Transaction) => tx.ins.map((i) => `${bytesToHex(Uint8Array.from(i.hash).reverse())}:${i.index}`);
-    const toA = (tx: Transaction) => tx.outs.reduce((s, o) => (bScripts.has(bytesToHex(o.script)) ? s : s + o.value), 0n);
+    const inputsOf = (tx: Transaction) =>
+      tx.ins.map((i) => `${bytesToHex(Uint8Array.from(i.hash).reverse())}:${i.index}`);
+    const toA = (tx: Transaction) =>
+      tx.outs.reduce((s, o) => (bScripts.has(bytesToHex(o.script)) ? s : s + o.value), 0n);
     for (const tx of txs) {
       const spent = inputsOf(tx).reduce((s, op) => s + this.valueOf(op), 0n);
       const out = tx.outs.reduce((s, o) => s + o.value, 0n);
@@ -277,7 +325,10 @@ export class HostilePair {
     let best = 0n;
     let bestSet: Transaction[] = [];
     const search = (i: number, used: Set<string>, sum: bigint, set: Transaction[]) => {
-      if (sum > best) { best = sum; bestSet = [...set]; }
+      if (sum > best) {
+        best = sum;
+        bestSet = [...set];
+      }
       for (let j = i; j < txs.length; j++) {
         const ins = inputsOf(txs[j]!);
         if (ins.some((x) => used.has(x))) continue;
@@ -290,15 +341,17 @@ export class HostilePair {
     };
     search(0, new Set(), 0n, []);
     if (best > aMax) {
-      throw new Error(`the attacker's side can be paid ${best} sat by signed transactions that confirm together (${bestSet.map((t) => t.getId().slice(0, 12)).join(', ')}), `
-        + `more than its deposits ${aDepositsTotal} − credited by b ${credited} + paid by b ${paid} = ${aMax} sat`);
+      throw new Error(
+        `the attacker's side can be paid ${best} sat by signed transactions that confirm together (${bestSet.map((t) => t.getId().slice(0, 12)).join(', ')}), ` +
+          `more than its deposits ${aDepositsTotal} − credited by b ${credited} + paid by b ${paid} = ${aMax} sat`,
+      );
     }
   }
 
   private valueOf(outpoint: string): bigint {
     const [txid, vout] = outpoint.split(':') as [string, string];
     const t = this.chain.txs.get(txid);
-    return t ? Transaction.fromHex(t.hex).outs[Number(vout)]?.value ?? 0n : 0n;
+    return t ? (Transaction.fromHex(t.hex).outs[Number(vout)]?.value ?? 0n) : 0n;
   }
 
   /** A throwaway temp dir for a scenario that needs one. */

@@ -37,8 +37,13 @@ export async function startTestChain(dir?: string): Promise<TestChain> {
   const rpc = new BitcoinRpcClient({ url: chain.rpcUrl, user: chain.rpcUser, password: chain.rpcPassword });
   const burn = await rpc.call<string>('getnewaddress', []);
   return {
-    rpcUrl: chain.rpcUrl, rpcUser: chain.rpcUser, rpcPassword: chain.rpcPassword, rpc,
-    mine: async (n) => { await rpc.call('generatetoaddress', [n, burn]); },
+    rpcUrl: chain.rpcUrl,
+    rpcUser: chain.rpcUser,
+    rpcPassword: chain.rpcPassword,
+    rpc,
+    mine: async (n) => {
+      await rpc.call('generatetoaddress', [n, burn]);
+    },
     close: () => chain.close(),
   };
 }
@@ -85,15 +90,35 @@ export class NodeProcess {
   /** Secrets go in the environment, as our own tooling passes them (never argv). */
   private env: Record<string, string>;
 
-  constructor(readonly datadir: string, chain: TestChain, keyFile: string, extra: string[] = [], env: Record<string, string> = {}) {
+  constructor(
+    readonly datadir: string,
+    chain: TestChain,
+    keyFile: string,
+    extra: string[] = [],
+    env: Record<string, string> = {},
+  ) {
     this.args = [
-      '--datadir', datadir, '--rpc-url', chain.rpcUrl, '--rpc-user', chain.rpcUser,
-      '--attestation-key', keyFile, '--regtest-faucet', ...extra,
+      '--datadir',
+      datadir,
+      '--rpc-url',
+      chain.rpcUrl,
+      '--rpc-user',
+      chain.rpcUser,
+      '--attestation-key',
+      keyFile,
+      '--regtest-faucet',
+      ...extra,
     ];
     this.env = { [RPC_PASSWORD_ENV]: chain.rpcPassword, ...env };
   }
 
-  static async start(datadir: string, chain: TestChain, keyFile: string, extra: string[] = [], env: Record<string, string> = {}): Promise<NodeProcess> {
+  static async start(
+    datadir: string,
+    chain: TestChain,
+    keyFile: string,
+    extra: string[] = [],
+    env: Record<string, string> = {},
+  ): Promise<NodeProcess> {
     const n = new NodeProcess(datadir, chain, keyFile, extra, env);
     await n.launch();
     return n;
@@ -117,10 +142,18 @@ export class NodeProcess {
     return this.ready.node_id;
   }
 
-  async api<T = any>(method: string, path: string, body?: unknown, token: string | null = this.token): Promise<ApiAnswer<T>> {
+  async api<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    token: string | null = this.token,
+  ): Promise<ApiAnswer<T>> {
     const res = await fetch(`${this.ready.rest_url}${path}`, {
       method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await res.text();
@@ -151,7 +184,10 @@ export async function joinTokenEnv(primary: NodeProcess, i: number): Promise<Rec
 
 /** A funded, confirmed deposit on `node`, through the API's regtest faucet. */
 export async function fundDeposit(node: NodeProcess, amount: number): Promise<string> {
-  const d = await node.ok<{ deposit_id: string; status: string }>('POST', '/v1/deposits', { amount_sat: amount, fund: true });
+  const d = await node.ok<{ deposit_id: string; status: string }>('POST', '/v1/deposits', {
+    amount_sat: amount,
+    fund: true,
+  });
   if (d.status !== 'free') throw new Error(`deposit ${d.deposit_id} is ${d.status}`);
   return d.deposit_id;
 }
@@ -162,7 +198,11 @@ export function openChannel(a: NodeProcess, b: NodeProcess, aDeposits: string[],
   return openChannelBetween(end(a), end(b), aDeposits, bDeposits);
 }
 
-export async function waitUntil(cond: () => Promise<boolean> | boolean, timeoutMs = 15_000, what = 'condition'): Promise<void> {
+export async function waitUntil(
+  cond: () => Promise<boolean> | boolean,
+  timeoutMs = 15_000,
+  what = 'condition',
+): Promise<void> {
   const start = Date.now();
   for (;;) {
     if (await cond()) return;
@@ -175,12 +215,14 @@ export async function waitUntil(cond: () => Promise<boolean> | boolean, timeoutM
 export async function pool<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!, i);
+      }
+    }),
+  );
   return out;
 }
 
@@ -201,7 +243,11 @@ export async function freePorts(offsets: number[], random: () => number, low = 2
   for (let attempt = 0; attempt < 100; attempt++) {
     const base = low + Math.floor(random() * (high - low - Math.max(...offsets)));
     let free = true;
-    for (const o of offsets) if (!(await portFree(base + o))) { free = false; break; }
+    for (const o of offsets)
+      if (!(await portFree(base + o))) {
+        free = false;
+        break;
+      }
     if (free) return base;
   }
   throw new Error(`no free ports at offsets ${offsets.join(',')} in ${low}-${high}`);

@@ -42,14 +42,21 @@ export class OpenApiChecker {
   constructor(readonly doc: { openapi: string; paths: Record<string, Record<string, Operation['op']>> }) {
     for (const [template, ops] of Object.entries(doc.paths)) {
       const names: string[] = [];
-      const regex = new RegExp(`^${template.replace(/[.]/g, '\\.').replace(/\{(\w+)\}/g, (_m, n: string) => { names.push(n); return '([^/]+)'; })}$`);
-      for (const [method, op] of Object.entries(ops)) this.operations.push({ key: `${method.toUpperCase()} ${template}`, template, regex, names, op });
+      const regex = new RegExp(
+        `^${template.replace(/[.]/g, '\\.').replace(/\{(\w+)\}/g, (_m, n: string) => {
+          names.push(n);
+          return '([^/]+)';
+        })}$`,
+      );
+      for (const [method, op] of Object.entries(ops))
+        this.operations.push({ key: `${method.toUpperCase()} ${template}`, template, regex, names, op });
     }
     // Compile every schema up front: a schema ajv cannot compile (unknown keyword, bad pattern) fails here.
     for (const { op } of this.operations) {
       for (const p of op.parameters ?? []) this.validator(p.schema);
       for (const c of Object.values(op.requestBody?.content ?? {})) this.validator(c.schema);
-      for (const r of Object.values(op.responses)) for (const c of Object.values(r.content ?? {})) if (c.schema) this.validator(c.schema);
+      for (const r of Object.values(op.responses))
+        for (const c of Object.values(r.content ?? {})) if (c.schema) this.validator(c.schema);
     }
   }
 
@@ -59,7 +66,8 @@ export class OpenApiChecker {
     for (const o of this.operations) {
       if (!o.key.startsWith(`${method.toUpperCase()} `)) continue;
       const m = o.regex.exec(pathname);
-      if (m) return { operation: o, params: Object.fromEntries(o.names.map((n, i) => [n, decodeURIComponent(m[i + 1]!)])) };
+      if (m)
+        return { operation: o, params: Object.fromEntries(o.names.map((n, i) => [n, decodeURIComponent(m[i + 1]!)])) };
     }
     return null;
   }
@@ -72,14 +80,16 @@ export class OpenApiChecker {
     const problems: string[] = [];
     if (op.security && op.security.length > 0 && !ex.authorized) problems.push('no bearer token');
     const params = op.parameters ?? [];
-    for (const p of params.filter((x) => x.in === 'path')) problems.push(...this.errors(p.schema, hit.params[p.name], `path parameter ${p.name}`));
+    for (const p of params.filter((x) => x.in === 'path'))
+      problems.push(...this.errors(p.schema, hit.params[p.name], `path parameter ${p.name}`));
     const query = new URLSearchParams(ex.path.includes('?') ? ex.path.slice(ex.path.indexOf('?') + 1) : '');
     for (const name of new Set(query.keys())) {
       const p = params.find((x) => x.in === 'query' && x.name === name);
       if (!p) problems.push(`query parameter ${name} is not documented`);
       else problems.push(...this.errors(p.schema, query.get(name), `query parameter ${name}`));
     }
-    for (const p of params.filter((x) => x.in === 'query' && x.required)) if (!query.has(p.name)) problems.push(`query parameter ${p.name} is missing`);
+    for (const p of params.filter((x) => x.in === 'query' && x.required))
+      if (!query.has(p.name)) problems.push(`query parameter ${p.name} is missing`);
     const schema = op.requestBody?.content['application/json']?.schema;
     if (ex.body === undefined) {
       if (op.requestBody?.required) problems.push('no body');
@@ -104,13 +114,22 @@ export class OpenApiChecker {
     if (!hit) {
       // Not a documented route: the catch-all answer, in the error shape.
       const body = parse(ex.text);
-      return ex.status === 404 && body?.error?.code === 'not_found' && typeof body.error.message === 'string' ? [] : [`${where}: an undocumented route answered other than 404 not_found: ${ex.text.slice(0, 200)}`];
+      return ex.status === 404 && body?.error?.code === 'not_found' && typeof body.error.message === 'string'
+        ? []
+        : [`${where}: an undocumented route answered other than 404 not_found: ${ex.text.slice(0, 200)}`];
     }
-    const response = hit.operation.op.responses[String(ex.status)] ?? hit.operation.op.responses[`${String(ex.status)[0]}XX`];
-    if (!response) return [`${where}: status ${ex.status} is not documented for ${hit.operation.key} (documented: ${Object.keys(hit.operation.op.responses).join(', ')})`];
+    const response =
+      hit.operation.op.responses[String(ex.status)] ?? hit.operation.op.responses[`${String(ex.status)[0]}XX`];
+    if (!response)
+      return [
+        `${where}: status ${ex.status} is not documented for ${hit.operation.key} (documented: ${Object.keys(hit.operation.op.responses).join(', ')})`,
+      ];
     const media = ex.contentType.split(';')[0]!.trim();
     const content = response.content?.[media];
-    if (!content) return [`${where}: media type ${media || '(none)'} is not documented (documented: ${Object.keys(response.content ?? {}).join(', ') || 'none'})`];
+    if (!content)
+      return [
+        `${where}: media type ${media || '(none)'} is not documented (documented: ${Object.keys(response.content ?? {}).join(', ') || 'none'})`,
+      ];
     if (!content.schema) return [];
     const body = media.endsWith('json') ? parse(ex.text) : ex.text;
     if (body === undefined) return [`${where}: the body is not JSON: ${ex.text.slice(0, 200)}`];
@@ -126,7 +145,12 @@ export class OpenApiChecker {
   private errors(schema: object, value: unknown, what: string): string[] {
     const v = this.validator(schema);
     if (v(value)) return [];
-    return (v.errors ?? []).slice(0, 5).map((e) => `${what}${e.instancePath}: ${e.message}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}${e.params && 'allowedValues' in e.params ? ` (${JSON.stringify(e.params.allowedValues)})` : ''}`);
+    return (v.errors ?? [])
+      .slice(0, 5)
+      .map(
+        (e) =>
+          `${what}${e.instancePath}: ${e.message}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}${e.params && 'allowedValues' in e.params ? ` (${JSON.stringify(e.params.allowedValues)})` : ''}`,
+      );
   }
 }
 

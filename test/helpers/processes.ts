@@ -12,7 +12,10 @@ import { spawnReady, type ReadyProcess } from '../../src/cli/processes.ts';
 /** How long a child gets to end after SIGTERM before it is SIGKILLed (TEST_KILL_GRACE_MS). */
 export const KILL_GRACE_MS = Number(process.env.TEST_KILL_GRACE_MS ?? 10_000);
 
-interface Tracked { proc: ChildProcess; group: boolean }
+interface Tracked {
+  proc: ChildProcess;
+  group: boolean;
+}
 const live = new Set<Tracked>();
 
 const ended = (p: ChildProcess) => p.exitCode !== null || p.signalCode !== null;
@@ -22,7 +25,9 @@ function send(t: Tracked, signal: NodeJS.Signals): void {
   try {
     if (t.group && signal === 'SIGKILL' && t.proc.pid) process.kill(-t.proc.pid, signal);
     else t.proc.kill(signal);
-  } catch { /* already gone */ }
+  } catch {
+    /* already gone */
+  }
 }
 
 /**
@@ -36,7 +41,11 @@ export function track<P extends ChildProcess>(proc: P, opts: { group?: boolean }
   proc.once('exit', () => {
     live.delete(t);
     if (t.group && proc.pid) {
-      try { process.kill(-proc.pid, 'SIGKILL'); } catch { /* the group ended with its leader */ }
+      try {
+        process.kill(-proc.pid, 'SIGKILL');
+      } catch {
+        /* the group ended with its leader */
+      }
     }
   });
   return proc;
@@ -51,7 +60,11 @@ export function spawnTracked(command: string, args: string[], options: SpawnOpti
  * Signals `proc` and waits until it has exited; SIGKILL when `graceMs` passes first. Resolves with how it
  * ended (`signal` is 'SIGKILL' when the grace ran out on a child that ignored the first signal).
  */
-export async function stopChild(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', graceMs = KILL_GRACE_MS): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+export async function stopChild(
+  proc: ChildProcess,
+  signal: NodeJS.Signals = 'SIGTERM',
+  graceMs = KILL_GRACE_MS,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   const t = [...live].find((x) => x.proc === proc) ?? { proc, group: false };
   if (!ended(proc)) {
     const exited = new Promise<void>((r) => proc.once('exit', () => r()));
@@ -83,15 +96,25 @@ export async function stopAllTracked(): Promise<number> {
  * src/cli/processes.ts spawnReady (a tsx entry that prints one JSON line when ready), with the child tracked
  * from the moment it exists, so a file stopped while a node is still starting leaves nothing behind.
  */
-export async function spawnReadyTracked<T>(entry: string, args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<ReadyProcess<T>> {
+export async function spawnReadyTracked<T>(
+  entry: string,
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 120_000,
+): Promise<ReadyProcess<T>> {
   return spawnReady<T>(entry, args, timeoutMs, env, (proc) => track(proc));
 }
 
 after(async () => {
   const n = await stopAllTracked();
-  if (n > 0) process.stderr.write(`test/helpers/processes.ts: stopped ${n} child process(es) still running at the end of the file\n`);
+  if (n > 0)
+    process.stderr.write(
+      `test/helpers/processes.ts: stopped ${n} child process(es) still running at the end of the file\n`,
+    );
 });
-process.on('exit', () => { for (const t of live) send(t, 'SIGKILL'); });
+process.on('exit', () => {
+  for (const t of live) send(t, 'SIGKILL');
+});
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
     for (const t of live) send(t, 'SIGKILL');

@@ -18,12 +18,16 @@ export async function startTamperingProxy(target: string) {
   const live: Array<{ client: Socket; upstream: Socket }> = [];
   /** swapNext: the frame held back until the one after it has been relayed, and who waits for the swap. */
   const swap: Record<Dir, { armed: boolean; held: Uint8Array | null; done: (() => void) | null }> = {
-    toTarget: { armed: false, held: null, done: null }, toClient: { armed: false, held: null, done: null },
+    toTarget: { armed: false, held: null, done: null },
+    toClient: { armed: false, held: null, done: null },
   };
   let refusing = false;
 
   const server = createServer((client) => {
-    if (refusing) { client.destroy(); return; }
+    if (refusing) {
+      client.destroy();
+      return;
+    }
     const upstream = connect({ host, port: Number(port) });
     live.push({ client, upstream });
     const pipe = (from: Socket, to: Socket, dir: Dir) => {
@@ -37,7 +41,10 @@ export async function startTamperingProxy(target: string) {
             pending[dir] = null;
           }
           const sw = swap[dir];
-          if (sw.armed && sw.held === null) { sw.held = frame; continue; }
+          if (sw.armed && sw.held === null) {
+            sw.held = frame;
+            continue;
+          }
           last[dir] = frame;
           if (sw.armed && sw.held !== null) {
             to.write(encodeFrames([frame, sw.held]));
@@ -47,13 +54,19 @@ export async function startTamperingProxy(target: string) {
             continue;
           }
           to.write(encodeFrames([frame]));
-          if (armed?.after === dir) { dropping[armed.drop] = true; armed = null; }
+          if (armed?.after === dir) {
+            dropping[armed.drop] = true;
+            armed = null;
+          }
         }
       });
     };
     pipe(client, upstream, 'toTarget');
     pipe(upstream, client, 'toClient');
-    const end = () => { client.destroy(); upstream.destroy(); };
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
     client.on('close', end);
     upstream.on('close', end);
     client.on('error', end);
@@ -87,7 +100,9 @@ export async function startTamperingProxy(target: string) {
      * authenticated frames swapped). Resolves once both went out, swapped.
      */
     swapNext(dir: Dir): Promise<void> {
-      return new Promise<void>((resolve) => { swap[dir] = { armed: true, held: null, done: resolve }; });
+      return new Promise<void>((resolve) => {
+        swap[dir] = { armed: true, held: null, done: resolve };
+      });
     },
     /** Whether swapNext(dir) is holding a frame back, waiting for the next one. */
     holding(dir: Dir): boolean {
@@ -98,7 +113,10 @@ export async function startTamperingProxy(target: string) {
       refusing = on;
     },
     async close() {
-      for (const c of live) { c.client.destroy(); c.upstream.destroy(); }
+      for (const c of live) {
+        c.client.destroy();
+        c.upstream.destroy();
+      }
       await new Promise<void>((r) => server.close(() => r()));
     },
   };

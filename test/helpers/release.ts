@@ -35,10 +35,14 @@ export async function assertMinedRelease(rpc: BitcoinRpcClient, want: ExpectedRe
   const value = BigInt(want.value_sat);
   assert.equal(tx.outs[0]!.value, value - fee, `the release pays the deposit's ${value} sat minus its fee ${fee} sat`);
   assert.equal(
-    btcAddress.fromOutputScript(tx.outs[0]!.script, NETWORK), want.address,
+    btcAddress.fromOutputScript(tx.outs[0]!.script, NETWORK),
+    want.address,
     'the release pays the address asked for',
   );
   const vsize = tx.virtualSize();
-  assert.ok(fee >= BigInt(vsize) && fee <= BigInt(vsize + (want.m ?? 1)), `fee ${fee} sat is 1 sat/vB of the release (${vsize} vB)`);
+  assert.ok(
+    fee >= BigInt(vsize) && fee <= BigInt(vsize + (want.m ?? 1)),
+    `fee ${fee} sat is 1 sat/vB of the release (${vsize} vB)`,
+  );
   return tx;
 }

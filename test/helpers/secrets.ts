@@ -24,7 +24,10 @@ export async function nodeSecrets(name: string, datadir: string, measurement: st
   const out: Secret[] = [];
   const hex = (what: string, h: string) => out.push({ what: `${name} ${what}`, value: h.toLowerCase() });
   for (const f of ['admin.token', 'readonly.token']) hex(f, (await readFile(join(datadir, f), 'utf8')).trim());
-  hex('payout wallet key', (JSON.parse(await readFile(join(datadir, 'payout-wallet.json'), 'utf8')) as { privateKey: string }).privateKey);
+  hex(
+    'payout wallet key',
+    (JSON.parse(await readFile(join(datadir, 'payout-wallet.json'), 'utf8')) as { privateKey: string }).privateKey,
+  );
   const platformSecret = new Uint8Array(await readFile(join(datadir, 'platform', 'platform-secret')));
   hex('platform secret', Buffer.from(platformSecret).toString('hex'));
   const sealingKey = deriveSealingKey(platformSecret, measurement);
@@ -40,14 +43,18 @@ export async function nodeSecrets(name: string, datadir: string, measurement: st
   const state = decodeState(openBlob(sealingKey, blob).plaintext);
   hex('identity key', state.identityKey);
   for (const d of Object.values(state.deposits)) d.privkeys.forEach((k, i) => hex(`deposit ${d.id} key ${i}`, k));
-  for (const ch of Object.values(state.channels)) for (const d of ch.peerDeposits) d.privkeys.forEach((k, i) => hex(`peer deposit ${d.outpoint} key ${i}`, k));
+  for (const ch of Object.values(state.channels))
+    for (const d of ch.peerDeposits) d.privkeys.forEach((k, i) => hex(`peer deposit ${d.outpoint} key ${i}`, k));
   for (const [id, k] of Object.entries(state.committee?.memberKeys ?? {})) hex(`member key of ${id}`, k);
   return out;
 }
 
 /** The attestation service's private key (the network's root of trust), from its key file. */
 export async function attestationSecret(keyFile: string): Promise<Secret> {
-  return { what: 'attestation service key', value: (JSON.parse(await readFile(keyFile, 'utf8')) as { privateKey: string }).privateKey };
+  return {
+    what: 'attestation service key',
+    value: (JSON.parse(await readFile(keyFile, 'utf8')) as { privateKey: string }).privateKey,
+  };
 }
 
 /**
@@ -83,7 +90,13 @@ function base58check(payload: Buffer): string {
   const data = Buffer.concat([payload, Buffer.from(sha256(sha256(payload))).subarray(0, 4)]);
   let n = BigInt(`0x${data.toString('hex')}`);
   let s = '';
-  while (n > 0n) { s = ALPHABET[Number(n % 58n)]! + s; n /= 58n; }
-  for (const b of data) { if (b !== 0) break; s = `1${s}`; }
+  while (n > 0n) {
+    s = ALPHABET[Number(n % 58n)]! + s;
+    n /= 58n;
+  }
+  for (const b of data) {
+    if (b !== 0) break;
+    s = `1${s}`;
+  }
   return s;
 }

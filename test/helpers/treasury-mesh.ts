@@ -6,7 +6,12 @@
 import { payments } from 'bitcoinjs-lib';
 import { createHash, randomBytes } from 'node:crypto';
 import { AttestationService } from '../../enclave-sim/attestation.ts';
-import { Treasury, type CommitteeConfig, type TreasuryEvent, type TreasuryPorts } from '../../src/enclave/treasury/treasury.ts';
+import {
+  Treasury,
+  type CommitteeConfig,
+  type TreasuryEvent,
+  type TreasuryPorts,
+} from '../../src/enclave/treasury/treasury.ts';
 import { decodeState, type TreasuryState } from '../../src/enclave/treasury/state.ts';
 import type { SessionMessage } from '../../src/enclave/protocol/messages.ts';
 import type { SignedUpdate } from '../../src/enclave/committee/update.ts';
@@ -37,7 +42,13 @@ export interface MeshNode {
   /** The node's platform monotonic counter: its value and the tag of the blob committed at that value. */
   counter: { value: number; tag: number };
   /** Every c_update / c_ack this node sent, with the committee seq its counter-protected state held then. */
-  committeeSent: Array<{ to: string; t: 'c_update' | 'c_ack'; seq: number; protectedSeq: number; update?: SignedUpdate }>;
+  committeeSent: Array<{
+    to: string;
+    t: 'c_update' | 'c_ack';
+    seq: number;
+    protectedSeq: number;
+    update?: SignedUpdate;
+  }>;
 }
 
 /**
@@ -82,10 +93,24 @@ export class Mesh {
 
   async add(name: string, committee?: CommitteeConfig): Promise<MeshNode> {
     const payoutAddress = payments.p2wpkh({ hash: randomBytes(20), network: NETWORK }).address!;
-    const config = { trustAnchor: this.service.trustAnchor, allowedMeasurements: [MEASUREMENT], minConfirmations: 1, payoutAddress };
+    const config = {
+      trustAnchor: this.service.trustAnchor,
+      allowedMeasurements: [MEASUREMENT],
+      minConfirmations: 1,
+      payoutAddress,
+    };
     const node: MeshNode = {
-      name, treasury: undefined as never, events: [], seals: 0, payoutAddress, sent: new Map(), incarnation: { crashed: false }, joinTokens: [],
-      blobs: [], counter: { value: 0, tag: 0 }, committeeSent: [],
+      name,
+      treasury: undefined as never,
+      events: [],
+      seals: 0,
+      payoutAddress,
+      sent: new Map(),
+      incarnation: { crashed: false },
+      joinTokens: [],
+      blobs: [],
+      counter: { value: 0, tag: 0 },
+      committeeSent: [],
     };
     node.treasury = this.instance(node, Treasury.create(config, committee, node.joinTokens));
     await node.treasury.commit();
@@ -104,7 +129,9 @@ export class Mesh {
     const blob = from ?? node.blobs[node.blobs.length - 1]!;
     const c = node.counter;
     if (blob.counter !== c.value || (blob.tag !== c.tag && blob.prevTag !== c.tag)) {
-      throw new RollbackError(`${name}: blob sealed at counter ${blob.counter} (seq ${blob.seq}) is not the committed state at counter ${c.value}`);
+      throw new RollbackError(
+        `${name}: blob sealed at counter ${blob.counter} (seq ${blob.seq}) is not the committed state at counter ${c.value}`,
+      );
     }
     node.incarnation = { crashed: false };
     node.sealed = blob.bytes;
@@ -136,7 +163,8 @@ export class Mesh {
     const conn = `${from}|${to}`;
     const frames = this.held.get(conn) ?? [];
     this.held.delete(conn);
-    if (frames.length > 0 && this.links.has(conn) && !this.dead.has(from) && !this.dead.has(to)) void this.nodes.get(to)!.treasury.receive(`${to}|${from}`, frames);
+    if (frames.length > 0 && this.links.has(conn) && !this.dead.has(from) && !this.dead.has(to))
+      void this.nodes.get(to)!.treasury.receive(`${to}|${from}`, frames);
   }
 
   /** How many frames are held back on `from` → `to`. */
@@ -155,7 +183,13 @@ export class Mesh {
       if (msg.t === 'c_update' || msg.t === 'c_ack') {
         const to = [...this.nodes.values()].find((n) => n.treasury.nodeId === peerId)?.name ?? peerId;
         const committed = node.blobs.find((b) => b.tag === node.counter.tag);
-        node.committeeSent.push({ to, t: msg.t, seq: msg.t === 'c_update' ? msg.update.seq : msg.seq, protectedSeq: committed?.seq ?? 0, ...(msg.t === 'c_update' ? { update: msg.update } : {}) });
+        node.committeeSent.push({
+          to,
+          t: msg.t,
+          seq: msg.t === 'c_update' ? msg.update.seq : msg.seq,
+          protectedSeq: committed?.seq ?? 0,
+          ...(msg.t === 'c_update' ? { update: msg.update } : {}),
+        });
       }
       sendNow(peerId, msg);
     };
@@ -172,7 +206,11 @@ export class Mesh {
         // As the runtime seals (enclave-sim/runtime.ts): a protected seal advances the counter with it.
         const cur = node.counter;
         const blob: SealedBlob = {
-          bytes, protect, counter: protect ? cur.value + 1 : cur.value, tag: this.nextTag++, prevTag: cur.tag,
+          bytes,
+          protect,
+          counter: protect ? cur.value + 1 : cur.value,
+          tag: this.nextTag++,
+          prevTag: cur.tag,
           seq: decodeState(bytes).committee?.seq ?? 0,
         };
         node.blobs.push(blob);
@@ -183,12 +221,16 @@ export class Mesh {
       },
       send: (conn, frames) => {
         const to = conn.split('|')[1]!;
-        if (me.crashed || this.dead.has(name) || this.dead.has(to) || !this.links.has(conn) || this.blocked.has(conn)) return;
+        if (me.crashed || this.dead.has(name) || this.dead.has(to) || !this.links.has(conn) || this.blocked.has(conn))
+          return;
         const list = node.sent.get(to) ?? [];
         list.push(...frames);
         node.sent.set(to, list);
         const held = this.held.get(conn);
-        if (held) { held.push(...frames); return; }
+        if (held) {
+          held.push(...frames);
+          return;
+        }
         setImmediate(() => {
           if (this.dead.has(name) || this.dead.has(to) || !this.links.has(conn)) return;
           void this.nodes.get(to)!.treasury.receive(`${to}|${name}`, frames);
@@ -198,7 +240,14 @@ export class Mesh {
       emit: (e) => node.events.push(e),
       getTxOut: async (txid, vout) => this.chain.lookup(txid, vout),
       // Each node on its own platform, as real deployments are (a committee roster needs distinct platforms).
-      quote: async (reportData, nonce) => this.service.issueQuote({ measurement: MEASUREMENT, reportData, nonce, debug: false, platformId: platformIdOf(name) }),
+      quote: async (reportData, nonce) =>
+        this.service.issueQuote({
+          measurement: MEASUREMENT,
+          reportData,
+          nonce,
+          debug: false,
+          platformId: platformIdOf(name),
+        }),
       random: (n) => new Uint8Array(randomBytes(n)),
       replyTimeoutMs: this.options.replyTimeoutMs ?? 1_500,
       multihopTimeoutMs: this.options.multihopTimeoutMs ?? 1_000,
@@ -225,7 +274,11 @@ export class Mesh {
     this.dead.add(name);
     for (const l of [...this.links]) {
       const [x, y] = l.split('|') as [string, string];
-      if (x === name) { this.links.delete(l); this.links.delete(`${y}|${x}`); this.get(y).treasury.disconnected(`${y}|${x}`); }
+      if (x === name) {
+        this.links.delete(l);
+        this.links.delete(`${y}|${x}`);
+        this.get(y).treasury.disconnected(`${y}|${x}`);
+      }
     }
   }
 
@@ -262,7 +315,9 @@ export class Mesh {
       await waitFor(() => this.get(b).treasury.info().committee!.index === i + 1);
     }
     const primary = this.get(p).treasury;
-    await waitFor(() => primary.info().committee!.formed && primary.info().committee!.acked_seq === primary.info().committee!.seq);
+    await waitFor(
+      () => primary.info().committee!.formed && primary.info().committee!.acked_seq === primary.info().committee!.seq,
+    );
     return names.map((n) => this.get(n));
   }
 
@@ -280,7 +335,11 @@ export class Mesh {
 export type Funder = (mesh: Mesh, name: string, value: bigint) => Promise<string>;
 
 /** n treasuries in a line, each channel funded with `deposit` sat on both sides, the graph gossiped everywhere. */
-export async function line(n: number, deposit = 100_000n, fund: Funder = (mesh, name, value) => mesh.deposit(name, value)) {
+export async function line(
+  n: number,
+  deposit = 100_000n,
+  fund: Funder = (mesh, name, value) => mesh.deposit(name, value),
+) {
   const mesh = new Mesh();
   const names = Array.from({ length: n }, (_, i) => `n${i}`);
   for (const name of names) await mesh.add(name);
@@ -313,7 +372,10 @@ export async function gossip(mesh: Mesh, names: string[]): Promise<void> {
  * whether it succeeded.
  */
 export async function payUntilMiddleCommitted(
-  mesh: Mesh, [payer, middle, payee]: [MeshNode, MeshNode, MeshNode], amountSat: number, cut: 'onward' | 'both' = 'both',
+  mesh: Mesh,
+  [payer, middle, payee]: [MeshNode, MeshNode, MeshNode],
+  amountSat: number,
+  cut: 'onward' | 'both' = 'both',
 ): Promise<{ paying: Promise<unknown>; outcome: () => boolean | null }> {
   const committed = (records: Array<{ phase: string }>) => records.some((r) => r.phase === 'committed');
   mesh.onSeal = (name, bytes) => {
@@ -323,7 +385,14 @@ export async function payUntilMiddleCommitted(
   };
   let outcome: boolean | null = null;
   const paying = payer.treasury.payMultihop(payee.treasury.nodeId, amountSat, 1);
-  paying.then(() => { outcome = true; }, () => { outcome = false; });
+  paying.then(
+    () => {
+      outcome = true;
+    },
+    () => {
+      outcome = false;
+    },
+  );
   await waitFor(() => committed(Object.values(middle.treasury.state.multihop ?? {})));
   mesh.onSeal = undefined;
   return { paying, outcome: () => outcome };

@@ -86,7 +86,14 @@ export interface Wire {
  * machine want >= 10 s). beforeSeal: awaited at the start of every seal of that side (a test holds a seal
  * in flight with it).
  */
-export async function makePair(opts: { sealDelayMs?: number; minConfirmations?: number; replyTimeoutMs?: number; beforeSeal?: (side: 'a' | 'b', protect: boolean) => Promise<void> | void } = {}) {
+export async function makePair(
+  opts: {
+    sealDelayMs?: number;
+    minConfirmations?: number;
+    replyTimeoutMs?: number;
+    beforeSeal?: (side: 'a' | 'b', protect: boolean) => Promise<void> | void;
+  } = {},
+) {
   const service = AttestationService.create();
   const chain = new FakeChain();
   const wire: Wire = { log: { ab: [], ba: [] } };
@@ -94,9 +101,22 @@ export async function makePair(opts: { sealDelayMs?: number; minConfirmations?: 
   const deliverTo: Record<'a' | 'b', (frames: Uint8Array[]) => void> = {} as never;
 
   for (const name of ['a', 'b'] as const) {
-    const config = { trustAnchor: service.trustAnchor, allowedMeasurements: [MEASUREMENT], minConfirmations: opts.minConfirmations ?? 1, payoutAddress: payments.p2wpkh({ hash: randomBytes(20), network: NETWORK }).address! };
+    const config = {
+      trustAnchor: service.trustAnchor,
+      allowedMeasurements: [MEASUREMENT],
+      minConfirmations: opts.minConfirmations ?? 1,
+      payoutAddress: payments.p2wpkh({ hash: randomBytes(20), network: NETWORK }).address!,
+    };
     const state = Treasury.create(config);
-    const side: Side = { name, treasury: undefined as never, events: [], sealed: [], protects: [], conn: `${name}-conn`, state: () => decodeState(side.sealed[side.sealed.length - 1]!) };
+    const side: Side = {
+      name,
+      treasury: undefined as never,
+      events: [],
+      sealed: [],
+      protects: [],
+      conn: `${name}-conn`,
+      state: () => decodeState(side.sealed[side.sealed.length - 1]!),
+    };
     const dir = name === 'a' ? 'ab' : 'ba';
     side.treasury = new Treasury(state, {
       seal: async (bytes, protect) => {
@@ -114,7 +134,8 @@ export async function makePair(opts: { sealDelayMs?: number; minConfirmations?: 
       close: () => undefined,
       emit: (e) => side.events.push(e),
       getTxOut: async (txid, vout) => chain.lookup(txid, vout),
-      quote: async (reportData, nonce) => service.issueQuote({ measurement: MEASUREMENT, reportData, nonce, debug: false, platformId: '00'.repeat(16) }),
+      quote: async (reportData, nonce) =>
+        service.issueQuote({ measurement: MEASUREMENT, reportData, nonce, debug: false, platformId: '00'.repeat(16) }),
       random: (n) => new Uint8Array(randomBytes(n)),
       replyTimeoutMs: opts.replyTimeoutMs ?? 2_000,
     });
@@ -135,7 +156,11 @@ export async function connect(pair: Awaited<ReturnType<typeof makePair>>): Promi
 }
 
 /** A funded, confirmed deposit of `value` on `side`. */
-export async function fundedDeposit(pair: Awaited<ReturnType<typeof makePair>>, side: Side, value: bigint): Promise<string> {
+export async function fundedDeposit(
+  pair: Awaited<ReturnType<typeof makePair>>,
+  side: Side,
+  value: bigint,
+): Promise<string> {
   const dep = await side.treasury.newDeposit();
   const out = pair.chain.fund(dep.address, value);
   await side.treasury.depositFunded(dep.deposit_id, out.txid, out.vout);
@@ -146,7 +171,9 @@ export async function fundedDeposit(pair: Awaited<ReturnType<typeof makePair>>, 
  * A connected pair with one channel that a opened: a's deposit of `aValue` and b's of `bValue` in it.
  * `pair` takes makePair's options (slow seals, reply timeouts, a seal hook).
  */
-export async function openFundedPair(opts: { aValue?: bigint; bValue?: bigint; pair?: Parameters<typeof makePair>[0] } = {}) {
+export async function openFundedPair(
+  opts: { aValue?: bigint; bValue?: bigint; pair?: Parameters<typeof makePair>[0] } = {},
+) {
   const pair = await makePair(opts.pair);
   await connect(pair);
   const da = await fundedDeposit(pair, pair.a, opts.aValue ?? 1_000_000n);

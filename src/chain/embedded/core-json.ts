@@ -1,5 +1,14 @@
 /** Core's JSON shapes for transactions, blocks, headers and mempool entries, built from bcoin objects. */
-import { bcoin, revHex, type BcoinBlock, type BcoinChainEntry, type BcoinCoinView, type BcoinFullNode, type BcoinMempoolEntry, type BcoinTX } from './bcoin.ts';
+import {
+  bcoin,
+  revHex,
+  type BcoinBlock,
+  type BcoinChainEntry,
+  type BcoinCoinView,
+  type BcoinFullNode,
+  type BcoinMempoolEntry,
+  type BcoinTX,
+} from './bcoin.ts';
 import { btc } from './json.ts';
 import { classifyScript, scriptAsm } from './script-info.ts';
 import { inferDescriptor } from './descriptors.ts';
@@ -104,7 +113,11 @@ export function difficulty(bits: number): number {
 }
 
 /** Header fields shared by getblockheader and getblock (verbose). */
-export async function headerJson(node: BcoinFullNode, entry: BcoinChainEntry, nTx: number): Promise<Record<string, unknown>> {
+export async function headerJson(
+  node: BcoinFullNode,
+  entry: BcoinChainEntry,
+  nTx: number,
+): Promise<Record<string, unknown>> {
   const main = await node.chain.isMainChain(entry);
   const next = main ? await node.chain.getNextEntry(entry) : null;
   return {
@@ -128,7 +141,12 @@ export async function headerJson(node: BcoinFullNode, entry: BcoinChainEntry, nT
 }
 
 /** getblock verbosity 1..3. */
-export async function blockJson(node: BcoinFullNode, entry: BcoinChainEntry, block: BcoinBlock, verbosity: number): Promise<Record<string, unknown>> {
+export async function blockJson(
+  node: BcoinFullNode,
+  entry: BcoinChainEntry,
+  block: BcoinBlock,
+  verbosity: number,
+): Promise<Record<string, unknown>> {
   const header = await headerJson(node, entry, block.txs.length);
   let txs: unknown[];
   if (verbosity <= 1) {

@@ -5,7 +5,8 @@
 import { coreAddressToScript } from './addresses.ts';
 import { classifyScript } from './script-info.ts';
 
-const INPUT_CHARSET = '0123456789()[],\'/*abcdefgh@:$%{}IJKLMNOPQRSTUVWXYZ&+-.;<=>?!^_|~ijklmnopqrstuvwxyzABCDEFGH`#"\\ ';
+const INPUT_CHARSET =
+  '0123456789()[],\'/*abcdefgh@:$%{}IJKLMNOPQRSTUVWXYZ&+-.;<=>?!^_|~ijklmnopqrstuvwxyzABCDEFGH`#"\\ ';
 const CHECKSUM_CHARSET = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
 const GENERATORS = [0xf5dee51989n, 0xa9fdca3312n, 0x1bab10e32dn, 0x3706b1677an, 0x644d626ffdn];
 
@@ -61,7 +62,8 @@ export function parseScanDescriptor(text: string): ScanDescriptor {
     const given = text.slice(hash + 1);
     const expected = descriptorChecksum(body);
     if (given.length !== 8) throw new Error(`Expected 8 character checksum, not ${given.length} characters`);
-    if (given !== expected) throw new Error(`Provided checksum '${given}' does not match computed checksum '${expected}'`);
+    if (given !== expected)
+      throw new Error(`Provided checksum '${given}' does not match computed checksum '${expected}'`);
   }
   const m = /^(addr|raw)\((.*)\)$/.exec(body);
   if (!m) throw new Error(`'${body}' is not a supported descriptor (the embedded chain scans addr(…) and raw(…))`);

@@ -35,9 +35,13 @@ async function main(): Promise<void> {
   let port: number | undefined;
   if (values.port !== undefined) {
     port = Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be an integer in 0..65535 (got ${values.port})`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      fail(`--port must be an integer in 0..65535 (got ${values.port})`);
   }
-  if (values.rpcpassword !== undefined) fail('--rpcpassword puts the password where every local user can read it (ps): use --rpcpassword-file FILE or TEECHAIN_RPC_PASSWORD');
+  if (values.rpcpassword !== undefined)
+    fail(
+      '--rpcpassword puts the password where every local user can read it (ps): use --rpcpassword-file FILE or TEECHAIN_RPC_PASSWORD',
+    );
   const envPassword = process.env.TEECHAIN_RPC_PASSWORD || undefined;
   delete process.env.TEECHAIN_RPC_PASSWORD;
   let rpcPassword: string | undefined = envPassword;
@@ -49,7 +53,8 @@ async function main(): Promise<void> {
     }
     if (rpcPassword === undefined) fail(`--rpcpassword-file ${values['rpcpassword-file']} is empty`);
   }
-  if ((values.rpcuser === undefined) !== (rpcPassword === undefined)) fail('--rpcuser and a password (--rpcpassword-file or TEECHAIN_RPC_PASSWORD) go together');
+  if ((values.rpcuser === undefined) !== (rpcPassword === undefined))
+    fail('--rpcuser and a password (--rpcpassword-file or TEECHAIN_RPC_PASSWORD) go together');
 
   let stopping = false;
   let stop: () => void = () => {};
@@ -71,11 +76,19 @@ async function main(): Promise<void> {
     onStopRequest: stop,
   });
   if (chain.activationBlocksMined > 0) {
-    process.stderr.write(`embedded chain: new regtest chain, mined ${chain.activationBlocksMined} blocks to activate segwit\n`);
+    process.stderr.write(
+      `embedded chain: new regtest chain, mined ${chain.activationBlocksMined} blocks to activate segwit\n`,
+    );
   }
-  process.stdout.write(JSON.stringify({
-    rpcUrl: chain.rpcUrl, rpcUser: chain.rpcUser, rpcPassword: chain.rpcPassword, height: chain.height, cookieFile: chain.cookieFile,
-  }) + '\n');
+  process.stdout.write(
+    JSON.stringify({
+      rpcUrl: chain.rpcUrl,
+      rpcUser: chain.rpcUser,
+      rpcPassword: chain.rpcPassword,
+      height: chain.height,
+      cookieFile: chain.cookieFile,
+    }) + '\n',
+  );
 
   await stopped;
   await chain.close();
@@ -86,7 +99,10 @@ async function main(): Promise<void> {
 main().catch((err) => {
   // One line for people; the stack only when asked for (TEECHAIN_DEBUG=1).
   const e = err as NodeJS.ErrnoException;
-  const message = e?.code === 'EADDRINUSE' ? `RPC port already in use (${e.message.replace(/^listen EADDRINUSE: address already in use /, '')})` : (e?.message ?? String(err));
+  const message =
+    e?.code === 'EADDRINUSE'
+      ? `RPC port already in use (${e.message.replace(/^listen EADDRINUSE: address already in use /, '')})`
+      : (e?.message ?? String(err));
   process.stderr.write(`embedded chain: ${process.env.TEECHAIN_DEBUG ? (e?.stack ?? message) : message}\n`);
   process.exit(1);
 });

@@ -17,8 +17,12 @@ const flags = bcoin.Script.flags as Record<string, number>;
 const STANDARD_SCRIPT_FLAGS = flags.STANDARD_VERIFY_FLAGS as number;
 /** Core's consensus ("mandatory") script flags; bcoin's own MANDATORY set is only P2SH. */
 const MANDATORY_SCRIPT_FLAGS =
-  (flags.VERIFY_P2SH as number) | (flags.VERIFY_DERSIG as number) | (flags.VERIFY_NULLDUMMY as number) |
-  (flags.VERIFY_CHECKLOCKTIMEVERIFY as number) | (flags.VERIFY_CHECKSEQUENCEVERIFY as number) | (flags.VERIFY_WITNESS as number);
+  (flags.VERIFY_P2SH as number) |
+  (flags.VERIFY_DERSIG as number) |
+  (flags.VERIFY_NULLDUMMY as number) |
+  (flags.VERIFY_CHECKLOCKTIMEVERIFY as number) |
+  (flags.VERIFY_CHECKSEQUENCEVERIFY as number) |
+  (flags.VERIFY_WITNESS as number);
 
 /** Core's minimum relay fee: 1000 sat/kvB. */
 export const MIN_RELAY_SAT_PER_KVB = 1000n;
@@ -153,7 +157,10 @@ function isWitnessStandard(tx: BcoinTX, view: BcoinCoinView): boolean {
       if (!redeem) return false;
       prev = redeem;
     }
-    const isProgram = prev.length >= 4 && prev.length <= 42 && prev[1] === prev.length - 2 &&
+    const isProgram =
+      prev.length >= 4 &&
+      prev.length <= 42 &&
+      prev[1] === prev.length - 2 &&
       (prev[0] === 0 || ((prev[0] as number) >= 0x51 && (prev[0] as number) <= 0x60));
     if (!isProgram) return false;
     if (prev[0] === 0 && prev.length === 34) {
@@ -229,7 +236,11 @@ export class MempoolPolicy {
       const maxFee = (maxFeeRateSatPerKvb * BigInt(entry.size)) / 1000n;
       if (BigInt(entry.fee) > maxFee) {
         throw new TxRejected(
-          RpcCode.VERIFY_ERROR, 'Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)', undefined, 'max-fee-exceeded');
+          RpcCode.VERIFY_ERROR,
+          'Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)',
+          undefined,
+          'max-fee-exceeded',
+        );
       }
     }
     return { txid: tx.txid(), wtxid: tx.wtxid(), vsize: entry.size, feeSat: BigInt(entry.fee) };
@@ -255,7 +266,12 @@ export class MempoolPolicy {
     return accepted;
   }
 
-  private inputsRejection(tx: BcoinTX, view: Parameters<BcoinTX['checkInputs']>[0], spendHeight: number, reason: string): TxRejected {
+  private inputsRejection(
+    tx: BcoinTX,
+    view: Parameters<BcoinTX['checkInputs']>[0],
+    spendHeight: number,
+    reason: string,
+  ): TxRejected {
     if (reason === 'bad-txns-premature-spend-of-coinbase') {
       for (const input of tx.inputs) {
         const coin = view.getEntry(input.prevout);
@@ -280,7 +296,8 @@ export class MempoolPolicy {
   private checkScripts(tx: BcoinTX, view: Parameters<BcoinTX['checkInputs']>[0]): void {
     tx.inputs.forEach((input, i) => {
       const coin = view.getOutput(input.prevout);
-      if (!coin) throw new TxRejected(RpcCode.VERIFY_ERROR, 'bad-txns-inputs-missingorspent', undefined, 'missing-inputs');
+      if (!coin)
+        throw new TxRejected(RpcCode.VERIFY_ERROR, 'bad-txns-inputs-missingorspent', undefined, 'missing-inputs');
       try {
         tx.checkInput(i, coin, STANDARD_SCRIPT_FLAGS);
       } catch (standardErr) {
@@ -291,7 +308,9 @@ export class MempoolPolicy {
           consensusOk = false;
         }
         const text = scriptErrorText(standardErr);
-        throw rejected(consensusOk ? `non-mandatory-script-verify-flag (${text})` : `mandatory-script-verify-flag-failed (${text})`);
+        throw rejected(
+          consensusOk ? `non-mandatory-script-verify-flag (${text})` : `mandatory-script-verify-flag-failed (${text})`,
+        );
       }
     });
   }

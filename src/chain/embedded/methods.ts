@@ -8,7 +8,13 @@ import { btc } from './json.ts';
 import { RpcFailure, invalidAddressOrKey, invalidParameter } from './errors.ts';
 import * as p from './params.ts';
 import { blockJson, headerJson, mempoolEntryJson, scriptPubKeyJson, txJson } from './core-json.ts';
-import { DEFAULT_MAX_FEE_RATE_SAT_PER_KVB, MIN_RELAY_SAT_PER_KVB, TxRejected, decodeTxHex, type MempoolPolicy } from './mempool-accept.ts';
+import {
+  DEFAULT_MAX_FEE_RATE_SAT_PER_KVB,
+  MIN_RELAY_SAT_PER_KVB,
+  TxRejected,
+  decodeTxHex,
+  type MempoolPolicy,
+} from './mempool-accept.ts';
 import { coreAddressToScript } from './addresses.ts';
 import { inferDescriptor, parseScanDescriptor } from './descriptors.ts';
 import { readUtxoSet } from './utxo-set.ts';
@@ -102,7 +108,9 @@ async function getRawTransaction(ctx: ChainContext, args: unknown[]): Promise<un
   const hash = revHex(txid);
   const { chain, mempool } = ctx.node;
   const withHex = (tx: BcoinTX, extra: Record<string, unknown>, view: BcoinCoinView | null) =>
-    verbosity === 0 ? tx.toRaw().toString('hex') : { ...txJson(tx, { view: verbosity >= 2 ? view : null, prevouts: verbosity >= 2, hex: true }), ...extra };
+    verbosity === 0
+      ? tx.toRaw().toString('hex')
+      : { ...txJson(tx, { view: verbosity >= 2 ? view : null, prevouts: verbosity >= 2, hex: true }), ...extra };
 
   if (!p.absent(args[2])) {
     const blockHash = p.hash(args[2], 'parameter 3');
@@ -110,13 +118,23 @@ async function getRawTransaction(ctx: ChainContext, args: unknown[]): Promise<un
     if (!entry) throw invalidAddressOrKey('Block hash not found');
     const block = await blockOf(ctx, entry.hash);
     const tx = block.txs.find((t) => t.hash('hex') === hash);
-    if (!tx) throw invalidAddressOrKey('No such transaction found in the provided block. Use gettransaction for wallet transactions.');
+    if (!tx)
+      throw invalidAddressOrKey(
+        'No such transaction found in the provided block. Use gettransaction for wallet transactions.',
+      );
     const main = await chain.isMainChain(entry);
     const view = verbosity >= 2 && entry.height > 0 ? await chain.getBlockView(block) : null;
-    return withHex(tx, {
-      in_active_chain: main, blockhash: blockHash, confirmations: main ? chain.height - entry.height + 1 : 0,
-      time: entry.time, blocktime: entry.time,
-    }, view);
+    return withHex(
+      tx,
+      {
+        in_active_chain: main,
+        blockhash: blockHash,
+        confirmations: main ? chain.height - entry.height + 1 : 0,
+        time: entry.time,
+        blocktime: entry.time,
+      },
+      view,
+    );
   }
   const pooled = mempool.getTX(hash);
   if (pooled) return withHex(pooled, {}, verbosity >= 2 ? await mempool.getCoinView(pooled) : null);
@@ -126,9 +144,16 @@ async function getRawTransaction(ctx: ChainContext, args: unknown[]): Promise<un
   }
   let view = null;
   if (verbosity >= 2 && meta.height > 0) view = await chain.getBlockView(await blockOf(ctx, meta.block));
-  return withHex(meta.tx, {
-    blockhash: revHex(meta.block), confirmations: chain.height - meta.height + 1, time: meta.time, blocktime: meta.time,
-  }, view);
+  return withHex(
+    meta.tx,
+    {
+      blockhash: revHex(meta.block),
+      confirmations: chain.height - meta.height + 1,
+      time: meta.time,
+      blocktime: meta.time,
+    },
+    view,
+  );
 }
 
 async function sendRawTransaction(ctx: ChainContext, args: unknown[]): Promise<unknown> {
@@ -137,7 +162,10 @@ async function sendRawTransaction(ctx: ChainContext, args: unknown[]): Promise<u
   const maxBurn = p.absent(args[2]) ? 0n : p.amountSats(args[2]);
   for (const out of tx.outputs) {
     if (isUnspendable(out.script.toRaw()) && BigInt(out.value) > maxBurn) {
-      throw new RpcFailure(RpcCode.VERIFY_ERROR, 'Unspendable output exceeds maximum configured by user (maxburnamount)');
+      throw new RpcFailure(
+        RpcCode.VERIFY_ERROR,
+        'Unspendable output exceeds maximum configured by user (maxburnamount)',
+      );
     }
   }
   return ctx.lock.run(async () => {
@@ -156,17 +184,28 @@ async function sendRawTransaction(ctx: ChainContext, args: unknown[]): Promise<u
 async function testMempoolAccept(ctx: ChainContext, args: unknown[]): Promise<unknown> {
   const raws = p.arr(args[0]);
   if (raws.length !== 1) {
-    throw invalidParameter('Array must contain between 1 and 1 transactions (the embedded chain does not evaluate packages).');
+    throw invalidParameter(
+      'Array must contain between 1 and 1 transactions (the embedded chain does not evaluate packages).',
+    );
   }
   const maxFee = maxFeeRate(args[1]);
   const tx = decodeOrFail(raws[0]);
   return ctx.lock.run(async () => {
     try {
       const ok = await ctx.policy.check(tx, maxFee);
-      return [{
-        txid: ok.txid, wtxid: ok.wtxid, allowed: true, vsize: ok.vsize,
-        fees: { base: btc(ok.feeSat), 'effective-feerate': btc((ok.feeSat * 1000n) / BigInt(ok.vsize)), 'effective-includes': [ok.wtxid] },
-      }];
+      return [
+        {
+          txid: ok.txid,
+          wtxid: ok.wtxid,
+          allowed: true,
+          vsize: ok.vsize,
+          fees: {
+            base: btc(ok.feeSat),
+            'effective-feerate': btc((ok.feeSat * 1000n) / BigInt(ok.vsize)),
+            'effective-includes': [ok.wtxid],
+          },
+        },
+      ];
     } catch (err) {
       if (!(err instanceof TxRejected)) throw err;
       return [{ txid: tx.txid(), wtxid: tx.wtxid(), allowed: false, 'reject-reason': err.rejectReason }];
@@ -189,7 +228,13 @@ async function getTxOut(ctx: ChainContext, args: unknown[]): Promise<unknown> {
     if (pooled) {
       const out = pooled.outputs[n];
       if (!out) return null;
-      return { bestblock, confirmations: 0, value: btc(out.value), scriptPubKey: scriptPubKeyJson(out.script.toRaw()), coinbase: false };
+      return {
+        bestblock,
+        confirmations: 0,
+        value: btc(out.value),
+        scriptPubKey: scriptPubKeyJson(out.script.toRaw()),
+        coinbase: false,
+      };
     }
   }
   const coin = await chain.readCoin(new bcoin.Outpoint(hash, n));
@@ -213,7 +258,8 @@ async function scanTxOutSet(ctx: ChainContext, args: unknown[]): Promise<unknown
   for (const obj of p.arr(args[1])) {
     let text: string;
     if (typeof obj === 'string') text = obj;
-    else if (obj && typeof obj === 'object' && typeof (obj as { desc?: unknown }).desc === 'string') text = (obj as { desc: string }).desc;
+    else if (obj && typeof obj === 'object' && typeof (obj as { desc?: unknown }).desc === 'string')
+      text = (obj as { desc: string }).desc;
     else throw invalidParameter('Scan object needs to be either a string or an object');
     try {
       wanted.add(parseScanDescriptor(text).script.toString('hex'));
@@ -235,8 +281,14 @@ async function scanTxOutSet(ctx: ChainContext, args: unknown[]): Promise<unknown
     }
     total += BigInt(u.value);
     unspents.push({
-      txid: revHex(u.hash), vout: u.index, scriptPubKey: u.script.toString('hex'), desc: inferDescriptor(u.script),
-      amount: btc(u.value), coinbase: u.coinbase, height: u.height, blockhash: blockHashes.get(u.height),
+      txid: revHex(u.hash),
+      vout: u.index,
+      scriptPubKey: u.script.toString('hex'),
+      desc: inferDescriptor(u.script),
+      amount: btc(u.value),
+      coinbase: u.coinbase,
+      height: u.height,
+      blockhash: blockHashes.get(u.height),
     });
   }
   return { success: true, txouts: scanned, height, bestblock, unspents, total_amount: btc(total) };
@@ -273,16 +325,23 @@ async function sendToAddress(ctx: ChainContext, args: unknown[]): Promise<unknow
   let feeRateSatPerKvb: bigint | undefined;
   if (!p.absent(args[9])) {
     const satPerVb = p.num(args[9]);
-    if (satPerVb < 1) throw new RpcFailure(RpcCode.WALLET_ERROR, 'Fee rate (' + satPerVb + ' sat/vB) is lower than the minimum fee rate setting (1.000 sat/vB)');
+    if (satPerVb < 1)
+      throw new RpcFailure(
+        RpcCode.WALLET_ERROR,
+        'Fee rate (' + satPerVb + ' sat/vB) is lower than the minimum fee rate setting (1.000 sat/vB)',
+      );
     feeRateSatPerKvb = BigInt(Math.round(satPerVb * 1000));
   }
   return ctx.lock.run(async () => {
     try {
       return await ctx.wallet.send(script, sats, { subtractFee, ...(feeRateSatPerKvb ? { feeRateSatPerKvb } : {}) });
     } catch (err) {
-      if (err instanceof InsufficientFundsError) throw new RpcFailure(RpcCode.WALLET_INSUFFICIENT_FUNDS, 'Insufficient funds');
-      if (err instanceof TxRejected && err.reason === 'dust') throw new RpcFailure(RpcCode.WALLET_ERROR, 'Transaction amount too small');
-      if (err instanceof TxRejected) throw new RpcFailure(RpcCode.WALLET_ERROR, `Transaction rejected: ${err.rpcMessage}`);
+      if (err instanceof InsufficientFundsError)
+        throw new RpcFailure(RpcCode.WALLET_INSUFFICIENT_FUNDS, 'Insufficient funds');
+      if (err instanceof TxRejected && err.reason === 'dust')
+        throw new RpcFailure(RpcCode.WALLET_ERROR, 'Transaction amount too small');
+      if (err instanceof TxRejected)
+        throw new RpcFailure(RpcCode.WALLET_ERROR, `Transaction rejected: ${err.rpcMessage}`);
       throw err;
     }
   });
@@ -293,7 +352,8 @@ const METHODS: Record<string, MethodSpec> = {
   getblockcount: { params: [], required: 0, run: async (ctx) => ctx.node.chain.height },
   getbestblockhash: { params: [], required: 0, run: async (ctx) => revHex(ctx.node.chain.tip.hash) },
   getblockhash: {
-    params: ['height'], required: 1,
+    params: ['height'],
+    required: 1,
     async run(ctx, args) {
       const height = p.int(args[0], 'height');
       if (height < 0 || height > ctx.node.chain.height) throw invalidParameter('Block height out of range');
@@ -303,7 +363,8 @@ const METHODS: Record<string, MethodSpec> = {
     },
   },
   getblock: {
-    params: ['blockhash', 'verbosity'], required: 1,
+    params: ['blockhash', 'verbosity'],
+    required: 1,
     async run(ctx, args) {
       const entry = await entryByDisplayHash(ctx, p.hash(args[0], 'blockhash'));
       const verbosity = p.verbosity(args[1], 1);
@@ -313,7 +374,8 @@ const METHODS: Record<string, MethodSpec> = {
     },
   },
   getblockheader: {
-    params: ['blockhash', 'verbose'], required: 1,
+    params: ['blockhash', 'verbose'],
+    required: 1,
     async run(ctx, args) {
       const entry = await entryByDisplayHash(ctx, p.hash(args[0], 'hash'));
       const verbose = p.absent(args[1]) ? true : p.bool(args[1]);
@@ -324,7 +386,8 @@ const METHODS: Record<string, MethodSpec> = {
   },
   getrawtransaction: { params: ['txid', 'verbosity', 'blockhash'], required: 1, run: getRawTransaction },
   decoderawtransaction: {
-    params: ['hexstring', 'iswitness'], required: 1,
+    params: ['hexstring', 'iswitness'],
+    required: 1,
     async run(_ctx, args) {
       return txJson(decodeOrFail(args[0]));
     },
@@ -333,7 +396,8 @@ const METHODS: Record<string, MethodSpec> = {
   testmempoolaccept: { params: ['rawtxs', 'maxfeerate'], required: 1, run: testMempoolAccept },
   gettxout: { params: ['txid', 'n', 'include_mempool'], required: 2, run: getTxOut },
   getrawmempool: {
-    params: ['verbose', 'mempool_sequence'], required: 0,
+    params: ['verbose', 'mempool_sequence'],
+    required: 0,
     async run(ctx, args) {
       const verbose = p.absent(args[0]) ? false : p.bool(args[0]);
       if (!p.absent(args[1]) && p.bool(args[1])) {
@@ -347,7 +411,8 @@ const METHODS: Record<string, MethodSpec> = {
     },
   },
   getmempoolentry: {
-    params: ['txid'], required: 1,
+    params: ['txid'],
+    required: 1,
     async run(ctx, args) {
       const entry = ctx.node.mempool.getEntry(revHex(p.hash(args[0], 'parameter 1')));
       if (!entry) throw invalidAddressOrKey('Transaction not in mempool');
@@ -355,24 +420,35 @@ const METHODS: Record<string, MethodSpec> = {
     },
   },
   getmempoolinfo: {
-    params: [], required: 0,
+    params: [],
+    required: 0,
     async run(ctx) {
       const entries = [...ctx.node.mempool.map.values()];
       return {
-        loaded: true, size: entries.length, bytes: entries.reduce((s, e) => s + e.size, 0), usage: 0,
-        total_fee: btc(entries.reduce((s, e) => s + e.fee, 0)), maxmempool: 300_000_000,
-        mempoolminfee: btc(MIN_RELAY_SAT_PER_KVB), minrelaytxfee: btc(MIN_RELAY_SAT_PER_KVB),
-        incrementalrelayfee: btc(MIN_RELAY_SAT_PER_KVB), unbroadcastcount: 0, fullrbf: false,
+        loaded: true,
+        size: entries.length,
+        bytes: entries.reduce((s, e) => s + e.size, 0),
+        usage: 0,
+        total_fee: btc(entries.reduce((s, e) => s + e.fee, 0)),
+        maxmempool: 300_000_000,
+        mempoolminfee: btc(MIN_RELAY_SAT_PER_KVB),
+        minrelaytxfee: btc(MIN_RELAY_SAT_PER_KVB),
+        incrementalrelayfee: btc(MIN_RELAY_SAT_PER_KVB),
+        unbroadcastcount: 0,
+        fullrbf: false,
       };
     },
   },
   estimatesmartfee: {
-    params: ['conf_target', 'estimate_mode'], required: 1,
+    params: ['conf_target', 'estimate_mode'],
+    required: 1,
     async run(_ctx, args) {
       const target = p.int(args[0], 'conf_target');
       if (target < 1 || target > 1008) throw invalidParameter('Invalid conf_target, must be between 1 and 1008');
       if (!p.absent(args[1]) && !['unset', 'economical', 'conservative'].includes(p.str(args[1]).toLowerCase())) {
-        throw invalidParameter('Invalid estimate_mode parameter, must be one of: "unset", "economical", "conservative"');
+        throw invalidParameter(
+          'Invalid estimate_mode parameter, must be one of: "unset", "economical", "conservative"',
+        );
       }
       // Regtest has no fee history; answer Core's relay minimum (1 sat/vB) rather than "insufficient data".
       return { feerate: btc(MIN_RELAY_SAT_PER_KVB), blocks: Math.max(2, target) };
@@ -381,40 +457,69 @@ const METHODS: Record<string, MethodSpec> = {
   generatetoaddress: { params: ['nblocks', 'address', 'maxtries'], required: 2, run: generateToAddress },
   scantxoutset: { params: ['action', 'scanobjects'], required: 1, run: scanTxOutSet },
   getnewaddress: {
-    params: ['label', 'address_type'], required: 0,
+    params: ['label', 'address_type'],
+    required: 0,
     async run(ctx, args) {
       if (!p.absent(args[0])) p.str(args[0]);
       if (!p.absent(args[1]) && p.str(args[1]) !== 'bech32') {
-        throw invalidParameter(`address_type '${String(args[1])}' is not available: the embedded chain's wallet has one bech32 (P2WPKH) key`);
+        throw invalidParameter(
+          `address_type '${String(args[1])}' is not available: the embedded chain's wallet has one bech32 (P2WPKH) key`,
+        );
       }
       return ctx.wallet.address;
     },
   },
   getbalance: {
-    params: ['dummy', 'minconf', 'include_watchonly', 'avoid_reuse'], required: 0,
+    params: ['dummy', 'minconf', 'include_watchonly', 'avoid_reuse'],
+    required: 0,
     async run(ctx) {
       return btc(await ctx.wallet.balanceSats());
     },
   },
   sendtoaddress: {
-    params: ['address', 'amount', 'comment', 'comment_to', 'subtractfeefromamount', 'replaceable', 'conf_target',
-      'estimate_mode', 'avoid_reuse', 'fee_rate', 'verbose'],
+    params: [
+      'address',
+      'amount',
+      'comment',
+      'comment_to',
+      'subtractfeefromamount',
+      'replaceable',
+      'conf_target',
+      'estimate_mode',
+      'avoid_reuse',
+      'fee_rate',
+      'verbose',
+    ],
     required: 2,
     run: sendToAddress,
   },
   getnetworkinfo: {
-    params: [], required: 0,
+    params: [],
+    required: 0,
     async run() {
       return {
-        version: 0, subversion: '/teechain-embedded:bcoin-1.0.2/', protocolversion: 70016, localservices: '0000000000000409',
-        localrelay: true, timeoffset: 0, networkactive: false, connections: 0, connections_in: 0, connections_out: 0,
-        networks: [], relayfee: btc(MIN_RELAY_SAT_PER_KVB), incrementalfee: btc(MIN_RELAY_SAT_PER_KVB), localaddresses: [], warnings: [],
+        version: 0,
+        subversion: '/teechain-embedded:bcoin-1.0.2/',
+        protocolversion: 70016,
+        localservices: '0000000000000409',
+        localrelay: true,
+        timeoffset: 0,
+        networkactive: false,
+        connections: 0,
+        connections_in: 0,
+        connections_out: 0,
+        networks: [],
+        relayfee: btc(MIN_RELAY_SAT_PER_KVB),
+        incrementalfee: btc(MIN_RELAY_SAT_PER_KVB),
+        localaddresses: [],
+        warnings: [],
       };
     },
   },
   uptime: { params: [], required: 0, run: async (ctx) => Math.floor((Date.now() - ctx.startedAt) / 1000) },
   stop: {
-    params: ['wait'], required: 0,
+    params: ['wait'],
+    required: 0,
     async run(ctx) {
       if (!ctx.requestStop) throw new RpcFailure(RpcCode.MISC_ERROR, 'stop is not available in this process');
       setImmediate(ctx.requestStop);
@@ -449,9 +554,11 @@ export async function dispatch(ctx: ChainContext, method: string, params: unknow
     throw new RpcFailure(RpcCode.INVALID_REQUEST, 'Params must be an array or object');
   }
   const usage = `${method} ${spec.params.map((n, i) => (i < spec.required ? n : `( ${n} )`)).join(' ')}`.trim();
-  if (args.length > spec.params.length) throw new RpcFailure(RpcCode.MISC_ERROR, `too many parameters; usage: ${usage}`);
+  if (args.length > spec.params.length)
+    throw new RpcFailure(RpcCode.MISC_ERROR, `too many parameters; usage: ${usage}`);
   for (let i = 0; i < spec.required; i++) {
-    if (p.absent(args[i])) throw new RpcFailure(RpcCode.MISC_ERROR, `missing parameter ${spec.params[i]}; usage: ${usage}`);
+    if (p.absent(args[i]))
+      throw new RpcFailure(RpcCode.MISC_ERROR, `missing parameter ${spec.params[i]}; usage: ${usage}`);
   }
   return spec.run(ctx, args);
 }

@@ -59,15 +59,20 @@ function legacyStatus(code: number): number {
 /** Handles one request object; `null` for a JSON-RPC 2.0 notification (no reply). */
 async function handleCall(ctx: ChainContext, req: unknown): Promise<{ json: string; code: number | null } | null> {
   if (req === null || typeof req !== 'object' || Array.isArray(req)) {
-    return { json: toJson({ result: null, error: { code: RpcCode.INVALID_REQUEST, message: 'Invalid Request object' }, id: null }), code: RpcCode.INVALID_REQUEST };
+    return {
+      json: toJson({
+        result: null,
+        error: { code: RpcCode.INVALID_REQUEST, message: 'Invalid Request object' },
+        id: null,
+      }),
+      code: RpcCode.INVALID_REQUEST,
+    };
   }
   const call = req as { jsonrpc?: unknown; method?: unknown; params?: unknown; id?: unknown };
   const v2 = call.jsonrpc === '2.0';
   const id = call.id === undefined ? null : call.id;
   const answer = (result: unknown, error: { code: number; message: string } | null) =>
-    v2
-      ? toJson(error ? { jsonrpc: '2.0', error, id } : { jsonrpc: '2.0', result, id })
-      : toJson({ result, error, id });
+    v2 ? toJson(error ? { jsonrpc: '2.0', error, id } : { jsonrpc: '2.0', result, id }) : toJson({ result, error, id });
   if (typeof call.method !== 'string') {
     const error = { code: RpcCode.INVALID_REQUEST, message: 'Method must be a string' };
     return { json: answer(null, error), code: error.code };
@@ -88,11 +93,20 @@ async function handleBody(ctx: ChainContext, body: string): Promise<Reply> {
   try {
     parsed = JSON.parse(body);
   } catch {
-    return { status: 500, body: toJson({ result: null, error: { code: RpcCode.PARSE_ERROR, message: 'Parse error' }, id: null }) };
+    return {
+      status: 500,
+      body: toJson({ result: null, error: { code: RpcCode.PARSE_ERROR, message: 'Parse error' }, id: null }),
+    };
   }
   if (Array.isArray(parsed)) {
     const replies = await Promise.all(parsed.map((r) => handleCall(ctx, r)));
-    return { status: 200, body: `[${replies.filter((r) => r !== null).map((r) => r.json).join(',')}]` };
+    return {
+      status: 200,
+      body: `[${replies
+        .filter((r) => r !== null)
+        .map((r) => r.json)
+        .join(',')}]`,
+    };
   }
   const reply = await handleCall(ctx, parsed);
   if (reply === null) return { status: 204, body: '' };
@@ -130,7 +144,11 @@ export async function startRpcServer(ctx: ChainContext, opts: RpcServerOptions =
   const expected = Buffer.from(`${user}:${password}`);
 
   const send = (res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}) => {
-    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), ...headers });
+    res.writeHead(status, {
+      'Content-Type': 'application/json',
+      'Content-Length': Buffer.byteLength(body),
+      ...headers,
+    });
     res.end(body);
   };
 
@@ -150,7 +168,12 @@ export async function startRpcServer(ctx: ChainContext, opts: RpcServerOptions =
       send(res, reply.status, reply.body);
     })().catch((err) => {
       process.stderr.write(`embedded chain: request failed: ${(err as Error)?.stack ?? String(err)}\n`);
-      if (!res.headersSent) send(res, 500, toJson({ result: null, error: { code: RpcCode.INTERNAL_ERROR, message: 'Internal error' }, id: null }));
+      if (!res.headersSent)
+        send(
+          res,
+          500,
+          toJson({ result: null, error: { code: RpcCode.INTERNAL_ERROR, message: 'Internal error' }, id: null }),
+        );
       else res.destroy();
     });
   });

@@ -7,8 +7,17 @@ import { scriptToCoreAddress } from './addresses.ts';
 
 /** Core's script type names (`scriptPubKey.type`). */
 export type CoreScriptType =
-  | 'nonstandard' | 'anchor' | 'pubkey' | 'pubkeyhash' | 'scripthash' | 'multisig' | 'nulldata'
-  | 'witness_v0_keyhash' | 'witness_v0_scripthash' | 'witness_v1_taproot' | 'witness_unknown';
+  | 'nonstandard'
+  | 'anchor'
+  | 'pubkey'
+  | 'pubkeyhash'
+  | 'scripthash'
+  | 'multisig'
+  | 'nulldata'
+  | 'witness_v0_keyhash'
+  | 'witness_v0_scripthash'
+  | 'witness_v1_taproot'
+  | 'witness_unknown';
 
 /** A classified output script. */
 export interface ScriptInfo {
@@ -92,7 +101,12 @@ export function classifyScript(script: Buffer): ScriptInfo {
   };
   const len = script.length;
   // Witness program: a version opcode followed by one 2..40-byte push.
-  if (len >= 4 && len <= 42 && (script[0] === 0 || ((script[0] as number) >= 0x51 && (script[0] as number) <= 0x60)) && script[1] === len - 2) {
+  if (
+    len >= 4 &&
+    len <= 42 &&
+    (script[0] === 0 || ((script[0] as number) >= 0x51 && (script[0] as number) <= 0x60)) &&
+    script[1] === len - 2
+  ) {
     const version = smallInt(script[0] as number) as number;
     const program = script.subarray(2);
     if (version === 0 && program.length === 20) return withAddress('witness_v0_keyhash');
@@ -102,7 +116,14 @@ export function classifyScript(script: Buffer): ScriptInfo {
     if (version !== 0) return withAddress('witness_unknown');
     return { type: 'nonstandard' };
   }
-  if (len === 25 && script[0] === 0x76 && script[1] === 0xa9 && script[2] === 20 && script[23] === 0x88 && script[24] === 0xac) {
+  if (
+    len === 25 &&
+    script[0] === 0x76 &&
+    script[1] === 0xa9 &&
+    script[2] === 20 &&
+    script[23] === 0x88 &&
+    script[24] === 0xac
+  ) {
     return withAddress('pubkeyhash');
   }
   if (len === 23 && script[0] === 0xa9 && script[1] === 20 && script[22] === 0x87) return withAddress('scripthash');
@@ -124,26 +145,108 @@ export function classifyScript(script: Buffer): ScriptInfo {
 }
 
 const OP_NAMES: Record<number, string> = {
-  0x4f: '-1', 0x50: 'OP_RESERVED', 0x61: 'OP_NOP', 0x62: 'OP_VER', 0x63: 'OP_IF', 0x64: 'OP_NOTIF', 0x65: 'OP_VERIF',
-  0x66: 'OP_VERNOTIF', 0x67: 'OP_ELSE', 0x68: 'OP_ENDIF', 0x69: 'OP_VERIFY', 0x6a: 'OP_RETURN', 0x6b: 'OP_TOALTSTACK',
-  0x6c: 'OP_FROMALTSTACK', 0x6d: 'OP_2DROP', 0x6e: 'OP_2DUP', 0x6f: 'OP_3DUP', 0x70: 'OP_2OVER', 0x71: 'OP_2ROT',
-  0x72: 'OP_2SWAP', 0x73: 'OP_IFDUP', 0x74: 'OP_DEPTH', 0x75: 'OP_DROP', 0x76: 'OP_DUP', 0x77: 'OP_NIP', 0x78: 'OP_OVER',
-  0x79: 'OP_PICK', 0x7a: 'OP_ROLL', 0x7b: 'OP_ROT', 0x7c: 'OP_SWAP', 0x7d: 'OP_TUCK', 0x7e: 'OP_CAT', 0x7f: 'OP_SUBSTR',
-  0x80: 'OP_LEFT', 0x81: 'OP_RIGHT', 0x82: 'OP_SIZE', 0x83: 'OP_INVERT', 0x84: 'OP_AND', 0x85: 'OP_OR', 0x86: 'OP_XOR',
-  0x87: 'OP_EQUAL', 0x88: 'OP_EQUALVERIFY', 0x89: 'OP_RESERVED1', 0x8a: 'OP_RESERVED2', 0x8b: 'OP_1ADD', 0x8c: 'OP_1SUB',
-  0x8d: 'OP_2MUL', 0x8e: 'OP_2DIV', 0x8f: 'OP_NEGATE', 0x90: 'OP_ABS', 0x91: 'OP_NOT', 0x92: 'OP_0NOTEQUAL', 0x93: 'OP_ADD',
-  0x94: 'OP_SUB', 0x95: 'OP_MUL', 0x96: 'OP_DIV', 0x97: 'OP_MOD', 0x98: 'OP_LSHIFT', 0x99: 'OP_RSHIFT', 0x9a: 'OP_BOOLAND',
-  0x9b: 'OP_BOOLOR', 0x9c: 'OP_NUMEQUAL', 0x9d: 'OP_NUMEQUALVERIFY', 0x9e: 'OP_NUMNOTEQUAL', 0x9f: 'OP_LESSTHAN',
-  0xa0: 'OP_GREATERTHAN', 0xa1: 'OP_LESSTHANOREQUAL', 0xa2: 'OP_GREATERTHANOREQUAL', 0xa3: 'OP_MIN', 0xa4: 'OP_MAX',
-  0xa5: 'OP_WITHIN', 0xa6: 'OP_RIPEMD160', 0xa7: 'OP_SHA1', 0xa8: 'OP_SHA256', 0xa9: 'OP_HASH160', 0xaa: 'OP_HASH256',
-  0xab: 'OP_CODESEPARATOR', 0xac: 'OP_CHECKSIG', 0xad: 'OP_CHECKSIGVERIFY', 0xae: 'OP_CHECKMULTISIG',
-  0xaf: 'OP_CHECKMULTISIGVERIFY', 0xb0: 'OP_NOP1', 0xb1: 'OP_CHECKLOCKTIMEVERIFY', 0xb2: 'OP_CHECKSEQUENCEVERIFY',
-  0xb3: 'OP_NOP4', 0xb4: 'OP_NOP5', 0xb5: 'OP_NOP6', 0xb6: 'OP_NOP7', 0xb7: 'OP_NOP8', 0xb8: 'OP_NOP9', 0xb9: 'OP_NOP10',
-  0xba: 'OP_CHECKSIGADD', 0xff: 'OP_INVALIDOPCODE',
+  0x4f: '-1',
+  0x50: 'OP_RESERVED',
+  0x61: 'OP_NOP',
+  0x62: 'OP_VER',
+  0x63: 'OP_IF',
+  0x64: 'OP_NOTIF',
+  0x65: 'OP_VERIF',
+  0x66: 'OP_VERNOTIF',
+  0x67: 'OP_ELSE',
+  0x68: 'OP_ENDIF',
+  0x69: 'OP_VERIFY',
+  0x6a: 'OP_RETURN',
+  0x6b: 'OP_TOALTSTACK',
+  0x6c: 'OP_FROMALTSTACK',
+  0x6d: 'OP_2DROP',
+  0x6e: 'OP_2DUP',
+  0x6f: 'OP_3DUP',
+  0x70: 'OP_2OVER',
+  0x71: 'OP_2ROT',
+  0x72: 'OP_2SWAP',
+  0x73: 'OP_IFDUP',
+  0x74: 'OP_DEPTH',
+  0x75: 'OP_DROP',
+  0x76: 'OP_DUP',
+  0x77: 'OP_NIP',
+  0x78: 'OP_OVER',
+  0x79: 'OP_PICK',
+  0x7a: 'OP_ROLL',
+  0x7b: 'OP_ROT',
+  0x7c: 'OP_SWAP',
+  0x7d: 'OP_TUCK',
+  0x7e: 'OP_CAT',
+  0x7f: 'OP_SUBSTR',
+  0x80: 'OP_LEFT',
+  0x81: 'OP_RIGHT',
+  0x82: 'OP_SIZE',
+  0x83: 'OP_INVERT',
+  0x84: 'OP_AND',
+  0x85: 'OP_OR',
+  0x86: 'OP_XOR',
+  0x87: 'OP_EQUAL',
+  0x88: 'OP_EQUALVERIFY',
+  0x89: 'OP_RESERVED1',
+  0x8a: 'OP_RESERVED2',
+  0x8b: 'OP_1ADD',
+  0x8c: 'OP_1SUB',
+  0x8d: 'OP_2MUL',
+  0x8e: 'OP_2DIV',
+  0x8f: 'OP_NEGATE',
+  0x90: 'OP_ABS',
+  0x91: 'OP_NOT',
+  0x92: 'OP_0NOTEQUAL',
+  0x93: 'OP_ADD',
+  0x94: 'OP_SUB',
+  0x95: 'OP_MUL',
+  0x96: 'OP_DIV',
+  0x97: 'OP_MOD',
+  0x98: 'OP_LSHIFT',
+  0x99: 'OP_RSHIFT',
+  0x9a: 'OP_BOOLAND',
+  0x9b: 'OP_BOOLOR',
+  0x9c: 'OP_NUMEQUAL',
+  0x9d: 'OP_NUMEQUALVERIFY',
+  0x9e: 'OP_NUMNOTEQUAL',
+  0x9f: 'OP_LESSTHAN',
+  0xa0: 'OP_GREATERTHAN',
+  0xa1: 'OP_LESSTHANOREQUAL',
+  0xa2: 'OP_GREATERTHANOREQUAL',
+  0xa3: 'OP_MIN',
+  0xa4: 'OP_MAX',
+  0xa5: 'OP_WITHIN',
+  0xa6: 'OP_RIPEMD160',
+  0xa7: 'OP_SHA1',
+  0xa8: 'OP_SHA256',
+  0xa9: 'OP_HASH160',
+  0xaa: 'OP_HASH256',
+  0xab: 'OP_CODESEPARATOR',
+  0xac: 'OP_CHECKSIG',
+  0xad: 'OP_CHECKSIGVERIFY',
+  0xae: 'OP_CHECKMULTISIG',
+  0xaf: 'OP_CHECKMULTISIGVERIFY',
+  0xb0: 'OP_NOP1',
+  0xb1: 'OP_CHECKLOCKTIMEVERIFY',
+  0xb2: 'OP_CHECKSEQUENCEVERIFY',
+  0xb3: 'OP_NOP4',
+  0xb4: 'OP_NOP5',
+  0xb5: 'OP_NOP6',
+  0xb6: 'OP_NOP7',
+  0xb7: 'OP_NOP8',
+  0xb8: 'OP_NOP9',
+  0xb9: 'OP_NOP10',
+  0xba: 'OP_CHECKSIGADD',
+  0xff: 'OP_INVALIDOPCODE',
 };
 
 const SIGHASH_NAMES: Record<number, string> = {
-  0x01: 'ALL', 0x81: 'ALL|ANYONECANPAY', 0x02: 'NONE', 0x82: 'NONE|ANYONECANPAY', 0x03: 'SINGLE', 0x83: 'SINGLE|ANYONECANPAY',
+  0x01: 'ALL',
+  0x81: 'ALL|ANYONECANPAY',
+  0x02: 'NONE',
+  0x82: 'NONE|ANYONECANPAY',
+  0x03: 'SINGLE',
+  0x83: 'SINGLE|ANYONECANPAY',
 };
 
 function scriptNumText(data: Buffer): string {

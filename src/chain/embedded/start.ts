@@ -58,11 +58,14 @@ export async function startEmbeddedChain(opts: EmbeddedChainOptions = {}): Promi
     const { node } = opened;
     const policy = new MempoolPolicy(node);
     const wallet = SingleKeyWallet.open(node, policy, memory ? null : datadir);
-    const activationBlocksMined = opened.fresh || !node.chain.state.hasWitness()
-      ? await mineToSegwitActivation(node, wallet.script)
-      : 0;
+    const activationBlocksMined =
+      opened.fresh || !node.chain.state.hasWitness() ? await mineToSegwitActivation(node, wallet.script) : 0;
     const ctx: ChainContext = {
-      node, policy, wallet, lock: new AsyncLock(), startedAt: Date.now(),
+      node,
+      policy,
+      wallet,
+      lock: new AsyncLock(),
+      startedAt: Date.now(),
       ...(opts.onStopRequest ? { requestStop: opts.onStopRequest } : {}),
     };
     const server = await startRpcServer(ctx, {

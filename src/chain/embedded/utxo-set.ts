@@ -17,7 +17,10 @@ export interface Utxo {
 }
 
 /** Every unspent output in the chain state, optionally only those whose script passes `filter`. */
-export async function readUtxoSet(node: BcoinFullNode, filter?: (script: Buffer) => boolean): Promise<{ utxos: Utxo[]; scanned: number }> {
+export async function readUtxoSet(
+  node: BcoinFullNode,
+  filter?: (script: Buffer) => boolean,
+): Promise<{ utxos: Utxo[]; scanned: number }> {
   const rows = await node.chain.db.db.range({
     gte: Buffer.from([COIN_KEY_PREFIX]),
     lt: Buffer.from([COIN_KEY_PREFIX + 1]),

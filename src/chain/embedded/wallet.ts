@@ -96,7 +96,11 @@ export class SingleKeyWallet {
    * back to the wallet; submits through Core's acceptance rules. Returns the txid (display order).
    * Caller must hold the façade lock.
    */
-  async send(outputScript: Buffer, sats: bigint, opts: { feeRateSatPerKvb?: bigint; subtractFee?: boolean } = {}): Promise<string> {
+  async send(
+    outputScript: Buffer,
+    sats: bigint,
+    opts: { feeRateSatPerKvb?: bigint; subtractFee?: boolean } = {},
+  ): Promise<string> {
     if (sats <= 0n || sats > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError('amount must be positive');
     const coins = await this.spendableCoins();
     const mtx = new bcoin.MTX();
@@ -122,6 +126,14 @@ export class SingleKeyWallet {
   }
 
   private coin(hash: string, index: number, value: number, height: number, coinbase: boolean): BcoinCoin {
-    return bcoin.Coin.fromOptions({ version: 1, height, value, script: bcoin.Script.fromRaw(this.script), hash, index, coinbase });
+    return bcoin.Coin.fromOptions({
+      version: 1,
+      height,
+      value,
+      script: bcoin.Script.fromRaw(this.script),
+      hash,
+      index,
+      coinbase,
+    });
   }
 }

@@ -31,7 +31,11 @@ export function signAck(primaryId: string, seq: number, identityKey: Uint8Array)
  * The primary's check of an acknowledgement from its successor: `sigs[i]` must be signed by backup i + 1.
  * Returns the highest sequence number every backup holds, or null unless every backup signed.
  */
-export function ackedByAll(primaryId: string, members: CommitteeMember[], sigs: readonly AckSig[] | undefined): number | null {
+export function ackedByAll(
+  primaryId: string,
+  members: CommitteeMember[],
+  sigs: readonly AckSig[] | undefined,
+): number | null {
   const backups = members.slice(1);
   if (!sigs || backups.length === 0 || sigs.length !== backups.length) return null;
   let low = Infinity;

@@ -31,8 +31,7 @@ export type SignKind = 'settle' | 'release';
 
 /** One input of a transaction the committee signs, and how its signatures are obtained. */
 export type PlannedInput =
-  | { kind: 'own'; depositId: string; m: number; pubkeys: string[] }
-  | { kind: 'peer'; deposit: PeerDeposit };
+  { kind: 'own'; depositId: string; m: number; pubkeys: string[] } | { kind: 'peer'; deposit: PeerDeposit };
 
 export interface Planned {
   plan: SpendPlan;
@@ -140,19 +139,39 @@ export class CommitteeCoordinator {
 
   view() {
     return {
-      role: this.c.role, size: this.c.size, threshold: this.c.threshold, index: this.index, seq: this.c.seq,
+      role: this.c.role,
+      size: this.c.size,
+      threshold: this.c.threshold,
+      index: this.index,
+      seq: this.c.seq,
       // A primary is formed once every member has joined and attested (its roster proof is complete).
-      acked_seq: this.isPrimary ? this.acked : this.downstreamAck, formed: this.formed && (!this.isPrimary || this.rosterProof() !== null),
-      members: this.c.members.map((m) => ({ ...m, connected: m.node_id === this.host.nodeId || this.host.connected(m.node_id) })),
+      acked_seq: this.isPrimary ? this.acked : this.downstreamAck,
+      formed: this.formed && (!this.isPrimary || this.rosterProof() !== null),
+      members: this.c.members.map((m) => ({
+        ...m,
+        connected: m.node_id === this.host.nodeId || this.host.connected(m.node_id),
+      })),
     };
   }
 
   /** Primary: refuses new payments unless every member is there to replicate them (Teechain freezes too). */
   assertReady(): void {
-    if (!this.isPrimary) throw new TreasuryError('not_primary', 'this member is a backup: payments and channel changes go through the primary');
-    if (!this.formed) throw new TreasuryError('committee_incomplete', `${this.c.members.length} of ${this.c.size} committee members have joined`);
+    if (!this.isPrimary)
+      throw new TreasuryError(
+        'not_primary',
+        'this member is a backup: payments and channel changes go through the primary',
+      );
+    if (!this.formed)
+      throw new TreasuryError(
+        'committee_incomplete',
+        `${this.c.members.length} of ${this.c.size} committee members have joined`,
+      );
     const missing = this.c.members.slice(1).filter((m) => !this.host.connected(m.node_id));
-    if (missing.length > 0) throw new TreasuryError('committee_unavailable', `committee member ${missing[0]!.node_id.slice(0, 16)}… is not connected`);
+    if (missing.length > 0)
+      throw new TreasuryError(
+        'committee_unavailable',
+        `committee member ${missing[0]!.node_id.slice(0, 16)}… is not connected`,
+      );
   }
 
   // ───────────────────────────── replication (primary) ─────────────────────────────
@@ -191,7 +210,7 @@ export class CommitteeCoordinator {
     if (seq === null || seq <= this.acked) return;
     this.acked = seq;
     const still: typeof this.ackWaiters = [];
-    for (const w of this.ackWaiters) (w.seq <= seq ? w.resolve() : still.push(w));
+    for (const w of this.ackWaiters) w.seq <= seq ? w.resolve() : still.push(w);
     this.ackWaiters = still;
   }
 
@@ -200,7 +219,8 @@ export class CommitteeCoordinator {
   /** Joining: the host dialled the primary; ask it for a place at the tail of its chain. */
   join(primaryId: string, address: string, token?: string): void {
     if (this.isPrimary) throw new TreasuryError('invalid_argument', 'a primary cannot join another committee');
-    if (this.c.primaryId && this.c.primaryId !== primaryId) throw new TreasuryError('invalid_argument', `already a backup of ${this.c.primaryId.slice(0, 16)}…`);
+    if (this.c.primaryId && this.c.primaryId !== primaryId)
+      throw new TreasuryError('invalid_argument', `already a backup of ${this.c.primaryId.slice(0, 16)}…`);
     this.c.primaryId = primaryId;
     this.host.sendNow(primaryId, { t: 'c_join', address, ...(token !== undefined ? { token } : {}) });
   }
@@ -232,7 +252,10 @@ export class CommitteeCoordinator {
     if (!this.isPrimary || !this.formed) return null;
     const quotes = this.c.quotes ?? {};
     if (!this.c.members.every((m) => quotes[m.node_id])) return null;
-    return { threshold: this.c.threshold, members: this.c.members.map((m) => ({ node_id: m.node_id, quote: quotes[m.node_id]! })) };
+    return {
+      threshold: this.c.threshold,
+      members: this.c.members.map((m) => ({ node_id: m.node_id, quote: quotes[m.node_id]! })),
+    };
   }
 
   private requestQuote(peerId: string): void {
@@ -289,7 +312,13 @@ export class CommitteeCoordinator {
       const s = this.signedSettlement(id);
       if (!s) continue; // a release, not a channel
       const inc = body.channels[id];
-      if (inc?.status === 'closed' && inc.settlement?.txid === s.txid && inc.sent === s.sent && inc.received === s.received) continue;
+      if (
+        inc?.status === 'closed' &&
+        inc.settlement?.txid === s.txid &&
+        inc.sent === s.sent &&
+        inc.received === s.received
+      )
+        continue;
       return s;
     }
     return null;
@@ -306,8 +335,18 @@ export class CommitteeCoordinator {
   private refusal(seq: number, r: UpdateRefusal): CommitteeMessage {
     const s = r.settled;
     return {
-      t: 'c_refuse', seq, code: r.code,
-      ...(s ? { ch: s.ch, txid: s.txid, sent: s.sent.toString(), received: s.received.toString(), ...(s.feeRate >= 1 ? { fee_rate: s.feeRate } : {}) } : {}),
+      t: 'c_refuse',
+      seq,
+      code: r.code,
+      ...(s
+        ? {
+            ch: s.ch,
+            txid: s.txid,
+            sent: s.sent.toString(),
+            received: s.received.toString(),
+            ...(s.feeRate >= 1 ? { fee_rate: s.feeRate } : {}),
+          }
+        : {}),
     };
   }
 
@@ -323,7 +362,13 @@ export class CommitteeCoordinator {
     if (!this.isPrimary) {
       const prev = this.neighbour(-1);
       if (peerId !== this.neighbour(1) || !prev) return;
-      if (msg.code === 'channel_settled' && msg.ch && msg.txid && msg.sent !== undefined && msg.received !== undefined) {
+      if (
+        msg.code === 'channel_settled' &&
+        msg.ch &&
+        msg.txid &&
+        msg.sent !== undefined &&
+        msg.received !== undefined
+      ) {
         // The primary's next update closes the channel at these lower totals: this member lets it.
         (this.c.reported ??= {})[msg.ch] = { txid: msg.txid, sent: BigInt(msg.sent), received: BigInt(msg.received) };
         void this.host.commitLocal().catch(() => undefined);
@@ -332,9 +377,24 @@ export class CommitteeCoordinator {
       return;
     }
     // Otherwise the primary stays frozen: an update a member refuses is never acknowledged past.
-    if (!this.isMember(peerId) || msg.code !== 'channel_settled' || !msg.ch || !msg.txid || msg.sent === undefined || msg.received === undefined || !msg.fee_rate) return;
+    if (
+      !this.isMember(peerId) ||
+      msg.code !== 'channel_settled' ||
+      !msg.ch ||
+      !msg.txid ||
+      msg.sent === undefined ||
+      msg.received === undefined ||
+      !msg.fee_rate
+    )
+      return;
     this.settling.add(msg.ch);
-    this.host.settledByMembers({ ch: msg.ch, txid: msg.txid, sent: BigInt(msg.sent), received: BigInt(msg.received), feeRate: msg.fee_rate });
+    this.host.settledByMembers({
+      ch: msg.ch,
+      txid: msg.txid,
+      sent: BigInt(msg.sent),
+      received: BigInt(msg.received),
+      feeRate: msg.fee_rate,
+    });
   }
 
   private adopt(body: ReplicaBody): void {
@@ -351,14 +411,20 @@ export class CommitteeCoordinator {
       const mine = this.c.memberKeys[d.id];
       const local = s.deposits[d.id];
       // What this member has signed away stays spent, whatever a later update says.
-      if (local?.status === 'spent' && this.c.signed[d.id]) { d.status = 'spent'; d.spentBy = local.spentBy; }
+      if (local?.status === 'spent' && this.c.signed[d.id]) {
+        d.status = 'spent';
+        d.spentBy = local.spentBy;
+      }
       d.privkeys = mine ? [mine] : [];
     }
     s.deposits = body.deposits;
     for (const [id, ch] of Object.entries(body.channels)) {
       const local = s.channels[id];
-      if (local?.status === 'closed') body.channels[id] = local; // closed here (signed or seen on chain): final
-      else for (const d of ch.myDeposits) if (s.deposits[d]) s.deposits[d].privkeys = this.c.memberKeys[d] ? [this.c.memberKeys[d]] : [];
+      if (local?.status === 'closed')
+        body.channels[id] = local; // closed here (signed or seen on chain): final
+      else
+        for (const d of ch.myDeposits)
+          if (s.deposits[d]) s.deposits[d].privkeys = this.c.memberKeys[d] ? [this.c.memberKeys[d]] : [];
     }
     s.channels = body.channels;
     if (rosterChanged) this.prepareRosterEvent();
@@ -371,8 +437,9 @@ export class CommitteeCoordinator {
       return;
     }
     const next = this.neighbour(1);
-    if (next) { if (this.durable) this.host.sendNow(next, { t: 'c_update', update: this.durable }); }
-    else this.downstreamAck = this.durable?.seq ?? 0;
+    if (next) {
+      if (this.durable) this.host.sendNow(next, { t: 'c_update', update: this.durable });
+    } else this.downstreamAck = this.durable?.seq ?? 0;
     this.ackUpstream();
   }
 
@@ -415,10 +482,15 @@ export class CommitteeCoordinator {
   /** Primary: one fresh key from every member for a new deposit (its own included); pubkeys in chain order. */
   async depositKeys(depId: string, ownPub: string): Promise<string[]> {
     const others = this.c.members.slice(1);
-    const answers = await this.ask(others.map((m) => m.node_id), { t: 'c_keygen', req: 0, dep: depId }, others.length, (msg) => {
-      if (msg.t !== 'c_keygen_res') return null;
-      return msg.pubkey;
-    });
+    const answers = await this.ask(
+      others.map((m) => m.node_id),
+      { t: 'c_keygen', req: 0, dep: depId },
+      others.length,
+      (msg) => {
+        if (msg.t !== 'c_keygen_res') return null;
+        return msg.pubkey;
+      },
+    );
     return [ownPub, ...others.map((m) => answers.get(m.node_id)!)];
   }
 
@@ -426,16 +498,28 @@ export class CommitteeCoordinator {
    * Primary: every member's key of `depId` for the channel peer, in `pubkeys` order: sealed whole to a lone
    * peer, or split for a committee peer's roster (each member splits its own, so no one sees the others').
    */
-  async handover(depId: string, pubkeys: string[], own: HandedKey): Promise<{ sealedKeys: string[] } | { shares: Array<{ pubkey: string; boxes: string[] }> }> {
+  async handover(
+    depId: string,
+    pubkeys: string[],
+    own: HandedKey,
+  ): Promise<{ sealedKeys: string[] } | { shares: Array<{ pubkey: string; boxes: string[] }> }> {
     const others = this.c.members.slice(1);
     const split = 'boxes' in own;
-    const answers = await this.ask(others.map((m) => m.node_id), { t: 'c_handover', req: 0, dep: depId }, others.length, (msg): HandedKey | null => {
-      // Every member answers from its own replica: one that disagrees on whether the peer is a committee is not used.
-      if (split && msg.t === 'c_handover_shares') return { pubkey: msg.pubkey, boxes: msg.boxes };
-      if (!split && msg.t === 'c_handover_res') return { pubkey: msg.pubkey, box: msg.box };
-      return null;
-    });
-    const byPub = new Map<string, HandedKey>([[own.pubkey, own], ...[...answers.values()].map((a) => [a.pubkey, a] as [string, HandedKey])]);
+    const answers = await this.ask(
+      others.map((m) => m.node_id),
+      { t: 'c_handover', req: 0, dep: depId },
+      others.length,
+      (msg): HandedKey | null => {
+        // Every member answers from its own replica: one that disagrees on whether the peer is a committee is not used.
+        if (split && msg.t === 'c_handover_shares') return { pubkey: msg.pubkey, boxes: msg.boxes };
+        if (!split && msg.t === 'c_handover_res') return { pubkey: msg.pubkey, box: msg.box };
+        return null;
+      },
+    );
+    const byPub = new Map<string, HandedKey>([
+      [own.pubkey, own],
+      ...[...answers.values()].map((a) => [a.pubkey, a] as [string, HandedKey]),
+    ]);
     const handed = pubkeys.map((p) => {
       const h = byPub.get(p);
       if (!h) throw new TreasuryError('committee_unavailable', 'a member did not hand over its deposit key');
@@ -452,17 +536,27 @@ export class CommitteeCoordinator {
   async sealOwnKey(depId: string, priv: string): Promise<HandedKey> {
     const dep = this.host.state.deposits[depId];
     const ch = dep?.channelId ? this.host.state.channels[dep.channelId] : undefined;
-    if (!dep || !ch || dep.status !== 'in_channel') throw new TreasuryError('unknown_deposit', `deposit ${depId} is not joining a channel in this member's state`);
+    if (!dep || !ch || dep.status !== 'in_channel')
+      throw new TreasuryError('unknown_deposit', `deposit ${depId} is not joining a channel in this member's state`);
     const pubkey = bytesToHex(publicKeyOf(hexToBytes(priv)));
     if (!ch.peerRoster) return { pubkey, box: sealTo(hexToBytes(ch.peerId), hexToBytes(priv), AAD_KEY) };
     let members: string[];
     let threshold: number;
     try {
-      ({ members, threshold } = verifyRoster({ threshold: ch.peerRoster.threshold, members: ch.peerRoster.proof }, ch.peerId, this.host.state.config));
+      ({ members, threshold } = verifyRoster(
+        { threshold: ch.peerRoster.threshold, members: ch.peerRoster.proof },
+        ch.peerId,
+        this.host.state.config,
+      ));
     } catch (err) {
       throw new TreasuryError('roster_unknown', `the channel peer's roster does not verify: ${(err as Error).message}`);
     }
-    const [shares] = await shareKeys([priv], members.map((node_id) => ({ node_id, address: '' })), threshold, splitSecret);
+    const [shares] = await shareKeys(
+      [priv],
+      members.map((node_id) => ({ node_id, address: '' })),
+      threshold,
+      splitSecret,
+    );
     return shares!;
   }
 
@@ -483,7 +577,10 @@ export class CommitteeCoordinator {
     try {
       if (!key) throw new TreasuryError('unknown_deposit', `no key for deposit ${depId}`);
       const handed = await this.sealOwnKey(depId, key);
-      this.host.sendNow(peerId, 'boxes' in handed ? { t: 'c_handover_shares', req, ...handed } : { t: 'c_handover_res', req, ...handed });
+      this.host.sendNow(
+        peerId,
+        'boxes' in handed ? { t: 'c_handover_shares', req, ...handed } : { t: 'c_handover_res', req, ...handed },
+      );
     } catch (err) {
       const e = err instanceof TreasuryError ? err : new TreasuryError('invalid_argument', String(err));
       this.host.sendNow(peerId, { t: 'c_error', req, code: e.code, message: e.message });
@@ -519,26 +616,52 @@ export class CommitteeCoordinator {
       }
     };
     add(own);
-    const enough = () => planned.inputs.every((input, i) => input.kind === 'own'
-      ? (sigs.get(i)?.length ?? 0) >= input.m
-      : !input.deposit.shares || input.deposit.shares.filter((s) => (shares.get(`${input.deposit.outpoint}/${s.pubkey}`)?.length ?? 0) >= this.c.threshold).length >= input.deposit.m);
+    const enough = () =>
+      planned.inputs.every((input, i) =>
+        input.kind === 'own'
+          ? (sigs.get(i)?.length ?? 0) >= input.m
+          : !input.deposit.shares ||
+            input.deposit.shares.filter(
+              (s) => (shares.get(`${input.deposit.outpoint}/${s.pubkey}`)?.length ?? 0) >= this.c.threshold,
+            ).length >= input.deposit.m,
+      );
     const others = this.c.members.map((m) => m.node_id).filter((n) => n !== this.host.nodeId && this.host.connected(n));
     const update = this.isPrimary ? this.lastIssued : this.c.lastUpdate;
     if (!enough()) {
       const refusals: string[] = [];
-      await this.ask(others, { t: 'c_sign', req: 0, kind, id, fee_rate: feeRate, txid: planned.plan.txid, ...(update ? { update } : {}) }, others.length, (msg, from) => {
-        if (msg.t === 'c_error') { refusals.push(`${from.slice(0, 12)}…: ${msg.code}`); return 'refused'; }
-        if (msg.t !== 'c_sign_res') return null;
-        add(msg);
-        return 'ok';
-      }, enough).catch((err) => {
-        if (!enough()) throw new TreasuryError('committee_unavailable', `${(err as Error).message}${refusals.length ? `; refused by ${refusals.join(', ')}` : ''}`);
+      await this.ask(
+        others,
+        { t: 'c_sign', req: 0, kind, id, fee_rate: feeRate, txid: planned.plan.txid, ...(update ? { update } : {}) },
+        others.length,
+        (msg, from) => {
+          if (msg.t === 'c_error') {
+            refusals.push(`${from.slice(0, 12)}…: ${msg.code}`);
+            return 'refused';
+          }
+          if (msg.t !== 'c_sign_res') return null;
+          add(msg);
+          return 'ok';
+        },
+        enough,
+      ).catch((err) => {
+        if (!enough())
+          throw new TreasuryError(
+            'committee_unavailable',
+            `${(err as Error).message}${refusals.length ? `; refused by ${refusals.join(', ')}` : ''}`,
+          );
       });
-      if (!enough()) throw new TreasuryError('committee_unavailable', `fewer than ${this.c.threshold} members signed${refusals.length ? `; refused by ${refusals.join(', ')}` : ''}`);
+      if (!enough())
+        throw new TreasuryError(
+          'committee_unavailable',
+          `fewer than ${this.c.threshold} members signed${refusals.length ? `; refused by ${refusals.join(', ')}` : ''}`,
+        );
     }
     const spend = planned.plan.spend;
     for (const [i, input] of planned.inputs.entries()) {
-      if (input.kind === 'own') { finishInput(spend, i, sigs.get(i)!); continue; }
+      if (input.kind === 'own') {
+        finishInput(spend, i, sigs.get(i)!);
+        continue;
+      }
       const keys = input.deposit.shares ? await this.rebuildKeys(input.deposit, shares) : input.deposit.privkeys;
       finishInput(spend, i, signaturesFor(spend, i, keys.slice(0, input.deposit.m)));
     }
@@ -552,7 +675,8 @@ export class CommitteeCoordinator {
       const list = shares.get(`${dep.outpoint}/${s.pubkey}`) ?? [];
       if (list.length < this.c.threshold) continue;
       const key = await combineShares(list.slice(0, this.c.threshold));
-      if (bytesToHex(publicKeyOf(key)) !== s.pubkey) throw new TreasuryError('committee_unavailable', 'secret shares did not rebuild the handed-over key');
+      if (bytesToHex(publicKeyOf(key)) !== s.pubkey)
+        throw new TreasuryError('committee_unavailable', 'secret shares did not rebuild the handed-over key');
       keys.push(bytesToHex(key));
       if (keys.length === dep.m) break;
     }
@@ -566,9 +690,12 @@ export class CommitteeCoordinator {
     const me = this.index;
     for (const [i, input] of planned.inputs.entries()) {
       if (input.kind === 'own') {
-        const key = this.isPrimary ? this.host.state.deposits[input.depositId]?.privkeys[0] : this.c.memberKeys[input.depositId];
+        const key = this.isPrimary
+          ? this.host.state.deposits[input.depositId]?.privkeys[0]
+          : this.c.memberKeys[input.depositId];
         if (!key) continue;
-        for (const s of signaturesFor(planned.plan.spend, i, [key])) sigs.push({ input: i, pubkey: bytesToHex(s.pubkey), sig: bytesToHex(s.signature) });
+        for (const s of signaturesFor(planned.plan.spend, i, [key]))
+          sigs.push({ input: i, pubkey: bytesToHex(s.pubkey), sig: bytesToHex(s.signature) });
         continue;
       }
       for (const s of input.deposit.shares ?? []) {
@@ -580,13 +707,15 @@ export class CommitteeCoordinator {
   }
 
   private async onSign(peerId: string, msg: Extract<CommitteeMessage, { t: 'c_sign' }>): Promise<void> {
-    const refuse = (code: TreasuryErrorCode, message: string) => this.host.sendNow(peerId, { t: 'c_error', req: msg.req, code, message });
+    const refuse = (code: TreasuryErrorCode, message: string) =>
+      this.host.sendNow(peerId, { t: 'c_error', req: msg.req, code, message });
     if (!this.c.members.some((m) => m.node_id === peerId)) return;
     // Whatever the txid, a member is settling the channel: the primary pays no more on it.
     if (this.isPrimary && msg.kind === 'settle') this.settling.add(msg.id);
     if (msg.update && !this.isPrimary) {
       const refused = await this.applyUpdate(msg.update);
-      if (refused && refused.code !== 'stale_update') return refuse(refused.code as TreasuryErrorCode, 'the attached update was refused');
+      if (refused && refused.code !== 'stale_update')
+        return refuse(refused.code as TreasuryErrorCode, 'the attached update was refused');
     }
     const done = this.c.signed[msg.id];
     if (done && done !== msg.txid) return refuse('already_signed', `this member already signed ${done} for ${msg.id}`);
@@ -596,7 +725,8 @@ export class CommitteeCoordinator {
     } catch (err) {
       return refuse(err instanceof TreasuryError ? err.code : 'invalid_argument', (err as Error).message);
     }
-    if (planned.plan.txid !== msg.txid) return refuse('state_mismatch', 'the transaction does not match this member\'s latest state');
+    if (planned.plan.txid !== msg.txid)
+      return refuse('state_mismatch', "the transaction does not match this member's latest state");
     this.c.signed[msg.id] = msg.txid;
     this.host.markSigned(msg.kind, msg.id, msg.txid, msg.fee_rate);
     await this.host.commitLocal();
@@ -609,17 +739,32 @@ export class CommitteeCoordinator {
   /** Handles a committee message from a connected member. */
   async handle(peerId: string, msg: CommitteeMessage): Promise<void> {
     switch (msg.t) {
-      case 'c_join': return this.onJoin(peerId, msg.address, msg.token);
-      case 'c_join_refused': if (!this.isPrimary && peerId === this.c.primaryId) this.host.joinRefused(msg.code); return;
-      case 'c_update': if (!this.isPrimary) await this.onUpdate(peerId, msg.update); return;
-      case 'c_ack': this.onAck(peerId, msg); return;
-      case 'c_refuse': this.onRefuse(peerId, msg); return;
-      case 'c_keygen': return this.onKeygen(peerId, msg.req, msg.dep);
-      case 'c_handover': return this.onHandover(peerId, msg.req, msg.dep);
-      case 'c_quote_req': return this.onQuoteReq(peerId, msg.req);
-      case 'c_quote': return this.onQuote(peerId, msg.quote);
-      case 'c_sign': return this.onSign(peerId, msg);
-      default: this.collectors.get(msg.req)?.onMessage(peerId, msg);
+      case 'c_join':
+        return this.onJoin(peerId, msg.address, msg.token);
+      case 'c_join_refused':
+        if (!this.isPrimary && peerId === this.c.primaryId) this.host.joinRefused(msg.code);
+        return;
+      case 'c_update':
+        if (!this.isPrimary) await this.onUpdate(peerId, msg.update);
+        return;
+      case 'c_ack':
+        this.onAck(peerId, msg);
+        return;
+      case 'c_refuse':
+        this.onRefuse(peerId, msg);
+        return;
+      case 'c_keygen':
+        return this.onKeygen(peerId, msg.req, msg.dep);
+      case 'c_handover':
+        return this.onHandover(peerId, msg.req, msg.dep);
+      case 'c_quote_req':
+        return this.onQuoteReq(peerId, msg.req);
+      case 'c_quote':
+        return this.onQuote(peerId, msg.quote);
+      case 'c_sign':
+        return this.onSign(peerId, msg);
+      default:
+        this.collectors.get(msg.req)?.onMessage(peerId, msg);
     }
   }
 
@@ -627,32 +772,62 @@ export class CommitteeCoordinator {
    * Sends `msg` (with a fresh request number) to each of `to` and gathers answers until `needed` have
    * come, `done()` says so, or the timeout passes (then rejects with committee_unavailable).
    */
-  private ask<T>(to: string[], msg: CommitteeMessage & { req: number }, needed: number,
-    read: (msg: CommitteeMessage, from: string) => T | null, done?: () => boolean): Promise<Map<string, T>> {
+  private ask<T>(
+    to: string[],
+    msg: CommitteeMessage & { req: number },
+    needed: number,
+    read: (msg: CommitteeMessage, from: string) => T | null,
+    done?: () => boolean,
+  ): Promise<Map<string, T>> {
     const req = this.nextReq++;
     const answers = new Map<string, T>();
     return new Promise((resolve, reject) => {
       const finish = (err?: TreasuryError) => {
         clearTimeout(timer);
         this.collectors.delete(req);
-        if (err) reject(err); else resolve(answers);
+        if (err) reject(err);
+        else resolve(answers);
       };
-      const timer = setTimeout(() => finish(new TreasuryError('committee_unavailable', `${answers.size} of ${needed} committee members answered in time`)), this.host.timeoutMs);
+      const timer = setTimeout(
+        () =>
+          finish(
+            new TreasuryError(
+              'committee_unavailable',
+              `${answers.size} of ${needed} committee members answered in time`,
+            ),
+          ),
+        this.host.timeoutMs,
+      );
       this.collectors.set(req, {
         onMessage: (from, m) => {
           if (!to.includes(from) || answers.has(from)) return;
           const v = read(m, from);
-          if (v === null && m.t === 'c_error') { finish(new TreasuryError(m.code as TreasuryErrorCode, m.message)); return; }
+          if (v === null && m.t === 'c_error') {
+            finish(new TreasuryError(m.code as TreasuryErrorCode, m.message));
+            return;
+          }
           if (v === null) return;
           answers.set(from, v);
           if (answers.size >= needed || done?.()) finish();
         },
       });
-      if (needed === 0 || done?.()) { finish(); return; }
+      if (needed === 0 || done?.()) {
+        finish();
+        return;
+      }
       const reachable = to.filter((p) => this.host.connected(p));
-      if (reachable.length < needed && !done) { finish(new TreasuryError('committee_unavailable', `${reachable.length} of ${needed} committee members are connected`)); return; }
+      if (reachable.length < needed && !done) {
+        finish(
+          new TreasuryError(
+            'committee_unavailable',
+            `${reachable.length} of ${needed} committee members are connected`,
+          ),
+        );
+        return;
+      }
       for (const p of reachable) this.host.sendNow(p, { ...msg, req } as CommitteeMessage);
-      if (reachable.length === 0) finish(new TreasuryError('committee_unavailable', 'no other committee member is connected'));
+      if (reachable.length === 0)
+        finish(new TreasuryError('committee_unavailable', 'no other committee member is connected'));
     });
   }
 }
@@ -666,11 +841,19 @@ interface Contribution {
 }
 
 /** Splits each handed-over key m-of-n and seals share i to member i: no member holds a whole key. */
-export async function shareKeys(privkeys: string[], members: CommitteeMember[], threshold: number, split: (s: Uint8Array, n: number, m: number) => Promise<Uint8Array[]>) {
+export async function shareKeys(
+  privkeys: string[],
+  members: CommitteeMember[],
+  threshold: number,
+  split: (s: Uint8Array, n: number, m: number) => Promise<Uint8Array[]>,
+) {
   const out: Array<{ pubkey: string; boxes: string[] }> = [];
   for (const k of privkeys) {
     const parts = await split(hexToBytes(k), members.length, threshold);
-    out.push({ pubkey: bytesToHex(publicKeyOf(hexToBytes(k))), boxes: parts.map((p, i) => sealTo(hexToBytes(members[i]!.node_id), p, AAD_SHARE)) });
+    out.push({
+      pubkey: bytesToHex(publicKeyOf(hexToBytes(k))),
+      boxes: parts.map((p, i) => sealTo(hexToBytes(members[i]!.node_id), p, AAD_SHARE)),
+    });
   }
   return out;
 }

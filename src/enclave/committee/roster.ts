@@ -41,7 +41,8 @@ export interface RosterTrust {
 export function checkMemberQuote(nodeId: string, quote: unknown, trust: RosterTrust): string {
   const id = hexToBytes(nodeId);
   if (id.length !== 33 || !isPublicKey(id)) throw new Error('member id is not a public key');
-  return verifyQuote(quote, { ...trust, expectedNonce: MEMBER_QUOTE_NONCE, expectedReportData: reportDataFor(id) }).platformId;
+  return verifyQuote(quote, { ...trust, expectedNonce: MEMBER_QUOTE_NONCE, expectedReportData: reportDataFor(id) })
+    .platformId;
 }
 
 /**
@@ -52,7 +53,8 @@ export function checkMemberQuote(nodeId: string, quote: unknown, trust: RosterTr
 export function verifyRoster(proof: RosterProof, peerId: string, trust: RosterTrust): PeerRoster {
   const n = proof.members.length;
   if (n < 2 || n > 15) throw new Error(`a roster has 2 to 15 members, not ${n}`);
-  if (!Number.isInteger(proof.threshold) || proof.threshold < 2 || proof.threshold > n) throw new Error(`threshold ${proof.threshold} is not in 2..${n}`);
+  if (!Number.isInteger(proof.threshold) || proof.threshold < 2 || proof.threshold > n)
+    throw new Error(`threshold ${proof.threshold} is not in 2..${n}`);
   if (proof.members[0]!.node_id !== peerId) throw new Error('the first member is not the session peer');
   const ids = new Set<string>();
   const platforms = new Set<string>();
@@ -63,7 +65,9 @@ export function verifyRoster(proof: RosterProof, peerId: string, trust: RosterTr
     try {
       platform = checkMemberQuote(m.node_id, m.quote, trust);
     } catch (err) {
-      throw new Error(`member ${m.node_id.slice(0, 16)}…: quote does not verify (${(err as { code?: string }).code ?? (err as Error).message})`);
+      throw new Error(
+        `member ${m.node_id.slice(0, 16)}…: quote does not verify (${(err as { code?: string }).code ?? (err as Error).message})`,
+      );
     }
     if (platforms.has(platform)) throw new Error('two members quote from one platform');
     platforms.add(platform);

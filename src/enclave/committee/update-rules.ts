@@ -16,9 +16,18 @@ import { buildDepositScript, payoutScriptFor } from '../treasury/transactions.ts
 import type { ReplicaBody } from './update.ts';
 
 export type UpdateRuleCode =
-  | 'roster_changed' | 'payout_changed' | 'channel_changed' | 'status_regressed' | 'total_decreased'
-  | 'acked_exceeds_sent' | 'balance_negative' | 'unsigned_received' | 'unsigned_peer_payout'
-  | 'deposit_changed' | 'deposit_key_missing' | 'entry_missing';
+  | 'roster_changed'
+  | 'payout_changed'
+  | 'channel_changed'
+  | 'status_regressed'
+  | 'total_decreased'
+  | 'acked_exceeds_sent'
+  | 'balance_negative'
+  | 'unsigned_received'
+  | 'unsigned_peer_payout'
+  | 'deposit_changed'
+  | 'deposit_key_missing'
+  | 'entry_missing';
 
 export interface RuleRefusal {
   code: UpdateRuleCode;
@@ -37,19 +46,41 @@ const no = (code: UpdateRuleCode, reason: string): RuleRefusal => ({ code, reaso
 
 /** Null when `body` may follow `replica` (this member's state), else the first rule it breaks. */
 export function checkUpdate(replica: TreasuryState, body: ReplicaBody): RuleRefusal | null {
-  return checkRoster(replica, body) ?? checkPayout(replica, body) ?? checkDeposits(replica, body) ?? checkChannels(replica, body);
+  return (
+    checkRoster(replica, body) ??
+    checkPayout(replica, body) ??
+    checkDeposits(replica, body) ??
+    checkChannels(replica, body)
+  );
 }
 
 function checkRoster(replica: TreasuryState, body: ReplicaBody): RuleRefusal | null {
   const c = replica.committee!;
-  if (!Number.isInteger(body.size) || !Number.isInteger(body.threshold) || body.threshold < 2 || body.threshold > body.size || body.size > 15 || body.members.length > body.size) {
-    return no('roster_changed', `not a valid committee: ${body.threshold}-of-${body.size} with ${body.members.length} members`);
+  if (
+    !Number.isInteger(body.size) ||
+    !Number.isInteger(body.threshold) ||
+    body.threshold < 2 ||
+    body.threshold > body.size ||
+    body.size > 15 ||
+    body.members.length > body.size
+  ) {
+    return no(
+      'roster_changed',
+      `not a valid committee: ${body.threshold}-of-${body.size} with ${body.members.length} members`,
+    );
   }
   if (c.size === 0) return null; // the first update this member sees: it learns the committee from it
-  if (body.size !== c.size || body.threshold !== c.threshold) return no('roster_changed', `m-of-n changed from ${c.threshold}-of-${c.size} to ${body.threshold}-of-${body.size}`);
+  if (body.size !== c.size || body.threshold !== c.threshold)
+    return no('roster_changed', `m-of-n changed from ${c.threshold}-of-${c.size} to ${body.threshold}-of-${body.size}`);
   const formed = c.members.length === c.size;
-  const kept = c.members.every((m, i) => body.members[i]?.node_id === m.node_id && body.members[i]?.address === m.address);
-  if (!kept || (formed && body.members.length !== c.members.length)) return no('roster_changed', formed ? 'the roster of a formed committee changed' : 'members were replaced or reordered');
+  const kept = c.members.every(
+    (m, i) => body.members[i]?.node_id === m.node_id && body.members[i]?.address === m.address,
+  );
+  if (!kept || (formed && body.members.length !== c.members.length))
+    return no(
+      'roster_changed',
+      formed ? 'the roster of a formed committee changed' : 'members were replaced or reordered',
+    );
   return null;
 }
 
@@ -59,13 +90,15 @@ function checkPayout(replica: TreasuryState, body: ReplicaBody): RuleRefusal | n
   } catch {
     return no('payout_changed', 'the payout address is not an address');
   }
-  if (replica.committee!.lastUpdate && body.payoutAddress !== replica.config.payoutAddress) return no('payout_changed', 'the committee\'s payout address changed');
+  if (replica.committee!.lastUpdate && body.payoutAddress !== replica.config.payoutAddress)
+    return no('payout_changed', "the committee's payout address changed");
   return null;
 }
 
 function checkDeposits(replica: TreasuryState, body: ReplicaBody): RuleRefusal | null {
   if (body.nextDeposit < replica.nextDeposit) return no('deposit_changed', 'deposit numbering went back');
-  for (const id of Object.keys(replica.deposits)) if (!body.deposits[id]) return no('entry_missing', `deposit ${id} disappeared`);
+  for (const id of Object.keys(replica.deposits))
+    if (!body.deposits[id]) return no('entry_missing', `deposit ${id} disappeared`);
   const c = replica.committee!;
   for (const [id, d] of Object.entries(body.deposits)) {
     if (d.id !== id) return no('deposit_changed', `deposit ${id} is filed under another id`);
@@ -76,11 +109,19 @@ function checkDeposits(replica: TreasuryState, body: ReplicaBody): RuleRefusal |
       continue;
     }
     if (old.status === 'spent' && c.signed[id]) continue; // signed away here: the replica keeps it spent, whatever comes
-    if (d.m !== old.m || d.witnessScript !== old.witnessScript || d.address !== old.address || d.pubkeys.join() !== old.pubkeys.join()) return no('deposit_changed', `deposit ${id}: its script changed`);
-    if (old.outpoint !== undefined && (d.outpoint !== old.outpoint || d.value !== old.value)) return no('deposit_changed', `deposit ${id}: its funding output changed`);
+    if (
+      d.m !== old.m ||
+      d.witnessScript !== old.witnessScript ||
+      d.address !== old.address ||
+      d.pubkeys.join() !== old.pubkeys.join()
+    )
+      return no('deposit_changed', `deposit ${id}: its script changed`);
+    if (old.outpoint !== undefined && (d.outpoint !== old.outpoint || d.value !== old.value))
+      return no('deposit_changed', `deposit ${id}: its funding output changed`);
     // Spent here by a channel this member closed (signed, or seen on chain) before the primary knew: its
     // settlement or the chain decides, not the status (a channel it signed is held by the channel_settled check).
-    if (old.status !== 'spent' && !DEPOSIT_NEXT[old.status].includes(d.status)) return no('status_regressed', `deposit ${id}: ${old.status} → ${d.status}`);
+    if (old.status !== 'spent' && !DEPOSIT_NEXT[old.status].includes(d.status))
+      return no('status_regressed', `deposit ${id}: ${old.status} → ${d.status}`);
   }
   return null;
 }
@@ -88,8 +129,10 @@ function checkDeposits(replica: TreasuryState, body: ReplicaBody): RuleRefusal |
 function newDepositFault(d: Deposit, threshold: number, memberKey: string | undefined): RuleRefusal | null {
   if (d.m !== threshold) return no('deposit_changed', `deposit ${d.id} is ${d.m}-of-n, not ${threshold}-of-n`);
   const built = buildDepositScript(d.m, d.pubkeys);
-  if (built.witnessScript !== d.witnessScript || built.address !== d.address) return no('deposit_changed', `deposit ${d.id}: its script is not its m-of-n over its keys`);
-  if (memberKey && !d.pubkeys.includes(bytesToHex(publicKeyOf(hexToBytes(memberKey))))) return no('deposit_key_missing', `deposit ${d.id} does not list this member's key`);
+  if (built.witnessScript !== d.witnessScript || built.address !== d.address)
+    return no('deposit_changed', `deposit ${d.id}: its script is not its m-of-n over its keys`);
+  if (memberKey && !d.pubkeys.includes(bytesToHex(publicKeyOf(hexToBytes(memberKey)))))
+    return no('deposit_key_missing', `deposit ${d.id} does not list this member's key`);
   return null;
 }
 
@@ -97,33 +140,52 @@ const ZERO = { sent: 0n, received: 0n, acked: 0n };
 
 function checkChannels(replica: TreasuryState, body: ReplicaBody): RuleRefusal | null {
   const payout = bytesToHex(payoutScriptFor(body.payoutAddress));
-  for (const id of Object.keys(replica.channels)) if (!body.channels[id]) return no('entry_missing', `channel ${id} disappeared`);
+  for (const id of Object.keys(replica.channels))
+    if (!body.channels[id]) return no('entry_missing', `channel ${id} disappeared`);
   for (const [id, ch] of Object.entries(body.channels)) {
     const old: Channel | undefined = replica.channels[id];
     if (old?.status === 'closed') continue; // closed here (signed or seen on chain): the replica keeps its own copy
-    if (ch.id !== id || (old && (ch.peerId !== old.peerId || ch.initiator !== old.initiator))) return no('channel_changed', `channel ${id}: its id, peer or initiator changed`);
-    if (ch.myPayout !== payout) return no('payout_changed', `channel ${id} does not pay our side to the committee's payout address`);
-    if (old && CHANNEL_RANK[ch.status] < CHANNEL_RANK[old.status]) return no('status_regressed', `channel ${id}: ${old.status} → ${ch.status}`);
-    if (old?.peerPayout !== undefined && ch.peerPayout !== old.peerPayout) return no('channel_changed', `channel ${id}: the peer's payout changed`);
-    if (ch.peerPayout !== undefined && old?.peerPayout === undefined && !verifyPayout(ch.peerId, id, ch.peerPayout, ch.peerPayoutSig)) {
+    if (ch.id !== id || (old && (ch.peerId !== old.peerId || ch.initiator !== old.initiator)))
+      return no('channel_changed', `channel ${id}: its id, peer or initiator changed`);
+    if (ch.myPayout !== payout)
+      return no('payout_changed', `channel ${id} does not pay our side to the committee's payout address`);
+    if (old && CHANNEL_RANK[ch.status] < CHANNEL_RANK[old.status])
+      return no('status_regressed', `channel ${id}: ${old.status} → ${ch.status}`);
+    if (old?.peerPayout !== undefined && ch.peerPayout !== old.peerPayout)
+      return no('channel_changed', `channel ${id}: the peer's payout changed`);
+    if (
+      ch.peerPayout !== undefined &&
+      old?.peerPayout === undefined &&
+      !verifyPayout(ch.peerId, id, ch.peerPayout, ch.peerPayoutSig)
+    ) {
       return no('unsigned_peer_payout', `channel ${id}: the peer's payout does not carry its signature`);
     }
     const was = old ?? ZERO;
     const fault = totalsFault(replica, id, ch, was);
     if (fault) return fault;
-    if (ch.received > was.received && !peerSigned(ch, old)) return no('unsigned_received', `channel ${id}: received ${ch.received} is more than the peer signed it paid`);
+    if (ch.received > was.received && !peerSigned(ch, old))
+      return no('unsigned_received', `channel ${id}: received ${ch.received} is more than the peer signed it paid`);
     let mine = 0n;
     for (const d of ch.myDeposits) mine += body.deposits[d]?.value ?? 0n;
-    if (mine - ch.sent + ch.received < 0n) return no('balance_negative', `channel ${id}: our balance would be negative`);
+    if (mine - ch.sent + ch.received < 0n)
+      return no('balance_negative', `channel ${id}: our balance would be negative`);
   }
   return null;
 }
 
-function totalsFault(replica: TreasuryState, id: string, ch: Channel, was: { sent: bigint; received: bigint; acked: bigint }): RuleRefusal | null {
+function totalsFault(
+  replica: TreasuryState,
+  id: string,
+  ch: Channel,
+  was: { sent: bigint; received: bigint; acked: bigint },
+): RuleRefusal | null {
   const grew = ch.sent >= was.sent && ch.received >= was.received && ch.acked >= was.acked;
   // Lower totals only in the closure at a settlement a member after us reported signing (README "Committee chains").
   const r = replica.committee!.reported?.[id];
-  if (!grew && !(r && ch.status === 'closed' && ch.settlement?.txid === r.txid && ch.sent === r.sent && ch.received === r.received)) {
+  if (
+    !grew &&
+    !(r && ch.status === 'closed' && ch.settlement?.txid === r.txid && ch.sent === r.sent && ch.received === r.received)
+  ) {
     return no('total_decreased', `channel ${id}: a cumulative total went down`);
   }
   if (ch.acked > ch.sent) return no('acked_exceeds_sent', `channel ${id}: acknowledged ${ch.acked} > sent ${ch.sent}`);

@@ -46,13 +46,28 @@ export function replicaOf(state: TreasuryState, seq: number): ReplicaBody {
   const deposits: Record<string, Deposit> = {};
   for (const [id, d] of Object.entries(state.deposits)) deposits[id] = { ...d, privkeys: [] };
   const channels: Record<string, Channel> = {};
-  for (const [id, ch] of Object.entries(state.channels)) channels[id] = { ...ch, peerDeposits: ch.peerDeposits.map((p) => ({ ...p, privkeys: [] })) };
-  return { seq, size: c.size, threshold: c.threshold, members: c.members, payoutAddress: state.config.payoutAddress, nextDeposit: state.nextDeposit, deposits, channels, quotes: c.quotes ?? {} };
+  for (const [id, ch] of Object.entries(state.channels))
+    channels[id] = { ...ch, peerDeposits: ch.peerDeposits.map((p) => ({ ...p, privkeys: [] })) };
+  return {
+    seq,
+    size: c.size,
+    threshold: c.threshold,
+    members: c.members,
+    payoutAddress: state.config.payoutAddress,
+    nextDeposit: state.nextDeposit,
+    deposits,
+    channels,
+    quotes: c.quotes ?? {},
+  };
 }
 
 export function signUpdate(body: ReplicaBody, identityKey: string): SignedUpdate {
   const json = JSON.stringify(body, bigintAware);
-  return { seq: body.seq, body: json, sig: bytesToHex(signDigest(sha256(preimage(body.seq, json)), hexToBytes(identityKey))) };
+  return {
+    seq: body.seq,
+    body: json,
+    sig: bytesToHex(signDigest(sha256(preimage(body.seq, json)), hexToBytes(identityKey))),
+  };
 }
 
 /** The body of an update signed by `primaryId`, or null if the signature or the shape is wrong. */
@@ -60,7 +75,9 @@ export function openUpdate(u: SignedUpdate, primaryId: string): ReplicaBody | nu
   if (!verifyMessageSha256(hexToBytes(u.sig), preimage(u.seq, u.body), hexToBytes(primaryId))) return null;
   let body: ReplicaBody;
   try {
-    body = JSON.parse(u.body, (_k, v) => (typeof v === 'string' && BIGINT_RE.test(v) ? BigInt(v.slice(0, -1)) : v)) as ReplicaBody;
+    body = JSON.parse(u.body, (_k, v) =>
+      typeof v === 'string' && BIGINT_RE.test(v) ? BigInt(v.slice(0, -1)) : v,
+    ) as ReplicaBody;
   } catch {
     return null;
   }

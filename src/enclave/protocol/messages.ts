@@ -26,28 +26,36 @@ export const Outpoint = Type.String({ pattern: '^[0-9a-f]{64}:[0-9]{1,6}$' });
 
 const Box = Type.String({ pattern: '^([0-9a-f]{2})+$', maxLength: 400 });
 /** One handed-over key as secret shares: its public key and one sealed share per member of the receiving committee. */
-export const KeyShares = Type.Object({ pubkey: Hex, boxes: Type.Array(Box, { minItems: 2, maxItems: 15 }) }, { additionalProperties: false });
+export const KeyShares = Type.Object(
+  { pubkey: Hex, boxes: Type.Array(Box, { minItems: 2, maxItems: 15 }) },
+  { additionalProperties: false },
+);
 
 /** A deposit handed to the counterparty: everything its enclave needs to check it on chain and spend it. */
-export const DepositGrant = Type.Object({
-  outpoint: Outpoint,
-  value: SatString,
-  /** m-of-n: the public keys of the deposit's multisig witness script, and m. */
-  m: Type.Integer({ minimum: 1, maximum: 15 }),
-  pubkeys: Type.Array(Hex, { minItems: 1, maxItems: 15 }),
-  /** The private keys that let the receiving enclave sign for the deposit alone (Teechain's key handover). */
-  privkeys: Type.Array(Hex, { maxItems: 15 }),
-  /**
-   * From a committee: each member's key sealed to the receiving enclave (src/crypto/ecies.ts), so the
-   * sender's primary, which relays them, never holds more than its own.
-   */
-  sealed_keys: Type.Optional(Type.Array(Type.String({ pattern: '^([0-9a-f]{2})+$', maxLength: 400 }), { maxItems: 15 })),
-  /**
-   * To a committee: each key split m-of-n, share i sealed to the peer's roster member i, so no single
-   * member (its primary included) ever receives a whole key. `privkeys` is then empty.
-   */
-  shares: Type.Optional(Type.Array(KeyShares, { maxItems: 15 })),
-}, { additionalProperties: false });
+export const DepositGrant = Type.Object(
+  {
+    outpoint: Outpoint,
+    value: SatString,
+    /** m-of-n: the public keys of the deposit's multisig witness script, and m. */
+    m: Type.Integer({ minimum: 1, maximum: 15 }),
+    pubkeys: Type.Array(Hex, { minItems: 1, maxItems: 15 }),
+    /** The private keys that let the receiving enclave sign for the deposit alone (Teechain's key handover). */
+    privkeys: Type.Array(Hex, { maxItems: 15 }),
+    /**
+     * From a committee: each member's key sealed to the receiving enclave (src/crypto/ecies.ts), so the
+     * sender's primary, which relays them, never holds more than its own.
+     */
+    sealed_keys: Type.Optional(
+      Type.Array(Type.String({ pattern: '^([0-9a-f]{2})+$', maxLength: 400 }), { maxItems: 15 }),
+    ),
+    /**
+     * To a committee: each key split m-of-n, share i sealed to the peer's roster member i, so no single
+     * member (its primary included) ever receives a whole key. `privkeys` is then empty.
+     */
+    shares: Type.Optional(Type.Array(KeyShares, { maxItems: 15 })),
+  },
+  { additionalProperties: false },
+);
 export type DepositGrant = Static<typeof DepositGrant>;
 
 export const ChannelMessage = Type.Union([
@@ -55,34 +63,102 @@ export const ChannelMessage = Type.Union([
    * `sig`: the sender's signature of its payout (src/enclave/protocol/peer-sigs.ts); `want_sigs`: the sender is a
    * committee and asks for a signature of every paid total (its backups check them).
    */
-  Type.Object({ t: Type.Literal('open'), ch: Hex32, payout: Hex, sig: Type.Optional(PeerSig), want_sigs: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
-  Type.Object({ t: Type.Literal('open_ack'), ch: Hex32, payout: Hex, sig: Type.Optional(PeerSig), want_sigs: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
-  Type.Object({ t: Type.Literal('open_nack'), ch: Hex32, code: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
+  Type.Object(
+    {
+      t: Type.Literal('open'),
+      ch: Hex32,
+      payout: Hex,
+      sig: Type.Optional(PeerSig),
+      want_sigs: Type.Optional(Type.Boolean()),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      t: Type.Literal('open_ack'),
+      ch: Hex32,
+      payout: Hex,
+      sig: Type.Optional(PeerSig),
+      want_sigs: Type.Optional(Type.Boolean()),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    { t: Type.Literal('open_nack'), ch: Hex32, code: Type.String({ maxLength: 64 }) },
+    { additionalProperties: false },
+  ),
   Type.Object({ t: Type.Literal('add_deposit'), ch: Hex32, deposit: DepositGrant }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('add_deposit_ack'), ch: Hex32, outpoint: Outpoint }, { additionalProperties: false }),
-  Type.Object({ t: Type.Literal('add_deposit_nack'), ch: Hex32, outpoint: Outpoint, code: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
+  Type.Object(
+    { t: Type.Literal('add_deposit_nack'), ch: Hex32, outpoint: Outpoint, code: Type.String({ maxLength: 64 }) },
+    { additionalProperties: false },
+  ),
   Type.Object({ t: Type.Literal('remove_deposit'), ch: Hex32, outpoint: Outpoint }, { additionalProperties: false }),
-  Type.Object({ t: Type.Literal('remove_deposit_ack'), ch: Hex32, outpoint: Outpoint }, { additionalProperties: false }),
-  Type.Object({ t: Type.Literal('remove_deposit_nack'), ch: Hex32, outpoint: Outpoint, code: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
+  Type.Object(
+    { t: Type.Literal('remove_deposit_ack'), ch: Hex32, outpoint: Outpoint },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    { t: Type.Literal('remove_deposit_nack'), ch: Hex32, outpoint: Outpoint, code: Type.String({ maxLength: 64 }) },
+    { additionalProperties: false },
+  ),
   /**
    * `total`: all the sender has ever paid on `ch`; `amounts`: the payments added since its last pay message;
    * `sig`: the sender's signature of `total`, when the receiver asked for it (`want_sigs`).
    */
-  Type.Object({ t: Type.Literal('pay'), ch: Hex32, total: SatString, amounts: Type.Array(SafeSat, { maxItems: 1_000_000 }), sig: Type.Optional(PeerSig) }, { additionalProperties: false }),
+  Type.Object(
+    {
+      t: Type.Literal('pay'),
+      ch: Hex32,
+      total: SatString,
+      amounts: Type.Array(SafeSat, { maxItems: 1_000_000 }),
+      sig: Type.Optional(PeerSig),
+    },
+    { additionalProperties: false },
+  ),
   /** `total`: all the receiver has durably credited on `ch`. */
   Type.Object({ t: Type.Literal('pay_ack'), ch: Hex32, total: SatString }, { additionalProperties: false }),
   /** `sent` / `received`: the settler's totals in what it settled (tells a multi-hop hop which state it was). */
-  Type.Object({ t: Type.Literal('settled'), ch: Hex32, txid: Hex32, sent: Type.Optional(SatString), received: Type.Optional(SatString) }, { additionalProperties: false }),
+  Type.Object(
+    {
+      t: Type.Literal('settled'),
+      ch: Hex32,
+      txid: Hex32,
+      sent: Type.Optional(SatString),
+      received: Type.Optional(SatString),
+    },
+    { additionalProperties: false },
+  ),
   /** A committee primary's roster proof (src/enclave/committee/roster.ts): whom the peer seals key shares to. */
-  Type.Object({
-    t: Type.Literal('roster'), ch: Hex32, threshold: Type.Integer({ minimum: 0, maximum: 15 }),
-    members: Type.Array(Type.Object({ node_id: Type.String({ pattern: '^[0-9a-f]{66}$' }), quote: QuoteSchema }, { additionalProperties: false }), { maxItems: 15 }),
-  }, { additionalProperties: false }),
+  Type.Object(
+    {
+      t: Type.Literal('roster'),
+      ch: Hex32,
+      threshold: Type.Integer({ minimum: 0, maximum: 15 }),
+      members: Type.Array(
+        Type.Object(
+          { node_id: Type.String({ pattern: '^[0-9a-f]{66}$' }), quote: QuoteSchema },
+          { additionalProperties: false },
+        ),
+        { maxItems: 15 },
+      ),
+    },
+    { additionalProperties: false },
+  ),
   /** Sent after every handshake: each side's cumulative totals, so lost messages are made good. */
-  Type.Object({
-    t: Type.Literal('sync'),
-    channels: Type.Array(Type.Object({ ch: Hex32, sent: SatString, received: SatString, closed: Type.Boolean(), sig: Type.Optional(PeerSig) }, { additionalProperties: false }), { maxItems: 100_000 }),
-  }, { additionalProperties: false }),
+  Type.Object(
+    {
+      t: Type.Literal('sync'),
+      channels: Type.Array(
+        Type.Object(
+          { ch: Hex32, sent: SatString, received: SatString, closed: Type.Boolean(), sig: Type.Optional(PeerSig) },
+          { additionalProperties: false },
+        ),
+        { maxItems: 100_000 },
+      ),
+    },
+    { additionalProperties: false },
+  ),
 ]);
 export type ChannelMessage = Static<typeof ChannelMessage>;
 
@@ -91,90 +167,187 @@ const TxHex = Type.String({ pattern: '^([0-9a-f]{2})+$', maxLength: 400_000 });
 const Pid = Hex32;
 
 /** One channel of a multi-hop path, described by its paying side (README "Multi-hop payments"). */
-export const MhHopWire = Type.Object({
-  ch: Hex32, from: NodeIdHex, to: NodeIdHex, amount: SatString, from_old: SatString, to_old: SatString,
-  from_payout: Hex, to_payout: Hex,
-  inputs: Type.Array(Type.Object({ outpoint: Outpoint, value: SatString, script: Hex }, { additionalProperties: false }), { maxItems: 200 }),
-}, { additionalProperties: false });
+export const MhHopWire = Type.Object(
+  {
+    ch: Hex32,
+    from: NodeIdHex,
+    to: NodeIdHex,
+    amount: SatString,
+    from_old: SatString,
+    to_old: SatString,
+    from_payout: Hex,
+    to_payout: Hex,
+    inputs: Type.Array(
+      Type.Object({ outpoint: Outpoint, value: SatString, script: Hex }, { additionalProperties: false }),
+      { maxItems: 200 },
+    ),
+  },
+  { additionalProperties: false },
+);
 export type MhHopWire = Static<typeof MhHopWire>;
 
 /** A node's signed channel announcement, flooded to every treasury for routing. */
-export const AnnouncementWire = Type.Object({
-  node: NodeIdHex,
-  seq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
-  fee_base: Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000 }),
-  fee_ppm: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
-  channels: Type.Array(Type.Object({ ch: Hex32, peer: NodeIdHex, cap: SatString }, { additionalProperties: false }), { maxItems: 10_000 }),
-}, { additionalProperties: false });
+export const AnnouncementWire = Type.Object(
+  {
+    node: NodeIdHex,
+    seq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+    fee_base: Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000 }),
+    fee_ppm: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
+    channels: Type.Array(Type.Object({ ch: Hex32, peer: NodeIdHex, cap: SatString }, { additionalProperties: false }), {
+      maxItems: 10_000,
+    }),
+  },
+  { additionalProperties: false },
+);
 export type AnnouncementWire = Static<typeof AnnouncementWire>;
 
 /** Multi-hop payments and routing gossip (README "Multi-hop payments"). */
 export const MultiHopMessage = Type.Union([
-  Type.Object({
-    t: Type.Literal('mh_lock'), pid: Pid, ch: Hex32, route: Type.Array(NodeIdHex, { minItems: 2, maxItems: 20 }),
-    amounts: Type.Array(SatString, { minItems: 1, maxItems: 19 }), hops: Type.Array(MhHopWire, { minItems: 1, maxItems: 19 }),
-    fee_rate: Type.Integer({ minimum: 1, maximum: 1000 }),
-  }, { additionalProperties: false }),
-  Type.Object({ t: Type.Literal('mh_signed'), pid: Pid, hops: Type.Array(MhHopWire, { minItems: 1, maxItems: 19 }), tx: TxHex }, { additionalProperties: false }),
+  Type.Object(
+    {
+      t: Type.Literal('mh_lock'),
+      pid: Pid,
+      ch: Hex32,
+      route: Type.Array(NodeIdHex, { minItems: 2, maxItems: 20 }),
+      amounts: Type.Array(SatString, { minItems: 1, maxItems: 19 }),
+      hops: Type.Array(MhHopWire, { minItems: 1, maxItems: 19 }),
+      fee_rate: Type.Integer({ minimum: 1, maximum: 1000 }),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    { t: Type.Literal('mh_signed'), pid: Pid, hops: Type.Array(MhHopWire, { minItems: 1, maxItems: 19 }), tx: TxHex },
+    { additionalProperties: false },
+  ),
   Type.Object({ t: Type.Literal('mh_commit'), pid: Pid, tx: TxHex }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('mh_release'), pid: Pid }, { additionalProperties: false }),
   /** The payer has released, so no enclave holds τ any more: the path channels may move again. */
   Type.Object({ t: Type.Literal('mh_unlock'), pid: Pid }, { additionalProperties: false }),
-  Type.Object({ t: Type.Literal('mh_abort'), pid: Pid, code: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
-  Type.Object({ t: Type.Literal('gossip'), ann: AnnouncementWire, sig: Type.String({ pattern: '^[0-9a-f]{128}$' }) }, { additionalProperties: false }),
+  Type.Object(
+    { t: Type.Literal('mh_abort'), pid: Pid, code: Type.String({ maxLength: 64 }) },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    { t: Type.Literal('gossip'), ann: AnnouncementWire, sig: Type.String({ pattern: '^[0-9a-f]{128}$' }) },
+    { additionalProperties: false },
+  ),
 ]);
 export type MultiHopMessage = Static<typeof MultiHopMessage>;
 
 const Req = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 const Code = Type.String({ maxLength: 64 });
-export const SignedUpdateSchema = Type.Object({
-  seq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
-  body: Type.String({ maxLength: 8_000_000 }),
-  sig: Type.String({ pattern: '^[0-9a-f]{128}$' }),
-}, { additionalProperties: false });
+export const SignedUpdateSchema = Type.Object(
+  {
+    seq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+    body: Type.String({ maxLength: 8_000_000 }),
+    sig: Type.String({ pattern: '^[0-9a-f]{128}$' }),
+  },
+  { additionalProperties: false },
+);
 
 /** Between members of one committee (README "Committee chains"): replication, key generation, signing. */
 export const CommitteeMessage = Type.Union([
   /** `token`: a one-time join token the primary issued (not needed by a member re-joining after a restart). */
-  Type.Object({ t: Type.Literal('c_join'), address: Type.String({ maxLength: 128 }), token: Type.Optional(Type.String({ maxLength: 128 })) }, { additionalProperties: false }),
+  Type.Object(
+    {
+      t: Type.Literal('c_join'),
+      address: Type.String({ maxLength: 128 }),
+      token: Type.Optional(Type.String({ maxLength: 128 })),
+    },
+    { additionalProperties: false },
+  ),
   /** The primary's answer to a join it refused (nothing changed on its side). */
   Type.Object({ t: Type.Literal('c_join_refused'), code: Code }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('c_update'), update: SignedUpdateSchema }, { additionalProperties: false }),
   /** `sigs`: each member's signature (src/enclave/committee/acks.ts) of what it holds, from the sender down to the tail. */
-  Type.Object({
-    t: Type.Literal('c_ack'), seq: Req,
-    sigs: Type.Optional(Type.Array(Type.Object({ seq: Req, sig: Type.String({ pattern: '^[0-9a-f]{128}$' }) }, { additionalProperties: false }), { maxItems: 16 })),
-  }, { additionalProperties: false }),
+  Type.Object(
+    {
+      t: Type.Literal('c_ack'),
+      seq: Req,
+      sigs: Type.Optional(
+        Type.Array(
+          Type.Object({ seq: Req, sig: Type.String({ pattern: '^[0-9a-f]{128}$' }) }, { additionalProperties: false }),
+          { maxItems: 16 },
+        ),
+      ),
+    },
+    { additionalProperties: false },
+  ),
   /**
    * An update refused (never acknowledged), relayed up to the primary. With `ch`: this member signed a
    * settlement of that channel (txid, at those totals and fee rate) and refuses every update that moves it;
    * a member that signs also sends it to the primary directly.
    */
-  Type.Object({
-    t: Type.Literal('c_refuse'), seq: Req, code: Code,
-    ch: Type.Optional(Hex32), txid: Type.Optional(Hex32), sent: Type.Optional(SatString), received: Type.Optional(SatString),
-    fee_rate: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
-  }, { additionalProperties: false }),
-  Type.Object({ t: Type.Literal('c_keygen'), req: Req, dep: Type.String({ maxLength: 32 }) }, { additionalProperties: false }),
+  Type.Object(
+    {
+      t: Type.Literal('c_refuse'),
+      seq: Req,
+      code: Code,
+      ch: Type.Optional(Hex32),
+      txid: Type.Optional(Hex32),
+      sent: Type.Optional(SatString),
+      received: Type.Optional(SatString),
+      fee_rate: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    { t: Type.Literal('c_keygen'), req: Req, dep: Type.String({ maxLength: 32 }) },
+    { additionalProperties: false },
+  ),
   Type.Object({ t: Type.Literal('c_keygen_res'), req: Req, pubkey: Hex }, { additionalProperties: false }),
-  Type.Object({ t: Type.Literal('c_handover'), req: Req, dep: Type.String({ maxLength: 32 }) }, { additionalProperties: false }),
+  Type.Object(
+    { t: Type.Literal('c_handover'), req: Req, dep: Type.String({ maxLength: 32 }) },
+    { additionalProperties: false },
+  ),
   Type.Object({ t: Type.Literal('c_handover_res'), req: Req, pubkey: Hex, box: Hex }, { additionalProperties: false }),
   /** A member's key of a deposit joining a channel with a committee peer: split for the peer's roster. */
-  Type.Object({ t: Type.Literal('c_handover_shares'), req: Req, pubkey: Hex, boxes: Type.Array(Box, { minItems: 2, maxItems: 15 }) }, { additionalProperties: false }),
+  Type.Object(
+    {
+      t: Type.Literal('c_handover_shares'),
+      req: Req,
+      pubkey: Hex,
+      boxes: Type.Array(Box, { minItems: 2, maxItems: 15 }),
+    },
+    { additionalProperties: false },
+  ),
   /** The primary asks a member for its quote over its node id (the roster proof's evidence). */
   Type.Object({ t: Type.Literal('c_quote_req'), req: Req }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('c_quote'), req: Req, quote: QuoteSchema }, { additionalProperties: false }),
-  Type.Object({
-    t: Type.Literal('c_sign'), req: Req, kind: Type.Union([Type.Literal('settle'), Type.Literal('release')]),
-    id: Type.String({ maxLength: 64 }), fee_rate: Type.Integer({ minimum: 1, maximum: 1000 }), txid: Hex32,
-    update: Type.Optional(SignedUpdateSchema),
-  }, { additionalProperties: false }),
-  Type.Object({
-    t: Type.Literal('c_sign_res'), req: Req,
-    sigs: Type.Array(Type.Object({ input: Type.Integer({ minimum: 0, maximum: 10_000 }), pubkey: Hex, sig: Hex }, { additionalProperties: false }), { maxItems: 10_000 }),
-    shares: Type.Array(Type.Object({ outpoint: Outpoint, pubkey: Hex, share: Hex }, { additionalProperties: false }), { maxItems: 10_000 }),
-  }, { additionalProperties: false }),
-  Type.Object({ t: Type.Literal('c_error'), req: Req, code: Code, message: Type.String({ maxLength: 500 }) }, { additionalProperties: false }),
+  Type.Object(
+    {
+      t: Type.Literal('c_sign'),
+      req: Req,
+      kind: Type.Union([Type.Literal('settle'), Type.Literal('release')]),
+      id: Type.String({ maxLength: 64 }),
+      fee_rate: Type.Integer({ minimum: 1, maximum: 1000 }),
+      txid: Hex32,
+      update: Type.Optional(SignedUpdateSchema),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      t: Type.Literal('c_sign_res'),
+      req: Req,
+      sigs: Type.Array(
+        Type.Object(
+          { input: Type.Integer({ minimum: 0, maximum: 10_000 }), pubkey: Hex, sig: Hex },
+          { additionalProperties: false },
+        ),
+        { maxItems: 10_000 },
+      ),
+      shares: Type.Array(
+        Type.Object({ outpoint: Outpoint, pubkey: Hex, share: Hex }, { additionalProperties: false }),
+        { maxItems: 10_000 },
+      ),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    { t: Type.Literal('c_error'), req: Req, code: Code, message: Type.String({ maxLength: 500 }) },
+    { additionalProperties: false },
+  ),
 ]);
 export type CommitteeMessage = Static<typeof CommitteeMessage>;
 /** Everything that travels inside a session: channel messages between treasuries, committee messages within one. */
@@ -184,7 +357,10 @@ export type SessionMessage = Static<typeof SessionMessage>;
 /** Handshake messages travel in the clear: their authenticity comes from the quotes they carry. */
 export const HandshakeMessage = Type.Union([
   Type.Object({ t: Type.Literal('hs_hello'), id: Hex, eph: Hex, nonce: Hex32 }, { additionalProperties: false }),
-  Type.Object({ t: Type.Literal('hs_reply'), id: Hex, eph: Hex, nonce: Hex32, quote: Type.Unknown() }, { additionalProperties: false }),
+  Type.Object(
+    { t: Type.Literal('hs_reply'), id: Hex, eph: Hex, nonce: Hex32, quote: Type.Unknown() },
+    { additionalProperties: false },
+  ),
   Type.Object({ t: Type.Literal('hs_finish'), quote: Type.Unknown() }, { additionalProperties: false }),
 ]);
 export type HandshakeMessage = Static<typeof HandshakeMessage>;

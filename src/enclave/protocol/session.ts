@@ -16,7 +16,10 @@ import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
 export type SessionErrorCode = 'replayed' | 'reordered' | 'tampered' | 'malformed';
 
 export class SessionError extends Error {
-  constructor(readonly code: SessionErrorCode, message: string) {
+  constructor(
+    readonly code: SessionErrorCode,
+    message: string,
+  ) {
     super(message);
     this.name = 'SessionError';
   }
@@ -43,7 +46,8 @@ export class SecureSession {
 
   constructor(input: SessionKeyInput) {
     const salt = Buffer.concat([input.initiatorNonce, input.responderNonce]);
-    const info = (dir: string) => Buffer.concat([Buffer.from(`teechain-ts session v1 ${dir}`), input.initiatorId, input.responderId]);
+    const info = (dir: string) =>
+      Buffer.concat([Buffer.from(`teechain-ts session v1 ${dir}`), input.initiatorId, input.responderId]);
     const i2r = Buffer.from(hkdfSync('sha256', input.ecdh, salt, info('i2r'), 32));
     const r2i = Buffer.from(hkdfSync('sha256', input.ecdh, salt, info('r2i'), 32));
     this.sendKey = input.isInitiator ? i2r : r2i;
@@ -83,8 +87,10 @@ export class SecureSession {
       throw new SessionError('tampered', 'frame failed authentication');
     }
     // Checked after authentication so a forged counter reads as tampering, not as a replay.
-    if (counter <= this.recvCounter) throw new SessionError('replayed', `frame counter ${counter} already seen (last ${this.recvCounter})`);
-    if (counter !== this.recvCounter + 1n) throw new SessionError('reordered', `frame counter ${counter}, expected ${this.recvCounter + 1n}`);
+    if (counter <= this.recvCounter)
+      throw new SessionError('replayed', `frame counter ${counter} already seen (last ${this.recvCounter})`);
+    if (counter !== this.recvCounter + 1n)
+      throw new SessionError('reordered', `frame counter ${counter}, expected ${this.recvCounter + 1n}`);
     this.recvCounter = counter;
     return body;
   }

@@ -82,10 +82,12 @@ export class Committer<M> {
         continue;
       }
       const replicated = this.deps.replicate();
-      this.delivered = this.delivered.then(() => replicated).then(() => {
-        this.deps.deliver(outbox);
-        for (const w of remote) w.resolve();
-      });
+      this.delivered = this.delivered
+        .then(() => replicated)
+        .then(() => {
+          this.deps.deliver(outbox);
+          for (const w of remote) w.resolve();
+        });
     }
     this.running = false;
   }

@@ -15,10 +15,16 @@
 import { bytesEqual } from '../../../enclave-sim/encoding.ts';
 import { encodeState, type TreasuryState } from './state.ts';
 
-interface Totals { received: bigint; acked: bigint }
+interface Totals {
+  received: bigint;
+  acked: bigint;
+}
 
 export class CreditOnlyCheck {
-  private constructor(private bytes: Uint8Array, private totals: Map<string, Totals>) {}
+  private constructor(
+    private bytes: Uint8Array,
+    private totals: Map<string, Totals>,
+  ) {}
 
   /** The base is `state` as it is now: what was restored, or what a protected seal has just covered. */
   static from(state: TreasuryState): CreditOnlyCheck {
@@ -46,12 +52,19 @@ export class CreditOnlyCheck {
       now.push({ received: ch.received, acked: ch.acked });
     }
     // Put the base's totals back for one encoding, then restore ours: equal bytes mean nothing else moved.
-    channels.forEach((ch) => { const b = this.totals.get(ch.id)!; ch.received = b.received; ch.acked = b.acked; });
+    channels.forEach((ch) => {
+      const b = this.totals.get(ch.id)!;
+      ch.received = b.received;
+      ch.acked = b.acked;
+    });
     let same: boolean;
     try {
       same = bytesEqual(encodeState(state), this.bytes);
     } finally {
-      channels.forEach((ch, i) => { ch.received = now[i]!.received; ch.acked = now[i]!.acked; });
+      channels.forEach((ch, i) => {
+        ch.received = now[i]!.received;
+        ch.acked = now[i]!.acked;
+      });
     }
     return same;
   }

@@ -39,11 +39,19 @@ export function inputOutpoints(txHex: string): Set<string> {
  * Closing: our deposits the peer certainly credited are spent by the settlement; deposits being added or
  * removed stay in_channel, listed in `ch.undecided`. Returns nothing: it edits `state` in place.
  */
-export function settleDepositsAtClose(state: TreasuryState, ch: Channel, settlementTxid: string, peerSpendsNothing: boolean): void {
+export function settleDepositsAtClose(
+  state: TreasuryState,
+  ch: Channel,
+  settlementTxid: string,
+  peerSpendsNothing: boolean,
+): void {
   const undecided = [...ch.removing, ...ch.adding];
   for (const id of ch.myDeposits) {
     const d = state.deposits[id];
-    if (d && !undecided.includes(id)) { d.status = 'spent'; d.spentBy = settlementTxid; }
+    if (d && !undecided.includes(id)) {
+      d.status = 'spent';
+      d.spentBy = settlementTxid;
+    }
   }
   ch.adding = [];
   ch.undecided = [...(ch.undecided ?? []), ...undecided];
@@ -108,5 +116,7 @@ export function forgetChannelKeys(state: TreasuryState, ch: Channel): void {
 
 /** Our deposits the channel spent (those it never held, or gave back, have another or no channelId). */
 function ownSpentDeposits(state: TreasuryState, ch: Channel): string[] {
-  return Object.values(state.deposits).filter((d) => d.status === 'spent' && d.channelId === ch.id).map((d) => d.id);
+  return Object.values(state.deposits)
+    .filter((d) => d.status === 'spent' && d.channelId === ch.id)
+    .map((d) => d.id);
 }

@@ -19,24 +19,25 @@ export const TREASURY_ERRORS = {
   funding_not_found: 'the funding transaction or output does not exist on chain',
   funding_mismatch: 'the funding output does not pay this deposit',
   funding_spent: 'the funding output is already spent',
-  fee_exceeds_balance: 'the fee is larger than the settling side\'s balance',
+  fee_exceeds_balance: "the fee is larger than the settling side's balance",
   dust_output: 'the amount left after the fee would be dust',
-  peer_refused: 'the peer\'s enclave refused the request',
+  peer_refused: "the peer's enclave refused the request",
   timeout: 'the peer did not answer in time',
-  attestation_failed: 'the peer\'s attestation did not verify',
+  attestation_failed: "the peer's attestation did not verify",
   session_failed: 'the secure session failed and was torn down',
   not_primary: 'this treasury is a committee backup: use its primary',
   committee_incomplete: 'not every committee member has joined yet',
-  roster_unknown: 'the channel peer is a committee whose roster proof is missing or does not verify: keys go to it only as shares of a verified roster',
+  roster_unknown:
+    'the channel peer is a committee whose roster proof is missing or does not verify: keys go to it only as shares of a verified roster',
   committee_unavailable: 'too few committee members are reachable to replicate or sign',
   stale_update: 'the replication update is older than the one already applied',
-  forged_update: 'the replication update is not signed by the committee\'s primary',
-  state_mismatch: 'the transaction does not match this member\'s replicated state',
+  forged_update: "the replication update is not signed by the committee's primary",
+  state_mismatch: "the transaction does not match this member's replicated state",
   already_signed: 'this member already signed a different transaction for it',
   channel_settled: 'this member signed a settlement of the channel: it refuses updates that move it',
   channel_settling: 'committee members are settling the channel: it takes no more payments',
   join_token_required: 'joining a committee needs one of the join tokens its primary issued',
-  join_token_invalid: 'the join token is not one this committee\'s primary issued',
+  join_token_invalid: "the join token is not one this committee's primary issued",
   join_token_used: 'the join token has already admitted another member',
   committee_full: 'every place in the committee is taken',
   channel_busy: 'a multi-hop payment holds the channel; retry shortly',
@@ -52,7 +53,10 @@ export const TREASURY_ERRORS = {
 export type TreasuryErrorCode = keyof typeof TREASURY_ERRORS;
 
 export class TreasuryError extends Error {
-  constructor(readonly code: TreasuryErrorCode, message?: string) {
+  constructor(
+    readonly code: TreasuryErrorCode,
+    message?: string,
+  ) {
     super(message ?? TREASURY_ERRORS[code]);
     this.name = 'TreasuryError';
   }

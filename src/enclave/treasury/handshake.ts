@@ -39,13 +39,21 @@ export class Handshake {
   private peerNonce?: Uint8Array;
   private finished = false;
 
-  constructor(private readonly deps: HandshakeDeps, readonly role: 'initiator' | 'responder') {
+  constructor(
+    private readonly deps: HandshakeDeps,
+    readonly role: 'initiator' | 'responder',
+  ) {
     this.nonce = deps.random(32);
   }
 
   /** The initiator's first message. */
   hello(): HandshakeMessage {
-    return { t: 'hs_hello', id: bytesToHex(this.deps.identityPub), eph: bytesToHex(publicKeyOf(this.eph)), nonce: bytesToHex(this.nonce) };
+    return {
+      t: 'hs_hello',
+      id: bytesToHex(this.deps.identityPub),
+      eph: bytesToHex(publicKeyOf(this.eph)),
+      nonce: bytesToHex(this.nonce),
+    };
   }
 
   /** @throws TreasuryError attestation_failed / self_connection / session_failed */
@@ -56,7 +64,16 @@ export class Handshake {
       this.peerEph = this.checkKey(msg.eph);
       this.peerNonce = hexToBytes(msg.nonce);
       const quote = await this.deps.quote(reportDataFor(this.deps.identityPub, publicKeyOf(this.eph)), this.peerNonce);
-      return { done: false, reply: { t: 'hs_reply', id: bytesToHex(this.deps.identityPub), eph: bytesToHex(publicKeyOf(this.eph)), nonce: bytesToHex(this.nonce), quote } };
+      return {
+        done: false,
+        reply: {
+          t: 'hs_reply',
+          id: bytesToHex(this.deps.identityPub),
+          eph: bytesToHex(publicKeyOf(this.eph)),
+          nonce: bytesToHex(this.nonce),
+          quote,
+        },
+      };
     }
     if (this.role === 'initiator' && msg.t === 'hs_reply' && !this.peerId) {
       this.peerId = this.checkKey(msg.id);
@@ -89,7 +106,8 @@ export class Handshake {
 
   private checkKey(hex: string): Uint8Array {
     const key = hexToBytes(hex);
-    if (key.length !== 33 || !isPublicKey(key)) throw new TreasuryError('session_failed', 'handshake carries an invalid public key');
+    if (key.length !== 33 || !isPublicKey(key))
+      throw new TreasuryError('session_failed', 'handshake carries an invalid public key');
     if (bytesToHex(key) === bytesToHex(this.deps.identityPub)) throw new TreasuryError('self_connection');
     return key;
   }

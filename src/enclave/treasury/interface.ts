@@ -24,7 +24,12 @@ export const DepositView = Type.Object({
   witness_script: Type.String(),
   m: Type.Integer(),
   pubkeys: Type.Array(Type.String()),
-  status: Type.Union([Type.Literal('pending'), Type.Literal('free'), Type.Literal('in_channel'), Type.Literal('spent')]),
+  status: Type.Union([
+    Type.Literal('pending'),
+    Type.Literal('free'),
+    Type.Literal('in_channel'),
+    Type.Literal('spent'),
+  ]),
   outpoint: Type.Union([Type.String(), Type.Null()]),
   value_sat: Type.Union([Sat, Type.Null()]),
   channel_id: Type.Union([Type.String(), Type.Null()]),
@@ -43,7 +48,9 @@ export const ChannelView = Type.Object({
   local_balance_sat: Sat,
   remote_balance_sat: Sat,
   spendable_sat: Sat,
-  local_deposits: Type.Array(Type.Object({ deposit_id: Type.String(), outpoint: Type.String(), value_sat: Sat, removing: Type.Boolean() })),
+  local_deposits: Type.Array(
+    Type.Object({ deposit_id: Type.String(), outpoint: Type.String(), value_sat: Sat, removing: Type.Boolean() }),
+  ),
   remote_deposits: Type.Array(Type.Object({ outpoint: Type.String(), value_sat: Sat })),
   total_sent_sat: Sat,
   total_received_sat: Sat,
@@ -64,16 +71,46 @@ export type ChannelView = Static<typeof ChannelView>;
 
 export const TreasuryEventSchema = Type.Union([
   Type.Object({ type: Type.Literal('peer_connected'), conn: Type.String(), peer_id: Type.String() }),
-  Type.Object({ type: Type.Literal('peer_disconnected'), conn: Type.String(), peer_id: Type.Union([Type.String(), Type.Null()]), reason: Type.String() }),
+  Type.Object({
+    type: Type.Literal('peer_disconnected'),
+    conn: Type.String(),
+    peer_id: Type.Union([Type.String(), Type.Null()]),
+    reason: Type.String(),
+  }),
   Type.Object({ type: Type.Literal('pay_acked'), channel_id: Type.String(), total: Sat }),
-  Type.Object({ type: Type.Literal('pay_received'), channel_id: Type.String(), amounts: Type.Array(Type.Integer()), total: Sat }),
+  Type.Object({
+    type: Type.Literal('pay_received'),
+    channel_id: Type.String(),
+    amounts: Type.Array(Type.Integer()),
+    total: Sat,
+  }),
   Type.Object({ type: Type.Literal('channel_updated'), channel_id: Type.String(), status: Type.String() }),
-  Type.Object({ type: Type.Literal('channel_settled'), channel_id: Type.String(), txid: Type.String(), by: Type.Union([Type.Literal('local'), Type.Literal('remote')]), paid_total: Type.Optional(Sat) }),
+  Type.Object({
+    type: Type.Literal('channel_settled'),
+    channel_id: Type.String(),
+    txid: Type.String(),
+    by: Type.Union([Type.Literal('local'), Type.Literal('remote')]),
+    paid_total: Type.Optional(Sat),
+  }),
   /** A settlement we signed: the chain showed which settlement spent the deposits, and what it pays of our sent total. */
-  Type.Object({ type: Type.Literal('settlement_paid'), channel_id: Type.String(), txid: Type.String(), paid_total: Sat }),
-  Type.Object({ type: Type.Literal('committee_roster'), members: Type.Array(Type.Object({ node_id: Type.String(), address: Type.String() })), index: Type.Integer() }),
+  Type.Object({
+    type: Type.Literal('settlement_paid'),
+    channel_id: Type.String(),
+    txid: Type.String(),
+    paid_total: Sat,
+  }),
+  Type.Object({
+    type: Type.Literal('committee_roster'),
+    members: Type.Array(Type.Object({ node_id: Type.String(), address: Type.String() })),
+    index: Type.Integer(),
+  }),
   Type.Object({ type: Type.Literal('committee_join_refused'), code: Type.String() }),
-  Type.Object({ type: Type.Literal('roster_refused'), peer_id: Type.String(), channel_id: Type.String(), reason: Type.String() }),
+  Type.Object({
+    type: Type.Literal('roster_refused'),
+    peer_id: Type.String(),
+    channel_id: Type.String(),
+    reason: Type.String(),
+  }),
 ]);
 
 export const CommitteeView = Type.Object({
@@ -100,30 +137,58 @@ export const TreasuryInterface = defineInterface({
   ecalls: {
     /** First call after launch: restores the sealed state, or creates a new treasury with this config. */
     init: {
-      args: Type.Object({
-        trust_anchor: Type.String({ pattern: '^[0-9a-f]{66}$' }),
-        allowed_measurements: Type.Array(Type.String({ pattern: '^[0-9a-f]{64}$' }), { minItems: 1, maxItems: 64 }),
-        min_confirmations: Type.Integer({ minimum: 0, maximum: 1000 }),
-        payout_address: Address,
-        /** Only for a new treasury (a restored one keeps its sealed role). */
-        committee: Type.Optional(Type.Union([
-          Type.Object({ role: Type.Literal('primary'), size: Type.Integer({ minimum: 2, maximum: 15 }), threshold: Type.Optional(Type.Integer({ minimum: 2, maximum: 15 })), address: Address }, { additionalProperties: false }),
-          Type.Object({ role: Type.Literal('backup') }, { additionalProperties: false }),
-        ])),
-      }, { additionalProperties: false }),
+      args: Type.Object(
+        {
+          trust_anchor: Type.String({ pattern: '^[0-9a-f]{66}$' }),
+          allowed_measurements: Type.Array(Type.String({ pattern: '^[0-9a-f]{64}$' }), { minItems: 1, maxItems: 64 }),
+          min_confirmations: Type.Integer({ minimum: 0, maximum: 1000 }),
+          payout_address: Address,
+          /** Only for a new treasury (a restored one keeps its sealed role). */
+          committee: Type.Optional(
+            Type.Union([
+              Type.Object(
+                {
+                  role: Type.Literal('primary'),
+                  size: Type.Integer({ minimum: 2, maximum: 15 }),
+                  threshold: Type.Optional(Type.Integer({ minimum: 2, maximum: 15 })),
+                  address: Address,
+                },
+                { additionalProperties: false },
+              ),
+              Type.Object({ role: Type.Literal('backup') }, { additionalProperties: false }),
+            ]),
+          ),
+        },
+        { additionalProperties: false },
+      ),
       /** join_tokens: a new committee primary's one-time join tokens, one per backup; given out only here, once. */
-      result: Type.Object({ node_id: Type.String(), restored: Type.Boolean(), join_tokens: Type.Optional(Type.Array(Type.String({ pattern: '^[0-9a-f]{64}$' }), { maxItems: 14 })) }),
+      result: Type.Object({
+        node_id: Type.String(),
+        restored: Type.Boolean(),
+        join_tokens: Type.Optional(Type.Array(Type.String({ pattern: '^[0-9a-f]{64}$' }), { maxItems: 14 })),
+      }),
     },
     get_info: {
       args: Empty,
       result: Type.Object({
-        node_id: Type.String(), peers: Type.Array(Type.String()), num_channels: Type.Integer(), min_confirmations: Type.Integer(), seals: Type.Integer(),
+        node_id: Type.String(),
+        peers: Type.Array(Type.String()),
+        num_channels: Type.Integer(),
+        min_confirmations: Type.Integer(),
+        seals: Type.Integer(),
         committee: Type.Union([CommitteeView, Type.Null()]),
       }),
     },
     /** A backup asks the primary it is connected to (by node id) for a place in its committee chain. */
     committee_join: {
-      args: Type.Object({ primary_id: Type.String({ pattern: '^[0-9a-f]{66}$' }), address: Address, token: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })) }, { additionalProperties: false }),
+      args: Type.Object(
+        {
+          primary_id: Type.String({ pattern: '^[0-9a-f]{66}$' }),
+          address: Address,
+          token: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
+        },
+        { additionalProperties: false },
+      ),
       result: Ok,
     },
     /** A fresh quote binding the node id (report data = H(node id)) to a caller's nonce. */
@@ -133,83 +198,172 @@ export const TreasuryInterface = defineInterface({
     },
     deposit_new: { args: Empty, result: DepositView },
     deposit_funded: {
-      args: Type.Object({ deposit_id: DepositId, txid: Hex32, vout: Type.Integer({ minimum: 0, maximum: 100_000 }) }, { additionalProperties: false }),
+      args: Type.Object(
+        { deposit_id: DepositId, txid: Hex32, vout: Type.Integer({ minimum: 0, maximum: 100_000 }) },
+        { additionalProperties: false },
+      ),
       result: DepositView,
     },
     deposit_release: {
-      args: Type.Object({ deposit_id: DepositId, address: Type.Optional(Address), fee_rate: FeeRate }, { additionalProperties: false }),
+      args: Type.Object(
+        { deposit_id: DepositId, address: Type.Optional(Address), fee_rate: FeeRate },
+        { additionalProperties: false },
+      ),
       result: Type.Object({ deposit_id: Type.String(), txid: Hex32, tx_hex: Type.String(), fee_sat: Sat }),
     },
     list_deposits: { args: Empty, result: Type.Object({ deposits: Type.Array(DepositView) }) },
     list_channels: { args: Empty, result: Type.Object({ channels: Type.Array(ChannelView) }) },
     get_channel: { args: Type.Object({ channel_id: Hex32 }, { additionalProperties: false }), result: ChannelView },
     channel_open: {
-      args: Type.Object({ peer_id: Type.String({ pattern: '^[0-9a-f]{66}$' }), payout_address: Address }, { additionalProperties: false }),
+      args: Type.Object(
+        { peer_id: Type.String({ pattern: '^[0-9a-f]{66}$' }), payout_address: Address },
+        { additionalProperties: false },
+      ),
       result: ChannelView,
     },
-    channel_add_deposit: { args: Type.Object({ channel_id: Hex32, deposit_id: DepositId }, { additionalProperties: false }), result: ChannelView },
-    channel_remove_deposit: { args: Type.Object({ channel_id: Hex32, deposit_id: DepositId }, { additionalProperties: false }), result: ChannelView },
+    channel_add_deposit: {
+      args: Type.Object({ channel_id: Hex32, deposit_id: DepositId }, { additionalProperties: false }),
+      result: ChannelView,
+    },
+    channel_remove_deposit: {
+      args: Type.Object({ channel_id: Hex32, deposit_id: DepositId }, { additionalProperties: false }),
+      result: ChannelView,
+    },
     /**
      * A transaction the host found spending a deposit of the channel: closes an open channel; for a closed
      * one, once confirmed it decides the deposits awaiting the chain, and once final the keys are forgotten.
      */
-    channel_spent: { args: Type.Object({ channel_id: Hex32, tx_hex: Type.String({ pattern: '^([0-9a-f]{2})+$', maxLength: 400_000 }) }, { additionalProperties: false }), result: ChannelView },
+    channel_spent: {
+      args: Type.Object(
+        { channel_id: Hex32, tx_hex: Type.String({ pattern: '^([0-9a-f]{2})+$', maxLength: 400_000 }) },
+        { additionalProperties: false },
+      ),
+      result: ChannelView,
+    },
     channel_settle: {
       args: Type.Object({ channel_id: Hex32, fee_rate: FeeRate }, { additionalProperties: false }),
       result: Type.Object({
-        channel_id: Hex32, txid: Type.Union([Hex32, Type.Null()]), tx_hex: Type.Union([Type.String(), Type.Null()]), fee_sat: Sat,
-        local_balance_sat: Sat, remote_balance_sat: Sat,
+        channel_id: Hex32,
+        txid: Type.Union([Hex32, Type.Null()]),
+        tx_hex: Type.Union([Type.String(), Type.Null()]),
+        fee_sat: Sat,
+        local_balance_sat: Sat,
+        remote_balance_sat: Sat,
       }),
     },
     pay: {
-      args: Type.Object({
-        payments: Type.Array(Type.Object({
-          channel_id: Hex32, amount_sat: Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000 }),
-          /** A keyed payment: hashes of its idempotency key and request, sealed with the debit (payment-refs.ts). */
-          ref: Type.Optional(PayRef),
-        }, { additionalProperties: false }), { minItems: 1, maxItems: 100_000 }),
-        /** Key hashes of refs the host has journaled: the enclave forgets them. */
-        journaled: Type.Optional(Type.Array(Hex16, { maxItems: 200_000 })),
-      }, { additionalProperties: false }),
+      args: Type.Object(
+        {
+          payments: Type.Array(
+            Type.Object(
+              {
+                channel_id: Hex32,
+                amount_sat: Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000 }),
+                /** A keyed payment: hashes of its idempotency key and request, sealed with the debit (payment-refs.ts). */
+                ref: Type.Optional(PayRef),
+              },
+              { additionalProperties: false },
+            ),
+            { minItems: 1, maxItems: 100_000 },
+          ),
+          /** Key hashes of refs the host has journaled: the enclave forgets them. */
+          journaled: Type.Optional(Type.Array(Hex16, { maxItems: 200_000 })),
+        },
+        { additionalProperties: false },
+      ),
       result: Type.Object({ results: Type.Array(PayResultSchema) }),
     },
     /** Refs of keyed payments the host has not journaled (start-up recovery); `drop` forgets journaled ones first. */
     pay_refs: {
-      args: Type.Object({ drop: Type.Optional(Type.Array(Hex16, { maxItems: 200_000 })) }, { additionalProperties: false }),
-      result: Type.Object({ refs: Type.Array(Type.Object({ key: Hex16, fp: Hex16, channel_id: Hex32, position: Sat, amount_sat: Type.Integer({ minimum: 1 }) })) }),
+      args: Type.Object(
+        { drop: Type.Optional(Type.Array(Hex16, { maxItems: 200_000 })) },
+        { additionalProperties: false },
+      ),
+      result: Type.Object({
+        refs: Type.Array(
+          Type.Object({
+            key: Hex16,
+            fp: Hex16,
+            channel_id: Hex32,
+            position: Sat,
+            amount_sat: Type.Integer({ minimum: 1 }),
+          }),
+        ),
+      }),
     },
     /** Pays `dest` through a path of channels (README "Multi-hop payments"); answers once released or aborted. */
     mh_pay: {
-      args: Type.Object({
-        dest: Type.String({ pattern: '^[0-9a-f]{66}$' }), amount_sat: Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000 }), fee_rate: FeeRate,
-        /** The most the intermediaries may charge in all; default 1 % of the amount + 10 sat (routing.ts defaultMaxFee). */
-        max_fee_sat: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000 })),
-      }, { additionalProperties: false }),
-      result: Type.Object({ payment_id: Hex32, route: Type.Array(Type.String()), amounts: Type.Array(Sat), fee_sat: Sat, channel_id: Hex32 }),
+      args: Type.Object(
+        {
+          dest: Type.String({ pattern: '^[0-9a-f]{66}$' }),
+          amount_sat: Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000 }),
+          fee_rate: FeeRate,
+          /** The most the intermediaries may charge in all; default 1 % of the amount + 10 sat (routing.ts defaultMaxFee). */
+          max_fee_sat: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000 })),
+        },
+        { additionalProperties: false },
+      ),
+      result: Type.Object({
+        payment_id: Hex32,
+        route: Type.Array(Type.String()),
+        amounts: Type.Array(Sat),
+        fee_sat: Sat,
+        channel_id: Hex32,
+      }),
     },
     /** Announces our channels if they changed and, with `peer_id`, sends that peer the whole channel graph. */
-    mh_gossip: { args: Type.Object({ peer_id: Type.Optional(Type.String({ pattern: '^[0-9a-f]{66}$' })) }, { additionalProperties: false }), result: Ok },
+    mh_gossip: {
+      args: Type.Object(
+        { peer_id: Type.Optional(Type.String({ pattern: '^[0-9a-f]{66}$' })) },
+        { additionalProperties: false },
+      ),
+      result: Ok,
+    },
     /** The channel graph as this enclave knows it, and the multi-hop payments it takes part in. */
     mh_view: {
       args: Empty,
       result: Type.Object({
-        nodes: Type.Array(Type.Object({
-          node_id: Type.String(), seq: Type.Integer(), fee_base_sat: Type.Integer(), fee_ppm: Type.Integer(),
-          channels: Type.Array(Type.Object({ channel_id: Type.String(), peer_id: Type.String(), capacity_sat: Sat })),
-        })),
-        payments: Type.Array(Type.Object({
-          payment_id: Type.String(), role: Type.String(), phase: Type.String(), route: Type.Array(Type.String()), amounts: Type.Array(Sat),
-          txid: Type.Union([Type.String(), Type.Null()]), code: Type.Union([Type.String(), Type.Null()]),
-        })),
+        nodes: Type.Array(
+          Type.Object({
+            node_id: Type.String(),
+            seq: Type.Integer(),
+            fee_base_sat: Type.Integer(),
+            fee_ppm: Type.Integer(),
+            channels: Type.Array(Type.Object({ channel_id: Type.String(), peer_id: Type.String(), capacity_sat: Sat })),
+          }),
+        ),
+        payments: Type.Array(
+          Type.Object({
+            payment_id: Type.String(),
+            role: Type.String(),
+            phase: Type.String(),
+            route: Type.Array(Type.String()),
+            amounts: Type.Array(Sat),
+            txid: Type.Union([Type.String(), Type.Null()]),
+            code: Type.Union([Type.String(), Type.Null()]),
+          }),
+        ),
       }),
     },
     set_fees: {
-      args: Type.Object({ base_sat: Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000 }), ppm: Type.Integer({ minimum: 0, maximum: 1_000_000 }) }, { additionalProperties: false }),
+      args: Type.Object(
+        {
+          base_sat: Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000 }),
+          ppm: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
+        },
+        { additionalProperties: false },
+      ),
       result: Type.Object({ base_sat: Type.Integer(), ppm: Type.Integer() }),
     },
     peer_connect: { args: Type.Object({ conn: Conn }, { additionalProperties: false }), result: Ok },
     peer_accept: { args: Type.Object({ conn: Conn }, { additionalProperties: false }), result: Ok },
-    peer_recv: { args: Type.Object({ conn: Conn, frames: Type.Array(Type.Uint8Array({ maxByteLength: 16 * 1024 * 1024 }), { maxItems: 100_000 }) }, { additionalProperties: false }), result: Ok },
+    peer_recv: {
+      args: Type.Object(
+        { conn: Conn, frames: Type.Array(Type.Uint8Array({ maxByteLength: 16 * 1024 * 1024 }), { maxItems: 100_000 }) },
+        { additionalProperties: false },
+      ),
+      result: Ok,
+    },
     peer_disconnected: { args: Type.Object({ conn: Conn }, { additionalProperties: false }), result: Ok },
   },
   ocalls: {
@@ -219,7 +373,10 @@ export const TreasuryInterface = defineInterface({
     event: { args: Type.Object({ event: TreasuryEventSchema }), result: Ok, oneway: true },
     chain_get_txout: {
       args: Type.Object({ txid: Hex32, vout: Type.Integer({ minimum: 0 }) }),
-      result: Type.Union([Type.Null(), Type.Object({ tx_hex: Type.String(), confirmations: Type.Integer({ minimum: 0 }), unspent: Type.Boolean() })]),
+      result: Type.Union([
+        Type.Null(),
+        Type.Object({ tx_hex: Type.String(), confirmations: Type.Integer({ minimum: 0 }), unspent: Type.Boolean() }),
+      ]),
     },
   },
 });

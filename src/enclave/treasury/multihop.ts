@@ -40,8 +40,25 @@ import { bytesToHex } from '../../../enclave-sim/encoding.ts';
 import type { AnnouncementWire, ChannelMessage, MhHopWire, MultiHopMessage } from '../protocol/messages.ts';
 import { findRoute, forwardFee, signAnnouncement, verifyAnnouncement } from './routing.ts';
 import { TREASURY_ERRORS as ERROR_CODES, TreasuryError, type TreasuryErrorCode } from './errors.ts';
-import { localBalance, remoteBalance, spendable, type Channel, type MhHop, type MhPayment, type TreasuryState } from './state.ts';
-import { completePathAsPayer, pathWitnessed, planPathSettlement, signPathInputs, txidOf, valuePaidTo, type PathInput, type SpendPlan } from './transactions.ts';
+import {
+  localBalance,
+  remoteBalance,
+  spendable,
+  type Channel,
+  type MhHop,
+  type MhPayment,
+  type TreasuryState,
+} from './state.ts';
+import {
+  completePathAsPayer,
+  pathWitnessed,
+  planPathSettlement,
+  signPathInputs,
+  txidOf,
+  valuePaidTo,
+  type PathInput,
+  type SpendPlan,
+} from './transactions.ts';
 import type { TreasuryEvent, TxOutInfo } from './treasury.ts';
 
 /** A channel a new multi-hop payment may lock: no other payment holds it, no deposit is joining or leaving. */
@@ -82,7 +99,10 @@ export interface MultiHopResult {
 const KEEP_RESOLVED = 64;
 
 export class MultiHop {
-  private readonly waiters = new Map<string, { resolve: (r: MultiHopResult) => void; reject: (e: TreasuryError) => void }>();
+  private readonly waiters = new Map<
+    string,
+    { resolve: (r: MultiHopResult) => void; reject: (e: TreasuryError) => void }
+  >();
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
   readonly graph = new Map<string, { ann: AnnouncementWire; sig: string }>();
   private announced = '';
@@ -112,17 +132,36 @@ export class MultiHop {
 
   /** Routes and pays `amount` to `dest`; resolves once the payment is released, rejects when it aborts. */
   async pay(dest: string, amount: bigint, feeRate: number, maxFee: bigint): Promise<MultiHopResult> {
-    if (this.h.isCommittee()) throw new TreasuryError('multihop_unsupported', 'this treasury is a committee: multi-hop payments go through lone treasuries only');
+    if (this.h.isCommittee())
+      throw new TreasuryError(
+        'multihop_unsupported',
+        'this treasury is a committee: multi-hop payments go through lone treasuries only',
+      );
     const local = Object.values(this.h.state.channels)
       .filter((c) => c.status === 'open' && c.peerPayout && this.h.connected(c.peerId))
       .map((c) => ({ peer: c.peerId, cap: spendable(this.h.state, c) }));
     const { route, amounts } = findRoute({ self: this.h.nodeId, dest, amount, graph: this.graph, local, maxFee });
     const candidates = this.openChannelsTo(route[1]!);
     const free = candidates.filter(isFree);
-    const ch = free.filter((c) => spendable(this.h.state, c) >= amounts[0]!).sort((a, b) => (spendable(this.h.state, b) > spendable(this.h.state, a) ? 1 : -1))[0];
-    if (!ch) throw new TreasuryError(free.length < candidates.length ? 'channel_busy' : 'insufficient_capacity', `no free channel to ${route[1]!.slice(0, 16)}… can carry ${amounts[0]} sat`);
+    const ch = free
+      .filter((c) => spendable(this.h.state, c) >= amounts[0]!)
+      .sort((a, b) => (spendable(this.h.state, b) > spendable(this.h.state, a) ? 1 : -1))[0];
+    if (!ch)
+      throw new TreasuryError(
+        free.length < candidates.length ? 'channel_busy' : 'insufficient_capacity',
+        `no free channel to ${route[1]!.slice(0, 16)}… can carry ${amounts[0]} sat`,
+      );
     const pid = bytesToHex(this.h.random(32));
-    const rec: MhPayment = { pid, route, index: 0, amounts, hops: [this.describe(ch, amounts[0]!)], feeRate, phase: 'locked', channel: ch.id };
+    const rec: MhPayment = {
+      pid,
+      route,
+      index: 0,
+      amounts,
+      hops: [this.describe(ch, amounts[0]!)],
+      feeRate,
+      phase: 'locked',
+      channel: ch.id,
+    };
     ch.lockedBy = pid;
     this.records()[pid] = rec;
     this.h.queue(route[1]!, this.lockMessage(rec));
@@ -140,8 +179,11 @@ export class MultiHop {
 
   private result(rec: MhPayment): MultiHopResult {
     return {
-      payment_id: rec.pid, route: rec.route, amounts: rec.amounts.map(String),
-      fee_sat: (rec.amounts[0]! - rec.amounts[rec.amounts.length - 1]!).toString(), channel_id: rec.channel ?? rec.hops[0]!.ch,
+      payment_id: rec.pid,
+      route: rec.route,
+      amounts: rec.amounts.map(String),
+      fee_sat: (rec.amounts[0]! - rec.amounts[rec.amounts.length - 1]!).toString(),
+      channel_id: rec.channel ?? rec.hops[0]!.ch,
     };
   }
 
@@ -149,20 +191,30 @@ export class MultiHop {
 
   async handle(peerId: string, msg: MultiHopMessage): Promise<void> {
     switch (msg.t) {
-      case 'gossip': return this.onGossip(peerId, msg.ann, msg.sig);
-      case 'mh_lock': return this.onLock(peerId, msg);
-      case 'mh_signed': return this.onSigned(peerId, msg.pid, msg.hops, msg.tx);
-      case 'mh_commit': return this.onCommit(peerId, msg.pid, msg.tx);
-      case 'mh_release': return this.onRelease(peerId, msg.pid);
-      case 'mh_unlock': return this.onUnlock(peerId, msg.pid);
-      case 'mh_abort': return this.onAbort(peerId, msg.pid, msg.code);
+      case 'gossip':
+        return this.onGossip(peerId, msg.ann, msg.sig);
+      case 'mh_lock':
+        return this.onLock(peerId, msg);
+      case 'mh_signed':
+        return this.onSigned(peerId, msg.pid, msg.hops, msg.tx);
+      case 'mh_commit':
+        return this.onCommit(peerId, msg.pid, msg.tx);
+      case 'mh_release':
+        return this.onRelease(peerId, msg.pid);
+      case 'mh_unlock':
+        return this.onUnlock(peerId, msg.pid);
+      case 'mh_abort':
+        return this.onAbort(peerId, msg.pid, msg.code);
     }
   }
 
   private async onLock(peerId: string, msg: Extract<MultiHopMessage, { t: 'mh_lock' }>): Promise<void> {
     const known = this.records()[msg.pid];
     if (known) {
-      if (known.phase === 'aborted') { this.h.queue(peerId, { t: 'mh_abort', pid: msg.pid, code: known.code ?? 'aborted' }); await this.h.commit(); }
+      if (known.phase === 'aborted') {
+        this.h.queue(peerId, { t: 'mh_abort', pid: msg.pid, code: known.code ?? 'aborted' });
+        await this.h.commit();
+      }
       return;
     }
     const j = msg.hops.length;
@@ -170,13 +222,31 @@ export class MultiHop {
     const hops = msg.hops.map(fromWire);
     const hop = hops[j - 1]!;
     const refuse = async (code: TreasuryErrorCode | string) => {
-      this.records()[msg.pid] = { pid: msg.pid, route: msg.route, index: j, amounts, hops: [], feeRate: msg.fee_rate, phase: 'aborted', code, resolvedAt: Date.now() };
+      this.records()[msg.pid] = {
+        pid: msg.pid,
+        route: msg.route,
+        index: j,
+        amounts,
+        hops: [],
+        feeRate: msg.fee_rate,
+        phase: 'aborted',
+        code,
+        resolvedAt: Date.now(),
+      };
       this.prune();
       this.h.queue(peerId, { t: 'mh_abort', pid: msg.pid, code });
       await this.h.commit();
     };
-    if (msg.route.length !== amounts.length + 1 || msg.route[j] !== this.h.nodeId || msg.route[j - 1] !== peerId
-      || hop.ch !== msg.ch || hop.from !== peerId || hop.to !== this.h.nodeId || hop.amount !== amounts[j - 1] || new Set(msg.route).size !== msg.route.length) {
+    if (
+      msg.route.length !== amounts.length + 1 ||
+      msg.route[j] !== this.h.nodeId ||
+      msg.route[j - 1] !== peerId ||
+      hop.ch !== msg.ch ||
+      hop.from !== peerId ||
+      hop.to !== this.h.nodeId ||
+      hop.amount !== amounts[j - 1] ||
+      new Set(msg.route).size !== msg.route.length
+    ) {
       return refuse('invalid_argument');
     }
     if (this.h.isCommittee()) return refuse('multihop_unsupported');
@@ -185,7 +255,15 @@ export class MultiHop {
     if (!isFree(ch)) return refuse('channel_busy');
     // Payments still in flight on the channel make the two views differ: busy for now, retry.
     if (!this.matches(hop, ch)) return refuse('channel_busy');
-    const rec: MhPayment = { pid: msg.pid, route: msg.route, index: j, amounts, hops, feeRate: msg.fee_rate, phase: 'locked' };
+    const rec: MhPayment = {
+      pid: msg.pid,
+      route: msg.route,
+      index: j,
+      amounts,
+      hops,
+      feeRate: msg.fee_rate,
+      phase: 'locked',
+    };
     if (j === msg.route.length - 1) {
       // The destination: every channel is described now; build τ, sign what we can, send it back.
       let signed: string;
@@ -226,9 +304,10 @@ export class MultiHop {
     const rec = this.records()[pid];
     if (!rec || rec.phase !== 'locked' || rec.route[rec.index + 1] !== peerId) return;
     const hops = wire.map(fromWire);
-    const consistent = hops.length === rec.route.length - 1
-      && hops.every((h, i) => h.from === rec.route[i] && h.to === rec.route[i + 1] && h.amount === rec.amounts[i])
-      && rec.hops.every((h, i) => sameHop(h, hops[i]!));
+    const consistent =
+      hops.length === rec.route.length - 1 &&
+      hops.every((h, i) => h.from === rec.route[i] && h.to === rec.route[i + 1] && h.amount === rec.amounts[i]) &&
+      rec.hops.every((h, i) => sameHop(h, hops[i]!));
     let plan: SpendPlan | null = null;
     try {
       if (consistent) plan = this.plan(hops, rec.feeRate);
@@ -310,7 +389,8 @@ export class MultiHop {
     const upstream = rec.route[rec.index - 1] === peerId;
     const downstream = rec.route[rec.index + 1] === peerId;
     if (!upstream && !downstream) return;
-    if (rec.phase !== 'locked' && rec.phase !== 'signed' && !(rec.phase === 'committed' && downstream && !rec.tauOut)) return;
+    if (rec.phase !== 'locked' && rec.phase !== 'signed' && !(rec.phase === 'committed' && downstream && !rec.tauOut))
+      return;
     this.abort(rec, code, peerId);
     await this.h.commit();
   }
@@ -362,7 +442,12 @@ export class MultiHop {
       const prev = this.h.state.channels[rec.hops[i - 1]!.ch]!;
       prev.received += rec.amounts[i - 1]!;
       if (i === rec.route.length - 1) {
-        this.h.event({ type: 'pay_received', channel_id: prev.id, amounts: [Number(rec.amounts[i - 1]!)], total: prev.received.toString() });
+        this.h.event({
+          type: 'pay_received',
+          channel_id: prev.id,
+          amounts: [Number(rec.amounts[i - 1]!)],
+          total: prev.received.toString(),
+        });
       } else {
         this.h.event({ type: 'channel_updated', channel_id: prev.id, status: prev.status });
       }
@@ -392,7 +477,10 @@ export class MultiHop {
       this.waiters.delete(rec.pid);
       const known = code in ERROR_CODES ? (code as TreasuryErrorCode) : 'peer_refused';
       const err = new TreasuryError(known, `multi-hop payment aborted: ${code}`);
-      void this.h.commit().then(() => w.reject(err), () => w.reject(err));
+      void this.h.commit().then(
+        () => w.reject(err),
+        () => w.reject(err),
+      );
     }
     this.slim(rec);
     this.prune();
@@ -451,7 +539,11 @@ export class MultiHop {
     const rec = ch.lockedBy ? this.records()[ch.lockedBy] : undefined;
     if (rec && rec.phase === 'committed' && rec.route[rec.index + 1] === peerId) {
       this.release(rec);
-      if (rec.index === 0) void this.h.commit().then(() => this.settleWaiter(rec), () => undefined);
+      if (rec.index === 0)
+        void this.h.commit().then(
+          () => this.settleWaiter(rec),
+          () => undefined,
+        );
     } else if (rec && rec.phase === 'released' && !rec.tauOut && rec.route[rec.index - 1] === peerId) {
       this.finish(rec, true);
     }
@@ -464,7 +556,9 @@ export class MultiHop {
    * an old-state settlement of another path channel win the race to the chain instead, τ never confirms
    * and that settlement decides (old), with no channel of ours closed on τ's behalf.
    */
-  async localSettle(ch: Channel): Promise<{ txid: string; hex: string; fee: bigint; local: bigint; remote: bigint } | null> {
+  async localSettle(
+    ch: Channel,
+  ): Promise<{ txid: string; hex: string; fee: bigint; local: bigint; remote: bigint } | null> {
     const rec = this.records()[ch.lockedBy!];
     if (!rec || rec.phase === 'locked' || rec.phase === 'signed') {
       if (rec) this.abort(rec, 'channel_closed');
@@ -474,18 +568,32 @@ export class MultiHop {
     // Released: the new state is applied; the caller settles it as usual (it pays this channel what τ pays
     // it), and the lock holds until that settlement has closed the channel (see closedLocally).
     if (rec.phase === 'released') return null;
-    if (rec.phase !== 'committed' || !rec.tx || !rec.txid) { delete ch.lockedBy; return null; }
+    if (rec.phase !== 'committed' || !rec.tx || !rec.txid) {
+      delete ch.lockedBy;
+      return null;
+    }
     // τ only if every input is still unspent (as far as our host knows): otherwise the chain decides.
     for (const input of pathInputs(rec.hops)) {
       const [txid, vout] = input.outpoint.split(':') as [string, string];
       const info = await this.h.getTxOut(txid, Number(vout));
-      if (!info || !info.unspent) throw new TreasuryError('multihop_in_doubt', `an input of the path settlement ${rec.txid} is already spent: waiting for the chain to show which state won`);
+      if (!info || !info.unspent)
+        throw new TreasuryError(
+          'multihop_in_doubt',
+          `an input of the path settlement ${rec.txid} is already spent: waiting for the chain to show which state won`,
+        );
     }
-    if (rec.phase !== 'committed' || !rec.tx) throw new TreasuryError('multihop_in_doubt', 'the payment changed state meanwhile; try again');
+    if (rec.phase !== 'committed' || !rec.tx)
+      throw new TreasuryError('multihop_in_doubt', 'the payment changed state meanwhile; try again');
     const hop = rec.hops.find((x) => x.ch === ch.id)!;
     const local = hop.from === this.h.nodeId ? hop.fromOld - hop.amount : hop.toOld + hop.amount;
     const remote = hop.from === this.h.nodeId ? hop.toOld + hop.amount : hop.fromOld - hop.amount;
-    const out = { txid: rec.txid, hex: rec.tx, fee: rec.index === 0 ? this.plan(rec.hops, rec.feeRate).fee : 0n, local, remote };
+    const out = {
+      txid: rec.txid,
+      hex: rec.tx,
+      fee: rec.index === 0 ? this.plan(rec.hops, rec.feeRate).fee : 0n,
+      local,
+      remote,
+    };
     // The freeze is durable before τ leaves: a restart must not forget that the host may hold it.
     rec.tauOut = true;
     await this.h.commit();
@@ -519,20 +627,38 @@ export class MultiHop {
       if (c.status === 'closed') continue;
       this.h.closeChannel(c, { txid: rec.txid!, by: 'remote', ...(tx ? { hex: tx } : {}) });
     }
-    if (rec.index === 0) void this.h.commit().then(() => this.settleWaiter(rec), () => undefined);
+    if (rec.index === 0)
+      void this.h.commit().then(
+        () => this.settleWaiter(rec),
+        () => undefined,
+      );
   }
 
   /**
    * A locked channel was settled by the peer or seen spent on chain by `txid`. `newState` says whether that
    * settlement paid the new state (known from the peer's totals or from our output), when it is not τ.
    */
-  settledElsewhere(ch: Channel, txid: string, newState: (rec: MhPayment, hop: MhHop) => boolean, onChain = false): void {
+  settledElsewhere(
+    ch: Channel,
+    txid: string,
+    newState: (rec: MhPayment, hop: MhHop) => boolean,
+    onChain = false,
+  ): void {
     const rec = ch.lockedBy ? this.records()[ch.lockedBy] : undefined;
-    if (!rec || rec.phase === 'done' || rec.phase === 'aborted') { delete ch.lockedBy; return; }
+    if (!rec || rec.phase === 'done' || rec.phase === 'aborted') {
+      delete ch.lockedBy;
+      return;
+    }
     // τ is this payment's outcome only while the payment still holds the channel (it cannot have moved
     // since); a τ of an earlier payment is an ordinary settlement of a channel that moved on.
-    if (rec.txid && txid === rec.txid) { this.resolveByTau(rec); return; }
-    if (rec.phase === 'locked' || rec.phase === 'signed') { this.abort(rec, 'channel_closed'); return; }
+    if (rec.txid && txid === rec.txid) {
+      this.resolveByTau(rec);
+      return;
+    }
+    if (rec.phase === 'locked' || rec.phase === 'signed') {
+      this.abort(rec, 'channel_closed');
+      return;
+    }
     if (rec.phase === 'committed') {
       const hop = rec.hops.find((x) => x.ch === ch.id)!;
       const isNew = newState(rec, hop);
@@ -540,9 +666,16 @@ export class MultiHop {
       if (rec.tauOut && !onChain && !isNew) return;
       // Another transaction spends an input of τ on chain: τ can never confirm, the freeze has no object.
       if (onChain) delete rec.tauOut;
-      if (!isNew) { this.abort(rec, 'settled_old'); return; }
+      if (!isNew) {
+        this.abort(rec, 'settled_old');
+        return;
+      }
       this.release(rec, false);
-      if (rec.index === 0) void this.h.commit().then(() => this.settleWaiter(rec), () => undefined);
+      if (rec.index === 0)
+        void this.h.commit().then(
+          () => this.settleWaiter(rec),
+          () => undefined,
+        );
     }
     this.channelClosing(rec, ch);
   }
@@ -566,18 +699,28 @@ export class MultiHop {
       const next = rec.route[rec.index + 1];
       if (prev !== peerId && next !== peerId) continue;
       if (rec.phase === 'locked' && next === peerId) this.h.queue(peerId, this.lockMessage(rec));
-      else if (rec.phase === 'signed' && prev === peerId) this.h.queue(peerId, { t: 'mh_signed', pid: rec.pid, hops: rec.hops.map(toWire), tx: rec.tx! });
-      else if (rec.phase === 'committed' && next === peerId) this.h.queue(peerId, { t: 'mh_commit', pid: rec.pid, tx: rec.tx! });
-      else if ((rec.phase === 'released' || rec.phase === 'done') && prev === peerId && !rec.tauOut && !rec.quiet) this.h.queue(peerId, { t: 'mh_release', pid: rec.pid });
-      else if (rec.phase === 'done' && next === peerId && !rec.tauOut && !rec.quiet) this.h.queue(peerId, { t: 'mh_unlock', pid: rec.pid });
-      else if (rec.phase === 'aborted') this.h.queue(peerId, { t: 'mh_abort', pid: rec.pid, code: rec.code ?? 'aborted' });
+      else if (rec.phase === 'signed' && prev === peerId)
+        this.h.queue(peerId, { t: 'mh_signed', pid: rec.pid, hops: rec.hops.map(toWire), tx: rec.tx! });
+      else if (rec.phase === 'committed' && next === peerId)
+        this.h.queue(peerId, { t: 'mh_commit', pid: rec.pid, tx: rec.tx! });
+      else if ((rec.phase === 'released' || rec.phase === 'done') && prev === peerId && !rec.tauOut && !rec.quiet)
+        this.h.queue(peerId, { t: 'mh_release', pid: rec.pid });
+      else if (rec.phase === 'done' && next === peerId && !rec.tauOut && !rec.quiet)
+        this.h.queue(peerId, { t: 'mh_unlock', pid: rec.pid });
+      else if (rec.phase === 'aborted')
+        this.h.queue(peerId, { t: 'mh_abort', pid: rec.pid, code: rec.code ?? 'aborted' });
     }
   }
 
   view() {
     return Object.values(this.records()).map((r) => ({
-      payment_id: r.pid, role: r.index === 0 ? 'payer' : r.index === r.route.length - 1 ? 'destination' : 'intermediary',
-      phase: r.phase, route: r.route, amounts: r.amounts.map(String), txid: r.txid ?? null, code: r.code ?? null,
+      payment_id: r.pid,
+      role: r.index === 0 ? 'payer' : r.index === r.route.length - 1 ? 'destination' : 'intermediary',
+      phase: r.phase,
+      route: r.route,
+      amounts: r.amounts.map(String),
+      txid: r.txid ?? null,
+      code: r.code ?? null,
     }));
   }
 
@@ -589,7 +732,14 @@ export class MultiHop {
     const fees = this.h.state.config.fees ?? { base: 0, ppm: 0 };
     const channels = Object.values(this.h.state.channels)
       .filter((c) => c.status === 'open' && c.peerPayout)
-      .map((c) => ({ ch: c.id, peer: c.peerId, cap: (() => { const s = spendable(this.h.state, c); return (s > 0n ? s : 0n).toString(); })() }));
+      .map((c) => ({
+        ch: c.id,
+        peer: c.peerId,
+        cap: (() => {
+          const s = spendable(this.h.state, c);
+          return (s > 0n ? s : 0n).toString();
+        })(),
+      }));
     const key = JSON.stringify([fees, channels]);
     const shape = JSON.stringify([fees, channels.map((c) => [c.ch, c.peer])]);
     const now = Date.now();
@@ -598,13 +748,22 @@ export class MultiHop {
       const diff = BigInt(c.cap) - before;
       return (diff < 0n ? -diff : diff) * 8n >= before && diff !== 0n;
     });
-    if (key !== this.announced && (shape !== this.announcedShape || bigMove || now - this.announcedAt >= this.capacityRefreshMs)) {
+    if (
+      key !== this.announced &&
+      (shape !== this.announcedShape || bigMove || now - this.announcedAt >= this.capacityRefreshMs)
+    ) {
       this.announced = key;
       this.announcedShape = shape;
       this.announcedCaps = new Map(channels.map((c) => [c.ch, BigInt(c.cap)]));
       this.announcedAt = now;
       this.seq = Math.max(this.seq + 1, now);
-      const ann: AnnouncementWire = { node: this.h.nodeId, seq: this.seq, fee_base: fees.base, fee_ppm: fees.ppm, channels };
+      const ann: AnnouncementWire = {
+        node: this.h.nodeId,
+        seq: this.seq,
+        fee_base: fees.base,
+        fee_ppm: fees.ppm,
+        channels,
+      };
       const sig = signAnnouncement(ann, this.h.identityKey());
       this.graph.set(this.h.nodeId, { ann, sig });
       for (const p of this.h.peers()) this.h.sendNow(p, { t: 'gossip', ann, sig });
@@ -623,7 +782,10 @@ export class MultiHop {
 
   graphView() {
     return [...this.graph.values()].map(({ ann }) => ({
-      node_id: ann.node, seq: ann.seq, fee_base_sat: ann.fee_base, fee_ppm: ann.fee_ppm,
+      node_id: ann.node,
+      seq: ann.seq,
+      fee_base_sat: ann.fee_base,
+      fee_ppm: ann.fee_ppm,
       channels: ann.channels.map((c) => ({ channel_id: c.ch, peer_id: c.peer, capacity_sat: c.cap })),
     }));
   }
@@ -632,16 +794,33 @@ export class MultiHop {
 
   private lockMessage(rec: MhPayment): MultiHopMessage {
     const hop = rec.hops[rec.index]!;
-    return { t: 'mh_lock', pid: rec.pid, ch: hop.ch, route: rec.route, amounts: rec.amounts.map(String), hops: rec.hops.slice(0, rec.index + 1).map(toWire), fee_rate: rec.feeRate };
+    return {
+      t: 'mh_lock',
+      pid: rec.pid,
+      ch: hop.ch,
+      route: rec.route,
+      amounts: rec.amounts.map(String),
+      hops: rec.hops.slice(0, rec.index + 1).map(toWire),
+      fee_rate: rec.feeRate,
+    };
   }
 
   /** Our outgoing channel as the next hop will check it. */
   private describe(ch: Channel, amount: bigint): MhHop {
     return {
-      ch: ch.id, from: this.h.nodeId, to: ch.peerId, amount,
-      fromOld: localBalance(this.h.state, ch), toOld: remoteBalance(ch), fromPayout: ch.myPayout, toPayout: ch.peerPayout!,
+      ch: ch.id,
+      from: this.h.nodeId,
+      to: ch.peerId,
+      amount,
+      fromOld: localBalance(this.h.state, ch),
+      toOld: remoteBalance(ch),
+      fromPayout: ch.myPayout,
+      toPayout: ch.peerPayout!,
       inputs: [
-        ...ch.myDeposits.map((id) => { const d = this.h.state.deposits[id]!; return { outpoint: d.outpoint!, value: d.value!, witnessScript: d.witnessScript }; }),
+        ...ch.myDeposits.map((id) => {
+          const d = this.h.state.deposits[id]!;
+          return { outpoint: d.outpoint!, value: d.value!, witnessScript: d.witnessScript };
+        }),
         ...ch.peerDeposits.map((d) => ({ outpoint: d.outpoint, value: d.value, witnessScript: d.witnessScript })),
       ],
     };
@@ -650,20 +829,34 @@ export class MultiHop {
   /** Whether the sender's description of our incoming channel is exactly our own view of it. */
   private matches(hop: MhHop, ch: Channel): boolean {
     const mine = this.describe(ch, hop.amount);
-    const key = (h: MhHop) => h.inputs.map((d) => `${d.outpoint}|${d.value}|${d.witnessScript}`).sort().join(',');
-    return mine.fromOld === hop.toOld && mine.toOld === hop.fromOld && mine.fromPayout === hop.toPayout && mine.toPayout === hop.fromPayout
-      && hop.fromOld >= hop.amount && key(mine) === key(hop);
+    const key = (h: MhHop) =>
+      h.inputs
+        .map((d) => `${d.outpoint}|${d.value}|${d.witnessScript}`)
+        .sort()
+        .join(',');
+    return (
+      mine.fromOld === hop.toOld &&
+      mine.toOld === hop.fromOld &&
+      mine.fromPayout === hop.toPayout &&
+      mine.toPayout === hop.fromPayout &&
+      hop.fromOld >= hop.amount &&
+      key(mine) === key(hop)
+    );
   }
 
   private plan(hops: MhHop[], feeRate: number): SpendPlan {
-    const outputs = hops.flatMap((h) => [{ script: h.fromPayout, value: h.fromOld - h.amount }, { script: h.toPayout, value: h.toOld + h.amount }]);
+    const outputs = hops.flatMap((h) => [
+      { script: h.fromPayout, value: h.fromOld - h.amount },
+      { script: h.toPayout, value: h.toOld + h.amount },
+    ]);
     return planPathSettlement({ inputs: pathInputs(hops), outputs, payerScript: hops[0]!.fromPayout, feeRate });
   }
 
   /** Keys of a deposit of an open channel only: a closed channel's deposits are never signed for again. */
   private keysFor(outpoint: string): { m: number; privkeys: string[] } | null {
     const own = Object.values(this.h.state.deposits).find((d) => d.outpoint === outpoint && d.status === 'in_channel');
-    if (own && own.channelId && this.h.state.channels[own.channelId]?.status === 'open') return { m: own.m, privkeys: own.privkeys };
+    if (own && own.channelId && this.h.state.channels[own.channelId]?.status === 'open')
+      return { m: own.m, privkeys: own.privkeys };
     for (const c of Object.values(this.h.state.channels)) {
       if (c.status !== 'open') continue;
       const d = c.peerDeposits.find((x) => x.outpoint === outpoint);
@@ -683,16 +876,28 @@ function sameHop(a: MhHop, b: MhHop): boolean {
 
 export function toWire(h: MhHop): MhHopWire {
   return {
-    ch: h.ch, from: h.from, to: h.to, amount: h.amount.toString(), from_old: h.fromOld.toString(), to_old: h.toOld.toString(),
-    from_payout: h.fromPayout, to_payout: h.toPayout,
+    ch: h.ch,
+    from: h.from,
+    to: h.to,
+    amount: h.amount.toString(),
+    from_old: h.fromOld.toString(),
+    to_old: h.toOld.toString(),
+    from_payout: h.fromPayout,
+    to_payout: h.toPayout,
     inputs: h.inputs.map((d) => ({ outpoint: d.outpoint, value: d.value.toString(), script: d.witnessScript })),
   };
 }
 
 export function fromWire(w: MhHopWire): MhHop {
   return {
-    ch: w.ch, from: w.from, to: w.to, amount: BigInt(w.amount), fromOld: BigInt(w.from_old), toOld: BigInt(w.to_old),
-    fromPayout: w.from_payout, toPayout: w.to_payout,
+    ch: w.ch,
+    from: w.from,
+    to: w.to,
+    amount: BigInt(w.amount),
+    fromOld: BigInt(w.from_old),
+    toOld: BigInt(w.to_old),
+    fromPayout: w.from_payout,
+    toPayout: w.to_payout,
     inputs: w.inputs.map((d) => ({ outpoint: d.outpoint, value: BigInt(d.value), witnessScript: d.script })),
   };
 }

@@ -24,7 +24,13 @@ export interface PayRefInput {
 export const MAX_PAY_REFS = 100_000;
 
 /** Records the ref of a debit just made (called in the same step as the debit, before the seal). */
-export function recordRef(state: TreasuryState, ref: PayRefInput, channelId: string, position: bigint, amount: number): void {
+export function recordRef(
+  state: TreasuryState,
+  ref: PayRefInput,
+  channelId: string,
+  position: bigint,
+  amount: number,
+): void {
   const refs = (state.payRefs ??= {});
   refs[ref.key] = { ch: channelId, pos: position, amt: amount, fp: ref.fp };
 }
@@ -36,7 +42,11 @@ export function refRoom(state: TreasuryState): { left: number } {
 
 /** Refused before the debit: a full table means the host stopped acknowledging refs. */
 export function takeRoom(room: { left: number }): void {
-  if (room.left <= 0) throw new TreasuryError('invalid_argument', `${MAX_PAY_REFS} payment refs are not journaled yet: acknowledge them first`);
+  if (room.left <= 0)
+    throw new TreasuryError(
+      'invalid_argument',
+      `${MAX_PAY_REFS} payment refs are not journaled yet: acknowledge them first`,
+    );
   room.left -= 1;
 }
 
@@ -48,6 +58,14 @@ export function dropRefs(state: TreasuryState, keys: readonly string[]): void {
   if (Object.keys(refs).length === 0) delete state.payRefs;
 }
 
-export function listRefs(state: TreasuryState): Array<{ key: string; fp: string; channel_id: string; position: string; amount_sat: number }> {
-  return Object.entries(state.payRefs ?? {}).map(([key, r]) => ({ key, fp: r.fp, channel_id: r.ch, position: r.pos.toString(), amount_sat: r.amt }));
+export function listRefs(
+  state: TreasuryState,
+): Array<{ key: string; fp: string; channel_id: string; position: string; amount_sat: number }> {
+  return Object.entries(state.payRefs ?? {}).map(([key, r]) => ({
+    key,
+    fp: r.fp,
+    channel_id: r.ch,
+    position: r.pos.toString(),
+    amount_sat: r.amt,
+  }));
 }

@@ -55,12 +55,18 @@ serveEnclave(TreasuryInterface, {
     let state;
     const joinTokens: string[] = [];
     try {
-      state = sealed ? decodeState(sealed) : Treasury.create({
-        trustAnchor: args.trust_anchor,
-        allowedMeasurements: args.allowed_measurements,
-        minConfirmations: args.min_confirmations,
-        payoutAddress: args.payout_address,
-      }, args.committee, joinTokens);
+      state = sealed
+        ? decodeState(sealed)
+        : Treasury.create(
+            {
+              trustAnchor: args.trust_anchor,
+              allowedMeasurements: args.allowed_measurements,
+              minConfirmations: args.min_confirmations,
+              payoutAddress: args.payout_address,
+            },
+            args.committee,
+            joinTokens,
+          );
     } catch (err) {
       throw asEnclaveError(err);
     }
@@ -78,7 +84,11 @@ serveEnclave(TreasuryInterface, {
     return { node_id: t.nodeId, restored, ...(joinTokens.length > 0 ? { join_tokens: joinTokens } : {}) };
   },
   get_info: () => run((t) => t.info()),
-  committee_join: (a) => run((t) => { t.joinCommittee(a.primary_id, a.address, a.token); return null; }),
+  committee_join: (a) =>
+    run((t) => {
+      t.joinCommittee(a.primary_id, a.address, a.token);
+      return null;
+    }),
   attest: (a) => run(async (t) => ({ node_id: t.nodeId, quote: await t.attest(hexToBytes(a.nonce)) })),
   deposit_new: () => run((t) => t.newDeposit()),
   deposit_funded: (a) => run((t) => t.depositFunded(a.deposit_id, a.txid, a.vout)),
@@ -94,11 +104,31 @@ serveEnclave(TreasuryInterface, {
   pay: (a) => run(async (t) => ({ results: await t.pay(a.payments, a.journaled) })),
   pay_refs: (a) => run((t) => ({ refs: t.payRefs(a.drop) })),
   mh_pay: (a) => run((t) => t.payMultihop(a.dest, a.amount_sat, a.fee_rate, a.max_fee_sat)),
-  mh_gossip: (a) => run((t) => { t.multihop.gossip(a.peer_id); return null; }),
+  mh_gossip: (a) =>
+    run((t) => {
+      t.multihop.gossip(a.peer_id);
+      return null;
+    }),
   mh_view: () => run((t) => ({ nodes: t.multihop.graphView(), payments: t.multihop.view() })),
   set_fees: (a) => run((t) => t.setFees(a.base_sat, a.ppm)),
-  peer_connect: (a) => run(async (t) => { await t.connect(a.conn); return null; }),
-  peer_accept: (a) => run((t) => { t.accept(a.conn); return null; }),
-  peer_recv: (a) => run(async (t) => { await t.receive(a.conn, a.frames); return null; }),
-  peer_disconnected: (a) => run((t) => { t.disconnected(a.conn); return null; }),
+  peer_connect: (a) =>
+    run(async (t) => {
+      await t.connect(a.conn);
+      return null;
+    }),
+  peer_accept: (a) =>
+    run((t) => {
+      t.accept(a.conn);
+      return null;
+    }),
+  peer_recv: (a) =>
+    run(async (t) => {
+      await t.receive(a.conn, a.frames);
+      return null;
+    }),
+  peer_disconnected: (a) =>
+    run((t) => {
+      t.disconnected(a.conn);
+      return null;
+    }),
 });

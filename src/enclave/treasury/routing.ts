@@ -81,16 +81,24 @@ export function findRoute(q: RouteQuery): { route: string[]; amounts: bigint[] }
       if (c.peer === q.dest) known = true;
     }
   }
-  if (!known || q.dest === q.self) throw new TreasuryError('unknown_destination', `no node ${q.dest.slice(0, 16)}… in the channel graph`);
+  if (!known || q.dest === q.self)
+    throw new TreasuryError('unknown_destination', `no node ${q.dest.slice(0, 16)}… in the channel graph`);
   const found = search(q, edges, true);
   if (found) {
     const fee = found.amounts[0]! - q.amount;
     if (q.maxFee !== undefined && fee > q.maxFee) {
-      throw new TreasuryError('fee_limit_exceeded', `the cheapest path to ${q.dest.slice(0, 16)}… charges ${fee} sat in fees, more than the limit of ${q.maxFee} sat`);
+      throw new TreasuryError(
+        'fee_limit_exceeded',
+        `the cheapest path to ${q.dest.slice(0, 16)}… charges ${fee} sat in fees, more than the limit of ${q.maxFee} sat`,
+      );
     }
     return found;
   }
-  if (search(q, edges, false)) throw new TreasuryError('insufficient_capacity', `no path to ${q.dest.slice(0, 16)}… can carry ${q.amount} sat (plus fees)`);
+  if (search(q, edges, false))
+    throw new TreasuryError(
+      'insufficient_capacity',
+      `no path to ${q.dest.slice(0, 16)}… can carry ${q.amount} sat (plus fees)`,
+    );
   throw new TreasuryError('no_route', `no path of open channels leads to ${q.dest.slice(0, 16)}…`);
 }
 
@@ -124,7 +132,8 @@ function search(q: RouteQuery, edges: Edge[], checkCapacity: boolean): { route: 
       // The payer pays no fee to itself; an intermediary asks its announced fee on what it forwards.
       const need = e.from === q.self ? onward.need : onward.need + forwardFee(feesOf(e.from), onward.need);
       const seen = layer.get(e.from);
-      if (!seen || need < seen.need || (need === seen.need && e.cap > seen.cap)) layer.set(e.from, { need, next: e.to, cap: e.cap });
+      if (!seen || need < seen.need || (need === seen.need && e.cap > seen.cap))
+        layer.set(e.from, { need, next: e.to, cap: e.cap });
     }
     const payer = layer.get(q.self);
     if (payer && (!best || payer.need < best.label.need)) best = { k, label: payer };

@@ -11,6 +11,7 @@ export function paidBySettlement(ch: Channel, spendingTxid: string): bigint | un
   const s = ch.settlement;
   if (!s || s.by !== 'local') return undefined;
   if (spendingTxid === s.txid) return ch.sent;
-  if (s.peer && s.peer.txid === spendingTxid && s.peer.received !== undefined) return s.peer.received < ch.sent ? s.peer.received : ch.sent;
+  if (s.peer && s.peer.txid === spendingTxid && s.peer.received !== undefined)
+    return s.peer.received < ch.sent ? s.peer.received : ch.sent;
   return undefined;
 }

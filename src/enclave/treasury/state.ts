@@ -78,7 +78,14 @@ export interface Channel {
    * `paid`: how much of our `sent` the settlement pays the peer, once known (the peer's authenticated
    * `settled` totals, or the chain confirming our own); `peer`: a peer settlement that raced ours.
    */
-  settlement?: { txid: string; by: 'local' | 'remote'; hex?: string; feeRate?: number; paid?: bigint; peer?: { txid: string; received?: bigint } };
+  settlement?: {
+    txid: string;
+    by: 'local' | 'remote';
+    hex?: string;
+    feeRate?: number;
+    paid?: bigint;
+    peer?: { txid: string; received?: bigint };
+  };
   /** A multi-hop payment (its id) holds this channel: no other payment or deposit change until it resolves. */
   lockedBy?: string;
   /**

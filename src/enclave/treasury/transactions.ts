@@ -9,8 +9,21 @@
  */
 import { Transaction } from 'bitcoinjs-lib';
 import {
-  REGTEST, addressToOutputScript, buildSpend, estimateVsize, finalizeMultisigInput, multisigP2wsh, prevOutputScript,
-  signInput, verifyInputSignature, parseMultisigScript, type KeyedSignature, type MultisigInput, type OutputSpec, type Spend, type SpendableInput,
+  REGTEST,
+  addressToOutputScript,
+  buildSpend,
+  estimateVsize,
+  finalizeMultisigInput,
+  multisigP2wsh,
+  prevOutputScript,
+  signInput,
+  verifyInputSignature,
+  parseMultisigScript,
+  type KeyedSignature,
+  type MultisigInput,
+  type OutputSpec,
+  type Spend,
+  type SpendableInput,
 } from '../../bitcoin/index.ts';
 import { publicKeyOf } from '../../crypto/secp256k1.ts';
 import { TreasuryError } from './errors.ts';
@@ -26,7 +39,10 @@ export const MAX_FEE_RATE = 1_000;
 export type SpendableDeposit = PeerDeposit;
 
 /** An m-of-n multisig witness script over the keys sorted bytewise (BIP 67), and its P2WSH address. */
-export function buildDepositScript(m: number, pubkeys: string[]): { witnessScript: string; address: string; output: Uint8Array } {
+export function buildDepositScript(
+  m: number,
+  pubkeys: string[],
+): { witnessScript: string; address: string; output: Uint8Array } {
   const t = multisigP2wsh(m, pubkeys.map(hexToBytes));
   return { witnessScript: bytesToHex(t.witnessScript), address: t.address, output: t.outputScript };
 }
@@ -55,7 +71,8 @@ export function checkFundingOutput(txHex: string, txid: string, vout: number, wi
   const out = tx.outs[vout];
   if (!out) throw new TreasuryError('funding_not_found', `${txid} has no output ${vout}`);
   const expected = prevOutputScript(asInput({ outpoint: `${txid}:${vout}`, value: out.value, witnessScript }));
-  if (bytesToHex(out.script) !== bytesToHex(expected)) throw new TreasuryError('funding_mismatch', `${txid}:${vout} does not pay this deposit`);
+  if (bytesToHex(out.script) !== bytesToHex(expected))
+    throw new TreasuryError('funding_mismatch', `${txid}:${vout} does not pay this deposit`);
   return out.value;
 }
 
@@ -68,7 +85,12 @@ export interface PayoutSpec {
  * Spends every input to the local and remote payouts; the local side pays the fee.
  * @throws TreasuryError fee_exceeds_balance, dust_output, invalid_argument
  */
-export function buildSettlementTx(opts: { inputs: SpendableDeposit[]; local: PayoutSpec; remote: PayoutSpec; feeRate: number }) {
+export function buildSettlementTx(opts: {
+  inputs: SpendableDeposit[];
+  local: PayoutSpec;
+  remote: PayoutSpec;
+  feeRate: number;
+}) {
   const plan = planSettlement(opts);
   const tx = signAll(plan.spend, opts.inputs);
   return { txid: tx.getId(), hex: tx.toHex(), fee: plan.fee };
@@ -82,10 +104,16 @@ export interface SpendPlan {
 }
 
 /** The settlement `buildSettlementTx` signs, unsigned: committee members rebuild it to compare before signing. */
-export function planSettlement(opts: { inputs: SpendableDeposit[]; local: PayoutSpec; remote: PayoutSpec; feeRate: number }): SpendPlan {
+export function planSettlement(opts: {
+  inputs: SpendableDeposit[];
+  local: PayoutSpec;
+  remote: PayoutSpec;
+  feeRate: number;
+}): SpendPlan {
   checkFeeRate(opts.feeRate);
   const total = opts.inputs.reduce((s, d) => s + d.value, 0n);
-  if (total !== opts.local.value + opts.remote.value) throw new Error('settlement: balances do not add up to the deposits');
+  if (total !== opts.local.value + opts.remote.value)
+    throw new Error('settlement: balances do not add up to the deposits');
   const remoteKept = opts.remote.script !== null && opts.remote.value >= DUST_LIMIT;
   const draft = (localValue: bigint): OutputSpec[] => {
     const outs: OutputSpec[] = [];
@@ -95,7 +123,10 @@ export function planSettlement(opts: { inputs: SpendableDeposit[]; local: Payout
   };
   const fee = feeFor(opts.inputs, draft(opts.local.value), opts.feeRate);
   if (opts.local.value < fee) {
-    throw new TreasuryError('fee_exceeds_balance', `fee ${fee} sat exceeds the settling side's balance ${opts.local.value} sat`);
+    throw new TreasuryError(
+      'fee_exceeds_balance',
+      `fee ${fee} sat exceeds the settling side's balance ${opts.local.value} sat`,
+    );
   }
   let localValue = opts.local.value - fee;
   if (localValue < DUST_LIMIT) localValue = 0n;
@@ -116,8 +147,12 @@ export function planRelease(opts: { deposit: SpendableDeposit; payoutScript: Uin
   checkFeeRate(opts.feeRate);
   const fee = feeFor([opts.deposit], [{ script: opts.payoutScript, valueSat: opts.deposit.value }], opts.feeRate);
   const value = opts.deposit.value - fee;
-  if (value < DUST_LIMIT) throw new TreasuryError('dust_output', `deposit of ${opts.deposit.value} sat does not cover the fee ${fee} sat`);
-  const spend = buildSpend({ inputs: [asInput(opts.deposit)], outputs: [{ script: opts.payoutScript, valueSat: value }] });
+  if (value < DUST_LIMIT)
+    throw new TreasuryError('dust_output', `deposit of ${opts.deposit.value} sat does not cover the fee ${fee} sat`);
+  const spend = buildSpend({
+    inputs: [asInput(opts.deposit)],
+    outputs: [{ script: opts.payoutScript, valueSat: value }],
+  });
   return { spend, txid: spend.tx.getId(), fee };
 }
 
@@ -152,13 +187,17 @@ export function verifyDepositSpend(txHex: string, deposit: SpendableDeposit): st
     return null;
   }
   const [txid, vout] = deposit.outpoint.split(':') as [string, string];
-  const index = tx.ins.findIndex((i) => bytesToHex(Uint8Array.from(i.hash).reverse()) === txid && i.index === Number(vout));
+  const index = tx.ins.findIndex(
+    (i) => bytesToHex(Uint8Array.from(i.hash).reverse()) === txid && i.index === Number(vout),
+  );
   if (index < 0) return null;
   const witness = tx.ins[index]!.witness;
   const script = hexToBytes(deposit.witnessScript);
   if (witness.length < 2 || bytesToHex(witness[witness.length - 1]!) !== deposit.witnessScript) return null;
   // BIP143 commits to this input's own value only, so the other inputs need no values here.
-  const inputs: SpendableInput[] = tx.ins.map((_, i) => (i === index ? asInput(deposit) : asInput({ ...deposit, value: 1n })));
+  const inputs: SpendableInput[] = tx.ins.map((_, i) =>
+    i === index ? asInput(deposit) : asInput({ ...deposit, value: 1n }),
+  );
   const spend = { tx, inputs };
   const { m, pubkeys } = parseMultisigScript(script);
   const sigs = witness.slice(1, -1);
@@ -182,7 +221,13 @@ function checkFeeRate(feeRate: number): void {
 
 function asInput(d: Pick<SpendableDeposit, 'outpoint' | 'value' | 'witnessScript'>): MultisigInput {
   const [txid, vout] = d.outpoint.split(':') as [string, string];
-  return { kind: 'p2wsh-multisig', txid, vout: Number(vout), valueSat: d.value, witnessScript: hexToBytes(d.witnessScript) };
+  return {
+    kind: 'p2wsh-multisig',
+    txid,
+    vout: Number(vout),
+    valueSat: d.value,
+    witnessScript: hexToBytes(d.witnessScript),
+  };
 }
 
 /** Fee at `feeRate` for the worst-case (72-byte signature) size of the finished transaction. */
@@ -211,7 +256,12 @@ export interface PathInput {
  * the fee; outputs below the dust limit are not created. Deterministic: every hop builds the same one.
  * @throws TreasuryError fee_exceeds_balance, dust_output, state_mismatch (balances do not add up)
  */
-export function planPathSettlement(opts: { inputs: PathInput[]; outputs: Array<{ script: string; value: bigint }>; payerScript: string; feeRate: number }): SpendPlan {
+export function planPathSettlement(opts: {
+  inputs: PathInput[];
+  outputs: Array<{ script: string; value: bigint }>;
+  payerScript: string;
+  feeRate: number;
+}): SpendPlan {
   checkFeeRate(opts.feeRate);
   const total = opts.inputs.reduce((s, d) => s + d.value, 0n);
   const merged = new Map<string, bigint>();
@@ -224,10 +274,12 @@ export function planPathSettlement(opts: { inputs: PathInput[]; outputs: Array<{
   const inputs = opts.inputs.map(asInput);
   const fee = BigInt(estimateVsize(inputs, [...merged.keys()].map(hexToBytes)) * opts.feeRate);
   const payer = merged.get(opts.payerScript) ?? 0n;
-  if (payer < fee) throw new TreasuryError('fee_exceeds_balance', `fee ${fee} sat exceeds the payer's balance ${payer} sat`);
+  if (payer < fee)
+    throw new TreasuryError('fee_exceeds_balance', `fee ${fee} sat exceeds the payer's balance ${payer} sat`);
   merged.set(opts.payerScript, payer - fee);
   const outs: OutputSpec[] = [];
-  for (const [script, value] of merged) if (value >= DUST_LIMIT) outs.push({ script: hexToBytes(script), valueSat: value });
+  for (const [script, value] of merged)
+    if (value >= DUST_LIMIT) outs.push({ script: hexToBytes(script), valueSat: value });
   if (outs.length === 0) throw new TreasuryError('dust_output', 'nothing but dust would be left after the fee');
   const spend = buildSpend({ inputs, outputs: outs });
   return { spend, txid: spend.tx.getId(), fee: total - outs.reduce((s, o) => s + o.valueSat, 0n) };
@@ -244,7 +296,8 @@ function signHeldInputs(spend: Spend, inputs: PathInput[], keysFor: KeysFor, res
   inputs.forEach((d, i) => {
     if (!resign && spend.tx.ins[i]!.witness.length > 0) return;
     const keys = keysFor(d.outpoint);
-    if (keys && keys.privkeys.length >= keys.m) finalizeMultisigInput(spend, i, signaturesFor(spend, i, keys.privkeys.slice(0, keys.m)));
+    if (keys && keys.privkeys.length >= keys.m)
+      finalizeMultisigInput(spend, i, signaturesFor(spend, i, keys.privkeys.slice(0, keys.m)));
     else others.push(d);
   });
   return others;

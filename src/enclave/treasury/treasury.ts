@@ -10,10 +10,26 @@
  */
 import { reportDataFor, type Quote } from '../../../enclave-sim/attestation.ts';
 import { publicKeyOf, randomPrivateKey } from '../../crypto/secp256k1.ts';
-import { encodeMessage, parseChannelMessage, parseHandshakeMessage, type ChannelMessage, type CommitteeMessage, type DepositGrant, type MultiHopMessage, type SessionMessage } from '../protocol/messages.ts';
+import {
+  encodeMessage,
+  parseChannelMessage,
+  parseHandshakeMessage,
+  type ChannelMessage,
+  type CommitteeMessage,
+  type DepositGrant,
+  type MultiHopMessage,
+  type SessionMessage,
+} from '../protocol/messages.ts';
 import { MultiHop } from './multihop.ts';
 import { defaultMaxFee } from './routing.ts';
-import { CommitteeCoordinator, openSealedKey, shareKeys, type Planned, type SignedSettlement, type SignKind } from '../committee/coordinator.ts';
+import {
+  CommitteeCoordinator,
+  openSealedKey,
+  shareKeys,
+  type Planned,
+  type SignedSettlement,
+  type SignKind,
+} from '../committee/coordinator.ts';
 import { splitSecret } from '../committee/shares.ts';
 import { verifyRoster, type PeerRoster } from '../committee/roster.ts';
 import { defaultThreshold } from '../committee/update.ts';
@@ -21,7 +37,15 @@ import { issueJoinTokens } from '../committee/join-tokens.ts';
 import { SessionError, type SecureSession } from '../protocol/session.ts';
 import { Committer } from './committer.ts';
 import { CreditOnlyCheck } from './credit-only.ts';
-import { channelKeysHeld, decidingDepth, finalDepth, forgetChannelKeys, inputOutpoints, learnSpend, settleDepositsAtClose } from './deposit-fate.ts';
+import {
+  channelKeysHeld,
+  decidingDepth,
+  finalDepth,
+  forgetChannelKeys,
+  inputOutpoints,
+  learnSpend,
+  settleDepositsAtClose,
+} from './deposit-fate.ts';
 import { TreasuryError, type TreasuryErrorCode } from './errors.ts';
 import { signPaid, signPayout, verifyPaid, verifyPayout } from '../protocol/peer-sigs.ts';
 import { Handshake } from './handshake.ts';
@@ -29,11 +53,28 @@ import { dropRefs, listRefs, recordRef, refRoom, takeRoom, type PayRefInput } fr
 import { paidBySettlement } from './settlement-outcome.ts';
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
 import {
-  encodeState, localBalance, remoteBalance, spendable, peerDepositTotal,
-  type Channel, type CommitteeMember, type Deposit, type PeerDeposit, type TreasuryConfig, type TreasuryState,
+  encodeState,
+  localBalance,
+  remoteBalance,
+  spendable,
+  peerDepositTotal,
+  type Channel,
+  type CommitteeMember,
+  type Deposit,
+  type PeerDeposit,
+  type TreasuryConfig,
+  type TreasuryState,
 } from './state.ts';
 import {
-  buildDepositScript, buildReleaseTx, buildSettlementTx, checkFundingOutput, payoutScriptFor, planRelease, planSettlement, txidOf, verifyDepositSpend,
+  buildDepositScript,
+  buildReleaseTx,
+  buildSettlementTx,
+  checkFundingOutput,
+  payoutScriptFor,
+  planRelease,
+  planSettlement,
+  txidOf,
+  verifyDepositSpend,
 } from './transactions.ts';
 
 /** What the host tells the enclave about an output, fetched from its chain node (not proven; see README). */
@@ -57,8 +98,7 @@ export type TreasuryEvent =
 
 /** How a new treasury is replicated: alone (absent), as a committee's primary, or as a backup. */
 export type CommitteeConfig =
-  | { role: 'primary'; size: number; threshold?: number; address: string }
-  | { role: 'backup' };
+  { role: 'primary'; size: number; threshold?: number; address: string } | { role: 'backup' };
 
 export interface TreasuryPorts {
   /** Durably seal `state`; `protect: false` lets the seal skip the rollback counter (credit-only.ts). */
@@ -104,7 +144,8 @@ export interface PayRequest {
   /** A keyed payment's ref (payment-refs.ts): sealed with its debit. */
   ref?: PayRefInput;
 }
-export type PayResult = { ok: true; channel_id: string; position: string } | { ok: false; code: TreasuryErrorCode; message: string };
+export type PayResult =
+  { ok: true; channel_id: string; position: string } | { ok: false; code: TreasuryErrorCode; message: string };
 
 const MAX_PAYMENT = 2_100_000_000_000_000;
 const HEX16 = /^[0-9a-f]{32}$/;
@@ -151,7 +192,10 @@ export class Treasury {
   /** Peers whose announced roster did not verify, and why: they get no keys, whole or shared. */
   private readonly rosterRefused = new Map<string, string>();
 
-  constructor(readonly state: TreasuryState, private readonly ports: TreasuryPorts) {
+  constructor(
+    readonly state: TreasuryState,
+    private readonly ports: TreasuryPorts,
+  ) {
     this.identityPub = publicKeyOf(hexToBytes(state.identityKey));
     this.creditBase = CreditOnlyCheck.from(state);
     if (state.committee) this.committee = new CommitteeCoordinator(this.committeeHost());
@@ -160,7 +204,9 @@ export class Treasury {
       snapshot: () => this.snapshot(),
       seal: (bytes, protect) => this.ports.seal(bytes, protect),
       deliver: (items) => this.deliver(items),
-      onFatal: (err) => { this.fatal = err; },
+      onFatal: (err) => {
+        this.fatal = err;
+      },
       ...(replicates ? { replicate: () => this.committee!.replicate() } : {}),
     });
     this.multihop = new MultiHop(this.multihopHost());
@@ -176,10 +222,21 @@ export class Treasury {
     if (committee?.role === 'primary' && committee.size > 1) {
       const threshold = committee.threshold ?? defaultThreshold(committee.size);
       if (!Number.isInteger(committee.size) || committee.size > 15 || threshold < 2 || threshold > committee.size) {
-        throw new TreasuryError('invalid_argument', `a committee needs 2 ≤ m ≤ n ≤ 15, got ${threshold}-of-${committee.size}`);
+        throw new TreasuryError(
+          'invalid_argument',
+          `a committee needs 2 ≤ m ≤ n ≤ 15, got ${threshold}-of-${committee.size}`,
+        );
       }
       const self = bytesToHex(publicKeyOf(hexToBytes(identityKey)));
-      state.committee = { role: 'primary', size: committee.size, threshold, members: [{ node_id: self, address: committee.address }], seq: 0, memberKeys: {}, signed: {} };
+      state.committee = {
+        role: 'primary',
+        size: committee.size,
+        threshold,
+        members: [{ node_id: self, address: committee.address }],
+        seq: 0,
+        memberKeys: {},
+        signed: {},
+      };
       joinTokens.push(...issueJoinTokens(state.committee, committee.size - 1));
     } else if (committee?.role === 'backup') {
       state.committee = { role: 'backup', size: 0, threshold: 0, members: [], seq: 0, memberKeys: {}, signed: {} };
@@ -212,7 +269,8 @@ export class Treasury {
 
   /** A backup (sent by its host after dialling the primary) asks to join the primary's committee. */
   joinCommittee(primaryId: string, address: string, token?: string): void {
-    if (!this.committee) throw new TreasuryError('invalid_argument', 'this treasury was not started as a committee backup');
+    if (!this.committee)
+      throw new TreasuryError('invalid_argument', 'this treasury was not started as a committee backup');
     this.requireSession(primaryId);
     this.committee.join(primaryId, address, token);
   }
@@ -231,7 +289,12 @@ export class Treasury {
       local_balance_sat: localBalance(this.state, ch).toString(),
       remote_balance_sat: remoteBalance(ch).toString(),
       spendable_sat: spendable(this.state, ch).toString(),
-      local_deposits: ch.myDeposits.map((id) => ({ deposit_id: id, outpoint: this.state.deposits[id]?.outpoint ?? '', value_sat: (this.state.deposits[id]?.value ?? 0n).toString(), removing: ch.removing.includes(id) })),
+      local_deposits: ch.myDeposits.map((id) => ({
+        deposit_id: id,
+        outpoint: this.state.deposits[id]?.outpoint ?? '',
+        value_sat: (this.state.deposits[id]?.value ?? 0n).toString(),
+        removing: ch.removing.includes(id),
+      })),
       remote_deposits: ch.peerDeposits.map((d) => ({ outpoint: d.outpoint, value_sat: d.value.toString() })),
       total_sent_sat: ch.sent.toString(),
       total_received_sat: ch.received.toString(),
@@ -276,13 +339,20 @@ export class Treasury {
   }
 
   private awaitingChain(d: Deposit): boolean {
-    return d.status === 'in_channel' && d.channelId !== undefined && (this.state.channels[d.channelId]?.undecided?.includes(d.id) ?? false);
+    return (
+      d.status === 'in_channel' &&
+      d.channelId !== undefined &&
+      (this.state.channels[d.channelId]?.undecided?.includes(d.id) ?? false)
+    );
   }
 
   /** Why a deposit that is not free cannot be released. */
   private notFree(d: Deposit): TreasuryError {
     if (this.awaitingChain(d)) {
-      return new TreasuryError('deposit_not_free', `deposit ${d.id} is awaiting the chain: channel ${d.channelId} closed before the peer acknowledged its addition or removal, and only the confirmed settlement shows whether it spent it`);
+      return new TreasuryError(
+        'deposit_not_free',
+        `deposit ${d.id} is awaiting the chain: channel ${d.channelId} closed before the peer acknowledged its addition or removal, and only the confirmed settlement shows whether it spent it`,
+      );
     }
     return new TreasuryError('deposit_not_free', `deposit ${d.id} is ${d.status}`);
   }
@@ -317,7 +387,8 @@ export class Treasury {
     const dep = this.getDeposit(id);
     if (dep.status !== 'pending') throw new TreasuryError('deposit_not_free', `deposit ${id} is already ${dep.status}`);
     const outpoint = `${txid}:${vout}`;
-    if (this.outpointInUse(outpoint, id)) throw new TreasuryError('deposit_in_use', `${outpoint} already backs another deposit`);
+    if (this.outpointInUse(outpoint, id))
+      throw new TreasuryError('deposit_in_use', `${outpoint} already backs another deposit`);
     const info = await this.ports.getTxOut(txid, vout);
     const value = this.checkOutput(info, txid, vout, dep.witnessScript);
     if (dep.status !== 'pending') throw new TreasuryError('deposit_not_free', `deposit ${id} is already ${dep.status}`);
@@ -326,7 +397,10 @@ export class Treasury {
     if (info!.confirmations >= this.state.config.minConfirmations) dep.status = 'free';
     await this.committer.commit();
     if (dep.status === 'pending') {
-      throw new TreasuryError('deposit_unconfirmed', `deposit ${id} has ${info!.confirmations} of ${this.state.config.minConfirmations} confirmations`);
+      throw new TreasuryError(
+        'deposit_unconfirmed',
+        `deposit ${id} has ${info!.confirmations} of ${this.state.config.minConfirmations} confirmations`,
+      );
     }
     return this.depositView(dep);
   }
@@ -338,7 +412,11 @@ export class Treasury {
     if (this.committee) return this.releaseWithCommittee(id, payoutAddress, feeRate);
     const dep = this.getDeposit(id);
     if (dep.status !== 'free' || !dep.outpoint || dep.value === undefined) throw this.notFree(dep);
-    const tx = buildReleaseTx({ deposit: this.asSpendable(dep), payoutScript: payoutScriptFor(payoutAddress), feeRate });
+    const tx = buildReleaseTx({
+      deposit: this.asSpendable(dep),
+      payoutScript: payoutScriptFor(payoutAddress),
+      feeRate,
+    });
     dep.status = 'spent';
     dep.spentBy = tx.txid;
     dep.releaseHex = tx.hex;
@@ -354,14 +432,28 @@ export class Treasury {
     this.requireSession(peerId);
     // Backups check every channel pays our side to the replicated payout address (update-rules.ts).
     if (this.committee && payoutAddress !== this.state.config.payoutAddress) {
-      throw new TreasuryError('invalid_argument', `a committee treasury's channels pay only its payout address ${this.state.config.payoutAddress}`);
+      throw new TreasuryError(
+        'invalid_argument',
+        `a committee treasury's channels pay only its payout address ${this.state.config.payoutAddress}`,
+      );
     }
     const proof = this.committee?.rosterProof();
-    if (this.committee && !proof) throw new TreasuryError('committee_incomplete', 'not every committee member has attested yet');
+    if (this.committee && !proof)
+      throw new TreasuryError('committee_incomplete', 'not every committee member has attested yet');
     const id = bytesToHex(this.ports.random(32));
     const ch: Channel = {
-      id, peerId, status: 'opening', initiator: true, myPayout: bytesToHex(payoutScriptFor(payoutAddress)),
-      myDeposits: [], removing: [], adding: [], peerDeposits: [], sent: 0n, received: 0n, acked: 0n,
+      id,
+      peerId,
+      status: 'opening',
+      initiator: true,
+      myPayout: bytesToHex(payoutScriptFor(payoutAddress)),
+      myDeposits: [],
+      removing: [],
+      adding: [],
+      peerDeposits: [],
+      sent: 0n,
+      received: 0n,
+      acked: 0n,
     };
     this.state.channels[id] = ch;
     // Before `open`: the peer learns we are a committee before it has a channel to add deposits to.
@@ -379,7 +471,8 @@ export class Treasury {
     const ch = this.getOpenChannel(channelId);
     const dep = this.getDeposit(depositId);
     const check = () => {
-      if (dep.status === 'in_channel') throw new TreasuryError('deposit_in_use', `deposit ${depositId} is already in channel ${dep.channelId}`);
+      if (dep.status === 'in_channel')
+        throw new TreasuryError('deposit_in_use', `deposit ${depositId} is already in channel ${dep.channelId}`);
       if (dep.status !== 'free') throw new TreasuryError('deposit_not_free', `deposit ${depositId} is ${dep.status}`);
       if (ch.status !== 'open') throw new TreasuryError('channel_not_open', `channel ${channelId} is ${ch.status}`);
       this.requireSession(ch.peerId);
@@ -388,12 +481,16 @@ export class Treasury {
     check();
     ch.peerRoster ??= this.peerRosters.get(ch.peerId);
     if (!ch.peerRoster && this.rosterRefused.has(ch.peerId)) {
-      throw new TreasuryError('roster_unknown', `the peer announced a committee whose roster does not verify (${this.rosterRefused.get(ch.peerId)})`);
+      throw new TreasuryError(
+        'roster_unknown',
+        `the peer announced a committee whose roster does not verify (${this.rosterRefused.get(ch.peerId)})`,
+      );
     }
     // To a committee peer a lone treasury hands its key over only as shares, one per attested member.
     const peerShares = !this.committee && ch.peerRoster ? await this.sharesFor(ch, dep.privkeys) : undefined;
     check();
-    if (peerShares) dep.peerShares = peerShares; else delete dep.peerShares;
+    if (peerShares) dep.peerShares = peerShares;
+    else delete dep.peerShares;
     dep.status = 'in_channel';
     dep.channelId = ch.id;
     ch.adding.push(dep.id);
@@ -403,7 +500,13 @@ export class Treasury {
         await this.committer.commit();
         const own = await this.committee.sealOwnKey(dep.id, dep.privkeys[0]!);
         const handed = await this.committee.handover(dep.id, dep.pubkeys, own);
-        if ('shares' in handed) { dep.peerShares = handed.shares; delete dep.sealedKeys; } else { dep.sealedKeys = handed.sealedKeys; delete dep.peerShares; }
+        if ('shares' in handed) {
+          dep.peerShares = handed.shares;
+          delete dep.sealedKeys;
+        } else {
+          dep.sealedKeys = handed.sealedKeys;
+          delete dep.peerShares;
+        }
       } catch (err) {
         ch.adding = ch.adding.filter((d) => d !== dep.id);
         dep.status = 'free';
@@ -423,11 +526,20 @@ export class Treasury {
   private async sharesFor(ch: Channel, privkeys: string[]) {
     let roster: PeerRoster;
     try {
-      roster = verifyRoster({ threshold: ch.peerRoster!.threshold, members: ch.peerRoster!.proof }, ch.peerId, this.state.config);
+      roster = verifyRoster(
+        { threshold: ch.peerRoster!.threshold, members: ch.peerRoster!.proof },
+        ch.peerId,
+        this.state.config,
+      );
     } catch (err) {
       throw new TreasuryError('roster_unknown', `the peer's roster does not verify: ${(err as Error).message}`);
     }
-    return shareKeys(privkeys, roster.members.map((node_id) => ({ node_id, address: '' })), roster.threshold, splitSecret);
+    return shareKeys(
+      privkeys,
+      roster.members.map((node_id) => ({ node_id, address: '' })),
+      roster.threshold,
+      splitSecret,
+    );
   }
 
   /**
@@ -468,10 +580,16 @@ export class Treasury {
     this.assertPrimary();
     const ch = this.getOpenChannel(channelId);
     const dep = this.getDeposit(depositId);
-    if (!ch.myDeposits.includes(depositId)) throw new TreasuryError('unknown_deposit', `deposit ${depositId} is not in channel ${channelId}`);
-    if (ch.removing.includes(depositId)) throw new TreasuryError('deposit_in_use', `deposit ${depositId} is already being removed`);
+    if (!ch.myDeposits.includes(depositId))
+      throw new TreasuryError('unknown_deposit', `deposit ${depositId} is not in channel ${channelId}`);
+    if (ch.removing.includes(depositId))
+      throw new TreasuryError('deposit_in_use', `deposit ${depositId} is already being removed`);
     assertNotHeld(ch);
-    if (spendable(this.state, ch) < (dep.value ?? 0n)) throw new TreasuryError('insufficient_funds', `balance ${spendable(this.state, ch)} does not cover deposit ${depositId} (${dep.value})`);
+    if (spendable(this.state, ch) < (dep.value ?? 0n))
+      throw new TreasuryError(
+        'insufficient_funds',
+        `balance ${spendable(this.state, ch)} does not cover deposit ${depositId} (${dep.value})`,
+      );
     this.requireSession(ch.peerId);
     ch.removing.push(depositId);
     this.outbox.push({ peerId: ch.peerId, msg: { t: 'remove_deposit', ch: ch.id, outpoint: dep.outpoint! } });
@@ -506,14 +624,17 @@ export class Treasury {
 
   private debit(r: PayRequest, room: { left: number }): PayResult {
     checkAmount(r.amount_sat);
-    if (r.ref && (!HEX16.test(r.ref.key) || !HEX16.test(r.ref.fp))) throw new TreasuryError('invalid_argument', 'a payment ref is two 16-byte hex hashes');
+    if (r.ref && (!HEX16.test(r.ref.key) || !HEX16.test(r.ref.fp)))
+      throw new TreasuryError('invalid_argument', 'a payment ref is two 16-byte hex hashes');
     const ch = this.getOpenChannel(r.channel_id);
     this.requireSession(ch.peerId);
     assertNotHeld(ch);
-    if (this.committee?.isSettling(ch.id)) throw new TreasuryError('channel_settling', `committee members are settling channel ${ch.id}`);
+    if (this.committee?.isSettling(ch.id))
+      throw new TreasuryError('channel_settling', `committee members are settling channel ${ch.id}`);
     const amount = BigInt(r.amount_sat);
     const available = spendable(this.state, ch);
-    if (available < amount) throw new TreasuryError('insufficient_funds', `channel balance ${available} sat < ${amount} sat`);
+    if (available < amount)
+      throw new TreasuryError('insufficient_funds', `channel balance ${available} sat < ${amount} sat`);
     if (r.ref) takeRoom(room);
     ch.sent += amount;
     let list = this.pendingPays.get(ch.id);
@@ -538,22 +659,38 @@ export class Treasury {
     this.assertLive();
     const ch = this.getChannel(channelId);
     if (this.committee) return this.settleWithCommittee(ch, feeRate);
-    if (ch.status === 'closed') throw new TreasuryError('channel_closed', `channel ${channelId} was already settled${ch.settlement ? ` by ${ch.settlement.txid}` : ''}`);
+    if (ch.status === 'closed')
+      throw new TreasuryError(
+        'channel_closed',
+        `channel ${channelId} was already settled${ch.settlement ? ` by ${ch.settlement.txid}` : ''}`,
+      );
     if (ch.lockedBy) {
       // Held by a multi-hop payment: before its commit the old state (the payment aborts); committed, only τ
       // (for the host to broadcast; the channels close when the chain shows it).
       const tau = await this.multihop.localSettle(ch);
       if (tau) {
         return {
-          channel_id: ch.id, txid: tau.txid, tx_hex: tau.hex, fee_sat: tau.fee.toString(),
-          local_balance_sat: tau.local.toString(), remote_balance_sat: tau.remote.toString(),
+          channel_id: ch.id,
+          txid: tau.txid,
+          tx_hex: tau.hex,
+          fee_sat: tau.fee.toString(),
+          local_balance_sat: tau.local.toString(),
+          remote_balance_sat: tau.remote.toString(),
         };
       }
-      if ((ch.status as string) === 'closed') throw new TreasuryError('channel_closed', `channel ${channelId} was already settled`);
+      if ((ch.status as string) === 'closed')
+        throw new TreasuryError('channel_closed', `channel ${channelId} was already settled`);
     }
     const inputs = [
       ...ch.myDeposits.map((id) => this.asSpendable(this.state.deposits[id]!)),
-      ...ch.peerDeposits.map((d) => ({ outpoint: d.outpoint, value: d.value, m: d.m, pubkeys: d.pubkeys, privkeys: d.privkeys, witnessScript: d.witnessScript })),
+      ...ch.peerDeposits.map((d) => ({
+        outpoint: d.outpoint,
+        value: d.value,
+        m: d.m,
+        pubkeys: d.pubkeys,
+        privkeys: d.privkeys,
+        witnessScript: d.witnessScript,
+      })),
     ];
     let settlement: { txid: string; hex: string; fee: bigint } | null = null;
     if (inputs.length > 0) {
@@ -570,8 +707,12 @@ export class Treasury {
     this.outbox.push({ peerId: ch.peerId, msg: this.settledMessage(ch) });
     await this.committer.commit();
     return {
-      channel_id: ch.id, txid: settlement ? txid : null, tx_hex: settlement?.hex ?? null, fee_sat: (settlement?.fee ?? 0n).toString(),
-      local_balance_sat: localBalance(this.state, ch).toString(), remote_balance_sat: remoteBalance(ch).toString(),
+      channel_id: ch.id,
+      txid: settlement ? txid : null,
+      tx_hex: settlement?.hex ?? null,
+      fee_sat: (settlement?.fee ?? 0n).toString(),
+      local_balance_sat: localBalance(this.state, ch).toString(),
+      remote_balance_sat: remoteBalance(ch).toString(),
     };
   }
 
@@ -589,10 +730,20 @@ export class Treasury {
     // settlement we signed (ours, or a peer's that raced it).
     const awaitsTau = ch.status === 'closed' && this.multihop.awaitsChain(ch);
     const outcomeUnknown = ch.status === 'closed' && ch.settlement?.by === 'local' && ch.settlement.paid === undefined;
-    if (ch.status === 'closed' && !awaitsTau && !outcomeUnknown && !ch.undecided?.length && !channelKeysHeld(this.state, ch)) return this.channelView(ch);
-    const own = [...new Set([...ch.myDeposits, ...(ch.undecided ?? [])])].map((id) => this.asSpendable(this.state.deposits[id]!));
+    if (
+      ch.status === 'closed' &&
+      !awaitsTau &&
+      !outcomeUnknown &&
+      !ch.undecided?.length &&
+      !channelKeysHeld(this.state, ch)
+    )
+      return this.channelView(ch);
+    const own = [...new Set([...ch.myDeposits, ...(ch.undecided ?? [])])].map((id) =>
+      this.asSpendable(this.state.deposits[id]!),
+    );
     const txid = [...own, ...ch.peerDeposits].map((d) => verifyDepositSpend(txHex, d)).find((t) => t !== null);
-    if (!txid) throw new TreasuryError('funding_mismatch', 'the transaction does not validly spend a deposit of this channel');
+    if (!txid)
+      throw new TreasuryError('funding_mismatch', 'the transaction does not validly spend a deposit of this channel');
     if (outcomeUnknown) {
       const paid = paidBySettlement(ch, txid);
       if (paid !== undefined) {
@@ -600,7 +751,8 @@ export class Treasury {
         this.pendingEvents.push({ type: 'settlement_paid', channel_id: ch.id, txid, paid_total: paid.toString() });
       }
     }
-    if (ch.lockedBy && (ch.status !== 'closed' || awaitsTau)) this.multihop.settledElsewhere(ch, txid, (_rec, hop) => this.multihop.paysNewState(txHex, ch, hop), true);
+    if (ch.lockedBy && (ch.status !== 'closed' || awaitsTau))
+      this.multihop.settledElsewhere(ch, txid, (_rec, hop) => this.multihop.paysNewState(txHex, ch, hop), true);
     if ((ch.status as string) !== 'closed') this.closeChannel(ch, { txid, by: 'remote' });
     await this.learnFromSpend(ch, txHex, txid);
     await this.committer.commit();
@@ -619,7 +771,11 @@ export class Treasury {
     learnSpend(this.state, ch, inputOutpoints(txHex), txid);
     // A committee settlement still being gathered needs the shares, unless the final spend is that very
     // settlement; nothing else ever signs for a closed channel.
-    const signing = this.committee !== undefined && ch.settlement?.by === 'local' && !ch.settlement.hex && ch.settlement.txid !== txid;
+    const signing =
+      this.committee !== undefined &&
+      ch.settlement?.by === 'local' &&
+      !ch.settlement.hex &&
+      ch.settlement.txid !== txid;
     if (depth >= finalDepth(minConf) && !signing) forgetChannelKeys(this.state, ch);
   }
 
@@ -631,19 +787,33 @@ export class Treasury {
    * stays closed with its settlement unsigned and a new call retries the very same transaction.
    */
   private async settleWithCommittee(ch: Channel, feeRate: number) {
-    if (ch.status === 'closed' && (ch.settlement?.by !== 'local' || ch.settlement.hex || ch.settlement.txid === '0'.repeat(64))) {
-      throw new TreasuryError('channel_closed', `channel ${ch.id} was already settled${ch.settlement ? ` by ${ch.settlement.txid}` : ''}`);
+    if (
+      ch.status === 'closed' &&
+      (ch.settlement?.by !== 'local' || ch.settlement.hex || ch.settlement.txid === '0'.repeat(64))
+    ) {
+      throw new TreasuryError(
+        'channel_closed',
+        `channel ${ch.id} was already settled${ch.settlement ? ` by ${ch.settlement.txid}` : ''}`,
+      );
     }
     const rate = ch.settlement?.feeRate ?? feeRate;
     const c = this.state.committee!;
     if (ch.myDeposits.length + ch.peerDeposits.length === 0) {
       this.closeChannel(ch, { txid: '0'.repeat(64), by: 'local' });
       await this.committer.commitLocal();
-      return { channel_id: ch.id, txid: null, tx_hex: null, fee_sat: '0', local_balance_sat: localBalance(this.state, ch).toString(), remote_balance_sat: remoteBalance(ch).toString() };
+      return {
+        channel_id: ch.id,
+        txid: null,
+        tx_hex: null,
+        fee_sat: '0',
+        local_balance_sat: localBalance(this.state, ch).toString(),
+        remote_balance_sat: remoteBalance(ch).toString(),
+      };
     }
     const planned = this.planFor('settle', ch.id, rate);
     const done = c.signed[ch.id];
-    if (done && done !== planned.plan.txid) throw new TreasuryError('already_signed', `this member already signed ${done} for channel ${ch.id}`);
+    if (done && done !== planned.plan.txid)
+      throw new TreasuryError('already_signed', `this member already signed ${done} for channel ${ch.id}`);
     c.signed[ch.id] = planned.plan.txid;
     this.markSigned('settle', ch.id, planned.plan.txid, rate);
     this.outbox.push({ peerId: ch.peerId, msg: { t: 'settled', ch: ch.id, txid: planned.plan.txid } });
@@ -653,22 +823,30 @@ export class Treasury {
     ch.settlement!.hex = hex;
     await this.committer.commitLocal();
     return {
-      channel_id: ch.id, txid: planned.plan.txid, tx_hex: hex, fee_sat: planned.plan.fee.toString(),
-      local_balance_sat: localBalance(this.state, ch).toString(), remote_balance_sat: remoteBalance(ch).toString(),
+      channel_id: ch.id,
+      txid: planned.plan.txid,
+      tx_hex: hex,
+      fee_sat: planned.plan.fee.toString(),
+      local_balance_sat: localBalance(this.state, ch).toString(),
+      remote_balance_sat: remoteBalance(ch).toString(),
     };
   }
 
   /** A committee deposit goes back only to the treasury's replicated payout address, which every member checks. */
   private async releaseWithCommittee(id: string, address: string, feeRate: number) {
     if (address !== this.state.config.payoutAddress) {
-      throw new TreasuryError('invalid_argument', `a committee treasury releases deposits only to its payout address ${this.state.config.payoutAddress}`);
+      throw new TreasuryError(
+        'invalid_argument',
+        `a committee treasury releases deposits only to its payout address ${this.state.config.payoutAddress}`,
+      );
     }
     const dep = this.getDeposit(id);
     const c = this.state.committee!;
     const retry = dep.status === 'spent' && c.signed[id] && !dep.releaseHex;
     if (dep.status !== 'free' && !retry) throw this.notFree(dep);
     const planned = this.planFor('release', id, feeRate);
-    if (c.signed[id] && c.signed[id] !== planned.plan.txid) throw new TreasuryError('already_signed', `this member already signed ${c.signed[id]} for ${id}`);
+    if (c.signed[id] && c.signed[id] !== planned.plan.txid)
+      throw new TreasuryError('already_signed', `this member already signed ${c.signed[id]} for ${id}`);
     c.signed[id] = planned.plan.txid;
     this.markSigned('release', id, planned.plan.txid, feeRate);
     await this.committer.commitLocal();
@@ -686,12 +864,18 @@ export class Treasury {
       if (dep.status !== 'free' && !(dep.status === 'spent' && signedHere && dep.spentBy === signedHere)) {
         throw new TreasuryError('deposit_not_free', `deposit ${id} is ${dep.status}`);
       }
-      if (!dep.outpoint || dep.value === undefined) throw new TreasuryError('deposit_not_free', `deposit ${id} is not funded`);
-      const plan = planRelease({ deposit: this.asSpendable(dep), payoutScript: payoutScriptFor(this.state.config.payoutAddress), feeRate });
+      if (!dep.outpoint || dep.value === undefined)
+        throw new TreasuryError('deposit_not_free', `deposit ${id} is not funded`);
+      const plan = planRelease({
+        deposit: this.asSpendable(dep),
+        payoutScript: payoutScriptFor(this.state.config.payoutAddress),
+        feeRate,
+      });
       return { plan, inputs: [{ kind: 'own', depositId: id, m: dep.m, pubkeys: dep.pubkeys }] };
     }
     const ch = this.getChannel(id);
-    if (ch.settlement?.by === 'remote') throw new TreasuryError('channel_closed', `channel ${id} was settled by the peer (${ch.settlement.txid})`);
+    if (ch.settlement?.by === 'remote')
+      throw new TreasuryError('channel_closed', `channel ${id} was settled by the peer (${ch.settlement.txid})`);
     const own = ch.myDeposits.map((d) => this.state.deposits[d]!);
     const plan = planSettlement({
       inputs: [...own.map((d) => this.asSpendable(d)), ...ch.peerDeposits],
@@ -728,7 +912,12 @@ export class Treasury {
       throw new TreasuryError('invalid_argument', 'max_fee_sat must be a non-negative integer number of satoshis');
     }
     const amount = BigInt(amountSat);
-    return this.multihop.pay(dest, amount, feeRate, maxFeeSat !== undefined ? BigInt(maxFeeSat) : defaultMaxFee(amount));
+    return this.multihop.pay(
+      dest,
+      amount,
+      feeRate,
+      maxFeeSat !== undefined ? BigInt(maxFeeSat) : defaultMaxFee(amount),
+    );
   }
 
   /** What this treasury charges to forward a multi-hop payment (announced to the network). */
@@ -747,16 +936,24 @@ export class Treasury {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const t = this;
     return {
-      get state() { return t.state; },
-      get nodeId() { return t.nodeId; },
+      get state() {
+        return t.state;
+      },
+      get nodeId() {
+        return t.nodeId;
+      },
       identityKey: () => t.state.identityKey,
       isCommittee: () => t.committee !== undefined,
       connected: (peerId: string) => t.peerConn.has(peerId),
       peers: () => [...t.peerConn.keys()],
-      queue: (peerId: string, msg: MultiHopMessage | ChannelMessage) => { t.mhOutbox.push({ peerId, msg }); },
+      queue: (peerId: string, msg: MultiHopMessage | ChannelMessage) => {
+        t.mhOutbox.push({ peerId, msg });
+      },
       sendNow: (peerId: string, msg: MultiHopMessage) => t.sendNow(peerId, msg),
       commit: () => t.committer.commit(),
-      event: (e: TreasuryEvent) => { t.pendingEvents.push(e); },
+      event: (e: TreasuryEvent) => {
+        t.pendingEvents.push(e);
+      },
       closeChannel: (ch: Channel, s: NonNullable<Channel['settlement']>) => t.closeChannel(ch, s),
       random: (n: number) => t.ports.random(n),
       getTxOut: (txid: string, vout: number) => t.ports.getTxOut(txid, vout),
@@ -768,15 +965,20 @@ export class Treasury {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const t = this;
     return {
-      get state() { return t.state; },
-      get nodeId() { return t.nodeId; },
+      get state() {
+        return t.state;
+      },
+      get nodeId() {
+        return t.nodeId;
+      },
       identityKey: () => hexToBytes(t.state.identityKey),
       sendNow: (peerId: string, msg: CommitteeMessage) => t.sendNow(peerId, msg),
       connected: (peerId: string) => t.peerConn.has(peerId),
       commitLocal: () => t.committer.commitLocal(),
       planFor: (kind: SignKind, id: string, feeRate: number) => t.planFor(kind, id, feeRate),
       markSigned: (kind: SignKind, id: string, txid: string, feeRate: number) => t.markSigned(kind, id, txid, feeRate),
-      rosterChanged: (members: CommitteeMember[], index: number) => t.ports.emit({ type: 'committee_roster', members, index }),
+      rosterChanged: (members: CommitteeMember[], index: number) =>
+        t.ports.emit({ type: 'committee_roster', members, index }),
       settledByMembers: (s: SignedSettlement) => t.settledByMembers(s),
       joinRefused: (code: string) => t.ports.emit({ type: 'committee_join_refused', code }),
       attest: (nonce: Uint8Array) => t.attest(nonce),
@@ -799,7 +1001,11 @@ export class Treasury {
     ch.sent = s.sent;
     ch.received = s.received;
     let txid: string | undefined;
-    try { txid = this.planFor('settle', ch.id, s.feeRate).plan.txid; } catch { txid = undefined; }
+    try {
+      txid = this.planFor('settle', ch.id, s.feeRate).plan.txid;
+    } catch {
+      txid = undefined;
+    }
     if (txid !== s.txid) {
       // Not the transaction signed from this state: keep the channel frozen (isSettling) and as it was.
       Object.assign(ch, was);
@@ -818,7 +1024,10 @@ export class Treasury {
    * credit what the signed settlement leaves out. Null to drop; sync entries are rewritten.
    */
   private stillTrue(item: Outgoing | TreasuryEvent): Outgoing | TreasuryEvent | null {
-    const closed = (id: string) => { const ch = this.state.channels[id]; return ch?.status === 'closed' ? ch : undefined; };
+    const closed = (id: string) => {
+      const ch = this.state.channels[id];
+      return ch?.status === 'closed' ? ch : undefined;
+    };
     if ('type' in item) {
       if (item.type !== 'pay_received') return item;
       const ch = closed(item.channel_id);
@@ -826,7 +1035,18 @@ export class Treasury {
     }
     const msg = item.msg;
     if (msg.t === 'sync') {
-      const channels = msg.channels.map((e) => { const ch = closed(e.ch); return ch ? { ch: e.ch, sent: ch.sent.toString(), received: ch.received.toString(), closed: true, ...this.paidSig(ch, ch.sent) } : e; });
+      const channels = msg.channels.map((e) => {
+        const ch = closed(e.ch);
+        return ch
+          ? {
+              ch: e.ch,
+              sent: ch.sent.toString(),
+              received: ch.received.toString(),
+              closed: true,
+              ...this.paidSig(ch, ch.sent),
+            }
+          : e;
+      });
       return { peerId: item.peerId, msg: { t: 'sync', channels } };
     }
     if (!('ch' in msg) || msg.t === 'settled' || msg.t.startsWith('mh_')) return item;
@@ -851,10 +1071,18 @@ export class Treasury {
     ch.settlement = settlement;
     // Deposits added or removed without the peer's acknowledgement may or may not be in the settlement that
     // wins: they wait for the chain (deposit-fate.ts). A remote settlement with no input spends none of them.
-    settleDepositsAtClose(this.state, ch, settlement.txid, settlement.by === 'remote' && settlement.txid === '0'.repeat(64));
+    settleDepositsAtClose(
+      this.state,
+      ch,
+      settlement.txid,
+      settlement.by === 'remote' && settlement.txid === '0'.repeat(64),
+    );
     this.pendingPays.delete(ch.id);
     this.pendingEvents.push({
-      type: 'channel_settled', channel_id: ch.id, txid: settlement.txid, by: settlement.by,
+      type: 'channel_settled',
+      channel_id: ch.id,
+      txid: settlement.txid,
+      by: settlement.by,
       ...(paidTotal !== undefined ? { paid_total: paidTotal.toString() } : {}),
     });
   }
@@ -886,7 +1114,10 @@ export class Treasury {
         try {
           await this.receiveFrame(c, frame);
         } catch (err) {
-          const reason = err instanceof SessionError || err instanceof TreasuryError ? `${err.code}: ${err.message}` : `internal: ${String(err)}`;
+          const reason =
+            err instanceof SessionError || err instanceof TreasuryError
+              ? `${err.code}: ${err.message}`
+              : `internal: ${String(err)}`;
           this.teardown(c, reason);
           return;
         }
@@ -930,15 +1161,36 @@ export class Treasury {
   /** After every handshake: re-send what the peer may have missed, from durable state. */
   private resync(peerId: string): void {
     const channels = Object.values(this.state.channels).filter((ch) => ch.peerId === peerId);
-    this.outbox.push({ peerId, msg: { t: 'sync', channels: channels.map((ch) => ({ ch: ch.id, sent: ch.sent.toString(), received: ch.received.toString(), closed: ch.status === 'closed', ...this.paidSig(ch, ch.sent) })) } });
+    this.outbox.push({
+      peerId,
+      msg: {
+        t: 'sync',
+        channels: channels.map((ch) => ({
+          ch: ch.id,
+          sent: ch.sent.toString(),
+          received: ch.received.toString(),
+          closed: ch.status === 'closed',
+          ...this.paidSig(ch, ch.sent),
+        })),
+      },
+    });
     const proof = this.committee?.rosterProof();
     for (const ch of channels) {
       if (proof && ch.status !== 'closed') this.outbox.push({ peerId, msg: { t: 'roster', ch: ch.id, ...proof } });
       if (ch.status === 'opening' && ch.initiator) this.outbox.push({ peerId, msg: this.openMessage('open', ch) });
-      if (ch.status === 'closed' && ch.settlement?.by === 'local') this.outbox.push({ peerId, msg: this.settledMessage(ch) });
+      if (ch.status === 'closed' && ch.settlement?.by === 'local')
+        this.outbox.push({ peerId, msg: this.settledMessage(ch) });
       if (ch.status !== 'open') continue;
-      for (const id of ch.adding) this.outbox.push({ peerId, msg: { t: 'add_deposit', ch: ch.id, deposit: this.grantFor(this.state.deposits[id]!) } });
-      for (const id of ch.removing) this.outbox.push({ peerId, msg: { t: 'remove_deposit', ch: ch.id, outpoint: this.state.deposits[id]!.outpoint! } });
+      for (const id of ch.adding)
+        this.outbox.push({
+          peerId,
+          msg: { t: 'add_deposit', ch: ch.id, deposit: this.grantFor(this.state.deposits[id]!) },
+        });
+      for (const id of ch.removing)
+        this.outbox.push({
+          peerId,
+          msg: { t: 'remove_deposit', ch: ch.id, outpoint: this.state.deposits[id]!.outpoint! },
+        });
     }
     this.multihop.resync(peerId);
     void this.committer.commit().catch(() => undefined);
@@ -946,7 +1198,13 @@ export class Treasury {
 
   /** open / open_ack: our payout, signed (a committee peer's backups check it), and whether we want paid totals signed. */
   private openMessage(t: 'open' | 'open_ack', ch: Channel): ChannelMessage {
-    return { t, ch: ch.id, payout: ch.myPayout, sig: signPayout(this.state.identityKey, ch.id, ch.myPayout), ...(this.committee ? { want_sigs: true } : {}) };
+    return {
+      t,
+      ch: ch.id,
+      payout: ch.myPayout,
+      sig: signPayout(this.state.identityKey, ch.id, ch.myPayout),
+      ...(this.committee ? { want_sigs: true } : {}),
+    };
   }
 
   /** The signature of a paid total, for a peer that asked for it (a committee). */
@@ -955,7 +1213,13 @@ export class Treasury {
   }
 
   private settledMessage(ch: Channel): ChannelMessage {
-    return { t: 'settled', ch: ch.id, txid: ch.settlement!.txid, sent: ch.sent.toString(), received: ch.received.toString() };
+    return {
+      t: 'settled',
+      ch: ch.id,
+      txid: ch.settlement!.txid,
+      sent: ch.sent.toString(),
+      received: ch.received.toString(),
+    };
   }
 
   private teardown(c: Connection, reason: string, closeSocket = true): void {
@@ -1007,9 +1271,21 @@ export class Treasury {
           return;
         }
         this.state.channels[msg.ch] = {
-          id: msg.ch, peerId, status: 'open', initiator: false, myPayout: bytesToHex(payoutScriptFor(this.state.config.payoutAddress)), peerPayout: msg.payout,
-          myDeposits: [], removing: [], adding: [], peerDeposits: [], sent: 0n, received: 0n, acked: 0n,
-          ...(msg.want_sigs ? { signPays: true } : {}), ...(this.committee ? { peerPayoutSig: msg.sig! } : {}),
+          id: msg.ch,
+          peerId,
+          status: 'open',
+          initiator: false,
+          myPayout: bytesToHex(payoutScriptFor(this.state.config.payoutAddress)),
+          peerPayout: msg.payout,
+          myDeposits: [],
+          removing: [],
+          adding: [],
+          peerDeposits: [],
+          sent: 0n,
+          received: 0n,
+          acked: 0n,
+          ...(msg.want_sigs ? { signPays: true } : {}),
+          ...(this.committee ? { peerPayoutSig: msg.sig! } : {}),
         };
         this.pendingEvents.push({ type: 'channel_updated', channel_id: msg.ch, status: 'open' });
       }
@@ -1065,31 +1341,47 @@ export class Treasury {
         const dep = Object.values(this.state.deposits).find((d) => d.outpoint === msg.outpoint);
         if (dep) ch.removing = ch.removing.filter((id) => id !== dep.id);
         await this.committer.commit();
-        this.rejectWaiter(`remove:${ch.id}:${msg.outpoint}`, new TreasuryError('peer_refused', `peer refused the removal: ${msg.code}`));
+        this.rejectWaiter(
+          `remove:${ch.id}:${msg.outpoint}`,
+          new TreasuryError('peer_refused', `peer refused the removal: ${msg.code}`),
+        );
         return;
       }
       case 'settled':
         if (ch.status !== 'closed' && ch.lockedBy) {
           // The peer's totals tell which state it settled: ours plus the payment, or ours as it was.
-          this.multihop.settledElsewhere(ch, msg.txid, (_rec, hop) => (hop.from === this.nodeId
-            ? msg.received !== undefined && BigInt(msg.received) === ch.sent + hop.amount
-            : msg.sent !== undefined && BigInt(msg.sent) === ch.received + hop.amount));
+          this.multihop.settledElsewhere(ch, msg.txid, (_rec, hop) =>
+            hop.from === this.nodeId
+              ? msg.received !== undefined && BigInt(msg.received) === ch.sent + hop.amount
+              : msg.sent !== undefined && BigInt(msg.sent) === ch.received + hop.amount,
+          );
         }
         if (ch.status !== 'closed') {
           // The peer's enclave says what it received of ours: that is what its settlement pays.
           const paid = msg.received !== undefined ? minBig(BigInt(msg.received), ch.sent) : undefined;
           this.closeChannel(ch, { txid: msg.txid, by: 'remote', ...(paid !== undefined ? { paid } : {}) });
           await this.committer.commit();
-        } else if (ch.settlement?.by === 'local' && ch.settlement.paid === undefined && msg.txid !== ch.settlement.txid && !ch.settlement.peer) {
+        } else if (
+          ch.settlement?.by === 'local' &&
+          ch.settlement.paid === undefined &&
+          msg.txid !== ch.settlement.txid &&
+          !ch.settlement.peer
+        ) {
           // Both sides settled: which one the chain takes decides what is paid (spentOnChain).
-          ch.settlement.peer = { txid: msg.txid, ...(msg.received !== undefined ? { received: BigInt(msg.received) } : {}) };
+          ch.settlement.peer = {
+            txid: msg.txid,
+            ...(msg.received !== undefined ? { received: BigInt(msg.received) } : {}),
+          };
           await this.committer.commit();
         }
         return;
     }
   }
 
-  private applySync(peerId: string, s: { ch: string; sent: string; received: string; closed: boolean; sig?: string }): void {
+  private applySync(
+    peerId: string,
+    s: { ch: string; sent: string; received: string; closed: boolean; sig?: string },
+  ): void {
     const ch = this.state.channels[s.ch];
     if (!ch || ch.peerId !== peerId) return;
     this.applyPay(ch, BigInt(s.sent), null, s.sig);
@@ -1100,11 +1392,13 @@ export class Treasury {
   private applyPay(ch: Channel, total: bigint, amounts: number[] | null, sig?: string): void {
     if (ch.status !== 'open' || total <= ch.received) return;
     // A committee credits only totals the payer signed: its backups refuse any other (update-rules.ts).
-    if (this.committee && !verifyPaid(ch.peerId, ch.id, total, sig)) throw new TreasuryError('session_failed', 'paid total without the payer\'s signature');
+    if (this.committee && !verifyPaid(ch.peerId, ch.id, total, sig))
+      throw new TreasuryError('session_failed', "paid total without the payer's signature");
     if (ch.lockedBy) this.multihop.peerPaidOnLocked(ch, ch.peerId);
     const delta = total - ch.received;
     // Defence in depth: an honest peer enclave never overdraws; refuse a total that would.
-    if (peerDepositTotal(ch) - total + ch.sent < 0n) throw new TreasuryError('session_failed', 'peer payment exceeds its balance');
+    if (peerDepositTotal(ch) - total + ch.sent < 0n)
+      throw new TreasuryError('session_failed', 'peer payment exceeds its balance');
     ch.received = total;
     if (this.committee) ch.peerPaid = { total, sig: sig! };
     let listed = 0n;
@@ -1154,14 +1448,19 @@ export class Treasury {
   private async verifyGrant(grant: DepositGrant): Promise<PeerDeposit> {
     const c = this.state.committee;
     if (c) return this.verifySharedGrant(grant, c.members.length);
-    if (grant.shares) throw new TreasuryError('funding_mismatch', 'a lone treasury takes handed-over keys whole, not as shares');
+    if (grant.shares)
+      throw new TreasuryError('funding_mismatch', 'a lone treasury takes handed-over keys whole, not as shares');
     let privkeys = grant.privkeys;
     if (grant.sealed_keys?.length) {
-      privkeys = grant.sealed_keys.map((b) => openSealedKey(hexToBytes(this.state.identityKey), b)).filter((k): k is string => k !== null);
+      privkeys = grant.sealed_keys
+        .map((b) => openSealedKey(hexToBytes(this.state.identityKey), b))
+        .filter((k): k is string => k !== null);
     }
-    if (privkeys.length < grant.m || grant.m > grant.pubkeys.length) throw new TreasuryError('funding_mismatch', 'grant does not carry enough keys');
+    if (privkeys.length < grant.m || grant.m > grant.pubkeys.length)
+      throw new TreasuryError('funding_mismatch', 'grant does not carry enough keys');
     for (const k of privkeys) {
-      if (!grant.pubkeys.includes(bytesToHex(publicKeyOf(hexToBytes(k))))) throw new TreasuryError('funding_mismatch', 'granted key does not match the deposit');
+      if (!grant.pubkeys.includes(bytesToHex(publicKeyOf(hexToBytes(k)))))
+        throw new TreasuryError('funding_mismatch', 'granted key does not match the deposit');
     }
     const { witnessScript, value } = await this.checkGrantOutput(grant);
     return { outpoint: grant.outpoint, value, m: grant.m, pubkeys: grant.pubkeys, privkeys, witnessScript };
@@ -1174,7 +1473,8 @@ export class Treasury {
     const vout = Number(voutStr);
     const info = await this.ports.getTxOut(txid, vout);
     const value = this.checkOutput(info, txid, vout, witnessScript);
-    if (value !== BigInt(grant.value)) throw new TreasuryError('funding_mismatch', 'deposit value differs from the chain');
+    if (value !== BigInt(grant.value))
+      throw new TreasuryError('funding_mismatch', 'deposit value differs from the chain');
     if (info!.confirmations < this.state.config.minConfirmations) throw new TreasuryError('deposit_unconfirmed');
     return { witnessScript, value };
   }
@@ -1185,18 +1485,27 @@ export class Treasury {
    * sealed keys is refused (a committee never asks for them; opening one would put a whole key here).
    */
   private async verifySharedGrant(grant: DepositGrant, n: number): Promise<PeerDeposit> {
-    if (grant.privkeys.length > 0 || grant.sealed_keys !== undefined) throw new TreasuryError('funding_mismatch', 'a committee takes handed-over keys only as secret shares');
+    if (grant.privkeys.length > 0 || grant.sealed_keys !== undefined)
+      throw new TreasuryError('funding_mismatch', 'a committee takes handed-over keys only as secret shares');
     const shares = grant.shares ?? [];
-    if (grant.m > grant.pubkeys.length || shares.length < grant.m) throw new TreasuryError('funding_mismatch', 'grant does not carry enough key shares');
+    if (grant.m > grant.pubkeys.length || shares.length < grant.m)
+      throw new TreasuryError('funding_mismatch', 'grant does not carry enough key shares');
     const seen = new Set<string>();
     for (const s of shares) {
-      if (!grant.pubkeys.includes(s.pubkey) || seen.has(s.pubkey)) throw new TreasuryError('funding_mismatch', 'key shares do not match the deposit');
-      if (s.boxes.length !== n) throw new TreasuryError('funding_mismatch', `key shares are not one per member (${s.boxes.length} of ${n})`);
+      if (!grant.pubkeys.includes(s.pubkey) || seen.has(s.pubkey))
+        throw new TreasuryError('funding_mismatch', 'key shares do not match the deposit');
+      if (s.boxes.length !== n)
+        throw new TreasuryError('funding_mismatch', `key shares are not one per member (${s.boxes.length} of ${n})`);
       seen.add(s.pubkey);
     }
     const { witnessScript, value } = await this.checkGrantOutput(grant);
     return {
-      outpoint: grant.outpoint, value, m: grant.m, pubkeys: [...grant.pubkeys], privkeys: [], witnessScript,
+      outpoint: grant.outpoint,
+      value,
+      m: grant.m,
+      pubkeys: [...grant.pubkeys],
+      privkeys: [],
+      witnessScript,
       shares: shares.map((s) => ({ pubkey: s.pubkey, boxes: [...s.boxes] })),
     };
   }
@@ -1221,20 +1530,34 @@ export class Treasury {
       delete dep.channelId;
       void this.committer.commit().catch(() => undefined);
     }
-    this.rejectWaiter(`add:${ch.id}:${outpoint}`, new TreasuryError('peer_refused', `peer refused the deposit: ${code}`));
+    this.rejectWaiter(
+      `add:${ch.id}:${outpoint}`,
+      new TreasuryError('peer_refused', `peer refused the deposit: ${code}`),
+    );
   }
 
   private applyRemoveDeposit(peerId: string, ch: Channel, outpoint: string): void {
     const dep = ch.peerDeposits.find((d) => d.outpoint === outpoint);
     if (dep) {
       if (ch.status !== 'open' || ch.lockedBy) {
-        this.outbox.push({ peerId, msg: { t: 'remove_deposit_nack', ch: ch.id, outpoint, code: ch.lockedBy ? 'channel_busy' : 'channel_not_open' } });
+        this.outbox.push({
+          peerId,
+          msg: {
+            t: 'remove_deposit_nack',
+            ch: ch.id,
+            outpoint,
+            code: ch.lockedBy ? 'channel_busy' : 'channel_not_open',
+          },
+        });
         void this.committer.commit().catch(() => undefined);
         return;
       }
       // The owner checked its own (conservative) balance; we check ours too before forgetting the keys.
       if (peerDepositTotal(ch) - dep.value - ch.received + ch.sent < 0n) {
-        this.outbox.push({ peerId, msg: { t: 'remove_deposit_nack', ch: ch.id, outpoint, code: 'insufficient_funds' } });
+        this.outbox.push({
+          peerId,
+          msg: { t: 'remove_deposit_nack', ch: ch.id, outpoint, code: 'insufficient_funds' },
+        });
         void this.committer.commit().catch(() => undefined);
         return;
       }
@@ -1264,13 +1587,20 @@ export class Treasury {
 
   private snapshot(): { state: Uint8Array; outbox: Array<Outgoing | TreasuryEvent>; protect: boolean } {
     // Cheap pre-check before the state comparison: no debits, no multi-hop step, no other message.
-    const mayBeCredits = this.outbox.length === 0 && this.pendingPays.size === 0 && this.mhOutbox.length === 0
-      && this.pendingEvents.every((e) => e.type === 'pay_received');
+    const mayBeCredits =
+      this.outbox.length === 0 &&
+      this.pendingPays.size === 0 &&
+      this.mhOutbox.length === 0 &&
+      this.pendingEvents.every((e) => e.type === 'pay_received');
     const out: Array<Outgoing | TreasuryEvent> = this.outbox;
     this.outbox = [];
     for (const [chId, amounts] of this.pendingPays) {
       const ch = this.state.channels[chId];
-      if (ch && ch.status === 'open') out.push({ peerId: ch.peerId, msg: { t: 'pay', ch: chId, total: ch.sent.toString(), amounts, ...this.paidSig(ch, ch.sent) } });
+      if (ch && ch.status === 'open')
+        out.push({
+          peerId: ch.peerId,
+          msg: { t: 'pay', ch: chId, total: ch.sent.toString(), amounts, ...this.paidSig(ch, ch.sent) },
+        });
     }
     this.pendingPays = new Map();
     for (const chId of this.pendingAcks) {
@@ -1311,11 +1641,19 @@ export class Treasury {
 
   private waitFor(key: string): Promise<void> {
     const existing = this.waiters.get(key);
-    if (existing) { clearTimeout(existing.timer); existing.reject(new TreasuryError('timeout', 'superseded by a newer request')); }
+    if (existing) {
+      clearTimeout(existing.timer);
+      existing.reject(new TreasuryError('timeout', 'superseded by a newer request'));
+    }
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(key);
-        reject(new TreasuryError('timeout', 'the peer did not answer in time; the request stays pending and is retried when the peer reconnects'));
+        reject(
+          new TreasuryError(
+            'timeout',
+            'the peer did not answer in time; the request stays pending and is retried when the peer reconnects',
+          ),
+        );
       }, this.ports.replyTimeoutMs ?? 10_000);
       this.waiters.set(key, { resolve, reject, timer });
     });
@@ -1355,7 +1693,8 @@ export class Treasury {
   }
 
   private requireSession(peerId: string): void {
-    if (!this.peerConn.has(peerId)) throw new TreasuryError('peer_not_connected', `peer ${peerId.slice(0, 16)}… is not connected`);
+    if (!this.peerConn.has(peerId))
+      throw new TreasuryError('peer_not_connected', `peer ${peerId.slice(0, 16)}… is not connected`);
   }
 
   private getChannel(id: string): Channel {
@@ -1393,11 +1732,20 @@ export class Treasury {
   private grantFor(dep: Deposit): DepositGrant {
     const base = { outpoint: dep.outpoint!, value: dep.value!.toString(), m: dep.m, pubkeys: dep.pubkeys };
     if (dep.peerShares) return { ...base, privkeys: [], shares: dep.peerShares };
-    return dep.sealedKeys ? { ...base, privkeys: [], sealed_keys: dep.sealedKeys } : { ...base, privkeys: dep.privkeys };
+    return dep.sealedKeys
+      ? { ...base, privkeys: [], sealed_keys: dep.sealedKeys }
+      : { ...base, privkeys: dep.privkeys };
   }
 
   private asSpendable(dep: Deposit) {
-    return { outpoint: dep.outpoint!, value: dep.value!, m: dep.m, pubkeys: dep.pubkeys, privkeys: dep.privkeys, witnessScript: dep.witnessScript };
+    return {
+      outpoint: dep.outpoint!,
+      value: dep.value!,
+      m: dep.m,
+      pubkeys: dep.pubkeys,
+      privkeys: dep.privkeys,
+      witnessScript: dep.witnessScript,
+    };
   }
 
   /** Where our side of the channels that peers open is paid at settlement. */
@@ -1409,11 +1757,17 @@ export class Treasury {
   /** Channel and deposit changes start at the primary, and only once its committee is complete. */
   private assertPrimary(): void {
     if (!this.committee) return;
-    if (!this.committee.isPrimary) throw new TreasuryError('not_primary', 'this member is a backup: channel and deposit changes go through the primary');
-    if (!this.committee.formed) throw new TreasuryError('committee_incomplete', 'not every committee member has joined yet');
+    if (!this.committee.isPrimary)
+      throw new TreasuryError(
+        'not_primary',
+        'this member is a backup: channel and deposit changes go through the primary',
+      );
+    if (!this.committee.formed)
+      throw new TreasuryError('committee_incomplete', 'not every committee member has joined yet');
   }
 
   private assertLive(): void {
-    if (this.fatal !== undefined) throw new TreasuryError('session_failed', `treasury halted after a failed seal: ${String(this.fatal)}`);
+    if (this.fatal !== undefined)
+      throw new TreasuryError('session_failed', `treasury halted after a failed seal: ${String(this.fatal)}`);
   }
 }
