@@ -105,6 +105,27 @@ test('every npm script, script file and repository path the documents name exist
   assert.deepEqual(missing, []);
 });
 
+test('docs/testing.md says what every test file proves', () => {
+  const cells = [...text.get(join(ROOT, 'docs', 'testing.md'))!.matchAll(/^\| ([^|]*`[^|]*) \|/gm)].map((m) => m[1]!);
+  const covered = (suite: string) => {
+    const [family] = suite.split('.');
+    return cells.some(
+      (cell) =>
+        cell.includes(`\`${suite}\``) ||
+        cell.includes(`\`${family}.*\``) ||
+        (cell.includes(`\`${family}.`) && cell.includes(`\`${suite.slice(family!.length)}\``)),
+    );
+  };
+  const suites = readdirSync(join(ROOT, 'test'))
+    .filter((f) => f.endsWith('.test.ts'))
+    .map((f) => f.slice(0, -'.test.ts'.length));
+  assert.deepEqual(
+    suites.filter((s) => !covered(s)),
+    [],
+    'add a row for each of these suites to the table in docs/testing.md',
+  );
+});
+
 /** Phrases about how the project was made, or paths of one machine, that have no place in its documents. */
 const FORBIDDEN: Array<[RegExp, string]> = [
   [/\bthis session\b|\bsessions? of (?:work|the project)\b/i, 'a work session'],
