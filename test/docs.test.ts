@@ -126,6 +126,28 @@ test('docs/testing.md says what every test file proves', () => {
   );
 });
 
+test('every `npx teechain` command the documents show is one the CLI has', () => {
+  const cli = readFileSync(join(ROOT, 'src', 'cli', 'main.ts'), 'utf8');
+  const commands = new Set([
+    'network',
+    'dashboard',
+    'node',
+    ...[...cli.matchAll(/case '([a-z-]+)':/g)].map((m) => m[1]!),
+  ]);
+  const flags = new Set(['--json', '--help', '--fresh', '--no-dashboard']); // options that take no value
+  const unknown: string[] = [];
+  for (const [file, md] of text) {
+    for (const m of md.matchAll(/npx teechain((?: [^\s`|)]+)+)/g)) {
+      const words = m[1]!.trim().split(' ');
+      let i = 0;
+      while (words[i]?.startsWith('--')) i += flags.has(words[i]!) ? 1 : 2;
+      const cmd = words[i];
+      if (cmd !== undefined && !commands.has(cmd)) unknown.push(`${rel(file)}: npx teechain${m[1]}`);
+    }
+  }
+  assert.deepEqual(unknown, []);
+});
+
 /** Phrases about how the project was made, or paths of one machine, that have no place in its documents. */
 const FORBIDDEN: Array<[RegExp, string]> = [
   [/\bthis session\b|\bsessions? of (?:work|the project)\b/i, 'a work session'],
