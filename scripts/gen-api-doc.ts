@@ -89,10 +89,11 @@ function fieldRows(s: Schema, prefix = '', depth = 0): string[] {
   return rows;
 }
 
-function fieldTable(s: Schema): string[] {
+/** A table of an object's fields; `presence` heads the last column ("required" for a request body). */
+function fieldTable(s: Schema, presence: string): string[] {
   const rows = fieldRows(s);
   if (rows.length === 0) return [`${describe(s)}`];
-  return ['| field | type | always present |', '|---|---|---|', ...rows];
+  return [`| field | type | ${presence} |`, '|---|---|---|', ...rows];
 }
 
 function renderOperation(method: string, path: string, op: Operation): string[] {
@@ -108,13 +109,13 @@ function renderOperation(method: string, path: string, op: Operation): string[] 
   const body = op.requestBody?.content['application/json']?.schema;
   if (body) {
     const rows = fieldRows(body);
-    lines.push(...(rows.length ? ['Request body:', '', ...fieldTable(body)] : ['Request body: `{}`']), '');
+    lines.push(...(rows.length ? ['Request body:', '', ...fieldTable(body, 'required')] : ['Request body: `{}`']), '');
   }
   for (const [status, answer] of Object.entries(op.responses)) {
     if (Number(status) >= 400) continue;
     const [mediaType, content] = Object.entries(answer.content ?? {})[0] ?? [];
     lines.push(`Answer ${status}${mediaType && mediaType !== 'application/json' ? ` (${mediaType})` : ''}:`, '');
-    if (content) lines.push(...fieldTable(content.schema));
+    if (content) lines.push(...fieldTable(content.schema, 'always present'));
     lines.push('');
   }
   const errors = Object.keys(op.responses).filter((s) => Number(s) >= 400);
