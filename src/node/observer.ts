@@ -4,7 +4,7 @@
  * handed a secret (the host has none to give: keys stay in the enclave, tokens in the API layer).
  */
 import type { TreasuryEventMsg } from '../enclave/treasury/interface.ts';
-import type { Payment } from './payments.ts';
+import type { Payment } from './payment.ts';
 
 export interface NodeObserver {
   /** An outgoing payment reached its end: succeeded (the peer acknowledged) or failed. */

@@ -17,7 +17,8 @@ import {
 import { txidOf } from '../enclave/treasury/transactions.ts';
 import type { ChainSource } from './chain-source.ts';
 import { NodeError, fromEnclaveError } from './errors.ts';
-import { PaymentLog, type Payment } from './payments.ts';
+import { PaymentLog } from './payment-log.ts';
+import type { Payment } from './payment.ts';
 import { PaymentJournal, type JournalRecord, type KeyRef } from './payment-journal.ts';
 import { InFlight, outcomeAt } from './in-flight.ts';
 import { loadOrCreatePayoutWallet } from './payout-wallet.ts';
