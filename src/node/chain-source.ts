@@ -65,7 +65,8 @@ export class RpcChainSource implements ChainSource {
       if (feeRateSatPerKvb !== null && feeRateSatPerKvb > 0n)
         return Math.max(1, Number((feeRateSatPerKvb + 999n) / 1000n));
     } catch {
-      // fall through to the regtest floor
+      // No estimate (regtest has too few blocks for one, or the chain is unreachable): the floor below. A
+      // request answer, not background work: an unreachable chain fails the broadcast that follows.
     }
     return 1;
   }
