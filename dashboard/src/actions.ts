@@ -14,11 +14,11 @@ interface ActionAnswer {
   status?: string;
   payment_id?: string;
   failure_code?: string;
-  amount_sat?: string;
+  amount_sat?: number;
   channel_id?: string;
   local_balance_sat?: string;
   txid?: string;
-  fee_sat?: string;
+  fee_sat?: string | number;
   deposit_id?: string;
   value_sat?: string;
   blocks?: unknown[];

@@ -446,7 +446,7 @@ interface ChannelRow {
 interface PaymentRow {
   payment_id: string;
   direction: string;
-  amount_sat: string;
+  amount_sat: number;
   status: string;
   channel_id: string;
 }
