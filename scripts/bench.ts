@@ -8,12 +8,14 @@
  *   npm run bench -- --tiny            every scenario with a handful of payments (the test suite's run)
  *   npm run bench -- --out FILE        write the JSON there (default bench-results/latest.json)
  *   npm run bench -- --svg FILE        write the chart there (default: latest.svg beside the JSON)
+ *   npm run bench -- --md FILE         write the report there (default docs/benchmarks-latest.md; not --tiny)
  *   npm run bench -- --batch 1,10,100  batch sizes for the batched scenarios
  *   npm run bench -- --runs N          runs per scenario
  *   npm run bench -- --pairs 1,2,4     numbers of channel pairs loaded at once
+ *   npm run bench -- --report FILE     only regenerate the report from a saved JSON, no run
  *
  * The scenarios are src/bench/scenarios/, each with a stable id; src/bench/runner.ts runs them. Prints a
- * table and writes JSON and an SVG chart. Each scenario checks
+ * table and writes JSON, an SVG chart and (except --tiny) docs/benchmarks-latest.md. Each scenario checks
  * afterwards that the totals moved by exactly the sum paid on both sides; a scenario that fails the check
  * is reported as such and the bench exits non-zero.
  */
@@ -25,7 +27,7 @@ import { renderChart } from '../src/bench/chart.ts';
 import { benchConfig } from '../src/bench/config.ts';
 import { startBenchEnv } from '../src/bench/env.ts';
 import { computeRatios } from '../src/bench/ratios.ts';
-import { resultJson, textReport, type BenchResult } from '../src/bench/report.ts';
+import { markdownReport, readResult, resultJson, textReport, type BenchResult } from '../src/bench/report.ts';
 import { runStages } from '../src/bench/runner.ts';
 import { benchPlan } from '../src/bench/scenarios/index.ts';
 
@@ -35,11 +37,20 @@ const { values } = parseArgs({
     tiny: { type: 'boolean' },
     out: { type: 'string' },
     svg: { type: 'string' },
+    md: { type: 'string' },
     batch: { type: 'string' },
     runs: { type: 'string' },
     pairs: { type: 'string' },
+    report: { type: 'string' },
   },
 });
+const MD = values.md ?? 'docs/benchmarks-latest.md';
+
+async function writeMarkdown(result: BenchResult): Promise<void> {
+  await mkdir(dirname(MD), { recursive: true });
+  await writeFile(MD, markdownReport(result));
+}
+
 async function run(): Promise<void> {
   const cfg = benchConfig(values);
   const out = values.out ?? 'bench-results/latest.json';
@@ -86,11 +97,21 @@ async function run(): Promise<void> {
       `teechain-ts vs Lightning-style model and LDK — ${result.machine.cores} cores, ${result.machine.node}`,
     ),
   );
-  process.stdout.write(`${textReport(result)}JSON: ${out}\nchart: ${svg}\n`);
+  // A tiny run's figures mean nothing: it must not replace the published ones.
+  if (cfg.mode !== 'tiny') await writeMarkdown(result);
+  process.stdout.write(
+    `${textReport(result)}JSON: ${out}\nchart: ${svg}\n${cfg.mode !== 'tiny' ? `report: ${MD}\n` : ''}`,
+  );
   if (scenarios.some((s) => !s.verified) || !close?.verified) process.exitCode = 1;
 }
 
-run().catch((err: unknown) => {
+async function main(): Promise<void> {
+  if (values.report === undefined) return run();
+  await writeMarkdown(await readResult(values.report));
+  process.stdout.write(`report: ${MD} (from ${values.report})\n`);
+}
+
+main().catch((err: unknown) => {
   process.stderr.write(`\nbench failed: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

@@ -9,6 +9,7 @@ import { benchConfig } from '../src/bench/config.ts';
 import { computeRatios, ratioIds, type RatioRow } from '../src/bench/ratios.ts';
 import { failedRow, rowOf } from '../src/bench/runner.ts';
 import { benchPlan, planned } from '../src/bench/scenarios/index.ts';
+import { markdownReport, type BenchResult } from '../src/bench/report.ts';
 
 const REQUIRED = [
   'channel.unbatched',
@@ -127,4 +128,30 @@ test('runner rows: median of the runs, last run for latency and usage; a failure
   assert.equal(failed.id, 'x.y');
   assert.equal(failed.verified, false);
   assert.equal(failed.note, 'FAILED: the chain is unreachable');
+});
+
+test('report: the document has the machine, date, mode, every row by id and the ratios', () => {
+  const rows = planned(benchPlan(benchConfig({ quick: true }))).map((s, i) =>
+    rowOf(s, [
+      {
+        payments_per_s: 100 * (i + 1),
+        latency: { p50_ms: 1, p95_ms: 2, p99_ms: 3 },
+        verified: true,
+        usage: { cpu_ms_per_node: [5, 5], rss_mb_per_node: [80, 90] },
+      },
+    ]),
+  );
+  const result: BenchResult = {
+    when: '2026-01-02T03:04:05.000Z',
+    mode: 'quick',
+    runs: 1,
+    machine: { cpu: 'Test CPU', cores: 2, memory_gb: 4, node: 'v20.0.0', os: 'linux 6' },
+    ...computeRatios(rows, [100, 1000]),
+    ldk_close: null,
+    scenarios: rows,
+  };
+  const md = markdownReport(result);
+  for (const s of ['2026-01-02T03:04:05.000Z', '`quick`', 'Test CPU, 2 cores', 'ratio vs Lightning-style model'])
+    assert.ok(md.includes(s), s);
+  for (const row of rows) assert.ok(md.includes(`| \`${row.id}\` | ${row.name} |`), row.id);
 });
