@@ -154,4 +154,9 @@ test('report: the document has the machine, date, mode, every row by id and the 
   for (const s of ['2026-01-02T03:04:05.000Z', '`quick`', 'Test CPU, 2 cores', 'ratio vs Lightning-style model'])
     assert.ok(md.includes(s), s);
   for (const row of rows) assert.ok(md.includes(`| \`${row.id}\` | ${row.name} |`), row.id);
+  // every line of the table has as many cells as its header (a '|' inside a cell is escaped)
+  const lines = md.split('\n').filter((l) => l.startsWith('|'));
+  const count = (l: string) => l.replace(/\\\|/g, '').split('|').length;
+  assert.ok(lines.length === rows.length + 2);
+  for (const l of lines) assert.equal(count(l), count(lines[0]!), l);
 });

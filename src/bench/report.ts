@@ -104,7 +104,7 @@ export function markdownReport(r: BenchResult): string {
   const m = r.machine;
   // a JSON from before `runs` was written says it through its rows
   const runs = r.runs ?? Math.max(1, ...r.scenarios.map((s) => s.runs_payments_per_s.length));
-  const head = ['id', ...HEADER];
+  const head = ['id', ...HEADER].map(mdCell);
   const rows = r.scenarios.map((s) => [`\`${s.id}\``, ...cells(s)].map(mdCell));
   return [
     '# Latest benchmark figures',
