@@ -26,10 +26,10 @@ import { parseArgs } from 'node:util';
 import { renderChart } from '../src/bench/chart.ts';
 import { benchConfig } from '../src/bench/config.ts';
 import { startBenchEnv } from '../src/bench/env.ts';
-import { computeRatios } from '../src/bench/ratios.ts';
+import { computeRatios, ratioIds } from '../src/bench/ratios.ts';
 import { markdownReport, readResult, resultJson, textReport, type BenchResult } from '../src/bench/report.ts';
 import { runStages } from '../src/bench/runner.ts';
-import { benchPlan } from '../src/bench/scenarios/index.ts';
+import { benchPlan, planned } from '../src/bench/scenarios/index.ts';
 
 const { values } = parseArgs({
   options: {
@@ -56,6 +56,10 @@ async function run(): Promise<void> {
   const out = values.out ?? 'bench-results/latest.json';
   const svg = values.svg ?? join(dirname(out), 'latest.svg');
   const plan = benchPlan(cfg);
+  // The ratios would throw at the end for a scenario the plan lacks: say so before an hour of measuring.
+  const ids = new Set(planned(plan).map((s) => s.id));
+  const missing = ratioIds(cfg.batches).filter((id) => !ids.has(id));
+  if (missing.length > 0) throw new Error(`the plan lacks scenarios the ratios compare: ${missing.join(', ')}`);
   process.stderr.write(`bench (${cfg.mode}): starting the regtest chain and treasury nodes…\n`);
   const env = await startBenchEnv((line) => process.stderr.write(`${line}\n`));
   let scenarios;
