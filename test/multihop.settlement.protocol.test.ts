@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { Transaction } from 'bitcoinjs-lib';
 import { line, payUntilMiddleCommitted, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
-import { balances, outcome, unlocked } from './helpers/multihop-views.ts';
+import { balances, committed, outcome, tauIn, unlocked } from './helpers/multihop-views.ts';
 import {
   buildDepositScript,
   completePathAsPayer,
@@ -20,13 +20,14 @@ import {
 } from '../src/enclave/treasury/transactions.ts';
 import { publicKeyOf, randomPrivateKey } from '../src/crypto/secp256k1.ts';
 import { bytesToHex, hexToBytes } from '../enclave-sim/encoding.ts';
-import { decodeState, type MhPayment } from '../src/enclave/treasury/state.ts';
+import { decodeState } from '../src/enclave/treasury/state.ts';
+import type { MhCommitted } from '../src/enclave/treasury/multihop/records.ts';
 import { startTestChain } from './helpers/chain.ts';
 
 test('the path settlement τ spends every deposit of the path with valid signatures and pays the new state', async () => {
   const { mesh, nodes, channels } = await line(3);
   const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
-  let rec: MhPayment | undefined;
+  let rec: MhCommitted | undefined;
   mesh.onSeal = (name, bytes) => {
     const r = Object.values(decodeState(bytes).multihop ?? {})[0];
     if (name === 'n1' && r?.phase === 'committed') rec = r;
@@ -35,16 +36,16 @@ test('the path settlement τ spends every deposit of the path with valid signatu
   assert.ok(rec, 'bob sealed τ when he committed');
   assert.ok(['released', 'done'].includes(Object.values(b.treasury.state.multihop!)[0]!.phase));
   assert.equal(
-    Object.values(b.treasury.state.multihop!)[0]!.tx,
+    tauIn(Object.values(b.treasury.state.multihop!)[0]!),
     undefined,
     'a released payment keeps no τ in the sealed state',
   );
-  const tx = Transaction.fromHex(rec!.tx!);
+  const tx = Transaction.fromHex(rec!.tx);
   const inputs = rec!.hops.flatMap((h) => h.inputs);
   assert.equal(tx.ins.length, 4);
   for (const d of inputs) {
     const { m, pubkeys } = { m: 1, pubkeys: [] as string[] };
-    assert.ok(verifyDepositSpend(rec!.tx!, { ...d, m, pubkeys, privkeys: [] }), `input ${d.outpoint} validly signed`);
+    assert.ok(verifyDepositSpend(rec!.tx, { ...d, m, pubkeys, privkeys: [] }), `input ${d.outpoint} validly signed`);
   }
   const paid = (script: string) =>
     tx.outs.filter((o) => Buffer.from(o.script).toString('hex') === script).reduce((s, o) => s + o.value, 0n);
@@ -125,7 +126,7 @@ test('bob committed, carol never hears of it: bob settles with τ, which pays ev
   // a direct payment or a deposit change meets the lock
   const [busy] = await b.treasury.pay([{ channel_id: channels[0]!, amount_sat: 1 }]);
   assert.equal(busy!.ok ? null : busy!.code, 'channel_busy');
-  const rec = structuredClone(Object.values(b.treasury.state.multihop!)[0]!);
+  const rec = committed(structuredClone(Object.values(b.treasury.state.multihop!)[0]!));
   const s = await b.treasury.settle(channels[0]!, 1);
   assert.equal(s.txid, rec.txid, 'bob settles with τ');
   assert.equal(s.local_balance_sat, '102000', 'bob is paid the new state on the channel he settles');

@@ -1,6 +1,7 @@
 /** What the multi-hop protocol tests look at on a line of treasuries: balances, locks, what each channel moved. */
 import assert from 'node:assert/strict';
 import { decodeState, localBalance } from '../../src/enclave/treasury/state.ts';
+import type { MhCommitted, MhPayment } from '../../src/enclave/treasury/multihop/records.ts';
 import type { MeshNode } from './treasury-mesh.ts';
 
 /** Each node's balance on each of its channels, as [node][channel] → sat. */
@@ -36,3 +37,15 @@ export const phasesIn = (bytes: Uint8Array) => Object.values(decodeState(bytes).
 
 /** A node's (first) multi-hop record. */
 export const recOf = (n: MeshNode) => Object.values(n.treasury.state.multihop ?? {})[0]!;
+
+/** τ's txid as a record knows it (null before signing). */
+export const txidIn = (rec: MhPayment): string | null => ('txid' in rec ? rec.txid : null);
+
+/** τ itself as a record holds it (from signing until the release drops it). */
+export const tauIn = (rec: MhPayment): string | undefined => ('tx' in rec ? rec.tx : undefined);
+
+/** The record, checked to be committed (τ complete, every hop described). */
+export function committed(rec: MhPayment | undefined): MhCommitted {
+  assert.equal(rec?.phase, 'committed');
+  return rec as MhCommitted;
+}
