@@ -8,7 +8,7 @@
  * the sealed state is rollback-protected by the platform counter (all of it but a payee's credits:
  * credit-only.ts).
  */
-import { reportDataFor, type Quote } from '../../../enclave-sim/attestation.ts';
+import { reportDataFor, type Quote } from '../../../enclave-sim/quote-verify.ts';
 import { publicKeyOf, randomPrivateKey } from '../../crypto/secp256k1.ts';
 import {
   encodeMessage,
