@@ -36,6 +36,28 @@ import { defaultThreshold } from '../committee/update.ts';
 import { issueJoinTokens } from '../committee/join-tokens.ts';
 import { SessionError, type SecureSession } from '../protocol/session.ts';
 import { Committer } from './committer.ts';
+import {
+  acknowledge,
+  addPeerDeposit,
+  assertOpen,
+  assertUsable,
+  beginAdd,
+  beginRemove,
+  cancelAdd,
+  cancelRemove,
+  completeAdd,
+  completeRemove,
+  createChannel,
+  credit,
+  creditable,
+  debit,
+  heldBy,
+  markClosed,
+  markOpen,
+  refusal,
+  removePeerDeposit,
+  rewindTo,
+} from './channel.ts';
 import { CreditOnlyCheck } from './credit-only.ts';
 import {
   channelKeysHeld,
@@ -57,7 +79,6 @@ import {
   localBalance,
   remoteBalance,
   spendable,
-  peerDepositTotal,
   type Channel,
   type CommitteeMember,
   type Deposit,
@@ -159,11 +180,6 @@ function checkAmount(amountSat: number): void {
 
 function minBig(a: bigint, b: bigint): bigint {
   return a < b ? a : b;
-}
-
-/** A channel held by a multi-hop payment takes no other payment or deposit change until it is released. */
-function assertNotHeld(ch: Channel): void {
-  if (ch.lockedBy) throw new TreasuryError('channel_busy', `channel ${ch.id} is held by a multi-hop payment`);
 }
 
 export class Treasury {
@@ -441,20 +457,7 @@ export class Treasury {
     if (this.committee && !proof)
       throw new TreasuryError('committee_incomplete', 'not every committee member has attested yet');
     const id = bytesToHex(this.ports.random(32));
-    const ch: Channel = {
-      id,
-      peerId,
-      status: 'opening',
-      initiator: true,
-      myPayout: bytesToHex(payoutScriptFor(payoutAddress)),
-      myDeposits: [],
-      removing: [],
-      adding: [],
-      peerDeposits: [],
-      sent: 0n,
-      received: 0n,
-      acked: 0n,
-    };
+    const ch = createChannel({ id, peerId, initiator: true, myPayout: bytesToHex(payoutScriptFor(payoutAddress)) });
     this.state.channels[id] = ch;
     // Before `open`: the peer learns we are a committee before it has a channel to add deposits to.
     if (proof) this.outbox.push({ peerId, msg: { t: 'roster', ch: id, ...proof } });
@@ -474,9 +477,7 @@ export class Treasury {
       if (dep.status === 'in_channel')
         throw new TreasuryError('deposit_in_use', `deposit ${depositId} is already in channel ${dep.channelId}`);
       if (dep.status !== 'free') throw new TreasuryError('deposit_not_free', `deposit ${depositId} is ${dep.status}`);
-      if (ch.status !== 'open') throw new TreasuryError('channel_not_open', `channel ${channelId} is ${ch.status}`);
-      this.requireSession(ch.peerId);
-      assertNotHeld(ch);
+      assertUsable(ch, 'deposit', { reachable: () => this.requireSession(ch.peerId) });
     };
     check();
     ch.peerRoster ??= this.peerRosters.get(ch.peerId);
@@ -493,7 +494,7 @@ export class Treasury {
     else delete dep.peerShares;
     dep.status = 'in_channel';
     dep.channelId = ch.id;
-    ch.adding.push(dep.id);
+    beginAdd(ch, dep.id);
     if (this.committee) {
       // Members hand their keys over only once their replica shows the deposit joining this channel.
       try {
@@ -508,7 +509,7 @@ export class Treasury {
           delete dep.peerShares;
         }
       } catch (err) {
-        ch.adding = ch.adding.filter((d) => d !== dep.id);
+        cancelAdd(ch, dep.id);
         dep.status = 'free';
         delete dep.channelId;
         await this.committer.commitLocal();
@@ -580,18 +581,7 @@ export class Treasury {
     this.assertPrimary();
     const ch = this.getOpenChannel(channelId);
     const dep = this.getDeposit(depositId);
-    if (!ch.myDeposits.includes(depositId))
-      throw new TreasuryError('unknown_deposit', `deposit ${depositId} is not in channel ${channelId}`);
-    if (ch.removing.includes(depositId))
-      throw new TreasuryError('deposit_in_use', `deposit ${depositId} is already being removed`);
-    assertNotHeld(ch);
-    if (spendable(this.state, ch) < (dep.value ?? 0n))
-      throw new TreasuryError(
-        'insufficient_funds',
-        `balance ${spendable(this.state, ch)} does not cover deposit ${depositId} (${dep.value})`,
-      );
-    this.requireSession(ch.peerId);
-    ch.removing.push(depositId);
+    beginRemove(this.state, ch, depositId, () => this.requireSession(ch.peerId));
     this.outbox.push({ peerId: ch.peerId, msg: { t: 'remove_deposit', ch: ch.id, outpoint: dep.outpoint! } });
     const reply = this.waitFor(`remove:${ch.id}:${dep.outpoint}`);
     await this.committer.commit();
@@ -627,16 +617,11 @@ export class Treasury {
     if (r.ref && (!HEX16.test(r.ref.key) || !HEX16.test(r.ref.fp)))
       throw new TreasuryError('invalid_argument', 'a payment ref is two 16-byte hex hashes');
     const ch = this.getOpenChannel(r.channel_id);
-    this.requireSession(ch.peerId);
-    assertNotHeld(ch);
-    if (this.committee?.isSettling(ch.id))
-      throw new TreasuryError('channel_settling', `committee members are settling channel ${ch.id}`);
-    const amount = BigInt(r.amount_sat);
-    const available = spendable(this.state, ch);
-    if (available < amount)
-      throw new TreasuryError('insufficient_funds', `channel balance ${available} sat < ${amount} sat`);
-    if (r.ref) takeRoom(room);
-    ch.sent += amount;
+    debit(this.state, ch, BigInt(r.amount_sat), {
+      reachable: () => this.requireSession(ch.peerId),
+      settling: this.committee?.isSettling(ch.id) ?? false,
+      ...(r.ref ? { reserve: () => takeRoom(room) } : {}),
+    });
     let list = this.pendingPays.get(ch.id);
     if (!list) this.pendingPays.set(ch.id, (list = []));
     list.push(r.amount_sat);
@@ -664,7 +649,7 @@ export class Treasury {
         'channel_closed',
         `channel ${channelId} was already settled${ch.settlement ? ` by ${ch.settlement.txid}` : ''}`,
       );
-    if (ch.lockedBy) {
+    if (heldBy(ch)) {
       // Held by a multi-hop payment: before its commit the old state (the payment aborts); committed, only τ
       // (for the host to broadcast; the channels close when the chain shows it).
       const tau = await this.multihop.localSettle(ch);
@@ -703,7 +688,7 @@ export class Treasury {
     }
     const txid = settlement?.txid ?? '0'.repeat(64);
     this.closeChannel(ch, { txid, by: 'local', ...(settlement ? { hex: settlement.hex } : {}) });
-    if (ch.lockedBy) this.multihop.closedLocally(ch);
+    if (heldBy(ch)) this.multihop.closedLocally(ch);
     this.outbox.push({ peerId: ch.peerId, msg: this.settledMessage(ch) });
     await this.committer.commit();
     return {
@@ -995,22 +980,19 @@ export class Treasury {
    */
   private settledByMembers(s: SignedSettlement): void {
     const ch = this.state.channels[s.ch];
-    // Below what the peer acknowledged cannot be what the members signed: released payments were in their replicas.
-    if (!ch || ch.status === 'closed' || s.sent > ch.sent || s.received > ch.received || s.sent < ch.acked) return;
-    const was = { sent: ch.sent, received: ch.received };
-    ch.sent = s.sent;
-    ch.received = s.received;
+    if (!ch) return;
     let txid: string | undefined;
-    try {
-      txid = this.planFor('settle', ch.id, s.feeRate).plan.txid;
-    } catch {
-      txid = undefined;
-    }
-    if (txid !== s.txid) {
-      // Not the transaction signed from this state: keep the channel frozen (isSettling) and as it was.
-      Object.assign(ch, was);
-      return;
-    }
+    // Refused above our totals, and below what the peer acknowledged (released payments were in the replicas).
+    const signedHere = rewindTo(ch, s, () => {
+      try {
+        txid = this.planFor('settle', ch.id, s.feeRate).plan.txid;
+      } catch {
+        txid = undefined;
+      }
+      return txid === s.txid;
+    });
+    // Not the transaction signed from this state: the channel stays frozen (isSettling) and as it was.
+    if (!signedHere || txid === undefined) return;
     // Committee members settled at these totals: payments within them are in the settlement, the rest never left.
     this.closeChannel(ch, { txid, by: 'local', feeRate: s.feeRate }, ch.sent);
     this.state.committee!.signed[ch.id] = txid;
@@ -1067,8 +1049,7 @@ export class Treasury {
 
   /** `paidTotal`: what of our sent total the settlement is known to pay (default: `settlement.paid`), for the event. */
   private closeChannel(ch: Channel, settlement: NonNullable<Channel['settlement']>, paidTotal = settlement.paid): void {
-    ch.status = 'closed';
-    ch.settlement = settlement;
+    markClosed(ch, settlement);
     // Deposits added or removed without the peer's acknowledgement may or may not be in the settlement that
     // wins: they wait for the chain (deposit-fate.ts). A remote settlement with no input spends none of them.
     settleDepositsAtClose(
@@ -1271,19 +1252,13 @@ export class Treasury {
           return;
         }
         this.state.channels[msg.ch] = {
-          id: msg.ch,
-          peerId,
-          status: 'open',
-          initiator: false,
-          myPayout: bytesToHex(payoutScriptFor(this.state.config.payoutAddress)),
-          peerPayout: msg.payout,
-          myDeposits: [],
-          removing: [],
-          adding: [],
-          peerDeposits: [],
-          sent: 0n,
-          received: 0n,
-          acked: 0n,
+          ...createChannel({
+            id: msg.ch,
+            peerId,
+            initiator: false,
+            myPayout: bytesToHex(payoutScriptFor(this.state.config.payoutAddress)),
+            peerPayout: msg.payout,
+          }),
           ...(msg.want_sigs ? { signPays: true } : {}),
           ...(this.committee ? { peerPayoutSig: msg.sig! } : {}),
         };
@@ -1304,8 +1279,7 @@ export class Treasury {
             this.rejectWaiter(`open:${ch.id}`, new TreasuryError('peer_refused', 'the peer did not sign its payout'));
             return;
           }
-          ch.status = 'open';
-          ch.peerPayout = msg.payout;
+          markOpen(ch, msg.payout);
           if (msg.want_sigs) ch.signPays = true;
           if (this.committee) ch.peerPayoutSig = msg.sig!;
           this.pendingEvents.push({ type: 'channel_updated', channel_id: ch.id, status: 'open' });
@@ -1339,7 +1313,7 @@ export class Treasury {
         return;
       case 'remove_deposit_nack': {
         const dep = Object.values(this.state.deposits).find((d) => d.outpoint === msg.outpoint);
-        if (dep) ch.removing = ch.removing.filter((id) => id !== dep.id);
+        if (dep) cancelRemove(ch, dep.id);
         await this.committer.commit();
         this.rejectWaiter(
           `remove:${ch.id}:${msg.outpoint}`,
@@ -1348,7 +1322,7 @@ export class Treasury {
         return;
       }
       case 'settled':
-        if (ch.status !== 'closed' && ch.lockedBy) {
+        if (ch.status !== 'closed' && heldBy(ch)) {
           // The peer's totals tell which state it settled: ours plus the payment, or ours as it was.
           this.multihop.settledElsewhere(ch, msg.txid, (_rec, hop) =>
             hop.from === this.nodeId
@@ -1390,16 +1364,13 @@ export class Treasury {
 
   /** The peer has now paid `total` in all: credit the difference (idempotent for old or repeated totals). */
   private applyPay(ch: Channel, total: bigint, amounts: number[] | null, sig?: string): void {
-    if (ch.status !== 'open' || total <= ch.received) return;
+    if (!creditable(ch, total)) return;
     // A committee credits only totals the payer signed: its backups refuse any other (update-rules.ts).
     if (this.committee && !verifyPaid(ch.peerId, ch.id, total, sig))
       throw new TreasuryError('session_failed', "paid total without the payer's signature");
-    if (ch.lockedBy) this.multihop.peerPaidOnLocked(ch, ch.peerId);
-    const delta = total - ch.received;
-    // Defence in depth: an honest peer enclave never overdraws; refuse a total that would.
-    if (peerDepositTotal(ch) - total + ch.sent < 0n)
-      throw new TreasuryError('session_failed', 'peer payment exceeds its balance');
-    ch.received = total;
+    if (heldBy(ch)) this.multihop.peerPaidOnLocked(ch, ch.peerId);
+    // Refuses a total that would overdraw the peer (defence in depth: an honest peer enclave never does).
+    const delta = credit(ch, total);
     if (this.committee) ch.peerPaid = { total, sig: sig! };
     let listed = 0n;
     for (const a of amounts ?? []) listed += BigInt(a);
@@ -1410,8 +1381,7 @@ export class Treasury {
   }
 
   private applyPayAck(ch: Channel, total: bigint): void {
-    if (total <= ch.acked || total > ch.sent) return;
-    ch.acked = total;
+    if (!acknowledge(ch, total)) return;
     this.ports.emit({ type: 'pay_acked', channel_id: ch.id, total: total.toString() });
   }
 
@@ -1425,8 +1395,8 @@ export class Treasury {
       void this.committer.commit().catch(() => undefined);
       return;
     }
-    if (ch.status !== 'open') return nack('channel_not_open');
-    if (ch.lockedBy) return nack('channel_busy');
+    const refused = refusal(ch, 'deposit');
+    if (refused) return nack(refused);
     if (this.outpointInUse(grant.outpoint)) return nack('deposit_in_use');
     let deposit: PeerDeposit;
     try {
@@ -1435,10 +1405,10 @@ export class Treasury {
       return nack(err instanceof TreasuryError ? err.code : 'funding_mismatch');
     }
     // Re-check after the chain look-up: the channel may have closed or the outpoint been used meanwhile.
-    if (ch.status !== 'open') return nack('channel_not_open');
-    if (ch.lockedBy) return nack('channel_busy');
+    const refusedNow = refusal(ch, 'deposit');
+    if (refusedNow) return nack(refusedNow);
     if (this.outpointInUse(grant.outpoint)) return nack('deposit_in_use');
-    ch.peerDeposits.push(deposit);
+    addPeerDeposit(ch, deposit);
     this.outbox.push({ peerId, msg: { t: 'add_deposit_ack', ch: ch.id, outpoint: grant.outpoint } });
     this.pendingEvents.push({ type: 'channel_updated', channel_id: ch.id, status: ch.status });
     await this.committer.commit();
@@ -1513,8 +1483,7 @@ export class Treasury {
   private async applyAddDepositAck(ch: Channel, outpoint: string): Promise<void> {
     const id = ch.adding.find((d) => this.state.deposits[d]?.outpoint === outpoint);
     if (id) {
-      ch.adding = ch.adding.filter((d) => d !== id);
-      ch.myDeposits.push(id);
+      completeAdd(ch, id);
       this.pendingEvents.push({ type: 'channel_updated', channel_id: ch.id, status: ch.status });
       await this.committer.commit();
     }
@@ -1524,7 +1493,7 @@ export class Treasury {
   private applyAddDepositNack(ch: Channel, outpoint: string, code: string): void {
     const id = ch.adding.find((d) => this.state.deposits[d]?.outpoint === outpoint);
     if (id) {
-      ch.adding = ch.adding.filter((d) => d !== id);
+      cancelAdd(ch, id);
       const dep = this.state.deposits[id]!;
       dep.status = 'free';
       delete dep.channelId;
@@ -1539,29 +1508,13 @@ export class Treasury {
   private applyRemoveDeposit(peerId: string, ch: Channel, outpoint: string): void {
     const dep = ch.peerDeposits.find((d) => d.outpoint === outpoint);
     if (dep) {
-      if (ch.status !== 'open' || ch.lockedBy) {
-        this.outbox.push({
-          peerId,
-          msg: {
-            t: 'remove_deposit_nack',
-            ch: ch.id,
-            outpoint,
-            code: ch.lockedBy ? 'channel_busy' : 'channel_not_open',
-          },
-        });
-        void this.committer.commit().catch(() => undefined);
-        return;
-      }
       // The owner checked its own (conservative) balance; we check ours too before forgetting the keys.
-      if (peerDepositTotal(ch) - dep.value - ch.received + ch.sent < 0n) {
-        this.outbox.push({
-          peerId,
-          msg: { t: 'remove_deposit_nack', ch: ch.id, outpoint, code: 'insufficient_funds' },
-        });
+      const code = removePeerDeposit(ch, dep);
+      if (code) {
+        this.outbox.push({ peerId, msg: { t: 'remove_deposit_nack', ch: ch.id, outpoint, code } });
         void this.committer.commit().catch(() => undefined);
         return;
       }
-      ch.peerDeposits = ch.peerDeposits.filter((d) => d !== dep);
       this.pendingEvents.push({ type: 'channel_updated', channel_id: ch.id, status: ch.status });
     }
     this.outbox.push({ peerId, msg: { t: 'remove_deposit_ack', ch: ch.id, outpoint } });
@@ -1572,8 +1525,7 @@ export class Treasury {
     const id = ch.removing.find((d) => this.state.deposits[d]?.outpoint === outpoint);
     // Once closed, our own settlement may spend it even though the peer dropped it: the chain decides.
     if (id && ch.status !== 'closed') {
-      ch.removing = ch.removing.filter((d) => d !== id);
-      ch.myDeposits = ch.myDeposits.filter((d) => d !== id);
+      completeRemove(ch, id);
       const dep = this.state.deposits[id]!;
       dep.status = 'free';
       delete dep.channelId;
@@ -1705,8 +1657,7 @@ export class Treasury {
 
   private getOpenChannel(id: string): Channel {
     const ch = this.getChannel(id);
-    if (ch.status === 'closed') throw new TreasuryError('channel_closed', `channel ${id} was settled`);
-    if (ch.status !== 'open') throw new TreasuryError('channel_not_open', `channel ${id} is ${ch.status}`);
+    assertOpen(ch);
     return ch;
   }
 

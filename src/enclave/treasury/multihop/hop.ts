@@ -5,6 +5,7 @@
  * the checks a message must pass (the sender's view of our channel, τ's txid, its signatures) are here.
  */
 import type { MhHopWire, MultiHopMessage } from '../../protocol/messages.ts';
+import { lock, refusal } from '../channel.ts';
 import { TreasuryError, type TreasuryErrorCode } from '../errors.ts';
 import { forwardFee } from '../routing.ts';
 import { spendable } from '../state.ts';
@@ -57,8 +58,9 @@ export class HopMessages {
     }
     if (this.h.isCommittee()) return refuse('multihop_unsupported');
     const ch = this.h.state.channels[msg.ch];
-    if (!ch || ch.peerId !== peerId || ch.status !== 'open') return refuse('channel_not_open');
-    if (!isFree(ch)) return refuse('channel_busy');
+    if (!ch || ch.peerId !== peerId) return refuse('channel_not_open');
+    const busy = refusal(ch, 'lock');
+    if (busy) return refuse(busy);
     // Payments still in flight on the channel make the two views differ: busy for now, retry.
     if (!matches(this.h.state, this.h.nodeId, hop, ch)) return refuse('channel_busy');
     const role = j === msg.route.length - 1 ? 'destination' : 'intermediary';
@@ -73,7 +75,7 @@ export class HopMessages {
       } catch (err) {
         return refuse(err instanceof TreasuryError ? err.code : 'state_mismatch');
       }
-      ch.lockedBy = msg.pid;
+      lock(ch, msg.pid);
       this.p.put<MhSigned>({ ...base, phase: 'signed', hops, tx: signed, txid: spend.txid });
       this.h.queue(peerId, { t: 'mh_signed', pid: msg.pid, hops: hops.map(toWire), tx: signed });
       await this.h.commit();
@@ -90,8 +92,8 @@ export class HopMessages {
     if (free.length === 0) return refuse('channel_busy');
     const next = free.find((c) => spendable(this.h.state, c) >= out);
     if (!next) return refuse('insufficient_capacity');
-    ch.lockedBy = msg.pid;
-    next.lockedBy = msg.pid;
+    lock(ch, msg.pid);
+    lock(next, msg.pid);
     const rec = this.p.put<MhLocked>({ ...base, phase: 'locked', hops: [...hops, this.p.describe(next, out)] });
     this.h.queue(nextPeer, this.p.lockMessage(rec));
     this.p.arm(rec);

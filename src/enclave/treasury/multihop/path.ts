@@ -4,13 +4,14 @@
  * enclave may sign τ's inputs with. Pure functions of the treasury's state: no message, no seal.
  */
 import type { MhHopWire } from '../../protocol/messages.ts';
+import { refusal } from '../channel.ts';
 import { localBalance, remoteBalance, type Channel, type TreasuryState } from '../state.ts';
 import { planPathSettlement, type PathInput, type SpendPlan } from '../transactions.ts';
 import type { MhHop } from './records.ts';
 
 /** A channel a new multi-hop payment may lock: no other payment holds it, no deposit is joining or leaving. */
 export function isFree(c: Channel): boolean {
-  return !c.lockedBy && c.adding.length === 0 && c.removing.length === 0;
+  return refusal(c, 'lock') === null;
 }
 
 /** Our open channels to `peer` whose payout the peer has given (so a τ can pay it). */

@@ -3,6 +3,7 @@
  * (the call resolves) or aborted (it rejects). Everything after the LOCK is the hops' protocol (hop.ts).
  */
 import { bytesToHex } from '../../../../enclave-sim/encoding.ts';
+import { lock } from '../channel.ts';
 import { TreasuryError } from '../errors.ts';
 import { findRoute } from '../routing.ts';
 import { spendable } from '../state.ts';
@@ -49,7 +50,7 @@ export async function pay(
     feeRate,
     phase: 'locked',
   };
-  ch.lockedBy = pid;
+  lock(ch, pid);
   p.put(rec);
   h.queue(route[1]!, p.lockMessage(rec));
   const done = p.wait(pid, ch.id);

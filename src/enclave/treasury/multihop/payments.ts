@@ -7,6 +7,7 @@
  */
 import { TREASURY_ERRORS as ERROR_CODES, TreasuryError, type TreasuryErrorCode } from '../errors.ts';
 import type { MultiHopMessage } from '../../protocol/messages.ts';
+import { applyHopCredit, applyHopDebit, unlock } from '../channel.ts';
 import type { Channel } from '../state.ts';
 import type { MultiHopHost, MultiHopResult } from './host.ts';
 import { describe, toWire } from './path.ts';
@@ -122,7 +123,7 @@ export class Payments {
 
   /** A channel of a released payment is being settled: it no longer needs the lock; the payment is done once none is held. */
   channelClosing(rec: MhReleased, ch: Channel): MhReleased | MhDone {
-    if (ch.lockedBy === rec.pid) delete ch.lockedBy;
+    unlock(ch, rec.pid);
     if (this.myChannels(rec).every((c) => c.lockedBy !== rec.pid)) return this.finish(rec, false);
     return rec;
   }
@@ -131,7 +132,7 @@ export class Payments {
     const i = rec.index;
     if (i > 0) {
       const prev = this.h.state.channels[rec.hops[i - 1]!.ch]!;
-      prev.received += rec.amounts[i - 1]!;
+      applyHopCredit(prev, rec.amounts[i - 1]!);
       if (i === rec.route.length - 1) {
         this.h.event({
           type: 'pay_received',
@@ -145,10 +146,9 @@ export class Payments {
     }
     if (i < rec.route.length - 1) {
       const next = this.h.state.channels[rec.hops[i]!.ch]!;
-      next.sent += rec.amounts[i]!;
       // Released from downstream: the peer had everything we sent before the lock (its view matched
       // ours) and applied this payment before releasing.
-      if (acknowledged) next.acked = next.sent;
+      applyHopDebit(next, rec.amounts[i]!, acknowledged);
       this.h.event({ type: 'channel_updated', channel_id: next.id, status: next.status });
     }
   }
@@ -212,7 +212,7 @@ export class Payments {
   }
 
   unlock(rec: MhHolding): void {
-    for (const c of this.myChannels(rec)) if (c.lockedBy === rec.pid) delete c.lockedBy;
+    for (const c of this.myChannels(rec)) unlock(c, rec.pid);
   }
 
   myChannels(rec: MhHolding): Channel[] {

@@ -7,6 +7,7 @@
  * double-spends); a committed hop settles its path channels only with τ; a released hop settles in the
  * new state. τ handed out freezes the path: see the `tauOut` field of a committed record (records.ts).
  */
+import { unlock } from '../channel.ts';
 import { TreasuryError } from '../errors.ts';
 import type { Channel } from '../state.ts';
 import { valuePaidTo } from '../transactions.ts';
@@ -74,7 +75,7 @@ export class HeldChannels {
         if (rec && inPhase(rec, 'committed')) return this.handOutTau(rec, ch);
         return null;
       default:
-        delete ch.lockedBy;
+        unlock(ch);
         return null;
     }
   }
@@ -133,7 +134,7 @@ export class HeldChannels {
   ): void {
     const rec = this.p.holding(ch);
     if (!rec || !isHolding(rec)) {
-      if (stepWithoutRecord('settled', 'intermediary')?.action === 'drop_lock') delete ch.lockedBy;
+      if (stepWithoutRecord('settled', 'intermediary')?.action === 'drop_lock') unlock(ch);
       return;
     }
     // τ is this payment's outcome only while the payment still holds the channel (it cannot have moved
