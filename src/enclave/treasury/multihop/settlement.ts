@@ -134,7 +134,8 @@ export class HeldChannels {
   ): void {
     const rec = this.p.holding(ch);
     if (!rec || !isHolding(rec)) {
-      if (stepWithoutRecord('settled', 'intermediary')?.action === 'drop_lock') unlock(ch);
+      const row = rec ? step(rec, 'settled') : stepWithoutRecord('settled', 'intermediary');
+      if (row?.action === 'drop_lock') unlock(ch);
       return;
     }
     // τ is this payment's outcome only while the payment still holds the channel (it cannot have moved
