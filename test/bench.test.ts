@@ -9,7 +9,12 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { BenchResult } from '../src/bench/report.ts';
+import type { ScenarioRow } from '../src/bench/scenario.ts';
 import { tempDir } from './helpers/network.ts';
+
+/** The JSON as written: a row's group is any string to this test, which checks rather than trusts it. */
+type Json = Omit<BenchResult, 'scenarios'> & { scenarios: Array<Omit<ScenarioRow, 'group'> & { group: string }> };
 
 const run = promisify(execFile);
 
@@ -22,21 +27,21 @@ test('bench --tiny: figures for every scenario, every payment checked', { timeou
     { maxBuffer: 16 * 1024 * 1024 },
   );
   assert.match(r.stdout, /ratio vs Lightning-style model/);
-  const json = JSON.parse(await readFile(out, 'utf8'));
+  const json = JSON.parse(await readFile(out, 'utf8')) as Json;
   assert.ok(json.machine.cores >= 1);
   assert.ok(typeof json.ratio_vs_lightning.unbatched === 'number');
   assert.ok(
     typeof json.ratio_vs_ldk.unbatched === 'number' && typeof json.ratio_vs_ldk.pipelined === 'number',
     'ratio_vs_ldk',
   );
-  assert.equal(json.scenarios.filter((s: { group: string }) => s.group === 'ldk').length, 2);
-  assert.equal(
-    json.scenarios.filter((s: { group: string }) => s.group === 'teechain-multihop').length,
-    2,
-    'multi-hop: 2 and 3 hops',
-  );
+  assert.equal(json.scenarios.filter((s) => s.group === 'ldk').length, 2);
+  assert.equal(json.scenarios.filter((s) => s.group === 'teechain-multihop').length, 2, 'multi-hop: 2 and 3 hops');
   assert.equal(json.ldk_close?.verified, true, `LDK cooperative close: ${json.ldk_close?.error}`);
-  const measured = json.scenarios.filter((s: { group: string }) => s.group !== 'unavailable');
+  const ids = json.scenarios.map((s) => s.id);
+  assert.equal(new Set(ids).size, ids.length, `scenario ids unique: ${ids}`);
+  for (const id of ['channel.unbatched', 'channel.both_directions', 'committee2.batch100', 'pairs1', 'rest.32clients'])
+    assert.ok(ids.includes(id), `no scenario '${id}' in ${ids}`);
+  const measured = json.scenarios.filter((s) => s.group !== 'unavailable');
   assert.ok(measured.length >= 8);
   for (const s of measured) {
     for (const k of ['name', 'payments_per_s', 'p50_ms', 'p99_ms']) assert.ok(k in s, `${s.name}: ${k}`);

@@ -4,6 +4,8 @@
  */
 export interface ChartRow {
   name: string;
+  /** The baselines (Lightning-style model, LDK) get their own colour. */
+  group: string;
   payments_per_s: number;
   p50_ms: number;
   p99_ms: number;
@@ -32,7 +34,7 @@ export function renderChart(rows: ChartRow[], title: string): string {
   rows.forEach((r, i) => {
     const y = top + i * rowH;
     const w = r.payments_per_s > 0 ? Math.max(2, (Math.log10(Math.max(1, r.payments_per_s)) / logMax) * barW) : 0;
-    const color = r.name.startsWith('lightning') || r.name.startsWith('ldk') ? '#d9822b' : '#2b6cb0';
+    const color = r.group.startsWith('lightning') || r.group === 'ldk' ? '#d9822b' : '#2b6cb0';
     out.push(`<text x="10" y="${y + 14}">${esc(r.name)}</text>`);
     out.push(`<rect x="${labelW}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 6}" fill="${color}"/>`);
     out.push(

@@ -23,6 +23,13 @@ export interface Agent {
   stop(): Promise<void>;
 }
 
+/** What an agent process says over IPC (src/bench/agent.ts). */
+type AgentMessage =
+  | { type: 'ready'; node_id: string; p2p: string; rest_url: string; token_file: string }
+  | { type: 'result'; result: LoadResult }
+  | { type: 'usage'; rss_mb: number; cpu_ms: number }
+  | { type: 'error'; message: string };
+
 export async function spawnAgent(name: string, opts: DaemonOptions): Promise<Agent> {
   // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles every agent (NODE_OPTIONS refuses --cpu-prof).
   const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -41,19 +48,19 @@ export async function spawnAgent(name: string, opts: DaemonOptions): Promise<Age
   proc.stderr!.on('data', (d: Buffer) => {
     stderr += d.toString();
   });
-  const ready = await new Promise<{ node_id: string; p2p: string; rest_url: string; token_file: string }>(
-    (resolve, reject) => {
-      proc.once('message', (m: any) => (m.type === 'ready' ? resolve(m) : reject(new Error(String(m.message)))));
-      proc.once('exit', (code) => reject(new Error(`agent ${name} exited ${code}: ${stderr}`)));
-    },
-  );
+  const ready = await new Promise<Extract<AgentMessage, { type: 'ready' }>>((resolve, reject) => {
+    proc.once('message', (m: AgentMessage) =>
+      m.type === 'ready' ? resolve(m) : reject(new Error(m.type === 'error' ? m.message : `agent ${name}: ${m.type}`)),
+    );
+    proc.once('exit', (code) => reject(new Error(`agent ${name} exited ${code}: ${stderr}`)));
+  });
   const api = await ApiClient.forNode({ restUrl: ready.rest_url, tokenFile: ready.token_file });
-  const ask = <T>(msg: unknown, type: string) =>
-    new Promise<T>((resolve, reject) => {
-      const on = (m: any) => {
+  const ask = <K extends 'result' | 'usage'>(msg: object, type: K) =>
+    new Promise<Extract<AgentMessage, { type: K }>>((resolve, reject) => {
+      const on = (m: AgentMessage) => {
         if (m.type === type) {
           proc.off('message', on);
-          resolve(m as T);
+          resolve(m as Extract<AgentMessage, { type: K }>);
         }
         if (m.type === 'error') {
           proc.off('message', on);
@@ -61,14 +68,14 @@ export async function spawnAgent(name: string, opts: DaemonOptions): Promise<Age
         }
       };
       proc.on('message', on);
-      proc.send(msg as object);
+      proc.send(msg);
     });
   return {
     name,
     nodeId: ready.node_id,
     p2p: ready.p2p,
     api,
-    load: async (req) => (await ask<{ result: LoadResult }>({ cmd: 'load', ...req }, 'result')).result,
+    load: async (req) => (await ask({ cmd: 'load', ...req }, 'result')).result,
     usage: () => ask({ cmd: 'usage' }, 'usage'),
     stop: async () => {
       if (proc.exitCode !== null) return;

@@ -6,6 +6,9 @@
  */
 import type { Quote } from '../../../enclave-sim/quote.ts';
 import type { PeerRoster } from '../committee/roster.ts';
+import { recordFromSealed, type FlatMhRecord, type MhPayment } from './multihop/records.ts';
+
+export type { MhHop, MhPayment, MhPhase } from './multihop/records.ts';
 
 /**
  * Deposit life cycle: pending (address given, not yet confirmed) → free → in_channel ⇄ free → spent. A deposit
@@ -160,56 +163,6 @@ export interface TreasuryState {
   payRefs?: Record<string, { ch: string; pos: bigint; amt: number; fp: string }>;
 }
 
-/** One channel of a multi-hop path as its sender describes it: enough for every hop to build the path settlement. */
-export interface MhHop {
-  ch: string;
-  /** Node ids of the paying and the paid side of this channel. */
-  from: string;
-  to: string;
-  /** What moves from `from` to `to` on this channel (the amount delivered plus downstream fees). */
-  amount: bigint;
-  /** Each side's balance in the old state. */
-  fromOld: bigint;
-  toOld: bigint;
-  fromPayout: string;
-  toPayout: string;
-  /** Every deposit in the channel (both sides'). */
-  inputs: Array<{ outpoint: string; value: bigint; witnessScript: string }>;
-}
-
-/** `released`: the new state is applied, the channels still locked (τ may be held upstream); `done`: unlocked. */
-export type MhPhase = 'locked' | 'signed' | 'committed' | 'released' | 'done' | 'aborted';
-
-export interface MhPayment {
-  pid: string;
-  /** Node ids from the payer to the destination. */
-  route: string[];
-  /** This treasury's place in `route`. */
-  index: number;
-  /** What moves on each channel of the path (amounts[i] from route[i] to route[i + 1]). */
-  amounts: bigint[];
-  /** Channel descriptions known here: hops 0..index while locking, all of them from signing on. */
-  hops: MhHop[];
-  feeRate: number;
-  phase: MhPhase;
-  /** The path settlement τ: partly signed (signed), fully signed (committed and after). */
-  tx?: string;
-  txid?: string;
-  /** Why it was aborted, or how it ended on chain. */
-  code?: string;
-  /** Resolved payments are kept for a while (to answer re-sent messages), slimmed, then dropped. */
-  resolvedAt?: number;
-  /** The payer's first channel. */
-  channel?: string;
-  /**
-   * τ was handed to the host (a settlement while committed): the path channels stay locked until the chain
-   * shows τ or another spend of one of its inputs; this hop never passes a release or an unlock on.
-   */
-  tauOut?: boolean;
-  /** Done without the unlock wave (its channels closed, or the chain showed τ): nothing to pass on, even on resync. */
-  quiet?: boolean;
-}
-
 // bigint values are written as "<digits>n" strings: no other string in the state is all digits + 'n'.
 const BIGINT_RE = /^-?\d+n$/;
 
@@ -222,6 +175,10 @@ export function decodeState(bytes: Uint8Array): TreasuryState {
     typeof v === 'string' && BIGINT_RE.test(v) ? BigInt(v.slice(0, -1)) : v,
   ) as TreasuryState;
   if (state.version !== 1) throw new Error(`sealed state: unknown version ${String(state.version)}`);
+  // Multi-hop records sealed before each phase had its own type are read into the type of their phase.
+  if (state.multihop)
+    for (const [pid, rec] of Object.entries(state.multihop as Record<string, FlatMhRecord | MhPayment>))
+      state.multihop[pid] = recordFromSealed(rec);
   return state;
 }
 

@@ -1,0 +1,99 @@
+/**
+ * Committee chains: both treasuries of a channel replicated over L members (L node processes per side, each
+ * its own enclave), the primary paying 1 sat at a time, unbatched and in batches of 100. Every payment is
+ * committed by a majority of its side's committee before it counts, so this measures what replication costs.
+ */
+import { join } from 'node:path';
+import { readJoinTokens } from '../../node/secret-file.ts';
+import type { BenchConfig } from '../config.ts';
+import { movedExactly, openFundedChannel, totals, type Agent } from '../cluster.ts';
+import { stage, type BenchEnv, type Scenario, type Stage } from '../scenario.ts';
+
+interface Committees {
+  /** Each side's members, its primary first. */
+  xs: Agent[];
+  ys: Agent[];
+  channelId: string;
+}
+
+/** Waits until a primary's committee has every member joined, connected and caught up. */
+async function waitForCommittee(primary: Agent): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const c = await primary.api
+      .request<{ formed: boolean; seq: number; acked_seq: number; members: Array<{ connected: boolean }> }>(
+        'GET',
+        '/v1/committee',
+      )
+      .catch(() => null);
+    if (c?.formed && c.members.every((m) => m.connected) && c.acked_seq === c.seq) return;
+    if (Date.now() > deadline) throw new Error(`the committee of ${primary.name} did not form within 60 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** One side: a lone node for L = 1, else a primary and L - 1 backups admitted with the operator's join tokens. */
+async function side(env: BenchEnv, name: string, length: number): Promise<Agent[]> {
+  if (length === 1) return [await env.agent(`${name}-c1`)];
+  const primary = await env.agent(`${name}-c${length}`, { committee: { size: length } });
+  const members = [primary];
+  const tokens = await readJoinTokens(join(env.dir, primary.name)); // the operator's say for each backup
+  for (let i = 1; i < length; i++)
+    members.push(await env.agent(`${name}-c${length}-b${i}`, { backupOf: primary.p2p, joinToken: tokens[i - 1]! }));
+  await waitForCommittee(primary);
+  return members;
+}
+
+function committeeNote(length: number): string {
+  if (length === 1) return `2 processes: each side a primary alone`;
+  const backups = `${length - 1} backup${length > 2 ? 's' : ''}`;
+  return `${2 * length} processes: each side a primary and ${backups}, ${Math.floor(length / 2) + 1}-of-${length}`;
+}
+
+function committeeLoad(
+  length: number,
+  kind: 'unbatched' | 'batch100',
+  count: number,
+  batch: number,
+  window: number,
+): Scenario<Committees> {
+  return {
+    id: `committee${length}.${kind}`,
+    name: `teechain committee length ${length} ${kind === 'unbatched' ? 'unbatched (1 in flight)' : 'batch=100'}`,
+    group: 'teechain-committee',
+    payments: count,
+    batch,
+    note: committeeNote(length),
+    async measure({ xs, ys, channelId }, meter) {
+      const [x, y] = [xs[0]!, ys[0]!];
+      const before = await totals(x, y, channelId);
+      const { result, usage } = await meter([...xs, ...ys], () =>
+        x.load({ channelId, count, batch, window, amountSat: 1 }),
+      );
+      const after = await totals(x, y, channelId);
+      return {
+        payments_per_s: count / result.seconds,
+        latency: result.latency,
+        verified: result.failed === 0 && movedExactly(before, after, BigInt(count), 0n),
+        usage,
+      };
+    },
+  };
+}
+
+/** committee<L>.unbatched and committee<L>.batch100 on one pair of committees of length L. */
+export function committeeStage({ sizes }: BenchConfig, length: number): Stage {
+  return stage<Committees>({
+    title: `committees of length ${length}`,
+    async setUp(env) {
+      const xs = await side(env, 'alice', length);
+      const ys = await side(env, 'bob', length);
+      return { xs, ys, channelId: await openFundedChannel(xs[0]!, ys[0]!, 50_000_000) };
+    },
+    tearDown: ({ xs, ys }, env) => env.stop([...xs, ...ys]),
+    scenarios: [
+      committeeLoad(length, 'unbatched', Math.max(20, Math.round(sizes.committeeN / 20)), 1, 1),
+      committeeLoad(length, 'batch100', sizes.committeeN, 100, 4),
+    ],
+  });
+}

@@ -1,0 +1,215 @@
+/**
+ * The protocol messages at every hop (README "Multi-hop payments"): LOCK travels payer → destination,
+ * SIGN back, COMMIT forward, RELEASE back, UNLOCK forward; an ABORT can travel either way before COMMIT.
+ * Each handler looks its case up in the transition table (phases.ts) and does nothing when it has no row;
+ * the checks a message must pass (the sender's view of our channel, τ's txid, its signatures) are here.
+ */
+import type { MhHopWire, MultiHopMessage } from '../../protocol/messages.ts';
+import { lock, refusal } from '../channel.ts';
+import { TreasuryError, type TreasuryErrorCode } from '../errors.ts';
+import { forwardFee } from '../routing.ts';
+import { spendable } from '../state.ts';
+import { completePathAsPayer, pathWitnessed, signPathInputs, txidOf, type SpendPlan } from '../transactions.ts';
+import type { Payments } from './payments.ts';
+import { fromWire, isFree, keysFor, matches, openChannelsTo, pathInputs, plan, sameHop, toWire } from './path.ts';
+import { step, stepWithoutRecord } from './phases.ts';
+import { baseOf, inPhase, isHolding, type MhCommitted, type MhLocked, type MhSigned } from './records.ts';
+
+type Lock = Extract<MultiHopMessage, { t: 'mh_lock' }>;
+
+export class HopMessages {
+  constructor(private readonly p: Payments) {}
+
+  private get h() {
+    return this.p.h;
+  }
+
+  private keys = (outpoint: string) => keysFor(this.h.state, outpoint);
+
+  async onLock(peerId: string, msg: Lock): Promise<void> {
+    const known = this.p.get(msg.pid);
+    if (known) {
+      if (step(known, 'mh_lock', peerId)?.action === 'resend_abort' && known.phase === 'aborted') {
+        this.h.queue(peerId, { t: 'mh_abort', pid: msg.pid, code: known.code });
+        await this.h.commit();
+      }
+      return;
+    }
+    const j = msg.hops.length;
+    const amounts = msg.amounts.map(BigInt);
+    const hops = msg.hops.map(fromWire);
+    const hop = hops[j - 1]!;
+    const base = { pid: msg.pid, route: msg.route, index: j, amounts, feeRate: msg.fee_rate };
+    const refuse = async (code: TreasuryErrorCode | string) => {
+      this.p.refused({ ...base, phase: 'aborted', code, txid: null, resolvedAt: Date.now() }, peerId);
+      await this.h.commit();
+    };
+    if (
+      msg.route.length !== amounts.length + 1 ||
+      msg.route[j] !== this.h.nodeId ||
+      msg.route[j - 1] !== peerId ||
+      hop.ch !== msg.ch ||
+      hop.from !== peerId ||
+      hop.to !== this.h.nodeId ||
+      hop.amount !== amounts[j - 1] ||
+      new Set(msg.route).size !== msg.route.length
+    ) {
+      return refuse('invalid_argument');
+    }
+    if (this.h.isCommittee()) return refuse('multihop_unsupported');
+    const ch = this.h.state.channels[msg.ch];
+    if (!ch || ch.peerId !== peerId) return refuse('channel_not_open');
+    const busy = refusal(ch, 'lock');
+    if (busy) return refuse(busy);
+    // Payments still in flight on the channel make the two views differ: busy for now, retry.
+    if (!matches(this.h.state, this.h.nodeId, hop, ch)) return refuse('channel_busy');
+    const role = j === msg.route.length - 1 ? 'destination' : 'intermediary';
+    const row = stepWithoutRecord('mh_lock', role, 'upstream');
+    if (row?.action === 'sign_and_return') {
+      // The destination: every channel is described now; build τ, sign what we can, send it back.
+      let signed: string;
+      let spend: SpendPlan;
+      try {
+        spend = plan(hops, msg.fee_rate);
+        signed = signPathInputs(spend.spend.tx.toHex(), pathInputs(hops), this.keys);
+      } catch (err) {
+        return refuse(err instanceof TreasuryError ? err.code : 'state_mismatch');
+      }
+      lock(ch, msg.pid);
+      this.p.put<MhSigned>({ ...base, phase: 'signed', hops, tx: signed, txid: spend.txid });
+      this.h.queue(peerId, { t: 'mh_signed', pid: msg.pid, hops: hops.map(toWire), tx: signed });
+      await this.h.commit();
+      return;
+    }
+    if (row?.action !== 'lock_and_forward') return;
+    const out = amounts[j]!;
+    if (amounts[j - 1]! - out < forwardFee(this.h.state.config.fees, out)) return refuse('fee_insufficient');
+    const nextPeer = msg.route[j + 1]!;
+    if (!this.h.connected(nextPeer)) return refuse('peer_not_connected');
+    const candidates = openChannelsTo(this.h.state, nextPeer);
+    if (candidates.length === 0) return refuse('no_route');
+    const free = candidates.filter(isFree);
+    if (free.length === 0) return refuse('channel_busy');
+    const next = free.find((c) => spendable(this.h.state, c) >= out);
+    if (!next) return refuse('insufficient_capacity');
+    lock(ch, msg.pid);
+    lock(next, msg.pid);
+    const rec = this.p.put<MhLocked>({ ...base, phase: 'locked', hops: [...hops, this.p.describe(next, out)] });
+    this.h.queue(nextPeer, this.p.lockMessage(rec));
+    this.p.arm(rec);
+    await this.h.commit();
+  }
+
+  async onSigned(peerId: string, pid: string, wire: MhHopWire[], tx: string): Promise<void> {
+    const rec = this.p.get(pid);
+    const row = rec && step(rec, 'mh_signed', peerId);
+    if (!row || !inPhase(rec, 'locked')) return;
+    const hops = wire.map(fromWire);
+    const consistent =
+      hops.length === rec.route.length - 1 &&
+      hops.every((h, i) => h.from === rec.route[i] && h.to === rec.route[i + 1] && h.amount === rec.amounts[i]) &&
+      rec.hops.every((h, i) => sameHop(h, hops[i]!));
+    let spend: SpendPlan | null = null;
+    try {
+      if (consistent) spend = plan(hops, rec.feeRate);
+    } catch {
+      spend = null;
+    }
+    if (!spend || txidOf(tx) !== spend.txid) {
+      this.p.abort(rec, 'state_mismatch');
+      await this.h.commit();
+      return;
+    }
+    const signed: MhSigned = {
+      ...baseOf(rec),
+      phase: 'signed',
+      hops,
+      tx: signPathInputs(tx, pathInputs(hops), this.keys),
+      txid: spend.txid,
+    };
+    this.p.disarm(pid);
+    if (row.action === 'countersign') {
+      this.p.put(signed);
+      this.h.queue(rec.route[rec.index - 1]!, { t: 'mh_signed', pid, hops: wire, tx: signed.tx });
+      await this.h.commit();
+      return;
+    }
+    // The payer: τ must now be complete; from here on there is no abort.
+    const complete = completePathAsPayer(signed.tx, pathInputs(hops), this.keys);
+    if (!complete) {
+      this.p.abort(signed, 'state_mismatch');
+      await this.h.commit();
+      return;
+    }
+    this.p.put<MhCommitted>({ ...signed, phase: 'committed', tx: complete, tauOut: false });
+    this.h.queue(rec.route[1]!, { t: 'mh_commit', pid, tx: complete });
+    await this.h.commit();
+  }
+
+  async onCommit(peerId: string, pid: string, tx: string): Promise<void> {
+    const rec = this.p.get(pid);
+    if (!rec || !step(rec, 'mh_commit', peerId) || !inPhase(rec, 'signed')) return;
+    // The payer verified every signature of τ before committing (its enclave runs this code); a hop
+    // checks that this is the τ it signed, complete. Verifying every signature again at every hop would
+    // cost each hop one ECDSA verification per input of the path, per payment.
+    if (txidOf(tx) !== rec.txid || !pathWitnessed(tx, pathInputs(rec.hops).length)) return;
+    if (rec.index === rec.route.length - 1) {
+      // Everyone before us is committed: the new state is certain.
+      this.p.release({ ...rec, tx });
+    } else {
+      this.p.put<MhCommitted>({ ...rec, phase: 'committed', tx, tauOut: false });
+      this.h.queue(rec.route[rec.index + 1]!, { t: 'mh_commit', pid, tx });
+    }
+    await this.h.commit();
+  }
+
+  async onRelease(peerId: string, pid: string): Promise<void> {
+    const rec = this.p.get(pid);
+    if (!rec || !step(rec, 'mh_release', peerId) || !inPhase(rec, 'committed')) return;
+    this.p.release(rec);
+    await this.h.commit();
+    if (rec.index === 0) this.p.settleWaiter(rec);
+  }
+
+  async onUnlock(peerId: string, pid: string): Promise<void> {
+    const rec = this.p.get(pid);
+    if (!rec || !step(rec, 'mh_unlock', peerId) || !inPhase(rec, 'released')) return;
+    this.p.finish(rec, true);
+    await this.h.commit();
+  }
+
+  /**
+   * An abort from a neighbour. Before COMMIT, always. Committed, only from downstream: a downstream hop
+   * aborts only while it is not committed (so no hop after it holds τ complete) and only because the old
+   * state won (its own or a neighbour's old-state settlement, or an abort from its downstream for that
+   * reason); the committed hops upstream, the only ones holding τ complete, drop it together, so τ is
+   * never broadcast and the old state is the outcome everywhere.
+   */
+  async onAbort(peerId: string, pid: string, code: string): Promise<void> {
+    const rec = this.p.get(pid);
+    if (!rec || !step(rec, 'mh_abort', peerId) || !isHolding(rec)) return;
+    this.p.abort(rec, code, peerId);
+    await this.h.commit();
+  }
+
+  /** After a reconnection: re-send what the peer may have missed, from the sealed records. */
+  resync(peerId: string): void {
+    for (const rec of Object.values(this.p.records())) {
+      const row = step(rec, 'reconnected', peerId);
+      if (!row) continue;
+      const prev = rec.route[rec.index - 1];
+      const next = rec.route[rec.index + 1];
+      if (row.action === 'resend_lock' && inPhase(rec, 'locked')) this.h.queue(peerId, this.p.lockMessage(rec));
+      else if (row.action === 'resend_signed' && inPhase(rec, 'signed'))
+        this.h.queue(peerId, { t: 'mh_signed', pid: rec.pid, hops: rec.hops.map(toWire), tx: rec.tx });
+      else if (row.action === 'resend_commit' && inPhase(rec, 'committed'))
+        this.h.queue(peerId, { t: 'mh_commit', pid: rec.pid, tx: rec.tx });
+      else if (row.action === 'resend_release' && prev === peerId)
+        this.h.queue(peerId, { t: 'mh_release', pid: rec.pid });
+      else if (row.action === 'resend_unlock' && next === peerId)
+        this.h.queue(peerId, { t: 'mh_unlock', pid: rec.pid });
+      else if (row.action === 'resend_abort' && inPhase(rec, 'aborted'))
+        this.h.queue(peerId, { t: 'mh_abort', pid: rec.pid, code: rec.code });
+    }
+  }
+}

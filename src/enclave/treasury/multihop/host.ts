@@ -1,0 +1,47 @@
+/**
+ * What the multi-hop code needs from the treasury it runs in: one interface, so that it never imports the
+ * Treasury class (which imports it). The events and chain look-ups are the parts of the treasury's own
+ * types that multi-hop uses; the treasury's fuller types fit them.
+ */
+import type { ChannelMessage, MultiHopMessage } from '../../protocol/messages.ts';
+import type { Channel, TreasuryState } from '../state.ts';
+
+/** The host events a multi-hop payment raises (a subset of the treasury's TreasuryEvent). */
+export type MultiHopEvent =
+  | { type: 'pay_received'; channel_id: string; amounts: number[]; total: string }
+  | { type: 'channel_updated'; channel_id: string; status: string };
+
+/** What multi-hop needs to know of a chain output: whether it is still unspent. */
+export interface TxOutState {
+  unspent: boolean;
+}
+
+export interface MultiHopHost {
+  readonly state: TreasuryState;
+  readonly nodeId: string;
+  identityKey(): string;
+  isCommittee(): boolean;
+  connected(peerId: string): boolean;
+  peers(): string[];
+  /** Queues a message for after the next seal (in order with the channel's payments). */
+  queue(peerId: string, msg: MultiHopMessage | ChannelMessage): void;
+  /** Sends now, outside any seal (gossip only: it is not state). */
+  sendNow(peerId: string, msg: MultiHopMessage): void;
+  commit(): Promise<void>;
+  /** An event for the host, released with the next seal. */
+  event(e: MultiHopEvent): void;
+  closeChannel(ch: Channel, settlement: NonNullable<Channel['settlement']>): void;
+  random(n: number): Uint8Array;
+  getTxOut(txid: string, vout: number): Promise<TxOutState | null>;
+  /** How long the payer waits for LOCK and SIGN before aborting (intermediaries wait twice that). */
+  timeoutMs: number;
+}
+
+/** What the payer's call resolves to once its payment is released. */
+export interface MultiHopResult {
+  payment_id: string;
+  route: string[];
+  amounts: string[];
+  fee_sat: string;
+  channel_id: string;
+}

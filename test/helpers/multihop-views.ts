@@ -1,0 +1,51 @@
+/** What the multi-hop protocol tests look at on a line of treasuries: balances, locks, what each channel moved. */
+import assert from 'node:assert/strict';
+import { decodeState, localBalance } from '../../src/enclave/treasury/state.ts';
+import type { MhCommitted, MhPayment } from '../../src/enclave/treasury/multihop/records.ts';
+import type { MeshNode } from './treasury-mesh.ts';
+
+/** Each node's balance on each of its channels, as [node][channel] → sat. */
+export function balances(nodes: MeshNode[], channels: string[]): Array<Record<string, bigint>> {
+  return nodes.map((n) =>
+    Object.fromEntries(
+      channels
+        .filter((c) => n.treasury.state.channels[c])
+        .map((c) => [c, localBalance(n.treasury.state, n.treasury.state.channels[c]!)]),
+    ),
+  );
+}
+
+/** No channel of any node is held by a multi-hop payment. */
+export function unlocked(nodes: MeshNode[]): boolean {
+  return nodes.every((n) => Object.values(n.treasury.state.channels).every((c) => !c.lockedBy));
+}
+
+/** Moved on each channel of a line (0 = old state, the amount = new state), after checking both ends agree. */
+export function outcome(nodes: MeshNode[], channels: string[], before: Array<Record<string, bigint>>): bigint[] {
+  const now = balances(nodes, channels);
+  return channels.map((ch, i) => {
+    const payer = nodes[i]!.treasury.channel(ch);
+    const payee = nodes[i + 1]!.treasury.channel(ch);
+    assert.equal(payer.local_balance_sat, payee.remote_balance_sat, `both ends of channel ${i} agree`);
+    assert.equal(payer.remote_balance_sat, payee.local_balance_sat, `both ends of channel ${i} agree`);
+    return before[i]![ch]! - now[i]![ch]!;
+  });
+}
+
+/** The phases of the multi-hop records in a sealed state. */
+export const phasesIn = (bytes: Uint8Array) => Object.values(decodeState(bytes).multihop ?? {}).map((r) => r.phase);
+
+/** A node's (first) multi-hop record. */
+export const recOf = (n: MeshNode) => Object.values(n.treasury.state.multihop ?? {})[0]!;
+
+/** τ's txid as a record knows it (null before signing). */
+export const txidIn = (rec: MhPayment): string | null => ('txid' in rec ? rec.txid : null);
+
+/** τ itself as a record holds it (from signing until the release drops it). */
+export const tauIn = (rec: MhPayment): string | undefined => ('tx' in rec ? rec.tx : undefined);
+
+/** The record, checked to be committed (τ complete, every hop described). */
+export function committed(rec: MhPayment | undefined): MhCommitted {
+  assert.equal(rec?.phase, 'committed');
+  return rec as MhCommitted;
+}
