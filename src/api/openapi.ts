@@ -107,7 +107,7 @@ export function openApiDocument() {
       },
       '/metrics': {
         get: {
-          summary: 'Prometheus metrics of this node (text exposition format; see README "Metrics")',
+          summary: 'Prometheus metrics of this node (text exposition format; see docs/operations.md)',
           security: [{ bearer: [] }],
           'x-access': 'read',
           responses: {

@@ -26,7 +26,7 @@ network:
              [--dashboard-port N | --no-dashboard] [--log-level fatal|error|warn|info|debug|trace|silent]
   network status | network down
   dashboard [--port N] [--log-level L]   the live dashboard of a running network (network up starts one too)
-  node start --rpc-url URL ... (see README: one node against an existing chain)
+  node start --rpc-url URL ... (see docs/operations.md: one node on its own)
              [--committee N [--threshold M] | --backup-of HOST:PORT --join-token-file FILE]   committee primary, or backup of one
   committee                     the node's committee: m-of-n, chain order, members up, replication
 

@@ -34,7 +34,7 @@ export interface NetworkOptions {
   /** First port; 0 picks free ports (saved in network.json so a resumed network keeps them). */
   basePort: number;
   fresh: boolean;
-  /** Members per treasury: 1 (no committee) or the primary plus N − 1 backups (README "Committee chains"). */
+  /** Members per treasury: 1 (no committee) or the primary plus N − 1 backups (docs/protocol/committees.md). */
   committee?: number;
   /** A user's own bitcoind instead of the embedded chain. */
   bitcoind?: { rpcUrl: string; rpcUser: string; rpcPassword: string };

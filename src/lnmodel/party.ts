@@ -51,7 +51,7 @@ export interface LoadResult {
   payments: number;
   seconds: number;
   paymentsPerSec: number;
-  /** Per payment, ms from submission until the payer's revoke_and_ack made it final (see README, "The Lightning-style baseline"). */
+  /** Per payment, ms from submission until the payer's revoke_and_ack made it final (see docs/benchmarks.md, "The Lightning-style baseline"). */
   latenciesMs: number[];
   /** How many times the payer's own commitment advanced during the run. */
   commitmentUpdates: number;

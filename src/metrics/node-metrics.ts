@@ -4,7 +4,7 @@
  * Counters and histograms are fed by the host's observer hooks (src/node/observer.ts) as things happen;
  * the gauges that describe state (channel balances, deposits, peers, chain height) are read from the node
  * when Prometheus scrapes, so they are never stale and cost nothing between scrapes. Every metric and its
- * labels is listed in the README ("Metrics").
+ * labels is listed in docs/operations.md ("Metrics").
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ChannelView, CommitteeView, DepositView } from '../enclave/treasury/interface.ts';

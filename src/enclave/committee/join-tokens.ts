@@ -1,5 +1,5 @@
 /**
- * One-time join tokens: the operator's say over who becomes a committee member (README "Committee chains").
+ * One-time join tokens: the operator's say over who becomes a committee member (docs/protocol/committees.md).
  *
  * An attested session proves only that the peer runs our code under our attestation service, which any
  * stranger's node does too; until the roster is full the primary would otherwise admit whoever asks, and

@@ -1,5 +1,5 @@
 /**
- * A committee's roster proof (README "Committee chains"): who its members are, each with a quote over its
+ * A committee's roster proof (docs/protocol/committees.md): who its members are, each with a quote over its
  * node id, so a channel peer can split the keys it hands over among those very enclaves instead of giving
  * them whole to the primary.
  *

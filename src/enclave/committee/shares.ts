@@ -1,6 +1,6 @@
 /**
  * Threshold secret sharing of the keys a committee must keep but no single member may hold alone:
- * the private keys a channel counterparty hands over for its deposits (README "Committee chains").
+ * the private keys a channel counterparty hands over for its deposits (docs/protocol/committees.md).
  *
  * Shamir's scheme over GF(256) from the shamir-secret-sharing package (audited, small, no
  * dependencies); this module only fixes the shapes we use and refuses the degenerate cases the

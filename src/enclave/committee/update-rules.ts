@@ -180,7 +180,7 @@ function totalsFault(
   was: { sent: bigint; received: bigint; acked: bigint },
 ): RuleRefusal | null {
   const grew = ch.sent >= was.sent && ch.received >= was.received && ch.acked >= was.acked;
-  // Lower totals only in the closure at a settlement a member after us reported signing (README "Committee chains").
+  // Lower totals only in the closure at a settlement a member after us reported signing (docs/protocol/committees.md).
   const r = replica.committee!.reported?.[id];
   if (
     !grew &&

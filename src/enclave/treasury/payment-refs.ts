@@ -1,5 +1,5 @@
 /**
- * Payment refs: the enclave's half of idempotency keys that survive crashes (README "REST wallet API").
+ * Payment refs: the enclave's half of idempotency keys that survive crashes (docs/api.md).
  *
  * The host journals every keyed payment (src/node/payment-journal.ts), but it can crash after the
  * enclave's debit is sealed and before its journal record is durable; a retry would then pay again.

@@ -1,5 +1,5 @@
 /**
- * Routing for multi-hop payments (README "Multi-hop payments"): channel announcements signed with each
+ * Routing for multi-hop payments (docs/protocol/multihop.md): channel announcements signed with each
  * treasury's identity key and flooded from peer to peer, and a shortest-path search with capacity as a
  * constraint and each intermediary's fee.
  *

@@ -3,7 +3,7 @@
  * settlements and releases. Segwit v0 only (P2WSH m-of-n deposits), which both Bitcoin Core and the
  * embedded bcoin node enforce.
  *
- * Fee policy (README "Settlement"): the side that settles or releases pays the whole fee out of its own
+ * Fee policy (docs/protocol/channels.md, "Settlement"): the side that settles or releases pays the whole fee out of its own
  * output, at the host's fee rate (capped). An output below DUST_LIMIT is not created; its value goes to
  * the fee, as Lightning trims dust outputs.
  */
@@ -250,7 +250,7 @@ export interface PathInput {
 }
 
 /**
- * The path settlement τ of a multi-hop payment (README "Multi-hop payments"): one transaction spending
+ * The path settlement τ of a multi-hop payment (docs/protocol/multihop.md): one transaction spending
  * every deposit of every channel on the path, paying each side of each channel its balance in the new
  * state. Outputs to the same script are merged (in order of first appearance); the payer's output pays
  * the fee; outputs below the dust limit are not created. Deterministic: every hop builds the same one.
