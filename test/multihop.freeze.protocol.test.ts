@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { Transaction } from 'bitcoinjs-lib';
 import { line, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
-import { balances, phasesIn, recOf, txidIn, unlocked } from './helpers/multihop-views.ts';
+import { balances, phasesIn, recOf, txidIn, unlocked, watch } from './helpers/multihop-views.ts';
 import { TreasuryError } from '../src/enclave/treasury/errors.ts';
 import { decodeState } from '../src/enclave/treasury/state.ts';
 
@@ -246,15 +246,7 @@ test('τ out, and the peer only says it settled the old state: nothing unlocks u
   mesh.onSeal = (name, bytes) => {
     if (name === 'n1' && phasesIn(bytes).includes('committed')) mesh.block('n1', 'n2');
   };
-  let paid: boolean | null = null;
-  void a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1).then(
-    () => {
-      paid = true;
-    },
-    () => {
-      paid = false;
-    },
-  );
+  const paid = watch(a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1));
   await waitFor(() => Object.values(b.treasury.state.multihop ?? {})[0]?.phase === 'committed');
   mesh.onSeal = undefined;
   const tau = await b.treasury.settle(channels[0]!, 1); // bob's host takes τ
@@ -264,12 +256,12 @@ test('τ out, and the peer only says it settled the old state: nothing unlocks u
   assert.equal(recOf(b).phase, 'committed', "the peer's word does not decide while τ is out");
   const [p] = await b.treasury.pay([{ channel_id: channels[0]!, amount_sat: 1_000 }]);
   assert.equal(p!.ok ? 'accepted' : p!.code, 'channel_busy', 'ab stays frozen: τ may still confirm');
-  assert.equal(paid, null);
+  assert.equal(paid.ok, null);
   // the chain shows carol's settlement: τ can never confirm; the old state decides everywhere
   await b.treasury.spentOnChain(channels[1]!, old.tx_hex!);
   assert.equal(recOf(b).phase, 'aborted');
-  await waitFor(() => paid !== null);
-  assert.equal(paid, false);
+  await waitFor(() => paid.ok !== null);
+  assert.equal(paid.ok, false);
   assert.ok(unlocked([a, b]));
   assert.deepEqual(balances(nodes, channels), before);
   void tau;
@@ -281,15 +273,7 @@ test('a host that shows its enclave τ without broadcasting it cannot unlock the
   mesh.onSeal = (name, bytes) => {
     if (name === 'n3' && phasesIn(bytes).includes('released')) mesh.hold('n3', 'n2');
   };
-  let paid: boolean | null = null;
-  void a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1).then(
-    () => {
-      paid = true;
-    },
-    () => {
-      paid = false;
-    },
-  );
+  const paid = watch(a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1));
   await waitFor(() => mesh.holding('n3', 'n2') > 0 && recOf(b).phase === 'committed');
   mesh.onSeal = undefined;
   const tau = await b.treasury.settle(channels[2]!, 1); // bob's host takes τ out of bob…
@@ -305,5 +289,5 @@ test('a host that shows its enclave τ without broadcasting it cannot unlock the
   assert.equal(p!.ok ? 'accepted' : p!.code, 'channel_busy');
   const [q] = await x.treasury.pay([{ channel_id: channels[0]!, amount_sat: 1_000 }]);
   assert.equal(q!.ok ? 'accepted' : q!.code, 'channel_busy');
-  assert.equal(paid, null);
+  assert.equal(paid.ok, null);
 });

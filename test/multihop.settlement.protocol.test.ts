@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { Transaction } from 'bitcoinjs-lib';
 import { line, payUntilMiddleCommitted, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
-import { balances, committed, outcome, tauIn, unlocked } from './helpers/multihop-views.ts';
+import { balances, committed, outcome, tauIn, unlocked, watch } from './helpers/multihop-views.ts';
 import {
   buildDepositScript,
   completePathAsPayer,
@@ -84,15 +84,7 @@ for (const [who, victim, phase] of CRASHES) {
         mesh.crash(victim); // the seal is durable; nothing it covers leaves the node
       }
     };
-    let paid: boolean | null = null;
-    void nodes[0]!.treasury.payMultihop(nodes[2]!.treasury.nodeId, 1_000, 1).then(
-      () => {
-        paid = true;
-      },
-      () => {
-        paid = false;
-      },
-    );
+    const paid = watch(nodes[0]!.treasury.payMultihop(nodes[2]!.treasury.nodeId, 1_000, 1));
     await waitFor(() => fired);
     mesh.onSeal = undefined;
     await mesh.restart(victim, victim === 'n1' ? ['n0', 'n2'] : ['n1']);
@@ -111,8 +103,8 @@ for (const [who, victim, phase] of CRASHES) {
       `all old or all new: ${moved}`,
     );
     if (victim !== 'n0') {
-      await waitFor(() => paid !== null);
-      assert.equal(paid, moved[0] === 1_000n, 'the payer was told the outcome');
+      await waitFor(() => paid.ok !== null);
+      assert.equal(paid.ok, moved[0] === 1_000n, 'the payer was told the outcome');
     }
     if (phase === 'committed' || phase === 'released' || phase === 'done')
       assert.equal(moved[0], 1_000n, 'after a commit the payment completes');
@@ -171,15 +163,7 @@ test('bob committed, carol (not committed) settles the old state: τ can never c
     if (name === 'n1' && Object.values(decodeState(bytes).multihop ?? {}).some((r) => r.phase === 'committed'))
       mesh.block('n1', 'n2');
   };
-  let paid: boolean | null = null;
-  void a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1).then(
-    () => {
-      paid = true;
-    },
-    () => {
-      paid = false;
-    },
-  );
+  const paid = watch(a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1));
   await waitFor(() => Object.values(b.treasury.state.multihop ?? {}).some((r) => r.phase === 'committed'));
   mesh.onSeal = undefined;
   const sc = await c.treasury.settle(channels[1]!, 1);
@@ -190,8 +174,8 @@ test('bob committed, carol (not committed) settles the old state: τ can never c
   // bob settles his other channel in the old state; alice, committed, learns from bob's totals that it is the old one
   const sb = await b.treasury.settle(channels[0]!, 1);
   assert.equal(sb.local_balance_sat, '100000');
-  await waitFor(() => paid !== null);
-  assert.equal(paid, false);
+  await waitFor(() => paid.ok !== null);
+  assert.equal(paid.ok, false);
   assert.ok(unlocked(nodes));
   assert.deepEqual(balances(nodes, channels), before);
 });
@@ -213,15 +197,7 @@ test('a committed hop that learns only from the chain: an old-state spend means 
         mesh.block('n2', 'n1');
       }
     };
-    let paid: boolean | null = null;
-    void a.treasury.payMultihop(c.treasury.nodeId, 3_000, 1).then(
-      () => {
-        paid = true;
-      },
-      () => {
-        paid = false;
-      },
-    );
+    const paid = watch(a.treasury.payMultihop(c.treasury.nodeId, 3_000, 1));
     await waitFor(
       () =>
         Object.values(b.treasury.state.multihop ?? {}).some((r) => r.phase === 'committed') &&
@@ -233,12 +209,12 @@ test('a committed hop that learns only from the chain: an old-state spend means 
     await b.treasury.spentOnChain(channels[1]!, sc.tx_hex!);
     assert.equal(Object.values(b.treasury.state.multihop!)[0]!.phase, carolState === 'old' ? 'aborted' : 'released');
     if (carolState === 'new') {
-      await waitFor(() => paid !== null);
-      assert.equal(paid, true, 'bob released, and told alice');
+      await waitFor(() => paid.ok !== null);
+      assert.equal(paid.ok, true, 'bob released, and told alice');
     } else {
       await b.treasury.settle(channels[0]!, 1);
-      await waitFor(() => paid !== null);
-      assert.equal(paid, false);
+      await waitFor(() => paid.ok !== null);
+      assert.equal(paid.ok, false);
     }
     await waitFor(() => unlocked(nodes));
     const moved = before[0]![channels[0]!]! - balances(nodes, channels)[0]![channels[0]!]!;

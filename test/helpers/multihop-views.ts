@@ -49,3 +49,17 @@ export function committed(rec: MhPayment | undefined): MhCommitted {
   assert.equal(rec?.phase, 'committed');
   return rec as MhCommitted;
 }
+
+/** Watches a payment without awaiting it: `ok` is null while it is pending, then whether it succeeded. */
+export function watch(payment: Promise<unknown>): { ok: boolean | null } {
+  const w: { ok: boolean | null } = { ok: null };
+  payment.then(
+    () => {
+      w.ok = true;
+    },
+    () => {
+      w.ok = false;
+    },
+  );
+  return w;
+}
