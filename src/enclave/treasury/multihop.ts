@@ -59,7 +59,7 @@ import {
   type PathInput,
   type SpendPlan,
 } from './transactions.ts';
-import type { TreasuryEvent, TxOutInfo } from './treasury.ts';
+import type { TreasuryEvent, TxOutInfo } from './ports.ts';
 
 /** A channel a new multi-hop payment may lock: no other payment holds it, no deposit is joining or leaving. */
 function isFree(c: Channel): boolean {

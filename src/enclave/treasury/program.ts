@@ -7,7 +7,8 @@ import { TreasuryError } from './errors.ts';
 import { TreasuryInterface } from './interface.ts';
 import { decodeState } from './state.ts';
 import { hexToBytes } from '../../../enclave-sim/encoding.ts';
-import { Treasury, type TreasuryPorts } from './treasury.ts';
+import type { TreasuryPorts } from './ports.ts';
+import { Treasury } from './treasury.ts';
 
 type Ctx = EnclaveContext<typeof TreasuryInterface>;
 let treasury: Treasury | undefined;

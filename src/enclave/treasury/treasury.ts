@@ -9,6 +9,15 @@
  * credit-only.ts).
  */
 import { reportDataFor, type Quote } from '../../../enclave-sim/attestation.ts';
+import type {
+  CommitteeConfig,
+  Outgoing,
+  PayRequest,
+  PayResult,
+  TreasuryEvent,
+  TreasuryPorts,
+  TxOutInfo,
+} from './ports.ts';
 import { publicKeyOf, randomPrivateKey } from '../../crypto/secp256k1.ts';
 import {
   encodeMessage,
@@ -49,7 +58,7 @@ import {
 import { TreasuryError, type TreasuryErrorCode } from './errors.ts';
 import { signPaid, signPayout, verifyPaid, verifyPayout } from '../protocol/peer-sigs.ts';
 import { Handshake } from './handshake.ts';
-import { dropRefs, listRefs, recordRef, refRoom, takeRoom, type PayRefInput } from './payment-refs.ts';
+import { dropRefs, listRefs, recordRef, refRoom, takeRoom } from './payment-refs.ts';
 import { paidBySettlement } from './settlement-outcome.ts';
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
 import {
@@ -77,46 +86,6 @@ import {
   verifyDepositSpend,
 } from './transactions.ts';
 
-/** What the host tells the enclave about an output, fetched from its chain node (not proven; see README). */
-export interface TxOutInfo {
-  txHex: string;
-  confirmations: number;
-  unspent: boolean;
-}
-
-export type TreasuryEvent =
-  | { type: 'peer_connected'; conn: string; peer_id: string }
-  | { type: 'peer_disconnected'; conn: string; peer_id: string | null; reason: string }
-  | { type: 'pay_acked'; channel_id: string; total: string }
-  | { type: 'pay_received'; channel_id: string; amounts: number[]; total: string }
-  | { type: 'channel_updated'; channel_id: string; status: string }
-  | { type: 'channel_settled'; channel_id: string; txid: string; by: 'local' | 'remote'; paid_total?: string }
-  | { type: 'settlement_paid'; channel_id: string; txid: string; paid_total: string }
-  | { type: 'committee_roster'; members: CommitteeMember[]; index: number }
-  | { type: 'committee_join_refused'; code: string }
-  | { type: 'roster_refused'; peer_id: string; channel_id: string; reason: string };
-
-/** How a new treasury is replicated: alone (absent), as a committee's primary, or as a backup. */
-export type CommitteeConfig =
-  { role: 'primary'; size: number; threshold?: number; address: string } | { role: 'backup' };
-
-export interface TreasuryPorts {
-  /** Durably seal `state`; `protect: false` lets the seal skip the rollback counter (credit-only.ts). */
-  seal(state: Uint8Array, protect: boolean): Promise<void>;
-  /** Frames for one connection, in order. */
-  send(conn: string, frames: Uint8Array[]): void;
-  /** Ask the host to drop a connection (after a session failure). */
-  close(conn: string, reason: string): void;
-  emit(event: TreasuryEvent): void;
-  getTxOut(txid: string, vout: number): Promise<TxOutInfo | null>;
-  quote(reportData: Uint8Array, nonce: Uint8Array): Promise<Quote>;
-  random(n: number): Uint8Array;
-  /** Milliseconds the enclave waits for a peer's answer to open / add / remove. */
-  replyTimeoutMs?: number;
-  /** Milliseconds a multi-hop payer waits for its path to lock and sign before aborting (default 5 s). */
-  multihopTimeoutMs?: number;
-}
-
 interface Connection {
   conn: string;
   handshake?: Handshake;
@@ -127,25 +96,11 @@ interface Connection {
   closed: boolean;
 }
 
-interface Outgoing {
-  peerId: string;
-  msg: ChannelMessage | MultiHopMessage;
-}
-
 interface Waiter {
   resolve: () => void;
   reject: (e: TreasuryError) => void;
   timer: ReturnType<typeof setTimeout>;
 }
-
-export interface PayRequest {
-  channel_id: string;
-  amount_sat: number;
-  /** A keyed payment's ref (payment-refs.ts): sealed with its debit. */
-  ref?: PayRefInput;
-}
-export type PayResult =
-  { ok: true; channel_id: string; position: string } | { ok: false; code: TreasuryErrorCode; message: string };
 
 const MAX_PAYMENT = 2_100_000_000_000_000;
 const HEX16 = /^[0-9a-f]{32}$/;
