@@ -9,20 +9,9 @@
  * credit-only.ts).
  */
 import { reportDataFor, type Quote } from '../../../enclave-sim/attestation.ts';
-import type {
-  CommitteeConfig,
-  Outgoing,
-  PayRequest,
-  PayResult,
-  TreasuryEvent,
-  TreasuryPorts,
-  TxOutInfo,
-} from './ports.ts';
+import type { CommitteeConfig, Outgoing, PayRequest, PayResult, TreasuryEvent, TreasuryPorts } from './ports.ts';
 import { publicKeyOf, randomPrivateKey } from '../../crypto/secp256k1.ts';
 import {
-  encodeMessage,
-  parseChannelMessage,
-  parseHandshakeMessage,
   type ChannelMessage,
   type CommitteeMessage,
   type DepositGrant,
@@ -43,7 +32,6 @@ import { splitSecret } from '../committee/shares.ts';
 import { verifyRoster, type PeerRoster } from '../committee/roster.ts';
 import { defaultThreshold } from '../committee/update.ts';
 import { issueJoinTokens } from '../committee/join-tokens.ts';
-import { SessionError, type SecureSession } from '../protocol/session.ts';
 import { Committer } from './committer.ts';
 import { CreditOnlyCheck } from './credit-only.ts';
 import {
@@ -56,8 +44,23 @@ import {
   settleDepositsAtClose,
 } from './deposit-fate.ts';
 import { TreasuryError, type TreasuryErrorCode } from './errors.ts';
-import { signPaid, signPayout, verifyPaid, verifyPayout } from '../protocol/peer-sigs.ts';
-import { Handshake } from './handshake.ts';
+import { verifyPaid, verifyPayout } from '../protocol/peer-sigs.ts';
+import { openMessage, paidSig, settledMessage } from './channel-wire.ts';
+import {
+  asSpendable,
+  assertNotHeld,
+  checkAmount,
+  checkOutput,
+  getChannel,
+  getDeposit,
+  getOpenChannel,
+  notFree,
+  outpointInUse,
+} from './lookups.ts';
+import { Outbox } from './outbox.ts';
+import { PeerReplies } from './replies.ts';
+import { PeerSessions } from './sessions.ts';
+import { channelView, depositView, type ChannelView, type DepositView } from './views.ts';
 import { dropRefs, listRefs, recordRef, refRoom, takeRoom } from './payment-refs.ts';
 import { paidBySettlement } from './settlement-outcome.ts';
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
@@ -78,7 +81,6 @@ import {
   buildDepositScript,
   buildReleaseTx,
   buildSettlementTx,
-  checkFundingOutput,
   payoutScriptFor,
   planRelease,
   planSettlement,
@@ -86,53 +88,19 @@ import {
   verifyDepositSpend,
 } from './transactions.ts';
 
-interface Connection {
-  conn: string;
-  handshake?: Handshake;
-  session?: SecureSession;
-  peerId?: string;
-  /** Frames of one connection are applied strictly in order, even across awaits (handshake, chain look-ups). */
-  queue: Promise<void>;
-  closed: boolean;
-}
-
-interface Waiter {
-  resolve: () => void;
-  reject: (e: TreasuryError) => void;
-  timer: ReturnType<typeof setTimeout>;
-}
-
-const MAX_PAYMENT = 2_100_000_000_000_000;
 const HEX16 = /^[0-9a-f]{32}$/;
-
-/** A single payment's amount: a positive safe integer of satoshis, at most all bitcoin. */
-function checkAmount(amountSat: number): void {
-  if (!Number.isSafeInteger(amountSat) || amountSat <= 0 || amountSat > MAX_PAYMENT) {
-    throw new TreasuryError('invalid_argument', 'amount_sat must be a positive integer number of satoshis');
-  }
-}
 
 function minBig(a: bigint, b: bigint): bigint {
   return a < b ? a : b;
 }
 
-/** A channel held by a multi-hop payment takes no other payment or deposit change until it is released. */
-function assertNotHeld(ch: Channel): void {
-  if (ch.lockedBy) throw new TreasuryError('channel_busy', `channel ${ch.id} is held by a multi-hop payment`);
-}
-
 export class Treasury {
-  private readonly conns = new Map<string, Connection>();
-  private readonly peerConn = new Map<string, string>();
-  private outbox: Outgoing[] = [];
-  /** Multi-hop messages: sent after the seal's payments, so a hop never sees a lock before the payments it describes. */
-  private mhOutbox: Outgoing[] = [];
-  /** Payments debited since the last snapshot, per channel: sent as one `pay` message per seal. */
-  private pendingPays = new Map<string, number[]>();
-  private pendingAcks = new Set<string>();
-  /** Events that may only reach the host once the state they report is durable. */
-  private pendingEvents: TreasuryEvent[] = [];
-  private readonly waiters = new Map<string, Waiter>();
+  /** Peer connections and their sessions. */
+  private readonly sessions: PeerSessions;
+  /** What waits for the next seal. */
+  private readonly outbox = new Outbox();
+  /** Requests waiting for a peer's answer. */
+  private readonly replies: PeerReplies;
   private readonly committer: Committer<Outgoing | TreasuryEvent>;
   /** What the next seal is compared with to decide whether it needs the rollback counter. */
   private readonly creditBase: CreditOnlyCheck;
@@ -152,6 +120,11 @@ export class Treasury {
     private readonly ports: TreasuryPorts,
   ) {
     this.identityPub = publicKeyOf(hexToBytes(state.identityKey));
+    this.sessions = new PeerSessions(ports, () => this.handshakeDeps(), {
+      message: (peerId, msg) => this.apply(peerId, msg),
+      established: (peerId) => this.established(peerId),
+    });
+    this.replies = new PeerReplies(() => this.ports.replyTimeoutMs ?? 10_000);
     this.creditBase = CreditOnlyCheck.from(state);
     if (state.committee) this.committee = new CommitteeCoordinator(this.committeeHost());
     const replicates = state.committee?.role === 'primary';
@@ -214,7 +187,7 @@ export class Treasury {
     const channels = Object.values(this.state.channels);
     return {
       node_id: this.nodeId,
-      peers: [...this.peerConn.keys()],
+      peers: this.sessions.peers(),
       num_channels: channels.filter((c) => c.status !== 'closed').length,
       min_confirmations: this.state.config.minConfirmations,
       seals: this.committer.seals,
@@ -226,7 +199,7 @@ export class Treasury {
   joinCommittee(primaryId: string, address: string, token?: string): void {
     if (!this.committee)
       throw new TreasuryError('invalid_argument', 'this treasury was not started as a committee backup');
-    this.requireSession(primaryId);
+    this.sessions.requireSession(primaryId);
     this.committee.join(primaryId, address, token);
   }
 
@@ -235,33 +208,8 @@ export class Treasury {
     return this.ports.quote(reportDataFor(this.identityPub), nonce);
   }
 
-  channelView(ch: Channel) {
-    return {
-      channel_id: ch.id,
-      peer_id: ch.peerId,
-      status: ch.status,
-      initiator: ch.initiator,
-      local_balance_sat: localBalance(this.state, ch).toString(),
-      remote_balance_sat: remoteBalance(ch).toString(),
-      spendable_sat: spendable(this.state, ch).toString(),
-      local_deposits: ch.myDeposits.map((id) => ({
-        deposit_id: id,
-        outpoint: this.state.deposits[id]?.outpoint ?? '',
-        value_sat: (this.state.deposits[id]?.value ?? 0n).toString(),
-        removing: ch.removing.includes(id),
-      })),
-      remote_deposits: ch.peerDeposits.map((d) => ({ outpoint: d.outpoint, value_sat: d.value.toString() })),
-      total_sent_sat: ch.sent.toString(),
-      total_received_sat: ch.received.toString(),
-      total_acked_sat: ch.acked.toString(),
-      paid_total_sat: ch.settlement?.paid !== undefined ? ch.settlement.paid.toString() : null,
-      settlement_txid: ch.settlement?.txid ?? null,
-      settlement_tx_hex: ch.settlement?.hex ?? null,
-      settled_by: ch.settlement?.by ?? null,
-      peer_connected: this.peerConn.has(ch.peerId),
-      awaiting_chain: [...(ch.undecided ?? [])],
-      keys_held: ch.status === 'closed' && channelKeysHeld(this.state, ch),
-    };
+  channelView(ch: Channel): ChannelView {
+    return channelView(this.state, ch, this.sessions.connected(ch.peerId));
   }
 
   channels() {
@@ -269,47 +217,15 @@ export class Treasury {
   }
 
   channel(id: string) {
-    return this.channelView(this.getChannel(id));
+    return this.channelView(getChannel(this.state, id));
   }
 
-  depositView(d: Deposit) {
-    return {
-      deposit_id: d.id,
-      address: d.address,
-      witness_script: d.witnessScript,
-      m: d.m,
-      pubkeys: d.pubkeys,
-      status: d.status,
-      outpoint: d.outpoint ?? null,
-      value_sat: d.value !== undefined ? d.value.toString() : null,
-      channel_id: d.channelId ?? null,
-      spent_by: d.spentBy ?? null,
-      release_tx_hex: d.releaseHex ?? null,
-      awaiting_chain: this.awaitingChain(d),
-    };
+  depositView(d: Deposit): DepositView {
+    return depositView(this.state, d);
   }
 
   deposits() {
     return Object.values(this.state.deposits).map((d) => this.depositView(d));
-  }
-
-  private awaitingChain(d: Deposit): boolean {
-    return (
-      d.status === 'in_channel' &&
-      d.channelId !== undefined &&
-      (this.state.channels[d.channelId]?.undecided?.includes(d.id) ?? false)
-    );
-  }
-
-  /** Why a deposit that is not free cannot be released. */
-  private notFree(d: Deposit): TreasuryError {
-    if (this.awaitingChain(d)) {
-      return new TreasuryError(
-        'deposit_not_free',
-        `deposit ${d.id} is awaiting the chain: channel ${d.channelId} closed before the peer acknowledged its addition or removal, and only the confirmed settlement shows whether it spent it`,
-      );
-    }
-    return new TreasuryError('deposit_not_free', `deposit ${d.id} is ${d.status}`);
   }
 
   // ───────────────────────────── deposits ─────────────────────────────
@@ -339,13 +255,13 @@ export class Treasury {
   async depositFunded(id: string, txid: string, vout: number) {
     this.assertLive();
     this.assertPrimary();
-    const dep = this.getDeposit(id);
+    const dep = getDeposit(this.state, id);
     if (dep.status !== 'pending') throw new TreasuryError('deposit_not_free', `deposit ${id} is already ${dep.status}`);
     const outpoint = `${txid}:${vout}`;
-    if (this.outpointInUse(outpoint, id))
+    if (outpointInUse(this.state, outpoint, id))
       throw new TreasuryError('deposit_in_use', `${outpoint} already backs another deposit`);
     const info = await this.ports.getTxOut(txid, vout);
-    const value = this.checkOutput(info, txid, vout, dep.witnessScript);
+    const value = checkOutput(info, txid, vout, dep.witnessScript);
     if (dep.status !== 'pending') throw new TreasuryError('deposit_not_free', `deposit ${id} is already ${dep.status}`);
     dep.outpoint = outpoint;
     dep.value = value;
@@ -365,10 +281,10 @@ export class Treasury {
     this.assertLive();
     const payoutAddress = address ?? this.state.config.payoutAddress;
     if (this.committee) return this.releaseWithCommittee(id, payoutAddress, feeRate);
-    const dep = this.getDeposit(id);
-    if (dep.status !== 'free' || !dep.outpoint || dep.value === undefined) throw this.notFree(dep);
+    const dep = getDeposit(this.state, id);
+    if (dep.status !== 'free' || !dep.outpoint || dep.value === undefined) throw notFree(this.state, dep);
     const tx = buildReleaseTx({
-      deposit: this.asSpendable(dep),
+      deposit: asSpendable(dep),
       payoutScript: payoutScriptFor(payoutAddress),
       feeRate,
     });
@@ -384,7 +300,7 @@ export class Treasury {
   async openChannel(peerId: string, payoutAddress: string) {
     this.assertLive();
     this.assertPrimary();
-    this.requireSession(peerId);
+    this.sessions.requireSession(peerId);
     // Backups check every channel pays our side to the replicated payout address (update-rules.ts).
     if (this.committee && payoutAddress !== this.state.config.payoutAddress) {
       throw new TreasuryError(
@@ -413,8 +329,8 @@ export class Treasury {
     this.state.channels[id] = ch;
     // Before `open`: the peer learns we are a committee before it has a channel to add deposits to.
     if (proof) this.outbox.push({ peerId, msg: { t: 'roster', ch: id, ...proof } });
-    this.outbox.push({ peerId, msg: this.openMessage('open', ch) });
-    const reply = this.waitFor(`open:${id}`);
+    this.outbox.push({ peerId, msg: openMessage(this.state, 'open', ch, this.committee !== undefined) });
+    const reply = this.replies.waitFor(`open:${id}`);
     await this.committer.commit();
     await reply;
     return this.channelView(ch);
@@ -423,14 +339,14 @@ export class Treasury {
   async addDeposit(channelId: string, depositId: string) {
     this.assertLive();
     this.assertPrimary();
-    const ch = this.getOpenChannel(channelId);
-    const dep = this.getDeposit(depositId);
+    const ch = getOpenChannel(this.state, channelId);
+    const dep = getDeposit(this.state, depositId);
     const check = () => {
       if (dep.status === 'in_channel')
         throw new TreasuryError('deposit_in_use', `deposit ${depositId} is already in channel ${dep.channelId}`);
       if (dep.status !== 'free') throw new TreasuryError('deposit_not_free', `deposit ${depositId} is ${dep.status}`);
       if (ch.status !== 'open') throw new TreasuryError('channel_not_open', `channel ${channelId} is ${ch.status}`);
-      this.requireSession(ch.peerId);
+      this.sessions.requireSession(ch.peerId);
       assertNotHeld(ch);
     };
     check();
@@ -471,7 +387,7 @@ export class Treasury {
       }
     }
     this.outbox.push({ peerId: ch.peerId, msg: { t: 'add_deposit', ch: ch.id, deposit: this.grantFor(dep) } });
-    const reply = this.waitFor(`add:${ch.id}:${dep.outpoint}`);
+    const reply = this.replies.waitFor(`add:${ch.id}:${dep.outpoint}`);
     await this.committer.commit();
     await reply;
     return this.channelView(ch);
@@ -533,8 +449,8 @@ export class Treasury {
   async removeDeposit(channelId: string, depositId: string) {
     this.assertLive();
     this.assertPrimary();
-    const ch = this.getOpenChannel(channelId);
-    const dep = this.getDeposit(depositId);
+    const ch = getOpenChannel(this.state, channelId);
+    const dep = getDeposit(this.state, depositId);
     if (!ch.myDeposits.includes(depositId))
       throw new TreasuryError('unknown_deposit', `deposit ${depositId} is not in channel ${channelId}`);
     if (ch.removing.includes(depositId))
@@ -545,10 +461,10 @@ export class Treasury {
         'insufficient_funds',
         `balance ${spendable(this.state, ch)} does not cover deposit ${depositId} (${dep.value})`,
       );
-    this.requireSession(ch.peerId);
+    this.sessions.requireSession(ch.peerId);
     ch.removing.push(depositId);
     this.outbox.push({ peerId: ch.peerId, msg: { t: 'remove_deposit', ch: ch.id, outpoint: dep.outpoint! } });
-    const reply = this.waitFor(`remove:${ch.id}:${dep.outpoint}`);
+    const reply = this.replies.waitFor(`remove:${ch.id}:${dep.outpoint}`);
     await this.committer.commit();
     await reply;
     return this.channelView(ch);
@@ -581,8 +497,8 @@ export class Treasury {
     checkAmount(r.amount_sat);
     if (r.ref && (!HEX16.test(r.ref.key) || !HEX16.test(r.ref.fp)))
       throw new TreasuryError('invalid_argument', 'a payment ref is two 16-byte hex hashes');
-    const ch = this.getOpenChannel(r.channel_id);
-    this.requireSession(ch.peerId);
+    const ch = getOpenChannel(this.state, r.channel_id);
+    this.sessions.requireSession(ch.peerId);
     assertNotHeld(ch);
     if (this.committee?.isSettling(ch.id))
       throw new TreasuryError('channel_settling', `committee members are settling channel ${ch.id}`);
@@ -592,9 +508,7 @@ export class Treasury {
       throw new TreasuryError('insufficient_funds', `channel balance ${available} sat < ${amount} sat`);
     if (r.ref) takeRoom(room);
     ch.sent += amount;
-    let list = this.pendingPays.get(ch.id);
-    if (!list) this.pendingPays.set(ch.id, (list = []));
-    list.push(r.amount_sat);
+    this.outbox.debited(ch.id, r.amount_sat);
     if (r.ref) recordRef(this.state, { key: r.ref.key, fp: r.ref.fp }, ch.id, ch.sent, r.amount_sat);
     return { ok: true, channel_id: ch.id, position: ch.sent.toString() };
   }
@@ -612,7 +526,7 @@ export class Treasury {
    */
   async settle(channelId: string, feeRate: number) {
     this.assertLive();
-    const ch = this.getChannel(channelId);
+    const ch = getChannel(this.state, channelId);
     if (this.committee) return this.settleWithCommittee(ch, feeRate);
     if (ch.status === 'closed')
       throw new TreasuryError(
@@ -637,7 +551,7 @@ export class Treasury {
         throw new TreasuryError('channel_closed', `channel ${channelId} was already settled`);
     }
     const inputs = [
-      ...ch.myDeposits.map((id) => this.asSpendable(this.state.deposits[id]!)),
+      ...ch.myDeposits.map((id) => asSpendable(this.state.deposits[id]!)),
       ...ch.peerDeposits.map((d) => ({
         outpoint: d.outpoint,
         value: d.value,
@@ -659,7 +573,7 @@ export class Treasury {
     const txid = settlement?.txid ?? '0'.repeat(64);
     this.closeChannel(ch, { txid, by: 'local', ...(settlement ? { hex: settlement.hex } : {}) });
     if (ch.lockedBy) this.multihop.closedLocally(ch);
-    this.outbox.push({ peerId: ch.peerId, msg: this.settledMessage(ch) });
+    this.outbox.push({ peerId: ch.peerId, msg: settledMessage(ch) });
     await this.committer.commit();
     return {
       channel_id: ch.id,
@@ -679,7 +593,7 @@ export class Treasury {
    */
   async spentOnChain(channelId: string, txHex: string) {
     this.assertLive();
-    const ch = this.getChannel(channelId);
+    const ch = getChannel(this.state, channelId);
     // A channel closed on the peer's word while the path settlement τ is out still waits for the chain, as do
     // deposits whose fate the confirmed spend decides, keys that go once it is final, and the outcome of a
     // settlement we signed (ours, or a peer's that raced it).
@@ -694,7 +608,7 @@ export class Treasury {
     )
       return this.channelView(ch);
     const own = [...new Set([...ch.myDeposits, ...(ch.undecided ?? [])])].map((id) =>
-      this.asSpendable(this.state.deposits[id]!),
+      asSpendable(this.state.deposits[id]!),
     );
     const txid = [...own, ...ch.peerDeposits].map((d) => verifyDepositSpend(txHex, d)).find((t) => t !== null);
     if (!txid)
@@ -703,7 +617,7 @@ export class Treasury {
       const paid = paidBySettlement(ch, txid);
       if (paid !== undefined) {
         ch.settlement!.paid = paid;
-        this.pendingEvents.push({ type: 'settlement_paid', channel_id: ch.id, txid, paid_total: paid.toString() });
+        this.outbox.event({ type: 'settlement_paid', channel_id: ch.id, txid, paid_total: paid.toString() });
       }
     }
     if (ch.lockedBy && (ch.status !== 'closed' || awaitsTau))
@@ -795,10 +709,10 @@ export class Treasury {
         `a committee treasury releases deposits only to its payout address ${this.state.config.payoutAddress}`,
       );
     }
-    const dep = this.getDeposit(id);
+    const dep = getDeposit(this.state, id);
     const c = this.state.committee!;
     const retry = dep.status === 'spent' && c.signed[id] && !dep.releaseHex;
-    if (dep.status !== 'free' && !retry) throw this.notFree(dep);
+    if (dep.status !== 'free' && !retry) throw notFree(this.state, dep);
     const planned = this.planFor('release', id, feeRate);
     if (c.signed[id] && c.signed[id] !== planned.plan.txid)
       throw new TreasuryError('already_signed', `this member already signed ${c.signed[id]} for ${id}`);
@@ -814,7 +728,7 @@ export class Treasury {
   /** The unsigned transaction this member would sign for a settlement or a release, from its own state. */
   planFor(kind: SignKind, id: string, feeRate: number): Planned {
     if (kind === 'release') {
-      const dep = this.getDeposit(id);
+      const dep = getDeposit(this.state, id);
       const signedHere = this.state.committee?.signed[id];
       if (dep.status !== 'free' && !(dep.status === 'spent' && signedHere && dep.spentBy === signedHere)) {
         throw new TreasuryError('deposit_not_free', `deposit ${id} is ${dep.status}`);
@@ -822,18 +736,18 @@ export class Treasury {
       if (!dep.outpoint || dep.value === undefined)
         throw new TreasuryError('deposit_not_free', `deposit ${id} is not funded`);
       const plan = planRelease({
-        deposit: this.asSpendable(dep),
+        deposit: asSpendable(dep),
         payoutScript: payoutScriptFor(this.state.config.payoutAddress),
         feeRate,
       });
       return { plan, inputs: [{ kind: 'own', depositId: id, m: dep.m, pubkeys: dep.pubkeys }] };
     }
-    const ch = this.getChannel(id);
+    const ch = getChannel(this.state, id);
     if (ch.settlement?.by === 'remote')
       throw new TreasuryError('channel_closed', `channel ${id} was settled by the peer (${ch.settlement.txid})`);
     const own = ch.myDeposits.map((d) => this.state.deposits[d]!);
     const plan = planSettlement({
-      inputs: [...own.map((d) => this.asSpendable(d)), ...ch.peerDeposits],
+      inputs: [...own.map((d) => asSpendable(d)), ...ch.peerDeposits],
       local: { script: hexToBytes(ch.myPayout), value: localBalance(this.state, ch) },
       remote: { script: ch.peerPayout ? hexToBytes(ch.peerPayout) : null, value: remoteBalance(ch) },
       feeRate,
@@ -850,12 +764,12 @@ export class Treasury {
   /** Records in this member's state what it signed: the channel is closed, the deposit spent. */
   private markSigned(kind: SignKind, id: string, txid: string, feeRate: number): void {
     if (kind === 'release') {
-      const dep = this.getDeposit(id);
+      const dep = getDeposit(this.state, id);
       dep.status = 'spent';
       dep.spentBy = txid;
       return;
     }
-    const ch = this.getChannel(id);
+    const ch = getChannel(this.state, id);
     if (ch.status !== 'closed') this.closeChannel(ch, { txid, by: 'local', feeRate });
   }
 
@@ -899,15 +813,15 @@ export class Treasury {
       },
       identityKey: () => t.state.identityKey,
       isCommittee: () => t.committee !== undefined,
-      connected: (peerId: string) => t.peerConn.has(peerId),
-      peers: () => [...t.peerConn.keys()],
+      connected: (peerId: string) => t.sessions.connected(peerId),
+      peers: () => t.sessions.peers(),
       queue: (peerId: string, msg: MultiHopMessage | ChannelMessage) => {
-        t.mhOutbox.push({ peerId, msg });
+        t.outbox.pushMultihop({ peerId, msg });
       },
       sendNow: (peerId: string, msg: MultiHopMessage) => t.sendNow(peerId, msg),
       commit: () => t.committer.commit(),
       event: (e: TreasuryEvent) => {
-        t.pendingEvents.push(e);
+        t.outbox.event(e);
       },
       closeChannel: (ch: Channel, s: NonNullable<Channel['settlement']>) => t.closeChannel(ch, s),
       random: (n: number) => t.ports.random(n),
@@ -928,7 +842,7 @@ export class Treasury {
       },
       identityKey: () => hexToBytes(t.state.identityKey),
       sendNow: (peerId: string, msg: CommitteeMessage) => t.sendNow(peerId, msg),
-      connected: (peerId: string) => t.peerConn.has(peerId),
+      connected: (peerId: string) => t.sessions.connected(peerId),
       commitLocal: () => t.committer.commitLocal(),
       planFor: (kind: SignKind, id: string, feeRate: number) => t.planFor(kind, id, feeRate),
       markSigned: (kind: SignKind, id: string, txid: string, feeRate: number) => t.markSigned(kind, id, txid, feeRate),
@@ -969,7 +883,7 @@ export class Treasury {
     // Committee members settled at these totals: payments within them are in the settlement, the rest never left.
     this.closeChannel(ch, { txid, by: 'local', feeRate: s.feeRate }, ch.sent);
     this.state.committee!.signed[ch.id] = txid;
-    this.outbox.push({ peerId: ch.peerId, msg: this.settledMessage(ch) });
+    this.outbox.push({ peerId: ch.peerId, msg: settledMessage(ch) });
     void this.committer.commit().catch(() => undefined);
   }
 
@@ -998,7 +912,7 @@ export class Treasury {
               sent: ch.sent.toString(),
               received: ch.received.toString(),
               closed: true,
-              ...this.paidSig(ch, ch.sent),
+              ...paidSig(this.state, ch, ch.sent),
             }
           : e;
       });
@@ -1014,10 +928,7 @@ export class Treasury {
 
   /** Sends one message now, outside the group commit: committee messages are sent after their own seals. */
   private sendNow(peerId: string, msg: SessionMessage): void {
-    const conn = this.peerConn.get(peerId);
-    const c = conn ? this.conns.get(conn) : undefined;
-    if (!c?.session || c.closed) return;
-    this.ports.send(c.conn, [c.session.seal(encodeMessage(msg))]);
+    this.sessions.sendNow(peerId, msg);
   }
 
   /** `paidTotal`: what of our sent total the settlement is known to pay (default: `settlement.paid`), for the event. */
@@ -1032,8 +943,8 @@ export class Treasury {
       settlement.txid,
       settlement.by === 'remote' && settlement.txid === '0'.repeat(64),
     );
-    this.pendingPays.delete(ch.id);
-    this.pendingEvents.push({
+    this.outbox.dropPays(ch.id);
+    this.outbox.event({
       type: 'channel_settled',
       channel_id: ch.id,
       txid: settlement.txid,
@@ -1047,70 +958,28 @@ export class Treasury {
   /** The host opened a TCP connection to a peer: start the handshake. */
   async connect(conn: string): Promise<void> {
     this.assertLive();
-    const c = this.newConnection(conn);
-    c.handshake = new Handshake(this.handshakeDeps(), 'initiator');
-    this.ports.send(conn, [encodeMessage(c.handshake.hello())]);
+    this.sessions.connect(conn);
   }
 
   /** The host accepted a TCP connection from a peer. */
   accept(conn: string): void {
     this.assertLive();
-    const c = this.newConnection(conn);
-    c.handshake = new Handshake(this.handshakeDeps(), 'responder');
+    this.sessions.accept(conn);
   }
 
   /** Frames received on a connection, in order. Resolves when they have been applied (not sealed). */
   receive(conn: string, frames: Uint8Array[]): Promise<void> {
-    const c = this.conns.get(conn);
-    if (!c || c.closed) return Promise.resolve();
-    const run = c.queue.then(async () => {
-      for (const frame of frames) {
-        if (c.closed) return;
-        try {
-          await this.receiveFrame(c, frame);
-        } catch (err) {
-          const reason =
-            err instanceof SessionError || err instanceof TreasuryError
-              ? `${err.code}: ${err.message}`
-              : `internal: ${String(err)}`;
-          this.teardown(c, reason);
-          return;
-        }
-      }
-    });
-    c.queue = run;
-    return run;
+    return this.sessions.receive(conn, frames);
   }
 
   disconnected(conn: string): void {
-    const c = this.conns.get(conn);
-    if (c) this.teardown(c, 'connection closed by host', false);
+    this.sessions.disconnected(conn);
   }
 
-  private async receiveFrame(c: Connection, frame: Uint8Array): Promise<void> {
-    if (c.session) {
-      const msg = parseChannelMessage(c.session.open(frame));
-      if (!msg) throw new TreasuryError('session_failed', 'peer sent a malformed message');
-      await this.apply(c.peerId!, msg);
-      return;
-    }
-    const hs = parseHandshakeMessage(frame);
-    if (!hs || !c.handshake) throw new TreasuryError('session_failed', 'malformed handshake message');
-    const step = await c.handshake.receive(hs);
-    if (step.reply) this.ports.send(c.conn, [encodeMessage(step.reply)]);
-    if (!step.done) return;
-    c.session = step.session;
-    c.peerId = step.peerId;
-    delete c.handshake;
-    const old = this.peerConn.get(step.peerId);
-    if (old && old !== c.conn) {
-      const oc = this.conns.get(old);
-      if (oc) this.teardown(oc, 'replaced by a newer session');
-    }
-    this.peerConn.set(step.peerId, c.conn);
-    this.ports.emit({ type: 'peer_connected', conn: c.conn, peer_id: step.peerId });
-    this.resync(step.peerId);
-    this.committee?.peerConnected(step.peerId);
+  /** A session is up: re-send what the peer may have missed, then let the committee catch up with it. */
+  private established(peerId: string): void {
+    this.resync(peerId);
+    this.committee?.peerConnected(peerId);
   }
 
   /** After every handshake: re-send what the peer may have missed, from durable state. */
@@ -1125,16 +994,17 @@ export class Treasury {
           sent: ch.sent.toString(),
           received: ch.received.toString(),
           closed: ch.status === 'closed',
-          ...this.paidSig(ch, ch.sent),
+          ...paidSig(this.state, ch, ch.sent),
         })),
       },
     });
     const proof = this.committee?.rosterProof();
     for (const ch of channels) {
       if (proof && ch.status !== 'closed') this.outbox.push({ peerId, msg: { t: 'roster', ch: ch.id, ...proof } });
-      if (ch.status === 'opening' && ch.initiator) this.outbox.push({ peerId, msg: this.openMessage('open', ch) });
+      if (ch.status === 'opening' && ch.initiator)
+        this.outbox.push({ peerId, msg: openMessage(this.state, 'open', ch, this.committee !== undefined) });
       if (ch.status === 'closed' && ch.settlement?.by === 'local')
-        this.outbox.push({ peerId, msg: this.settledMessage(ch) });
+        this.outbox.push({ peerId, msg: settledMessage(ch) });
       if (ch.status !== 'open') continue;
       for (const id of ch.adding)
         this.outbox.push({
@@ -1149,41 +1019,6 @@ export class Treasury {
     }
     this.multihop.resync(peerId);
     void this.committer.commit().catch(() => undefined);
-  }
-
-  /** open / open_ack: our payout, signed (a committee peer's backups check it), and whether we want paid totals signed. */
-  private openMessage(t: 'open' | 'open_ack', ch: Channel): ChannelMessage {
-    return {
-      t,
-      ch: ch.id,
-      payout: ch.myPayout,
-      sig: signPayout(this.state.identityKey, ch.id, ch.myPayout),
-      ...(this.committee ? { want_sigs: true } : {}),
-    };
-  }
-
-  /** The signature of a paid total, for a peer that asked for it (a committee). */
-  private paidSig(ch: Channel, total: bigint): { sig?: string } {
-    return ch.signPays ? { sig: signPaid(this.state.identityKey, ch.id, total) } : {};
-  }
-
-  private settledMessage(ch: Channel): ChannelMessage {
-    return {
-      t: 'settled',
-      ch: ch.id,
-      txid: ch.settlement!.txid,
-      sent: ch.sent.toString(),
-      received: ch.received.toString(),
-    };
-  }
-
-  private teardown(c: Connection, reason: string, closeSocket = true): void {
-    if (c.closed) return;
-    c.closed = true;
-    this.conns.delete(c.conn);
-    if (c.peerId && this.peerConn.get(c.peerId) === c.conn) this.peerConn.delete(c.peerId);
-    if (closeSocket) this.ports.close(c.conn, reason);
-    this.ports.emit({ type: 'peer_disconnected', conn: c.conn, peer_id: c.peerId ?? null, reason });
   }
 
   // ───────────────────────────── peer messages ─────────────────────────────
@@ -1242,12 +1077,12 @@ export class Treasury {
           ...(msg.want_sigs ? { signPays: true } : {}),
           ...(this.committee ? { peerPayoutSig: msg.sig! } : {}),
         };
-        this.pendingEvents.push({ type: 'channel_updated', channel_id: msg.ch, status: 'open' });
+        this.outbox.event({ type: 'channel_updated', channel_id: msg.ch, status: 'open' });
       }
       const mine = this.state.channels[msg.ch]!;
       // The initiator's roster came just before its `open`: keep it with the channel, sealed.
       if (mine.status !== 'closed') mine.peerRoster ??= this.peerRosters.get(peerId);
-      this.outbox.push({ peerId, msg: this.openMessage('open_ack', mine) });
+      this.outbox.push({ peerId, msg: openMessage(this.state, 'open_ack', mine, this.committee !== undefined) });
       void this.committer.commit().catch(() => undefined);
       return;
     }
@@ -1256,20 +1091,23 @@ export class Treasury {
       case 'open_ack':
         if (ch.status === 'opening') {
           if (this.committee && !verifyPayout(peerId, ch.id, msg.payout, msg.sig)) {
-            this.rejectWaiter(`open:${ch.id}`, new TreasuryError('peer_refused', 'the peer did not sign its payout'));
+            this.replies.reject(`open:${ch.id}`, new TreasuryError('peer_refused', 'the peer did not sign its payout'));
             return;
           }
           ch.status = 'open';
           ch.peerPayout = msg.payout;
           if (msg.want_sigs) ch.signPays = true;
           if (this.committee) ch.peerPayoutSig = msg.sig!;
-          this.pendingEvents.push({ type: 'channel_updated', channel_id: ch.id, status: 'open' });
+          this.outbox.event({ type: 'channel_updated', channel_id: ch.id, status: 'open' });
           await this.committer.commit();
         }
-        this.resolveWaiter(`open:${ch.id}`);
+        this.replies.resolve(`open:${ch.id}`);
         return;
       case 'open_nack':
-        this.rejectWaiter(`open:${ch.id}`, new TreasuryError('peer_refused', `peer refused the channel: ${msg.code}`));
+        this.replies.reject(
+          `open:${ch.id}`,
+          new TreasuryError('peer_refused', `peer refused the channel: ${msg.code}`),
+        );
         return;
       case 'pay':
         this.applyPay(ch, BigInt(msg.total), msg.amounts, msg.sig);
@@ -1296,7 +1134,7 @@ export class Treasury {
         const dep = Object.values(this.state.deposits).find((d) => d.outpoint === msg.outpoint);
         if (dep) ch.removing = ch.removing.filter((id) => id !== dep.id);
         await this.committer.commit();
-        this.rejectWaiter(
+        this.replies.reject(
           `remove:${ch.id}:${msg.outpoint}`,
           new TreasuryError('peer_refused', `peer refused the removal: ${msg.code}`),
         );
@@ -1359,8 +1197,8 @@ export class Treasury {
     let listed = 0n;
     for (const a of amounts ?? []) listed += BigInt(a);
     const shown = amounts && listed === delta ? amounts : [Number(delta)];
-    this.pendingEvents.push({ type: 'pay_received', channel_id: ch.id, amounts: shown, total: total.toString() });
-    this.pendingAcks.add(ch.id);
+    this.outbox.event({ type: 'pay_received', channel_id: ch.id, amounts: shown, total: total.toString() });
+    this.outbox.acknowledge(ch.id);
     void this.committer.commit().catch(() => undefined);
   }
 
@@ -1382,7 +1220,7 @@ export class Treasury {
     }
     if (ch.status !== 'open') return nack('channel_not_open');
     if (ch.lockedBy) return nack('channel_busy');
-    if (this.outpointInUse(grant.outpoint)) return nack('deposit_in_use');
+    if (outpointInUse(this.state, grant.outpoint)) return nack('deposit_in_use');
     let deposit: PeerDeposit;
     try {
       deposit = await this.verifyGrant(grant);
@@ -1392,10 +1230,10 @@ export class Treasury {
     // Re-check after the chain look-up: the channel may have closed or the outpoint been used meanwhile.
     if (ch.status !== 'open') return nack('channel_not_open');
     if (ch.lockedBy) return nack('channel_busy');
-    if (this.outpointInUse(grant.outpoint)) return nack('deposit_in_use');
+    if (outpointInUse(this.state, grant.outpoint)) return nack('deposit_in_use');
     ch.peerDeposits.push(deposit);
     this.outbox.push({ peerId, msg: { t: 'add_deposit_ack', ch: ch.id, outpoint: grant.outpoint } });
-    this.pendingEvents.push({ type: 'channel_updated', channel_id: ch.id, status: ch.status });
+    this.outbox.event({ type: 'channel_updated', channel_id: ch.id, status: ch.status });
     await this.committer.commit();
   }
 
@@ -1427,7 +1265,7 @@ export class Treasury {
     const [txid, voutStr] = grant.outpoint.split(':') as [string, string];
     const vout = Number(voutStr);
     const info = await this.ports.getTxOut(txid, vout);
-    const value = this.checkOutput(info, txid, vout, witnessScript);
+    const value = checkOutput(info, txid, vout, witnessScript);
     if (value !== BigInt(grant.value))
       throw new TreasuryError('funding_mismatch', 'deposit value differs from the chain');
     if (info!.confirmations < this.state.config.minConfirmations) throw new TreasuryError('deposit_unconfirmed');
@@ -1470,10 +1308,10 @@ export class Treasury {
     if (id) {
       ch.adding = ch.adding.filter((d) => d !== id);
       ch.myDeposits.push(id);
-      this.pendingEvents.push({ type: 'channel_updated', channel_id: ch.id, status: ch.status });
+      this.outbox.event({ type: 'channel_updated', channel_id: ch.id, status: ch.status });
       await this.committer.commit();
     }
-    this.resolveWaiter(`add:${ch.id}:${outpoint}`);
+    this.replies.resolve(`add:${ch.id}:${outpoint}`);
   }
 
   private applyAddDepositNack(ch: Channel, outpoint: string, code: string): void {
@@ -1485,7 +1323,7 @@ export class Treasury {
       delete dep.channelId;
       void this.committer.commit().catch(() => undefined);
     }
-    this.rejectWaiter(
+    this.replies.reject(
       `add:${ch.id}:${outpoint}`,
       new TreasuryError('peer_refused', `peer refused the deposit: ${code}`),
     );
@@ -1517,7 +1355,7 @@ export class Treasury {
         return;
       }
       ch.peerDeposits = ch.peerDeposits.filter((d) => d !== dep);
-      this.pendingEvents.push({ type: 'channel_updated', channel_id: ch.id, status: ch.status });
+      this.outbox.event({ type: 'channel_updated', channel_id: ch.id, status: ch.status });
     }
     this.outbox.push({ peerId, msg: { t: 'remove_deposit_ack', ch: ch.id, outpoint } });
     void this.committer.commit().catch(() => undefined);
@@ -1532,41 +1370,17 @@ export class Treasury {
       const dep = this.state.deposits[id]!;
       dep.status = 'free';
       delete dep.channelId;
-      this.pendingEvents.push({ type: 'channel_updated', channel_id: ch.id, status: ch.status });
+      this.outbox.event({ type: 'channel_updated', channel_id: ch.id, status: ch.status });
       await this.committer.commit();
     }
-    this.resolveWaiter(`remove:${ch.id}:${outpoint}`);
+    this.replies.resolve(`remove:${ch.id}:${outpoint}`);
   }
 
   // ───────────────────────────── commit plumbing ─────────────────────────────
 
   private snapshot(): { state: Uint8Array; outbox: Array<Outgoing | TreasuryEvent>; protect: boolean } {
-    // Cheap pre-check before the state comparison: no debits, no multi-hop step, no other message.
-    const mayBeCredits =
-      this.outbox.length === 0 &&
-      this.pendingPays.size === 0 &&
-      this.mhOutbox.length === 0 &&
-      this.pendingEvents.every((e) => e.type === 'pay_received');
-    const out: Array<Outgoing | TreasuryEvent> = this.outbox;
-    this.outbox = [];
-    for (const [chId, amounts] of this.pendingPays) {
-      const ch = this.state.channels[chId];
-      if (ch && ch.status === 'open')
-        out.push({
-          peerId: ch.peerId,
-          msg: { t: 'pay', ch: chId, total: ch.sent.toString(), amounts, ...this.paidSig(ch, ch.sent) },
-        });
-    }
-    this.pendingPays = new Map();
-    for (const chId of this.pendingAcks) {
-      const ch = this.state.channels[chId];
-      if (ch) out.push({ peerId: ch.peerId, msg: { t: 'pay_ack', ch: chId, total: ch.received.toString() } });
-    }
-    this.pendingAcks = new Set();
-    out.push(...this.mhOutbox);
-    this.mhOutbox = [];
-    out.push(...this.pendingEvents);
-    this.pendingEvents = [];
+    const mayBeCredits = this.outbox.mayBeOnlyCredits();
+    const out = this.outbox.drain(this.state);
     this.committee?.prepareUpdate();
     const state = encodeState(this.state);
     const protect = !(mayBeCredits && this.creditBase.onlyCredits(this.state));
@@ -1575,67 +1389,11 @@ export class Treasury {
   }
 
   private deliver(queued: Array<Outgoing | TreasuryEvent>): void {
-    const frames = new Map<string, Uint8Array[]>();
     const items = this.committee?.isPrimary ? queued.map((i) => this.stillTrue(i)).filter((i) => i !== null) : queued;
-    for (const item of items) {
-      if ('type' in item) {
-        this.ports.emit(item);
-        continue;
-      }
-      const conn = this.peerConn.get(item.peerId);
-      const c = conn ? this.conns.get(conn) : undefined;
-      if (!c?.session || c.closed) continue; // the peer catches up through `sync` when it reconnects
-      let list = frames.get(c.conn);
-      if (!list) frames.set(c.conn, (list = []));
-      list.push(c.session.seal(encodeMessage(item.msg)));
-    }
-    for (const [conn, list] of frames) this.ports.send(conn, list);
+    this.sessions.deliver(items);
   }
 
   // ───────────────────────────── helpers ─────────────────────────────
-
-  private waitFor(key: string): Promise<void> {
-    const existing = this.waiters.get(key);
-    if (existing) {
-      clearTimeout(existing.timer);
-      existing.reject(new TreasuryError('timeout', 'superseded by a newer request'));
-    }
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(key);
-        reject(
-          new TreasuryError(
-            'timeout',
-            'the peer did not answer in time; the request stays pending and is retried when the peer reconnects',
-          ),
-        );
-      }, this.ports.replyTimeoutMs ?? 10_000);
-      this.waiters.set(key, { resolve, reject, timer });
-    });
-  }
-
-  private resolveWaiter(key: string): void {
-    const w = this.waiters.get(key);
-    if (!w) return;
-    this.waiters.delete(key);
-    clearTimeout(w.timer);
-    w.resolve();
-  }
-
-  private rejectWaiter(key: string, err: TreasuryError): void {
-    const w = this.waiters.get(key);
-    if (!w) return;
-    this.waiters.delete(key);
-    clearTimeout(w.timer);
-    w.reject(err);
-  }
-
-  private newConnection(conn: string): Connection {
-    if (this.conns.has(conn)) throw new TreasuryError('invalid_argument', `connection ${conn} already exists`);
-    const c: Connection = { conn, queue: Promise.resolve(), closed: false };
-    this.conns.set(conn, c);
-    return c;
-  }
 
   private handshakeDeps() {
     return {
@@ -1647,60 +1405,12 @@ export class Treasury {
     };
   }
 
-  private requireSession(peerId: string): void {
-    if (!this.peerConn.has(peerId))
-      throw new TreasuryError('peer_not_connected', `peer ${peerId.slice(0, 16)}… is not connected`);
-  }
-
-  private getChannel(id: string): Channel {
-    const ch = this.state.channels[id];
-    if (!ch) throw new TreasuryError('unknown_channel', `no channel ${id}`);
-    return ch;
-  }
-
-  private getOpenChannel(id: string): Channel {
-    const ch = this.getChannel(id);
-    if (ch.status === 'closed') throw new TreasuryError('channel_closed', `channel ${id} was settled`);
-    if (ch.status !== 'open') throw new TreasuryError('channel_not_open', `channel ${id} is ${ch.status}`);
-    return ch;
-  }
-
-  private getDeposit(id: string): Deposit {
-    const d = this.state.deposits[id];
-    if (!d) throw new TreasuryError('unknown_deposit', `no deposit ${id}`);
-    return d;
-  }
-
-  /** Whether `outpoint` already backs a deposit (other than `exceptDeposit`) or a peer's deposit. */
-  private outpointInUse(outpoint: string, exceptDeposit?: string): boolean {
-    if (Object.values(this.state.deposits).some((d) => d.outpoint === outpoint && d.id !== exceptDeposit)) return true;
-    return Object.values(this.state.channels).some((c) => c.peerDeposits.some((d) => d.outpoint === outpoint));
-  }
-
-  private checkOutput(info: TxOutInfo | null, txid: string, vout: number, witnessScript: string): bigint {
-    if (!info) throw new TreasuryError('funding_not_found', `${txid}:${vout} is not on chain`);
-    const value = checkFundingOutput(info.txHex, txid, vout, witnessScript);
-    if (!info.unspent) throw new TreasuryError('funding_spent', `${txid}:${vout} is spent`);
-    return value;
-  }
-
   private grantFor(dep: Deposit): DepositGrant {
     const base = { outpoint: dep.outpoint!, value: dep.value!.toString(), m: dep.m, pubkeys: dep.pubkeys };
     if (dep.peerShares) return { ...base, privkeys: [], shares: dep.peerShares };
     return dep.sealedKeys
       ? { ...base, privkeys: [], sealed_keys: dep.sealedKeys }
       : { ...base, privkeys: dep.privkeys };
-  }
-
-  private asSpendable(dep: Deposit) {
-    return {
-      outpoint: dep.outpoint!,
-      value: dep.value!,
-      m: dep.m,
-      pubkeys: dep.pubkeys,
-      privkeys: dep.privkeys,
-      witnessScript: dep.witnessScript,
-    };
   }
 
   /** Where our side of the channels that peers open is paid at settlement. */
