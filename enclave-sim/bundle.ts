@@ -25,6 +25,8 @@ export interface EnclaveBundle {
   readonly measurement: string;
   /** Files that went into the bundle, relative to the package root (for audits). */
   readonly inputs: readonly string[];
+  /** Modules left outside the bundle (Node built-ins such as `node:crypto`), each with the input importing it. */
+  readonly externals: readonly { readonly importer: string; readonly path: string }[];
 }
 
 const cache = new Map<string, Promise<EnclaveBundle>>();
@@ -83,7 +85,10 @@ async function buildBundle(entry: string): Promise<EnclaveBundle> {
   const out = result.outputFiles[0];
   if (!out || result.outputFiles.length !== 1) throw new Error('esbuild produced no single output file');
   const measurement = createHash('sha256').update(out.contents).digest('hex');
-  return { entry, code: out.text, measurement, inputs: Object.keys(result.metafile.inputs).sort() };
+  const externals = Object.entries(result.metafile.inputs).flatMap(([importer, input]) =>
+    input.imports.filter((i) => i.external).map((i) => ({ importer, path: i.path })),
+  );
+  return { entry, code: out.text, measurement, inputs: Object.keys(result.metafile.inputs).sort(), externals };
 }
 
 /** The nearest directory above `file` with a package.json (or the file's own directory). */
@@ -101,10 +106,10 @@ const hostOnlyGuard: Plugin = {
     b.onResolve({ filter: /^esbuild$/ }, (args) => ({
       errors: [{ text: `esbuild is host-only and cannot be bundled into an enclave (imported by ${args.importer})` }],
     }));
-    b.onLoad({ filter: /[\\/]enclave-sim[\\/](bundle|platform|host|index)\.ts$/ }, (args) => ({
+    b.onLoad({ filter: /[\\/]enclave-sim[\\/](bundle|platform|host|index|attestation|durable-file)\.ts$/ }, (args) => ({
       errors: [
         {
-          text: `${args.path} is host-only; enclave programs import enclave-sim/runtime.ts, interface.ts, quote.ts, attestation.ts or errors.ts`,
+          text: `${args.path} is host-only; enclave programs import enclave-sim/runtime.ts, interface.ts, quote.ts, quote-verify.ts or errors.ts`,
         },
       ],
     }));

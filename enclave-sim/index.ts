@@ -1,6 +1,6 @@
 /**
  * enclave-sim, host side: launch enclaves on a simulated platform, talk to them, verify their quotes.
- * Enclave PROGRAMS import `enclave-sim/runtime.ts` (and interface.ts, quote.ts, attestation.ts) instead:
+ * Enclave PROGRAMS import `enclave-sim/runtime.ts` (and interface.ts, quote.ts, quote-verify.ts) instead:
  * this module pulls in esbuild and must not be bundled into an enclave.
  */
 export { defineInterface, interfaceFingerprint, type CallSpec, type EnclaveInterface } from './interface.ts';

@@ -8,7 +8,7 @@
  * only on its own platform: one broken machine cannot fill several slots of the roster.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { reportDataFor, verifyQuote, type Quote } from '../../../enclave-sim/attestation.ts';
+import { reportDataFor, verifyQuote, type Quote } from '../../../enclave-sim/quote-verify.ts';
 import { hexToBytes, utf8ToBytes } from '../../../enclave-sim/encoding.ts';
 import { isPublicKey } from '../../crypto/secp256k1.ts';
 

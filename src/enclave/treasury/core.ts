@@ -9,7 +9,7 @@
  * module sees. This file imports only modules that do not import it back, which keeps the treasury's
  * files free of import cycles.
  */
-import type { Quote } from '../../../enclave-sim/attestation.ts';
+import type { Quote } from '../../../enclave-sim/quote.ts';
 import type { CommitteeCoordinator, Planned, SignKind } from '../committee/coordinator.ts';
 import type { SessionMessage } from '../protocol/messages.ts';
 import type { Committer } from './committer.ts';

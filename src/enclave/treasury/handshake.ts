@@ -11,7 +11,7 @@
  * attested enclave's. Session keys come from ECDH(eph_I, eph_R) (see protocol/session.ts); identities are
  * long-lived enclave keys, the node ids.
  */
-import { verifyQuote, reportDataFor, type Quote } from '../../../enclave-sim/attestation.ts';
+import { verifyQuote, reportDataFor, type Quote } from '../../../enclave-sim/quote-verify.ts';
 import { randomPrivateKey, publicKeyOf, sharedSecret, isPublicKey } from '../../crypto/secp256k1.ts';
 import { SecureSession } from '../protocol/session.ts';
 import type { HandshakeMessage } from '../protocol/messages.ts';

@@ -4,7 +4,7 @@
  * and the enclave program import these from here, never from treasury.ts, so the modules that make up
  * the treasury depend on this file and not on each other in a circle.
  */
-import type { Quote } from '../../../enclave-sim/attestation.ts';
+import type { Quote } from '../../../enclave-sim/quote.ts';
 import type { ChannelMessage, MultiHopMessage } from '../protocol/messages.ts';
 import type { TreasuryErrorCode } from './errors.ts';
 import type { PayRefInput } from './payment-refs.ts';

@@ -20,7 +20,7 @@
  *   multihop-adapter.ts  this treasury's side of multi-hop payments
  *   peer-rosters.ts      the committees our peers announce
  */
-import { reportDataFor, type Quote } from '../../../enclave-sim/attestation.ts';
+import { reportDataFor, type Quote } from '../../../enclave-sim/quote-verify.ts';
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
 import { publicKeyOf, randomPrivateKey } from '../../crypto/secp256k1.ts';
 import { CommitteeCoordinator, type Planned, type SignKind } from '../committee/coordinator.ts';
