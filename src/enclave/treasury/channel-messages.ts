@@ -7,13 +7,28 @@
 import { bytesToHex } from '../../../enclave-sim/encoding.ts';
 import type { ChannelMessage, DepositGrant } from '../protocol/messages.ts';
 import { verifyPaid, verifyPayout } from '../protocol/peer-sigs.ts';
+import {
+  acknowledge,
+  addPeerDeposit,
+  cancelAdd,
+  cancelRemove,
+  completeAdd,
+  completeRemove,
+  createChannel,
+  credit,
+  creditable,
+  heldBy,
+  markOpen,
+  refusal,
+  removePeerDeposit,
+} from './channel.ts';
 import { openMessage, paidSig, settledMessage } from './channel-wire.ts';
 import type { TreasuryCore } from './core.ts';
 import { TreasuryError, type TreasuryErrorCode } from './errors.ts';
 import { grantFor, verifyGrant } from './grants.ts';
 import { outpointInUse } from './lookups.ts';
 import { closeChannel } from './settlement.ts';
-import { peerDepositTotal, type Channel, type PeerDeposit } from './state.ts';
+import type { Channel, PeerDeposit } from './state.ts';
 import { payoutScriptFor } from './transactions.ts';
 
 function minBig(a: bigint, b: bigint): bigint {
@@ -49,19 +64,13 @@ export async function handleChannelMessage(t: TreasuryCore, peerId: string, msg:
         return;
       }
       t.state.channels[msg.ch] = {
-        id: msg.ch,
-        peerId,
-        status: 'open',
-        initiator: false,
-        myPayout: bytesToHex(payoutScriptFor(t.state.config.payoutAddress)),
-        peerPayout: msg.payout,
-        myDeposits: [],
-        removing: [],
-        adding: [],
-        peerDeposits: [],
-        sent: 0n,
-        received: 0n,
-        acked: 0n,
+        ...createChannel({
+          id: msg.ch,
+          peerId,
+          initiator: false,
+          myPayout: bytesToHex(payoutScriptFor(t.state.config.payoutAddress)),
+          peerPayout: msg.payout,
+        }),
         ...(msg.want_sigs ? { signPays: true } : {}),
         ...(t.committee ? { peerPayoutSig: msg.sig! } : {}),
       };
@@ -82,8 +91,7 @@ export async function handleChannelMessage(t: TreasuryCore, peerId: string, msg:
           t.replies.reject(`open:${ch.id}`, new TreasuryError('peer_refused', 'the peer did not sign its payout'));
           return;
         }
-        ch.status = 'open';
-        ch.peerPayout = msg.payout;
+        markOpen(ch, msg.payout);
         if (msg.want_sigs) ch.signPays = true;
         if (t.committee) ch.peerPayoutSig = msg.sig!;
         t.outbox.event({ type: 'channel_updated', channel_id: ch.id, status: 'open' });
@@ -117,7 +125,7 @@ export async function handleChannelMessage(t: TreasuryCore, peerId: string, msg:
       return;
     case 'remove_deposit_nack': {
       const dep = Object.values(t.state.deposits).find((d) => d.outpoint === msg.outpoint);
-      if (dep) ch.removing = ch.removing.filter((id) => id !== dep.id);
+      if (dep) cancelRemove(ch, dep.id);
       await t.committer.commit();
       t.replies.reject(
         `remove:${ch.id}:${msg.outpoint}`,
@@ -126,7 +134,7 @@ export async function handleChannelMessage(t: TreasuryCore, peerId: string, msg:
       return;
     }
     case 'settled':
-      if (ch.status !== 'closed' && ch.lockedBy) {
+      if (ch.status !== 'closed' && heldBy(ch)) {
         // The peer's totals tell which state it settled: ours plus the payment, or ours as it was.
         t.multihop.settledElsewhere(ch, msg.txid, (_rec, hop) =>
           hop.from === t.nodeId
@@ -207,16 +215,13 @@ function applySync(
 
 /** The peer has now paid `total` in all: credit the difference (idempotent for old or repeated totals). */
 function applyPay(t: TreasuryCore, ch: Channel, total: bigint, amounts: number[] | null, sig?: string): void {
-  if (ch.status !== 'open' || total <= ch.received) return;
+  if (!creditable(ch, total)) return;
   // A committee credits only totals the payer signed: its backups refuse any other (update-rules.ts).
   if (t.committee && !verifyPaid(ch.peerId, ch.id, total, sig))
     throw new TreasuryError('session_failed', "paid total without the payer's signature");
-  if (ch.lockedBy) t.multihop.peerPaidOnLocked(ch, ch.peerId);
-  const delta = total - ch.received;
-  // Defence in depth: an honest peer enclave never overdraws; refuse a total that would.
-  if (peerDepositTotal(ch) - total + ch.sent < 0n)
-    throw new TreasuryError('session_failed', 'peer payment exceeds its balance');
-  ch.received = total;
+  if (heldBy(ch)) t.multihop.peerPaidOnLocked(ch, ch.peerId);
+  // Refuses a total that would overdraw the peer (defence in depth: an honest peer enclave never does).
+  const delta = credit(ch, total);
   if (t.committee) ch.peerPaid = { total, sig: sig! };
   let listed = 0n;
   for (const a of amounts ?? []) listed += BigInt(a);
@@ -227,8 +232,7 @@ function applyPay(t: TreasuryCore, ch: Channel, total: bigint, amounts: number[]
 }
 
 function applyPayAck(t: TreasuryCore, ch: Channel, total: bigint): void {
-  if (total <= ch.acked || total > ch.sent) return;
-  ch.acked = total;
+  if (!acknowledge(ch, total)) return;
   t.ports.emit({ type: 'pay_acked', channel_id: ch.id, total: total.toString() });
 }
 
@@ -242,8 +246,8 @@ async function applyAddDeposit(t: TreasuryCore, peerId: string, ch: Channel, gra
     void t.committer.commit().catch(() => undefined);
     return;
   }
-  if (ch.status !== 'open') return nack('channel_not_open');
-  if (ch.lockedBy) return nack('channel_busy');
+  const refused = refusal(ch, 'deposit');
+  if (refused) return nack(refused);
   if (outpointInUse(t.state, grant.outpoint)) return nack('deposit_in_use');
   let deposit: PeerDeposit;
   try {
@@ -252,10 +256,10 @@ async function applyAddDeposit(t: TreasuryCore, peerId: string, ch: Channel, gra
     return nack(err instanceof TreasuryError ? err.code : 'funding_mismatch');
   }
   // Re-check after the chain look-up: the channel may have closed or the outpoint been used meanwhile.
-  if (ch.status !== 'open') return nack('channel_not_open');
-  if (ch.lockedBy) return nack('channel_busy');
+  const refusedNow = refusal(ch, 'deposit');
+  if (refusedNow) return nack(refusedNow);
   if (outpointInUse(t.state, grant.outpoint)) return nack('deposit_in_use');
-  ch.peerDeposits.push(deposit);
+  addPeerDeposit(ch, deposit);
   t.outbox.push({ peerId, msg: { t: 'add_deposit_ack', ch: ch.id, outpoint: grant.outpoint } });
   t.outbox.event({ type: 'channel_updated', channel_id: ch.id, status: ch.status });
   await t.committer.commit();
@@ -264,8 +268,7 @@ async function applyAddDeposit(t: TreasuryCore, peerId: string, ch: Channel, gra
 async function applyAddDepositAck(t: TreasuryCore, ch: Channel, outpoint: string): Promise<void> {
   const id = ch.adding.find((d) => t.state.deposits[d]?.outpoint === outpoint);
   if (id) {
-    ch.adding = ch.adding.filter((d) => d !== id);
-    ch.myDeposits.push(id);
+    completeAdd(ch, id);
     t.outbox.event({ type: 'channel_updated', channel_id: ch.id, status: ch.status });
     await t.committer.commit();
   }
@@ -275,7 +278,7 @@ async function applyAddDepositAck(t: TreasuryCore, ch: Channel, outpoint: string
 function applyAddDepositNack(t: TreasuryCore, ch: Channel, outpoint: string, code: string): void {
   const id = ch.adding.find((d) => t.state.deposits[d]?.outpoint === outpoint);
   if (id) {
-    ch.adding = ch.adding.filter((d) => d !== id);
+    cancelAdd(ch, id);
     const dep = t.state.deposits[id]!;
     dep.status = 'free';
     delete dep.channelId;
@@ -287,29 +290,13 @@ function applyAddDepositNack(t: TreasuryCore, ch: Channel, outpoint: string, cod
 function applyRemoveDeposit(t: TreasuryCore, peerId: string, ch: Channel, outpoint: string): void {
   const dep = ch.peerDeposits.find((d) => d.outpoint === outpoint);
   if (dep) {
-    if (ch.status !== 'open' || ch.lockedBy) {
-      t.outbox.push({
-        peerId,
-        msg: {
-          t: 'remove_deposit_nack',
-          ch: ch.id,
-          outpoint,
-          code: ch.lockedBy ? 'channel_busy' : 'channel_not_open',
-        },
-      });
-      void t.committer.commit().catch(() => undefined);
-      return;
-    }
     // The owner checked its own (conservative) balance; we check ours too before forgetting the keys.
-    if (peerDepositTotal(ch) - dep.value - ch.received + ch.sent < 0n) {
-      t.outbox.push({
-        peerId,
-        msg: { t: 'remove_deposit_nack', ch: ch.id, outpoint, code: 'insufficient_funds' },
-      });
+    const code = removePeerDeposit(ch, dep);
+    if (code) {
+      t.outbox.push({ peerId, msg: { t: 'remove_deposit_nack', ch: ch.id, outpoint, code } });
       void t.committer.commit().catch(() => undefined);
       return;
     }
-    ch.peerDeposits = ch.peerDeposits.filter((d) => d !== dep);
     t.outbox.event({ type: 'channel_updated', channel_id: ch.id, status: ch.status });
   }
   t.outbox.push({ peerId, msg: { t: 'remove_deposit_ack', ch: ch.id, outpoint } });
@@ -320,8 +307,7 @@ async function applyRemoveDepositAck(t: TreasuryCore, ch: Channel, outpoint: str
   const id = ch.removing.find((d) => t.state.deposits[d]?.outpoint === outpoint);
   // Once closed, our own settlement may spend it even though the peer dropped it: the chain decides.
   if (id && ch.status !== 'closed') {
-    ch.removing = ch.removing.filter((d) => d !== id);
-    ch.myDeposits = ch.myDeposits.filter((d) => d !== id);
+    completeRemove(ch, id);
     const dep = t.state.deposits[id]!;
     dep.status = 'free';
     delete dep.channelId;

@@ -8,10 +8,10 @@ import { openMessage } from './channel-wire.ts';
 import { viewChannel, type TreasuryCore } from './core.ts';
 import { TreasuryError } from './errors.ts';
 import { grantFor } from './grants.ts';
-import { assertNotHeld, checkAmount, getDeposit, getOpenChannel } from './lookups.ts';
+import { checkAmount, getDeposit, getOpenChannel } from './lookups.ts';
+import { assertUsable, beginAdd, beginRemove, cancelAdd, createChannel, debit } from './channel.ts';
 import { dropRefs, listRefs, recordRef, refRoom, takeRoom } from './payment-refs.ts';
 import type { PayRequest, PayResult } from './ports.ts';
-import { spendable, type Channel } from './state.ts';
 import { payoutScriptFor } from './transactions.ts';
 
 const HEX16 = /^[0-9a-f]{32}$/;
@@ -31,20 +31,7 @@ export async function openChannel(t: TreasuryCore, peerId: string, payoutAddress
   if (t.committee && !proof)
     throw new TreasuryError('committee_incomplete', 'not every committee member has attested yet');
   const id = bytesToHex(t.ports.random(32));
-  const ch: Channel = {
-    id,
-    peerId,
-    status: 'opening',
-    initiator: true,
-    myPayout: bytesToHex(payoutScriptFor(payoutAddress)),
-    myDeposits: [],
-    removing: [],
-    adding: [],
-    peerDeposits: [],
-    sent: 0n,
-    received: 0n,
-    acked: 0n,
-  };
+  const ch = createChannel({ id, peerId, initiator: true, myPayout: bytesToHex(payoutScriptFor(payoutAddress)) });
   t.state.channels[id] = ch;
   // Before `open`: the peer learns we are a committee before it has a channel to add deposits to.
   if (proof) t.outbox.push({ peerId, msg: { t: 'roster', ch: id, ...proof } });
@@ -64,9 +51,7 @@ export async function addDeposit(t: TreasuryCore, channelId: string, depositId: 
     if (dep.status === 'in_channel')
       throw new TreasuryError('deposit_in_use', `deposit ${depositId} is already in channel ${dep.channelId}`);
     if (dep.status !== 'free') throw new TreasuryError('deposit_not_free', `deposit ${depositId} is ${dep.status}`);
-    if (ch.status !== 'open') throw new TreasuryError('channel_not_open', `channel ${channelId} is ${ch.status}`);
-    t.sessions.requireSession(ch.peerId);
-    assertNotHeld(ch);
+    assertUsable(ch, 'deposit', { reachable: () => t.sessions.requireSession(ch.peerId) });
   };
   check();
   ch.peerRoster ??= t.peerRosters.verified(ch.peerId);
@@ -83,7 +68,7 @@ export async function addDeposit(t: TreasuryCore, channelId: string, depositId: 
   else delete dep.peerShares;
   dep.status = 'in_channel';
   dep.channelId = ch.id;
-  ch.adding.push(dep.id);
+  beginAdd(ch, dep.id);
   if (t.committee) {
     // Members hand their keys over only once their replica shows the deposit joining this channel.
     try {
@@ -98,7 +83,7 @@ export async function addDeposit(t: TreasuryCore, channelId: string, depositId: 
         delete dep.peerShares;
       }
     } catch (err) {
-      ch.adding = ch.adding.filter((d) => d !== dep.id);
+      cancelAdd(ch, dep.id);
       dep.status = 'free';
       delete dep.channelId;
       await t.committer.commitLocal();
@@ -117,18 +102,7 @@ export async function removeDeposit(t: TreasuryCore, channelId: string, depositI
   t.assertPrimary();
   const ch = getOpenChannel(t.state, channelId);
   const dep = getDeposit(t.state, depositId);
-  if (!ch.myDeposits.includes(depositId))
-    throw new TreasuryError('unknown_deposit', `deposit ${depositId} is not in channel ${channelId}`);
-  if (ch.removing.includes(depositId))
-    throw new TreasuryError('deposit_in_use', `deposit ${depositId} is already being removed`);
-  assertNotHeld(ch);
-  if (spendable(t.state, ch) < (dep.value ?? 0n))
-    throw new TreasuryError(
-      'insufficient_funds',
-      `balance ${spendable(t.state, ch)} does not cover deposit ${depositId} (${dep.value})`,
-    );
-  t.sessions.requireSession(ch.peerId);
-  ch.removing.push(depositId);
+  beginRemove(t.state, ch, depositId, () => t.sessions.requireSession(ch.peerId));
   t.outbox.push({ peerId: ch.peerId, msg: { t: 'remove_deposit', ch: ch.id, outpoint: dep.outpoint! } });
   const reply = t.replies.waitFor(`remove:${ch.id}:${dep.outpoint}`);
   await t.committer.commit();
@@ -153,7 +127,7 @@ export async function pay(
   const results: PayResult[] = [];
   for (const r of requests) {
     try {
-      results.push(debit(t, r, room));
+      results.push(debitOne(t, r, room));
     } catch (err) {
       if (!(err instanceof TreasuryError)) throw err;
       results.push({ ok: false, code: err.code, message: err.message });
@@ -163,21 +137,16 @@ export async function pay(
   return results;
 }
 
-function debit(t: TreasuryCore, r: PayRequest, room: { left: number }): PayResult {
+function debitOne(t: TreasuryCore, r: PayRequest, room: { left: number }): PayResult {
   checkAmount(r.amount_sat);
   if (r.ref && (!HEX16.test(r.ref.key) || !HEX16.test(r.ref.fp)))
     throw new TreasuryError('invalid_argument', 'a payment ref is two 16-byte hex hashes');
   const ch = getOpenChannel(t.state, r.channel_id);
-  t.sessions.requireSession(ch.peerId);
-  assertNotHeld(ch);
-  if (t.committee?.isSettling(ch.id))
-    throw new TreasuryError('channel_settling', `committee members are settling channel ${ch.id}`);
-  const amount = BigInt(r.amount_sat);
-  const available = spendable(t.state, ch);
-  if (available < amount)
-    throw new TreasuryError('insufficient_funds', `channel balance ${available} sat < ${amount} sat`);
-  if (r.ref) takeRoom(room);
-  ch.sent += amount;
+  debit(t.state, ch, BigInt(r.amount_sat), {
+    reachable: () => t.sessions.requireSession(ch.peerId),
+    settling: t.committee?.isSettling(ch.id) ?? false,
+    ...(r.ref ? { reserve: () => takeRoom(room) } : {}),
+  });
   t.outbox.debited(ch.id, r.amount_sat);
   if (r.ref) recordRef(t.state, { key: r.ref.key, fp: r.ref.fp }, ch.id, ch.sent, r.amount_sat);
   return { ok: true, channel_id: ch.id, position: ch.sent.toString() };

@@ -7,6 +7,7 @@
 import { hexToBytes } from '../../../enclave-sim/encoding.ts';
 import type { CommitteeHost, Planned, SignedSettlement, SignKind } from '../committee/coordinator.ts';
 import type { CommitteeMessage } from '../protocol/messages.ts';
+import { rewindTo } from './channel.ts';
 import { paidSig, settledMessage } from './channel-wire.ts';
 import type { TreasuryCore } from './core.ts';
 import { TreasuryError } from './errors.ts';
@@ -172,22 +173,19 @@ function markSigned(t: TreasuryCore, kind: SignKind, id: string, txid: string, f
  */
 function settledByMembers(t: TreasuryCore, s: SignedSettlement): void {
   const ch = t.state.channels[s.ch];
-  // Below what the peer acknowledged cannot be what the members signed: released payments were in their replicas.
-  if (!ch || ch.status === 'closed' || s.sent > ch.sent || s.received > ch.received || s.sent < ch.acked) return;
-  const was = { sent: ch.sent, received: ch.received };
-  ch.sent = s.sent;
-  ch.received = s.received;
+  if (!ch) return;
   let txid: string | undefined;
-  try {
-    txid = t.planFor('settle', ch.id, s.feeRate).plan.txid;
-  } catch {
-    txid = undefined;
-  }
-  if (txid !== s.txid) {
-    // Not the transaction signed from this state: keep the channel frozen (isSettling) and as it was.
-    Object.assign(ch, was);
-    return;
-  }
+  // Refused above our totals, and below what the peer acknowledged (released payments were in the replicas).
+  const signedHere = rewindTo(ch, s, () => {
+    try {
+      txid = t.planFor('settle', ch.id, s.feeRate).plan.txid;
+    } catch {
+      txid = undefined;
+    }
+    return txid === s.txid;
+  });
+  // Not the transaction signed from this state: the channel stays frozen (isSettling) and as it was.
+  if (!signedHere || txid === undefined) return;
   // Committee members settled at these totals: payments within them are in the settlement, the rest never left.
   closeChannel(t, ch, { txid, by: 'local', feeRate: s.feeRate }, ch.sent);
   t.state.committee!.signed[ch.id] = txid;

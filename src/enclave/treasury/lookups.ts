@@ -3,6 +3,7 @@
  * when it is missing or not in a state the operation can take. Pure functions over `TreasuryState`:
  * every treasury module uses them, so the refusals read the same whichever path a request takes.
  */
+import { assertOpen } from './channel.ts';
 import { TreasuryError } from './errors.ts';
 import type { TxOutInfo } from './ports.ts';
 import type { Channel, Deposit, TreasuryState } from './state.ts';
@@ -17,11 +18,6 @@ export function checkAmount(amountSat: number): void {
   }
 }
 
-/** A channel held by a multi-hop payment takes no other payment or deposit change until it is released. */
-export function assertNotHeld(ch: Channel): void {
-  if (ch.lockedBy) throw new TreasuryError('channel_busy', `channel ${ch.id} is held by a multi-hop payment`);
-}
-
 export function getChannel(state: TreasuryState, id: string): Channel {
   const ch = state.channels[id];
   if (!ch) throw new TreasuryError('unknown_channel', `no channel ${id}`);
@@ -30,8 +26,7 @@ export function getChannel(state: TreasuryState, id: string): Channel {
 
 export function getOpenChannel(state: TreasuryState, id: string): Channel {
   const ch = getChannel(state, id);
-  if (ch.status === 'closed') throw new TreasuryError('channel_closed', `channel ${id} was settled`);
-  if (ch.status !== 'open') throw new TreasuryError('channel_not_open', `channel ${id} is ${ch.status}`);
+  assertOpen(ch);
   return ch;
 }
 

@@ -40,6 +40,7 @@ import { bytesToHex } from '../../../enclave-sim/encoding.ts';
 import type { AnnouncementWire, ChannelMessage, MhHopWire, MultiHopMessage } from '../protocol/messages.ts';
 import { findRoute, forwardFee, signAnnouncement, verifyAnnouncement } from './routing.ts';
 import { TREASURY_ERRORS as ERROR_CODES, TreasuryError, type TreasuryErrorCode } from './errors.ts';
+import { applyHopCredit, applyHopDebit, lock, refusal, unlock } from './channel.ts';
 import {
   localBalance,
   remoteBalance,
@@ -63,7 +64,7 @@ import type { TreasuryEvent, TxOutInfo } from './ports.ts';
 
 /** A channel a new multi-hop payment may lock: no other payment holds it, no deposit is joining or leaving. */
 function isFree(c: Channel): boolean {
-  return !c.lockedBy && c.adding.length === 0 && c.removing.length === 0;
+  return refusal(c, 'lock') === null;
 }
 
 export interface MultiHopHost {
@@ -162,7 +163,7 @@ export class MultiHop {
       phase: 'locked',
       channel: ch.id,
     };
-    ch.lockedBy = pid;
+    lock(ch, pid);
     this.records()[pid] = rec;
     this.h.queue(route[1]!, this.lockMessage(rec));
     const done = new Promise<MultiHopResult>((resolve, reject) => this.waiters.set(pid, { resolve, reject }));
@@ -251,8 +252,9 @@ export class MultiHop {
     }
     if (this.h.isCommittee()) return refuse('multihop_unsupported');
     const ch = this.h.state.channels[msg.ch];
-    if (!ch || ch.peerId !== peerId || ch.status !== 'open') return refuse('channel_not_open');
-    if (!isFree(ch)) return refuse('channel_busy');
+    if (!ch || ch.peerId !== peerId) return refuse('channel_not_open');
+    const busy = refusal(ch, 'lock');
+    if (busy) return refuse(busy);
     // Payments still in flight on the channel make the two views differ: busy for now, retry.
     if (!this.matches(hop, ch)) return refuse('channel_busy');
     const rec: MhPayment = {
@@ -274,7 +276,7 @@ export class MultiHop {
       } catch (err) {
         return refuse(err instanceof TreasuryError ? err.code : 'state_mismatch');
       }
-      ch.lockedBy = msg.pid;
+      lock(ch, msg.pid);
       Object.assign(rec, { phase: 'signed', tx: signed, txid: plan.txid });
       this.records()[msg.pid] = rec;
       this.h.queue(peerId, { t: 'mh_signed', pid: msg.pid, hops: hops.map(toWire), tx: signed });
@@ -291,8 +293,8 @@ export class MultiHop {
     if (free.length === 0) return refuse('channel_busy');
     const next = free.find((c) => spendable(this.h.state, c) >= out);
     if (!next) return refuse('insufficient_capacity');
-    ch.lockedBy = msg.pid;
-    next.lockedBy = msg.pid;
+    lock(ch, msg.pid);
+    lock(next, msg.pid);
     rec.hops = [...hops, this.describe(next, out)];
     this.records()[msg.pid] = rec;
     this.h.queue(nextPeer, this.lockMessage(rec));
@@ -426,7 +428,7 @@ export class MultiHop {
   /** A channel of a released payment is being settled: it no longer needs the lock; the payment is done once none is held. */
   private channelClosing(rec: MhPayment, ch: Channel): void {
     if (rec.phase !== 'released') return;
-    if (ch.lockedBy === rec.pid) delete ch.lockedBy;
+    unlock(ch, rec.pid);
     if (this.myChannels(rec).every((c) => c.lockedBy !== rec.pid)) this.finish(rec, false);
   }
 
@@ -440,7 +442,7 @@ export class MultiHop {
     const i = rec.index;
     if (i > 0) {
       const prev = this.h.state.channels[rec.hops[i - 1]!.ch]!;
-      prev.received += rec.amounts[i - 1]!;
+      applyHopCredit(prev, rec.amounts[i - 1]!);
       if (i === rec.route.length - 1) {
         this.h.event({
           type: 'pay_received',
@@ -454,10 +456,9 @@ export class MultiHop {
     }
     if (i < rec.route.length - 1) {
       const next = this.h.state.channels[rec.hops[i]!.ch]!;
-      next.sent += rec.amounts[i]!;
       // Released from downstream: the peer had everything we sent before the lock (its view matched
       // ours) and applied this payment before releasing.
-      if (acknowledged) next.acked = next.sent;
+      applyHopDebit(next, rec.amounts[i]!, acknowledged);
       this.h.event({ type: 'channel_updated', channel_id: next.id, status: next.status });
     }
   }
@@ -494,7 +495,7 @@ export class MultiHop {
   }
 
   private unlock(rec: MhPayment): void {
-    for (const c of this.myChannels(rec)) if (c.lockedBy === rec.pid) delete c.lockedBy;
+    for (const c of this.myChannels(rec)) unlock(c, rec.pid);
   }
 
   private myChannels(rec: MhPayment): Channel[] {
@@ -562,14 +563,14 @@ export class MultiHop {
     const rec = this.records()[ch.lockedBy!];
     if (!rec || rec.phase === 'locked' || rec.phase === 'signed') {
       if (rec) this.abort(rec, 'channel_closed');
-      else delete ch.lockedBy;
+      else unlock(ch);
       return null;
     }
     // Released: the new state is applied; the caller settles it as usual (it pays this channel what τ pays
     // it), and the lock holds until that settlement has closed the channel (see closedLocally).
     if (rec.phase === 'released') return null;
     if (rec.phase !== 'committed' || !rec.tx || !rec.txid) {
-      delete ch.lockedBy;
+      unlock(ch);
       return null;
     }
     // τ only if every input is still unspent (as far as our host knows): otherwise the chain decides.
@@ -646,7 +647,7 @@ export class MultiHop {
   ): void {
     const rec = ch.lockedBy ? this.records()[ch.lockedBy] : undefined;
     if (!rec || rec.phase === 'done' || rec.phase === 'aborted') {
-      delete ch.lockedBy;
+      unlock(ch);
       return;
     }
     // τ is this payment's outcome only while the payment still holds the channel (it cannot have moved

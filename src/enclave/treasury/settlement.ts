@@ -5,6 +5,7 @@
  * the channel through `closeChannel` here too.
  */
 import { hexToBytes } from '../../../enclave-sim/encoding.ts';
+import { heldBy, markClosed } from './channel.ts';
 import { settledMessage } from './channel-wire.ts';
 import { viewChannel, type TreasuryCore } from './core.ts';
 import {
@@ -34,7 +35,7 @@ export async function settleAlone(t: TreasuryCore, ch: Channel, feeRate: number)
       'channel_closed',
       `channel ${channelId} was already settled${ch.settlement ? ` by ${ch.settlement.txid}` : ''}`,
     );
-  if (ch.lockedBy) {
+  if (heldBy(ch)) {
     // Held by a multi-hop payment: before its commit the old state (the payment aborts); committed, only τ
     // (for the host to broadcast; the channels close when the chain shows it).
     const tau = await t.multihop.localSettle(ch);
@@ -73,7 +74,7 @@ export async function settleAlone(t: TreasuryCore, ch: Channel, feeRate: number)
   }
   const txid = settlement?.txid ?? '0'.repeat(64);
   closeChannel(t, ch, { txid, by: 'local', ...(settlement ? { hex: settlement.hex } : {}) });
-  if (ch.lockedBy) t.multihop.closedLocally(ch);
+  if (heldBy(ch)) t.multihop.closedLocally(ch);
   t.outbox.push({ peerId: ch.peerId, msg: settledMessage(ch) });
   await t.committer.commit();
   return {
@@ -145,8 +146,7 @@ export function closeChannel(
   settlement: NonNullable<Channel['settlement']>,
   paidTotal = settlement.paid,
 ): void {
-  ch.status = 'closed';
-  ch.settlement = settlement;
+  markClosed(ch, settlement);
   // Deposits added or removed without the peer's acknowledgement may or may not be in the settlement that
   // wins: they wait for the chain (deposit-fate.ts). A remote settlement with no input spends none of them.
   settleDepositsAtClose(t.state, ch, settlement.txid, settlement.by === 'remote' && settlement.txid === '0'.repeat(64));
