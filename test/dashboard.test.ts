@@ -15,7 +15,7 @@ import type { NetworkFile } from '../src/cli/client.ts';
 import { request } from 'node:http';
 import { startDashboard, type RunningDashboard } from '../src/dashboard/server.ts';
 import type { Snapshot } from '../src/dashboard/protocol.ts';
-import { TREASURY_PROGRAM } from '../src/node/treasury-node.ts';
+import { TREASURY_PROGRAM } from '../src/node/enclave-client.ts';
 import { chromiumAvailable, CHROMIUM, launchChromium, type Browser } from './helpers/browser.ts';
 import {
   attestationKey,

@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { payments } from 'bitcoinjs-lib';
 import { AttestationService, EnclaveCallError, Platform, type SealedStore } from '../enclave-sim/index.ts';
 import { EXAMPLE_ENTRY, exampleInterface, exampleOcalls, tempDir } from './fixtures/example-enclave/harness.ts';
-import { TREASURY_PROGRAM } from '../src/node/treasury-node.ts';
+import { TREASURY_PROGRAM } from '../src/node/enclave-client.ts';
 import { TreasuryInterface } from '../src/enclave/treasury/interface.ts';
 import { NETWORK } from '../src/enclave/treasury/transactions.ts';
 import { SecureSession, SessionError } from '../src/enclave/protocol/session.ts';

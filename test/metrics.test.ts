@@ -71,6 +71,7 @@ describe('GET /metrics', () => {
       ['teechain_committee_replication_lag_updates', 'gauge'],
       ['teechain_committee_members_connected', 'gauge'],
       ['teechain_chain_height', 'gauge'],
+      ['teechain_background_failures_total', 'counter'],
       ['process_cpu_seconds_total', 'counter'],
       ['nodejs_eventloop_lag_seconds', 'gauge'],
     ])

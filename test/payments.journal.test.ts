@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { appendFile, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { keyRef, PaymentJournal } from '../src/node/payment-journal.ts';
-import { PaymentLog, type Payment } from '../src/node/payments.ts';
+import { PaymentLog } from '../src/node/payment-log.ts';
+import type { Payment } from '../src/node/payment.ts';
 import { NodeError } from '../src/node/errors.ts';
 import { tempDir } from './helpers/network.ts';
 

@@ -128,6 +128,7 @@ export class Faucet {
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.queue.then(fn, fn);
+    // The caller gets `run` and its failure; the queue only orders, so the next call runs either way.
     this.queue = run.catch(() => undefined);
     return run;
   }

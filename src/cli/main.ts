@@ -11,7 +11,7 @@ import { AttestationService, verifyQuote, reportDataFor } from '../../enclave-si
 import { measureBundle } from '../../enclave-sim/bundle.ts';
 import { defaultDatadir } from '../node/datadir.ts';
 import { readSecretFile, RPC_PASSWORD_ENV, takeEnv } from '../node/secret-file.ts';
-import { TREASURY_PROGRAM } from '../node/treasury-node.ts';
+import { TREASURY_PROGRAM } from '../node/enclave-client.ts';
 import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../log/logger.ts';
 import { dashboardForDatadir, type RunningDashboard } from '../dashboard/server.ts';
 import { ApiClient, CliError, readNetwork, type NetworkFile, type NetworkNode } from './client.ts';

@@ -242,7 +242,7 @@ async function committeesFormed(nodes: NetworkNode[], log: (line: string) => voi
     for (;;) {
       const c = await api
         .request<{ formed: boolean; members: Array<{ connected: boolean }> }>('GET', '/v1/committee')
-        .catch(() => null);
+        .catch(() => null); // not answering yet is what this loop waits out, up to its deadline
       if (c?.formed && c.members.every((m) => m.connected)) break;
       if (Date.now() > deadline) throw new CliError(`${n.name}: its committee did not form within 60 s`);
       await new Promise((r) => setTimeout(r, 200));

@@ -82,6 +82,10 @@ async function listFiles(dir: string): Promise<string[]> {
   return out;
 }
 
+/**
+ * Tidying only: an old build left behind (folder missing, removed by a concurrent build, busy) costs disk
+ * space and nothing else, since the page is served from `keep` alone; so failures here are ignored.
+ */
 async function removeOldBuilds(keep: string): Promise<void> {
   for (const name of await readdir(DASHBOARD_DIST).catch(() => [] as string[])) {
     if (name !== keep && !name.startsWith('.tmp-'))

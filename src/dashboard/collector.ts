@@ -5,7 +5,7 @@
  * Throughput and latency come from the nodes' Prometheus counters and histogram (deltas between two
  * polls), so the chart shows exactly what a Prometheus server scraping the nodes would.
  */
-import type { BitcoinRpcClient } from '../chain/rpc-client.ts';
+import { RpcCode, RpcError, type BitcoinRpcClient } from '../chain/rpc-client.ts';
 import type { NetworkFile } from '../cli/client.ts';
 import type { Logger } from '../log/logger.ts';
 import { bucketsOf, parseExposition, sumOf, type Sample } from '../metrics/exposition.ts';
@@ -211,7 +211,10 @@ export class Collector {
       const tx = await this.opts.rpc.getRawTransaction(txid);
       if (tx.confirmations > 0) this.txHeight.set(txid, tip - tx.confirmations + 1);
       return tx.confirmations;
-    } catch {
+    } catch (err) {
+      // Not known to the chain is an answer (null); any other failure is that too, but worth a log line.
+      if (!(err instanceof RpcError && err.code === RpcCode.INVALID_ADDRESS_OR_KEY))
+        this.opts.logger.warn({ txid, error: (err as Error).message }, 'confirmations lookup failed');
       return null;
     }
   }

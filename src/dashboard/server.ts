@@ -16,7 +16,7 @@ import { BitcoinRpcClient } from '../chain/rpc-client.ts';
 import { readNetwork, type NetworkFile } from '../cli/client.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import { NodeError } from '../node/errors.ts';
-import { TREASURY_PROGRAM } from '../node/treasury-node.ts';
+import { TREASURY_PROGRAM } from '../node/enclave-client.ts';
 import { Actions, isAction } from './actions.ts';
 import type { AttestationPolicy } from './attestation-check.ts';
 import { ensureDashboardBuilt } from './build.ts';

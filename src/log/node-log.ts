@@ -61,6 +61,9 @@ export function logObserver(log: Logger): NodeObserver {
     ocallFailed(name, message) {
       log.error({ ocall: name, err: message }, 'host handler of a one-way ocall failed');
     },
+    backgroundFailed(task, message, detail) {
+      log.warn({ ...detail, task, err: message }, 'background task failed');
+    },
     sealedWrite(seconds, bytes, ok) {
       if (!ok) log.error({ bytes }, 'sealed-state write failed');
       else log.trace({ ms: seconds * 1000, bytes }, 'sealed state written');

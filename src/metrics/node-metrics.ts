@@ -8,6 +8,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ChannelView, CommitteeView, DepositView } from '../enclave/treasury/interface.ts';
+import { BACKGROUND_TASKS } from '../node/background-tasks.ts';
 import type { NodeObserver } from '../node/observer.ts';
 
 /** What the state gauges read at scrape time; TreasuryNode provides it (see daemon.ts). */
@@ -66,6 +67,12 @@ export class NodeMetrics {
     name: 'teechain_sealed_write_seconds',
     help: 'Latency of a durable sealed-state write (write + fdatasync)',
     buckets: SEAL_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly backgroundFailures = new Counter({
+    name: 'teechain_background_failures_total',
+    help: 'Failures of work the host does on its own (redials, chain following, journal writes…), by task',
+    labelNames: ['task'] as const,
     registers: [this.registry],
   });
   constructor(opts: { processMetrics?: boolean } = {}) {
@@ -157,6 +164,7 @@ export class NodeMetrics {
     // Every label value present from the start, at 0, so rate() works before the first failure.
     for (const status of ['succeeded', 'failed'] as const) this.paymentsSent.inc({ status }, 0);
     for (const result of ['ok', 'error'] as const) this.sealedWrites.inc({ result }, 0);
+    for (const task of BACKGROUND_TASKS) this.backgroundFailures.inc({ task }, 0);
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -176,6 +184,9 @@ export class NodeMetrics {
     sealedWrite: (seconds, _bytes, ok) => {
       this.sealedWrites.inc({ result: ok ? 'ok' : 'error' });
       if (ok) this.sealedWriteSeconds.observe(seconds);
+    },
+    backgroundFailed: (task) => {
+      this.backgroundFailures.inc({ task });
     },
   };
 

@@ -5,6 +5,7 @@
  */
 import { BitcoinRpcClient, RpcCode, RpcError } from '../chain/rpc-client.ts';
 import { ChainWatcher } from '../chain/watcher.ts';
+import type { ReportFailure } from './failure-reporter.ts';
 
 export interface TxOutLookup {
   txHex: string;
@@ -30,8 +31,16 @@ export interface ChainSource {
 /** Blocks scanned back from the tip when spend watching starts: settlements made while the node was down. */
 const SPEND_HISTORY_BLOCKS = 144;
 
+export interface RpcChainSourceOptions {
+  /** Told when following the chain fails (a poll, fetching a spending transaction); the next poll tries again. */
+  report?: ReportFailure;
+}
+
 export class RpcChainSource implements ChainSource {
-  constructor(readonly rpc: BitcoinRpcClient) {}
+  constructor(
+    readonly rpc: BitcoinRpcClient,
+    private readonly opts: RpcChainSourceOptions = {},
+  ) {}
 
   async getTxOut(txid: string, vout: number): Promise<TxOutLookup | null> {
     let raw;
@@ -56,7 +65,8 @@ export class RpcChainSource implements ChainSource {
       if (feeRateSatPerKvb !== null && feeRateSatPerKvb > 0n)
         return Math.max(1, Number((feeRateSatPerKvb + 999n) / 1000n));
     } catch {
-      // fall through to the regtest floor
+      // No estimate (regtest has too few blocks for one, or the chain is unreachable): the floor below. A
+      // request answer, not background work: an unreachable chain fails the broadcast that follows.
     }
     return 1;
   }
@@ -77,13 +87,15 @@ export class RpcChainSource implements ChainSource {
         pollIntervalMs: 1_000,
         fromHeight: Math.max(1, tip - SPEND_HISTORY_BLOCKS),
       });
+      const report: ReportFailure = (task, err, detail) => this.opts.report?.(task, err, detail);
       w.on('spent', (e) => {
+        const outpoint = `${e.outpoint.txid}:${e.outpoint.vout}`;
         void this.rpc.getRawTransactionHex(e.spendingTxid).then(
-          (hex) => onSpend(`${e.outpoint.txid}:${e.outpoint.vout}`, hex),
-          () => undefined,
+          (hex) => onSpend(outpoint, hex),
+          (err: unknown) => report('chain_watch', err, { outpoint, spending_txid: e.spendingTxid }),
         );
       });
-      w.on('error', () => undefined); // the next poll tries again
+      w.on('error', (err: unknown) => report('chain_watch', err)); // the next poll tries again
       this.watcher = w;
     }
     for (const o of fresh) {

@@ -13,6 +13,7 @@ import { NodeMetrics } from '../metrics/node-metrics.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import { logObserver } from '../log/node-log.ts';
 import { RpcChainSource } from './chain-source.ts';
+import { failureReporter } from './failure-reporter.ts';
 import { combineObservers } from './observer.ts';
 import { TreasuryNode } from './treasury-node.ts';
 import { makePrivateDir } from './secret-file.ts';
@@ -61,12 +62,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const rpc = opts.rpcCookie
     ? await BitcoinRpcClient.fromCookie(opts.rpcUrl, opts.rpcCookie)
     : new BitcoinRpcClient({ url: opts.rpcUrl, user: opts.rpcUser ?? '', password: opts.rpcPassword ?? '' });
-  const chain = new RpcChainSource(rpc);
-  const attestation = await AttestationService.load(opts.attestationKey);
   const log = opts.logger ?? silentLogger();
   const metrics = new NodeMetrics();
+  const observer = combineObservers(metrics.observer, logObserver(log));
+  const chain = new RpcChainSource(rpc, { report: failureReporter(observer) });
+  const attestation = await AttestationService.load(opts.attestationKey);
   const node = await TreasuryNode.start({
-    observer: combineObservers(metrics.observer, logObserver(log)),
+    observer,
     datadir: opts.datadir,
     chain,
     attestation,

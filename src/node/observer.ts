@@ -4,7 +4,8 @@
  * handed a secret (the host has none to give: keys stay in the enclave, tokens in the API layer).
  */
 import type { TreasuryEventMsg } from '../enclave/treasury/interface.ts';
-import type { Payment } from './payments.ts';
+import type { BackgroundTask, FailureDetail } from './background-tasks.ts';
+import type { Payment } from './payment.ts';
 
 export interface NodeObserver {
   /** An outgoing payment reached its end: succeeded (the peer acknowledged) or failed. */
@@ -17,6 +18,8 @@ export interface NodeObserver {
   enclaveEvent?(e: TreasuryEventMsg): void;
   /** The host's handler of a one-way ocall (send frames, an event) failed; the enclave does not hear of it. */
   ocallFailed?(name: string, message: string): void;
+  /** Work the host does on its own failed (failure-reporter.ts): which task, why, and on what. */
+  backgroundFailed?(task: BackgroundTask, message: string, detail: FailureDetail): void;
 }
 
 /** One observer that calls each of `list` in turn; one failing hook does not stop the others. */
@@ -39,5 +42,6 @@ export function combineObservers(...list: Array<NodeObserver | undefined>): Node
     sealedWrite: each('sealedWrite'),
     enclaveEvent: each('enclaveEvent'),
     ocallFailed: each('ocallFailed'),
+    backgroundFailed: each('backgroundFailed'),
   };
 }

@@ -20,7 +20,7 @@ import { Transaction, payments } from 'bitcoinjs-lib';
 import { randomBytes } from 'node:crypto';
 import { AttestationService, Platform, type EnclaveHandle, type SealedStore } from '../../enclave-sim/index.ts';
 import { TreasuryInterface, type TreasuryEventMsg } from '../../src/enclave/treasury/interface.ts';
-import { TREASURY_PROGRAM } from '../../src/node/treasury-node.ts';
+import { TREASURY_PROGRAM } from '../../src/node/enclave-client.ts';
 import { NETWORK } from '../../src/enclave/treasury/transactions.ts';
 import { bytesToHex } from '../../enclave-sim/encoding.ts';
 import { FakeChain, waitFor } from './treasury-pair.ts';

@@ -90,6 +90,7 @@ export async function startEmbeddedChain(opts: EmbeddedChainOptions = {}): Promi
       },
     };
   } catch (err) {
+    // The start's own error is the one to report; closing what it half opened is best effort.
     await opened.close().catch(() => {});
     throw err;
   }

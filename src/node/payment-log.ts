@@ -6,27 +6,11 @@
 import { NodeError } from './errors.ts';
 import type { NodeObserver } from './observer.ts';
 import { keyRef, MAX_KEYS, type KeyRef } from './payment-journal.ts';
+import type { Payment } from './payment.ts';
 
 /** Answers a key from durable records (journal, enclave refs): null if unknown, else its first outcome. */
 export interface DurableKeys {
   answer(ref: KeyRef): Promise<Payment> | null;
-}
-
-export type PaymentStatus = 'pending' | 'in_flight' | 'succeeded' | 'failed';
-
-export interface Payment {
-  payment_id: string;
-  direction: 'outgoing' | 'incoming';
-  channel_id: string;
-  amount_sat: number;
-  status: PaymentStatus;
-  failure_code: string | null;
-  created_at: number;
-  resolved_at: number | null;
-  /** Multi-hop payments: the destination, the node ids of the path, and the fees paid to intermediaries. */
-  dest?: string;
-  route?: string[];
-  fee_sat?: number;
 }
 
 export class PaymentLog {

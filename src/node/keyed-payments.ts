@@ -1,0 +1,84 @@
+/**
+ * Keyed payments (POST /v1/payments with idempotency_key) across crashes: at start-up the journal is
+ * completed from the refs the enclave sealed with its debits, and afterwards a retried key is answered
+ * from the journal and the channel's totals as the enclave shows them then (payment-journal.ts explains
+ * the records, in-flight.ts the statuses).
+ */
+import type { EcallPort } from './enclave-client.ts';
+import { NodeError } from './errors.ts';
+import { outcomeAt } from './in-flight.ts';
+import type { DurableKeys, PaymentLog } from './payment-log.ts';
+import { PaymentJournal, type JournalRecord, type KeyRef } from './payment-journal.ts';
+import type { Payment } from './payment.ts';
+
+/**
+ * Replays the journal of keyed payments and recovers, from the refs the enclave sealed with its
+ * debits, those whose journal record a crash lost; then tells the enclave to drop the refs now journaled.
+ */
+export async function openJournal(file: string, enclave: EcallPort, payments: PaymentLog): Promise<PaymentJournal> {
+  const journal = await PaymentJournal.open(file);
+  payments.reserveIds(journal.maxPaymentNumber());
+  const { refs } = await enclave.call('pay_refs', {});
+  const lost: JournalRecord[] = [];
+  for (const r of refs) {
+    const known = journal.get(r.key);
+    // The enclave's ref proves a debit: it wins over a missing record and over a recorded refusal.
+    if (known && known.pos !== undefined) continue;
+    lost.push({
+      t: 'pay',
+      kh: r.key,
+      fh: r.fp,
+      id: known?.id ?? payments.newId(),
+      ch: r.channel_id,
+      amt: r.amount_sat,
+      pos: r.position,
+      at: known?.at ?? Date.now(),
+    });
+  }
+  await journal.append(lost);
+  if (refs.length) await enclave.call('pay_refs', { drop: refs.map((r) => r.key) });
+  return journal;
+}
+
+/** Answers retried keys from `journal`, with statuses read from the enclave's channel totals. */
+export function journalKeys(journal: PaymentJournal, enclave: EcallPort): DurableKeys {
+  return { answer: (ref) => answerKey(journal, enclave, ref) };
+}
+
+/** A retried key's first outcome; null if the journal does not know the key. */
+function answerKey(journal: PaymentJournal, enclave: EcallPort, ref: KeyRef): Promise<Payment> | null {
+  const e = journal.get(ref.key);
+  if (!e) return null;
+  if (e.fh !== ref.fp)
+    throw new NodeError('idempotency_conflict', 'this idempotency key was used for a different payment');
+  const base: Payment = {
+    payment_id: e.id,
+    direction: 'outgoing',
+    channel_id: e.ch ?? e.mh?.ch ?? '',
+    amount_sat: e.amt,
+    status: 'in_flight',
+    failure_code: null,
+    created_at: e.at,
+    resolved_at: null,
+  };
+  if (e.code !== undefined)
+    return Promise.reject(new NodeError(e.code, `the first request with this idempotency key was refused (${e.code})`));
+  if (e.mh) {
+    if (!e.mh.done) return Promise.resolve({ ...base, dest: e.mh.dest });
+    if (!e.mh.ok)
+      return Promise.reject(
+        new NodeError(e.mh.code ?? 'internal', `the first request with this idempotency key failed (${e.mh.code})`),
+      );
+    return Promise.resolve({
+      ...base,
+      dest: e.mh.dest,
+      status: 'succeeded',
+      route: e.mh.route ?? [],
+      fee_sat: e.mh.fee ?? 0,
+    });
+  }
+  return enclave.call('get_channel', { channel_id: e.ch! }).then((view) => {
+    const status = outcomeAt(view, e.pos!);
+    return { ...base, status, failure_code: status === 'failed' ? 'channel_closed' : null };
+  });
+}
