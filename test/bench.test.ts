@@ -29,10 +29,14 @@ test('bench --tiny: figures for every scenario, every payment checked', { timeou
     typeof json.ratio_vs_ldk.unbatched === 'number' && typeof json.ratio_vs_ldk.pipelined === 'number',
     'ratio_vs_ldk',
   );
-  assert.equal(json.scenarios.filter((s: any) => s.group === 'ldk').length, 2);
-  assert.equal(json.scenarios.filter((s: any) => s.group === 'teechain-multihop').length, 2, 'multi-hop: 2 and 3 hops');
+  assert.equal(json.scenarios.filter((s: { group: string }) => s.group === 'ldk').length, 2);
+  assert.equal(
+    json.scenarios.filter((s: { group: string }) => s.group === 'teechain-multihop').length,
+    2,
+    'multi-hop: 2 and 3 hops',
+  );
   assert.equal(json.ldk_close?.verified, true, `LDK cooperative close: ${json.ldk_close?.error}`);
-  const measured = json.scenarios.filter((s: any) => s.group !== 'unavailable');
+  const measured = json.scenarios.filter((s: { group: string }) => s.group !== 'unavailable');
   assert.ok(measured.length >= 8);
   for (const s of measured) {
     for (const k of ['name', 'payments_per_s', 'p50_ms', 'p99_ms']) assert.ok(k in s, `${s.name}: ${k}`);

@@ -11,7 +11,8 @@ import { chainBackends, newKey, type ChainUnderTest } from './helpers/chain.ts';
 
 for (const backend of chainBackends()) {
   describe(`chain: faucet and watcher [${backend.name}]`, () => {
-    const it = (name: string, fn: () => Promise<void>) => test(name, { skip: backend.skip }, fn);
+    // The runner tracks the test's promise itself, as it does for a bare test() call.
+    const it = (name: string, fn: () => Promise<void>): void => void test(name, { skip: backend.skip }, fn);
     let chain: ChainUnderTest;
     before(async () => {
       if (!backend.skip) chain = await backend.start();

@@ -59,7 +59,8 @@ for (const backend of chainBackends()) {
     };
 
     // Each case carries the backend's skip reason, so an unavailable backend shows every case as skipped.
-    const it = (name: string, fn: () => Promise<void>) => test(name, { skip: backend.skip }, fn);
+    // The runner tracks the test's promise itself, as it does for a bare test() call.
+    const it = (name: string, fn: () => Promise<void>): void => void test(name, { skip: backend.skip }, fn);
 
     before(async () => {
       if (backend.skip) return;

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { AttestationService } from '../enclave-sim/attestation.ts';
 import { measureBundle } from '../enclave-sim/bundle.ts';
 import type { NetworkFile } from '../src/cli/client.ts';
+import type { ApiAnswer } from './helpers/network.ts';
 import { request } from 'node:http';
 import { startDashboard, type RunningDashboard } from '../src/dashboard/server.ts';
 import type { Snapshot } from '../src/dashboard/protocol.ts';
@@ -274,7 +275,7 @@ describe('dashboard', () => {
   });
 
   /** A dashboard action as the page makes it (same origin, JSON). */
-  async function action(name: string, body: unknown): Promise<{ status: number; body: any }> {
+  async function action(name: string, body: unknown): Promise<ApiAnswer> {
     const u = new URL(`api/actions/${name}`, dashboard.url);
     const res = await fetch(u, {
       method: 'POST',

@@ -27,8 +27,9 @@ test("a removal whose ack was lost: once the peer's settlement (which does not s
     const ch = (await a.ok('POST', '/v1/channels', { peer_id: b.id, deposit_ids: [da, dr] })).channel_id as string;
     await waitUntil(async () => (await b.api('GET', `/v1/channels/${ch}`)).status === 200);
     await b.ok('POST', `/v1/channels/${ch}/deposits`, { deposit_id: db });
-    const drOutpoint = (await a.ok('GET', '/v1/deposits')).deposits.find((d: any) => d.deposit_id === dr)
-      .outpoint as string;
+    const drOutpoint = (await a.ok('GET', '/v1/deposits')).deposits.find(
+      (d: { deposit_id: string }) => d.deposit_id === dr,
+    ).outpoint as string;
 
     // Nothing from b reaches a any more: b drops the deposit, its acknowledgement is lost.
     proxy.drop('toClient');
@@ -59,7 +60,8 @@ test("a removal whose ack was lost: once the peer's settlement (which does not s
       15_000,
       'a sees the settlement on chain',
     );
-    const depositOf = async () => (await a.ok('GET', '/v1/deposits')).deposits.find((d: any) => d.deposit_id === dr);
+    const depositOf = async () =>
+      (await a.ok('GET', '/v1/deposits')).deposits.find((d: { deposit_id: string }) => d.deposit_id === dr);
     await waitUntil(async () => (await depositOf()).status !== 'in_channel', 15_000, "the deposit's fate is decided");
     const d = await depositOf();
     assert.equal(

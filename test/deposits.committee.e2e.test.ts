@@ -44,7 +44,7 @@ test("committee release: with the primary killed, two backups release a deposit 
     const payout = (await p.ok('GET', '/v1/getinfo')).payout_address as string;
     const id = await fundDeposit(p, 150_000);
     const viewOf = async (n: NodeProcess) =>
-      (await n.ok('GET', '/v1/deposits')).deposits.find((d: any) => d.deposit_id === id);
+      (await n.ok('GET', '/v1/deposits')).deposits.find((d: { deposit_id: string }) => d.deposit_id === id);
     await waitUntil(
       async () => (await viewOf(b1))?.status === 'free' && (await viewOf(b2))?.status === 'free',
       15_000,

@@ -43,7 +43,7 @@ test('deposit removal over REST: refused removals change nothing; a removal cove
     ]);
     const ch = await openChannel(a, b, [da, dr], [db]);
     const depositOf = async (id: string) =>
-      (await a.ok('GET', '/v1/deposits')).deposits.find((d: any) => d.deposit_id === id);
+      (await a.ok('GET', '/v1/deposits')).deposits.find((d: { deposit_id: string }) => d.deposit_id === id);
     const drBefore = await depositOf(dr);
     assert.equal(drBefore.status, 'in_channel');
     assert.equal(drBefore.channel_id, ch);
@@ -96,13 +96,16 @@ test('deposit removal over REST: refused removals change nothing; a removal cove
     assert.equal(view.local_balance_sat, '80000', "the removed deposit's value leaves a's balance");
     assert.equal(view.remote_balance_sat, '320000');
     assert.deepEqual(
-      view.local_deposits.map((d: any) => d.outpoint),
+      view.local_deposits.map((d: { outpoint: string }) => d.outpoint),
       [(await depositOf(da)).outpoint],
     );
     const vb = await b.ok('GET', `/v1/channels/${ch}`);
     assert.equal(vb.remote_balance_sat, '80000', 'b no longer counts the deposit');
     assert.equal(vb.local_balance_sat, '320000');
-    assert.ok(!vb.remote_deposits.some((d: any) => d.outpoint === drBefore.outpoint), 'b no longer lists the deposit');
+    assert.ok(
+      !vb.remote_deposits.some((d: { outpoint: string }) => d.outpoint === drBefore.outpoint),
+      'b no longer lists the deposit',
+    );
     const freed = await depositOf(dr);
     assert.equal(freed.status, 'free');
     assert.equal(freed.channel_id, null);
@@ -147,7 +150,7 @@ test('deposit removal over REST: refused removals change nothing; a removal cove
     );
     assert.deepEqual(
       inputsOf(settlement.toHex()).sort(),
-      [(await depositOf(da)).outpoint, ...view.remote_deposits.map((d: any) => d.outpoint)].sort(),
+      [(await depositOf(da)).outpoint, ...view.remote_deposits.map((d: { outpoint: string }) => d.outpoint)].sort(),
     );
     assert.equal(
       settlement.outs.reduce((t, o) => t + o.value, 0n),

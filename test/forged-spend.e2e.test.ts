@@ -101,7 +101,7 @@ test('a forged spend of a channel deposit, shown by a lying chain RPC, is not fi
   try {
     const [da, db] = await Promise.all([fundDeposit(a, 200_000), fundDeposit(b, 100_000)]);
     const ch = await openChannel(a, b, [da], [db]);
-    const dep = (await a.ok('GET', '/v1/deposits')).deposits.find((d: any) => d.deposit_id === da);
+    const dep = (await a.ok('GET', '/v1/deposits')).deposits.find((d: { deposit_id: string }) => d.deposit_id === da);
 
     // A spend of a's deposit to a stranger: the deposit's own script, a signature-shaped blob that signs nothing.
     const forged = new Transaction();
@@ -124,7 +124,7 @@ test('a forged spend of a channel deposit, shown by a lying chain RPC, is not fi
     assert.equal(after.status, 'open', `a forged spend closed the channel (settlement ${after.settlement_txid})`);
     assert.equal(after.settlement_txid ?? null, null);
     assert.equal(BigInt(after.local_balance_sat), BigInt(before.local_balance_sat) - 5_000n);
-    const still = (await a.ok('GET', '/v1/deposits')).deposits.find((d: any) => d.deposit_id === da);
+    const still = (await a.ok('GET', '/v1/deposits')).deposits.find((d: { deposit_id: string }) => d.deposit_id === da);
     assert.deepEqual([still.status, still.spent_by], ['in_channel', null]);
 
     // b's real settlement is what closes it, on both sides, at the balances after the payment.

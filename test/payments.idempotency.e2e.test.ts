@@ -62,7 +62,9 @@ async function history(
   direction: 'outgoing' | 'incoming',
 ): Promise<Array<{ payment_id: string; amount_sat: number }>> {
   const page = await n.ok('GET', '/v1/payments?limit=1000');
-  return page.payments.filter((p: any) => p.channel_id === ch && p.direction === direction);
+  return page.payments.filter(
+    (p: { channel_id: string; direction: string }) => p.channel_id === ch && p.direction === direction,
+  );
 }
 
 describe('idempotency keys survive crashes', () => {

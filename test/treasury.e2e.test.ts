@@ -168,7 +168,7 @@ describe('treasury nodes end to end', () => {
       assert.equal(missing.body.error.code, 'funding_not_found');
       // a real transaction that pays someone else: a fake funding claim
       const deposits = (await a.ok('GET', '/v1/deposits')).deposits;
-      const spareOutpoint = deposits.find((d: any) => d.deposit_id === spare).outpoint as string;
+      const spareOutpoint = deposits.find((d: { deposit_id: string }) => d.deposit_id === spare).outpoint as string;
       const [spareTxid, spareVout] = spareOutpoint.split(':') as [string, string];
       const spareTx = Transaction.fromHex(
         (await chain.rpc.call<{ hex: string }>('getrawtransaction', [spareTxid, true])).hex,
@@ -208,8 +208,9 @@ describe('treasury nodes end to end', () => {
       await chain.mine(1);
       await waitUntil(
         async () =>
-          (await a.ok('GET', '/v1/deposits')).deposits.find((d: any) => d.deposit_id === pending.deposit_id).status ===
-          'free',
+          (await a.ok('GET', '/v1/deposits')).deposits.find(
+            (d: { deposit_id: string }) => d.deposit_id === pending.deposit_id,
+          ).status === 'free',
         30_000,
         'pending deposit confirmed by the node',
       );

@@ -6,6 +6,26 @@ import { esc, sat, short } from './format.ts';
 
 export type Shown = (html: string, ok: boolean) => void;
 
+/**
+ * The fields of an action's answer that are shown (each action's route answers a few of them), and the
+ * error of a failed one. Read from the wire, so every field is optional.
+ */
+interface ActionAnswer {
+  status?: string;
+  payment_id?: string;
+  failure_code?: string;
+  amount_sat?: number;
+  channel_id?: string;
+  local_balance_sat?: string;
+  txid?: string;
+  fee_sat?: string | number;
+  deposit_id?: string;
+  value_sat?: string;
+  blocks?: unknown[];
+  height?: number;
+  error?: { code?: string; message?: string };
+}
+
 export async function postAction(name: string, body: Record<string, unknown>, show: Shown): Promise<unknown> {
   show(`${esc(name)}…`, true);
   let res: Response;
@@ -19,7 +39,7 @@ export async function postAction(name: string, body: Record<string, unknown>, sh
     show(`${esc(name)}: the dashboard server did not answer (${esc(String(err))})`, false);
     return null;
   }
-  const answer = (await res.json().catch(() => null)) as Record<string, any> | null;
+  const answer = (await res.json().catch(() => null)) as ActionAnswer | null;
   if (!res.ok || answer === null) {
     const e = answer?.error;
     show(
@@ -32,7 +52,7 @@ export async function postAction(name: string, body: Record<string, unknown>, sh
   return answer;
 }
 
-function describe(name: string, a: Record<string, any>): string {
+function describe(name: string, a: ActionAnswer): string {
   switch (name) {
     case 'pay':
       return a.status === 'failed'

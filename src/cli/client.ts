@@ -51,6 +51,7 @@ export class ApiClient {
     return new ApiClient(n.restUrl, token);
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the REST answers have no per-route types to derive T from yet: callers read them as the API documents
   async request<T = any>(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 120_000): Promise<T> {
     let res: Response;
     try {
@@ -67,14 +68,14 @@ export class ApiClient {
       throw new CliError(`cannot reach ${this.restUrl}: ${(err as Error).message}`);
     }
     const text = await res.text();
-    let parsed: any = null;
+    let parsed: unknown = null;
     try {
       parsed = text ? JSON.parse(text) : null;
     } catch {
       throw new CliError(`${method} ${path}: HTTP ${res.status}, not JSON`);
     }
     if (!res.ok) {
-      const e = parsed?.error;
+      const e = (parsed as { error?: { code?: string; message?: string } } | null)?.error;
       throw new CliError(e ? `${e.code}: ${e.message}` : `${method} ${path}: HTTP ${res.status}`);
     }
     return parsed as T;

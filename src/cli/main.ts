@@ -118,7 +118,7 @@ export async function main(argv: string[]): Promise<number> {
       out(
         table(
           ['deposit', 'status', 'value (sat)', 'outpoint', 'channel'],
-          deposits.map((d: any) => [
+          deposits.map((d: DepositRow) => [
             d.deposit_id,
             d.status,
             d.value_sat ? formatSat(d.value_sat) : '-',
@@ -153,7 +153,7 @@ export async function main(argv: string[]): Promise<number> {
       out(
         `${self.name}: ${c.role} (member ${c.index}) of a ${c.threshold}-of-${c.size} committee, update ${c.seq} (acknowledged downstream: ${c.acked_seq})\n${table(
           ['#', 'node id', 'address', 'connected'],
-          c.members.map((m: any, i: number) => [
+          c.members.map((m: MemberRow, i: number) => [
             String(i),
             `${m.node_id.slice(0, 16)}…`,
             m.address,
@@ -169,7 +169,7 @@ export async function main(argv: string[]): Promise<number> {
       out(
         table(
           ['peer id', 'address'],
-          peers.map((p: any) => [p.peer_id, p.address ?? '(dialled us)']),
+          peers.map((p: PeerRow) => [p.peer_id, p.address ?? '(dialled us)']),
         ),
         peers,
       );
@@ -199,7 +199,7 @@ export async function main(argv: string[]): Promise<number> {
       out(
         table(
           ['channel', 'peer', 'status', 'local (sat)', 'remote (sat)', 'settlement'],
-          channels.map((c: any) => [
+          channels.map((c: ChannelRow) => [
             c.channel_id,
             peerName(network, c.peer_id),
             c.status,
@@ -239,7 +239,7 @@ export async function main(argv: string[]): Promise<number> {
       out(
         table(
           ['payment', 'direction', 'amount (sat)', 'status', 'channel'],
-          r.payments.map((p: any) => [
+          r.payments.map((p: PaymentRow) => [
             p.payment_id,
             p.direction,
             formatSat(p.amount_sat),
@@ -416,6 +416,39 @@ function resolveNodeId(network: NetworkFile, nameOrId: string): string {
   const n = network.nodes.find((x) => x.name === nameOrId);
   if (!n) throw new CliError(`unknown node ${nameOrId}: give a name from network.json or a 66-hex node id`);
   return n.nodeId;
+}
+
+/** The fields of each REST list answer that the CLI's tables show (the --json output prints the answer whole). */
+interface DepositRow {
+  deposit_id: string;
+  status: string;
+  value_sat?: string | null;
+  outpoint?: string | null;
+  channel_id?: string | null;
+}
+interface MemberRow {
+  node_id: string;
+  address: string;
+  connected: boolean;
+}
+interface PeerRow {
+  peer_id: string;
+  address?: string | null;
+}
+interface ChannelRow {
+  channel_id: string;
+  peer_id: string;
+  status: string;
+  local_balance_sat: string;
+  remote_balance_sat: string;
+  settlement_txid?: string | null;
+}
+interface PaymentRow {
+  payment_id: string;
+  direction: string;
+  amount_sat: number;
+  status: string;
+  channel_id: string;
 }
 
 function peerName(network: NetworkFile, id: string): string {

@@ -22,6 +22,7 @@ import type { AttestationPolicy } from './attestation-check.ts';
 import { ensureDashboardBuilt } from './build.ts';
 import { Collector } from './collector.ts';
 import type { History, Snapshot } from './protocol.ts';
+import { listenHttp } from '../api/listen.ts';
 
 export interface DashboardOptions {
   network: NetworkFile;
@@ -124,10 +125,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<RunningDas
     res.status(e.status).json({ error: { code: e.code, message: e.message } });
   });
 
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(opts.port ?? 0, host, () => resolve(s));
-    s.once('error', reject);
-  });
+  const server: Server = await listenHttp(app, opts.port ?? 0, host);
   const port = (server.address() as { port: number }).port;
   allowedHosts = new Set([`${host}:${port}`, `127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]);
 

@@ -47,7 +47,7 @@ export interface NodeState {
 /** One LDK node process. */
 export class LdkProcess {
   private nextId = 1;
-  private readonly waiting = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
 
   private constructor(
     readonly name: string,
@@ -90,7 +90,7 @@ export class LdkProcess {
         proc.kill('SIGKILL');
         reject(new Error(`${name}: LDK node did not start within ${startTimeoutMs} ms`));
       }, startTimeoutMs);
-      proc.once('message', (m: any) => {
+      proc.once('message', (m: { type?: string; node_id: string; port: number; message?: string }) => {
         clearTimeout(timer);
         if (m.type === 'ready') resolve(m);
         else reject(new Error(`${name}: ${m.message}`));
@@ -108,7 +108,8 @@ export class LdkProcess {
       if (this.proc.exitCode !== null || !this.proc.connected)
         return reject(new Error(`${this.name}: LDK node is not running`));
       const id = this.nextId++;
-      this.waiting.set(id, { resolve, reject });
+      // The node process (main.ts) answers `cmd` with its T: the one place that is taken on trust.
+      this.waiting.set(id, { resolve: (v) => resolve(v as T), reject });
       this.proc.send({ id, cmd, ...args });
     });
   }

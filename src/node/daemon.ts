@@ -17,6 +17,7 @@ import { failureReporter } from './failure-reporter.ts';
 import { combineObservers } from './observer.ts';
 import { TreasuryNode } from './treasury-node.ts';
 import { makePrivateDir } from './secret-file.ts';
+import { listenHttp } from '../api/listen.ts';
 
 export interface DaemonOptions {
   datadir: string;
@@ -93,10 +94,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const faucet: RegtestFaucet | null = opts.regtestFaucet ? faucetFor(rpc) : null;
   const app = buildApp({ node, tokens, faucet, metrics, logger: log });
   const host = opts.apiHost ?? '127.0.0.1';
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(opts.apiPort ?? 0, host, () => resolve(s));
-    s.once('error', reject);
-  });
+  const server: Server = await listenHttp(app, opts.apiPort ?? 0, host);
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
   log.info(

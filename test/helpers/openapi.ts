@@ -113,7 +113,7 @@ export class OpenApiChecker {
     const where = `${ex.method} ${ex.path.slice(0, 120)} → ${ex.status}`;
     if (!hit) {
       // Not a documented route: the catch-all answer, in the error shape.
-      const body = parse(ex.text);
+      const body = parse(ex.text) as { error?: { code?: unknown; message?: unknown } } | null;
       return ex.status === 404 && body?.error?.code === 'not_found' && typeof body.error.message === 'string'
         ? []
         : [`${where}: an undocumented route answered other than 404 not_found: ${ex.text.slice(0, 200)}`];
@@ -154,7 +154,7 @@ export class OpenApiChecker {
   }
 }
 
-function parse(text: string): any {
+function parse(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {

@@ -1,0 +1,101 @@
+/**
+ * Joining a committee and proving its roster. A backup asks its primary for the place at the tail of the
+ * chain; the primary admits a newcomer only with a one-time join token from the operator, seals that
+ * before answering, and then asks the newcomer for a quote over its node id. The roster proof (every
+ * member's quote, in chain order) is what channel peers are shown, and exists only once all are in.
+ */
+import type { Quote } from '../../../enclave-sim/quote.ts';
+import { TreasuryError } from '../treasury/errors.ts';
+import { joinRefusal, useJoinToken } from './join-tokens.ts';
+import type { Membership } from './membership.ts';
+import type { CommitteeHost } from './ports.ts';
+import type { PrimaryReplication } from './replication-primary.ts';
+import { checkMemberQuote, MEMBER_QUOTE_NONCE, type RosterProof } from './roster.ts';
+
+export class Joining {
+  constructor(
+    private readonly host: CommitteeHost,
+    private readonly chain: Membership,
+    private readonly primary: PrimaryReplication,
+  ) {}
+
+  private get c() {
+    return this.chain.c;
+  }
+
+  private get isPrimary(): boolean {
+    return this.chain.isPrimary;
+  }
+
+  private get formed(): boolean {
+    return this.chain.formed;
+  }
+
+  /** Joining: the host dialled the primary; ask it for a place at the tail of its chain. */
+  join(primaryId: string, address: string, token?: string): void {
+    if (this.isPrimary) throw new TreasuryError('invalid_argument', 'a primary cannot join another committee');
+    if (this.c.primaryId && this.c.primaryId !== primaryId)
+      throw new TreasuryError('invalid_argument', `already a backup of ${this.c.primaryId.slice(0, 16)}…`);
+    this.c.primaryId = primaryId;
+    this.host.sendNow(primaryId, { t: 'c_join', address, ...(token !== undefined ? { token } : {}) });
+  }
+
+  /** Primary: a member (or a newcomer) asks for its place in the chain. */
+  async onJoin(peerId: string, address: string, token: string | undefined): Promise<void> {
+    if (!this.isPrimary) return;
+    if (!this.c.members.some((m) => m.node_id === peerId)) {
+      // A newcomer needs the operator's say (a one-time token) on top of a valid attestation.
+      const refused = this.formed ? 'committee_full' : joinRefusal(this.c, token);
+      if (refused) {
+        this.host.sendNow(peerId, { t: 'c_join_refused', code: refused });
+        return;
+      }
+      useJoinToken(this.c, token!, peerId);
+      this.c.members.push({ node_id: peerId, address });
+      this.chain.rosterChanged();
+    }
+    // Sealed before the newcomer hears anything: a restarted primary never lets the token admit another.
+    await this.host.commitLocal();
+    // The newcomer cannot get updates from its predecessor until it knows whom to dial: send it the latest.
+    if (this.primary.lastIssued) this.host.sendNow(peerId, { t: 'c_update', update: this.primary.lastIssued });
+    this.requestQuote(peerId);
+  }
+
+  /** Every member's quote over its node id, in chain order; null until each member has joined and answered. */
+  rosterProof(): RosterProof | null {
+    if (!this.isPrimary || !this.formed) return null;
+    const quotes = this.c.quotes ?? {};
+    if (!this.c.members.every((m) => quotes[m.node_id])) return null;
+    return {
+      threshold: this.c.threshold,
+      members: this.c.members.map((m) => ({ node_id: m.node_id, quote: quotes[m.node_id]! })),
+    };
+  }
+
+  /** Primary: asks a listed member for its quote, unless it has it already. */
+  requestQuote(peerId: string): void {
+    if (!this.isPrimary || this.c.quotes?.[peerId] || !this.c.members.some((m) => m.node_id === peerId)) return;
+    this.host.sendNow(peerId, { t: 'c_quote_req', req: 0 });
+  }
+
+  /** Backup: its primary asks for a quote over this member's identity. */
+  async onQuoteReq(peerId: string, req: number): Promise<void> {
+    if (this.isPrimary || peerId !== this.c.primaryId) return;
+    this.host.sendNow(peerId, { t: 'c_quote', req, quote: await this.host.attest(MEMBER_QUOTE_NONCE) });
+  }
+
+  /** Primary: a member's quote; kept only if it attests that member. */
+  async onQuote(peerId: string, quote: Quote): Promise<void> {
+    if (!this.isPrimary || !this.c.members.some((m) => m.node_id === peerId) || this.c.quotes?.[peerId]) return;
+    try {
+      checkMemberQuote(peerId, quote, this.host.state.config);
+    } catch {
+      return; // a member that cannot attest keeps the roster incomplete: no channel peer is asked to trust it
+    }
+    const quotes = (this.c.quotes ??= {});
+    quotes[peerId] = structuredClone(quote);
+    if (!quotes[this.host.nodeId]) quotes[this.host.nodeId] = await this.host.attest(MEMBER_QUOTE_NONCE);
+    await this.host.commitLocal();
+    if (this.rosterProof()) this.host.rosterComplete();
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * This member's place in its committee chain, read afresh from its own (sealed) state on every call:
+ * its role, its index, its neighbours. Every part of the coordinator asks here, so none keeps a copy
+ * that an applied update could make stale.
+ */
+import type { CommitteeState } from '../treasury/state.ts';
+import type { CommitteeHost } from './ports.ts';
+
+export class Membership {
+  private rosterEventDue = false;
+
+  constructor(private readonly host: CommitteeHost) {}
+
+  get c(): CommitteeState {
+    return this.host.state.committee!;
+  }
+
+  get isPrimary(): boolean {
+    return this.c.role === 'primary';
+  }
+
+  /** Every place in the chain is taken (quotes may still be missing: see Joining.rosterProof). */
+  get formed(): boolean {
+    return this.c.members.length === this.c.size;
+  }
+
+  get index(): number {
+    return this.c.members.findIndex((m) => m.node_id === this.host.nodeId);
+  }
+
+  /** The member `offset` places after this one in the chain (−1: the predecessor, towards the primary). */
+  neighbour(offset: number): string | undefined {
+    const i = this.index;
+    return i < 0 ? undefined : this.c.members[i + offset]?.node_id;
+  }
+
+  /** Whether `peerId` is in the roster, or is this backup's primary (which may not have listed it yet). */
+  isMember(peerId: string): boolean {
+    return this.c.members.some((m) => m.node_id === peerId) || peerId === this.c.primaryId;
+  }
+
+  /**
+   * Tells the host the roster changed (it emits a `committee_roster` event), once per turn of the event
+   * loop however many changes that turn made, and with the roster as it stands when the event goes out.
+   */
+  rosterChanged(): void {
+    this.rosterEventDue = true;
+    queueMicrotask(() => {
+      if (!this.rosterEventDue) return;
+      this.rosterEventDue = false;
+      this.host.rosterChanged(this.c.members, this.index);
+    });
+  }
+}
