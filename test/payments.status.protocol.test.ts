@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makePair, openFundedPair, type Side, waitFor } from './helpers/treasury-pair.ts';
 import { InFlight, outcomeAt, type Outcome } from '../src/node/in-flight.ts';
-import type { TreasuryEvent } from '../src/enclave/treasury/treasury.ts';
+import type { TreasuryEvent } from '../src/enclave/treasury/ports.ts';
 import { TreasuryError } from '../src/enclave/treasury/errors.ts';
 
 // Slow seals, so that changes made while one is under way share the next one.

@@ -33,6 +33,12 @@ export function logObserver(log: Logger): NodeObserver {
             'the primary refused to admit this backup (give it an unused join token: --join-token-file)',
           );
           return;
+        case 'ocall_failed':
+          log.error(
+            { ocall: e.ocall, failures: e.failures, err: e.message },
+            'the enclave could not send a one-way ocall',
+          );
+          return;
       }
     },
     paymentResolved(p) {

@@ -6,12 +6,8 @@
 import { payments } from 'bitcoinjs-lib';
 import { createHash, randomBytes } from 'node:crypto';
 import { AttestationService } from '../../enclave-sim/attestation.ts';
-import {
-  Treasury,
-  type CommitteeConfig,
-  type TreasuryEvent,
-  type TreasuryPorts,
-} from '../../src/enclave/treasury/treasury.ts';
+import type { CommitteeConfig, TreasuryEvent, TreasuryPorts } from '../../src/enclave/treasury/ports.ts';
+import { Treasury } from '../../src/enclave/treasury/treasury.ts';
 import { decodeState, type TreasuryState } from '../../src/enclave/treasury/state.ts';
 import type { SessionMessage } from '../../src/enclave/protocol/messages.ts';
 import type { SignedUpdate } from '../../src/enclave/committee/update.ts';

@@ -7,7 +7,8 @@
 import { Transaction, payments } from 'bitcoinjs-lib';
 import { randomBytes } from 'node:crypto';
 import { AttestationService } from '../../enclave-sim/attestation.ts';
-import { Treasury, type TreasuryEvent, type TxOutInfo } from '../../src/enclave/treasury/treasury.ts';
+import type { TreasuryEvent, TxOutInfo } from '../../src/enclave/treasury/ports.ts';
+import { Treasury } from '../../src/enclave/treasury/treasury.ts';
 import { decodeState, type TreasuryState } from '../../src/enclave/treasury/state.ts';
 import { NETWORK } from '../../src/enclave/treasury/transactions.ts';
 

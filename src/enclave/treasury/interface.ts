@@ -105,6 +105,16 @@ export const TreasuryEventSchema = Type.Union([
     index: Type.Integer(),
   }),
   Type.Object({ type: Type.Literal('committee_join_refused'), code: Type.String() }),
+  /**
+   * One of the enclave's own one-way ocalls failed before leaving it (arguments its schema refuses: a bug in
+   * the enclave program); `failures` counts that ocall's failures so far. Sent by program.ts, not the treasury.
+   */
+  Type.Object({
+    type: Type.Literal('ocall_failed'),
+    ocall: Type.String(),
+    failures: Type.Integer({ minimum: 1 }),
+    message: Type.String(),
+  }),
   Type.Object({
     type: Type.Literal('roster_refused'),
     peer_id: Type.String(),

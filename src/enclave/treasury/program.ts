@@ -7,18 +7,39 @@ import { TreasuryError } from './errors.ts';
 import { TreasuryInterface } from './interface.ts';
 import { decodeState } from './state.ts';
 import { hexToBytes } from '../../../enclave-sim/encoding.ts';
-import { Treasury, type TreasuryPorts } from './treasury.ts';
+import type { TreasuryPorts } from './ports.ts';
+import { Treasury } from './treasury.ts';
 
 type Ctx = EnclaveContext<typeof TreasuryInterface>;
 let treasury: Treasury | undefined;
 
+/** Failures of each one-way ocall so far (see `notify`). */
+const ocallFailures = new Map<string, number>();
+
+/**
+ * A one-way ocall (frames, a close, an event) is a notification: the treasury never waits for it, and its
+ * failure must not stop the enclave. It can fail only here, before it leaves (arguments its schema refuses,
+ * or that cannot be cloned: a bug in this program, not the host's doing), so each failure is counted and
+ * reported to the host as an `ocall_failed` event, which the host logs. If that report fails too, the
+ * failure stays counted: there is no other way out of the enclave.
+ */
+function notify(ctx: Ctx, name: 'net_send' | 'net_close' | 'event', sent: Promise<unknown>): void {
+  sent.catch((err: unknown) => {
+    const failures = (ocallFailures.get(name) ?? 0) + 1;
+    ocallFailures.set(name, failures);
+    const message = err instanceof Error ? err.message : String(err);
+    ctx.ocall('event', { event: { type: 'ocall_failed', ocall: name, failures, message } }).catch(() => {
+      ocallFailures.set('event', (ocallFailures.get('event') ?? 0) + 1);
+    });
+  });
+}
+
 function ports(ctx: Ctx): TreasuryPorts {
-  const fireAndForget = (p: Promise<unknown>) => void p.catch(() => undefined);
   return {
     seal: (bytes, protect) => ctx.sealState(bytes, { protect }),
-    send: (conn, frames) => fireAndForget(ctx.ocall('net_send', { conn, frames })),
-    close: (conn, reason) => fireAndForget(ctx.ocall('net_close', { conn, reason })),
-    emit: (event) => fireAndForget(ctx.ocall('event', { event })),
+    send: (conn, frames) => notify(ctx, 'net_send', ctx.ocall('net_send', { conn, frames })),
+    close: (conn, reason) => notify(ctx, 'net_close', ctx.ocall('net_close', { conn, reason })),
+    emit: (event) => notify(ctx, 'event', ctx.ocall('event', { event })),
     getTxOut: async (txid, vout) => {
       const r = await ctx.ocall('chain_get_txout', { txid, vout });
       return r ? { txHex: r.tx_hex, confirmations: r.confirmations, unspent: r.unspent } : null;

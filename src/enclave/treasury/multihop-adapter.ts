@@ -1,0 +1,70 @@
+/**
+ * The treasury's side of multi-hop payments (multihop.ts runs the protocol along the path): what the
+ * engine may use of this treasury, and the two ecalls that start with the treasury's own checks.
+ */
+import type { ChannelMessage, MultiHopMessage } from '../protocol/messages.ts';
+import type { TreasuryCore } from './core.ts';
+import { TreasuryError } from './errors.ts';
+import { checkAmount } from './lookups.ts';
+import type { MultiHopHost } from './multihop.ts';
+import type { TreasuryEvent } from './ports.ts';
+import { defaultMaxFee } from './routing.ts';
+import { closeChannel } from './settlement.ts';
+import type { Channel } from './state.ts';
+
+/** What the multi-hop engine needs from this treasury (MultiHopHost in multihop.ts). */
+export function multihopHost(t: TreasuryCore): MultiHopHost {
+  return {
+    get state() {
+      return t.state;
+    },
+    get nodeId() {
+      return t.nodeId;
+    },
+    identityKey: () => t.state.identityKey,
+    isCommittee: () => t.committee !== undefined,
+    connected: (peerId: string) => t.sessions.connected(peerId),
+    peers: () => t.sessions.peers(),
+    queue: (peerId: string, msg: MultiHopMessage | ChannelMessage) => {
+      t.outbox.pushMultihop({ peerId, msg });
+    },
+    sendNow: (peerId: string, msg: MultiHopMessage) => t.sendNow(peerId, msg),
+    commit: () => t.committer.commit(),
+    event: (e: TreasuryEvent) => {
+      t.outbox.event(e);
+    },
+    closeChannel: (ch: Channel, s: NonNullable<Channel['settlement']>) => closeChannel(t, ch, s),
+    random: (n: number) => t.ports.random(n),
+    getTxOut: (txid: string, vout: number) => t.ports.getTxOut(txid, vout),
+    timeoutMs: t.ports.multihopTimeoutMs ?? 5_000,
+  };
+}
+
+/** Pays `amount_sat` to `dest` through a path of channels (README "Multi-hop payments"). */
+export async function payMultihop(
+  t: TreasuryCore,
+  dest: string,
+  amountSat: number,
+  feeRate: number,
+  maxFeeSat?: number,
+) {
+  t.assertLive();
+  checkAmount(amountSat);
+  if (maxFeeSat !== undefined && (!Number.isSafeInteger(maxFeeSat) || maxFeeSat < 0)) {
+    throw new TreasuryError('invalid_argument', 'max_fee_sat must be a non-negative integer number of satoshis');
+  }
+  const amount = BigInt(amountSat);
+  return t.multihop.pay(dest, amount, feeRate, maxFeeSat !== undefined ? BigInt(maxFeeSat) : defaultMaxFee(amount));
+}
+
+/** What this treasury charges to forward a multi-hop payment (announced to the network). */
+export async function setFees(t: TreasuryCore, base: number, ppm: number) {
+  t.assertLive();
+  if (!Number.isSafeInteger(base) || base < 0 || !Number.isSafeInteger(ppm) || ppm < 0 || ppm > 1_000_000) {
+    throw new TreasuryError('invalid_argument', 'fees: base_sat ≥ 0 and 0 ≤ ppm ≤ 1,000,000');
+  }
+  t.state.config.fees = { base, ppm };
+  await t.committer.commit();
+  t.multihop.gossip();
+  return { base_sat: base, ppm };
+}
