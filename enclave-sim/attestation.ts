@@ -1,7 +1,7 @@
 /**
  * A STUB of remote attestation, shaped like Intel's: an attestation service with its own signing key
  * signs quotes for enclaves that a platform vouches for, and verifiers trust the service's public key.
- * It proves nothing against the host OS of this simulation (see README, "enclave-sim"): the service key, the
+ * It proves nothing against the host OS of this simulation (see docs/enclave-sim.md): the service key, the
  * platform and the enclave all live in processes the host controls.
  *
  * HOST-ONLY (it keeps its key in a file). Enclave programs verify quotes with enclave-sim/quote-verify.ts,

@@ -18,7 +18,7 @@ export class EnclaveError extends Error {
   }
 }
 
-/** Why a sealed blob was refused (see README, "Sealed state and rollback"). */
+/** Why a sealed blob was refused (see docs/enclave-sim.md, "Sealed state and rollback"). */
 export type SealErrorCode = 'tampered' | 'wrong_enclave' | 'rollback' | 'missing';
 
 /** Thrown by `unsealState()` inside the enclave. An EnclaveError, so an uncaught one answers the host with its code. */

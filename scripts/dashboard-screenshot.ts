@@ -1,5 +1,5 @@
 /**
- * Takes the README's dashboard screenshot (docs-assets/dashboard.png) of a running local network under
+ * Takes the dashboard screenshot (docs-assets/dashboard.png) of a running local network under
  * load: starts a dashboard for the network in --datadir, sends batches of payments both ways on every
  * open channel through the nodes' REST APIs for a while, and shoots the page while they flow.
  *

@@ -1,5 +1,5 @@
 /**
- * Committee catch-up and rollback at every position of the chain p → b1 → b2 (README "Committee chains").
+ * Committee catch-up and rollback at every position of the chain p → b1 → b2 (docs/protocol/committees.md).
  *
  * A member crashes (or is cut off) while the channel peer keeps paying the committee: the primary credits, seals and
  * issues updates that the crashed member (and everyone after it) misses, and nothing is acknowledged to

@@ -1,5 +1,5 @@
 /**
- * Who may join a committee (README "Committee chains"): only a backup holding one of the one-time join
+ * Who may join a committee (docs/protocol/committees.md): only a backup holding one of the one-time join
  * tokens the primary's enclave issued when it was created, handed over by the operator. A stranger with
  * a perfectly valid attested session (same code, same attestation service) must not take a member's place.
  */

@@ -121,7 +121,7 @@ test('a primary alone cannot settle (one key of 2-of-3); with one backup back, t
   const planned = a[0]!.treasury.state.committee!.signed[channelId]!;
   assert.equal(a[0]!.treasury.channel(channelId).status, 'closed');
   await mesh.restart('a1', ['a0']);
-  // README "Committee chains": calling settle again retries the very same transaction, whatever fee rate it names.
+  // docs/protocol/committees.md: calling settle again retries the very same transaction, whatever fee rate it names.
   const r = await a[0]!.treasury.settle(channelId, 5);
   assert.equal(r.txid, planned, 'the retry is the transaction first planned');
   checkSettlement(mesh, r.tx_hex!, {

@@ -141,7 +141,7 @@ test(
         ['alice', 'bob', 'carol'],
       );
       for (const k of ['rpcUrl', 'rpcUser', 'rpcPassword'] as const) assert.ok(network.chain[k]);
-      // --base-port B: chain RPC on B, node i's REST API on B+1+2i and P2P on B+2+2i (README).
+      // --base-port B: chain RPC on B, node i's REST API on B+1+2i and P2P on B+2+2i (docs/operations.md).
       assert.equal(portOf(network.chain.rpcUrl), base);
       assert.deepEqual(
         network.nodes.map((n) => [portOf(n.restUrl), portOf(n.p2p)]),

@@ -442,7 +442,7 @@ describe('treasury nodes end to end', () => {
       );
 
       // Rollback: keep b's sealed state, change it, stop b, put the old state back (the sealed store is a
-      // two-slot file: treasury.sealed.a / .b). README "Sealing and rollback".
+      // two-slot file: treasury.sealed.a / .b). docs/enclave-sim.md "Sealed state and rollback".
       await mkdir(join(dir, 'hostile-backup'), { recursive: true });
       const slots = ['a', 'b'].map(
         (x) => [join(b.datadir, `treasury.sealed.${x}`), join(dir, 'hostile-backup', `treasury.sealed.${x}`)] as const,

@@ -2,7 +2,7 @@
  * The baseline's peer messages (named after BOLT 2) and their encoding: one message per transport frame,
  * JSON with byte strings as hex and amounts as decimal strings. JSON costs a few microseconds a message,
  * noise next to the signatures; what is on the wire is the same information BOLT 2 messages carry, plus a
- * keysend preimage standing in for the onion payload (see README, "The Lightning-style baseline").
+ * keysend preimage standing in for the onion payload (see docs/benchmarks.md, "The Lightning-style baseline").
  */
 import type { Basepoints, Bytes } from './keys.ts';
 

@@ -25,7 +25,7 @@ export interface DaemonOptions {
   rpcUser?: string;
   rpcPassword?: string;
   rpcCookie?: string;
-  /** The attestation service's key file (the local network shares one; see README "Trust model"). */
+  /** The attestation service's key file (the local network shares one; see docs/architecture.md). */
   attestationKey: string;
   allowedMeasurements?: string[];
   minConfirmations?: number;
@@ -36,7 +36,7 @@ export interface DaemonOptions {
   apiPort?: number;
   /** Allow POST /v1/deposits {fund: true} from the chain's regtest wallet. */
   regtestFaucet?: boolean;
-  /** A new primary's committee size and threshold (README "Committee chains"). */
+  /** A new primary's committee size and threshold (docs/protocol/committees.md). */
   committee?: { size: number; threshold?: number };
   /** host:port of the primary this node backs up. */
   backupOf?: string;

@@ -1,6 +1,5 @@
 /**
- * Multi-hop payments from the host's side (the protocol itself runs in the enclaves: README "Multi-hop
- * payments"). The enclave answers a payment that meets a channel held by another multi-hop payment with
+ * Multi-hop payments from the host's side (the protocol itself runs in the enclaves: docs/protocol/multihop.md). The enclave answers a payment that meets a channel held by another multi-hop payment with
  * `channel_busy`; contention is abort-and-retry, so such a payment is tried again after a random pause
  * for up to 8 s. A keyed payment's start is journaled before the enclave moves anything.
  */

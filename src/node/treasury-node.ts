@@ -45,7 +45,7 @@ export interface TreasuryNodeOptions {
   p2pPort?: number;
   /** How often deposits reported funded but not yet confirmed are checked again (default 2 s). */
   depositPollMs?: number;
-  /** A new treasury's committee (README "Committee chains"): n members in all, m to sign; ignored once sealed. */
+  /** A new treasury's committee (docs/protocol/committees.md): n members in all, m to sign; ignored once sealed. */
   committee?: { size: number; threshold?: number };
   /** Start as a backup of the primary listening at host:port (it joins that primary's committee chain). */
   backupOf?: string;
@@ -313,7 +313,7 @@ export class TreasuryNode {
   }
 
   /**
-   * Pays `dest` through a path of channels (README "Multi-hop payments"); multihop-payer.ts retries it
+   * Pays `dest` through a path of channels (docs/protocol/multihop.md); multihop-payer.ts retries it
    * while it meets channels held by other multi-hop payments. Answers after at most `waitMs`, `in_flight`
    * if it is not over by then. `maxFeeSat` bounds what the intermediaries may take in all.
    */

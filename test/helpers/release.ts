@@ -1,7 +1,7 @@
 /**
  * What a deposit release must look like once mined on the regtest chain: it spends exactly the deposit's
  * outpoint and pays one output, the deposit's value minus the fee it answered, to exactly the address asked.
- * The fee is the host's fee rate (regtest: 1 sat/vB, README "Settlement") times the enclave's size estimate,
+ * The fee is the host's fee rate (regtest: 1 sat/vB, docs/protocol/channels.md "Settlement") times the enclave's size estimate,
  * which counts each signature at its 72-byte maximum: never below the real size, at most m vbytes above it.
  */
 import assert from 'node:assert/strict';

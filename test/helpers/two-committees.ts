@@ -73,7 +73,7 @@ export function memberPubkeys(committee: MeshNode[], deposit: Funded): string[] 
 }
 
 /**
- * The fee rule of README "Settlement" (and src/enclave/treasury/transactions.ts): the settling side pays
+ * The fee rule of docs/protocol/channels.md "Settlement" (and src/enclave/treasury/transactions.ts): the settling side pays
  * rate × the finished transaction's virtual size, every signature counted at its largest (72 bytes with
  * the sighash byte). Counted here from the shape alone: `inputs` P2WSH m-of-n inputs, the given outputs.
  */

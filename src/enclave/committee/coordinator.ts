@@ -1,5 +1,5 @@
 /**
- * One member's part in a committee chain (README "Committee chains"), inside its enclave: the one object
+ * One member's part in a committee chain (docs/protocol/committees.md), inside its enclave: the one object
  * the treasury holds, which routes each committee message to the part that owns it.
  *
  * Primary: issues a signed update after every seal, sends it to its successor and releases the seal's

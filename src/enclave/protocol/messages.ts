@@ -7,7 +7,7 @@
  *
  * Payments are expressed as cumulative totals ("I have now paid you T in all on channel C"), so a
  * retransmitted or resynchronised message is idempotent: the receiver credits T - (what it had), and an
- * old total credits nothing. See README "Protocol".
+ * old total credits nothing. See docs/protocol/channels.md.
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
@@ -166,7 +166,7 @@ const NodeIdHex = Type.String({ pattern: '^[0-9a-f]{66}$' });
 const TxHex = Type.String({ pattern: '^([0-9a-f]{2})+$', maxLength: 400_000 });
 const Pid = Hex32;
 
-/** One channel of a multi-hop path, described by its paying side (README "Multi-hop payments"). */
+/** One channel of a multi-hop path, described by its paying side (docs/protocol/multihop.md). */
 export const MhHopWire = Type.Object(
   {
     ch: Hex32,
@@ -201,7 +201,7 @@ export const AnnouncementWire = Type.Object(
 );
 export type AnnouncementWire = Static<typeof AnnouncementWire>;
 
-/** Multi-hop payments and routing gossip (README "Multi-hop payments"). */
+/** Multi-hop payments and routing gossip (docs/protocol/multihop.md). */
 export const MultiHopMessage = Type.Union([
   Type.Object(
     {
@@ -245,7 +245,7 @@ export const SignedUpdateSchema = Type.Object(
   { additionalProperties: false },
 );
 
-/** Between members of one committee (README "Committee chains"): replication, key generation, signing. */
+/** Between members of one committee (docs/protocol/committees.md): replication, key generation, signing. */
 export const CommitteeMessage = Type.Union([
   /** `token`: a one-time join token the primary issued (not needed by a member re-joining after a restart). */
   Type.Object(

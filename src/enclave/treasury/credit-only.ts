@@ -1,5 +1,5 @@
 /**
- * Which seals need the platform counter (README "Durability and group commit", and "Sealed state and
+ * Which seals need the platform counter (docs/protocol/durability.md, and docs/enclave-sim.md "Sealed state and
  * rollback" for the unseal rule).
  *
  * A seal normally advances the platform's monotonic counter, so the host can never restart the enclave

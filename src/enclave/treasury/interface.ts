@@ -301,7 +301,7 @@ export const TreasuryInterface = defineInterface({
         ),
       }),
     },
-    /** Pays `dest` through a path of channels (README "Multi-hop payments"); answers once released or aborted. */
+    /** Pays `dest` through a path of channels (docs/protocol/multihop.md); answers once released or aborted. */
     mh_pay: {
       args: Type.Object(
         {

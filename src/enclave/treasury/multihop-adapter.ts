@@ -40,7 +40,7 @@ export function multihopHost(t: TreasuryCore): MultiHopHost {
   };
 }
 
-/** Pays `amount_sat` to `dest` through a path of channels (README "Multi-hop payments"). */
+/** Pays `amount_sat` to `dest` through a path of channels (docs/protocol/multihop.md). */
 export async function payMultihop(
   t: TreasuryCore,
   dest: string,

@@ -1,5 +1,5 @@
 /**
- * Multi-hop payments inside the enclave (README "Multi-hop payments"): alice pays carol through bob,
+ * Multi-hop payments inside the enclave (docs/protocol/multihop.md): alice pays carol through bob,
  * atomically, without HTLCs. Every hop is an enclave, so the path is locked, the path settlement τ
  * (one transaction paying every channel of the path in its new state) is built and signed by every hop,
  * then every channel is updated and unlocked:

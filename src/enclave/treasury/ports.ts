@@ -10,7 +10,7 @@ import type { TreasuryErrorCode } from './errors.ts';
 import type { PayRefInput } from './payment-refs.ts';
 import type { CommitteeMember } from './state.ts';
 
-/** What the host tells the enclave about an output, fetched from its chain node (not proven; see README). */
+/** What the host tells the enclave about an output, fetched from its chain node (not proven; see docs/threat-model.md). */
 export interface TxOutInfo {
   txHex: string;
   confirmations: number;

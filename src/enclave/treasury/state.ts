@@ -123,7 +123,7 @@ export interface CommitteeMember {
   address: string;
 }
 
-/** A treasury replicated over a committee chain (README "Committee chains"); absent for a lone treasury. */
+/** A treasury replicated over a committee chain (docs/protocol/committees.md); absent for a lone treasury. */
 export interface CommitteeState {
   role: 'primary' | 'backup';
   /** n members in all (primary included) and the threshold m of signatures / shares. */
@@ -157,7 +157,7 @@ export interface TreasuryState {
   nextDeposit: number;
   deposits: Record<string, Deposit>;
   channels: Record<string, Channel>;
-  /** Multi-hop payments this treasury takes part in (README "Multi-hop payments"), by payment id. */
+  /** Multi-hop payments this treasury takes part in (docs/protocol/multihop.md), by payment id. */
   multihop?: Record<string, MhPayment>;
   /** Keyed payments whose ref the host has not journaled yet (payment-refs.ts), by key hash. */
   payRefs?: Record<string, { ch: string; pos: bigint; amt: number; fp: string }>;

@@ -62,7 +62,7 @@ export class Treasury {
   private fatal: unknown = undefined;
   /** Present when this treasury is a committee member (primary or backup). */
   private readonly committee?: CommitteeCoordinator;
-  /** Multi-hop payments and routing (README "Multi-hop payments"). */
+  /** Multi-hop payments and routing (docs/protocol/multihop.md). */
   readonly multihop: MultiHop;
   /** The committees our channel peers announce. */
   private readonly peerRosters: PeerRosters;
@@ -302,7 +302,7 @@ export class Treasury {
 
   // ───────────────────────────── multi-hop (multihop-adapter.ts) ─────────────────────────────
 
-  /** Pays `amount_sat` to `dest` through a path of channels (README "Multi-hop payments"). */
+  /** Pays `amount_sat` to `dest` through a path of channels (docs/protocol/multihop.md). */
   payMultihop(dest: string, amountSat: number, feeRate: number, maxFeeSat?: number) {
     return payMultihop(this.core, dest, amountSat, feeRate, maxFeeSat);
   }

@@ -1,5 +1,5 @@
 /**
- * The protocol messages at every hop (README "Multi-hop payments"): LOCK travels payer → destination,
+ * The protocol messages at every hop (docs/protocol/multihop.md): LOCK travels payer → destination,
  * SIGN back, COMMIT forward, RELEASE back, UNLOCK forward; an ABORT can travel either way before COMMIT.
  * Each handler looks its case up in the transition table (phases.ts) and does nothing when it has no row;
  * the checks a message must pass (the sender's view of our channel, τ's txid, its signatures) are here.

@@ -1,5 +1,5 @@
 /**
- * A multi-hop payment as this treasury records it, one type per phase (README "Multi-hop payments"):
+ * A multi-hop payment as this treasury records it, one type per phase (docs/protocol/multihop.md):
  *
  *   locked ──► signed ──► committed ──► released ──► done
  *      └─────────┴───────────┴──► aborted           (committed: only from downstream, τ not handed out)
