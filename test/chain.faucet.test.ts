@@ -5,6 +5,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChainWatcher, type ConfirmationEvent, type SpendEvent } from '../src/chain/watcher.ts';
+import { RpcTransportError } from '../src/chain/rpc-errors.ts';
 import { ConfirmationTimeoutError, Faucet } from '../src/chain/faucet.ts';
 import { buildSpend, signP2wpkhInput } from '../src/bitcoin/index.ts';
 import { chainBackends, newKey, type ChainUnderTest } from './helpers/chain.ts';
@@ -96,6 +97,38 @@ for (const backend of chainBackends()) {
         await watcher.stop();
       }
       assert.equal(watcher.lastError, null);
+    });
+
+    it('a chain RPC that fails for a moment is an error of that poll, not a reorg', async () => {
+      // getblockhash fails while `failing` is set, as a node restarting or a dropped connection would.
+      let failing = false;
+      const flaky = new Proxy(chain.rpc, {
+        get(target, key, receiver) {
+          if (key === 'getBlockHash' && failing)
+            return () => Promise.reject(new RpcTransportError('connection refused', 'getblockhash'));
+          const value: unknown = Reflect.get(target, key, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const watcher = new ChainWatcher(flaky, { pollIntervalMs: 60_000 });
+      const reorgs: unknown[] = [];
+      watcher.on('reorg', (e) => reorgs.push(e));
+      watcher.on('error', () => undefined); // reported through lastError, checked below
+      await watcher.start();
+      try {
+        await chain.faucet.mine(1);
+        await watcher.pollNow();
+        const tip = await chain.rpc.getBlockCount();
+        failing = true;
+        await watcher.pollNow();
+        assert.ok(watcher.lastError instanceof RpcTransportError, `the poll failed: ${String(watcher.lastError)}`);
+        failing = false;
+        await watcher.pollNow();
+        assert.deepEqual(reorgs, [], 'no reorg was reported');
+        assert.equal((await chain.rpc.getBlockCount()) >= tip, true);
+      } finally {
+        await watcher.stop();
+      }
     });
   });
 }

@@ -5,7 +5,7 @@
  * bitcoind without -txindex. Reorgs are noticed by block hash and rescanned.
  */
 import { EventEmitter } from 'node:events';
-import { RpcError } from './rpc-errors.ts';
+import { RpcCode, RpcError } from './rpc-errors.ts';
 import type { BitcoinRpcClient } from './rpc-client.ts';
 
 /** An output reference. */
@@ -287,10 +287,24 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
     for (const txid of this.mempoolSeen) if (!pool.has(txid)) this.mempoolSeen.delete(txid);
   }
 
+  /**
+   * The hash of the block at height `h`, or null when the chain is now shorter than that (Core answers
+   * -8, "Block height out of range"). Any other failure is thrown: the poll fails and is retried, instead
+   * of an unreachable node looking like a reorg that drops every confirmation.
+   */
+  private async blockHashAt(h: number): Promise<string | null> {
+    try {
+      return await this.rpc.getBlockHash(h);
+    } catch (err) {
+      if (err instanceof RpcError && err.code === RpcCode.INVALID_PARAMETER) return null;
+      throw err;
+    }
+  }
+
   private async detectReorg(): Promise<void> {
     let h = this.scannedHeight;
     while (h >= 0 && this.blockHashes.has(h)) {
-      if ((await this.rpc.getBlockHash(h).catch(() => null)) === this.blockHashes.get(h)) break;
+      if ((await this.blockHashAt(h)) === this.blockHashes.get(h)) break;
       h--;
     }
     if (h === this.scannedHeight) return;
