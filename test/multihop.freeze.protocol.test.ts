@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { Transaction } from 'bitcoinjs-lib';
 import { line, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
-import { balances, phasesIn, recOf, txidIn, unlocked, watch } from './helpers/multihop-views.ts';
+import { balances, phasesIn, recOf, txidIn, unlocked, watch, holdAfterSeal } from './helpers/multihop-views.ts';
 import { TreasuryError } from '../src/enclave/treasury/errors.ts';
 import { decodeState } from '../src/enclave/treasury/state.ts';
 
@@ -58,9 +58,7 @@ test("attack: the payer's host takes τ while alice is committed, lets the payme
   const { mesh, nodes, channels } = await line(3);
   const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
   // alice's host holds bob's release back (bob and carol have released)
-  mesh.onSeal = (name, bytes) => {
-    if (name === 'n1' && phasesIn(bytes).includes('released')) mesh.hold('n1', 'n0');
-  };
+  holdAfterSeal(mesh, 'n1', ['released'], 'n0');
   const paying = a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1);
   await waitFor(() => mesh.holding('n1', 'n0') > 0 && recOf(a).phase === 'committed');
   mesh.onSeal = undefined;
@@ -90,9 +88,7 @@ test("attack: the payer's host takes τ while alice is committed, lets the payme
 test("attack: an intermediary's host takes τ while bob is committed, then lets the release through; the path cannot move on under τ", async () => {
   const { mesh, nodes, channels } = await line(3);
   const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
-  mesh.onSeal = (name, bytes) => {
-    if (name === 'n2' && phasesIn(bytes).includes('released')) mesh.hold('n2', 'n1');
-  };
+  holdAfterSeal(mesh, 'n2', ['released'], 'n1');
   const paying = a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1);
   paying.catch(() => undefined);
   await waitFor(() => mesh.holding('n2', 'n1') > 0 && recOf(b).phase === 'committed');
@@ -120,9 +116,7 @@ test('unlock wave: the path channels take payments again only once the payer has
   const { mesh, nodes, channels } = await line(3);
   const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
   // what alice sends bob from her release on is held back
-  mesh.onSeal = (name, bytes) => {
-    if (name === 'n0' && phasesIn(bytes).some((p) => p === 'released' || p === 'done')) mesh.hold('n0', 'n1');
-  };
+  holdAfterSeal(mesh, 'n0', ['released', 'done'], 'n1');
   await a.treasury.payMultihop(c.treasury.nodeId, 1_000, 1);
   mesh.onSeal = undefined;
   const [early] = await b.treasury.pay([{ channel_id: channels[1]!, amount_sat: 500 }]);
@@ -180,9 +174,7 @@ test("a τ that shows up after its channels moved on is an ordinary settlement, 
 test('the freeze is sealed before τ leaves: the payer crashed right after handing τ out stays frozen after its restart', async () => {
   const { mesh, nodes, channels } = await line(3);
   const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
-  mesh.onSeal = (name, bytes) => {
-    if (name === 'n1' && phasesIn(bytes).includes('released')) mesh.hold('n1', 'n0');
-  };
+  holdAfterSeal(mesh, 'n1', ['released'], 'n0');
   void a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1).catch(() => undefined);
   await waitFor(() => mesh.holding('n1', 'n0') > 0 && recOf(a).phase === 'committed');
   mesh.onSeal = undefined;
@@ -207,9 +199,7 @@ test('the freeze is sealed before τ leaves: the payer crashed right after handi
 test("unlock overtaken: a payment from the upstream neighbour on a released hop's channel is its unlock; one from downstream is not", async () => {
   const { mesh, nodes, channels } = await line(3);
   const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
-  mesh.onSeal = (name, bytes) => {
-    if (name === 'n0' && phasesIn(bytes).includes('done')) mesh.hold('n0', 'n1');
-  };
+  holdAfterSeal(mesh, 'n0', ['done'], 'n1');
   await a.treasury.payMultihop(c.treasury.nodeId, 1_000, 1);
   mesh.onSeal = undefined;
   assert.equal(recOf(b).phase, 'released');
@@ -226,9 +216,7 @@ test("unlock overtaken: a payment from the upstream neighbour on a released hop'
 test('a released hop whose own settlement fails keeps its lock: the channel cannot move while τ may be held upstream', async () => {
   const { mesh, nodes, channels } = await line(3);
   const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
-  mesh.onSeal = (name, bytes) => {
-    if (name === 'n1' && phasesIn(bytes).includes('released')) mesh.hold('n1', 'n0');
-  };
+  holdAfterSeal(mesh, 'n1', ['released'], 'n0');
   void a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1).catch(() => undefined);
   await waitFor(() => mesh.holding('n1', 'n0') > 0 && recOf(b).phase === 'released');
   mesh.onSeal = undefined;
@@ -270,9 +258,7 @@ test('τ out, and the peer only says it settled the old state: nothing unlocks u
 test('a host that shows its enclave τ without broadcasting it cannot unlock the rest of the path', async () => {
   const { mesh, nodes, channels } = await line(4);
   const [a, x, b, c] = nodes as [MeshNode, MeshNode, MeshNode, MeshNode];
-  mesh.onSeal = (name, bytes) => {
-    if (name === 'n3' && phasesIn(bytes).includes('released')) mesh.hold('n3', 'n2');
-  };
+  holdAfterSeal(mesh, 'n3', ['released'], 'n2');
   const paid = watch(a.treasury.payMultihop(c.treasury.nodeId, 2_000, 1));
   await waitFor(() => mesh.holding('n3', 'n2') > 0 && recOf(b).phase === 'committed');
   mesh.onSeal = undefined;

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { line, Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
-import { balances, outcome, phasesIn, recOf, unlocked } from './helpers/multihop-views.ts';
+import { balances, outcome, recOf, unlocked, watch, holdAfterSeal } from './helpers/multihop-views.ts';
 import { TreasuryError } from '../src/enclave/treasury/errors.ts';
 import { localBalance } from '../src/enclave/treasury/state.ts';
 import { findRoute } from '../src/enclave/treasury/routing.ts';
@@ -277,18 +277,8 @@ test('contention, made certain: a payment held mid-path makes every other paymen
   const [a, b, c, d] = nodes as [MeshNode, MeshNode, MeshNode, MeshNode];
   const before = balances(nodes, channels);
   // bob's COMMIT to carol is held back: a–b and b–c are locked (no timer runs once signed and committed)
-  mesh.onSeal = (name, bytes) => {
-    if (name === 'n1' && phasesIn(bytes).includes('committed')) mesh.hold('n1', 'n2');
-  };
-  let first: boolean | null = null;
-  void a.treasury.payMultihop(c.treasury.nodeId, 1_000, 1).then(
-    () => {
-      first = true;
-    },
-    () => {
-      first = false;
-    },
-  );
+  holdAfterSeal(mesh, 'n1', ['committed'], 'n2');
+  const first = watch(a.treasury.payMultihop(c.treasury.nodeId, 1_000, 1));
   await waitFor(() => mesh.holding('n1', 'n2') > 0);
   mesh.onSeal = undefined;
   assert.equal(recOf(c).phase, 'signed', 'carol holds b–c locked for the first payment');
@@ -305,10 +295,10 @@ test('contention, made certain: a payment held mid-path makes every other paymen
   // a direct payment on a locked channel
   const [direct] = await b.treasury.pay([{ channel_id: channels[1]!, amount_sat: 50 }]);
   assert.equal(direct!.ok ? 'accepted' : direct!.code, 'channel_busy');
-  assert.equal(first, null, 'the first payment is still in flight');
+  assert.equal(first.ok, null, 'the first payment is still in flight');
   mesh.deliver('n1', 'n2');
-  await waitFor(() => first !== null);
-  assert.equal(first, true, 'the held payment completes');
+  await waitFor(() => first.ok !== null);
+  assert.equal(first.ok, true, 'the held payment completes');
   await waitFor(() => unlocked(nodes));
   assert.deepEqual(outcome(nodes, channels, before), [1_000n, 1_000n, 0n], 'only the first payment moved anything');
   // once unlocked, the refused payment goes through: totals move by exactly the two successes

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { decodeState, localBalance } from '../../src/enclave/treasury/state.ts';
 import type { MhCommitted, MhPayment } from '../../src/enclave/treasury/multihop/records.ts';
-import type { MeshNode } from './treasury-mesh.ts';
+import type { Mesh, MeshNode } from './treasury-mesh.ts';
 
 /** Each node's balance on each of its channels, as [node][channel] → sat. */
 export function balances(nodes: MeshNode[], channels: string[]): Array<Record<string, bigint>> {
@@ -62,4 +62,14 @@ export function watch(payment: Promise<unknown>): { ok: boolean | null } {
     },
   );
   return w;
+}
+
+/**
+ * Once `sealer` seals a state holding a multi-hop payment in one of `phases`, its frames to `to` are held
+ * back (`mesh.deliver` lets them go). Every such seal holds again until the test clears `mesh.onSeal`.
+ */
+export function holdAfterSeal(mesh: Mesh, sealer: string, phases: string[], to: string): void {
+  mesh.onSeal = (name, bytes) => {
+    if (name === sealer && phasesIn(bytes).some((p) => phases.includes(p))) mesh.hold(sealer, to);
+  };
 }
