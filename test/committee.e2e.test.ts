@@ -13,6 +13,7 @@ import {
   joinTokenEnv,
   NodeProcess,
   openChannel,
+  startCommittee,
   waitUntil,
   type TestChain,
   startE2eFile,
@@ -33,29 +34,9 @@ let key: string;
 before(async () => ({ chain, dir, key } = await startE2eFile()));
 after(() => chain?.close());
 
-/** A primary with `--committee 3` and two backups joining it, each with one of its join tokens; resolves once the chain is formed and connected. */
-async function committee(name: string): Promise<NodeProcess[]> {
-  const p = await NodeProcess.start(join(dir, `${name}0`), chain, key, ['--committee', '3']);
-  const backups = [];
-  for (const i of [1, 2])
-    backups.push(
-      await NodeProcess.start(
-        join(dir, `${name}${i}`),
-        chain,
-        key,
-        ['--backup-of', p.ready.p2p],
-        await joinTokenEnv(p, i - 1),
-      ),
-    );
-  await waitUntil(
-    async () => {
-      const c = (await p.api('GET', '/v1/committee')).body;
-      return c.formed && c.members.every((m: { connected: boolean }) => m.connected) && c.acked_seq === c.seq;
-    },
-    20_000,
-    `committee ${name} formed`,
-  );
-  return [p, ...backups];
+/** A 2-of-3 committee of processes, formed and connected (startCommittee). */
+function committee(name: string): Promise<NodeProcess[]> {
+  return startCommittee(dir, chain, key, name, 20_000);
 }
 
 async function channelPair(name: string) {

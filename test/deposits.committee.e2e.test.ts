@@ -6,9 +6,15 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { script as bscript, Transaction } from 'bitcoinjs-lib';
-import { fundDeposit, joinTokenEnv, NodeProcess, waitUntil, type TestChain, startE2eFile } from './helpers/network.ts';
+import {
+  fundDeposit,
+  NodeProcess,
+  startCommittee,
+  waitUntil,
+  type TestChain,
+  startE2eFile,
+} from './helpers/network.ts';
 import { assertMinedRelease } from './helpers/release.ts';
 
 let chain: TestChain;
@@ -19,28 +25,10 @@ before(async () => ({ chain, dir, key } = await startE2eFile()));
 after(() => chain?.close());
 
 test("committee release: with the primary killed, two backups release a deposit to the committee's payout address only; no member signs a second release", async () => {
-  const p = await NodeProcess.start(join(dir, 'c0'), chain, key, ['--committee', '3']);
-  const members = [p];
+  // A member that fails to start is stopped by the process registry at the end of the file.
+  const members = await startCommittee(dir, chain, key, 'c', 30_000);
   try {
-    for (const i of [1, 2])
-      members.push(
-        await NodeProcess.start(
-          join(dir, `c${i}`),
-          chain,
-          key,
-          ['--backup-of', p.ready.p2p],
-          await joinTokenEnv(p, i - 1),
-        ),
-      );
-    await waitUntil(
-      async () => {
-        const c = (await p.api('GET', '/v1/committee')).body;
-        return c.formed && c.members.every((m: { connected: boolean }) => m.connected) && c.acked_seq === c.seq;
-      },
-      30_000,
-      'committee formed',
-    );
-    const [, b1, b2] = members as [NodeProcess, NodeProcess, NodeProcess];
+    const [p, b1, b2] = members as [NodeProcess, NodeProcess, NodeProcess];
     const payout = (await p.ok('GET', '/v1/getinfo')).payout_address as string;
     const id = await fundDeposit(p, 150_000);
     const viewOf = async (n: NodeProcess) =>

@@ -185,6 +185,41 @@ export async function joinTokenEnv(primary: NodeProcess, i: number): Promise<Rec
   return { [JOIN_TOKEN_ENV]: token };
 }
 
+/**
+ * A 2-of-3 committee of processes: a primary `<name>0` with `--committee 3` and backups `<name>1`, `<name>2`
+ * joining it, each with one of its join tokens. Resolves, primary first, once the chain is formed, every
+ * member connected and the primary's last update acknowledged (within `formedWithinMs`).
+ */
+export async function startCommittee(
+  dir: string,
+  chain: TestChain,
+  key: string,
+  name: string,
+  formedWithinMs: number,
+): Promise<NodeProcess[]> {
+  const p = await NodeProcess.start(join(dir, `${name}0`), chain, key, ['--committee', '3']);
+  const members = [p];
+  for (const i of [1, 2])
+    members.push(
+      await NodeProcess.start(
+        join(dir, `${name}${i}`),
+        chain,
+        key,
+        ['--backup-of', p.ready.p2p],
+        await joinTokenEnv(p, i - 1),
+      ),
+    );
+  await waitUntil(
+    async () => {
+      const c = (await p.api('GET', '/v1/committee')).body;
+      return c.formed && c.members.every((m: { connected: boolean }) => m.connected) && c.acked_seq === c.seq;
+    },
+    formedWithinMs,
+    `committee ${name} formed`,
+  );
+  return members;
+}
+
 /** A funded, confirmed deposit on `node`, through the API's regtest faucet. */
 export async function fundDeposit(node: NodeProcess, amount: number): Promise<string> {
   const d = await node.ok<{ deposit_id: string; status: string }>('POST', '/v1/deposits', {
