@@ -157,6 +157,12 @@ describe('committee chains end to end', () => {
       headers: { authorization: `Bearer ${a[0]!.readonlyToken}` },
     }).then((r) => r.text());
     assert.match(metrics, /^teechain_committee_members_connected\{role="primary"\} 3$/m);
+    // One identity on every member: the founding primary's node id, in view 0.
+    for (const m of a) {
+      assert.equal((await m.ok('GET', '/v1/getinfo')).treasury_id, a[0]!.id, 'treasury_id on every member');
+      const view = await m.ok('GET', '/v1/committee');
+      assert.deepEqual([view.treasury_id, view.epoch], [a[0]!.id, 0], 'committee view: identity and epoch');
+    }
     const deps = (await a[0]!.ok('GET', '/v1/deposits')).deposits;
     assert.equal(deps[0].m, 2);
     assert.equal(deps[0].pubkeys.length, 3);

@@ -100,6 +100,8 @@ export const routes: Route[] = [
     errors: [],
     response: Type.Object({
       node_id: NodeId,
+      /** Stable across promotions: a committee's identity on every member, a lone treasury's node id. */
+      treasury_id: NodeId,
       measurement: Hex32,
       network: Type.Literal('regtest'),
       block_height: Nullable(Type.Integer({ minimum: 0 })),
@@ -114,6 +116,7 @@ export const routes: Route[] = [
       const i = await node.info();
       return {
         node_id: i.node_id,
+        treasury_id: i.treasury_id,
         measurement: i.measurement,
         network: 'regtest',
         block_height: i.block_height,

@@ -79,8 +79,15 @@ export class CommitteeCoordinator {
     return this.primary.isSettling(channelId);
   }
 
+  /** The committee's stable identity for channel peers and routing (Membership.treasuryId). */
+  get treasuryId(): string {
+    return this.chain.treasuryId;
+  }
+
   view() {
     return {
+      treasury_id: this.chain.treasuryId,
+      epoch: this.chain.epoch,
       role: this.c.role,
       size: this.c.size,
       threshold: this.c.threshold,

@@ -24,6 +24,16 @@ export class Membership {
     return this.c.members.length === this.c.size;
   }
 
+  /** The current view's number (docs/protocol/committees.md); 0 until the first view change. */
+  get epoch(): number {
+    return this.c.epoch ?? 0;
+  }
+
+  /** The committee's stable identity: the founding primary's node id, whoever is primary now. */
+  get treasuryId(): string {
+    return this.c.treasuryId ?? this.c.primaryId ?? this.c.members[0]?.node_id ?? this.host.nodeId;
+  }
+
   get index(): number {
     return this.c.members.findIndex((m) => m.node_id === this.host.nodeId);
   }

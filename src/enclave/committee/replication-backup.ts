@@ -133,6 +133,8 @@ export class BackupReplication {
     const s = this.host.state;
     const rosterChanged = JSON.stringify(body.members) !== JSON.stringify(this.c.members);
     this.c.seq = body.seq;
+    if (body.treasuryId) this.c.treasuryId = body.treasuryId;
+    if (body.epoch !== undefined) this.c.epoch = body.epoch;
     this.c.size = body.size;
     this.c.threshold = body.threshold;
     this.c.members = body.members;

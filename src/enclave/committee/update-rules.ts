@@ -70,6 +70,8 @@ function checkRoster(replica: TreasuryState, body: ReplicaBody): RuleRefusal | n
     );
   }
   if (c.size === 0) return null; // the first update this member sees: it learns the committee from it
+  if (c.treasuryId && body.treasuryId !== undefined && body.treasuryId !== c.treasuryId)
+    return no('roster_changed', "the committee's identity changed");
   if (body.size !== c.size || body.threshold !== c.threshold)
     return no('roster_changed', `m-of-n changed from ${c.threshold}-of-${c.size} to ${body.threshold}-of-${body.size}`);
   const formed = c.members.length === c.size;

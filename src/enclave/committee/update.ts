@@ -22,6 +22,9 @@ export interface SignedUpdate {
 
 export interface ReplicaBody {
   seq: number;
+  /** The view the update was issued in, and the committee's stable identity (CommitteeState). */
+  epoch?: number;
+  treasuryId?: string;
   size: number;
   threshold: number;
   members: CommitteeMember[];
@@ -50,6 +53,8 @@ export function replicaOf(state: TreasuryState, seq: number): ReplicaBody {
     channels[id] = { ...ch, peerDeposits: ch.peerDeposits.map((p) => ({ ...p, privkeys: [] })) };
   return {
     seq,
+    epoch: c.epoch ?? 0,
+    treasuryId: c.treasuryId ?? c.members[0]!.node_id,
     size: c.size,
     threshold: c.threshold,
     members: c.members,

@@ -124,6 +124,10 @@ export const TreasuryEventSchema = Type.Union([
 ]);
 
 export const CommitteeView = Type.Object({
+  /** The committee's stable identity (its founding primary's node id), the same on every member. */
+  treasury_id: Type.String(),
+  /** The view number: 0 at formation, one more at every view change. */
+  epoch: Type.Integer({ minimum: 0 }),
   role: Type.Union([Type.Literal('primary'), Type.Literal('backup')]),
   size: Type.Integer(),
   threshold: Type.Integer(),
@@ -182,6 +186,8 @@ export const TreasuryInterface = defineInterface({
       args: Empty,
       result: Type.Object({
         node_id: Type.String(),
+        /** The identity channel peers and routing know this treasury by: a committee's, or the node's own. */
+        treasury_id: Type.String(),
         peers: Type.Array(Type.String()),
         num_channels: Type.Integer(),
         min_confirmations: Type.Integer(),

@@ -133,6 +133,13 @@ export interface CommitteeState {
   members: CommitteeMember[];
   /** Backup: the primary it joined, whose signature every update must carry. */
   primaryId?: string;
+  /**
+   * The committee's one identity for channel peers and routing: the founding primary's node id, which never
+   * changes when another member becomes primary. Absent in states sealed before it existed (then members[0]).
+   */
+  treasuryId?: string;
+  /** The view number: 0 at formation, one more at every view change (promotion, members changed). Absent means 0. */
+  epoch?: number;
   /** Primary: sequence number of the last update issued. Backup: of the last update applied. */
   seq: number;
   /** Backup: its own key of each committee deposit, by deposit id (the primary keeps its own in `privkeys`). */

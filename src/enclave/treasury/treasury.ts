@@ -169,6 +169,8 @@ export class Treasury {
         size: committee.size,
         threshold,
         members: [{ node_id: self, address: committee.address }],
+        treasuryId: self,
+        epoch: 0,
         seq: 0,
         memberKeys: {},
         signed: {},
@@ -195,6 +197,8 @@ export class Treasury {
     const channels = Object.values(this.state.channels);
     return {
       node_id: this.nodeId,
+      // A committee's members all show the committee's identity; a lone treasury is its own.
+      treasury_id: this.committee ? this.committee.treasuryId : this.nodeId,
       peers: this.sessions.peers(),
       num_channels: channels.filter((c) => c.status !== 'closed').length,
       min_confirmations: this.state.config.minConfirmations,
