@@ -13,6 +13,7 @@ import { publicKeyOf } from '../../crypto/secp256k1.ts';
 import { verifyPaid, verifyPayout } from '../protocol/peer-sigs.ts';
 import type { Channel, ChannelStatus, Deposit, DepositStatus, TreasuryState } from '../treasury/state.ts';
 import { buildDepositScript, payoutScriptFor } from '../treasury/transactions.ts';
+import { restUrlFault } from './rest-url.ts';
 import type { ReplicaBody } from './update.ts';
 
 export type UpdateRuleCode =
@@ -48,6 +49,7 @@ const no = (code: UpdateRuleCode, reason: string): RuleRefusal => ({ code, reaso
 export function checkUpdate(replica: TreasuryState, body: ReplicaBody): RuleRefusal | null {
   return (
     checkRoster(replica, body) ??
+    checkRestUrls(replica, body) ??
     checkPayout(replica, body) ??
     checkDeposits(replica, body) ??
     checkChannels(replica, body)
@@ -84,6 +86,12 @@ function checkRoster(replica: TreasuryState, body: ReplicaBody): RuleRefusal | n
       formed ? 'the roster of a formed committee changed' : 'members were replaced or reordered',
     );
   return null;
+}
+
+/** Members' REST URLs: each one its own member signed (rest-url.ts), so a primary cannot swap a backup's. */
+function checkRestUrls(replica: TreasuryState, body: ReplicaBody): RuleRefusal | null {
+  const why = restUrlFault(replica.committee!.members, body.members);
+  return why ? no('roster_changed', why) : null;
 }
 
 function checkPayout(replica: TreasuryState, body: ReplicaBody): RuleRefusal | null {
