@@ -15,7 +15,7 @@ import { BitcoinRpcClient } from '../src/chain/rpc-client.ts';
 import type { NetworkFile, NetworkNode } from '../src/cli/client.ts';
 import type { Snapshot } from '../src/dashboard/protocol.ts';
 import { chromiumAvailable, launchChromium } from './helpers/browser.ts';
-import { api, cli, networkUp, rest } from './helpers/launcher.ts';
+import { api, cli, cliRun, networkUp, rest } from './helpers/launcher.ts';
 import { stopChild, tempDir, waitUntil } from './helpers/network.ts';
 
 test(
@@ -76,6 +76,10 @@ test(
         `teechain: not_primary: alice-b1 is a committee backup; its primary is ${alice.restUrl} (run it again with --node alice)\n`,
       );
       assert.deepEqual((await api(b1, 'GET', '/v1/payments?limit=10')).payments, [], 'the backup logged no payment');
+      // --follow: the payment goes once more to the primary network.json lists at the URL the backup named.
+      const followed = await cliRun(datadir, '--node', 'alice-b1', '--follow', 'pay', 'bob', '7');
+      assert.match(followed.stdout, /7 sat to bob succeeded/);
+      assert.equal(followed.stderr, 'alice-b1 is a committee backup: sending it to its primary alice\n');
 
       // The dashboard lists every member of both committees, primaries and backups, with their REST URLs.
       const dashboardUrl = /^dashboard: (http:\/\/127\.0\.0\.1:\d+\/)$/m.exec(up.out())?.[1];
@@ -109,11 +113,11 @@ test(
         }
       }
 
-      // A settlement: the chain pays each side exactly the balances after the payments (2,500 + 1,000 − 500).
+      // A settlement: the chain pays each side exactly the balances after the payments (2,500 + 1,000 − 500 + 7).
       const { channels } = await api(alice, 'GET', '/v1/channels');
       assert.equal(channels.length, 1);
       const c = channels[0];
-      assert.deepEqual([c.local_balance_sat, c.remote_balance_sat], ['497000', '503000']);
+      assert.deepEqual([c.local_balance_sat, c.remote_balance_sat], ['496993', '503007']);
       const [mine, theirs] = [await api(alice, 'GET', '/v1/getinfo'), await api(bob, 'GET', '/v1/getinfo')];
       const s = await api(alice, 'POST', `/v1/channels/${c.channel_id}/settle`, {});
       const rpc = new BitcoinRpcClient({
@@ -124,8 +128,8 @@ test(
       await rpc.call('generatetoaddress', [1, await rpc.call('getnewaddress', [])]);
       const tx = Transaction.fromHex((await rpc.call<{ hex: string }>('getrawtransaction', [s.txid, true])).hex);
       const outs = new Map(tx.outs.map((o) => [baddress.fromOutputScript(o.script, networks.regtest), o.value]));
-      assert.equal(outs.get(mine.payout_address), 497_000n - BigInt(s.fee_sat));
-      assert.equal(outs.get(theirs.payout_address), 503_000n);
+      assert.equal(outs.get(mine.payout_address), 496_993n - BigInt(s.fee_sat));
+      assert.equal(outs.get(theirs.payout_address), 503_007n);
       assert.deepEqual(await stopChild(up.proc, 'SIGTERM', 60_000), { code: 0, signal: null }, up.err());
     } finally {
       await stopChild(up.proc, 'SIGTERM');

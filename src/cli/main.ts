@@ -37,6 +37,7 @@ wallet (on --node, default the first node of network.json):
   connect HOST:PORT|NODE        attest a peer and open a session
   open PEER [--deposit ID]... [--amount SAT]
   pay DEST AMOUNT_SAT [--channel ID] [--key IDEMPOTENCY_KEY] [--max-fee SAT]
+  --follow                      pay: on a committee backup's not_primary, pay once more at the primary it names
   settle CHANNEL_ID | release DEPOSIT_ID [--address ADDR]
   attest NODE                   fetch a fresh quote and verify it here`;
 
@@ -71,6 +72,7 @@ export async function main(argv: string[]): Promise<number> {
       limit: { type: 'string' },
       address: { type: 'string' },
       'max-fee': { type: 'string' },
+      follow: { type: 'boolean' },
       'dashboard-port': { type: 'string' },
       'no-dashboard': { type: 'boolean' },
       port: { type: 'string' },
@@ -91,13 +93,24 @@ export async function main(argv: string[]): Promise<number> {
   if (cmd === 'dashboard') return dashboardCommand(values, datadir);
 
   const network = await readNetwork(datadir);
-  const self = pickNode(network, values.node);
-  const api = await ApiClient.forNode(self);
+  let self = pickNode(network, values.node);
+  let api = await ApiClient.forNode(self);
+  // One key for the request and its one follow: if the backup's host passed it on after all, the primary
+  // answers the same payment instead of paying twice.
+  const payKey = values.key ?? randomBytes(12).toString('hex');
   try {
     return await wallet();
   } catch (err) {
-    if (err instanceof NotPrimaryError) throw new CliError(notPrimaryLine(network, self, err));
-    throw err;
+    if (!(err instanceof NotPrimaryError)) throw err;
+    // Only a payment is followed: its idempotency key makes the second request safe whatever the first did.
+    const primary = values.follow === true && cmd === 'pay' ? followed(network, err) : null;
+    if (!primary) throw new CliError(notPrimaryLine(network, self, err));
+    process.stderr.write(`${self.name} is a committee backup: sending it to its primary ${primary.name}\n`);
+    self = primary;
+    api = await ApiClient.forNode(self);
+    return await wallet().catch((again: unknown) => {
+      throw again instanceof NotPrimaryError ? new CliError(notPrimaryLine(network, self, again)) : again;
+    });
   }
 
   async function wallet(): Promise<number> {
@@ -228,7 +241,7 @@ export async function main(argv: string[]): Promise<number> {
         const body: Record<string, unknown> = {
           dest,
           amount_sat: amount,
-          idempotency_key: values.key ?? randomBytes(12).toString('hex'),
+          idempotency_key: payKey,
         };
         if (values.channel) body.channel_id = values.channel;
         if (values['max-fee'] !== undefined) body.max_fee_sat = satArg(values['max-fee'], '--max-fee');
@@ -291,6 +304,18 @@ export async function main(argv: string[]): Promise<number> {
         return usage(`unknown command ${cmd}`);
     }
   }
+}
+
+/**
+ * The node of network.json that a not_primary answer names, if network.json lists it at that very REST
+ * URL: the follow uses that node's own token from its own file, never the backup's, and goes only where
+ * network.json already says that node is.
+ */
+function followed(network: NetworkFile, err: NotPrimaryError): NetworkNode | null {
+  const p = err.primary;
+  if (!p) return null;
+  const all = network.nodes.flatMap((x) => [x, ...(x.backups ?? [])]);
+  return all.find((x) => x.nodeId === p.node_id && x.restUrl === p.rest_url) ?? null;
 }
 
 /** One line naming the primary to use instead, by its --node name when network.json lists it. */

@@ -38,9 +38,13 @@ export function networkUp(datadir: string, extra: string[], readyMs = 180_000) {
   return { proc, ready, exited, out: () => stdout, err: () => stderr };
 }
 
+/** The CLI's stdout and stderr; rejects (with both, and its exit code) when it exits non-zero. */
+export async function cliRun(datadir: string, ...args: string[]) {
+  return run(process.execPath, ['--import', 'tsx', CLI, '--datadir', datadir, ...args]);
+}
+
 export async function cli(datadir: string, ...args: string[]) {
-  const r = await run(process.execPath, ['--import', 'tsx', CLI, '--datadir', datadir, ...args]);
-  return r.stdout;
+  return (await cliRun(datadir, ...args)).stdout;
 }
 
 /** The REST answer's status and JSON body, whatever the status. */
