@@ -50,6 +50,13 @@ test(
           `the roster as ${m.name} sees it`,
         );
       }
+      // The CLI's view of a committee from a backup: its place, and every member by name with its REST URL.
+      const listed = await cli(datadir, '--node', 'alice-b1', 'committee');
+      assert.match(
+        listed,
+        new RegExp(`^alice-b1: backup \\(member 1\\) of a 2-of-3 committee ${alice.nodeId.slice(0, 16)}…, view 0`),
+      );
+      for (const m of members(alice)) assert.match(listed, new RegExp(`${m.name} .* ${m.restUrl} +yes`));
       // The status table: one row per treasury, its primary named.
       assert.match(await cli(datadir, 'network', 'status'), /2-of-3, 3 up, primary alice\b/);
 
