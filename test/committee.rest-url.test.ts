@@ -95,6 +95,12 @@ test('a REST URL that is no http(s) URL is refused, even signed by its member', 
       'roster_changed',
       bad,
     );
+  // A member that has seen no update yet learns the roster from the first: a malformed entry is refused, not thrown on.
+  const fresh = structuredClone(b2.treasury.state);
+  Object.assign(fresh.committee!, { size: 0, threshold: 0, members: [] });
+  const body = structuredClone(replicaOf(p.treasury.state, p.treasury.state.committee!.seq + 1));
+  (body.members as unknown[])[2] = null;
+  assert.equal(checkUpdate(fresh, body)?.code, 'roster_changed');
   assert.throws(() => b2.treasury.joinCommittee(p.treasury.nodeId, 'b2:1', undefined, 'ftp://b2.test/'), {
     code: 'invalid_argument',
   });

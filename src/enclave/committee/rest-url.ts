@@ -44,7 +44,8 @@ export function verifyRestUrl(nodeId: string, url: string, sig: unknown): boolea
  * unchanged one was checked when adopted. A member may list none (states sealed before URLs existed).
  */
 export function restUrlFault(known: CommitteeMember[], members: CommitteeMember[]): string | null {
-  for (const m of members) {
+  for (const m of members as unknown[] as Array<CommitteeMember | null>) {
+    if (typeof m !== 'object' || m === null) return 'a member entry is not an object';
     if (m.rest_url === undefined) continue;
     if (!isRestUrl(m.rest_url)) return `member ${String(m.node_id).slice(0, 16)}…: its REST URL is not an http(s) URL`;
     const was = known.find((k) => k.node_id === m.node_id);
