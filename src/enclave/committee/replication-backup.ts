@@ -161,6 +161,7 @@ export class BackupReplication {
           if (s.deposits[d]) s.deposits[d].privkeys = this.c.memberKeys[d] ? [this.c.memberKeys[d]] : [];
     }
     s.channels = body.channels;
+    s.multihop = body.multihop ?? {};
     if (rosterChanged) this.chain.rosterChanged();
   }
 

@@ -78,12 +78,14 @@ export class ThresholdSigning {
     add(own);
     const enough = () =>
       planned.inputs.every((input, i) =>
-        input.kind === 'own'
-          ? (sigs.get(i)?.length ?? 0) >= input.m
-          : !input.deposit.shares ||
-            input.deposit.shares.filter(
-              (s) => (shares.get(`${input.deposit.outpoint}/${s.pubkey}`)?.length ?? 0) >= this.c.threshold,
-            ).length >= input.deposit.m,
+        input.kind === 'other'
+          ? true
+          : input.kind === 'own'
+            ? (sigs.get(i)?.length ?? 0) >= input.m
+            : !input.deposit.shares ||
+              input.deposit.shares.filter(
+                (s) => (shares.get(`${input.deposit.outpoint}/${s.pubkey}`)?.length ?? 0) >= this.c.threshold,
+              ).length >= input.deposit.m,
       );
     const others = this.c.members.map((m) => m.node_id).filter((n) => n !== this.host.nodeId && this.host.connected(n));
     const update = this.chain.isPrimary ? this.primary.lastIssued : this.c.lastUpdate;
@@ -120,6 +122,7 @@ export class ThresholdSigning {
     }
     const spend = planned.plan.spend;
     for (const [i, input] of planned.inputs.entries()) {
+      if (input.kind === 'other') continue;
       if (input.kind === 'own') {
         finishInput(spend, i, sigs.get(i)!);
         continue;
@@ -151,6 +154,7 @@ export class ThresholdSigning {
     const shares: Contribution['shares'] = [];
     const me = this.chain.index;
     for (const [i, input] of planned.inputs.entries()) {
+      if (input.kind === 'other') continue;
       if (input.kind === 'own') {
         const key = this.chain.isPrimary
           ? this.host.state.deposits[input.depositId]?.privkeys[0]
