@@ -9,7 +9,8 @@ import { payments } from 'bitcoinjs-lib';
 import { checkTau, committeeLine, replicated, type Kind } from './helpers/committee-line.ts';
 import { balances, outcome, unlocked } from './helpers/multihop-views.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
-import { WAIT_MS } from './helpers/two-committees.ts';
+import { TIMEOUTS, WAIT_MS } from './helpers/two-committees.ts';
+import { Mesh } from './helpers/treasury-mesh.ts';
 import { decodeState } from '../src/enclave/treasury/state.ts';
 import { NETWORK } from '../src/enclave/treasury/transactions.ts';
 
@@ -66,5 +67,65 @@ for (const kinds of PATHS) {
       }
     }
     mesh.onSeal = undefined;
+  });
+}
+
+/** A committee primary crashed right after sealing each phase at each position, restarted from that seal. */
+const CRASHES: Array<[Kind[], number, 'locked' | 'signed' | 'committed' | 'released' | 'done']> = [
+  [['lone', 'committee', 'lone'], 1, 'locked'],
+  [['lone', 'committee', 'lone'], 1, 'signed'],
+  [['lone', 'committee', 'lone'], 1, 'committed'],
+  [['lone', 'committee', 'lone'], 1, 'released'],
+  [['lone', 'committee', 'lone'], 1, 'done'],
+  [['committee', 'lone', 'lone'], 0, 'locked'],
+  [['committee', 'lone', 'lone'], 0, 'signed'],
+  [['committee', 'lone', 'lone'], 0, 'committed'],
+  [['committee', 'lone', 'lone'], 0, 'done'],
+  [['lone', 'lone', 'committee'], 2, 'signed'],
+  [['lone', 'lone', 'committee'], 2, 'released'],
+  [['lone', 'lone', 'committee'], 2, 'done'],
+];
+
+for (const [kinds, at, phase] of CRASHES) {
+  test(`${kinds.join(' → ')}: the committee's primary crashed right after sealing "${phase}", restarted: all old or all new, members agree`, async () => {
+    // A shorter wait for LOCK and SIGN: a payer restarted at its signing step gives up after it (all old).
+    const { mesh, hops, nodes, channels } = await committeeLine(
+      kinds,
+      100_000n,
+      new Mesh({ ...TIMEOUTS, multihopTimeoutMs: 3_000 }),
+    );
+    const victim = nodes[at]!.name;
+    const before = balances(nodes, channels);
+    let fired = false;
+    mesh.onSeal = (name, bytes) => {
+      if (fired || name !== victim) return;
+      if (Object.values(decodeState(bytes).multihop ?? {}).some((r) => r.phase === phase)) {
+        fired = true;
+        mesh.crash(victim); // durable, but neither replicated on nor any of its messages out
+      }
+    };
+    const paying = nodes[0]!.treasury.payMultihop(nodes[nodes.length - 1]!.treasury.nodeId, 1_000, 1);
+    paying.catch(() => undefined);
+    await waitFor(() => fired, WAIT_MS);
+    mesh.onSeal = undefined;
+    await new Promise((r) => setTimeout(r, 20)); // frames the old instance sent before the crash land on its old sessions
+    const neighbours = [nodes[at - 1], nodes[at + 1]].filter((n) => n !== undefined).map((n) => n.name);
+    await mesh.restart(victim, [...hops[at]!.members.slice(1).map((m) => m.name), ...neighbours]);
+    const live = () => nodes.map((n) => mesh.get(n.name));
+    const everyone = () => hops.flatMap((h) => h.members.map((m) => mesh.get(m.name)));
+    const resolved = () =>
+      live().every((n) =>
+        Object.values(n.treasury.state.multihop ?? {}).every((r) => r.phase === 'done' || r.phase === 'aborted'),
+      );
+    const liveHops = () =>
+      hops.map((h) => ({ node: mesh.get(h.node.name), members: h.members.map((m) => mesh.get(m.name)) }));
+    await waitFor(() => unlocked(everyone()) && resolved() && replicated(liveHops()), WAIT_MS);
+    const moved = outcome(live(), channels, before);
+    assert.ok(moved.every((m) => m === 0n) || moved.every((m) => m === 1_000n), `all old or all new: ${moved}`);
+    if (phase === 'committed' || phase === 'released' || phase === 'done')
+      assert.ok(
+        moved.every((m) => m === 1_000n),
+        'after a commit the payment completes',
+      );
   });
 }

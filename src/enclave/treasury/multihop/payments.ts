@@ -41,8 +41,10 @@ export class Payments {
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
 
   constructor(readonly h: MultiHopHost) {
-    // After a restart: payments still locking get their timeout again.
-    for (const rec of Object.values(this.records())) if (rec.phase === 'locked') this.arm(rec);
+    // After a restart: payments still locking get their timeout again, and so does a committee payer that
+    // stopped while its members signed τ (it never committed: nobody holds τ complete).
+    for (const rec of Object.values(this.records()))
+      if (rec.phase === 'locked' || (rec.phase === 'signed' && rec.index === 0)) this.arm(rec);
   }
 
   records(): Record<string, MhPayment> {
@@ -242,7 +244,7 @@ export class Payments {
   }
 
   /** The LOCK / SIGN wait: the payer waits `timeoutMs`, an intermediary twice that. */
-  arm(rec: MhLocked): void {
+  arm(rec: MhLocked | MhSigned): void {
     this.disarm(rec.pid);
     const ms = rec.index === 0 ? this.h.timeoutMs : 2 * this.h.timeoutMs;
     const timer = setTimeout(() => {
