@@ -7,10 +7,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { payments } from 'bitcoinjs-lib';
 import { checkTau, committeeLine, replicated, type Kind } from './helpers/committee-line.ts';
-import { balances, outcome, unlocked } from './helpers/multihop-views.ts';
+import { balances, committed, outcome, unlocked } from './helpers/multihop-views.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { TIMEOUTS, WAIT_MS } from './helpers/two-committees.ts';
-import { Mesh } from './helpers/treasury-mesh.ts';
+import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
+import { replicaOf } from '../src/enclave/committee/update.ts';
+import { checkUpdate } from '../src/enclave/committee/update-rules.ts';
+import { isFrozen } from '../src/enclave/treasury/multihop/records.ts';
 import { decodeState } from '../src/enclave/treasury/state.ts';
 import { NETWORK } from '../src/enclave/treasury/transactions.ts';
 
@@ -129,3 +132,37 @@ for (const [kinds, at, phase] of CRASHES) {
       );
   });
 }
+
+test("a committed committee hop's primary dies: two backups settle with τ from their replicas, which stay frozen", async () => {
+  const { mesh, hops, nodes, channels } = await committeeLine(['lone', 'committee', 'lone']);
+  const [q0, p, q2] = nodes as [MeshNode, MeshNode, MeshNode];
+  const [, b1, b2] = hops[1]!.members as [MeshNode, MeshNode, MeshNode];
+  // The committee's COMMIT to the destination never arrives: it stays committed, τ complete in every replica.
+  mesh.onSeal = (name, bytes) => {
+    if (name === p.name && Object.values(decodeState(bytes).multihop ?? {}).some((r) => r.phase === 'committed'))
+      mesh.block(p.name, q2.name);
+  };
+  const paying = q0.treasury.payMultihop(q2.treasury.nodeId, 1_000, 1);
+  paying.catch(() => undefined);
+  const pid = () => Object.keys(p.treasury.state.multihop ?? {})[0]!;
+  await waitFor(() => [b1, b2].every((b) => b.treasury.state.multihop?.[pid()]?.phase === 'committed'), WAIT_MS);
+  mesh.onSeal = undefined;
+  const rec = committed(structuredClone(p.treasury.state.multihop![pid()]!));
+  mesh.crash(p.name);
+  const s = await b1.treasury.settle(channels[0]!, 1);
+  assert.equal(s.txid, rec.txid, 'the backups hand out τ');
+  checkTau(mesh, s.tx_hex!);
+  assert.equal(s.local_balance_sat, '101000', 'τ pays the committee the new state on the channel settled');
+  assert.ok(isFrozen(b1.treasury.state.multihop![pid()]!), 'the freeze is sealed where τ was handed out');
+  // The primary, were it to come back and release without the freeze, is refused by that member.
+  const body = replicaOf(p.treasury.state, b1.treasury.state.committee!.seq + 1);
+  const released = { ...body.multihop![pid()]!, phase: 'released', tauOut: false } as never;
+  body.multihop![pid()] = released;
+  assert.equal(checkUpdate(b1.treasury.state, body)?.code, 'multihop_regressed');
+  // τ on chain: every channel of the path closes in the new state.
+  mesh.chain.spend(s.tx_hex!);
+  for (const n of [q0, b1, q2])
+    for (const ch of channels) if (n.treasury.state.channels[ch]) await n.treasury.spentOnChain(ch, s.tx_hex!);
+  assert.equal(q2.treasury.channel(channels[1]!).local_balance_sat, '101000', 'the destination is paid by τ');
+  assert.equal(q0.treasury.channel(channels[0]!).local_balance_sat, '99000');
+});

@@ -7,12 +7,13 @@
  *   upstream peer's signature of its paid total, as any credit: update-rules.ts);
  * - a record's route, amounts and fee rate never change, its phase only moves forward;
  * - τ in a record is the one its hops determine, and complete once committed (m members then may hand it
- *   out: every signature in it is checked once, when it first shows committed).
+ *   out: every signature in it is checked once, when it first shows committed); once a member handed it
+ *   out, the record stays frozen there until the chain decides.
  * A pure function of the replica and the incoming body, like the other rules.
  */
 import { TreasuryError } from '../treasury/errors.ts';
 import { describe, matches, pathInputs, plan, sameHop } from '../treasury/multihop/path.ts';
-import { isHolding, type MhHop, type MhPayment, type MhPhase } from '../treasury/multihop/records.ts';
+import { isFrozen, isHolding, type MhHop, type MhPayment, type MhPhase } from '../treasury/multihop/records.ts';
 import type { Channel, TreasuryState } from '../treasury/state.ts';
 import { pathFullySigned, txidOf } from '../treasury/transactions.ts';
 import type { ReplicaBody } from './update.ts';
@@ -82,6 +83,10 @@ function recordFault(
     const reopened = (old.phase === 'done' || old.phase === 'aborted') && rec.phase !== old.phase;
     const undone = rec.phase === 'aborted' && RANK[old.phase] > RANK.committed;
     if (back || reopened || undone) return no('multihop_regressed', `payment ${pid}: ${old.phase} → ${rec.phase}`);
+    // τ handed out by this member (a settlement while committed): the path stays frozen until the chain
+    // decides, so no update may pass the release or the unlock on meanwhile (records.ts, `tauOut`).
+    if (isFrozen(old) && (rec.phase === 'committed' || rec.phase === 'released') && !isFrozen(rec))
+      return no('multihop_regressed', `payment ${pid}: τ was handed out here, the path stays frozen`);
     const was = hopsOf(old);
     const now = hopsOf(rec);
     if (was && now && !was.every((h, i) => now[i] && sameHop(h, now[i]!)))
