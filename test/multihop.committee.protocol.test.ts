@@ -49,6 +49,11 @@ for (const kinds of PATHS) {
       channels.map(() => 1_000n),
       'every channel in the new state',
     );
+    // Each committee signed τ with at least m members, each of which recorded it.
+    for (const h of hops.filter((x) => x.members.length > 1)) {
+      const signers = h.members.filter((m) => m.treasury.state.committee!.signed[`tau:${res.payment_id}`]);
+      assert.ok(signers.length >= 2, `${h.node.name}: ${signers.length} members recorded signing τ`);
+    }
     // τ: every deposit of the path, each validly signed; each side of each channel paid its new balance.
     assert.ok(tau, 'the payer committed a τ');
     const tx = checkTau(mesh, tau);

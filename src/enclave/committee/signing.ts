@@ -18,6 +18,7 @@ import type { BackupReplication } from './replication-backup.ts';
 import type { PrimaryReplication } from './replication-primary.ts';
 import type { Requests } from './requests.ts';
 import { combineShares } from './shares.ts';
+import { signedKey } from './signed.ts';
 
 /** One member's part of a transaction: its signature of each committee deposit, its share of each handed-over key. */
 export interface Contribution {
@@ -184,7 +185,8 @@ export class ThresholdSigning {
       if (refused && refused.code !== 'stale_update')
         return refuse(refused.code as TreasuryErrorCode, 'the attached update was refused');
     }
-    const done = this.c.signed[msg.id];
+    const key = signedKey(msg.kind, msg.id);
+    const done = this.c.signed[key];
     if (done && done !== msg.txid) return refuse('already_signed', `this member already signed ${done} for ${msg.id}`);
     let planned: Planned;
     try {
@@ -194,7 +196,7 @@ export class ThresholdSigning {
     }
     if (planned.plan.txid !== msg.txid)
       return refuse('state_mismatch', "the transaction does not match this member's latest state");
-    this.c.signed[msg.id] = msg.txid;
+    this.c.signed[key] = msg.txid;
     this.host.markSigned(msg.kind, msg.id, msg.txid, msg.fee_rate);
     await this.host.commitLocal();
     if (msg.kind === 'settle') this.seams.announceSigned(msg.id);

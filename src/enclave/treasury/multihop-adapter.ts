@@ -2,6 +2,7 @@
  * The treasury's side of multi-hop payments (multihop.ts runs the protocol along the path): what the
  * engine may use of this treasury, and the two ecalls that start with the treasury's own checks.
  */
+import { signedKey } from '../committee/signed.ts';
 import type { ChannelMessage, MultiHopMessage } from '../protocol/messages.ts';
 import type { TreasuryCore } from './core.ts';
 import { TreasuryError } from './errors.ts';
@@ -53,10 +54,11 @@ async function signTauWithCommittee(t: TreasuryCore, pid: string, tx: string): P
   await t.committer.commit();
   const planned = t.planFor('tau', pid, 1);
   const c = t.state.committee!;
-  const done = c.signed[pid];
+  const key = signedKey('tau', pid);
+  const done = c.signed[key];
   if (done && done !== planned.plan.txid)
     throw new TreasuryError('already_signed', `this member already signed ${done} for payment ${pid}`);
-  c.signed[pid] = planned.plan.txid;
+  c.signed[key] = planned.plan.txid;
   const feeRate = t.state.multihop![pid]!.feeRate;
   const { hex } = await t.committee!.sign('tau', pid, feeRate, planned);
   return withWitnesses(tx, hex, ownInputs(planned));
