@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { committeeLine } from './helpers/committee-line.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
-import { WAIT_MS } from './helpers/two-committees.ts';
+import { askToSign, WAIT_MS } from './helpers/two-committees.ts';
 import { replicaOf, type ReplicaBody } from '../src/enclave/committee/update.ts';
 import { checkUpdate } from '../src/enclave/committee/update-rules.ts';
 import { plan } from '../src/enclave/treasury/multihop/path.ts';
@@ -115,6 +115,17 @@ test("a record's route and amounts never change, and its phase only moves forwar
   );
 });
 
+test('members sign τ only at the signing step, and only the τ their own replica rebuilds', async () => {
+  const [, m1, m2] = hops[1]!.members as [typeof p, typeof p, typeof p];
+  const someTxid = 'ab'.repeat(32);
+  // At LOCK nobody has asked for τ yet: a primary asking for it (any txid) is refused.
+  assert.deepEqual(await askToSign(p, [m1, m2], 'tau', pid, 1, someTxid), {
+    [m1.name]: 'state_mismatch',
+    [m2.name]: 'state_mismatch',
+  });
+  assert.equal(m1.treasury.state.committee!.signed[`tau:${pid}`], undefined, 'nothing recorded as signed');
+});
+
 test('signed: τ is the one the hops determine, and complete once committed', async () => {
   // Let SIGN through to the committee, and hold its SIGN to the payer: the record is `signed`.
   mesh.hold(p.name, q0.name);
@@ -144,6 +155,10 @@ test('signed: τ is the one the hops determine, and complete once committed', as
     }),
     'tau_mismatch',
   );
+  // Once signed, a member gives its part again for the same τ only.
+  const [, m1] = hops[1]!.members as [typeof p, typeof p];
+  const want = m1.treasury.state.committee!.signed[`tau:${pid}`] ? 'already_signed' : 'state_mismatch';
+  assert.deepEqual(await askToSign(p, [m1], 'tau', pid, 1, other.txid), { [m1.name]: want });
   mesh.deliver(p.name, q0.name);
   await paying;
 });
