@@ -92,6 +92,25 @@ test("a record's own hops describe our channels exactly as they are", () => {
   );
 });
 
+test('a record this member sees for the first time must describe our channels as they are', () => {
+  // The replica from before the lock: neither the record nor the locks.
+  const before = replica();
+  delete before.multihop![pid];
+  for (const c of [inCh, outCh]) delete before.channels[c]!.lockedBy;
+  assert.equal(
+    code(() => undefined, before),
+    null,
+  );
+  assert.equal(
+    code((b) => {
+      const hop = locked(b).hops[1]!;
+      hop.fromOld -= 5_000n; // 5,000 sat of ours handed to the next hop in τ
+      hop.toOld += 5_000n;
+    }, before),
+    'multihop_changed',
+  );
+});
+
 test("a record's route and amounts never change, and its phase only moves forward", () => {
   assert.equal(
     code((b) => {

@@ -2,9 +2,9 @@
  * What a backup checks of the multi-hop payments in an update (docs/protocol/multihop.md, committee hops),
  * so that a compromised primary cannot use them to make its backups sign what no payment produced:
  * - a channel is locked only by a record of a payment that holds it;
- * - a record's own hops describe our channels exactly as the update shows them, for as long as the payment
- *   holds them before its release, and the channels' totals do not move meanwhile (a credit then needs the
- *   upstream peer's signature of its paid total, as any credit: update-rules.ts);
+ * - a record's own hops describe our channels exactly as the update shows them when it first shows the
+ *   record, and we pay nothing on them until its release (a credit needs the paying peer's signature of
+ *   its total, as any credit: update-rules.ts; the release's credit has it from COMMIT);
  * - a record's route, amounts and fee rate never change, its phase only moves forward;
  * - τ in a record is the one its hops determine, and complete once committed (m members then may hand it
  *   out: every signature in it is checked once, when it first shows committed); once a member handed it
@@ -96,7 +96,10 @@ function recordFault(
   if (!isHolding(rec) || !hops) return null;
   if (!hops.every((h, i) => h.from === rec.route[i] && h.to === rec.route[i + 1] && h.amount === rec.amounts[i]))
     return no('multihop_changed', `payment ${pid}: its hops do not follow its route`);
-  if (BEFORE_RELEASE.has(rec.phase)) {
+  // A record's own hops are checked against our channels when this member first sees it (they never change
+  // after: above). Later credits may then move the channel (a payment the peer made before it saw the lock):
+  // the peer's own check of our description then fails and the payment aborts.
+  if (!old && BEFORE_RELEASE.has(rec.phase)) {
     for (const hop of ownHops(rec as MhPayment & { hops: MhHop[] })) {
       const ch = view.channels[hop.ch];
       if (ch?.status === 'closed') continue; // settled meanwhile: the settlement decides (multihop/settlement.ts)
@@ -132,7 +135,8 @@ function tauFault(pid: string, rec: MhPayment, old: MhPayment | undefined): Mult
 
 /**
  * A lock only with a record of a payment that holds the channel; and while it holds it before its release,
- * the channel's totals stay as they were when the lock was replicated.
+ * we pay nothing on it (credits still come in, each with the peer's signature, and acknowledgements of
+ * what we paid before the lock).
  */
 function lockFault(old: Channel | undefined, ch: Channel, records: Record<string, MhPayment>): MultihopRefusal | null {
   if (ch.status === 'closed' || !ch.lockedBy) return null;
@@ -140,12 +144,7 @@ function lockFault(old: Channel | undefined, ch: Channel, records: Record<string
   const hops = rec && hopsOf(rec);
   if (!rec || !isHolding(rec) || !hops || !ownHops({ ...rec, hops }).some((h) => h.ch === ch.id))
     return no('lock_without_record', `channel ${ch.id}: locked by ${ch.lockedBy}, which holds no channel of ours`);
-  if (
-    old?.lockedBy === ch.lockedBy &&
-    old.status !== 'closed' &&
-    BEFORE_RELEASE.has(rec.phase) &&
-    (ch.sent !== old.sent || ch.received !== old.received || ch.acked !== old.acked)
-  )
-    return no('locked_totals_changed', `channel ${ch.id}: its totals moved while payment ${ch.lockedBy} holds it`);
+  if (old?.lockedBy === ch.lockedBy && old.status !== 'closed' && BEFORE_RELEASE.has(rec.phase) && ch.sent !== old.sent)
+    return no('locked_totals_changed', `channel ${ch.id}: we paid on it while payment ${ch.lockedBy} holds it`);
   return null;
 }
