@@ -1,10 +1,11 @@
 /**
  * The local network on committees, as the README's tour runs it: `teechain network up --committee 3`
- * (two treasuries, each a 2-of-3 committee of three node processes), then on it: every member's
- * treasury_id in network.json and GET /v1/getinfo, the members' REST URLs in the roster, payments by
- * curl-like REST and by the CLI, `409 not_primary` on a backup naming the primary's REST URL (and the
- * CLI's one line saying which node to use), the status table naming each primary, the dashboard listing
- * every member (in Chromium when there is one), and a settlement the chain pays as the balances say.
+ * (three treasuries in a line, each a 2-of-3 committee of three node processes), then on it: every
+ * member's treasury_id in network.json and GET /v1/getinfo, the members' REST URLs in the roster, payments
+ * by curl-like REST and by the CLI (one routed through bob's committee), `409 not_primary` on a backup
+ * naming the primary's REST URL (and the CLI's one line saying which node to use, and its --follow), the
+ * status table naming each primary, the dashboard listing every member (in Chromium when there is one),
+ * and a settlement the chain pays as the balances say.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,12 +24,12 @@ test(
   { timeout: 600_000 },
   async () => {
     const datadir = await tempDir('teechain-net-committee-');
-    const up = networkUp(datadir, ['--committee', '3', '--nodes', '2', '--base-port', '0'], 420_000);
+    const up = networkUp(datadir, ['--committee', '3', '--base-port', '0'], 420_000);
     try {
       await up.ready;
       const network = JSON.parse(await readFile(join(datadir, 'network.json'), 'utf8')) as NetworkFile;
       assert.equal(network.committee, 3);
-      const [alice, bob] = network.nodes as [NetworkNode, NetworkNode];
+      const [alice, bob, carol] = network.nodes as [NetworkNode, NetworkNode, NetworkNode];
       const members = (n: NetworkNode) => [n, ...(n.backups ?? [])];
       assert.deepEqual(
         members(alice).map((m) => m.name),
@@ -36,7 +37,7 @@ test(
       );
 
       // One identity per treasury: the founding primary's node id, on every member's entry and in its getinfo.
-      for (const t of [alice, bob])
+      for (const t of [alice, bob, carol])
         for (const m of members(t)) {
           assert.equal(m.treasuryId, t.nodeId, `${m.name} in network.json`);
           assert.equal((await api(m, 'GET', '/v1/getinfo')).treasury_id, t.nodeId, `${m.name}'s getinfo`);
@@ -65,6 +66,16 @@ test(
       assert.equal(p.status, 'succeeded');
       assert.match(await cli(datadir, '--node', 'alice', 'pay', 'bob', '1000'), /1,000 sat to bob succeeded/);
       assert.match(await cli(datadir, '--node', 'bob', 'pay', 'alice', '500'), /500 sat to alice succeeded/);
+      // Routed: no channel alice–carol, so through bob's committee (multi-hop).
+      await waitUntil(
+        async () => (await api(alice, 'GET', '/v1/graph')).nodes.length === 3,
+        30_000,
+        'channel graph gossiped to alice',
+      );
+      assert.match(
+        await cli(datadir, '--node', 'alice', 'pay', 'carol', '1000'),
+        /1,000 sat to carol via bob \(fee 0 sat\) succeeded/,
+      );
 
       // A write sent to a backup: 409 not_primary naming the primary and its REST URL; nothing is paid.
       const b1 = alice.backups![0]!;
@@ -96,9 +107,9 @@ test(
           const snap = (await (await fetch(`${dashboardUrl}api/snapshot`)).json()) as Snapshot;
           const rows = snap.committees.flatMap((c) => c.members);
           return (
-            rows.length === 6 &&
+            rows.length === 9 &&
             rows.every((m) => m.reachable && m.connected && m.epoch === 0 && m.rest_url !== null) &&
-            snap.committees.map((c) => c.primary).join() === 'alice,bob'
+            snap.committees.map((c) => c.primary).join() === 'alice,bob,carol'
           );
         },
         30_000,
@@ -110,9 +121,9 @@ test(
           const page = await browser.context.newPage();
           await page.goto(dashboardUrl);
           const rows = page.locator('#committees tr[data-key]');
-          await waitUntil(async () => (await rows.count()) === 6, 30_000, 'six committee rows on the page');
+          await waitUntil(async () => (await rows.count()) === 9, 30_000, 'nine committee rows on the page');
           const text = await page.locator('#committees').innerText();
-          for (const m of [...members(alice), ...members(bob)]) assert.ok(text.includes(m.restUrl), m.name);
+          for (const m of [alice, bob, carol].flatMap(members)) assert.ok(text.includes(m.restUrl), m.name);
           assert.match(await rows.first().innerText(), /alice\s+alice\s+primary\s+yes/);
           assert.match(await rows.nth(1).innerText(), /alice\s+alice-b1\s+backup\s+yes/);
         } finally {
@@ -120,11 +131,11 @@ test(
         }
       }
 
-      // A settlement: the chain pays each side exactly the balances after the payments (2,500 + 1,000 − 500 + 7).
+      // A settlement: the chain pays each side exactly the balances after the payments (2,500 + 1,000 + 1,000 routed + 7 − 500).
       const { channels } = await api(alice, 'GET', '/v1/channels');
       assert.equal(channels.length, 1);
       const c = channels[0];
-      assert.deepEqual([c.local_balance_sat, c.remote_balance_sat], ['496993', '503007']);
+      assert.deepEqual([c.local_balance_sat, c.remote_balance_sat], ['495993', '504007']);
       const [mine, theirs] = [await api(alice, 'GET', '/v1/getinfo'), await api(bob, 'GET', '/v1/getinfo')];
       const s = await api(alice, 'POST', `/v1/channels/${c.channel_id}/settle`, {});
       const rpc = new BitcoinRpcClient({
@@ -135,8 +146,8 @@ test(
       await rpc.call('generatetoaddress', [1, await rpc.call('getnewaddress', [])]);
       const tx = Transaction.fromHex((await rpc.call<{ hex: string }>('getrawtransaction', [s.txid, true])).hex);
       const outs = new Map(tx.outs.map((o) => [baddress.fromOutputScript(o.script, networks.regtest), o.value]));
-      assert.equal(outs.get(mine.payout_address), 496_993n - BigInt(s.fee_sat));
-      assert.equal(outs.get(theirs.payout_address), 503_007n);
+      assert.equal(outs.get(mine.payout_address), 495_993n - BigInt(s.fee_sat));
+      assert.equal(outs.get(theirs.payout_address), 504_007n);
       assert.deepEqual(await stopChild(up.proc, 'SIGTERM', 60_000), { code: 0, signal: null }, up.err());
     } finally {
       await stopChild(up.proc, 'SIGTERM');
