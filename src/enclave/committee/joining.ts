@@ -66,9 +66,10 @@ export class Joining {
     if (!this.isPrimary || !this.formed) return null;
     const quotes = this.c.quotes ?? {};
     if (!this.c.members.every((m) => quotes[m.node_id])) return null;
+    // In the formation order, whoever is primary now: peers split their keys in this order (shareOrder).
     return {
       threshold: this.c.threshold,
-      members: this.c.members.map((m) => ({ node_id: m.node_id, quote: quotes[m.node_id]! })),
+      members: this.chain.shareOrder.map((node_id) => ({ node_id, quote: quotes[node_id]! })),
     };
   }
 
