@@ -19,6 +19,8 @@ export const MEMBER_QUOTE_NONCE = sha256(utf8ToBytes('teechain-ts/committee-memb
 export interface RosterMember {
   node_id: string;
   quote: Quote;
+  /** host:port of the member's host, as a hint (not part of what is verified or kept). */
+  address?: string;
 }
 
 export interface RosterProof {

@@ -153,7 +153,12 @@ export const ChannelMessage = Type.Union([
       threshold: Type.Integer({ minimum: 0, maximum: 15 }),
       members: Type.Array(
         Type.Object(
-          { node_id: Type.String({ pattern: '^[0-9a-f]{66}$' }), quote: QuoteSchema },
+          {
+            node_id: Type.String({ pattern: '^[0-9a-f]{66}$' }),
+            quote: QuoteSchema,
+            /** Where the member's host listens: a hint for the peer's host, which attestation then checks. */
+            address: Type.Optional(Type.String({ maxLength: 128 })),
+          },
           { additionalProperties: false },
         ),
         { maxItems: 15 },

@@ -112,6 +112,11 @@ export const TreasuryEventSchema = Type.Union([
     index: Type.Integer(),
   }),
   Type.Object({ type: Type.Literal('committee_join_refused'), code: Type.String() }),
+  Type.Object({
+    type: Type.Literal('peer_roster'),
+    peer_id: Type.String(),
+    members: Type.Array(Type.Object({ node_id: Type.String(), address: Type.String() }), { maxItems: 15 }),
+  }),
   /**
    * One of the enclave's own one-way ocalls failed before leaving it (arguments its schema refuses: a bug in
    * the enclave program); `failures` counts that ocall's failures so far. Sent by program.ts, not the treasury.

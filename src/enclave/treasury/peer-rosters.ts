@@ -81,6 +81,12 @@ export class PeerRosters {
     }
     this.refused.delete(peerId);
     this.rosters.set(peerId, roster);
+    // Where the other members listen, for the host to dial if this peer goes away (a view change may follow).
+    this.deps.emit({
+      type: 'peer_roster',
+      peer_id: peerId,
+      members: msg.members.map((m) => ({ node_id: m.node_id, address: m.address ?? '' })),
+    });
     const ch = this.deps.state.channels[msg.ch];
     if (ch && ch.peerId === peerId && ch.status !== 'closed' && !ch.peerRoster) {
       ch.peerRoster = roster;

@@ -29,7 +29,9 @@ export type TreasuryEvent =
   /** This member adopted a new committee view (src/enclave/committee/promotion.ts). */
   | { type: 'committee_view'; epoch: number; primary: string; members: CommitteeMember[]; index: number }
   | { type: 'committee_join_refused'; code: string }
-  | { type: 'roster_refused'; peer_id: string; channel_id: string; reason: string };
+  | { type: 'roster_refused'; peer_id: string; channel_id: string; reason: string }
+  /** A channel peer's verified committee roster, with its members' addresses (hints for the host's dialling). */
+  | { type: 'peer_roster'; peer_id: string; members: Array<{ node_id: string; address: string }> };
 
 /** How a new treasury is replicated: alone (absent), as a committee's primary, or as a backup. */
 export type CommitteeConfig =
