@@ -15,8 +15,12 @@ import type { ViewSpec } from '../src/enclave/committee/view.ts';
 import { signVote } from '../src/enclave/committee/view.ts';
 import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
+import { checkSettlement, payAndWait, scriptOf, twoCommittees } from './helpers/two-committees.ts';
+import { replicaOf } from '../src/enclave/committee/update.ts';
+import { checkUpdate } from '../src/enclave/committee/update-rules.ts';
 
-const PROMOTION_MS = 300;
+/** Long enough that a loaded machine running six enclaves in one process does not suspect a live primary. */
+const PROMOTION_MS = 1_500;
 const WAIT_MS = 30_000;
 
 /** Every session message `node` sends from now on (its running instance), with the receiver's node id. */
@@ -301,3 +305,71 @@ for (const seed of [1, 2, 3, 4]) {
     assert.ok(adopted.size >= 1);
   });
 }
+
+test("a committee peer follows the other committee's new primary, its backups check the proof, and the new view settles with the peer's shares", async () => {
+  const { mesh, a, b, channelId, depA, depB } = await twoCommittees({ promotionTimeoutMs: PROMOTION_MS });
+  const [a0, a1, a2] = a as [MeshNode, MeshNode, MeshNode];
+  const [b0, b1, b2] = b as [MeshNode, MeshNode, MeshNode];
+  await payAndWait(a0, channelId, [1_000]);
+  await payAndWait(b0, channelId, [200]);
+  mesh.crash('a0');
+  await waitFor(() => committeeOf(a1.treasury).role === 'primary' && committeeOf(a2.treasury).epoch === 1, WAIT_MS);
+  await mesh.link('a1', 'b0');
+  // b0 rebinds, and its backups take the rebinding in its next update (update rules: the certificate checks out).
+  for (const m of [b0, b1, b2])
+    await waitFor(() => m.treasury.state.channels[channelId]!.peerId === a1.treasury.nodeId, WAIT_MS);
+  await payAndWait(a1, channelId, [2_000]);
+  await payAndWait(b0, channelId, [300]);
+  for (const m of [a1, a2, b0, b1, b2]) {
+    const v = m.treasury.channel(channelId);
+    const mine = m.name.startsWith('a');
+    assert.equal(v.total_sent_sat, mine ? '3000' : '500', m.name);
+    assert.equal(v.total_received_sat, mine ? '500' : '3000', m.name);
+  }
+  // The new view settles: its members' deposit keys, and their shares of b's keys in the formation order.
+  const r = await a1.treasury.settle(channelId, 2);
+  checkSettlement(mesh, r.tx_hex!, {
+    deposits: [
+      { deposit: depA, committee: a },
+      { deposit: depB, committee: b },
+    ],
+    settler: { script: scriptOf(a0.payoutAddress), balance: 100_000n - 3_000n + 500n },
+    other: { script: scriptOf(b0.payoutAddress), balance: 50_000n + 3_000n - 500n },
+    feeRate: 2,
+  });
+});
+
+test("a committee peer's backup refuses an update that hands the channel to someone without a certificate of its roster", async () => {
+  const { mesh, a, b, channelId } = await twoCommittees();
+  const [a0, a1, a2] = a as [MeshNode, MeshNode, MeshNode];
+  const b1 = b[1]!;
+  const replica = b1.treasury.state;
+  const ids = [a0, a1, a2].map((n) => n.treasury.nodeId);
+  const spec: ViewSpec = { treasury_id: ids[0]!, epoch: 1, members: [ids[1]!, ids[2]!, ids[0]!], chain: 2 };
+  const key = (n: MeshNode) => hexToBytes(n.treasury.state.identityKey);
+  const vote = (n: MeshNode, s: ViewSpec) => ({ node_id: n.treasury.nodeId, sig: signVote(s, key(n)) });
+  const stranger = (await mesh.committee(['x0', 'x1', 'x2'])).map((n) => n);
+  const xs = stranger.map((n) => n.treasury.nodeId);
+  const xSpec: ViewSpec = { treasury_id: xs[0]!, epoch: 1, members: xs, chain: 3 };
+  const rebound = (peerId: string, view?: object) => {
+    const body = replicaOf(replica, replica.committee!.seq + 1);
+    const ch = body.channels[channelId]!;
+    body.channels[channelId] = { ...ch, peerId, peerRoster: { ...ch.peerRoster!, ...(view ? { view } : {}) } as never };
+    return body;
+  };
+  const cases: Array<[string, ReturnType<typeof rebound>]> = [
+    ['another peer, no certificate', rebound(xs[0]!)],
+    ['a member, no certificate', rebound(ids[1]!)],
+    ['a member, one vote', rebound(ids[1]!, { ...spec, votes: [vote(a1, spec)] })],
+    [
+      'a stranger committee certifying itself',
+      rebound(xs[0]!, { ...xSpec, votes: stranger.map((n) => vote(n, xSpec)) }),
+    ],
+    [
+      'a certificate naming another member first',
+      rebound(ids[2]!, { ...spec, votes: [vote(a1, spec), vote(a2, spec)] }),
+    ],
+  ];
+  for (const [why, body] of cases) assert.equal(checkUpdate(replica, body)?.code, 'channel_changed', why);
+  assert.equal(checkUpdate(replica, rebound(ids[1]!, { ...spec, votes: [vote(a1, spec), vote(a2, spec)] })), null);
+});

@@ -34,7 +34,7 @@ export class Joining {
   /** Joining: the host dialled the primary; ask it for a place at the tail of its chain. */
   join(primaryId: string, address: string, token?: string): void {
     // A member of a formed committee needs no join, whoever is primary now: its sessions catch it up.
-    if (this.formed && this.chain.isMember(primaryId)) return;
+    if (this.chain.known && this.chain.isMember(primaryId)) return;
     if (this.isPrimary) throw new TreasuryError('invalid_argument', 'a primary cannot join another committee');
     if (this.c.primaryId && this.c.primaryId !== primaryId)
       throw new TreasuryError('invalid_argument', `already a backup of ${this.c.primaryId.slice(0, 16)}…`);

@@ -19,6 +19,11 @@ export class Membership {
     return this.c.role === 'primary';
   }
 
+  /** This member knows its committee (a backup: from a first update) and every place in it is taken. */
+  get known(): boolean {
+    return this.c.size > 0 && this.formed;
+  }
+
   /** Every place in the chain is taken (quotes may still be missing: see Joining.rosterProof). */
   get formed(): boolean {
     return this.c.members.length === this.c.size;

@@ -92,10 +92,10 @@ export class Promotion {
   private tick(): void {
     const now = Date.now();
     if (this.chain.isPrimary) {
-      if (now - this.lastBeat >= this.beatMs && this.chain.formed) this.beat(now);
+      if (now - this.lastBeat >= this.beatMs && this.chain.known) this.beat(now);
       return;
     }
-    if (!this.chain.formed || !this.c.primaryId || this.adopting) return;
+    if (!this.chain.known || !this.c.primaryId || this.adopting) return;
     if (this.round && now < this.round.deadline) return;
     this.round = undefined;
     if (this.suspects() && this.firstReachable()) void this.propose().catch(() => undefined);
@@ -141,7 +141,7 @@ export class Promotion {
   /** Another backup proposes a view: voted for once per epoch, only while this member suspects the primary too. */
   async onPropose(peerId: string, msg: Extract<CommitteeMessage, { t: 'c_propose' }>): Promise<void> {
     const c = this.c;
-    if (this.chain.isPrimary || !this.chain.formed || peerId === c.primaryId) return;
+    if (this.chain.isPrimary || !this.chain.known || peerId === c.primaryId) return;
     const ids = this.ids();
     if (!ids.includes(peerId)) return;
     // A proposer that would replace a primary this member no longer has is behind: it learns the current view.
@@ -192,7 +192,7 @@ export class Promotion {
 
   /** A certificate from another member: adopted if it verifies against this member's roster and is newer. */
   async onView(peerId: string, raw: ViewCert): Promise<void> {
-    if (!this.chain.formed) return;
+    if (!this.chain.known) return;
     const c = this.c;
     if ((raw.epoch ?? 0) < this.chain.epoch && c.view) {
       this.host.sendNow(peerId, { t: 'c_view', cert: c.view }); // the sender is behind: show it ours

@@ -251,7 +251,12 @@ function viewChanged(t: TreasuryCore, cert: ViewCert): void {
   const c = t.state.committee!;
   const index = c.members.findIndex((m) => m.node_id === t.nodeId);
   t.ports.emit({ type: 'committee_view', epoch: cert.epoch, primary: cert.members[0]!, members: c.members, index });
-  if (c.role !== 'primary') return;
+  if (c.role !== 'primary') {
+    // A former primary's channel peers must find the new one: their hosts dial the other members when this drops.
+    for (const ch of Object.values(t.state.channels))
+      if (!c.members.some((m) => m.node_id === ch.peerId)) t.sessions.drop(ch.peerId, 'no longer the primary');
+    return;
+  }
   announceView(t);
   void t.committer.commit().catch(() => undefined);
 }
