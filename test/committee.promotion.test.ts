@@ -373,3 +373,24 @@ test("a committee peer's backup refuses an update that hands the channel to some
   for (const [why, body] of cases) assert.equal(checkUpdate(replica, body)?.code, 'channel_changed', why);
   assert.equal(checkUpdate(replica, rebound(ids[1]!, { ...spec, votes: [vote(a1, spec), vote(a2, spec)] })), null);
 });
+
+test('a promotion racing a settlement: the view changes, the signed settlement stands and the new primary pays nothing beyond it', async () => {
+  const { mesh, p, b1, b2, q, ch } = await setup();
+  await payAcked(p, ch, [4_000]);
+  await payAcked(q, ch, [1_000]);
+  mesh.crash('p');
+  // b2 settles with b1's signature while both are about to suspect the primary.
+  const settling = b2.treasury.settle(ch, 2);
+  await waitFor(() => committeeOf(b1.treasury).role === 'primary' && committeeOf(b2.treasury).epoch === 1, WAIT_MS);
+  const r = await settling;
+  assert.equal(b1.treasury.state.committee!.signed[ch], r.txid, 'b1 signed the same settlement');
+  const tx = Transaction.fromHex(r.tx_hex!);
+  const paid = new Map(tx.outs.map((o) => [baddress.fromOutputScript(o.script, NETWORK), BigInt(o.value)]));
+  assert.equal(paid.get(q.payoutAddress), 50_000n + 4_000n - 1_000n);
+  assert.equal(paid.get(p.payoutAddress), 100_000n - 4_000n + 1_000n - BigInt(r.fee_sat));
+  // The new primary holds the channel closed at the signed totals and pays no more on it.
+  const res = await b1.treasury.pay([{ channel_id: ch, amount_sat: 100 }]);
+  assert.equal(res[0]!.ok, false);
+  assert.equal((res[0] as { code: string }).code, 'channel_closed');
+  assert.equal(b1.treasury.channel(ch).total_sent_sat, '4000');
+});

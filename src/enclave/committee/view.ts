@@ -78,8 +78,8 @@ export class ViewError extends Error {
 }
 
 /**
- * The checked copy of a view's shape against `roster`: the same members in some order, each once, and a
- * replicating prefix of q to n − 1 members... or n (a view change that keeps every member replicating).
+ * The checked copy of a view's shape against `roster`: the same members in some order, each once, an
+ * epoch above `minEpoch`, and a replicating prefix of at least q members (all n: nobody stands by).
  */
 export function checkViewSpec(raw: unknown, roster: ViewRoster, treasuryId: string, minEpoch: number): ViewSpec {
   const v = raw as Partial<ViewSpec> | null;
