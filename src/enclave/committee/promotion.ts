@@ -42,6 +42,8 @@ export class Promotion {
   private lastBeat = 0;
   private round?: Round;
   private adopting = false;
+  /** A proposal that came before this member suspected the primary itself: voted on if it does in time. */
+  private deferred?: { peerId: string; msg: Extract<CommitteeMessage, { t: 'c_propose' }>; until: number };
   private readonly timer?: ReturnType<typeof setInterval>;
 
   constructor(
@@ -96,6 +98,11 @@ export class Promotion {
       return;
     }
     if (!this.chain.known || !this.c.primaryId || this.adopting) return;
+    const d = this.deferred;
+    if (d && (now > d.until || this.suspects())) {
+      this.deferred = undefined;
+      if (now <= d.until) void this.onPropose(d.peerId, d.msg).catch(() => undefined);
+    }
     if (this.round && now < this.round.deadline) return;
     this.round = undefined;
     if (this.suspects() && this.firstReachable()) void this.propose().catch(() => undefined);
@@ -149,7 +156,11 @@ export class Promotion {
       this.host.sendNow(peerId, { t: 'c_view', cert: c.view });
       return;
     }
-    if (!this.suspects()) return;
+    if (!this.suspects()) {
+      // Heartbeats reach members at different times: one that hears the primary a little longer waits a little.
+      this.deferred = { peerId, msg, until: Date.now() + this.timeout };
+      return;
+    }
     let view: ViewSpec;
     try {
       view = checkViewSpec(
