@@ -19,22 +19,25 @@ export interface AckSig {
   sig: string;
 }
 
-function preimage(primaryId: string, seq: number): Uint8Array {
-  return new TextEncoder().encode(`teechain-committee-ack\0${primaryId}\0${seq}`);
+/** The epoch is signed too: an acknowledgement given in one view never counts in another (view.ts). */
+function preimage(primaryId: string, epoch: number, seq: number): Uint8Array {
+  return new TextEncoder().encode(`teechain-committee-ack\0${primaryId}\0${epoch}\0${seq}`);
 }
 
-export function signAck(primaryId: string, seq: number, identityKey: Uint8Array): AckSig {
-  return { seq, sig: bytesToHex(signDigest(sha256(preimage(primaryId, seq)), identityKey)) };
+export function signAck(primaryId: string, seq: number, identityKey: Uint8Array, epoch = 0): AckSig {
+  return { seq, sig: bytesToHex(signDigest(sha256(preimage(primaryId, epoch, seq)), identityKey)) };
 }
 
 /**
- * The primary's check of an acknowledgement from its successor: `sigs[i]` must be signed by backup i + 1.
+ * The primary's check of an acknowledgement from its successor: `sigs[i]` must be signed by backup i + 1
+ * of `members` (the replicating chain, primary first).
  * Returns the highest sequence number every backup holds, or null unless every backup signed.
  */
 export function ackedByAll(
   primaryId: string,
   members: CommitteeMember[],
   sigs: readonly AckSig[] | undefined,
+  epoch = 0,
 ): number | null {
   const backups = members.slice(1);
   if (!sigs || backups.length === 0 || sigs.length !== backups.length) return null;
@@ -43,7 +46,7 @@ export function ackedByAll(
     const s = sigs[i]!;
     let ok = false;
     try {
-      ok = verifyMessageSha256(hexToBytes(s.sig), preimage(primaryId, s.seq), hexToBytes(m.node_id));
+      ok = verifyMessageSha256(hexToBytes(s.sig), preimage(primaryId, epoch, s.seq), hexToBytes(m.node_id));
     } catch {
       ok = false;
     }

@@ -34,20 +34,31 @@ export class Joining {
 
   /** Joining: the host dialled the primary; ask it for a place at the tail of its chain. */
   join(primaryId: string, address: string, token?: string, restUrl?: string): void {
+    if (restUrl !== undefined && !isRestUrl(restUrl))
+      throw new TreasuryError('invalid_argument', 'the REST URL must be an http(s) URL of at most 256 characters');
+    // A member of a formed committee needs no join, whoever is primary now: its sessions catch it up. Only
+    // a REST URL that changed since (a restart on another port) is told, and only to the current primary.
+    if (this.chain.known && this.chain.isMember(primaryId)) {
+      const own = this.c.members.find((m) => m.node_id === this.host.nodeId);
+      if (restUrl !== undefined && own && own.rest_url !== restUrl && primaryId === this.c.primaryId)
+        this.host.sendNow(primaryId, { t: 'c_join', address: own.address, ...this.signedUrl(restUrl) });
+      return;
+    }
     if (this.isPrimary) throw new TreasuryError('invalid_argument', 'a primary cannot join another committee');
     if (this.c.primaryId && this.c.primaryId !== primaryId)
       throw new TreasuryError('invalid_argument', `already a backup of ${this.c.primaryId.slice(0, 16)}…`);
-    if (restUrl !== undefined && !isRestUrl(restUrl))
-      throw new TreasuryError('invalid_argument', 'the REST URL must be an http(s) URL of at most 256 characters');
     this.c.primaryId = primaryId;
     this.host.sendNow(primaryId, {
       t: 'c_join',
       address,
       ...(token !== undefined ? { token } : {}),
-      ...(restUrl !== undefined
-        ? { rest_url: restUrl, rest_url_sig: signRestUrl(this.host.identityKey(), restUrl) }
-        : {}),
+      ...(restUrl !== undefined ? this.signedUrl(restUrl) : {}),
     });
+  }
+
+  /** This member's REST URL with its own signature of it, as c_join carries them (rest-url.ts). */
+  private signedUrl(url: string) {
+    return { rest_url: url, rest_url_sig: signRestUrl(this.host.identityKey(), url) };
   }
 
   /** Primary: a member (or a newcomer) asks for its place in the chain. */
@@ -105,9 +116,15 @@ export class Joining {
     if (!this.isPrimary || !this.formed) return null;
     const quotes = this.c.quotes ?? {};
     if (!this.c.members.every((m) => quotes[m.node_id])) return null;
+    // In the formation order, whoever is primary now: peers split their keys in this order (shareOrder).
+    const address = new Map(this.c.members.map((m) => [m.node_id, m.address]));
     return {
       threshold: this.c.threshold,
-      members: this.c.members.map((m) => ({ node_id: m.node_id, quote: quotes[m.node_id]! })),
+      members: this.chain.shareOrder.map((node_id) => ({
+        node_id,
+        quote: quotes[node_id]!,
+        ...(address.get(node_id) ? { address: address.get(node_id)! } : {}),
+      })),
     };
   }
 

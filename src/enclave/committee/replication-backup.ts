@@ -10,6 +10,7 @@ import type { Membership } from './membership.ts';
 import type { CommitteeHost, SignedSettlement, UpdateRefusal } from './ports.ts';
 import { forgetTau } from './signed.ts';
 import { checkUpdate } from './update-rules.ts';
+import type { TreasuryState } from '../treasury/state.ts';
 import { openUpdate, type ReplicaBody, type SignedUpdate } from './update.ts';
 
 export class BackupReplication {
@@ -38,15 +39,22 @@ export class BackupReplication {
    */
   async applyUpdate(update: SignedUpdate): Promise<UpdateRefusal | null> {
     if (this.chain.isPrimary || !this.c.primaryId) return { code: 'not_primary' };
+    // Epoch fencing (view.ts): an old view's primary is refused; a newer view needs its certificate first.
+    const epoch = update.epoch ?? 0;
+    if (epoch < this.chain.epoch) return { code: 'stale_epoch' };
+    if (epoch > this.chain.epoch) return { code: 'view_unknown' };
     const body = openUpdate(update, this.c.primaryId);
     if (!body) return { code: 'forged_update' };
-    if (update.seq < this.c.seq) return { code: 'stale_update' };
-    if (update.seq === this.c.seq) return null; // a duplicate: already sealed, just acknowledge again
+    // Sequence numbers run on within a view; the first update of a new view follows whatever came before.
+    const sameView = (this.c.lastUpdate?.epoch ?? 0) === epoch && !this.c.rejoin;
+    if (sameView && update.seq < this.c.seq) return { code: 'stale_update' };
+    if (sameView && update.seq === this.c.seq) return null; // a duplicate: already sealed, just acknowledge again
     const settled = this.contradictedSettlement(body);
     if (settled) return { code: 'channel_settled', settled };
-    const broken = checkUpdate(this.host.state, body);
+    const broken = checkUpdate(this.c.rejoin ? rejoinBaseline(this.host.state) : this.host.state, body);
     if (broken) return { code: broken.code };
     this.adopt(body);
+    delete this.c.rejoin;
     this.c.lastUpdate = update;
     await this.host.commitLocal();
     if (!this.durable || update.seq > this.durable.seq) this.durable = update;
@@ -122,6 +130,19 @@ export class BackupReplication {
     this.host.sendNow(prev, msg);
   }
 
+  /** A new view (promotion.ts): acknowledgements are signed per epoch, so what came before no longer counts. */
+  newView(): void {
+    this.downstreamAck = 0;
+    this.downstreamSigs = [];
+    this.lastAckSent = 0;
+    this.durable = this.c.lastUpdate;
+  }
+
+  /** The latest durable update if it belongs to the current view: an older one would only be refused. */
+  private get current(): SignedUpdate | undefined {
+    return (this.durable?.epoch ?? 0) === this.chain.epoch ? this.durable : undefined;
+  }
+
   /** Its successor's acknowledgement (the caller checked it came from the successor): pass it on up. */
   onAck(msg: Extract<CommitteeMessage, { t: 'c_ack' }>): void {
     if (msg.seq < this.downstreamAck || !msg.sigs) return;
@@ -174,31 +195,55 @@ export class BackupReplication {
       this.host.sendNow(peerId, this.refusal(update.seq, refused));
       return;
     }
+    // The tail of the replicating chain acknowledges; members standing by after it are sent updates too.
     const next = this.chain.neighbour(1);
-    if (next) {
-      if (this.durable) this.host.sendNow(next, { t: 'c_update', update: this.durable });
-    } else this.downstreamAck = this.durable?.seq ?? 0;
+    if (next && this.current) this.host.sendNow(next, { t: 'c_update', update: this.current });
+    if (this.isTail) this.downstreamAck = this.durable?.seq ?? 0;
     this.ackUpstream();
   }
 
   /** Acknowledges upstream what this member and everyone after it have sealed. */
   private ackUpstream(force = false): void {
-    const isTail = this.chain.index === this.c.members.length - 1;
-    const own = this.durable?.seq ?? 0;
+    const isTail = this.isTail;
+    if (this.chain.index >= this.chain.chainLength || !this.current) return; // standing by: nothing waits for it
+    const own = this.current.seq;
     const seq = Math.min(own, isTail ? own : this.downstreamAck);
     const prev = this.chain.neighbour(-1);
     if (!prev || (seq <= this.lastAckSent && !force)) return;
     if (!this.host.connected(prev) || !this.c.primaryId) return;
-    if (!isTail && this.downstreamSigs.length !== this.c.members.length - 1 - this.chain.index) return;
+    if (!isTail && this.downstreamSigs.length !== this.chain.chainLength - 1 - this.chain.index) return;
     this.lastAckSent = seq;
-    const sigs = [signAck(this.c.primaryId, seq, this.host.identityKey()), ...(isTail ? [] : this.downstreamSigs)];
+    const sigs = [
+      signAck(this.c.primaryId, seq, this.host.identityKey(), this.chain.epoch),
+      ...(isTail ? [] : this.downstreamSigs),
+    ];
     this.host.sendNow(prev, { t: 'c_ack', seq, sigs });
   }
 
   /** A session with another member is up: catch its successor up, or tell its predecessor where it is. */
+  private get isTail(): boolean {
+    return this.chain.index === this.chain.chainLength - 1;
+  }
+
   peerConnected(peerId: string): void {
-    if (peerId === this.chain.neighbour(1) && this.durable)
-      this.host.sendNow(peerId, { t: 'c_update', update: this.durable });
+    if (peerId === this.chain.neighbour(1) && this.current)
+      this.host.sendNow(peerId, { t: 'c_update', update: this.current });
     if (peerId === this.chain.neighbour(-1)) this.ackUpstream(true);
   }
+}
+
+/**
+ * What a former primary checks its first update of a new view against: its own roster, keys and payout,
+ * but not its channels and deposits, whose latest changes it never had acknowledged (they never left it)
+ * and the new primary's state replaces. That update is still checked as a newcomer's would be.
+ */
+function rejoinBaseline(state: TreasuryState): TreasuryState {
+  const c = state.committee!;
+  return {
+    ...state,
+    nextDeposit: 0,
+    deposits: {},
+    channels: {},
+    committee: { ...c, lastUpdate: c.lastUpdate ?? { seq: 0, body: '', sig: '' } },
+  };
 }

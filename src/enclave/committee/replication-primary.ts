@@ -6,6 +6,7 @@
  */
 import { bytesToHex } from '../../../enclave-sim/encoding.ts';
 import type { CommitteeMessage } from '../protocol/messages.ts';
+import { TreasuryError } from '../treasury/errors.ts';
 import { ackedByAll } from './acks.ts';
 import type { Membership } from './membership.ts';
 import type { CommitteeHost } from './ports.ts';
@@ -17,7 +18,7 @@ export class PrimaryReplication {
   lastIssued?: SignedUpdate;
   /** The highest sequence number every backup has signed as applied. */
   acked = 0;
-  private ackWaiters: Array<{ seq: number; resolve: () => void }> = [];
+  private ackWaiters: Array<{ seq: number; resolve: () => void; reject: (err: unknown) => void }> = [];
   private pendingUpdate = false;
   /** Channels some member asked to sign a settlement for: they take no new payments. */
   private readonly settling = new Set<string>();
@@ -41,6 +42,19 @@ export class PrimaryReplication {
     this.settling.add(channelId);
   }
 
+  /**
+   * A new view: acknowledgements start again (they are signed per epoch). What waits for one of the old
+   * view's is never released: the new primary's state decides, and the peer resynchronises from it.
+   */
+  newView(): void {
+    this.acked = 0;
+    this.lastIssued = undefined;
+    this.pendingUpdate = false;
+    const err = new TreasuryError('not_primary', 'a newer committee view took over before this was acknowledged');
+    for (const w of this.ackWaiters) w.reject(err);
+    this.ackWaiters = [];
+  }
+
   /** Called while snapshotting: the update that the coming seal's state will be replicated as. */
   prepareUpdate(): void {
     if (!this.chain.isPrimary || this.c.members.length < 2) return;
@@ -58,13 +72,13 @@ export class PrimaryReplication {
     const next = this.chain.neighbour(1);
     if (next) this.host.sendNow(next, { t: 'c_update', update });
     if (update.seq <= this.acked) return Promise.resolve();
-    return new Promise((resolve) => this.ackWaiters.push({ seq: update.seq, resolve }));
+    return new Promise((resolve, reject) => this.ackWaiters.push({ seq: update.seq, resolve, reject }));
   }
 
   /** The successor's acknowledgement (the caller checked it came from the successor). */
   onAck(msg: Extract<CommitteeMessage, { t: 'c_ack' }>): void {
     // Only what every backup signed counts: the successor's word alone does not.
-    const seq = ackedByAll(this.host.nodeId, this.c.members, msg.sigs);
+    const seq = ackedByAll(this.host.nodeId, this.chain.chainMembers, msg.sigs, this.chain.epoch);
     if (seq === null || seq <= this.acked) return;
     this.acked = seq;
     const still: typeof this.ackWaiters = [];
