@@ -96,6 +96,7 @@ export class CommitteeCoordinator {
       // A primary is formed once every member has joined and attested (its roster proof is complete).
       acked_seq: this.isPrimary ? this.primary.acked : this.backup.downstreamAck,
       formed: this.formed && (!this.isPrimary || this.rosterProof() !== null),
+      ...(this.isPrimary ? { issued: { ...this.primary.issued } } : {}),
       members: this.c.members.map((m) => ({
         ...m,
         connected: m.node_id === this.host.nodeId || this.host.connected(m.node_id),
@@ -218,7 +219,7 @@ export class CommitteeCoordinator {
         if (!this.isPrimary && peerId === this.c.primaryId) this.host.joinRefused(msg.code);
         return;
       case 'c_update':
-        if (!this.isPrimary) await this.backup.onUpdate(peerId, msg.update);
+        if (!this.isPrimary) this.backup.onUpdate(peerId, msg.update);
         return;
       case 'c_ack':
         if (peerId !== this.chain.neighbour(1)) return;

@@ -54,6 +54,8 @@ export class Joining {
       this.c.members.push({ node_id: peerId, address });
       this.chain.rosterChanged();
     }
+    // The newcomer holds nothing yet: the update this seal issues is a full snapshot.
+    this.primary.wantFull();
     // Sealed before the newcomer hears anything: a restarted primary never lets the token admit another.
     await this.host.commitLocal();
     // The newcomer cannot get updates from its predecessor until it knows whom to dial: send it the latest.

@@ -1,14 +1,18 @@
 /**
  * A backup's side of replication. It applies the primary's updates in sequence order, whoever relays
- * them: seal first, then forward to its successor, then acknowledge towards the primary, and only ever
- * the latest update whose seal is durable. An update that contradicts a settlement this member signed is
- * refused with that settlement, and refusals from further down the chain are relayed up to the primary.
+ * them, a delta only onto exactly its base: checked and adopted in memory, sealed (without holding up the
+ * next update), then forwarded to its successor and acknowledged towards the primary, each only once its
+ * seal is durable. An update that contradicts a settlement this
+ * member signed is refused with that settlement, and refusals from further down the chain are relayed
+ * up to the primary (a `base_mismatch` there asks the primary for a full snapshot).
  */
 import type { CommitteeMessage } from '../protocol/messages.ts';
+import type { Channel, Deposit } from '../treasury/state.ts';
 import { signAck, type AckSig } from './acks.ts';
 import type { Membership } from './membership.ts';
 import type { CommitteeHost, SignedSettlement, UpdateRefusal } from './ports.ts';
 import { checkUpdate } from './update-rules.ts';
+import { recordsOf, REPLICATED, type Collection, type RecordOf } from './replicated.ts';
 import { openUpdate, type ReplicaBody, type SignedUpdate } from './update.ts';
 
 export class BackupReplication {
@@ -36,20 +40,38 @@ export class BackupReplication {
    * above ours are required. Returns the refusal code, or null when applied or already had.
    */
   async applyUpdate(update: SignedUpdate): Promise<UpdateRefusal | null> {
+    const admitted = this.admit(update);
+    if (admitted === 'applied') await this.sealed(update);
+    return typeof admitted === 'string' ? null : admitted;
+  }
+
+  /**
+   * Checks `update` and adopts its state in memory, in one synchronous step: 'applied', 'duplicate' (the
+   * very update already applied: acknowledged again, not re-applied) or the refusal.
+   */
+  private admit(update: SignedUpdate): UpdateRefusal | 'applied' | 'duplicate' {
     if (this.chain.isPrimary || !this.c.primaryId) return { code: 'not_primary' };
     const body = openUpdate(update, this.c.primaryId);
     if (!body) return { code: 'forged_update' };
     if (update.seq < this.c.seq) return { code: 'stale_update' };
-    if (update.seq === this.c.seq) return null; // a duplicate: already sealed, just acknowledge again
+    if (update.seq === this.c.seq) return 'duplicate';
+    // A delta holds only what changed since its base: onto any other state it would make one the primary never had.
+    if (body.base !== undefined && body.base !== this.c.seq) return { code: 'base_mismatch' };
     const settled = this.contradictedSettlement(body);
     if (settled) return { code: 'channel_settled', settled };
     const broken = checkUpdate(this.host.state, body);
     if (broken) return { code: broken.code };
+    for (const id of Object.keys(this.c.signed))
+      if (body.channels[id]) (this.c.shownClosed ??= {})[id] = this.c.signed[id]!; // shown closed by what we signed
     this.adopt(body);
     this.c.lastUpdate = update;
+    return 'applied';
+  }
+
+  /** Once the seal covering `update` is durable, it is the latest this member may acknowledge. */
+  private async sealed(update: SignedUpdate): Promise<void> {
     await this.host.commitLocal();
     if (!this.durable || update.seq > this.durable.seq) this.durable = update;
-    return null;
   }
 
   /**
@@ -61,6 +83,8 @@ export class BackupReplication {
       const s = this.signedSettlement(id);
       if (!s) continue; // a release, not a channel
       const inc = body.channels[id];
+      // A delta that leaves the channel out leaves it as the primary last showed it: closed by this txid.
+      if (!inc && body.base !== undefined && this.c.shownClosed?.[id] === s.txid) continue;
       if (
         inc?.status === 'closed' &&
         inc.settlement?.txid === s.txid &&
@@ -141,41 +165,60 @@ export class BackupReplication {
     if (body.quotes) this.c.quotes = body.quotes;
     s.config.payoutAddress = body.payoutAddress;
     s.nextDeposit = body.nextDeposit;
-    for (const d of Object.values(body.deposits)) {
-      const mine = this.c.memberKeys[d.id];
-      const local = s.deposits[d.id];
-      // What this member has signed away stays spent, whatever a later update says.
-      if (local?.status === 'spent' && this.c.signed[d.id]) {
-        d.status = 'spent';
-        d.spentBy = local.spentBy;
-      }
-      d.privkeys = mine ? [mine] : [];
+    // A full snapshot replaces each collection; a delta changes only the records it carries.
+    const full = body.base === undefined;
+    for (const k of REPLICATED) {
+      const held = recordsOf(s, k);
+      const next: Record<string, RecordOf<typeof k>> = full ? {} : held;
+      for (const [id, r] of Object.entries(body[k])) next[id] = this.adopted(k, r, held[id]);
+      for (const id of body.gone?.[k] ?? []) delete next[id];
+      (s as Record<Collection, unknown>)[k] = next;
     }
-    s.deposits = body.deposits;
-    for (const [id, ch] of Object.entries(body.channels)) {
-      const local = s.channels[id];
-      if (local?.status === 'closed')
-        body.channels[id] = local; // closed here (signed or seen on chain): final
-      else
-        for (const d of ch.myDeposits)
-          if (s.deposits[d]) s.deposits[d].privkeys = this.c.memberKeys[d] ? [this.c.memberKeys[d]] : [];
-    }
-    s.channels = body.channels;
     if (rosterChanged) this.chain.rosterChanged();
   }
 
-  /** An update from its predecessor: applied, then forwarded and acknowledged, or refused back. */
-  async onUpdate(peerId: string, update: SignedUpdate): Promise<void> {
-    const refused = await this.applyUpdate(update);
-    if (refused) {
-      this.host.sendNow(peerId, this.refusal(update.seq, refused));
+  /** The record this member keeps for `incoming` (checked already), given its own copy `local`. */
+  private adopted<K extends Collection>(k: K, incoming: RecordOf<K>, local: RecordOf<K> | undefined): RecordOf<K> {
+    if (k === 'channels') {
+      // Closed here (signed or seen on chain): final.
+      return (local as Channel | undefined)?.status === 'closed' ? local! : incoming;
+    }
+    const d = incoming as Deposit;
+    const mine = this.c.memberKeys[d.id];
+    // What this member has signed away stays spent, whatever a later update says.
+    if ((local as Deposit | undefined)?.status === 'spent' && this.c.signed[d.id]) {
+      d.status = 'spent';
+      d.spentBy = (local as Deposit).spentBy;
+    }
+    d.privkeys = mine ? [mine] : [];
+    return incoming;
+  }
+
+  /**
+   * An update from its predecessor: adopted, then (once sealed here) forwarded and acknowledged, or refused
+   * back. The seal is not awaited: the next update is taken meanwhile (one seal may cover both), and each
+   * is forwarded in order as its seal becomes durable.
+   */
+  onUpdate(peerId: string, update: SignedUpdate): void {
+    const admitted = this.admit(update);
+    if (typeof admitted !== 'string') {
+      this.host.sendNow(peerId, this.refusal(update.seq, admitted));
       return;
     }
-    const next = this.chain.neighbour(1);
-    if (next) {
-      if (this.durable) this.host.sendNow(next, { t: 'c_update', update: this.durable });
-    } else this.downstreamAck = this.durable?.seq ?? 0;
-    this.ackUpstream();
+    const pass = (sealed: SignedUpdate | undefined) => {
+      const next = this.chain.neighbour(1);
+      if (next) {
+        if (sealed) this.host.sendNow(next, { t: 'c_update', update: sealed });
+      } else this.downstreamAck = this.durable?.seq ?? 0;
+      this.ackUpstream();
+    };
+    // A duplicate: the latest sealed update goes on, in case the successor missed it.
+    if (admitted === 'duplicate') return pass(this.durable);
+    // A failed seal halts the enclave (Committer.onFatal): nothing is forwarded or acknowledged after it.
+    this.sealed(update).then(
+      () => pass(update),
+      () => undefined,
+    );
   }
 
   /** Acknowledges upstream what this member and everyone after it have sealed. */

@@ -1,17 +1,20 @@
 /**
  * Replication updates: what the primary sends down its committee chain after every sealed change.
  *
- * An update is the primary's whole public state (deposits, channels, cumulative totals, the committee
- * roster; never a private key) with a sequence number, signed by the primary's identity key. Members
- * accept an update only with the primary's signature and a sequence number above the last they applied,
- * whoever relays it: a compromised backup can delay or replay updates, not forge or reorder them.
- * Whole snapshots (not deltas) make catch-up trivial: a member that missed updates needs only the latest.
+ * An update is the primary's public state (deposits, channels, cumulative totals, the committee roster;
+ * never a private key) with a sequence number, signed by the primary's identity key: either a full
+ * snapshot, or a delta that names the update it follows (`base`) and carries only the records changed
+ * since (deltas.ts). Members accept an update only with the primary's signature and a sequence number
+ * above the last they applied, whoever relays it, and a delta only onto exactly its base: a compromised
+ * backup can delay or replay updates, not forge or reorder them. A member that missed updates is sent
+ * one full snapshot.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
 import { signDigest } from '../../crypto/secp256k1.ts';
 import { verifyMessageSha256 } from '../../crypto/secp256k1-openssl.ts';
-import type { Channel, CommitteeMember, CommitteeState, Deposit, TreasuryState } from '../treasury/state.ts';
+import type { CommitteeMember, CommitteeState, TreasuryState } from '../treasury/state.ts';
+import { forMembers, recordsOf, REPLICATED, type Collection, type RecordOf, type Records } from './replicated.ts';
 
 export interface SignedUpdate {
   seq: number;
@@ -20,8 +23,13 @@ export interface SignedUpdate {
   sig: string;
 }
 
-export interface ReplicaBody {
+/** The replicated collections (replicated.ts) are its fields `deposits`, `channels`, …: every record, or a delta's changed ones. */
+export interface ReplicaBody extends Records {
   seq: number;
+  /** A delta: the sequence number of the update it follows. Absent: a full snapshot. */
+  base?: number;
+  /** A delta: the ids of records removed since `base`, by collection. */
+  gone?: Partial<Record<Collection, string[]>>;
   /** The view the update was issued in, and the committee's stable identity (CommitteeState). */
   epoch?: number;
   treasuryId?: string;
@@ -30,9 +38,7 @@ export interface ReplicaBody {
   members: CommitteeMember[];
   payoutAddress: string;
   nextDeposit: number;
-  deposits: Record<string, Deposit>;
-  channels: Record<string, Channel>;
-  /** Members' quotes over their node ids (the roster proof). */
+  /** Members' quotes over their node ids (the roster proof); in a delta, absent when unchanged. */
   quotes?: CommitteeState['quotes'];
 }
 
@@ -40,19 +46,15 @@ function preimage(seq: number, body: string): Uint8Array {
   return new TextEncoder().encode(`teechain-committee-update\0${seq}\0${body}`);
 }
 
-const bigintAware = (_k: string, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v);
+export const bigintAware = (_k: string, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v);
 const BIGINT_RE = /^-?\d+n$/;
 
-/** The state as members see it: private keys stripped, everything else as the primary has it. */
-export function replicaOf(state: TreasuryState, seq: number): ReplicaBody {
+/** What every update carries whole, full or delta: the roster, m-of-n, the payout address, deposit numbering. */
+export type Scalars = Omit<ReplicaBody, Collection | 'seq' | 'base' | 'gone'>;
+
+export function scalarsOf(state: TreasuryState): Scalars {
   const c = state.committee!;
-  const deposits: Record<string, Deposit> = {};
-  for (const [id, d] of Object.entries(state.deposits)) deposits[id] = { ...d, privkeys: [] };
-  const channels: Record<string, Channel> = {};
-  for (const [id, ch] of Object.entries(state.channels))
-    channels[id] = { ...ch, peerDeposits: ch.peerDeposits.map((p) => ({ ...p, privkeys: [] })) };
   return {
-    seq,
     epoch: c.epoch ?? 0,
     treasuryId: c.treasuryId ?? c.members[0]!.node_id,
     size: c.size,
@@ -60,10 +62,19 @@ export function replicaOf(state: TreasuryState, seq: number): ReplicaBody {
     members: c.members,
     payoutAddress: state.config.payoutAddress,
     nextDeposit: state.nextDeposit,
-    deposits,
-    channels,
     quotes: c.quotes ?? {},
   };
+}
+
+/** The state as members see it, whole (a full snapshot): private keys stripped, everything else as the primary has it. */
+export function replicaOf(state: TreasuryState, seq: number): ReplicaBody {
+  const records = {} as Record<Collection, Record<string, unknown>>;
+  for (const k of REPLICATED) {
+    const out: Record<string, RecordOf<typeof k>> = {};
+    for (const [id, r] of Object.entries(recordsOf(state, k))) out[id] = forMembers(k, r);
+    records[k] = out;
+  }
+  return { seq, ...scalarsOf(state), ...(records as Records) };
 }
 
 export function signUpdate(body: ReplicaBody, identityKey: string): SignedUpdate {
@@ -87,6 +98,15 @@ export function openUpdate(u: SignedUpdate, primaryId: string): ReplicaBody | nu
     return null;
   }
   if (body.seq !== u.seq || !Array.isArray(body.members) || body.members[0]?.node_id !== primaryId) return null;
+  if (body.base !== undefined && (!Number.isSafeInteger(body.base) || body.base < 0 || body.base >= body.seq))
+    return null;
+  for (const k of REPLICATED) {
+    const records: unknown = body[k];
+    if (typeof records !== 'object' || records === null || Array.isArray(records)) return null;
+    const gone: unknown = body.gone?.[k];
+    if (gone !== undefined && (!Array.isArray(gone) || !gone.every((id) => typeof id === 'string'))) return null;
+  }
+  if (body.gone !== undefined && (body.base === undefined || typeof body.gone !== 'object')) return null;
   return body;
 }
 

@@ -148,6 +148,8 @@ export interface CommitteeState {
   signed: Record<string, string>;
   /** Backup: the latest update applied, forwarded down the chain and attached to signing requests. */
   lastUpdate?: { seq: number; body: string; sig: string };
+  /** Backup: channels it signed a settlement of that an adopted update showed closed by that txid (so a delta may leave them out). */
+  shownClosed?: Record<string, string>;
   /** Backup: settlements that members after it reported signing (relayed refusals): an update may close a channel at those totals. */
   reported?: Record<string, { txid: string; sent: bigint; received: bigint }>;
   /** Primary: SHA-256 of each one-time join token → the member it admitted, null while unused (join-tokens.ts). */
