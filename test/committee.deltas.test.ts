@@ -3,7 +3,8 @@
  * that changed since the update it names as its base, and a backup applies it only onto exactly that base.
  * Attacks on deltas are refused (a delta onto the wrong base, a forbidden change in a record the delta
  * carries alongside genuine ones, a record it drops, a replay); a member restarted mid-stream catches up
- * from one full snapshot; and an update's size does not grow with the number of idle channels.
+ * from one full snapshot; an update's size does not grow with the number of idle channels; and a backup's
+ * own acknowledgement, which it sends straight to the primary, counts only for that backup.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +12,8 @@ import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { openUpdate, signUpdate, type ReplicaBody, type SignedUpdate } from '../src/enclave/committee/update.ts';
 import type { CommitteeMessage } from '../src/enclave/protocol/messages.ts';
+import { signAck } from '../src/enclave/committee/acks.ts';
+import { hexToBytes } from '../enclave-sim/encoding.ts';
 
 type Internals = {
   sendNow(peer: string, msg: CommitteeMessage): void;
@@ -222,4 +225,24 @@ test("an update's size does not grow with idle channels: a payment's delta with 
   assert.equal(Object.keys(b2.treasury.state.channels).length, 100, 'the backups hold the 100 channels');
   const hundred = await bytesOfPayment();
   assert.ok(Math.abs(hundred - one) <= 8, `a payment's update is ${one} bytes with 1 channel, ${hundred} with 100`);
+});
+
+test("a backup's own acknowledgement, sent straight to the primary, counts only for that backup", async () => {
+  const { mesh, p, b1, b2, ch } = await setup();
+  const seq = p.treasury.info().committee!.seq;
+  // The host holds b1's frames to p: the primary hears only the tail's own word.
+  mesh.hold('b1', 'p');
+  const paid = p.treasury.pay([{ channel_id: ch, amount_sat: 77 }]);
+  await waitFor(() => b2.committeeSent.some((m) => m.t === 'c_ack' && m.to === 'p' && m.seq > seq));
+  await waitFor(() => b1.treasury.state.committee!.seq > seq);
+  assert.equal(p.treasury.info().committee!.acked_seq, seq, "the tail's acknowledgement alone acknowledges nothing");
+  // b2 sends, as its own, a signature of the new update made with b1's key: it counts for no one.
+  const forged = signAck(p.treasury.nodeId, seq + 1, hexToBytes(b1.treasury.state.identityKey));
+  (b2.treasury as unknown as Internals).sendNow(p.treasury.nodeId, { t: 'c_ack', seq: seq + 1, sigs: [forged] });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(p.treasury.info().committee!.acked_seq, seq, 'a signature counts only for the member whose key made it');
+  mesh.deliver('b1', 'p');
+  const [result] = await paid;
+  assert.ok(result!.ok);
+  await quiet(p, [b1, b2]);
 });

@@ -222,9 +222,9 @@ export class CommitteeCoordinator {
         if (!this.isPrimary) this.backup.onUpdate(peerId, msg.update);
         return;
       case 'c_ack':
-        if (peerId !== this.chain.neighbour(1)) return;
-        if (this.isPrimary) this.primary.onAck(msg);
-        else this.backup.onAck(msg);
+        // The primary hears from its successor (for the whole chain) and from every backup (for itself).
+        if (this.isPrimary) return this.primary.onAck(peerId, msg);
+        if (peerId === this.chain.neighbour(1)) this.backup.onAck(msg);
         return;
       case 'c_refuse':
         // A backup relays its successor's towards the primary; the primary acts on a signed settlement.

@@ -21,6 +21,8 @@ export class BackupReplication {
   /** The signatures that came with `downstreamAck`, from its successor down to the tail. */
   private downstreamSigs: AckSig[] = [];
   private lastAckSent = 0;
+  private lastDirectAck = 0;
+  private lastSig?: AckSig;
   /** The latest update whose seal is durable: the only one it forwards or acknowledges. */
   durable?: SignedUpdate;
 
@@ -221,24 +223,40 @@ export class BackupReplication {
     );
   }
 
-  /** Acknowledges upstream what this member and everyone after it have sealed. */
+  /** Acknowledges upstream what this member and everyone after it have sealed, and to the primary its own. */
   private ackUpstream(force = false): void {
     const isTail = this.chain.index === this.c.members.length - 1;
     const own = this.durable?.seq ?? 0;
     const seq = Math.min(own, isTail ? own : this.downstreamAck);
     const prev = this.chain.neighbour(-1);
-    if (!prev || (seq <= this.lastAckSent && !force)) return;
-    if (!this.host.connected(prev) || !this.c.primaryId) return;
+    if (!prev || !this.c.primaryId) return;
+    if (prev !== this.c.primaryId) this.ackPrimary(own, force);
+    if (seq <= this.lastAckSent && !force) return;
+    if (!this.host.connected(prev)) return;
     if (!isTail && this.downstreamSigs.length !== this.c.members.length - 1 - this.chain.index) return;
     this.lastAckSent = seq;
-    const sigs = [signAck(this.c.primaryId, seq, this.host.identityKey()), ...(isTail ? [] : this.downstreamSigs)];
+    const sigs = [this.ownSig(seq), ...(isTail ? [] : this.downstreamSigs)];
     this.host.sendNow(prev, { t: 'c_ack', seq, sigs });
+  }
+
+  /** Its own signature straight to the primary, which need not wait for the members before it to relay it. */
+  private ackPrimary(own: number, force: boolean): void {
+    const primary = this.c.primaryId!;
+    if (own === 0 || (own <= this.lastDirectAck && !force) || !this.host.connected(primary)) return;
+    this.lastDirectAck = own;
+    this.host.sendNow(primary, { t: 'c_ack', seq: own, sigs: [this.ownSig(own)] });
+  }
+
+  /** This member's signature that it holds update `seq` (made once: the tail's two acknowledgements share it). */
+  private ownSig(seq: number): AckSig {
+    if (this.lastSig?.seq !== seq) this.lastSig = signAck(this.c.primaryId!, seq, this.host.identityKey());
+    return this.lastSig;
   }
 
   /** A session with another member is up: catch its successor up, or tell its predecessor where it is. */
   peerConnected(peerId: string): void {
     if (peerId === this.chain.neighbour(1) && this.durable)
       this.host.sendNow(peerId, { t: 'c_update', update: this.durable });
-    if (peerId === this.chain.neighbour(-1)) this.ackUpstream(true);
+    if (peerId === this.chain.neighbour(-1) || peerId === this.c.primaryId) this.ackUpstream(true);
   }
 }

@@ -8,7 +8,7 @@
  */
 import { bytesToHex } from '../../../enclave-sim/encoding.ts';
 import type { CommitteeMessage } from '../protocol/messages.ts';
-import { ackedByAll } from './acks.ts';
+import { verifyAck, type AckSig } from './acks.ts';
 import { DeltaTracker } from './deltas.ts';
 import type { Membership } from './membership.ts';
 import type { CommitteeHost } from './ports.ts';
@@ -19,6 +19,8 @@ export class PrimaryReplication {
   lastIssued?: SignedUpdate;
   /** The highest sequence number every backup has signed as applied. */
   acked = 0;
+  /** The highest sequence number each backup has signed as applied, by node id. */
+  private readonly heldBy = new Map<string, number>();
   private ackWaiters: Array<{ seq: number; resolve: () => void }> = [];
   /** The body of the update the seal under way will be replicated as. */
   private pendingUpdate?: ReplicaBody;
@@ -71,11 +73,28 @@ export class PrimaryReplication {
     return new Promise((resolve) => this.ackWaiters.push({ seq: update.seq, resolve }));
   }
 
-  /** The successor's acknowledgement (the caller checked it came from the successor). */
-  onAck(msg: Extract<CommitteeMessage, { t: 'c_ack' }>): void {
-    // Only what every backup signed counts: the successor's word alone does not.
-    const seq = ackedByAll(this.host.nodeId, this.c.members, msg.sigs);
-    if (seq === null || seq <= this.acked) return;
+  /**
+   * An acknowledgement from a backup: the successor's carries every backup's signature (successor first),
+   * any other backup's only its own. A signature counts only for the member whose key made it.
+   */
+  onAck(peerId: string, msg: Extract<CommitteeMessage, { t: 'c_ack' }>): void {
+    const backups = this.c.members.slice(1).map((m) => m.node_id);
+    const sigs = msg.sigs;
+    let claims: Array<[string, AckSig]>;
+    if (peerId === this.chain.neighbour(1)) {
+      // Only what every backup signed counts: the successor's word alone does not.
+      if (!sigs || sigs.length !== backups.length) return;
+      claims = backups.map((id, i) => [id, sigs[i]!]);
+    } else {
+      if (!backups.includes(peerId) || sigs?.length !== 1) return;
+      claims = [[peerId, sigs[0]!]];
+    }
+    // A signature that would raise nothing is not checked again; one that fails voids the whole message.
+    const raising = claims.filter(([id, s]) => s.seq > (this.heldBy.get(id) ?? 0));
+    if (raising.some(([id, s]) => !verifyAck(this.host.nodeId, id, s))) return;
+    for (const [id, s] of raising) this.heldBy.set(id, s.seq);
+    const seq = Math.min(...backups.map((id) => this.heldBy.get(id) ?? 0));
+    if (seq <= this.acked) return;
     this.acked = seq;
     const still: typeof this.ackWaiters = [];
     for (const w of this.ackWaiters) w.seq <= seq ? w.resolve() : still.push(w);
