@@ -17,7 +17,8 @@ import { Mesh, RollbackError, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { prng as rng, testSeed } from './helpers/seeded.ts';
 import { decodeState, type TreasuryState } from '../src/enclave/treasury/state.ts';
-import { openUpdate, type ReplicaBody } from '../src/enclave/committee/update.ts';
+import { openUpdate, wholeRecords, type ReplicaBody } from '../src/enclave/committee/update.ts';
+import type { Collection, RecordOf } from '../src/enclave/committee/replicated.ts';
 
 const SEED = testSeed('committee.catchup');
 const rand = rng(SEED);
@@ -132,9 +133,10 @@ function assertSameSequence(mesh: Mesh): void {
     if (states.has(body.seq)) continue;
     const base = body.base === undefined ? { channels: {}, deposits: {} } : states.get(body.base);
     if (!base) continue; // a delta from a base this primary issued before the test looked (a restart)
+    const whole = wholeRecords(body, <K extends Collection>(k: K, id: string) => base[k][id] as RecordOf<K>)!;
     const state = {
-      channels: { ...base.channels, ...body.channels },
-      deposits: { ...base.deposits, ...body.deposits },
+      channels: { ...base.channels, ...whole.channels },
+      deposits: { ...base.deposits, ...whole.deposits },
     };
     states.set(body.seq, state);
     issued.set(body.seq, replicaView({ committee: { seq: body.seq }, ...state } as unknown as TreasuryState));

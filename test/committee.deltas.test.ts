@@ -135,10 +135,11 @@ test('a delta carrying a forbidden change in a record beside genuine ones is ref
     ...structuredClone(genuine),
     seq: seq + 1,
     base: seq,
+    patched: undefined,
     channels: {},
     deposits: {},
   });
-  // Totals as before (the record claims nothing moved), but the peer's payout swapped for the attacker's.
+  // A whole record with totals as before (it claims nothing moved), but the peer's payout swapped for the attacker's.
   const payout: ReplicaBody = base();
   payout.channels[ch] = { ...view(), peerPayout: p.treasury.state.channels[ch]!.myPayout };
   assert.equal(await offer(s, signed(p, payout)), 'channel_changed');
@@ -146,6 +147,14 @@ test('a delta carrying a forbidden change in a record beside genuine ones is ref
   const lowered: ReplicaBody = base();
   lowered.channels[ch] = { ...view(), sent: p.treasury.state.channels[ch]!.sent - 1_000n };
   assert.equal(await offer(s, signed(p, lowered)), 'total_decreased');
+  // A patch (only changed fields) that removes the peer's payout from the channel.
+  const unpaid: ReplicaBody = { ...base(), patched: { channels: { [ch]: ['peerPayout'] } } };
+  unpaid.channels[ch] = { acked: p.treasury.state.channels[ch]!.acked } as never;
+  assert.equal(await offer(s, signed(p, unpaid)), 'channel_changed');
+  // A patch that removes what every channel has: no rule can pass it.
+  const hollow: ReplicaBody = { ...base(), patched: { channels: { [ch]: ['myDeposits', 'peerDeposits'] } } };
+  hollow.channels[ch] = { acked: p.treasury.state.channels[ch]!.acked } as never;
+  assert.equal(await offer(s, signed(p, hollow)), 'malformed_record');
   // A deposit dropped from the replica by listing it as gone.
   const dropped: ReplicaBody = { ...base(), gone: { deposits: Object.keys(p.treasury.state.deposits) } };
   assert.equal(await offer(s, signed(p, dropped)), 'entry_missing');

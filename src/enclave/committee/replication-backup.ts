@@ -13,7 +13,7 @@ import type { Membership } from './membership.ts';
 import type { CommitteeHost, SignedSettlement, UpdateRefusal } from './ports.ts';
 import { checkUpdate } from './update-rules.ts';
 import { recordsOf, REPLICATED, type Collection, type RecordOf } from './replicated.ts';
-import { openUpdate, type ReplicaBody, type SignedUpdate } from './update.ts';
+import { openUpdate, wholeRecords, type ReplicaBody, type SignedUpdate } from './update.ts';
 
 export class BackupReplication {
   /** The highest sequence acknowledged by its successor (or applied, for the tail). */
@@ -53,15 +53,24 @@ export class BackupReplication {
    */
   private admit(update: SignedUpdate): UpdateRefusal | 'applied' | 'duplicate' {
     if (this.chain.isPrimary || !this.c.primaryId) return { code: 'not_primary' };
-    const body = openUpdate(update, this.c.primaryId);
-    if (!body) return { code: 'forged_update' };
+    const opened = openUpdate(update, this.c.primaryId);
+    if (!opened) return { code: 'forged_update' };
     if (update.seq < this.c.seq) return { code: 'stale_update' };
     if (update.seq === this.c.seq) return 'duplicate';
     // A delta holds only what changed since its base: onto any other state it would make one the primary never had.
-    if (body.base !== undefined && body.base !== this.c.seq) return { code: 'base_mismatch' };
-    const settled = this.contradictedSettlement(body);
+    if (opened.base !== undefined && opened.base !== this.c.seq) return { code: 'base_mismatch' };
+    const held = <K extends Collection>(k: K, id: string) => recordsOf(this.host.state, k)[id];
+    const settled = this.contradictedSettlement(opened);
     if (settled) return { code: 'channel_settled', settled };
-    const broken = checkUpdate(this.host.state, body);
+    const body = wholeRecords(opened, held);
+    if (!body) return { code: 'entry_missing' }; // a patch of a record this member does not hold
+    let broken;
+    try {
+      broken = checkUpdate(this.host.state, body);
+    } catch {
+      // A record without the fields of its kind (a patch that removed them): no rule can pass it.
+      return { code: 'malformed_record' };
+    }
     if (broken) return { code: broken.code };
     for (const id of Object.keys(this.c.signed))
       if (body.channels[id]) (this.c.shownClosed ??= {})[id] = this.c.signed[id]!; // shown closed by what we signed
@@ -84,9 +93,7 @@ export class BackupReplication {
     for (const id of Object.keys(this.c.signed)) {
       const s = this.signedSettlement(id);
       if (!s) continue; // a release, not a channel
-      const inc = body.channels[id];
-      // A delta that leaves the channel out leaves it as the primary last showed it: closed by this txid.
-      if (!inc && body.base !== undefined && this.c.shownClosed?.[id] === s.txid) continue;
+      const inc = this.primaryCopy(body, id, s.txid);
       if (
         inc?.status === 'closed' &&
         inc.settlement?.txid === s.txid &&
@@ -97,6 +104,24 @@ export class BackupReplication {
       return s;
     }
     return null;
+  }
+
+  /**
+   * Channel `id` (which this member signed a settlement of, by `txid`) as the primary's update `body` shows
+   * it. A delta that leaves it out, or patches it, leaves the rest as the primary's copy at the base was:
+   * closed by that txid if an adopted update showed it so, else still open at the totals this member
+   * signed (it refused every update that moved them).
+   */
+  private primaryCopy(body: ReplicaBody, id: string, txid: string): Channel | undefined {
+    const carried = body.channels[id];
+    if (body.base === undefined) return carried;
+    const own = this.host.state.channels[id]!;
+    const atBase: Channel = this.c.shownClosed?.[id] === txid ? own : { ...own, status: 'open', settlement: undefined };
+    if (!carried) return atBase;
+    if (!body.patched?.channels?.[id]) return carried;
+    const copy: Record<string, unknown> = { ...atBase, ...carried };
+    for (const f of body.patched.channels[id]) delete copy[f];
+    return copy as unknown as Channel;
   }
 
   /** The settlement of channel `id` this member signed, from its own (closed) copy of the channel. */

@@ -33,7 +33,8 @@ export type UpdateRuleCode =
   | 'unsigned_peer_payout'
   | 'deposit_changed'
   | 'deposit_key_missing'
-  | 'entry_missing';
+  | 'entry_missing'
+  | 'malformed_record';
 
 export interface RuleRefusal {
   code: UpdateRuleCode;

@@ -30,6 +30,11 @@ export interface ReplicaBody extends Records {
   base?: number;
   /** A delta: the ids of records removed since `base`, by collection. */
   gone?: Partial<Record<Collection, string[]>>;
+  /**
+   * A delta: the records given as patches, by collection and id, each with the fields it removes. Such a
+   * record's entry holds only the fields that changed since `base`; the others are the member's own copy's.
+   */
+  patched?: Partial<Record<Collection, Record<string, string[]>>>;
   /** The view the update was issued in, and the committee's stable identity (CommitteeState). */
   epoch?: number;
   treasuryId?: string;
@@ -50,7 +55,7 @@ export const bigintAware = (_k: string, v: unknown) => (typeof v === 'bigint' ? 
 const BIGINT_RE = /^-?\d+n$/;
 
 /** What every update carries whole, full or delta: the roster, m-of-n, the payout address, deposit numbering. */
-export type Scalars = Omit<ReplicaBody, Collection | 'seq' | 'base' | 'gone'>;
+export type Scalars = Omit<ReplicaBody, Collection | 'seq' | 'base' | 'gone' | 'patched'>;
 
 export function scalarsOf(state: TreasuryState): Scalars {
   const c = state.committee!;
@@ -107,7 +112,44 @@ export function openUpdate(u: SignedUpdate, primaryId: string): ReplicaBody | nu
     if (gone !== undefined && (!Array.isArray(gone) || !gone.every((id) => typeof id === 'string'))) return null;
   }
   if (body.gone !== undefined && (body.base === undefined || typeof body.gone !== 'object')) return null;
+  if (body.patched !== undefined) {
+    if (body.base === undefined || typeof body.patched !== 'object' || body.patched === null) return null;
+    for (const [k, ids] of Object.entries(body.patched)) {
+      if (!(REPLICATED as readonly string[]).includes(k) || typeof ids !== 'object' || ids === null) return null;
+      for (const [id, unset] of Object.entries(ids as Record<string, unknown>))
+        if (!body[k as Collection][id] || !Array.isArray(unset) || !unset.every((f) => typeof f === 'string'))
+          return null;
+    }
+  }
   return body;
+}
+
+/**
+ * The delta `body` with each patched record made whole from `held` (the member's own copy, left
+ * untouched): a new body in which every record carried is complete, or null if a patch names a record
+ * the member does not hold. Unpatched records are the body's own.
+ */
+export function wholeRecords(
+  body: ReplicaBody,
+  held: <K extends Collection>(k: K, id: string) => RecordOf<K> | undefined,
+): ReplicaBody | null {
+  if (!body.patched) return body;
+  const out: ReplicaBody = { ...body, patched: undefined };
+  for (const k of REPLICATED) {
+    const patches = body.patched[k];
+    if (!patches) continue;
+    const records: Record<string, unknown> = { ...body[k] };
+    for (const [id, unset] of Object.entries(patches)) {
+      const own = held(k, id);
+      if (!own) return null;
+      const whole: Record<string, unknown> = { ...own, ...(body[k][id] as object) };
+      for (const f of unset) delete whole[f];
+      records[id] = whole;
+    }
+    (out as unknown as Record<Collection, unknown>)[k] = records;
+  }
+  delete out.patched;
+  return out;
 }
 
 /** m for a committee of n when none is given: a majority, so that no single member suffices once n ≥ 2. */
