@@ -25,6 +25,7 @@ const REQUIRED = [
   'committee5.batch100',
   'multihop2.single',
   'multihop3.single',
+  'committee3.multihop2.single',
   'pairs4',
   'rest.32clients',
   'lnmodel.unbatched',

@@ -7,15 +7,17 @@
  */
 import type { TreasuryState } from '../treasury/state.ts';
 
-export const REPLICATED = ['deposits', 'channels'] as const;
+export const REPLICATED = ['deposits', 'channels', 'multihop'] as const;
 export type Collection = (typeof REPLICATED)[number];
-export type RecordOf<K extends Collection> = TreasuryState[K][string];
+export type RecordOf<K extends Collection> = NonNullable<TreasuryState[K]>[string];
 export type Records = { [K in Collection]: Record<string, RecordOf<K>> };
 
 /** Each collection's record as members see it. */
 const FOR_MEMBERS: { [K in Collection]: (r: RecordOf<K>) => RecordOf<K> } = {
   deposits: (d) => ({ ...d, privkeys: [] }),
   channels: (ch) => ({ ...ch, peerDeposits: ch.peerDeposits.map((p) => ({ ...p, privkeys: [] })) }),
+  // A multi-hop payment's record holds no key (τ, once signed, is in it: any m members can settle with it).
+  multihop: (r) => r,
 };
 
 export function forMembers<K extends Collection>(k: K, record: RecordOf<K>): RecordOf<K> {

@@ -11,6 +11,7 @@ import type { Channel, Deposit } from '../treasury/state.ts';
 import { signAck, type AckSig } from './acks.ts';
 import type { Membership } from './membership.ts';
 import type { CommitteeHost, SignedSettlement, UpdateRefusal } from './ports.ts';
+import { forgetTau } from './signed.ts';
 import { checkUpdate } from './update-rules.ts';
 import { recordsOf, REPLICATED, type Collection, type RecordOf } from './replicated.ts';
 import { openUpdate, wholeRecords, type ReplicaBody, type SignedUpdate } from './update.ts';
@@ -201,6 +202,7 @@ export class BackupReplication {
       for (const id of body.gone?.[k] ?? []) delete next[id];
       (s as Record<Collection, unknown>)[k] = next;
     }
+    forgetTau(this.c, s.multihop);
     if (rosterChanged) this.chain.rosterChanged();
   }
 
@@ -210,6 +212,7 @@ export class BackupReplication {
       // Closed here (signed or seen on chain): final.
       return (local as Channel | undefined)?.status === 'closed' ? local! : incoming;
     }
+    if (k !== 'deposits') return incoming; // a multi-hop record holds no key
     const d = incoming as Deposit;
     const mine = this.c.memberKeys[d.id];
     // What this member has signed away stays spent, whatever a later update says.

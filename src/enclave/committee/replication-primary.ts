@@ -12,6 +12,7 @@ import { verifyAck, type AckSig } from './acks.ts';
 import { DeltaTracker } from './deltas.ts';
 import type { Membership } from './membership.ts';
 import type { CommitteeHost } from './ports.ts';
+import { forgetTau } from './signed.ts';
 import { signUpdate, type ReplicaBody, type SignedUpdate } from './update.ts';
 
 export class PrimaryReplication {
@@ -53,6 +54,7 @@ export class PrimaryReplication {
   prepareUpdate(): void {
     if (!this.chain.isPrimary || this.c.members.length < 2) return;
     this.c.seq += 1;
+    forgetTau(this.c, this.host.state.multihop);
     // Taken now, in the same synchronous step as the seal's own snapshot: the update is exactly the state
     // sealed, never a change made while the seal is under way (which a crash would lose here but not there).
     this.pendingUpdate = this.deltas.bodyFor(this.host.state, this.c.seq, this.lastIssued?.seq ?? 0);

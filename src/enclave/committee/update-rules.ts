@@ -18,10 +18,12 @@ import { publicKeyOf } from '../../crypto/secp256k1.ts';
 import { verifyPaid, verifyPayout } from '../protocol/peer-sigs.ts';
 import type { Channel, ChannelStatus, Deposit, DepositStatus, TreasuryState } from '../treasury/state.ts';
 import { buildDepositScript, payoutScriptFor } from '../treasury/transactions.ts';
-import { recordsOf, REPLICATED } from './replicated.ts';
+import { checkMultihop, type MultihopRuleCode } from './multihop-rules.ts';
+import { recordsOf } from './replicated.ts';
 import type { ReplicaBody } from './update.ts';
 
 export type UpdateRuleCode =
+  | MultihopRuleCode
   | 'roster_changed'
   | 'payout_changed'
   | 'channel_changed'
@@ -58,7 +60,8 @@ export function checkUpdate(replica: TreasuryState, body: ReplicaBody): RuleRefu
     checkPayout(replica, body) ??
     checkGone(replica, body) ??
     checkDeposits(replica, body) ??
-    checkChannels(replica, body)
+    checkChannels(replica, body) ??
+    checkMultihop(replica, body, body.treasuryId ?? body.members[0]!.node_id)
   );
 }
 
@@ -105,9 +108,12 @@ function checkPayout(replica: TreasuryState, body: ReplicaBody): RuleRefusal | n
   return null;
 }
 
-/** No replicated record ever disappears: absent from a full snapshot, or listed as gone in a delta. */
+/** Collections whose records never disappear (a multi-hop payment's record goes once resolved). */
+const NEVER_REMOVED = ['deposits', 'channels'] as const;
+
+/** No deposit or channel ever disappears: absent from a full snapshot, or listed as gone in a delta. */
 function checkGone(replica: TreasuryState, body: ReplicaBody): RuleRefusal | null {
-  for (const k of REPLICATED) {
+  for (const k of NEVER_REMOVED) {
     const held = recordsOf(replica, k);
     const gone = body.base === undefined ? Object.keys(held).filter((id) => !body[k][id]) : (body.gone?.[k] ?? []);
     const lost = gone.find((id) => held[id] !== undefined);

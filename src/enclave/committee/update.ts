@@ -106,6 +106,8 @@ export function openUpdate(u: SignedUpdate, primaryId: string): ReplicaBody | nu
   if (body.base !== undefined && (!Number.isSafeInteger(body.base) || body.base < 0 || body.base >= body.seq))
     return null;
   for (const k of REPLICATED) {
+    // A collection an update leaves out has no records in it (a full one) or none changed (a delta).
+    if (body[k] === undefined) (body as unknown as Record<Collection, unknown>)[k] = {};
     const records: unknown = body[k];
     if (typeof records !== 'object' || records === null || Array.isArray(records)) return null;
     const gone: unknown = body.gone?.[k];
