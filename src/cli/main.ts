@@ -28,6 +28,7 @@ network:
   dashboard [--port N] [--log-level L]   the live dashboard of a running network (network up starts one too)
   node start --rpc-url URL ... (see docs/operations.md: one node on its own)
              [--committee N [--threshold M] | --backup-of HOST:PORT --join-token-file FILE]   committee primary, or backup of one
+             [--promotion-timeout-ms N]   a backup takes over from a primary silent this long (default 5000, 0 never)
   committee                     the node's committee: m-of-n, chain order, members up, replication
 
 wallet (on --node, default the first node of network.json):

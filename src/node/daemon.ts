@@ -44,6 +44,8 @@ export interface DaemonOptions {
   handshakeTimeoutMs?: number;
   /** A backup's one-time join token (from --join-token-file or TEECHAIN_JOIN_TOKEN, never argv). */
   joinToken?: string;
+  /** Silence from its primary after which a committee backup suspects it (--promotion-timeout-ms; 0: never). */
+  promotionTimeoutMs?: number;
   /** Structured logs (src/log); default none. */
   logger?: Logger;
 }
@@ -82,6 +84,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     ...(opts.backupOf ? { backupOf: opts.backupOf } : {}),
     ...(opts.handshakeTimeoutMs !== undefined ? { preAuth: { timeoutMs: opts.handshakeTimeoutMs } } : {}),
     ...(opts.joinToken ? { joinToken: opts.joinToken } : {}),
+    ...(opts.promotionTimeoutMs !== undefined ? { promotionTimeoutMs: opts.promotionTimeoutMs } : {}),
   });
   metrics.attach({
     channels: () => node.channels(),

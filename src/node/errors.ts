@@ -58,6 +58,8 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   stale_update: 409,
   forged_update: 409,
   base_mismatch: 409,
+  stale_epoch: 409,
+  view_unknown: 409,
   state_mismatch: 409,
   already_signed: 409,
   channel_settled: 409,

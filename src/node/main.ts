@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { createLogger, isLogLevel, LOG_LEVELS } from '../log/logger.ts';
 import { startDaemon } from './daemon.ts';
 import { defaultDatadir } from './datadir.ts';
+import { DEFAULT_PROMOTION_TIMEOUT_MS } from './treasury-node.ts';
 import { JOIN_TOKEN_ENV, readSecretFile, RPC_PASSWORD_ENV, takeEnv } from './secret-file.ts';
 
 export async function main(argv: string[]): Promise<void> {
@@ -34,6 +35,7 @@ export async function main(argv: string[]): Promise<void> {
       committee: { type: 'string' },
       threshold: { type: 'string' },
       'backup-of': { type: 'string' },
+      'promotion-timeout-ms': { type: 'string' },
       'p2p-handshake-timeout-ms': { type: 'string' },
       'join-token-file': { type: 'string' },
       'log-level': { type: 'string' },
@@ -81,6 +83,7 @@ export async function main(argv: string[]): Promise<void> {
     regtestFaucet: values['regtest-faucet'] === true,
     ...committeeOptions(int('committee'), int('threshold'), values['backup-of'] as string | undefined),
     handshakeTimeoutMs,
+    promotionTimeoutMs: int('promotion-timeout-ms') ?? DEFAULT_PROMOTION_TIMEOUT_MS,
   });
   const info = await daemon.node.info();
   process.stdout.write(

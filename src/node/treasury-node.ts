@@ -32,6 +32,9 @@ import type { NodeObserver } from './observer.ts';
 import { RouteGossip } from './route-gossip.ts';
 import { makePrivateDir, writeJoinTokens } from './secret-file.ts';
 
+/** The promotion timeout when none is given: a primary silent this long is replaced. */
+export const DEFAULT_PROMOTION_TIMEOUT_MS = 5_000;
+
 export interface TreasuryNodeOptions {
   datadir: string;
   chain: ChainSource;
@@ -51,6 +54,11 @@ export interface TreasuryNodeOptions {
   backupOf?: string;
   /** A backup's one-time join token from the primary's committee-join-tokens file (needed only to join the first time). */
   joinToken?: string;
+  /**
+   * Silence from its primary after which a committee backup suspects it and a view change starts
+   * (docs/protocol/committees.md, "View change"); 0 never. Passed to the enclave at every launch.
+   */
+  promotionTimeoutMs?: number;
   /** Told of payments, sealed writes, enclave events and background failures, for metrics and logs (observer.ts). */
   observer?: NodeObserver;
   /** What a P2P connection may send before its handshake completes (defaults: DEFAULT_PRE_AUTH in transport.ts). */
@@ -67,6 +75,8 @@ export class TreasuryNode {
   private gossip!: RouteGossip;
   private journal?: PaymentJournal;
   private stopped = false;
+  /** Each committee channel peer's members and their addresses (its enclave's peer_roster events). */
+  private readonly committeePeers = new Map<string, Array<{ node_id: string; address: string }>>();
   private readonly report: ReportFailure;
   nodeId = '';
   measurement = '';
@@ -147,6 +157,7 @@ export class TreasuryNode {
       allowed_measurements: this.opts.allowedMeasurements ?? [this.measurement],
       min_confirmations: this.opts.minConfirmations ?? 1,
       payout_address: this.payoutAddress,
+      promotion_timeout_ms: this.opts.promotionTimeoutMs ?? DEFAULT_PROMOTION_TIMEOUT_MS,
       ...(backupOf
         ? { committee: { role: 'backup' as const } }
         : committee && committee.size > 1
@@ -347,6 +358,10 @@ export class TreasuryNode {
         return;
       case 'peer_disconnected':
         this.peerDirectory.disconnected(e.conn, e.reason);
+        if (e.peer_id) this.dialCommitteeOf(e.peer_id);
+        return;
+      case 'peer_roster':
+        this.committeePeers.set(e.peer_id, e.members);
         return;
       case 'channel_settled':
         // Known when the peer's enclave said what it received, or when committee members closed the channel
@@ -368,6 +383,19 @@ export class TreasuryNode {
         }
         return;
     }
+  }
+
+  /**
+   * The session to a committee peer dropped: its primary may be gone and another member about to take
+   * over, so dial the other members too (their addresses are hints; each session is attested, and the
+   * enclave follows a new primary only on its view certificate).
+   */
+  private dialCommitteeOf(peerId: string): void {
+    const members = this.committeePeers.get(peerId);
+    if (!members) return;
+    const connected = new Set(this.peerDirectory.peers().map((p) => p.peer_id));
+    for (const m of members)
+      if (m.node_id !== peerId && m.address && !connected.has(m.node_id)) this.peerDirectory.redial(m.address, 0);
   }
 
   async stop(): Promise<void> {

@@ -188,7 +188,8 @@ export async function joinTokenEnv(primary: NodeProcess, i: number): Promise<Rec
 /**
  * A 2-of-3 committee of processes: a primary `<name>0` with `--committee 3` and backups `<name>1`, `<name>2`
  * joining it, each with one of its join tokens. Resolves, primary first, once the chain is formed, every
- * member connected and the primary's last update acknowledged (within `formedWithinMs`).
+ * member connected and the primary's last update acknowledged (within `formedWithinMs`). `extra`: more
+ * options for every member.
  */
 export async function startCommittee(
   dir: string,
@@ -196,8 +197,9 @@ export async function startCommittee(
   key: string,
   name: string,
   formedWithinMs: number,
+  extra: string[] = [],
 ): Promise<NodeProcess[]> {
-  const p = await NodeProcess.start(join(dir, `${name}0`), chain, key, ['--committee', '3']);
+  const p = await NodeProcess.start(join(dir, `${name}0`), chain, key, ['--committee', '3', ...extra]);
   const members = [p];
   for (const i of [1, 2])
     members.push(
@@ -205,7 +207,7 @@ export async function startCommittee(
         join(dir, `${name}${i}`),
         chain,
         key,
-        ['--backup-of', p.ready.p2p],
+        ['--backup-of', p.ready.p2p, ...extra],
         await joinTokenEnv(p, i - 1),
       ),
     );

@@ -71,6 +71,8 @@ export class RollbackError extends Error {
 export interface MeshOptions {
   replyTimeoutMs?: number;
   multihopTimeoutMs?: number;
+  /** A committee backup's promotion timeout (absent: no promotion, as before view changes existed). */
+  promotionTimeoutMs?: number;
 }
 
 export class Mesh {
@@ -247,6 +249,7 @@ export class Mesh {
       random: (n) => new Uint8Array(randomBytes(n)),
       replyTimeoutMs: this.options.replyTimeoutMs ?? 1_500,
       multihopTimeoutMs: this.options.multihopTimeoutMs ?? 1_000,
+      ...(this.options.promotionTimeoutMs !== undefined ? { promotionTimeoutMs: this.options.promotionTimeoutMs } : {}),
     };
   }
 
@@ -275,6 +278,17 @@ export class Mesh {
         this.links.delete(`${y}|${x}`);
         this.get(y).treasury.disconnected(`${y}|${x}`);
       }
+    }
+  }
+
+  /** The session between `a` and `b` drops and stays down (a partition between two nodes only; `link` heals it). */
+  unlink(a: string, b: string): void {
+    for (const [x, y] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      if (!this.links.delete(`${x}|${y}`)) continue;
+      this.get(x).treasury.disconnected(`${x}|${y}`);
     }
   }
 

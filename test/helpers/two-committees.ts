@@ -12,7 +12,7 @@ import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
 import { publicKeyOf } from '../../src/crypto/secp256k1.ts';
 import type { CommitteeMessage } from '../../src/enclave/protocol/messages.ts';
 import { NETWORK } from '../../src/enclave/treasury/transactions.ts';
-import { Mesh, type MeshNode } from './treasury-mesh.ts';
+import { Mesh, type MeshNode, type MeshOptions } from './treasury-mesh.ts';
 import { waitFor } from './treasury-pair.ts';
 
 /** Protocol timeouts well above anything a loaded machine needs: no success path here waits on one. */
@@ -38,9 +38,9 @@ export async function fund(mesh: Mesh, name: string, value: bigint): Promise<Fun
   return { id: dep.deposit_id, ...out, value };
 }
 
-/** Two 2-of-3 committees with one funded channel between their primaries. */
-export async function twoCommittees() {
-  const mesh = new Mesh(TIMEOUTS);
+/** Two 2-of-3 committees with one funded channel between their primaries (`options`: the mesh's, e.g. promotion). */
+export async function twoCommittees(options: MeshOptions = {}) {
+  const mesh = new Mesh({ ...TIMEOUTS, ...options });
   const a = await mesh.committee(['a0', 'a1', 'a2']);
   const b = await mesh.committee(['b0', 'b1', 'b2']);
   await mesh.link('a0', 'b0');

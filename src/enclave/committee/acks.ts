@@ -20,20 +20,21 @@ export interface AckSig {
   sig: string;
 }
 
-function preimage(primaryId: string, seq: number): Uint8Array {
-  return new TextEncoder().encode(`teechain-committee-ack\0${primaryId}\0${seq}`);
+/** The epoch is signed too: an acknowledgement given in one view never counts in another (view.ts). */
+function preimage(primaryId: string, epoch: number, seq: number): Uint8Array {
+  return new TextEncoder().encode(`teechain-committee-ack\0${primaryId}\0${epoch}\0${seq}`);
 }
 
-export function signAck(primaryId: string, seq: number, identityKey: Uint8Array): AckSig {
-  return { seq, sig: bytesToHex(signDigest(sha256(preimage(primaryId, seq)), identityKey)) };
+export function signAck(primaryId: string, seq: number, identityKey: Uint8Array, epoch = 0): AckSig {
+  return { seq, sig: bytesToHex(signDigest(sha256(preimage(primaryId, epoch, seq)), identityKey)) };
 }
 
-/** Whether `s` is `memberId`'s signature that it holds every update up to `s.seq` of `primaryId`'s. */
-export function verifyAck(primaryId: string, memberId: string, s: AckSig): boolean {
+/** Whether `s` is `memberId`'s signature that it holds every update up to `s.seq` of `primaryId`'s, in view `epoch`. */
+export function verifyAck(primaryId: string, memberId: string, s: AckSig, epoch = 0): boolean {
   try {
     return (
       Number.isSafeInteger(s.seq) &&
-      verifyMessageSha256(hexToBytes(s.sig), preimage(primaryId, s.seq), hexToBytes(memberId))
+      verifyMessageSha256(hexToBytes(s.sig), preimage(primaryId, epoch, s.seq), hexToBytes(memberId))
     );
   } catch {
     return false;

@@ -17,6 +17,7 @@ import { TreasuryError } from '../treasury/errors.ts';
 import { DepositKeys } from './deposit-keys.ts';
 import { Joining } from './joining.ts';
 import { Membership } from './membership.ts';
+import { Promotion } from './promotion.ts';
 import type { CommitteeHost, HandedKey, Planned, SignKind, UpdateRefusal } from './ports.ts';
 import { BackupReplication } from './replication-backup.ts';
 import { PrimaryReplication } from './replication-primary.ts';
@@ -44,6 +45,7 @@ export class CommitteeCoordinator {
   private readonly joining: Joining;
   private readonly keys: DepositKeys;
   private readonly signing: ThresholdSigning;
+  private readonly promotion: Promotion;
 
   constructor(private readonly host: CommitteeHost) {
     this.chain = new Membership(host);
@@ -56,6 +58,17 @@ export class CommitteeCoordinator {
       contribution: (planned) => this.contribution(planned),
       announceSigned: (id) => this.announceSigned(id),
     });
+    this.promotion = new Promotion(host, this.chain, this.primary, this.backup);
+  }
+
+  /** Stops the view change's timers (the treasury is shut down). */
+  stop(): void {
+    this.promotion.stop();
+  }
+
+  /** The current view's certificate (absent in epoch 0): what a channel peer needs to follow a new primary. */
+  get viewCert() {
+    return this.c.view;
   }
 
   private get c() {
@@ -92,6 +105,8 @@ export class CommitteeCoordinator {
       size: this.c.size,
       threshold: this.c.threshold,
       index: this.chain.index,
+      // The first `chain` members replicate and acknowledge; the others stand by (a view change left them out).
+      chain: this.chain.chainLength,
       seq: this.c.seq,
       // A primary is formed once every member has joined and attested (its roster proof is complete).
       acked_seq: this.isPrimary ? this.primary.acked : this.backup.downstreamAck,
@@ -116,7 +131,7 @@ export class CommitteeCoordinator {
         'committee_incomplete',
         `${this.c.members.length} of ${this.c.size} committee members have joined`,
       );
-    const missing = this.c.members.slice(1).filter((m) => !this.host.connected(m.node_id));
+    const missing = this.chain.chainMembers.slice(1).filter((m) => !this.host.connected(m.node_id));
     if (missing.length > 0)
       throw new TreasuryError(
         'committee_unavailable',
@@ -151,6 +166,7 @@ export class CommitteeCoordinator {
 
   /** A session with another member is up: catch it up, or tell it where we are. */
   peerConnected(peerId: string): void {
+    this.promotion.peerConnected(peerId);
     this.joining.requestQuote(peerId);
     if (!this.isPrimary) return this.backup.peerConnected(peerId);
     const latest = this.primary.lastIssued;
@@ -212,7 +228,16 @@ export class CommitteeCoordinator {
 
   /** Handles a committee message from a connected member. */
   async handle(peerId: string, msg: CommitteeMessage): Promise<void> {
+    this.promotion.heard(peerId);
     switch (msg.t) {
+      case 'c_beat':
+        return this.promotion.onBeat(peerId, msg.epoch);
+      case 'c_propose':
+        return this.promotion.onPropose(peerId, msg);
+      case 'c_vote':
+        return this.promotion.onVote(peerId, msg);
+      case 'c_view':
+        return this.promotion.onView(peerId, msg.cert);
       case 'c_join':
         return this.joining.onJoin(peerId, msg.address, msg.token);
       case 'c_join_refused':
@@ -220,6 +245,8 @@ export class CommitteeCoordinator {
         return;
       case 'c_update':
         if (!this.isPrimary) this.backup.onUpdate(peerId, msg.update);
+        else if ((msg.update.epoch ?? 0) < this.chain.epoch)
+          this.host.sendNow(peerId, { t: 'c_refuse', seq: msg.update.seq, code: 'stale_epoch' });
         return;
       case 'c_ack':
         // The primary hears from its successor (for the whole chain) and from every backup (for itself).

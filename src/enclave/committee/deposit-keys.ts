@@ -93,6 +93,7 @@ export class DepositKeys {
         { threshold: ch.peerRoster.threshold, members: ch.peerRoster.proof },
         ch.peerId,
         this.host.state.config,
+        ch.peerRoster.members[0],
       ));
     } catch (err) {
       throw new TreasuryError('roster_unknown', `the channel peer's roster does not verify: ${(err as Error).message}`);

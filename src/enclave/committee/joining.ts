@@ -33,6 +33,8 @@ export class Joining {
 
   /** Joining: the host dialled the primary; ask it for a place at the tail of its chain. */
   join(primaryId: string, address: string, token?: string): void {
+    // A member of a formed committee needs no join, whoever is primary now: its sessions catch it up.
+    if (this.chain.known && this.chain.isMember(primaryId)) return;
     if (this.isPrimary) throw new TreasuryError('invalid_argument', 'a primary cannot join another committee');
     if (this.c.primaryId && this.c.primaryId !== primaryId)
       throw new TreasuryError('invalid_argument', `already a backup of ${this.c.primaryId.slice(0, 16)}…`);
@@ -68,9 +70,15 @@ export class Joining {
     if (!this.isPrimary || !this.formed) return null;
     const quotes = this.c.quotes ?? {};
     if (!this.c.members.every((m) => quotes[m.node_id])) return null;
+    // In the formation order, whoever is primary now: peers split their keys in this order (shareOrder).
+    const address = new Map(this.c.members.map((m) => [m.node_id, m.address]));
     return {
       threshold: this.c.threshold,
-      members: this.c.members.map((m) => ({ node_id: m.node_id, quote: quotes[m.node_id]! })),
+      members: this.chain.shareOrder.map((node_id) => ({
+        node_id,
+        quote: quotes[node_id]!,
+        ...(address.get(node_id) ? { address: address.get(node_id)! } : {}),
+      })),
     };
   }
 

@@ -19,6 +19,11 @@ export class Membership {
     return this.c.role === 'primary';
   }
 
+  /** This member knows its committee (a backup: from a first update) and every place in it is taken. */
+  get known(): boolean {
+    return this.c.size > 0 && this.formed;
+  }
+
   /** Every place in the chain is taken (quotes may still be missing: see Joining.rosterProof). */
   get formed(): boolean {
     return this.c.members.length === this.c.size;
@@ -36,6 +41,25 @@ export class Membership {
 
   get index(): number {
     return this.c.members.findIndex((m) => m.node_id === this.host.nodeId);
+  }
+
+  /** How many members, from the primary on, replicate and acknowledge; the others stand by (view.ts). */
+  get chainLength(): number {
+    return Math.min(this.c.view?.chain ?? this.c.members.length, this.c.members.length);
+  }
+
+  /** The replicating members, primary first: every update is acknowledged by all of them. */
+  get chainMembers() {
+    return this.c.members.slice(0, this.chainLength);
+  }
+
+  /** The member order peers split handed-over keys in (CommitteeState.shareOrder), and this member's place in it. */
+  get shareOrder(): string[] {
+    return this.c.shareOrder ?? this.c.members.map((m) => m.node_id);
+  }
+
+  get shareIndex(): number {
+    return this.shareOrder.indexOf(this.host.nodeId);
   }
 
   /** The member `offset` places after this one in the chain (−1: the predecessor, towards the primary). */

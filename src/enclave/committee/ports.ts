@@ -9,6 +9,7 @@ import type { TreasuryErrorCode } from '../treasury/errors.ts';
 import type { CommitteeMember, PeerDeposit, TreasuryState } from '../treasury/state.ts';
 import type { SpendPlan } from '../treasury/transactions.ts';
 import type { UpdateRuleCode } from './update-rules.ts';
+import type { ViewCert } from './view.ts';
 
 /** A channel's settlement, a deposit's release, or a multi-hop payment's path settlement τ (id: the payment id). */
 export type SignKind = 'settle' | 'release' | 'tau';
@@ -47,7 +48,11 @@ export interface CommitteeHost {
   attest(nonce: Uint8Array): Promise<Quote>;
   /** Primary: every member's quote is in; the roster proof can go to channel peers. */
   rosterComplete(): void;
+  /** This member adopted a new view (promotion.ts): tell the host; a new primary rebinds its channel peers. */
+  viewChanged(cert: ViewCert): void;
   timeoutMs: number;
+  /** Silence from the primary after which a backup suspects it (0: never, no heartbeats either). */
+  promotionTimeoutMs: number;
 }
 
 /** A settlement a member signed: the channel, the txid, the totals and fee rate it was built from. */

@@ -13,6 +13,7 @@ import type { Membership } from './membership.ts';
 import type { CommitteeHost, SignedSettlement, UpdateRefusal } from './ports.ts';
 import { forgetTau } from './signed.ts';
 import { checkUpdate } from './update-rules.ts';
+import type { TreasuryState } from '../treasury/state.ts';
 import { recordsOf, REPLICATED, type Collection, type RecordOf } from './replicated.ts';
 import { openUpdate, wholeRecords, type ReplicaBody, type SignedUpdate } from './update.ts';
 
@@ -24,6 +25,7 @@ export class BackupReplication {
   private lastAckSent = 0;
   private lastDirectAck = 0;
   private lastSig?: AckSig;
+  private lastSigEpoch = 0;
   /** The latest update whose seal is durable: the only one it forwards or acknowledges. */
   durable?: SignedUpdate;
 
@@ -54,12 +56,19 @@ export class BackupReplication {
    */
   private admit(update: SignedUpdate): UpdateRefusal | 'applied' | 'duplicate' {
     if (this.chain.isPrimary || !this.c.primaryId) return { code: 'not_primary' };
+    // Epoch fencing (view.ts): an old view's primary is refused; a newer view needs its certificate first.
+    const epoch = update.epoch ?? 0;
+    if (epoch < this.chain.epoch) return { code: 'stale_epoch' };
+    if (epoch > this.chain.epoch) return { code: 'view_unknown' };
     const opened = openUpdate(update, this.c.primaryId);
     if (!opened) return { code: 'forged_update' };
-    if (update.seq < this.c.seq) return { code: 'stale_update' };
-    if (update.seq === this.c.seq) return 'duplicate';
-    // A delta holds only what changed since its base: onto any other state it would make one the primary never had.
-    if (opened.base !== undefined && opened.base !== this.c.seq) return { code: 'base_mismatch' };
+    // Sequence numbers run on within a view; the first update of a new view follows whatever came before.
+    const sameView = (this.c.lastUpdate?.epoch ?? 0) === epoch && !this.c.rejoin;
+    if (sameView && update.seq < this.c.seq) return { code: 'stale_update' };
+    if (sameView && update.seq === this.c.seq) return 'duplicate';
+    // A delta holds only what changed since its base: onto any other state it would make one the primary
+    // never had. A new view (or a rejoin) starts from a full snapshot.
+    if (opened.base !== undefined && (!sameView || opened.base !== this.c.seq)) return { code: 'base_mismatch' };
     const held = <K extends Collection>(k: K, id: string) => recordsOf(this.host.state, k)[id];
     const settled = this.contradictedSettlement(opened);
     if (settled) return { code: 'channel_settled', settled };
@@ -67,7 +76,7 @@ export class BackupReplication {
     if (!body) return { code: 'entry_missing' }; // a patch of a record this member does not hold
     let broken;
     try {
-      broken = checkUpdate(this.host.state, body);
+      broken = checkUpdate(this.c.rejoin ? rejoinBaseline(this.host.state) : this.host.state, body);
     } catch {
       // A record without the fields of its kind (a patch that removed them): no rule can pass it.
       return { code: 'malformed_record' };
@@ -76,6 +85,7 @@ export class BackupReplication {
     for (const id of Object.keys(this.c.signed))
       if (body.channels[id]) (this.c.shownClosed ??= {})[id] = this.c.signed[id]!; // shown closed by what we signed
     this.adopt(body);
+    delete this.c.rejoin;
     this.c.lastUpdate = update;
     return 'applied';
   }
@@ -173,6 +183,19 @@ export class BackupReplication {
     this.host.sendNow(prev, msg);
   }
 
+  /** A new view (promotion.ts): acknowledgements are signed per epoch, so what came before no longer counts. */
+  newView(): void {
+    this.downstreamAck = 0;
+    this.downstreamSigs = [];
+    this.lastAckSent = 0;
+    this.durable = this.c.lastUpdate;
+  }
+
+  /** The latest durable update if it belongs to the current view: an older one would only be refused. */
+  private get current(): SignedUpdate | undefined {
+    return (this.durable?.epoch ?? 0) === this.chain.epoch ? this.durable : undefined;
+  }
+
   /** Its successor's acknowledgement (the caller checked it came from the successor): pass it on up. */
   onAck(msg: Extract<CommitteeMessage, { t: 'c_ack' }>): void {
     if (msg.seq < this.downstreamAck || !msg.sigs) return;
@@ -235,15 +258,16 @@ export class BackupReplication {
       this.host.sendNow(peerId, this.refusal(update.seq, admitted));
       return;
     }
+    // The tail of the replicating chain acknowledges; members standing by after it are sent updates too.
     const pass = (sealed: SignedUpdate | undefined) => {
       const next = this.chain.neighbour(1);
-      if (next) {
-        if (sealed) this.host.sendNow(next, { t: 'c_update', update: sealed });
-      } else this.downstreamAck = this.durable?.seq ?? 0;
+      if (next && sealed && (sealed.epoch ?? 0) === this.chain.epoch)
+        this.host.sendNow(next, { t: 'c_update', update: sealed });
+      if (this.isTail) this.downstreamAck = this.durable?.seq ?? 0;
       this.ackUpstream();
     };
     // A duplicate: the latest sealed update goes on, in case the successor missed it.
-    if (admitted === 'duplicate') return pass(this.durable);
+    if (admitted === 'duplicate') return pass(this.current);
     // A failed seal halts the enclave (Committer.onFatal): nothing is forwarded or acknowledged after it.
     this.sealed(update).then(
       () => pass(update),
@@ -253,15 +277,16 @@ export class BackupReplication {
 
   /** Acknowledges upstream what this member and everyone after it have sealed, and to the primary its own. */
   private ackUpstream(force = false): void {
-    const isTail = this.chain.index === this.c.members.length - 1;
-    const own = this.durable?.seq ?? 0;
+    const isTail = this.isTail;
+    if (this.chain.index >= this.chain.chainLength || !this.current) return; // standing by: nothing waits for it
+    const own = this.current.seq;
     const seq = Math.min(own, isTail ? own : this.downstreamAck);
     const prev = this.chain.neighbour(-1);
     if (!prev || !this.c.primaryId) return;
     if (prev !== this.c.primaryId) this.ackPrimary(own, force);
     if (seq <= this.lastAckSent && !force) return;
     if (!this.host.connected(prev)) return;
-    if (!isTail && this.downstreamSigs.length !== this.c.members.length - 1 - this.chain.index) return;
+    if (!isTail && this.downstreamSigs.length !== this.chain.chainLength - 1 - this.chain.index) return;
     this.lastAckSent = seq;
     const sigs = [this.ownSig(seq), ...(isTail ? [] : this.downstreamSigs)];
     this.host.sendNow(prev, { t: 'c_ack', seq, sigs });
@@ -277,14 +302,38 @@ export class BackupReplication {
 
   /** This member's signature that it holds update `seq` (made once: the tail's two acknowledgements share it). */
   private ownSig(seq: number): AckSig {
-    if (this.lastSig?.seq !== seq) this.lastSig = signAck(this.c.primaryId!, seq, this.host.identityKey());
+    const epoch = this.chain.epoch;
+    if (this.lastSig?.seq !== seq || this.lastSigEpoch !== epoch) {
+      this.lastSig = signAck(this.c.primaryId!, seq, this.host.identityKey(), epoch);
+      this.lastSigEpoch = epoch;
+    }
     return this.lastSig;
   }
 
   /** A session with another member is up: catch its successor up, or tell its predecessor where it is. */
+  private get isTail(): boolean {
+    return this.chain.index === this.chain.chainLength - 1;
+  }
+
   peerConnected(peerId: string): void {
-    if (peerId === this.chain.neighbour(1) && this.durable)
-      this.host.sendNow(peerId, { t: 'c_update', update: this.durable });
+    if (peerId === this.chain.neighbour(1) && this.current)
+      this.host.sendNow(peerId, { t: 'c_update', update: this.current });
     if (peerId === this.chain.neighbour(-1) || peerId === this.c.primaryId) this.ackUpstream(true);
   }
+}
+
+/**
+ * What a former primary checks its first update of a new view against: its own roster, keys and payout,
+ * but not its channels and deposits, whose latest changes it never had acknowledged (they never left it)
+ * and the new primary's state replaces. That update is still checked as a newcomer's would be.
+ */
+function rejoinBaseline(state: TreasuryState): TreasuryState {
+  const c = state.committee!;
+  return {
+    ...state,
+    nextDeposit: 0,
+    deposits: {},
+    channels: {},
+    committee: { ...c, lastUpdate: c.lastUpdate ?? { seq: 0, body: '', sig: '' } },
+  };
 }

@@ -8,6 +8,7 @@
  */
 import { bytesToHex } from '../../../enclave-sim/encoding.ts';
 import type { CommitteeMessage } from '../protocol/messages.ts';
+import { TreasuryError } from '../treasury/errors.ts';
 import { verifyAck, type AckSig } from './acks.ts';
 import { DeltaTracker } from './deltas.ts';
 import type { Membership } from './membership.ts';
@@ -22,7 +23,7 @@ export class PrimaryReplication {
   acked = 0;
   /** The highest sequence number each backup has signed as applied, by node id. */
   private readonly heldBy = new Map<string, number>();
-  private ackWaiters: Array<{ seq: number; resolve: () => void }> = [];
+  private ackWaiters: Array<{ seq: number; resolve: () => void; reject: (err: unknown) => void }> = [];
   /** The body of the update the seal under way will be replicated as. */
   private pendingUpdate?: ReplicaBody;
   /** Channels some member asked to sign a settlement for: they take no new payments. */
@@ -50,6 +51,21 @@ export class PrimaryReplication {
     this.settling.add(channelId);
   }
 
+  /**
+   * A new view: acknowledgements start again (they are signed per epoch). What waits for one of the old
+   * view's is never released: the new primary's state decides, and the peer resynchronises from it.
+   */
+  newView(): void {
+    this.acked = 0;
+    this.heldBy.clear();
+    this.lastIssued = undefined;
+    this.pendingUpdate = undefined;
+    this.deltas.wantFull(); // the new view's first update is a full snapshot
+    const err = new TreasuryError('not_primary', 'a newer committee view took over before this was acknowledged');
+    for (const w of this.ackWaiters) w.reject(err);
+    this.ackWaiters = [];
+  }
+
   /** Called while snapshotting: the update that the coming seal's state will be replicated as. */
   prepareUpdate(): void {
     if (!this.chain.isPrimary || this.c.members.length < 2) return;
@@ -72,7 +88,7 @@ export class PrimaryReplication {
     const next = this.chain.neighbour(1);
     if (next) this.host.sendNow(next, { t: 'c_update', update });
     if (update.seq <= this.acked) return Promise.resolve();
-    return new Promise((resolve) => this.ackWaiters.push({ seq: update.seq, resolve }));
+    return new Promise((resolve, reject) => this.ackWaiters.push({ seq: update.seq, resolve, reject }));
   }
 
   /**
@@ -80,7 +96,7 @@ export class PrimaryReplication {
    * any other backup's only its own. A signature counts only for the member whose key made it.
    */
   onAck(peerId: string, msg: Extract<CommitteeMessage, { t: 'c_ack' }>): void {
-    const backups = this.c.members.slice(1).map((m) => m.node_id);
+    const backups = this.chain.chainMembers.slice(1).map((m) => m.node_id);
     const sigs = msg.sigs;
     let claims: Array<[string, AckSig]>;
     if (peerId === this.chain.neighbour(1)) {
@@ -93,7 +109,7 @@ export class PrimaryReplication {
     }
     // A signature that would raise nothing is not checked again; one that fails voids the whole message.
     const raising = claims.filter(([id, s]) => s.seq > (this.heldBy.get(id) ?? 0));
-    if (raising.some(([id, s]) => !verifyAck(this.host.nodeId, id, s))) return;
+    if (raising.some(([id, s]) => !verifyAck(this.host.nodeId, id, s, this.chain.epoch))) return;
     for (const [id, s] of raising) this.heldBy.set(id, s.seq);
     const seq = Math.min(...backups.map((id) => this.heldBy.get(id) ?? 0));
     if (seq <= this.acked) return;

@@ -11,6 +11,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { reportDataFor, verifyQuote, type Quote } from '../../../enclave-sim/quote-verify.ts';
 import { hexToBytes, utf8ToBytes } from '../../../enclave-sim/encoding.ts';
 import { isPublicKey } from '../../crypto/secp256k1.ts';
+import type { ViewCert } from './view.ts';
 
 /** The nonce every member quote carries. */
 export const MEMBER_QUOTE_NONCE = sha256(utf8ToBytes('teechain-ts/committee-member-quote/v1'));
@@ -18,6 +19,8 @@ export const MEMBER_QUOTE_NONCE = sha256(utf8ToBytes('teechain-ts/committee-memb
 export interface RosterMember {
   node_id: string;
   quote: Quote;
+  /** host:port of the member's host, as a hint (not part of what is verified or kept). */
+  address?: string;
 }
 
 export interface RosterProof {
@@ -30,6 +33,8 @@ export interface PeerRoster {
   threshold: number;
   members: string[];
   proof: RosterMember[];
+  /** The peer committee's latest view this side adopted (view.ts); absent until its first view change. */
+  view?: ViewCert;
 }
 
 export interface RosterTrust {
@@ -47,15 +52,22 @@ export function checkMemberQuote(nodeId: string, quote: unknown, trust: RosterTr
 
 /**
  * Checks a roster proof announced by `peerId` and returns the checked copy, or throws with the reason.
- * members[0] must be the session peer, 2 ≤ threshold ≤ n ≤ 15, every quote genuine and over its member's
+ * members[0] must be the session peer (or `first`, the founding primary of a committee that changed view), 2 ≤ threshold ≤ n ≤ 15, every quote genuine and over its member's
  * id, ids and platform ids pairwise distinct.
  */
-export function verifyRoster(proof: RosterProof, peerId: string, trust: RosterTrust): PeerRoster {
+export function verifyRoster(
+  proof: RosterProof,
+  peerId: string,
+  trust: RosterTrust,
+  first: string = peerId,
+): PeerRoster {
   const n = proof.members.length;
   if (n < 2 || n > 15) throw new Error(`a roster has 2 to 15 members, not ${n}`);
   if (!Number.isInteger(proof.threshold) || proof.threshold < 2 || proof.threshold > n)
     throw new Error(`threshold ${proof.threshold} is not in 2..${n}`);
-  if (proof.members[0]!.node_id !== peerId) throw new Error('the first member is not the session peer');
+  // `first` differs from the session peer only for a committee whose view changed (the caller checked that).
+  if (proof.members[0]!.node_id !== first) throw new Error('the first member is not the session peer');
+  if (!proof.members.some((m) => m.node_id === peerId)) throw new Error('the session peer is not a member');
   const ids = new Set<string>();
   const platforms = new Set<string>();
   for (const m of proof.members) {

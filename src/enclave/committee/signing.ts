@@ -95,7 +95,16 @@ export class ThresholdSigning {
       await this.requests
         .ask(
           others,
-          { t: 'c_sign', req: 0, kind, id, fee_rate: feeRate, txid: planned.plan.txid, ...(update ? { update } : {}) },
+          {
+            t: 'c_sign',
+            req: 0,
+            kind,
+            id,
+            fee_rate: feeRate,
+            txid: planned.plan.txid,
+            epoch: this.chain.epoch,
+            ...(update ? { update } : {}),
+          },
           others.length,
           (msg, from) => {
             if (msg.t === 'c_error') {
@@ -153,7 +162,8 @@ export class ThresholdSigning {
   ownPart(planned: Planned): Contribution {
     const sigs: Contribution['sigs'] = [];
     const shares: Contribution['shares'] = [];
-    const me = this.chain.index;
+    // Peers split their keys in the roster proof's order, which a view change does not reorder.
+    const me = this.chain.shareIndex;
     for (const [i, input] of planned.inputs.entries()) {
       if (input.kind === 'other') continue;
       if (input.kind === 'own') {
@@ -178,6 +188,8 @@ export class ThresholdSigning {
     const refuse = (code: TreasuryErrorCode, message: string) =>
       this.host.sendNow(peerId, { t: 'c_error', req: msg.req, code, message });
     if (!this.c.members.some((m) => m.node_id === peerId)) return;
+    if ((msg.epoch ?? 0) < this.chain.epoch)
+      return refuse('stale_epoch', 'the request comes from an older committee view');
     // Whatever the txid, a member is settling the channel: the primary pays no more on it.
     if (this.chain.isPrimary && msg.kind === 'settle') this.primary.settlingSeen(msg.id);
     if (msg.update && !this.chain.isPrimary) {

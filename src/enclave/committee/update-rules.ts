@@ -21,6 +21,7 @@ import { buildDepositScript, payoutScriptFor } from '../treasury/transactions.ts
 import { checkMultihop, type MultihopRuleCode } from './multihop-rules.ts';
 import { recordsOf } from './replicated.ts';
 import type { ReplicaBody } from './update.ts';
+import { checkCert } from './view.ts';
 
 export type UpdateRuleCode =
   | MultihopRuleCode
@@ -182,7 +183,7 @@ function checkChannels(replica: TreasuryState, body: ReplicaBody): RuleRefusal |
   for (const [id, ch] of channelsToCheck(replica, body)) {
     const old: Channel | undefined = replica.channels[id];
     if (old?.status === 'closed') continue; // closed here (signed or seen on chain): the replica keeps its own copy
-    if (ch.id !== id || (old && (ch.peerId !== old.peerId || ch.initiator !== old.initiator)))
+    if (ch.id !== id || (old && (ch.initiator !== old.initiator || !peerKeptOrRebound(old, ch))))
       return no('channel_changed', `channel ${id}: its id, peer or initiator changed`);
     if (ch.myPayout !== payout)
       return no('payout_changed', `channel ${id} does not pay our side to the committee's payout address`);
@@ -235,4 +236,23 @@ function peerSigned(ch: Channel, old: Channel | undefined): boolean {
   if (!p || typeof p.total !== 'bigint' || p.total < ch.received) return false;
   if (old?.peerPaid && old.peerPaid.total === p.total && old.peerPaid.sig === p.sig) return true;
   return verifyPaid(ch.peerId, ch.id, p.total, p.sig);
+}
+
+/**
+ * The channel's peer is the same, or a committee peer's new primary proven by a view certificate of the
+ * roster this member stored (peer-views.ts): a primary cannot hand the channel to anyone else.
+ */
+function peerKeptOrRebound(old: Channel, ch: Channel): boolean {
+  const before = old.peerRoster;
+  const after = ch.peerRoster;
+  const sameView = JSON.stringify(before?.view ?? null) === JSON.stringify(after?.view ?? null);
+  if (ch.peerId === old.peerId && sameView) return true;
+  if (!before || !after?.view) return false;
+  if (after.threshold !== before.threshold || after.members.join() !== before.members.join()) return false;
+  try {
+    const cert = checkCert(after.view, before, before.members[0]!, before.view?.epoch ?? 0);
+    return cert.members[0] === ch.peerId;
+  } catch {
+    return false;
+  }
 }

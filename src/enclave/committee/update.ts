@@ -18,6 +18,8 @@ import { forMembers, recordsOf, REPLICATED, type Collection, type RecordOf, type
 
 export interface SignedUpdate {
   seq: number;
+  /** The view it was issued in (view.ts): signed with it, so that no member takes it into another epoch. */
+  epoch?: number;
   /** JSON of `ReplicaBody`, signed as these exact bytes. */
   body: string;
   sig: string;
@@ -47,8 +49,8 @@ export interface ReplicaBody extends Records {
   quotes?: CommitteeState['quotes'];
 }
 
-function preimage(seq: number, body: string): Uint8Array {
-  return new TextEncoder().encode(`teechain-committee-update\0${seq}\0${body}`);
+function preimage(epoch: number, seq: number, body: string): Uint8Array {
+  return new TextEncoder().encode(`teechain-committee-update\0${epoch}\0${seq}\0${body}`);
 }
 
 export const bigintAware = (_k: string, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v);
@@ -84,16 +86,19 @@ export function replicaOf(state: TreasuryState, seq: number): ReplicaBody {
 
 export function signUpdate(body: ReplicaBody, identityKey: string): SignedUpdate {
   const json = JSON.stringify(body, bigintAware);
+  const epoch = body.epoch ?? 0;
   return {
     seq: body.seq,
+    epoch,
     body: json,
-    sig: bytesToHex(signDigest(sha256(preimage(body.seq, json)), hexToBytes(identityKey))),
+    sig: bytesToHex(signDigest(sha256(preimage(epoch, body.seq, json)), hexToBytes(identityKey))),
   };
 }
 
 /** The body of an update signed by `primaryId`, or null if the signature or the shape is wrong. */
 export function openUpdate(u: SignedUpdate, primaryId: string): ReplicaBody | null {
-  if (!verifyMessageSha256(hexToBytes(u.sig), preimage(u.seq, u.body), hexToBytes(primaryId))) return null;
+  const epoch = u.epoch ?? 0;
+  if (!verifyMessageSha256(hexToBytes(u.sig), preimage(epoch, u.seq, u.body), hexToBytes(primaryId))) return null;
   let body: ReplicaBody;
   try {
     body = JSON.parse(u.body, (_k, v) =>
@@ -102,7 +107,8 @@ export function openUpdate(u: SignedUpdate, primaryId: string): ReplicaBody | nu
   } catch {
     return null;
   }
-  if (body.seq !== u.seq || !Array.isArray(body.members) || body.members[0]?.node_id !== primaryId) return null;
+  if (body.seq !== u.seq || (body.epoch ?? 0) !== epoch) return null;
+  if (!Array.isArray(body.members) || body.members[0]?.node_id !== primaryId) return null;
   if (body.base !== undefined && (!Number.isSafeInteger(body.base) || body.base < 0 || body.base >= body.seq))
     return null;
   for (const k of REPLICATED) {

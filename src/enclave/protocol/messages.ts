@@ -58,6 +58,22 @@ export const DepositGrant = Type.Object(
 );
 export type DepositGrant = Static<typeof DepositGrant>;
 
+const MemberId = Type.String({ pattern: '^[0-9a-f]{66}$' });
+const Epoch = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+/** A committee view and the votes that made it (src/enclave/committee/view.ts). */
+export const ViewCertSchema = Type.Object(
+  {
+    treasury_id: MemberId,
+    epoch: Epoch,
+    members: Type.Array(MemberId, { minItems: 2, maxItems: 15 }),
+    chain: Type.Integer({ minimum: 1, maximum: 15 }),
+    votes: Type.Array(Type.Object({ node_id: MemberId, sig: PeerSig }, { additionalProperties: false }), {
+      maxItems: 15,
+    }),
+  },
+  { additionalProperties: false },
+);
+
 export const ChannelMessage = Type.Union([
   /**
    * `sig`: the sender's signature of its payout (src/enclave/protocol/peer-sigs.ts); `want_sigs`: the sender is a
@@ -137,7 +153,12 @@ export const ChannelMessage = Type.Union([
       threshold: Type.Integer({ minimum: 0, maximum: 15 }),
       members: Type.Array(
         Type.Object(
-          { node_id: Type.String({ pattern: '^[0-9a-f]{66}$' }), quote: QuoteSchema },
+          {
+            node_id: Type.String({ pattern: '^[0-9a-f]{66}$' }),
+            quote: QuoteSchema,
+            /** Where the member's host listens: a hint for the peer's host, which attestation then checks. */
+            address: Type.Optional(Type.String({ maxLength: 128 })),
+          },
           { additionalProperties: false },
         ),
         { maxItems: 15 },
@@ -145,6 +166,8 @@ export const ChannelMessage = Type.Union([
     },
     { additionalProperties: false },
   ),
+  /** A committee peer's new primary shows the view that made it primary, before it resynchronises the channels. */
+  Type.Object({ t: Type.Literal('view'), cert: ViewCertSchema }, { additionalProperties: false }),
   /** Sent after every handshake: each side's cumulative totals, so lost messages are made good. */
   Type.Object(
     {
@@ -246,6 +269,7 @@ const Code = Type.String({ maxLength: 64 });
 export const SignedUpdateSchema = Type.Object(
   {
     seq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+    epoch: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
     body: Type.String({ maxLength: 8_000_000 }),
     sig: Type.String({ pattern: '^[0-9a-f]{128}$' }),
   },
@@ -263,6 +287,20 @@ export const CommitteeMessage = Type.Union([
     },
     { additionalProperties: false },
   ),
+  /** The view change (src/enclave/committee/promotion.ts): heartbeat, proposal, vote, certificate. */
+  Type.Object({ t: Type.Literal('c_beat'), epoch: Epoch }, { additionalProperties: false }),
+  Type.Object(
+    {
+      t: Type.Literal('c_propose'),
+      epoch: Epoch,
+      members: Type.Array(MemberId, { minItems: 2, maxItems: 15 }),
+      chain: Type.Integer({ minimum: 1, maximum: 15 }),
+      seq: Req,
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object({ t: Type.Literal('c_vote'), epoch: Epoch, seq: Req, sig: PeerSig }, { additionalProperties: false }),
+  Type.Object({ t: Type.Literal('c_view'), cert: ViewCertSchema }, { additionalProperties: false }),
   /** The primary's answer to a join it refused (nothing changed on its side). */
   Type.Object({ t: Type.Literal('c_join_refused'), code: Code }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('c_update'), update: SignedUpdateSchema }, { additionalProperties: false }),
@@ -329,6 +367,8 @@ export const CommitteeMessage = Type.Union([
       id: Type.String({ maxLength: 64 }),
       fee_rate: Type.Integer({ minimum: 1, maximum: 1000 }),
       txid: Hex32,
+      /** The requester's view: a member in a newer one refuses (stale_epoch). */
+      epoch: Type.Optional(Epoch),
       update: Type.Optional(SignedUpdateSchema),
     },
     { additionalProperties: false },

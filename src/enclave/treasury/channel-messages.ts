@@ -36,7 +36,11 @@ function minBig(a: bigint, b: bigint): bigint {
 }
 
 /** A channel message from `peerId` (committee and multi-hop messages go to their engines first: Treasury.apply). */
-export async function handleChannelMessage(t: TreasuryCore, peerId: string, msg: ChannelMessage): Promise<void> {
+export async function handleChannelMessage(
+  t: TreasuryCore,
+  peerId: string,
+  msg: Exclude<ChannelMessage, { t: 'view' }>,
+): Promise<void> {
   if (msg.t === 'sync') {
     for (const s of msg.channels) applySync(t, peerId, s);
     return;

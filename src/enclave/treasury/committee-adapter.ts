@@ -6,6 +6,7 @@
  */
 import { hexToBytes } from '../../../enclave-sim/encoding.ts';
 import type { CommitteeHost, Planned, SignedSettlement, SignKind } from '../committee/coordinator.ts';
+import type { ViewCert } from '../committee/view.ts';
 import type { CommitteeMessage } from '../protocol/messages.ts';
 import { heldBy, rewindTo } from './channel.ts';
 import { paidSig, settledMessage } from './channel-wire.ts';
@@ -14,6 +15,7 @@ import { TreasuryError } from './errors.ts';
 import { planTau } from './multihop/committee-tau.ts';
 import { asSpendable, getChannel, getDeposit, notFree } from './lookups.ts';
 import type { Outgoing, TreasuryEvent } from './ports.ts';
+import { announceView } from './peer-views.ts';
 import { closeChannel } from './settlement.ts';
 import { localBalance, remoteBalance, type Channel, type CommitteeMember } from './state.ts';
 import { payoutScriptFor, planRelease, planSettlement } from './transactions.ts';
@@ -39,7 +41,9 @@ export function committeeHost(t: TreasuryCore): CommitteeHost {
     joinRefused: (code: string) => t.ports.emit({ type: 'committee_join_refused', code }),
     attest: (nonce: Uint8Array) => t.attest(nonce),
     rosterComplete: () => sendRosters(t),
+    viewChanged: (cert: ViewCert) => viewChanged(t, cert),
     timeoutMs: t.ports.replyTimeoutMs ?? 10_000,
+    promotionTimeoutMs: t.ports.promotionTimeoutMs ?? 0,
   };
 }
 
@@ -260,5 +264,20 @@ function sendRosters(t: TreasuryCore): void {
   for (const ch of Object.values(t.state.channels)) {
     if (ch.status !== 'closed') t.outbox.push({ peerId: ch.peerId, msg: { t: 'roster', ch: ch.id, ...proof } });
   }
+  void t.committer.commit().catch(() => undefined);
+}
+
+/** This member adopted a view: the host hears of it; a new primary shows it to its channel peers and resyncs. */
+function viewChanged(t: TreasuryCore, cert: ViewCert): void {
+  const c = t.state.committee!;
+  const index = c.members.findIndex((m) => m.node_id === t.nodeId);
+  t.ports.emit({ type: 'committee_view', epoch: cert.epoch, primary: cert.members[0]!, members: c.members, index });
+  if (c.role !== 'primary') {
+    // A former primary's channel peers must find the new one: their hosts dial the other members when this drops.
+    for (const ch of Object.values(t.state.channels))
+      if (!c.members.some((m) => m.node_id === ch.peerId)) t.sessions.drop(ch.peerId, 'no longer the primary');
+    return;
+  }
+  announceView(t);
   void t.committer.commit().catch(() => undefined);
 }

@@ -23,7 +23,8 @@ export interface CommitterDeps<M> {
   /**
    * Called right after each seal; its messages are delivered only when the promise resolves (a committee
    * primary: when the chain's tail has sealed the same update). Seals go on meanwhile (pipelining);
-   * deliveries keep their order.
+   * deliveries keep their order. A rejection means the seal will never be acknowledged: its messages are
+   * dropped and its waiters get the error.
    */
   replicate?(): Promise<void>;
 }
@@ -82,12 +83,18 @@ export class Committer<M> {
         continue;
       }
       const replicated = this.deps.replicate();
+      // A replication that fails (a newer view took over first) drops the seal's messages for good.
       this.delivered = this.delivered
         .then(() => replicated)
-        .then(() => {
-          this.deps.deliver(outbox);
-          for (const w of remote) w.resolve();
-        });
+        .then(
+          () => {
+            this.deps.deliver(outbox);
+            for (const w of remote) w.resolve();
+          },
+          (err: unknown) => {
+            for (const w of remote) w.reject(err);
+          },
+        );
     }
     this.running = false;
   }

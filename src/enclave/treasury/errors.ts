@@ -35,6 +35,8 @@ export const TREASURY_ERRORS = {
   base_mismatch: 'the replication update is a delta from a state this member does not hold',
   state_mismatch: "the transaction does not match this member's replicated state",
   already_signed: 'this member already signed a different transaction for it',
+  stale_epoch: 'the message comes from an older committee view than this member is in',
+  view_unknown: 'the message comes from a newer committee view whose certificate this member has not seen',
   channel_settled: 'this member signed a settlement of the channel: it refuses updates that move it',
   channel_settling: 'committee members are settling the channel: it takes no more payments',
   join_token_required: 'joining a committee needs one of the join tokens its primary issued',

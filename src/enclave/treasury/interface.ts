@@ -104,7 +104,19 @@ export const TreasuryEventSchema = Type.Union([
     members: Type.Array(Type.Object({ node_id: Type.String(), address: Type.String() })),
     index: Type.Integer(),
   }),
+  Type.Object({
+    type: Type.Literal('committee_view'),
+    epoch: Type.Integer(),
+    primary: Type.String(),
+    members: Type.Array(Type.Object({ node_id: Type.String(), address: Type.String() })),
+    index: Type.Integer(),
+  }),
   Type.Object({ type: Type.Literal('committee_join_refused'), code: Type.String() }),
+  Type.Object({
+    type: Type.Literal('peer_roster'),
+    peer_id: Type.String(),
+    members: Type.Array(Type.Object({ node_id: Type.String(), address: Type.String() }), { maxItems: 15 }),
+  }),
   /**
    * One of the enclave's own one-way ocalls failed before leaving it (arguments its schema refuses: a bug in
    * the enclave program); `failures` counts that ocall's failures so far. Sent by program.ts, not the treasury.
@@ -174,6 +186,8 @@ export const TreasuryInterface = defineInterface({
               Type.Object({ role: Type.Literal('backup') }, { additionalProperties: false }),
             ]),
           ),
+          /** A committee backup suspects a primary it has not heard from for this long (0: never); at every launch. */
+          promotion_timeout_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
         },
         { additionalProperties: false },
       ),

@@ -45,6 +45,7 @@ export class PeerRosters {
         { threshold: ch.peerRoster!.threshold, members: ch.peerRoster!.proof },
         ch.peerId,
         this.deps.state.config,
+        ch.peerRoster!.members[0],
       );
     } catch (err) {
       throw new TreasuryError('roster_unknown', `the peer's roster does not verify: ${(err as Error).message}`);
@@ -57,11 +58,21 @@ export class PeerRosters {
     );
   }
 
+  /** A channel was rebound to `peerId`, a committee's new primary (peer-views.ts): its roster is that committee's. */
+  rebound(peerId: string, roster: PeerRoster | undefined): void {
+    if (!roster) return;
+    this.rosters.set(peerId, roster);
+    this.refused.delete(peerId);
+  }
+
   /** A peer announced its committee roster: verified, it decides where our keys go; refused, none go. */
   async apply(peerId: string, msg: Extract<ChannelMessage, { t: 'roster' }>): Promise<void> {
     let roster: PeerRoster;
+    // A channel already rebound to this peer by a view change (peer-views.ts) keeps its founding primary first.
+    const bound = this.deps.state.channels[msg.ch];
+    const first = bound?.peerId === peerId && bound.peerRoster?.view ? bound.peerRoster.members[0] : peerId;
     try {
-      roster = verifyRoster({ threshold: msg.threshold, members: msg.members }, peerId, this.deps.state.config);
+      roster = verifyRoster({ threshold: msg.threshold, members: msg.members }, peerId, this.deps.state.config, first);
     } catch (err) {
       const reason = (err as Error).message;
       this.refused.set(peerId, reason);
@@ -70,6 +81,12 @@ export class PeerRosters {
     }
     this.refused.delete(peerId);
     this.rosters.set(peerId, roster);
+    // Where the other members listen, for the host to dial if this peer goes away (a view change may follow).
+    this.deps.emit({
+      type: 'peer_roster',
+      peer_id: peerId,
+      members: msg.members.map((m) => ({ node_id: m.node_id, address: m.address ?? '' })),
+    });
     const ch = this.deps.state.channels[msg.ch];
     if (ch && ch.peerId === peerId && ch.status !== 'closed' && !ch.peerRoster) {
       ch.peerRoster = roster;

@@ -26,8 +26,12 @@ export type TreasuryEvent =
   | { type: 'channel_settled'; channel_id: string; txid: string; by: 'local' | 'remote'; paid_total?: string }
   | { type: 'settlement_paid'; channel_id: string; txid: string; paid_total: string }
   | { type: 'committee_roster'; members: CommitteeMember[]; index: number }
+  /** This member adopted a new committee view (src/enclave/committee/promotion.ts). */
+  | { type: 'committee_view'; epoch: number; primary: string; members: CommitteeMember[]; index: number }
   | { type: 'committee_join_refused'; code: string }
-  | { type: 'roster_refused'; peer_id: string; channel_id: string; reason: string };
+  | { type: 'roster_refused'; peer_id: string; channel_id: string; reason: string }
+  /** A channel peer's verified committee roster, with its members' addresses (hints for the host's dialling). */
+  | { type: 'peer_roster'; peer_id: string; members: Array<{ node_id: string; address: string }> };
 
 /** How a new treasury is replicated: alone (absent), as a committee's primary, or as a backup. */
 export type CommitteeConfig =
@@ -48,6 +52,8 @@ export interface TreasuryPorts {
   replyTimeoutMs?: number;
   /** Milliseconds a multi-hop payer waits for its path to lock and sign before aborting (default 5 s). */
   multihopTimeoutMs?: number;
+  /** A committee backup suspects a primary it has not heard from for this long (absent or 0: never). */
+  promotionTimeoutMs?: number;
 }
 
 export interface PayRequest {

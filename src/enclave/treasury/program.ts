@@ -34,8 +34,9 @@ function notify(ctx: Ctx, name: 'net_send' | 'net_close' | 'event', sent: Promis
   });
 }
 
-function ports(ctx: Ctx): TreasuryPorts {
+function ports(ctx: Ctx, promotionTimeoutMs?: number): TreasuryPorts {
   return {
+    ...(promotionTimeoutMs !== undefined ? { promotionTimeoutMs } : {}),
     seal: (bytes, protect) => ctx.sealState(bytes, { protect }),
     send: (conn, frames) => notify(ctx, 'net_send', ctx.ocall('net_send', { conn, frames })),
     close: (conn, reason) => notify(ctx, 'net_close', ctx.ocall('net_close', { conn, reason })),
@@ -91,7 +92,7 @@ serveEnclave(TreasuryInterface, {
     } catch (err) {
       throw asEnclaveError(err);
     }
-    const t = new Treasury(state, ports(ctx));
+    const t = new Treasury(state, ports(ctx, args.promotion_timeout_ms));
     if (!restored) {
       try {
         t.setPayoutAddress(args.payout_address);

@@ -99,6 +99,13 @@ export class PeerSessions {
       throw new TreasuryError('peer_not_connected', `peer ${peerId.slice(0, 16)}… is not connected`);
   }
 
+  /** Ends the session with `peerId`, if any (its host may then dial someone else: peer-views.ts). */
+  drop(peerId: string, reason: string): void {
+    const conn = this.peerConn.get(peerId);
+    const c = conn ? this.conns.get(conn) : undefined;
+    if (c) this.teardown(c, reason);
+  }
+
   /** Sends one message now, outside the group commit (no-op without a session). */
   sendNow(peerId: string, msg: SessionMessage): void {
     const conn = this.peerConn.get(peerId);

@@ -6,6 +6,7 @@
  */
 import type { Quote } from '../../../enclave-sim/quote.ts';
 import type { PeerRoster } from '../committee/roster.ts';
+import type { ViewCert, ViewSpec } from '../committee/view.ts';
 import { recordFromSealed, type FlatMhRecord, type MhPayment } from './multihop/records.ts';
 
 export type { MhHop, MhPayment, MhPhase } from './multihop/records.ts';
@@ -140,6 +141,17 @@ export interface CommitteeState {
   treasuryId?: string;
   /** The view number: 0 at formation, one more at every view change (promotion, members changed). Absent means 0. */
   epoch?: number;
+  /** The certificate of the current view (absent in epoch 0): shown to members and channel peers that are behind. */
+  view?: ViewCert;
+  /** The last view this member voted for (sealed before the vote left): it never votes twice in one epoch. */
+  vote?: ViewSpec;
+  /**
+   * The roster order of formation, fixed across view changes: peers split handed-over keys for the roster
+   * proof in this order, so share i stays member i's whoever is primary. Absent means `members`.
+   */
+  shareOrder?: string[];
+  /** A former primary that adopted a newer view: its next update may undo what it never had acknowledged. */
+  rejoin?: boolean;
   /** Primary: sequence number of the last update issued. Backup: of the last update applied. */
   seq: number;
   /** Backup: its own key of each committee deposit, by deposit id (the primary keeps its own in `privkeys`). */
@@ -147,9 +159,9 @@ export interface CommitteeState {
   /** Settlements and releases this member has signed (channel or deposit id → txid): it never signs another. */
   signed: Record<string, string>;
   /** Backup: the latest update applied, forwarded down the chain and attached to signing requests. */
-  lastUpdate?: { seq: number; body: string; sig: string };
   /** Backup: channels it signed a settlement of that an adopted update showed closed by that txid (so a delta may leave them out). */
   shownClosed?: Record<string, string>;
+  lastUpdate?: { seq: number; epoch?: number; body: string; sig: string };
   /** Backup: settlements that members after it reported signing (relayed refusals): an update may close a channel at those totals. */
   reported?: Record<string, { txid: string; sent: bigint; received: bigint }>;
   /** Primary: SHA-256 of each one-time join token → the member it admitted, null while unused (join-tokens.ts). */

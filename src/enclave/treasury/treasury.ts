@@ -40,6 +40,7 @@ import { MultiHop } from './multihop.ts';
 import { multihopHost, payMultihop, setFees } from './multihop-adapter.ts';
 import { Outbox } from './outbox.ts';
 import { PeerRosters } from './peer-rosters.ts';
+import { announceView, applyPeerView } from './peer-views.ts';
 import type { CommitteeConfig, Outgoing, PayRequest, PayResult, TreasuryEvent, TreasuryPorts } from './ports.ts';
 import { PeerReplies } from './replies.ts';
 import { PeerSessions } from './sessions.ts';
@@ -89,7 +90,8 @@ export class Treasury {
     });
     this.creditBase = CreditOnlyCheck.from(state);
     if (state.committee) this.committee = new CommitteeCoordinator(committeeHost(core));
-    const replicates = state.committee?.role === 'primary';
+    // Every member may become primary (a view change), so every member's seals go through replicate().
+    const replicates = state.committee !== undefined;
     this.committer = new Committer<Outgoing | TreasuryEvent>({
       snapshot: () => this.snapshot(),
       seal: (bytes, protect) => this.ports.seal(bytes, protect),
@@ -341,6 +343,7 @@ export class Treasury {
 
   /** A session is up: re-send what the peer may have missed, then let the committee catch up with it. */
   private established(peerId: string): void {
+    announceView(this.core, peerId);
     resync(this.core, peerId);
     this.committee?.peerConnected(peerId);
   }
@@ -356,7 +359,11 @@ export class Treasury {
       await this.multihop.handle(peerId, msg as MultiHopMessage);
       return;
     }
-    await handleChannelMessage(this.core, peerId, msg as ChannelMessage);
+    if (msg.t === 'view') {
+      await applyPeerView(this.core, peerId, msg.cert);
+      return;
+    }
+    await handleChannelMessage(this.core, peerId, msg as Exclude<ChannelMessage, { t: 'view' }>);
   }
 
   /** Sends one message now, outside the group commit: committee messages are sent after their own seals. */

@@ -1,0 +1,274 @@
+/**
+ * The view change (docs/protocol/committees.md, "View change"): failure detection, voting and adopting a
+ * new view, so that a backup takes over when its primary is gone and the committee goes on paying.
+ *
+ * Detection: the primary sends every member a heartbeat (c_beat) at least once a second; a backup that has
+ * heard nothing from its primary for the promotion timeout suspects it. Timing decides only when a view
+ * change is tried, never whether one is safe: that rests on the votes.
+ * Agreement: the first backup in chain order that it can reach proposes the next epoch's view (itself
+ * first, the old primary at the tail: view.ts). A member votes at most once per epoch (the vote is sealed
+ * before it leaves), only while it suspects the primary too, and hands the candidate its newer update
+ * first; the candidate counts only votes from members no newer than itself. q votes make the certificate;
+ * the winner seals it, becomes primary and sends it to every member ahead of its first update.
+ * Fencing: a member adopts a newer view only with a certificate that verifies against its own roster,
+ * and from then on refuses updates, acknowledgements and signing requests of older epochs.
+ */
+import type { CommitteeMessage } from '../protocol/messages.ts';
+import type { Membership } from './membership.ts';
+import type { CommitteeHost } from './ports.ts';
+import type { BackupReplication } from './replication-backup.ts';
+import type { PrimaryReplication } from './replication-primary.ts';
+import {
+  checkCert,
+  checkViewSpec,
+  isPromotionOf,
+  proposedView,
+  quorum,
+  signVote,
+  voteValid,
+  type ViewCert,
+  type ViewSpec,
+} from './view.ts';
+
+/** A proposal this member made: its votes so far (with each voter's sequence number) until the deadline. */
+interface Round {
+  view: ViewSpec;
+  votes: Map<string, { sig: string; seq: number }>;
+  deadline: number;
+}
+
+export class Promotion {
+  private lastHeard = Date.now();
+  private lastBeat = 0;
+  private round?: Round;
+  private adopting = false;
+  /** A proposal that came before this member suspected the primary itself: voted on if it does in time. */
+  private deferred?: { peerId: string; msg: Extract<CommitteeMessage, { t: 'c_propose' }>; until: number };
+  private readonly timer?: ReturnType<typeof setInterval>;
+
+  constructor(
+    private readonly host: CommitteeHost,
+    private readonly chain: Membership,
+    private readonly primary: PrimaryReplication,
+    private readonly backup: BackupReplication,
+  ) {
+    const timeout = host.promotionTimeoutMs;
+    if (timeout > 0) {
+      this.timer = setInterval(() => this.tick(), Math.max(10, Math.min(250, Math.floor(timeout / 5))));
+      this.timer.unref?.();
+    }
+  }
+
+  private get c() {
+    return this.chain.c;
+  }
+
+  private get timeout(): number {
+    return this.host.promotionTimeoutMs;
+  }
+
+  /** At least once a second, and often enough that a short test timeout is not mistaken for silence. */
+  private get beatMs(): number {
+    return Math.max(10, Math.min(1000, Math.floor(this.timeout / 3)));
+  }
+
+  private ids(): string[] {
+    return this.c.members.map((m) => m.node_id);
+  }
+
+  /** Stops the timers (a treasury that is shut down). */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Any message from the current primary shows it is alive. */
+  heard(peerId: string): void {
+    if (peerId === this.c.primaryId) this.lastHeard = Date.now();
+  }
+
+  /** Whether this backup has heard nothing from its primary for the promotion timeout. */
+  suspects(): boolean {
+    return !this.chain.isPrimary && this.timeout > 0 && Date.now() - this.lastHeard >= this.timeout;
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    if (this.chain.isPrimary) {
+      if (now - this.lastBeat >= this.beatMs && this.chain.known) this.beat(now);
+      return;
+    }
+    if (!this.chain.known || !this.c.primaryId || this.adopting) return;
+    const d = this.deferred;
+    if (d && (now > d.until || this.suspects())) {
+      this.deferred = undefined;
+      if (now <= d.until) void this.onPropose(d.peerId, d.msg).catch(() => undefined);
+    }
+    if (this.round && now < this.round.deadline) return;
+    this.round = undefined;
+    if (this.suspects() && this.firstReachable()) void this.propose().catch(() => undefined);
+  }
+
+  private beat(now: number): void {
+    this.lastBeat = now;
+    for (const id of this.ids())
+      if (id !== this.host.nodeId) this.host.sendNow(id, { t: 'c_beat', epoch: this.chain.epoch });
+  }
+
+  /** No backup before this one in chain order is reachable: this one is the candidate. */
+  private firstReachable(): boolean {
+    const i = this.chain.index;
+    return (
+      i >= 1 &&
+      this.ids()
+        .slice(1, i)
+        .every((id) => !this.host.connected(id))
+    );
+  }
+
+  /** Proposes the next epoch's view with this member first, and votes for it (sealed) before asking anyone. */
+  async propose(): Promise<void> {
+    const c = this.c;
+    const ids = this.ids();
+    const epoch = Math.max(this.chain.epoch, c.vote?.epoch ?? 0) + 1;
+    const me = this.host.nodeId;
+    const view = proposedView(this.chain.treasuryId, epoch, ids, me, (id) => this.host.connected(id));
+    if (view.chain < quorum(ids.length, c.threshold)) return; // too few members reachable to win
+    c.vote = view;
+    await this.host.commitLocal();
+    const seq = c.seq;
+    this.round = {
+      view,
+      votes: new Map([[me, { sig: signVote(view, this.host.identityKey()), seq }]]),
+      deadline: Date.now() + this.timeout,
+    };
+    for (const id of view.members.slice(1, -1))
+      this.host.sendNow(id, { t: 'c_propose', epoch, members: view.members, chain: view.chain, seq });
+  }
+
+  /** Another backup proposes a view: voted for once per epoch, only while this member suspects the primary too. */
+  async onPropose(peerId: string, msg: Extract<CommitteeMessage, { t: 'c_propose' }>): Promise<void> {
+    const c = this.c;
+    if (this.chain.isPrimary || !this.chain.known || peerId === c.primaryId) return;
+    const ids = this.ids();
+    if (!ids.includes(peerId)) return;
+    // A proposer that would replace a primary this member no longer has is behind: it learns the current view.
+    if (c.view && msg.members[msg.members.length - 1] !== c.primaryId) {
+      this.host.sendNow(peerId, { t: 'c_view', cert: c.view });
+      return;
+    }
+    if (!this.suspects()) {
+      // Heartbeats reach members at different times: one that hears the primary a little longer waits a little.
+      this.deferred = { peerId, msg, until: Date.now() + this.timeout };
+      return;
+    }
+    let view: ViewSpec;
+    try {
+      view = checkViewSpec(
+        { treasury_id: this.chain.treasuryId, epoch: msg.epoch, members: msg.members, chain: msg.chain },
+        { members: ids, threshold: c.threshold },
+        this.chain.treasuryId,
+        Math.max(this.chain.epoch, c.vote?.epoch ?? 0),
+      );
+    } catch {
+      return;
+    }
+    if (!isPromotionOf(view, ids, peerId)) return;
+    // Recorded before any await: a second proposal of this epoch, even one arriving meanwhile, gets no vote.
+    c.vote = view;
+    // A candidate behind this member gets its newer update first (the session keeps the order).
+    const latest = c.lastUpdate;
+    if (latest && c.seq > msg.seq && (latest.epoch ?? 0) === this.chain.epoch)
+      this.host.sendNow(peerId, { t: 'c_update', update: latest });
+    await this.host.commitLocal();
+    this.host.sendNow(peerId, {
+      t: 'c_vote',
+      epoch: view.epoch,
+      seq: c.seq,
+      sig: signVote(view, this.host.identityKey()),
+    });
+  }
+
+  /** A vote for this member's proposal: counted if it verifies and the voter is no newer than this member. */
+  async onVote(peerId: string, msg: Extract<CommitteeMessage, { t: 'c_vote' }>): Promise<void> {
+    const r = this.round;
+    if (!r || msg.epoch !== r.view.epoch || Date.now() > r.deadline) return;
+    if (!r.view.members.includes(peerId) || !voteValid(r.view, peerId, msg.sig)) return;
+    r.votes.set(peerId, { sig: msg.sig, seq: msg.seq });
+    const counted = [...r.votes].filter(([, v]) => v.seq <= this.c.seq);
+    if (counted.length < quorum(r.view.members.length, this.c.threshold) || this.adopting) return;
+    this.round = undefined;
+    const cert: ViewCert = { ...r.view, votes: counted.map(([node_id, v]) => ({ node_id, sig: v.sig })) };
+    await this.adopt(cert);
+  }
+
+  /** A certificate from another member: adopted if it verifies against this member's roster and is newer. */
+  async onView(peerId: string, raw: ViewCert): Promise<void> {
+    if (!this.chain.known) return;
+    const c = this.c;
+    if ((raw.epoch ?? 0) < this.chain.epoch && c.view) {
+      this.host.sendNow(peerId, { t: 'c_view', cert: c.view }); // the sender is behind: show it ours
+      return;
+    }
+    let cert: ViewCert;
+    try {
+      cert = checkCert(raw, { members: this.ids(), threshold: c.threshold }, this.chain.treasuryId, this.chain.epoch);
+    } catch {
+      return;
+    }
+    await this.adopt(cert);
+  }
+
+  /** A heartbeat from a member still in an older view: it learns the current one. */
+  onBeat(peerId: string, epoch: number): void {
+    if (epoch < this.chain.epoch && this.c.view) this.host.sendNow(peerId, { t: 'c_view', cert: this.c.view });
+  }
+
+  /** A session with a member is up: a member in an older view learns the current one before anything else. */
+  peerConnected(peerId: string): void {
+    if (this.c.view && this.ids().includes(peerId)) this.host.sendNow(peerId, { t: 'c_view', cert: this.c.view });
+  }
+
+  /**
+   * Adopts a checked certificate: the new order, the new epoch, this member's new role. The winner tells
+   * every member before its first update of the view (that update comes from the seal below).
+   */
+  private async adopt(cert: ViewCert): Promise<void> {
+    const c = this.c;
+    if (cert.epoch <= this.chain.epoch) return;
+    const me = this.host.nodeId;
+    const wasPrimary = this.chain.isPrimary;
+    c.shareOrder ??= this.ids();
+    const byId = new Map(c.members.map((m) => [m.node_id, m]));
+    c.members = cert.members.map((id) => byId.get(id)!);
+    c.epoch = cert.epoch;
+    c.view = cert;
+    this.round = undefined;
+    this.lastHeard = Date.now();
+    if (cert.members[0] === me) {
+      c.role = 'primary';
+      delete c.primaryId;
+      delete c.lastUpdate;
+      delete c.rejoin;
+    } else {
+      if (wasPrimary) {
+        // Its own deposit keys stay with it, now as a member's keys; its unacknowledged state is the new primary's to decide.
+        for (const d of Object.values(this.host.state.deposits))
+          if (d.privkeys[0] && !c.memberKeys[d.id]) c.memberKeys[d.id] = d.privkeys[0];
+        c.rejoin = true;
+      }
+      c.role = 'backup';
+      c.primaryId = cert.members[0];
+    }
+    this.primary.newView();
+    this.backup.newView();
+    this.adopting = true;
+    try {
+      if (cert.members[0] === me) for (const id of cert.members.slice(1)) this.host.sendNow(id, { t: 'c_view', cert });
+      await this.host.commitLocal();
+    } finally {
+      this.adopting = false;
+    }
+    this.chain.rosterChanged();
+    this.host.viewChanged(cert);
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Following a committee peer through its view changes (docs/protocol/committees.md, "View change").
+ *
+ * A channel with a committee is bound to the member that was its primary when the channel opened. When
+ * another member takes over, it shows the certificate of its view (`view`); this side rebinds the channel
+ * to it only if the session peer is the certificate's first member, a member of the roster this side
+ * verified and stored when the channel opened (attested quotes), the certificate carries q valid votes of
+ * that roster and its epoch is above any this side adopted. Then both sides resynchronise with their
+ * cumulative totals (`sync`), so every payment in flight is counted once or retried, never twice.
+ */
+import { checkCert, type ViewCert } from '../committee/view.ts';
+import { resync } from './channel-messages.ts';
+import type { TreasuryCore } from './core.ts';
+
+/** New primary: its view, to each channel peer that is connected, ahead of the channels' resynchronisation. */
+export function announceView(t: TreasuryCore, peerId?: string): void {
+  const cert = t.committee?.isPrimary ? t.committee.viewCert : undefined;
+  if (!cert) return;
+  const peers = new Set<string>();
+  for (const ch of Object.values(t.state.channels))
+    if (ch.status !== 'closed' && (peerId === undefined || ch.peerId === peerId)) peers.add(ch.peerId);
+  for (const p of peers) t.outbox.push({ peerId: p, msg: { t: 'view', cert } });
+  // Right after a promotion the sessions that are up resynchronise now; a new session does so on its own.
+  if (peerId === undefined) for (const p of peers) if (t.sessions.connected(p)) resync(t, p);
+}
+
+/**
+ * A committee peer's member shows the view that made it primary: the channels of that committee are
+ * rebound to it if the certificate proves it. Returns the number of channels rebound.
+ */
+export async function applyPeerView(t: TreasuryCore, peerId: string, raw: ViewCert): Promise<number> {
+  let rebound = 0;
+  for (const ch of Object.values(t.state.channels)) {
+    const roster = ch.peerRoster;
+    if (ch.status === 'closed' || !roster || !roster.members.includes(peerId)) continue;
+    let cert: ViewCert;
+    try {
+      // The committee's identity is its founding primary, first in the roster proof whatever the view.
+      cert = checkCert(raw, roster, roster.members[0]!, roster.view?.epoch ?? 0);
+    } catch {
+      continue;
+    }
+    if (cert.members[0] !== peerId) continue;
+    ch.peerId = peerId;
+    roster.view = cert;
+    rebound += 1;
+  }
+  if (rebound === 0) return 0;
+  await t.committer.commit();
+  t.peerRosters.rebound(peerId, Object.values(t.state.channels).find((c) => c.peerId === peerId)?.peerRoster);
+  resync(t, peerId);
+  return rebound;
+}
