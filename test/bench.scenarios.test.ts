@@ -21,6 +21,8 @@ const REQUIRED = [
   'committee1.batch100',
   'committee3.unbatched',
   'committee3.batch100',
+  'committee3.idle100.batch100',
+  'committee5.batch100',
   'multihop2.single',
   'multihop3.single',
   'committee3.multihop2.single',
@@ -160,4 +162,24 @@ test('report: the document has the machine, date, mode, every row by id and the 
   const count = (l: string) => l.replace(/\\\|/g, '').split('|').length;
   assert.ok(lines.length === rows.length + 2);
   for (const l of lines) assert.equal(count(l), count(lines[0]!), l);
+});
+
+test('ratios: each committee row against the same load between lone treasuries, in percent', () => {
+  const rows: RatioRow[] = [
+    ...fakeRows({ quick: true }).filter((r) => !r.id.startsWith('committee')),
+    { id: 'committee1.unbatched', group: 'teechain-committee', payments_per_s: 200 },
+    { id: 'committee1.batch100', group: 'teechain-committee', payments_per_s: 10_000 },
+    { id: 'committee3.unbatched', group: 'teechain-committee', payments_per_s: 110 },
+    { id: 'committee3.batch100', group: 'teechain-committee', payments_per_s: 5_000 },
+    { id: 'committee3.idle100.batch100', group: 'teechain-committee', payments_per_s: 4_000 },
+    { id: 'committee5.batch100', group: 'teechain-committee', payments_per_s: 0 },
+  ];
+  assert.deepEqual(computeRatios(rows, [100, 1000]).committee_vs_lone, {
+    'committee3.unbatched': 55,
+    'committee3.batch100': 50,
+    'committee3.idle100.batch100': 40,
+    'committee5.batch100': 0,
+  });
+  const lone = rows.filter((r) => r.id !== 'committee1.batch100' && r.id !== 'committee1.unbatched');
+  assert.deepEqual(computeRatios(lone, [100, 1000]).committee_vs_lone, {}, 'no lone rows: no committee ratios');
 });

@@ -17,7 +17,8 @@ import { Mesh, RollbackError, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { prng as rng, testSeed } from './helpers/seeded.ts';
 import { decodeState, type TreasuryState } from '../src/enclave/treasury/state.ts';
-import { openUpdate } from '../src/enclave/committee/update.ts';
+import { openUpdate, wholeRecords, type ReplicaBody } from '../src/enclave/committee/update.ts';
+import type { Collection, RecordOf } from '../src/enclave/committee/replicated.ts';
 
 const SEED = testSeed('committee.catchup');
 const rand = rng(SEED);
@@ -122,17 +123,23 @@ function assertSameAsPrimary(mesh: Mesh, what: string): void {
 function assertSameSequence(mesh: Mesh): void {
   const p = mesh.get('p');
   const issued = new Map<number, ReturnType<typeof replicaView>>();
-  for (const m of p.committeeSent) {
-    if (m.t !== 'c_update' || issued.has(m.seq)) continue;
-    const body = openUpdate(m.update!, p.treasury.nodeId)!;
-    issued.set(
-      m.seq,
-      replicaView({
-        committee: { seq: body.seq },
-        channels: body.channels,
-        deposits: body.deposits,
-      } as unknown as TreasuryState),
-    );
+  // A delta carries only what changed since its base: the state it issues is the base's with those records.
+  const states = new Map<number, Pick<ReplicaBody, 'channels' | 'deposits'>>();
+  const bodies = p.committeeSent
+    .filter((m) => m.t === 'c_update')
+    .map((m) => openUpdate(m.update!, p.treasury.nodeId)!)
+    .sort((a, b) => a.seq - b.seq);
+  for (const body of bodies) {
+    if (states.has(body.seq)) continue;
+    const base = body.base === undefined ? { channels: {}, deposits: {} } : states.get(body.base);
+    if (!base) continue; // a delta from a base this primary issued before the test looked (a restart)
+    const whole = wholeRecords(body, <K extends Collection>(k: K, id: string) => base[k][id] as RecordOf<K>)!;
+    const state = {
+      channels: { ...base.channels, ...whole.channels },
+      deposits: { ...base.deposits, ...whole.deposits },
+    };
+    states.set(body.seq, state);
+    issued.set(body.seq, replicaView({ committee: { seq: body.seq }, ...state } as unknown as TreasuryState));
   }
   for (const n of CHAIN.slice(1)) {
     const seqs = new Set<number>();

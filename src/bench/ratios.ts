@@ -23,6 +23,28 @@ export interface Ratios {
     unbatched: number | null;
     pipelined: number | null;
   };
+  /**
+   * Each committee scenario's payments/s as a percentage of the same load between lone treasuries
+   * (`committee1.*`) in the same run, by scenario id; empty when the run had no committee1 rows.
+   */
+  committee_vs_lone: Record<string, number | null>;
+}
+
+/** The lone-treasury row a committee row compares with: the same load, `committee1.*` (idle channels aside). */
+function loneOf(id: string): string | null {
+  const m = /^committee(\d+)\.(.+)$/.exec(id);
+  if (!m || m[1] === '1') return null;
+  return `committee1.${m[2]!.replace(/^idle100\./, '')}`;
+}
+
+function committeeVsLone(rows: readonly RatioRow[]): Record<string, number | null> {
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const out: Record<string, number | null> = {};
+  for (const r of rows) {
+    const lone = byId.get(loneOf(r.id) ?? '');
+    if (lone) out[r.id] = lone.payments_per_s > 0 ? Math.round((100 * r.payments_per_s) / lone.payments_per_s) : null;
+  }
+  return out;
 }
 
 /** x / y to one decimal; null when y made no payments. */
@@ -78,5 +100,6 @@ export function computeRatios(rows: readonly RatioRow[], batches: readonly numbe
       unbatched: ratio(rate('channel.unbatched'), rate('ldk.unbatched')),
       pipelined: ratio(rate('channel.pipelined'), rate('ldk.pipelined')),
     },
+    committee_vs_lone: committeeVsLone(rows),
   };
 }

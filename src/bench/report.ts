@@ -89,6 +89,19 @@ export function ratioLines(r: BenchResult): string[] {
   return [
     `ratio vs Lightning-style model: unbatched ${x(l.unbatched)}, batch=${l.batch_size} ${x(l.batched)}, best vs best ${x(l.best_vs_best)}; against the HTLC model: unbatched ${x(l.unbatched_vs_htlc)}, batch=100 ${x(l.batched_vs_htlc)}`,
     `ratio vs LDK: unbatched ${x(r.ratio_vs_ldk.unbatched)}, pipelined ${x(r.ratio_vs_ldk.pipelined)}; LDK cooperative close ${close}`,
+    ...committeeLines(r),
+  ];
+}
+
+/** Committees against lone treasuries (same load, same run), and the bytes of one update per group commit. */
+function committeeLines(r: BenchResult): string[] {
+  const pct = Object.entries(r.committee_vs_lone ?? {}).map(([id, p]) => `${id} ${p === null ? '-' : `${p} %`}`);
+  const bytes = r.scenarios
+    .filter((s) => s.update_bytes !== undefined)
+    .map((s) => `${s.id} ${s.update_bytes!.toLocaleString('en-US')} B`);
+  return [
+    ...(pct.length ? [`committees vs lone treasuries (payments/s, same load): ${pct.join(', ')}`] : []),
+    ...(bytes.length ? [`committee update bytes per group commit: ${bytes.join(', ')}`] : []),
   ];
 }
 

@@ -37,6 +37,7 @@ export function rowOf(spec: ScenarioSpec, runs: readonly Run[]): ScenarioRow {
     verified: runs.every((r) => r.verified),
     ...last.usage,
     ...(note !== undefined ? { note } : {}),
+    ...(last.update_bytes !== undefined ? { update_bytes: last.update_bytes } : {}),
   };
 }
 

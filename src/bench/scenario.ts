@@ -45,6 +45,8 @@ export interface ScenarioRow extends Latency, Usage {
   /** Every run's payments accounted for on both sides (the scenario's own check). */
   verified: boolean;
   note?: string;
+  /** Committee scenarios: the mean bytes of one replication update (one per group commit) over the last run. */
+  update_bytes?: number;
 }
 
 /** What describes a scenario before it runs: enough to plan, show progress and name its row. */
@@ -69,6 +71,8 @@ export interface Run {
   /** When the run itself decides how many payments it made (a fixed number of HTTP requests, say). */
   payments?: number;
   note?: string;
+  /** Committee scenarios: the mean bytes of one replication update (one per group commit). */
+  update_bytes?: number;
 }
 
 /** What a metered load gives back: its result, the wall time it took, and what the nodes spent meanwhile. */

@@ -57,6 +57,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   committee_unavailable: 503,
   stale_update: 409,
   forged_update: 409,
+  base_mismatch: 409,
   stale_epoch: 409,
   view_unknown: 409,
   state_mismatch: 409,

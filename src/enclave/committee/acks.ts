@@ -5,13 +5,14 @@
  * acknowledge for the members after it, let the primary pay on a state the tail never got, and settle
  * the tail's older state with it (2 of 3). So each backup signs the number it has applied with its
  * identity key, the chain relays every downstream signature unchanged, and the primary counts as
- * acknowledged only what every backup signed.
+ * acknowledged only what every backup signed. Each backup after the successor also sends its own signature
+ * straight to the primary, one hop instead of one per member before it: the primary counts, for each
+ * backup, the highest number that backup signed, by whichever path it came, and acknowledges the lowest.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
 import { signDigest } from '../../crypto/secp256k1.ts';
 import { verifyMessageSha256 } from '../../crypto/secp256k1-openssl.ts';
-import type { CommitteeMember } from '../treasury/state.ts';
 
 /** One backup's word: it has applied every update up to `seq`. */
 export interface AckSig {
@@ -28,30 +29,14 @@ export function signAck(primaryId: string, seq: number, identityKey: Uint8Array,
   return { seq, sig: bytesToHex(signDigest(sha256(preimage(primaryId, epoch, seq)), identityKey)) };
 }
 
-/**
- * The primary's check of an acknowledgement from its successor: `sigs[i]` must be signed by backup i + 1
- * of `members` (the replicating chain, primary first).
- * Returns the highest sequence number every backup holds, or null unless every backup signed.
- */
-export function ackedByAll(
-  primaryId: string,
-  members: CommitteeMember[],
-  sigs: readonly AckSig[] | undefined,
-  epoch = 0,
-): number | null {
-  const backups = members.slice(1);
-  if (!sigs || backups.length === 0 || sigs.length !== backups.length) return null;
-  let low = Infinity;
-  for (const [i, m] of backups.entries()) {
-    const s = sigs[i]!;
-    let ok = false;
-    try {
-      ok = verifyMessageSha256(hexToBytes(s.sig), preimage(primaryId, epoch, s.seq), hexToBytes(m.node_id));
-    } catch {
-      ok = false;
-    }
-    if (!ok) return null;
-    low = Math.min(low, s.seq);
+/** Whether `s` is `memberId`'s signature that it holds every update up to `s.seq` of `primaryId`'s, in view `epoch`. */
+export function verifyAck(primaryId: string, memberId: string, s: AckSig, epoch = 0): boolean {
+  try {
+    return (
+      Number.isSafeInteger(s.seq) &&
+      verifyMessageSha256(hexToBytes(s.sig), preimage(primaryId, epoch, s.seq), hexToBytes(memberId))
+    );
+  } catch {
+    return false;
   }
-  return low;
 }

@@ -111,6 +111,7 @@ export class CommitteeCoordinator {
       // A primary is formed once every member has joined and attested (its roster proof is complete).
       acked_seq: this.isPrimary ? this.primary.acked : this.backup.downstreamAck,
       formed: this.formed && (!this.isPrimary || this.rosterProof() !== null),
+      ...(this.isPrimary ? { issued: { ...this.primary.issued } } : {}),
       members: this.c.members.map((m) => ({
         node_id: m.node_id,
         address: m.address,
@@ -250,14 +251,14 @@ export class CommitteeCoordinator {
         if (!this.isPrimary && peerId === this.c.primaryId) this.host.joinRefused(msg.code);
         return;
       case 'c_update':
-        if (!this.isPrimary) await this.backup.onUpdate(peerId, msg.update);
+        if (!this.isPrimary) this.backup.onUpdate(peerId, msg.update);
         else if ((msg.update.epoch ?? 0) < this.chain.epoch)
           this.host.sendNow(peerId, { t: 'c_refuse', seq: msg.update.seq, code: 'stale_epoch' });
         return;
       case 'c_ack':
-        if (peerId !== this.chain.neighbour(1)) return;
-        if (this.isPrimary) this.primary.onAck(msg);
-        else this.backup.onAck(msg);
+        // The primary hears from its successor (for the whole chain) and from every backup (for itself).
+        if (this.isPrimary) return this.primary.onAck(peerId, msg);
+        if (peerId === this.chain.neighbour(1)) this.backup.onAck(msg);
         return;
       case 'c_refuse':
         // A backup relays its successor's towards the primary; the primary acts on a signed settlement.

@@ -89,6 +89,8 @@ export class Joining {
       known.rest_url_sig = url.sig;
       this.chain.rosterChanged();
     }
+    // The newcomer holds nothing yet: the update this seal issues is a full snapshot.
+    this.primary.wantFull();
     // Sealed before the newcomer hears anything: a restarted primary never lets the token admit another.
     await this.host.commitLocal();
     // The newcomer cannot get updates from its predecessor until it knows whom to dial: send it the latest.

@@ -37,9 +37,32 @@ const BEFORE_RELEASE: ReadonlySet<MhPhase> = new Set(['locked', 'signed', 'commi
 export function checkMultihop(replica: TreasuryState, body: ReplicaBody, self: string): MultihopRefusal | null {
   const before = replica.multihop ?? {};
   const after = body.multihop ?? {};
-  const view = { ...replica, deposits: body.deposits, channels: body.channels } as TreasuryState;
-  for (const [id, ch] of Object.entries(body.channels)) {
-    const why = lockFault(replica.channels[id], ch, after);
+  // A delta (update.ts) carries only the records that changed: the others are the replica's.
+  const delta = body.base !== undefined;
+  const gone = new Set(body.gone?.multihop ?? []);
+  const record = (pid: string): MhPayment | undefined =>
+    after[pid] ?? (delta && !gone.has(pid) ? before[pid] : undefined);
+  let merged: TreasuryState | undefined;
+  const view = (): TreasuryState =>
+    (merged ??= delta
+      ? ({
+          ...replica,
+          deposits: { ...replica.deposits, ...body.deposits },
+          channels: { ...replica.channels, ...body.channels },
+        } as TreasuryState)
+      : ({ ...replica, deposits: body.deposits, channels: body.channels } as TreasuryState));
+  // The channels a lock is checked on: those carried, and in a delta those of every record it changes or drops.
+  const ids = new Set(Object.keys(body.channels));
+  if (delta)
+    for (const pid of [...Object.keys(after), ...gone])
+      for (const rec of [after[pid], before[pid]]) {
+        const hops = rec && hopsOf(rec);
+        if (hops) for (const h of ownHops({ ...rec, hops })) ids.add(h.ch);
+      }
+  for (const id of ids) {
+    const ch = body.channels[id] ?? (delta ? replica.channels[id] : undefined);
+    if (!ch) continue;
+    const why = lockFault(replica.channels[id], ch, record);
     if (why) return why;
   }
   for (const [pid, rec] of Object.entries(after)) {
@@ -60,7 +83,7 @@ function hopsOf(rec: MhPayment): MhHop[] | null {
 const baseKey = (r: MhPayment) => JSON.stringify([r.pid, r.route, r.index, r.amounts.map(String), r.feeRate]);
 
 function recordFault(
-  view: TreasuryState,
+  view: () => TreasuryState,
   pid: string,
   rec: MhPayment,
   old: MhPayment | undefined,
@@ -101,9 +124,9 @@ function recordFault(
   // the peer's own check of our description then fails and the payment aborts.
   if (!old && BEFORE_RELEASE.has(rec.phase)) {
     for (const hop of ownHops(rec as MhPayment & { hops: MhHop[] })) {
-      const ch = view.channels[hop.ch];
+      const ch = view().channels[hop.ch];
       if (ch?.status === 'closed') continue; // settled meanwhile: the settlement decides (multihop/settlement.ts)
-      if (!ch || ch.lockedBy !== pid || !described(view, self, hop, ch))
+      if (!ch || ch.lockedBy !== pid || !described(view(), self, hop, ch))
         return no('multihop_changed', `payment ${pid}: channel ${hop.ch} is not as its description says`);
     }
   }
@@ -138,9 +161,13 @@ function tauFault(pid: string, rec: MhPayment, old: MhPayment | undefined): Mult
  * we pay nothing on it (credits still come in, each with the peer's signature, and acknowledgements of
  * what we paid before the lock).
  */
-function lockFault(old: Channel | undefined, ch: Channel, records: Record<string, MhPayment>): MultihopRefusal | null {
+function lockFault(
+  old: Channel | undefined,
+  ch: Channel,
+  record: (pid: string) => MhPayment | undefined,
+): MultihopRefusal | null {
   if (ch.status === 'closed' || !ch.lockedBy) return null;
-  const rec = records[ch.lockedBy];
+  const rec = record(ch.lockedBy);
   const hops = rec && hopsOf(rec);
   if (!rec || !isHolding(rec) || !hops || !ownHops({ ...rec, hops }).some((h) => h.ch === ch.id))
     return no('lock_without_record', `channel ${ch.id}: locked by ${ch.lockedBy}, which holds no channel of ours`);

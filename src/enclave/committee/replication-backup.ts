@@ -1,17 +1,21 @@
 /**
  * A backup's side of replication. It applies the primary's updates in sequence order, whoever relays
- * them: seal first, then forward to its successor, then acknowledge towards the primary, and only ever
- * the latest update whose seal is durable. An update that contradicts a settlement this member signed is
- * refused with that settlement, and refusals from further down the chain are relayed up to the primary.
+ * them, a delta only onto exactly its base: checked and adopted in memory, sealed (without holding up the
+ * next update), then forwarded to its successor and acknowledged towards the primary, each only once its
+ * seal is durable. An update that contradicts a settlement this
+ * member signed is refused with that settlement, and refusals from further down the chain are relayed
+ * up to the primary (a `base_mismatch` there asks the primary for a full snapshot).
  */
 import type { CommitteeMessage } from '../protocol/messages.ts';
+import type { Channel, Deposit } from '../treasury/state.ts';
 import { signAck, type AckSig } from './acks.ts';
 import type { Membership } from './membership.ts';
 import type { CommitteeHost, SignedSettlement, UpdateRefusal } from './ports.ts';
 import { forgetTau } from './signed.ts';
 import { checkUpdate } from './update-rules.ts';
 import type { TreasuryState } from '../treasury/state.ts';
-import { openUpdate, type ReplicaBody, type SignedUpdate } from './update.ts';
+import { recordsOf, REPLICATED, type Collection, type RecordOf } from './replicated.ts';
+import { openUpdate, wholeRecords, type ReplicaBody, type SignedUpdate } from './update.ts';
 
 export class BackupReplication {
   /** The highest sequence acknowledged by its successor (or applied, for the tail). */
@@ -19,6 +23,9 @@ export class BackupReplication {
   /** The signatures that came with `downstreamAck`, from its successor down to the tail. */
   private downstreamSigs: AckSig[] = [];
   private lastAckSent = 0;
+  private lastDirectAck = 0;
+  private lastSig?: AckSig;
+  private lastSigEpoch = 0;
   /** The latest update whose seal is durable: the only one it forwards or acknowledges. */
   durable?: SignedUpdate;
 
@@ -38,27 +45,55 @@ export class BackupReplication {
    * above ours are required. Returns the refusal code, or null when applied or already had.
    */
   async applyUpdate(update: SignedUpdate): Promise<UpdateRefusal | null> {
+    const admitted = this.admit(update);
+    if (admitted === 'applied') await this.sealed(update);
+    return typeof admitted === 'string' ? null : admitted;
+  }
+
+  /**
+   * Checks `update` and adopts its state in memory, in one synchronous step: 'applied', 'duplicate' (the
+   * very update already applied: acknowledged again, not re-applied) or the refusal.
+   */
+  private admit(update: SignedUpdate): UpdateRefusal | 'applied' | 'duplicate' {
     if (this.chain.isPrimary || !this.c.primaryId) return { code: 'not_primary' };
     // Epoch fencing (view.ts): an old view's primary is refused; a newer view needs its certificate first.
     const epoch = update.epoch ?? 0;
     if (epoch < this.chain.epoch) return { code: 'stale_epoch' };
     if (epoch > this.chain.epoch) return { code: 'view_unknown' };
-    const body = openUpdate(update, this.c.primaryId);
-    if (!body) return { code: 'forged_update' };
+    const opened = openUpdate(update, this.c.primaryId);
+    if (!opened) return { code: 'forged_update' };
     // Sequence numbers run on within a view; the first update of a new view follows whatever came before.
     const sameView = (this.c.lastUpdate?.epoch ?? 0) === epoch && !this.c.rejoin;
     if (sameView && update.seq < this.c.seq) return { code: 'stale_update' };
-    if (sameView && update.seq === this.c.seq) return null; // a duplicate: already sealed, just acknowledge again
-    const settled = this.contradictedSettlement(body);
+    if (sameView && update.seq === this.c.seq) return 'duplicate';
+    // A delta holds only what changed since its base: onto any other state it would make one the primary
+    // never had. A new view (or a rejoin) starts from a full snapshot.
+    if (opened.base !== undefined && (!sameView || opened.base !== this.c.seq)) return { code: 'base_mismatch' };
+    const held = <K extends Collection>(k: K, id: string) => recordsOf(this.host.state, k)[id];
+    const settled = this.contradictedSettlement(opened);
     if (settled) return { code: 'channel_settled', settled };
-    const broken = checkUpdate(this.c.rejoin ? rejoinBaseline(this.host.state) : this.host.state, body);
+    const body = wholeRecords(opened, held);
+    if (!body) return { code: 'entry_missing' }; // a patch of a record this member does not hold
+    let broken;
+    try {
+      broken = checkUpdate(this.c.rejoin ? rejoinBaseline(this.host.state) : this.host.state, body);
+    } catch {
+      // A record without the fields of its kind (a patch that removed them): no rule can pass it.
+      return { code: 'malformed_record' };
+    }
     if (broken) return { code: broken.code };
+    for (const id of Object.keys(this.c.signed))
+      if (body.channels[id]) (this.c.shownClosed ??= {})[id] = this.c.signed[id]!; // shown closed by what we signed
     this.adopt(body);
     delete this.c.rejoin;
     this.c.lastUpdate = update;
+    return 'applied';
+  }
+
+  /** Once the seal covering `update` is durable, it is the latest this member may acknowledge. */
+  private async sealed(update: SignedUpdate): Promise<void> {
     await this.host.commitLocal();
     if (!this.durable || update.seq > this.durable.seq) this.durable = update;
-    return null;
   }
 
   /**
@@ -69,7 +104,7 @@ export class BackupReplication {
     for (const id of Object.keys(this.c.signed)) {
       const s = this.signedSettlement(id);
       if (!s) continue; // a release, not a channel
-      const inc = body.channels[id];
+      const inc = this.primaryCopy(body, id, s.txid);
       if (
         inc?.status === 'closed' &&
         inc.settlement?.txid === s.txid &&
@@ -80,6 +115,24 @@ export class BackupReplication {
       return s;
     }
     return null;
+  }
+
+  /**
+   * Channel `id` (which this member signed a settlement of, by `txid`) as the primary's update `body` shows
+   * it. A delta that leaves it out, or patches it, leaves the rest as the primary's copy at the base was:
+   * closed by that txid if an adopted update showed it so, else still open at the totals this member
+   * signed (it refused every update that moved them).
+   */
+  private primaryCopy(body: ReplicaBody, id: string, txid: string): Channel | undefined {
+    const carried = body.channels[id];
+    if (body.base === undefined) return carried;
+    const own = this.host.state.channels[id]!;
+    const atBase: Channel = this.c.shownClosed?.[id] === txid ? own : { ...own, status: 'open', settlement: undefined };
+    if (!carried) return atBase;
+    if (!body.patched?.channels?.[id]) return carried;
+    const copy: Record<string, unknown> = { ...atBase, ...carried };
+    for (const f of body.patched.channels[id]) delete copy[f];
+    return copy as unknown as Channel;
   }
 
   /** The settlement of channel `id` this member signed, from its own (closed) copy of the channel. */
@@ -163,61 +216,98 @@ export class BackupReplication {
     if (body.quotes) this.c.quotes = body.quotes;
     s.config.payoutAddress = body.payoutAddress;
     s.nextDeposit = body.nextDeposit;
-    for (const d of Object.values(body.deposits)) {
-      const mine = this.c.memberKeys[d.id];
-      const local = s.deposits[d.id];
-      // What this member has signed away stays spent, whatever a later update says.
-      if (local?.status === 'spent' && this.c.signed[d.id]) {
-        d.status = 'spent';
-        d.spentBy = local.spentBy;
-      }
-      d.privkeys = mine ? [mine] : [];
+    // A full snapshot replaces each collection; a delta changes only the records it carries.
+    const full = body.base === undefined;
+    for (const k of REPLICATED) {
+      const held = recordsOf(s, k);
+      const next: Record<string, RecordOf<typeof k>> = full ? {} : held;
+      for (const [id, r] of Object.entries(body[k])) next[id] = this.adopted(k, r, held[id]);
+      for (const id of body.gone?.[k] ?? []) delete next[id];
+      (s as Record<Collection, unknown>)[k] = next;
     }
-    s.deposits = body.deposits;
-    for (const [id, ch] of Object.entries(body.channels)) {
-      const local = s.channels[id];
-      if (local?.status === 'closed')
-        body.channels[id] = local; // closed here (signed or seen on chain): final
-      else
-        for (const d of ch.myDeposits)
-          if (s.deposits[d]) s.deposits[d].privkeys = this.c.memberKeys[d] ? [this.c.memberKeys[d]] : [];
-    }
-    s.channels = body.channels;
-    s.multihop = body.multihop ?? {};
     forgetTau(this.c, s.multihop);
     if (rosterChanged) this.chain.rosterChanged();
   }
 
-  /** An update from its predecessor: applied, then forwarded and acknowledged, or refused back. */
-  async onUpdate(peerId: string, update: SignedUpdate): Promise<void> {
-    const refused = await this.applyUpdate(update);
-    if (refused) {
-      this.host.sendNow(peerId, this.refusal(update.seq, refused));
+  /** The record this member keeps for `incoming` (checked already), given its own copy `local`. */
+  private adopted<K extends Collection>(k: K, incoming: RecordOf<K>, local: RecordOf<K> | undefined): RecordOf<K> {
+    if (k === 'channels') {
+      // Closed here (signed or seen on chain): final.
+      return (local as Channel | undefined)?.status === 'closed' ? local! : incoming;
+    }
+    if (k !== 'deposits') return incoming; // a multi-hop record holds no key
+    const d = incoming as Deposit;
+    const mine = this.c.memberKeys[d.id];
+    // What this member has signed away stays spent, whatever a later update says.
+    if ((local as Deposit | undefined)?.status === 'spent' && this.c.signed[d.id]) {
+      d.status = 'spent';
+      d.spentBy = (local as Deposit).spentBy;
+    }
+    d.privkeys = mine ? [mine] : [];
+    return incoming;
+  }
+
+  /**
+   * An update from its predecessor: adopted, then (once sealed here) forwarded and acknowledged, or refused
+   * back. The seal is not awaited: the next update is taken meanwhile (one seal may cover both), and each
+   * is forwarded in order as its seal becomes durable.
+   */
+  onUpdate(peerId: string, update: SignedUpdate): void {
+    const admitted = this.admit(update);
+    if (typeof admitted !== 'string') {
+      this.host.sendNow(peerId, this.refusal(update.seq, admitted));
       return;
     }
     // The tail of the replicating chain acknowledges; members standing by after it are sent updates too.
-    const next = this.chain.neighbour(1);
-    if (next && this.current) this.host.sendNow(next, { t: 'c_update', update: this.current });
-    if (this.isTail) this.downstreamAck = this.durable?.seq ?? 0;
-    this.ackUpstream();
+    const pass = (sealed: SignedUpdate | undefined) => {
+      const next = this.chain.neighbour(1);
+      if (next && sealed && (sealed.epoch ?? 0) === this.chain.epoch)
+        this.host.sendNow(next, { t: 'c_update', update: sealed });
+      if (this.isTail) this.downstreamAck = this.durable?.seq ?? 0;
+      this.ackUpstream();
+    };
+    // A duplicate: the latest sealed update goes on, in case the successor missed it.
+    if (admitted === 'duplicate') return pass(this.current);
+    // A failed seal halts the enclave (Committer.onFatal): nothing is forwarded or acknowledged after it.
+    this.sealed(update).then(
+      () => pass(update),
+      () => undefined,
+    );
   }
 
-  /** Acknowledges upstream what this member and everyone after it have sealed. */
+  /** Acknowledges upstream what this member and everyone after it have sealed, and to the primary its own. */
   private ackUpstream(force = false): void {
     const isTail = this.isTail;
     if (this.chain.index >= this.chain.chainLength || !this.current) return; // standing by: nothing waits for it
     const own = this.current.seq;
     const seq = Math.min(own, isTail ? own : this.downstreamAck);
     const prev = this.chain.neighbour(-1);
-    if (!prev || (seq <= this.lastAckSent && !force)) return;
-    if (!this.host.connected(prev) || !this.c.primaryId) return;
+    if (!prev || !this.c.primaryId) return;
+    if (prev !== this.c.primaryId) this.ackPrimary(own, force);
+    if (seq <= this.lastAckSent && !force) return;
+    if (!this.host.connected(prev)) return;
     if (!isTail && this.downstreamSigs.length !== this.chain.chainLength - 1 - this.chain.index) return;
     this.lastAckSent = seq;
-    const sigs = [
-      signAck(this.c.primaryId, seq, this.host.identityKey(), this.chain.epoch),
-      ...(isTail ? [] : this.downstreamSigs),
-    ];
+    const sigs = [this.ownSig(seq), ...(isTail ? [] : this.downstreamSigs)];
     this.host.sendNow(prev, { t: 'c_ack', seq, sigs });
+  }
+
+  /** Its own signature straight to the primary, which need not wait for the members before it to relay it. */
+  private ackPrimary(own: number, force: boolean): void {
+    const primary = this.c.primaryId!;
+    if (own === 0 || (own <= this.lastDirectAck && !force) || !this.host.connected(primary)) return;
+    this.lastDirectAck = own;
+    this.host.sendNow(primary, { t: 'c_ack', seq: own, sigs: [this.ownSig(own)] });
+  }
+
+  /** This member's signature that it holds update `seq` (made once: the tail's two acknowledgements share it). */
+  private ownSig(seq: number): AckSig {
+    const epoch = this.chain.epoch;
+    if (this.lastSig?.seq !== seq || this.lastSigEpoch !== epoch) {
+      this.lastSig = signAck(this.c.primaryId!, seq, this.host.identityKey(), epoch);
+      this.lastSigEpoch = epoch;
+    }
+    return this.lastSig;
   }
 
   /** A session with another member is up: catch its successor up, or tell its predecessor where it is. */
@@ -228,7 +318,7 @@ export class BackupReplication {
   peerConnected(peerId: string): void {
     if (peerId === this.chain.neighbour(1) && this.current)
       this.host.sendNow(peerId, { t: 'c_update', update: this.current });
-    if (peerId === this.chain.neighbour(-1)) this.ackUpstream(true);
+    if (peerId === this.chain.neighbour(-1) || peerId === this.c.primaryId) this.ackUpstream(true);
   }
 }
 

@@ -1,27 +1,36 @@
 /**
- * The primary's side of replication. After every seal it issues one signed update of its whole state and
- * sends it to its successor; the seal's messages (payment acknowledgements, …) wait until the tail's
+ * The primary's side of replication. After every seal it issues one signed update, however many payments
+ * the seal covers: a delta of what changed since the previous update (deltas.ts), or a full snapshot at
+ * start, for a member that joins, and for one that reports it missed updates (`base_mismatch`); it sends
+ * it to its successor, and the seal's messages (payment acknowledgements, …) wait until the tail's
  * acknowledgement, signed by every backup, has come back up the chain. A backup's refusal that shows a
  * settlement the members signed stops payments on that channel and has the treasury close it.
  */
 import { bytesToHex } from '../../../enclave-sim/encoding.ts';
 import type { CommitteeMessage } from '../protocol/messages.ts';
 import { TreasuryError } from '../treasury/errors.ts';
-import { ackedByAll } from './acks.ts';
+import { verifyAck, type AckSig } from './acks.ts';
+import { DeltaTracker } from './deltas.ts';
 import type { Membership } from './membership.ts';
 import type { CommitteeHost } from './ports.ts';
 import { forgetTau } from './signed.ts';
-import { replicaOf, signUpdate, type SignedUpdate } from './update.ts';
+import { signUpdate, type ReplicaBody, type SignedUpdate } from './update.ts';
 
 export class PrimaryReplication {
   /** The latest update issued: what a (re)connecting successor or a newcomer is sent first. */
   lastIssued?: SignedUpdate;
   /** The highest sequence number every backup has signed as applied. */
   acked = 0;
+  /** The highest sequence number each backup has signed as applied, by node id. */
+  private readonly heldBy = new Map<string, number>();
   private ackWaiters: Array<{ seq: number; resolve: () => void; reject: (err: unknown) => void }> = [];
-  private pendingUpdate = false;
+  /** The body of the update the seal under way will be replicated as. */
+  private pendingUpdate?: ReplicaBody;
   /** Channels some member asked to sign a settlement for: they take no new payments. */
   private readonly settling = new Set<string>();
+  private readonly deltas = new DeltaTracker();
+  /** Updates issued since this enclave started, and their bodies' bytes (the bench's update-size figure). */
+  readonly issued = { updates: 0, bytes: 0 };
 
   constructor(
     private readonly host: CommitteeHost,
@@ -48,8 +57,10 @@ export class PrimaryReplication {
    */
   newView(): void {
     this.acked = 0;
+    this.heldBy.clear();
     this.lastIssued = undefined;
-    this.pendingUpdate = false;
+    this.pendingUpdate = undefined;
+    this.deltas.wantFull(); // the new view's first update is a full snapshot
     const err = new TreasuryError('not_primary', 'a newer committee view took over before this was acknowledged');
     for (const w of this.ackWaiters) w.reject(err);
     this.ackWaiters = [];
@@ -59,35 +70,73 @@ export class PrimaryReplication {
   prepareUpdate(): void {
     if (!this.chain.isPrimary || this.c.members.length < 2) return;
     this.c.seq += 1;
-    this.pendingUpdate = true;
     forgetTau(this.c, this.host.state.multihop);
+    // Taken now, in the same synchronous step as the seal's own snapshot: the update is exactly the state
+    // sealed, never a change made while the seal is under way (which a crash would lose here but not there).
+    this.pendingUpdate = this.deltas.bodyFor(this.host.state, this.c.seq, this.lastIssued?.seq ?? 0);
   }
 
   /** After the primary's own seal: send the update down the chain; resolves when the tail has it. */
   replicate(): Promise<void> {
-    if (!this.pendingUpdate) return Promise.resolve();
-    this.pendingUpdate = false;
-    const update = signUpdate(replicaOf(this.host.state, this.c.seq), bytesToHex(this.host.identityKey()));
+    const body = this.pendingUpdate;
+    if (!body) return Promise.resolve();
+    this.pendingUpdate = undefined;
+    const update = signUpdate(body, bytesToHex(this.host.identityKey()));
     this.lastIssued = update;
+    this.issued.updates += 1;
+    this.issued.bytes += update.body.length;
     const next = this.chain.neighbour(1);
     if (next) this.host.sendNow(next, { t: 'c_update', update });
     if (update.seq <= this.acked) return Promise.resolve();
     return new Promise((resolve, reject) => this.ackWaiters.push({ seq: update.seq, resolve, reject }));
   }
 
-  /** The successor's acknowledgement (the caller checked it came from the successor). */
-  onAck(msg: Extract<CommitteeMessage, { t: 'c_ack' }>): void {
-    // Only what every backup signed counts: the successor's word alone does not.
-    const seq = ackedByAll(this.host.nodeId, this.chain.chainMembers, msg.sigs, this.chain.epoch);
-    if (seq === null || seq <= this.acked) return;
+  /**
+   * An acknowledgement from a backup: the successor's carries every backup's signature (successor first),
+   * any other backup's only its own. A signature counts only for the member whose key made it.
+   */
+  onAck(peerId: string, msg: Extract<CommitteeMessage, { t: 'c_ack' }>): void {
+    const backups = this.chain.chainMembers.slice(1).map((m) => m.node_id);
+    const sigs = msg.sigs;
+    let claims: Array<[string, AckSig]>;
+    if (peerId === this.chain.neighbour(1)) {
+      // Only what every backup signed counts: the successor's word alone does not.
+      if (!sigs || sigs.length !== backups.length) return;
+      claims = backups.map((id, i) => [id, sigs[i]!]);
+    } else {
+      if (!backups.includes(peerId) || sigs?.length !== 1) return;
+      claims = [[peerId, sigs[0]!]];
+    }
+    // A signature that would raise nothing is not checked again; one that fails voids the whole message.
+    const raising = claims.filter(([id, s]) => s.seq > (this.heldBy.get(id) ?? 0));
+    if (raising.some(([id, s]) => !verifyAck(this.host.nodeId, id, s, this.chain.epoch))) return;
+    for (const [id, s] of raising) this.heldBy.set(id, s.seq);
+    const seq = Math.min(...backups.map((id) => this.heldBy.get(id) ?? 0));
+    if (seq <= this.acked) return;
     this.acked = seq;
     const still: typeof this.ackWaiters = [];
     for (const w of this.ackWaiters) w.seq <= seq ? w.resolve() : still.push(w);
     this.ackWaiters = still;
   }
 
-  /** A member's refusal of an update: only a signed settlement it reports is acted on. */
+  /** The next update is a full snapshot (a member joins). */
+  wantFull(): void {
+    this.deltas.wantFull();
+  }
+
+  /**
+   * A member could not apply delta `seq` (it holds another base: it restarted, reconnected, missed some):
+   * one full snapshot, issued at once, unless one is due already or was issued after that delta.
+   */
+  private fullAfter(seq: number): void {
+    if (this.deltas.fullPending || this.deltas.lastFull > seq) return;
+    this.deltas.wantFull();
+    void this.host.commitLocal().catch(() => undefined); // a seal with nothing new: its update is the snapshot
+  }
+
+  /** A member's refusal of an update: a missed base is caught up, a signed settlement it reports is acted on. */
   onRefuse(peerId: string, msg: Extract<CommitteeMessage, { t: 'c_refuse' }>): void {
+    if (msg.code === 'base_mismatch' && this.chain.isMember(peerId)) return this.fullAfter(msg.seq);
     // Otherwise the primary stays frozen: an update a member refuses is never acknowledged past.
     if (
       !this.chain.isMember(peerId) ||

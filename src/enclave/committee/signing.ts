@@ -194,7 +194,9 @@ export class ThresholdSigning {
     if (this.chain.isPrimary && msg.kind === 'settle') this.primary.settlingSeen(msg.id);
     if (msg.update && !this.chain.isPrimary) {
       const refused = await this.backup.applyUpdate(msg.update);
-      if (refused && refused.code !== 'stale_update')
+      // An update it cannot apply onto its own state (older, or a delta from another base) is left aside:
+      // the transaction is then rebuilt from this member's own replica, and signed only if the txid matches.
+      if (refused && refused.code !== 'stale_update' && refused.code !== 'base_mismatch')
         return refuse(refused.code as TreasuryErrorCode, 'the attached update was refused');
     }
     const key = signedKey(msg.kind, msg.id);

@@ -7,6 +7,11 @@
  * address are fixed, cumulative totals only grow, credits rise only to totals the channel peer signed,
  * deposits keep their scripts and keys, statuses only move forward. A pure function of the replica and
  * the incoming body; the refusal's code goes back up the chain in c_refuse.
+ *
+ * A delta (update.ts) is checked as the state it makes, base plus changes, would be as a whole snapshot:
+ * every record it carries is checked against the replica's copy, and a channel whose balance a changed
+ * deposit enters is checked again; a record it does not carry is the replica's own, which passed when it
+ * was adopted. So the cost follows the records that changed, not the size of the state.
  */
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
 import { publicKeyOf } from '../../crypto/secp256k1.ts';
@@ -15,6 +20,7 @@ import type { Channel, ChannelStatus, Deposit, DepositStatus, TreasuryState } fr
 import { buildDepositScript, payoutScriptFor } from '../treasury/transactions.ts';
 import { checkMultihop, type MultihopRuleCode } from './multihop-rules.ts';
 import { restUrlFault } from './rest-url.ts';
+import { recordsOf } from './replicated.ts';
 import type { ReplicaBody } from './update.ts';
 import { checkCert } from './view.ts';
 
@@ -31,7 +37,8 @@ export type UpdateRuleCode =
   | 'unsigned_peer_payout'
   | 'deposit_changed'
   | 'deposit_key_missing'
-  | 'entry_missing';
+  | 'entry_missing'
+  | 'malformed_record';
 
 export interface RuleRefusal {
   code: UpdateRuleCode;
@@ -54,6 +61,7 @@ export function checkUpdate(replica: TreasuryState, body: ReplicaBody): RuleRefu
     checkRoster(replica, body) ??
     checkRestUrls(replica, body) ??
     checkPayout(replica, body) ??
+    checkGone(replica, body) ??
     checkDeposits(replica, body) ??
     checkChannels(replica, body) ??
     checkMultihop(replica, body, body.treasuryId ?? body.members[0]!.node_id)
@@ -109,10 +117,22 @@ function checkPayout(replica: TreasuryState, body: ReplicaBody): RuleRefusal | n
   return null;
 }
 
+/** Collections whose records never disappear (a multi-hop payment's record goes once resolved). */
+const NEVER_REMOVED = ['deposits', 'channels'] as const;
+
+/** No deposit or channel ever disappears: absent from a full snapshot, or listed as gone in a delta. */
+function checkGone(replica: TreasuryState, body: ReplicaBody): RuleRefusal | null {
+  for (const k of NEVER_REMOVED) {
+    const held = recordsOf(replica, k);
+    const gone = body.base === undefined ? Object.keys(held).filter((id) => !body[k][id]) : (body.gone?.[k] ?? []);
+    const lost = gone.find((id) => held[id] !== undefined);
+    if (lost !== undefined) return no('entry_missing', `${k.replace(/s$/, '')} ${lost} disappeared`);
+  }
+  return null;
+}
+
 function checkDeposits(replica: TreasuryState, body: ReplicaBody): RuleRefusal | null {
   if (body.nextDeposit < replica.nextDeposit) return no('deposit_changed', 'deposit numbering went back');
-  for (const id of Object.keys(replica.deposits))
-    if (!body.deposits[id]) return no('entry_missing', `deposit ${id} disappeared`);
   const c = replica.committee!;
   for (const [id, d] of Object.entries(body.deposits)) {
     if (d.id !== id) return no('deposit_changed', `deposit ${id} is filed under another id`);
@@ -152,11 +172,23 @@ function newDepositFault(d: Deposit, threshold: number, memberKey: string | unde
 
 const ZERO = { sent: 0n, received: 0n, acked: 0n };
 
+/** The channels to check: every one a full snapshot holds; a delta's, and those its changed deposits back. */
+function channelsToCheck(replica: TreasuryState, body: ReplicaBody): Array<[string, Channel]> {
+  if (body.base === undefined) return Object.entries(body.channels);
+  const ids = new Set(Object.keys(body.channels));
+  for (const d of Object.values(body.deposits)) {
+    for (const id of [d.channelId, replica.deposits[d.id]?.channelId])
+      if (id !== undefined && (body.channels[id] ?? replica.channels[id])) ids.add(id);
+  }
+  return [...ids].map((id) => [id, body.channels[id] ?? replica.channels[id]!]);
+}
+
 function checkChannels(replica: TreasuryState, body: ReplicaBody): RuleRefusal | null {
   const payout = bytesToHex(payoutScriptFor(body.payoutAddress));
-  for (const id of Object.keys(replica.channels))
-    if (!body.channels[id]) return no('entry_missing', `channel ${id} disappeared`);
-  for (const [id, ch] of Object.entries(body.channels)) {
+  // A delta leaves out the deposits that did not change: those are the replica's.
+  const deposit = (id: string): Deposit | undefined =>
+    body.deposits[id] ?? (body.base !== undefined ? replica.deposits[id] : undefined);
+  for (const [id, ch] of channelsToCheck(replica, body)) {
     const old: Channel | undefined = replica.channels[id];
     if (old?.status === 'closed') continue; // closed here (signed or seen on chain): the replica keeps its own copy
     if (ch.id !== id || (old && (ch.initiator !== old.initiator || !peerKeptOrRebound(old, ch))))
@@ -180,7 +212,7 @@ function checkChannels(replica: TreasuryState, body: ReplicaBody): RuleRefusal |
     if (ch.received > was.received && !peerSigned(ch, old))
       return no('unsigned_received', `channel ${id}: received ${ch.received} is more than the peer signed it paid`);
     let mine = 0n;
-    for (const d of ch.myDeposits) mine += body.deposits[d]?.value ?? 0n;
+    for (const d of ch.myDeposits) mine += deposit(d)?.value ?? 0n;
     if (mine - ch.sent + ch.received < 0n)
       return no('balance_negative', `channel ${id}: our balance would be negative`);
   }

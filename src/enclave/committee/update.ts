@@ -1,17 +1,20 @@
 /**
  * Replication updates: what the primary sends down its committee chain after every sealed change.
  *
- * An update is the primary's whole public state (deposits, channels, cumulative totals, the committee
- * roster; never a private key) with a sequence number, signed by the primary's identity key. Members
- * accept an update only with the primary's signature and a sequence number above the last they applied,
- * whoever relays it: a compromised backup can delay or replay updates, not forge or reorder them.
- * Whole snapshots (not deltas) make catch-up trivial: a member that missed updates needs only the latest.
+ * An update is the primary's public state (deposits, channels, cumulative totals, the committee roster;
+ * never a private key) with a sequence number, signed by the primary's identity key: either a full
+ * snapshot, or a delta that names the update it follows (`base`) and carries only the records changed
+ * since (deltas.ts). Members accept an update only with the primary's signature and a sequence number
+ * above the last they applied, whoever relays it, and a delta only onto exactly its base: a compromised
+ * backup can delay or replay updates, not forge or reorder them. A member that missed updates is sent
+ * one full snapshot.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
 import { signDigest } from '../../crypto/secp256k1.ts';
 import { verifyMessageSha256 } from '../../crypto/secp256k1-openssl.ts';
-import type { Channel, CommitteeMember, CommitteeState, Deposit, MhPayment, TreasuryState } from '../treasury/state.ts';
+import type { CommitteeMember, CommitteeState, TreasuryState } from '../treasury/state.ts';
+import { forMembers, recordsOf, REPLICATED, type Collection, type RecordOf, type Records } from './replicated.ts';
 
 export interface SignedUpdate {
   seq: number;
@@ -22,8 +25,18 @@ export interface SignedUpdate {
   sig: string;
 }
 
-export interface ReplicaBody {
+/** The replicated collections (replicated.ts) are its fields `deposits`, `channels`, …: every record, or a delta's changed ones. */
+export interface ReplicaBody extends Records {
   seq: number;
+  /** A delta: the sequence number of the update it follows. Absent: a full snapshot. */
+  base?: number;
+  /** A delta: the ids of records removed since `base`, by collection. */
+  gone?: Partial<Record<Collection, string[]>>;
+  /**
+   * A delta: the records given as patches, by collection and id, each with the fields it removes. Such a
+   * record's entry holds only the fields that changed since `base`; the others are the member's own copy's.
+   */
+  patched?: Partial<Record<Collection, Record<string, string[]>>>;
   /** The view the update was issued in, and the committee's stable identity (CommitteeState). */
   epoch?: number;
   treasuryId?: string;
@@ -32,14 +45,7 @@ export interface ReplicaBody {
   members: CommitteeMember[];
   payoutAddress: string;
   nextDeposit: number;
-  deposits: Record<string, Deposit>;
-  channels: Record<string, Channel>;
-  /**
-   * The multi-hop payments this treasury takes part in (their records hold no key; τ, once signed, is in
-   * them, so any m members can settle with it). Absent in updates from before committees routed.
-   */
-  multihop?: Record<string, MhPayment>;
-  /** Members' quotes over their node ids (the roster proof). */
+  /** Members' quotes over their node ids (the roster proof); in a delta, absent when unchanged. */
   quotes?: CommitteeState['quotes'];
 }
 
@@ -47,19 +53,15 @@ function preimage(epoch: number, seq: number, body: string): Uint8Array {
   return new TextEncoder().encode(`teechain-committee-update\0${epoch}\0${seq}\0${body}`);
 }
 
-const bigintAware = (_k: string, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v);
+export const bigintAware = (_k: string, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v);
 const BIGINT_RE = /^-?\d+n$/;
 
-/** The state as members see it: private keys stripped, everything else as the primary has it. */
-export function replicaOf(state: TreasuryState, seq: number): ReplicaBody {
+/** What every update carries whole, full or delta: the roster, m-of-n, the payout address, deposit numbering. */
+export type Scalars = Omit<ReplicaBody, Collection | 'seq' | 'base' | 'gone' | 'patched'>;
+
+export function scalarsOf(state: TreasuryState): Scalars {
   const c = state.committee!;
-  const deposits: Record<string, Deposit> = {};
-  for (const [id, d] of Object.entries(state.deposits)) deposits[id] = { ...d, privkeys: [] };
-  const channels: Record<string, Channel> = {};
-  for (const [id, ch] of Object.entries(state.channels))
-    channels[id] = { ...ch, peerDeposits: ch.peerDeposits.map((p) => ({ ...p, privkeys: [] })) };
   return {
-    seq,
     epoch: c.epoch ?? 0,
     treasuryId: c.treasuryId ?? c.members[0]!.node_id,
     size: c.size,
@@ -67,11 +69,19 @@ export function replicaOf(state: TreasuryState, seq: number): ReplicaBody {
     members: c.members,
     payoutAddress: state.config.payoutAddress,
     nextDeposit: state.nextDeposit,
-    deposits,
-    channels,
-    multihop: state.multihop ?? {},
     quotes: c.quotes ?? {},
   };
+}
+
+/** The state as members see it, whole (a full snapshot): private keys stripped, everything else as the primary has it. */
+export function replicaOf(state: TreasuryState, seq: number): ReplicaBody {
+  const records = {} as Record<Collection, Record<string, unknown>>;
+  for (const k of REPLICATED) {
+    const out: Record<string, RecordOf<typeof k>> = {};
+    for (const [id, r] of Object.entries(recordsOf(state, k))) out[id] = forMembers(k, r);
+    records[k] = out;
+  }
+  return { seq, ...scalarsOf(state), ...(records as Records) };
 }
 
 export function signUpdate(body: ReplicaBody, identityKey: string): SignedUpdate {
@@ -99,7 +109,55 @@ export function openUpdate(u: SignedUpdate, primaryId: string): ReplicaBody | nu
   }
   if (body.seq !== u.seq || (body.epoch ?? 0) !== epoch) return null;
   if (!Array.isArray(body.members) || body.members[0]?.node_id !== primaryId) return null;
+  if (body.base !== undefined && (!Number.isSafeInteger(body.base) || body.base < 0 || body.base >= body.seq))
+    return null;
+  for (const k of REPLICATED) {
+    // A collection an update leaves out has no records in it (a full one) or none changed (a delta).
+    if (body[k] === undefined) (body as unknown as Record<Collection, unknown>)[k] = {};
+    const records: unknown = body[k];
+    if (typeof records !== 'object' || records === null || Array.isArray(records)) return null;
+    const gone: unknown = body.gone?.[k];
+    if (gone !== undefined && (!Array.isArray(gone) || !gone.every((id) => typeof id === 'string'))) return null;
+  }
+  if (body.gone !== undefined && (body.base === undefined || typeof body.gone !== 'object')) return null;
+  if (body.patched !== undefined) {
+    if (body.base === undefined || typeof body.patched !== 'object' || body.patched === null) return null;
+    for (const [k, ids] of Object.entries(body.patched)) {
+      if (!(REPLICATED as readonly string[]).includes(k) || typeof ids !== 'object' || ids === null) return null;
+      for (const [id, unset] of Object.entries(ids as Record<string, unknown>))
+        if (!body[k as Collection][id] || !Array.isArray(unset) || !unset.every((f) => typeof f === 'string'))
+          return null;
+    }
+  }
   return body;
+}
+
+/**
+ * The delta `body` with each patched record made whole from `held` (the member's own copy, left
+ * untouched): a new body in which every record carried is complete, or null if a patch names a record
+ * the member does not hold. Unpatched records are the body's own.
+ */
+export function wholeRecords(
+  body: ReplicaBody,
+  held: <K extends Collection>(k: K, id: string) => RecordOf<K> | undefined,
+): ReplicaBody | null {
+  if (!body.patched) return body;
+  const out: ReplicaBody = { ...body, patched: undefined };
+  for (const k of REPLICATED) {
+    const patches = body.patched[k];
+    if (!patches) continue;
+    const records: Record<string, unknown> = { ...body[k] };
+    for (const [id, unset] of Object.entries(patches)) {
+      const own = held(k, id);
+      if (!own) return null;
+      const whole: Record<string, unknown> = { ...own, ...(body[k][id] as object) };
+      for (const f of unset) delete whole[f];
+      records[id] = whole;
+    }
+    (out as unknown as Record<Collection, unknown>)[k] = records;
+  }
+  delete out.patched;
+  return out;
 }
 
 /** m for a committee of n when none is given: a majority, so that no single member suffices once n ≥ 2. */

@@ -32,6 +32,7 @@ export const TREASURY_ERRORS = {
   committee_unavailable: 'too few committee members are reachable to replicate or sign',
   stale_update: 'the replication update is older than the one already applied',
   forged_update: "the replication update is not signed by the committee's primary",
+  base_mismatch: 'the replication update is a delta from a state this member does not hold',
   state_mismatch: "the transaction does not match this member's replicated state",
   already_signed: 'this member already signed a different transaction for it',
   stale_epoch: 'the message comes from an older committee view than this member is in',

@@ -153,6 +153,8 @@ export const CommitteeView = Type.Object({
   /** Primary: last update the tail acknowledged; backup: last its successor acknowledged. */
   acked_seq: Type.Integer(),
   formed: Type.Boolean(),
+  /** Primary: updates issued since its enclave started, and the bytes of their bodies (deltas or snapshots). */
+  issued: Type.Optional(Type.Object({ updates: Type.Integer({ minimum: 0 }), bytes: Type.Integer({ minimum: 0 }) })),
   /** rest_url: where clients reach that member's REST API, as the member's host said (a hint, not attested). */
   members: Type.Array(
     Type.Object({

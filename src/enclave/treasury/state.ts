@@ -162,6 +162,8 @@ export interface CommitteeState {
   /** Settlements and releases this member has signed (channel or deposit id → txid): it never signs another. */
   signed: Record<string, string>;
   /** Backup: the latest update applied, forwarded down the chain and attached to signing requests. */
+  /** Backup: channels it signed a settlement of that an adopted update showed closed by that txid (so a delta may leave them out). */
+  shownClosed?: Record<string, string>;
   lastUpdate?: { seq: number; epoch?: number; body: string; sig: string };
   /** Backup: settlements that members after it reported signing (relayed refusals): an update may close a channel at those totals. */
   reported?: Record<string, { txid: string; sent: bigint; received: bigint }>;
