@@ -77,7 +77,8 @@ function checkRoster(replica: TreasuryState, body: ReplicaBody): RuleRefusal | n
     return no('roster_changed', `m-of-n changed from ${c.threshold}-of-${c.size} to ${body.threshold}-of-${body.size}`);
   const formed = c.members.length === c.size;
   const kept = c.members.every(
-    (m, i) => body.members[i]?.node_id === m.node_id && body.members[i]?.address === m.address,
+    // An address left empty by a roster change's certificate (promotion.ts) is filled by the next update.
+    (m, i) => body.members[i]?.node_id === m.node_id && (m.address === '' || body.members[i]?.address === m.address),
   );
   if (!kept || (formed && body.members.length !== c.members.length))
     return no(

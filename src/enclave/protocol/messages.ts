@@ -67,6 +67,8 @@ export const ViewCertSchema = Type.Object(
     epoch: Epoch,
     members: Type.Array(MemberId, { minItems: 2, maxItems: 15 }),
     chain: Type.Integer({ minimum: 1, maximum: 15 }),
+    /** Present only in a roster change (src/enclave/committee/roster-change.ts): m of the new roster. */
+    threshold: Type.Optional(Type.Integer({ minimum: 2, maximum: 15 })),
     votes: Type.Array(Type.Object({ node_id: MemberId, sig: PeerSig }, { additionalProperties: false }), {
       maxItems: 15,
     }),
@@ -288,6 +290,8 @@ export const CommitteeMessage = Type.Union([
       epoch: Epoch,
       members: Type.Array(MemberId, { minItems: 2, maxItems: 15 }),
       chain: Type.Integer({ minimum: 1, maximum: 15 }),
+      /** A roster change proposed by the primary (roster-change.ts) names the new roster's m. */
+      threshold: Type.Optional(Type.Integer({ minimum: 2, maximum: 15 })),
       seq: Req,
     },
     { additionalProperties: false },
