@@ -23,6 +23,7 @@ const REQUIRED = [
   'committee3.batch100',
   'multihop2.single',
   'multihop3.single',
+  'committee3.multihop2.single',
   'pairs4',
   'rest.32clients',
   'lnmodel.unbatched',

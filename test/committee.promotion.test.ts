@@ -394,3 +394,35 @@ test('a promotion racing a settlement: the view changes, the signed settlement s
   assert.equal((res[0] as { code: string }).code, 'channel_closed');
   assert.equal(b1.treasury.channel(ch).total_sent_sat, '4000');
 });
+
+test('a partition around the primary heals: what it did alone is never released, the peer follows the new view, nothing counts twice', async () => {
+  const { mesh, p, b1, b2, q, ch } = await setup();
+  await payAcked(p, ch, [1_000]);
+  await payAcked(q, ch, [100]);
+  // p loses its backups but keeps its channel peer and keeps running.
+  mesh.unlink('p', 'b1');
+  mesh.unlink('p', 'b2');
+  mesh.unlink('b1', 'b2');
+  await mesh.link('b2', 'b1');
+  await p.treasury.pay([{ channel_id: ch, amount_sat: 5_000 }]).catch(() => undefined);
+  await q.treasury.pay([{ channel_id: ch, amount_sat: 300 }]);
+  await waitFor(() => committeeOf(b1.treasury).role === 'primary' && committeeOf(b2.treasury).epoch === 1, WAIT_MS);
+  assert.equal(q.treasury.channel(ch).total_received_sat, '1000', "p's lone payment never reached q");
+  assert.equal(committeeOf(p.treasury).role, 'primary', 'p does not know yet');
+  // q's host finds the new primary; the channel follows it and q's payment made to p during the partition counts once.
+  await mesh.link('b1', 'q');
+  await waitFor(() => q.treasury.state.channels[ch]!.peerId === b1.treasury.nodeId, WAIT_MS);
+  await waitFor(() => q.treasury.channel(ch).total_acked_sat === '400', WAIT_MS);
+  assert.equal(b1.treasury.channel(ch).total_received_sat, '400');
+  // The partition heals: p adopts the view, drops its channel peer, and takes the replicated state over its own.
+  await mesh.link('p', 'b1');
+  await mesh.link('p', 'b2');
+  await waitFor(() => committeeOf(p.treasury).epoch === 1 && committeeOf(p.treasury).role === 'backup', WAIT_MS);
+  // (The mesh's host does not pass a close on to the other side: p's end of the session is what shows it.)
+  assert.ok(!p.treasury.info().peers.includes(q.treasury.nodeId), 'p ended its session with q');
+  await payAcked(b1, ch, [2_000]);
+  await waitFor(() => p.treasury.channel(ch).total_sent_sat === '3000', WAIT_MS);
+  assert.equal(p.treasury.channel(ch).total_received_sat, '400');
+  assert.equal(q.treasury.channel(ch).total_received_sat, '3000');
+  assert.equal(q.treasury.channel(ch).total_sent_sat, '400');
+});

@@ -129,6 +129,7 @@ function world(role: MhRole, rec: MhPayment | null, timeoutMs = 5): World {
     nodeId: ROUTE[index]!,
     identityKey: () => '00',
     isCommittee: () => false,
+    takesPart: () => true,
     connected: () => true,
     peers: () => ROUTE.filter((_, i) => i !== index),
     queue: (to, msg) => w.sent.push({ to, msg }),

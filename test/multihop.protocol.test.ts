@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { line, Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
+import { line, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { balances, outcome, recOf, unlocked, watch, holdAfterSeal } from './helpers/multihop-views.ts';
 import { TreasuryError } from '../src/enclave/treasury/errors.ts';
@@ -377,28 +377,6 @@ test('two payments contending in opposite directions: no deadlock, each ends cle
   assert.equal(b[0]![channels[0]!], 100_000n - 1_000n);
   assert.equal(b[2]![channels[1]!], 100_000n + 1_000n);
   assert.equal(b[1]![channels[0]!]! + b[1]![channels[1]!]!, 200_000n, 'bob neither gains nor loses');
-});
-
-test('committees take no part: a committee refuses to pay or to be paid through a path, nothing locked', async () => {
-  const mesh = new Mesh();
-  const [p] = await mesh.committee(['p', 'p1']);
-  const x = await mesh.add('x');
-  await mesh.link('x', 'p');
-  const dx = await mesh.deposit('x', 50_000n);
-  const dp = await mesh.deposit('p', 50_000n);
-  const ch = await x.treasury.openChannel(p!.treasury.nodeId, x.payoutAddress);
-  await x.treasury.addDeposit(ch.channel_id, dx);
-  await p!.treasury.addDeposit(ch.channel_id, dp);
-  await assert.rejects(
-    p!.treasury.payMultihop(x.treasury.nodeId, 1_000, 1),
-    (e: TreasuryError) => e.code === 'multihop_unsupported',
-  );
-  await assert.rejects(
-    x.treasury.payMultihop(p!.treasury.nodeId, 1_000, 1),
-    (e: TreasuryError) => e.code === 'multihop_unsupported',
-  );
-  await waitFor(() => unlocked([x, p!]));
-  assert.equal(x.treasury.channel(ch.channel_id).local_balance_sat, '50000');
 });
 
 test('gossip: small capacity changes wait for the refresh interval; new channels, fees and big moves go out at once', async () => {

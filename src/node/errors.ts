@@ -75,7 +75,6 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   unknown_destination: 404,
   no_route: 409,
   insufficient_capacity: 409,
-  multihop_unsupported: 409,
   multihop_in_doubt: 409,
   fee_insufficient: 409,
   fee_limit_exceeded: 409,

@@ -425,6 +425,7 @@ function finish(planned: Planned, sigs: Map<number, KeyedSignature[]>, keys: Map
       finishInput(spend, i, list.slice(0, input.m));
       continue;
     }
+    if (input.kind === 'other') continue;
     const k = [...new Set(keys.get(i) ?? [])];
     if (k.length < input.deposit.m) return null;
     finishInput(spend, i, signaturesFor(spend, i, k.slice(0, input.deposit.m)));

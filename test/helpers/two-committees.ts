@@ -198,7 +198,7 @@ export function checkSettlement(
 export async function askToSign(
   from: MeshNode,
   to: MeshNode[],
-  kind: 'settle' | 'release',
+  kind: 'settle' | 'release' | 'tau',
   id: string,
   feeRate: number,
   txid: string,

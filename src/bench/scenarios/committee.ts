@@ -17,7 +17,7 @@ interface Committees {
 }
 
 /** Waits until a primary's committee has every member joined, connected and caught up. */
-async function waitForCommittee(primary: Agent): Promise<void> {
+export async function waitForCommittee(primary: Agent): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
     const c = await primary.api
@@ -33,7 +33,7 @@ async function waitForCommittee(primary: Agent): Promise<void> {
 }
 
 /** One side: a lone node for L = 1, else a primary and L - 1 backups admitted with the operator's join tokens. */
-async function side(env: BenchEnv, name: string, length: number): Promise<Agent[]> {
+export async function side(env: BenchEnv, name: string, length: number): Promise<Agent[]> {
   if (length === 1) return [await env.agent(`${name}-c1`)];
   const primary = await env.agent(`${name}-c${length}`, { committee: { size: length } });
   const members = [primary];

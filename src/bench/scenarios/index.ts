@@ -10,7 +10,7 @@ import { bothDirections } from './channel-both-directions.ts';
 import { committeeStage } from './committee.ts';
 import { ldkStage, type LdkStage } from './ldk.ts';
 import { lnmodelStage } from './lnmodel.ts';
-import { multihopStage } from './multihop.ts';
+import { committeeMultihopStage, multihopStage } from './multihop.ts';
 import { pairsStage } from './pairs.ts';
 import { restScenarios } from './rest.ts';
 
@@ -32,6 +32,7 @@ export function benchPlan(cfg: BenchConfig): BenchPlan {
       onMainChannel('one channel', [...channelScenarios(cfg), bothDirections(cfg)]),
       ...cfg.sizes.committee.map((length) => committeeStage(cfg, length)),
       multihopStage(cfg),
+      ...(cfg.sizes.committee.includes(3) ? [committeeMultihopStage(cfg)] : []),
       ...cfg.pairs.map((n) => pairsStage(cfg, n)),
       onMainChannel('REST clients', restScenarios(cfg)),
       lnmodelStage(cfg),

@@ -1,11 +1,14 @@
 /**
  * Multi-hop: a line m0 – m1 – m2 – m3; m0 pays m2 (2 hops) and m3 (3 hops) through the REST API, naming only
  * the destination. One payment in flight: a multi-hop payment holds every channel of its path until it is
- * released, so pipelining on one path would only queue.
+ * released, so pipelining on one path would only queue. The same 2-hop payment through a line of three
+ * committees of 3 (nine processes; each step replicated at every hop, τ signed by two members at each)
+ * is `committee3.multihop2.single`, to set beside `multihop2.single` of the same run.
  */
 import { movedExactly, openFundedChannel, totals, type Agent } from '../cluster.ts';
 import type { BenchConfig } from '../config.ts';
-import { stage, type Latency, type Scenario, type Stage } from '../scenario.ts';
+import { stage, type Group, type Latency, type Scenario, type Stage } from '../scenario.ts';
+import { side } from './committee.ts';
 
 interface Line {
   nodes: Agent[];
@@ -16,7 +19,7 @@ interface Line {
 const LENGTH = 4;
 
 /** Waits until m0 sees every channel announced by both ends with its deposits' capacity. */
-async function waitForGraph(line: Line): Promise<void> {
+async function waitForGraph(line: Line, length = LENGTH): Promise<void> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     // An announcement made between a channel's opening and its deposits says 0, and a payment routed on it fails.
@@ -25,7 +28,7 @@ async function waitForGraph(line: Line): Promise<void> {
       '/v1/graph',
     );
     const caps = g.nodes.flatMap((x) => x.channels.map((c) => BigInt(c.capacity_sat)));
-    if (g.nodes.length === LENGTH && caps.length >= 2 * line.channels.length && caps.every((c) => c > 0n)) return;
+    if (g.nodes.length === length && caps.length >= 2 * line.channels.length && caps.every((c) => c > 0n)) return;
     if (Date.now() > deadline) throw new Error('multi-hop: the channel graph did not reach m0 within 30 s');
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -38,14 +41,28 @@ function percentiles(samples: number[]): Latency {
   return { p50_ms: q(0.5), p95_ms: q(0.95), p99_ms: q(0.99) };
 }
 
-function hopsScenario(hops: number, count: number): Scenario<Line> {
+interface Variant {
+  id: string;
+  name: string;
+  group: Group;
+  note: string;
+}
+
+const lone = (hops: number): Variant => ({
+  id: `multihop${hops}.single`,
+  name: `teechain multi-hop ${hops} hops (1 in flight, REST)`,
+  group: 'teechain-multihop',
+  note: `${hops + 1} node processes; lock, sign, commit, release: 4 sealed steps per hop; every channel of the path checked to move by exactly the sum paid`,
+});
+
+function hopsScenario(hops: number, count: number, v: Variant = lone(hops)): Scenario<Line> {
   return {
-    id: `multihop${hops}.single`,
-    name: `teechain multi-hop ${hops} hops (1 in flight, REST)`,
-    group: 'teechain-multihop',
+    id: v.id,
+    name: v.name,
+    group: v.group,
     payments: count,
     batch: 1,
-    note: `${hops + 1} node processes; lock, sign, commit, release: 4 sealed steps per hop; every channel of the path checked to move by exactly the sum paid`,
+    note: v.note,
     async measure({ nodes, channels }, meter) {
       const path = channels.slice(0, hops);
       const snapshot = () => Promise.all(path.map((c, i) => totals(nodes[i]!, nodes[i + 1]!, c)));
@@ -88,5 +105,32 @@ export function multihopStage({ sizes }: BenchConfig): Stage {
     },
     tearDown: ({ nodes }, env) => env.stop(nodes),
     scenarios: [hopsScenario(2, sizes.multihop), hopsScenario(3, sizes.multihop)],
+  });
+}
+
+/** committee3.multihop2.single: m0 → m1 → m2, each a committee of 3 (a primary and two backups, 2-of-3). */
+export function committeeMultihopStage({ sizes }: BenchConfig): Stage {
+  return stage<Line & { members: Agent[] }>({
+    title: 'a line of three committees of 3',
+    async setUp(env) {
+      const sides: Agent[][] = [];
+      for (let i = 0; i < 3; i++) sides.push(await side(env, `cm${i}`, 3));
+      const nodes = sides.map((s) => s[0]!);
+      const channels: string[] = [];
+      for (let i = 0; i + 1 < nodes.length; i++)
+        channels.push(await openFundedChannel(nodes[i]!, nodes[i + 1]!, 50_000_000));
+      const line = { nodes, channels, members: sides.flat() };
+      await waitForGraph(line, nodes.length);
+      return line;
+    },
+    tearDown: ({ members }, env) => env.stop(members),
+    scenarios: [
+      hopsScenario(2, sizes.multihop, {
+        id: 'committee3.multihop2.single',
+        name: 'teechain multi-hop 2 hops, committees of 3 at every hop (1 in flight, REST)',
+        group: 'teechain-committee',
+        note: '9 node processes: every hop a primary and 2 backups, 2-of-3; each step replicated before its message leaves; compare multihop2.single',
+      }),
+    ],
   });
 }

@@ -11,11 +11,15 @@ import type { SpendPlan } from '../treasury/transactions.ts';
 import type { UpdateRuleCode } from './update-rules.ts';
 import type { ViewCert } from './view.ts';
 
-export type SignKind = 'settle' | 'release';
+/** A channel's settlement, a deposit's release, or a multi-hop payment's path settlement τ (id: the payment id). */
+export type SignKind = 'settle' | 'release' | 'tau';
 
 /** One input of a transaction the committee signs, and how its signatures are obtained. */
 export type PlannedInput =
-  { kind: 'own'; depositId: string; m: number; pubkeys: string[] } | { kind: 'peer'; deposit: PeerDeposit };
+  | { kind: 'own'; depositId: string; m: number; pubkeys: string[] }
+  | { kind: 'peer'; deposit: PeerDeposit }
+  /** An input of τ that another hop of the path signs: left as it is. */
+  | { kind: 'other' };
 
 export interface Planned {
   plan: SpendPlan;

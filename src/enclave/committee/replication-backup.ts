@@ -8,6 +8,7 @@ import type { CommitteeMessage } from '../protocol/messages.ts';
 import { signAck, type AckSig } from './acks.ts';
 import type { Membership } from './membership.ts';
 import type { CommitteeHost, SignedSettlement, UpdateRefusal } from './ports.ts';
+import { forgetTau } from './signed.ts';
 import { checkUpdate } from './update-rules.ts';
 import type { TreasuryState } from '../treasury/state.ts';
 import { openUpdate, type ReplicaBody, type SignedUpdate } from './update.ts';
@@ -182,6 +183,8 @@ export class BackupReplication {
           if (s.deposits[d]) s.deposits[d].privkeys = this.c.memberKeys[d] ? [this.c.memberKeys[d]] : [];
     }
     s.channels = body.channels;
+    s.multihop = body.multihop ?? {};
+    forgetTau(this.c, s.multihop);
     if (rosterChanged) this.chain.rosterChanged();
   }
 

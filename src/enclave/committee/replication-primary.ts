@@ -10,6 +10,7 @@ import { TreasuryError } from '../treasury/errors.ts';
 import { ackedByAll } from './acks.ts';
 import type { Membership } from './membership.ts';
 import type { CommitteeHost } from './ports.ts';
+import { forgetTau } from './signed.ts';
 import { replicaOf, signUpdate, type SignedUpdate } from './update.ts';
 
 export class PrimaryReplication {
@@ -59,6 +60,7 @@ export class PrimaryReplication {
     if (!this.chain.isPrimary || this.c.members.length < 2) return;
     this.c.seq += 1;
     this.pendingUpdate = true;
+    forgetTau(this.c, this.host.state.multihop);
   }
 
   /** After the primary's own seal: send the update down the chain; resolves when the tail has it. */

@@ -18,6 +18,7 @@ import type { BackupReplication } from './replication-backup.ts';
 import type { PrimaryReplication } from './replication-primary.ts';
 import type { Requests } from './requests.ts';
 import { combineShares } from './shares.ts';
+import { signedKey } from './signed.ts';
 
 /** One member's part of a transaction: its signature of each committee deposit, its share of each handed-over key. */
 export interface Contribution {
@@ -78,12 +79,14 @@ export class ThresholdSigning {
     add(own);
     const enough = () =>
       planned.inputs.every((input, i) =>
-        input.kind === 'own'
-          ? (sigs.get(i)?.length ?? 0) >= input.m
-          : !input.deposit.shares ||
-            input.deposit.shares.filter(
-              (s) => (shares.get(`${input.deposit.outpoint}/${s.pubkey}`)?.length ?? 0) >= this.c.threshold,
-            ).length >= input.deposit.m,
+        input.kind === 'other'
+          ? true
+          : input.kind === 'own'
+            ? (sigs.get(i)?.length ?? 0) >= input.m
+            : !input.deposit.shares ||
+              input.deposit.shares.filter(
+                (s) => (shares.get(`${input.deposit.outpoint}/${s.pubkey}`)?.length ?? 0) >= this.c.threshold,
+              ).length >= input.deposit.m,
       );
     const others = this.c.members.map((m) => m.node_id).filter((n) => n !== this.host.nodeId && this.host.connected(n));
     const update = this.chain.isPrimary ? this.primary.lastIssued : this.c.lastUpdate;
@@ -129,6 +132,7 @@ export class ThresholdSigning {
     }
     const spend = planned.plan.spend;
     for (const [i, input] of planned.inputs.entries()) {
+      if (input.kind === 'other') continue;
       if (input.kind === 'own') {
         finishInput(spend, i, sigs.get(i)!);
         continue;
@@ -161,6 +165,7 @@ export class ThresholdSigning {
     // Peers split their keys in the roster proof's order, which a view change does not reorder.
     const me = this.chain.shareIndex;
     for (const [i, input] of planned.inputs.entries()) {
+      if (input.kind === 'other') continue;
       if (input.kind === 'own') {
         const key = this.chain.isPrimary
           ? this.host.state.deposits[input.depositId]?.privkeys[0]
@@ -192,7 +197,8 @@ export class ThresholdSigning {
       if (refused && refused.code !== 'stale_update')
         return refuse(refused.code as TreasuryErrorCode, 'the attached update was refused');
     }
-    const done = this.c.signed[msg.id];
+    const key = signedKey(msg.kind, msg.id);
+    const done = this.c.signed[key];
     if (done && done !== msg.txid) return refuse('already_signed', `this member already signed ${done} for ${msg.id}`);
     let planned: Planned;
     try {
@@ -202,7 +208,7 @@ export class ThresholdSigning {
     }
     if (planned.plan.txid !== msg.txid)
       return refuse('state_mismatch', "the transaction does not match this member's latest state");
-    this.c.signed[msg.id] = msg.txid;
+    this.c.signed[key] = msg.txid;
     this.host.markSigned(msg.kind, msg.id, msg.txid, msg.fee_rate);
     await this.host.commitLocal();
     if (msg.kind === 'settle') this.seams.announceSigned(msg.id);

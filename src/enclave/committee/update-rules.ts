@@ -13,10 +13,12 @@ import { publicKeyOf } from '../../crypto/secp256k1.ts';
 import { verifyPaid, verifyPayout } from '../protocol/peer-sigs.ts';
 import type { Channel, ChannelStatus, Deposit, DepositStatus, TreasuryState } from '../treasury/state.ts';
 import { buildDepositScript, payoutScriptFor } from '../treasury/transactions.ts';
+import { checkMultihop, type MultihopRuleCode } from './multihop-rules.ts';
 import type { ReplicaBody } from './update.ts';
 import { checkCert } from './view.ts';
 
 export type UpdateRuleCode =
+  | MultihopRuleCode
   | 'roster_changed'
   | 'payout_changed'
   | 'channel_changed'
@@ -51,7 +53,8 @@ export function checkUpdate(replica: TreasuryState, body: ReplicaBody): RuleRefu
     checkRoster(replica, body) ??
     checkPayout(replica, body) ??
     checkDeposits(replica, body) ??
-    checkChannels(replica, body)
+    checkChannels(replica, body) ??
+    checkMultihop(replica, body, body.treasuryId ?? body.members[0]!.node_id)
   );
 }
 

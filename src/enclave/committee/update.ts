@@ -11,7 +11,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
 import { signDigest } from '../../crypto/secp256k1.ts';
 import { verifyMessageSha256 } from '../../crypto/secp256k1-openssl.ts';
-import type { Channel, CommitteeMember, CommitteeState, Deposit, TreasuryState } from '../treasury/state.ts';
+import type { Channel, CommitteeMember, CommitteeState, Deposit, MhPayment, TreasuryState } from '../treasury/state.ts';
 
 export interface SignedUpdate {
   seq: number;
@@ -34,6 +34,11 @@ export interface ReplicaBody {
   nextDeposit: number;
   deposits: Record<string, Deposit>;
   channels: Record<string, Channel>;
+  /**
+   * The multi-hop payments this treasury takes part in (their records hold no key; τ, once signed, is in
+   * them, so any m members can settle with it). Absent in updates from before committees routed.
+   */
+  multihop?: Record<string, MhPayment>;
   /** Members' quotes over their node ids (the roster proof). */
   quotes?: CommitteeState['quotes'];
 }
@@ -64,6 +69,7 @@ export function replicaOf(state: TreasuryState, seq: number): ReplicaBody {
     nextDeposit: state.nextDeposit,
     deposits,
     channels,
+    multihop: state.multihop ?? {},
     quotes: c.quotes ?? {},
   };
 }

@@ -244,7 +244,14 @@ export const MultiHopMessage = Type.Union([
     { t: Type.Literal('mh_signed'), pid: Pid, hops: Type.Array(MhHopWire, { minItems: 1, maxItems: 19 }), tx: TxHex },
     { additionalProperties: false },
   ),
-  Type.Object({ t: Type.Literal('mh_commit'), pid: Pid, tx: TxHex }, { additionalProperties: false }),
+  /**
+   * `sig`: the sender's signature of the total it will have paid on the channel once this payment is
+   * applied, for a committee peer (its backups credit only totals the payer signed).
+   */
+  Type.Object(
+    { t: Type.Literal('mh_commit'), pid: Pid, tx: TxHex, sig: Type.Optional(PeerSig) },
+    { additionalProperties: false },
+  ),
   Type.Object({ t: Type.Literal('mh_release'), pid: Pid }, { additionalProperties: false }),
   /** The payer has released, so no enclave holds τ any more: the path channels may move again. */
   Type.Object({ t: Type.Literal('mh_unlock'), pid: Pid }, { additionalProperties: false }),
@@ -360,7 +367,7 @@ export const CommitteeMessage = Type.Union([
     {
       t: Type.Literal('c_sign'),
       req: Req,
-      kind: Type.Union([Type.Literal('settle'), Type.Literal('release')]),
+      kind: Type.Union([Type.Literal('settle'), Type.Literal('release'), Type.Literal('tau')]),
       id: Type.String({ maxLength: 64 }),
       fee_rate: Type.Integer({ minimum: 1, maximum: 1000 }),
       txid: Hex32,

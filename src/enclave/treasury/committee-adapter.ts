@@ -8,10 +8,11 @@ import { hexToBytes } from '../../../enclave-sim/encoding.ts';
 import type { CommitteeHost, Planned, SignedSettlement, SignKind } from '../committee/coordinator.ts';
 import type { ViewCert } from '../committee/view.ts';
 import type { CommitteeMessage } from '../protocol/messages.ts';
-import { rewindTo } from './channel.ts';
+import { heldBy, rewindTo } from './channel.ts';
 import { paidSig, settledMessage } from './channel-wire.ts';
 import type { TreasuryCore } from './core.ts';
 import { TreasuryError } from './errors.ts';
+import { planTau } from './multihop/committee-tau.ts';
 import { asSpendable, getChannel, getDeposit, notFree } from './lookups.ts';
 import type { Outgoing, TreasuryEvent } from './ports.ts';
 import { announceView } from './peer-views.ts';
@@ -61,6 +62,20 @@ export async function settleWithCommittee(t: TreasuryCore, ch: Channel, feeRate:
       `channel ${ch.id} was already settled${ch.settlement ? ` by ${ch.settlement.txid}` : ''}`,
     );
   }
+  if (ch.status !== 'closed' && heldBy(ch)) {
+    // Held by a multi-hop payment, as a lone treasury decides (settlement.ts): before its commit the old
+    // state (the payment aborts); committed, only τ, complete in this member's replica.
+    const tau = await t.multihop.localSettle(ch);
+    if (tau)
+      return {
+        channel_id: ch.id,
+        txid: tau.txid,
+        tx_hex: tau.hex,
+        fee_sat: tau.fee.toString(),
+        local_balance_sat: tau.local.toString(),
+        remote_balance_sat: tau.remote.toString(),
+      };
+  }
   const rate = ch.settlement?.feeRate ?? feeRate;
   const c = t.state.committee!;
   if (ch.myDeposits.length + ch.peerDeposits.length === 0) {
@@ -81,6 +96,7 @@ export async function settleWithCommittee(t: TreasuryCore, ch: Channel, feeRate:
     throw new TreasuryError('already_signed', `this member already signed ${done} for channel ${ch.id}`);
   c.signed[ch.id] = planned.plan.txid;
   markSigned(t, 'settle', ch.id, planned.plan.txid, rate);
+  if (heldBy(ch)) t.multihop.closedLocally(ch);
   t.outbox.push({ peerId: ch.peerId, msg: { t: 'settled', ch: ch.id, txid: planned.plan.txid } });
   await t.committer.commitLocal();
   t.committee!.announceSigned(ch.id);
@@ -123,6 +139,7 @@ export async function releaseWithCommittee(t: TreasuryCore, id: string, address:
 
 /** The unsigned transaction this member would sign for a settlement or a release, from its own state. */
 export function planFor(t: TreasuryCore, kind: SignKind, id: string, feeRate: number): Planned {
+  if (kind === 'tau') return planTau(t.state, id);
   if (kind === 'release') {
     const dep = getDeposit(t.state, id);
     const signedHere = t.state.committee?.signed[id];
@@ -159,6 +176,7 @@ export function planFor(t: TreasuryCore, kind: SignKind, id: string, feeRate: nu
 
 /** Records in this member's state what it signed: the channel is closed, the deposit spent. */
 function markSigned(t: TreasuryCore, kind: SignKind, id: string, txid: string, feeRate: number): void {
+  if (kind === 'tau') return; // `signed` records it; the payment's record moves on by the protocol alone
   if (kind === 'release') {
     const dep = getDeposit(t.state, id);
     dep.status = 'spent';
@@ -191,6 +209,9 @@ function settledByMembers(t: TreasuryCore, s: SignedSettlement): void {
   // Not the transaction signed from this state: the channel stays frozen (isSettling) and as it was.
   if (!signedHere || txid === undefined) return;
   // Committee members settled at these totals: payments within them are in the settlement, the rest never left.
+  // Members settled a channel a multi-hop payment holds: in the old state (they settle a held channel only
+  // before its commit, or the new state once released), so the payment follows as for a peer's settlement.
+  if (heldBy(ch)) t.multihop.settledElsewhere(ch, txid, () => false);
   closeChannel(t, ch, { txid, by: 'local', feeRate: s.feeRate }, ch.sent);
   t.state.committee!.signed[ch.id] = txid;
   t.outbox.push({ peerId: ch.peerId, msg: settledMessage(ch) });

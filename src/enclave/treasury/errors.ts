@@ -50,7 +50,6 @@ export const TREASURY_ERRORS = {
   unknown_destination: 'no node with that id is known to the channel graph',
   no_route: 'no path of open channels leads to the destination',
   insufficient_capacity: 'no path has enough capacity for the amount (plus fees)',
-  multihop_unsupported: 'multi-hop payments go through lone treasuries only, not committees',
   multihop_in_doubt: 'the channel is committed to a multi-hop payment whose outcome is not known yet',
   fee_insufficient: 'the fee left for an intermediary is below what it charges',
   fee_limit_exceeded: 'every path to the destination charges more in fees than the payment allows (max_fee_sat)',

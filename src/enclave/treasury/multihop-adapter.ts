@@ -2,15 +2,18 @@
  * The treasury's side of multi-hop payments (multihop.ts runs the protocol along the path): what the
  * engine may use of this treasury, and the two ecalls that start with the treasury's own checks.
  */
+import { signedKey } from '../committee/signed.ts';
 import type { ChannelMessage, MultiHopMessage } from '../protocol/messages.ts';
 import type { TreasuryCore } from './core.ts';
 import { TreasuryError } from './errors.ts';
+import { ownInputs } from './multihop/committee-tau.ts';
 import { checkAmount } from './lookups.ts';
 import type { MultiHopHost } from './multihop.ts';
 import type { TreasuryEvent } from './ports.ts';
 import { defaultMaxFee } from './routing.ts';
 import { closeChannel } from './settlement.ts';
 import type { Channel } from './state.ts';
+import { withWitnesses } from './transactions.ts';
 
 /** What the multi-hop engine needs from this treasury (MultiHopHost in multihop.ts). */
 export function multihopHost(t: TreasuryCore): MultiHopHost {
@@ -19,10 +22,12 @@ export function multihopHost(t: TreasuryCore): MultiHopHost {
       return t.state;
     },
     get nodeId() {
-      return t.nodeId;
+      return t.committee ? t.committee.treasuryId : t.nodeId;
     },
     identityKey: () => t.state.identityKey,
     isCommittee: () => t.committee !== undefined,
+    takesPart: () => t.committee === undefined || t.committee.isPrimary,
+    ...(t.committee ? { signTau: (pid: string, tx: string) => signTauWithCommittee(t, pid, tx) } : {}),
     connected: (peerId: string) => t.sessions.connected(peerId),
     peers: () => t.sessions.peers(),
     queue: (peerId: string, msg: MultiHopMessage | ChannelMessage) => {
@@ -40,6 +45,25 @@ export function multihopHost(t: TreasuryCore): MultiHopHost {
   };
 }
 
+/**
+ * A committee hop's own deposit inputs of τ, signed by m members. The record at its signing step is sealed
+ * and replicated first: each member rebuilds τ from its own replica and signs only that (committee-tau.ts),
+ * and records that it did (it never signs another τ for the payment).
+ */
+async function signTauWithCommittee(t: TreasuryCore, pid: string, tx: string): Promise<string> {
+  await t.committer.commit();
+  const planned = t.planFor('tau', pid, 1);
+  const c = t.state.committee!;
+  const key = signedKey('tau', pid);
+  const done = c.signed[key];
+  if (done && done !== planned.plan.txid)
+    throw new TreasuryError('already_signed', `this member already signed ${done} for payment ${pid}`);
+  c.signed[key] = planned.plan.txid;
+  const feeRate = t.state.multihop![pid]!.feeRate;
+  const { hex } = await t.committee!.sign('tau', pid, feeRate, planned);
+  return withWitnesses(tx, hex, ownInputs(planned));
+}
+
 /** Pays `amount_sat` to `dest` through a path of channels (docs/protocol/multihop.md). */
 export async function payMultihop(
   t: TreasuryCore,
@@ -49,6 +73,7 @@ export async function payMultihop(
   maxFeeSat?: number,
 ) {
   t.assertLive();
+  t.committee?.assertReady();
   checkAmount(amountSat);
   if (maxFeeSat !== undefined && (!Number.isSafeInteger(maxFeeSat) || maxFeeSat < 0)) {
     throw new TreasuryError('invalid_argument', 'max_fee_sat must be a non-negative integer number of satoshis');

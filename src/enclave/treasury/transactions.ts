@@ -362,3 +362,15 @@ export function valuePaidTo(txHex: string, script: string): bigint | null {
     return null;
   }
 }
+
+/**
+ * `into` with the witnesses of inputs `indexes` copied from `from`, the same transaction signed elsewhere
+ * (a committee's members' signatures of its own deposits in τ, added to what the other hops signed).
+ */
+export function withWitnesses(into: string, from: string, indexes: number[]): string {
+  const a = Transaction.fromHex(into);
+  const b = Transaction.fromHex(from);
+  if (a.getId() !== b.getId()) throw new TreasuryError('state_mismatch', 'not the same transaction');
+  for (const i of indexes) a.ins[i]!.witness = b.ins[i]!.witness;
+  return a.toHex();
+}

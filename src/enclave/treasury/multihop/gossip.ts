@@ -28,7 +28,7 @@ export class Gossip {
 
   /** Announces our channels if they changed (or always to `peer`), and gives `peer` the whole graph. */
   announce(peer?: string): void {
-    if (this.h.isCommittee()) return; // committees take no part in multi-hop payments
+    if (!this.h.takesPart()) return; // a committee's backup: its primary announces the committee's channels
     const fees = this.h.state.config.fees ?? { base: 0, ppm: 0 };
     const channels = Object.values(this.h.state.channels)
       .filter((c) => c.status === 'open' && c.peerPayout)

@@ -5,6 +5,7 @@
  * the checks a message must pass (the sender's view of our channel, τ's txid, its signatures) are here.
  */
 import type { MhHopWire, MultiHopMessage } from '../../protocol/messages.ts';
+import { verifyPaid } from '../../protocol/peer-sigs.ts';
 import { lock, refusal } from '../channel.ts';
 import { TreasuryError, type TreasuryErrorCode } from '../errors.ts';
 import { forwardFee } from '../routing.ts';
@@ -56,7 +57,6 @@ export class HopMessages {
     ) {
       return refuse('invalid_argument');
     }
-    if (this.h.isCommittee()) return refuse('multihop_unsupported');
     const ch = this.h.state.channels[msg.ch];
     if (!ch || ch.peerId !== peerId) return refuse('channel_not_open');
     const busy = refusal(ch, 'lock');
@@ -77,7 +77,9 @@ export class HopMessages {
       }
       lock(ch, msg.pid);
       this.p.put<MhSigned>({ ...base, phase: 'signed', hops, tx: signed, txid: spend.txid });
-      this.h.queue(peerId, { t: 'mh_signed', pid: msg.pid, hops: hops.map(toWire), tx: signed });
+      const tx = await this.signedByCommittee(msg.pid, signed);
+      if (tx === null) return;
+      this.h.queue(peerId, { t: 'mh_signed', pid: msg.pid, hops: hops.map(toWire), tx });
       await this.h.commit();
       return;
     }
@@ -130,37 +132,87 @@ export class HopMessages {
     this.p.disarm(pid);
     if (row.action === 'countersign') {
       this.p.put(signed);
-      this.h.queue(rec.route[rec.index - 1]!, { t: 'mh_signed', pid, hops: wire, tx: signed.tx });
+      const tx = await this.signedByCommittee(pid, signed.tx);
+      if (tx === null) return;
+      this.h.queue(rec.route[rec.index - 1]!, { t: 'mh_signed', pid, hops: wire, tx });
       await this.h.commit();
       return;
     }
+    // A committee payer signs its own deposits with its members first, from the record at this step.
+    let held: string | null = signed.tx;
+    if (this.h.signTau) {
+      this.p.put(signed);
+      held = await this.signedByCommittee(pid, signed.tx);
+      if (held === null) return;
+    }
     // The payer: τ must now be complete; from here on there is no abort.
-    const complete = completePathAsPayer(signed.tx, pathInputs(hops), this.keys);
+    const complete = completePathAsPayer(held, pathInputs(hops), this.keys);
     if (!complete) {
       this.p.abort(signed, 'state_mismatch');
       await this.h.commit();
       return;
     }
-    this.p.put<MhCommitted>({ ...signed, phase: 'committed', tx: complete, tauOut: false });
-    this.h.queue(rec.route[1]!, { t: 'mh_commit', pid, tx: complete });
+    const committed = this.p.put<MhCommitted>({ ...signed, phase: 'committed', tx: complete, tauOut: false });
+    this.h.queue(rec.route[1]!, this.p.commitMessage(committed));
     await this.h.commit();
   }
 
-  async onCommit(peerId: string, pid: string, tx: string): Promise<void> {
+  async onCommit(peerId: string, pid: string, tx: string, sig?: string): Promise<void> {
     const rec = this.p.get(pid);
     if (!rec || !step(rec, 'mh_commit', peerId) || !inPhase(rec, 'signed')) return;
     // The payer verified every signature of τ before committing (its enclave runs this code); a hop
     // checks that this is the τ it signed, complete. Verifying every signature again at every hop would
     // cost each hop one ECDSA verification per input of the path, per payment.
     if (txidOf(tx) !== rec.txid || !pathWitnessed(tx, pathInputs(rec.hops).length)) return;
+    if (this.h.isCommittee() && !this.notePaidTotal(rec, peerId, sig)) return;
     if (rec.index === rec.route.length - 1) {
       // Everyone before us is committed: the new state is certain.
       this.p.release({ ...rec, tx });
     } else {
-      this.p.put<MhCommitted>({ ...rec, phase: 'committed', tx, tauOut: false });
-      this.h.queue(rec.route[rec.index + 1]!, { t: 'mh_commit', pid, tx });
+      const committed = this.p.put<MhCommitted>({ ...rec, phase: 'committed', tx, tauOut: false });
+      this.h.queue(rec.route[rec.index + 1]!, this.p.commitMessage(committed));
     }
     await this.h.commit();
+  }
+
+  /**
+   * A committee credits the payment on its incoming channel only with the upstream peer's signature of
+   * the total it will then have paid (update-rules.ts: `received` only up to a signed total), so COMMIT
+   * must carry it; kept as the peer's highest signed total.
+   */
+  private notePaidTotal(rec: MhSigned, peerId: string, sig: string | undefined): boolean {
+    const ch = this.h.state.channels[rec.hops[rec.index - 1]!.ch];
+    if (!ch) return false;
+    const total = ch.received + rec.amounts[rec.index - 1]!;
+    if (!verifyPaid(peerId, ch.id, total, sig)) return false;
+    if (!ch.peerPaid || ch.peerPaid.total < total) ch.peerPaid = { total, sig: sig! };
+    return true;
+  }
+
+  /**
+   * At a committee hop, τ with this committee's own deposits signed by m members (the record at `signed`
+   * is replicated first); a lone hop's `tx` as it is. Null when the payment aborted: too few members
+   * signed (τ never went upstream, so giving up is safe), or an abort came in meanwhile.
+   */
+  private async signedByCommittee(pid: string, tx: string): Promise<string | null> {
+    const sign = this.h.signTau;
+    if (!sign) return tx;
+    let out: string | null = null;
+    let code = 'committee_unavailable';
+    try {
+      out = await sign(pid, tx);
+    } catch (err) {
+      if (err instanceof TreasuryError) code = err.code;
+    }
+    const now = this.p.get(pid);
+    if (!now || !inPhase(now, 'signed')) return null;
+    if (out === null) {
+      this.p.abort(now, code);
+      await this.h.commit();
+      return null;
+    }
+    this.p.put<MhSigned>({ ...now, tx: out });
+    return out;
   }
 
   async onRelease(peerId: string, pid: string): Promise<void> {
@@ -203,7 +255,7 @@ export class HopMessages {
       else if (row.action === 'resend_signed' && inPhase(rec, 'signed'))
         this.h.queue(peerId, { t: 'mh_signed', pid: rec.pid, hops: rec.hops.map(toWire), tx: rec.tx });
       else if (row.action === 'resend_commit' && inPhase(rec, 'committed'))
-        this.h.queue(peerId, { t: 'mh_commit', pid: rec.pid, tx: rec.tx });
+        this.h.queue(peerId, this.p.commitMessage(rec));
       else if (row.action === 'resend_release' && prev === peerId)
         this.h.queue(peerId, { t: 'mh_release', pid: rec.pid });
       else if (row.action === 'resend_unlock' && next === peerId)

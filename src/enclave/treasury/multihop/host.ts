@@ -18,9 +18,21 @@ export interface TxOutState {
 
 export interface MultiHopHost {
   readonly state: TreasuryState;
+  /**
+   * This treasury on paths and in the graph: a lone treasury's node id, a committee's stable identity
+   * (treasury_id), so that payers need not know which member is primary.
+   */
   readonly nodeId: string;
   identityKey(): string;
+  /** A committee member: its channel peers sign the totals they pay it (its backups credit nothing else). */
   isCommittee(): boolean;
+  /** Whether this treasury takes part in paths now: a lone treasury, or a committee's primary. */
+  takesPart(): boolean;
+  /**
+   * A committee: τ of payment `pid` (its record sealed and replicated at the signing step) with this
+   * committee's own deposits signed by m members, merged into `tx`; rejects when too few sign.
+   */
+  signTau?(pid: string, tx: string): Promise<string>;
   connected(peerId: string): boolean;
   peers(): string[];
   /** Queues a message for after the next seal (in order with the channel's payments). */

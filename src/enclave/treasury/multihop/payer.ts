@@ -21,11 +21,6 @@ export async function pay(
   maxFee: bigint,
 ): Promise<MultiHopResult> {
   const h = p.h;
-  if (h.isCommittee())
-    throw new TreasuryError(
-      'multihop_unsupported',
-      'this treasury is a committee: multi-hop payments go through lone treasuries only',
-    );
   const local = Object.values(h.state.channels)
     .filter((c) => c.status === 'open' && c.peerPayout && h.connected(c.peerId))
     .map((c) => ({ peer: c.peerId, cap: spendable(h.state, c) }));

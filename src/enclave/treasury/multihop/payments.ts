@@ -8,6 +8,7 @@
 import { TREASURY_ERRORS as ERROR_CODES, TreasuryError, type TreasuryErrorCode } from '../errors.ts';
 import type { MultiHopMessage } from '../../protocol/messages.ts';
 import { applyHopCredit, applyHopDebit, unlock } from '../channel.ts';
+import { paidSig } from '../channel-wire.ts';
 import type { Channel } from '../state.ts';
 import type { MultiHopHost, MultiHopResult } from './host.ts';
 import { describe, toWire } from './path.ts';
@@ -40,8 +41,10 @@ export class Payments {
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
 
   constructor(readonly h: MultiHopHost) {
-    // After a restart: payments still locking get their timeout again.
-    for (const rec of Object.values(this.records())) if (rec.phase === 'locked') this.arm(rec);
+    // After a restart: payments still locking get their timeout again, and so does a committee payer that
+    // stopped while its members signed τ (it never committed: nobody holds τ complete).
+    for (const rec of Object.values(this.records()))
+      if (rec.phase === 'locked' || (rec.phase === 'signed' && rec.index === 0)) this.arm(rec);
   }
 
   records(): Record<string, MhPayment> {
@@ -78,6 +81,17 @@ export class Payments {
       hops: rec.hops.slice(0, rec.index + 1).map(toWire),
       fee_rate: rec.feeRate,
     };
+  }
+
+  /**
+   * COMMIT for the next hop, with our signature of the total we will have paid it on our outgoing channel
+   * when the peer is a committee (its backups credit nothing else; the channel is locked, so `sent` is
+   * still the old total).
+   */
+  commitMessage(rec: MhCommitted): MultiHopMessage {
+    const ch = this.h.state.channels[rec.hops[rec.index]!.ch];
+    const sig = ch ? paidSig(this.h.state, ch, ch.sent + rec.amounts[rec.index]!) : {};
+    return { t: 'mh_commit', pid: rec.pid, tx: rec.tx, ...sig };
   }
 
   /** Our outgoing channel as the next hop will check it. */
@@ -230,7 +244,7 @@ export class Payments {
   }
 
   /** The LOCK / SIGN wait: the payer waits `timeoutMs`, an intermediary twice that. */
-  arm(rec: MhLocked): void {
+  arm(rec: MhLocked | MhSigned): void {
     this.disarm(rec.pid);
     const ms = rec.index === 0 ? this.h.timeoutMs : 2 * this.h.timeoutMs;
     const timer = setTimeout(() => {

@@ -204,6 +204,8 @@ export const TRANSITIONS: readonly MhTransition[] = [
   },
   // Only a hop that has not passed τ upstream yet may give up alone: without it τ cannot be completed.
   { phase: ['locked'], on: ['timeout'], roles: SENDS_ONWARD, from: 'self', next: ['aborted'], action: 'abort' },
+  // A committee payer restarted while its members were signing τ: it never committed, so it may give up.
+  { phase: ['signed'], on: ['timeout'], roles: ['payer'], from: 'self', next: ['aborted'], action: 'abort' },
   // We settle a held channel: before COMMIT the old state (the payment aborts), committed τ, released the new state.
   {
     phase: ['none', 'done', 'aborted'],
