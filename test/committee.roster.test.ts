@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { publicKeyOf, randomPrivateKey } from '../src/crypto/secp256k1.ts';
 import { bytesToHex } from '../enclave-sim/encoding.ts';
 import type { CommitteeMessage, SessionMessage } from '../src/enclave/protocol/messages.ts';
-import { checkViewCert, followCerts } from '../src/enclave/committee/roster-change.ts';
+import { checkViewCert, followCerts, followPeerView } from '../src/enclave/committee/roster-change.ts';
 import { signVote, type ViewCert, type ViewSpec } from '../src/enclave/committee/view.ts';
 import { TreasuryError } from '../src/enclave/treasury/errors.ts';
 import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
@@ -197,3 +197,56 @@ test('a backup votes for no roster change the primary may not propose and adopts
   assert.equal(votes.length, 1);
   assert.equal(votes[0]!.to, ids[0]);
 });
+
+test('a channel peer follows the committee through a removal and a later promotion by the chain of certificates', async () => {
+  const mesh = new Mesh({ replyTimeoutMs: 20_000, multihopTimeoutMs: 20_000, promotionTimeoutMs: 1_500 });
+  const [p, b1, b2, b3] = (await mesh.committee(['p', 'b1', 'b2', 'b3'], 2)) as [
+    MeshNode,
+    MeshNode,
+    MeshNode,
+    MeshNode,
+  ];
+  const q = await mesh.add('q');
+  await mesh.link('p', 'q');
+  const ch = (await p.treasury.openChannel(q.treasury.nodeId, p.payoutAddress)).channel_id;
+  await p.treasury.addDeposit(ch, await mesh.deposit('p', 100_000n));
+  await waitFor(() => q.treasury.channel(ch).status === 'open' && !!q.treasury.state.channels[ch]!.peerRoster, WAIT_MS);
+  assert.equal(q.treasury.state.channels[ch]!.peerRoster!.members.length, 4);
+
+  mesh.crash('b3');
+  await waitFor(
+    () => !p.treasury.info().committee!.members.find((m) => m.node_id === b3.treasury.nodeId)!.connected,
+    WAIT_MS,
+  );
+  await p.treasury.removeMember(b3.treasury.nodeId);
+  await waitFor(() => [b1, b2].every((n) => n.treasury.info().committee!.size === 3), WAIT_MS);
+  mesh.crash('p');
+  await waitFor(() => b1.treasury.info().committee!.role === 'primary', WAIT_MS);
+  const promo = b1.treasury.state.committee!.view!;
+  assert.equal(promo.epoch, 2);
+  assert.equal(promo.threshold, undefined);
+
+  // The promotion's certificate alone does not verify against the four members q verified; with the
+  // removal's certificate before it, it does (and a chain whose link was tampered with does not).
+  const verified = structuredClone(q.treasury.state.channels[ch]!.peerRoster!);
+  assert.throws(() => followPeerView(verified, promo), /votes|does not list/);
+  const removal = b1.treasury.state.committee!.rosterViews![0]!;
+  assert.equal(followPeerView(verified, promo, [removal]).cert.epoch, 2);
+  const tampered = { ...removal, members: removal.members.slice(0, 2).concat(b3.treasury.nodeId) };
+  assert.throws(() => followPeerView(verified, promo, [tampered]));
+  await mesh.link('b1', 'q');
+  // With the removal's certificate before it (what b1 announces), q rebinds the channel and pays on.
+  await waitFor(() => q.treasury.state.channels[ch]!.peerId === b1.treasury.nodeId, WAIT_MS);
+  const stored = q.treasury.state.channels[ch]!.peerRoster!;
+  assert.equal(stored.changes!.length, 1);
+  assert.deepEqual(stored.view!.members.slice().sort(), [b1, b2, p].map((n) => n.treasury.nodeId).sort());
+  await payAckedFrom(b1, ch, 500);
+  await waitFor(() => q.treasury.channel(ch).total_received_sat === '500', WAIT_MS);
+});
+
+async function payAckedFrom(from: MeshNode, ch: string, amount: number): Promise<void> {
+  const res = await from.treasury.pay([{ channel_id: ch, amount_sat: amount }]);
+  assert.ok(res[0]!.ok, JSON.stringify(res));
+  const last = (res[0] as { position: string }).position;
+  await waitFor(() => from.treasury.channel(ch).total_acked_sat === last, WAIT_MS);
+}

@@ -79,6 +79,11 @@ export class CommitteeCoordinator {
     return this.c.view;
   }
 
+  /** Every roster change's certificate since formation: the chain a channel peer follows (roster-change.ts). */
+  get rosterViews() {
+    return this.c.rosterViews ?? [];
+  }
+
   private get c() {
     return this.chain.c;
   }

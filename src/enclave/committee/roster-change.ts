@@ -15,6 +15,7 @@
  *   - the replicating prefix holds a quorum of the new roster.
  * Pure functions over hostile data: each copies what it checks and returns only the checked copy.
  */
+import type { PeerRoster } from './roster.ts';
 import {
   NODE_ID,
   ViewError,
@@ -48,6 +49,15 @@ export function rosterStep(before: readonly string[], after: readonly string[]):
   return undefined;
 }
 
+/** The step from `before` to `after` as sets, whatever the order: one member out, or one in. */
+function setStep(before: readonly string[], after: readonly string[]): RosterStep | undefined {
+  const gone = before.filter((id) => !after.includes(id));
+  const added = after.filter((id) => !before.includes(id));
+  if (gone.length === 1 && added.length === 0) return { kind: 'remove', node_id: gone[0]! };
+  if (gone.length === 0 && added.length === 1) return { kind: 'add', node_id: added[0]! };
+  return undefined;
+}
+
 /**
  * The checked copy of a roster change's view against the current `roster` (members in view order, m),
  * or throws ViewError with the reason.
@@ -57,6 +67,7 @@ export function checkRosterChangeSpec(
   roster: ViewRoster,
   treasuryId: string,
   minEpoch: number,
+  ordered = true,
 ): ViewSpec & { threshold: number } {
   const v = raw as Partial<ViewSpec> | null;
   if (!v || typeof v !== 'object') throw new ViewError('not a view');
@@ -68,9 +79,11 @@ export function checkRosterChangeSpec(
   if (!Array.isArray(members) || members.length > MAX_MEMBERS) throw new ViewError('malformed members');
   const ids = members.map((m) => (typeof m === 'string' && NODE_ID.test(m) ? m : ''));
   if (ids.includes('') || new Set(ids).size !== ids.length) throw new ViewError('malformed members');
-  const step = rosterStep(roster.members, ids);
+  // A voter knows the current order; a checker following a chain may have missed promotions in between,
+  // which reorder but never change the set: it checks the set (one out or one in), which is what q rests on.
+  const step = ordered ? rosterStep(roster.members, ids) : setStep(roster.members, ids);
   if (!step) throw new ViewError('a roster change removes one member or adds one at the tail');
-  if (ids[0] !== roster.members[0]) throw new ViewError('a roster change keeps the primary');
+  if (ordered && ids[0] !== roster.members[0]) throw new ViewError('a roster change keeps the primary');
   if (ids.length < roster.threshold + 1)
     throw new ViewError(`${ids.length} members cannot sign ${roster.threshold}-of-n with one down`);
   const q = quorum(ids.length, roster.threshold);
@@ -88,9 +101,15 @@ export function isRosterChange(raw: unknown): boolean {
  * The checked copy of any view certificate against the roster the checker knows: a promotion (the same
  * members reordered) or a roster change; either way q votes of that roster. Throws ViewError.
  */
-export function checkViewCert(raw: unknown, roster: ViewRoster, treasuryId: string, minEpoch: number): ViewCert {
+export function checkViewCert(
+  raw: unknown,
+  roster: ViewRoster,
+  treasuryId: string,
+  minEpoch: number,
+  ordered = true,
+): ViewCert {
   if (!isRosterChange(raw)) return checkCert(raw, roster, treasuryId, minEpoch);
-  return countVotes(checkRosterChangeSpec(raw, roster, treasuryId, minEpoch), raw, roster);
+  return countVotes(checkRosterChangeSpec(raw, roster, treasuryId, minEpoch, ordered), raw, roster);
 }
 
 /** The roster a checked certificate establishes: its members (in view order) and its threshold. */
@@ -100,7 +119,7 @@ export function rosterOf(cert: ViewCert, before: ViewRoster): ViewRoster {
 
 /**
  * Follows a chain of certificates from `roster` (known at `epoch`): each is checked against the roster
- * the previous one established. Returns the last roster and certificate, or throws ViewError at the first
+ * the previous one established (as a set: promotions the follower missed may have reordered it). Returns the last roster and certificate, or throws ViewError at the first
  * link that does not verify (nothing of a broken chain is adopted).
  */
 export function followCerts(
@@ -113,9 +132,37 @@ export function followCerts(
   let current: ViewRoster = { members: [...roster.members], threshold: roster.threshold };
   let last: ViewCert | undefined;
   for (const raw of certs as unknown[]) {
-    const cert = checkViewCert(raw, current, treasuryId, last?.epoch ?? epoch);
+    const cert = checkViewCert(raw, current, treasuryId, last?.epoch ?? epoch, false);
     current = rosterOf(cert, current);
     last = cert;
   }
   return { roster: current, cert: last };
+}
+
+/**
+ * A channel peer's check of a committee's new view `raw` (peer-views.ts, and the peer's backups in
+ * update-rules.ts): reached from the view it adopted last (or the roster it verified at channel open)
+ * through the committee's roster changes in `chain` after that epoch, each link checked. Returns the
+ * checked certificate and the checked links, or throws ViewError.
+ */
+export function followPeerView(
+  roster: PeerRoster,
+  raw: unknown,
+  chain: readonly unknown[] = [],
+): { cert: ViewCert; links: ViewCert[] } {
+  const from = roster.view?.epoch ?? 0;
+  const after = chain.filter((c) => ((c as { epoch?: unknown } | null)?.epoch as number) > from);
+  const known = { members: roster.view?.members ?? roster.members, threshold: roster.threshold };
+  // The committee's identity is its founding primary, first in the roster proof whatever the view.
+  const links: ViewCert[] = [];
+  let current: ViewRoster = known;
+  let epoch = from;
+  for (const link of after) {
+    const cert = checkViewCert(link, current, roster.members[0]!, epoch, false);
+    if (cert.threshold === undefined) throw new ViewError('only roster changes link a chain');
+    links.push(cert);
+    current = rosterOf(cert, current);
+    epoch = cert.epoch;
+  }
+  return { cert: checkViewCert(raw, current, roster.members[0]!, epoch, false), links };
 }

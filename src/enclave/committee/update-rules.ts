@@ -15,7 +15,7 @@ import type { Channel, ChannelStatus, Deposit, DepositStatus, TreasuryState } fr
 import { buildDepositScript, payoutScriptFor } from '../treasury/transactions.ts';
 import { checkMultihop, type MultihopRuleCode } from './multihop-rules.ts';
 import type { ReplicaBody } from './update.ts';
-import { checkCert } from './view.ts';
+import { followPeerView } from './roster-change.ts';
 
 export type UpdateRuleCode =
   | MultihopRuleCode
@@ -219,8 +219,12 @@ function peerKeptOrRebound(old: Channel, ch: Channel): boolean {
   if (!before || !after?.view) return false;
   if (after.threshold !== before.threshold || after.members.join() !== before.members.join()) return false;
   try {
-    const cert = checkCert(after.view, before, before.members[0]!, before.view?.epoch ?? 0);
-    return cert.members[0] === ch.peerId;
+    // The same proof the peer's primary checked: a chain from the stored view through roster changes.
+    const known = before.changes?.length ?? 0;
+    const added = (after.changes ?? []).slice(known);
+    if (JSON.stringify(after.changes?.slice(0, known) ?? []) !== JSON.stringify(before.changes ?? [])) return false;
+    const { cert, links } = followPeerView(before, after.view, added);
+    return cert.members[0] === ch.peerId && links.length === added.length;
   } catch {
     return false;
   }

@@ -169,7 +169,15 @@ export const ChannelMessage = Type.Union([
     { additionalProperties: false },
   ),
   /** A committee peer's new primary shows the view that made it primary, before it resynchronises the channels. */
-  Type.Object({ t: Type.Literal('view'), cert: ViewCertSchema }, { additionalProperties: false }),
+  Type.Object(
+    {
+      t: Type.Literal('view'),
+      cert: ViewCertSchema,
+      /** The committee's roster changes since formation (roster-change.ts): how a peer reaches `cert`'s roster. */
+      chain: Type.Optional(Type.Array(ViewCertSchema, { maxItems: 64 })),
+    },
+    { additionalProperties: false },
+  ),
   /** Sent after every handshake: each side's cumulative totals, so lost messages are made good. */
   Type.Object(
     {

@@ -366,7 +366,7 @@ export class Treasury {
       return;
     }
     if (msg.t === 'view') {
-      await applyPeerView(this.core, peerId, msg.cert);
+      await applyPeerView(this.core, peerId, msg.cert, msg.chain);
       return;
     }
     await handleChannelMessage(this.core, peerId, msg as Exclude<ChannelMessage, { t: 'view' }>);
