@@ -5,62 +5,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Transaction, address as baddress, networks } from 'bitcoinjs-lib';
 import { BitcoinRpcClient } from '../src/chain/rpc-client.ts';
 import type { NetworkFile } from '../src/cli/client.ts';
-import { freePorts, spawnTracked, stopChild, tempDir, waitUntil } from './helpers/network.ts';
+import { api, cli, networkUp } from './helpers/launcher.ts';
+import { freePorts, stopChild, tempDir, waitUntil } from './helpers/network.ts';
 import { prng as rng, testSeed } from './helpers/seeded.ts';
-
-const CLI = join(import.meta.dirname, '../src/cli/main.ts');
-const run = promisify(execFile);
-
-function networkUp(datadir: string, extra: string[]) {
-  // A process group of its own: if it must be SIGKILLed, its chain and nodes go with it.
-  const proc = spawnTracked(
-    process.execPath,
-    ['--import', 'tsx', CLI, '--datadir', datadir, 'network', 'up', '--deposit-sat', '500000', ...extra],
-    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-  );
-  let stdout = '';
-  let stderr = '';
-  proc.stdout!.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  proc.stderr!.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const ready = waitUntil(
-    () => stdout.includes('Ctrl-C stops the network') || proc.exitCode !== null,
-    180_000,
-    'network up',
-  ).then(() => {
-    if (proc.exitCode !== null) throw new Error(`network up exited ${proc.exitCode}: ${stderr}`);
-  });
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  return { proc, ready, exited, out: () => stdout, err: () => stderr };
-}
-
-async function cli(datadir: string, ...args: string[]) {
-  const r = await run(process.execPath, ['--import', 'tsx', CLI, '--datadir', datadir, ...args]);
-  return r.stdout;
-}
-
-async function api(n: NetworkFile['nodes'][number], method: string, path: string, body?: unknown) {
-  const token = (await readFile(n.tokenFile, 'utf8')).trim();
-  const res = await fetch(`${n.restUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = await res.json();
-  if (!res.ok) throw new Error(`${method} ${path}: ${JSON.stringify(json)}`);
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the REST answers have no per-route types to derive T from yet: tests read them as the API documents
-  return json as any;
-}
 
 type Node = NetworkFile['nodes'][number];
 const portOf = (url: string) => Number(new URL(url.includes('://') ? url : `tcp://${url}`).port);

@@ -114,16 +114,41 @@ function render(s: Snapshot): void {
     7,
   );
 
-  const committees = $('committees');
-  committees.textContent =
+  syncRows(
+    $('committees'),
+    s.committees.flatMap((c) =>
+      c.members.map((m) => ({
+        key: `${c.node}/${m.node_id}`,
+        cells: [
+          { text: c.node, title: `committee ${c.committee_id} (${c.detail})` },
+          { text: m.name, title: m.node_id },
+          { text: m.role, className: m.role },
+          { text: m.connected ? 'yes' : 'no', className: m.connected ? 'up' : 'down' },
+          { text: m.reachable ? `${num(m.acked_seq)} / ${num(m.seq)}` : 'not answering', className: 'num' },
+          { text: num(m.epoch), className: 'num' },
+          { text: m.rest_url ?? '–', title: 'as its host gave it (a hint, not attested)' },
+        ],
+      })),
+    ),
     s.committees.length === 0
       ? 'No committees in this network (committee chains are not enabled on these nodes).'
-      : s.committees
-          .map(
-            (c) =>
-              `${c.node}: committee ${short(c.committee_id, 12)} — members ${c.members.map((m) => short(m, 10)).join(', ')}${c.detail ? ` (${c.detail})` : ''}`,
-          )
-          .join('\n');
+      : 'no committee member answered',
+    7,
+  );
+  const changes = $('view-changes');
+  const lines = s.view_changes.map(
+    (v) => `${new Date(v.at).toLocaleTimeString()} ${v.node}: view ${v.epoch}, primary ${v.primary}`,
+  );
+  if (changes.dataset.lines !== lines.join('\n')) {
+    changes.dataset.lines = lines.join('\n');
+    changes.replaceChildren(
+      ...(lines.length ? lines : ['none seen since the dashboard started']).map((text) => {
+        const li = document.createElement('li');
+        li.textContent = text;
+        return li;
+      }),
+    );
+  }
 }
 
 function settleButton(c: ChannelSnapshot, s: Snapshot): HTMLElement {

@@ -3,7 +3,8 @@
  * listen(), so tests can call it in-process as well as over real sockets.
  *
  * Every error answer is `{ "error": { "code", "message" } }` with the status from the one error table
- * (src/node/errors.ts); bad input is a 4xx, never a stack trace.
+ * (src/node/errors.ts); bad input is a 4xx, never a stack trace. `not_primary` (a write sent to a committee
+ * backup) also carries `primary: { node_id, rest_url }`, the committee's current primary.
  *
  * GET /metrics serves the node's Prometheus metrics (src/metrics) and, like every other route, needs a
  * token (the read-only one will do): the metrics carry channel balances, which are nobody else's business.
@@ -89,13 +90,17 @@ export function buildApp(opts: ApiOptions): express.Express {
 
   app.use((_req: Request, _res: Response, next: NextFunction) => next(new NodeError('not_found', 'no such route')));
   // express recognises an error handler by its four parameters.
-  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const e = toNodeError(err);
+  app.use(async (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    let e = toNodeError(err);
+    // The enclave refused a backup's write itself (the host's gate had not seen the role change): name the primary.
+    if (e.code === 'not_primary' && !e.primary) e = await opts.node.notPrimary().catch(() => e);
     res.locals.errorCode = e.code;
     // An unexpected failure is answered with a bare `internal`; the log keeps what happened.
     if (e.status >= 500 && !(err instanceof NodeError))
       log?.error({ method: req.method, path: req.path, err: String((err as Error)?.stack ?? err) }, 'request failed');
-    res.status(e.status).json({ error: { code: e.code, message: e.message } });
+    res.status(e.status).json({
+      error: { code: e.code, message: e.message, ...(e.primary ? { primary: e.primary } : {}) },
+    });
   });
   return app;
 }

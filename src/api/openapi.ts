@@ -8,6 +8,18 @@
 import { HTTP_STATUS, type ErrorCode } from '../node/errors.ts';
 import { routes } from './routes.ts';
 
+/** `not_primary`'s pointer to the committee's current primary (src/node/errors.ts PrimaryHint). */
+const PRIMARY_HINT = {
+  type: 'object',
+  description: 'not_primary only: the current primary of the committee (its REST URL is a hint, not attested)',
+  required: ['node_id', 'rest_url'],
+  additionalProperties: false,
+  properties: {
+    node_id: { type: 'string', pattern: '^[0-9a-f]{66}$' },
+    rest_url: { type: ['string', 'null'] },
+  },
+};
+
 /** The error answer of one HTTP status: its code is one of the error table's codes with that status. */
 function errorBody(codes: string[]) {
   return {
@@ -19,7 +31,11 @@ function errorBody(codes: string[]) {
         type: 'object',
         required: ['code', 'message'],
         additionalProperties: false,
-        properties: { code: { type: 'string', enum: codes }, message: { type: 'string' } },
+        properties: {
+          code: { type: 'string', enum: codes },
+          message: { type: 'string' },
+          ...(codes.includes('not_primary') ? { primary: PRIMARY_HINT } : {}),
+        },
       },
     },
   };

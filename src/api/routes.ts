@@ -215,7 +215,7 @@ export const routes: Route[] = [
         throw new NodeError('invalid_argument', 'fund: true needs amount_sat');
       if (body.fund && !faucet)
         throw new NodeError('invalid_argument', 'fund: true is only available on regtest with a faucet');
-      const dep = await node.newDeposit();
+      const dep = await node.newDeposit(); // a backup's not_primary comes first: nothing funded
       if (!body.fund || !faucet) return dep;
       const { minConfirmations } = node.opts;
       const out = await faucet.fundAndConfirm(
@@ -300,6 +300,7 @@ export const routes: Route[] = [
     ),
     response: ChannelView,
     handler: async ({ node }, body) => {
+      await node.requirePrimary(); // before the deposit checks, so a backup answers not_primary
       const ids =
         body.deposit_ids ?? (body.amount_sat !== undefined ? await pickDeposits(node, BigInt(body.amount_sat)) : []);
       const deposits = await node.deposits();
@@ -380,8 +381,10 @@ export const routes: Route[] = [
       { additionalProperties: false },
     ),
     response: PaymentAnswer,
-    handler: async ({ node }, body) =>
-      node.payments.idempotent(
+    handler: async ({ node }, body) => {
+      // Before the idempotency key is looked up or journaled: a backup keeps no trace of the request.
+      await node.requirePrimary();
+      return node.payments.idempotent(
         body.idempotency_key,
         JSON.stringify([body.channel_id, body.dest, body.amount_sat, body.max_fee_sat]),
         async (ref) => {
@@ -390,7 +393,8 @@ export const routes: Route[] = [
             return node.payMultihop(body.dest!, body.amount_sat, PAYMENT_WAIT_MS, body.max_fee_sat, ref);
           return node.payWithin(channelId, body.amount_sat, PAYMENT_WAIT_MS, ref);
         },
-      ),
+      );
+    },
   }),
   route({
     method: 'post',
@@ -435,6 +439,7 @@ export const routes: Route[] = [
       ),
     }),
     handler: async ({ node }, body) => {
+      await node.requirePrimary(); // one not_primary for the batch, not one failed entry per payment
       if (body.payments.some((p) => (p.channel_id === undefined) === (p.dest === undefined))) {
         throw new NodeError('invalid_argument', 'each payment names exactly one of channel_id and dest');
       }

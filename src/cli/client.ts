@@ -11,7 +11,12 @@ export interface NetworkNode {
   restUrl: string;
   tokenFile: string;
   p2p: string;
-  /** With `--committee N`: the node's backups, in chain order (the node itself is the primary). */
+  /**
+   * The treasury this node is (a member of): its node id for a lone treasury, the committee's identity on
+   * every member of a committee (GET /v1/getinfo treasury_id). Channel peers and payers name it.
+   */
+  treasuryId?: string;
+  /** With `--committee N`: the node's backups, in chain order at formation (the node itself founded it). */
   backups?: Array<Omit<NetworkNode, 'backups'>>;
 }
 
@@ -24,6 +29,19 @@ export interface NetworkFile {
 }
 
 export class CliError extends Error {}
+
+/**
+ * A committee backup's `409 not_primary`, with the primary it names. The CLI does not follow it on its own:
+ * the URL comes from the backup's host, and this node's token must not go wherever that host says.
+ */
+export class NotPrimaryError extends CliError {
+  constructor(
+    message: string,
+    readonly primary: { node_id: string; rest_url: string | null } | null,
+  ) {
+    super(message);
+  }
+}
 
 export async function readNetwork(datadir: string): Promise<NetworkFile> {
   try {
@@ -80,9 +98,17 @@ export class ApiClient {
       throw new CliError(`${method} ${path}: HTTP ${res.status}, not JSON`);
     }
     if (!res.ok) {
-      const e = (parsed as { error?: { code?: string; message?: string } } | null)?.error;
+      const e = (parsed as { error?: { code?: string; message?: string; primary?: unknown } } | null)?.error;
+      if (e?.code === 'not_primary') throw new NotPrimaryError(`${e.code}: ${e.message}`, primaryIn(e.primary));
       throw new CliError(e ? `${e.code}: ${e.message}` : `${method} ${path}: HTTP ${res.status}`);
     }
     return parsed as T;
   }
+}
+
+/** The primary a not_primary answer names, if it names one in the documented shape. */
+function primaryIn(p: unknown): NotPrimaryError['primary'] {
+  const o = p as { node_id?: unknown; rest_url?: unknown } | null;
+  if (typeof o?.node_id !== 'string') return null;
+  return { node_id: o.node_id, rest_url: typeof o.rest_url === 'string' ? o.rest_url : null };
 }

@@ -14,7 +14,7 @@ import { readSecretFile, RPC_PASSWORD_ENV, takeEnv } from '../node/secret-file.t
 import { TREASURY_PROGRAM } from '../node/enclave-client.ts';
 import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../log/logger.ts';
 import { dashboardForDatadir, type RunningDashboard } from '../dashboard/server.ts';
-import { ApiClient, CliError, readNetwork, type NetworkFile, type NetworkNode } from './client.ts';
+import { ApiClient, CliError, NotPrimaryError, readNetwork, type NetworkFile, type NetworkNode } from './client.ts';
 import { formatSat, table } from './format.ts';
 import { networkUp, statusTable, type Topology } from './network.ts';
 
@@ -39,6 +39,7 @@ wallet (on --node, default the first node of network.json):
   connect HOST:PORT|NODE        attest a peer and open a session
   open PEER [--deposit ID]... [--amount SAT]
   pay DEST AMOUNT_SAT [--channel ID] [--key IDEMPOTENCY_KEY] [--max-fee SAT]
+  --follow                      pay: on a committee backup's not_primary, pay once more at the primary it names
   settle CHANNEL_ID | release DEPOSIT_ID [--address ADDR]
   attest NODE                   fetch a fresh quote and verify it here`;
 
@@ -73,6 +74,7 @@ export async function main(argv: string[]): Promise<number> {
       limit: { type: 'string' },
       address: { type: 'string' },
       'max-fee': { type: 'string' },
+      follow: { type: 'boolean' },
       'dashboard-port': { type: 'string' },
       'no-dashboard': { type: 'boolean' },
       port: { type: 'string' },
@@ -93,198 +95,244 @@ export async function main(argv: string[]): Promise<number> {
   if (cmd === 'dashboard') return dashboardCommand(values, datadir);
 
   const network = await readNetwork(datadir);
-  const self = pickNode(network, values.node);
-  const api = await ApiClient.forNode(self);
-  switch (cmd) {
-    case 'getinfo': {
-      const i = await api.request('GET', '/v1/getinfo');
-      out(kv(i), i);
-      return 0;
-    }
-    case 'balance': {
-      const b = await api.request('GET', '/v1/balance');
-      out(
-        kv({
-          free_deposits_sat: formatSat(b.deposits.free_sat),
-          in_channels_sat: formatSat(b.deposits.in_channels_sat),
-          pending_sat: formatSat(b.deposits.pending_sat),
-          channel_local_sat: formatSat(b.channels.local_balance_sat),
-          channel_remote_sat: formatSat(b.channels.remote_balance_sat),
-        }),
-        b,
-      );
-      return 0;
-    }
-    case 'deposits': {
-      const { deposits } = await api.request('GET', '/v1/deposits');
-      out(
-        table(
-          ['deposit', 'status', 'value (sat)', 'outpoint', 'channel'],
-          deposits.map((d: DepositRow) => [
-            d.deposit_id,
-            d.status,
-            d.value_sat ? formatSat(d.value_sat) : '-',
-            d.outpoint ?? '-',
-            d.channel_id ? `${d.channel_id.slice(0, 12)}…` : '-',
-          ]),
-        ),
-        deposits,
-      );
-      return 0;
-    }
-    case 'deposit': {
-      const d = await api.request('POST', '/v1/deposits', {});
-      out(
-        `deposit ${d.deposit_id}: send funds to ${d.address}, then: POST /v1/deposits/${d.deposit_id}/funded {txid, vout}`,
-        d,
-      );
-      return 0;
-    }
-    case 'fund': {
-      const amount = satArg(args[0], 'AMOUNT_SAT');
-      if (!json)
-        process.stderr.write(
-          `funding a deposit of ${formatSat(amount)} sat from the faucet and waiting for confirmation…\n`,
-        );
-      const d = await api.request('POST', '/v1/deposits', { amount_sat: amount, fund: true });
-      out(`deposit ${d.deposit_id}: ${formatSat(d.value_sat)} sat, ${d.status}, ${d.outpoint}`, d);
-      return 0;
-    }
-    case 'committee': {
-      if (args[0] === 'remove') {
-        if (!args[1]) throw new CliError('usage: teechain committee remove NODE_ID');
-        const r = await api.request('DELETE', `/v1/committee/members/${encodeURIComponent(args[1])}`);
-        out(`removed: the committee is ${r.members.length} members in epoch ${r.epoch}`, r);
+  let self = pickNode(network, values.node);
+  let api = await ApiClient.forNode(self);
+  // One key for the request and its one follow: if the backup's host passed it on after all, the primary
+  // answers the same payment instead of paying twice.
+  const payKey = values.key ?? randomBytes(12).toString('hex');
+  try {
+    return await wallet();
+  } catch (err) {
+    if (!(err instanceof NotPrimaryError)) throw err;
+    // Only a payment is followed: its idempotency key makes the second request safe whatever the first did.
+    const primary = values.follow === true && cmd === 'pay' ? followed(network, err) : null;
+    if (!primary) throw new CliError(notPrimaryLine(network, self, err));
+    process.stderr.write(`${self.name} is a committee backup: sending it to its primary ${primary.name}\n`);
+    self = primary;
+    api = await ApiClient.forNode(self);
+    return await wallet().catch((again: unknown) => {
+      throw again instanceof NotPrimaryError ? new CliError(notPrimaryLine(network, self, again)) : again;
+    });
+  }
+
+  async function wallet(): Promise<number> {
+    switch (cmd) {
+      case 'getinfo': {
+        const i = await api.request('GET', '/v1/getinfo');
+        out(kv(i), i);
         return 0;
       }
-      const c = await api.request('GET', '/v1/committee');
-      out(
-        `${self.name}: ${c.role} (member ${c.index}) of a ${c.threshold}-of-${c.size} committee, update ${c.seq} (acknowledged downstream: ${c.acked_seq})\n${table(
-          ['#', 'node id', 'address', 'connected'],
-          c.members.map((m: MemberRow, i: number) => [
-            String(i),
-            `${m.node_id.slice(0, 16)}…`,
-            m.address,
-            m.connected ? 'yes' : 'no',
-          ]),
-        )}`,
-        c,
-      );
-      return 0;
+      case 'balance': {
+        const b = await api.request('GET', '/v1/balance');
+        out(
+          kv({
+            free_deposits_sat: formatSat(b.deposits.free_sat),
+            in_channels_sat: formatSat(b.deposits.in_channels_sat),
+            pending_sat: formatSat(b.deposits.pending_sat),
+            channel_local_sat: formatSat(b.channels.local_balance_sat),
+            channel_remote_sat: formatSat(b.channels.remote_balance_sat),
+          }),
+          b,
+        );
+        return 0;
+      }
+      case 'deposits': {
+        const { deposits } = await api.request('GET', '/v1/deposits');
+        out(
+          table(
+            ['deposit', 'status', 'value (sat)', 'outpoint', 'channel'],
+            deposits.map((d: DepositRow) => [
+              d.deposit_id,
+              d.status,
+              d.value_sat ? formatSat(d.value_sat) : '-',
+              d.outpoint ?? '-',
+              d.channel_id ? `${d.channel_id.slice(0, 12)}…` : '-',
+            ]),
+          ),
+          deposits,
+        );
+        return 0;
+      }
+      case 'deposit': {
+        const d = await api.request('POST', '/v1/deposits', {});
+        out(
+          `deposit ${d.deposit_id}: send funds to ${d.address}, then: POST /v1/deposits/${d.deposit_id}/funded {txid, vout}`,
+          d,
+        );
+        return 0;
+      }
+      case 'fund': {
+        const amount = satArg(args[0], 'AMOUNT_SAT');
+        if (!json)
+          process.stderr.write(
+            `funding a deposit of ${formatSat(amount)} sat from the faucet and waiting for confirmation…\n`,
+          );
+        const d = await api.request('POST', '/v1/deposits', { amount_sat: amount, fund: true });
+        out(`deposit ${d.deposit_id}: ${formatSat(d.value_sat)} sat, ${d.status}, ${d.outpoint}`, d);
+        return 0;
+      }
+      case 'committee': {
+        if (args[0] === 'remove') {
+          if (!args[1]) throw new CliError('usage: teechain committee remove NODE_ID');
+          const r = await api.request('DELETE', `/v1/committee/members/${encodeURIComponent(args[1])}`);
+          out(`removed: the committee is ${r.members.length} members in epoch ${r.epoch}`, r);
+          return 0;
+        }
+        const c = await api.request('GET', '/v1/committee');
+        out(
+          `${self.name}: ${c.role} (member ${c.index}) of a ${c.threshold}-of-${c.size} committee ${c.treasury_id.slice(0, 16)}…, view ${c.epoch}, update ${c.seq} (acknowledged downstream: ${c.acked_seq})\n${table(
+            ['#', 'node', 'node id', 'address', 'REST URL', 'connected'],
+            c.members.map((m: MemberRow, i: number) => [
+              String(i),
+              nodeName(network, m.node_id),
+              `${m.node_id.slice(0, 16)}…`,
+              m.address,
+              m.rest_url ?? '-',
+              m.connected ? 'yes' : 'no',
+            ]),
+          )}`,
+          c,
+        );
+        return 0;
+      }
+      case 'peers': {
+        const { peers } = await api.request('GET', '/v1/peers');
+        out(
+          table(
+            ['peer id', 'address'],
+            peers.map((p: PeerRow) => [p.peer_id, p.address ?? '(dialled us)']),
+          ),
+          peers,
+        );
+        return 0;
+      }
+      case 'connect': {
+        const target = args[0] ?? usage('connect needs HOST:PORT or a node name');
+        const address = network.nodes.find((n) => n.name === target)?.p2p ?? target;
+        const r = await api.request('POST', '/v1/peers', { address });
+        out(`connected to ${r.peer_id} at ${address} (attested)`, r);
+        return 0;
+      }
+      case 'open': {
+        const peer = resolveNodeId(network, args[0] ?? usage('open needs a peer (name or node id)'));
+        const body: Record<string, unknown> = { peer_id: peer };
+        if (values.deposit) body.deposit_ids = values.deposit;
+        else if (values.amount) body.amount_sat = satArg(values.amount, '--amount');
+        const ch = await api.request('POST', '/v1/channels', body);
+        out(
+          `channel ${ch.channel_id} open: local ${formatSat(ch.local_balance_sat)} sat, remote ${formatSat(ch.remote_balance_sat)} sat`,
+          ch,
+        );
+        return 0;
+      }
+      case 'channels': {
+        const { channels } = await api.request('GET', '/v1/channels');
+        out(
+          table(
+            ['channel', 'peer', 'status', 'local (sat)', 'remote (sat)', 'settlement'],
+            channels.map((c: ChannelRow) => [
+              c.channel_id,
+              peerName(network, c.peer_id),
+              c.status,
+              formatSat(c.local_balance_sat),
+              formatSat(c.remote_balance_sat),
+              c.settlement_txid ?? '-',
+            ]),
+          ),
+          channels,
+        );
+        return 0;
+      }
+      case 'pay': {
+        const dest = resolveNodeId(network, args[0] ?? usage('pay needs DEST and AMOUNT_SAT'));
+        const amount = satArg(args[1], 'AMOUNT_SAT');
+        const body: Record<string, unknown> = {
+          dest,
+          amount_sat: amount,
+          idempotency_key: payKey,
+        };
+        if (values.channel) body.channel_id = values.channel;
+        if (values['max-fee'] !== undefined) body.max_fee_sat = satArg(values['max-fee'], '--max-fee');
+        const p = await api.request('POST', '/v1/payments', body);
+        const via =
+          Array.isArray(p.route) && p.route.length > 2
+            ? ` via ${p.route
+                .slice(1, -1)
+                .map((id: string) => peerName(network, id))
+                .join(', ')} (fee ${formatSat(p.fee_sat ?? 0)} sat)`
+            : '';
+        out(
+          `payment ${p.payment_id}: ${formatSat(p.amount_sat)} sat to ${peerName(network, dest)}${via} ${p.status}`,
+          p,
+        );
+        return p.status === 'failed' ? 1 : 0;
+      }
+      case 'payments': {
+        const limit = values.limit ? satArg(values.limit, '--limit') : 20;
+        const r = await api.request('GET', `/v1/payments?limit=${limit}`);
+        out(
+          table(
+            ['payment', 'direction', 'amount (sat)', 'status', 'channel'],
+            r.payments.map((p: PaymentRow) => [
+              p.payment_id,
+              p.direction,
+              formatSat(p.amount_sat),
+              p.status,
+              `${p.channel_id.slice(0, 12)}…`,
+            ]),
+          ),
+          r,
+        );
+        return 0;
+      }
+      case 'settle': {
+        const id = args[0] ?? usage('settle needs CHANNEL_ID');
+        const r = await api.request('POST', `/v1/channels/${id}/settle`, {});
+        out(
+          `settled: txid ${r.txid}, local ${formatSat(r.local_balance_sat)} sat, remote ${formatSat(r.remote_balance_sat)} sat, fee ${formatSat(r.fee_sat)} sat (paid by us)`,
+          r,
+        );
+        return 0;
+      }
+      case 'release': {
+        const id = args[0] ?? usage('release needs DEPOSIT_ID');
+        const r = await api.request(
+          'POST',
+          `/v1/deposits/${id}/release`,
+          values.address ? { address: values.address } : {},
+        );
+        out(`released ${r.deposit_id}: txid ${r.txid}, fee ${formatSat(r.fee_sat)} sat`, r);
+        return 0;
+      }
+      case 'attest': {
+        const target = pickNode(network, args[0] ?? self.name);
+        return attest(target, datadir, out);
+      }
+      default:
+        return usage(`unknown command ${cmd}`);
     }
-    case 'peers': {
-      const { peers } = await api.request('GET', '/v1/peers');
-      out(
-        table(
-          ['peer id', 'address'],
-          peers.map((p: PeerRow) => [p.peer_id, p.address ?? '(dialled us)']),
-        ),
-        peers,
-      );
-      return 0;
-    }
-    case 'connect': {
-      const target = args[0] ?? usage('connect needs HOST:PORT or a node name');
-      const address = network.nodes.find((n) => n.name === target)?.p2p ?? target;
-      const r = await api.request('POST', '/v1/peers', { address });
-      out(`connected to ${r.peer_id} at ${address} (attested)`, r);
-      return 0;
-    }
-    case 'open': {
-      const peer = resolveNodeId(network, args[0] ?? usage('open needs a peer (name or node id)'));
-      const body: Record<string, unknown> = { peer_id: peer };
-      if (values.deposit) body.deposit_ids = values.deposit;
-      else if (values.amount) body.amount_sat = satArg(values.amount, '--amount');
-      const ch = await api.request('POST', '/v1/channels', body);
-      out(
-        `channel ${ch.channel_id} open: local ${formatSat(ch.local_balance_sat)} sat, remote ${formatSat(ch.remote_balance_sat)} sat`,
-        ch,
-      );
-      return 0;
-    }
-    case 'channels': {
-      const { channels } = await api.request('GET', '/v1/channels');
-      out(
-        table(
-          ['channel', 'peer', 'status', 'local (sat)', 'remote (sat)', 'settlement'],
-          channels.map((c: ChannelRow) => [
-            c.channel_id,
-            peerName(network, c.peer_id),
-            c.status,
-            formatSat(c.local_balance_sat),
-            formatSat(c.remote_balance_sat),
-            c.settlement_txid ?? '-',
-          ]),
-        ),
-        channels,
-      );
-      return 0;
-    }
-    case 'pay': {
-      const dest = resolveNodeId(network, args[0] ?? usage('pay needs DEST and AMOUNT_SAT'));
-      const amount = satArg(args[1], 'AMOUNT_SAT');
-      const body: Record<string, unknown> = {
-        dest,
-        amount_sat: amount,
-        idempotency_key: values.key ?? randomBytes(12).toString('hex'),
-      };
-      if (values.channel) body.channel_id = values.channel;
-      if (values['max-fee'] !== undefined) body.max_fee_sat = satArg(values['max-fee'], '--max-fee');
-      const p = await api.request('POST', '/v1/payments', body);
-      const via =
-        Array.isArray(p.route) && p.route.length > 2
-          ? ` via ${p.route
-              .slice(1, -1)
-              .map((id: string) => peerName(network, id))
-              .join(', ')} (fee ${formatSat(p.fee_sat ?? 0)} sat)`
-          : '';
-      out(`payment ${p.payment_id}: ${formatSat(p.amount_sat)} sat to ${peerName(network, dest)}${via} ${p.status}`, p);
-      return p.status === 'failed' ? 1 : 0;
-    }
-    case 'payments': {
-      const limit = values.limit ? satArg(values.limit, '--limit') : 20;
-      const r = await api.request('GET', `/v1/payments?limit=${limit}`);
-      out(
-        table(
-          ['payment', 'direction', 'amount (sat)', 'status', 'channel'],
-          r.payments.map((p: PaymentRow) => [
-            p.payment_id,
-            p.direction,
-            formatSat(p.amount_sat),
-            p.status,
-            `${p.channel_id.slice(0, 12)}…`,
-          ]),
-        ),
-        r,
-      );
-      return 0;
-    }
-    case 'settle': {
-      const id = args[0] ?? usage('settle needs CHANNEL_ID');
-      const r = await api.request('POST', `/v1/channels/${id}/settle`, {});
-      out(
-        `settled: txid ${r.txid}, local ${formatSat(r.local_balance_sat)} sat, remote ${formatSat(r.remote_balance_sat)} sat, fee ${formatSat(r.fee_sat)} sat (paid by us)`,
-        r,
-      );
-      return 0;
-    }
-    case 'release': {
-      const id = args[0] ?? usage('release needs DEPOSIT_ID');
-      const r = await api.request(
-        'POST',
-        `/v1/deposits/${id}/release`,
-        values.address ? { address: values.address } : {},
-      );
-      out(`released ${r.deposit_id}: txid ${r.txid}, fee ${formatSat(r.fee_sat)} sat`, r);
-      return 0;
-    }
-    case 'attest': {
-      const target = pickNode(network, args[0] ?? self.name);
-      return attest(target, datadir, out);
-    }
-    default:
-      return usage(`unknown command ${cmd}`);
   }
+}
+
+/**
+ * The node of network.json that a not_primary answer names, if network.json lists it at that very REST
+ * URL: the follow uses that node's own token from its own file, never the backup's, and goes only where
+ * network.json already says that node is.
+ */
+function followed(network: NetworkFile, err: NotPrimaryError): NetworkNode | null {
+  const p = err.primary;
+  if (!p) return null;
+  const all = network.nodes.flatMap((x) => [x, ...(x.backups ?? [])]);
+  return all.find((x) => x.nodeId === p.node_id && x.restUrl === p.rest_url) ?? null;
+}
+
+/** One line naming the primary to use instead, by its --node name when network.json lists it. */
+function notPrimaryLine(network: NetworkFile, self: NetworkNode, err: NotPrimaryError): string {
+  const p = err.primary;
+  if (!p) return `${self.name} is a committee backup and does not know its primary yet; try again shortly`;
+  const all = network.nodes.flatMap((x) => [x, ...(x.backups ?? [])]);
+  const known = all.find((x) => x.nodeId === p.node_id);
+  return `not_primary: ${self.name} is a committee backup; its primary is ${p.rest_url ?? `${p.node_id.slice(0, 16)}…`}${known ? ` (run it again with --node ${known.name})` : ''}`;
 }
 
 async function networkCommand(
@@ -423,7 +471,7 @@ function resolveNodeId(network: NetworkFile, nameOrId: string): string {
   if (/^[0-9a-f]{66}$/.test(nameOrId)) return nameOrId;
   const n = network.nodes.find((x) => x.name === nameOrId);
   if (!n) throw new CliError(`unknown node ${nameOrId}: give a name from network.json or a 66-hex node id`);
-  return n.nodeId;
+  return n.treasuryId ?? n.nodeId; // a committee is paid by its identity, whichever member is primary
 }
 
 /** The fields of each REST list answer that the CLI's tables show (the --json output prints the answer whole). */
@@ -437,6 +485,7 @@ interface DepositRow {
 interface MemberRow {
   node_id: string;
   address: string;
+  rest_url?: string;
   connected: boolean;
 }
 interface PeerRow {
@@ -459,8 +508,14 @@ interface PaymentRow {
   channel_id: string;
 }
 
+/** A member's name in network.json (alice-b1, …), or its short node id. */
+function nodeName(network: NetworkFile, id: string): string {
+  const all = network.nodes.flatMap((x) => [x, ...(x.backups ?? [])]);
+  return all.find((n) => n.nodeId === id)?.name ?? `${id.slice(0, 12)}…`;
+}
+
 function peerName(network: NetworkFile, id: string): string {
-  return network.nodes.find((n) => n.nodeId === id)?.name ?? `${id.slice(0, 12)}…`;
+  return network.nodes.find((n) => n.nodeId === id || n.treasuryId === id)?.name ?? `${id.slice(0, 12)}…`;
 }
 
 function satArg(v: string | undefined, what: string): number {

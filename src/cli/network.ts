@@ -210,6 +210,7 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
       nodes.push(node);
     }
     if (size > 1) await committeesFormed(nodes, log);
+    await recordTreasuryIds(nodes);
     const network: NetworkFile = {
       chain,
       nodes,
@@ -248,6 +249,18 @@ async function committeesFormed(nodes: NetworkNode[], log: (line: string) => voi
       await new Promise((r) => setTimeout(r, 200));
     }
   }
+}
+
+/** Each node's and each member's treasury id, as its own API gives it (a committee's is the same on all). */
+async function recordTreasuryIds(nodes: NetworkNode[]): Promise<void> {
+  await Promise.all(
+    nodes
+      .flatMap((n) => [n, ...(n.backups ?? [])])
+      .map(async (n) => {
+        const api = await ApiClient.forNode(n);
+        n.treasuryId = (await api.request<{ treasury_id: string }>('GET', '/v1/getinfo')).treasury_id;
+      }),
+  );
 }
 
 /** The pid in network.pid if that process is still alive. */
@@ -325,45 +338,56 @@ async function allocatePorts(base: number, n: number): Promise<number[]> {
 interface CommitteeInfo {
   size: number;
   threshold: number;
-  members: Array<{ connected: boolean }>;
+  members: Array<{ node_id: string; connected: boolean }>;
 }
 
-/** The table `npm start` prints: one row per node. */
+/** "2-of-3, 3 up, primary alice-b1": the committee as this member sees it, its primary by name. */
+function committeeSummary(network: NetworkFile, c: CommitteeInfo): string {
+  const primary = c.members[0]?.node_id;
+  const named = network.nodes.flatMap((x) => [x, ...(x.backups ?? [])]).find((x) => x.nodeId === primary);
+  const who = named?.name ?? (primary ? `${primary.slice(0, 12)}…` : 'unknown');
+  return `${c.threshold}-of-${c.size}, ${c.members.filter((m) => m.connected).length} up, primary ${who}`;
+}
+
+/** The table `npm start` prints: one row per treasury, read from its first member that answers. */
 export async function statusTable(network: NetworkFile): Promise<string> {
   const rows = await Promise.all(
     network.nodes.map(async (n) => {
-      try {
-        const c = await ApiClient.forNode(n);
-        const b = await c.request<{ deposits: { free_sat: string }; channels: { local_balance_sat: string } }>(
-          'GET',
-          '/v1/balance',
-        );
-        const info = await c.request<{ num_channels: number; num_peers: number; committee: CommitteeInfo | null }>(
-          'GET',
-          '/v1/getinfo',
-        );
-        const row = [
-          n.name,
-          `${n.nodeId.slice(0, 16)}…`,
-          n.restUrl,
-          n.tokenFile,
-          formatSat(b.deposits.free_sat),
-          formatSat(b.channels.local_balance_sat),
-          `${info.num_channels}/${info.num_peers}`,
-        ];
-        if (info.committee)
-          row.push(
-            `${info.committee.threshold}-of-${info.committee.size}, ${info.committee.members.filter((m) => m.connected).length} up`,
+      let failure = '';
+      for (const m of [n, ...(n.backups ?? [])]) {
+        try {
+          const c = await ApiClient.forNode(m);
+          const b = await c.request<{ deposits: { free_sat: string }; channels: { local_balance_sat: string } }>(
+            'GET',
+            '/v1/balance',
           );
-        return row;
-      } catch (err) {
-        return [n.name, `${n.nodeId.slice(0, 16)}…`, n.restUrl, n.tokenFile, '?', '?', (err as Error).message];
+          const info = await c.request<{
+            treasury_id: string;
+            num_channels: number;
+            num_peers: number;
+            committee: CommitteeInfo | null;
+          }>('GET', '/v1/getinfo');
+          const row = [
+            n.name,
+            `${info.treasury_id.slice(0, 16)}…`,
+            m.restUrl,
+            m.tokenFile,
+            formatSat(b.deposits.free_sat),
+            formatSat(b.channels.local_balance_sat),
+            `${info.num_channels}/${info.num_peers}`,
+          ];
+          if (info.committee) row.push(committeeSummary(network, info.committee));
+          return row;
+        } catch (err) {
+          failure ||= (err as Error).message; // the first member's failure says most; try the next member
+        }
       }
+      return [n.name, `${(n.treasuryId ?? n.nodeId).slice(0, 16)}…`, n.restUrl, n.tokenFile, '?', '?', failure];
     }),
   );
   const head = [
     'node',
-    'node id',
+    'treasury id',
     'REST URL',
     'token file',
     'free deposits (sat)',

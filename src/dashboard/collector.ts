@@ -12,10 +12,10 @@ import { bucketsOf, parseExposition, sumOf, type Sample } from '../metrics/expos
 import type { ChannelView, DepositView } from '../enclave/treasury/interface.ts';
 import { checkAttestation, type AttestationPolicy } from './attestation-check.ts';
 import { NodeApi } from './node-api.ts';
+import { CommitteeWatch } from './committees.ts';
 import type {
   AttestationStatus,
   ChannelSnapshot,
-  CommitteeSnapshot,
   DepositSnapshot,
   NodeSnapshot,
   RatePoint,
@@ -32,7 +32,6 @@ interface NodeReading {
   channels: ChannelView[];
   deposits: DepositView[];
   metrics: Sample[] | null;
-  committees: CommitteeSnapshot[];
   error: string | null;
 }
 
@@ -60,12 +59,13 @@ export class Collector {
   private readonly attestedAt = new Map<string, number>();
   /** Heights of confirmed transactions, so confirmations are counted without asking the chain again. */
   private readonly txHeight = new Map<string, number>();
-  private readonly noCommittees = new Set<string>();
+  private readonly committees: CommitteeWatch;
   private readonly wasReachable = new Map<string, boolean>();
   private previous: Totals | null = null;
 
   constructor(private readonly opts: CollectorOptions) {
     this.apis = opts.network.nodes.map((n) => new NodeApi(n));
+    this.committees = new CommitteeWatch(opts.network, opts.logger);
   }
 
   api(name: string): NodeApi | undefined {
@@ -74,7 +74,11 @@ export class Collector {
 
   /** One poll of everything; never throws (what fails is shown as an error in the snapshot). */
   async poll(): Promise<Snapshot> {
-    const [readings, height] = await Promise.all([Promise.all(this.apis.map((a) => this.read(a))), this.height()]);
+    const [readings, height, committees] = await Promise.all([
+      Promise.all(this.apis.map((a) => this.read(a))),
+      this.height(),
+      this.committees.poll(),
+    ]);
     await this.refreshAttestations(readings);
     const nameOf = (id: string) => this.opts.network.nodes.find((n) => n.nodeId === id)?.name ?? id;
     const nodes: NodeSnapshot[] = this.apis.map((a, i) =>
@@ -122,14 +126,15 @@ export class Collector {
       nodes,
       channels,
       deposits,
-      committees: readings.flatMap((r) => r.committees),
+      committees,
+      view_changes: [...this.committees.viewChanges],
       rate,
     };
     return this.latest;
   }
 
   private async read(a: NodeApi): Promise<NodeReading> {
-    const r: NodeReading = { info: null, channels: [], deposits: [], metrics: null, committees: [], error: null };
+    const r: NodeReading = { info: null, channels: [], deposits: [], metrics: null, error: null };
     const [info, channels, deposits, metrics] = await Promise.all([
       a.request('GET', '/v1/getinfo', undefined, 10_000),
       a.request('GET', '/v1/channels', undefined, 10_000),
@@ -145,7 +150,6 @@ export class Collector {
     if (channels.status === 200) r.channels = channels.body.channels;
     if (deposits.status === 200) r.deposits = deposits.body.deposits;
     if (metrics.status === 200 && typeof metrics.body === 'string') r.metrics = parseExposition(metrics.body);
-    r.committees = await this.committees(a);
     const reachable = r.info !== null;
     if (this.wasReachable.get(a.node.name) !== reachable) {
       if (reachable) this.opts.logger.info({ node: a.node.name }, 'node reachable');
@@ -153,31 +157,6 @@ export class Collector {
       this.wasReachable.set(a.node.name, reachable);
     }
     return r;
-  }
-
-  /** A node without a committee answers 404 once; it is not asked again until the dashboard restarts. */
-  private async committees(a: NodeApi): Promise<CommitteeSnapshot[]> {
-    if (this.noCommittees.has(a.node.name)) return [];
-    const r = await a.request('GET', '/v1/committee', undefined, 5_000);
-    if (r.status === 404) this.noCommittees.add(a.node.name);
-    if (r.status !== 200 || !Array.isArray(r.body?.members)) return [];
-    const c = r.body as {
-      role: string;
-      size: number;
-      threshold: number;
-      seq: number;
-      acked_seq: number;
-      members: Array<{ node_id: string; connected: boolean }>;
-    };
-    const up = c.members.filter((m) => m.connected).length;
-    return [
-      {
-        node: a.node.name,
-        committee_id: c.members[0]?.node_id ?? '?',
-        members: c.members.map((m) => `${m.node_id}${m.connected ? '' : ' (down)'}`),
-        detail: `${c.threshold}-of-${c.size}, ${up}/${c.members.length} up, update ${c.acked_seq}/${c.seq} acknowledged by the tail`,
-      },
-    ];
   }
 
   private async refreshAttestations(readings: NodeReading[]): Promise<void> {

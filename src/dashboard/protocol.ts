@@ -60,11 +60,43 @@ export interface DepositSnapshot {
   spent_by: string | null;
 }
 
+/** One member of a committee treasury: where the roster puts it, and what its own API says of it. */
+export interface CommitteeMemberSnapshot {
+  /** Its name in network.json (alice, alice-b1, …), or its node id when the network file does not list it. */
+  name: string;
+  node_id: string;
+  /** In the view of the member that answered first (null: no member answered). */
+  role: 'primary' | 'backup';
+  /** Its session with the member whose view this is (itself: always). */
+  connected: boolean;
+  /** From its own GET /v1/committee; null when it did not answer. */
+  reachable: boolean;
+  seq: number | null;
+  acked_seq: number | null;
+  epoch: number | null;
+  /** From the roster: a hint its host gave, not attested. */
+  rest_url: string | null;
+}
+
 export interface CommitteeSnapshot {
+  /** The treasury's name in network.json (its founding member's). */
   node: string;
+  /** The committee's stable identity (GET /v1/getinfo treasury_id). */
   committee_id: string;
-  members: string[];
+  epoch: number;
+  /** Name of the current primary. */
+  primary: string;
+  members: CommitteeMemberSnapshot[];
   detail: string;
+}
+
+/** A committee adopting a new view (a promotion), as the dashboard saw it happen. */
+export interface ViewChange {
+  node: string;
+  epoch: number;
+  primary: string;
+  /** Milliseconds since the epoch, when the dashboard first saw it. */
+  at: number;
 }
 
 /** One point of the live chart: the whole network over the last poll interval. */
@@ -87,6 +119,8 @@ export interface Snapshot {
   channels: ChannelSnapshot[];
   deposits: DepositSnapshot[];
   committees: CommitteeSnapshot[];
+  /** The latest view changes of any committee, newest first (bounded). */
+  view_changes: ViewChange[];
   rate: RatePoint | null;
 }
 

@@ -27,6 +27,17 @@ export function logObserver(log: Logger): NodeObserver {
         case 'pay_received':
           log.debug({ channel_id: e.channel_id, count: e.amounts.length }, 'payments received');
           return;
+        case 'committee_view':
+          log.warn(
+            {
+              epoch: e.epoch,
+              primary: e.primary,
+              index: e.index,
+              role: e.members[e.index]?.node_id === e.primary ? 'primary' : 'backup',
+            },
+            'committee view changed',
+          );
+          return;
         case 'committee_join_refused':
           log.error(
             { code: e.code },

@@ -75,6 +75,12 @@ export class NodeMetrics {
     labelNames: ['task'] as const,
     registers: [this.registry],
   });
+  private readonly viewChanges = new Counter({
+    name: 'teechain_committee_view_changes_total',
+    help: 'Committee views this member adopted since it started (a promotion, members changed), by its role in the new view',
+    labelNames: ['role'] as const,
+    registers: [this.registry],
+  });
   constructor(opts: { processMetrics?: boolean } = {}) {
     const metrics = this;
     new Gauge({
@@ -165,6 +171,7 @@ export class NodeMetrics {
     for (const status of ['succeeded', 'failed'] as const) this.paymentsSent.inc({ status }, 0);
     for (const result of ['ok', 'error'] as const) this.sealedWrites.inc({ result }, 0);
     for (const task of BACKGROUND_TASKS) this.backgroundFailures.inc({ task }, 0);
+    for (const role of ['primary', 'backup'] as const) this.viewChanges.inc({ role }, 0);
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -187,6 +194,10 @@ export class NodeMetrics {
     },
     backgroundFailed: (task) => {
       this.backgroundFailures.inc({ task });
+    },
+    enclaveEvent: (e) => {
+      if (e.type === 'committee_view')
+        this.viewChanges.inc({ role: e.members[e.index]?.node_id === e.primary ? 'primary' : 'backup' });
     },
   };
 

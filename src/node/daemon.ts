@@ -2,7 +2,7 @@
  * One treasury node as a long-running process: chain client, enclave, P2P transport, REST API.
  * Used by `teechain node start` and by the local network launcher (one process per node).
  */
-import type { Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { AttestationService } from '../../enclave-sim/index.ts';
 import { BitcoinRpcClient } from '../chain/rpc-client.ts';
 import { Faucet } from '../chain/faucet.ts';
@@ -70,22 +70,41 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const observer = combineObservers(metrics.observer, logObserver(log));
   const chain = new RpcChainSource(rpc, { report: failureReporter(observer) });
   const attestation = await AttestationService.load(opts.attestationKey);
-  const node = await TreasuryNode.start({
-    observer,
-    datadir: opts.datadir,
-    chain,
-    attestation,
-    allowedMeasurements: opts.allowedMeasurements,
-    minConfirmations: opts.minConfirmations,
-    payoutAddress: opts.payoutAddress,
-    p2pHost: opts.p2pHost,
-    p2pPort: opts.p2pPort,
-    ...(opts.committee ? { committee: opts.committee } : {}),
-    ...(opts.backupOf ? { backupOf: opts.backupOf } : {}),
-    ...(opts.handshakeTimeoutMs !== undefined ? { preAuth: { timeoutMs: opts.handshakeTimeoutMs } } : {}),
-    ...(opts.joinToken ? { joinToken: opts.joinToken } : {}),
-    ...(opts.promotionTimeoutMs !== undefined ? { promotionTimeoutMs: opts.promotionTimeoutMs } : {}),
-  });
+  // Bound before the node starts, so that its enclave knows the REST URL (a committee lists it in its roster);
+  // until the API is ready, requests are answered 503.
+  const host = opts.apiHost ?? '127.0.0.1';
+  let serve: RequestListener = notReadyYet;
+  const server: Server = await listenHttp(
+    createServer((req, res) => serve(req, res)),
+    opts.apiPort ?? 0,
+    host,
+  );
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  const restUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  let node: TreasuryNode;
+  try {
+    node = await TreasuryNode.start({
+      restUrl,
+      observer,
+      datadir: opts.datadir,
+      chain,
+      attestation,
+      allowedMeasurements: opts.allowedMeasurements,
+      minConfirmations: opts.minConfirmations,
+      payoutAddress: opts.payoutAddress,
+      p2pHost: opts.p2pHost,
+      p2pPort: opts.p2pPort,
+      ...(opts.committee ? { committee: opts.committee } : {}),
+      ...(opts.backupOf ? { backupOf: opts.backupOf } : {}),
+      ...(opts.handshakeTimeoutMs !== undefined ? { preAuth: { timeoutMs: opts.handshakeTimeoutMs } } : {}),
+      ...(opts.joinToken ? { joinToken: opts.joinToken } : {}),
+      ...(opts.promotionTimeoutMs !== undefined ? { promotionTimeoutMs: opts.promotionTimeoutMs } : {}),
+    });
+  } catch (err) {
+    server.close();
+    throw err;
+  }
   metrics.attach({
     channels: () => node.channels(),
     deposits: () => node.deposits(),
@@ -95,16 +114,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   });
   const tokens = await loadOrCreateTokens(opts.datadir);
   const faucet: RegtestFaucet | null = opts.regtestFaucet ? faucetFor(rpc) : null;
-  const app = buildApp({ node, tokens, faucet, metrics, logger: log });
-  const host = opts.apiHost ?? '127.0.0.1';
-  const server: Server = await listenHttp(app, opts.apiPort ?? 0, host);
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  serve = buildApp({ node, tokens, faucet, metrics, logger: log });
   log.info(
     {
       node_id: node.nodeId,
       measurement: node.measurement,
-      rest_url: `http://${host}:${port}`,
+      rest_url: restUrl,
       p2p_port: node.p2pPort,
       datadir: opts.datadir,
     },
@@ -113,7 +128,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   return {
     node,
     metrics,
-    restUrl: `http://${host}:${port}`,
+    restUrl,
     p2p: `${opts.p2pHost ?? '127.0.0.1'}:${node.p2pPort}`,
     adminTokenFile: tokens.adminFile,
     readonlyTokenFile: tokens.readonlyFile,
@@ -124,6 +139,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       await node.stop();
     },
   };
+}
+
+/** The answer while the node is still starting (the same error shape as the API's). */
+function notReadyYet(_req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
+  res.end(JSON.stringify({ error: { code: 'not_initialized', message: 'the node is starting' } }));
 }
 
 function faucetFor(rpc: BitcoinRpcClient): RegtestFaucet {

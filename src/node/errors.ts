@@ -90,13 +90,23 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   internal: 500,
 };
 
+/** The current primary of a committee, as a backup's replica names it: where a client sends writes instead. */
+export interface PrimaryHint {
+  node_id: string;
+  /** Its REST URL as the roster lists it (a hint its own enclave signed, not attested); null if it listed none. */
+  rest_url: string | null;
+}
+
 export class NodeError extends Error {
   readonly code: ErrorCode;
-  constructor(code: string, message?: string) {
+  /** `not_primary` only: the committee's current primary (absent while this backup does not know it yet). */
+  readonly primary?: PrimaryHint;
+  constructor(code: string, message?: string, primary?: PrimaryHint) {
     const known = (code in HTTP_STATUS ? code : 'enclave_failed') as ErrorCode;
     super(message ?? ERROR_MESSAGES[known]);
     this.code = known;
     this.name = 'NodeError';
+    if (primary) this.primary = primary;
   }
 
   get status(): number {

@@ -7,7 +7,8 @@
  *   - multihop-payer.ts   multi-hop payments, retried while their channels are busy;
  *   - keyed-payments.ts   idempotency keys answered across crashes;
  *   - chain-follower.ts   deposit confirmations and spends of channel deposits;
- *   - route-gossip.ts     when the enclave announces its channels for routing.
+ *   - route-gossip.ts     when the enclave announces its channels for routing;
+ *   - primary-gate.ts     `not_primary` for writes sent to a committee backup, naming the primary.
  * The methods below are what the REST API, the CLI and the dashboard call. The host holds no key and
  * makes no decision about money; what it does on its own and fails at is reported (failure-reporter.ts).
  */
@@ -28,6 +29,7 @@ import { PaymentPipeline, answerWithin } from './payment-pipeline.ts';
 import type { Payment } from './payment.ts';
 import { loadOrCreatePayoutWallet } from './payout-wallet.ts';
 import { PeerDirectory, nextBackoff, type PeerInfo } from './peer-directory.ts';
+import { PrimaryGate } from './primary-gate.ts';
 import type { NodeObserver } from './observer.ts';
 import { RouteGossip } from './route-gossip.ts';
 import { makePrivateDir, writeJoinTokens } from './secret-file.ts';
@@ -63,6 +65,8 @@ export interface TreasuryNodeOptions {
   observer?: NodeObserver;
   /** What a P2P connection may send before its handshake completes (defaults: DEFAULT_PRE_AUTH in transport.ts). */
   preAuth?: Partial<PreAuthLimits>;
+  /** Where clients reach this node's REST API: a committee member lists it in the roster (a hint for `not_primary`). */
+  restUrl?: string;
 }
 
 export class TreasuryNode {
@@ -74,6 +78,7 @@ export class TreasuryNode {
   private follower!: ChainFollower;
   private gossip!: RouteGossip;
   private journal?: PaymentJournal;
+  private readonly gate = new PrimaryGate(async () => (await this.enclave.call('get_info', {})).committee);
   private stopped = false;
   /** Each committee channel peer's members and their addresses (its enclave's peer_roster events). */
   private readonly committeePeers = new Map<string, Array<{ node_id: string; address: string }>>();
@@ -139,6 +144,7 @@ export class TreasuryNode {
     this.p2pPort = await this.peerDirectory.listen(this.opts.p2pHost ?? '127.0.0.1', this.opts.p2pPort ?? 0);
     const init = await this.enclave.init(this.initArgs());
     this.nodeId = init.node_id;
+    this.gate.started((await this.enclave.call('get_info', {})).committee);
     if (init.join_tokens) await writeJoinTokens(datadir, init.join_tokens);
     this.journal = await openJournal(join(datadir, 'payments.journal'), this.enclave, this.payments);
     this.pipeline.useJournal(this.journal);
@@ -157,6 +163,7 @@ export class TreasuryNode {
       allowed_measurements: this.opts.allowedMeasurements ?? [this.measurement],
       min_confirmations: this.opts.minConfirmations ?? 1,
       payout_address: this.payoutAddress,
+      ...(this.opts.restUrl ? { rest_url: this.opts.restUrl } : {}),
       promotion_timeout_ms: this.opts.promotionTimeoutMs ?? DEFAULT_PROMOTION_TIMEOUT_MS,
       ...(backupOf
         ? { committee: { role: 'backup' as const } }
@@ -190,6 +197,7 @@ export class TreasuryNode {
             primary_id: primaryId,
             address: this.p2pAddress,
             ...(this.opts.joinToken ? { token: this.opts.joinToken } : {}),
+            ...(this.opts.restUrl ? { rest_url: this.opts.restUrl } : {}),
           }),
         )
         .catch((err: unknown) => {
@@ -237,11 +245,11 @@ export class TreasuryNode {
   // ───────────────────────────── deposits ─────────────────────────────
 
   newDeposit(): Promise<DepositView> {
-    return this.enclave.call('deposit_new', {});
+    return this.gate.refusal() ?? this.enclave.call('deposit_new', {});
   }
 
   depositFunded(depositId: string, txid: string, vout: number): Promise<DepositView> {
-    return this.enclave.call('deposit_funded', { deposit_id: depositId, txid, vout });
+    return this.gate.refusal() ?? this.enclave.call('deposit_funded', { deposit_id: depositId, txid, vout });
   }
 
   async deposits(): Promise<DepositView[]> {
@@ -263,15 +271,23 @@ export class TreasuryNode {
   // ───────────────────────────── channels ─────────────────────────────
 
   openChannel(peerId: string, payoutAddress?: string): Promise<ChannelView> {
-    return this.enclave.call('channel_open', { peer_id: peerId, payout_address: payoutAddress ?? this.payoutAddress });
+    return (
+      this.gate.refusal() ??
+      this.enclave.call('channel_open', { peer_id: peerId, payout_address: payoutAddress ?? this.payoutAddress })
+    );
   }
 
   addDeposit(channelId: string, depositId: string): Promise<ChannelView> {
-    return this.enclave.call('channel_add_deposit', { channel_id: channelId, deposit_id: depositId });
+    return (
+      this.gate.refusal() ?? this.enclave.call('channel_add_deposit', { channel_id: channelId, deposit_id: depositId })
+    );
   }
 
   removeDeposit(channelId: string, depositId: string): Promise<ChannelView> {
-    return this.enclave.call('channel_remove_deposit', { channel_id: channelId, deposit_id: depositId });
+    return (
+      this.gate.refusal() ??
+      this.enclave.call('channel_remove_deposit', { channel_id: channelId, deposit_id: depositId })
+    );
   }
 
   async channels(): Promise<ChannelView[]> {
@@ -310,7 +326,7 @@ export class TreasuryNode {
    * one sealed state, one message); the promise resolves when the peer's enclave has durably credited it.
    */
   pay(channelId: string, amount: number): Promise<Payment> {
-    return this.pipeline.submit(channelId, amount).done;
+    return this.gate.refusal() ?? this.pipeline.submit(channelId, amount).done;
   }
 
   /**
@@ -319,6 +335,8 @@ export class TreasuryNode {
    * Payments the enclave refuses reject with their NodeError.
    */
   payWithin(channelId: string, amount: number, waitMs: number, ref?: KeyRef): Promise<Payment> {
+    const refused = this.gate.refusal();
+    if (refused) return refused;
     const { payment, done } = this.pipeline.submit(channelId, amount, ref);
     return answerWithin(payment, done, waitMs);
   }
@@ -329,7 +347,7 @@ export class TreasuryNode {
    * if it is not over by then. `maxFeeSat` bounds what the intermediaries may take in all.
    */
   payMultihop(dest: string, amount: number, waitMs: number, maxFeeSat?: number, ref?: KeyRef): Promise<Payment> {
-    return this.multihop.pay(dest, amount, waitMs, maxFeeSat, ref);
+    return this.gate.refusal() ?? this.multihop.pay(dest, amount, waitMs, maxFeeSat, ref);
   }
 
   /** The channel graph this node's enclave knows, and the multi-hop payments it takes part in. */
@@ -343,13 +361,27 @@ export class TreasuryNode {
   }
 
   setFees(baseSat: number, ppm: number) {
-    return this.enclave.call('set_fees', { base_sat: baseSat, ppm });
+    return this.gate.refusal() ?? this.enclave.call('set_fees', { base_sat: baseSat, ppm });
+  }
+
+  /**
+   * Throws `409 not_primary` naming the committee's primary when this member is a backup (the writes above
+   * check it themselves; a route that does host-side work before its first write asks first).
+   */
+  requirePrimary(): Promise<void> {
+    return this.gate.check();
+  }
+
+  /** `not_primary` naming the primary of this member's current committee view (for an enclave's own refusal). */
+  notPrimary() {
+    return this.gate.notPrimary();
   }
 
   // ───────────────────────────── the enclave's events ─────────────────────────────
 
   private onEvent(e: TreasuryEventMsg): void {
     this.opts.observer?.enclaveEvent?.(e);
+    this.gate.onEvent(e);
     switch (e.type) {
       case 'pay_acked':
         this.pipeline.acked(e.channel_id, BigInt(e.total));

@@ -125,7 +125,9 @@ export class CommitteeCoordinator {
       acked_seq: this.isPrimary ? this.primary.acked : this.backup.downstreamAck,
       formed: this.formed && (!this.isPrimary || this.rosterProof() !== null),
       members: this.c.members.map((m) => ({
-        ...m,
+        node_id: m.node_id,
+        address: m.address,
+        ...(m.rest_url !== undefined ? { rest_url: m.rest_url } : {}),
         connected: m.node_id === this.host.nodeId || this.host.connected(m.node_id),
       })),
     };
@@ -188,8 +190,13 @@ export class CommitteeCoordinator {
   // ───────────────────────────── joining ─────────────────────────────
 
   /** Joining: the host dialled the primary; ask it for a place at the tail of its chain. */
-  join(primaryId: string, address: string, token?: string): void {
-    this.joining.join(primaryId, address, token);
+  join(primaryId: string, address: string, token?: string, restUrl?: string): void {
+    this.joining.join(primaryId, address, token, restUrl);
+  }
+
+  /** Primary: lists its host's REST URL in the roster (Joining.advertiseRestUrl); true when that changed it. */
+  advertiseRestUrl(url: string): boolean {
+    return this.joining.advertiseRestUrl(url);
   }
 
   /** Every member's quote over its node id, in chain order; null until each member has joined and answered. */
@@ -251,7 +258,7 @@ export class CommitteeCoordinator {
       case 'c_view':
         return this.promotion.onView(peerId, msg.cert);
       case 'c_join':
-        return this.joining.onJoin(peerId, msg.address, msg.token);
+        return this.joining.onJoin(peerId, msg.address, msg.token, { url: msg.rest_url, sig: msg.rest_url_sig });
       case 'c_join_refused':
         if (!this.isPrimary && peerId === this.c.primaryId) this.host.joinRefused(msg.code);
         return;

@@ -10,6 +10,7 @@ import { joinRefusal, useJoinToken } from './join-tokens.ts';
 import type { Membership } from './membership.ts';
 import type { CommitteeHost } from './ports.ts';
 import type { PrimaryReplication } from './replication-primary.ts';
+import { isRestUrl, signRestUrl, verifyRestUrl } from './rest-url.ts';
 import { checkMemberQuote, MEMBER_QUOTE_NONCE, type RosterProof } from './roster.ts';
 
 export class Joining {
@@ -32,20 +33,47 @@ export class Joining {
   }
 
   /** Joining: the host dialled the primary; ask it for a place at the tail of its chain. */
-  join(primaryId: string, address: string, token?: string): void {
-    // A member of a formed committee needs no join, whoever is primary now: its sessions catch it up.
-    if (this.chain.known && this.chain.isMember(primaryId)) return;
+  join(primaryId: string, address: string, token?: string, restUrl?: string): void {
+    if (restUrl !== undefined && !isRestUrl(restUrl))
+      throw new TreasuryError('invalid_argument', 'the REST URL must be an http(s) URL of at most 256 characters');
+    // A member of a formed committee needs no join, whoever is primary now: its sessions catch it up. Only
+    // a REST URL that changed since (a restart on another port) is told, and only to the current primary.
+    if (this.chain.known && this.chain.isMember(primaryId)) {
+      const own = this.c.members.find((m) => m.node_id === this.host.nodeId);
+      if (restUrl !== undefined && own && own.rest_url !== restUrl && primaryId === this.c.primaryId)
+        this.host.sendNow(primaryId, { t: 'c_join', address: own.address, ...this.signedUrl(restUrl) });
+      return;
+    }
     if (this.isPrimary) throw new TreasuryError('invalid_argument', 'a primary cannot join another committee');
     if (this.c.primaryId && this.c.primaryId !== primaryId)
       throw new TreasuryError('invalid_argument', `already a backup of ${this.c.primaryId.slice(0, 16)}…`);
     this.c.primaryId = primaryId;
-    this.host.sendNow(primaryId, { t: 'c_join', address, ...(token !== undefined ? { token } : {}) });
+    this.host.sendNow(primaryId, {
+      t: 'c_join',
+      address,
+      ...(token !== undefined ? { token } : {}),
+      ...(restUrl !== undefined ? this.signedUrl(restUrl) : {}),
+    });
+  }
+
+  /** This member's REST URL with its own signature of it, as c_join carries them (rest-url.ts). */
+  private signedUrl(url: string) {
+    return { rest_url: url, rest_url_sig: signRestUrl(this.host.identityKey(), url) };
   }
 
   /** Primary: a member (or a newcomer) asks for its place in the chain. */
-  async onJoin(peerId: string, address: string, token: string | undefined): Promise<void> {
+  async onJoin(
+    peerId: string,
+    address: string,
+    token: string | undefined,
+    rest?: { url: string | undefined; sig: string | undefined },
+  ): Promise<void> {
     if (!this.isPrimary) return;
-    if (!this.c.members.some((m) => m.node_id === peerId)) {
+    // Kept only if the joiner's own enclave signed it: update-rules lets no one else change it (rest-url.ts).
+    const url =
+      rest?.url !== undefined && isRestUrl(rest.url) && verifyRestUrl(peerId, rest.url, rest.sig) ? rest : null;
+    const known = this.c.members.find((m) => m.node_id === peerId);
+    if (!known) {
       // A newcomer needs the operator's say (a one-time token) on top of a valid attestation.
       const refused = this.formed ? 'committee_full' : joinRefusal(this.c, token);
       if (refused) {
@@ -53,7 +81,12 @@ export class Joining {
         return;
       }
       useJoinToken(this.c, token!, peerId);
-      this.c.members.push({ node_id: peerId, address });
+      this.c.members.push({ node_id: peerId, address, ...(url ? { rest_url: url.url, rest_url_sig: url.sig } : {}) });
+      this.chain.rosterChanged();
+    } else if (url && known.rest_url !== url.url) {
+      // A member re-joining after a restart may listen elsewhere now: the roster follows (a hint, not its address).
+      known.rest_url = url.url;
+      known.rest_url_sig = url.sig;
       this.chain.rosterChanged();
     }
     // Sealed before the newcomer hears anything: a restarted primary never lets the token admit another.
@@ -61,6 +94,21 @@ export class Joining {
     // The newcomer cannot get updates from its predecessor until it knows whom to dial: send it the latest.
     if (this.primary.lastIssued) this.host.sendNow(peerId, { t: 'c_update', update: this.primary.lastIssued });
     this.requestQuote(peerId);
+  }
+
+  /**
+   * Primary: its own REST URL (from its host at every start), signed like a joiner's and replicated with
+   * the roster. Returns whether the roster changed (then the caller seals it).
+   */
+  advertiseRestUrl(url: string): boolean {
+    if (!isRestUrl(url))
+      throw new TreasuryError('invalid_argument', 'the REST URL must be an http(s) URL of at most 256 characters');
+    const own = this.c.members.find((m) => m.node_id === this.host.nodeId);
+    if (!this.isPrimary || !own || own.rest_url === url) return false;
+    own.rest_url = url;
+    own.rest_url_sig = signRestUrl(this.host.identityKey(), url);
+    this.chain.rosterChanged();
+    return true;
   }
 
   /** Every member's quote over its node id, in chain order; null until each member has joined and answered. */

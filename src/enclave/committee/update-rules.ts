@@ -14,6 +14,7 @@ import { verifyPaid, verifyPayout } from '../protocol/peer-sigs.ts';
 import type { Channel, ChannelStatus, Deposit, DepositStatus, TreasuryState } from '../treasury/state.ts';
 import { buildDepositScript, payoutScriptFor } from '../treasury/transactions.ts';
 import { checkMultihop, type MultihopRuleCode } from './multihop-rules.ts';
+import { restUrlFault } from './rest-url.ts';
 import type { ReplicaBody } from './update.ts';
 import { followPeerView } from './roster-change.ts';
 
@@ -51,6 +52,7 @@ const no = (code: UpdateRuleCode, reason: string): RuleRefusal => ({ code, reaso
 export function checkUpdate(replica: TreasuryState, body: ReplicaBody): RuleRefusal | null {
   return (
     checkRoster(replica, body) ??
+    checkRestUrls(replica, body) ??
     checkPayout(replica, body) ??
     checkDeposits(replica, body) ??
     checkChannels(replica, body) ??
@@ -89,6 +91,12 @@ function checkRoster(replica: TreasuryState, body: ReplicaBody): RuleRefusal | n
       formed ? 'the roster of a formed committee changed' : 'members were replaced or reordered',
     );
   return null;
+}
+
+/** Members' REST URLs: each one its own member signed (rest-url.ts), so a primary cannot swap a backup's. */
+function checkRestUrls(replica: TreasuryState, body: ReplicaBody): RuleRefusal | null {
+  const why = restUrlFault(replica.committee!.members, body.members);
+  return why ? no('roster_changed', why) : null;
 }
 
 function checkPayout(replica: TreasuryState, body: ReplicaBody): RuleRefusal | null {

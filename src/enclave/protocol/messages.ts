@@ -288,12 +288,17 @@ export const SignedUpdateSchema = Type.Object(
 
 /** Between members of one committee (docs/protocol/committees.md): replication, key generation, signing. */
 export const CommitteeMessage = Type.Union([
-  /** `token`: a one-time join token the primary issued (not needed by a member re-joining after a restart). */
+  /**
+   * `token`: a one-time join token the primary issued (not needed by a member re-joining after a restart).
+   * `rest_url`: where clients reach the joiner's host (a hint), with the joiner's signature of it (rest-url.ts).
+   */
   Type.Object(
     {
       t: Type.Literal('c_join'),
       address: Type.String({ maxLength: 128 }),
       token: Type.Optional(Type.String({ maxLength: 128 })),
+      rest_url: Type.Optional(Type.String({ maxLength: 256 })),
+      rest_url_sig: Type.Optional(Type.String({ pattern: '^[0-9a-f]{128}$' })),
     },
     { additionalProperties: false },
   ),

@@ -14,6 +14,8 @@ const Sat = Type.String({ pattern: '^-?(0|[1-9][0-9]{0,18})$', description: 'sat
 const Conn = Type.String({ minLength: 1, maxLength: 64 });
 const DepositId = Type.String({ minLength: 1, maxLength: 32 });
 const Address = Type.String({ minLength: 1, maxLength: 128 });
+/** An http(s) URL (checked in full inside the enclave: committee/rest-url.ts). */
+const RestUrl = Type.String({ minLength: 1, maxLength: 256, pattern: '^https?://' });
 const FeeRate = Type.Integer({ minimum: 1, maximum: 1000 });
 const Empty = Type.Object({}, { additionalProperties: false });
 const Ok = Type.Null();
@@ -104,9 +106,10 @@ export const TreasuryEventSchema = Type.Union([
     members: Type.Array(Type.Object({ node_id: Type.String(), address: Type.String() })),
     index: Type.Integer(),
   }),
+  /** This member adopted a new view (a promotion, members changed): its number, its primary, its chain order. */
   Type.Object({
     type: Type.Literal('committee_view'),
-    epoch: Type.Integer(),
+    epoch: Type.Integer({ minimum: 0 }),
     primary: Type.String(),
     members: Type.Array(Type.Object({ node_id: Type.String(), address: Type.String() })),
     index: Type.Integer(),
@@ -150,7 +153,15 @@ export const CommitteeView = Type.Object({
   /** Primary: last update the tail acknowledged; backup: last its successor acknowledged. */
   acked_seq: Type.Integer(),
   formed: Type.Boolean(),
-  members: Type.Array(Type.Object({ node_id: Type.String(), address: Type.String(), connected: Type.Boolean() })),
+  /** rest_url: where clients reach that member's REST API, as the member's host said (a hint, not attested). */
+  members: Type.Array(
+    Type.Object({
+      node_id: Type.String(),
+      address: Type.String(),
+      rest_url: Type.Optional(Type.String()),
+      connected: Type.Boolean(),
+    }),
+  ),
 });
 export type CommitteeView = Static<typeof CommitteeView>;
 
@@ -169,6 +180,8 @@ export const TreasuryInterface = defineInterface({
           allowed_measurements: Type.Array(Type.String({ pattern: '^[0-9a-f]{64}$' }), { minItems: 1, maxItems: 64 }),
           min_confirmations: Type.Integer({ minimum: 0, maximum: 1000 }),
           payout_address: Address,
+          /** Where clients reach this node's REST API (a hint): a committee primary lists it in its roster. */
+          rest_url: Type.Optional(RestUrl),
           /** Only for a new treasury (a restored one keeps its sealed role). */
           committee: Type.Optional(
             Type.Union([
@@ -216,6 +229,8 @@ export const TreasuryInterface = defineInterface({
           primary_id: Type.String({ pattern: '^[0-9a-f]{66}$' }),
           address: Address,
           token: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
+          /** Where clients reach this backup's REST API: sent to the primary, signed, for the roster (a hint). */
+          rest_url: Type.Optional(RestUrl),
         },
         { additionalProperties: false },
       ),

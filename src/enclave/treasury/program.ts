@@ -101,6 +101,13 @@ serveEnclave(TreasuryInterface, {
       }
       await t.commit();
     }
+    if (args.rest_url !== undefined) {
+      try {
+        await t.advertiseRestUrl(args.rest_url);
+      } catch (err) {
+        throw asEnclaveError(err);
+      }
+    }
     treasury = t;
     // Only after the seal holds their hashes: a token given out is always one the primary will honour.
     return { node_id: t.nodeId, restored, ...(joinTokens.length > 0 ? { join_tokens: joinTokens } : {}) };
@@ -108,7 +115,7 @@ serveEnclave(TreasuryInterface, {
   get_info: () => run((t) => t.info()),
   committee_join: (a) =>
     run((t) => {
-      t.joinCommittee(a.primary_id, a.address, a.token);
+      t.joinCommittee(a.primary_id, a.address, a.token, a.rest_url);
       return null;
     }),
   attest: (a) => run(async (t) => ({ node_id: t.nodeId, quote: await t.attest(hexToBytes(a.nonce)) })),

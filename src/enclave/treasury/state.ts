@@ -122,6 +122,9 @@ export interface CommitteeMember {
   node_id: string;
   /** host:port where its host listens (members dial the members before them in the chain). */
   address: string;
+  /** Where clients reach its host's REST API: a hint, signed by the member itself (committee/rest-url.ts). */
+  rest_url?: string;
+  rest_url_sig?: string;
 }
 
 /** A treasury replicated over a committee chain (docs/protocol/committees.md); absent for a lone treasury. */

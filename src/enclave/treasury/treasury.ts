@@ -210,11 +210,16 @@ export class Treasury {
   }
 
   /** A backup (sent by its host after dialling the primary) asks to join the primary's committee. */
-  joinCommittee(primaryId: string, address: string, token?: string): void {
+  joinCommittee(primaryId: string, address: string, token?: string, restUrl?: string): void {
     if (!this.committee)
       throw new TreasuryError('invalid_argument', 'this treasury was not started as a committee backup');
     this.sessions.requireSession(primaryId);
-    this.committee.join(primaryId, address, token);
+    this.committee.join(primaryId, address, token, restUrl);
+  }
+
+  /** The host's REST URL, given at every start: a committee primary lists it in its roster (a hint for clients). */
+  async advertiseRestUrl(url: string): Promise<void> {
+    if (this.committee?.advertiseRestUrl(url)) await this.committer.commitLocal();
   }
 
   /** A quote over this treasury's identity (report data = reportDataFor(node id)) for a caller's nonce. */
