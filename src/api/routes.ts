@@ -24,7 +24,7 @@ export interface RegtestFaucet {
 }
 
 export interface Route<B extends TSchema = TSchema, Q extends TSchema = TSchema> {
-  method: 'get' | 'post';
+  method: 'get' | 'post' | 'delete';
   path: string;
   summary: string;
   access: Access;
@@ -146,6 +146,16 @@ export const routes: Route[] = [
         );
       return i.committee;
     },
+  }),
+  route({
+    method: 'delete',
+    path: '/v1/committee/members/:node_id',
+    access: 'admin',
+    summary:
+      'Primary: removes a member (a dead one too) under a new view that q of the current members sign; m + 1 live members must remain',
+    errors: [400, 404, 409],
+    response: Type.Object({ epoch: Type.Integer(), members: Type.Array(NodeId) }),
+    handler: ({ node, params }) => node.removeMember(memberParam(params)),
   }),
   route({
     method: 'get',
@@ -522,6 +532,12 @@ export const routes: Route[] = [
     },
   }),
 ];
+
+function memberParam(params: Record<string, string>): string {
+  const id = params.node_id ?? '';
+  if (!/^(02|03)[0-9a-f]{64}$/.test(id)) throw new NodeError('invalid_argument', 'node_id is not a node id');
+  return id;
+}
 
 function channelParam(params: Record<string, string>): string {
   const id = params.id ?? '';

@@ -70,7 +70,12 @@ export class ApiClient {
   }
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the REST answers have no per-route types to derive T from yet: callers read them as the API documents
-  async request<T = any>(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 120_000): Promise<T> {
+  async request<T = any>(
+    method: 'GET' | 'POST' | 'DELETE',
+    path: string,
+    body?: unknown,
+    timeoutMs = 120_000,
+  ): Promise<T> {
     let res: Response;
     try {
       res = await fetch(`${this.restUrl}${path}`, {

@@ -30,6 +30,7 @@ network:
              [--committee N [--threshold M] | --backup-of HOST:PORT --join-token-file FILE]   committee primary, or backup of one
              [--promotion-timeout-ms N]   a backup takes over from a primary silent this long (default 5000, 0 never)
   committee                     the node's committee: m-of-n, chain order, members up, replication
+  committee remove NODE_ID      primary: remove a member (a dead one too) under a new view
 
 wallet (on --node, default the first node of network.json):
   getinfo | balance | deposits | channels | payments [--limit N] | peers
@@ -171,6 +172,12 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case 'committee': {
+        if (args[0] === 'remove') {
+          if (!args[1]) throw new CliError('usage: teechain committee remove NODE_ID');
+          const r = await api.request('DELETE', `/v1/committee/members/${encodeURIComponent(args[1])}`);
+          out(`removed: the committee is ${r.members.length} members in epoch ${r.epoch}`, r);
+          return 0;
+        }
         const c = await api.request('GET', '/v1/committee');
         out(
           `${self.name}: ${c.role} (member ${c.index}) of a ${c.threshold}-of-${c.size} committee ${c.treasury_id.slice(0, 16)}…, view ${c.epoch}, update ${c.seq} (acknowledged downstream: ${c.acked_seq})\n${table(

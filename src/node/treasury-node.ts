@@ -355,6 +355,11 @@ export class TreasuryNode {
     return this.enclave.call('mh_view', {});
   }
 
+  /** Primary: removes a committee member under a new view (docs/protocol/committees.md, "Roster change"). */
+  removeMember(nodeId: string) {
+    return this.enclave.call('committee_remove', { node_id: nodeId });
+  }
+
   setFees(baseSat: number, ppm: number) {
     return this.gate.refusal() ?? this.enclave.call('set_fees', { base_sat: baseSat, ppm });
   }

@@ -189,7 +189,7 @@ export async function joinTokenEnv(primary: NodeProcess, i: number): Promise<Rec
  * A 2-of-3 committee of processes: a primary `<name>0` with `--committee 3` and backups `<name>1`, `<name>2`
  * joining it, each with one of its join tokens. Resolves, primary first, once the chain is formed, every
  * member connected and the primary's last update acknowledged (within `formedWithinMs`). `extra`: more
- * options for every member.
+ * options for every member; `shape`: another n, or m (the primary's `--threshold`).
  */
 export async function startCommittee(
   dir: string,
@@ -198,10 +198,13 @@ export async function startCommittee(
   name: string,
   formedWithinMs: number,
   extra: string[] = [],
+  shape: { size?: number; threshold?: number } = {},
 ): Promise<NodeProcess[]> {
-  const p = await NodeProcess.start(join(dir, `${name}0`), chain, key, ['--committee', '3', ...extra]);
+  const size = shape.size ?? 3;
+  const m = shape.threshold ? ['--threshold', String(shape.threshold)] : [];
+  const p = await NodeProcess.start(join(dir, `${name}0`), chain, key, ['--committee', String(size), ...m, ...extra]);
   const members = [p];
-  for (const i of [1, 2])
+  for (let i = 1; i < size; i++)
     members.push(
       await NodeProcess.start(
         join(dir, `${name}${i}`),

@@ -18,6 +18,7 @@ import { DepositKeys } from './deposit-keys.ts';
 import { Joining } from './joining.ts';
 import { Membership } from './membership.ts';
 import { Promotion } from './promotion.ts';
+import { RosterOps, type RosterChangeResult } from './roster-ops.ts';
 import type { CommitteeHost, HandedKey, Planned, SignKind, UpdateRefusal } from './ports.ts';
 import { BackupReplication } from './replication-backup.ts';
 import { PrimaryReplication } from './replication-primary.ts';
@@ -46,6 +47,7 @@ export class CommitteeCoordinator {
   private readonly keys: DepositKeys;
   private readonly signing: ThresholdSigning;
   private readonly promotion: Promotion;
+  private readonly rosterOps: RosterOps;
 
   constructor(private readonly host: CommitteeHost) {
     this.chain = new Membership(host);
@@ -59,6 +61,12 @@ export class CommitteeCoordinator {
       announceSigned: (id) => this.announceSigned(id),
     });
     this.promotion = new Promotion(host, this.chain, this.primary, this.backup);
+    this.rosterOps = new RosterOps(host, this.chain, this.promotion);
+  }
+
+  /** Primary: removes a member (dead or alive) under a new view that a quorum of the current members signs. */
+  removeMember(nodeId: string): Promise<RosterChangeResult> {
+    return this.rosterOps.remove(nodeId);
   }
 
   /** Stops the view change's timers (the treasury is shut down). */
@@ -69,6 +77,11 @@ export class CommitteeCoordinator {
   /** The current view's certificate (absent in epoch 0): what a channel peer needs to follow a new primary. */
   get viewCert() {
     return this.c.view;
+  }
+
+  /** Every roster change's certificate since formation: the chain a channel peer follows (roster-change.ts). */
+  get rosterViews() {
+    return this.c.rosterViews ?? [];
   }
 
   private get c() {

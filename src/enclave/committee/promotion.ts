@@ -18,13 +18,15 @@ import type { Membership } from './membership.ts';
 import type { CommitteeHost } from './ports.ts';
 import type { BackupReplication } from './replication-backup.ts';
 import type { PrimaryReplication } from './replication-primary.ts';
+import { checkRosterChangeSpec, checkViewCert } from './roster-change.ts';
+import type { CommitteeMember } from '../treasury/state.ts';
 import {
-  checkCert,
   checkViewSpec,
   isPromotionOf,
   proposedView,
   quorum,
   signVote,
+  ViewError,
   voteValid,
   type ViewCert,
   type ViewSpec,
@@ -33,6 +35,8 @@ import {
 /** A proposal this member made: its votes so far (with each voter's sequence number) until the deadline. */
 interface Round {
   view: ViewSpec;
+  /** A roster change that adds a member: its record, which only the primary knows yet. */
+  joining?: CommitteeMember;
   votes: Map<string, { sig: string; seq: number }>;
   deadline: number;
 }
@@ -148,7 +152,10 @@ export class Promotion {
   /** Another backup proposes a view: voted for once per epoch, only while this member suspects the primary too. */
   async onPropose(peerId: string, msg: Extract<CommitteeMessage, { t: 'c_propose' }>): Promise<void> {
     const c = this.c;
-    if (this.chain.isPrimary || !this.chain.known || peerId === c.primaryId) return;
+    if (this.chain.isPrimary || !this.chain.known) return;
+    // A roster change comes from the primary (onRosterPropose); a promotion never does.
+    if (msg.threshold !== undefined) return this.onRosterPropose(peerId, msg);
+    if (peerId === c.primaryId) return;
     const ids = this.ids();
     if (!ids.includes(peerId)) return;
     // A proposer that would replace a primary this member no longer has is behind: it learns the current view.
@@ -188,17 +195,94 @@ export class Promotion {
     });
   }
 
-  /** A vote for this member's proposal: counted if it verifies and the voter is no newer than this member. */
+  /**
+   * The primary proposes a roster change (roster-change.ts): `members` is the next roster in view order,
+   * `joining` the added member's record. Checked here as every voter will check it, then voted for
+   * (sealed) by the primary itself. Returns the proposal's epoch, or throws ViewError with the reason.
+   */
+  async proposeRosterChange(members: string[], chain: number, joining?: CommitteeMember): Promise<number> {
+    const c = this.c;
+    if (!this.chain.isPrimary || !this.chain.known)
+      throw new ViewError("only a formed committee's primary changes the roster");
+    if (this.round || this.adopting) throw new ViewError('a view change is under way');
+    const epoch = Math.max(this.chain.epoch, c.vote?.epoch ?? 0) + 1;
+    const view = checkRosterChangeSpec(
+      { treasury_id: this.chain.treasuryId, epoch, members, chain, threshold: c.threshold },
+      { members: this.ids(), threshold: c.threshold },
+      this.chain.treasuryId,
+      epoch - 1,
+    );
+    c.vote = view;
+    await this.host.commitLocal();
+    const me = this.host.nodeId;
+    this.round = {
+      view,
+      joining,
+      votes: new Map([[me, { sig: signVote(view, this.host.identityKey()), seq: c.seq }]]),
+      deadline: Date.now() + Math.max(this.timeout, 5_000),
+    };
+    for (const id of this.ids())
+      if (id !== me)
+        this.host.sendNow(id, {
+          t: 'c_propose',
+          epoch,
+          members: view.members,
+          chain: view.chain,
+          threshold: view.threshold,
+          seq: c.seq,
+        });
+    return epoch;
+  }
+
+  /**
+   * The primary proposes a roster change: voted for once per epoch if it is one the primary may propose
+   * (roster-change.ts). No suspicion is needed; the vote is sealed before it leaves, like a promotion's.
+   */
+  private async onRosterPropose(peerId: string, msg: Extract<CommitteeMessage, { t: 'c_propose' }>): Promise<void> {
+    const c = this.c;
+    if (peerId !== c.primaryId) return;
+    let view: ViewSpec;
+    try {
+      view = checkRosterChangeSpec(
+        {
+          treasury_id: this.chain.treasuryId,
+          epoch: msg.epoch,
+          members: msg.members,
+          chain: msg.chain,
+          threshold: msg.threshold,
+        },
+        { members: this.ids(), threshold: c.threshold },
+        this.chain.treasuryId,
+        Math.max(this.chain.epoch, c.vote?.epoch ?? 0),
+      );
+    } catch {
+      return;
+    }
+    c.vote = view;
+    await this.host.commitLocal();
+    this.host.sendNow(peerId, {
+      t: 'c_vote',
+      epoch: view.epoch,
+      seq: c.seq,
+      sig: signVote(view, this.host.identityKey()),
+    });
+  }
+
+  /**
+   * A vote for this member's proposal: counted if it verifies, the voter is a member of the CURRENT roster
+   * and no newer than this member; q of the current roster make the certificate.
+   */
   async onVote(peerId: string, msg: Extract<CommitteeMessage, { t: 'c_vote' }>): Promise<void> {
     const r = this.round;
     if (!r || msg.epoch !== r.view.epoch || Date.now() > r.deadline) return;
-    if (!r.view.members.includes(peerId) || !voteValid(r.view, peerId, msg.sig)) return;
+    const ids = this.ids();
+    if (!ids.includes(peerId) || !voteValid(r.view, peerId, msg.sig)) return;
     r.votes.set(peerId, { sig: msg.sig, seq: msg.seq });
     const counted = [...r.votes].filter(([, v]) => v.seq <= this.c.seq);
-    if (counted.length < quorum(r.view.members.length, this.c.threshold) || this.adopting) return;
+    if (counted.length < quorum(ids.length, this.c.threshold) || this.adopting) return;
     this.round = undefined;
     const cert: ViewCert = { ...r.view, votes: counted.map(([node_id, v]) => ({ node_id, sig: v.sig })) };
-    await this.adopt(cert);
+    await this.adopt(cert, r.joining);
   }
 
   /** A certificate from another member: adopted if it verifies against this member's roster and is newer. */
@@ -211,7 +295,12 @@ export class Promotion {
     }
     let cert: ViewCert;
     try {
-      cert = checkCert(raw, { members: this.ids(), threshold: c.threshold }, this.chain.treasuryId, this.chain.epoch);
+      cert = checkViewCert(
+        raw,
+        { members: this.ids(), threshold: c.threshold },
+        this.chain.treasuryId,
+        this.chain.epoch,
+      );
     } catch {
       return;
     }
@@ -232,14 +321,21 @@ export class Promotion {
    * Adopts a checked certificate: the new order, the new epoch, this member's new role. The winner tells
    * every member before its first update of the view (that update comes from the seal below).
    */
-  private async adopt(cert: ViewCert): Promise<void> {
+  private async adopt(cert: ViewCert, joining?: CommitteeMember): Promise<void> {
     const c = this.c;
     if (cert.epoch <= this.chain.epoch) return;
     const me = this.host.nodeId;
+    // A member the roster change removed stops here: it no longer follows the committee's views.
+    if (!cert.members.includes(me)) return;
     const wasPrimary = this.chain.isPrimary;
-    c.shareOrder ??= this.ids();
+    const before = this.ids();
+    c.shareOrder ??= before;
     const byId = new Map(c.members.map((m) => [m.node_id, m]));
-    c.members = cert.members.map((id) => byId.get(id)!);
+    if (joining) byId.set(joining.node_id, { node_id: joining.node_id, address: joining.address });
+    // An added member's address reaches the backups in the primary's next update (update-rules.ts).
+    c.members = cert.members.map((id) => byId.get(id) ?? { node_id: id, address: '' });
+    c.size = c.members.length;
+    if (cert.threshold !== undefined) c.rosterViews = [...(c.rosterViews ?? []), cert];
     c.epoch = cert.epoch;
     c.view = cert;
     this.round = undefined;
@@ -263,7 +359,9 @@ export class Promotion {
     this.backup.newView();
     this.adopting = true;
     try {
-      if (cert.members[0] === me) for (const id of cert.members.slice(1)) this.host.sendNow(id, { t: 'c_view', cert });
+      if (cert.members[0] === me)
+        for (const id of new Set([...cert.members.slice(1), ...before]))
+          if (id !== me) this.host.sendNow(id, { t: 'c_view', cert });
       await this.host.commitLocal();
     } finally {
       this.adopting = false;

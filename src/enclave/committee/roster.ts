@@ -35,6 +35,8 @@ export interface PeerRoster {
   proof: RosterMember[];
   /** The peer committee's latest view this side adopted (view.ts); absent until its first view change. */
   view?: ViewCert;
+  /** The committee's roster changes this side followed to reach `view` (roster-change.ts followPeerView). */
+  changes?: ViewCert[];
 }
 
 export interface RosterTrust {

@@ -22,7 +22,7 @@ import { checkMultihop, type MultihopRuleCode } from './multihop-rules.ts';
 import { restUrlFault } from './rest-url.ts';
 import { recordsOf } from './replicated.ts';
 import type { ReplicaBody } from './update.ts';
-import { checkCert } from './view.ts';
+import { followPeerView } from './roster-change.ts';
 
 export type UpdateRuleCode =
   | MultihopRuleCode
@@ -90,7 +90,8 @@ function checkRoster(replica: TreasuryState, body: ReplicaBody): RuleRefusal | n
     return no('roster_changed', `m-of-n changed from ${c.threshold}-of-${c.size} to ${body.threshold}-of-${body.size}`);
   const formed = c.members.length === c.size;
   const kept = c.members.every(
-    (m, i) => body.members[i]?.node_id === m.node_id && body.members[i]?.address === m.address,
+    // An address left empty by a roster change's certificate (promotion.ts) is filled by the next update.
+    (m, i) => body.members[i]?.node_id === m.node_id && (m.address === '' || body.members[i]?.address === m.address),
   );
   if (!kept || (formed && body.members.length !== c.members.length))
     return no(
@@ -258,8 +259,12 @@ function peerKeptOrRebound(old: Channel, ch: Channel): boolean {
   if (!before || !after?.view) return false;
   if (after.threshold !== before.threshold || after.members.join() !== before.members.join()) return false;
   try {
-    const cert = checkCert(after.view, before, before.members[0]!, before.view?.epoch ?? 0);
-    return cert.members[0] === ch.peerId;
+    // The same proof the peer's primary checked: a chain from the stored view through roster changes.
+    const known = before.changes?.length ?? 0;
+    const added = (after.changes ?? []).slice(known);
+    if (JSON.stringify(after.changes?.slice(0, known) ?? []) !== JSON.stringify(before.changes ?? [])) return false;
+    const { cert, links } = followPeerView(before, after.view, added);
+    return cert.members[0] === ch.peerId && links.length === added.length;
   } catch {
     return false;
   }

@@ -18,12 +18,17 @@ import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
 import { signDigest } from '../../crypto/secp256k1.ts';
 import { verifyMessageSha256 } from '../../crypto/secp256k1-openssl.ts';
 
-/** What a voter signs: the committee, the epoch, the members in the new order, the replicating prefix. */
+/**
+ * What a voter signs: the committee, the epoch, the members in the new order, the replicating prefix. A
+ * roster change (roster-change.ts) also names the threshold of the new roster; a view without one keeps
+ * the members of the roster it is checked against.
+ */
 export interface ViewSpec {
   treasury_id: string;
   epoch: number;
   members: string[];
   chain: number;
+  threshold?: number;
 }
 
 export interface ViewVote {
@@ -42,7 +47,7 @@ export interface ViewRoster {
   threshold: number;
 }
 
-const NODE_ID = /^(02|03)[0-9a-f]{64}$/;
+export const NODE_ID = /^(02|03)[0-9a-f]{64}$/;
 const SIG = /^[0-9a-f]{128}$/;
 
 /** Votes a view needs: at least m (so a view never has fewer supporters than a signature) and a majority. */
@@ -51,8 +56,10 @@ export function quorum(n: number, m: number): number {
 }
 
 function preimage(v: ViewSpec): Uint8Array {
+  // A roster change's votes cover the new threshold; a promotion's preimage is unchanged (no trailing field).
+  const m = v.threshold === undefined ? '' : `\0m=${v.threshold}`;
   return new TextEncoder().encode(
-    `teechain-committee-view\0${v.treasury_id}\0${v.epoch}\0${v.chain}\0${v.members.join(',')}`,
+    `teechain-committee-view\0${v.treasury_id}\0${v.epoch}\0${v.chain}\0${v.members.join(',')}${m}`,
   );
 }
 
@@ -101,11 +108,17 @@ export function checkViewSpec(raw: unknown, roster: ViewRoster, treasuryId: stri
 }
 
 /**
- * The checked copy of a view certificate, or throws ViewError: a valid view of `roster` above `minEpoch`
- * with at least q valid votes of distinct roster members.
+ * The checked copy of a promotion's certificate (the same members, reordered), or throws ViewError: a
+ * valid view of `roster` above `minEpoch` with at least q valid votes of distinct roster members. A
+ * certificate that may also change the roster is checked by roster-change.ts's checkViewCert.
  */
 export function checkCert(raw: unknown, roster: ViewRoster, treasuryId: string, minEpoch: number): ViewCert {
-  const spec = checkViewSpec(raw, roster, treasuryId, minEpoch);
+  if ((raw as { threshold?: unknown } | null)?.threshold !== undefined) throw new ViewError('a roster change');
+  return countVotes(checkViewSpec(raw, roster, treasuryId, minEpoch), raw, roster);
+}
+
+/** The checked spec with the votes of `raw` that verify, from distinct members of `roster`; q of them or throws. */
+export function countVotes(spec: ViewSpec, raw: unknown, roster: ViewRoster): ViewCert {
   const votes = (raw as { votes?: unknown }).votes;
   if (!Array.isArray(votes) || votes.length > roster.members.length) throw new ViewError('malformed votes');
   const known = new Set(roster.members);

@@ -67,6 +67,8 @@ export const ViewCertSchema = Type.Object(
     epoch: Epoch,
     members: Type.Array(MemberId, { minItems: 2, maxItems: 15 }),
     chain: Type.Integer({ minimum: 1, maximum: 15 }),
+    /** Present only in a roster change (src/enclave/committee/roster-change.ts): m of the new roster. */
+    threshold: Type.Optional(Type.Integer({ minimum: 2, maximum: 15 })),
     votes: Type.Array(Type.Object({ node_id: MemberId, sig: PeerSig }, { additionalProperties: false }), {
       maxItems: 15,
     }),
@@ -167,7 +169,15 @@ export const ChannelMessage = Type.Union([
     { additionalProperties: false },
   ),
   /** A committee peer's new primary shows the view that made it primary, before it resynchronises the channels. */
-  Type.Object({ t: Type.Literal('view'), cert: ViewCertSchema }, { additionalProperties: false }),
+  Type.Object(
+    {
+      t: Type.Literal('view'),
+      cert: ViewCertSchema,
+      /** The committee's roster changes since formation (roster-change.ts): how a peer reaches `cert`'s roster. */
+      chain: Type.Optional(Type.Array(ViewCertSchema, { maxItems: 64 })),
+    },
+    { additionalProperties: false },
+  ),
   /** Sent after every handshake: each side's cumulative totals, so lost messages are made good. */
   Type.Object(
     {
@@ -300,6 +310,8 @@ export const CommitteeMessage = Type.Union([
       epoch: Epoch,
       members: Type.Array(MemberId, { minItems: 2, maxItems: 15 }),
       chain: Type.Integer({ minimum: 1, maximum: 15 }),
+      /** A roster change proposed by the primary (roster-change.ts) names the new roster's m. */
+      threshold: Type.Optional(Type.Integer({ minimum: 2, maximum: 15 })),
       seq: Req,
     },
     { additionalProperties: false },

@@ -392,6 +392,13 @@ export const TreasuryInterface = defineInterface({
         ),
       }),
     },
+    committee_remove: {
+      args: Type.Object(
+        { node_id: Type.String({ pattern: '^(02|03)[0-9a-f]{64}$' }) },
+        { additionalProperties: false },
+      ),
+      result: Type.Object({ epoch: Type.Integer(), members: Type.Array(Type.String()) }),
+    },
     set_fees: {
       args: Type.Object(
         {

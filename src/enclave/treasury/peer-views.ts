@@ -8,7 +8,8 @@
  * that roster and its epoch is above any this side adopted. Then both sides resynchronise with their
  * cumulative totals (`sync`), so every payment in flight is counted once or retried, never twice.
  */
-import { checkCert, type ViewCert } from '../committee/view.ts';
+import { followPeerView } from '../committee/roster-change.ts';
+import type { ViewCert } from '../committee/view.ts';
 import { resync } from './channel-messages.ts';
 import type { TreasuryCore } from './core.ts';
 
@@ -19,7 +20,8 @@ export function announceView(t: TreasuryCore, peerId?: string): void {
   const peers = new Set<string>();
   for (const ch of Object.values(t.state.channels))
     if (ch.status !== 'closed' && (peerId === undefined || ch.peerId === peerId)) peers.add(ch.peerId);
-  for (const p of peers) t.outbox.push({ peerId: p, msg: { t: 'view', cert } });
+  const chain = (t.committee?.rosterViews ?? []).filter((v) => v.epoch < cert.epoch);
+  for (const p of peers) t.outbox.push({ peerId: p, msg: { t: 'view', cert, ...(chain.length ? { chain } : {}) } });
   // Right after a promotion the sessions that are up resynchronise now; a new session does so on its own.
   if (peerId === undefined) for (const p of peers) if (t.sessions.connected(p)) resync(t, p);
 }
@@ -28,20 +30,27 @@ export function announceView(t: TreasuryCore, peerId?: string): void {
  * A committee peer's member shows the view that made it primary: the channels of that committee are
  * rebound to it if the certificate proves it. Returns the number of channels rebound.
  */
-export async function applyPeerView(t: TreasuryCore, peerId: string, raw: ViewCert): Promise<number> {
+export async function applyPeerView(
+  t: TreasuryCore,
+  peerId: string,
+  raw: ViewCert,
+  chain: readonly unknown[] = [],
+): Promise<number> {
   let rebound = 0;
   for (const ch of Object.values(t.state.channels)) {
     const roster = ch.peerRoster;
-    if (ch.status === 'closed' || !roster || !roster.members.includes(peerId)) continue;
-    let cert: ViewCert;
+    const current = roster?.view?.members ?? roster?.members;
+    if (ch.status === 'closed' || !roster || !current?.includes(peerId)) continue;
+    let followed: ReturnType<typeof followPeerView>;
     try {
-      // The committee's identity is its founding primary, first in the roster proof whatever the view.
-      cert = checkCert(raw, roster, roster.members[0]!, roster.view?.epoch ?? 0);
+      followed = followPeerView(roster, raw, chain);
     } catch {
       continue;
     }
+    const cert = followed.cert;
     if (cert.members[0] !== peerId) continue;
     ch.peerId = peerId;
+    if (followed.links.length) roster.changes = [...(roster.changes ?? []), ...followed.links];
     roster.view = cert;
     rebound += 1;
   }

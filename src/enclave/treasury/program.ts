@@ -140,6 +140,7 @@ serveEnclave(TreasuryInterface, {
     }),
   mh_view: () => run((t) => ({ nodes: t.multihop.graphView(), payments: t.multihop.view() })),
   set_fees: (a) => run((t) => t.setFees(a.base_sat, a.ppm)),
+  committee_remove: (a) => run((t) => t.removeMember(a.node_id)),
   peer_connect: (a) =>
     run(async (t) => {
       await t.connect(a.conn);

@@ -146,6 +146,11 @@ export interface CommitteeState {
   epoch?: number;
   /** The certificate of the current view (absent in epoch 0): shown to members and channel peers that are behind. */
   view?: ViewCert;
+  /**
+   * Every roster change's certificate since formation, oldest first (roster-change.ts): the chain a
+   * channel peer that verified an older roster follows to the current one. One per member added or removed.
+   */
+  rosterViews?: ViewCert[];
   /** The last view this member voted for (sealed before the vote left): it never votes twice in one epoch. */
   vote?: ViewSpec;
   /**

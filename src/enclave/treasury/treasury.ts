@@ -223,6 +223,12 @@ export class Treasury {
   }
 
   /** A quote over this treasury's identity (report data = reportDataFor(node id)) for a caller's nonce. */
+  /** Primary: removes a committee member under a new view (docs/protocol/committees.md, "Roster change"). */
+  removeMember(nodeId: string) {
+    if (!this.committee) throw new TreasuryError('invalid_argument', 'this treasury has no committee');
+    return this.committee.removeMember(nodeId);
+  }
+
   attest(nonce: Uint8Array): Promise<Quote> {
     return this.ports.quote(reportDataFor(this.identityPub), nonce);
   }
@@ -365,7 +371,7 @@ export class Treasury {
       return;
     }
     if (msg.t === 'view') {
-      await applyPeerView(this.core, peerId, msg.cert);
+      await applyPeerView(this.core, peerId, msg.cert, msg.chain);
       return;
     }
     await handleChannelMessage(this.core, peerId, msg as Exclude<ChannelMessage, { t: 'view' }>);

@@ -1,0 +1,72 @@
+/**
+ * The primary's side of members removed and added (docs/protocol/committees.md, "Roster change"): it
+ * checks the operator's request against the committee as it stands, proposes the next roster as a view
+ * change (promotion.ts, roster-change.ts) and answers once a quorum of the current members has voted
+ * and the new view is adopted. Every refusal is raised before anything is sealed, so it changes nothing.
+ */
+import { TreasuryError } from '../treasury/errors.ts';
+import type { Membership } from './membership.ts';
+import type { CommitteeHost } from './ports.ts';
+import type { Promotion } from './promotion.ts';
+import { quorum, ViewError } from './view.ts';
+
+export interface RosterChangeResult {
+  epoch: number;
+  members: string[];
+}
+
+export class RosterOps {
+  constructor(
+    private readonly host: CommitteeHost,
+    private readonly chain: Membership,
+    private readonly promotion: Promotion,
+  ) {}
+
+  private ids(): string[] {
+    return this.chain.c.members.map((m) => m.node_id);
+  }
+
+  private assertPrimary(): void {
+    if (!this.chain.isPrimary) throw new TreasuryError('not_primary', 'only the primary changes the roster');
+    if (!this.chain.known) throw new TreasuryError('committee_incomplete');
+  }
+
+  /** Removes `nodeId` (dead or alive) under a new view; the m + 1 members left must all be reachable. */
+  async remove(nodeId: string): Promise<RosterChangeResult> {
+    this.assertPrimary();
+    const ids = this.ids();
+    const m = this.chain.c.threshold;
+    if (!ids.includes(nodeId)) throw new TreasuryError('not_a_member', `${nodeId.slice(0, 16)}… is not a member`);
+    if (nodeId === this.host.nodeId)
+      throw new TreasuryError('invalid_argument', 'the primary does not remove itself (a promotion replaces it)');
+    const next = ids.filter((id) => id !== nodeId);
+    const live = next.filter((id) => id === this.host.nodeId || this.host.connected(id)).length;
+    // m + 1 live members: the committee still signs with one of them down, and a quorum can vote now.
+    if (next.length < m + 1 || live < m + 1)
+      throw new TreasuryError(
+        'roster_too_small',
+        `${live} of ${next.length} members left would be live, ${m + 1} needed`,
+      );
+    const wasInChain = ids.indexOf(nodeId) < this.chain.chainLength;
+    const chain = Math.min(
+      next.length,
+      Math.max(quorum(next.length, m), this.chain.chainLength - (wasInChain ? 1 : 0)),
+    );
+    return this.change(next, chain);
+  }
+
+  private async change(next: string[], chain: number): Promise<RosterChangeResult> {
+    let epoch: number;
+    try {
+      epoch = await this.promotion.proposeRosterChange(next, chain);
+    } catch (err) {
+      if (err instanceof ViewError) throw new TreasuryError('roster_change_busy', err.message);
+      throw err;
+    }
+    const deadline = Date.now() + Math.max(this.host.timeoutMs, 5_000);
+    while (this.chain.epoch < epoch && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if (this.chain.epoch < epoch)
+      throw new TreasuryError('roster_change_refused', `no quorum of the current members voted for epoch ${epoch}`);
+    return { epoch: this.chain.epoch, members: this.ids() };
+  }
+}
