@@ -4,8 +4,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { minedTwoOfThreeOutputs } from './helpers/mined.ts';
 import { join } from 'node:path';
-import { Transaction, address as baddress, networks, script as bscript } from 'bitcoinjs-lib';
 import { randomBytes } from 'node:crypto';
 import { payments } from 'bitcoinjs-lib';
 import {
@@ -46,21 +46,8 @@ async function channelPair(name: string) {
   return { a, b, ch };
 }
 
-/** The settlement's outputs by address, once mined; asserts that every input carries 2 signatures. */
-async function minedOutputs(txid: string): Promise<Map<string, bigint>> {
-  await chain.mine(1);
-  const raw = await chain.rpc.call<{ hex: string; confirmations: number }>('getrawtransaction', [txid, true]);
-  assert.ok(raw.confirmations >= 1, 'settlement is confirmed');
-  const tx = Transaction.fromHex(raw.hex);
-  for (const input of tx.ins) {
-    const ws = bscript.decompile(input.witness.at(-1)!)!;
-    assert.deepEqual([ws[0], ws[4], ws[5]], [0x52, 0x53, 0xae], 'OP_2 <3 keys> OP_3 OP_CHECKMULTISIG');
-    assert.equal(input.witness.length, 4, 'dummy + 2 signatures + 2-of-3 witness script');
-  }
-  const outs = new Map<string, bigint>();
-  for (const o of tx.outs) outs.set(baddress.fromOutputScript(o.script, networks.regtest), o.value);
-  return outs;
-}
+/** The settlement's outputs by address, once mined (every input 2 of 3 signatures). */
+const minedOutputs = (txid: string) => minedTwoOfThreeOutputs(chain, txid);
 
 async function payMany(from: NodeProcess, ch: string, n: number, amount: number): Promise<void> {
   const r = await from.api('POST', '/v1/payments/batch', {

@@ -6,7 +6,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Transaction, address as baddress, networks, script as bscript } from 'bitcoinjs-lib';
+import { minedTwoOfThreeOutputs } from './helpers/mined.ts';
 import {
   fundDeposit,
   NodeProcess,
@@ -26,21 +26,8 @@ after(() => chain?.close());
 
 const DEPOSIT = 200_000;
 
-/** A settlement's outputs by address once mined; every input spends a 2-of-3 deposit with two signatures. */
-async function minedOutputs(txid: string): Promise<Map<string, bigint>> {
-  await chain.mine(1);
-  const raw = await chain.rpc.call<{ hex: string; confirmations: number }>('getrawtransaction', [txid, true]);
-  assert.ok(raw.confirmations >= 1, 'settlement is confirmed');
-  const tx = Transaction.fromHex(raw.hex);
-  for (const input of tx.ins) {
-    const ws = bscript.decompile(input.witness.at(-1)!)!;
-    assert.deepEqual([ws[0], ws[4], ws[5]], [0x52, 0x53, 0xae], 'OP_2 <3 keys> OP_3 OP_CHECKMULTISIG');
-    assert.equal(input.witness.length, 4, 'dummy + 2 signatures + 2-of-3 witness script');
-  }
-  const outs = new Map<string, bigint>();
-  for (const o of tx.outs) outs.set(baddress.fromOutputScript(o.script, networks.regtest), o.value);
-  return outs;
-}
+/** The settlement's outputs by address, once mined (every input 2 of 3 signatures). */
+const minedOutputs = (txid: string) => minedTwoOfThreeOutputs(chain, txid);
 
 const local = async (n: NodeProcess, ch: string) => BigInt((await n.ok('GET', `/v1/channels/${ch}`)).local_balance_sat);
 
