@@ -172,6 +172,21 @@ test('the primary is killed: two backups settle with the last acknowledged balan
   await checkRefusesOthers([b[2]!, b[1]!], channelId, rb.tx_hex!, 3);
 });
 
+test('a live primary releases a free deposit: its backups sign the release its update shows, and only that one', async () => {
+  const mesh = new Mesh(TIMEOUTS);
+  const [p, b1, b2] = await mesh.committee(['p', 'b1', 'b2']);
+  const dep = await fund(mesh, 'p', 40_000n);
+  await waitFor(() => b2!.treasury.deposits().some((d) => d.deposit_id === dep.id && d.status === 'free'), WAIT_MS);
+  const r = await p!.treasury.releaseDeposit(dep.id, undefined, 2);
+  const tx = Transaction.fromHex(r.tx_hex);
+  assert.equal(r.txid, tx.getId());
+  checkDepositInput(mesh, tx, 0, dep, memberPubkeys([p!, b1!, b2!], dep));
+  // The release at another fee rate is another transaction: a member that did not sign refuses to plan it.
+  await waitFor(() => b2!.treasury.deposits().some((d) => d.deposit_id === dep.id && d.status === 'spent'), WAIT_MS);
+  const other = [b1!, b2!].find((m) => !m.treasury.state.committee!.signed[dep.id]);
+  if (other) assert.throws(() => other.treasury.planFor('release', dep.id, 3), { code: 'deposit_not_free' });
+});
+
 test('the primary is killed: two backups release a free deposit, only to the payout address', async () => {
   const mesh = new Mesh(TIMEOUTS);
   const [p, b1, b2] = await mesh.committee(['p', 'b1', 'b2']);

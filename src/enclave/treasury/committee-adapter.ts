@@ -143,7 +143,11 @@ export function planFor(t: TreasuryCore, kind: SignKind, id: string, feeRate: nu
   if (kind === 'release') {
     const dep = getDeposit(t.state, id);
     const signedHere = t.state.committee?.signed[id];
-    if (dep.status !== 'free' && !(dep.status === 'spent' && signedHere && dep.spentBy === signedHere)) {
+    // Spent is fine in two cases: this member signed that very release (a retry), or the release the
+    // primary recorded before asking (its update shows the deposit spent by it); checked on the plan below.
+    const spentByRelease =
+      dep.status === 'spent' && dep.spentBy !== undefined && (!signedHere || signedHere === dep.spentBy);
+    if (dep.status !== 'free' && !spentByRelease) {
       throw new TreasuryError('deposit_not_free', `deposit ${id} is ${dep.status}`);
     }
     if (!dep.outpoint || dep.value === undefined)
@@ -153,6 +157,9 @@ export function planFor(t: TreasuryCore, kind: SignKind, id: string, feeRate: nu
       payoutScript: payoutScriptFor(t.state.config.payoutAddress),
       feeRate,
     });
+    // Only the very transaction it is spent by: never a release that would double-spend a settlement.
+    if (dep.status === 'spent' && !signedHere && plan.txid !== dep.spentBy)
+      throw new TreasuryError('deposit_not_free', `deposit ${id} is spent by ${dep.spentBy}`);
     return { plan, inputs: [{ kind: 'own', depositId: id, m: dep.m, pubkeys: dep.pubkeys }] };
   }
   const ch = getChannel(t.state, id);
