@@ -278,7 +278,15 @@ for (const seed of [1, 2, 3, 4]) {
     mesh.sealLatency = () => new Promise((r) => setTimeout(r, Math.floor(random() * 8)));
     const live = nodes.slice(1);
     const sent = live.map((n) => spy(n));
+    const proposed = (i: number) => sent[i]!.some((x) => x.msg.t === 'c_propose');
+    // Until b2 has proposed, what the others send it is held back: otherwise, on a loaded machine, b1's view
+    // can reach b2 through them before b2's own timeout, and the case is no longer two rival proposals.
+    mesh.hold('b3', 'b2');
+    mesh.hold('b4', 'b2');
     mesh.crash('p');
+    await waitFor(() => proposed(1), WAIT_MS);
+    mesh.deliver('b3', 'b2');
+    mesh.deliver('b4', 'b2');
     const epochOf = (n: MeshNode) => committeeOf(n.treasury).epoch;
     // The members that reach both candidates settle on one view.
     await waitFor(() => live.slice(2).every((n) => epochOf(n) > 0 && epochOf(n) === epochOf(live[2]!)), WAIT_MS);
@@ -288,7 +296,6 @@ for (const seed of [1, 2, 3, 4]) {
       const views = live.map((n) => committeeOf(n.treasury));
       return views.every((v) => v.epoch === views[0]!.epoch && v.members[0]!.node_id === views[0]!.members[0]!.node_id);
     }, WAIT_MS);
-    const proposed = (i: number) => sent[i]!.some((x) => x.msg.t === 'c_propose');
     assert.ok(proposed(0) && proposed(1), 'both suspecting backups proposed a view');
     const primaries = live.filter((n) => committeeOf(n.treasury).role === 'primary');
     assert.equal(primaries.length, 1, 'one primary');
