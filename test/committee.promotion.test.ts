@@ -279,14 +279,14 @@ for (const seed of [1, 2, 3, 4]) {
     const live = nodes.slice(1);
     const sent = live.map((n) => spy(n));
     const proposed = (i: number) => sent[i]!.some((x) => x.msg.t === 'c_propose');
-    // Until b2 has proposed, what the others send it is held back: otherwise, on a loaded machine, b1's view
-    // can reach b2 through them before b2's own timeout, and the case is no longer two rival proposals.
-    mesh.hold('b3', 'b2');
-    mesh.hold('b4', 'b2');
+    // Until both candidates have proposed, what the others send them is held back: otherwise, on a loaded
+    // machine, one candidate's view can reach the other through them before the other's own timeout, and
+    // the case is no longer two rival proposals.
+    const held = ['b3', 'b4'].flatMap((from) => ['b1', 'b2'].map((to) => [from, to] as const));
+    for (const [from, to] of held) mesh.hold(from, to);
     mesh.crash('p');
-    await waitFor(() => proposed(1), WAIT_MS);
-    mesh.deliver('b3', 'b2');
-    mesh.deliver('b4', 'b2');
+    await waitFor(() => proposed(0) && proposed(1), WAIT_MS);
+    for (const [from, to] of held) mesh.deliver(from, to);
     const epochOf = (n: MeshNode) => committeeOf(n.treasury).epoch;
     // The members that reach both candidates settle on one view.
     await waitFor(() => live.slice(2).every((n) => epochOf(n) > 0 && epochOf(n) === epochOf(live[2]!)), WAIT_MS);
