@@ -13,7 +13,7 @@ import type { Treasury } from '../src/enclave/treasury/treasury.ts';
 import { NETWORK } from '../src/enclave/treasury/transactions.ts';
 import type { ViewSpec } from '../src/enclave/committee/view.ts';
 import { signVote } from '../src/enclave/committee/view.ts';
-import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
+import { Mesh, spy, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { checkSettlement, payAndWait, scriptOf, twoCommittees } from './helpers/two-committees.ts';
 import { replicaOf } from '../src/enclave/committee/update.ts';
@@ -22,18 +22,6 @@ import { checkUpdate } from '../src/enclave/committee/update-rules.ts';
 /** Long enough that a loaded machine running six enclaves in one process does not suspect a live primary. */
 const PROMOTION_MS = 1_500;
 const WAIT_MS = 30_000;
-
-/** Every session message `node` sends from now on (its running instance), with the receiver's node id. */
-function spy(node: MeshNode): Array<{ to: string; msg: SessionMessage }> {
-  const out: Array<{ to: string; msg: SessionMessage }> = [];
-  const t = node.treasury as unknown as { sendNow(peerId: string, msg: SessionMessage): void };
-  const send = t.sendNow.bind(node.treasury);
-  t.sendNow = (peerId, msg) => {
-    out.push({ to: peerId, msg: structuredClone(msg) });
-    send(peerId, msg);
-  };
-  return out;
-}
 
 /** Hands `msg` to `to`'s committee coordinator as if it came over its session with `from`. */
 function deliverCommittee(to: MeshNode, from: MeshNode, msg: CommitteeMessage): Promise<void> {

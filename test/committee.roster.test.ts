@@ -9,11 +9,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { publicKeyOf, randomPrivateKey } from '../src/crypto/secp256k1.ts';
 import { bytesToHex } from '../enclave-sim/encoding.ts';
-import type { CommitteeMessage, SessionMessage } from '../src/enclave/protocol/messages.ts';
+import type { CommitteeMessage } from '../src/enclave/protocol/messages.ts';
 import { checkViewCert, followCerts, followPeerView } from '../src/enclave/committee/roster-change.ts';
 import { signVote, type ViewCert, type ViewSpec } from '../src/enclave/committee/view.ts';
 import { TreasuryError } from '../src/enclave/treasury/errors.ts';
-import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
+import { Mesh, spy, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 
 const WAIT_MS = 30_000;
@@ -89,18 +89,6 @@ function deliverCommittee(to: MeshNode, from: MeshNode, msg: CommitteeMessage): 
   const c = (to.treasury as unknown as { committee: { handle(p: string, m: CommitteeMessage): Promise<void> } })
     .committee;
   return c.handle(from.treasury.nodeId, msg);
-}
-
-/** Every session message `node` sends from now on, with the receiver's node id. */
-function spy(node: MeshNode): Array<{ to: string; msg: SessionMessage }> {
-  const out: Array<{ to: string; msg: SessionMessage }> = [];
-  const t = node.treasury as unknown as { sendNow(peerId: string, msg: SessionMessage): void };
-  const send = t.sendNow.bind(node.treasury);
-  t.sendNow = (peerId, msg) => {
-    out.push({ to: peerId, msg: structuredClone(msg) });
-    send(peerId, msg);
-  };
-  return out;
 }
 
 async function fourMembers() {

@@ -75,6 +75,18 @@ export interface MeshOptions {
   promotionTimeoutMs?: number;
 }
 
+/** Every session message `node` sends from now on (its running instance), with the receiver's node id. */
+export function spy(node: MeshNode): Array<{ to: string; msg: SessionMessage }> {
+  const out: Array<{ to: string; msg: SessionMessage }> = [];
+  const t = node.treasury as unknown as { sendNow(peerId: string, msg: SessionMessage): void };
+  const send = t.sendNow.bind(node.treasury);
+  t.sendNow = (peerId, msg) => {
+    out.push({ to: peerId, msg: structuredClone(msg) });
+    send(peerId, msg);
+  };
+  return out;
+}
+
 export class Mesh {
   constructor(private readonly options: MeshOptions = {}) {}
 

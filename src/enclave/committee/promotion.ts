@@ -187,12 +187,7 @@ export class Promotion {
     if (latest && c.seq > msg.seq && (latest.epoch ?? 0) === this.chain.epoch)
       this.host.sendNow(peerId, { t: 'c_update', update: latest });
     await this.host.commitLocal();
-    this.host.sendNow(peerId, {
-      t: 'c_vote',
-      epoch: view.epoch,
-      seq: c.seq,
-      sig: signVote(view, this.host.identityKey()),
-    });
+    this.sendVote(peerId, view);
   }
 
   /**
@@ -260,10 +255,15 @@ export class Promotion {
     }
     c.vote = view;
     await this.host.commitLocal();
+    this.sendVote(peerId, view);
+  }
+
+  /** This member's vote for `view` (already sealed as its vote of that epoch), with the sequence number it holds. */
+  private sendVote(peerId: string, view: ViewSpec): void {
     this.host.sendNow(peerId, {
       t: 'c_vote',
       epoch: view.epoch,
-      seq: c.seq,
+      seq: this.c.seq,
       sig: signVote(view, this.host.identityKey()),
     });
   }
