@@ -16,7 +16,7 @@ import { planTau } from './multihop/committee-tau.ts';
 import { asSpendable, getChannel, getDeposit, notFree } from './lookups.ts';
 import type { Outgoing, TreasuryEvent } from './ports.ts';
 import { announceView } from './peer-views.ts';
-import { closeChannel } from './settlement.ts';
+import { closeChannel, tauSettled } from './settlement.ts';
 import { localBalance, remoteBalance, type Channel, type CommitteeMember } from './state.ts';
 import { payoutScriptFor, planRelease, planSettlement } from './transactions.ts';
 
@@ -66,15 +66,7 @@ export async function settleWithCommittee(t: TreasuryCore, ch: Channel, feeRate:
     // Held by a multi-hop payment, as a lone treasury decides (settlement.ts): before its commit the old
     // state (the payment aborts); committed, only τ, complete in this member's replica.
     const tau = await t.multihop.localSettle(ch);
-    if (tau)
-      return {
-        channel_id: ch.id,
-        txid: tau.txid,
-        tx_hex: tau.hex,
-        fee_sat: tau.fee.toString(),
-        local_balance_sat: tau.local.toString(),
-        remote_balance_sat: tau.remote.toString(),
-      };
+    if (tau) return tauSettled(ch, tau);
   }
   const rate = ch.settlement?.feeRate ?? feeRate;
   const c = t.state.committee!;

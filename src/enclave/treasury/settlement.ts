@@ -19,6 +19,7 @@ import {
 } from './deposit-fate.ts';
 import { TreasuryError } from './errors.ts';
 import { asSpendable, getChannel } from './lookups.ts';
+import type { TauSettlement } from './multihop/settlement.ts';
 import { paidBySettlement } from './settlement-outcome.ts';
 import { localBalance, remoteBalance, type Channel } from './state.ts';
 import { buildSettlementTx, txidOf, verifyDepositSpend } from './transactions.ts';
@@ -28,6 +29,18 @@ import { buildSettlementTx, txidOf, verifyDepositSpend } from './transactions.ts
  * side its latest balance; we pay the fee from our side. The channel is closed for good: this
  * enclave never signs for it again.
  */
+/** A settle call's answer when a multi-hop payment's τ is what settles the channel (alone or in a committee). */
+export function tauSettled(ch: Channel, tau: TauSettlement) {
+  return {
+    channel_id: ch.id,
+    txid: tau.txid,
+    tx_hex: tau.hex,
+    fee_sat: tau.fee.toString(),
+    local_balance_sat: tau.local.toString(),
+    remote_balance_sat: tau.remote.toString(),
+  };
+}
+
 export async function settleAlone(t: TreasuryCore, ch: Channel, feeRate: number) {
   const channelId = ch.id;
   if (ch.status === 'closed')
@@ -39,16 +52,7 @@ export async function settleAlone(t: TreasuryCore, ch: Channel, feeRate: number)
     // Held by a multi-hop payment: before its commit the old state (the payment aborts); committed, only τ
     // (for the host to broadcast; the channels close when the chain shows it).
     const tau = await t.multihop.localSettle(ch);
-    if (tau) {
-      return {
-        channel_id: ch.id,
-        txid: tau.txid,
-        tx_hex: tau.hex,
-        fee_sat: tau.fee.toString(),
-        local_balance_sat: tau.local.toString(),
-        remote_balance_sat: tau.remote.toString(),
-      };
-    }
+    if (tau) return tauSettled(ch, tau);
     if ((ch.status as string) === 'closed')
       throw new TreasuryError('channel_closed', `channel ${channelId} was already settled`);
   }
