@@ -47,20 +47,10 @@ async function setup(timeout = PROMOTION_MS) {
   return { mesh, p, b1, b2, q, ch };
 }
 
-async function payAcked(from: MeshNode, ch: string, amounts: number[]): Promise<void> {
-  const res = await from.treasury.pay(amounts.map((amount_sat) => ({ channel_id: ch, amount_sat })));
-  assert.ok(
-    res.every((r) => r.ok),
-    JSON.stringify(res),
-  );
-  const last = (res[res.length - 1] as { position: string }).position;
-  await waitFor(() => from.treasury.channel(ch).total_acked_sat === last, WAIT_MS);
-}
-
 test('the primary crashes: the first backup is promoted and pays on the same channel, nothing lost or counted twice', async () => {
   const { mesh, p, b1, b2, q, ch } = await setup();
-  await payAcked(p, ch, [1_000, 2_000]);
-  await payAcked(q, ch, [500]);
+  await payAndWait(p, ch, [1_000, 2_000]);
+  await payAndWait(q, ch, [500]);
   mesh.crash('p');
   await waitFor(() => committeeOf(b1.treasury).role === 'primary', WAIT_MS);
   const view = committeeOf(b1.treasury);
@@ -80,8 +70,8 @@ test('the primary crashes: the first backup is promoted and pays on the same cha
   await mesh.link('b1', 'q');
   await waitFor(() => q.treasury.state.channels[ch]!.peerId === b1.treasury.nodeId, WAIT_MS);
   assert.equal(q.treasury.channel(ch).status, 'open');
-  await payAcked(b1, ch, [3_000]);
-  await payAcked(q, ch, [700]);
+  await payAndWait(b1, ch, [3_000]);
+  await payAndWait(q, ch, [700]);
   // Both sides agree on every acknowledged payment, once: sent by the committee 6000, by q 1200.
   await waitFor(() => q.treasury.channel(ch).total_received_sat === '6000', WAIT_MS);
   assert.equal(b1.treasury.channel(ch).total_sent_sat, '6000');
@@ -100,13 +90,13 @@ test('the primary crashes: the first backup is promoted and pays on the same cha
 
 test('the old primary comes back: its old-epoch update is refused, it adopts the certificate and rejoins as a backup', async () => {
   const { mesh, p, b1, b2, q, ch } = await setup();
-  await payAcked(p, ch, [1_000]);
+  await payAndWait(p, ch, [1_000]);
   const oldUpdate = p.committeeSent.filter((s) => s.t === 'c_update').at(-1)!.update!;
   mesh.crash('p');
   await waitFor(() => committeeOf(b1.treasury).role === 'primary' && committeeOf(b2.treasury).epoch === 1, WAIT_MS);
   await mesh.link('b1', 'q');
   await waitFor(() => q.treasury.state.channels[ch]!.peerId === b1.treasury.nodeId, WAIT_MS);
-  await payAcked(b1, ch, [2_000]);
+  await payAndWait(b1, ch, [2_000]);
 
   const fromB1 = spy(b1);
   const fromB2 = spy(b2);
@@ -140,7 +130,7 @@ test('the old primary comes back: its old-epoch update is refused, it adopts the
   await assert.rejects(p.treasury.pay([{ channel_id: ch, amount_sat: 1 }]), /backup|not_primary/);
   assert.equal(p.treasury.state.committee!.primaryId, b1.treasury.nodeId);
   // The committee goes on paying with the old primary standing by.
-  await payAcked(b1, ch, [500]);
+  await payAndWait(b1, ch, [500]);
   await waitFor(() => p.treasury.channel(ch).total_sent_sat === '3500', WAIT_MS);
 });
 
@@ -371,8 +361,8 @@ test("a committee peer's backup refuses an update that hands the channel to some
 
 test('a promotion racing a settlement: the view changes, the signed settlement stands and the new primary pays nothing beyond it', async () => {
   const { mesh, p, b1, b2, q, ch } = await setup();
-  await payAcked(p, ch, [4_000]);
-  await payAcked(q, ch, [1_000]);
+  await payAndWait(p, ch, [4_000]);
+  await payAndWait(q, ch, [1_000]);
   mesh.crash('p');
   // b2 settles with b1's signature while both are about to suspect the primary.
   const settling = b2.treasury.settle(ch, 2);
@@ -392,8 +382,8 @@ test('a promotion racing a settlement: the view changes, the signed settlement s
 
 test('a partition around the primary heals: what it did alone is never released, the peer follows the new view, nothing counts twice', async () => {
   const { mesh, p, b1, b2, q, ch } = await setup();
-  await payAcked(p, ch, [1_000]);
-  await payAcked(q, ch, [100]);
+  await payAndWait(p, ch, [1_000]);
+  await payAndWait(q, ch, [100]);
   // p loses its backups but keeps its channel peer and keeps running.
   mesh.unlink('p', 'b1');
   mesh.unlink('p', 'b2');
@@ -415,7 +405,7 @@ test('a partition around the primary heals: what it did alone is never released,
   await waitFor(() => committeeOf(p.treasury).epoch === 1 && committeeOf(p.treasury).role === 'backup', WAIT_MS);
   // (The mesh's host does not pass a close on to the other side: p's end of the session is what shows it.)
   assert.ok(!p.treasury.info().peers.includes(q.treasury.nodeId), 'p ended its session with q');
-  await payAcked(b1, ch, [2_000]);
+  await payAndWait(b1, ch, [2_000]);
   await waitFor(() => p.treasury.channel(ch).total_sent_sat === '3000', WAIT_MS);
   assert.equal(p.treasury.channel(ch).total_received_sat, '400');
   assert.equal(q.treasury.channel(ch).total_received_sat, '3000');
