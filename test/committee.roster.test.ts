@@ -318,7 +318,7 @@ test('a node admitted by the primary attests, is voted in at the tail, catches u
   );
 });
 
-test('adding refusals change nothing: a member, no session, a backup asked, a node that never asked to join, a quote of other code', async () => {
+test('adding refusals change nothing: a member, no session, a backup asked, one at a time, a node that never asked to join, a quote of other code', async () => {
   const { mesh, p, b1, n } = await committeeWithNewcomer(1_500);
   const code = (e: unknown) => (e as TreasuryError).code;
   // The committee as it stands (the sequence number moves with every seal, the roster must not).
@@ -331,8 +331,12 @@ test('adding refusals change nothing: a member, no session, a backup asked, a no
   await assert.rejects(p.treasury.addMember(b1.treasury.nodeId, 'b1:1'), (e) => code(e) === 'already_a_member');
   await assert.rejects(p.treasury.addMember(E.id, 'e:1'), (e) => code(e) === 'peer_not_connected');
   await assert.rejects(b1.treasury.addMember(n.treasury.nodeId, 'n:1'), (e) => code(e) === 'not_primary');
-  // n was never started to follow p (it did not ask to join): it ignores the admission.
-  await assert.rejects(p.treasury.addMember(n.treasury.nodeId, 'n:1'), (e) => code(e) === 'join_not_requested');
+  // n was never started to follow p (it did not ask to join): it ignores the admission. Meanwhile another
+  // addition (of q, connected too) waits its turn.
+  const q = mesh.get('q');
+  const first = p.treasury.addMember(n.treasury.nodeId, 'n:1');
+  await assert.rejects(p.treasury.addMember(q.treasury.nodeId, 'q:1'), (e) => code(e) === 'roster_change_busy');
+  await assert.rejects(first, (e) => code(e) === 'join_not_requested');
   assert.equal(roster(), before);
 
   // n asks to join, but its quote over its node id is of another measurement: refused, nothing changes.

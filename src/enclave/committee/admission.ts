@@ -63,8 +63,7 @@ export class Admission {
    */
   async start(nodeId: string, address: string, waitMs: number): Promise<CommitteeMember> {
     this.c.admission = { node_id: nodeId, address };
-    // Sealed before the node hears anything: the operator's say is durable before it is acted on.
-    await this.host.commitLocal();
+    // Waiting from now on (busy: a second addition is refused at once), the answer bounded by `waitMs`.
     const member = new Promise<CommitteeMember>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.fail(
@@ -78,7 +77,13 @@ export class Admission {
       }, waitMs);
       this.waiter = { nodeId, resolve, reject, timer };
     });
-    this.host.sendNow(nodeId, { t: 'c_admit' });
+    try {
+      // Sealed before the node hears anything: the operator's say is durable before it is acted on.
+      await this.host.commitLocal();
+    } catch (err) {
+      this.fail(err);
+    }
+    if (this.waiter?.nodeId === nodeId) this.host.sendNow(nodeId, { t: 'c_admit' });
     return member;
   }
 
