@@ -23,6 +23,7 @@ import { restUrlFault } from './rest-url.ts';
 import { recordsOf } from './replicated.ts';
 import type { ReplicaBody } from './update.ts';
 import { followPeerView } from './roster-change.ts';
+import { peerSharesFault } from './reshare-rules.ts';
 
 export type UpdateRuleCode =
   | MultihopRuleCode
@@ -37,6 +38,7 @@ export type UpdateRuleCode =
   | 'unsigned_peer_payout'
   | 'deposit_changed'
   | 'deposit_key_missing'
+  | 'shares_changed'
   | 'entry_missing'
   | 'malformed_record';
 
@@ -198,6 +200,8 @@ function checkChannels(replica: TreasuryState, body: ReplicaBody): RuleRefusal |
       return no('payout_changed', `channel ${id} does not pay our side to the committee's payout address`);
     if (old && CHANNEL_RANK[ch.status] < CHANNEL_RANK[old.status])
       return no('status_regressed', `channel ${id}: ${old.status} → ${ch.status}`);
+    const shares = old ? peerSharesFault(replica, body, old, ch) : null;
+    if (shares) return shares;
     if (old?.peerPayout !== undefined && ch.peerPayout !== old.peerPayout)
       return no('channel_changed', `channel ${id}: the peer's payout changed`);
     if (
