@@ -200,6 +200,13 @@ test('a backup refuses shares of a peer key replaced outside a re-split that is 
     }),
     'deposit_changed',
   );
+  // Nor may the formation order (whom a peer's boxes are for) change, as a newcomer would learn it.
+  assert.equal(
+    await code((_d, b) => {
+      b.shareOrder = roster.map((m) => m.node_id).reverse();
+    }),
+    'roster_changed',
+  );
 
   // Once b3 is removed (b1's replica as it is when it has adopted the removal: the re-split is due), a
   // re-split is taken only as the rules say.

@@ -24,6 +24,7 @@ import { recordsOf } from './replicated.ts';
 import type { ReplicaBody } from './update.ts';
 import { followPeerView } from './roster-change.ts';
 import { peerSharesFault } from './reshare-rules.ts';
+import { formationOrder } from './share-holders.ts';
 
 export type UpdateRuleCode =
   | MultihopRuleCode
@@ -72,6 +73,16 @@ export function checkUpdate(replica: TreasuryState, body: ReplicaBody): RuleRefu
 
 function checkRoster(replica: TreasuryState, body: ReplicaBody): RuleRefusal | null {
   const c = replica.committee!;
+  // The formation order is fixed: a member that knows it (or still has the formation roster) keeps it.
+  const order = body.shareOrder;
+  if (
+    order !== undefined &&
+    (!Array.isArray(order) ||
+      order.length > 15 ||
+      !order.every((id) => typeof id === 'string') ||
+      (c.size > 0 && order.join() !== formationOrder(c).join()))
+  )
+    return no('roster_changed', 'the formation order peers split keys in changed');
   if (
     !Number.isInteger(body.size) ||
     !Number.isInteger(body.threshold) ||
