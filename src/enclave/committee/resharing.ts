@@ -35,9 +35,8 @@ const RETRY_MS = 1_000;
 
 export class Resharing {
   private running = false;
+  /** After a failed attempt (too few members gave shares), the next waits a little. */
   private retryAt = 0;
-  /** The last attempt's failure, if it failed (for tests and the log). */
-  lastError?: Error;
 
   constructor(
     private readonly host: CommitteeHost,
@@ -78,9 +77,7 @@ export class Resharing {
       let swapped = false;
       for (const ch of this.dueChannels()) for (const dep of ch.peerDeposits) swapped = this.swap(dep) || swapped;
       if (swapped) await this.host.commitReplicated();
-      this.lastError = undefined;
     } catch (err) {
-      this.lastError = err as Error;
       this.retryAt = Date.now() + RETRY_MS;
       throw err;
     } finally {
@@ -160,6 +157,8 @@ export class Resharing {
         { t: 'c_reshare', req: 0, ch: ch.id, epoch: this.chain.epoch },
         others.length,
         (msg) => {
+          // A member that refuses (it has not adopted the view yet, say) does not stop the others' answers.
+          if (msg.t === 'c_error') return false;
           if (msg.t !== 'c_reshare_res') return null;
           for (const s of msg.shares) add(s);
           return true;
