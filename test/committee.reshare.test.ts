@@ -74,10 +74,11 @@ const pairs = <T>(xs: T[]): Array<[T, T]> => xs.flatMap((x, i) => xs.slice(i + 1
 /** The re-split is done at every member of `members`: one split, of `gen`, held by them, none under way. */
 function resplitDone(members: MeshNode[], ch: string, gen: number): boolean {
   const ids = members.map((n) => n.treasury.nodeId).sort();
-  return members.every((n) => {
-    const d = peerDep(n.treasury.state, ch);
-    return d.gen === gen && !d.reshare && [...(d.holders ?? [])].sort().join() === ids.join();
-  });
+  return members.every((n) =>
+    n.treasury.state.channels[ch]!.peerDeposits.every(
+      (d) => d.gen === gen && !d.reshare && [...(d.holders ?? [])].sort().join() === ids.join(),
+    ),
+  );
 }
 
 test("after a member is removed, m of the members left rebuild the peer's key and the removed member's share rebuilds nothing", async () => {
@@ -105,9 +106,17 @@ test("after a member is removed, m of the members left rebuild the peer's key an
   // The public key and the deposit stay as the peer granted them.
   assert.equal(peerDep(p.treasury.state, ch).shares![0]!.pubkey, qPub);
 
-  // A settlement after the removal, signed with the new shares (no member has another), spends q's deposit.
+  // q grants another deposit, split (as peers split) for the roster proof's four members: the committee
+  // takes it and re-splits it for its three at once.
+  const depQ2 = await mesh.deposit('q', 20_000n);
+  await q.treasury.addDeposit(ch, depQ2);
+  await waitFor(() => left.every((n) => n.treasury.state.channels[ch]!.peerDeposits.length === 2), WAIT_MS);
+  await waitFor(() => resplitDone(left, ch, epoch), WAIT_MS);
+
+  // A settlement after the removal, signed with the new shares (no member has another), spends q's deposits.
   const res = await p.treasury.settle(ch, 2);
-  for (const dep of [q.treasury.state.deposits[depQ]!, p.treasury.state.deposits[depP]!]) {
+  const spent = [depQ, depQ2].map((id) => q.treasury.state.deposits[id]!);
+  for (const dep of [...spent, p.treasury.state.deposits[depP]!]) {
     const spendable = {
       outpoint: dep.outpoint!,
       value: dep.value!,
