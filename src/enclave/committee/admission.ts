@@ -12,8 +12,8 @@
  * The newcomer's side. It knows nothing of the committee, so, as at formation, it takes the roster from
  * the primary it was started to follow: `c_welcome` carries the certificate that appended it (checked
  * for shape: this primary first, the newcomer last, q votes that verify over the view), the roster
- * changes before it (what it shows channel peers if it is ever primary) and the order peers split keys
- * in. The primary's full snapshot of the new view follows on the same session, and catches it up.
+ * changes before it (what it shows channel peers if it is ever primary) and the formation order peers
+ * split keys in (resharing.ts gives it shares of handed-over keys afterwards). The primary's full snapshot of the new view follows on the same session, and catches it up.
  */
 import { TreasuryError } from '../treasury/errors.ts';
 import type { CommitteeMember } from '../treasury/state.ts';
@@ -195,8 +195,8 @@ export class Admission {
     );
     if (voters.size < quorum(n - 1, m)) return false;
     const order = [...new Set(shareOrder)];
-    if (order.length !== shareOrder.length || !order.every((id) => NODE_ID.test(id)) || !order.includes(me))
-      return false;
+    // The formation order peers split keys in (the newcomer is not in it: it gets shares by a re-split).
+    if (order.length !== shareOrder.length || !order.every((id) => NODE_ID.test(id))) return false;
     c.treasuryId = cert.treasury_id;
     c.epoch = cert.epoch;
     c.view = structuredClone(cert);

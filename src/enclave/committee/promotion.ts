@@ -55,6 +55,8 @@ export class Promotion {
     private readonly chain: Membership,
     private readonly primary: PrimaryReplication,
     private readonly backup: BackupReplication,
+    /** Called at every tick while this member is primary (work it retries on its own: resharing.ts). */
+    private readonly onPrimaryTick: () => void = () => undefined,
   ) {
     const timeout = host.promotionTimeoutMs;
     if (timeout > 0) {
@@ -104,6 +106,7 @@ export class Promotion {
     const now = Date.now();
     if (this.chain.isPrimary) {
       if (now - this.lastBeat >= this.beatMs && this.chain.known) this.beat(now);
+      this.onPrimaryTick();
       return;
     }
     if (!this.chain.known || !this.c.primaryId || this.adopting) return;
@@ -333,9 +336,8 @@ export class Promotion {
     const wasPrimary = this.chain.isPrimary;
     const before = this.ids();
     c.shareOrder ??= before;
-    // An added member takes the next place in the order peers split keys in; no one else's place moves.
+    // A member a roster change added: it holds no share until the committee re-splits (resharing.ts).
     const added = cert.threshold !== undefined ? cert.members.filter((id) => !before.includes(id)) : [];
-    for (const id of added) if (!c.shareOrder.includes(id)) c.shareOrder = [...c.shareOrder, id];
     const byId = new Map(c.members.map((m) => [m.node_id, m]));
     if (joining && added.includes(joining.node_id)) byId.set(joining.node_id, structuredClone(joining));
     // An added member's address reaches the backups in the primary's next update (update-rules.ts).

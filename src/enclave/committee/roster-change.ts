@@ -174,7 +174,9 @@ export function followPeerView(
       if (!evidence || quote === undefined)
         throw new ViewError(`no attested quote for added member ${id.slice(0, 16)}…`);
       // The members verified so far quote from these platforms: one machine cannot fill two places.
-      platforms ??= new Set(roster.proof.map((m) => checkMemberQuote(m.node_id, m.quote, evidence.trust)));
+      platforms ??= new Set(
+        [...roster.proof, ...(roster.added ?? [])].map((m) => checkMemberQuote(m.node_id, m.quote, evidence.trust)),
+      );
       let platform: string;
       try {
         platform = checkMemberQuote(id, quote, evidence.trust);

@@ -24,6 +24,8 @@ import { recordsOf } from './replicated.ts';
 import type { ReplicaBody } from './update.ts';
 import { followPeerView } from './roster-change.ts';
 import type { RosterTrust } from './roster.ts';
+import { peerSharesFault } from './reshare-rules.ts';
+import { formationOrder } from './share-holders.ts';
 
 export type UpdateRuleCode =
   | MultihopRuleCode
@@ -38,6 +40,7 @@ export type UpdateRuleCode =
   | 'unsigned_peer_payout'
   | 'deposit_changed'
   | 'deposit_key_missing'
+  | 'shares_changed'
   | 'entry_missing'
   | 'malformed_record';
 
@@ -71,6 +74,16 @@ export function checkUpdate(replica: TreasuryState, body: ReplicaBody): RuleRefu
 
 function checkRoster(replica: TreasuryState, body: ReplicaBody): RuleRefusal | null {
   const c = replica.committee!;
+  // The formation order is fixed: a member that knows it (or still has the formation roster) keeps it.
+  const order = body.shareOrder;
+  if (
+    order !== undefined &&
+    (!Array.isArray(order) ||
+      order.length > 15 ||
+      !order.every((id) => typeof id === 'string') ||
+      (c.size > 0 && order.join() !== formationOrder(c).join()))
+  )
+    return no('roster_changed', 'the formation order peers split keys in changed');
   if (
     !Number.isInteger(body.size) ||
     !Number.isInteger(body.threshold) ||
@@ -199,6 +212,8 @@ function checkChannels(replica: TreasuryState, body: ReplicaBody): RuleRefusal |
       return no('payout_changed', `channel ${id} does not pay our side to the committee's payout address`);
     if (old && CHANNEL_RANK[ch.status] < CHANNEL_RANK[old.status])
       return no('status_regressed', `channel ${id}: ${old.status} → ${ch.status}`);
+    const shares = old ? peerSharesFault(replica, body, old, ch) : null;
+    if (shares) return shares;
     if (old?.peerPayout !== undefined && ch.peerPayout !== old.peerPayout)
       return no('channel_changed', `channel ${id}: the peer's payout changed`);
     if (
@@ -251,15 +266,19 @@ function peerSigned(ch: Channel, old: Channel | undefined): boolean {
 /**
  * The channel's peer is the same, or a committee peer's new primary proven by a view certificate of the
  * roster this member stored (peer-views.ts): a primary cannot hand the channel to anyone else. The
- * peer's roster proof changes only by the members those roster changes added, each with a quote that
- * verifies (the same check the primary made), so no unattested member gets a share of a key later.
+ * stored proof never changes; the members those roster changes added come with quotes that verify (the
+ * same check the primary made), so no unattested member is ever followed.
  */
 function peerKeptOrRebound(old: Channel, ch: Channel, trust: RosterTrust): boolean {
   const before = old.peerRoster;
   const after = ch.peerRoster;
   const sameView = JSON.stringify(before?.view ?? null) === JSON.stringify(after?.view ?? null);
   // A roster first stored (the peer announced it after the channel opened) is the primary's check, as before.
-  const sameProof = !before || !after || JSON.stringify(before.proof) === JSON.stringify(after.proof);
+  const sameProof =
+    !before ||
+    !after ||
+    (JSON.stringify(before.proof) === JSON.stringify(after.proof) &&
+      JSON.stringify(before.added ?? []) === JSON.stringify(after.added ?? []));
   if (ch.peerId === old.peerId && sameView && sameProof) return true;
   if (!before || !after?.view) return false;
   if (after.threshold !== before.threshold || after.members.join() !== before.members.join()) return false;
@@ -268,8 +287,10 @@ function peerKeptOrRebound(old: Channel, ch: Channel, trust: RosterTrust): boole
     const known = before.changes?.length ?? 0;
     const added = (after.changes ?? []).slice(known);
     if (JSON.stringify(after.changes?.slice(0, known) ?? []) !== JSON.stringify(before.changes ?? [])) return false;
-    if (JSON.stringify(after.proof.slice(0, before.proof.length)) !== JSON.stringify(before.proof)) return false;
-    const extra = after.proof.slice(before.proof.length);
+    if (JSON.stringify(after.proof) !== JSON.stringify(before.proof)) return false;
+    const had = before.added ?? [];
+    if (JSON.stringify((after.added ?? []).slice(0, had.length)) !== JSON.stringify(had)) return false;
+    const extra = (after.added ?? []).slice(had.length);
     const quotes = Object.fromEntries(extra.map((m) => [m.node_id, m.quote]));
     const followed = followPeerView(before, after.view, added, { quotes, trust });
     return (

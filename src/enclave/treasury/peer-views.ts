@@ -63,8 +63,9 @@ export async function applyPeerView(
     if (cert.members[0] !== peerId) continue;
     ch.peerId = peerId;
     if (followed.links.length) roster.changes = [...(roster.changes ?? []), ...followed.links];
-    // An added member's checked quote joins the proof: keys split for this roster later include it.
-    for (const m of followed.added) if (!roster.proof.some((p) => p.node_id === m.node_id)) roster.proof.push(m);
+    // An added member's checked quote is kept with the links: the peer's backups check it again.
+    for (const m of followed.added)
+      if (!roster.added?.some((p) => p.node_id === m.node_id)) roster.added = [...(roster.added ?? []), m];
     roster.view = cert;
     rebound += 1;
   }
