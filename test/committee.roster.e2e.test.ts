@@ -4,11 +4,33 @@
  * primary's REST API; the three left are in epoch 1, a new deposit is 2-of-3 over their keys, and a
  * deposit made before the removal (2-of-4, the removed member's key simply missing) is released by the
  * members left, accepted by the chain. Refusals (below m + 1 members, a non-member) change nothing.
+ * Then the dead member is replaced: a fresh node started with --backup-of the primary (no join token) is
+ * added through POST /v1/committee/members; it attests, is voted in, catches up and acknowledges payments
+ * on a channel opened before; a new deposit is 2-of-4 over the new roster, and the newcomer releasing it
+ * (its own signature among the two) is accepted by the chain. Adding a node of other code, a member, an
+ * address that does not answer or a malformed one is refused and changes nothing; the CLI says so in one line.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { payments, script } from 'bitcoinjs-lib';
+import { AttestationService } from '../enclave-sim/attestation.ts';
+import { Transport } from '../src/network/transport.ts';
+import { Treasury } from '../src/enclave/treasury/treasury.ts';
+import { NETWORK } from '../src/enclave/treasury/transactions.ts';
+import { cliRun } from './helpers/launcher.ts';
 import { OpenApiChecker } from './helpers/openapi.ts';
-import { fundDeposit, startCommittee, startE2eFile, waitUntil, type TestChain } from './helpers/network.ts';
+import {
+  fundDeposit,
+  NodeProcess,
+  openChannel,
+  startCommittee,
+  startE2eFile,
+  waitUntil,
+  type TestChain,
+} from './helpers/network.ts';
 
 let chain: TestChain;
 let dir: string;
@@ -16,6 +38,9 @@ let key: string;
 
 before(async () => ({ chain, dir, key } = await startE2eFile()));
 after(() => chain?.close());
+
+/** The committee the first test leaves (2-of-3 in epoch 1, b3 removed), which the second one replaces b3 in. */
+let left: { p: NodeProcess; b1: NodeProcess; b2: NodeProcess; fresh: string } | undefined;
 
 test('kill -9 of a backup, removed by the primary: the three left sign alone, old deposits stay spendable', async () => {
   const [p, b1, b2, b3] = await startCommittee(dir, chain, key, 'roster-a', 60_000, [], { size: 4, threshold: 2 });
@@ -90,4 +115,163 @@ test('kill -9 of a backup, removed by the primary: the three left sign alone, ol
   const c = (await p!.api('GET', '/v1/committee')).body;
   assert.equal(c.epoch, 1);
   assert.equal(c.size, 3);
+  left = { p: p!, b1: b1!, b2: b2!, fresh };
+});
+
+/**
+ * A node of other code: an enclave core in this process behind a real TCP listener, whose quotes carry
+ * another measurement (it accepts ours, as an attacker's node would). The primary's dial must refuse it.
+ */
+async function otherCodeNode(acceptMeasurement: string) {
+  const service = await AttestationService.load(key);
+  const payoutAddress = payments.p2wpkh({ hash: randomBytes(20), network: NETWORK }).address!;
+  const state = Treasury.create(
+    { trustAnchor: service.trustAnchor, allowedMeasurements: [acceptMeasurement], minConfirmations: 1, payoutAddress },
+    { role: 'backup' },
+  );
+  const platformId = randomBytes(16).toString('hex');
+  let treasury: Treasury;
+  const transport = new Transport({
+    onOpen: (conn, outgoing) => (outgoing ? void treasury.connect(conn) : treasury.accept(conn)),
+    onFrames: (conn, frames) => treasury.receive(conn, frames),
+    onClose: (conn) => treasury.disconnected(conn),
+  });
+  treasury = new Treasury(state, {
+    seal: async () => undefined,
+    send: (conn, frames) => transport.send(conn, frames),
+    close: (conn) => transport.close(conn),
+    emit: (e) => {
+      if (e.type === 'peer_connected') transport.authenticated(e.conn);
+    },
+    getTxOut: async () => null,
+    quote: async (reportData, nonce) =>
+      service.issueQuote({ measurement: 'cd'.repeat(32), reportData, nonce, debug: false, platformId }),
+    random: (n) => new Uint8Array(randomBytes(n)),
+    replyTimeoutMs: 5_000,
+  });
+  await treasury.commit();
+  return { address: `127.0.0.1:${await transport.listen('127.0.0.1', 0)}`, stop: () => transport.stop() };
+}
+
+test('replace a dead member: a fresh node added on the primary catches up, signs a 2-of-4 spend the chain accepts, payments go on', async () => {
+  assert.ok(left, 'the removal test left a committee');
+  const { p, b1, b2, fresh } = left;
+  const pId = p.id;
+  // A lone channel peer, with a channel on the deposit made after the removal: payments before and after.
+  const q = await NodeProcess.start(join(dir, 'roster-q'), chain, key);
+  const ch = await openChannel(p, q, [fresh], []);
+  const pay = async (amount: number) => {
+    const r = await p.api('POST', '/v1/payments', { dest: q.id, amount_sat: amount });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal(r.body.status, 'succeeded');
+  };
+  await pay(1_000);
+
+  // The newcomer is started as a backup of the primary, without a join token: the formed committee refuses it.
+  const n = await NodeProcess.start(join(dir, 'roster-new'), chain, key, ['--backup-of', p.ready.p2p]);
+  const committeeOf = async (x: NodeProcess) => (await x.api('GET', '/v1/committee')).body;
+  assert.equal((await committeeOf(n)).size, 0, 'not a member yet');
+
+  // Refusals first, each changing nothing: a node of other code, a member, nobody listening, no port, a backup asked.
+  const other = await otherCodeNode(p.ready.measurement);
+  const refusals: Array<[NodeProcess, string, number, string]> = [
+    [p, other.address, 403, 'wrong_measurement'],
+    [p, b1.ready.p2p, 409, 'already_a_member'],
+    [p, '127.0.0.1:1', 502, 'peer_unreachable'],
+    [p, 'no-port', 400, 'invalid_argument'],
+    [b1, n.ready.p2p, 409, 'not_primary'],
+  ];
+  for (const [to, address, status, code] of refusals) {
+    const r = await to.api('POST', '/v1/committee/members', { address });
+    assert.equal(r.status, status, `${address}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.error.code, code);
+  }
+  await other.stop();
+  const before = await committeeOf(p);
+  assert.equal(before.epoch, 1);
+  assert.equal(before.size, 3);
+  // The CLI: one line, no stack trace, exit code 1.
+  const cliDir = join(dir, 'roster-cli');
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(cliDir, { recursive: true });
+  const tokenFile = join(cliDir, 'p.token');
+  await writeFile(tokenFile, p.token, { mode: 0o600 });
+  const entry = { name: 'p', nodeId: pId, restUrl: p.ready.rest_url, tokenFile, p2p: p.ready.p2p };
+  await writeFile(
+    join(cliDir, 'network.json'),
+    JSON.stringify({ chain: { rpcUrl: chain.rpcUrl, rpcUser: 'x', rpcPassword: 'x' }, nodes: [entry] }),
+    { mode: 0o600 },
+  );
+  for (const [args, line] of [
+    [['committee', 'add', b1.ready.p2p], /^teechain: already_a_member: /],
+    [['committee', 'add'], /^teechain: usage: teechain committee add HOST:PORT/],
+  ] as const) {
+    const failed = await cliRun(cliDir, ...args).then(
+      () => assert.fail('the CLI succeeded'),
+      (e: { code: number; stderr: string; stdout: string }) => e,
+    );
+    assert.notEqual(failed.code, 0);
+    assert.match(failed.stderr.trim().split('\n')[0]!, line);
+    assert.doesNotMatch(failed.stderr, /\n\s+at /, 'no stack trace');
+  }
+
+  // Added on the primary: answered once the new view is adopted and the newcomer holds its snapshot.
+  const added = await p.api('POST', '/v1/committee/members', { address: n.ready.p2p });
+  assert.equal(added.status, 200, JSON.stringify(added.body));
+  const checker = new OpenApiChecker(await p.ok('GET', '/v1/openapi.json'));
+  const exchange = {
+    method: 'POST',
+    path: '/v1/committee/members',
+    body: { address: n.ready.p2p },
+    authorized: true,
+    status: added.status,
+    contentType: 'application/json',
+    text: JSON.stringify(added.body),
+  };
+  assert.deepEqual(checker.responseProblems(exchange), [], 'the addition answer is as documented');
+  assert.equal(added.body.epoch, 2);
+  assert.deepEqual(added.body.members, [pId, b1.id, b2.id, n.id]);
+  for (const x of [b1, b2, n])
+    await waitUntil(
+      async () => {
+        const c = await committeeOf(x);
+        return c.epoch === 2 && c.size === 4;
+      },
+      30_000,
+      'every member in the new view',
+    );
+  const nc = await committeeOf(n);
+  assert.equal(nc.role, 'backup');
+  assert.equal(nc.index, 3);
+  assert.equal(nc.chain, 4, 'the newcomer replicates and acknowledges');
+  // Caught up: it holds the channel and the deposit made before it joined.
+  const chOn = async (x: NodeProcess) =>
+    (await x.ok('GET', '/v1/channels')).channels.find((c: { channel_id: string }) => c.channel_id === ch);
+  assert.equal((await chOn(n))?.total_sent_sat, '1000');
+
+  // Payments keep flowing, each acknowledged by every member of the chain, the newcomer included.
+  await pay(2_000);
+  await pay(500);
+  await waitUntil(async () => (await chOn(n))?.total_sent_sat === '3500', 30_000, 'the newcomer holds the payments');
+
+  // A new deposit is 2-of-4 over the new roster; the newcomer releases it, so its signature is one of the two.
+  const dep = await fundDeposit(p, 60_000);
+  const view = (await p.ok('GET', '/v1/deposits')).deposits.find((d: { deposit_id: string }) => d.deposit_id === dep);
+  assert.equal(view.m, 2);
+  assert.equal(view.pubkeys.length, 4);
+  const statusOn = async (x: NodeProcess) =>
+    (await x.ok('GET', '/v1/deposits')).deposits.find((d: { deposit_id: string }) => d.deposit_id === dep)?.status;
+  await waitUntil(async () => (await statusOn(n)) === 'free', 30_000, 'the newcomer holds the new deposit');
+  const released = await n.api('POST', `/v1/deposits/${dep}/release`, {});
+  assert.equal(released.status, 200, JSON.stringify(released.body));
+  const tx = await chain.rpc.call<{ vin: Array<{ txinwitness: string[] }> }>('getrawtransaction', [
+    released.body.txid,
+    true,
+  ]);
+  // On chain: the spent P2WSH is OP_2 <the four keys> OP_4 OP_CHECKMULTISIG, with two signatures.
+  const witness = tx.vin[0]!.txinwitness;
+  const ops = script.toASM(Buffer.from(witness.at(-1)!, 'hex')).split(' ');
+  assert.deepEqual(ops, ['OP_2', ...[...view.pubkeys].sort(), 'OP_4', 'OP_CHECKMULTISIG'], 'BIP 67 order');
+  assert.equal(witness.filter((w) => w.length > 0).length - 1, 2, 'two signatures');
+  await q.kill('SIGTERM');
 });

@@ -13,7 +13,8 @@ import type { CommitteeMessage } from '../src/enclave/protocol/messages.ts';
 import { checkViewCert, followCerts, followPeerView } from '../src/enclave/committee/roster-change.ts';
 import { signVote, type ViewCert, type ViewSpec } from '../src/enclave/committee/view.ts';
 import { TreasuryError } from '../src/enclave/treasury/errors.ts';
-import { Mesh, spy, type MeshNode } from './helpers/treasury-mesh.ts';
+import type { SessionMessage } from '../src/enclave/protocol/messages.ts';
+import { Mesh, platformIdOf, spy, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 
 const WAIT_MS = 30_000;
@@ -238,3 +239,126 @@ async function payAckedFrom(from: MeshNode, ch: string, amount: number): Promise
   const last = (res[0] as { position: string }).position;
   await waitFor(() => from.treasury.channel(ch).total_acked_sat === last, WAIT_MS);
 }
+
+/** A 2-of-3 committee p, b1, b2 with a lone channel peer q (a funded channel), and a fresh backup n linked to all. */
+async function committeeWithNewcomer(replyTimeoutMs = 20_000) {
+  const mesh = new Mesh({ replyTimeoutMs, promotionTimeoutMs: 0 });
+  const [p, b1, b2] = (await mesh.committee(['p', 'b1', 'b2'], 2)) as [MeshNode, MeshNode, MeshNode];
+  const q = await mesh.add('q');
+  await mesh.link('p', 'q');
+  const ch = (await p.treasury.openChannel(q.treasury.nodeId, p.payoutAddress)).channel_id;
+  await p.treasury.addDeposit(ch, await mesh.deposit('p', 100_000n));
+  await waitFor(() => q.treasury.channel(ch).status === 'open' && !!q.treasury.state.channels[ch]!.peerRoster, WAIT_MS);
+  await payAckedFrom(p, ch, 700);
+  const n = await mesh.add('n', { role: 'backup' });
+  for (const m of ['p', 'b1', 'b2']) await mesh.link('n', m);
+  return { mesh, p, b1, b2, q, n, ch };
+}
+
+test('a node admitted by the primary attests, is voted in at the tail, catches up and replicates; new deposits and channel peers include it', async () => {
+  const { p, b1, b2, q, n, ch } = await committeeWithNewcomer();
+  const rosterAtOpen = structuredClone(q.treasury.state.channels[ch]!.peerRoster!);
+  // Started as a backup of p without a join token: a formed committee refuses it...
+  n.treasury.joinCommittee(p.treasury.nodeId, 'n:1');
+  await waitFor(() => n.events.some((e) => e.type === 'committee_join_refused'), WAIT_MS);
+  assert.equal(p.treasury.info().committee!.size, 3);
+  // ...until the operator adds it on the primary.
+  const res = await p.treasury.addMember(n.treasury.nodeId, 'n:1');
+  const four = [p, b1, b2, n].map((x) => x.treasury.nodeId);
+  assert.deepEqual(res, { epoch: 1, members: four });
+  for (const x of [p, b1, b2, n])
+    await waitFor(() => {
+      const v = x.treasury.info().committee!;
+      return v.epoch === 1 && v.size === 4 && v.members.map((m) => m.node_id).join() === four.join();
+    }, WAIT_MS);
+  const nv = n.treasury.info().committee!;
+  assert.equal(nv.role, 'backup');
+  assert.equal(nv.index, 3);
+  assert.equal(nv.chain, 4, 'the newcomer is in the replicating chain');
+  // Caught up from the snapshot: the channel with its totals, and the newcomer's address in every replica.
+  assert.equal(n.treasury.state.channels[ch]!.sent, 700n);
+  for (const x of [b1, b2]) assert.equal(x.treasury.state.committee!.members[3]!.address, 'n:1');
+  assert.equal(p.treasury.state.committee!.admission, undefined, 'the admission is used up');
+
+  // Payments go on, each acknowledged by every member of the chain, the newcomer included.
+  await payAckedFrom(p, ch, 300);
+  await waitFor(() => n.treasury.state.channels[ch]!.sent === 1_000n, WAIT_MS);
+
+  // A new deposit is 2-of-4 over the new roster: the newcomer made one of its keys.
+  const dep = await p.treasury.newDeposit();
+  const d = p.treasury.state.deposits[dep.deposit_id]!;
+  assert.equal(d.pubkeys.length, 4);
+  assert.equal(d.m, 2);
+  await waitFor(() => !!n.treasury.state.committee!.memberKeys[dep.deposit_id], WAIT_MS);
+  const nKey = n.treasury.state.committee!.memberKeys[dep.deposit_id]!;
+  assert.ok(d.pubkeys.includes(bytesToHex(publicKeyOf(Buffer.from(nKey, 'hex')))));
+
+  // The channel peer followed the addition with the newcomer's quote (kept beside the proof verified at open).
+  await waitFor(() => q.treasury.state.channels[ch]!.peerRoster!.view?.epoch === 1, WAIT_MS);
+  const roster = q.treasury.state.channels[ch]!.peerRoster!;
+  assert.deepEqual(roster.view!.members, four);
+  assert.deepEqual(
+    roster.added!.map((m) => m.node_id),
+    [n.treasury.nodeId],
+  );
+  assert.equal(roster.proof.length, 3, 'the proof verified at open is kept: peers split in its order');
+  // Without the newcomer's quote, or with another member's quote under its id, the same view is refused.
+  const cert = p.treasury.state.committee!.view!;
+  const trust = q.treasury.state.config;
+  assert.throws(() => followPeerView(rosterAtOpen, cert), /no attested quote/);
+  assert.throws(() => followPeerView(rosterAtOpen, cert, [], { quotes: {}, trust }), /no attested quote/);
+  const b1Quote = rosterAtOpen.proof[1]!.quote;
+  assert.throws(
+    () => followPeerView(rosterAtOpen, cert, [], { quotes: { [n.treasury.nodeId]: b1Quote }, trust }),
+    /does not verify/,
+  );
+  assert.equal(
+    followPeerView(rosterAtOpen, cert, [], { quotes: { [n.treasury.nodeId]: roster.added![0]!.quote }, trust }).added
+      .length,
+    1,
+  );
+});
+
+test('adding refusals change nothing: a member, no session, a backup asked, one at a time, a node that never asked to join, a quote of other code', async () => {
+  const { mesh, p, b1, n } = await committeeWithNewcomer(1_500);
+  const code = (e: unknown) => (e as TreasuryError).code;
+  // The committee as it stands (the sequence number moves with every seal, the roster must not).
+  const roster = () => {
+    const { members, size, epoch, view, rosterViews, vote, quotes, admission, shareOrder } =
+      p.treasury.state.committee!;
+    return JSON.stringify({ members, size, epoch, view, rosterViews, vote, quotes, admission, shareOrder });
+  };
+  const before = roster();
+  await assert.rejects(p.treasury.addMember(b1.treasury.nodeId, 'b1:1'), (e) => code(e) === 'already_a_member');
+  await assert.rejects(p.treasury.addMember(E.id, 'e:1'), (e) => code(e) === 'peer_not_connected');
+  await assert.rejects(b1.treasury.addMember(n.treasury.nodeId, 'n:1'), (e) => code(e) === 'not_primary');
+  // n was never started to follow p (it did not ask to join): it ignores the admission. Meanwhile another
+  // addition (of q, connected too) waits its turn.
+  const q = mesh.get('q');
+  const first = p.treasury.addMember(n.treasury.nodeId, 'n:1');
+  await assert.rejects(p.treasury.addMember(q.treasury.nodeId, 'q:1'), (e) => code(e) === 'roster_change_busy');
+  await assert.rejects(first, (e) => code(e) === 'join_not_requested');
+  assert.equal(roster(), before);
+
+  // n asks to join, but its quote over its node id is of another measurement: refused, nothing changes.
+  n.treasury.joinCommittee(p.treasury.nodeId, 'n:1');
+  const t = n.treasury as unknown as { sendNow(peerId: string, msg: SessionMessage): void };
+  const send = t.sendNow.bind(n.treasury);
+  t.sendNow = (peerId, msg) => {
+    if (msg.t === 'c_quote')
+      msg = {
+        ...msg,
+        quote: mesh.service.issueQuote({
+          measurement: 'cd'.repeat(32),
+          reportData: Buffer.from(msg.quote.reportData, 'hex'),
+          nonce: Buffer.from(msg.quote.nonce, 'hex'),
+          debug: false,
+          platformId: platformIdOf('n'),
+        }),
+      };
+    send(peerId, msg);
+  };
+  await assert.rejects(p.treasury.addMember(n.treasury.nodeId, 'n:1'), (e) => code(e) === 'attestation_failed');
+  assert.equal(roster(), before);
+  assert.equal(b1.treasury.info().committee!.size, 3);
+});

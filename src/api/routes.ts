@@ -148,6 +148,17 @@ export const routes: Route[] = [
     },
   }),
   route({
+    method: 'post',
+    path: '/v1/committee/members',
+    access: 'admin',
+    summary:
+      'Primary: adds the node at address (host:port, started with --backup-of this primary) at the tail, once it attests this code, under a new view that q of the current members sign; answers once it is caught up',
+    errors: [400, 403, 404, 409, 502, 503],
+    body: Type.Object({ address: Type.String({ minLength: 3, maxLength: 128 }) }, { additionalProperties: false }),
+    response: Type.Object({ epoch: Type.Integer(), members: Type.Array(NodeId) }),
+    handler: ({ node }, body) => node.addMember(addressParam(body.address)),
+  }),
+  route({
     method: 'delete',
     path: '/v1/committee/members/:node_id',
     access: 'admin',
@@ -532,6 +543,13 @@ export const routes: Route[] = [
     },
   }),
 ];
+
+function addressParam(address: string): string {
+  const m = /^([A-Za-z0-9.-]{1,100}|\[[0-9a-fA-F:]{2,45}\]):(\d{1,5})$/.exec(address);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65_535)
+    throw new NodeError('invalid_argument', 'address must be host:port, the p2p address of the node to add');
+  return address;
+}
 
 function memberParam(params: Record<string, string>): string {
   const id = params.node_id ?? '';

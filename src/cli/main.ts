@@ -30,6 +30,7 @@ network:
              [--committee N [--threshold M] | --backup-of HOST:PORT --join-token-file FILE]   committee primary, or backup of one
              [--promotion-timeout-ms N]   a backup takes over from a primary silent this long (default 5000, 0 never)
   committee                     the node's committee: m-of-n, chain order, members up, replication
+  committee add HOST:PORT       primary: add the node at that p2p address (started with --backup-of it)
   committee remove NODE_ID      primary: remove a member (a dead one too) under a new view
 
 wallet (on --node, default the first node of network.json):
@@ -172,6 +173,12 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case 'committee': {
+        if (args[0] === 'add') {
+          if (!args[1]) throw new CliError('usage: teechain committee add HOST:PORT');
+          const r = await api.request('POST', '/v1/committee/members', { address: args[1] });
+          out(`added: the committee is ${r.members.length} members in epoch ${r.epoch}`, r);
+          return 0;
+        }
         if (args[0] === 'remove') {
           if (!args[1]) throw new CliError('usage: teechain committee remove NODE_ID');
           const r = await api.request('DELETE', `/v1/committee/members/${encodeURIComponent(args[1])}`);

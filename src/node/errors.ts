@@ -7,6 +7,7 @@ import { TREASURY_ERRORS, type TreasuryErrorCode } from '../enclave/treasury/err
 
 const HOST_ERRORS = {
   peer_unreachable: 'the peer address did not answer',
+  wrong_measurement: 'the node attested, but runs other code than this treasury (another measurement)',
   node_unreachable: 'a node of the local network did not answer the dashboard',
   broadcast_failed: 'the chain refused the transaction',
   chain_unavailable: 'the chain node did not answer',
@@ -69,6 +70,9 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   join_token_used: 403,
   committee_full: 409,
   not_a_member: 404,
+  already_a_member: 409,
+  join_not_requested: 409,
+  wrong_measurement: 403,
   roster_too_small: 409,
   roster_change_busy: 409,
   roster_change_refused: 409,

@@ -45,6 +45,8 @@ export class PeerDirectory {
   private readonly outgoing = new Map<string, string>();
   /** Addresses with a redial loop running (one loop per address). */
   private readonly redialing = new Set<string>();
+  /** Dialled connections the enclave closed itself, whose waiter its peer_disconnected event answers. */
+  private readonly closedByEnclave = new Set<string>();
 
   constructor(private readonly opts: PeerDirectoryOptions) {
     const { enclave, report } = opts;
@@ -80,6 +82,8 @@ export class PeerDirectory {
 
   /** The enclave's net_close ocall. */
   close(conn: string): void {
+    // The enclave ended it and says why in its peer_disconnected event: a dial waiting on it hears that reason.
+    if (this.waiters.has(conn)) this.closedByEnclave.add(conn);
     this.transport.close(conn);
   }
 
@@ -131,6 +135,7 @@ export class PeerDirectory {
   /** The enclave ended the session on `conn` (its peer_disconnected event): a handshake refused, or a peer gone. */
   disconnected(conn: string, reason: string): void {
     this.peerOfConn.delete(conn);
+    this.closedByEnclave.delete(conn);
     this.waiters.get(conn)?.reject(new NodeError('attestation_failed', reason));
     this.waiters.delete(conn);
   }
@@ -167,6 +172,12 @@ export class PeerDirectory {
     if (this.opts.stopping() || this.redialing.has(address)) return;
     this.redialing.add(address);
     setTimeout(() => {
+      // A session the peer opened meanwhile replaced ours (each side once dialled the other, as a committee
+      // primary and the member it adds do): dialling again would only replace that one, and so on for ever.
+      if (this.connectedAt(address)) {
+        this.redialing.delete(address);
+        return;
+      }
       this.connect(address, 5_000).then(
         () => {
           this.redialing.delete(address);
@@ -179,6 +190,13 @@ export class PeerDirectory {
         },
       );
     }, delayMs).unref();
+  }
+
+  /** Whether the peer we once dialled at `address` has a session now (on whichever connection). */
+  private connectedAt(address: string): boolean {
+    const up = new Set(this.peerOfConn.values());
+    for (const [peerId, a] of this.addresses) if (a === address && up.has(peerId)) return true;
+    return false;
   }
 
   /** Closes the listener and every connection. */
@@ -194,6 +212,7 @@ export class PeerDirectory {
     const address = this.outgoing.get(conn);
     this.outgoing.delete(conn);
     if (address && this.saved.has(address)) this.redial(address, 200);
+    if (this.closedByEnclave.delete(conn)) return; // its reason comes with the enclave's event (disconnected)
     this.waiters.get(conn)?.reject(new NodeError('peer_unreachable', 'connection closed during the handshake'));
     this.waiters.delete(conn);
   }

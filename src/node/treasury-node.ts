@@ -355,6 +355,28 @@ export class TreasuryNode {
     return this.enclave.call('mh_view', {});
   }
 
+  /**
+   * Primary: adds the node listening at `address` to the formed committee (docs/protocol/committees.md,
+   * "Roster change"). The host dials it, and the session's mutual attestation checks it runs this code;
+   * the enclave then admits it once, has it attest its node id, gets the current members' votes for the
+   * new view and catches it up. The node must have been started with --backup-of this primary.
+   */
+  async addMember(address: string) {
+    const c = (await this.enclave.call('get_info', {})).committee;
+    if (!c) throw new NodeError('no_committee');
+    await this.gate.check();
+    if (!c.formed) throw new NodeError('committee_incomplete', `${c.members.length} of ${c.size} members, not formed`);
+    if (c.members.some((m) => m.address === address))
+      throw new NodeError('already_a_member', `the member at ${address} is in the committee already`);
+    let nodeId: string;
+    try {
+      nodeId = await this.connect(address, 10_000);
+    } catch (err) {
+      throw dialRefusal(err, address);
+    }
+    return this.enclave.call('committee_add', { node_id: nodeId, address });
+  }
+
   /** Primary: removes a committee member under a new view (docs/protocol/committees.md, "Roster change"). */
   removeMember(nodeId: string) {
     return this.enclave.call('committee_remove', { node_id: nodeId });
@@ -445,4 +467,17 @@ export class TreasuryNode {
     await this.enclave?.stop();
     await this.journal?.close();
   }
+}
+
+/** Why the node to add could not be dialled and attested, as the operator needs to hear it. */
+function dialRefusal(err: unknown, address: string): NodeError {
+  const e = err instanceof NodeError ? err : new NodeError('peer_unreachable', String(err));
+  // The reason is our own enclave's: its handshake names what the peer's quote failed.
+  if (e.code === 'attestation_failed' && e.message.includes('measurement_not_allowed'))
+    return new NodeError('wrong_measurement', `the node at ${address} runs other code (its measurement is not ours)`);
+  if (e.code === 'attestation_failed' && e.message.includes('self_connection'))
+    return new NodeError('already_a_member', `${address} is this node`);
+  if (e.code === 'timeout' || e.code === 'attestation_failed' || e.code === 'peer_unreachable')
+    return new NodeError(e.code === 'attestation_failed' ? e.code : 'peer_unreachable', `${address}: ${e.message}`);
+  return e;
 }

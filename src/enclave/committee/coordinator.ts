@@ -14,6 +14,8 @@
  */
 import type { CommitteeMessage } from '../protocol/messages.ts';
 import { TreasuryError } from '../treasury/errors.ts';
+import type { Quote } from '../../../enclave-sim/quote.ts';
+import { Admission } from './admission.ts';
 import { DepositKeys } from './deposit-keys.ts';
 import { Joining } from './joining.ts';
 import { Membership } from './membership.ts';
@@ -45,6 +47,7 @@ export class CommitteeCoordinator {
   private readonly primary: PrimaryReplication;
   private readonly backup: BackupReplication;
   private readonly joining: Joining;
+  private readonly admission: Admission;
   private readonly keys: DepositKeys;
   private readonly signing: ThresholdSigning;
   private readonly promotion: Promotion;
@@ -56,7 +59,8 @@ export class CommitteeCoordinator {
     this.requests = new Requests(host);
     this.primary = new PrimaryReplication(host, this.chain);
     this.backup = new BackupReplication(host, this.chain);
-    this.joining = new Joining(host, this.chain, this.primary);
+    this.admission = new Admission(host, this.chain, (id) => this.joining.askAgain(id));
+    this.joining = new Joining(host, this.chain, this.primary, this.admission);
     this.keys = new DepositKeys(host, this.chain, this.requests);
     this.signing = new ThresholdSigning(host, this.chain, this.requests, this.primary, this.backup, {
       contribution: (planned) => this.contribution(planned),
@@ -64,12 +68,30 @@ export class CommitteeCoordinator {
     });
     this.resharing = new Resharing(host, this.chain, this.requests);
     this.promotion = new Promotion(host, this.chain, this.primary, this.backup, () => this.resharing.kick());
-    this.rosterOps = new RosterOps(host, this.chain, this.promotion);
+    this.rosterOps = new RosterOps(host, this.chain, this.promotion, this.primary, this.admission);
   }
 
   /** Primary: removes a member (dead or alive) under a new view that a quorum of the current members signs. */
   removeMember(nodeId: string): Promise<RosterChangeResult> {
     return this.rosterOps.remove(nodeId);
+  }
+
+  /**
+   * Primary: adds the node its host dialled at `address` (an attested session) at the tail, under a new
+   * view that a quorum of the current members signs (admission.ts, roster-ops.ts).
+   */
+  addMember(nodeId: string, address: string): Promise<RosterChangeResult> {
+    return this.rosterOps.add(nodeId, address);
+  }
+
+  /**
+   * The quotes of the members the roster changes name: what a channel peer needs to follow a change that
+   * added a member (it takes none without its quote). Founding members' come along; the peer has them.
+   */
+  addedMembers(): Array<{ node_id: string; quote: Quote }> {
+    const quotes = this.c.quotes ?? {};
+    const named = new Set((this.c.rosterViews ?? []).flatMap((v) => v.members));
+    return [...named].filter((id) => quotes[id]).map((id) => ({ node_id: id, quote: quotes[id]! }));
   }
 
   /**
@@ -280,6 +302,11 @@ export class CommitteeCoordinator {
         return this.resharing.kick();
       case 'c_join':
         return this.joining.onJoin(peerId, msg.address, msg.token, { url: msg.rest_url, sig: msg.rest_url_sig });
+      case 'c_admit':
+        return this.admission.onAdmit(peerId);
+      case 'c_welcome':
+        if (await this.admission.onWelcome(peerId, msg.cert, msg.chain, msg.share_order)) this.backup.newView();
+        return;
       case 'c_join_refused':
         if (!this.isPrimary && peerId === this.c.primaryId) this.host.joinRefused(msg.code);
         return;

@@ -1,11 +1,14 @@
 /**
  * Joining a committee and proving its roster. A backup asks its primary for the place at the tail of the
- * chain; the primary admits a newcomer only with a one-time join token from the operator, seals that
- * before answering, and then asks the newcomer for a quote over its node id. The roster proof (every
+ * chain; the primary admits a newcomer only with a one-time join token from the operator (or, once the
+ * committee is formed, on the operator's call on the primary: admission.ts), seals that before
+ * answering, and then asks the newcomer for a quote over its node id. The roster proof (every
  * member's quote, in chain order) is what channel peers are shown, and exists only once all are in.
  */
 import type { Quote } from '../../../enclave-sim/quote.ts';
+import type { CommitteeMessage } from '../protocol/messages.ts';
 import { TreasuryError } from '../treasury/errors.ts';
+import type { Admission } from './admission.ts';
 import { joinRefusal, useJoinToken } from './join-tokens.ts';
 import type { Membership } from './membership.ts';
 import type { CommitteeHost } from './ports.ts';
@@ -14,10 +17,14 @@ import { isRestUrl, signRestUrl, verifyRestUrl } from './rest-url.ts';
 import { checkMemberQuote, MEMBER_QUOTE_NONCE, type RosterProof } from './roster.ts';
 
 export class Joining {
+  /** The join this member last asked for (not sealed: its host asks again at every start). */
+  private asked?: { primaryId: string; msg: Extract<CommitteeMessage, { t: 'c_join' }> };
+
   constructor(
     private readonly host: CommitteeHost,
     private readonly chain: Membership,
     private readonly primary: PrimaryReplication,
+    private readonly admission: Admission,
   ) {}
 
   private get c() {
@@ -48,12 +55,19 @@ export class Joining {
     if (this.c.primaryId && this.c.primaryId !== primaryId)
       throw new TreasuryError('invalid_argument', `already a backup of ${this.c.primaryId.slice(0, 16)}…`);
     this.c.primaryId = primaryId;
-    this.host.sendNow(primaryId, {
-      t: 'c_join',
+    const msg = {
+      t: 'c_join' as const,
       address,
       ...(token !== undefined ? { token } : {}),
       ...(restUrl !== undefined ? this.signedUrl(restUrl) : {}),
-    });
+    };
+    this.asked = { primaryId, msg };
+    this.host.sendNow(primaryId, msg);
+  }
+
+  /** The primary this member asked to join admitted it (admission.ts): the same request, once more. */
+  askAgain(primaryId: string): void {
+    if (this.asked?.primaryId === primaryId) this.host.sendNow(primaryId, this.asked.msg);
   }
 
   /** This member's REST URL with its own signature of it, as c_join carries them (rest-url.ts). */
@@ -73,6 +87,8 @@ export class Joining {
     const url =
       rest?.url !== undefined && isRestUrl(rest.url) && verifyRestUrl(peerId, rest.url, rest.sig) ? rest : null;
     const known = this.c.members.find((m) => m.node_id === peerId);
+    // A formed committee takes a newcomer only on its operator's call on this primary (admission.ts).
+    if (!known && this.formed && this.admission.admits(peerId)) return this.admission.onJoin(peerId, address, rest);
     if (!known) {
       // A newcomer needs the operator's say (a one-time token) on top of a valid attestation.
       const refused = this.formed ? 'committee_full' : joinRefusal(this.c, token);
@@ -144,6 +160,7 @@ export class Joining {
 
   /** Primary: a member's quote; kept only if it attests that member. */
   async onQuote(peerId: string, quote: Quote): Promise<void> {
+    if (this.isPrimary && this.admission.admits(peerId)) return this.admission.onQuote(peerId, quote);
     if (!this.isPrimary || !this.c.members.some((m) => m.node_id === peerId) || this.c.quotes?.[peerId]) return;
     try {
       checkMemberQuote(peerId, quote, this.host.state.config);

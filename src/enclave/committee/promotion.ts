@@ -82,6 +82,11 @@ export class Promotion {
     return this.c.members.map((m) => m.node_id);
   }
 
+  /** A view change of this member's is under way (a proposal out, or a certificate being adopted). */
+  get busy(): boolean {
+    return this.round !== undefined || this.adopting;
+  }
+
   /** Stops the timers (a treasury that is shut down). */
   stop(): void {
     if (this.timer) clearInterval(this.timer);
@@ -331,8 +336,10 @@ export class Promotion {
     const wasPrimary = this.chain.isPrimary;
     const before = this.ids();
     c.shareOrder ??= before;
+    // A member a roster change added: it holds no share until the committee re-splits (resharing.ts).
+    const added = cert.threshold !== undefined ? cert.members.filter((id) => !before.includes(id)) : [];
     const byId = new Map(c.members.map((m) => [m.node_id, m]));
-    if (joining) byId.set(joining.node_id, { node_id: joining.node_id, address: joining.address });
+    if (joining && added.includes(joining.node_id)) byId.set(joining.node_id, structuredClone(joining));
     // An added member's address reaches the backups in the primary's next update (update-rules.ts).
     c.members = cert.members.map((id) => byId.get(id) ?? { node_id: id, address: '' });
     c.size = c.members.length;
@@ -360,13 +367,26 @@ export class Promotion {
     this.backup.newView();
     this.adopting = true;
     try {
-      if (cert.members[0] === me)
+      if (cert.members[0] === me) {
         for (const id of new Set([...cert.members.slice(1), ...before]))
           if (id !== me) this.host.sendNow(id, { t: 'c_view', cert });
+        // The newcomer knows no roster to check this against: it is told its place (admission.ts).
+        if (joining && added.includes(joining.node_id))
+          this.host.sendNow(joining.node_id, {
+            t: 'c_welcome',
+            cert,
+            chain: (c.rosterViews ?? []).filter((v) => v.epoch < cert.epoch),
+            share_order: c.shareOrder,
+          });
+      }
       await this.host.commitLocal();
     } finally {
       this.adopting = false;
     }
+    // Its catch-up: the new view's full snapshot (from that seal) straight after the welcome, on the same session.
+    const latest = this.primary.lastIssued;
+    if (joining && added.includes(joining.node_id) && latest && this.chain.isPrimary)
+      this.host.sendNow(joining.node_id, { t: 'c_update', update: latest });
     this.chain.rosterChanged();
     this.host.viewChanged(cert);
   }

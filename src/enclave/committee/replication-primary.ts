@@ -25,7 +25,7 @@ export class PrimaryReplication {
   /** The highest sequence number every backup has signed as applied. */
   acked = 0;
   /** The highest sequence number each backup has signed as applied, by node id. */
-  private readonly heldBy = new Map<string, number>();
+  private readonly held = new Map<string, number>();
   private ackWaiters: Array<{ seq: number; resolve: () => void; reject: (err: unknown) => void }> = [];
   /** The body of the update the seal under way will be replicated as. */
   private pendingUpdate?: ReplicaBody;
@@ -60,7 +60,7 @@ export class PrimaryReplication {
    */
   newView(): void {
     this.acked = 0;
-    this.heldBy.clear();
+    this.held.clear();
     this.lastIssued = undefined;
     this.recent.clear();
     this.pendingUpdate = undefined;
@@ -113,15 +113,20 @@ export class PrimaryReplication {
       claims = [[peerId, sigs[0]!]];
     }
     // A signature that would raise nothing is not checked again; one that fails voids the whole message.
-    const raising = claims.filter(([id, s]) => s.seq > (this.heldBy.get(id) ?? 0));
+    const raising = claims.filter(([id, s]) => s.seq > (this.held.get(id) ?? 0));
     if (raising.some(([id, s]) => !verifyAck(this.host.nodeId, id, s, this.chain.epoch))) return;
-    for (const [id, s] of raising) this.heldBy.set(id, s.seq);
-    const seq = Math.min(...backups.map((id) => this.heldBy.get(id) ?? 0));
+    for (const [id, s] of raising) this.held.set(id, s.seq);
+    const seq = Math.min(...backups.map((id) => this.held.get(id) ?? 0));
     if (seq <= this.acked) return;
     this.acked = seq;
     const still: typeof this.ackWaiters = [];
     for (const w of this.ackWaiters) w.seq <= seq ? w.resolve() : still.push(w);
     this.ackWaiters = still;
+  }
+
+  /** The highest sequence number `nodeId` has signed as applied in this view (0: none yet). */
+  heldBy(nodeId: string): number {
+    return this.held.get(nodeId) ?? 0;
   }
 
   /** The next update is a full snapshot (a member joins). */

@@ -15,7 +15,7 @@
  *   - the replicating prefix holds a quorum of the new roster.
  * Pure functions over hostile data: each copies what it checks and returns only the checked copy.
  */
-import type { PeerRoster } from './roster.ts';
+import { checkMemberQuote, type PeerRoster, type RosterMember, type RosterTrust } from './roster.ts';
 import {
   NODE_ID,
   ViewError,
@@ -139,30 +139,66 @@ export function followCerts(
   return { roster: current, cert: last };
 }
 
+/** What a follower needs to accept an added member: its quote, and the trust that quote must meet. */
+export interface AddedEvidence {
+  /** Quotes over added members' node ids, by node id (hostile: each is checked before use). */
+  quotes: Readonly<Record<string, unknown>>;
+  trust: RosterTrust;
+}
+
 /**
  * A channel peer's check of a committee's new view `raw` (peer-views.ts, and the peer's backups in
  * update-rules.ts): reached from the view it adopted last (or the roster it verified at channel open)
- * through the committee's roster changes in `chain` after that epoch, each link checked. Returns the
- * checked certificate and the checked links, or throws ViewError.
+ * through the committee's roster changes in `chain` after that epoch, each link checked. A member a link
+ * (or the view itself) adds is accepted only with a quote in `evidence` that verifies over its node id,
+ * from a platform no other member of the proof quotes from: a peer never takes a member it has no
+ * attested quote for. Returns the checked certificate, the checked links and the added members with
+ * their checked quotes, or throws ViewError.
  */
 export function followPeerView(
   roster: PeerRoster,
   raw: unknown,
   chain: readonly unknown[] = [],
-): { cert: ViewCert; links: ViewCert[] } {
+  evidence?: AddedEvidence,
+): { cert: ViewCert; links: ViewCert[]; added: RosterMember[] } {
   const from = roster.view?.epoch ?? 0;
   const after = chain.filter((c) => ((c as { epoch?: unknown } | null)?.epoch as number) > from);
   const known = { members: roster.view?.members ?? roster.members, threshold: roster.threshold };
   // The committee's identity is its founding primary, first in the roster proof whatever the view.
   const links: ViewCert[] = [];
+  const added: RosterMember[] = [];
+  let platforms: Set<string> | undefined;
+  const attested = (before: ViewRoster, cert: ViewCert): void => {
+    for (const id of cert.members.filter((m) => !before.members.includes(m))) {
+      const quote = evidence && Object.hasOwn(evidence.quotes, id) ? evidence.quotes[id] : undefined;
+      if (!evidence || quote === undefined)
+        throw new ViewError(`no attested quote for added member ${id.slice(0, 16)}…`);
+      // The members verified so far quote from these platforms: one machine cannot fill two places.
+      platforms ??= new Set(
+        [...roster.proof, ...(roster.added ?? [])].map((m) => checkMemberQuote(m.node_id, m.quote, evidence.trust)),
+      );
+      let platform: string;
+      try {
+        platform = checkMemberQuote(id, quote, evidence.trust);
+      } catch (err) {
+        throw new ViewError(`added member ${id.slice(0, 16)}…: quote does not verify (${(err as Error).message})`);
+      }
+      if (platforms.has(platform)) throw new ViewError('an added member quotes from the platform of another');
+      platforms.add(platform);
+      added.push({ node_id: id, quote: structuredClone(quote) as RosterMember['quote'] });
+    }
+  };
   let current: ViewRoster = known;
   let epoch = from;
   for (const link of after) {
     const cert = checkViewCert(link, current, roster.members[0]!, epoch, false);
     if (cert.threshold === undefined) throw new ViewError('only roster changes link a chain');
+    attested(current, cert);
     links.push(cert);
     current = rosterOf(cert, current);
     epoch = cert.epoch;
   }
-  return { cert: checkViewCert(raw, current, roster.members[0]!, epoch, false), links };
+  const cert = checkViewCert(raw, current, roster.members[0]!, epoch, false);
+  attested(current, cert);
+  return { cert, links, added };
 }

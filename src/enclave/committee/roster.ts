@@ -37,6 +37,11 @@ export interface PeerRoster {
   view?: ViewCert;
   /** The committee's roster changes this side followed to reach `view` (roster-change.ts followPeerView). */
   changes?: ViewCert[];
+  /**
+   * Members those roster changes added, each with the quote over its node id this side checked before
+   * following (`proof` stays the roster verified at open: peers split keys in its formation order).
+   */
+  added?: RosterMember[];
 }
 
 export interface RosterTrust {

@@ -23,6 +23,7 @@ import { restUrlFault } from './rest-url.ts';
 import { recordsOf } from './replicated.ts';
 import type { ReplicaBody } from './update.ts';
 import { followPeerView } from './roster-change.ts';
+import type { RosterTrust } from './roster.ts';
 import { peerSharesFault } from './reshare-rules.ts';
 import { formationOrder } from './share-holders.ts';
 
@@ -205,7 +206,7 @@ function checkChannels(replica: TreasuryState, body: ReplicaBody): RuleRefusal |
   for (const [id, ch] of channelsToCheck(replica, body)) {
     const old: Channel | undefined = replica.channels[id];
     if (old?.status === 'closed') continue; // closed here (signed or seen on chain): the replica keeps its own copy
-    if (ch.id !== id || (old && (ch.initiator !== old.initiator || !peerKeptOrRebound(old, ch))))
+    if (ch.id !== id || (old && (ch.initiator !== old.initiator || !peerKeptOrRebound(old, ch, replica.config))))
       return no('channel_changed', `channel ${id}: its id, peer or initiator changed`);
     if (ch.myPayout !== payout)
       return no('payout_changed', `channel ${id} does not pay our side to the committee's payout address`);
@@ -264,13 +265,21 @@ function peerSigned(ch: Channel, old: Channel | undefined): boolean {
 
 /**
  * The channel's peer is the same, or a committee peer's new primary proven by a view certificate of the
- * roster this member stored (peer-views.ts): a primary cannot hand the channel to anyone else.
+ * roster this member stored (peer-views.ts): a primary cannot hand the channel to anyone else. The
+ * stored proof never changes; the members those roster changes added come with quotes that verify (the
+ * same check the primary made), so no unattested member is ever followed.
  */
-function peerKeptOrRebound(old: Channel, ch: Channel): boolean {
+function peerKeptOrRebound(old: Channel, ch: Channel, trust: RosterTrust): boolean {
   const before = old.peerRoster;
   const after = ch.peerRoster;
   const sameView = JSON.stringify(before?.view ?? null) === JSON.stringify(after?.view ?? null);
-  if (ch.peerId === old.peerId && sameView) return true;
+  // A roster first stored (the peer announced it after the channel opened) is the primary's check, as before.
+  const sameProof =
+    !before ||
+    !after ||
+    (JSON.stringify(before.proof) === JSON.stringify(after.proof) &&
+      JSON.stringify(before.added ?? []) === JSON.stringify(after.added ?? []));
+  if (ch.peerId === old.peerId && sameView && sameProof) return true;
   if (!before || !after?.view) return false;
   if (after.threshold !== before.threshold || after.members.join() !== before.members.join()) return false;
   try {
@@ -278,8 +287,17 @@ function peerKeptOrRebound(old: Channel, ch: Channel): boolean {
     const known = before.changes?.length ?? 0;
     const added = (after.changes ?? []).slice(known);
     if (JSON.stringify(after.changes?.slice(0, known) ?? []) !== JSON.stringify(before.changes ?? [])) return false;
-    const { cert, links } = followPeerView(before, after.view, added);
-    return cert.members[0] === ch.peerId && links.length === added.length;
+    if (JSON.stringify(after.proof) !== JSON.stringify(before.proof)) return false;
+    const had = before.added ?? [];
+    if (JSON.stringify((after.added ?? []).slice(0, had.length)) !== JSON.stringify(had)) return false;
+    const extra = (after.added ?? []).slice(had.length);
+    const quotes = Object.fromEntries(extra.map((m) => [m.node_id, m.quote]));
+    const followed = followPeerView(before, after.view, added, { quotes, trust });
+    return (
+      followed.cert.members[0] === ch.peerId &&
+      followed.links.length === added.length &&
+      followed.added.map((m) => m.node_id).join() === extra.map((m) => m.node_id).join()
+    );
   } catch {
     return false;
   }

@@ -76,6 +76,12 @@ export const ViewCertSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** A member a roster change added, with its quote over its node id (roster.ts MEMBER_QUOTE_NONCE). */
+const AddedMemberSchema = Type.Object(
+  { node_id: Type.String({ pattern: '^[0-9a-f]{66}$' }), quote: QuoteSchema },
+  { additionalProperties: false },
+);
+
 export const ChannelMessage = Type.Union([
   /**
    * `sig`: the sender's signature of its payout (src/enclave/protocol/peer-sigs.ts); `want_sigs`: the sender is a
@@ -175,6 +181,8 @@ export const ChannelMessage = Type.Union([
       cert: ViewCertSchema,
       /** The committee's roster changes since formation (roster-change.ts): how a peer reaches `cert`'s roster. */
       chain: Type.Optional(Type.Array(ViewCertSchema, { maxItems: 64 })),
+      /** Each member those roster changes added, with its quote over its node id: no peer follows an unattested one. */
+      added: Type.Optional(Type.Array(AddedMemberSchema, { maxItems: 64 })),
     },
     { additionalProperties: false },
   ),
@@ -334,6 +342,21 @@ export const CommitteeMessage = Type.Union([
   ),
   Type.Object({ t: Type.Literal('c_vote'), epoch: Epoch, seq: Req, sig: PeerSig }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('c_view'), cert: ViewCertSchema }, { additionalProperties: false }),
+  /**
+   * Adding a member to a formed committee (src/enclave/committee/admission.ts): the primary tells the node
+   * the operator admitted to ask for its place again (`c_admit`), and once the roster change is adopted
+   * sends it the certificate, the roster changes before it and the order peers split keys in (`c_welcome`).
+   */
+  Type.Object({ t: Type.Literal('c_admit') }, { additionalProperties: false }),
+  Type.Object(
+    {
+      t: Type.Literal('c_welcome'),
+      cert: ViewCertSchema,
+      chain: Type.Array(ViewCertSchema, { maxItems: 64 }),
+      share_order: Type.Array(MemberId, { minItems: 2, maxItems: 64 }),
+    },
+    { additionalProperties: false },
+  ),
   /** The primary's answer to a join it refused (nothing changed on its side). */
   Type.Object({ t: Type.Literal('c_join_refused'), code: Code }, { additionalProperties: false }),
   Type.Object({ t: Type.Literal('c_update'), update: SignedUpdateSchema }, { additionalProperties: false }),

@@ -44,6 +44,9 @@ export const TREASURY_ERRORS = {
   join_token_used: 'the join token has already admitted another member',
   committee_full: 'every place in the committee is taken',
   not_a_member: 'no committee member has that node id',
+  already_a_member: 'that node is a member of the committee already',
+  join_not_requested:
+    'the node did not ask to join this committee: start it with --backup-of this primary, then add it again',
   roster_too_small: 'the change would leave fewer than m + 1 live members',
   roster_change_busy: 'a view change is under way: retry when it is over',
   roster_change_refused: 'a quorum of the current members did not vote for the new roster',

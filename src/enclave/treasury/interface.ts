@@ -392,6 +392,16 @@ export const TreasuryInterface = defineInterface({
         ),
       }),
     },
+    committee_add: {
+      args: Type.Object(
+        {
+          node_id: Type.String({ pattern: '^(02|03)[0-9a-f]{64}$' }),
+          address: Type.String({ minLength: 3, maxLength: 128 }),
+        },
+        { additionalProperties: false },
+      ),
+      result: Type.Object({ epoch: Type.Integer(), members: Type.Array(Type.String()) }),
+    },
     committee_remove: {
       args: Type.Object(
         { node_id: Type.String({ pattern: '^(02|03)[0-9a-f]{64}$' }) },

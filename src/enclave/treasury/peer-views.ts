@@ -5,7 +5,8 @@
  * another member takes over, it shows the certificate of its view (`view`); this side rebinds the channel
  * to it only if the session peer is the certificate's first member, a member of the roster this side
  * verified and stored when the channel opened (attested quotes), the certificate carries q valid votes of
- * that roster and its epoch is above any this side adopted. Then both sides resynchronise with their
+ * that roster and its epoch is above any this side adopted; a member a roster change added is taken only
+ * with its attested quote (roster-change.ts followPeerView). Then both sides resynchronise with their
  * cumulative totals (`sync`), so every payment in flight is counted once or retried, never twice.
  */
 import { followPeerView } from '../committee/roster-change.ts';
@@ -21,7 +22,13 @@ export function announceView(t: TreasuryCore, peerId?: string): void {
   for (const ch of Object.values(t.state.channels))
     if (ch.status !== 'closed' && (peerId === undefined || ch.peerId === peerId)) peers.add(ch.peerId);
   const chain = (t.committee?.rosterViews ?? []).filter((v) => v.epoch < cert.epoch);
-  for (const p of peers) t.outbox.push({ peerId: p, msg: { t: 'view', cert, ...(chain.length ? { chain } : {}) } });
+  // Every member a roster change added, with its quote: a peer follows an addition only with it.
+  const added = t.committee?.addedMembers() ?? [];
+  for (const p of peers)
+    t.outbox.push({
+      peerId: p,
+      msg: { t: 'view', cert, ...(chain.length ? { chain } : {}), ...(added.length ? { added } : {}) },
+    });
   // Right after a promotion the sessions that are up resynchronise now; a new session does so on its own.
   if (peerId === undefined) for (const p of peers) if (t.sessions.connected(p)) resync(t, p);
 }
@@ -35,7 +42,12 @@ export async function applyPeerView(
   peerId: string,
   raw: ViewCert,
   chain: readonly unknown[] = [],
+  added: ReadonlyArray<{ node_id: string; quote: unknown }> = [],
 ): Promise<number> {
+  const evidence = {
+    quotes: Object.fromEntries(added.map((m) => [m.node_id, m.quote])),
+    trust: t.state.config,
+  };
   let rebound = 0;
   for (const ch of Object.values(t.state.channels)) {
     const roster = ch.peerRoster;
@@ -43,7 +55,7 @@ export async function applyPeerView(
     if (ch.status === 'closed' || !roster || !current?.includes(peerId)) continue;
     let followed: ReturnType<typeof followPeerView>;
     try {
-      followed = followPeerView(roster, raw, chain);
+      followed = followPeerView(roster, raw, chain, evidence);
     } catch {
       continue;
     }
@@ -51,6 +63,9 @@ export async function applyPeerView(
     if (cert.members[0] !== peerId) continue;
     ch.peerId = peerId;
     if (followed.links.length) roster.changes = [...(roster.changes ?? []), ...followed.links];
+    // An added member's checked quote is kept with the links: the peer's backups check it again.
+    for (const m of followed.added)
+      if (!roster.added?.some((p) => p.node_id === m.node_id)) roster.added = [...(roster.added ?? []), m];
     roster.view = cert;
     rebound += 1;
   }

@@ -141,6 +141,7 @@ serveEnclave(TreasuryInterface, {
   mh_view: () => run((t) => ({ nodes: t.multihop.graphView(), payments: t.multihop.view() })),
   set_fees: (a) => run((t) => t.setFees(a.base_sat, a.ppm)),
   committee_remove: (a) => run((t) => t.removeMember(a.node_id)),
+  committee_add: (a) => run((t) => t.addMember(a.node_id, a.address)),
   peer_connect: (a) =>
     run(async (t) => {
       await t.connect(a.conn);

@@ -186,6 +186,12 @@ export interface CommitteeState {
   reported?: Record<string, { txid: string; sent: bigint; received: bigint }>;
   /** Primary: SHA-256 of each one-time join token → the member it admitted, null while unused (join-tokens.ts). */
   joinTokens?: Record<string, string | null>;
+  /**
+   * Primary: the one node the operator asked to add to the formed committee (admission.ts), with the
+   * address it was dialled at; sealed before the node is asked to join, gone once the roster change is
+   * adopted or the attempt fails. It admits that node once, without a join token.
+   */
+  admission?: { node_id: string; address: string };
   /** Primary: each member's quote over its node id (its own included), for the roster proof sent to channel peers. */
   quotes?: Record<string, Quote>;
 }

@@ -223,6 +223,15 @@ export class Treasury {
   }
 
   /** A quote over this treasury's identity (report data = reportDataFor(node id)) for a caller's nonce. */
+  /**
+   * Primary: adds the node on an attested session (its host dialled it at `address`) to the formed
+   * committee under a new view (docs/protocol/committees.md, "Roster change").
+   */
+  addMember(nodeId: string, address: string) {
+    if (!this.committee) throw new TreasuryError('invalid_argument', 'this treasury has no committee');
+    return this.committee.addMember(nodeId, address);
+  }
+
   /** Primary: removes a committee member under a new view (docs/protocol/committees.md, "Roster change"). */
   removeMember(nodeId: string) {
     if (!this.committee) throw new TreasuryError('invalid_argument', 'this treasury has no committee');
@@ -371,7 +380,7 @@ export class Treasury {
       return;
     }
     if (msg.t === 'view') {
-      await applyPeerView(this.core, peerId, msg.cert, msg.chain);
+      await applyPeerView(this.core, peerId, msg.cert, msg.chain, msg.added);
       return;
     }
     await handleChannelMessage(this.core, peerId, msg as Exclude<ChannelMessage, { t: 'view' }>);
