@@ -12,6 +12,7 @@
  * A pure function of the replica and the incoming body, like the other rules.
  */
 import { TreasuryError } from '../treasury/errors.ts';
+import { peerTreasury } from '../treasury/multihop/identities.ts';
 import { describe, matches, pathInputs, plan, sameHop } from '../treasury/multihop/path.ts';
 import { isFrozen, isHolding, type MhHop, type MhPayment, type MhPhase } from '../treasury/multihop/records.ts';
 import type { Channel, TreasuryState } from '../treasury/state.ts';
@@ -133,10 +134,14 @@ function recordFault(
   return tauFault(pid, rec, old);
 }
 
-/** Whether `hop` describes our channel `ch` as it is: our outgoing one as we describe it, the incoming one as we check it. */
+/**
+ * Whether `hop` describes our channel `ch` as it is: our outgoing one as we describe it, the incoming one as
+ * we check it; the peer named by its treasury identity (a committee peer's primary may have changed since
+ * the channel opened: multihop/identities.ts).
+ */
 function described(view: TreasuryState, self: string, hop: MhHop, ch: Channel): boolean {
-  if (hop.from === self) return ch.peerId === hop.to && sameHop(describe(view, self, ch, hop.amount), hop);
-  return hop.to === self && ch.peerId === hop.from && matches(view, self, hop, ch);
+  if (hop.from === self) return peerTreasury(ch) === hop.to && sameHop(describe(view, self, ch, hop.amount), hop);
+  return hop.to === self && peerTreasury(ch) === hop.from && matches(view, self, hop, ch);
 }
 
 function tauFault(pid: string, rec: MhPayment, old: MhPayment | undefined): MultihopRefusal | null {
