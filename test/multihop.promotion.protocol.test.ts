@@ -71,6 +71,11 @@ test('routed payments go on through the new primary, which announces for the com
   assert.deepEqual(back.route, [q2.treasury.nodeId, T, q0.treasury.nodeId]);
   await waitFor(() => unlocked([q0, b1, b2, q2]) && resolved(after()) && replicated(line()), WAIT_MS);
   assert.deepEqual(outcome(after(), channels, before), [500n, 500n]);
+  // The committee itself, by its treasury id: one channel, to the member it is bound to now.
+  const direct = await q0.treasury.payMultihop(T, 100, 1);
+  assert.deepEqual(direct.route, [q0.treasury.nodeId, T]);
+  await waitFor(() => unlocked([q0, b1, b2, q2]) && resolved(after()) && replicated(line()), WAIT_MS);
+  assert.deepEqual(outcome(after(), channels, before), [600n, 500n]);
   // Each neighbour maps the committee to the member its channel is bound to, and back.
   assert.equal(sessionOf(q0.treasury.state, T), b1.treasury.nodeId);
   assert.equal(treasuryOf(q0.treasury.state, b1.treasury.nodeId), T);
