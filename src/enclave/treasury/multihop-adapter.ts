@@ -7,7 +7,7 @@ import type { ChannelMessage, MultiHopMessage, SpeakerProof } from '../protocol/
 import type { TreasuryCore } from './core.ts';
 import { TreasuryError } from './errors.ts';
 import { ownInputs } from './multihop/committee-tau.ts';
-import { sessionOf, treasuryOf } from './multihop/identities.ts';
+import { identities, sessionOf, treasuryOf } from './multihop/identities.ts';
 import { checkAmount } from './lookups.ts';
 import type { MultiHopHost } from './multihop.ts';
 import type { TreasuryEvent } from './ports.ts';
@@ -32,14 +32,10 @@ export function multihopHost(t: TreasuryCore): MultiHopHost {
     // The engine names neighbours by treasury identity; messages go to the session that speaks for one now.
     identityOf: (session: string) => treasuryOf(t.state, session),
     connected: (peer: string) => t.sessions.connected(sessionOf(t.state, peer)),
-    peers: () => [
-      ...new Set(
-        t.sessions
-          .peers()
-          .map((s) => treasuryOf(t.state, s))
-          .filter((p): p is string => p !== null),
-      ),
-    ],
+    peers: () => {
+      const ids = identities(t.state);
+      return [...new Set(t.sessions.peers().map((s) => ids.treasuryOf(s)))].filter((p): p is string => p !== null);
+    },
     queue: (peer: string, msg: MultiHopMessage | ChannelMessage) => {
       t.outbox.pushMultihop({ peerId: sessionOf(t.state, peer), msg });
     },

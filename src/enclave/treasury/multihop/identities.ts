@@ -33,17 +33,30 @@ function bindings(state: TreasuryState): Map<string, string> {
   return new Map([...best].map(([id, b]) => [id, b.session]));
 }
 
-/** The session that speaks for `treasury` now (itself when no channel says otherwise). */
-export function sessionOf(state: TreasuryState, treasury: string): string {
-  return bindings(state).get(treasury) ?? treasury;
+/** Both directions of the mapping, read once from the channels (for a caller that maps many). */
+export function identities(state: TreasuryState) {
+  const b = bindings(state);
+  const sessions = new Set(b.values());
+  return {
+    /** The session that speaks for `treasury` now (itself when no channel says otherwise). */
+    sessionOf: (treasury: string): string => b.get(treasury) ?? treasury,
+    /**
+     * The treasury `session` speaks for on our paths, or null: a committee's former primary (its treasury's
+     * channels are bound to another member now) speaks for none.
+     */
+    treasuryOf: (session: string): string | null => {
+      if (sessions.has(session)) for (const [id, s] of b) if (s === session) return id;
+      return b.has(session) ? null : session;
+    },
+  };
 }
 
-/**
- * The treasury `session` speaks for on our paths, or null: a committee's former primary (its treasury's
- * channels are bound to another member now) speaks for none.
- */
+/** The session that speaks for `treasury` now (itself when no channel says otherwise). */
+export function sessionOf(state: TreasuryState, treasury: string): string {
+  return identities(state).sessionOf(treasury);
+}
+
+/** The treasury `session` speaks for on our paths, or null (see identities). */
 export function treasuryOf(state: TreasuryState, session: string): string | null {
-  const b = bindings(state);
-  for (const [id, s] of b) if (s === session) return id;
-  return b.has(session) ? null : session;
+  return identities(state).treasuryOf(session);
 }
