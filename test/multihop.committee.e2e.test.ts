@@ -33,6 +33,26 @@ const minedOutputs = (txid: string) => minedTwoOfThreeOutputs(chain, txid);
 
 const local = async (n: NodeProcess, ch: string) => BigInt((await n.ok('GET', `/v1/channels/${ch}`)).local_balance_sat);
 
+/**
+ * Pays `dest` from `n`; an answer still in flight after the API's 10 s (nine processes on a loaded machine,
+ * each step replicated) is followed in the history until the payment is over.
+ */
+async function payTo(n: NodeProcess, dest: string, amount: number): Promise<{ status: string; route?: string[] }> {
+  const r = await n.ok('POST', '/v1/payments', { dest, amount_sat: amount });
+  if (r.status !== 'in_flight') return r;
+  let done: { payment_id: string; status: string; route?: string[] } | undefined;
+  await waitUntil(
+    async () => {
+      const h = (await n.ok('GET', '/v1/payments?limit=1000')).payments as Array<NonNullable<typeof done>>;
+      done = h.find((p) => p.payment_id === r.payment_id);
+      return done !== undefined && done.status !== 'in_flight';
+    },
+    60_000,
+    `payment ${r.payment_id} over`,
+  );
+  return done!;
+}
+
 /** bob's committee suspects a silent primary after this long (the default is 5 s). */
 const PROMOTION = ['--promotion-timeout-ms', '3000'];
 
@@ -74,7 +94,8 @@ test('alice → bob → carol, each a committee of 3: routed payments by treasur
   );
   const paid: number[] = [];
   for (const amount of [1_000, 2_500, 700]) {
-    const r = await alice.ok('POST', '/v1/payments', { dest: carolId, amount_sat: amount });
+    const r = await payTo(alice, carolId, amount);
+    assert.equal(r.status, 'succeeded');
     assert.deepEqual(r.route, [aliceId, bob.id, carolId], 'routed through bob, by treasury ids');
     paid.push(amount);
   }
@@ -86,7 +107,8 @@ test('alice → bob → carol, each a committee of 3: routed payments by treasur
     60_000,
     "carol's graph knows alice",
   );
-  const back = await carol.ok('POST', '/v1/payments', { dest: aliceId, amount_sat: 1_200 });
+  const back = await payTo(carol, aliceId, 1_200);
+  assert.equal(back.status, 'succeeded');
   assert.deepEqual(back.route, [carolId, bob.id, aliceId]);
   const net = BigInt(paid.reduce((s, x) => s + x, 0) - 1_200);
   // Every channel in its new state at both ends, and each committee's backups hold the same.
@@ -173,11 +195,13 @@ test("the same with bob's primary killed mid-stream: a backup promoted, every ch
   );
   console.log(`multihop.committee.e2e: routed payments flowed again ${Date.now() - killedAt} ms after the kill`);
   for (let i = 0; i < 3; i++) {
-    const r = await alice.ok('POST', '/v1/payments', { dest: carolId, amount_sat: STEP });
+    const r = await payTo(alice, carolId, STEP);
+    assert.equal(r.status, 'succeeded');
     assert.deepEqual(r.route, [aliceId, bobId, carolId], 'routed through bob by its treasury id');
     acked += STEP;
   }
-  const back = await carol.ok('POST', '/v1/payments', { dest: aliceId, amount_sat: 50 });
+  const back = await payTo(carol, aliceId, 50);
+  assert.equal(back.status, 'succeeded');
   assert.deepEqual(back.route, [carolId, bobId, aliceId]);
 
   // Every payment is over at every hop, nothing left locked.
