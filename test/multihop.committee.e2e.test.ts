@@ -216,8 +216,14 @@ test("the same with bob's primary killed mid-stream: a backup promoted, every ch
     30_000,
     'every multi-hop payment resolved',
   );
+  // bob named by its treasury id is paid directly on the channel, now bound to the new primary (once the
+  // last routed payment's unlock has reached alice: a held channel refuses direct payments).
+  const direct = await payTo(alice, bobId, 30);
+  assert.equal(direct.status, 'succeeded');
+  assert.equal((direct as { channel_id?: string }).channel_id, ab);
+  assert.equal(direct.route, undefined, 'a direct payment, not a routed one');
   // All old or all new on every channel: what alice paid on ab is exactly what carol was paid on bc.
-  const onAB = start.ab - (await local(alice, ab)) + 50n;
+  const onAB = start.ab - (await local(alice, ab)) + 50n - 30n;
   const onBC = (await local(carol, bc)) - start.bc + 50n;
   assert.equal(onAB, onBC, 'each payment moved both channels or neither');
   assert.equal(await local(bob1, ab), 2n * BigInt(DEPOSIT) - (await local(alice, ab)), 'alice and bob agree on ab');
