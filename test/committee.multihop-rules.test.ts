@@ -10,6 +10,7 @@ import { waitFor } from './helpers/treasury-pair.ts';
 import { askToSign, WAIT_MS } from './helpers/two-committees.ts';
 import { replicaOf, type ReplicaBody } from '../src/enclave/committee/update.ts';
 import { checkUpdate } from '../src/enclave/committee/update-rules.ts';
+import { signPaid } from '../src/enclave/protocol/peer-sigs.ts';
 import { plan } from '../src/enclave/treasury/multihop/path.ts';
 import type { MhLocked, MhSigned } from '../src/enclave/treasury/multihop/records.ts';
 import type { TreasuryState } from '../src/enclave/treasury/state.ts';
@@ -106,6 +107,38 @@ test('a record this member sees for the first time must describe our channels as
       const hop = locked(b).hops[1]!;
       hop.fromOld -= 5_000n; // 5,000 sat of ours handed to the next hop in τ
       hop.toOld += 5_000n;
+    }, before),
+    'multihop_changed',
+  );
+});
+
+test('a record first seen in the update that also shows a credit made after its lock passes, but no lower than this member held', () => {
+  // The replica from before the lock; the update shows the lock together with a payment the next hop made
+  // before it saw the lock (one update covers a whole seal, and a member catching up gets many at once).
+  const before = replica();
+  delete before.multihop![pid];
+  for (const c of [inCh, outCh]) delete before.channels[c]!.lockedBy;
+  const credit = (b: ReplicaBody) => {
+    const ch = b.channels[outCh]!;
+    ch.received += 300n;
+    ch.peerPaid = { total: ch.received, sig: signPaid(q2.treasury.state.identityKey, outCh, ch.received) };
+  };
+  assert.equal(code(credit, before), null, 'the record describes the channel as it was at the lock');
+  // The same credit already in this member's replica: the description is of a state it never held.
+  const had = structuredClone(before);
+  had.channels[outCh]!.received += 300n;
+  had.channels[outCh]!.peerPaid = {
+    total: had.channels[outCh]!.received,
+    sig: signPaid(q2.treasury.state.identityKey, outCh, had.channels[outCh]!.received),
+  };
+  assert.equal(code(credit, had), 'multihop_changed');
+  // More taken off our side than was credited since.
+  assert.equal(
+    code((b) => {
+      credit(b);
+      const hop = locked(b).hops[1]!;
+      hop.fromOld -= 1n;
+      hop.toOld += 1n;
     }, before),
     'multihop_changed',
   );

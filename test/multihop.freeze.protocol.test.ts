@@ -203,9 +203,9 @@ test("unlock overtaken: a payment from the upstream neighbour on a released hop'
   await a.treasury.payMultihop(c.treasury.nodeId, 1_000, 1);
   mesh.onSeal = undefined;
   assert.equal(recOf(b).phase, 'released');
-  b.treasury.multihop.peerPaidOnLocked(b.treasury.state.channels[channels[1]!]!, c.treasury.nodeId);
+  b.treasury.multihop.peerPaidOnLocked(b.treasury.state.channels[channels[1]!]!);
   assert.equal(recOf(b).phase, 'released', 'carol is downstream: she cannot have been unlocked before bob');
-  b.treasury.multihop.peerPaidOnLocked(b.treasury.state.channels[channels[0]!]!, a.treasury.nodeId);
+  b.treasury.multihop.peerPaidOnLocked(b.treasury.state.channels[channels[0]!]!);
   assert.equal(recOf(b).phase, 'done');
   await b.treasury.commit();
   await waitFor(() => recOf(c).phase === 'done', 5_000); // bob passed the unlock on

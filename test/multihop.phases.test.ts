@@ -130,8 +130,10 @@ function world(role: MhRole, rec: MhPayment | null, timeoutMs = 5): World {
     identityKey: () => '00',
     isCommittee: () => false,
     takesPart: () => true,
+    identityOf: (session) => session,
     connected: () => true,
     peers: () => ROUTE.filter((_, i) => i !== index),
+    speakerProof: () => undefined,
     queue: (to, msg) => w.sent.push({ to, msg }),
     sendNow: () => undefined,
     commit: () => {
@@ -180,7 +182,7 @@ async function deliver(w: World, role: MhRole, on: MhEvent, from: MhCase['from']
     case 'mh_abort':
       return w.mh.handle(peer, { t: 'mh_abort', pid: PID, code: 'peer_refused' });
     case 'paid':
-      return w.mh.peerPaidOnLocked(w.toward(peer), peer);
+      return w.mh.peerPaidOnLocked(w.toward(peer));
     case 'reconnected':
       return w.mh.resync(peer);
     case 'closed':

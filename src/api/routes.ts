@@ -570,10 +570,15 @@ function depositParam(params: Record<string, string>): string {
   return id;
 }
 
-/** The best open channel with `dest`, or null when there is none (the payment is then routed). */
+/**
+ * The best open channel with `dest`, or null when there is none (the payment is then routed). `dest` may
+ * name a committee by its treasury id, whichever member is its primary now.
+ */
 async function channelTo(node: TreasuryNode, dest: string | undefined): Promise<string | null> {
   if (!dest) throw new NodeError('invalid_argument', 'give channel_id or dest');
-  const open = (await node.channels()).filter((c) => c.peer_id === dest && c.status === 'open');
+  const open = (await node.channels()).filter(
+    (c) => (c.peer_id === dest || c.peer_treasury_id === dest) && c.status === 'open',
+  );
   if (open.length === 0) return null;
   open.sort((a, b) => (BigInt(b.spendable_sat) > BigInt(a.spendable_sat) ? 1 : -1));
   return open[0]!.channel_id;

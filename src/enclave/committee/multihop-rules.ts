@@ -12,9 +12,10 @@
  * A pure function of the replica and the incoming body, like the other rules.
  */
 import { TreasuryError } from '../treasury/errors.ts';
+import { peerTreasury } from '../treasury/multihop/identities.ts';
 import { describe, matches, pathInputs, plan, sameHop } from '../treasury/multihop/path.ts';
 import { isFrozen, isHolding, type MhHop, type MhPayment, type MhPhase } from '../treasury/multihop/records.ts';
-import type { Channel, TreasuryState } from '../treasury/state.ts';
+import { localBalance, type Channel, type TreasuryState } from '../treasury/state.ts';
 import { pathFullySigned, txidOf } from '../treasury/transactions.ts';
 import type { ReplicaBody } from './update.ts';
 
@@ -66,7 +67,7 @@ export function checkMultihop(replica: TreasuryState, body: ReplicaBody, self: s
     if (why) return why;
   }
   for (const [pid, rec] of Object.entries(after)) {
-    const why = recordFault(view, pid, rec, before[pid], self);
+    const why = recordFault(view, pid, rec, before[pid], self, replica);
     if (why) return why;
   }
   return null;
@@ -88,6 +89,7 @@ function recordFault(
   rec: MhPayment,
   old: MhPayment | undefined,
   self: string,
+  replica: TreasuryState,
 ): MultihopRefusal | null {
   if (
     rec.pid !== pid ||
@@ -126,17 +128,32 @@ function recordFault(
     for (const hop of ownHops(rec as MhPayment & { hops: MhHop[] })) {
       const ch = view().channels[hop.ch];
       if (ch?.status === 'closed') continue; // settled meanwhile: the settlement decides (multihop/settlement.ts)
-      if (!ch || ch.lockedBy !== pid || !described(view(), self, hop, ch))
+      if (!ch || ch.lockedBy !== pid || !described(view(), self, hop, ch, replica.channels[hop.ch]))
         return no('multihop_changed', `payment ${pid}: channel ${hop.ch} is not as its description says`);
     }
   }
   return tauFault(pid, rec, old);
 }
 
-/** Whether `hop` describes our channel `ch` as it is: our outgoing one as we describe it, the incoming one as we check it. */
-function described(view: TreasuryState, self: string, hop: MhHop, ch: Channel): boolean {
-  if (hop.from === self) return ch.peerId === hop.to && sameHop(describe(view, self, ch, hop.amount), hop);
-  return hop.to === self && ch.peerId === hop.from && matches(view, self, hop, ch);
+/**
+ * Whether `hop` describes our channel `ch` as it was at the lock: our outgoing one as we describe it, the
+ * incoming one as we check it; the peer named by its treasury identity (a committee peer's primary may
+ * have changed since the channel opened: multihop/identities.ts).
+ *
+ * The update that first shows a record may also show credits that came after the lock (one update covers
+ * a whole seal, and a member catching up gets many changes at once): a payment the peer made before it saw
+ * the lock. The record then describes the channel with `received` lower by what came since, but never
+ * lower than this member's replica had it (`before`): no description of a state this member never held
+ * passes, and the peer's own check (of its view at the lock) decides whether the payment goes on.
+ */
+function described(view: TreasuryState, self: string, hop: MhHop, ch: Channel, before: Channel | undefined): boolean {
+  const outgoing = hop.from === self;
+  if (outgoing ? peerTreasury(ch) !== hop.to : hop.to !== self || peerTreasury(ch) !== hop.from) return false;
+  const since = localBalance(view, ch) - (outgoing ? hop.fromOld : hop.toOld);
+  const credited = before && before.received < ch.received ? ch.received - before.received : 0n;
+  if (since < 0n || since > credited) return false;
+  const atLock = since === 0n ? ch : { ...ch, received: ch.received - since };
+  return outgoing ? sameHop(describe(view, self, atLock, hop.amount), hop) : matches(view, self, hop, atLock);
 }
 
 function tauFault(pid: string, rec: MhPayment, old: MhPayment | undefined): MultihopRefusal | null {

@@ -242,6 +242,26 @@ export const AnnouncementWire = Type.Object(
 );
 export type AnnouncementWire = Static<typeof AnnouncementWire>;
 
+/**
+ * Why an announcement for a committee is signed by a member other than its founding primary (its
+ * treasury_id): the committee's roster proof (the founding primary first, every member attested) and the
+ * certificate of the view whose first member signed, with the roster changes that lead to it from that
+ * roster (src/enclave/treasury/multihop/speakers.ts).
+ */
+export const SpeakerProof = Type.Object(
+  {
+    threshold: Type.Integer({ minimum: 2, maximum: 15 }),
+    members: Type.Array(Type.Object({ node_id: MemberId, quote: QuoteSchema }, { additionalProperties: false }), {
+      minItems: 2,
+      maxItems: 15,
+    }),
+    cert: ViewCertSchema,
+    chain: Type.Optional(Type.Array(ViewCertSchema, { maxItems: 64 })),
+  },
+  { additionalProperties: false },
+);
+export type SpeakerProof = Static<typeof SpeakerProof>;
+
 /** Multi-hop payments and routing gossip (docs/protocol/multihop.md). */
 export const MultiHopMessage = Type.Union([
   Type.Object(
@@ -276,7 +296,13 @@ export const MultiHopMessage = Type.Union([
     { additionalProperties: false },
   ),
   Type.Object(
-    { t: Type.Literal('gossip'), ann: AnnouncementWire, sig: Type.String({ pattern: '^[0-9a-f]{128}$' }) },
+    {
+      t: Type.Literal('gossip'),
+      ann: AnnouncementWire,
+      sig: Type.String({ pattern: '^[0-9a-f]{128}$' }),
+      /** Present when the signer is not `ann.node` itself: a committee's promoted primary. */
+      by: Type.Optional(SpeakerProof),
+    },
     { additionalProperties: false },
   ),
 ]);

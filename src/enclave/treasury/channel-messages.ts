@@ -141,7 +141,7 @@ export async function handleChannelMessage(
       if (ch.status !== 'closed' && heldBy(ch)) {
         // The peer's totals tell which state it settled: ours plus the payment, or ours as it was.
         t.multihop.settledElsewhere(ch, msg.txid, (_rec, hop) =>
-          hop.from === t.nodeId
+          hop.from === t.multihop.self
             ? msg.received !== undefined && BigInt(msg.received) === ch.sent + hop.amount
             : msg.sent !== undefined && BigInt(msg.sent) === ch.received + hop.amount,
         );
@@ -223,7 +223,7 @@ function applyPay(t: TreasuryCore, ch: Channel, total: bigint, amounts: number[]
   // A committee credits only totals the payer signed: its backups refuse any other (update-rules.ts).
   if (t.committee && !verifyPaid(ch.peerId, ch.id, total, sig))
     throw new TreasuryError('session_failed', "paid total without the payer's signature");
-  if (heldBy(ch)) t.multihop.peerPaidOnLocked(ch, ch.peerId);
+  if (heldBy(ch)) t.multihop.peerPaidOnLocked(ch);
   // Refuses a total that would overdraw the peer (defence in depth: an honest peer enclave never does).
   const delta = credit(ch, total);
   if (t.committee) ch.peerPaid = { total, sig: sig! };

@@ -278,6 +278,7 @@ function viewChanged(t: TreasuryCore, cert: ViewCert): void {
       if (!c.members.some((m) => m.node_id === ch.peerId)) t.sessions.drop(ch.peerId, 'no longer the primary');
     return;
   }
+  t.multihop.tookOver();
   announceView(t);
   void t.committer.commit().catch(() => undefined);
 }

@@ -44,7 +44,10 @@ export type DepositView = Static<typeof DepositView>;
 
 export const ChannelView = Type.Object({
   channel_id: Hex32,
+  /** The session peer: for a committee, the member the channel is bound to now (its primary). */
   peer_id: Type.String(),
+  /** The treasury at the other end: a committee's treasury_id whichever member is its primary, else peer_id. */
+  peer_treasury_id: Type.String(),
   status: Type.Union([Type.Literal('opening'), Type.Literal('open'), Type.Literal('closed')]),
   initiator: Type.Boolean(),
   local_balance_sat: Sat,

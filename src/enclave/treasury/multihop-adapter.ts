@@ -3,10 +3,11 @@
  * engine may use of this treasury, and the two ecalls that start with the treasury's own checks.
  */
 import { signedKey } from '../committee/signed.ts';
-import type { ChannelMessage, MultiHopMessage } from '../protocol/messages.ts';
+import type { ChannelMessage, MultiHopMessage, SpeakerProof } from '../protocol/messages.ts';
 import type { TreasuryCore } from './core.ts';
 import { TreasuryError } from './errors.ts';
 import { ownInputs } from './multihop/committee-tau.ts';
+import { identities, sessionOf, treasuryOf } from './multihop/identities.ts';
 import { checkAmount } from './lookups.ts';
 import type { MultiHopHost } from './multihop.ts';
 import type { TreasuryEvent } from './ports.ts';
@@ -28,12 +29,18 @@ export function multihopHost(t: TreasuryCore): MultiHopHost {
     isCommittee: () => t.committee !== undefined,
     takesPart: () => t.committee === undefined || t.committee.isPrimary,
     ...(t.committee ? { signTau: (pid: string, tx: string) => signTauWithCommittee(t, pid, tx) } : {}),
-    connected: (peerId: string) => t.sessions.connected(peerId),
-    peers: () => t.sessions.peers(),
-    queue: (peerId: string, msg: MultiHopMessage | ChannelMessage) => {
-      t.outbox.pushMultihop({ peerId, msg });
+    // The engine names neighbours by treasury identity; messages go to the session that speaks for one now.
+    identityOf: (session: string) => treasuryOf(t.state, session),
+    connected: (peer: string) => t.sessions.connected(sessionOf(t.state, peer)),
+    peers: () => {
+      const ids = identities(t.state);
+      return [...new Set(t.sessions.peers().map((s) => ids.treasuryOf(s)))].filter((p): p is string => p !== null);
     },
-    sendNow: (peerId: string, msg: MultiHopMessage) => t.sendNow(peerId, msg),
+    queue: (peer: string, msg: MultiHopMessage | ChannelMessage) => {
+      t.outbox.pushMultihop({ peerId: sessionOf(t.state, peer), msg });
+    },
+    sendNow: (peer: string, msg: MultiHopMessage) => t.sendNow(sessionOf(t.state, peer), msg),
+    speakerProof: () => speakerProof(t),
     commit: () => t.committer.commit(),
     event: (e: TreasuryEvent) => {
       t.outbox.event(e);
@@ -42,6 +49,25 @@ export function multihopHost(t: TreasuryCore): MultiHopHost {
     random: (n: number) => t.ports.random(n),
     getTxOut: (txid: string, vout: number) => t.ports.getTxOut(txid, vout),
     timeoutMs: t.ports.multihopTimeoutMs ?? 5_000,
+  };
+}
+
+/**
+ * A committee primary of a later view than the founding one: why it signs the committee's announcements
+ * (multihop/speakers.ts checks it), the roster proof its channel peers get and its view's certificate,
+ * with the roster changes before it.
+ */
+function speakerProof(t: TreasuryCore): SpeakerProof | undefined {
+  const c = t.committee;
+  const cert = c?.isPrimary ? c.viewCert : undefined;
+  const roster = cert && c!.rosterProof();
+  if (!cert || !roster) return undefined;
+  const chain = (c!.rosterViews ?? []).filter((v) => v.epoch < cert.epoch);
+  return {
+    threshold: roster.threshold,
+    members: roster.members.map(({ node_id, quote }) => ({ node_id, quote })),
+    cert,
+    ...(chain.length ? { chain } : {}),
   };
 }
 

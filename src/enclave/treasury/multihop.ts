@@ -51,6 +51,7 @@ import { pay } from './multihop/payer.ts';
 import { Payments } from './multihop/payments.ts';
 import type { MhHop, MhPayment } from './multihop/records.ts';
 import { HeldChannels, type TauSettlement } from './multihop/settlement.ts';
+import { peerTreasury } from './multihop/identities.ts';
 
 export type { MultiHopHost, MultiHopResult } from './multihop/host.ts';
 export { fromWire, toWire } from './multihop/path.ts';
@@ -61,11 +62,16 @@ export class MultiHop {
   private readonly held: HeldChannels;
   private readonly announcements: Gossip;
 
-  constructor(h: MultiHopHost) {
+  constructor(private readonly h: MultiHopHost) {
     this.payments = new Payments(h);
     this.hop = new HopMessages(this.payments);
     this.held = new HeldChannels(this.payments);
     this.announcements = new Gossip(h);
+  }
+
+  /** This treasury on paths: a committee's treasury id whichever member is primary (MultiHopHost.nodeId). */
+  get self(): string {
+    return this.h.nodeId;
   }
 
   /** Routes and pays `amount` to `dest`; resolves once the payment is released, rejects when it aborts. */
@@ -73,10 +79,17 @@ export class MultiHop {
     return pay(this.payments, this.graph, dest, amount, feeRate, maxFee);
   }
 
-  async handle(peerId: string, msg: MultiHopMessage): Promise<void> {
+  /**
+   * A message from the session with `session`. The engine names neighbours by their treasury identity
+   * (multihop/identities.ts); a session that speaks for none on our paths (a committee's former primary)
+   * is not heard.
+   */
+  async handle(session: string, msg: MultiHopMessage): Promise<void> {
+    const peerId = this.h.identityOf(session);
+    if (peerId === null) return;
     switch (msg.t) {
       case 'gossip':
-        return this.announcements.receive(peerId, msg.ann, msg.sig);
+        return this.announcements.receive(peerId, msg.ann, msg.sig, msg.by);
       case 'mh_lock':
         return this.hop.onLock(peerId, msg);
       case 'mh_signed':
@@ -92,15 +105,26 @@ export class MultiHop {
     }
   }
 
-  /** After a reconnection: re-send what the peer may have missed, from the sealed records. */
-  resync(peerId: string): void {
-    this.hop.resync(peerId);
+  /** After a reconnection (or a rebinding) of `session`: re-send what its treasury may have missed, from the sealed records. */
+  resync(session: string): void {
+    const peerId = this.h.identityOf(session);
+    if (peerId !== null) this.hop.resync(peerId);
+  }
+
+  /**
+   * This committee member became primary (a view change): it takes over the payments its replica holds,
+   * with their LOCK / SIGN waits armed again, as after a restart; the channel peers' resynchronisation
+   * then finishes or aborts each of them by the usual rules.
+   */
+  tookOver(): void {
+    this.payments.armWaiting();
   }
 
   // ───────────────────────────── channel events from the treasury ─────────────────────────────
 
-  peerPaidOnLocked(ch: Channel, peerId: string): void {
-    this.held.peerPaidOnLocked(ch, peerId);
+  /** The channel peer paid on `ch`, which a payment holds. */
+  peerPaidOnLocked(ch: Channel): void {
+    this.held.peerPaidOnLocked(ch, peerTreasury(ch));
   }
 
   localSettle(ch: Channel): Promise<TauSettlement | null> {
@@ -154,9 +178,11 @@ export class MultiHop {
     this.announcements.capacityRefreshMs = ms;
   }
 
-  /** Announces our channels if they changed (or always to `peer`), and gives `peer` the whole graph. */
-  gossip(peer?: string): void {
-    this.announcements.announce(peer);
+  /** Announces our channels if they changed (or always to `session`), and gives `session` the whole graph. */
+  gossip(session?: string): void {
+    if (session === undefined) return this.announcements.announce();
+    const peer = this.h.identityOf(session);
+    if (peer !== null) this.announcements.announce(peer);
   }
 
   graphView() {

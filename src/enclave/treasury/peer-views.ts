@@ -72,6 +72,9 @@ export async function applyPeerView(
   if (rebound === 0) return 0;
   await t.committer.commit();
   t.peerRosters.rebound(peerId, Object.values(t.state.channels).find((c) => c.peerId === peerId)?.peerRoster);
+  // The new primary speaks for the committee on our paths from now on (multihop/identities.ts): it gets
+  // what the old one may have missed, multi-hop steps included, and the graph (as a backup it kept none).
   resync(t, peerId);
+  t.multihop.gossip(peerId);
   return rebound;
 }

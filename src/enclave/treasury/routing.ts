@@ -23,8 +23,9 @@ export function signAnnouncement(ann: AnnouncementWire, identityKey: string): st
   return bytesToHex(signDigest(digest(ann), hexToBytes(identityKey)));
 }
 
-export function verifyAnnouncement(ann: AnnouncementWire, sig: string): boolean {
-  return verifyDigest(hexToBytes(sig), digest(ann), hexToBytes(ann.node));
+/** Whether `sig` is `signer`'s over `ann`: the node it names, or the member that speaks for it (multihop/speakers.ts). */
+export function verifyAnnouncement(ann: AnnouncementWire, sig: string, signer: string = ann.node): boolean {
+  return verifyDigest(hexToBytes(sig), digest(ann), hexToBytes(signer));
 }
 
 /**

@@ -4,12 +4,14 @@
  */
 import { channelKeysHeld } from './deposit-fate.ts';
 import { awaitingChain } from './lookups.ts';
+import { peerTreasury } from './multihop/identities.ts';
 import { localBalance, remoteBalance, spendable, type Channel, type Deposit, type TreasuryState } from './state.ts';
 
 export function channelView(state: TreasuryState, ch: Channel, peerConnected: boolean) {
   return {
     channel_id: ch.id,
     peer_id: ch.peerId,
+    peer_treasury_id: peerTreasury(ch),
     status: ch.status,
     initiator: ch.initiator,
     local_balance_sat: localBalance(state, ch).toString(),

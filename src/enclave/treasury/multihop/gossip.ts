@@ -1,15 +1,28 @@
 /**
  * Routing gossip: each treasury announces its channels (capacity, fees), signed with its identity key, and
  * floods the announcements it learns; the payer routes over the graph this builds (routing.ts). Gossip is
- * not state: it is sent at once, outside any seal, and rebuilt after a restart.
+ * not state: it is sent at once, outside any seal, and rebuilt after a restart. A committee announces
+ * under its treasury id whoever is primary; a primary of a later view signs with its own key and carries
+ * the proof that it speaks for the committee (speakers.ts), and the newest view's announcement wins.
  */
-import type { AnnouncementWire } from '../../protocol/messages.ts';
+import type { AnnouncementWire, SpeakerProof } from '../../protocol/messages.ts';
 import { signAnnouncement, verifyAnnouncement } from '../routing.ts';
 import { spendable } from '../state.ts';
 import type { MultiHopHost } from './host.ts';
+import { peerTreasury } from './identities.ts';
+import { Speakers } from './speakers.ts';
+
+/** An announcement as kept and flooded: `epoch` is the view of its signer (speakers.ts), 0 without `by`. */
+interface Known {
+  ann: AnnouncementWire;
+  sig: string;
+  by?: SpeakerProof;
+  epoch: number;
+}
 
 export class Gossip {
-  readonly graph = new Map<string, { ann: AnnouncementWire; sig: string }>();
+  readonly graph = new Map<string, Known>();
+  private readonly speakers: Speakers;
   private announced = '';
   /** Channels, fees and capacities of the last announcement, and when it was made. */
   private announcedShape = '';
@@ -24,7 +37,9 @@ export class Gossip {
    */
   capacityRefreshMs = 5_000;
 
-  constructor(private readonly h: MultiHopHost) {}
+  constructor(private readonly h: MultiHopHost) {
+    this.speakers = new Speakers(() => h.state.config);
+  }
 
   /** Announces our channels if they changed (or always to `peer`), and gives `peer` the whole graph. */
   announce(peer?: string): void {
@@ -34,7 +49,7 @@ export class Gossip {
       .filter((c) => c.status === 'open' && c.peerPayout)
       .map((c) => ({
         ch: c.id,
-        peer: c.peerId,
+        peer: peerTreasury(c),
         cap: (() => {
           const s = spendable(this.h.state, c);
           return (s > 0n ? s : 0n).toString();
@@ -65,20 +80,28 @@ export class Gossip {
         channels,
       };
       const sig = signAnnouncement(ann, this.h.identityKey());
-      this.graph.set(this.h.nodeId, { ann, sig });
-      for (const p of this.h.peers()) this.h.sendNow(p, { t: 'gossip', ann, sig });
+      const by = this.h.speakerProof();
+      const own: Known = { ann, sig, ...(by ? { by } : {}), epoch: by?.cert.epoch ?? 0 };
+      this.graph.set(this.h.nodeId, own);
+      for (const p of this.h.peers()) this.h.sendNow(p, message(own));
     }
-    if (peer) for (const { ann, sig } of this.graph.values()) this.h.sendNow(peer, { t: 'gossip', ann, sig });
+    if (peer) for (const k of this.graph.values()) this.h.sendNow(peer, message(k));
   }
 
-  /** A neighbour's announcement (or one it floods on): kept if newer and validly signed, flooded further. */
-  receive(peerId: string, ann: AnnouncementWire, sig: string): void {
+  /**
+   * A neighbour's announcement (or one it floods on): kept if its signer speaks for `ann.node` (speakers.ts),
+   * it is of a newer view or newer in the same view, and validly signed; then flooded further.
+   */
+  receive(peer: string, ann: AnnouncementWire, sig: string, by?: SpeakerProof): void {
     if (ann.node === this.h.nodeId) return;
     const known = this.graph.get(ann.node);
-    if (known && known.ann.seq >= ann.seq) return;
-    if (!verifyAnnouncement(ann, sig)) return;
-    this.graph.set(ann.node, { ann, sig });
-    for (const p of this.h.peers()) if (p !== peerId && p !== ann.node) this.h.sendNow(p, { t: 'gossip', ann, sig });
+    const epoch = by?.cert.epoch ?? 0;
+    if (known && (known.epoch > epoch || (known.epoch === epoch && known.ann.seq >= ann.seq))) return;
+    const speaker = this.speakers.check(ann.node, by);
+    if (!speaker || !verifyAnnouncement(ann, sig, speaker.signer)) return;
+    const k: Known = { ann, sig, ...(by ? { by } : {}), epoch: speaker.epoch };
+    this.graph.set(ann.node, k);
+    for (const p of this.h.peers()) if (p !== peer && p !== ann.node) this.h.sendNow(p, message(k));
   }
 
   view() {
@@ -90,4 +113,8 @@ export class Gossip {
       channels: ann.channels.map((c) => ({ channel_id: c.ch, peer_id: c.peer, capacity_sat: c.cap })),
     }));
   }
+}
+
+function message(k: Known) {
+  return { t: 'gossip' as const, ann: k.ann, sig: k.sig, ...(k.by ? { by: k.by } : {}) };
 }

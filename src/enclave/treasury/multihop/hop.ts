@@ -12,6 +12,7 @@ import { forwardFee } from '../routing.ts';
 import { spendable } from '../state.ts';
 import { completePathAsPayer, pathWitnessed, signPathInputs, txidOf, type SpendPlan } from '../transactions.ts';
 import type { Payments } from './payments.ts';
+import { peerTreasury } from './identities.ts';
 import { fromWire, isFree, keysFor, matches, openChannelsTo, pathInputs, plan, sameHop, toWire } from './path.ts';
 import { step, stepWithoutRecord } from './phases.ts';
 import { baseOf, inPhase, isHolding, type MhCommitted, type MhLocked, type MhSigned } from './records.ts';
@@ -58,7 +59,7 @@ export class HopMessages {
       return refuse('invalid_argument');
     }
     const ch = this.h.state.channels[msg.ch];
-    if (!ch || ch.peerId !== peerId) return refuse('channel_not_open');
+    if (!ch || peerTreasury(ch) !== peerId) return refuse('channel_not_open');
     const busy = refusal(ch, 'lock');
     if (busy) return refuse(busy);
     // Payments still in flight on the channel make the two views differ: busy for now, retry.
@@ -184,7 +185,8 @@ export class HopMessages {
     const ch = this.h.state.channels[rec.hops[rec.index - 1]!.ch];
     if (!ch) return false;
     const total = ch.received + rec.amounts[rec.index - 1]!;
-    if (!verifyPaid(peerId, ch.id, total, sig)) return false;
+    // Signed by the member that speaks for the peer now (the session), not by its treasury id.
+    if (peerTreasury(ch) !== peerId || !verifyPaid(ch.peerId, ch.id, total, sig)) return false;
     if (!ch.peerPaid || ch.peerPaid.total < total) ch.peerPaid = { total, sig: sig! };
     return true;
   }

@@ -3,7 +3,7 @@
  * Treasury class (which imports it). The events and chain look-ups are the parts of the treasury's own
  * types that multi-hop uses; the treasury's fuller types fit them.
  */
-import type { ChannelMessage, MultiHopMessage } from '../../protocol/messages.ts';
+import type { ChannelMessage, MultiHopMessage, SpeakerProof } from '../../protocol/messages.ts';
 import type { Channel, TreasuryState } from '../state.ts';
 
 /** The host events a multi-hop payment raises (a subset of the treasury's TreasuryEvent). */
@@ -33,12 +33,24 @@ export interface MultiHopHost {
    * committee's own deposits signed by m members, merged into `tx`; rejects when too few sign.
    */
   signTau?(pid: string, tx: string): Promise<string>;
-  connected(peerId: string): boolean;
+  /*
+   * Peers below are treasuries (identities.ts): a committee by its treasury_id, whichever member is its
+   * primary now; the treasury maps them to and from the sessions the messages travel on.
+   */
+  /** The treasury a session speaks for on our paths, or null (a committee's former primary). */
+  identityOf(session: string): string | null;
+  connected(peer: string): boolean;
+  /** The treasuries we have a session with now. */
   peers(): string[];
   /** Queues a message for after the next seal (in order with the channel's payments). */
-  queue(peerId: string, msg: MultiHopMessage | ChannelMessage): void;
+  queue(peer: string, msg: MultiHopMessage | ChannelMessage): void;
   /** Sends now, outside any seal (gossip only: it is not state). */
-  sendNow(peerId: string, msg: MultiHopMessage): void;
+  sendNow(peer: string, msg: MultiHopMessage): void;
+  /**
+   * A committee primary that is not its founding member: the proof that it speaks for the committee
+   * (roster proof and view certificate) its announcements carry (gossip.ts); undefined otherwise.
+   */
+  speakerProof(): SpeakerProof | undefined;
   commit(): Promise<void>;
   /** An event for the host, released with the next seal. */
   event(e: MultiHopEvent): void;

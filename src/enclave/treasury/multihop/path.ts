@@ -7,6 +7,7 @@ import type { MhHopWire } from '../../protocol/messages.ts';
 import { refusal } from '../channel.ts';
 import { localBalance, remoteBalance, type Channel, type TreasuryState } from '../state.ts';
 import { planPathSettlement, type PathInput, type SpendPlan } from '../transactions.ts';
+import { peerTreasury } from './identities.ts';
 import type { MhHop } from './records.ts';
 
 /** A channel a new multi-hop payment may lock: no other payment holds it, no deposit is joining or leaving. */
@@ -14,9 +15,9 @@ export function isFree(c: Channel): boolean {
   return refusal(c, 'lock') === null;
 }
 
-/** Our open channels to `peer` whose payout the peer has given (so a τ can pay it). */
+/** Our open channels to treasury `peer` whose payout the peer has given (so a τ can pay it). */
 export function openChannelsTo(state: TreasuryState, peer: string): Channel[] {
-  return Object.values(state.channels).filter((c) => c.status === 'open' && c.peerId === peer && c.peerPayout);
+  return Object.values(state.channels).filter((c) => c.status === 'open' && peerTreasury(c) === peer && c.peerPayout);
 }
 
 /** Our outgoing channel as the next hop will check it. */
@@ -24,7 +25,7 @@ export function describe(state: TreasuryState, nodeId: string, ch: Channel, amou
   return {
     ch: ch.id,
     from: nodeId,
-    to: ch.peerId,
+    to: peerTreasury(ch),
     amount,
     fromOld: localBalance(state, ch),
     toOld: remoteBalance(ch),

@@ -8,6 +8,7 @@ import { TreasuryError } from '../errors.ts';
 import { findRoute } from '../routing.ts';
 import { spendable } from '../state.ts';
 import type { MultiHopResult } from './host.ts';
+import { peerTreasury } from './identities.ts';
 import type { Payments } from './payments.ts';
 import { isFree, openChannelsTo } from './path.ts';
 import type { MhLocked } from './records.ts';
@@ -22,8 +23,8 @@ export async function pay(
 ): Promise<MultiHopResult> {
   const h = p.h;
   const local = Object.values(h.state.channels)
-    .filter((c) => c.status === 'open' && c.peerPayout && h.connected(c.peerId))
-    .map((c) => ({ peer: c.peerId, cap: spendable(h.state, c) }));
+    .filter((c) => c.status === 'open' && c.peerPayout && h.connected(peerTreasury(c)))
+    .map((c) => ({ peer: peerTreasury(c), cap: spendable(h.state, c) }));
   const { route, amounts } = findRoute({ self: h.nodeId, dest, amount, graph, local, maxFee });
   const candidates = openChannelsTo(h.state, route[1]!);
   const free = candidates.filter(isFree);

@@ -41,8 +41,14 @@ export class Payments {
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
 
   constructor(readonly h: MultiHopHost) {
-    // After a restart: payments still locking get their timeout again, and so does a committee payer that
-    // stopped while its members signed τ (it never committed: nobody holds τ complete).
+    this.armWaiting();
+  }
+
+  /**
+   * After a restart or a promotion: payments still locking get their timeout again, and so does a committee
+   * payer that stopped while its members signed τ (it never committed: nobody holds τ complete).
+   */
+  armWaiting(): void {
     for (const rec of Object.values(this.records()))
       if (rec.phase === 'locked' || (rec.phase === 'signed' && rec.index === 0)) this.arm(rec);
   }
@@ -249,6 +255,8 @@ export class Payments {
     const ms = rec.index === 0 ? this.h.timeoutMs : 2 * this.h.timeoutMs;
     const timer = setTimeout(() => {
       this.timers.delete(rec.pid);
+      // A committee's backup only replicates its primary's records; it arms them again if promoted.
+      if (!this.h.takesPart()) return;
       const now = this.get(rec.pid);
       if (!now || !isHolding(now) || step(now, 'timeout')?.action !== 'abort') return;
       this.abort(now, 'timeout');
