@@ -321,8 +321,11 @@ export class BackupReplication {
   }
 
   peerConnected(peerId: string): void {
-    if (peerId === this.chain.neighbour(1) && this.current)
-      this.host.sendNow(peerId, { t: 'c_update', update: this.current });
+    // The latest adopted, sealed or not (as onUpdate forwards it): one forwarded while this session was down
+    // and adopted before this member's seal of it is durable would otherwise never reach the successor.
+    const latest = this.c.lastUpdate;
+    if (peerId === this.chain.neighbour(1) && latest && (latest.epoch ?? 0) === this.chain.epoch)
+      this.host.sendNow(peerId, { t: 'c_update', update: latest });
     if (peerId === this.chain.neighbour(-1) || peerId === this.c.primaryId) this.ackUpstream(true);
   }
 }
