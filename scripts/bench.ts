@@ -12,6 +12,9 @@
  *   npm run bench -- --batch 1,10,100  batch sizes for the batched scenarios
  *   npm run bench -- --runs N          runs per scenario
  *   npm run bench -- --pairs 1,2,4     numbers of channel pairs loaded at once
+ *   npm run bench -- --promotion-timeout-ms N
+ *                                      the committee backups' promotion timeout in the promotion figure
+ *                                      (`committee3.promotion_gap_ms`; default the node's, 5000)
  *   npm run bench -- --report FILE     only regenerate the report from a saved JSON, no run
  *
  * The scenarios are src/bench/scenarios/, each with a stable id; src/bench/runner.ts runs them. Prints a
@@ -41,6 +44,7 @@ const { values } = parseArgs({
     batch: { type: 'string' },
     runs: { type: 'string' },
     pairs: { type: 'string' },
+    'promotion-timeout-ms': { type: 'string' },
     report: { type: 'string' },
   },
 });
@@ -82,6 +86,7 @@ async function run(): Promise<void> {
       os: `${platform()} ${release()}`,
     },
     ...computeRatios(scenarios, cfg.batches),
+    ...(plan.promotion ? { committee3: plan.promotion.gap() } : {}),
     ldk_close: close && {
       closing_txid: close.closingTxid,
       payee_output_sat: Number(close.payeeOutputSat),
@@ -106,7 +111,9 @@ async function run(): Promise<void> {
   process.stdout.write(
     `${textReport(result)}JSON: ${out}\nchart: ${svg}\n${cfg.mode !== 'tiny' ? `report: ${MD}\n` : ''}`,
   );
-  if (scenarios.some((s) => !s.verified) || !close?.verified) process.exitCode = 1;
+  const promotion = plan.promotion?.gap();
+  if (scenarios.some((s) => !s.verified) || !close?.verified || (promotion && !promotion.verified))
+    process.exitCode = 1;
 }
 
 async function main(): Promise<void> {

@@ -158,18 +158,36 @@ function assertSameSequence(mesh: Mesh): void {
   }
 }
 
-/** No member sent an update or an acknowledgement for a sequence number its counter-protected state did not hold. */
+/**
+ * No member sent an acknowledgement for a sequence number its counter-protected state did not hold, and
+ * the primary sent no update it had not sealed so. A backup forwards an update as soon as it has adopted
+ * it, before its own seal (docs/protocol/committees.md, "Replication"): what it forwards must be one the
+ * primary issued, hence sealed, and what it acknowledges only what it sealed itself.
+ */
 function assertSealedBeforeSent(mesh: Mesh): void {
+  const issued = new Set(
+    mesh
+      .get('p')
+      .committeeSent.filter((m) => m.t === 'c_update')
+      .map((m) => m.seq),
+  );
+  let forwardedEarly = 0;
   for (const n of CHAIN) {
     const sent = mesh.get(n).committeeSent;
     assert.ok(sent.length > 0, `${n} sent committee messages`);
     for (const m of sent) {
+      if (m.t === 'c_update' && n !== 'p') {
+        assert.ok(issued.has(m.seq), `${n} forwarded update ${m.seq} to ${m.to}, which the primary never sent`);
+        if (m.protectedSeq < m.seq) forwardedEarly++;
+        continue;
+      }
       assert.ok(
         m.protectedSeq >= m.seq,
         `${n} sent ${m.t} ${m.seq} to ${m.to} while its counter-protected state was at seq ${m.protectedSeq}`,
       );
     }
   }
+  assert.ok(forwardedEarly > 0, 'b1 forwarded updates before its own seal of them was durable');
 }
 
 /**

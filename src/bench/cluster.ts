@@ -21,6 +21,8 @@ export interface Agent {
   load(req: Omit<LoadRequest, 'cmd'>): Promise<LoadResult>;
   usage(): Promise<{ rss_mb: number; cpu_ms: number }>;
   stop(): Promise<void>;
+  /** kill -9: the node gets no chance to close anything (the promotion figure's fault). */
+  kill(): Promise<void>;
 }
 
 /** What an agent process says over IPC (src/bench/agent.ts). */
@@ -78,12 +80,18 @@ export async function spawnAgent(name: string, opts: DaemonOptions): Promise<Age
     load: async (req) => (await ask({ cmd: 'load', ...req }, 'result')).result,
     usage: () => ask({ cmd: 'usage' }, 'usage'),
     stop: async () => {
-      if (proc.exitCode !== null) return;
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
       const exited = new Promise((r) => proc.once('exit', r));
       proc.send({ cmd: 'stop' });
       const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
       await exited;
       clearTimeout(t);
+    },
+    kill: async () => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGKILL');
+      await exited;
     },
   };
 }

@@ -2,6 +2,8 @@
  * How big a bench run is. Three modes: `tiny` (the test suite's smoke run: every scenario, a handful of
  * payments), `quick` (a couple of minutes, one run each) and `full` (the published figures, median of 3).
  */
+import { DEFAULT_PROMOTION_TIMEOUT_MS } from '../node/treasury-node.ts';
+
 export type Mode = 'tiny' | 'quick' | 'full';
 
 /** Payments per run of each scenario family, and which variants run. */
@@ -90,6 +92,11 @@ export interface BenchConfig {
   /** Batch sizes of the batched channel and Lightning-model scenarios. */
   batches: number[];
   pairs: number[];
+  /**
+   * The promotion figure's --promotion-timeout-ms: how long the backups of the killed primary wait before
+   * they take over (the node's default, 5,000 ms, unless `--promotion-timeout-ms` says otherwise).
+   */
+  promotionTimeoutMs: number;
 }
 
 export interface ConfigFlags {
@@ -98,6 +105,7 @@ export interface ConfigFlags {
   runs?: string;
   batch?: string;
   pairs?: string;
+  'promotion-timeout-ms'?: string;
 }
 
 const numbers = (list: string) => list.split(',').map(Number);
@@ -111,5 +119,8 @@ export function benchConfig(flags: ConfigFlags): BenchConfig {
     runs: flags.runs ? Number(flags.runs) : sizes.runs,
     batches: flags.batch ? numbers(flags.batch) : DEFAULT_BATCHES[mode],
     pairs: flags.pairs ? numbers(flags.pairs) : sizes.pairs,
+    promotionTimeoutMs: flags['promotion-timeout-ms']
+      ? Number(flags['promotion-timeout-ms'])
+      : DEFAULT_PROMOTION_TIMEOUT_MS,
   };
 }

@@ -8,6 +8,7 @@ import { table } from '../cli/format.ts';
 import type { Mode } from './config.ts';
 import type { Ratios } from './ratios.ts';
 import type { ScenarioRow } from './scenario.ts';
+import type { PromotionGap } from './scenarios/promotion.ts';
 
 export interface Machine {
   cpu: string;
@@ -34,6 +35,8 @@ export interface BenchResult extends Ratios {
   runs?: number;
   machine: Machine;
   ldk_close: LdkClose | null;
+  /** The promotion figure (kill -9 of a committee of 3's primary); absent from runs without committees of 3. */
+  committee3?: PromotionGap | null;
   scenarios: ScenarioRow[];
 }
 
@@ -102,6 +105,17 @@ function committeeLines(r: BenchResult): string[] {
   return [
     ...(pct.length ? [`committees vs lone treasuries (payments/s, same load): ${pct.join(', ')}`] : []),
     ...(bytes.length ? [`committee update bytes per group commit: ${bytes.join(', ')}`] : []),
+    ...promotionLines(r.committee3),
+  ];
+}
+
+function promotionLines(f: PromotionGap | null | undefined): string[] {
+  if (!f) return [];
+  const timeout = `promotion timeout ${f.promotion_timeout_ms.toLocaleString('en-US')} ms`;
+  return [
+    f.promotion_gap_ms !== null && f.verified
+      ? `committee3.promotion_gap_ms: payments flowed again ${f.promotion_gap_ms.toLocaleString('en-US')} ms after kill -9 of the primary (${timeout})`
+      : `committee3.promotion_gap_ms: NOT measured (${timeout}): ${f.error ?? 'the totals did not check'}`,
   ];
 }
 

@@ -101,6 +101,8 @@ export interface AgentOptions {
   committee?: { size: number };
   backupOf?: string;
   joinToken?: string;
+  /** A committee backup's --promotion-timeout-ms (the node's default otherwise). */
+  promotionTimeoutMs?: number;
 }
 
 /** What the run provides every stage: the chain, the node spawner and the channel opened first. */

@@ -95,6 +95,12 @@ export class Mesh {
   readonly nodes = new Map<string, MeshNode>();
   private readonly dead = new Set<string>();
   private readonly links = new Set<string>();
+  /**
+   * Which session each link carries (a new one at every `link`): frames still on their way when a session
+   * drops are lost with it, never handed to a later session on the same link, as with a real connection.
+   */
+  private readonly sessionOf = new Map<string, number>();
+  private sessions = 0;
   /** Called with every state a node seals, before that seal's messages leave (tests crash nodes here). */
   onSeal?: (name: string, state: Uint8Array) => void;
   /** Awaited by every seal before it is durable (a disk write takes time): code that sends before its seal shows. */
@@ -246,9 +252,12 @@ export class Mesh {
           held.push(...frames);
           return;
         }
+        const session = this.sessionOf.get(conn);
         setImmediate(() => {
-          // Frames of an instance that crashed meanwhile die with its connection, even if it restarted at once.
+          // Frames of an instance that crashed meanwhile die with its connection, even if it restarted at once;
+          // so do frames to one, and any sent on a session that has since dropped (sessionOf).
           if (me.crashed || this.dead.has(name) || this.dead.has(to) || !this.links.has(conn)) return;
+          if (this.sessionOf.get(conn) !== session) return;
           void this.nodes.get(to)!.treasury.receive(`${to}|${name}`, frames);
         });
       },
@@ -279,6 +288,9 @@ export class Mesh {
   async link(a: string, b: string): Promise<void> {
     this.links.add(`${a}|${b}`);
     this.links.add(`${b}|${a}`);
+    const session = ++this.sessions;
+    this.sessionOf.set(`${a}|${b}`, session);
+    this.sessionOf.set(`${b}|${a}`, session);
     const ta = this.get(a).treasury;
     const tb = this.get(b).treasury;
     tb.accept(`${b}|${a}`);

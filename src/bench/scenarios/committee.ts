@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { readJoinTokens } from '../../node/secret-file.ts';
 import type { BenchConfig } from '../config.ts';
 import { movedExactly, openFundedChannel, totals, type Agent } from '../cluster.ts';
-import { stage, type BenchEnv, type Scenario, type Stage } from '../scenario.ts';
+import { stage, type AgentOptions, type BenchEnv, type Scenario, type Stage } from '../scenario.ts';
 
 interface Committees {
   /** Each side's members, its primary first. */
@@ -51,14 +51,19 @@ export async function waitForCommittee(primary: Agent): Promise<void> {
   }
 }
 
-/** One side: a lone node for L = 1, else a primary and L - 1 backups admitted with the operator's join tokens. */
-export async function side(env: BenchEnv, name: string, length: number): Promise<Agent[]> {
-  if (length === 1) return [await env.agent(`${name}-c1`)];
-  const primary = await env.agent(`${name}-c${length}`, { committee: { size: length } });
+/**
+ * One side: a lone node for L = 1, else a primary and L - 1 backups admitted with the operator's join
+ * tokens; `extra` goes to every member.
+ */
+export async function side(env: BenchEnv, name: string, length: number, extra: AgentOptions = {}): Promise<Agent[]> {
+  if (length === 1) return [await env.agent(`${name}-c1`, extra)];
+  const primary = await env.agent(`${name}-c${length}`, { ...extra, committee: { size: length } });
   const members = [primary];
   const tokens = await readJoinTokens(join(env.dir, primary.name)); // the operator's say for each backup
   for (let i = 1; i < length; i++)
-    members.push(await env.agent(`${name}-c${length}-b${i}`, { backupOf: primary.p2p, joinToken: tokens[i - 1]! }));
+    members.push(
+      await env.agent(`${name}-c${length}-b${i}`, { ...extra, backupOf: primary.p2p, joinToken: tokens[i - 1]! }),
+    );
   await waitForCommittee(primary);
   return members;
 }

@@ -12,6 +12,7 @@ import { ldkStage, type LdkStage } from './ldk.ts';
 import { lnmodelStage } from './lnmodel.ts';
 import { committeeMultihopStage, multihopStage } from './multihop.ts';
 import { pairsStage } from './pairs.ts';
+import { promotionStage, type PromotionStage } from './promotion.ts';
 import { restScenarios } from './rest.ts';
 
 /** Scenarios that pay on the bench's first channel, alice → bob. */
@@ -23,22 +24,27 @@ export interface BenchPlan {
   stages: Stage[];
   /** The LDK stage, whose cooperative close the bench reports beside the rows. */
   ldk: LdkStage;
+  /** The promotion figure's stage (with committees of 3 only), reported beside the rows too. */
+  promotion: PromotionStage | null;
 }
 
 export function benchPlan(cfg: BenchConfig): BenchPlan {
   const ldk = ldkStage(cfg);
+  const promotion = cfg.sizes.committee.includes(3) ? promotionStage(cfg) : null;
   return {
     stages: [
       onMainChannel('one channel', [...channelScenarios(cfg), bothDirections(cfg)]),
       ...cfg.sizes.committee.map((length) => committeeStage(cfg, length)),
       multihopStage(cfg),
       ...(cfg.sizes.committee.includes(3) ? [committeeMultihopStage(cfg)] : []),
+      ...(promotion ? [promotion] : []),
       ...cfg.pairs.map((n) => pairsStage(cfg, n)),
       onMainChannel('REST clients', restScenarios(cfg)),
       lnmodelStage(cfg),
       ldk,
     ],
     ldk,
+    promotion,
   };
 }
 

@@ -255,9 +255,14 @@ export class BackupReplication {
   }
 
   /**
-   * An update from its predecessor: adopted, then (once sealed here) forwarded and acknowledged, or refused
-   * back. The seal is not awaited: the next update is taken meanwhile (one seal may cover both), and each
-   * is forwarded in order as its seal becomes durable.
+   * An update from its predecessor: adopted, forwarded to its successor at once, and acknowledged once
+   * sealed here; or refused back. Forwarding does not wait for this member's seal: the update is the
+   * primary's, signed, and sealed by the primary before it left, so the successor may hold it whoever
+   * relayed it and whether or not the relay has sealed it yet (as when it comes from the primary itself).
+   * What does wait is the acknowledgement, this member's signed word that it holds the update durably,
+   * and the primary releases nothing before every backup has given it. So the members' seals overlap
+   * instead of adding up down the chain. The seal is not awaited either: the next update is taken
+   * meanwhile (one seal may cover both), and each is acknowledged in order as its seal becomes durable.
    */
   onUpdate(peerId: string, update: SignedUpdate): void {
     const admitted = this.admit(update);
@@ -266,20 +271,18 @@ export class BackupReplication {
       return;
     }
     // The tail of the replicating chain acknowledges; members standing by after it are sent updates too.
-    const pass = (sealed: SignedUpdate | undefined) => {
-      const next = this.chain.neighbour(1);
-      if (next && sealed && (sealed.epoch ?? 0) === this.chain.epoch)
-        this.host.sendNow(next, { t: 'c_update', update: sealed });
+    const next = this.chain.neighbour(1);
+    // A duplicate: the latest update goes on, in case the successor missed it.
+    const onward = admitted === 'duplicate' ? this.c.lastUpdate : update;
+    if (next && onward && (onward.epoch ?? 0) === this.chain.epoch)
+      this.host.sendNow(next, { t: 'c_update', update: onward });
+    const acknowledge = () => {
       if (this.isTail) this.downstreamAck = this.durable?.seq ?? 0;
       this.ackUpstream();
     };
-    // A duplicate: the latest sealed update goes on, in case the successor missed it.
-    if (admitted === 'duplicate') return pass(this.current);
-    // A failed seal halts the enclave (Committer.onFatal): nothing is forwarded or acknowledged after it.
-    this.sealed(update).then(
-      () => pass(update),
-      () => undefined,
-    );
+    if (admitted === 'duplicate') return acknowledge();
+    // A failed seal halts the enclave (Committer.onFatal): nothing is acknowledged after it.
+    this.sealed(update).then(acknowledge, () => undefined);
   }
 
   /** Acknowledges upstream what this member and everyone after it have sealed, and to the primary its own. */
@@ -290,7 +293,9 @@ export class BackupReplication {
     const seq = Math.min(own, isTail ? own : this.downstreamAck);
     const prev = this.chain.neighbour(-1);
     if (!prev || !this.c.primaryId) return;
-    if (prev !== this.c.primaryId) this.ackPrimary(own, force);
+    // Its own word goes straight to the primary, the successor's too: the primary need not wait for the
+    // members after it to relay it back. (A successor that is the tail sends it only once, just below.)
+    if (prev !== this.c.primaryId || !isTail) this.ackPrimary(own, force);
     if (seq <= this.lastAckSent && !force) return;
     if (!this.host.connected(prev)) return;
     if (!isTail && this.downstreamSigs.length !== this.chain.chainLength - 1 - this.chain.index) return;
@@ -299,7 +304,7 @@ export class BackupReplication {
     this.host.sendNow(prev, { t: 'c_ack', seq, sigs });
   }
 
-  /** Its own signature straight to the primary, which need not wait for the members before it to relay it. */
+  /** Its own signature straight to the primary, which need not wait for it to be relayed with the others. */
   private ackPrimary(own: number, force: boolean): void {
     const primary = this.c.primaryId!;
     if (own === 0 || (own <= this.lastDirectAck && !force) || !this.host.connected(primary)) return;
@@ -323,8 +328,11 @@ export class BackupReplication {
   }
 
   peerConnected(peerId: string): void {
-    if (peerId === this.chain.neighbour(1) && this.current)
-      this.host.sendNow(peerId, { t: 'c_update', update: this.current });
+    // The latest adopted, sealed or not (as onUpdate forwards it): one forwarded while this session was down
+    // and adopted before this member's seal of it is durable would otherwise never reach the successor.
+    const latest = this.c.lastUpdate;
+    if (peerId === this.chain.neighbour(1) && latest && (latest.epoch ?? 0) === this.chain.epoch)
+      this.host.sendNow(peerId, { t: 'c_update', update: latest });
     if (peerId === this.chain.neighbour(-1) || peerId === this.c.primaryId) this.ackUpstream(true);
   }
 }

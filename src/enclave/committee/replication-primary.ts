@@ -97,16 +97,15 @@ export class PrimaryReplication {
   }
 
   /**
-   * An acknowledgement from a backup: the successor's carries every backup's signature (successor first),
-   * any other backup's only its own. A signature counts only for the member whose key made it.
+   * An acknowledgement from a backup: the successor's relayed one carries every backup's signature
+   * (successor first); a backup's own, sent straight here (the successor's too), only its own. A signature
+   * counts only for the member whose key made it, and only what every backup signed is acknowledged.
    */
   onAck(peerId: string, msg: Extract<CommitteeMessage, { t: 'c_ack' }>): void {
     const backups = this.chain.chainMembers.slice(1).map((m) => m.node_id);
     const sigs = msg.sigs;
     let claims: Array<[string, AckSig]>;
-    if (peerId === this.chain.neighbour(1)) {
-      // Only what every backup signed counts: the successor's word alone does not.
-      if (!sigs || sigs.length !== backups.length) return;
+    if (peerId === this.chain.neighbour(1) && sigs?.length === backups.length) {
       claims = backups.map((id, i) => [id, sigs[i]!]);
     } else {
       if (!backups.includes(peerId) || sigs?.length !== 1) return;
