@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * Replication by deltas (docs/protocol/committees.md, "Replication"): an update carries only the records
  * that changed since the update it names as its base, and a backup applies it only onto exactly that base.

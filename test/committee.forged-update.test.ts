@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * A compromised primary signs updates the rules of a payment do not allow (hole 6): backups check each
  * update against their replica and refuse it (c_refuse with the rule's code), changing nothing, and a

@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * The view change at the protocol level (docs/protocol/committees.md, "View change"): in-process committees
  * with real signatures and a fake chain. A crashed primary's backup is promoted and pays on the same

@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * Members removed as a view change (docs/protocol/committees.md, "Roster change"), at the protocol level:
  * in-process committees with real signatures and a fake chain. The certificate rules (one member removed

@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * A committee whose members settle a channel while the primary goes on paying on it (hole 3): the
  * members that signed must refuse every later update that moves the channel, so that no payment the
