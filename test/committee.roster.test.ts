@@ -14,10 +14,8 @@ import type { CommitteeMessage } from '../src/enclave/protocol/messages.ts';
 import { checkViewCert, followCerts, followPeerView } from '../src/enclave/committee/roster-change.ts';
 import { signVote, type ViewCert, type ViewSpec } from '../src/enclave/committee/view.ts';
 import { TreasuryError } from '../src/enclave/treasury/errors.ts';
-import { Mesh, spy, type MeshNode } from './helpers/treasury-mesh.ts';
+import { Mesh, payAndWait, spy, WAIT_MS, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
-
-const WAIT_MS = 30_000;
 
 /** A member identity for certificate tests: its key and node id. */
 function member() {
@@ -229,13 +227,6 @@ test('a channel peer follows the committee through a removal and a later promoti
   const stored = q.treasury.state.channels[ch]!.peerRoster!;
   assert.equal(stored.changes!.length, 1);
   assert.deepEqual(stored.view!.members.slice().sort(), [b1, b2, p].map((n) => n.treasury.nodeId).sort());
-  await payAckedFrom(b1, ch, 500);
+  await payAndWait(b1, ch, [500]);
   await waitFor(() => q.treasury.channel(ch).total_received_sat === '500', WAIT_MS);
 });
-
-async function payAckedFrom(from: MeshNode, ch: string, amount: number): Promise<void> {
-  const res = await from.treasury.pay([{ channel_id: ch, amount_sat: amount }]);
-  assert.ok(res[0]!.ok, JSON.stringify(res));
-  const last = (res[0] as { position: string }).position;
-  await waitFor(() => from.treasury.channel(ch).total_acked_sat === last, WAIT_MS);
-}
