@@ -173,6 +173,32 @@ test('the primary is killed: two backups settle with the last acknowledged balan
   await checkRefusesOthers([b[2]!, b[1]!], channelId, rb.tx_hex!, 3);
 });
 
+test('the middle backup dies with updates it never forwarded: the primary settles with the tail, caught up first', async () => {
+  const { mesh, a, b, channelId, depA, depB } = await twoCommittees();
+  await payAndWait(a[0]!, channelId, [1_000]);
+  // The tail misses three updates: backup 1 applies them, but what it forwards never arrives.
+  mesh.hold('a1', 'a2');
+  const seq = a[1]!.treasury.info().committee!.seq;
+  for (let i = 1; i <= 3; i++) {
+    void a[0]!.treasury.pay([{ channel_id: channelId, amount_sat: 100 }]).catch(() => undefined);
+    await waitFor(() => a[1]!.treasury.info().committee!.seq === seq + i, WAIT_MS);
+  }
+  mesh.kill('a1');
+  assert.equal(a[2]!.treasury.info().committee!.seq, seq, 'the tail is three updates behind');
+  // One delta on its own would not apply onto the tail's state; the updates since it do.
+  const r = await a[0]!.treasury.settle(channelId, 2);
+  checkSettlement(mesh, r.tx_hex!, {
+    deposits: [
+      { deposit: depA, committee: a },
+      { deposit: depB, committee: b },
+    ],
+    settler: { script: scriptOf(a[0]!.payoutAddress), balance: 100_000n - 1_300n },
+    other: { script: scriptOf(b[0]!.payoutAddress), balance: 50_000n + 1_300n },
+    feeRate: 2,
+  });
+  assert.ok(a[2]!.treasury.info().committee!.seq >= seq + 3, 'the tail applied the updates it missed');
+});
+
 test('a live primary releases a free deposit: its backups sign the release its update shows, and only that one', async () => {
   const mesh = new Mesh(TIMEOUTS);
   const [p, b1, b2] = await mesh.committee(['p', 'b1', 'b2']);

@@ -192,7 +192,7 @@ export class CompromisedCommittee {
   askSign(to: MemberName[], kind: SignKind, id: string, txid: string, feeRate = 2, update?: SignedUpdate): number {
     const req = this.nextReq++;
     for (const n of to)
-      this.send(n, { t: 'c_sign', req, kind, id, fee_rate: feeRate, txid, ...(update ? { update } : {}) });
+      this.send(n, { t: 'c_sign', req, kind, id, fee_rate: feeRate, txid, ...(update ? { updates: [update] } : {}) });
     return req;
   }
 

@@ -182,10 +182,8 @@ export class Promotion {
     if (!isPromotionOf(view, ids, peerId)) return;
     // Recorded before any await: a second proposal of this epoch, even one arriving meanwhile, gets no vote.
     c.vote = view;
-    // A candidate behind this member gets its newer update first (the session keeps the order).
-    const latest = c.lastUpdate;
-    if (latest && c.seq > msg.seq && (latest.epoch ?? 0) === this.chain.epoch)
-      this.host.sendNow(peerId, { t: 'c_update', update: latest });
+    // A candidate behind this member gets the updates it lacks first (the session keeps the order).
+    for (const update of this.backup.recent.after(msg.seq)) this.host.sendNow(peerId, { t: 'c_update', update });
     await this.host.commitLocal();
     this.sendVote(peerId, view);
   }

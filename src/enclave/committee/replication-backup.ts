@@ -11,6 +11,7 @@ import type { Channel, Deposit } from '../treasury/state.ts';
 import { signAck, type AckSig } from './acks.ts';
 import type { Membership } from './membership.ts';
 import type { CommitteeHost, SignedSettlement, UpdateRefusal } from './ports.ts';
+import { RecentUpdates } from './recent-updates.ts';
 import { forgetTau } from './signed.ts';
 import { checkUpdate } from './update-rules.ts';
 import type { TreasuryState } from '../treasury/state.ts';
@@ -28,12 +29,15 @@ export class BackupReplication {
   private lastSigEpoch = 0;
   /** The latest update whose seal is durable: the only one it forwards or acknowledges. */
   durable?: SignedUpdate;
+  /** The updates applied lately in this view: what a member behind gets to catch up (signing.ts, promotion.ts). */
+  readonly recent = new RecentUpdates();
 
   constructor(
     private readonly host: CommitteeHost,
     private readonly chain: Membership,
   ) {
     this.durable = host.state.committee?.lastUpdate; // restored from a seal
+    if (this.durable && (this.durable.epoch ?? 0) === chain.epoch) this.recent.add(this.durable, false);
   }
 
   private get c() {
@@ -87,6 +91,7 @@ export class BackupReplication {
     this.adopt(body);
     delete this.c.rejoin;
     this.c.lastUpdate = update;
+    this.recent.add(update, opened.base === undefined);
     return 'applied';
   }
 
@@ -189,6 +194,7 @@ export class BackupReplication {
     this.downstreamSigs = [];
     this.lastAckSent = 0;
     this.durable = this.c.lastUpdate;
+    this.recent.clear();
   }
 
   /** The latest durable update if it belongs to the current view: an older one would only be refused. */

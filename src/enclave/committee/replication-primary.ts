@@ -11,6 +11,7 @@ import type { CommitteeMessage } from '../protocol/messages.ts';
 import { TreasuryError } from '../treasury/errors.ts';
 import { verifyAck, type AckSig } from './acks.ts';
 import { DeltaTracker } from './deltas.ts';
+import { RecentUpdates } from './recent-updates.ts';
 import type { Membership } from './membership.ts';
 import type { CommitteeHost } from './ports.ts';
 import { forgetTau } from './signed.ts';
@@ -19,6 +20,8 @@ import { signUpdate, type ReplicaBody, type SignedUpdate } from './update.ts';
 export class PrimaryReplication {
   /** The latest update issued: what a (re)connecting successor or a newcomer is sent first. */
   lastIssued?: SignedUpdate;
+  /** The updates issued lately in this view: what a member behind gets to catch up (signing.ts). */
+  readonly recent = new RecentUpdates();
   /** The highest sequence number every backup has signed as applied. */
   acked = 0;
   /** The highest sequence number each backup has signed as applied, by node id. */
@@ -59,6 +62,7 @@ export class PrimaryReplication {
     this.acked = 0;
     this.heldBy.clear();
     this.lastIssued = undefined;
+    this.recent.clear();
     this.pendingUpdate = undefined;
     this.deltas.wantFull(); // the new view's first update is a full snapshot
     const err = new TreasuryError('not_primary', 'a newer committee view took over before this was acknowledged');
@@ -83,6 +87,7 @@ export class PrimaryReplication {
     this.pendingUpdate = undefined;
     const update = signUpdate(body, bytesToHex(this.host.identityKey()));
     this.lastIssued = update;
+    this.recent.add(update, body.base === undefined);
     this.issued.updates += 1;
     this.issued.bytes += update.body.length;
     const next = this.chain.neighbour(1);

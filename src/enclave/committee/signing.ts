@@ -89,7 +89,8 @@ export class ThresholdSigning {
               ).length >= input.deposit.m,
       );
     const others = this.c.members.map((m) => m.node_id).filter((n) => n !== this.host.nodeId && this.host.connected(n));
-    const update = this.chain.isPrimary ? this.primary.lastIssued : this.c.lastUpdate;
+    // Every update kept, not the latest alone: a delta applies only onto its base, and a member may be several behind.
+    const updates = (this.chain.isPrimary ? this.primary.recent : this.backup.recent).after();
     if (!enough()) {
       const refusals: string[] = [];
       await this.requests
@@ -103,7 +104,7 @@ export class ThresholdSigning {
             fee_rate: feeRate,
             txid: planned.plan.txid,
             epoch: this.chain.epoch,
-            ...(update ? { update } : {}),
+            ...(updates.length > 0 ? { updates } : {}),
           },
           others.length,
           (msg, from) => {
@@ -192,12 +193,13 @@ export class ThresholdSigning {
       return refuse('stale_epoch', 'the request comes from an older committee view');
     // Whatever the txid, a member is settling the channel: the primary pays no more on it.
     if (this.chain.isPrimary && msg.kind === 'settle') this.primary.settlingSeen(msg.id);
-    if (msg.update && !this.chain.isPrimary) {
-      const refused = await this.backup.applyUpdate(msg.update);
-      // An update it cannot apply onto its own state (older, or a delta from another base) is left aside:
-      // the transaction is then rebuilt from this member's own replica, and signed only if the txid matches.
+    for (const update of this.chain.isPrimary ? [] : (msg.updates ?? [])) {
+      const refused = await this.backup.applyUpdate(update);
+      // An update it cannot apply onto its own state (one it has, or a delta from another base) is left
+      // aside: the transaction is then rebuilt from this member's own replica, and signed only if the txid
+      // matches.
       if (refused && refused.code !== 'stale_update' && refused.code !== 'base_mismatch')
-        return refuse(refused.code as TreasuryErrorCode, 'the attached update was refused');
+        return refuse(refused.code as TreasuryErrorCode, 'an attached update was refused');
     }
     const key = signedKey(msg.kind, msg.id);
     const done = this.c.signed[key];

@@ -276,6 +276,12 @@ export type MultiHopMessage = Static<typeof MultiHopMessage>;
 
 const Req = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 const Code = Type.String({ maxLength: 64 });
+/**
+ * Most updates a signing request carries to catch its receiver up (committee/recent-updates.ts): enough for
+ * every update a pipelined chain has in flight at once.
+ */
+export const MAX_CARRIED_UPDATES = 64;
+
 export const SignedUpdateSchema = Type.Object(
   {
     seq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
@@ -386,7 +392,8 @@ export const CommitteeMessage = Type.Union([
       txid: Hex32,
       /** The requester's view: a member in a newer one refuses (stale_epoch). */
       epoch: Type.Optional(Epoch),
-      update: Type.Optional(SignedUpdateSchema),
+      /** The requester's latest updates of this view, oldest first, for a member behind it. */
+      updates: Type.Optional(Type.Array(SignedUpdateSchema, { maxItems: MAX_CARRIED_UPDATES })),
     },
     { additionalProperties: false },
   ),
