@@ -5,7 +5,8 @@
 //   chains and sockets, and the machine has two cores;
 // - the in-process lane: files whose first lines hold the marker `// run-tests lane: in-process` (no child
 //   process and nothing that races the clock: enclave cores, test doubles, the embedded chain, all in the
-//   file's own process), a few at a time (TEST_IN_PROCESS_CONCURRENCY, default 2), beside the serial lane.
+//   file's own process), beside the serial lane, one at a time (TEST_IN_PROCESS_CONCURRENCY, default 1: the
+//   serial lane is the longer one, and more in-process files at once would only take its CPU sooner).
 //   Its report is printed when it ends.
 // TEST_LANES=1 puts every file in the serial lane (one file at a time, as before there were lanes).
 //
@@ -77,7 +78,7 @@ if (laneCount > 2) {
 const inProcess = laneCount === 2 ? files.filter((f) => IN_PROCESS.test(head(f))) : [];
 const lanes = [
   { name: 'serial', files: files.filter((f) => !inProcess.includes(f)), concurrency: positive('TEST_CONCURRENCY', 1) },
-  { name: 'in-process', files: inProcess, concurrency: positive('TEST_IN_PROCESS_CONCURRENCY', 2) },
+  { name: 'in-process', files: inProcess, concurrency: positive('TEST_IN_PROCESS_CONCURRENCY', 1) },
 ].filter((l) => l.files.length > 0);
 
 const tmp = mkdtempSync(join(tmpdir(), 'run-tests-'));
