@@ -187,6 +187,11 @@ export class Mesh {
 
   private readonly blocked = new Set<string>();
 
+  /** Frames from `from` to `to` pass again (see block). */
+  unblock(from: string, to: string): void {
+    this.blocked.delete(`${from}|${to}`);
+  }
+
   /** Frames from `from` to `to` are held back from now on (a host that picks the timing); `deliver` lets them through, in order. */
   hold(from: string, to: string): void {
     if (!this.held.has(`${from}|${to}`)) this.held.set(`${from}|${to}`, []);
@@ -265,7 +270,8 @@ export class Mesh {
           return;
         }
         setImmediate(() => {
-          if (this.dead.has(name) || this.dead.has(to) || !this.links.has(conn)) return;
+          // Frames of an instance that crashed meanwhile die with its connection, even if it restarted at once.
+          if (me.crashed || this.dead.has(name) || this.dead.has(to) || !this.links.has(conn)) return;
           void this.nodes.get(to)!.treasury.receive(`${to}|${name}`, frames);
         });
       },

@@ -23,6 +23,7 @@ import type { CommitteeHost, HandedKey, Planned, SignKind, UpdateRefusal } from 
 import { BackupReplication } from './replication-backup.ts';
 import { PrimaryReplication } from './replication-primary.ts';
 import { Requests } from './requests.ts';
+import { Resharing } from './resharing.ts';
 import type { RosterProof } from './roster.ts';
 import { ThresholdSigning, type Contribution } from './signing.ts';
 import type { SignedUpdate } from './update.ts';
@@ -48,6 +49,7 @@ export class CommitteeCoordinator {
   private readonly signing: ThresholdSigning;
   private readonly promotion: Promotion;
   private readonly rosterOps: RosterOps;
+  private readonly resharing: Resharing;
 
   constructor(private readonly host: CommitteeHost) {
     this.chain = new Membership(host);
@@ -60,13 +62,27 @@ export class CommitteeCoordinator {
       contribution: (planned) => this.contribution(planned),
       announceSigned: (id) => this.announceSigned(id),
     });
-    this.promotion = new Promotion(host, this.chain, this.primary, this.backup);
+    this.resharing = new Resharing(host, this.chain, this.requests);
+    this.promotion = new Promotion(host, this.chain, this.primary, this.backup, () => this.resharing.kick());
     this.rosterOps = new RosterOps(host, this.chain, this.promotion);
   }
 
   /** Primary: removes a member (dead or alive) under a new view that a quorum of the current members signs. */
   removeMember(nodeId: string): Promise<RosterChangeResult> {
     return this.rosterOps.remove(nodeId);
+  }
+
+  /**
+   * Primary: re-splits the handed-over keys whose shares another set of members holds than the current
+   * roster (resharing.ts); resolves when none is left. Also started on its own after every view change.
+   */
+  reshare(): Promise<void> {
+    return this.resharing.run();
+  }
+
+  /** Primary: starts a re-split if one is due (a peer granted a deposit split for an older roster). */
+  reshareSoon(): void {
+    this.resharing.kick();
   }
 
   /** Stops the view change's timers (the treasury is shut down). */
@@ -186,6 +202,7 @@ export class CommitteeCoordinator {
     if (!this.isPrimary) return this.backup.peerConnected(peerId);
     const latest = this.primary.lastIssued;
     if (peerId === this.chain.neighbour(1) && latest) this.host.sendNow(peerId, { t: 'c_update', update: latest });
+    this.resharing.kick(); // a member that gives its shares may be back
   }
 
   // ───────────────────────────── joining ─────────────────────────────
@@ -254,10 +271,13 @@ export class CommitteeCoordinator {
         return this.promotion.onBeat(peerId, msg.epoch);
       case 'c_propose':
         return this.promotion.onPropose(peerId, msg);
+      // A view this member adopts as primary may leave handed-over keys to re-split (resharing.ts).
       case 'c_vote':
-        return this.promotion.onVote(peerId, msg);
+        await this.promotion.onVote(peerId, msg);
+        return this.resharing.kick();
       case 'c_view':
-        return this.promotion.onView(peerId, msg.cert);
+        await this.promotion.onView(peerId, msg.cert);
+        return this.resharing.kick();
       case 'c_join':
         return this.joining.onJoin(peerId, msg.address, msg.token, { url: msg.rest_url, sig: msg.rest_url_sig });
       case 'c_join_refused':
@@ -288,6 +308,8 @@ export class CommitteeCoordinator {
         return this.joining.onQuote(peerId, msg.quote);
       case 'c_sign':
         return this.signing.onSign(peerId, msg);
+      case 'c_reshare':
+        return this.resharing.onReshare(peerId, msg);
       default:
         this.requests.deliver(peerId, msg);
     }

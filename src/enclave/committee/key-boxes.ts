@@ -6,7 +6,8 @@
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
 import { openBox, sealTo } from '../../crypto/ecies.ts';
 import { publicKeyOf } from '../../crypto/secp256k1.ts';
-import type { CommitteeMember } from '../treasury/state.ts';
+import type { CommitteeMember, CommitteeState, PeerDeposit } from '../treasury/state.ts';
+import { holdersOf } from './share-holders.ts';
 
 export const AAD_KEY = 'deposit-key';
 export const AAD_SHARE = 'key-share';
@@ -43,4 +44,28 @@ export function openSealedKey(identityKey: Uint8Array, box: string): string | nu
 /** Opens this member's share of a handed-over key (null when the box is not for it). */
 export function openShare(identityKey: Uint8Array, box: string): Uint8Array | null {
   return openBox(identityKey, box, AAD_SHARE);
+}
+
+/**
+ * This member's shares of a peer deposit's handed-over keys, from every split it holds a box of: the
+ * current one (boxed to its holders, holdersOf) and a re-split under way (docs/protocol/committees.md).
+ */
+export function ownShares(
+  dep: PeerDeposit,
+  c: CommitteeState,
+  me: string,
+  identityKey: Uint8Array,
+): Array<{ outpoint: string; pubkey: string; share: string; gen: number }> {
+  const out: Array<{ outpoint: string; pubkey: string; share: string; gen: number }> = [];
+  const splits = [{ gen: dep.gen ?? 0, holders: holdersOf(dep, c), shares: dep.shares ?? [] }];
+  if (dep.reshare) splits.push({ gen: dep.reshare.epoch, holders: dep.reshare.holders, shares: dep.reshare.shares });
+  for (const { gen, holders, shares } of splits) {
+    const i = holders.indexOf(me);
+    if (i < 0) continue;
+    for (const s of shares) {
+      const share = openShare(identityKey, s.boxes[i] ?? '');
+      if (share) out.push({ outpoint: dep.outpoint, pubkey: s.pubkey, share: bytesToHex(share), gen });
+    }
+  }
+  return out;
 }

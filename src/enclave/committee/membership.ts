@@ -5,6 +5,7 @@
  */
 import type { CommitteeState } from '../treasury/state.ts';
 import type { CommitteeHost } from './ports.ts';
+import { formationOrder } from './share-holders.ts';
 
 export class Membership {
   private rosterEventDue = false;
@@ -53,13 +54,9 @@ export class Membership {
     return this.c.members.slice(0, this.chainLength);
   }
 
-  /** The member order peers split handed-over keys in (CommitteeState.shareOrder), and this member's place in it. */
+  /** The member order peers split handed-over keys in (CommitteeState.shareOrder; share-holders.ts). */
   get shareOrder(): string[] {
-    return this.c.shareOrder ?? this.c.members.map((m) => m.node_id);
-  }
-
-  get shareIndex(): number {
-    return this.shareOrder.indexOf(this.host.nodeId);
+    return formationOrder(this.c);
   }
 
   /** The member `offset` places after this one in the chain (−1: the predecessor, towards the primary). */

@@ -35,6 +35,8 @@ export interface CommitteeHost {
   sendNow(peerId: string, msg: CommitteeMessage): void;
   connected(peerId: string): boolean;
   commitLocal(): Promise<void>;
+  /** Primary: seals, and resolves once every replicating member has sealed the same update (acknowledged). */
+  commitReplicated(): Promise<void>;
   /** The unsigned transaction this member would sign for (kind, id) from its own state. */
   planFor(kind: SignKind, id: string, feeRate: number): Planned;
   /** Marks what this member signed as done in its own state (channel closed, deposit spent). */

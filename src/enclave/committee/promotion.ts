@@ -55,6 +55,8 @@ export class Promotion {
     private readonly chain: Membership,
     private readonly primary: PrimaryReplication,
     private readonly backup: BackupReplication,
+    /** Called at every tick while this member is primary (work it retries on its own: resharing.ts). */
+    private readonly onPrimaryTick: () => void = () => undefined,
   ) {
     const timeout = host.promotionTimeoutMs;
     if (timeout > 0) {
@@ -99,6 +101,7 @@ export class Promotion {
     const now = Date.now();
     if (this.chain.isPrimary) {
       if (now - this.lastBeat >= this.beatMs && this.chain.known) this.beat(now);
+      this.onPrimaryTick();
       return;
     }
     if (!this.chain.known || !this.c.primaryId || this.adopting) return;

@@ -220,6 +220,7 @@ export class BackupReplication {
     this.c.threshold = body.threshold;
     this.c.members = body.members;
     if (body.quotes) this.c.quotes = body.quotes;
+    if (body.shareOrder && !this.c.shareOrder) this.c.shareOrder = [...body.shareOrder];
     s.config.payoutAddress = body.payoutAddress;
     s.nextDeposit = body.nextDeposit;
     // A full snapshot replaces each collection; a delta changes only the records it carries.

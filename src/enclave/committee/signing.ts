@@ -11,7 +11,7 @@ import type { CommitteeMessage } from '../protocol/messages.ts';
 import { TreasuryError, type TreasuryErrorCode } from '../treasury/errors.ts';
 import type { PeerDeposit } from '../treasury/state.ts';
 import { checkInputSignature, finishInput, signaturesFor } from '../treasury/transactions.ts';
-import { openShare } from './key-boxes.ts';
+import { ownShares } from './key-boxes.ts';
 import type { Membership } from './membership.ts';
 import type { CommitteeHost, Planned, SignKind } from './ports.ts';
 import type { BackupReplication } from './replication-backup.ts';
@@ -23,7 +23,8 @@ import { signedKey } from './signed.ts';
 /** One member's part of a transaction: its signature of each committee deposit, its share of each handed-over key. */
 export interface Contribution {
   sigs: Array<{ input: number; pubkey: string; sig: string }>;
-  shares: Array<{ outpoint: string; pubkey: string; share: string }>;
+  /** `gen`: which split the share is from (PeerDeposit.gen): shares of two splits never combine. */
+  shares: Array<{ outpoint: string; pubkey: string; share: string; gen?: number }>;
 }
 
 /**
@@ -57,7 +58,7 @@ export class ThresholdSigning {
   async sign(kind: SignKind, id: string, feeRate: number, planned: Planned): Promise<{ hex: string }> {
     const own = this.seams.contribution(planned);
     const sigs = new Map<number, KeyedSignature[]>();
-    const shares = new Map<string, Uint8Array[]>(); // `${outpoint}/${pubkey}` → shares
+    const shares = new Map<string, Uint8Array[]>(); // `${outpoint}/${pubkey}/${gen}` → shares
     const add = (part: Contribution) => {
       for (const s of part.sigs) {
         const pub = hexToBytes(s.pubkey);
@@ -70,7 +71,7 @@ export class ThresholdSigning {
         sigs.set(s.input, list);
       }
       for (const s of part.shares) {
-        const key = `${s.outpoint}/${s.pubkey}`;
+        const key = `${s.outpoint}/${s.pubkey}/${s.gen ?? 0}`;
         const list = shares.get(key) ?? [];
         if (!list.some((x) => bytesToHex(x) === s.share)) list.push(hexToBytes(s.share));
         shares.set(key, list);
@@ -84,9 +85,8 @@ export class ThresholdSigning {
           : input.kind === 'own'
             ? (sigs.get(i)?.length ?? 0) >= input.m
             : !input.deposit.shares ||
-              input.deposit.shares.filter(
-                (s) => (shares.get(`${input.deposit.outpoint}/${s.pubkey}`)?.length ?? 0) >= this.c.threshold,
-              ).length >= input.deposit.m,
+              input.deposit.shares.filter((s) => usableShares(shares, input.deposit, s.pubkey, this.c.threshold))
+                .length >= input.deposit.m,
       );
     const others = this.c.members.map((m) => m.node_id).filter((n) => n !== this.host.nodeId && this.host.connected(n));
     // Every update kept, not the latest alone: a delta applies only onto its base, and a member may be several behind.
@@ -148,8 +148,8 @@ export class ThresholdSigning {
   private async rebuildKeys(dep: PeerDeposit, shares: Map<string, Uint8Array[]>): Promise<string[]> {
     const keys: string[] = [];
     for (const s of dep.shares!) {
-      const list = shares.get(`${dep.outpoint}/${s.pubkey}`) ?? [];
-      if (list.length < this.c.threshold) continue;
+      const list = usableShares(shares, dep, s.pubkey, this.c.threshold);
+      if (!list) continue;
       const key = await combineShares(list.slice(0, this.c.threshold));
       if (bytesToHex(publicKeyOf(key)) !== s.pubkey)
         throw new TreasuryError('committee_unavailable', 'secret shares did not rebuild the handed-over key');
@@ -163,8 +163,6 @@ export class ThresholdSigning {
   ownPart(planned: Planned): Contribution {
     const sigs: Contribution['sigs'] = [];
     const shares: Contribution['shares'] = [];
-    // Peers split their keys in the roster proof's order, which a view change does not reorder.
-    const me = this.chain.shareIndex;
     for (const [i, input] of planned.inputs.entries()) {
       if (input.kind === 'other') continue;
       if (input.kind === 'own') {
@@ -176,10 +174,7 @@ export class ThresholdSigning {
           sigs.push({ input: i, pubkey: bytesToHex(s.pubkey), sig: bytesToHex(s.signature) });
         continue;
       }
-      for (const s of input.deposit.shares ?? []) {
-        const share = openShare(this.host.identityKey(), s.boxes[me] ?? '');
-        if (share) shares.push({ outpoint: input.deposit.outpoint, pubkey: s.pubkey, share: bytesToHex(share) });
-      }
+      shares.push(...ownShares(input.deposit, this.c, this.host.nodeId, this.host.identityKey()));
     }
     return { sigs, shares };
   }
@@ -218,4 +213,20 @@ export class ThresholdSigning {
     if (msg.kind === 'settle') this.seams.announceSigned(msg.id);
     this.host.sendNow(peerId, { t: 'c_sign_res', req: msg.req, ...this.seams.contribution(planned) });
   }
+}
+
+/**
+ * The shares gathered for one handed-over key, of whichever split has m of them, or undefined: while a
+ * re-split is under way members hold the old split, the new one or both (each is checked against the
+ * public key once combined).
+ */
+function usableShares(
+  shares: Map<string, Uint8Array[]>,
+  dep: PeerDeposit,
+  pubkey: string,
+  m: number,
+): Uint8Array[] | undefined {
+  const prefix = `${dep.outpoint}/${pubkey}/`;
+  for (const [key, list] of shares) if (key.startsWith(prefix) && list.length >= m) return list;
+  return undefined;
 }

@@ -23,6 +23,8 @@ import { restUrlFault } from './rest-url.ts';
 import { recordsOf } from './replicated.ts';
 import type { ReplicaBody } from './update.ts';
 import { followPeerView } from './roster-change.ts';
+import { peerSharesFault } from './reshare-rules.ts';
+import { formationOrder } from './share-holders.ts';
 
 export type UpdateRuleCode =
   | MultihopRuleCode
@@ -37,6 +39,7 @@ export type UpdateRuleCode =
   | 'unsigned_peer_payout'
   | 'deposit_changed'
   | 'deposit_key_missing'
+  | 'shares_changed'
   | 'entry_missing'
   | 'malformed_record';
 
@@ -70,6 +73,16 @@ export function checkUpdate(replica: TreasuryState, body: ReplicaBody): RuleRefu
 
 function checkRoster(replica: TreasuryState, body: ReplicaBody): RuleRefusal | null {
   const c = replica.committee!;
+  // The formation order is fixed: a member that knows it (or still has the formation roster) keeps it.
+  const order = body.shareOrder;
+  if (
+    order !== undefined &&
+    (!Array.isArray(order) ||
+      order.length > 15 ||
+      !order.every((id) => typeof id === 'string') ||
+      (c.size > 0 && order.join() !== formationOrder(c).join()))
+  )
+    return no('roster_changed', 'the formation order peers split keys in changed');
   if (
     !Number.isInteger(body.size) ||
     !Number.isInteger(body.threshold) ||
@@ -198,6 +211,8 @@ function checkChannels(replica: TreasuryState, body: ReplicaBody): RuleRefusal |
       return no('payout_changed', `channel ${id} does not pay our side to the committee's payout address`);
     if (old && CHANNEL_RANK[ch.status] < CHANNEL_RANK[old.status])
       return no('status_regressed', `channel ${id}: ${old.status} → ${ch.status}`);
+    const shares = old ? peerSharesFault(replica, body, old, ch) : null;
+    if (shares) return shares;
     if (old?.peerPayout !== undefined && ch.peerPayout !== old.peerPayout)
       return no('channel_changed', `channel ${id}: the peer's payout changed`);
     if (

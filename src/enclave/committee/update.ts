@@ -47,6 +47,11 @@ export interface ReplicaBody extends Records {
   nextDeposit: number;
   /** Members' quotes over their node ids (the roster proof); in a delta, absent when unchanged. */
   quotes?: CommitteeState['quotes'];
+  /**
+   * Full snapshots only, once a view change fixed it: the formation order peers split handed-over keys in
+   * (CommitteeState.shareOrder), which a member that joined later cannot know otherwise.
+   */
+  shareOrder?: string[];
 }
 
 function preimage(epoch: number, seq: number, body: string): Uint8Array {
@@ -81,7 +86,8 @@ export function replicaOf(state: TreasuryState, seq: number): ReplicaBody {
     for (const [id, r] of Object.entries(recordsOf(state, k))) out[id] = forMembers(k, r);
     records[k] = out;
   }
-  return { seq, ...scalarsOf(state), ...(records as Records) };
+  const order = state.committee!.shareOrder;
+  return { seq, ...scalarsOf(state), ...(order ? { shareOrder: order } : {}), ...(records as Records) };
 }
 
 export function signUpdate(body: ReplicaBody, identityKey: string): SignedUpdate {

@@ -276,6 +276,16 @@ export type MultiHopMessage = Static<typeof MultiHopMessage>;
 
 const Req = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 const Code = Type.String({ maxLength: 64 });
+/** One member's share of a handed-over key, and which split it is from (PeerDeposit.gen; absent: 0). */
+const ShareGiven = Type.Object(
+  {
+    outpoint: Outpoint,
+    pubkey: Hex,
+    share: Hex,
+    gen: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
+  },
+  { additionalProperties: false },
+);
 /**
  * Most updates a signing request carries to catch its receiver up (committee/recent-updates.ts): enough for
  * every update a pipelined chain has in flight at once.
@@ -408,11 +418,17 @@ export const CommitteeMessage = Type.Union([
         ),
         { maxItems: 10_000 },
       ),
-      shares: Type.Array(
-        Type.Object({ outpoint: Outpoint, pubkey: Hex, share: Hex }, { additionalProperties: false }),
-        { maxItems: 10_000 },
-      ),
+      shares: Type.Array(ShareGiven, { maxItems: 10_000 }),
     },
+    { additionalProperties: false },
+  ),
+  /**
+   * The primary re-splits the handed-over keys of a channel's peer deposits for a new roster
+   * (committee/resharing.ts): each member gives its share of every key whose re-split its replica shows due.
+   */
+  Type.Object({ t: Type.Literal('c_reshare'), req: Req, ch: Hex32, epoch: Epoch }, { additionalProperties: false }),
+  Type.Object(
+    { t: Type.Literal('c_reshare_res'), req: Req, shares: Type.Array(ShareGiven, { maxItems: 10_000 }) },
     { additionalProperties: false },
   ),
   Type.Object(

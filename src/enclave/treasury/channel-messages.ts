@@ -267,6 +267,8 @@ async function applyAddDeposit(t: TreasuryCore, peerId: string, ch: Channel, gra
   t.outbox.push({ peerId, msg: { t: 'add_deposit_ack', ch: ch.id, outpoint: grant.outpoint } });
   t.outbox.event({ type: 'channel_updated', channel_id: ch.id, status: ch.status });
   await t.committer.commit();
+  // A peer splits for the committee's formation roster: after a roster change its shares are re-split.
+  t.committee?.reshareSoon();
 }
 
 async function applyAddDepositAck(t: TreasuryCore, ch: Channel, outpoint: string): Promise<void> {

@@ -33,6 +33,7 @@ export function committeeHost(t: TreasuryCore): CommitteeHost {
     sendNow: (peerId: string, msg: CommitteeMessage) => t.sendNow(peerId, msg),
     connected: (peerId: string) => t.sessions.connected(peerId),
     commitLocal: () => t.committer.commitLocal(),
+    commitReplicated: () => t.committer.commit(),
     planFor: (kind: SignKind, id: string, feeRate: number) => t.planFor(kind, id, feeRate),
     markSigned: (kind: SignKind, id: string, txid: string, feeRate: number) => markSigned(t, kind, id, txid, feeRate),
     rosterChanged: (members: CommitteeMember[], index: number) =>

@@ -89,7 +89,7 @@ export function decideFromInputs(state: TreasuryState, ch: Channel, inputs: Set<
 
 /** Whether the enclave still holds any private key (or key share) of the channel's spent deposits. */
 export function channelKeysHeld(state: TreasuryState, ch: Channel): boolean {
-  if (ch.peerDeposits.some((d) => d.privkeys.length > 0 || (d.shares?.length ?? 0) > 0)) return true;
+  if (ch.peerDeposits.some((d) => d.privkeys.length > 0 || (d.shares?.length ?? 0) > 0 || d.reshare)) return true;
   return ownSpentDeposits(state, ch).some((id) => {
     const d = state.deposits[id]!;
     return d.privkeys.length > 0 || d.sealedKeys !== undefined || state.committee?.memberKeys[id] !== undefined;
@@ -105,6 +105,7 @@ export function forgetChannelKeys(state: TreasuryState, ch: Channel): void {
   for (const d of ch.peerDeposits) {
     d.privkeys = [];
     delete d.shares;
+    delete d.reshare;
   }
   for (const id of ownSpentDeposits(state, ch)) {
     const d = state.deposits[id]!;

@@ -6,6 +6,7 @@
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
 import { publicKeyOf } from '../../crypto/secp256k1.ts';
 import { openSealedKey } from '../committee/coordinator.ts';
+import { formationOrder } from '../committee/share-holders.ts';
 import type { DepositGrant } from '../protocol/messages.ts';
 import type { TreasuryCore } from './core.ts';
 import { TreasuryError } from './errors.ts';
@@ -23,7 +24,8 @@ export function grantFor(dep: Deposit): DepositGrant {
 /** Checks a granted deposit against the chain through our own host: keys, script, value, unspent, confirmed. */
 export async function verifyGrant(t: TreasuryCore, grant: DepositGrant): Promise<PeerDeposit> {
   const c = t.state.committee;
-  if (c) return verifySharedGrant(t, grant, c.members.length);
+  // Peers split for the roster proof, which lists the formation order (a re-split follows roster changes).
+  if (c) return verifySharedGrant(t, grant, formationOrder(c).length);
   if (grant.shares)
     throw new TreasuryError('funding_mismatch', 'a lone treasury takes handed-over keys whole, not as shares');
   let privkeys = grant.privkeys;

@@ -54,6 +54,18 @@ export interface PeerDeposit {
    * share i is sealed to member i (boxes[i]); `privkeys` is then empty.
    */
   shares?: Array<{ pubkey: string; boxes: string[] }>;
+  /**
+   * Whom `shares` are sealed to, boxes[i] to holders[i]: absent, the committee's formation order
+   * (CommitteeState.shareOrder), which is how a peer splits; after a re-split, the roster it was made for.
+   */
+  holders?: string[];
+  /** Which split `shares` come from: 0 (absent) the granter's, else the epoch of the re-split that made them. */
+  gen?: number;
+  /**
+   * A re-split for a new roster (committee/resharing.ts), made in view `epoch` and kept beside the shares it
+   * replaces until every replicating member has sealed it; then it becomes `shares` and the old ones go.
+   */
+  reshare?: { epoch: number; holders: string[]; shares: Array<{ pubkey: string; boxes: string[] }> };
 }
 
 /** Channel life cycle: opening → open → closed (settled by us or by the peer). */
