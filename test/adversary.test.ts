@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * The adversarial suite: a hostile host with every power a host has (test/helpers/hostile-host.ts) against
  * real treasury enclaves. One scenario per kind of attack, then a seeded randomised run of thousands of

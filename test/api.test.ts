@@ -73,9 +73,11 @@ before(async () => {
   const dir = await tempDir();
   chain = await startTestChain();
   const key = (keyFile = await attestationKey(dir));
-  a = await NodeProcess.start(join(dir, 'a'), chain, key);
+  [a, b] = await Promise.all([
+    NodeProcess.start(join(dir, 'a'), chain, key),
+    NodeProcess.start(join(dir, 'b'), chain, key),
+  ]);
   record(a, 'a');
-  b = await NodeProcess.start(join(dir, 'b'), chain, key);
   record(b, 'b');
   const [da, db] = await Promise.all([fundDeposit(a, 1_000_000), fundDeposit(b, 500_000)]);
   spare = await fundDeposit(a, 70_000);

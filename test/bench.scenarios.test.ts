@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * The bench's plan and its ratios, without running anything: every scenario has its own stable id, the ids
  * the documents and ratios rely on are all planned, and a ratio whose scenario is missing fails loudly

@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * What the enclave does when its host's chain shows an output already spent (the fake chain marks the
  * inputs of every transaction broadcast on it spent): a funding report and a peer's deposit grant over a

@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /** Script/transaction templates (src/bitcoin) and exact amount conversion: pure code, no chain. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

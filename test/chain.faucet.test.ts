@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * Faucet and watcher, one shared body per backend (bitcoind only when BITCOIND_RPC_URL is set;
  * otherwise every case is reported as skipped).

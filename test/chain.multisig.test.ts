@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * Real transactions over real RPC: a mature coinbase funds 2-of-2 and 2-of-3 P2WSH multisig
  * outputs that are spent back with the right signatures; every kind of bad transaction is refused

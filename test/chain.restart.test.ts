@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /** The on-disk embedded chain survives a restart: height, tip, UTXO set, wallet, mempool. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

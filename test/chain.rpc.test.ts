@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * The façade speaks bitcoind's JSON-RPC over HTTP (auth, cookie, 1.0/2.0, batches, Core's error
  * codes and shapes) and the typed client splits failures by cause.

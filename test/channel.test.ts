@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * channel.ts alone: every operation on a channel's totals, deposits, lock and status, and every refusal,
  * with exact amounts and error codes. Plain state objects, no enclave, no peer.

@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * The adversarial suite for committees (issue #15): one member of a 2-of-3 committee is the attacker's
  * (test/helpers/compromised-member.ts): it signs anything its keys allow, sends any committee message,

@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * Committee catch-up and rollback at every position of the chain p → b1 → b2 (docs/protocol/committees.md).
  *

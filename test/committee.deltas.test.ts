@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * Replication by deltas (docs/protocol/committees.md, "Replication"): an update carries only the records
  * that changed since the update it names as its base, and a backup applies it only onto exactly that base.
@@ -8,7 +9,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
+import { Mesh, payAndWait, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { openUpdate, signUpdate, type ReplicaBody, type SignedUpdate } from '../src/enclave/committee/update.ts';
 import type { CommitteeMessage } from '../src/enclave/protocol/messages.ts';
@@ -20,16 +21,6 @@ type Internals = {
   committee: { handle(peer: string, msg: CommitteeMessage): Promise<void> };
 };
 
-async function pay(from: MeshNode, channelId: string, amounts: number[]): Promise<void> {
-  const results = await from.treasury.pay(amounts.map((amount_sat) => ({ channel_id: channelId, amount_sat })));
-  assert.ok(
-    results.every((r) => r.ok),
-    JSON.stringify(results.find((r) => !r.ok)),
-  );
-  const last = (results[results.length - 1] as { position: string }).position;
-  await waitFor(() => from.treasury.channel(channelId).total_acked_sat === last);
-}
-
 /** Committee p, b1, b2 (2-of-3) with a channel funded both ways to lone q, quiet; records the refusals p receives. */
 async function setup() {
   const mesh = new Mesh();
@@ -39,8 +30,8 @@ async function setup() {
   const ch = (await p.treasury.openChannel(q.treasury.nodeId, p.payoutAddress)).channel_id;
   await p.treasury.addDeposit(ch, await mesh.deposit('p', 100_000n));
   await q.treasury.addDeposit(ch, await mesh.deposit('q', 50_000n));
-  await pay(p, ch, [2_000]);
-  await pay(q, ch, [700]);
+  await payAndWait(p, ch, [2_000]);
+  await payAndWait(q, ch, [700]);
   await quiet(p, [b1, b2]);
   const refusals: Array<{ from: string; code: string; seq: number }> = [];
   const coord = (p.treasury as unknown as Internals).committee;
@@ -86,7 +77,7 @@ async function offer(s: Awaited<ReturnType<typeof setup>>, update: SignedUpdate)
 test('updates are deltas: a payment carries only its channel, named after the update it follows', async () => {
   const { p, b1, b2, ch } = await setup();
   const from = issued(p).length;
-  await pay(p, ch, [10]);
+  await payAndWait(p, ch, [10]);
   await quiet(p, [b1, b2]);
   const deltas = issued(p).slice(from);
   assert.ok(deltas.length >= 1, 'the payment was replicated');
@@ -115,7 +106,7 @@ test('a delta onto another base than the member holds is refused (base_mismatch)
   assert.notEqual(b1.treasury.state.nextDeposit, forged, 'b1 adopted nothing of it');
   // The refusal reached p, which issues one full snapshot: the chain is whole again and pays on.
   await waitFor(() => issued(p).some((b) => b.base === undefined && b.seq > seq));
-  await pay(p, ch, [25]);
+  await payAndWait(p, ch, [25]);
   await quiet(p, [b1, s.b2]);
   assert.equal(b1.treasury.channel(ch).total_sent_sat, p.treasury.channel(ch).total_sent_sat);
   assert.equal(b1.treasury.state.nextDeposit, p.treasury.state.nextDeposit);
@@ -171,8 +162,8 @@ test('a delta carrying a forbidden change in a record beside genuine ones is ref
 test('a replayed delta is refused (stale_update) or, the very latest, acknowledged again without being re-applied', async () => {
   const s = await setup();
   const { p, b1, b2, ch } = s;
-  await pay(p, ch, [40]);
-  await pay(p, ch, [50]);
+  await payAndWait(p, ch, [40]);
+  await payAndWait(p, ch, [50]);
   await quiet(p, [b1, b2]);
   const updates = p.committeeSent.filter((m) => m.t === 'c_update' && m.to === b1.name).map((m) => m.update!);
   const old = updates.find((u) => openUpdate(u, p.treasury.nodeId)!.base !== undefined)!;
@@ -180,7 +171,7 @@ test('a replayed delta is refused (stale_update) or, the very latest, acknowledg
   assert.equal(await offer(s, old), 'stale_update');
   const seals = b1.seals;
   (p.treasury as unknown as Internals).sendNow(b1.treasury.nodeId, { t: 'c_update', update: updates.at(-1)! });
-  await pay(p, ch, [5]);
+  await payAndWait(p, ch, [5]);
   await quiet(p, [b1, b2]);
   assert.equal(BigInt(b1.treasury.channel(ch).total_sent_sat), BigInt(sent) + 5n, 'nothing was applied twice');
   assert.ok(b1.seals > seals);
@@ -207,8 +198,8 @@ test('a member restarted mid-stream catches up from one full snapshot, and the c
   assert.equal(fulls.length, 1, 'exactly one full snapshot caught b2 up');
   assert.ok(fulls[0]!.seq > missed);
   assert.equal(b2.treasury.channel(ch).total_received_sat, p.treasury.channel(ch).total_received_sat);
-  await pay(p, ch, [30]);
-  await pay(q, ch, [20]);
+  await payAndWait(p, ch, [30]);
+  await payAndWait(q, ch, [20]);
   await quiet(p, [b1, b2]);
   assert.equal(b2.treasury.channel(ch).total_sent_sat, p.treasury.channel(ch).total_sent_sat);
   assert.equal(b2.treasury.channel(ch).total_received_sat, p.treasury.channel(ch).total_received_sat);
@@ -219,7 +210,7 @@ test("an update's size does not grow with idle channels: a payment's delta with 
   const { p, b1, b2, q, ch } = s;
   const bytesOfPayment = async (): Promise<number> => {
     const from = p.committeeSent.length;
-    await pay(p, ch, [1]);
+    await payAndWait(p, ch, [1]);
     await quiet(p, [b1, b2]);
     const sizes = p.committeeSent
       .slice(from)

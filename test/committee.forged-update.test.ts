@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * A compromised primary signs updates the rules of a payment do not allow (hole 6): backups check each
  * update against their replica and refuse it (c_refuse with the rule's code), changing nothing, and a
@@ -7,23 +8,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Transaction, payments } from 'bitcoinjs-lib';
-import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
+import { Mesh, payAndWait, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { bytesToHex } from '../enclave-sim/encoding.ts';
 import { replicaOf, signUpdate } from '../src/enclave/committee/update.ts';
 import { NETWORK, payoutScriptFor } from '../src/enclave/treasury/transactions.ts';
 import type { CommitteeMessage } from '../src/enclave/protocol/messages.ts';
 import type { TreasuryState } from '../src/enclave/treasury/state.ts';
-
-async function payAndWait(from: MeshNode, channelId: string, amounts: number[]): Promise<void> {
-  const results = await from.treasury.pay(amounts.map((amount_sat) => ({ channel_id: channelId, amount_sat })));
-  assert.ok(
-    results.every((r) => r.ok),
-    JSON.stringify(results.find((r) => !r.ok)),
-  );
-  const last = (results[results.length - 1] as { position: string }).position;
-  await waitFor(() => from.treasury.channel(channelId).total_acked_sat === last);
-}
 
 type Internals = {
   sendNow(peer: string, msg: CommitteeMessage): void;

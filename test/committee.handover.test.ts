@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * Keys handed over to a committee are never whole at its primary (issue #15): a lone peer splits its
  * deposit key for the committee's attested roster and seals share i to member i itself, so the primary

@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * The host's side of committee views, driven at the host boundary by the enclave's events and views as
  * TreasuryNode receives them: a `committee_view` event counts in `teechain_committee_view_changes_total`

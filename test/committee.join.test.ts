@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * Who may join a committee (docs/protocol/committees.md): only a backup holding one of the one-time join
  * tokens the primary's enclave issued when it was created, handed over by the operator. A stranger with

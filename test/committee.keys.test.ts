@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * Committee keys at the protocol level: one member's key alone cannot move a 2-of-3 deposit (the embedded
  * regtest chain refuses it), keys a channel peer hands over are held only as secret shares, and the Shamir

@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * The multi-hop rules of a backup (src/enclave/committee/multihop-rules.ts), one attack at a time: a
  * committee intermediary (lone → committee → lone) holds a payment at LOCK, then at SIGN; a backup's

@@ -39,9 +39,12 @@ async function payOnce(node: NodeProcess, ch: string): Promise<boolean | null> {
 }
 
 test('kill -9 of the primary mid-stream: a backup is promoted, payments resume on the same channel, the old primary rejoins, the chain pays the acknowledged balances', async () => {
-  const a = await startCommittee(dir, chain, key, 'promo-a', 30_000, PROMOTION);
+  // The lone peer starts while the committee forms.
+  const [a, q] = await Promise.all([
+    startCommittee(dir, chain, key, 'promo-a', 30_000, PROMOTION),
+    NodeProcess.start(join(dir, 'promo-q'), chain, key),
+  ]);
   const [p, b1, b2] = a as [NodeProcess, NodeProcess, NodeProcess];
-  const q = await NodeProcess.start(join(dir, 'promo-q'), chain, key);
   const [da, dq] = await Promise.all([fundDeposit(p, 1_000_000), fundDeposit(q, 500_000)]);
   const ch = await openChannel(p, q, [da], [dq]);
   const payoutA = (await p.ok('GET', '/v1/getinfo')).payout_address;

@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * The view change at the protocol level (docs/protocol/committees.md, "View change"): in-process committees
  * with real signatures and a fake chain. A crashed primary's backup is promoted and pays on the same
@@ -13,15 +14,14 @@ import type { Treasury } from '../src/enclave/treasury/treasury.ts';
 import { NETWORK } from '../src/enclave/treasury/transactions.ts';
 import type { ViewSpec } from '../src/enclave/committee/view.ts';
 import { signVote } from '../src/enclave/committee/view.ts';
-import { Mesh, spy, type MeshNode } from './helpers/treasury-mesh.ts';
+import { Mesh, payAndWait, spy, WAIT_MS, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
-import { checkSettlement, payAndWait, scriptOf, twoCommittees } from './helpers/two-committees.ts';
+import { checkSettlement, scriptOf, twoCommittees } from './helpers/two-committees.ts';
 import { replicaOf } from '../src/enclave/committee/update.ts';
 import { checkUpdate } from '../src/enclave/committee/update-rules.ts';
 
 /** Long enough that a loaded machine running six enclaves in one process does not suspect a live primary. */
 const PROMOTION_MS = 1_500;
-const WAIT_MS = 30_000;
 
 /** Hands `msg` to `to`'s committee coordinator as if it came over its session with `from`. */
 function deliverCommittee(to: MeshNode, from: MeshNode, msg: CommitteeMessage): Promise<void> {

@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * Committee chains at the protocol level: 2-of-3 committees of in-process treasuries on both sides of a
  * channel, real signatures and secret shares, a fake chain: formation, replication before acknowledgement,

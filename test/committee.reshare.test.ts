@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * Re-splitting handed-over keys after a roster change (docs/protocol/committees.md, "Re-splitting
  * handed-over keys"), at the protocol level: in-process committees with real shares, signatures and

@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * Members' REST URLs in the committee roster (src/enclave/committee/rest-url.ts), in a real in-process
  * committee: each member's URL is signed by that member and replicated to all; a member that comes back

@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * Members removed as a view change (docs/protocol/committees.md, "Roster change"), at the protocol level:
  * in-process committees with real signatures and a fake chain. The certificate rules (one member removed
@@ -14,10 +15,8 @@ import { checkViewCert, followCerts, followPeerView } from '../src/enclave/commi
 import { signVote, type ViewCert, type ViewSpec } from '../src/enclave/committee/view.ts';
 import { TreasuryError } from '../src/enclave/treasury/errors.ts';
 import type { SessionMessage } from '../src/enclave/protocol/messages.ts';
-import { Mesh, platformIdOf, spy, type MeshNode } from './helpers/treasury-mesh.ts';
+import { Mesh, payAndWait, platformIdOf, spy, WAIT_MS, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
-
-const WAIT_MS = 30_000;
 
 /** A member identity for certificate tests: its key and node id. */
 function member() {
@@ -229,16 +228,9 @@ test('a channel peer follows the committee through a removal and a later promoti
   const stored = q.treasury.state.channels[ch]!.peerRoster!;
   assert.equal(stored.changes!.length, 1);
   assert.deepEqual(stored.view!.members.slice().sort(), [b1, b2, p].map((n) => n.treasury.nodeId).sort());
-  await payAckedFrom(b1, ch, 500);
+  await payAndWait(b1, ch, [500]);
   await waitFor(() => q.treasury.channel(ch).total_received_sat === '500', WAIT_MS);
 });
-
-async function payAckedFrom(from: MeshNode, ch: string, amount: number): Promise<void> {
-  const res = await from.treasury.pay([{ channel_id: ch, amount_sat: amount }]);
-  assert.ok(res[0]!.ok, JSON.stringify(res));
-  const last = (res[0] as { position: string }).position;
-  await waitFor(() => from.treasury.channel(ch).total_acked_sat === last, WAIT_MS);
-}
 
 /** A 2-of-3 committee p, b1, b2 with a lone channel peer q (a funded channel), and a fresh backup n linked to all. */
 async function committeeWithNewcomer(replyTimeoutMs = 20_000) {
@@ -249,7 +241,7 @@ async function committeeWithNewcomer(replyTimeoutMs = 20_000) {
   const ch = (await p.treasury.openChannel(q.treasury.nodeId, p.payoutAddress)).channel_id;
   await p.treasury.addDeposit(ch, await mesh.deposit('p', 100_000n));
   await waitFor(() => q.treasury.channel(ch).status === 'open' && !!q.treasury.state.channels[ch]!.peerRoster, WAIT_MS);
-  await payAckedFrom(p, ch, 700);
+  await payAndWait(p, ch, [700]);
   const n = await mesh.add('n', { role: 'backup' });
   for (const m of ['p', 'b1', 'b2']) await mesh.link('n', m);
   return { mesh, p, b1, b2, q, n, ch };
@@ -281,7 +273,7 @@ test('a node admitted by the primary attests, is voted in at the tail, catches u
   assert.equal(p.treasury.state.committee!.admission, undefined, 'the admission is used up');
 
   // Payments go on, each acknowledged by every member of the chain, the newcomer included.
-  await payAckedFrom(p, ch, 300);
+  await payAndWait(p, ch, [300]);
   await waitFor(() => n.treasury.state.channels[ch]!.sent === 1_000n, WAIT_MS);
 
   // A new deposit is 2-of-4 over the new roster: the newcomer made one of its keys.

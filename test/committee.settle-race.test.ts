@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * A committee whose members settle a channel while the primary goes on paying on it (hole 3): the
  * members that signed must refuse every later update that moves the channel, so that no payment the
@@ -7,19 +8,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Transaction } from 'bitcoinjs-lib';
-import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
+import { Mesh, payAndWait, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { bytesToHex } from '../enclave-sim/encoding.ts';
-
-async function payAndWait(from: MeshNode, channelId: string, amounts: number[]): Promise<void> {
-  const results = await from.treasury.pay(amounts.map((amount_sat) => ({ channel_id: channelId, amount_sat })));
-  assert.ok(
-    results.every((r) => r.ok),
-    JSON.stringify(results.find((r) => !r.ok)),
-  );
-  const last = (results[results.length - 1] as { position: string }).position;
-  await waitFor(() => from.treasury.channel(channelId).total_acked_sat === last);
-}
 
 /** Committee p, b1, b2 (2-of-3) with a channel funded both ways to lone q, and a second channel to lone r. */
 async function committeeWithPeers() {

@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * Threshold sharing of deposit keys (src/enclave/committee/shares.ts): any m of n shares rebuild the secret, no
  * m-1 do, every split draws fresh randomness, and a share's bytes carry nothing of the secret (they look

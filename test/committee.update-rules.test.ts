@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * update-rules.ts rule by rule: a backup's replica (from a real in-process committee with a channel funded
  * both ways) against the primary's genuine next update, edited one rule at a time.

@@ -18,8 +18,10 @@ before(async () => ({ chain, dir, key } = await startE2eFile()));
 after(() => chain?.close());
 
 test("a removal whose ack was lost: once the peer's settlement (which does not spend it) confirms, the deposit is free and released", async () => {
-  const a = await NodeProcess.start(join(dir, 'lost-ack-a'), chain, key);
-  const b = await NodeProcess.start(join(dir, 'lost-ack-b'), chain, key);
+  const [a, b] = await Promise.all([
+    NodeProcess.start(join(dir, 'lost-ack-a'), chain, key),
+    NodeProcess.start(join(dir, 'lost-ack-b'), chain, key),
+  ]);
   const proxy = await startTamperingProxy(b.ready.p2p);
   try {
     const [da, dr, db] = await Promise.all([fundDeposit(a, 300_000), fundDeposit(a, 200_000), fundDeposit(b, 100_000)]);

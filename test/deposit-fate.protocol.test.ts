@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * What happens to deposits when a channel closes with a deposit change half done (its acknowledgement lost),
  * and to the channel's keys once its settlement is final. Two enclave cores in one process, a hostile wire,

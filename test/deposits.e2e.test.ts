@@ -32,8 +32,10 @@ async function logLines(file: string): Promise<Array<Record<string, unknown>>> {
 test('deposit removal over REST: refused removals change nothing; a removal covered by the balance frees the deposit on both sides, and its release is mined to the address asked', async () => {
   const logA = join(dir, 'a.log');
   const logB = join(dir, 'b.log');
-  const a = await NodeProcess.start(join(dir, 'a'), chain, key, ['--log-file', logA]);
-  const b = await NodeProcess.start(join(dir, 'b'), chain, key, ['--log-file', logB]);
+  const [a, b] = await Promise.all([
+    NodeProcess.start(join(dir, 'a'), chain, key, ['--log-file', logA]),
+    NodeProcess.start(join(dir, 'b'), chain, key, ['--log-file', logB]),
+  ]);
   try {
     const [da, dr, spare, db] = await Promise.all([
       fundDeposit(a, 300_000),

@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * The documents stay true to the tree: docs/api.md's reference is what scripts/gen-api-doc.ts makes of the
  * route table now; every relative link (and its #anchor) leads somewhere; every command, script and repository

@@ -96,8 +96,10 @@ async function startLyingRpc(upstream: string) {
 
 test('a forged spend of a channel deposit, shown by a lying chain RPC, is not final: the channel stays open and pays; the real settlement decides', async () => {
   const lying = await startLyingRpc(chain.rpcUrl);
-  const a = await NodeProcess.start(join(dir, 'a'), { ...chain, rpcUrl: lying.url }, key);
-  const b = await NodeProcess.start(join(dir, 'b'), chain, key);
+  const [a, b] = await Promise.all([
+    NodeProcess.start(join(dir, 'a'), { ...chain, rpcUrl: lying.url }, key),
+    NodeProcess.start(join(dir, 'b'), chain, key),
+  ]);
   try {
     const [da, db] = await Promise.all([fundDeposit(a, 200_000), fundDeposit(b, 100_000)]);
     const ch = await openChannel(a, b, [da], [db]);

@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * The layout rules that keep the code readable, checked on every source file: none over 600 lines, and no
  * import cycle between files (type-only imports count: a cycle of types is still two modules that cannot be

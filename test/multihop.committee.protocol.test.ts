@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * Multi-hop payments through committee hops (docs/protocol/multihop.md, "Committee hops"), in-process:
  * 2-of-3 committees in every position of a path, alone and mixed with lone treasuries; every phase

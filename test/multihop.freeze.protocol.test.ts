@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * Multi-hop payments at the protocol level: τ handed to a host must not outlive its payment (issue #15).
  * Handing τ out is sealed first and freezes every channel τ spends until the chain decides; otherwise the

@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * The multi-hop transition table (src/enclave/treasury/multihop/phases.ts), tested from the table itself:
  * - its rows never overlap, and every phase a row names as next is a phase;

@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * Multi-hop payments at the protocol level: lines of in-process treasuries (real signatures, real
  * transactions, a fake chain), linked by in-memory wires that can be cut. This file: paying along a path,

@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * Multi-hop records in the sealed state: records sealed before each phase had its own type (one flat
  * shape with optional fields; test/fixtures/multihop-records-flat.json, captured from real payments)

@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * Multi-hop payments at the protocol level, settling while a payment holds the path: the path settlement τ
  * itself, each hop crashed right after sealing each phase, a committed hop settling with τ or learning the

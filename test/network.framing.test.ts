@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * The P2P framing and the transport's limits before authentication (issue #15, hole 8): the decoder
  * copies each byte once however the stream is cut, and a peer that has not authenticated gets a

@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * The node host's work done on its own (chain following, redials, gossip, journal writes) has no caller
  * to fail to: each failure must reach the log, with what failed, and the metric

@@ -16,8 +16,10 @@ before(async () => ({ chain, dir, key } = await startE2eFile()));
 after(() => chain?.close());
 
 async function pairWithChannel(name: string) {
-  const a = await NodeProcess.start(join(dir, `${name}-a`), chain, key);
-  const b = await NodeProcess.start(join(dir, `${name}-b`), chain, key);
+  const [a, b] = await Promise.all([
+    NodeProcess.start(join(dir, `${name}-a`), chain, key),
+    NodeProcess.start(join(dir, `${name}-b`), chain, key),
+  ]);
   const [da, db] = await Promise.all([fundDeposit(a, 500_000), fundDeposit(b, 500_000)]);
   const ch = await openChannel(a, b, [da], [db]);
   return { a, b, ch };

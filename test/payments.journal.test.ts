@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * The journal of keyed payments (src/node/payment-journal.ts): durable across reopen, compacted at
  * start-up by the retention rule, robust to a torn last line; and PaymentLog answering keys from it.

@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * Payment refs in the enclave (src/enclave/treasury/payment-refs.ts): a keyed debit's ref is in the very seal
  * that makes the debit durable, a refusal leaves none, and refs the host journaled are dropped.

@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * Payment statuses around settlement (issue #15): they follow what the enclaves and the chain say.
  * Two enclave cores in one process; the host's rule (src/node/in-flight.ts) is fed the payer's events.

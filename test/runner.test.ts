@@ -101,6 +101,12 @@ describe('scripts/run-tests.mjs', { concurrency: true }, () => {
     assert.match(r.stdout, /test timed out after 20000ms/);
     assert.ok(existsSync(p.file), 'the hanging test had started its child');
     assert.equal(await goneWithin(p.pid()), true, `child ${p.pid()} outlived the timed-out file`);
+    const inProcess = Number(readFileSync(`${p.file}.in-process`, 'utf8'));
+    assert.equal(
+      await goneWithin(inProcess),
+      true,
+      `the in-process lane's hanging file ${inProcess} outlived its timeout`,
+    );
   });
 
   test('a run past its watchdog is stopped and fails, and leaves no process behind', async (t) => {
@@ -115,6 +121,8 @@ describe('scripts/run-tests.mjs', { concurrency: true }, () => {
     assert.match(r.stderr, /run-tests: the run passed its watchdog \(TEST_WATCHDOG_MS=20000\)/);
     assert.ok(existsSync(p.file), 'the hanging test had started its child');
     assert.equal(await goneWithin(p.pid()), true, `child ${p.pid()} outlived the stopped run`);
+    const inProcess = Number(readFileSync(`${p.file}.in-process`, 'utf8'));
+    assert.equal(await goneWithin(inProcess), true, `the in-process lane's file ${inProcess} outlived the stopped run`);
   });
 
   test('a test that fails before its cleanup leaves no process: the registry SIGKILLs a child that ignores SIGTERM', async (t) => {
@@ -135,6 +143,55 @@ describe('scripts/run-tests.mjs', { concurrency: true }, () => {
       'the child ignored SIGTERM, so only SIGKILL ended it',
     );
     assert.equal(await goneWithin(p.pid()), true, `child ${p.pid()} outlived its test file`);
+  });
+});
+
+// The lanes: files marked `// run-tests lane: in-process` run beside the serial lane, and count like the others.
+describe('scripts/run-tests.mjs lanes', { concurrency: true }, () => {
+  const meetDir = () => mkdtempSync(join(tmpdir(), 'teechain-runner-meet-'));
+
+  test('a file marked in-process runs beside the serial lane, and both lanes are counted', async () => {
+    const r = await runTests(['meet'], {
+      TEST_DIR: 'test/fixtures/runner',
+      RUNNER_MEET_DIR: meetDir(),
+      RUNNER_MEET_MS: '120000',
+    });
+    assert.equal(r.killed, false, `run-tests.mjs hung: ${r.stdout}${r.stderr}`);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /── in-process lane: 1 file\(s\), 1 at a time/);
+    assert.match(r.stdout, /run-tests: 2 tests, 0 failed, .*serial lane 1 files .*in-process lane 1 files/);
+  });
+
+  test('TEST_LANES=1 runs every file in the one serial lane: the two files never meet', async () => {
+    const r = await runTests(['meet'], {
+      TEST_DIR: 'test/fixtures/runner',
+      TEST_LANES: '1',
+      RUNNER_MEET_DIR: meetDir(),
+      RUNNER_MEET_MS: '3000',
+    });
+    failedAlone(r);
+    assert.match(r.stdout, /inproc-meet never met serial-meet/, 'the first file ran alone');
+    assert.doesNotMatch(r.stdout, /── in-process lane:/, 'no second lane');
+  });
+
+  test('a failing file in the in-process lane fails the run although the serial lane passes', async () => {
+    const r = await runTests(['inproc-broken', 'serial-ok'], { TEST_DIR: 'test/fixtures/runner' });
+    failedAlone(r);
+    assert.match(r.stdout, /this in-process fixture fails on purpose/);
+    assert.match(r.stdout, /run-tests: 2 tests, 1 failed/);
+  });
+
+  test('a file with no test in the in-process lane fails the run', async () => {
+    const r = await runTests(['inproc-blank', 'serial-ok'], { TEST_DIR: 'test/fixtures/runner' });
+    failedAlone(r);
+    assert.match(r.stderr, /run-tests: .*inproc-blank\.test\.ts ran no test/);
+  });
+
+  test('a lane setting that is not 1 or 2 is refused before anything runs', async () => {
+    const r = await runTests(['serial-ok'], { TEST_DIR: 'test/fixtures/runner', TEST_LANES: '3' });
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /run-tests: TEST_LANES is 1 \(one lane\) or 2/);
+    assert.doesNotMatch(r.stdout, /the serial fixture passes/);
   });
 });
 

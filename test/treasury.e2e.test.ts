@@ -32,8 +32,10 @@ before(async () => ({ chain, dir, key } = await startE2eFile()));
 after(() => chain?.close());
 
 async function nodePair(name: string) {
-  const a = await NodeProcess.start(join(dir, `${name}-a`), chain, key);
-  const b = await NodeProcess.start(join(dir, `${name}-b`), chain, key);
+  const [a, b] = await Promise.all([
+    NodeProcess.start(join(dir, `${name}-a`), chain, key),
+    NodeProcess.start(join(dir, `${name}-b`), chain, key),
+  ]);
   return { a, b };
 }
 

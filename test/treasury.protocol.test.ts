@@ -1,3 +1,4 @@
+// run-tests lane: in-process
 /**
  * The treasury protocol between two enclave cores (no processes): attestation handshake, channel open,
  * deposits, payments with group commit, resynchronisation, settlement, and a hostile wire.

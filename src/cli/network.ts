@@ -186,7 +186,9 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
         p2p: p.ready.p2p,
       };
     };
-    for (let i = 0; i < count; i++) {
+    // The treasuries start side by side (each on its own ports); within a committee, the backups one after
+    // the other, so that they join the chain in their order of name.
+    const treasury = async (i: number): Promise<NetworkNode> => {
       const name = NODE_NAMES[i]!;
       const node: NetworkNode = await start(name, i * size, size > 1 ? ['--committee', String(size)] : [], size === 1);
       if (size > 1) {
@@ -207,8 +209,12 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
           );
         }
       }
-      nodes.push(node);
-    }
+      return node;
+    };
+    // Every start settled before a failure is thrown: each process started is watched, so stop() ends it.
+    const results = await Promise.allSettled(Array.from({ length: count }, (_, i) => treasury(i)));
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
+    nodes.push(...results.map((r) => (r as PromiseFulfilledResult<NetworkNode>).value));
     if (size > 1) await committeesFormed(nodes, log);
     await recordTreasuryIds(nodes);
     const network: NetworkFile = {

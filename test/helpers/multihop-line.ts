@@ -50,14 +50,16 @@ export function useLine(): void {
       nodeId: n.id,
       p2p,
     });
-    for (let i = 0; i + 1 < nodes.length; i++) {
-      const [da, db] = await Promise.all([fundDeposit(nodes[i]!, DEPOSIT), fundDeposit(nodes[i + 1]!, DEPOSIT)]);
-      channels.push(
-        i + 1 === ERIN
-          ? await openChannelBetween(end(nodes[i]!), end(nodes[i + 1]!, proxy.address), [da], [db])
-          : await openChannel(nodes[i]!, nodes[i + 1]!, [da], [db]),
-      );
-    }
+    // The four channels funded and opened together (each node's deposits are its own).
+    channels = await Promise.all(
+      nodes.slice(0, -1).map(async (n, i) => {
+        const next = nodes[i + 1]!;
+        const [da, db] = await Promise.all([fundDeposit(n, DEPOSIT), fundDeposit(next, DEPOSIT)]);
+        return i + 1 === ERIN
+          ? openChannelBetween(end(n), end(next, proxy.address), [da], [db])
+          : openChannel(n, next, [da], [db]);
+      }),
+    );
     // every node learns the whole line from the flooded announcements, each channel with its funded capacity
     // (one announced between its opening and its deposits says 0 until the next announcement)
     await waitUntil(

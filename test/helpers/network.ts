@@ -187,9 +187,11 @@ export async function joinTokenEnv(primary: NodeProcess, i: number): Promise<Rec
 
 /**
  * A 2-of-3 committee of processes: a primary `<name>0` with `--committee 3` and backups `<name>1`, `<name>2`
- * joining it, each with one of its join tokens. Resolves, primary first, once the chain is formed, every
- * member connected and the primary's last update acknowledged (within `formedWithinMs`). `extra`: more
- * options for every member; `shape`: another n, or m (the primary's `--threshold`).
+ * joining it, each with one of its join tokens. Resolves once the chain is formed, every member connected
+ * and the primary's last update acknowledged (within `formedWithinMs`), with the members in chain order
+ * (primary first): the backups start together and join in whichever order they come up, so `<name>2` may
+ * be the middle member. `extra`: more options for every member; `shape`: another n, or m (the primary's
+ * `--threshold`).
  */
 export async function startCommittee(
   dir: string,
@@ -203,25 +205,30 @@ export async function startCommittee(
   const size = shape.size ?? 3;
   const m = shape.threshold ? ['--threshold', String(shape.threshold)] : [];
   const p = await NodeProcess.start(join(dir, `${name}0`), chain, key, ['--committee', String(size), ...m, ...extra]);
-  const members = [p];
-  for (let i = 1; i < size; i++)
-    members.push(
-      await NodeProcess.start(
-        join(dir, `${name}${i}`),
+  const backups = await Promise.all(
+    Array.from({ length: size - 1 }, async (_, k) =>
+      NodeProcess.start(
+        join(dir, `${name}${k + 1}`),
         chain,
         key,
         ['--backup-of', p.ready.p2p, ...extra],
-        await joinTokenEnv(p, i - 1),
+        await joinTokenEnv(p, k),
       ),
-    );
+    ),
+  );
+  let order: string[] = [];
   await waitUntil(
     async () => {
       const c = (await p.api('GET', '/v1/committee')).body;
+      order = c.members.map((m: { node_id: string }) => m.node_id);
       return c.formed && c.members.every((m: { connected: boolean }) => m.connected) && c.acked_seq === c.seq;
     },
     formedWithinMs,
     `committee ${name} formed`,
   );
+  const members = [p, ...backups].sort((x, y) => order.indexOf(x.id) - order.indexOf(y.id));
+  if (members.some((m, i) => order[i] !== m.id))
+    throw new Error(`committee ${name}: roster ${order} is not its members`);
   return members;
 }
 

@@ -3,6 +3,7 @@
  * doubles as treasury-pair.ts (fake chain, in-memory seals). For committee protocol tests: members can be
  * linked, unlinked ("killed") and fed frames by hand; the end-to-end tests use real processes.
  */
+import assert from 'node:assert/strict';
 import { payments } from 'bitcoinjs-lib';
 import { createHash, randomBytes } from 'node:crypto';
 import { AttestationService } from '../../enclave-sim/attestation.ts';
@@ -73,6 +74,28 @@ export interface MeshOptions {
   multihopTimeoutMs?: number;
   /** A committee backup's promotion timeout (absent: no promotion, as before view changes existed). */
   promotionTimeoutMs?: number;
+}
+
+/** How long a test waits for what must happen (an acknowledgement, a catch-up): far above what a loaded machine needs. */
+export const WAIT_MS = 30_000;
+
+/**
+ * `from` pays `amounts` on `channelId` in one batch, each accepted, and waits (up to `timeoutMs`) until the
+ * last one is acknowledged: the peer's signed total covers it, and in a committee every member holds it.
+ */
+export async function payAndWait(
+  from: MeshNode,
+  channelId: string,
+  amounts: number[],
+  timeoutMs = WAIT_MS,
+): Promise<void> {
+  const results = await from.treasury.pay(amounts.map((amount_sat) => ({ channel_id: channelId, amount_sat })));
+  assert.ok(
+    results.every((r) => r.ok),
+    JSON.stringify(results.find((r) => !r.ok)),
+  );
+  const last = (results[results.length - 1] as { position: string }).position;
+  await waitFor(() => from.treasury.channel(channelId).total_acked_sat === last, timeoutMs);
 }
 
 /** Every session message `node` sends from now on (its running instance), with the receiver's node id. */

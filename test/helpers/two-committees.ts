@@ -12,12 +12,13 @@ import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
 import { publicKeyOf } from '../../src/crypto/secp256k1.ts';
 import type { CommitteeMessage } from '../../src/enclave/protocol/messages.ts';
 import { NETWORK } from '../../src/enclave/treasury/transactions.ts';
-import { Mesh, type MeshNode, type MeshOptions } from './treasury-mesh.ts';
+import { Mesh, payAndWait, WAIT_MS, type MeshNode, type MeshOptions } from './treasury-mesh.ts';
 import { waitFor } from './treasury-pair.ts';
 
 /** Protocol timeouts well above anything a loaded machine needs: no success path here waits on one. */
 export const TIMEOUTS = { replyTimeoutMs: 20_000, multihopTimeoutMs: 20_000 };
-export const WAIT_MS = 30_000;
+/** The one pay-and-wait helper and its wait, from treasury-mesh.ts, for the files that take their set-up from here. */
+export { payAndWait, WAIT_MS };
 /** A payout address's output script, from the address alone. */
 export const scriptOf = (addr: string) => baddress.toOutputScript(addr, NETWORK);
 
@@ -50,16 +51,6 @@ export async function twoCommittees(options: MeshOptions = {}) {
   await a[0]!.treasury.addDeposit(ch.channel_id, depA.id);
   await b[0]!.treasury.addDeposit(ch.channel_id, depB.id);
   return { mesh, a, b, channelId: ch.channel_id, depA, depB };
-}
-
-export async function payAndWait(from: MeshNode, channelId: string, amounts: number[]): Promise<void> {
-  const results = await from.treasury.pay(amounts.map((amount_sat) => ({ channel_id: channelId, amount_sat })));
-  assert.ok(
-    results.every((r) => r.ok),
-    JSON.stringify(results.find((r) => !r.ok)),
-  );
-  const last = (results[results.length - 1] as { position: string }).position;
-  await waitFor(() => from.treasury.channel(channelId).total_acked_sat === last, WAIT_MS);
 }
 
 /** The deposit keys of `deposit`, one per member of `committee` (primary first), as each member holds its own. */
