@@ -7,6 +7,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { QuoteSchema } from '../../enclave-sim/quote.ts';
 import type { TreasuryNode } from '../node/treasury-node.ts';
 import { NodeError } from '../node/errors.ts';
+import { addressParam } from './params.ts';
 import { ChannelView, CommitteeView, DepositView, TreasuryInterface } from '../enclave/treasury/interface.ts';
 
 export type Access = 'read' | 'admin';
@@ -543,13 +544,6 @@ export const routes: Route[] = [
     },
   }),
 ];
-
-function addressParam(address: string): string {
-  const m = /^([A-Za-z0-9.-]{1,100}|\[[0-9a-fA-F:]{2,45}\]):(\d{1,5})$/.exec(address);
-  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65_535)
-    throw new NodeError('invalid_argument', 'address must be host:port, the p2p address of the node to add');
-  return address;
-}
 
 function memberParam(params: Record<string, string>): string {
   const id = params.node_id ?? '';
