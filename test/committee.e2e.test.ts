@@ -6,8 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { minedTwoOfThreeOutputs } from './helpers/mined.ts';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { payments } from 'bitcoinjs-lib';
+
 import {
   fundDeposit,
   joinTokenEnv,
@@ -19,13 +18,10 @@ import {
   startE2eFile,
 } from './helpers/network.ts';
 import { readJoinTokens } from '../src/node/secret-file.ts';
-import { AttestationService } from '../enclave-sim/attestation.ts';
-import { Transport } from '../src/network/transport.ts';
-import { Treasury } from '../src/enclave/treasury/treasury.ts';
-import { NETWORK } from '../src/enclave/treasury/transactions.ts';
 import { openUpdate, replicaOf, signUpdate, type SignedUpdate } from '../src/enclave/committee/update.ts';
 import type { CommitteeMessage, SessionMessage } from '../src/enclave/protocol/messages.ts';
 import { prng as rng, testSeed } from './helpers/seeded.ts';
+import { tcpTreasury } from './helpers/tcp-treasury.ts';
 
 let chain: TestChain;
 let dir: string;
@@ -64,36 +60,15 @@ async function payMany(from: NodeProcess, ch: string, n: number, amount: number)
  * what it likes to its predecessor over their real, authenticated session.
  */
 async function compromisedTail(p: NodeProcess, token: string) {
-  const service = await AttestationService.load(key);
-  const measurement = p.ready.measurement;
-  const payoutAddress = payments.p2wpkh({ hash: randomBytes(20), network: NETWORK }).address!;
-  const state = Treasury.create(
-    { trustAnchor: service.trustAnchor, allowedMeasurements: [measurement], minConfirmations: 1, payoutAddress },
-    { role: 'backup' },
-  );
-  const platformId = randomBytes(16).toString('hex');
   const updates: SignedUpdate[] = [];
   const received: CommitteeMessage[] = [];
-  let address = '';
   const peers = new Map<string, string>(); // node id → conn
-  let treasury: Treasury;
-  const transport = new Transport({
-    onOpen: (conn, outgoing) => {
-      if (outgoing) void treasury.connect(conn);
-      else treasury.accept(conn);
-    },
-    onFrames: (conn, frames) => treasury.receive(conn, frames),
-    onClose: (conn) => treasury.disconnected(conn),
-  });
-  treasury = new Treasury(state, {
-    seal: async () => undefined,
-    send: (conn, frames) => transport.send(conn, frames),
-    close: (conn) => transport.close(conn),
-    emit: (e) => {
-      if (e.type === 'peer_connected') {
-        transport.authenticated(e.conn);
-        peers.set(e.peer_id, e.conn);
-      }
+  const { treasury, transport, address, stop } = await tcpTreasury({
+    key,
+    accepts: p.ready.measurement,
+    replyTimeoutMs: 20_000,
+    onEvent: (e, transport) => {
+      if (e.type === 'peer_connected') peers.set(e.peer_id, e.conn);
       // As a node's host does: dial the members before it in the chain.
       if (e.type === 'committee_roster') {
         for (const m of e.members.slice(1, e.index)) {
@@ -104,11 +79,6 @@ async function compromisedTail(p: NodeProcess, token: string) {
         }
       }
     },
-    getTxOut: async () => null,
-    quote: async (reportData, nonce) =>
-      service.issueQuote({ measurement, reportData, nonce, debug: false, platformId }),
-    random: (n) => new Uint8Array(randomBytes(n)),
-    replyTimeoutMs: 20_000,
   });
   // Every committee message its enclave takes in, as the attacker sees it (the updates it will replay).
   const t = treasury as unknown as {
@@ -121,8 +91,6 @@ async function compromisedTail(p: NodeProcess, token: string) {
     if (msg.t.startsWith('c_')) received.push(msg as CommitteeMessage);
     return apply(peerId, msg);
   };
-  await treasury.commit();
-  address = `127.0.0.1:${await transport.listen('127.0.0.1', 0)}`;
   const [host, port] = p.ready.p2p.split(':') as [string, string];
   await transport.dial(host, Number(port));
   await waitUntil(() => peers.has(p.id), 15_000, "the compromised member's session with the primary");
@@ -133,7 +101,7 @@ async function compromisedTail(p: NodeProcess, token: string) {
     received,
     /** Sends `msg` to `peerId` over the real session, as this member's enclave. */
     send: (peerId: string, msg: CommitteeMessage) => t.sendNow(peerId, msg),
-    stop: () => transport.stop(),
+    stop,
   };
 }
 

@@ -12,16 +12,12 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { payments, script } from 'bitcoinjs-lib';
-import { AttestationService } from '../enclave-sim/attestation.ts';
-import { Transport } from '../src/network/transport.ts';
-import { Treasury } from '../src/enclave/treasury/treasury.ts';
-import { NETWORK } from '../src/enclave/treasury/transactions.ts';
+import { script } from 'bitcoinjs-lib';
 import { cliRun } from './helpers/launcher.ts';
 import { OpenApiChecker } from './helpers/openapi.ts';
+import { tcpTreasury } from './helpers/tcp-treasury.ts';
 import {
   fundDeposit,
   NodeProcess,
@@ -123,34 +119,13 @@ test('kill -9 of a backup, removed by the primary: the three left sign alone, ol
  * another measurement (it accepts ours, as an attacker's node would). The primary's dial must refuse it.
  */
 async function otherCodeNode(acceptMeasurement: string) {
-  const service = await AttestationService.load(key);
-  const payoutAddress = payments.p2wpkh({ hash: randomBytes(20), network: NETWORK }).address!;
-  const state = Treasury.create(
-    { trustAnchor: service.trustAnchor, allowedMeasurements: [acceptMeasurement], minConfirmations: 1, payoutAddress },
-    { role: 'backup' },
-  );
-  const platformId = randomBytes(16).toString('hex');
-  let treasury: Treasury;
-  const transport = new Transport({
-    onOpen: (conn, outgoing) => (outgoing ? void treasury.connect(conn) : treasury.accept(conn)),
-    onFrames: (conn, frames) => treasury.receive(conn, frames),
-    onClose: (conn) => treasury.disconnected(conn),
-  });
-  treasury = new Treasury(state, {
-    seal: async () => undefined,
-    send: (conn, frames) => transport.send(conn, frames),
-    close: (conn) => transport.close(conn),
-    emit: (e) => {
-      if (e.type === 'peer_connected') transport.authenticated(e.conn);
-    },
-    getTxOut: async () => null,
-    quote: async (reportData, nonce) =>
-      service.issueQuote({ measurement: 'cd'.repeat(32), reportData, nonce, debug: false, platformId }),
-    random: (n) => new Uint8Array(randomBytes(n)),
+  const node = await tcpTreasury({
+    key,
+    accepts: acceptMeasurement,
+    measurement: 'cd'.repeat(32),
     replyTimeoutMs: 5_000,
   });
-  await treasury.commit();
-  return { address: `127.0.0.1:${await transport.listen('127.0.0.1', 0)}`, stop: () => transport.stop() };
+  return { address: node.address, stop: node.stop };
 }
 
 test('replace a dead member: a fresh node added on the primary catches up, signs a 2-of-4 spend the chain accepts, payments go on', async () => {
