@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { publicKeyOf, randomPrivateKey } from '../src/crypto/secp256k1.ts';
-import { bytesToHex } from '../enclave-sim/encoding.ts';
+import { bytesToHex, hexToBytes } from '../enclave-sim/encoding.ts';
 import type { CommitteeMessage } from '../src/enclave/protocol/messages.ts';
 import { checkViewCert, followCerts, followPeerView } from '../src/enclave/committee/roster-change.ts';
 import { signVote, type ViewCert, type ViewSpec } from '../src/enclave/committee/view.ts';
@@ -200,7 +200,12 @@ test('a channel peer follows the committee through a removal and a later promoti
   await p.treasury.addDeposit(ch, await mesh.deposit('p', 100_000n));
   await waitFor(() => q.treasury.channel(ch).status === 'open' && !!q.treasury.state.channels[ch]!.peerRoster, WAIT_MS);
   assert.equal(q.treasury.state.channels[ch]!.peerRoster!.members.length, 4);
+  const atOpen = structuredClone(q.treasury.state.channels[ch]!.peerRoster!);
 
+  // q is cut off from p before the removal, so it never hears p announce it: it must follow the chain.
+  // (Had p's announcement reached q, q would know the three-member roster and the promotion alone would
+  // rightly verify against it: which one q holds must not depend on how fast p's seal was acknowledged.)
+  mesh.unlink('p', 'q');
   mesh.crash('b3');
   await waitFor(
     () => !p.treasury.info().committee!.members.find((m) => m.node_id === b3.treasury.nodeId)!.connected,
@@ -213,15 +218,23 @@ test('a channel peer follows the committee through a removal and a later promoti
   const promo = b1.treasury.state.committee!.view!;
   assert.equal(promo.epoch, 2);
   assert.equal(promo.threshold, undefined);
+  assert.equal(q.treasury.state.channels[ch]!.peerRoster!.view, undefined, 'q missed the removal');
 
   // The promotion's certificate alone does not verify against the four members q verified; with the
   // removal's certificate before it, it does (and a chain whose link was tampered with does not).
-  const verified = structuredClone(q.treasury.state.channels[ch]!.peerRoster!);
-  assert.throws(() => followPeerView(verified, promo), /votes|does not list/);
+  assert.throws(() => followPeerView(atOpen, promo), /does not list every member/);
   const removal = b1.treasury.state.committee!.rosterViews![0]!;
-  assert.equal(followPeerView(verified, promo, [removal]).cert.epoch, 2);
+  assert.equal(followPeerView(atOpen, promo, [removal]).cert.epoch, 2);
   const tampered = { ...removal, members: removal.members.slice(0, 2).concat(b3.treasury.nodeId) };
-  assert.throws(() => followPeerView(verified, promo, [tampered]));
+  assert.throws(() => followPeerView(atOpen, promo, [tampered]), /valid votes/);
+  // A peer that did adopt the removal holds the three-member roster: the promotion's 2 votes of it (q = 2)
+  // are proof enough, but the removed member never counts, not even standing in for a member that voted.
+  const knowsRemoval = { ...atOpen, view: followPeerView(atOpen, removal).cert };
+  assert.equal(followPeerView(knowsRemoval, promo).cert.epoch, 2);
+  const b3Vote = { node_id: b3.treasury.nodeId, sig: signVote(promo, hexToBytes(b3.treasury.state.identityKey)) };
+  const withRemoved = { ...promo, votes: [promo.votes.find((v) => v.node_id === b1.treasury.nodeId)!, b3Vote] };
+  assert.throws(() => followPeerView(knowsRemoval, withRemoved), /1 valid votes, 2 needed/);
+  assert.throws(() => followPeerView(atOpen, withRemoved, [removal]), /1 valid votes, 2 needed/);
   await mesh.link('b1', 'q');
   // With the removal's certificate before it (what b1 announces), q rebinds the channel and pays on.
   await waitFor(() => q.treasury.state.channels[ch]!.peerId === b1.treasury.nodeId, WAIT_MS);

@@ -26,7 +26,7 @@ import { BackupReplication } from './replication-backup.ts';
 import { PrimaryReplication } from './replication-primary.ts';
 import { Requests } from './requests.ts';
 import { Resharing } from './resharing.ts';
-import type { RosterProof } from './roster.ts';
+import type { RosterProof, ViewProof } from './roster.ts';
 import { ThresholdSigning, type Contribution } from './signing.ts';
 import type { SignedUpdate } from './update.ts';
 
@@ -239,9 +239,26 @@ export class CommitteeCoordinator {
     return this.joining.advertiseRestUrl(url);
   }
 
-  /** Every member's quote over its node id, in chain order; null until each member has joined and answered. */
+  /**
+   * Every member's quote over its node id, in the formation order; past the founding view with the proof
+   * of the view (viewProof), so that a peer that knew nothing of the committee can check that this member
+   * is its primary (roster-change.ts verifyAnnouncedRoster). Null until each member has joined and answered.
+   */
   rosterProof(): RosterProof | null {
-    return this.joining.rosterProof();
+    const proof = this.joining.rosterProof();
+    return proof && { ...proof, ...this.viewProof() };
+  }
+
+  /**
+   * The current view's certificate, the roster changes before it and the quotes of the members they name:
+   * how a channel peer reaches this view from a roster it verified. Absent in the founding view.
+   */
+  viewProof(): ViewProof | undefined {
+    const cert = this.c.view;
+    if (!cert) return undefined;
+    const chain = this.rosterViews.filter((v) => v.epoch < cert.epoch);
+    const added = this.addedMembers();
+    return { cert, ...(chain.length ? { chain } : {}), ...(added.length ? { added } : {}) };
   }
 
   // ───────────────────────────── deposit keys ─────────────────────────────

@@ -11,7 +11,7 @@ import { sealKeyTo, shareKeys } from './key-boxes.ts';
 import type { Membership } from './membership.ts';
 import type { CommitteeHost, HandedKey } from './ports.ts';
 import type { Requests } from './requests.ts';
-import { verifyRoster } from './roster.ts';
+import { recheckPeerRoster } from './roster-change.ts';
 import { splitSecret } from './shares.ts';
 
 export class DepositKeys {
@@ -89,12 +89,7 @@ export class DepositKeys {
     let members: string[];
     let threshold: number;
     try {
-      ({ members, threshold } = verifyRoster(
-        { threshold: ch.peerRoster.threshold, members: ch.peerRoster.proof },
-        ch.peerId,
-        this.host.state.config,
-        ch.peerRoster.members[0],
-      ));
+      ({ members, threshold } = recheckPeerRoster(ch.peerRoster, ch.peerId, this.host.state.config));
     } catch (err) {
       throw new TreasuryError('roster_unknown', `the channel peer's roster does not verify: ${(err as Error).message}`);
     }

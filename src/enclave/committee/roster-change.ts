@@ -15,7 +15,15 @@
  *   - the replicating prefix holds a quorum of the new roster.
  * Pure functions over hostile data: each copies what it checks and returns only the checked copy.
  */
-import { checkMemberQuote, type PeerRoster, type RosterMember, type RosterTrust } from './roster.ts';
+import {
+  checkMemberQuote,
+  checkRosterProof,
+  verifyRoster,
+  type PeerRoster,
+  type RosterMember,
+  type RosterProof,
+  type RosterTrust,
+} from './roster.ts';
 import {
   NODE_ID,
   ViewError,
@@ -201,4 +209,67 @@ export function followPeerView(
   const cert = checkViewCert(raw, current, roster.members[0]!, epoch, false);
   attested(current, cert);
   return { cert, links, added };
+}
+
+/**
+ * A committee's roster as its primary announces it to a channel peer (`roster`, peer-rosters.ts), checked
+ * from nothing the peer knew before: the proof's quotes, then, for a committee past its founding view,
+ * its view reached from the proof's roster through the roster changes `chain` (each link with q votes of
+ * the roster the one before established, an added member only with its quote), with the session peer
+ * first in it. Without a view the session peer must be the proof's first member, as at formation. Returns
+ * the roster to keep (proof, view, links followed, added members), or throws with the reason.
+ */
+export function verifyAnnouncedRoster(proof: RosterProof, peerId: string, trust: RosterTrust): PeerRoster {
+  if (proof.cert === undefined) return verifyRoster(proof, peerId, trust);
+  const base = checkRosterProof(proof, trust);
+  const quotes = Object.fromEntries((proof.added ?? []).map((m) => [m.node_id, m.quote]));
+  const { cert, links, added } = followPeerView(base, proof.cert, proof.chain ?? [], { quotes, trust });
+  if (cert.members[0] !== peerId) throw new ViewError('the view makes another member primary than the session peer');
+  return { ...base, view: cert, ...(links.length ? { changes: links } : {}), ...(added.length ? { added } : {}) };
+}
+
+/**
+ * A roster this side stored, checked again before key shares are made for it (its quotes, and the
+ * session peer as the one it was verified for: the first member of its view, or of the proof without one).
+ */
+export function recheckPeerRoster(roster: PeerRoster, peerId: string, trust: RosterTrust): PeerRoster {
+  const checked = checkRosterProof({ threshold: roster.threshold, members: roster.proof }, trust);
+  if ((roster.view?.members[0] ?? checked.members[0]) !== peerId)
+    throw new ViewError('the roster was not verified for the session peer');
+  return checked;
+}
+
+/**
+ * Whether a roster stored with a view holds for `peerId` as verifyAnnouncedRoster would take it: what a
+ * committee peer's backups check when their primary first stores such a roster (update-rules.ts), from
+ * the proof alone, so their primary's word for it is not enough.
+ */
+export function storedRosterHolds(roster: PeerRoster, peerId: string, trust: RosterTrust): boolean {
+  if (!roster.view) return false;
+  let again: PeerRoster;
+  try {
+    again = verifyAnnouncedRoster(
+      {
+        threshold: roster.threshold,
+        members: roster.proof,
+        cert: roster.view,
+        chain: roster.changes ?? [],
+        added: roster.added ?? [],
+      },
+      peerId,
+      trust,
+    );
+  } catch {
+    return false;
+  }
+  const ids = (list: ReadonlyArray<{ node_id: string }> | undefined) => (list ?? []).map((m) => m.node_id).join();
+  const epochs = (list: readonly ViewCert[] | undefined) => (list ?? []).map((c) => c.epoch).join();
+  return (
+    again.members.join() === roster.members.join() &&
+    again.view!.epoch === roster.view.epoch &&
+    again.view!.members.join() === roster.view.members.join() &&
+    again.view!.chain === roster.view.chain &&
+    epochs(again.changes) === epochs(roster.changes) &&
+    ids(again.added) === ids(roster.added)
+  );
 }

@@ -23,7 +23,22 @@ export interface RosterMember {
   address?: string;
 }
 
-export interface RosterProof {
+/** How a committee past its founding view shows its primary: the view and how to reach it from the proof. */
+export interface ViewProof {
+  /** The certificate of the view that makes the sender primary. */
+  cert: ViewCert;
+  /** The roster changes that lead to `cert` from the proof's roster (roster-change.ts followPeerView). */
+  chain?: ViewCert[];
+  /** The quotes of the members those changes added: a peer follows no unattested member. */
+  added?: Array<{ node_id: string; quote: Quote }>;
+}
+
+/**
+ * What a committee's primary announces: `members` in the formation order (the founding primary first:
+ * peers split handed-over keys in it), and past the founding view the ViewProof fields
+ * (roster-change.ts verifyAnnouncedRoster). Without them the sender is the founding primary.
+ */
+export interface RosterProof extends Partial<ViewProof> {
   threshold: number;
   members: RosterMember[];
 }
@@ -59,8 +74,9 @@ export function checkMemberQuote(nodeId: string, quote: unknown, trust: RosterTr
 
 /**
  * Checks a roster proof announced by `peerId` and returns the checked copy, or throws with the reason.
- * members[0] must be the session peer (or `first`, the founding primary of a committee that changed view), 2 ≤ threshold ≤ n ≤ 15, every quote genuine and over its member's
- * id, ids and platform ids pairwise distinct.
+ * members[0] must be the session peer (or `first`, the founding primary of a committee that changed view,
+ * when the caller has checked the view that makes the session peer primary), and the session peer a
+ * member; otherwise as checkRosterProof.
  */
 export function verifyRoster(
   proof: RosterProof,
@@ -68,13 +84,23 @@ export function verifyRoster(
   trust: RosterTrust,
   first: string = peerId,
 ): PeerRoster {
+  const roster = checkRosterProof(proof, trust);
+  if (roster.members[0] !== first) throw new Error('the first member is not the session peer');
+  if (!roster.members.includes(peerId)) throw new Error('the session peer is not a member');
+  return roster;
+}
+
+/**
+ * The checked copy of a roster proof whoever announced it, or throws with the reason: 2 ≤ threshold ≤ n
+ * ≤ 15, every quote genuine and over its member's id, ids and platform ids pairwise distinct. Who may
+ * speak for it is the caller's check (verifyRoster, or the view that makes the speaker primary:
+ * roster-change.ts verifyAnnouncedRoster).
+ */
+export function checkRosterProof(proof: RosterProof, trust: RosterTrust): PeerRoster {
   const n = proof.members.length;
   if (n < 2 || n > 15) throw new Error(`a roster has 2 to 15 members, not ${n}`);
   if (!Number.isInteger(proof.threshold) || proof.threshold < 2 || proof.threshold > n)
     throw new Error(`threshold ${proof.threshold} is not in 2..${n}`);
-  // `first` differs from the session peer only for a committee whose view changed (the caller checked that).
-  if (proof.members[0]!.node_id !== first) throw new Error('the first member is not the session peer');
-  if (!proof.members.some((m) => m.node_id === peerId)) throw new Error('the session peer is not a member');
   const ids = new Set<string>();
   const platforms = new Set<string>();
   for (const m of proof.members) {

@@ -22,7 +22,7 @@ import { checkMultihop, type MultihopRuleCode } from './multihop-rules.ts';
 import { restUrlFault } from './rest-url.ts';
 import { recordsOf } from './replicated.ts';
 import type { ReplicaBody } from './update.ts';
-import { followPeerView } from './roster-change.ts';
+import { followPeerView, storedRosterHolds } from './roster-change.ts';
 import type { RosterTrust } from './roster.ts';
 import { peerSharesFault } from './reshare-rules.ts';
 import { formationOrder } from './share-holders.ts';
@@ -280,6 +280,8 @@ function peerKeptOrRebound(old: Channel, ch: Channel, trust: RosterTrust): boole
     (JSON.stringify(before.proof) === JSON.stringify(after.proof) &&
       JSON.stringify(before.added ?? []) === JSON.stringify(after.added ?? []));
   if (ch.peerId === old.peerId && sameView && sameProof) return true;
+  // A roster first stored past the peer committee's founding view: checked again from its proof alone.
+  if (!before && after?.view && ch.peerId === old.peerId) return storedRosterHolds(after, ch.peerId, trust);
   if (!before || !after?.view) return false;
   if (after.threshold !== before.threshold || after.members.join() !== before.members.join()) return false;
   try {

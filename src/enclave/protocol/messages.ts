@@ -171,6 +171,10 @@ export const ChannelMessage = Type.Union([
         ),
         { maxItems: 15 },
       ),
+      /** Past the founding view: the sender's view and how to reach it from `members`, as in `view`. */
+      cert: Type.Optional(ViewCertSchema),
+      chain: Type.Optional(Type.Array(ViewCertSchema, { maxItems: 64 })),
+      added: Type.Optional(Type.Array(AddedMemberSchema, { maxItems: 64 })),
     },
     { additionalProperties: false },
   ),

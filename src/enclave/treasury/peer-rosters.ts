@@ -5,7 +5,8 @@
  * never the fallback).
  */
 import { shareKeys } from '../committee/coordinator.ts';
-import { verifyRoster, type PeerRoster } from '../committee/roster.ts';
+import type { PeerRoster } from '../committee/roster.ts';
+import { recheckPeerRoster, verifyAnnouncedRoster } from '../committee/roster-change.ts';
 import { splitSecret } from '../committee/shares.ts';
 import type { ChannelMessage } from '../protocol/messages.ts';
 import { TreasuryError } from './errors.ts';
@@ -41,12 +42,7 @@ export class PeerRosters {
   async sharesFor(ch: Channel, privkeys: string[]) {
     let roster: PeerRoster;
     try {
-      roster = verifyRoster(
-        { threshold: ch.peerRoster!.threshold, members: ch.peerRoster!.proof },
-        ch.peerId,
-        this.deps.state.config,
-        ch.peerRoster!.members[0],
-      );
+      roster = recheckPeerRoster(ch.peerRoster!, ch.peerId, this.deps.state.config);
     } catch (err) {
       throw new TreasuryError('roster_unknown', `the peer's roster does not verify: ${(err as Error).message}`);
     }
@@ -65,14 +61,16 @@ export class PeerRosters {
     this.refused.delete(peerId);
   }
 
-  /** A peer announced its committee roster: verified, it decides where our keys go; refused, none go. */
+  /**
+   * A peer announced its committee roster: verified, it decides where our keys go; refused, none go. A
+   * committee past its founding view proves the sender its primary with the view's certificate
+   * (roster-change.ts verifyAnnouncedRoster); one older than a view this side adopted is refused.
+   */
   async apply(peerId: string, msg: Extract<ChannelMessage, { t: 'roster' }>): Promise<void> {
     let roster: PeerRoster;
-    // A channel already rebound to this peer by a view change (peer-views.ts) keeps its founding primary first.
-    const bound = this.deps.state.channels[msg.ch];
-    const first = bound?.peerId === peerId && bound.peerRoster?.view ? bound.peerRoster.members[0] : peerId;
     try {
-      roster = verifyRoster({ threshold: msg.threshold, members: msg.members }, peerId, this.deps.state.config, first);
+      roster = verifyAnnouncedRoster(msg, peerId, this.deps.state.config);
+      this.assertCurrent(roster, peerId);
     } catch (err) {
       const reason = (err as Error).message;
       this.refused.set(peerId, reason);
@@ -91,6 +89,24 @@ export class PeerRosters {
     if (ch && ch.peerId === peerId && ch.status !== 'closed' && !ch.peerRoster) {
       ch.peerRoster = roster;
       await this.deps.commit();
+    }
+  }
+
+  /**
+   * Throws if this side already adopted a later view of the same committee (by its founding primary), or
+   * another primary for the same view: a former primary cannot take new channels with an old certificate.
+   */
+  private assertCurrent(roster: PeerRoster, peerId: string): void {
+    const epoch = roster.view?.epoch ?? 0;
+    const known = [...Object.values(this.deps.state.channels).map((c) => c.peerRoster), ...this.rosters.values()];
+    for (const r of known) {
+      if (!r || r.members[0] !== roster.members[0]) continue;
+      const theirs = r.view?.epoch ?? 0;
+      const primary = r.view?.members[0] ?? r.members[0];
+      if (theirs > epoch)
+        throw new Error(`the committee's view ${epoch} is older than view ${theirs} this side adopted`);
+      if (theirs === epoch && primary !== peerId)
+        throw new Error(`view ${epoch} of the committee has another primary than the session peer`);
     }
   }
 }

@@ -16,19 +16,16 @@ import type { TreasuryCore } from './core.ts';
 
 /** New primary: its view, to each channel peer that is connected, ahead of the channels' resynchronisation. */
 export function announceView(t: TreasuryCore, peerId?: string): void {
-  const cert = t.committee?.isPrimary ? t.committee.viewCert : undefined;
-  if (!cert) return;
+  const proof = t.committee?.isPrimary ? t.committee.viewProof() : undefined;
+  if (!proof) return;
   const peers = new Set<string>();
   for (const ch of Object.values(t.state.channels))
     if (ch.status !== 'closed' && (peerId === undefined || ch.peerId === peerId)) peers.add(ch.peerId);
-  const chain = (t.committee?.rosterViews ?? []).filter((v) => v.epoch < cert.epoch);
-  // Every member a roster change added, with its quote: a peer follows an addition only with it.
-  const added = t.committee?.addedMembers() ?? [];
+  // With the roster changes before it, and every member they added with its quote: a peer follows an
+  // addition only with it.
+  const { cert, chain, added } = proof;
   for (const p of peers)
-    t.outbox.push({
-      peerId: p,
-      msg: { t: 'view', cert, ...(chain.length ? { chain } : {}), ...(added.length ? { added } : {}) },
-    });
+    t.outbox.push({ peerId: p, msg: { t: 'view', cert, ...(chain ? { chain } : {}), ...(added ? { added } : {}) } });
   // Right after a promotion the sessions that are up resynchronise now; a new session does so on its own.
   if (peerId === undefined) for (const p of peers) if (t.sessions.connected(p)) resync(t, p);
 }
