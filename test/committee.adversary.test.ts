@@ -21,6 +21,7 @@ import { finalizeMultisigInput } from '../src/bitcoin/index.ts';
 import type { CommitteeMessage } from '../src/enclave/protocol/messages.ts';
 import type { TreasuryState } from '../src/enclave/treasury/state.ts';
 import { signAck } from '../src/enclave/committee/acks.ts';
+import { signHeld, type PaidProof } from '../src/enclave/committee/paid-proof.ts';
 import { testSeed } from './helpers/seeded.ts';
 
 /** Conditions on a loaded machine: a generous limit (it only matters when the condition never comes). */
@@ -203,37 +204,84 @@ for (const [what, edit] of [
   });
 }
 
-// Open (issue #15): Q credits a payment on the primary's word. A primary whose enclave is the attacker's can
-// make it release a payment no backup holds (here: its own code counts the acknowledgement of an update it
-// signed twice under one number); the two honest backups then settle without it. Closing this needs Q to
-// see proof that every member holds the state (say, each member's signature of the update) before crediting.
-test(
-  'the primary signs two different updates with one sequence number: Q is never paid what the backups do not hold',
-  { todo: 'Q must not credit an unreplicated payment of a compromised primary' },
-  async () => {
-    const cc = await CompromisedCommittee.create('p');
-    const { p, b1 } = cc.members;
-    const id = cc.channelId;
-    await pay(p, id, 1_000);
-    await pay(cc.q, id, 300);
-    const seq = p.treasury.info().committee!.seq;
-    // First an update of the current state at the next sequence number, which the backups take...
-    cc.send('b1', { t: 'c_update', update: cc.forgeUpdate(() => undefined, seq + 1) });
-    await waitFor(() => cc.inbox.some((e) => e.from === 'b1' && e.msg.t === 'c_ack' && e.msg.seq === seq + 1));
-    // ...then the primary's own update with that number, carrying a payment to Q.
-    const qReceived = BigInt(cc.q.treasury.channel(id).total_received_sat);
-    void p.treasury.pay([{ channel_id: id, amount_sat: 2_000 }]).catch(() => undefined);
-    await waitFor(
-      () =>
-        BigInt(cc.q.treasury.channel(id).total_received_sat) > qReceived ||
-        cc.inbox.some((e) => e.from === 'b1' && e.msg.t === 'c_refuse' && e.msg.seq === seq + 1),
-    );
-    // Were the payment acknowledged unreplicated, the two honest backups would settle without it.
-    assert.equal(await cc.honestSettle('b1'), null);
-    await cc.checkInvariant();
-    assert.equal(b1.treasury.channel(id).total_sent_sat, p.treasury.channel(id).total_acked_sat);
-  },
-);
+// Q credits a committee's payment only with every replicating backup's signature of the paid total
+// (src/enclave/committee/paid-proof.ts). Before that, the primary's word was enough: a primary whose enclave
+// is the attacker's released a payment no backup held (here its own code counts the acknowledgement of an
+// update it signed twice under one number), Q credited it, and the two honest backups settled without it.
+test('the primary signs two different updates with one sequence number: Q is never paid what the backups do not hold', async () => {
+  const cc = await CompromisedCommittee.create('p');
+  const { p, b1 } = cc.members;
+  const id = cc.channelId;
+  await pay(p, id, 1_000);
+  await pay(cc.q, id, 300);
+  const seq = p.treasury.info().committee!.seq;
+  // First an update of the current state at the next sequence number, which the backups take...
+  cc.send('b1', { t: 'c_update', update: cc.forgeUpdate(() => undefined, seq + 1) });
+  await waitFor(() => cc.inbox.some((e) => e.from === 'b1' && e.msg.t === 'c_ack' && e.msg.seq === seq + 1));
+  // ...then the primary's own update with that number, carrying a payment to Q.
+  const qReceived = BigInt(cc.q.treasury.channel(id).total_received_sat);
+  void p.treasury.pay([{ channel_id: id, amount_sat: 2_000 }]).catch(() => undefined);
+  // The primary's code counts the backups' acknowledgements of seq + 1 as its own update's and lets the
+  // payment out; Q either credits it or refuses it (and drops the session).
+  await waitFor(
+    () =>
+      BigInt(cc.q.treasury.channel(id).total_received_sat) > qReceived ||
+      !cc.q.treasury.info().peers.includes(p.treasury.nodeId),
+  );
+  assert.equal(BigInt(cc.q.treasury.channel(id).total_received_sat), qReceived, 'Q credited an unreplicated payment');
+  assert.equal(cc.q.treasury.channel(id).status, 'open', 'the channel stays open at what was proven');
+  // The two honest backups settle without the payment: Q was never told it had it.
+  assert.equal(await cc.honestSettle('b1'), null);
+  await cc.checkInvariant();
+  assert.equal(b1.treasury.channel(id).total_sent_sat, p.treasury.channel(id).total_acked_sat);
+});
+
+test('the primary sends Q payments with proofs that do not hold: none is credited, honest ones still are', async () => {
+  const cc = await CompromisedCommittee.create('p');
+  const { p, b1, b2 } = cc.members;
+  const id = cc.channelId;
+  await pay(p, id, 1_000);
+  await pay(cc.q, id, 300);
+  const received = BigInt(cc.q.treasury.channel(id).total_received_sat);
+  // The backups' genuine statements, as the attacker's primary received them with their acknowledgements.
+  const genuine = (who: MeshNode) => {
+    const held = cc.inbox
+      .filter((e) => e.from === who.name && e.msg.t === 'c_ack')
+      .flatMap((e) => (e.msg.t === 'c_ack' ? (e.msg.sigs?.[0]?.held ?? []) : []))
+      .filter((h) => h.ch === id);
+    const h = held.at(-1)!;
+    return { seq: h.seq, sent: h.sent, sig: h.sig };
+  };
+  const epoch = p.treasury.info().committee!.epoch ?? 0;
+  const key = hexToBytes(cc.attackerState.identityKey);
+  const forgedBy = (sent: bigint) => {
+    const h = signHeld(p.treasury.nodeId, epoch, 99, id, sent, key);
+    return { seq: h.seq, sent: h.sent, sig: h.sig };
+  };
+  const total = received + 5_000n;
+  // Q tore its session down; the primary's host dials again.
+  const relink = async () => {
+    cc.mesh.unlink('p', 'q');
+    await cc.mesh.link('p', 'q');
+  };
+  const proofs: Array<[string, PaidProof | undefined]> = [
+    ['no proof', undefined],
+    ["the backups' genuine proof of the lower total", { epoch, held: [genuine(b1), genuine(b2)] }],
+    ["the primary's own signatures in the backups' places", { epoch, held: [forgedBy(total), forgedBy(total)] }],
+    ['a genuine statement and a forged one', { epoch, held: [genuine(b1), forgedBy(total)] }],
+  ];
+  for (const [what, proof] of proofs) {
+    if (!cc.q.treasury.info().peers.includes(p.treasury.nodeId)) await relink();
+    cc.sendToQ({ t: 'pay', ch: id, total: total.toString(), amounts: [5_000], ...(proof ? { proof } : {}) });
+    await waitFor(() => !cc.q.treasury.info().peers.includes(p.treasury.nodeId));
+    assert.equal(BigInt(cc.q.treasury.channel(id).total_received_sat), received, `credited with ${what}`);
+    assert.equal(cc.q.treasury.channel(id).status, 'open');
+  }
+  await relink();
+  await pay(p, id, 700);
+  assert.equal(BigInt(cc.q.treasury.channel(id).total_received_sat), received + 700n, 'an honest, proven payment');
+  await cc.checkInvariant();
+});
 
 test("a middle backup acknowledges an update the tail never got, then settles the tail's older state with it", async () => {
   const cc = await CompromisedCommittee.create('b1');

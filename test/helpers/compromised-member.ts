@@ -21,10 +21,11 @@ import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
 import type { KeyedSignature, Spend } from '../../src/bitcoin/index.ts';
 import type { Planned, PlannedInput, SignKind } from '../../src/enclave/committee/coordinator.ts';
 import { signAck } from '../../src/enclave/committee/acks.ts';
+import type { HeldSig } from '../../src/enclave/committee/paid-proof.ts';
 import { combineShares } from '../../src/enclave/committee/shares.ts';
 import { replicaOf, signUpdate, type SignedUpdate } from '../../src/enclave/committee/update.ts';
 import { publicKeyOf } from '../../src/crypto/secp256k1.ts';
-import type { CommitteeMessage } from '../../src/enclave/protocol/messages.ts';
+import type { CommitteeMessage, SessionMessage } from '../../src/enclave/protocol/messages.ts';
 import type { TreasuryState } from '../../src/enclave/treasury/state.ts';
 import { checkInputSignature, finishInput, NETWORK, signaturesFor } from '../../src/enclave/treasury/transactions.ts';
 import { Mesh, type MeshNode } from './treasury-mesh.ts';
@@ -72,6 +73,8 @@ export class CompromisedCommittee {
   readonly given = new Map<string, Given[]>();
   /** Complete transactions handed out by honest members' settle and release calls. */
   readonly handedOut: Array<{ kind: SignKind; hex: string }> = [];
+  /** The latest paid total of each channel the attacker's member's code signed as held (a backup's). */
+  private readonly ownHeld = new Map<string, HeldSig>();
   /** Decides whether the attacker's member sends a committee message (default: everything). */
   outFilter: (to: MemberName, msg: CommitteeMessage) => boolean = () => true;
   /** The committee's payout script (releases) and the channel's committee-side payout script, at opening. */
@@ -150,6 +153,8 @@ export class CompromisedCommittee {
     atk.sendNow = (peerId, msg) => {
       const to = this.nameOf(peerId) as MemberName;
       if (msg.t === 'c_update') this.updates.push(msg.update);
+      // Its own code's signed paid totals (paid-proof.ts), sent or not: an honest acknowledgement carries them.
+      if (msg.t === 'c_ack') for (const h of msg.sigs?.[0]?.held ?? []) this.ownHeld.set(h.ch, h);
       if (MEMBERS.includes(to) && !this.outFilter(to, msg)) return;
       send(peerId, msg);
     };
@@ -188,6 +193,11 @@ export class CompromisedCommittee {
     this.rawSend(this.members[to].treasury.nodeId, msg);
   }
 
+  /** Sends `msg` from the attacker's member to the channel peer Q (as its enclave, once broken, can). */
+  sendToQ(msg: SessionMessage): void {
+    (internals(this.attacker).sendNow as (peerId: string, m: SessionMessage) => void)(this.q.treasury.nodeId, msg);
+  }
+
   /** A signing request from the attacker's member; returns its request number (answers land in `inbox`). */
   askSign(to: MemberName[], kind: SignKind, id: string, txid: string, feeRate = 2, update?: SignedUpdate): number {
     const req = this.nextReq++;
@@ -220,7 +230,8 @@ export class CompromisedCommittee {
     const down = next ? [...this.inbox].reverse().find((e) => e.from === next && e.msg.t === 'c_ack')?.msg : undefined;
     const sigs = down?.t === 'c_ack' ? (down.sigs ?? []) : [];
     const seq = Math.min(c.seq, ...sigs.map((s) => s.seq));
-    return { t: 'c_ack', seq, sigs: [signAck(c.primaryId!, seq, hexToBytes(this.attackerState.identityKey)), ...sigs] };
+    const own = signAck(c.primaryId!, seq, hexToBytes(this.attackerState.identityKey));
+    return { t: 'c_ack', seq, sigs: [{ ...own, held: [...this.ownHeld.values()] }, ...sigs] };
   }
 
   /** The attacker's current settlement plan for the channel, from its own replica. */

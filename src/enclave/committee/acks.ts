@@ -13,11 +13,16 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
 import { signDigest } from '../../crypto/secp256k1.ts';
 import { verifyMessageSha256 } from '../../crypto/secp256k1-openssl.ts';
+import type { HeldSig } from './paid-proof.ts';
 
-/** One backup's word: it has applied every update up to `seq`. */
+/**
+ * One backup's word: it has applied every update up to `seq`; with `held`, its signed paid totals of the
+ * channels those updates moved, for the channel peers (paid-proof.ts).
+ */
 export interface AckSig {
   seq: number;
   sig: string;
+  held?: HeldSig[];
 }
 
 /** The epoch is signed too: an acknowledgement given in one view never counts in another (view.ts). */

@@ -27,6 +27,7 @@ import { PrimaryReplication } from './replication-primary.ts';
 import { Requests } from './requests.ts';
 import { Resharing } from './resharing.ts';
 import type { RosterProof, ViewProof } from './roster.ts';
+import type { PaidProof } from './paid-proof.ts';
 import { ThresholdSigning, type Contribution } from './signing.ts';
 import type { SignedUpdate } from './update.ts';
 
@@ -210,6 +211,11 @@ export class CommitteeCoordinator {
    */
   applyUpdate(update: SignedUpdate): Promise<UpdateRefusal | null> {
     return this.backup.applyUpdate(update);
+  }
+
+  /** Primary: the proof for the channel peer that every backup holds `total` paid on `channelId` (paid-proof.ts). */
+  paidProof(channelId: string, total: bigint): PaidProof | undefined {
+    return this.isPrimary ? this.primary.paidProof(channelId, total) : undefined;
   }
 
   /** Backup that signed a settlement of `channelId`: tell the primary directly, so it stops paying on it. */

@@ -9,6 +9,7 @@
 import type { CommitteeMessage } from '../protocol/messages.ts';
 import type { Channel, Deposit } from '../treasury/state.ts';
 import { signAck, type AckSig } from './acks.ts';
+import { HeldTotals, signHeld } from './paid-proof.ts';
 import type { Membership } from './membership.ts';
 import type { CommitteeHost, SignedSettlement, UpdateRefusal } from './ports.ts';
 import { RecentUpdates } from './recent-updates.ts';
@@ -31,6 +32,8 @@ export class BackupReplication {
   durable?: SignedUpdate;
   /** The updates applied lately in this view: what a member behind gets to catch up (signing.ts, promotion.ts). */
   readonly recent = new RecentUpdates();
+  /** The paid totals this member signs for the channel peers with its acknowledgements (paid-proof.ts). */
+  private readonly heldTotals = new HeldTotals();
 
   constructor(
     private readonly host: CommitteeHost,
@@ -88,7 +91,17 @@ export class BackupReplication {
     if (broken) return { code: broken.code };
     for (const id of Object.keys(this.c.signed))
       if (body.channels[id]) (this.c.shownClosed ??= {})[id] = this.c.signed[id]!; // shown closed by what we signed
+    const before = this.host.state.channels;
+    const sentBefore = (id: string) => before[id]?.sent;
+    const moved = Object.entries(body.channels)
+      .filter(([id, ch]) => opened.base === undefined || sentBefore(id) !== ch.sent)
+      .map(([id]) => id);
     this.adopt(body);
+    const open = moved.filter((id) => this.host.state.channels[id]?.status === 'open');
+    this.heldTotals.adopted(
+      update.seq,
+      open.map((id) => ({ ch: id, sent: this.host.state.channels[id]!.sent })),
+    );
     delete this.c.rejoin;
     this.c.lastUpdate = update;
     this.recent.add(update, opened.base === undefined);
@@ -193,6 +206,7 @@ export class BackupReplication {
     this.downstreamAck = 0;
     this.downstreamSigs = [];
     this.lastAckSent = 0;
+    this.heldTotals.clear();
     this.durable = this.c.lastUpdate;
     this.recent.clear();
   }
@@ -309,17 +323,23 @@ export class BackupReplication {
     const primary = this.c.primaryId!;
     if (own === 0 || (own <= this.lastDirectAck && !force) || !this.host.connected(primary)) return;
     this.lastDirectAck = own;
-    this.host.sendNow(primary, { t: 'c_ack', seq: own, sigs: [this.ownSig(own)] });
+    this.host.sendNow(primary, { t: 'c_ack', seq: own, sigs: [this.ownSig(own, force)] });
   }
 
-  /** This member's signature that it holds update `seq` (made once: the tail's two acknowledgements share it). */
-  private ownSig(seq: number): AckSig {
+  /**
+   * This member's signature that it holds update `seq` (made once: the tail's two acknowledgements share
+   * it), with its paid totals newly durable; `all`: every latest one, for a primary that may have lost them.
+   */
+  private ownSig(seq: number, all = false): AckSig {
     const epoch = this.chain.epoch;
     if (this.lastSig?.seq !== seq || this.lastSigEpoch !== epoch) {
-      this.lastSig = signAck(this.c.primaryId!, seq, this.host.identityKey(), epoch);
+      const key = this.host.identityKey();
+      const tid = this.chain.treasuryId;
+      const held = this.heldTotals.signUpTo(seq, (ch, sent) => signHeld(tid, epoch, seq, ch, sent, key));
+      this.lastSig = { ...signAck(this.c.primaryId!, seq, key, epoch), ...(held.length ? { held } : {}) };
       this.lastSigEpoch = epoch;
     }
-    return this.lastSig;
+    return all ? { ...this.lastSig, held: this.heldTotals.all() } : this.lastSig;
   }
 
   /** A session with another member is up: catch its successor up, or tell its predecessor where it is. */

@@ -11,6 +11,7 @@ import type { CommitteeMessage } from '../protocol/messages.ts';
 import { TreasuryError } from '../treasury/errors.ts';
 import { verifyAck, type AckSig } from './acks.ts';
 import { DeltaTracker } from './deltas.ts';
+import { HeldStore, type PaidProof } from './paid-proof.ts';
 import { RecentUpdates } from './recent-updates.ts';
 import type { Membership } from './membership.ts';
 import type { CommitteeHost } from './ports.ts';
@@ -32,6 +33,8 @@ export class PrimaryReplication {
   /** Channels some member asked to sign a settlement for: they take no new payments. */
   private readonly settling = new Set<string>();
   private readonly deltas = new DeltaTracker();
+  /** The backups' signed paid totals, which the channel peers credit on (paid-proof.ts). */
+  private readonly heldTotals = new HeldStore();
   /** Updates issued since this enclave started, and their bodies' bytes (the bench's update-size figure). */
   readonly issued = { updates: 0, bytes: 0 };
 
@@ -61,6 +64,7 @@ export class PrimaryReplication {
   newView(): void {
     this.acked = 0;
     this.held.clear();
+    this.heldTotals.clear();
     this.lastIssued = undefined;
     this.recent.clear();
     this.pendingUpdate = undefined;
@@ -114,13 +118,22 @@ export class PrimaryReplication {
     // A signature that would raise nothing is not checked again; one that fails voids the whole message.
     const raising = claims.filter(([id, s]) => s.seq > (this.held.get(id) ?? 0));
     if (raising.some(([id, s]) => !verifyAck(this.host.nodeId, id, s, this.chain.epoch))) return;
-    for (const [id, s] of raising) this.held.set(id, s.seq);
+    for (const [id, s] of raising) {
+      this.held.set(id, s.seq);
+      if (s.held) this.heldTotals.take(id, s.held);
+    }
     const seq = Math.min(...backups.map((id) => this.held.get(id) ?? 0));
     if (seq <= this.acked) return;
     this.acked = seq;
     const still: typeof this.ackWaiters = [];
     for (const w of this.ackWaiters) w.seq <= seq ? w.resolve() : still.push(w);
     this.ackWaiters = still;
+  }
+
+  /** The proof for the channel peer that every backup holds `total` paid on `channelId`, if they all signed it. */
+  paidProof(channelId: string, total: bigint): PaidProof | undefined {
+    const backups = this.chain.chainMembers.slice(1).map((m) => m.node_id);
+    return this.heldTotals.proof(backups, this.chain.epoch, channelId, total);
   }
 
   /** The highest sequence number `nodeId` has signed as applied in this view (0: none yet). */

@@ -82,6 +82,24 @@ const AddedMemberSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * A committee primary's proof that a paid total is replicated (src/enclave/committee/paid-proof.ts): each
+ * replicating backup's signature of the total it holds durably on this channel, in chain order.
+ */
+const PaidProofSchema = Type.Object(
+  {
+    epoch: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+    held: Type.Array(
+      Type.Object(
+        { seq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }), sent: SatString, sig: PeerSig },
+        { additionalProperties: false },
+      ),
+      { maxItems: 14 },
+    ),
+  },
+  { additionalProperties: false },
+);
+
 export const ChannelMessage = Type.Union([
   /**
    * `sig`: the sender's signature of its payout (src/enclave/protocol/peer-sigs.ts); `want_sigs`: the sender is a
@@ -128,7 +146,8 @@ export const ChannelMessage = Type.Union([
   ),
   /**
    * `total`: all the sender has ever paid on `ch`; `amounts`: the payments added since its last pay message;
-   * `sig`: the sender's signature of `total`, when the receiver asked for it (`want_sigs`).
+   * `sig`: the sender's signature of `total`, when the receiver asked for it (`want_sigs`); `proof`: from a
+   * committee, that every replicating backup holds `total` (a peer that verified its roster credits nothing else).
    */
   Type.Object(
     {
@@ -137,6 +156,7 @@ export const ChannelMessage = Type.Union([
       total: SatString,
       amounts: Type.Array(SafeSat, { maxItems: 1_000_000 }),
       sig: Type.Optional(PeerSig),
+      proof: Type.Optional(PaidProofSchema),
     },
     { additionalProperties: false },
   ),
@@ -196,7 +216,14 @@ export const ChannelMessage = Type.Union([
       t: Type.Literal('sync'),
       channels: Type.Array(
         Type.Object(
-          { ch: Hex32, sent: SatString, received: SatString, closed: Type.Boolean(), sig: Type.Optional(PeerSig) },
+          {
+            ch: Hex32,
+            sent: SatString,
+            received: SatString,
+            closed: Type.Boolean(),
+            sig: Type.Optional(PeerSig),
+            proof: Type.Optional(PaidProofSchema),
+          },
           { additionalProperties: false },
         ),
         { maxItems: 100_000 },
@@ -397,7 +424,23 @@ export const CommitteeMessage = Type.Union([
       seq: Req,
       sigs: Type.Optional(
         Type.Array(
-          Type.Object({ seq: Req, sig: Type.String({ pattern: '^[0-9a-f]{128}$' }) }, { additionalProperties: false }),
+          Type.Object(
+            {
+              seq: Req,
+              sig: Type.String({ pattern: '^[0-9a-f]{128}$' }),
+              /** paid-proof.ts: the member's signed paid totals of the channels its updates up to `seq` moved. */
+              held: Type.Optional(
+                Type.Array(
+                  Type.Object(
+                    { ch: Hex32, seq: Req, sent: SatString, sig: Type.String({ pattern: '^[0-9a-f]{128}$' }) },
+                    { additionalProperties: false },
+                  ),
+                  { maxItems: 100_000 },
+                ),
+              ),
+            },
+            { additionalProperties: false },
+          ),
           { maxItems: 16 },
         ),
       ),

@@ -6,6 +6,7 @@
  */
 import { bytesToHex } from '../../../enclave-sim/encoding.ts';
 import type { ChannelMessage, DepositGrant } from '../protocol/messages.ts';
+import { paidProofProblem, type PaidProof } from '../committee/paid-proof.ts';
 import { verifyPaid, verifyPayout } from '../protocol/peer-sigs.ts';
 import {
   acknowledge,
@@ -107,7 +108,7 @@ export async function handleChannelMessage(
       t.replies.reject(`open:${ch.id}`, new TreasuryError('peer_refused', `peer refused the channel: ${msg.code}`));
       return;
     case 'pay':
-      applyPay(t, ch, BigInt(msg.total), msg.amounts, msg.sig);
+      applyPay(t, ch, BigInt(msg.total), msg.amounts, msg.sig, msg.proof);
       return;
     case 'pay_ack':
       applyPayAck(t, ch, BigInt(msg.total));
@@ -209,17 +210,31 @@ export function resync(t: TreasuryCore, peerId: string): void {
 function applySync(
   t: TreasuryCore,
   peerId: string,
-  s: { ch: string; sent: string; received: string; closed: boolean; sig?: string },
+  s: { ch: string; sent: string; received: string; closed: boolean; sig?: string; proof?: PaidProof },
 ): void {
   const ch = t.state.channels[s.ch];
   if (!ch || ch.peerId !== peerId) return;
-  applyPay(t, ch, BigInt(s.sent), null, s.sig);
+  applyPay(t, ch, BigInt(s.sent), null, s.sig, s.proof);
   applyPayAck(t, ch, BigInt(s.received));
 }
 
-/** The peer has now paid `total` in all: credit the difference (idempotent for old or repeated totals). */
-function applyPay(t: TreasuryCore, ch: Channel, total: bigint, amounts: number[] | null, sig?: string): void {
+/**
+ * The peer has now paid `total` in all: credit the difference (idempotent for old or repeated totals). A
+ * committee's total counts only with its backups' proof that they hold it (paid-proof.ts): without it
+ * nothing is credited or acknowledged, the session is torn down (the totals come again, proven, when it is
+ * back) and the channel stays open at what was proven, which our settlement pays.
+ */
+function applyPay(
+  t: TreasuryCore,
+  ch: Channel,
+  total: bigint,
+  amounts: number[] | null,
+  sig?: string,
+  proof?: PaidProof,
+): void {
   if (!creditable(ch, total)) return;
+  const unproven = ch.peerRoster && paidProofProblem(ch.peerRoster, ch.id, total, proof);
+  if (unproven) throw new TreasuryError('session_failed', `paid total ${total} not proven replicated: ${unproven}`);
   // A committee credits only totals the payer signed: its backups refuse any other (update-rules.ts).
   if (t.committee && !verifyPaid(ch.peerId, ch.id, total, sig))
     throw new TreasuryError('session_failed', "paid total without the payer's signature");

@@ -257,6 +257,28 @@ export function stillTrue(t: TreasuryCore, item: Outgoing | TreasuryEvent): Outg
   return null;
 }
 
+/**
+ * A committee primary's `pay` or `sync` as it leaves, after the seal it reports is acknowledged: each paid
+ * total carries the backups' proof that they hold it (paid-proof.ts), which a peer that verified our roster
+ * requires before it credits anything. Built at delivery, not at the seal: the backups' signatures come
+ * with the very acknowledgements that release the message.
+ */
+export function withPaidProof(t: TreasuryCore, item: Outgoing | TreasuryEvent): Outgoing | TreasuryEvent {
+  const proofOf = (ch: string, total: string) => t.committee?.paidProof(ch, BigInt(total));
+  if ('type' in item) return item;
+  const msg = item.msg;
+  if (msg.t === 'pay') {
+    const proof = proofOf(msg.ch, msg.total);
+    return proof ? { peerId: item.peerId, msg: { ...msg, proof } } : item;
+  }
+  if (msg.t !== 'sync') return item;
+  const channels = msg.channels.map((e) => {
+    const proof = proofOf(e.ch, e.sent);
+    return proof ? { ...e, proof } : e;
+  });
+  return { peerId: item.peerId, msg: { t: 'sync', channels } };
+}
+
 /** Primary: the roster proof to every channel peer (once every member has attested). */
 function sendRosters(t: TreasuryCore): void {
   const proof = t.committee?.rosterProof();

@@ -29,7 +29,7 @@ import { defaultThreshold } from '../committee/update.ts';
 import type { ChannelMessage, CommitteeMessage, MultiHopMessage, SessionMessage } from '../protocol/messages.ts';
 import { addDeposit, openChannel, pay, payRefs, removeDeposit } from './channel-requests.ts';
 import { handleChannelMessage, resync } from './channel-messages.ts';
-import { committeeHost, planFor, settleWithCommittee, stillTrue } from './committee-adapter.ts';
+import { committeeHost, planFor, settleWithCommittee, stillTrue, withPaidProof } from './committee-adapter.ts';
 import { Committer } from './committer.ts';
 import type { TreasuryCore } from './core.ts';
 import { CreditOnlyCheck } from './credit-only.ts';
@@ -405,7 +405,10 @@ export class Treasury {
 
   private deliver(queued: Array<Outgoing | TreasuryEvent>): void {
     const items = this.committee?.isPrimary
-      ? queued.map((i) => stillTrue(this.core, i)).filter((i) => i !== null)
+      ? queued
+          .map((i) => stillTrue(this.core, i))
+          .filter((i) => i !== null)
+          .map((i) => withPaidProof(this.core, i))
       : queued;
     this.sessions.deliver(items);
   }
