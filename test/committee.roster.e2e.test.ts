@@ -11,7 +11,9 @@
  * address that does not answer or a malformed one is refused and changes nothing; the CLI says so in one line;
  * so is an addition no quorum can vote for (both backups killed: `roster_change_refused`), after which the
  * next one succeeds, and one on a committee not formed yet (`committee_incomplete`). Every member's getinfo
- * shows the committee's payout address, which a backup's release pays.
+ * shows the committee's payout address, which a backup's release pays. A key the lone peer handed over
+ * before the addition is re-split for the new roster: the primary and the newcomer alone (both old backups
+ * killed) settle the peer's channel and the chain takes the spend of the peer's deposit.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -155,8 +157,12 @@ test('replace a dead member: a fresh node added on the primary catches up, signs
   // A lone channel peer, with a channel on the deposit made after the removal: payments before and after.
   const q = await NodeProcess.start(join(dir, 'roster-q'), chain, key);
   const ch = await openChannel(p, q, [fresh], []);
+  // And one q opens and alone funds: its deposit key is handed over, held by the committee as shares only.
+  const chQ = await openChannel(q, p, [await fundDeposit(q, 80_000)], []);
+  const paidByQ = await q.api('POST', '/v1/payments', { channel_id: chQ, amount_sat: 5_000 });
+  assert.equal(paidByQ.body.status, 'succeeded', JSON.stringify(paidByQ.body)); // the settler's side pays the fee
   const pay = async (amount: number) => {
-    const r = await p.api('POST', '/v1/payments', { dest: q.id, amount_sat: amount });
+    const r = await p.api('POST', '/v1/payments', { channel_id: ch, amount_sat: amount });
     assert.equal(r.status, 201, JSON.stringify(r.body));
     assert.equal(r.body.status, 'succeeded');
   };
@@ -302,6 +308,29 @@ test('replace a dead member: a fresh node added on the primary catches up, signs
   const ops = script.toASM(Buffer.from(witness.at(-1)!, 'hex')).split(' ');
   assert.deepEqual(ops, ['OP_2', ...[...view.pubkeys].sort(), 'OP_4', 'OP_CHECKMULTISIG'], 'BIP 67 order');
   assert.equal(witness.filter((w) => w.length > 0).length - 1, 2, 'two signatures');
+
+  // q's key, handed over before the newcomer joined, was re-split for the new roster: with both old
+  // backups killed, the primary and the newcomer alone settle q's channel, and the chain takes the spend
+  // of q's deposit (signed with the key rebuilt from their two shares). Settle is retried while a member's
+  // share is missing (503 committee_unavailable): it signs the same transaction.
+  await Promise.all([b1.kill('SIGKILL'), b2.kill('SIGKILL')]);
+  await waitUntil(
+    async () => (await committeeOf(p)).members.filter((m: { connected: boolean }) => m.connected).length === 2,
+    30_000,
+    'the primary sees only the newcomer',
+  );
+  let settled: { status: number; body: { txid?: string } } = { status: 0, body: {} };
+  await waitUntil(
+    async () => {
+      settled = await p.api('POST', `/v1/channels/${chQ}/settle`);
+      if (settled.status !== 200 && settled.status !== 503) assert.fail(JSON.stringify(settled.body));
+      return settled.status === 200;
+    },
+    30_000,
+    'the primary and the newcomer settle',
+  );
+  const spend = await chain.rpc.call<{ txid: string }>('getrawtransaction', [settled.body.txid, true]);
+  assert.equal(spend.txid, settled.body.txid, 'the chain accepted the settlement');
   await q.kill('SIGTERM');
 });
 
