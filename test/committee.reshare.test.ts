@@ -10,10 +10,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { combine } from 'shamir-secret-sharing';
 import { bytesToHex, hexToBytes } from '../enclave-sim/encoding.ts';
 import { publicKeyOf, randomPrivateKey } from '../src/crypto/secp256k1.ts';
-import { ownShares, shareKeys } from '../src/enclave/committee/key-boxes.ts';
+import { shareKeys } from '../src/enclave/committee/key-boxes.ts';
 import { splitSecret } from '../src/enclave/committee/shares.ts';
 import { replicaOf, type ReplicaBody } from '../src/enclave/committee/update.ts';
 import { checkUpdate } from '../src/enclave/committee/update-rules.ts';
@@ -21,6 +20,7 @@ import { decodeState, type PeerDeposit, type TreasuryState } from '../src/enclav
 import { verifyDepositSpend } from '../src/enclave/treasury/transactions.ts';
 import type { CommitteeMessage } from '../src/enclave/protocol/messages.ts';
 import { Mesh, spy, type MeshNode } from './helpers/treasury-mesh.ts';
+import { peerDep, pairs, rebuilds, resplitDone, sharesIn } from './helpers/reshare.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 
 const WAIT_MS = 30_000;
@@ -42,44 +42,6 @@ async function scene() {
   await waitFor(() => nodes.every((n) => n.treasury.state.channels[ch]?.peerDeposits.length === 1), WAIT_MS);
   const qKey = q.treasury.state.deposits[depQ]!.privkeys[0]!;
   return { mesh, nodes, q, ch, depP, depQ, qKey, qPub: bytesToHex(publicKeyOf(hexToBytes(qKey))) };
-}
-
-/** The peer deposit of channel `ch` in `state`. */
-const peerDep = (state: TreasuryState, ch: string): PeerDeposit => state.channels[ch]!.peerDeposits[0]!;
-
-/** The shares of every split `state`'s member holds of `ch`'s peer key, by split (gen). */
-function sharesIn(state: TreasuryState, ch: string): Map<number, Uint8Array> {
-  const me = bytesToHex(publicKeyOf(hexToBytes(state.identityKey)));
-  const held = ownShares(peerDep(state, ch), state.committee!, me, hexToBytes(state.identityKey));
-  return new Map(held.map((s) => [s.gen, hexToBytes(s.share)]));
-}
-
-/** Whether `shares` rebuild the key `qKey` (or anything whose public key is `qPub`). */
-async function rebuilds(shares: Uint8Array[], qKey: string, qPub: string): Promise<boolean> {
-  let key: Uint8Array;
-  try {
-    key = await combine(shares);
-  } catch {
-    return false; // shares of two splits may share an x coordinate: the package refuses them
-  }
-  if (bytesToHex(key) === qKey) return true;
-  try {
-    return bytesToHex(publicKeyOf(key)) === qPub;
-  } catch {
-    return false;
-  }
-}
-
-const pairs = <T>(xs: T[]): Array<[T, T]> => xs.flatMap((x, i) => xs.slice(i + 1).map((y) => [x, y] as [T, T]));
-
-/** The re-split is done at every member of `members`: one split, of `gen`, held by them, none under way. */
-function resplitDone(members: MeshNode[], ch: string, gen: number): boolean {
-  const ids = members.map((n) => n.treasury.nodeId).sort();
-  return members.every((n) =>
-    n.treasury.state.channels[ch]!.peerDeposits.every(
-      (d) => d.gen === gen && !d.reshare && [...(d.holders ?? [])].sort().join() === ids.join(),
-    ),
-  );
 }
 
 test("after a member is removed, m of the members left rebuild the peer's key and the removed member's share rebuilds nothing", async () => {

@@ -8,7 +8,12 @@
  * added through POST /v1/committee/members; it attests, is voted in, catches up and acknowledges payments
  * on a channel opened before; a new deposit is 2-of-4 over the new roster, and the newcomer releasing it
  * (its own signature among the two) is accepted by the chain. Adding a node of other code, a member, an
- * address that does not answer or a malformed one is refused and changes nothing; the CLI says so in one line.
+ * address that does not answer or a malformed one is refused and changes nothing; the CLI says so in one line;
+ * so is an addition no quorum can vote for (both backups killed: `roster_change_refused`), after which the
+ * next one succeeds, and one on a committee not formed yet (`committee_incomplete`). Every member's getinfo
+ * shows the committee's payout address, which a backup's release pays. A key the lone peer handed over
+ * before the addition is re-split for the new roster: the primary and the newcomer alone (both old backups
+ * killed) settle the peer's channel and the chain takes the spend of the peer's deposit.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,6 +25,7 @@ import { OpenApiChecker } from './helpers/openapi.ts';
 import { tcpTreasury } from './helpers/tcp-treasury.ts';
 import {
   fundDeposit,
+  joinTokenEnv,
   NodeProcess,
   openChannel,
   startCommittee,
@@ -40,6 +46,13 @@ let left: { p: NodeProcess; b1: NodeProcess; b2: NodeProcess; fresh: string } | 
 
 test('kill -9 of a backup, removed by the primary: the three left sign alone, old deposits stay spendable', async () => {
   const [p, b1, b2, b3] = await startCommittee(dir, chain, key, 'roster-a', 60_000, [], { size: 4, threshold: 2 });
+  // Every member shows the committee's identity and the payout address its settlements and releases pay
+  // (the primary's, replicated), not the address its own host was started with.
+  const infos = await Promise.all([p!, b1!, b2!, b3!].map((x) => x.ok('GET', '/v1/getinfo')));
+  for (const i of infos) {
+    assert.equal(i.treasury_id, p!.id);
+    assert.equal(i.payout_address, infos[0].payout_address, `${i.node_id}: the committee's payout address`);
+  }
   const old = await fundDeposit(p!, 200_000);
   const statusOn = async (n: typeof p, id: string) =>
     (await n!.ok('GET', '/v1/deposits')).deposits.find((d: { deposit_id: string }) => d.deposit_id === id)?.status;
@@ -99,8 +112,17 @@ test('kill -9 of a backup, removed by the primary: the three left sign alone, ol
   // members do on their own); the chain accepts it.
   const released = await b1!.api('POST', `/v1/deposits/${old}/release`, {});
   assert.equal(released.status, 200, JSON.stringify(released.body));
-  const tx = await chain.rpc.call<{ txid: string }>('getrawtransaction', [released.body.txid, true]);
+  const tx = await chain.rpc.call<{ txid: string; vout: Array<{ scriptPubKey: { address?: string } }> }>(
+    'getrawtransaction',
+    [released.body.txid, true],
+  );
   assert.equal(tx.txid, released.body.txid);
+  // It pays the address the releasing backup's getinfo shows.
+  const b1Payout = (await b1!.ok('GET', '/v1/getinfo')).payout_address;
+  assert.deepEqual(
+    tx.vout.map((o) => o.scriptPubKey.address),
+    [b1Payout],
+  );
 
   // Refusals: below m + 1 members, and a non-member; nothing changes.
   const tooFew = await p!.api('DELETE', `/v1/committee/members/${(await b2!.ok('GET', '/v1/getinfo')).node_id}`);
@@ -135,8 +157,12 @@ test('replace a dead member: a fresh node added on the primary catches up, signs
   // A lone channel peer, with a channel on the deposit made after the removal: payments before and after.
   const q = await NodeProcess.start(join(dir, 'roster-q'), chain, key);
   const ch = await openChannel(p, q, [fresh], []);
+  // And one q opens and alone funds: its deposit key is handed over, held by the committee as shares only.
+  const chQ = await openChannel(q, p, [await fundDeposit(q, 80_000)], []);
+  const paidByQ = await q.api('POST', '/v1/payments', { channel_id: chQ, amount_sat: 5_000 });
+  assert.equal(paidByQ.body.status, 'succeeded', JSON.stringify(paidByQ.body)); // the settler's side pays the fee
   const pay = async (amount: number) => {
-    const r = await p.api('POST', '/v1/payments', { dest: q.id, amount_sat: amount });
+    const r = await p.api('POST', '/v1/payments', { channel_id: ch, amount_sat: amount });
     assert.equal(r.status, 201, JSON.stringify(r.body));
     assert.equal(r.body.status, 'succeeded');
   };
@@ -165,6 +191,36 @@ test('replace a dead member: a fresh node added on the primary catches up, signs
   const before = await committeeOf(p);
   assert.equal(before.epoch, 1);
   assert.equal(before.size, 3);
+
+  // With both backups killed no quorum can vote (p alone, 2 needed): refused once the wait is over, nothing
+  // changed, and a vote that arrives later adopts nothing (the proposal is withdrawn).
+  await Promise.all([b1.kill('SIGKILL'), b2.kill('SIGKILL')]);
+  await waitUntil(
+    async () => (await committeeOf(p)).members.filter((m: { connected: boolean }) => m.connected).length === 1,
+    30_000,
+    'the primary sees both backups gone',
+  );
+  const noQuorum = await p.api('POST', '/v1/committee/members', { address: n.ready.p2p });
+  assert.equal(noQuorum.status, 409, JSON.stringify(noQuorum.body));
+  assert.equal(noQuorum.body.error.code, 'roster_change_refused');
+  await Promise.all([b1.launch(), b2.launch()]);
+  await waitUntil(
+    async () => {
+      const c = await committeeOf(p);
+      return c.members.every((m: { connected: boolean }) => m.connected) && c.acked_seq === c.seq;
+    },
+    60_000,
+    'the backups back and caught up',
+  );
+  for (const x of [p, b1, b2]) {
+    const c = await committeeOf(x);
+    assert.equal(c.epoch, 1, 'the refused view was not adopted');
+    assert.deepEqual(
+      c.members.map((m: { node_id: string }) => m.node_id),
+      [pId, b1.id, b2.id],
+    );
+  }
+  assert.equal((await committeeOf(n)).size, 0, 'still not a member');
   // The CLI: one line, no stack trace, exit code 1.
   const cliDir = join(dir, 'roster-cli');
   const { mkdir } = await import('node:fs/promises');
@@ -204,13 +260,14 @@ test('replace a dead member: a fresh node added on the primary catches up, signs
     text: JSON.stringify(added.body),
   };
   assert.deepEqual(checker.responseProblems(exchange), [], 'the addition answer is as documented');
-  assert.equal(added.body.epoch, 2);
+  // Epoch 3: the refused proposal spent epoch 2 (the primary sealed its vote for it).
+  assert.equal(added.body.epoch, 3);
   assert.deepEqual(added.body.members, [pId, b1.id, b2.id, n.id]);
   for (const x of [b1, b2, n])
     await waitUntil(
       async () => {
         const c = await committeeOf(x);
-        return c.epoch === 2 && c.size === 4;
+        return c.epoch === 3 && c.size === 4;
       },
       30_000,
       'every member in the new view',
@@ -223,6 +280,9 @@ test('replace a dead member: a fresh node added on the primary catches up, signs
   const chOn = async (x: NodeProcess) =>
     (await x.ok('GET', '/v1/channels')).channels.find((c: { channel_id: string }) => c.channel_id === ch);
   assert.equal((await chOn(n))?.total_sent_sat, '1000');
+  const nInfo = await n.ok('GET', '/v1/getinfo');
+  assert.equal(nInfo.treasury_id, pId);
+  assert.equal(nInfo.payout_address, (await p.ok('GET', '/v1/getinfo')).payout_address, "the committee's address");
 
   // Payments keep flowing, each acknowledged by every member of the chain, the newcomer included.
   await pay(2_000);
@@ -248,5 +308,61 @@ test('replace a dead member: a fresh node added on the primary catches up, signs
   const ops = script.toASM(Buffer.from(witness.at(-1)!, 'hex')).split(' ');
   assert.deepEqual(ops, ['OP_2', ...[...view.pubkeys].sort(), 'OP_4', 'OP_CHECKMULTISIG'], 'BIP 67 order');
   assert.equal(witness.filter((w) => w.length > 0).length - 1, 2, 'two signatures');
+
+  // q's key, handed over before the newcomer joined, was re-split for the new roster: with both old
+  // backups killed, the primary and the newcomer alone settle q's channel, and the chain takes the spend
+  // of q's deposit (signed with the key rebuilt from their two shares). Settle is retried while a member's
+  // share is missing (503 committee_unavailable): it signs the same transaction.
+  await Promise.all([b1.kill('SIGKILL'), b2.kill('SIGKILL')]);
+  await waitUntil(
+    async () => (await committeeOf(p)).members.filter((m: { connected: boolean }) => m.connected).length === 2,
+    30_000,
+    'the primary sees only the newcomer',
+  );
+  let settled: { status: number; body: { txid?: string } } = { status: 0, body: {} };
+  await waitUntil(
+    async () => {
+      settled = await p.api('POST', `/v1/channels/${chQ}/settle`);
+      if (settled.status !== 200 && settled.status !== 503) assert.fail(JSON.stringify(settled.body));
+      return settled.status === 200;
+    },
+    30_000,
+    'the primary and the newcomer settle',
+  );
+  const spend = await chain.rpc.call<{ txid: string }>('getrawtransaction', [settled.body.txid, true]);
+  assert.equal(spend.txid, settled.body.txid, 'the chain accepted the settlement');
   await q.kill('SIGTERM');
+});
+
+test('adding to a committee that is not formed is refused, nothing changes, and its last join token still forms it', async () => {
+  const p = await NodeProcess.start(join(dir, 'incomplete0'), chain, key, ['--committee', '3']);
+  const b1 = await NodeProcess.start(join(dir, 'incomplete1'), chain, key, ['--backup-of', p.ready.p2p], {
+    ...(await joinTokenEnv(p, 0)),
+  });
+  const committeeOf = async (x: NodeProcess) => (await x.api('GET', '/v1/committee')).body;
+  await waitUntil(async () => (await committeeOf(p)).members.length === 2, 30_000, 'one backup joined');
+  // A node started to follow p without a token: the operator tries to add it before the committee formed.
+  const n = await NodeProcess.start(join(dir, 'incomplete-new'), chain, key, ['--backup-of', p.ready.p2p]);
+  const before = await committeeOf(p);
+  assert.equal(before.formed, false);
+  const r = await p.api('POST', '/v1/committee/members', { address: n.ready.p2p });
+  assert.equal(r.status, 409, JSON.stringify(r.body));
+  assert.equal(r.body.error.code, 'committee_incomplete');
+  const after = await committeeOf(p);
+  for (const k of ['formed', 'size', 'epoch', 'threshold'] as const) assert.equal(after[k], before[k], k);
+  assert.deepEqual(
+    after.members.map((m: { node_id: string }) => m.node_id),
+    [p.id, b1.id],
+  );
+  assert.equal((await committeeOf(n)).size, 0, 'not a member');
+  // The committee forms as it would have, with the unused join token.
+  const b2 = await NodeProcess.start(join(dir, 'incomplete2'), chain, key, ['--backup-of', p.ready.p2p], {
+    ...(await joinTokenEnv(p, 1)),
+  });
+  await waitUntil(async () => (await committeeOf(p)).formed, 30_000, 'the committee formed');
+  assert.deepEqual(
+    (await committeeOf(p)).members.map((m: { node_id: string }) => m.node_id),
+    [p.id, b1.id, b2.id],
+  );
+  await Promise.all([p, b1, b2, n].map((x) => x.kill('SIGTERM')));
 });

@@ -109,6 +109,7 @@ export const routes: Route[] = [
       num_peers: Type.Integer({ minimum: 0 }),
       num_channels: Type.Integer({ minimum: 0 }),
       p2p_port: Type.Integer({ minimum: 0, maximum: 65535 }),
+      /** Where settlements and releases pay this treasury's side: a committee's on every member, as treasury_id. */
       payout_address: Type.String(),
       min_confirmations: Type.Integer({ minimum: 0 }),
       committee: Nullable(CommitteeView),

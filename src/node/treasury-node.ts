@@ -232,7 +232,6 @@ export class TreasuryNode {
       measurement: this.measurement,
       p2p_port: this.p2pPort,
       block_height: height,
-      payout_address: this.payoutAddress,
     };
   }
 

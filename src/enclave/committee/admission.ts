@@ -89,8 +89,11 @@ export class Admission {
 
   /** The admission did not lead to a roster change: it is forgotten (sealed), so it admits no one later. */
   async forget(): Promise<void> {
-    if (!this.c.admission) return;
+    const admitted = this.c.admission;
+    if (!admitted) return;
     delete this.c.admission;
+    // Quotes are kept for members only: a node not voted in leaves none behind (the next update drops it everywhere).
+    if (!this.c.members.some((m) => m.node_id === admitted.node_id)) delete this.c.quotes?.[admitted.node_id];
     await this.host.commitLocal();
   }
 

@@ -236,6 +236,18 @@ export class Promotion {
   }
 
   /**
+   * Primary: withdraws its roster-change proposal of `epoch`, which no quorum voted for in time, so that
+   * a vote arriving later adopts no view the operator was told was refused, and the next change can be
+   * proposed (the sealed vote of that epoch stays spent: the next one uses the next epoch). False while a
+   * certificate is being adopted: the caller waits for it instead.
+   */
+  withdrawRosterChange(epoch: number): boolean {
+    if (this.adopting) return false;
+    if (this.round?.view.epoch === epoch && this.round.view.threshold !== undefined) this.round = undefined;
+    return true;
+  }
+
+  /**
    * The primary proposes a roster change: voted for once per epoch if it is one the primary may propose
    * (roster-change.ts). No suspicion is needed; the vote is sealed before it leaves, like a promotion's.
    */

@@ -112,7 +112,11 @@ export class RosterOps {
       throw err;
     }
     const deadline = Date.now() + Math.max(this.host.timeoutMs, 5_000);
-    while (this.chain.epoch < epoch && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const pause = () => new Promise((r) => setTimeout(r, 20));
+    while (this.chain.epoch < epoch && Date.now() < deadline) await pause();
+    // Refused only once the proposal is withdrawn: else a late vote could still adopt the view, and the
+    // open proposal would keep every later change busy. One being adopted right now is waited for.
+    while (this.chain.epoch < epoch && !this.promotion.withdrawRosterChange(epoch)) await pause();
     if (this.chain.epoch < epoch)
       throw new TreasuryError('roster_change_refused', `no quorum of the current members voted for epoch ${epoch}`);
     return { epoch: this.chain.epoch, members: this.ids() };

@@ -223,6 +223,8 @@ export const TreasuryInterface = defineInterface({
         peers: Type.Array(Type.String()),
         num_channels: Type.Integer(),
         min_confirmations: Type.Integer(),
+        /** Where settlements and releases pay this treasury's side (a committee's, on every member). */
+        payout_address: Type.String(),
         seals: Type.Integer(),
         committee: Type.Union([CommitteeView, Type.Null()]),
       }),

@@ -204,6 +204,9 @@ export class Treasury {
       peers: this.sessions.peers(),
       num_channels: channels.filter((c) => c.status !== 'closed').length,
       min_confirmations: this.state.config.minConfirmations,
+      // What settlements and releases pay our side to: a member's own address until it joins, then the
+      // committee's (replicated, the same on every member), whatever address its host was started with.
+      payout_address: this.state.config.payoutAddress,
       seals: this.committer.seals,
       committee: this.committee ? this.committee.view() : null,
     };
