@@ -36,9 +36,13 @@
  * new state. Locked channels refuse other payments and deposit changes with `channel_busy`: contention
  * is abort-and-retry, nothing ever waits for a lock, so there is no deadlock.
  *
+ * A round (docs/protocol/multihop.md, "Rounds") is one such payment carrying many: the payer plans it
+ * (multihop/round.ts: one route, the totals, each payment's share of the fee, the ones that do not fit
+ * refused alone) and the hops run the protocol above on its totals, none the wiser.
+ *
  * The parts, in multihop/: records.ts (one record type per phase, and how sealed records are read),
  * phases.ts (every transition, as one table), payments.ts (the state changes the table names), payer.ts,
- * hop.ts (the messages), settlement.ts (held channels meeting settlements), path.ts (channel
+ * round.ts, hop.ts (the messages), settlement.ts (held channels meeting settlements), path.ts (channel
  * descriptions and τ), gossip.ts (routing announcements), host.ts (what all this needs from the treasury).
  * This class is the one face the treasury sees.
  */
