@@ -21,6 +21,7 @@ import {
   mhRecords,
   nodes,
   pay,
+  payBatch,
   payOn,
   resume,
   settledDown,
@@ -60,6 +61,52 @@ describe('multi-hop payments between real nodes', () => {
       amount_sat: number;
     }>;
     assert.ok(hist.some((p) => p.direction === 'incoming' && p.amount_sat === 1_000));
+  });
+
+  test('hundreds of routed payments both ways at once, in rounds: every payment its own outcome, every channel conserved, no deadlock', async (t) => {
+    await waitUntil(() => settledDown([ALICE, BOB, CAROL]), 10_000, 'quiet');
+    const start = line3(await balances());
+    const known = new Set((await mhRecords(nodes[BOB]!)).map((r) => r.payment_id));
+    const east = Array.from({ length: 300 }, (_, i) => 1 + (i % 17));
+    const west = Array.from({ length: 200 }, (_, i) => 2 + (i % 5));
+    // opposite directions contend for a–b and b–c: a round refused channel_busy is retried inside the node
+    const [x, y] = await Promise.all([payBatch(ALICE, CAROL, east), payBatch(CAROL, ALICE, west)]);
+    for (const [r, n] of [
+      [x, east.length],
+      [y, west.length],
+    ] as const) {
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      assert.equal(r.body.results.length, n);
+      assert.equal(
+        r.body.succeeded,
+        n,
+        JSON.stringify(r.body.results.filter((p: { status: string }) => p.status !== 'succeeded')),
+      );
+      assert.equal(new Set(r.body.results.map((p: { payment_id: string }) => p.payment_id)).size, n, 'each its own id');
+    }
+    await waitUntil(() => settledDown([ALICE, BOB, CAROL]), 10_000, 'both ends agree');
+    const now = line3(await balances());
+    const net = BigInt(east.reduce((s, a) => s + a, 0) - west.reduce((s, a) => s + a, 0));
+    assert.equal(now.alice, start.alice - net);
+    assert.equal(now.carol, start.carol + net);
+    assert.equal(now.bobAB, start.bobAB + net);
+    assert.equal(now.bobBC, start.bobBC - net, 'bob neither gains nor loses (no fees here)');
+    // the payer's history: each payment with its own amount, route and fee
+    const hist = (await nodes[ALICE]!.ok('GET', '/v1/payments?limit=1000')).payments as Array<{
+      payment_id: string;
+      amount_sat: number;
+      status: string;
+      route?: string[];
+    }>;
+    for (const [i, r] of x.body.results.entries()) {
+      const h = hist.find((p) => p.payment_id === r.payment_id);
+      assert.equal(h?.amount_sat, east[i]);
+      assert.equal(h?.status, 'succeeded');
+      assert.deepEqual(h?.route, [nodes[ALICE]!.id, nodes[BOB]!.id, nodes[CAROL]!.id]);
+    }
+    const rounds = (await mhRecords(nodes[BOB]!)).filter((r) => !known.has(r.payment_id));
+    t.diagnostic(`${east.length + west.length} payments in ${rounds.length} rounds at bob (aborted ones included)`);
+    assert.ok(rounds.length < 40, `rounds, not one path round per payment (${rounds.length})`);
   });
 
   test('a 4-hop path with fees set through the API: each intermediary keeps exactly its fee', async () => {

@@ -7,6 +7,7 @@
  *   treasuries, the others on one MultiHop with a fake host and records made up for the case;
  * - every message or event with no row for its case is ignored: the record, the channels and the outbox
  *   stay exactly as they were, and nothing is sealed.
+ * A round of many payments is one record at every hop: it goes through the same rows as a lone payment.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,6 +26,7 @@ import type { Channel, TreasuryState } from '../src/enclave/treasury/state.ts';
 import { line } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { decodeState } from '../src/enclave/treasury/state.ts';
+import { ROUND_SIZES, payInRound } from './helpers/multihop-views.ts';
 
 const PHASES: MhPhase[] = ['locked', 'signed', 'committed', 'released', 'done', 'aborted'];
 const ROLES: MhRole[] = ['payer', 'intermediary', 'destination'];
@@ -344,41 +346,42 @@ test('every case with no row is ignored: record, channels and outbox unchanged, 
   assert.ok(ignored > 100, `${ignored} ignored cases`);
 });
 
-test('the rows that check τ, on a line of real treasuries: each hop goes through exactly the phases its rows name', async () => {
-  const { mesh, nodes } = await line(3);
-  const seen: Record<string, MhPhase[]> = { n0: [], n1: [], n2: [] };
-  mesh.onSeal = (name, bytes) => {
-    const r = Object.values(decodeState(bytes).multihop ?? {})[0];
-    const list = seen[name]!;
-    if (r && list[list.length - 1] !== r.phase) list.push(r.phase);
-  };
-  await nodes[0]!.treasury.payMultihop(nodes[2]!.treasury.nodeId, 1_000, 1);
-  await waitFor(() => nodes.every((n) => Object.values(n.treasury.state.multihop!).every((r) => r.phase === 'done')));
-  mesh.onSeal = undefined;
-  assert.deepEqual(seen, {
-    n0: ['locked', 'committed', 'done'],
-    n1: ['locked', 'signed', 'committed', 'released', 'done'],
-    n2: ['signed', 'released', 'done'],
+for (const size of ROUND_SIZES)
+  test(`the rows that check τ, on a line of real treasuries, for a round of ${size}: each hop goes through exactly the phases its rows name`, async () => {
+    const { mesh, nodes } = await line(3);
+    const seen: Record<string, MhPhase[]> = { n0: [], n1: [], n2: [] };
+    mesh.onSeal = (name, bytes) => {
+      const r = Object.values(decodeState(bytes).multihop ?? {})[0];
+      const list = seen[name]!;
+      if (r && list[list.length - 1] !== r.phase) list.push(r.phase);
+    };
+    await payInRound(nodes[0]!, nodes[2]!.treasury.nodeId, 1_000, size);
+    await waitFor(() => nodes.every((n) => Object.values(n.treasury.state.multihop!).every((r) => r.phase === 'done')));
+    mesh.onSeal = undefined;
+    assert.deepEqual(seen, {
+      n0: ['locked', 'committed', 'done'],
+      n1: ['locked', 'signed', 'committed', 'released', 'done'],
+      n2: ['signed', 'released', 'done'],
+    });
+    const at = (phase: MhPhaseOrNone, on: MhEvent, role: MhRole, from: MhCase['from']) => {
+      const row = transitionFor({ phase, on, role, from, frozen: false, quiet: false });
+      assert.ok(row && REAL.has(row.action), `${phase} ${on} ${role}`);
+      return row;
+    };
+    // Each step seen above, and the row that made it.
+    const steps: Array<[MhTransition, MhPhase]> = [
+      [at('none', 'mh_lock', 'intermediary', 'upstream'), 'locked'],
+      [at('none', 'mh_lock', 'destination', 'upstream'), 'signed'],
+      [at('locked', 'mh_signed', 'intermediary', 'downstream'), 'signed'],
+      [at('locked', 'mh_signed', 'payer', 'downstream'), 'committed'],
+      [at('signed', 'mh_commit', 'intermediary', 'upstream'), 'committed'],
+      [at('signed', 'mh_commit', 'destination', 'upstream'), 'released'],
+    ];
+    for (const [row, phase] of steps) {
+      assert.ok(row.next.includes(phase));
+      exercised.add(row);
+    }
   });
-  const at = (phase: MhPhaseOrNone, on: MhEvent, role: MhRole, from: MhCase['from']) => {
-    const row = transitionFor({ phase, on, role, from, frozen: false, quiet: false });
-    assert.ok(row && REAL.has(row.action), `${phase} ${on} ${role}`);
-    return row;
-  };
-  // Each step seen above, and the row that made it.
-  const steps: Array<[MhTransition, MhPhase]> = [
-    [at('none', 'mh_lock', 'intermediary', 'upstream'), 'locked'],
-    [at('none', 'mh_lock', 'destination', 'upstream'), 'signed'],
-    [at('locked', 'mh_signed', 'intermediary', 'downstream'), 'signed'],
-    [at('locked', 'mh_signed', 'payer', 'downstream'), 'committed'],
-    [at('signed', 'mh_commit', 'intermediary', 'upstream'), 'committed'],
-    [at('signed', 'mh_commit', 'destination', 'upstream'), 'released'],
-  ];
-  for (const [row, phase] of steps) {
-    assert.ok(row.next.includes(phase));
-    exercised.add(row);
-  }
-});
 
 test('every row of the table was run', () => {
   for (const r of TRANSITIONS) assert.ok(exercised.has(r), `row not run: ${JSON.stringify(r)}`);

@@ -131,6 +131,13 @@ export async function pay(from: number, to: number, amount: number, maxFeeSat?: 
   });
 }
 
+/** Routed payments of `amounts` from `from` to `to` in one request (POST /v1/payments/batch): they travel in rounds. */
+export async function payBatch(from: number, to: number, amounts: number[]) {
+  return nodes[from]!.api('POST', '/v1/payments/batch', {
+    payments: amounts.map((amount_sat) => ({ dest: nodes[to]!.id, amount_sat })),
+  });
+}
+
 /** The node's multi-hop records (GET /v1/multihop). */
 export async function mhRecords(
   n: NodeProcess,

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { decodeState, localBalance } from '../../src/enclave/treasury/state.ts';
 import type { MhCommitted, MhPayment } from '../../src/enclave/treasury/multihop/records.ts';
 import type { Mesh, MeshNode } from './treasury-mesh.ts';
+import { TreasuryError, type TreasuryErrorCode } from '../../src/enclave/treasury/errors.ts';
 
 /** Each node's balance on each of its channels, as [node][channel] → sat. */
 export function balances(nodes: MeshNode[], channels: string[]): Array<Record<string, bigint>> {
@@ -72,4 +73,30 @@ export function holdAfterSeal(mesh: Mesh, sealer: string, phases: string[], to: 
   mesh.onSeal = (name, bytes) => {
     if (name === sealer && phasesIn(bytes).some((p) => phases.includes(p))) mesh.hold(sealer, to);
   };
+}
+
+/**
+ * The round sizes the crash and settlement tests run with: a lone payment, and a round of many that moves
+ * the same total (docs/protocol/multihop.md, "Rounds").
+ */
+export const ROUND_SIZES = [1, 200] as const;
+
+/** `total` sat split into `size` payments as equal as they come (the first ones take the odd satoshis). */
+export function split(total: number, size: number): number[] {
+  return Array.from({ length: size }, (_, i) => Math.floor(total / size) + (i < total % size ? 1 : 0));
+}
+
+/**
+ * Pays `total` sat from `payer` to `dest` in one round of `size` payments. Resolves once every payment
+ * succeeded; rejects with the code of the first that failed (a round aborts as a whole: they share it).
+ */
+export async function payInRound(payer: MeshNode, dest: string, total: number, size: number): Promise<bigint> {
+  const r = await payer.treasury.payMultihopRound(
+    dest,
+    split(total, size).map((amount_sat) => ({ amount_sat })),
+    1,
+  );
+  const failed = r.results.find((x) => !x.ok);
+  if (failed && !failed.ok) throw new TreasuryError(failed.code as TreasuryErrorCode, failed.message);
+  return r.results.reduce((s, x) => s + (x.ok ? BigInt(x.fee_sat) : 0n), 0n);
 }

@@ -432,13 +432,15 @@ export async function gossip(mesh: Mesh, names: string[]): Promise<void> {
  * committed. From that seal on, the wire from the middle node to the last is cut (`both`: in both
  * directions), so the last node never hears of the commit. `paying` is the payment itself (wrapped:
  * returned bare, the caller's await would wait for it); `outcome()` is null while it is pending, then
- * whether it succeeded.
+ * whether it succeeded. `pay` starts the payment (a round of many payments, say).
  */
 export async function payUntilMiddleCommitted(
   mesh: Mesh,
   [payer, middle, payee]: [MeshNode, MeshNode, MeshNode],
   amountSat: number,
   cut: 'onward' | 'both' = 'both',
+  pay: (payer: MeshNode, dest: string, amountSat: number) => Promise<unknown> = (p, dest, amountSat) =>
+    p.treasury.payMultihop(dest, amountSat, 1),
 ): Promise<{ paying: Promise<unknown>; outcome: () => boolean | null }> {
   const committed = (records: Array<{ phase: string }>) => records.some((r) => r.phase === 'committed');
   mesh.onSeal = (name, bytes) => {
@@ -447,7 +449,7 @@ export async function payUntilMiddleCommitted(
     if (cut === 'both') mesh.block(payee.name, middle.name);
   };
   let outcome: boolean | null = null;
-  const paying = payer.treasury.payMultihop(payee.treasury.nodeId, amountSat, 1);
+  const paying = pay(payer, payee.treasury.nodeId, amountSat);
   paying.then(
     () => {
       outcome = true;

@@ -11,6 +11,7 @@ import { committeeStage } from './committee.ts';
 import { ldkStage, type LdkStage } from './ldk.ts';
 import { lnmodelStage } from './lnmodel.ts';
 import { committeeMultihopStage, multihopStage } from './multihop.ts';
+import { multihopBatchedStage } from './multihop-batched.ts';
 import { pairsStage } from './pairs.ts';
 import { promotionStage, type PromotionStage } from './promotion.ts';
 import { restScenarios } from './rest.ts';
@@ -36,6 +37,7 @@ export function benchPlan(cfg: BenchConfig): BenchPlan {
       onMainChannel('one channel', [...channelScenarios(cfg), bothDirections(cfg)]),
       ...cfg.sizes.committee.map((length) => committeeStage(cfg, length)),
       multihopStage(cfg),
+      multihopBatchedStage(cfg),
       ...(cfg.sizes.committee.includes(3) ? [committeeMultihopStage(cfg)] : []),
       ...(promotion ? [promotion] : []),
       ...cfg.pairs.map((n) => pairsStage(cfg, n)),

@@ -363,6 +363,39 @@ export const TreasuryInterface = defineInterface({
         channel_id: Hex32,
       }),
     },
+    /**
+     * Pays every payment to `dest` in one path round (docs/protocol/multihop.md, "Rounds"); answers once
+     * the round is released or aborted, each payment with its own outcome, in the order asked.
+     */
+    mh_pay_round: {
+      args: Type.Object(
+        {
+          dest: Type.String({ pattern: '^[0-9a-f]{66}$' }),
+          payments: Type.Array(
+            Type.Object(
+              {
+                amount_sat: Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000 }),
+                max_fee_sat: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000 })),
+              },
+              { additionalProperties: false },
+            ),
+            { minItems: 1, maxItems: 10_000 },
+          ),
+          fee_rate: FeeRate,
+        },
+        { additionalProperties: false },
+      ),
+      result: Type.Object({
+        payment_id: Type.Union([Hex32, Type.Null()]),
+        route: Type.Array(Type.String()),
+        results: Type.Array(
+          Type.Union([
+            Type.Object({ ok: Type.Literal(true), fee_sat: Sat, channel_id: Hex32 }),
+            Type.Object({ ok: Type.Literal(false), code: Type.String(), message: Type.String() }),
+          ]),
+        ),
+      }),
+    },
     /** Announces our channels if they changed and, with `peer_id`, sends that peer the whole channel graph. */
     mh_gossip: {
       args: Type.Object(
@@ -391,6 +424,8 @@ export const TreasuryInterface = defineInterface({
             phase: Type.String(),
             route: Type.Array(Type.String()),
             amounts: Type.Array(Sat),
+            /** At the payer, while its round is in flight: the amount of each payment travelling in it. */
+            payments: Type.Optional(Type.Array(Sat)),
             txid: Type.Union([Type.String(), Type.Null()]),
             code: Type.Union([Type.String(), Type.Null()]),
           }),

@@ -101,11 +101,46 @@ export async function payMultihop(
   t.assertLive();
   t.committee?.assertReady();
   checkAmount(amountSat);
-  if (maxFeeSat !== undefined && (!Number.isSafeInteger(maxFeeSat) || maxFeeSat < 0)) {
-    throw new TreasuryError('invalid_argument', 'max_fee_sat must be a non-negative integer number of satoshis');
-  }
   const amount = BigInt(amountSat);
-  return t.multihop.pay(dest, amount, feeRate, maxFeeSat !== undefined ? BigInt(maxFeeSat) : defaultMaxFee(amount));
+  return t.multihop.pay(dest, amount, feeRate, maxFeeOf(maxFeeSat, amount));
+}
+
+/** One payment of a round as the host asks it. */
+export interface RoundPaymentArg {
+  amount_sat: number;
+  max_fee_sat?: number;
+}
+
+/**
+ * Pays every payment of `payments` to `dest` in one path round (docs/protocol/multihop.md, "Rounds"):
+ * answers once the round is released or aborted, each payment with its own outcome.
+ */
+export async function payMultihopRound(t: TreasuryCore, dest: string, payments: RoundPaymentArg[], feeRate: number) {
+  t.assertLive();
+  t.committee?.assertReady();
+  // Checked in full before anything moves: one malformed payment refuses the call, not the round.
+  const asked = payments.map((p) => {
+    checkAmount(p.amount_sat);
+    const amount = BigInt(p.amount_sat);
+    return { amount, maxFee: maxFeeOf(p.max_fee_sat, amount) };
+  });
+  const { round, outcomes } = await t.multihop.payRound(dest, asked, feeRate);
+  return {
+    payment_id: round?.payment_id ?? null,
+    route: round?.route ?? [],
+    results: outcomes.map((o) =>
+      o.ok
+        ? { ok: true as const, fee_sat: o.fee.toString(), channel_id: round!.channel_id }
+        : { ok: false as const, code: o.code, message: o.message },
+    ),
+  };
+}
+
+function maxFeeOf(maxFeeSat: number | undefined, amount: bigint): bigint {
+  if (maxFeeSat === undefined) return defaultMaxFee(amount);
+  if (!Number.isSafeInteger(maxFeeSat) || maxFeeSat < 0)
+    throw new TreasuryError('invalid_argument', 'max_fee_sat must be a non-negative integer number of satoshis');
+  return BigInt(maxFeeSat);
 }
 
 /** What this treasury charges to forward a multi-hop payment (announced to the network). */

@@ -36,9 +36,13 @@
  * new state. Locked channels refuse other payments and deposit changes with `channel_busy`: contention
  * is abort-and-retry, nothing ever waits for a lock, so there is no deadlock.
  *
+ * A round (docs/protocol/multihop.md, "Rounds") is one such payment carrying many: the payer plans it
+ * (multihop/round.ts: one route, the totals, each payment's share of the fee, the ones that do not fit
+ * refused alone) and the hops run the protocol above on its totals, none the wiser.
+ *
  * The parts, in multihop/: records.ts (one record type per phase, and how sealed records are read),
  * phases.ts (every transition, as one table), payments.ts (the state changes the table names), payer.ts,
- * hop.ts (the messages), settlement.ts (held channels meeting settlements), path.ts (channel
+ * round.ts, hop.ts (the messages), settlement.ts (held channels meeting settlements), path.ts (channel
  * descriptions and τ), gossip.ts (routing announcements), host.ts (what all this needs from the treasury).
  * This class is the one face the treasury sees.
  */
@@ -47,7 +51,9 @@ import type { Channel } from './state.ts';
 import { Gossip } from './multihop/gossip.ts';
 import { HopMessages } from './multihop/hop.ts';
 import type { MultiHopHost, MultiHopResult } from './multihop/host.ts';
-import { pay } from './multihop/payer.ts';
+import { payRound, type RoundResult } from './multihop/payer.ts';
+import type { RoundPayment } from './multihop/round.ts';
+import { TreasuryError } from './errors.ts';
 import { Payments } from './multihop/payments.ts';
 import type { MhHop, MhPayment } from './multihop/records.ts';
 import { HeldChannels, type TauSettlement } from './multihop/settlement.ts';
@@ -74,9 +80,21 @@ export class MultiHop {
     return this.h.nodeId;
   }
 
-  /** Routes and pays `amount` to `dest`; resolves once the payment is released, rejects when it aborts. */
-  pay(dest: string, amount: bigint, feeRate: number, maxFee: bigint): Promise<MultiHopResult> {
-    return pay(this.payments, this.graph, dest, amount, feeRate, maxFee);
+  /**
+   * Pays `payments` to `dest` in one path round: resolves once the round is released or aborted, with each
+   * payment's outcome (a payment that does not fit, or whose share of the fee is over its limit, is
+   * refused alone, before the round starts).
+   */
+  payRound(dest: string, payments: RoundPayment[], feeRate: number): Promise<RoundResult> {
+    return payRound(this.payments, this.graph, dest, payments, feeRate);
+  }
+
+  /** One payment, as a round of one: resolves once it is released, rejects when it is refused or aborts. */
+  async pay(dest: string, amount: bigint, feeRate: number, maxFee: bigint): Promise<MultiHopResult> {
+    const { round, outcomes } = await this.payRound(dest, [{ amount, maxFee }], feeRate);
+    const only = outcomes[0]!;
+    if (!only.ok) throw new TreasuryError(only.code, only.message);
+    return round!;
   }
 
   /**
@@ -159,9 +177,15 @@ export class MultiHop {
       phase: r.phase,
       route: r.route,
       amounts: r.amounts.map(String),
+      ...this.roundPayments(r.pid),
       txid: 'txid' in r ? r.txid : null,
       code: r.phase === 'aborted' ? r.code : null,
     }));
+  }
+
+  private roundPayments(pid: string): { payments?: string[] } {
+    const amounts = this.payments.roundPayments(pid);
+    return amounts ? { payments: amounts.map(String) } : {};
   }
 
   // ───────────────────────────── routing gossip ─────────────────────────────

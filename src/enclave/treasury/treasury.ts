@@ -37,7 +37,7 @@ import { depositFunded, newDeposit, releaseDeposit } from './deposits.ts';
 import { TreasuryError } from './errors.ts';
 import { getChannel } from './lookups.ts';
 import { MultiHop } from './multihop.ts';
-import { multihopHost, payMultihop, setFees } from './multihop-adapter.ts';
+import { multihopHost, payMultihop, payMultihopRound, setFees, type RoundPaymentArg } from './multihop-adapter.ts';
 import { Outbox } from './outbox.ts';
 import { PeerRosters } from './peer-rosters.ts';
 import { announceView, applyPeerView } from './peer-views.ts';
@@ -334,6 +334,11 @@ export class Treasury {
   /** Pays `amount_sat` to `dest` through a path of channels (docs/protocol/multihop.md). */
   payMultihop(dest: string, amountSat: number, feeRate: number, maxFeeSat?: number) {
     return payMultihop(this.core, dest, amountSat, feeRate, maxFeeSat);
+  }
+
+  /** Pays many payments to `dest` in one path round, each answered with its own outcome. */
+  payMultihopRound(dest: string, payments: RoundPaymentArg[], feeRate: number) {
+    return payMultihopRound(this.core, dest, payments, feeRate);
   }
 
   /** What this treasury charges to forward a multi-hop payment (announced to the network). */

@@ -1,41 +1,34 @@
 /**
- * The payer's side: route, lock our first channel, send LOCK, and wait for the payment to be released
- * (the call resolves) or aborted (it rejects). Everything after the LOCK is the hops' protocol (hop.ts).
+ * The payer's side: plan the round (round.ts), lock our first channel, send LOCK, and wait for the round
+ * to be released (its payments succeed) or aborted (they fail together, with the abort's code).
+ * Everything after the LOCK is the hops' protocol (hop.ts), which sees only the round's totals.
  */
 import { bytesToHex } from '../../../../enclave-sim/encoding.ts';
 import { lock } from '../channel.ts';
 import { TreasuryError } from '../errors.ts';
-import { findRoute } from '../routing.ts';
-import { spendable } from '../state.ts';
+import type { findRoute } from '../routing.ts';
 import type { MultiHopResult } from './host.ts';
-import { peerTreasury } from './identities.ts';
 import type { Payments } from './payments.ts';
-import { isFree, openChannelsTo } from './path.ts';
 import type { MhLocked } from './records.ts';
+import { planRound, type PaymentOutcome, type RoundPayment } from './round.ts';
 
-export async function pay(
+/** A round's answer: the round (null when none started) and each payment's outcome, in the order asked. */
+export interface RoundResult {
+  round: MultiHopResult | null;
+  outcomes: PaymentOutcome[];
+}
+
+export async function payRound(
   p: Payments,
   graph: Parameters<typeof findRoute>[0]['graph'],
   dest: string,
-  amount: bigint,
+  payments: RoundPayment[],
   feeRate: number,
-  maxFee: bigint,
-): Promise<MultiHopResult> {
+): Promise<RoundResult> {
   const h = p.h;
-  const local = Object.values(h.state.channels)
-    .filter((c) => c.status === 'open' && c.peerPayout && h.connected(peerTreasury(c)))
-    .map((c) => ({ peer: peerTreasury(c), cap: spendable(h.state, c) }));
-  const { route, amounts } = findRoute({ self: h.nodeId, dest, amount, graph, local, maxFee });
-  const candidates = openChannelsTo(h.state, route[1]!);
-  const free = candidates.filter(isFree);
-  const ch = free
-    .filter((c) => spendable(h.state, c) >= amounts[0]!)
-    .sort((a, b) => (spendable(h.state, b) > spendable(h.state, a) ? 1 : -1))[0];
-  if (!ch)
-    throw new TreasuryError(
-      free.length < candidates.length ? 'channel_busy' : 'insufficient_capacity',
-      `no free channel to ${route[1]!.slice(0, 16)}… can carry ${amounts[0]} sat`,
-    );
+  const { plan, outcomes } = planRound(h, graph, dest, payments);
+  if (!plan) return { round: null, outcomes };
+  const { route, amounts, channel: ch } = plan;
   const pid = bytesToHex(h.random(32));
   const rec: MhLocked = {
     pid,
@@ -49,9 +42,23 @@ export async function pay(
   lock(ch, pid);
   p.put(rec);
   h.queue(route[1]!, p.lockMessage(rec));
-  const done = p.wait(pid, ch.id);
+  const done = p.wait(
+    pid,
+    ch.id,
+    payments.filter((_, k) => outcomes[k]!.ok).map((x) => x.amount),
+  );
   done.catch(() => undefined); // it may settle while the seal below is in flight; the caller gets it below
   p.arm(rec);
   await h.commit();
-  return done;
+  try {
+    return { round: await done, outcomes };
+  } catch (err) {
+    // The round aborted: the old state everywhere, so every payment in it failed, for the round's reason.
+    if (!(err instanceof TreasuryError)) throw err;
+    const e = err;
+    return {
+      round: null,
+      outcomes: outcomes.map((o) => (o.ok ? { ok: false, code: e.code, message: e.message } : o)),
+    };
+  }
 }

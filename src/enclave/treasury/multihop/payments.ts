@@ -29,9 +29,13 @@ import {
 /** Resolved payments kept to answer re-sent messages; older ones are dropped. */
 const KEEP_RESOLVED = 64;
 
-/** The payer's call, waiting for its payment to resolve; `channel` is the path's first channel, ours. */
+/**
+ * The payer's call, waiting for its round to resolve; `channel` is the path's first channel, ours;
+ * `payments` the amounts of the round's payments (shown while it is in flight).
+ */
 interface Waiter {
   channel: string;
+  payments: bigint[];
   resolve: (r: MultiHopResult) => void;
   reject: (e: TreasuryError) => void;
 }
@@ -71,9 +75,16 @@ export class Payments {
     return rec;
   }
 
-  /** The payer's call for `pid` waits for the outcome (rejected: the error, resolved: the result). */
-  wait(pid: string, channel: string): Promise<MultiHopResult> {
-    return new Promise<MultiHopResult>((resolve, reject) => this.waiters.set(pid, { channel, resolve, reject }));
+  /** The payer's call for round `pid` waits for the outcome (rejected: the error, resolved: the result). */
+  wait(pid: string, channel: string, payments: bigint[]): Promise<MultiHopResult> {
+    return new Promise<MultiHopResult>((resolve, reject) =>
+      this.waiters.set(pid, { channel, payments, resolve, reject }),
+    );
+  }
+
+  /** The amounts of the payments travelling in round `pid`, while the payer's call waits for it. */
+  roundPayments(pid: string): bigint[] | undefined {
+    return this.waiters.get(pid)?.payments;
   }
 
   lockMessage(rec: MhLocked): MultiHopMessage {
