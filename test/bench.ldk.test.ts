@@ -63,7 +63,7 @@ test(
     const dir = await tempDir('teechain-ldk-test-');
     const chain = await startEmbeddedChain({ memory: true });
     try {
-      const t0 = Date.now();
+      // The test's own timeout is the bound on "not a hang"; no timed assertion (the machine is shared).
       await assert.rejects(
         LdkPair.start({
           dir: join(dir, 'n'),
@@ -77,7 +77,6 @@ test(
         }),
         /the channel did not become ready within 2000 ms/,
       );
-      assert.ok(Date.now() - t0 < 30_000);
     } finally {
       await chain.close();
     }

@@ -35,7 +35,14 @@ test('bench --tiny: figures for every scenario, every payment checked', { timeou
     'ratio_vs_ldk',
   );
   assert.equal(json.scenarios.filter((s) => s.group === 'ldk').length, 2);
-  assert.equal(json.scenarios.filter((s) => s.group === 'teechain-multihop').length, 2, 'multi-hop: 2 and 3 hops');
+  assert.deepEqual(
+    json.scenarios
+      .filter((s) => s.group === 'teechain-multihop')
+      .map((s) => s.id)
+      .sort(),
+    ['multihop2.batched', 'multihop2.single', 'multihop3.batched', 'multihop3.single'],
+    'multi-hop: 2 and 3 hops, one at a time and in rounds',
+  );
   assert.equal(json.ldk_close?.verified, true, `LDK cooperative close: ${json.ldk_close?.error}`);
   const ids = json.scenarios.map((s) => s.id);
   assert.equal(new Set(ids).size, ids.length, `scenario ids unique: ${ids}`);
