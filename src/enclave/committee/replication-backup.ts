@@ -25,8 +25,8 @@ export class BackupReplication {
   private downstreamSigs: AckSig[] = [];
   private lastAckSent = 0;
   private lastDirectAck = 0;
-  private lastSig?: AckSig;
-  private lastSigEpoch = 0;
+  /** Its latest acknowledgement signatures, by primary, epoch and sequence number (the direct and the relayed one share them). */
+  private readonly sigs = new Map<string, AckSig>();
   /** The latest update whose seal is durable: the only one it forwards or acknowledges. */
   durable?: SignedUpdate;
   /** The updates applied lately in this view: what a member behind gets to catch up (signing.ts, promotion.ts). */
@@ -283,6 +283,12 @@ export class BackupReplication {
     if (admitted === 'duplicate') return acknowledge();
     // A failed seal halts the enclave (Committer.onFatal): nothing is acknowledged after it.
     this.sealed(update).then(acknowledge, () => undefined);
+    // The signature for the acknowledgement is made while the seal's write is under way (once this turn has
+    // handed it to the host), not after it: it is sent only once the seal is durable all the same.
+    const seq = update.seq;
+    setImmediate(() => {
+      if (this.c.seq === seq && (this.durable?.seq ?? 0) < seq) this.ownSig(seq);
+    });
   }
 
   /** Acknowledges upstream what this member and everyone after it have sealed, and to the primary its own. */
@@ -312,14 +318,17 @@ export class BackupReplication {
     this.host.sendNow(primary, { t: 'c_ack', seq: own, sigs: [this.ownSig(own)] });
   }
 
-  /** This member's signature that it holds update `seq` (made once: the tail's two acknowledgements share it). */
+  /** This member's signature that it holds update `seq` (made once: its acknowledgements of `seq` share it). */
   private ownSig(seq: number): AckSig {
     const epoch = this.chain.epoch;
-    if (this.lastSig?.seq !== seq || this.lastSigEpoch !== epoch) {
-      this.lastSig = signAck(this.c.primaryId!, seq, this.host.identityKey(), epoch);
-      this.lastSigEpoch = epoch;
+    const key = `${this.c.primaryId}:${epoch}:${seq}`;
+    let sig = this.sigs.get(key);
+    if (!sig) {
+      sig = signAck(this.c.primaryId!, seq, this.host.identityKey(), epoch);
+      if (this.sigs.size >= 4) this.sigs.delete(this.sigs.keys().next().value!);
+      this.sigs.set(key, sig);
     }
-    return this.lastSig;
+    return sig;
   }
 
   /** A session with another member is up: catch its successor up, or tell its predecessor where it is. */
