@@ -184,3 +184,35 @@ test('ratios: each committee row against the same load between lone treasuries, 
   const lone = rows.filter((r) => r.id !== 'committee1.batch100' && r.id !== 'committee1.unbatched');
   assert.deepEqual(computeRatios(lone, [100, 1000]).committee_vs_lone, {}, 'no lone rows: no committee ratios');
 });
+
+test('report: an update with 1 channel beside one with 100, from the rows the bench measured', () => {
+  const specs = planned(benchPlan(benchConfig({ quick: true })));
+  const bytes: Record<string, number> = { 'committee3.batch100': 1234, 'committee3.idle100.batch100': 1240 };
+  const rows = specs.map((s) =>
+    rowOf(s, [
+      {
+        payments_per_s: 100,
+        latency: { p50_ms: 1, p95_ms: 2, p99_ms: 3 },
+        verified: true,
+        usage: {},
+        ...(bytes[s.id] !== undefined ? { update_bytes: bytes[s.id] } : {}),
+      },
+    ]),
+  );
+  const result: BenchResult = {
+    when: '2026-01-02T03:04:05.000Z',
+    mode: 'quick',
+    runs: 1,
+    machine: { cpu: 'Test CPU', cores: 2, memory_gb: 4, node: 'v20.0.0', os: 'linux 6' },
+    ...computeRatios(rows, [100, 1000]),
+    ldk_close: null,
+    scenarios: rows,
+  };
+  assert.ok(
+    markdownReport(result).includes(
+      'committee3 update bytes per group commit, 1 channel vs 100 channels (99 idle): 1,234 B vs 1,240 B',
+    ),
+  );
+  const without = { ...result, scenarios: rows.filter((r) => r.id !== 'committee3.idle100.batch100') };
+  assert.ok(!markdownReport(without).includes('1 channel vs 100 channels'), 'no idle row: no comparison line');
+});

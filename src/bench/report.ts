@@ -105,8 +105,19 @@ function committeeLines(r: BenchResult): string[] {
   return [
     ...(pct.length ? [`committees vs lone treasuries (payments/s, same load): ${pct.join(', ')}`] : []),
     ...(bytes.length ? [`committee update bytes per group commit: ${bytes.join(', ')}`] : []),
+    ...idleChannelsLine(r),
     ...promotionLines(r.committee3),
   ];
+}
+
+/** An update's bytes with 1 channel against 100 (99 of them idle), the same batched load on a committee of 3. */
+function idleChannelsLine(r: BenchResult): string[] {
+  const bytesOf = (id: string) => r.scenarios.find((s) => s.id === id)?.update_bytes;
+  const one = bytesOf('committee3.batch100');
+  const hundred = bytesOf('committee3.idle100.batch100');
+  if (one === undefined || hundred === undefined) return [];
+  const b = (n: number) => `${n.toLocaleString('en-US')} B`;
+  return [`committee3 update bytes per group commit, 1 channel vs 100 channels (99 idle): ${b(one)} vs ${b(hundred)}`];
 }
 
 function promotionLines(f: PromotionGap | null | undefined): string[] {

@@ -26,6 +26,9 @@ export class BackupReplication {
   private downstreamSigs: AckSig[] = [];
   private lastAckSent = 0;
   private lastDirectAck = 0;
+  /** Its latest acknowledgement signatures, by primary, epoch and sequence number (the direct and the relayed one share them). */
+  private readonly sigs = new Map<string, AckSig>();
+  /** Its latest acknowledgement with the held statements signed for it (ownSig). */
   private lastSig?: AckSig;
   private lastSigEpoch = 0;
   /** The latest update whose seal is durable: the only one it forwards or acknowledges. */
@@ -297,6 +300,12 @@ export class BackupReplication {
     if (admitted === 'duplicate') return acknowledge();
     // A failed seal halts the enclave (Committer.onFatal): nothing is acknowledged after it.
     this.sealed(update).then(acknowledge, () => undefined);
+    // The signature for the acknowledgement is made while the seal's write is under way (once this turn has
+    // handed it to the host), not after it: it is sent only once the seal is durable all the same.
+    const seq = update.seq;
+    setImmediate(() => {
+      if (this.c.seq === seq && (this.durable?.seq ?? 0) < seq) this.ackSig(seq);
+    });
   }
 
   /** Acknowledges upstream what this member and everyone after it have sealed, and to the primary its own. */
@@ -327,8 +336,9 @@ export class BackupReplication {
   }
 
   /**
-   * This member's signature that it holds update `seq` (made once: the tail's two acknowledgements share
-   * it), with its paid totals newly durable; `all`: every latest one, for a primary that may have lost them.
+   * This member's word that it holds update `seq`, with its paid totals newly durable (made once: the tail's
+   * two acknowledgements share it); `all`: every latest statement, for a primary that may have lost them.
+   * Called only once `seq` is durable: the held statements must never run ahead of the seal.
    */
   private ownSig(seq: number, all = false): AckSig {
     const epoch = this.chain.epoch;
@@ -336,10 +346,27 @@ export class BackupReplication {
       const key = this.host.identityKey();
       const tid = this.chain.treasuryId;
       const held = this.heldTotals.signUpTo(seq, (ch, sent) => signHeld(tid, epoch, seq, ch, sent, key));
-      this.lastSig = { ...signAck(this.c.primaryId!, seq, key, epoch), ...(held.length ? { held } : {}) };
+      this.lastSig = { ...this.ackSig(seq), ...(held.length ? { held } : {}) };
       this.lastSigEpoch = epoch;
     }
     return all ? { ...this.lastSig, held: this.heldTotals.all() } : this.lastSig;
+  }
+
+  /**
+   * The bare signature over (primary, epoch, seq), kept for the last few numbers. It may be made while the
+   * seal's write is under way, since it is sent only inside an acknowledgement, after the seal is durable;
+   * the held statements are not (ownSig signs them when the acknowledgement goes out).
+   */
+  private ackSig(seq: number): AckSig {
+    const epoch = this.chain.epoch;
+    const key = `${this.c.primaryId}:${epoch}:${seq}`;
+    let sig = this.sigs.get(key);
+    if (!sig) {
+      sig = signAck(this.c.primaryId!, seq, this.host.identityKey(), epoch);
+      if (this.sigs.size >= 4) this.sigs.delete(this.sigs.keys().next().value!);
+      this.sigs.set(key, sig);
+    }
+    return sig;
   }
 
   /** A session with another member is up: catch its successor up, or tell its predecessor where it is. */

@@ -16,7 +16,13 @@ import { RecentUpdates } from './recent-updates.ts';
 import type { Membership } from './membership.ts';
 import type { CommitteeHost } from './ports.ts';
 import { forgetTau } from './signed.ts';
-import { signUpdate, type ReplicaBody, type SignedUpdate } from './update.ts';
+import { encodeUpdate, signEncoded, type EncodedUpdate, type SignedUpdate } from './update.ts';
+
+interface PendingUpdate {
+  encoded: EncodedUpdate;
+  full: boolean;
+  signed?: SignedUpdate;
+}
 
 export class PrimaryReplication {
   /** The latest update issued: what a (re)connecting successor or a newcomer is sent first. */
@@ -28,8 +34,8 @@ export class PrimaryReplication {
   /** The highest sequence number each backup has signed as applied, by node id. */
   private readonly held = new Map<string, number>();
   private ackWaiters: Array<{ seq: number; resolve: () => void; reject: (err: unknown) => void }> = [];
-  /** The body of the update the seal under way will be replicated as. */
-  private pendingUpdate?: ReplicaBody;
+  /** The update the seal under way will be replicated as; signed while that seal's write is under way. */
+  private pendingUpdate?: PendingUpdate;
   /** Channels some member asked to sign a settlement for: they take no new payments. */
   private readonly settling = new Set<string>();
   private readonly deltas = new DeltaTracker();
@@ -81,17 +87,29 @@ export class PrimaryReplication {
     forgetTau(this.c, this.host.state.multihop);
     // Taken now, in the same synchronous step as the seal's own snapshot: the update is exactly the state
     // sealed, never a change made while the seal is under way (which a crash would lose here but not there).
-    this.pendingUpdate = this.deltas.bodyFor(this.host.state, this.c.seq, this.lastIssued?.seq ?? 0);
+    const body = this.deltas.bodyFor(this.host.state, this.c.seq, this.lastIssued?.seq ?? 0);
+    const pending: PendingUpdate = { encoded: encodeUpdate(body), full: body.base === undefined };
+    this.pendingUpdate = pending;
+    // Signing is the primary's largest cost per update, and done here it would hold up the seal. Once this
+    // turn has handed the seal's write to the host, the enclave thread waits for the disk: signing then
+    // costs the payment nothing. Nothing is sent before replicate(), after the seal.
+    setImmediate(() => {
+      if (this.pendingUpdate === pending) pending.signed = this.sign(pending.encoded);
+    });
+  }
+
+  private sign(u: EncodedUpdate): SignedUpdate {
+    return signEncoded(u, bytesToHex(this.host.identityKey()));
   }
 
   /** After the primary's own seal: send the update down the chain; resolves when the tail has it. */
   replicate(): Promise<void> {
-    const body = this.pendingUpdate;
-    if (!body) return Promise.resolve();
+    const pending = this.pendingUpdate;
+    if (!pending) return Promise.resolve();
     this.pendingUpdate = undefined;
-    const update = signUpdate(body, bytesToHex(this.host.identityKey()));
+    const update = pending.signed ?? this.sign(pending.encoded);
     this.lastIssued = update;
-    this.recent.add(update, body.base === undefined);
+    this.recent.add(update, pending.full);
     this.issued.updates += 1;
     this.issued.bytes += update.body.length;
     const next = this.chain.neighbour(1);

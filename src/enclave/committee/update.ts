@@ -90,15 +90,24 @@ export function replicaOf(state: TreasuryState, seq: number): ReplicaBody {
   return { seq, ...scalarsOf(state), ...(order ? { shareOrder: order } : {}), ...(records as Records) };
 }
 
+/** An update's exact bytes, before its signature. */
+export type EncodedUpdate = Omit<SignedUpdate, 'sig'>;
+
+/**
+ * `body` as the bytes it is signed and sent as. Encoded at once: the records in a body share nested
+ * objects with the live state, which later changes would otherwise reach before the update is signed.
+ */
+export function encodeUpdate(body: ReplicaBody): EncodedUpdate {
+  return { seq: body.seq, epoch: body.epoch ?? 0, body: JSON.stringify(body, bigintAware) };
+}
+
+export function signEncoded(u: EncodedUpdate, identityKey: string): SignedUpdate {
+  const epoch = u.epoch ?? 0;
+  return { ...u, epoch, sig: bytesToHex(signDigest(sha256(preimage(epoch, u.seq, u.body)), hexToBytes(identityKey))) };
+}
+
 export function signUpdate(body: ReplicaBody, identityKey: string): SignedUpdate {
-  const json = JSON.stringify(body, bigintAware);
-  const epoch = body.epoch ?? 0;
-  return {
-    seq: body.seq,
-    epoch,
-    body: json,
-    sig: bytesToHex(signDigest(sha256(preimage(epoch, body.seq, json)), hexToBytes(identityKey))),
-  };
+  return signEncoded(encodeUpdate(body), identityKey);
 }
 
 /** The body of an update signed by `primaryId`, or null if the signature or the shape is wrong. */
