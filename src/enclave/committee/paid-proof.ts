@@ -85,19 +85,19 @@ export function paidProofProblem(
   for (const [i, h] of proof.held.entries()) {
     if (!Number.isSafeInteger(h.seq) || !SAT.test(h.sent) || !SIG.test(h.sig)) return `statement ${i} is malformed`;
     if (BigInt(h.sent) < total) return `backup ${i} holds ${h.sent}, below ${total}`;
-    let ok = false;
-    try {
-      ok = verifyMessageSha256(
-        hexToBytes(h.sig),
-        preimage(treasuryId, epoch, h.seq, ch, h.sent),
-        hexToBytes(backups[i]!),
-      );
-    } catch {
-      ok = false;
-    }
-    if (!ok) return `statement ${i} is not signed by backup ${backups[i]!.slice(0, 16)}…`;
+    if (!heldSigned(treasuryId, epoch, ch, h, backups[i]!))
+      return `statement ${i} is not signed by backup ${backups[i]!.slice(0, 16)}…`;
   }
   return null;
+}
+
+/** Whether `h` is `member`'s signature over its statement on channel `ch` of committee `treasuryId`, view `epoch`. */
+function heldSigned(treasuryId: string, epoch: number, ch: string, h: Omit<HeldSig, 'ch'>, member: string): boolean {
+  try {
+    return verifyMessageSha256(hexToBytes(h.sig), preimage(treasuryId, epoch, h.seq, ch, h.sent), hexToBytes(member));
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -140,13 +140,20 @@ export class HeldTotals {
 export class HeldStore {
   private readonly byMember = new Map<string, Map<string, HeldSig>>();
 
-  /** Statements that came with a backup's verified acknowledgement (checked by the peer, which relies on them). */
-  take(memberId: string, held: readonly HeldSig[]): void {
+  /**
+   * Statements that came with a backup's verified acknowledgement. Each is checked here before it is kept,
+   * not only by the peer: a forged one would otherwise stand as the channel's highest for good, and every
+   * later proof of that channel would carry it (a compromised member stalling the channel for ever).
+   */
+  take(memberId: string, held: readonly HeldSig[], treasuryId: string, epoch: number): void {
     let mine = this.byMember.get(memberId);
     if (!mine) this.byMember.set(memberId, (mine = new Map()));
-    for (const h of held) {
+    for (const raw of held) {
+      const h = { ch: String(raw.ch), seq: Number(raw.seq), sent: String(raw.sent), sig: String(raw.sig) };
+      if (!Number.isSafeInteger(h.seq) || !SAT.test(h.sent) || !SIG.test(h.sig)) continue;
       const had = mine.get(h.ch);
-      if (!had || BigInt(h.sent) > BigInt(had.sent)) mine.set(h.ch, h);
+      if (had && BigInt(h.sent) <= BigInt(had.sent)) continue;
+      if (heldSigned(treasuryId, epoch, h.ch, h, memberId)) mine.set(h.ch, h);
     }
   }
 

@@ -138,7 +138,7 @@ export class PrimaryReplication {
     if (raising.some(([id, s]) => !verifyAck(this.host.nodeId, id, s, this.chain.epoch))) return;
     for (const [id, s] of raising) {
       this.held.set(id, s.seq);
-      if (s.held) this.heldTotals.take(id, s.held);
+      if (s.held) this.heldTotals.take(id, s.held, this.chain.treasuryId, this.chain.epoch);
     }
     const seq = Math.min(...backups.map((id) => this.held.get(id) ?? 0));
     if (seq <= this.acked) return;

@@ -221,8 +221,8 @@ function applySync(
 /**
  * The peer has now paid `total` in all: credit the difference (idempotent for old or repeated totals). A
  * committee's total counts only with its backups' proof that they hold it (paid-proof.ts): without it
- * nothing is credited or acknowledged, the session is torn down (the totals come again, proven, when it is
- * back) and the channel stays open at what was proven, which our settlement pays.
+ * nothing is credited or acknowledged (`payment_unproven`), and the channel stays open at what was proven,
+ * which our settlement pays.
  */
 function applyPay(
   t: TreasuryCore,
@@ -234,7 +234,14 @@ function applyPay(
 ): void {
   if (!creditable(ch, total)) return;
   const unproven = ch.peerRoster && paidProofProblem(ch.peerRoster, ch.id, total, proof);
-  if (unproven) throw new TreasuryError('session_failed', `paid total ${total} not proven replicated: ${unproven}`);
+  if (unproven) {
+    // Not credited, not acknowledged, and the session stays up: an honest primary whose backup lied about
+    // what it holds (or withheld its statement) sends its next total proven, and totals are cumulative, so
+    // the next proven one credits what this one carried. Tearing the session down instead would let one
+    // compromised backup cut the peer off for good (each reconnection's totals unproven again).
+    t.ports.emit({ type: 'payment_unproven', channel_id: ch.id, total: total.toString(), reason: unproven });
+    return;
+  }
   // A committee credits only totals the payer signed: its backups refuse any other (update-rules.ts).
   if (t.committee && !verifyPaid(ch.peerId, ch.id, total, sig))
     throw new TreasuryError('session_failed', "paid total without the payer's signature");

@@ -139,6 +139,12 @@ export const TreasuryEventSchema = Type.Union([
     channel_id: Type.String(),
     reason: Type.String(),
   }),
+  Type.Object({
+    type: Type.Literal('payment_unproven'),
+    channel_id: Type.String(),
+    total: Type.String(),
+    reason: Type.String(),
+  }),
 ]);
 
 export const CommitteeView = Type.Object({

@@ -30,6 +30,8 @@ export type TreasuryEvent =
   | { type: 'committee_view'; epoch: number; primary: string; members: CommitteeMember[]; index: number }
   | { type: 'committee_join_refused'; code: string }
   | { type: 'roster_refused'; peer_id: string; channel_id: string; reason: string }
+  /** A committee peer's paid total without its backups' proof of replication: not credited (paid-proof.ts). */
+  | { type: 'payment_unproven'; channel_id: string; total: string; reason: string }
   /** A channel peer's verified committee roster, with its members' addresses (hints for the host's dialling). */
   | { type: 'peer_roster'; peer_id: string; members: Array<{ node_id: string; address: string }> };
 
