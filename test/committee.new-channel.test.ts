@@ -14,7 +14,7 @@ import type { ChannelMessage } from '../src/enclave/protocol/messages.ts';
 import { signVote, type ViewCert } from '../src/enclave/committee/view.ts';
 import type { RosterProof } from '../src/enclave/committee/roster.ts';
 import type { TreasuryError } from '../src/enclave/treasury/errors.ts';
-import { Mesh, payAndWait, WAIT_MS, type MeshNode } from './helpers/treasury-mesh.ts';
+import { Mesh, payAndWait, removeLastThenLosePrimary, WAIT_MS, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 
 type RosterMessage = Extract<ChannelMessage, { t: 'roster' }>;
@@ -31,15 +31,7 @@ async function promotedAfterRemoval() {
     MeshNode,
     MeshNode,
   ];
-  mesh.crash('b3');
-  await waitFor(
-    () => !p.treasury.info().committee!.members.find((m) => m.node_id === b3.treasury.nodeId)!.connected,
-    WAIT_MS,
-  );
-  await p.treasury.removeMember(b3.treasury.nodeId);
-  await waitFor(() => [b1, b2].every((n) => n.treasury.info().committee!.size === 3), WAIT_MS);
-  mesh.crash('p');
-  await waitFor(() => b1.treasury.info().committee!.role === 'primary', WAIT_MS);
+  await removeLastThenLosePrimary(mesh, [p, b1, b2, b3]);
   assert.equal(b1.treasury.info().committee!.epoch, 2);
   return { mesh, p, b1, b2, b3 };
 }

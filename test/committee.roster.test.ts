@@ -15,7 +15,15 @@ import { checkViewCert, followCerts, followPeerView } from '../src/enclave/commi
 import { signVote, type ViewCert, type ViewSpec } from '../src/enclave/committee/view.ts';
 import { TreasuryError } from '../src/enclave/treasury/errors.ts';
 import type { SessionMessage } from '../src/enclave/protocol/messages.ts';
-import { Mesh, payAndWait, platformIdOf, spy, WAIT_MS, type MeshNode } from './helpers/treasury-mesh.ts';
+import {
+  Mesh,
+  payAndWait,
+  platformIdOf,
+  removeLastThenLosePrimary,
+  spy,
+  WAIT_MS,
+  type MeshNode,
+} from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 
 /** A member identity for certificate tests: its key and node id. */
@@ -206,15 +214,7 @@ test('a channel peer follows the committee through a removal and a later promoti
   // (Had p's announcement reached q, q would know the three-member roster and the promotion alone would
   // rightly verify against it: which one q holds must not depend on how fast p's seal was acknowledged.)
   mesh.unlink('p', 'q');
-  mesh.crash('b3');
-  await waitFor(
-    () => !p.treasury.info().committee!.members.find((m) => m.node_id === b3.treasury.nodeId)!.connected,
-    WAIT_MS,
-  );
-  await p.treasury.removeMember(b3.treasury.nodeId);
-  await waitFor(() => [b1, b2].every((n) => n.treasury.info().committee!.size === 3), WAIT_MS);
-  mesh.crash('p');
-  await waitFor(() => b1.treasury.info().committee!.role === 'primary', WAIT_MS);
+  await removeLastThenLosePrimary(mesh, [p, b1, b2, b3]);
   const promo = b1.treasury.state.committee!.view!;
   assert.equal(promo.epoch, 2);
   assert.equal(promo.threshold, undefined);

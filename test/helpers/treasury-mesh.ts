@@ -80,6 +80,22 @@ export interface MeshOptions {
 export const WAIT_MS = 30_000;
 
 /**
+ * In a committee whose first four members are p, b1, b2, b3 (chain order): b3 crashes and p removes it
+ * (the next epoch), then p crashes and b1 is promoted (the epoch after). Returns when b1 is primary.
+ */
+export async function removeLastThenLosePrimary(mesh: Mesh, [p, b1, b2, b3]: readonly MeshNode[]): Promise<void> {
+  mesh.crash(b3!.name);
+  await waitFor(
+    () => !p!.treasury.info().committee!.members.find((m) => m.node_id === b3!.treasury.nodeId)!.connected,
+    WAIT_MS,
+  );
+  await p!.treasury.removeMember(b3!.treasury.nodeId);
+  await waitFor(() => [b1!, b2!].every((n) => n.treasury.info().committee!.size === 3), WAIT_MS);
+  mesh.crash(p!.name);
+  await waitFor(() => b1!.treasury.info().committee!.role === 'primary', WAIT_MS);
+}
+
+/**
  * `from` pays `amounts` on `channelId` in one batch, each accepted, and waits (up to `timeoutMs`) until the
  * last one is acknowledged: the peer's signed total covers it, and in a committee every member holds it.
  */
