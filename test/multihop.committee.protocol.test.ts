@@ -12,6 +12,9 @@ import { balances, committed, outcome, unlocked } from './helpers/multihop-views
 import { waitFor } from './helpers/treasury-pair.ts';
 import { TIMEOUTS, WAIT_MS } from './helpers/two-committees.ts';
 import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
+import { hexToBytes } from '../enclave-sim/encoding.ts';
+import { signCommitted, type CommittedProof } from '../src/enclave/committee/committed-proof.ts';
+import { paidSig } from '../src/enclave/treasury/channel-wire.ts';
 import { replicaOf } from '../src/enclave/committee/update.ts';
 import { checkUpdate } from '../src/enclave/committee/update-rules.ts';
 import { isFrozen } from '../src/enclave/treasury/multihop/records.ts';
@@ -172,3 +175,92 @@ test("a committed committee hop's primary dies: two backups settle with τ from 
   assert.equal(q2.treasury.channel(channels[1]!).local_balance_sat, '101000', 'the destination is paid by τ');
   assert.equal(q0.treasury.channel(channels[0]!).local_balance_sat, '99000');
 });
+
+/**
+ * The committee's primary is the attacker's: it gathers τ, seals `committed`, but never replicates that
+ * seal (its frames to its backups are dropped), and sends the next hop COMMIT itself, with its own
+ * signature of the paid total and each proof below. The backups' replicas show the payment `signed`:
+ * asked to settle they would sign the old state. The next hop must commit nothing on that word.
+ */
+const COMMIT_ATTACKS: Array<[Kind[], number]> = [
+  [['lone', 'committee', 'lone'], 1],
+  [['committee', 'lone', 'lone'], 0],
+];
+
+for (const [kinds, at] of COMMIT_ATTACKS) {
+  test(`${kinds.join(' → ')}: a compromised primary's COMMIT its backups do not hold is refused, with any proof`, async () => {
+    const { mesh, hops, nodes, channels } = await committeeLine(kinds);
+    const p = nodes[at]!;
+    const next = nodes[at + 1]!;
+    const [, b1, b2] = hops[at]!.members as [MeshNode, MeshNode, MeshNode];
+    const dest = nodes[nodes.length - 1]!;
+    // An honest payment first: its COMMIT carries a genuine proof, of another payment, to replay.
+    const first = await nodes[0]!.treasury.payMultihop(dest.treasury.nodeId, 500, 1);
+    await waitFor(() => unlocked(hops.flatMap((h) => h.members)) && replicated(hops), WAIT_MS);
+    assert.ok(next.treasury.state.channels[channels[at]!]!.peerRoster, 'the next hop verified the committee');
+    const internals = p.treasury as unknown as { committee: { committedProof(pid: string): CommittedProof } };
+    const genuine = internals.committee.committedProof(first.payment_id);
+    assert.equal(genuine?.sigs.length, 2, "the honest COMMIT had both backups' proof");
+    mesh.onSeal = (name, bytes) => {
+      if (name !== p.name || !Object.values(decodeState(bytes).multihop ?? {}).some((r) => r.phase === 'committed'))
+        return;
+      mesh.block(p.name, b1.name);
+      mesh.block(p.name, b2.name);
+      mesh.block(p.name, next.name); // the honest code's own COMMIT (it would wait for the backups anyway)
+    };
+    const before = balances(nodes, channels);
+    nodes[0]!.treasury.payMultihop(dest.treasury.nodeId, 1_000, 1).catch(() => undefined);
+    const pid = () =>
+      Object.values(p.treasury.state.multihop ?? {}).find((r) => r.phase === 'committed' && r.amounts[0] === 1_000n)
+        ?.pid;
+    await waitFor(() => pid() !== undefined, WAIT_MS);
+    mesh.onSeal = undefined;
+    await new Promise((r) => setTimeout(r, 50));
+    const id = pid()!;
+    for (const b of [b1, b2])
+      assert.equal(b.treasury.state.multihop?.[id]?.phase, 'signed', 'the backups hold it signed');
+    const rec = committed(structuredClone(p.treasury.state.multihop![id]!));
+    const out = p.treasury.state.channels[rec.hops[at]!.ch]!;
+    const epoch = p.treasury.info().committee!.epoch ?? 0;
+    const key = hexToBytes(p.treasury.state.identityKey);
+    const own = signCommitted(p.treasury.nodeId, epoch, id, key).sig;
+    const proofs: Array<[string, CommittedProof | undefined]> = [
+      ['no proof', undefined],
+      ["the primary's own signatures in the backups' places", { epoch, sigs: [own, own] }],
+      ["the backups' genuine proof of another payment", genuine],
+      ['that proof claimed for another view', { ...genuine, epoch: genuine.epoch + 1 }],
+      ['one backup only', { epoch, sigs: [genuine.sigs[0]!] }],
+    ];
+    for (const [what, proof] of proofs) {
+      mesh.unblock(p.name, next.name);
+      mesh.unlink(p.name, next.name);
+      await mesh.link(p.name, next.name);
+      mesh.block(p.name, next.name);
+      const msg = {
+        t: 'mh_commit',
+        pid: id,
+        tx: rec.tx,
+        ...paidSig(p.treasury.state, out, out.sent + rec.amounts[at]!),
+      };
+      mesh.unblock(p.name, next.name);
+      (p.treasury as unknown as { sendNow(peer: string, m: unknown): void }).sendNow(next.treasury.nodeId, {
+        ...msg,
+        ...(proof ? { proof } : {}),
+      });
+      // Refused: the session is torn down; taken: the next hop moves on.
+      await waitFor(
+        () =>
+          !next.treasury.info().peers.includes(p.treasury.nodeId) ||
+          next.treasury.state.multihop?.[id]?.phase !== 'signed',
+        WAIT_MS,
+      );
+      mesh.block(p.name, next.name);
+      assert.equal(next.treasury.state.multihop?.[id]?.phase, 'signed', `${what}: the next hop did not commit`);
+      assert.deepEqual(
+        outcome(nodes, channels, before),
+        channels.map(() => 0n),
+        `${what}: nothing credited anywhere`,
+      );
+    }
+  });
+}

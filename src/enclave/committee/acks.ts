@@ -13,6 +13,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
 import { signDigest } from '../../crypto/secp256k1.ts';
 import { verifyMessageSha256 } from '../../crypto/secp256k1-openssl.ts';
+import type { CommittedSig } from './committed-proof.ts';
 import type { HeldSig } from './paid-proof.ts';
 
 /**
@@ -23,6 +24,8 @@ export interface AckSig {
   seq: number;
   sig: string;
   held?: HeldSig[];
+  /** The multi-hop payments those updates showed newly committed, signed for the next hop (committed-proof.ts). */
+  committed?: CommittedSig[];
 }
 
 /** The epoch is signed too: an acknowledgement given in one view never counts in another (view.ts). */

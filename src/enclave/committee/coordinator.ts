@@ -28,6 +28,7 @@ import { Requests } from './requests.ts';
 import { Resharing } from './resharing.ts';
 import type { RosterProof, ViewProof } from './roster.ts';
 import type { PaidProof } from './paid-proof.ts';
+import type { CommittedProof } from './committed-proof.ts';
 import { ThresholdSigning, type Contribution } from './signing.ts';
 import type { SignedUpdate } from './update.ts';
 
@@ -216,6 +217,11 @@ export class CommitteeCoordinator {
   /** Primary: the proof for the channel peer that every backup holds `total` paid on `channelId` (paid-proof.ts). */
   paidProof(channelId: string, total: bigint): PaidProof | undefined {
     return this.isPrimary ? this.primary.paidProof(channelId, total) : undefined;
+  }
+
+  /** Primary: the proof for the next hop that every backup holds multi-hop payment `pid` committed (committed-proof.ts). */
+  committedProof(pid: string): CommittedProof | undefined {
+    return this.isPrimary ? this.primary.committedProof(pid) : undefined;
   }
 
   /** Backup that signed a settlement of `channelId`: tell the primary directly, so it stops paying on it. */

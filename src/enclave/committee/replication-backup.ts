@@ -10,6 +10,7 @@ import type { CommitteeMessage } from '../protocol/messages.ts';
 import type { Channel, Deposit } from '../treasury/state.ts';
 import { signAck, type AckSig } from './acks.ts';
 import { HeldTotals, signHeld } from './paid-proof.ts';
+import { HeldCommits, signCommitted } from './committed-proof.ts';
 import type { Membership } from './membership.ts';
 import type { CommitteeHost, SignedSettlement, UpdateRefusal } from './ports.ts';
 import { RecentUpdates } from './recent-updates.ts';
@@ -37,6 +38,8 @@ export class BackupReplication {
   readonly recent = new RecentUpdates();
   /** The paid totals this member signs for the channel peers with its acknowledgements (paid-proof.ts). */
   private readonly heldTotals = new HeldTotals();
+  /** The multi-hop commits this member signs for the next hop, likewise (committed-proof.ts). */
+  private readonly heldCommits = new HeldCommits();
 
   constructor(
     private readonly host: CommitteeHost,
@@ -99,7 +102,14 @@ export class BackupReplication {
     const moved = Object.entries(body.channels)
       .filter(([id, ch]) => opened.base === undefined || sentBefore(id) !== ch.sent)
       .map(([id]) => id);
+    const wasCommitted = (pid: string) =>
+      opened.base !== undefined && this.host.state.multihop?.[pid]?.phase === 'committed';
+    const commits = Object.values(body.multihop ?? {}).filter((r) => r.phase === 'committed' && !wasCommitted(r.pid));
     this.adopt(body);
+    this.heldCommits.adopted(
+      update.seq,
+      commits.map((r) => r.pid),
+    );
     const open = moved.filter((id) => this.host.state.channels[id]?.status === 'open');
     this.heldTotals.adopted(
       update.seq,
@@ -210,6 +220,7 @@ export class BackupReplication {
     this.downstreamSigs = [];
     this.lastAckSent = 0;
     this.heldTotals.clear();
+    this.heldCommits.clear();
     this.durable = this.c.lastUpdate;
     this.recent.clear();
   }
@@ -346,10 +357,15 @@ export class BackupReplication {
       const key = this.host.identityKey();
       const tid = this.chain.treasuryId;
       const held = this.heldTotals.signUpTo(seq, (ch, sent) => signHeld(tid, epoch, seq, ch, sent, key));
-      this.lastSig = { ...this.ackSig(seq), ...(held.length ? { held } : {}) };
+      const committed = this.heldCommits.signUpTo(seq, (pid) => signCommitted(tid, epoch, pid, key));
+      this.lastSig = {
+        ...this.ackSig(seq),
+        ...(held.length ? { held } : {}),
+        ...(committed.length ? { committed } : {}),
+      };
       this.lastSigEpoch = epoch;
     }
-    return all ? { ...this.lastSig, held: this.heldTotals.all() } : this.lastSig;
+    return all ? { ...this.lastSig, held: this.heldTotals.all(), committed: this.heldCommits.all() } : this.lastSig;
   }
 
   /**

@@ -12,6 +12,7 @@ import { TreasuryError } from '../treasury/errors.ts';
 import { verifyAck, type AckSig } from './acks.ts';
 import { DeltaTracker } from './deltas.ts';
 import { HeldStore, type PaidProof } from './paid-proof.ts';
+import { CommitStore, type CommittedProof } from './committed-proof.ts';
 import { RecentUpdates } from './recent-updates.ts';
 import type { Membership } from './membership.ts';
 import type { CommitteeHost } from './ports.ts';
@@ -41,6 +42,8 @@ export class PrimaryReplication {
   private readonly deltas = new DeltaTracker();
   /** The backups' signed paid totals, which the channel peers credit on (paid-proof.ts). */
   private readonly heldTotals = new HeldStore();
+  /** The backups' signed multi-hop commits, which the next hop commits on (committed-proof.ts). */
+  private readonly heldCommits = new CommitStore();
   /** Updates issued since this enclave started, and their bodies' bytes (the bench's update-size figure). */
   readonly issued = { updates: 0, bytes: 0 };
 
@@ -71,6 +74,7 @@ export class PrimaryReplication {
     this.acked = 0;
     this.held.clear();
     this.heldTotals.clear();
+    this.heldCommits.clear();
     this.lastIssued = undefined;
     this.recent.clear();
     this.pendingUpdate = undefined;
@@ -139,6 +143,7 @@ export class PrimaryReplication {
     for (const [id, s] of raising) {
       this.held.set(id, s.seq);
       if (s.held) this.heldTotals.take(id, s.held, this.chain.treasuryId, this.chain.epoch);
+      if (s.committed) this.heldCommits.take(id, s.committed);
     }
     const seq = Math.min(...backups.map((id) => this.held.get(id) ?? 0));
     if (seq <= this.acked) return;
@@ -152,6 +157,12 @@ export class PrimaryReplication {
   paidProof(channelId: string, total: bigint): PaidProof | undefined {
     const backups = this.chain.chainMembers.slice(1).map((m) => m.node_id);
     return this.heldTotals.proof(backups, this.chain.epoch, channelId, total);
+  }
+
+  /** The proof for the next hop that every backup holds multi-hop payment `pid` committed, once they all signed it. */
+  committedProof(pid: string): CommittedProof | undefined {
+    const backups = this.chain.chainMembers.slice(1).map((m) => m.node_id);
+    return this.heldCommits.proof(backups, this.chain.epoch, pid);
   }
 
   /** The highest sequence number `nodeId` has signed as applied in this view (0: none yet). */

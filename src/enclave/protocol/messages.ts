@@ -313,10 +313,25 @@ export const MultiHopMessage = Type.Union([
   ),
   /**
    * `sig`: the sender's signature of the total it will have paid on the channel once this payment is
-   * applied, for a committee peer (its backups credit only totals the payer signed).
+   * applied, for a committee peer (its backups credit only totals the payer signed); `proof`: from a
+   * committee, that every replicating backup holds the payment committed (committed-proof.ts).
    */
   Type.Object(
-    { t: Type.Literal('mh_commit'), pid: Pid, tx: TxHex, sig: Type.Optional(PeerSig) },
+    {
+      t: Type.Literal('mh_commit'),
+      pid: Pid,
+      tx: TxHex,
+      sig: Type.Optional(PeerSig),
+      proof: Type.Optional(
+        Type.Object(
+          {
+            epoch: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+            sigs: Type.Array(PeerSig, { maxItems: 14 }),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+    },
     { additionalProperties: false },
   ),
   Type.Object({ t: Type.Literal('mh_release'), pid: Pid }, { additionalProperties: false }),
@@ -437,6 +452,12 @@ export const CommitteeMessage = Type.Union([
                   ),
                   { maxItems: 100_000 },
                 ),
+              ),
+              /** committed-proof.ts: the multi-hop payments those updates showed newly committed, signed. */
+              committed: Type.Optional(
+                Type.Array(Type.Object({ pid: Pid, sig: PeerSig }, { additionalProperties: false }), {
+                  maxItems: 100_000,
+                }),
               ),
             },
             { additionalProperties: false },

@@ -260,7 +260,7 @@ export function stillTrue(t: TreasuryCore, item: Outgoing | TreasuryEvent): Outg
 /**
  * A committee primary's `pay` or `sync` as it leaves, after the seal it reports is acknowledged: each paid
  * total carries the backups' proof that they hold it (paid-proof.ts), which a peer that verified our roster
- * requires before it credits anything. Built at delivery, not at the seal: the backups' signatures come
+ * requires before it credits anything; likewise a multi-hop COMMIT (committed-proof.ts). Built at delivery, not at the seal: the backups' signatures come
  * with the very acknowledgements that release the message.
  */
 export function withPaidProof(t: TreasuryCore, item: Outgoing | TreasuryEvent): Outgoing | TreasuryEvent {
@@ -269,6 +269,10 @@ export function withPaidProof(t: TreasuryCore, item: Outgoing | TreasuryEvent): 
   const msg = item.msg;
   if (msg.t === 'pay') {
     const proof = proofOf(msg.ch, msg.total);
+    return proof ? { peerId: item.peerId, msg: { ...msg, proof } } : item;
+  }
+  if (msg.t === 'mh_commit') {
+    const proof = t.committee?.committedProof(msg.pid);
     return proof ? { peerId: item.peerId, msg: { ...msg, proof } } : item;
   }
   if (msg.t !== 'sync') return item;

@@ -113,7 +113,7 @@ export class MultiHop {
       case 'mh_signed':
         return this.hop.onSigned(peerId, msg.pid, msg.hops, msg.tx);
       case 'mh_commit':
-        return this.hop.onCommit(peerId, msg.pid, msg.tx, msg.sig);
+        return this.hop.onCommit(peerId, msg.pid, msg.tx, msg.sig, msg.proof);
       case 'mh_release':
         return this.hop.onRelease(peerId, msg.pid);
       case 'mh_unlock':

@@ -4,6 +4,7 @@
  * Each handler looks its case up in the transition table (phases.ts) and does nothing when it has no row;
  * the checks a message must pass (the sender's view of our channel, τ's txid, its signatures) are here.
  */
+import { committedProofProblem, type CommittedProof } from '../../committee/committed-proof.ts';
 import type { MhHopWire, MultiHopMessage } from '../../protocol/messages.ts';
 import { verifyPaid } from '../../protocol/peer-sigs.ts';
 import { lock, refusal } from '../channel.ts';
@@ -158,13 +159,14 @@ export class HopMessages {
     await this.h.commit();
   }
 
-  async onCommit(peerId: string, pid: string, tx: string, sig?: string): Promise<void> {
+  async onCommit(peerId: string, pid: string, tx: string, sig?: string, proof?: CommittedProof): Promise<void> {
     const rec = this.p.get(pid);
     if (!rec || !step(rec, 'mh_commit', peerId) || !inPhase(rec, 'signed')) return;
     // The payer verified every signature of τ before committing (its enclave runs this code); a hop
     // checks that this is the τ it signed, complete. Verifying every signature again at every hop would
     // cost each hop one ECDSA verification per input of the path, per payment.
     if (txidOf(tx) !== rec.txid || !pathWitnessed(tx, pathInputs(rec.hops).length)) return;
+    this.commitReplicated(rec, proof);
     if (this.h.isCommittee() && !this.notePaidTotal(rec, peerId, sig)) return;
     if (rec.index === rec.route.length - 1) {
       // Everyone before us is committed: the new state is certain.
@@ -174,6 +176,20 @@ export class HopMessages {
       this.h.queue(rec.route[rec.index + 1]!, this.p.commitMessage(committed));
     }
     await this.h.commit();
+  }
+
+  /**
+   * A committee upstream (its roster verified on our incoming channel) commits for us only with every
+   * replicating backup's proof that it holds the commit (committed-proof.ts): on its primary's word alone
+   * the backups might settle the old state while we go on to the new. Refused, the record stays `signed`
+   * (nothing credited, nothing forwarded, τ not kept) and the session is torn down with the reason, as for
+   * an unproven paid total; the COMMIT comes again, proven, when the session is back, or the path ends all
+   * old or all new by the chain (docs/protocol/multihop.md, "Committee hops").
+   */
+  private commitReplicated(rec: MhSigned, proof: CommittedProof | undefined): void {
+    const roster = this.h.state.channels[rec.hops[rec.index - 1]!.ch]?.peerRoster;
+    const problem = roster && committedProofProblem(roster, rec.pid, proof);
+    if (problem) throw new TreasuryError('session_failed', `COMMIT of ${rec.pid} not proven replicated: ${problem}`);
   }
 
   /**

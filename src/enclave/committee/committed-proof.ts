@@ -1,0 +1,137 @@
+/**
+ * Proof for the next hop on a multi-hop path that a committee's COMMIT is replicated (docs/protocol/multihop.md,
+ * "Committee hops"). The hop after a committee commits on COMMIT, and from then on the payment is new for
+ * it and everyone after it. A primary whose enclave is the attacker's could send COMMIT for a phase its
+ * backups never got: their replicas still show the payment `signed`, and asked to settle they take the
+ * abort row and sign the old state, which races τ on chain. So each replicating backup, once its seal of
+ * an update showing the payment committed is durable, signs "committee T, view e, holds payment pid
+ * committed"; the signatures travel up with its acknowledgement (as the paid totals of paid-proof.ts do),
+ * and the primary attaches one per backup to the COMMIT the seal lets out: one proof per round, whatever
+ * the number of payments in it. The next hop commits only when every backup of the committee's current
+ * replicating chain, as it verified it itself, signed that very payment in that very view. Why every
+ * backup and not m of them: as for paid totals (paid-proof.ts).
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
+import { signDigest } from '../../crypto/secp256k1.ts';
+import { verifyMessageSha256 } from '../../crypto/secp256k1-openssl.ts';
+import type { PeerRoster } from './roster.ts';
+
+/** One backup's statement that it holds payment `pid` committed, durably. */
+export interface CommittedSig {
+  pid: string;
+  sig: string;
+}
+
+/** What a committee's `mh_commit` carries: one signature per replicating backup, in chain order. */
+export interface CommittedProof {
+  epoch: number;
+  sigs: string[];
+}
+
+function preimage(treasuryId: string, epoch: number, pid: string): Uint8Array {
+  return new TextEncoder().encode(`teechain-committee-committed\0${treasuryId}\0${epoch}\0${pid}\0committed`);
+}
+
+export function signCommitted(treasuryId: string, epoch: number, pid: string, identityKey: Uint8Array): CommittedSig {
+  return { pid, sig: bytesToHex(signDigest(sha256(preimage(treasuryId, epoch, pid)), identityKey)) };
+}
+
+const SIG = /^[0-9a-f]{128}$/;
+
+/**
+ * Why `proof` does not show payment `pid` committed at every replicating backup of the committee `roster`
+ * describes (as this side verified and followed it), or null when it does. As in paid-proof.ts, the
+ * backups are read from this side's own copy, never from the proof.
+ */
+export function committedProofProblem(
+  roster: PeerRoster,
+  pid: string,
+  proof: CommittedProof | undefined,
+): string | null {
+  if (!proof) return 'no proof that the committee holds the commit';
+  const view = roster.view;
+  const members = view?.members ?? roster.members;
+  const backups = members.slice(1, Math.min(view?.chain ?? members.length, members.length));
+  const epoch = view?.epoch ?? 0;
+  if (proof.epoch !== epoch) return `proof of view ${proof.epoch}, not the committee's view ${epoch}`;
+  if (!Array.isArray(proof.sigs) || proof.sigs.length !== backups.length)
+    return `${proof.sigs?.length ?? 0} statements for ${backups.length} replicating backups`;
+  const treasuryId = roster.members[0]!;
+  for (const [i, sig] of proof.sigs.entries()) {
+    let ok = false;
+    try {
+      ok =
+        SIG.test(sig) &&
+        verifyMessageSha256(hexToBytes(sig), preimage(treasuryId, epoch, pid), hexToBytes(backups[i]!));
+    } catch {
+      ok = false;
+    }
+    if (!ok) return `statement ${i} is not signed by backup ${backups[i]!.slice(0, 16)}…`;
+  }
+  return null;
+}
+
+/** Payments kept per backup at the primary: a committed payment leaves the phase within one round trip. */
+const KEEP = 256;
+
+/**
+ * A backup's side: the payments each adopted update showed newly committed, signed once the seal that
+ * covers them is durable, and the latest ones signed, re-sent whole when a session comes back.
+ */
+export class HeldCommits {
+  private pending: Array<{ seq: number; pid: string }> = [];
+  private latest = new Map<string, CommittedSig>();
+
+  adopted(seq: number, pids: readonly string[]): void {
+    for (const pid of pids) this.pending.push({ seq, pid });
+  }
+
+  signUpTo(seq: number, sign: (pid: string) => CommittedSig): CommittedSig[] {
+    const due = this.pending.filter((p) => p.seq <= seq);
+    this.pending = this.pending.filter((p) => p.seq > seq);
+    const out = due.map((p) => sign(p.pid));
+    for (const c of out) this.latest.set(c.pid, c);
+    if (this.latest.size > KEEP) this.latest = new Map([...this.latest].slice(-KEEP));
+    return out;
+  }
+
+  all(): CommittedSig[] {
+    return [...this.latest.values()];
+  }
+
+  /** A new view: statements are signed per epoch. */
+  clear(): void {
+    this.pending = [];
+    this.latest.clear();
+  }
+}
+
+/** The primary's side: each backup's statements, by payment, and the proof once all backups signed one. */
+export class CommitStore {
+  private readonly byMember = new Map<string, Map<string, string>>();
+
+  take(memberId: string, committed: readonly CommittedSig[]): void {
+    let mine = this.byMember.get(memberId);
+    if (!mine) this.byMember.set(memberId, (mine = new Map()));
+    for (const c of committed) {
+      mine.delete(c.pid);
+      mine.set(c.pid, c.sig);
+    }
+    if (mine.size > KEEP) this.byMember.set(memberId, new Map([...mine].slice(-KEEP)));
+  }
+
+  proof(backups: readonly string[], epoch: number, pid: string): CommittedProof | undefined {
+    const sigs: string[] = [];
+    for (const b of backups) {
+      const sig = this.byMember.get(b)?.get(pid);
+      if (!sig) return undefined;
+      sigs.push(sig);
+    }
+    return { epoch, sigs };
+  }
+
+  clear(): void {
+    this.byMember.clear();
+  }
+}
