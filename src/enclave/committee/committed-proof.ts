@@ -11,11 +11,8 @@
  * replicating chain, as it verified it itself, signed that very payment in that very view. Why every
  * backup and not m of them: as for paid totals (paid-proof.ts).
  */
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
-import { signDigest } from '../../crypto/secp256k1.ts';
-import { verifyMessageSha256 } from '../../crypto/secp256k1-openssl.ts';
 import type { PeerRoster } from './roster.ts';
+import { DurableStatements, replicatingChain, signStatement, statementSigned } from './backup-statements.ts';
 
 /** One backup's statement that it holds payment `pid` committed, durably. */
 export interface CommittedSig {
@@ -29,15 +26,12 @@ export interface CommittedProof {
   sigs: string[];
 }
 
-function preimage(treasuryId: string, epoch: number, pid: string): Uint8Array {
-  return new TextEncoder().encode(`teechain-committee-committed\0${treasuryId}\0${epoch}\0${pid}\0committed`);
-}
+const fields = (treasuryId: string, epoch: number, pid: string) =>
+  ['teechain-committee-committed', treasuryId, epoch, pid, 'committed'] as const;
 
 export function signCommitted(treasuryId: string, epoch: number, pid: string, identityKey: Uint8Array): CommittedSig {
-  return { pid, sig: bytesToHex(signDigest(sha256(preimage(treasuryId, epoch, pid)), identityKey)) };
+  return { pid, sig: signStatement(fields(treasuryId, epoch, pid), identityKey) };
 }
-
-const SIG = /^[0-9a-f]{128}$/;
 
 /**
  * Why `proof` does not show payment `pid` committed at every replicating backup of the committee `roster`
@@ -50,24 +44,13 @@ export function committedProofProblem(
   proof: CommittedProof | undefined,
 ): string | null {
   if (!proof) return 'no proof that the committee holds the commit';
-  const view = roster.view;
-  const members = view?.members ?? roster.members;
-  const backups = members.slice(1, Math.min(view?.chain ?? members.length, members.length));
-  const epoch = view?.epoch ?? 0;
+  const { treasuryId, epoch, backups } = replicatingChain(roster);
   if (proof.epoch !== epoch) return `proof of view ${proof.epoch}, not the committee's view ${epoch}`;
   if (!Array.isArray(proof.sigs) || proof.sigs.length !== backups.length)
     return `${proof.sigs?.length ?? 0} statements for ${backups.length} replicating backups`;
-  const treasuryId = roster.members[0]!;
   for (const [i, sig] of proof.sigs.entries()) {
-    let ok = false;
-    try {
-      ok =
-        SIG.test(sig) &&
-        verifyMessageSha256(hexToBytes(sig), preimage(treasuryId, epoch, pid), hexToBytes(backups[i]!));
-    } catch {
-      ok = false;
-    }
-    if (!ok) return `statement ${i} is not signed by backup ${backups[i]!.slice(0, 16)}…`;
+    if (typeof sig !== 'string' || !statementSigned(fields(treasuryId, epoch, pid), sig, backups[i]!))
+      return `statement ${i} is not signed by backup ${backups[i]!.slice(0, 16)}…`;
   }
   return null;
 }
@@ -75,35 +58,10 @@ export function committedProofProblem(
 /** Payments kept per backup at the primary: a committed payment leaves the phase within one round trip. */
 const KEEP = 256;
 
-/**
- * A backup's side: the payments each adopted update showed newly committed, signed once the seal that
- * covers them is durable, and the latest ones signed, re-sent whole when a session comes back.
- */
-export class HeldCommits {
-  private pending: Array<{ seq: number; pid: string }> = [];
-  private latest = new Map<string, CommittedSig>();
-
-  adopted(seq: number, pids: readonly string[]): void {
-    for (const pid of pids) this.pending.push({ seq, pid });
-  }
-
-  signUpTo(seq: number, sign: (pid: string) => CommittedSig): CommittedSig[] {
-    const due = this.pending.filter((p) => p.seq <= seq);
-    this.pending = this.pending.filter((p) => p.seq > seq);
-    const out = due.map((p) => sign(p.pid));
-    for (const c of out) this.latest.set(c.pid, c);
-    if (this.latest.size > KEEP) this.latest = new Map([...this.latest].slice(-KEEP));
-    return out;
-  }
-
-  all(): CommittedSig[] {
-    return [...this.latest.values()];
-  }
-
-  /** A new view: statements are signed per epoch. */
-  clear(): void {
-    this.pending = [];
-    this.latest.clear();
+/** A backup's side: the payments each adopted update showed newly committed (DurableStatements). */
+export class HeldCommits extends DurableStatements<null, CommittedSig> {
+  constructor() {
+    super(KEEP);
   }
 }
 

@@ -16,11 +16,8 @@
  * single compromised member whenever k ≤ n − m + 1 (for 2-of-3: any k below 3). Members standing by
  * outside the chain hold an older state whatever the peer checks: see the threat model.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
-import { signDigest } from '../../crypto/secp256k1.ts';
-import { verifyMessageSha256 } from '../../crypto/secp256k1-openssl.ts';
 import type { PeerRoster } from './roster.ts';
+import { DurableStatements, replicatingChain, signStatement, SIG_HEX, statementSigned } from './backup-statements.ts';
 
 /** One backup's statement about one channel. */
 export interface HeldSig {
@@ -37,9 +34,8 @@ export interface PaidProof {
   held: Array<Omit<HeldSig, 'ch'>>;
 }
 
-function preimage(treasuryId: string, epoch: number, seq: number, ch: string, sent: string): Uint8Array {
-  return new TextEncoder().encode(`teechain-committee-held\0${treasuryId}\0${epoch}\0${seq}\0${ch}\0${sent}`);
-}
+const fields = (treasuryId: string, epoch: number, seq: number, ch: string, sent: string) =>
+  ['teechain-committee-held', treasuryId, epoch, seq, ch, sent] as const;
 
 export function signHeld(
   treasuryId: string,
@@ -54,12 +50,11 @@ export function signHeld(
     ch,
     seq,
     sent: s,
-    sig: bytesToHex(signDigest(sha256(preimage(treasuryId, epoch, seq, ch, s)), identityKey)),
+    sig: signStatement(fields(treasuryId, epoch, seq, ch, s), identityKey),
   };
 }
 
 const SAT = /^(0|[1-9][0-9]{0,18})$/;
-const SIG = /^[0-9a-f]{128}$/;
 
 /**
  * Why `proof` does not show `total` on channel `ch` replicated by the committee `roster` describes (the
@@ -74,16 +69,12 @@ export function paidProofProblem(
   proof: PaidProof | undefined,
 ): string | null {
   if (!proof) return 'no proof of replication';
-  const view = roster.view;
-  const members = view?.members ?? roster.members;
-  const backups = members.slice(1, Math.min(view?.chain ?? members.length, members.length));
-  const epoch = view?.epoch ?? 0;
+  const { treasuryId, epoch, backups } = replicatingChain(roster);
   if (proof.epoch !== epoch) return `proof of view ${proof.epoch}, not the committee's view ${epoch}`;
   if (!Array.isArray(proof.held) || proof.held.length !== backups.length)
     return `${proof.held?.length ?? 0} statements for ${backups.length} replicating backups`;
-  const treasuryId = roster.members[0]!;
   for (const [i, h] of proof.held.entries()) {
-    if (!Number.isSafeInteger(h.seq) || !SAT.test(h.sent) || !SIG.test(h.sig)) return `statement ${i} is malformed`;
+    if (!Number.isSafeInteger(h.seq) || !SAT.test(h.sent) || !SIG_HEX.test(h.sig)) return `statement ${i} is malformed`;
     if (BigInt(h.sent) < total) return `backup ${i} holds ${h.sent}, below ${total}`;
     if (!heldSigned(treasuryId, epoch, ch, h, backups[i]!))
       return `statement ${i} is not signed by backup ${backups[i]!.slice(0, 16)}…`;
@@ -93,11 +84,7 @@ export function paidProofProblem(
 
 /** Whether `h` is `member`'s signature over its statement on channel `ch` of committee `treasuryId`, view `epoch`. */
 function heldSigned(treasuryId: string, epoch: number, ch: string, h: Omit<HeldSig, 'ch'>, member: string): boolean {
-  try {
-    return verifyMessageSha256(hexToBytes(h.sig), preimage(treasuryId, epoch, h.seq, ch, h.sent), hexToBytes(member));
-  } catch {
-    return false;
-  }
+  return statementSigned(fields(treasuryId, epoch, h.seq, ch, h.sent), h.sig, member);
 }
 
 /**
@@ -105,36 +92,7 @@ function heldSigned(treasuryId: string, epoch: number, ch: string, h: Omit<HeldS
  * covers them is durable (with the acknowledgement of that update), and the latest signed for each
  * channel, re-sent whole when the session to its predecessor or the primary comes back.
  */
-export class HeldTotals {
-  private pending: Array<{ seq: number; ch: string; sent: bigint }> = [];
-  private readonly latest = new Map<string, HeldSig>();
-
-  /** Update `seq` was adopted (in memory, not yet durable) and moved these channels' paid totals. */
-  adopted(seq: number, moved: Array<{ ch: string; sent: bigint }>): void {
-    for (const m of moved) this.pending.push({ seq, ...m });
-  }
-
-  /** The statements due now that every update up to `seq` is durable: one per channel, its newest total. */
-  signUpTo(seq: number, sign: (ch: string, sent: bigint) => HeldSig): HeldSig[] {
-    const due = new Map<string, bigint>();
-    const later: typeof this.pending = [];
-    for (const p of this.pending) p.seq <= seq ? due.set(p.ch, p.sent) : later.push(p);
-    this.pending = later;
-    const out = [...due].map(([ch, sent]) => sign(ch, sent));
-    for (const h of out) this.latest.set(h.ch, h);
-    return out;
-  }
-
-  all(): HeldSig[] {
-    return [...this.latest.values()];
-  }
-
-  /** A new view: statements are signed per epoch, so the old ones no longer count. */
-  clear(): void {
-    this.pending = [];
-    this.latest.clear();
-  }
-}
+export class HeldTotals extends DurableStatements<bigint, HeldSig> {}
 
 /** The primary's side: each backup's highest signed paid total per channel, by whichever path it came. */
 export class HeldStore {
@@ -150,7 +108,7 @@ export class HeldStore {
     if (!mine) this.byMember.set(memberId, (mine = new Map()));
     for (const raw of held) {
       const h = { ch: String(raw.ch), seq: Number(raw.seq), sent: String(raw.sent), sig: String(raw.sig) };
-      if (!Number.isSafeInteger(h.seq) || !SAT.test(h.sent) || !SIG.test(h.sig)) continue;
+      if (!Number.isSafeInteger(h.seq) || !SAT.test(h.sent) || !SIG_HEX.test(h.sig)) continue;
       const had = mine.get(h.ch);
       if (had && BigInt(h.sent) <= BigInt(had.sent)) continue;
       if (heldSigned(treasuryId, epoch, h.ch, h, memberId)) mine.set(h.ch, h);

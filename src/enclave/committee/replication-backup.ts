@@ -108,12 +108,12 @@ export class BackupReplication {
     this.adopt(body);
     this.heldCommits.adopted(
       update.seq,
-      commits.map((r) => r.pid),
+      commits.map((r) => ({ key: r.pid, value: null })),
     );
     const open = moved.filter((id) => this.host.state.channels[id]?.status === 'open');
     this.heldTotals.adopted(
       update.seq,
-      open.map((id) => ({ ch: id, sent: this.host.state.channels[id]!.sent })),
+      open.map((id) => ({ key: id, value: this.host.state.channels[id]!.sent })),
     );
     delete this.c.rejoin;
     this.c.lastUpdate = update;
