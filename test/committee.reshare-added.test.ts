@@ -13,8 +13,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bytesToHex, hexToBytes } from '../enclave-sim/encoding.ts';
 import { publicKeyOf } from '../src/crypto/secp256k1.ts';
-import { verifyDepositSpend } from '../src/enclave/treasury/transactions.ts';
-import { pairs, rebuilds, resplitDone, sharesIn } from './helpers/reshare.ts';
+import { pairs, rebuilds, resplitDone, sharesIn, spendsDeposit } from './helpers/reshare.ts';
 import { Mesh, payAndWait, WAIT_MS, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 
@@ -97,15 +96,7 @@ async function settleWith(s: Scene, down: MeshNode[]) {
   );
   const res = await s.p.treasury.settle(s.ch, 2);
   const dep = s.q.treasury.state.deposits[s.depQ]!;
-  const spendable = {
-    outpoint: dep.outpoint!,
-    value: dep.value!,
-    m: dep.m,
-    pubkeys: dep.pubkeys,
-    privkeys: [],
-    witnessScript: dep.witnessScript,
-  };
-  assert.equal(verifyDepositSpend(res.tx_hex!, spendable), res.txid, "the settlement validly spends q's deposit");
+  assert.equal(spendsDeposit(res.tx_hex!, dep), res.txid, "the settlement validly spends q's deposit");
 }
 
 test("2-of-3, a member replaced (added, then the dead one removed): the newcomer's share rebuilds q's key, the removed one's rebuild nothing", async () => {

@@ -17,10 +17,9 @@ import { splitSecret } from '../src/enclave/committee/shares.ts';
 import { replicaOf, type ReplicaBody } from '../src/enclave/committee/update.ts';
 import { checkUpdate } from '../src/enclave/committee/update-rules.ts';
 import { decodeState, type PeerDeposit, type TreasuryState } from '../src/enclave/treasury/state.ts';
-import { verifyDepositSpend } from '../src/enclave/treasury/transactions.ts';
 import type { CommitteeMessage } from '../src/enclave/protocol/messages.ts';
 import { Mesh, spy, type MeshNode } from './helpers/treasury-mesh.ts';
-import { peerDep, pairs, rebuilds, resplitDone, sharesIn } from './helpers/reshare.ts';
+import { peerDep, pairs, rebuilds, resplitDone, sharesIn, spendsDeposit } from './helpers/reshare.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 
 const WAIT_MS = 30_000;
@@ -80,15 +79,7 @@ test("after a member is removed, m of the members left rebuild the peer's key an
   const res = await p.treasury.settle(ch, 2);
   const spent = [depQ, depQ2].map((id) => q.treasury.state.deposits[id]!);
   for (const dep of [...spent, p.treasury.state.deposits[depP]!]) {
-    const spendable = {
-      outpoint: dep.outpoint!,
-      value: dep.value!,
-      m: dep.m,
-      pubkeys: dep.pubkeys,
-      privkeys: [],
-      witnessScript: dep.witnessScript,
-    };
-    assert.equal(verifyDepositSpend(res.tx_hex!, spendable), res.txid, 'the settlement validly spends the deposit');
+    assert.equal(spendsDeposit(res.tx_hex!, dep), res.txid, 'the settlement validly spends the deposit');
   }
 });
 

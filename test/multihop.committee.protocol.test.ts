@@ -11,7 +11,7 @@ import { checkTau, committeeLine, replicated, type Kind } from './helpers/commit
 import { balances, committed, outcome, unlocked } from './helpers/multihop-views.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { TIMEOUTS, WAIT_MS } from './helpers/two-committees.ts';
-import { Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
+import { crashAfterSealing, Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
 import { hexToBytes } from '../enclave-sim/encoding.ts';
 import { signCommitted, type CommittedProof } from '../src/enclave/committee/committed-proof.ts';
 import { paidSig } from '../src/enclave/treasury/channel-wire.ts';
@@ -108,17 +108,10 @@ for (const [kinds, at, phase] of CRASHES) {
     );
     const victim = nodes[at]!.name;
     const before = balances(nodes, channels);
-    let fired = false;
-    mesh.onSeal = (name, bytes) => {
-      if (fired || name !== victim) return;
-      if (Object.values(decodeState(bytes).multihop ?? {}).some((r) => r.phase === phase)) {
-        fired = true;
-        mesh.crash(victim); // durable, but neither replicated on nor any of its messages out
-      }
-    };
+    const fired = crashAfterSealing(mesh, victim, phase);
     const paying = nodes[0]!.treasury.payMultihop(nodes[nodes.length - 1]!.treasury.nodeId, 1_000, 1);
     paying.catch(() => undefined);
-    await waitFor(() => fired, WAIT_MS);
+    await waitFor(fired, WAIT_MS);
     mesh.onSeal = undefined;
     await new Promise((r) => setTimeout(r, 20)); // frames the old instance sent before the crash land on its old sessions
     const neighbours = [nodes[at - 1], nodes[at + 1]].filter((n) => n !== undefined).map((n) => n.name);

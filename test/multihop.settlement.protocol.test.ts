@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Transaction } from 'bitcoinjs-lib';
-import { line, payUntilMiddleCommitted, type MeshNode } from './helpers/treasury-mesh.ts';
+import { crashAfterSealing, line, payUntilMiddleCommitted, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import {
   ROUND_SIZES,
@@ -89,16 +89,9 @@ for (const size of ROUND_SIZES)
     test(`round of ${size}: crash of ${who} right after sealing "${phase}", restart from the sealed state: every channel ends all old or all new`, async () => {
       const { mesh, nodes, channels } = await line(3);
       const before = balances(nodes, channels);
-      let fired = false;
-      mesh.onSeal = (name, bytes) => {
-        if (fired || name !== victim) return;
-        if (Object.values(decodeState(bytes).multihop ?? {}).some((r) => r.phase === phase)) {
-          fired = true;
-          mesh.crash(victim); // the seal is durable; nothing it covers leaves the node
-        }
-      };
+      const fired = crashAfterSealing(mesh, victim, phase);
       const paid = watch(payInRound(nodes[0]!, nodes[2]!.treasury.nodeId, 1_000, size));
-      await waitFor(() => fired);
+      await waitFor(fired);
       mesh.onSeal = undefined;
       await mesh.restart(victim, victim === 'n1' ? ['n0', 'n2'] : ['n1']);
       const live = () => nodes.map((n) => mesh.get(n.name));

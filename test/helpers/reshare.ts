@@ -6,7 +6,8 @@ import { combine } from 'shamir-secret-sharing';
 import { bytesToHex, hexToBytes } from '../../enclave-sim/encoding.ts';
 import { publicKeyOf } from '../../src/crypto/secp256k1.ts';
 import { ownShares } from '../../src/enclave/committee/key-boxes.ts';
-import type { PeerDeposit, TreasuryState } from '../../src/enclave/treasury/state.ts';
+import type { Deposit, PeerDeposit, TreasuryState } from '../../src/enclave/treasury/state.ts';
+import { verifyDepositSpend } from '../../src/enclave/treasury/transactions.ts';
 import type { MeshNode } from './treasury-mesh.ts';
 
 /** The peer deposit of channel `ch` in `state` (the first, or the `i`th). */
@@ -46,4 +47,10 @@ export function resplitDone(members: MeshNode[], ch: string, gen: number): boole
       (d) => d.gen === gen && !d.reshare && [...(d.holders ?? [])].sort().join() === ids.join(),
     ),
   );
+}
+
+/** Whether `txHex` validly spends the funded deposit `dep` (each input's witness against its output), as its txid. */
+export function spendsDeposit(txHex: string, dep: Deposit): string | null {
+  const { outpoint, value, m, pubkeys, witnessScript } = dep;
+  return verifyDepositSpend(txHex, { outpoint: outpoint!, value: value!, m, pubkeys, privkeys: [], witnessScript });
 }

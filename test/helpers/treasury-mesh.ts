@@ -80,6 +80,22 @@ export interface MeshOptions {
 export const WAIT_MS = 30_000;
 
 /**
+ * Crashes `victim` right after its first seal holding a multi-hop record in `phase`: that seal is durable,
+ * but nothing it covers leaves the node (no message, no replication). Returns whether it has fired.
+ */
+export function crashAfterSealing(mesh: Mesh, victim: string, phase: string): () => boolean {
+  let fired = false;
+  mesh.onSeal = (name, bytes) => {
+    if (fired || name !== victim) return;
+    if (Object.values(decodeState(bytes).multihop ?? {}).some((r) => r.phase === phase)) {
+      fired = true;
+      mesh.crash(victim);
+    }
+  };
+  return () => fired;
+}
+
+/**
  * In a committee whose first four members are p, b1, b2, b3 (chain order): b3 crashes and p removes it
  * (the next epoch), then p crashes and b1 is promoted (the epoch after). Returns when b1 is primary.
  */
