@@ -109,8 +109,11 @@ describe('multi-hop payments between real nodes', () => {
     await waitUntil(() => settledDown(), 10_000, 'quiet');
     const start = await balances();
     const bobStart = start[BOB]![channels[0]!]! + start[BOB]![channels[1]!]!;
-    // each victim twice: under lone payments of 100 sat, then under rounds of 20 payments of 5 sat
-    const runs = [1, 20].flatMap((size) => [BOB, ALICE, CAROL].map((victim) => ({ victim, size })));
+    // each victim once: the seed picks one to kill under lone payments of 100 sat, the other two under rounds
+    // of 20 payments of 5 sat (a crash of each hop after each sealed phase of a round, lone or not, is
+    // multihop.settlement.protocol's; here it is the real process and its restart)
+    const lone = Math.floor(random() * 3);
+    const runs = [BOB, ALICE, CAROL].map((victim, i) => ({ victim, size: i === lone ? 1 : 20 }));
     for (const { victim, size } of runs) {
       // the seed picks the kill point: after 1 to 3 acknowledged rounds, then 0 to 150 ms into the next ones
       const ackedFirst = BigInt(100 * (1 + Math.floor(random() * 3)));
