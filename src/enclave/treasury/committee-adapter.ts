@@ -258,12 +258,13 @@ export function stillTrue(t: TreasuryCore, item: Outgoing | TreasuryEvent): Outg
 }
 
 /**
- * A committee primary's `pay` or `sync` as it leaves, after the seal it reports is acknowledged: each paid
- * total carries the backups' proof that they hold it (paid-proof.ts), which a peer that verified our roster
- * requires before it credits anything; likewise a multi-hop COMMIT (committed-proof.ts). Built at delivery, not at the seal: the backups' signatures come
+ * A committee primary's `pay`, `sync` or multi-hop `mh_commit` as it leaves, after the seal it reports is
+ * acknowledged: each paid total carries the backups' proof that they hold it (paid-proof.ts), and a COMMIT
+ * their proof that they hold it committed (committed-proof.ts), which a neighbour that verified our roster
+ * requires before it credits or commits. Built at delivery, not at the seal: the backups' signatures come
  * with the very acknowledgements that release the message.
  */
-export function withPaidProof(t: TreasuryCore, item: Outgoing | TreasuryEvent): Outgoing | TreasuryEvent {
+export function withReplicationProof(t: TreasuryCore, item: Outgoing | TreasuryEvent): Outgoing | TreasuryEvent {
   const proofOf = (ch: string, total: string) => t.committee?.paidProof(ch, BigInt(total));
   if ('type' in item) return item;
   const msg = item.msg;

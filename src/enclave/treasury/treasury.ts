@@ -29,7 +29,7 @@ import { defaultThreshold } from '../committee/update.ts';
 import type { ChannelMessage, CommitteeMessage, MultiHopMessage, SessionMessage } from '../protocol/messages.ts';
 import { addDeposit, openChannel, pay, payRefs, removeDeposit } from './channel-requests.ts';
 import { handleChannelMessage, resync } from './channel-messages.ts';
-import { committeeHost, planFor, settleWithCommittee, stillTrue, withPaidProof } from './committee-adapter.ts';
+import { committeeHost, planFor, settleWithCommittee, stillTrue, withReplicationProof } from './committee-adapter.ts';
 import { Committer } from './committer.ts';
 import type { TreasuryCore } from './core.ts';
 import { CreditOnlyCheck } from './credit-only.ts';
@@ -416,7 +416,7 @@ export class Treasury {
       ? queued
           .map((i) => stillTrue(this.core, i))
           .filter((i) => i !== null)
-          .map((i) => withPaidProof(this.core, i))
+          .map((i) => withReplicationProof(this.core, i))
       : queued;
     this.sessions.deliver(items);
   }
