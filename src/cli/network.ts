@@ -8,7 +8,6 @@
  */
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { AttestationService } from '../../enclave-sim/attestation.ts';
 import { ApiClient, CliError, type NetworkFile, type NetworkNode } from './client.ts';
@@ -111,7 +110,10 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
 
   try {
     const size = previous?.network.committee ?? opts.committee ?? 1;
-    const ports = previous?.ports ?? (await allocatePorts(opts.basePort, 1 + 2 * opts.nodes * size));
+    // Fixed ports from --base-port, or (--base-port 0) port 0 for every process, which binds a free port
+    // itself and reports it; the ports it got are recorded below so that a resumed network keeps them.
+    // Probing free ports here and handing them out later would race every other socket on the machine.
+    const ports = previous?.ports ?? fixedPorts(opts.basePort, 1 + 2 * opts.nodes * size);
     // The chain.
     let chain: NetworkFile['chain'];
     // How nodes authenticate to the chain, never on their command lines: the embedded chain's cookie
@@ -135,6 +137,7 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
       ]);
       watch('chain', c);
       chain = { rpcUrl: c.ready.rpcUrl, rpcUser: c.ready.rpcUser, rpcPassword: c.ready.rpcPassword, embedded: true };
+      ports[0] = portOf(chain.rpcUrl);
       rpcAuth = { args: ['--rpc-cookie', c.ready.cookieFile], env: {} };
       log(`chain: ready at ${chain.rpcUrl}, height ${c.ready.height}`);
     }
@@ -178,6 +181,8 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
         { ...rpcAuth.env, ...env },
       );
       watch(name, p, critical);
+      ports[1 + 2 * slot] = portOf(p.ready.rest_url);
+      ports[2 + 2 * slot] = portOf(`tcp://${p.ready.p2p}`);
       return {
         name,
         nodeId: p.ready.node_id,
@@ -323,22 +328,14 @@ async function fundAndConnect(network: NetworkFile, opts: NetworkOptions): Promi
 }
 
 /** Consecutive ports from `base`, or free ports picked by the OS when base is 0. */
-async function allocatePorts(base: number, n: number): Promise<number[]> {
-  if (base > 0) return Array.from({ length: n }, (_, i) => base + i);
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    out.push(
-      await new Promise<number>((resolve, reject) => {
-        const s = createServer();
-        s.once('error', reject);
-        s.listen(0, '127.0.0.1', () => {
-          const port = (s.address() as { port: number }).port;
-          s.close(() => resolve(port));
-        });
-      }),
-    );
-  }
-  return out;
+/** `n` consecutive ports from `base`, or `n` zeros (any free port, chosen by each process) when base is 0. */
+function fixedPorts(base: number, n: number): number[] {
+  return Array.from({ length: n }, (_, i) => (base > 0 ? base + i : 0));
+}
+
+/** The port of a URL (`http://127.0.0.1:18401/`, `tcp://127.0.0.1:18402`). */
+function portOf(url: string): number {
+  return Number(new URL(url).port);
 }
 
 interface CommitteeInfo {
