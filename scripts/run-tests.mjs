@@ -180,16 +180,13 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-/** Runs a slot's lanes one after the other (none once the run is being stopped); resolves to their runs. */
+/** Runs a slot's lanes one after the other; none starts once the run is being stopped. */
 async function runSlot(slot, first) {
-  const runs = [];
   for (const [k, lane] of slot.entries()) {
-    if (stopping) break;
+    if (stopping) return;
     const run = startLane(lane, { toStdout: first && k === 0, after: slot[k - 1]?.name });
     run.end = await run.ended;
-    runs.push(run);
   }
-  return runs;
 }
 await Promise.all(slots.map((slot, i) => runSlot(slot, i === 0)));
 clearTimeout(watchdog);

@@ -1,3 +1,4 @@
+// run-tests lane: light
 /**
  * The suite cannot hang and cannot pass by running nothing: scripts/run-tests.mjs run for real on the
  * fixtures in test/fixtures/runner (a file that hangs, one that fails with a child running, one with no
