@@ -8,6 +8,11 @@
 //   file's own process), beside the serial lane, one at a time (TEST_IN_PROCESS_CONCURRENCY, default 1: the
 //   serial lane is the longer one, and more in-process files at once would only take its CPU sooner).
 //   Its report is printed when it ends.
+// - the light lane: files marked `// run-tests lane: light` (end-to-end files that start processes but leave
+//   the CPU mostly idle, waiting on their children, sockets and the chain, and race no clock), one at a time
+//   (TEST_LIGHT_CONCURRENCY, default 1), in the in-process lane's slot once that lane has ended: beside the
+//   serial lane, never beside an in-process file, so at most two files run at once as before. The in-process
+//   lane ends long before the serial lane; the light lane fills that idle slot. Its report is printed when it ends.
 // TEST_LANES=1 puts every file in the serial lane (one file at a time, as before there were lanes).
 //
 // A run cannot hang and cannot pass by running nothing:
@@ -22,8 +27,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawn } from 'node:child_process';
 
-/** The marker, on a line of its own among a file's first lines, that puts the file in the in-process lane. */
+/** The markers, on a line of their own among a file's first lines, that put the file in another lane. */
 const IN_PROCESS = /^\/\/ run-tests lane: in-process\b/m;
+const LIGHT = /^\/\/ run-tests lane: light\b/m;
 
 function findTests(dir) {
   const out = [];
@@ -72,14 +78,25 @@ const timeoutMs = positive('TEST_TIMEOUT_MS', 15 * 60_000);
 const watchdogMs = positive('TEST_WATCHDOG_MS', 60 * 60_000);
 const laneCount = positive('TEST_LANES', 2);
 if (laneCount > 2) {
-  console.error(`run-tests: TEST_LANES is 1 (one lane) or 2 (serial and in-process lanes), not ${laneCount}`);
+  console.error(
+    `run-tests: TEST_LANES is 1 (one lane) or 2 (the serial lane beside the in-process and light lanes), not ${laneCount}`,
+  );
   process.exit(2);
 }
-const inProcess = laneCount === 2 ? files.filter((f) => IN_PROCESS.test(head(f))) : [];
-const lanes = [
-  { name: 'serial', files: files.filter((f) => !inProcess.includes(f)), concurrency: positive('TEST_CONCURRENCY', 1) },
-  { name: 'in-process', files: inProcess, concurrency: positive('TEST_IN_PROCESS_CONCURRENCY', 1) },
-].filter((l) => l.files.length > 0);
+const marked = (marker) => (laneCount === 2 ? files.filter((f) => marker.test(head(f))) : []);
+const inProcess = marked(IN_PROCESS);
+const light = marked(LIGHT).filter((f) => !inProcess.includes(f));
+const serial = files.filter((f) => !inProcess.includes(f) && !light.includes(f));
+// A slot runs its lanes one after the other; the slots run side by side.
+const slots = [
+  [{ name: 'serial', files: serial, concurrency: positive('TEST_CONCURRENCY', 1) }],
+  [
+    { name: 'in-process', files: inProcess, concurrency: positive('TEST_IN_PROCESS_CONCURRENCY', 1) },
+    { name: 'light', files: light, concurrency: positive('TEST_LIGHT_CONCURRENCY', 1) },
+  ],
+]
+  .map((slot) => slot.filter((l) => l.files.length > 0))
+  .filter((slot) => slot.length > 0);
 
 const tmp = mkdtempSync(join(tmpdir(), 'run-tests-'));
 const started = Date.now();
@@ -88,9 +105,9 @@ const started = Date.now();
  * and what they started), with the spec reporter for people (stdout for the first lane, a file printed when
  * it ends for the others) and a TAP copy to read the summary from.
  */
-function startLane(lane, i) {
+function startLane(lane, { toStdout, after }) {
   const tap = join(tmp, `${lane.name}.tap`);
-  const spec = i === 0 ? 'stdout' : join(tmp, `${lane.name}.spec`);
+  const spec = toStdout ? 'stdout' : join(tmp, `${lane.name}.spec`);
   const child = spawn(
     process.execPath,
     [
@@ -108,12 +125,13 @@ function startLane(lane, i) {
     { stdio: 'inherit', detached: true },
   );
   const run = { ...lane, child, tap, seconds: 0 };
+  running.push(run);
   run.ended = new Promise((r) =>
     child.once('exit', (code, signal) => {
       run.seconds = Math.round((Date.now() - started) / 1000);
       if (spec !== 'stdout') {
         process.stdout.write(
-          `\n── ${lane.name} lane: ${lane.files.length} file(s), ${lane.concurrency} at a time, beside the serial lane ──\n`,
+          `\n── ${lane.name} lane: ${lane.files.length} file(s), ${lane.concurrency} at a time, ${after ? `after the ${after} lane, ` : ''}beside the serial lane ──\n`,
         );
         process.stdout.write(read(spec));
       }
@@ -131,7 +149,10 @@ function read(file) {
   }
 }
 
-const running = lanes.map(startLane);
+/** Every lane started so far, in the order they started. */
+const running = [];
+/** Set once the run is being stopped (watchdog, Ctrl-C): no lane starts after that. */
+let stopping = false;
 const signalGroup = (pid, sig) => {
   try {
     process.kill(-pid, sig);
@@ -143,6 +164,7 @@ const signalAll = (sig) => running.forEach((l) => signalGroup(l.child.pid, sig))
 let watchdogFired = false;
 const watchdog = setTimeout(() => {
   watchdogFired = true;
+  stopping = true;
   console.error(
     `\nrun-tests: the run passed its watchdog (TEST_WATCHDOG_MS=${watchdogMs}); stopping every process of it`,
   );
@@ -152,13 +174,23 @@ const watchdog = setTimeout(() => {
 // Ctrl-C or a stop of this script reaches the runners, which are in other process groups.
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
+    stopping = true;
     signalAll(sig);
     setTimeout(() => signalAll('SIGKILL'), 15_000).unref();
   });
 }
 
-const ends = await Promise.all(running.map((l) => l.ended));
+/** Runs a slot's lanes one after the other; none starts once the run is being stopped. */
+async function runSlot(slot, first) {
+  for (const [k, lane] of slot.entries()) {
+    if (stopping) return;
+    const run = startLane(lane, { toStdout: first && k === 0, after: slot[k - 1]?.name });
+    run.end = await run.ended;
+  }
+}
+await Promise.all(slots.map((slot, i) => runSlot(slot, i === 0)));
 clearTimeout(watchdog);
+
 // Whatever is left in a runner's group (a file process still stopping what it started, or what it left
 // behind) gets SIGTERM and up to 10 s to end (a file process's handler stops its own children), then SIGKILL.
 const groupAlive = (pid) => {
@@ -180,9 +212,9 @@ const problems = [];
 if (watchdogFired) problems.push(`the run was stopped by its watchdog after ${watchdogMs} ms`);
 let total = 0;
 let failed = 0;
-running.forEach((lane, i) => {
+running.forEach((lane) => {
   const report = read(lane.tap);
-  const [code, signal] = ends[i];
+  const [code, signal] = lane.end;
   const tests = /^# tests (\d+)$/m.exec(report);
   const what = running.length > 1 ? `the ${lane.name} lane: ` : '';
   if (!tests)
@@ -205,4 +237,4 @@ if (running.length > 1)
   );
 for (const p of problems) console.error(`run-tests: ${p}`);
 if (problems.length) process.exit(1);
-process.exit(running.some((l) => l.failed) ? (ends.find(([c]) => c !== 0)?.[0] ?? 1) : 0);
+process.exit(running.some((l) => l.failed) ? (running.find((l) => l.failed).end[0] ?? 1) : 0);

@@ -1,3 +1,4 @@
+// run-tests lane: light
 /** The runnable entry (src/chain/embedded/main.ts) as a real child process. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

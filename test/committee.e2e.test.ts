@@ -42,6 +42,13 @@ async function channelPair(name: string) {
   return { a, b, ch };
 }
 
+/**
+ * The pair the restart test and the primary-kill test share, in that order: the first leaves every member
+ * up and the balances as funded, the second kills and settles. One set-up of six processes instead of two.
+ */
+let shared: ReturnType<typeof channelPair> | undefined;
+const sharedPair = () => (shared ??= channelPair('shared'));
+
 /** The settlement's outputs by address, once mined (every input 2 of 3 signatures). */
 const minedOutputs = (txid: string) => minedTwoOfThreeOutputs(chain, txid);
 
@@ -106,50 +113,8 @@ async function compromisedTail(p: NodeProcess, token: string) {
 }
 
 describe('committee chains end to end', () => {
-  test('2-of-3 on both sides: deposits are 2-of-3, payments replicate, the primary is killed, two backups settle the last balances', async () => {
-    const { a, b, ch } = await channelPair('kill-primary');
-    const metrics = await fetch(`${a[0]!.ready.rest_url}/metrics`, {
-      headers: { authorization: `Bearer ${a[0]!.readonlyToken}` },
-    }).then((r) => r.text());
-    assert.match(metrics, /^teechain_committee_members_connected\{role="primary"\} 3$/m);
-    // One identity on every member: the founding primary's node id, in view 0.
-    for (const m of a) {
-      assert.equal((await m.ok('GET', '/v1/getinfo')).treasury_id, a[0]!.id, 'treasury_id on every member');
-      const view = await m.ok('GET', '/v1/committee');
-      assert.deepEqual([view.treasury_id, view.epoch], [a[0]!.id, 0], 'committee view: identity and epoch');
-    }
-    const deps = (await a[0]!.ok('GET', '/v1/deposits')).deposits;
-    assert.equal(deps[0].m, 2);
-    assert.equal(deps[0].pubkeys.length, 3);
-    await payMany(a[0]!, ch, 300, 100);
-    await payMany(b[0]!, ch, 20, 1_000);
-    const expectA = 1_000_000 - 30_000 + 20_000;
-    const expectB = 500_000 + 30_000 - 20_000;
-    // Backups hold the acknowledged state before the primary dies.
-    const seen = await a[1]!.ok('GET', `/v1/channels/${ch}`);
-    assert.equal(seen.local_balance_sat, String(expectA));
-    const payoutA = (await a[0]!.ok('GET', '/v1/getinfo')).payout_address;
-    const payoutB = (await b[0]!.ok('GET', '/v1/getinfo')).payout_address;
-    await a[0]!.kill('SIGKILL');
-    // A backup cannot pay, but it settles with the other backup's signatures and shares.
-    const refused = await a[1]!.api('POST', '/v1/payments', { channel_id: ch, amount_sat: 5 });
-    assert.equal(refused.status, 409);
-    assert.equal(refused.body.error.code, 'not_primary');
-    const s = await a[1]!.ok('POST', `/v1/channels/${ch}/settle`);
-    const outs = await minedOutputs(s.txid);
-    assert.equal(outs.get(payoutB), BigInt(expectB), 'the peer gets exactly its last acknowledged balance');
-    assert.equal(outs.get(payoutA), BigInt(expectA) - BigInt(s.fee_sat), 'we get ours less the fee');
-    // The peer's committee learns of it from the chain.
-    await waitUntil(
-      async () => (await b[0]!.ok('GET', `/v1/channels/${ch}`)).status === 'closed',
-      15_000,
-      'peer sees the settlement',
-    );
-    for (const n of [...a.slice(1), ...b]) await n.kill('SIGTERM');
-  });
-
   test('a backup killed freezes payments; restarted, it catches up from its sealed state and payments resume', async () => {
-    const { a, b, ch } = await channelPair('restart-backup');
+    const { a, b, ch } = await sharedPair();
     await payMany(a[0]!, ch, 50, 10);
     await a[2]!.kill('SIGKILL');
     await waitUntil(
@@ -204,7 +169,51 @@ describe('committee chains end to end', () => {
     const tail = await a[2]!.ok('GET', `/v1/channels/${ch}`);
     assert.equal(tail.total_sent_sat, '1000', 'the tail holds every acknowledged payment');
     assert.equal(tail.total_received_sat, '1000', 'the tail holds the credits it missed while down');
-    for (const n of [...a, ...b]) await n.kill('SIGTERM');
+    // The committees stay up for the next test: a→b 1,000 and b→a 1,000, so both balances are as funded.
+  });
+
+  test('2-of-3 on both sides: deposits are 2-of-3, payments replicate, the primary is killed, two backups settle the last balances', async () => {
+    // On the pair the test before left, every member up and both balances as funded.
+    const { a, b, ch } = await sharedPair();
+    assert.equal((await a[0]!.ok('GET', `/v1/channels/${ch}`)).local_balance_sat, '1000000');
+    const metrics = await fetch(`${a[0]!.ready.rest_url}/metrics`, {
+      headers: { authorization: `Bearer ${a[0]!.readonlyToken}` },
+    }).then((r) => r.text());
+    assert.match(metrics, /^teechain_committee_members_connected\{role="primary"\} 3$/m);
+    // One identity on every member: the founding primary's node id, in view 0.
+    for (const m of a) {
+      assert.equal((await m.ok('GET', '/v1/getinfo')).treasury_id, a[0]!.id, 'treasury_id on every member');
+      const view = await m.ok('GET', '/v1/committee');
+      assert.deepEqual([view.treasury_id, view.epoch], [a[0]!.id, 0], 'committee view: identity and epoch');
+    }
+    const deps = (await a[0]!.ok('GET', '/v1/deposits')).deposits;
+    assert.equal(deps[0].m, 2);
+    assert.equal(deps[0].pubkeys.length, 3);
+    await payMany(a[0]!, ch, 300, 100);
+    await payMany(b[0]!, ch, 20, 1_000);
+    const expectA = 1_000_000 - 30_000 + 20_000;
+    const expectB = 500_000 + 30_000 - 20_000;
+    // Backups hold the acknowledged state before the primary dies.
+    const seen = await a[1]!.ok('GET', `/v1/channels/${ch}`);
+    assert.equal(seen.local_balance_sat, String(expectA));
+    const payoutA = (await a[0]!.ok('GET', '/v1/getinfo')).payout_address;
+    const payoutB = (await b[0]!.ok('GET', '/v1/getinfo')).payout_address;
+    await a[0]!.kill('SIGKILL');
+    // A backup cannot pay, but it settles with the other backup's signatures and shares.
+    const refused = await a[1]!.api('POST', '/v1/payments', { channel_id: ch, amount_sat: 5 });
+    assert.equal(refused.status, 409);
+    assert.equal(refused.body.error.code, 'not_primary');
+    const s = await a[1]!.ok('POST', `/v1/channels/${ch}/settle`);
+    const outs = await minedOutputs(s.txid);
+    assert.equal(outs.get(payoutB), BigInt(expectB), 'the peer gets exactly its last acknowledged balance');
+    assert.equal(outs.get(payoutA), BigInt(expectA) - BigInt(s.fee_sat), 'we get ours less the fee');
+    // The peer's committee learns of it from the chain.
+    await waitUntil(
+      async () => (await b[0]!.ok('GET', `/v1/channels/${ch}`)).status === 'closed',
+      15_000,
+      'peer sees the settlement',
+    );
+    for (const n of [...a.slice(1), ...b]) await n.kill('SIGTERM');
   });
 
   test('a compromised member sends its predecessor stale and forged updates over their real session: refused, state unchanged, the committee pays on', async () => {

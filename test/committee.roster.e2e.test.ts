@@ -155,7 +155,12 @@ test('replace a dead member: a fresh node added on the primary catches up, signs
   const { p, b1, b2, fresh } = left;
   const pId = p.id;
   // A lone channel peer, with a channel on the deposit made after the removal: payments before and after.
-  const q = await NodeProcess.start(join(dir, 'roster-q'), chain, key);
+  // Started with the newcomer (a node started as a backup of the primary, without a join token), which
+  // stays outside the committee until it is added below.
+  const [q, n] = await Promise.all([
+    NodeProcess.start(join(dir, 'roster-q'), chain, key),
+    NodeProcess.start(join(dir, 'roster-new'), chain, key, ['--backup-of', p.ready.p2p]),
+  ]);
   const ch = await openChannel(p, q, [fresh], []);
   // And one q opens and alone funds: its deposit key is handed over, held by the committee as shares only.
   const chQ = await openChannel(q, p, [await fundDeposit(q, 80_000)], []);
@@ -168,8 +173,7 @@ test('replace a dead member: a fresh node added on the primary catches up, signs
   };
   await pay(1_000);
 
-  // The newcomer is started as a backup of the primary, without a join token: the formed committee refuses it.
-  const n = await NodeProcess.start(join(dir, 'roster-new'), chain, key, ['--backup-of', p.ready.p2p]);
+  // The newcomer, started as a backup of the primary without a join token: the formed committee refuses it.
   const committeeOf = async (x: NodeProcess) => (await x.api('GET', '/v1/committee')).body;
   assert.equal((await committeeOf(n)).size, 0, 'not a member yet');
 
@@ -336,13 +340,16 @@ test('replace a dead member: a fresh node added on the primary catches up, signs
 
 test('adding to a committee that is not formed is refused, nothing changes, and its last join token still forms it', async () => {
   const p = await NodeProcess.start(join(dir, 'incomplete0'), chain, key, ['--committee', '3']);
-  const b1 = await NodeProcess.start(join(dir, 'incomplete1'), chain, key, ['--backup-of', p.ready.p2p], {
-    ...(await joinTokenEnv(p, 0)),
-  });
+  // One backup with a join token, and a node started to follow p without one (started together): the
+  // operator tries to add the second before the committee formed.
+  const [b1, n] = await Promise.all([
+    NodeProcess.start(join(dir, 'incomplete1'), chain, key, ['--backup-of', p.ready.p2p], {
+      ...(await joinTokenEnv(p, 0)),
+    }),
+    NodeProcess.start(join(dir, 'incomplete-new'), chain, key, ['--backup-of', p.ready.p2p]),
+  ]);
   const committeeOf = async (x: NodeProcess) => (await x.api('GET', '/v1/committee')).body;
   await waitUntil(async () => (await committeeOf(p)).members.length === 2, 30_000, 'one backup joined');
-  // A node started to follow p without a token: the operator tries to add it before the committee formed.
-  const n = await NodeProcess.start(join(dir, 'incomplete-new'), chain, key, ['--backup-of', p.ready.p2p]);
   const before = await committeeOf(p);
   assert.equal(before.formed, false);
   const r = await p.api('POST', '/v1/committee/members', { address: n.ready.p2p });

@@ -1,3 +1,4 @@
+// run-tests lane: light
 /**
  * A deposit removal whose acknowledgement a hostile network drops, then the peer settles and is gone for
  * good: real node processes, a tampering proxy between them, the embedded regtest chain.

@@ -1,3 +1,4 @@
+// run-tests lane: light
 /**
  * Deposits end to end over REST: real node processes, real sockets, the embedded regtest chain. A deposit
  * used in a channel is taken out again (balances on both sides, the deposit free, the release mined paying

@@ -1,3 +1,4 @@
+// run-tests lane: light
 /**
  * A lying chain RPC shows a node a forged spend of its channel's deposit: a transaction that is not on chain
  * and carries no valid signature, served in the mempool listing and by getrawtransaction. Real node

@@ -1,3 +1,4 @@
+// run-tests lane: light
 /**
  * Structured logs of a real node process: one JSON object per line (pino), the --log-level flag
  * respected, and no secret (API tokens, the chain's RPC password) in any line, whatever the level.

@@ -1,3 +1,4 @@
+// run-tests lane: light
 /**
  * Prometheus metrics of real node processes: GET /metrics needs a token, parses as the text exposition
  * format, lists every documented metric, and its counters, histograms and gauges follow real payments,

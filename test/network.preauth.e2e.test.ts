@@ -1,3 +1,4 @@
+// run-tests lane: light
 /**
  * Issue #15, hole 8: anyone who can reach a node's P2P port, before any handshake, tries to tie up the
  * host's event loop and memory with one huge frame. A real node process and the embedded chain.

@@ -1,3 +1,4 @@
+// run-tests lane: light
 /**
  * Reordered frames between two real node processes: a proxy on the TCP path between them (the host or
  * the network) swaps two authenticated frames. The receiver refuses them (the session closes with a

@@ -1,3 +1,4 @@
+// run-tests lane: light
 /**
  * Secrets stay off the command line and out of other users' reach: the local network as `npm start`
  * runs it (real chain and node processes), checked through /proc as any local user could look.

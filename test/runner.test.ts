@@ -1,3 +1,4 @@
+// run-tests lane: light
 /**
  * The suite cannot hang and cannot pass by running nothing: scripts/run-tests.mjs run for real on the
  * fixtures in test/fixtures/runner (a file that hangs, one that fails with a child running, one with no
@@ -146,7 +147,8 @@ describe('scripts/run-tests.mjs', { concurrency: true }, () => {
   });
 });
 
-// The lanes: files marked `// run-tests lane: in-process` run beside the serial lane, and count like the others.
+// The lanes: files marked `// run-tests lane: in-process` run beside the serial lane, then those marked
+// `// run-tests lane: light` in the same slot; they count like the others.
 describe('scripts/run-tests.mjs lanes', { concurrency: true }, () => {
   const meetDir = () => mkdtempSync(join(tmpdir(), 'teechain-runner-meet-'));
 
@@ -185,6 +187,43 @@ describe('scripts/run-tests.mjs lanes', { concurrency: true }, () => {
     const r = await runTests(['inproc-blank', 'serial-ok'], { TEST_DIR: 'test/fixtures/runner' });
     failedAlone(r);
     assert.match(r.stderr, /run-tests: .*inproc-blank\.test\.ts ran no test/);
+  });
+
+  test('a file marked light runs once the in-process lane has ended, beside the serial lane, and is counted', async () => {
+    const r = await runTests(['slot-'], {
+      TEST_DIR: 'test/fixtures/runner',
+      RUNNER_MEET_DIR: meetDir(),
+      RUNNER_MEET_MS: '120000',
+    });
+    assert.equal(r.killed, false, `run-tests.mjs hung: ${r.stdout}${r.stderr}`);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(
+      r.stdout,
+      /── light lane: 1 file\(s\), 1 at a time, after the in-process lane, beside the serial lane/,
+    );
+    assert.match(
+      r.stdout,
+      /run-tests: 3 tests, 0 failed, .*serial lane 1 files .*in-process lane 1 files .*light lane 1 files/,
+    );
+  });
+
+  test('TEST_LANES=1 runs a light file in the serial lane too: it never meets the serial file', async () => {
+    const r = await runTests(['slot-'], {
+      TEST_DIR: 'test/fixtures/runner',
+      TEST_LANES: '1',
+      RUNNER_MEET_DIR: meetDir(),
+      RUNNER_MEET_MS: '3000',
+    });
+    failedAlone(r);
+    assert.match(r.stdout, /never met/);
+    assert.doesNotMatch(r.stdout, /── (in-process|light) lane:/, 'no other lane');
+  });
+
+  test('a failing file in the light lane fails the run although the serial lane passes', async () => {
+    const r = await runTests(['light-broken', 'serial-ok'], { TEST_DIR: 'test/fixtures/runner' });
+    failedAlone(r);
+    assert.match(r.stdout, /this light fixture fails on purpose/);
+    assert.match(r.stdout, /run-tests: 2 tests, 1 failed/);
   });
 
   test('a lane setting that is not 1 or 2 is refused before anything runs', async () => {
