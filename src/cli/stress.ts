@@ -56,12 +56,13 @@ async function run(o: StressOptions, target: Target, log: (line: string) => void
   const before = await treasuryStates(treasuries);
   warnIfChannelsSmall(o, before, log);
   const recorder = new Recorder(treasuries.length);
-  // A first Ctrl-C (or SIGTERM) stops the load and still verifies; a second one leaves at once.
+  // A first Ctrl-C (or SIGTERM) stops the load and still verifies; a second one leaves without them.
   let interrupted = false;
   let onInterrupt: () => void = () => undefined;
   const interruptedP = new Promise<void>((r) => (onInterrupt = r));
   const interrupt = () => {
-    if (interrupted) process.exit(130);
+    // Leaving at once still stops the processes a fresh network started, so none outlives the run.
+    if (interrupted) void target.stop().finally(() => process.exit(130));
     interrupted = true;
     log('\ninterrupted: stopping the load, then verifying (Ctrl-C again to leave at once)…');
     onInterrupt();

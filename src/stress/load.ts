@@ -35,14 +35,34 @@ export interface OpenLoopFigures {
 /** Bound on payments waiting for an answer in the open loop, so a stalled network cannot exhaust memory. */
 const OPEN_LOOP_MAX_IN_FLIGHT = 4_096;
 
-export function requestOf(o: Pick<LoadOptions, 'treasuries' | 'keyPrefix'>, p: PlannedPayment): PaymentRequest {
-  return { dest: o.treasuries[p.payee]!.id, amount_sat: p.amount, idempotency_key: `${o.keyPrefix}-${p.seq}` };
+/** Each attempt its own key: a refused attempt changed nothing, and a key answers its first outcome for good. */
+export function requestOf(
+  o: Pick<LoadOptions, 'treasuries' | 'keyPrefix'>,
+  p: PlannedPayment,
+  attempt: number,
+): PaymentRequest {
+  const key = `${o.keyPrefix}-${p.seq}${attempt > 0 ? `.${attempt}` : ''}`;
+  return { dest: o.treasuries[p.payee]!.id, amount_sat: p.amount, idempotency_key: key };
 }
+
+/**
+ * `channel_busy` (a multi-hop payment holds the channel) says "retry shortly" and changed nothing: the
+ * payment is sent again, as a patient client would, up to this many times, a little later each time.
+ */
+export const BUSY_RETRIES = 10;
 
 async function one(o: LoadOptions, p: PlannedPayment): Promise<void> {
   const t0 = performance.now();
-  const outcome = await sendPayment(o.treasuries[p.payer]!.api, requestOf(o, p));
-  o.recorder.record(p, outcome, performance.now() - t0);
+  for (let attempt = 0; ; attempt++) {
+    const outcome = await sendPayment(o.treasuries[p.payer]!.api, requestOf(o, p, attempt));
+    if (outcome.kind === 'failed' && outcome.code === 'channel_busy' && attempt < BUSY_RETRIES) {
+      o.recorder.busyRetries++;
+      await new Promise((r) => setTimeout(r, 5 * (attempt + 1) + Math.random() * 10 * (attempt + 1)));
+      continue;
+    }
+    o.recorder.record(p, outcome, performance.now() - t0, attempt);
+    return;
+  }
 }
 
 /** Runs the load until the sequence ends, the duration passes or the run is interrupted. */
@@ -125,13 +145,13 @@ async function openLoop(o: LoadOptions, rate: number, over: () => boolean): Prom
  * answers the first attempt's outcome (or, for one that never arrived, makes it, once).
  */
 export async function resolveUnknown(o: Pick<LoadOptions, 'treasuries' | 'keyPrefix' | 'recorder'>): Promise<void> {
-  const pending = [...o.recorder.unknown.values()].map((u) => u.planned);
+  const pending = [...o.recorder.unknown.values()];
   const batch = 64;
   for (let i = 0; i < pending.length; i += batch)
     await Promise.all(
-      pending.slice(i, i + batch).map(async (p) => {
-        const outcome = await sendPayment(o.treasuries[p.payer]!.api, requestOf(o, p));
-        o.recorder.record(p, outcome, null);
+      pending.slice(i, i + batch).map(async ({ planned, attempt }) => {
+        const outcome = await sendPayment(o.treasuries[planned.payer]!.api, requestOf(o, planned, attempt));
+        o.recorder.record(planned, outcome, null, attempt);
       }),
     );
 }

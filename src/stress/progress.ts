@@ -36,6 +36,7 @@ export function progressLine(r: Recorder, t: number, nowPerS: number, recent: Fl
     `p50 ${ms(percentile(recent, 50))}`,
     `p99 ${ms(percentile(recent, 99))}`,
     `unknown ${r.unknown.size}`,
+    `busy retries ${r.busyRetries}`,
     `failed ${r.failed()}${failures ? ` (${failures})` : ''}`,
   ].join('  ');
 }

@@ -21,7 +21,9 @@ export class Recorder {
   /** Payments still unknown after being asked again, by their last code: they may or may not have moved money. */
   readonly inDoubtByCode = new Map<string, number>();
   /** Payments whose outcome is still not known (each `unknown` answer, until it is asked again). */
-  readonly unknown = new Map<number, { planned: PlannedPayment; code: string }>();
+  readonly unknown = new Map<number, { planned: PlannedPayment; code: string; attempt: number }>();
+  /** Attempts refused with channel_busy and sent again (load.ts BUSY_RETRIES). */
+  busyRetries = 0;
   /** Succeeded payments per payer: payment id → amount, for the payer's history. */
   readonly succeededByPayer: Array<Map<string, number>>;
   /** Satoshis per payee: acknowledged, and in doubt (unknown to the end). */
@@ -43,12 +45,15 @@ export class Recorder {
     return (performance.now() - this.started) / 1000;
   }
 
-  /** One answer; `ms` is the request's time. A payment asked again after the load is passed with ms null. */
-  record(p: PlannedPayment, outcome: Outcome, ms: number | null): void {
+  /**
+   * A payment's final answer; `ms` is from its first attempt to it, `attempt` the attempt (and so the
+   * idempotency key) it came from. A payment asked again after the load is passed with ms null.
+   */
+  record(p: PlannedPayment, outcome: Outcome, ms: number | null, attempt = 0): void {
     if (ms !== null) this.attempted++;
     else this.unknown.delete(p.seq);
     if (outcome.kind === 'unknown') {
-      this.unknown.set(p.seq, { planned: p, code: outcome.code });
+      this.unknown.set(p.seq, { planned: p, code: outcome.code, attempt });
       return;
     }
     const second = this.second();

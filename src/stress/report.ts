@@ -36,6 +36,8 @@ export interface StressReport {
   payments_ok: number;
   payments_failed: Record<string, number>;
   payments_in_doubt: Record<string, number>;
+  /** Attempts refused with channel_busy (nothing moved) and sent again. */
+  busy_retries: number;
   payments_per_s: number;
   p50_ms: number;
   p95_ms: number;
@@ -84,6 +86,7 @@ export function buildReport(i: ReportInput): StressReport {
     payments_ok: r.ok,
     payments_failed: Object.fromEntries(r.failedByCode),
     payments_in_doubt: Object.fromEntries(r.inDoubtByCode),
+    busy_retries: r.busyRetries,
     payments_per_s: round(perS),
     p50_ms: lat.p50_ms,
     p95_ms: lat.p95_ms,
@@ -153,6 +156,7 @@ export function reportTable(r: StressReport): string {
     ['duration', `${r.duration_s} s${r.interrupted ? ' (interrupted)' : ''}`],
     ['payments ok', formatSat(r.payments_ok)],
     ['payments failed', `${formatSat(failed)} (${codes(r.payments_failed)})`],
+    ['busy, retried', `${formatSat(r.busy_retries)} attempts refused with channel_busy and sent again`],
     ['in doubt', `${formatSat(doubt)}${doubt ? ` (${codes(r.payments_in_doubt)})` : ''}`],
     ['payments/s', String(r.payments_per_s)],
     ['latency', `p50 ${r.p50_ms} ms, p95 ${r.p95_ms} ms, p99 ${r.p99_ms} ms, max ${r.max_ms} ms`],
