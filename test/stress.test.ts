@@ -165,6 +165,37 @@ test(
         assert.match(run.stdout, /\(interrupted\)/);
       });
 
+      await t.test(
+        'open loop: payments offered at a rate, the offered and achieved rates reported, verified',
+        async () => {
+          const out = join(datadir, 'open.json');
+          const run = await stress([
+            '--datadir',
+            datadir,
+            '--rate',
+            '20',
+            '--duration',
+            '3',
+            '--amount',
+            '700',
+            '--seed',
+            String(seed + 2),
+            '--out',
+            out,
+          ]);
+          assert.equal(run.code, 0, run.stderr + run.stdout);
+          const r = JSON.parse(await readFile(out, 'utf8'));
+          assert.equal(r.workload.mode, 'open');
+          assert.equal(r.open_loop.offered_per_s, 20);
+          // Whatever the machine managed: every payment issued is accounted for, and the report says whether it kept up.
+          assert.ok(r.open_loop.issued >= 1);
+          assert.equal(r.payments_attempted, r.open_loop.issued);
+          assert.equal(r.payments_ok + sumOf(r.payments_failed) + sumOf(r.payments_in_doubt), r.open_loop.issued);
+          assert.equal(typeof r.open_loop.fell_behind, 'boolean');
+          assert.equal(r.verification.ok, true, r.verification.mismatches.join('\n'));
+        },
+      );
+
       await t.test('a network whose nodes do not answer: one line, exit 2', async () => {
         const dead = await tempDir('teechain-stress-dead-');
         const port = await freePorts([0, 1], prng(seed));
