@@ -32,6 +32,8 @@ network:
   committee                     the node's committee: m-of-n, chain order, members up, replication
   committee add HOST:PORT       primary: add the node at that p2p address (started with --backup-of it)
   committee remove NODE_ID      primary: remove a member (a dead one too) under a new view
+  stress [--fresh …] [--duration S | --payments N] [--concurrency C | --rate R] [--pattern P] [--out FILE]
+                                a verified payment workload on the whole network (teechain stress --help)
 
 wallet (on --node, default the first node of network.json):
   getinfo | balance | deposits | channels | payments [--limit N] | peers
@@ -50,6 +52,7 @@ export async function main(argv: string[]): Promise<number> {
     await nodeMain(argv.slice(2));
     return -1; // keeps running
   }
+  if (argv[0] === 'stress') return (await import('./stress.ts')).stressMain(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

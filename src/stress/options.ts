@@ -1,0 +1,127 @@
+/**
+ * `teechain stress` options, checked once: anything wrong is a UsageError, one line, exit code 2.
+ */
+import { parseArgs } from 'node:util';
+import type { Topology } from '../cli/network.ts';
+import { NODE_NAMES } from '../cli/network.ts';
+import { fixedAmount, smallPaymentAmount, SMALL_PAYMENT_FIT, type AmountSource } from './amounts.ts';
+import type { LoadMode } from './load.ts';
+import { PATTERNS, type PatternName } from './patterns.ts';
+
+export const STRESS_USAGE = `usage: teechain stress [--datadir DIR] [--fresh [--nodes N] [--topology star|ring|line|full] [--committee N] [--deposit-sat N]]
+                       [--duration S | --payments N] [--concurrency C | --rate R] [--pattern uniform|zipf|hub]
+                       [--amount SAT] [--seed N] [--out FILE]
+
+Puts a payment workload on the running local network (network.json in --datadir, $TEECHAIN_HOME or
+./.teechain), or with --fresh on a network it builds (default 4 treasuries in a star, in a temporary data
+dir, on free ports) and stops at the end. Payments go by POST /v1/payments {dest} (routed where there is
+no channel), one idempotency key each. Then it verifies the network and prints the report (see docs/stress.md).
+
+  --duration S      stop issuing after S seconds (default 10, unless --payments is given)
+  --payments N      stop after the first N payments of the sequence
+  --concurrency C   closed loop: C payments in flight per payer (default 4)
+  --rate R          open loop: R payments per second in total, answered or not
+  --pattern P       who pays whom: uniform (default), zipf (popular payees), hub (the first treasury on one side)
+  --amount SAT      every payment this amount (default: a log-normal shaped like small Bitcoin payments)
+  --seed N          the same seed, the same sequence of (payer, payee, amount) (default: random, printed)
+  --out FILE        the report as JSON
+exit code: 0 verified, 1 a check failed (each mismatch printed), 2 usage or a network that does not answer,
+130 interrupted (Ctrl-C) and verified`;
+
+export class UsageError extends Error {}
+
+export interface StressOptions {
+  datadir?: string;
+  fresh: boolean;
+  nodes: number;
+  topology: Topology;
+  committee: number;
+  depositSat: number;
+  durationS: number | null;
+  payments: number | null;
+  mode: LoadMode;
+  pattern: PatternName;
+  amount: AmountSource;
+  amountSpec: Record<string, unknown>;
+  seed: number;
+  out?: string;
+  help: boolean;
+}
+
+const TOPOLOGIES = ['star', 'ring', 'line', 'full'] as const;
+
+function whole(v: string | undefined, what: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^[0-9]{1,16}$/.test(v) || Number(v) < min || Number(v) > max)
+    throw new UsageError(
+      `${what} must be a whole number from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ''}`,
+    );
+  return Number(v);
+}
+
+export function parseStressArgs(argv: string[]): StressOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      allowPositionals: false,
+      options: {
+        datadir: { type: 'string' },
+        fresh: { type: 'boolean' },
+        nodes: { type: 'string' },
+        topology: { type: 'string' },
+        committee: { type: 'string' },
+        'deposit-sat': { type: 'string' },
+        duration: { type: 'string' },
+        payments: { type: 'string' },
+        concurrency: { type: 'string' },
+        rate: { type: 'string' },
+        pattern: { type: 'string' },
+        amount: { type: 'string' },
+        seed: { type: 'string' },
+        out: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message.split('\n')[0]!);
+  }
+  const topology = values.topology ?? 'star';
+  if (!(TOPOLOGIES as readonly string[]).includes(topology))
+    throw new UsageError(`unknown topology ${topology}: --topology is ${TOPOLOGIES.join(', ')}`);
+  const pattern = values.pattern ?? 'uniform';
+  if (!(PATTERNS as readonly string[]).includes(pattern))
+    throw new UsageError(`unknown pattern ${pattern}: --pattern is ${PATTERNS.join(', ')}`);
+  const freshOnly = (['nodes', 'topology', 'committee', 'deposit-sat'] as const).filter((k) => values[k] !== undefined);
+  if (!values.fresh && freshOnly.length)
+    throw new UsageError(
+      `--${freshOnly[0]} shapes a network built for the run: add --fresh (a running network keeps its own)`,
+    );
+  if (values.rate !== undefined && values.concurrency !== undefined)
+    throw new UsageError('--rate (open loop) and --concurrency (closed loop) exclude each other');
+  const rate = whole(values.rate, '--rate', 1);
+  const payments = whole(values.payments, '--payments', 1) ?? null;
+  const duration = whole(values.duration, '--duration', 1) ?? (payments === null ? 10 : null);
+  const amount = whole(values.amount, '--amount', 1, 2_100_000_000_000_000);
+  const seed = whole(values.seed, '--seed', 0, 2 ** 32 - 1) ?? Math.floor(Math.random() * 2 ** 31);
+  return {
+    datadir: values.datadir,
+    fresh: values.fresh === true,
+    nodes: whole(values.nodes, '--nodes', 2, NODE_NAMES.length) ?? 4,
+    topology: topology as Topology,
+    committee: whole(values.committee, '--committee', 1, 7) ?? 1,
+    depositSat: whole(values['deposit-sat'], '--deposit-sat', 1_000) ?? 100_000_000,
+    durationS: duration,
+    payments,
+    mode:
+      rate !== undefined
+        ? { kind: 'open', rate }
+        : { kind: 'closed', concurrency: whole(values.concurrency, '--concurrency', 1, 1024) ?? 4 },
+    pattern: pattern as PatternName,
+    amount: amount !== undefined ? fixedAmount(amount) : smallPaymentAmount(),
+    amountSpec: amount !== undefined ? { fixed_sat: amount } : SMALL_PAYMENT_FIT,
+    seed,
+    out: values.out,
+    help: values.help === true,
+  };
+}

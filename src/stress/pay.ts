@@ -1,0 +1,54 @@
+/**
+ * One payment of a stress run: `POST /v1/payments {dest, amount_sat, idempotency_key}` on the payer's
+ * primary, and what its answer says about the money. Every payment has its own key, so asking again
+ * later (to learn how one in flight or cut off ended) answers the same payment and never pays twice.
+ */
+import type { ApiClient } from '../cli/client.ts';
+
+export type Outcome =
+  /** The payee's enclave acknowledged it (multi-hop: released): the payer's history has `paymentId`. */
+  | { kind: 'succeeded'; paymentId: string }
+  /** Refused or failed, with the API's code: nothing moved. */
+  | { kind: 'failed'; code: string }
+  /** Not known yet: in flight when the node answered, or no answer at all (`code` says which). */
+  | { kind: 'unknown'; code: string };
+
+/** Longer than the node's own 10 s wait before it answers `in_flight`, so that an answer always comes first. */
+const REQUEST_TIMEOUT_MS = 30_000;
+
+export interface PaymentRequest {
+  dest: string;
+  amount_sat: number;
+  idempotency_key: string;
+}
+
+export async function sendPayment(api: ApiClient, body: PaymentRequest): Promise<Outcome> {
+  let res: Response;
+  try {
+    res = await fetch(`${api.restUrl}/v1/payments`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${api.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+  } catch (err) {
+    const name = (err as Error).name;
+    return { kind: 'unknown', code: name === 'TimeoutError' ? 'client_timeout' : 'unreachable' };
+  }
+  let answer: { status?: string; payment_id?: string; failure_code?: string | null; error?: { code?: string } };
+  try {
+    answer = (await res.json()) as typeof answer;
+  } catch {
+    return { kind: 'unknown', code: `http_${res.status}` };
+  }
+  if (res.ok) {
+    if (answer.status === 'succeeded' && typeof answer.payment_id === 'string')
+      return { kind: 'succeeded', paymentId: answer.payment_id };
+    if (answer.status === 'failed') return { kind: 'failed', code: answer.failure_code ?? 'failed' };
+    return { kind: 'unknown', code: answer.status ?? 'no_status' };
+  }
+  const code = typeof answer.error?.code === 'string' ? answer.error.code : `http_${res.status}`;
+  // A 4xx is a refusal: the request changed nothing. A 5xx may have come after the payment left (a timeout,
+  // a session torn down), so it stays unknown until the payer's own records say how it ended.
+  return res.status < 500 ? { kind: 'failed', code } : { kind: 'unknown', code };
+}

@@ -1,0 +1,102 @@
+/**
+ * The network a stress run loads: the running local network named by network.json, or one it builds
+ * itself (`--fresh`, through the launcher `teechain network up` uses) and stops at the end. Everything
+ * goes through the nodes' REST APIs, with the admin tokens network.json points at, as a user's client would.
+ */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApiClient, CliError, readNetwork, type NetworkFile, type NetworkNode } from '../cli/client.ts';
+import { networkUp, type Topology } from '../cli/network.ts';
+
+/** One treasury: who pays for it (its primary) and every process it runs (the members, for their metrics). */
+export interface Treasury {
+  name: string;
+  /** What payers name as `dest`: the committee's identity, or the node id of a lone treasury. */
+  id: string;
+  api: ApiClient;
+  members: Array<{ name: string; api: ApiClient }>;
+}
+
+export interface Target {
+  network: NetworkFile;
+  treasuries: Treasury[];
+  /** Where it came from: `network.json` of a running network, or built for this run. */
+  source: 'running' | 'fresh';
+  datadir: string;
+  /** Stops what this run started (nothing for a running network). */
+  stop(): Promise<void>;
+}
+
+/** The network named by network.json does not answer, or names no treasury to pay: a usage error (exit 2). */
+export class TargetError extends CliError {}
+
+export interface FreshOptions {
+  datadir?: string;
+  nodes: number;
+  topology: Topology;
+  committee: number;
+  depositSat: number;
+  log(line: string): void;
+}
+
+/** The running network in `datadir`, each treasury's primary asked once whether it answers. */
+export async function runningTarget(datadir: string): Promise<Target> {
+  let network: NetworkFile;
+  try {
+    network = await readNetwork(datadir);
+  } catch (err) {
+    throw new TargetError((err as Error).message);
+  }
+  return { ...(await reachable(network)), source: 'running', datadir, stop: async () => undefined };
+}
+
+/** A network built for this run, in its own data dir (a temporary one unless given), on free ports. */
+export async function freshTarget(o: FreshOptions): Promise<Target> {
+  const datadir = o.datadir ?? (await mkdtemp(join(tmpdir(), 'teechain-stress-')));
+  const running = await networkUp({
+    datadir,
+    nodes: o.nodes,
+    topology: o.topology,
+    depositSat: o.depositSat,
+    committee: o.committee,
+    basePort: 0,
+    fresh: true,
+    log: o.log,
+    logLevel: 'warn',
+  });
+  try {
+    return { ...(await reachable(running.network)), source: 'fresh', datadir, stop: () => running.stop() };
+  } catch (err) {
+    await running.stop();
+    throw err;
+  }
+}
+
+async function reachable(network: NetworkFile): Promise<Pick<Target, 'network' | 'treasuries'>> {
+  if (!Array.isArray(network.nodes) || network.nodes.length < 2)
+    throw new TargetError('network.json names fewer than two treasuries: nobody to pay');
+  const treasuries = await Promise.all(
+    network.nodes.map(async (n) => {
+      const api = await clientFor(n);
+      const info = await api
+        .request<{ treasury_id: string }>('GET', '/v1/getinfo', undefined, 5_000)
+        .catch((err: Error) => {
+          throw new TargetError(`${n.name} does not answer at ${n.restUrl} (${err.message})`);
+        });
+      const members = await Promise.all(
+        [n, ...(n.backups ?? [])].map(async (m) => ({ name: m.name, api: await clientFor(m) })),
+      );
+      return { name: n.name, id: info.treasury_id, api, members };
+    }),
+  );
+  return { network, treasuries };
+}
+
+async function clientFor(n: Pick<NetworkNode, 'name' | 'restUrl' | 'tokenFile'>): Promise<ApiClient> {
+  try {
+    return await ApiClient.forNode(n);
+  } catch (err) {
+    throw new TargetError(`${n.name}: ${(err as Error).message}`);
+  }
+}
