@@ -166,7 +166,12 @@ export class HopMessages {
     // checks that this is the τ it signed, complete. Verifying every signature again at every hop would
     // cost each hop one ECDSA verification per input of the path, per payment.
     if (txidOf(tx) !== rec.txid || !pathWitnessed(tx, pathInputs(rec.hops).length)) return;
-    this.commitReplicated(rec, proof);
+    const unproven = this.unprovenCommit(rec, proof);
+    if (unproven) {
+      const channel = rec.hops[rec.index - 1]!.ch;
+      this.h.notify({ type: 'multihop_commit_unproven', payment_id: pid, channel_id: channel, reason: unproven });
+      return;
+    }
     if (this.h.isCommittee() && !this.notePaidTotal(rec, peerId, sig)) return;
     if (rec.index === rec.route.length - 1) {
       // Everyone before us is committed: the new state is certain.
@@ -181,15 +186,17 @@ export class HopMessages {
   /**
    * A committee upstream (its roster verified on our incoming channel) commits for us only with every
    * replicating backup's proof that it holds the commit (committed-proof.ts): on its primary's word alone
-   * the backups might settle the old state while we go on to the new. Refused, the record stays `signed`
-   * (nothing credited, nothing forwarded, τ not kept) and the session is torn down with the reason, as for
-   * an unproven paid total; the COMMIT comes again, proven, when the session is back, or the path ends all
-   * old or all new by the chain (docs/protocol/multihop.md, "Committee hops").
+   * the backups might settle the old state while we go on to the new. Why not, or null when proven (or
+   * the upstream peer is no committee). Refused, the record stays `signed` (nothing credited, nothing
+   * forwarded, τ not kept) and the session stays up, as for an unproven paid total: tearing it down would
+   * let one lying backup turn every resynchronisation into another refusal and another teardown. The
+   * COMMIT is checked again whenever it comes (each resynchronisation re-sends it); until a proven one,
+   * the path ends all old or all new by the chain (docs/protocol/multihop.md, "Committee hops").
    */
-  private commitReplicated(rec: MhSigned, proof: CommittedProof | undefined): void {
+  private unprovenCommit(rec: MhSigned, proof: CommittedProof | undefined): string | null {
     const roster = this.h.state.channels[rec.hops[rec.index - 1]!.ch]?.peerRoster;
     const problem = roster && committedProofProblem(roster, rec.pid, proof);
-    if (problem) throw new TreasuryError('session_failed', `COMMIT of ${rec.pid} not proven replicated: ${problem}`);
+    return problem ? `COMMIT of ${rec.pid} not proven replicated: ${problem}` : null;
   }
 
   /**
