@@ -52,6 +52,12 @@ test('an intermediary short of room leaves out, in order, only the payments that
   );
   assert.deepEqual(codes(r), ['ok', 'insufficient_capacity', 'ok', 'insufficient_capacity', 'ok']);
   await waitFor(() => unlocked(nodes), WAIT_MS);
+  const received = c.events.flatMap((e) => (e.type === 'pay_received' && e.channel_id === channels[1] ? [e] : []));
+  assert.deepEqual(
+    received.at(-1)?.amounts,
+    [30_000, 5_000, 1_000],
+    "carol's host is told of each payment that went on, with its own amount",
+  );
   const fees = r.results.reduce((s, x) => s + (x.ok ? BigInt(x.fee_sat) : 0n), 0n);
   const delivered = 36_000n;
   assert.deepEqual(outcome(nodes, channels, before), [delivered + fees, delivered], 'exactly what went on moved');

@@ -183,7 +183,7 @@ export class Payments {
         this.h.event({
           type: 'pay_received',
           channel_id: prev.id,
-          amounts: [Number(rec.amounts[i - 1]!)],
+          amounts: receivedAmounts(rec),
           total: prev.received.toString(),
         });
       } else {
@@ -299,4 +299,15 @@ export class Payments {
     if (t) clearTimeout(t);
     this.timers.delete(pid);
   }
+}
+
+/**
+ * What the destination's history shows for a payment it received: each payment of a round that went on,
+ * with its own amount (they add up to what the last channel moved), or the one amount.
+ */
+function receivedAmounts(rec: MhHolding): number[] {
+  const total = rec.amounts[rec.amounts.length - 1]!;
+  const each = rec.phase === 'signed' ? rec.delivered : undefined;
+  if (each && each.reduce((s, a) => s + a, 0n) === total) return each.map(Number);
+  return [Number(total)];
 }
