@@ -224,6 +224,7 @@ for (const [kinds, at] of COMMIT_ATTACKS) {
       ['that proof claimed for another view', { ...genuine, epoch: genuine.epoch + 1 }],
       ['one backup only', { epoch, sigs: [genuine.sigs[0]!] }],
     ];
+    const refusals = () => next.events.filter((e) => e.type === 'multihop_commit_unproven').length;
     for (const [what, proof] of proofs) {
       mesh.unblock(p.name, next.name);
       mesh.unlink(p.name, next.name);
@@ -236,19 +237,16 @@ for (const [kinds, at] of COMMIT_ATTACKS) {
         ...paidSig(p.treasury.state, out, out.sent + rec.amounts[at]!),
       };
       mesh.unblock(p.name, next.name);
+      const seen = refusals();
       (p.treasury as unknown as { sendNow(peer: string, m: unknown): void }).sendNow(next.treasury.nodeId, {
         ...msg,
         ...(proof ? { proof } : {}),
       });
-      // Refused: the session is torn down; taken: the next hop moves on.
-      await waitFor(
-        () =>
-          !next.treasury.info().peers.includes(p.treasury.nodeId) ||
-          next.treasury.state.multihop?.[id]?.phase !== 'signed',
-        WAIT_MS,
-      );
+      // Refused: an event with the reason, the session kept; taken: the next hop moves on.
+      await waitFor(() => refusals() > seen || next.treasury.state.multihop?.[id]?.phase !== 'signed', WAIT_MS);
       mesh.block(p.name, next.name);
       assert.equal(next.treasury.state.multihop?.[id]?.phase, 'signed', `${what}: the next hop did not commit`);
+      assert.ok(next.treasury.info().peers.includes(p.treasury.nodeId), `${what}: the session stays up`);
       assert.deepEqual(
         outcome(nodes, channels, before),
         channels.map(() => 0n),

@@ -67,6 +67,9 @@ describe('multi-hop payments between real nodes', () => {
     await waitUntil(() => settledDown([ALICE, BOB, CAROL]), 10_000, 'quiet');
     const start = line3(await balances());
     const known = new Set((await mhRecords(nodes[BOB]!)).map((r) => r.payment_id));
+    type Row = { payment_id: string; direction: string; amount_sat: number; status: string };
+    const carolHistory = async () => (await nodes[CAROL]!.ok('GET', '/v1/payments?limit=1000')).payments as Row[];
+    const carolBefore = new Set((await carolHistory()).map((p) => p.payment_id));
     const east = Array.from({ length: 300 }, (_, i) => 1 + (i % 17));
     const west = Array.from({ length: 200 }, (_, i) => 2 + (i % 5));
     // opposite directions contend for a–b and b–c: a round refused channel_busy is retried inside the node
@@ -104,6 +107,15 @@ describe('multi-hop payments between real nodes', () => {
       assert.equal(h?.status, 'succeeded');
       assert.deepEqual(h?.route, [nodes[ALICE]!.id, nodes[BOB]!.id, nodes[CAROL]!.id]);
     }
+    // the destination's history: each payment of each round it received, with its own id and amount
+    const received = (await carolHistory()).filter((p) => p.direction === 'incoming' && !carolBefore.has(p.payment_id));
+    assert.equal(new Set(received.map((p) => p.payment_id)).size, east.length, 'one incoming entry per payment');
+    assert.deepEqual(
+      received.map((p) => p.amount_sat).sort((a, b) => a - b),
+      [...east].sort((a, b) => a - b),
+      'each with its own amount',
+    );
+    assert.ok(received.every((p) => p.status === 'succeeded'));
     const rounds = (await mhRecords(nodes[BOB]!)).filter((r) => !known.has(r.payment_id));
     t.diagnostic(`${east.length + west.length} payments in ${rounds.length} rounds at bob (aborted ones included)`);
     assert.ok(rounds.length < 40, `rounds, not one path round per payment (${rounds.length})`);

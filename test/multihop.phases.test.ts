@@ -144,6 +144,7 @@ function world(role: MhRole, rec: MhPayment | null, timeoutMs = 5): World {
       return Promise.resolve();
     },
     event: () => undefined,
+    notify: () => undefined,
     closeChannel: (ch) => {
       ch.status = 'closed';
       w.closed.push(ch.id);

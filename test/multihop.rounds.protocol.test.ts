@@ -49,6 +49,10 @@ test('a round of 400 payments alice → bob → carol: one multi-hop payment at 
     assert.ok(f <= BigInt(amounts[i]!) / 100n + 10n, `payment ${i} within its default fee limit`);
   await waitFor(() => unlocked(nodes));
   assert.deepEqual(outcome(nodes, channels, before), [delivered + roundFee, delivered]);
+  // the destination's host hears of each payment with its own amount (its history shows each)
+  const received = c.events.flatMap((e) => (e.type === 'pay_received' && e.channel_id === channels[1] ? [e] : []));
+  assert.equal(received.length, 1, 'one event for the round');
+  assert.deepEqual(received[0]!.amounts, amounts);
   const now = balances(nodes, channels);
   assert.equal(
     now[1]![channels[0]!]! + now[1]![channels[1]!]!,

@@ -5,7 +5,8 @@
  * - a record's own hops describe our channels exactly as the update shows them when it first shows the
  *   record, and we pay nothing on them until its release (a credit needs the paying peer's signature of
  *   its total, as any credit: update-rules.ts; the release's credit has it from COMMIT);
- * - a record's route, amounts and fee rate never change, its phase only moves forward;
+ * - a record's route and fee rate never change, its phase only moves forward; its amounts never change
+ *   either, except that a round may shrink from `locked` to `signed` (payments left out further down);
  * - τ in a record is the one its hops determine, and complete once committed (m members then may hand it
  *   out: every signature in it is checked once, when it first shows committed); once a member handed it
  *   out, the record stays frozen there until the chain decides.
@@ -81,7 +82,21 @@ function hopsOf(rec: MhPayment): MhHop[] | null {
   return 'hops' in rec && Array.isArray(rec.hops) ? rec.hops : null;
 }
 
-const baseKey = (r: MhPayment) => JSON.stringify([r.pid, r.route, r.index, r.amounts.map(String), r.feeRate]);
+const baseKey = (r: MhPayment) => JSON.stringify([r.pid, r.route, r.index, r.feeRate]);
+
+/**
+ * Whether `rec`'s amounts may follow `old`'s: unchanged, except from `locked` to `signed`, where a round
+ * may come back with payments left out further down the path (multihop/parts.ts): then each channel moves
+ * no more than before, and an intermediary never forwards more than it receives.
+ */
+function amountsFollow(old: MhPayment, rec: MhPayment): boolean {
+  const same = old.amounts.length === rec.amounts.length && old.amounts.every((a, i) => a === rec.amounts[i]);
+  if (same) return true;
+  if (old.phase !== 'locked' || rec.phase !== 'signed' || old.amounts.length !== rec.amounts.length) return false;
+  if (!rec.amounts.every((a, i) => a <= old.amounts[i]!)) return false;
+  const i = rec.index;
+  return i === 0 || i === rec.route.length - 1 || rec.amounts[i - 1]! >= rec.amounts[i]!;
+}
 
 function recordFault(
   view: () => TreasuryState,
@@ -103,7 +118,8 @@ function recordFault(
   )
     return no('multihop_changed', `payment ${pid}: not a record of ours`);
   if (old) {
-    if (baseKey(old) !== baseKey(rec)) return no('multihop_changed', `payment ${pid}: its route or amounts changed`);
+    if (baseKey(old) !== baseKey(rec) || !amountsFollow(old, rec))
+      return no('multihop_changed', `payment ${pid}: its route or amounts changed`);
     const back = RANK[rec.phase] < RANK[old.phase];
     const reopened = (old.phase === 'done' || old.phase === 'aborted') && rec.phase !== old.phase;
     const undone = rec.phase === 'aborted' && RANK[old.phase] > RANK.committed;
@@ -114,7 +130,8 @@ function recordFault(
       return no('multihop_regressed', `payment ${pid}: τ was handed out here, the path stays frozen`);
     const was = hopsOf(old);
     const now = hopsOf(rec);
-    if (was && now && !was.every((h, i) => now[i] && sameHop(h, now[i]!)))
+    // What moves on a channel follows the amounts (checked above and below); nothing else of a hop may change.
+    if (was && now && !was.every((h, i) => now[i] && sameHop({ ...h, amount: now[i]!.amount }, now[i]!)))
       return no('multihop_changed', `payment ${pid}: a hop's description changed`);
   }
   const hops = hopsOf(rec);

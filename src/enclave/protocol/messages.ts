@@ -222,6 +222,10 @@ export const SpeakerProof = Type.Object(
 );
 export type SpeakerProof = Static<typeof SpeakerProof>;
 
+/** The most payments one path round carries (the payer's host groups at most this many). */
+export const MAX_ROUND = 10_000;
+const DroppedWire = Type.Array(Type.Integer({ minimum: 0, maximum: MAX_ROUND - 1 }), { maxItems: MAX_ROUND });
+
 /** Multi-hop payments and routing gossip (docs/protocol/multihop.md). */
 export const MultiHopMessage = Type.Union([
   Type.Object(
@@ -233,11 +237,23 @@ export const MultiHopMessage = Type.Union([
       amounts: Type.Array(SatString, { minItems: 1, maxItems: 19 }),
       hops: Type.Array(MhHopWire, { minItems: 1, maxItems: 19 }),
       fee_rate: Type.Integer({ minimum: 1, maximum: 1000 }),
+      /** A round: what each payment moves on each channel, and the payments hops so far left out (multihop/parts.ts). */
+      parts: Type.Optional(
+        Type.Array(Type.Array(SatString, { minItems: 1, maxItems: 19 }), { minItems: 1, maxItems: MAX_ROUND }),
+      ),
+      dropped: Type.Optional(DroppedWire),
     },
     { additionalProperties: false },
   ),
   Type.Object(
-    { t: Type.Literal('mh_signed'), pid: Pid, hops: Type.Array(MhHopWire, { minItems: 1, maxItems: 19 }), tx: TxHex },
+    {
+      t: Type.Literal('mh_signed'),
+      pid: Pid,
+      hops: Type.Array(MhHopWire, { minItems: 1, maxItems: 19 }),
+      tx: TxHex,
+      /** The payments of the round that did not go on, as the destination signed τ without them. */
+      dropped: Type.Optional(DroppedWire),
+    },
     { additionalProperties: false },
   ),
   /**

@@ -145,6 +145,12 @@ export const TreasuryEventSchema = Type.Union([
     total: Type.String(),
     reason: Type.String(),
   }),
+  Type.Object({
+    type: Type.Literal('multihop_commit_unproven'),
+    payment_id: Type.String(),
+    channel_id: Type.String(),
+    reason: Type.String(),
+  }),
 ]);
 
 export const CommitteeView = Type.Object({

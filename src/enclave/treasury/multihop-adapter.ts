@@ -10,6 +10,7 @@ import { ownInputs } from './multihop/committee-tau.ts';
 import { identities, sessionOf, treasuryOf } from './multihop/identities.ts';
 import { checkAmount } from './lookups.ts';
 import type { MultiHopHost } from './multihop.ts';
+import type { MultiHopNotice } from './multihop/host.ts';
 import type { TreasuryEvent } from './ports.ts';
 import { defaultMaxFee } from './routing.ts';
 import { closeChannel } from './settlement.ts';
@@ -45,6 +46,7 @@ export function multihopHost(t: TreasuryCore): MultiHopHost {
     event: (e: TreasuryEvent) => {
       t.outbox.event(e);
     },
+    notify: (e: MultiHopNotice) => t.ports.emit(e),
     closeChannel: (ch: Channel, s: NonNullable<Channel['settlement']>) => closeChannel(t, ch, s),
     random: (n: number) => t.ports.random(n),
     getTxOut: (txid: string, vout: number) => t.ports.getTxOut(txid, vout),

@@ -111,7 +111,7 @@ export class MultiHop {
       case 'mh_lock':
         return this.hop.onLock(peerId, msg);
       case 'mh_signed':
-        return this.hop.onSigned(peerId, msg.pid, msg.hops, msg.tx);
+        return this.hop.onSigned(peerId, msg.pid, msg.hops, msg.tx, msg.dropped);
       case 'mh_commit':
         return this.hop.onCommit(peerId, msg.pid, msg.tx, msg.sig, msg.proof);
       case 'mh_release':

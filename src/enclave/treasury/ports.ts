@@ -32,6 +32,8 @@ export type TreasuryEvent =
   | { type: 'roster_refused'; peer_id: string; channel_id: string; reason: string }
   /** A committee peer's paid total without its backups' proof of replication: not credited (paid-proof.ts). */
   | { type: 'payment_unproven'; channel_id: string; total: string; reason: string }
+  /** A committee's multi-hop COMMIT without its backups' proof that they hold it: not taken (committed-proof.ts). */
+  | { type: 'multihop_commit_unproven'; payment_id: string; channel_id: string; reason: string }
   /** A channel peer's verified committee roster, with its members' addresses (hints for the host's dialling). */
   | { type: 'peer_roster'; peer_id: string; members: Array<{ node_id: string; address: string }> };
 

@@ -10,13 +10,14 @@ import { verifyPaid } from '../../protocol/peer-sigs.ts';
 import { lock, refusal } from '../channel.ts';
 import { TreasuryError, type TreasuryErrorCode } from '../errors.ts';
 import { forwardFee } from '../routing.ts';
-import { spendable } from '../state.ts';
+import { spendable, type Channel } from '../state.ts';
 import { completePathAsPayer, pathWitnessed, signPathInputs, txidOf, type SpendPlan } from '../transactions.ts';
 import type { Payments } from './payments.ts';
 import { peerTreasury } from './identities.ts';
 import { fromWire, isFree, keysFor, matches, openChannelsTo, pathInputs, plan, sameHop, toWire } from './path.ts';
+import { fitOn, leavesOutMore, partsProblem, totalsOf, withAmounts } from './parts.ts';
 import { step, stepWithoutRecord } from './phases.ts';
-import { baseOf, inPhase, isHolding, type MhCommitted, type MhLocked, type MhSigned } from './records.ts';
+import { baseOf, inPhase, isHolding, type MhCommitted, type MhLocked, type MhParts, type MhSigned } from './records.ts';
 
 type Lock = Extract<MultiHopMessage, { t: 'mh_lock' }>;
 
@@ -39,12 +40,13 @@ export class HopMessages {
       return;
     }
     const j = msg.hops.length;
-    const amounts = msg.amounts.map(BigInt);
-    const hops = msg.hops.map(fromWire);
+    let amounts = msg.amounts.map(BigInt);
+    let hops = msg.hops.map(fromWire);
     const hop = hops[j - 1]!;
-    const base = { pid: msg.pid, route: msg.route, index: j, amounts, feeRate: msg.fee_rate };
+    let round = roundOf(msg);
+    const base = () => ({ pid: msg.pid, route: msg.route, index: j, amounts, feeRate: msg.fee_rate });
     const refuse = async (code: TreasuryErrorCode | string) => {
-      this.p.refused({ ...base, phase: 'aborted', code, txid: null, resolvedAt: Date.now() }, peerId);
+      this.p.refused({ ...base(), phase: 'aborted', code, txid: null, resolvedAt: Date.now() }, peerId);
       await this.h.commit();
     };
     if (
@@ -55,7 +57,8 @@ export class HopMessages {
       hop.from !== peerId ||
       hop.to !== this.h.nodeId ||
       hop.amount !== amounts[j - 1] ||
-      new Set(msg.route).size !== msg.route.length
+      new Set(msg.route).size !== msg.route.length ||
+      (round && partsProblem(round, amounts) !== null)
     ) {
       return refuse('invalid_argument');
     }
@@ -72,47 +75,95 @@ export class HopMessages {
       let signed: string;
       let spend: SpendPlan;
       try {
+        if (round) {
+          // τ's chain fee comes out of the payer's side of the first channel; it depends only on the
+          // path's deposits and payout scripts, so it is known now: a round's payments that would leave
+          // too little for it are left out, in the round's order, like those a hop had no room for.
+          const fee = plan(
+            withAmounts(
+              hops,
+              amounts.map(() => 0n),
+            ),
+            msg.fee_rate,
+          ).fee;
+          const fitted = fitOn(round, 0, hops[0]!.fromOld - fee);
+          if (fitted.dropped.length === fitted.parts.length) return await refuse('fee_exceeds_balance');
+          round = fitted;
+          amounts = totalsOf(round);
+          hops = withAmounts(hops, amounts);
+        }
         spend = plan(hops, msg.fee_rate);
         signed = signPathInputs(spend.spend.tx.toHex(), pathInputs(hops), this.keys);
       } catch (err) {
         return refuse(err instanceof TreasuryError ? err.code : 'state_mismatch');
       }
       lock(ch, msg.pid);
-      this.p.put<MhSigned>({ ...base, phase: 'signed', hops, tx: signed, txid: spend.txid });
+      const delivered = round && keptParts(round).map((part) => part[part.length - 1]!);
+      this.p.put<MhSigned>({
+        ...base(),
+        phase: 'signed',
+        hops,
+        tx: signed,
+        txid: spend.txid,
+        ...(round ? { delivered, dropped: round.dropped } : {}),
+      });
       const tx = await this.signedByCommittee(msg.pid, signed);
       if (tx === null) return;
-      this.h.queue(peerId, { t: 'mh_signed', pid: msg.pid, hops: hops.map(toWire), tx });
+      const dropped = round ? { dropped: round.dropped } : {};
+      this.h.queue(peerId, { t: 'mh_signed', pid: msg.pid, hops: hops.map(toWire), tx, ...dropped });
       await this.h.commit();
       return;
     }
     if (row?.action !== 'lock_and_forward') return;
-    const out = amounts[j]!;
-    if (amounts[j - 1]! - out < forwardFee(this.h.state.config.fees, out)) return refuse('fee_insufficient');
+    // Our fee is checked on the round as it reaches us: a payment left out (here or further down) takes
+    // its part with it, its share of every fee included, and parts never grow downstream (parts.ts), so
+    // we never forward more than we receive.
+    if (!this.feeCovered(amounts, j)) return refuse('fee_insufficient');
     const nextPeer = msg.route[j + 1]!;
     if (!this.h.connected(nextPeer)) return refuse('peer_not_connected');
     const candidates = openChannelsTo(this.h.state, nextPeer);
     if (candidates.length === 0) return refuse('no_route');
     const free = candidates.filter(isFree);
     if (free.length === 0) return refuse('channel_busy');
-    const next = free.find((c) => spendable(this.h.state, c) >= out);
+    let next = free.find((c) => spendable(this.h.state, c) >= amounts[j]!);
+    if (!next && round) {
+      // Short of room for the whole round: the freest channel carries what fits of it, in the round's order.
+      const room = (c: Channel) => spendable(this.h.state, c);
+      const freest = free.reduce((a, b) => (room(b) > room(a) ? b : a));
+      const fitted = fitOn(round, j, room(freest));
+      if (fitted.dropped.length < fitted.parts.length) {
+        next = freest;
+        round = fitted;
+        amounts = totalsOf(round);
+        hops = withAmounts(hops, amounts);
+      }
+    }
     if (!next) return refuse('insufficient_capacity');
     lock(ch, msg.pid);
     lock(next, msg.pid);
-    const rec = this.p.put<MhLocked>({ ...base, phase: 'locked', hops: [...hops, this.p.describe(next, out)] });
+    const rec = this.p.put<MhLocked>({
+      ...base(),
+      phase: 'locked',
+      hops: [...hops, this.p.describe(next, amounts[j]!)],
+      ...(round ? { round } : {}),
+    });
     this.h.queue(nextPeer, this.p.lockMessage(rec));
     this.p.arm(rec);
     await this.h.commit();
   }
 
-  async onSigned(peerId: string, pid: string, wire: MhHopWire[], tx: string): Promise<void> {
+  async onSigned(peerId: string, pid: string, wire: MhHopWire[], tx: string, dropped?: number[]): Promise<void> {
     const rec = this.p.get(pid);
     const row = rec && step(rec, 'mh_signed', peerId);
     if (!row || !inPhase(rec, 'locked')) return;
     const hops = wire.map(fromWire);
+    // A round may come back with more of its payments left out than we forwarded: what moves is then less.
+    const amounts = finalAmounts(rec, dropped ?? []);
     const consistent =
+      amounts !== null &&
       hops.length === rec.route.length - 1 &&
-      hops.every((h, i) => h.from === rec.route[i] && h.to === rec.route[i + 1] && h.amount === rec.amounts[i]) &&
-      rec.hops.every((h, i) => sameHop(h, hops[i]!));
+      hops.every((h, i) => h.from === rec.route[i] && h.to === rec.route[i + 1] && h.amount === amounts[i]) &&
+      withAmounts(rec.hops, amounts).every((h, i) => sameHop(h, hops[i]!));
     let spend: SpendPlan | null = null;
     try {
       if (consistent) spend = plan(hops, rec.feeRate);
@@ -124,19 +175,23 @@ export class HopMessages {
       await this.h.commit();
       return;
     }
+    if (rec.round) this.p.noteDropped(pid, dropped ?? []);
     const signed: MhSigned = {
       ...baseOf(rec),
+      amounts: amounts!,
       phase: 'signed',
       hops,
       tx: signPathInputs(tx, pathInputs(hops), this.keys),
       txid: spend.txid,
+      ...(rec.round ? { dropped: dropped ?? [] } : {}),
     };
     this.p.disarm(pid);
     if (row.action === 'countersign') {
       this.p.put(signed);
       const tx = await this.signedByCommittee(pid, signed.tx);
       if (tx === null) return;
-      this.h.queue(rec.route[rec.index - 1]!, { t: 'mh_signed', pid, hops: wire, tx });
+      const left = rec.round ? { dropped: dropped ?? [] } : {};
+      this.h.queue(rec.route[rec.index - 1]!, { t: 'mh_signed', pid, hops: wire, tx, ...left });
       await this.h.commit();
       return;
     }
@@ -166,7 +221,12 @@ export class HopMessages {
     // checks that this is the τ it signed, complete. Verifying every signature again at every hop would
     // cost each hop one ECDSA verification per input of the path, per payment.
     if (txidOf(tx) !== rec.txid || !pathWitnessed(tx, pathInputs(rec.hops).length)) return;
-    this.commitReplicated(rec, proof);
+    const unproven = this.unprovenCommit(rec, proof);
+    if (unproven) {
+      const channel = rec.hops[rec.index - 1]!.ch;
+      this.h.notify({ type: 'multihop_commit_unproven', payment_id: pid, channel_id: channel, reason: unproven });
+      return;
+    }
     if (this.h.isCommittee() && !this.notePaidTotal(rec, peerId, sig)) return;
     if (rec.index === rec.route.length - 1) {
       // Everyone before us is committed: the new state is certain.
@@ -178,18 +238,26 @@ export class HopMessages {
     await this.h.commit();
   }
 
+  /** Whether what we receive on the path (channel j − 1) less what we forward (channel j) covers our fee. */
+  private feeCovered(amounts: bigint[], j: number): boolean {
+    const out = amounts[j]!;
+    return amounts[j - 1]! - out >= forwardFee(this.h.state.config.fees, out);
+  }
+
   /**
    * A committee upstream (its roster verified on our incoming channel) commits for us only with every
    * replicating backup's proof that it holds the commit (committed-proof.ts): on its primary's word alone
-   * the backups might settle the old state while we go on to the new. Refused, the record stays `signed`
-   * (nothing credited, nothing forwarded, τ not kept) and the session is torn down with the reason, as for
-   * an unproven paid total; the COMMIT comes again, proven, when the session is back, or the path ends all
-   * old or all new by the chain (docs/protocol/multihop.md, "Committee hops").
+   * the backups might settle the old state while we go on to the new. Why not, or null when proven (or
+   * the upstream peer is no committee). Refused, the record stays `signed` (nothing credited, nothing
+   * forwarded, τ not kept) and the session stays up, as for an unproven paid total: tearing it down would
+   * let one lying backup turn every resynchronisation into another refusal and another teardown. The
+   * COMMIT is checked again whenever it comes (each resynchronisation re-sends it); until a proven one,
+   * the path ends all old or all new by the chain (docs/protocol/multihop.md, "Committee hops").
    */
-  private commitReplicated(rec: MhSigned, proof: CommittedProof | undefined): void {
+  private unprovenCommit(rec: MhSigned, proof: CommittedProof | undefined): string | null {
     const roster = this.h.state.channels[rec.hops[rec.index - 1]!.ch]?.peerRoster;
     const problem = roster && committedProofProblem(roster, rec.pid, proof);
-    if (problem) throw new TreasuryError('session_failed', `COMMIT of ${rec.pid} not proven replicated: ${problem}`);
+    return problem ? `COMMIT of ${rec.pid} not proven replicated: ${problem}` : null;
   }
 
   /**
@@ -271,7 +339,13 @@ export class HopMessages {
       const next = rec.route[rec.index + 1];
       if (row.action === 'resend_lock' && inPhase(rec, 'locked')) this.h.queue(peerId, this.p.lockMessage(rec));
       else if (row.action === 'resend_signed' && inPhase(rec, 'signed'))
-        this.h.queue(peerId, { t: 'mh_signed', pid: rec.pid, hops: rec.hops.map(toWire), tx: rec.tx });
+        this.h.queue(peerId, {
+          t: 'mh_signed',
+          pid: rec.pid,
+          hops: rec.hops.map(toWire),
+          tx: rec.tx,
+          ...(rec.dropped ? { dropped: rec.dropped } : {}),
+        });
       else if (row.action === 'resend_commit' && inPhase(rec, 'committed'))
         this.h.queue(peerId, this.p.commitMessage(rec));
       else if (row.action === 'resend_release' && prev === peerId)
@@ -282,4 +356,28 @@ export class HopMessages {
         this.h.queue(peerId, { t: 'mh_abort', pid: rec.pid, code: rec.code });
     }
   }
+}
+
+/** The round a LOCK carries (absent for a lone payment). */
+function roundOf(msg: Lock): MhParts | undefined {
+  if (!msg.parts) return undefined;
+  return { parts: msg.parts.map((p) => p.map(BigInt)), dropped: msg.dropped ?? [] };
+}
+
+/** The payments of `round` not left out, in the round's order. */
+function keptParts(round: MhParts): bigint[][] {
+  const left = new Set(round.dropped);
+  return round.parts.filter((_, k) => !left.has(k));
+}
+
+/**
+ * What moves on each channel once the payments `dropped` are left out of `rec`'s round: null unless it
+ * leaves out at least what we did and not every payment; a lone payment leaves out nothing.
+ */
+function finalAmounts(rec: MhLocked, dropped: number[]): bigint[] | null {
+  if (!rec.round) return dropped.length === 0 ? rec.amounts : null;
+  const round = { parts: rec.round.parts, dropped };
+  if (!leavesOutMore(rec.round.dropped, dropped)) return null;
+  const amounts = totalsOf(round);
+  return partsProblem(round, amounts) === null ? amounts : null;
 }

@@ -11,6 +11,17 @@ export type MultiHopEvent =
   | { type: 'pay_received'; channel_id: string; amounts: number[]; total: string }
   | { type: 'channel_updated'; channel_id: string; status: string };
 
+/**
+ * What a multi-hop message refused without changing anything tells the host, at once (no seal carries it):
+ * a committee's COMMIT without its backups' proof that they hold it (hop.ts).
+ */
+export type MultiHopNotice = {
+  type: 'multihop_commit_unproven';
+  payment_id: string;
+  channel_id: string;
+  reason: string;
+};
+
 /** What multi-hop needs to know of a chain output: whether it is still unspent. */
 export interface TxOutState {
   unspent: boolean;
@@ -54,6 +65,8 @@ export interface MultiHopHost {
   commit(): Promise<void>;
   /** An event for the host, released with the next seal. */
   event(e: MultiHopEvent): void;
+  /** A notice for the host, now: it reports a refusal that changed nothing, so no seal need come first. */
+  notify(e: MultiHopNotice): void;
   closeChannel(ch: Channel, settlement: NonNullable<Channel['settlement']>): void;
   random(n: number): Uint8Array;
   getTxOut(txid: string, vout: number): Promise<TxOutState | null>;

@@ -28,7 +28,7 @@ export async function payRound(
   const h = p.h;
   const { plan, outcomes } = planRound(h, graph, dest, payments);
   if (!plan) return { round: null, outcomes };
-  const { route, amounts, channel: ch } = plan;
+  const { route, amounts, channel: ch, taken, parts } = plan;
   const pid = bytesToHex(h.random(32));
   const rec: MhLocked = {
     pid,
@@ -38,6 +38,8 @@ export async function payRound(
     hops: [p.describe(ch, amounts[0]!)],
     feeRate,
     phase: 'locked',
+    // A round of many tells the hops each payment's part, so that a hop short of room leaves out only some.
+    ...(taken.length > 1 ? { round: { parts, dropped: [] } } : {}),
   };
   lock(ch, pid);
   p.put(rec);
@@ -51,7 +53,15 @@ export async function payRound(
   p.arm(rec);
   await h.commit();
   try {
-    return { round: await done, outcomes };
+    const { result, dropped } = await done;
+    // The payments a hop had no room for (or that left too little for τ's fee) failed alone.
+    const left = new Set(dropped.map((i) => taken[i]!));
+    const refused: PaymentOutcome = {
+      ok: false,
+      code: 'insufficient_capacity',
+      message: `a hop on the path to ${dest.slice(0, 16)}… had no room for it in this round`,
+    };
+    return { round: result, outcomes: outcomes.map((o, k) => (left.has(k) ? refused : o)) };
   } catch (err) {
     // The round aborted: the old state everywhere, so every payment in it failed, for the round's reason.
     if (!(err instanceof TreasuryError)) throw err;

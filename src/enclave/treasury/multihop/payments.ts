@@ -36,8 +36,16 @@ const KEEP_RESOLVED = 64;
 interface Waiter {
   channel: string;
   payments: bigint[];
-  resolve: (r: MultiHopResult) => void;
+  /** The round's payments the path left out (indices into `payments`), known once SIGN is back. */
+  dropped: number[];
+  resolve: (r: RoundReleased) => void;
   reject: (e: TreasuryError) => void;
+}
+
+/** A released round as the payer's call learns it: the result, and which of its payments did not go on. */
+export interface RoundReleased {
+  result: MultiHopResult;
+  dropped: number[];
 }
 
 export class Payments {
@@ -76,10 +84,16 @@ export class Payments {
   }
 
   /** The payer's call for round `pid` waits for the outcome (rejected: the error, resolved: the result). */
-  wait(pid: string, channel: string, payments: bigint[]): Promise<MultiHopResult> {
-    return new Promise<MultiHopResult>((resolve, reject) =>
-      this.waiters.set(pid, { channel, payments, resolve, reject }),
+  wait(pid: string, channel: string, payments: bigint[]): Promise<RoundReleased> {
+    return new Promise<RoundReleased>((resolve, reject) =>
+      this.waiters.set(pid, { channel, payments, dropped: [], resolve, reject }),
     );
+  }
+
+  /** SIGN came back to the payer: the payments of round `pid` the path left out. */
+  noteDropped(pid: string, dropped: number[]): void {
+    const w = this.waiters.get(pid);
+    if (w) w.dropped = dropped;
   }
 
   /** The amounts of the payments travelling in round `pid`, while the payer's call waits for it. */
@@ -97,6 +111,7 @@ export class Payments {
       amounts: rec.amounts.map(String),
       hops: rec.hops.slice(0, rec.index + 1).map(toWire),
       fee_rate: rec.feeRate,
+      ...(rec.round ? { parts: rec.round.parts.map((part) => part.map(String)), dropped: rec.round.dropped } : {}),
     };
   }
 
@@ -168,7 +183,7 @@ export class Payments {
         this.h.event({
           type: 'pay_received',
           channel_id: prev.id,
-          amounts: [Number(rec.amounts[i - 1]!)],
+          amounts: receivedAmounts(rec),
           total: prev.received.toString(),
         });
       } else {
@@ -225,11 +240,14 @@ export class Payments {
     if (!w) return;
     this.waiters.delete(rec.pid);
     w.resolve({
-      payment_id: rec.pid,
-      route: rec.route,
-      amounts: rec.amounts.map(String),
-      fee_sat: (rec.amounts[0]! - rec.amounts[rec.amounts.length - 1]!).toString(),
-      channel_id: w.channel,
+      result: {
+        payment_id: rec.pid,
+        route: rec.route,
+        amounts: rec.amounts.map(String),
+        fee_sat: (rec.amounts[0]! - rec.amounts[rec.amounts.length - 1]!).toString(),
+        channel_id: w.channel,
+      },
+      dropped: w.dropped,
     });
   }
 
@@ -281,4 +299,15 @@ export class Payments {
     if (t) clearTimeout(t);
     this.timers.delete(pid);
   }
+}
+
+/**
+ * What the destination's history shows for a payment it received: each payment of a round that went on,
+ * with its own amount (they add up to what the last channel moved), or the one amount.
+ */
+function receivedAmounts(rec: MhHolding): number[] {
+  const total = rec.amounts[rec.amounts.length - 1]!;
+  const each = rec.phase === 'signed' ? rec.delivered : undefined;
+  if (each && each.reduce((s, a) => s + a, 0n) === total) return each.map(Number);
+  return [Number(total)];
 }

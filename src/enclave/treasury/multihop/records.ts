@@ -42,10 +42,22 @@ export interface MhBase {
   feeRate: number;
 }
 
+/**
+ * The payments of a round as LOCK carries them (docs/protocol/multihop.md, "Rounds"): `parts[k]` is what
+ * payment k moves on each channel of the path (its amount delivered, plus its share of the fees after
+ * each channel), `dropped` the payments hops so far left out, ascending; `amounts` is then the sum of the
+ * others' parts. Absent for a lone payment, which is its own one part.
+ */
+export interface MhParts {
+  parts: bigint[][];
+  dropped: number[];
+}
+
 /** LOCK on its way to the destination: our channels are locked; hops 0..index are described. */
 export interface MhLocked extends MhBase {
   phase: 'locked';
   hops: MhHop[];
+  round?: MhParts;
 }
 
 /** SIGN on its way back to the payer: every hop described, τ signed by us and everyone downstream. */
@@ -54,6 +66,10 @@ export interface MhSigned extends MhBase {
   hops: MhHop[];
   tx: string;
   txid: string;
+  /** The destination of a round: what each payment that went on delivers, in the round's order (its history shows each). */
+  delivered?: bigint[];
+  /** A round: the payments left out on the way (MhParts), which SIGN reports upstream and re-sends with it. */
+  dropped?: number[];
 }
 
 /** τ complete, held here: the new state is certain once downstream releases; no abort from upstream now. */
@@ -142,6 +158,9 @@ export interface FlatMhRecord extends MhBase {
   channel?: string;
   tauOut?: boolean;
   quiet?: boolean;
+  round?: MhParts;
+  delivered?: bigint[];
+  dropped?: number[];
 }
 
 /**
@@ -156,9 +175,17 @@ export function recordFromSealed(raw: FlatMhRecord | MhPayment): MhPayment {
   const hops = r.hops ?? [];
   switch (r.phase) {
     case 'locked':
-      return { ...base, phase: 'locked', hops };
+      return { ...base, phase: 'locked', hops, ...(r.round ? { round: r.round } : {}) };
     case 'signed':
-      return { ...base, phase: 'signed', hops, tx: need(r, 'tx'), txid: need(r, 'txid') };
+      return {
+        ...base,
+        phase: 'signed',
+        hops,
+        tx: need(r, 'tx'),
+        txid: need(r, 'txid'),
+        ...(r.delivered ? { delivered: r.delivered } : {}),
+        ...(r.dropped ? { dropped: r.dropped } : {}),
+      };
     case 'committed':
       return { ...base, phase: 'committed', hops, tx: need(r, 'tx'), txid: need(r, 'txid'), tauOut: !!r.tauOut };
     case 'released':

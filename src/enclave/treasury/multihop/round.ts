@@ -34,6 +34,9 @@ export interface RoundPlan {
   channel: Channel;
   /** One per payment asked, in order: its fee if it travels in the round, or why it was refused. */
   outcomes: PaymentOutcome[];
+  /** The payments that travel (indices into those asked, in order), and what each moves on each channel. */
+  taken: number[];
+  parts: bigint[][];
 }
 
 function refusedAll(payments: RoundPayment[], err: unknown): PaymentOutcome[] {
@@ -106,10 +109,11 @@ export function planRound(
     });
     if (taken.length === 0) return { plan: null, outcomes: outcomes as PaymentOutcome[] };
     const amounts = totalsFor(delivered);
-    const fees = share(
-      amounts[0]! - delivered,
+    const parts = partsOf(
+      amounts,
       taken.map((k) => payments[k]!.amount),
     );
+    const fees = parts.map((part, i) => part[0]! - payments[taken[i]!]!.amount);
     // A share over its payment's limit: that payment is refused and the round priced again without it.
     const over = taken.findIndex((k, i) => fees[i]! > payments[k]!.maxFee);
     if (over !== -1) {
@@ -123,8 +127,28 @@ export function planRound(
     }
     taken.forEach((k, i) => (outcomes[k] = { ok: true, fee: fees[i]! }));
     const done = outcomes as PaymentOutcome[];
-    return { plan: { route, amounts, channel, outcomes: done }, outcomes: done };
+    return { plan: { route, amounts, channel, outcomes: done, taken, parts }, outcomes: done };
   }
+}
+
+/**
+ * What each payment moves on each channel (multihop/parts.ts): its amount on the last channel, and on each
+ * channel before, its part on the next plus its share (as `share` makes them) of the fee the hop between
+ * them takes. Each channel's parts add up to its total and never grow along the path; a payment's fee is
+ * its part on the first channel less its amount.
+ */
+function partsOf(amounts: bigint[], delivered: bigint[]): bigint[][] {
+  const n = amounts.length;
+  const parts = delivered.map((d) => {
+    const part = new Array<bigint>(n);
+    part[n - 1] = d;
+    return part;
+  });
+  for (let i = n - 2; i >= 0; i--) {
+    const fee = share(amounts[i]! - amounts[i + 1]!, delivered);
+    parts.forEach((part, k) => (part[i] = part[i + 1]! + fee[k]!));
+  }
+  return parts;
 }
 
 /** What moves on each channel of `route` to deliver `delivered`: each intermediary adds its announced fee. */
