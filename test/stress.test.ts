@@ -270,4 +270,13 @@ test('bad input: an unknown topology, a rate of zero, no network at all: one lin
     assert.match(run.stderr.split('\n')[0]!, msg);
     assert.equal(run.stdout, '');
   }
+  // The global --datadir before the command names the same network as after it.
+  const before = spawnTracked(process.execPath, ['--import', 'tsx', CLI, '--datadir', empty, 'stress'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  before.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => before.once('exit', resolve));
+  assert.equal(code, 2);
+  assert.match(stderr, new RegExp(`no network at ${empty}.*network\\.json not found`));
 });

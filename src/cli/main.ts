@@ -52,7 +52,10 @@ export async function main(argv: string[]): Promise<number> {
     await nodeMain(argv.slice(2));
     return -1; // keeps running
   }
-  if (argv[0] === 'stress') return (await import('./stress.ts')).stressMain(argv.slice(1));
+  // stress has its own options; the global --datadir may come before or after the command.
+  const stressAt = argv[0] === 'stress' ? 0 : argv[0] === '--datadir' && argv[2] === 'stress' ? 2 : -1;
+  if (stressAt >= 0)
+    return (await import('./stress.ts')).stressMain([...argv.slice(0, stressAt), ...argv.slice(stressAt + 1)]);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
