@@ -15,6 +15,9 @@
  *   npm run bench -- --promotion-timeout-ms N
  *                                      the committee backups' promotion timeout in the promotion figure
  *                                      (`committee3.promotion_gap_ms`; default the node's, 5000)
+ *   npm run bench -- --only P1,P2      only the scenarios whose id starts with one of the prefixes (and the
+ *                                      stages they need); the ratios, promotion figure and LDK close the
+ *                                      selection lacks are left out and said so; never rewrites the report
  *   npm run bench -- --report FILE     only regenerate the report from a saved JSON, no run
  *
  * The scenarios are src/bench/scenarios/, each with a stable id; src/bench/runner.ts runs them. Prints a
@@ -33,6 +36,7 @@ import { computeRatios, ratioIds } from '../src/bench/ratios.ts';
 import { markdownReport, readResult, resultJson, textReport, type BenchResult } from '../src/bench/report.ts';
 import { runStages } from '../src/bench/runner.ts';
 import { benchPlan, planned } from '../src/bench/scenarios/index.ts';
+import { parseOnly, selectPlan, SelectionError, withoutRatios, type Selected } from '../src/bench/selection.ts';
 
 const { values } = parseArgs({
   options: {
@@ -46,6 +50,7 @@ const { values } = parseArgs({
     pairs: { type: 'string' },
     'promotion-timeout-ms': { type: 'string' },
     report: { type: 'string' },
+    only: { type: 'string' },
   },
 });
 const MD = values.md ?? 'docs/benchmarks-latest.md';
@@ -59,11 +64,15 @@ async function run(): Promise<void> {
   const cfg = benchConfig(values);
   const out = values.out ?? 'bench-results/latest.json';
   const svg = values.svg ?? join(dirname(out), 'latest.svg');
-  const plan = benchPlan(cfg);
+  let plan = benchPlan(cfg);
+  let selected: Selected | undefined;
+  if (values.only !== undefined) ({ plan, selected } = selectPlan(plan, parseOnly(values.only), cfg.batches));
+  const skipped = selected?.skipped ?? [];
   // The ratios would throw at the end for a scenario the plan lacks: say so before an hour of measuring.
   const ids = new Set(planned(plan).map((s) => s.id));
   const missing = ratioIds(cfg.batches).filter((id) => !ids.has(id));
-  if (missing.length > 0) throw new Error(`the plan lacks scenarios the ratios compare: ${missing.join(', ')}`);
+  if (!skipped.includes('ratios') && missing.length > 0)
+    throw new Error(`the plan lacks scenarios the ratios compare: ${missing.join(', ')}`);
   process.stderr.write(`bench (${cfg.mode}): starting the regtest chain and treasury nodes…\n`);
   const env = await startBenchEnv((line) => process.stderr.write(`${line}\n`));
   let scenarios;
@@ -73,7 +82,7 @@ async function run(): Promise<void> {
     process.stderr.write('\n');
     await env.close();
   }
-  const close = plan.ldk.close();
+  const close = skipped.includes('ldk_close') ? null : plan.ldk.close();
   const result: BenchResult = {
     when: new Date().toISOString(),
     mode: cfg.mode,
@@ -85,8 +94,9 @@ async function run(): Promise<void> {
       node: process.version,
       os: `${platform()} ${release()}`,
     },
-    ...computeRatios(scenarios, cfg.batches),
+    ...(skipped.includes('ratios') ? withoutRatios(scenarios, cfg.batches) : computeRatios(scenarios, cfg.batches)),
     ...(plan.promotion ? { committee3: plan.promotion.gap() } : {}),
+    ...(selected ? { selected } : {}),
     ldk_close: close && {
       closing_txid: close.closingTxid,
       payee_output_sat: Number(close.payeeOutputSat),
@@ -106,14 +116,14 @@ async function run(): Promise<void> {
       `teechain-ts vs Lightning-style model and LDK — ${result.machine.cores} cores, ${result.machine.node}`,
     ),
   );
-  // A tiny run's figures mean nothing: it must not replace the published ones.
-  if (cfg.mode !== 'tiny') await writeMarkdown(result);
-  process.stdout.write(
-    `${textReport(result)}JSON: ${out}\nchart: ${svg}\n${cfg.mode !== 'tiny' ? `report: ${MD}\n` : ''}`,
-  );
+  // A tiny run's figures mean nothing, and a selection's are not the whole table: neither replaces the
+  // published ones (an explicit --md still writes where it says).
+  const writesReport = cfg.mode !== 'tiny' && (!selected || values.md !== undefined);
+  if (writesReport) await writeMarkdown(result);
+  process.stdout.write(`${textReport(result)}JSON: ${out}\nchart: ${svg}\n${writesReport ? `report: ${MD}\n` : ''}`);
   const promotion = plan.promotion?.gap();
-  if (scenarios.some((s) => !s.verified) || !close?.verified || (promotion && !promotion.verified))
-    process.exitCode = 1;
+  const closeFailed = !skipped.includes('ldk_close') && !close?.verified;
+  if (scenarios.some((s) => !s.verified) || closeFailed || (promotion && !promotion.verified)) process.exitCode = 1;
 }
 
 async function main(): Promise<void> {
@@ -123,6 +133,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  if (err instanceof SelectionError) {
+    process.stderr.write(`bench: ${err.message}\n`);
+    process.exit(2);
+  }
   process.stderr.write(`\nbench failed: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

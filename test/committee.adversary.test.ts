@@ -325,6 +325,9 @@ test("a middle backup acknowledges an update the tail never got, then settles th
   // The tail's state (all acknowledged): what it would sign now.
   const tailPlan = cc.planOf(structuredClone(cc.attackerState));
   cc.outFilter = (to, msg) => !(to === 'b2' && msg.t === 'c_update') && !(to === 'p' && msg.t === 'c_ack');
+  // The primary sends the tail its own copy of every update: held back here (a slow link), so that only the
+  // attacker's relay could have brought it.
+  cc.mesh.hold('p', 'b2');
   const qReceived = BigInt(cc.q.treasury.channel(id).total_received_sat);
   void p.treasury.pay([{ channel_id: id, amount_sat: 2_000 }]).catch(() => undefined);
   await waitFor(() => cc.attackerState.committee!.seq === seq + 1);

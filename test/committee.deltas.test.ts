@@ -53,8 +53,9 @@ async function quiet(p: MeshNode, backups: MeshNode[]): Promise<void> {
 
 /** The bodies of the updates p sent to b1, in order. */
 function issued(p: MeshNode): ReplicaBody[] {
+  // Each update goes to every member: the copies to b1 count each once.
   return p.committeeSent
-    .filter((m) => m.t === 'c_update' && m.update)
+    .filter((m) => m.t === 'c_update' && m.update && m.to === 'b1')
     .map((m) => openUpdate(m.update!, p.treasury.nodeId)!);
 }
 
@@ -245,4 +246,37 @@ test("a backup's own acknowledgement, sent straight to the primary, counts only 
   const [result] = await paid;
   assert.ok(result!.ok);
   await quiet(p, [b1, b2]);
+});
+
+test('the primary sends each update to every backup: the tail has it with the middle backup holding its forwards', async () => {
+  const { mesh, p, b1, b2, ch } = await setup();
+  mesh.hold('b1', 'b2');
+  const from = p.committeeSent.length;
+  await payAndWait(p, ch, [7]);
+  const seq = p.treasury.info().committee!.seq;
+  assert.equal(p.treasury.info().committee!.acked_seq, seq, 'acknowledged by both backups');
+  assert.equal(b2.treasury.info().committee!.seq, seq, 'the tail holds it');
+  assert.equal(b2.treasury.channel(ch).total_sent_sat, p.treasury.channel(ch).total_sent_sat);
+  const to = p.committeeSent
+    .slice(from)
+    .filter((m) => m.t === 'c_update' && m.seq === seq)
+    .map((m) => m.to);
+  assert.deepEqual(to.sort(), ['b1', 'b2'], 'one copy to each backup, from the primary');
+  assert.ok(mesh.holding('b1', 'b2') > 0, "b1's forwarded copy is still held");
+  mesh.deliver('b1', 'b2');
+  await quiet(p, [b1, b2]);
+  assert.equal(b2.treasury.info().committee!.seq, seq, 'the second copy changes nothing');
+});
+
+test('a copy of the latest update under its number but not byte for byte the same is checked as any update', async () => {
+  const s = await setup();
+  await payAndWait(s.p, s.ch, [5]);
+  await quiet(s.p, [s.b1, s.b2]);
+  const latest = s.b1.treasury.state.committee!.lastUpdate!;
+  const stranger = signUpdate(openUpdate(latest, s.p.treasury.nodeId)!, s.q.treasury.state.identityKey);
+  assert.equal(await offer(s, { ...latest, sig: stranger.sig }), 'forged_update', 'another signer, same bytes');
+  const edited = latest.body.replace(/"seq":(\d+)/, (_m, n: string) => `"seq":${n} `);
+  assert.notEqual(edited, latest.body);
+  assert.equal(await offer(s, { ...latest, body: edited }), 'forged_update', 'the signature, other bytes');
+  assert.equal(s.b1.treasury.state.committee!.lastUpdate!.sig, latest.sig, 'b1 still holds the primary’s update');
 });

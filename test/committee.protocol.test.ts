@@ -176,7 +176,9 @@ test('the primary is killed: two backups settle with the last acknowledged balan
 test('the middle backup dies with updates it never forwarded: the primary settles with the tail, caught up first', async () => {
   const { mesh, a, b, channelId, depA, depB } = await twoCommittees();
   await payAndWait(a[0]!, channelId, [1_000]);
-  // The tail misses three updates: backup 1 applies them, but what it forwards never arrives.
+  // The tail misses three updates: backup 1 applies them, but what it forwards never arrives, nor do the
+  // primary's own copies (it sends every member each update itself): their session drops with them held.
+  mesh.hold('a0', 'a2');
   mesh.hold('a1', 'a2');
   const seq = a[1]!.treasury.info().committee!.seq;
   for (let i = 1; i <= 3; i++) {
@@ -185,6 +187,9 @@ test('the middle backup dies with updates it never forwarded: the primary settle
   }
   mesh.kill('a1');
   assert.equal(a[2]!.treasury.info().committee!.seq, seq, 'the tail is three updates behind');
+  mesh.unlink('a0', 'a2');
+  mesh.deliver('a0', 'a2'); // the session is gone: its held frames with it
+  await mesh.link('a2', 'a0');
   // One delta on its own would not apply onto the tail's state; the updates since it do.
   const r = await a[0]!.treasury.settle(channelId, 2);
   checkSettlement(mesh, r.tx_hex!, {

@@ -37,7 +37,7 @@ function loneOf(id: string): string | null {
   return `committee1.${m[2]!.replace(/^idle100\./, '')}`;
 }
 
-function committeeVsLone(rows: readonly RatioRow[]): Record<string, number | null> {
+export function committeeVsLone(rows: readonly RatioRow[]): Record<string, number | null> {
   const byId = new Map(rows.map((r) => [r.id, r]));
   const out: Record<string, number | null> = {};
   for (const r of rows) {

@@ -9,6 +9,7 @@ import type { Mode } from './config.ts';
 import type { Ratios } from './ratios.ts';
 import type { ScenarioRow } from './scenario.ts';
 import type { PromotionGap } from './scenarios/promotion.ts';
+import type { Selected } from './selection.ts';
 
 export interface Machine {
   cpu: string;
@@ -37,6 +38,8 @@ export interface BenchResult extends Ratios {
   ldk_close: LdkClose | null;
   /** The promotion figure (kill -9 of a committee of 3's primary); absent from runs without committees of 3. */
   committee3?: PromotionGap | null;
+  /** A run with `--only`: the prefixes, and what the report then lacks (its ratios are null). */
+  selected?: Selected;
   scenarios: ScenarioRow[];
 }
 
@@ -89,11 +92,25 @@ export function ratioLines(r: BenchResult): string[] {
       ? `checked on chain (${r.ldk_close.closing_txid})`
       : `NOT checked: ${r.ldk_close.error}`
     : 'not reached';
+  const skipped = r.selected?.skipped ?? [];
+  const ldkLine = skipped.includes('ldk_close') ? [] : [`LDK cooperative close ${close}`];
+  if (skipped.includes('ratios'))
+    return [
+      `selected (--only ${r.selected!.only.join(',')}): ${selectionNote(r.selected!)}`,
+      ...ldkLine,
+      ...committeeLines(r),
+    ];
   return [
+    ...(r.selected ? [`selected (--only ${r.selected.only.join(',')}): ${selectionNote(r.selected)}`] : []),
     `ratio vs Lightning-style model: unbatched ${x(l.unbatched)}, batch=${l.batch_size} ${x(l.batched)}, best vs best ${x(l.best_vs_best)}; against the HTLC model: unbatched ${x(l.unbatched_vs_htlc)}, batch=100 ${x(l.batched_vs_htlc)}`,
     `ratio vs LDK: unbatched ${x(r.ratio_vs_ldk.unbatched)}, pipelined ${x(r.ratio_vs_ldk.pipelined)}; LDK cooperative close ${close}`,
     ...committeeLines(r),
   ];
+}
+
+function selectionNote(s: Selected): string {
+  const what = { ratios: 'the headline ratios', promotion: 'the promotion figure', ldk_close: 'the LDK close' };
+  return s.skipped.length ? `not run: ${s.skipped.map((k) => what[k]).join(', ')}` : 'every figure ran';
 }
 
 /** Committees against lone treasuries (same load, same run), and the bytes of one update per group commit. */

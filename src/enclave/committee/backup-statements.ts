@@ -53,6 +53,8 @@ export function replicatingChain(roster: PeerRoster): { treasuryId: string; epoc
 export class DurableStatements<V, S> {
   private pending: Array<{ seq: number; key: string; value: V }> = [];
   private latest = new Map<string, S>();
+  /** Statements signed ahead for `seq` while its seal was under way, kept here (never sent) until it is durable. */
+  private presigned?: { seq: number; byKey: Map<string, { value: V; s: S }> };
 
   constructor(private readonly keep = Infinity) {}
 
@@ -61,15 +63,34 @@ export class DurableStatements<V, S> {
     for (const f of facts) this.pending.push({ seq, ...f });
   }
 
+  private dueUpTo(seq: number): Map<string, V> {
+    const due = new Map<string, V>();
+    for (const p of this.pending) if (p.seq <= seq) due.set(p.key, p.value);
+    return due;
+  }
+
+  /**
+   * Signs now what `signUpTo(seq)` will give out, while the seal of `seq` is under way and the thread would
+   * wait anyway: the acknowledgement then goes out as soon as the seal is durable, without a signature per
+   * statement in between. Nothing signed here leaves before `signUpTo` (after the seal): `all()` never has it.
+   */
+  presign(seq: number, sign: (key: string, value: V) => S): void {
+    const byKey = new Map<string, { value: V; s: S }>();
+    for (const [key, value] of this.dueUpTo(seq)) byKey.set(key, { value, s: sign(key, value) });
+    this.presigned = { seq, byKey };
+  }
+
   /** The statements due now that every update up to `seq` is durable: one per key, its newest value. */
   signUpTo(seq: number, sign: (key: string, value: V) => S): S[] {
-    const due = new Map<string, V>();
-    const later: typeof this.pending = [];
-    for (const p of this.pending) p.seq <= seq ? due.set(p.key, p.value) : later.push(p);
-    this.pending = later;
+    const due = this.dueUpTo(seq);
+    this.pending = this.pending.filter((p) => p.seq > seq);
+    // Signed ahead for this very number (the seal covered no later update): the same statements.
+    const ahead = this.presigned?.seq === seq ? this.presigned.byKey : undefined;
+    this.presigned = undefined;
     const out: S[] = [];
     for (const [key, value] of due) {
-      const s = sign(key, value);
+      const early = ahead?.get(key);
+      const s = early && early.value === value ? early.s : sign(key, value);
       this.latest.delete(key);
       this.latest.set(key, s);
       out.push(s);
@@ -85,6 +106,7 @@ export class DurableStatements<V, S> {
   /** A new view: statements are signed per epoch, so the old ones no longer count. */
   clear(): void {
     this.pending = [];
+    this.presigned = undefined;
     this.latest.clear();
   }
 }

@@ -235,7 +235,8 @@ export class CommitteeCoordinator {
     this.joining.requestQuote(peerId);
     if (!this.isPrimary) return this.backup.peerConnected(peerId);
     const latest = this.primary.lastIssued;
-    if (peerId === this.chain.neighbour(1) && latest) this.host.sendNow(peerId, { t: 'c_update', update: latest });
+    // Every member gets its updates from the primary: one that comes back is sent the latest at once.
+    if (latest && this.chain.others().includes(peerId)) this.host.sendNow(peerId, { t: 'c_update', update: latest });
     this.resharing.kick(); // a member that gives its shares may be back
   }
 

@@ -59,6 +59,11 @@ export class Membership {
     return formationOrder(this.c);
   }
 
+  /** Every other member of the roster, in chain order (the replicating ones first, then those standing by). */
+  others(): string[] {
+    return this.c.members.map((m) => m.node_id).filter((id) => id !== this.host.nodeId);
+  }
+
   /** The member `offset` places after this one in the chain (−1: the predecessor, towards the primary). */
   neighbour(offset: number): string | undefined {
     const i = this.index;

@@ -1,8 +1,8 @@
 /**
  * A backup's side of replication. It applies the primary's updates in sequence order, whoever relays
- * them, a delta only onto exactly its base: checked and adopted in memory, sealed (without holding up the
- * next update), then forwarded to its successor and acknowledged towards the primary, each only once its
- * seal is durable. An update that contradicts a settlement this
+ * them (the primary sends each to every member, and each member forwards it to its successor), a delta
+ * only onto exactly its base: checked and adopted in memory, forwarded, sealed (without holding up the
+ * next update), and acknowledged straight to the primary and up the chain once its seal is durable. An update that contradicts a settlement this
  * member signed is refused with that settlement, and refusals from further down the chain are relayed
  * up to the primary (a `base_mismatch` there asks the primary for a full snapshot).
  */
@@ -73,6 +73,10 @@ export class BackupReplication {
     const epoch = update.epoch ?? 0;
     if (epoch < this.chain.epoch) return { code: 'stale_epoch' };
     if (epoch > this.chain.epoch) return { code: 'view_unknown' };
+    // The primary sends each update to every member and the members forward it too, so most updates come
+    // twice: the second copy, byte for byte the update adopted last, needs no second signature check.
+    const last = this.c.lastUpdate;
+    if (last && !this.c.rejoin && sameUpdate(update, last)) return 'duplicate';
     const opened = openUpdate(update, this.c.primaryId);
     if (!opened) return { code: 'forged_update' };
     // Sequence numbers run on within a view; the first update of a new view follows whatever came before.
@@ -311,11 +315,14 @@ export class BackupReplication {
     if (admitted === 'duplicate') return acknowledge();
     // A failed seal halts the enclave (Committer.onFatal): nothing is acknowledged after it.
     this.sealed(update).then(acknowledge, () => undefined);
-    // The signature for the acknowledgement is made while the seal's write is under way (once this turn has
-    // handed it to the host), not after it: it is sent only once the seal is durable all the same.
+    // The signatures for the acknowledgement (its own and its statements') are made while the seal's write is
+    // under way (once this turn has handed it to the host), not after it: they are sent only once the seal
+    // is durable all the same.
     const seq = update.seq;
     setImmediate(() => {
-      if (this.c.seq === seq && (this.durable?.seq ?? 0) < seq) this.ackSig(seq);
+      if (this.c.seq !== seq || (this.durable?.seq ?? 0) >= seq) return;
+      this.ackSig(seq);
+      this.presignStatements(seq);
     });
   }
 
@@ -346,6 +353,24 @@ export class BackupReplication {
     this.host.sendNow(primary, { t: 'c_ack', seq: own, sigs: [this.ownSig(own, force)] });
   }
 
+  /** How this member signs its statements for acknowledgement `seq` in the current view. */
+  private statementSigners(seq: number) {
+    const epoch = this.chain.epoch;
+    const key = this.host.identityKey();
+    const tid = this.chain.treasuryId;
+    return {
+      held: (ch: string, sent: bigint) => signHeld(tid, epoch, seq, ch, sent, key),
+      committed: (pid: string) => signCommitted(tid, epoch, pid, key),
+    };
+  }
+
+  /** The statements acknowledgement `seq` will carry, signed ahead (kept back until `seq` is durable). */
+  private presignStatements(seq: number): void {
+    const sign = this.statementSigners(seq);
+    this.heldTotals.presign(seq, sign.held);
+    this.heldCommits.presign(seq, sign.committed);
+  }
+
   /**
    * This member's word that it holds update `seq`, with its paid totals newly durable (made once: the tail's
    * two acknowledgements share it); `all`: every latest statement, for a primary that may have lost them.
@@ -354,10 +379,9 @@ export class BackupReplication {
   private ownSig(seq: number, all = false): AckSig {
     const epoch = this.chain.epoch;
     if (this.lastSig?.seq !== seq || this.lastSigEpoch !== epoch) {
-      const key = this.host.identityKey();
-      const tid = this.chain.treasuryId;
-      const held = this.heldTotals.signUpTo(seq, (ch, sent) => signHeld(tid, epoch, seq, ch, sent, key));
-      const committed = this.heldCommits.signUpTo(seq, (pid) => signCommitted(tid, epoch, pid, key));
+      const sign = this.statementSigners(seq);
+      const held = this.heldTotals.signUpTo(seq, sign.held);
+      const committed = this.heldCommits.signUpTo(seq, sign.committed);
       this.lastSig = {
         ...this.ackSig(seq),
         ...(held.length ? { held } : {}),
@@ -398,6 +422,11 @@ export class BackupReplication {
       this.host.sendNow(peerId, { t: 'c_update', update: latest });
     if (peerId === this.chain.neighbour(-1) || peerId === this.c.primaryId) this.ackUpstream(true);
   }
+}
+
+/** The very same signed update: same view, number, bytes and signature. */
+function sameUpdate(a: SignedUpdate, b: SignedUpdate): boolean {
+  return (a.epoch ?? 0) === (b.epoch ?? 0) && a.seq === b.seq && a.body === b.body && a.sig === b.sig;
 }
 
 /**

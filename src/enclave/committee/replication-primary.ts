@@ -2,8 +2,8 @@
  * The primary's side of replication. After every seal it issues one signed update, however many payments
  * the seal covers: a delta of what changed since the previous update (deltas.ts), or a full snapshot at
  * start, for a member that joins, and for one that reports it missed updates (`base_mismatch`); it sends
- * it to its successor, and the seal's messages (payment acknowledgements, …) wait until the tail's
- * acknowledgement, signed by every backup, has come back up the chain. A backup's refusal that shows a
+ * it to every member at once, and the seal's messages (payment acknowledgements, …) wait until every
+ * backup's signed acknowledgement has come back (each sends its own straight here). A backup's refusal that shows a
  * settlement the members signed stops payments on that channel and has the treasury close it.
  */
 import { bytesToHex } from '../../../enclave-sim/encoding.ts';
@@ -116,8 +116,11 @@ export class PrimaryReplication {
     this.recent.add(update, pending.full);
     this.issued.updates += 1;
     this.issued.bytes += update.body.length;
-    const next = this.chain.neighbour(1);
-    if (next) this.host.sendNow(next, { t: 'c_update', update });
+    // To every member at once rather than down the chain: each backup's seal then starts one hop after the
+    // primary's instead of one hop per member before it. Backups still forward what they adopt (a member
+    // whose session with the primary is down gets it from its predecessor); the copy that arrives second is
+    // recognised as the very update already held before any signature is checked (BackupReplication.admit).
+    for (const id of this.chain.others()) this.host.sendNow(id, { t: 'c_update', update });
     if (update.seq <= this.acked) return Promise.resolve();
     return new Promise((resolve, reject) => this.ackWaiters.push({ seq: update.seq, resolve, reject }));
   }

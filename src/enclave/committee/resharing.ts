@@ -66,8 +66,9 @@ export class Resharing {
   async run(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    const epoch = this.chain.epoch;
+    let superseded = false;
     try {
-      const epoch = this.chain.epoch;
       let made = false;
       for (const ch of this.dueChannels()) made = (await this.splitChannel(ch, epoch)) || made;
       // Step 1 durable at every replicating member: also a split an earlier primary made, whose
@@ -78,11 +79,17 @@ export class Resharing {
       for (const ch of this.dueChannels()) for (const dep of ch.peerDeposits) swapped = this.swap(dep) || swapped;
       if (swapped) await this.host.commitReplicated();
     } catch (err) {
-      this.retryAt = Date.now() + RETRY_MS;
-      throw err;
+      // A newer view took over while this one waited for its acknowledgement: not a failure to back off
+      // from, the new view's re-split starts at once (its kick came while this run still held `running`).
+      if (this.chain.epoch !== epoch) superseded = true;
+      else {
+        this.retryAt = Date.now() + RETRY_MS;
+        throw err;
+      }
     } finally {
       this.running = false;
     }
+    if (superseded) this.kick();
   }
 
   /** Step 1 for one channel: a fresh split of each due key for the current roster. Returns whether it made one. */
