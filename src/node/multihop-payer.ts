@@ -4,8 +4,12 @@
  * round to that destination is being prepared or is in flight goes in the next one, so rounds to one
  * destination follow each other in order and never meet their own locks. A payment refused for a busy
  * channel (a round to another destination holds one it needs: contention is abort-and-retry) waits at
- * the front of its destination's queue and goes again after a random pause, for up to 8 s. A keyed
- * payment's start is journaled before the enclave moves anything.
+ * the front of its destination's queue and goes again after a random pause, for up to 8 s; when the
+ * channel held is our own first one, it goes again as soon as one of our own rounds ends, if that comes
+ * first. A keyed payment's start is journaled before the enclave moves anything.
+ *
+ * Nothing waits on a lone payment's way that it does not need: the fee rate τ is built with is read from
+ * the chain at most every few seconds, in the background, not once per round.
  */
 import type { ReportFailure } from './failure-reporter.ts';
 import type { ChainSource } from './chain-source.ts';
@@ -20,6 +24,11 @@ import { answerWithin } from './payment-pipeline.ts';
 const BUSY_RETRY_MS = 8_000;
 /** The most payments one round carries (the `mh_pay_round` ecall's bound); a longer queue takes several. */
 const MAX_ROUND = 10_000;
+/**
+ * How long a fee rate read from the chain serves rounds before it is read again. τ is broadcast only
+ * when a path is settled from the middle of a round; a rate some seconds old prices it as well as a fresh one.
+ */
+const FEE_RATE_MAX_AGE_MS = 10_000;
 
 export interface MultihopPayerOptions {
   enclave: EcallPort;
@@ -55,6 +64,11 @@ export class MultihopPayer {
   private readonly queues = new Map<string, Waiting[]>();
   /** Destinations whose queue is being drained (one round at a time each). */
   private readonly draining = new Set<string>();
+  /** Rounds of ours in flight, to any destination, and those waiting for the next one to end. */
+  private roundsInFlight = 0;
+  private readonly roundEndWaiters = new Set<() => void>();
+  private feeRate: { value: number; at: number } | null = null;
+  private feeRateReading: Promise<number> | null = null;
 
   constructor(private readonly opts: MultihopPayerOptions) {}
 
@@ -63,25 +77,46 @@ export class MultihopPayer {
    * it is not over by then. `maxFeeSat` bounds this payment's share of what the intermediaries take (the
    * enclave applies a default without it).
    */
-  async pay(dest: string, amount: number, waitMs: number, maxFeeSat?: number, ref?: KeyRef): Promise<Payment> {
+  pay(dest: string, amount: number, waitMs: number, maxFeeSat?: number, ref?: KeyRef): Promise<Payment> {
+    const { payment, done } = this.start(dest, amount, maxFeeSat, ref);
+    return answerWithin(payment, done, waitMs);
+  }
+
+  /**
+   * Queues a payment to `dest` for its destination's next round (in this tick when it carries no key, so
+   * that every entry of one batch request meets in one round). `payment` is its live record, in the
+   * history from now on; `done` settles with its outcome.
+   */
+  start(dest: string, amount: number, maxFeeSat?: number, ref?: KeyRef): { payment: Payment; done: Promise<Payment> } {
     const { payments, report } = this.opts;
     const journal = ref ? this.opts.journal() : undefined;
     const payment = payments.begin('', amount);
     payment.dest = dest;
-    if (ref && journal)
-      await journal.append([
-        { t: 'mh', kh: ref.key, fh: ref.fp, id: payment.payment_id, dest, amt: amount, at: payment.created_at },
-      ]);
+    payment.status = 'in_flight';
+    let journaled = false;
     const end = (r: EndRecord) => {
-      if (!ref || !journal) return;
+      if (!ref || !journal || !journaled) return;
       // Lost, a retry answers in_flight and pays nothing (payment-journal.ts): at most once still holds.
       journal
         .append([{ t: 'mh_end', kh: ref.key, at: Date.now(), ...r }])
         .catch((err: unknown) => report('payment_journal', err, { payment_id: payment.payment_id }));
     };
-    const routed = new Promise<Routed>((resolve, reject) =>
-      this.enqueue(dest, { payment, amount, maxFeeSat, busyUntil: Date.now() + BUSY_RETRY_MS, resolve, reject }),
-    );
+    const queue = () =>
+      new Promise<Routed>((resolve, reject) =>
+        this.enqueue(dest, { payment, amount, maxFeeSat, busyUntil: Date.now() + BUSY_RETRY_MS, resolve, reject }),
+      );
+    // A keyed payment's start is durable before the enclave can move anything for it.
+    const routed =
+      ref && journal
+        ? journal
+            .append([
+              { t: 'mh', kh: ref.key, fh: ref.fp, id: payment.payment_id, dest, amt: amount, at: payment.created_at },
+            ])
+            .then(() => {
+              journaled = true;
+              return queue();
+            })
+        : queue();
     const done = routed.then(
       (r) => {
         payment.channel_id = r.channel_id;
@@ -91,14 +126,14 @@ export class MultihopPayer {
         end({ ok: true, ch: r.channel_id, route: r.route, fee: r.fee_sat });
         return payment;
       },
-      (err: NodeError) => {
-        payments.failed(payment, err.code);
-        end({ ok: false, code: err.code });
-        throw err;
+      (err: unknown) => {
+        const e = err instanceof NodeError ? err : new NodeError('internal', String(err));
+        payments.failed(payment, e.code);
+        end({ ok: false, code: e.code });
+        throw e;
       },
     );
-    payment.status = 'in_flight';
-    return answerWithin(payment, done, waitMs);
+    return { payment, done };
   }
 
   private enqueue(dest: string, w: Waiting): void {
@@ -121,24 +156,78 @@ export class MultihopPayer {
         this.draining.delete(dest);
         return;
       }
-      const busy = await this.round(dest, batch);
+      const { busy, started } = await this.round(dest, batch);
       if (busy.length === 0) {
         busyRounds = 0;
         continue;
       }
       queue.unshift(...busy);
       busyRounds++;
-      await new Promise((r) => setTimeout(r, Math.min(400, 10 + Math.random() * 40 * busyRounds)));
+      await this.busyPause(busyRounds, !started);
     }
   }
 
-  /** One round: settles each payment of `batch` but those refused for a busy channel, which it returns. */
-  private async round(dest: string, batch: Waiting[]): Promise<Waiting[]> {
-    const { enclave, chain } = this.opts;
+  /**
+   * After a refusal for a busy channel: a random pause (10–50 ms, longer with each refusal in a row, at
+   * most 400), so that two payers contending for a channel do not abort each other forever. When the
+   * round was refused before it locked anything (our own first channel is held), it ends early at the end
+   * of another round of ours: the likeliest holder, and the channel is free the moment it ends.
+   */
+  private busyPause(refusals: number, heldHere: boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.roundEndWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.min(400, 10 + Math.random() * 40 * refusals));
+      if (heldHere && this.roundsInFlight > 0) this.roundEndWaiters.add(done);
+    });
+  }
+
+  /** The fee rate for τ: the last one read if recent; when stale, still that one while it is read again. */
+  private roundFeeRate(): Promise<number> | number {
+    const known = this.feeRate;
+    if (known && Date.now() - known.at < FEE_RATE_MAX_AGE_MS) return known.value;
+    const reading = (this.feeRateReading ??= this.readFeeRate());
+    return known ? known.value : reading;
+  }
+
+  private async readFeeRate(): Promise<number> {
+    try {
+      const value = await this.opts.chain.feeRate();
+      this.feeRate = { value, at: Date.now() };
+      return value;
+    } catch (err) {
+      if (!this.feeRate) throw err;
+      // The rounds keep the last rate; the next stale round tries again.
+      this.opts.report('fee_rate', err);
+      return this.feeRate.value;
+    } finally {
+      this.feeRateReading = null;
+    }
+  }
+
+  /**
+   * One round: settles each payment of `batch` but those refused for a busy channel, which it returns
+   * (`started`: whether the round locked anything before it was refused).
+   */
+  private async round(dest: string, batch: Waiting[]): Promise<{ busy: Waiting[]; started: boolean }> {
+    this.roundsInFlight++;
+    try {
+      return await this.roundOnce(dest, batch);
+    } finally {
+      this.roundsInFlight--;
+      for (const wake of [...this.roundEndWaiters]) wake();
+    }
+  }
+
+  private async roundOnce(dest: string, batch: Waiting[]): Promise<{ busy: Waiting[]; started: boolean }> {
+    const { enclave } = this.opts;
     let answer;
     try {
       if (this.opts.stopping()) throw new NodeError('node_stopping', 'the node is shutting down');
-      const feeRate = await chain.feeRate();
+      const feeRate = await this.roundFeeRate();
       answer = await enclave.call('mh_pay_round', {
         dest,
         fee_rate: feeRate,
@@ -150,7 +239,7 @@ export class MultihopPayer {
     } catch (err) {
       const e = err instanceof NodeError ? err : new NodeError('internal', String(err));
       for (const w of batch) w.reject(e);
-      return [];
+      return { busy: [], started: false };
     }
     const busy: Waiting[] = [];
     answer.results.forEach((r, i) => {
@@ -159,6 +248,6 @@ export class MultihopPayer {
       else if (r.code === 'channel_busy' && Date.now() < w.busyUntil) busy.push(w);
       else w.reject(new NodeError(r.code, r.message));
     });
-    return busy;
+    return { busy, started: answer.payment_id !== null };
   }
 }
