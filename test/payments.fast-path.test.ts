@@ -3,12 +3,9 @@
  * What the host puts on a routed payment's way, with the enclave and the chain as test doubles: whether a
  * payment to `dest` is direct or routed is answered from the host's view of the channels (one
  * `list_channels` for many payments, read again after the events that change it); the fee rate is read
- * from the chain once for many rounds, and a stale one is read again behind the round that uses it; a
- * round refused because our own first channel is held goes again as soon as another round of ours ends
- * (the clock is mocked: nothing else can wake it), and one aborted further down the path waits for its
- * random pause.
+ * from the chain once for many rounds, and a stale one is read again behind the round that uses it.
  */
-import { mock, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChannelView, TreasuryEventMsg } from '../src/enclave/treasury/interface.ts';
 import type { ChainSource } from '../src/node/chain-source.ts';
@@ -124,11 +121,6 @@ const ok = (n = 1) => ({
   route: ['x', 'y', 'z'],
   results: Array.from({ length: n }, () => ({ ok: true, fee_sat: '0', channel_id: 'a'.repeat(64) })),
 });
-const busy = (started: boolean) => ({
-  payment_id: started ? 'e'.repeat(64) : null,
-  route: [],
-  results: [{ ok: false, code: 'channel_busy', message: 'held' }],
-});
 
 test('fee rate: read once for many rounds; a stale one serves the round while it is read again', async (t) => {
   t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
@@ -165,64 +157,4 @@ test('fee rate: read once for many rounds; a stale one serves the round while it
   await new Promise((r) => setImmediate(r));
   assert.equal(calls.at(-1)!.fee_rate, 7);
   assert.deepEqual(reported, ['fee_rate']);
-});
-
-test('busy: a round refused because our first channel is held goes again when our other round ends', async () => {
-  mock.timers.enable({ apis: ['setTimeout'] }); // the random pause never ends unless ticked
-  try {
-    let endCarolRound!: () => void;
-    const { p, calls } = payer(
-      (dest, n) => {
-        if (dest === CAROL) return new Promise((r) => (endCarolRound = () => r(ok())));
-        return Promise.resolve(n === 1 ? busy(false) : ok());
-      },
-      () => Promise.resolve(1),
-    );
-    const toCarol = p.start(CAROL, 10).done;
-    await new Promise((r) => setImmediate(r));
-    const toDave = p.start(DAVE, 10).done;
-    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-    assert.deepEqual(
-      calls.map((c) => c.dest),
-      [CAROL, DAVE],
-      'dave refused while carol holds the channel',
-    );
-    endCarolRound();
-    await toCarol;
-    const paid = await toDave;
-    assert.equal(paid.status, 'succeeded');
-    assert.deepEqual(
-      calls.map((c) => c.dest),
-      [CAROL, DAVE, DAVE],
-    );
-  } finally {
-    mock.timers.reset();
-  }
-});
-
-test('busy: a round aborted down the path waits for its random pause, not for our other rounds', async () => {
-  mock.timers.enable({ apis: ['setTimeout'] });
-  try {
-    let endCarolRound!: () => void;
-    const { p, calls } = payer(
-      (dest, n) => {
-        if (dest === CAROL) return new Promise((r) => (endCarolRound = () => r(ok())));
-        return Promise.resolve(n === 1 ? busy(true) : ok());
-      },
-      () => Promise.resolve(1),
-    );
-    const toCarol = p.start(CAROL, 10).done;
-    await new Promise((r) => setImmediate(r));
-    const toDave = p.start(DAVE, 10).done;
-    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-    endCarolRound();
-    await toCarol;
-    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-    assert.equal(calls.length, 2, 'still pausing');
-    mock.timers.tick(400);
-    assert.equal((await toDave).status, 'succeeded');
-    assert.equal(calls.length, 3);
-  } finally {
-    mock.timers.reset();
-  }
 });

@@ -4,9 +4,8 @@
  * round to that destination is being prepared or is in flight goes in the next one, so rounds to one
  * destination follow each other in order and never meet their own locks. A payment refused for a busy
  * channel (a round to another destination holds one it needs: contention is abort-and-retry) waits at
- * the front of its destination's queue and goes again after a random pause, for up to 8 s; when the
- * channel held is our own first one, it goes again as soon as one of our own rounds ends, if that comes
- * first. A keyed payment's start is journaled before the enclave moves anything.
+ * the front of its destination's queue and goes again after a random pause, for up to 8 s. A keyed
+ * payment's start is journaled before the enclave moves anything.
  *
  * Nothing waits on a lone payment's way that it does not need: the fee rate τ is built with is read from
  * the chain at most every few seconds, in the background, not once per round.
@@ -64,9 +63,6 @@ export class MultihopPayer {
   private readonly queues = new Map<string, Waiting[]>();
   /** Destinations whose queue is being drained (one round at a time each). */
   private readonly draining = new Set<string>();
-  /** Rounds of ours in flight, to any destination, and those waiting for the next one to end. */
-  private roundsInFlight = 0;
-  private readonly roundEndWaiters = new Set<() => void>();
   private feeRate: { value: number; at: number } | null = null;
   private feeRateReading: Promise<number> | null = null;
 
@@ -156,33 +152,15 @@ export class MultihopPayer {
         this.draining.delete(dest);
         return;
       }
-      const { busy, started } = await this.round(dest, batch);
+      const busy = await this.round(dest, batch);
       if (busy.length === 0) {
         busyRounds = 0;
         continue;
       }
       queue.unshift(...busy);
       busyRounds++;
-      await this.busyPause(busyRounds, !started);
+      await new Promise((r) => setTimeout(r, Math.min(400, 10 + Math.random() * 40 * busyRounds)));
     }
-  }
-
-  /**
-   * After a refusal for a busy channel: a random pause (10–50 ms, longer with each refusal in a row, at
-   * most 400), so that two payers contending for a channel do not abort each other forever. When the
-   * round was refused before it locked anything (our own first channel is held), it ends early at the end
-   * of another round of ours: the likeliest holder, and the channel is free the moment it ends.
-   */
-  private busyPause(refusals: number, heldHere: boolean): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.roundEndWaiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.min(400, 10 + Math.random() * 40 * refusals));
-      if (heldHere && this.roundsInFlight > 0) this.roundEndWaiters.add(done);
-    });
   }
 
   /** The fee rate for τ: the last one read if recent; when stale, still that one while it is read again. */
@@ -208,21 +186,8 @@ export class MultihopPayer {
     }
   }
 
-  /**
-   * One round: settles each payment of `batch` but those refused for a busy channel, which it returns
-   * (`started`: whether the round locked anything before it was refused).
-   */
-  private async round(dest: string, batch: Waiting[]): Promise<{ busy: Waiting[]; started: boolean }> {
-    this.roundsInFlight++;
-    try {
-      return await this.roundOnce(dest, batch);
-    } finally {
-      this.roundsInFlight--;
-      for (const wake of [...this.roundEndWaiters]) wake();
-    }
-  }
-
-  private async roundOnce(dest: string, batch: Waiting[]): Promise<{ busy: Waiting[]; started: boolean }> {
+  /** One round: settles each payment of `batch` but those refused for a busy channel, which it returns. */
+  private async round(dest: string, batch: Waiting[]): Promise<Waiting[]> {
     const { enclave } = this.opts;
     let answer;
     try {
@@ -239,7 +204,7 @@ export class MultihopPayer {
     } catch (err) {
       const e = err instanceof NodeError ? err : new NodeError('internal', String(err));
       for (const w of batch) w.reject(e);
-      return { busy: [], started: false };
+      return [];
     }
     const busy: Waiting[] = [];
     answer.results.forEach((r, i) => {
@@ -248,6 +213,6 @@ export class MultihopPayer {
       else if (r.code === 'channel_busy' && Date.now() < w.busyUntil) busy.push(w);
       else w.reject(new NodeError(r.code, r.message));
     });
-    return { busy, started: answer.payment_id !== null };
+    return busy;
   }
 }
