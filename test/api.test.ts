@@ -177,6 +177,35 @@ describe('REST API', () => {
     assert.equal(BigInt((await a.ok('GET', `/v1/channels/${ch}`)).total_sent_sat), sentBefore + 10_000n);
   });
 
+  test('batch: each entry answered at its position with its own outcome, a refused one alone with its code', async () => {
+    const before = BigInt((await a.ok('GET', `/v1/channels/${ch}`)).total_sent_sat);
+    const r = await a.api('POST', '/v1/payments/batch', {
+      payments: [
+        { channel_id: ch, amount_sat: 3 },
+        { channel_id: ch, amount_sat: 2_000_000_000_000_000 }, // more than the channel holds
+        { dest: 'cd'.repeat(33), amount_sat: 4 }, // no channel with it: routed, and nobody announces it
+        { dest: b.id, amount_sat: 5 }, // direct: b is a peer with an open channel
+      ],
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const res = r.body.results as Array<{ payment_id: string; status: string; failure_code: string | null }>;
+    assert.deepEqual(
+      res.map((x) => [x.status, x.failure_code]),
+      [
+        ['succeeded', null],
+        ['failed', 'insufficient_funds'],
+        ['failed', 'unknown_destination'],
+        ['succeeded', null],
+      ],
+    );
+    assert.equal(r.body.succeeded, 2);
+    assert.equal(r.body.failed, 2);
+    assert.equal(new Set(res.map((x) => x.payment_id)).size, 4);
+    const hist = (await a.ok('GET', '/v1/payments?limit=10')).payments as Array<{ payment_id: string; status: string }>;
+    for (const x of res) assert.equal(hist.find((h) => h.payment_id === x.payment_id)?.status, x.status);
+    assert.equal(BigInt((await a.ok('GET', `/v1/channels/${ch}`)).total_sent_sat), before + 8n);
+  });
+
   test('auth: no token or a wrong one is 401; the read-only token reads but cannot write (403)', async () => {
     expectError(await a.api('GET', '/v1/getinfo', undefined, null), 401, 'unauthorized');
     expectError(await a.api('GET', '/v1/getinfo', undefined, 'ab'.repeat(32)), 401, 'unauthorized');

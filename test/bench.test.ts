@@ -40,7 +40,15 @@ test('bench --tiny: figures for every scenario, every payment checked', { timeou
       .filter((s) => s.group === 'teechain-multihop')
       .map((s) => s.id)
       .sort(),
-    ['multihop2.batched', 'multihop2.single', 'multihop3.batched', 'multihop3.single'],
+    [
+      'multihop.star3',
+      'multihop.star4',
+      'multihop.star5',
+      'multihop2.batched',
+      'multihop2.single',
+      'multihop3.batched',
+      'multihop3.single',
+    ],
     'multi-hop: 2 and 3 hops, one at a time and in rounds',
   );
   assert.equal(json.ldk_close?.verified, true, `LDK cooperative close: ${json.ldk_close?.error}`);

@@ -3,94 +3,20 @@
  * and success answer, and its handler. The express app (app.ts) and the OpenAPI document (openapi.ts)
  * are both built from this one table; test/api.test.ts checks what is served against the document.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import { QuoteSchema } from '../../enclave-sim/quote.ts';
 import type { TreasuryNode } from '../node/treasury-node.ts';
 import { NodeError } from '../node/errors.ts';
 import { addressParam } from './params.ts';
+import { paymentRoutes } from './payment-routes.ts';
+import { AmountSat, DepositId, Hex32, NodeId, Nullable, PaymentAnswer, route, SatString, type Route } from './route.ts';
 import { ChannelView, CommitteeView, DepositView, TreasuryInterface } from '../enclave/treasury/interface.ts';
 
-export type Access = 'read' | 'admin';
+export type { Access, RegtestFaucet, Route, RouteContext } from './route.ts';
 
-export interface RouteContext {
-  node: TreasuryNode;
-  params: Record<string, string>;
-  /** Set when the node runs on regtest with a faucet (the local network); null otherwise. */
-  faucet: RegtestFaucet | null;
-}
-
-/** What POST /v1/deposits {fund: true} needs from the chain side (regtest only). */
-export interface RegtestFaucet {
-  fundAndConfirm(address: string, amountSat: bigint, confirmations: number): Promise<{ txid: string; vout: number }>;
-}
-
-export interface Route<B extends TSchema = TSchema, Q extends TSchema = TSchema> {
-  method: 'get' | 'post' | 'delete';
-  path: string;
-  summary: string;
-  access: Access;
-  body?: B;
-  query?: Q;
-  /**
-   * The JSON Schema of a success answer. In the OpenAPI document every object in it is closed
-   * (additionalProperties: false) unless it says otherwise, so an undocumented field is a mismatch.
-   */
-  response: TSchema;
-  /**
-   * The error statuses a read route may answer besides those every route may (400, 401, 500, 503);
-   * absent (every write route): any status of the error table, since the enclave's refusals vary.
-   */
-  errors?: number[];
-  /** HTTP status of a success answer. */
-  status?: number;
-  /** JSON body size limit when larger than the default 64 kB (express/body-parser syntax). */
-  bodyLimit?: string;
-  handler(ctx: RouteContext, body: Static<B>, query: Static<Q>): Promise<unknown>;
-}
-
-/** How long POST /v1/payments waits for the peer's acknowledgement before answering `in_flight`. */
-const PAYMENT_WAIT_MS = 10_000;
-
-const Hex32 = Type.String({ pattern: '^[0-9a-f]{64}$' });
-const NodeId = Type.String({ pattern: '^[0-9a-f]{66}$' });
-/** Satoshi amounts in requests: JSON integers (never floats, never strings), within the 21M BTC supply. */
-const AmountSat = Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000 });
-const DepositId = Type.String({ minLength: 1, maxLength: 32, pattern: '^[a-z0-9]+$' });
-/** A routed payment's limit on what the intermediaries take in all (default: 1 % of the amount + 10 sat). */
-const MaxFeeSat = Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000 });
-/** Entries of POST /v1/payments/batch. */
-export const BATCH_MAX = 10_000;
-
-// ── Success answers ──
-/** Satoshi amounts in answers: decimal strings (JSON numbers would round above 2^53). */
-const SatString = Type.String({ pattern: '^-?(0|[1-9][0-9]{0,18})$', description: 'satoshis, decimal string' });
-const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
-const PaymentAnswer = Type.Object({
-  payment_id: Type.String({ minLength: 1 }),
-  direction: Type.Union([Type.Literal('outgoing'), Type.Literal('incoming')]),
-  /** Empty for a multi-hop payment until its first channel is known. */
-  channel_id: Type.String({ pattern: '^([0-9a-f]{64})?$' }),
-  amount_sat: Type.Integer({ minimum: 1 }),
-  status: Type.Union([
-    Type.Literal('pending'),
-    Type.Literal('in_flight'),
-    Type.Literal('succeeded'),
-    Type.Literal('failed'),
-  ]),
-  failure_code: Nullable(Type.String()),
-  created_at: Type.Integer({ minimum: 0 }),
-  resolved_at: Nullable(Type.Integer({ minimum: 0 })),
-  dest: Type.Optional(NodeId),
-  route: Type.Optional(Type.Array(Type.String())),
-  fee_sat: Type.Optional(Type.Integer({ minimum: 0 })),
-});
 const MhView = TreasuryInterface.ecalls.mh_view.result;
 const SettleAnswer = TreasuryInterface.ecalls.channel_settle.result;
 const FeesAnswer = TreasuryInterface.ecalls.set_fees.result;
-
-function route<B extends TSchema, Q extends TSchema>(r: Route<B, Q>): Route {
-  return r as unknown as Route;
-}
 
 export const routes: Route[] = [
   route({
@@ -376,115 +302,7 @@ export const routes: Route[] = [
     response: SettleAnswer,
     handler: async ({ node, params }) => node.settle(channelParam(params)),
   }),
-  route({
-    method: 'post',
-    path: '/v1/payments',
-    access: 'admin',
-    status: 201,
-    summary:
-      'Pay on a channel (channel_id), or to dest: directly to a peer with an open channel, else through a path of channels (multi-hop); answers when acknowledged (status succeeded) or after 10 s (in_flight)',
-    body: Type.Object(
-      {
-        channel_id: Type.Optional(Hex32),
-        dest: Type.Optional(NodeId),
-        amount_sat: AmountSat,
-        max_fee_sat: Type.Optional(MaxFeeSat),
-        idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-      },
-      { additionalProperties: false },
-    ),
-    response: PaymentAnswer,
-    handler: async ({ node }, body) => {
-      // Before the idempotency key is looked up or journaled: a backup keeps no trace of the request.
-      await node.requirePrimary();
-      return node.payments.idempotent(
-        body.idempotency_key,
-        JSON.stringify([body.channel_id, body.dest, body.amount_sat, body.max_fee_sat]),
-        async (ref) => {
-          const channelId = body.channel_id ?? (await channelTo(node, body.dest));
-          if (channelId === null)
-            return node.payMultihop(body.dest!, body.amount_sat, PAYMENT_WAIT_MS, body.max_fee_sat, ref);
-          return node.payWithin(channelId, body.amount_sat, PAYMENT_WAIT_MS, ref);
-        },
-      );
-    },
-  }),
-  route({
-    method: 'post',
-    path: '/v1/payments/batch',
-    access: 'admin',
-    status: 201,
-    summary:
-      'Many payments in one request (client-side batching), each on a channel (channel_id) or to dest (direct if there is an open channel, else routed): each is debited, sealed and sent in order; answers when all are acknowledged or after 10 s',
-    // 10,000 entries of at most ~130 bytes each: the one route whose body may exceed the default limit.
-    bodyLimit: '2mb',
-    body: Type.Object(
-      {
-        payments: Type.Array(
-          Type.Object(
-            {
-              channel_id: Type.Optional(Hex32),
-              dest: Type.Optional(NodeId),
-              amount_sat: AmountSat,
-              max_fee_sat: Type.Optional(MaxFeeSat),
-            },
-            { additionalProperties: false },
-          ),
-          { minItems: 1, maxItems: BATCH_MAX },
-        ),
-      },
-      { additionalProperties: false },
-    ),
-    response: Type.Object({
-      succeeded: Type.Integer({ minimum: 0 }),
-      failed: Type.Integer({ minimum: 0 }),
-      results: Type.Array(
-        Type.Object({
-          payment_id: Nullable(Type.String()),
-          status: Type.Union([
-            Type.Literal('pending'),
-            Type.Literal('in_flight'),
-            Type.Literal('succeeded'),
-            Type.Literal('failed'),
-          ]),
-          failure_code: Nullable(Type.String()),
-        }),
-      ),
-    }),
-    handler: async ({ node }, body) => {
-      await node.requirePrimary(); // one not_primary for the batch, not one failed entry per payment
-      if (body.payments.some((p) => (p.channel_id === undefined) === (p.dest === undefined))) {
-        throw new NodeError('invalid_argument', 'each payment names exactly one of channel_id and dest');
-      }
-      // One channel look-up per destination, not per entry.
-      const direct = new Map<string, string | null>();
-      for (const p of body.payments)
-        if (p.dest !== undefined && !direct.has(p.dest)) direct.set(p.dest, await channelTo(node, p.dest));
-      const one = (p: (typeof body.payments)[number]) => {
-        const channelId = p.channel_id ?? direct.get(p.dest!) ?? null;
-        return channelId === null
-          ? node.payMultihop(p.dest!, p.amount_sat, PAYMENT_WAIT_MS, p.max_fee_sat)
-          : node.payWithin(channelId, p.amount_sat, PAYMENT_WAIT_MS);
-      };
-      const settled = await Promise.all(
-        body.payments.map((p) =>
-          one(p).then(
-            (payment) => ({
-              payment_id: payment.payment_id,
-              status: payment.status,
-              failure_code: null as string | null,
-            }),
-            (err: NodeError) => ({ payment_id: null, status: 'failed', failure_code: err.code as string | null }),
-          ),
-        ),
-      );
-      return {
-        succeeded: settled.filter((r) => r.status === 'succeeded').length,
-        failed: settled.filter((r) => r.status === 'failed').length,
-        results: settled,
-      };
-    },
-  }),
+  ...paymentRoutes,
   route({
     method: 'get',
     path: '/v1/graph',
@@ -563,20 +381,6 @@ function depositParam(params: Record<string, string>): string {
   if (!/^[a-z0-9]{1,32}$/.test(id))
     throw new NodeError('invalid_argument', 'deposit id must be 1-32 lower-case letters or digits');
   return id;
-}
-
-/**
- * The best open channel with `dest`, or null when there is none (the payment is then routed). `dest` may
- * name a committee by its treasury id, whichever member is its primary now.
- */
-async function channelTo(node: TreasuryNode, dest: string | undefined): Promise<string | null> {
-  if (!dest) throw new NodeError('invalid_argument', 'give channel_id or dest');
-  const open = (await node.channels()).filter(
-    (c) => (c.peer_id === dest || c.peer_treasury_id === dest) && c.status === 'open',
-  );
-  if (open.length === 0) return null;
-  open.sort((a, b) => (BigInt(b.spendable_sat) > BigInt(a.spendable_sat) ? 1 : -1));
-  return open[0]!.channel_id;
 }
 
 /** Free deposits, largest first, until they cover `amount`. */

@@ -29,6 +29,8 @@ export const BACKGROUND_TASKS = [
   'chain_watch',
   /** Writing the journal of keyed payments (the enclave keeps their refs until a later write or restart). */
   'payment_journal',
+  /** Reading the chain's fee rate again for routed rounds (they keep the last one meanwhile). */
+  'fee_rate',
 ] as const;
 export type BackgroundTask = (typeof BACKGROUND_TASKS)[number];
 

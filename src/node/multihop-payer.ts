@@ -6,6 +6,9 @@
  * channel (a round to another destination holds one it needs: contention is abort-and-retry) waits at
  * the front of its destination's queue and goes again after a random pause, for up to 8 s. A keyed
  * payment's start is journaled before the enclave moves anything.
+ *
+ * Nothing waits on a lone payment's way that it does not need: the fee rate τ is built with is read from
+ * the chain at most every few seconds, in the background, not once per round.
  */
 import type { ReportFailure } from './failure-reporter.ts';
 import type { ChainSource } from './chain-source.ts';
@@ -20,6 +23,11 @@ import { answerWithin } from './payment-pipeline.ts';
 const BUSY_RETRY_MS = 8_000;
 /** The most payments one round carries (the `mh_pay_round` ecall's bound); a longer queue takes several. */
 const MAX_ROUND = 10_000;
+/**
+ * How long a fee rate read from the chain serves rounds before it is read again. τ is broadcast only
+ * when a path is settled from the middle of a round; a rate some seconds old prices it as well as a fresh one.
+ */
+const FEE_RATE_MAX_AGE_MS = 10_000;
 
 export interface MultihopPayerOptions {
   enclave: EcallPort;
@@ -55,6 +63,8 @@ export class MultihopPayer {
   private readonly queues = new Map<string, Waiting[]>();
   /** Destinations whose queue is being drained (one round at a time each). */
   private readonly draining = new Set<string>();
+  private feeRate: { value: number; at: number } | null = null;
+  private feeRateReading: Promise<number> | null = null;
 
   constructor(private readonly opts: MultihopPayerOptions) {}
 
@@ -63,25 +73,46 @@ export class MultihopPayer {
    * it is not over by then. `maxFeeSat` bounds this payment's share of what the intermediaries take (the
    * enclave applies a default without it).
    */
-  async pay(dest: string, amount: number, waitMs: number, maxFeeSat?: number, ref?: KeyRef): Promise<Payment> {
+  pay(dest: string, amount: number, waitMs: number, maxFeeSat?: number, ref?: KeyRef): Promise<Payment> {
+    const { payment, done } = this.start(dest, amount, maxFeeSat, ref);
+    return answerWithin(payment, done, waitMs);
+  }
+
+  /**
+   * Queues a payment to `dest` for its destination's next round (in this tick when it carries no key, so
+   * that every entry of one batch request meets in one round). `payment` is its live record, in the
+   * history from now on; `done` settles with its outcome.
+   */
+  start(dest: string, amount: number, maxFeeSat?: number, ref?: KeyRef): { payment: Payment; done: Promise<Payment> } {
     const { payments, report } = this.opts;
     const journal = ref ? this.opts.journal() : undefined;
     const payment = payments.begin('', amount);
     payment.dest = dest;
-    if (ref && journal)
-      await journal.append([
-        { t: 'mh', kh: ref.key, fh: ref.fp, id: payment.payment_id, dest, amt: amount, at: payment.created_at },
-      ]);
+    payment.status = 'in_flight';
+    let journaled = false;
     const end = (r: EndRecord) => {
-      if (!ref || !journal) return;
+      if (!ref || !journal || !journaled) return;
       // Lost, a retry answers in_flight and pays nothing (payment-journal.ts): at most once still holds.
       journal
         .append([{ t: 'mh_end', kh: ref.key, at: Date.now(), ...r }])
         .catch((err: unknown) => report('payment_journal', err, { payment_id: payment.payment_id }));
     };
-    const routed = new Promise<Routed>((resolve, reject) =>
-      this.enqueue(dest, { payment, amount, maxFeeSat, busyUntil: Date.now() + BUSY_RETRY_MS, resolve, reject }),
-    );
+    const queue = () =>
+      new Promise<Routed>((resolve, reject) =>
+        this.enqueue(dest, { payment, amount, maxFeeSat, busyUntil: Date.now() + BUSY_RETRY_MS, resolve, reject }),
+      );
+    // A keyed payment's start is durable before the enclave can move anything for it.
+    const routed =
+      ref && journal
+        ? journal
+            .append([
+              { t: 'mh', kh: ref.key, fh: ref.fp, id: payment.payment_id, dest, amt: amount, at: payment.created_at },
+            ])
+            .then(() => {
+              journaled = true;
+              return queue();
+            })
+        : queue();
     const done = routed.then(
       (r) => {
         payment.channel_id = r.channel_id;
@@ -91,14 +122,14 @@ export class MultihopPayer {
         end({ ok: true, ch: r.channel_id, route: r.route, fee: r.fee_sat });
         return payment;
       },
-      (err: NodeError) => {
-        payments.failed(payment, err.code);
-        end({ ok: false, code: err.code });
-        throw err;
+      (err: unknown) => {
+        const e = err instanceof NodeError ? err : new NodeError('internal', String(err));
+        payments.failed(payment, e.code);
+        end({ ok: false, code: e.code });
+        throw e;
       },
     );
-    payment.status = 'in_flight';
-    return answerWithin(payment, done, waitMs);
+    return { payment, done };
   }
 
   private enqueue(dest: string, w: Waiting): void {
@@ -132,13 +163,36 @@ export class MultihopPayer {
     }
   }
 
+  /** The fee rate for τ: the last one read if recent; when stale, still that one while it is read again. */
+  private roundFeeRate(): Promise<number> | number {
+    const known = this.feeRate;
+    if (known && Date.now() - known.at < FEE_RATE_MAX_AGE_MS) return known.value;
+    const reading = (this.feeRateReading ??= this.readFeeRate());
+    return known ? known.value : reading;
+  }
+
+  private async readFeeRate(): Promise<number> {
+    try {
+      const value = await this.opts.chain.feeRate();
+      this.feeRate = { value, at: Date.now() };
+      return value;
+    } catch (err) {
+      if (!this.feeRate) throw err;
+      // The rounds keep the last rate; the next stale round tries again.
+      this.opts.report('fee_rate', err);
+      return this.feeRate.value;
+    } finally {
+      this.feeRateReading = null;
+    }
+  }
+
   /** One round: settles each payment of `batch` but those refused for a busy channel, which it returns. */
   private async round(dest: string, batch: Waiting[]): Promise<Waiting[]> {
-    const { enclave, chain } = this.opts;
+    const { enclave } = this.opts;
     let answer;
     try {
       if (this.opts.stopping()) throw new NodeError('node_stopping', 'the node is shutting down');
-      const feeRate = await chain.feeRate();
+      const feeRate = await this.roundFeeRate();
       answer = await enclave.call('mh_pay_round', {
         dest,
         fee_rate: feeRate,

@@ -5,6 +5,7 @@
  *   - peer-directory.ts   the P2P transport, dialling and redialling peers, the peers file;
  *   - payment-pipeline.ts channel payments batched into few ecalls, matched to their acknowledgements;
  *   - multihop-payer.ts   multi-hop payments, retried while their channels are busy;
+ *   - direct-channels.ts  whether a payment to a destination goes directly or is routed;
  *   - keyed-payments.ts   idempotency keys answered across crashes;
  *   - chain-follower.ts   deposit confirmations and spends of channel deposits;
  *   - route-gossip.ts     when the enclave announces its channels for routing;
@@ -19,6 +20,7 @@ import type { ChannelView, DepositView, TreasuryEventMsg } from '../enclave/trea
 import { failureReporter, type ReportFailure } from './failure-reporter.ts';
 import { ChainFollower } from './chain-follower.ts';
 import type { ChainSource } from './chain-source.ts';
+import { DirectChannels } from './direct-channels.ts';
 import { EnclaveClient, type EcallArgs } from './enclave-client.ts';
 import { NodeError } from './errors.ts';
 import { openJournal, journalKeys } from './keyed-payments.ts';
@@ -77,6 +79,7 @@ export class TreasuryNode {
   private multihop!: MultihopPayer;
   private follower!: ChainFollower;
   private gossip!: RouteGossip;
+  private readonly direct = new DirectChannels(() => this.channels());
   private journal?: PaymentJournal;
   private readonly gate = new PrimaryGate(async () => (await this.enclave.call('get_info', {})).committee);
   private stopped = false;
@@ -349,6 +352,27 @@ export class TreasuryNode {
     return this.gate.refusal() ?? this.multihop.pay(dest, amount, waitMs, maxFeeSat, ref);
   }
 
+  /**
+   * A payment started for a batch entry: `payment` is its record, in the history at once, `done` settles
+   * with its outcome. `channelId`: on that channel; else routed to `dest`.
+   */
+  startPayment(
+    to: { channelId: string } | { dest: string; maxFeeSat?: number },
+    amount: number,
+  ): { payment: Payment; done: Promise<Payment> } {
+    return 'channelId' in to
+      ? this.pipeline.submit(to.channelId, amount)
+      : this.multihop.start(to.dest, amount, to.maxFeeSat);
+  }
+
+  /**
+   * The open channel a payment to `dest` goes on, or null: then it is routed. `dest` may name a committee
+   * by its treasury id, whichever member is its primary now.
+   */
+  channelTo(dest: string): Promise<string | null> {
+    return this.direct.channelTo(dest);
+  }
+
   /** The channel graph this node's enclave knows, and the multi-hop payments it takes part in. */
   multihopView() {
     return this.enclave.call('mh_view', {});
@@ -403,6 +427,7 @@ export class TreasuryNode {
   private onEvent(e: TreasuryEventMsg): void {
     this.opts.observer?.enclaveEvent?.(e);
     this.gate.onEvent(e);
+    this.direct.onEvent(e);
     switch (e.type) {
       case 'pay_acked':
         this.pipeline.acked(e.channel_id, BigInt(e.total));

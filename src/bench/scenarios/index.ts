@@ -12,6 +12,7 @@ import { ldkStage, type LdkStage } from './ldk.ts';
 import { lnmodelStage } from './lnmodel.ts';
 import { committeeMultihopStage, multihopStage } from './multihop.ts';
 import { multihopBatchedStage } from './multihop-batched.ts';
+import { multihopStarStage } from './multihop-star.ts';
 import { pairsStage } from './pairs.ts';
 import { promotionStage, type PromotionStage } from './promotion.ts';
 import { restScenarios } from './rest.ts';
@@ -38,6 +39,7 @@ export function benchPlan(cfg: BenchConfig): BenchPlan {
       ...cfg.sizes.committee.map((length) => committeeStage(cfg, length)),
       multihopStage(cfg),
       multihopBatchedStage(cfg),
+      multihopStarStage(cfg),
       ...(cfg.sizes.committee.includes(3) ? [committeeMultihopStage(cfg)] : []),
       ...(promotion ? [promotion] : []),
       ...cfg.pairs.map((n) => pairsStage(cfg, n)),
