@@ -70,6 +70,19 @@ function fakeRows(flags: Parameters<typeof benchConfig>[0]): RatioRow[] {
   }));
 }
 
+/** A quick run's result around `rows`, with its ratios, as the bench would write it. */
+function quickResult(rows: BenchResult['scenarios']): BenchResult {
+  return {
+    when: '2026-01-02T03:04:05.000Z',
+    mode: 'quick',
+    runs: 1,
+    machine: { cpu: 'Test CPU', cores: 2, memory_gb: 4, node: 'v20.0.0', os: 'linux 6' },
+    ...computeRatios(rows, [100, 1000]),
+    ldk_close: null,
+    scenarios: rows,
+  };
+}
+
 test('ratios: computed from ids, with the shapes of the JSON', () => {
   const rows = fakeRows({ quick: true });
   const rate = (id: string) => rows.find((r) => r.id === id)!.payments_per_s;
@@ -145,15 +158,7 @@ test('report: the document has the machine, date, mode, every row by id and the 
       },
     ]),
   );
-  const result: BenchResult = {
-    when: '2026-01-02T03:04:05.000Z',
-    mode: 'quick',
-    runs: 1,
-    machine: { cpu: 'Test CPU', cores: 2, memory_gb: 4, node: 'v20.0.0', os: 'linux 6' },
-    ...computeRatios(rows, [100, 1000]),
-    ldk_close: null,
-    scenarios: rows,
-  };
+  const result = quickResult(rows);
   const md = markdownReport(result);
   for (const s of ['2026-01-02T03:04:05.000Z', '`quick`', 'Test CPU, 2 cores', 'ratio vs Lightning-style model'])
     assert.ok(md.includes(s), s);
@@ -199,15 +204,7 @@ test('report: an update with 1 channel beside one with 100, from the rows the be
       },
     ]),
   );
-  const result: BenchResult = {
-    when: '2026-01-02T03:04:05.000Z',
-    mode: 'quick',
-    runs: 1,
-    machine: { cpu: 'Test CPU', cores: 2, memory_gb: 4, node: 'v20.0.0', os: 'linux 6' },
-    ...computeRatios(rows, [100, 1000]),
-    ldk_close: null,
-    scenarios: rows,
-  };
+  const result = quickResult(rows);
   assert.ok(
     markdownReport(result).includes(
       'committee3 update bytes per group commit, 1 channel vs 100 channels (99 idle): 1,234 B vs 1,240 B',
