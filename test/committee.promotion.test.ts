@@ -17,6 +17,7 @@ import { signVote } from '../src/enclave/committee/view.ts';
 import { Mesh, payAndWait, spy, WAIT_MS, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { checkSettlement, scriptOf, twoCommittees } from './helpers/two-committees.ts';
+import { prng } from './helpers/seeded.ts';
 import { replicaOf } from '../src/enclave/committee/update.ts';
 import { checkUpdate } from '../src/enclave/committee/update-rules.ts';
 
@@ -233,18 +234,6 @@ test('the channel peer follows a new primary only on a valid certificate of the 
   assert.equal(bound(), b1.treasury.nodeId, 'an epoch not above the adopted one is refused');
 });
 
-/** A small deterministic generator (mulberry32): each seed is one reproducible interleaving. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 for (const seed of [1, 2, 3, 4]) {
   test(`two backups that both suspect the primary: exactly one view wins each epoch (seed ${seed})`, async () => {
     const mesh = new Mesh({ replyTimeoutMs: 20_000, multihopTimeoutMs: 20_000, promotionTimeoutMs: PROMOTION_MS });
@@ -252,7 +241,7 @@ for (const seed of [1, 2, 3, 4]) {
     const nodes = await mesh.committee(names);
     // b1 and b2 cannot reach each other, so each sees itself as the first live backup and proposes.
     mesh.unlink('b1', 'b2');
-    const random = rng(seed);
+    const random = prng(seed); // each seed is one reproducible interleaving
     mesh.sealLatency = () => new Promise((r) => setTimeout(r, Math.floor(random() * 8)));
     const live = nodes.slice(1);
     const sent = live.map((n) => spy(n));

@@ -4,6 +4,7 @@
  *   const seed = testSeed('my test');      // TEST_SEED=<n> replays; otherwise a fresh seed, printed
  *   const rand = prng(seed);               // () => number in [0, 1)
  */
+import { randomIndex, seededRandom } from '../../src/stress/random.ts';
 
 /**
  * The seed for a randomised test: the first of the given environment variables that is set (TEST_SEED is
@@ -24,22 +25,11 @@ export function testSeed(name = 'test', ...envNames: string[]): number {
   return seed;
 }
 
-/** A seeded PRNG (mulberry32): numbers in [0, 1), the same sequence for the same seed. */
-export function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG: numbers in [0, 1), the same sequence for the same seed (the one stress runs use). */
+export const prng = seededRandom;
 
 /** An integer in [0, n) drawn from rand. */
-export function randInt(rand: () => number, n: number): number {
-  return Math.floor(rand() * n);
-}
+export const randInt = randomIndex;
 
 /** n bytes drawn from rand. */
 export function randBytes(rand: () => number, n: number): Uint8Array {
