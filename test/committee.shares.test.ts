@@ -72,8 +72,12 @@ test('Shamir: two splits of the same secret share nothing, and no share contains
     hex.add(y);
   }
   assert.equal(hex.size, 10, `the ten shares of two splits of one secret are all distinct (seed ${seed})`);
-  // Mixing shares of two splits rebuilds nothing: each split drew its own polynomial.
-  const mixed = await combineShares([first[0]!, first[1]!, second[2]!]);
+  // Mixing shares of two splits rebuilds nothing: each split drew its own polynomial. Each split draws its
+  // own x coordinates too (a share's last byte), so the third share is one whose x the first two lack:
+  // combining needs distinct x, and a collision across splits is otherwise a 1-in-100 chance.
+  const x = (share: Uint8Array) => share[share.length - 1];
+  const third = second.find((s) => x(s) !== x(first[0]!) && x(s) !== x(first[1]!))!;
+  const mixed = await combineShares([first[0]!, first[1]!, third]);
   assert.notEqual(
     bytesToHex(mixed),
     bytesToHex(secret),
