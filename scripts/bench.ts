@@ -19,48 +19,67 @@
  *                                      stages they need); the ratios, promotion figure and LDK close the
  *                                      selection lacks are left out and said so; never rewrites the report
  *   npm run bench -- --report FILE     only regenerate the report from a saved JSON, no run
+ *   npm run bench -- --help            this text
  *
  * The scenarios are src/bench/scenarios/, each with a stable id; src/bench/runner.ts runs them. Prints a
  * table and writes JSON, an SVG chart and (except --tiny) docs/benchmarks-latest.md. Each scenario checks
  * afterwards that the totals moved by exactly the sum paid on both sides; a scenario that fails the check
  * is reported as such and the bench exits non-zero.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, platform, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { renderChart } from '../src/bench/chart.ts';
-import { benchConfig } from '../src/bench/config.ts';
+import { BenchUsageError, benchConfig } from '../src/bench/config.ts';
 import { startBenchEnv } from '../src/bench/env.ts';
 import { computeRatios, ratioIds } from '../src/bench/ratios.ts';
 import { markdownReport, readResult, resultJson, textReport, type BenchResult } from '../src/bench/report.ts';
 import { runStages } from '../src/bench/runner.ts';
 import { benchPlan, planned } from '../src/bench/scenarios/index.ts';
-import { parseOnly, selectPlan, SelectionError, withoutRatios, type Selected } from '../src/bench/selection.ts';
+import { parseOnly, selectPlan, withoutRatios, type Selected } from '../src/bench/selection.ts';
 
-const { values } = parseArgs({
-  options: {
-    quick: { type: 'boolean' },
-    tiny: { type: 'boolean' },
-    out: { type: 'string' },
-    svg: { type: 'string' },
-    md: { type: 'string' },
-    batch: { type: 'string' },
-    runs: { type: 'string' },
-    pairs: { type: 'string' },
-    'promotion-timeout-ms': { type: 'string' },
-    report: { type: 'string' },
-    only: { type: 'string' },
-  },
-});
-const MD = values.md ?? 'docs/benchmarks-latest.md';
+const OPTIONS = {
+  quick: { type: 'boolean' },
+  tiny: { type: 'boolean' },
+  out: { type: 'string' },
+  svg: { type: 'string' },
+  md: { type: 'string' },
+  batch: { type: 'string' },
+  runs: { type: 'string' },
+  pairs: { type: 'string' },
+  'promotion-timeout-ms': { type: 'string' },
+  report: { type: 'string' },
+  only: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
-async function writeMarkdown(result: BenchResult): Promise<void> {
-  await mkdir(dirname(MD), { recursive: true });
-  await writeFile(MD, markdownReport(result));
+/** The usage text is this file's header comment, so the two cannot drift apart. */
+async function usage(): Promise<string> {
+  const source = await readFile(new URL(import.meta.url), 'utf8');
+  const header = /\/\*\*\n([\s\S]*?)\*\//.exec(source)?.[1] ?? '';
+  return header.replace(/^ \* ?/gm, '');
 }
 
-async function run(): Promise<void> {
+function parseFlags() {
+  try {
+    return parseArgs({ options: OPTIONS, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    // parseArgs says which flag it refused; one line, never a stack trace.
+    throw new BenchUsageError(err instanceof Error ? err.message.split('\n')[0]! : String(err));
+  }
+}
+
+type Flags = ReturnType<typeof parseFlags>;
+const DEFAULT_MD = 'docs/benchmarks-latest.md';
+
+async function writeMarkdown(md: string, result: BenchResult): Promise<void> {
+  await mkdir(dirname(md), { recursive: true });
+  await writeFile(md, markdownReport(result));
+}
+
+async function run(values: Flags): Promise<void> {
+  const MD = values.md ?? DEFAULT_MD;
   const cfg = benchConfig(values);
   const out = values.out ?? 'bench-results/latest.json';
   const svg = values.svg ?? join(dirname(out), 'latest.svg');
@@ -119,7 +138,7 @@ async function run(): Promise<void> {
   // A tiny run's figures mean nothing, and a selection's are not the whole table: neither replaces the
   // published ones (an explicit --md still writes where it says).
   const writesReport = cfg.mode !== 'tiny' && (!selected || values.md !== undefined);
-  if (writesReport) await writeMarkdown(result);
+  if (writesReport) await writeMarkdown(MD, result);
   process.stdout.write(`${textReport(result)}JSON: ${out}\nchart: ${svg}\n${writesReport ? `report: ${MD}\n` : ''}`);
   const promotion = plan.promotion?.gap();
   const closeFailed = !skipped.includes('ldk_close') && !close?.verified;
@@ -127,14 +146,20 @@ async function run(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  if (values.report === undefined) return run();
-  await writeMarkdown(await readResult(values.report));
-  process.stdout.write(`report: ${MD} (from ${values.report})\n`);
+  const values = parseFlags();
+  if (values.help) {
+    process.stdout.write(await usage());
+    return;
+  }
+  if (values.report === undefined) return run(values);
+  const md = values.md ?? DEFAULT_MD;
+  await writeMarkdown(md, await readResult(values.report));
+  process.stdout.write(`report: ${md} (from ${values.report})\n`);
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof SelectionError) {
-    process.stderr.write(`bench: ${err.message}\n`);
+  if (err instanceof BenchUsageError) {
+    process.stderr.write(`bench: ${err.message} (npm run bench -- --help)\n`);
     process.exit(2);
   }
   process.stderr.write(`\nbench failed: ${err instanceof Error ? err.message : String(err)}\n`);

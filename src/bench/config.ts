@@ -108,19 +108,31 @@ export interface ConfigFlags {
   'promotion-timeout-ms'?: string;
 }
 
-const numbers = (list: string) => list.split(',').map(Number);
+/** A bench flag that cannot be run as given: the bench prints the message in one line and exits 2. */
+export class BenchUsageError extends Error {}
+
+function positive(flag: string, text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n <= 0)
+    throw new BenchUsageError(`--${flag} wants a positive whole number, not "${text}"`);
+  return n;
+}
+
+const numbers = (flag: string, list: string) => list.split(',').map((item) => positive(flag, item));
 
 export function benchConfig(flags: ConfigFlags): BenchConfig {
+  if (flags.tiny && flags.quick) throw new BenchUsageError('--tiny and --quick are two sizes: pick one');
   const mode: Mode = flags.tiny ? 'tiny' : flags.quick ? 'quick' : 'full';
   const sizes = SIZES[mode];
   return {
     mode,
     sizes,
-    runs: flags.runs ? Number(flags.runs) : sizes.runs,
-    batches: flags.batch ? numbers(flags.batch) : DEFAULT_BATCHES[mode],
-    pairs: flags.pairs ? numbers(flags.pairs) : sizes.pairs,
-    promotionTimeoutMs: flags['promotion-timeout-ms']
-      ? Number(flags['promotion-timeout-ms'])
-      : DEFAULT_PROMOTION_TIMEOUT_MS,
+    runs: flags.runs !== undefined ? positive('runs', flags.runs) : sizes.runs,
+    batches: flags.batch !== undefined ? numbers('batch', flags.batch) : DEFAULT_BATCHES[mode],
+    pairs: flags.pairs !== undefined ? numbers('pairs', flags.pairs) : sizes.pairs,
+    promotionTimeoutMs:
+      flags['promotion-timeout-ms'] !== undefined
+        ? positive('promotion-timeout-ms', flags['promotion-timeout-ms'])
+        : DEFAULT_PROMOTION_TIMEOUT_MS,
   };
 }

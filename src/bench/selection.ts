@@ -6,6 +6,7 @@
  * headline ratios need every scenario they compare, the promotion figure its stage, the LDK close its stage.
  */
 import { committeeVsLone, ratioIds, type RatioRow, type Ratios } from './ratios.ts';
+import { BenchUsageError } from './config.ts';
 import type { BenchPlan } from './scenarios/index.ts';
 import type { ScenarioSpec, Stage } from './scenario.ts';
 
@@ -35,7 +36,7 @@ export function parseOnly(flag: string): string[] {
 }
 
 /** A selection the plan cannot honour (a prefix that names nothing): the bench says so and exits 2. */
-export class SelectionError extends Error {}
+export class SelectionError extends BenchUsageError {}
 
 const matches = (prefixes: readonly string[], id: string) => prefixes.some((p) => id.startsWith(p));
 
