@@ -57,6 +57,8 @@ export function committedProofProblem(
 
 /** Payments kept per backup at the primary: a committed payment leaves the phase within one round trip. */
 const KEEP = 256;
+/** Longer than any payment id the payer's enclave makes. */
+const MAX_PID = 128;
 
 /** A backup's side: the payments each adopted update showed newly committed (DurableStatements). */
 export class HeldCommits extends DurableStatements<null, CommittedSig> {
@@ -65,14 +67,25 @@ export class HeldCommits extends DurableStatements<null, CommittedSig> {
   }
 }
 
-/** The primary's side: each backup's statements, by payment, and the proof once all backups signed one. */
+/**
+ * The primary's side: each backup's statements, by payment, and the proof once all backups signed one.
+ * Statements arrive in acknowledgements whose own signature covers only the sequence number, and the
+ * middle backup relays those behind it: so each statement is copied and checked here, once, against the
+ * member it is attributed to, and one that fails is dropped. Unchecked, a forged statement arriving after
+ * the genuine one replaced it, and every COMMIT of that payment then carried a proof the next hop refuses.
+ */
 export class CommitStore {
   private readonly byMember = new Map<string, Map<string, string>>();
 
-  take(memberId: string, committed: readonly CommittedSig[]): void {
+  take(memberId: string, committed: readonly CommittedSig[], treasuryId: string, epoch: number): void {
+    if (!Array.isArray(committed)) return;
     let mine = this.byMember.get(memberId);
     if (!mine) this.byMember.set(memberId, (mine = new Map()));
-    for (const c of committed) {
+    // An honest backup never holds more than KEEP (HeldCommits): more is a flood, not worth verifying.
+    for (const raw of committed.slice(0, KEEP)) {
+      const c = { pid: String(raw?.pid), sig: String(raw?.sig) };
+      if (c.pid.length > MAX_PID || mine.get(c.pid) === c.sig) continue;
+      if (!statementSigned(fields(treasuryId, epoch, c.pid), c.sig, memberId)) continue;
       mine.delete(c.pid);
       mine.set(c.pid, c.sig);
     }

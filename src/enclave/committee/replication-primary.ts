@@ -146,7 +146,7 @@ export class PrimaryReplication {
     for (const [id, s] of raising) {
       this.held.set(id, s.seq);
       if (s.held) this.heldTotals.take(id, s.held, this.chain.treasuryId, this.chain.epoch);
-      if (s.committed) this.heldCommits.take(id, s.committed);
+      if (s.committed) this.heldCommits.take(id, s.committed, this.chain.treasuryId, this.chain.epoch);
     }
     const seq = Math.min(...backups.map((id) => this.held.get(id) ?? 0));
     if (seq <= this.acked) return;
