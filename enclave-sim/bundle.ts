@@ -10,10 +10,11 @@
  * checkout in another directory, or another process, measures the same. No minification: the measured
  * bundle stays readable for an auditor.
  */
-import { build, type Plugin } from 'esbuild';
+import { build, version as esbuildVersion, type Plugin } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
+import { readCachedBundle, writeCachedBundle } from './bundle-cache.ts';
 
 /** One built enclave program. */
 export interface EnclaveBundle {
@@ -27,13 +28,16 @@ export interface EnclaveBundle {
   readonly inputs: readonly string[];
   /** Modules left outside the bundle (Node built-ins such as `node:crypto`), each with the input importing it. */
   readonly externals: readonly { readonly importer: string; readonly path: string }[];
+  /** True when the code came from the on-disk cache (bundle-cache.ts) rather than a fresh build. */
+  readonly cached: boolean;
 }
 
 const cache = new Map<string, Promise<EnclaveBundle>>();
 
 /**
  * Bundles an enclave program entry (cached per absolute entry path for the life of the process: edit the
- * code, restart the process).
+ * code, restart the process; across processes, bundle-cache.ts keeps the last build while every input
+ * file is byte for byte unchanged).
  * @throws Error with esbuild's messages if the program does not build, or if it imports a host-only module
  *   (esbuild, or enclave-sim's bundle/platform/host/index modules).
  */
@@ -56,9 +60,20 @@ export async function measureBundle(entry: string): Promise<string> {
   return (await bundleEnclave(entry)).measurement;
 }
 
-async function buildBundle(entry: string): Promise<EnclaveBundle> {
+/** Where the on-disk cache lives: TEECHAIN_BUNDLE_CACHE (`off` disables it), else under node_modules. */
+function cacheDirFor(root: string): string | null {
+  const env = process.env.TEECHAIN_BUNDLE_CACHE;
+  if (env === 'off') return null;
+  return env ?? join(root, 'node_modules', '.cache', 'teechain-enclave');
+}
+
+async function buildBundle(entry: string, cacheDir = cacheDirFor(packageRootOf(entry))): Promise<EnclaveBundle> {
   if (!existsSync(entry)) throw new Error(`enclave entry ${entry} not found`);
   const root = packageRootOf(entry);
+  const key = { entry: relative(root, entry), esbuild: esbuildVersion };
+  const hit = cacheDir ? readCachedBundle(cacheDir, root, key) : null;
+  if (hit) return { entry, ...hit, measurement: measure(hit.code), cached: true };
+  const startedAt = Date.now();
   const result = await build({
     entryPoints: [entry],
     absWorkingDir: root,
@@ -84,12 +99,19 @@ async function buildBundle(entry: string): Promise<EnclaveBundle> {
   }
   const out = result.outputFiles[0];
   if (!out || result.outputFiles.length !== 1) throw new Error('esbuild produced no single output file');
-  const measurement = createHash('sha256').update(out.contents).digest('hex');
   const externals = Object.entries(result.metafile.inputs).flatMap(([importer, input]) =>
     input.imports.filter((i) => i.external).map((i) => ({ importer, path: i.path })),
   );
-  return { entry, code: out.text, measurement, inputs: Object.keys(result.metafile.inputs).sort(), externals };
+  const built = { code: out.text, inputs: Object.keys(result.metafile.inputs).sort(), externals };
+  if (cacheDir) writeCachedBundle(cacheDir, root, key, built, startedAt);
+  return { entry, ...built, measurement: measure(built.code), cached: false };
 }
+
+/** The measurement: SHA-256 of the exact UTF-8 bytes that run. */
+const measure = (code: string) => createHash('sha256').update(code, 'utf8').digest('hex');
+
+/** A fresh build of `entry` into `cacheDir` (null: no disk cache), bypassing the per-process cache. For tests. */
+export const buildBundleUncached = (entry: string, cacheDir: string | null) => buildBundle(resolve(entry), cacheDir);
 
 /** The nearest directory above `file` with a package.json (or the file's own directory). */
 function packageRootOf(file: string): string {
@@ -106,12 +128,15 @@ const hostOnlyGuard: Plugin = {
     b.onResolve({ filter: /^esbuild$/ }, (args) => ({
       errors: [{ text: `esbuild is host-only and cannot be bundled into an enclave (imported by ${args.importer})` }],
     }));
-    b.onLoad({ filter: /[\\/]enclave-sim[\\/](bundle|platform|host|index|attestation|durable-file)\.ts$/ }, (args) => ({
-      errors: [
-        {
-          text: `${args.path} is host-only; enclave programs import enclave-sim/runtime.ts, interface.ts, quote.ts, quote-verify.ts or errors.ts`,
-        },
-      ],
-    }));
+    b.onLoad(
+      { filter: /[\\/]enclave-sim[\\/](bundle|bundle-cache|platform|host|index|attestation|durable-file)\.ts$/ },
+      (args) => ({
+        errors: [
+          {
+            text: `${args.path} is host-only; enclave programs import enclave-sim/runtime.ts, interface.ts, quote.ts, quote-verify.ts or errors.ts`,
+          },
+        ],
+      }),
+    );
   },
 };
