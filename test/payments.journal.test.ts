@@ -85,6 +85,7 @@ test('PaymentLog: a durable key answers its first outcome, and a different reque
       if (ref.fp !== known.fp) throw new NodeError('idempotency_conflict');
       return Promise.resolve(first);
     },
+    fingerprintOf: (ref) => (ref.key === known.key ? known.fp : undefined),
   });
   let paid = 0;
   const pay = async () => {
@@ -100,6 +101,13 @@ test('PaymentLog: a durable key answers its first outcome, and a different reque
   }
   assert.equal((await log.idempotent('order-1', 'fp-1', pay)).payment_id, 'p1');
   assert.equal(paid, 0, 'nothing was paid again');
+  // checkKey, which a batch runs on every key before it pays anything, says the same without paying.
+  assert.doesNotThrow(() => log.checkKey('order-1', 'fp-1'));
+  assert.throws(
+    () => log.checkKey('order-1', 'fp-2'),
+    (e: unknown) => e instanceof NodeError && e.code === 'idempotency_conflict',
+  );
+  assert.doesNotThrow(() => log.checkKey('order-9', 'fp-2'), 'an unknown key is free');
   await log.idempotent('order-2', 'fp-1', pay);
   assert.equal(paid, 1, 'a new key pays');
 });

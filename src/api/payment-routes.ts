@@ -8,7 +8,7 @@ import { Type } from '@sinclair/typebox';
 import { NodeError } from '../node/errors.ts';
 import type { Payment } from '../node/payment.ts';
 import { answerWithin } from '../node/payment-pipeline.ts';
-import type { TreasuryNode } from '../node/treasury-node.ts';
+import type { KeyRef } from '../node/payment-journal.ts';
 import {
   AmountSat,
   BATCH_MAX,
@@ -22,6 +22,9 @@ import {
   type Route,
 } from './route.ts';
 
+/** A client's key for one payment: the same key again asks for the same payment, which is paid at most once. */
+const IdempotencyKey = Type.String({ minLength: 1, maxLength: 128 });
+
 const Status = Type.Union([
   Type.Literal('pending'),
   Type.Literal('in_flight'),
@@ -29,7 +32,7 @@ const Status = Type.Union([
   Type.Literal('failed'),
 ]);
 
-type Entry = { channel_id?: string; dest?: string; amount_sat: number; max_fee_sat?: number };
+type Entry = { channel_id?: string; dest?: string; amount_sat: number; max_fee_sat?: number; idempotency_key?: string };
 
 /** One entry's answer, at the entry's position in the request. */
 const BatchResult = Type.Object({
@@ -59,7 +62,7 @@ export const paymentRoutes: Route[] = [
         dest: Type.Optional(NodeId),
         amount_sat: AmountSat,
         max_fee_sat: Type.Optional(MaxFeeSat),
-        idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+        idempotency_key: Type.Optional(IdempotencyKey),
       },
       { additionalProperties: false },
     ),
@@ -67,18 +70,14 @@ export const paymentRoutes: Route[] = [
     handler: async ({ node }, body) => {
       // Before the idempotency key is looked up or journaled: a backup keeps no trace of the request.
       await node.requirePrimary();
-      return node.payments.idempotent(
-        body.idempotency_key,
-        JSON.stringify([body.channel_id, body.dest, body.amount_sat, body.max_fee_sat]),
-        async (ref) => {
-          if (body.channel_id === undefined && body.dest === undefined)
-            throw new NodeError('invalid_argument', 'give channel_id or dest');
-          const channelId = body.channel_id ?? (await node.channelTo(body.dest!));
-          if (channelId === null)
-            return node.payMultihop(body.dest!, body.amount_sat, PAYMENT_WAIT_MS, body.max_fee_sat, ref);
-          return node.payWithin(channelId, body.amount_sat, PAYMENT_WAIT_MS, ref);
-        },
-      );
+      return node.payments.idempotent(body.idempotency_key, fingerprint(body), async (ref) => {
+        if (body.channel_id === undefined && body.dest === undefined)
+          throw new NodeError('invalid_argument', 'give channel_id or dest');
+        const channelId = body.channel_id ?? (await node.channelTo(body.dest!));
+        if (channelId === null)
+          return node.payMultihop(body.dest!, body.amount_sat, PAYMENT_WAIT_MS, body.max_fee_sat, ref);
+        return node.payWithin(channelId, body.amount_sat, PAYMENT_WAIT_MS, ref);
+      });
     },
   }),
   route({
@@ -99,6 +98,7 @@ export const paymentRoutes: Route[] = [
               dest: Type.Optional(NodeId),
               amount_sat: AmountSat,
               max_fee_sat: Type.Optional(MaxFeeSat),
+              idempotency_key: Type.Optional(IdempotencyKey),
             },
             { additionalProperties: false },
           ),
@@ -114,38 +114,53 @@ export const paymentRoutes: Route[] = [
     }),
     handler: async ({ node }, body) => {
       await node.requirePrimary(); // one not_primary for the batch, not one failed entry per payment
-      if (body.payments.some((p) => (p.channel_id === undefined) === (p.dest === undefined))) {
+      const entries = body.payments;
+      if (entries.some((p) => (p.channel_id === undefined) === (p.dest === undefined))) {
         throw new NodeError('invalid_argument', 'each payment names exactly one of channel_id and dest');
       }
+      refuseRepeatedKeys(entries);
       // One look-up per destination, before the first payment starts.
       const direct = new Map<string, string | null>();
-      for (const p of body.payments)
+      for (const p of entries)
         if (p.dest !== undefined && !direct.has(p.dest)) direct.set(p.dest, await node.channelTo(p.dest));
+      // Every key is checked before any entry pays, and from here to the last entry's start nothing
+      // awaits, so no other request can take one of these keys in between: a conflict changes nothing.
+      entries.forEach((p, i) => {
+        if (p.idempotency_key === undefined) return;
+        try {
+          node.payments.checkKey(p.idempotency_key, fingerprint(p));
+        } catch (err) {
+          if (err instanceof NodeError) err.message = `payments[${i}]: ${err.message}`;
+          throw err;
+        }
+      });
       const deadline = Date.now() + PAYMENT_WAIT_MS;
-      const pay = (p: Entry, to: Parameters<TreasuryNode['startPayment']>[0]) => {
-        const { payment, done } = node.startPayment(to, p.amount_sat);
-        return answerWithin(payment, done, Math.max(0, deadline - Date.now())).then(entryAnswer, (err: unknown) =>
-          entryAnswer(payment, err instanceof NodeError ? err : new NodeError('internal', String(err))),
-        );
-      };
       const channelOf = (p: Entry) => p.channel_id ?? direct.get(p.dest!) ?? null;
-      const results: Array<ReturnType<typeof entryAnswer>> = new Array(body.payments.length);
       // The direct entries first: a round's lock on a channel refuses direct payments on it, and payments
       // not yet acknowledged make the ends' views of it differ, which refuses the lock. Then the routed
       // ones, all in one tick, so that those to one destination go in one round.
-      await Promise.all(
-        body.payments.map(async (p, i) => {
-          const channelId = channelOf(p);
-          if (channelId !== null) results[i] = await pay(p, { channelId });
-        }),
-      );
-      await Promise.all(
-        body.payments.map(async (p, i) => {
-          if (channelOf(p) !== null) return;
-          const maxFee = p.max_fee_sat !== undefined ? { maxFeeSat: p.max_fee_sat } : {};
-          results[i] = await pay(p, { dest: p.dest!, ...maxFee });
-        }),
-      );
+      let directOver!: () => void;
+      const afterDirect = new Promise<void>((resolve) => (directOver = resolve));
+      const answers = entries.map((p) => {
+        const channelId = channelOf(p);
+        const to =
+          channelId !== null
+            ? { channelId }
+            : { dest: p.dest!, ...(p.max_fee_sat !== undefined ? { maxFeeSat: p.max_fee_sat } : {}) };
+        const start = (ref?: KeyRef) => {
+          const { payment, done } = node.startPayment(to, p.amount_sat, ref);
+          return answerWithin(payment, done, Math.max(0, deadline - Date.now()));
+        };
+        // A keyed entry pays once per key, as a keyed single payment does: a retried batch answers it
+        // from its first outcome (kept in memory, and in the payment journal across restarts).
+        const answer = node.payments.idempotent(p.idempotency_key, fingerprint(p), (ref) =>
+          channelId !== null ? start(ref) : afterDirect.then(() => start(ref)),
+        );
+        return { routed: channelId === null, result: answer.then((r) => entryAnswer(r), refusedEntry) };
+      });
+      await Promise.all(answers.filter((a) => !a.routed).map((a) => a.result));
+      directOver();
+      const results = await Promise.all(answers.map((a) => a.result));
       return {
         succeeded: results.filter((r) => r.status === 'succeeded').length,
         failed: results.filter((r) => r.status === 'failed').length,
@@ -155,15 +170,41 @@ export const paymentRoutes: Route[] = [
   }),
 ];
 
-/** A batch entry's answer from its payment record (and, when it was refused, the refusal). */
-function entryAnswer(p: Payment, refusal?: NodeError) {
+/** What a keyed payment's key stands for: a retry with the same key must ask for the same payment. */
+function fingerprint(p: Entry): string {
+  return JSON.stringify([p.channel_id, p.dest, p.amount_sat, p.max_fee_sat]);
+}
+
+/** Two entries of one batch with one key would be one payment asked twice: the batch is refused whole. */
+function refuseRepeatedKeys(entries: Entry[]): void {
+  const at = new Map<string, number>();
+  entries.forEach((p, i) => {
+    const k = p.idempotency_key;
+    if (k === undefined) return;
+    const first = at.get(k);
+    if (first !== undefined)
+      throw new NodeError('invalid_argument', `payments[${first}] and payments[${i}] have the same idempotency_key`);
+    at.set(k, i);
+  });
+}
+
+/** A batch entry's answer from its payment record. */
+function entryAnswer(p: Payment) {
   return {
     payment_id: p.payment_id,
-    status: refusal ? ('failed' as const) : p.status,
-    failure_code: refusal ? refusal.code : p.failure_code,
-    ...(refusal ? { message: refusal.message } : {}),
+    status: p.status,
+    failure_code: p.failure_code,
     ...(p.channel_id ? { channel_id: p.channel_id } : {}),
     ...(p.route ? { route: p.route } : {}),
     ...(p.fee_sat !== undefined ? { fee_sat: p.fee_sat } : {}),
   };
+}
+
+/**
+ * A refused entry's answer. Every refusal of a started payment names it (answerWithin, and the journal
+ * for a replayed key); one that names none failed before any payment existed, and fails the request.
+ */
+function refusedEntry(err: unknown): ReturnType<typeof entryAnswer> & { message: string } {
+  if (!(err instanceof NodeError) || err.paymentId === undefined) throw err;
+  return { payment_id: err.paymentId, status: 'failed', failure_code: err.code, message: err.message };
 }

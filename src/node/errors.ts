@@ -106,6 +106,8 @@ export class NodeError extends Error {
   readonly code: ErrorCode;
   /** `not_primary` only: the committee's current primary (absent while this backup does not know it yet). */
   readonly primary?: PrimaryHint;
+  /** The payment this refuses, when there is one (see forPayment). */
+  paymentId?: string;
   constructor(code: string, message?: string, primary?: PrimaryHint) {
     const known = (code in HTTP_STATUS ? code : 'enclave_failed') as ErrorCode;
     super(message ?? ERROR_MESSAGES[known]);
@@ -116,6 +118,16 @@ export class NodeError extends Error {
 
   get status(): number {
     return HTTP_STATUS[this.code];
+  }
+
+  /**
+   * This refusal as the outcome of payment `id`: a copy, since one refusal (a failed enclave call) may
+   * fail many payments at once. A batch entry replayed by its idempotency key answers with that id.
+   */
+  forPayment(id: string): NodeError {
+    const e = new NodeError(this.code, this.message, this.primary);
+    e.paymentId = id;
+    return e;
   }
 }
 

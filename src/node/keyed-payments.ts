@@ -42,7 +42,7 @@ export async function openJournal(file: string, enclave: EcallPort, payments: Pa
 
 /** Answers retried keys from `journal`, with statuses read from the enclave's channel totals. */
 export function journalKeys(journal: PaymentJournal, enclave: EcallPort): DurableKeys {
-  return { answer: (ref) => answerKey(journal, enclave, ref) };
+  return { answer: (ref) => answerKey(journal, enclave, ref), fingerprintOf: (ref) => journal.get(ref.key)?.fh };
 }
 
 /** A retried key's first outcome; null if the journal does not know the key. */
@@ -62,12 +62,17 @@ function answerKey(journal: PaymentJournal, enclave: EcallPort, ref: KeyRef): Pr
     resolved_at: null,
   };
   if (e.code !== undefined)
-    return Promise.reject(new NodeError(e.code, `the first request with this idempotency key was refused (${e.code})`));
+    return Promise.reject(
+      new NodeError(e.code, `the first request with this idempotency key was refused (${e.code})`).forPayment(e.id),
+    );
   if (e.mh) {
     if (!e.mh.done) return Promise.resolve({ ...base, dest: e.mh.dest });
     if (!e.mh.ok)
       return Promise.reject(
-        new NodeError(e.mh.code ?? 'internal', `the first request with this idempotency key failed (${e.mh.code})`),
+        new NodeError(
+          e.mh.code ?? 'internal',
+          `the first request with this idempotency key failed (${e.mh.code})`,
+        ).forPayment(e.id),
       );
     return Promise.resolve({
       ...base,

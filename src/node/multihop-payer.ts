@@ -90,10 +90,12 @@ export class MultihopPayer {
     payment.dest = dest;
     payment.status = 'in_flight';
     let journaled = false;
-    const end = (r: EndRecord) => {
+    // A keyed payment's outcome is journaled before it is answered, so that a retry after a crash answers
+    // the same outcome (one group write for a round's payments). Should the write fail, a retry answers
+    // in_flight and pays nothing (payment-journal.ts): at most once still holds.
+    const end = async (r: EndRecord): Promise<void> => {
       if (!ref || !journal || !journaled) return;
-      // Lost, a retry answers in_flight and pays nothing (payment-journal.ts): at most once still holds.
-      journal
+      await journal
         .append([{ t: 'mh_end', kh: ref.key, at: Date.now(), ...r }])
         .catch((err: unknown) => report('payment_journal', err, { payment_id: payment.payment_id }));
     };
@@ -114,18 +116,18 @@ export class MultihopPayer {
             })
         : queue();
     const done = routed.then(
-      (r) => {
+      async (r) => {
         payment.channel_id = r.channel_id;
         payment.route = r.route;
         payment.fee_sat = r.fee_sat;
         payments.succeeded(payment);
-        end({ ok: true, ch: r.channel_id, route: r.route, fee: r.fee_sat });
+        await end({ ok: true, ch: r.channel_id, route: r.route, fee: r.fee_sat });
         return payment;
       },
-      (err: unknown) => {
+      async (err: unknown) => {
         const e = err instanceof NodeError ? err : new NodeError('internal', String(err));
         payments.failed(payment, e.code);
-        end({ ok: false, code: e.code });
+        await end({ ok: false, code: e.code });
         throw e;
       },
     );

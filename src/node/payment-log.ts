@@ -11,6 +11,8 @@ import type { Payment } from './payment.ts';
 /** Answers a key from durable records (journal, enclave refs): null if unknown, else its first outcome. */
 export interface DurableKeys {
   answer(ref: KeyRef): Promise<Payment> | null;
+  /** The request fingerprint (hashed, as in KeyRef.fp) a key was first used for; undefined if unknown. */
+  fingerprintOf(ref: KeyRef): string | undefined;
 }
 
 export class PaymentLog {
@@ -56,6 +58,18 @@ export class PaymentLog {
     this.keys.set(key, { fingerprint, result });
     if (this.keys.size > MAX_KEYS) this.keys.delete(this.keys.keys().next().value!);
     return result;
+  }
+
+  /**
+   * Throws idempotency_conflict if `key` was used for a request other than `fingerprint`'s, here or in
+   * durable storage; checks only (a batch checks every entry's key before it starts any payment).
+   */
+  checkKey(key: string, fingerprint: string): void {
+    const seen = this.keys.get(key);
+    const ref = this.durable ? keyRef(key, fingerprint) : undefined;
+    const durable = ref ? this.durable!.fingerprintOf(ref) : undefined;
+    if ((seen && seen.fingerprint !== fingerprint) || (ref && durable !== undefined && durable !== ref.fp))
+      throw new NodeError('idempotency_conflict', `idempotency key ${key} was used for a different payment`);
   }
 
   /** From now on keys are answered from, and recorded in, durable storage too (set at boot). */

@@ -176,7 +176,11 @@ export async function answerWithin(payment: Payment, done: Promise<Payment>, wai
   const late = new Promise<null>((resolve) => {
     timer = setTimeout(() => resolve(null), waitMs);
   });
-  const first = await Promise.race([done, late]).finally(() => clearTimeout(timer));
+  const first = await Promise.race([done, late])
+    .catch((err: unknown) => {
+      throw (err instanceof NodeError ? err : new NodeError('internal', String(err))).forPayment(payment.payment_id);
+    })
+    .finally(() => clearTimeout(timer));
   // Answered in flight: the outcome, failure included, is recorded in the payment log when it comes,
   // and no one else awaits `done`, so its rejection is handled by being ignored here.
   if (first === null) done.catch(() => undefined);

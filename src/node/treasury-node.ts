@@ -354,15 +354,17 @@ export class TreasuryNode {
 
   /**
    * A payment started for a batch entry: `payment` is its record, in the history at once, `done` settles
-   * with its outcome. `channelId`: on that channel; else routed to `dest`.
+   * with its outcome. `channelId`: on that channel; else routed to `dest`. `ref`: the entry's idempotency
+   * key, journaled as a single keyed payment's is.
    */
   startPayment(
     to: { channelId: string } | { dest: string; maxFeeSat?: number },
     amount: number,
+    ref?: KeyRef,
   ): { payment: Payment; done: Promise<Payment> } {
     return 'channelId' in to
-      ? this.pipeline.submit(to.channelId, amount)
-      : this.multihop.start(to.dest, amount, to.maxFeeSat);
+      ? this.pipeline.submit(to.channelId, amount, ref)
+      : this.multihop.start(to.dest, amount, to.maxFeeSat, ref);
   }
 
   /**
