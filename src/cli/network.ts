@@ -47,6 +47,10 @@ export interface RunningNetwork {
   stop(): Promise<void>;
   /** Resolves when a child process dies on its own (with its name). */
   died: Promise<string>;
+  /** Kills one node process (a treasury or a committee member, by name) with SIGKILL, as a crash would. */
+  kill(name: string): Promise<void>;
+  /** Starts a node killed by `kill` again, as it was started: the same data dir, ports and arguments. */
+  restart(name: string): Promise<void>;
 }
 
 interface ChainReady {
@@ -88,6 +92,10 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
   const previous = await readSaved(datadir);
   const resume = previous !== null;
   const children: Array<{ name: string; p: ReadyProcess<unknown> }> = [];
+  // Processes killed on purpose (kill below): their exit is not a death to report.
+  const killed = new Set<ReadyProcess<unknown>>();
+  // How each node was started, to start it again the same way.
+  const starts = new Map<string, () => Promise<unknown>>();
   let stopping = false;
   let onDeath: (name: string) => void = () => undefined;
   const died = new Promise<string>((r) => {
@@ -95,9 +103,11 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
   });
   // A committee member may die (that is what committees are for): it is reported, and the network goes on.
   const watch = (name: string, p: ReadyProcess<unknown>, critical = true) => {
+    // A node restarted while the network stops (restart below) is stopped as soon as it is up.
+    if (stopping) void p.stop('SIGTERM');
     children.push({ name, p });
     p.proc.once('exit', () => {
-      if (stopping) return;
+      if (stopping || killed.has(p)) return;
       if (critical) onDeath(name);
       else log(`${name} exited; its committee freezes payments until it is back (\`npm start\` again restarts it)`);
     });
@@ -106,6 +116,21 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
     stopping = true;
     for (const { p } of [...children].reverse()) await p.stop('SIGTERM');
     await rm(join(datadir, 'network.pid'), { force: true });
+  };
+  const kill = async (name: string) => {
+    const i = children.findIndex((c) => c.name === name);
+    if (i < 0) throw new CliError(`${name} is not a running process of this network`);
+    const { p } = children[i]!;
+    killed.add(p);
+    children.splice(i, 1);
+    await p.stop('SIGKILL');
+  };
+  const restart = async (name: string) => {
+    if (stopping) return;
+    const again = starts.get(name);
+    if (!again) throw new CliError(`${name} is not a node of this network`);
+    if (children.some((c) => c.name === name)) throw new CliError(`${name} is running already`);
+    await again();
   };
 
   try {
@@ -154,6 +179,7 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
       critical: boolean,
       env: Record<string, string> = {},
     ) => {
+      starts.set(name, () => start(name, slot, extra, critical, env));
       log(`${name}: starting (enclave bundle, attestation, sealed state)…`);
       await makePrivateDir(join(datadir, 'nodes', name));
       const p = await spawnReady<NodeReady>(
@@ -233,7 +259,7 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
     await writeFile(join(datadir, 'network.pid'), String(process.pid));
     if (!resume) await fundAndConnect(network, opts);
     else log('resumed: nodes reconnect to their peers by themselves');
-    return { network, stop, died };
+    return { network, stop, died, kill, restart };
   } catch (err) {
     await stop();
     if (/already in use/.test((err as Error).message)) {

@@ -15,6 +15,7 @@ import { buildReport, reportTable, type StressReport } from '../stress/report.ts
 import { processUsage, treasuryStates } from '../stress/snapshot.ts';
 import { freshTarget, runningTarget, TargetError, type Target } from '../stress/target.ts';
 import { verify } from '../stress/verify.ts';
+import { Chaos, waitForRecovery } from '../stress/chaos.ts';
 import { paymentSequence } from '../stress/workload.ts';
 import { SMALL_PAYMENT_MEDIAN_SAT } from '../stress/amounts.ts';
 
@@ -56,6 +57,17 @@ async function run(o: StressOptions, target: Target, log: (line: string) => void
   const before = await treasuryStates(treasuries);
   warnIfChannelsSmall(o, before, log);
   const recorder = new Recorder(treasuries.length);
+  // Treasury and node ids → treasury index (a payment's route names them).
+  const idIndex = new Map<string, number>();
+  network.nodes.forEach((n, i) => {
+    for (const id of [treasuries[i]!.id, n.nodeId, n.treasuryId, ...(n.backups ?? []).map((b) => b.nodeId)])
+      if (id) idIndex.set(id, i);
+  });
+  if (o.chaos && !target.nemesis) throw new Error('--chaos needs a network this run started');
+  const chaos =
+    o.chaos && target.nemesis
+      ? new Chaos({ spec: o.chaos, seed: o.seed, nemesis: target.nemesis, treasuries, recorder, idIndex, log })
+      : null;
   // A first Ctrl-C (or SIGTERM) stops the load and still verifies; a second one leaves without them.
   let interrupted = false;
   let onInterrupt: () => void = () => undefined;
@@ -78,6 +90,7 @@ async function run(o: StressOptions, target: Target, log: (line: string) => void
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const stopProgress = startProgress(recorder);
+  chaos?.start();
   let openLoop;
   try {
     openLoop = await runLoad({
@@ -97,9 +110,17 @@ async function run(o: StressOptions, target: Target, log: (line: string) => void
     });
   } finally {
     stopProgress();
+    await chaos?.stop();
   }
   const loadS = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  let recovery: string | null = null;
+  if (chaos) {
+    log(
+      `chaos: ${chaos.faults.length} faults; waiting for every node to answer and every channel's peers to reconnect…`,
+    );
+    recovery = await waitForRecovery(treasuries);
+  }
   const usageAfter = await processUsage(treasuries);
   if (recorder.unknown.size > 0) {
     log(`asking again about ${recorder.unknown.size} payments whose outcome was not known (same idempotency keys)…`);
@@ -107,7 +128,13 @@ async function run(o: StressOptions, target: Target, log: (line: string) => void
   }
   recorder.settleDoubts();
   log('verifying: conservation, both ends of every channel, payer and payee histories…');
-  const verification = await verify(treasuries, before, recorder);
+  const verification = await verify(
+    treasuries,
+    before,
+    recorder,
+    undefined,
+    chaos ? { treasuries, recorder, keyPrefix, idIndex, restarted: chaos.restarted, recovery } : undefined,
+  );
   const report: StressReport = buildReport({
     startedAt,
     loadS,
@@ -137,6 +164,8 @@ async function run(o: StressOptions, target: Target, log: (line: string) => void
     memberNames: treasuries.flatMap((t) => t.members.map((m) => m.name)),
     generatorCpuS: (cpu.user + cpu.system) / 1e6,
     verification,
+    chaos: o.chaos ? { kill_mean_s: o.chaos.meanMs / 1000 } : null,
+    faults: chaos?.faults ?? [],
   });
   if (o.out) await writeFile(o.out, `${JSON.stringify(report, null, 2)}\n`);
   process.stdout.write(`${reportTable(report)}\n`);

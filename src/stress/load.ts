@@ -61,6 +61,9 @@ async function one(o: LoadOptions, p: PlannedPayment): Promise<void> {
       continue;
     }
     o.recorder.record(p, outcome, performance.now() - t0, attempt);
+    // The payer's node is down (killed by --chaos): its payers pause before their next payment, as a client would.
+    if (outcome.kind === 'failed' && outcome.code === 'connection_refused')
+      await new Promise((r) => setTimeout(r, 100));
     return;
   }
 }

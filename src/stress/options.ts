@@ -5,12 +5,13 @@ import { parseArgs } from 'node:util';
 import type { Topology } from '../cli/network.ts';
 import { NODE_NAMES } from '../cli/network.ts';
 import { fixedAmount, smallPaymentAmount, SMALL_PAYMENT_FIT, type AmountSource } from './amounts.ts';
+import type { ChaosSpec } from './chaos.ts';
 import type { LoadMode } from './load.ts';
 import { PATTERNS, type PatternName } from './patterns.ts';
 
 export const STRESS_USAGE = `usage: teechain stress [--datadir DIR] [--fresh [--nodes N] [--topology star|ring|line|full] [--committee N] [--deposit-sat N]]
                        [--duration S | --payments N] [--concurrency C | --rate R] [--pattern uniform|zipf|hub]
-                       [--amount SAT] [--seed N] [--out FILE]
+                       [--amount SAT] [--seed N] [--out FILE] [--chaos kill:S]
 
 Puts a payment workload on the running local network (network.json in --datadir, $TEECHAIN_HOME or
 ./.teechain), or with --fresh on a network it builds (default 4 treasuries in a star, in a temporary data
@@ -25,6 +26,8 @@ no channel), one idempotency key each. Then it verifies the network and prints t
   --amount SAT      every payment this amount (default: a log-normal shaped like small Bitcoin payments)
   --seed N          the same seed, the same sequence of (payer, payee, amount) (default: random, printed)
   --out FILE        the report as JSON
+  --chaos kill:S    with --fresh: SIGKILL a random node process every S on average (30s, 30, 500ms), restart it
+                    2-4 s later; the report lists each fault and the recovery after it
 exit code: 0 verified, 1 a check failed (each mismatch printed), 2 usage or a network that does not answer,
 130 interrupted (Ctrl-C) and verified`;
 
@@ -45,6 +48,8 @@ export interface StressOptions {
   amountSpec: Record<string, unknown>;
   seed: number;
   out?: string;
+  /** `--chaos kill:S`: a node process killed every `meanMs` on average (chaos.ts). */
+  chaos: ChaosSpec | null;
   help: boolean;
 }
 
@@ -80,6 +85,7 @@ export function parseStressArgs(argv: string[]): StressOptions {
         amount: { type: 'string' },
         seed: { type: 'string' },
         out: { type: 'string' },
+        chaos: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -99,6 +105,11 @@ export function parseStressArgs(argv: string[]): StressOptions {
     );
   if (values.rate !== undefined && values.concurrency !== undefined)
     throw new UsageError('--rate (open loop) and --concurrency (closed loop) exclude each other');
+  const chaos = values.chaos === undefined ? null : parseChaos(values.chaos);
+  if (chaos && !values.fresh)
+    throw new UsageError(
+      '--chaos kills and restarts node processes: it needs a network this run starts (--fresh); network.json records no process ids',
+    );
   const rate = whole(values.rate, '--rate', 1);
   const payments = whole(values.payments, '--payments', 1) ?? null;
   const duration = whole(values.duration, '--duration', 1) ?? (payments === null ? 10 : null);
@@ -122,6 +133,21 @@ export function parseStressArgs(argv: string[]): StressOptions {
     amountSpec: amount !== undefined ? { fixed_sat: amount } : SMALL_PAYMENT_FIT,
     seed,
     out: values.out,
+    chaos,
     help: values.help === true,
   };
+}
+
+/** `kill:30s`, `kill:30` (seconds), `kill:500ms`: the mean time between kills, more than zero. */
+export function parseChaos(spec: string): ChaosSpec {
+  if (/^partition(:|$)/.test(spec))
+    throw new UsageError('--chaos partition is not built yet: --chaos kill:S is (S seconds on average between kills)');
+  const m = /^kill:([0-9]{1,9})(ms|s)?$/.exec(spec);
+  if (!m)
+    throw new UsageError(
+      `unknown --chaos ${spec}: --chaos kill:S, S seconds on average between kills (30s, 30, 500ms)`,
+    );
+  const meanMs = Number(m[1]) * (m[2] === 'ms' ? 1 : 1000);
+  if (meanMs <= 0) throw new UsageError(`--chaos ${spec}: the time between kills must be more than zero`);
+  return { kind: 'kill', meanMs };
 }

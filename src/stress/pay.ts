@@ -7,7 +7,7 @@ import type { ApiClient } from '../cli/client.ts';
 
 export type Outcome =
   /** The payee's enclave acknowledged it (multi-hop: released): the payer's history has `paymentId`. */
-  | { kind: 'succeeded'; paymentId: string }
+  | { kind: 'succeeded'; paymentId: string; route?: string[]; feeSat?: number }
   /** Refused or failed, with the API's code: nothing moved. */
   | { kind: 'failed'; code: string }
   /** Not known yet: in flight when the node answered, or no answer at all (`code` says which). */
@@ -33,9 +33,19 @@ export async function sendPayment(api: ApiClient, body: PaymentRequest): Promise
     });
   } catch (err) {
     const name = (err as Error).name;
+    // No connection at all (a node down, its port closed): the request never reached it, nothing moved.
+    if ((err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED')
+      return { kind: 'failed', code: 'connection_refused' };
     return { kind: 'unknown', code: name === 'TimeoutError' ? 'client_timeout' : 'unreachable' };
   }
-  let answer: { status?: string; payment_id?: string; failure_code?: string | null; error?: { code?: string } };
+  let answer: {
+    status?: string;
+    payment_id?: string;
+    failure_code?: string | null;
+    route?: string[];
+    fee_sat?: number;
+    error?: { code?: string };
+  };
   try {
     answer = (await res.json()) as typeof answer;
   } catch {
@@ -43,7 +53,12 @@ export async function sendPayment(api: ApiClient, body: PaymentRequest): Promise
   }
   if (res.ok) {
     if (answer.status === 'succeeded' && typeof answer.payment_id === 'string')
-      return { kind: 'succeeded', paymentId: answer.payment_id };
+      return {
+        kind: 'succeeded',
+        paymentId: answer.payment_id,
+        ...(Array.isArray(answer.route) ? { route: answer.route } : {}),
+        ...(typeof answer.fee_sat === 'number' ? { feeSat: answer.fee_sat } : {}),
+      };
     if (answer.status === 'failed') return { kind: 'failed', code: answer.failure_code ?? 'failed' };
     return { kind: 'unknown', code: answer.status ?? 'no_status' };
   }

@@ -26,9 +26,20 @@ export class Recorder {
   busyRetries = 0;
   /** Succeeded payments per payer: payment id → amount, for the payer's history. */
   readonly succeededByPayer: Array<Map<string, number>>;
+  /** Succeeded payments per payer: payment id → the planned payment and the attempt (its key) it came from. */
+  readonly succeededKeys: Array<Map<string, { planned: PlannedPayment; attempt: number }>>;
   /** Satoshis per payee: acknowledged, and in doubt (unknown to the end). */
   readonly paidTo: bigint[];
   readonly doubtTo: bigint[];
+  /** Satoshis per payer of its succeeded payments, and the routing fees they reported. */
+  readonly paidBy: bigint[];
+  readonly feesBy: bigint[];
+  /** Succeeded payments that paid a routing fee: the fee and the route it went to. */
+  readonly feeRoutes: Array<{ payer: number; payee: number; fee: number; route: string[] }> = [];
+  /** The payments still unknown after the last attempt to learn them (settleDoubts). */
+  readonly doubts: PlannedPayment[] = [];
+  /** Called on every succeeded payment with when (ms since the load started) its first attempt left. */
+  onSucceeded?: (p: PlannedPayment, outcome: Extract<Outcome, { kind: 'succeeded' }>, sentAtMs: number) => void;
   private latencies = new Float64Array(1 << 16);
   private latencyCount = 0;
   readonly seconds: SecondCount[] = [];
@@ -37,6 +48,9 @@ export class Recorder {
 
   constructor(treasuries: number) {
     this.succeededByPayer = Array.from({ length: treasuries }, () => new Map());
+    this.succeededKeys = Array.from({ length: treasuries }, () => new Map());
+    this.paidBy = Array.from({ length: treasuries }, () => 0n);
+    this.feesBy = Array.from({ length: treasuries }, () => 0n);
     this.paidTo = Array.from({ length: treasuries }, () => 0n);
     this.doubtTo = Array.from({ length: treasuries }, () => 0n);
   }
@@ -61,8 +75,14 @@ export class Recorder {
       this.ok++;
       second.ok++;
       this.succeededByPayer[p.payer]!.set(outcome.paymentId, p.amount);
+      this.succeededKeys[p.payer]!.set(outcome.paymentId, { planned: p, attempt });
       this.paidTo[p.payee]! += BigInt(p.amount);
+      this.paidBy[p.payer]! += BigInt(p.amount);
+      const fee = outcome.feeSat ?? 0;
+      this.feesBy[p.payer]! += BigInt(fee);
+      if (fee > 0) this.feeRoutes.push({ payer: p.payer, payee: p.payee, fee, route: outcome.route ?? [] });
       if (ms !== null) this.latency(ms);
+      if (ms !== null) this.onSucceeded?.(p, outcome, performance.now() - this.started - ms);
     } else {
       second.failed++;
       this.failedByCode.set(outcome.code, (this.failedByCode.get(outcome.code) ?? 0) + 1);
@@ -72,6 +92,7 @@ export class Recorder {
   /** After the last attempt to learn them: what is still unknown is in doubt, by its last code. */
   settleDoubts(): void {
     for (const { planned, code } of this.unknown.values()) {
+      this.doubts.push(planned);
       this.doubtTo[planned.payee]! += BigInt(planned.amount);
       this.inDoubtByCode.set(code, (this.inDoubtByCode.get(code) ?? 0) + 1);
     }

@@ -9,6 +9,7 @@ import type { OpenLoopFigures, LoadMode } from './load.ts';
 import type { Recorder, SecondCount } from './recorder.ts';
 import type { ProcessUsage } from './snapshot.ts';
 import type { Verification } from './verify.ts';
+import type { Fault } from './chaos.ts';
 
 export interface StressReport {
   started_at: string;
@@ -46,11 +47,18 @@ export interface StressReport {
   open_loop: (OpenLoopFigures & { achieved_per_s: number; fell_behind: boolean }) | null;
   throughput: SecondCount[];
   /** Per member process, over the load: CPU seconds and share of one core, RSS at the end. */
-  nodes: Array<{ name: string; cpu_s: number; cpu_pct: number; rss_mb: number } | { name: string; unavailable: true }>;
+  nodes: Array<
+    | { name: string; cpu_s: number; cpu_pct: number; rss_mb: number }
+    | { name: string; unavailable: true; restarted?: true }
+  >;
   /** This process, which generates the load on the same machine. */
   generator: { cpu_s: number; cpu_pct: number; rss_mb: number };
   machine: { cpus: number; cpu_model: string; memory_gb: number; os: string; node: string };
   verification: Verification;
+  /** `--chaos kill:S`: the mean time between kills; null without --chaos. */
+  chaos: { kill_mean_s: number } | null;
+  /** Each fault the nemesis caused, in order. */
+  faults: Fault[];
 }
 
 export interface ReportInput {
@@ -67,6 +75,8 @@ export interface ReportInput {
   memberNames: string[];
   generatorCpuS: number;
   verification: Verification;
+  chaos: StressReport['chaos'];
+  faults: Fault[];
 }
 
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
@@ -104,6 +114,8 @@ export function buildReport(i: ReportInput): StressReport {
     nodes: i.memberNames.map((name, k) => {
       const a = i.usageBefore[k];
       const b = i.usageAfter[k];
+      // A process killed and restarted counts its CPU from its restart: not the run's figure.
+      if (i.faults.some((f) => f.node === name)) return { name, unavailable: true as const, restarted: true as const };
       if (!a || !b) return { name, unavailable: true as const };
       const cpuS = b.cpu_s - a.cpu_s;
       return {
@@ -126,6 +138,8 @@ export function buildReport(i: ReportInput): StressReport {
       node: process.version,
     },
     verification: i.verification,
+    chaos: i.chaos,
+    faults: i.faults,
   };
 }
 
@@ -166,7 +180,33 @@ export function reportTable(r: StressReport): string {
       'open loop',
       `offered ${r.open_loop.offered_per_s}/s, achieved ${r.open_loop.achieved_per_s}/s, not offered ${r.open_loop.not_offered}${r.open_loop.fell_behind ? ': the network fell behind' : ''}`,
     ]);
+  if (r.chaos) {
+    rows.push([
+      'chaos',
+      `kill:${r.chaos.kill_mean_s}s, a node process killed every ${r.chaos.kill_mean_s} s on average: ${r.faults.length} faults`,
+    ]);
+    for (const f of r.faults)
+      rows.push([
+        'fault',
+        `${f.at} s: ${f.kind} ${f.node}, ${f.restarted_at !== null ? `back at ${f.restarted_at} s` : `not restarted (${f.error ?? 'unknown'})`}, ${f.recovered_after_ms !== null ? `a payment through it succeeded ${formatSat(f.recovered_after_ms)} ms after the kill` : 'no payment through it succeeded after'}`,
+      ]);
+  }
   const v = r.verification;
+  if (v.chaos)
+    rows.push(
+      [
+        'recovery',
+        v.chaos.recovered
+          ? "every process answers, every channel's peers connected again"
+          : `NOT within 60 s: ${v.chaos.recovery_problem}`,
+      ],
+      [
+        'restarted',
+        v.chaos.restarted.length
+          ? `${v.chaos.restarted.join(', ')}: ${v.chaos.asked_again_by_key} succeeded payments found by key, ${v.chaos.balance_checked - v.chaos.balance_mismatched} of ${v.chaos.balance_checked} balances what they were paid`
+          : 'no primary was killed',
+      ],
+    );
   rows.push(
     [
       'conservation',

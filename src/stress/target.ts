@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiClient, CliError, readNetwork, type NetworkFile, type NetworkNode } from '../cli/client.ts';
 import { networkUp, type Topology } from '../cli/network.ts';
+import type { Nemesis } from './chaos.ts';
 
 /** One treasury: who pays for it (its primary) and every process it runs (the members, for their metrics). */
 export interface Treasury {
@@ -26,6 +27,8 @@ export interface Target {
   datadir: string;
   /** Stops what this run started (nothing for a running network). */
   stop(): Promise<void>;
+  /** Kills and restarts the processes of a network this run started (--chaos); absent for a running one. */
+  nemesis?: Nemesis;
 }
 
 /** The network named by network.json does not answer, or names no treasury to pay: a usage error (exit 2). */
@@ -66,7 +69,13 @@ export async function freshTarget(o: FreshOptions): Promise<Target> {
     logLevel: 'warn',
   });
   try {
-    return { ...(await reachable(running.network)), source: 'fresh', datadir, stop: () => running.stop() };
+    return {
+      ...(await reachable(running.network)),
+      source: 'fresh',
+      datadir,
+      stop: () => running.stop(),
+      nemesis: { kill: (name) => running.kill(name), restart: (name) => running.restart(name) },
+    };
   } catch (err) {
     await running.stop();
     throw err;

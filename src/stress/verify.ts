@@ -7,12 +7,22 @@
  * - the payee's history gained incoming payments adding up to what was acknowledged to it (at most that plus
  *   what is in doubt). Incoming entries carry no payer's payment id, and a multi-hop round reaches its
  *   destination as one credit, so this side is checked by sum, not by id.
+ * A treasury restarted during the run (--chaos) is checked from what survives a restart instead
+ * (verify-restarted.ts); the others exactly as above.
  * Balances may still move for a moment after the last answer (acknowledgements on their way), so the
  * balance checks are read again until they hold or `settleMs` passes.
  */
 import type { Recorder } from './recorder.ts';
 import { newestHistory, treasuryStates, type TreasuryState } from './snapshot.ts';
 import type { Treasury } from './target.ts';
+import { checkRestarted, type RestartedContext } from './verify-restarted.ts';
+
+/** With `--chaos`: the treasuries whose primary was restarted, and whether the network came back. */
+export interface ChaosContext extends RestartedContext {
+  restarted: Set<number>;
+  /** null: every process answered and every channel's peers were connected again; else what was not. */
+  recovery: string | null;
+}
 
 export interface Verification {
   ok: boolean;
@@ -21,6 +31,16 @@ export interface Verification {
   channels_disagreeing: number;
   payer_history: { checked: number; missing: number };
   payee_history: { treasuries_checked: number; mismatched: number };
+  /** With --chaos: whether the network came back after the load, and the treasuries checked as restarted. */
+  chaos: {
+    recovered: boolean;
+    recovery_problem: string | null;
+    restarted: string[];
+    /** Succeeded payments of restarted payers not in their history since the restart, asked again by key. */
+    asked_again_by_key: number;
+    balance_checked: number;
+    balance_mismatched: number;
+  } | null;
   /** Checks that could not be made, and why (not failures: said so in the report). */
   unchecked: string[];
   mismatches: string[];
@@ -60,6 +80,7 @@ export async function verify(
   before: TreasuryState[],
   recorder: Recorder,
   settleMs = 15_000,
+  chaos?: ChaosContext,
 ): Promise<Verification> {
   const expected = channelSum(before);
   const deadline = Date.now() + settleMs;
@@ -72,6 +93,8 @@ export async function verify(
     await new Promise((r) => setTimeout(r, 250));
   }
   const mismatches = [...agree.lines];
+  if (chaos?.recovery) mismatches.push(`recovery: after the load and 60 s, ${chaos.recovery}`);
+  const restarted = { asked: 0, checked: 0, mismatched: 0 };
   const actual = channelSum(after);
   if (actual !== expected)
     mismatches.push(`conservation: the channels held ${expected} sat in all before the load and ${actual} sat after`);
@@ -83,6 +106,16 @@ export async function verify(
   let payeesMismatched = 0;
   await Promise.all(
     treasuries.map(async (t, i) => {
+      if (chaos?.restarted.has(i)) {
+        const r = await checkRestarted(i, before[i]!, after[i]!, chaos);
+        checkedIds += r.checkedIds;
+        missing += r.missing;
+        restarted.asked += r.askedAgain;
+        restarted.checked++;
+        if (!r.balanced) restarted.mismatched++;
+        mismatches.push(...r.mismatches);
+        return;
+      }
       const added = after[i]!.historyTotal - before[i]!.historyTotal;
       if (after[i]!.historyTotal >= HISTORY_WINDOW) {
         unchecked.push(
@@ -124,6 +157,16 @@ export async function verify(
     channels_disagreeing: agree.lines.length,
     payer_history: { checked: checkedIds, missing },
     payee_history: { treasuries_checked: payeesChecked, mismatched: payeesMismatched },
+    chaos: chaos
+      ? {
+          recovered: chaos.recovery === null,
+          recovery_problem: chaos.recovery,
+          restarted: [...chaos.restarted].sort((a, b) => a - b).map((i) => treasuries[i]!.name),
+          asked_again_by_key: restarted.asked,
+          balance_checked: restarted.checked,
+          balance_mismatched: restarted.mismatched,
+        }
+      : null,
     unchecked,
     mismatches,
   };
