@@ -1,0 +1,130 @@
+/**
+ * `teechain stress --chaos kill:S` on real processes: a fresh 4-node star whose node processes are killed
+ * with SIGKILL (every 2 s on average) and restarted while the load goes on. The run must still verify:
+ * every fault reported and restarted, the network back, money conserved, every succeeded payment found
+ * (by id, or by its key on a restarted payer); then the network is resumed from its data dir and read by
+ * the test itself. Bad --chaos specs, and --chaos on a network the run did not start: one line, exit 2.
+ * No assertion on timings.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { NetworkFile } from '../src/cli/client.ts';
+import { parseChaos } from '../src/stress/options.ts';
+import { CLI, api, networkUp } from './helpers/launcher.ts';
+import { spawnTracked, stopChild, tempDir } from './helpers/network.ts';
+
+function stress(args: string[]) {
+  const proc = spawnTracked(process.execPath, ['--import', 'tsx', CLI, 'stress', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    proc.once('exit', (code) => resolve({ code, stdout, stderr })),
+  );
+}
+
+const sumOf = (m: Record<string, number>) => Object.values(m).reduce((a, b) => a + b, 0);
+
+test('--chaos kill:S: the spellings of the mean time between kills', () => {
+  assert.deepEqual(parseChaos('kill:30s'), { kind: 'kill', meanMs: 30_000 });
+  assert.deepEqual(parseChaos('kill:30'), { kind: 'kill', meanMs: 30_000 });
+  assert.deepEqual(parseChaos('kill:500ms'), { kind: 'kill', meanMs: 500 });
+});
+
+test('bad --chaos, or --chaos on a network this run did not start: one line, exit 2', async () => {
+  const empty = await tempDir('teechain-chaos-none-');
+  for (const [args, msg] of [
+    [['--fresh', '--chaos', 'kill:0'], /--chaos kill:0: the time between kills must be more than zero/],
+    [['--fresh', '--chaos', 'kill:0ms'], /more than zero/],
+    [['--fresh', '--chaos', 'kill:x'], /unknown --chaos kill:x: --chaos kill:S/],
+    [['--fresh', '--chaos', 'partition:10s'], /--chaos partition is not built yet/],
+    [['--datadir', empty, '--chaos', 'kill:2s'], /--chaos .* needs a network this run starts \(--fresh\)/],
+  ] as Array<[string[], RegExp]>) {
+    const run = await stress(args);
+    assert.equal(run.code, 2, args.join(' '));
+    assert.match(run.stderr.split('\n')[0]!, msg);
+    assert.equal(run.stderr.trim().split('\n').length, 2, run.stderr); // the line, and where the usage is
+    assert.equal(run.stdout, '');
+  }
+});
+
+test(
+  '--chaos kill:2s on a fresh 4-node star: faults reported, the network back, books kept',
+  { timeout: 300_000 },
+  async () => {
+    const dir = await tempDir('teechain-chaos-');
+    const datadir = join(dir, 'net');
+    await mkdir(datadir);
+    const out = join(dir, 'report.json');
+    // Seed 3: its first kill comes about 4.5 s into the load, so an 8 s load has at least one.
+    const run = await stress([
+      '--fresh',
+      '--datadir',
+      datadir,
+      '--nodes',
+      '4',
+      '--topology',
+      'star',
+      '--chaos',
+      'kill:2s',
+      '--duration',
+      '8',
+      '--seed',
+      '3',
+      '--out',
+      out,
+    ]);
+    assert.equal(run.code, 0, run.stderr + run.stdout);
+    const r = JSON.parse(await readFile(out, 'utf8'));
+    const v = r.verification;
+    assert.deepEqual(r.chaos, { kill_mean_s: 2 });
+    assert.ok(r.faults.length >= 1, 'at least one fault');
+    for (const f of r.faults) {
+      assert.equal(f.kind, 'kill');
+      assert.ok(['alice', 'bob', 'carol', 'dave'].includes(f.node), f.node);
+      assert.ok(f.restarted_at > f.at, JSON.stringify(f));
+      assert.ok(f.recovered_after_ms === null || f.recovered_after_ms > 0, JSON.stringify(f));
+      assert.match(run.stdout, new RegExp(`fault +${f.at} s: kill ${f.node}, back at ${f.restarted_at} s`));
+    }
+    assert.equal(v.ok, true, v.mismatches.join('\n'));
+    assert.equal(v.chaos.recovered, true);
+    assert.deepEqual(v.chaos.restarted, [...new Set(r.faults.map((f: { node: string }) => f.node))].sort());
+    assert.equal(v.chaos.balance_mismatched, 0);
+    assert.equal(v.conservation.holds, true);
+    assert.equal(v.conservation.before_sat, String(3 * 2 * 100_000_000));
+    // Every succeeded payment was looked for, by id in a history or by its key on a restarted payer.
+    assert.equal(v.payer_history.checked, r.payments_ok);
+    assert.equal(v.payer_history.missing, 0);
+    assert.equal(r.payments_attempted, r.payments_ok + sumOf(r.payments_failed) + sumOf(r.payments_in_doubt));
+
+    // The network resumed from its data dir, read by the test: money conserved, both ends of every channel agree.
+    const up = networkUp(datadir, ['--no-dashboard']);
+    try {
+      await up.ready;
+      const network = JSON.parse(await readFile(join(datadir, 'network.json'), 'utf8')) as NetworkFile;
+      const ends = new Map<string, Array<{ local: bigint; remote: bigint }>>();
+      let sum = 0n;
+      for (const n of network.nodes)
+        for (const c of (await api(n, 'GET', '/v1/channels')).channels) {
+          sum += BigInt(c.local_balance_sat);
+          const e = { local: BigInt(c.local_balance_sat), remote: BigInt(c.remote_balance_sat) };
+          ends.set(c.channel_id, [...(ends.get(c.channel_id) ?? []), e]);
+        }
+      assert.equal(sum, 600_000_000n);
+      assert.equal(ends.size, 3);
+      for (const [a, b] of ends.values()) {
+        assert.equal(a!.local, b!.remote);
+        assert.equal(a!.remote, b!.local);
+      }
+    } finally {
+      up.proc.kill('SIGINT');
+      await up.exited;
+      await stopChild(up.proc);
+    }
+  },
+);
