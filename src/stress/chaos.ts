@@ -8,18 +8,12 @@
  */
 import { randomIndex, seededRandom, type Rand } from './random.ts';
 import type { Recorder } from './recorder.ts';
-import type { Treasury } from './target.ts';
+import type { Nemesis, Treasury } from './target.ts';
 
 export interface ChaosSpec {
   kind: 'kill';
   /** Mean time between kills. */
   meanMs: number;
-}
-
-/** What the network that the run started lets the nemesis do. */
-export interface Nemesis {
-  kill(name: string): Promise<void>;
-  restart(name: string): Promise<void>;
 }
 
 export interface Fault {

@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiClient, CliError, readNetwork, type NetworkFile, type NetworkNode } from '../cli/client.ts';
 import { networkUp, type Topology } from '../cli/network.ts';
-import type { Nemesis } from './chaos.ts';
 
 /** One treasury: who pays for it (its primary) and every process it runs (the members, for their metrics). */
 export interface Treasury {
@@ -29,6 +28,12 @@ export interface Target {
   stop(): Promise<void>;
   /** Kills and restarts the processes of a network this run started (--chaos); absent for a running one. */
   nemesis?: Nemesis;
+}
+
+/** What a network the run started lets `--chaos` do to its processes (src/stress/chaos.ts). */
+export interface Nemesis {
+  kill(name: string): Promise<void>;
+  restart(name: string): Promise<void>;
 }
 
 /** The network named by network.json does not answer, or names no treasury to pay: a usage error (exit 2). */
