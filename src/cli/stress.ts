@@ -125,6 +125,13 @@ async function run(o: StressOptions, target: Target, log: (line: string) => void
   if (recorder.unknown.size > 0) {
     log(`asking again about ${recorder.unknown.size} payments whose outcome was not known (same idempotency keys)…`);
     await resolveUnknown({ treasuries, keyPrefix, recorder });
+    // After kills, payments held by a restarted node settle once its peers are back: ask again once a
+    // second, for up to 15 s, while any is still unknown.
+    const until = Date.now() + 15_000;
+    while (chaos && recorder.unknown.size > 0 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 1_000));
+      await resolveUnknown({ treasuries, keyPrefix, recorder });
+    }
   }
   recorder.settleDoubts();
   log('verifying: conservation, both ends of every channel, payer and payee histories…');
