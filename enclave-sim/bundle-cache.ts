@@ -20,6 +20,8 @@ export interface BundleKey {
   /** The entry, relative to the package root. */
   entry: string;
   esbuild: string;
+  /** Digest of the builder's own source (bundle.ts): a change to the build options is a miss. */
+  builder?: string;
 }
 
 export interface CachedBuild {
@@ -40,7 +42,7 @@ interface CacheFile extends CachedBuild {
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
 /** Bumped whenever the build options or this file's layout change. */
-const FORMAT = 1;
+const FORMAT = 2;
 
 const fileOf = (dir: string, key: BundleKey) =>
   join(
@@ -73,7 +75,13 @@ export function readCachedBundle(dir: string, root: string, key: BundleKey): Cac
   } catch {
     return null;
   }
-  if (file.format !== FORMAT || file.key?.entry !== key.entry || file.key?.esbuild !== key.esbuild) return null;
+  if (
+    file.format !== FORMAT ||
+    file.key?.entry !== key.entry ||
+    file.key?.esbuild !== key.esbuild ||
+    file.key?.builder !== key.builder
+  )
+    return null;
   if (typeof file.code !== 'string' || !Array.isArray(file.inputs) || !Array.isArray(file.externals)) return null;
   if (sha256(file.code) !== file.codeSha256) return null;
   if (digestOf(root, file.inputs) !== file.digest) return null;

@@ -12,7 +12,7 @@
  */
 import { build, version as esbuildVersion, type Plugin } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { readCachedBundle, writeCachedBundle } from './bundle-cache.ts';
 
@@ -33,6 +33,11 @@ export interface EnclaveBundle {
 }
 
 const cache = new Map<string, Promise<EnclaveBundle>>();
+
+/** This file's own bytes, hashed: the on-disk cache's key, so that changed build options rebuild. */
+const BUILDER_DIGEST = createHash('sha256')
+  .update(readFileSync(import.meta.filename))
+  .digest('hex');
 
 /**
  * Bundles an enclave program entry (cached per absolute entry path for the life of the process: edit the
@@ -70,7 +75,7 @@ function cacheDirFor(root: string): string | null {
 async function buildBundle(entry: string, cacheDir = cacheDirFor(packageRootOf(entry))): Promise<EnclaveBundle> {
   if (!existsSync(entry)) throw new Error(`enclave entry ${entry} not found`);
   const root = packageRootOf(entry);
-  const key = { entry: relative(root, entry), esbuild: esbuildVersion };
+  const key = { entry: relative(root, entry), esbuild: esbuildVersion, builder: BUILDER_DIGEST };
   const hit = cacheDir ? readCachedBundle(cacheDir, root, key) : null;
   if (hit) return { entry, ...hit, measurement: measure(hit.code), cached: true };
   const startedAt = Date.now();
@@ -89,7 +94,9 @@ async function buildBundle(entry: string, cacheDir = cacheDirFor(packageRootOf(e
     metafile: true,
     charset: 'utf8',
     logLevel: 'silent', // errors are thrown (with their text), warnings re-emitted below
-    plugins: [hostOnlyGuard],
+    // A WebAssembly module becomes bytes inside the bundle (see wasmInBundle): measured like the code.
+    loader: { '.wasm': 'binary' },
+    plugins: [hostOnlyGuard, wasmInBundle],
   });
   for (const w of result.warnings) {
     process.emitWarning(
@@ -100,7 +107,8 @@ async function buildBundle(entry: string, cacheDir = cacheDirFor(packageRootOf(e
   const out = result.outputFiles[0];
   if (!out || result.outputFiles.length !== 1) throw new Error('esbuild produced no single output file');
   const externals = Object.entries(result.metafile.inputs).flatMap(([importer, input]) =>
-    input.imports.filter((i) => i.external).map((i) => ({ importer, path: i.path })),
+    // `<runtime>` is esbuild's own helper (the binary loader's decoder), inlined, not a module left out.
+    input.imports.filter((i) => i.external && i.path !== '<runtime>').map((i) => ({ importer, path: i.path })),
   );
   const built = { code: out.text, inputs: Object.keys(result.metafile.inputs).sort(), externals };
   if (cacheDir) writeCachedBundle(cacheDir, root, key, built, startedAt);
@@ -138,5 +146,31 @@ const hostOnlyGuard: Plugin = {
         ],
       }),
     );
+  },
+};
+
+/**
+ * tiny-secp256k1 (libsecp256k1 in WebAssembly, the enclave's fast signer: src/crypto/secp256k1-wasm.ts)
+ * loads its WASM under Node with readFileSync from beside its own file. Inside an enclave those bytes would
+ * come from the host's disk at start-up, unmeasured, so the host could swap the signer. Its loader is
+ * replaced in the bundle by one that takes the bytes from the bundle itself (esbuild's binary loader): the
+ * WASM is then part of the measurement. The same shape as the package's own browser loader.
+ */
+const wasmInBundle: Plugin = {
+  name: 'enclave-sim-wasm-in-bundle',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]tiny-secp256k1[\\/]lib[\\/]wasm_loader\.js$/ }, (args) => ({
+      loader: 'js',
+      resolveDir: dirname(args.path),
+      contents: [
+        "import binary from './secp256k1.wasm';",
+        "import { randomBytes } from 'node:crypto';",
+        "import * as validate_error from './validate_error.js';",
+        // The context's blinding seed, as the package's rand.js gives it (which imports `crypto` unprefixed).
+        'const rand = { generateInt32: () => randomBytes(4).readInt32BE(0) };',
+        'const imports = { "./rand.js": rand, "./validate_error.js": validate_error };',
+        'export default new WebAssembly.Instance(new WebAssembly.Module(binary), imports).exports;',
+      ].join('\n'),
+    }));
   },
 };

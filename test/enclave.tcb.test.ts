@@ -45,6 +45,7 @@ const PACKAGES: Record<string, string> = {
   valibot: 'bitcoinjs-lib: argument checks',
   'varuint-bitcoin': 'bitcoinjs-lib: transaction encoding',
   'shamir-secret-sharing': "splitting a committee's deposit keys into shares",
+  'tiny-secp256k1': "libsecp256k1 (WebAssembly): fast signing of the payment path's messages",
 };
 
 /** Node built-ins the bundle may import, and why (each stands in for what an SGX enclave's SDK provides). */
@@ -87,6 +88,10 @@ test('the treasury enclave bundle contains only the trusted code base and allow-
       `${prefix} is in the bundle`,
     );
   assert.ok(bundle.externals.some((e) => e.path === 'node:crypto'));
+  // libsecp256k1's WebAssembly is inside the measured bundle, never read from the host's disk at start-up.
+  assert.ok(bundle.inputs.includes('node_modules/tiny-secp256k1/lib/secp256k1.wasm'), bundle.inputs.join('\n'));
+  assert.ok(!bundle.inputs.some((i) => i.endsWith('tiny-secp256k1/lib/wasm_path.js')));
+  assert.ok(!bundle.externals.some((e) => e.path === 'fs' || e.path === 'node:fs'));
   // Nothing unused lingers on the allow-list either: every named package and built-in is really imported.
   const pkgs = new Set(bundle.inputs.map(packageOf).filter((p) => p !== undefined));
   assert.deepEqual(

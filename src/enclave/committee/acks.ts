@@ -11,7 +11,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
-import { signDigest } from '../../crypto/secp256k1.ts';
+import { signDigestFast } from '../../crypto/secp256k1-wasm.ts';
 import { verifyMessageSha256 } from '../../crypto/secp256k1-openssl.ts';
 import type { CommittedSig } from './committed-proof.ts';
 import type { HeldSig } from './paid-proof.ts';
@@ -34,7 +34,7 @@ function preimage(primaryId: string, epoch: number, seq: number): Uint8Array {
 }
 
 export function signAck(primaryId: string, seq: number, identityKey: Uint8Array, epoch = 0): AckSig {
-  return { seq, sig: bytesToHex(signDigest(sha256(preimage(primaryId, epoch, seq)), identityKey)) };
+  return { seq, sig: bytesToHex(signDigestFast(sha256(preimage(primaryId, epoch, seq)), identityKey)) };
 }
 
 /** Whether `s` is `memberId`'s signature that it holds every update up to `s.seq` of `primaryId`'s, in view `epoch`. */

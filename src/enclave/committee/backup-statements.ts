@@ -6,7 +6,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
-import { signDigest } from '../../crypto/secp256k1.ts';
+import { signDigestFast } from '../../crypto/secp256k1-wasm.ts';
 import { verifyMessageSha256 } from '../../crypto/secp256k1-openssl.ts';
 import type { PeerRoster } from './roster.ts';
 
@@ -18,7 +18,7 @@ function preimage(fields: ReadonlyArray<string | number>): Uint8Array {
 }
 
 export function signStatement(fields: ReadonlyArray<string | number>, identityKey: Uint8Array): string {
-  return bytesToHex(signDigest(sha256(preimage(fields)), identityKey));
+  return bytesToHex(signDigestFast(sha256(preimage(fields)), identityKey));
 }
 
 /** Whether `sig` (hex) is `member`'s signature of the statement `fields`. Never throws. */

@@ -8,7 +8,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
-import { signDigest } from '../../crypto/secp256k1.ts';
+import { signDigestFast } from '../../crypto/secp256k1-wasm.ts';
 import { verifyMessageSha256 } from '../../crypto/secp256k1-openssl.ts';
 import type { CommitteeMember } from '../treasury/state.ts';
 
@@ -30,7 +30,7 @@ export function isRestUrl(url: unknown): url is string {
 
 /** This member's signature of "clients reach my host at `url`". */
 export function signRestUrl(identityKey: Uint8Array, url: string): string {
-  return bytesToHex(signDigest(sha256(preimage(url)), identityKey));
+  return bytesToHex(signDigestFast(sha256(preimage(url)), identityKey));
 }
 
 export function verifyRestUrl(nodeId: string, url: string, sig: unknown): boolean {

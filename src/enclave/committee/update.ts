@@ -11,7 +11,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
-import { signDigest } from '../../crypto/secp256k1.ts';
+import { signDigestFast } from '../../crypto/secp256k1-wasm.ts';
 import { verifyMessageSha256 } from '../../crypto/secp256k1-openssl.ts';
 import type { CommitteeMember, CommitteeState, TreasuryState } from '../treasury/state.ts';
 import { forMembers, recordsOf, REPLICATED, type Collection, type RecordOf, type Records } from './replicated.ts';
@@ -103,7 +103,11 @@ export function encodeUpdate(body: ReplicaBody): EncodedUpdate {
 
 export function signEncoded(u: EncodedUpdate, identityKey: string): SignedUpdate {
   const epoch = u.epoch ?? 0;
-  return { ...u, epoch, sig: bytesToHex(signDigest(sha256(preimage(epoch, u.seq, u.body)), hexToBytes(identityKey))) };
+  return {
+    ...u,
+    epoch,
+    sig: bytesToHex(signDigestFast(sha256(preimage(epoch, u.seq, u.body)), hexToBytes(identityKey))),
+  };
 }
 
 export function signUpdate(body: ReplicaBody, identityKey: string): SignedUpdate {

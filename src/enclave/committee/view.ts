@@ -15,7 +15,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
-import { signDigest } from '../../crypto/secp256k1.ts';
+import { signDigestFast } from '../../crypto/secp256k1-wasm.ts';
 import { verifyMessageSha256 } from '../../crypto/secp256k1-openssl.ts';
 
 /**
@@ -64,7 +64,7 @@ function preimage(v: ViewSpec): Uint8Array {
 }
 
 export function signVote(view: ViewSpec, identityKey: Uint8Array): string {
-  return bytesToHex(signDigest(sha256(preimage(view)), identityKey));
+  return bytesToHex(signDigestFast(sha256(preimage(view)), identityKey));
 }
 
 export function voteValid(view: ViewSpec, nodeId: string, sig: string): boolean {

@@ -7,7 +7,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
-import { signDigest } from '../../crypto/secp256k1.ts';
+import { signDigestFast } from '../../crypto/secp256k1-wasm.ts';
 import { verifyMessageSha256 } from '../../crypto/secp256k1-openssl.ts';
 
 const enc = new TextEncoder();
@@ -16,7 +16,7 @@ const payoutPreimage = (ch: string, payout: string) => enc.encode(`teechain-chan
 
 /** The payer's signature of "I have paid `total` in all on channel `ch`". */
 export function signPaid(identityKey: string, ch: string, total: bigint): string {
-  return bytesToHex(signDigest(sha256(paidPreimage(ch, total)), hexToBytes(identityKey)));
+  return bytesToHex(signDigestFast(sha256(paidPreimage(ch, total)), hexToBytes(identityKey)));
 }
 
 export function verifyPaid(peerId: string, ch: string, total: bigint, sig: string | undefined): boolean {
@@ -25,7 +25,7 @@ export function verifyPaid(peerId: string, ch: string, total: bigint, sig: strin
 
 /** A side's signature of "settle my side of channel `ch` to `payout`". */
 export function signPayout(identityKey: string, ch: string, payout: string): string {
-  return bytesToHex(signDigest(sha256(payoutPreimage(ch, payout)), hexToBytes(identityKey)));
+  return bytesToHex(signDigestFast(sha256(payoutPreimage(ch, payout)), hexToBytes(identityKey)));
 }
 
 export function verifyPayout(peerId: string, ch: string, payout: string, sig: string | undefined): boolean {

@@ -9,7 +9,8 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
-import { signDigest, verifyDigest } from '../../crypto/secp256k1.ts';
+import { verifyDigest } from '../../crypto/secp256k1.ts';
+import { signDigestFast } from '../../crypto/secp256k1-wasm.ts';
 import type { AnnouncementWire } from '../protocol/messages.ts';
 import { TreasuryError } from './errors.ts';
 
@@ -20,7 +21,7 @@ function digest(ann: AnnouncementWire): Uint8Array {
 }
 
 export function signAnnouncement(ann: AnnouncementWire, identityKey: string): string {
-  return bytesToHex(signDigest(digest(ann), hexToBytes(identityKey)));
+  return bytesToHex(signDigestFast(digest(ann), hexToBytes(identityKey)));
 }
 
 /** Whether `sig` is `signer`'s over `ann`: the node it names, or the member that speaks for it (multihop/speakers.ts). */
