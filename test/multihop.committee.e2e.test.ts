@@ -208,7 +208,7 @@ test("the same with bob's primary killed mid-stream: a backup promoted, every ch
   await waitUntil(
     async () => {
       for (const n of [alice, bob1, carol]) {
-        const ps = (await n.ok('GET', '/v1/multihop')).payments as Array<{ phase: string }>;
+        const ps = (await n.ok('GET', '/v1/multihop')).rounds as Array<{ phase: string }>;
         if (ps.some((p) => p.phase !== 'done' && p.phase !== 'aborted')) return false;
       }
       return true;

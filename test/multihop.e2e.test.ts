@@ -66,7 +66,7 @@ describe('multi-hop payments between real nodes', () => {
   test('hundreds of routed payments both ways at once, in rounds: every payment its own outcome, every channel conserved, no deadlock', async (t) => {
     await waitUntil(() => settledDown([ALICE, BOB, CAROL]), 10_000, 'quiet');
     const start = line3(await balances());
-    const known = new Set((await mhRecords(nodes[BOB]!)).map((r) => r.payment_id));
+    const known = new Set((await mhRecords(nodes[BOB]!)).map((r) => r.round_id));
     type Row = { payment_id: string; direction: string; amount_sat: number; status: string };
     const carolHistory = async () => (await nodes[CAROL]!.ok('GET', '/v1/payments?limit=1000')).payments as Row[];
     const carolBefore = new Set((await carolHistory()).map((p) => p.payment_id));
@@ -116,7 +116,7 @@ describe('multi-hop payments between real nodes', () => {
       'each with its own amount',
     );
     assert.ok(received.every((p) => p.status === 'succeeded'));
-    const rounds = (await mhRecords(nodes[BOB]!)).filter((r) => !known.has(r.payment_id));
+    const rounds = (await mhRecords(nodes[BOB]!)).filter((r) => !known.has(r.round_id));
     t.diagnostic(`${east.length + west.length} payments in ${rounds.length} rounds at bob (aborted ones included)`);
     assert.ok(rounds.length < 40, `rounds, not one path round per payment (${rounds.length})`);
   });

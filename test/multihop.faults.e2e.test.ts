@@ -47,14 +47,14 @@ describe('multi-hop payments between real nodes', () => {
     // then have signed already, and the payment completes once she is back)
     const stopEarly = random() < 0.5;
     t.diagnostic(`carol stops ${stopEarly ? 'before the payment' : 'once alice has started it'} (TEST_SEED=${SEED})`);
-    const known = new Set((await mhRecords(nodes[ALICE]!)).map((x) => x.payment_id));
+    const known = new Set((await mhRecords(nodes[ALICE]!)).map((x) => x.round_id));
     let r: Awaited<ReturnType<typeof pay>>;
     try {
       if (stopEarly) freeze(CAROL);
       const paying = pay(ALICE, CAROL, 1_000);
       if (!stopEarly) {
         await waitUntil(
-          async () => (await mhRecords(nodes[ALICE]!)).some((x) => !known.has(x.payment_id)),
+          async () => (await mhRecords(nodes[ALICE]!)).some((x) => !known.has(x.round_id)),
           10_000,
           'alice started the payment',
         );

@@ -37,7 +37,7 @@ async function quiet(pairs: Array<[NodeProcess, NodeProcess, string]>): Promise<
     const [cx, cy] = await Promise.all([x.ok('GET', `/v1/channels/${ch}`), y.ok('GET', `/v1/channels/${ch}`)]);
     if (cx.local_balance_sat !== cy.remote_balance_sat || cx.total_acked_sat !== cx.total_sent_sat) return false;
     for (const n of [x, y]) {
-      const mh = (await n.ok('GET', '/v1/multihop')).payments as Array<{ phase: string }>;
+      const mh = (await n.ok('GET', '/v1/multihop')).rounds as Array<{ phase: string }>;
       if (mh.some((p) => p.phase !== 'done' && p.phase !== 'aborted')) return false;
     }
   }
@@ -92,7 +92,7 @@ describe('batch entries routed by dest', () => {
       bobBC: await local(bob, bc),
       carol: await local(carol, bc),
     };
-    const roundsBefore = ((await bob.ok('GET', '/v1/multihop')).payments as unknown[]).length;
+    const roundsBefore = ((await bob.ok('GET', '/v1/multihop')).rounds as unknown[]).length;
     const entries = [
       { dest: carol.id, amount_sat: 1_000 }, // routed
       { channel_id: ab, amount_sat: 300 }, // direct, by channel
@@ -173,7 +173,7 @@ describe('batch entries routed by dest', () => {
       assert.equal(h?.status, x.status, `entry ${i}`);
     });
     // the two routed payments that fit went in one path round: one record more at bob
-    const rounds = ((await bob.ok('GET', '/v1/multihop')).payments as unknown[]).length - roundsBefore;
+    const rounds = ((await bob.ok('GET', '/v1/multihop')).rounds as unknown[]).length - roundsBefore;
     assert.equal(rounds, 1);
   });
 

@@ -7,6 +7,7 @@ import { Type } from '@sinclair/typebox';
 import { QuoteSchema } from '../../enclave-sim/quote.ts';
 import type { TreasuryNode } from '../node/treasury-node.ts';
 import { NodeError } from '../node/errors.ts';
+import { MAX_ROUNDS } from '../node/multihop-rounds.ts';
 import { addressParam } from './params.ts';
 import { paymentRoutes } from './payment-routes.ts';
 import { AmountSat, DepositId, Hex32, NodeId, Nullable, PaymentAnswer, route, SatString, type Route } from './route.ts';
@@ -17,6 +18,34 @@ export type { Access, RegtestFaucet, Route, RouteContext } from './route.ts';
 const MhView = TreasuryInterface.ecalls.mh_view.result;
 const SettleAnswer = TreasuryInterface.ecalls.channel_settle.result;
 const FeesAnswer = TreasuryInterface.ecalls.set_fees.result;
+
+const Role = Type.Union([Type.Literal('payer'), Type.Literal('intermediary'), Type.Literal('destination')]);
+const Phase = Type.Union(
+  ['locked', 'signed', 'committed', 'released', 'done', 'aborted'].map((p) => Type.Literal(p)),
+  { description: 'the round at this node: locked, signed, committed, released, done or aborted' },
+);
+/** One path round at this node (src/node/multihop-rounds.ts). */
+const MultihopRound = Type.Object({
+  round_id: Hex32,
+  role: Role,
+  phase: Phase,
+  route: Type.Array(NodeId, { description: 'node ids from the payer to the destination' }),
+  amount_sat: { ...SatString, description: 'what the destination receives: the sum of the payments that went on' },
+  fee_sat: { ...SatString, description: 'what the path charges the round in all' },
+  amounts: Type.Array(SatString, { description: 'what moves on each channel of the path' }),
+  txid: Nullable(Type.String({ description: 'the path settlement τ, once signed' })),
+  code: Nullable(Type.String({ description: 'why the round aborted' })),
+  payments: Type.Array(
+    Type.Object({
+      payment_id: Nullable(Type.String({ minLength: 1, description: "the payer's id (GET /v1/payments)" })),
+      amount_sat: SatString,
+      fee_sat: { ...SatString, description: 'its share of what the path charges' },
+      outcome: Type.Union([Type.Literal('pending'), Type.Literal('succeeded'), Type.Literal('failed')]),
+      code: Nullable(Type.String()),
+    }),
+    { description: 'the payments in the round, in its order (empty for a round from before a restart)' },
+  ),
+});
 
 export const routes: Route[] = [
   route({
@@ -317,10 +346,24 @@ export const routes: Route[] = [
     path: '/v1/multihop',
     access: 'read',
     summary:
-      'Multi-hop payments this node takes part in (payer, intermediary or destination), with their protocol phase',
+      'Path rounds this node takes part in (payer, intermediary or destination), newest first: phase, route, totals and the payments in each',
+    query: Type.Object(
+      {
+        limit: Type.Optional(
+          Type.String({
+            pattern: '^[1-9][0-9]{0,3}$',
+            description: 'how many rounds, newest first (default and most: 1000)',
+          }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
     errors: [],
-    response: Type.Object({ payments: MhView.properties.payments }),
-    handler: async ({ node }) => ({ payments: (await node.multihopView()).payments }),
+    response: Type.Object({ rounds: Type.Array(MultihopRound), limit: Type.Integer({ minimum: 1 }) }),
+    handler: async ({ node }, _b, q) => {
+      const limit = Math.min(MAX_ROUNDS, Number(q.limit ?? MAX_ROUNDS));
+      return { rounds: await node.multihopRounds(limit), limit };
+    },
   }),
   route({
     method: 'post',

@@ -200,6 +200,7 @@ export class MultihopPayer {
         fee_rate: feeRate,
         payments: batch.map((w) => ({
           amount_sat: w.amount,
+          payment_id: w.payment.payment_id,
           ...(w.maxFeeSat !== undefined ? { max_fee_sat: w.maxFeeSat } : {}),
         })),
       });

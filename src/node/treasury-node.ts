@@ -25,6 +25,7 @@ import { EnclaveClient, type EcallArgs } from './enclave-client.ts';
 import { NodeError } from './errors.ts';
 import { openJournal, journalKeys } from './keyed-payments.ts';
 import { MultihopPayer } from './multihop-payer.ts';
+import { RoundLog } from './multihop-rounds.ts';
 import { PaymentLog } from './payment-log.ts';
 import type { KeyRef, PaymentJournal } from './payment-journal.ts';
 import { PaymentPipeline, answerWithin } from './payment-pipeline.ts';
@@ -73,6 +74,8 @@ export interface TreasuryNodeOptions {
 
 export class TreasuryNode {
   readonly payments: PaymentLog;
+  /** The path rounds this node takes part in (GET /v1/multihop), newest last. */
+  private readonly rounds = new RoundLog();
   private enclave!: EnclaveClient;
   private peerDirectory!: PeerDirectory;
   private pipeline!: PaymentPipeline;
@@ -380,6 +383,11 @@ export class TreasuryNode {
     return this.enclave.call('mh_view', {});
   }
 
+  /** The newest `limit` path rounds this node takes part in, newest first (multihop-rounds.ts). */
+  async multihopRounds(limit: number) {
+    return this.rounds.view((await this.multihopView()).payments, limit);
+  }
+
   /**
    * Primary: adds the node listening at `address` to the formed committee (docs/protocol/committees.md,
    * "Roster change"). The host dials it, and the session's mutual attestation checks it runs this code;
@@ -436,6 +444,9 @@ export class TreasuryNode {
         return;
       case 'pay_received':
         this.payments.received(e.channel_id, e.amounts);
+        return;
+      case 'mh_round':
+        this.rounds.note(e);
         return;
       case 'peer_connected':
         this.peerDirectory.authenticated(e.conn, e.peer_id);

@@ -101,10 +101,7 @@ export async function settledDown(ids = nodes.map((_, i) => i)): Promise<boolean
   for (const i of ids) {
     const n = nodes[i]!;
     const mh = await n.api('GET', '/v1/multihop');
-    if (
-      mh.status !== 200 ||
-      mh.body.payments.some((p: { phase: string }) => p.phase !== 'done' && p.phase !== 'aborted')
-    )
+    if (mh.status !== 200 || mh.body.rounds.some((p: { phase: string }) => p.phase !== 'done' && p.phase !== 'aborted'))
       return false;
     const chs = await n.api('GET', '/v1/channels');
     if (chs.status !== 200) return false;
@@ -138,11 +135,11 @@ export async function payBatch(from: number, to: number, amounts: number[]) {
   });
 }
 
-/** The node's multi-hop records (GET /v1/multihop). */
+/** The node's path rounds (GET /v1/multihop). */
 export async function mhRecords(
   n: NodeProcess,
-): Promise<Array<{ payment_id: string; role: string; phase: string; code: string | null; txid: string | null }>> {
-  return (await n.ok('GET', '/v1/multihop')).payments;
+): Promise<Array<{ round_id: string; role: string; phase: string; code: string | null; txid: string | null }>> {
+  return (await n.ok('GET', '/v1/multihop')).rounds;
 }
 
 /** A direct payment on one channel, as POST /v1/payments answers it. */

@@ -145,6 +145,28 @@ export const TreasuryEventSchema = Type.Union([
     total: Type.String(),
     reason: Type.String(),
   }),
+  /**
+   * A path round this treasury takes part in, at its first record here, when SIGN brings the list of its
+   * payments left out, and when it ends (docs/protocol/multihop.md, "Rounds"). `payments` (first record
+   * only): each payment of the round as LOCK carries it, its amount delivered and the fee the path charges
+   * it, with the host's id at the payer; `dropped`: indices into them of the payments left out.
+   */
+  Type.Object({
+    type: Type.Literal('mh_round'),
+    round_id: Type.String(),
+    role: Type.Union([Type.Literal('payer'), Type.Literal('intermediary'), Type.Literal('destination')]),
+    phase: Type.String(),
+    route: Type.Array(Type.String()),
+    amounts: Type.Array(Sat),
+    txid: Type.Union([Type.String(), Type.Null()]),
+    code: Type.Union([Type.String(), Type.Null()]),
+    payments: Type.Optional(
+      Type.Array(Type.Object({ payment_id: Type.Optional(Type.String()), amount: Sat, fee: Sat }), {
+        maxItems: 10_000,
+      }),
+    ),
+    dropped: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 10_000 })),
+  }),
   Type.Object({
     type: Type.Literal('multihop_commit_unproven'),
     payment_id: Type.String(),
@@ -388,6 +410,8 @@ export const TreasuryInterface = defineInterface({
               {
                 amount_sat: Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000 }),
                 max_fee_sat: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000 })),
+                /** The host's id of this payment, only echoed in the round's `mh_round` event. */
+                payment_id: Type.Optional(Type.String({ pattern: '^[a-z0-9]{1,32}$' })),
               },
               { additionalProperties: false },
             ),
@@ -436,8 +460,6 @@ export const TreasuryInterface = defineInterface({
             phase: Type.String(),
             route: Type.Array(Type.String()),
             amounts: Type.Array(Sat),
-            /** At the payer, while its round is in flight: the amount of each payment travelling in it. */
-            payments: Type.Optional(Type.Array(Sat)),
             txid: Type.Union([Type.String(), Type.Null()]),
             code: Type.Union([Type.String(), Type.Null()]),
           }),

@@ -111,6 +111,7 @@ export async function payMultihop(
 export interface RoundPaymentArg {
   amount_sat: number;
   max_fee_sat?: number;
+  payment_id?: string;
 }
 
 /**
@@ -124,7 +125,7 @@ export async function payMultihopRound(t: TreasuryCore, dest: string, payments: 
   const asked = payments.map((p) => {
     checkAmount(p.amount_sat);
     const amount = BigInt(p.amount_sat);
-    return { amount, maxFee: maxFeeOf(p.max_fee_sat, amount) };
+    return { amount, maxFee: maxFeeOf(p.max_fee_sat, amount), ...(p.payment_id ? { ref: p.payment_id } : {}) };
   });
   const { round, outcomes } = await t.multihop.payRound(dest, asked, feeRate);
   return {

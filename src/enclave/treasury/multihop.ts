@@ -177,15 +177,9 @@ export class MultiHop {
       phase: r.phase,
       route: r.route,
       amounts: r.amounts.map(String),
-      ...this.roundPayments(r.pid),
       txid: 'txid' in r ? r.txid : null,
       code: r.phase === 'aborted' ? r.code : null,
     }));
-  }
-
-  private roundPayments(pid: string): { payments?: string[] } {
-    const amounts = this.payments.roundPayments(pid);
-    return amounts ? { payments: amounts.map(String) } : {};
   }
 
   // ───────────────────────────── routing gossip ─────────────────────────────

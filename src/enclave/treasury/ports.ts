@@ -9,6 +9,7 @@ import type { ChannelMessage, MultiHopMessage } from '../protocol/messages.ts';
 import type { TreasuryErrorCode } from './errors.ts';
 import type { PayRefInput } from './payment-refs.ts';
 import type { CommitteeMember } from './state.ts';
+import type { MhRoundEvent } from './multihop/host.ts';
 
 /** What the host tells the enclave about an output, fetched from its chain node (not proven; see docs/threat-model.md). */
 export interface TxOutInfo {
@@ -32,6 +33,8 @@ export type TreasuryEvent =
   | { type: 'roster_refused'; peer_id: string; channel_id: string; reason: string }
   /** A committee peer's paid total without its backups' proof of replication: not credited (paid-proof.ts). */
   | { type: 'payment_unproven'; channel_id: string; total: string; reason: string }
+  /** A path round's first record here, its payments left out, its end (multihop/payments.ts). */
+  | MhRoundEvent
   /** A committee's multi-hop COMMIT without its backups' proof that they hold it: not taken (committed-proof.ts). */
   | { type: 'multihop_commit_unproven'; payment_id: string; channel_id: string; reason: string }
   /** A channel peer's verified committee roster, with its members' addresses (hints for the host's dialling). */

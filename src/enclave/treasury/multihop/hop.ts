@@ -12,12 +12,21 @@ import { TreasuryError, type TreasuryErrorCode } from '../errors.ts';
 import { forwardFee } from '../routing.ts';
 import { spendable, type Channel } from '../state.ts';
 import { completePathAsPayer, pathWitnessed, signPathInputs, txidOf, type SpendPlan } from '../transactions.ts';
-import type { Payments } from './payments.ts';
+import { eachPayment, type Payments } from './payments.ts';
 import { peerTreasury } from './identities.ts';
 import { fromWire, isFree, keysFor, matches, openChannelsTo, pathInputs, plan, sameHop, toWire } from './path.ts';
 import { fitOn, leavesOutMore, partsProblem, totalsOf, withAmounts } from './parts.ts';
 import { step, stepWithoutRecord } from './phases.ts';
-import { baseOf, inPhase, isHolding, type MhCommitted, type MhLocked, type MhParts, type MhSigned } from './records.ts';
+import {
+  baseOf,
+  inPhase,
+  isHolding,
+  type MhAborted,
+  type MhCommitted,
+  type MhLocked,
+  type MhParts,
+  type MhSigned,
+} from './records.ts';
 
 type Lock = Extract<MultiHopMessage, { t: 'mh_lock' }>;
 
@@ -46,7 +55,10 @@ export class HopMessages {
     let round = roundOf(msg);
     const base = () => ({ pid: msg.pid, route: msg.route, index: j, amounts, feeRate: msg.fee_rate });
     const refuse = async (code: TreasuryErrorCode | string) => {
-      this.p.refused({ ...base(), phase: 'aborted', code, txid: null, resolvedAt: Date.now() }, peerId);
+      const rec: MhAborted = { ...base(), phase: 'aborted', code, txid: null, resolvedAt: Date.now() };
+      this.p.refused(rec, peerId);
+      // A well-formed round refused here is a round that ended at once; a malformed LOCK is no round of ours.
+      if (code !== 'invalid_argument') this.p.announce(rec, eachPayment(amounts, round), round?.dropped);
       await this.h.commit();
     };
     if (
@@ -99,7 +111,7 @@ export class HopMessages {
       }
       lock(ch, msg.pid);
       const delivered = round && keptParts(round).map((part) => part[part.length - 1]!);
-      this.p.put<MhSigned>({
+      const rec = this.p.put<MhSigned>({
         ...base(),
         phase: 'signed',
         hops,
@@ -107,6 +119,7 @@ export class HopMessages {
         txid: spend.txid,
         ...(round ? { delivered, dropped: round.dropped } : {}),
       });
+      this.p.announce(rec, eachPayment(amounts, round), round?.dropped);
       const tx = await this.signedByCommittee(msg.pid, signed);
       if (tx === null) return;
       const dropped = round ? { dropped: round.dropped } : {};
@@ -147,6 +160,7 @@ export class HopMessages {
       hops: [...hops, this.p.describe(next, amounts[j]!)],
       ...(round ? { round } : {}),
     });
+    this.p.announce(rec, eachPayment(amounts, round), round?.dropped);
     this.h.queue(nextPeer, this.p.lockMessage(rec));
     this.p.arm(rec);
     await this.h.commit();
@@ -186,6 +200,7 @@ export class HopMessages {
       ...(rec.round ? { dropped: dropped ?? [] } : {}),
     };
     this.p.disarm(pid);
+    if (rec.round && dropped && dropped.length > rec.round.dropped.length) this.p.announce(signed, undefined, dropped);
     if (row.action === 'countersign') {
       this.p.put(signed);
       const tx = await this.signedByCommittee(pid, signed.tx);

@@ -6,10 +6,30 @@
 import type { ChannelMessage, MultiHopMessage, SpeakerProof } from '../../protocol/messages.ts';
 import type { Channel, TreasuryState } from '../state.ts';
 
+/**
+ * A path round as this treasury records it, for the host's list of rounds: at its first record here (with
+ * `payments`), when SIGN brings the payments left out (`dropped`), and when it ends.
+ */
+export interface MhRoundEvent {
+  type: 'mh_round';
+  round_id: string;
+  role: 'payer' | 'intermediary' | 'destination';
+  phase: string;
+  route: string[];
+  amounts: string[];
+  txid: string | null;
+  code: string | null;
+  /** Each payment as LOCK carries it: its amount delivered, the fee the path charges it, the host's id at the payer. */
+  payments?: Array<{ payment_id?: string; amount: string; fee: string }>;
+  /** Indices into `payments` of those left out. */
+  dropped?: number[];
+}
+
 /** The host events a multi-hop payment raises (a subset of the treasury's TreasuryEvent). */
 export type MultiHopEvent =
   | { type: 'pay_received'; channel_id: string; amounts: number[]; total: string }
-  | { type: 'channel_updated'; channel_id: string; status: string };
+  | { type: 'channel_updated'; channel_id: string; status: string }
+  | MhRoundEvent;
 
 /**
  * What a multi-hop message refused without changing anything tells the host, at once (no seal carries it):

@@ -43,12 +43,12 @@ export async function payRound(
   };
   lock(ch, pid);
   p.put(rec);
-  h.queue(route[1]!, p.lockMessage(rec));
-  const done = p.wait(
-    pid,
-    ch.id,
-    payments.filter((_, k) => outcomes[k]!.ok).map((x) => x.amount),
+  p.announce(
+    rec,
+    parts.map((part, i) => ({ part, ref: payments[taken[i]!]!.ref })),
   );
+  h.queue(route[1]!, p.lockMessage(rec));
+  const done = p.wait(pid, ch.id);
   done.catch(() => undefined); // it may settle while the seal below is in flight; the caller gets it below
   p.arm(rec);
   await h.commit();

@@ -23,20 +23,18 @@ import {
   type MhLocked,
   type MhPayment,
   type MhReleased,
+  type MhParts,
   type MhSigned,
+  roleOf,
 } from './records.ts';
 
 /** Resolved payments kept to answer re-sent messages; older ones are dropped. */
 const KEEP_RESOLVED = 64;
 
-/**
- * The payer's call, waiting for its round to resolve; `channel` is the path's first channel, ours;
- * `payments` the amounts of the round's payments (shown while it is in flight).
- */
+/** The payer's call, waiting for its round to resolve; `channel` is the path's first channel, ours. */
 interface Waiter {
   channel: string;
-  payments: bigint[];
-  /** The round's payments the path left out (indices into `payments`), known once SIGN is back. */
+  /** The round's payments the path left out (indices into those that travel), known once SIGN is back. */
   dropped: number[];
   resolve: (r: RoundReleased) => void;
   reject: (e: TreasuryError) => void;
@@ -84,9 +82,9 @@ export class Payments {
   }
 
   /** The payer's call for round `pid` waits for the outcome (rejected: the error, resolved: the result). */
-  wait(pid: string, channel: string, payments: bigint[]): Promise<RoundReleased> {
+  wait(pid: string, channel: string): Promise<RoundReleased> {
     return new Promise<RoundReleased>((resolve, reject) =>
-      this.waiters.set(pid, { channel, payments, dropped: [], resolve, reject }),
+      this.waiters.set(pid, { channel, dropped: [], resolve, reject }),
     );
   }
 
@@ -96,9 +94,29 @@ export class Payments {
     if (w) w.dropped = dropped;
   }
 
-  /** The amounts of the payments travelling in round `pid`, while the payer's call waits for it. */
-  roundPayments(pid: string): bigint[] | undefined {
-    return this.waiters.get(pid)?.payments;
+  /**
+   * Tells the host of round `rec` (MhRoundEvent, released with the next seal): at its first record here
+   * with each payment's part (`each`), when SIGN brings the payments left out (`dropped`), at its end.
+   */
+  announce(rec: MhPayment, each?: Array<{ part: bigint[]; ref?: string }>, dropped?: number[]): void {
+    const last = rec.amounts.length - 1;
+    const payments = each?.map(({ part, ref }) => ({
+      ...(ref ? { payment_id: ref } : {}),
+      amount: part[last]!.toString(),
+      fee: (part[0]! - part[last]!).toString(),
+    }));
+    this.h.event({
+      type: 'mh_round',
+      round_id: rec.pid,
+      role: roleOf(rec),
+      phase: rec.phase,
+      route: rec.route,
+      amounts: rec.amounts.map(String),
+      txid: 'txid' in rec ? rec.txid : null,
+      code: rec.phase === 'aborted' ? rec.code : null,
+      ...(payments ? { payments } : {}),
+      ...(dropped && dropped.length > 0 ? { dropped } : {}),
+    });
   }
 
   lockMessage(rec: MhLocked): MultiHopMessage {
@@ -163,6 +181,7 @@ export class Payments {
     if (!quiet && next) this.h.queue(next, { t: 'mh_unlock', pid: rec.pid });
     // A resolved payment keeps only what answering re-sent messages needs: the sealed state stays small.
     const done = this.put<MhDone>({ ...baseOf(rec), phase: 'done', txid: rec.txid, resolvedAt: Date.now(), quiet });
+    this.announce(done);
     this.prune();
     return done;
   }
@@ -209,6 +228,7 @@ export class Payments {
       txid: rec.phase === 'locked' ? null : rec.txid,
       resolvedAt: Date.now(),
     });
+    this.announce(aborted);
     this.disarm(rec.pid);
     for (const n of [rec.route[rec.index - 1], rec.route[rec.index + 1]]) {
       if (n && n !== except) this.h.queue(n, { t: 'mh_abort', pid: rec.pid, code });
@@ -310,4 +330,9 @@ function receivedAmounts(rec: MhHolding): number[] {
   const each = rec.phase === 'signed' ? rec.delivered : undefined;
   if (each && each.reduce((s, a) => s + a, 0n) === total) return each.map(Number);
   return [Number(total)];
+}
+
+/** The payments of a round as LOCK carries them (`round`), or a lone payment as its one part. */
+export function eachPayment(amounts: bigint[], round?: MhParts): Array<{ part: bigint[] }> {
+  return round ? round.parts.map((part) => ({ part })) : [{ part: amounts }];
 }

@@ -22,6 +22,8 @@ type Graph = Parameters<typeof findRoute>[0]['graph'];
 export interface RoundPayment {
   amount: bigint;
   maxFee: bigint;
+  /** The host's id of the payment, only passed back in the round's `mh_round` event. */
+  ref?: string;
 }
 
 export type PaymentOutcome = { ok: true; fee: bigint } | { ok: false; code: TreasuryErrorCode; message: string };
