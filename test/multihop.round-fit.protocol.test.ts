@@ -15,6 +15,7 @@ import { WAIT_MS } from './helpers/two-committees.ts';
 import { balances, outcome, unlocked } from './helpers/multihop-views.ts';
 import { fitOn, totalsOf } from '../src/enclave/treasury/multihop/parts.ts';
 import { spendable } from '../src/enclave/treasury/state.ts';
+import { RoundLog } from '../src/node/multihop-rounds.ts';
 
 const codes = (r: { results: Array<{ ok: boolean; code?: string }> }) => r.results.map((x) => (x.ok ? 'ok' : x.code));
 
@@ -47,7 +48,7 @@ test('an intermediary short of room leaves out, in order, only the payments that
   const asked = [30_000, 20_000, 5_000, 8_000, 1_000];
   const r = await a.treasury.payMultihopRound(
     c.treasury.nodeId,
-    asked.map((amount_sat) => ({ amount_sat, max_fee_sat: 1_000 })),
+    asked.map((amount_sat, i) => ({ amount_sat, max_fee_sat: 1_000, payment_id: `p${i + 1}` })),
     1,
   );
   assert.deepEqual(codes(r), ['ok', 'insufficient_capacity', 'ok', 'insufficient_capacity', 'ok']);
@@ -71,6 +72,29 @@ test('an intermediary short of room leaves out, in order, only the payments that
     const rec = n.treasury.multihop.view()[0]!;
     assert.equal(rec.phase, 'done');
     assert.deepEqual(rec.amounts, [String(delivered + fees), String(delivered)], `${n.name}: the totals that went on`);
+  }
+  // Each host's list of rounds (GET /v1/multihop), from its enclave's events: the one round, with every
+  // payment LOCK carried, those bob left out failed, the payer's own ids at the payer only.
+  const shares = r.results.map((x) => (x.ok ? x.fee_sat : null));
+  for (const [i, n] of nodes.entries()) {
+    const log = new RoundLog();
+    for (const e of n.events) if (e.type === 'mh_round') log.note(e);
+    const [round, ...more] = log.view(n.treasury.multihop.view(), 10);
+    assert.equal(more.length, 0, `${n.name}: one round`);
+    assert.equal(round!.role, ['payer', 'intermediary', 'destination'][i]);
+    assert.equal(round!.phase, 'done');
+    assert.equal(round!.amount_sat, String(delivered));
+    assert.deepEqual(
+      round!.payments.map((p) => [p.payment_id, p.amount_sat, p.outcome, p.code]),
+      asked.map((a, k) => [
+        i === 0 ? `p${k + 1}` : null,
+        String(a),
+        shares[k] === null ? 'failed' : 'succeeded',
+        shares[k] === null ? 'insufficient_capacity' : null,
+      ]),
+      n.name,
+    );
+    for (const [k, p] of round!.payments.entries()) if (shares[k] !== null) assert.equal(p.fee_sat, shares[k]);
   }
 });
 
