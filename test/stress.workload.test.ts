@@ -12,6 +12,7 @@ import {
   MAX_SMALL_PAYMENT_SAT,
   SMALL_PAYMENT_MEDIAN_SAT,
 } from '../src/stress/amounts.ts';
+import { channelsOf, randomChannels } from '../src/cli/network.ts';
 import { parseStressArgs, UsageError } from '../src/stress/options.ts';
 import { seededRandom } from '../src/stress/random.ts';
 import { paymentSequence, PerPayerQueues, type PlannedPayment } from '../src/stress/workload.ts';
@@ -110,4 +111,41 @@ test('bad options are usage errors with one line', () => {
   assert.equal(ok.payments, 50);
   assert.deepEqual(ok.mode, { kind: 'closed', concurrency: 4 });
   assert.equal(parseStressArgs([]).durationS, 10);
+});
+
+test('--topology random: connected, no self-loop, no pair twice, about n/2 channels beyond a tree, fixed by the seed', () => {
+  const seed = testSeed('stress random topology');
+  for (let n = 2; n <= 10; n++) {
+    for (let k = 0; k < 20; k++) {
+      const pairs = randomChannels(n, seed + k);
+      const full = (n * (n - 1)) / 2;
+      assert.equal(pairs.length, Math.min(full, n - 1 + Math.floor(n / 2)), `n ${n}`);
+      const seen = new Set<string>();
+      for (const [a, b] of pairs) {
+        assert.ok(Number.isInteger(a) && Number.isInteger(b) && a >= 0 && b < n && a < b, `${a}-${b} of ${n}`);
+        assert.ok(!seen.has(`${a}-${b}`), `${a}-${b} twice`);
+        seen.add(`${a}-${b}`);
+      }
+      // Connected: every node reached from node 0 over the channels.
+      const reached = new Set([0]);
+      for (let grew = true; grew;) {
+        grew = false;
+        for (const [a, b] of pairs)
+          if (reached.has(a) !== reached.has(b)) {
+            reached.add(a).add(b);
+            grew = true;
+          }
+      }
+      assert.equal(reached.size, n, `n ${n}, seed ${seed + k}: ${JSON.stringify(pairs)}`);
+      assert.deepEqual(randomChannels(n, seed + k), pairs);
+      assert.deepEqual(channelsOf('random', n, seed + k), pairs);
+    }
+  }
+  assert.deepEqual(randomChannels(2, seed), [[0, 1]]);
+  // Different seeds, different graphs: 8 nodes have far more than 20 such graphs.
+  const graphs = new Set(Array.from({ length: 20 }, (_, k) => JSON.stringify(randomChannels(8, seed + k))));
+  assert.ok(graphs.size > 10, `${graphs.size} distinct graphs of 20 seeds`);
+  const o = parseStressArgs(['--fresh', '--topology', 'random', '--nodes', '5', '--seed', '7']);
+  assert.equal(o.topology, 'random');
+  assert.equal(o.seed, 7);
 });

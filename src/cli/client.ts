@@ -24,6 +24,8 @@ export interface NetworkFile {
   chain: { rpcUrl: string; rpcUser: string; rpcPassword: string; embedded?: boolean };
   nodes: NetworkNode[];
   topology?: string;
+  /** A `random` topology's seed: the same seed, the same channels. */
+  topologySeed?: number;
   /** Committee size of every treasury (1: no committee). */
   committee?: number;
 }

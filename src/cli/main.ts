@@ -21,7 +21,7 @@ import { networkUp, statusTable, type Topology } from './network.ts';
 const USAGE = `usage: teechain [--datadir DIR] [--node NAME] [--json] COMMAND [ARGS]
 
 network:
-  network up [--nodes N] [--topology line|ring|star|full|none] [--deposit-sat N] [--committee N] [--base-port N] [--fresh]
+  network up [--nodes N] [--topology line|ring|star|full|random|none] [--seed N] [--deposit-sat N] [--committee N] [--base-port N] [--fresh]
              [--bitcoind-rpc-url URL --bitcoind-rpc-user U --bitcoind-rpc-password-file FILE (or env TEECHAIN_RPC_PASSWORD)]
              [--dashboard-port N | --no-dashboard] [--log-level fatal|error|warn|info|debug|trace|silent]
   network status | network down
@@ -66,6 +66,7 @@ export async function main(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h' },
       nodes: { type: 'string' },
       topology: { type: 'string' },
+      seed: { type: 'string' },
       'deposit-sat': { type: 'string' },
       'base-port': { type: 'string' },
       fresh: { type: 'boolean' },
@@ -377,8 +378,10 @@ async function networkCommand(
   if (sub !== 'up') return usage('network takes up, down or status');
   const int = (k: string, d: number) => (values[k] === undefined ? d : satArg(values[k] as string, `--${k}`));
   const topology = (values.topology as string | undefined) ?? 'line';
-  if (!['line', 'ring', 'star', 'full', 'none'].includes(topology))
-    return usage('--topology is line, ring, star, full or none');
+  if (!['line', 'ring', 'star', 'full', 'random', 'none'].includes(topology))
+    return usage('--topology is line, ring, star, full, random or none');
+  // A random topology's channels are fixed by the seed (given, or drawn and recorded in network.json).
+  const topologySeed = int('seed', Math.floor(Math.random() * 2 ** 31));
   const url = values['bitcoind-rpc-url'] as string | undefined;
   if (values['bitcoind-rpc-password'] !== undefined)
     return usage(
@@ -393,6 +396,7 @@ async function networkCommand(
     datadir,
     nodes: int('nodes', 3),
     topology: topology as Topology,
+    topologySeed,
     depositSat: int('deposit-sat', 1_000_000),
     committee: int('committee', 1),
     basePort: values['base-port'] === undefined ? 18_400 : Number(values['base-port']),

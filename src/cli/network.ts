@@ -21,9 +21,10 @@ import {
   RPC_PASSWORD_ENV,
   writeSecretFile,
 } from '../node/secret-file.ts';
+import { randomIndex, seededRandom } from '../stress/random.ts';
 
 export const NODE_NAMES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy'];
-export type Topology = 'line' | 'ring' | 'star' | 'full' | 'none';
+export type Topology = 'line' | 'ring' | 'star' | 'full' | 'random' | 'none';
 
 export interface NetworkOptions {
   datadir: string;
@@ -40,6 +41,8 @@ export interface NetworkOptions {
   log(line: string): void;
   /** Each node's --log-level; its JSON logs go to nodes/NAME/node.log. */
   logLevel?: string;
+  /** The seed that fixes a `random` topology's channels (recorded in network.json). */
+  topologySeed?: number;
 }
 
 export interface RunningNetwork {
@@ -67,14 +70,41 @@ interface NodeReady {
   token_file: string;
 }
 
-/** The channels of a topology over `n` nodes, as index pairs (opener first). */
-export function channelsOf(topology: Topology, n: number): Array<[number, number]> {
+/**
+ * The channels of a topology over `n` nodes, as index pairs (opener first). `random` needs `seed`: the same
+ * seed, the same graph (randomChannels).
+ */
+export function channelsOf(topology: Topology, n: number, seed = 0): Array<[number, number]> {
   const pairs: Array<[number, number]> = [];
   if (topology === 'line' || topology === 'ring') for (let i = 0; i + 1 < n; i++) pairs.push([i, i + 1]);
   if (topology === 'ring' && n > 2) pairs.push([n - 1, 0]);
   if (topology === 'star') for (let i = 1; i < n; i++) pairs.push([0, i]);
   if (topology === 'full') for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) pairs.push([i, j]);
+  if (topology === 'random') pairs.push(...randomChannels(n, seed));
   return pairs;
+}
+
+/**
+ * A connected random graph over `n` nodes, fixed by `seed`: a random spanning tree (the nodes in a random
+ * order, each joined to one drawn among those before it), then floor(n / 2) more channels drawn among the
+ * pairs not joined yet (fewer when the graph is full). No self-loops, no pair twice; each pair is (lower,
+ * higher) index, sorted.
+ */
+export function randomChannels(n: number, seed: number): Array<[number, number]> {
+  const rand = seededRandom(seed);
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = randomIndex(rand, i + 1);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const key = (a: number, b: number) => (a < b ? a * n + b : b * n + a);
+  const joined = new Set<number>();
+  for (let i = 1; i < n; i++) joined.add(key(order[i]!, order[randomIndex(rand, i)]!));
+  const free: number[] = [];
+  for (let a = 0; a < n; a++) for (let b = a + 1; b < n; b++) if (!joined.has(key(a, b))) free.push(key(a, b));
+  for (let extra = Math.min(Math.floor(n / 2), free.length); extra > 0; extra--)
+    joined.add(free.splice(randomIndex(rand, free.length), 1)[0]!);
+  return [...joined].sort((x, y) => x - y).map((k) => [Math.floor(k / n), k % n]);
 }
 
 export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
@@ -248,11 +278,18 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
     nodes.push(...results.map((r) => (r as PromiseFulfilledResult<NetworkNode>).value));
     if (size > 1) await committeesFormed(nodes, log);
     await recordTreasuryIds(nodes);
+    // A resumed network keeps what it was built with.
+    const topologySeed = previous
+      ? previous.network.topologySeed
+      : opts.topology === 'random'
+        ? (opts.topologySeed ?? 0)
+        : undefined;
     const network: NetworkFile = {
       chain,
       nodes,
       topology: previous?.network.topology ?? opts.topology,
       committee: size,
+      ...(topologySeed !== undefined ? { topologySeed } : {}),
     };
     await writeSecretFile(join(datadir, 'network.json'), `${JSON.stringify(network, null, 2)}\n`); // it holds the RPC password
     await writeFile(join(datadir, 'ports.json'), JSON.stringify(ports));
@@ -324,7 +361,9 @@ async function readSaved(datadir: string): Promise<{ network: NetworkFile; ports
 
 async function fundAndConnect(network: NetworkFile, opts: NetworkOptions): Promise<void> {
   const clients = await Promise.all(network.nodes.map((n) => ApiClient.forNode(n)));
-  const pairs = channelsOf(opts.topology, network.nodes.length);
+  const pairs = channelsOf(opts.topology, network.nodes.length, opts.topologySeed ?? 0);
+  if (opts.topology === 'random')
+    opts.log(`topology: random, seed ${opts.topologySeed ?? 0}, ${pairs.length} channels`);
   // One deposit per channel end, plus one spare (free) deposit per node.
   const need = network.nodes.map((_, i) => 1 + pairs.filter(([x, y]) => x === i || y === i).length);
   const deposits: string[][] = network.nodes.map(() => []);

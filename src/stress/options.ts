@@ -9,7 +9,7 @@ import type { ChaosSpec } from './chaos.ts';
 import type { LoadMode } from './load.ts';
 import { PATTERNS, type PatternName } from './patterns.ts';
 
-export const STRESS_USAGE = `usage: teechain stress [--datadir DIR] [--fresh [--nodes N] [--topology star|ring|line|full] [--committee N] [--deposit-sat N]]
+export const STRESS_USAGE = `usage: teechain stress [--datadir DIR] [--fresh [--nodes N] [--topology star|ring|line|full|random] [--committee N] [--deposit-sat N]]
                        [--duration S | --payments N] [--concurrency C | --rate R] [--pattern uniform|zipf|hub]
                        [--amount SAT] [--seed N] [--out FILE] [--chaos kill:S]
 
@@ -24,7 +24,8 @@ no channel), one idempotency key each. Then it verifies the network and prints t
   --rate R          open loop: R payments per second in total, answered or not
   --pattern P       who pays whom: uniform (default), zipf (popular payees), hub (the first treasury on one side)
   --amount SAT      every payment this amount (default: a log-normal shaped like small Bitcoin payments)
-  --seed N          the same seed, the same sequence of (payer, payee, amount) (default: random, printed)
+  --seed N          the same seed, the same sequence of (payer, payee, amount) and the same --topology random
+                    (default: random, printed)
   --out FILE        the report as JSON
   --chaos kill:S    with --fresh: SIGKILL a random node process every S on average (30s, 30, 500ms), restart it
                     2-4 s later; the report lists each fault and the recovery after it
@@ -53,7 +54,7 @@ export interface StressOptions {
   help: boolean;
 }
 
-const TOPOLOGIES = ['star', 'ring', 'line', 'full'] as const;
+const TOPOLOGIES = ['star', 'ring', 'line', 'full', 'random'] as const;
 
 function whole(v: string | undefined, what: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (v === undefined) return undefined;

@@ -45,6 +45,8 @@ export interface FreshOptions {
   topology: Topology;
   committee: number;
   depositSat: number;
+  /** Fixes a `random` topology's channels (the run's --seed). */
+  seed: number;
   log(line: string): void;
 }
 
@@ -66,6 +68,7 @@ export async function freshTarget(o: FreshOptions): Promise<Target> {
     datadir,
     nodes: o.nodes,
     topology: o.topology,
+    topologySeed: o.seed,
     depositSat: o.depositSat,
     committee: o.committee,
     basePort: 0,
