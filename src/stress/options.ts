@@ -11,7 +11,7 @@ import { PATTERNS, type PatternName } from './patterns.ts';
 
 export const STRESS_USAGE = `usage: teechain stress [--datadir DIR] [--fresh [--nodes N] [--topology star|ring|line|full|random] [--committee N] [--deposit-sat N]]
                        [--duration S | --payments N] [--concurrency C | --rate R] [--pattern uniform|zipf|hub]
-                       [--amount SAT] [--seed N] [--out FILE] [--chaos kill:S]
+                       [--amount SAT] [--seed N] [--out FILE] [--chaos kill:S] [--fresh --sweep nodes=2,4,8]
 
 Puts a payment workload on the running local network (network.json in --datadir, $TEECHAIN_HOME or
 ./.teechain), or with --fresh on a network it builds (default 4 treasuries in a star, in a temporary data
@@ -29,6 +29,8 @@ no channel), one idempotency key each. Then it verifies the network and prints t
   --out FILE        the report as JSON
   --chaos kill:S    with --fresh: SIGKILL a random node process every S on average (30s, 30, 500ms), restart it
                     2-4 s later; the report lists each fault and the recovery after it
+  --sweep nodes=L   with --fresh: the same run on a fresh network of each size in the list (2,4,8), one after
+                    the other; one table of them (throughput, latency, failures, verified, the busiest process)
 exit code: 0 verified, 1 a check failed (each mismatch printed), 2 usage or a network that does not answer,
 130 interrupted (Ctrl-C) and verified`;
 
@@ -51,6 +53,8 @@ export interface StressOptions {
   out?: string;
   /** `--chaos kill:S`: a node process killed every `meanMs` on average (chaos.ts). */
   chaos: ChaosSpec | null;
+  /** `--sweep nodes=2,4,8`: the network sizes to run in turn (sweep.ts); null for one run. */
+  sweep: number[] | null;
   help: boolean;
 }
 
@@ -87,6 +91,7 @@ export function parseStressArgs(argv: string[]): StressOptions {
         seed: { type: 'string' },
         out: { type: 'string' },
         chaos: { type: 'string' },
+        sweep: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -99,6 +104,10 @@ export function parseStressArgs(argv: string[]): StressOptions {
   const pattern = values.pattern ?? 'uniform';
   if (!(PATTERNS as readonly string[]).includes(pattern))
     throw new UsageError(`unknown pattern ${pattern}: --pattern is ${PATTERNS.join(', ')}`);
+  const sweep = values.sweep === undefined ? null : parseSweep(values.sweep);
+  if (sweep && !values.fresh)
+    throw new UsageError('--sweep builds a fresh network of each size: add --fresh (a running network has one size)');
+  if (sweep && values.nodes !== undefined) throw new UsageError('--sweep nodes=… gives the sizes: drop --nodes');
   const freshOnly = (['nodes', 'topology', 'committee', 'deposit-sat'] as const).filter((k) => values[k] !== undefined);
   if (!values.fresh && freshOnly.length)
     throw new UsageError(
@@ -135,6 +144,7 @@ export function parseStressArgs(argv: string[]): StressOptions {
     seed,
     out: values.out,
     chaos,
+    sweep,
     help: values.help === true,
   };
 }
@@ -151,4 +161,22 @@ export function parseChaos(spec: string): ChaosSpec {
   const meanMs = Number(m[1]) * (m[2] === 'ms' ? 1 : 1000);
   if (meanMs <= 0) throw new UsageError(`--chaos ${spec}: the time between kills must be more than zero`);
   return { kind: 'kill', meanMs };
+}
+
+/** `nodes=2,4,8`: network sizes from 2 to the launcher's limit, each once, in the order given. */
+export function parseSweep(spec: string): number[] {
+  const m = /^([a-z_-]*)=(.*)$/.exec(spec);
+  if (!m || m[1] !== 'nodes')
+    throw new UsageError(`unknown --sweep ${spec}: --sweep nodes=2,4,8 (network sizes; nodes is the only key)`);
+  const items = m[2]!.split(',');
+  const max = NODE_NAMES.length;
+  const sizes = items.map((x) => {
+    if (!/^[0-9]{1,3}$/.test(x) || Number(x) < 2 || Number(x) > max)
+      throw new UsageError(
+        `--sweep ${spec}: each size is a whole number from 2 to ${max}${x === '' ? ' (an empty size)' : `, not ${x}`}`,
+      );
+    return Number(x);
+  });
+  if (new Set(sizes).size !== sizes.length) throw new UsageError(`--sweep ${spec}: each size once`);
+  return sizes;
 }

@@ -1,0 +1,183 @@
+/**
+ * One stress run on a network already there (running or built for it): the load, Ctrl-C, the checks after
+ * it and the report (docs/stress.md). `teechain stress` makes one; `--sweep` one per network size (sweep.ts).
+ */
+import { randomBytes } from 'node:crypto';
+import { formatSat } from '../cli/format.ts';
+import { runLoad, resolveUnknown } from './load.ts';
+import type { StressOptions } from './options.ts';
+import { startProgress } from './progress.ts';
+import { Recorder } from './recorder.ts';
+import { buildReport, type StressReport } from './report.ts';
+import { processUsage, treasuryStates } from './snapshot.ts';
+import type { Target } from './target.ts';
+import { verify } from './verify.ts';
+import { Chaos, waitForRecovery } from './chaos.ts';
+import { paymentSequence } from './workload.ts';
+import { SMALL_PAYMENT_MEDIAN_SAT } from './amounts.ts';
+
+export interface RunResult {
+  /** 0 verified, 1 a check failed, 130 interrupted and verified. */
+  code: number;
+  report: StressReport;
+  interrupted: boolean;
+}
+
+/**
+ * Loads `target` as `o` says, verifies it and builds the report (printing and writing it is the caller's).
+ * A first Ctrl-C (or SIGTERM) during the run stops the load and still verifies.
+ */
+export async function runStress(o: StressOptions, target: Target, log: (line: string) => void): Promise<RunResult> {
+  const { treasuries, network } = target;
+  const before = await treasuryStates(treasuries);
+  warnIfChannelsSmall(o, before, log);
+  const recorder = new Recorder(treasuries.length);
+  // Treasury and node ids → treasury index (a payment's route names them).
+  const idIndex = new Map<string, number>();
+  network.nodes.forEach((n, i) => {
+    for (const id of [treasuries[i]!.id, n.nodeId, n.treasuryId, ...(n.backups ?? []).map((b) => b.nodeId)])
+      if (id) idIndex.set(id, i);
+  });
+  if (o.chaos && !target.nemesis) throw new Error('--chaos needs a network this run started');
+  const chaos =
+    o.chaos && target.nemesis
+      ? new Chaos({ spec: o.chaos, seed: o.seed, nemesis: target.nemesis, treasuries, recorder, idIndex, log })
+      : null;
+  // A first Ctrl-C (or SIGTERM) stops the load and still verifies; a second one leaves without them.
+  let interrupted = false;
+  let onInterrupt: () => void = () => undefined;
+  const interruptedP = new Promise<void>((r) => (onInterrupt = r));
+  const interrupt = () => {
+    // Leaving at once still stops the processes a fresh network started, so none outlives the run.
+    if (interrupted) void target.stop().finally(() => process.exit(130));
+    interrupted = true;
+    log('\ninterrupted: stopping the load, then verifying (Ctrl-C again to leave at once)…');
+    onInterrupt();
+  };
+  process.on('SIGINT', interrupt);
+  process.on('SIGTERM', interrupt);
+  try {
+    return await loadAndVerify();
+  } finally {
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
+  }
+
+  async function loadAndVerify(): Promise<RunResult> {
+    const keyPrefix = `stress-${o.seed}-${randomBytes(4).toString('hex')}`;
+    log(
+      `stress: ${treasuries.length} treasuries, ${o.pattern}, ${o.mode.kind === 'closed' ? `${o.mode.concurrency} in flight per payer` : `${o.mode.rate}/s`}, ${o.payments !== null ? `${o.payments} payments` : ''}${o.payments !== null && o.durationS !== null ? ' or ' : ''}${o.durationS !== null ? `${o.durationS} s` : ''}, seed ${o.seed}`,
+    );
+    const usageBefore = await processUsage(treasuries);
+    const startedAt = new Date();
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const stopProgress = startProgress(recorder);
+    chaos?.start();
+    let openLoop;
+    try {
+      openLoop = await runLoad({
+        treasuries,
+        sequence: paymentSequence({
+          seed: o.seed,
+          pattern: o.pattern,
+          treasuries: treasuries.length,
+          amount: o.amount,
+          ...(o.payments !== null ? { limit: o.payments } : {}),
+        }),
+        mode: o.mode,
+        ...(o.durationS !== null ? { durationMs: o.durationS * 1000 } : {}),
+        recorder,
+        interrupted: interruptedP,
+        keyPrefix,
+      });
+    } finally {
+      stopProgress();
+      await chaos?.stop();
+    }
+    const loadS = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    let recovery: string | null = null;
+    if (chaos) {
+      log(
+        `chaos: ${chaos.faults.length} faults; waiting for every node to answer and every channel's peers to reconnect…`,
+      );
+      recovery = await waitForRecovery(treasuries);
+    }
+    const usageAfter = await processUsage(treasuries);
+    if (recorder.unknown.size > 0) {
+      log(`asking again about ${recorder.unknown.size} payments whose outcome was not known (same idempotency keys)…`);
+      await resolveUnknown({ treasuries, keyPrefix, recorder });
+      // After kills, payments held by a restarted node settle once its peers are back: ask again once a
+      // second, for up to 15 s, while any is still unknown.
+      const until = Date.now() + 15_000;
+      while (chaos && recorder.unknown.size > 0 && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 1_000));
+        await resolveUnknown({ treasuries, keyPrefix, recorder });
+      }
+    }
+    recorder.settleDoubts();
+    log('verifying: conservation, both ends of every channel, payer and payee histories…');
+    const verification = await verify(
+      treasuries,
+      before,
+      recorder,
+      undefined,
+      chaos ? { treasuries, recorder, keyPrefix, idIndex, restarted: chaos.restarted, recovery } : undefined,
+    );
+    const report: StressReport = buildReport({
+      startedAt,
+      loadS,
+      interrupted,
+      network: {
+        source: target.source,
+        topology: network.topology ?? 'unknown',
+        treasuries: treasuries.map((t) => t.name),
+        committee: network.committee ?? 1,
+        processes: treasuries.reduce((n, t) => n + t.members.length, 0),
+        channels: channelCount(before),
+      },
+      workload: {
+        pattern: o.pattern,
+        seed: o.seed,
+        amounts: o.amountSpec,
+        mode: o.mode.kind,
+        ...(o.mode.kind === 'closed' ? { concurrency_per_payer: o.mode.concurrency } : { rate_per_s: o.mode.rate }),
+        payments_limit: o.payments,
+        duration_limit_s: o.durationS,
+      },
+      mode: o.mode,
+      recorder,
+      openLoop,
+      usageBefore,
+      usageAfter,
+      memberNames: treasuries.flatMap((t) => t.members.map((m) => m.name)),
+      generatorCpuS: (cpu.user + cpu.system) / 1e6,
+      verification,
+      chaos: o.chaos ? { kill_mean_s: o.chaos.meanMs / 1000 } : null,
+      faults: chaos?.faults ?? [],
+    });
+    return { code: !verification.ok ? 1 : interrupted ? 130 : 0, report, interrupted };
+  }
+}
+
+/** Channels seen from either end, once each. */
+function channelCount(states: Awaited<ReturnType<typeof treasuryStates>>): number {
+  return new Set(states.flatMap((s) => s.channels.map((c) => c.channel_id))).size;
+}
+
+/** Default amounts on channels that hold few of them would measure refusals, not payments: say so first. */
+function warnIfChannelsSmall(
+  o: StressOptions,
+  states: Awaited<ReturnType<typeof treasuryStates>>,
+  log: (line: string) => void,
+): void {
+  if (!('mu' in o.amountSpec)) return;
+  const sides = states.flatMap((s) => s.channels.filter((c) => c.status === 'open').map((c) => c.local));
+  if (sides.length === 0) return;
+  const smallest = sides.reduce((a, b) => (b < a ? b : a));
+  if (smallest < BigInt(SMALL_PAYMENT_MEDIAN_SAT * 100))
+    log(
+      `note: a channel side holds only ${formatSat(smallest)} sat, about ${smallest / BigInt(SMALL_PAYMENT_MEDIAN_SAT)} median payments of the default amounts: expect insufficient_funds; try --amount SAT, or --fresh --deposit-sat N`,
+    );
+}
