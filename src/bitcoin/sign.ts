@@ -37,11 +37,23 @@ export function signInput(
   return bjsScript.signature.encode(signDigest(digest, privateKey), hashType);
 }
 
-/** Checks a script signature (DER + sighash byte) of input `index` against `pubkey`. Never throws. */
-export function verifyInputSignature(spend: Spend, index: number, pubkey: Uint8Array, signature: Uint8Array): boolean {
+/** Checks a compact signature over a digest (./secp256k1.ts's verifyDigest, or a faster one with its rules). */
+export type DigestVerifier = (sig: Uint8Array, digest: Uint8Array, pub: Uint8Array) => boolean;
+
+/**
+ * Checks a script signature (DER + sighash byte) of input `index` against `pubkey`, with `verify` (the
+ * pure-JS verifier by default; the enclave passes libsecp256k1's). Never throws.
+ */
+export function verifyInputSignature(
+  spend: Spend,
+  index: number,
+  pubkey: Uint8Array,
+  signature: Uint8Array,
+  verify: DigestVerifier = verifyDigest,
+): boolean {
   try {
     const { signature: compact, hashType } = bjsScript.signature.decode(signature);
-    return verifyDigest(compact, witnessV0Sighash(spend, index, hashType), pubkey);
+    return verify(compact, witnessV0Sighash(spend, index, hashType), pubkey);
   } catch {
     return false;
   }

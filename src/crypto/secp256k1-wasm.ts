@@ -1,7 +1,8 @@
 /**
  * ECDSA signing over a 32-byte digest with libsecp256k1 (tiny-secp256k1's WebAssembly build), about 3.5x
  * faster here than the pure-JS signer of ./secp256k1.ts (0.11 vs 0.39 ms a signature): for the signatures
- * on the payment path (committee updates, acknowledgements and statements, paid totals, announcements).
+ * on the payment path (committee updates, acknowledgements and statements, paid totals, announcements),
+ * and the check of Bitcoin input signatures there.
  * Same RFC 6979 nonces and low-S as ./secp256k1.ts's signDigest, so the very same 64 bytes (checked by
  * test/crypto.secp256k1-wasm.test.ts). Inside an enclave the WASM bytes are part of the measured bundle
  * (enclave-sim/bundle.ts, wasmInBundle). Kept apart from ./secp256k1.ts so that the portable modules
@@ -9,6 +10,19 @@
  */
 import * as ecc from 'tiny-secp256k1';
 import type { Bytes } from './secp256k1.ts';
+
+/**
+ * Verifies a compact (64-byte) signature over a 32-byte digest, high s refused as ./secp256k1.ts's
+ * verifyDigest refuses it (Bitcoin's standardness rule): the enclave's check of Bitcoin input signatures
+ * (path settlements, deposit spends), about ten times faster than the pure-JS verifier. Never throws.
+ */
+export function verifyDigestFast(sig: Bytes, digest: Bytes, pub: Bytes): boolean {
+  try {
+    return ecc.verify(digest, pub, sig, true);
+  } catch {
+    return false;
+  }
+}
 
 /** 64-byte compact signature (r || s, low s) over `digest` (32 bytes) with `priv`. Throws on a bad key. */
 export function signDigestFast(digest: Bytes, priv: Bytes): Bytes {

@@ -77,11 +77,13 @@ export class BackupReplication {
     // twice: the second copy, byte for byte the update adopted last, needs no second signature check.
     const last = this.c.lastUpdate;
     if (last && !this.c.rejoin && sameUpdate(update, last)) return 'duplicate';
-    const opened = openUpdate(update, this.c.primaryId);
-    if (!opened) return { code: 'forged_update' };
     // Sequence numbers run on within a view; the first update of a new view follows whatever came before.
+    // One older than ours is refused before its signature is checked: a refusal changes nothing, and most
+    // updates a signing request carries (recent-updates.ts) are ones this member applied already.
     const sameView = (this.c.lastUpdate?.epoch ?? 0) === epoch && !this.c.rejoin;
     if (sameView && update.seq < this.c.seq) return { code: 'stale_update' };
+    const opened = openUpdate(update, this.c.primaryId);
+    if (!opened) return { code: 'forged_update' };
     if (sameView && update.seq === this.c.seq) return 'duplicate';
     // A delta holds only what changed since its base: onto any other state it would make one the primary
     // never had. A new view (or a rejoin) starts from a full snapshot.

@@ -89,8 +89,12 @@ export class ThresholdSigning {
                 .length >= input.deposit.m,
       );
     const others = this.c.members.map((m) => m.node_id).filter((n) => n !== this.host.nodeId && this.host.connected(n));
-    // Every update kept, not the latest alone: a delta applies only onto its base, and a member may be several behind.
-    const updates = (this.chain.isPrimary ? this.primary.recent : this.backup.recent).after();
+    // Every update kept, not the latest alone: a delta applies only onto its base, and a member may be several
+    // behind. The primary knows what each backup signed as applied (sealed, so held across restarts too):
+    // only the updates after the least of those; a backup asking cannot know, so it sends every one.
+    const updates = this.chain.isPrimary
+      ? this.primary.recent.after(Math.min(...others.map((n) => this.primary.heldBy(n))))
+      : this.backup.recent.after();
     if (!enough()) {
       const refusals: string[] = [];
       await this.requests

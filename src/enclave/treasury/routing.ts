@@ -9,8 +9,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
-import { verifyDigest } from '../../crypto/secp256k1.ts';
-import { signDigestFast } from '../../crypto/secp256k1-wasm.ts';
+import { signDigestFast, verifyDigestFast } from '../../crypto/secp256k1-wasm.ts';
 import type { AnnouncementWire } from '../protocol/messages.ts';
 import { TreasuryError } from './errors.ts';
 
@@ -26,7 +25,7 @@ export function signAnnouncement(ann: AnnouncementWire, identityKey: string): st
 
 /** Whether `sig` is `signer`'s over `ann`: the node it names, or the member that speaks for it (multihop/speakers.ts). */
 export function verifyAnnouncement(ann: AnnouncementWire, sig: string, signer: string = ann.node): boolean {
-  return verifyDigest(hexToBytes(sig), digest(ann), hexToBytes(signer));
+  return verifyDigestFast(hexToBytes(sig), digest(ann), hexToBytes(signer));
 }
 
 /**

@@ -26,6 +26,7 @@ import {
   type SpendableInput,
 } from '../../bitcoin/index.ts';
 import { publicKeyOf } from '../../crypto/secp256k1.ts';
+import { verifyDigestFast } from '../../crypto/secp256k1-wasm.ts';
 import { TreasuryError } from './errors.ts';
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
 import type { PeerDeposit } from './state.ts';
@@ -171,7 +172,7 @@ export function finishInput(spend: Spend, index: number, sigs: KeyedSignature[])
 
 /** Whether `sig` is a valid signature by `pubkey` over input `index` of `spend` (checked before use). */
 export function checkInputSignature(spend: Spend, index: number, pubkey: Uint8Array, sig: Uint8Array): boolean {
-  return verifyInputSignature(spend, index, pubkey, sig);
+  return verifyInputSignature(spend, index, pubkey, sig, verifyDigestFast);
 }
 
 /**
@@ -205,7 +206,7 @@ export function verifyDepositSpend(txHex: string, deposit: SpendableDeposit): st
   let k = 0;
   for (const sig of sigs) {
     // CHECKMULTISIG order: each signature matches a later key than the previous one.
-    while (k < pubkeys.length && !verifyInputSignature(spend, index, pubkeys[k]!, sig)) k++;
+    while (k < pubkeys.length && !verifyInputSignature(spend, index, pubkeys[k]!, sig, verifyDigestFast)) k++;
     if (k === pubkeys.length) break;
     valid++;
     k++;
