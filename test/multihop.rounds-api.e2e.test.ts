@@ -7,17 +7,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import {
-  attestationKey,
-  fundDeposit,
-  NodeProcess,
-  openChannel,
-  startTestChain,
-  tempDir,
-  waitUntil,
-  type TestChain,
-} from './helpers/network.ts';
+import { waitUntil, type NodeProcess } from './helpers/network.ts';
+import { startRoutedLine, type RoutedLine } from './helpers/routed-line.ts';
 
 interface Round {
   round_id: string;
@@ -36,7 +27,7 @@ interface Round {
   }>;
 }
 
-let chain: TestChain;
+let line: RoutedLine;
 let alice: NodeProcess;
 let bob: NodeProcess;
 let carol: NodeProcess;
@@ -44,44 +35,11 @@ let carol: NodeProcess;
 const rounds = async (n: NodeProcess) => (await n.ok('GET', '/v1/multihop')).rounds as Round[];
 
 before(async () => {
-  const dir = await tempDir('teechain-rounds-api-');
-  chain = await startTestChain();
-  const key = await attestationKey(dir);
-  [alice, bob, carol] = await Promise.all([
-    NodeProcess.start(join(dir, 'alice'), chain, key),
-    NodeProcess.start(join(dir, 'bob'), chain, key),
-    NodeProcess.start(join(dir, 'carol'), chain, key),
-  ]);
-  const [da, db1, db2, dc] = await Promise.all([
-    fundDeposit(alice, 500_000),
-    fundDeposit(bob, 500_000),
-    fundDeposit(bob, 500_000),
-    fundDeposit(carol, 500_000),
-  ]);
-  await Promise.all([openChannel(alice, bob, [da], [db1]), openChannel(bob, carol, [db2], [dc])]);
-  await bob.ok('POST', '/v1/fees', { base_sat: 2, ppm: 1_000 });
-  await waitUntil(
-    async () => {
-      const g = (await alice.ok('GET', '/v1/graph')).nodes as Array<{
-        node_id: string;
-        fee_ppm: number;
-        channels: Array<{ capacity_sat: string }>;
-      }>;
-      return (
-        g.find((x) => x.node_id === bob.id)?.fee_ppm === 1_000 &&
-        g.some((x) => x.node_id === carol.id) &&
-        g.every((x) => x.channels.length > 0 && x.channels.every((c) => BigInt(c.capacity_sat) > 0n))
-      );
-    },
-    20_000,
-    "bob's fees and both channels announced to alice",
-  );
+  line = await startRoutedLine('teechain-rounds-api-', { base_sat: 2, ppm: 1_000 });
+  ({ alice, bob, carol } = line);
 });
 
-after(async () => {
-  for (const n of [alice, bob, carol]) await n?.kill('SIGTERM');
-  await chain?.close();
-});
+after(() => line?.stop());
 
 test('a batch of routed payments is one round on alice, bob and carol, with its payments, ids and total', async () => {
   const amounts = [1_000, 2_500, 40_000, 7];

@@ -8,19 +8,10 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import {
-  attestationKey,
-  fundDeposit,
-  NodeProcess,
-  openChannel,
-  startTestChain,
-  tempDir,
-  waitUntil,
-  type TestChain,
-} from './helpers/network.ts';
+import { waitUntil, type NodeProcess } from './helpers/network.ts';
+import { startRoutedLine, type RoutedLine } from './helpers/routed-line.ts';
 
-let chain: TestChain;
+let line: RoutedLine;
 let alice: NodeProcess;
 let bob: NodeProcess;
 let carol: NodeProcess;
@@ -56,35 +47,11 @@ async function reconnected(): Promise<void> {
 }
 
 before(async () => {
-  const dir = await tempDir('teechain-batch-keys-');
-  chain = await startTestChain();
-  const key = await attestationKey(dir);
-  [alice, bob, carol] = await Promise.all([
-    NodeProcess.start(join(dir, 'alice'), chain, key),
-    NodeProcess.start(join(dir, 'bob'), chain, key),
-    NodeProcess.start(join(dir, 'carol'), chain, key),
-  ]);
-  const [da, db1, db2, dc] = await Promise.all([
-    fundDeposit(alice, 500_000),
-    fundDeposit(bob, 500_000),
-    fundDeposit(bob, 500_000),
-    fundDeposit(carol, 500_000),
-  ]);
-  [ab, bc] = await Promise.all([openChannel(alice, bob, [da], [db1]), openChannel(bob, carol, [db2], [dc])]);
-  await waitUntil(
-    async () => {
-      const g = (await alice.ok('GET', '/v1/graph')).nodes as Array<{ node_id: string; channels: unknown[] }>;
-      return g.some((x) => x.node_id === carol.id && x.channels.length > 0);
-    },
-    20_000,
-    "carol's channel announced to alice",
-  );
+  line = await startRoutedLine('teechain-batch-keys-');
+  ({ alice, bob, carol, ab, bc } = line);
 });
 
-after(async () => {
-  for (const n of [alice, bob, carol]) await n?.kill('SIGTERM');
-  await chain?.close();
-});
+after(() => line?.stop());
 
 describe('idempotency keys on batch entries', () => {
   test('a retried batch pays each keyed entry once, before and after kill -9 of the payer; unkeyed entries pay again', async () => {

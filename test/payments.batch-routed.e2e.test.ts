@@ -8,19 +8,10 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import {
-  attestationKey,
-  fundDeposit,
-  NodeProcess,
-  openChannel,
-  startTestChain,
-  tempDir,
-  waitUntil,
-  type TestChain,
-} from './helpers/network.ts';
+import { fundDeposit, openChannel, waitUntil, type NodeProcess } from './helpers/network.ts';
+import { startRoutedLine, type RoutedLine } from './helpers/routed-line.ts';
 
-let chain: TestChain;
+let line: RoutedLine;
 let alice: NodeProcess;
 let bob: NodeProcess;
 let carol: NodeProcess;
@@ -45,44 +36,11 @@ async function quiet(pairs: Array<[NodeProcess, NodeProcess, string]>): Promise<
 }
 
 before(async () => {
-  const dir = await tempDir('teechain-batch-');
-  chain = await startTestChain();
-  const key = await attestationKey(dir);
-  [alice, bob, carol] = await Promise.all([
-    NodeProcess.start(join(dir, 'alice'), chain, key),
-    NodeProcess.start(join(dir, 'bob'), chain, key),
-    NodeProcess.start(join(dir, 'carol'), chain, key),
-  ]);
-  const [da, db1, db2, dc] = await Promise.all([
-    fundDeposit(alice, 500_000),
-    fundDeposit(bob, 500_000),
-    fundDeposit(bob, 500_000),
-    fundDeposit(carol, 500_000),
-  ]);
-  [ab, bc] = await Promise.all([openChannel(alice, bob, [da], [db1]), openChannel(bob, carol, [db2], [dc])]);
-  await bob.ok('POST', '/v1/fees', { base_sat: 2, ppm: 1_000 });
-  await waitUntil(
-    async () => {
-      const g = (await alice.ok('GET', '/v1/graph')).nodes as Array<{
-        node_id: string;
-        fee_ppm: number;
-        channels: Array<{ capacity_sat: string }>;
-      }>;
-      return (
-        g.find((x) => x.node_id === bob.id)?.fee_ppm === 1_000 &&
-        g.some((x) => x.node_id === carol.id) &&
-        g.every((x) => x.channels.length > 0 && x.channels.every((c) => BigInt(c.capacity_sat) > 0n))
-      );
-    },
-    20_000,
-    "bob's fees and both channels announced to alice",
-  );
+  line = await startRoutedLine('teechain-batch-', { base_sat: 2, ppm: 1_000 });
+  ({ alice, bob, carol, ab, bc } = line);
 });
 
-after(async () => {
-  for (const n of [alice, bob, carol]) await n?.kill('SIGTERM');
-  await chain?.close();
-});
+after(() => line?.stop());
 
 describe('batch entries routed by dest', () => {
   test('one batch of direct and routed entries: each its own outcome in order, the routed ones in one round, exact balances', async () => {

@@ -12,23 +12,9 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NetworkFile } from '../src/cli/client.ts';
 import { parseChaos } from '../src/stress/options.ts';
-import { CLI, api, networkUp } from './helpers/launcher.ts';
-import { spawnTracked, stopChild, tempDir } from './helpers/network.ts';
-
-function stress(args: string[]) {
-  const proc = spawnTracked(process.execPath, ['--import', 'tsx', CLI, 'stress', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    proc.once('exit', (code) => resolve({ code, stdout, stderr })),
-  );
-}
-
-const sumOf = (m: Record<string, number>) => Object.values(m).reduce((a, b) => a + b, 0);
+import { api, networkUp } from './helpers/launcher.ts';
+import { stopChild, tempDir } from './helpers/network.ts';
+import { runStress, sumOf } from './helpers/stress-run.ts';
 
 test('--chaos kill:S: the spellings of the mean time between kills', () => {
   assert.deepEqual(parseChaos('kill:30s'), { kind: 'kill', meanMs: 30_000 });
@@ -45,7 +31,7 @@ test('bad --chaos, or --chaos on a network this run did not start: one line, exi
     [['--fresh', '--chaos', 'partition:10s'], /--chaos partition is not built yet/],
     [['--datadir', empty, '--chaos', 'kill:2s'], /--chaos .* needs a network this run starts \(--fresh\)/],
   ] as Array<[string[], RegExp]>) {
-    const run = await stress(args);
+    const run = await runStress(args);
     assert.equal(run.code, 2, args.join(' '));
     assert.match(run.stderr.split('\n')[0]!, msg);
     assert.equal(run.stderr.trim().split('\n').length, 2, run.stderr); // the line, and where the usage is
@@ -62,7 +48,7 @@ test(
     await mkdir(datadir);
     const out = join(dir, 'report.json');
     // Seed 3: its first kill comes about 4.5 s into the load, so an 8 s load has at least one.
-    const run = await stress([
+    const run = await runStress([
       '--fresh',
       '--datadir',
       datadir,

@@ -12,24 +12,9 @@ import { join } from 'node:path';
 import { randomChannels } from '../src/cli/network.ts';
 import { parseStressArgs, parseSweep, UsageError } from '../src/stress/options.ts';
 import type { SweepReport } from '../src/stress/sweep.ts';
-import { CLI } from './helpers/launcher.ts';
-import { spawnTracked, tempDir } from './helpers/network.ts';
+import { tempDir } from './helpers/network.ts';
+import { runStress, sumOf } from './helpers/stress-run.ts';
 import { testSeed } from './helpers/seeded.ts';
-
-function stress(args: string[]) {
-  const proc = spawnTracked(process.execPath, ['--import', 'tsx', CLI, 'stress', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    proc.once('exit', (code) => resolve({ code, stdout, stderr })),
-  );
-}
-
-const sumOf = (m: Record<string, number>) => Object.values(m).reduce((a, b) => a + b, 0);
 
 test('--sweep nodes=L: the sizes, in order, each from 2 to 10 and once', () => {
   assert.deepEqual(parseSweep('nodes=2,4,8'), [2, 4, 8]);
@@ -61,7 +46,7 @@ test('bad --sweep specs, or --sweep without --fresh, are usage errors of one lin
 
 test('the command: a bad --sweep is one line on stderr, nothing on stdout, exit 2', async () => {
   for (const [args, msg] of BAD.slice(0, 3)) {
-    const run = await stress(args);
+    const run = await runStress(args);
     assert.equal(run.code, 2, args.join(' '));
     assert.match(run.stderr.split('\n')[0]!, msg, args.join(' '));
     assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
@@ -78,7 +63,7 @@ test(
     const datadir = join(dir, 'net');
     await mkdir(datadir);
     const out = join(dir, 'sweep.json');
-    const run = await stress([
+    const run = await runStress([
       '--fresh',
       '--datadir',
       datadir,

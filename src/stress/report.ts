@@ -2,6 +2,7 @@
  * The report of a stress run: one JSON document (`--out FILE`) and the table printed on stdout, both made
  * from the same object. Amounts are decimal strings (satoshis), times in ms, rates per second.
  */
+import type { StressOptions } from './options.ts';
 import { cpus, totalmem, platform, release, arch } from 'node:os';
 import { summarize } from '../bench/stats.ts';
 import { formatSat, table } from '../cli/format.ts';
@@ -23,16 +24,7 @@ export interface StressReport {
     processes: number;
     channels: number;
   };
-  workload: {
-    pattern: string;
-    seed: number;
-    amounts: Record<string, unknown>;
-    mode: 'closed' | 'open';
-    concurrency_per_payer?: number;
-    rate_per_s?: number;
-    payments_limit: number | null;
-    duration_limit_s: number | null;
-  };
+  workload: Workload;
   payments_attempted: number;
   payments_ok: number;
   payments_failed: Record<string, number>;
@@ -240,4 +232,29 @@ export function reportTable(r: StressReport): string {
     `machine: ${r.machine.cpus} × ${r.machine.cpu_model}, ${r.machine.memory_gb} GB, ${r.machine.os}, node ${r.machine.node}`,
   );
   return lines.join('\n');
+}
+
+/** What load a run put on the network: who paid whom, how much, how fast, for how long. */
+export interface Workload {
+  pattern: string;
+  seed: number;
+  amounts: Record<string, unknown>;
+  mode: 'closed' | 'open';
+  concurrency_per_payer?: number;
+  rate_per_s?: number;
+  payments_limit: number | null;
+  duration_limit_s: number | null;
+}
+
+/** The workload `o` asks for, as the report (and a sweep's) records it. */
+export function workloadOf(o: StressOptions): Workload {
+  return {
+    pattern: o.pattern,
+    seed: o.seed,
+    amounts: o.amountSpec,
+    mode: o.mode.kind,
+    ...(o.mode.kind === 'closed' ? { concurrency_per_payer: o.mode.concurrency } : { rate_per_s: o.mode.rate }),
+    payments_limit: o.payments,
+    duration_limit_s: o.durationS,
+  };
 }

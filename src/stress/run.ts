@@ -8,7 +8,7 @@ import { runLoad, resolveUnknown } from './load.ts';
 import type { StressOptions } from './options.ts';
 import { startProgress } from './progress.ts';
 import { Recorder } from './recorder.ts';
-import { buildReport, type StressReport } from './report.ts';
+import { buildReport, workloadOf, type StressReport } from './report.ts';
 import { processUsage, treasuryStates } from './snapshot.ts';
 import type { Target } from './target.ts';
 import { verify } from './verify.ts';
@@ -137,15 +137,7 @@ export async function runStress(o: StressOptions, target: Target, log: (line: st
         processes: treasuries.reduce((n, t) => n + t.members.length, 0),
         channels: channelCount(before),
       },
-      workload: {
-        pattern: o.pattern,
-        seed: o.seed,
-        amounts: o.amountSpec,
-        mode: o.mode.kind,
-        ...(o.mode.kind === 'closed' ? { concurrency_per_payer: o.mode.concurrency } : { rate_per_s: o.mode.rate }),
-        payments_limit: o.payments,
-        duration_limit_s: o.durationS,
-      },
+      workload: workloadOf(o),
       mode: o.mode,
       recorder,
       openLoop,

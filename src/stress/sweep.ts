@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { table } from '../cli/format.ts';
 import type { StressOptions } from './options.ts';
-import { reportTable, type StressReport } from './report.ts';
+import { reportTable, workloadOf, type StressReport, type Workload } from './report.ts';
 import { runStress } from './run.ts';
 import { freshTarget, type Target } from './target.ts';
 
@@ -35,20 +35,7 @@ export interface SweepEntry {
 }
 
 export interface SweepReport {
-  sweep: {
-    nodes: number[];
-    topology: string;
-    committee: number;
-    deposit_sat: number;
-    pattern: string;
-    seed: number;
-    amounts: Record<string, unknown>;
-    mode: 'closed' | 'open';
-    concurrency_per_payer?: number;
-    rate_per_s?: number;
-    payments_limit: number | null;
-    duration_limit_s: number | null;
-  };
+  sweep: Workload & { nodes: number[]; topology: string; committee: number; deposit_sat: number };
   interrupted: boolean;
   verified: boolean;
   entries: SweepEntry[];
@@ -179,13 +166,7 @@ export async function runSweep(o: StressOptions, sizes: number[], log: (line: st
       topology: o.topology,
       committee: o.committee,
       deposit_sat: o.depositSat,
-      pattern: o.pattern,
-      seed: o.seed,
-      amounts: o.amountSpec,
-      mode: o.mode.kind,
-      ...(o.mode.kind === 'closed' ? { concurrency_per_payer: o.mode.concurrency } : { rate_per_s: o.mode.rate }),
-      payments_limit: o.payments,
-      duration_limit_s: o.durationS,
+      ...workloadOf(o),
     },
     interrupted,
     verified: entries.length > 0 && entries.every((e) => e.verified),

@@ -1,0 +1,17 @@
+/** `teechain stress …` as a real process, to its end: its exit code and everything it printed. */
+import { CLI } from './launcher.ts';
+import { spawnTracked } from './network.ts';
+
+export function runStress(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const proc = spawnTracked(process.execPath, ['--import', 'tsx', CLI, 'stress', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => proc.once('exit', (code) => resolve({ code, stdout, stderr })));
+}
+
+/** The sum of a report's counts by code. */
+export const sumOf = (m: Record<string, number>) => Object.values(m).reduce((a, b) => a + b, 0);
