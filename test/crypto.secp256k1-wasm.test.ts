@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { publicKeyOf, randomPrivateKey, signDigest, verifyDigest } from '../src/crypto/secp256k1.ts';
-import { signDigestFast, verifyDigestFast } from '../src/crypto/secp256k1-wasm.ts';
+import { publicKeyOfFast, signDigestFast, verifyDigestFast } from '../src/crypto/secp256k1-wasm.ts';
 import { verifyMessageSha256 } from '../src/crypto/secp256k1-openssl.ts';
 
 test('libsecp256k1 signs exactly as the pure-JS signer does, and both verifiers accept it', () => {
@@ -21,6 +21,7 @@ test('libsecp256k1 signs exactly as the pure-JS signer does, and both verifiers 
     const digest = sha256(message);
     const fast = signDigestFast(digest, priv);
     assert.deepEqual(fast, signDigest(digest, priv));
+    assert.deepEqual(publicKeyOfFast(priv), publicKeyOf(priv));
     assert.ok(verifyDigest(fast, digest, publicKeyOf(priv)));
     assert.ok(verifyMessageSha256(fast, message, publicKeyOf(priv)));
   }
@@ -31,6 +32,7 @@ test('a private key out of range is refused, not signed with', () => {
   assert.throws(() => signDigestFast(digest, new Uint8Array(32)));
   assert.throws(() => signDigestFast(digest, new Uint8Array(32).fill(0xff)));
   assert.throws(() => signDigestFast(new Uint8Array(31), randomPrivateKey()));
+  assert.throws(() => publicKeyOfFast(new Uint8Array(32)));
 });
 
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;

@@ -18,8 +18,17 @@ export function witnessV0Sighash(spend: Spend, index: number, hashType: number =
   return spend.tx.hashForWitnessV0(index, scriptCode(input), input.valueSat, hashType);
 }
 
+/** ECDSA over a digest and the key's public point: ./secp256k1.ts's pure-JS pair, or a faster one giving the same bytes. */
+export interface Signer {
+  sign(digest: Uint8Array, priv: Uint8Array): Uint8Array;
+  publicKey(priv: Uint8Array): Uint8Array;
+}
+
+const PURE_JS: Signer = { sign: signDigest, publicKey: publicKeyOf };
+
 /**
- * Signs input `index` with `privateKey`; returns the script signature (DER + sighash byte).
+ * Signs input `index` with `privateKey`; returns the script signature (DER + sighash byte). `signer`: the
+ * pure-JS one by default (the enclave passes libsecp256k1's, byte for byte the same signatures).
  * Throws if the key does not belong to the input (not its P2WPKH key, not one of its multisig keys).
  */
 export function signInput(
@@ -27,14 +36,15 @@ export function signInput(
   index: number,
   privateKey: Uint8Array,
   hashType: number = SIGHASH_ALL,
+  signer: Signer = PURE_JS,
 ): Uint8Array {
   const input = inputAt(spend, index);
-  const pubkey = publicKeyOf(privateKey);
+  const pubkey = signer.publicKey(privateKey);
   if (!inputKeys(input).some((k) => equalBytes(k, pubkey))) {
     throw new RangeError(`privateKey does not belong to input ${index} (${input.kind})`);
   }
   const digest = witnessV0Sighash(spend, index, hashType);
-  return bjsScript.signature.encode(signDigest(digest, privateKey), hashType);
+  return bjsScript.signature.encode(signer.sign(digest, privateKey), hashType);
 }
 
 /** Checks a compact signature over a digest (./secp256k1.ts's verifyDigest, or a faster one with its rules). */

@@ -28,3 +28,13 @@ export function verifyDigestFast(sig: Bytes, digest: Bytes, pub: Bytes): boolean
 export function signDigestFast(digest: Bytes, priv: Bytes): Bytes {
   return ecc.sign(digest, priv);
 }
+
+/** The compressed (33-byte) public key of `priv`, as ./secp256k1.ts's publicKeyOf gives it. Throws on a bad key. */
+export function publicKeyOfFast(priv: Bytes): Bytes {
+  const pub = ecc.pointFromScalar(priv, true);
+  if (!pub) throw new RangeError('private key out of range');
+  return pub;
+}
+
+/** Both, for src/bitcoin/sign.ts's signInput. */
+export const FAST_SIGNER = { sign: signDigestFast, publicKey: publicKeyOfFast };

@@ -10,6 +10,7 @@
 import { Transaction } from 'bitcoinjs-lib';
 import {
   REGTEST,
+  SIGHASH_ALL,
   addressToOutputScript,
   buildSpend,
   estimateVsize,
@@ -25,8 +26,7 @@ import {
   type Spend,
   type SpendableInput,
 } from '../../bitcoin/index.ts';
-import { publicKeyOf } from '../../crypto/secp256k1.ts';
-import { verifyDigestFast } from '../../crypto/secp256k1-wasm.ts';
+import { FAST_SIGNER, verifyDigestFast } from '../../crypto/secp256k1-wasm.ts';
 import { TreasuryError } from './errors.ts';
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
 import type { PeerDeposit } from './state.ts';
@@ -161,7 +161,7 @@ export function planRelease(opts: { deposit: SpendableDeposit; payoutScript: Uin
 export function signaturesFor(spend: Spend, index: number, privkeys: string[]): KeyedSignature[] {
   return privkeys.map((k) => {
     const priv = hexToBytes(k);
-    return { pubkey: publicKeyOf(priv), signature: signInput(spend, index, priv) };
+    return { pubkey: FAST_SIGNER.publicKey(priv), signature: signInput(spend, index, priv, SIGHASH_ALL, FAST_SIGNER) };
   });
 }
 
