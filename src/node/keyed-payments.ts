@@ -45,12 +45,13 @@ export function journalKeys(journal: PaymentJournal, enclave: EcallPort): Durabl
   return { answer: (ref) => answerKey(journal, enclave, ref), fingerprintOf: (ref) => journal.get(ref.key)?.fh };
 }
 
-/** A retried key's first outcome; null if the journal does not know the key. */
+/**
+ * A retried key's first outcome; null if the journal does not know the key. Its fingerprint was checked
+ * already (PaymentLog.checkKey, through fingerprintOf).
+ */
 function answerKey(journal: PaymentJournal, enclave: EcallPort, ref: KeyRef): Promise<Payment> | null {
   const e = journal.get(ref.key);
   if (!e) return null;
-  if (e.fh !== ref.fp)
-    throw new NodeError('idempotency_conflict', 'this idempotency key was used for a different payment');
   const base: Payment = {
     payment_id: e.id,
     direction: 'outgoing',

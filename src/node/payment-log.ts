@@ -10,6 +10,7 @@ import type { Payment } from './payment.ts';
 
 /** Answers a key from durable records (journal, enclave refs): null if unknown, else its first outcome. */
 export interface DurableKeys {
+  /** Asked only once `ref`'s fingerprint has passed `fingerprintOf` (PaymentLog.checkKey). */
   answer(ref: KeyRef): Promise<Payment> | null;
   /** The request fingerprint (hashed, as in KeyRef.fp) a key was first used for; undefined if unknown. */
   fingerprintOf(ref: KeyRef): string | undefined;
@@ -35,14 +36,13 @@ export class PaymentLog {
    */
   idempotent(key: string | undefined, fingerprint: string, pay: (ref?: KeyRef) => Promise<Payment>): Promise<Payment> {
     if (key === undefined) return pay();
-    const seen = this.keys.get(key);
-    if (seen) {
-      if (seen.fingerprint !== fingerprint)
-        return Promise.reject(
-          new NodeError('idempotency_conflict', `idempotency key ${key} was used for a different payment`),
-        );
-      return seen.result;
+    try {
+      this.checkKey(key, fingerprint);
+    } catch (err) {
+      return Promise.reject(err);
     }
+    const seen = this.keys.get(key);
+    if (seen) return seen.result;
     const ref = this.durable ? keyRef(key, fingerprint) : undefined;
     if (ref) {
       // Answered afresh each time (not cached here): the status follows the enclave's totals as they move.
@@ -62,7 +62,8 @@ export class PaymentLog {
 
   /**
    * Throws idempotency_conflict if `key` was used for a request other than `fingerprint`'s, here or in
-   * durable storage; checks only (a batch checks every entry's key before it starts any payment).
+   * durable storage; checks only. The one conflict rule: `idempotent` runs it first, and a batch runs it on
+   * every entry's key before it starts any payment.
    */
   checkKey(key: string, fingerprint: string): void {
     const seen = this.keys.get(key);
