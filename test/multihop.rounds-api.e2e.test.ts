@@ -9,30 +9,14 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitUntil, type NodeProcess } from './helpers/network.ts';
 import { startRoutedLine, type RoutedLine } from './helpers/routed-line.ts';
-
-interface Round {
-  round_id: string;
-  role: string;
-  phase: string;
-  route: string[];
-  amount_sat: string;
-  fee_sat: string;
-  amounts: string[];
-  payments: Array<{
-    payment_id: string | null;
-    amount_sat: string;
-    fee_sat: string;
-    outcome: string;
-    code: string | null;
-  }>;
-}
+import type { RoundView } from '../src/node/multihop-rounds.ts';
 
 let line: RoutedLine;
 let alice: NodeProcess;
 let bob: NodeProcess;
 let carol: NodeProcess;
 
-const rounds = async (n: NodeProcess) => (await n.ok('GET', '/v1/multihop')).rounds as Round[];
+const rounds = async (n: NodeProcess) => (await n.ok('GET', '/v1/multihop')).rounds as RoundView[];
 
 before(async () => {
   line = await startRoutedLine('teechain-rounds-api-', { base_sat: 2, ppm: 1_000 });

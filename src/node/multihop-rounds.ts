@@ -11,19 +11,12 @@
  * (one from before a restart) is shown from the enclave's record alone, with no payments, after the others.
  */
 import type { TreasuryEventMsg } from '../enclave/treasury/interface.ts';
+import type { EcallResult } from './enclave-client.ts';
 
 export type RoundEvent = Extract<TreasuryEventMsg, { type: 'mh_round' }>;
 
-/** One round as the enclave's `mh_view` lists it. */
-export interface EnclaveRound {
-  payment_id: string;
-  role: string;
-  phase: string;
-  route: string[];
-  amounts: string[];
-  txid: string | null;
-  code: string | null;
-}
+/** One round as the enclave's `mh_view` lists it (its `payment_id` is the round's id). */
+export type EnclaveRound = EcallResult<'mh_view'>['payments'][number];
 
 export type PaymentOutcome = 'pending' | 'succeeded' | 'failed';
 
@@ -53,14 +46,9 @@ export interface RoundView {
   payments: RoundPaymentView[];
 }
 
-interface Known {
+/** A round as this host knows it: the enclave's record, with the payments its events told. */
+interface Known extends Omit<EnclaveRound, 'payment_id'> {
   round_id: string;
-  role: string;
-  phase: string;
-  route: string[];
-  amounts: string[];
-  txid: string | null;
-  code: string | null;
   payments: NonNullable<RoundEvent['payments']>;
   dropped: number[];
 }
