@@ -12,23 +12,9 @@ import type { NetworkFile } from '../src/cli/client.ts';
 import { CLI, api, networkUp } from './helpers/launcher.ts';
 import { spawnTracked, stopChild, tempDir, waitUntil, freePorts } from './helpers/network.ts';
 import { prng, testSeed } from './helpers/seeded.ts';
+import { runStress, sumOf } from './helpers/stress-run.ts';
 
 type Node = NetworkFile['nodes'][number];
-
-/** `teechain stress ARGS`: its exit code, stdout and stderr; `onStderr` sees stderr as it comes. */
-function stress(args: string[], onStart?: (proc: ReturnType<typeof spawnTracked>, err: () => string) => void) {
-  const proc = spawnTracked(process.execPath, ['--import', 'tsx', CLI, 'stress', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  onStart?.(proc, () => stderr);
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    proc.once('exit', (code) => resolve({ code, stdout, stderr })),
-  );
-}
 
 /** What the nodes say: each one's history length and the sum of every channel's local balance. */
 async function nodesNow(nodes: Node[]) {
@@ -57,8 +43,6 @@ async function historySince(nodes: Node[], before: number[]) {
   return out;
 }
 
-const sumOf = (m: Record<string, number>) => Object.values(m).reduce((a, b) => a + b, 0);
-
 test(
   'teechain stress on a running 4-node ring: counts match the nodes, money is conserved, Ctrl-C still verifies',
   { timeout: 600_000 },
@@ -73,7 +57,7 @@ test(
       await t.test('a short run: the report is what the nodes say', async () => {
         const before = await nodesNow(network.nodes);
         const out = join(datadir, 'report.json');
-        const run = await stress([
+        const run = await runStress([
           '--datadir',
           datadir,
           '--payments',
@@ -137,7 +121,7 @@ test(
 
       await t.test('Ctrl-C stops the load, verifies and writes the partial report (exit 130)', async () => {
         const out = join(datadir, 'partial.json');
-        const run = await stress(
+        const run = await runStress(
           [
             '--datadir',
             datadir,
@@ -169,7 +153,7 @@ test(
         'open loop: payments offered at a rate, the offered and achieved rates reported, verified',
         async () => {
           const out = join(datadir, 'open.json');
-          const run = await stress([
+          const run = await runStress([
             '--datadir',
             datadir,
             '--rate',
@@ -208,7 +192,7 @@ test(
           p2p: `127.0.0.1:${port + 10 + i}`,
         }));
         await writeFile(join(dead, 'network.json'), JSON.stringify({ ...network, nodes }));
-        const run = await stress(['--datadir', dead, '--payments', '5']);
+        const run = await runStress(['--datadir', dead, '--payments', '5']);
         assert.equal(run.code, 2);
         assert.match(run.stderr, /^teechain stress: (alice|bob) does not answer at http:\/\/127\.0\.0\.1:\d+ /);
         assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
@@ -226,7 +210,7 @@ test('teechain stress --fresh builds a network, loads it, verifies and stops it'
   const out = join(dir, 'report.json');
   const datadir = join(dir, 'net');
   await mkdir(datadir);
-  const run = await stress([
+  const run = await runStress([
     '--fresh',
     '--datadir',
     datadir,
@@ -265,7 +249,7 @@ test('bad input: an unknown topology, a rate of zero, no network at all: one lin
     [['--rate', '0'], /--rate must be a whole number from 1/],
     [['--datadir', empty], /no network at .*network\.json not found/],
   ] as Array<[string[], RegExp]>) {
-    const run = await stress(args);
+    const run = await runStress(args);
     assert.equal(run.code, 2, args.join(' '));
     assert.match(run.stderr.split('\n')[0]!, msg);
     assert.equal(run.stdout, '');

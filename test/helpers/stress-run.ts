@@ -2,7 +2,14 @@
 import { CLI } from './launcher.ts';
 import { spawnTracked } from './network.ts';
 
-export function runStress(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/**
+ * `teechain stress ARGS`: its exit code, stdout and stderr. `onStart` gets the process as soon as it runs,
+ * and a reader of its stderr so far (to act on a progress line, say).
+ */
+export function runStress(
+  args: string[],
+  onStart?: (proc: ReturnType<typeof spawnTracked>, stderrSoFar: () => string) => void,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const proc = spawnTracked(process.execPath, ['--import', 'tsx', CLI, 'stress', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -10,6 +17,7 @@ export function runStress(args: string[]): Promise<{ code: number | null; stdout
   let stderr = '';
   proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  onStart?.(proc, () => stderr);
   return new Promise((resolve) => proc.once('exit', (code) => resolve({ code, stdout, stderr })));
 }
 
