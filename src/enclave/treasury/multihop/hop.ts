@@ -55,7 +55,10 @@ export class HopMessages {
     let round = roundOf(msg);
     const base = () => ({ pid: msg.pid, route: msg.route, index: j, amounts, feeRate: msg.fee_rate });
     const refuse = async (code: TreasuryErrorCode | string) => {
-      const rec: MhAborted = { ...base(), phase: 'aborted', code, txid: null, resolvedAt: Date.now() };
+      // The sender locked its side of msg.ch for this LOCK: it waits for our abort on that channel.
+      const theirs = this.h.state.channels[msg.ch];
+      const waitsOn = theirs && peerTreasury(theirs) === peerId && theirs.status !== 'closed' ? [msg.ch] : [];
+      const rec: MhAborted = { ...base(), phase: 'aborted', code, txid: null, resolvedAt: Date.now(), waitsOn };
       this.p.refused(rec, peerId);
       // A well-formed round refused here is a round that ended at once; a malformed LOCK is no round of ours.
       if (code !== 'invalid_argument') this.p.announce(rec, eachPayment(amounts, round), round?.dropped);
@@ -109,6 +112,7 @@ export class HopMessages {
       } catch (err) {
         return refuse(err instanceof TreasuryError ? err.code : 'state_mismatch');
       }
+      this.p.neighbourMovedOn(ch.id);
       lock(ch, msg.pid);
       const delivered = round && keptParts(round).map((part) => part[part.length - 1]!);
       const rec = this.p.put<MhSigned>({
@@ -152,6 +156,7 @@ export class HopMessages {
       }
     }
     if (!next) return refuse('insufficient_capacity');
+    this.p.neighbourMovedOn(ch.id);
     lock(ch, msg.pid);
     lock(next, msg.pid);
     const rec = this.p.put<MhLocked>({
@@ -189,6 +194,8 @@ export class HopMessages {
       await this.h.commit();
       return;
     }
+    // The neighbour downstream locked its side of our channel to it for this payment: it is past the earlier ones.
+    this.p.neighbourMovedOn(rec.hops[rec.index]!.ch);
     if (rec.round) this.p.noteDropped(pid, dropped ?? []);
     const signed: MhSigned = {
       ...baseOf(rec),

@@ -180,7 +180,14 @@ export class Payments {
     const quiet = !forward || rec.tauOut;
     if (!quiet && next) this.h.queue(next, { t: 'mh_unlock', pid: rec.pid });
     // A resolved payment keeps only what answering re-sent messages needs: the sealed state stays small.
-    const done = this.put<MhDone>({ ...baseOf(rec), phase: 'done', txid: rec.txid, resolvedAt: Date.now(), quiet });
+    const done = this.put<MhDone>({
+      ...baseOf(rec),
+      phase: 'done',
+      txid: rec.txid,
+      resolvedAt: Date.now(),
+      quiet,
+      waitsOn: this.openChannelIds(rec),
+    });
     this.announce(done);
     this.prune();
     return done;
@@ -227,6 +234,7 @@ export class Payments {
       code,
       txid: rec.phase === 'locked' ? null : rec.txid,
       resolvedAt: Date.now(),
+      waitsOn: this.openChannelIds(rec),
     });
     this.announce(aborted);
     this.disarm(rec.pid);
@@ -287,6 +295,28 @@ export class Payments {
   myChannels(rec: MhHolding): Channel[] {
     const ids = [rec.hops[rec.index - 1]?.ch, rec.hops[rec.index]?.ch].filter((x): x is string => !!x);
     return ids.map((id) => this.h.state.channels[id]).filter((c): c is Channel => !!c);
+  }
+
+  /** Our open channels of `rec`: those whose neighbour may still ask about it once it is resolved. */
+  private openChannelIds(rec: MhHolding): string[] {
+    return this.myChannels(rec)
+      .filter((c) => c.status !== 'closed')
+      .map((c) => c.id);
+  }
+
+  /**
+   * The neighbour on channel `ch` has just shown that it locked its side of it again (for another
+   * payment), so it is past every payment we resolved on it: no resolved record waits for it any more, and
+   * one that waits for nothing else is dropped (records.ts, `Resolution`).
+   */
+  neighbourMovedOn(ch: string): void {
+    const records = this.records();
+    for (const rec of Object.values(records)) {
+      if ((rec.phase !== 'done' && rec.phase !== 'aborted') || !rec.waitsOn?.includes(ch)) continue;
+      const waitsOn = rec.waitsOn.filter((c) => c !== ch);
+      if (waitsOn.length === 0) delete records[rec.pid];
+      else this.put({ ...rec, waitsOn });
+    }
   }
 
   private prune(): void {

@@ -94,8 +94,20 @@ export interface MhReleased extends MhBase {
   tauOut: boolean;
 }
 
+/**
+ * What a resolved record (done or aborted) still waits for: our channels of the payment whose neighbour
+ * has not shown yet that it is past it. A neighbour that locks the channel again (its LOCK reaches us, or
+ * its SIGN for a LOCK we sent) has unlocked its side, so it is done with every earlier payment on it and
+ * will never ask for this one again; once no channel is left, nothing can need the record and it is
+ * dropped (payments.ts). So a treasury keeps about one resolved record per busy channel, not a long tail
+ * of them in every seal. Records sealed before this field existed are dropped by age only.
+ */
+export interface Resolution {
+  waitsOn?: string[];
+}
+
 /** Unlocked: nobody holds τ any more, or the chain decided. */
-export interface MhDone extends MhBase {
+export interface MhDone extends MhBase, Resolution {
   phase: 'done';
   txid: string;
   /** Resolved payments are kept for a while (to answer re-sent messages), then dropped (oldest first). */
@@ -105,7 +117,7 @@ export interface MhDone extends MhBase {
 }
 
 /** The old state stays: every lock released. */
-export interface MhAborted extends MhBase {
+export interface MhAborted extends MhBase, Resolution {
   phase: 'aborted';
   /** Why (an error code of ours or the neighbour's). */
   code: string;
@@ -161,6 +173,7 @@ export interface FlatMhRecord extends MhBase {
   round?: MhParts;
   delivered?: bigint[];
   dropped?: number[];
+  waitsOn?: string[];
 }
 
 /**
@@ -197,6 +210,7 @@ export function recordFromSealed(raw: FlatMhRecord | MhPayment): MhPayment {
         txid: need(r, 'txid'),
         resolvedAt: r.resolvedAt ?? 0,
         quiet: !!r.quiet || !!r.tauOut,
+        ...waitsOnOf(r),
       };
     case 'aborted':
       return {
@@ -205,8 +219,13 @@ export function recordFromSealed(raw: FlatMhRecord | MhPayment): MhPayment {
         code: r.code ?? 'aborted',
         txid: r.txid ?? null,
         resolvedAt: r.resolvedAt ?? 0,
+        ...waitsOnOf(r),
       };
   }
+}
+
+function waitsOnOf(r: FlatMhRecord): Resolution {
+  return Array.isArray(r.waitsOn) ? { waitsOn: r.waitsOn.filter((c) => typeof c === 'string') } : {};
 }
 
 function need(r: FlatMhRecord, field: 'tx' | 'txid'): string {
