@@ -187,7 +187,7 @@ describe('multi-hop payments between real nodes', () => {
     assert.deepEqual(await balances(), before);
   });
 
-  test('contention: a payment holding a–b and b–c makes every other payment over them channel_busy or wait; totals move by exactly what succeeded', async () => {
+  test('contention: a payment holding a–b and b–c makes every other payment over them wait for it; totals move by exactly what succeeded', async () => {
     await waitUntil(() => settledDown(), 10_000, 'quiet');
     const start = line3(await balances());
     // carol is stopped: alice's payment locks a–b (alice, bob) and b–c (bob) and cannot finish until she
@@ -195,6 +195,7 @@ describe('multi-hop payments between real nodes', () => {
     freeze(CAROL);
     let first: Promise<Awaited<ReturnType<typeof pay>>>;
     let second: Promise<Awaited<ReturnType<typeof pay>>>;
+    let direct: Array<ReturnType<typeof payOn>> = [];
     try {
       first = pay(ALICE, CAROL, 300);
       await waitUntil(
@@ -204,16 +205,22 @@ describe('multi-hop payments between real nodes', () => {
       );
       // the same direction: alice's node retries channel_busy for up to 8 s (queued)
       second = pay(ALICE, CAROL, 200);
-      // direct payments on the locked channels are refused at once, from either end
-      for (const [from, ch] of [
-        [BOB, channels[1]!],
-        [BOB, channels[0]!],
-        [ALICE, channels[0]!],
-      ] as const) {
-        const r = await payOn(from, ch, 50);
-        assert.equal(r.status, 409, `direct payment from node ${from} on a locked channel: ${JSON.stringify(r.body)}`);
-        assert.equal(r.body.error.code, 'channel_busy');
-      }
+      // direct payments on the locked channels, from either end, wait in their node for the round to end
+      direct = (
+        [
+          [BOB, channels[1]!],
+          [BOB, channels[0]!],
+          [ALICE, channels[0]!],
+        ] as const
+      ).map(([from, ch]) => payOn(from, ch, 50));
+      let answered = 0;
+      for (const d of direct) void d.then(() => answered++);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(answered, 0, 'no direct payment is answered (refused) while the round holds its channel');
+      assert.ok(
+        (await mhRecords(nodes[BOB]!)).some((r) => r.phase === 'locked'),
+        'the round still holds both',
+      );
       assert.equal(
         (await mhRecords(nodes[ALICE]!)).filter((r) => r.phase !== 'done' && r.phase !== 'aborted').length,
         1,
@@ -227,11 +234,16 @@ describe('multi-hop payments between real nodes', () => {
     assert.equal(x.body.status, 'succeeded', 'the payment holding the channels completes');
     assert.equal(y.status, 201, JSON.stringify(y.body));
     assert.equal(y.body.status, 'succeeded', 'the queued payment went through once the channels were free');
+    for (const r of await Promise.all(direct)) {
+      assert.equal(r.status, 201, `a direct payment on a held channel waits, then goes: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.status, 'succeeded');
+    }
     await waitUntil(() => settledDown(), 10_000, 'both ends agree');
     const now = line3(await balances());
+    // routed 500 alice → carol; direct 50 bob → carol, 50 bob → alice, 50 alice → bob
     assert.equal(now.alice, start.alice - 500n);
-    assert.equal(now.carol, start.carol + 500n);
-    assert.equal(now.bobAB + now.bobBC, start.bobAB + start.bobBC, 'bob neither gains nor loses');
+    assert.equal(now.carol, start.carol + 550n);
+    assert.equal(now.bobAB + now.bobBC, start.bobAB + start.bobBC - 50n, 'bob paid carol 50 and gained nothing else');
     assert.equal(now.bobAB, start.bobAB + 500n);
   });
 

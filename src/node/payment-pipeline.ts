@@ -4,6 +4,11 @@
  * each accepted payment then waits, in flight, at its position in the channel's sent total until the
  * peer acknowledges that total or the settlement that closed the channel decides it (in-flight.ts).
  * Keyed payments are journaled in one group write per batch (payment-journal.ts).
+ *
+ * A channel held by a multi-hop round refuses direct payments (`channel_busy`) until the round ends
+ * there. That is ordinary contention, not the user's error: such a payment waits here, nothing moved,
+ * and goes again, ahead of newer ones, when a round ends at this node (or every 100 ms, should that word
+ * not come), for up to 8 s; only then is it refused with `channel_busy`.
  */
 import type { ReportFailure } from './failure-reporter.ts';
 import type { EcallPort, EcallResult } from './enclave-client.ts';
@@ -16,6 +21,11 @@ import type { Payment } from './payment.ts';
 /** The most payments one `pay` ecall carries; a longer queue goes out in several flushes. */
 const MAX_BATCH = 50_000;
 
+/** How long a direct payment waits for a channel held by a multi-hop round before it is refused. */
+export const BUSY_WAIT_MS = 8_000;
+/** How often waiting payments go again when no round end was heard meanwhile. */
+const BUSY_RETRY_MS = 100;
+
 /** Test-only: exit as if killed right after the enclave sealed a keyed debit, before the journal has it. */
 const CRASH_AFTER_KEYED_PAY = process.env.TEECHAIN_TEST_CRASH_AFTER_KEYED_PAY === '1';
 
@@ -26,6 +36,8 @@ interface PendingPay {
   reject: (e: NodeError) => void;
   payment: Payment;
   ref?: KeyRef;
+  /** Until when a refusal for a channel held by a multi-hop round waits and goes again. */
+  busyUntil: number;
 }
 
 type PayOutcome = EcallResult<'pay'>['results'][number] | { ok: false; code: string; message?: string };
@@ -35,10 +47,15 @@ export interface PaymentPipelineOptions {
   payments: PaymentLog;
   report: ReportFailure;
   stopping: () => boolean;
+  /** How long a payment meeting a held channel waits (BUSY_WAIT_MS unless given). */
+  busyWaitMs?: number;
 }
 
 export class PaymentPipeline {
   private queue: PendingPay[] = [];
+  /** Payments refused for a channel a multi-hop round holds, waiting to go again (oldest first). */
+  private waiting: PendingPay[] = [];
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private flushScheduled = false;
   /** Sent payments waiting for the peer's acknowledgement or the settlement's outcome. */
   private readonly inFlight = new InFlight<PendingPay>();
@@ -65,7 +82,8 @@ export class PaymentPipeline {
       return { payment, done: Promise.reject(new NodeError('node_stopping', 'the node is shutting down')) };
     }
     const done = new Promise<Payment>((resolve, reject) => {
-      this.queue.push({ channelId, amount, resolve, reject, payment, ...(ref ? { ref } : {}) });
+      const busyUntil = Date.now() + (this.opts.busyWaitMs ?? BUSY_WAIT_MS);
+      this.queue.push({ channelId, amount, resolve, reject, payment, busyUntil, ...(ref ? { ref } : {}) });
       this.scheduleFlush();
     });
     return { payment, done };
@@ -85,6 +103,29 @@ export class PaymentPipeline {
         pay,
         new NodeError('channel_closed', 'the settlement that closed the channel does not pay this payment'),
       );
+  }
+
+  /** A multi-hop round ended here (its channels are unlocked): the payments waiting for one go again. */
+  roundEnded(): void {
+    if (this.waiting.length === 0) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    if (this.opts.stopping()) {
+      for (const p of this.waiting.splice(0)) this.fail(p, new NodeError('node_stopping', 'the node is shutting down'));
+      return;
+    }
+    // Ahead of what came meanwhile: they were sent first.
+    this.queue.unshift(...this.waiting.splice(0));
+    this.scheduleFlush();
+  }
+
+  /** `p` met a channel held by a multi-hop round: it waits for a round's end (or the next retry). */
+  private waitForChannel(p: PendingPay): void {
+    this.waiting.push(p);
+    this.retryTimer ??= setTimeout(() => {
+      this.retryTimer = null;
+      this.roundEnded();
+    }, BUSY_RETRY_MS);
   }
 
   private scheduleFlush(): void {
@@ -121,9 +162,16 @@ export class PaymentPipeline {
       return;
     }
     if (CRASH_AFTER_KEYED_PAY && batch.some((p) => p.ref)) process.exit(137);
-    this.journalBatch(batch, results);
+    // Refused for a held channel, in time to wait: nothing moved and nothing is journaled; it goes again.
+    const now = Date.now();
+    const waits = results.map((r, i) => !r.ok && r.code === 'channel_busy' && now < batch[i]!.busyUntil);
+    this.journalBatch(
+      batch.filter((_, i) => !waits[i]),
+      results.filter((_, i) => !waits[i]),
+    );
     results.forEach((r, i) => {
       const p = batch[i]!;
+      if (waits[i]) return this.waitForChannel(p);
       if (!r.ok) return this.fail(p, new NodeError(r.code, r.message));
       this.inFlight.add(r.channel_id, BigInt(r.position), p);
       this.opts.payments.sent(p.payment);

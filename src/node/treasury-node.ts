@@ -447,6 +447,7 @@ export class TreasuryNode {
         return;
       case 'mh_round':
         this.rounds.note(e);
+        if (e.phase === 'done' || e.phase === 'aborted') this.pipeline.roundEnded();
         return;
       case 'peer_connected':
         this.peerDirectory.authenticated(e.conn, e.peer_id);
