@@ -15,6 +15,7 @@ import { completePathAsPayer, pathWitnessed, signPathInputs, txidOf, type SpendP
 import { eachPayment, type Payments } from './payments.ts';
 import { peerTreasury } from './identities.ts';
 import { fromWire, isFree, keysFor, matches, openChannelsTo, pathInputs, plan, sameHop, toWire } from './path.ts';
+import { LockQueue } from './lock-queue.ts';
 import { fitOn, leavesOutMore, partsProblem, totalsOf, withAmounts } from './parts.ts';
 import { step, stepWithoutRecord } from './phases.ts';
 import {
@@ -30,8 +31,22 @@ import {
 
 type Lock = Extract<MultiHopMessage, { t: 'mh_lock' }>;
 
+/** The longest a LOCK waits here for a channel onward (less when the payer's timeout is short). */
+const LOCK_WAIT_MS = 250;
+
 export class HopMessages {
-  constructor(private readonly p: Payments) {}
+  /** LOCKs waiting here for a channel onward that another round holds (lock-queue.ts). */
+  private readonly waiting: LockQueue;
+
+  constructor(private readonly p: Payments) {
+    this.waiting = new LockQueue(
+      (peerId, msg) => this.onLock(peerId, msg),
+      // Well within the payer's wait for SIGN, so that a LOCK refused after waiting still aborts cleanly.
+      () => Math.min(LOCK_WAIT_MS, this.h.timeoutMs / 4),
+      () => this.h.takesPart(),
+    );
+    p.onUnlock = () => this.waiting.wake();
+  }
 
   private get h() {
     return this.p.h;
@@ -141,7 +156,8 @@ export class HopMessages {
     const candidates = openChannelsTo(this.h.state, nextPeer);
     if (candidates.length === 0) return refuse('no_route');
     const free = candidates.filter(isFree);
-    if (free.length === 0) return refuse('channel_busy');
+    // Every channel onward is held by another round: wait for one to be free (bounded), then refuse.
+    if (free.length === 0) return this.waiting.wait(peerId, msg) ? undefined : refuse('channel_busy');
     let next = free.find((c) => spendable(this.h.state, c) >= amounts[j]!);
     if (!next && round) {
       // Short of room for the whole round: the freest channel carries what fits of it, in the round's order.
@@ -346,6 +362,8 @@ export class HopMessages {
    * never broadcast and the old state is the outcome everywhere.
    */
   async onAbort(peerId: string, pid: string, code: string): Promise<void> {
+    // Upstream gave up on a LOCK still waiting here: nothing was locked, nothing to tell anyone.
+    if (this.waiting.drop(pid)) return;
     const rec = this.p.get(pid);
     if (!rec || !step(rec, 'mh_abort', peerId) || !isHolding(rec)) return;
     this.p.abort(rec, code, peerId);

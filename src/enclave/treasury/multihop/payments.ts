@@ -49,6 +49,8 @@ export interface RoundReleased {
 export class Payments {
   private readonly waiters = new Map<string, Waiter>();
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Told whenever a payment here unlocks its channels (LOCKs waiting for one go again: lock-queue.ts). */
+  onUnlock?: () => void;
 
   constructor(readonly h: MultiHopHost) {
     this.armWaiting();
@@ -290,6 +292,7 @@ export class Payments {
 
   unlock(rec: MhHolding): void {
     for (const c of this.myChannels(rec)) unlock(c, rec.pid);
+    this.onUnlock?.();
   }
 
   myChannels(rec: MhHolding): Channel[] {
