@@ -208,6 +208,7 @@ test(
 test('teechain stress --fresh builds a network, loads it, verifies and stops it', { timeout: 300_000 }, async () => {
   const dir = await tempDir('teechain-stress-fresh-');
   const out = join(dir, 'report.json');
+  const chart = join(dir, 'run.svg');
   const datadir = join(dir, 'net');
   await mkdir(datadir);
   const run = await runStress([
@@ -228,10 +229,20 @@ test('teechain stress --fresh builds a network, loads it, verifies and stops it'
     '3',
     '--out',
     out,
+    '--chart',
+    chart,
   ]);
   assert.equal(run.code, 0, run.stderr + run.stdout);
   const r = JSON.parse(await readFile(out, 'utf8'));
   assert.equal(r.network.source, 'fresh');
+  // The chart beside the JSON, drawn from it: a bar group per second, a bar per latency bucket.
+  const svg = await readFile(chart, 'utf8');
+  assert.match(svg, /^<\?xml [^>]*\?>\n<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+  assert.equal(svg.match(/class="second"/g)?.length, r.throughput.length);
+  assert.equal(svg.match(/class="bucket"/g)?.length ?? 0, r.latency_histogram.counts.length);
+  // Every succeeded payment timed is in a bucket (those learnt only by asking again after the load have no latency).
+  const timed = r.latency_histogram.counts.reduce((a: number, b: number) => a + b, 0);
+  assert.ok(timed >= 1 && timed <= r.payments_ok, `${timed} of ${r.payments_ok}`);
   assert.equal(r.network.topology, 'line');
   assert.equal(r.network.channels, 2);
   assert.equal(r.payments_attempted, 40);

@@ -7,6 +7,7 @@
 import { writeFile } from 'node:fs/promises';
 import { defaultDatadir } from '../node/datadir.ts';
 import { parseStressArgs, STRESS_USAGE, UsageError, type StressOptions } from '../stress/options.ts';
+import { reportChart } from '../stress/chart.ts';
 import { reportTable } from '../stress/report.ts';
 import { runStress } from '../stress/run.ts';
 import { runSweep } from '../stress/sweep.ts';
@@ -38,6 +39,7 @@ export async function stressMain(argv: string[]): Promise<number> {
   try {
     const { code, report } = await runStress(o, target, log);
     if (o.out) await writeFile(o.out, `${JSON.stringify(report, null, 2)}\n`);
+    if (o.chart) await writeFile(o.chart, reportChart(report));
     process.stdout.write(`${reportTable(report)}\n`);
     return code;
   } catch (err) {

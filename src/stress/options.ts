@@ -11,7 +11,7 @@ import { PATTERNS, type PatternName } from './patterns.ts';
 
 export const STRESS_USAGE = `usage: teechain stress [--datadir DIR] [--fresh [--nodes N] [--topology star|ring|line|full|random] [--committee N] [--deposit-sat N]]
                        [--duration S | --payments N] [--concurrency C | --rate R] [--pattern uniform|zipf|hub]
-                       [--amount SAT] [--seed N] [--out FILE] [--chaos kill:S] [--fresh --sweep nodes=2,4,8]
+                       [--amount SAT] [--seed N] [--out FILE] [--chart FILE.svg] [--chaos kill:S] [--fresh --sweep nodes=2,4,8]
 
 Puts a payment workload on the running local network (network.json in --datadir, $TEECHAIN_HOME or
 ./.teechain), or with --fresh on a network it builds (default 4 treasuries in a star, in a temporary data
@@ -27,6 +27,8 @@ no channel), one idempotency key each. Then it verifies the network and prints t
   --seed N          the same seed, the same sequence of (payer, payee, amount) and the same --topology random
                     (default: random, printed)
   --out FILE        the report as JSON
+  --chart FILE.svg  a chart of the run: payments per second over time, the latency distribution (a sweep:
+                    payments/s per size)
   --chaos kill:S    with --fresh: SIGKILL a random node process every S on average (30s, 30, 500ms), restart it
                     2-4 s later; the report lists each fault and the recovery after it
   --sweep nodes=L   with --fresh: the same run on a fresh network of each size in the list (2,4,8), one after
@@ -51,6 +53,8 @@ export interface StressOptions {
   amountSpec: Record<string, unknown>;
   seed: number;
   out?: string;
+  /** `--chart FILE.svg`: the run's chart (chart.ts). */
+  chart?: string;
   /** `--chaos kill:S`: a node process killed every `meanMs` on average (chaos.ts). */
   chaos: ChaosSpec | null;
   /** `--sweep nodes=2,4,8`: the network sizes to run in turn (sweep.ts); null for one run. */
@@ -90,6 +94,7 @@ export function parseStressArgs(argv: string[]): StressOptions {
         amount: { type: 'string' },
         seed: { type: 'string' },
         out: { type: 'string' },
+        chart: { type: 'string' },
         chaos: { type: 'string' },
         sweep: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -143,6 +148,7 @@ export function parseStressArgs(argv: string[]): StressOptions {
     amountSpec: amount !== undefined ? { fixed_sat: amount } : SMALL_PAYMENT_FIT,
     seed,
     out: values.out,
+    chart: values.chart,
     chaos,
     sweep,
     help: values.help === true,

@@ -11,6 +11,7 @@ import type { Recorder, SecondCount } from './recorder.ts';
 import type { ProcessUsage } from './snapshot.ts';
 import type { Verification } from './verify.ts';
 import type { Fault } from './chaos.ts';
+import { latencyHistogram, type LatencyHistogram } from './histogram.ts';
 
 export interface StressReport {
   started_at: string;
@@ -36,6 +37,8 @@ export interface StressReport {
   p95_ms: number;
   p99_ms: number;
   max_ms: number;
+  /** The succeeded payments' latencies (those timed: not the ones learnt by asking again) on log-spaced buckets. */
+  latency_histogram: LatencyHistogram;
   open_loop: (OpenLoopFigures & { achieved_per_s: number; fell_behind: boolean }) | null;
   throughput: SecondCount[];
   /** Per member process, over the load: CPU seconds and share of one core, RSS at the end. */
@@ -94,6 +97,7 @@ export function buildReport(i: ReportInput): StressReport {
     p95_ms: lat.p95_ms,
     p99_ms: lat.p99_ms,
     max_ms: lat.max_ms,
+    latency_histogram: latencyHistogram(r.latencySamples()),
     open_loop: i.openLoop
       ? {
           ...i.openLoop,

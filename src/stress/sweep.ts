@@ -8,6 +8,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { table } from '../cli/format.ts';
+import { sweepChart } from './chart.ts';
 import type { StressOptions } from './options.ts';
 import { reportTable, workloadOf, type StressReport, type Workload } from './report.ts';
 import { runStress } from './run.ts';
@@ -136,6 +137,7 @@ export async function runSweep(o: StressOptions, sizes: number[], log: (line: st
       nodes,
       sweep: null,
       out: undefined,
+      chart: undefined,
       datadir: o.datadir !== undefined ? join(o.datadir, `nodes-${nodes}`) : undefined,
     };
     let target: Target;
@@ -173,6 +175,7 @@ export async function runSweep(o: StressOptions, sizes: number[], log: (line: st
     entries,
   };
   if (o.out) await writeFile(o.out, `${JSON.stringify(report, null, 2)}\n`);
+  if (o.chart) await writeFile(o.chart, sweepChart(sweepTable(report).split('\n')[0]!, report.entries));
   process.stdout.write(`${sweepTable(report)}\n`);
   if (!report.verified) return 1;
   return interrupted ? 130 : 0;
