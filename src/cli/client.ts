@@ -9,7 +9,10 @@ export interface NetworkNode {
   name: string;
   nodeId: string;
   restUrl: string;
+  /** The file holding the node's admin token (what `teechain node start` prints as token_file)… */
   tokenFile: string;
+  /** …or, in a network file written by hand, the token itself instead (then tokenFile may be absent). */
+  token?: string;
   p2p: string;
   /**
    * The treasury this node is (a member of): its node id for a lone treasury, the committee's identity on
@@ -46,12 +49,18 @@ export class NotPrimaryError extends CliError {
 }
 
 export async function readNetwork(datadir: string): Promise<NetworkFile> {
+  let text: string;
   try {
-    return JSON.parse(await readFile(join(datadir, 'network.json'), 'utf8')) as NetworkFile;
+    text = await readFile(join(datadir, 'network.json'), 'utf8');
   } catch {
     throw new CliError(
       `no network at ${datadir} (network.json not found): start one with \`npm start\` or give --datadir`,
     );
+  }
+  try {
+    return JSON.parse(text) as NetworkFile;
+  } catch (err) {
+    throw new CliError(`${join(datadir, 'network.json')} is not JSON: ${(err as Error).message}`);
   }
 }
 
@@ -61,7 +70,8 @@ export class ApiClient {
     readonly token: string,
   ) {}
 
-  static async forNode(n: Pick<NetworkNode, 'restUrl' | 'tokenFile'>): Promise<ApiClient> {
+  static async forNode(n: Pick<NetworkNode, 'restUrl' | 'tokenFile' | 'token'>): Promise<ApiClient> {
+    if (typeof n.token === 'string') return new ApiClient(n.restUrl, n.token.trim());
     let token: string;
     try {
       token = (await readFile(n.tokenFile, 'utf8')).trim();

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiClient, CliError, readNetwork, type NetworkFile, type NetworkNode } from '../cli/client.ts';
 import { networkUp, type Topology } from '../cli/network.ts';
+import { checkNetworkFile, distinctTreasuries } from './network-file.ts';
 
 /** One treasury: who pays for it (its primary) and every process it runs (the members, for their metrics). */
 export interface Treasury {
@@ -54,11 +55,17 @@ export interface FreshOptions {
 export async function runningTarget(datadir: string): Promise<Target> {
   let network: NetworkFile;
   try {
-    network = await readNetwork(datadir);
+    network = checkNetworkFile(await readNetwork(datadir), datadir);
   } catch (err) {
     throw new TargetError((err as Error).message);
   }
-  return { ...(await reachable(network)), source: 'running', datadir, stop: async () => undefined };
+  const found = await reachable(network);
+  try {
+    distinctTreasuries(found.treasuries);
+  } catch (err) {
+    throw new TargetError((err as Error).message);
+  }
+  return { ...found, source: 'running', datadir, stop: async () => undefined };
 }
 
 /** A network built for this run, in its own data dir (a temporary one unless given), on free ports. */
@@ -110,7 +117,7 @@ async function reachable(network: NetworkFile): Promise<Pick<Target, 'network' |
   return { network, treasuries };
 }
 
-async function clientFor(n: Pick<NetworkNode, 'name' | 'restUrl' | 'tokenFile'>): Promise<ApiClient> {
+async function clientFor(n: Pick<NetworkNode, 'name' | 'restUrl' | 'tokenFile' | 'token'>): Promise<ApiClient> {
   try {
     return await ApiClient.forNode(n);
   } catch (err) {
