@@ -43,6 +43,14 @@ export interface NetworkOptions {
   logLevel?: string;
   /** The seed that fixes a `random` topology's channels (recorded in network.json). */
   topologySeed?: number;
+  /**
+   * Each process in a process group of its own, stopping when this process ends however it ends
+   * (processes.ts spawnReady): a Ctrl-C in the terminal then reaches this process only (`stress --fresh`).
+   * `npm start` leaves it off: there a Ctrl-C reaches the whole network, as it always has.
+   */
+  ownGroup?: boolean;
+  /** Aborted while the network is being built: everything started so far is stopped and networkUp rejects. */
+  signal?: AbortSignal;
 }
 
 export interface RunningNetwork {
@@ -163,7 +171,13 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
     await again();
   };
 
+  const aborted = () => {
+    log('interrupted: stopping what was started of the network…');
+    void stop();
+  };
+  opts.signal?.addEventListener('abort', aborted, { once: true });
   try {
+    if (opts.signal?.aborted) throw new CliError('interrupted before the network was built');
     const size = previous?.network.committee ?? opts.committee ?? 1;
     // Fixed ports from --base-port, or (--base-port 0) port 0 for every process, which binds a free port
     // itself and reports it; the ports it got are recorded below so that a resumed network keeps them.
@@ -184,12 +198,14 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
           ? 'chain: resuming the embedded regtest chain…'
           : 'chain: creating an embedded regtest chain (mining to segwit activation)…',
       );
-      const c = await spawnReady<ChainReady>(CHAIN_MAIN, [
-        '--datadir',
-        join(datadir, 'chain'),
-        '--port',
-        String(ports[0]),
-      ]);
+      const c = await spawnReady<ChainReady>(
+        CHAIN_MAIN,
+        ['--datadir', join(datadir, 'chain'), '--port', String(ports[0])],
+        undefined,
+        undefined,
+        undefined,
+        opts.ownGroup,
+      );
       watch('chain', c);
       chain = { rpcUrl: c.ready.rpcUrl, rpcUser: c.ready.rpcUser, rpcPassword: c.ready.rpcPassword, embedded: true };
       ports[0] = portOf(chain.rpcUrl);
@@ -235,6 +251,8 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
         ],
         undefined,
         { ...rpcAuth.env, ...env },
+        undefined,
+        opts.ownGroup,
       );
       watch(name, p, critical);
       ports[1 + 2 * slot] = portOf(p.ready.rest_url);
@@ -276,7 +294,7 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
     const results = await Promise.allSettled(Array.from({ length: count }, (_, i) => treasury(i)));
     for (const r of results) if (r.status === 'rejected') throw r.reason;
     nodes.push(...results.map((r) => (r as PromiseFulfilledResult<NetworkNode>).value));
-    if (size > 1) await committeesFormed(nodes, log);
+    if (size > 1) await committeesFormed(nodes, log, () => stopping);
     await recordTreasuryIds(nodes);
     // A resumed network keeps what it was built with.
     const topologySeed = previous
@@ -296,9 +314,13 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
     await writeFile(join(datadir, 'network.pid'), String(process.pid));
     if (!resume) await fundAndConnect(network, opts);
     else log('resumed: nodes reconnect to their peers by themselves');
+    if (opts.signal?.aborted) throw new CliError('interrupted while the network was built');
+    opts.signal?.removeEventListener('abort', aborted);
     return { network, stop, died, kill, restart };
   } catch (err) {
+    opts.signal?.removeEventListener('abort', aborted);
     await stop();
+    if (opts.signal?.aborted) throw new CliError('interrupted while the network was built');
     if (/already in use/.test((err as Error).message)) {
       throw new CliError(
         `${(err as Error).message}: another network on these ports? choose others with --base-port N (0 = any free ports)`,
@@ -309,7 +331,11 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
 }
 
 /** Waits until every treasury's committee has all its members joined and connected. */
-async function committeesFormed(nodes: NetworkNode[], log: (line: string) => void): Promise<void> {
+async function committeesFormed(
+  nodes: NetworkNode[],
+  log: (line: string) => void,
+  stopping: () => boolean,
+): Promise<void> {
   for (const n of nodes) {
     log(`${n.name}: waiting for its committee (${1 + (n.backups?.length ?? 0)} members) to form…`);
     const api = await ApiClient.forNode(n);
@@ -319,6 +345,7 @@ async function committeesFormed(nodes: NetworkNode[], log: (line: string) => voi
         .request<{ formed: boolean; members: Array<{ connected: boolean }> }>('GET', '/v1/committee')
         .catch(() => null); // not answering yet is what this loop waits out, up to its deadline
       if (c?.formed && c.members.every((m) => m.connected)) break;
+      if (stopping()) throw new CliError('the network is stopping');
       if (Date.now() > deadline) throw new CliError(`${n.name}: its committee did not form within 60 s`);
       await new Promise((r) => setTimeout(r, 200));
     }

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { STOP_WITH_PARENT_ENV } from '../node/stop-with-parent.ts';
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const CHAIN_MAIN = join(SRC, 'chain/embedded/main.ts');
@@ -30,11 +31,19 @@ export async function spawnReady<T>(
   env: Record<string, string> = {},
   /** Called with the child as soon as it exists (a test suite tracks it, to stop it whatever fails). */
   onSpawn?: (proc: ChildProcess) => void,
+  /**
+   * A process group of its own, out of reach of a Ctrl-C typed in this process's terminal, and stdin a pipe
+   * from this process: the child stops when it closes, so it ends with this process however that ends
+   * (src/node/stop-with-parent.ts; the chain and node entries do so).
+   */
+  ownGroup = false,
 ): Promise<ReadyProcess<T>> {
   const proc = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
+    stdio: [ownGroup ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env, ...(ownGroup ? { [STOP_WITH_PARENT_ENV]: '1' } : {}) },
+    detached: ownGroup,
   });
+  proc.stdin?.on('error', () => undefined); // nothing is written: a child gone first is no error here
   onSpawn?.(proc);
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => {

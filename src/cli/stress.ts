@@ -30,11 +30,20 @@ export async function stressMain(argv: string[]): Promise<number> {
   const log = (line: string) => process.stderr.write(`${line}\n`);
   if (o.sweep) return runSweep(o, o.sweep, log);
   let target: Target;
+  // A Ctrl-C while the fresh network is being built stops what was started of it; nothing was run (130).
+  const building = new AbortController();
+  const interrupt = () => building.abort();
+  if (o.fresh) process.on('SIGINT', interrupt).on('SIGTERM', interrupt);
   try {
-    target = o.fresh ? await freshTarget({ ...o, log }) : await runningTarget(o.datadir ?? defaultDatadir());
+    target = o.fresh
+      ? await freshTarget({ ...o, log, signal: building.signal })
+      : await runningTarget(o.datadir ?? defaultDatadir());
   } catch (err) {
     process.stderr.write(`teechain stress: ${(err as Error).message}\n`);
-    return err instanceof TargetError ? 2 : 1;
+    return building.signal.aborted ? 130 : err instanceof TargetError ? 2 : 1;
+  } finally {
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
   }
   try {
     const { code, report } = await runStress(o, target, log);

@@ -1,7 +1,8 @@
 /**
  * Process entry of one treasury node. Prints one JSON line when ready:
  *   {"node_id", "measurement", "p2p", "rest_url", "token_file", "readonly_token_file"}
- * and shuts down cleanly on SIGINT / SIGTERM. `teechain node start` and the network launcher run this.
+ * and shuts down cleanly on SIGINT / SIGTERM (and, started with TEECHAIN_STOP_WITH_PARENT=1, when its stdin
+ * closes: src/node/stop-with-parent.ts). `teechain node start` and the network launcher run this.
  * Logs are JSON lines (pino) on stderr, or appended to --log-file, at --log-level (default info).
  * Secrets come from files or the environment, never argv (src/node/secret-file.ts): the chain's RPC
  * password from --rpc-cookie FILE, --rpc-password-file FILE or TEECHAIN_RPC_PASSWORD; a backup's join
@@ -13,6 +14,7 @@ import { startDaemon } from './daemon.ts';
 import { defaultDatadir } from './datadir.ts';
 import { DEFAULT_PROMOTION_TIMEOUT_MS } from './treasury-node.ts';
 import { JOIN_TOKEN_ENV, readSecretFile, RPC_PASSWORD_ENV, takeEnv } from './secret-file.ts';
+import { stopWithParent } from './stop-with-parent.ts';
 
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -107,6 +109,7 @@ export async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  stopWithParent(stop);
 }
 
 export class UsageError extends Error {}

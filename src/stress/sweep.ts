@@ -130,53 +130,79 @@ export function sweepTable(s: SweepReport): string {
 export async function runSweep(o: StressOptions, sizes: number[], log: (line: string) => void): Promise<number> {
   const entries: SweepEntry[] = [];
   let interrupted = false;
-  for (const nodes of sizes) {
-    log(`sweep: ${nodes} treasuries (${entries.length + 1} of ${sizes.length})…`);
-    const one: StressOptions = {
-      ...o,
-      nodes,
-      sweep: null,
-      out: undefined,
-      chart: undefined,
-      datadir: o.datadir !== undefined ? join(o.datadir, `nodes-${nodes}`) : undefined,
-    };
-    let target: Target;
-    try {
-      target = await freshTarget({ ...one, log });
-    } catch (err) {
-      log(`sweep: ${nodes} treasuries: ${(err as Error).message}`);
-      entries.push(failedEntry(nodes, `not built: ${(err as Error).message}`));
-      continue;
+  // A Ctrl-C between runs (a network being built or stopped) ends the sweep with the sizes already run;
+  // during a run, runStress handles it (stops the load, verifies) and the sweep ends after that size.
+  let building: AbortController | null = null;
+  const interrupt = () => {
+    if (interrupted && building === null) return;
+    interrupted = true;
+    if (building) {
+      log('\ninterrupted: no more sizes; stopping the network being built…');
+      building.abort();
     }
-    try {
-      const r = await runStress(one, target, log);
-      log(`── ${nodes} treasuries ──\n${reportTable(r.report)}`);
-      entries.push(sweepEntry(nodes, r.report));
-      interrupted = r.interrupted;
-    } catch (err) {
-      log(`sweep: ${nodes} treasuries: ${(err as Error).message}`);
-      entries.push(failedEntry(nodes, (err as Error).message));
-    } finally {
-      log('stopping the network built for this size…');
-      await target.stop();
-    }
-    if (interrupted) break;
-  }
-  const report: SweepReport = {
-    sweep: {
-      nodes: sizes,
-      topology: o.topology,
-      committee: o.committee,
-      deposit_sat: o.depositSat,
-      ...workloadOf(o),
-    },
-    interrupted,
-    verified: entries.length > 0 && entries.every((e) => e.verified),
-    entries,
   };
-  if (o.out) await writeFile(o.out, `${JSON.stringify(report, null, 2)}\n`);
-  if (o.chart) await writeFile(o.chart, sweepChart(sweepTable(report).split('\n')[0]!, report.entries));
-  process.stdout.write(`${sweepTable(report)}\n`);
-  if (!report.verified) return 1;
-  return interrupted ? 130 : 0;
+  process.on('SIGINT', interrupt);
+  process.on('SIGTERM', interrupt);
+  try {
+    return await sweepSizes();
+  } finally {
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
+  }
+
+  async function sweepSizes(): Promise<number> {
+    for (const nodes of sizes) {
+      if (interrupted) break;
+      log(`sweep: ${nodes} treasuries (${entries.length + 1} of ${sizes.length})…`);
+      const one: StressOptions = {
+        ...o,
+        nodes,
+        sweep: null,
+        out: undefined,
+        chart: undefined,
+        datadir: o.datadir !== undefined ? join(o.datadir, `nodes-${nodes}`) : undefined,
+      };
+      let target: Target;
+      building = new AbortController();
+      try {
+        target = await freshTarget({ ...one, log, signal: building.signal });
+      } catch (err) {
+        log(`sweep: ${nodes} treasuries: ${(err as Error).message}`);
+        // Interrupted while it was built: not a size that failed, one that was not run.
+        if (!building.signal.aborted) entries.push(failedEntry(nodes, `not built: ${(err as Error).message}`));
+        continue;
+      } finally {
+        building = null;
+      }
+      try {
+        const r = await runStress(one, target, log);
+        log(`── ${nodes} treasuries ──\n${reportTable(r.report)}`);
+        entries.push(sweepEntry(nodes, r.report));
+        if (r.interrupted) interrupted = true;
+      } catch (err) {
+        log(`sweep: ${nodes} treasuries: ${(err as Error).message}`);
+        entries.push(failedEntry(nodes, (err as Error).message));
+      } finally {
+        log('stopping the network built for this size…');
+        await target.stop();
+      }
+    }
+    const report: SweepReport = {
+      sweep: {
+        nodes: sizes,
+        topology: o.topology,
+        committee: o.committee,
+        deposit_sat: o.depositSat,
+        ...workloadOf(o),
+      },
+      interrupted,
+      verified: entries.length > 0 && entries.every((e) => e.verified),
+      entries,
+    };
+    if (o.out) await writeFile(o.out, `${JSON.stringify(report, null, 2)}\n`);
+    if (o.chart) await writeFile(o.chart, sweepChart(sweepTable(report).split('\n')[0]!, report.entries));
+    process.stdout.write(`${sweepTable(report)}\n`);
+    if (!report.verified && !(interrupted && entries.every((e) => e.verified))) return 1;
+    return interrupted ? 130 : 0;
+  }
 }

@@ -49,6 +49,8 @@ export interface FreshOptions {
   /** Fixes a `random` topology's channels (the run's --seed). */
   seed: number;
   log(line: string): void;
+  /** Aborted (a Ctrl-C) while the network is being built: what was started is stopped, and this rejects. */
+  signal?: AbortSignal;
 }
 
 /** The running network in `datadir`, each treasury's primary asked once whether it answers. */
@@ -82,6 +84,9 @@ export async function freshTarget(o: FreshOptions): Promise<Target> {
     fresh: true,
     log: o.log,
     logLevel: 'warn',
+    // Out of reach of the terminal's Ctrl-C, which must reach only this process (it verifies, then stops them).
+    ownGroup: true,
+    signal: o.signal,
   });
   try {
     return {

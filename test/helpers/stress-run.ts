@@ -1,4 +1,5 @@
 /** `teechain stress …` as a real process, to its end: its exit code and everything it printed. */
+import { readdirSync, readFileSync } from 'node:fs';
 import { CLI } from './launcher.ts';
 import { spawnTracked } from './network.ts';
 
@@ -9,9 +10,12 @@ import { spawnTracked } from './network.ts';
 export function runStress(
   args: string[],
   onStart?: (proc: ReturnType<typeof spawnTracked>, stderrSoFar: () => string) => void,
+  /** `detached`: the stress process leads a process group of its own, as a command typed in a terminal does. */
+  opts: { detached?: boolean } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const proc = spawnTracked(process.execPath, ['--import', 'tsx', CLI, 'stress', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached === true,
   });
   let stdout = '';
   let stderr = '';
@@ -23,3 +27,22 @@ export function runStress(
 
 /** The sum of a report's counts by code. */
 export const sumOf = (m: Record<string, number>) => Object.values(m).reduce((a, b) => a + b, 0);
+
+/** The pids of the processes whose command line names `dir` (a network's processes name their data dirs). */
+export function processesNaming(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (
+        readFileSync(`/proc/${entry}/cmdline`, 'utf8')
+          .split('\0')
+          .some((a) => a.includes(dir))
+      )
+        pids.push(Number(entry));
+    } catch {
+      /* ended while listed */
+    }
+  }
+  return pids;
+}

@@ -3,11 +3,13 @@
  *   tsx src/chain/embedded/main.ts --datadir DIR [--port N] [--memory] [--rpcuser U (--rpcpassword-file FILE | env TEECHAIN_RPC_PASSWORD)]
  * (never the password itself on the command line, which every local user can read).
  * Prints one JSON line {"rpcUrl","rpcUser","rpcPassword","height","cookieFile"} on stdout when ready;
- * diagnostics go to stderr. Shuts down cleanly (exit 0) on SIGINT/SIGTERM or the `stop` RPC.
+ * diagnostics go to stderr. Shuts down cleanly (exit 0) on SIGINT/SIGTERM or the `stop` RPC (and, started with
+ * TEECHAIN_STOP_WITH_PARENT=1, when its stdin closes: src/node/stop-with-parent.ts).
  */
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { startEmbeddedChain } from './start.ts';
+import { stopWithParent } from '../../node/stop-with-parent.ts';
 
 function fail(message: string): never {
   process.stderr.write(`embedded chain: ${message}\n`);
@@ -67,6 +69,7 @@ async function main(): Promise<void> {
   });
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  stopWithParent(stop);
 
   const chain = await startEmbeddedChain({
     memory: values.memory,
