@@ -147,3 +147,27 @@ test(
     assert.deepEqual(processesNaming(dir), []);
   },
 );
+
+test(
+  'Ctrl-C while --fresh builds its network: what was started is stopped, no report, exit 130',
+  { timeout: 300_000 },
+  async () => {
+    const dir = await tempDir('teechain-stress-build-int-');
+    const datadir = join(dir, 'net');
+    await mkdir(datadir);
+    const out = join(dir, 'report.json');
+    const run = await runStress(
+      freshRun(datadir, out),
+      (proc, err) =>
+        void waitUntil(() => /alice: starting/.test(err()), 240_000, 'the first node starting').then(() =>
+          process.kill(-proc.pid!, 'SIGINT'),
+        ),
+      { detached: true },
+    );
+    assert.equal(run.code, 130, run.stderr + run.stdout);
+    assert.match(run.stderr, /interrupted/);
+    assert.equal(run.stdout, '');
+    await assert.rejects(readFile(out));
+    assert.deepEqual(processesNaming(datadir), []);
+  },
+);
