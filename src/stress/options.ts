@@ -14,7 +14,7 @@ export const STRESS_USAGE = `usage: teechain stress [--datadir DIR] [--fresh [--
                        [--amount SAT] [--seed N] [--out FILE] [--chart FILE.svg] [--chaos kill:S] [--fresh --sweep nodes=2,4,8]
 
 Puts a payment workload on the running local network (network.json in --datadir, $TEECHAIN_HOME or
-./.teechain), or with --fresh on a network it builds (default 4 treasuries in a star, in a temporary data
+./.teechain; written by network up, or by hand for nodes on any machine), or with --fresh on a network it builds (default 4 treasuries in a star, in a temporary data
 dir, on free ports) and stops at the end. Payments go by POST /v1/payments {dest} (routed where there is
 no channel), one idempotency key each. Then it verifies the network and prints the report (see docs/stress.md).
 
