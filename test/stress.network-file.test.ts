@@ -4,13 +4,15 @@
  * `connect`, `open`) through a network.json written by hand that lists them by REST URL and admin token
  * (a token file for two, the token itself for the third); then `teechain stress --datadir` of that file:
  * verified, exit 0, its counts those of the nodes' own histories. A file naming a node that does not
- * answer, and malformed files: one line, exit 2. No assertion on timings.
+ * answer, and malformed files: one line, exit 2. The dashboard's node client reads the same file. No
+ * assertion on timings.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ApiClient } from '../src/cli/client.ts';
+import { ApiClient, type NetworkNode } from '../src/cli/client.ts';
+import { NodeApi } from '../src/dashboard/node-api.ts';
 import { CHAIN_MAIN } from '../src/cli/processes.ts';
 import { CLI, cli } from './helpers/launcher.ts';
 import { attestationKey, freePorts, tempDir, waitUntil, type NodeReady } from './helpers/network.ts';
@@ -127,6 +129,13 @@ test('teechain stress on three nodes started by hand and listed in a network fil
       ).length;
     }
     assert.equal(sent, r.payments_ok);
+  });
+
+  await t.test('the dashboard’s client reads the same entries, the token given inline too', async () => {
+    for (const e of entries) {
+      const info = await new NodeApi(e as NetworkNode).ok('GET', '/v1/getinfo');
+      assert.equal(info.node_id, started.find((s) => s.name === e.name)!.node_id);
+    }
   });
 
   await t.test('a file naming a node that does not answer, or malformed: one line, exit 2', async () => {

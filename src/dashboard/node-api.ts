@@ -63,7 +63,9 @@ export class NodeApi {
 
   private async fetch(method: string, path: string, body: unknown, timeoutMs: number): Promise<Response> {
     // Read lazily and again after a 401: a node restarted from a new data dir has a new token.
-    this.token ??= (await readFile(this.node.tokenFile, 'utf8')).trim();
+    // A network file written by hand may give the token itself (`token`) instead of its file.
+    const read = async () => this.node.token?.trim() ?? (await readFile(this.node.tokenFile, 'utf8')).trim();
+    this.token ??= await read();
     const send = () =>
       fetch(`${this.node.restUrl}${path}`, {
         method,
@@ -76,7 +78,7 @@ export class NodeApi {
       });
     const res = await send();
     if (res.status !== 401) return res;
-    this.token = (await readFile(this.node.tokenFile, 'utf8')).trim();
+    this.token = await read();
     return send();
   }
 }
