@@ -168,6 +168,28 @@ test("a record's route and amounts never change, and its phase only moves forwar
   );
 });
 
+test('an aborted record stays aborted: an update repeating it (a full snapshot after a restart), or changing what it waits for, passes', () => {
+  const abortedRec = (waitsOn: string[]) =>
+    ({
+      ...(replica().multihop![pid] as MhLocked),
+      phase: 'aborted',
+      code: 'x',
+      txid: null,
+      resolvedAt: 1,
+      waitsOn,
+    }) as never;
+  const held = replica();
+  held.multihop![pid] = abortedRec([inCh, outCh]);
+  for (const c of [inCh, outCh]) delete held.channels[c]!.lockedBy;
+  const asAborted = (waitsOn: string[]) => (b: ReplicaBody) => {
+    b.multihop![pid] = abortedRec(waitsOn);
+    for (const c of [inCh, outCh]) delete b.channels[c]!.lockedBy;
+  };
+  // Refused before: every full snapshot that carried an aborted record the backup held froze the primary.
+  assert.equal(code(asAborted([inCh, outCh]), held), null, 'the same aborted record again');
+  assert.equal(code(asAborted([outCh]), held), null, 'a neighbour moved on: it waits for one channel less');
+});
+
 test('members sign τ only at the signing step, and only the τ their own replica rebuilds', async () => {
   const [, m1, m2] = hops[1]!.members as [typeof p, typeof p, typeof p];
   const someTxid = 'ab'.repeat(32);

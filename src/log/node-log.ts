@@ -38,6 +38,20 @@ export function logObserver(log: Logger): NodeObserver {
             'committee view changed',
           );
           return;
+        case 'payment_unproven':
+          // The peer is a committee whose backups have not (yet) proven this total: nothing was credited.
+          log.warn(
+            { channel_id: e.channel_id, total: e.total, reason: e.reason },
+            "a paid total without its committee's proof: not credited",
+          );
+          return;
+        case 'committee_update_refused':
+          // A missed delta base is caught up with a full snapshot at once; any other refusal holds replication.
+          (e.code === 'base_mismatch' ? log.info.bind(log) : log.error.bind(log))(
+            { member: e.member, seq: e.seq, code: e.code },
+            'a committee member refused a replication update',
+          );
+          return;
         case 'committee_join_refused':
           log.error(
             { code: e.code },

@@ -122,7 +122,8 @@ function recordFault(
       return no('multihop_changed', `payment ${pid}: its route or amounts changed`);
     const back = RANK[rec.phase] < RANK[old.phase];
     const reopened = (old.phase === 'done' || old.phase === 'aborted') && rec.phase !== old.phase;
-    const undone = rec.phase === 'aborted' && RANK[old.phase] > RANK.committed;
+    // An aborted record may change while it stays aborted (what it waits for: records.ts `Resolution`).
+    const undone = rec.phase === 'aborted' && old.phase !== 'aborted' && RANK[old.phase] > RANK.committed;
     if (back || reopened || undone) return no('multihop_regressed', `payment ${pid}: ${old.phase} → ${rec.phase}`);
     // τ handed out by this member (a settlement while committed): the path stays frozen until the chain
     // decides, so no update may pass the release or the unlock on meanwhile (records.ts, `tauOut`).

@@ -46,6 +46,8 @@ export interface CommitteeHost {
   settledByMembers(s: SignedSettlement): void;
   /** Backup: its primary refused its join (with the code the primary gave). */
   joinRefused(code: string): void;
+  /** Primary: a member refused update `seq` with `code` (the host logs it: replication may be stuck). */
+  updateRefused(member: string, seq: number, code: string): void;
   /** A quote over this member's identity for `nonce` (Treasury.attest). */
   attest(nonce: Uint8Array): Promise<Quote>;
   /** Primary: every member's quote is in; the roster proof can go to channel peers. */

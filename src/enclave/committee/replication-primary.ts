@@ -190,6 +190,7 @@ export class PrimaryReplication {
 
   /** A member's refusal of an update: a missed base is caught up, a signed settlement it reports is acted on. */
   onRefuse(peerId: string, msg: Extract<CommitteeMessage, { t: 'c_refuse' }>): void {
+    if (this.chain.isMember(peerId)) this.host.updateRefused(peerId, msg.seq, msg.code);
     if (msg.code === 'base_mismatch' && this.chain.isMember(peerId)) return this.fullAfter(msg.seq);
     // Otherwise the primary stays frozen: an update a member refuses is never acknowledged past.
     if (

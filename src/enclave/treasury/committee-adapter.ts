@@ -40,6 +40,8 @@ export function committeeHost(t: TreasuryCore): CommitteeHost {
       t.ports.emit({ type: 'committee_roster', members, index }),
     settledByMembers: (s: SignedSettlement) => settledByMembers(t, s),
     joinRefused: (code: string) => t.ports.emit({ type: 'committee_join_refused', code }),
+    updateRefused: (member: string, seq: number, code: string) =>
+      t.ports.emit({ type: 'committee_update_refused', member, seq, code }),
     attest: (nonce: Uint8Array) => t.attest(nonce),
     rosterComplete: () => sendRosters(t),
     viewChanged: (cert: ViewCert) => viewChanged(t, cert),

@@ -118,6 +118,13 @@ export const TreasuryEventSchema = Type.Union([
     index: Type.Integer(),
   }),
   Type.Object({ type: Type.Literal('committee_join_refused'), code: Type.String() }),
+  /** Primary: a member refused a replication update (the primary goes no further until it is resolved). */
+  Type.Object({
+    type: Type.Literal('committee_update_refused'),
+    member: Type.String(),
+    seq: Type.Integer({ minimum: 0 }),
+    code: Type.String(),
+  }),
   Type.Object({
     type: Type.Literal('peer_roster'),
     peer_id: Type.String(),
