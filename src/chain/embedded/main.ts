@@ -1,6 +1,6 @@
 /**
  * Runnable embedded chain:
- *   tsx src/chain/embedded/main.ts --datadir DIR [--port N] [--memory] [--rpcuser U (--rpcpassword-file FILE | env TEECHAIN_RPC_PASSWORD)]
+ *   tsx src/chain/embedded/main.ts --datadir DIR [--port N] [--host ADDR] [--memory] [--rpcuser U (--rpcpassword-file FILE | env TEECHAIN_RPC_PASSWORD)]
  * (never the password itself on the command line, which every local user can read).
  * Prints one JSON line {"rpcUrl","rpcUser","rpcPassword","height","cookieFile"} on stdout when ready;
  * diagnostics go to stderr. Shuts down cleanly (exit 0) on SIGINT/SIGTERM or the `stop` RPC (and, started with
@@ -8,6 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
 import { startEmbeddedChain } from './start.ts';
 import { stopWithParent } from '../../node/stop-with-parent.ts';
 
@@ -23,6 +24,7 @@ async function main(): Promise<void> {
       options: {
         datadir: { type: 'string' },
         port: { type: 'string' },
+        host: { type: 'string' },
         memory: { type: 'boolean', default: false },
         rpcuser: { type: 'string' },
         rpcpassword: { type: 'string' },
@@ -40,6 +42,8 @@ async function main(): Promise<void> {
     if (!Number.isInteger(port) || port < 0 || port > 65535)
       fail(`--port must be an integer in 0..65535 (got ${values.port})`);
   }
+  if (values.host !== undefined && !isIPv4(values.host))
+    fail(`--host must be an IPv4 address to listen on (got ${values.host})`);
   if (values.rpcpassword !== undefined)
     fail(
       '--rpcpassword puts the password where every local user can read it (ps): use --rpcpassword-file FILE or TEECHAIN_RPC_PASSWORD',
@@ -75,6 +79,7 @@ async function main(): Promise<void> {
     memory: values.memory,
     ...(values.datadir ? { datadir: values.datadir } : {}),
     ...(port !== undefined ? { port } : {}),
+    ...(values.host !== undefined ? { host: values.host } : {}),
     ...(values.rpcuser !== undefined ? { rpcUser: values.rpcuser, rpcPassword: rpcPassword as string } : {}),
     onStopRequest: stop,
   });

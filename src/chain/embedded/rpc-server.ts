@@ -19,8 +19,10 @@ const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
 /** Options of {@link startRpcServer}. */
 export interface RpcServerOptions {
-  /** TCP port on 127.0.0.1; 0 (default) picks a free one. */
+  /** TCP port; 0 (default) picks a free one. */
   port?: number;
+  /** The IPv4 address to listen on (default 127.0.0.1); the URL names it. */
+  host?: string;
   /** Fixed credentials; when absent a random cookie password is made. */
   user?: string;
   password?: string;
@@ -137,7 +139,7 @@ function readBody(req: IncomingMessage): Promise<string | null> {
   });
 }
 
-/** Starts the server on 127.0.0.1. */
+/** Starts the server on 127.0.0.1, or on `opts.host`. */
 export async function startRpcServer(ctx: ChainContext, opts: RpcServerOptions = {}): Promise<RpcServer> {
   const user = opts.user ?? COOKIE_USER;
   const password = opts.password ?? randomBytes(32).toString('hex');
@@ -179,9 +181,10 @@ export async function startRpcServer(ctx: ChainContext, opts: RpcServerOptions =
   });
   server.keepAliveTimeout = 30_000;
 
+  const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => {
+    server.listen(opts.port ?? 0, host, () => {
       server.off('error', reject);
       resolve();
     });
@@ -197,7 +200,7 @@ export async function startRpcServer(ctx: ChainContext, opts: RpcServerOptions =
 
   let closed = false;
   return {
-    url: `http://127.0.0.1:${port}/`,
+    url: `http://${host}:${port}/`,
     port,
     user,
     password,

@@ -17,8 +17,10 @@ export interface EmbeddedChainOptions {
   datadir?: string;
   /** Keep the chain in memory (tests). A datadir, if also given, still receives the cookie. */
   memory?: boolean;
-  /** RPC port on 127.0.0.1 (default: a free port). */
+  /** RPC port (default: a free port). */
   port?: number;
+  /** The IPv4 address the RPC server listens on (default 127.0.0.1). */
+  host?: string;
   /** Fixed RPC credentials instead of a cookie password. */
   rpcUser?: string;
   rpcPassword?: string;
@@ -70,6 +72,7 @@ export async function startEmbeddedChain(opts: EmbeddedChainOptions = {}): Promi
     };
     const server = await startRpcServer(ctx, {
       ...(opts.port !== undefined ? { port: opts.port } : {}),
+      ...(opts.host !== undefined ? { host: opts.host } : {}),
       ...(opts.rpcUser !== undefined ? { user: opts.rpcUser } : {}),
       ...(opts.rpcPassword !== undefined ? { password: opts.rpcPassword } : {}),
       cookieFile: datadir ? join(datadir, COOKIE_FILE) : null,
