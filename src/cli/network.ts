@@ -51,6 +51,19 @@ export interface NetworkOptions {
   ownGroup?: boolean;
   /** Aborted while the network is being built: everything started so far is stopped and networkUp rejects. */
   signal?: AbortSignal;
+  /** Where each process runs and listens (a fresh network only); default: all on 127.0.0.1 of this machine. */
+  hosts?: HostPlan;
+}
+
+/**
+ * Each process on a host of its own (src/stress/netns.ts): the chain listens on `chainHost`; the node of
+ * slot k (treasury i's member j is slot i × committee + j) is started through `prefix(k)` and listens on,
+ * and advertises, `nodeHost(k)`.
+ */
+export interface HostPlan {
+  chainHost: string;
+  nodeHost(slot: number): string;
+  prefix(slot: number): string[];
 }
 
 export interface RunningNetwork {
@@ -120,6 +133,7 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
   if (opts.nodes < 1 || opts.nodes > NODE_NAMES.length) throw new CliError(`--nodes must be 1 to ${NODE_NAMES.length}`);
   if (opts.committee !== undefined && (opts.committee < 1 || opts.committee > 7))
     throw new CliError('--committee must be 1 to 7 members per treasury');
+  if (opts.hosts && !opts.fresh) throw new CliError('processes on hosts of their own need a fresh network');
   const running = await runningPid(datadir);
   if (running !== null)
     throw new CliError(
@@ -200,7 +214,13 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
       );
       const c = await spawnReady<ChainReady>(
         CHAIN_MAIN,
-        ['--datadir', join(datadir, 'chain'), '--port', String(ports[0])],
+        [
+          '--datadir',
+          join(datadir, 'chain'),
+          '--port',
+          String(ports[0]),
+          ...(opts.hosts ? ['--host', opts.hosts.chainHost] : []),
+        ],
         undefined,
         undefined,
         undefined,
@@ -247,12 +267,14 @@ export async function networkUp(opts: NetworkOptions): Promise<RunningNetwork> {
           join(datadir, 'nodes', name, 'node.log'),
           '--log-level',
           opts.logLevel ?? 'info',
+          ...(opts.hosts ? ['--host', opts.hosts.nodeHost(slot)] : []),
           ...extra,
         ],
         undefined,
         { ...rpcAuth.env, ...env },
         undefined,
         opts.ownGroup,
+        opts.hosts?.prefix(slot) ?? [],
       );
       watch(name, p, critical);
       ports[1 + 2 * slot] = portOf(p.ready.rest_url);

@@ -37,8 +37,11 @@ export async function spawnReady<T>(
    * (src/node/stop-with-parent.ts; the chain and node entries do so).
    */
   ownGroup = false,
+  /** A command that runs the process for us (`ip netns exec NS`): it must exec it, keeping its pid. */
+  prefix: string[] = [],
 ): Promise<ReadyProcess<T>> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+  const command = [...prefix, process.execPath, '--import', 'tsx', entry, ...args];
+  const proc = spawn(command[0]!, command.slice(1), {
     stdio: [ownGroup ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env, ...(ownGroup ? { [STOP_WITH_PARENT_ENV]: '1' } : {}) },
     detached: ownGroup,

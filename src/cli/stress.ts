@@ -39,7 +39,7 @@ export async function stressMain(argv: string[]): Promise<number> {
       ? await freshTarget({ ...o, log, signal: building.signal })
       : await runningTarget(o.datadir ?? defaultDatadir());
   } catch (err) {
-    process.stderr.write(`teechain stress: ${(err as Error).message}\n`);
+    process.stderr.write(`teechain stress: ${(err as Error).message.split('\n')[0]}\n`);
     return building.signal.aborted ? 130 : err instanceof TargetError ? 2 : 1;
   } finally {
     process.off('SIGINT', interrupt);

@@ -12,6 +12,7 @@ import { PATTERNS, type PatternName } from './patterns.ts';
 export const STRESS_USAGE = `usage: teechain stress [--datadir DIR] [--fresh [--nodes N] [--topology star|ring|line|full|random] [--committee N] [--deposit-sat N]]
                        [--duration S | --payments N] [--concurrency C | --rate R] [--pattern uniform|zipf|hub]
                        [--amount SAT] [--seed N] [--out FILE] [--chart FILE.svg] [--chaos kill:S] [--fresh --sweep nodes=2,4,8]
+                       [--fresh --hosts netns]
 
 Puts a payment workload on the running local network (network.json in --datadir, $TEECHAIN_HOME or
 ./.teechain; written by network up, or by hand for nodes on any machine), or with --fresh on a network it builds (default 4 treasuries in a star, in a temporary data
@@ -33,6 +34,8 @@ no channel), one idempotency key each. Then it verifies the network and prints t
                     2-4 s later; the report lists each fault and the recovery after it
   --sweep nodes=L   with --fresh: the same run on a fresh network of each size in the list (2,4,8), one after
                     the other; one table of them (throughput, latency, failures, verified, the busiest process)
+  --hosts netns     with --fresh: every node process in a Linux network namespace of its own, on a bridge
+                    this run creates and removes (needs root or CAP_NET_ADMIN); default local (127.0.0.1)
 exit code: 0 verified, 1 a check failed (each mismatch printed), 2 usage or a network that does not answer,
 130 interrupted (Ctrl-C) and verified`;
 
@@ -59,6 +62,8 @@ export interface StressOptions {
   chaos: ChaosSpec | null;
   /** `--sweep nodes=2,4,8`: the network sizes to run in turn (sweep.ts); null for one run. */
   sweep: number[] | null;
+  /** `--hosts netns`: every node of the fresh network in a network namespace of its own (netns.ts). */
+  hosts: 'local' | 'netns';
   help: boolean;
 }
 
@@ -97,6 +102,7 @@ export function parseStressArgs(argv: string[]): StressOptions {
         chart: { type: 'string' },
         chaos: { type: 'string' },
         sweep: { type: 'string' },
+        hosts: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -113,6 +119,15 @@ export function parseStressArgs(argv: string[]): StressOptions {
   if (sweep && !values.fresh)
     throw new UsageError('--sweep builds a fresh network of each size: add --fresh (a running network has one size)');
   if (sweep && values.nodes !== undefined) throw new UsageError('--sweep nodes=… gives the sizes: drop --nodes');
+  const hosts = values.hosts ?? 'local';
+  if (hosts !== 'local' && hosts !== 'netns')
+    throw new UsageError(
+      `unknown --hosts ${hosts}: --hosts netns (each node in a network namespace of its own) or local`,
+    );
+  if (hosts === 'netns' && !values.fresh)
+    throw new UsageError(
+      '--hosts netns starts each node in a network namespace of its own: add --fresh (a running network keeps its hosts)',
+    );
   const freshOnly = (['nodes', 'topology', 'committee', 'deposit-sat'] as const).filter((k) => values[k] !== undefined);
   if (!values.fresh && freshOnly.length)
     throw new UsageError(
@@ -151,6 +166,7 @@ export function parseStressArgs(argv: string[]): StressOptions {
     chart: values.chart,
     chaos,
     sweep,
+    hosts,
     help: values.help === true,
   };
 }

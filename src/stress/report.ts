@@ -24,6 +24,12 @@ export interface StressReport {
     committee: number;
     processes: number;
     channels: number;
+    /** `netns`: each process in a network namespace of its own (--hosts netns); `local`: as network.json says. */
+    hosts: 'netns' | 'local';
+    /** Where the chain's JSON-RPC is (host:port). */
+    chain: string;
+    /** Each process (committee members too): the address it listens on and its REST and peer endpoints. */
+    addresses: Array<{ name: string; address: string; rest_url: string; p2p: string }>;
   };
   workload: Workload;
   payments_attempted: number;
@@ -171,6 +177,7 @@ export function reportTable(r: StressReport): string {
     ['payments/s', String(r.payments_per_s)],
     ['latency', `p50 ${r.p50_ms} ms, p95 ${r.p95_ms} ms, p99 ${r.p99_ms} ms, max ${r.max_ms} ms`],
   ];
+  rows.splice(1, 0, ['hosts', hostsLine(r.network)]);
   if (r.open_loop)
     rows.push([
       'open loop',
@@ -261,4 +268,14 @@ export function workloadOf(o: StressOptions): Workload {
     payments_limit: o.payments,
     duration_limit_s: o.durationS,
   };
+}
+
+/** `netns: alice 10.1.2.2, bob 10.1.2.3; chain 10.1.2.1:PORT`, or the addresses of a network on one host. */
+function hostsLine(n: StressReport['network']): string {
+  const each = n.addresses.map((a) => `${a.name} ${a.address}`).join(', ');
+  if (n.hosts === 'netns') return `netns: ${each}; chain ${n.chain}`;
+  const distinct = [...new Set(n.addresses.map((a) => a.address))];
+  return distinct.length === 1
+    ? `local: every node on ${distinct[0]}, chain ${n.chain}`
+    : `local: ${each}; chain ${n.chain}`;
 }

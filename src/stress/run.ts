@@ -136,6 +136,11 @@ export async function runStress(o: StressOptions, target: Target, log: (line: st
         committee: network.committee ?? 1,
         processes: treasuries.reduce((n, t) => n + t.members.length, 0),
         channels: channelCount(before),
+        hosts: target.netns ? 'netns' : 'local',
+        chain: new URL(network.chain.rpcUrl).host,
+        addresses: network.nodes
+          .flatMap((n) => [n, ...(n.backups ?? [])])
+          .map((n) => ({ name: n.name, address: new URL(n.restUrl).hostname, rest_url: n.restUrl, p2p: n.p2p })),
       },
       workload: workloadOf(o),
       mode: o.mode,

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { ApiClient, CliError, readNetwork, type NetworkFile, type NetworkNode } from '../cli/client.ts';
 import { networkUp, type Topology } from '../cli/network.ts';
 import { checkNetworkFile, distinctTreasuries } from './network-file.ts';
+import { createNetns, NetnsError, type Netns } from './netns.ts';
 
 /** One treasury: who pays for it (its primary) and every process it runs (the members, for their metrics). */
 export interface Treasury {
@@ -29,6 +30,8 @@ export interface Target {
   stop(): Promise<void>;
   /** Kills and restarts the processes of a network this run started (--chaos); absent for a running one. */
   nemesis?: Nemesis;
+  /** `--hosts netns`: the namespaces and bridge the network runs on; absent when every node is on this host. */
+  netns?: Netns;
 }
 
 /** What a network the run started lets `--chaos` do to its processes (src/stress/chaos.ts). */
@@ -48,6 +51,8 @@ export interface FreshOptions {
   depositSat: number;
   /** Fixes a `random` topology's channels (the run's --seed). */
   seed: number;
+  /** `netns`: each node process in a network namespace of its own (netns.ts); `local`: all on 127.0.0.1. */
+  hosts: 'local' | 'netns';
   log(line: string): void;
   /** Aborted (a Ctrl-C) while the network is being built: what was started is stopped, and this rejects. */
   signal?: AbortSignal;
@@ -72,8 +77,19 @@ export async function runningTarget(datadir: string): Promise<Target> {
 
 /** A network built for this run, in its own data dir (a temporary one unless given), on free ports. */
 export async function freshTarget(o: FreshOptions): Promise<Target> {
+  let netns: Netns | undefined;
+  if (o.hosts === 'netns') {
+    try {
+      netns = createNetns(o.nodes * o.committee);
+    } catch (err) {
+      throw err instanceof NetnsError ? new TargetError(err.message) : err;
+    }
+    o.log(
+      `hosts: ${netns.namespaces.length} network namespaces on bridge ${netns.bridge}, ${netns.subnet} (the chain at ${netns.chainHost})`,
+    );
+  }
   const datadir = o.datadir ?? (await mkdtemp(join(tmpdir(), 'teechain-stress-')));
-  const running = await networkUp({
+  const up = networkUp({
     datadir,
     nodes: o.nodes,
     topology: o.topology,
@@ -87,17 +103,30 @@ export async function freshTarget(o: FreshOptions): Promise<Target> {
     // Out of reach of the terminal's Ctrl-C, which must reach only this process (it verifies, then stops them).
     ownGroup: true,
     signal: o.signal,
+    ...(netns ? { hosts: netns } : {}),
   });
+  const running = await up.catch((err: unknown) => {
+    netns?.remove();
+    throw err;
+  });
+  const stop = async () => {
+    try {
+      await running.stop();
+    } finally {
+      netns?.remove();
+    }
+  };
   try {
     return {
       ...(await reachable(running.network)),
       source: 'fresh',
       datadir,
-      stop: () => running.stop(),
+      stop,
       nemesis: { kill: (name) => running.kill(name), restart: (name) => running.restart(name) },
+      ...(netns ? { netns } : {}),
     };
   } catch (err) {
-    await running.stop();
+    await stop();
     throw err;
   }
 }

@@ -1,0 +1,106 @@
+/**
+ * `teechain stress --fresh --hosts netns` on real processes: every node of a fresh 3-node star in a Linux
+ * network namespace of its own, on a bridge the run creates, the chain reached over that bridge. The run
+ * must verify, its report must name distinct addresses off loopback, all on the run's subnet, and once it
+ * has exited nothing of its namespaces, veths or bridge may remain. Where this machine cannot create a
+ * namespace the test says so and skips. `--hosts netns` without `--fresh`, and an unknown `--hosts`: one
+ * line, exit 2. No assertion on timings.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createNetns } from '../src/stress/netns.ts';
+import { tempDir } from './helpers/network.ts';
+import { runStress } from './helpers/stress-run.ts';
+
+/** Why namespaces cannot be made here, or null when they can (one made and removed again). */
+function cannotMakeNamespaces(): string | null {
+  try {
+    createNetns(1).remove();
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** Every namespace and link name on this machine. */
+function netNames(): string[] {
+  const ns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.split(' ')[0]!);
+  const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => (l.split(': ')[1] ?? '').split('@')[0]!);
+  return [...ns, ...links].filter(Boolean);
+}
+
+test('--hosts netns without --fresh, or an unknown --hosts: one line, exit 2', async () => {
+  const empty = await tempDir('teechain-netns-none-');
+  for (const [args, msg] of [
+    [['--datadir', empty, '--hosts', 'netns'], /--hosts netns starts each node in a network namespace .*add --fresh/],
+    [['--fresh', '--hosts', 'vm'], /unknown --hosts vm: --hosts netns/],
+  ] as Array<[string[], RegExp]>) {
+    const run = await runStress(args);
+    assert.equal(run.code, 2, args.join(' '));
+    assert.match(run.stderr.split('\n')[0]!, msg);
+    assert.equal(run.stderr.trim().split('\n').length, 2, run.stderr); // the line, and where the usage is
+    assert.equal(run.stdout, '');
+  }
+});
+
+test('--fresh --hosts netns: a 3-node star, each node in its own namespace, verified, nothing left', async (t) => {
+  const cannot = cannotMakeNamespaces();
+  if (cannot !== null) {
+    t.skip(`this machine cannot create network namespaces: ${cannot}`);
+    return;
+  }
+  const dir = await tempDir('teechain-netns-');
+  const out = join(dir, 'report.json');
+  let pid = 0;
+  const run = await runStress(
+    [
+      '--fresh',
+      '--hosts',
+      'netns',
+      '--nodes',
+      '3',
+      '--topology',
+      'star',
+      '--duration',
+      '3',
+      '--seed',
+      '5',
+      '--out',
+      out,
+    ],
+    (proc) => (pid = proc.pid!),
+  );
+  assert.equal(run.code, 0, run.stderr + run.stdout);
+  const r = JSON.parse(await readFile(out, 'utf8'));
+  assert.equal(r.verification.ok, true, r.verification.mismatches.join('\n'));
+  assert.ok(r.payments_ok > 0);
+  assert.equal(r.network.hosts, 'netns');
+  const addresses: Array<{ name: string; address: string; rest_url: string; p2p: string }> = r.network.addresses;
+  assert.deepEqual(
+    addresses.map((a) => a.name),
+    ['alice', 'bob', 'carol'],
+  );
+  const chainHost = (r.network.chain as string).split(':')[0]!;
+  const subnet = chainHost.split('.').slice(0, 3).join('.');
+  assert.notEqual(subnet, '127.0.0');
+  assert.equal(new Set([chainHost, ...addresses.map((a) => a.address)]).size, 4, JSON.stringify(r.network));
+  for (const a of addresses) {
+    assert.equal(a.address.split('.').slice(0, 3).join('.'), subnet, a.address);
+    assert.equal(new URL(a.rest_url).hostname, a.address);
+    assert.equal(a.p2p.split(':')[0], a.address);
+  }
+  assert.match(run.stdout, new RegExp(`hosts +netns: alice ${addresses[0]!.address.replace(/\./g, '\\.')}, bob`));
+  // The run's names carry its pid: none of its namespaces, veths or bridge is left.
+  const tag = `tcs${pid.toString(36)}-`;
+  assert.deepEqual(
+    netNames().filter((n) => n.startsWith(tag)),
+    [],
+  );
+});
