@@ -11,15 +11,20 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NetworkFile } from '../src/cli/client.ts';
-import { parseChaos } from '../src/stress/options.ts';
+import { parseChaos, parseChaosList } from '../src/stress/options.ts';
 import { api, networkUp } from './helpers/launcher.ts';
 import { stopChild, tempDir } from './helpers/network.ts';
 import { runStress, sumOf } from './helpers/stress-run.ts';
 
-test('--chaos kill:S: the spellings of the mean time between kills', () => {
+test('--chaos kill:S, partition:S: the spellings of the mean time between faults, and both kinds together', () => {
   assert.deepEqual(parseChaos('kill:30s'), { kind: 'kill', meanMs: 30_000 });
   assert.deepEqual(parseChaos('kill:30'), { kind: 'kill', meanMs: 30_000 });
   assert.deepEqual(parseChaos('kill:500ms'), { kind: 'kill', meanMs: 500 });
+  assert.deepEqual(parseChaos('partition:20s'), { kind: 'partition', meanMs: 20_000 });
+  assert.deepEqual(parseChaosList('kill:30s,partition:500ms'), [
+    { kind: 'kill', meanMs: 30_000 },
+    { kind: 'partition', meanMs: 500 },
+  ]);
 });
 
 test('bad --chaos, or --chaos on a network this run did not start: one line, exit 2', async () => {
@@ -28,7 +33,9 @@ test('bad --chaos, or --chaos on a network this run did not start: one line, exi
     [['--fresh', '--chaos', 'kill:0'], /--chaos kill:0: the time between kills must be more than zero/],
     [['--fresh', '--chaos', 'kill:0ms'], /more than zero/],
     [['--fresh', '--chaos', 'kill:x'], /unknown --chaos kill:x: --chaos kill:S/],
-    [['--fresh', '--chaos', 'partition:10s'], /--chaos partition is not built yet/],
+    [['--fresh', '--chaos', 'partition:10s'], /--chaos partition .* it needs --fresh --hosts netns/],
+    [['--fresh', '--chaos', 'kill:1s,kill:2s'], /--chaos kill:1s,kill:2s: each kind of fault once/],
+    [['--fresh', '--chaos', 'kill:1s,'], /unknown --chaos : --chaos kill:S or partition:S/],
     [['--datadir', empty, '--chaos', 'kill:2s'], /--chaos .* needs a network this run starts \(--fresh\)/],
   ] as Array<[string[], RegExp]>) {
     const run = await runStress(args);

@@ -2,8 +2,9 @@
  * `teechain stress --fresh --hosts netns` on real processes: every node of a fresh 3-node star in a Linux
  * network namespace of its own, on a bridge the run creates, the chain reached over that bridge. The run
  * must verify, its report must name distinct addresses off loopback, all on the run's subnet, and once it
- * has exited nothing of its namespaces, veths or bridge may remain. Where this machine cannot create a
- * namespace the test says so and skips. `--hosts netns` without `--fresh`, and an unknown `--hosts`: one
+ * has exited nothing of its namespaces, veths or bridge may remain. Then `--chaos partition:3s`: nodes'
+ * links taken off the bridge and put back during the load, each fault healed, the network back and its
+ * books kept. Where this machine cannot create a namespace the tests say so and skip. `--hosts netns` without `--fresh`, and an unknown `--hosts`: one
  * line, exit 2. No assertion on timings.
  */
 import { test } from 'node:test';
@@ -13,7 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createNetns } from '../src/stress/netns.ts';
 import { tempDir } from './helpers/network.ts';
-import { runStress } from './helpers/stress-run.ts';
+import { runStress, sumOf } from './helpers/stress-run.ts';
 
 /** Why namespaces cannot be made here, or null when they can (one made and removed again). */
 function cannotMakeNamespaces(): string | null {
@@ -98,6 +99,63 @@ test('--fresh --hosts netns: a 3-node star, each node in its own namespace, veri
   }
   assert.match(run.stdout, new RegExp(`hosts +netns: alice ${addresses[0]!.address.replace(/\./g, '\\.')}, bob`));
   // The run's names carry its pid: none of its namespaces, veths or bridge is left.
+  const tag = `tcs${pid.toString(36)}-`;
+  assert.deepEqual(
+    netNames().filter((n) => n.startsWith(tag)),
+    [],
+  );
+});
+
+test('--hosts netns --chaos partition:3s: links cut and put back during the load, each healed, books kept', async (t) => {
+  const cannot = cannotMakeNamespaces();
+  if (cannot !== null) {
+    t.skip(`this machine cannot create network namespaces: ${cannot}`);
+    return;
+  }
+  const dir = await tempDir('teechain-partition-');
+  const out = join(dir, 'report.json');
+  let pid = 0;
+  // Seed 2: its first partition comes under a second into the load, so a 6 s load has at least one.
+  const run = await runStress(
+    [
+      '--fresh',
+      '--hosts',
+      'netns',
+      '--nodes',
+      '4',
+      '--topology',
+      'star',
+      '--chaos',
+      'partition:3s',
+      '--duration',
+      '6',
+      '--seed',
+      '2',
+      '--out',
+      out,
+    ],
+    (proc) => (pid = proc.pid!),
+  );
+  assert.equal(run.code, 0, run.stderr + run.stdout);
+  const r = JSON.parse(await readFile(out, 'utf8'));
+  const v = r.verification;
+  assert.deepEqual(r.chaos, { partition_mean_s: 3 });
+  assert.ok(r.faults.length >= 1, 'at least one fault');
+  for (const f of r.faults) {
+    assert.equal(f.kind, 'partition');
+    assert.ok(['alice', 'bob', 'carol', 'dave'].includes(f.node), f.node);
+    assert.ok(f.healed_at > f.at, JSON.stringify(f));
+    assert.ok(f.recovered_after_ms === null || f.recovered_after_ms > 0, JSON.stringify(f));
+    assert.match(run.stdout, new RegExp(`fault +${f.at} s: partition ${f.node}, healed at ${f.healed_at} s`));
+  }
+  assert.equal(v.ok, true, v.mismatches.join('\n'));
+  assert.equal(v.chaos.recovered, true);
+  assert.deepEqual(v.chaos.restarted, []); // nothing was killed: every history checked by id
+  assert.equal(v.conservation.holds, true);
+  assert.equal(v.conservation.before_sat, String(3 * 2 * 100_000_000));
+  assert.equal(v.payer_history.checked, r.payments_ok);
+  assert.equal(v.payer_history.missing, 0);
+  assert.equal(r.payments_attempted, r.payments_ok + sumOf(r.payments_failed) + sumOf(r.payments_in_doubt));
   const tag = `tcs${pid.toString(36)}-`;
   assert.deepEqual(
     netNames().filter((n) => n.startsWith(tag)),

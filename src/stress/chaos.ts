@@ -1,9 +1,11 @@
 /**
- * `--chaos kill:S`, a nemesis for a stress run: every S on average (exponential gaps drawn from the run's
- * seed) a random node process of the network, a committee member too, is killed with SIGKILL, as a crash
- * would, and started again 2-4 s later with the same data dir, ports and arguments (the launcher's own
- * restart, src/cli/network.ts). Each fault is recorded with the time until the next payment through that
- * node succeeded. After the load, waitForRecovery waits until every process answers and every channel's
+ * `--chaos kill:S,partition:S`, a nemesis for a stress run. `kill`: every S on average (exponential gaps
+ * drawn from the run's seed) a random node process of the network, a committee member too, is killed with
+ * SIGKILL, as a crash would, and started again 2-4 s later with the same data dir, ports and arguments (the
+ * launcher's own restart, src/cli/network.ts). `partition` (with --hosts netns): every S on average a random
+ * node process's link is taken off the bridge of its namespace (src/stress/netns.ts) for 2-6 s, then put
+ * back. Each kind draws from a stream of its own. Each fault is recorded with the time until the next
+ * payment through that node succeeded. After the load, waitForRecovery waits until every process answers and every channel's
  * peers are connected again, so that the checks read a network that has come back.
  */
 import { randomIndex, seededRandom, type Rand } from './random.ts';
@@ -11,8 +13,8 @@ import type { Recorder } from './recorder.ts';
 import type { Nemesis, Treasury } from './target.ts';
 
 export interface ChaosSpec {
-  kind: 'kill';
-  /** Mean time between kills. */
+  kind: 'kill' | 'partition';
+  /** Mean time between two faults of this kind. */
   meanMs: number;
 }
 
@@ -20,17 +22,24 @@ export interface Fault {
   /** Seconds since the load started. */
   at: number;
   node: string;
-  kind: 'kill';
-  /** Seconds since the load started when it answered again; null if it could not be restarted. */
-  restarted_at: number | null;
-  /** From the kill until a payment sent after the restart, to, from or through that node, succeeded. */
+  kind: 'kill' | 'partition';
+  /** A kill: seconds since the load started when it answered again; null if it could not be restarted. */
+  restarted_at?: number | null;
+  /** A partition: seconds since the load started when its link was back; null if it could not be put back. */
+  healed_at?: number | null;
+  /** From the fault until a payment sent after the restart (or heal), to, from or through that node, succeeded. */
   recovered_after_ms: number | null;
-  /** Why it could not be killed or restarted, if so. */
+  /** Why it could not be killed, restarted, cut off or put back, if so. */
   error?: string;
 }
 
-const DOWN_MIN_MS = 2_000;
-const DOWN_SPAN_MS = 2_000;
+/** How long a victim stays down (killed) or cut off (partitioned): min + a uniform draw of span. */
+const DOWN: Record<ChaosSpec['kind'], { minMs: number; spanMs: number }> = {
+  kill: { minMs: 2_000, spanMs: 2_000 },
+  partition: { minMs: 2_000, spanMs: 4_000 },
+};
+/** Each kind's stream of the run's seed: kills replay the same with or without partitions, and vice versa. */
+const STREAM: Record<ChaosSpec['kind'], number> = { kill: 0x9e3779b9, partition: 0x85ebca6b };
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const seconds = (ms: number) => Math.round(ms) / 1000;
@@ -46,18 +55,18 @@ export class Chaos {
   readonly faults: Fault[] = [];
   /** Treasuries whose primary was killed at least once: their payment history restarted empty. */
   readonly restarted = new Set<number>();
-  private readonly rand: Rand;
   private readonly victims: Victim[];
+  /** Processes killed or cut off right now: neither kind picks them again until they are back. */
   private readonly down = new Set<string>();
   private readonly pending: Array<Promise<void>> = [];
   private readonly awaiting: Array<{ fault: Fault; treasury: number; atMs: number; restartedMs: number | null }> = [];
   private stopped = false;
-  private wake: () => void = () => undefined;
-  private loop: Promise<void> = Promise.resolve();
+  private readonly wakes = new Set<() => void>();
+  private loops: Array<Promise<void>> = [];
 
   constructor(
     private readonly o: {
-      spec: ChaosSpec;
+      specs: ChaosSpec[];
       seed: number;
       nemesis: Nemesis;
       treasuries: Treasury[];
@@ -67,8 +76,8 @@ export class Chaos {
       log(line: string): void;
     },
   ) {
-    // Its own stream from the run's seed: the kills replay with the seed, and do not shift the workload's.
-    this.rand = seededRandom((o.seed ^ 0x9e3779b9) >>> 0);
+    if (o.specs.some((c) => c.kind === 'partition') && !o.nemesis.partition)
+      throw new Error('--chaos partition needs a network on namespaces (--hosts netns)');
     this.victims = o.treasuries.flatMap((t, i) =>
       t.members.map((m, k) => ({ name: m.name, treasury: i, primary: k === 0 })),
     );
@@ -89,14 +98,14 @@ export class Chaos {
   }
 
   start(): void {
-    this.loop = this.run();
+    this.loops = this.o.specs.map((spec) => this.run(spec));
   }
 
-  /** No more kills; resolves when every killed process has been started again (or failed to). */
+  /** No more faults; resolves when every killed process is started again and every cut link back (or failed). */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.wake();
-    await this.loop;
+    for (const wake of this.wakes) wake();
+    await Promise.all(this.loops);
     await Promise.all(this.pending);
   }
 
@@ -104,34 +113,61 @@ export class Chaos {
     return performance.now() - this.o.recorder.started;
   }
 
-  private async run(): Promise<void> {
+  private async run(spec: ChaosSpec): Promise<void> {
+    // Its own stream from the run's seed: the faults replay with the seed, and do not shift the workload's.
+    const rand: Rand = seededRandom((this.o.seed ^ STREAM[spec.kind]) >>> 0);
     for (;;) {
-      const gap = -Math.log(1 - this.rand()) * this.o.spec.meanMs;
+      const gap = -Math.log(1 - rand()) * spec.meanMs;
       await new Promise<void>((r) => {
-        const timer = setTimeout(r, gap);
-        this.wake = () => {
+        const wake = () => {
           clearTimeout(timer);
+          this.wakes.delete(wake);
           r();
         };
+        const timer = setTimeout(wake, gap);
+        this.wakes.add(wake);
       });
       if (this.stopped) return;
       const up = this.victims.filter((v) => !this.down.has(v.name));
       if (up.length === 0) continue;
-      const victim = up[randomIndex(this.rand, up.length)]!;
-      const downMs = DOWN_MIN_MS + this.rand() * DOWN_SPAN_MS;
+      const victim = up[randomIndex(rand, up.length)]!;
+      const downMs = DOWN[spec.kind].minMs + rand() * DOWN[spec.kind].spanMs;
       const atMs = this.elapsedMs();
       const fault: Fault = {
         at: seconds(atMs),
         node: victim.name,
-        kind: 'kill',
-        restarted_at: null,
+        kind: spec.kind,
+        ...(spec.kind === 'kill' ? { restarted_at: null } : { healed_at: null }),
         recovered_after_ms: null,
       };
       this.faults.push(fault);
-      if (victim.primary) this.restarted.add(victim.treasury);
       this.down.add(victim.name);
-      this.o.log(`chaos: killing ${victim.name} (SIGKILL), restarting it in ${(downMs / 1000).toFixed(1)} s`);
-      this.pending.push(this.killAndRestart(victim, downMs, fault, atMs));
+      if (spec.kind === 'kill') {
+        if (victim.primary) this.restarted.add(victim.treasury);
+        this.o.log(`chaos: killing ${victim.name} (SIGKILL), restarting it in ${(downMs / 1000).toFixed(1)} s`);
+        this.pending.push(this.killAndRestart(victim, downMs, fault, atMs));
+      } else {
+        this.o.log(`chaos: cutting ${victim.name} off the bridge for ${(downMs / 1000).toFixed(1)} s`);
+        this.pending.push(this.partitionAndHeal(victim, downMs, fault, atMs));
+      }
+    }
+  }
+
+  private async partitionAndHeal(victim: Victim, downMs: number, fault: Fault, atMs: number): Promise<void> {
+    const waiting = { fault, treasury: victim.treasury, atMs, restartedMs: null as number | null };
+    this.awaiting.push(waiting);
+    try {
+      await this.o.nemesis.partition!(victim.name);
+      await sleep(downMs);
+      await this.o.nemesis.heal!(victim.name);
+      waiting.restartedMs = this.elapsedMs();
+      fault.healed_at = seconds(waiting.restartedMs);
+      this.down.delete(victim.name);
+      this.o.log(`chaos: ${victim.name} is on the bridge again`);
+    } catch (err) {
+      // Left marked down: it is not picked again, and the wait for recovery reports it.
+      fault.error = (err as Error).message.split('\n')[0]!;
+      this.o.log(`chaos: ${victim.name}: ${fault.error}`);
     }
   }
 

@@ -11,7 +11,8 @@
  * later run removes what a killed one left (its pid is dead). The subnet is 10.X.Y.0/24 with X, Y derived
  * from the pid, skipping any /24 that an address on this machine already falls in.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { CliError } from '../cli/client.ts';
 import type { HostPlan } from '../cli/network.ts';
 
@@ -25,6 +26,9 @@ export interface Netns extends HostPlan {
   namespaces: string[];
   /** The veth end at the bridge of each slot (what a partition takes down). */
   bridgePorts: string[];
+  /** Takes slot k's veth end at the bridge down (its node is cut off every other process), or up again. */
+  cut(slot: number): Promise<void>;
+  mend(slot: number): Promise<void>;
   /** Removes the namespaces (stopping what still runs in them), their veths and the bridge. Idempotent. */
   remove(): void;
 }
@@ -115,8 +119,18 @@ export function createNetns(slots: number): Netns {
     chainHost: `${base}.1`,
     nodeHost: addr,
     prefix: (k) => ['ip', 'netns', 'exec', namespaces[k]!],
+    cut: (k) => setLink(bridgePorts[k]!, 'down'),
+    mend: (k) => setLink(bridgePorts[k]!, 'up'),
     remove,
   };
+}
+
+async function setLink(name: string, state: 'up' | 'down'): Promise<void> {
+  try {
+    await promisify(execFile)('ip', ['link', 'set', name, state]);
+  } catch (err) {
+    throw new Error(`ip link set ${name} ${state}: ${why(err)}`);
+  }
 }
 
 function removeNamespace(ns: string): void {

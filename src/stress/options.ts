@@ -11,7 +11,7 @@ import { PATTERNS, type PatternName } from './patterns.ts';
 
 export const STRESS_USAGE = `usage: teechain stress [--datadir DIR] [--fresh [--nodes N] [--topology star|ring|line|full|random] [--committee N] [--deposit-sat N]]
                        [--duration S | --payments N] [--concurrency C | --rate R] [--pattern uniform|zipf|hub]
-                       [--amount SAT] [--seed N] [--out FILE] [--chart FILE.svg] [--chaos kill:S] [--fresh --sweep nodes=2,4,8]
+                       [--amount SAT] [--seed N] [--out FILE] [--chart FILE.svg] [--chaos kill:S,partition:S] [--fresh --sweep nodes=2,4,8]
                        [--fresh --hosts netns]
 
 Puts a payment workload on the running local network (network.json in --datadir, $TEECHAIN_HOME or
@@ -32,6 +32,8 @@ no channel), one idempotency key each. Then it verifies the network and prints t
                     payments/s per size)
   --chaos kill:S    with --fresh: SIGKILL a random node process every S on average (30s, 30, 500ms), restart it
                     2-4 s later; the report lists each fault and the recovery after it
+  --chaos partition:S  with --hosts netns: take a random node's link off the bridge every S on average, for
+                    2-6 s; with kill:S too, comma-separated (--chaos kill:30s,partition:20s)
   --sweep nodes=L   with --fresh: the same run on a fresh network of each size in the list (2,4,8), one after
                     the other; one table of them (throughput, latency, failures, verified, the busiest process)
   --hosts netns     with --fresh: every node process in a Linux network namespace of its own, on a bridge
@@ -58,8 +60,8 @@ export interface StressOptions {
   out?: string;
   /** `--chart FILE.svg`: the run's chart (chart.ts). */
   chart?: string;
-  /** `--chaos kill:S`: a node process killed every `meanMs` on average (chaos.ts). */
-  chaos: ChaosSpec | null;
+  /** `--chaos kill:S,partition:S`: each kind of fault, at most once, with its mean time between faults (chaos.ts). */
+  chaos: ChaosSpec[] | null;
   /** `--sweep nodes=2,4,8`: the network sizes to run in turn (sweep.ts); null for one run. */
   sweep: number[] | null;
   /** `--hosts netns`: every node of the fresh network in a network namespace of its own (netns.ts). */
@@ -135,7 +137,11 @@ export function parseStressArgs(argv: string[]): StressOptions {
     );
   if (values.rate !== undefined && values.concurrency !== undefined)
     throw new UsageError('--rate (open loop) and --concurrency (closed loop) exclude each other');
-  const chaos = values.chaos === undefined ? null : parseChaos(values.chaos);
+  const chaos = values.chaos === undefined ? null : parseChaosList(values.chaos);
+  if (chaos?.some((c) => c.kind === 'partition') && hosts !== 'netns')
+    throw new UsageError(
+      "--chaos partition takes a node's link off the bridge of its network namespace: it needs --fresh --hosts netns",
+    );
   if (chaos && !values.fresh)
     throw new UsageError(
       '--chaos kills and restarts node processes: it needs a network this run starts (--fresh); network.json records no process ids',
@@ -171,18 +177,28 @@ export function parseStressArgs(argv: string[]): StressOptions {
   };
 }
 
-/** `kill:30s`, `kill:30` (seconds), `kill:500ms`: the mean time between kills, more than zero. */
+/**
+ * `kill:30s`, `kill:30` (seconds), `kill:500ms`, and `partition:` the same: one kind of fault and the mean
+ * time between two of them, more than zero.
+ */
 export function parseChaos(spec: string): ChaosSpec {
-  if (/^partition(:|$)/.test(spec))
-    throw new UsageError('--chaos partition is not built yet: --chaos kill:S is (S seconds on average between kills)');
-  const m = /^kill:([0-9]{1,9})(ms|s)?$/.exec(spec);
+  const m = /^(kill|partition):([0-9]{1,9})(ms|s)?$/.exec(spec);
   if (!m)
     throw new UsageError(
-      `unknown --chaos ${spec}: --chaos kill:S, S seconds on average between kills (30s, 30, 500ms)`,
+      `unknown --chaos ${spec}: --chaos kill:S or partition:S, S seconds on average between faults (30s, 30, 500ms)`,
     );
-  const meanMs = Number(m[1]) * (m[2] === 'ms' ? 1 : 1000);
-  if (meanMs <= 0) throw new UsageError(`--chaos ${spec}: the time between kills must be more than zero`);
-  return { kind: 'kill', meanMs };
+  const meanMs = Number(m[2]) * (m[3] === 'ms' ? 1 : 1000);
+  const what = m[1] === 'kill' ? 'kills' : 'partitions';
+  if (meanMs <= 0) throw new UsageError(`--chaos ${spec}: the time between ${what} must be more than zero`);
+  return { kind: m[1] as ChaosSpec['kind'], meanMs };
+}
+
+/** `kill:30s,partition:20s`: one spec per kind, each at most once. */
+export function parseChaosList(list: string): ChaosSpec[] {
+  const specs = list.split(',').map(parseChaos);
+  if (new Set(specs.map((c) => c.kind)).size !== specs.length)
+    throw new UsageError(`--chaos ${list}: each kind of fault once (kill:S,partition:S)`);
+  return specs;
 }
 
 /** `nodes=2,4,8`: network sizes from 2 to the launcher's limit, each once, in the order given. */

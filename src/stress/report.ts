@@ -56,8 +56,8 @@ export interface StressReport {
   generator: { cpu_s: number; cpu_pct: number; rss_mb: number };
   machine: { cpus: number; cpu_model: string; memory_gb: number; os: string; node: string };
   verification: Verification;
-  /** `--chaos kill:S`: the mean time between kills; null without --chaos. */
-  chaos: { kill_mean_s: number } | null;
+  /** `--chaos kill:S,partition:S`: the mean time between faults of each kind given; null without --chaos. */
+  chaos: { kill_mean_s?: number; partition_mean_s?: number } | null;
   /** Each fault the nemesis caused, in order. */
   faults: Fault[];
 }
@@ -117,7 +117,8 @@ export function buildReport(i: ReportInput): StressReport {
       const a = i.usageBefore[k];
       const b = i.usageAfter[k];
       // A process killed and restarted counts its CPU from its restart: not the run's figure.
-      if (i.faults.some((f) => f.node === name)) return { name, unavailable: true as const, restarted: true as const };
+      if (i.faults.some((f) => f.kind === 'kill' && f.node === name))
+        return { name, unavailable: true as const, restarted: true as const };
       if (!a || !b) return { name, unavailable: true as const };
       const cpuS = b.cpu_s - a.cpu_s;
       return {
@@ -184,15 +185,18 @@ export function reportTable(r: StressReport): string {
       `offered ${r.open_loop.offered_per_s}/s, achieved ${r.open_loop.achieved_per_s}/s, not offered ${r.open_loop.not_offered}${r.open_loop.fell_behind ? ': the network fell behind' : ''}`,
     ]);
   if (r.chaos) {
-    rows.push([
-      'chaos',
-      `kill:${r.chaos.kill_mean_s}s, a node process killed every ${r.chaos.kill_mean_s} s on average: ${r.faults.length} faults`,
-    ]);
-    for (const f of r.faults)
-      rows.push([
-        'fault',
-        `${f.at} s: ${f.kind} ${f.node}, ${f.restarted_at !== null ? `back at ${f.restarted_at} s` : `not restarted (${f.error ?? 'unknown'})`}, ${f.recovered_after_ms !== null ? `a payment through it succeeded ${formatSat(f.recovered_after_ms)} ms after the kill` : 'no payment through it succeeded after'}`,
-      ]);
+    const kinds = [
+      ...(r.chaos.kill_mean_s !== undefined
+        ? [`kill:${r.chaos.kill_mean_s}s, a node process killed every ${r.chaos.kill_mean_s} s on average`]
+        : []),
+      ...(r.chaos.partition_mean_s !== undefined
+        ? [
+            `partition:${r.chaos.partition_mean_s}s, a node's link off the bridge every ${r.chaos.partition_mean_s} s on average`,
+          ]
+        : []),
+    ];
+    rows.push(['chaos', `${kinds.join('; ')}: ${r.faults.length} faults`]);
+    for (const f of r.faults) rows.push(['fault', faultLine(f)]);
   }
   const v = r.verification;
   if (v.chaos)
@@ -278,4 +282,18 @@ function hostsLine(n: StressReport['network']): string {
   return distinct.length === 1
     ? `local: every node on ${distinct[0]}, chain ${n.chain}`
     : `local: ${each}; chain ${n.chain}`;
+}
+
+/** `4.5 s: kill bob, back at 7.1 s, …` or `4.5 s: partition bob, healed at 9 s, …`. */
+function faultLine(f: Fault): string {
+  const back = f.kind === 'kill' ? f.restarted_at : f.healed_at;
+  const state =
+    back !== null && back !== undefined
+      ? `${f.kind === 'kill' ? 'back' : 'healed'} at ${back} s`
+      : `${f.kind === 'kill' ? 'not restarted' : 'not healed'} (${f.error ?? 'unknown'})`;
+  const recovered =
+    f.recovered_after_ms !== null
+      ? `a payment through it succeeded ${formatSat(f.recovered_after_ms)} ms after the ${f.kind}`
+      : 'no payment through it succeeded after';
+  return `${f.at} s: ${f.kind} ${f.node}, ${state}, ${recovered}`;
 }

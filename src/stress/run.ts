@@ -41,7 +41,7 @@ export async function runStress(o: StressOptions, target: Target, log: (line: st
   if (o.chaos && !target.nemesis) throw new Error('--chaos needs a network this run started');
   const chaos =
     o.chaos && target.nemesis
-      ? new Chaos({ spec: o.chaos, seed: o.seed, nemesis: target.nemesis, treasuries, recorder, idIndex, log })
+      ? new Chaos({ specs: o.chaos, seed: o.seed, nemesis: target.nemesis, treasuries, recorder, idIndex, log })
       : null;
   // A first Ctrl-C (or SIGTERM) stops the load and still verifies; a second one leaves without them.
   let interrupted = false;
@@ -151,7 +151,7 @@ export async function runStress(o: StressOptions, target: Target, log: (line: st
       memberNames: treasuries.flatMap((t) => t.members.map((m) => m.name)),
       generatorCpuS: (cpu.user + cpu.system) / 1e6,
       verification,
-      chaos: o.chaos ? { kill_mean_s: o.chaos.meanMs / 1000 } : null,
+      chaos: o.chaos ? Object.fromEntries(o.chaos.map((c) => [`${c.kind}_mean_s`, c.meanMs / 1000])) : null,
       faults: chaos?.faults ?? [],
     });
     return { code: !verification.ok ? 1 : interrupted ? 130 : 0, report, interrupted };

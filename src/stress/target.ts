@@ -38,6 +38,9 @@ export interface Target {
 export interface Nemesis {
   kill(name: string): Promise<void>;
   restart(name: string): Promise<void>;
+  /** With --hosts netns: takes the process's link off the bridge (`--chaos partition`), and puts it back. */
+  partition?(name: string): Promise<void>;
+  heal?(name: string): Promise<void>;
 }
 
 /** The network named by network.json does not answer, or names no treasury to pay: a usage error (exit 2). */
@@ -122,13 +125,30 @@ export async function freshTarget(o: FreshOptions): Promise<Target> {
       source: 'fresh',
       datadir,
       stop,
-      nemesis: { kill: (name) => running.kill(name), restart: (name) => running.restart(name) },
+      nemesis: {
+        kill: (name) => running.kill(name),
+        restart: (name) => running.restart(name),
+        ...(netns ? linkNemesis(netns, running.network) : {}),
+      },
       ...(netns ? { netns } : {}),
     };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+/** Partition and heal by process name: the launcher's slot of a treasury's member j is i × committee + j. */
+function linkNemesis(netns: Netns, network: NetworkFile): Pick<Nemesis, 'partition' | 'heal'> {
+  const size = network.committee ?? 1;
+  const slots = new Map<string, number>();
+  network.nodes.forEach((n, i) => [n, ...(n.backups ?? [])].forEach((m, j) => slots.set(m.name, i * size + j)));
+  const slotOf = (name: string) => {
+    const slot = slots.get(name);
+    if (slot === undefined) throw new CliError(`${name} is not a process of this network`);
+    return slot;
+  };
+  return { partition: (name) => netns.cut(slotOf(name)), heal: (name) => netns.mend(slotOf(name)) };
 }
 
 async function reachable(network: NetworkFile): Promise<Pick<Target, 'network' | 'treasuries'>> {
