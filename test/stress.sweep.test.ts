@@ -84,6 +84,7 @@ test(
     const r = JSON.parse(await readFile(out, 'utf8')) as SweepReport;
     assert.deepEqual(r.sweep.nodes, [2, 3]);
     assert.equal(r.sweep.topology, 'random');
+    assert.equal(r.sweep.hosts, 'local');
     assert.equal(r.sweep.seed, seed);
     assert.equal(r.sweep.pattern, 'uniform');
     assert.equal(r.sweep.mode, 'closed');

@@ -36,7 +36,14 @@ export interface SweepEntry {
 }
 
 export interface SweepReport {
-  sweep: Workload & { nodes: number[]; topology: string; committee: number; deposit_sat: number };
+  sweep: Workload & {
+    nodes: number[];
+    topology: string;
+    committee: number;
+    deposit_sat: number;
+    /** `netns` with --hosts netns: each size's network on namespaces of its own. */
+    hosts: 'local' | 'netns';
+  };
   interrupted: boolean;
   verified: boolean;
   entries: SweepEntry[];
@@ -103,7 +110,7 @@ export function sweepTable(s: SweepReport): string {
     v(e.generator_cpu_pct),
   ]);
   const w = s.sweep;
-  const head = `sweep: ${w.topology}, ${w.pattern}, ${w.mode === 'closed' ? `closed loop, ${w.concurrency_per_payer} in flight per payer` : `open loop, ${w.rate_per_s}/s offered`}, ${[w.payments_limit !== null ? `${w.payments_limit} payments` : '', w.duration_limit_s !== null ? `${w.duration_limit_s} s` : ''].filter(Boolean).join(' or ')}, seed ${w.seed}${w.committee > 1 ? `, committees of ${w.committee}` : ''}${s.interrupted ? ' (interrupted)' : ''}`;
+  const head = `sweep: ${w.topology}, ${w.pattern}, ${w.mode === 'closed' ? `closed loop, ${w.concurrency_per_payer} in flight per payer` : `open loop, ${w.rate_per_s}/s offered`}, ${[w.payments_limit !== null ? `${w.payments_limit} payments` : '', w.duration_limit_s !== null ? `${w.duration_limit_s} s` : ''].filter(Boolean).join(' or ')}, seed ${w.seed}${w.committee > 1 ? `, committees of ${w.committee}` : ''}${w.hosts === 'netns' ? ', each node in a network namespace' : ''}${s.interrupted ? ' (interrupted)' : ''}`;
   return `${head}\n\n${table(
     [
       'nodes',
@@ -193,6 +200,7 @@ export async function runSweep(o: StressOptions, sizes: number[], log: (line: st
         topology: o.topology,
         committee: o.committee,
         deposit_sat: o.depositSat,
+        hosts: o.hosts,
         ...workloadOf(o),
       },
       interrupted,
