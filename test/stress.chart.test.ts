@@ -100,6 +100,9 @@ function reportOf(n: number, seed: number): { report: StressReport; latencies: n
       committee: 1,
       processes: 4,
       channels: 3,
+      hosts: 'local',
+      chain: '127.0.0.1:18443',
+      addresses: [],
     },
     workload: {
       pattern: 'uniform',

@@ -4,16 +4,18 @@
  * must verify, its report must name distinct addresses off loopback, all on the run's subnet, and once it
  * has exited nothing of its namespaces, veths or bridge may remain. Then `--chaos partition:3s`: nodes'
  * links taken off the bridge and put back during the load, each fault healed, the network back and its
- * books kept. Where this machine cannot create a namespace the tests say so and skip. `--hosts netns` without `--fresh`, and an unknown `--hosts`: one
+ * books kept. A SIGTERM while the network is being built: exit 130, no process of it left (the chain
+ * either) and no namespace. Where this machine cannot create a namespace the tests say so and skip. `--hosts netns` without `--fresh`, and an unknown `--hosts`: one
  * line, exit 2. No assertion on timings.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createNetns } from '../src/stress/netns.ts';
-import { tempDir } from './helpers/network.ts';
+import { tempDir, waitUntil } from './helpers/network.ts';
 import { runStress, sumOf } from './helpers/stress-run.ts';
 
 /** Why namespaces cannot be made here, or null when they can (one made and removed again). */
@@ -156,6 +158,47 @@ test('--hosts netns --chaos partition:3s: links cut and put back during the load
   assert.equal(v.payer_history.checked, r.payments_ok);
   assert.equal(v.payer_history.missing, 0);
   assert.equal(r.payments_attempted, r.payments_ok + sumOf(r.payments_failed) + sumOf(r.payments_in_doubt));
+  const tag = `tcs${pid.toString(36)}-`;
+  assert.deepEqual(
+    netNames().filter((n) => n.startsWith(tag)),
+    [],
+  );
+});
+
+/** The pids of processes whose command line names `text` (a run's data dir). */
+function processesNaming(text: string): number[] {
+  const pids: number[] = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^[0-9]+$/.test(d))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text)) pids.push(Number(pid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+test('--hosts netns: a SIGTERM while the network is built stops what it started and removes the namespaces', async (t) => {
+  const cannot = cannotMakeNamespaces();
+  if (cannot !== null) {
+    t.skip(`this machine cannot create network namespaces: ${cannot}`);
+    return;
+  }
+  const dir = await tempDir('teechain-netns-term-');
+  const datadir = join(dir, 'net');
+  let pid = 0;
+  const run = await runStress(['--fresh', '--hosts', 'netns', '--datadir', datadir, '--nodes', '3'], (proc, stderr) => {
+    pid = proc.pid!;
+    // Once the chain is up and the nodes are starting: the build is half done.
+    void waitUntil(() => /alice: starting/.test(stderr()), 120_000).then(
+      () => proc.kill('SIGTERM'),
+      () => undefined, // never got there: the exit code below says so
+    );
+  });
+  assert.equal(run.code, 130, run.stderr);
+  assert.match(run.stderr, /chain: ready at http:\/\/10\./);
+  // Its children were told to stop: wait for them to be gone, then for nothing of the run's network.
+  await waitUntil(() => processesNaming(datadir).length === 0, 30_000);
   const tag = `tcs${pid.toString(36)}-`;
   assert.deepEqual(
     netNames().filter((n) => n.startsWith(tag)),

@@ -99,9 +99,11 @@ function throughputPanel(r: StressReport, y0: number): string[] {
   );
   for (const f of r.faults) {
     const x = LEFT + Math.min(n, f.at) * bw;
-    if (f.restarted_at !== null)
+    // Down from the fault until the node was back: restarted (kill) or its link restored (partition).
+    const back = f.kind === 'kill' ? f.restarted_at : f.healed_at;
+    if (back !== null && back !== undefined)
       out.push(
-        `<rect class="down" x="${num(x)}" width="${num(Math.max(1, (Math.min(n, f.restarted_at) - Math.min(n, f.at)) * bw))}" y="${y0}" height="${PANEL_H}" fill="${FAILED}" fill-opacity="0.08"/>`,
+        `<rect class="down" x="${num(x)}" width="${num(Math.max(1, (Math.min(n, back) - Math.min(n, f.at)) * bw))}" y="${y0}" height="${PANEL_H}" fill="${FAILED}" fill-opacity="0.08"/>`,
       );
     out.push(
       `<line class="fault" data-at="${f.at}" data-node="${esc(f.node)}" x1="${num(x)}" x2="${num(x)}" y1="${y0}" y2="${y0 + PANEL_H}" stroke="${FAILED}" stroke-dasharray="4 3"/>`,
