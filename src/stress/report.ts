@@ -26,8 +26,8 @@ export interface StressReport {
     channels: number;
     /** `netns`: each process in a network namespace of its own (--hosts netns); `local`: as network.json says. */
     hosts: 'netns' | 'local';
-    /** Where the chain's JSON-RPC is (host:port). */
-    chain: string;
+    /** Where the chain's JSON-RPC is (host:port); null for a network file that names no chain (nodes started by hand). */
+    chain: string | null;
     /** Each process (committee members too): the address it listens on and its REST and peer endpoints. */
     addresses: Array<{ name: string; address: string; rest_url: string; p2p: string }>;
   };
@@ -277,11 +277,11 @@ export function workloadOf(o: StressOptions): Workload {
 /** `netns: alice 10.1.2.2, bob 10.1.2.3; chain 10.1.2.1:PORT`, or the addresses of a network on one host. */
 function hostsLine(n: StressReport['network']): string {
   const each = n.addresses.map((a) => `${a.name} ${a.address}`).join(', ');
-  if (n.hosts === 'netns') return `netns: ${each}; chain ${n.chain}`;
+  if (n.hosts === 'netns') return `netns: ${each}${chainPart(n.chain)}`;
   const distinct = [...new Set(n.addresses.map((a) => a.address))];
   return distinct.length === 1
-    ? `local: every node on ${distinct[0]}, chain ${n.chain}`
-    : `local: ${each}; chain ${n.chain}`;
+    ? `local: every node on ${distinct[0]}${n.chain ? `, chain ${n.chain}` : ''}`
+    : `local: ${each}${chainPart(n.chain)}`;
 }
 
 /** `4.5 s: kill bob, back at 7.1 s, …` or `4.5 s: partition bob, healed at 9 s, …`. */
@@ -297,3 +297,5 @@ function faultLine(f: Fault): string {
       : 'no payment through it succeeded after';
   return `${f.at} s: ${f.kind} ${f.node}, ${state}, ${recovered}`;
 }
+
+const chainPart = (chain: string | null) => (chain ? `; chain ${chain}` : '');

@@ -137,7 +137,8 @@ export async function runStress(o: StressOptions, target: Target, log: (line: st
         processes: treasuries.reduce((n, t) => n + t.members.length, 0),
         channels: channelCount(before),
         hosts: target.netns ? 'netns' : 'local',
-        chain: new URL(network.chain.rpcUrl).host,
+        // A network file written by hand for nodes started elsewhere names no chain.
+        chain: network.chain?.rpcUrl ? new URL(network.chain.rpcUrl).host : null,
         addresses: network.nodes
           .flatMap((n) => [n, ...(n.backups ?? [])])
           .map((n) => ({ name: n.name, address: new URL(n.restUrl).hostname, rest_url: n.restUrl, p2p: n.p2p })),
