@@ -9,8 +9,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Mesh, gossip, type MeshNode } from './helpers/treasury-mesh.ts';
-import { fund, TIMEOUTS } from './helpers/two-committees.ts';
+import { Mesh, fundedChannel, gossip, type MeshNode } from './helpers/treasury-mesh.ts';
+import { TIMEOUTS } from './helpers/two-committees.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { unlocked } from './helpers/multihop-views.ts';
 import { localBalance } from '../src/enclave/treasury/state.ts';
@@ -18,16 +18,6 @@ import { prng as rng, testSeed } from './helpers/seeded.ts';
 
 const SEED = testSeed('multihop.committee-restart.protocol');
 const random = rng(SEED);
-
-async function channel(mesh: Mesh, a: MeshNode, b: MeshNode): Promise<string> {
-  await mesh.link(a.name, b.name);
-  const da = await fund(mesh, a.name, 1_000_000n);
-  const db = await fund(mesh, b.name, 1_000_000n);
-  const ch = await a.treasury.openChannel(b.treasury.nodeId, a.payoutAddress);
-  await a.treasury.addDeposit(ch.channel_id, da.id);
-  await b.treasury.addDeposit(ch.channel_id, db.id);
-  return ch.channel_id;
-}
 
 const total = (n: MeshNode) =>
   Object.values(n.treasury.state.channels).reduce((s, c) => s + localBalance(n.treasury.state, c), 0n);
@@ -41,7 +31,7 @@ for (let run = 0; run < 3; run++) {
     const [h0, h1] = hub as [MeshNode, MeshNode];
     const x = await mesh.add('x');
     const y = await mesh.add('y');
-    const channels = [await channel(mesh, x, h0), await channel(mesh, h0, y)];
+    const channels = [await fundedChannel(mesh, x, h0, 1_000_000n), await fundedChannel(mesh, h0, y, 1_000_000n)];
     await gossip(mesh, ['x', 'h0', 'y']);
     const before = total(x) + total(h0) + total(y);
     let stop = false;

@@ -6,23 +6,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { gossip, line, Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
+import { fundedChannel, gossip, line, Mesh, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { holdAfterSeal, unlocked, watch } from './helpers/multihop-views.ts';
 import type { TreasuryError } from '../src/enclave/treasury/errors.ts';
 import { localBalance } from '../src/enclave/treasury/state.ts';
 import { prng as rng, testSeed } from './helpers/seeded.ts';
-
-/** A channel between two nodes of `mesh`, funded with `deposit` on both sides. */
-async function channelBetween(mesh: Mesh, a: MeshNode, b: MeshNode, deposit: bigint): Promise<string> {
-  await mesh.link(a.name, b.name);
-  const da = await mesh.deposit(a.name, deposit);
-  const db = await mesh.deposit(b.name, deposit);
-  const ch = await a.treasury.openChannel(b.treasury.nodeId, a.payoutAddress);
-  await a.treasury.addDeposit(ch.channel_id, da);
-  await b.treasury.addDeposit(ch.channel_id, db);
-  return ch.channel_id;
-}
 
 /** x1 – hub – y, and x2 – hub: two payers whose paths to y share the hub's channel to y. */
 async function star() {
@@ -30,8 +19,8 @@ async function star() {
   const all: MeshNode[] = [];
   for (const name of ['x1', 'hub', 'y', 'x2']) all.push(await mesh.add(name));
   const [x1, hub, y, x2] = all as [MeshNode, MeshNode, MeshNode, MeshNode];
-  for (const x of [x1, x2]) await channelBetween(mesh, x, hub, 100_000n);
-  await channelBetween(mesh, hub, y, 100_000n);
+  for (const x of [x1, x2]) await fundedChannel(mesh, x, hub, 100_000n);
+  await fundedChannel(mesh, hub, y, 100_000n);
   await gossip(
     mesh,
     all.map((n) => n.name),
@@ -94,7 +83,7 @@ test('crossing paths on a ring of four, every node paying the node opposite at o
   t.diagnostic(`TEST_SEED=${SEED}`);
   const random = rng(SEED);
   const { mesh, nodes } = await line(4, 1_000_000n);
-  await channelBetween(mesh, nodes[3]!, nodes[0]!, 1_000_000n);
+  await fundedChannel(mesh, nodes[3]!, nodes[0]!, 1_000_000n);
   await gossip(
     mesh,
     nodes.map((n) => n.name),

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { Transaction, script as bscript } from 'bitcoinjs-lib';
 import * as ecc from 'tiny-secp256k1';
 import { bytesToHex } from '../../enclave-sim/encoding.ts';
-import { gossip, Mesh, type MeshNode } from './treasury-mesh.ts';
+import { fundedChannel, gossip, Mesh, type MeshNode } from './treasury-mesh.ts';
 import { TIMEOUTS } from './two-committees.ts';
 
 export type Kind = 'lone' | 'committee';
@@ -34,16 +34,8 @@ export async function committeeLine(kinds: Kind[], deposit = 100_000n, mesh = ne
     }
   }
   const channels: string[] = [];
-  for (let i = 0; i + 1 < hops.length; i++) {
-    const [a, b] = [hops[i]!.node, hops[i + 1]!.node];
-    await mesh.link(a.name, b.name);
-    const da = await mesh.deposit(a.name, deposit);
-    const db = await mesh.deposit(b.name, deposit);
-    const ch = await a.treasury.openChannel(b.treasury.nodeId, a.payoutAddress);
-    await a.treasury.addDeposit(ch.channel_id, da);
-    await b.treasury.addDeposit(ch.channel_id, db);
-    channels.push(ch.channel_id);
-  }
+  for (let i = 0; i + 1 < hops.length; i++)
+    channels.push(await fundedChannel(mesh, hops[i]!.node, hops[i + 1]!.node, deposit));
   await gossip(
     mesh,
     hops.map((h) => h.node.name),

@@ -429,26 +429,33 @@ export class Mesh {
 /** Funds a deposit of `value` sat for node `name` (the fake chain's by default, or the regtest chain's). */
 export type Funder = (mesh: Mesh, name: string, value: bigint) => Promise<string>;
 
+const byMesh: Funder = (mesh, name, value) => mesh.deposit(name, value);
+
+/** Links `a` and `b`, and opens a channel between them funded with `deposit` sat on both sides. */
+export async function fundedChannel(
+  mesh: Mesh,
+  a: MeshNode,
+  b: MeshNode,
+  deposit: bigint,
+  fund: Funder = byMesh,
+): Promise<string> {
+  await mesh.link(a.name, b.name);
+  const da = await fund(mesh, a.name, deposit);
+  const db = await fund(mesh, b.name, deposit);
+  const ch = await a.treasury.openChannel(b.treasury.nodeId, a.payoutAddress);
+  await a.treasury.addDeposit(ch.channel_id, da);
+  await b.treasury.addDeposit(ch.channel_id, db);
+  return ch.channel_id;
+}
+
 /** n treasuries in a line, each channel funded with `deposit` sat on both sides, the graph gossiped everywhere. */
-export async function line(
-  n: number,
-  deposit = 100_000n,
-  fund: Funder = (mesh, name, value) => mesh.deposit(name, value),
-) {
+export async function line(n: number, deposit = 100_000n, fund: Funder = byMesh) {
   const mesh = new Mesh();
   const names = Array.from({ length: n }, (_, i) => `n${i}`);
   for (const name of names) await mesh.add(name);
   const channels: string[] = [];
-  for (let i = 0; i + 1 < n; i++) {
-    const [a, b] = [mesh.get(names[i]!), mesh.get(names[i + 1]!)];
-    await mesh.link(a.name, b.name);
-    const da = await fund(mesh, a.name, deposit);
-    const db = await fund(mesh, b.name, deposit);
-    const ch = await a.treasury.openChannel(b.treasury.nodeId, a.payoutAddress);
-    await a.treasury.addDeposit(ch.channel_id, da);
-    await b.treasury.addDeposit(ch.channel_id, db);
-    channels.push(ch.channel_id);
-  }
+  for (let i = 0; i + 1 < n; i++)
+    channels.push(await fundedChannel(mesh, mesh.get(names[i]!), mesh.get(names[i + 1]!), deposit, fund));
   await gossip(mesh, names);
   return { mesh, nodes: names.map((x) => mesh.get(x)), channels };
 }
