@@ -248,24 +248,62 @@ test("a backup's own acknowledgement, sent straight to the primary, counts only 
   await quiet(p, [b1, b2]);
 });
 
-test('the primary sends each update to every backup: the tail has it with the middle backup holding its forwards', async () => {
-  const { mesh, p, b1, b2, ch } = await setup();
-  mesh.hold('b1', 'b2');
-  const from = p.committeeSent.length;
+test('with every member in reach an update is one frame to each backup and one acknowledgement from each: the chain forwards and relays nothing', async () => {
+  const { p, b1, b2, ch } = await setup();
+  const from = { p: p.committeeSent.length, b1: b1.committeeSent.length, b2: b2.committeeSent.length };
   await payAndWait(p, ch, [7]);
-  const seq = p.treasury.info().committee!.seq;
-  assert.equal(p.treasury.info().committee!.acked_seq, seq, 'acknowledged by both backups');
-  assert.equal(b2.treasury.info().committee!.seq, seq, 'the tail holds it');
-  assert.equal(b2.treasury.channel(ch).total_sent_sat, p.treasury.channel(ch).total_sent_sat);
-  const to = p.committeeSent
-    .slice(from)
-    .filter((m) => m.t === 'c_update' && m.seq === seq)
-    .map((m) => m.to);
-  assert.deepEqual(to.sort(), ['b1', 'b2'], 'one copy to each backup, from the primary');
-  assert.ok(mesh.holding('b1', 'b2') > 0, "b1's forwarded copy is still held");
-  mesh.deliver('b1', 'b2');
   await quiet(p, [b1, b2]);
-  assert.equal(b2.treasury.info().committee!.seq, seq, 'the second copy changes nothing');
+  const seq = p.treasury.info().committee!.seq;
+  assert.equal(b2.treasury.channel(ch).total_sent_sat, p.treasury.channel(ch).total_sent_sat, 'the tail holds it');
+  const sent = (n: MeshNode, since: number, t: 'c_update' | 'c_ack') =>
+    n.committeeSent
+      .slice(since)
+      .filter((m) => m.t === t)
+      .map((m) => `${m.to}:${m.seq}${m.relay ? ' relay' : ''}`);
+  assert.deepEqual(
+    sent(p, from.p, 'c_update').sort(),
+    [`b1:${seq}`, `b2:${seq}`],
+    'one copy to each backup, from the primary',
+  );
+  assert.deepEqual(sent(b1, from.b1, 'c_update'), [], 'the middle backup forwards nothing');
+  assert.deepEqual(sent(b2, from.b2, 'c_update'), []);
+  assert.deepEqual(
+    sent(b1, from.b1, 'c_ack'),
+    [`p:${seq}`],
+    "the middle backup's own word, straight to the primary, once",
+  );
+  assert.deepEqual(sent(b2, from.b2, 'c_ack'), [`p:${seq}`], "the tail's, likewise: nothing up the chain");
+});
+
+test('a member cut off from the primary while an update waits: the update and its acknowledgement go by the chain', async () => {
+  const { mesh, p, b1, b2, ch } = await setup();
+  const seq = p.treasury.info().committee!.seq;
+  const from = { p: p.committeeSent.length, b1: b1.committeeSent.length, b2: b2.committeeSent.length };
+  // The tail's word to the primary is held back, then their session drops: the held frame never arrives.
+  mesh.hold('b2', 'p');
+  const paid = p.treasury.pay([{ channel_id: ch, amount_sat: 9 }]);
+  await waitFor(() => b2.committeeSent.some((m) => m.t === 'c_ack' && m.to === 'p' && m.seq > seq));
+  assert.equal(p.treasury.info().committee!.acked_seq, seq, 'without the tail, nothing is acknowledged');
+  mesh.unlink('p', 'b2');
+  const [result] = await paid;
+  assert.ok(result!.ok, 'the payment is acknowledged through the chain');
+  assert.equal(p.treasury.info().committee!.acked_seq, seq + 1);
+  const relayed = (n: MeshNode, since: number, t: 'c_update' | 'c_ack', to: string) =>
+    n.committeeSent
+      .slice(since)
+      .some((m) => m.t === t && m.to === to && m.seq === seq + 1 && (t === 'c_ack' || m.relay));
+  assert.ok(
+    relayed(p, from.p, 'c_update', 'b1'),
+    'the primary sends the update again, marked relay, to the member it reaches',
+  );
+  assert.ok(relayed(b1, from.b1, 'c_update', 'b2'), 'the middle backup passes it on to the tail');
+  assert.ok(relayed(b2, from.b2, 'c_ack', 'b1'), 'the tail acknowledges up the chain');
+  assert.ok(relayed(b1, from.b1, 'c_ack', 'p'), 'and the middle backup relays it to the primary');
+  assert.equal(
+    b2.treasury.channel(ch).total_sent_sat,
+    p.treasury.channel(ch).total_sent_sat,
+    'the tail holds the payment',
+  );
 });
 
 test('a copy of the latest update under its number but not byte for byte the same is checked as any update', async () => {

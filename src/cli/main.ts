@@ -194,7 +194,7 @@ export async function main(argv: string[]): Promise<number> {
         }
         const c = await api.request('GET', '/v1/committee');
         out(
-          `${self.name}: ${c.role} (member ${c.index}) of a ${c.threshold}-of-${c.size} committee ${c.treasury_id.slice(0, 16)}…, view ${c.epoch}, update ${c.seq} (acknowledged downstream: ${c.acked_seq})\n${table(
+          `${self.name}: ${c.role} (member ${c.index}) of a ${c.threshold}-of-${c.size} committee ${c.treasury_id.slice(0, 16)}…, view ${c.epoch}, update ${c.seq} (acknowledged: ${c.acked_seq})\n${table(
             ['#', 'node', 'node id', 'address', 'REST URL', 'connected'],
             c.members.map((m: MemberRow, i: number) => [
               String(i),

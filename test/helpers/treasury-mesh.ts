@@ -12,6 +12,7 @@ import { Treasury } from '../../src/enclave/treasury/treasury.ts';
 import { decodeState, type TreasuryState } from '../../src/enclave/treasury/state.ts';
 import type { SessionMessage } from '../../src/enclave/protocol/messages.ts';
 import type { SignedUpdate } from '../../src/enclave/committee/update.ts';
+import type { AckSig } from '../../src/enclave/committee/acks.ts';
 import { NETWORK } from '../../src/enclave/treasury/transactions.ts';
 import { FakeChain, MEASUREMENT, waitFor } from './treasury-pair.ts';
 
@@ -45,6 +46,10 @@ export interface MeshNode {
     seq: number;
     protectedSeq: number;
     update?: SignedUpdate;
+    /** A c_update marked for passing on down the chain (a member out of the primary's reach). */
+    relay?: true;
+    /** A c_ack's signatures, as sent. */
+    sigs?: AckSig[];
   }>;
 }
 
@@ -264,7 +269,8 @@ export class Mesh {
           t: msg.t,
           seq: msg.t === 'c_update' ? msg.update.seq : msg.seq,
           protectedSeq: committed?.seq ?? 0,
-          ...(msg.t === 'c_update' ? { update: msg.update } : {}),
+          ...(msg.t === 'c_update' ? { update: msg.update, ...(msg.relay ? { relay: true as const } : {}) } : {}),
+          ...(msg.t === 'c_ack' && msg.sigs ? { sigs: msg.sigs } : {}),
         });
       }
       sendNow(peerId, msg);

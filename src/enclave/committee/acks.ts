@@ -8,6 +8,9 @@
  * acknowledged only what every backup signed. Each backup after the successor also sends its own signature
  * straight to the primary, one hop instead of one per member before it: the primary counts, for each
  * backup, the highest number that backup signed, by whichever path it came, and acknowledges the lowest.
+ * A backup's own word that comes straight over its authenticated session, naming the primary's view, is
+ * taken without checking its signature (the session says who sent it); one member's word passed on by
+ * another always is checked.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';

@@ -162,7 +162,7 @@ export class CommitteeCoordinator {
       chain: this.chain.chainLength,
       seq: this.c.seq,
       // A primary is formed once every member has joined and attested (its roster proof is complete).
-      acked_seq: this.isPrimary ? this.primary.acked : this.backup.downstreamAck,
+      acked_seq: this.isPrimary ? this.primary.acked : this.backup.acknowledged,
       formed: this.formed && (!this.isPrimary || this.rosterProof() !== null),
       ...(this.isPrimary ? { issued: { ...this.primary.issued } } : {}),
       members: this.c.members.map((m) => ({
@@ -238,6 +238,11 @@ export class CommitteeCoordinator {
     // Every member gets its updates from the primary: one that comes back is sent the latest at once.
     if (latest && this.chain.others().includes(peerId)) this.host.sendNow(peerId, { t: 'c_update', update: latest });
     this.resharing.kick(); // a member that gives its shares may be back
+  }
+
+  /** A session with another member went down: a primary waiting for acknowledgements turns to the chain. */
+  peerLost(peerId: string): void {
+    if (this.isPrimary) this.primary.memberLost(peerId);
   }
 
   // ───────────────────────────── joining ─────────────────────────────
@@ -341,7 +346,7 @@ export class CommitteeCoordinator {
         if (!this.isPrimary && peerId === this.c.primaryId) this.host.joinRefused(msg.code);
         return;
       case 'c_update':
-        if (!this.isPrimary) this.backup.onUpdate(peerId, msg.update);
+        if (!this.isPrimary) this.backup.onUpdate(peerId, msg.update, msg.relay === true);
         else if ((msg.update.epoch ?? 0) < this.chain.epoch)
           this.host.sendNow(peerId, { t: 'c_refuse', seq: msg.update.seq, code: 'stale_epoch' });
         return;

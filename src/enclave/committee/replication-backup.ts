@@ -27,6 +27,11 @@ export class BackupReplication {
   private downstreamSigs: AckSig[] = [];
   private lastAckSent = 0;
   private lastDirectAck = 0;
+  /**
+   * Whether the latest update came marked `relay` (the primary could not reach every member): then this
+   * member passes updates on to its successor and acknowledges up the chain as well as to the primary.
+   */
+  private relaying = false;
   /** Its latest acknowledgement signatures, by primary, epoch and sequence number (the direct and the relayed one share them). */
   private readonly sigs = new Map<string, AckSig>();
   /** Its latest acknowledgement with the held statements signed for it (ownSig). */
@@ -222,6 +227,7 @@ export class BackupReplication {
 
   /** A new view (promotion.ts): acknowledgements are signed per epoch, so what came before no longer counts. */
   newView(): void {
+    this.relaying = false;
     this.downstreamAck = 0;
     this.downstreamSigs = [];
     this.lastAckSent = 0;
@@ -229,6 +235,11 @@ export class BackupReplication {
     this.heldCommits.clear();
     this.durable = this.c.lastUpdate;
     this.recent.clear();
+  }
+
+  /** The highest number this member has acknowledged, to the primary or up the chain (GET /v1/committee). */
+  get acknowledged(): number {
+    return Math.max(this.lastDirectAck, this.lastAckSent);
   }
 
   /** The latest durable update if it belongs to the current view: an older one would only be refused. */
@@ -298,18 +309,24 @@ export class BackupReplication {
    * instead of adding up down the chain. The seal is not awaited either: the next update is taken
    * meanwhile (one seal may cover both), and each is acknowledged in order as its seal becomes durable.
    */
-  onUpdate(peerId: string, update: SignedUpdate): void {
+  onUpdate(peerId: string, update: SignedUpdate, relay = false): void {
     const admitted = this.admit(update);
     if (typeof admitted !== 'string') {
-      this.host.sendNow(peerId, this.refusal(update.seq, admitted));
+      const refusal = this.refusal(update.seq, admitted);
+      this.host.sendNow(peerId, refusal);
+      // A settlement this member signed goes up the chain as well, whoever sent the update: each member on
+      // the way remembers it, and lets the primary's closure at those totals through (onRefuse).
+      const prev = this.chain.neighbour(-1);
+      if (admitted.settled && prev && prev !== peerId) this.host.sendNow(prev, refusal);
       return;
     }
-    // The tail of the replicating chain acknowledges; members standing by after it are sent updates too.
+    this.relaying = relay;
+    // The primary sent it to every member itself unless it says `relay`: then it goes on down the chain (to
+    // members standing by after the tail too). A duplicate: the latest goes on, in case the successor missed it.
     const next = this.chain.neighbour(1);
-    // A duplicate: the latest update goes on, in case the successor missed it.
     const onward = admitted === 'duplicate' ? this.c.lastUpdate : update;
-    if (next && onward && (onward.epoch ?? 0) === this.chain.epoch)
-      this.host.sendNow(next, { t: 'c_update', update: onward });
+    if (relay && next && onward && (onward.epoch ?? 0) === this.chain.epoch)
+      this.host.sendNow(next, { t: 'c_update', update: onward, relay });
     const acknowledge = () => {
       if (this.isTail) this.downstreamAck = this.durable?.seq ?? 0;
       this.ackUpstream();
@@ -328,23 +345,31 @@ export class BackupReplication {
     });
   }
 
-  /** Acknowledges upstream what this member and everyone after it have sealed, and to the primary its own. */
+  /**
+   * Acknowledges to the primary its own word and, when the chain is needed, up the chain what this member and
+   * everyone after it have sealed. The chain carries acknowledgements only while some member cannot reach
+   * the primary: the primary said so (`relay`), this member is cut off from it, or a member after it sent
+   * its word up the chain (which must then go on up, whatever this member's own reach).
+   */
   private ackUpstream(force = false): void {
     const isTail = this.isTail;
     if (this.chain.index >= this.chain.chainLength || !this.current) return; // standing by: nothing waits for it
     const own = this.current.seq;
     const seq = Math.min(own, isTail ? own : this.downstreamAck);
     const prev = this.chain.neighbour(-1);
-    if (!prev || !this.c.primaryId) return;
+    const primary = this.c.primaryId;
+    if (!prev || !primary) return;
     // Its own word goes straight to the primary, the successor's too: the primary need not wait for the
     // members after it to relay it back. (A successor that is the tail sends it only once, just below.)
-    if (prev !== this.c.primaryId || !isTail) this.ackPrimary(own, force);
+    if (prev !== primary || !isTail) this.ackPrimary(own, force);
     if (seq <= this.lastAckSent && !force) return;
+    const downstreamNews = !isTail && this.downstreamAck > this.lastAckSent;
+    if (prev !== primary && !this.relaying && this.host.connected(primary) && !downstreamNews) return;
     if (!this.host.connected(prev)) return;
     if (!isTail && this.downstreamSigs.length !== this.chain.chainLength - 1 - this.chain.index) return;
     this.lastAckSent = seq;
     const sigs = [this.ownSig(seq), ...(isTail ? [] : this.downstreamSigs)];
-    this.host.sendNow(prev, { t: 'c_ack', seq, sigs });
+    this.host.sendNow(prev, { t: 'c_ack', seq, epoch: this.chain.epoch, sigs });
   }
 
   /** Its own signature straight to the primary, which need not wait for it to be relayed with the others. */
@@ -352,7 +377,7 @@ export class BackupReplication {
     const primary = this.c.primaryId!;
     if (own === 0 || (own <= this.lastDirectAck && !force) || !this.host.connected(primary)) return;
     this.lastDirectAck = own;
-    this.host.sendNow(primary, { t: 'c_ack', seq: own, sigs: [this.ownSig(own, force)] });
+    this.host.sendNow(primary, { t: 'c_ack', seq: own, epoch: this.chain.epoch, sigs: [this.ownSig(own, force)] });
   }
 
   /** How this member signs its statements for acknowledgement `seq` in the current view. */

@@ -19,6 +19,20 @@ import type { CommitteeHost } from './ports.ts';
 import { forgetTau } from './signed.ts';
 import { encodeUpdate, signEncoded, type EncodedUpdate, type SignedUpdate } from './update.ts';
 
+/**
+ * How long an update may wait for its acknowledgements before the chain is asked to carry it: a member's
+ * frames to the primary may be lost on a session that still looks up (a lossy or hostile host), and the
+ * chain's other sessions may still work. Far above an acknowledgement's usual round trip (milliseconds).
+ */
+export const RELAY_AFTER_MS = 500;
+/** How long updates then keep going by the chain as well: a link that lost frames may well lose more. */
+export const RELAY_FOR_MS = 10_000;
+/**
+ * How many times the latest update is sent again by the chain while its acknowledgements stay missing; past
+ * that, a session coming back catches the member up (BackupReplication.peerConnected).
+ */
+const RELAY_TRIES = 3;
+
 interface PendingUpdate {
   encoded: EncodedUpdate;
   full: boolean;
@@ -46,6 +60,12 @@ export class PrimaryReplication {
   private readonly heldCommits = new CommitStore();
   /** Updates issued since this enclave started, and their bodies' bytes (the bench's update-size figure). */
   readonly issued = { updates: 0, bytes: 0 };
+  /** Until when updates are marked `relay` (the chain carries them too), after acknowledgements went missing. */
+  private relayUntil = 0;
+  /** Armed while an update waits for acknowledgements: the chain is asked to carry it after RELAY_AFTER_MS. */
+  private relayTimer?: ReturnType<typeof setTimeout>;
+  /** Times the chain was asked to carry the update under way, since the last acknowledgement that raised `acked`. */
+  private relayTries = 0;
 
   constructor(
     private readonly host: CommitteeHost,
@@ -79,6 +99,8 @@ export class PrimaryReplication {
     this.recent.clear();
     this.pendingUpdate = undefined;
     this.deltas.wantFull(); // the new view's first update is a full snapshot
+    this.relayUntil = 0;
+    this.disarm();
     const err = new TreasuryError('not_primary', 'a newer committee view took over before this was acknowledged');
     for (const w of this.ackWaiters) w.reject(err);
     this.ackWaiters = [];
@@ -117,12 +139,51 @@ export class PrimaryReplication {
     this.issued.updates += 1;
     this.issued.bytes += update.body.length;
     // To every member at once rather than down the chain: each backup's seal then starts one hop after the
-    // primary's instead of one hop per member before it. Backups still forward what they adopt (a member
-    // whose session with the primary is down gets it from its predecessor); the copy that arrives second is
-    // recognised as the very update already held before any signature is checked (BackupReplication.admit).
-    for (const id of this.chain.others()) this.host.sendNow(id, { t: 'c_update', update });
+    // primary's instead of one hop per member before it, and each acknowledges straight back. The chain is
+    // the fallback: with a member out of the primary's reach, the update says `relay`, and every member
+    // passes it on to its successor and acknowledges up the chain too (BackupReplication.onUpdate).
+    const relay = Date.now() < this.relayUntil || this.chain.others().some((id) => !this.host.connected(id));
+    this.broadcast(update, relay);
     if (update.seq <= this.acked) return Promise.resolve();
+    this.arm();
     return new Promise((resolve, reject) => this.ackWaiters.push({ seq: update.seq, resolve, reject }));
+  }
+
+  private broadcast(update: SignedUpdate, relay: boolean): void {
+    const msg: CommitteeMessage = relay ? { t: 'c_update', update, relay } : { t: 'c_update', update };
+    for (const id of this.chain.others()) this.host.sendNow(id, msg);
+  }
+
+  /**
+   * A member's session went down while an update waits for acknowledgements: the members still in reach get
+   * the latest update again, marked `relay`, so that the chain carries it to the one cut off, and its
+   * acknowledgement back, by whatever sessions remain (the update went out when all were in reach).
+   */
+  memberLost(peerId: string): void {
+    if (this.chain.isMember(peerId)) this.relayLatest();
+  }
+
+  /** The latest update again, marked `relay`, if it still waits for acknowledgements; later ones relay too for a while. */
+  private relayLatest(): void {
+    const latest = this.lastIssued;
+    if (!latest || latest.seq <= this.acked) return;
+    this.relayUntil = Date.now() + RELAY_FOR_MS;
+    this.broadcast(latest, true);
+  }
+
+  private arm(): void {
+    if (this.relayTimer || this.relayTries >= RELAY_TRIES) return;
+    this.relayTimer = setTimeout(() => {
+      this.relayTimer = undefined;
+      this.relayTries += 1;
+      this.relayLatest();
+      if (this.lastIssued && this.lastIssued.seq > this.acked) this.arm(); // and again while nothing comes
+    }, RELAY_AFTER_MS);
+  }
+
+  private disarm(): void {
+    if (this.relayTimer) clearTimeout(this.relayTimer);
+    this.relayTimer = undefined;
   }
 
   /**
@@ -141,8 +202,14 @@ export class PrimaryReplication {
       claims = [[peerId, sigs[0]!]];
     }
     // A signature that would raise nothing is not checked again; one that fails voids the whole message.
+    // The sender's own word in its view needs none: it came over the sender's authenticated session, to this
+    // very primary, and the member could sign anything it says anyway. A signature matters where one
+    // member passes on another's word (the chain's relay), and the held and committed statements it carries
+    // are checked whatever the path (HeldStore.take, CommitStore.take): they go on to the channel peers.
+    const epoch = this.chain.epoch;
+    const ownWord = (id: string) => id === peerId && msg.epoch === epoch;
     const raising = claims.filter(([id, s]) => s.seq > (this.held.get(id) ?? 0));
-    if (raising.some(([id, s]) => !verifyAck(this.host.nodeId, id, s, this.chain.epoch))) return;
+    if (raising.some(([id, s]) => !ownWord(id) && !verifyAck(this.host.nodeId, id, s, epoch))) return;
     for (const [id, s] of raising) {
       this.held.set(id, s.seq);
       if (s.held) this.heldTotals.take(id, s.held, this.chain.treasuryId, this.chain.epoch);
@@ -151,6 +218,8 @@ export class PrimaryReplication {
     const seq = Math.min(...backups.map((id) => this.held.get(id) ?? 0));
     if (seq <= this.acked) return;
     this.acked = seq;
+    this.relayTries = 0;
+    if (this.lastIssued && seq >= this.lastIssued.seq) this.disarm();
     const still: typeof this.ackWaiters = [];
     for (const w of this.ackWaiters) w.seq <= seq ? w.resolve() : still.push(w);
     this.ackWaiters = still;

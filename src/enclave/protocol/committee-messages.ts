@@ -85,12 +85,25 @@ export const CommitteeMessage = Type.Union([
   ),
   /** The primary's answer to a join it refused (nothing changed on its side). */
   Type.Object({ t: Type.Literal('c_join_refused'), code: Code }, { additionalProperties: false }),
-  Type.Object({ t: Type.Literal('c_update'), update: SignedUpdateSchema }, { additionalProperties: false }),
-  /** `sigs`: each member's signature (src/enclave/committee/acks.ts) of what it holds, from the sender down to the tail. */
+  /**
+   * `relay`: the primary could not send this update straight to every member, so each passes it on to its
+   * successor and acknowledges up the chain as well (replication-backup.ts). A hint of the sender's host-level
+   * reach: wrong, it costs liveness only (a hostile host can drop frames anyway), never what is acknowledged.
+   */
+  Type.Object(
+    { t: Type.Literal('c_update'), update: SignedUpdateSchema, relay: Type.Optional(Type.Literal(true)) },
+    { additionalProperties: false },
+  ),
+  /**
+   * `sigs`: each member's signature (src/enclave/committee/acks.ts) of what it holds, from the sender down to
+   * the tail; `epoch`: the sender's view, which lets the primary take the sender's own word without checking
+   * its signature (the authenticated session already says who sent it).
+   */
   Type.Object(
     {
       t: Type.Literal('c_ack'),
       seq: Req,
+      epoch: Type.Optional(Type.Integer({ minimum: 0 })),
       sigs: Type.Optional(
         Type.Array(
           Type.Object(

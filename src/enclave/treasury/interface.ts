@@ -194,7 +194,7 @@ export const CommitteeView = Type.Object({
   index: Type.Integer(),
   /** Primary: last update issued; backup: last applied. */
   seq: Type.Integer(),
-  /** Primary: last update the tail acknowledged; backup: last its successor acknowledged. */
+  /** Primary: the last update every backup acknowledged; backup: the last it acknowledged itself. */
   acked_seq: Type.Integer(),
   formed: Type.Boolean(),
   /** Primary: updates issued since its enclave started, and the bytes of their bodies (deltas or snapshots). */

@@ -31,6 +31,8 @@ export interface SessionHandlers {
   message(peerId: string, msg: SessionMessage): Promise<void>;
   /** A session with `peerId` was just established (the peer may have missed messages). */
   established(peerId: string): void;
+  /** The session with `peerId` went down and no newer one replaced it. */
+  lost(peerId: string): void;
 }
 
 export class PeerSessions {
@@ -161,9 +163,11 @@ export class PeerSessions {
     if (c.closed) return;
     c.closed = true;
     this.conns.delete(c.conn);
-    if (c.peerId && this.peerConn.get(c.peerId) === c.conn) this.peerConn.delete(c.peerId);
+    const lost = c.peerId !== undefined && this.peerConn.get(c.peerId) === c.conn;
+    if (lost) this.peerConn.delete(c.peerId!);
     if (closeSocket) this.ports.close(c.conn, reason);
     this.ports.emit({ type: 'peer_disconnected', conn: c.conn, peer_id: c.peerId ?? null, reason });
+    if (lost) this.on.lost(c.peerId!);
   }
 
   private newConnection(conn: string): Connection {

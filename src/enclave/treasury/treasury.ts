@@ -79,6 +79,7 @@ export class Treasury {
     this.sessions = new PeerSessions(ports, () => this.handshakeDeps(), {
       message: (peerId, msg) => this.apply(peerId, msg),
       established: (peerId) => this.established(peerId),
+      lost: (peerId) => this.committee?.peerLost(peerId),
     });
     this.replies = new PeerReplies(() => this.ports.replyTimeoutMs ?? 10_000);
     this.peerRosters = new PeerRosters({
