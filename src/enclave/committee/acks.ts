@@ -9,8 +9,8 @@
  * straight to the primary, one hop instead of one per member before it: the primary counts, for each
  * backup, the highest number that backup signed, by whichever path it came, and acknowledges the lowest.
  * A backup's own word that comes straight over its authenticated session, naming the primary's view, is
- * taken without checking its signature (the session says who sent it); one member's word passed on by
- * another always is checked.
+ * taken without a signature (the session says who sent it), so a backup signs only what the chain relays;
+ * one member's word passed on by another always is signed and checked.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
@@ -25,7 +25,8 @@ import type { HeldSig } from './paid-proof.ts';
  */
 export interface AckSig {
   seq: number;
-  sig: string;
+  /** The member's signature over (primary, epoch, seq): left out where its own authenticated session carries it. */
+  sig?: string;
   held?: HeldSig[];
   /** The multi-hop payments those updates showed newly committed, signed for the next hop (committed-proof.ts). */
   committed?: CommittedSig[];
@@ -45,6 +46,7 @@ export function verifyAck(primaryId: string, memberId: string, s: AckSig, epoch 
   try {
     return (
       Number.isSafeInteger(s.seq) &&
+      s.sig !== undefined &&
       verifyMessageSha256(hexToBytes(s.sig), preimage(primaryId, epoch, s.seq), hexToBytes(memberId))
     );
   } catch {

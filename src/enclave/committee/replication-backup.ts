@@ -340,7 +340,7 @@ export class BackupReplication {
     const seq = update.seq;
     setImmediate(() => {
       if (this.c.seq !== seq || (this.durable?.seq ?? 0) >= seq) return;
-      this.ackSig(seq);
+      if (this.relaying) this.ackSig(seq); // only what the chain relays is signed (acks.ts)
       this.presignStatements(seq);
     });
   }
@@ -368,7 +368,8 @@ export class BackupReplication {
     if (!this.host.connected(prev)) return;
     if (!isTail && this.downstreamSigs.length !== this.chain.chainLength - 1 - this.chain.index) return;
     this.lastAckSent = seq;
-    const sigs = [this.ownSig(seq), ...(isTail ? [] : this.downstreamSigs)];
+    // Its own word to the primary itself needs no signature; passed on by a predecessor, it does.
+    const sigs = [this.ownSig(seq, false, prev !== primary), ...(isTail ? [] : this.downstreamSigs)];
     this.host.sendNow(prev, { t: 'c_ack', seq, epoch: this.chain.epoch, sigs });
   }
 
@@ -377,7 +378,12 @@ export class BackupReplication {
     const primary = this.c.primaryId!;
     if (own === 0 || (own <= this.lastDirectAck && !force) || !this.host.connected(primary)) return;
     this.lastDirectAck = own;
-    this.host.sendNow(primary, { t: 'c_ack', seq: own, epoch: this.chain.epoch, sigs: [this.ownSig(own, force)] });
+    this.host.sendNow(primary, {
+      t: 'c_ack',
+      seq: own,
+      epoch: this.chain.epoch,
+      sigs: [this.ownSig(own, force, false)],
+    });
   }
 
   /** How this member signs its statements for acknowledgement `seq` in the current view. */
@@ -401,22 +407,22 @@ export class BackupReplication {
   /**
    * This member's word that it holds update `seq`, with its paid totals newly durable (made once: the tail's
    * two acknowledgements share it); `all`: every latest statement, for a primary that may have lost them.
-   * Called only once `seq` is durable: the held statements must never run ahead of the seal.
+   * Called only once `seq` is durable: the held statements must never run ahead of the seal. `signed`: with
+   * the signature over the number itself, which only a word the chain relays needs (acks.ts).
    */
-  private ownSig(seq: number, all = false): AckSig {
+  private ownSig(seq: number, all = false, signed = true): AckSig {
     const epoch = this.chain.epoch;
     if (this.lastSig?.seq !== seq || this.lastSigEpoch !== epoch) {
       const sign = this.statementSigners(seq);
       const held = this.heldTotals.signUpTo(seq, sign.held);
       const committed = this.heldCommits.signUpTo(seq, sign.committed);
-      this.lastSig = {
-        ...this.ackSig(seq),
-        ...(held.length ? { held } : {}),
-        ...(committed.length ? { committed } : {}),
-      };
+      this.lastSig = { seq, ...(held.length ? { held } : {}), ...(committed.length ? { committed } : {}) };
       this.lastSigEpoch = epoch;
     }
-    return all ? { ...this.lastSig, held: this.heldTotals.all(), committed: this.heldCommits.all() } : this.lastSig;
+    const word = all
+      ? { ...this.lastSig, held: this.heldTotals.all(), committed: this.heldCommits.all() }
+      : this.lastSig;
+    return signed ? { ...word, sig: this.ackSig(seq).sig } : word;
   }
 
   /**

@@ -109,7 +109,8 @@ export const CommitteeMessage = Type.Union([
           Type.Object(
             {
               seq: Req,
-              sig: Type.String({ pattern: '^[0-9a-f]{128}$' }),
+              /** Left out of the sender's own word straight to its primary (acks.ts); required on every relayed one. */
+              sig: Type.Optional(Type.String({ pattern: '^[0-9a-f]{128}$' })),
               /** paid-proof.ts: the member's signed paid totals of the channels its updates up to `seq` moved. */
               held: Type.Optional(
                 Type.Array(
