@@ -419,12 +419,16 @@ export const TreasuryInterface = defineInterface({
                 max_fee_sat: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000 })),
                 /** The host's id of this payment, only echoed in the round's `mh_round` event. */
                 payment_id: Type.Optional(Type.String({ pattern: '^[a-z0-9]{1,32}$' })),
+                /** A keyed payment: hashes of its idempotency key and request, sealed with the round's lock (multihop/payer-refs.ts). */
+                ref: Type.Optional(PayRef),
               },
               { additionalProperties: false },
             ),
             { minItems: 1, maxItems: 10_000 },
           ),
           fee_rate: FeeRate,
+          /** Key hashes of keyed routed payments whose outcome the host has journaled: the enclave forgets them. */
+          journaled: Type.Optional(Type.Array(Hex16, { maxItems: 200_000 })),
         },
         { additionalProperties: false },
       ),
@@ -436,6 +440,31 @@ export const TreasuryInterface = defineInterface({
             Type.Object({ ok: Type.Literal(true), fee_sat: Sat, channel_id: Hex32 }),
             Type.Object({ ok: Type.Literal(false), code: Type.String(), message: Type.String() }),
           ]),
+        ),
+      }),
+    },
+    /**
+     * Keyed routed payments this treasury pays whose outcome the host has not journaled (start-up recovery,
+     * and after a round ends); `drop` first forgets journaled ones (resolved ones only).
+     */
+    mh_refs: {
+      args: Type.Object(
+        { drop: Type.Optional(Type.Array(Hex16, { maxItems: 200_000 })) },
+        { additionalProperties: false },
+      ),
+      result: Type.Object({
+        refs: Type.Array(
+          Type.Object({
+            key: Hex16,
+            fp: Hex16,
+            round_id: Hex32,
+            amount_sat: Sat,
+            outcome: Type.Union([Type.Literal('pending'), Type.Literal('succeeded'), Type.Literal('failed')]),
+            channel_id: Type.Optional(Hex32),
+            route: Type.Optional(Type.Array(Type.String())),
+            fee_sat: Type.Optional(Sat),
+            code: Type.Optional(Type.String()),
+          }),
         ),
       }),
     },

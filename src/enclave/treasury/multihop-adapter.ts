@@ -12,6 +12,7 @@ import { checkAmount } from './lookups.ts';
 import type { MultiHopHost } from './multihop.ts';
 import type { MultiHopNotice } from './multihop/host.ts';
 import type { TreasuryEvent } from './ports.ts';
+import { dropMhRefs, listMhRefs } from './multihop/payer-refs.ts';
 import { defaultMaxFee } from './routing.ts';
 import { closeChannel } from './settlement.ts';
 import type { Channel } from './state.ts';
@@ -112,20 +113,35 @@ export interface RoundPaymentArg {
   amount_sat: number;
   max_fee_sat?: number;
   payment_id?: string;
+  /** A keyed payment: hashes of its idempotency key and request (multihop/payer-refs.ts). */
+  ref?: { key: string; fp: string };
 }
 
 /**
  * Pays every payment of `payments` to `dest` in one path round (docs/protocol/multihop.md, "Rounds"):
  * answers once the round is released or aborted, each payment with its own outcome.
  */
-export async function payMultihopRound(t: TreasuryCore, dest: string, payments: RoundPaymentArg[], feeRate: number) {
+export async function payMultihopRound(
+  t: TreasuryCore,
+  dest: string,
+  payments: RoundPaymentArg[],
+  feeRate: number,
+  journaled?: readonly string[],
+) {
   t.assertLive();
   t.committee?.assertReady();
+  // The host journaled these keys' outcomes: their refs go first, making room for this round's.
+  if (journaled) dropMhRefs(t.state, journaled);
   // Checked in full before anything moves: one malformed payment refuses the call, not the round.
   const asked = payments.map((p) => {
     checkAmount(p.amount_sat);
     const amount = BigInt(p.amount_sat);
-    return { amount, maxFee: maxFeeOf(p.max_fee_sat, amount), ...(p.payment_id ? { ref: p.payment_id } : {}) };
+    return {
+      amount,
+      maxFee: maxFeeOf(p.max_fee_sat, amount),
+      ...(p.payment_id ? { ref: p.payment_id } : {}),
+      ...(p.ref ? { key: { key: p.ref.key, fp: p.ref.fp } } : {}),
+    };
   });
   const { round, outcomes } = await t.multihop.payRound(dest, asked, feeRate);
   return {
@@ -144,6 +160,15 @@ function maxFeeOf(maxFeeSat: number | undefined, amount: bigint): bigint {
   if (!Number.isSafeInteger(maxFeeSat) || maxFeeSat < 0)
     throw new TreasuryError('invalid_argument', 'max_fee_sat must be a non-negative integer number of satoshis');
   return BigInt(maxFeeSat);
+}
+
+/**
+ * The refs of keyed routed payments whose outcome the host has not journaled (its start-up recovery, and
+ * after a round ends); `drop` first forgets those it has journaled (only resolved ones go).
+ */
+export function multihopRefs(t: TreasuryCore, drop?: readonly string[]) {
+  if (drop) dropMhRefs(t.state, drop);
+  return listMhRefs(t.state);
 }
 
 /** What this treasury charges to forward a multi-hop payment (announced to the network). */

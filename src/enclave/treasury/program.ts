@@ -133,7 +133,8 @@ serveEnclave(TreasuryInterface, {
   pay: (a) => run(async (t) => ({ results: await t.pay(a.payments, a.journaled) })),
   pay_refs: (a) => run((t) => ({ refs: t.payRefs(a.drop) })),
   mh_pay: (a) => run((t) => t.payMultihop(a.dest, a.amount_sat, a.fee_rate, a.max_fee_sat)),
-  mh_pay_round: (a) => run((t) => t.payMultihopRound(a.dest, a.payments, a.fee_rate)),
+  mh_pay_round: (a) => run((t) => t.payMultihopRound(a.dest, a.payments, a.fee_rate, a.journaled)),
+  mh_refs: (a) => run((t) => ({ refs: t.multihopRefs(a.drop) })),
   mh_gossip: (a) =>
     run((t) => {
       t.multihop.gossip(a.peer_id);

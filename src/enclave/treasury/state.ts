@@ -8,6 +8,7 @@ import type { Quote } from '../../../enclave-sim/quote.ts';
 import type { PeerRoster } from '../committee/roster.ts';
 import type { ViewCert, ViewSpec } from '../committee/view.ts';
 import { recordFromSealed, type FlatMhRecord, type MhPayment } from './multihop/records.ts';
+import type { MhRefRound } from './multihop/payer-refs.ts';
 
 export type { MhHop, MhPayment, MhPhase } from './multihop/records.ts';
 
@@ -208,6 +209,8 @@ export interface TreasuryState {
   multihop?: Record<string, MhPayment>;
   /** Keyed payments whose ref the host has not journaled yet (payment-refs.ts), by key hash. */
   payRefs?: Record<string, { ch: string; pos: bigint; amt: number; fp: string }>;
+  /** Keyed routed payments this treasury pays whose outcome the host has not journaled yet (multihop/payer-refs.ts), by round id. */
+  mhRefs?: Record<string, MhRefRound>;
 }
 
 // bigint values are written as "<digits>n" strings: no other string in the state is all digits + 'n'.

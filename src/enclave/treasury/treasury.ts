@@ -37,7 +37,14 @@ import { depositFunded, newDeposit, releaseDeposit } from './deposits.ts';
 import { TreasuryError } from './errors.ts';
 import { getChannel } from './lookups.ts';
 import { MultiHop } from './multihop.ts';
-import { multihopHost, payMultihop, payMultihopRound, setFees, type RoundPaymentArg } from './multihop-adapter.ts';
+import {
+  multihopHost,
+  multihopRefs,
+  payMultihop,
+  payMultihopRound,
+  setFees,
+  type RoundPaymentArg,
+} from './multihop-adapter.ts';
 import { Outbox } from './outbox.ts';
 import { PeerRosters } from './peer-rosters.ts';
 import { announceView, applyPeerView } from './peer-views.ts';
@@ -338,8 +345,13 @@ export class Treasury {
   }
 
   /** Pays many payments to `dest` in one path round, each answered with its own outcome. */
-  payMultihopRound(dest: string, payments: RoundPaymentArg[], feeRate: number) {
-    return payMultihopRound(this.core, dest, payments, feeRate);
+  payMultihopRound(dest: string, payments: RoundPaymentArg[], feeRate: number, journaled?: readonly string[]) {
+    return payMultihopRound(this.core, dest, payments, feeRate, journaled);
+  }
+
+  /** Refs of keyed routed payments not journaled by the host yet, with their outcomes; `drop` first forgets resolved ones. */
+  multihopRefs(drop?: readonly string[]) {
+    return multihopRefs(this.core, drop);
   }
 
   /** What this treasury charges to forward a multi-hop payment (announced to the network). */

@@ -10,6 +10,7 @@ import type { findRoute } from '../routing.ts';
 import type { MultiHopResult } from './host.ts';
 import type { Payments } from './payments.ts';
 import type { MhLocked } from './records.ts';
+import { checkRoundRefs, recordRoundRefs } from './payer-refs.ts';
 import { planRound, type PaymentOutcome, type RoundPayment } from './round.ts';
 
 /** A round's answer: the round (null when none started) and each payment's outcome, in the order asked. */
@@ -26,6 +27,10 @@ export async function payRound(
   feeRate: number,
 ): Promise<RoundResult> {
   const h = p.h;
+  checkRoundRefs(
+    h.state,
+    payments.map((x) => x.key),
+  );
   const { plan, outcomes } = planRound(h, graph, dest, payments);
   if (!plan) return { round: null, outcomes };
   const { route, amounts, channel: ch, taken, parts } = plan;
@@ -42,6 +47,18 @@ export async function payRound(
     ...(taken.length > 1 ? { round: { parts, dropped: [] } } : {}),
   };
   lock(ch, pid);
+  // The keyed payments' refs go into the seal that makes the lock durable: no routed debit without its ref.
+  recordRoundRefs(
+    h.state,
+    pid,
+    ch.id,
+    route,
+    taken.flatMap((k, i) => {
+      const key = payments[k]!.key;
+      const amt = payments[k]!.amount;
+      return key ? [{ ...key, k: i, amt, fee: parts[i]![0]! - amt }] : [];
+    }),
+  );
   p.put(rec);
   p.announce(
     rec,

@@ -12,6 +12,7 @@ import { paidSig } from '../channel-wire.ts';
 import type { Channel } from '../state.ts';
 import type { MultiHopHost, MultiHopResult } from './host.ts';
 import { describe, toWire } from './path.ts';
+import { noteRoundDropped, resolveRoundRefs } from './payer-refs.ts';
 import { step } from './phases.ts';
 import {
   baseOf,
@@ -80,6 +81,8 @@ export class Payments {
 
   put<R extends MhPayment>(rec: R): R {
     this.records()[rec.pid] = rec;
+    // A keyed round's refs take its outcome in the same step (and so the same seal) as the record.
+    resolveRoundRefs(this.h.state, rec);
     return rec;
   }
 
@@ -92,6 +95,7 @@ export class Payments {
 
   /** SIGN came back to the payer: the payments of round `pid` the path left out. */
   noteDropped(pid: string, dropped: number[]): void {
+    noteRoundDropped(this.h.state, pid, dropped);
     const w = this.waiters.get(pid);
     if (w) w.dropped = dropped;
   }

@@ -15,6 +15,7 @@ import { spendable, type Channel } from '../state.ts';
 import type { MultiHopHost } from './host.ts';
 import { peerTreasury } from './identities.ts';
 import { isFree, openChannelsTo } from './path.ts';
+import type { MhRefInput } from './payer-refs.ts';
 
 type Graph = Parameters<typeof findRoute>[0]['graph'];
 
@@ -24,6 +25,8 @@ export interface RoundPayment {
   maxFee: bigint;
   /** The host's id of the payment, only passed back in the round's `mh_round` event. */
   ref?: string;
+  /** A keyed payment: hashes of its idempotency key and request, kept with the round (payer-refs.ts). */
+  key?: MhRefInput;
 }
 
 export type PaymentOutcome = { ok: true; fee: bigint } | { ok: false; code: TreasuryErrorCode; message: string };
