@@ -17,6 +17,8 @@ const HOST_ERRORS = {
   unauthorized: 'missing or wrong bearer token',
   forbidden: 'this token may not do that',
   idempotency_conflict: 'the idempotency key was used for a different request',
+  payment_not_started:
+    'the first request with this idempotency key was cut off by a crash before anything moved: nothing was paid (a new key pays)',
   enclave_failed: 'the enclave refused or failed the call',
   internal: 'internal error',
 } as const;
@@ -50,6 +52,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   dust_output: 409,
   peer_refused: 409,
   idempotency_conflict: 409,
+  payment_not_started: 409,
   attestation_failed: 502,
   session_failed: 502,
   not_primary: 409,

@@ -47,11 +47,19 @@ interface Routed {
   fee_sat: number;
 }
 
+/**
+ * Test-only: exit as if killed while a keyed routed payment's start is journaled and its end is not —
+ * `journaled`: before the enclave is asked; `locked`: once the enclave has sealed the round's lock (its
+ * first `mh_round` event, released with that seal); `answered`: once the enclave has answered the round.
+ */
+const CRASH_KEYED_ROUTED = process.env.TEECHAIN_TEST_CRASH_KEYED_ROUTED;
+
 /** A payment waiting for its round. */
 interface Waiting {
   payment: Payment;
   amount: number;
   maxFeeSat?: number;
+  ref?: KeyRef;
   /** Until when a refusal for a busy channel is retried. */
   busyUntil: number;
   resolve: (r: Routed) => void;
@@ -65,6 +73,10 @@ export class MultihopPayer {
   private readonly draining = new Set<string>();
   private feeRate: { value: number; at: number } | null = null;
   private feeRateReading: Promise<number> | null = null;
+  /** Keys whose end is journaled since the last round: the next one tells the enclave to drop their refs. */
+  private journaledRefs: string[] = [];
+  /** Payment ids of keyed payments on their way (for the test-only crash switch). */
+  private readonly keyed = new Set<string>();
 
   constructor(private readonly opts: MultihopPayerOptions) {}
 
@@ -95,14 +107,27 @@ export class MultihopPayer {
     // in_flight and pays nothing (payment-journal.ts): at most once still holds.
     const end = async (r: EndRecord): Promise<void> => {
       if (!ref || !journal || !journaled) return;
-      await journal
-        .append([{ t: 'mh_end', kh: ref.key, at: Date.now(), ...r }])
-        .catch((err: unknown) => report('payment_journal', err, { payment_id: payment.payment_id }));
+      this.keyed.delete(payment.payment_id);
+      await journal.append([{ t: 'mh_end', kh: ref.key, at: Date.now(), ...r }]).then(
+        () => void this.journaledRefs.push(ref.key),
+        (err: unknown) => report('payment_journal', err, { payment_id: payment.payment_id }),
+      );
     };
     const queue = () =>
-      new Promise<Routed>((resolve, reject) =>
-        this.enqueue(dest, { payment, amount, maxFeeSat, busyUntil: Date.now() + BUSY_RETRY_MS, resolve, reject }),
-      );
+      new Promise<Routed>((resolve, reject) => {
+        // Only a journaled start gives the enclave the ref: a payment it keeps a ref for always has a start here.
+        const keyed = journaled ? { ref: ref! } : {};
+        if (journaled) this.keyed.add(payment.payment_id);
+        this.enqueue(dest, {
+          payment,
+          amount,
+          maxFeeSat,
+          ...keyed,
+          busyUntil: Date.now() + BUSY_RETRY_MS,
+          resolve,
+          reject,
+        });
+      });
     // A keyed payment's start is durable before the enclave can move anything for it.
     const routed =
       ref && journal
@@ -112,6 +137,7 @@ export class MultihopPayer {
             ])
             .then(() => {
               journaled = true;
+              if (CRASH_KEYED_ROUTED === 'journaled') process.exit(137);
               return queue();
             })
         : queue();
@@ -132,6 +158,12 @@ export class MultihopPayer {
       },
     );
     return { payment, done };
+  }
+
+  /** The enclave told of a round (`mh_round`); only the test-only crash switch listens. */
+  roundEvent(e: { role: string; phase: string; payments?: Array<{ payment_id?: string }> }): void {
+    if (CRASH_KEYED_ROUTED !== 'locked' || e.role !== 'payer' || e.phase !== 'locked') return;
+    if (e.payments?.some((p) => p.payment_id !== undefined && this.keyed.has(p.payment_id))) process.exit(137);
   }
 
   private enqueue(dest: string, w: Waiting): void {
@@ -192,9 +224,11 @@ export class MultihopPayer {
   private async round(dest: string, batch: Waiting[]): Promise<Waiting[]> {
     const { enclave } = this.opts;
     let answer;
+    let journaled: string[] = [];
     try {
       if (this.opts.stopping()) throw new NodeError('node_stopping', 'the node is shutting down');
       const feeRate = await this.roundFeeRate();
+      journaled = this.journaledRefs.splice(0);
       answer = await enclave.call('mh_pay_round', {
         dest,
         fee_rate: feeRate,
@@ -202,9 +236,14 @@ export class MultihopPayer {
           amount_sat: w.amount,
           payment_id: w.payment.payment_id,
           ...(w.maxFeeSat !== undefined ? { max_fee_sat: w.maxFeeSat } : {}),
+          ...(w.ref ? { ref: { key: w.ref.key, fp: w.ref.fp } } : {}),
         })),
+        ...(journaled.length ? { journaled } : {}),
       });
+      if (CRASH_KEYED_ROUTED === 'answered' && batch.some((w) => w.ref)) process.exit(137);
     } catch (err) {
+      // Dropping a ref twice is harmless: the next round tells the enclave again.
+      this.journaledRefs.push(...journaled);
       const e = err instanceof NodeError ? err : new NodeError('internal', String(err));
       for (const w of batch) w.reject(e);
       return [];

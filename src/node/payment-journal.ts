@@ -103,6 +103,11 @@ export class PaymentJournal {
     return this.index.get(kh);
   }
 
+  /** The routed payments whose start is journaled and whose end is not (a crash came between the two). */
+  unfinishedRouted(): KeyEntry[] {
+    return [...this.index.values()].filter((e) => e.mh && !e.mh.done);
+  }
+
   get size(): number {
     return this.index.size;
   }

@@ -6,7 +6,7 @@
  *   - payment-pipeline.ts channel payments batched into few ecalls, matched to their acknowledgements;
  *   - multihop-payer.ts   multi-hop payments, retried while their channels are busy;
  *   - direct-channels.ts  whether a payment to a destination goes directly or is routed;
- *   - keyed-payments.ts   idempotency keys answered across crashes;
+ *   - keyed-payments.ts   idempotency keys answered across crashes (keyed-routed.ts: routed ones);
  *   - chain-follower.ts   deposit confirmations and spends of channel deposits;
  *   - route-gossip.ts     when the enclave announces its channels for routing;
  *   - primary-gate.ts     `not_primary` for writes sent to a committee backup, naming the primary.
@@ -24,6 +24,7 @@ import { DirectChannels } from './direct-channels.ts';
 import { EnclaveClient, type EcallArgs } from './enclave-client.ts';
 import { NodeError } from './errors.ts';
 import { openJournal, journalKeys } from './keyed-payments.ts';
+import { RoutedKeys } from './keyed-routed.ts';
 import { MultihopPayer } from './multihop-payer.ts';
 import { RoundLog } from './multihop-rounds.ts';
 import { PaymentLog } from './payment-log.ts';
@@ -84,6 +85,8 @@ export class TreasuryNode {
   private gossip!: RouteGossip;
   private readonly direct = new DirectChannels(() => this.channels());
   private journal?: PaymentJournal;
+  /** Keyed routed payments a crash cut off, whose rounds resolve after the restart (keyed-routed.ts). */
+  private routedKeys?: RoutedKeys;
   private readonly gate = new PrimaryGate(async () => (await this.enclave.call('get_info', {})).committee);
   private stopped = false;
   /** Each committee channel peer's members and their addresses (its enclave's peer_roster events). */
@@ -153,6 +156,9 @@ export class TreasuryNode {
     this.gate.started((await this.enclave.call('get_info', {})).committee);
     if (init.join_tokens) await writeJoinTokens(datadir, init.join_tokens);
     this.journal = await openJournal(join(datadir, 'payments.journal'), this.enclave, this.payments);
+    this.routedKeys = await RoutedKeys.recover(this.journal, this.enclave, this.report);
+    // A round that ended while the journal was being recovered sent its event before anyone listened.
+    void this.routedKeys.roundEnded();
     this.pipeline.useJournal(this.journal);
     this.payments.useDurableKeys(journalKeys(this.journal, this.enclave));
     if (this.opts.backupOf) this.joinPrimary(this.opts.backupOf);
@@ -447,7 +453,11 @@ export class TreasuryNode {
         return;
       case 'mh_round':
         this.rounds.note(e);
-        if (e.phase === 'done' || e.phase === 'aborted') this.pipeline.roundEnded();
+        this.multihop.roundEvent(e);
+        if (e.phase === 'done' || e.phase === 'aborted') {
+          this.pipeline.roundEnded();
+          if (e.role === 'payer') void this.routedKeys?.roundEnded();
+        }
         return;
       case 'peer_connected':
         this.peerDirectory.authenticated(e.conn, e.peer_id);

@@ -1,0 +1,117 @@
+/**
+ * Keyed routed payments (POST /v1/payments with `dest` and an idempotency_key) across crashes. The
+ * journal holds a routed payment's start (`mh`) before the enclave is asked and its end (`mh_end`) after
+ * the round resolves (payment-journal.ts); a crash between the two leaves a start without an end. The
+ * enclave keeps each keyed payment's ref with its round, sealed with the round's lock, and the payment's
+ * outcome once the round resolves (src/enclave/treasury/multihop/payer-refs.ts). So at start-up, and
+ * whenever a round ends while some key still waits, the host completes its journal from the enclave's
+ * refs and tells it which it journaled:
+ *
+ *   - a resolved ref: its outcome is journaled (the enclave's success also wins over a recorded failure:
+ *     the host may have given up on a call whose round still went through);
+ *   - a pending ref: the round resolves after the restart (the payer's LOCK wait times out, or the peers'
+ *     resynchronisation finishes it), and its end is journaled then; until then a retry answers in_flight;
+ *   - a start without a ref (at start-up only): the enclave never locked anything for it, so nothing was
+ *     paid; it is journaled failed, `payment_not_started`, and never paid again under that key.
+ */
+import type { EcallPort, EcallResult } from './enclave-client.ts';
+import type { ReportFailure } from './failure-reporter.ts';
+import type { JournalRecord, PaymentJournal } from './payment-journal.ts';
+
+type EnclaveRef = EcallResult<'mh_refs'>['refs'][number];
+type EndRecord = Extract<JournalRecord, { t: 'mh_end' }>;
+
+/** The code a routed payment's key answers when the crash came before the enclave locked anything for it. */
+export const NOT_STARTED = 'payment_not_started';
+
+function endOf(kh: string, r: EnclaveRef): EndRecord {
+  const at = Date.now();
+  if (r.outcome === 'succeeded')
+    return { t: 'mh_end', kh, ok: true, ch: r.channel_id, route: r.route ?? [], fee: Number(r.fee_sat ?? 0), at };
+  return { t: 'mh_end', kh, ok: false, code: r.code ?? 'internal', at };
+}
+
+export class RoutedKeys {
+  /** Keys whose start is journaled, whose end is not, and whose round the enclave still has unresolved. */
+  private readonly pending = new Set<string>();
+  private checking: Promise<void> | null = null;
+  private again = false;
+
+  private constructor(
+    private readonly journal: PaymentJournal,
+    private readonly enclave: EcallPort,
+    private readonly report: ReportFailure,
+  ) {}
+
+  /** Completes the journal's routed payments from the enclave's refs (start-up, before any request is taken). */
+  static async recover(journal: PaymentJournal, enclave: EcallPort, report: ReportFailure): Promise<RoutedKeys> {
+    const keys = new RoutedKeys(journal, enclave, report);
+    const { refs } = await enclave.call('mh_refs', {});
+    const held = new Set(refs.map((r) => r.key));
+    const records: EndRecord[] = [];
+    const journaled: string[] = [];
+    for (const r of refs) {
+      const e = journal.get(r.key);
+      // A key the journal no longer has (past its retention) has no one to answer: the ref just goes.
+      if (!e?.mh) {
+        if (r.outcome !== 'pending') journaled.push(r.key);
+        continue;
+      }
+      if (r.outcome === 'pending') {
+        if (!e.mh.done || !e.mh.ok) keys.pending.add(r.key);
+        continue;
+      }
+      if (!e.mh.done || (r.outcome === 'succeeded' && !e.mh.ok)) records.push(endOf(r.key, r));
+      journaled.push(r.key);
+    }
+    for (const e of journal.unfinishedRouted())
+      if (!held.has(e.kh)) records.push({ t: 'mh_end', kh: e.kh, ok: false, code: NOT_STARTED, at: Date.now() });
+    await journal.append(records);
+    if (journaled.length) await enclave.call('mh_refs', { drop: journaled });
+    return keys;
+  }
+
+  get waiting(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * A round this node pays ended: if a key recovered at start-up still waits, journal the outcomes the
+   * enclave has now. Checks run one at a time; one asked for meanwhile runs once more after.
+   */
+  roundEnded(): Promise<void> {
+    if (this.pending.size === 0) return Promise.resolve();
+    if (this.checking) {
+      this.again = true;
+      return this.checking;
+    }
+    this.checking = (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.check();
+        } while (this.again && this.pending.size > 0);
+      } catch (err) {
+        this.report('payment_journal', err, { waiting: this.pending.size });
+      } finally {
+        this.checking = null;
+      }
+    })();
+    return this.checking;
+  }
+
+  private async check(): Promise<void> {
+    const { refs } = await this.enclave.call('mh_refs', {});
+    const records: EndRecord[] = [];
+    const journaled: string[] = [];
+    for (const r of refs) {
+      if (!this.pending.has(r.key) || r.outcome === 'pending') continue;
+      records.push(endOf(r.key, r));
+      journaled.push(r.key);
+    }
+    if (records.length === 0) return;
+    await this.journal.append(records);
+    for (const k of journaled) this.pending.delete(k);
+    await this.enclave.call('mh_refs', { drop: journaled });
+  }
+}
