@@ -7,8 +7,7 @@
 import type { Quote } from '../../../enclave-sim/quote.ts';
 import type { PeerRoster } from '../committee/roster.ts';
 import type { ViewCert, ViewSpec } from '../committee/view.ts';
-import { recordFromSealed, type FlatMhRecord, type MhPayment } from './multihop/records.ts';
-import type { MhRefRound } from './multihop/payer-refs.ts';
+import { recordFromSealed, type FlatMhRecord, type MhPayment, type MhRefRound } from './multihop/records.ts';
 
 export type { MhHop, MhPayment, MhPhase } from './multihop/records.ts';
 

@@ -19,33 +19,12 @@
  */
 import { TreasuryError } from '../errors.ts';
 import type { TreasuryState } from '../state.ts';
-import type { MhPayment } from './records.ts';
+import type { MhPayment, MhRefEntry, MhRefRound } from './records.ts';
 
 /** How many keyed routed payments the state may hold refs for (the host acknowledges them as it journals). */
 export const MAX_MH_REFS = 100_000;
 
 const HEX16 = /^[0-9a-f]{32}$/;
-
-/** One keyed payment of a round. */
-export interface MhRefEntry {
-  fp: string;
-  /** Its place among the round's payments that travel (the index SIGN's `dropped` names). */
-  k: number;
-  amt: bigint;
-  /** Its share of what the path charges the round. */
-  fee: bigint;
-  /** Set when a hop left it out (the round went on without it). */
-  code?: string;
-}
-
-/** The keyed payments of one round this treasury pays, by key hash, and the round's outcome once known. */
-export interface MhRefRound {
-  /** Our channel that carries the round (the path's first). */
-  ch: string;
-  route: string[];
-  out?: { ok: true } | { ok: false; code: string };
-  refs: Record<string, MhRefEntry>;
-}
 
 /** A payment's key and request hashes, as the host hands them over. */
 export interface MhRefInput {

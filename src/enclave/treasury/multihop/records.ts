@@ -126,6 +126,30 @@ export interface MhAborted extends MhBase, Resolution {
   resolvedAt: number;
 }
 
+/** One keyed payment of a round, at its payer (payer-refs.ts). */
+export interface MhRefEntry {
+  fp: string;
+  /** Its place among the round's payments that travel (the index SIGN's `dropped` names). */
+  k: number;
+  amt: bigint;
+  /** Its share of what the path charges the round. */
+  fee: bigint;
+  /** Set when a hop left it out (the round went on without it). */
+  code?: string;
+}
+
+/**
+ * The payer's refs of the keyed payments of one of its rounds, by key hash, and the round's outcome once
+ * known: kept in the sealed state by round id until the host has journaled the outcomes (payer-refs.ts).
+ */
+export interface MhRefRound {
+  /** Our channel that carries the round (the path's first). */
+  ch: string;
+  route: string[];
+  out?: { ok: true } | { ok: false; code: string };
+  refs: Record<string, MhRefEntry>;
+}
+
 export type MhPayment = MhLocked | MhSigned | MhCommitted | MhReleased | MhDone | MhAborted;
 export type MhPhase = MhPayment['phase'];
 /** The phases in which the payment still holds its channels (and knows every hop it has described). */
