@@ -14,8 +14,11 @@
  * then, and after every durable append, does it tell the enclave to drop them. Statuses are not
  * journaled: they are derived when asked from the enclave's channel totals (src/node/in-flight.ts).
  * A refusal moves nothing; if a crash loses its record the retry runs once more, which is still at most
- * once for money. A multi-hop payment's start is durable before the enclave is asked to pay; if its end
- * was lost, a retry answers `in_flight` and pays nothing.
+ * once for money. A multi-hop payment's start is durable before the enclave is asked to pay, and its ref
+ * is sealed with the round's lock (src/enclave/treasury/multihop/payer-refs.ts); if a crash loses its end,
+ * the host journals it from the enclave's ref at start-up or when the round ends (keyed-routed.ts), and a
+ * start with no ref is journaled failed, `payment_not_started`. Until its end is known a retry answers
+ * `in_flight`, and no retry ever pays again.
  *
  * Retention: a key is kept for 24 hours and, of those, the newest 1,000,000; older keys are dropped when
  * the journal is compacted at start-up (a retry after that pays again).

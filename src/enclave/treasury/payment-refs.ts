@@ -1,5 +1,6 @@
 /**
- * Payment refs: the enclave's half of idempotency keys that survive crashes (docs/api.md).
+ * Payment refs: the enclave's half of idempotency keys that survive crashes (docs/api.md), for direct
+ * payments; routed ones keep theirs with their round (multihop/payer-refs.ts).
  *
  * The host journals every keyed payment (src/node/payment-journal.ts), but it can crash after the
  * enclave's debit is sealed and before its journal record is durable; a retry would then pay again.
