@@ -38,9 +38,11 @@ export type MhRefOutcome =
   | { outcome: 'failed'; code: string };
 
 /**
- * Checked before a round is planned: the refs are well formed, none is already held (the host answers a
- * retried key from its journal and never asks again; a second payment for a key still held would be the
- * host paying twice) and they fit the table. Throws, so the whole call is refused and nothing moves.
+ * Checked before a round is planned: the refs are well formed, none stands for a payment that may move or
+ * has moved money (the host answers a retried key from its journal and never asks again; a second round
+ * for a key whose payment is pending or succeeded would be the host paying twice) and they fit the table.
+ * A key whose payment failed may go again: the host retries a payment whose round aborted for a busy
+ * channel, and nothing moved for it. Throws, so the whole call is refused and nothing moves.
  */
 export function checkRoundRefs(state: TreasuryState, refs: ReadonlyArray<MhRefInput | undefined>): void {
   const held = heldKeys(state);
@@ -49,8 +51,9 @@ export function checkRoundRefs(state: TreasuryState, refs: ReadonlyArray<MhRefIn
     if (!r) continue;
     if (!HEX16.test(r.key) || !HEX16.test(r.fp))
       throw new TreasuryError('invalid_argument', 'a payment ref is two 16-byte hex hashes');
-    if (held.has(r.key) || asked.has(r.key))
-      throw new TreasuryError('invalid_argument', `payment ref ${r.key} is already held: its payment was made`);
+    const known = held.get(r.key);
+    if ((known && known !== 'failed') || asked.has(r.key))
+      throw new TreasuryError('invalid_argument', `payment ref ${r.key} is already held for a payment (${known})`);
     asked.add(r.key);
   }
   if (asked.size > 0 && held.size + asked.size > MAX_MH_REFS)
@@ -69,6 +72,8 @@ export function recordRoundRefs(
   entries: Array<MhRefInput & { k: number; amt: bigint; fee: bigint }>,
 ): void {
   if (entries.length === 0) return;
+  // A failed payment going again (checkRoundRefs): its old ref gives way to this round's.
+  forget(state, new Set(entries.map((e) => e.key)), () => true);
   const refs: Record<string, MhRefEntry> = {};
   for (const e of entries) refs[e.key] = { fp: e.fp, k: e.k, amt: e.amt, fee: e.fee };
   (state.mhRefs ??= {})[pid] = { ch, route, refs };
@@ -116,19 +121,25 @@ export function listMhRefs(
  * is kept (its outcome cannot be journaled yet), and an unknown one changes nothing.
  */
 export function dropMhRefs(state: TreasuryState, keys: readonly string[]): void {
+  if (keys.length === 0) return;
+  forget(state, new Set(keys), (round, e) => outcomeOf(round, e).outcome !== 'pending');
+}
+
+/** Deletes the refs of `keys` that `may` allows, and the rounds left without any. */
+function forget(state: TreasuryState, keys: Set<string>, may: (round: MhRefRound, e: MhRefEntry) => boolean): void {
   const rounds = state.mhRefs;
-  if (!rounds || keys.length === 0) return;
-  const drop = new Set(keys);
+  if (!rounds) return;
   for (const [pid, round] of Object.entries(rounds)) {
-    for (const [key, e] of Object.entries(round.refs))
-      if (drop.has(key) && outcomeOf(round, e).outcome !== 'pending') delete round.refs[key];
+    for (const [key, e] of Object.entries(round.refs)) if (keys.has(key) && may(round, e)) delete round.refs[key];
     if (Object.keys(round.refs).length === 0) delete rounds[pid];
   }
   if (Object.keys(rounds).length === 0) delete state.mhRefs;
 }
 
-function heldKeys(state: TreasuryState): Set<string> {
-  const keys = new Set<string>();
-  for (const round of Object.values(state.mhRefs ?? {})) for (const key of Object.keys(round.refs)) keys.add(key);
+/** Every key held, with its payment's outcome so far. */
+function heldKeys(state: TreasuryState): Map<string, MhRefOutcome['outcome']> {
+  const keys = new Map<string, MhRefOutcome['outcome']>();
+  for (const round of Object.values(state.mhRefs ?? {}))
+    for (const [key, e] of Object.entries(round.refs)) keys.set(key, outcomeOf(round, e).outcome);
   return keys;
 }
