@@ -1,0 +1,182 @@
+// run-tests lane: in-process
+/**
+ * The host's side of keyed routed payments across crashes (src/node/keyed-routed.ts, multihop-payer.ts),
+ * with the enclave as a test double: at start-up the journal is completed from the enclave's refs (a
+ * resolved outcome journaled, an enclave success over a recorded failure, a start without a ref
+ * `payment_not_started`, a pending ref journaled when a round ends later), durable across a reopen and
+ * answered so; the enclave is told to drop only what was journaled. And the payer hands the enclave each
+ * keyed payment's ref, the same ref again when its round aborted for a busy channel, and the keys it
+ * journaled with its next round.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import type { ChainSource } from '../src/node/chain-source.ts';
+import type { EcallPort } from '../src/node/enclave-client.ts';
+import { NodeError } from '../src/node/errors.ts';
+import { journalKeys } from '../src/node/keyed-payments.ts';
+import { RoutedKeys } from '../src/node/keyed-routed.ts';
+import { MultihopPayer } from '../src/node/multihop-payer.ts';
+import { keyRef, PaymentJournal, type KeyRef } from '../src/node/payment-journal.ts';
+import { PaymentLog } from '../src/node/payment-log.ts';
+import { tempDir } from './helpers/network.ts';
+
+const CAROL = '03' + 'c'.repeat(64);
+const CH = 'a'.repeat(64);
+const ROUND = 'f'.repeat(64);
+const ROUTE = ['alice', 'bob', 'carol'];
+
+type Ref = {
+  key: string;
+  fp: string;
+  round_id: string;
+  amount_sat: string;
+  outcome: 'pending' | 'succeeded' | 'failed';
+  channel_id?: string;
+  route?: string[];
+  fee_sat?: string;
+  code?: string;
+};
+
+/** An enclave double holding `refs` as the payer's enclave would: a drop removes resolved refs only. */
+function enclaveWith(refs: Ref[]) {
+  const drops: string[][] = [];
+  const enclave = {
+    call: (name: string, args: { drop?: string[] }) => {
+      assert.equal(name, 'mh_refs');
+      if (args.drop) {
+        drops.push(args.drop);
+        for (const k of args.drop) {
+          const i = refs.findIndex((r) => r.key === k && r.outcome !== 'pending');
+          if (i !== -1) refs.splice(i, 1);
+        }
+      }
+      return Promise.resolve({ refs: refs.map((r) => ({ ...r })) });
+    },
+  } as unknown as EcallPort;
+  return { enclave, drops };
+}
+
+const start = (k: KeyRef, id: string) =>
+  ({ t: 'mh', kh: k.key, fh: k.fp, id, dest: CAROL, amt: 1_000, at: Date.now() }) as const;
+
+test('start-up: resolved refs journaled, a start without a ref payment_not_started, a pending one journaled when a round ends', async () => {
+  const file = join(await tempDir(), 'payments.journal');
+  const [done, pending, none, failedHere, stranger] = ['done', 'pending', 'none', 'failed-here', 'x'].map((k) =>
+    keyRef(k, 'req'),
+  ) as [KeyRef, KeyRef, KeyRef, KeyRef, KeyRef];
+  const j = await PaymentJournal.open(file);
+  await j.append([
+    start(done, 'p1'),
+    start(pending, 'p2'),
+    start(none, 'p3'),
+    start(failedHere, 'p4'),
+    // The host gave up on the call (the ecall failed), but the enclave's round went through.
+    { t: 'mh_end', kh: failedHere.key, ok: false, code: 'internal', at: Date.now() },
+  ]);
+  const ok = (k: KeyRef): Ref => ({
+    key: k.key,
+    fp: k.fp,
+    round_id: ROUND,
+    amount_sat: '1000',
+    outcome: 'succeeded',
+    channel_id: CH,
+    route: ROUTE,
+    fee_sat: '3',
+  });
+  const refs: Ref[] = [
+    ok(done),
+    { key: pending.key, fp: pending.fp, round_id: ROUND, amount_sat: '1000', outcome: 'pending' },
+    ok(failedHere),
+    ok(stranger), // a key this journal does not have (past its retention): dropped, nothing journaled
+  ];
+  const { enclave, drops } = enclaveWith(refs);
+  const reported: string[] = [];
+  const keys = await RoutedKeys.recover(j, enclave, (task) => reported.push(task));
+
+  assert.deepEqual(j.get(done.key)!.mh, {
+    dest: CAROL,
+    done: true,
+    ok: true,
+    code: undefined,
+    ch: CH,
+    route: ROUTE,
+    fee: 3,
+  });
+  assert.equal(j.get(failedHere.key)!.mh!.ok, true, "the enclave's success wins over the recorded failure");
+  assert.deepEqual([j.get(none.key)!.mh!.done, j.get(none.key)!.mh!.code], [true, 'payment_not_started']);
+  assert.equal(j.get(pending.key)!.mh!.done, false);
+  assert.equal(j.get(stranger.key), undefined);
+  assert.deepEqual(
+    drops,
+    [[done.key, failedHere.key, stranger.key]],
+    'only what is journaled (or nobody asks for) is dropped',
+  );
+  assert.equal(keys.waiting, 1);
+
+  // The pending round aborts after the restart: a round end makes the host journal it and drop it.
+  refs[0] = { ...refs[0]!, outcome: 'failed', code: 'timeout' };
+  await keys.roundEnded();
+  assert.deepEqual([j.get(pending.key)!.mh!.done, j.get(pending.key)!.mh!.code], [true, 'timeout']);
+  assert.deepEqual(drops.at(-1), [pending.key]);
+  assert.equal(keys.waiting, 0);
+  assert.deepEqual(refs, []);
+  const calls = drops.length;
+  await keys.roundEnded();
+  assert.equal(drops.length, calls, 'nothing waits: a round end asks the enclave nothing');
+  await j.close();
+
+  // Durable, and answered so: the first payment's id, its route and fee; the codes of those that failed.
+  const again = await PaymentJournal.open(file);
+  const answer = journalKeys(again, enclave).answer;
+  const paid = await answer(done)!;
+  assert.deepEqual(
+    [paid.payment_id, paid.status, paid.route, paid.fee_sat, paid.channel_id],
+    ['p1', 'succeeded', ROUTE, 3, CH],
+  );
+  for (const [k, code] of [
+    [none, 'payment_not_started'],
+    [pending, 'timeout'],
+  ] as const)
+    await assert.rejects(answer(k)!, (e: unknown) => e instanceof NodeError && e.code === code);
+  assert.deepEqual(reported, []);
+  await again.close();
+});
+
+test('the payer: each keyed payment hands the enclave its ref, the same one after a busy abort, and its journaled key with the next round', async () => {
+  const journal = await PaymentJournal.open(join(await tempDir(), 'payments.journal'));
+  const calls: Array<{ payments: Array<{ ref?: { key: string; fp: string } }>; journaled?: string[] }> = [];
+  const enclave = {
+    call: (name: string, args: (typeof calls)[number]) => {
+      assert.equal(name, 'mh_pay_round');
+      calls.push(args);
+      // The first round aborts for a busy channel; the rest go through.
+      const result =
+        calls.length === 1
+          ? { ok: false, code: 'channel_busy', message: 'busy' }
+          : { ok: true, fee_sat: '2', channel_id: CH };
+      return Promise.resolve({ payment_id: ROUND, route: ROUTE, results: args.payments.map(() => result) });
+    },
+  } as unknown as EcallPort;
+  const p = new MultihopPayer({
+    enclave,
+    chain: { feeRate: () => Promise.resolve(1) } as unknown as ChainSource,
+    payments: new PaymentLog(),
+    journal: () => journal,
+    report: (task) => assert.fail(task),
+    stopping: () => false,
+  });
+  const k1 = keyRef('order-1', 'req');
+  const paid = await p.pay(CAROL, 1_000, 10_000, undefined, k1);
+  assert.equal(paid.status, 'succeeded');
+  assert.deepEqual(
+    calls.map((c) => c.payments[0]!.ref),
+    [k1, k1],
+    'the retry after the busy abort carries the same ref',
+  );
+  assert.equal(journal.get(k1.key)!.mh!.ok, true);
+  await p.pay(CAROL, 5, 10_000); // unkeyed
+  assert.deepEqual(calls[2]!.journaled, [k1.key], 'the next round tells the enclave the key is journaled');
+  assert.equal(calls[2]!.payments[0]!.ref, undefined);
+  await journal.close();
+});
