@@ -5,7 +5,8 @@
  * destination follow each other in order and never meet their own locks. A payment refused for a busy
  * channel (a round to another destination holds one it needs: contention is abort-and-retry) waits at
  * the front of its destination's queue and goes again after a random pause, for up to 8 s. A keyed
- * payment's start is journaled before the enclave moves anything.
+ * payment's start is journaled before the enclave moves anything, and the enclave is handed its ref
+ * (keyed-routed.ts says how a crash before its end is journaled is recovered).
  *
  * Nothing waits on a lone payment's way that it does not need: the fee rate τ is built with is read from
  * the chain at most every few seconds, in the background, not once per round.
@@ -104,7 +105,8 @@ export class MultihopPayer {
     let journaled = false;
     // A keyed payment's outcome is journaled before it is answered, so that a retry after a crash answers
     // the same outcome (one group write for a round's payments). Should the write fail, a retry answers
-    // in_flight and pays nothing (payment-journal.ts): at most once still holds.
+    // in_flight and pays nothing, and the enclave keeps the ref (it is dropped only once the end is
+    // durable), so the next start-up journals the outcome from it (keyed-routed.ts).
     const end = async (r: EndRecord): Promise<void> => {
       if (!ref || !journal || !journaled) return;
       this.keyed.delete(payment.payment_id);
