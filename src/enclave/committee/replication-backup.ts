@@ -70,9 +70,10 @@ export class BackupReplication {
 
   /**
    * Checks `update` and adopts its state in memory, in one synchronous step: 'applied', 'duplicate' (the
-   * very update already applied: acknowledged again, not re-applied) or the refusal.
+   * very update already applied: acknowledged again, not re-applied) or the refusal. `fromPrimary`: it came
+   * over the primary's own authenticated session (openUpdate: its signature needs no check then).
    */
-  private admit(update: SignedUpdate): UpdateRefusal | 'applied' | 'duplicate' {
+  private admit(update: SignedUpdate, fromPrimary = false): UpdateRefusal | 'applied' | 'duplicate' {
     if (this.chain.isPrimary || !this.c.primaryId) return { code: 'not_primary' };
     // Epoch fencing (view.ts): an old view's primary is refused; a newer view needs its certificate first.
     const epoch = update.epoch ?? 0;
@@ -87,7 +88,7 @@ export class BackupReplication {
     // updates a signing request carries (recent-updates.ts) are ones this member applied already.
     const sameView = (this.c.lastUpdate?.epoch ?? 0) === epoch && !this.c.rejoin;
     if (sameView && update.seq < this.c.seq) return { code: 'stale_update' };
-    const opened = openUpdate(update, this.c.primaryId);
+    const opened = openUpdate(update, this.c.primaryId, fromPrimary);
     if (!opened) return { code: 'forged_update' };
     if (sameView && update.seq === this.c.seq) return 'duplicate';
     // A delta holds only what changed since its base: onto any other state it would make one the primary
@@ -310,7 +311,7 @@ export class BackupReplication {
    * meanwhile (one seal may cover both), and each is acknowledged in order as its seal becomes durable.
    */
   onUpdate(peerId: string, update: SignedUpdate, relay = false): void {
-    const admitted = this.admit(update);
+    const admitted = this.admit(update, peerId === this.c.primaryId);
     if (typeof admitted !== 'string') {
       const refusal = this.refusal(update.seq, admitted);
       this.host.sendNow(peerId, refusal);
