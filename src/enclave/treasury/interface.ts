@@ -9,6 +9,11 @@ import { QuoteSchema } from '../../../enclave-sim/quote.ts';
 
 const Hex32 = Type.String({ pattern: '^[0-9a-f]{64}$' });
 const Hex16 = Type.String({ pattern: '^[0-9a-f]{32}$' });
+/** `pay_refs` / `mh_refs`: key hashes the host has journaled, which the enclave may forget first. */
+const DropJournaledRefs = Type.Object(
+  { drop: Type.Optional(Type.Array(Hex16, { maxItems: 200_000 })) },
+  { additionalProperties: false },
+);
 const PayRef = Type.Object({ key: Hex16, fp: Hex16 }, { additionalProperties: false });
 const Sat = Type.String({ pattern: '^-?(0|[1-9][0-9]{0,18})$', description: 'satoshis, decimal string' });
 const Conn = Type.String({ minLength: 1, maxLength: 64 });
@@ -368,10 +373,7 @@ export const TreasuryInterface = defineInterface({
     },
     /** Refs of keyed payments the host has not journaled (start-up recovery); `drop` forgets journaled ones first. */
     pay_refs: {
-      args: Type.Object(
-        { drop: Type.Optional(Type.Array(Hex16, { maxItems: 200_000 })) },
-        { additionalProperties: false },
-      ),
+      args: DropJournaledRefs,
       result: Type.Object({
         refs: Type.Array(
           Type.Object({
@@ -448,10 +450,7 @@ export const TreasuryInterface = defineInterface({
      * and after a round ends); `drop` first forgets journaled ones (resolved ones only).
      */
     mh_refs: {
-      args: Type.Object(
-        { drop: Type.Optional(Type.Array(Hex16, { maxItems: 200_000 })) },
-        { additionalProperties: false },
-      ),
+      args: DropJournaledRefs,
       result: Type.Object({
         refs: Type.Array(
           Type.Object({
