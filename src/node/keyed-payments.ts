@@ -18,17 +18,30 @@ import type { Payment } from './payment.ts';
 export async function openJournal(file: string, enclave: EcallPort, payments: PaymentLog): Promise<PaymentJournal> {
   const journal = await PaymentJournal.open(file);
   payments.reserveIds(journal.maxPaymentNumber());
+  await journalRefs(journal, enclave, payments);
+  return journal;
+}
+
+/**
+ * Journals the refs the enclave holds that the journal does not know yet, then has the enclave drop
+ * them: at start-up, and on a committee member whenever its enclave adopted refs of its primary's keyed
+ * payments (committee/update-refs.ts), so that once promoted it answers their keys.
+ */
+async function journalRefs(journal: PaymentJournal, enclave: EcallPort, payments: PaymentLog): Promise<void> {
   const { refs } = await enclave.call('pay_refs', {});
   const lost: JournalRecord[] = [];
   for (const r of refs) {
     const known = journal.get(r.key);
     // The enclave's ref proves a debit: it wins over a missing record and over a recorded refusal.
     if (known && known.pos !== undefined) continue;
+    // The id the payment got where it was taken (another member's host, before a promotion), if known.
+    const id = known?.id ?? r.payment_id ?? payments.newId();
+    payments.reserveIds(/^p(\d{1,15})$/.exec(id) ? Number(id.slice(1)) : 0);
     lost.push({
       t: 'pay',
       kh: r.key,
       fh: r.fp,
-      id: known?.id ?? payments.newId(),
+      id,
       ch: r.channel_id,
       amt: r.amount_sat,
       pos: r.position,
@@ -37,7 +50,48 @@ export async function openJournal(file: string, enclave: EcallPort, payments: Pa
   }
   await journal.append(lost);
   if (refs.length) await enclave.call('pay_refs', { drop: refs.map((r) => r.key) });
-  return journal;
+}
+
+/**
+ * A committee member's runs of journalRefs while the node runs, one at a time: each `pay_refs_held` event
+ * asks for one (those that come while one runs share the next), and a view change too. `settled()` is what a
+ * keyed payment waits for on a member just promoted: every ref its enclave held is in the journal by then.
+ */
+export class RefJournaling {
+  private running: Promise<void> = Promise.resolve();
+  private again = false;
+  private busy = false;
+
+  constructor(
+    private readonly journal: PaymentJournal,
+    private readonly enclave: EcallPort,
+    private readonly payments: PaymentLog,
+    private readonly report: (err: unknown) => void,
+  ) {}
+
+  /** Journals what the enclave holds now (after the run under way, if any). */
+  request(): void {
+    if (this.busy) {
+      this.again = true;
+      return;
+    }
+    this.busy = true;
+    this.running = this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false;
+      // A failed run leaves the refs sealed in the enclave: the next run (or the next start) journals them.
+      await journalRefs(this.journal, this.enclave, this.payments).catch(this.report);
+    } while (this.again);
+    this.busy = false;
+  }
+
+  /** Resolves once every run asked for so far is done. */
+  settled(): Promise<void> {
+    return this.running;
+  }
 }
 
 /** Answers retried keys from `journal`, with statuses read from the enclave's channel totals. */

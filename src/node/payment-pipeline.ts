@@ -147,7 +147,8 @@ export class PaymentPipeline {
           payments: batch.map((p) => ({
             channel_id: p.channelId,
             amount_sat: p.amount,
-            ...(p.ref ? { ref: p.ref } : {}),
+            // With its id: a committee member promoted later answers a retried key with it (update-refs.ts).
+            ...(p.ref ? { ref: { ...p.ref, id: p.payment.payment_id } } : {}),
           })),
           ...(journaled.length ? { journaled } : {}),
         })

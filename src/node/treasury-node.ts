@@ -23,7 +23,7 @@ import type { ChainSource } from './chain-source.ts';
 import { DirectChannels } from './direct-channels.ts';
 import { EnclaveClient, type EcallArgs } from './enclave-client.ts';
 import { NodeError } from './errors.ts';
-import { openJournal, journalKeys } from './keyed-payments.ts';
+import { openJournal, journalKeys, RefJournaling } from './keyed-payments.ts';
 import { RoutedKeys } from './keyed-routed.ts';
 import { MultihopPayer } from './multihop-payer.ts';
 import { RoundLog } from './multihop-rounds.ts';
@@ -87,6 +87,8 @@ export class TreasuryNode {
   private journal?: PaymentJournal;
   /** Keyed routed payments a crash cut off, whose rounds resolve after the restart (keyed-routed.ts). */
   private routedKeys?: RoutedKeys;
+  /** Journals the refs of its primary's keyed payments that a committee member's enclave adopted. */
+  private refJournaling?: RefJournaling;
   private readonly gate = new PrimaryGate(async () => (await this.enclave.call('get_info', {})).committee);
   private stopped = false;
   /** Each committee channel peer's members and their addresses (its enclave's peer_roster events). */
@@ -160,6 +162,11 @@ export class TreasuryNode {
     // A round that ended while the journal was being recovered sent its event before anyone listened.
     void this.routedKeys.roundEnded();
     this.pipeline.useJournal(this.journal);
+    this.refJournaling = new RefJournaling(this.journal, this.enclave, this.payments, (err) =>
+      this.report('payment_journal', err),
+    );
+    // Refs adopted while the journal was being recovered sent their event before anyone listened.
+    this.refJournaling.request();
     this.payments.useDurableKeys(journalKeys(this.journal, this.enclave));
     if (this.opts.backupOf) this.joinPrimary(this.opts.backupOf);
     await this.peerDirectory.redialSaved();
@@ -429,8 +436,11 @@ export class TreasuryNode {
    * Throws `409 not_primary` naming the committee's primary when this member is a backup (the writes above
    * check it themselves; a route that does host-side work before its first write asks first).
    */
-  requirePrimary(): Promise<void> {
-    return this.gate.check();
+  async requirePrimary(): Promise<void> {
+    await this.gate.check();
+    // A member just promoted first journals the refs its enclave adopted from the old primary: a keyed
+    // retry of a payment the old primary took must find its key (runs asked for at the view change).
+    await this.refJournaling?.settled();
   }
 
   /** `not_primary` naming the primary of this member's current committee view (for an enclave's own refusal). */
@@ -466,6 +476,12 @@ export class TreasuryNode {
       case 'peer_disconnected':
         this.peerDirectory.disconnected(e.conn, e.reason);
         if (e.peer_id) this.dialCommitteeOf(e.peer_id);
+        return;
+      case 'pay_refs_held':
+        this.refJournaling?.request();
+        return;
+      case 'committee_view':
+        this.refJournaling?.request();
         return;
       case 'peer_roster':
         this.committeePeers.set(e.peer_id, e.members);

@@ -10,6 +10,7 @@
 import type { TreasuryState } from '../treasury/state.ts';
 import { forMembers, recordsOf, REPLICATED, type Collection, type RecordOf, type Records } from './replicated.ts';
 import { bigintAware, replicaOf, scalarsOf, type ReplicaBody } from './update.ts';
+import { RefTracker } from './update-refs.ts';
 
 /** One record as last issued: each top-level field serialised. */
 type Fields = Map<string, string>;
@@ -24,6 +25,8 @@ export class DeltaTracker {
   /** Each collection's records as last issued, by id. */
   private issued = new Map<Collection, Map<string, Fields>>();
   private issuedQuotes = '';
+  /** Which payment refs went out already: each travels once, with the first update after its debit. */
+  private readonly refs = new RefTracker();
   /** The next update is a full snapshot: at start (the chain may hold anything up to our seal) and on request. */
   private fullDue = true;
   /** The sequence number of the last full snapshot issued. */
@@ -80,6 +83,7 @@ export class DeltaTracker {
     const quotesJson = JSON.stringify(quotes ?? {});
     const quotesChanged = quotesJson !== this.issuedQuotes;
     this.issuedQuotes = quotesJson;
+    const refs = this.refs.take(state, false);
     return {
       seq,
       base,
@@ -87,6 +91,7 @@ export class DeltaTracker {
       ...(Object.keys(patched).length > 0 ? { patched } : {}),
       ...scalars,
       ...(quotesChanged ? { quotes } : {}),
+      ...(refs ? { refs } : {}),
       ...(records as Records),
     };
   }
@@ -99,6 +104,8 @@ export class DeltaTracker {
       this.issued.set(k, now);
     }
     this.issuedQuotes = JSON.stringify(body.quotes ?? {});
+    const refs = this.refs.take(state, true);
+    if (refs) body.refs = refs;
     this.fullDue = false;
     this.lastFull = seq;
     return body;

@@ -52,6 +52,11 @@ export interface CommitteeHost {
   attest(nonce: Uint8Array): Promise<Quote>;
   /** Primary: every member's quote is in; the roster proof can go to channel peers. */
   rosterComplete(): void;
+  /**
+   * Backup: an adopted update brought payment refs (update-refs.ts); the host hears of them once the seal
+   * holding them is durable (optional: test doubles without a host journal leave it out).
+   */
+  refsHeld?(): void;
   /** This member adopted a new view (promotion.ts): tell the host; a new primary rebinds its channel peers. */
   viewChanged(cert: ViewCert): void;
   timeoutMs: number;

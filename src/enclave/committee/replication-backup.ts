@@ -19,6 +19,7 @@ import { checkUpdate } from './update-rules.ts';
 import type { TreasuryState } from '../treasury/state.ts';
 import { recordsOf, REPLICATED, type Collection, type RecordOf } from './replicated.ts';
 import { openUpdate, wholeRecords, type ReplicaBody, type SignedUpdate } from './update.ts';
+import { keepRefs } from './update-refs.ts';
 
 export class BackupReplication {
   /** The highest sequence acknowledged by its successor (or applied, for the tail). */
@@ -279,6 +280,8 @@ export class BackupReplication {
       (s as Record<Collection, unknown>)[k] = next;
     }
     forgetTau(this.c, s.multihop);
+    // The primary's refs of keyed payments, kept here until this member's host has journaled them.
+    if (keepRefs(s, body.refs) > 0) this.host.refsHeld?.();
     if (rosterChanged) this.chain.rosterChanged();
   }
 

@@ -14,6 +14,7 @@ import { bytesToHex, hexToBytes } from '../../../enclave-sim/encoding.ts';
 import { signDigestFast } from '../../crypto/secp256k1-wasm.ts';
 import { verifyMessageSha256 } from '../../crypto/secp256k1-openssl.ts';
 import type { CommitteeMember, CommitteeState, TreasuryState } from '../treasury/state.ts';
+import type { UpdateRefs } from './update-refs.ts';
 import { forMembers, recordsOf, REPLICATED, type Collection, type RecordOf, type Records } from './replicated.ts';
 
 export interface SignedUpdate {
@@ -52,6 +53,11 @@ export interface ReplicaBody extends Records {
    * (CommitteeState.shareOrder), which a member that joined later cannot know otherwise.
    */
   shareOrder?: string[];
+  /**
+   * Refs of the primary's keyed payments (update-refs.ts), by key hash: in a delta those new since `base`,
+   * in a full snapshot all it holds. Absent: none.
+   */
+  refs?: UpdateRefs;
 }
 
 function preimage(epoch: number, seq: number, body: string): Uint8Array {
@@ -62,7 +68,7 @@ export const bigintAware = (_k: string, v: unknown) => (typeof v === 'bigint' ? 
 const BIGINT_RE = /^-?\d+n$/;
 
 /** What every update carries whole, full or delta: the roster, m-of-n, the payout address, deposit numbering. */
-export type Scalars = Omit<ReplicaBody, Collection | 'seq' | 'base' | 'gone' | 'patched'>;
+export type Scalars = Omit<ReplicaBody, Collection | 'seq' | 'base' | 'gone' | 'patched' | 'refs'>;
 
 export function scalarsOf(state: TreasuryState): Scalars {
   const c = state.committee!;

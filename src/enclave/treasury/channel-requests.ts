@@ -15,6 +15,7 @@ import type { PayRequest, PayResult } from './ports.ts';
 import { payoutScriptFor } from './transactions.ts';
 
 const HEX16 = /^[0-9a-f]{32}$/;
+const PAYMENT_ID = /^[a-z0-9]{1,32}$/;
 
 export async function openChannel(t: TreasuryCore, peerId: string, payoutAddress: string) {
   t.assertLive();
@@ -139,8 +140,11 @@ export async function pay(
 
 function debitOne(t: TreasuryCore, r: PayRequest, room: { left: number }): PayResult {
   checkAmount(r.amount_sat);
-  if (r.ref && (!HEX16.test(r.ref.key) || !HEX16.test(r.ref.fp)))
-    throw new TreasuryError('invalid_argument', 'a payment ref is two 16-byte hex hashes');
+  if (
+    r.ref &&
+    (!HEX16.test(r.ref.key) || !HEX16.test(r.ref.fp) || (r.ref.id !== undefined && !PAYMENT_ID.test(r.ref.id)))
+  )
+    throw new TreasuryError('invalid_argument', 'a payment ref is two 16-byte hex hashes and a payment id');
   const ch = getOpenChannel(t.state, r.channel_id);
   debit(t.state, ch, BigInt(r.amount_sat), {
     reachable: () => t.sessions.requireSession(ch.peerId),
@@ -148,7 +152,14 @@ function debitOne(t: TreasuryCore, r: PayRequest, room: { left: number }): PayRe
     ...(r.ref ? { reserve: () => takeRoom(room) } : {}),
   });
   t.outbox.debited(ch.id, r.amount_sat);
-  if (r.ref) recordRef(t.state, { key: r.ref.key, fp: r.ref.fp }, ch.id, ch.sent, r.amount_sat);
+  if (r.ref)
+    recordRef(
+      t.state,
+      { key: r.ref.key, fp: r.ref.fp, ...(r.ref.id ? { id: r.ref.id } : {}) },
+      ch.id,
+      ch.sent,
+      r.amount_sat,
+    );
   return { ok: true, channel_id: ch.id, position: ch.sent.toString() };
 }
 

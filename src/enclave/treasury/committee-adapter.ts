@@ -40,6 +40,12 @@ export function committeeHost(t: TreasuryCore): CommitteeHost {
       t.ports.emit({ type: 'committee_roster', members, index }),
     settledByMembers: (s: SignedSettlement) => settledByMembers(t, s),
     joinRefused: (code: string) => t.ports.emit({ type: 'committee_join_refused', code }),
+    // After the seal that holds them: the host journals only refs this member holds durably.
+    refsHeld: () =>
+      void t.committer.commitLocal().then(
+        () => t.ports.emit({ type: 'pay_refs_held' }),
+        () => undefined, // a failed seal halts the enclave
+      ),
     updateRefused: (member: string, seq: number, code: string) =>
       t.ports.emit({ type: 'committee_update_refused', member, seq, code }),
     attest: (nonce: Uint8Array) => t.attest(nonce),

@@ -14,7 +14,10 @@ const DropJournaledRefs = Type.Object(
   { drop: Type.Optional(Type.Array(Hex16, { maxItems: 200_000 })) },
   { additionalProperties: false },
 );
-const PayRef = Type.Object({ key: Hex16, fp: Hex16 }, { additionalProperties: false });
+/** The host's id of a payment (payment-log.ts). */
+const PaymentId = Type.String({ pattern: '^[a-z0-9]{1,32}$' });
+/** `id`: the host's payment id, kept with the ref so that a committee member promoted later answers the same id. */
+const PayRef = Type.Object({ key: Hex16, fp: Hex16, id: Type.Optional(PaymentId) }, { additionalProperties: false });
 const Sat = Type.String({ pattern: '^-?(0|[1-9][0-9]{0,18})$', description: 'satoshis, decimal string' });
 const Conn = Type.String({ minLength: 1, maxLength: 64 });
 const DepositId = Type.String({ minLength: 1, maxLength: 32 });
@@ -123,6 +126,8 @@ export const TreasuryEventSchema = Type.Union([
     index: Type.Integer(),
   }),
   Type.Object({ type: Type.Literal('committee_join_refused'), code: Type.String() }),
+  /** Backup: a sealed update brought refs of the primary's keyed payments; the host journals them (pay_refs). */
+  Type.Object({ type: Type.Literal('pay_refs_held') }),
   /** Primary: a member refused a replication update (the primary goes no further until it is resolved). */
   Type.Object({
     type: Type.Literal('committee_update_refused'),
@@ -382,6 +387,8 @@ export const TreasuryInterface = defineInterface({
             channel_id: Hex32,
             position: Sat,
             amount_sat: Type.Integer({ minimum: 1 }),
+            /** The id the host that took the payment gave it (absent for refs sealed before ids were kept). */
+            payment_id: Type.Optional(PaymentId),
           }),
         ),
       }),

@@ -10,6 +10,9 @@
  * what its journal lost, and says which refs it has journaled so the enclave can drop them (at the next
  * seal): the state holds only the refs of the last batch or two, never the key history.
  *
+ * In a committee the primary's updates carry its new refs, and each backup keeps them until its own
+ * host has journaled them (committee/update-refs.ts), so that a member promoted later knows the keys.
+ *
  * A hostile host gains nothing here: it can omit or drop refs, which only costs its own user the
  * protection against paying twice; a ref never moves money or changes a balance.
  */
@@ -19,6 +22,8 @@ import type { TreasuryState } from './state.ts';
 export interface PayRefInput {
   key: string;
   fp: string;
+  /** The host's payment id, kept for a committee member that answers the key after a promotion. */
+  id?: string;
 }
 
 /** How many refs the state may hold before keyed payments are refused (the host acknowledges them per batch). */
@@ -33,7 +38,7 @@ export function recordRef(
   amount: number,
 ): void {
   const refs = (state.payRefs ??= {});
-  refs[ref.key] = { ch: channelId, pos: position, amt: amount, fp: ref.fp };
+  refs[ref.key] = { ch: channelId, pos: position, amt: amount, fp: ref.fp, ...(ref.id ? { id: ref.id } : {}) };
 }
 
 /** How many more refs fit (counted once per pay call: keyed payments come in batches of thousands). */
@@ -61,12 +66,13 @@ export function dropRefs(state: TreasuryState, keys: readonly string[]): void {
 
 export function listRefs(
   state: TreasuryState,
-): Array<{ key: string; fp: string; channel_id: string; position: string; amount_sat: number }> {
+): Array<{ key: string; fp: string; channel_id: string; position: string; amount_sat: number; payment_id?: string }> {
   return Object.entries(state.payRefs ?? {}).map(([key, r]) => ({
     key,
     fp: r.fp,
     channel_id: r.ch,
     position: r.pos.toString(),
     amount_sat: r.amt,
+    ...(r.id ? { payment_id: r.id } : {}),
   }));
 }

@@ -30,6 +30,8 @@ export type TreasuryEvent =
   /** This member adopted a new committee view (src/enclave/committee/promotion.ts). */
   | { type: 'committee_view'; epoch: number; primary: string; members: CommitteeMember[]; index: number }
   | { type: 'committee_join_refused'; code: string }
+  /** Backup: refs of the primary's keyed payments adopted with an update and sealed (committee/update-refs.ts). */
+  | { type: 'pay_refs_held' }
   | { type: 'committee_update_refused'; member: string; seq: number; code: string }
   | { type: 'roster_refused'; peer_id: string; channel_id: string; reason: string }
   /** A committee peer's paid total without its backups' proof of replication: not credited (paid-proof.ts). */

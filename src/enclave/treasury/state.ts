@@ -206,10 +206,22 @@ export interface TreasuryState {
   channels: Record<string, Channel>;
   /** Multi-hop payments this treasury takes part in (docs/protocol/multihop.md), by payment id. */
   multihop?: Record<string, MhPayment>;
-  /** Keyed payments whose ref the host has not journaled yet (payment-refs.ts), by key hash. */
-  payRefs?: Record<string, { ch: string; pos: bigint; amt: number; fp: string }>;
+  /**
+   * Keyed payments whose ref the host has not journaled yet (payment-refs.ts), by key hash: this treasury's
+   * own, and on a committee backup those its primary's updates carried (committee/update-refs.ts).
+   */
+  payRefs?: Record<string, PayRefRecord>;
   /** Keyed routed payments this treasury pays whose outcome the host has not journaled yet (multihop/payer-refs.ts), by round id. */
   mhRefs?: Record<string, MhRefRound>;
+}
+
+/** A keyed payment's debit: channel, position (sent total after it), amount, request hash, the host's payment id. */
+export interface PayRefRecord {
+  ch: string;
+  pos: bigint;
+  amt: number;
+  fp: string;
+  id?: string;
 }
 
 // bigint values are written as "<digits>n" strings: no other string in the state is all digits + 'n'.
