@@ -41,6 +41,10 @@ test("backups keep an update's payment refs, sealed, until their own host drops 
     await waitFor(() => b.events.some((e) => e.type === 'pay_refs_held'));
   }
   assert.equal(p.events.filter((e) => e.type === 'pay_refs_held').length, 0, 'the primary adopts no update');
+  // A host that asks again for a key whose ref the enclave holds is refused; nothing moves.
+  const [twice] = await p.treasury.pay([{ channel_id: ch, amount_sat: 700, ref: r1 }]);
+  assert.deepEqual(twice!.ok ? 'ok' : twice!.code, 'invalid_argument');
+  assert.equal(p.treasury.channel(ch).total_sent_sat, '1000');
 
   // The primary's host journals r1 and drops it: the backups keep theirs (the drop is no replicated change).
   await p.treasury.pay([{ channel_id: ch, amount_sat: 5 }], [r1.key]);

@@ -145,6 +145,10 @@ function debitOne(t: TreasuryCore, r: PayRequest, room: { left: number }): PayRe
     (!HEX16.test(r.ref.key) || !HEX16.test(r.ref.fp) || (r.ref.id !== undefined && !PAYMENT_ID.test(r.ref.id)))
   )
     throw new TreasuryError('invalid_argument', 'a payment ref is two 16-byte hex hashes and a payment id');
+  // A key this enclave holds a debit for (its own, or its primary's adopted before a promotion) was paid:
+  // a host that asks again has lost track of it, and the answer is the first payment, never a second.
+  if (r.ref && t.state.payRefs && Object.hasOwn(t.state.payRefs, r.ref.key))
+    throw new TreasuryError('invalid_argument', `payment ref ${r.ref.key} is held for a payment already`);
   const ch = getOpenChannel(t.state, r.channel_id);
   debit(t.state, ch, BigInt(r.amount_sat), {
     reachable: () => t.sessions.requireSession(ch.peerId),
