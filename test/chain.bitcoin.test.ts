@@ -20,6 +20,8 @@ import {
   toHex,
   addressToOutputScript,
   outputScriptToAddress,
+  parseMultisigScript,
+  prevOutputScript,
 } from '../src/bitcoin/index.ts';
 import { btcToSats, satsToBtcNumber, satsToBtcString, MAX_MONEY_SATS } from '../src/chain/amounts.ts';
 import { newKey } from './helpers/chain.ts';
@@ -70,6 +72,36 @@ test('multisigP2wsh sorts keys (BIP67), so key order does not change the address
   assert.equal(a.witnessScript[a.witnessScript.length - 1], 0xae); // OP_CHECKMULTISIG
   assert.throws(() => multisigP2wsh(3, keys.slice(0, 2)), /m must be/);
   assert.throws(() => multisigP2wsh(1, [keys[0]!, keys[0]!]), /duplicate/);
+});
+
+test('a parsed multisig script and its P2WSH output script are remembered, each caller getting its own copy', () => {
+  const keys = [newKey(), newKey(), newKey()].map((k) => k.pub);
+  const ms = multisigP2wsh(2, keys);
+  const input = {
+    kind: 'p2wsh-multisig' as const,
+    txid: '11'.repeat(32),
+    vout: 0,
+    valueSat: 1_000n,
+    witnessScript: ms.witnessScript,
+  };
+  for (let i = 0; i < 3; i++) {
+    const parsed = parseMultisigScript(ms.witnessScript);
+    assert.equal(parsed.m, 2);
+    assert.deepEqual(parsed.pubkeys, ms.pubkeys);
+    const out = prevOutputScript(input);
+    assert.deepEqual(out, ms.outputScript);
+    // what one caller does to its answer is not what the next one gets
+    parsed.pubkeys[0]!.fill(0);
+    parsed.pubkeys.pop();
+    out.fill(0);
+  }
+  assert.equal(toHex(payments.p2wsh({ redeem: { output: ms.witnessScript } }).output!), toHex(ms.outputScript));
+  assert.throws(() => parseMultisigScript(fromHex('51ae')), /not a multisig script/);
+  assert.throws(
+    () => parseMultisigScript(fromHex('51ae')),
+    /not a multisig script/,
+    'a script that failed is not kept',
+  );
 });
 
 test('signing: BIP143 signatures verify, foreign keys are refused, witnesses are assembled in script order', () => {

@@ -35,6 +35,19 @@ test('a private key out of range is refused, not signed with', () => {
   assert.throws(() => publicKeyOfFast(new Uint8Array(32)));
 });
 
+test('a public key derived again is the same, whatever a caller did to an earlier answer', () => {
+  const priv = randomPrivateKey();
+  const first = publicKeyOfFast(priv);
+  assert.deepEqual(first, publicKeyOf(priv));
+  first.fill(0);
+  assert.deepEqual(publicKeyOfFast(priv), publicKeyOf(priv));
+  assert.deepEqual(
+    publicKeyOfFast(Uint8Array.from(priv)),
+    publicKeyOf(priv),
+    'the key, not the array, is what is remembered',
+  );
+});
+
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 

@@ -54,16 +54,32 @@ export function multisigP2wsh(m: number, pubkeys: readonly Uint8Array[]): Multis
   return { address: p.address, outputScript: p.output, witnessScript: redeem.output, m, pubkeys: sorted };
 }
 
+/**
+ * Scripts already parsed, by their hex: bitcoinjs-lib's p2ms validates every key of the script, which costs
+ * about as much as an ECDSA signature, and a path settlement parses each of its deposits' scripts a dozen
+ * times (building, sizing, signing and checking it). Bounded; a script that failed to parse is not kept.
+ */
+const PARSED = new Map<string, { m: number; pubkeys: Uint8Array[] }>();
+const MAX_PARSED = 1_024;
+
 /** Reads m and the public keys (script order) back out of a multisig witness script. */
 export function parseMultisigScript(witnessScript: Uint8Array): { m: number; pubkeys: Uint8Array[] } {
-  let p;
-  try {
-    p = payments.p2ms({ output: witnessScript, network: REGTEST });
-  } catch (err) {
-    throw new RangeError(`witnessScript is not a multisig script: ${(err as Error).message}`);
+  const id = toHex(witnessScript);
+  let known = PARSED.get(id);
+  if (!known) {
+    let p;
+    try {
+      p = payments.p2ms({ output: witnessScript, network: REGTEST });
+    } catch (err) {
+      throw new RangeError(`witnessScript is not a multisig script: ${(err as Error).message}`);
+    }
+    if (p.m === undefined || !p.pubkeys) throw new RangeError('witnessScript is not a multisig script');
+    known = { m: p.m, pubkeys: p.pubkeys.map((k) => Uint8Array.from(k)) };
+    if (PARSED.size >= MAX_PARSED) PARSED.clear();
+    PARSED.set(id, known);
   }
-  if (p.m === undefined || !p.pubkeys) throw new RangeError('witnessScript is not a multisig script');
-  return { m: p.m, pubkeys: p.pubkeys };
+  // Copies: a caller may do what it likes with what it gets, the cache stays as parsed.
+  return { m: known.m, pubkeys: known.pubkeys.map((k) => Uint8Array.from(k)) };
 }
 
 /** A script signature (DER + sighash byte) made by the holder of `pubkey`. */

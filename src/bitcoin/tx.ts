@@ -3,7 +3,7 @@ import { Transaction, payments } from 'bitcoinjs-lib';
 import { REGTEST, addressToOutputScript } from './network.ts';
 import { p2wpkh } from './p2wpkh.ts';
 import { parseMultisigScript } from './multisig.ts';
-import { fromHex } from './bytes.ts';
+import { fromHex, toHex } from './bytes.ts';
 
 /** The most satoshis that can ever exist (21 million BTC). */
 export const MAX_MONEY_SAT = 2_100_000_000_000_000n;
@@ -76,13 +76,24 @@ export function buildSpend(opts: BuildSpendOptions): Spend {
   return { tx, inputs: [...opts.inputs] };
 }
 
+/** P2WSH output scripts already derived, by their witness script's hex (see parseMultisigScript's cache). */
+const P2WSH_OUTPUTS = new Map<string, Uint8Array>();
+const MAX_P2WSH_OUTPUTS = 1_024;
+
 /** The scriptPubKey of the output an input spends. */
 export function prevOutputScript(input: SpendableInput): Uint8Array {
   if (input.kind === 'p2wpkh') return p2wpkh(input.pubkey).outputScript;
   parseMultisigScript(input.witnessScript);
-  const p = payments.p2wsh({ redeem: { output: input.witnessScript }, network: REGTEST });
-  if (!p.output) throw new Error('prevOutputScript: bitcoinjs-lib returned no output script');
-  return p.output;
+  const id = toHex(input.witnessScript);
+  let output = P2WSH_OUTPUTS.get(id);
+  if (!output) {
+    const p = payments.p2wsh({ redeem: { output: input.witnessScript }, network: REGTEST });
+    if (!p.output) throw new Error('prevOutputScript: bitcoinjs-lib returned no output script');
+    output = Uint8Array.from(p.output);
+    if (P2WSH_OUTPUTS.size >= MAX_P2WSH_OUTPUTS) P2WSH_OUTPUTS.clear();
+    P2WSH_OUTPUTS.set(id, output);
+  }
+  return Uint8Array.from(output);
 }
 
 /** Sum of input values minus sum of output values (negative when the outputs overspend). */

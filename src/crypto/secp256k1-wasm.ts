@@ -29,11 +29,27 @@ export function signDigestFast(digest: Bytes, priv: Bytes): Bytes {
   return ecc.sign(digest, priv);
 }
 
+/**
+ * Public keys already derived, by their private key. Signing a Bitcoin input derives the signer's key twice
+ * (to pick its place in the multisig witness, and to check it belongs to the input), each a point
+ * multiplication that costs more than the signature. The private keys are those the caller holds anyway
+ * (inside an enclave, in its own memory). Bounded.
+ */
+const PUBLIC_KEYS = new Map<string, Bytes>();
+const MAX_PUBLIC_KEYS = 1_024;
+
 /** The compressed (33-byte) public key of `priv`, as ./secp256k1.ts's publicKeyOf gives it. Throws on a bad key. */
 export function publicKeyOfFast(priv: Bytes): Bytes {
-  const pub = ecc.pointFromScalar(priv, true);
-  if (!pub) throw new RangeError('private key out of range');
-  return pub;
+  const id = Buffer.from(priv.buffer, priv.byteOffset, priv.byteLength).toString('hex');
+  let pub = PUBLIC_KEYS.get(id);
+  if (!pub) {
+    const derived = ecc.pointFromScalar(priv, true);
+    if (!derived) throw new RangeError('private key out of range');
+    pub = Uint8Array.from(derived);
+    if (PUBLIC_KEYS.size >= MAX_PUBLIC_KEYS) PUBLIC_KEYS.clear();
+    PUBLIC_KEYS.set(id, pub);
+  }
+  return Uint8Array.from(pub);
 }
 
 /** Both, for src/bitcoin/sign.ts's signInput. */
