@@ -138,6 +138,7 @@ function world(role: MhRole, rec: MhPayment | null, timeoutMs = 5): World {
     peers: () => ROUTE.filter((_, i) => i !== index),
     speakerProof: () => undefined,
     queue: (to, msg) => w.sent.push({ to, msg }),
+    sendLock: (to, msg) => w.sent.push({ to, msg }),
     sendNow: () => undefined,
     commit: () => {
       w.seals++;
@@ -281,6 +282,7 @@ function expectedSends(row: MhTransition, c: MhCase): Array<{ t: string; to: str
     case 'abort':
       return [...to('mh_abort', up), ...to('mh_abort', down)].filter((m) => m.to !== sender || c.from === 'self');
     case 'resend_abort':
+    case 'abort_forgotten':
       return to('mh_abort', sender);
     case 'release':
       return c.frozen ? [] : c.role === 'payer' ? to('mh_unlock', down) : to('mh_release', up);

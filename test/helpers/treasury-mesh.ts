@@ -163,8 +163,8 @@ export class Mesh {
   private sessions = 0;
   /** Called with every state a node seals, before that seal's messages leave (tests crash nodes here). */
   onSeal?: (name: string, state: Uint8Array) => void;
-  /** Awaited by every seal before it is durable (a disk write takes time): code that sends before its seal shows. */
-  sealLatency?: () => Promise<void>;
+  /** Awaited by every seal (of node `name`) before it is durable (a disk write takes time): code that sends before its seal shows. */
+  sealLatency?: (name: string) => Promise<void>;
   private nextTag = 1;
 
   async add(name: string, committee?: CommitteeConfig): Promise<MeshNode> {
@@ -283,7 +283,7 @@ export class Mesh {
     return {
       seal: async (bytes, protect) => {
         if (me.crashed) throw new Error('crashed');
-        if (this.sealLatency) await this.sealLatency();
+        if (this.sealLatency) await this.sealLatency(name);
         if (me.crashed) throw new Error('crashed');
         // As the runtime seals (enclave-sim/runtime.ts): a protected seal advances the counter with it.
         const cur = node.counter;

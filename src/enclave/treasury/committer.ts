@@ -4,7 +4,8 @@
  * Rule the whole treasury follows: a message that reflects a state change leaves the enclave only after a
  * seal covering that change is durable (sealed blob stored with fsync, monotonic counter advanced).
  * Otherwise a crash could lose a debit whose payment the peer already credited, and the restarted
- * enclave would sign a settlement that pays us twice.
+ * enclave would sign a settlement that pays us twice. One message may go ahead of its seal: a lone
+ * treasury's multi-hop LOCK, whose loss in a crash is an abort that harms no one (multihop/host.ts, sendLock).
  *
  * Changes made while a seal is in flight go into the next one; the outbox is drained in the same
  * synchronous step as the snapshot, so every drained message reflects state no newer than the snapshot.
@@ -39,6 +40,14 @@ export class Committer<M> {
   covered = 0;
 
   constructor(private readonly deps: CommitterDeps<M>) {}
+
+  /**
+   * No seal in flight and none asked for: every message of every earlier seal has been delivered (without
+   * replication, a seal's messages leave in the same step as it completes).
+   */
+  get idle(): boolean {
+    return !this.running && this.waiters.length === 0;
+  }
 
   /** Resolves once a seal covering every change made before this call is durable (and replicated) and its messages are sent. */
   commit(): Promise<void> {

@@ -49,6 +49,11 @@ export class Outbox {
     this.pays.delete(channelId);
   }
 
+  /** Whether anything waits for the next seal that a peer will be sent (events for the host aside). */
+  holdsPeerMessages(): boolean {
+    return this.messages.length > 0 || this.pays.size > 0 || this.acks.size > 0 || this.multihop.length > 0;
+  }
+
   /** Cheap pre-check before the state comparison: no debits, no multi-hop step, no other message. */
   mayBeOnlyCredits(): boolean {
     return (

@@ -60,6 +60,8 @@ export type MhAction =
   | 'abort'
   /** Answer with the abort we already decided. */
   | 'resend_abort'
+  /** No record of a payment whose SIGN comes back: we never kept its lock (or it is over); answer with an abort. */
+  | 'abort_forgotten'
   /** Nothing holds the channel any more (the record is gone or resolved): drop the stale lock. */
   | 'drop_lock'
   /** Hand τ to the host to broadcast, sealing the freeze first. */
@@ -121,6 +123,9 @@ export const TRANSITIONS: readonly MhTransition[] = [
   },
   { phase: ['aborted'], on: ['mh_lock'], roles: ALL, from: 'anyone', next: ['aborted'], action: 'resend_abort' },
   // SIGN: destination → payer.
+  // No record: a LOCK that left before its seal, forgotten in a crash (or a payment resolved and dropped since,
+  // whose neighbours are past it and ignore the abort). Nothing was signed here, so nothing was committed.
+  { phase: ['none'], on: ['mh_signed'], roles: ALL, from: 'anyone', next: ['none'], action: 'abort_forgotten' },
   {
     phase: ['locked'],
     on: ['mh_signed'],
