@@ -89,3 +89,38 @@ test('with a payment of its own still waiting for a seal, the payer queues its L
   assert.equal(r.route.length, 3);
   await waitFor(() => unlocked(nodes));
 });
+
+test("bob's UNLOCK leaves before the seal of his unlock; a crash before that seal is durable: he restarts released, alice's UNLOCK again unlocks him", async () => {
+  const { mesh, nodes, channels } = await line(3);
+  const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode];
+  const before = balances(nodes, channels);
+  const sealsAt: number[] = [];
+  let hold = false;
+  mesh.sealLatency = (name) => (name === 'n1' && hold ? new Promise((r) => setTimeout(r, 20_000)) : Promise.resolve());
+  const t = b.treasury as unknown as { sendNow(peerId: string, msg: { t: string }): void };
+  const send = t.sendNow.bind(b.treasury);
+  t.sendNow = (peerId, msg) => {
+    send(peerId, msg as never);
+    // From bob's UNLOCK on, every seal of his waits, as a slow disk would, until the crash makes it fail.
+    if (msg.t === 'mh_unlock') {
+      sealsAt.push(b.seals);
+      hold = true;
+    }
+  };
+  await a.treasury.payMultihop(c.treasury.nodeId, 1_000, 1);
+  await waitFor(() => recOf(c)?.phase === 'done' && sealsAt.length > 0);
+  mesh.crash('n1');
+  hold = false;
+  mesh.sealLatency = undefined;
+  assert.equal(b.seals, sealsAt[0], 'the UNLOCK left before the seal of the unlock, which never completed');
+  const last = decodeState(b.blobs[b.blobs.length - 1]!.bytes);
+  assert.deepEqual(
+    Object.values(last.multihop ?? {}).map((r) => r.phase),
+    ['released'],
+    'bob restarts released, his channels locked',
+  );
+  await mesh.restart('n1', ['n0', 'n2']);
+  const live = () => nodes.map((n) => mesh.get(n.name));
+  await waitFor(() => unlocked(live()) && resolved(live()), 8_000);
+  assert.deepEqual(outcome(live(), channels, before), [1_000n, 1_000n], 'all new');
+});

@@ -138,7 +138,7 @@ function world(role: MhRole, rec: MhPayment | null, timeoutMs = 5): World {
     peers: () => ROUTE.filter((_, i) => i !== index),
     speakerProof: () => undefined,
     queue: (to, msg) => w.sent.push({ to, msg }),
-    sendLock: (to, msg) => w.sent.push({ to, msg }),
+    sendAhead: (to, msg) => w.sent.push({ to, msg }),
     sendNow: () => undefined,
     commit: () => {
       w.seals++;

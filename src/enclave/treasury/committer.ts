@@ -5,7 +5,7 @@
  * seal covering that change is durable (sealed blob stored with fsync, monotonic counter advanced).
  * Otherwise a crash could lose a debit whose payment the peer already credited, and the restarted
  * enclave would sign a settlement that pays us twice. One message may go ahead of its seal: a lone
- * treasury's multi-hop LOCK, whose loss in a crash is an abort that harms no one (multihop/host.ts, sendLock).
+ * treasury's multi-hop LOCK, whose loss in a crash is an abort that harms no one, and an intermediary's UNLOCK (multihop/host.ts, sendAhead).
  *
  * Changes made while a seal is in flight go into the next one; the outbox is drained in the same
  * synchronous step as the snapshot, so every drained message reflects state no newer than the snapshot.
@@ -33,6 +33,8 @@ export interface CommitterDeps<M> {
 export class Committer<M> {
   private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void; local?: boolean }> = [];
   private delivered: Promise<void> = Promise.resolve();
+  /** Run once the seal in flight has delivered its messages (see afterInFlight). */
+  private afterFlight: Array<() => void> = [];
   private running = false;
   private failed: unknown = undefined;
   /** Number of seals done and the number of commit requests they covered (for metrics and tests). */
@@ -42,11 +44,13 @@ export class Committer<M> {
   constructor(private readonly deps: CommitterDeps<M>) {}
 
   /**
-   * No seal in flight and none asked for: every message of every earlier seal has been delivered (without
-   * replication, a seal's messages leave in the same step as it completes).
+   * Runs `fn` as soon as every message of the seal in flight has been delivered, or now when none is in
+   * flight: for a message that may leave ahead of its own seal but must not overtake an earlier seal's.
+   * Not for a committer that replicates (its deliveries wait for the backups): callers check.
    */
-  get idle(): boolean {
-    return !this.running && this.waiters.length === 0;
+  afterInFlight(fn: () => void): void {
+    if (!this.running) fn();
+    else this.afterFlight.push(fn);
   }
 
   /** Resolves once a seal covering every change made before this call is durable (and replicated) and its messages are sent. */
@@ -77,6 +81,7 @@ export class Committer<M> {
         await this.deps.seal(state, protect);
       } catch (err) {
         this.failed = err;
+        this.afterFlight = [];
         for (const w of [...batch, ...this.waiters]) w.reject(err);
         this.waiters = [];
         this.deps.onFatal(err);
@@ -88,6 +93,9 @@ export class Committer<M> {
       const remote = batch.filter((w) => !w.local);
       if (!this.deps.replicate) {
         this.deps.deliver(outbox);
+        const after = this.afterFlight;
+        this.afterFlight = [];
+        for (const fn of after) fn();
         for (const w of remote) w.resolve();
         continue;
       }

@@ -41,11 +41,12 @@ export function multihopHost(t: TreasuryCore): MultiHopHost {
     queue: (peer: string, msg: MultiHopMessage | ChannelMessage) => {
       t.outbox.pushMultihop({ peerId: sessionOf(t.state, peer), msg });
     },
-    sendLock: (peer: string, msg: MultiHopMessage) => {
-      // Nothing in flight or waiting: no payment, acknowledgement or multi-hop step of ours can still be
-      // on its way behind it. A committee's steps leave only once replicated, a LOCK too.
-      if (!t.committee && t.committer.idle && !t.outbox.holdsPeerMessages()) t.sendNow(sessionOf(t.state, peer), msg);
-      else t.outbox.pushMultihop({ peerId: sessionOf(t.state, peer), msg });
+    sendAhead: (peer: string, msg: MultiHopMessage) => {
+      // Behind every payment, acknowledgement or multi-hop step of ours already sealed or being sealed,
+      // ahead of its own seal. Queued when something waits for the next seal (it goes after that, in order),
+      // and always at a committee, whose steps leave only once replicated.
+      if (t.committee || t.outbox.holdsPeerMessages()) t.outbox.pushMultihop({ peerId: sessionOf(t.state, peer), msg });
+      else t.committer.afterInFlight(() => t.sendNow(sessionOf(t.state, peer), msg));
     },
     sendNow: (peer: string, msg: MultiHopMessage) => t.sendNow(sessionOf(t.state, peer), msg),
     speakerProof: () => speakerProof(t),

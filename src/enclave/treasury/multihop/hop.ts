@@ -182,8 +182,8 @@ export class HopMessages {
       ...(round ? { round } : {}),
     });
     this.p.announce(rec, eachPayment(amounts, round), round?.dropped);
-    // Before its seal, when it can (host.ts, sendLock): forgetting this lock in a crash harms no one.
-    this.h.sendLock(nextPeer, this.p.lockMessage(rec));
+    // Before its seal, when it can (host.ts, sendAhead): forgetting this lock in a crash harms no one.
+    this.h.sendAhead(nextPeer, this.p.lockMessage(rec));
     this.p.arm(rec);
     await this.h.commit();
   }
@@ -191,7 +191,7 @@ export class HopMessages {
   async onSigned(peerId: string, pid: string, wire: MhHopWire[], tx: string, dropped?: number[]): Promise<void> {
     const rec = this.p.get(pid);
     if (!rec) {
-      // Our LOCK left before its seal and a crash lost the lock (sendLock): the hops after us hold the path
+      // Our LOCK left before its seal and a crash lost the lock (sendAhead): the hops after us hold the path
       // locked, `signed`, waiting for us. We never committed (that takes a record), so the old state stands.
       if (stepWithoutRecord('mh_signed', 'intermediary', 'downstream')?.action !== 'abort_forgotten') return;
       this.h.queue(peerId, { t: 'mh_abort', pid, code: 'peer_refused' });

@@ -76,11 +76,12 @@ export interface MultiHopHost {
   /** Queues a message for after the next seal (in order with the channel's payments). */
   queue(peer: string, msg: MultiHopMessage | ChannelMessage): void;
   /**
-   * A LOCK: sent now, before the seal of the lock it reports, when it can overtake nothing (a lone
-   * treasury with no seal in flight and no message waiting for one); otherwise queued as `queue` does.
-   * Why a LOCK needs no seal before it leaves: docs/protocol/multihop.md, "A LOCK leaves before its seal".
+   * A LOCK, or an intermediary's UNLOCK: sent before the seal of the step it reports, as soon as it can
+   * overtake nothing of ours (a lone treasury, with no message waiting for the next seal: at once, or as
+   * soon as the seal in flight has delivered its own); otherwise queued as `queue` does. Why these two
+   * need no seal before they leave: docs/protocol/multihop.md, "A LOCK leaves before its seal".
    */
-  sendLock(peer: string, msg: MultiHopMessage): void;
+  sendAhead(peer: string, msg: MultiHopMessage): void;
   /** Sends now, outside any seal (gossip only: it is not state). */
   sendNow(peer: string, msg: MultiHopMessage): void;
   /**

@@ -64,8 +64,8 @@ export async function payRound(
     rec,
     parts.map((part, i) => ({ part, ref: payments[taken[i]!]!.ref })),
   );
-  // Before its seal, when it can: the seal only spares the hops an abort after a crash (host.ts, sendLock).
-  h.sendLock(route[1]!, p.lockMessage(rec));
+  // Before its seal, when it can: the seal only spares the hops an abort after a crash (host.ts, sendAhead).
+  h.sendAhead(route[1]!, p.lockMessage(rec));
   const done = p.wait(pid, ch.id);
   done.catch(() => undefined); // it may settle while the seal below is in flight; the caller gets it below
   p.arm(rec);

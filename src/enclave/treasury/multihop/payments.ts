@@ -184,7 +184,14 @@ export class Payments {
     this.unlock(rec);
     const next = rec.route[rec.index + 1];
     const quiet = !forward || rec.tauOut;
-    if (!quiet && next) this.h.queue(next, { t: 'mh_unlock', pid: rec.pid });
+    // An intermediary's UNLOCK may leave before its seal (sendAhead): losing our unlock in a crash only
+    // leaves our side locked, released, until the payer's UNLOCK comes again. The payer's waits for its
+    // seal: it says the payer dropped τ, which a crash before that seal would undo.
+    if (!quiet && next) {
+      const unlockMsg = { t: 'mh_unlock' as const, pid: rec.pid };
+      if (rec.index > 0) this.h.sendAhead(next, unlockMsg);
+      else this.h.queue(next, unlockMsg);
+    }
     // A resolved payment keeps only what answering re-sent messages needs: the sealed state stays small.
     const done = this.put<MhDone>({
       ...baseOf(rec),
