@@ -3,8 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { build } from 'esbuild';
-import { Transaction, networks, payments } from 'bitcoinjs-lib';
+import { Transaction, networks, payments, script as bjsScript } from 'bitcoinjs-lib';
 import {
   buildSpend,
   estimateVsize,
@@ -22,6 +23,7 @@ import {
   outputScriptToAddress,
   parseMultisigScript,
   prevOutputScript,
+  encodeScriptSignature,
 } from '../src/bitcoin/index.ts';
 import { btcToSats, satsToBtcNumber, satsToBtcString, MAX_MONEY_SATS } from '../src/chain/amounts.ts';
 import { newKey } from './helpers/chain.ts';
@@ -102,6 +104,28 @@ test('a parsed multisig script and its P2WSH output script are remembered, each 
     /not a multisig script/,
     'a script that failed is not kept',
   );
+});
+
+test("script signatures: our DER encoding is bitcoinjs-lib's, byte for byte, leading zeros and high bits included", () => {
+  const cases: Uint8Array[] = [];
+  for (let i = 0; i < 400; i++) {
+    const sig = Uint8Array.from(randomBytes(64));
+    // zero bytes and high bits at the front of r and of s, as some signatures have them
+    if (i % 4 === 1) sig.fill(0, 0, 1 + (i % 5));
+    if (i % 4 === 2) sig.fill(0, 32, 33 + (i % 7));
+    if (i % 8 === 3) sig[0] = 0x80 | sig[0]!;
+    if (i % 8 === 7) sig[32] = 0x80 | sig[32]!;
+    cases.push(sig);
+  }
+  for (const sig of cases)
+    for (const hashType of [0x01, 0x02, 0x03, 0x81, 0x83]) {
+      const ours = encodeScriptSignature(sig, hashType);
+      assert.equal(toHex(ours), toHex(bjsScript.signature.encode(sig, hashType)));
+      assert.equal(toHex(bjsScript.signature.decode(ours).signature), toHex(sig));
+    }
+  assert.throws(() => encodeScriptSignature(new Uint8Array(63), 1), /64 bytes/);
+  assert.throws(() => encodeScriptSignature(new Uint8Array(64).fill(1), 0x04), /hashType/);
+  assert.throws(() => encodeScriptSignature(new Uint8Array(64).fill(1), 0x100), /hashType/);
 });
 
 test('signing: BIP143 signatures verify, foreign keys are refused, witnesses are assembled in script order', () => {

@@ -29,6 +29,7 @@ export {
   SIGHASH_ALL,
   witnessV0Sighash,
   signInput,
+  encodeScriptSignature,
   verifyInputSignature,
   signP2wpkhInput,
   finalizeMultisigInput,

@@ -44,7 +44,46 @@ export function signInput(
     throw new RangeError(`privateKey does not belong to input ${index} (${input.kind})`);
   }
   const digest = witnessV0Sighash(spend, index, hashType);
-  return bjsScript.signature.encode(signer.sign(digest, privateKey), hashType);
+  return encodeScriptSignature(signer.sign(digest, privateKey), hashType);
+}
+
+/**
+ * A 64-byte compact signature (r || s) as a script signature: strict DER (BIP66) and the hash type byte,
+ * byte for byte what bitcoinjs-lib's `script.signature.encode` gives, without the schema it builds and
+ * checks on every call (which cost more than the signature's DER itself; chain.bitcoin.test.ts compares
+ * the two).
+ */
+export function encodeScriptSignature(compact: Uint8Array, hashType: number): Uint8Array {
+  if (compact.length !== 64) throw new RangeError('a compact signature is 64 bytes');
+  const base = hashType & ~0x80;
+  if (!Number.isInteger(hashType) || hashType < 0 || hashType > 0xff || base < 1 || base > 3)
+    throw new RangeError(`invalid hashType ${hashType}`);
+  const r = derInteger(compact.subarray(0, 32));
+  const s = derInteger(compact.subarray(32));
+  const out = new Uint8Array(7 + r.length + s.length);
+  // 0x30 [length] 0x02 [R length] [R] 0x02 [S length] [S] [hash type]
+  out[0] = 0x30;
+  out[1] = 4 + r.length + s.length;
+  out[2] = 0x02;
+  out[3] = r.length;
+  out.set(r, 4);
+  out[4 + r.length] = 0x02;
+  out[5 + r.length] = s.length;
+  out.set(s, 6 + r.length);
+  out[out.length - 1] = hashType;
+  return out;
+}
+
+/** A 32-byte unsigned big-endian integer as DER wants it: no leading zero bytes, but one before a high bit. */
+function derInteger(x: Uint8Array): Uint8Array {
+  let i = 0;
+  while (i < x.length && x[i] === 0) i++;
+  if (i === x.length) return new Uint8Array(1);
+  const v = x.subarray(i);
+  if ((v[0]! & 0x80) === 0) return Uint8Array.from(v);
+  const out = new Uint8Array(v.length + 1);
+  out.set(v, 1);
+  return out;
 }
 
 /** Checks a compact signature over a digest (./secp256k1.ts's verifyDigest, or a faster one with its rules). */

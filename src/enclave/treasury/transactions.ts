@@ -187,14 +187,22 @@ export function verifyDepositSpend(txHex: string, deposit: SpendableDeposit): st
   } catch {
     return null;
   }
+  return spendsDeposit(tx, deposit) ? tx.getId() : null;
+}
+
+/** verifyDepositSpend on a transaction already parsed (a path settlement's inputs are checked on one parse). */
+function spendsDeposit(
+  tx: Transaction,
+  deposit: Pick<SpendableDeposit, 'outpoint' | 'value' | 'witnessScript'>,
+): boolean {
   const [txid, vout] = deposit.outpoint.split(':') as [string, string];
   const index = tx.ins.findIndex(
     (i) => bytesToHex(Uint8Array.from(i.hash).reverse()) === txid && i.index === Number(vout),
   );
-  if (index < 0) return null;
+  if (index < 0) return false;
   const witness = tx.ins[index]!.witness;
   const script = hexToBytes(deposit.witnessScript);
-  if (witness.length < 2 || bytesToHex(witness[witness.length - 1]!) !== deposit.witnessScript) return null;
+  if (witness.length < 2 || bytesToHex(witness[witness.length - 1]!) !== deposit.witnessScript) return false;
   // BIP143 commits to this input's own value only, so the other inputs need no values here.
   const inputs: SpendableInput[] = tx.ins.map((_, i) =>
     i === index ? asInput(deposit) : asInput({ ...deposit, value: 1n }),
@@ -211,7 +219,7 @@ export function verifyDepositSpend(txHex: string, deposit: SpendableDeposit): st
     valid++;
     k++;
   }
-  return valid >= m ? tx.getId() : null;
+  return valid >= m;
 }
 
 function checkFeeRate(feeRate: number): void {
@@ -313,12 +321,13 @@ export function signPathInputs(txHex: string, inputs: PathInput[], keysFor: Keys
 
 /** Whether every input of `txHex` validly spends the matching path deposit (m valid signatures each). */
 export function pathFullySigned(txHex: string, inputs: PathInput[]): boolean {
-  return inputs.every((d) => pathInputSigned(txHex, d));
-}
-
-function pathInputSigned(txHex: string, d: PathInput): boolean {
-  const { m, pubkeys } = parseMultisigScript(hexToBytes(d.witnessScript));
-  return verifyDepositSpend(txHex, { ...d, m, pubkeys: pubkeys.map(bytesToHex), privkeys: [] }) !== null;
+  let tx: Transaction;
+  try {
+    tx = Transaction.fromHex(txHex);
+  } catch {
+    return false;
+  }
+  return inputs.every((d) => spendsDeposit(tx, d));
 }
 
 /**
@@ -332,8 +341,7 @@ export function completePathAsPayer(txHex: string, inputs: PathInput[], keysFor:
   const tx = Transaction.fromHex(txHex);
   if (tx.ins.length !== inputs.length) return null;
   const others = signHeldInputs({ tx, inputs: inputs.map(asInput) }, inputs, keysFor, true);
-  const hex = tx.toHex();
-  return others.every((d) => pathInputSigned(hex, d)) ? hex : null;
+  return others.every((d) => spendsDeposit(tx, d)) ? tx.toHex() : null;
 }
 
 /** Whether every one of the `n` inputs of `txHex` carries a witness (a structural check, no signature verified). */
