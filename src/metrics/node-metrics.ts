@@ -85,14 +85,13 @@ export class NodeMetrics {
     const metrics = this;
     new Gauge({
       name: 'teechain_committee_replication_lag_updates',
-      help: 'Replication updates this member has issued or applied that its successor has not yet acknowledged (no series without a committee)',
+      help: 'Replication updates not acknowledged yet: issued but not acknowledged by every backup (primary), applied but not yet acknowledged by this member (backup); no series without a committee',
       labelNames: ['role', 'index'] as const,
       registers: [this.registry],
       async collect() {
         const c = metrics.source?.committee ? await metrics.source.committee().catch(() => null) : null;
         this.reset();
-        if (c && c.index >= 0 && c.index < c.members.length - 1)
-          this.set({ role: c.role, index: String(c.index) }, Math.max(0, c.seq - c.acked_seq));
+        if (c && c.index >= 0) this.set({ role: c.role, index: String(c.index) }, Math.max(0, c.seq - c.acked_seq));
       },
     });
     new Gauge({
