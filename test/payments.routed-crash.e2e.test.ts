@@ -6,6 +6,9 @@
  * payment's final outcome, never `in_flight` for ever: succeeded with the same payment id and both
  * channels moved exactly once, failed with the round's code and nothing moved, or `payment_not_started`
  * when nothing was locked; a second retry, and one after another kill -9, answers the same and pays nothing.
+ * And one cut off by a silent destination (SIGSTOP): the payer's LOCK / SIGN wait aborts the round, which
+ * answers `409 path_timeout` (definite: nothing moved), never `504 timeout` (outcome unknown), then and on
+ * every retry of its key.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -184,5 +187,28 @@ describe('a keyed routed payment cut off by a crash answers its final outcome', 
     const fresh = await alice.ok('POST', '/v1/payments', { ...body, idempotency_key: 'routed-journaled-2' });
     assert.equal(fresh.status, 'succeeded');
     assert.deepEqual(await moved(before), ONCE);
+  });
+
+  test("a destination silent through the payer's wait: 409 path_timeout at once and on every retry, nothing moved", async () => {
+    await routable();
+    await waitUntil(quiet, 30_000, 'the line is quiet');
+    const before = await balances();
+    const body = { dest: carol.id, amount_sat: AMOUNT, idempotency_key: 'routed-silent' };
+    // carol's sockets stay open but she answers nothing: bob's LOCK waits on her until alice gives up.
+    carol.proc.kill('SIGSTOP');
+    let first: Answer;
+    let retry: Answer;
+    try {
+      first = await alice.api('POST', '/v1/payments', body);
+      retry = await alice.api('POST', '/v1/payments', body);
+    } finally {
+      carol.proc.kill('SIGCONT');
+    }
+    assert.equal(first.status, 409, JSON.stringify(first.body));
+    assert.equal(first.body.error?.code, 'path_timeout');
+    const pick = (a: Answer) => [a.status, a.body.payment_id, a.body.error?.code];
+    assert.deepEqual(pick(retry), pick(first), 'a retry with the same key answers the same definite failure');
+    assert.deepEqual(await moved(before), NOTHING, 'every hop kept the old state');
+    await sameAgain(body, first, before, NOTHING);
   });
 });

@@ -115,9 +115,9 @@ test('start-up: resolved refs journaled, a start without a ref payment_not_start
   assert.equal(keys.waiting, 1);
 
   // The pending round aborts after the restart: a round end makes the host journal it and drop it.
-  refs[0] = { ...refs[0]!, outcome: 'failed', code: 'timeout' };
+  refs[0] = { ...refs[0]!, outcome: 'failed', code: 'path_timeout' };
   await keys.roundEnded();
-  assert.deepEqual([j.get(pending.key)!.mh!.done, j.get(pending.key)!.mh!.code], [true, 'timeout']);
+  assert.deepEqual([j.get(pending.key)!.mh!.done, j.get(pending.key)!.mh!.code], [true, 'path_timeout']);
   assert.deepEqual(drops.at(-1), [pending.key]);
   assert.equal(keys.waiting, 0);
   assert.deepEqual(refs, []);
@@ -136,7 +136,7 @@ test('start-up: resolved refs journaled, a start without a ref payment_not_start
   );
   for (const [k, code] of [
     [none, 'payment_not_started'],
-    [pending, 'timeout'],
+    [pending, 'path_timeout'],
   ] as const)
     await assert.rejects(answer(k)!, (e: unknown) => e instanceof NodeError && e.code === code);
   assert.deepEqual(reported, []);

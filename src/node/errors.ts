@@ -84,12 +84,18 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   no_route: 409,
   insufficient_capacity: 409,
   multihop_in_doubt: 409,
+  // Definite, as the other refusals of a routed payment by the state of its path (channel_busy,
+  // peer_not_connected, insufficient_capacity): every hop kept the old state. Not 5xx, which clients
+  // (src/stress/pay.ts among them) read as "the outcome may be unknown".
+  path_timeout: 409,
   fee_insufficient: 409,
   fee_limit_exceeded: 409,
   peer_unreachable: 502,
   node_unreachable: 502,
   broadcast_failed: 502,
   chain_unavailable: 503,
+  // Only where the outcome really is unknown: a peer's answer to an open or a deposit change that did not
+  // come in time, the request still pending in the enclave and re-sent on reconnection (replies.ts).
   timeout: 504,
   node_stopping: 503,
   unauthorized: 401,

@@ -103,7 +103,10 @@ export class PeerDirectory {
       const timer = setTimeout(() => {
         this.waiters.delete(conn);
         this.transport.close(conn);
-        reject(new NodeError('timeout', 'handshake timed out'));
+        // Definite, not `timeout` (504: outcome unknown): the connection is closed here, so the peer is not
+        // connected and nothing was saved. No payment waits on this dial (payments only use sessions that
+        // are up); its callers are POST /v1/peers, the redials and a committee's joins.
+        reject(new NodeError('peer_unreachable', `handshake timed out after ${timeoutMs} ms`));
       }, timeoutMs);
       this.waiters.set(conn, {
         resolve: (p) => {

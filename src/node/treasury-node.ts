@@ -541,7 +541,7 @@ function dialRefusal(err: unknown, address: string): NodeError {
     return new NodeError('wrong_measurement', `the node at ${address} runs other code (its measurement is not ours)`);
   if (e.code === 'attestation_failed' && e.message.includes('self_connection'))
     return new NodeError('already_a_member', `${address} is this node`);
-  if (e.code === 'timeout' || e.code === 'attestation_failed' || e.code === 'peer_unreachable')
+  if (e.code === 'attestation_failed' || e.code === 'peer_unreachable')
     return new NodeError(e.code === 'attestation_failed' ? e.code : 'peer_unreachable', `${address}: ${e.message}`);
   return e;
 }

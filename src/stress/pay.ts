@@ -63,7 +63,8 @@ export async function sendPayment(api: ApiClient, body: PaymentRequest): Promise
     return { kind: 'unknown', code: answer.status ?? 'no_status' };
   }
   const code = typeof answer.error?.code === 'string' ? answer.error.code : `http_${res.status}`;
-  // A 4xx is a refusal: the request changed nothing. A 5xx may have come after the payment left (a timeout,
-  // a session torn down), so it stays unknown until the payer's own records say how it ended.
+  // A 4xx is a refusal or a definite failure: nothing moved (`409 path_timeout` included: the round
+  // aborted on the payer's wait, every hop kept the old state). A 5xx may have come after the payment left
+  // (`504 timeout`, a session torn down), so it stays unknown until the payer's own records say how it ended.
   return res.status < 500 ? { kind: 'failed', code } : { kind: 'unknown', code };
 }

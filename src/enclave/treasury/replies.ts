@@ -19,6 +19,8 @@ export class PeerReplies {
   /** Resolves when `key` is answered; a newer request for the same key supersedes this one. */
   waitFor(key: string): Promise<void> {
     const existing = this.waiters.get(key);
+    // Both rejections are `timeout` (504) on purpose: the outcome is not known. The request stays pending in
+    // the state and the peer may still accept it (a newer request for the same key carries it on).
     if (existing) {
       clearTimeout(existing.timer);
       existing.reject(new TreasuryError('timeout', 'superseded by a newer request'));

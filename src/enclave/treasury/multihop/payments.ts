@@ -352,7 +352,10 @@ export class Payments {
       if (!this.h.takesPart()) return;
       const now = this.get(rec.pid);
       if (!now || !isHolding(now) || step(now, 'timeout')?.action !== 'abort') return;
-      this.abort(now, 'timeout');
+      // Definite, not in doubt: the table lets only a hop that cannot have let τ be completed give up
+      // here (still locked, or a payer that never committed), so every hop keeps the old state. Hence
+      // `path_timeout` (4xx), never `timeout` (504: outcome unknown); the neighbours pass it on to the payer.
+      this.abort(now, 'path_timeout');
       void this.h.commit().catch(() => undefined);
     }, ms);
     this.timers.set(rec.pid, timer);
