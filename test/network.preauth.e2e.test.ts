@@ -1,11 +1,13 @@
 // run-tests lane: light
 /**
  * Issue #15, hole 8: anyone who can reach a node's P2P port, before any handshake, tries to tie up the
- * host's event loop and memory with one huge frame. A real node process and the embedded chain.
+ * host's event loop and memory with one huge frame. A real node process and the embedded chain. And the
+ * other way round: a node dialling a listener that accepts and never handshakes gives up with a definite
+ * `502 peer_unreachable` (the connection closed, nothing saved), not `504 timeout` (outcome unknown).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { MAX_FRAME_BYTES } from '../src/network/framing.ts';
 import { attestationKey, NodeProcess, startTestChain, tempDir, waitUntil, type TestChain } from './helpers/network.ts';
 
@@ -103,5 +105,28 @@ test(
     partial.socket.write(Buffer.from([0, 0]));
     await waitUntil(() => silent.closed() && partial.closed(), 30_000, 'the node closing silent connections');
     assert.equal((await node.api('GET', '/v1/getinfo')).status, 200);
+  },
+);
+
+test(
+  'dialling a peer that accepts and never handshakes: 502 peer_unreachable, not 504 timeout',
+  { timeout: 120_000 },
+  async () => {
+    // A pre-auth limit longer than the dial's own 10 s wait: the wait, not the limit, ends the dial.
+    const node = await startNode(['--p2p-handshake-timeout-ms', '60000']);
+    const held: Socket[] = [];
+    const mute = createServer((s) => void held.push(s));
+    await new Promise<void>((r) => mute.listen(0, '127.0.0.1', r));
+    try {
+      const address = `127.0.0.1:${(mute.address() as AddressInfo).port}`;
+      const r = await node.api('POST', '/v1/peers', { address });
+      assert.equal(r.status, 502, JSON.stringify(r.body));
+      assert.equal(r.body.error.code, 'peer_unreachable');
+      assert.match(r.body.error.message, /handshake timed out/);
+      assert.ok(held.length > 0, 'the node did reach the listener: it is the handshake that never finished');
+    } finally {
+      for (const s of held) s.destroy();
+      await new Promise((r) => mute.close(r));
+    }
   },
 );
