@@ -17,13 +17,10 @@
  * is adopted all the same (refusing it would halt replication over what is only retry protection).
  */
 import type { PayRefRecord, TreasuryState } from '../treasury/state.ts';
-import { MAX_PAY_REFS } from '../treasury/payment-refs.ts';
+import { isWellFormedRef, MAX_PAY_REFS } from '../treasury/payment-refs.ts';
 
 /** The refs an update carries, by key hash. */
 export type UpdateRefs = Record<string, PayRefRecord>;
-
-const HEX16 = /^[0-9a-f]{32}$/;
-const PAYMENT_ID = /^[a-z0-9]{1,32}$/;
 
 /** The primary's side: which of its refs the next update carries (every one unless `issued` holds it). */
 export class RefTracker {
@@ -66,11 +63,11 @@ export function keepRefs(state: TreasuryState, refs: unknown): number {
 
 /** `r` as a ref this member may keep, or null: hashes, a channel it holds, a debit within that channel's sent total. */
 function wellFormed(state: TreasuryState, key: string, r: unknown): PayRefRecord | null {
-  if (!HEX16.test(key) || typeof r !== 'object' || r === null) return null;
+  if (typeof r !== 'object' || r === null) return null;
   const { ch, pos, amt, fp, id } = r as Record<string, unknown>;
-  if (typeof ch !== 'string' || typeof fp !== 'string' || !HEX16.test(fp)) return null;
+  if (typeof ch !== 'string' || typeof fp !== 'string' || (id !== undefined && typeof id !== 'string')) return null;
+  if (!isWellFormedRef(key, fp, id)) return null;
   if (typeof pos !== 'bigint' || typeof amt !== 'number' || !Number.isSafeInteger(amt) || amt < 1) return null;
-  if (id !== undefined && (typeof id !== 'string' || !PAYMENT_ID.test(id))) return null;
   const channel = Object.hasOwn(state.channels, ch) ? state.channels[ch] : undefined;
   if (!channel || pos < BigInt(amt) || pos > channel.sent) return null;
   return { ch, pos, amt, fp, ...(id !== undefined ? { id } : {}) };

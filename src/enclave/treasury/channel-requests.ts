@@ -10,12 +10,9 @@ import { TreasuryError } from './errors.ts';
 import { grantFor } from './grants.ts';
 import { checkAmount, getDeposit, getOpenChannel } from './lookups.ts';
 import { assertUsable, beginAdd, beginRemove, cancelAdd, createChannel, debit } from './channel.ts';
-import { dropRefs, listRefs, recordRef, refRoom, takeRoom } from './payment-refs.ts';
+import { dropRefs, isWellFormedRef, listRefs, recordRef, refRoom, takeRoom } from './payment-refs.ts';
 import type { PayRequest, PayResult } from './ports.ts';
 import { payoutScriptFor } from './transactions.ts';
-
-const HEX16 = /^[0-9a-f]{32}$/;
-const PAYMENT_ID = /^[a-z0-9]{1,32}$/;
 
 export async function openChannel(t: TreasuryCore, peerId: string, payoutAddress: string) {
   t.assertLive();
@@ -140,10 +137,7 @@ export async function pay(
 
 function debitOne(t: TreasuryCore, r: PayRequest, room: { left: number }): PayResult {
   checkAmount(r.amount_sat);
-  if (
-    r.ref &&
-    (!HEX16.test(r.ref.key) || !HEX16.test(r.ref.fp) || (r.ref.id !== undefined && !PAYMENT_ID.test(r.ref.id)))
-  )
+  if (r.ref && !isWellFormedRef(r.ref.key, r.ref.fp, r.ref.id))
     throw new TreasuryError('invalid_argument', 'a payment ref is two 16-byte hex hashes and a payment id');
   // A key this enclave holds a debit for (its own, or its primary's adopted before a promotion) was paid:
   // a host that asks again has lost track of it, and the answer is the first payment, never a second.

@@ -26,6 +26,23 @@ export interface PayRefInput {
   id?: string;
 }
 
+const HEX16 = /^[0-9a-f]{32}$/;
+const PAYMENT_ID = /^[a-z0-9]{1,32}$/;
+
+/**
+ * Whether a ref has the shape every ref must have, whoever hands it over (the host for a payment, the
+ * primary in an update, the host for a routed payment): two 16-byte hex hashes and, if any, a payment id.
+ */
+export function isWellFormedRef(key: unknown, fp: unknown, id?: unknown): boolean {
+  return (
+    typeof key === 'string' &&
+    HEX16.test(key) &&
+    typeof fp === 'string' &&
+    HEX16.test(fp) &&
+    (id === undefined || (typeof id === 'string' && PAYMENT_ID.test(id)))
+  );
+}
+
 /** How many refs the state may hold before keyed payments are refused (the host acknowledges them per batch). */
 export const MAX_PAY_REFS = 100_000;
 

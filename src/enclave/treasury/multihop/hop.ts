@@ -198,7 +198,7 @@ export class HopMessages {
       await this.h.commit();
       return;
     }
-    const row = rec && step(rec, 'mh_signed', peerId);
+    const row = step(rec, 'mh_signed', peerId);
     if (!row || !inPhase(rec, 'locked')) return;
     const hops = wire.map(fromWire);
     // A round may come back with more of its payments left out than we forwarded: what moves is then less.

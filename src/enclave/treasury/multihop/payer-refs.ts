@@ -18,13 +18,12 @@
  * bounded: a round that would take it past MAX_MH_REFS is refused before anything moves.
  */
 import { TreasuryError } from '../errors.ts';
+import { isWellFormedRef } from '../payment-refs.ts';
 import type { TreasuryState } from '../state.ts';
 import type { MhPayment, MhRefEntry, MhRefRound } from './records.ts';
 
 /** How many keyed routed payments the state may hold refs for (the host acknowledges them as it journals). */
 export const MAX_MH_REFS = 100_000;
-
-const HEX16 = /^[0-9a-f]{32}$/;
 
 /** A payment's key and request hashes, as the host hands them over. */
 export interface MhRefInput {
@@ -49,7 +48,7 @@ export function checkRoundRefs(state: TreasuryState, refs: ReadonlyArray<MhRefIn
   const asked = new Set<string>();
   for (const r of refs) {
     if (!r) continue;
-    if (!HEX16.test(r.key) || !HEX16.test(r.fp))
+    if (!isWellFormedRef(r.key, r.fp))
       throw new TreasuryError('invalid_argument', 'a payment ref is two 16-byte hex hashes');
     const known = held.get(r.key);
     if ((known && known !== 'failed') || asked.has(r.key))
