@@ -8,7 +8,8 @@ import type { EcallPort } from './enclave-client.ts';
 import { NodeError } from './errors.ts';
 import { outcomeAt } from './in-flight.ts';
 import type { DurableKeys, PaymentLog } from './payment-log.ts';
-import { PaymentJournal, type JournalRecord, type KeyRef } from './payment-journal.ts';
+import { PaymentJournal, paymentNumber, type JournalRecord, type KeyRef } from './payment-journal.ts';
+import { SerialRuns } from './serial-runs.ts';
 import type { Payment } from './payment.ts';
 
 /**
@@ -36,7 +37,7 @@ async function journalRefs(journal: PaymentJournal, enclave: EcallPort, payments
     if (known && known.pos !== undefined) continue;
     // The id the payment got where it was taken (another member's host, before a promotion), if known.
     const id = known?.id ?? r.payment_id ?? payments.newId();
-    payments.reserveIds(/^p(\d{1,15})$/.exec(id) ? Number(id.slice(1)) : 0);
+    payments.reserveIds(paymentNumber(id));
     lost.push({
       t: 'pay',
       kh: r.key,
@@ -58,39 +59,21 @@ async function journalRefs(journal: PaymentJournal, enclave: EcallPort, payments
  * keyed payment waits for on a member just promoted: every ref its enclave held is in the journal by then.
  */
 export class RefJournaling {
-  private running: Promise<void> = Promise.resolve();
-  private again = false;
-  private busy = false;
+  private readonly runs: SerialRuns;
 
-  constructor(
-    private readonly journal: PaymentJournal,
-    private readonly enclave: EcallPort,
-    private readonly payments: PaymentLog,
-    private readonly report: (err: unknown) => void,
-  ) {}
+  constructor(journal: PaymentJournal, enclave: EcallPort, payments: PaymentLog, report: (err: unknown) => void) {
+    // A failed run leaves the refs sealed in the enclave: the next run (or the next start) journals them.
+    this.runs = new SerialRuns(() => journalRefs(journal, enclave, payments).catch(report));
+  }
 
   /** Journals what the enclave holds now (after the run under way, if any). */
   request(): void {
-    if (this.busy) {
-      this.again = true;
-      return;
-    }
-    this.busy = true;
-    this.running = this.loop();
-  }
-
-  private async loop(): Promise<void> {
-    do {
-      this.again = false;
-      // A failed run leaves the refs sealed in the enclave: the next run (or the next start) journals them.
-      await journalRefs(this.journal, this.enclave, this.payments).catch(this.report);
-    } while (this.again);
-    this.busy = false;
+    void this.runs.request();
   }
 
   /** Resolves once every run asked for so far is done. */
   settled(): Promise<void> {
-    return this.running;
+    return this.runs.settled();
   }
 }
 

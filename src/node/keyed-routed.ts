@@ -17,6 +17,7 @@
 import type { EcallPort, EcallResult } from './enclave-client.ts';
 import type { ReportFailure } from './failure-reporter.ts';
 import type { JournalRecord, PaymentJournal } from './payment-journal.ts';
+import { SerialRuns } from './serial-runs.ts';
 
 type EnclaveRef = EcallResult<'mh_refs'>['refs'][number];
 type EndRecord = Extract<JournalRecord, { t: 'mh_end' }>;
@@ -34,8 +35,10 @@ function endOf(kh: string, r: EnclaveRef): EndRecord {
 export class RoutedKeys {
   /** Keys whose start is journaled, whose end is not, and whose round the enclave still has unresolved. */
   private readonly pending = new Set<string>();
-  private checking: Promise<void> | null = null;
-  private again = false;
+  /** The checks of roundEnded, one at a time (one asked for meanwhile runs once more after). */
+  private readonly checks = new SerialRuns(() =>
+    this.check().catch((err: unknown) => this.report('payment_journal', err, { waiting: this.pending.size })),
+  );
 
   private constructor(
     private readonly journal: PaymentJournal,
@@ -81,26 +84,11 @@ export class RoutedKeys {
    */
   roundEnded(): Promise<void> {
     if (this.pending.size === 0) return Promise.resolve();
-    if (this.checking) {
-      this.again = true;
-      return this.checking;
-    }
-    this.checking = (async () => {
-      try {
-        do {
-          this.again = false;
-          await this.check();
-        } while (this.again && this.pending.size > 0);
-      } catch (err) {
-        this.report('payment_journal', err, { waiting: this.pending.size });
-      } finally {
-        this.checking = null;
-      }
-    })();
-    return this.checking;
+    return this.checks.request();
   }
 
   private async check(): Promise<void> {
+    if (this.pending.size === 0) return; // the run before this one journaled every key left
     const { refs } = await this.enclave.call('mh_refs', {});
     const records: EndRecord[] = [];
     const journaled: string[] = [];

@@ -62,6 +62,12 @@ export interface KeyEntry {
 
 const HEX16 = /^[0-9a-f]{32}$/;
 
+/** n of a payment id `p<n>` (PaymentLog.newId's form), 0 for any other id. */
+export function paymentNumber(id: string): number {
+  const m = /^p(\d{1,15})$/.exec(id);
+  return m ? Number(m[1]) : 0;
+}
+
 export class PaymentJournal {
   private readonly index = new Map<string, KeyEntry>();
   private queue: Array<{ data: string; resolve: () => void; reject: (e: unknown) => void }> = [];
@@ -118,10 +124,7 @@ export class PaymentJournal {
   /** The highest number n of a payment id `p<n>` in the journal (new ids must not reuse them). */
   maxPaymentNumber(): number {
     let max = 0;
-    for (const e of this.index.values()) {
-      const m = /^p(\d{1,15})$/.exec(e.id);
-      if (m) max = Math.max(max, Number(m[1]));
-    }
+    for (const e of this.index.values()) max = Math.max(max, paymentNumber(e.id));
     return max;
   }
 
