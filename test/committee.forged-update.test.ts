@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Transaction, payments } from 'bitcoinjs-lib';
-import { Mesh, payAndWait, type MeshNode } from './helpers/treasury-mesh.ts';
+import { committeeWithPeer, payAndWait } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { bytesToHex } from '../enclave-sim/encoding.ts';
 import { replicaOf, signUpdate } from '../src/enclave/committee/update.ts';
@@ -23,13 +23,7 @@ type Internals = {
 
 /** Committee p, b1, b2 (2-of-3) with a channel funded both ways to lone q; records the refusals p receives. */
 async function setup() {
-  const mesh = new Mesh();
-  const [p, b1, b2] = (await mesh.committee(['p', 'b1', 'b2'])) as [MeshNode, MeshNode, MeshNode];
-  const q = await mesh.add('q');
-  await mesh.link('p', 'q');
-  const ch = (await p.treasury.openChannel(q.treasury.nodeId, p.payoutAddress)).channel_id;
-  await p.treasury.addDeposit(ch, await mesh.deposit('p', 100_000n));
-  await q.treasury.addDeposit(ch, await mesh.deposit('q', 50_000n));
+  const { mesh, p, b1, b2, q, ch } = await committeeWithPeer();
   await payAndWait(p, ch, [2_000]);
   await payAndWait(q, ch, [700]);
   await waitFor(() => b2.treasury.channel(ch).total_received_sat === '700');

@@ -7,19 +7,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Mesh, payAndWait, type MeshNode } from './helpers/treasury-mesh.ts';
+import { committeeWithPeer, payAndWait, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { decodeState } from '../src/enclave/treasury/state.ts';
 import { keyRef } from '../src/node/payment-journal.ts';
 
 async function setup() {
-  const mesh = new Mesh();
-  const [p, b1, b2] = (await mesh.committee(['p', 'b1', 'b2'])) as [MeshNode, MeshNode, MeshNode];
-  const q = await mesh.add('q');
-  await mesh.link('p', 'q');
-  const ch = (await p.treasury.openChannel(q.treasury.nodeId, p.payoutAddress)).channel_id;
-  await p.treasury.addDeposit(ch, await mesh.deposit('p', 100_000n));
-  await q.treasury.addDeposit(ch, await mesh.deposit('q', 50_000n));
+  const { mesh, p, b1, b2, q, ch } = await committeeWithPeer();
   await payAndWait(p, ch, [300]);
   return { mesh, p, b1, b2, q, ch };
 }

@@ -14,7 +14,7 @@ import type { Treasury } from '../src/enclave/treasury/treasury.ts';
 import { NETWORK } from '../src/enclave/treasury/transactions.ts';
 import type { ViewSpec } from '../src/enclave/committee/view.ts';
 import { signVote } from '../src/enclave/committee/view.ts';
-import { Mesh, payAndWait, spy, WAIT_MS, type MeshNode } from './helpers/treasury-mesh.ts';
+import { committeeWithPeer, Mesh, payAndWait, spy, WAIT_MS, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
 import { checkSettlement, scriptOf, twoCommittees } from './helpers/two-committees.ts';
 import { prng } from './helpers/seeded.ts';
@@ -37,13 +37,11 @@ function committeeOf(t: Treasury) {
 
 /** A 2-of-3 committee p, b1, b2 and a lone channel peer q, the channel funded on both sides. */
 async function setup(timeout = PROMOTION_MS) {
-  const mesh = new Mesh({ replyTimeoutMs: 20_000, multihopTimeoutMs: 20_000, promotionTimeoutMs: timeout });
-  const [p, b1, b2] = (await mesh.committee(['p', 'b1', 'b2'])) as [MeshNode, MeshNode, MeshNode];
-  const q = await mesh.add('q');
-  await mesh.link('p', 'q');
-  const ch = (await p.treasury.openChannel(q.treasury.nodeId, p.payoutAddress)).channel_id;
-  await p.treasury.addDeposit(ch, await mesh.deposit('p', 100_000n));
-  await q.treasury.addDeposit(ch, await mesh.deposit('q', 50_000n));
+  const { mesh, p, b1, b2, q, ch } = await committeeWithPeer({
+    replyTimeoutMs: 20_000,
+    multihopTimeoutMs: 20_000,
+    promotionTimeoutMs: timeout,
+  });
   await waitFor(() => q.treasury.channel(ch).status === 'open' && !!q.treasury.state.channels[ch]!.peerRoster, WAIT_MS);
   return { mesh, p, b1, b2, q, ch };
 }

@@ -437,6 +437,21 @@ export type Funder = (mesh: Mesh, name: string, value: bigint) => Promise<string
 
 const byMesh: Funder = (mesh, name, value) => mesh.deposit(name, value);
 
+/**
+ * A 2-of-3 committee p, b1, b2 and a lone channel peer q, linked to p, with a channel p–q funded with
+ * 100,000 sat on p's side and 50,000 on q's: the set-up of the committee tests that watch one channel.
+ */
+export async function committeeWithPeer(options: MeshOptions = {}) {
+  const mesh = new Mesh(options);
+  const [p, b1, b2] = (await mesh.committee(['p', 'b1', 'b2'])) as [MeshNode, MeshNode, MeshNode];
+  const q = await mesh.add('q');
+  await mesh.link('p', 'q');
+  const ch = (await p.treasury.openChannel(q.treasury.nodeId, p.payoutAddress)).channel_id;
+  await p.treasury.addDeposit(ch, await mesh.deposit('p', 100_000n));
+  await q.treasury.addDeposit(ch, await mesh.deposit('q', 50_000n));
+  return { mesh, p, b1, b2, q, ch };
+}
+
 /** Links `a` and `b`, and opens a channel between them funded with `deposit` sat on both sides. */
 export async function fundedChannel(
   mesh: Mesh,
