@@ -60,6 +60,7 @@ test('a keyed round: refs sealed with the lock, outcomes kept once it resolves, 
     fp: r1.fp,
     round_id: answer.payment_id!,
     amount_sat: '1000',
+    dest: c.treasury.nodeId,
     outcome: 'succeeded',
     channel_id: ok.channel_id,
     route: [a, b, c].map((n) => n.treasury.nodeId),
@@ -109,7 +110,15 @@ test('an aborted keyed round keeps its code and its key may go again; a payment 
   assert.deepEqual(more, []);
   assert.deepEqual(
     { ...ref, round_id: undefined },
-    { key: r.key, fp: r.fp, round_id: undefined, amount_sat: '300', outcome: 'failed', code },
+    {
+      key: r.key,
+      fp: r.fp,
+      round_id: undefined,
+      amount_sat: '300',
+      dest: c.treasury.nodeId,
+      outcome: 'failed',
+      code,
+    },
   );
   // The host goes again with the same key (as it does after an abort for a busy channel): nothing moved
   // for it, so the new round takes the ref over, and its outcome is the one kept.

@@ -3,7 +3,9 @@
  * The host's side of keyed routed payments across crashes (src/node/keyed-routed.ts, multihop-payer.ts),
  * with the enclave as a test double: at start-up the journal is completed from the enclave's refs (a
  * resolved outcome journaled, an enclave success over a recorded failure, a start without a ref
- * `payment_not_started`, a pending ref journaled when a round ends later), durable across a reopen and
+ * `payment_not_started`, a pending ref journaled when a round ends later, a key the journal lacks journaled
+ * with its ref's payment id: what a committee member's host does with refs adopted from its primary),
+ * durable across a reopen and
  * answered so; the enclave is told to drop only what was journaled. And the payer hands the enclave each
  * keyed payment's ref, the same ref again when its round aborted for a busy channel, and the keys it
  * journaled with its next round.
@@ -36,6 +38,8 @@ type Ref = {
   route?: string[];
   fee_sat?: string;
   code?: string;
+  payment_id?: string;
+  dest?: string;
 };
 
 /** An enclave double holding `refs` as the payer's enclave would: a drop removes resolved refs only. */
@@ -79,6 +83,7 @@ test('start-up: resolved refs journaled, a start without a ref payment_not_start
     fp: k.fp,
     round_id: ROUND,
     amount_sat: '1000',
+    dest: CAROL,
     outcome: 'succeeded',
     channel_id: CH,
     route: ROUTE,
@@ -88,11 +93,11 @@ test('start-up: resolved refs journaled, a start without a ref payment_not_start
     ok(done),
     { key: pending.key, fp: pending.fp, round_id: ROUND, amount_sat: '1000', outcome: 'pending' },
     ok(failedHere),
-    ok(stranger), // a key this journal does not have (past its retention): dropped, nothing journaled
+    ok(stranger), // a key this journal does not have (past its retention, or taken on another member's host)
   ];
   const { enclave, drops } = enclaveWith(refs);
   const reported: string[] = [];
-  const keys = await RoutedKeys.recover(j, enclave, (task) => reported.push(task));
+  const keys = await RoutedKeys.recover(j, enclave, (task) => reported.push(task), new PaymentLog());
 
   assert.deepEqual(j.get(done.key)!.mh, {
     dest: CAROL,
@@ -106,12 +111,8 @@ test('start-up: resolved refs journaled, a start without a ref payment_not_start
   assert.equal(j.get(failedHere.key)!.mh!.ok, true, "the enclave's success wins over the recorded failure");
   assert.deepEqual([j.get(none.key)!.mh!.done, j.get(none.key)!.mh!.code], [true, 'payment_not_started']);
   assert.equal(j.get(pending.key)!.mh!.done, false);
-  assert.equal(j.get(stranger.key), undefined);
-  assert.deepEqual(
-    drops,
-    [[done.key, failedHere.key, stranger.key]],
-    'only what is journaled (or nobody asks for) is dropped',
-  );
+  assert.equal(j.get(stranger.key)!.mh!.ok, true, 'a key the journal did not have is journaled, start and end');
+  assert.deepEqual(drops, [[done.key, failedHere.key, stranger.key]], 'only what is journaled is dropped');
   assert.equal(keys.waiting, 1);
 
   // The pending round aborts after the restart: a round end makes the host journal it and drop it.
@@ -179,4 +180,65 @@ test('the payer: each keyed payment hands the enclave its ref, the same one afte
   assert.deepEqual(calls[2]!.journaled, [k1.key], 'the next round tells the enclave the key is journaled');
   assert.equal(calls[2]!.payments[0]!.ref, undefined);
   await journal.close();
+});
+
+test("a committee member's sync: adopted refs journaled with the first host's id, a pending one completed once resolved", async () => {
+  const file = join(await tempDir(), 'payments.journal');
+  const [resolved, pending, own] = ['adopted-done', 'adopted-pending', 'own'].map((k) => keyRef(k, 'req')) as [
+    KeyRef,
+    KeyRef,
+    KeyRef,
+  ];
+  const j = await PaymentJournal.open(file);
+  await j.append([start(own, 'p1')]);
+  const refs: Ref[] = [
+    {
+      key: resolved.key,
+      fp: resolved.fp,
+      round_id: ROUND,
+      amount_sat: '1000',
+      payment_id: 'p40',
+      dest: CAROL,
+      outcome: 'succeeded',
+      channel_id: CH,
+      route: ROUTE,
+      fee_sat: '3',
+    },
+    {
+      key: pending.key,
+      fp: pending.fp,
+      round_id: ROUND,
+      amount_sat: '700',
+      payment_id: 'p41',
+      dest: CAROL,
+      outcome: 'pending',
+    },
+    { key: own.key, fp: own.fp, round_id: ROUND, amount_sat: '1000', dest: CAROL, outcome: 'pending' },
+  ];
+  const { enclave, drops } = enclaveWith(refs);
+  const payments = new PaymentLog();
+  const keys = await RoutedKeys.recover(j, enclave, () => undefined, payments);
+
+  // Keys this host never took: journaled under the id the first host gave them, the resolved one ended.
+  assert.deepEqual(
+    [j.get(resolved.key)!.id, j.get(resolved.key)!.amt, j.get(resolved.key)!.mh],
+    ['p40', 1_000, { dest: CAROL, done: true, ok: true, code: undefined, ch: CH, route: ROUTE, fee: 3 }],
+  );
+  assert.deepEqual(
+    [j.get(pending.key)!.id, j.get(pending.key)!.amt, j.get(pending.key)!.mh!.done],
+    ['p41', 700, false],
+  );
+  assert.equal(j.get(own.key)!.id, 'p1', 'a key the journal knows keeps its record');
+  assert.deepEqual(drops, [[resolved.key]], 'only the resolved ref is dropped');
+  assert.ok(Number(payments.newId().slice(1)) > 41, 'the ids it journaled are reserved here');
+  // Answered as the first payment: the same id, and in_flight while its round is pending.
+  const answer = journalKeys(j, enclave).answer;
+  assert.deepEqual([(await answer(pending)!).payment_id, (await answer(pending)!).status], ['p41', 'in_flight']);
+
+  // The pending round resolves (adopted from a later update, or finished once promoted): the next sync ends it.
+  refs[0] = { ...refs[0]!, outcome: 'failed', code: 'path_timeout' };
+  await keys.sync(payments);
+  assert.deepEqual([j.get(pending.key)!.mh!.done, j.get(pending.key)!.mh!.code], [true, 'path_timeout']);
+  assert.deepEqual(drops.at(-1), [pending.key]);
+  await j.close();
 });

@@ -61,9 +61,16 @@ async function journalRefs(journal: PaymentJournal, enclave: EcallPort, payments
 export class RefJournaling {
   private readonly runs: SerialRuns;
 
-  constructor(journal: PaymentJournal, enclave: EcallPort, payments: PaymentLog, report: (err: unknown) => void) {
+  /** `routed`: the same for the refs of keyed routed payments (keyed-routed.ts, RoutedKeys.sync). */
+  constructor(
+    journal: PaymentJournal,
+    enclave: EcallPort,
+    payments: PaymentLog,
+    report: (err: unknown) => void,
+    routed: () => Promise<void> = () => Promise.resolve(),
+  ) {
     // A failed run leaves the refs sealed in the enclave: the next run (or the next start) journals them.
-    this.runs = new SerialRuns(() => journalRefs(journal, enclave, payments).catch(report));
+    this.runs = new SerialRuns(() => journalRefs(journal, enclave, payments).then(routed).catch(report));
   }
 
   /** Journals what the enclave holds now (after the run under way, if any). */

@@ -12,15 +12,21 @@
  *   - a pending ref: the round resolves after the restart (the payer's LOCK wait times out, or the peers'
  *     resynchronisation finishes it), and its end is journaled then; until then a retry answers in_flight;
  *   - a start without a ref (at start-up only): the enclave never locked anything for it, so nothing was
- *     paid; it is journaled failed, `payment_not_started`, and never paid again under that key.
+ *     paid; it is journaled failed, `payment_not_started`, and never paid again under that key;
+ *   - a ref whose key the journal does not know: its start is journaled first, with the payment id the ref
+ *     carries. On a committee member these are the refs its enclave adopted from its primary's updates
+ *     (src/enclave/committee/update-mh-refs.ts), journaled as they come, so that once promoted it answers a
+ *     retried key with the first payment instead of routing it again.
  */
 import type { EcallPort, EcallResult } from './enclave-client.ts';
 import type { ReportFailure } from './failure-reporter.ts';
-import type { JournalRecord, PaymentJournal } from './payment-journal.ts';
+import { paymentNumber, type JournalRecord, type PaymentJournal } from './payment-journal.ts';
+import type { PaymentLog } from './payment-log.ts';
 import { SerialRuns } from './serial-runs.ts';
 
 type EnclaveRef = EcallResult<'mh_refs'>['refs'][number];
 type EndRecord = Extract<JournalRecord, { t: 'mh_end' }>;
+type StartRecord = Extract<JournalRecord, { t: 'mh' }>;
 
 /** The code a routed payment's key answers when the crash came before the enclave locked anything for it. */
 export const NOT_STARTED = 'payment_not_started';
@@ -47,31 +53,58 @@ export class RoutedKeys {
   ) {}
 
   /** Completes the journal's routed payments from the enclave's refs (start-up, before any request is taken). */
-  static async recover(journal: PaymentJournal, enclave: EcallPort, report: ReportFailure): Promise<RoutedKeys> {
+  static async recover(
+    journal: PaymentJournal,
+    enclave: EcallPort,
+    report: ReportFailure,
+    payments: PaymentLog,
+  ): Promise<RoutedKeys> {
     const keys = new RoutedKeys(journal, enclave, report);
-    const { refs } = await enclave.call('mh_refs', {});
-    const held = new Set(refs.map((r) => r.key));
+    const held = new Set((await keys.sync(payments)).map((r) => r.key));
     const records: EndRecord[] = [];
-    const journaled: string[] = [];
-    for (const r of refs) {
-      const e = journal.get(r.key);
-      // A key the journal no longer has (past its retention) has no one to answer: the ref just goes.
-      if (!e?.mh) {
-        if (r.outcome !== 'pending') journaled.push(r.key);
-        continue;
-      }
-      if (r.outcome === 'pending') {
-        if (!e.mh.done || !e.mh.ok) keys.pending.add(r.key);
-        continue;
-      }
-      if (!e.mh.done || (r.outcome === 'succeeded' && !e.mh.ok)) records.push(endOf(r.key, r));
-      journaled.push(r.key);
-    }
     for (const e of journal.unfinishedRouted())
       if (!held.has(e.kh)) records.push({ t: 'mh_end', kh: e.kh, ok: false, code: NOT_STARTED, at: Date.now() });
     await journal.append(records);
-    if (journaled.length) await enclave.call('mh_refs', { drop: journaled });
     return keys;
+  }
+
+  /**
+   * Completes the journal from the enclave's refs: at start-up (recover) and, on a committee member,
+   * whenever its enclave adopted its primary's rounds (src/enclave/committee/update-mh-refs.ts) and at a
+   * view change. A key the journal does not know gets its start, with the id and amount its ref carries
+   * (the payment was taken on another member's host, or the key outlived the journal's retention), so that
+   * once this member is promoted a retry answers it instead of routing it again; a resolved ref gets its
+   * end (the enclave's success also wins over a recorded failure: the host may have given up on a call
+   * whose round still went through) and is dropped; a pending one waits for its round (roundEnded, or the
+   * next run). Returns the refs it saw.
+   */
+  async sync(payments: PaymentLog): Promise<EnclaveRef[]> {
+    const { refs } = await this.enclave.call('mh_refs', {});
+    const records: Array<StartRecord | EndRecord> = [];
+    const journaled: string[] = [];
+    for (const r of refs) {
+      const e = this.journal.get(r.key);
+      if (e && !e.mh) {
+        // The key names a direct payment here: the journal answers it already; the ref only goes.
+        if (r.outcome !== 'pending') journaled.push(r.key);
+        continue;
+      }
+      if (!e) {
+        const id = r.payment_id ?? payments.newId();
+        payments.reserveIds(paymentNumber(id));
+        records.push({ t: 'mh', kh: r.key, fh: r.fp, id, dest: r.dest, amt: Number(r.amount_sat), at: Date.now() });
+      }
+      if (r.outcome === 'pending') {
+        if (!e?.mh?.done || !e.mh.ok) this.pending.add(r.key);
+        continue;
+      }
+      if (!e?.mh?.done || (r.outcome === 'succeeded' && !e.mh.ok)) records.push(endOf(r.key, r));
+      journaled.push(r.key);
+      this.pending.delete(r.key);
+    }
+    await this.journal.append(records);
+    if (journaled.length) await this.enclave.call('mh_refs', { drop: journaled });
+    return refs;
   }
 
   get waiting(): number {

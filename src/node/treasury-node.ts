@@ -158,12 +158,17 @@ export class TreasuryNode {
     this.gate.started((await this.enclave.call('get_info', {})).committee);
     if (init.join_tokens) await writeJoinTokens(datadir, init.join_tokens);
     this.journal = await openJournal(join(datadir, 'payments.journal'), this.enclave, this.payments);
-    this.routedKeys = await RoutedKeys.recover(this.journal, this.enclave, this.report);
+    this.routedKeys = await RoutedKeys.recover(this.journal, this.enclave, this.report, this.payments);
     // A round that ended while the journal was being recovered sent its event before anyone listened.
     void this.routedKeys.roundEnded();
     this.pipeline.useJournal(this.journal);
-    this.refJournaling = new RefJournaling(this.journal, this.enclave, this.payments, (err) =>
-      this.report('payment_journal', err),
+    const routedKeys = this.routedKeys;
+    this.refJournaling = new RefJournaling(
+      this.journal,
+      this.enclave,
+      this.payments,
+      (err) => this.report('payment_journal', err),
+      () => routedKeys.sync(this.payments).then(() => undefined),
     );
     // Refs adopted while the journal was being recovered sent their event before anyone listened.
     this.refJournaling.request();

@@ -11,6 +11,7 @@ import type { TreasuryState } from '../treasury/state.ts';
 import { forMembers, recordsOf, REPLICATED, type Collection, type RecordOf, type Records } from './replicated.ts';
 import { bigintAware, replicaOf, scalarsOf, type ReplicaBody } from './update.ts';
 import { RefTracker } from './update-refs.ts';
+import { MhRefTracker } from './update-mh-refs.ts';
 
 /** One record as last issued: each top-level field serialised. */
 type Fields = Map<string, string>;
@@ -27,6 +28,8 @@ export class DeltaTracker {
   private issuedQuotes = '';
   /** Which payment refs went out already: each travels once, with the first update after its debit. */
   private readonly refs = new RefTracker();
+  /** Which rounds of keyed routed payments went out as they are now: each again whenever its refs change. */
+  private readonly mhRefs = new MhRefTracker();
   /** The next update is a full snapshot: at start (the chain may hold anything up to our seal) and on request. */
   private fullDue = true;
   /** The sequence number of the last full snapshot issued. */
@@ -84,6 +87,7 @@ export class DeltaTracker {
     const quotesChanged = quotesJson !== this.issuedQuotes;
     this.issuedQuotes = quotesJson;
     const refs = this.refs.take(state, false);
+    const mhRefs = this.mhRefs.take(state, false);
     return {
       seq,
       base,
@@ -92,6 +96,7 @@ export class DeltaTracker {
       ...scalars,
       ...(quotesChanged ? { quotes } : {}),
       ...(refs ? { refs } : {}),
+      ...(mhRefs ? { mhRefs } : {}),
       ...(records as Records),
     };
   }
@@ -106,6 +111,8 @@ export class DeltaTracker {
     this.issuedQuotes = JSON.stringify(body.quotes ?? {});
     const refs = this.refs.take(state, true);
     if (refs) body.refs = refs;
+    const mhRefs = this.mhRefs.take(state, true);
+    if (mhRefs) body.mhRefs = mhRefs;
     this.fullDue = false;
     this.lastFull = seq;
     return body;

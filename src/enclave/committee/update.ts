@@ -15,6 +15,7 @@ import { signDigestFast } from '../../crypto/secp256k1-wasm.ts';
 import { verifyMessageSha256 } from '../../crypto/secp256k1-openssl.ts';
 import type { CommitteeMember, CommitteeState, TreasuryState } from '../treasury/state.ts';
 import type { UpdateRefs } from './update-refs.ts';
+import type { UpdateMhRefs } from './update-mh-refs.ts';
 import { forMembers, recordsOf, REPLICATED, type Collection, type RecordOf, type Records } from './replicated.ts';
 
 export interface SignedUpdate {
@@ -58,6 +59,11 @@ export interface ReplicaBody extends Records {
    * in a full snapshot all it holds. Absent: none.
    */
   refs?: UpdateRefs;
+  /**
+   * The primary's rounds of keyed routed payments (update-mh-refs.ts), by round id: in a delta those whose
+   * refs are new or changed since `base`, in a full snapshot all it holds. Absent: none.
+   */
+  mhRefs?: UpdateMhRefs;
 }
 
 function preimage(epoch: number, seq: number, body: string): Uint8Array {
@@ -68,7 +74,7 @@ export const bigintAware = (_k: string, v: unknown) => (typeof v === 'bigint' ? 
 const BIGINT_RE = /^-?\d+n$/;
 
 /** What every update carries whole, full or delta: the roster, m-of-n, the payout address, deposit numbering. */
-export type Scalars = Omit<ReplicaBody, Collection | 'seq' | 'base' | 'gone' | 'patched' | 'refs'>;
+export type Scalars = Omit<ReplicaBody, Collection | 'seq' | 'base' | 'gone' | 'patched' | 'refs' | 'mhRefs'>;
 
 export function scalarsOf(state: TreasuryState): Scalars {
   const c = state.committee!;

@@ -465,6 +465,10 @@ export const TreasuryInterface = defineInterface({
             fp: Hex16,
             round_id: Hex32,
             amount_sat: Sat,
+            /** The id the host that took the payment gave it (absent for refs sealed before ids were kept). */
+            payment_id: Type.Optional(PaymentId),
+            /** The round's destination (the last node of its route). */
+            dest: Type.String(),
             outcome: Type.Union([Type.Literal('pending'), Type.Literal('succeeded'), Type.Literal('failed')]),
             channel_id: Type.Optional(Hex32),
             route: Type.Optional(Type.Array(Type.String())),

@@ -68,13 +68,14 @@ export function recordRoundRefs(
   pid: string,
   ch: string,
   route: string[],
-  entries: Array<MhRefInput & { k: number; amt: bigint; fee: bigint }>,
+  entries: Array<MhRefInput & { k: number; amt: bigint; fee: bigint; id?: string }>,
 ): void {
   if (entries.length === 0) return;
   // A failed payment going again (checkRoundRefs): its old ref gives way to this round's.
   forget(state, new Set(entries.map((e) => e.key)), () => true);
   const refs: Record<string, MhRefEntry> = {};
-  for (const e of entries) refs[e.key] = { fp: e.fp, k: e.k, amt: e.amt, fee: e.fee };
+  for (const e of entries)
+    refs[e.key] = { fp: e.fp, k: e.k, amt: e.amt, fee: e.fee, ...(e.id !== undefined ? { id: e.id } : {}) };
   (state.mhRefs ??= {})[pid] = { ch, route, refs };
 }
 
@@ -107,11 +108,21 @@ function outcomeOf(round: MhRefRound, e: MhRefEntry): MhRefOutcome {
 
 export function listMhRefs(
   state: TreasuryState,
-): Array<{ key: string; fp: string; round_id: string; amount_sat: string } & MhRefOutcome> {
+): Array<
+  { key: string; fp: string; round_id: string; amount_sat: string; payment_id?: string; dest: string } & MhRefOutcome
+> {
   const out = [];
   for (const [pid, round] of Object.entries(state.mhRefs ?? {}))
     for (const [key, e] of Object.entries(round.refs))
-      out.push({ key, fp: e.fp, round_id: pid, amount_sat: e.amt.toString(), ...outcomeOf(round, e) });
+      out.push({
+        key,
+        fp: e.fp,
+        round_id: pid,
+        amount_sat: e.amt.toString(),
+        ...(e.id !== undefined ? { payment_id: e.id } : {}),
+        dest: round.route[round.route.length - 1]!,
+        ...outcomeOf(round, e),
+      });
   return out;
 }
 

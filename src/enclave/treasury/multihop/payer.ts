@@ -54,9 +54,8 @@ export async function payRound(
     ch.id,
     route,
     taken.flatMap((k, i) => {
-      const key = payments[k]!.key;
-      const amt = payments[k]!.amount;
-      return key ? [{ ...key, k: i, amt, fee: parts[i]![0]! - amt }] : [];
+      const { key, amount: amt, ref: id } = payments[k]!;
+      return key ? [{ ...key, k: i, amt, fee: parts[i]![0]! - amt, ...(id !== undefined ? { id } : {}) }] : [];
     }),
   );
   p.put(rec);

@@ -136,6 +136,8 @@ export interface MhRefEntry {
   fee: bigint;
   /** Set when a hop left it out (the round went on without it). */
   code?: string;
+  /** The host's id of the payment, so that a committee member promoted later answers the same id. */
+  id?: string;
 }
 
 /**
