@@ -33,6 +33,8 @@ export interface DaemonOptions {
   p2pHost?: string;
   p2pPort?: number;
   apiHost?: string;
+  /** The host named in the REST URL and the P2P address others dial, if not the one listened on (apiHost). */
+  advertiseHost?: string;
   apiPort?: number;
   /** Allow POST /v1/deposits {fund: true} from the chain's regtest wallet. */
   regtestFaucet?: boolean;
@@ -81,7 +83,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   );
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
-  const restUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const named = opts.advertiseHost ?? host;
+  const restUrl = `http://${named.includes(':') ? `[${named}]` : named}:${port}`;
   let node: TreasuryNode;
   try {
     node = await TreasuryNode.start({
@@ -94,6 +97,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       minConfirmations: opts.minConfirmations,
       payoutAddress: opts.payoutAddress,
       p2pHost: opts.p2pHost,
+      ...(opts.advertiseHost !== undefined ? { advertiseHost: opts.advertiseHost } : {}),
       p2pPort: opts.p2pPort,
       ...(opts.committee ? { committee: opts.committee } : {}),
       ...(opts.backupOf ? { backupOf: opts.backupOf } : {}),
@@ -129,7 +133,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     node,
     metrics,
     restUrl,
-    p2p: `${opts.p2pHost ?? '127.0.0.1'}:${node.p2pPort}`,
+    p2p: node.p2pAddress,
     adminTokenFile: tokens.adminFile,
     readonlyTokenFile: tokens.readonlyFile,
     async stop() {

@@ -8,6 +8,7 @@
  * password from --rpc-cookie FILE, --rpc-password-file FILE or TEECHAIN_RPC_PASSWORD; a backup's join
  * token from --join-token-file FILE or TEECHAIN_JOIN_TOKEN.
  */
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { createLogger, isLogLevel, LOG_LEVELS } from '../log/logger.ts';
 import { startDaemon } from './daemon.ts';
@@ -33,6 +34,7 @@ export async function main(argv: string[]): Promise<void> {
       'p2p-port': { type: 'string' },
       'api-port': { type: 'string' },
       host: { type: 'string' },
+      'advertise-host': { type: 'string' },
       'regtest-faucet': { type: 'boolean' },
       committee: { type: 'string' },
       threshold: { type: 'string' },
@@ -66,6 +68,10 @@ export async function main(argv: string[]): Promise<void> {
     values['join-token-file'] as string | undefined,
     values['backup-of'] !== undefined,
   );
+  const advertiseHost = advertisedHost(
+    values.host as string | undefined,
+    values['advertise-host'] as string | undefined,
+  );
   const logger = createLogger({ name: 'node', level, file: values['log-file'] as string | undefined });
   const daemon = await startDaemon({
     logger,
@@ -80,6 +86,7 @@ export async function main(argv: string[]): Promise<void> {
     payoutAddress: values['payout-address'] as string | undefined,
     p2pHost: values.host as string | undefined,
     apiHost: values.host as string | undefined,
+    ...(advertiseHost !== undefined ? { advertiseHost } : {}),
     p2pPort: int('p2p-port'),
     apiPort: int('api-port'),
     regtestFaucet: values['regtest-faucet'] === true,
@@ -113,6 +120,27 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 export class UsageError extends Error {}
+
+const WILDCARD = new Set(['0.0.0.0', '::', '[::]']);
+/** A host name (no port). */
+const HOST_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/;
+
+/**
+ * The address the node names in its `rest_url` and `p2p` (what peers, committee members and clients dial):
+ * `--advertise-host`, or else the one it listens on. A wildcard listen address (every interface) names no
+ * one host, so it needs an advertised one.
+ */
+function advertisedHost(listen: string | undefined, advertise: string | undefined): string | undefined {
+  if (advertise !== undefined && isIP(advertise) === 0 && !HOST_NAME.test(advertise))
+    throw new UsageError('--advertise-host must be a host name or an IP address, without a port');
+  if (advertise !== undefined && WILDCARD.has(advertise))
+    throw new UsageError('--advertise-host must name this node, not every interface');
+  if (listen !== undefined && WILDCARD.has(listen) && advertise === undefined)
+    throw new UsageError(
+      `--host ${listen} listens on every interface: give --advertise-host ADDR, the address peers and clients reach this node at`,
+    );
+  return advertise;
+}
 
 /** The RPC password and a backup's join token, from files or the environment; refused on the command line. */
 async function secretOptions(

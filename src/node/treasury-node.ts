@@ -51,6 +51,8 @@ export interface TreasuryNodeOptions {
   /** Where settlements pay this node's side; default: the node's payout wallet (payout-wallet.ts). */
   payoutAddress?: string;
   p2pHost?: string;
+  /** The host named in this node's P2P address (committee rosters, the ready line), if not p2pHost. */
+  advertiseHost?: string;
   p2pPort?: number;
   /** How often deposits reported funded but not yet confirmed are checked again (default 2 s). */
   depositPollMs?: number;
@@ -205,7 +207,7 @@ export class TreasuryNode {
   }
 
   get p2pAddress(): string {
-    return `${this.opts.p2pHost ?? '127.0.0.1'}:${this.p2pPort}`;
+    return `${this.opts.advertiseHost ?? this.opts.p2pHost ?? '127.0.0.1'}:${this.p2pPort}`;
   }
 
   /**
