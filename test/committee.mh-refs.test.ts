@@ -107,7 +107,7 @@ test('a backup holding a key would not route it again; malformed rounds are left
   const good = keyRef('good', 'req');
   // The primary's word, as a compromised primary could give it: its rounds go out with its next update.
   a0.treasury.state.mhRefs = {
-    [hex('a', 64)]: { ch, route, refs: { [good.key]: { ...entry, fp: good.fp, id: 'p9' } } },
+    [hex('a', 64)]: { ch, route, out: { ok: true }, refs: { [good.key]: { ...entry, fp: good.fp, id: 'p9' } } },
     zz: { ch, route, refs: { [hex('1', 32)]: entry } }, // not a round id
     [hex('b', 64)]: { ch: hex('9', 64), route, refs: { [hex('2', 32)]: entry } }, // a channel not held
     [hex('c', 64)]: { ch, route: ['x', 'y'], refs: { [hex('3', 32)]: entry } }, // not node ids
@@ -126,6 +126,31 @@ test('a backup holding a key would not route it again; malformed rounds are left
       .sort();
     assert.deepEqual(keys, [good.key, r1.key].sort(), `${b.name} kept the good round (and the earlier one) only`);
     const kept = b.treasury.multihopRefs().find((r) => r.key === good.key)!;
-    assert.deepEqual([kept.payment_id, kept.outcome, kept.dest], ['p9', 'pending', c.treasury.nodeId]);
+    assert.deepEqual([kept.payment_id, kept.outcome, kept.dest], ['p9', 'succeeded', c.treasury.nodeId]);
   }
+});
+
+test("a backup's own pending round that no update holds (it was primary, its LOCK never replicated) fails, payment_not_started", async () => {
+  const { a0, a1, channels } = await setup();
+  const ch = channels[0]!;
+  const lost = keyRef('never-replicated', 'req');
+  const pid = 'e'.repeat(64);
+  // As a restarted former primary holds it: the round's refs sealed with a LOCK that no member ever got.
+  a1.treasury.state.mhRefs = {
+    [pid]: {
+      ch,
+      route: [a0.treasury.nodeId, a1.treasury.nodeId],
+      refs: { [lost.key]: { fp: lost.fp, k: 0, amt: 50n, fee: 0n, id: 'p3' } },
+    },
+  };
+  assert.equal(a1.treasury.multihopRefs()[0]!.outcome, 'pending');
+  const events = a1.events.filter((e) => e.type === 'pay_refs_held').length;
+  await a0.treasury.pay([{ channel_id: ch, amount_sat: 9 }]);
+  await waitFor(() => a1.treasury.multihopRefs()[0]?.outcome === 'failed');
+  assert.deepEqual(
+    a1.treasury.multihopRefs().map((r) => [r.key, r.payment_id, r.outcome, 'code' in r ? r.code : undefined]),
+    [[lost.key, 'p3', 'failed', 'payment_not_started']],
+  );
+  await waitFor(() => a1.events.filter((e) => e.type === 'pay_refs_held').length > events);
+  assert.deepEqual(sealedRounds(a1)?.[pid]?.out, { ok: false, code: 'payment_not_started' });
 });

@@ -20,7 +20,7 @@ import type { TreasuryState } from '../treasury/state.ts';
 import { recordsOf, REPLICATED, type Collection, type RecordOf } from './replicated.ts';
 import { openUpdate, wholeRecords, type ReplicaBody, type SignedUpdate } from './update.ts';
 import { keepRefs } from './update-refs.ts';
-import { keepMhRefs } from './update-mh-refs.ts';
+import { failOrphanRounds, keepMhRefs } from './update-mh-refs.ts';
 
 export class BackupReplication {
   /** The highest sequence acknowledged by its successor (or applied, for the tail). */
@@ -282,7 +282,7 @@ export class BackupReplication {
     }
     forgetTau(this.c, s.multihop);
     // The primary's refs of keyed payments, kept here until this member's host has journaled them.
-    if (keepRefs(s, body.refs) + keepMhRefs(s, body.mhRefs) > 0) this.host.refsHeld?.();
+    if (keepRefs(s, body.refs) + keepMhRefs(s, body.mhRefs) + failOrphanRounds(s) > 0) this.host.refsHeld?.();
     if (rosterChanged) this.chain.rosterChanged();
   }
 

@@ -72,6 +72,26 @@ export function keepMhRefs(state: TreasuryState, rounds: unknown): number {
   return kept;
 }
 
+/** What a round's keys answer when the committee's history never held the round (nothing moved for it). */
+export const NEVER_REPLICATED = 'payment_not_started';
+
+/**
+ * Rounds still pending here whose record the adopted state does not hold: this member's own, from a time it
+ * was primary, whose LOCK no update ever replicated (a primary restarted and rejoined as a backup, say). A
+ * committee's LOCK leaves only once every member holds it, and a round's refs come with the update that
+ * carries its LOCK, so such a round never locked anything anywhere: its keys fail, and their hosts journal
+ * that, instead of answering `in_flight` for ever. Returns how many rounds it resolved so.
+ */
+export function failOrphanRounds(state: TreasuryState): number {
+  let n = 0;
+  for (const [pid, round] of Object.entries(state.mhRefs ?? {})) {
+    if (round.out || Object.hasOwn(state.multihop ?? {}, pid)) continue;
+    round.out = { ok: false, code: NEVER_REPLICATED };
+    n += 1;
+  }
+  return n;
+}
+
 function refCount(state: TreasuryState): number {
   let n = 0;
   for (const round of Object.values(state.mhRefs ?? {})) n += Object.keys(round.refs).length;
