@@ -5,32 +5,13 @@
  * other way round: a node dialling a listener that accepts and never handshakes gives up with a definite
  * `502 peer_unreachable` (the connection closed, nothing saved), not `504 timeout` (outcome unknown).
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { MAX_FRAME_BYTES } from '../src/network/framing.ts';
-import { attestationKey, NodeProcess, startTestChain, tempDir, waitUntil, type TestChain } from './helpers/network.ts';
+import { nodesOnOneChain, waitUntil } from './helpers/network.ts';
 
-let chain: TestChain;
-let keyFile: string;
-const nodes: NodeProcess[] = [];
-
-before(async () => {
-  const dir = await tempDir();
-  chain = await startTestChain();
-  keyFile = await attestationKey(dir);
-});
-
-after(async () => {
-  for (const n of nodes) await n.kill();
-  await chain?.close();
-});
-
-async function startNode(extra: string[] = []): Promise<NodeProcess> {
-  const n = await NodeProcess.start(await tempDir(), chain, keyFile, extra);
-  nodes.push(n);
-  return n;
-}
+const { startNode } = nodesOnOneChain();
 
 function rawSocket(p2p: string): Promise<{ socket: Socket; closed: () => boolean }> {
   const [host, port] = p2p.split(':');

@@ -5,32 +5,14 @@
  * dials that address gets a session; a wildcard `--host` without it, or a malformed one, is a one-line usage
  * error (exit 2) and starts nothing. Real node processes and the embedded chain.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { NODE_MAIN } from '../src/cli/processes.ts';
-import { attestationKey, NodeProcess, startTestChain, tempDir, waitUntil, type TestChain } from './helpers/network.ts';
+import { nodesOnOneChain, tempDir, waitUntil } from './helpers/network.ts';
 
-let chain: TestChain;
-let keyFile: string;
-const nodes: NodeProcess[] = [];
-
-before(async () => {
-  chain = await startTestChain();
-  keyFile = await attestationKey(await tempDir());
-});
-
-after(async () => {
-  for (const n of nodes) await n.kill();
-  await chain?.close();
-});
-
-async function startNode(extra: string[] = []): Promise<NodeProcess> {
-  const n = await NodeProcess.start(await tempDir(), chain, keyFile, extra);
-  nodes.push(n);
-  return n;
-}
+const { file, startNode } = nodesOnOneChain();
 
 test('listening on every interface, the node names its advertised address, and peers dial it there', async () => {
   const wide = await startNode(['--host', '0.0.0.0', '--advertise-host', '127.0.0.1', '--committee', '2']);
@@ -66,9 +48,9 @@ test('a wildcard --host without --advertise-host, or a malformed one, is a one-l
         '--datadir',
         datadir,
         '--rpc-url',
-        chain.rpcUrl,
+        file.chain.rpcUrl,
         '--attestation-key',
-        keyFile,
+        file.key,
         ...args,
       ],
       { encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL' },

@@ -3,6 +3,7 @@
  * an attestation key, and treasury nodes as real child processes with their REST APIs.
  */
 import type { ChildProcess } from 'node:child_process';
+import { after, before } from 'node:test';
 import { createServer } from 'node:net';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -64,6 +65,30 @@ export async function startE2eFile(prefix?: string): Promise<{ chain: TestChain;
   const dir = await tempDir(prefix);
   const chain = await startTestChain();
   return { chain, dir, key: await attestationKey(dir) };
+}
+
+/**
+ * For a file whose tests each start the nodes they need on one shared chain: the chain and an attestation key
+ * come up in the file's `before`; `startNode` starts a node in a fresh directory; every node it started is
+ * stopped, and the chain closed, in the file's `after`. `file.chain` and `file.key` are set once `before` ran.
+ */
+export function nodesOnOneChain() {
+  const file = { chain: undefined as unknown as TestChain, key: '' };
+  const nodes: NodeProcess[] = [];
+  before(async () => {
+    file.chain = await startTestChain();
+    file.key = await attestationKey(await tempDir());
+  });
+  after(async () => {
+    for (const n of nodes) await n.kill();
+    await file.chain?.close();
+  });
+  const startNode = async (extra: string[] = []): Promise<NodeProcess> => {
+    const n = await NodeProcess.start(await tempDir(), file.chain, file.key, extra);
+    nodes.push(n);
+    return n;
+  };
+  return { file, startNode };
 }
 
 export interface NodeReady {
