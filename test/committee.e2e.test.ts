@@ -228,6 +228,13 @@ describe('committee chains end to end', () => {
       ['--backup-of', p.ready.p2p],
       await joinTokenEnv(p, 0),
     );
+    // b1 joins first, so that the compromised member, joining after it, is the tail: a backup joins in its
+    // own time after it started (under load the second could otherwise overtake it).
+    await waitUntil(
+      async () => ((await p.api('GET', '/v1/committee')).body.members as unknown[]).length >= 2,
+      30_000,
+      'b1 joined',
+    );
     const x = await compromisedTail(p, (await readJoinTokens(p.datadir))[1]!);
     const q = await NodeProcess.start(join(dir, 'forged-q'), chain, key);
     try {

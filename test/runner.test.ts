@@ -48,9 +48,11 @@ function alive(pid: number): boolean {
 
 /**
  * Whether `pid` is gone within `ms`: a SIGKILL sent just before the run ended takes effect only once the
- * kernel next schedules that process, which on a loaded machine can come after the run has exited.
+ * kernel next schedules that process, which on a loaded machine can come after the run has exited (seen
+ * to take over 10 s with a dozen processes waiting per core). A wait, not a timing claim: only a process
+ * that stays alive fails it.
  */
-async function goneWithin(pid: number, ms = 10_000): Promise<boolean> {
+async function goneWithin(pid: number, ms = 30_000): Promise<boolean> {
   for (const end = Date.now() + ms; alive(pid); await new Promise((r) => setTimeout(r, 50))) {
     if (Date.now() > end) return false;
   }
