@@ -6,6 +6,7 @@
  */
 import { sendPayment, type PaymentRequest } from './pay.ts';
 import type { Recorder } from './recorder.ts';
+import type { Submitter } from './submit.ts';
 import type { Treasury } from './target.ts';
 import { PerPayerQueues, type PlannedPayment } from './workload.ts';
 
@@ -22,6 +23,8 @@ export interface LoadOptions {
   interrupted: Promise<void>;
   /** A run's own prefix for idempotency keys: two runs never share a key. */
   keyPrefix: string;
+  /** How the payments leave: one request each, or grouped in batch requests (submit.ts). */
+  submitter: Submitter;
 }
 
 export interface OpenLoopFigures {
@@ -54,7 +57,7 @@ export const BUSY_RETRIES = 10;
 async function one(o: LoadOptions, p: PlannedPayment): Promise<void> {
   const t0 = performance.now();
   for (let attempt = 0; ; attempt++) {
-    const outcome = await sendPayment(o.treasuries[p.payer]!.api, requestOf(o, p, attempt));
+    const outcome = await o.submitter.send(p.payer, p.payee, requestOf(o, p, attempt));
     if (outcome.kind === 'failed' && outcome.code === 'channel_busy' && attempt < BUSY_RETRIES) {
       o.recorder.busyRetries++;
       await new Promise((r) => setTimeout(r, 5 * (attempt + 1) + Math.random() * 10 * (attempt + 1)));

@@ -3,6 +3,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { Topology } from '../cli/network.ts';
+import { BATCH_MAX } from '../api/route.ts';
 import { NODE_NAMES } from '../cli/network.ts';
 import { fixedAmount, smallPaymentAmount, SMALL_PAYMENT_FIT, type AmountSource } from './amounts.ts';
 import type { ChaosSpec } from './chaos.ts';
@@ -10,19 +11,21 @@ import type { LoadMode } from './load.ts';
 import { PATTERNS, type PatternName } from './patterns.ts';
 
 export const STRESS_USAGE = `usage: teechain stress [--datadir DIR] [--fresh [--nodes N] [--topology star|ring|line|full|random] [--committee N] [--deposit-sat N]]
-                       [--duration S | --payments N] [--concurrency C | --rate R] [--pattern uniform|zipf|hub]
+                       [--duration S | --payments N] [--concurrency C | --rate R] [--batch N] [--pattern uniform|zipf|hub]
                        [--amount SAT] [--seed N] [--out FILE] [--chart FILE.svg] [--chaos kill:S,partition:S] [--fresh --sweep nodes=2,4,8]
                        [--fresh --hosts netns]
 
 Puts a payment workload on the running local network (network.json in --datadir, $TEECHAIN_HOME or
 ./.teechain; written by network up, or by hand for nodes on any machine), or with --fresh on a network it builds (default 4 treasuries in a star, in a temporary data
-dir, on free ports) and stops at the end. Payments go by POST /v1/payments {dest} (routed where there is
-no channel), one idempotency key each. Then it verifies the network and prints the report (see docs/stress.md).
+dir, on free ports) and stops at the end. Payments go to dest (routed where there is no channel), one
+idempotency key each: by POST /v1/payments, or those a payer has ready at once in POST /v1/payments/batch. Then it verifies the network and prints the report (see docs/stress.md).
 
   --duration S      stop issuing after S seconds (default 10, unless --payments is given)
   --payments N      stop after the first N payments of the sequence
   --concurrency C   closed loop: C payments in flight per payer (default 4)
   --rate R          open loop: R payments per second in total, answered or not
+  --batch N         at most N payments in one request (default 1000): a payer's payments ready at once go
+                    in one POST /v1/payments/batch; --batch 1 sends each in a request of its own
   --pattern P       who pays whom: uniform (default), zipf (popular payees), hub (the first treasury on one side)
   --amount SAT      every payment this amount (default: a log-normal shaped like small Bitcoin payments)
   --seed N          the same seed, the same sequence of (payer, payee, amount) and the same --topology random
@@ -43,6 +46,15 @@ exit code: 0 verified, 1 a check failed (each mismatch printed), 2 usage or a ne
 
 export class UsageError extends Error {}
 
+/**
+ * Payments in flight per payer at most. A path round carries every payment waiting for its destination,
+ * so a routed workload needs thousands in flight to fill its rounds; the bound keeps a typo from asking
+ * for millions of pending requests.
+ */
+const MAX_CONCURRENCY = 50_000;
+/** Entries per batch request by default; the route takes up to BATCH_MAX. */
+const DEFAULT_BATCH = 1_000;
+
 export interface StressOptions {
   datadir?: string;
   fresh: boolean;
@@ -53,6 +65,8 @@ export interface StressOptions {
   durationS: number | null;
   payments: number | null;
   mode: LoadMode;
+  /** `--batch N`: the most payments one request carries (submit.ts); 1 for one request per payment. */
+  batch: number;
   pattern: PatternName;
   amount: AmountSource;
   amountSpec: Record<string, unknown>;
@@ -97,6 +111,7 @@ export function parseStressArgs(argv: string[]): StressOptions {
         payments: { type: 'string' },
         concurrency: { type: 'string' },
         rate: { type: 'string' },
+        batch: { type: 'string' },
         pattern: { type: 'string' },
         amount: { type: 'string' },
         seed: { type: 'string' },
@@ -163,7 +178,8 @@ export function parseStressArgs(argv: string[]): StressOptions {
     mode:
       rate !== undefined
         ? { kind: 'open', rate }
-        : { kind: 'closed', concurrency: whole(values.concurrency, '--concurrency', 1, 1024) ?? 4 },
+        : { kind: 'closed', concurrency: whole(values.concurrency, '--concurrency', 1, MAX_CONCURRENCY) ?? 4 },
+    batch: whole(values.batch, '--batch', 1, BATCH_MAX) ?? DEFAULT_BATCH,
     pattern: pattern as PatternName,
     amount: amount !== undefined ? fixedAmount(amount) : smallPaymentAmount(),
     amountSpec: amount !== undefined ? { fixed_sat: amount } : SMALL_PAYMENT_FIT,

@@ -12,6 +12,7 @@ import type { ProcessUsage } from './snapshot.ts';
 import type { Verification } from './verify.ts';
 import type { Fault } from './chaos.ts';
 import { latencyHistogram, type LatencyHistogram } from './histogram.ts';
+import type { SubmissionFigures } from './submit.ts';
 
 export interface StressReport {
   started_at: string;
@@ -32,6 +33,8 @@ export interface StressReport {
     addresses: Array<{ name: string; address: string; rest_url: string; p2p: string }>;
   };
   workload: Workload;
+  /** How the payments were submitted: one per request, or a payer's ready ones in batch requests (submit.ts). */
+  submission: SubmissionFigures;
   payments_attempted: number;
   payments_ok: number;
   payments_failed: Record<string, number>;
@@ -68,6 +71,7 @@ export interface ReportInput {
   interrupted: boolean;
   network: StressReport['network'];
   workload: StressReport['workload'];
+  submission: SubmissionFigures;
   mode: LoadMode;
   recorder: Recorder;
   openLoop: OpenLoopFigures | null;
@@ -93,6 +97,7 @@ export function buildReport(i: ReportInput): StressReport {
     interrupted: i.interrupted,
     network: i.network,
     workload: i.workload,
+    submission: i.submission,
     payments_attempted: r.attempted,
     payments_ok: r.ok,
     payments_failed: Object.fromEntries(r.failedByCode),
@@ -170,6 +175,7 @@ export function reportTable(r: StressReport): string {
         ? `${formatSat(w.amounts.fixed_sat as number)} sat each`
         : `log-normal μ ${w.amounts.mu as number}, σ ${w.amounts.sigma as number}, at most ${formatSat(w.amounts.max_sat as number)} sat`,
     ],
+    ['submitted', submissionLine(r.submission)],
     ['duration', `${r.duration_s} s${r.interrupted ? ' (interrupted)' : ''}`],
     ['payments ok', formatSat(r.payments_ok)],
     ['payments failed', `${formatSat(failed)} (${codes(r.payments_failed)})`],
@@ -257,6 +263,8 @@ export interface Workload {
   mode: 'closed' | 'open';
   concurrency_per_payer?: number;
   rate_per_s?: number;
+  /** `--batch N`: the most payments one request carries (1: one request per payment). */
+  max_per_request: number;
   payments_limit: number | null;
   duration_limit_s: number | null;
 }
@@ -269,6 +277,7 @@ export function workloadOf(o: StressOptions): Workload {
     amounts: o.amountSpec,
     mode: o.mode.kind,
     ...(o.mode.kind === 'closed' ? { concurrency_per_payer: o.mode.concurrency } : { rate_per_s: o.mode.rate }),
+    max_per_request: o.batch,
     payments_limit: o.payments,
     duration_limit_s: o.durationS,
   };
@@ -296,6 +305,14 @@ function faultLine(f: Fault): string {
       ? `a payment through it succeeded ${formatSat(f.recovered_after_ms)} ms after the ${f.kind}`
       : 'no payment through it succeeded after';
   return `${f.at} s: ${f.kind} ${f.node}, ${state}, ${recovered}`;
+}
+
+/** `batches of up to 1,000 (…): 120 requests carried 95,000 payments, 40 payments alone`. */
+function submissionLine(s: SubmissionFigures): string {
+  if (s.max_per_request === 1)
+    return `one request per payment (POST /v1/payments): ${formatSat(s.single_requests)} requests`;
+  const mean = s.batch_requests ? Math.round(s.batched_payments / s.batch_requests) : 0;
+  return `a payer's ready payments in POST /v1/payments/batch, up to ${formatSat(s.max_per_request)} a request: ${formatSat(s.batch_requests)} batches carried ${formatSat(s.batched_payments)} (${formatSat(mean)} each on average), ${formatSat(s.single_requests)} went alone`;
 }
 
 const chainPart = (chain: string | null) => (chain ? `; chain ${chain}` : '');

@@ -15,6 +15,7 @@ import { verify } from './verify.ts';
 import { Chaos, waitForRecovery } from './chaos.ts';
 import { paymentSequence } from './workload.ts';
 import { SMALL_PAYMENT_MEDIAN_SAT } from './amounts.ts';
+import { Submitter } from './submit.ts';
 
 export interface RunResult {
   /** 0 verified, 1 a check failed, 130 interrupted and verified. */
@@ -71,6 +72,7 @@ export async function runStress(o: StressOptions, target: Target, log: (line: st
     const usageBefore = await processUsage(treasuries);
     const startedAt = new Date();
     const cpu0 = process.cpuUsage();
+    const submitter = new Submitter(treasuries, o.batch, directPairs(before));
     const t0 = performance.now();
     const stopProgress = startProgress(recorder);
     chaos?.start();
@@ -90,6 +92,7 @@ export async function runStress(o: StressOptions, target: Target, log: (line: st
         recorder,
         interrupted: interruptedP,
         keyPrefix,
+        submitter,
       });
     } finally {
       stopProgress();
@@ -144,6 +147,7 @@ export async function runStress(o: StressOptions, target: Target, log: (line: st
           .map((n) => ({ name: n.name, address: new URL(n.restUrl).hostname, rest_url: n.restUrl, p2p: n.p2p })),
       },
       workload: workloadOf(o),
+      submission: submitter.figures,
       mode: o.mode,
       recorder,
       openLoop,
@@ -157,6 +161,17 @@ export async function runStress(o: StressOptions, target: Target, log: (line: st
     });
     return { code: !verification.ok ? 1 : interrupted ? 130 : 0, report, interrupted };
   }
+}
+
+/** Whether two treasuries share an open channel (seen from both ends): a payment between them is direct. */
+function directPairs(states: Awaited<ReturnType<typeof treasuryStates>>): (a: number, b: number) => boolean {
+  const ends = new Map<string, number[]>();
+  states.forEach((s, i) => {
+    for (const c of s.channels) if (c.status === 'open') ends.set(c.channel_id, [...(ends.get(c.channel_id) ?? []), i]);
+  });
+  const pairs = new Set<string>();
+  for (const [a, b] of ends.values()) if (b !== undefined) pairs.add(`${a}:${b}`).add(`${b}:${a}`);
+  return (a, b) => pairs.has(`${a}:${b}`);
 }
 
 /** Channels seen from either end, once each. */
