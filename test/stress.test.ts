@@ -43,6 +43,30 @@ async function historySince(nodes: Node[], before: number[]) {
   return out;
 }
 
+/**
+ * The nodes' own records, read here: as many outgoing payments succeeded as the report counts, all of
+ * `amount`, the payees received exactly that many times `amount` (fees stay with the intermediaries'
+ * balances), and the channels hold in all what they held before.
+ */
+async function assertReportIsTheNodes(
+  nodes: Node[],
+  before: Awaited<ReturnType<typeof nodesNow>>,
+  r: { payments_ok: number },
+  amount: number,
+) {
+  const after = await nodesNow(nodes);
+  assert.equal(after.sum, before.sum);
+  const history = await historySince(nodes, before.histories);
+  const sent = history.flat().filter((p) => p.direction === 'outgoing' && p.status === 'succeeded');
+  assert.equal(sent.length, r.payments_ok);
+  assert.ok(sent.every((p) => p.amount_sat === amount));
+  const received = history
+    .flat()
+    .filter((p) => p.direction === 'incoming')
+    .reduce((a, p) => a + p.amount_sat, 0);
+  assert.equal(received, r.payments_ok * amount);
+}
+
 test(
   'teechain stress on a running 4-node ring: counts match the nodes, money is conserved, Ctrl-C still verifies',
   { timeout: 600_000 },
@@ -101,23 +125,49 @@ test(
         for (const n of r.nodes) assert.ok(n.cpu_s >= 0 && n.rss_mb > 0, JSON.stringify(n));
         assert.equal(r.verification.ok, true, r.verification.mismatches.join('\n'));
         assert.match(run.stdout, /conservation\s+holds/);
-        // The nodes' own records, read here: as many outgoing payments succeeded as the report counts, and the
-        // payees received exactly that many times 1,000 sat (fees stay with the intermediaries' balances).
-        const after = await nodesNow(network.nodes);
-        assert.equal(after.sum, before.sum);
-        const history = await historySince(network.nodes, before.histories);
-        const sent = history.flat().filter((p) => p.direction === 'outgoing' && p.status === 'succeeded');
-        assert.equal(sent.length, r.payments_ok);
-        assert.ok(sent.every((p) => p.amount_sat === 1000));
-        const received = history
-          .flat()
-          .filter((p) => p.direction === 'incoming')
-          .reduce((a, p) => a + p.amount_sat, 0);
-        assert.equal(received, r.payments_ok * 1000);
+        await assertReportIsTheNodes(network.nodes, before, r, 1000);
         assert.equal(r.verification.payer_history.checked, r.payments_ok);
         // Progress lines came once a second or so, on stderr, with the counts so far.
         assert.match(run.stderr, /\d+ s {2}\d+ ok {2}\d+\/s now/);
       });
+
+      await t.test(
+        'many in flight: payments go in batch requests, and the report is still what the nodes say',
+        async () => {
+          const before = await nodesNow(network.nodes);
+          const out = join(datadir, 'batched.json');
+          const run = await runStress([
+            '--datadir',
+            datadir,
+            '--payments',
+            '2000',
+            '--amount',
+            '1000',
+            '--concurrency',
+            '250',
+            '--seed',
+            String(seed + 3),
+            '--out',
+            out,
+          ]);
+          assert.equal(run.code, 0, run.stderr + run.stdout);
+          const r = JSON.parse(await readFile(out, 'utf8'));
+          assert.equal(r.workload.max_per_request, 1000);
+          assert.ok(r.submission.batch_requests > 0, JSON.stringify(r.submission));
+          // Every attempt went in exactly one request: alone or as one entry of a batch.
+          assert.equal(
+            r.submission.batched_payments + r.submission.single_requests,
+            r.payments_attempted + r.busy_retries,
+          );
+          assert.equal(r.payments_attempted, 2000);
+          assert.equal(r.payments_ok + sumOf(r.payments_failed) + sumOf(r.payments_in_doubt), 2000);
+          assert.ok(r.payments_ok > 0, JSON.stringify(r.payments_failed));
+          assert.equal(r.verification.ok, true, r.verification.mismatches.join('\n'));
+          assert.equal(r.verification.payer_history.checked, r.payments_ok);
+          await assertReportIsTheNodes(network.nodes, before, r, 1000);
+          assert.match(run.stdout, /submitted\s+a payer's ready payments in POST \/v1\/payments\/batch/);
+        },
+      );
 
       await t.test('Ctrl-C stops the load, verifies and writes the partial report (exit 130)', async () => {
         const out = join(datadir, 'partial.json');
