@@ -111,6 +111,7 @@ function reportOf(n: number, seed: number): { report: StressReport; latencies: n
       mode: 'closed',
       concurrency_per_payer: 2,
       max_per_request: 1,
+      idempotency_keys: true,
       payments_limit: n,
       duration_limit_s: null,
     },

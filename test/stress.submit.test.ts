@@ -5,7 +5,7 @@
  * routed ones in separate requests, at most `--batch N` entries a request), a lone one and every one with
  * `--batch 1` in `POST /v1/payments`; each payment gets its own entry's outcome; a batch refused whole
  * before any entry started counts every entry failed, any other error answer leaves them unknown (to be
- * asked again by key), never succeeded.
+ * asked again by key), never succeeded. `--no-keys` drops the keys, and `--chaos`, which needs them.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +15,8 @@ import { ApiClient } from '../src/cli/client.ts';
 import { Submitter } from '../src/stress/submit.ts';
 import type { Treasury } from '../src/stress/target.ts';
 import type { Outcome, PaymentRequest } from '../src/stress/pay.ts';
+import { requestOf } from '../src/stress/load.ts';
+import { parseStressArgs, UsageError } from '../src/stress/options.ts';
 
 type Body = { payments?: PaymentRequest[] } & Partial<PaymentRequest>;
 
@@ -159,4 +161,30 @@ test('stress: a batch refused whole counts its entries failed; a 5xx or a short 
   } finally {
     await node.close();
   }
+});
+
+test('stress: --no-keys sends payments without idempotency keys, and refuses --chaos, which asks by key', () => {
+  const plain = parseStressArgs([]);
+  assert.equal(plain.noKeys, false);
+  const o = parseStressArgs(['--no-keys', '--batch', '500']);
+  assert.equal(o.noKeys, true);
+  assert.equal(o.batch, 500);
+  const treasuries = [{ id: 'a' }, { id: 'b' }] as Treasury[];
+  const p = { seq: 7, payer: 0, payee: 1, amount: 1_000 };
+  assert.deepEqual(requestOf({ treasuries, keyPrefix: 'run', noKeys: true }, p, 2), { dest: 'b', amount_sat: 1_000 });
+  assert.deepEqual(requestOf({ treasuries, keyPrefix: 'run' }, p, 2), {
+    dest: 'b',
+    amount_sat: 1_000,
+    idempotency_key: 'run-7.2',
+  });
+  assert.throws(
+    () => parseStressArgs(['--fresh', '--no-keys', '--chaos', 'kill:5s']),
+    (err: Error) => {
+      assert.ok(err instanceof UsageError);
+      assert.match(err.message, /--no-keys .*--chaos needs the idempotency keys/);
+      return true;
+    },
+  );
+  assert.throws(() => parseStressArgs(['--batch', '0']), UsageError);
+  assert.throws(() => parseStressArgs(['--batch', '10001']), UsageError);
 });

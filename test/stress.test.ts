@@ -169,6 +169,36 @@ test(
         },
       );
 
+      await t.test('--no-keys: payments without keys, the same exact checks against the nodes', async () => {
+        const before = await nodesNow(network.nodes);
+        const out = join(datadir, 'no-keys.json');
+        const run = await runStress([
+          '--datadir',
+          datadir,
+          '--payments',
+          '1000',
+          '--amount',
+          '1000',
+          '--concurrency',
+          '100',
+          '--no-keys',
+          '--seed',
+          String(seed + 4),
+          '--out',
+          out,
+        ]);
+        assert.equal(run.code, 0, run.stderr + run.stdout);
+        const r = JSON.parse(await readFile(out, 'utf8'));
+        assert.equal(r.workload.idempotency_keys, false);
+        assert.equal(r.payments_ok + sumOf(r.payments_failed) + sumOf(r.payments_in_doubt), 1000);
+        assert.ok(r.payments_ok > 0, JSON.stringify(r.payments_failed));
+        assert.equal(r.verification.ok, true, r.verification.mismatches.join('\n'));
+        assert.equal(r.verification.payer_history.checked, r.payments_ok);
+        // Payments in doubt may or may not have moved money: only a run without any is checked exactly here.
+        if (sumOf(r.payments_in_doubt) === 0) await assertReportIsTheNodes(network.nodes, before, r, 1000);
+        assert.match(run.stdout, /no idempotency keys/);
+      });
+
       await t.test('Ctrl-C stops the load, verifies and writes the partial report (exit 130)', async () => {
         const out = join(datadir, 'partial.json');
         const run = await runStress(

@@ -23,6 +23,11 @@ export interface LoadOptions {
   interrupted: Promise<void>;
   /** A run's own prefix for idempotency keys: two runs never share a key. */
   keyPrefix: string;
+  /**
+   * `--no-keys`: payments carry no idempotency key. A payment whose outcome is not known then cannot be
+   * asked about again (a second request would be a second payment): it stays in doubt.
+   */
+  noKeys?: boolean;
   /** How the payments leave: one request each, or grouped in batch requests (submit.ts). */
   submitter: Submitter;
 }
@@ -40,10 +45,11 @@ const OPEN_LOOP_MAX_IN_FLIGHT = 4_096;
 
 /** Each attempt its own key: a refused attempt changed nothing, and a key answers its first outcome for good. */
 export function requestOf(
-  o: Pick<LoadOptions, 'treasuries' | 'keyPrefix'>,
+  o: Pick<LoadOptions, 'treasuries' | 'keyPrefix' | 'noKeys'>,
   p: PlannedPayment,
   attempt: number,
 ): PaymentRequest {
+  if (o.noKeys) return { dest: o.treasuries[p.payee]!.id, amount_sat: p.amount };
   const key = `${o.keyPrefix}-${p.seq}${attempt > 0 ? `.${attempt}` : ''}`;
   return { dest: o.treasuries[p.payee]!.id, amount_sat: p.amount, idempotency_key: key };
 }

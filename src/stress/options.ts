@@ -11,14 +11,15 @@ import type { LoadMode } from './load.ts';
 import { PATTERNS, type PatternName } from './patterns.ts';
 
 export const STRESS_USAGE = `usage: teechain stress [--datadir DIR] [--fresh [--nodes N] [--topology star|ring|line|full|random] [--committee N] [--deposit-sat N]]
-                       [--duration S | --payments N] [--concurrency C | --rate R] [--batch N] [--pattern uniform|zipf|hub]
+                       [--duration S | --payments N] [--concurrency C | --rate R] [--batch N] [--no-keys] [--pattern uniform|zipf|hub]
                        [--amount SAT] [--seed N] [--out FILE] [--chart FILE.svg] [--chaos kill:S,partition:S] [--fresh --sweep nodes=2,4,8]
                        [--fresh --hosts netns]
 
 Puts a payment workload on the running local network (network.json in --datadir, $TEECHAIN_HOME or
 ./.teechain; written by network up, or by hand for nodes on any machine), or with --fresh on a network it builds (default 4 treasuries in a star, in a temporary data
 dir, on free ports) and stops at the end. Payments go to dest (routed where there is no channel), one
-idempotency key each: by POST /v1/payments, or those a payer has ready at once in POST /v1/payments/batch. Then it verifies the network and prints the report (see docs/stress.md).
+idempotency key each (unless --no-keys), by POST /v1/payments, or those a payer has ready at once in
+POST /v1/payments/batch. Then it verifies the network and prints the report (see docs/stress.md).
 
   --duration S      stop issuing after S seconds (default 10, unless --payments is given)
   --payments N      stop after the first N payments of the sequence
@@ -26,6 +27,8 @@ idempotency key each: by POST /v1/payments, or those a payer has ready at once i
   --rate R          open loop: R payments per second in total, answered or not
   --batch N         at most N payments in one request (default 1000): a payer's payments ready at once go
                     in one POST /v1/payments/batch; --batch 1 sends each in a request of its own
+  --no-keys         payments without idempotency keys (cheaper for the nodes); one whose outcome is not
+                    known stays in doubt, never asked again
   --pattern P       who pays whom: uniform (default), zipf (popular payees), hub (the first treasury on one side)
   --amount SAT      every payment this amount (default: a log-normal shaped like small Bitcoin payments)
   --seed N          the same seed, the same sequence of (payer, payee, amount) and the same --topology random
@@ -67,6 +70,8 @@ export interface StressOptions {
   mode: LoadMode;
   /** `--batch N`: the most payments one request carries (submit.ts); 1 for one request per payment. */
   batch: number;
+  /** `--no-keys`: payments carry no idempotency key (load.ts requestOf). */
+  noKeys: boolean;
   pattern: PatternName;
   amount: AmountSource;
   amountSpec: Record<string, unknown>;
@@ -112,6 +117,7 @@ export function parseStressArgs(argv: string[]): StressOptions {
         concurrency: { type: 'string' },
         rate: { type: 'string' },
         batch: { type: 'string' },
+        'no-keys': { type: 'boolean' },
         pattern: { type: 'string' },
         amount: { type: 'string' },
         seed: { type: 'string' },
@@ -161,6 +167,10 @@ export function parseStressArgs(argv: string[]): StressOptions {
     throw new UsageError(
       '--chaos kills and restarts node processes: it needs a network this run starts (--fresh); network.json records no process ids',
     );
+  if (values['no-keys'] && chaos)
+    throw new UsageError(
+      '--no-keys leaves nothing to ask a restarted node about its payments by: --chaos needs the idempotency keys',
+    );
   const rate = whole(values.rate, '--rate', 1);
   const payments = whole(values.payments, '--payments', 1) ?? null;
   const duration = whole(values.duration, '--duration', 1) ?? (payments === null ? 10 : null);
@@ -180,6 +190,7 @@ export function parseStressArgs(argv: string[]): StressOptions {
         ? { kind: 'open', rate }
         : { kind: 'closed', concurrency: whole(values.concurrency, '--concurrency', 1, MAX_CONCURRENCY) ?? 4 },
     batch: whole(values.batch, '--batch', 1, BATCH_MAX) ?? DEFAULT_BATCH,
+    noKeys: values['no-keys'] === true,
     pattern: pattern as PatternName,
     amount: amount !== undefined ? fixedAmount(amount) : smallPaymentAmount(),
     amountSpec: amount !== undefined ? { fixed_sat: amount } : SMALL_PAYMENT_FIT,

@@ -40,7 +40,8 @@ function outcomeOf(answer: EntryAnswer): Outcome {
 export interface PaymentRequest {
   dest: string;
   amount_sat: number;
-  idempotency_key: string;
+  /** Absent only with `--no-keys`. */
+  idempotency_key?: string;
 }
 
 export async function sendPayment(api: ApiClient, body: PaymentRequest): Promise<Outcome> {

@@ -175,7 +175,7 @@ export function reportTable(r: StressReport): string {
         ? `${formatSat(w.amounts.fixed_sat as number)} sat each`
         : `log-normal μ ${w.amounts.mu as number}, σ ${w.amounts.sigma as number}, at most ${formatSat(w.amounts.max_sat as number)} sat`,
     ],
-    ['submitted', submissionLine(r.submission)],
+    ['submitted', `${submissionLine(r.submission)}${r.workload.idempotency_keys ? '' : '; no idempotency keys'}`],
     ['duration', `${r.duration_s} s${r.interrupted ? ' (interrupted)' : ''}`],
     ['payments ok', formatSat(r.payments_ok)],
     ['payments failed', `${formatSat(failed)} (${codes(r.payments_failed)})`],
@@ -265,6 +265,8 @@ export interface Workload {
   rate_per_s?: number;
   /** `--batch N`: the most payments one request carries (1: one request per payment). */
   max_per_request: number;
+  /** Whether each payment carried an idempotency key of its own (false with `--no-keys`). */
+  idempotency_keys: boolean;
   payments_limit: number | null;
   duration_limit_s: number | null;
 }
@@ -278,6 +280,7 @@ export function workloadOf(o: StressOptions): Workload {
     mode: o.mode.kind,
     ...(o.mode.kind === 'closed' ? { concurrency_per_payer: o.mode.concurrency } : { rate_per_s: o.mode.rate }),
     max_per_request: o.batch,
+    idempotency_keys: !o.noKeys,
     payments_limit: o.payments,
     duration_limit_s: o.durationS,
   };
