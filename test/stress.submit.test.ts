@@ -5,7 +5,9 @@
  * routed ones in separate requests, at most `--batch N` entries a request), a lone one and every one with
  * `--batch 1` in `POST /v1/payments`; each payment gets its own entry's outcome; a batch refused whole
  * before any entry started counts every entry failed, any other error answer leaves them unknown (to be
- * asked again by key), never succeeded. `--no-keys` drops the keys, and `--chaos`, which needs them.
+ * asked again by key), never succeeded. `--no-keys` drops the keys, and `--chaos`, which needs them. An
+ * open loop against a node slower than its rate keeps more than 4,096 payments waiting (batched, a
+ * network answers many thousands a few seconds after they leave).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,13 +17,16 @@ import { ApiClient } from '../src/cli/client.ts';
 import { Submitter } from '../src/stress/submit.ts';
 import type { Treasury } from '../src/stress/target.ts';
 import type { Outcome, PaymentRequest } from '../src/stress/pay.ts';
-import { requestOf } from '../src/stress/load.ts';
+import { requestOf, runLoad } from '../src/stress/load.ts';
+import { Recorder } from '../src/stress/recorder.ts';
+import { paymentSequence } from '../src/stress/workload.ts';
+import { fixedAmount } from '../src/stress/amounts.ts';
 import { parseStressArgs, UsageError } from '../src/stress/options.ts';
 
 type Body = { payments?: PaymentRequest[] } & Partial<PaymentRequest>;
 
 /** A stand-in node: answers each payment by its amount (1: succeeded, 2: failed, 3: in flight); records requests. */
-async function standIn(answer?: (req: IncomingMessage, res: ServerResponse) => boolean) {
+async function standIn(answer?: (req: IncomingMessage, res: ServerResponse, body: Body) => boolean) {
   const requests: Array<{ path: string; body: Body }> = [];
   const entryAnswer = (p: PaymentRequest) =>
     p.amount_sat === 1
@@ -35,7 +40,7 @@ async function standIn(answer?: (req: IncomingMessage, res: ServerResponse) => b
     req.on('end', () => {
       const body = JSON.parse(data) as Body;
       requests.push({ path: req.url!, body });
-      if (answer?.(req, res)) return;
+      if (answer?.(req, res, body)) return;
       res.writeHead(201, { 'content-type': 'application/json' });
       if (req.url === '/v1/payments/batch') {
         const results = body.payments!.map(entryAnswer);
@@ -188,3 +193,53 @@ test('stress: --no-keys sends payments without idempotency keys, and refuses --c
   assert.throws(() => parseStressArgs(['--batch', '0']), UsageError);
   assert.throws(() => parseStressArgs(['--batch', '10001']), UsageError);
 });
+
+test(
+  'stress: an open loop keeps more than 4,096 payments waiting for their answers when the network is slow',
+  { timeout: 60_000 },
+  async () => {
+    const total = 6_000;
+    // Answers nothing until every payment of the run has arrived: a network slower than the rate offered.
+    let arrived = 0;
+    const held: Array<() => void> = [];
+    const node = await standIn((_req, res, body) => {
+      arrived += body.payments?.length ?? 1;
+      held.push(() => {
+        res.writeHead(201, { 'content-type': 'application/json' });
+        const answer = (p: PaymentRequest) => ({
+          payment_id: `id-${p.idempotency_key}`,
+          status: 'succeeded',
+          failure_code: null,
+        });
+        res.end(
+          JSON.stringify(
+            body.payments
+              ? { succeeded: 0, failed: 0, results: body.payments.map(answer) }
+              : answer(body as PaymentRequest),
+          ),
+        );
+      });
+      if (arrived === total) for (const release of held.splice(0)) release();
+      return true;
+    });
+    try {
+      const recorder = new Recorder(3);
+      const figures = await runLoad({
+        treasuries: node.treasuries,
+        sequence: paymentSequence({ seed: 1, pattern: 'uniform', treasuries: 3, amount: fixedAmount(1), limit: total }),
+        mode: { kind: 'open', rate: 200_000 },
+        durationMs: 30_000,
+        recorder,
+        interrupted: new Promise(() => undefined),
+        keyPrefix: 'open',
+        submitter: new Submitter(node.treasuries, 1000, () => true),
+      });
+      assert.equal(figures!.issued, total);
+      assert.equal(figures!.not_offered, 0);
+      assert.ok(figures!.max_in_flight > 4_096, String(figures!.max_in_flight));
+      assert.equal(recorder.ok, total);
+    } finally {
+      await node.close();
+    }
+  },
+);

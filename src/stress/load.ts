@@ -40,8 +40,12 @@ export interface OpenLoopFigures {
   max_in_flight: number;
 }
 
-/** Bound on payments waiting for an answer in the open loop, so a stalled network cannot exhaust memory. */
-const OPEN_LOOP_MAX_IN_FLIGHT = 4_096;
+/**
+ * Bound on payments waiting for an answer in the open loop, so a stalled network cannot exhaust memory.
+ * Batched, a network answers thousands a second a few seconds after they leave: the bound is the closed
+ * loop's most per payer, so that it is the network, not this bound, that falls behind.
+ */
+export const OPEN_LOOP_MAX_IN_FLIGHT = 50_000;
 
 /** Each attempt its own key: a refused attempt changed nothing, and a key answers its first outcome for good. */
 export function requestOf(
