@@ -352,8 +352,12 @@ export class HopMessages {
     const rec = this.p.get(pid);
     if (!rec || !step(rec, 'mh_release', peerId) || !inPhase(rec, 'committed')) return;
     this.p.release(rec);
-    await this.h.commit();
+    // The payer answers before the seal of its release: the next hop's RELEASE says every hop after us
+    // released durably, and we committed durably, so the new state is decided whatever crashes now. A
+    // crash before this seal restarts us committed, and the next hop's RELEASE, sent again on
+    // reconnection, releases us (docs/protocol/multihop.md, "The payer answers at RELEASE").
     if (rec.index === 0) this.p.settleWaiter(rec);
+    await this.h.commit();
   }
 
   async onUnlock(peerId: string, pid: string): Promise<void> {
