@@ -3,18 +3,50 @@
  * with SIGKILL (every 2 s on average) and restarted while the load goes on. The run must still verify:
  * every fault reported and restarted, the network back, money conserved, every succeeded payment found
  * (by id, or by its key on a restarted payer); then the network is resumed from its data dir and read by
- * the test itself. Bad --chaos specs, and --chaos on a network the run did not start: one line, exit 2.
+ * the test itself. The same on a network \`teechain network up\` runs, whose launcher kills and restarts its
+ * processes for the run through its control socket, and which runs on after it, every node up. Bad --chaos
+ * specs, and --chaos on a network whose launcher does not answer: one line, exit 2.
  * No assertion on timings.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NetworkFile } from '../src/cli/client.ts';
 import { parseChaos, parseChaosList } from '../src/stress/options.ts';
 import { api, networkUp } from './helpers/launcher.ts';
 import { stopChild, tempDir } from './helpers/network.ts';
 import { runStress, sumOf } from './helpers/stress-run.ts';
+
+/** Runs `--chaos kill:2s` for 8 s of load on a 4-node star (seed 3: its first kill comes about 4.5 s in), then
+ * checks what every such run must show: exit 0, at least one kill, each restarted and in the table, the
+ * network back, money conserved, every succeeded payment found (by id, or by key on a restarted payer). */
+async function chaosRunChecked(args: string[], out: string) {
+  const run = await runStress([...args, '--chaos', 'kill:2s', '--duration', '8', '--seed', '3', '--out', out]);
+  assert.equal(run.code, 0, run.stderr + run.stdout);
+  const r = JSON.parse(await readFile(out, 'utf8'));
+  const v = r.verification;
+  assert.deepEqual(r.chaos, { kill_mean_s: 2 });
+  assert.ok(r.faults.length >= 1, 'at least one fault');
+  for (const f of r.faults) {
+    assert.equal(f.kind, 'kill');
+    assert.ok(['alice', 'bob', 'carol', 'dave'].includes(f.node), f.node);
+    assert.ok(f.restarted_at > f.at, JSON.stringify(f));
+    assert.equal(f.error, undefined, JSON.stringify(f));
+    assert.ok(f.recovered_after_ms === null || f.recovered_after_ms > 0, JSON.stringify(f));
+    assert.match(run.stdout, new RegExp(`fault +${f.at} s: kill ${f.node}, back at ${f.restarted_at} s`));
+  }
+  assert.equal(v.ok, true, v.mismatches.join('\n'));
+  assert.equal(v.chaos.recovered, true);
+  assert.deepEqual(v.chaos.restarted, [...new Set(r.faults.map((f: { node: string }) => f.node))].sort());
+  assert.equal(v.chaos.balance_mismatched, 0);
+  assert.equal(v.conservation.holds, true);
+  assert.equal(v.conservation.before_sat, String(3 * 2 * 100_000_000));
+  assert.equal(v.payer_history.checked, r.payments_ok);
+  assert.equal(v.payer_history.missing, 0);
+  assert.equal(r.payments_attempted, r.payments_ok + sumOf(r.payments_failed) + sumOf(r.payments_in_doubt));
+  return r;
+}
 
 test('--chaos kill:S, partition:S: the spellings of the mean time between faults, and both kinds together', () => {
   assert.deepEqual(parseChaos('kill:30s'), { kind: 'kill', meanMs: 30_000 });
@@ -27,7 +59,7 @@ test('--chaos kill:S, partition:S: the spellings of the mean time between faults
   ]);
 });
 
-test('bad --chaos, or --chaos on a network this run did not start: one line, exit 2', async () => {
+test('bad --chaos, or --chaos on a network whose launcher does not answer: one line, exit 2', async () => {
   const empty = await tempDir('teechain-chaos-none-');
   for (const [args, msg] of [
     [['--fresh', '--chaos', 'kill:0'], /--chaos kill:0: the time between kills must be more than zero/],
@@ -36,7 +68,6 @@ test('bad --chaos, or --chaos on a network this run did not start: one line, exi
     [['--fresh', '--chaos', 'partition:10s'], /--chaos partition .* it needs --fresh --hosts netns/],
     [['--fresh', '--chaos', 'kill:1s,kill:2s'], /--chaos kill:1s,kill:2s: each kind of fault once/],
     [['--fresh', '--chaos', 'kill:1s,'], /unknown --chaos : --chaos kill:S or partition:S/],
-    [['--datadir', empty, '--chaos', 'kill:2s'], /--chaos .* needs a network this run starts \(--fresh\)/],
   ] as Array<[string[], RegExp]>) {
     const run = await runStress(args);
     assert.equal(run.code, 2, args.join(' '));
@@ -44,6 +75,19 @@ test('bad --chaos, or --chaos on a network this run did not start: one line, exi
     assert.equal(run.stderr.trim().split('\n').length, 2, run.stderr); // the line, and where the usage is
     assert.equal(run.stdout, '');
   }
+  // A network file whose launcher does not answer on the data dir's control socket (nodes started by hand,
+  // or a launcher gone): nothing can kill and restart its processes for the run.
+  await writeFile(
+    join(empty, 'network.json'),
+    JSON.stringify({ nodes: ['alice', 'bob'].map((name) => ({ name, restUrl: 'http://127.0.0.1:9', token: 'x' })) }),
+  );
+  const run = await runStress(['--datadir', empty, '--chaos', 'kill:2s']);
+  assert.equal(run.code, 2, run.stderr);
+  assert.match(
+    run.stderr,
+    /^teechain stress: --chaos kills and restarts node processes, and nothing answers for those of the network in .* \(ENOENT\): run it with `teechain network up` on this machine, or build one for the run with --fresh\n$/,
+  );
+  assert.equal(run.stdout, '');
 });
 
 test(
@@ -54,46 +98,7 @@ test(
     const datadir = join(dir, 'net');
     await mkdir(datadir);
     const out = join(dir, 'report.json');
-    // Seed 3: its first kill comes about 4.5 s into the load, so an 8 s load has at least one.
-    const run = await runStress([
-      '--fresh',
-      '--datadir',
-      datadir,
-      '--nodes',
-      '4',
-      '--topology',
-      'star',
-      '--chaos',
-      'kill:2s',
-      '--duration',
-      '8',
-      '--seed',
-      '3',
-      '--out',
-      out,
-    ]);
-    assert.equal(run.code, 0, run.stderr + run.stdout);
-    const r = JSON.parse(await readFile(out, 'utf8'));
-    const v = r.verification;
-    assert.deepEqual(r.chaos, { kill_mean_s: 2 });
-    assert.ok(r.faults.length >= 1, 'at least one fault');
-    for (const f of r.faults) {
-      assert.equal(f.kind, 'kill');
-      assert.ok(['alice', 'bob', 'carol', 'dave'].includes(f.node), f.node);
-      assert.ok(f.restarted_at > f.at, JSON.stringify(f));
-      assert.ok(f.recovered_after_ms === null || f.recovered_after_ms > 0, JSON.stringify(f));
-      assert.match(run.stdout, new RegExp(`fault +${f.at} s: kill ${f.node}, back at ${f.restarted_at} s`));
-    }
-    assert.equal(v.ok, true, v.mismatches.join('\n'));
-    assert.equal(v.chaos.recovered, true);
-    assert.deepEqual(v.chaos.restarted, [...new Set(r.faults.map((f: { node: string }) => f.node))].sort());
-    assert.equal(v.chaos.balance_mismatched, 0);
-    assert.equal(v.conservation.holds, true);
-    assert.equal(v.conservation.before_sat, String(3 * 2 * 100_000_000));
-    // Every succeeded payment was looked for, by id in a history or by its key on a restarted payer.
-    assert.equal(v.payer_history.checked, r.payments_ok);
-    assert.equal(v.payer_history.missing, 0);
-    assert.equal(r.payments_attempted, r.payments_ok + sumOf(r.payments_failed) + sumOf(r.payments_in_doubt));
+    await chaosRunChecked(['--fresh', '--datadir', datadir, '--nodes', '4', '--topology', 'star'], out);
 
     // The network resumed from its data dir, read by the test: money conserved, both ends of every channel agree.
     const up = networkUp(datadir, ['--no-dashboard']);
@@ -119,5 +124,43 @@ test(
       await up.exited;
       await stopChild(up.proc);
     }
+  },
+);
+
+test(
+  '--chaos kill:2s on a running network: its launcher kills and restarts the nodes, books kept, the network runs on',
+  { timeout: 300_000 },
+  async () => {
+    const dir = await tempDir('teechain-chaos-running-');
+    const datadir = join(dir, 'net');
+    const out = join(dir, 'report.json');
+    const up = networkUp(datadir, [
+      '--nodes',
+      '4',
+      '--topology',
+      'star',
+      '--base-port',
+      '0',
+      '--no-dashboard',
+      '--deposit-sat',
+      '100000000',
+    ]);
+    try {
+      await up.ready;
+      const r = await chaosRunChecked(['--datadir', datadir], out);
+      assert.equal(r.network.source, 'running');
+      // The launcher took each kill for one on purpose: it still runs, and every node answers.
+      assert.equal(up.proc.exitCode, null, up.err());
+      const network = JSON.parse(await readFile(join(datadir, 'network.json'), 'utf8')) as NetworkFile;
+      for (const n of network.nodes) assert.ok((await api(n, 'GET', '/v1/getinfo')).node_id, n.name);
+    } finally {
+      up.proc.kill('SIGINT');
+      await up.exited;
+      await stopChild(up.proc);
+    }
+    // The nodes it restarted were its own children: they stopped with it.
+    const network = JSON.parse(await readFile(join(datadir, 'network.json'), 'utf8')) as NetworkFile;
+    for (const n of network.nodes)
+      await assert.rejects(fetch(`${n.restUrl}/v1/getinfo`), `${n.name} stopped with the launcher`);
   },
 );

@@ -16,6 +16,7 @@ import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../log/logg
 import { dashboardForDatadir, type RunningDashboard } from '../dashboard/server.ts';
 import { ApiClient, CliError, NotPrimaryError, readNetwork, type NetworkFile, type NetworkNode } from './client.ts';
 import { formatSat, table } from './format.ts';
+import { serveLauncherControl } from './launcher-control.ts';
 import { networkUp, statusTable, type Topology } from './network.ts';
 
 const USAGE = `usage: teechain [--datadir DIR] [--node NAME] [--json] COMMAND [ARGS]
@@ -405,6 +406,13 @@ async function networkCommand(
     log: (line) => process.stderr.write(`${line}\n`),
     logLevel: logLevelOf(values),
   });
+  // How `teechain stress --chaos` kills and restarts this network's processes (launcher-control.ts).
+  const control = await serveLauncherControl(datadir, running, (line) => process.stderr.write(`${line}\n`)).catch(
+    (err: Error) => {
+      process.stderr.write(`control socket: not served (${err.message}); --chaos cannot reach this network\n`);
+      return null;
+    },
+  );
   let dashboard: RunningDashboard | null = null;
   if (values['no-dashboard'] !== true) {
     // Next to the nodes' ports by default (18480), any free port when the network takes any (--base-port 0).
@@ -430,6 +438,7 @@ async function networkCommand(
     });
   });
   process.stderr.write('stopping…\n');
+  await control?.close();
   await dashboard?.stop();
   await running.stop();
   process.stderr.write('stopped.\n');

@@ -7,6 +7,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiClient, CliError, readNetwork, type NetworkFile, type NetworkNode } from '../cli/client.ts';
+import { askLauncher, controlSocketOf } from '../cli/launcher-control.ts';
 import { networkUp, type Topology } from '../cli/network.ts';
 import { checkNetworkFile, distinctTreasuries } from './network-file.ts';
 import { createNetns, NetnsError, type Netns } from './netns.ts';
@@ -28,13 +29,16 @@ export interface Target {
   datadir: string;
   /** Stops what this run started (nothing for a running network). */
   stop(): Promise<void>;
-  /** Kills and restarts the processes of a network this run started (--chaos); absent for a running one. */
+  /**
+   * Kills and restarts the network's processes (--chaos): those of a network this run started, or through
+   * the launcher of a running one; absent for a running network asked for no faults.
+   */
   nemesis?: Nemesis;
   /** `--hosts netns`: the namespaces and bridge the network runs on; absent when every node is on this host. */
   netns?: Netns;
 }
 
-/** What a network the run started lets `--chaos` do to its processes (src/stress/chaos.ts). */
+/** What `--chaos` may do to a network's processes (src/stress/chaos.ts). */
 export interface Nemesis {
   kill(name: string): Promise<void>;
   restart(name: string): Promise<void>;
@@ -61,21 +65,46 @@ export interface FreshOptions {
   signal?: AbortSignal;
 }
 
-/** The running network in `datadir`, each treasury's primary asked once whether it answers. */
-export async function runningTarget(datadir: string): Promise<Target> {
+/**
+ * The running network in `datadir`, each treasury's primary asked once whether it answers. `faults`
+ * (--chaos): its launcher must answer on the data dir's control socket, which kills and restarts its
+ * processes for the run (src/cli/launcher-control.ts).
+ */
+export async function runningTarget(datadir: string, faults = false): Promise<Target> {
   let network: NetworkFile;
   try {
     network = checkNetworkFile(await readNetwork(datadir), datadir);
   } catch (err) {
     throw new TargetError((err as Error).message);
   }
+  const nemesis = faults ? await launcherNemesis(datadir) : undefined;
   const found = await reachable(network);
   try {
     distinctTreasuries(found.treasuries);
   } catch (err) {
     throw new TargetError((err as Error).message);
   }
-  return { ...found, source: 'running', datadir, stop: async () => undefined };
+  return { ...found, source: 'running', datadir, stop: async () => undefined, ...(nemesis ? { nemesis } : {}) };
+}
+
+/** How long a kill or a restart through the launcher may take (a node's start builds and attests its enclave). */
+const LAUNCHER_OP_MS = 120_000;
+
+/** Kills and restarts through the launcher of the network in `datadir`; a TargetError if it does not answer. */
+async function launcherNemesis(datadir: string): Promise<Nemesis> {
+  const path = controlSocketOf(datadir);
+  try {
+    await askLauncher(path, { op: 'ping' }, 5_000);
+  } catch (err) {
+    throw new TargetError(
+      `--chaos kills and restarts node processes, and nothing answers for those of the network in ${datadir} ` +
+        `(${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): run it with \`teechain network up\` on this machine, or build one for the run with --fresh`,
+    );
+  }
+  return {
+    kill: (name) => askLauncher(path, { op: 'kill', name }, LAUNCHER_OP_MS),
+    restart: (name) => askLauncher(path, { op: 'restart', name }, LAUNCHER_OP_MS),
+  };
 }
 
 /** A network built for this run, in its own data dir (a temporary one unless given), on free ports. */
