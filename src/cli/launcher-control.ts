@@ -19,6 +19,8 @@ import { join } from 'node:path';
 export const CONTROL_SOCKET = 'launcher.sock';
 /** A killed node nobody asked to restart is restarted after this long. */
 export const RESTART_GUARD_MS = 30_000;
+/** How long a connection may stay silent (a restart's wait for the node to be up sends nothing either). */
+const REQUEST_IDLE_MS = 180_000;
 /** Longer lines are not requests (a name is a few characters). */
 const MAX_REQUEST = 1_024;
 /** The most a Unix socket path may hold on Linux (sun_path is 108 bytes, with its terminating zero). */
@@ -112,6 +114,8 @@ export async function serveLauncherControl(
   };
   const server: Server = createServer((sock) => {
     sock.on('error', () => undefined); // a client gone mid-answer is its own business
+    // A client that never finishes its line holds nothing for long (a kill or restart answers well within it).
+    sock.setTimeout(REQUEST_IDLE_MS, () => sock.destroy());
     void readLine(sock)
       .then(async (line) => {
         const req = parseRequest(line);
