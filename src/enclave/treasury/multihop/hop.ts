@@ -352,12 +352,15 @@ export class HopMessages {
     const rec = this.p.get(pid);
     if (!rec || !step(rec, 'mh_release', peerId) || !inPhase(rec, 'committed')) return;
     this.p.release(rec);
-    // The payer answers before the seal of its release: the next hop's RELEASE says every hop after us
+    // A lone payer answers before the seal of its release: the next hop's RELEASE says every hop after us
     // released durably, and we committed durably, so the new state is decided whatever crashes now. A
     // crash before this seal restarts us committed, and the next hop's RELEASE, sent again on
-    // reconnection, releases us (docs/protocol/multihop.md, "The payer answers at RELEASE").
-    if (rec.index === 0) this.p.settleWaiter(rec);
+    // reconnection, releases us (docs/protocol/multihop.md, "The payer answers at RELEASE"). A committee
+    // answers once its members hold the release, so that a promoted one answers a retried key with it.
+    const early = rec.index === 0 && !this.h.isCommittee();
+    if (early) this.p.settleWaiter(rec);
     await this.h.commit();
+    if (rec.index === 0 && !early) this.p.settleWaiter(rec);
   }
 
   async onUnlock(peerId: string, pid: string): Promise<void> {
