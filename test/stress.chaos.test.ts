@@ -2,11 +2,11 @@
  * `teechain stress --chaos kill:S` on real processes: a fresh 4-node star whose node processes are killed
  * with SIGKILL (every 2 s on average) and restarted while the load goes on. The run must still verify:
  * every fault reported and restarted, the network back, money conserved, every succeeded payment found
- * (by id, or by its key on a restarted payer); then the network is resumed from its data dir and read by
- * the test itself. The same on a network \`teechain network up\` runs, whose launcher kills and restarts its
- * processes for the run through its control socket, and which runs on after it, every node up. Bad --chaos
- * specs, and --chaos on a network whose launcher does not answer: one line, exit 2.
- * No assertion on timings.
+ * (by id, or by its key on a restarted payer). Then the same network is resumed by `teechain network up`
+ * and the same run made on it: its launcher kills and restarts the nodes through its control socket, the
+ * run verifies, the launcher runs on with every node up, and the test reads the network itself (money
+ * conserved, both ends of every channel agree); the nodes stop with the launcher. Bad --chaos specs, and
+ * --chaos on a network whose launcher does not answer: one line, exit 2. No assertion on timings.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -91,20 +91,28 @@ test('bad --chaos, or --chaos on a network whose launcher does not answer: one l
 });
 
 test(
-  '--chaos kill:2s on a fresh 4-node star: faults reported, the network back, books kept',
+  '--chaos kill:2s on a fresh 4-node star, then on the same network run by `network up`: faults reported, books kept, the network runs on',
   { timeout: 300_000 },
   async () => {
     const dir = await tempDir('teechain-chaos-');
     const datadir = join(dir, 'net');
     await mkdir(datadir);
-    const out = join(dir, 'report.json');
-    await chaosRunChecked(['--fresh', '--datadir', datadir, '--nodes', '4', '--topology', 'star'], out);
+    await chaosRunChecked(
+      ['--fresh', '--datadir', datadir, '--nodes', '4', '--topology', 'star'],
+      join(dir, 'fresh.json'),
+    );
 
-    // The network resumed from its data dir, read by the test: money conserved, both ends of every channel agree.
+    // The network resumed from its data dir by `network up`: a run on it kills and restarts its nodes through
+    // the launcher, and the test then reads it itself: money conserved, both ends of every channel agree.
     const up = networkUp(datadir, ['--no-dashboard']);
+    let network: NetworkFile | undefined;
     try {
       await up.ready;
-      const network = JSON.parse(await readFile(join(datadir, 'network.json'), 'utf8')) as NetworkFile;
+      network = JSON.parse(await readFile(join(datadir, 'network.json'), 'utf8')) as NetworkFile;
+      const r = await chaosRunChecked(['--datadir', datadir], join(dir, 'running.json'));
+      assert.equal(r.network.source, 'running');
+      // The launcher took each kill for one on purpose: it still runs, and every node answers.
+      assert.equal(up.proc.exitCode, null, up.err());
       const ends = new Map<string, Array<{ local: bigint; remote: bigint }>>();
       let sum = 0n;
       for (const n of network.nodes)
@@ -124,43 +132,8 @@ test(
       await up.exited;
       await stopChild(up.proc);
     }
-  },
-);
-
-test(
-  '--chaos kill:2s on a running network: its launcher kills and restarts the nodes, books kept, the network runs on',
-  { timeout: 300_000 },
-  async () => {
-    const dir = await tempDir('teechain-chaos-running-');
-    const datadir = join(dir, 'net');
-    const out = join(dir, 'report.json');
-    const up = networkUp(datadir, [
-      '--nodes',
-      '4',
-      '--topology',
-      'star',
-      '--base-port',
-      '0',
-      '--no-dashboard',
-      '--deposit-sat',
-      '100000000',
-    ]);
-    try {
-      await up.ready;
-      const r = await chaosRunChecked(['--datadir', datadir], out);
-      assert.equal(r.network.source, 'running');
-      // The launcher took each kill for one on purpose: it still runs, and every node answers.
-      assert.equal(up.proc.exitCode, null, up.err());
-      const network = JSON.parse(await readFile(join(datadir, 'network.json'), 'utf8')) as NetworkFile;
-      for (const n of network.nodes) assert.ok((await api(n, 'GET', '/v1/getinfo')).node_id, n.name);
-    } finally {
-      up.proc.kill('SIGINT');
-      await up.exited;
-      await stopChild(up.proc);
-    }
     // The nodes it restarted were its own children: they stopped with it.
-    const network = JSON.parse(await readFile(join(datadir, 'network.json'), 'utf8')) as NetworkFile;
-    for (const n of network.nodes)
+    for (const n of network!.nodes)
       await assert.rejects(fetch(`${n.restUrl}/v1/getinfo`), `${n.name} stopped with the launcher`);
   },
 );
