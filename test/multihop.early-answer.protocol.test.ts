@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { line, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
-import { balances, outcome, phasesIn, unlocked, watch } from './helpers/multihop-views.ts';
+import { balances, outcome, phasesIn, resolved, unlocked, watch } from './helpers/multihop-views.ts';
 import { keyRef } from '../src/node/payment-journal.ts';
 import { TreasuryError } from '../src/enclave/treasury/errors.ts';
 
@@ -26,11 +26,7 @@ function slowDisk() {
   };
 }
 
-const resolved = (nodes: MeshNode[]) =>
-  unlocked(nodes) &&
-  nodes.every((n) =>
-    Object.values(n.treasury.state.multihop ?? {}).every((r) => r.phase === 'done' || r.phase === 'aborted'),
-  );
+const over = (nodes: MeshNode[]) => unlocked(nodes) && resolved(nodes);
 
 test("the payer answers succeeded at bob's RELEASE while its own release seal hangs; crashed before that seal, it restarts committed and ends all new, paid once, the key held", async () => {
   const { mesh, nodes, channels } = await line(3, 100_000n);
@@ -64,7 +60,7 @@ test("the payer answers succeeded at bob's RELEASE while its own release seal ha
     (e: unknown) => e instanceof TreasuryError && e.code === 'invalid_argument',
   );
   const live = () => nodes.map((n) => mesh.get(n.name));
-  await waitFor(() => resolved(live()), 15_000);
+  await waitFor(() => over(live()), 15_000);
   const [ref] = back.treasury.multihopRefs();
   assert.equal(ref?.outcome, 'succeeded', 'the ref takes the outcome the payer answered');
   const fee = BigInt(ref.outcome === 'succeeded' ? ref.fee_sat : '0');
@@ -88,6 +84,6 @@ test('an unkeyed payment answered early: its payer crashed before the release se
   disk.release();
   await mesh.restart(a.name, ['n1']);
   const live = () => nodes.map((n) => mesh.get(n.name));
-  await waitFor(() => resolved(live()), 15_000);
+  await waitFor(() => over(live()), 15_000);
   assert.deepEqual(outcome(live(), channels, before), [1_000n + BigInt(result.fee_sat), 1_000n]);
 });

@@ -10,13 +10,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { line, spy, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
-import { balances, outcome, recOf, unlocked, watch } from './helpers/multihop-views.ts';
+import { balances, outcome, recOf, resolved, unlocked, watch } from './helpers/multihop-views.ts';
 import { decodeState } from '../src/enclave/treasury/state.ts';
-
-const resolved = (nodes: MeshNode[]) =>
-  nodes.every((n) =>
-    Object.values(n.treasury.state.multihop ?? {}).every((r) => r.phase === 'done' || r.phase === 'aborted'),
-  );
 
 for (const [who, victim, peers] of [
   ['alice (payer)', 'n0', ['n1']],

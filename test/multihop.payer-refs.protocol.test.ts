@@ -9,16 +9,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { crashAfterSealing, line, type MeshNode } from './helpers/treasury-mesh.ts';
 import { waitFor } from './helpers/treasury-pair.ts';
-import { balances, outcome, unlocked } from './helpers/multihop-views.ts';
+import { balances, outcome, resolved, unlocked } from './helpers/multihop-views.ts';
 import { decodeState, encodeState } from '../src/enclave/treasury/state.ts';
 import { keyRef } from '../src/node/payment-journal.ts';
 import { TreasuryError } from '../src/enclave/treasury/errors.ts';
 
-const resolved = (nodes: MeshNode[]) =>
-  unlocked(nodes) &&
-  nodes.every((n) =>
-    Object.values(n.treasury.state.multihop ?? {}).every((r) => r.phase === 'done' || r.phase === 'aborted'),
-  );
+const over = (nodes: MeshNode[]) => unlocked(nodes) && resolved(nodes);
 
 test('a keyed round: refs sealed with the lock, outcomes kept once it resolves, dropped only when resolved and journaled', async () => {
   const { mesh, nodes, channels } = await line(3, 100_000n);
@@ -70,7 +66,7 @@ test('a keyed round: refs sealed with the lock, outcomes kept once it resolves, 
   assert.deepEqual(decodeState(a.sealed!).mhRefs?.[answer.payment_id!]?.out, { ok: true });
 
   // Bad input changes nothing: a drop of unknown keys, a malformed ref, a ref already held.
-  await waitFor(() => resolved(nodes));
+  await waitFor(() => over(nodes));
   const before = encodeState(a.treasury.state);
   assert.deepEqual(a.treasury.multihopRefs([keyRef('nobody', 'nothing').key, 'zz']), [expected]);
   assert.deepEqual(encodeState(a.treasury.state), before);
@@ -133,7 +129,7 @@ test('an aborted keyed round keeps its code and its key may go again; a payment 
 
   // bob with less on his channel to carol than alice's graph says: he leaves the second payment out.
   const bc = channels[1]!;
-  await waitFor(() => resolved(nodes));
+  await waitFor(() => over(nodes));
   const [drained] = await b.treasury.pay([{ channel_id: bc, amount_sat: 60_000 }]);
   assert.ok(drained!.ok, JSON.stringify(drained));
   await waitFor(() => b.treasury.channel(bc).total_acked_sat === b.treasury.channel(bc).total_sent_sat);
@@ -181,7 +177,7 @@ test('the payer crashes right after sealing the lock: restarted, the ref is pend
   );
   await mesh.link('n0', 'n1');
   const live = () => nodes.map((n) => mesh.get(n.name));
-  await waitFor(() => resolved(live()), 15_000);
+  await waitFor(() => over(live()), 15_000);
   const moved = outcome(live(), channels, before);
   const [ref] = a.treasury.multihopRefs();
   assert.ok(ref && ref.outcome !== 'pending', JSON.stringify(ref));

@@ -16,6 +16,13 @@ export function balances(nodes: MeshNode[], channels: string[]): Array<Record<st
   );
 }
 
+/** Every multi-hop record of every node is resolved (done or aborted). */
+export function resolved(nodes: MeshNode[]): boolean {
+  return nodes.every((n) =>
+    Object.values(n.treasury.state.multihop ?? {}).every((r) => r.phase === 'done' || r.phase === 'aborted'),
+  );
+}
+
 /** No channel of any node is held by a multi-hop payment. */
 export function unlocked(nodes: MeshNode[]): boolean {
   return nodes.every((n) => Object.values(n.treasury.state.channels).every((c) => !c.lockedBy));
