@@ -37,7 +37,7 @@ export async function stressMain(argv: string[]): Promise<number> {
   try {
     target = o.fresh
       ? await freshTarget({ ...o, log, signal: building.signal })
-      : await runningTarget(o.datadir ?? defaultDatadir(), o.chaos !== null && o.chaos !== undefined);
+      : await runningTarget(o.datadir ?? defaultDatadir(), o.chaos !== null);
   } catch (err) {
     process.stderr.write(`teechain stress: ${(err as Error).message.split('\n')[0]}\n`);
     return building.signal.aborted ? 130 : err instanceof TargetError ? 2 : 1;

@@ -39,7 +39,9 @@ export async function runStress(o: StressOptions, target: Target, log: (line: st
     for (const id of [treasuries[i]!.id, n.nodeId, n.treasuryId, ...(n.backups ?? []).map((b) => b.nodeId)])
       if (id) idIndex.set(id, i);
   });
-  if (o.chaos && !target.nemesis) throw new Error('--chaos needs a network this run started');
+  // runningTarget asks for the launcher's nemesis with --chaos, and freshTarget always has one.
+  if (o.chaos && !target.nemesis)
+    throw new Error('--chaos needs a network whose processes can be killed and restarted');
   const chaos =
     o.chaos && target.nemesis
       ? new Chaos({ specs: o.chaos, seed: o.seed, nemesis: target.nemesis, treasuries, recorder, idIndex, log })

@@ -1,4 +1,5 @@
 /** `teechain stress …` as a real process, to its end: its exit code and everything it printed. */
+import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { CLI } from './launcher.ts';
 import { spawnTracked } from './network.ts';
@@ -27,6 +28,23 @@ export function runStress(
 
 /** The sum of a report's counts by code. */
 export const sumOf = (m: Record<string, number>) => Object.values(m).reduce((a, b) => a + b, 0);
+
+/**
+ * What every verified run with faults must show in its report: the checks passed, the network back, the
+ * `beforeSat` in channels conserved, every succeeded payment looked for and found, and every attempted
+ * payment counted once (succeeded, failed or in doubt).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the report's JSON as the test reads it
+export function assertFaultRunVerified(r: any, beforeSat: bigint): void {
+  const v = r.verification;
+  assert.equal(v.ok, true, v.mismatches.join('\n'));
+  assert.equal(v.chaos.recovered, true);
+  assert.equal(v.conservation.holds, true);
+  assert.equal(v.conservation.before_sat, String(beforeSat));
+  assert.equal(v.payer_history.checked, r.payments_ok);
+  assert.equal(v.payer_history.missing, 0);
+  assert.equal(r.payments_attempted, r.payments_ok + sumOf(r.payments_failed) + sumOf(r.payments_in_doubt));
+}
 
 /** The pids of the processes whose command line names `dir` (a network's processes name their data dirs). */
 export function processesNaming(dir: string): number[] {
