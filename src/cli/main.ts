@@ -393,6 +393,7 @@ async function networkCommand(
     passwordFile !== undefined
       ? await readSecretFile(passwordFile, '--bitcoind-rpc-password-file')
       : (takeEnv(RPC_PASSWORD_ENV) ?? '');
+  const log = (line: string) => void process.stderr.write(`${line}\n`);
   const running = await networkUp({
     datadir,
     nodes: int('nodes', 3),
@@ -403,16 +404,14 @@ async function networkCommand(
     basePort: values['base-port'] === undefined ? 18_400 : Number(values['base-port']),
     fresh: values.fresh === true,
     ...(url ? { bitcoind: { rpcUrl: url, rpcUser: String(values['bitcoind-rpc-user'] ?? ''), rpcPassword } } : {}),
-    log: (line) => process.stderr.write(`${line}\n`),
+    log,
     logLevel: logLevelOf(values),
   });
   // How `teechain stress --chaos` kills and restarts this network's processes (launcher-control.ts).
-  const control = await serveLauncherControl(datadir, running, (line) => process.stderr.write(`${line}\n`)).catch(
-    (err: Error) => {
-      process.stderr.write(`control socket: not served (${err.message}); --chaos cannot reach this network\n`);
-      return null;
-    },
-  );
+  const control = await serveLauncherControl(datadir, running, log).catch((err: Error) => {
+    log(`control socket: not served (${err.message}); --chaos cannot reach this network`);
+    return null;
+  });
   let dashboard: RunningDashboard | null = null;
   if (values['no-dashboard'] !== true) {
     // Next to the nodes' ports by default (18480), any free port when the network takes any (--base-port 0).
